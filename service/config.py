@@ -1,0 +1,213 @@
+"""One settings object, built once at start-up and passed in (never imported as a global).
+
+Sources, highest priority first: keyword arguments, environment variables
+(``DELEVERAGE_`` prefix, ``__`` between nested keys, e.g.
+``DELEVERAGE_VENUES__BINANCE_USDM__SYMBOLS=BTCUSDT,ETHUSDT``), then the YAML files named by
+``DELEVERAGE_CONFIG`` (comma separated, later files win) or ``config/default.yaml``, then
+the defaults below. Anything invalid stops the service with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from .errors import ConfigError
+from .events import Kind
+
+ENV_PREFIX = "DELEVERAGE_"
+CONFIG_ENV = "DELEVERAGE_CONFIG"
+DEFAULT_CONFIG = Path("config/default.yaml")
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VenueSettings(_Section):
+    """One venue. URLs left unset take the venue module's production defaults."""
+
+    enabled: bool = True
+    ws_url: AnyUrl | None = None
+    """Websocket base URL (for Binance USDⓈ-M: the routed ``/market`` base)."""
+    rest_url: AnyUrl | None = None
+    """REST base URL, used by our own calls and by ccxt."""
+    symbols: list[str] | Literal["all"] = "all"
+    oi_poll_weight_per_minute: Annotated[int, Field(gt=0, le=2400)] = 600
+    """Share of the venue's REST weight budget that open-interest polling may use."""
+    metadata_refresh_s: Seconds = 3600.0
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "all":
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+
+class CollectSettings(_Section):
+    watchdog_s: Seconds = 30.0
+    """Reconnect when a connection delivers nothing for this long."""
+    backoff_initial_s: Seconds = 0.5
+    backoff_max_s: Seconds = 30.0
+    stable_session_s: Seconds = 60.0
+    """A session that lived this long resets the backoff."""
+    max_connection_age_s: Seconds = 23.5 * 3600
+    """Rotate (make-before-break) before the venue's own 24 h disconnect."""
+    open_timeout_s: Seconds = 10.0
+    rest_timeout_s: Seconds = 10.0
+
+
+class StoreSettings(_Section):
+    retention_s: dict[Kind, Seconds] = Field(
+        default_factory=lambda: {
+            Kind.LIQUIDATION: 7 * 86400.0,
+            Kind.FUNDING: 86400.0,
+            Kind.OPEN_INTEREST: 86400.0,
+            Kind.MARK: 6 * 3600.0,
+        }
+    )
+    """Time-based retention of each event stream (trimmed with ``MINID ~``)."""
+    handoff_retention_s: Seconds = 3600.0
+    """Retention of the per-venue hand-off streams that the detector consumes."""
+    flush_max_events: Annotated[int, Field(gt=0)] = 20_000
+    """Largest batch written in one pipeline."""
+    max_pending_events: Annotated[int, Field(gt=0)] = 500_000
+    """Above this many unwritten events the collectors wait for Redis (no drops)."""
+
+    @field_validator("retention_s")
+    @classmethod
+    def _all_kinds(cls, value: dict[Kind, float]) -> dict[Kind, float]:
+        missing = set(Kind) - set(value)
+        if missing:
+            raise ValueError(f"missing retention for {sorted(missing)}")
+        return value
+
+
+class DetectorSettings(_Section):
+    window_s: Seconds = 300.0
+    """The rolling window the score is computed over."""
+    eval_interval_s: Seconds = 1.0
+    stale_after_s: Seconds = 120.0
+    """A symbol with no data for this long is reported stale, never calm."""
+    oi_unwind_pct: Annotated[float, Field(gt=0)] = 1.0
+    """Open-interest decline over the window (in base units, %) that counts as unwinding."""
+    oi_build_pct: Annotated[float, Field(gt=0)] = 1.0
+    liq_cascade_bp: Annotated[float, Field(gt=0)] = 5.0
+    """Liquidated notional over the window, in basis points of open interest, for a cascade."""
+    forced_share_cascade: Annotated[float, Field(gt=0, le=1)] = 0.5
+    enter_score: Annotated[float, Field(gt=0, le=100)] = 50.0
+    exit_score: Annotated[float, Field(ge=0, le=100)] = 30.0
+    min_dwell_s: Annotated[float, Field(ge=0)] = 10.0
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> DetectorSettings:
+        if self.exit_score >= self.enter_score:
+            raise ValueError("exit_score must be below enter_score")
+        return self
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    max_limit: Annotated[int, Field(gt=0)] = 1000
+    default_limit: Annotated[int, Field(gt=0)] = 100
+
+
+class MetricsSettings(_Section):
+    max_symbols_per_venue: Annotated[int, Field(gt=0)] = 50
+    """Per-symbol series are exported for the top symbols by open interest only."""
+    symbols: list[str] | None = None
+    """An explicit allowlist of symbols for per-symbol series (overrides the top-N)."""
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    redis_url: AnyUrl | None = None
+    """Redis to use. ``None``: ``run`` uses redis://127.0.0.1:6379/0, ``demo`` starts its own."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+    venues: dict[str, VenueSettings] = Field(
+        default_factory=lambda: {"binance_usdm": VenueSettings()}
+    )
+    collect: CollectSettings = CollectSettings()
+    store: StoreSettings = StoreSettings()
+    detector: DetectorSettings = DetectorSettings()
+    api: ApiSettings = ApiSettings()
+    metrics: MetricsSettings = MetricsSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = _config_files()
+        yaml = YamlConfigSettingsSource(settings_cls, yaml_file=files, deep_merge=True)
+        return (init_settings, env_settings, yaml)
+
+    def enabled_venues(self) -> dict[str, VenueSettings]:
+        return {name: v for name, v in self.venues.items() if v.enabled}
+
+
+def _config_files() -> list[Path]:
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        return [Path(p.strip()) for p in named.split(",") if p.strip()]
+    return [DEFAULT_CONFIG] if DEFAULT_CONFIG.exists() else []
+
+
+def load_settings(known_venues: set[str] | None = None, **overrides: Any) -> Settings:
+    """Build and validate the settings; raise :class:`ConfigError` naming the bad key."""
+    for path in _config_files():
+        if not path.exists():
+            raise ConfigError(f"{CONFIG_ENV}: no such file {path}")
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    if known_venues is not None:
+        unknown = sorted(set(settings.venues) - known_venues)
+        if unknown:
+            raise ConfigError(
+                f"venues.{unknown[0]}: unknown venue (known: {', '.join(sorted(known_venues))})"
+            )
+    return settings
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(root)"
+        lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -1,0 +1,68 @@
+"""Every Redis key the service reads or writes is built here, and nowhere else.
+
+Layout (``dlv`` prefix; ``{...}`` is the Redis Cluster hash tag):
+
+=========================================  ======  ==================================================
+key                                        type    content
+=========================================  ======  ==================================================
+``dlv:{<venue>|<symbol>}:<kind>``          stream  one entry per event of that kind for one
+                                                   instrument (field ``e``: the event as JSON);
+                                                   kinds: liquidation, funding, open_interest, mark;
+                                                   trimmed by time (``MINID ~``)
+``dlv:{<venue>|<symbol>}:latest``          hash    field per kind: the newest event as JSON
+``dlv:{<venue>|<symbol>}:pressure``        string  the newest pressure score as JSON
+``dlv:{<venue>}:handoff``                  stream  one entry per written batch (field ``e``: a JSON
+                                                   array of that venue's events); what the detector
+                                                   consumes; trimmed by time
+``dlv:{<venue>}:health``                   hash    the venue connection's health, written by the
+                                                   collector every second
+``dlv:instruments``                        set     ``<venue>|<symbol>`` of every instrument seen
+``dlv:venues``                             set     every venue that has written health
+=========================================  ======  ==================================================
+
+One hash tag per instrument keeps each instrument's keys in one slot (its pipeline and any
+script stay single-slot) while instruments spread over a cluster. The hand-off streams are
+tagged per venue so that one detector reads one venue's streams with one ``XREAD``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ..events import Kind
+
+PREFIX: Final = "dlv"
+SEP: Final = "|"
+
+INSTRUMENTS: Final = f"{PREFIX}:instruments"
+VENUES: Final = f"{PREFIX}:venues"
+
+
+def instrument_id(venue: str, symbol: str) -> str:
+    """The member of :data:`INSTRUMENTS` and the hash tag of an instrument's keys."""
+    return f"{venue}{SEP}{symbol}"
+
+
+def split_instrument(member: str) -> tuple[str, str]:
+    venue, _, symbol = member.partition(SEP)
+    return venue, symbol
+
+
+def events(venue: str, symbol: str, kind: Kind) -> str:
+    return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:{kind.value}"
+
+
+def latest(venue: str, symbol: str) -> str:
+    return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:latest"
+
+
+def pressure(venue: str, symbol: str) -> str:
+    return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:pressure"
+
+
+def handoff(venue: str) -> str:
+    return f"{PREFIX}:{{{venue}}}:handoff"
+
+
+def health(venue: str) -> str:
+    return f"{PREFIX}:{{{venue}}}:health"

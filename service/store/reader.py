@@ -1,0 +1,161 @@
+"""Reads for the API and the detector. All keys come from :mod:`.keys`."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import msgspec
+import redis.asyncio as aioredis
+
+from ..events import Event, Kind, Liquidation, decode, decode_many
+from . import keys
+
+StreamId = str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Liquidation]
+    next_cursor: str | None
+
+
+async def instruments(client: aioredis.Redis, venue: str | None = None) -> list[tuple[str, str]]:
+    """Every (venue, symbol) that has written events, optionally for one venue, sorted."""
+    members = await client.smembers(keys.INSTRUMENTS)
+    pairs = sorted(keys.split_instrument(_text(m)) for m in members)
+    return [p for p in pairs if venue is None or p[0] == venue]
+
+
+async def latest(
+    client: aioredis.Redis, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], dict[Kind, Event]]:
+    """The newest event of each kind for each instrument, in one round trip."""
+    pairs = list(pairs)
+    async with client.pipeline(transaction=False) as pipe:
+        for venue, symbol in pairs:
+            pipe.hgetall(keys.latest(venue, symbol))
+        rows = await pipe.execute()
+    out: dict[tuple[str, str], dict[Kind, Event]] = {}
+    for pair, row in zip(pairs, rows, strict=True):
+        out[pair] = {Kind(_text(k)): decode(v) for k, v in row.items()}
+    return out
+
+
+async def pressure(
+    client: aioredis.Redis, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], bytes]:
+    """The stored pressure JSON of each instrument that has one."""
+    pairs = list(pairs)
+    async with client.pipeline(transaction=False) as pipe:
+        for venue, symbol in pairs:
+            pipe.get(keys.pressure(venue, symbol))
+        rows = await pipe.execute()
+    return {p: r for p, r in zip(pairs, rows, strict=True) if r is not None}
+
+
+async def health(client: aioredis.Redis) -> dict[str, dict[str, str]]:
+    venues = sorted(_text(v) for v in await client.smembers(keys.VENUES))
+    async with client.pipeline(transaction=False) as pipe:
+        for venue in venues:
+            pipe.hgetall(keys.health(venue))
+        rows = await pipe.execute()
+    return {
+        v: {_text(k): _text(x) for k, x in row.items()}
+        for v, row in zip(venues, rows, strict=True)
+    }
+
+
+async def liquidations(
+    client: aioredis.Redis,
+    pairs: list[tuple[str, str]],
+    *,
+    since_ms: int | None,
+    until_ms: int | None,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    """Liquidations of ``pairs``, newest first, merged across instruments.
+
+    Pagination is by cursor: the ``(stream id, instrument)`` of the last item returned;
+    the next page continues strictly after it, so an item is never returned twice, even
+    when two instruments share a stream id.
+    """
+    top: StreamId = "+" if until_ms is None else f"{until_ms}-18446744073709551615"
+    bottom: StreamId = "-" if since_ms is None else f"{since_ms}-0"
+    after: tuple[tuple[int, int], str] | None = None
+    if cursor is not None:
+        after = _parse_cursor(cursor)
+        top = _min_id(top, _id_text(after[0]))
+    async with client.pipeline(transaction=False) as pipe:
+        for venue, symbol in pairs:
+            pipe.xrevrange(keys.events(venue, symbol, Kind.LIQUIDATION), top, bottom, limit + 1)
+        results = await pipe.execute()
+    merged: list[tuple[tuple[int, int], str, bytes]] = []
+    for (venue, symbol), rows in zip(pairs, results, strict=True):
+        member = keys.instrument_id(venue, symbol)
+        for sid, fields in rows:
+            key = (_parse_id(_text(sid)), member)
+            if after is not None and key >= after:
+                continue
+            merged.append((key[0], member, fields[b"e"] if b"e" in fields else fields["e"]))
+    newest = heapq.nlargest(limit + 1, merged, key=lambda r: (r[0], r[1]))
+    page = newest[:limit]
+    items = [msgspec.convert(decode(raw), Liquidation) for _, _, raw in page]
+    next_cursor = None
+    if len(newest) > limit and page:
+        last_id, last_member, _ = page[-1]
+        next_cursor = f"{_id_text(last_id)}~{last_member}"
+    return Page(items, next_cursor)
+
+
+async def read_handoff(
+    client: aioredis.Redis, last_ids: dict[str, StreamId], block_ms: int, count: int = 500
+) -> list[tuple[str, StreamId, list[Event]]]:
+    """New hand-off entries for the given venues after ``last_ids`` (venue -> stream id)."""
+    if not last_ids:
+        return []
+    streams = {keys.handoff(v): i for v, i in last_ids.items()}
+    venue_of = {keys.handoff(v): v for v in last_ids}
+    reply = await client.xread(streams, count=count, block=block_ms)  # type: ignore[arg-type]
+    out: list[tuple[str, StreamId, list[Event]]] = []
+    for stream, entries in reply or []:
+        venue = venue_of[_text(stream)]
+        for sid, fields in entries:
+            raw = fields.get(b"e") if b"e" in fields else fields.get("e")
+            out.append((venue, _text(sid), decode_many(raw) if raw else []))
+    return out
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _parse_id(sid: str) -> tuple[int, int]:
+    ms, _, seq = sid.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _id_text(sid: tuple[int, int]) -> str:
+    return f"{sid[0]}-{sid[1]}"
+
+
+def _min_id(a: StreamId, b: StreamId) -> StreamId:
+    if a == "+":
+        return b
+    return a if _parse_id(a) <= _parse_id(b) else b
+
+
+class CursorError(ValueError):
+    """A pagination cursor that this API did not issue."""
+
+
+def _parse_cursor(cursor: str) -> tuple[tuple[int, int], str]:
+    sid, sep, member = cursor.partition("~")
+    try:
+        if not sep or keys.SEP not in member:
+            raise ValueError(cursor)
+        return _parse_id(sid), member
+    except ValueError:
+        raise CursorError(f"invalid cursor {cursor!r}") from None

@@ -1,0 +1,12 @@
+"""Venue modules and their registry: adding a venue is one module and one line here."""
+
+from __future__ import annotations
+
+from .base import Instrument, Parser, Venue
+from .binance_usdm import BinanceUsdm
+
+REGISTRY: dict[str, type[Venue]] = {
+    BinanceUsdm.id: BinanceUsdm,
+}
+
+__all__ = ["REGISTRY", "Instrument", "Parser", "Venue"]

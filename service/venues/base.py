@@ -1,0 +1,151 @@
+"""What every venue module provides: instrument metadata, the wire protocol, a pure parser.
+
+A venue module is the only place that knows its venue's URLs, frames and units. The
+connection loop in :mod:`service.collect` is shared by all venues and talks to a venue only
+through :class:`Venue`.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import structlog
+
+from ..config import VenueSettings
+from ..events import Event, OpenInterest
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """Metadata of one contract, enough to turn its quantities into base units and USD."""
+
+    venue: str
+    symbol: str
+    base: str
+    quote: str
+    linear: bool
+    """Linear: quantity in base coin (or contracts x base per contract), valued at the price.
+    Inverse: quantity in contracts worth ``contract_size`` USD each."""
+    contract_size: float = 1.0
+    funding_interval_h: float = 8.0
+
+    def notional_usd(self, quantity: float, price: float) -> float:
+        """USD value of ``quantity`` native units at ``price``."""
+        if self.linear:
+            return quantity * self.contract_size * price
+        return quantity * self.contract_size
+
+    def base_units(self, quantity: float, price: float) -> float:
+        """``quantity`` native units in base coin."""
+        if self.linear:
+            return quantity * self.contract_size
+        return quantity * self.contract_size / price if price > 0 else 0.0
+
+
+@dataclass(slots=True)
+class ParseStats:
+    """Counts of what a parser dropped, by reason. Logged once per reason, then only counted."""
+
+    errors: Counter[str] = field(default_factory=Counter)
+    filtered: int = 0
+
+    def error(self, venue: str, kind: str, frame: object) -> None:
+        self.errors[kind] += 1
+        if self.errors[kind] == 1:
+            log.warning("dropped a frame", venue=venue, reason=kind, frame=str(frame)[:300])
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Parser(ABC):
+    """Turns one websocket frame into normalized events. Pure: no I/O, no clock.
+
+    A parser keeps what the venue's protocol makes it keep (for instance the latest mark
+    price, to value open interest). A frame it cannot read is counted in :attr:`stats` and
+    dropped; it never raises.
+    """
+
+    def __init__(self, venue: str, markets: Mapping[str, Instrument], wanted: set[str] | None):
+        self.venue = venue
+        self.markets = markets
+        self.wanted = wanted
+        self.stats = ParseStats()
+        self.last_mark: dict[str, float] = {}
+
+    @abstractmethod
+    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """Events in ``frame``, received at ``recv_ms``."""
+
+
+class Venue(ABC):
+    """A venue's protocol and metadata. One instance per configured venue."""
+
+    id: ClassVar[str]
+    default_ws_url: ClassVar[str]
+    default_rest_url: ClassVar[str]
+    liquidations_sampled: ClassVar[bool]
+    app_ping_interval_s: ClassVar[float | None] = None
+    """Seconds between application-level pings, for venues that want them."""
+
+    def __init__(self, settings: VenueSettings) -> None:
+        self.settings = settings
+        self.ws_url = str(settings.ws_url or self.default_ws_url).rstrip("/")
+        self.rest_url = str(settings.rest_url or self.default_rest_url).rstrip("/")
+
+    def wanted(self, markets: Mapping[str, Instrument]) -> set[str] | None:
+        """The configured symbols (``None`` for all), checked against the venue's markets."""
+        if self.settings.symbols == "all":
+            return None
+        unknown = [s for s in self.settings.symbols if s not in markets]
+        if unknown:
+            log.warning("configured symbols not listed by the venue", venue=self.id, symbols=unknown)
+        return set(self.settings.symbols)
+
+    @abstractmethod
+    def connect_url(self) -> str:
+        """The websocket URL to open."""
+
+    @abstractmethod
+    def subscribe_messages(self, wanted: set[str] | None) -> list[str]:
+        """Frames to send after connecting."""
+
+    def app_ping(self) -> str | None:
+        """An application-level ping frame, for venues that want one."""
+        return None
+
+    @abstractmethod
+    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
+        """A fresh parser for one connection's frames."""
+
+    @abstractmethod
+    async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
+        """The venue's perpetual instruments by native symbol (through ccxt where it helps)."""
+
+    async def poll_open_interest(
+        self, markets: Mapping[str, Instrument], symbols: list[str], parser: Parser
+    ) -> list[OpenInterest]:
+        """Open interest over REST for venues that do not stream it; default: nothing."""
+        return []
+
+    @property
+    def oi_over_rest(self) -> bool:
+        return False
+
+    async def close(self) -> None:
+        """Release REST clients."""
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "ws_url": self.connect_url(),
+            "rest_url": self.rest_url,
+            "liquidations_sampled": self.liquidations_sampled,
+        }
