@@ -14,8 +14,10 @@ key                                        type    content
 ``dlv:{<venue>}:handoff``                  stream  one entry per written batch (field ``e``: a JSON
                                                    array of that venue's events); what the detector
                                                    consumes; trimmed by time
-``dlv:{<venue>}:health``                   hash    the venue connection's health, written by the
-                                                   collector every second
+``dlv:{<venue>}:health``                   string  the venue connection's health snapshot as JSON,
+                                                   written by the collector every second
+``dlv:transitions``                        stream  state transitions of every instrument (field
+                                                   ``e``: the transition as JSON); trimmed by time
 ``dlv:instruments``                        set     ``<venue>|<symbol>`` of every instrument seen
 ``dlv:venues``                             set     every venue that has written health
 =========================================  ======  ==================================================
@@ -36,6 +38,7 @@ SEP: Final = "|"
 
 INSTRUMENTS: Final = f"{PREFIX}:instruments"
 VENUES: Final = f"{PREFIX}:venues"
+TRANSITIONS: Final = f"{PREFIX}:transitions"
 
 
 def instrument_id(venue: str, symbol: str) -> str:

@@ -55,16 +55,14 @@ async def pressure(
     return {p: r for p, r in zip(pairs, rows, strict=True) if r is not None}
 
 
-async def health(client: aioredis.Redis) -> dict[str, dict[str, str]]:
+async def health(client: aioredis.Redis) -> dict[str, bytes]:
+    """The stored health snapshot JSON of every venue that has written one."""
     venues = sorted(_text(v) for v in await client.smembers(keys.VENUES))
     async with client.pipeline(transaction=False) as pipe:
         for venue in venues:
-            pipe.hgetall(keys.health(venue))
+            pipe.get(keys.health(venue))
         rows = await pipe.execute()
-    return {
-        v: {_text(k): _text(x) for k, x in row.items()}
-        for v, row in zip(venues, rows, strict=True)
-    }
+    return {v: row for v, row in zip(venues, rows, strict=True) if row is not None}
 
 
 async def liquidations(

@@ -1,0 +1,82 @@
+"""Per-venue connection health, kept by the collector and published to Redis every second."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import msgspec
+
+
+class HealthSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``GET /v1/venues`` and ``/metrics`` show for one venue (stored as Redis hash fields
+    ``{"snapshot": <this as JSON>}`` under ``keys.health(venue)``)."""
+
+    venue: str
+    enabled: bool
+    connected: bool
+    ws_url: str
+    rest_url: str
+    liquidations_sampled: bool
+    connected_since_ms: int | None
+    last_message_ms: int | None
+    """Receive time of the last websocket frame."""
+    last_event_ms: int | None
+    """Receive time of the last normalized event."""
+    messages_total: int
+    events_total: int
+    reconnects_total: int
+    parse_errors_total: int
+    parse_errors: dict[str, int]
+    """Parse errors by reason."""
+    oi_polls_total: int
+    oi_poll_failures_total: int
+    instruments: int
+    """Instruments in the venue's metadata."""
+    subscribed_symbols: int | None
+    """Configured symbol count, or ``None`` for all."""
+    last_error: str | None
+    updated_ms: int
+
+
+@dataclass
+class VenueHealth:
+    """Mutable counters a venue's collector updates; :meth:`snapshot` freezes them."""
+
+    venue: str
+    ws_url: str
+    rest_url: str
+    liquidations_sampled: bool
+    enabled: bool = True
+    connected: bool = False
+    connected_since_ms: int | None = None
+    last_message_ms: int | None = None
+    last_event_ms: int | None = None
+    messages_total: int = 0
+    events_total: int = 0
+    reconnects_total: int = 0
+    parse_errors: Counter[str] = field(default_factory=Counter)
+    oi_polls_total: int = 0
+    oi_poll_failures_total: int = 0
+    instruments: int = 0
+    subscribed_symbols: int | None = None
+    last_error: str | None = None
+
+    def snapshot(self, now_ms: int) -> HealthSnapshot:
+        return HealthSnapshot(
+            venue=self.venue, enabled=self.enabled, connected=self.connected,
+            ws_url=self.ws_url, rest_url=self.rest_url,
+            liquidations_sampled=self.liquidations_sampled,
+            connected_since_ms=self.connected_since_ms, last_message_ms=self.last_message_ms,
+            last_event_ms=self.last_event_ms, messages_total=self.messages_total,
+            events_total=self.events_total, reconnects_total=self.reconnects_total,
+            parse_errors_total=sum(self.parse_errors.values()),
+            parse_errors=dict(self.parse_errors), oi_polls_total=self.oi_polls_total,
+            oi_poll_failures_total=self.oi_poll_failures_total, instruments=self.instruments,
+            subscribed_symbols=self.subscribed_symbols, last_error=self.last_error,
+            updated_ms=now_ms,
+        )
+
+
+encode = msgspec.json.Encoder().encode
+decode_snapshot = msgspec.json.Decoder(HealthSnapshot).decode

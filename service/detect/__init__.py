@@ -1,0 +1,1 @@
+"""Deleveraging pressure: rolling windows and scores per instrument."""

@@ -1,0 +1,63 @@
+"""The detector's output, shared with the API, the metrics and (later) the alerts.
+
+State names are fixed: ``calm``, ``building`` (leverage growing), ``unwinding`` (positions
+closing: a gradual deleveraging), ``cascade`` (forced liquidations dominate). ``side`` is
+whose positions are being unwound (``long`` or ``short``) or ``None``.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from ..events import Side
+
+
+class State(enum.StrEnum):
+    CALM = "calm"
+    BUILDING = "building"
+    UNWINDING = "unwinding"
+    CASCADE = "cascade"
+
+
+class Pressure(msgspec.Struct, frozen=True, kw_only=True):
+    """The pressure score of one instrument at ``updated_ms``."""
+
+    venue: str
+    symbol: str
+    asset: str
+    score: float
+    """0 (nothing happening) to 100 (extreme)."""
+    state: State
+    side: Side | None
+    updated_ms: int
+    since_ms: int
+    """When the current state was entered."""
+    forced_share: float | None
+    """Liquidated notional as a share of the open-interest decline over the window (0-1)."""
+    data_quality: float
+    """1 when every feed is fresh; lower when a feed is missing or stale."""
+    features: dict[str, float | None]
+    """The values behind the score, units in the names (e.g. ``oi_change_base_pct``)."""
+    reasons: list[str] = []
+    """Short human-readable reasons for the state, e.g. ``"OI -3.2% in 5m"``."""
+
+
+class Transition(msgspec.Struct, frozen=True, kw_only=True):
+    """A change of state of one instrument, with the reasons (consumed by alerts later)."""
+
+    venue: str
+    symbol: str
+    asset: str
+    from_state: State
+    to_state: State
+    side: Side | None
+    score: float
+    ts_ms: int
+    reasons: list[str] = []
+
+
+encode = msgspec.json.Encoder().encode
+decode_pressure = msgspec.json.Decoder(Pressure).decode
+decode_transition = msgspec.json.Decoder(Transition).decode
