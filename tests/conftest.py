@@ -1,0 +1,40 @@
+"""Shared fixtures. Integration tests use the real Redis at 127.0.0.1:6379 (a database of their
+own, flushed before and after each test; ``DELEVERAGE_TEST_REDIS_URL`` overrides)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+REPO = Path(__file__).resolve().parent.parent
+CAPTURES = Path(os.environ.get("DELEVERAGE_CAPTURES", REPO.parent / "shared" / "captures"))
+TEST_REDIS_URL = os.environ.get("DELEVERAGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return TEST_REDIS_URL
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        await client.ping()
+    except OSError as exc:  # pragma: no cover - the machine's Redis is part of the test bed
+        pytest.fail(f"Redis at {redis_url} is not reachable: {exc}")
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+def captures() -> Path:
+    if not CAPTURES.is_dir():
+        pytest.fail(f"captures not found at {CAPTURES} (set DELEVERAGE_CAPTURES)")
+    return CAPTURES
