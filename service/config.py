@@ -10,6 +10,7 @@ the defaults below. Anything invalid stops the service with a message naming the
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,6 +36,7 @@ from .events import Kind
 ENV_PREFIX = "DELEVERAGE_"
 CONFIG_ENV = "DELEVERAGE_CONFIG"
 DEFAULT_CONFIG = Path("config/default.yaml")
+_files: ContextVar[list[Path] | None] = ContextVar("config_files", default=None)
 
 Seconds = Annotated[float, Field(gt=0)]
 
@@ -181,21 +183,33 @@ class Settings(BaseSettings):
 
 
 def _config_files() -> list[Path]:
+    chosen = _files.get()
+    if chosen is not None:
+        return chosen
     named = os.environ.get(CONFIG_ENV)
     if named:
         return [Path(p.strip()) for p in named.split(",") if p.strip()]
     return [DEFAULT_CONFIG] if DEFAULT_CONFIG.exists() else []
 
 
-def load_settings(known_venues: set[str] | None = None, **overrides: Any) -> Settings:
-    """Build and validate the settings; raise :class:`ConfigError` naming the bad key."""
-    for path in _config_files():
-        if not path.exists():
-            raise ConfigError(f"{CONFIG_ENV}: no such file {path}")
+def load_settings(
+    known_venues: set[str] | None = None, files: list[Path] | None = None, **overrides: Any
+) -> Settings:
+    """Build and validate the settings; raise :class:`ConfigError` naming the bad key.
+
+    ``files`` replaces the YAML files otherwise named by ``DELEVERAGE_CONFIG``; keyword
+    ``overrides`` win over everything (the demo points the venues at its simulator so).
+    """
+    token = _files.set(files)
     try:
+        for path in _config_files():
+            if not path.exists():
+                raise ConfigError(f"{CONFIG_ENV}: no such file {path}")
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    finally:
+        _files.reset(token)
     if known_venues is not None:
         unknown = sorted(set(settings.venues) - known_venues)
         if unknown:

@@ -83,13 +83,26 @@ class EventSink:
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def backlogged(self) -> bool:
+        """True while more than ``max_pending_events`` wait for Redis."""
+        return len(self._pending) >= self._settings.max_pending_events
+
+    def put_nowait(self, events: Sequence[Event]) -> None:
+        """Hand events over for writing. Producers check :attr:`backlogged` and then await
+        :meth:`wait_for_room`, so a slow Redis slows the reading, never drops events."""
+        if events:
+            self._pending.extend(events)
+            self._has_data.set()
+
     async def put(self, events: Sequence[Event]) -> None:
-        """Hand events over for writing; waits only while the backlog is over its bound."""
-        if not events:
-            return
-        self._pending.extend(events)
-        self._has_data.set()
-        if len(self._pending) >= self._settings.max_pending_events:
+        """:meth:`put_nowait`, then wait while the backlog is over its bound."""
+        self.put_nowait(events)
+        if self.backlogged:
+            await self.wait_for_room()
+
+    async def wait_for_room(self) -> None:
+        while self.backlogged:
             self._room.clear()
             await self._room.wait()
 

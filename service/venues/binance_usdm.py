@@ -83,6 +83,20 @@ class _OpenInterest(msgspec.Struct):
     time: int
 
 
+class _PremiumIndex(msgspec.Struct):
+    """``GET /fapi/v1/premiumIndex``: ``{"symbol":"BTCUSDT","markPrice":"11793.63104562",
+    "indexPrice":"11781.80495970","estimatedSettlePrice":"11781.16138815",
+    "lastFundingRate":"0.00038246","nextFundingTime":1597392000000,
+    "interestRate":"0.00010000","time":1597370495002}``"""
+
+    symbol: str
+    markPrice: float
+    indexPrice: float
+    lastFundingRate: str
+    nextFundingTime: int
+    time: int
+
+
 _envelope = msgspec.json.Decoder(_Envelope)
 _marks = msgspec.json.Decoder(list[_Mark], strict=False)
 _mark = msgspec.json.Decoder(_Mark, strict=False)
@@ -190,6 +204,29 @@ def parse_open_interest(
         oi_base=inst.base_units(oi.openInterest / inst.contract_size, mark),
         oi_usd=inst.notional_usd(oi.openInterest / inst.contract_size, mark),
     )
+
+
+def parse_premium_index(
+    payload: bytes | str | Mapping[str, Any], inst: Instrument, recv_ms: int
+) -> list[Event]:
+    """``GET /fapi/v1/premiumIndex?symbol=`` as mark and funding events (the REST twin of the
+    mark-price stream, used to seed state before the websocket delivers)."""
+    if isinstance(payload, Mapping):
+        px = msgspec.convert(payload, _PremiumIndex, strict=False)
+    else:
+        px = msgspec.json.decode(payload, type=_PremiumIndex, strict=False)
+    out: list[Event] = [
+        MarkPrice(venue=inst.venue, symbol=inst.symbol, base=inst.base, ts_ms=px.time,
+                  recv_ms=recv_ms, mark_price=px.markPrice, index_price=px.indexPrice)
+    ]
+    if px.lastFundingRate and px.nextFundingTime:
+        rate, hours = float(px.lastFundingRate), inst.funding_interval_h
+        out.append(
+            FundingRate(venue=inst.venue, symbol=inst.symbol, base=inst.base, ts_ms=px.time,
+                        recv_ms=recv_ms, funding_rate=rate, interval_h=hours,
+                        funding_rate_1h=per_hour(rate, hours), next_funding_ms=px.nextFundingTime)
+        )
+    return out
 
 
 def parse_funding_info(payload: list[Mapping[str, Any]]) -> dict[str, float]:

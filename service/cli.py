@@ -1,0 +1,114 @@
+"""The ``deleverage`` command: ``run``, ``demo``, ``simulate`` and ``check-config``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import load_settings
+from .errors import ConfigError
+from .logs import configure
+from .venues import REGISTRY
+
+_config_option = click.option(
+    "--config", "config_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML file(s), later ones win (default: $DELEVERAGE_CONFIG or config/default.yaml).",
+)
+
+
+def _settings(config_files: tuple[Path, ...], **overrides: Any) -> Any:
+    try:
+        return load_settings(set(REGISTRY), list(config_files) or None, **overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _run(coro: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        return asyncio.run(coro)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        return None
+
+
+@click.group()
+@click.version_option(__version__, prog_name="deleverage")
+def main() -> None:
+    """Watch derivatives venues and tell when leverage is being unwound."""
+
+
+@main.command()
+@_config_option
+@click.option("--only", type=click.Choice(["collect", "detect", "api"]), multiple=True,
+              help="Run only these components (repeatable); default: all.")
+def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
+    """Collectors, detector, REST API and /metrics against the configured venues."""
+    from .runtime import Component, Runtime, install_signal_handlers  # noqa: PLC0415
+
+    settings = _settings(config_files)
+    configure(settings.log_level, settings.log_format)
+
+    async def go() -> None:
+        runtime = Runtime(settings, {Component(c) for c in only} or None)
+        task = asyncio.create_task(runtime.run())
+        install_signal_handlers(task)
+        await task
+
+    _run(go())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--ws-port", default=9443, show_default=True, type=int)
+@click.option("--rest-port", default=9080, show_default=True, type=int)
+@click.option("--scenario", default="long_unwind", show_default=True)
+@click.option("--time-scale", default=1.0, show_default=True, type=float,
+              help="Scenario seconds per wall second.")
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--log-level", default="info", show_default=True)
+def simulate(host: str, ws_port: int, rest_port: int, scenario: str, time_scale: float,
+             seed: int, log_level: str) -> None:
+    """A local Binance USDⓈ-M server (websocket + REST) playing a labelled scenario."""
+    from .simulate import SCENARIOS, run_forever  # noqa: PLC0415
+
+    if scenario not in SCENARIOS:
+        raise click.BadParameter(f"choose from {', '.join(sorted(SCENARIOS))}", param_hint="--scenario")
+    configure(log_level)
+    _run(run_forever(host=host, ws_port=ws_port, rest_port=rest_port, scenario=scenario,
+                     time_scale=time_scale, seed=seed))
+
+
+@main.command()
+@_config_option
+@click.option("--port", default=8000, show_default=True, type=int, help="API and /metrics port.")
+@click.option("--scenario", default="long_unwind", show_default=True)
+@click.option("--duration", type=float, default=None,
+              help="Stop after this many seconds and print the run's figures as JSON.")
+def demo(config_files: tuple[Path, ...], port: int, scenario: str, duration: float | None) -> None:
+    """Simulator + embedded Redis + collectors + detector + API, on 127.0.0.1, in one command."""
+    from .demo import run_demo  # noqa: PLC0415
+
+    files = list(config_files) or [Path("config/default.yaml"), Path("config/demo.yaml")]
+    files = [f for f in files if f.exists()]
+    settings = _settings(tuple(files))
+    configure(settings.log_level, settings.log_format)
+    _run(run_demo(settings, files, port=port, scenario=scenario, duration_s=duration))
+
+
+@main.command("check-config")
+@_config_option
+def check_config(config_files: tuple[Path, ...]) -> None:
+    """Validate the configuration and print it as JSON (secrets masked)."""
+    settings = _settings(config_files)
+    click.echo(settings.model_dump_json(indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""One venue's collector: metadata, the websocket session, REST polls and health.
+
+The collector is venue-independent: everything venue-specific comes from its
+:class:`~service.venues.base.Venue`. It runs these tasks:
+
+* the connection supervisor: opens the websocket, subscribes, feeds every frame through
+  the venue's parser and the deduplicator into the :class:`~service.store.writer.EventSink`;
+  reconnects with :class:`~.backoff.Backoff`; a watchdog closes a connection that delivers
+  nothing for ``watchdog_s``; before the venue's own 24 h cut, a second connection is
+  opened and the first is closed only once the second delivers (make-before-break), so no
+  frame is lost and the deduplicator drops the overlap;
+* the open-interest poller, for venues that only give it over REST, paced inside the
+  configured share of the venue's request-weight budget;
+* the metadata refresher (instrument list, contract sizes, funding intervals);
+* the health publisher: a snapshot to Redis every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
+
+from ..config import CollectSettings
+from ..events import KIND_OF, Event, Kind, Liquidation, Side
+from ..store import keys
+from ..store.writer import EventSink
+from ..venues.base import Instrument, Parser, Venue, now_ms
+from .backoff import Backoff
+from .dedup import Deduplicator
+from .health import VenueHealth
+from .health import encode as encode_health
+
+log = structlog.get_logger(__name__)
+
+#: What a lost connection looks like; anything else is a bug and is left to crash loudly.
+CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, InvalidHandshake)
+REST_ERRORS = (ccxt_async.BaseError, OSError, TimeoutError)
+ROTATION_RETRY_S = 60.0
+
+
+class VenueCollector:
+    """Collects one venue. Call :meth:`run`; cancel the task to stop."""
+
+    def __init__(
+        self,
+        venue: Venue,
+        settings: CollectSettings,
+        sink: EventSink,
+        redis: aioredis.Redis,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.venue = venue
+        self.settings = settings
+        self.sink = sink
+        self.redis = redis
+        self.clock = clock
+        self.health = VenueHealth(
+            venue=venue.id, ws_url=venue.connect_url(), rest_url=venue.rest_url,
+            liquidations_sampled=venue.liquidations_sampled,
+        )
+        self.markets: dict[str, Instrument] = {}
+        self.parser: Parser | None = None
+        self.dedup = Deduplicator()
+        self.latest: dict[str, dict[Kind, Event]] = {}
+        self.liquidation_totals: Counter[tuple[str, Side]] = Counter()
+        self.liquidation_notional: Counter[tuple[str, Side]] = Counter()
+        self.ready = asyncio.Event()
+        """Set once metadata is loaded and the first events were handed to the sink."""
+        self._last_frame = 0.0
+        self._stale = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self._load_markets_until_done()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._supervise(), name=f"{self.venue.id}:ws")
+            tg.create_task(self._refresh_markets(), name=f"{self.venue.id}:metadata")
+            tg.create_task(self._publish_health(), name=f"{self.venue.id}:health")
+            if self.venue.oi_over_rest:
+                tg.create_task(self._poll_open_interest(), name=f"{self.venue.id}:oi")
+
+    async def close(self) -> None:
+        self.health.connected = False
+        await self._write_health()
+        await self.venue.close()
+
+    # -- metadata ----------------------------------------------------------------------------
+
+    async def _load_markets_until_done(self) -> None:
+        backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
+        while True:
+            try:
+                self._set_markets(await self.venue.load_markets(self.settings.rest_timeout_s))
+                return
+            except REST_ERRORS as exc:
+                self.health.last_error = f"metadata: {exc}"
+                log.warning("metadata load failed", venue=self.venue.id, error=str(exc)[:200])
+                await self._write_health()
+                await asyncio.sleep(backoff.next_delay())
+
+    def _set_markets(self, markets: dict[str, Instrument]) -> None:
+        self.markets = markets
+        wanted = self.venue.wanted(markets)
+        if self.parser is None:
+            self.parser = self.venue.new_parser(markets, wanted)
+            self.parser.stats.errors = self.health.parse_errors
+        else:
+            self.parser.markets, self.parser.wanted = markets, wanted
+        self.health.instruments = len(markets)
+        self.health.subscribed_symbols = None if wanted is None else len(wanted)
+
+    async def _refresh_markets(self) -> None:
+        while True:
+            await asyncio.sleep(self.venue.settings.metadata_refresh_s)
+            try:
+                self._set_markets(await self.venue.load_markets(self.settings.rest_timeout_s))
+            except REST_ERRORS as exc:  # keep the cached metadata; try again next period
+                log.warning("metadata refresh failed", venue=self.venue.id, error=str(exc)[:200])
+
+    # -- websocket ---------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
+        while True:
+            started = self.clock()
+            try:
+                successor = await self._session(None)
+                while successor is not None:
+                    successor = await successor
+            except CONNECTION_ERRORS as exc:
+                self.health.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                log.warning("connection lost", venue=self.venue.id, error=self.health.last_error)
+            self.health.connected = False
+            self.health.reconnects_total += 1
+            if self.clock() - started >= self.settings.stable_session_s:
+                backoff.reset()
+            delay = backoff.next_delay()
+            log.info("reconnecting", venue=self.venue.id, in_s=round(delay, 2))
+            await asyncio.sleep(delay)
+
+    async def _session(self, ready: asyncio.Event | None) -> asyncio.Task[Any] | None:
+        """Run one connection until it ends. Returns the successor connection's task when it
+        handed over to one (rotation); raises when the connection was lost."""
+        url = self.venue.connect_url()
+        async with connect(
+            url, open_timeout=self.settings.open_timeout_s, max_size=2**24, compression=None
+        ) as ws:
+            for message in self.venue.subscribe_messages(self._parser().wanted):
+                await ws.send(message)
+            opened = self.clock()
+            self._last_frame = opened
+            self._on_connected()
+            deadline = opened + self.settings.max_connection_age_s
+            successor: asyncio.Task[Any] | None = None
+            successor_ready = asyncio.Event()
+            watchdog = asyncio.create_task(self._watchdog(ws))
+            try:
+                async for frame in ws:
+                    if self._on_frame(frame) and ready is not None:
+                        ready.set()
+                    if self.sink.backlogged:
+                        await self.sink.wait_for_room()  # Redis is behind: read no faster
+                    if successor is None:
+                        if self.clock() >= deadline:
+                            log.info("rotating connection", venue=self.venue.id)
+                            successor = asyncio.create_task(self._session(successor_ready))
+                    elif successor_ready.is_set():
+                        return successor  # the new connection delivers: close this one
+                    elif successor.done():
+                        log.warning("rotation failed; keeping the current connection",
+                                    venue=self.venue.id, error=repr(successor.exception()))
+                        successor = None
+                        deadline = self.clock() + ROTATION_RETRY_S
+            except CONNECTION_ERRORS:
+                if successor is not None:
+                    return successor
+                raise
+            finally:
+                watchdog.cancel()
+            if successor is not None:
+                return successor
+            if self._stale:
+                raise TimeoutError(f"no data for {self.settings.watchdog_s} s")
+            raise ConnectionResetError(f"closed by the venue: {ws.close_code} {ws.close_reason}")
+
+    def _on_connected(self) -> None:
+        self.health.connected = True
+        self.health.connected_since_ms = now_ms()
+        self._stale = False
+        log.info("connected", venue=self.venue.id, url=self.venue.connect_url())
+
+    async def _watchdog(self, ws: ClientConnection) -> None:
+        limit = self.settings.watchdog_s
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            if self.clock() - self._last_frame > limit:
+                self._stale = True
+                log.warning("feed stalled; reconnecting", venue=self.venue.id, after_s=limit)
+                await ws.close(code=1001, reason="stale feed")
+                return
+
+    def _on_frame(self, frame: str | bytes) -> bool:
+        """Parse, deduplicate and hand over one frame; True when it carried new events."""
+        recv = now_ms()
+        self._last_frame = self.clock()
+        self.health.messages_total += 1
+        self.health.last_message_ms = recv
+        events = self.dedup.filter(self._parser().parse(frame, recv))
+        if not events:
+            return False
+        self._accept(events, recv)
+        return True
+
+    def _accept(self, events: list[Event], recv: int) -> None:
+        self.health.events_total += len(events)
+        self.health.last_event_ms = recv
+        latest = self.latest
+        for ev in events:
+            per = latest.get(ev.symbol)
+            if per is None:
+                per = latest[ev.symbol] = {}
+            if type(ev) is Liquidation:
+                per[Kind.LIQUIDATION] = ev
+                self.liquidation_totals[(ev.symbol, ev.side)] += 1
+                self.liquidation_notional[(ev.symbol, ev.side)] += ev.notional_usd
+            else:
+                per[KIND_OF[type(ev)]] = ev
+        self.sink.put_nowait(events)
+        self.ready.set()
+
+    def _parser(self) -> Parser:
+        assert self.parser is not None, "metadata is loaded before any connection"
+        return self.parser
+
+    # -- REST polls --------------------------------------------------------------------------
+
+    async def _poll_open_interest(self) -> None:
+        pace = 60.0 / self.venue.settings.oi_poll_weight_per_minute
+        fetch = getattr(self.venue, "fetch_open_interest")
+        while True:
+            parser = self._parser()
+            symbols = sorted(s for s in self.markets if parser.wanted is None or s in parser.wanted)
+            polled = 0
+            for symbol in symbols:
+                mark = parser.last_mark.get(symbol)
+                inst = self.markets.get(symbol)
+                if mark is None or inst is None:
+                    continue  # valued at the mark price: wait for the first mark
+                started = self.clock()
+                polled += 1
+                try:
+                    event = await asyncio.wait_for(fetch(inst, mark), self.settings.rest_timeout_s)
+                except REST_ERRORS as exc:
+                    self.health.oi_poll_failures_total += 1
+                    if self.health.oi_poll_failures_total in (1, 10, 100) or \
+                            self.health.oi_poll_failures_total % 1000 == 0:
+                        log.warning("open-interest poll failed", venue=self.venue.id,
+                                    symbol=symbol, error=str(exc)[:200],
+                                    failures=self.health.oi_poll_failures_total)
+                else:
+                    self.health.oi_polls_total += 1
+                    events = self.dedup.filter([event])
+                    if events:
+                        self._accept(events, event.recv_ms)
+                await asyncio.sleep(max(0.0, pace - (self.clock() - started)))
+            if not polled:
+                await asyncio.sleep(1.0)
+
+    # -- health ------------------------------------------------------------------------------
+
+    async def _publish_health(self) -> None:
+        while True:
+            await self._write_health()
+            await asyncio.sleep(1.0)
+
+    async def _write_health(self) -> None:
+        snapshot = encode_health(self.health.snapshot(now_ms()))
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(keys.health(self.venue.id), snapshot)
+                pipe.sadd(keys.VENUES, self.venue.id)
+                await pipe.execute()
+        except RedisError as exc:
+            log.warning("health write failed", venue=self.venue.id, error=str(exc))
+

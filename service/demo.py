@@ -1,0 +1,192 @@
+"""``deleverage demo``: the whole data path on one machine, with no internet.
+
+A simulator process plays a labelled scenario on loopback; a private Redis is started when
+none is configured; this process runs the collectors, detector, API and /metrics against
+them and prints where to look. With ``--duration`` it stops by itself and prints the run's
+figures as JSON (messages/s ingested, events written, CPU of the service process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+
+from .config import Settings, load_settings
+from .events import Kind
+from .runtime import Runtime, install_signal_handlers
+from .store import keys, reader
+from .store.embedded import embedded_redis
+from .venues import REGISTRY
+
+log = structlog.get_logger(__name__)
+
+STATUS_EVERY_S = 5.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _wait_port(port: int, proc: asyncio.subprocess.Process, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.returncode is not None:
+            raise click.ClickException(f"the simulator exited with code {proc.returncode}")
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        await asyncio.sleep(0.1)
+    raise click.ClickException(f"the simulator did not listen on port {port}")
+
+
+@contextlib.asynccontextmanager
+async def _simulator(scenario: str) -> Any:
+    ws_port, rest_port = _free_port(), _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", "simulate", "--ws-port", str(ws_port),
+        "--rest-port", str(rest_port), "--scenario", scenario, "--log-level", "warning",
+    )
+    try:
+        await _wait_port(rest_port, proc)
+        await _wait_port(ws_port, proc)
+        yield ws_port, rest_port, proc.pid
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 5)
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+async def run_demo(
+    settings: Settings, files: list[Path], *, port: int, scenario: str, duration_s: float | None
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        redis_url = str(settings.redis_url) if settings.redis_url else None
+        if redis_url is None:
+            redis_url = await stack.enter_async_context(embedded_redis())
+        ws_port, rest_port, _ = await stack.enter_async_context(_simulator(scenario))
+        overrides: dict[str, Any] = {
+            "redis_url": redis_url,
+            "api": {"port": port},
+            "venues": {name: {"enabled": False} for name in settings.venues}
+            | {"binance_usdm": {"enabled": True, "ws_url": f"ws://127.0.0.1:{ws_port}/market",
+                                "rest_url": f"http://127.0.0.1:{rest_port}"}},
+        }
+        demo_settings = load_settings(set(REGISTRY), files, **overrides)
+        runtime = Runtime(demo_settings, redis_url=redis_url)
+        task = asyncio.create_task(runtime.run())
+        install_signal_handlers(task)
+        watcher = asyncio.create_task(_watch(runtime, duration_s, task))
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not watcher.done() or watcher.cancelled():
+                raise
+        finally:
+            watcher.cancel()
+        if watcher.done() and not watcher.cancelled():
+            click.echo(json.dumps(watcher.result(), indent=2))
+
+
+async def _watch(runtime: Runtime, duration_s: float | None, task: asyncio.Task[Any]) -> Any:
+    while runtime.api_url() is None:
+        await asyncio.sleep(0.1)
+    _banner(runtime)
+    t0, cpu0 = time.monotonic(), time.process_time()
+    states: Counter[str] = Counter()
+    left_calm_after: float | None = None
+    next_status = t0 + STATUS_EVERY_S
+    while duration_s is None or time.monotonic() - t0 < duration_s:
+        await asyncio.sleep(0.5)
+        hot = _hottest(runtime)
+        if hot is not None and hot["state"] != "calm" and left_calm_after is None:
+            left_calm_after = time.monotonic() - t0
+        if hot is not None:
+            states[hot["state"]] += 1
+        if time.monotonic() >= next_status:
+            next_status += STATUS_EVERY_S
+            _status(runtime, time.monotonic() - t0, hot)
+    figures = await _figures(runtime, time.monotonic() - t0, time.process_time() - cpu0)
+    figures["first_non_calm_after_s"] = None if left_calm_after is None else round(left_calm_after, 1)
+    task.cancel()
+    return figures
+
+
+def _banner(runtime: Runtime) -> None:
+    url = runtime.api_url()
+    click.echo(
+        f"\n  deleverage demo is running (Redis: {runtime.redis_url})\n"
+        f"    pressure     {url}/v1/pressure\n"
+        f"    venues       {url}/v1/venues\n"
+        f"    liquidations {url}/v1/liquidations?limit=10\n"
+        f"    funding      {url}/v1/funding    open interest  {url}/v1/open-interest\n"
+        f"    metrics      {url}/metrics        API docs  {url}/docs\n"
+        "  The simulator plays a calm market, then a long-side deleveraging on BTCUSDT.\n"
+        "  Press Ctrl-C to stop.\n",
+        err=True,
+    )
+
+
+def _hottest(runtime: Runtime) -> dict[str, Any] | None:
+    if runtime.detector is None:
+        return None
+    snap = runtime.detector.snapshot()
+    if not snap:
+        return None
+    top = max(snap.values(), key=lambda p: p.score)
+    return {"symbol": top.symbol, "state": top.state.value, "score": round(top.score, 1),
+            "side": top.side.value if top.side else None}
+
+
+def _status(runtime: Runtime, elapsed: float, hot: dict[str, Any] | None) -> None:
+    msgs = sum(c.health.messages_total for c in runtime.collectors)
+    click.echo(
+        f"  [{elapsed:5.0f}s] frames {msgs}  events written {runtime.sink.written_events}"
+        f"  pending {runtime.sink.pending}  hottest {hot}",
+        err=True,
+    )
+
+
+async def _figures(runtime: Runtime, elapsed: float, cpu_s: float) -> dict[str, Any]:
+    msgs = sum(c.health.messages_total for c in runtime.collectors)
+    events = sum(c.health.events_total for c in runtime.collectors)
+    pairs = await reader.instruments(runtime.redis)
+    async with runtime.redis.pipeline(transaction=False) as pipe:
+        for venue, symbol in pairs:
+            for kind in Kind:
+                pipe.xlen(keys.events(venue, symbol, kind))
+        lengths = await pipe.execute()
+    transitions = await runtime.redis.xlen(keys.TRANSITIONS)
+    return {
+        "duration_s": round(elapsed, 1),
+        "frames": msgs,
+        "frames_per_s": round(msgs / elapsed, 1),
+        "events": events,
+        "events_per_s": round(events / elapsed, 1),
+        "events_written_to_redis": runtime.sink.written_events,
+        "redis_batches": runtime.sink.written_batches,
+        "redis_stream_entries": int(sum(lengths)),
+        "instruments": len(pairs),
+        "transitions": transitions,
+        "service_cpu_s": round(cpu_s, 2),
+        "service_cpu_pct_of_one_core": round(100 * cpu_s / elapsed, 1),
+        "pid": os.getpid(),
+    }

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import random
+
+from service.collect.backoff import Backoff
+from service.collect.dedup import Deduplicator
+from service.events import Liquidation, MarkPrice, OpenInterest, Side
+
+
+def _mark(ts: int, symbol: str = "BTCUSDT") -> MarkPrice:
+    return MarkPrice(venue="v", symbol=symbol, base="BTC", ts_ms=ts, recv_ms=ts,
+                     mark_price=1.0, index_price=None)
+
+
+def _liq(ts: int, qty: float = 1.0) -> Liquidation:
+    return Liquidation(venue="v", symbol="BTCUSDT", base="BTC", ts_ms=ts, recv_ms=ts,
+                       side=Side.LONG, price=1.0, quantity=qty, quantity_base=qty,
+                       notional_usd=qty, sampled=True)
+
+
+def test_the_same_frame_from_two_connections_counts_once() -> None:
+    dedup = Deduplicator()
+    frame = [_mark(1000), _mark(1000, "ETHUSDT"), _liq(1000)]
+    assert dedup.filter(frame) == frame
+    assert dedup.filter(frame) == []  # the overlapping connection's copy
+    assert dedup.dropped == 3
+
+
+def test_older_state_is_dropped_but_newer_and_other_kinds_pass() -> None:
+    dedup = Deduplicator()
+    dedup.filter([_mark(2000)])
+    oi = OpenInterest(venue="v", symbol="BTCUSDT", base="BTC", ts_ms=1500, recv_ms=1,
+                      oi_contracts=1, oi_base=1, oi_usd=1)
+    assert dedup.filter([_mark(1999), _mark(2001), oi]) == [_mark(2001), oi]
+
+
+def test_distinct_liquidations_in_the_same_millisecond_are_all_kept() -> None:
+    dedup = Deduplicator()
+    batch = [_liq(5, qty=1.0), _liq(5, qty=2.0)]
+    assert dedup.filter(batch) == batch
+
+
+def test_liquidation_memory_is_bounded() -> None:
+    dedup = Deduplicator(liquidation_memory=3)
+    dedup.filter([_liq(i) for i in range(10)])
+    assert dedup.filter([_liq(0)]) == [_liq(0)]  # forgotten: old enough to be new again
+    assert dedup.filter([_liq(9)]) == []
+
+
+def test_backoff_grows_with_jitter_caps_and_resets() -> None:
+    b = Backoff(initial_s=1.0, max_s=8.0, _rng=random.Random(1))
+    delays = [b.next_delay() for _ in range(8)]
+    assert all(0.5 <= d <= 8.0 for d in delays)
+    assert max(delays[4:]) > 4.0  # grown towards the cap
+    assert len(set(delays)) == len(delays)  # jittered
+    b.reset()
+    assert b.next_delay() <= 1.0

@@ -1,0 +1,203 @@
+"""Writes and reads on the real Redis: layout, batching, trimming, no loss when Redis fails."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from service.config import StoreSettings
+from service.events import FundingRate, Kind, Liquidation, MarkPrice, Side, decode
+from service.store import keys, reader
+from service.store.writer import EventSink, queue_batch
+
+NOW = int(time.time() * 1000)
+
+
+def _liq(symbol: str, ts: int, side: Side = Side.LONG, qty: float = 1.0) -> Liquidation:
+    return Liquidation(venue="binance_usdm", symbol=symbol, base=symbol[:3], ts_ms=ts,
+                       recv_ms=ts, side=side, price=100.0, quantity=qty, quantity_base=qty,
+                       notional_usd=100.0 * qty, sampled=True)
+
+
+def _mark(symbol: str, ts: int, price: float) -> MarkPrice:
+    return MarkPrice(venue="binance_usdm", symbol=symbol, base=symbol[:3], ts_ms=ts, recv_ms=ts,
+                     mark_price=price, index_price=price)
+
+
+async def _write(client: aioredis.Redis, batch: list, settings: StoreSettings | None = None,
+                 now: int = NOW) -> None:
+    async with client.pipeline(transaction=False) as pipe:
+        queue_batch(pipe, batch, settings or StoreSettings(), now, set())
+        await pipe.execute()
+
+
+async def test_a_batch_lands_in_streams_latest_hashes_handoff_and_registry(
+    redis_client: aioredis.Redis,
+) -> None:
+    batch = [_mark("BTCUSDT", NOW, 100.0), _mark("BTCUSDT", NOW + 1, 101.0),
+             _liq("BTCUSDT", NOW), _mark("ETHUSDT", NOW, 10.0)]
+    await _write(redis_client, batch)
+
+    assert await redis_client.xlen(keys.events("binance_usdm", "BTCUSDT", Kind.MARK)) == 2
+    assert await redis_client.xlen(keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION)) == 1
+    latest = await reader.latest(redis_client, [("binance_usdm", "BTCUSDT")])
+    newest_mark = latest[("binance_usdm", "BTCUSDT")][Kind.MARK]
+    assert isinstance(newest_mark, MarkPrice)
+    assert newest_mark.mark_price == 101.0  # the batch's last mark wins
+    assert await reader.instruments(redis_client) == [("binance_usdm", "BTCUSDT"),
+                                                       ("binance_usdm", "ETHUSDT")]
+    (entry,) = await reader.read_handoff(redis_client, {"binance_usdm": "0-0"}, block_ms=10)
+    assert entry[0] == "binance_usdm"
+    assert entry[2] == batch  # one hand-off entry per venue per batch, in order
+
+
+def test_every_instrument_key_shares_one_cluster_hash_tag() -> None:
+    tags = {k[k.index("{") + 1: k.index("}")] for k in (
+        keys.latest("binance_usdm", "BTCUSDT"), keys.pressure("binance_usdm", "BTCUSDT"),
+        *(keys.events("binance_usdm", "BTCUSDT", kind) for kind in Kind))}
+    assert tags == {"binance_usdm|BTCUSDT"}
+    assert keys.handoff("binance_usdm").startswith("dlv:{binance_usdm}")
+
+
+async def test_streams_are_trimmed_by_time(redis_client: aioredis.Redis) -> None:
+    settings = StoreSettings(retention_s={Kind.LIQUIDATION: 60, Kind.FUNDING: 60,
+                                          Kind.OPEN_INTEREST: 60, Kind.MARK: 60})
+    key = keys.events("binance_usdm", "BTCUSDT", Kind.MARK)
+    # Entries written "two hours ago" (explicit old ids), then a write now with MINID ~.
+    for i in range(300):
+        await redis_client.xadd(key, {"e": b"{}"}, id=f"{NOW - 7_200_000 + i}-0")
+    await _write(redis_client, [_mark("BTCUSDT", NOW, 1.0)], settings)
+    # Approximate trimming removes whole old macro-nodes; every old entry must be gone or
+    # nearly so, never the new one.
+    remaining = await redis_client.xrange(key)
+    assert remaining[-1][1][b"e"] != b"{}"
+    assert len(remaining) < 300
+
+
+async def test_liquidation_pages_cover_everything_once_newest_first(
+    redis_client: aioredis.Redis,
+) -> None:
+    batch = [_liq(sym, NOW + i, qty=float(i + 1)) for i in range(7) for sym in ("AAAUSDT", "BBBUSDT")]
+    for i in range(0, len(batch), 3):  # several batches: several stream ids per ms
+        await _write(redis_client, batch[i:i + 3], now=NOW)
+    pairs = await reader.instruments(redis_client)
+    seen: list[tuple[str, float]] = []
+    cursor = None
+    for _ in range(10):
+        page = await reader.liquidations(redis_client, pairs, since_ms=None, until_ms=None,
+                                         limit=4, cursor=cursor)
+        seen += [(x.symbol, x.quantity) for x in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted((e.symbol, e.quantity) for e in batch)
+    assert len(seen) == len(set(seen))
+
+
+async def test_an_invalid_cursor_is_refused(redis_client: aioredis.Redis) -> None:
+    with pytest.raises(reader.CursorError):
+        await reader.liquidations(redis_client, [], since_ms=None, until_ms=None, limit=1,
+                                  cursor="garbage")
+
+
+# -- the sink against a Redis that goes away ---------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _OwnRedis:
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.dir = tempfile.mkdtemp(prefix="dlv-test-redis-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        exe = shutil.which("redis-server")
+        assert exe, "redis-server must be installed for this test"
+        self.proc = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("own redis-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[_OwnRedis]:
+    server = _OwnRedis()
+    server.start()
+    yield server
+    server.kill()
+    shutil.rmtree(server.dir, ignore_errors=True)
+
+
+async def test_sink_keeps_and_retries_everything_while_redis_is_down(own_redis: _OwnRedis) -> None:
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{own_redis.port}/0",
+                                     socket_connect_timeout=0.5, socket_timeout=0.5)
+    sink = EventSink(client, StoreSettings())
+    task = asyncio.create_task(sink.run())
+    try:
+        await sink.put([_liq("BTCUSDT", NOW + i) for i in range(10)])
+        await _until(lambda: sink.written_events == 10)
+        own_redis.kill()
+        await sink.put([_liq("BTCUSDT", NOW + 100 + i) for i in range(25)])
+        await _until(lambda: sink.write_failures >= 1)
+        assert sink.written_events == 10
+        own_redis.start()  # an empty Redis again, on the same port
+        await _until(lambda: sink.written_events == 35, timeout=15)
+        key = keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION)
+        rows = await client.xrange(key)
+        assert sorted(decode(r[1][b"e"]).ts_ms for r in rows) == [NOW + 100 + i for i in range(25)]
+    finally:
+        task.cancel()
+        await client.aclose()
+
+
+async def test_put_waits_while_the_backlog_is_over_its_bound(redis_client: aioredis.Redis) -> None:
+    sink = EventSink(redis_client, StoreSettings(max_pending_events=5, flush_max_events=2))
+    put = asyncio.create_task(sink.put([_mark("BTCUSDT", NOW + i, 1.0) for i in range(8)]))
+    await asyncio.sleep(0.05)
+    assert not put.done()  # no flusher yet: the producer waits instead of dropping
+    flusher = asyncio.create_task(sink.run())
+    await asyncio.wait_for(put, 5)
+    await _until(lambda: sink.written_events == 8)
+    flusher.cancel()
+
+
+async def test_funding_and_mark_round_trip_exactly(redis_client: aioredis.Redis) -> None:
+    funding = FundingRate(venue="binance_usdm", symbol="BTCUSDT", base="BTC", ts_ms=NOW,
+                          recv_ms=NOW + 3, funding_rate=0.0004, interval_h=4.0,
+                          funding_rate_1h=0.0001, next_funding_ms=NOW + 10)
+    await _write(redis_client, [funding])
+    latest = await reader.latest(redis_client, [("binance_usdm", "BTCUSDT")])
+    assert latest[("binance_usdm", "BTCUSDT")][Kind.FUNDING] == funding
+
+
+async def _until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
