@@ -120,6 +120,10 @@ class DetectorSettings(_Section):
     enter_score: Annotated[float, Field(gt=0, le=100)] = 50.0
     exit_score: Annotated[float, Field(ge=0, le=100)] = 30.0
     min_dwell_s: Annotated[float, Field(ge=0)] = 10.0
+    price_move_pct: Annotated[float, Field(gt=0)] = 1.0
+    """Mark move over the window (%) that fully confirms the price/OI quadrant in the score."""
+    transitions_retention_s: Seconds = 7 * 86400.0
+    """Time-based retention of the transitions stream (trimmed with ``MINID ~``)."""
 
     @model_validator(mode="after")
     def _hysteresis(self) -> DetectorSettings:

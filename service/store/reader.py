@@ -152,8 +152,9 @@ class CursorError(ValueError):
 def _parse_cursor(cursor: str) -> tuple[tuple[int, int], str]:
     sid, sep, member = cursor.partition("~")
     try:
-        if not sep or keys.SEP not in member:
-            raise ValueError(cursor)
-        return _parse_id(sid), member
+        ms, seq = _parse_id(sid)
+        if not sep or keys.SEP not in member or not (0 <= ms < 2**64 and 0 <= seq < 2**64):
+            raise ValueError(cursor)  # out of range, Redis would refuse the stream id
+        return (ms, seq), member
     except ValueError:
         raise CursorError(f"invalid cursor {cursor!r}") from None

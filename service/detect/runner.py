@@ -1,0 +1,213 @@
+"""The detector's I/O: hand-off streams in, pressure keys and transitions out.
+
+Start-up: the stored pressure states younger than the rebuild span are restored (a cascade
+running across a restart is not announced twice), then the hand-off streams are read from
+``now - (window_s + stale_after_s)`` (stream IDs are millisecond timestamps): the window is
+rebuilt, with its baselines and the feeds' last-seen times, before the first evaluation.
+Then it continues live with blocking reads.
+
+Each round (every ``eval_interval_s``) the model scores what is due; one pipeline then
+``SET``\\s each new :class:`Pressure` at ``keys.pressure(venue, symbol)`` and ``XADD``\\s each
+:class:`Transition` to ``keys.TRANSITIONS`` (field ``e``, trimmed ``MINID ~`` to
+``transitions_retention_s``).
+
+Failure semantics: Redis errors never stop the loop. A failed read is retried with backoff
+from the same stream IDs (nothing is skipped); a failed write keeps its pressures (newest
+per instrument) and transitions (up to :data:`MAX_PENDING_TRANSITIONS`, oldest dropped and
+counted) for the next round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import msgspec
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from ..config import DetectorSettings
+from ..store import keys, reader
+from .base import Evaluation, PressureModel
+from .model import Pressure, Transition, decode_pressure, encode
+from .threshold_model import ThresholdModel
+
+log = structlog.get_logger(__name__)
+
+READ_COUNT = 100
+"""Hand-off entries per stream per read (each entry is a whole batch of events)."""
+MAX_PENDING_TRANSITIONS = 10_000
+BACKOFF_MAX_S = 5.0
+
+Key = tuple[str, str]
+
+
+class Detector:
+    """Reads the venues' hand-off streams into a :class:`PressureModel`, writes its output."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        settings: DetectorSettings,
+        venues: list[str],
+        clock: Callable[[], float] = time.time,
+        model: PressureModel | None = None,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._venues = list(venues)
+        self._clock = clock
+        self._model: PressureModel = model if model is not None else ThresholdModel(settings)
+        self._last_ids: dict[str, str] = {}
+        self._latest: dict[Key, Pressure] = {}
+        self._unwritten: dict[Key, Pressure] = {}
+        self._unsent: list[Transition] = []
+        self.transitions_total: Counter[tuple[str, str, str]] = Counter()
+        """Transitions by ``(venue, from_state, to_state)``."""
+        self.events_total = 0
+        self.rounds_total = 0
+        self.read_failures = 0
+        self.write_failures = 0
+        self.dropped_transitions = 0
+        self._failure_streak = 0
+        self.ready = False
+        """True once the windows are rebuilt from history."""
+
+    def snapshot(self) -> dict[Key, Pressure]:
+        """The newest pressure of every instrument evaluated so far (in-process, for metrics)."""
+        return dict(self._latest)
+
+    async def run(self) -> None:
+        """Rebuild, then read and evaluate forever; cancel to stop."""
+        await self._start()
+        interval = self._settings.eval_interval_s
+        next_round = self._clock()
+        while True:
+            wait = next_round - self._clock()
+            if wait > 0:
+                await self._read(block_ms=max(1, int(wait * 1000)))
+                continue
+            await self.evaluate_round()
+            next_round = max(next_round + interval, self._clock())
+
+    async def evaluate_round(self) -> Evaluation:
+        """Evaluate what is due now and write it (one pipeline)."""
+        evaluation = self._model.evaluate(self._now_ms())
+        self.rounds_total += 1
+        for p in evaluation.pressures:
+            key = (p.venue, p.symbol)
+            self._latest[key] = self._unwritten[key] = p
+        for t in evaluation.transitions:
+            self.transitions_total[(t.venue, t.from_state.value, t.to_state.value)] += 1
+            log.info("transition", **_transition_log(t))
+        self._queue_transitions(evaluation.transitions)
+        await self._write()
+        return evaluation
+
+    async def _start(self) -> None:
+        now_ms = self._now_ms()
+        since_ms = now_ms - int((self._settings.window_s + self._settings.stale_after_s) * 1000)
+        await self._restore(since_ms)
+        self._last_ids = {venue: f"{since_ms}-0" for venue in self._venues}
+        behind = set(self._venues)
+        while behind:
+            ids = {v: self._last_ids[v] for v in behind}
+            got = await self._read(block_ms=1, last_ids=ids)
+            behind = {v for v in got if _id_ms(self._last_ids[v]) < now_ms}
+        self.ready = True
+        log.info("detector rebuilt", venues=self._venues, events=self.events_total)
+
+    async def _restore(self, since_ms: int) -> None:
+        """Resume the states stored by a previous run (only recent ones)."""
+        while True:
+            try:
+                pairs = await reader.instruments(self._client)
+                pairs = [p for p in pairs if p[0] in self._venues]
+                stored = await reader.pressure(self._client, pairs)
+                break
+            except RedisError as exc:
+                await self._backoff("restore", exc)
+        recent = []
+        for pair, raw in stored.items():
+            try:
+                p = decode_pressure(raw)
+            except msgspec.DecodeError as exc:  # e.g. written by an older schema: start calm
+                log.warning("stored pressure unreadable; ignored", instrument=pair, error=str(exc))
+                continue
+            if p.updated_ms >= since_ms:
+                recent.append(p)
+                self._latest[(p.venue, p.symbol)] = p
+        self._model.restore(recent)
+
+    async def _read(self, block_ms: int, last_ids: dict[str, str] | None = None) -> set[str]:
+        """One XREAD; feed the model; return the venues that had entries."""
+        try:
+            entries = await reader.read_handoff(
+                self._client, last_ids or self._last_ids, block_ms, READ_COUNT
+            )
+        except RedisError as exc:
+            await self._backoff("read", exc)
+            return set(last_ids or ())
+        self._failure_streak = 0
+        got: set[str] = set()
+        update = self._model.update
+        for venue, stream_id, events in entries:
+            update(events)
+            self.events_total += len(events)
+            self._last_ids[venue] = stream_id
+            got.add(venue)
+        return got
+
+    async def _write(self) -> None:
+        if not self._unwritten and not self._unsent:
+            return
+        minid = str(self._now_ms() - int(self._settings.transitions_retention_s * 1000))
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for (venue, symbol), p in self._unwritten.items():
+                    pipe.set(keys.pressure(venue, symbol), encode(p))
+                for t in self._unsent:
+                    pipe.xadd(keys.TRANSITIONS, {"e": encode(t)}, minid=minid, approximate=True)
+                await pipe.execute()
+        except RedisError as exc:
+            self.write_failures += 1
+            log.warning("redis write failed; keeping the round for the next", error=str(exc))
+            return
+        self._unwritten.clear()
+        self._unsent.clear()
+
+    def _queue_transitions(self, transitions: list[Transition]) -> None:
+        self._unsent.extend(transitions)
+        excess = len(self._unsent) - MAX_PENDING_TRANSITIONS
+        if excess > 0:
+            del self._unsent[:excess]
+            self.dropped_transitions += excess
+            log.warning("transitions dropped: Redis unwritable", dropped=excess)
+
+    async def _backoff(self, what: str, exc: RedisError) -> None:
+        self.read_failures += 1
+        self._failure_streak += 1
+        delay = min(BACKOFF_MAX_S, 0.05 * 2 ** min(self._failure_streak, 7))
+        log.warning(f"redis {what} failed; retrying", error=str(exc), retry_in_s=delay)
+        await asyncio.sleep(delay)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+
+def _id_ms(stream_id: str) -> int:
+    return int(stream_id.partition("-")[0])
+
+
+def _transition_log(t: Transition) -> dict[str, object]:
+    return {
+        "venue": t.venue,
+        "symbol": t.symbol,
+        "from_state": t.from_state.value,
+        "to_state": t.to_state.value,
+        "side": t.side.value if t.side else None,
+        "score": t.score,
+    }

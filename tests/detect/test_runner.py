@@ -1,0 +1,144 @@
+"""The detector against the real Redis: hand-off streams in, pressure keys and transitions out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from tape import Tape
+
+from service.config import DetectorSettings, StoreSettings
+from service.detect.model import Pressure, State, Transition, decode_pressure, decode_transition
+from service.detect.runner import Detector
+from service.events import Event, Side
+from service.store import keys
+from service.store.writer import queue_batch
+
+pytestmark = pytest.mark.integration
+
+SETTINGS = DetectorSettings(window_s=20, eval_interval_s=0.05, stale_after_s=30, min_dwell_s=0)
+VENUE = "sim"
+
+
+async def write(client: aioredis.Redis, events: list[Event]) -> None:
+    async with client.pipeline(transaction=False) as pipe:
+        queue_batch(pipe, events, StoreSettings(), int(time.time() * 1000), set())
+        await pipe.execute()
+
+
+def cascade(tape: Tape, t0: float, t1: float) -> list[Event]:
+    """A long cascade: each second price -1 %, OI -0.5 %, $2M of longs liquidated."""
+    out: list[Event] = []
+    for i, t in enumerate(range(int(t0), int(t1))):
+        price, oi = 50_000 * (1 - 0.01 * i), 10_000 * (1 - 0.005 * i)
+        out += [tape.mark(t, price), tape.oi(t, oi, price), tape.funding(t, 1e-5)]
+        if i:
+            out.append(tape.liq(t, Side.LONG, 2e6, price))
+    return out
+
+
+async def until(check: Callable[[], Awaitable[Any]], timeout_s: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if result := await check():
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def pressure_in(client: aioredis.Redis, symbol: str, state: State) -> Callable[[], Awaitable[Any]]:
+    async def check() -> Pressure | None:
+        raw = await client.get(keys.pressure(VENUE, symbol))
+        p = decode_pressure(raw) if raw else None
+        return p if p is not None and p.state is state else None
+
+    return check
+
+
+async def transitions(client: aioredis.Redis) -> list[Transition]:
+    return [decode_transition(f[b"e"]) for _, f in await client.xrange(keys.TRANSITIONS)]
+
+
+@contextlib.asynccontextmanager
+async def running(detector: Detector) -> AsyncIterator[Detector]:
+    task = asyncio.create_task(detector.run())
+    try:
+        yield detector
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_detector_rebuilds_from_history_then_scores_live_events(
+    redis_client: aioredis.Redis,
+) -> None:
+    now = time.time()
+    btc = Tape(venue=VENUE, t0_ms=int(now * 1000))
+    eth = Tape(venue=VENUE, symbol="ETHUSDT", base="ETH", t0_ms=int(now * 1000))
+    # written before the detector starts: it must read them back from the hand-off history
+    await write(
+        redis_client, [*cascade(btc, -10, 0), eth.mark(-10, 3000.0), eth.oi(-10, 1e5, 3000.0)]
+    )
+
+    async with running(Detector(redis_client, SETTINGS, [VENUE])) as detector:
+        p = await until(pressure_in(redis_client, "BTCUSDT", State.CASCADE))
+        assert p.side is Side.LONG
+        assert p.data_quality == 1.0
+        assert p.forced_share is not None
+        assert p.forced_share > 0.5
+
+        # live: ETH open interest falls 3 % with the price, no liquidations
+        await write(redis_client, [eth.mark(-1, 2950.0), eth.oi(-1, 0.97e5, 2950.0)])
+        p = await until(pressure_in(redis_client, "ETHUSDT", State.UNWINDING))
+        assert p.side is Side.LONG
+
+        got = await transitions(redis_client)
+        assert [(t.symbol, t.from_state, t.to_state, t.side) for t in got] == [
+            ("BTCUSDT", State.CALM, State.CASCADE, Side.LONG),
+            ("ETHUSDT", State.CALM, State.UNWINDING, Side.LONG),
+        ]
+        assert detector.ready
+        assert set(detector.snapshot()) == {(VENUE, "BTCUSDT"), (VENUE, "ETHUSDT")}
+        assert detector.transitions_total[(VENUE, "calm", "cascade")] == 1
+        assert detector.transitions_total[(VENUE, "calm", "unwinding")] == 1
+
+
+async def test_a_restart_resumes_the_state_without_announcing_it_again(
+    redis_client: aioredis.Redis,
+) -> None:
+    btc = Tape(venue=VENUE, t0_ms=int(time.time() * 1000))
+    await write(redis_client, cascade(btc, -10, 0))
+    async with running(Detector(redis_client, SETTINGS, [VENUE])):
+        first = await until(pressure_in(redis_client, "BTCUSDT", State.CASCADE))
+
+    async with running(Detector(redis_client, SETTINGS, [VENUE])) as second:
+
+        async def a_few_rounds() -> bool:
+            return second.rounds_total > 3
+
+        await until(a_few_rounds)
+        again = second.snapshot()[(VENUE, "BTCUSDT")]
+    assert (again.state, again.since_ms) == (State.CASCADE, first.since_ms)
+    assert len(await transitions(redis_client)) == 1
+
+
+async def test_transitions_stream_is_trimmed_by_time(redis_client: aioredis.Redis) -> None:
+    old_ms = int(time.time() * 1000) - 8 * 86400 * 1000
+    old = 1000  # older than the 7-day retention; MINID ~ drops whole stream nodes only
+    async with redis_client.pipeline(transaction=False) as pipe:
+        for i in range(old):
+            pipe.xadd(keys.TRANSITIONS, {"e": b"{}"}, id=f"{old_ms}-{i}")
+        await pipe.execute()
+    btc = Tape(venue=VENUE, t0_ms=int(time.time() * 1000))
+    await write(redis_client, cascade(btc, -10, 0))
+    async with running(Detector(redis_client, SETTINGS, [VENUE])):
+        await until(pressure_in(redis_client, "BTCUSDT", State.CASCADE))
+        await until(lambda: redis_client.xlen(keys.TRANSITIONS))
+    remaining = await redis_client.xrange(keys.TRANSITIONS, min="-", max=f"{old_ms}-{old}")
+    assert len(remaining) < old
