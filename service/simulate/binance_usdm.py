@@ -1,0 +1,331 @@
+"""A local Binance USDⓈ-M server on loopback: the real websocket and REST protocol, fake market.
+
+Websocket (``ws_base_url`` = ``ws://<host>:<port>/market``, the routed ``/market`` base):
+
+* ``/market/stream[?streams=a/b]``: combined mode, frames ``{"stream":..., "data":...}``;
+* ``/market/ws`` and ``/market/ws/<stream>[/<stream>...]``: raw mode, the data alone;
+* ``/stream``, ``/ws``, ``/ws/...`` and ``/public/...``: accepted and answered, but markPrice
+  and forceOrder are never delivered there, as on the real venue (silently).
+
+Streams: ``!markPrice@arr@1s``, ``!markPrice@arr``, ``<symbol>@markPrice@1s``,
+``<symbol>@markPrice`` (every ``push_interval_s``, or 3x that without ``@1s``; event times
+aligned to the interval like the venue's), ``!forceOrder@arr`` and ``<symbol>@forceOrder``
+(at most one per symbol per 1000 ms, the latest). The server pings every
+``ping_interval_s`` (180 s, as the venue). REST: see :mod:`.binance_usdm_rest`.
+
+Test hooks: :meth:`drop_connections` (the 24 h cut), :meth:`stall`, :attr:`clients`, and the
+ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every liquidation),
+:attr:`pushed` (those that passed the throttle and went out), :meth:`ground_truth`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from http import HTTPStatus
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from . import binance_usdm_wire as wire
+from .asgi_server import AsgiServer
+from .binance_usdm_rest import BinanceUsdmRest
+from .clock import MarketClock, wall_ms
+from .market import DEFAULT_SYMBOLS, LiquidationPrint, Market
+from .replay import RecordedFrame, cycle, load_frames
+from .scenario import DEFAULT_SCENARIO, Interval, Scenario, get_scenario
+
+FLUSH_INTERVAL_S = 0.02
+
+
+@dataclass(slots=True, eq=False)
+class _Client:
+    conn: ServerConnection
+    routed: bool
+    session: wire.Session
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _route(path: str) -> tuple[bool, bool, list[str]] | None:
+    """(routed, combined, streams in the path) for a websocket path, ``None`` if unknown."""
+    routed = path.startswith("/market/")
+    rest = path.removeprefix("/market" if routed else "/public")
+    if rest == "/stream":
+        return routed, True, []
+    if rest == "/ws" or rest.startswith("/ws/"):
+        return routed, False, [s for s in rest[len("/ws/") :].split("/") if s]
+    return None
+
+
+def _replayable(message: Any) -> wire.StreamKind | None:
+    data = message.get("data", message) if isinstance(message, dict) else message
+    first = data[0] if isinstance(data, list) and data else data
+    event = first.get("e") if isinstance(first, dict) else None
+    return {"markPriceUpdate": wire.StreamKind.MARK, "forceOrder": wire.StreamKind.FORCE}.get(
+        event or ""
+    )
+
+
+def _mark_data(marks: dict[str, str], array: str, slow: bool, s: wire.Stream) -> str | None:
+    """What a markPrice stream gets this tick: the array, its symbol's update, or nothing
+    (3 s streams on the ticks in between)."""
+    if not (s.fast or slow):
+        return None
+    return array if s.symbol is None else marks.get(s.symbol)
+
+
+def _force_data(symbol: str, data: str, s: wire.Stream) -> str | None:
+    """A liquidation of ``symbol`` goes to ``!forceOrder@arr`` and ``<symbol>@forceOrder``."""
+    return data if s.symbol in (None, symbol) else None
+
+
+class BinanceUsdmSimulator:
+    """Binance USDⓈ-M on loopback. ``async with BinanceUsdmSimulator() as sim: ...``."""
+
+    def __init__(
+        self,
+        scenario: Scenario | str = DEFAULT_SCENARIO,
+        *,
+        symbols: list[str] | tuple[str, ...] = DEFAULT_SYMBOLS,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        start_s: float = 0.0,
+        push_interval_s: float = 1.0,
+        ping_interval_s: float | None = 180.0,
+        ping_timeout_s: float | None = 600.0,
+        four_hour_symbols: tuple[str, ...] = wire.FOUR_HOUR_SYMBOLS,
+        list_only_simulated: bool = False,
+        replay_file: str | Path | None = None,
+        replay_only: bool = False,
+        weight_limit: int = 2400,
+        clock: MarketClock | None = None,
+    ) -> None:
+        """``clock``: share one market (and its ground truth) with other venue servers;
+        it is then started and stopped by its owner. ``list_only_simulated``: serve an
+        exchangeInfo listing only the simulated symbols (the recorded one lists 122)."""
+        sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
+        self._own_clock = clock is None
+        self.clock = clock or MarketClock(
+            Market(sc, symbols=symbols, seed=seed, start_s=start_s), time_scale=time_scale
+        )
+        self.market = self.clock.market
+        self.push_interval_s = push_interval_s
+        self.ping_interval_s, self.ping_timeout_s = ping_interval_s, ping_timeout_s
+        info_text = wire.load_exchange_info()
+        info = json.loads(info_text)
+        self.contracts = wire.contracts(info, self.market.symbols, four_hour_symbols)
+        if list_only_simulated:
+            info["symbols"] = [s for s in info["symbols"] if s["symbol"] in self.contracts]
+            info_text = wire.encode(info)
+        self.rest = BinanceUsdmRest(
+            self.market, self.contracts, info_text, weight_limit=weight_limit
+        )
+        self.replay: list[RecordedFrame] = (
+            load_frames(replay_file, lambda m: _replayable(m) is not None) if replay_file else []
+        )
+        self.replay_only = replay_only
+        self.pushed: list[LiquidationPrint] = []
+        """Liquidations that passed the venue's throttle and were sent to subscribers."""
+        self.connections_total = 0
+        self.ws_base_url = ""
+        self.rest_base_url = ""
+        self._throttle = wire.ForceOrderThrottle()
+        self.clock.add_listener(self._throttle.offer)
+        self._clients: set[_Client] = set()
+        self._stall_until = 0.0
+        self._ws: Server | None = None
+        self._http = AsgiServer(self.rest.app)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", ws_port: int = 0, rest_port: int = 0) -> Self:
+        """Bind both servers (port 0: any free port) and start the market and the pushes.
+
+        Raises ``OSError`` when a port cannot be bound (nothing is left running then).
+        """
+        self._ws = await serve(
+            self._handle,
+            host,
+            ws_port,
+            process_request=self._check_path,
+            ping_interval=self.ping_interval_s,
+            ping_timeout=self.ping_timeout_s,
+        )
+        port = self._ws.sockets[0].getsockname()[1]
+        try:
+            rest_port = await self._http.start(host, rest_port)
+        except OSError:
+            await self.stop()
+            raise
+        netloc = f"[{host}]" if ":" in host else host
+        self.ws_base_url = f"ws://{netloc}:{port}/market"
+        self.rest_base_url = f"http://{netloc}:{rest_port}"
+        if self._own_clock:
+            self.clock.start()
+        loops = [self._push_marks(), self._flush_force_orders()]
+        if self.replay:
+            loops.append(self._replay())
+        self._tasks = [asyncio.create_task(c) for c in loops]
+        return self
+
+    async def stop(self) -> None:
+        """Stop pushing, close every connection (1001 going away) and both servers."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._ws is not None:
+            self._ws.close()
+            await self._ws.wait_closed()
+            self._ws = None
+        await self._http.stop()
+        if self._own_clock:
+            await self.clock.stop()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- test hooks and ground truth -------------------------------------------------------
+
+    @property
+    def clients(self) -> int:
+        """Open websocket connections."""
+        return len(self._clients)
+
+    async def drop_connections(self, *, abrupt: bool = True, timeout_s: float = 2.0) -> int:
+        """Cut every connection: with no close frame (``abrupt``, like a network cut or the
+        venue's 24 h limit) or with a 1001 close. Returns how many were cut, once gone."""
+        victims = list(self._clients)
+        for c in victims:
+            if abrupt:
+                c.conn.transport.abort()
+            else:
+                await c.conn.close(1001, "going away")
+        if victims:
+            await asyncio.wait(
+                [asyncio.create_task(c.gone.wait()) for c in victims], timeout=timeout_s
+            )
+        return len(victims)
+
+    def stall(self, seconds: float) -> None:
+        """Send no data frame for ``seconds`` (connections stay open; pings still flow)."""
+        self._stall_until = time.monotonic() + seconds
+
+    @property
+    def stalled(self) -> bool:
+        return time.monotonic() < self._stall_until
+
+    def mark(self, symbol: str) -> float:
+        return self.market.mark(symbol)
+
+    def oi_base(self, symbol: str) -> float:
+        return self.market.oi_base(symbol)
+
+    @property
+    def prints(self) -> list[LiquidationPrint]:
+        """Every liquidation the market produced, throttled or not."""
+        return self.clock.prints
+
+    def ground_truth(self, until_ms: int | None = None) -> list[Interval]:
+        """The scenario's labelled intervals in wall-clock ms, from start to ``until_ms``."""
+        return self.clock.ground_truth(until_ms)
+
+    # -- websocket -------------------------------------------------------------------------
+
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        if _route(urlsplit(request.path).path) is None:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        url = urlsplit(conn.request.path if conn.request else "/")
+        route = _route(url.path)
+        if route is None:  # pragma: no cover - refused by _check_path
+            return
+        routed, combined, streams = route
+        if combined:
+            for value in parse_qs(url.query).get("streams", []):
+                streams.extend(s for s in value.split("/") if s)
+        session = wire.Session(combined)
+        session.subscribe(streams)
+        client = _Client(conn, routed, session)
+        self._clients.add(client)
+        self.connections_total += 1
+        try:
+            async for message in conn:
+                await conn.send(session.handle(message))
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            client.gone.set()
+
+    def _send(self, kind: wire.StreamKind, data_for: Callable[[wire.Stream], str | None]) -> None:
+        """Send to each routed client, per subscribed stream of ``kind``, ``data_for(stream)``
+        (encoded data, or ``None`` to skip that stream)."""
+        for c in list(self._clients):
+            if not c.routed:
+                continue
+            for stream in c.session.wanted():
+                if stream.kind is kind and (data := data_for(stream)) is not None:
+                    broadcast([c.conn], wire.frame(stream.name, data, c.session.combined))
+
+    async def _push_marks(self) -> None:
+        interval = self.push_interval_s
+        while True:
+            now = time.time()
+            tick = math.floor(now / interval) + 1
+            await asyncio.sleep(tick * interval - now)
+            if self.replay_only or self.stalled:
+                continue
+            event_ms = round(tick * interval * 1000)
+            slow = tick % 3 == 0
+            marks = {
+                q.symbol: wire.encode(wire.mark_price_update(q, self.contracts[q.symbol], event_ms))
+                for q in self.market.quotes()
+            }
+            array = "[" + ",".join(marks.values()) + "]"
+            self._send(wire.StreamKind.MARK, partial(_mark_data, marks, array, slow))
+
+    async def _flush_force_orders(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            now = wall_ms()
+            due = self._throttle.due(now)
+            if not due or self.replay_only or self.stalled:
+                continue
+            self.pushed.extend(due)
+            for p in due:
+                data = wire.encode(wire.force_order(p, self.contracts[p.symbol], now))
+                self._send(wire.StreamKind.FORCE, partial(_force_data, p.symbol, data))
+
+    async def _replay(self) -> None:
+        """Recorded frames, as they are, one per push interval, to routed subscribers of the
+        same kind of stream."""
+        for rec in cycle(self.replay):
+            await asyncio.sleep(self.push_interval_s)
+            kind = _replayable(rec.message)
+            if self.stalled or kind is None:
+                continue
+            for c in list(self._clients):
+                if c.routed and any(s.kind is kind for s in c.session.wanted()):
+                    broadcast([c.conn], rec.raw)

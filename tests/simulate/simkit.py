@@ -1,0 +1,44 @@
+"""Helpers for the simulator's tests: our real parser's instruments, frame collection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from websockets.asyncio.client import ClientConnection
+
+from service.simulate.binance_usdm_wire import FOUR_HOUR_SYMBOLS, load_exchange_info
+from service.venues.base import Instrument
+
+VENUE = "binance_usdm"
+
+
+def instruments() -> dict[str, Instrument]:
+    """Every perpetual of the recorded exchangeInfo, as the service would build them."""
+    info = json.loads(load_exchange_info())
+    return {
+        s["symbol"]: Instrument(
+            VENUE,
+            s["symbol"],
+            s["baseAsset"],
+            s["quoteAsset"],
+            linear=True,
+            funding_interval_h=4.0 if s["symbol"] in FOUR_HOUR_SYMBOLS else 8.0,
+        )
+        for s in info["symbols"]
+        if s["contractType"] == "PERPETUAL"
+    }
+
+
+async def collect(ws: ClientConnection, seconds: float) -> list[str]:
+    """Every text frame received within ``seconds``."""
+    out: list[str] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            msg = await asyncio.wait_for(ws.recv(), left)
+        except TimeoutError:
+            break
+        out.append(msg if isinstance(msg, str) else msg.decode())
+    return out
