@@ -50,7 +50,7 @@ class _Event(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     recv_ms: int
 
 
-class Liquidation(_Event, tag=Kind.LIQUIDATION.value):
+class Liquidation(_Event, frozen=True, gc=False, kw_only=True, tag=Kind.LIQUIDATION.value):
     """A forced close of a position."""
 
     side: Side
@@ -64,7 +64,7 @@ class Liquidation(_Event, tag=Kind.LIQUIDATION.value):
     """True when the venue publishes only a sample (e.g. Binance: one per symbol per second)."""
 
 
-class FundingRate(_Event, tag=Kind.FUNDING.value):
+class FundingRate(_Event, frozen=True, gc=False, kw_only=True, tag=Kind.FUNDING.value):
     """The current (predicted) funding rate of a perpetual."""
 
     funding_rate: float
@@ -74,7 +74,7 @@ class FundingRate(_Event, tag=Kind.FUNDING.value):
     next_funding_ms: int | None
 
 
-class OpenInterest(_Event, tag=Kind.OPEN_INTEREST.value):
+class OpenInterest(_Event, frozen=True, gc=False, kw_only=True, tag=Kind.OPEN_INTEREST.value):
     """Open interest of one instrument; USD valued at the mark price where needed."""
 
     oi_contracts: float
@@ -82,7 +82,7 @@ class OpenInterest(_Event, tag=Kind.OPEN_INTEREST.value):
     oi_usd: float
 
 
-class MarkPrice(_Event, tag=Kind.MARK.value):
+class MarkPrice(_Event, frozen=True, gc=False, kw_only=True, tag=Kind.MARK.value):
     """Mark and index price."""
 
     mark_price: float
@@ -107,7 +107,8 @@ _list_decoder = msgspec.json.Decoder(list[Event])
 
 def decode(data: bytes | str) -> Event:
     """Decode one event encoded by :data:`encode`."""
-    return _decoder.decode(data)
+    event: Event = _decoder.decode(data)
+    return event
 
 
 def decode_many(data: bytes | str) -> list[Event]:

@@ -26,7 +26,7 @@ from .detect.model import Pressure
 from .detect.runner import Detector
 from .events import Event, Kind, Side
 from .publish.api.app import create_app
-from .publish.metrics import register_metrics
+from .publish.metrics import MetricsCollector
 from .store.writer import EventSink
 from .venues import REGISTRY
 from .venues.base import now_ms
@@ -74,7 +74,7 @@ class Runtime:
             self.redis, settings.detector, sorted(settings.enabled_venues())
         ) if Component.DETECT in self.components else None
         self.registry = CollectorRegistry()
-        register_metrics(self.registry, _MetricsSource(self), settings.metrics)
+        self.registry.register(MetricsCollector(_MetricsSource(self), settings.metrics))
         self.app = create_app(settings, redis=self.redis, metrics_registry=self.registry)
         self.api_server: uvicorn.Server | None = None
         self.started = asyncio.Event()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -74,7 +74,7 @@ class VenueCollector:
         self.dedup = Deduplicator()
         self.latest: dict[str, dict[Kind, Event]] = {}
         self.liquidation_totals: Counter[tuple[str, Side]] = Counter()
-        self.liquidation_notional: Counter[tuple[str, Side]] = Counter()
+        self.liquidation_notional: defaultdict[tuple[str, Side], float] = defaultdict(float)
         self.ready = asyncio.Event()
         """Set once metadata is loaded and the first events were handed to the sink."""
         self._last_frame = 0.0

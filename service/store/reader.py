@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
@@ -116,7 +117,7 @@ async def read_handoff(
         return []
     streams = {keys.handoff(v): i for v, i in last_ids.items()}
     venue_of = {keys.handoff(v): v for v in last_ids}
-    reply = await client.xread(streams, count=count, block=block_ms)  # type: ignore[arg-type]
+    reply: Any = await client.xread(streams, count=count, block=block_ms)  # type: ignore[arg-type]
     out: list[tuple[str, StreamId, list[Event]]] = []
     for stream, entries in reply or []:
         venue = venue_of[_text(stream)]

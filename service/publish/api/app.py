@@ -1,0 +1,103 @@
+"""The FastAPI application: routers, problem handlers, Redis lifespan, OpenAPI.
+
+Ops endpoints (``/healthz``, ``/readyz``, ``/metrics``) are unversioned; everything else is
+under ``/v1`` (a ``/v2`` would be added beside it, never by changing ``v1``). Operation ids
+are the route functions' names, so they stay stable while the functions keep their names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
+
+from ...config import Settings
+from ..build import VERSION
+from .problems import install_handlers, problem_openapi
+from .routes import market, ops, pressure, venues
+from .routes.metrics import mount_metrics
+
+DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+REDIS_TIMEOUT_S: Final = 2.0
+"""Connect and command timeout: a request fails fast (503) instead of hanging on Redis."""
+
+TAGS: Final = [
+    {"name": "ops", "description": "Liveness, readiness and metrics (unversioned)."},
+    {"name": "venues", "description": "Venue connections and their health."},
+    {"name": "pressure", "description": "Deleveraging pressure scores per instrument."},
+    {"name": "market-data", "description": "Liquidations, funding, open interest, prices."},
+]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    redis: aioredis.Redis | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """Build the API. A given ``redis`` client is used and left open; otherwise the lifespan
+    connects to ``settings.redis_url`` and closes the client on shutdown. With a
+    ``metrics_registry``, ``/metrics`` serves it."""
+    app = FastAPI(
+        title="deleverage",
+        version=VERSION,
+        summary="Tells when leverage is being unwound on crypto derivatives venues.",
+        openapi_tags=TAGS,
+        lifespan=_lifespan(settings, redis),
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    install_handlers(app)
+    app.include_router(ops.router)
+    for module in (venues, pressure, market):
+        app.include_router(module.router, prefix="/v1")
+    if metrics_registry is not None:
+        mount_metrics(app, metrics_registry)
+    app.openapi = _openapi(app.openapi, settings)  # type: ignore[method-assign]
+    return app
+
+
+def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[FastAPI], Any]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        if given is not None:
+            yield {"redis": given}
+            return
+        url = str(settings.redis_url) if settings.redis_url is not None else DEFAULT_REDIS_URL
+        client = aioredis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+        try:
+            yield {"redis": client}
+        finally:
+            await client.aclose()
+
+    return lifespan
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def _openapi(
+    build: Callable[[], dict[str, Any]], settings: Settings
+) -> Callable[[], dict[str, Any]]:
+    """The schema with problem media types, and the page limits this instance enforces
+    (known only at run time, so not declared on the parameter)."""
+
+    def openapi() -> dict[str, Any]:
+        schema = problem_openapi(build())
+        for path in schema["paths"].values():
+            for operation in path.values():
+                for param in operation.get("parameters", []):
+                    if param["name"] == "limit" and param["in"] == "query":
+                        param["schema"]["default"] = settings.api.default_limit
+                        param["schema"]["anyOf"][0]["maximum"] = settings.api.max_limit
+        return schema
+
+    return openapi

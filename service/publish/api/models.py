@@ -1,0 +1,160 @@
+"""Response bodies of the v1 API and the ops endpoints. Units are in the field names; times are
+RFC 3339 UTC strings with milliseconds.
+
+Routes return plain dicts; FastAPI validates them against these models and serializes them in
+pydantic's core in one pass (no intermediate model instances).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ...detect.model import State
+from ...events import Side
+from .params import Timestamp
+
+Ratio = float
+"""0 to 1."""
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Check(BaseModel):
+    """One readiness check."""
+
+    name: str = Field(examples=["venue:binance_usdm"])
+    ok: bool
+    detail: str = Field(examples=["last message 0.2 s ago"])
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    checks: list[Check]
+
+
+class Venue(BaseModel):
+    """A venue connection's health, as its collector last reported it."""
+
+    venue: str = Field(examples=["binance_usdm"])
+    enabled: bool
+    connected: bool
+    fresh: bool = Field(
+        description="The same test as `/readyz`: recent snapshot, connected, "
+        "a message within the watchdog window."
+    )
+    problem: str | None = Field(description="Why the feed is not fresh.", examples=[None])
+    ws_url: str | None = Field(examples=["wss://fstream.binance.com/market"])
+    rest_url: str | None = Field(examples=["https://fapi.binance.com"])
+    liquidations_sampled: bool | None
+    connected_since: Timestamp | None
+    last_message_at: Timestamp | None
+    last_event_at: Timestamp | None
+    updated_at: Timestamp | None = Field(description="When the snapshot was written.")
+    messages_total: int = Field(examples=[183004])
+    events_total: int = Field(examples=[96211])
+    reconnects_total: int = Field(examples=[2])
+    parse_errors_total: int = Field(examples=[1])
+    parse_errors: dict[str, int] = Field(examples=[{"unknown_symbol": 1}])
+    oi_polls_total: int = Field(examples=[4210])
+    oi_poll_failures_total: int = Field(examples=[3])
+    instruments: int = Field(description="Instruments in the venue's metadata.", examples=[512])
+    subscribed_symbols: int | None = Field(description="Configured symbols; null means all.")
+    last_error: str | None = Field(examples=[None])
+
+
+class VenueList(BaseModel):
+    items: list[Venue]
+
+
+class PressureItem(BaseModel):
+    """The deleveraging pressure of one instrument."""
+
+    venue: str = Field(examples=["binance_usdm"])
+    symbol: str = Field(examples=["BTCUSDT"])
+    asset: str = Field(examples=["BTC"])
+    score: float = Field(ge=0, le=100, description="0 (nothing) to 100 (extreme).", examples=[72.5])
+    state: State
+    side: Side | None = Field(description="Whose positions are being unwound.")
+    updated_at: Timestamp
+    since: Timestamp = Field(description="When the current state was entered.")
+    forced_share: Ratio | None = Field(
+        description="Liquidated notional over the open-interest decline in the window (0-1).",
+        examples=[0.64],
+    )
+    data_quality: Ratio = Field(description="1 when every feed is fresh.", examples=[1.0])
+    features: dict[str, float | None] = Field(
+        examples=[{"oi_change_base_pct": -3.2, "liq_notional_usd": 41250000.0}]
+    )
+    reasons: list[str] = Field(examples=[["OI -3.2% in 5m", "longs liquidated: $41.3M"]])
+
+
+class PressureList(BaseModel):
+    items: list[PressureItem] = Field(description="Highest score first.")
+
+
+class _Instrument(BaseModel):
+    venue: str = Field(examples=["binance_usdm"])
+    symbol: str = Field(examples=["BTCUSDT"])
+    asset: str = Field(examples=["BTC"])
+
+
+class LiquidationItem(_Instrument):
+    """A forced close; ``side`` is the side of the liquidated position."""
+
+    side: Side
+    price: float = Field(examples=[91234.5])
+    quantity: float = Field(description="In the venue's native unit.", examples=[0.5])
+    quantity_base: float = Field(examples=[0.5])
+    notional_usd: float = Field(examples=[45617.25])
+    sampled: bool = Field(description="The venue publishes only a sample of liquidations.")
+    ts: Timestamp = Field(description="The venue's event time.")
+
+
+class LiquidationPage(BaseModel):
+    items: list[LiquidationItem] = Field(description="Newest first.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null on the last page.",
+        examples=["1795491796123-0~binance_usdm|BTCUSDT"],
+    )
+
+
+class FundingItem(_Instrument):
+    funding_rate: float = Field(
+        description="Per funding interval (0.0001 = 0.01 %).", examples=[0.0001]
+    )
+    interval_h: float = Field(examples=[8.0])
+    funding_rate_1h: float = Field(examples=[0.0000125])
+    funding_rate_annualized: float = Field(
+        description="Simple annual rate (1 = 100 %/year).", examples=[0.1095]
+    )
+    next_funding_at: Timestamp | None
+    ts: Timestamp
+
+
+class FundingList(BaseModel):
+    items: list[FundingItem]
+
+
+class OpenInterestItem(_Instrument):
+    oi_contracts: float = Field(examples=[81234.0])
+    oi_base: float = Field(examples=[81234.0])
+    oi_usd: float = Field(description="Valued at the mark price.", examples=[7411400000.0])
+    ts: Timestamp
+
+
+class OpenInterestList(BaseModel):
+    items: list[OpenInterestItem] = Field(description="Largest open interest (USD) first.")
+
+
+class MarkItem(_Instrument):
+    mark_price: float = Field(description="In the contract's quote currency.", examples=[91234.5])
+    index_price: float | None = Field(examples=[91240.1])
+    ts: Timestamp
+
+
+class MarkList(BaseModel):
+    items: list[MarkItem]

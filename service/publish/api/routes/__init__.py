@@ -1,0 +1,1 @@
+"""One router per concern: ops (unversioned), venues, pressure and market data (under ``/v1``)."""

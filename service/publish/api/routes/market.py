@@ -1,0 +1,158 @@
+"""Market data (tag ``market-data``): liquidations from the streams, and the latest funding,
+open interest and mark price of each instrument from the latest-state hashes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter
+
+from ....events import FundingRate, Kind, Liquidation, MarkPrice, OpenInterest, annualized
+from ....store import reader
+from ..deps import LimitDep, RedisDep
+from ..models import FundingList, LiquidationPage, MarkList, OpenInterestList
+from ..params import CursorQuery, Since, SymbolQuery, Until, VenueQuery, rfc3339, rfc3339_or_none
+from ..problems import invalid_param, responses
+
+router = APIRouter(tags=["market-data"])
+
+
+async def _pairs(
+    client: aioredis.Redis, venue: str | None, symbol: str | None
+) -> list[tuple[str, str]]:
+    pairs = await reader.instruments(client, venue)
+    return pairs if symbol is None else [p for p in pairs if p[1] == symbol]
+
+
+@router.get(
+    "/liquidations",
+    response_model=LiquidationPage,
+    summary="Liquidations, newest first, cursor-paginated",
+    description="`since` and `until` are inclusive and apply to the time each liquidation was "
+    "stored (within milliseconds of its receipt); `ts` in the items is the venue's event time. "
+    "Pages never repeat or skip an item, even while new liquidations arrive.",
+    responses=responses(422, 503),
+)
+async def list_liquidations(
+    client: RedisDep,
+    limit: LimitDep,
+    venue: VenueQuery = None,
+    symbol: SymbolQuery = None,
+    since: Since = None,
+    until: Until = None,
+    cursor: CursorQuery = None,
+) -> dict[str, Any]:
+    if since is not None and until is not None and until < since:
+        raise invalid_param("until", "until is before since")
+    pairs = await _pairs(client, venue, symbol)
+    try:
+        page = await reader.liquidations(
+            client, pairs, since_ms=since, until_ms=until, limit=limit, cursor=cursor
+        )
+    except reader.CursorError:
+        raise invalid_param("cursor", "not a cursor this API issued") from None
+    return {"items": [_liquidation(e) for e in page.items], "next_cursor": page.next_cursor}
+
+
+def _liquidation(e: Liquidation) -> dict[str, Any]:
+    return {
+        "venue": e.venue,
+        "symbol": e.symbol,
+        "asset": e.base,
+        "side": e.side,
+        "price": e.price,
+        "quantity": e.quantity,
+        "quantity_base": e.quantity_base,
+        "notional_usd": e.notional_usd,
+        "sampled": e.sampled,
+        "ts": rfc3339(e.ts_ms),
+    }
+
+
+@router.get(
+    "/funding",
+    response_model=FundingList,
+    summary="Latest funding rate of each perpetual",
+    description="Sorted by venue, then symbol.",
+    responses=responses(422, 503),
+)
+async def list_funding(
+    client: RedisDep, limit: LimitDep, venue: VenueQuery = None, symbol: SymbolQuery = None
+) -> dict[str, Any]:
+    latest = await reader.latest(client, await _pairs(client, venue, symbol))
+    items = []
+    for events in latest.values():
+        e = events.get(Kind.FUNDING)
+        if isinstance(e, FundingRate):
+            items.append(
+                {
+                    "venue": e.venue,
+                    "symbol": e.symbol,
+                    "asset": e.base,
+                    "funding_rate": e.funding_rate,
+                    "interval_h": e.interval_h,
+                    "funding_rate_1h": e.funding_rate_1h,
+                    "funding_rate_annualized": annualized(e.funding_rate_1h),
+                    "next_funding_at": rfc3339_or_none(e.next_funding_ms),
+                    "ts": rfc3339(e.ts_ms),
+                }
+            )
+            if len(items) == limit:
+                break
+    return {"items": items}
+
+
+@router.get(
+    "/open-interest",
+    response_model=OpenInterestList,
+    summary="Latest open interest of each instrument, largest first",
+    responses=responses(422, 503),
+)
+async def list_open_interest(
+    client: RedisDep, limit: LimitDep, venue: VenueQuery = None, symbol: SymbolQuery = None
+) -> dict[str, Any]:
+    latest = await reader.latest(client, await _pairs(client, venue, symbol))
+    events = [
+        e for ev in latest.values() if isinstance(e := ev.get(Kind.OPEN_INTEREST), OpenInterest)
+    ]
+    events.sort(key=lambda e: (-e.oi_usd, e.venue, e.symbol))
+    items = [
+        {
+            "venue": e.venue,
+            "symbol": e.symbol,
+            "asset": e.base,
+            "oi_contracts": e.oi_contracts,
+            "oi_base": e.oi_base,
+            "oi_usd": e.oi_usd,
+            "ts": rfc3339(e.ts_ms),
+        }
+        for e in events[:limit]
+    ]
+    return {"items": items}
+
+
+@router.get(
+    "/mark",
+    response_model=MarkList,
+    summary="Latest mark and index price of each instrument",
+    description="Sorted by venue, then symbol. Prices are in the contract's quote currency.",
+    responses=responses(422, 503),
+)
+async def list_marks(
+    client: RedisDep, limit: LimitDep, venue: VenueQuery = None, symbol: SymbolQuery = None
+) -> dict[str, Any]:
+    latest = await reader.latest(client, await _pairs(client, venue, symbol))
+    marks = [e for ev in latest.values() if isinstance(e := ev.get(Kind.MARK), MarkPrice)]
+    items = [
+        {
+            "venue": e.venue,
+            "symbol": e.symbol,
+            "asset": e.base,
+            "mark_price": e.mark_price,
+            "index_price": e.index_price,
+            "ts": rfc3339(e.ts_ms),
+        }
+        for e in marks[:limit]
+    ]
+    return {"items": items}

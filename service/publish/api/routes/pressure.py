@@ -1,0 +1,79 @@
+"""``GET /v1/pressure`` and ``GET /v1/pressure/{venue}/{symbol}``: the detector's scores."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path
+
+from ....detect.model import Pressure, decode_pressure
+from ....store import reader
+from ..deps import LimitDep, RedisDep
+from ..models import PressureItem, PressureList
+from ..params import AssetQuery, MinScoreQuery, StateQuery, VenueQuery, rfc3339
+from ..problems import responses
+
+router = APIRouter(tags=["pressure"])
+
+
+@router.get(
+    "/pressure",
+    response_model=PressureList,
+    summary="Pressure scores, highest first",
+    responses=responses(422, 503),
+)
+async def list_pressure(
+    client: RedisDep,
+    limit: LimitDep,
+    venue: VenueQuery = None,
+    asset: AssetQuery = None,
+    state: StateQuery = None,
+    min_score: MinScoreQuery = None,
+) -> dict[str, Any]:
+    pairs = await reader.instruments(client, venue)
+    scores = [decode_pressure(raw) for raw in (await reader.pressure(client, pairs)).values()]
+    wanted_asset = asset.upper() if asset is not None else None
+    selected = [
+        p
+        for p in scores
+        if (wanted_asset is None or p.asset.upper() == wanted_asset)
+        and (state is None or p.state == state)
+        and (min_score is None or p.score >= min_score)
+    ]
+    selected.sort(key=lambda p: (-p.score, p.venue, p.symbol))
+    return {"items": [pressure_item(p) for p in selected[:limit]]}
+
+
+@router.get(
+    "/pressure/{venue}/{symbol}",
+    response_model=PressureItem,
+    summary="The pressure score of one instrument",
+    responses=responses(404, 422, 503),
+)
+async def get_pressure(
+    client: RedisDep,
+    venue: Annotated[str, Path(examples=["binance_usdm"])],
+    symbol: Annotated[str, Path(examples=["BTCUSDT"])],
+) -> dict[str, Any]:
+    stored = await reader.pressure(client, [(venue, symbol)])
+    raw = stored.get((venue, symbol))
+    if raw is None:
+        raise HTTPException(404, f"no pressure score for {venue}/{symbol}")
+    return pressure_item(decode_pressure(raw))
+
+
+def pressure_item(p: Pressure) -> dict[str, Any]:
+    return {
+        "venue": p.venue,
+        "symbol": p.symbol,
+        "asset": p.asset,
+        "score": p.score,
+        "state": p.state,
+        "side": p.side,
+        "updated_at": rfc3339(p.updated_ms),
+        "since": rfc3339(p.since_ms),
+        "forced_share": p.forced_share,
+        "data_quality": p.data_quality,
+        "features": p.features,
+        "reasons": p.reasons,
+    }

@@ -1,0 +1,93 @@
+"""``GET /v1/venues``: each venue connection's health."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter
+
+from ....collect.health import HealthSnapshot, decode_snapshot
+from ....config import VenueSettings
+from ....store import reader
+from ..deps import RedisDep, SettingsDep
+from ..freshness import feed_problem
+from ..models import VenueList
+from ..params import rfc3339, rfc3339_or_none
+from ..problems import responses
+
+router = APIRouter(tags=["venues"])
+
+
+@router.get(
+    "/venues",
+    response_model=VenueList,
+    summary="Health of every venue connection",
+    description="Every venue that has reported health, plus enabled venues that have not "
+    "reported yet (shown as not connected). Sorted by venue.",
+    responses=responses(503),
+)
+async def list_venues(client: RedisDep, settings: SettingsDep) -> dict[str, Any]:
+    stored = await reader.health(client)
+    now_ms = time.time_ns() // 1_000_000
+    watchdog_s = settings.collect.watchdog_s
+    items = {v: _venue(decode_snapshot(raw), now_ms, watchdog_s) for v, raw in stored.items()}
+    for name, venue in settings.enabled_venues().items():
+        if name not in items:
+            items[name] = _never_reported(name, venue, feed_problem(None, now_ms, watchdog_s))
+    return {"items": [items[v] for v in sorted(items)]}
+
+
+def _venue(s: HealthSnapshot, now_ms: int, watchdog_s: float) -> dict[str, Any]:
+    problem = feed_problem(s, now_ms, watchdog_s)
+    return {
+        "venue": s.venue,
+        "enabled": s.enabled,
+        "connected": s.connected,
+        "fresh": problem is None,
+        "problem": problem,
+        "ws_url": s.ws_url,
+        "rest_url": s.rest_url,
+        "liquidations_sampled": s.liquidations_sampled,
+        "connected_since": rfc3339_or_none(s.connected_since_ms),
+        "last_message_at": rfc3339_or_none(s.last_message_ms),
+        "last_event_at": rfc3339_or_none(s.last_event_ms),
+        "updated_at": rfc3339(s.updated_ms),
+        "messages_total": s.messages_total,
+        "events_total": s.events_total,
+        "reconnects_total": s.reconnects_total,
+        "parse_errors_total": s.parse_errors_total,
+        "parse_errors": s.parse_errors,
+        "oi_polls_total": s.oi_polls_total,
+        "oi_poll_failures_total": s.oi_poll_failures_total,
+        "instruments": s.instruments,
+        "subscribed_symbols": s.subscribed_symbols,
+        "last_error": s.last_error,
+    }
+
+
+def _never_reported(name: str, venue: VenueSettings, problem: str | None) -> dict[str, Any]:
+    return {
+        "venue": name,
+        "enabled": venue.enabled,
+        "connected": False,
+        "fresh": False,
+        "problem": problem,
+        "ws_url": None if venue.ws_url is None else str(venue.ws_url),
+        "rest_url": None if venue.rest_url is None else str(venue.rest_url),
+        "liquidations_sampled": None,
+        "connected_since": None,
+        "last_message_at": None,
+        "last_event_at": None,
+        "updated_at": None,
+        "messages_total": 0,
+        "events_total": 0,
+        "reconnects_total": 0,
+        "parse_errors_total": 0,
+        "parse_errors": {},
+        "oi_polls_total": 0,
+        "oi_poll_failures_total": 0,
+        "instruments": 0,
+        "subscribed_symbols": None if venue.symbols == "all" else len(venue.symbols),
+        "last_error": None,
+    }

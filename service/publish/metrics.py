@@ -1,0 +1,236 @@
+"""The Prometheus exposition: one custom collector over an in-process snapshot.
+
+Values mirror state kept elsewhere (feed counters, latest funding, scores), so they are not
+instrumented metrics: :class:`MetricsCollector` builds fresh families from a
+:class:`MetricsSource` at each scrape, and never touches the network. Every metric name is
+defined here.
+
+Cardinality is bounded by :class:`~service.config.MetricsSettings`: per-symbol series exist
+for the allowlist ``symbols`` when set, else for the top ``max_symbols_per_venue`` symbols of
+each venue by open interest (USD) (see :mod:`.cardinality`). The liquidation counters of the
+other symbols are folded into ``symbol="other"``; their gauges are omitted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Final, Literal, Protocol
+
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from ..collect.health import HealthSnapshot
+from ..config import MetricsSettings
+from ..detect.model import Pressure, State
+from ..events import Event, FundingRate, Kind, MarkPrice, OpenInterest
+from .build import PYTHON_VERSION, VERSION
+from .cardinality import Folding, Instrument, LiqKey, Selection
+
+
+class MetricsSource(Protocol):
+    """What the collector reads at scrape time: in-process state, cheap to read, no I/O."""
+
+    def health(self) -> list[HealthSnapshot]: ...
+    def pressures(self) -> list[Pressure]: ...
+    def latest(self) -> Mapping[Instrument, Mapping[Kind, Event]]:
+        """The newest event of each kind per (venue, symbol)."""
+        ...
+
+    def liquidation_totals(self) -> Mapping[LiqKey, tuple[int, float]]:
+        """(count, notional USD) per (venue, symbol, side) since the process started."""
+        ...
+
+    def sink_stats(self) -> Mapping[str, float]:
+        """``written_events``, ``written_batches``, ``write_failures``, ``pending``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    name: str
+    doc: str
+    type: Literal["counter", "gauge"]
+    labels: tuple[str, ...]
+
+    def family(self) -> CounterMetricFamily | GaugeMetricFamily:
+        if self.type == "counter":
+            return CounterMetricFamily(self.name, self.doc, labels=self.labels)
+        return GaugeMetricFamily(self.name, self.doc, labels=self.labels)
+
+
+def _counter(name: str, doc: str, *labels: str) -> _Spec:
+    return _Spec(f"deleverage_{name}", doc, "counter", labels)
+
+
+def _gauge(name: str, doc: str, *labels: str) -> _Spec:
+    return _Spec(f"deleverage_{name}", doc, "gauge", labels)
+
+
+V, VS, VSS = ("venue",), ("venue", "symbol"), ("venue", "symbol", "side")
+FEED_CONNECTED = _gauge("feed_connected", "1 when the venue's websocket is connected.", *V)
+FEED_MESSAGES = _counter("feed_messages_total", "Websocket frames received.", *V)
+FEED_EVENTS = _counter("feed_events_total", "Normalized events produced.", *V)
+FEED_PARSE_ERRORS = _counter(
+    "feed_parse_errors_total", "Frames dropped, by reason.", "venue", "reason"
+)
+FEED_RECONNECTS = _counter("feed_reconnects_total", "Websocket reconnections.", *V)
+FEED_LAST_MESSAGE = _gauge(
+    "feed_last_message_timestamp_seconds", "Receive time of the last frame (Unix).", *V
+)
+FEED_LAST_EVENT = _gauge(
+    "feed_last_event_timestamp_seconds", "Receive time of the last normalized event (Unix).", *V
+)
+FEED_INSTRUMENTS = _gauge("feed_instruments", "Instruments in the venue's metadata.", *V)
+OI_POLLS = _counter("feed_oi_polls_total", "Open-interest REST polls.", *V)
+OI_POLL_FAILURES = _counter(
+    "feed_oi_poll_failures_total", "Open-interest REST polls that failed.", *V
+)
+LIQUIDATIONS = _counter(
+    "liquidations_total",
+    "Liquidations seen since start, by liquidated position side; symbol 'other' folds the "
+    "symbols without series of their own.",
+    *VSS,
+)
+LIQUIDATED_NOTIONAL = _counter(
+    "liquidated_notional_usd_total", "USD notional of the liquidations counted above.", *VSS
+)
+FUNDING_RATE = _gauge("funding_rate", "Funding rate per funding interval (ratio, as quoted).", *VS)
+FUNDING_RATE_HOURLY = _gauge("funding_rate_per_hour", "Funding rate per hour (ratio).", *VS)
+FUNDING_INTERVAL = _gauge("funding_interval_seconds", "Length of the funding interval.", *VS)
+FUNDING_NEXT = _gauge("funding_next_timestamp_seconds", "Next funding time (Unix).", *VS)
+OI_USD = _gauge("open_interest_usd", "Open interest valued at the mark price, in USD.", *VS)
+OI_BASE = _gauge("open_interest_base", "Open interest in units of the base asset.", *VS)
+MARK_PRICE = _gauge("mark_price", "Mark price, in the contract's quote currency.", *VS)
+INDEX_PRICE = _gauge("index_price", "Index price, in the contract's quote currency.", *VS)
+PRESSURE_SCORE = _gauge(
+    "pressure_score",
+    "Deleveraging pressure score: 0 (nothing happening) to 100 (extreme); a score, not a ratio.",
+    *VS,
+)
+PRESSURE_STATE = _gauge(
+    "pressure_state",
+    "1 for the instrument's current state (calm, building, unwinding, cascade), 0 for the others.",
+    "venue",
+    "symbol",
+    "state",
+)
+PRESSURE_QUALITY = _gauge(
+    "pressure_data_quality_ratio", "1 when every feed behind the score is fresh (0-1).", *VS
+)
+STORE_EVENTS = _counter("store_events_written_total", "Events written to Redis.")
+STORE_BATCHES = _counter("store_batches_written_total", "Pipelined batches written to Redis.")
+STORE_FAILURES = _counter("store_write_failures_total", "Redis batch writes that failed (retried).")
+STORE_PENDING = _gauge("store_pending_events", "Events waiting to be written to Redis.")
+SPECS: Final = (
+    FEED_CONNECTED, FEED_MESSAGES, FEED_EVENTS, FEED_PARSE_ERRORS, FEED_RECONNECTS,
+    FEED_LAST_MESSAGE, FEED_LAST_EVENT, FEED_INSTRUMENTS, OI_POLLS, OI_POLL_FAILURES,
+    LIQUIDATIONS, LIQUIDATED_NOTIONAL, FUNDING_RATE, FUNDING_RATE_HOURLY, FUNDING_INTERVAL,
+    FUNDING_NEXT, OI_USD, OI_BASE, MARK_PRICE, INDEX_PRICE, PRESSURE_SCORE, PRESSURE_STATE,
+    PRESSURE_QUALITY, STORE_EVENTS, STORE_BATCHES, STORE_FAILURES, STORE_PENDING,
+)  # fmt: skip
+BUILD_INFO: Final = "deleverage_build"
+
+Families = dict[_Spec, CounterMetricFamily | GaugeMetricFamily]
+
+
+class MetricsCollector(Collector):
+    """Exports a :class:`MetricsSource` (register it on a ``CollectorRegistry``)."""
+
+    def __init__(self, source: MetricsSource, settings: MetricsSettings) -> None:
+        self._source = source
+        self._lock = threading.Lock()
+        self._selection = Selection(settings)
+        self._folding = Folding()
+
+    def describe(self) -> Iterable[Metric]:
+        """The families without samples: registration must not read the source."""
+        return [spec.family() for spec in SPECS] + [InfoMetricFamily(BUILD_INFO, "Build.")]
+
+    def collect(self) -> Iterator[Metric]:
+        families: Families = {spec: spec.family() for spec in SPECS}
+        latest = self._source.latest()
+        totals = self._source.liquidation_totals()
+        with self._lock:  # two scrapes at once must not interleave the selection's state
+            selected = self._selection.choose(latest, ((v, s) for v, s, _ in totals))
+            liquidations = self._folding.fold(totals, selected)
+        for labels, count, usd in liquidations:
+            families[LIQUIDATIONS].add_metric(labels, count)
+            families[LIQUIDATED_NOTIONAL].add_metric(labels, usd)
+        _feeds(families, self._source.health())
+        _market(families, latest, selected)
+        _pressure(families, self._source.pressures(), selected)
+        _store(families, self._source.sink_stats())
+        yield from families.values()
+        yield InfoMetricFamily(
+            BUILD_INFO, "The running build.", {"version": VERSION, "python": PYTHON_VERSION}
+        )
+
+
+def _feeds(f: Families, snapshots: list[HealthSnapshot]) -> None:
+    for s in snapshots:
+        v = [s.venue]
+        f[FEED_CONNECTED].add_metric(v, 1.0 if s.connected else 0.0)
+        f[FEED_MESSAGES].add_metric(v, s.messages_total)
+        f[FEED_EVENTS].add_metric(v, s.events_total)
+        f[FEED_RECONNECTS].add_metric(v, s.reconnects_total)
+        f[OI_POLLS].add_metric(v, s.oi_polls_total)
+        f[OI_POLL_FAILURES].add_metric(v, s.oi_poll_failures_total)
+        f[FEED_INSTRUMENTS].add_metric(v, s.instruments)
+        for reason, count in sorted(s.parse_errors.items()):
+            f[FEED_PARSE_ERRORS].add_metric([s.venue, reason], count)
+        if s.last_message_ms is not None:
+            f[FEED_LAST_MESSAGE].add_metric(v, s.last_message_ms / 1000)
+        if s.last_event_ms is not None:
+            f[FEED_LAST_EVENT].add_metric(v, s.last_event_ms / 1000)
+
+
+def _market(
+    f: Families, latest: Mapping[Instrument, Mapping[Kind, Event]], selected: set[Instrument]
+) -> None:
+    for pair in sorted(selected & set(latest)):
+        events, labels = latest[pair], list(pair)
+        funding = events.get(Kind.FUNDING)
+        if isinstance(funding, FundingRate):
+            f[FUNDING_RATE].add_metric(labels, funding.funding_rate)
+            f[FUNDING_RATE_HOURLY].add_metric(labels, funding.funding_rate_1h)
+            f[FUNDING_INTERVAL].add_metric(labels, funding.interval_h * 3600)
+            if funding.next_funding_ms is not None:
+                f[FUNDING_NEXT].add_metric(labels, funding.next_funding_ms / 1000)
+        oi = events.get(Kind.OPEN_INTEREST)
+        if isinstance(oi, OpenInterest):
+            f[OI_USD].add_metric(labels, oi.oi_usd)
+            f[OI_BASE].add_metric(labels, oi.oi_base)
+        mark = events.get(Kind.MARK)
+        if isinstance(mark, MarkPrice):
+            f[MARK_PRICE].add_metric(labels, mark.mark_price)
+            if mark.index_price is not None:
+                f[INDEX_PRICE].add_metric(labels, mark.index_price)
+
+
+def _pressure(f: Families, pressures: list[Pressure], selected: set[Instrument]) -> None:
+    for p in sorted(pressures, key=lambda p: (p.venue, p.symbol)):
+        if (p.venue, p.symbol) not in selected:
+            continue
+        labels = [p.venue, p.symbol]
+        f[PRESSURE_SCORE].add_metric(labels, p.score)
+        f[PRESSURE_QUALITY].add_metric(labels, p.data_quality)
+        for state in State:
+            f[PRESSURE_STATE].add_metric([*labels, state.value], 1.0 if p.state == state else 0.0)
+
+
+def _store(f: Families, stats: Mapping[str, float]) -> None:
+    for key, spec in (
+        ("written_events", STORE_EVENTS),
+        ("written_batches", STORE_BATCHES),
+        ("write_failures", STORE_FAILURES),
+        ("pending", STORE_PENDING),
+    ):
+        if key in stats:
+            f[spec].add_metric([], stats[key])

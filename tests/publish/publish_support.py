@@ -1,0 +1,160 @@
+"""Builders for the publish tests: events, snapshots and scores, and how to store them in Redis
+the way the service does (``queue_batch`` for events; JSON strings for scores and health)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from service.collect.health import HealthSnapshot
+from service.collect.health import encode as encode_snapshot
+from service.config import StoreSettings
+from service.detect.model import Pressure, State
+from service.detect.model import encode as encode_pressure
+from service.events import (
+    Event,
+    FundingRate,
+    Kind,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+    per_hour,
+)
+from service.store import keys
+from service.store.writer import queue_batch
+
+REDIS_URL = "redis://127.0.0.1:6379/12"
+PROBLEM = "application/problem+json"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def base_of(symbol: str) -> str:
+    return symbol.removesuffix("USDT").removesuffix("USD")
+
+
+def liquidation(
+    venue: str, symbol: str, *, side: Side = Side.LONG, price: float = 100.0,
+    quantity: float = 1.0, ts_ms: int | None = None, sampled: bool = False,
+) -> Liquidation:  # fmt: skip
+    ts = now_ms() if ts_ms is None else ts_ms
+    return Liquidation(
+        venue=venue, symbol=symbol, base=base_of(symbol), ts_ms=ts, recv_ms=ts, side=side,
+        price=price, quantity=quantity, quantity_base=quantity, notional_usd=price * quantity,
+        sampled=sampled,
+    )  # fmt: skip
+
+
+def funding(
+    venue: str, symbol: str, rate: float, interval_h: float = 8.0, next_ms: int | None = None
+) -> FundingRate:
+    ts = now_ms()
+    return FundingRate(
+        venue=venue, symbol=symbol, base=base_of(symbol), ts_ms=ts, recv_ms=ts,
+        funding_rate=rate, interval_h=interval_h, funding_rate_1h=per_hour(rate, interval_h),
+        next_funding_ms=next_ms,
+    )  # fmt: skip
+
+
+def open_interest(venue: str, symbol: str, oi_usd: float, price: float = 100.0) -> OpenInterest:
+    ts = now_ms()
+    return OpenInterest(
+        venue=venue, symbol=symbol, base=base_of(symbol), ts_ms=ts, recv_ms=ts,
+        oi_contracts=oi_usd / price, oi_base=oi_usd / price, oi_usd=oi_usd,
+    )  # fmt: skip
+
+
+def mark(venue: str, symbol: str, price: float, index: float | None = None) -> MarkPrice:
+    ts = now_ms()
+    return MarkPrice(
+        venue=venue, symbol=symbol, base=base_of(symbol), ts_ms=ts, recv_ms=ts,
+        mark_price=price, index_price=index,
+    )  # fmt: skip
+
+
+def snapshot(venue: str, **overrides: Any) -> HealthSnapshot:
+    """A healthy, fresh snapshot; ``overrides`` change any field."""
+    now = now_ms()
+    fields: dict[str, Any] = {
+        "venue": venue, "enabled": True, "connected": True, "ws_url": f"wss://{venue}.test/ws",
+        "rest_url": f"https://{venue}.test", "liquidations_sampled": True,
+        "connected_since_ms": now - 60_000, "last_message_ms": now - 100,
+        "last_event_ms": now - 200, "messages_total": 1000, "events_total": 500,
+        "reconnects_total": 2, "parse_errors_total": 3, "parse_errors": {"bad_json": 3},
+        "oi_polls_total": 40, "oi_poll_failures_total": 1, "instruments": 300,
+        "subscribed_symbols": None, "last_error": None, "updated_ms": now,
+    }  # fmt: skip
+    fields.update(overrides)
+    return HealthSnapshot(**fields)
+
+
+def pressure(
+    venue: str, symbol: str, score: float, state: State = State.CALM, **overrides: Any
+) -> Pressure:
+    now = now_ms()
+    fields: dict[str, Any] = {
+        "venue": venue, "symbol": symbol, "asset": base_of(symbol), "score": score,
+        "state": state, "side": None, "updated_ms": now, "since_ms": now - 30_000,
+        "forced_share": None, "data_quality": 1.0, "features": {"oi_change_base_pct": -1.5},
+        "reasons": ["OI -1.5% in 5m"],
+    }  # fmt: skip
+    fields.update(overrides)
+    return Pressure(**fields)
+
+
+async def store_events(client: aioredis.Redis, events: Sequence[Event]) -> None:
+    """Write ``events`` in one pipeline, exactly as the service's sink does."""
+    async with client.pipeline(transaction=False) as pipe:
+        queue_batch(pipe, events, StoreSettings(), now_ms(), set())
+        await pipe.execute()
+
+
+async def store_pressure(client: aioredis.Redis, *scores: Pressure) -> None:
+    for p in scores:
+        await client.set(keys.pressure(p.venue, p.symbol), encode_pressure(p))
+        await client.sadd(keys.INSTRUMENTS, keys.instrument_id(p.venue, p.symbol))
+
+
+async def store_health(client: aioredis.Redis, *snapshots: HealthSnapshot) -> None:
+    for s in snapshots:
+        await client.set(keys.health(s.venue), encode_snapshot(s))
+        await client.sadd(keys.VENUES, s.venue)
+
+
+@dataclass
+class MemorySource:
+    """A :class:`~service.publish.metrics.MetricsSource` over plain attributes."""
+
+    snapshots: list[HealthSnapshot] = field(default_factory=list)
+    scores: list[Pressure] = field(default_factory=list)
+    events: dict[tuple[str, str], dict[Kind, Event]] = field(default_factory=dict)
+    totals: dict[tuple[str, str, Side], tuple[int, float]] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def add(self, *events: Event) -> None:
+        for e in events:
+            kind = {Liquidation: Kind.LIQUIDATION, FundingRate: Kind.FUNDING,
+                    OpenInterest: Kind.OPEN_INTEREST, MarkPrice: Kind.MARK}[type(e)]  # fmt: skip
+            self.events.setdefault((e.venue, e.symbol), {})[kind] = e
+
+    def health(self) -> list[HealthSnapshot]:
+        return self.snapshots
+
+    def pressures(self) -> list[Pressure]:
+        return self.scores
+
+    def latest(self) -> Mapping[tuple[str, str], Mapping[Kind, Event]]:
+        return self.events
+
+    def liquidation_totals(self) -> Mapping[tuple[str, str, Side], tuple[int, float]]:
+        return self.totals
+
+    def sink_stats(self) -> Mapping[str, float]:
+        return self.stats

@@ -1,0 +1,243 @@
+"""``/metrics``: the collector's families and values, cardinality folding, promtool's lint."""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import shutil
+from asyncio.subprocess import PIPE, STDOUT
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from asgi_lifespan import LifespanManager
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+from publish_support import MemorySource, funding, mark, open_interest, pressure, snapshot
+
+from service.config import MetricsSettings, Settings
+from service.detect.model import State
+from service.events import Side
+from service.publish.api import create_app
+from service.publish.build import VERSION
+from service.publish.metrics import SPECS, MetricsCollector
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _source() -> MemorySource:
+    src = MemorySource(
+        snapshots=[
+            snapshot("binance_usdm", last_message_ms=1_700_000_000_250, last_event_ms=None),
+            snapshot("bybit", connected=False, parse_errors={"bad_json": 2, "unknown": 1}),
+        ],
+        scores=[
+            pressure("binance_usdm", "BTCUSDT", 72.5, State.CASCADE, data_quality=0.5),
+            pressure("binance_usdm", "DOGEUSDT", 10.0),
+        ],
+        totals={
+            ("binance_usdm", "BTCUSDT", Side.LONG): (3, 3000.0),
+            ("binance_usdm", "ETHUSDT", Side.LONG): (2, 500.0),
+            ("binance_usdm", "DOGEUSDT", Side.LONG): (5, 50.0),
+            ("binance_usdm", "SOLUSDT", Side.SHORT): (1, 10.0),
+        },
+        stats={"written_events": 1234, "written_batches": 56, "write_failures": 1, "pending": 7},
+    )
+    src.add(
+        funding("binance_usdm", "BTCUSDT", 0.0001, 8.0, next_ms=1_700_000_028_800_000),
+        open_interest("binance_usdm", "BTCUSDT", 8e9, price=100_000.0),
+        mark("binance_usdm", "BTCUSDT", 100_000.0, 99_990.0),
+        open_interest("binance_usdm", "ETHUSDT", 2e9, price=2000.0),
+        open_interest("binance_usdm", "SOLUSDT", 1e9, price=100.0),
+        open_interest("binance_usdm", "DOGEUSDT", 1e8, price=0.1),
+        mark("binance_usdm", "DOGEUSDT", 0.1),
+    )
+    return src
+
+
+@pytest.fixture
+def source() -> MemorySource:
+    return _source()
+
+
+@pytest.fixture
+def registry(source: MemorySource) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(source, MetricsSettings(max_symbols_per_venue=3)))
+    return registry
+
+
+@pytest.fixture
+async def metrics_client(
+    settings: Settings, redis: aioredis.Redis, registry: CollectorRegistry
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, redis=redis, metrics_registry=registry)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield c
+
+
+def _samples(text: str) -> tuple[dict[str, str], Samples]:
+    types: dict[str, str] = {}
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        types[family.name] = family.type
+        for s in family.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    return types, samples
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+async def test_metrics_carry_the_expected_values(metrics_client: httpx.AsyncClient) -> None:
+    r = await metrics_client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    types, s = _samples(r.text)
+    b, btc = {"venue": "binance_usdm"}, {"venue": "binance_usdm", "symbol": "BTCUSDT"}
+    assert _value(s, "deleverage_feed_connected", **b) == 1
+    assert _value(s, "deleverage_feed_connected", venue="bybit") == 0
+    assert _value(s, "deleverage_feed_messages_total", **b) == 1000
+    assert _value(s, "deleverage_feed_events_total", **b) == 500
+    assert _value(s, "deleverage_feed_reconnects_total", **b) == 2
+    assert _value(s, "deleverage_feed_parse_errors_total", venue="bybit", reason="unknown") == 1
+    assert _value(s, "deleverage_feed_last_message_timestamp_seconds", **b) == 1_700_000_000.25
+    assert _value(s, "deleverage_feed_last_event_timestamp_seconds", **b) is None
+    assert _value(s, "deleverage_feed_oi_polls_total", **b) == 40
+    assert _value(s, "deleverage_feed_oi_poll_failures_total", **b) == 1
+    assert _value(s, "deleverage_feed_instruments", **b) == 300
+    assert _value(s, "deleverage_funding_rate", **btc) == 0.0001
+    assert _value(s, "deleverage_funding_rate_per_hour", **btc) == 0.0000125
+    assert _value(s, "deleverage_funding_interval_seconds", **btc) == 28_800
+    assert _value(s, "deleverage_funding_next_timestamp_seconds", **btc) == 1_700_000_028_800
+    assert _value(s, "deleverage_open_interest_usd", **btc) == 8e9
+    assert _value(s, "deleverage_open_interest_base", **btc) == 80_000
+    assert _value(s, "deleverage_mark_price", **btc) == 100_000
+    assert _value(s, "deleverage_index_price", **btc) == 99_990
+    assert _value(s, "deleverage_pressure_score", **btc) == 72.5
+    assert _value(s, "deleverage_pressure_data_quality_ratio", **btc) == 0.5
+    for state in State:
+        expected = 1 if state == State.CASCADE else 0
+        assert _value(s, "deleverage_pressure_state", **btc, state=state.value) == expected
+    assert _value(s, "deleverage_liquidations_total", **btc, side="long") == 3
+    assert _value(s, "deleverage_liquidated_notional_usd_total", **btc, side="long") == 3000
+    assert _value(s, "deleverage_store_events_written_total") == 1234
+    assert _value(s, "deleverage_store_batches_written_total") == 56
+    assert _value(s, "deleverage_store_write_failures_total") == 1
+    assert _value(s, "deleverage_store_pending_events") == 7
+    assert (
+        _value(s, "deleverage_build_info", version=VERSION, python=platform.python_version()) == 1
+    )
+    assert types["deleverage_liquidations"] == "counter"
+    assert types["deleverage_pressure_score"] == "gauge"
+
+
+async def test_symbols_beyond_the_top_by_open_interest_fold_into_other(
+    metrics_client: httpx.AsyncClient,
+) -> None:
+    _, s = _samples((await metrics_client.get("/metrics")).text)
+    # Top 3 by OI USD: BTC, ETH, SOL. DOGE's counters go to "other"; its gauges are omitted.
+    symbols = {dict(labels).get("symbol") for (_, labels) in s}
+    assert "DOGEUSDT" not in symbols
+    assert {"BTCUSDT", "ETHUSDT", "SOLUSDT", "other"} <= symbols
+    other = {"venue": "binance_usdm", "symbol": "other"}
+    assert _value(s, "deleverage_liquidations_total", **other, side="long") == 5
+    assert _value(s, "deleverage_liquidated_notional_usd_total", **other, side="long") == 50
+    assert _value(s, "deleverage_liquidations_total", **other, side="short") == 0
+    assert _value(s, "deleverage_liquidations_total", venue="binance_usdm",
+                  symbol="SOLUSDT", side="short") == 1  # fmt: skip
+
+
+def test_an_allowlist_overrides_the_top_n(source: MemorySource) -> None:
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(source, MetricsSettings(symbols=["DOGEUSDT"])))
+    get = registry.get_sample_value
+    doge = {"venue": "binance_usdm", "symbol": "DOGEUSDT"}
+    assert get("deleverage_pressure_score", doge) == 10
+    assert get("deleverage_pressure_score", {"venue": "binance_usdm", "symbol": "BTCUSDT"}) is None
+    assert get("deleverage_open_interest_usd", doge) == 1e8
+    other = {"venue": "binance_usdm", "symbol": "other", "side": "long"}
+    assert get("deleverage_liquidations_total", other) == 3 + 2
+    assert get("deleverage_liquidations_total", {**doge, "side": "long"}) == 5
+
+
+def test_other_stays_monotonic_when_the_selection_changes(source: MemorySource) -> None:
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(source, MetricsSettings(max_symbols_per_venue=1)))
+    scrape = registry.get_sample_value  # every call is a scrape
+    other = {"venue": "binance_usdm", "symbol": "other", "side": "long"}
+    eth = {"venue": "binance_usdm", "symbol": "ETHUSDT", "side": "long"}
+    btc = {"venue": "binance_usdm", "symbol": "BTCUSDT", "side": "long"}
+    assert scrape("deleverage_liquidations_total", other) == 2 + 5  # ETH and DOGE folded
+    assert scrape("deleverage_liquidations_total", btc) == 3
+    # ETH's open interest overtakes BTC's by more than the swap factor; both liquidate more.
+    source.add(open_interest("binance_usdm", "ETHUSDT", 1.1e10, price=2000.0))
+    source.totals[("binance_usdm", "ETHUSDT", Side.LONG)] = (4, 800.0)
+    source.totals[("binance_usdm", "BTCUSDT", Side.LONG)] = (6, 3300.0)
+    assert scrape("deleverage_liquidations_total", eth) == 4
+    assert scrape("deleverage_liquidations_total", btc) is None
+    # "other" keeps ETH's 4 and DOGE's 5, and gains BTC's 3 that its own series never showed.
+    assert scrape("deleverage_liquidations_total", other) == 4 + 5 + 3
+    assert scrape("deleverage_liquidated_notional_usd_total", other) == 800 + 50 + 300
+    # BTC back on top: "other" keeps BTC's new one, ETH's own series had all of ETH's.
+    source.add(open_interest("binance_usdm", "BTCUSDT", 2e10, price=100_000.0))
+    source.totals[("binance_usdm", "BTCUSDT", Side.LONG)] = (7, 3400.0)
+    assert scrape("deleverage_liquidations_total", btc) == 7
+    assert scrape("deleverage_liquidations_total", other) == 13
+    assert scrape("deleverage_liquidations_total", other) == 13  # nothing new, nothing moves
+
+
+def test_the_top_n_does_not_flap_near_the_cut(source: MemorySource) -> None:
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(source, MetricsSettings(max_symbols_per_venue=1)))
+    btc = {"venue": "binance_usdm", "symbol": "BTCUSDT"}
+    eth = {"venue": "binance_usdm", "symbol": "ETHUSDT"}
+    assert registry.get_sample_value("deleverage_open_interest_usd", btc) == 8e9
+    source.add(open_interest("binance_usdm", "ETHUSDT", 9e9, price=2000.0))  # ahead, not by 25 %
+    assert registry.get_sample_value("deleverage_open_interest_usd", btc) == 8e9
+    assert registry.get_sample_value("deleverage_open_interest_usd", eth) is None
+    source.add(open_interest("binance_usdm", "ETHUSDT", 1e10 + 1, price=2000.0))
+    assert registry.get_sample_value("deleverage_open_interest_usd", btc) is None
+    assert registry.get_sample_value("deleverage_open_interest_usd", eth) == 1e10 + 1
+
+
+def test_registration_does_not_read_the_source() -> None:
+    class Exploding(MemorySource):
+        def health(self) -> list:  # type: ignore[type-arg]
+            raise AssertionError("read at registration")
+
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(Exploding(), MetricsSettings()))
+
+
+def test_every_metric_name_follows_the_conventions() -> None:
+    for spec in SPECS:
+        assert spec.name.startswith("deleverage_")
+        assert spec.name.endswith("_total") == (spec.type == "counter"), spec.name
+        assert "type" not in spec.labels
+
+
+async def test_openmetrics_is_served_when_asked_for(metrics_client: httpx.AsyncClient) -> None:
+    r = await metrics_client.get("/metrics", headers={"accept": "application/openmetrics-text"})
+    assert r.headers["content-type"].startswith("application/openmetrics-text")
+    assert r.text.endswith("# EOF\n")
+
+
+async def test_no_registry_no_metrics_route(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/metrics")).status_code == 404
+
+
+async def test_promtool_finds_no_problem(metrics_client: httpx.AsyncClient) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not on PATH (apt-get install prometheus)")
+    text = (await metrics_client.get("/metrics")).text
+    proc = await asyncio.create_subprocess_exec(
+        promtool, "check", "metrics", stdin=PIPE, stdout=PIPE, stderr=STDOUT
+    )
+    output, _ = await asyncio.wait_for(proc.communicate(text.encode()), timeout=30)
+    assert (proc.returncode, output.decode()) == (0, "")
