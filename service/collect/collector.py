@@ -21,6 +21,7 @@ import asyncio
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import ccxt.async_support as ccxt_async
@@ -46,6 +47,14 @@ log = structlog.get_logger(__name__)
 CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, InvalidHandshake)
 REST_ERRORS = (ccxt_async.BaseError, OSError, TimeoutError)
 ROTATION_RETRY_S = 60.0
+
+
+@dataclass(slots=True)
+class _Liveness:
+    """One connection's watchdog state."""
+
+    last_frame: float
+    stale: bool = False
 
 
 class VenueCollector:
@@ -77,8 +86,6 @@ class VenueCollector:
         self.liquidation_notional: defaultdict[tuple[str, Side], float] = defaultdict(float)
         self.ready = asyncio.Event()
         """Set once metadata is loaded and the first events were handed to the sink."""
-        self._last_frame = 0.0
-        self._stale = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -160,14 +167,16 @@ class VenueCollector:
             for message in self.venue.subscribe_messages(self._parser().wanted):
                 await ws.send(message)
             opened = self.clock()
-            self._last_frame = opened
+            live = _Liveness(opened)
             self._on_connected()
             deadline = opened + self.settings.max_connection_age_s
             successor: asyncio.Task[Any] | None = None
             successor_ready = asyncio.Event()
-            watchdog = asyncio.create_task(self._watchdog(ws))
+            watchdog = asyncio.create_task(self._watchdog(ws, live))
+            handed_over = False
             try:
                 async for frame in ws:
+                    live.last_frame = self.clock()
                     if self._on_frame(frame) and ready is not None:
                         ready.set()
                     if self.sink.backlogged:
@@ -177,36 +186,40 @@ class VenueCollector:
                             log.info("rotating connection", venue=self.venue.id)
                             successor = asyncio.create_task(self._session(successor_ready))
                     elif successor_ready.is_set():
+                        handed_over = True
                         return successor  # the new connection delivers: close this one
                     elif successor.done():
                         log.warning("rotation failed; keeping the current connection",
                                     venue=self.venue.id, error=repr(successor.exception()))
                         successor = None
                         deadline = self.clock() + ROTATION_RETRY_S
-            except CONNECTION_ERRORS:
-                if successor is not None:
+                if successor is not None:  # the venue closed this one mid-rotation
+                    handed_over = True
                     return successor
-                raise
+            except CONNECTION_ERRORS:
+                if successor is None:
+                    raise
+                handed_over = True  # this one died mid-rotation: the successor takes over
+                return successor
             finally:
                 watchdog.cancel()
-            if successor is not None:
-                return successor
-            if self._stale:
+                if successor is not None and not handed_over:
+                    successor.cancel()  # cancelled or failed before handing over
+            if live.stale:
                 raise TimeoutError(f"no data for {self.settings.watchdog_s} s")
             raise ConnectionResetError(f"closed by the venue: {ws.close_code} {ws.close_reason}")
 
     def _on_connected(self) -> None:
         self.health.connected = True
         self.health.connected_since_ms = now_ms()
-        self._stale = False
         log.info("connected", venue=self.venue.id, url=self.venue.connect_url())
 
-    async def _watchdog(self, ws: ClientConnection) -> None:
+    async def _watchdog(self, ws: ClientConnection, live: _Liveness) -> None:
         limit = self.settings.watchdog_s
         while True:
             await asyncio.sleep(min(1.0, limit / 4))
-            if self.clock() - self._last_frame > limit:
-                self._stale = True
+            if self.clock() - live.last_frame > limit:
+                live.stale = True
                 log.warning("feed stalled; reconnecting", venue=self.venue.id, after_s=limit)
                 await ws.close(code=1001, reason="stale feed")
                 return
@@ -214,7 +227,6 @@ class VenueCollector:
     def _on_frame(self, frame: str | bytes) -> bool:
         """Parse, deduplicate and hand over one frame; True when it carried new events."""
         recv = now_ms()
-        self._last_frame = self.clock()
         self.health.messages_total += 1
         self.health.last_message_ms = recv
         events = self.dedup.filter(self._parser().parse(frame, recv))
