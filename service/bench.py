@@ -40,7 +40,8 @@ def _instruments() -> dict[str, Instrument]:
     info = json.loads(data.read_text())
     return {
         s["symbol"]: Instrument(VENUE, s["symbol"], s["baseAsset"], s["quoteAsset"], True)
-        for s in info["symbols"] if s.get("contractType") == "PERPETUAL"
+        for s in info["symbols"]
+        if s.get("contractType") == "PERPETUAL"
     }
 
 
@@ -53,19 +54,42 @@ def replay_frames(markets: dict[str, Instrument], seconds: int, liq_per_s: int) 
     for sec in range(seconds):
         ts = t0 + sec * 1000
         arr = [
-            {"e": "markPriceUpdate", "E": ts, "s": s, "p": f"{100 + i + sec * 0.01:.8f}",
-             "i": f"{100 + i:.8f}", "P": f"{100 + i:.8f}", "r": "0.00010000",
-             "T": t0 + 8 * 3600_000}
+            {
+                "e": "markPriceUpdate",
+                "E": ts,
+                "s": s,
+                "p": f"{100 + i + sec * 0.01:.8f}",
+                "i": f"{100 + i:.8f}",
+                "P": f"{100 + i:.8f}",
+                "r": "0.00010000",
+                "T": t0 + 8 * 3600_000,
+            }
             for i, s in enumerate(symbols)
         ]
         frames.append(json.dumps({"stream": "!markPrice@arr@1s", "data": arr}).encode())
         for j in range(liq_per_s):
             s = symbols[j % len(symbols)]
-            order = {"s": s, "S": "SELL" if j % 3 else "BUY", "o": "LIMIT", "f": "IOC",
-                     "q": f"{1 + j % 7}.000", "p": "99.50", "ap": "99.60", "X": "FILLED",
-                     "l": "1.000", "z": f"{1 + j % 7}.000", "T": ts + j}
-            frames.append(json.dumps({"stream": "!forceOrder@arr", "data": {
-                "e": "forceOrder", "E": ts + j, "o": order}}).encode())
+            order = {
+                "s": s,
+                "S": "SELL" if j % 3 else "BUY",
+                "o": "LIMIT",
+                "f": "IOC",
+                "q": f"{1 + j % 7}.000",
+                "p": "99.50",
+                "ap": "99.60",
+                "X": "FILLED",
+                "l": "1.000",
+                "z": f"{1 + j % 7}.000",
+                "T": ts + j,
+            }
+            frames.append(
+                json.dumps(
+                    {
+                        "stream": "!forceOrder@arr",
+                        "data": {"e": "forceOrder", "E": ts + j, "o": order},
+                    }
+                ).encode()
+            )
     return frames
 
 
@@ -74,8 +98,13 @@ def parse_only(markets: dict[str, Instrument], frames: list[bytes]) -> dict[str,
     t0, c0 = time.perf_counter(), time.process_time()
     events = sum(len(parser.parse(f, 0)) for f in frames)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"frames": len(frames), "events": events, "wall_s": round(wall, 3),
-            "events_per_s": round(events / wall), "events_per_cpu_s": round(events / cpu)}
+    return {
+        "frames": len(frames),
+        "events": events,
+        "wall_s": round(wall, 3),
+        "events_per_s": round(events / wall),
+        "events_per_cpu_s": round(events / cpu),
+    }
 
 
 async def full_path(
@@ -116,9 +145,13 @@ async def full_path(
     redis_cpu = await _redis_cpu(client) - redis_cpu0
     flusher.cancel()
     result = {
-        "events": expected, "wall_s": round(wall, 3), "events_per_s": round(expected / wall),
-        "events_per_cpu_s": round(expected / cpu), "process_cpu_s": round(cpu, 3),
-        "redis_cpu_s": round(redis_cpu, 3), "redis_batches": sink.written_batches,
+        "events": expected,
+        "wall_s": round(wall, 3),
+        "events_per_s": round(expected / wall),
+        "events_per_cpu_s": round(expected / cpu),
+        "process_cpu_s": round(cpu, 3),
+        "redis_cpu_s": round(redis_cpu, 3),
+        "redis_batches": sink.written_batches,
         "mean_batch_events": round(sink.written_events / max(1, sink.written_batches)),
     }
     await client.flushdb()
@@ -135,8 +168,13 @@ async def _main(seconds: int, liq_per_s: int, redis_url: str | None) -> dict[str
     markets = _instruments()
     frames = replay_frames(markets, seconds, liq_per_s)
     out: dict[str, Any] = {
-        "replay": {"venue": VENUE, "instruments": len(markets), "seconds": seconds,
-                   "liquidation_frames_per_s": liq_per_s, "frames": len(frames)},
+        "replay": {
+            "venue": VENUE,
+            "instruments": len(markets),
+            "seconds": seconds,
+            "liquidation_frames_per_s": liq_per_s,
+            "frames": len(frames),
+        },
         "parse_only": parse_only(markets, frames),
     }
     if redis_url is None:
@@ -150,8 +188,12 @@ async def _main(seconds: int, liq_per_s: int, redis_url: str | None) -> dict[str
 
 @click.command()
 @click.option("--seconds", default=200, show_default=True, help="Seconds of venue traffic.")
-@click.option("--liq-per-s", default=500, show_default=True,
-              help="Liquidation frames per second of traffic (a cascade).")
+@click.option(
+    "--liq-per-s",
+    default=500,
+    show_default=True,
+    help="Liquidation frames per second of traffic (a cascade).",
+)
 @click.option("--redis-url", default=None, help="Default: a private redis-server.")
 def main(seconds: int, liq_per_s: int, redis_url: str | None) -> None:
     """Print the throughput of the parse-only and the full path as JSON."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -17,7 +18,10 @@ from .logs import configure
 from .venues import REGISTRY
 
 _config_option = click.option(
-    "--config", "config_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+    "--config",
+    "config_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
     help="YAML file(s), later ones win (default: $DELEVERAGE_CONFIG or config/default.yaml).",
 )
 
@@ -46,11 +50,15 @@ def main() -> None:
 
 @main.command()
 @_config_option
-@click.option("--only", type=click.Choice(["collect", "detect", "api"]), multiple=True,
-              help="Run only these components (repeatable); default: all.")
+@click.option(
+    "--only",
+    type=click.Choice(["collect", "detect", "api"]),
+    multiple=True,
+    help="Run only these components (repeatable); default: all.",
+)
 def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
     """Collectors, detector, REST API and /metrics against the configured venues."""
-    from .runtime import Component, Runtime, install_signal_handlers  # noqa: PLC0415
+    from .runtime import Component, Runtime, install_signal_handlers
 
     settings = _settings(config_files)
     configure(settings.log_level, settings.log_format)
@@ -59,7 +67,8 @@ def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
         runtime = Runtime(settings, {Component(c) for c in only} or None)
         task = asyncio.create_task(runtime.run())
         install_signal_handlers(task)
-        await task
+        with contextlib.suppress(asyncio.CancelledError):  # SIGTERM/SIGINT: a clean stop
+            await task
 
     _run(go())
 
@@ -69,31 +78,57 @@ def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
 @click.option("--ws-port", default=9443, show_default=True, type=int)
 @click.option("--rest-port", default=9080, show_default=True, type=int)
 @click.option("--scenario", default="long_unwind", show_default=True)
-@click.option("--time-scale", default=1.0, show_default=True, type=float,
-              help="Scenario seconds per wall second.")
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Scenario seconds per wall second.",
+)
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option("--log-level", default="info", show_default=True)
-def simulate(host: str, ws_port: int, rest_port: int, scenario: str, time_scale: float,
-             seed: int, log_level: str) -> None:
+def simulate(
+    host: str,
+    ws_port: int,
+    rest_port: int,
+    scenario: str,
+    time_scale: float,
+    seed: int,
+    log_level: str,
+) -> None:
     """A local Binance USDⓈ-M server (websocket + REST) playing a labelled scenario."""
-    from .simulate import SCENARIOS, run_forever  # noqa: PLC0415
+    from .simulate import SCENARIOS, run_forever
 
     if scenario not in SCENARIOS:
-        raise click.BadParameter(f"choose from {', '.join(sorted(SCENARIOS))}", param_hint="--scenario")
+        raise click.BadParameter(
+            f"choose from {', '.join(sorted(SCENARIOS))}", param_hint="--scenario"
+        )
     configure(log_level)
-    _run(run_forever(host=host, ws_port=ws_port, rest_port=rest_port, scenario=scenario,
-                     time_scale=time_scale, seed=seed))
+    _run(
+        run_forever(
+            host=host,
+            ws_port=ws_port,
+            rest_port=rest_port,
+            scenario=scenario,
+            time_scale=time_scale,
+            seed=seed,
+        )
+    )
 
 
 @main.command()
 @_config_option
 @click.option("--port", default=8000, show_default=True, type=int, help="API and /metrics port.")
 @click.option("--scenario", default="long_unwind", show_default=True)
-@click.option("--duration", type=float, default=None,
-              help="Stop after this many seconds and print the run's figures as JSON.")
+@click.option(
+    "--duration",
+    type=float,
+    default=None,
+    help="Stop after this many seconds and print the run's figures as JSON.",
+)
 def demo(config_files: tuple[Path, ...], port: int, scenario: str, duration: float | None) -> None:
     """Simulator + embedded Redis + collectors + detector + API, on 127.0.0.1, in one command."""
-    from .demo import run_demo  # noqa: PLC0415
+    from .demo import run_demo
 
     files = list(config_files) or [Path("config/default.yaml"), Path("config/demo.yaml")]
     files = [f for f in files if f.exists()]

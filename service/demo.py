@@ -58,8 +58,18 @@ async def _wait_port(port: int, proc: asyncio.subprocess.Process, timeout_s: flo
 async def _simulator(scenario: str) -> Any:
     ws_port, rest_port = _free_port(), _free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service", "simulate", "--ws-port", str(ws_port),
-        "--rest-port", str(rest_port), "--scenario", scenario, "--log-level", "warning",
+        sys.executable,
+        "-m",
+        "service",
+        "simulate",
+        "--ws-port",
+        str(ws_port),
+        "--rest-port",
+        str(rest_port),
+        "--scenario",
+        scenario,
+        "--log-level",
+        "warning",
     )
     try:
         await _wait_port(rest_port, proc)
@@ -87,8 +97,13 @@ async def run_demo(
             "redis_url": redis_url,
             "api": {"port": port},
             "venues": {name: {"enabled": False} for name in settings.venues}
-            | {"binance_usdm": {"enabled": True, "ws_url": f"ws://127.0.0.1:{ws_port}/market",
-                                "rest_url": f"http://127.0.0.1:{rest_port}"}},
+            | {
+                "binance_usdm": {
+                    "enabled": True,
+                    "ws_url": f"ws://127.0.0.1:{ws_port}/market",
+                    "rest_url": f"http://127.0.0.1:{rest_port}",
+                }
+            },
         }
         demo_settings = load_settings(set(REGISTRY), files, **overrides)
         runtime = Runtime(demo_settings, redis_url=redis_url)
@@ -98,8 +113,7 @@ async def run_demo(
         try:
             await task
         except asyncio.CancelledError:
-            if not watcher.done() or watcher.cancelled():
-                raise
+            pass  # stopped by a signal, or by the watcher when --duration ran out
         finally:
             watcher.cancel()
         if watcher.done() and not watcher.cancelled():
@@ -107,8 +121,7 @@ async def run_demo(
 
 
 async def _watch(runtime: Runtime, duration_s: float | None, task: asyncio.Task[Any]) -> Any:
-    while runtime.api_url() is None:
-        await asyncio.sleep(0.1)
+    await runtime.serving()
     _banner(runtime)
     t0, cpu0 = time.monotonic(), time.process_time()
     states: Counter[str] = Counter()
@@ -125,7 +138,9 @@ async def _watch(runtime: Runtime, duration_s: float | None, task: asyncio.Task[
             next_status += STATUS_EVERY_S
             _status(runtime, time.monotonic() - t0, hot)
     figures = await _figures(runtime, time.monotonic() - t0, time.process_time() - cpu0)
-    figures["first_non_calm_after_s"] = None if left_calm_after is None else round(left_calm_after, 1)
+    figures["first_non_calm_after_s"] = (
+        None if left_calm_after is None else round(left_calm_after, 1)
+    )
     task.cancel()
     return figures
 
@@ -152,8 +167,12 @@ def _hottest(runtime: Runtime) -> dict[str, Any] | None:
     if not snap:
         return None
     top = max(snap.values(), key=lambda p: p.score)
-    return {"symbol": top.symbol, "state": top.state.value, "score": round(top.score, 1),
-            "side": top.side.value if top.side else None}
+    return {
+        "symbol": top.symbol,
+        "state": top.state.value,
+        "score": round(top.score, 1),
+        "side": top.side.value if top.side else None,
+    }
 
 
 def _status(runtime: Runtime, elapsed: float, hot: dict[str, Any] | None) -> None:

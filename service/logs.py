@@ -28,6 +28,9 @@ def configure(level: str = "info", fmt: Literal["console", "json"] = "console") 
         cache_logger_on_first_use=True,
     )
     # Libraries that use the standard logging module (uvicorn, websockets) go to stderr too.
-    logging.basicConfig(level=max(logging.getLevelName(level.upper()), logging.INFO),
-                        stream=sys.stderr, format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
+    logging.basicConfig(
+        level=max(logging.getLevelName(level.upper()), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s",
+    )
     logging.getLogger("websockets").setLevel(logging.WARNING)

@@ -54,25 +54,36 @@ class Runtime:
     """Everything one process runs. Build it, then ``await run()``; cancel to stop."""
 
     def __init__(
-        self, settings: Settings, components: set[Component] | None = None,
+        self,
+        settings: Settings,
+        components: set[Component] | None = None,
         redis_url: str | None = None,
     ) -> None:
         self.settings = settings
         self.components = components or set(Component)
-        self.redis_url = redis_url or (str(settings.redis_url) if settings.redis_url else
-                                       DEFAULT_REDIS_URL)
+        self.redis_url = redis_url or (
+            str(settings.redis_url) if settings.redis_url else DEFAULT_REDIS_URL
+        )
         self.redis = aioredis.Redis.from_url(
-            self.redis_url, health_check_interval=30, socket_timeout=10,
+            self.redis_url,
+            health_check_interval=30,
+            socket_timeout=10,
             socket_connect_timeout=5,
         )
         self.sink = EventSink(self.redis, settings.store)
-        self.collectors = [
-            VenueCollector(REGISTRY[name](vs), settings.collect, self.sink, self.redis)
-            for name, vs in settings.enabled_venues().items()
-        ] if Component.COLLECT in self.components else []
-        self.detector = Detector(
-            self.redis, settings.detector, sorted(settings.enabled_venues())
-        ) if Component.DETECT in self.components else None
+        self.collectors = (
+            [
+                VenueCollector(REGISTRY[name](vs), settings.collect, self.sink, self.redis)
+                for name, vs in settings.enabled_venues().items()
+            ]
+            if Component.COLLECT in self.components
+            else []
+        )
+        self.detector = (
+            Detector(self.redis, settings.detector, sorted(settings.enabled_venues()))
+            if Component.DETECT in self.components
+            else None
+        )
         self.registry = CollectorRegistry()
         self.registry.register(MetricsCollector(_MetricsSource(self), settings.metrics))
         self.app = create_app(settings, redis=self.redis, metrics_registry=self.registry)
@@ -80,8 +91,12 @@ class Runtime:
         self.started = asyncio.Event()
 
     async def run(self) -> None:
-        log.info("starting", components=sorted(self.components), redis=self.redis_url,
-                 venues=sorted(self.settings.enabled_venues()))
+        log.info(
+            "starting",
+            components=sorted(self.components),
+            redis=self.redis_url,
+            venues=sorted(self.settings.enabled_venues()),
+        )
         try:
             async with asyncio.TaskGroup() as tg:
                 if self.collectors:
@@ -99,11 +114,22 @@ class Runtime:
     async def _serve_api(self) -> None:
         api = self.settings.api
         config = uvicorn.Config(
-            self.app, host=api.host, port=api.port, log_level="warning", access_log=False,
-            lifespan="on", loop="none",
+            self.app,
+            host=api.host,
+            port=api.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            loop="none",
         )
-        self.api_server = _Server(config)
-        await self.api_server.serve()
+        server = self.api_server = _Server(config)
+        serving = asyncio.create_task(server.serve(), name="uvicorn")
+        try:
+            await asyncio.shield(serving)
+        except asyncio.CancelledError:
+            server.should_exit = True  # finish in-flight requests and the lifespan cleanly
+            await serving
+            raise
 
     async def _shutdown(self) -> None:
         with contextlib.suppress(Exception):
@@ -113,6 +139,12 @@ class Runtime:
                 await asyncio.shield(collector.close())
         await self.redis.aclose()
         log.info("stopped")
+
+    async def serving(self) -> str:
+        """Wait until the API listens; its base URL."""
+        while (url := self.api_url()) is None:  # noqa: ASYNC110 - uvicorn has no started event
+            await asyncio.sleep(0.05)
+        return url
 
     def api_url(self) -> str | None:
         server = self.api_server
@@ -137,8 +169,9 @@ class _MetricsSource:
         return list(det.snapshot().values()) if det is not None else []
 
     def latest(self) -> Mapping[tuple[str, str], Mapping[Kind, Event]]:
-        return {(c.venue.id, sym): per for c in self._rt.collectors for sym, per in
-                c.latest.items()}
+        return {
+            (c.venue.id, sym): per for c in self._rt.collectors for sym, per in c.latest.items()
+        }
 
     def liquidation_totals(self) -> Mapping[tuple[str, str, Side], tuple[int, float]]:
         out: dict[tuple[str, str, Side], tuple[int, float]] = {}
@@ -149,8 +182,12 @@ class _MetricsSource:
 
     def sink_stats(self) -> Mapping[str, float]:
         s = self._rt.sink
-        return {"written_events": s.written_events, "written_batches": s.written_batches,
-                "write_failures": s.write_failures, "pending": s.pending}
+        return {
+            "written_events": s.written_events,
+            "written_batches": s.written_batches,
+            "write_failures": s.write_failures,
+            "pending": s.pending,
+        }
 
 
 def install_signal_handlers(task: asyncio.Task[Any]) -> None:

@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
+from websockets.exceptions import InvalidHandshake, WebSocketException
 
 from ..config import CollectSettings
 from ..events import KIND_OF, Event, Kind, Liquidation, Side
@@ -75,7 +75,9 @@ class VenueCollector:
         self.redis = redis
         self.clock = clock
         self.health = VenueHealth(
-            venue=venue.id, ws_url=venue.connect_url(), rest_url=venue.rest_url,
+            venue=venue.id,
+            ws_url=venue.connect_url(),
+            rest_url=venue.rest_url,
             liquidations_sampled=venue.liquidations_sampled,
         )
         self.markets: dict[str, Instrument] = {}
@@ -189,8 +191,11 @@ class VenueCollector:
                         handed_over = True
                         return successor  # the new connection delivers: close this one
                     elif successor.done():
-                        log.warning("rotation failed; keeping the current connection",
-                                    venue=self.venue.id, error=repr(successor.exception()))
+                        log.warning(
+                            "rotation failed; keeping the current connection",
+                            venue=self.venue.id,
+                            error=repr(successor.exception()),
+                        )
                         successor = None
                         deadline = self.clock() + ROTATION_RETRY_S
                 if successor is not None:  # the venue closed this one mid-rotation
@@ -260,7 +265,7 @@ class VenueCollector:
 
     async def _poll_open_interest(self) -> None:
         pace = 60.0 / self.venue.settings.oi_poll_weight_per_minute
-        fetch = getattr(self.venue, "fetch_open_interest")
+        fetch = self.venue.fetch_open_interest
         while True:
             parser = self._parser()
             symbols = sorted(s for s in self.markets if parser.wanted is None or s in parser.wanted)
@@ -276,11 +281,17 @@ class VenueCollector:
                     event = await asyncio.wait_for(fetch(inst, mark), self.settings.rest_timeout_s)
                 except REST_ERRORS as exc:
                     self.health.oi_poll_failures_total += 1
-                    if self.health.oi_poll_failures_total in (1, 10, 100) or \
-                            self.health.oi_poll_failures_total % 1000 == 0:
-                        log.warning("open-interest poll failed", venue=self.venue.id,
-                                    symbol=symbol, error=str(exc)[:200],
-                                    failures=self.health.oi_poll_failures_total)
+                    if (
+                        self.health.oi_poll_failures_total in (1, 10, 100)
+                        or self.health.oi_poll_failures_total % 1000 == 0
+                    ):
+                        log.warning(
+                            "open-interest poll failed",
+                            venue=self.venue.id,
+                            symbol=symbol,
+                            error=str(exc)[:200],
+                            failures=self.health.oi_poll_failures_total,
+                        )
                 else:
                     self.health.oi_polls_total += 1
                     events = self.dedup.filter([event])
@@ -306,4 +317,3 @@ class VenueCollector:
                 await pipe.execute()
         except RedisError as exc:
             log.warning("health write failed", venue=self.venue.id, error=str(exc))
-

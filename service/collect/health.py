@@ -64,16 +64,25 @@ class VenueHealth:
 
     def snapshot(self, now_ms: int) -> HealthSnapshot:
         return HealthSnapshot(
-            venue=self.venue, enabled=self.enabled, connected=self.connected,
-            ws_url=self.ws_url, rest_url=self.rest_url,
+            venue=self.venue,
+            enabled=self.enabled,
+            connected=self.connected,
+            ws_url=self.ws_url,
+            rest_url=self.rest_url,
             liquidations_sampled=self.liquidations_sampled,
-            connected_since_ms=self.connected_since_ms, last_message_ms=self.last_message_ms,
-            last_event_ms=self.last_event_ms, messages_total=self.messages_total,
-            events_total=self.events_total, reconnects_total=self.reconnects_total,
+            connected_since_ms=self.connected_since_ms,
+            last_message_ms=self.last_message_ms,
+            last_event_ms=self.last_event_ms,
+            messages_total=self.messages_total,
+            events_total=self.events_total,
+            reconnects_total=self.reconnects_total,
             parse_errors_total=sum(self.parse_errors.values()),
-            parse_errors=dict(self.parse_errors), oi_polls_total=self.oi_polls_total,
-            oi_poll_failures_total=self.oi_poll_failures_total, instruments=self.instruments,
-            subscribed_symbols=self.subscribed_symbols, last_error=self.last_error,
+            parse_errors=dict(self.parse_errors),
+            oi_polls_total=self.oi_polls_total,
+            oi_poll_failures_total=self.oi_poll_failures_total,
+            instruments=self.instruments,
+            subscribed_symbols=self.subscribed_symbols,
+            last_error=self.last_error,
             updated_ms=now_ms,
         )
 

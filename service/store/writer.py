@@ -83,7 +83,12 @@ def queue_batch(
     for (venue, symbol), rows in lines.items():
         stream_keys = [keys.events(venue, symbol, kind) for kind in KIND_ORDER]
         pipe.evalsha(
-            sha, nkeys, *stream_keys, keys.latest(venue, symbol), *minids, *fields,
+            sha,
+            nkeys,
+            *stream_keys,
+            keys.latest(venue, symbol),
+            *minids,
+            *fields,
             b"\n".join(rows),
         )
         member = keys.instrument_id(venue, symbol)
@@ -92,9 +97,7 @@ def queue_batch(
             known.add(member)
     handoff_minid = _minid(now_ms, settings.handoff_retention_s)
     for venue, events in by_venue.items():
-        pipe.xadd(
-            keys.handoff(venue), {"e": encode(events)}, minid=handoff_minid, approximate=True
-        )
+        pipe.xadd(keys.handoff(venue), {"e": encode(events)}, minid=handoff_minid, approximate=True)
 
 
 @dataclass

@@ -107,7 +107,9 @@ class Venue(ABC):
             return None
         unknown = [s for s in self.settings.symbols if s not in markets]
         if unknown:
-            log.warning("configured symbols not listed by the venue", venue=self.id, symbols=unknown)
+            log.warning(
+                "configured symbols not listed by the venue", venue=self.id, symbols=unknown
+            )
         return set(self.settings.symbols)
 
     @abstractmethod
@@ -130,17 +132,16 @@ class Venue(ABC):
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         """The venue's perpetual instruments by native symbol (through ccxt where it helps)."""
 
-    async def poll_open_interest(
-        self, markets: Mapping[str, Instrument], symbols: list[str], parser: Parser
-    ) -> list[OpenInterest]:
-        """Open interest over REST for venues that do not stream it; default: nothing."""
-        return []
+    async def fetch_open_interest(self, inst: Instrument, mark: float) -> OpenInterest:
+        """One instrument's open interest over REST, valued at ``mark``; for venues whose
+        :attr:`oi_over_rest` is true (their websocket does not stream it)."""
+        raise NotImplementedError(f"{self.id} streams its open interest")
 
     @property
     def oi_over_rest(self) -> bool:
         return False
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Release REST clients."""
 
     def describe(self) -> dict[str, Any]:

@@ -151,8 +151,13 @@ class BinanceUsdmParser(Parser):
             self.last_mark[u.s] = u.p
             out.append(
                 MarkPrice(
-                    venue=venue, symbol=u.s, base=inst.base, ts_ms=u.E, recv_ms=recv_ms,
-                    mark_price=u.p, index_price=u.i,
+                    venue=venue,
+                    symbol=u.s,
+                    base=inst.base,
+                    ts_ms=u.E,
+                    recv_ms=recv_ms,
+                    mark_price=u.p,
+                    index_price=u.i,
                 )
             )
             if u.r and u.T:
@@ -160,9 +165,15 @@ class BinanceUsdmParser(Parser):
                 hours = inst.funding_interval_h
                 out.append(
                     FundingRate(
-                        venue=venue, symbol=u.s, base=inst.base, ts_ms=u.E, recv_ms=recv_ms,
-                        funding_rate=rate, interval_h=hours,
-                        funding_rate_1h=per_hour(rate, hours), next_funding_ms=u.T,
+                        venue=venue,
+                        symbol=u.s,
+                        base=inst.base,
+                        ts_ms=u.E,
+                        recv_ms=recv_ms,
+                        funding_rate=rate,
+                        interval_h=hours,
+                        funding_rate_1h=per_hour(rate, hours),
+                        next_funding_ms=u.T,
                     )
                 )
         return out
@@ -182,10 +193,17 @@ class BinanceUsdmParser(Parser):
         price = o.ap if o.ap > 0 else o.p
         return [
             Liquidation(
-                venue=self.venue, symbol=o.s, base=inst.base, ts_ms=o.T or msg.E,
-                recv_ms=recv_ms, side=side, price=price, quantity=qty,
+                venue=self.venue,
+                symbol=o.s,
+                base=inst.base,
+                ts_ms=o.T or msg.E,
+                recv_ms=recv_ms,
+                side=side,
+                price=price,
+                quantity=qty,
                 quantity_base=inst.base_units(qty, price),
-                notional_usd=inst.notional_usd(qty, price), sampled=True,
+                notional_usd=inst.notional_usd(qty, price),
+                sampled=True,
             )
         ]
 
@@ -199,7 +217,11 @@ def parse_open_interest(
     else:
         oi = _oi.decode(payload)
     return OpenInterest(
-        venue=inst.venue, symbol=inst.symbol, base=inst.base, ts_ms=oi.time, recv_ms=recv_ms,
+        venue=inst.venue,
+        symbol=inst.symbol,
+        base=inst.base,
+        ts_ms=oi.time,
+        recv_ms=recv_ms,
         oi_contracts=oi.openInterest / inst.contract_size,
         oi_base=inst.base_units(oi.openInterest / inst.contract_size, mark),
         oi_usd=inst.notional_usd(oi.openInterest / inst.contract_size, mark),
@@ -216,15 +238,30 @@ def parse_premium_index(
     else:
         px = msgspec.json.decode(payload, type=_PremiumIndex, strict=False)
     out: list[Event] = [
-        MarkPrice(venue=inst.venue, symbol=inst.symbol, base=inst.base, ts_ms=px.time,
-                  recv_ms=recv_ms, mark_price=px.markPrice, index_price=px.indexPrice)
+        MarkPrice(
+            venue=inst.venue,
+            symbol=inst.symbol,
+            base=inst.base,
+            ts_ms=px.time,
+            recv_ms=recv_ms,
+            mark_price=px.markPrice,
+            index_price=px.indexPrice,
+        )
     ]
     if px.lastFundingRate and px.nextFundingTime:
         rate, hours = float(px.lastFundingRate), inst.funding_interval_h
         out.append(
-            FundingRate(venue=inst.venue, symbol=inst.symbol, base=inst.base, ts_ms=px.time,
-                        recv_ms=recv_ms, funding_rate=rate, interval_h=hours,
-                        funding_rate_1h=per_hour(rate, hours), next_funding_ms=px.nextFundingTime)
+            FundingRate(
+                venue=inst.venue,
+                symbol=inst.symbol,
+                base=inst.base,
+                ts_ms=px.time,
+                recv_ms=recv_ms,
+                funding_rate=rate,
+                interval_h=hours,
+                funding_rate_1h=per_hour(rate, hours),
+                next_funding_ms=px.nextFundingTime,
+            )
         )
     return out
 
@@ -260,8 +297,9 @@ class BinanceUsdm(Venue):
 
     def subscribe_messages(self, wanted: set[str] | None) -> list[str]:
         # All-market streams: two streams whatever the symbol count; filtering is ours.
-        return [msgspec.json.encode({"method": "SUBSCRIBE", "params": list(STREAMS), "id": 1})
-                .decode()]
+        return [
+            msgspec.json.encode({"method": "SUBSCRIBE", "params": list(STREAMS), "id": 1}).decode()
+        ]
 
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         return BinanceUsdmParser(self.id, markets, wanted)
@@ -282,7 +320,11 @@ class BinanceUsdm(Venue):
                 continue
             sym = m["id"]
             out[sym] = Instrument(
-                venue=self.id, symbol=sym, base=m["base"], quote=m["quote"], linear=True,
+                venue=self.id,
+                symbol=sym,
+                base=m["base"],
+                quote=m["quote"],
+                linear=True,
                 contract_size=float(m.get("contractSize") or 1.0),
                 funding_interval_h=intervals.get(sym, DEFAULT_FUNDING_INTERVAL_H),
             )

@@ -14,7 +14,7 @@ def _rebase(urls: Any, hosts: tuple[str, ...], base: str) -> Any:
     if isinstance(urls, str):
         for host in hosts:
             if urls.startswith(host):
-                return base + urls[len(host):]
+                return base + urls[len(host) :]
         return urls
     if isinstance(urls, dict):
         return {k: _rebase(v, hosts, base) for k, v in urls.items()}

@@ -4,6 +4,7 @@ normal flow, a forced disconnect, a stalled feed (watchdog) and make-before-brea
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -29,10 +30,17 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 async def running(
     sim: BinanceUsdmSimulator, redis_client: aioredis.Redis, **collect: float
 ) -> AsyncIterator[VenueCollector]:
-    venue = BinanceUsdm(VenueSettings(ws_url=sim.ws_base_url, rest_url=sim.rest_base_url,
-                                      symbols=SYMBOLS, oi_poll_weight_per_minute=2400))
-    settings = CollectSettings(**({"watchdog_s": 5.0, "backoff_initial_s": 0.05,
-                                   "backoff_max_s": 0.2} | collect))
+    venue = BinanceUsdm(
+        VenueSettings(
+            ws_url=sim.ws_base_url,
+            rest_url=sim.rest_base_url,
+            symbols=SYMBOLS,
+            oi_poll_weight_per_minute=2400,
+        )
+    )
+    settings = CollectSettings(
+        **({"watchdog_s": 5.0, "backoff_initial_s": 0.05, "backoff_max_s": 0.2} | collect)
+    )
     sink = EventSink(redis_client, StoreSettings())
     collector = VenueCollector(venue, settings, sink, redis_client)
     tasks = [asyncio.create_task(sink.run()), asyncio.create_task(collector.run())]
@@ -53,13 +61,14 @@ async def running(
 @pytest.fixture
 async def sim() -> AsyncIterator[BinanceUsdmSimulator]:
     # Already in the long cascade, 10x faster, a mark-price array every 100 ms.
-    async with BinanceUsdmSimulator(seed=3, time_scale=10.0, push_interval_s=0.1, start_s=20,
-                                    list_only_simulated=True) as s:
+    async with BinanceUsdmSimulator(
+        seed=3, time_scale=10.0, push_interval_s=0.1, start_s=20, list_only_simulated=True
+    ) as s:
         yield s
 
 
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
     while not cond():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
@@ -89,7 +98,8 @@ async def test_marks_funding_liquidations_and_polled_oi_reach_redis(
         assert health.instruments == 10  # the simulated perpetuals, from exchangeInfo via ccxt
 
     marks = await stored(redis_client, "BTCUSDT", Kind.MARK)
-    assert marks and all(isinstance(m, MarkPrice) for m in marks)
+    assert marks
+    assert all(isinstance(m, MarkPrice) for m in marks)
     (oi, *_) = await stored(redis_client, "BTCUSDT", Kind.OPEN_INTEREST)
     assert isinstance(oi, OpenInterest)
     assert oi.oi_usd == pytest.approx(oi.oi_base * collector.parser.last_mark["BTCUSDT"], rel=0.05)  # type: ignore[union-attr]
@@ -123,7 +133,11 @@ async def test_a_forced_disconnect_reconnects_and_counts_nothing_twice(
 
     marks = [m.ts_ms for m in await stored(redis_client, "BTCUSDT", Kind.MARK)]
     assert marks == sorted(set(marks))  # strictly increasing: nothing stored twice
-    liqs = [(x.symbol, x.ts_ms) for s in SYMBOLS for x in await stored(redis_client, s, Kind.LIQUIDATION)]
+    liqs = [
+        (x.symbol, x.ts_ms)
+        for s in SYMBOLS
+        for x in await stored(redis_client, s, Kind.LIQUIDATION)
+    ]
     assert len(liqs) == len(set(liqs))
 
 
@@ -133,9 +147,9 @@ async def test_a_stalled_feed_is_detected_by_the_watchdog_and_reconnected(
     async with running(sim, redis_client, watchdog_s=0.5) as collector:
         await until(lambda: collector.health.messages_total > 5)
         sim.stall(1.5)  # the socket stays open; only data stops (pings still flow)
-        await until(lambda: collector.health.reconnects_total >= 1, timeout=5)
+        await until(lambda: collector.health.reconnects_total >= 1, within=5)
         assert "no data" in (collector.health.last_error or "")
-        await until(lambda: not sim.stalled and collector.health.connected, timeout=10)
+        await until(lambda: not sim.stalled and collector.health.connected, within=10)
         before = collector.health.messages_total
         await until(lambda: collector.health.messages_total > before + 5)
 
@@ -144,12 +158,12 @@ async def test_rotation_hands_over_without_loss_or_duplicates(
     sim: BinanceUsdmSimulator, redis_client: aioredis.Redis
 ) -> None:
     async with running(sim, redis_client, max_connection_age_s=0.7) as collector:
-        await until(lambda: sim.connections_total >= 4, timeout=15)
+        await until(lambda: sim.connections_total >= 4, within=15)
         await asyncio.sleep(0.3)
         assert collector.health.reconnects_total == 0  # rotations are not reconnects
         assert collector.health.connected
 
     marks = [m.ts_ms for m in await stored(redis_client, "BTCUSDT", Kind.MARK)]
     assert marks == sorted(set(marks))
-    steps = {b - a for a, b in zip(marks, marks[1:], strict=False)}
+    steps = {b - a for a, b in itertools.pairwise(marks)}
     assert steps == {100}, f"a mark-price push was lost or doubled across rotations: {steps}"

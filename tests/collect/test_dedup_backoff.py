@@ -8,14 +8,25 @@ from service.events import Liquidation, MarkPrice, OpenInterest, Side
 
 
 def _mark(ts: int, symbol: str = "BTCUSDT") -> MarkPrice:
-    return MarkPrice(venue="v", symbol=symbol, base="BTC", ts_ms=ts, recv_ms=ts,
-                     mark_price=1.0, index_price=None)
+    return MarkPrice(
+        venue="v", symbol=symbol, base="BTC", ts_ms=ts, recv_ms=ts, mark_price=1.0, index_price=None
+    )
 
 
 def _liq(ts: int, qty: float = 1.0) -> Liquidation:
-    return Liquidation(venue="v", symbol="BTCUSDT", base="BTC", ts_ms=ts, recv_ms=ts,
-                       side=Side.LONG, price=1.0, quantity=qty, quantity_base=qty,
-                       notional_usd=qty, sampled=True)
+    return Liquidation(
+        venue="v",
+        symbol="BTCUSDT",
+        base="BTC",
+        ts_ms=ts,
+        recv_ms=ts,
+        side=Side.LONG,
+        price=1.0,
+        quantity=qty,
+        quantity_base=qty,
+        notional_usd=qty,
+        sampled=True,
+    )
 
 
 def test_the_same_frame_from_two_connections_counts_once() -> None:
@@ -29,8 +40,16 @@ def test_the_same_frame_from_two_connections_counts_once() -> None:
 def test_older_state_is_dropped_but_newer_and_other_kinds_pass() -> None:
     dedup = Deduplicator()
     dedup.filter([_mark(2000)])
-    oi = OpenInterest(venue="v", symbol="BTCUSDT", base="BTC", ts_ms=1500, recv_ms=1,
-                      oi_contracts=1, oi_base=1, oi_usd=1)
+    oi = OpenInterest(
+        venue="v",
+        symbol="BTCUSDT",
+        base="BTC",
+        ts_ms=1500,
+        recv_ms=1,
+        oi_contracts=1,
+        oi_base=1,
+        oi_usd=1,
+    )
     assert dedup.filter([_mark(1999), _mark(2001), oi]) == [_mark(2001), oi]
 
 

@@ -22,18 +22,36 @@ NOW = int(time.time() * 1000)
 
 
 def _liq(symbol: str, ts: int, side: Side = Side.LONG, qty: float = 1.0) -> Liquidation:
-    return Liquidation(venue="binance_usdm", symbol=symbol, base=symbol[:3], ts_ms=ts,
-                       recv_ms=ts, side=side, price=100.0, quantity=qty, quantity_base=qty,
-                       notional_usd=100.0 * qty, sampled=True)
+    return Liquidation(
+        venue="binance_usdm",
+        symbol=symbol,
+        base=symbol[:3],
+        ts_ms=ts,
+        recv_ms=ts,
+        side=side,
+        price=100.0,
+        quantity=qty,
+        quantity_base=qty,
+        notional_usd=100.0 * qty,
+        sampled=True,
+    )
 
 
 def _mark(symbol: str, ts: int, price: float) -> MarkPrice:
-    return MarkPrice(venue="binance_usdm", symbol=symbol, base=symbol[:3], ts_ms=ts, recv_ms=ts,
-                     mark_price=price, index_price=price)
+    return MarkPrice(
+        venue="binance_usdm",
+        symbol=symbol,
+        base=symbol[:3],
+        ts_ms=ts,
+        recv_ms=ts,
+        mark_price=price,
+        index_price=price,
+    )
 
 
-async def _write(client: aioredis.Redis, batch: list, settings: StoreSettings | None = None,
-                 now: int = NOW) -> None:
+async def _write(
+    client: aioredis.Redis, batch: list, settings: StoreSettings | None = None, now: int = NOW
+) -> None:
     async with client.pipeline(transaction=False) as pipe:
         queue_batch(pipe, batch, settings or StoreSettings(), now, set())
         await pipe.execute()
@@ -42,8 +60,12 @@ async def _write(client: aioredis.Redis, batch: list, settings: StoreSettings | 
 async def test_a_batch_lands_in_streams_latest_hashes_handoff_and_registry(
     redis_client: aioredis.Redis,
 ) -> None:
-    batch = [_mark("BTCUSDT", NOW, 100.0), _mark("BTCUSDT", NOW + 1, 101.0),
-             _liq("BTCUSDT", NOW), _mark("ETHUSDT", NOW, 10.0)]
+    batch = [
+        _mark("BTCUSDT", NOW, 100.0),
+        _mark("BTCUSDT", NOW + 1, 101.0),
+        _liq("BTCUSDT", NOW),
+        _mark("ETHUSDT", NOW, 10.0),
+    ]
     await _write(redis_client, batch)
 
     assert await redis_client.xlen(keys.events("binance_usdm", "BTCUSDT", Kind.MARK)) == 2
@@ -52,24 +74,32 @@ async def test_a_batch_lands_in_streams_latest_hashes_handoff_and_registry(
     newest_mark = latest[("binance_usdm", "BTCUSDT")][Kind.MARK]
     assert isinstance(newest_mark, MarkPrice)
     assert newest_mark.mark_price == 101.0  # the batch's last mark wins
-    assert await reader.instruments(redis_client) == [("binance_usdm", "BTCUSDT"),
-                                                       ("binance_usdm", "ETHUSDT")]
+    assert await reader.instruments(redis_client) == [
+        ("binance_usdm", "BTCUSDT"),
+        ("binance_usdm", "ETHUSDT"),
+    ]
     (entry,) = await reader.read_handoff(redis_client, {"binance_usdm": "0-0"}, block_ms=10)
     assert entry[0] == "binance_usdm"
     assert entry[2] == batch  # one hand-off entry per venue per batch, in order
 
 
 def test_every_instrument_key_shares_one_cluster_hash_tag() -> None:
-    tags = {k[k.index("{") + 1: k.index("}")] for k in (
-        keys.latest("binance_usdm", "BTCUSDT"), keys.pressure("binance_usdm", "BTCUSDT"),
-        *(keys.events("binance_usdm", "BTCUSDT", kind) for kind in Kind))}
+    tags = {
+        k[k.index("{") + 1 : k.index("}")]
+        for k in (
+            keys.latest("binance_usdm", "BTCUSDT"),
+            keys.pressure("binance_usdm", "BTCUSDT"),
+            *(keys.events("binance_usdm", "BTCUSDT", kind) for kind in Kind),
+        )
+    }
     assert tags == {"binance_usdm|BTCUSDT"}
     assert keys.handoff("binance_usdm").startswith("dlv:{binance_usdm}")
 
 
 async def test_streams_are_trimmed_by_time(redis_client: aioredis.Redis) -> None:
-    settings = StoreSettings(retention_s={Kind.LIQUIDATION: 60, Kind.FUNDING: 60,
-                                          Kind.OPEN_INTEREST: 60, Kind.MARK: 60})
+    settings = StoreSettings(
+        retention_s={Kind.LIQUIDATION: 60, Kind.FUNDING: 60, Kind.OPEN_INTEREST: 60, Kind.MARK: 60}
+    )
     key = keys.events("binance_usdm", "BTCUSDT", Kind.MARK)
     # Entries written "two hours ago" (explicit old ids), then a write now with MINID ~.
     for i in range(300):
@@ -85,15 +115,18 @@ async def test_streams_are_trimmed_by_time(redis_client: aioredis.Redis) -> None
 async def test_liquidation_pages_cover_everything_once_newest_first(
     redis_client: aioredis.Redis,
 ) -> None:
-    batch = [_liq(sym, NOW + i, qty=float(i + 1)) for i in range(7) for sym in ("AAAUSDT", "BBBUSDT")]
+    batch = [
+        _liq(sym, NOW + i, qty=float(i + 1)) for i in range(7) for sym in ("AAAUSDT", "BBBUSDT")
+    ]
     for i in range(0, len(batch), 3):  # several batches: several stream ids per ms
-        await _write(redis_client, batch[i:i + 3], now=NOW)
+        await _write(redis_client, batch[i : i + 3], now=NOW)
     pairs = await reader.instruments(redis_client)
     seen: list[tuple[str, float]] = []
     cursor = None
     for _ in range(10):
-        page = await reader.liquidations(redis_client, pairs, since_ms=None, until_ms=None,
-                                         limit=4, cursor=cursor)
+        page = await reader.liquidations(
+            redis_client, pairs, since_ms=None, until_ms=None, limit=4, cursor=cursor
+        )
         seen += [(x.symbol, x.quantity) for x in page.items]
         cursor = page.next_cursor
         if cursor is None:
@@ -104,8 +137,9 @@ async def test_liquidation_pages_cover_everything_once_newest_first(
 
 async def test_an_invalid_cursor_is_refused(redis_client: aioredis.Redis) -> None:
     with pytest.raises(reader.CursorError):
-        await reader.liquidations(redis_client, [], since_ms=None, until_ms=None, limit=1,
-                                  cursor="garbage")
+        await reader.liquidations(
+            redis_client, [], since_ms=None, until_ms=None, limit=1, cursor="garbage"
+        )
 
 
 # -- the sink against a Redis that goes away ---------------------------------------------------
@@ -127,9 +161,22 @@ class _OwnRedis:
         exe = shutil.which("redis-server")
         assert exe, "redis-server must be installed for this test"
         self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as s:
@@ -154,8 +201,9 @@ def own_redis() -> Iterator[_OwnRedis]:
 
 
 async def test_sink_keeps_and_retries_everything_while_redis_is_down(own_redis: _OwnRedis) -> None:
-    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{own_redis.port}/0",
-                                     socket_connect_timeout=0.5, socket_timeout=0.5)
+    client = aioredis.Redis.from_url(
+        f"redis://127.0.0.1:{own_redis.port}/0", socket_connect_timeout=0.5, socket_timeout=0.5
+    )
     sink = EventSink(client, StoreSettings())
     task = asyncio.create_task(sink.run())
     try:
@@ -166,7 +214,7 @@ async def test_sink_keeps_and_retries_everything_while_redis_is_down(own_redis: 
         await _until(lambda: sink.write_failures >= 1)
         assert sink.written_events == 10
         own_redis.start()  # an empty Redis again, on the same port
-        await _until(lambda: sink.written_events == 35, timeout=15)
+        await _until(lambda: sink.written_events == 35, within=15)
         key = keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION)
         rows = await client.xrange(key)
         assert sorted(decode(r[1][b"e"]).ts_ms for r in rows) == [NOW + 100 + i for i in range(25)]
@@ -187,16 +235,24 @@ async def test_put_waits_while_the_backlog_is_over_its_bound(redis_client: aiore
 
 
 async def test_funding_and_mark_round_trip_exactly(redis_client: aioredis.Redis) -> None:
-    funding = FundingRate(venue="binance_usdm", symbol="BTCUSDT", base="BTC", ts_ms=NOW,
-                          recv_ms=NOW + 3, funding_rate=0.0004, interval_h=4.0,
-                          funding_rate_1h=0.0001, next_funding_ms=NOW + 10)
+    funding = FundingRate(
+        venue="binance_usdm",
+        symbol="BTCUSDT",
+        base="BTC",
+        ts_ms=NOW,
+        recv_ms=NOW + 3,
+        funding_rate=0.0004,
+        interval_h=4.0,
+        funding_rate_1h=0.0001,
+        next_funding_ms=NOW + 10,
+    )
     await _write(redis_client, [funding])
     latest = await reader.latest(redis_client, [("binance_usdm", "BTCUSDT")])
     assert latest[("binance_usdm", "BTCUSDT")][Kind.FUNDING] == funding
 
 
-async def _until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def _until(cond, within: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within
     while not cond():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.venues.base import Instrument
 from service.venues.binance_usdm import (
@@ -17,7 +18,6 @@ from service.venues.binance_usdm import (
     parse_open_interest,
     parse_premium_index,
 )
-from service.config import VenueSettings
 
 VENUE = "binance_usdm"
 
@@ -43,8 +43,11 @@ def _payload(raw: str) -> dict[str, object]:
 
 
 def test_every_mark_price_frame_gives_mark_and_funding_per_hour(captures: Path) -> None:
-    frames = [d for d in _lines(captures)
-              if d["kind"] == "mark_index" and "markPriceUpdate" in str(d["raw"])]
+    frames = [
+        d
+        for d in _lines(captures)
+        if d["kind"] == "mark_index" and "markPriceUpdate" in str(d["raw"])
+    ]
     assert len(frames) >= 5
     for line in frames:
         raw = str(line["raw"])
@@ -93,7 +96,8 @@ def test_every_liquidation_frame_gives_position_side_and_notional(captures: Path
 
 def test_the_real_tardis_liquidation_is_a_short_worth_65_88_usd(captures: Path) -> None:
     raw = next(
-        str(d["raw"]) for d in _lines(captures)
+        str(d["raw"])
+        for d in _lines(captures)
         if d["kind"] == "liquidation" and "tardis" in str(d["provenance"])
     )
     (liq,) = BinanceUsdmParser(VENUE, MARKETS, None).parse(raw, recv_ms=1)
@@ -111,8 +115,11 @@ def test_non_liquidation_streams_are_counted_as_unknown_not_raised(captures: Pat
 
 
 def test_rest_open_interest_fixture_is_base_coin_valued_at_the_mark(captures: Path) -> None:
-    line = next(d for d in _lines(captures) if d["kind"] == "open_interest"
-                and "generated" not in str(d["raw"]))
+    line = next(
+        d
+        for d in _lines(captures)
+        if d["kind"] == "open_interest" and "generated" not in str(d["raw"])
+    )
     raw = str(line["raw"])
     data = json.loads(raw)
     oi = parse_open_interest(raw, MARKETS["BTCUSDT"], mark=11793.63, recv_ms=5)
@@ -124,8 +131,11 @@ def test_rest_open_interest_fixture_is_base_coin_valued_at_the_mark(captures: Pa
 
 
 def test_rest_premium_index_fixture_gives_mark_and_funding(captures: Path) -> None:
-    line = next(d for d in _lines(captures)
-                if d["kind"] == "mark_index" and "lastFundingRate" in str(d["raw"]))
+    line = next(
+        d
+        for d in _lines(captures)
+        if d["kind"] == "mark_index" and "lastFundingRate" in str(d["raw"])
+    )
     data = json.loads(str(line["raw"]))
     mark, funding = parse_premium_index(str(line["raw"]), MARKETS["BTCUSDT"], recv_ms=9)
     assert isinstance(mark, MarkPrice)
@@ -137,14 +147,43 @@ def test_rest_premium_index_fixture_gives_mark_and_funding(captures: Path) -> No
 
 
 def test_all_market_mark_array_filters_to_configured_symbols() -> None:
-    frame = json.dumps({"stream": "!markPrice@arr@1s", "data": [
-        {"e": "markPriceUpdate", "E": 1, "s": "BTCUSDT", "p": "100.5", "i": "100.4", "P": "0",
-         "r": "0.0004", "T": 2},
-        {"e": "markPriceUpdate", "E": 1, "s": "ETHUSDT", "p": "10", "i": "10", "P": "0",
-         "r": "0.0001", "T": 2},
-        {"e": "markPriceUpdate", "E": 1, "s": "NEWCOINUSDT", "p": "1", "i": "1", "P": "0",
-         "r": "0.0001", "T": 2},
-    ]})
+    frame = json.dumps(
+        {
+            "stream": "!markPrice@arr@1s",
+            "data": [
+                {
+                    "e": "markPriceUpdate",
+                    "E": 1,
+                    "s": "BTCUSDT",
+                    "p": "100.5",
+                    "i": "100.4",
+                    "P": "0",
+                    "r": "0.0004",
+                    "T": 2,
+                },
+                {
+                    "e": "markPriceUpdate",
+                    "E": 1,
+                    "s": "ETHUSDT",
+                    "p": "10",
+                    "i": "10",
+                    "P": "0",
+                    "r": "0.0001",
+                    "T": 2,
+                },
+                {
+                    "e": "markPriceUpdate",
+                    "E": 1,
+                    "s": "NEWCOINUSDT",
+                    "p": "1",
+                    "i": "1",
+                    "P": "0",
+                    "r": "0.0001",
+                    "T": 2,
+                },
+            ],
+        }
+    )
     parser = BinanceUsdmParser(VENUE, MARKETS, {"BTCUSDT"})
     events = parser.parse(frame, recv_ms=1)
     assert {e.symbol for e in events} == {"BTCUSDT"}
@@ -154,8 +193,10 @@ def test_all_market_mark_array_filters_to_configured_symbols() -> None:
 
 def test_a_four_hour_symbol_normalizes_funding_per_hour() -> None:
     markets = {"BLZUSDT": _instrument("BLZUSDT", "BLZ", interval_h=4.0)}
-    frame = ('{"stream":"!markPrice@arr@1s","data":[{"e":"markPriceUpdate","E":1,"s":"BLZUSDT",'
-             '"p":"0.1","i":"0.1","P":"0.1","r":"0.00080000","T":2}]}')
+    frame = (
+        '{"stream":"!markPrice@arr@1s","data":[{"e":"markPriceUpdate","E":1,"s":"BLZUSDT",'
+        '"p":"0.1","i":"0.1","P":"0.1","r":"0.00080000","T":2}]}'
+    )
     (_, funding) = BinanceUsdmParser(VENUE, markets, None).parse(frame, recv_ms=1)
     assert isinstance(funding, FundingRate)
     assert funding.funding_rate_1h == pytest.approx(0.0002)
@@ -169,8 +210,11 @@ def test_a_four_hour_symbol_normalizes_funding_per_hour() -> None:
         ('{"stream":"!markPrice@arr@1s","data":[{"s":"BTCUSDT"}]}', "invalid_1s"),
         ('{"error":{"code":2,"msg":"Invalid request"},"id":1}', "venue_error"),
         ('{"hello":"world"}', "unknown_frame"),
-        ('{"stream":"btcusdt@forceOrder","data":{"e":"forceOrder","E":1,"o":{"s":"BTCUSDT",'
-         '"S":"HOLD","q":"1","p":"1","ap":"1","z":"1","T":1}}}', "invalid_side"),
+        (
+            '{"stream":"btcusdt@forceOrder","data":{"e":"forceOrder","E":1,"o":{"s":"BTCUSDT",'
+            '"S":"HOLD","q":"1","p":"1","ap":"1","z":"1","T":1}}}',
+            "invalid_side",
+        ),
     ],
 )
 def test_bad_frames_are_counted_by_reason_and_dropped(frame: str, reason: str) -> None:
@@ -187,8 +231,13 @@ def test_subscribe_ack_is_not_an_error() -> None:
 
 def test_funding_info_lists_only_adjusted_intervals() -> None:
     rows = [
-        {"symbol": "BLZUSDT", "adjustedFundingRateCap": "0.02500000",
-         "adjustedFundingRateFloor": "-0.02500000", "fundingIntervalHours": 4, "disclaimer": False},
+        {
+            "symbol": "BLZUSDT",
+            "adjustedFundingRateCap": "0.02500000",
+            "adjustedFundingRateFloor": "-0.02500000",
+            "fundingIntervalHours": 4,
+            "disclaimer": False,
+        },
         {"symbol": "BROKEN", "fundingIntervalHours": 0},
     ]
     assert parse_funding_info(rows) == {"BLZUSDT": 4.0}
@@ -198,9 +247,13 @@ def test_the_venue_subscribes_on_the_routed_market_path() -> None:
     venue = BinanceUsdm(VenueSettings())
     assert venue.connect_url() == "wss://fstream.binance.com/market/stream"
     (sub,) = venue.subscribe_messages(None)
-    assert json.loads(sub) == {"method": "SUBSCRIBE",
-                               "params": ["!markPrice@arr@1s", "!forceOrder@arr"], "id": 1}
-    overridden = BinanceUsdm(VenueSettings(ws_url="ws://127.0.0.1:9443/market/",
-                                           rest_url="http://127.0.0.1:9080"))
+    assert json.loads(sub) == {
+        "method": "SUBSCRIBE",
+        "params": ["!markPrice@arr@1s", "!forceOrder@arr"],
+        "id": 1,
+    }
+    overridden = BinanceUsdm(
+        VenueSettings(ws_url="ws://127.0.0.1:9443/market/", rest_url="http://127.0.0.1:9080")
+    )
     assert overridden.connect_url() == "ws://127.0.0.1:9443/market/stream"
     assert overridden.rest_url == "http://127.0.0.1:9080"
