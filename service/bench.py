@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 from .collect.dedup import Deduplicator
 from .config import DetectorSettings, StoreSettings
 from .detect.threshold_model import ThresholdModel
+from .logs import configure
 from .store import reader
 from .store.embedded import embedded_redis
 from .store.writer import EventSink
@@ -197,6 +198,7 @@ async def _main(seconds: int, liq_per_s: int, redis_url: str | None) -> dict[str
 @click.option("--redis-url", default=None, help="Default: a private redis-server.")
 def main(seconds: int, liq_per_s: int, redis_url: str | None) -> None:
     """Print the throughput of the parse-only and the full path as JSON."""
+    configure("warning")  # logs go to stderr; stdout carries only the JSON
     click.echo(json.dumps(asyncio.run(_main(seconds, liq_per_s, redis_url)), indent=2))
 
 

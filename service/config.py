@@ -182,6 +182,17 @@ class Settings(BaseSettings):
         yaml = YamlConfigSettingsSource(settings_cls, yaml_file=files, deep_merge=True)
         return (init_settings, env_settings, yaml)
 
+    @model_validator(mode="after")
+    def _detector_can_rebuild(self) -> Settings:
+        needed = self.detector.window_s + self.detector.stale_after_s
+        if self.store.handoff_retention_s < needed:
+            raise ValueError(
+                f"store.handoff_retention_s ({self.store.handoff_retention_s:g}) must cover "
+                f"detector.window_s + detector.stale_after_s ({needed:g}): a restarted "
+                "detector rebuilds its window from the hand-off streams"
+            )
+        return self
+
     def enabled_venues(self) -> dict[str, VenueSettings]:
         return {name: v for name, v in self.venues.items() if v.enabled}
 
