@@ -35,7 +35,7 @@ from ..config import CollectSettings
 from ..events import KIND_OF, Event, Kind, Liquidation, Side
 from ..store import keys
 from ..store.writer import EventSink
-from ..venues.base import Instrument, Parser, Venue, now_ms
+from ..venues.base import Connection, Instrument, Parser, Venue, now_ms
 from .backoff import Backoff
 from .dedup import Deduplicator
 from .health import VenueHealth
@@ -76,7 +76,7 @@ class VenueCollector:
         self.clock = clock
         self.health = VenueHealth(
             venue=venue.id,
-            ws_url=venue.connect_url(),
+            ws_url=venue.ws_url,
             rest_url=venue.rest_url,
             liquidations_sampled=venue.liquidations_sampled,
         )
@@ -86,6 +86,7 @@ class VenueCollector:
         self.latest: dict[str, dict[Kind, Event]] = {}
         self.liquidation_totals: Counter[tuple[str, Side]] = Counter()
         self.liquidation_notional: defaultdict[tuple[str, Side], float] = defaultdict(float)
+        self._connected: dict[str, bool] = {}
         self.ready = asyncio.Event()
         """Set once metadata is loaded and the first events were handed to the sink."""
 
@@ -94,7 +95,9 @@ class VenueCollector:
     async def run(self) -> None:
         await self._load_markets_until_done()
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._supervise(), name=f"{self.venue.id}:ws")
+            for conn in self.venue.connections(self.markets):
+                self._connected[conn.name] = False
+                tg.create_task(self._supervise(conn.name), name=f"{self.venue.id}:{conn.name}")
             tg.create_task(self._refresh_markets(), name=f"{self.venue.id}:metadata")
             tg.create_task(self._publish_health(), name=f"{self.venue.id}:health")
             if self.venue.oi_over_rest:
@@ -140,18 +143,35 @@ class VenueCollector:
 
     # -- websocket ---------------------------------------------------------------------------
 
-    async def _supervise(self) -> None:
+    def _connection(self, name: str) -> Connection:
+        """The named connection as the current metadata defines it (re-read at each connect,
+        so a reconnect picks up a refreshed instrument list)."""
+        for conn in self.venue.connections(self.markets):
+            if conn.name == name:
+                return conn
+        raise LookupError(f"{self.venue.id}: no connection {name!r} any more")
+
+    def _set_connected(self, name: str, up: bool) -> None:
+        self._connected[name] = up
+        self.health.connected = all(self._connected.values())
+
+    async def _supervise(self, name: str) -> None:
         backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
         while True:
             started = self.clock()
             try:
-                successor = await self._session(None)
+                successor = await self._session(name, None)
                 while successor is not None:
                     successor = await successor
             except CONNECTION_ERRORS as exc:
                 self.health.last_error = f"{type(exc).__name__}: {exc}"[:300]
-                log.warning("connection lost", venue=self.venue.id, error=self.health.last_error)
-            self.health.connected = False
+                log.warning(
+                    "connection lost",
+                    venue=self.venue.id,
+                    connection=name,
+                    error=self.health.last_error,
+                )
+            self._set_connected(name, False)
             self.health.reconnects_total += 1
             if self.clock() - started >= self.settings.stable_session_s:
                 backoff.reset()
@@ -159,22 +179,22 @@ class VenueCollector:
             log.info("reconnecting", venue=self.venue.id, in_s=round(delay, 2))
             await asyncio.sleep(delay)
 
-    async def _session(self, ready: asyncio.Event | None) -> asyncio.Task[Any] | None:
+    async def _session(self, name: str, ready: asyncio.Event | None) -> asyncio.Task[Any] | None:
         """Run one connection until it ends. Returns the successor connection's task when it
         handed over to one (rotation); raises when the connection was lost."""
-        url = self.venue.connect_url()
+        conn = self._connection(name)
         async with connect(
-            url, open_timeout=self.settings.open_timeout_s, max_size=2**24, compression=None
+            conn.url, open_timeout=self.settings.open_timeout_s, max_size=2**24, compression=None
         ) as ws:
-            for message in self.venue.subscribe_messages(self._parser().wanted):
+            for message in conn.subscribe:
                 await ws.send(message)
             opened = self.clock()
             live = _Liveness(opened)
-            self._on_connected()
+            self._on_connected(conn)
             deadline = opened + self.settings.max_connection_age_s
             successor: asyncio.Task[Any] | None = None
             successor_ready = asyncio.Event()
-            watchdog = asyncio.create_task(self._watchdog(ws, live))
+            watchdog = asyncio.create_task(self._watchdog(ws, live, conn))
             handed_over = False
             try:
                 async for frame in ws:
@@ -186,7 +206,7 @@ class VenueCollector:
                     if successor is None:
                         if self.clock() >= deadline:
                             log.info("rotating connection", venue=self.venue.id)
-                            successor = asyncio.create_task(self._session(successor_ready))
+                            successor = asyncio.create_task(self._session(name, successor_ready))
                     elif successor_ready.is_set():
                         handed_over = True
                         return successor  # the new connection delivers: close this one
@@ -214,15 +234,22 @@ class VenueCollector:
                 raise TimeoutError(f"no data for {self.settings.watchdog_s} s")
             raise ConnectionResetError(f"closed by the venue: {ws.close_code} {ws.close_reason}")
 
-    def _on_connected(self) -> None:
-        self.health.connected = True
+    def _on_connected(self, conn: Connection) -> None:
+        self._set_connected(conn.name, True)
         self.health.connected_since_ms = now_ms()
-        log.info("connected", venue=self.venue.id, url=self.venue.connect_url())
+        log.info("connected", venue=self.venue.id, connection=conn.name, url=conn.url)
 
-    async def _watchdog(self, ws: ClientConnection, live: _Liveness) -> None:
+    async def _watchdog(self, ws: ClientConnection, live: _Liveness, conn: Connection) -> None:
+        """Closes a connection that delivered nothing for ``watchdog_s``; sends the venue's
+        application-level ping when it wants one."""
         limit = self.settings.watchdog_s
+        tick = min(1.0, limit / 4, conn.ping_interval_s or 1.0)
+        next_ping = self.clock() + (conn.ping_interval_s or 0.0)
         while True:
-            await asyncio.sleep(min(1.0, limit / 4))
+            await asyncio.sleep(tick)
+            if conn.ping is not None and self.clock() >= next_ping:
+                await ws.send(conn.ping)
+                next_ping = self.clock() + (conn.ping_interval_s or limit)
             if self.clock() - live.last_frame > limit:
                 live.stale = True
                 log.warning("feed stalled; reconnecting", venue=self.venue.id, after_s=limit)

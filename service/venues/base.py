@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import structlog
 
@@ -86,6 +86,20 @@ class Parser(ABC):
         """Events in ``frame``, received at ``recv_ms``."""
 
 
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One websocket connection a venue needs: where, what to send after connecting, and the
+    application-level keep-alive, for venues that want one (protocol pings are answered by
+    the websockets library)."""
+
+    name: str
+    """Stable within a venue (``market``, ``linear``, ``inverse-2``...): health and logs."""
+    url: str
+    subscribe: tuple[str, ...]
+    ping: str | None = None
+    ping_interval_s: float | None = None
+
+
 class Venue(ABC):
     """A venue's protocol and metadata. One instance per configured venue."""
 
@@ -93,8 +107,6 @@ class Venue(ABC):
     default_ws_url: ClassVar[str]
     default_rest_url: ClassVar[str]
     liquidations_sampled: ClassVar[bool]
-    app_ping_interval_s: ClassVar[float | None] = None
-    """Seconds between application-level pings, for venues that want them."""
 
     def __init__(self, settings: VenueSettings) -> None:
         self.settings = settings
@@ -112,17 +124,14 @@ class Venue(ABC):
             )
         return set(self.settings.symbols)
 
-    @abstractmethod
-    def connect_url(self) -> str:
-        """The websocket URL to open."""
+    def subscribed(self, markets: Mapping[str, Instrument]) -> list[str]:
+        """The symbols to subscribe to, for venues without all-market streams."""
+        wanted = self.wanted(markets)
+        return sorted(s for s in markets if wanted is None or s in wanted)
 
     @abstractmethod
-    def subscribe_messages(self, wanted: set[str] | None) -> list[str]:
-        """Frames to send after connecting."""
-
-    def app_ping(self) -> str | None:
-        """An application-level ping frame, for venues that want one."""
-        return None
+    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        """The connections to keep open, given the current instrument metadata."""
 
     @abstractmethod
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
@@ -143,10 +152,3 @@ class Venue(ABC):
 
     async def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Release REST clients."""
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "ws_url": self.connect_url(),
-            "rest_url": self.rest_url,
-            "liquidations_sampled": self.liquidations_sampled,
-        }

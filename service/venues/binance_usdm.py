@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
-from .base import Instrument, Parser, Venue, now_ms
+from .base import Connection, Instrument, Parser, Venue, now_ms
 from .ccxt_markets import ccxt_client, close_quietly
 
 VENUE = "binance_usdm"
@@ -292,14 +292,10 @@ class BinanceUsdm(Venue):
         super().__init__(settings)
         self._client: Any = None
 
-    def connect_url(self) -> str:
-        return f"{self.ws_url}/stream"
-
-    def subscribe_messages(self, wanted: set[str] | None) -> list[str]:
+    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         # All-market streams: two streams whatever the symbol count; filtering is ours.
-        return [
-            msgspec.json.encode({"method": "SUBSCRIBE", "params": list(STREAMS), "id": 1}).decode()
-        ]
+        subscribe = msgspec.json.encode({"method": "SUBSCRIBE", "params": list(STREAMS), "id": 1})
+        return [Connection("market", f"{self.ws_url}/stream", (subscribe.decode(),))]
 
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         return BinanceUsdmParser(self.id, markets, wanted)

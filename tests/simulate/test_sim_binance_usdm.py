@@ -30,14 +30,16 @@ ACK = '{"result":null,"id":1}'
 
 def _subscribe() -> str:
     """Exactly what the service sends after connecting."""
-    [msg] = BinanceUsdm(VenueSettings()).subscribe_messages(None)
+    [msg] = BinanceUsdm(VenueSettings()).connections({})[0].subscribe
     return msg
 
 
 async def test_service_subscription_is_acked_and_every_frame_parses(
     sim: BinanceUsdmSimulator,
 ) -> None:
-    async with connect(BinanceUsdm(VenueSettings(ws_url=sim.ws_base_url)).connect_url()) as ws:
+    async with connect(
+        BinanceUsdm(VenueSettings(ws_url=sim.ws_base_url)).connections({})[0].url
+    ) as ws:
         await ws.send(_subscribe())
         assert await ws.recv() == ACK
         frames = await collect(ws, 1.0)

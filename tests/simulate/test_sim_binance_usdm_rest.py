@@ -157,7 +157,7 @@ async def test_the_service_venue_loads_markets_and_polls_open_interest(
     assert markets["BTCUSDT"].funding_interval_h == 8.0
     assert oi.oi_base == pytest.approx(sim.oi_base("ETHUSDT"), abs=0.0006)  # 3 decimals
     assert oi.oi_usd == pytest.approx(oi.oi_base * sim.mark("ETHUSDT"))
-    assert venue.connect_url() == f"{sim.ws_base_url}/stream"
+    assert venue.connections({})[0].url == f"{sim.ws_base_url}/stream"
 
 
 async def test_listing_only_simulated_symbols_is_an_option() -> None:

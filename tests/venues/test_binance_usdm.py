@@ -245,8 +245,10 @@ def test_funding_info_lists_only_adjusted_intervals() -> None:
 
 def test_the_venue_subscribes_on_the_routed_market_path() -> None:
     venue = BinanceUsdm(VenueSettings())
-    assert venue.connect_url() == "wss://fstream.binance.com/market/stream"
-    (sub,) = venue.subscribe_messages(None)
+    (conn,) = venue.connections(MARKETS)
+    assert conn.url == "wss://fstream.binance.com/market/stream"
+    assert conn.ping is None  # Binance pings; the websockets library answers
+    (sub,) = conn.subscribe
     assert json.loads(sub) == {
         "method": "SUBSCRIBE",
         "params": ["!markPrice@arr@1s", "!forceOrder@arr"],
@@ -255,5 +257,5 @@ def test_the_venue_subscribes_on_the_routed_market_path() -> None:
     overridden = BinanceUsdm(
         VenueSettings(ws_url="ws://127.0.0.1:9443/market/", rest_url="http://127.0.0.1:9080")
     )
-    assert overridden.connect_url() == "ws://127.0.0.1:9443/market/stream"
+    assert overridden.connections(MARKETS)[0].url == "ws://127.0.0.1:9443/market/stream"
     assert overridden.rest_url == "http://127.0.0.1:9080"
