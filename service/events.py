@@ -62,6 +62,11 @@ class Liquidation(_Event, frozen=True, gc=False, kw_only=True, tag=Kind.LIQUIDAT
     notional_usd: float
     sampled: bool
     """True when the venue publishes only a sample (e.g. Binance: one per symbol per second)."""
+    event_id: str = ""
+    """A stable identity within the venue and symbol, the same whenever the venue re-sends
+    this liquidation (after a reconnect, on subscribe). Built by the parser from the venue's
+    own fields (an id where the venue has one; else time, side, size and price). The store
+    keeps each identity once (checked atomically in Redis)."""
 
 
 class FundingRate(_Event, frozen=True, gc=False, kw_only=True, tag=Kind.FUNDING.value):

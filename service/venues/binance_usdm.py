@@ -204,6 +204,8 @@ class BinanceUsdmParser(Parser):
                 quantity_base=inst.base_units(qty, price),
                 notional_usd=inst.notional_usd(qty, price),
                 sampled=True,
+                # No id on the wire: trade time, order side, filled size and average price.
+                event_id=f"{o.T}:{o.S}:{o.z}:{o.ap}",
             )
         ]
 
