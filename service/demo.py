@@ -70,6 +70,7 @@ async def _simulator(scenario: str) -> Any:
         scenario,
         "--log-level",
         "warning",
+        start_new_session=True,  # stopped by us after the service, not by the terminal
     )
     try:
         await _wait_port(rest_port, proc)

@@ -71,6 +71,7 @@ async def embedded_redis(startup_timeout_s: float = 10.0) -> AsyncIterator[str]:
             str(Path(tmp) / "redis.log"),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # a terminal's Ctrl-C is ours to handle: we stop it last
         )
         url = f"redis://127.0.0.1:{port}/0"
         try:
