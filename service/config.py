@@ -89,6 +89,8 @@ class StoreSettings(_Section):
         }
     )
     """Time-based retention of each event stream (trimmed with ``MINID ~``)."""
+    liquidation_dedup_s: Seconds = 86400.0
+    """How long a liquidation's identity is remembered to drop re-sent copies."""
     handoff_retention_s: Seconds = 3600.0
     """Retention of the per-venue hand-off streams that the detector consumes."""
     flush_max_events: Annotated[int, Field(gt=0)] = 20_000

@@ -6,6 +6,8 @@ is documented in ``docs/redis.md``:
 * ``dlv:{<venue>|<symbol>}:<kind>`` (stream): one entry per event of that kind for one
   instrument (field ``e``: the event as JSON), trimmed by time (``MINID ~``);
 * ``dlv:{<venue>|<symbol>}:latest`` (hash): field per kind, the newest event as JSON;
+* ``dlv:{<venue>|<symbol>}:liquidation_ids`` (sorted set): identities of the liquidations
+  stored recently, so a liquidation re-sent by the venue is stored once;
 * ``dlv:{<venue>|<symbol>}:pressure`` (string): the newest pressure score as JSON;
 * ``dlv:{<venue>}:handoff`` (stream): one entry per written batch (field ``e``: a JSON array
   of that venue's events), what the detector consumes; trimmed by time;
@@ -48,6 +50,11 @@ def events(venue: str, symbol: str, kind: Kind) -> str:
 
 def latest(venue: str, symbol: str) -> str:
     return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:latest"
+
+
+def liquidation_ids(venue: str, symbol: str) -> str:
+    """Sorted set of the liquidation identities stored recently (score: when), for dedup."""
+    return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:liquidation_ids"
 
 
 def pressure(venue: str, symbol: str) -> str:

@@ -17,7 +17,7 @@ from service.detect.model import Pressure, State, Transition, decode_pressure, d
 from service.detect.runner import Detector
 from service.events import Event, Side
 from service.store import keys
-from service.store.writer import queue_batch
+from service.store.writer import write_batch
 
 pytestmark = pytest.mark.integration
 
@@ -26,9 +26,7 @@ VENUE = "sim"
 
 
 async def write(client: aioredis.Redis, events: list[Event]) -> None:
-    async with client.pipeline(transaction=False) as pipe:
-        queue_batch(pipe, events, StoreSettings(), int(time.time() * 1000), set())
-        await pipe.execute()
+    await write_batch(client, events, StoreSettings(), int(time.time() * 1000))
 
 
 def cascade(tape: Tape, t0: float, t1: float) -> list[Event]:

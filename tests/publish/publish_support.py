@@ -1,5 +1,5 @@
 """Builders for the publish tests: events, snapshots and scores, and how to store them in Redis
-the way the service does (``queue_batch`` for events; JSON strings for scores and health)."""
+the way the service does (``write_batch`` for events; JSON strings for scores and health)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from service.events import (
     per_hour,
 )
 from service.store import keys
-from service.store.writer import queue_batch
+from service.store.writer import write_batch
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 PROBLEM = "application/problem+json"
@@ -110,10 +110,8 @@ def pressure(
 
 
 async def store_events(client: aioredis.Redis, events: Sequence[Event]) -> None:
-    """Write ``events`` in one pipeline, exactly as the service's sink does."""
-    async with client.pipeline(transaction=False) as pipe:
-        queue_batch(pipe, events, StoreSettings(), now_ms(), set())
-        await pipe.execute()
+    """Write ``events`` exactly as the service's sink does."""
+    await write_batch(client, events, StoreSettings(), now_ms())
 
 
 async def store_pressure(client: aioredis.Redis, *scores: Pressure) -> None:

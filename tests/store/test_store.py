@@ -10,13 +10,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 
 from service.config import StoreSettings
 from service.events import FundingRate, Kind, Liquidation, MarkPrice, Side, decode
 from service.store import keys, reader
-from service.store.writer import EventSink, queue_batch
+from service.store.writer import EventSink, write_batch
 
 NOW = int(time.time() * 1000)
 
@@ -52,9 +53,7 @@ def _mark(symbol: str, ts: int, price: float) -> MarkPrice:
 async def _write(
     client: aioredis.Redis, batch: list, settings: StoreSettings | None = None, now: int = NOW
 ) -> None:
-    async with client.pipeline(transaction=False) as pipe:
-        queue_batch(pipe, batch, settings or StoreSettings(), now, set())
-        await pipe.execute()
+    await write_batch(client, batch, settings or StoreSettings(), now)
 
 
 async def test_a_batch_lands_in_streams_latest_hashes_handoff_and_registry(
@@ -257,3 +256,61 @@ async def _until(cond, within: float = 5.0) -> None:  # type: ignore[no-untyped-
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+def _identified(ts: int, qty: float = 1.0) -> Liquidation:
+    return msgspec.structs.replace(_liq("BTCUSDT", ts, qty=qty), event_id=f"{ts}:SELL:{qty}")
+
+
+async def test_a_liquidation_resent_by_the_venue_is_stored_once(
+    redis_client: aioredis.Redis,
+) -> None:
+    first = [_identified(NOW), _identified(NOW + 1)]
+    stored, dups = await write_batch(redis_client, first, StoreSettings(), NOW)
+    assert (len(stored), dups) == (2, 0)
+    # After a reconnect the venue re-sends the last one, then a new one.
+    again = [_identified(NOW + 1), _identified(NOW + 2), _mark("BTCUSDT", NOW + 2, 1.0)]
+    stored, dups = await write_batch(redis_client, again, StoreSettings(), NOW + 5)
+    assert dups == 1
+    assert stored == again[1:]
+    rows = await redis_client.xrange(keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION))
+    assert [decode(r[1][b"e"]).ts_ms for r in rows] == [NOW, NOW + 1, NOW + 2]
+    # The detector's hand-off carries what was stored, nothing twice.
+    handoff = await reader.read_handoff(redis_client, {"binance_usdm": "0-0"}, block_ms=10)
+    liq_ts = [e.ts_ms for _, _, events in handoff for e in events if isinstance(e, Liquidation)]
+    assert liq_ts == [NOW, NOW + 1, NOW + 2]
+
+
+async def test_two_sinks_writing_the_same_liquidation_store_it_once(
+    redis_client: aioredis.Redis,
+) -> None:
+    sinks = [EventSink(redis_client, StoreSettings()) for _ in range(2)]
+    tasks = [asyncio.create_task(s.run()) for s in sinks]
+    try:
+        for sink in sinks:  # e.g. two collector replicas, or one restarted
+            await sink.put([_identified(NOW + i) for i in range(20)])
+        await _until(lambda: sum(s.written_batches for s in sinks) >= 2)
+    finally:
+        for t in tasks:
+            t.cancel()
+    rows = await redis_client.xrange(keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION))
+    assert len(rows) == 20
+    assert sum(s.duplicates_dropped for s in sinks) == 20
+
+
+async def test_liquidations_without_identity_are_never_merged(
+    redis_client: aioredis.Redis,
+) -> None:
+    twice = [_liq("BTCUSDT", NOW), _liq("BTCUSDT", NOW)]
+    stored, dups = await write_batch(redis_client, twice, StoreSettings(), NOW)
+    assert (len(stored), dups) == (2, 0)
+
+
+async def test_identities_are_forgotten_after_the_dedup_window(
+    redis_client: aioredis.Redis,
+) -> None:
+    settings = StoreSettings(liquidation_dedup_s=60)
+    await write_batch(redis_client, [_identified(NOW)], settings, NOW)
+    await write_batch(redis_client, [_identified(NOW + 1)], settings, NOW + 120_000)
+    ids = await redis_client.zrange(keys.liquidation_ids("binance_usdm", "BTCUSDT"), 0, -1)
+    assert ids == [f"{NOW + 1}:SELL:1.0".encode()]
