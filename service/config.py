@@ -144,6 +144,8 @@ class ApiSettings(_Section):
 class MetricsSettings(_Section):
     max_symbols_per_venue: Annotated[int, Field(gt=0)] = 50
     """Per-symbol series are exported for the top symbols by open interest only."""
+    max_assets: Annotated[int, Field(gt=0)] = 50
+    """Per-asset series (the cross-venue view) for the top assets by open interest."""
     symbols: list[str] | None = None
     """An explicit allowlist of symbols for per-symbol series (overrides the top-N)."""
 

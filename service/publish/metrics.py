@@ -14,6 +14,7 @@ other symbols are folded into ``symbol="other"``; their gauges are omitted.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol
@@ -28,8 +29,11 @@ from prometheus_client.registry import Collector
 
 from ..collect.health import HealthSnapshot
 from ..config import MetricsSettings
+from ..detect.assets import build_asset_views
 from ..detect.model import Pressure, State
-from ..events import Event, FundingRate, Kind, MarkPrice, OpenInterest
+from ..events import Event, FundingRate, Kind, MarkPrice, OpenInterest, Side
+from ..store.reader import LiquidationSums
+from .api.freshness import feed_problem
 from .build import PYTHON_VERSION, VERSION
 from .cardinality import Folding, Instrument, LiqKey, Selection
 
@@ -124,6 +128,24 @@ PRESSURE_STATE = _gauge(
 PRESSURE_QUALITY = _gauge(
     "pressure_data_quality_ratio", "1 when every feed behind the score is fresh (0-1).", *VS
 )
+ASSET_OI_USD = _gauge(
+    "asset_open_interest_usd", "Open interest of the asset summed over fresh venues, USD.", "asset"
+)
+ASSET_FUNDING_HOURLY = _gauge(
+    "asset_funding_rate_per_hour",
+    "Funding per hour across venues, weighted by open interest (ratio).",
+    "asset",
+)
+ASSET_LIQUIDATED_NOTIONAL = _counter(
+    "asset_liquidated_notional_usd_total",
+    "USD notional of the asset's liquidations across venues since start, by position side "
+    "(sampled venues make it a lower bound).",
+    "asset",
+    "side",
+)
+ASSET_STALE_VENUES = _gauge(
+    "asset_stale_venues", "Venues listing the asset whose feed is stale.", "asset"
+)
 STORE_EVENTS = _counter("store_events_written_total", "Events written to Redis.")
 STORE_BATCHES = _counter("store_batches_written_total", "Pipelined batches written to Redis.")
 STORE_FAILURES = _counter("store_write_failures_total", "Redis batch writes that failed (retried).")
@@ -133,9 +155,12 @@ SPECS: Final = (
     FEED_LAST_MESSAGE, FEED_LAST_EVENT, FEED_INSTRUMENTS, OI_POLLS, OI_POLL_FAILURES,
     LIQUIDATIONS, LIQUIDATED_NOTIONAL, FUNDING_RATE, FUNDING_RATE_HOURLY, FUNDING_INTERVAL,
     FUNDING_NEXT, OI_USD, OI_BASE, MARK_PRICE, INDEX_PRICE, PRESSURE_SCORE, PRESSURE_STATE,
-    PRESSURE_QUALITY, STORE_EVENTS, STORE_BATCHES, STORE_FAILURES, STORE_PENDING,
+    PRESSURE_QUALITY, ASSET_OI_USD, ASSET_FUNDING_HOURLY, ASSET_LIQUIDATED_NOTIONAL,
+    ASSET_STALE_VENUES, STORE_EVENTS, STORE_BATCHES, STORE_FAILURES, STORE_PENDING,
 )  # fmt: skip
 BUILD_INFO: Final = "deleverage_build"
+STALE_AFTER_S: Final = 60.0
+"""A venue or instrument silent for this long is left out of the asset sums."""
 
 Families = dict[_Spec, CounterMetricFamily | GaugeMetricFamily]
 
@@ -148,6 +173,7 @@ class MetricsCollector(Collector):
         self._lock = threading.Lock()
         self._selection = Selection(settings)
         self._folding = Folding()
+        self._max_assets = settings.max_assets
 
     def describe(self) -> Iterable[Metric]:
         """The families without samples: registration must not read the source."""
@@ -163,8 +189,10 @@ class MetricsCollector(Collector):
         for labels, count, usd in liquidations:
             families[LIQUIDATIONS].add_metric(labels, count)
             families[LIQUIDATED_NOTIONAL].add_metric(labels, usd)
-        _feeds(families, self._source.health())
+        health = self._source.health()
+        _feeds(families, health)
         _market(families, latest, selected)
+        _assets(families, latest, totals, health, self._max_assets)
         _pressure(families, self._source.pressures(), selected)
         _store(families, self._source.sink_stats())
         yield from families.values()
@@ -234,3 +262,31 @@ def _store(f: Families, stats: Mapping[str, float]) -> None:
     ):
         if key in stats:
             f[spec].add_metric([], stats[key])
+
+
+def _assets(
+    f: Families,
+    latest: Mapping[Instrument, Mapping[Kind, Event]],
+    totals: Mapping[LiqKey, tuple[int, float]],
+    health: list[HealthSnapshot],
+    max_assets: int,
+) -> None:
+    """The asset view: the top ``max_assets`` assets by open interest."""
+    now = int(time.time() * 1000)
+    sums: dict[Instrument, list[float]] = {}
+    for (venue, symbol, side), (_, usd) in totals.items():
+        sums.setdefault((venue, symbol), [0.0, 0.0])[0 if side is Side.LONG else 1] += usd
+    liq = {k: LiquidationSums(v[0], v[1]) for k, v in sums.items()}
+    stale = [h.venue for h in health if feed_problem(h, now, STALE_AFTER_S) is not None]
+    views = build_asset_views(
+        latest, liq, stale, now_ms=now, stale_after_s=STALE_AFTER_S, window_s=0.0
+    )
+    top = sorted(views.values(), key=lambda v: -v.oi_usd)[:max_assets]
+    for view in sorted(top, key=lambda v: v.asset):
+        a = [view.asset]
+        f[ASSET_OI_USD].add_metric(a, view.oi_usd)
+        if view.funding_rate_1h is not None:
+            f[ASSET_FUNDING_HOURLY].add_metric(a, view.funding_rate_1h)
+        f[ASSET_LIQUIDATED_NOTIONAL].add_metric([view.asset, "long"], view.liq_long_usd)
+        f[ASSET_LIQUIDATED_NOTIONAL].add_metric([view.asset, "short"], view.liq_short_usd)
+        f[ASSET_STALE_VENUES].add_metric(a, len(view.stale_venues))

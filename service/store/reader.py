@@ -10,10 +10,19 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 
-from ..events import Event, Kind, Liquidation, decode, decode_many
+from ..events import Event, Kind, Liquidation, Side, decode, decode_many
 from . import keys
 
 StreamId = str
+
+
+class LiquidationSums(msgspec.Struct, frozen=True):
+    """Liquidated notional of one instrument over a span, by side."""
+
+    long_usd: float = 0.0
+    short_usd: float = 0.0
+    count: int = 0
+    sampled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,3 +168,29 @@ def _parse_cursor(cursor: str) -> tuple[tuple[int, int], str]:
         return (ms, seq), member
     except ValueError:
         raise CursorError(f"invalid cursor {cursor!r}") from None
+
+
+async def liquidation_sums(
+    client: aioredis.Redis, pairs: list[tuple[str, str]], since_ms: int
+) -> dict[tuple[str, str], LiquidationSums]:
+    """Liquidated USD by side per instrument since ``since_ms`` (stream ids are times)."""
+    async with client.pipeline(transaction=False) as pipe:
+        for venue, symbol in pairs:
+            pipe.xrange(keys.events(venue, symbol, Kind.LIQUIDATION), f"{since_ms}-0", "+")
+        results = await pipe.execute()
+    out: dict[tuple[str, str], LiquidationSums] = {}
+    for pair, rows in zip(pairs, results, strict=True):
+        if not rows:
+            continue
+        long_usd = short_usd = 0.0
+        sampled = False
+        for _, fields in rows:
+            liq = decode(fields[b"e"] if b"e" in fields else fields["e"])
+            if isinstance(liq, Liquidation):
+                sampled = sampled or liq.sampled
+                if liq.side is Side.LONG:
+                    long_usd += liq.notional_usd
+                else:
+                    short_usd += liq.notional_usd
+        out[pair] = LiquidationSums(long_usd, short_usd, len(rows), sampled)
+    return out

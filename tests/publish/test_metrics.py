@@ -241,3 +241,31 @@ async def test_promtool_finds_no_problem(metrics_client: httpx.AsyncClient) -> N
     )
     output, _ = await asyncio.wait_for(proc.communicate(text.encode()), timeout=30)
     assert (proc.returncode, output.decode()) == (0, "")
+
+
+def test_the_asset_view_sums_venues_and_weights_funding() -> None:
+    src = MemorySource(
+        snapshots=[snapshot("binance_usdm"), snapshot("bybit")],
+        totals={
+            ("binance_usdm", "BTCUSDT", Side.LONG): (3, 3000.0),
+            ("bybit", "BTCUSD", Side.LONG): (1, 1000.0),
+            ("bybit", "BTCUSD", Side.SHORT): (2, 500.0),
+        },
+    )
+    src.add(
+        open_interest("binance_usdm", "BTCUSDT", 6e9),
+        funding("binance_usdm", "BTCUSDT", 0.0008, 8.0),
+        open_interest("bybit", "BTCUSD", 2e9),
+        funding("bybit", "BTCUSD", 0.0002, 1.0),
+    )
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(src, MetricsSettings()))
+    assert registry.get_sample_value("deleverage_asset_open_interest_usd", {"asset": "BTC"}) == 8e9
+    assert registry.get_sample_value(
+        "deleverage_asset_funding_rate_per_hour", {"asset": "BTC"}
+    ) == pytest.approx((1e-4 * 6e9 + 2e-4 * 2e9) / 8e9)
+    long_total = registry.get_sample_value(
+        "deleverage_asset_liquidated_notional_usd_total", {"asset": "BTC", "side": "long"}
+    )
+    assert long_total == 4000.0
+    assert registry.get_sample_value("deleverage_asset_stale_venues", {"asset": "BTC"}) == 0

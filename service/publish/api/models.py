@@ -158,3 +158,43 @@ class MarkItem(_Instrument):
 
 class MarkList(BaseModel):
     items: list[MarkItem]
+
+
+class AssetInstrumentItem(BaseModel):
+    """One contract of the asset on one venue."""
+
+    venue: str = Field(examples=["bybit"])
+    symbol: str = Field(examples=["BTCUSD"])
+    oi_usd: float | None = Field(examples=[1.2e9])
+    funding_rate_1h: float | None = Field(examples=[0.0000125])
+    mark_price: float | None = Field(examples=[91234.5])
+    liq_long_usd: float = Field(examples=[4.1e6])
+    liq_short_usd: float = Field(examples=[2.0e5])
+    stale: bool = Field(description="Left out of the sums: its venue or its data is stale.")
+    updated_at: Timestamp | None
+
+
+class AssetItem(BaseModel):
+    """One asset across every venue and contract."""
+
+    asset: str = Field(examples=["BTC"])
+    oi_usd: float = Field(description="Summed over fresh instruments.", examples=[3.4e10])
+    funding_rate_1h: float | None = Field(
+        description="Per-hour funding weighted by open interest.", examples=[0.0000104]
+    )
+    funding_rate_annualized: float | None = Field(examples=[0.0911])
+    liq_long_usd: float = Field(description="Longs liquidated within the window.")
+    liq_short_usd: float = Field(description="Shorts liquidated within the window.")
+    liq_count: int
+    window_s: float = Field(description="The span of the liquidation sums.", examples=[3600])
+    venues: list[str] = Field(examples=[["binance_usdm", "bybit", "okx"]])
+    stale_venues: list[str] = Field(examples=[[]])
+    sampled_venues: list[str] = Field(
+        description="Venues that publish only a sample of liquidations: sums are a lower bound.",
+        examples=[["binance_usdm", "okx"]],
+    )
+    instruments: list[AssetInstrumentItem]
+
+
+class AssetList(BaseModel):
+    items: list[AssetItem] = Field(description="Largest open interest first.")

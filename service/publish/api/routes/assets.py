@@ -1,0 +1,115 @@
+"""``GET /v1/assets`` and ``GET /v1/assets/{asset}``: each asset across venues and contracts."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from ....collect.health import decode_snapshot
+from ....config import Settings
+from ....detect.assets import AssetView, build_asset_views
+from ....events import annualized
+from ....store import reader
+from ..deps import LimitDep, RedisDep, SettingsDep
+from ..freshness import feed_problem
+from ..models import AssetItem, AssetList
+from ..params import rfc3339_or_none
+from ..problems import responses
+
+router = APIRouter(tags=["assets"])
+
+Window = Annotated[
+    int,
+    Query(ge=60, le=86_400, description="Seconds of liquidations to sum (60 to 86400)."),
+]
+
+
+@router.get(
+    "/assets",
+    response_model=AssetList,
+    summary="Every asset across venues: open interest, funding, liquidations",
+    description="Open interest and liquidations summed in USD over every venue and contract, "
+    "funding weighted by open interest. Stale venues are named and left out of the sums.",
+    responses=responses(422, 503),
+)
+async def list_assets(
+    client: RedisDep, settings: SettingsDep, limit: LimitDep, window_s: Window = 3600
+) -> dict[str, Any]:
+    views = await _views(client, settings, window_s, asset=None)
+    ordered = sorted(views.values(), key=lambda v: (-v.oi_usd, v.asset))[:limit]
+    return {"items": [_item(v) for v in ordered]}
+
+
+@router.get(
+    "/assets/{asset}",
+    response_model=AssetItem,
+    summary="One asset across venues",
+    responses=responses(404, 422, 503),
+)
+async def get_asset(
+    client: RedisDep,
+    settings: SettingsDep,
+    asset: Annotated[str, Path(examples=["BTC"])],
+    window_s: Window = 3600,
+) -> dict[str, Any]:
+    views = await _views(client, settings, window_s, asset=asset.upper())
+    view = views.get(asset.upper())
+    if view is None:
+        raise HTTPException(404, f"no instrument of asset {asset}")
+    return _item(view)
+
+
+async def _views(
+    client: aioredis.Redis, settings: Settings, window_s: int, asset: str | None
+) -> dict[str, AssetView]:
+    now = int(time.time() * 1000)
+    latest = await reader.latest(client, await reader.instruments(client))
+    if asset is not None:
+        latest = {p: ev for p, ev in latest.items() if any(e.base == asset for e in ev.values())}
+    sums = await reader.liquidation_sums(client, list(latest), now - window_s * 1000)
+    snapshots = {v: decode_snapshot(raw) for v, raw in (await reader.health(client)).items()}
+    watchdog = settings.collect.watchdog_s
+    stale = [v for v, s in snapshots.items() if feed_problem(s, now, watchdog) is not None]
+    return build_asset_views(
+        latest,
+        sums,
+        stale,
+        now_ms=now,
+        stale_after_s=settings.detector.stale_after_s,
+        window_s=window_s,
+    )
+
+
+def _item(v: AssetView) -> dict[str, Any]:
+    return {
+        "asset": v.asset,
+        "oi_usd": v.oi_usd,
+        "funding_rate_1h": v.funding_rate_1h,
+        "funding_rate_annualized": (
+            None if v.funding_rate_1h is None else annualized(v.funding_rate_1h)
+        ),
+        "liq_long_usd": v.liq_long_usd,
+        "liq_short_usd": v.liq_short_usd,
+        "liq_count": v.liq_count,
+        "window_s": v.window_s,
+        "venues": v.venues,
+        "stale_venues": v.stale_venues,
+        "sampled_venues": v.sampled_venues,
+        "instruments": [
+            {
+                "venue": i.venue,
+                "symbol": i.symbol,
+                "oi_usd": i.oi_usd,
+                "funding_rate_1h": i.funding_rate_1h,
+                "mark_price": i.mark_price,
+                "liq_long_usd": i.liq_long_usd,
+                "liq_short_usd": i.liq_short_usd,
+                "stale": i.stale,
+                "updated_at": rfc3339_or_none(i.updated_ms),
+            }
+            for i in v.instruments
+        ],
+    }

@@ -1,0 +1,85 @@
+"""``GET /v1/assets`` and ``GET /v1/assets/{asset}``: BTC summed across venues and contracts."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from publish_support import (
+    funding,
+    liquidation,
+    now_ms,
+    open_interest,
+    snapshot,
+    store_events,
+    store_health,
+)
+
+from service.events import Side
+
+
+async def _btc_on_three_venues(redis: aioredis.Redis) -> None:
+    now = now_ms()
+    await store_health(
+        redis,
+        snapshot("binance_usdm"),
+        snapshot("bybit"),
+        snapshot("okx", connected=False, last_message_ms=now - 600_000),  # stale
+    )
+    await store_events(
+        redis,
+        [
+            open_interest("binance_usdm", "BTCUSDT", 6e9),
+            funding("binance_usdm", "BTCUSDT", 0.0008, interval_h=8.0),  # 1e-4 per hour
+            open_interest("bybit", "BTCUSD", 2e9),  # an inverse contract, already in USD
+            funding("bybit", "BTCUSD", 0.0002, interval_h=1.0),  # 2e-4 per hour
+            open_interest("okx", "BTCUSDT", 5e9),
+            funding("okx", "BTCUSDT", 0.01, interval_h=8.0),
+            open_interest("binance_usdm", "ETHUSDT", 3e9),
+            liquidation("binance_usdm", "BTCUSDT", price=100_000, quantity=2, sampled=True),
+            liquidation("bybit", "BTCUSD", side=Side.SHORT, price=100_000, quantity=0.5),
+            liquidation("bybit", "BTCUSD", price=100_000, quantity=1),
+            liquidation("okx", "BTCUSDT", price=100_000, quantity=3, sampled=True),
+        ],
+    )
+
+
+async def test_btc_sums_fresh_venues_and_weights_funding_by_open_interest(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await _btc_on_three_venues(redis)
+    r = await client.get("/v1/assets/btc")
+    assert r.status_code == 200
+    btc = r.json()
+    assert btc["asset"] == "BTC"
+    assert btc["venues"] == ["binance_usdm", "bybit", "okx"]
+    assert btc["stale_venues"] == ["okx"]
+    assert btc["oi_usd"] == pytest.approx(6e9 + 2e9)  # okx is stale: not summed at an old value
+    assert btc["funding_rate_1h"] == pytest.approx((1e-4 * 6e9 + 2e-4 * 2e9) / 8e9)
+    assert btc["funding_rate_annualized"] == pytest.approx(btc["funding_rate_1h"] * 8760)
+    # Liquidations within the window are counted from every venue, stale ones included.
+    assert btc["liq_long_usd"] == pytest.approx(200_000 + 100_000 + 300_000)
+    assert btc["liq_short_usd"] == pytest.approx(50_000)
+    assert btc["liq_count"] == 4
+    assert btc["sampled_venues"] == ["binance_usdm", "okx"]
+    assert [i["symbol"] for i in btc["instruments"]] == ["BTCUSDT", "BTCUSDT", "BTCUSD"]
+
+
+async def test_assets_list_largest_open_interest_first_and_unknown_asset_is_404(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await _btc_on_three_venues(redis)
+    items = (await client.get("/v1/assets")).json()["items"]
+    assert [a["asset"] for a in items] == ["BTC", "ETH"]
+    r = await client.get("/v1/assets/DOGE")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("window", ["59", "86401", "soon"])
+async def test_a_window_out_of_range_is_a_422_naming_it(
+    client: httpx.AsyncClient, window: str
+) -> None:
+    r = await client.get("/v1/assets", params={"window_s": window})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["name"] == "window_s"
