@@ -75,8 +75,14 @@ def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--ws-port", default=9443, show_default=True, type=int)
-@click.option("--rest-port", default=9080, show_default=True, type=int)
+@click.option(
+    "--base-port",
+    default=9400,
+    show_default=True,
+    type=int,
+    help="Venue i listens on base+2i (websocket) and base+2i+1 (REST); 0: any free ports.",
+)
+@click.option("--venue", "venues", multiple=True, help="Only these venues (default: all).")
 @click.option("--scenario", default="long_unwind", show_default=True)
 @click.option(
     "--time-scale",
@@ -86,32 +92,43 @@ def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
     help="Scenario seconds per wall second.",
 )
 @click.option("--seed", default=7, show_default=True, type=int)
+@click.option(
+    "--urls-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write each venue's websocket and REST URLs here (JSON) once listening.",
+)
 @click.option("--log-level", default="info", show_default=True)
 def simulate(
     host: str,
-    ws_port: int,
-    rest_port: int,
+    base_port: int,
+    venues: tuple[str, ...],
     scenario: str,
     time_scale: float,
     seed: int,
+    urls_file: Path | None,
     log_level: str,
 ) -> None:
-    """A local Binance USDⓈ-M server (websocket + REST) playing a labelled scenario."""
-    from .simulate import SCENARIOS, run_forever
+    """Local venue servers (websocket + REST, real protocols) playing a labelled scenario."""
+    from .simulate import SCENARIOS
+    from .simulate.runner import SIMULATORS, run_forever
 
     if scenario not in SCENARIOS:
         raise click.BadParameter(
             f"choose from {', '.join(sorted(SCENARIOS))}", param_hint="--scenario"
         )
+    for venue in venues:
+        if venue not in SIMULATORS:
+            raise click.BadParameter(f"choose from {', '.join(SIMULATORS)}", param_hint="--venue")
     configure(log_level)
     _run(
         run_forever(
             host=host,
-            ws_port=ws_port,
-            rest_port=rest_port,
+            base_port=base_port,
             scenario=scenario,
             time_scale=time_scale,
             seed=seed,
+            venues=venues or None,
+            urls_file=urls_file,
         )
     )
 

@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
+import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -34,56 +35,48 @@ log = structlog.get_logger(__name__)
 STATUS_EVERY_S = 5.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@contextlib.asynccontextmanager
+async def _simulator(scenario: str) -> AsyncIterator[dict[str, dict[str, str]]]:
+    """A ``deleverage simulate`` process on free ports; yields each venue's URLs."""
+    with tempfile.TemporaryDirectory(prefix="deleverage-sim-") as tmp:
+        urls_file = Path(tmp) / "urls.json"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "service", "simulate", "--base-port", "0",
+            "--urls-file", str(urls_file), "--scenario", scenario, "--log-level", "warning",
+            start_new_session=True,  # stopped by us after the service, not by the terminal
+        )  # fmt: skip
+        try:
+            yield await _wait_urls(urls_file, proc)
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 5)
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
 
 
-async def _wait_port(port: int, proc: asyncio.subprocess.Process, timeout_s: float = 30) -> None:
+async def _wait_urls(
+    path: Path, proc: asyncio.subprocess.Process, timeout_s: float = 30
+) -> dict[str, dict[str, str]]:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while (urls := _read_urls(path)) is None:
         if proc.returncode is not None:
             raise click.ClickException(f"the simulator exited with code {proc.returncode}")
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return
+        if time.monotonic() > deadline:
+            raise click.ClickException("the simulator did not start in time")
         await asyncio.sleep(0.1)
-    raise click.ClickException(f"the simulator did not listen on port {port}")
+    return urls
 
 
-@contextlib.asynccontextmanager
-async def _simulator(scenario: str) -> Any:
-    ws_port, rest_port = _free_port(), _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "service",
-        "simulate",
-        "--ws-port",
-        str(ws_port),
-        "--rest-port",
-        str(rest_port),
-        "--scenario",
-        scenario,
-        "--log-level",
-        "warning",
-        start_new_session=True,  # stopped by us after the service, not by the terminal
-    )
+def _read_urls(path: Path) -> dict[str, dict[str, str]] | None:
+    """The simulator's URLs file (written atomically), or ``None`` before it exists."""
     try:
-        await _wait_port(rest_port, proc)
-        await _wait_port(ws_port, proc)
-        yield ws_port, rest_port, proc.pid
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 5)
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+        urls: dict[str, dict[str, str]] = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    return urls
 
 
 async def run_demo(
@@ -93,18 +86,12 @@ async def run_demo(
         redis_url = str(settings.redis_url) if settings.redis_url else None
         if redis_url is None:
             redis_url = await stack.enter_async_context(embedded_redis())
-        ws_port, rest_port, _ = await stack.enter_async_context(_simulator(scenario))
+        urls = await stack.enter_async_context(_simulator(scenario))
         overrides: dict[str, Any] = {
             "redis_url": redis_url,
             "api": {"port": port},
             "venues": {name: {"enabled": False} for name in settings.venues}
-            | {
-                "binance_usdm": {
-                    "enabled": True,
-                    "ws_url": f"ws://127.0.0.1:{ws_port}/market",
-                    "rest_url": f"http://127.0.0.1:{rest_port}",
-                }
-            },
+            | {name: {"enabled": True, **u} for name, u in urls.items()},
         }
         demo_settings = load_settings(set(REGISTRY), files, **overrides)
         runtime = Runtime(demo_settings, redis_url=redis_url)

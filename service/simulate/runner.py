@@ -1,52 +1,97 @@
-"""Run the simulator until cancelled: the body of ``deleverage simulate``."""
+"""Run the simulators until cancelled: the body of ``deleverage simulate``.
+
+Every venue's server plays the same scenario (each over its own seeded market, so the
+regimes line up across venues while prices and sizes differ a little, as they do). Ports
+are either fixed (``base_port``: venue *i* in :data:`SIMULATORS` order listens on
+``base_port + 2i`` for its websocket and ``+ 2i + 1`` for REST) or chosen by the system
+(``base_port=0``), in which case ``urls_file`` tells where each venue listens.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, Self
 
 import structlog
 
 from .binance_usdm import BinanceUsdmSimulator
-from .scenario import DEFAULT_SCENARIO, get_scenario
+from .scenario import DEFAULT_SCENARIO, Scenario, get_scenario
 
 log = structlog.get_logger(__name__)
 
 
+class VenueSimulator(Protocol):
+    ws_base_url: str
+    rest_base_url: str
+
+    async def start(self, host: str = ..., ws_port: int = ..., rest_port: int = ...) -> Self: ...
+    async def stop(self) -> None: ...
+
+
+def _binance_usdm(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
+    # Only the simulated symbols are listed, so `symbols: all` polls nothing that answers 400.
+    return BinanceUsdmSimulator(
+        scenario, seed=seed, time_scale=time_scale, list_only_simulated=True
+    )
+
+
+SIMULATORS: dict[str, Callable[[Scenario, int, float], VenueSimulator]] = {
+    "binance_usdm": _binance_usdm,
+}
+"""Venue id → factory. The order fixes the ports under ``base_port``."""
+
+
 async def run_forever(
     host: str = "127.0.0.1",
-    ws_port: int = 0,
-    rest_port: int = 0,
+    base_port: int = 0,
     scenario: str = DEFAULT_SCENARIO,
     time_scale: float = 1.0,
     seed: int = 0,
     *,
-    list_only_simulated: bool = True,
+    venues: Sequence[str] | None = None,
+    urls_file: Path | None = None,
 ) -> None:
-    """Start the Binance USDⓈ-M simulator, log its URLs, and serve until cancelled.
+    """Start the simulators, log (and write) their URLs, and serve until cancelled.
 
-    Point the service at it with ``venues.binance_usdm.ws_url`` = the logged ``ws_url`` and
-    ``rest_url`` = the logged ``rest_url``. Raises ``KeyError`` for an unknown scenario and
-    ``OSError`` when a port cannot be bound. ``list_only_simulated`` (default here, unlike
-    the class) makes exchangeInfo list only the simulated symbols, so a service configured
-    with ``symbols: all`` polls no open interest that would answer HTTP 400.
+    Raises ``KeyError`` for an unknown scenario or venue and ``OSError`` when a port cannot
+    be bound.
     """
     sc = get_scenario(scenario)
-    sim = BinanceUsdmSimulator(
-        sc, seed=seed, time_scale=time_scale, list_only_simulated=list_only_simulated
-    )
-    await sim.start(host, ws_port, rest_port)
+    names = list(venues or SIMULATORS)
+    unknown = [n for n in names if n not in SIMULATORS]
+    if unknown:
+        raise KeyError(f"no simulator for {unknown}; available: {sorted(SIMULATORS)}")
+    sims: dict[str, VenueSimulator] = {}
     try:
-        log.info(
-            "simulator running",
-            venue="binance_usdm",
-            ws_url=sim.ws_base_url,
-            rest_url=sim.rest_base_url,
-            scenario=sc.name,
-            cycle_s=sc.duration_s,
-            time_scale=time_scale,
-            seed=seed,
-            symbols=sim.market.symbols,
-        )
+        for name in names:
+            i = list(SIMULATORS).index(name)
+            ws_port, rest_port = (base_port + 2 * i, base_port + 2 * i + 1) if base_port else (0, 0)
+            sims[name] = await SIMULATORS[name](sc, seed + i, time_scale).start(
+                host, ws_port, rest_port
+            )
+        urls = {n: {"ws_url": s.ws_base_url, "rest_url": s.rest_base_url} for n, s in sims.items()}
+        for name, u in urls.items():
+            log.info(
+                "simulator running",
+                venue=name,
+                scenario=sc.name,
+                cycle_s=sc.duration_s,
+                time_scale=time_scale,
+                **u,
+            )
+        if urls_file is not None:
+            _write_atomically(urls_file, urls)
         await asyncio.Event().wait()
     finally:
-        await sim.stop()
+        for sim in sims.values():
+            await sim.stop()
+
+
+def _write_atomically(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
