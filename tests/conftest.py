@@ -15,6 +15,20 @@ CAPTURES = Path(os.environ.get("DELEVERAGE_CAPTURES", REPO.parent / "shared" / "
 TEST_REDIS_URL = os.environ.get("DELEVERAGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 
 
+@pytest.fixture(autouse=True)
+def _no_implicit_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings built in a test see only what the test gives them, not config/default.yaml
+    or a DELEVERAGE_* variable of the shell that runs the tests."""
+    import os
+
+    from service import config
+
+    monkeypatch.setattr(config, "DEFAULT_CONFIG", REPO / "tests" / "no-such-config.yaml")
+    for name in list(os.environ):
+        if name.startswith(config.ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def redis_url() -> str:
     return TEST_REDIS_URL

@@ -6,8 +6,9 @@ import pytest
 
 from service.config import load_settings
 from service.errors import ConfigError
+from service.venues import REGISTRY
 
-VENUES = {"binance_usdm"}
+VENUES = set(REGISTRY)
 
 
 def test_defaults_come_from_the_committed_default_yaml() -> None:

@@ -19,7 +19,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The delay before the next attempt: uniform in [initial/2, min(max, initial*2**n)]."""
-        ceiling = min(self.max_s, self.initial_s * 2**self._attempt)
+        ceiling = min(self.max_s, self.initial_s * 2 ** min(self._attempt, 32))
         self._attempt += 1
         return self._rng.uniform(min(self.initial_s / 2, ceiling), ceiling)
 

@@ -18,6 +18,7 @@ The collector is venue-independent: everything venue-specific comes from its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from redis.exceptions import RedisError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
+from ..aio import checkpoint
 from ..config import CollectSettings
 from ..events import KIND_OF, Event, Kind, Liquidation, Side
 from ..store import keys
@@ -45,7 +47,9 @@ log = structlog.get_logger(__name__)
 
 #: What a lost connection looks like; anything else is a bug and is left to crash loudly.
 CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, InvalidHandshake)
-REST_ERRORS = (ccxt_async.BaseError, OSError, TimeoutError)
+REST_ERRORS = (ccxt_async.BaseError, OSError, TimeoutError, ValueError, KeyError, TypeError)
+"""A REST call that failed, or answered something we could not read (msgspec's and json's
+decode errors are ValueErrors): counted and retried, never fatal to the collector."""
 ROTATION_RETRY_S = 60.0
 
 
@@ -55,6 +59,8 @@ class _Liveness:
 
     last_frame: float
     stale: bool = False
+    waiting: bool = False
+    """True while the session waits for Redis and reads nothing."""
 
 
 class VenueCollector:
@@ -87,6 +93,8 @@ class VenueCollector:
         self.liquidation_totals: Counter[tuple[str, Side]] = Counter()
         self.liquidation_notional: defaultdict[tuple[str, Side], float] = defaultdict(float)
         self._connected: dict[str, bool] = {}
+        self._open: dict[str, tuple[tuple[str, ...], ClientConnection]] = {}
+        self._tg: asyncio.TaskGroup | None = None
         self.ready = asyncio.Event()
         """Set once metadata is loaded and the first events were handed to the sink."""
 
@@ -95,9 +103,8 @@ class VenueCollector:
     async def run(self) -> None:
         await self._load_markets_until_done()
         async with asyncio.TaskGroup() as tg:
-            for conn in self.venue.connections(self.markets):
-                self._connected[conn.name] = False
-                tg.create_task(self._supervise(conn.name), name=f"{self.venue.id}:{conn.name}")
+            self._tg = tg
+            self._follow_connections()
             tg.create_task(self._refresh_markets(), name=f"{self.venue.id}:metadata")
             tg.create_task(self._publish_health(), name=f"{self.venue.id}:health")
             if self.venue.oi_over_rest:
@@ -113,6 +120,7 @@ class VenueCollector:
     async def _load_markets_until_done(self) -> None:
         backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
         while True:
+            checkpoint()
             try:
                 self._set_markets(await self.venue.load_markets(self.settings.rest_timeout_s))
                 return
@@ -135,11 +143,30 @@ class VenueCollector:
 
     async def _refresh_markets(self) -> None:
         while True:
+            checkpoint()
             await asyncio.sleep(self.venue.settings.metadata_refresh_s)
             try:
                 self._set_markets(await self.venue.load_markets(self.settings.rest_timeout_s))
             except REST_ERRORS as exc:  # keep the cached metadata; try again next period
                 log.warning("metadata refresh failed", venue=self.venue.id, error=str(exc)[:200])
+                continue
+            self._follow_connections()
+
+    def _follow_connections(self) -> None:
+        """Start a supervisor for each connection the metadata now asks for; close open
+        connections whose subscription changed (they reconnect with the new one); a
+        connection no longer asked for ends at its next reconnect (see :meth:`_supervise`)."""
+        assert self._tg is not None
+        for conn in self.venue.connections(self.markets):
+            if conn.name not in self._connected:
+                self._connected[conn.name] = False
+                self._tg.create_task(
+                    self._supervise(conn.name), name=f"{self.venue.id}:{conn.name}"
+                )
+            elif (open_ := self._open.get(conn.name)) is not None and open_[0] != conn.subscribe:
+                log.info("subscription changed; reconnecting", venue=self.venue.id,
+                         connection=conn.name)  # fmt: skip
+                self._tg.create_task(open_[1].close(code=1000, reason="resubscribe"))
 
     # -- websocket ---------------------------------------------------------------------------
 
@@ -158,25 +185,29 @@ class VenueCollector:
     async def _supervise(self, name: str) -> None:
         backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
         while True:
+            checkpoint()
             started = self.clock()
             try:
                 successor = await self._session(name, None)
                 while successor is not None:
                     successor = await successor
+            except LookupError:  # the refreshed metadata no longer asks for this connection
+                log.info("connection retired", venue=self.venue.id, connection=name)
+                self._connected.pop(name, None)
+                self.health.connected = all(self._connected.values())
+                return
             except CONNECTION_ERRORS as exc:
                 self.health.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 log.warning(
-                    "connection lost",
-                    venue=self.venue.id,
-                    connection=name,
+                    "connection lost", venue=self.venue.id, connection=name,
                     error=self.health.last_error,
-                )
+                )  # fmt: skip
             self._set_connected(name, False)
             self.health.reconnects_total += 1
             if self.clock() - started >= self.settings.stable_session_s:
                 backoff.reset()
             delay = backoff.next_delay()
-            log.info("reconnecting", venue=self.venue.id, in_s=round(delay, 2))
+            log.info("reconnecting", venue=self.venue.id, connection=name, in_s=round(delay, 2))
             await asyncio.sleep(delay)
 
     async def _session(self, name: str, ready: asyncio.Event | None) -> asyncio.Task[Any] | None:
@@ -191,6 +222,7 @@ class VenueCollector:
             opened = self.clock()
             live = _Liveness(opened)
             self._on_connected(conn)
+            self._open[name] = (conn.subscribe, ws)
             deadline = opened + self.settings.max_connection_age_s
             successor: asyncio.Task[Any] | None = None
             successor_ready = asyncio.Event()
@@ -202,7 +234,10 @@ class VenueCollector:
                     if self._on_frame(frame) and ready is not None:
                         ready.set()
                     if self.sink.backlogged:
-                        await self.sink.wait_for_room()  # Redis is behind: read no faster
+                        live.waiting = True  # Redis is behind: read no faster
+                        await self.sink.wait_for_room()
+                        live.waiting = False
+                        live.last_frame = self.clock()
                     if successor is None:
                         if self.clock() >= deadline:
                             log.info("rotating connection", venue=self.venue.id)
@@ -227,9 +262,15 @@ class VenueCollector:
                 handed_over = True  # this one died mid-rotation: the successor takes over
                 return successor
             finally:
+                if self._open.get(name, (None, None))[1] is ws:
+                    del self._open[name]
                 watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
                 if successor is not None and not handed_over:
                     successor.cancel()  # cancelled or failed before handing over
+                    with contextlib.suppress(asyncio.CancelledError, *CONNECTION_ERRORS):
+                        await successor
             if live.stale:
                 raise TimeoutError(f"no data for {self.settings.watchdog_s} s")
             raise ConnectionResetError(f"closed by the venue: {ws.close_code} {ws.close_reason}")
@@ -246,10 +287,16 @@ class VenueCollector:
         tick = min(1.0, limit / 4, conn.ping_interval_s or 1.0)
         next_ping = self.clock() + (conn.ping_interval_s or 0.0)
         while True:
+            checkpoint()
             await asyncio.sleep(tick)
             if conn.ping is not None and self.clock() >= next_ping:
-                await ws.send(conn.ping)
+                try:
+                    await ws.send(conn.ping)
+                except CONNECTION_ERRORS:
+                    return  # the session sees the closed connection itself
                 next_ping = self.clock() + (conn.ping_interval_s or limit)
+            if live.waiting:
+                continue  # silent because we are not reading (Redis is behind), not the venue
             if self.clock() - live.last_frame > limit:
                 live.stale = True
                 log.warning("feed stalled; reconnecting", venue=self.venue.id, after_s=limit)
@@ -294,10 +341,12 @@ class VenueCollector:
         pace = 60.0 / self.venue.settings.oi_poll_weight_per_minute
         fetch = self.venue.fetch_open_interest
         while True:
+            checkpoint()
             parser = self._parser()
             symbols = sorted(s for s in self.markets if parser.wanted is None or s in parser.wanted)
             polled = 0
             for symbol in symbols:
+                checkpoint()
                 mark = parser.last_mark.get(symbol)
                 inst = self.markets.get(symbol)
                 if mark is None or inst is None:
@@ -305,7 +354,9 @@ class VenueCollector:
                 started = self.clock()
                 polled += 1
                 try:
-                    event = await asyncio.wait_for(fetch(inst, mark), self.settings.rest_timeout_s)
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
+                    async with asyncio.timeout(self.settings.rest_timeout_s):
+                        event = await fetch(inst, mark)
                 except REST_ERRORS as exc:
                     self.health.oi_poll_failures_total += 1
                     if (
@@ -332,6 +383,7 @@ class VenueCollector:
 
     async def _publish_health(self) -> None:
         while True:
+            checkpoint()
             await self._write_health()
             await asyncio.sleep(1.0)
 

@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
+from ..aio import checkpoint
 from ..config import DetectorSettings
 from ..store import keys, reader
 from .base import Evaluation, PressureModel
@@ -86,6 +87,7 @@ class Detector:
         interval = self._settings.eval_interval_s
         next_round = self._clock()
         while True:
+            checkpoint()
             wait = next_round - self._clock()
             if wait > 0:
                 await self._read(block_ms=max(1, int(wait * 1000)))
@@ -123,6 +125,7 @@ class Detector:
     async def _restore(self, since_ms: int) -> None:
         """Resume the states stored by a previous run (only recent ones)."""
         while True:
+            checkpoint()
             try:
                 pairs = await reader.instruments(self._client)
                 pairs = [p for p in pairs if p[0] in self._venues]

@@ -8,7 +8,9 @@ with its pure protocol in :mod:`.binance_usdm_wire` and REST in :mod:`.binance_u
 
 from __future__ import annotations
 
+from .binance_coinm import BinanceCoinmSimulator
 from .binance_usdm import BinanceUsdmSimulator
+from .bybit import BybitSimulator
 from .clock import MarketClock
 from .market import DEFAULT_SPECS, DEFAULT_SYMBOLS, LiquidationPrint, Market, Quote, SymbolSpec
 from .runner import run_forever
@@ -30,7 +32,9 @@ __all__ = [
     "DEFAULT_SPECS",
     "DEFAULT_SYMBOLS",
     "SCENARIOS",
+    "BinanceCoinmSimulator",
     "BinanceUsdmSimulator",
+    "BybitSimulator",
     "Drift",
     "Interval",
     "Label",

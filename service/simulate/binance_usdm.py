@@ -16,6 +16,10 @@ aligned to the interval like the venue's), ``!forceOrder@arr`` and ``<symbol>@fo
 Test hooks: :meth:`drop_connections` (the 24 h cut), :meth:`stall`, :attr:`clients`, and the
 ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every liquidation),
 :attr:`pushed` (those that passed the throttle and went out), :meth:`ground_truth`.
+
+The server is :class:`BinanceFuturesSimulator`, parameterized by a
+:class:`~.binance_usdm_wire.Product`; :class:`BinanceUsdmSimulator` is the USDⓈ-M one, and
+:mod:`.binance_coinm` serves COIN-M with the same code.
 """
 
 from __future__ import annotations
@@ -24,13 +28,13 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
@@ -39,9 +43,9 @@ from websockets.http11 import Request, Response
 
 from . import binance_usdm_wire as wire
 from .asgi_server import AsgiServer
-from .binance_usdm_rest import BinanceUsdmRest
+from .binance_usdm_rest import BinanceFuturesRest
 from .clock import MarketClock, wall_ms
-from .market import DEFAULT_SYMBOLS, LiquidationPrint, Market
+from .market import DEFAULT_SPECS, LiquidationPrint, Market, SymbolSpec
 from .replay import RecordedFrame, cycle, load_frames
 from .scenario import DEFAULT_SCENARIO, Interval, Scenario, get_scenario
 
@@ -52,14 +56,19 @@ FLUSH_INTERVAL_S = 0.02
 class _Client:
     conn: ServerConnection
     routed: bool
+    """Data is delivered on this path (USDⓈ-M: only under ``/market``)."""
     session: wire.Session
     gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def _route(path: str) -> tuple[bool, bool, list[str]] | None:
-    """(routed, combined, streams in the path) for a websocket path, ``None`` if unknown."""
-    routed = path.startswith("/market/")
-    rest = path.removeprefix("/market" if routed else "/public")
+def _route(path: str, market_path: str | None) -> tuple[bool, bool, list[str]] | None:
+    """(delivers, combined, streams in the path) for a websocket path, ``None`` if unknown.
+    With a ``market_path`` (USDⓈ-M ``/market``), only paths under it deliver."""
+    if market_path is None:
+        routed, rest = True, path
+    else:
+        routed = path.startswith(market_path + "/")
+        rest = path.removeprefix(market_path if routed else "/public")
     if rest == "/stream":
         return routed, True, []
     if rest == "/ws" or rest.startswith("/ws/"):
@@ -76,11 +85,15 @@ def _replayable(message: Any) -> wire.StreamKind | None:
     )
 
 
-def _mark_data(marks: dict[str, str], array: str, slow: bool, s: wire.Stream) -> str | None:
-    """What a markPrice stream gets this tick: the array, its symbol's update, or nothing
-    (3 s streams on the ticks in between)."""
+def _mark_data(
+    marks: dict[str, str], array: str, pairs: dict[str, str], slow: bool, s: wire.Stream
+) -> str | None:
+    """What a markPrice stream gets this tick: the array, its pair's array, its symbol's
+    update, or nothing (3 s streams on the ticks in between)."""
     if not (s.fast or slow):
         return None
+    if s.pair is not None:
+        return pairs.get(s.pair)
     return array if s.symbol is None else marks.get(s.symbol)
 
 
@@ -89,46 +102,66 @@ def _force_data(symbol: str, data: str, s: wire.Stream) -> str | None:
     return data if s.symbol in (None, symbol) else None
 
 
-class BinanceUsdmSimulator:
-    """Binance USDⓈ-M on loopback. ``async with BinanceUsdmSimulator() as sim: ...``."""
+class BinanceFuturesSimulator:
+    """A Binance futures product on loopback; subclasses name the product, the symbols they
+    simulate by default and those on a 4 h funding interval."""
+
+    product: ClassVar[wire.Product]
+    default_specs: ClassVar[tuple[SymbolSpec, ...]]
+    default_four_hour: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: list[str] | tuple[str, ...] = DEFAULT_SYMBOLS,
+        symbols: Sequence[str] | None = None,
         seed: int = 0,
         time_scale: float = 1.0,
         start_s: float = 0.0,
         push_interval_s: float = 1.0,
         ping_interval_s: float | None = 180.0,
         ping_timeout_s: float | None = 600.0,
-        four_hour_symbols: tuple[str, ...] = wire.FOUR_HOUR_SYMBOLS,
+        four_hour_symbols: tuple[str, ...] | None = None,
         list_only_simulated: bool = False,
         replay_file: str | Path | None = None,
         replay_only: bool = False,
         weight_limit: int = 2400,
         clock: MarketClock | None = None,
     ) -> None:
-        """``clock``: share one market (and its ground truth) with other venue servers;
-        it is then started and stopped by its owner. ``list_only_simulated``: serve an
-        exchangeInfo listing only the simulated symbols (the recorded one lists 122)."""
+        """``symbols``: simulate these (default: every symbol of :attr:`default_specs`).
+        ``clock``: share one market (and its ground truth) with other venue servers; it is
+        then started and stopped by its owner, and this server serves ``symbols`` or, by
+        default, those of the market's symbols its exchangeInfo lists.
+        ``list_only_simulated``: serve an exchangeInfo listing only the simulated symbols
+        (the recorded ones list every contract of 2021)."""
         sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
         self._own_clock = clock is None
-        self.clock = clock or MarketClock(
-            Market(sc, symbols=symbols, seed=seed, start_s=start_s), time_scale=time_scale
-        )
+        info_text = wire.load_exchange_info(self.product)
+        info = json.loads(info_text)
+        if clock is None:
+            wanted = list(symbols) if symbols is not None else None
+            market = Market(
+                sc, symbols=wanted, specs=self.default_specs, seed=seed, start_s=start_s
+            )
+            clock = MarketClock(market, time_scale=time_scale)
+        self.clock = clock
         self.market = self.clock.market
+        if symbols is None:
+            listed = {s["symbol"] for s in info["symbols"]}
+            symbols = [s for s in self.market.symbols if s in listed]
         self.push_interval_s = push_interval_s
         self.ping_interval_s, self.ping_timeout_s = ping_interval_s, ping_timeout_s
-        info_text = wire.load_exchange_info()
-        info = json.loads(info_text)
-        self.contracts = wire.contracts(info, self.market.symbols, four_hour_symbols)
+        four_hour = self.default_four_hour if four_hour_symbols is None else four_hour_symbols
+        self.contracts = wire.contracts(info, symbols, four_hour)
         if list_only_simulated:
             info["symbols"] = [s for s in info["symbols"] if s["symbol"] in self.contracts]
             info_text = wire.encode(info)
-        self.rest = BinanceUsdmRest(
-            self.market, self.contracts, info_text, weight_limit=weight_limit
+        self.rest = BinanceFuturesRest(
+            self.market,
+            self.contracts,
+            info_text,
+            product=self.product,
+            weight_limit=weight_limit,
         )
         self.replay: list[RecordedFrame] = (
             load_frames(replay_file, lambda m: _replayable(m) is not None) if replay_file else []
@@ -140,7 +173,7 @@ class BinanceUsdmSimulator:
         self.ws_base_url = ""
         self.rest_base_url = ""
         self._throttle = wire.ForceOrderThrottle()
-        self.clock.add_listener(self._throttle.offer)
+        self.clock.add_listener(self._offer)
         self._clients: set[_Client] = set()
         self._stall_until = 0.0
         self._ws: Server | None = None
@@ -169,7 +202,7 @@ class BinanceUsdmSimulator:
             await self.stop()
             raise
         netloc = f"[{host}]" if ":" in host else host
-        self.ws_base_url = f"ws://{netloc}:{port}/market"
+        self.ws_base_url = f"ws://{netloc}:{port}{self.product.market_path or ''}"
         self.rest_base_url = f"http://{netloc}:{rest_port}"
         if self._own_clock:
             self.clock.start()
@@ -242,8 +275,10 @@ class BinanceUsdmSimulator:
 
     @property
     def prints(self) -> list[LiquidationPrint]:
-        """Every liquidation the market produced, throttled or not."""
-        return self.clock.prints
+        """Every liquidation the market produced for the served symbols, throttled or not."""
+        if self._own_clock:
+            return self.clock.prints
+        return [p for p in self.clock.prints if p.symbol in self.contracts]
 
     def ground_truth(self, until_ms: int | None = None) -> list[Interval]:
         """The scenario's labelled intervals in wall-clock ms, from start to ``until_ms``."""
@@ -251,21 +286,27 @@ class BinanceUsdmSimulator:
 
     # -- websocket -------------------------------------------------------------------------
 
+    def _offer(self, prints: list[LiquidationPrint]) -> None:
+        """The market's prints of the served symbols go to the throttle (a shared market
+        also holds other venues' symbols)."""
+        contracts = self.contracts
+        self._throttle.offer(p for p in prints if p.symbol in contracts)
+
     def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if _route(urlsplit(request.path).path) is None:
+        if _route(urlsplit(request.path).path, self.product.market_path) is None:
             return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
         url = urlsplit(conn.request.path if conn.request else "/")
-        route = _route(url.path)
+        route = _route(url.path, self.product.market_path)
         if route is None:  # pragma: no cover - refused by _check_path
             return
         routed, combined, streams = route
         if combined:
             for value in parse_qs(url.query).get("streams", []):
                 streams.extend(s for s in value.split("/") if s)
-        session = wire.Session(combined)
+        session = wire.Session(combined, product=self.product)
         session.subscribe(streams)
         client = _Client(conn, routed, session)
         self._clients.add(client)
@@ -299,12 +340,18 @@ class BinanceUsdmSimulator:
                 continue
             event_ms = round(tick * interval * 1000)
             slow = tick % 3 == 0
+            update, contracts = self.product.mark_price_update, self.contracts
             marks = {
-                q.symbol: wire.encode(wire.mark_price_update(q, self.contracts[q.symbol], event_ms))
+                q.symbol: wire.encode(update(q, contracts[q.symbol], event_ms))
                 for q in self.market.quotes()
+                if q.symbol in contracts
             }
+            by_pair: dict[str, list[str]] = {}
+            for symbol, text in marks.items():
+                by_pair.setdefault(contracts[symbol].pair, []).append(text)
+            pairs = {pair: "[" + ",".join(texts) + "]" for pair, texts in by_pair.items()}
             array = "[" + ",".join(marks.values()) + "]"
-            self._send(wire.StreamKind.MARK, partial(_mark_data, marks, array, slow))
+            self._send(wire.StreamKind.MARK, partial(_mark_data, marks, array, pairs, slow))
 
     async def _flush_force_orders(self) -> None:
         while True:
@@ -315,7 +362,7 @@ class BinanceUsdmSimulator:
                 continue
             self.pushed.extend(due)
             for p in due:
-                data = wire.encode(wire.force_order(p, self.contracts[p.symbol], now))
+                data = wire.encode(self.product.force_order(p, self.contracts[p.symbol], now))
                 self._send(wire.StreamKind.FORCE, partial(_force_data, p.symbol, data))
 
     async def _replay(self) -> None:
@@ -329,3 +376,11 @@ class BinanceUsdmSimulator:
             for c in list(self._clients):
                 if c.routed and any(s.kind is kind for s in c.session.wanted()):
                     broadcast([c.conn], rec.raw)
+
+
+class BinanceUsdmSimulator(BinanceFuturesSimulator):
+    """Binance USDⓈ-M on loopback. ``async with BinanceUsdmSimulator() as sim: ...``."""
+
+    product: ClassVar[wire.Product] = wire.USDM
+    default_specs: ClassVar[tuple[SymbolSpec, ...]] = DEFAULT_SPECS
+    default_four_hour: ClassVar[tuple[str, ...]] = wire.FOUR_HOUR_SYMBOLS

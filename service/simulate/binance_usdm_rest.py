@@ -1,13 +1,18 @@
-"""Binance USDⓈ-M's public REST endpoints (``https://fapi.binance.com``), as a Starlette app.
+"""Binance futures' public REST endpoints as a Starlette app: USDⓈ-M (``fapi.binance.com``,
+paths under ``/fapi/v1``) or, with :data:`~.binance_coinm_wire.COINM`, COIN-M
+(``dapi.binance.com``, ``/dapi/v1``).
 
 Paths, bodies, error codes and the ``X-MBX-USED-WEIGHT-1M`` header follow the venue:
 
-* ``GET /fapi/v1/ping`` → ``{}``; ``GET /fapi/v1/time`` → ``{"serverTime": ms}``
-* ``GET /fapi/v1/exchangeInfo``: the recorded 2021 body with ``serverTime`` updated
-* ``GET /fapi/v1/fundingInfo``: only the symbols whose funding interval is not 8 h
+* ``GET <prefix>/ping`` → ``{}``; ``GET <prefix>/time`` → ``{"serverTime": ms}``
+* ``GET <prefix>/exchangeInfo``: the recorded 2021 body with ``serverTime`` updated
+* ``GET <prefix>/fundingInfo``: only the symbols whose funding interval is not 8 h
 * ``GET /fapi/v1/openInterest?symbol=BTCUSDT`` →
-  ``{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}`` (base coin)
-* ``GET /fapi/v1/premiumIndex[?symbol=]``: one object, or a list without ``symbol``
+  ``{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}`` (base coin);
+  COIN-M: ``{"symbol":"BTCUSD_PERP","pair":"BTCUSD","openInterest":"15279",
+  "contractType":"PERPETUAL","time":...}`` (contracts)
+* ``GET <prefix>/premiumIndex[?symbol=]``: USDⓈ-M one object, or a list without ``symbol``;
+  COIN-M always a list (also ``?pair=``), weight 10
 
 A symbol that is not simulated answers HTTP 400 ``{"code":-1121,"msg":"Invalid symbol."}``.
 Weights per call are the venue's; past the per-minute limit the answer is HTTP 429 ``-1003``.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,7 +46,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class BinanceUsdmRest:
+class BinanceFuturesRest:
     """The REST side of the simulator, reading the shared :class:`Market`."""
 
     def __init__(
@@ -49,28 +55,34 @@ class BinanceUsdmRest:
         contracts: Mapping[str, wire.Contract],
         exchange_info: str,
         *,
+        product: wire.Product = wire.USDM,
         weight_limit: int = 2400,
         clock: Callable[[], int] = _now_ms,
     ) -> None:
         self.market = market
         self.contracts = contracts
         self.exchange_info = exchange_info
+        self.product = product
         self.weights = wire.WeightCounter(weight_limit)
         self.clock = clock
         self.requests = 0
+        self.paths: Counter[str] = Counter()
+        """Requests per path: what a client (ccxt) actually asked for."""
+        prefix = product.rest_prefix
         self.app = Starlette(
             routes=[
-                Route("/fapi/v1/ping", self._ping),
-                Route("/fapi/v1/time", self._time),
-                Route("/fapi/v1/exchangeInfo", self._exchange_info),
-                Route("/fapi/v1/fundingInfo", self._funding_info),
-                Route("/fapi/v1/openInterest", self._open_interest),
-                Route("/fapi/v1/premiumIndex", self._premium_index),
+                Route(f"{prefix}/ping", self._ping),
+                Route(f"{prefix}/time", self._time),
+                Route(f"{prefix}/exchangeInfo", self._exchange_info),
+                Route(f"{prefix}/fundingInfo", self._funding_info),
+                Route(f"{prefix}/openInterest", self._open_interest),
+                Route(f"{prefix}/premiumIndex", self._premium_index),
             ]
         )
 
     def _reply(self, request: Request, weight: int, body: Any, status: int = 200) -> Response:
         self.requests += 1
+        self.paths[request.url.path] += 1
         ip = request.client.host if request.client else "unknown"
         now = self.clock()
         used = self.weights.add(ip, weight, now)
@@ -109,17 +121,23 @@ class BinanceUsdmRest:
         if symbol not in self.contracts:
             return self._reply(request, 1, _INVALID_SYMBOL, 400)
         q = self.market.quote(symbol)
-        return self._reply(request, 1, wire.open_interest(q, self.contracts[symbol], self.clock()))
+        body = self.product.open_interest(q, self.contracts[symbol], self.clock())
+        return self._reply(request, 1, body)
 
     async def _premium_index(self, request: Request) -> Response:
         symbol = request.query_params.get("symbol")
+        pair = request.query_params.get("pair") if self.product.pair_mark else None
+        one, every = self.product.premium_index_weight
         now = self.clock()
+        row = self.product.premium_index
         if symbol is None:
             rows = [
-                wire.premium_index(self.market.quote(s), c, now) for s, c in self.contracts.items()
+                row(self.market.quote(s), c, now)
+                for s, c in self.contracts.items()
+                if pair is None or c.pair == pair
             ]
-            return self._reply(request, 10, rows)
+            return self._reply(request, every, rows)
         if symbol not in self.contracts:
-            return self._reply(request, 1, _INVALID_SYMBOL, 400)
-        q = self.market.quote(symbol)
-        return self._reply(request, 1, wire.premium_index(q, self.contracts[symbol], now))
+            return self._reply(request, one, _INVALID_SYMBOL, 400)
+        body = row(self.market.quote(symbol), self.contracts[symbol], now)
+        return self._reply(request, one, [body] if self.product.premium_index_as_list else body)

@@ -4,7 +4,11 @@ What the simulator's server needs to speak like ``fstream.binance.com``: stream 
 per-connection request protocol (``SUBSCRIBE``, ``UNSUBSCRIBE``, ``LIST_SUBSCRIPTIONS``,
 ``SET_PROPERTY``, ``GET_PROPERTY`` and Binance's error frames), the exact shapes of
 ``markPriceUpdate`` and ``forceOrder`` events and of the REST bodies, and the venue's
-one-liquidation-per-symbol-per-second throttle. Real frames, for reference::
+one-liquidation-per-symbol-per-second throttle.
+
+COIN-M (``dstream``/``dapi``) speaks the same protocol with other shapes and units: what
+differs is a :class:`Product`; :data:`USDM` is this module's, ``COINM`` is in
+:mod:`.binance_coinm_wire`. Real USDⓈ-M frames, for reference::
 
     {"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1597536008000,
      "s":"BTCUSDT","p":"11857.56000000","i":"11851.86949091","r":"0.00015640",
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Final
@@ -48,18 +52,23 @@ class Stream:
     name: str
     kind: StreamKind
     symbol: str | None
-    """Upper-case symbol, or ``None`` for an all-market stream."""
+    """Upper-case symbol, or ``None`` for an all-market (or per-pair) stream."""
     fast: bool = True
     """markPrice: every second (``@1s``) rather than every 3 s."""
+    pair: str | None = None
+    """COIN-M ``<pair>@markPrice``: the upper-case pair whose symbols it carries."""
 
 
-def parse_stream(name: str) -> Stream | None:
+def parse_stream(name: str, product: Product | None = None) -> Stream | None:
     """``!markPrice@arr@1s``, ``!markPrice@arr``, ``<symbol>@markPrice[@1s]``,
-    ``!forceOrder@arr`` or ``<symbol>@forceOrder``; anything else (including upper-case
-    symbols, which the venue does not deliver) is ``None``."""
+    ``!forceOrder@arr`` or ``<symbol>@forceOrder``; on COIN-M also ``<pair>@markPrice[@1s]``
+    (a pair has no ``_``: ``btcusd``; its symbols have: ``btcusd_perp``), and no
+    ``!markPrice@arr``. Anything else (including upper-case symbols, which the venue does
+    not deliver) is ``None``."""
+    product = product or USDM
     head, _, rest = name.partition("@")
     if head.startswith("!"):
-        if head == "!markPrice" and rest in ("arr@1s", "arr"):
+        if head == "!markPrice" and rest in ("arr@1s", "arr") and product.all_market_mark:
             return Stream(name, StreamKind.MARK, None, rest == "arr@1s")
         if head == "!forceOrder" and rest == "arr":
             return Stream(name, StreamKind.FORCE, None)
@@ -67,6 +76,8 @@ def parse_stream(name: str) -> Stream | None:
     if not head or head != head.lower():
         return None
     if rest in ("markPrice@1s", "markPrice"):
+        if product.pair_mark and "_" not in head:
+            return Stream(name, StreamKind.MARK, None, rest == "markPrice@1s", head.upper())
         return Stream(name, StreamKind.MARK, head.upper(), rest == "markPrice@1s")
     if rest == "forceOrder":
         return Stream(name, StreamKind.FORCE, head.upper())
@@ -81,11 +92,16 @@ class Contract:
     price_precision: int
     qty_precision: int
     funding_interval_h: float = DEFAULT_FUNDING_INTERVAL_H
+    contract_size: float = 1.0
+    """COIN-M: USD per contract (USDⓈ-M quantities are base coin)."""
+    pair: str = ""
+    contract_type: str = "PERPETUAL"
 
 
-def load_exchange_info() -> str:
-    """The recorded ``/fapi/v1/exchangeInfo`` body, as text (see ``data/README.md``)."""
-    ref = resources.files("service.simulate").joinpath("data/binance_usdm/exchangeInfo.json")
+def load_exchange_info(product: Product | None = None) -> str:
+    """The recorded ``exchangeInfo`` body of ``product`` (default USDⓈ-M), as text (see
+    ``data/README.md``)."""
+    ref = resources.files("service.simulate").joinpath((product or USDM).exchange_info)
     return ref.read_text(encoding="utf-8")
 
 
@@ -100,7 +116,15 @@ def contracts(
             raise ValueError(f"{sym} is not listed in exchangeInfo")
         row = listed[sym]
         hours = 4.0 if sym in four_hour else DEFAULT_FUNDING_INTERVAL_H
-        out[sym] = Contract(sym, int(row["pricePrecision"]), int(row["quantityPrecision"]), hours)
+        out[sym] = Contract(
+            sym,
+            int(row["pricePrecision"]),
+            int(row["quantityPrecision"]),
+            hours,
+            float(row.get("contractSize", 1.0)),
+            str(row.get("pair", sym)),
+            str(row.get("contractType", "PERPETUAL")),
+        )
     return out
 
 
@@ -191,6 +215,48 @@ def encode(obj: Any) -> str:
     return _encode(obj).decode()
 
 
+@dataclass(frozen=True, slots=True)
+class Product:
+    """What differs between Binance's futures products, on the wire and over REST."""
+
+    name: str
+    rest_prefix: str
+    """``/fapi/v1`` or ``/dapi/v1``."""
+    exchange_info: str
+    """The recorded ``exchangeInfo`` body, a resource of ``service.simulate``."""
+    market_path: str | None
+    """USDⓈ-M ``/market``: the only path that delivers markPrice and forceOrder (bare and
+    ``/public`` paths accept, answer, and never deliver them). ``None``: every path does."""
+    all_market_mark: bool
+    """``!markPrice@arr[@1s]`` exists (USDⓈ-M)."""
+    pair_mark: bool
+    """``<pair>@markPrice[@1s]`` and ``premiumIndex?pair=`` exist (COIN-M)."""
+    premium_index_as_list: bool
+    """``premiumIndex?symbol=`` answers a one-row list (COIN-M), not an object."""
+    premium_index_weight: tuple[int, int]
+    """Request weight of ``premiumIndex`` with a symbol, and without."""
+    mark_price_update: Callable[[Quote, Contract, int], dict[str, Any]]
+    force_order: Callable[[LiquidationPrint, Contract, int], dict[str, Any]]
+    premium_index: Callable[[Quote, Contract, int], dict[str, Any]]
+    open_interest: Callable[[Quote, Contract, int], dict[str, Any]]
+
+
+USDM: Final = Product(
+    name="usdm",
+    rest_prefix="/fapi/v1",
+    exchange_info="data/binance_usdm/exchangeInfo.json",
+    market_path="/market",
+    all_market_mark=True,
+    pair_mark=False,
+    premium_index_as_list=False,
+    premium_index_weight=(1, 10),
+    mark_price_update=mark_price_update,
+    force_order=force_order,
+    premium_index=premium_index,
+    open_interest=open_interest,
+)
+
+
 def frame(stream: str, data: str, combined: bool) -> str:
     """``data`` (encoded JSON) as sent on a combined or raw connection."""
     return f'{{"stream":{encode(stream)},"data":{data}}}' if combined else data
@@ -207,10 +273,11 @@ class Session:
     combined: bool
     streams: dict[str, Stream | None] = field(default_factory=dict)
     """Subscribed names in order, with what they deliver (``None``: nothing)."""
+    product: Product = USDM
 
     def subscribe(self, names: Iterable[str]) -> None:
         for name in names:
-            self.streams.setdefault(name, parse_stream(name))
+            self.streams.setdefault(name, parse_stream(name, self.product))
 
     def wanted(self) -> list[Stream]:
         return [s for s in self.streams.values() if s is not None]

@@ -18,7 +18,9 @@ from typing import Any, Protocol, Self
 
 import structlog
 
+from .binance_coinm import BinanceCoinmSimulator
 from .binance_usdm import BinanceUsdmSimulator
+from .bybit import BybitSimulator
 from .scenario import DEFAULT_SCENARIO, Scenario, get_scenario
 
 log = structlog.get_logger(__name__)
@@ -39,8 +41,20 @@ def _binance_usdm(scenario: Scenario, seed: int, time_scale: float) -> VenueSimu
     )
 
 
+def _binance_coinm(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
+    return BinanceCoinmSimulator(
+        scenario, seed=seed, time_scale=time_scale, list_only_simulated=True
+    )
+
+
+def _bybit(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
+    return BybitSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
+
+
 SIMULATORS: dict[str, Callable[[Scenario, int, float], VenueSimulator]] = {
     "binance_usdm": _binance_usdm,
+    "binance_coinm": _binance_coinm,
+    "bybit": _bybit,
 }
 """Venue id → factory. The order fixes the ports under ``base_port``."""
 

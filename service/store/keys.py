@@ -8,6 +8,8 @@ is documented in ``docs/redis.md``:
 * ``dlv:{<venue>|<symbol>}:latest`` (hash): field per kind, the newest event as JSON;
 * ``dlv:{<venue>|<symbol>}:liquidation_ids`` (sorted set): identities of the liquidations
   stored recently, so a liquidation re-sent by the venue is stored once;
+* ``dlv:{<venue>|<symbol>}:last_batch`` (string): the last batch the store script applied,
+  so that a retried batch is not written twice;
 * ``dlv:{<venue>|<symbol>}:pressure`` (string): the newest pressure score as JSON;
 * ``dlv:{<venue>}:handoff`` (stream): one entry per written batch (field ``e``: a JSON array
   of that venue's events), what the detector consumes; trimmed by time;
@@ -55,6 +57,11 @@ def latest(venue: str, symbol: str) -> str:
 def liquidation_ids(venue: str, symbol: str) -> str:
     """Sorted set of the liquidation identities stored recently (score: when), for dedup."""
     return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:liquidation_ids"
+
+
+def last_batch(venue: str, symbol: str) -> str:
+    """The id (and answer) of the last batch the store script applied: makes retries safe."""
+    return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:last_batch"
 
 
 def pressure(venue: str, symbol: str) -> str:

@@ -1,195 +1,78 @@
-"""Batched writes: the collectors' events reach Redis through one pipeline per batch.
+"""Batched writes: the collectors' events reach Redis in group commits.
 
-:class:`EventSink` is a group commit. Collectors :meth:`~EventSink.put` parsed events without
-waiting; one flusher task writes whatever has accumulated in one pipeline, then takes the
-next accumulation. Under a burst the batches grow instead of the round trips multiplying.
-Nothing is dropped: when more than ``max_pending_events`` are unwritten (Redis slow or
-down), :meth:`~EventSink.put` makes the collector wait, and a failed write is retried with
-the same batch until Redis takes it.
+:class:`EventSink` takes parsed events without waiting; one flusher task writes whatever has
+accumulated as one batch (two pipelines, see :mod:`.script`), then takes the next. Under a
+burst the batches grow instead of the round trips multiplying.
+
+Failure semantics:
+
+* Nothing is dropped for lack of room: above ``max_pending_events`` unwritten events the
+  collectors wait (:meth:`EventSink.wait_for_room`) and read no faster.
+* A batch stays pending until Redis has taken it; connection errors, timeouts and transient
+  refusals (OOM, BUSY, LOADING...) are retried with backoff, and retries are idempotent
+  (batch ids), so a reply lost in flight writes nothing twice.
+* An instrument whose write Redis refuses for good (say, a key of the wrong type) is logged
+  and counted in :attr:`EventSink.events_refused`, and does not hold up the others.
+* At shutdown :meth:`EventSink.drain` writes what is pending within a deadline, resuming the
+  batch that was in flight; what remains after it is logged as abandoned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import secrets
 import time
-from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
+from ..aio import checkpoint
 from ..config import StoreSettings
-from ..events import KIND_OF, Event, Kind, Liquidation, encode
+from ..events import Event
 from . import keys
+from .script import STORE_SCRIPT, accepted, queue_handoff, queue_instruments
 
 log = structlog.get_logger(__name__)
 
-
-def _minid(now_ms: int, retention_s: float) -> str:
-    return str(now_ms - int(retention_s * 1000))
-
-
-#: Order of the kinds in the script's KEYS/ARGV; an event line starts with its index + 1.
-KIND_ORDER: tuple[Kind, ...] = tuple(Kind)
-_KIND_DIGIT = {kind: str(i + 1).encode() for i, kind in enumerate(KIND_ORDER)}
-_N = len(KIND_ORDER)
-
-# One call per instrument per batch: the per-event XADDs run inside Redis, so a batch of N
-# events costs one command per instrument instead of N + 1 (the client-side packing of a
-# command costs far more than Redis's XADD). Every key is in the instrument's hash slot, so
-# the identity check of liquidations is atomic with their write, also on a cluster.
-_LIQ = KIND_ORDER.index(Kind.LIQUIDATION) + 1
-STORE_INSTRUMENT_LUA = f"""
--- KEYS[1..{_N}]: the instrument's stream per kind; KEYS[{_N + 1}]: its latest hash;
--- KEYS[{_N + 2}]: its sorted set of recent liquidation identities (score: time seen)
--- ARGV[1..{_N}]: MINID per kind; ARGV[{_N + 1}..{2 * _N}]: latest-hash field per kind;
--- ARGV[{2 * _N + 1}]: now (ms); ARGV[{2 * _N + 2}]: identities older than this are forgotten;
--- ARGV[{2 * _N + 3}]: events, one per line: "<kind index><event JSON>", and for liquidations
--- "<kind index><identity>\t<event JSON>".
--- Returns the line numbers of liquidations already stored (duplicates, not written).
-local newest, dup, liq = {{}}, {{}}, false
-local i = 0
-for line in string.gmatch(ARGV[{2 * _N + 3}], "[^\\n]+") do
-  i = i + 1
-  local k = tonumber(string.sub(line, 1, 1))
-  local e = string.sub(line, 2)
-  local fresh = true
-  if k == {_LIQ} then
-    local tab = string.find(e, "\\t", 1, true)
-    local id = string.sub(e, 1, tab - 1)
-    e = string.sub(e, tab + 1)
-    liq = true
-    if id ~= "" then
-      if redis.call("ZSCORE", KEYS[{_N + 2}], id) then
-        fresh = false
-        dup[#dup + 1] = i
-      else
-        redis.call("ZADD", KEYS[{_N + 2}], ARGV[{2 * _N + 1}], id)
-      end
-    end
-  end
-  if fresh then
-    redis.call("XADD", KEYS[k], "MINID", "~", ARGV[k], "*", "e", e)
-    newest[k] = e
-  end
-end
-if liq then redis.call("ZREMRANGEBYSCORE", KEYS[{_N + 2}], "-inf", ARGV[{2 * _N + 2}]) end
-local fields = {{}}
-for k = 1, {_N} do
-  if newest[k] then
-    fields[#fields + 1] = ARGV[{_N} + k]
-    fields[#fields + 1] = newest[k]
-  end
-end
-if #fields > 0 then redis.call("HSET", KEYS[{_N + 1}], unpack(fields)) end
-return dup
-"""
-STORE_SCRIPT = STORE_INSTRUMENT_LUA.encode()
-STORE_SHA = hashlib.sha1(STORE_SCRIPT).hexdigest()
+TRANSIENT_REFUSALS = ("OOM", "BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN", "READONLY")
+"""Refusals that go away by themselves: the batch is retried (NOSCRIPT too, after a load)."""
 
 
-def _line(event: Event) -> bytes:
-    kind = KIND_OF[type(event)]
-    if type(event) is Liquidation:
-        return _KIND_DIGIT[kind] + event.event_id.encode() + b"\t" + encode(event)
-    return _KIND_DIGIT[kind] + encode(event)
-
-
-def queue_instruments(
-    pipe: Any, batch: Sequence[Event], settings: StoreSettings, now_ms: int, known: set[str]
-) -> list[list[Event]]:
-    """Phase 1: queue one store-script call per instrument (and registry entries for new
-    instruments). Returns each call's events, in call order, to match the replies with."""
-    groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
-    for event in batch:
-        groups[(event.venue, event.symbol)].append(event)
-    minids = [_minid(now_ms, settings.retention_s[kind]) for kind in KIND_ORDER]
-    fields = [kind.value for kind in KIND_ORDER]
-    forget = _minid(now_ms, settings.liquidation_dedup_s)
-    for (venue, symbol), events in groups.items():
-        pipe.evalsha(
-            STORE_SHA,
-            _N + 2,
-            *(keys.events(venue, symbol, kind) for kind in KIND_ORDER),
-            keys.latest(venue, symbol),
-            keys.liquidation_ids(venue, symbol),
-            *minids,
-            *fields,
-            now_ms,
-            forget,
-            b"\n".join(_line(e) for e in events),
-        )
-        member = keys.instrument_id(venue, symbol)
-        if member not in known:
-            pipe.sadd(keys.INSTRUMENTS, member)
-            known.add(member)
-    return list(groups.values())
-
-
-def accepted(groups: list[list[Event]], replies: list[Any]) -> tuple[list[Event], int]:
-    """The events Redis stored (duplicate liquidations removed), and the duplicate count."""
-    out: list[Event] = []
-    dropped = 0
-    scripts = (r for r in replies if isinstance(r, list))
-    for events, dups in zip(groups, scripts, strict=True):
-        if dups:
-            skip = {int(n) - 1 for n in dups}
-            dropped += len(skip)
-            out.extend(e for i, e in enumerate(events) if i not in skip)
-        else:
-            out.extend(events)
-    return out, dropped
-
-
-def queue_handoff(pipe: Any, events: Sequence[Event], settings: StoreSettings, now_ms: int) -> None:
-    """Phase 2: one hand-off entry per venue with the stored events, for the detector."""
-    by_venue: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
-        by_venue[event.venue].append(event)
-    minid = _minid(now_ms, settings.handoff_retention_s)
-    for venue, venue_events in by_venue.items():
-        pipe.xadd(keys.handoff(venue), {"e": encode(venue_events)}, minid=minid, approximate=True)
-
-
-async def write_batch(
-    client: aioredis.Redis,
-    batch: Sequence[Event],
-    settings: StoreSettings,
-    now_ms: int,
-    known: set[str] | None = None,
-) -> tuple[list[Event], int]:
-    """Store ``batch`` once, both phases (what :class:`EventSink` does, without retries):
-    returns the stored events and the number of duplicates dropped."""
-    known = set() if known is None else known
-    await client.script_load(STORE_SCRIPT)
-    async with client.pipeline(transaction=False) as pipe:
-        groups = queue_instruments(pipe, batch, settings, now_ms, known)
-        stored, dups = accepted(groups, await pipe.execute())
-    async with client.pipeline(transaction=False) as pipe:
-        queue_handoff(pipe, stored, settings, now_ms)
-        await pipe.execute()
-    return stored, dups
+@dataclass
+class _Batch:
+    id: str
+    events: list[Event]
+    now_ms: int
+    stored: list[Event] | None = None
+    handoff_tries: int = 0
+    refused: int = 0
+    registered: set[str] = field(default_factory=set)
 
 
 class EventSink:
-    """Accumulates events and writes them to Redis in pipelined batches (see module doc)."""
+    """Accumulates events and writes them to Redis in batches (see module doc)."""
 
     def __init__(self, client: aioredis.Redis, settings: StoreSettings) -> None:
         self._client = client
         self._settings = settings
         self._pending: list[Event] = []
+        self._inflight: _Batch | None = None
         self._has_data = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
         self._known: set[str] = set()
+        self._id_prefix = secrets.token_hex(4)
+        self._batches = 0
         self.written_events = 0
         self.written_batches = 0
         self.write_failures = 0
         self.duplicates_dropped = 0
+        self.events_refused = 0
         self.last_batch_size = 0
 
     @property
@@ -203,7 +86,7 @@ class EventSink:
 
     def put_nowait(self, events: Sequence[Event]) -> None:
         """Hand events over for writing. Producers check :attr:`backlogged` and then await
-        :meth:`wait_for_room`, so a slow Redis slows the reading, never drops events."""
+        :meth:`wait_for_room`, so a slow Redis slows the reading instead of losing events."""
         if events:
             self._pending.extend(events)
             self._has_data.set()
@@ -220,67 +103,129 @@ class EventSink:
             await self._room.wait()
 
     async def run(self) -> None:
-        """Flush forever; cancel to stop (call :meth:`drain` first to write the rest)."""
+        """Flush forever; cancel to stop, then call :meth:`drain` to write the rest."""
         with contextlib.suppress(RedisError):  # else loaded on the first NOSCRIPT
             await self._client.script_load(STORE_SCRIPT)
         while True:
+            checkpoint()
             await self._has_data.wait()
             await self._flush_once()
 
     async def drain(self, timeout_s: float = 5.0) -> None:
-        """Write everything pending (used at shutdown)."""
-        deadline = time.monotonic() + timeout_s
-        while self._pending and time.monotonic() < deadline:
-            await self._flush_once()
+        """Write everything pending, the batch in flight first, within ``timeout_s``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self._pending:
+                    checkpoint()
+                    await self._flush_once()
+        except TimeoutError:
+            log.error("shutdown: events not written to Redis", abandoned=len(self._pending))
 
     async def _flush_once(self) -> None:
-        limit = self._settings.flush_max_events
-        batch, self._pending = self._pending[:limit], self._pending[limit:]
+        if self._inflight is None:
+            if not self._pending:
+                self._has_data.clear()
+                return
+            self._batches += 1
+            self._inflight = _Batch(
+                id=f"{self._id_prefix}-{self._batches}",
+                events=self._pending[: self._settings.flush_max_events],
+                now_ms=int(time.time() * 1000),
+            )
+        batch = self._inflight
+        await self._write_until_done(batch)
+        # Only now does the batch leave the queue: a cancelled write is resumed by drain().
+        del self._pending[: len(batch.events)]
+        self._inflight = None
+        self._known |= batch.registered
+        self.written_events += len(batch.stored or ())
+        self.written_batches += 1
+        self.last_batch_size = len(batch.events)
         if not self._pending:
             self._has_data.clear()
-        if not batch:
-            return
-        await self._write_until_done(batch)
-        if len(self._pending) < self._settings.max_pending_events:
+        if not self.backlogged:
             self._room.set()
 
-    async def _write_until_done(self, batch: list[Event]) -> None:
-        """Phase 1 until Redis takes it, then phase 2 until Redis takes it: a retry never
-        re-runs a phase that succeeded (phase 1 again would see its own liquidations as
-        duplicates and keep them from the detector)."""
-        now_ms = int(time.time() * 1000)
-        stored: list[Event] | None = None
+    async def _write_until_done(self, batch: _Batch) -> None:
         delay = 0.1
         while True:
-            known_before = set(self._known)
+            checkpoint()
             try:
-                if stored is None:
-                    stored = await self._phase1(batch, now_ms)
-                async with self._client.pipeline(transaction=False) as pipe:
-                    queue_handoff(pipe, stored, self._settings, now_ms)
-                    await pipe.execute()
-                break
+                if batch.stored is None:
+                    batch.stored = await self._phase1(batch)
+                await self._phase2(batch)
+                return
             except RedisError as exc:
-                self._known = known_before  # registry entries of a failed batch were not written
                 self.write_failures += 1
-                log.warning("redis write failed; retrying", error=str(exc), events=len(batch))
+                log.warning("redis write failed; retrying", error=str(exc)[:200],
+                            events=len(batch.events), batch=batch.id)  # fmt: skip
+                if isinstance(exc, NoScriptError):
+                    with contextlib.suppress(RedisError):
+                        await self._client.script_load(STORE_SCRIPT)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        self.written_events += len(stored)
-        self.written_batches += 1
-        self.last_batch_size = len(batch)
 
-    async def _phase1(self, batch: list[Event], now_ms: int) -> list[Event]:
+    async def _phase1(self, batch: _Batch) -> list[Event]:
         async with self._client.pipeline(transaction=False) as pipe:
-            groups = queue_instruments(pipe, batch, self._settings, now_ms, self._known)
-            try:
-                replies = await pipe.execute()
-            except NoScriptError:
-                # A restarted (or new) Redis: no script ran, so the whole phase is redone.
-                await self._client.script_load(STORE_SCRIPT)
-                raise
-        stored, dups = accepted(groups, replies)
+            groups = queue_instruments(
+                pipe, batch.events, self._settings, batch.now_ms, batch.id, self._known
+            )
+            replies = await pipe.execute(raise_on_error=False)
+        scripts = replies[: len(groups)]
+        for reply in scripts:
+            if isinstance(reply, NoScriptError) or (
+                isinstance(reply, ResponseError) and str(reply).startswith(TRANSIENT_REFUSALS)
+            ):
+                raise reply  # retried whole: the groups already applied answer from their marker
+        ok_groups, ok_replies = [], []
+        for events, reply in zip(groups, scripts, strict=True):
+            if isinstance(reply, Exception):
+                batch.refused += len(events)
+                self.events_refused += len(events)
+                first = events[0]
+                log.error("redis refused an instrument's events", error=str(reply)[:200],
+                          venue=first.venue, symbol=first.symbol, events=len(events))  # fmt: skip
+                continue
+            ok_groups.append(events)
+            ok_replies.append(reply)
+            batch.registered.add(keys.instrument_id(events[0].venue, events[0].symbol))
+        stored, dups = accepted(ok_groups, ok_replies)
         if dups:
             self.duplicates_dropped += dups
             log.info("duplicate liquidations dropped by the store", count=dups)
         return stored
+
+    async def _phase2(self, batch: _Batch) -> None:
+        assert batch.stored is not None
+        venues = {e.venue for e in batch.stored}
+        if batch.handoff_tries:  # a reply may have been lost: skip venues that have it already
+            venues = {v for v in venues if not await self._has_handoff(v, batch.id)}
+        batch.handoff_tries += 1
+        async with self._client.pipeline(transaction=False) as pipe:
+            queue_handoff(pipe, batch.stored, self._settings, batch.now_ms, batch.id, venues)
+            await pipe.execute()
+
+    async def _has_handoff(self, venue: str, batch_id: str) -> bool:
+        last: Any = await self._client.xrevrange(keys.handoff(venue), count=1)
+        return bool(last) and last[0][1].get(b"b", b"").decode() == batch_id
+
+
+async def write_batch(
+    client: aioredis.Redis,
+    batch: Sequence[Event],
+    settings: StoreSettings,
+    now_ms: int,
+    known: set[str] | None = None,
+) -> tuple[list[Event], int]:
+    """Store ``batch`` once, both phases, as :class:`EventSink` does (without its retries):
+    returns the stored events and the number of duplicates dropped. For tests and tools."""
+    batch_id = secrets.token_hex(8)
+    await client.script_load(STORE_SCRIPT)
+    async with client.pipeline(transaction=False) as pipe:
+        groups = queue_instruments(pipe, batch, settings, now_ms, batch_id, known or set())
+        replies = await pipe.execute()
+    stored, dups = accepted(groups, replies[: len(groups)])
+    async with client.pipeline(transaction=False) as pipe:
+        queue_handoff(pipe, stored, settings, now_ms, batch_id)
+        await pipe.execute()
+    return stored, dups

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from .base import Instrument, Parser, Venue
+from .binance_coinm import BinanceCoinm
 from .binance_usdm import BinanceUsdm
+from .bybit import Bybit
 
 REGISTRY: dict[str, type[Venue]] = {
     BinanceUsdm.id: BinanceUsdm,
+    BinanceCoinm.id: BinanceCoinm,
+    Bybit.id: Bybit,
 }
 
 __all__ = ["REGISTRY", "Instrument", "Parser", "Venue"]

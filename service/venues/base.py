@@ -112,13 +112,15 @@ class Venue(ABC):
         self.settings = settings
         self.ws_url = str(settings.ws_url or self.default_ws_url).rstrip("/")
         self.rest_url = str(settings.rest_url or self.default_rest_url).rstrip("/")
+        self._warned: list[str] = []
 
     def wanted(self, markets: Mapping[str, Instrument]) -> set[str] | None:
         """The configured symbols (``None`` for all), checked against the venue's markets."""
         if self.settings.symbols == "all":
             return None
-        unknown = [s for s in self.settings.symbols if s not in markets]
-        if unknown:
+        unknown = sorted(s for s in self.settings.symbols if s not in markets)
+        if unknown and unknown != self._warned:
+            self._warned = unknown  # once per change, not at every reconnect
             log.warning(
                 "configured symbols not listed by the venue", venue=self.id, symbols=unknown
             )

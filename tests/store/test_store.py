@@ -314,3 +314,61 @@ async def test_identities_are_forgotten_after_the_dedup_window(
     await write_batch(redis_client, [_identified(NOW + 1)], settings, NOW + 120_000)
     ids = await redis_client.zrange(keys.liquidation_ids("binance_usdm", "BTCUSDT"), 0, -1)
     assert ids == [f"{NOW + 1}:SELL:1.0".encode()]
+
+
+async def test_a_retried_batch_is_not_written_twice(redis_client: aioredis.Redis) -> None:
+    """A reply lost in flight makes the sink send the same batch again: same id, no effect."""
+    from service.store.script import STORE_SCRIPT, queue_instruments
+
+    await redis_client.script_load(STORE_SCRIPT)
+    batch = [_mark("BTCUSDT", NOW, 1.0), _identified(NOW), _identified(NOW)]
+    replies = []
+    for _ in range(2):
+        async with redis_client.pipeline(transaction=False) as pipe:
+            queue_instruments(pipe, batch, StoreSettings(), NOW, "batch-1", set())
+            replies.append((await pipe.execute())[0])
+    assert replies[0] == replies[1] == [3]  # the in-batch duplicate, reported both times
+    assert await redis_client.xlen(keys.events("binance_usdm", "BTCUSDT", Kind.MARK)) == 1
+    assert await redis_client.xlen(keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION)) == 1
+
+
+async def test_a_retried_handoff_is_not_appended_twice(redis_client: aioredis.Redis) -> None:
+    from service.store.writer import _Batch
+
+    sink = EventSink(redis_client, StoreSettings())
+    events = [_mark("BTCUSDT", NOW, 1.0)]
+    batch = _Batch(id="b-1", events=events, now_ms=NOW, stored=events)
+    await sink._phase2(batch)
+    await sink._phase2(batch)  # as after a timeout whose write had in fact gone through
+    assert await redis_client.xlen(keys.handoff("binance_usdm")) == 1
+
+
+async def test_an_instrument_redis_refuses_does_not_hold_up_the_others(
+    redis_client: aioredis.Redis,
+) -> None:
+    await redis_client.set(keys.events("binance_usdm", "BADUSDT", Kind.MARK), "not a stream")
+    sink = EventSink(redis_client, StoreSettings())
+    task = asyncio.create_task(sink.run())
+    try:
+        await sink.put([_mark("BADUSDT", NOW, 1.0), _mark("BTCUSDT", NOW, 2.0)])
+        await _until(lambda: sink.written_batches == 1)
+    finally:
+        task.cancel()
+    assert sink.events_refused == 1
+    assert sink.pending == 0
+    assert await redis_client.xlen(keys.events("binance_usdm", "BTCUSDT", Kind.MARK)) == 1
+    handoff = await reader.read_handoff(redis_client, {"binance_usdm": "0-0"}, block_ms=10)
+    assert [e.symbol for _, _, evs in handoff for e in evs] == ["BTCUSDT"]
+
+
+async def test_drain_resumes_the_batch_that_was_in_flight(redis_client: aioredis.Redis) -> None:
+    sink = EventSink(redis_client, StoreSettings(flush_max_events=5))
+    await sink.put([_mark("BTCUSDT", NOW + i, 1.0) for i in range(12)])
+    flusher = asyncio.create_task(sink.run())
+    await asyncio.sleep(0)  # let it take a batch, then stop it mid-flight as SIGTERM would
+    flusher.cancel()
+    await asyncio.gather(flusher, return_exceptions=True)
+    await sink.drain()
+    assert sink.pending == 0
+    rows = await redis_client.xrange(keys.events("binance_usdm", "BTCUSDT", Kind.MARK))
+    assert len(rows) == 12

@@ -1,0 +1,184 @@
+"""What one batch of events becomes in Redis: the store script and the commands around it.
+
+A batch is written in two phases. Phase 1 calls the store script once per instrument (every
+key in the instrument's hash slot, so it is atomic and cluster-safe): it appends each event
+to its stream, updates the latest hash, and stores a liquidation only if its identity was
+not stored before. Phase 2 appends the stored events to each venue's hand-off stream.
+
+Both phases are idempotent under retries, so a reply lost to a timeout never writes twice:
+the script remembers the last batch id it applied per instrument (and returns that batch's
+answer again), and hand-off entries carry their batch id (``b``), checked before a retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, Final
+
+from ..config import StoreSettings
+from ..events import KIND_OF, Event, Kind, Liquidation, encode
+from . import keys
+
+#: Order of the kinds in the script's KEYS/ARGV; an event line starts with its index + 1.
+KIND_ORDER: Final[tuple[Kind, ...]] = tuple(Kind)
+_KIND_DIGIT: Final = {kind: str(i + 1).encode() for i, kind in enumerate(KIND_ORDER)}
+_N: Final = len(KIND_ORDER)
+_LIQ: Final = KIND_ORDER.index(Kind.LIQUIDATION) + 1
+BATCH_MARKER_TTL_MS: Final = 3_600_000
+
+# Per-event XADDs run inside Redis: a batch of N events costs one command per instrument
+# instead of N (the client-side packing of a command costs far more than Redis's XADD).
+STORE_INSTRUMENT_LUA: Final = f"""
+-- KEYS[1..{_N}]: the instrument's stream per kind; KEYS[{_N + 1}]: its latest hash;
+-- KEYS[{_N + 2}]: its recent liquidation identities (sorted set, score: time stored);
+-- KEYS[{_N + 3}]: the last batch applied ("<batch id>|<its answer>").
+-- ARGV[1..{_N}]: MINID per kind; ARGV[{_N + 1}..{2 * _N}]: latest-hash field per kind;
+-- ARGV[{2 * _N + 1}]: now (ms); ARGV[{2 * _N + 2}]: identities stored before this are
+-- forgotten; ARGV[{2 * _N + 3}]: batch id; ARGV[{2 * _N + 4}]: time to live of the latest
+-- hash (ms); ARGV[{2 * _N + 5}]: events, one per line: "<kind index><event JSON>", for
+-- liquidations "<kind index><identity>\\t<event JSON>".
+-- Returns the line numbers of liquidations already stored (duplicates, not written).
+local bid = ARGV[{2 * _N + 3}]
+local last = redis.call("GET", KEYS[{_N + 3}])
+if last and string.sub(last, 1, #bid + 1) == bid .. "|" then
+  return cjson.decode(string.sub(last, #bid + 2))  -- a retry of an applied batch
+end
+local now = tonumber(ARGV[{2 * _N + 1}])
+local newest, dup, liq = {{}}, {{}}, false
+local i = 0
+for line in string.gmatch(ARGV[{2 * _N + 5}], "[^\\n]+") do
+  i = i + 1
+  local k = tonumber(string.sub(line, 1, 1))
+  local e = string.sub(line, 2)
+  local fresh = true
+  if k == {_LIQ} then
+    local tab = string.find(e, "\\t", 1, true)
+    local id = string.sub(e, 1, tab - 1)
+    e = string.sub(e, tab + 1)
+    liq = true
+    if id ~= "" then
+      if redis.call("ZSCORE", KEYS[{_N + 2}], id) then
+        fresh = false
+        dup[#dup + 1] = i
+      else
+        redis.call("ZADD", KEYS[{_N + 2}], now, id)
+      end
+    end
+  end
+  if fresh then
+    redis.call("XADD", KEYS[k], "MINID", "~", ARGV[k], "*", "e", e)
+    newest[k] = e
+  end
+end
+if liq then
+  redis.call("ZREMRANGEBYSCORE", KEYS[{_N + 2}], "-inf", ARGV[{2 * _N + 2}])
+  redis.call("PEXPIRE", KEYS[{_N + 2}], now - tonumber(ARGV[{2 * _N + 2}]))
+end
+local fields = {{}}
+for k = 1, {_N} do
+  if newest[k] then
+    fields[#fields + 1] = ARGV[{_N} + k]
+    fields[#fields + 1] = newest[k]
+    -- A delisted or silent instrument's stream goes once its retention has passed.
+    redis.call("PEXPIRE", KEYS[k], now - tonumber(ARGV[k]))
+  end
+end
+if #fields > 0 then
+  redis.call("HSET", KEYS[{_N + 1}], unpack(fields))
+  redis.call("PEXPIRE", KEYS[{_N + 1}], ARGV[{2 * _N + 4}])
+end
+redis.call("SET", KEYS[{_N + 3}], bid .. "|" .. cjson.encode(dup), "PX", {BATCH_MARKER_TTL_MS})
+return dup
+"""
+STORE_SCRIPT: Final = STORE_INSTRUMENT_LUA.encode()
+STORE_SHA: Final = hashlib.sha1(STORE_SCRIPT).hexdigest()
+_UNSAFE_ID: Final = str.maketrans({"\t": " ", "\n": " "})
+
+
+def _minid(now_ms: int, retention_s: float) -> str:
+    return str(now_ms - int(retention_s * 1000))
+
+
+def _line(event: Event) -> bytes:
+    kind = KIND_OF[type(event)]
+    if type(event) is Liquidation:
+        ident = event.event_id.translate(_UNSAFE_ID).encode()  # the line format's separators
+        return _KIND_DIGIT[kind] + ident + b"\t" + encode(event)
+    return _KIND_DIGIT[kind] + encode(event)
+
+
+def queue_instruments(
+    pipe: Any,
+    batch: Sequence[Event],
+    settings: StoreSettings,
+    now_ms: int,
+    batch_id: str,
+    known: set[str],
+) -> list[list[Event]]:
+    """Phase 1: one store-script call per instrument (and registry entries for instruments
+    not in ``known``). Returns each call's events, in call order, to match the replies."""
+    groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
+    for event in batch:
+        groups[(event.venue, event.symbol)].append(event)
+    minids = [_minid(now_ms, settings.retention_s[kind]) for kind in KIND_ORDER]
+    fields = [kind.value for kind in KIND_ORDER]
+    forget = _minid(now_ms, settings.liquidation_dedup_s)
+    latest_ttl_ms = int(max(settings.retention_s.values()) * 1000)
+    for (venue, symbol), events in groups.items():
+        pipe.evalsha(
+            STORE_SHA,
+            _N + 3,
+            *(keys.events(venue, symbol, kind) for kind in KIND_ORDER),
+            keys.latest(venue, symbol),
+            keys.liquidation_ids(venue, symbol),
+            keys.last_batch(venue, symbol),
+            *minids,
+            *fields,
+            now_ms,
+            forget,
+            batch_id,
+            latest_ttl_ms,
+            b"\n".join(_line(e) for e in events),
+        )
+    for venue, symbol in groups:
+        member = keys.instrument_id(venue, symbol)
+        if member not in known:
+            pipe.sadd(keys.INSTRUMENTS, member)
+    return list(groups.values())
+
+
+def accepted(groups: list[list[Event]], replies: Sequence[Any]) -> tuple[list[Event], int]:
+    """The events Redis stored (duplicate liquidations removed) and the duplicate count.
+    ``replies`` are the phase-1 replies of the script calls, in order, all successful."""
+    out: list[Event] = []
+    dropped = 0
+    for events, dups in zip(groups, replies, strict=True):
+        if dups:
+            skip = {int(n) - 1 for n in dups}
+            dropped += len(skip)
+            out.extend(e for i, e in enumerate(events) if i not in skip)
+        else:
+            out.extend(events)
+    return out, dropped
+
+
+def queue_handoff(
+    pipe: Any, events: Sequence[Event], settings: StoreSettings, now_ms: int, batch_id: str,
+    venues: set[str] | None = None,
+) -> None:  # fmt: skip
+    """Phase 2: one hand-off entry per venue (of ``venues``, default all) with the stored
+    events, tagged with the batch id."""
+    by_venue: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_venue[event.venue].append(event)
+    minid = _minid(now_ms, settings.handoff_retention_s)
+    for venue, venue_events in by_venue.items():
+        if venues is None or venue in venues:
+            pipe.xadd(
+                keys.handoff(venue),
+                {"b": batch_id, "e": encode(venue_events)},
+                minid=minid,
+                approximate=True,
+            )

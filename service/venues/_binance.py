@@ -1,0 +1,307 @@
+"""What Binance's two futures products share on the wire: USDⓈ-M (``fapi``/``fstream``) and
+COIN-M (``dapi``/``dstream``).
+
+Both speak the same protocol: the combined-stream envelope ``{"stream": ..., "data": ...}``,
+the ``SUBSCRIBE`` request and its ack, the ``markPriceUpdate`` and ``forceOrder`` events, and
+the REST bodies of ``premiumIndex`` and ``fundingInfo``. They differ in units only (USDⓈ-M
+quantities are base coin; COIN-M quantities are contracts of ``contractSize`` USD), and the
+:class:`~.base.Instrument` carries that: the decoding below is the same for both.
+
+Sources: https://developers.binance.com/docs/derivatives/usds-margined-futures and
+https://developers.binance.com/docs/derivatives/coin-margined-futures ("Mark Price Stream",
+"Mark Price of All Symbols of a Pair", "All Market Liquidation Order Streams").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+import msgspec
+
+from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from .base import Instrument, Parser, Venue
+from .ccxt_markets import ccxt_client, close_quietly
+
+DEFAULT_FUNDING_INTERVAL_H = 8.0
+
+_NO_DATA = msgspec.Raw(b"")
+
+
+class _Envelope(msgspec.Struct):
+    stream: str | None = None
+    data: msgspec.Raw = msgspec.field(default_factory=lambda: _NO_DATA)
+    e: str | None = None  # a raw (non-combined) single event
+    id: int | str | None = None
+    result: Any = None
+    error: Any = None
+    generated: bool = False
+    """Set by tardis.dev on REST responses it wraps as pseudo-frames; never on the wire."""
+
+
+class _Mark(msgspec.Struct):
+    """``{"e":"markPriceUpdate","E":1597536008000,"s":"BTCUSDT","p":"11857.56000000",
+    "i":"11851.86949091","P":"11852.0","r":"0.00015640","T":1597564800000}``
+
+    COIN-M delivery contracts: ``"r":""`` and ``"T":0`` (no funding); an older COIN-M
+    recording has neither ``i`` nor ``r`` nor ``T``."""
+
+    E: int
+    s: str
+    p: float
+    i: float | None = None
+    r: str = ""
+    T: int = 0
+
+
+class _Order(msgspec.Struct):
+    s: str
+    S: str
+    q: float
+    p: float
+    ap: float
+    z: float
+    T: int
+    X: str = ""
+    ps: str = ""  # COIN-M only: the pair, e.g. BTCUSD
+
+
+class _ForceOrder(msgspec.Struct):
+    """USDⓈ-M: ``{"e":"forceOrder","E":1584059031426,"o":{"s":"BTCUSDT","S":"BUY",
+    "o":"LIMIT","f":"IOC","q":"0.014","p":"4793.91","ap":"4706.04","X":"FILLED","l":"0.015",
+    "z":"0.014","T":1584059031421}}``; COIN-M adds ``"ps":"BTCUSD"`` and counts contracts."""
+
+    E: int
+    o: _Order
+
+
+class PremiumIndex(msgspec.Struct):
+    """A row of ``GET /fapi/v1/premiumIndex`` or ``GET /dapi/v1/premiumIndex``:
+    ``{"symbol":"BTCUSDT","markPrice":"11793.63104562","indexPrice":"11781.80495970",
+    "estimatedSettlePrice":"11781.16138815","lastFundingRate":"0.00038246",
+    "nextFundingTime":1597392000000,"interestRate":"0.00010000","time":1597370495002}``
+    (COIN-M adds ``pair``; its delivery rows have ``"lastFundingRate":""`` and
+    ``"nextFundingTime":0``)."""
+
+    symbol: str
+    markPrice: float
+    indexPrice: float
+    time: int
+    lastFundingRate: str = ""
+    nextFundingTime: int = 0
+
+
+_envelope = msgspec.json.Decoder(_Envelope)
+_marks = msgspec.json.Decoder(list[_Mark], strict=False)
+_mark = msgspec.json.Decoder(_Mark, strict=False)
+_force = msgspec.json.Decoder(_ForceOrder, strict=False)
+
+
+class BinanceParser(Parser):
+    """Parses Binance futures frames: ``markPriceUpdate`` (one object, or an array from the
+    all-market or per-pair streams) and ``forceOrder``, combined or raw."""
+
+    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        if frame[:1] in (b"[", "["):  # a raw-mode array of markPriceUpdate
+            return self._dispatch("markPrice@arr", frame, recv_ms)
+        try:
+            env = _envelope.decode(frame)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self.stats.error(self.venue, "invalid_json", frame)
+            return []
+        if env.generated:  # a REST response wrapped by a recorder, not a venue frame
+            self.stats.error(self.venue, "rest_pseudo_frame", frame)
+            return []
+        if env.stream is not None and len(env.data):
+            return self._dispatch(env.stream, env.data, recv_ms)
+        if env.e is not None:
+            return self._dispatch(env.e, frame, recv_ms)
+        if env.error is not None:
+            self.stats.error(self.venue, "venue_error", frame)
+        elif env.id is None:
+            self.stats.error(self.venue, "unknown_frame", frame)
+        return []  # a SUBSCRIBE ack: {"result":null,"id":1}
+
+    def _dispatch(self, stream: str, data: msgspec.Raw | str | bytes, recv_ms: int) -> list[Event]:
+        try:
+            if "markPrice" in stream:
+                raw = bytes(data) if isinstance(data, msgspec.Raw) else data
+                if raw[:1] in (b"[", "["):
+                    return self._marks(_marks.decode(raw), recv_ms)
+                return self._marks([_mark.decode(raw)], recv_ms)
+            if "forceOrder" in stream:
+                return self._liquidation(_force.decode(data), recv_ms)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            self.stats.error(self.venue, f"invalid_{stream.rsplit('@', 1)[-1]}", data)
+            return []
+        self.stats.error(self.venue, "unknown_stream", stream)
+        return []
+
+    def _marks(self, updates: Iterable[_Mark], recv_ms: int) -> list[Event]:
+        out: list[Event] = []
+        venue, markets, wanted = self.venue, self.markets, self.wanted
+        for u in updates:
+            inst = markets.get(u.s)
+            if inst is None or (wanted is not None and u.s not in wanted):
+                self.stats.filtered += 1
+                continue
+            self.last_mark[u.s] = u.p
+            out.append(
+                MarkPrice(
+                    venue=venue,
+                    symbol=u.s,
+                    base=inst.base,
+                    ts_ms=u.E,
+                    recv_ms=recv_ms,
+                    mark_price=u.p,
+                    index_price=u.i,
+                )
+            )
+            if u.r and u.T:  # delivery contracts: "r":"" and "T":0
+                rate = float(u.r)
+                hours = inst.funding_interval_h
+                out.append(
+                    FundingRate(
+                        venue=venue,
+                        symbol=u.s,
+                        base=inst.base,
+                        ts_ms=u.E,
+                        recv_ms=recv_ms,
+                        funding_rate=rate,
+                        interval_h=hours,
+                        funding_rate_1h=per_hour(rate, hours),
+                        next_funding_ms=u.T,
+                    )
+                )
+        return out
+
+    def _liquidation(self, msg: _ForceOrder, recv_ms: int) -> list[Event]:
+        o = msg.o
+        inst = self.markets.get(o.s)
+        if inst is None or (self.wanted is not None and o.s not in self.wanted):
+            self.stats.filtered += 1
+            return []
+        if o.S not in ("SELL", "BUY"):
+            self.stats.error(self.venue, "invalid_side", o)
+            return []
+        # A SELL liquidation order closes a long position.
+        side = Side.LONG if o.S == "SELL" else Side.SHORT
+        qty = o.z if o.z > 0 else o.q
+        price = o.ap if o.ap > 0 else o.p
+        return [
+            Liquidation(
+                venue=self.venue,
+                symbol=o.s,
+                base=inst.base,
+                ts_ms=o.T or msg.E,
+                recv_ms=recv_ms,
+                side=side,
+                price=price,
+                quantity=qty,
+                quantity_base=inst.base_units(qty, price),
+                notional_usd=inst.notional_usd(qty, price),
+                sampled=True,
+                # No id on the wire: trade time, order side, filled size and average price.
+                event_id=f"{o.T}:{o.S}:{o.z}:{o.ap}",
+            )
+        ]
+
+
+def open_interest_event(
+    inst: Instrument, contracts: float, ts_ms: int, mark: float, recv_ms: int
+) -> OpenInterest:
+    """Open interest of ``contracts`` native contracts, valued at ``mark``."""
+    return OpenInterest(
+        venue=inst.venue,
+        symbol=inst.symbol,
+        base=inst.base,
+        ts_ms=ts_ms,
+        recv_ms=recv_ms,
+        oi_contracts=contracts,
+        oi_base=inst.base_units(contracts, mark),
+        oi_usd=inst.notional_usd(contracts, mark),
+    )
+
+
+def premium_index_events(px: PremiumIndex, inst: Instrument, recv_ms: int) -> list[Event]:
+    """One ``premiumIndex`` row as mark and (perpetuals only) funding events."""
+    out: list[Event] = [
+        MarkPrice(
+            venue=inst.venue,
+            symbol=inst.symbol,
+            base=inst.base,
+            ts_ms=px.time,
+            recv_ms=recv_ms,
+            mark_price=px.markPrice,
+            index_price=px.indexPrice,
+        )
+    ]
+    if px.lastFundingRate and px.nextFundingTime:
+        rate, hours = float(px.lastFundingRate), inst.funding_interval_h
+        out.append(
+            FundingRate(
+                venue=inst.venue,
+                symbol=inst.symbol,
+                base=inst.base,
+                ts_ms=px.time,
+                recv_ms=recv_ms,
+                funding_rate=rate,
+                interval_h=hours,
+                funding_rate_1h=per_hour(rate, hours),
+                next_funding_ms=px.nextFundingTime,
+            )
+        )
+    return out
+
+
+def parse_funding_info(payload: list[Mapping[str, Any]]) -> dict[str, float]:
+    """``GET /fapi/v1/fundingInfo`` or ``/dapi/v1/fundingInfo``: the symbols whose funding
+    interval (or cap) was adjusted; every other symbol funds every 8 h.
+
+    ``[{"symbol":"BLZUSDT","adjustedFundingRateCap":"0.02500000",
+    "adjustedFundingRateFloor":"-0.02500000","fundingIntervalHours":4,"disclaimer":false}]``
+    """
+    out: dict[str, float] = {}
+    for row in payload:
+        hours = row.get("fundingIntervalHours")
+        if isinstance(row.get("symbol"), str) and isinstance(hours, (int, float)) and hours > 0:
+            out[row["symbol"]] = float(hours)
+    return out
+
+
+def subscribe_message(streams: Iterable[str], request_id: int = 1) -> str:
+    """``{"method":"SUBSCRIBE","params":[...],"id":1}``, answered ``{"result":null,"id":1}``."""
+    msg = {"method": "SUBSCRIBE", "params": list(streams), "id": request_id}
+    return msgspec.json.encode(msg).decode()
+
+
+class BinanceVenue(Venue):
+    """A Binance futures product: its ccxt client (REST metadata and open interest), its
+    parser, and open interest over REST (neither product streams it)."""
+
+    liquidations_sampled: ClassVar[bool] = True
+    """``forceOrder``: "only the latest one liquidation order within 1000ms" per symbol."""
+    ccxt_id: ClassVar[str]
+    ccxt_hosts: ClassVar[tuple[str, ...]]
+    parser_class: ClassVar[type[BinanceParser]] = BinanceParser
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self._client: Any = None
+
+    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
+        return self.parser_class(self.id, markets, wanted)
+
+    def _ccxt(self) -> Any:
+        if self._client is None:
+            self._client = ccxt_client(self.ccxt_id, self.ccxt_hosts, self.rest_url)
+        return self._client
+
+    @property
+    def oi_over_rest(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await close_quietly(self._client)
+            self._client = None

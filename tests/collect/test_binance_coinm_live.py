@@ -1,0 +1,242 @@
+"""The collector on Binance COIN-M against its simulator over real websockets and HTTP, writing
+to the real Redis: inverse sizing of what lands, and a reconnect in the middle of a
+liquidation burst that loses nothing the venue pushed afterwards and stores nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import msgspec
+import pytest
+import redis.asyncio as aioredis
+
+from service.collect.collector import VenueCollector
+from service.config import CollectSettings, StoreSettings, VenueSettings
+from service.events import (
+    Event,
+    FundingRate,
+    Kind,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+    decode,
+)
+from service.simulate import binance_usdm_wire as wire
+from service.simulate.binance_coinm import BinanceCoinmSimulator
+from service.simulate.binance_coinm_wire import COINM, print_contracts
+from service.simulate.market import LiquidationPrint
+from service.simulate.scenario import Drift, Label, Phase, Regime, Scenario
+from service.store import keys
+from service.store.writer import EventSink
+from service.venues.base import Instrument
+from service.venues.binance_coinm import VENUE, BinanceCoinm, BinanceCoinmParser
+
+pytestmark = pytest.mark.integration
+
+SYMBOLS = ["BTCUSD_PERP", "ETHUSD_PERP", "XRPUSD_PERP"]
+SIZES = {"BTCUSD_PERP": 100.0, "ETHUSD_PERP": 10.0, "XRPUSD_PERP": 10.0}
+
+
+@asynccontextmanager
+async def running(
+    sim: BinanceCoinmSimulator, redis_client: aioredis.Redis, **collect: float
+) -> AsyncIterator[VenueCollector]:
+    venue = BinanceCoinm(
+        VenueSettings(
+            ws_url=sim.ws_base_url,
+            rest_url=sim.rest_base_url,
+            symbols=SYMBOLS,
+            oi_poll_weight_per_minute=2400,
+        )
+    )
+    settings = CollectSettings(
+        **({"watchdog_s": 5.0, "backoff_initial_s": 0.05, "backoff_max_s": 0.2} | collect)
+    )
+    sink = EventSink(redis_client, StoreSettings())
+    collector = VenueCollector(venue, settings, sink, redis_client)
+    tasks = [asyncio.create_task(sink.run()), asyncio.create_task(collector.run())]
+    try:
+        yield collector
+    finally:
+        await stop(tasks)
+        await sink.drain()
+        await collector.close()
+
+
+async def stop(tasks: list[asyncio.Task[None]], within: float = 5.0) -> None:
+    """Cancel ``tasks`` until they end. Once is not always enough: on Python 3.11 a task
+    awaiting ``asyncio.wait_for`` (the collector's open-interest poll) ignores a cancel that
+    lands as the awaited call completes (CPython gh-86296, fixed in 3.12)."""
+    deadline = time.monotonic() + within
+    while pending := [t for t in tasks if not t.done()]:
+        assert time.monotonic() < deadline, f"tasks did not stop: {pending}"
+        for t in pending:
+            t.cancel()
+        await asyncio.wait(pending, timeout=0.1)
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def stored(client: aioredis.Redis, symbol: str, kind: Kind) -> list[Event]:
+    rows = await client.xrange(keys.events(VENUE, symbol, kind))
+    return [decode(fields[b"e"]) for _, fields in rows]
+
+
+async def stored_liquidations(client: aioredis.Redis) -> list[Liquidation]:
+    out: list[Liquidation] = []
+    for symbol in SYMBOLS:
+        out += [e for e in await stored(client, symbol, Kind.LIQUIDATION) if type(e) is Liquidation]
+    return out
+
+
+def as_received(sim: BinanceCoinmSimulator, p: LiquidationPrint) -> Liquidation:
+    """A pushed print as our parser reads it off the wire (its identity, its sizing)."""
+    frame = wire.frame(
+        "!forceOrder@arr", wire.encode(COINM.force_order(p, sim.contracts[p.symbol], 0)), True
+    )
+    (liq,) = BinanceCoinmParser(VENUE, _instruments(), None).parse(frame, 0)
+    assert isinstance(liq, Liquidation)
+    return liq
+
+
+def _instruments() -> dict[str, Instrument]:
+    return {
+        s: Instrument(VENUE, s, s.partition("USD")[0], "USD", linear=False, contract_size=size)
+        for s, size in SIZES.items()
+    }
+
+
+async def test_events_land_in_redis_sized_as_inverse_contracts(
+    redis_client: aioredis.Redis,
+) -> None:
+    # Already in the long cascade, 10x faster, a mark every 100 ms.
+    async with (
+        BinanceCoinmSimulator(
+            seed=3, time_scale=10.0, push_interval_s=0.1, start_s=20, list_only_simulated=True
+        ) as sim,
+        running(sim, redis_client) as collector,
+    ):
+        await until(
+            lambda: (
+                collector.health.oi_polls_total >= 3
+                and sum(p.symbol in SYMBOLS for p in sim.pushed) >= 3
+            )
+        )
+        await asyncio.sleep(0.3)
+        health = collector.health
+        assert health.connected
+        assert health.parse_errors == {}
+        assert health.instruments == 4  # the simulated perpetuals, from exchangeInfo via ccxt
+        assert health.liquidations_sampled
+        # ccxt's load_markets asked for exchangeInfo only; then fundingInfo and the OI polls.
+        assert set(sim.rest.paths) == {
+            "/dapi/v1/exchangeInfo",
+            "/dapi/v1/fundingInfo",
+            "/dapi/v1/openInterest",
+        }
+        assert sim.rest.paths["/dapi/v1/exchangeInfo"] == 1
+        pushed_while_running = sum(p.symbol in SYMBOLS for p in sim.pushed)
+        oi_base_now = sim.oi_base("BTCUSD_PERP")
+
+    marks = await stored(redis_client, "BTCUSD_PERP", Kind.MARK)
+    assert marks
+    assert all(isinstance(m, MarkPrice) for m in marks)
+    (funding, *_) = await stored(redis_client, "ETHUSD_PERP", Kind.FUNDING)
+    assert isinstance(funding, FundingRate)
+    assert funding.interval_h == 8.0
+    assert await stored(redis_client, "BNBUSD_PERP", Kind.MARK) == []  # not configured
+
+    ois = await stored(redis_client, "BTCUSD_PERP", Kind.OPEN_INTEREST)
+    assert ois
+    for oi in ois:
+        assert isinstance(oi, OpenInterest)
+        assert oi.oi_contracts == int(oi.oi_contracts)  # whole 100 USD contracts
+        assert oi.oi_usd == pytest.approx(oi.oi_contracts * 100.0)
+        assert oi.oi_base == pytest.approx(oi_base_now, rel=0.1)  # USD / mark
+
+    # Every liquidation stored once, the side of the position, notional = contracts x size.
+    got = await stored_liquidations(redis_client)
+    assert got
+    by_id = {as_received(sim, p).event_id: p for p in sim.pushed if p.symbol in SYMBOLS}
+    assert len({x.event_id for x in got}) == len(got)
+    assert {x.event_id for x in got} <= set(by_id)
+    assert len(got) >= pushed_while_running - 3  # the last ones may still be in flight
+    for liq in got:
+        p = by_id[liq.event_id]
+        n = print_contracts(p, sim.contracts[p.symbol])
+        assert (liq.symbol, liq.side, liq.ts_ms, liq.quantity) == (p.symbol, p.side, p.ts_ms, n)
+        assert liq.notional_usd == pytest.approx(n * SIZES[liq.symbol])
+        assert liq.quantity_base == pytest.approx(n * SIZES[liq.symbol] / liq.price)
+        assert liq.sampled
+
+
+BURST = Drift(liq_rate_per_s=40.0, liq_median_usd=25_000)  # either side, at random
+BURST_SCENARIO = Scenario(
+    "burst",
+    "Liquidations on every asset, far more than the one per symbol per second shown.",
+    (
+        Phase(
+            "burst",
+            600.0,
+            Label(Regime.CASCADE, Side.LONG, ("BTC", "ETH", "XRP")),
+            {"BTC": BURST, "ETH": BURST, "XRP": BURST},
+        ),
+    ),
+)
+
+
+async def test_a_reconnect_mid_burst_stores_every_later_push_once(
+    redis_client: aioredis.Redis,
+) -> None:
+    async with (
+        BinanceCoinmSimulator(
+            BURST_SCENARIO, seed=5, push_interval_s=0.1, list_only_simulated=True
+        ) as sim,
+        running(sim, redis_client, watchdog_s=30.0) as collector,
+    ):
+        await until(lambda: sum(n for n in collector.liquidation_totals.values()) >= 4)
+        assert await sim.drop_connections() == 1  # no close frame, as a network cut
+        await until(lambda: collector.health.reconnects_total == 1 and collector.health.connected)
+        # Connected again and SUBSCRIBE sent; the first frame on the new connection is the ack,
+        # sent once the subscription is in place: every push from then on is delivered.
+        on_reconnect = collector.health.messages_total
+        await until(lambda: collector.health.messages_total > on_reconnect)
+        since = len(sim.pushed)
+        await until(lambda: sum(p.symbol in SYMBOLS for p in sim.pushed[since:]) >= 6)
+        sim.stall(60)  # stop pushing: what was pushed is all that will be
+        later = [as_received(sim, p) for p in sim.pushed[since:] if p.symbol in SYMBOLS]
+        every = {as_received(sim, p).event_id for p in sim.pushed if p.symbol in SYMBOLS}
+        later_ids = {x.event_id for x in later}
+
+        async def all_stored() -> bool:
+            ids = {x.event_id for x in await stored_liquidations(redis_client)}
+            return later_ids <= ids
+
+        deadline = time.monotonic() + 5
+        while not await all_stored():
+            assert time.monotonic() < deadline, "pushed liquidations missing from Redis"
+            await asyncio.sleep(0.05)
+        assert sim.connections_total == 2
+        assert collector.health.parse_errors == {}
+
+    got = await stored_liquidations(redis_client)
+    ids = [x.event_id for x in got]
+    assert len(ids) == len(set(ids))  # none twice
+    assert set(ids) <= every  # nothing the venue did not push
+    assert later_ids <= set(ids)  # everything pushed after the reconnect
+    assert len(later) >= 6
+    by_id = {x.event_id: x for x in got}
+    for x in later:  # stored as read off the wire: inverse sizing intact
+        assert by_id[x.event_id].notional_usd == pytest.approx(x.quantity * SIZES[x.symbol])
+        assert by_id[x.event_id] == msgspec.structs.replace(x, recv_ms=by_id[x.event_id].recv_ms)

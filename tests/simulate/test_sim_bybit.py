@@ -1,0 +1,338 @@
+"""The Bybit v5 simulator over real websockets and HTTP on loopback, read by our real parser."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from simkit import collect
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
+
+from service.config import VenueSettings
+from service.events import Liquidation, MarkPrice, OpenInterest, Side
+from service.simulate import bybit_wire as wire
+from service.simulate.bybit import BybitSimulator
+from service.simulate.clock import MarketClock
+from service.simulate.market import Market
+from service.simulate.scenario import Drift, Label, Phase, Regime, Scenario, get_scenario
+from service.venues import bybit as venue_module
+from service.venues.base import Instrument
+from service.venues.bybit import Bybit, BybitParser, parse_instruments
+
+pytestmark = pytest.mark.integration
+
+VENUE = "bybit"
+LINEAR = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT"]
+INVERSE = ["BTCUSD", "ETHUSD"]
+
+
+def instruments() -> dict[str, Instrument]:
+    """Every perpetual of the fixture lists, as the service builds them."""
+    out: dict[str, Instrument] = {}
+    for category in wire.CATEGORIES:
+        listed, _ = parse_instruments(wire.load_instruments(category))
+        out.update((i.symbol, i) for i in listed)
+    return out
+
+
+@pytest.fixture
+async def bybit_sim() -> AsyncIterator[BybitSimulator]:
+    """The default scenario, 10x faster, already in the long cascade."""
+    async with BybitSimulator(seed=5, time_scale=10.0, start_s=22) as s:
+        yield s
+
+
+async def _subscribe(ws: ClientConnection, *topics: str, req_id: str = "t1") -> dict[str, Any]:
+    await ws.send(json.dumps({"req_id": req_id, "op": "subscribe", "args": list(topics)}))
+    ack: dict[str, Any] = json.loads(await ws.recv())
+    return ack
+
+
+async def test_the_service_subscription_is_acked_and_every_frame_parses(
+    bybit_sim: BybitSimulator,
+) -> None:
+    markets = instruments()
+    linear = next(
+        c
+        for c in Bybit(VenueSettings(ws_url=bybit_sim.ws_base_url)).connections(markets)
+        if c.name == "linear-1"
+    )
+    async with connect(linear.url) as ws:
+        for msg in linear.subscribe:
+            await ws.send(msg)
+        frames = await collect(ws, 1.2)
+    acks = [json.loads(f) for f in frames if '"op":"subscribe"' in f]
+    assert len(acks) == len(linear.subscribe)
+    for ack, sent in zip(acks, linear.subscribe, strict=True):
+        # The documented linear/inverse shape, key order included.
+        assert list(ack) == ["success", "ret_msg", "conn_id", "req_id", "op"]
+        assert ack["success"] is True
+        assert ack["ret_msg"] == ""
+        assert ack["req_id"] == json.loads(sent)["req_id"]
+    assert len({a["conn_id"] for a in acks}) == 1
+    parser = BybitParser(VENUE, markets, None)
+    events = [e for f in frames for e in parser.parse(f, 0)]
+    assert not parser.stats.errors
+    marks = [e for e in events if isinstance(e, MarkPrice)]
+    assert {m.symbol for m in marks} == set(LINEAR)  # listed-only symbols send nothing
+    last_btc = next(m for m in reversed(marks) if m.symbol == "BTCUSDT")
+    assert last_btc.mark_price == pytest.approx(bybit_sim.mark("BTCUSDT"), rel=0.005)
+    liqs = [e for e in events if isinstance(e, Liquidation) and e.symbol == "BTCUSDT"]
+    assert liqs  # the fixture starts in the long cascade
+    assert all(e.side is Side.LONG and not e.sampled for e in liqs)
+
+
+async def test_ping_is_answered_with_a_pong(bybit_sim: BybitSimulator) -> None:
+    async with connect(f"{bybit_sim.ws_base_url}/inverse") as ws:
+        ack = await _subscribe(ws, "allLiquidation.XRPUSD")
+        await ws.send('{"req_id":"100001","op":"ping"}')
+        pong = json.loads(await ws.recv())
+    assert pong == {
+        "success": True,
+        "ret_msg": "pong",
+        "conn_id": ack["conn_id"],
+        "req_id": "100001",
+        "op": "ping",
+    }
+
+
+async def test_tickers_send_a_snapshot_then_deltas_of_what_changed(
+    bybit_sim: BybitSimulator,
+) -> None:
+    async with connect(f"{bybit_sim.ws_base_url}/linear") as ws:
+        assert (await _subscribe(ws, "tickers.BTCUSDT"))["success"] is True
+        frames = [json.loads(f) for f in await collect(ws, 1.0)]
+    snapshot, *deltas = frames
+    assert snapshot["topic"] == "tickers.BTCUSDT"
+    assert snapshot["type"] == "snapshot"
+    assert list(snapshot) == ["topic", "type", "data", "cs", "ts"]
+    fields = snapshot["data"]
+    for key in ("markPrice", "indexPrice", "openInterest", "fundingRate", "nextFundingTime"):
+        assert key in fields
+    assert fields["fundingIntervalHour"] == "8"
+    assert float(fields["openInterestValue"]) == pytest.approx(
+        float(fields["openInterest"]) * float(fields["markPrice"]), rel=1e-6
+    )
+    assert len(deltas) >= 7  # every 100 ms for ~1 s
+    state = dict(fields)
+    for d in deltas:
+        assert d["type"] == "delta"
+        assert d["ts"] % 100 == 0  # on the push grid
+        data = d["data"]
+        assert next(iter(data)) == "symbol"
+        changed = {k: v for k, v in data.items() if k != "symbol"}
+        assert changed
+        assert set(changed) <= set(fields)
+        assert all(state[k] != v for k, v in changed.items())  # only what changed
+        state.update(changed)
+    assert all(a["ts"] < b["ts"] and a["cs"] < b["cs"] for a, b in itertools.pairwise(frames))
+    assert float(state["markPrice"]) == pytest.approx(bybit_sim.mark("BTCUSDT"), rel=0.005)
+
+
+async def test_liquidations_are_batched_every_500_ms_and_complete() -> None:
+    burst = Drift(liq_rate_per_s=40.0, liq_median_usd=20_000, liq_side=Side.SHORT)
+    scenario = Scenario(
+        "burst",
+        "",
+        (Phase("burst", 60, Label(Regime.CASCADE, Side.SHORT, ("BTC",)), {"BTC": burst}),),
+    )
+    async with (
+        BybitSimulator(scenario, symbols=["BTCUSDT", "ETHUSDT"]) as sim,
+        connect(f"{sim.ws_base_url}/linear") as ws,
+    ):
+        await _subscribe(ws, "allLiquidation.BTCUSDT")
+        frames = [json.loads(f) for f in await collect(ws, 2.3)]
+    assert all(f["topic"] == "allLiquidation.BTCUSDT" and f["type"] == "snapshot" for f in frames)
+    assert len(frames) >= 4
+    assert all(b["ts"] - a["ts"] >= 400 for a, b in itertools.pairwise(frames))
+    rows = [r for f in frames for r in f["data"]]
+    assert max(len(f["data"]) for f in frames) >= 5  # batches, not one per frame
+    assert all(r["S"] == "Sell" for r in rows)  # shorts liquidated: Sell, the position side
+    first, last = rows[0]["T"], rows[-1]["T"]
+    contract = sim.contracts["BTCUSDT"]
+    expected = [
+        wire.liquidation_row(p, contract)
+        for p in sim.prints
+        if p.symbol == "BTCUSDT" and first <= p.ts_ms <= last
+    ]
+    assert rows == expected  # every liquidation in between, none throttled
+    assert [wire.liquidation_row(p, contract) for p in sim.pushed] == rows
+
+
+async def test_inverse_sizes_are_usd_contracts(bybit_sim: BybitSimulator) -> None:
+    async with connect(f"{bybit_sim.ws_base_url}/inverse") as ws:
+        await _subscribe(ws, "tickers.BTCUSD", "allLiquidation.BTCUSD")
+        frames = [json.loads(f) for f in await collect(ws, 1.2)]
+    snapshot = frames[0]["data"]
+    oi, mark = snapshot["openInterest"], float(snapshot["markPrice"])
+    assert oi.isdigit()  # whole USD contracts
+    assert float(snapshot["openInterestValue"]) == pytest.approx(int(oi) / mark, rel=1e-5)
+    latest = dict(snapshot)
+    for f in frames[1:]:
+        if f["topic"] == "tickers.BTCUSD":
+            latest.update(f["data"])
+    usd_now = bybit_sim.oi_base("BTCUSD") * bybit_sim.mark("BTCUSD")
+    assert int(latest["openInterest"]) == pytest.approx(usd_now, rel=0.005)
+    rows = [r for f in frames if f["topic"].startswith("allLiquidation") for r in f["data"]]
+    assert rows
+    assert all(r["v"].isdigit() and r["S"] == "Buy" for r in rows)
+    parser = BybitParser(VENUE, instruments(), None)
+    events = [e for f in frames for e in parser.parse(json.dumps(f), 0)]
+    ois = [e for e in events if isinstance(e, OpenInterest)]
+    assert ois[0].oi_usd == int(oi)
+    liqs = [e for e in events if isinstance(e, Liquidation)]
+    assert [x.notional_usd for x in liqs] == [float(r["v"]) for r in rows]
+
+
+async def test_refused_topics_are_named_and_the_rest_is_subscribed(
+    bybit_sim: BybitSimulator,
+) -> None:
+    async with connect(f"{bybit_sim.ws_base_url}/linear") as ws:
+        ack = await _subscribe(ws, "tickers.NOPEUSDT", "tickers.BTCUSD", "tickers.ETHUSDT")
+        snapshot = json.loads(await ws.recv())
+        again = await _subscribe(ws, "tickers.XRPUSDT", req_id="t2")  # listed, not simulated
+        frames = [json.loads(f) for f in await collect(ws, 0.4)]
+    assert ack["success"] is False
+    assert ack["op"] == "subscribe"
+    assert "NOPEUSDT" in ack["ret_msg"]
+    assert "BTCUSD" in ack["ret_msg"]  # an inverse symbol on the linear path
+    parser = BybitParser(VENUE, instruments(), None)
+    parser.parse(json.dumps(ack), 0)
+    assert parser.stats.errors == {"subscribe_failed": 1}
+    assert snapshot["topic"] == "tickers.ETHUSDT"
+    assert again["success"] is True
+    assert {f["topic"] for f in frames} == {"tickers.ETHUSDT"}
+
+
+async def test_bad_requests_are_answered_with_failures(bybit_sim: BybitSimulator) -> None:
+    async with connect(f"{bybit_sim.ws_base_url}/linear") as ws:
+        answers = []
+        for text in ("{oops", '{"op":"subscribe","args":"tickers.BTCUSDT"}', '{"op":"jump"}'):
+            await ws.send(text)
+            answers.append(json.loads(await ws.recv()))
+        too_long = [f"tickers.{'X' * 40}{i}" for i in range(600)]
+        answers.append(await _subscribe(ws, *too_long))
+    assert [a["success"] for a in answers] == [False] * 4
+    assert "21000" in answers[-1]["ret_msg"]
+
+
+async def test_unsubscribe_stops_the_topic(bybit_sim: BybitSimulator) -> None:
+    async with connect(f"{bybit_sim.ws_base_url}/linear") as ws:
+        await _subscribe(ws, "tickers.BTCUSDT")
+        await ws.send('{"req_id":"u","op":"unsubscribe","args":["tickers.BTCUSDT"]}')
+        frames = [json.loads(f) for f in await collect(ws, 0.6)]
+    ack = next(f for f in frames if f.get("op") == "unsubscribe")
+    assert ack["success"] is True
+    assert all("topic" not in f for f in frames[frames.index(ack) + 1 :])
+
+
+async def test_unknown_path_is_refused(bybit_sim: BybitSimulator) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(f"{bybit_sim.ws_base_url}/spot"):
+            pass
+    assert info.value.response.status_code == 404
+
+
+async def test_drop_connections_cuts_without_a_close_frame(bybit_sim: BybitSimulator) -> None:
+    base = bybit_sim.ws_base_url
+    async with connect(f"{base}/linear") as a, connect(f"{base}/inverse") as b:
+        assert bybit_sim.clients == 2
+        assert await bybit_sim.drop_connections() == 2
+        assert bybit_sim.clients == 0
+        for ws in (a, b):
+            with pytest.raises(ConnectionClosedError):
+                await ws.recv()
+            assert ws.close_code == 1006
+    async with connect(f"{base}/linear") as again:
+        assert (await _subscribe(again, "tickers.SOLUSDT"))["success"] is True
+        assert json.loads(await again.recv())["type"] == "snapshot"
+    assert bybit_sim.connections_total == 3
+
+
+async def test_stall_sends_no_data_but_answers_pings(bybit_sim: BybitSimulator) -> None:
+    async with connect(f"{bybit_sim.ws_base_url}/linear") as ws:
+        await _subscribe(ws, "tickers.BTCUSDT", "allLiquidation.BTCUSDT")
+        assert await collect(ws, 0.3)
+        bybit_sim.stall(0.8)
+        await asyncio.sleep(0.05)
+        await collect(ws, 0.05)  # a frame may have been in flight
+        await ws.send('{"op":"ping"}')
+        assert [json.loads(f)["op"] for f in await collect(ws, 0.5)] == ["ping"]
+        assert len(await collect(ws, 0.6)) >= 2  # and back
+
+
+async def test_a_shared_clock_serves_the_symbols_bybit_lists() -> None:
+    market = Market(get_scenario("calm"), symbols=["BTCUSDT", "BNBUSDT"], seed=1)
+    clock = MarketClock(market, time_scale=5.0)
+    clock.start()
+    try:
+        async with BybitSimulator(clock=clock) as sim:
+            assert list(sim.contracts) == ["BTCUSDT"]  # BNBUSDT: not in Bybit's list
+            async with connect(f"{sim.ws_base_url}/linear") as ws:
+                await _subscribe(ws, "tickers.BTCUSDT")
+                snapshot = json.loads(await ws.recv())
+            assert float(snapshot["data"]["markPrice"]) == pytest.approx(
+                market.mark("BTCUSDT"), rel=0.001
+            )
+    finally:
+        await clock.stop()
+
+
+# -- REST ----------------------------------------------------------------------------------------
+
+
+async def test_instruments_info_pages_with_a_cursor(bybit_sim: BybitSimulator) -> None:
+    async with httpx.AsyncClient(base_url=bybit_sim.rest_base_url, timeout=5.0) as http:
+        pages, cursor = [], None
+        while cursor != "":
+            params = {"category": "linear", "limit": "3"} | ({"cursor": cursor} if cursor else {})
+            body = (await http.get("/v5/market/instruments-info", params=params)).json()
+            assert body["retCode"] == 0
+            pages.append([r["symbol"] for r in body["result"]["list"]])
+            cursor = body["result"]["nextPageCursor"]
+        prelaunch = (
+            await http.get(
+                "/v5/market/instruments-info", params={"category": "linear", "status": "PreLaunch"}
+            )
+        ).json()
+        bad = (await http.get("/v5/market/instruments-info", params={"category": "spot"})).json()
+        time = (await http.get("/v5/market/time")).json()
+    listed = wire.load_instruments("linear")["result"]["list"]
+    trading = [r["symbol"] for r in listed if r["status"] == "Trading"]
+    assert [s for page in pages for s in page] == trading
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [r["symbol"] for r in prelaunch["result"]["list"]] == ["BIOUSDT"]
+    assert bad["retCode"] == 10001
+    assert int(time["result"]["timeNano"]) // 1_000_000 == pytest.approx(time["time"], abs=5)
+
+
+async def test_the_venue_loads_the_perpetuals_through_ccxt_following_cursors(
+    bybit_sim: BybitSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(venue_module, "PAGE_LIMIT", 2)  # several pages per category
+    venue = Bybit(VenueSettings(rest_url=bybit_sim.rest_base_url))
+    try:
+        markets = await venue.load_markets(timeout_s=5.0)
+    finally:
+        await venue.close()
+    assert markets == instruments()
+    assert set(LINEAR + INVERSE) <= set(markets)
+    assert {"BTC-26DEC25", "BTCUSDZ25", "BIOUSDT"}.isdisjoint(markets)  # futures, pre-market
+    assert markets["DOGEUSDT"].funding_interval_h == 4.0
+    assert bybit_sim.rest.requests >= 6  # 5 linear pages of 2 and 2 inverse ones
+
+
+async def test_list_only_simulated_lists_the_simulated_symbols() -> None:
+    async with BybitSimulator(list_only_simulated=True) as sim:
+        venue = Bybit(VenueSettings(rest_url=sim.rest_base_url))
+        try:
+            markets = await venue.load_markets(timeout_s=5.0)
+        finally:
+            await venue.close()
+    assert sorted(markets) == sorted(LINEAR + INVERSE)

@@ -1,0 +1,602 @@
+"""The Bybit v5 parser on every Bybit frame in ../shared/captures, values worked out here from
+the frames themselves and the contract metadata (linear: 1 base unit, inverse: 1 USD)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.config import VenueSettings
+from service.events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.venues.base import Instrument
+from service.venues.bybit import (
+    MAX_ARGS_CHARS,
+    SYMBOLS_PER_CONNECTION,
+    Bybit,
+    BybitParser,
+    parse_instruments,
+)
+
+VENUE = "bybit"
+
+
+def _linear(symbol: str, base: str, interval_h: float = 8.0) -> Instrument:
+    return Instrument(VENUE, symbol, base, "USDT", linear=True, funding_interval_h=interval_h)
+
+
+def _inverse(symbol: str, base: str) -> Instrument:
+    return Instrument(VENUE, symbol, base, "USD", linear=False, contract_size=1.0)
+
+
+# Perpetuals only, as load_markets lists them; the legacy frames' symbols are listed too, so
+# that an obsolete frame is rejected for what it is, not because its symbol is unknown.
+MARKETS = {
+    i.symbol: i
+    for i in (
+        _linear("BTCUSDT", "BTC"),
+        _linear("ROSEUSDT", "ROSE"),
+        _linear("PIPPINUSDT", "PIPPIN"),
+        _linear("GALAUSDT", "GALA"),
+        _linear("LINKUSDT", "LINK"),
+        _linear("XLMUSDT", "XLM"),
+        _linear("LTCUSDT", "LTC"),
+        _linear("BTCPERP", "BTC"),
+        _inverse("BTCUSD", "BTC"),
+        _inverse("ETHUSD", "ETH"),
+        _inverse("XRPUSD", "XRP"),
+        _inverse("EOSUSD", "EOS"),
+    )
+}
+
+
+def _lines(captures: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (captures / "bybit.jsonl").read_text().splitlines()]
+
+
+def _message(line: dict[str, Any]) -> dict[str, Any]:
+    msg: dict[str, Any] = json.loads(line["raw"])
+    return msg
+
+
+def _topic(line: dict[str, Any]) -> str:
+    return str(_message(line).get("topic", ""))
+
+
+def _frame(captures: Path, topic: str, kind: str) -> str:
+    """The first captured frame of ``topic`` and ``type``."""
+    return next(
+        str(line["raw"])
+        for line in _lines(captures)
+        if _topic(line) == topic and _message(line).get("type") == kind
+    )
+
+
+def _only(events: list[Event], kind: type[Any]) -> list[Any]:
+    return [e for e in events if isinstance(e, kind)]
+
+
+# -- liquidations ------------------------------------------------------------------------------
+
+
+def test_every_all_liquidation_frame_gives_position_side_and_notional(captures: Path) -> None:
+    frames = [line for line in _lines(captures) if _topic(line).startswith("allLiquidation.")]
+    assert len(frames) >= 3  # two real (the same message twice) and the docs' example
+    for line in frames:
+        msg = _message(line)
+        parser = BybitParser(VENUE, MARKETS, None)
+        events = parser.parse(line["raw"], recv_ms=7)
+        assert not parser.stats.errors, line["raw"]
+        assert len(events) == len(msg["data"])
+        for row, liq in zip(msg["data"], events, strict=True):
+            assert isinstance(liq, Liquidation)
+            # S is the position side: Buy = a long was liquidated (Binance: the opposite).
+            assert liq.side is (Side.LONG if row["S"] == "Buy" else Side.SHORT)
+            v, p = float(row["v"]), float(row["p"])
+            assert liq.quantity == pytest.approx(v)
+            assert liq.quantity_base == pytest.approx(v)  # linear: base coin
+            assert liq.price == pytest.approx(p)  # the bankruptcy price
+            assert liq.notional_usd == pytest.approx(v * p)
+            assert liq.ts_ms == row["T"]
+            assert liq.recv_ms == 7
+            assert liq.symbol == row["s"]
+            assert liq.base == MARKETS[row["s"]].base
+            assert liq.sampled is False  # allLiquidation pushes every liquidation
+            assert liq.event_id == f"{row['T']}:{row['S']}:{row['v']}:{row['p']}"
+
+
+def test_the_real_pippin_liquidation_is_a_short_and_its_copy_has_the_same_identity(
+    captures: Path,
+) -> None:
+    copies = [
+        line["raw"]
+        for line in _lines(captures)
+        if _topic(line) == "allLiquidation.PIPPINUSDT" and "tardis" in line["provenance"]
+    ]
+    assert len(copies) == 2
+    (first,) = BybitParser(VENUE, MARKETS, None).parse(copies[0], recv_ms=1)
+    (second,) = BybitParser(VENUE, MARKETS, None).parse(copies[1], recv_ms=2)
+    assert isinstance(first, Liquidation)
+    assert isinstance(second, Liquidation)
+    assert first.side is Side.SHORT  # "S":"Sell": a short position was liquidated
+    assert first.notional_usd == pytest.approx(2846 * 0.02456)
+    assert first.event_id == second.event_id  # a re-sent liquidation keeps its identity
+
+
+def test_an_inverse_batch_is_worth_its_usd_contracts() -> None:
+    # Hand-made in the documented shape: no inverse allLiquidation frame was captured.
+    frame = json.dumps(
+        {
+            "topic": "allLiquidation.BTCUSD",
+            "type": "snapshot",
+            "ts": 1680673944593,
+            "data": [
+                {"T": 1680673944093, "s": "BTCUSD", "S": "Buy", "v": "2000", "p": "28560.50"},
+                {"T": 1680673944101, "s": "BTCUSD", "S": "Sell", "v": "35", "p": "28600.00"},
+            ],
+        }
+    )
+    long, short = BybitParser(VENUE, MARKETS, None).parse(frame, recv_ms=1)
+    assert isinstance(long, Liquidation)
+    assert isinstance(short, Liquidation)
+    assert (long.side, short.side) == (Side.LONG, Side.SHORT)
+    assert long.quantity == 2000  # USD contracts
+    assert long.notional_usd == pytest.approx(2000 * 1.0)  # 1 USD per contract
+    assert long.quantity_base == pytest.approx(2000 / 28560.50)
+    assert short.notional_usd == pytest.approx(35.0)
+    assert short.quantity_base == pytest.approx(35 / 28600.0)
+    assert long.event_id != short.event_id
+
+
+def test_liquidations_of_unlisted_or_unwanted_symbols_are_filtered() -> None:
+    frame = json.dumps(
+        {
+            "topic": "allLiquidation.ROSEUSDT",
+            "type": "snapshot",
+            "ts": 3,
+            "data": [
+                {"T": 1, "s": "ROSEUSDT", "S": "Sell", "v": "20000", "p": "0.04499"},
+                {"T": 2, "s": "NEWUSDT", "S": "Sell", "v": "1", "p": "1"},
+            ],
+        }
+    )
+    parser = BybitParser(VENUE, MARKETS, {"BTCUSDT"})
+    assert parser.parse(frame, recv_ms=1) == []
+    assert parser.stats.filtered == 2
+    assert not parser.stats.errors
+
+
+# -- tickers -------------------------------------------------------------------------------------
+
+
+def test_every_ticker_snapshot_gives_mark_funding_per_hour_and_open_interest(
+    captures: Path,
+) -> None:
+    snapshots = [
+        line
+        for line in _lines(captures)
+        if _topic(line).startswith("tickers.")
+        and _message(line)["type"] == "snapshot"
+        and _message(line)["data"]["symbol"] in MARKETS
+    ]
+    assert len(snapshots) >= 4
+    for line in snapshots:
+        msg = _message(line)
+        d, inst = msg["data"], MARKETS[msg["data"]["symbol"]]
+        parser = BybitParser(VENUE, MARKETS, None)
+        events = parser.parse(line["raw"], recv_ms=5)
+        assert not parser.stats.errors, line["raw"]
+        mark, oi_units = float(d["markPrice"]), float(d["openInterest"])
+        (m,) = _only(events, MarkPrice)
+        assert m.mark_price == pytest.approx(mark)
+        assert m.index_price == pytest.approx(float(d["indexPrice"]))
+        assert m.ts_ms == msg["ts"]
+        (f,) = _only(events, FundingRate)
+        hours = float(d.get("fundingIntervalHour") or inst.funding_interval_h)
+        assert f.funding_rate == pytest.approx(float(d["fundingRate"]))
+        assert f.interval_h == hours
+        assert f.funding_rate_1h == pytest.approx(float(d["fundingRate"]) / hours)
+        assert f.next_funding_ms == int(d["nextFundingTime"])
+        (oi,) = _only(events, OpenInterest)
+        value = float(d["openInterestValue"])
+        if inst.linear:  # openInterest in base coin; the venue's value is OI x mark (USDT)
+            assert value == pytest.approx(oi_units * mark, rel=1e-6)
+            assert oi.oi_base == pytest.approx(oi_units)
+            assert oi.oi_usd == pytest.approx(oi_units * mark)
+        else:  # openInterest in USD contracts; the venue's value is OI / mark (coin)
+            assert value == pytest.approx(oi_units / mark, rel=1e-5)
+            assert oi.oi_usd == pytest.approx(oi_units)
+            assert oi.oi_base == pytest.approx(oi_units / mark)
+        assert oi.oi_contracts == pytest.approx(oi_units)
+        assert parser.last_mark == {d["symbol"]: pytest.approx(mark)}
+
+
+def test_the_real_inverse_delta_merges_into_its_snapshot(captures: Path) -> None:
+    snapshot = _frame(captures, "tickers.BTCUSD", "snapshot")
+    delta = _frame(captures, "tickers.BTCUSD", "delta")
+    s, d = json.loads(snapshot), json.loads(delta)
+    parser = BybitParser(VENUE, MARKETS, None)
+    parser.state_every_ms = 0  # report every frame (the conflation has its own test)
+    parser.parse(snapshot, recv_ms=1)
+    events = parser.parse(delta, recv_ms=2)
+    assert not parser.stats.errors
+    assert _only(events, MarkPrice) == []  # no markPrice or indexPrice in the delta
+    (oi,) = _only(events, OpenInterest)
+    mark = float(s["data"]["markPrice"])  # unchanged: the snapshot's
+    assert oi.oi_usd == pytest.approx(float(d["data"]["openInterest"]))
+    assert oi.oi_base == pytest.approx(float(d["data"]["openInterest"]) / mark)
+    assert oi.ts_ms == d["ts"]
+    (f,) = _only(events, FundingRate)
+    assert f.funding_rate == pytest.approx(float(d["data"]["fundingRate"]))
+    assert f.next_funding_ms == int(s["data"]["nextFundingTime"])  # from the snapshot
+    assert f.interval_h == MARKETS["BTCUSD"].funding_interval_h  # 2023: no fundingIntervalHour
+
+
+def test_changes_are_reported_once_a_second_with_the_merged_state(captures: Path) -> None:
+    snapshot = _frame(captures, "tickers.BTCUSD", "snapshot")
+    delta = _frame(captures, "tickers.BTCUSD", "delta")  # 199 ms after the snapshot
+    s, d = json.loads(snapshot), json.loads(delta)
+    parser = BybitParser(VENUE, MARKETS, None)
+    assert len(parser.parse(snapshot, recv_ms=1)) == 3  # a snapshot is reported at once
+    assert parser.parse(delta, recv_ms=2) == []  # merged, reported later
+    quiet = {"topic": "tickers.BTCUSD", "type": "delta", "cs": 20856433703}
+    later = {**quiet, "data": {"symbol": "BTCUSD", "bid1Price": "28560.50"}, "ts": s["ts"] + 999}
+    assert parser.parse(json.dumps(later), recv_ms=3) == []  # not a second yet
+    later["ts"] = s["ts"] + 1000
+    events = parser.parse(json.dumps(later), recv_ms=4)
+    (oi,) = _only(events, OpenInterest)  # the delta's open interest, a second later
+    assert oi.oi_usd == pytest.approx(float(d["data"]["openInterest"]))
+    assert oi.ts_ms == s["ts"] + 1000
+    (f,) = _only(events, FundingRate)
+    assert f.funding_rate == pytest.approx(float(d["data"]["fundingRate"]))
+    assert _only(events, MarkPrice) == []  # the mark never changed
+    marks = []
+    for step in range(1, 26):  # the mark changes every 100 ms for 2.5 s
+        frame = {
+            **quiet,
+            "data": {"symbol": "BTCUSD", "markPrice": f"{28560 + step}.00"},
+            "ts": s["ts"] + 1000 + 100 * step,
+        }
+        marks += _only(parser.parse(json.dumps(frame), recv_ms=5), MarkPrice)
+    # Last reported with the snapshot: then once a second, with the mark of that moment.
+    reported = [(m.ts_ms - s["ts"], m.mark_price) for m in marks]
+    assert reported == [(1100, 28561.0), (2100, 28571.0), (3100, 28581.0)]
+    later["ts"] = s["ts"] + 4100  # a frame without a mark: the pending one goes out
+    (last,) = _only(parser.parse(json.dumps(later), recv_ms=6), MarkPrice)
+    assert last.mark_price == 28585.0  # the last change (at 3500 ms), late but not lost
+
+
+def test_a_delta_without_funding_rate_keeps_the_old_rate(captures: Path) -> None:
+    snapshot = _frame(captures, "tickers.BTCUSDT", "snapshot")  # the first: real, 2023
+    msg = json.loads(snapshot)
+    s = msg["data"]
+    parser = BybitParser(VENUE, MARKETS, None)
+    parser.parse(snapshot, recv_ms=1)
+    delta = {
+        "topic": "tickers.BTCUSDT",
+        "type": "delta",
+        "data": {"symbol": "BTCUSDT", "markPrice": "28560.10", "nextFundingTime": "1680710400000"},
+        "cs": 50193544290,
+        "ts": msg["ts"] + 1000,
+    }
+    events = parser.parse(json.dumps(delta), recv_ms=2)
+    (m,) = _only(events, MarkPrice)
+    assert m.mark_price == pytest.approx(28560.10)
+    assert m.index_price == pytest.approx(float(s["indexPrice"]))  # unchanged
+    (f,) = _only(events, FundingRate)
+    assert f.funding_rate == pytest.approx(float(s["fundingRate"]))  # unchanged
+    assert f.next_funding_ms == 1680710400000
+    assert _only(events, OpenInterest) == []  # openInterest unchanged: nothing to report
+    # A delta that changes the interval changes the per-hour rate, not the quoted rate.
+    delta["data"] = {"symbol": "BTCUSDT", "fundingIntervalHour": "4"}
+    delta["ts"] = msg["ts"] + 2000
+    (f4,) = parser.parse(json.dumps(delta), recv_ms=3)
+    assert isinstance(f4, FundingRate)
+    assert f4.interval_h == 4.0
+    assert f4.funding_rate_1h == pytest.approx(float(s["fundingRate"]) / 4)
+
+
+def test_a_new_snapshot_replaces_the_whole_state(captures: Path) -> None:
+    parser = BybitParser(VENUE, MARKETS, None)
+    parser.parse(
+        '{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT",'
+        '"markPrice":"1.0","fundingRate":"0.0008","fundingIntervalHour":"1",'
+        '"nextFundingTime":"1680674400000"},"ts":1}',
+        recv_ms=1,
+    )
+    real = _frame(captures, "tickers.BTCUSDT", "snapshot")  # without fundingIntervalHour
+    (f,) = _only(parser.parse(real, recv_ms=2), FundingRate)
+    assert f.interval_h == MARKETS["BTCUSDT"].funding_interval_h  # not the old "1"
+
+
+def test_a_delta_before_any_snapshot_is_counted_and_reports_only_what_it_can(
+    captures: Path,
+) -> None:
+    parser = BybitParser(VENUE, MARKETS, None)
+    delta = _frame(captures, "tickers.BTCUSD", "delta")
+    events = parser.parse(delta, recv_ms=1)
+    assert parser.stats.errors["delta_before_snapshot"] == 1
+    assert _only(events, OpenInterest) == []  # no mark yet to value it
+    (f,) = _only(events, FundingRate)
+    assert f.next_funding_ms is None
+
+
+def test_dated_futures_have_no_funding_and_are_filtered_unless_listed(captures: Path) -> None:
+    future = _frame(captures, "tickers.BTCUSDU23", "snapshot")
+    parser = BybitParser(VENUE, MARKETS, None)
+    assert parser.parse(future, recv_ms=1) == []  # not a perpetual: not in the markets
+    assert parser.stats.filtered == 1
+    listed = {**MARKETS, "BTCUSDU23": _inverse("BTCUSDU23", "BTC")}
+    parser = BybitParser(VENUE, listed, None)
+    events = parser.parse(future, recv_ms=1)
+    assert _only(events, FundingRate) == []  # "fundingRate":"" on a dated future
+    assert len(_only(events, MarkPrice)) == 1
+    assert parser.parse(_frame(captures, "tickers.BTCUSDU23", "delta"), recv_ms=2) == []
+    assert not parser.stats.errors
+    linear_future = _frame(captures, "tickers.BTC-26DEC25", "snapshot")  # the docs' example
+    d = json.loads(linear_future)["data"]
+    assert (d["fundingRate"], d["nextFundingTime"]) == ("", "")
+    listed = {"BTC-26DEC25": _linear("BTC-26DEC25", "BTC")}
+    events = BybitParser(VENUE, listed, None).parse(linear_future, recv_ms=1)
+    assert _only(events, FundingRate) == []
+    (oi,) = _only(events, OpenInterest)
+    assert oi.oi_usd == pytest.approx(float(d["openInterest"]) * float(d["markPrice"]))
+
+
+# -- everything else in the captures ------------------------------------------------------------
+
+
+def _obsolete(line: dict[str, Any]) -> bool:
+    legacy = "OBSOLETE" in str(line.get("endpoint")) or "realtime" in str(line.get("endpoint"))
+    return line["kind"] != "client_request" and (legacy or _topic(line).startswith("liquidation."))
+
+
+def test_every_obsolete_frame_is_counted_and_never_parsed(captures: Path) -> None:
+    obsolete = [line for line in _lines(captures) if _obsolete(line)]
+    topics = {_topic(line).split(".")[0] for line in obsolete}
+    assert {"instrument_info", "trade", "liquidation", ""} <= topics  # "": pre-v5 acks
+    v5_liquidation = [line for line in obsolete if "v5" in str(line.get("endpoint"))]
+    assert len(v5_liquidation) == 3  # the deprecated object form of liquidation.{symbol}
+    parser = BybitParser(VENUE, MARKETS, None)
+    for line in obsolete:
+        assert parser.parse(line["raw"], recv_ms=1) == [], line["raw"]
+    assert parser.stats.errors == {"obsolete_frame": len(obsolete)}
+
+
+def test_v5_topics_we_do_not_subscribe_are_unknown(captures: Path) -> None:
+    trades = [line for line in _lines(captures) if _topic(line).startswith("publicTrade.")]
+    assert len(trades) == 2
+    parser = BybitParser(VENUE, MARKETS, None)
+    for line in trades:
+        assert parser.parse(line["raw"], recv_ms=1) == []
+    assert parser.stats.errors == {"unknown_topic": 2}
+
+
+def test_client_requests_are_not_server_frames(captures: Path) -> None:
+    requests = [line for line in _lines(captures) if line["kind"] == "client_request"]
+    assert len(requests) == 16
+    parser = BybitParser(VENUE, MARKETS, None)
+    for line in requests:
+        assert parser.parse(line["raw"], recv_ms=1) == []
+    assert parser.stats.errors == {"unknown_frame": 16}
+
+
+def test_every_captured_line_is_accounted_for(captures: Path) -> None:
+    """No capture line is parsed into events except v5 tickers and allLiquidation."""
+    for line in _lines(captures):
+        events = BybitParser(VENUE, MARKETS, None).parse(line["raw"], recv_ms=1)
+        if events:
+            assert _topic(line).split(".")[0] in ("tickers", "allLiquidation"), line["raw"]
+
+
+# -- protocol frames and bad frames ------------------------------------------------------------
+
+ACK = (
+    '{"success":true,"ret_msg":"","conn_id":"3cd84cb1-4d06-4a05-930a-2efe5fc70f0f",'
+    '"req_id":"","op":"subscribe"}'
+)
+PONG = (
+    '{"success":true,"ret_msg":"pong","conn_id":"465772b1-7630-4fdc-a492-e003e6f0f260",'
+    '"req_id":"","op":"ping"}'
+)
+
+
+def test_acks_and_pongs_are_not_errors() -> None:
+    parser = BybitParser(VENUE, MARKETS, None)
+    assert parser.parse(ACK, recv_ms=1) == []
+    assert parser.parse(PONG, recv_ms=1) == []
+    assert not parser.stats.errors
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        ("not json", "invalid_json"),
+        ('{"topic":5}', "invalid_frame"),
+        (
+            '{"success":false,"ret_msg":"Invalid symbol :[tickers.NOPEUSDT]","conn_id":"x",'
+            '"req_id":"linear-1:1","op":"subscribe"}',
+            "subscribe_failed",
+        ),
+        ('{"success":false,"ret_msg":"error","conn_id":"x","op":"ping"}', "venue_error"),
+        ('{"hello":"world"}', "unknown_frame"),
+        ('{"topic":"orderbook.1.BTCUSDT","type":"snapshot","ts":1,"data":{}}', "unknown_topic"),
+        (
+            '{"topic":"allLiquidation.BTCUSDT","type":"snapshot","ts":1,"data":{"T":1,'
+            '"s":"BTCUSDT","S":"Buy","v":"1","p":"1"}}',
+            "invalid_allLiquidation",
+        ),
+        (
+            '{"topic":"allLiquidation.BTCUSDT","type":"snapshot","ts":1,"data":[{"T":1,'
+            '"s":"BTCUSDT","S":"Hold","v":"1","p":"1"}]}',
+            "invalid_side",
+        ),
+        (
+            '{"topic":"allLiquidation.BTCUSDT","type":"snapshot","ts":1,"data":[{"T":1,'
+            '"s":"BTCUSDT","S":"Buy","v":"lots","p":"1"}]}',
+            "invalid_allLiquidation",
+        ),
+        (
+            '{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT"}}',
+            "invalid_tickers",
+        ),
+        (
+            '{"topic":"tickers.BTCUSDT","type":"snapshot","ts":1,"data":{"symbol":"BTCUSDT",'
+            '"markPrice":"n/a"}}',
+            "invalid_tickers",
+        ),
+        (
+            '{"topic":"tickers.BTCUSDT","type":"partial","ts":1,"data":{"symbol":"BTCUSDT"}}',
+            "invalid_tickers",
+        ),
+    ],
+)
+def test_bad_frames_are_counted_by_reason_and_dropped(frame: str, reason: str) -> None:
+    parser = BybitParser(VENUE, MARKETS, None)
+    assert parser.parse(frame, recv_ms=1) == []
+    assert parser.stats.errors == {reason: 1}
+
+
+def test_a_ticker_with_a_bad_field_leaves_the_state_as_it_was() -> None:
+    parser = BybitParser(VENUE, MARKETS, None)
+    parser.parse(
+        '{"topic":"tickers.BTCUSDT","type":"snapshot","ts":1000,"data":{"symbol":"BTCUSDT",'
+        '"markPrice":"100.5","openInterest":"10"}}',
+        recv_ms=1,
+    )
+    bad = (
+        '{"topic":"tickers.BTCUSDT","type":"delta","ts":2000,"data":{"symbol":"BTCUSDT",'
+        '"markPrice":"101","openInterest":"x"}}'
+    )
+    assert parser.parse(bad, recv_ms=2) == []
+    assert parser.stats.errors["invalid_tickers"] == 1
+    good = '{"topic":"tickers.BTCUSDT","type":"delta","ts":3000,"data":{"symbol":"BTCUSDT",'
+    (oi,) = parser.parse(good + '"openInterest":"11"}}', recv_ms=3)
+    assert isinstance(oi, OpenInterest)
+    assert oi.oi_usd == pytest.approx(11 * 100.5)  # the mark of the last good frame
+
+
+# -- the venue: connections and instruments ------------------------------------------------------
+
+
+def _many(n: int) -> dict[str, Instrument]:
+    return {f"COIN{i}USDT": _linear(f"COIN{i}USDT", f"COIN{i}") for i in range(n)}
+
+
+def test_the_venue_subscribes_each_category_on_its_path_with_json_pings() -> None:
+    venue = Bybit(VenueSettings())
+    conns = {c.name: c for c in venue.connections(MARKETS)}
+    assert set(conns) == {"linear-1", "inverse-1"}
+    assert conns["linear-1"].url == "wss://stream.bybit.com/v5/public/linear"
+    assert conns["inverse-1"].url == "wss://stream.bybit.com/v5/public/inverse"
+    for conn in conns.values():
+        assert json.loads(conn.ping or "") == {"req_id": "ping", "op": "ping"}
+        assert conn.ping_interval_s == 20.0
+    requests = [json.loads(m) for m in conns["inverse-1"].subscribe]
+    assert all(r["op"] == "subscribe" for r in requests)
+    topics = [t for r in requests for t in r["args"]]
+    inverse = sorted(s for s, i in MARKETS.items() if not i.linear)
+    assert topics == [t for s in inverse for t in (f"tickers.{s}", f"allLiquidation.{s}")]
+    overridden = Bybit(
+        VenueSettings(ws_url="ws://127.0.0.1:9443/v5/public/", rest_url="http://127.0.0.1:9080")
+    )
+    assert overridden.connections(MARKETS)[0].url == "ws://127.0.0.1:9443/v5/public/linear"
+    assert overridden.rest_url == "http://127.0.0.1:9080"
+
+
+def test_configured_symbols_are_the_only_ones_subscribed() -> None:
+    venue = Bybit(VenueSettings(symbols=["BTCUSDT", "ETHUSD"]))
+    conns = venue.connections(MARKETS)
+    args = {c.name: [t for m in c.subscribe for t in json.loads(m)["args"]] for c in conns}
+    assert args == {
+        "linear-1": ["tickers.BTCUSDT", "allLiquidation.BTCUSDT"],
+        "inverse-1": ["tickers.ETHUSD", "allLiquidation.ETHUSD"],
+    }
+
+
+def test_many_symbols_are_split_within_the_venue_limits() -> None:
+    markets = _many(650)
+    conns = Bybit(VenueSettings()).connections(markets)
+    per_conn: dict[str, list[str]] = {}
+    for conn in conns:
+        assert conn.name.startswith("linear-")
+        requests = [json.loads(m) for m in conn.subscribe]
+        assert all(len(r["args"]) <= 10 for r in requests)  # 10 topics per request
+        per_conn[conn.name] = [t for r in requests for t in r["args"]]
+        args_chars = len(json.dumps(per_conn[conn.name], separators=(",", ":")))
+        assert args_chars <= MAX_ARGS_CHARS  # the venue's limit per connection
+    assert len(conns) == -(-650 // SYMBOLS_PER_CONNECTION)  # 7 connections of ~100 symbols
+    topics = [t for ts in per_conn.values() for t in ts]
+    assert len(topics) == len(set(topics)) == 2 * 650  # each symbol's two topics exactly once
+    assert max(len(ts) for ts in per_conn.values()) < 2 * 1.5 * SYMBOLS_PER_CONNECTION
+
+
+def _where(venue: Bybit, markets: dict[str, Instrument]) -> dict[str, str]:
+    """Topic → the connection that subscribes it."""
+    out = {}
+    for conn in venue.connections(markets):
+        for msg in conn.subscribe:
+            out.update((t, conn.name) for t in json.loads(msg)["args"])
+    return out
+
+
+def test_a_new_listing_moves_no_other_symbol() -> None:
+    markets = _many(650)
+    venue = Bybit(VenueSettings())
+    before = _where(venue, markets)
+    after = _where(venue, {**markets, "NEWUSDT": _linear("NEWUSDT", "NEW")})
+    assert {t: c for t, c in after.items() if "NEWUSDT" not in t} == before
+
+
+def test_the_connections_keep_their_names_when_the_market_grows_or_shrinks() -> None:
+    # The collector starts one supervisor per connection once, then re-reads each by name.
+    venue = Bybit(VenueSettings())
+    names = {c.name for c in venue.connections(_many(650))}
+    assert len(names) == 7
+    grown = _many(800)  # would be 8 connections from scratch
+    assert {c.name for c in venue.connections(grown)} == names
+    kept = _where(venue, grown)
+    assert all(kept[t] == c for t, c in _where(venue, _many(650)).items())  # nothing moved
+    assert {c.name for c in venue.connections(_many(550))} == names
+    fresh = Bybit(VenueSettings())
+    assert len(fresh.connections(grown)) == 8
+
+
+def _fixture(category: str) -> dict[str, Any]:
+    ref = resources.files("service.simulate").joinpath(
+        f"data/bybit/instruments-info-{category}.json"
+    )
+    body: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
+    return body
+
+
+def test_instruments_are_the_trading_perpetuals_with_their_funding_interval() -> None:
+    for category in ("linear", "inverse"):
+        body = _fixture(category)
+        instruments, cursor = parse_instruments(body)
+        assert cursor == ""
+        expected = [
+            r
+            for r in body["result"]["list"]
+            if r["contractType"] in ("LinearPerpetual", "InversePerpetual")
+            and r["status"] == "Trading"
+        ]
+        assert [i.symbol for i in instruments] == [r["symbol"] for r in expected]
+        for inst, row in zip(instruments, expected, strict=True):
+            assert inst.venue == VENUE
+            assert inst.base == row["baseCoin"]
+            assert inst.quote == row["quoteCoin"]
+            assert inst.linear is (category == "linear")
+            assert inst.contract_size == 1.0  # 1 base unit, or 1 USD
+            assert inst.funding_interval_h == row["fundingInterval"] / 60
+    inverse, _ = parse_instruments(json.dumps(_fixture("inverse")))
+    btcusd = next(i for i in inverse if i.symbol == "BTCUSD")
+    assert btcusd.notional_usd(2000, 28560.5) == 2000.0
+
+
+def test_an_error_answer_is_not_an_empty_list() -> None:
+    with pytest.raises(ValueError, match="10001"):
+        parse_instruments({"retCode": 10001, "retMsg": "params error", "result": {"list": []}})
