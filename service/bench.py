@@ -26,7 +26,7 @@ import click
 import redis.asyncio as aioredis
 
 from .collect.dedup import Deduplicator
-from .config import DetectorSettings, StoreSettings
+from .config import DetectorSettings, StoreSettings, redacted
 from .detect.threshold_model import ThresholdModel
 from .logs import configure
 from .store import reader
@@ -109,9 +109,15 @@ def parse_only(markets: dict[str, Instrument], frames: list[bytes]) -> dict[str,
 
 
 async def full_path(
-    markets: dict[str, Instrument], frames: list[bytes], redis_url: str
+    markets: dict[str, Instrument], frames: list[bytes], redis_url: str, *, flush: bool = False
 ) -> dict[str, Any]:
     client = aioredis.Redis.from_url(redis_url)
+    if await client.dbsize() and not flush:
+        await client.aclose()
+        raise click.ClickException(
+            f"{redacted(redis_url)} is not empty: the bench writes and then deletes its data; "
+            "point it at an empty database, or pass --flush to empty this one"
+        )
     await client.flushdb()
     sink = EventSink(client, StoreSettings())
     parser = BinanceUsdmParser(VENUE, markets, None)
@@ -165,7 +171,7 @@ async def _redis_cpu(client: aioredis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-async def _main(seconds: int, liq_per_s: int, redis_url: str | None) -> dict[str, Any]:
+async def _main(seconds: int, liq_per_s: int, redis_url: str | None, flush: bool) -> dict[str, Any]:
     markets = _instruments()
     frames = replay_frames(markets, seconds, liq_per_s)
     out: dict[str, Any] = {
@@ -182,7 +188,7 @@ async def _main(seconds: int, liq_per_s: int, redis_url: str | None) -> dict[str
         async with embedded_redis() as url:
             out["full_path"] = await full_path(markets, frames, url)
     else:
-        out["full_path"] = await full_path(markets, frames, redis_url)
+        out["full_path"] = await full_path(markets, frames, redis_url, flush=flush)
     out["cpus"] = os.cpu_count()
     return out
 
@@ -196,10 +202,11 @@ async def _main(seconds: int, liq_per_s: int, redis_url: str | None) -> dict[str
     help="Liquidation frames per second of traffic (a cascade).",
 )
 @click.option("--redis-url", default=None, help="Default: a private redis-server.")
-def main(seconds: int, liq_per_s: int, redis_url: str | None) -> None:
+@click.option("--flush", is_flag=True, help="Allow emptying a non-empty --redis-url database.")
+def main(seconds: int, liq_per_s: int, redis_url: str | None, flush: bool) -> None:
     """Print the throughput of the parse-only and the full path as JSON."""
     configure("warning")  # logs go to stderr; stdout carries only the JSON
-    click.echo(json.dumps(asyncio.run(_main(seconds, liq_per_s, redis_url)), indent=2))
+    click.echo(json.dumps(asyncio.run(_main(seconds, liq_per_s, redis_url, flush)), indent=2))
 
 
 if __name__ == "__main__":

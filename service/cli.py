@@ -157,7 +157,7 @@ def demo(config_files: tuple[Path, ...], port: int, scenario: str, duration: flo
 @main.command("check-config")
 @_config_option
 def check_config(config_files: tuple[Path, ...]) -> None:
-    """Validate the configuration and print it as JSON (secrets masked)."""
+    """Validate the configuration and print it as JSON (passwords masked)."""
     settings = _settings(config_files)
     click.echo(settings.model_dump_json(indent=2))
 

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -197,8 +198,23 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_serializer("redis_url")
+    def _mask_password(self, url: AnyUrl | None) -> str | None:
+        return None if url is None else redacted(url)
+
     def enabled_venues(self) -> dict[str, VenueSettings]:
         return {name: v for name, v in self.venues.items() if v.enabled}
+
+
+def redacted(url: object) -> str:
+    """``url`` with any password replaced by ``***``: for logs, banners and dumps."""
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return text
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
 
 
 def _config_files() -> list[Path]:

@@ -15,7 +15,6 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import click
 import structlog
 
-from .config import Settings, load_settings
+from .config import Settings, load_settings, redacted
 from .events import Kind
 from .runtime import Runtime, install_signal_handlers
 from .store import keys, reader
@@ -109,34 +108,34 @@ async def run_demo(
 
 
 async def _watch(runtime: Runtime, duration_s: float | None, task: asyncio.Task[Any]) -> Any:
-    await runtime.serving()
-    _banner(runtime)
-    t0, cpu0 = time.monotonic(), time.process_time()
-    states: Counter[str] = Counter()
-    left_calm_after: float | None = None
-    next_status = t0 + STATUS_EVERY_S
-    while duration_s is None or time.monotonic() - t0 < duration_s:
-        await asyncio.sleep(0.5)
-        hot = _hottest(runtime)
-        if hot is not None and hot["state"] != "calm" and left_calm_after is None:
-            left_calm_after = time.monotonic() - t0
-        if hot is not None:
-            states[hot["state"]] += 1
-        if time.monotonic() >= next_status:
-            next_status += STATUS_EVERY_S
-            _status(runtime, time.monotonic() - t0, hot)
-    figures = await _figures(runtime, time.monotonic() - t0, time.process_time() - cpu0)
-    figures["first_non_calm_after_s"] = (
-        None if left_calm_after is None else round(left_calm_after, 1)
-    )
-    task.cancel()
-    return figures
+    """Print status lines; with ``duration_s``, stop the service then and return figures."""
+    try:
+        await runtime.serving()
+        _banner(runtime)
+        t0, cpu0 = time.monotonic(), time.process_time()
+        left_calm_after: float | None = None
+        next_status = t0 + STATUS_EVERY_S
+        while duration_s is None or time.monotonic() - t0 < duration_s:
+            await asyncio.sleep(0.5)
+            hot = _hottest(runtime)
+            if hot is not None and hot["state"] != "calm" and left_calm_after is None:
+                left_calm_after = time.monotonic() - t0
+            if time.monotonic() >= next_status:
+                next_status += STATUS_EVERY_S
+                _status(runtime, time.monotonic() - t0, hot)
+        figures = await _figures(runtime, time.monotonic() - t0, time.process_time() - cpu0)
+        figures["first_non_calm_after_s"] = (
+            None if left_calm_after is None else round(left_calm_after, 1)
+        )
+        return figures
+    finally:
+        task.cancel()
 
 
 def _banner(runtime: Runtime) -> None:
     url = runtime.api_url()
     click.echo(
-        f"\n  deleverage demo is running (Redis: {runtime.redis_url})\n"
+        f"\n  deleverage demo is running (Redis: {redacted(runtime.redis_url)})\n"
         f"    pressure     {url}/v1/pressure\n"
         f"    venues       {url}/v1/venues\n"
         f"    liquidations {url}/v1/liquidations?limit=10\n"
@@ -182,8 +181,18 @@ async def _figures(runtime: Runtime, elapsed: float, cpu_s: float) -> dict[str, 
                 pipe.xlen(keys.events(venue, symbol, kind))
         lengths = await pipe.execute()
     transitions = await runtime.redis.xlen(keys.TRANSITIONS)
+    per_venue = {
+        c.venue.id: {
+            "frames_per_s": round(c.health.messages_total / elapsed, 1),
+            "events_per_s": round(c.health.events_total / elapsed, 1),
+            "reconnects": c.health.reconnects_total,
+            "parse_errors": sum(c.health.parse_errors.values()),
+        }
+        for c in runtime.collectors
+    }
     return {
         "duration_s": round(elapsed, 1),
+        "venues": per_venue,
         "frames": msgs,
         "frames_per_s": round(msgs / elapsed, 1),
         "events": events,

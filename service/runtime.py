@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from .collect.collector import VenueCollector
 from .collect.health import HealthSnapshot
-from .config import Settings
+from .config import Settings, redacted
 from .detect.model import Pressure
 from .detect.runner import Detector
 from .events import Event, Kind, Side
@@ -94,7 +94,7 @@ class Runtime:
         log.info(
             "starting",
             components=sorted(self.components),
-            redis=self.redis_url,
+            redis=redacted(self.redis_url),
             venues=sorted(self.settings.enabled_venues()),
         )
         try:

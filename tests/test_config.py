@@ -91,3 +91,13 @@ def test_the_cli_refuses_to_start_with_a_message_naming_the_key(
     result = CliRunner().invoke(main, ["check-config"])
     assert result.exit_code == 1
     assert "collect.watchdog_s" in result.output
+
+
+def test_passwords_never_reach_dumps_or_logs() -> None:
+    from service.config import redacted
+
+    settings = load_settings(VENUES, [], redis_url="redis://:s3cret@redis:6379/0")
+    assert "s3cret" not in settings.model_dump_json()
+    assert redacted("redis://user:s3cret@redis:6379/0") == "redis://user:***@redis:6379/0"
+    assert redacted("redis://redis:6379/0") == "redis://redis:6379/0"
+    assert str(settings.redis_url) == "redis://:s3cret@redis:6379/0"  # still usable to connect

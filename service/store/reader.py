@@ -170,13 +170,21 @@ def _parse_cursor(cursor: str) -> tuple[tuple[int, int], str]:
         raise CursorError(f"invalid cursor {cursor!r}") from None
 
 
+MAX_SUMMED_PER_INSTRUMENT = 20_000
+"""Liquidations read per instrument by :func:`liquidation_sums`: bounds one API call's work."""
+
+
 async def liquidation_sums(
     client: aioredis.Redis, pairs: list[tuple[str, str]], since_ms: int
 ) -> dict[tuple[str, str], LiquidationSums]:
-    """Liquidated USD by side per instrument since ``since_ms`` (stream ids are times)."""
+    """Liquidated USD by side per instrument since ``since_ms`` (stream ids are times); the
+    newest :data:`MAX_SUMMED_PER_INSTRUMENT` per instrument at most."""
     async with client.pipeline(transaction=False) as pipe:
         for venue, symbol in pairs:
-            pipe.xrange(keys.events(venue, symbol, Kind.LIQUIDATION), f"{since_ms}-0", "+")
+            pipe.xrevrange(
+                keys.events(venue, symbol, Kind.LIQUIDATION), "+", f"{since_ms}-0",
+                count=MAX_SUMMED_PER_INSTRUMENT,
+            )  # fmt: skip
         results = await pipe.execute()
     out: dict[tuple[str, str], LiquidationSums] = {}
     for pair, rows in zip(pairs, results, strict=True):
