@@ -51,6 +51,11 @@ REST_ERRORS = (ccxt_async.BaseError, OSError, TimeoutError, ValueError, KeyError
 """A REST call that failed, or answered something we could not read (msgspec's and json's
 decode errors are ValueErrors): counted and retried, never fatal to the collector."""
 ROTATION_RETRY_S = 60.0
+MAX_PONG_LEN = 256
+
+
+def _text(frame: str | bytes) -> str:
+    return frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
 
 
 @dataclass(slots=True)
@@ -229,8 +234,10 @@ class VenueCollector:
             watchdog = asyncio.create_task(self._watchdog(ws, live, conn))
             handed_over = False
             try:
+                pong = conn.pong
                 async for frame in ws:
-                    live.last_frame = self.clock()
+                    if pong is None or len(frame) > MAX_PONG_LEN or pong not in _text(frame):
+                        live.last_frame = self.clock()  # data, not the answer to our ping
                     if self._on_frame(frame) and ready is not None:
                         ready.set()
                     if self.sink.backlogged:

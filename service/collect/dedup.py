@@ -4,8 +4,9 @@
   the last one kept for the same instrument and kind: a replay after a reconnect, or the
   same frame arriving on both connections during a make-before-break rotation, is older
   or equal.
-* Liquidations have no id on most venues. A liquidation is identified by its instrument,
-  time, side, quantity and price, and remembered for ``liquidation_memory`` entries.
+* A liquidation is identified by its instrument and ``event_id`` (the venue's own identity,
+  see :class:`~service.events.Liquidation`), or, without one, by its time, side, quantity
+  and price; the last ``liquidation_memory`` identities are remembered.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ class Deduplicator:
         last_ts = self._last_ts
         for ev in events:
             if type(ev) is Liquidation:
-                key = (ev.symbol, ev.ts_ms, ev.side, ev.quantity, ev.price)
+                key = (
+                    (ev.symbol, ev.event_id)
+                    if ev.event_id
+                    else (ev.symbol, ev.ts_ms, ev.side, ev.quantity, ev.price)
+                )
                 if key in self._liquidations:
                     self.dropped += 1
                     continue

@@ -13,6 +13,7 @@ from .binance_usdm import BinanceUsdmSimulator
 from .bybit import BybitSimulator
 from .clock import MarketClock
 from .market import DEFAULT_SPECS, DEFAULT_SYMBOLS, LiquidationPrint, Market, Quote, SymbolSpec
+from .okx import OkxSimulator
 from .runner import run_forever
 from .scenario import (
     DEFAULT_SCENARIO,
@@ -41,6 +42,7 @@ __all__ = [
     "LiquidationPrint",
     "Market",
     "MarketClock",
+    "OkxSimulator",
     "Phase",
     "Quote",
     "Regime",

@@ -21,6 +21,7 @@ import structlog
 from .binance_coinm import BinanceCoinmSimulator
 from .binance_usdm import BinanceUsdmSimulator
 from .bybit import BybitSimulator
+from .okx import OkxSimulator
 from .scenario import DEFAULT_SCENARIO, Scenario, get_scenario
 
 log = structlog.get_logger(__name__)
@@ -51,10 +52,15 @@ def _bybit(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
     return BybitSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
 
 
+def _okx(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
+    return OkxSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
+
+
 SIMULATORS: dict[str, Callable[[Scenario, int, float], VenueSimulator]] = {
     "binance_usdm": _binance_usdm,
     "binance_coinm": _binance_coinm,
     "bybit": _bybit,
+    "okx": _okx,
 }
 """Venue id → factory. The order fixes the ports under ``base_port``."""
 

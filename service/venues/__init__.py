@@ -6,11 +6,13 @@ from .base import Instrument, Parser, Venue
 from .binance_coinm import BinanceCoinm
 from .binance_usdm import BinanceUsdm
 from .bybit import Bybit
+from .okx import Okx
 
 REGISTRY: dict[str, type[Venue]] = {
     BinanceUsdm.id: BinanceUsdm,
     BinanceCoinm.id: BinanceCoinm,
     Bybit.id: Bybit,
+    Okx.id: Okx,
 }
 
 __all__ = ["REGISTRY", "Instrument", "Parser", "Venue"]

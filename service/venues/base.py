@@ -98,6 +98,9 @@ class Connection:
     subscribe: tuple[str, ...]
     ping: str | None = None
     ping_interval_s: float | None = None
+    pong: str | None = None
+    """A substring that marks the venue's answer to our ping. Such frames do not count as
+    data for the watchdog: a feed that only answers pings has stalled."""
 
 
 class Venue(ABC):

@@ -70,6 +70,8 @@ TOPICS_PER_REQUEST: Final = 10
 MAX_ARGS_CHARS: Final = 21_000
 PING: Final = '{"req_id":"ping","op":"ping"}'
 PING_INTERVAL_S: Final = 20.0
+PONG_MARKER: Final = '"ret_msg":"pong"'
+"""In Bybit's answer to our ping: ``{"success":true,"ret_msg":"pong","conn_id":…,"op":"ping"}``."""
 DEFAULT_FUNDING_INTERVAL_H: Final = 8.0
 INVERSE_CONTRACT_USD: Final = 1.0
 PAGE_LIMIT: Final = 1000
@@ -500,6 +502,7 @@ class Bybit(Venue):
                         subscribe_messages(name, group),
                         ping=PING,
                         ping_interval_s=PING_INTERVAL_S,
+                        pong=PONG_MARKER,
                     )
                 )
         return out

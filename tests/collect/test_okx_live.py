@@ -1,0 +1,250 @@
+"""The collector against the OKX simulator over real websockets and HTTP, writing to the real
+Redis: units of what lands, and a reconnect in the middle of a liquidation cascade, whose
+re-subscribe burst re-sends liquidations already stored."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from service.collect.collector import VenueCollector
+from service.config import CollectSettings, StoreSettings, VenueSettings
+from service.events import Event, FundingRate, Kind, Liquidation, OpenInterest, Side, decode
+from service.simulate.market import LiquidationPrint
+from service.simulate.okx import OKX_SYMBOLS, OkxSimulator
+from service.store import keys
+from service.store.writer import EventSink
+from service.venues.base import Connection, Instrument
+from service.venues.okx import Okx
+
+pytestmark = pytest.mark.integration
+
+SYMBOLS = list(OKX_SYMBOLS)
+Identity = tuple[str, int, Side, float, float]
+
+
+@asynccontextmanager
+async def running(
+    sim: OkxSimulator, redis_client: aioredis.Redis, **collect: float
+) -> AsyncIterator[VenueCollector]:
+    venue = Okx(VenueSettings(ws_url=sim.ws_base_url, rest_url=sim.rest_base_url, symbols=SYMBOLS))
+    settings = CollectSettings(
+        **({"watchdog_s": 5.0, "backoff_initial_s": 0.05, "backoff_max_s": 0.2} | collect)
+    )
+    sink = EventSink(redis_client, StoreSettings())
+    collector = VenueCollector(venue, settings, sink, redis_client)
+    tasks = [asyncio.create_task(sink.run()), asyncio.create_task(collector.run())]
+    try:
+        yield collector
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+        await sink.drain()
+        await collector.close()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[OkxSimulator]:
+    # In the long cascade, 2x faster; marks every 100 ms, OI every 300 ms, funding every 500 ms.
+    async with OkxSimulator(
+        seed=3,
+        time_scale=2.0,
+        start_s=20,
+        push_interval_s=0.1,
+        oi_interval_s=0.3,
+        funding_interval_s=0.5,
+        burst_size=100,
+        list_only_simulated=True,
+    ) as s:
+        yield s
+
+
+async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def stored(client: aioredis.Redis, symbol: str, kind: Kind) -> list[Event]:
+    rows: Any = await client.xrange(keys.events("okx", symbol, kind))
+    return [decode(fields[b"e"]) for _, fields in rows]
+
+
+async def stored_liquidations(client: aioredis.Redis) -> list[Liquidation]:
+    out: list[Liquidation] = []
+    for symbol in SYMBOLS:
+        out += [
+            e for e in await stored(client, symbol, Kind.LIQUIDATION) if isinstance(e, Liquidation)
+        ]
+    return out
+
+
+def contract_terms(sim: OkxSimulator) -> dict[str, tuple[bool, float]]:
+    """instId -> (linear, ctVal) from the recorded listing the simulator serves."""
+    rows: list[dict[str, Any]] = json.loads(sim.rest.listing)["data"]
+    return {r["instId"]: (r["ctType"] == "linear", float(r["ctVal"])) for r in rows}
+
+
+def wire_identity(sim: OkxSimulator, p: LiquidationPrint) -> Identity:
+    d = sim.detail(p)
+    return (p.symbol, int(d["ts"]), p.side, float(d["sz"]), float(d["bkPx"]))
+
+
+def identity(x: Liquidation) -> Identity:
+    return (x.symbol, x.ts_ms, x.side, x.quantity, x.price)
+
+
+async def test_marks_funding_oi_and_liquidations_land_in_their_units(
+    sim: OkxSimulator, redis_client: aioredis.Redis
+) -> None:
+    async with running(sim, redis_client) as collector:
+        await until(lambda: len(sim.pushed) >= 30 and collector.health.events_total > 100)
+        await asyncio.sleep(0.5)
+        assert collector.health.connected
+        assert collector.health.parse_errors == {}
+        assert collector.health.instruments == 4  # the simulated swaps, via ccxt
+        marks = {s: collector.parser.last_mark[s] for s in SYMBOLS}  # type: ignore[union-attr]
+
+    terms = contract_terms(sim)
+    funding = {s: await stored(redis_client, s, Kind.FUNDING) for s in SYMBOLS}
+    eth_inverse = funding["ETH-USD-SWAP"][-1]
+    btc_linear = funding["BTC-USDT-SWAP"][-1]
+    assert isinstance(eth_inverse, FundingRate)
+    assert isinstance(btc_linear, FundingRate)
+    assert eth_inverse.interval_h == 4.0  # nextFundingTime - fundingTime
+    assert eth_inverse.funding_rate_1h == pytest.approx(eth_inverse.funding_rate / 4)
+    assert btc_linear.interval_h == 8.0
+    assert btc_linear.next_funding_ms is not None
+    assert btc_linear.next_funding_ms % (8 * 3_600_000) == 0
+    for symbol in SYMBOLS:
+        oi = (await stored(redis_client, symbol, Kind.OPEN_INTEREST))[-1]
+        assert isinstance(oi, OpenInterest)
+        linear, ct_val = terms[symbol]
+        assert oi.oi_base == pytest.approx(sim.oi_base(symbol), rel=0.02)
+        if linear:  # contracts of ctVal coin, valued at the mark
+            assert oi.oi_contracts == pytest.approx(oi.oi_base / ct_val)
+            assert oi.oi_usd == pytest.approx(oi.oi_base * marks[symbol], rel=0.02)
+        else:  # contracts of ctVal USD
+            assert oi.oi_usd == pytest.approx(oi.oi_contracts * ct_val)
+
+    got = await stored_liquidations(redis_client)
+    assert len(got) >= 30
+    by_wire = {wire_identity(sim, p): p for p in sim.pushed}
+    for liq in got:
+        p = by_wire[identity(liq)]  # every stored one was pushed, as pushed
+        linear, ct_val = terms[liq.symbol]
+        assert liq.side is p.side is Side.LONG  # the long cascade
+        assert liq.sampled
+        expected = liq.quantity * ct_val * liq.price if linear else liq.quantity * ct_val
+        assert liq.notional_usd == pytest.approx(expected)
+        if linear:  # the print's base quantity, valued at bkPx (beyond the fill, < 1.5 %)
+            assert liq.quantity_base == pytest.approx(p.qty_base)
+            assert liq.notional_usd == pytest.approx(p.notional_usd, rel=0.02)
+        else:  # the print's USD value in whole contracts
+            assert abs(liq.notional_usd - p.notional_usd) <= ct_val
+
+
+async def test_a_reconnect_mid_cascade_stores_every_liquidation_once(
+    sim: OkxSimulator, redis_client: aioredis.Redis
+) -> None:
+    async with running(sim, redis_client) as collector:
+        await until(lambda: collector.health.connected and len(sim.pushed) >= 40)
+        await asyncio.sleep(0.3)
+        replayed_before, live_before, bursts = len(sim.replayed), len(sim.pushed), sim.bursts
+        assert await sim.drop_connections() == 1
+        await until(lambda: collector.health.reconnects_total == 1 and sim.bursts == bursts + 1)
+        resent = sim.replayed[replayed_before:]  # the re-subscribe burst
+        after = len(sim.pushed)
+        await until(lambda: len(sim.pushed) >= after + 40)
+        upto = len(sim.pushed)
+        await asyncio.sleep(0.4)  # the last pushes reach Redis
+        dropped_by_dedup = collector.dedup.dropped
+
+    got = await stored_liquidations(redis_client)
+    ids = [identity(x) for x in got]
+    assert len(ids) == len(set(ids))  # none stored twice
+    event_ids = [(x.symbol, x.event_id) for x in got]
+    assert len(event_ids) == len(set(event_ids))
+    stored_ids = set(ids)
+    assert sim.connections_total == 2
+    # The burst re-sent liquidations the first connection had delivered...
+    resent_ids = {wire_identity(sim, p) for p in resent}
+    assert resent_ids & {wire_identity(sim, p) for p in sim.pushed[:live_before]}
+    assert dropped_by_dedup > 0
+    # ...every liquidation pushed after the reconnect is stored...
+    assert {wire_identity(sim, p) for p in sim.pushed[after:upto]} <= stored_ids
+    # ...and those pushed while the connection was down came back in the burst.
+    assert {wire_identity(sim, p) for p in sim.pushed[:upto]} <= stored_ids
+
+
+async def test_a_stalled_feed_is_detected_by_the_watchdog_and_reconnected(
+    sim: OkxSimulator, redis_client: aioredis.Redis
+) -> None:
+    async with running(sim, redis_client, watchdog_s=0.5) as collector:
+        await until(lambda: collector.health.messages_total > 20)
+        sim.stall(1.5)  # the socket stays open; pongs would still be answered
+        await until(lambda: collector.health.reconnects_total >= 1, within=5)
+        assert "no data" in (collector.health.last_error or "")
+        await until(lambda: not sim.stalled and collector.health.connected, within=10)
+        before = collector.health.messages_total
+        await until(lambda: collector.health.messages_total > before + 20)
+
+
+async def test_rotation_hands_over_and_its_bursts_store_nothing_twice(
+    sim: OkxSimulator, redis_client: aioredis.Redis
+) -> None:
+    async with running(sim, redis_client, max_connection_age_s=0.7) as collector:
+        await until(lambda: sim.connections_total >= 4, within=15)
+        await asyncio.sleep(0.3)
+        assert collector.health.reconnects_total == 0  # rotations are not reconnects
+        assert collector.health.connected
+    assert sim.bursts >= sim.connections_total - 1  # each successor got the recent ones
+
+    ids = [identity(x) for x in await stored_liquidations(redis_client)]
+    assert ids
+    assert len(ids) == len(set(ids))
+    marks = [m.ts_ms for m in await stored(redis_client, "BTC-USDT-SWAP", Kind.MARK)]
+    assert marks == sorted(set(marks))
+    assert max(b - a for a, b in itertools.pairwise(marks)) <= 300  # nothing lost
+
+
+class _EagerPingOkx(Okx):
+    """Pings every 0.2 s: more often than the watchdog's window, as OKX's 20 s ping is more
+    often than the default 30 s watchdog."""
+
+    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        return [replace(c, ping_interval_s=0.2) for c in super().connections(markets)]
+
+
+async def test_pongs_alone_do_not_keep_a_stalled_feed_alive(
+    sim: OkxSimulator, redis_client: aioredis.Redis
+) -> None:
+    venue = _EagerPingOkx(
+        VenueSettings(ws_url=sim.ws_base_url, rest_url=sim.rest_base_url, symbols=SYMBOLS)
+    )
+    settings = CollectSettings(watchdog_s=1.0, backoff_initial_s=0.05, backoff_max_s=0.2)
+    sink = EventSink(redis_client, StoreSettings())
+    collector = VenueCollector(venue, settings, sink, redis_client)
+    tasks = [asyncio.create_task(sink.run()), asyncio.create_task(collector.run())]
+    try:
+        await until(lambda: collector.health.messages_total > 20)
+        sim.stall(4.0)  # data stops; the simulator still answers every ping with "pong"
+        await until(lambda: collector.health.reconnects_total >= 1, within=4)
+        assert "no data" in (collector.health.last_error or "")
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+        await collector.close()
