@@ -182,3 +182,4 @@ def queue_handoff(
                 minid=minid,
                 approximate=True,
             )
+            pipe.pexpire(keys.handoff(venue), int(settings.handoff_retention_s * 1000))
