@@ -3,7 +3,8 @@
 The layout mirrors the venues from the other side of the wire: a venue-independent scenario
 (:mod:`.scenario`, data) drives a deterministic market (:mod:`.market`, pure), a clock runs it
 in scaled real time (:mod:`.clock`), and one module per venue serves it (:mod:`.binance_usdm`,
-with its pure protocol in :mod:`.binance_usdm_wire` and REST in :mod:`.binance_usdm_rest`).
+with its pure protocol in :mod:`.binance_usdm_wire` and REST in :mod:`.binance_usdm_rest`) on
+the lifecycle and test hooks all venues share (:mod:`.server`).
 """
 
 from __future__ import annotations

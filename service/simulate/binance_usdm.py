@@ -13,9 +13,10 @@ aligned to the interval like the venue's), ``!forceOrder@arr`` and ``<symbol>@fo
 (at most one per symbol per 1000 ms, the latest). The server pings every
 ``ping_interval_s`` (180 s, as the venue). REST: see :mod:`.binance_usdm_rest`.
 
-Test hooks: :meth:`drop_connections` (the 24 h cut), :meth:`stall`, :attr:`clients`, and the
-ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every liquidation),
-:attr:`pushed` (those that passed the throttle and went out), :meth:`ground_truth`.
+Test hooks: :meth:`drop_connections` (the 24 h cut), :meth:`stall` (pings still flow),
+:attr:`clients`, and the ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every
+liquidation), :attr:`pushed` (those that passed the throttle and went out),
+:meth:`ground_truth`. The shared lifecycle and hooks are :class:`~.server.VenueServer`'s.
 
 The server is :class:`BinanceFuturesSimulator`, parameterized by a
 :class:`~.binance_usdm_wire.Product`; :class:`BinanceUsdmSimulator` is the USDⓈ-M one, and
@@ -26,28 +27,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.http11 import Request, Response
 
 from . import binance_usdm_wire as wire
 from .asgi_server import AsgiServer
 from .binance_usdm_rest import BinanceFuturesRest
-from .clock import MarketClock, wall_ms
-from .market import DEFAULT_SPECS, LiquidationPrint, Market, SymbolSpec
+from .clock import MarketClock, next_tick, wall_ms
+from .market import DEFAULT_SPECS, LiquidationPrint, SymbolSpec
 from .replay import RecordedFrame, cycle, load_frames
-from .scenario import DEFAULT_SCENARIO, Interval, Scenario, get_scenario
+from .scenario import DEFAULT_SCENARIO, Scenario
+from .server import VenueServer
 
 FLUSH_INTERVAL_S = 0.02
 
@@ -102,7 +100,7 @@ def _force_data(symbol: str, data: str, s: wire.Stream) -> str | None:
     return data if s.symbol in (None, symbol) else None
 
 
-class BinanceFuturesSimulator:
+class BinanceFuturesSimulator(VenueServer[_Client]):
     """A Binance futures product on loopback; subclasses name the product, the symbols they
     simulate by default and those on a 4 h funding interval."""
 
@@ -134,18 +132,18 @@ class BinanceFuturesSimulator:
         default, those of the market's symbols its exchangeInfo lists.
         ``list_only_simulated``: serve an exchangeInfo listing only the simulated symbols
         (the recorded ones list every contract of 2021)."""
-        sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
-        self._own_clock = clock is None
+        super().__init__(
+            scenario,
+            clock,
+            symbols=symbols,
+            specs=self.default_specs,
+            seed=seed,
+            start_s=start_s,
+            time_scale=time_scale,
+            ws_path=self.product.market_path or "",
+        )
         info_text = wire.load_exchange_info(self.product)
         info = json.loads(info_text)
-        if clock is None:
-            wanted = list(symbols) if symbols is not None else None
-            market = Market(
-                sc, symbols=wanted, specs=self.default_specs, seed=seed, start_s=start_s
-            )
-            clock = MarketClock(market, time_scale=time_scale)
-        self.clock = clock
-        self.market = self.clock.market
         if symbols is None:
             listed = {s["symbol"] for s in info["symbols"]}
             symbols = [s for s in self.market.symbols if s in listed]
@@ -169,109 +167,18 @@ class BinanceFuturesSimulator:
         self.replay_only = replay_only
         self.pushed: list[LiquidationPrint] = []
         """Liquidations that passed the venue's throttle and were sent to subscribers."""
-        self.connections_total = 0
-        self.ws_base_url = ""
-        self.rest_base_url = ""
         self._throttle = wire.ForceOrderThrottle()
         self.clock.add_listener(self._offer)
-        self._clients: set[_Client] = set()
-        self._stall_until = 0.0
-        self._ws: Server | None = None
         self._http = AsgiServer(self.rest.app)
-        self._tasks: list[asyncio.Task[None]] = []
 
-    # -- lifecycle -------------------------------------------------------------------------
+    def _ws_options(self) -> dict[str, Any]:
+        return {"ping_interval": self.ping_interval_s, "ping_timeout": self.ping_timeout_s}
 
-    async def start(self, host: str = "127.0.0.1", ws_port: int = 0, rest_port: int = 0) -> Self:
-        """Bind both servers (port 0: any free port) and start the market and the pushes.
-
-        Raises ``OSError`` when a port cannot be bound (nothing is left running then).
-        """
-        self._ws = await serve(
-            self._handle,
-            host,
-            ws_port,
-            process_request=self._check_path,
-            ping_interval=self.ping_interval_s,
-            ping_timeout=self.ping_timeout_s,
-        )
-        port = self._ws.sockets[0].getsockname()[1]
-        try:
-            rest_port = await self._http.start(host, rest_port)
-        except OSError:
-            await self.stop()
-            raise
-        netloc = f"[{host}]" if ":" in host else host
-        self.ws_base_url = f"ws://{netloc}:{port}{self.product.market_path or ''}"
-        self.rest_base_url = f"http://{netloc}:{rest_port}"
-        if self._own_clock:
-            self.clock.start()
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
         loops = [self._push_marks(), self._flush_force_orders()]
         if self.replay:
             loops.append(self._replay())
-        self._tasks = [asyncio.create_task(c) for c in loops]
-        return self
-
-    async def stop(self) -> None:
-        """Stop pushing, close every connection (1001 going away) and both servers."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        if self._ws is not None:
-            self._ws.close()
-            await self._ws.wait_closed()
-            self._ws = None
-        await self._http.stop()
-        if self._own_clock:
-            await self.clock.stop()
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    # -- test hooks and ground truth -------------------------------------------------------
-
-    @property
-    def clients(self) -> int:
-        """Open websocket connections."""
-        return len(self._clients)
-
-    async def drop_connections(self, *, abrupt: bool = True, timeout_s: float = 2.0) -> int:
-        """Cut every connection: with no close frame (``abrupt``, like a network cut or the
-        venue's 24 h limit) or with a 1001 close. Returns how many were cut, once gone."""
-        victims = list(self._clients)
-        for c in victims:
-            if abrupt:
-                c.conn.transport.abort()
-            else:
-                await c.conn.close(1001, "going away")
-        if victims:
-            await asyncio.wait(
-                [asyncio.create_task(c.gone.wait()) for c in victims], timeout=timeout_s
-            )
-        return len(victims)
-
-    def stall(self, seconds: float) -> None:
-        """Send no data frame for ``seconds`` (connections stay open; pings still flow)."""
-        self._stall_until = time.monotonic() + seconds
-
-    @property
-    def stalled(self) -> bool:
-        return time.monotonic() < self._stall_until
-
-    def mark(self, symbol: str) -> float:
-        return self.market.mark(symbol)
-
-    def oi_base(self, symbol: str) -> float:
-        return self.market.oi_base(symbol)
+        return loops
 
     @property
     def prints(self) -> list[LiquidationPrint]:
@@ -279,10 +186,6 @@ class BinanceFuturesSimulator:
         if self._own_clock:
             return self.clock.prints
         return [p for p in self.clock.prints if p.symbol in self.contracts]
-
-    def ground_truth(self, until_ms: int | None = None) -> list[Interval]:
-        """The scenario's labelled intervals in wall-clock ms, from start to ``until_ms``."""
-        return self.clock.ground_truth(until_ms)
 
     # -- websocket -------------------------------------------------------------------------
 
@@ -308,17 +211,9 @@ class BinanceFuturesSimulator:
                 streams.extend(s for s in value.split("/") if s)
         session = wire.Session(combined, product=self.product)
         session.subscribe(streams)
-        client = _Client(conn, routed, session)
-        self._clients.add(client)
-        self.connections_total += 1
-        try:
+        with self._tracked(_Client(conn, routed, session)):
             async for message in conn:
                 await conn.send(session.handle(message))
-        except ConnectionClosed:
-            pass
-        finally:
-            self._clients.discard(client)
-            client.gone.set()
 
     def _send(self, kind: wire.StreamKind, data_for: Callable[[wire.Stream], str | None]) -> None:
         """Send to each routed client, per subscribed stream of ``kind``, ``data_for(stream)``
@@ -333,9 +228,7 @@ class BinanceFuturesSimulator:
     async def _push_marks(self) -> None:
         interval = self.push_interval_s
         while True:
-            now = time.time()
-            tick = math.floor(now / interval) + 1
-            await asyncio.sleep(tick * interval - now)
+            tick = await next_tick(interval)
             if self.replay_only or self.stalled:
                 continue
             event_ms = round(tick * interval * 1000)

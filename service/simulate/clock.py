@@ -12,6 +12,7 @@ Liquidation prints are stamped with the wall-clock time their step stands for, r
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from typing import Final
@@ -31,6 +32,15 @@ PrintListener = Callable[[list[LiquidationPrint]], None]
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+async def next_tick(interval_s: float) -> int:
+    """Sleep until the next whole multiple of ``interval_s`` in wall-clock time and return
+    that multiple: pushes on a venue's grid are stamped ``tick * interval_s``."""
+    now = time.time()
+    tick = math.floor(now / interval_s) + 1
+    await asyncio.sleep(tick * interval_s - now)
+    return tick
 
 
 class MarketClock:

@@ -17,7 +17,8 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws/v5/public``; other paths: 4
   with probability ``liquidation_sample`` (seeded). On each subscription the last
   ``burst_size`` liquidations pushed are sent again at once, newest first, as OKX does.
 
-REST: see :mod:`.okx_rest`. Test hooks: :meth:`drop_connections`, :meth:`stall`,
+REST: see :mod:`.okx_rest`. Test hooks (from :class:`~.server.VenueServer`):
+:meth:`drop_connections`, :meth:`stall` (acks and pongs still flow; liquidations wait),
 :attr:`clients`; ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every
 liquidation of the market), :attr:`pushed` (each liquidation sent live, once),
 :attr:`replayed` (those sent again in subscription bursts), :meth:`detail` (a print's
@@ -28,27 +29,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import random
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.http11 import Request, Response
 
 from . import okx_wire as wire
 from .asgi_server import AsgiServer
-from .clock import MarketClock, wall_ms
-from .market import LiquidationPrint, Market, Quote, SymbolSpec
+from .clock import MarketClock, next_tick, wall_ms
+from .market import LiquidationPrint, Quote, SymbolSpec
 from .okx_rest import OkxRest
-from .scenario import DEFAULT_SCENARIO, Interval, Scenario, get_scenario
+from .scenario import DEFAULT_SCENARIO, Scenario
+from .server import VenueServer
 
 WS_PATH: Final = "/ws/v5/public"
 IDLE_CLOSE: Final = (4004, "No data received in 30s")
@@ -79,7 +78,7 @@ class _Client:
     gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class OkxSimulator:
+class OkxSimulator(VenueServer[_Client]):
     """OKX v5 swaps on loopback. ``async with OkxSimulator() as sim: ...``."""
 
     def __init__(
@@ -105,13 +104,16 @@ class OkxSimulator:
         """``clock``: share one market with other venue servers (started and stopped by its
         owner); its symbols that OKX lists are served. ``list_only_simulated``: the
         instruments listing holds only the simulated swaps (the recorded one lists 166)."""
-        sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
-        self._own_clock = clock is None
-        self.clock = clock or MarketClock(
-            Market(sc, symbols=symbols, specs=OKX_SPECS, seed=seed, start_s=start_s),
+        super().__init__(
+            scenario,
+            clock,
+            symbols=symbols,
+            specs=OKX_SPECS,
+            seed=seed,
+            start_s=start_s,
             time_scale=time_scale,
+            ws_path=WS_PATH,
         )
-        self.market = self.clock.market
         listing_text = wire.load_instruments()
         listing = json.loads(listing_text)
         self.contracts = wire.contracts(listing, self.market.symbols, four_hour_symbols)
@@ -131,128 +133,31 @@ class OkxSimulator:
         self.replayed: list[LiquidationPrint] = []
         """Liquidations sent again in the bursts that follow a subscription."""
         self.bursts = 0
-        self.connections_total = 0
-        self.ws_base_url = ""
-        self.rest_base_url = ""
         self._sampler = random.Random(f"okx-sample-{seed}")
         self._shuffler = random.Random(f"okx-order-{seed}")
         self._pending: list[LiquidationPrint] = []
         self._recent: deque[LiquidationPrint] = deque(maxlen=burst_size)
         self.clock.add_listener(self._sample)
-        self._clients: set[_Client] = set()
-        self._stall_until = 0.0
-        self._ws: Server | None = None
         self._http = AsgiServer(self.rest.app)
-        self._tasks: list[asyncio.Task[None]] = []
 
-    # -- lifecycle -------------------------------------------------------------------------
+    def _ws_options(self) -> dict[str, Any]:
+        return {
+            "max_size": 2 * wire.MAX_REQUEST_BYTES,
+            "ping_interval": None,  # OKX keeps alive with text pings from the client
+        }
 
-    async def start(self, host: str = "127.0.0.1", ws_port: int = 0, rest_port: int = 0) -> Self:
-        """Bind both servers (port 0: any free port) and start the market and the pushes.
-
-        Raises ``OSError`` when a port cannot be bound (nothing is left running then).
-        """
-        self._ws = await serve(
-            self._handle,
-            host,
-            ws_port,
-            process_request=self._check_path,
-            max_size=2 * wire.MAX_REQUEST_BYTES,
-            ping_interval=None,  # OKX keeps alive with text pings from the client
-        )
-        port = self._ws.sockets[0].getsockname()[1]
-        try:
-            rest_port = await self._http.start(host, rest_port)
-        except OSError:
-            await self.stop()
-            raise
-        netloc = f"[{host}]" if ":" in host else host
-        self.ws_base_url = f"ws://{netloc}:{port}{WS_PATH}"
-        self.rest_base_url = f"http://{netloc}:{rest_port}"
-        if self._own_clock:
-            self.clock.start()
-        loops = [
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
+        return [
             self._every(self.push_interval_s, "mark-price"),
             self._every(self.oi_interval_s, "open-interest"),
             self._every(self.funding_interval_s, "funding-rate"),
             self._flush_liquidations(),
             self._close_idle(),
         ]
-        self._tasks = [asyncio.create_task(c) for c in loops]
-        return self
-
-    async def stop(self) -> None:
-        """Stop pushing, close every connection (1001 going away) and both servers."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        if self._ws is not None:
-            self._ws.close()
-            await self._ws.wait_closed()
-            self._ws = None
-        await self._http.stop()
-        if self._own_clock:
-            await self.clock.stop()
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    # -- test hooks and ground truth -------------------------------------------------------
-
-    @property
-    def clients(self) -> int:
-        """Open websocket connections."""
-        return len(self._clients)
-
-    async def drop_connections(self, *, abrupt: bool = True, timeout_s: float = 2.0) -> int:
-        """Cut every connection: with no close frame (``abrupt``, like a network cut) or with
-        a 1001 close. Returns how many were cut, once gone."""
-        victims = list(self._clients)
-        for c in victims:
-            if abrupt:
-                c.conn.transport.abort()
-            else:
-                await c.conn.close(1001, "going away")
-        if victims:
-            await asyncio.wait(
-                [asyncio.create_task(c.gone.wait()) for c in victims], timeout=timeout_s
-            )
-        return len(victims)
-
-    def stall(self, seconds: float) -> None:
-        """Push no data for ``seconds`` (acks and pongs still flow; liquidations wait)."""
-        self._stall_until = time.monotonic() + seconds
-
-    @property
-    def stalled(self) -> bool:
-        return time.monotonic() < self._stall_until
-
-    def mark(self, symbol: str) -> float:
-        return self.market.mark(symbol)
-
-    def oi_base(self, symbol: str) -> float:
-        return self.market.oi_base(symbol)
-
-    @property
-    def prints(self) -> list[LiquidationPrint]:
-        """Every liquidation the market produced, sampled out or not."""
-        return self.clock.prints
 
     def detail(self, p: LiquidationPrint) -> dict[str, str]:
         """The ``details[]`` row that carries ``p`` (the same in every push and burst)."""
         return wire.liquidation_detail(p, self.contracts[p.symbol])
-
-    def ground_truth(self, until_ms: int | None = None) -> list[Interval]:
-        return self.clock.ground_truth(until_ms)
 
     # -- websocket -------------------------------------------------------------------------
 
@@ -263,10 +168,7 @@ class OkxSimulator:
 
     async def _handle(self, conn: ServerConnection) -> None:
         session = wire.Session(secrets.token_hex(4), self._listed, self.max_ops_per_hour)
-        client = _Client(conn, session, time.monotonic())
-        self._clients.add(client)
-        self.connections_total += 1
-        try:
+        with self._tracked(_Client(conn, session, time.monotonic())) as client:
             async for message in conn:
                 text = message if isinstance(message, str) else message.decode()
                 if text == "ping":
@@ -282,11 +184,6 @@ class OkxSimulator:
                     client.idle_since = time.monotonic()
                 if not self.stalled:
                     self._snapshot(client, added)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._clients.discard(client)
-            client.gone.set()
 
     async def _reply(self, client: _Client, frames: list[str]) -> None:
         for f in frames:
@@ -323,9 +220,7 @@ class OkxSimulator:
         """Push ``channel`` to its subscribers every ``interval`` (times on the grid)."""
         make = ROWS[channel]
         while True:
-            now = time.time()
-            tick = math.floor(now / interval) + 1
-            await asyncio.sleep(tick * interval - now)
+            tick = await next_tick(interval)
             if self.stalled:
                 continue
             ts = round(tick * interval * 1000)

@@ -6,32 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 
 import msgspec
 import pytest
 import redis.asyncio as aioredis
+from harness import running, settings_for, stored, stored_liquidations, until
 
-from service.collect.collector import VenueCollector
-from service.config import CollectSettings, StoreSettings, VenueSettings
-from service.events import (
-    Event,
-    FundingRate,
-    Kind,
-    Liquidation,
-    MarkPrice,
-    OpenInterest,
-    Side,
-    decode,
-)
+from service.events import FundingRate, Kind, Liquidation, MarkPrice, OpenInterest, Side
 from service.simulate import binance_usdm_wire as wire
 from service.simulate.binance_coinm import BinanceCoinmSimulator
 from service.simulate.binance_coinm_wire import COINM, print_contracts
 from service.simulate.market import LiquidationPrint
 from service.simulate.scenario import Drift, Label, Phase, Regime, Scenario
-from service.store import keys
-from service.store.writer import EventSink
 from service.venues.base import Instrument
 from service.venues.binance_coinm import VENUE, BinanceCoinm, BinanceCoinmParser
 
@@ -41,63 +27,8 @@ SYMBOLS = ["BTCUSD_PERP", "ETHUSD_PERP", "XRPUSD_PERP"]
 SIZES = {"BTCUSD_PERP": 100.0, "ETHUSD_PERP": 10.0, "XRPUSD_PERP": 10.0}
 
 
-@asynccontextmanager
-async def running(
-    sim: BinanceCoinmSimulator, redis_client: aioredis.Redis, **collect: float
-) -> AsyncIterator[VenueCollector]:
-    venue = BinanceCoinm(
-        VenueSettings(
-            ws_url=sim.ws_base_url,
-            rest_url=sim.rest_base_url,
-            symbols=SYMBOLS,
-            oi_poll_weight_per_minute=2400,
-        )
-    )
-    settings = CollectSettings(
-        **({"watchdog_s": 5.0, "backoff_initial_s": 0.05, "backoff_max_s": 0.2} | collect)
-    )
-    sink = EventSink(redis_client, StoreSettings())
-    collector = VenueCollector(venue, settings, sink, redis_client)
-    tasks = [asyncio.create_task(sink.run()), asyncio.create_task(collector.run())]
-    try:
-        yield collector
-    finally:
-        await stop(tasks)
-        await sink.drain()
-        await collector.close()
-
-
-async def stop(tasks: list[asyncio.Task[None]], within: float = 5.0) -> None:
-    """Cancel ``tasks`` until they end. Once is not always enough: on Python 3.11 a task
-    awaiting ``asyncio.wait_for`` (the collector's open-interest poll) ignores a cancel that
-    lands as the awaited call completes (CPython gh-86296, fixed in 3.12)."""
-    deadline = time.monotonic() + within
-    while pending := [t for t in tasks if not t.done()]:
-        assert time.monotonic() < deadline, f"tasks did not stop: {pending}"
-        for t in pending:
-            t.cancel()
-        await asyncio.wait(pending, timeout=0.1)
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-async def stored(client: aioredis.Redis, symbol: str, kind: Kind) -> list[Event]:
-    rows = await client.xrange(keys.events(VENUE, symbol, kind))
-    return [decode(fields[b"e"]) for _, fields in rows]
-
-
-async def stored_liquidations(client: aioredis.Redis) -> list[Liquidation]:
-    out: list[Liquidation] = []
-    for symbol in SYMBOLS:
-        out += [e for e in await stored(client, symbol, Kind.LIQUIDATION) if type(e) is Liquidation]
-    return out
+def coinm(sim: BinanceCoinmSimulator) -> BinanceCoinm:
+    return BinanceCoinm(settings_for(sim, SYMBOLS, oi_poll_weight_per_minute=2400))
 
 
 def as_received(sim: BinanceCoinmSimulator, p: LiquidationPrint) -> Liquidation:
@@ -125,7 +56,7 @@ async def test_events_land_in_redis_sized_as_inverse_contracts(
         BinanceCoinmSimulator(
             seed=3, time_scale=10.0, push_interval_s=0.1, start_s=20, list_only_simulated=True
         ) as sim,
-        running(sim, redis_client) as collector,
+        running(coinm(sim), redis_client) as collector,
     ):
         await until(
             lambda: (
@@ -149,15 +80,15 @@ async def test_events_land_in_redis_sized_as_inverse_contracts(
         pushed_while_running = sum(p.symbol in SYMBOLS for p in sim.pushed)
         oi_base_now = sim.oi_base("BTCUSD_PERP")
 
-    marks = await stored(redis_client, "BTCUSD_PERP", Kind.MARK)
+    marks = await stored(redis_client, VENUE, "BTCUSD_PERP", Kind.MARK)
     assert marks
     assert all(isinstance(m, MarkPrice) for m in marks)
-    (funding, *_) = await stored(redis_client, "ETHUSD_PERP", Kind.FUNDING)
+    (funding, *_) = await stored(redis_client, VENUE, "ETHUSD_PERP", Kind.FUNDING)
     assert isinstance(funding, FundingRate)
     assert funding.interval_h == 8.0
-    assert await stored(redis_client, "BNBUSD_PERP", Kind.MARK) == []  # not configured
+    assert await stored(redis_client, VENUE, "BNBUSD_PERP", Kind.MARK) == []  # not configured
 
-    ois = await stored(redis_client, "BTCUSD_PERP", Kind.OPEN_INTEREST)
+    ois = await stored(redis_client, VENUE, "BTCUSD_PERP", Kind.OPEN_INTEREST)
     assert ois
     for oi in ois:
         assert isinstance(oi, OpenInterest)
@@ -166,7 +97,7 @@ async def test_events_land_in_redis_sized_as_inverse_contracts(
         assert oi.oi_base == pytest.approx(oi_base_now, rel=0.1)  # USD / mark
 
     # Every liquidation stored once, the side of the position, notional = contracts x size.
-    got = await stored_liquidations(redis_client)
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     assert got
     by_id = {as_received(sim, p).event_id: p for p in sim.pushed if p.symbol in SYMBOLS}
     assert len({x.event_id for x in got}) == len(got)
@@ -203,7 +134,7 @@ async def test_a_reconnect_mid_burst_stores_every_later_push_once(
         BinanceCoinmSimulator(
             BURST_SCENARIO, seed=5, push_interval_s=0.1, list_only_simulated=True
         ) as sim,
-        running(sim, redis_client, watchdog_s=30.0) as collector,
+        running(coinm(sim), redis_client, watchdog_s=30.0) as collector,
     ):
         await until(lambda: sum(n for n in collector.liquidation_totals.values()) >= 4)
         assert await sim.drop_connections() == 1  # no close frame, as a network cut
@@ -220,7 +151,7 @@ async def test_a_reconnect_mid_burst_stores_every_later_push_once(
         later_ids = {x.event_id for x in later}
 
         async def all_stored() -> bool:
-            ids = {x.event_id for x in await stored_liquidations(redis_client)}
+            ids = {x.event_id for x in await stored_liquidations(redis_client, VENUE, SYMBOLS)}
             return later_ids <= ids
 
         deadline = time.monotonic() + 5
@@ -230,7 +161,7 @@ async def test_a_reconnect_mid_burst_stores_every_later_push_once(
         assert sim.connections_total == 2
         assert collector.health.parse_errors == {}
 
-    got = await stored_liquidations(redis_client)
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     ids = [x.event_id for x in got]
     assert len(ids) == len(set(ids))  # none twice
     assert set(ids) <= every  # nothing the venue did not push

@@ -6,22 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from harness import running, settings_for, stored, stored_liquidations, until
 
-from service.collect.collector import VenueCollector
-from service.config import CollectSettings, StoreSettings, VenueSettings
-from service.events import FundingRate, Kind, Liquidation, MarkPrice, OpenInterest, Side, decode
+from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
 from service.simulate import bybit_wire as wire
 from service.simulate.bybit import BybitSimulator
 from service.simulate.market import LiquidationPrint
-from service.store import keys
-from service.store.writer import EventSink
 from service.venues.bybit import Bybit
 
 pytestmark = pytest.mark.integration
@@ -30,27 +24,8 @@ VENUE = "bybit"
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "DOGEUSDT", "BTCUSD", "ETHUSD"]
 
 
-@asynccontextmanager
-async def running(
-    sim: BybitSimulator, redis_client: aioredis.Redis, **collect: float
-) -> AsyncIterator[VenueCollector]:
-    venue = Bybit(
-        VenueSettings(ws_url=sim.ws_base_url, rest_url=sim.rest_base_url, symbols=SYMBOLS)
-    )
-    settings = CollectSettings(
-        **({"watchdog_s": 5.0, "backoff_initial_s": 0.05, "backoff_max_s": 0.2} | collect)
-    )
-    sink = EventSink(redis_client, StoreSettings())
-    collector = VenueCollector(venue, settings, sink, redis_client)
-    tasks = [asyncio.create_task(sink.run()), asyncio.create_task(collector.run())]
-    try:
-        yield collector
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
-        await sink.drain()
-        await collector.close()
+def bybit(sim: BybitSimulator) -> Bybit:
+    return Bybit(settings_for(sim, SYMBOLS))
 
 
 @pytest.fixture
@@ -58,26 +33,6 @@ async def sim() -> AsyncIterator[BybitSimulator]:
     # In the long cascade (scenario 20 s to 60 s), 5x faster: about 7.6 s of burst.
     async with BybitSimulator(seed=3, time_scale=5.0, start_s=22) as s:
         yield s
-
-
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-async def stored(client: aioredis.Redis, symbol: str, kind: Kind) -> list[Any]:
-    rows = await client.xrange(keys.events(VENUE, symbol, kind))
-    return [decode(fields[b"e"]) for _, fields in rows]
-
-
-async def stored_liquidations(client: aioredis.Redis) -> list[Liquidation]:
-    out: list[Liquidation] = []
-    for symbol in SYMBOLS:
-        out += await stored(client, symbol, Kind.LIQUIDATION)
-    return out
 
 
 def identity(sim: BybitSimulator, p: LiquidationPrint) -> tuple[str, str]:
@@ -90,7 +45,7 @@ def identity(sim: BybitSimulator, p: LiquidationPrint) -> tuple[str, str]:
 async def test_marks_funding_open_interest_and_liquidations_of_both_categories_reach_redis(
     sim: BybitSimulator, redis_client: aioredis.Redis
 ) -> None:
-    async with running(sim, redis_client) as collector:
+    async with running(bybit(sim), redis_client) as collector:
         await until(lambda: collector.ready.is_set() and len(sim.pushed) >= 40)
         end = len(sim.pushed)
         await asyncio.sleep(0.8)  # what was pushed by ``end`` reaches Redis
@@ -104,32 +59,32 @@ async def test_marks_funding_open_interest_and_liquidations_of_both_categories_r
         oi_base = {s: sim.oi_base(s) for s in SYMBOLS}
 
     for symbol in SYMBOLS:
-        stored_marks = await stored(redis_client, symbol, Kind.MARK)
+        stored_marks = await stored(redis_client, VENUE, symbol, Kind.MARK)
         assert all(isinstance(m, MarkPrice) for m in stored_marks)
         assert stored_marks[-1].mark_price == pytest.approx(marks[symbol], rel=0.01)
         times = [m.ts_ms for m in stored_marks]  # tickers every 100 ms, reported once a second
         assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
-    doge = (await stored(redis_client, "DOGEUSDT", Kind.FUNDING))[-1]
-    btc = (await stored(redis_client, "BTCUSDT", Kind.FUNDING))[-1]
+    doge = (await stored(redis_client, VENUE, "DOGEUSDT", Kind.FUNDING))[-1]
+    btc = (await stored(redis_client, VENUE, "BTCUSDT", Kind.FUNDING))[-1]
     assert isinstance(doge, FundingRate)
     assert isinstance(btc, FundingRate)
     assert (doge.interval_h, btc.interval_h) == (4.0, 8.0)  # fundingIntervalHour
     assert doge.funding_rate_1h == pytest.approx(doge.funding_rate / 4)
     assert doge.next_funding_ms is not None
     assert doge.next_funding_ms % (4 * 3_600_000) == 0
-    assert await stored(redis_client, "SOLUSDT", Kind.FUNDING) == []  # not configured
+    assert await stored(redis_client, VENUE, "SOLUSDT", Kind.FUNDING) == []  # not configured
 
-    linear_oi = (await stored(redis_client, "BTCUSDT", Kind.OPEN_INTEREST))[-1]
+    linear_oi = (await stored(redis_client, VENUE, "BTCUSDT", Kind.OPEN_INTEREST))[-1]
     assert isinstance(linear_oi, OpenInterest)  # base coin, valued at the mark
     assert linear_oi.oi_base == pytest.approx(oi_base["BTCUSDT"], rel=0.01)
     assert linear_oi.oi_usd == pytest.approx(linear_oi.oi_base * marks["BTCUSDT"], rel=0.02)
-    inverse_oi = (await stored(redis_client, "BTCUSD", Kind.OPEN_INTEREST))[-1]
+    inverse_oi = (await stored(redis_client, VENUE, "BTCUSD", Kind.OPEN_INTEREST))[-1]
     assert isinstance(inverse_oi, OpenInterest)  # USD contracts of 1 USD
     assert inverse_oi.oi_usd == inverse_oi.oi_contracts
     assert inverse_oi.oi_usd == pytest.approx(oi_base["BTCUSD"] * marks["BTCUSD"], rel=0.02)
     assert inverse_oi.oi_base == pytest.approx(oi_base["BTCUSD"], rel=0.02)
 
-    got = await stored_liquidations(redis_client)
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     ids = [(x.symbol, x.event_id) for x in got]
     assert len(ids) == len(set(ids))  # stored once each
     assert {identity(sim, p) for p in sim.pushed[:end]} <= set(ids)  # all of them
@@ -149,7 +104,7 @@ async def test_marks_funding_open_interest_and_liquidations_of_both_categories_r
 async def test_a_reconnect_mid_burst_stores_every_later_liquidation_exactly_once(
     sim: BybitSimulator, redis_client: aioredis.Redis
 ) -> None:
-    async with running(sim, redis_client) as collector:
+    async with running(bybit(sim), redis_client) as collector:
         await until(lambda: collector.ready.is_set() and len(sim.pushed) >= 50)
         assert sim.market.now.phase.name == "long_cascade"
         assert await sim.drop_connections() == 2  # a network cut: no close frame
@@ -162,7 +117,7 @@ async def test_a_reconnect_mid_burst_stores_every_later_liquidation_exactly_once
         assert sim.connections_total == 4
         assert collector.health.parse_errors == {}
 
-    got = await stored_liquidations(redis_client)
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     ids = [(x.symbol, x.event_id) for x in got]
     assert len(ids) == len(set(ids)), "a liquidation was stored twice"
     after = [identity(sim, p) for p in sim.pushed[mark:end]]
@@ -175,16 +130,16 @@ async def test_a_reconnect_mid_burst_stores_every_later_liquidation_exactly_once
 async def test_rotation_hands_over_without_duplicate_liquidations(
     sim: BybitSimulator, redis_client: aioredis.Redis
 ) -> None:
-    async with running(sim, redis_client, max_connection_age_s=0.7) as collector:
+    async with running(bybit(sim), redis_client, max_connection_age_s=0.7) as collector:
         await until(lambda: sim.connections_total >= 6, within=15)
         end = len(sim.pushed)
         await asyncio.sleep(0.7)
         assert collector.health.reconnects_total == 0  # rotations are not reconnects
         assert collector.health.connected
 
-    got = await stored_liquidations(redis_client)
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     ids = [(x.symbol, x.event_id) for x in got]
     assert len(ids) == len(set(ids))  # both connections got the overlap; it is stored once
     assert {identity(sim, p) for p in sim.pushed[:end]} <= set(ids)
-    marks = [m.ts_ms for m in await stored(redis_client, "BTCUSD", Kind.MARK)]
+    marks = [m.ts_ms for m in await stored(redis_client, VENUE, "BTCUSD", Kind.MARK)]
     assert marks == sorted(set(marks))

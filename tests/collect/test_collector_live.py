@@ -5,57 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import sys
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from harness import running, settings_for, stored, stored_liquidations, until
 
-from service.collect.collector import VenueCollector
-from service.config import CollectSettings, StoreSettings, VenueSettings
-from service.events import Kind, Liquidation, MarkPrice, OpenInterest, decode
+from service.events import Kind, MarkPrice, OpenInterest
 from service.simulate.binance_usdm import BinanceUsdmSimulator
-from service.store import keys
-from service.store.writer import EventSink
 from service.venues.binance_usdm import BinanceUsdm
 
 pytestmark = pytest.mark.integration
 
+VENUE = "binance_usdm"
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 
 
-@asynccontextmanager
-async def running(
-    sim: BinanceUsdmSimulator, redis_client: aioredis.Redis, **collect: float
-) -> AsyncIterator[VenueCollector]:
-    venue = BinanceUsdm(
-        VenueSettings(
-            ws_url=sim.ws_base_url,
-            rest_url=sim.rest_base_url,
-            symbols=SYMBOLS,
-            oi_poll_weight_per_minute=2400,
-        )
-    )
-    settings = CollectSettings(
-        **({"watchdog_s": 5.0, "backoff_initial_s": 0.05, "backoff_max_s": 0.2} | collect)
-    )
-    sink = EventSink(redis_client, StoreSettings())
-    collector = VenueCollector(venue, settings, sink, redis_client)
-    tasks = [asyncio.create_task(sink.run()), asyncio.create_task(collector.run())]
-    try:
-        yield collector
-    finally:
-        for t in tasks:
-            t.cancel()
-        try:
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
-        except TimeoutError:
-            dump_tasks()
-            raise
-        await sink.drain()
-        await collector.close()
+def usdm(sim: BinanceUsdmSimulator) -> BinanceUsdm:
+    return BinanceUsdm(settings_for(sim, SYMBOLS, oi_poll_weight_per_minute=2400))
 
 
 @pytest.fixture
@@ -67,29 +34,10 @@ async def sim() -> AsyncIterator[BinanceUsdmSimulator]:
         yield s
 
 
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-def dump_tasks() -> None:  # pragma: no cover - diagnostics
-    for t in asyncio.all_tasks():
-        print("TASK", t.get_name(), t.get_coro(), file=sys.stderr)
-        t.print_stack(limit=6, file=sys.stderr)
-
-
-async def stored(client: aioredis.Redis, symbol: str, kind: Kind) -> list:  # type: ignore[type-arg]
-    rows = await client.xrange(keys.events("binance_usdm", symbol, kind))
-    return [decode(fields[b"e"]) for _, fields in rows]
-
-
 async def test_marks_funding_liquidations_and_polled_oi_reach_redis(
     sim: BinanceUsdmSimulator, redis_client: aioredis.Redis
 ) -> None:
-    async with running(sim, redis_client) as collector:
+    async with running(usdm(sim), redis_client) as collector:
         await until(lambda: collector.health.oi_polls_total >= 3 and len(sim.pushed) >= 3)
         await asyncio.sleep(0.3)
         health = collector.health
@@ -97,21 +45,19 @@ async def test_marks_funding_liquidations_and_polled_oi_reach_redis(
         assert health.parse_errors == {}
         assert health.instruments == 10  # the simulated perpetuals, from exchangeInfo via ccxt
 
-    marks = await stored(redis_client, "BTCUSDT", Kind.MARK)
+    marks = await stored(redis_client, VENUE, "BTCUSDT", Kind.MARK)
     assert marks
     assert all(isinstance(m, MarkPrice) for m in marks)
-    (oi, *_) = await stored(redis_client, "BTCUSDT", Kind.OPEN_INTEREST)
+    (oi, *_) = await stored(redis_client, VENUE, "BTCUSDT", Kind.OPEN_INTEREST)
     assert isinstance(oi, OpenInterest)
     assert oi.oi_usd == pytest.approx(oi.oi_base * collector.parser.last_mark["BTCUSDT"], rel=0.05)  # type: ignore[union-attr]
-    funding = await stored(redis_client, "DOGEUSDT", Kind.FUNDING)
+    funding = await stored(redis_client, VENUE, "DOGEUSDT", Kind.FUNDING)
     assert funding == []  # not a configured symbol: filtered, never stored
 
     # Every liquidation the venue pushed for our symbols is stored exactly once, as the side
     # of the position, valued at the fill price.
     pushed = {(p.symbol, p.ts_ms, p.side) for p in sim.pushed if p.symbol in SYMBOLS}
-    got: list[Liquidation] = []
-    for symbol in SYMBOLS:
-        got += await stored(redis_client, symbol, Kind.LIQUIDATION)
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     keys_got = [(x.symbol, x.ts_ms, x.side) for x in got]
     assert len(keys_got) == len(set(keys_got))
     assert set(keys_got) <= pushed
@@ -123,7 +69,7 @@ async def test_marks_funding_liquidations_and_polled_oi_reach_redis(
 async def test_a_forced_disconnect_reconnects_and_counts_nothing_twice(
     sim: BinanceUsdmSimulator, redis_client: aioredis.Redis
 ) -> None:
-    async with running(sim, redis_client) as collector:
+    async with running(usdm(sim), redis_client) as collector:
         await until(lambda: collector.health.messages_total > 10)
         assert await sim.drop_connections() == 1
         await until(lambda: collector.health.reconnects_total == 1 and collector.health.connected)
@@ -131,20 +77,16 @@ async def test_a_forced_disconnect_reconnects_and_counts_nothing_twice(
         await until(lambda: collector.health.messages_total > before + 10)
         assert sim.connections_total == 2
 
-    marks = [m.ts_ms for m in await stored(redis_client, "BTCUSDT", Kind.MARK)]
+    marks = [m.ts_ms for m in await stored(redis_client, VENUE, "BTCUSDT", Kind.MARK)]
     assert marks == sorted(set(marks))  # strictly increasing: nothing stored twice
-    liqs = [
-        (x.symbol, x.ts_ms)
-        for s in SYMBOLS
-        for x in await stored(redis_client, s, Kind.LIQUIDATION)
-    ]
+    liqs = [(x.symbol, x.ts_ms) for x in await stored_liquidations(redis_client, VENUE, SYMBOLS)]
     assert len(liqs) == len(set(liqs))
 
 
 async def test_a_stalled_feed_is_detected_by_the_watchdog_and_reconnected(
     sim: BinanceUsdmSimulator, redis_client: aioredis.Redis
 ) -> None:
-    async with running(sim, redis_client, watchdog_s=0.5) as collector:
+    async with running(usdm(sim), redis_client, watchdog_s=0.5) as collector:
         await until(lambda: collector.health.messages_total > 5)
         sim.stall(1.5)  # the socket stays open; only data stops (pings still flow)
         await until(lambda: collector.health.reconnects_total >= 1, within=5)
@@ -157,13 +99,13 @@ async def test_a_stalled_feed_is_detected_by_the_watchdog_and_reconnected(
 async def test_rotation_hands_over_without_loss_or_duplicates(
     sim: BinanceUsdmSimulator, redis_client: aioredis.Redis
 ) -> None:
-    async with running(sim, redis_client, max_connection_age_s=0.7) as collector:
+    async with running(usdm(sim), redis_client, max_connection_age_s=0.7) as collector:
         await until(lambda: sim.connections_total >= 4, within=15)
         await asyncio.sleep(0.3)
         assert collector.health.reconnects_total == 0  # rotations are not reconnects
         assert collector.health.connected
 
-    marks = [m.ts_ms for m in await stored(redis_client, "BTCUSDT", Kind.MARK)]
+    marks = [m.ts_ms for m in await stored(redis_client, VENUE, "BTCUSDT", Kind.MARK)]
     assert marks == sorted(set(marks))
     steps = {b - a for a, b in itertools.pairwise(marks)}
     assert steps == {100}, f"a mark-price push was lost or doubled across rotations: {steps}"

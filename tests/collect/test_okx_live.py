@@ -7,50 +7,29 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from harness import running, settings_for, stored, stored_liquidations, until
 
-from service.collect.collector import VenueCollector
-from service.config import CollectSettings, StoreSettings, VenueSettings
-from service.events import Event, FundingRate, Kind, Liquidation, OpenInterest, Side, decode
+from service.events import FundingRate, Kind, Liquidation, OpenInterest, Side
 from service.simulate.market import LiquidationPrint
 from service.simulate.okx import OKX_SYMBOLS, OkxSimulator
-from service.store import keys
-from service.store.writer import EventSink
 from service.venues.base import Connection, Instrument
 from service.venues.okx import Okx
 
 pytestmark = pytest.mark.integration
 
+VENUE = "okx"
 SYMBOLS = list(OKX_SYMBOLS)
 Identity = tuple[str, int, Side, float, float]
 
 
-@asynccontextmanager
-async def running(
-    sim: OkxSimulator, redis_client: aioredis.Redis, **collect: float
-) -> AsyncIterator[VenueCollector]:
-    venue = Okx(VenueSettings(ws_url=sim.ws_base_url, rest_url=sim.rest_base_url, symbols=SYMBOLS))
-    settings = CollectSettings(
-        **({"watchdog_s": 5.0, "backoff_initial_s": 0.05, "backoff_max_s": 0.2} | collect)
-    )
-    sink = EventSink(redis_client, StoreSettings())
-    collector = VenueCollector(venue, settings, sink, redis_client)
-    tasks = [asyncio.create_task(sink.run()), asyncio.create_task(collector.run())]
-    try:
-        yield collector
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
-        await sink.drain()
-        await collector.close()
+def okx(sim: OkxSimulator) -> Okx:
+    return Okx(settings_for(sim, SYMBOLS))
 
 
 @pytest.fixture
@@ -67,28 +46,6 @@ async def sim() -> AsyncIterator[OkxSimulator]:
         list_only_simulated=True,
     ) as s:
         yield s
-
-
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-async def stored(client: aioredis.Redis, symbol: str, kind: Kind) -> list[Event]:
-    rows: Any = await client.xrange(keys.events("okx", symbol, kind))
-    return [decode(fields[b"e"]) for _, fields in rows]
-
-
-async def stored_liquidations(client: aioredis.Redis) -> list[Liquidation]:
-    out: list[Liquidation] = []
-    for symbol in SYMBOLS:
-        out += [
-            e for e in await stored(client, symbol, Kind.LIQUIDATION) if isinstance(e, Liquidation)
-        ]
-    return out
 
 
 def contract_terms(sim: OkxSimulator) -> dict[str, tuple[bool, float]]:
@@ -109,7 +66,7 @@ def identity(x: Liquidation) -> Identity:
 async def test_marks_funding_oi_and_liquidations_land_in_their_units(
     sim: OkxSimulator, redis_client: aioredis.Redis
 ) -> None:
-    async with running(sim, redis_client) as collector:
+    async with running(okx(sim), redis_client) as collector:
         await until(lambda: len(sim.pushed) >= 30 and collector.health.events_total > 100)
         await asyncio.sleep(0.5)
         assert collector.health.connected
@@ -118,7 +75,7 @@ async def test_marks_funding_oi_and_liquidations_land_in_their_units(
         marks = {s: collector.parser.last_mark[s] for s in SYMBOLS}  # type: ignore[union-attr]
 
     terms = contract_terms(sim)
-    funding = {s: await stored(redis_client, s, Kind.FUNDING) for s in SYMBOLS}
+    funding = {s: await stored(redis_client, VENUE, s, Kind.FUNDING) for s in SYMBOLS}
     eth_inverse = funding["ETH-USD-SWAP"][-1]
     btc_linear = funding["BTC-USDT-SWAP"][-1]
     assert isinstance(eth_inverse, FundingRate)
@@ -129,7 +86,7 @@ async def test_marks_funding_oi_and_liquidations_land_in_their_units(
     assert btc_linear.next_funding_ms is not None
     assert btc_linear.next_funding_ms % (8 * 3_600_000) == 0
     for symbol in SYMBOLS:
-        oi = (await stored(redis_client, symbol, Kind.OPEN_INTEREST))[-1]
+        oi = (await stored(redis_client, VENUE, symbol, Kind.OPEN_INTEREST))[-1]
         assert isinstance(oi, OpenInterest)
         linear, ct_val = terms[symbol]
         assert oi.oi_base == pytest.approx(sim.oi_base(symbol), rel=0.02)
@@ -139,7 +96,7 @@ async def test_marks_funding_oi_and_liquidations_land_in_their_units(
         else:  # contracts of ctVal USD
             assert oi.oi_usd == pytest.approx(oi.oi_contracts * ct_val)
 
-    got = await stored_liquidations(redis_client)
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     assert len(got) >= 30
     by_wire = {wire_identity(sim, p): p for p in sim.pushed}
     for liq in got:
@@ -159,7 +116,7 @@ async def test_marks_funding_oi_and_liquidations_land_in_their_units(
 async def test_a_reconnect_mid_cascade_stores_every_liquidation_once(
     sim: OkxSimulator, redis_client: aioredis.Redis
 ) -> None:
-    async with running(sim, redis_client) as collector:
+    async with running(okx(sim), redis_client) as collector:
         await until(lambda: collector.health.connected and len(sim.pushed) >= 40)
         await asyncio.sleep(0.3)
         replayed_before, live_before, bursts = len(sim.replayed), len(sim.pushed), sim.bursts
@@ -172,7 +129,7 @@ async def test_a_reconnect_mid_cascade_stores_every_liquidation_once(
         await asyncio.sleep(0.4)  # the last pushes reach Redis
         dropped_by_dedup = collector.dedup.dropped
 
-    got = await stored_liquidations(redis_client)
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     ids = [identity(x) for x in got]
     assert len(ids) == len(set(ids))  # none stored twice
     event_ids = [(x.symbol, x.event_id) for x in got]
@@ -192,7 +149,7 @@ async def test_a_reconnect_mid_cascade_stores_every_liquidation_once(
 async def test_a_stalled_feed_is_detected_by_the_watchdog_and_reconnected(
     sim: OkxSimulator, redis_client: aioredis.Redis
 ) -> None:
-    async with running(sim, redis_client, watchdog_s=0.5) as collector:
+    async with running(okx(sim), redis_client, watchdog_s=0.5) as collector:
         await until(lambda: collector.health.messages_total > 20)
         sim.stall(1.5)  # the socket stays open; pongs would still be answered
         await until(lambda: collector.health.reconnects_total >= 1, within=5)
@@ -205,17 +162,17 @@ async def test_a_stalled_feed_is_detected_by_the_watchdog_and_reconnected(
 async def test_rotation_hands_over_and_its_bursts_store_nothing_twice(
     sim: OkxSimulator, redis_client: aioredis.Redis
 ) -> None:
-    async with running(sim, redis_client, max_connection_age_s=0.7) as collector:
+    async with running(okx(sim), redis_client, max_connection_age_s=0.7) as collector:
         await until(lambda: sim.connections_total >= 4, within=15)
         await asyncio.sleep(0.3)
         assert collector.health.reconnects_total == 0  # rotations are not reconnects
         assert collector.health.connected
     assert sim.bursts >= sim.connections_total - 1  # each successor got the recent ones
 
-    ids = [identity(x) for x in await stored_liquidations(redis_client)]
+    ids = [identity(x) for x in await stored_liquidations(redis_client, VENUE, SYMBOLS)]
     assert ids
     assert len(ids) == len(set(ids))
-    marks = [m.ts_ms for m in await stored(redis_client, "BTC-USDT-SWAP", Kind.MARK)]
+    marks = [m.ts_ms for m in await stored(redis_client, VENUE, "BTC-USDT-SWAP", Kind.MARK)]
     assert marks == sorted(set(marks))
     assert max(b - a for a, b in itertools.pairwise(marks)) <= 300  # nothing lost
 
@@ -231,20 +188,9 @@ class _EagerPingOkx(Okx):
 async def test_pongs_alone_do_not_keep_a_stalled_feed_alive(
     sim: OkxSimulator, redis_client: aioredis.Redis
 ) -> None:
-    venue = _EagerPingOkx(
-        VenueSettings(ws_url=sim.ws_base_url, rest_url=sim.rest_base_url, symbols=SYMBOLS)
-    )
-    settings = CollectSettings(watchdog_s=1.0, backoff_initial_s=0.05, backoff_max_s=0.2)
-    sink = EventSink(redis_client, StoreSettings())
-    collector = VenueCollector(venue, settings, sink, redis_client)
-    tasks = [asyncio.create_task(sink.run()), asyncio.create_task(collector.run())]
-    try:
+    venue = _EagerPingOkx(settings_for(sim, SYMBOLS))
+    async with running(venue, redis_client, watchdog_s=1.0) as collector:
         await until(lambda: collector.health.messages_total > 20)
         sim.stall(4.0)  # data stops; the simulator still answers every ping with "pong"
         await until(lambda: collector.health.reconnects_total >= 1, within=4)
         assert "no data" in (collector.health.last_error or "")
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
-        await collector.close()

@@ -1,0 +1,205 @@
+"""What every venue server shares: the market it serves, the websocket and REST servers'
+lifecycle, client bookkeeping, and the test hooks and ground truth.
+
+A venue module subclasses :class:`VenueServer` and supplies the protocol: ``_check_path``
+(which websocket paths exist), ``_handle`` (one connection, inside :meth:`_tracked`),
+``_loops`` (the pushes started with the server) and, when they differ from "no server
+pings", ``_ws_options``. It builds its REST app and sets ``_http`` to serve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from .asgi_server import AsgiServer
+from .clock import MarketClock
+from .market import LiquidationPrint, Market, SymbolSpec
+from .scenario import Interval, Scenario, get_scenario
+
+
+class Client(Protocol):
+    """A venue's per-connection state: its connection, and an event set once it is gone."""
+
+    @property
+    def conn(self) -> ServerConnection: ...
+
+    @property
+    def gone(self) -> asyncio.Event: ...
+
+
+C = TypeVar("C", bound=Client)
+
+
+class VenueServer(Generic[C]):
+    """One venue on loopback over a market of its own, or over a shared ``clock``'s (then
+    started and stopped by its owner). ``async with Sim() as sim: ...``."""
+
+    _http: AsgiServer
+    """The venue's REST app, served beside the websocket (set by the subclass)."""
+
+    def __init__(
+        self,
+        scenario: Scenario | str,
+        clock: MarketClock | None,
+        *,
+        symbols: Iterable[str] | None,
+        specs: Sequence[SymbolSpec],
+        seed: int,
+        start_s: float,
+        time_scale: float,
+        ws_path: str,
+    ) -> None:
+        """Without a ``clock``, a market of ``symbols`` (picked from ``specs``) playing
+        ``scenario``. ``ws_path``: the path :attr:`ws_base_url` ends with."""
+        sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
+        self._own_clock = clock is None
+        if clock is None:
+            market = Market(sc, symbols=symbols, specs=specs, seed=seed, start_s=start_s)
+            clock = MarketClock(market, time_scale=time_scale)
+        self.clock = clock
+        self.market = self.clock.market
+        self.connections_total = 0
+        self.ws_base_url = ""
+        self.rest_base_url = ""
+        self._ws_path = ws_path
+        self._clients: set[C] = set()
+        self._stall_until = 0.0
+        self._ws: Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- what a venue supplies -------------------------------------------------------------
+
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        """Refuse (HTTP 404) a websocket path the venue does not serve."""
+        raise NotImplementedError
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        """Serve one websocket connection until it closes."""
+        raise NotImplementedError
+
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
+        """The push loops to run while the server is up (called once the market runs)."""
+        raise NotImplementedError
+
+    def _ws_options(self) -> dict[str, Any]:
+        """Keyword arguments for the websocket server: by default it sends no pings (the
+        venue's clients keep the connection alive)."""
+        return {"ping_interval": None}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", ws_port: int = 0, rest_port: int = 0) -> Self:
+        """Bind both servers (port 0: any free port) and start the market and the pushes.
+
+        Raises ``OSError`` when a port cannot be bound (nothing is left running then).
+        """
+        self._ws = await serve(
+            self._handle, host, ws_port, process_request=self._check_path, **self._ws_options()
+        )
+        port = self._ws.sockets[0].getsockname()[1]
+        try:
+            rest_port = await self._http.start(host, rest_port)
+        except OSError:
+            await self.stop()
+            raise
+        netloc = f"[{host}]" if ":" in host else host
+        self.ws_base_url = f"ws://{netloc}:{port}{self._ws_path}"
+        self.rest_base_url = f"http://{netloc}:{rest_port}"
+        if self._own_clock:
+            self.clock.start()
+        self._tasks = [asyncio.create_task(c) for c in self._loops()]
+        return self
+
+    async def stop(self) -> None:
+        """Stop pushing, close every connection (1001 going away) and both servers."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._ws is not None:
+            self._ws.close()
+            await self._ws.wait_closed()
+            self._ws = None
+        await self._http.stop()
+        if self._own_clock:
+            await self.clock.stop()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @contextmanager
+    def _tracked(self, client: C) -> Iterator[C]:
+        """Count ``client`` among the open connections while the body runs; a closed
+        connection ends the body quietly, and ``client.gone`` is set on the way out."""
+        self._clients.add(client)
+        self.connections_total += 1
+        try:
+            yield client
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            client.gone.set()
+
+    # -- test hooks and ground truth -------------------------------------------------------
+
+    @property
+    def clients(self) -> int:
+        """Open websocket connections."""
+        return len(self._clients)
+
+    async def drop_connections(self, *, abrupt: bool = True, timeout_s: float = 2.0) -> int:
+        """Cut every connection: with no close frame (``abrupt``, like a network cut or a
+        venue's connection time limit) or with a 1001 close. Returns how many were cut, once
+        gone."""
+        victims = list(self._clients)
+        for c in victims:
+            if abrupt:
+                c.conn.transport.abort()
+            else:
+                await c.conn.close(1001, "going away")
+        if victims:
+            await asyncio.wait(
+                [asyncio.create_task(c.gone.wait()) for c in victims], timeout=timeout_s
+            )
+        return len(victims)
+
+    def stall(self, seconds: float) -> None:
+        """Send no data frame for ``seconds`` (connections stay open and keep answering)."""
+        self._stall_until = time.monotonic() + seconds
+
+    @property
+    def stalled(self) -> bool:
+        return time.monotonic() < self._stall_until
+
+    def mark(self, symbol: str) -> float:
+        return self.market.mark(symbol)
+
+    def oi_base(self, symbol: str) -> float:
+        return self.market.oi_base(symbol)
+
+    @property
+    def prints(self) -> list[LiquidationPrint]:
+        """Every liquidation the market produced, pushed or not."""
+        return self.clock.prints
+
+    def ground_truth(self, until_ms: int | None = None) -> list[Interval]:
+        """The scenario's labelled intervals in wall-clock ms, from start to ``until_ms``."""
+        return self.clock.ground_truth(until_ms)

@@ -1,0 +1,109 @@
+"""What the live collector tests share: a collector writing to the real Redis while a test runs,
+waiting for a condition, and reading back what was stored."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+
+from service.collect.collector import VenueCollector
+from service.config import CollectSettings, StoreSettings, VenueSettings
+from service.events import Kind, Liquidation, decode
+from service.store import keys
+from service.store.writer import EventSink
+from service.venues.base import Venue
+
+FAST_RECOVERY: dict[str, float] = {
+    "watchdog_s": 5.0,
+    "backoff_initial_s": 0.05,
+    "backoff_max_s": 0.2,
+}
+"""Collector settings for tests: reconnect within a fraction of a second."""
+
+
+class Served(Protocol):
+    """A started simulator: where it listens."""
+
+    ws_base_url: str
+    rest_base_url: str
+
+
+def settings_for(sim: Served, symbols: list[str], **venue: Any) -> VenueSettings:
+    """A venue's settings pointing at ``sim``, for ``symbols``."""
+    return VenueSettings(
+        ws_url=sim.ws_base_url, rest_url=sim.rest_base_url, symbols=symbols, **venue
+    )
+
+
+@asynccontextmanager
+async def running(
+    venue: Venue, redis_client: aioredis.Redis, **collect: float
+) -> AsyncIterator[VenueCollector]:
+    """A collector of ``venue`` and its sink running for the body (``collect`` overrides
+    :data:`FAST_RECOVERY`); on the way out both are stopped and what was collected is written."""
+    settings = CollectSettings(**(FAST_RECOVERY | collect))
+    sink = EventSink(redis_client, StoreSettings())
+    collector = VenueCollector(venue, settings, sink, redis_client)
+    tasks = [asyncio.create_task(sink.run()), asyncio.create_task(collector.run())]
+    try:
+        yield collector
+    finally:
+        await stop(tasks)
+        await sink.drain()
+        await collector.close()
+
+
+async def stop(tasks: list[asyncio.Task[None]], within: float = 5.0) -> None:
+    """Cancel ``tasks`` until they end. Once is not always enough: on Python 3.11 a task
+    awaiting ``asyncio.wait_for`` (the collector's open-interest poll) ignores a cancel that
+    lands as the awaited call completes (CPython gh-86296, fixed in 3.12)."""
+    deadline = time.monotonic() + within
+    while pending := [t for t in tasks if not t.done()]:
+        if time.monotonic() >= deadline:
+            dump_tasks()
+            raise AssertionError(f"tasks did not stop: {pending}")
+        for t in pending:
+            t.cancel()
+        await asyncio.wait(pending, timeout=0.1)
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def dump_tasks() -> None:  # pragma: no cover - diagnostics
+    for t in asyncio.all_tasks():
+        print("TASK", t.get_name(), t.get_coro(), file=sys.stderr)
+        t.print_stack(limit=6, file=sys.stderr)
+
+
+async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait until ``cond()`` holds; fail the test after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def stored(client: aioredis.Redis, venue: str, symbol: str, kind: Kind) -> list[Any]:
+    """The events of one stream in Redis, oldest first."""
+    rows: Any = await client.xrange(keys.events(venue, symbol, kind))
+    return [decode(fields[b"e"]) for _, fields in rows]
+
+
+async def stored_liquidations(
+    client: aioredis.Redis, venue: str, symbols: Iterable[str]
+) -> list[Liquidation]:
+    """Every liquidation stored for ``symbols``, symbol by symbol."""
+    out: list[Liquidation] = []
+    for symbol in symbols:
+        out += [
+            e
+            for e in await stored(client, venue, symbol, Kind.LIQUIDATION)
+            if isinstance(e, Liquidation)
+        ]
+    return out
