@@ -17,8 +17,8 @@ demo: $(BIN)/.installed
 	$(BIN)/deleverage demo
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check service tests
-	$(BIN)/ruff format --check service tests
+	$(BIN)/ruff check service tests dashboards
+	$(BIN)/ruff format --check service tests dashboards
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy

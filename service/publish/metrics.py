@@ -128,6 +128,41 @@ PRESSURE_STATE = _gauge(
 PRESSURE_QUALITY = _gauge(
     "pressure_data_quality_ratio", "1 when every feed behind the score is fresh (0-1).", *VS
 )
+PRESSURE_SIDE = _gauge(
+    "pressure_side",
+    "1 for the side whose positions are being unwound (long, short), 0 for the other; both 0 "
+    "when no side is named.",
+    "venue",
+    "symbol",
+    "side",
+)
+PRESSURE_OI_CHANGE = _gauge(
+    "pressure_open_interest_change_ratio",
+    "Score feature: open-interest change over the detector's window, in base units (ratio).",
+    *VS,
+)
+PRESSURE_LIQUIDATED_OI = _gauge(
+    "pressure_liquidated_open_interest_ratio",
+    "Score feature: liquidated notional over the window divided by open interest, USD (ratio).",
+    *VS,
+)
+PRESSURE_FORCED_SHARE = _gauge(
+    "pressure_forced_share_ratio",
+    "Score feature: liquidated notional as a share of the open-interest decline (0-1).",
+    *VS,
+)
+PRESSURE_MARK_RETURN = _gauge(
+    "pressure_mark_return_ratio",
+    "Score feature: mark price return over the detector's window (ratio).",
+    *VS,
+)
+INSTRUMENT_INFO = _gauge(
+    "instrument_info",
+    "1 for each instrument with series of its own; joins venue and symbol to the asset.",
+    "venue",
+    "symbol",
+    "asset",
+)
 ASSET_OI_USD = _gauge(
     "asset_open_interest_usd", "Open interest of the asset summed over fresh venues, USD.", "asset"
 )
@@ -155,7 +190,9 @@ SPECS: Final = (
     FEED_LAST_MESSAGE, FEED_LAST_EVENT, FEED_INSTRUMENTS, OI_POLLS, OI_POLL_FAILURES,
     LIQUIDATIONS, LIQUIDATED_NOTIONAL, FUNDING_RATE, FUNDING_RATE_HOURLY, FUNDING_INTERVAL,
     FUNDING_NEXT, OI_USD, OI_BASE, MARK_PRICE, INDEX_PRICE, PRESSURE_SCORE, PRESSURE_STATE,
-    PRESSURE_QUALITY, ASSET_OI_USD, ASSET_FUNDING_HOURLY, ASSET_LIQUIDATED_NOTIONAL,
+    PRESSURE_QUALITY, PRESSURE_SIDE, PRESSURE_OI_CHANGE, PRESSURE_LIQUIDATED_OI,
+    PRESSURE_FORCED_SHARE, PRESSURE_MARK_RETURN, INSTRUMENT_INFO, ASSET_OI_USD,
+    ASSET_FUNDING_HOURLY, ASSET_LIQUIDATED_NOTIONAL,
     ASSET_STALE_VENUES, STORE_EVENTS, STORE_BATCHES, STORE_FAILURES, STORE_PENDING,
 )  # fmt: skip
 BUILD_INFO: Final = "deleverage_build"
@@ -224,6 +261,9 @@ def _market(
 ) -> None:
     for pair in sorted(selected & set(latest)):
         events, labels = latest[pair], list(pair)
+        asset = next((e.base for e in events.values()), None)
+        if asset is not None:
+            f[INSTRUMENT_INFO].add_metric([*labels, asset], 1.0)
         funding = events.get(Kind.FUNDING)
         if isinstance(funding, FundingRate):
             f[FUNDING_RATE].add_metric(labels, funding.funding_rate)
@@ -251,6 +291,21 @@ def _pressure(f: Families, pressures: list[Pressure], selected: set[Instrument])
         f[PRESSURE_QUALITY].add_metric(labels, p.data_quality)
         for state in State:
             f[PRESSURE_STATE].add_metric([*labels, state.value], 1.0 if p.state == state else 0.0)
+        for side in Side:
+            f[PRESSURE_SIDE].add_metric([*labels, side.value], 1.0 if p.side == side else 0.0)
+        for spec, feature, scale in _FEATURES:
+            value = p.features.get(feature)
+            if value is not None:
+                f[spec].add_metric(labels, value * scale)
+
+
+_FEATURES: Final = (
+    (PRESSURE_OI_CHANGE, "oi_change_base_pct", 0.01),
+    (PRESSURE_LIQUIDATED_OI, "liq_bp_of_oi", 0.0001),
+    (PRESSURE_FORCED_SHARE, "forced_share", 1.0),
+    (PRESSURE_MARK_RETURN, "mark_return_pct", 0.01),
+)
+"""Score features exported, with the factor from the feature's unit to a ratio."""
 
 
 def _store(f: Families, stats: Mapping[str, float]) -> None:

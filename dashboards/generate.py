@@ -1,0 +1,748 @@
+"""Writes the Grafana dashboards beside this file: ``python dashboards/generate.py``.
+
+The JSON files are what Grafana's file provisioning loads (the classic dashboard model, not
+the v2 resource format); this script is their source, so that every panel gets the same
+templated datasource, a unit and a description, and every rate its ``$__rate_interval``.
+``tests/observability`` checks that the committed JSON is what this script writes, and runs
+every query below against a real Prometheus.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Json = dict[str, Any]
+
+SCHEMA_VERSION = 39
+"""Grafana 11.x's classic schema (the pinned image migrates it on load)."""
+DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
+OUT = Path(__file__).resolve().parent
+TAGS = ["deleverage"]
+
+# The asset drill-down's instruments: per-instrument series joined to their asset.
+ASSET = 'deleverage_instrument_info{asset="$asset", venue=~"$venue"}'
+VENUE = 'venue=~"$venue"'
+
+
+def target(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A") -> Json:
+    t: Json = {"datasource": DATASOURCE, "expr": expr, "refId": ref, "legendFormat": legend}
+    if instant:
+        t.update(instant=True, range=False, format="table")
+    else:
+        t.update(range=True)
+    return t
+
+
+def panel(
+    kind: str,
+    title: str,
+    description: str,
+    unit: str,
+    targets: list[Json],
+    pos: tuple[int, int, int, int],
+    *,
+    options: Json | None = None,
+    defaults: Json | None = None,
+    overrides: list[Json] | None = None,
+    transformations: list[Json] | None = None,
+) -> Json:
+    """A panel; ``pos`` is (x, y, w, h) on Grafana's 24-column grid."""
+    x, y, w, h = pos
+    p: Json = {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "gridPos": {"x": x, "y": y, "w": w, "h": h},
+        "fieldConfig": {
+            "defaults": {"unit": unit, **(defaults or {})},
+            "overrides": overrides or [],
+        },
+        "options": options or {},
+        "targets": targets,
+    }
+    if transformations:
+        p["transformations"] = transformations
+    return p
+
+
+def timeseries(
+    title: str,
+    description: str,
+    unit: str,
+    targets: list[Json],
+    pos: tuple[int, int, int, int],
+    *,
+    stacked: bool = False,
+    defaults: Json | None = None,
+) -> Json:
+    custom: Json = {"fillOpacity": 30 if stacked else 0, "showPoints": "never", "lineWidth": 1}
+    if stacked:
+        custom["stacking"] = {"mode": "normal", "group": "A"}
+    return panel(
+        "timeseries",
+        title,
+        description,
+        unit,
+        targets,
+        pos,
+        defaults={"custom": custom, **(defaults or {})},
+        options={
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+    )
+
+
+def stat(
+    title: str,
+    description: str,
+    unit: str,
+    targets: list[Json],
+    pos: tuple[int, int, int, int],
+    *,
+    defaults: Json | None = None,
+) -> Json:
+    return panel(
+        "stat",
+        title,
+        description,
+        unit,
+        targets,
+        pos,
+        defaults=defaults,
+        options={
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "background",
+            "graphMode": "area",
+            "textMode": "auto",
+        },
+    )
+
+
+def thresholds(*steps: tuple[float | None, str]) -> Json:
+    return {
+        "thresholds": {
+            "mode": "absolute",
+            "steps": [{"value": v, "color": c} for v, c in steps],
+        }
+    }
+
+
+SCORE_COLORS = thresholds((None, "green"), (30, "yellow"), (50, "orange"), (80, "red"))
+STATE_MAPPINGS: Json = {
+    "mappings": [
+        {
+            "type": "value",
+            "options": {
+                "0": {"text": "calm", "color": "green", "index": 0},
+                "1": {"text": "building", "color": "blue", "index": 1},
+                "2": {"text": "unwinding", "color": "orange", "index": 2},
+                "3": {"text": "cascade", "color": "red", "index": 3},
+            },
+        }
+    ]
+}
+STATE_NUMBER = (
+    'sum without (state) (deleverage_pressure_state{state="building"})'
+    ' + 2 * sum without (state) (deleverage_pressure_state{state="unwinding"})'
+    ' + 3 * sum without (state) (deleverage_pressure_state{state="cascade"})'
+)
+"""The state as a number (0 calm, 1 building, 2 unwinding, 3 cascade) per instrument."""
+
+
+def datasource_variable() -> Json:
+    return {
+        "type": "datasource",
+        "name": "datasource",
+        "label": "Data Source",
+        "query": "prometheus",
+        "current": {"text": "Prometheus", "value": "prometheus"},
+        "hide": 0,
+        "refresh": 1,
+        "regex": "",
+    }
+
+
+def query_variable(name: str, label: str, query: str, *, multi: bool) -> Json:
+    v: Json = {
+        "type": "query",
+        "name": name,
+        "label": label,
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": f"{name}-variable"},
+        "definition": query,
+        "refresh": 2,
+        "sort": 1,
+        "multi": multi,
+        "includeAll": multi,
+        "hide": 0,
+        "regex": "",
+    }
+    if multi:
+        v["allValue"] = ".*"
+        v["current"] = {"text": ["All"], "value": ["$__all"]}
+    return v
+
+
+def dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    panels: list[Json],
+    variables: list[Json],
+    annotations: list[Json] | None = None,
+) -> Json:
+    for i, p in enumerate(panels, start=1):
+        p["id"] = i
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": TAGS,
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "editable": False,
+        "graphTooltip": 1,
+        "timezone": "utc",
+        "time": {"from": "now-1h", "to": "now"},
+        "refresh": "30s",
+        "fiscalYearStartMonth": 0,
+        "liveNow": False,
+        "weekStart": "",
+        "links": [
+            {
+                "type": "dashboards",
+                "tags": TAGS,
+                "asDropdown": True,
+                "title": "deleverage",
+                "includeVars": False,
+                "keepTime": True,
+            }
+        ],
+        "annotations": {"list": [_builtin_annotation(), *(annotations or [])]},
+        "templating": {"list": [datasource_variable(), *variables]},
+        "panels": panels,
+    }
+
+
+def _builtin_annotation() -> Json:
+    return {
+        "builtIn": 1,
+        "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+        "enable": True,
+        "hide": True,
+        "iconColor": "rgba(0, 211, 255, 1)",
+        "name": "Annotations & Alerts",
+        "type": "dashboard",
+    }
+
+
+TRANSITIONS: Json = {
+    "name": "State transitions",
+    "datasource": DATASOURCE,
+    "enable": True,
+    "hide": False,
+    "iconColor": "orange",
+    "expr": (
+        "(changes(deleverage_pressure_state[$__rate_interval]) > 0)"
+        " and (deleverage_pressure_state == 1)"
+    ),
+    "step": "15s",
+    "titleFormat": "{{venue}} {{symbol}} → {{state}}",
+    "tagKeys": "venue,symbol,state",
+    "textFormat": "",
+    "useValueForTime": False,
+}
+"""An annotation where an instrument entered a state (within the last rate interval)."""
+
+
+def market_overview() -> Json:
+    top = "topk(15, deleverage_pressure_score)"
+    panels = [
+        stat(
+            "Market pressure score",
+            "Instrument scores weighted by open interest (USD), 0-100: 50 means one threshold "
+            "of the detector is reached. Recording rule market:deleverage_pressure_score:"
+            "oi_weighted.",
+            "none",
+            [target("market:deleverage_pressure_score:oi_weighted", "score")],
+            (0, 0, 6, 6),
+            defaults={"min": 0, "max": 100, "decimals": 0, **SCORE_COLORS},
+        ),
+        stat(
+            "Breadth: instruments deleveraging",
+            "Share of the scored instruments that are unwinding or in a cascade.",
+            "percentunit",
+            [target("market:deleverage_pressure_deleveraging_per_instrument:ratio", "share")],
+            (6, 0, 6, 6),
+            defaults={"min": 0, "max": 1, **thresholds((None, "green"), (0.1, "orange"))},
+        ),
+        timeseries(
+            "Market pressure score",
+            "The open-interest-weighted score over time (0-100).",
+            "none",
+            [target("market:deleverage_pressure_score:oi_weighted", "market score")],
+            (12, 0, 12, 6),
+            defaults={"min": 0, "max": 100},
+        ),
+        panel(
+            "table",
+            "Instruments under most pressure",
+            "The 15 highest-scoring instruments now, with their asset, state and the side "
+            "whose positions are being unwound (empty when no side is named).",
+            "none",
+            [
+                target(
+                    f"{top} * on (venue, symbol) group_left (asset) deleverage_instrument_info",
+                    instant=True,
+                    ref="A",
+                ),
+                target(
+                    f"(deleverage_pressure_state == 1) and on (venue, symbol) {top}",
+                    instant=True,
+                    ref="B",
+                ),
+                target(
+                    f"(deleverage_pressure_side == 1) and on (venue, symbol) {top}",
+                    instant=True,
+                    ref="C",
+                ),
+            ],
+            (0, 6, 12, 10),
+            options={"showHeader": True, "sortBy": [{"displayName": "score", "desc": True}]},
+            defaults={"decimals": 0, **SCORE_COLORS},
+            transformations=[
+                {"id": "merge", "options": {}},
+                {
+                    "id": "organize",
+                    "options": {
+                        "excludeByName": {
+                            "Time": True,
+                            "Value #B": True,
+                            "Value #C": True,
+                            "job": True,
+                            "instance": True,
+                        },
+                        "indexByName": {"asset": 0, "venue": 1, "symbol": 2, "state": 3, "side": 4},
+                        "renameByName": {"Value #A": "score"},
+                    },
+                },
+            ],
+        ),
+        timeseries(
+            "Instruments by state",
+            "How many instruments are in each state (breadth). Recording rule "
+            "state:deleverage_pressure_state:sum.",
+            "short",
+            [target("state:deleverage_pressure_state:sum", "{{state}}")],
+            (12, 6, 12, 10),
+            stacked=True,
+            defaults={"decimals": 0},
+        ),
+        timeseries(
+            "Liquidations by side (USD/s)",
+            "Liquidated notional per second, by the side of the positions liquidated, over all "
+            "venues (Binance publishes a sample: a lower bound). Recording rule "
+            "side:deleverage_liquidated_notional_usd:rate1m.",
+            "currencyUSD",
+            [target("side:deleverage_liquidated_notional_usd:rate1m", "{{side}}")],
+            (0, 16, 12, 8),
+            stacked=True,
+        ),
+        timeseries(
+            "Liquidations by venue and side (USD/s)",
+            "Liquidated notional per second by venue and position side.",
+            "currencyUSD",
+            [
+                target(
+                    "sum by (venue, side) "
+                    "(rate(deleverage_liquidated_notional_usd_total[$__rate_interval]))",
+                    "{{venue}} {{side}}",
+                )
+            ],
+            (12, 16, 12, 8),
+            stacked=True,
+        ),
+        timeseries(
+            "Open-interest change over 5 min, by venue",
+            "Change of the venue's open interest (USD, selected instruments) over the last 5 "
+            "minutes, as a share of its current value. A falling price shrinks USD open "
+            "interest by itself; the asset drill-down shows the change in base units.",
+            "percentunit",
+            [target("venue:deleverage_open_interest_usd_change:ratio5m", "{{venue}}")],
+            (0, 24, 12, 8),
+        ),
+        timeseries(
+            "Open interest by venue (USD)",
+            "Open interest of the instruments with series of their own, valued at the mark.",
+            "currencyUSD",
+            [target("venue:deleverage_open_interest_usd:sum", "{{venue}}")],
+            (12, 24, 12, 8),
+            stacked=True,
+        ),
+        panel(
+            "heatmap",
+            "Funding per hour across venues",
+            "Funding rate per hour of the 20 largest instruments by open interest, one row per "
+            "venue and symbol: positive (longs pay) in red, negative (shorts pay) in blue.",
+            "percentunit",
+            [
+                target(
+                    "deleverage_funding_rate_per_hour"
+                    " and on (venue, symbol) topk(20, deleverage_open_interest_usd)",
+                    "{{venue}} {{symbol}}",
+                )
+            ],
+            (0, 32, 24, 10),
+            options={
+                "calculate": False,
+                "cellGap": 1,
+                "cellValues": {"unit": "percentunit"},
+                "color": {
+                    "mode": "scheme",
+                    "scheme": "RdBu",
+                    "reverse": True,
+                    "steps": 64,
+                    "exponent": 0.5,
+                    "fill": "dark-orange",
+                },
+                "rowsFrame": {"layout": "auto"},
+                "yAxis": {"axisPlacement": "left"},
+                "legend": {"show": True},
+                "tooltip": {"mode": "single", "yHistogram": False},
+                "showValue": "never",
+            },
+        ),
+    ]
+    return dashboard(
+        "deleverage-market",
+        "deleverage: market overview",
+        "Is leverage being unwound across the market, on which side, and where.",
+        panels,
+        [],
+        [TRANSITIONS],
+    )
+
+
+def asset_drilldown() -> Json:
+    def of_asset(metric: str) -> str:
+        return f"{metric} and on (venue, symbol) {ASSET}"
+
+    liq_rate = "rate(deleverage_liquidated_notional_usd_total[$__rate_interval])"
+    panels = [
+        timeseries(
+            "Mark price",
+            "Mark price of each of the asset's instruments, in its quote currency (USD or USDT).",
+            "currencyUSD",
+            [target(of_asset("deleverage_mark_price"), "{{venue}} {{symbol}}")],
+            (0, 0, 12, 8),
+        ),
+        panel(
+            "state-timeline",
+            "State",
+            "The detector's state of each instrument: calm, building (leverage growing), "
+            "unwinding (positions closing) or cascade (forced liquidations dominate).",
+            "none",
+            [target(of_asset(f"({STATE_NUMBER})"), "{{venue}} {{symbol}}")],
+            (12, 0, 12, 8),
+            defaults=STATE_MAPPINGS,
+            options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8},
+        ),
+        timeseries(
+            "Open interest (USD)",
+            "Open interest of the asset's instruments, and the asset's total over fresh venues.",
+            "currencyUSD",
+            [
+                target(of_asset("deleverage_open_interest_usd"), "{{venue}} {{symbol}}"),
+                target('deleverage_asset_open_interest_usd{asset="$asset"}', "total", ref="B"),
+            ],
+            (0, 8, 12, 8),
+        ),
+        timeseries(
+            "Liquidations by side (USD/s)",
+            "Liquidated notional per second of the asset's instruments, by venue and position "
+            "side.",
+            "currencyUSD",
+            [
+                target(
+                    f"sum by (venue, side) ({liq_rate} and on (venue, symbol) {ASSET})",
+                    "{{venue}} {{side}}",
+                ),
+            ],
+            (12, 8, 12, 8),
+            stacked=True,
+        ),
+        timeseries(
+            "Funding per hour",
+            "Funding rate per hour of each instrument, and the asset's rate weighted by open "
+            "interest.",
+            "percentunit",
+            [
+                target(of_asset("deleverage_funding_rate_per_hour"), "{{venue}} {{symbol}}"),
+                target(
+                    'deleverage_asset_funding_rate_per_hour{asset="$asset"}', "weighted", ref="B"
+                ),
+            ],
+            (0, 16, 12, 8),
+        ),
+        timeseries(
+            "Pressure score",
+            "The detector's score per instrument, 0-100 (50: one threshold reached).",
+            "none",
+            [target(of_asset("deleverage_pressure_score"), "{{venue}} {{symbol}}")],
+            (12, 16, 12, 8),
+            defaults={"min": 0, "max": 100, **SCORE_COLORS},
+        ),
+        timeseries(
+            "Feature: open-interest change (base units)",
+            "Open interest in base units, now vs the start of the detector's window: price "
+            "moves do not change it.",
+            "percentunit",
+            [
+                target(
+                    of_asset("deleverage_pressure_open_interest_change_ratio"),
+                    "{{venue}} {{symbol}}",
+                )
+            ],
+            (0, 24, 8, 8),
+        ),
+        timeseries(
+            "Feature: liquidated share of open interest",
+            "Liquidated notional over the detector's window divided by open interest (USD).",
+            "percentunit",
+            [
+                target(
+                    of_asset("deleverage_pressure_liquidated_open_interest_ratio"),
+                    "{{venue}} {{symbol}}",
+                )
+            ],
+            (8, 24, 8, 8),
+        ),
+        timeseries(
+            "Feature: forced share and mark return",
+            "Forced share: liquidated notional as a share of the open-interest decline (absent "
+            "when open interest did not fall). Mark return over the detector's window.",
+            "percentunit",
+            [
+                target(
+                    of_asset("deleverage_pressure_forced_share_ratio"),
+                    "forced {{venue}} {{symbol}}",
+                ),
+                target(
+                    of_asset("deleverage_pressure_mark_return_ratio"),
+                    "return {{venue}} {{symbol}}",
+                    ref="B",
+                ),
+            ],
+            (16, 24, 8, 8),
+        ),
+        timeseries(
+            "Data quality",
+            "1 when every feed behind an instrument's score is fresh; lower when a feed is "
+            "missing or stale.",
+            "percentunit",
+            [
+                target(of_asset("deleverage_pressure_data_quality_ratio"), "{{venue}} {{symbol}}"),
+            ],
+            (0, 32, 24, 6),
+            defaults={"min": 0},
+        ),
+    ]
+    variables = [
+        query_variable(
+            "asset", "Asset", "label_values(deleverage_instrument_info, asset)", multi=False
+        ),
+        query_variable(
+            "venue",
+            "Venue",
+            'label_values(deleverage_instrument_info{asset="$asset"}, venue)',
+            multi=True,
+        ),
+    ]
+    return dashboard(
+        "deleverage-asset",
+        "deleverage: asset drill-down",
+        "One asset across venues and contracts: price, open interest, liquidations, funding, "
+        "and the features behind the score.",
+        panels,
+        variables,
+        [TRANSITIONS],
+    )
+
+
+def collector_health() -> Json:
+    def per_venue_rate(metric: str) -> str:
+        return f"sum by (venue) (rate({metric}{{{VENUE}}}[$__rate_interval]))"
+
+    zero = f"sum by (venue) (0 * deleverage_feed_connected{{{VENUE}}})"
+    panels = [
+        stat(
+            "Connected",
+            "1 when the venue's websocket is connected.",
+            "none",
+            [target(f"deleverage_feed_connected{{{VENUE}}}", "{{venue}}")],
+            (0, 0, 12, 5),
+            defaults={
+                "mappings": [
+                    {
+                        "type": "value",
+                        "options": {
+                            "0": {"text": "down", "color": "red", "index": 0},
+                            "1": {"text": "up", "color": "green", "index": 1},
+                        },
+                    }
+                ]
+            },
+        ),
+        stat(
+            "Service scraped",
+            "1 when Prometheus scrapes the service's /metrics (job deleverage).",
+            "none",
+            [target('up{job="deleverage"}', "{{instance}}")],
+            (12, 0, 6, 5),
+            defaults=thresholds((None, "red"), (1, "green")),
+        ),
+        stat(
+            "Instruments listed",
+            "Instruments in each venue's metadata.",
+            "short",
+            [target(f"deleverage_feed_instruments{{{VENUE}}}", "{{venue}}")],
+            (18, 0, 6, 5),
+        ),
+        timeseries(
+            "Frames received per second",
+            "Websocket frames per second, by venue. Recording rule "
+            "venue:deleverage_feed_messages:rate1m.",
+            "cps",
+            [target(f"venue:deleverage_feed_messages:rate1m{{{VENUE}}}", "{{venue}}")],
+            (0, 5, 12, 8),
+        ),
+        timeseries(
+            "Events per second",
+            "Normalized events (funding, mark, open interest, liquidations) per second.",
+            "cps",
+            [target(per_venue_rate("deleverage_feed_events_total"), "{{venue}}")],
+            (12, 5, 12, 8),
+        ),
+        timeseries(
+            "Last frame age",
+            "Seconds since the venue's last frame; the DeleverageFeedStale alert fires above "
+            "120 s.",
+            "s",
+            [
+                target(
+                    f"time() - deleverage_feed_last_message_timestamp_seconds{{{VENUE}}}",
+                    "{{venue}}",
+                )
+            ],
+            (0, 13, 12, 8),
+            defaults=thresholds((None, "green"), (30, "orange"), (120, "red")),
+        ),
+        timeseries(
+            "Reconnects",
+            "Websocket reconnections per rate interval.",
+            "short",
+            [
+                target(
+                    f"sum by (venue) (increase(deleverage_feed_reconnects_total{{{VENUE}}}"
+                    "[$__rate_interval]))",
+                    "{{venue}}",
+                )
+            ],
+            (12, 13, 12, 8),
+        ),
+        timeseries(
+            "Parse errors per second",
+            "Frames dropped as unparseable, per second (0 when a venue has had none).",
+            "cps",
+            [
+                target(
+                    f"{per_venue_rate('deleverage_feed_parse_errors_total')} or {zero}",
+                    "{{venue}}",
+                )
+            ],
+            (0, 21, 12, 8),
+        ),
+        timeseries(
+            "Open-interest polls per second",
+            "REST polls of open interest, and those that failed.",
+            "cps",
+            [
+                target(per_venue_rate("deleverage_feed_oi_polls_total"), "{{venue}} polls"),
+                target(
+                    per_venue_rate("deleverage_feed_oi_poll_failures_total"),
+                    "{{venue}} failures",
+                    ref="B",
+                ),
+            ],
+            (12, 21, 12, 8),
+        ),
+        timeseries(
+            "Redis writes per second",
+            "Events and pipelined batches written to Redis per second, and failed batch writes "
+            "(retried).",
+            "cps",
+            [
+                target(
+                    "sum(rate(deleverage_store_events_written_total[$__rate_interval]))", "events"
+                ),
+                target(
+                    "sum(rate(deleverage_store_batches_written_total[$__rate_interval]))",
+                    "batches",
+                    ref="B",
+                ),
+                target(
+                    "sum(rate(deleverage_store_write_failures_total[$__rate_interval]))",
+                    "failures",
+                    ref="C",
+                ),
+            ],
+            (0, 29, 12, 8),
+        ),
+        timeseries(
+            "Redis backlog",
+            "Events waiting to be written to Redis: it grows when Redis is slow or down.",
+            "short",
+            [target("deleverage_store_pending_events", "pending")],
+            (12, 29, 12, 8),
+        ),
+    ]
+    variables = [
+        query_variable(
+            "venue", "Venue", "label_values(deleverage_feed_connected, venue)", multi=True
+        )
+    ]
+    return dashboard(
+        "deleverage-collector",
+        "deleverage: collector health",
+        "Per venue: connection, frame and event rates, staleness, reconnects, parse errors; "
+        "Redis writes.",
+        panels,
+        variables,
+    )
+
+
+DASHBOARDS: dict[str, Callable[[], Json]] = {
+    "market-overview.json": market_overview,
+    "asset-drilldown.json": asset_drilldown,
+    "collector-health.json": collector_health,
+}
+
+
+def render(build: Callable[[], Json]) -> str:
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    for name, build in DASHBOARDS.items():
+        (OUT / name).write_text(render(build))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

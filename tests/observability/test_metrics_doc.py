@@ -1,0 +1,35 @@
+"""``docs/metrics.md`` names every metric of ``service/publish/metrics.py`` and every
+recording rule, and documents no metric that does not exist."""
+
+from __future__ import annotations
+
+import re
+
+from obs_support import REPO, recording_rules
+
+from service.publish.metrics import BUILD_INFO, SPECS
+
+DOC = (REPO / "docs" / "metrics.md").read_text()
+
+
+def test_every_metric_is_documented_with_its_type_and_labels() -> None:
+    for spec in SPECS:
+        row = next(
+            (line for line in DOC.splitlines() if line.startswith(f"| `{spec.name}` |")), None
+        )
+        assert row is not None, f"{spec.name} is not in docs/metrics.md"
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == spec.type, spec.name
+        assert cells[2] == (", ".join(spec.labels) or "—"), spec.name
+        assert all(cells[3:5]), spec.name
+    assert f"| `{BUILD_INFO}_info` |" in DOC
+
+
+def test_no_documented_metric_is_missing_from_the_code() -> None:
+    documented = set(re.findall(r"^\| `(deleverage_\w+)` \|", DOC, re.M))
+    assert documented == {s.name for s in SPECS} | {f"{BUILD_INFO}_info"}
+
+
+def test_every_recording_rule_is_named() -> None:
+    for name, _ in recording_rules():
+        assert f"`{name}`" in DOC, name
