@@ -58,13 +58,10 @@ for line in string.gmatch(ARGV[{2 * _N + 5}], "[^\\n]+") do
     local id = string.sub(e, 1, tab - 1)
     e = string.sub(e, tab + 1)
     liq = true
-    if id ~= "" then
-      if redis.call("ZSCORE", KEYS[{_N + 2}], id) then
-        fresh = false
-        dup[#dup + 1] = i
-      else
-        redis.call("ZADD", KEYS[{_N + 2}], now, id)
-      end
+    -- ZADD NX answers 0 when the identity is already there: one call checks and records.
+    if id ~= "" and redis.call("ZADD", KEYS[{_N + 2}], "NX", now, id) == 0 then
+      fresh = false
+      dup[#dup + 1] = i
     end
   end
   if fresh then
@@ -101,12 +98,23 @@ def _minid(now_ms: int, retention_s: float) -> str:
     return str(now_ms - int(retention_s * 1000))
 
 
-def _line(event: Event) -> bytes:
+def _line(event: Event, data: bytes) -> bytes:
+    """The script's line for ``event``, whose JSON is ``data``."""
     kind = KIND_OF[type(event)]
     if type(event) is Liquidation:
         ident = event.event_id.translate(_UNSAFE_ID).encode()  # the line format's separators
-        return _KIND_DIGIT[kind] + ident + b"\t" + encode(event)
-    return _KIND_DIGIT[kind] + encode(event)
+        return _KIND_DIGIT[kind] + ident + b"\t" + data
+    return _KIND_DIGIT[kind] + data
+
+
+class Group:
+    """One instrument's events of a batch, each encoded once (for its stream and the hand-off)."""
+
+    __slots__ = ("encoded", "events")
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.encoded: list[bytes] = []
 
 
 def queue_instruments(
@@ -116,17 +124,19 @@ def queue_instruments(
     now_ms: int,
     batch_id: str,
     known: set[str],
-) -> list[list[Event]]:
+) -> list[Group]:
     """Phase 1: one store-script call per instrument (and registry entries for instruments
     not in ``known``). Returns each call's events, in call order, to match the replies."""
-    groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
+    groups: dict[tuple[str, str], Group] = defaultdict(Group)
     for event in batch:
-        groups[(event.venue, event.symbol)].append(event)
+        group = groups[(event.venue, event.symbol)]
+        group.events.append(event)
+        group.encoded.append(encode(event))
     minids = [_minid(now_ms, settings.retention_s[kind]) for kind in KIND_ORDER]
     fields = [kind.value for kind in KIND_ORDER]
     forget = _minid(now_ms, settings.liquidation_dedup_s)
     latest_ttl_ms = int(max(settings.retention_s.values()) * 1000)
-    for (venue, symbol), events in groups.items():
+    for (venue, symbol), group in groups.items():
         pipe.evalsha(
             STORE_SHA,
             _N + 3,
@@ -140,7 +150,7 @@ def queue_instruments(
             forget,
             batch_id,
             latest_ttl_ms,
-            b"\n".join(_line(e) for e in events),
+            b"\n".join(map(_line, group.events, group.encoded)),
         )
     for venue, symbol in groups:
         member = keys.instrument_id(venue, symbol)
@@ -149,36 +159,39 @@ def queue_instruments(
     return list(groups.values())
 
 
-def accepted(groups: list[list[Event]], replies: Sequence[Any]) -> tuple[list[Event], int]:
+def accepted(groups: Sequence[Group], replies: Sequence[Any]) -> tuple[Group, int]:
     """The events Redis stored (duplicate liquidations removed) and the duplicate count.
     ``replies`` are the phase-1 replies of the script calls, in order, all successful."""
-    out: list[Event] = []
+    out = Group()
     dropped = 0
-    for events, dups in zip(groups, replies, strict=True):
+    for group, dups in zip(groups, replies, strict=True):
         if dups:
             skip = {int(n) - 1 for n in dups}
             dropped += len(skip)
-            out.extend(e for i, e in enumerate(events) if i not in skip)
+            keep = [i for i in range(len(group.events)) if i not in skip]
+            out.events.extend(group.events[i] for i in keep)
+            out.encoded.extend(group.encoded[i] for i in keep)
         else:
-            out.extend(events)
+            out.events.extend(group.events)
+            out.encoded.extend(group.encoded)
     return out, dropped
 
 
 def queue_handoff(
-    pipe: Any, events: Sequence[Event], settings: StoreSettings, now_ms: int, batch_id: str,
+    pipe: Any, stored: Group, settings: StoreSettings, now_ms: int, batch_id: str,
     venues: set[str] | None = None,
 ) -> None:  # fmt: skip
     """Phase 2: one hand-off entry per venue (of ``venues``, default all) with the stored
-    events, tagged with the batch id."""
-    by_venue: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
-        by_venue[event.venue].append(event)
+    events (a JSON array of the encodings phase 1 made), tagged with the batch id."""
+    by_venue: dict[str, list[bytes]] = defaultdict(list)
+    for event, data in zip(stored.events, stored.encoded, strict=True):
+        by_venue[event.venue].append(data)
     minid = _minid(now_ms, settings.handoff_retention_s)
-    for venue, venue_events in by_venue.items():
+    for venue, encoded in by_venue.items():
         if venues is None or venue in venues:
             pipe.xadd(
                 keys.handoff(venue),
-                {"b": batch_id, "e": encode(venue_events)},
+                {"b": batch_id, "e": b"[" + b",".join(encoded) + b"]"},
                 minid=minid,
                 approximate=True,
             )

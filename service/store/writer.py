@@ -35,7 +35,7 @@ from ..aio import checkpoint
 from ..config import StoreSettings
 from ..events import Event
 from . import keys
-from .script import STORE_SCRIPT, accepted, queue_handoff, queue_instruments
+from .script import STORE_SCRIPT, Group, accepted, queue_handoff, queue_instruments
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +48,7 @@ class _Batch:
     id: str
     events: list[Event]
     now_ms: int
-    stored: list[Event] | None = None
+    stored: Group | None = None
     handoff_tries: int = 0
     refused: int = 0
     registered: set[str] = field(default_factory=set)
@@ -138,7 +138,7 @@ class EventSink:
         del self._pending[: len(batch.events)]
         self._inflight = None
         self._known |= batch.registered
-        self.written_events += len(batch.stored or ())
+        self.written_events += len(batch.stored.events) if batch.stored else 0
         self.written_batches += 1
         self.last_batch_size = len(batch.events)
         if not self._pending:
@@ -165,7 +165,7 @@ class EventSink:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _phase1(self, batch: _Batch) -> list[Event]:
+    async def _phase1(self, batch: _Batch) -> Group:
         async with self._client.pipeline(transaction=False) as pipe:
             groups = queue_instruments(
                 pipe, batch.events, self._settings, batch.now_ms, batch.id, self._known
@@ -178,7 +178,8 @@ class EventSink:
             ):
                 raise reply  # retried whole: the groups already applied answer from their marker
         ok_groups, ok_replies = [], []
-        for events, reply in zip(groups, scripts, strict=True):
+        for group, reply in zip(groups, scripts, strict=True):
+            events = group.events
             if isinstance(reply, Exception):
                 batch.refused += len(events)
                 self.events_refused += len(events)
@@ -186,7 +187,7 @@ class EventSink:
                 log.error("redis refused an instrument's events", error=str(reply)[:200],
                           venue=first.venue, symbol=first.symbol, events=len(events))  # fmt: skip
                 continue
-            ok_groups.append(events)
+            ok_groups.append(group)
             ok_replies.append(reply)
             batch.registered.add(keys.instrument_id(events[0].venue, events[0].symbol))
         stored, dups = accepted(ok_groups, ok_replies)
@@ -197,7 +198,7 @@ class EventSink:
 
     async def _phase2(self, batch: _Batch) -> None:
         assert batch.stored is not None
-        venues = {e.venue for e in batch.stored}
+        venues = {e.venue for e in batch.stored.events}
         if batch.handoff_tries:  # a reply may have been lost: skip venues that have it already
             venues = {v for v in venues if not await self._has_handoff(v, batch.id)}
         batch.handoff_tries += 1
@@ -228,4 +229,4 @@ async def write_batch(
     async with client.pipeline(transaction=False) as pipe:
         queue_handoff(pipe, stored, settings, now_ms, batch_id)
         await pipe.execute()
-    return stored, dups
+    return stored.events, dups

@@ -57,10 +57,12 @@ class _Mark(msgspec.Struct):
 class _Order(msgspec.Struct):
     s: str
     S: str
-    q: float
-    p: float
-    ap: float
-    z: float
+    # Decimal strings as sent: the identity is built from them as they are (formatting
+    # floats back would cost more than parsing them).
+    q: str
+    p: str
+    ap: str
+    z: str
     T: int
     X: str = ""
     ps: str = ""  # COIN-M only: the pair, e.g. BTCUSD
@@ -186,8 +188,13 @@ class BinanceParser(Parser):
             return []
         # A SELL liquidation order closes a long position.
         side = Side.LONG if o.S == "SELL" else Side.SHORT
-        qty = o.z if o.z > 0 else o.q
-        price = o.ap if o.ap > 0 else o.p
+        try:
+            z, ap = float(o.z), float(o.ap)
+            qty = z if z > 0 else float(o.q)
+            price = ap if ap > 0 else float(o.p)
+        except ValueError:
+            self.stats.error(self.venue, "invalid_number", o)
+            return []
         return [
             Liquidation(
                 venue=self.venue,
@@ -202,7 +209,7 @@ class BinanceParser(Parser):
                 notional_usd=inst.notional_usd(qty, price),
                 sampled=True,
                 # No id on the wire: trade time, order side, filled size and average price.
-                event_id=f"{o.T}:{o.S}:{o.z}:{o.ap}",
+                event_id=":".join((str(o.T), o.S, o.z, o.ap)),
             )
         ]
 

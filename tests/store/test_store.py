@@ -333,11 +333,15 @@ async def test_a_retried_batch_is_not_written_twice(redis_client: aioredis.Redis
 
 
 async def test_a_retried_handoff_is_not_appended_twice(redis_client: aioredis.Redis) -> None:
+    from service.events import encode
+    from service.store.script import Group
     from service.store.writer import _Batch
 
     sink = EventSink(redis_client, StoreSettings())
     events = [_mark("BTCUSDT", NOW, 1.0)]
-    batch = _Batch(id="b-1", events=events, now_ms=NOW, stored=events)
+    stored = Group()
+    stored.events, stored.encoded = events, [encode(e) for e in events]
+    batch = _Batch(id="b-1", events=events, now_ms=NOW, stored=stored)
     await sink._phase2(batch)
     await sink._phase2(batch)  # as after a timeout whose write had in fact gone through
     assert await redis_client.xlen(keys.handoff("binance_usdm")) == 1

@@ -143,7 +143,7 @@ def test_every_liquidation_frame_is_the_position_side_sized_in_contracts(capture
         assert liq.quantity_base == pytest.approx(contracts * size / price)
         assert liq.ts_ms == order["T"]
         assert liq.sampled is True
-        assert liq.event_id == f"{order['T']}:{order['S']}:{contracts}:{price}"
+        assert liq.event_id == f"{order['T']}:{order['S']}:{order['z']}:{order['ap']}"
 
 
 def test_the_real_tardis_liquidation_is_a_long_of_three_100_usd_contracts(
