@@ -18,10 +18,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import msgspec
+import structlog
 
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
 from .base import Instrument, Parser, Venue
 from .ccxt_markets import ccxt_client, close_quietly
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_FUNDING_INTERVAL_H = 8.0
 
@@ -307,6 +310,42 @@ class BinanceVenue(Venue):
     @property
     def oi_over_rest(self) -> bool:
         return True
+
+    linear: ClassVar[bool]
+    """USDⓈ-M: linear (quantities in base coin); COIN-M: inverse (USD contracts)."""
+
+    async def _rest(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """A public REST call of this product (``/fapi/v1/<path>`` or ``/dapi/v1/<path>``)
+        through ccxt: its rate limiting, error mapping and base-URL override."""
+        method = f"{'fapi' if self.linear else 'dapi'}PublicGet{path}"
+        return await getattr(self._ccxt(), method)(params or {})
+
+    async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
+        """The product's active perpetuals, with contract sizes from the exchange info and
+        funding intervals from ``fundingInfo`` (which lists only the adjusted symbols)."""
+        client = self._ccxt()
+        client.timeout = int(timeout_s * 1000)
+        markets = await client.load_markets(reload=True)
+        intervals = parse_funding_info(await self._rest("FundingInfo"))
+        kind = "linear" if self.linear else "inverse"
+        out: dict[str, Instrument] = {}
+        for m in markets.values():
+            if not (m.get("swap") and m.get(kind)) or m.get("active") is False:
+                continue
+            sym, size = m["id"], m.get("contractSize")
+            if not self.linear and not size:  # an inverse contract needs its size to be valued
+                log.warning("inverse contract without contractSize", venue=self.id, symbol=sym)
+                continue
+            out[sym] = Instrument(
+                venue=self.id,
+                symbol=sym,
+                base=m["base"],
+                quote=m["quote"],
+                linear=self.linear,
+                contract_size=float(size or 1.0),
+                funding_interval_h=intervals.get(sym, DEFAULT_FUNDING_INTERVAL_H),
+            )
+        return out
 
     async def close(self) -> None:
         if self._client is not None:

@@ -31,11 +31,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 import msgspec
-import structlog
 
 from ..events import Event, OpenInterest
 from ._binance import (
-    DEFAULT_FUNDING_INTERVAL_H,
     BinanceParser,
     BinanceVenue,
     PremiumIndex,
@@ -45,8 +43,6 @@ from ._binance import (
     subscribe_message,
 )
 from .base import Connection, Instrument, now_ms
-
-log = structlog.get_logger(__name__)
 
 VENUE: Final = "binance_coinm"
 LIQUIDATIONS: Final = "!forceOrder@arr"
@@ -132,36 +128,13 @@ class BinanceCoinm(BinanceVenue):
     default_rest_url: ClassVar[str] = "https://dapi.binance.com"
     ccxt_id: ClassVar[str] = "binancecoinm"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://dapi.binance.com",)
+    linear: ClassVar[bool] = False
     parser_class: ClassVar[type[BinanceParser]] = BinanceCoinmParser
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         streams = [LIQUIDATIONS, *(mark_stream(s) for s in self.subscribed(markets))]
         return [Connection("market", f"{self.ws_url}/stream", (subscribe_message(streams),))]
 
-    async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
-        markets = await client.load_markets(reload=True)
-        intervals = parse_funding_info(await client.dapiPublicGetFundingInfo())
-        out: dict[str, Instrument] = {}
-        for m in markets.values():
-            if not (m.get("swap") and m.get("inverse")) or m.get("active") is False:
-                continue
-            sym, size = m["id"], m.get("contractSize")
-            if not size:  # an inverse contract cannot be valued without its size
-                log.warning("inverse contract without contractSize", venue=self.id, symbol=sym)
-                continue
-            out[sym] = Instrument(
-                venue=self.id,
-                symbol=sym,
-                base=m["base"],
-                quote=m["quote"],
-                linear=False,
-                contract_size=float(size),
-                funding_interval_h=intervals.get(sym, DEFAULT_FUNDING_INTERVAL_H),
-            )
-        return out
-
     async def fetch_open_interest(self, inst: Instrument, mark: float) -> OpenInterest:
-        raw = await self._ccxt().dapiPublicGetOpenInterest({"symbol": inst.symbol})
+        raw = await self._rest("OpenInterest", {"symbol": inst.symbol})
         return parse_open_interest(raw, inst, mark, now_ms())

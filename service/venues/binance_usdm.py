@@ -96,33 +96,13 @@ class BinanceUsdm(BinanceVenue):
     default_rest_url: ClassVar[str] = "https://fapi.binance.com"
     ccxt_id: ClassVar[str] = "binanceusdm"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://fapi.binance.com",)
+    linear: ClassVar[bool] = True
     parser_class: ClassVar[type[BinanceParser]] = BinanceUsdmParser
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         # All-market streams: two streams whatever the symbol count; filtering is ours.
         return [Connection("market", f"{self.ws_url}/stream", (subscribe_message(STREAMS),))]
 
-    async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
-        markets = await client.load_markets(reload=True)
-        intervals = parse_funding_info(await client.fapiPublicGetFundingInfo())
-        out: dict[str, Instrument] = {}
-        for m in markets.values():
-            if not (m.get("swap") and m.get("linear")) or m.get("active") is False:
-                continue
-            sym = m["id"]
-            out[sym] = Instrument(
-                venue=self.id,
-                symbol=sym,
-                base=m["base"],
-                quote=m["quote"],
-                linear=True,
-                contract_size=float(m.get("contractSize") or 1.0),
-                funding_interval_h=intervals.get(sym, DEFAULT_FUNDING_INTERVAL_H),
-            )
-        return out
-
     async def fetch_open_interest(self, inst: Instrument, mark: float) -> OpenInterest:
-        raw = await self._ccxt().fapiPublicGetOpenInterest({"symbol": inst.symbol})
+        raw = await self._rest("OpenInterest", {"symbol": inst.symbol})
         return parse_open_interest(raw, inst, mark, now_ms())
