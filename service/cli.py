@@ -52,7 +52,7 @@ def main() -> None:
 @_config_option
 @click.option(
     "--only",
-    type=click.Choice(["collect", "detect", "api"]),
+    type=click.Choice(["collect", "detect", "api", "alerts"]),
     multiple=True,
     help="Run only these components (repeatable); default: all.",
 )

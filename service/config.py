@@ -31,6 +31,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from .alerts.rules import AlertSettings
 from .errors import ConfigError
 from .events import Kind
 
@@ -173,6 +174,7 @@ class Settings(BaseSettings):
     detector: DetectorSettings = DetectorSettings()
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @classmethod
     def settings_customise_sources(

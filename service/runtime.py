@@ -19,6 +19,7 @@ import structlog
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from .alerts.service import AlertService
 from .collect.collector import VenueCollector
 from .collect.health import HealthSnapshot
 from .config import Settings, redacted
@@ -40,6 +41,7 @@ class Component(enum.StrEnum):
     COLLECT = "collect"
     DETECT = "detect"
     API = "api"
+    ALERTS = "alerts"
 
 
 class _Server(uvicorn.Server):
@@ -84,6 +86,11 @@ class Runtime:
             if Component.DETECT in self.components
             else None
         )
+        self.alerts = (
+            AlertService(self.redis, settings.alerts)
+            if Component.ALERTS in self.components and settings.alerts.rules
+            else None
+        )
         self.registry = CollectorRegistry()
         self.registry.register(MetricsCollector(_MetricsSource(self), settings.metrics))
         self.app = create_app(settings, redis=self.redis, metrics_registry=self.registry)
@@ -105,6 +112,8 @@ class Runtime:
                     tg.create_task(collector.run(), name=f"collector:{collector.venue.id}")
                 if self.detector is not None:
                     tg.create_task(self.detector.run(), name="detector")
+                if self.alerts is not None:
+                    tg.create_task(self.alerts.run(), name="alerts")
                 if Component.API in self.components:
                     tg.create_task(self._serve_api(), name="api")
                 self.started.set()

@@ -15,7 +15,14 @@ is documented in ``docs/redis.md``:
   of that venue's events), what the detector consumes; trimmed by time;
 * ``dlv:{<venue>}:health`` (string): the venue connection's health snapshot as JSON;
 * ``dlv:transitions`` (stream): state transitions of every instrument, trimmed by time;
-* ``dlv:instruments`` and ``dlv:venues`` (sets): every instrument and venue seen.
+* ``dlv:instruments`` and ``dlv:venues`` (sets): every instrument and venue seen;
+* ``dlv:alerts:<id>`` (string): one alert (its history included) as JSON;
+* ``dlv:alerts:index`` (sorted set): every alert id, scored by when it opened;
+  ``dlv:alerts:open`` (set): the ids of the open ones;
+* ``dlv:alerts:outbox:<receiver>`` (stream): the notifications to deliver to one receiver
+  (field ``e``: the alert event as JSON), consumed by a consumer group;
+* ``dlv:alerts:receiver:<receiver>`` (hash): a receiver's delivery state (``status``,
+  ``disabled_reason``, counters); ``dlv:alerts:receivers`` (set): every receiver's name.
 
 One hash tag per instrument keeps each instrument's keys in one slot (its pipeline commands
 and the store script stay single-slot) while instruments spread over a cluster. Hand-off
@@ -74,3 +81,24 @@ def handoff(venue: str) -> str:
 
 def health(venue: str) -> str:
     return f"{PREFIX}:{{{venue}}}:health"
+
+
+ALERTS_INDEX: Final = f"{PREFIX}:alerts:index"
+ALERTS_OPEN: Final = f"{PREFIX}:alerts:open"
+RECEIVERS: Final = f"{PREFIX}:alerts:receivers"
+ALERTS_GROUP: Final = "alerts"
+"""Consumer group of the alert service on :data:`TRANSITIONS`."""
+OUTBOX_GROUP: Final = "deliver"
+"""Consumer group of the delivery loops on each :func:`outbox`."""
+
+
+def alert(alert_id: str) -> str:
+    return f"{PREFIX}:alerts:{alert_id}"
+
+
+def outbox(receiver: str) -> str:
+    return f"{PREFIX}:alerts:outbox:{receiver}"
+
+
+def receiver(name: str) -> str:
+    return f"{PREFIX}:alerts:receiver:{name}"

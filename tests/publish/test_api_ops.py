@@ -171,6 +171,9 @@ async def test_openapi_has_stable_ids_tags_and_problem_responses(
         ("get", "/v1/mark"): "list_marks",
         ("get", "/v1/assets"): "list_assets",
         ("get", "/v1/assets/{asset}"): "get_asset",
+        ("get", "/v1/alerts"): "list_alerts",
+        ("get", "/v1/alerts/{alert_id}"): "get_alert",
+        ("get", "/v1/receivers"): "list_receivers",
     }
     for (_, path), op in operations.items():
         assert op["tags"], path

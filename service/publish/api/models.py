@@ -198,3 +198,62 @@ class AssetItem(BaseModel):
 
 class AssetList(BaseModel):
     items: list[AssetItem] = Field(description="Largest open interest first.")
+
+
+class AlertChangeItem(BaseModel):
+    """One notification of an alert: opened, escalated, repeated or resolved."""
+
+    kind: Literal["opened", "escalated", "repeated", "resolved"]
+    at: Timestamp
+    state: State
+    score: float = Field(examples=[91.5])
+
+
+class AlertItem(BaseModel):
+    """An alert: one rule firing for one scope key, from opened until resolved."""
+
+    id: str = Field(examples=["9f3c0a1b2c3d4e5f-1795491796123"])
+    fingerprint: str = Field(
+        description="The alert's identity (rule, scope, key): the same for every occurrence.",
+        examples=["9f3c0a1b2c3d4e5f"],
+    )
+    rule: str = Field(examples=["cascade"])
+    scope: Literal["instrument", "asset", "market"]
+    key: str = Field(description="`venue|symbol`, the asset, or `*`.", examples=["BTC"])
+    venue: str | None = Field(examples=[None])
+    symbol: str | None = Field(examples=[None])
+    asset: str | None = Field(examples=["BTC"])
+    status: Literal["open", "resolved"]
+    state: State
+    peak_state: State = Field(description="The worst state announced.")
+    side: Side | None
+    score: float = Field(examples=[91.5])
+    reasons: list[str] = Field(examples=[["OI -3.2% in 5m"]])
+    opened_at: Timestamp
+    updated_at: Timestamp
+    resolved_at: Timestamp | None
+    receivers: list[str] = Field(examples=[["ops"]])
+    history: list[AlertChangeItem]
+
+
+class AlertList(BaseModel):
+    items: list[AlertItem]
+
+
+class ReceiverItem(BaseModel):
+    """A webhook receiver's delivery state. Never its URL's path or its secret."""
+
+    name: str = Field(examples=["ops"])
+    kind: Literal["generic", "slack", "discord"]
+    host: str = Field(examples=["hooks.slack.com"])
+    status: Literal["active", "disabled"]
+    disabled_reason: str | None = Field(examples=["HTTP 410 Gone at 2026-11-24T05:31:02Z"])
+    delivered_total: int = Field(examples=[12])
+    failures_total: int = Field(description="Attempts that did not deliver.", examples=[1])
+    dropped_total: int = Field(description="Messages given up on.", examples=[0])
+    outbox_depth: int = Field(description="Messages not yet delivered.", examples=[0])
+    last_delivered_at: Timestamp | None
+
+
+class ReceiverList(BaseModel):
+    items: list[ReceiverItem]

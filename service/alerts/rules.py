@@ -1,0 +1,150 @@
+"""Alert rules and webhook receivers, as configuration (validated at start-up).
+
+A rule says *what* opens an alert (states, a minimum score, held for ``for_s``), *where*
+(scope and filters), when it resolves (the state leaves the set **and** the score is at or
+below ``resolve_score``: hysteresis), how often a still-open or flapping alert may notify
+again (``repeat_interval_s``) and *who* hears it (receivers, by name).
+
+Example (``config/*.yaml``)::
+
+    alerts:
+      receivers:
+        - {name: ops, url: "https://hooks.example.com/deleverage", secret: "whsec_..."}
+        - {name: desk, url: "https://hooks.slack.com/services/T/B/X", kind: slack}
+      rules:
+        - {name: cascade, scope: asset, states: [cascade], for_s: 5, receivers: [ops, desk]}
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_serializer,
+    model_validator,
+)
+
+from ..detect.model import State
+
+Seconds = Annotated[float, Field(gt=0)]
+
+SEVERITY: dict[State, int] = {
+    State.CALM: 0,
+    State.BUILDING: 1,
+    State.UNWINDING: 2,
+    State.CASCADE: 3,
+}
+"""How bad a state is: an open alert whose state rises in this order is ``escalated``."""
+
+
+class Scope(enum.StrEnum):
+    INSTRUMENT = "instrument"
+    """One alert per venue and symbol."""
+    ASSET = "asset"
+    """One alert per base asset, from the worst of its instruments."""
+    MARKET = "market"
+    """One alert for everything the rule's filters let through."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebhookReceiver(_Model):
+    """Where alerts are POSTed. The URL and secret come from configuration or the environment
+    only and never appear in logs, API answers or metrics (the API shows the host)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    url: AnyHttpUrl = Field(repr=False)
+    """Secret for Slack and Discord (the token is in the path): dumped as its host only."""
+    kind: Literal["generic", "slack", "discord"] = "generic"
+    secret: SecretStr | None = None
+    """Standard Webhooks signing secret, ``whsec_<base64>`` (generic receivers)."""
+    timeout_s: Seconds = 10.0
+    min_interval_s: Annotated[float, Field(ge=0)] | None = None
+    """Least time between two messages; ``None``: 1 s for Slack and Discord, 0 otherwise."""
+
+    @model_validator(mode="after")
+    def _secret_form(self) -> WebhookReceiver:
+        if self.secret is not None and not self.secret.get_secret_value().startswith("whsec_"):
+            raise ValueError("secret must be of the form whsec_<base64>")
+        return self
+
+    @field_serializer("url")
+    def _mask_url(self, url: AnyHttpUrl) -> str:
+        return f"{url.scheme}://{url.host}/***"
+
+    def interval_s(self) -> float:
+        if self.min_interval_s is not None:
+            return self.min_interval_s
+        return 0.0 if self.kind == "generic" else 1.0
+
+
+class AlertRule(_Model):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    scope: Scope = Scope.INSTRUMENT
+    venues: list[str] | None = None
+    """Only these venues (``None``: all)."""
+    assets: list[str] | None = None
+    """Only these base assets, case-insensitive (``None``: all)."""
+    states: list[State] = Field(default_factory=lambda: [State.UNWINDING, State.CASCADE])
+    """The states that open an alert."""
+    min_score: Annotated[float, Field(ge=0, le=100)] = 0.0
+    """And the score must be at least this to open."""
+    for_s: Annotated[float, Field(ge=0)] = 0.0
+    """How long the condition must hold before the alert opens."""
+    resolve_score: Annotated[float, Field(ge=0, le=100)] | None = None
+    """Resolve only once the state left ``states`` and the score is at or below this
+    (``None``: as soon as the state leaves)."""
+    repeat_interval_s: Seconds = 1800.0
+    """Least time between two notifications that open (or re-announce) this alert."""
+    receivers: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> AlertRule:
+        if not self.states or State.CALM in self.states:
+            raise ValueError("states must be non-empty and must not contain calm")
+        if self.resolve_score is not None and 0 < self.min_score < self.resolve_score:
+            raise ValueError("resolve_score must be at or below min_score (hysteresis)")
+        return self
+
+    def matches(self, venue: str, asset: str) -> bool:
+        if self.venues is not None and venue not in self.venues:
+            return False
+        return self.assets is None or asset.upper() in {a.upper() for a in self.assets}
+
+
+class AlertSettings(_Model):
+    rules: list[AlertRule] = Field(default_factory=list)
+    receivers: list[WebhookReceiver] = Field(default_factory=list)
+    public_url: AnyHttpUrl | None = None
+    """Base URL of our API, for the links in payloads (``None``: relative links)."""
+    consumer: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "alerts-1"
+    """This process's consumer name in the Redis consumer groups (stable across restarts)."""
+    tick_s: Seconds = 1.0
+    """How often held conditions and repeats are evaluated, and scores polled."""
+    retry_initial_s: Seconds = 2.0
+    retry_max_s: Seconds = 300.0
+    max_attempts: Annotated[int, Field(gt=0)] = 8
+    max_age_s: Seconds = 3600.0
+    """An undelivered message older than this is dropped (counted): stale alerts mislead."""
+
+    @model_validator(mode="after")
+    def _names(self) -> AlertSettings:
+        names = [r.name for r in self.receivers]
+        if len(set(names)) != len(names):
+            raise ValueError("receiver names must be unique")
+        rules = [r.name for r in self.rules]
+        if len(set(rules)) != len(rules):
+            raise ValueError("rule names must be unique")
+        for rule in self.rules:
+            unknown = set(rule.receivers) - set(names)
+            if unknown:
+                raise ValueError(f"rule {rule.name}: unknown receivers {sorted(unknown)}")
+        return self

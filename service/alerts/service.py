@@ -1,0 +1,198 @@
+"""The alert service: transitions and scores in, alerts and outbox entries out, delivered.
+
+One loop reads ``keys.TRANSITIONS`` through its own consumer group (``keys.ALERTS_GROUP``)
+and, every ``tick_s``, the stored pressure scores (for the hysteresis on the score and for
+instruments whose state did not change since a restart); it runs the :class:`AlertEngine`
+and commits each step in one ``MULTI``: the alerts (``keys.alert``, the index and the open
+set), one outbox entry per receiver, and the ``XACK`` of the transitions consumed. A crash
+before the commit leaves the transitions pending: they are read again at the next start
+(own pending entries first), after the open alerts are restored. So an alert is decided
+once, and what was decided is delivered (see :mod:`.deliver`), also across restarts.
+
+The ``MULTI`` spans several keys: single Redis (or one slot), not a cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from ..aio import checkpoint
+from ..detect.model import decode_pressure, decode_transition
+from ..store import keys, reader
+from .deliver import Delivery, ensure_group
+from .engine import AlertEngine
+from .model import AlertEvent, Observation, decode_alert, encode
+from .rules import AlertSettings
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_MAXLEN = 10_000
+T = TypeVar("T")
+STALE_PRESSURE_S = 600
+HISTORY_S = 30 * 86400
+"""How long a resolved alert stays readable."""
+
+
+class AlertService:
+    """Decides alerts and delivers them (see module doc). ``await run()``; cancel to stop."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        settings: AlertSettings,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._own_http = http is None
+        self._http = http if http is not None else httpx.AsyncClient()
+        self._clock = clock
+        self.engine = AlertEngine(settings.rules)
+        self.deliveries = [
+            Delivery(client, self._http, r, settings, clock=clock) for r in settings.receivers
+        ]
+        self._pending_ids: list[str] = []
+        self._read_own = True
+        self._failure_streak = 0
+        self.events_total = 0
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for d in self.deliveries:
+                    tg.create_task(d.run(), name=f"alerts:deliver:{d.receiver.name}")
+                tg.create_task(self._decide(), name="alerts:decide")
+        finally:
+            if self._own_http:
+                await self._http.aclose()
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Per receiver: ``delivered``, ``failures``, ``dropped``, ``latency_s`` (for metrics;
+        the outbox depth is read from Redis with :func:`.deliver.outbox_depth`)."""
+        return {
+            d.receiver.name: {
+                "delivered": d.delivered_total,
+                "failures": d.failures_total,
+                "dropped": d.dropped_total,
+                "latency_s": d.last_latency_s if d.last_latency_s is not None else float("nan"),
+            }
+            for d in self.deliveries
+        }
+
+    async def _decide(self) -> None:
+        await self._retrying(self._start)
+        self.ready.set()
+        next_tick = self._clock()
+        while True:
+            checkpoint()
+            block_ms = max(1, int((next_tick - self._clock()) * 1000))
+            events, ids = await self._retrying(functools.partial(self._read, block_ms))
+            if self._clock() >= next_tick:
+                events += await self._retrying(self._poll)
+                events += self.engine.tick(self._now_ms())
+                next_tick = self._clock() + self._settings.tick_s
+            if events or ids:
+                await self._retrying(functools.partial(self._commit, events, ids))
+
+    async def _start(self) -> None:
+        await ensure_group(self._client, keys.TRANSITIONS, keys.ALERTS_GROUP, "$")
+        open_ids: Any = await self._client.smembers(keys.ALERTS_OPEN)
+        raws: Any = await self._client.mget([keys.alert(i.decode()) for i in open_ids] or [""])
+        alerts = [decode_alert(r) for r in raws if r]
+        self.engine.restore(alerts)
+        log.info("alerts: started", open=len(alerts), rules=len(self._settings.rules),
+                 receivers=[r.name for r in self._settings.receivers])  # fmt: skip
+
+    async def _read(self, block_ms: int) -> tuple[list[AlertEvent], list[str]]:
+        """One XREADGROUP of transitions: own pending entries first, then new ones."""
+        group, me = keys.ALERTS_GROUP, self._settings.consumer
+        start = "0" if self._read_own else ">"
+        got: Any = await self._client.xreadgroup(
+            group, me, {keys.TRANSITIONS: start}, count=100,
+            block=None if self._read_own else block_ms,
+        )  # fmt: skip
+        entries = got[0][1] if got else []
+        if self._read_own and not entries:
+            self._read_own = False
+        events: list[AlertEvent] = []
+        ids: list[str] = []
+        now = self._now_ms()
+        for entry_id, fields in entries:
+            ids.append(entry_id.decode())
+            try:
+                transition = decode_transition((fields or {})[b"e"])
+            except (KeyError, msgspec.DecodeError) as exc:
+                log.warning("alerts: unreadable transition; skipped", error=str(exc)[:200])
+                continue
+            events += self.engine.observe(Observation.of(transition), now)
+        return events, ids
+
+    async def _poll(self) -> list[AlertEvent]:
+        """Feed the stored scores (hysteresis and for_s need them between transitions)."""
+        stored = await reader.pressure(self._client, await reader.instruments(self._client))
+        now = self._now_ms()
+        fresh: list[Observation] = []
+        for raw in stored.values():
+            try:
+                p = decode_pressure(raw)
+            except msgspec.DecodeError:
+                continue  # the detector logs its own unreadable scores
+            if now - p.updated_ms <= STALE_PRESSURE_S * 1000:  # a stopped detector's: ignored
+                fresh.append(Observation.of(p))
+        return self.engine.observe_many(fresh, now)
+
+    async def _commit(self, events: list[AlertEvent], ids: list[str]) -> None:
+        async with self._client.pipeline(transaction=True) as pipe:
+            for event in events:
+                alert = event.alert
+                ttl = HISTORY_S if alert.status == "resolved" else None
+                pipe.set(keys.alert(alert.id), encode(alert), ex=ttl)
+                pipe.zadd(keys.ALERTS_INDEX, {alert.id: alert.opened_ms})
+                if alert.status == "open":
+                    pipe.sadd(keys.ALERTS_OPEN, alert.id)
+                else:
+                    pipe.srem(keys.ALERTS_OPEN, alert.id)
+                for name in alert.receivers:
+                    pipe.xadd(
+                        keys.outbox(name),
+                        {"e": encode(event)},
+                        maxlen=OUTBOX_MAXLEN,
+                        approximate=True,
+                    )
+            if events:
+                cutoff = self._now_ms() - HISTORY_S * 1000
+                pipe.zremrangebyscore(keys.ALERTS_INDEX, "-inf", f"({cutoff}")
+            if ids:
+                pipe.xack(keys.TRANSITIONS, keys.ALERTS_GROUP, *ids)
+            await pipe.execute()
+        self.events_total += len(events)
+        for event in events:
+            log.info("alert", kind=event.kind.value, id=event.alert.id, rule=event.alert.rule,
+                     key=event.alert.key, state=event.alert.state.value)  # fmt: skip
+
+    async def _retrying(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run ``step`` until Redis takes it (backoff); decisions already made are kept."""
+        delay = 0.1
+        while True:
+            checkpoint()
+            try:
+                return await step()
+            except RedisError as exc:
+                log.warning("alerts: redis failed; retrying", error=str(exc)[:200])
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
