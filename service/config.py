@@ -10,6 +10,7 @@ the defaults below. Anything invalid stops the service with a message naming the
 from __future__ import annotations
 
 import os
+import socket
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_serializer,
     field_validator,
@@ -152,6 +154,63 @@ class MetricsSettings(_Section):
     """An explicit allowlist of symbols for per-symbol series (overrides the top-N)."""
 
 
+class MqttSettings(_Section):
+    """The MQTT output (off unless ``host`` is set). Secrets are :class:`SecretStr`."""
+
+    host: str | None = None
+    """The broker's host name or address; ``None`` (the default) turns MQTT off."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    client_id: str | None = None
+    """``None``: ``deleverage-<hostname>-<pid>`` (two publishers must not share an id)."""
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    tls_ca_file: Path | None = None
+    """CA bundle for the broker's certificate; ``None``: the system's trust store."""
+    topic_prefix: str = "deleverage/v1"
+    """Heads every topic; its last level is the schema version of the topics and bodies."""
+    alert_qos: Literal[0, 1, 2] = 1
+    score_qos: Literal[0, 1, 2] = 1
+    """QoS of the retained scores: 1 so that a published score is known to be on the broker
+    (they change every few seconds at most: the PUBACKs cost little)."""
+    publish_interval_s: Seconds = 5.0
+    """How often the retained scores are refreshed (only topics whose body changed)."""
+    keepalive_s: Annotated[int, Field(ge=5, le=65535)] = 30
+    timeout_s: Seconds = 10.0
+    """Connect and publish (PUBACK) timeout."""
+    backoff_initial_s: Seconds = 0.5
+    backoff_max_s: Seconds = 30.0
+    stable_session_s: Seconds = 60.0
+    """A connection that lived this long resets the reconnect backoff."""
+    max_pending_alerts: Annotated[int, Field(gt=0)] = 1000
+    """Alerts kept while the broker is unreachable; beyond it the oldest are dropped (counted)."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.host is not None
+
+    def identifier(self) -> str:
+        return self.client_id or f"deleverage-{socket.gethostname()}-{os.getpid()}"
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        # lazily: config cannot import service.publish at import time (the API imports config)
+        from .publish.mqtt.topics import check_prefix
+
+        return check_prefix(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MqttSettings:
+        if self.password is not None and self.username is None:
+            raise ValueError("password given without username")
+        if self.tls_ca_file is not None and not self.tls:
+            raise ValueError("tls_ca_file given but tls is off")
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must be at least backoff_initial_s")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything the service can be told."""
 
@@ -174,6 +233,7 @@ class Settings(BaseSettings):
     detector: DetectorSettings = DetectorSettings()
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
+    mqtt: MqttSettings = MqttSettings()
     alerts: AlertSettings = AlertSettings()
 
     @classmethod

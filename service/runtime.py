@@ -28,6 +28,7 @@ from .detect.runner import Detector
 from .events import Event, Kind, Side
 from .publish.api.app import create_app
 from .publish.metrics import MetricsCollector
+from .publish.mqtt import MqttPublisher
 from .store.writer import EventSink
 from .venues import REGISTRY
 from .venues.base import now_ms
@@ -91,6 +92,11 @@ class Runtime:
             if Component.ALERTS in self.components and settings.alerts.rules
             else None
         )
+        self.mqtt = (
+            MqttPublisher(settings.mqtt, _MetricsSource(self))
+            if settings.mqtt.enabled and Component.DETECT in self.components
+            else None
+        )
         self.registry = CollectorRegistry()
         self.registry.register(MetricsCollector(_MetricsSource(self), settings.metrics))
         self.app = create_app(settings, redis=self.redis, metrics_registry=self.registry)
@@ -114,6 +120,8 @@ class Runtime:
                     tg.create_task(self.detector.run(), name="detector")
                 if self.alerts is not None:
                     tg.create_task(self.alerts.run(), name="alerts")
+                if self.mqtt is not None:
+                    tg.create_task(self.mqtt.run(), name="mqtt")
                 if Component.API in self.components:
                     tg.create_task(self._serve_api(), name="api")
                 self.started.set()
