@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ..events import Side
 from .binance_usdm_wire import Contract, Product, fmt, funding_rate, next_funding_ms
+from .binance_usdm_wire import force_order as usdm_force_order
 from .market import LiquidationPrint, Quote
 
 
@@ -56,25 +56,8 @@ def mark_price_update(q: Quote, c: Contract, event_ms: int) -> dict[str, Any]:
 
 
 def force_order(p: LiquidationPrint, c: Contract, event_ms: int) -> dict[str, Any]:
-    qty = str(print_contracts(p, c))
-    return {
-        "e": "forceOrder",
-        "E": event_ms,
-        "o": {
-            "s": p.symbol,
-            "ps": c.pair,
-            "S": "SELL" if p.side is Side.LONG else "BUY",
-            "o": "LIMIT",
-            "f": "IOC",
-            "q": qty,
-            "p": fmt(p.order_price, c.price_precision),
-            "ap": fmt(p.price, c.price_precision),
-            "X": "FILLED",
-            "l": qty,
-            "z": qty,
-            "T": p.ts_ms,
-        },
-    }
+    """USDⓈ-M's ``forceOrder`` in contracts, with the pair (``ps``)."""
+    return usdm_force_order(p, c, event_ms, str(print_contracts(p, c)), ps=c.pair)
 
 
 def premium_index(q: Quote, c: Contract, now_ms: int) -> dict[str, Any]:

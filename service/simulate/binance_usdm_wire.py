@@ -158,13 +158,18 @@ def mark_price_update(q: Quote, c: Contract, event_ms: int) -> dict[str, Any]:
     }
 
 
-def force_order(p: LiquidationPrint, c: Contract, event_ms: int) -> dict[str, Any]:
-    qty = fmt(p.qty_base, c.qty_precision)
+def force_order(
+    p: LiquidationPrint, c: Contract, event_ms: int, qty: str | None = None, **extra: str
+) -> dict[str, Any]:
+    """A ``forceOrder`` event; ``qty`` (default: the print's base quantity) as the wire
+    text, and ``extra`` order fields (COIN-M's ``ps``) after the symbol, as the venue sends."""
+    qty = fmt(p.qty_base, c.qty_precision) if qty is None else qty
     return {
         "e": "forceOrder",
         "E": event_ms,
         "o": {
             "s": p.symbol,
+            **extra,
             "S": "SELL" if p.side is Side.LONG else "BUY",
             "o": "LIMIT",
             "f": "IOC",
