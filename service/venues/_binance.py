@@ -144,40 +144,14 @@ class BinanceParser(Parser):
 
     def _marks(self, updates: Iterable[_Mark], recv_ms: int) -> list[Event]:
         out: list[Event] = []
-        venue, markets, wanted = self.venue, self.markets, self.wanted
+        markets, wanted = self.markets, self.wanted
         for u in updates:
             inst = markets.get(u.s)
             if inst is None or (wanted is not None and u.s not in wanted):
                 self.stats.filtered += 1
                 continue
             self.last_mark[u.s] = u.p
-            out.append(
-                MarkPrice(
-                    venue=venue,
-                    symbol=u.s,
-                    base=inst.base,
-                    ts_ms=u.E,
-                    recv_ms=recv_ms,
-                    mark_price=u.p,
-                    index_price=u.i,
-                )
-            )
-            if u.r and u.T:  # delivery contracts: "r":"" and "T":0
-                rate = float(u.r)
-                hours = inst.funding_interval_h
-                out.append(
-                    FundingRate(
-                        venue=venue,
-                        symbol=u.s,
-                        base=inst.base,
-                        ts_ms=u.E,
-                        recv_ms=recv_ms,
-                        funding_rate=rate,
-                        interval_h=hours,
-                        funding_rate_1h=per_hour(rate, hours),
-                        next_funding_ms=u.T,
-                    )
-                )
+            out += mark_and_funding(inst, u.E, recv_ms, u.p, u.i, u.r, u.T)
         return out
 
     def _liquidation(self, msg: _ForceOrder, recv_ms: int) -> list[Event]:
@@ -233,35 +207,32 @@ def open_interest_event(
     )
 
 
+def mark_and_funding(
+    inst: Instrument, ts_ms: int, recv_ms: int, mark: float, index: float | None,
+    rate: str, next_funding_ms: int,
+) -> list[Event]:  # fmt: skip
+    """A mark price and, for perpetuals, the funding rate (delivery contracts send
+    ``"r":""`` and ``"T":0``): what both the mark-price stream and ``premiumIndex`` carry."""
+    out: list[Event] = [
+        MarkPrice(venue=inst.venue, symbol=inst.symbol, base=inst.base, ts_ms=ts_ms,
+                  recv_ms=recv_ms, mark_price=mark, index_price=index)
+    ]  # fmt: skip
+    if rate and next_funding_ms:
+        value, hours = float(rate), inst.funding_interval_h
+        out.append(
+            FundingRate(venue=inst.venue, symbol=inst.symbol, base=inst.base, ts_ms=ts_ms,
+                        recv_ms=recv_ms, funding_rate=value, interval_h=hours,
+                        funding_rate_1h=per_hour(value, hours), next_funding_ms=next_funding_ms)
+        )  # fmt: skip
+    return out
+
+
 def premium_index_events(px: PremiumIndex, inst: Instrument, recv_ms: int) -> list[Event]:
     """One ``premiumIndex`` row as mark and (perpetuals only) funding events."""
-    out: list[Event] = [
-        MarkPrice(
-            venue=inst.venue,
-            symbol=inst.symbol,
-            base=inst.base,
-            ts_ms=px.time,
-            recv_ms=recv_ms,
-            mark_price=px.markPrice,
-            index_price=px.indexPrice,
-        )
-    ]
-    if px.lastFundingRate and px.nextFundingTime:
-        rate, hours = float(px.lastFundingRate), inst.funding_interval_h
-        out.append(
-            FundingRate(
-                venue=inst.venue,
-                symbol=inst.symbol,
-                base=inst.base,
-                ts_ms=px.time,
-                recv_ms=recv_ms,
-                funding_rate=rate,
-                interval_h=hours,
-                funding_rate_1h=per_hour(rate, hours),
-                next_funding_ms=px.nextFundingTime,
-            )
-        )
-    return out
+    return mark_and_funding(
+        inst, px.time, recv_ms, px.markPrice, px.indexPrice, px.lastFundingRate,
+        px.nextFundingTime,
+    )  # fmt: skip
 
 
 def parse_funding_info(payload: list[Mapping[str, Any]]) -> dict[str, float]:
