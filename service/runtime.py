@@ -19,6 +19,8 @@ import structlog
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from .alerts.model import AlertEvent
+from .alerts.payload import envelope
 from .alerts.service import AlertService
 from .collect.collector import VenueCollector
 from .collect.health import HealthSnapshot
@@ -27,7 +29,7 @@ from .detect.model import Pressure
 from .detect.runner import Detector
 from .events import Event, Kind, Side
 from .publish.api.app import create_app
-from .publish.metrics import MetricsCollector
+from .publish.metrics import MetricsCollector, OutputsSnapshot
 from .publish.mqtt import MqttPublisher
 from .store.writer import EventSink
 from .venues import REGISTRY
@@ -87,21 +89,28 @@ class Runtime:
             if Component.DETECT in self.components
             else None
         )
+        self.mqtt = (
+            MqttPublisher(settings.mqtt, _MetricsSource(self))
+            if settings.mqtt.enabled and self.components & {Component.DETECT, Component.ALERTS}
+            else None
+        )
         self.alerts = (
-            AlertService(self.redis, settings.alerts)
+            AlertService(self.redis, settings.alerts, on_event=self._alert_to_mqtt)
             if Component.ALERTS in self.components and settings.alerts.rules
             else None
         )
-        self.mqtt = (
-            MqttPublisher(settings.mqtt, _MetricsSource(self))
-            if settings.mqtt.enabled and Component.DETECT in self.components
-            else None
-        )
+        source = _MetricsSource(self)
         self.registry = CollectorRegistry()
-        self.registry.register(MetricsCollector(_MetricsSource(self), settings.metrics))
+        self.registry.register(MetricsCollector(source, settings.metrics, outputs=source))
         self.app = create_app(settings, redis=self.redis, metrics_registry=self.registry)
         self.api_server: uvicorn.Server | None = None
         self.started = asyncio.Event()
+
+    def _alert_to_mqtt(self, event: AlertEvent) -> None:
+        """Every alert notification also goes to ``<prefix>/alerts`` when MQTT is on."""
+        if self.mqtt is not None:
+            public = self.settings.alerts.public_url
+            self.mqtt.publish_alert(envelope(event, str(public) if public else None))
 
     async def run(self) -> None:
         log.info(
@@ -196,6 +205,22 @@ class _MetricsSource:
             for (sym, side), count in c.liquidation_totals.items():
                 out[(c.venue.id, sym, side)] = (count, c.liquidation_notional[(sym, side)])
         return out
+
+    def outputs(self) -> OutputsSnapshot:
+        alerts, mqtt = self._rt.alerts, self._rt.mqtt
+        return OutputsSnapshot(
+            receivers=alerts.stats() if alerts is not None else [],
+            alert_events=dict(alerts.events_by_kind) if alerts is not None else {},
+            open_alerts=alerts.open_alerts() if alerts is not None else None,
+            mqtt=None if mqtt is None else {
+                "connected": float(mqtt.connected), "connects": mqtt.connects_total,
+                "connect_failures": mqtt.connect_failures_total,
+                "scores_published": mqtt.scores_published_total,
+                "alerts_published": mqtt.alerts_published_total,
+                "alerts_dropped": mqtt.alerts_dropped_total,
+                "alerts_pending": mqtt.pending_alerts,
+            },
+        )  # fmt: skip
 
     def sink_stats(self) -> Mapping[str, float]:
         s = self._rt.sink

@@ -16,6 +16,11 @@ Failure semantics (Standard Webhooks "deliverability"):
 * after ``max_attempts`` tries, or once older than ``max_age_s``, a message is dropped and
   counted: a stale deleveraging alert misleads more than a missing one.
 
+Grouping: the notifications waiting for one receiver are sent together, up to the
+receiver's ``group_max`` per message (Slack and Discord: 10, one message per second at
+most, as their rate limits want; generic receivers: 1, one signed event per request). A
+group is acknowledged, retried or dropped as one message.
+
 At-least-once: the ``webhook-id`` header is the alert event's id, the same on every retry
 and after a restart, so receivers drop duplicates on it. URLs and secrets are never logged.
 """
@@ -23,10 +28,13 @@ and after a restart, so receivers drop duplicates on it. URLs and secrets are ne
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
+import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -37,12 +45,14 @@ from redis.exceptions import RedisError, ResponseError
 
 from ..aio import checkpoint
 from ..store import keys
-from .model import decode_event
+from .model import AlertEvent, decode_event
 from .payload import body, sign
 from .rules import AlertSettings, WebhookReceiver
 
 log = structlog.get_logger(__name__)
 
+LATENCY_BUCKETS_S: tuple[float, ...] = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+"""Upper bounds of the delivery-latency histogram (decision to delivery, seconds)."""
 CLAIM_IDLE_MS = 60_000
 """An entry pending this long in another consumer is taken over (that consumer is gone)."""
 READ_BLOCK_MS = 1_000
@@ -60,6 +70,42 @@ async def ensure_group(client: aioredis.Redis, stream: str, group: str, start: s
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+
+
+@dataclass(slots=True)
+class LatencyHistogram:
+    """Cumulative-at-export histogram of delivery latencies (Prometheus semantics)."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_S))
+    count: int = 0
+    sum_s: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.count += 1
+        self.sum_s += seconds
+        i = bisect.bisect_left(LATENCY_BUCKETS_S, seconds)
+        if i < len(self.counts):
+            self.counts[i] += 1
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """``(le, count)`` pairs, ``+Inf`` last, as an exposition wants them."""
+        running = list(itertools.accumulate(self.counts))
+        pairs = [(f"{le:g}", n) for le, n in zip(LATENCY_BUCKETS_S, running, strict=True)]
+        return [*pairs, ("+Inf", self.count)]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverStats:
+    """One receiver's delivery figures, for /metrics (no URL, no secret)."""
+
+    name: str
+    kind: str
+    enabled: bool
+    delivered: int
+    failures: int
+    dropped: int
+    outbox_depth: int
+    latency: LatencyHistogram
 
 
 class Delivery:
@@ -90,8 +136,22 @@ class Delivery:
         self.failures_total = 0
         """Attempts that did not deliver."""
         self.dropped_total = 0
-        self.last_latency_s: float | None = None
-        """From the alert's decision to its delivery."""
+        self.latency = LatencyHistogram()
+        """From the alert's decision to its delivery, per notification."""
+        self.enabled = True
+        self.outbox_depth = 0
+        """Refreshed by :meth:`refresh_depth` (the alert service does, every few seconds)."""
+
+    def stats(self) -> ReceiverStats:
+        r = self.receiver
+        return ReceiverStats(
+            name=r.name, kind=r.kind, enabled=self.enabled, delivered=self.delivered_total,
+            failures=self.failures_total, dropped=self.dropped_total,
+            outbox_depth=self.outbox_depth, latency=self.latency,
+        )  # fmt: skip
+
+    async def refresh_depth(self) -> None:
+        self.outbox_depth = await outbox_depth(self._client, self.receiver.name)
 
     async def register(self) -> None:
         """Record the receiver in Redis (status, kind, host), re-enabling it on a new URL."""
@@ -117,8 +177,10 @@ class Delivery:
                 if await self._disabled():
                     await self._sleep(DISABLED_POLL_S)
                     continue
-                for entry_id, fields in await self._next():
-                    if not await self.deliver(entry_id, fields):
+                entries = await self._next()
+                group_max = self.receiver.group_size()
+                for i in range(0, len(entries), group_max):
+                    if not await self.deliver_group(entries[i : i + group_max]):
                         break  # disabled: keep the rest for later
                 delay = 0.1
             except RedisError as exc:
@@ -129,7 +191,8 @@ class Delivery:
 
     async def _disabled(self) -> bool:
         status: Any = await self._client.hget(self._state, "status")
-        return bool(status == b"disabled")
+        self.enabled = status != b"disabled"
+        return not self.enabled
 
     async def _next(self) -> list[tuple[str, dict[bytes, bytes]]]:
         group, me = keys.OUTBOX_GROUP, self._settings.consumer
@@ -151,30 +214,44 @@ class Delivery:
         return _decode_ids(got[0][1]) if got else []
 
     async def deliver(self, entry_id: str, fields: dict[bytes, bytes]) -> bool:
-        """Try until settled; False if the receiver got disabled (the entry stays pending)."""
-        raw = fields.get(b"e")
-        if raw is None:  # trimmed while pending: nothing left to send
-            await self._settle(entry_id, dropped=True)
-            return True
-        event = decode_event(raw)
-        public_url = str(self._settings.public_url) if self._settings.public_url else None
-        content = body(self.receiver, event, public_url)
-        msg_id = f"msg_{event.id}"
+        """Deliver one outbox entry (see :meth:`deliver_group`)."""
+        return await self.deliver_group([(entry_id, fields)])
+
+    async def deliver_group(self, entries: list[tuple[str, dict[bytes, bytes]]]) -> bool:
+        """Send ``entries`` as one message and try until settled; False if the receiver got
+        disabled (the entries stay pending)."""
         name = self.receiver.name
+        live: list[tuple[str, AlertEvent]] = []
+        for entry_id, fields in entries:
+            raw = fields.get(b"e")
+            if raw is None:  # trimmed while pending: nothing left to send
+                await self._settle([entry_id], dropped=True)
+            else:
+                live.append((entry_id, decode_event(raw)))
+        if not live:
+            return True
+        ids = [entry_id for entry_id, _ in live]
+        events = [event for _, event in live]
+        public_url = str(self._settings.public_url) if self._settings.public_url else None
+        content = body(self.receiver, events, public_url)
+        msg_id = message_id(events)
+        newest_ms = max(e.ts_ms for e in events)
         attempt = 0
         while True:
             checkpoint()
             attempt += 1
-            if (self._clock() * 1000 - event.ts_ms) > self._settings.max_age_s * 1000:
-                await self._settle(entry_id, dropped=True)
+            if (self._clock() * 1000 - newest_ms) > self._settings.max_age_s * 1000:
+                await self._settle(ids, dropped=True)
                 log.error("alerts: message too old; dropped", receiver=name, webhook_id=msg_id)
                 return True
             await self._pace()
             status, wait_s = await self._post(msg_id, content)
             if status is not None and 200 <= status < 300:
-                self.last_latency_s = max(0.0, self._clock() - event.ts_ms / 1000)
-                await self._settle(entry_id, dropped=False)
-                log.info("alerts: delivered", receiver=name, webhook_id=msg_id, attempt=attempt)
+                for event in events:
+                    self.latency.observe(max(0.0, self._clock() - event.ts_ms / 1000))
+                await self._settle(ids, dropped=False)
+                log.info("alerts: delivered", receiver=name, webhook_id=msg_id,
+                         attempt=attempt, alerts=len(events))  # fmt: skip
                 return True
             self.failures_total += 1
             await self._client.hincrby(self._state, "failures_total", 1)
@@ -183,10 +260,11 @@ class Delivery:
                 await self._client.hset(
                     self._state, mapping={"status": "disabled", "disabled_reason": reason}
                 )
+                self.enabled = False
                 log.error("alerts: receiver gone; disabled", receiver=name)
                 return False
             if attempt >= self._settings.max_attempts:
-                await self._settle(entry_id, dropped=True)
+                await self._settle(ids, dropped=True)
                 log.error("alerts: undeliverable; dropped", receiver=name, webhook_id=msg_id,
                           attempts=attempt, status=status)  # fmt: skip
                 return True
@@ -243,15 +321,15 @@ class Delivery:
         if gap > 0:
             await self._sleep(gap)
 
-    async def _settle(self, entry_id: str, *, dropped: bool) -> None:
+    async def _settle(self, entry_ids: list[str], *, dropped: bool) -> None:
         counter = "dropped_total" if dropped else "delivered_total"
         if dropped:
-            self.dropped_total += 1
+            self.dropped_total += len(entry_ids)
         else:
-            self.delivered_total += 1
+            self.delivered_total += len(entry_ids)
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.xack(self._stream, keys.OUTBOX_GROUP, entry_id)
-            pipe.hincrby(self._state, counter, 1)
+            pipe.xack(self._stream, keys.OUTBOX_GROUP, *entry_ids)
+            pipe.hincrby(self._state, counter, len(entry_ids))
             if not dropped:
                 pipe.hset(self._state, "last_delivered_ms", int(self._clock() * 1000))
             await pipe.execute()
@@ -267,6 +345,15 @@ async def outbox_depth(client: aioredis.Redis, name: str) -> int:
         if group["name"] in (keys.OUTBOX_GROUP, keys.OUTBOX_GROUP.encode()):
             return int(group["pending"]) + int(group.get("lag") or 0)
     return 0
+
+
+def message_id(events: list[AlertEvent]) -> str:
+    """The ``webhook-id`` of a message: the event's own id, or for a group a hash of its
+    events' ids (the same group gives the same id on every retry)."""
+    if len(events) == 1:
+        return f"msg_{events[0].id}"
+    digest = hashlib.sha256("\x1f".join(e.id for e in events).encode()).hexdigest()[:24]
+    return f"msg_g{len(events)}_{digest}"
 
 
 def _decode_ids(entries: Any) -> list[tuple[str, dict[bytes, bytes]]]:

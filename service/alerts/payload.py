@@ -10,7 +10,10 @@ Generic payload (Standard Webhooks' recommended envelope)::
               "opened_at": "...", "updated_at": "...", "resolved_at": null,
               "links": {"self": "https://api.example.com/v1/alerts/9f3c...-1795491796123"}}}
 
-``type`` is ``alert.opened|escalated|repeated|resolved``. Headers: ``webhook-id`` (the same
+``type`` is ``alert.opened|escalated|repeated|resolved``. A generic receiver configured with
+``group_max`` > 1 may get ``{"type": "alert.group", "timestamp": ..., "data": [<envelope>...]}``
+instead: each element is one of the envelopes above. Slack and Discord messages carry up to
+10 notifications (one section or embed each). Headers: ``webhook-id`` (the same
 on every retry: drop duplicates on it), ``webhook-timestamp`` (unix seconds of the attempt)
 and ``webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`` keyed by the
 base64-decoded part of the receiver's ``whsec_`` secret. Verify on the raw body.
@@ -74,15 +77,33 @@ def alert_data(alert: Alert, public_url: str | None) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def body(receiver: WebhookReceiver, event: AlertEvent, public_url: str | None) -> bytes:
-    """The request body for ``receiver``: serialised once, so the signed bytes are the sent ones."""
-    data = alert_data(event.alert, public_url)
+def envelope(event: AlertEvent, public_url: str | None) -> dict[str, Any]:
+    """One notification as a generic receiver (and MQTT) gets it."""
+    return {
+        "type": f"alert.{event.kind.value}",
+        "timestamp": rfc3339(event.ts_ms),
+        "data": alert_data(event.alert, public_url),
+    }
+
+
+def body(receiver: WebhookReceiver, events: list[AlertEvent], public_url: str | None) -> bytes:
+    """The request body for ``receiver`` carrying ``events`` (at least one): serialised once,
+    so the signed bytes are the sent ones."""
+    if not events:
+        raise ValueError("a message needs at least one alert event")
+    doc: dict[str, Any]
     if receiver.kind == "slack":
-        doc = _slack(event, data)
+        doc = _slack(events, public_url)
     elif receiver.kind == "discord":
-        doc = _discord(event, data)
+        doc = _discord(events, public_url)
+    elif len(events) == 1:
+        doc = envelope(events[0], public_url)
     else:
-        doc = {"type": f"alert.{event.kind.value}", "timestamp": rfc3339(event.ts_ms), "data": data}
+        doc = {
+            "type": "alert.group",
+            "timestamp": rfc3339(max(e.ts_ms for e in events)),
+            "data": [envelope(e, public_url) for e in events],
+        }
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -97,45 +118,59 @@ def _headline(event: AlertEvent) -> str:
     return f"{event.kind.value.capitalize()}: {a.state.value}{side} on {where}, score {a.score:.0f}"
 
 
-def _slack(event: AlertEvent, data: dict[str, Any]) -> dict[str, Any]:
-    text = _headline(event)
-    reasons = "; ".join(event.alert.reasons) or "no reasons given"
-    context: list[dict[str, Any]] = [
-        {"type": "plain_text", "text": f"rule {data['rule']} · {data['updated_at']}"}
-    ]
-    link = data["links"]["self"]
-    if link.startswith("http"):  # Slack links need an absolute URL (``alerts.public_url``)
-        context.append({"type": "mrkdwn", "text": f"<{link}|alert {data['id']}>"})
-    return {
-        "text": text,
-        "blocks": [
+def _summary(events: list[AlertEvent]) -> str:
+    if len(events) == 1:
+        return _headline(events[0])
+    return f"{len(events)} deleverage alerts: " + "; ".join(_headline(e) for e in events)
+
+
+def _slack(events: list[AlertEvent], public_url: str | None) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = []
+    for event in events:
+        data = alert_data(event.alert, public_url)
+        text = _headline(event)
+        reasons = "; ".join(event.alert.reasons) or "no reasons given"
+        context: list[dict[str, Any]] = [
+            {"type": "plain_text", "text": f"rule {data['rule']} · {data['updated_at']}"}
+        ]
+        link = data["links"]["self"]
+        if link.startswith("http"):  # Slack links need an absolute URL (``alerts.public_url``)
+            context.append({"type": "mrkdwn", "text": f"<{link}|alert {data['id']}>"})
+        blocks += [
             {"type": "section", "text": {"type": "plain_text", "text": text}},
             {"type": "section", "text": {"type": "plain_text", "text": reasons}},
             {"type": "context", "elements": context},
-        ],
-    }
+        ]
+        if len(events) > 1:
+            blocks.append({"type": "divider"})
+    return {"text": _summary(events)[:3000], "blocks": blocks[:50]}
 
 
-def _discord(event: AlertEvent, data: dict[str, Any]) -> dict[str, Any]:
-    a = event.alert
-    fields = [
-        {"name": "state", "value": a.state.value, "inline": True},
-        {"name": "score", "value": f"{a.score:.1f}", "inline": True},
-        {"name": "rule", "value": a.rule, "inline": True},
-    ]
-    if a.reasons:
-        fields.append({"name": "reasons", "value": "\n".join(a.reasons)[:1024], "inline": False})
-    embed: dict[str, Any] = {
-        "title": _headline(event)[:256],
-        "color": _COLOURS.get(a.state.value, 0x95A5A6),
-        "timestamp": data["updated_at"],
-        "fields": fields,
-        "footer": {"text": f"alert {a.id}"},
-    }
-    if data["links"]["self"].startswith("http"):
-        embed["url"] = data["links"]["self"]
+def _discord(events: list[AlertEvent], public_url: str | None) -> dict[str, Any]:
+    embeds: list[dict[str, Any]] = []
+    for event in events:
+        a = event.alert
+        data = alert_data(a, public_url)
+        fields = [
+            {"name": "state", "value": a.state.value, "inline": True},
+            {"name": "score", "value": f"{a.score:.1f}", "inline": True},
+            {"name": "rule", "value": a.rule, "inline": True},
+        ]
+        if a.reasons:
+            reasons = "\n".join(a.reasons)[:1024]
+            fields.append({"name": "reasons", "value": reasons, "inline": False})
+        embed: dict[str, Any] = {
+            "title": _headline(event)[:256],
+            "color": _COLOURS.get(a.state.value, 0x95A5A6),
+            "timestamp": data["updated_at"],
+            "fields": fields,
+            "footer": {"text": f"alert {a.id}"},
+        }
+        if data["links"]["self"].startswith("http"):
+            embed["url"] = data["links"]["self"]
+        embeds.append(embed)
     return {
-        "content": _headline(event)[:2000],
-        "embeds": [embed],
+        "content": _summary(events)[:2000],
+        "embeds": embeds[:10],
         "allowed_mentions": {"parse": []},
     }

@@ -69,12 +69,20 @@ class WebhookReceiver(_Model):
     timeout_s: Seconds = 10.0
     min_interval_s: Annotated[float, Field(ge=0)] | None = None
     """Least time between two messages; ``None``: 1 s for Slack and Discord, 0 otherwise."""
+    group_max: Annotated[int, Field(ge=1, le=10)] | None = None
+    """Most notifications per message; ``None``: 10 for Slack and Discord (blocks and embeds
+    per message allow it), 1 for generic receivers (one signed event per request)."""
 
     @model_validator(mode="after")
     def _secret_form(self) -> WebhookReceiver:
         if self.secret is not None and not self.secret.get_secret_value().startswith("whsec_"):
             raise ValueError("secret must be of the form whsec_<base64>")
         return self
+
+    def group_size(self) -> int:
+        if self.group_max is not None:
+            return self.group_max
+        return 1 if self.kind == "generic" else 10
 
     @field_serializer("url")
     def _mask_url(self, url: AnyHttpUrl) -> str:

@@ -10,13 +10,19 @@ before the commit leaves the transitions pending: they are read again at the nex
 once, and what was decided is delivered (see :mod:`.deliver`), also across restarts.
 
 The ``MULTI`` spans several keys: single Redis (or one slot), not a cluster.
+
+After each commit, every notification is also handed to ``on_event`` (the runtime forwards
+them to MQTT). That hand-off is in memory: a crash between the commit and the broker's
+PUBACK loses the MQTT copy, never the webhook one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -29,7 +35,7 @@ from redis.exceptions import RedisError
 from ..aio import checkpoint
 from ..detect.model import decode_pressure, decode_transition
 from ..store import keys, reader
-from .deliver import Delivery, ensure_group
+from .deliver import Delivery, ReceiverStats, ensure_group
 from .engine import AlertEngine
 from .model import AlertEvent, Observation, decode_alert, encode
 from .rules import AlertSettings
@@ -37,6 +43,7 @@ from .rules import AlertSettings
 log = structlog.get_logger(__name__)
 
 OUTBOX_MAXLEN = 10_000
+OUTBOX_POLL_S = 5.0
 T = TypeVar("T")
 STALE_PRESSURE_S = 600
 HISTORY_S = 30 * 86400
@@ -52,8 +59,10 @@ class AlertService:
         settings: AlertSettings,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
+        on_event: Callable[[AlertEvent], None] | None = None,
     ) -> None:
         self._client = client
+        self._on_event = on_event
         self._settings = settings
         self._own_http = http is None
         self._http = http if http is not None else httpx.AsyncClient()
@@ -66,6 +75,8 @@ class AlertService:
         self._read_own = True
         self._failure_streak = 0
         self.events_total = 0
+        self.events_by_kind: Counter[str] = Counter()
+        """Notifications decided, by kind (opened, escalated, repeated, resolved)."""
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -74,22 +85,27 @@ class AlertService:
                 for d in self.deliveries:
                     tg.create_task(d.run(), name=f"alerts:deliver:{d.receiver.name}")
                 tg.create_task(self._decide(), name="alerts:decide")
+                tg.create_task(self._watch_outboxes(), name="alerts:outboxes")
         finally:
             if self._own_http:
                 await self._http.aclose()
 
-    def stats(self) -> dict[str, dict[str, float]]:
-        """Per receiver: ``delivered``, ``failures``, ``dropped``, ``latency_s`` (for metrics;
-        the outbox depth is read from Redis with :func:`.deliver.outbox_depth`)."""
-        return {
-            d.receiver.name: {
-                "delivered": d.delivered_total,
-                "failures": d.failures_total,
-                "dropped": d.dropped_total,
-                "latency_s": d.last_latency_s if d.last_latency_s is not None else float("nan"),
-            }
-            for d in self.deliveries
-        }
+    def stats(self) -> list[ReceiverStats]:
+        """Per receiver: deliveries, failures, drops, outbox depth, latency (for /metrics)."""
+        return [d.stats() for d in self.deliveries]
+
+    def open_alerts(self) -> int:
+        return len(self.engine.open_alerts())
+
+    async def _watch_outboxes(self) -> None:
+        """Keep each receiver's outbox depth fresh for /metrics (one XINFO per receiver)."""
+        while True:
+            checkpoint()
+            for d in self.deliveries:
+                # the delivery loop logs Redis trouble; the depth stays as it was
+                with contextlib.suppress(RedisError):
+                    await d.refresh_depth()
+            await asyncio.sleep(OUTBOX_POLL_S)
 
     async def _decide(self) -> None:
         await self._retrying(self._start)
@@ -179,6 +195,9 @@ class AlertService:
             await pipe.execute()
         self.events_total += len(events)
         for event in events:
+            self.events_by_kind[event.kind.value] += 1
+            if self._on_event is not None:
+                self._on_event(event)
             log.info("alert", kind=event.kind.value, id=event.alert.id, rule=event.alert.rule,
                      key=event.alert.key, state=event.alert.state.value)  # fmt: skip
 

@@ -22,11 +22,13 @@ from typing import Final, Literal, Protocol
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     InfoMetricFamily,
     Metric,
 )
 from prometheus_client.registry import Collector
 
+from ..alerts.deliver import ReceiverStats
 from ..collect.health import HealthSnapshot
 from ..config import MetricsSettings
 from ..detect.assets import build_asset_views
@@ -54,6 +56,24 @@ class MetricsSource(Protocol):
     def sink_stats(self) -> Mapping[str, float]:
         """``written_events``, ``written_batches``, ``write_failures``, ``pending``."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutputsSnapshot:
+    """The alerting and MQTT side of the process, for /metrics."""
+
+    receivers: list[ReceiverStats]
+    alert_events: Mapping[str, int]
+    """Notifications decided, by kind."""
+    open_alerts: int | None
+    """``None`` when this process does not run the alert service."""
+    mqtt: Mapping[str, float] | None
+    """``connected``, ``connects``, ``connect_failures``, ``scores_published``,
+    ``alerts_published``, ``alerts_dropped``, ``alerts_pending``; ``None``: MQTT is off."""
+
+
+class OutputsSource(Protocol):
+    def outputs(self) -> OutputsSnapshot: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +205,45 @@ STORE_EVENTS = _counter("store_events_written_total", "Events written to Redis."
 STORE_BATCHES = _counter("store_batches_written_total", "Pipelined batches written to Redis.")
 STORE_FAILURES = _counter("store_write_failures_total", "Redis batch writes that failed (retried).")
 STORE_PENDING = _gauge("store_pending_events", "Events waiting to be written to Redis.")
+R = ("receiver",)
+ALERT_EVENTS = _counter(
+    "alert_notifications_total", "Alert notifications decided, by kind (opened...).", "kind"
+)
+ALERTS_OPEN = _gauge("alerts_open", "Alerts open now.")
+ALERT_DELIVERED = _counter(
+    "alert_deliveries_total", "Alert notifications delivered (2xx) to the receiver.", *R
+)
+ALERT_FAILURES = _counter(
+    "alert_delivery_failures_total", "Delivery attempts that did not get a 2xx answer.", *R
+)
+ALERT_DROPPED = _counter(
+    "alert_dropped_total",
+    "Alert notifications given up (too many attempts, too old, or trimmed while pending).",
+    *R,
+)
+ALERT_OUTBOX = _gauge(
+    "alert_outbox_depth", "Notifications in the receiver's outbox not yet settled.", *R
+)
+ALERT_RECEIVER_ENABLED = _gauge(
+    "alert_receiver_enabled", "1 while the receiver is enabled, 0 once disabled (HTTP 410).", *R
+)
+ALERT_LATENCY: Final = "deleverage_alert_delivery_latency_seconds"
+MQTT_CONNECTED = _gauge("mqtt_connected", "1 while connected to the MQTT broker.")
+MQTT_CONNECTS = _counter("mqtt_connects_total", "Successful connections to the MQTT broker.")
+MQTT_CONNECT_FAILURES = _counter(
+    "mqtt_connect_failures_total", "Failed or lost connections to the MQTT broker."
+)
+MQTT_SCORES = _counter("mqtt_scores_published_total", "Retained score messages published.")
+MQTT_ALERTS = _counter("mqtt_alerts_published_total", "Alert messages acknowledged by the broker.")
+MQTT_ALERTS_DROPPED = _counter(
+    "mqtt_alerts_dropped_total", "Alert messages dropped while the broker was unreachable."
+)
+MQTT_ALERTS_PENDING = _gauge("mqtt_alerts_pending", "Alert messages waiting for the broker.")
+OUTPUT_SPECS: Final = (
+    ALERT_EVENTS, ALERTS_OPEN, ALERT_DELIVERED, ALERT_FAILURES, ALERT_DROPPED, ALERT_OUTBOX,
+    ALERT_RECEIVER_ENABLED, MQTT_CONNECTED, MQTT_CONNECTS, MQTT_CONNECT_FAILURES, MQTT_SCORES,
+    MQTT_ALERTS, MQTT_ALERTS_DROPPED, MQTT_ALERTS_PENDING,
+)  # fmt: skip
 SPECS: Final = (
     FEED_CONNECTED, FEED_MESSAGES, FEED_EVENTS, FEED_PARSE_ERRORS, FEED_RECONNECTS,
     FEED_LAST_MESSAGE, FEED_LAST_EVENT, FEED_INSTRUMENTS, OI_POLLS, OI_POLL_FAILURES,
@@ -205,8 +264,14 @@ Families = dict[_Spec, CounterMetricFamily | GaugeMetricFamily]
 class MetricsCollector(Collector):
     """Exports a :class:`MetricsSource` (register it on a ``CollectorRegistry``)."""
 
-    def __init__(self, source: MetricsSource, settings: MetricsSettings) -> None:
+    def __init__(
+        self,
+        source: MetricsSource,
+        settings: MetricsSettings,
+        outputs: OutputsSource | None = None,
+    ) -> None:
         self._source = source
+        self._outputs = outputs
         self._lock = threading.Lock()
         self._selection = Selection(settings)
         self._folding = Folding()
@@ -214,7 +279,11 @@ class MetricsCollector(Collector):
 
     def describe(self) -> Iterable[Metric]:
         """The families without samples: registration must not read the source."""
-        return [spec.family() for spec in SPECS] + [InfoMetricFamily(BUILD_INFO, "Build.")]
+        families: list[Metric] = [spec.family() for spec in SPECS]
+        if self._outputs is not None:
+            families += [spec.family() for spec in OUTPUT_SPECS]
+            families.append(_latency_family())
+        return [*families, InfoMetricFamily(BUILD_INFO, "Build.")]
 
     def collect(self) -> Iterator[Metric]:
         families: Families = {spec: spec.family() for spec in SPECS}
@@ -233,6 +302,8 @@ class MetricsCollector(Collector):
         _pressure(families, self._source.pressures(), selected)
         _store(families, self._source.sink_stats())
         yield from families.values()
+        if self._outputs is not None:
+            yield from _outputs(self._outputs.outputs())
         yield InfoMetricFamily(
             BUILD_INFO, "The running build.", {"version": VERSION, "python": PYTHON_VERSION}
         )
@@ -345,3 +416,39 @@ def _assets(
         f[ASSET_LIQUIDATED_NOTIONAL].add_metric([view.asset, "long"], view.liq_long_usd)
         f[ASSET_LIQUIDATED_NOTIONAL].add_metric([view.asset, "short"], view.liq_short_usd)
         f[ASSET_STALE_VENUES].add_metric(a, len(view.stale_venues))
+
+
+def _latency_family() -> HistogramMetricFamily:
+    return HistogramMetricFamily(
+        ALERT_LATENCY,
+        "From an alert's decision to its delivery to the receiver (2xx), per notification.",
+        labels=R,
+    )
+
+
+def _outputs(snap: OutputsSnapshot) -> Iterator[Metric]:
+    f: Families = {spec: spec.family() for spec in OUTPUT_SPECS}
+    latency = _latency_family()
+    for kind, n in sorted(snap.alert_events.items()):
+        f[ALERT_EVENTS].add_metric([kind], n)
+    if snap.open_alerts is not None:
+        f[ALERTS_OPEN].add_metric([], snap.open_alerts)
+    for r in snap.receivers:
+        labels = [r.name]
+        f[ALERT_DELIVERED].add_metric(labels, r.delivered)
+        f[ALERT_FAILURES].add_metric(labels, r.failures)
+        f[ALERT_DROPPED].add_metric(labels, r.dropped)
+        f[ALERT_OUTBOX].add_metric(labels, r.outbox_depth)
+        f[ALERT_RECEIVER_ENABLED].add_metric(labels, 1.0 if r.enabled else 0.0)
+        latency.add_metric(labels, r.latency.cumulative(), sum_value=r.latency.sum_s)
+    if snap.mqtt is not None:
+        for key, spec in (
+            ("connected", MQTT_CONNECTED), ("connects", MQTT_CONNECTS),
+            ("connect_failures", MQTT_CONNECT_FAILURES), ("scores_published", MQTT_SCORES),
+            ("alerts_published", MQTT_ALERTS), ("alerts_dropped", MQTT_ALERTS_DROPPED),
+            ("alerts_pending", MQTT_ALERTS_PENDING),
+        ):  # fmt: skip
+            f[spec].add_metric([], snap.mqtt[key])
+    mqtt_specs = {s for s in OUTPUT_SPECS if s.name.startswith("deleverage_mqtt_")}
+    yield from (fam for spec, fam in f.items() if snap.mqtt is not None or spec not in mqtt_specs)
+    yield latency

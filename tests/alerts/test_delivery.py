@@ -6,19 +6,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from alerts_support import SECRET, Receiver, until
 from asgi_lifespan import LifespanManager
+from prometheus_client import CollectorRegistry, generate_latest
 
 from service.alerts import AlertService, AlertSettings
-from service.config import Settings
+from service.config import MetricsSettings, Settings
 from service.detect.model import State, Transition, encode
 from service.events import Side
 from service.publish.api.app import create_app
 from service.publish.api.routes import alerts as alert_routes
+from service.publish.metrics import MetricsCollector, OutputsSnapshot
 from service.store import keys
 
 pytestmark = pytest.mark.integration
@@ -63,6 +67,31 @@ async def running(client: aioredis.Redis, settings: AlertSettings) -> AsyncItera
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@dataclass
+class Fixed:
+    """A metrics source with no market data, and fixed alerting figures."""
+
+    snapshot: OutputsSnapshot
+
+    def outputs(self) -> OutputsSnapshot:
+        return self.snapshot
+
+    def health(self) -> list[Any]:
+        return []
+
+    def pressures(self) -> list[Any]:
+        return []
+
+    def latest(self) -> dict[Any, Any]:
+        return {}
+
+    def liquidation_totals(self) -> dict[Any, Any]:
+        return {}
+
+    def sink_stats(self) -> dict[str, float]:
+        return {}
 
 
 async def _at_least(receiver: Receiver, n: int) -> bool:
@@ -195,3 +224,57 @@ async def test_a_receiver_that_does_not_answer_times_out_and_is_retried(
     state = await redis_client.hgetall(keys.receiver("ops"))
     assert state[b"failures_total"] == b"1"
     assert len({r.webhook_id for r in receiver.received}) == 1
+
+
+async def test_a_chat_receiver_gets_waiting_alerts_grouped_in_one_message(
+    redis_client: aioredis.Redis, receiver: Receiver
+) -> None:
+    settings = AlertSettings.model_validate({
+        "receivers": [{"name": "desk", "url": receiver.url, "kind": "discord"}],
+        "rules": [{"name": "unwind", "receivers": ["desk"]}],
+        "retry_initial_s": 0.05, "tick_s": 0.05,
+    })  # fmt: skip
+    await redis_client.xgroup_create(keys.TRANSITIONS, keys.ALERTS_GROUP, id="$", mkstream=True)
+    symbols = [f"S{i}USDT" for i in range(12)]
+    for s in symbols:  # decided in one step at start-up: twelve notifications at once
+        await redis_client.xadd(keys.TRANSITIONS, transition(State.UNWINDING, 60, s))
+    async with running(redis_client, settings) as service:
+        await settled(redis_client, "desk", 12)
+        (stats,) = service.stats()
+    messages = receiver.delivered()
+    assert [len(m.body["embeds"]) for m in messages] == [10, 2]
+    assert messages[0].body["content"].startswith("10 deleverage alerts: ")
+    titles = [e["title"] for m in messages for e in m.body["embeds"]]
+    assert [t.split(" on binance_usdm ")[1].split(",")[0] for t in titles] == symbols
+    assert messages[1].timestamp - messages[0].timestamp >= 0  # paced, never concurrent
+    assert (stats.delivered, stats.failures, stats.dropped) == (12, 0, 0)
+    assert stats.latency.count == 12
+
+
+async def test_delivery_figures_reach_the_metrics_exposition(
+    redis_client: aioredis.Redis, receiver: Receiver
+) -> None:
+    receiver.answers = [(500, {})]
+    async with running(redis_client, settings_for(("ops", receiver.url))) as service:
+        await redis_client.xadd(keys.TRANSITIONS, transition(State.CASCADE, 90))
+        await settled(redis_client, "ops", 1)
+        await service.deliveries[0].refresh_depth()
+        snapshot = OutputsSnapshot(
+            receivers=service.stats(),
+            alert_events=dict(service.events_by_kind),
+            open_alerts=service.open_alerts(),
+            mqtt=None,
+        )
+    source = Fixed(snapshot)
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(source, MetricsSettings(), outputs=source))
+    text = generate_latest(registry).decode()
+    assert 'deleverage_alert_deliveries_total{receiver="ops"} 1.0' in text
+    assert 'deleverage_alert_delivery_failures_total{receiver="ops"} 1.0' in text
+    assert 'deleverage_alert_outbox_depth{receiver="ops"} 0.0' in text
+    assert 'deleverage_alert_receiver_enabled{receiver="ops"} 1.0' in text
+    assert 'deleverage_alert_notifications_total{kind="opened"} 1.0' in text
+    assert "deleverage_alerts_open 1.0" in text
+    assert 'deleverage_alert_delivery_latency_seconds_count{receiver="ops"} 1.0' in text
+    assert 'deleverage_alert_delivery_latency_seconds_bucket{le="+Inf",receiver="ops"} 1.0' in text
+    assert "mqtt" not in text  # MQTT off: no MQTT series

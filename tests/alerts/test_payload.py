@@ -35,7 +35,7 @@ def receiver(kind: str) -> WebhookReceiver:
 
 
 def test_generic_payload_is_the_documented_envelope() -> None:
-    doc = json.loads(body(receiver("generic"), opened(), "https://api.example/"))
+    doc = json.loads(body(receiver("generic"), [opened()], "https://api.example/"))
     assert doc["type"] == "alert.opened"
     assert doc["data"]["state"] == "cascade"
     assert doc["data"]["side"] == "long"
@@ -43,13 +43,13 @@ def test_generic_payload_is_the_documented_envelope() -> None:
 
 
 def test_slack_has_text_fallback_and_blocks() -> None:
-    doc = json.loads(body(receiver("slack"), opened(), None))
+    doc = json.loads(body(receiver("slack"), [opened()], None))
     assert doc["text"].startswith("Opened: cascade (longs) on bybit BTCUSDT")
     assert [b["type"] for b in doc["blocks"]] == ["section", "section", "context"]
 
 
 def test_discord_has_embeds_and_no_mentions() -> None:
-    doc = json.loads(body(receiver("discord"), opened(), None))
+    doc = json.loads(body(receiver("discord"), [opened()], None))
     assert doc["allowed_mentions"] == {"parse": []}
     assert doc["embeds"][0]["fields"][0] == {"name": "state", "value": "cascade", "inline": True}
 
@@ -69,3 +69,46 @@ def test_url_is_masked_in_repr_and_dumps() -> None:
     assert "tok" not in repr(r)
     assert r.model_dump(mode="json")["url"] == "https://hooks.slack.com/***"
     assert str(r.url).endswith("/tok")  # the delivery still has it
+
+
+def several(n: int) -> list[AlertEvent]:
+    rules = [AlertRule(name="r", receivers=["x"])]
+    engine = AlertEngine(rules)
+    events: list[AlertEvent] = []
+    for i in range(n):
+        obs = Observation(
+            venue="okx", symbol=f"S{i}-USDT-SWAP", asset=f"S{i}", state=State.UNWINDING,
+            side=Side.SHORT, score=60.0 + i, ts_ms=1, reasons=[f"reason {i}"],
+        )  # fmt: skip
+        events += engine.observe(obs, 1_795_000_000_000 + i)
+    return events
+
+
+def test_slack_groups_one_section_set_per_alert_with_a_summary_fallback() -> None:
+    events = several(3)
+    doc = json.loads(body(receiver("slack"), events, None))
+    assert doc["text"].startswith("3 deleverage alerts: Opened: unwinding (shorts) on okx S0")
+    sections = [b for b in doc["blocks"] if b["type"] == "section"]
+    assert len(sections) == 6
+    assert "S2-USDT-SWAP" in sections[4]["text"]["text"]
+
+
+def test_discord_groups_one_embed_per_alert() -> None:
+    doc = json.loads(body(receiver("discord"), several(4), None))
+    assert [e["footer"]["text"][:6] for e in doc["embeds"]] == ["alert "] * 4
+    assert doc["allowed_mentions"] == {"parse": []}
+
+
+def test_a_generic_group_is_a_list_of_the_single_envelopes() -> None:
+    events = several(2)
+    doc = json.loads(body(receiver("generic"), events, None))
+    assert doc["type"] == "alert.group"
+    singles = [json.loads(body(receiver("generic"), [e], None)) for e in events]
+    assert doc["data"] == singles
+
+
+def test_group_size_defaults_follow_the_receiver_kind() -> None:
+    assert receiver("generic").group_size() == 1
+    assert receiver("slack").group_size() == 10
+    r = WebhookReceiver.model_validate({"name": "x", "url": "https://h.example/a", "group_max": 5})
+    assert r.group_size() == 5

@@ -7,13 +7,13 @@ import re
 
 from obs_support import REPO, recording_rules
 
-from service.publish.metrics import BUILD_INFO, SPECS
+from service.publish.metrics import ALERT_LATENCY, BUILD_INFO, OUTPUT_SPECS, SPECS
 
 DOC = (REPO / "docs" / "metrics.md").read_text()
 
 
 def test_every_metric_is_documented_with_its_type_and_labels() -> None:
-    for spec in SPECS:
+    for spec in (*SPECS, *OUTPUT_SPECS):
         row = next(
             (line for line in DOC.splitlines() if line.startswith(f"| `{spec.name}` |")), None
         )
@@ -23,11 +23,13 @@ def test_every_metric_is_documented_with_its_type_and_labels() -> None:
         assert cells[2] == (", ".join(spec.labels) or "—"), spec.name
         assert all(cells[3:5]), spec.name
     assert f"| `{BUILD_INFO}_info` |" in DOC
+    assert f"| `{ALERT_LATENCY}` | histogram | receiver |" in DOC
 
 
 def test_no_documented_metric_is_missing_from_the_code() -> None:
     documented = set(re.findall(r"^\| `(deleverage_\w+)` \|", DOC, re.M))
-    assert documented == {s.name for s in SPECS} | {f"{BUILD_INFO}_info"}
+    names = {s.name for s in (*SPECS, *OUTPUT_SPECS)}
+    assert documented == names | {f"{BUILD_INFO}_info", ALERT_LATENCY}
 
 
 def test_every_recording_rule_is_named() -> None:
