@@ -1,8 +1,10 @@
 """``deleverage demo``: the whole data path on one machine, with no internet.
 
 A simulator process plays a labelled scenario on loopback; a private Redis is started when
-none is configured; this process runs the collectors, detector, API and /metrics against
-them and prints where to look. With ``--duration`` it stops by itself and prints the run's
+none is configured; this process runs the collectors, detector, alerts, API and /metrics
+against them and prints where to look. Alerts go to a local signed-webhook receiver and,
+through a private Mosquitto when none is configured (and the binary is installed), to MQTT
+(:mod:`.demo_outputs`). With ``--duration`` it stops by itself and prints the run's
 figures as JSON (messages/s ingested, events written, CPU of the service process).
 """
 
@@ -23,6 +25,7 @@ import click
 import structlog
 
 from .config import Settings, load_settings, redacted
+from .demo_outputs import DemoOutputs, demo_outputs
 from .events import Kind
 from .runtime import Runtime, install_signal_handlers
 from .store import keys, reader
@@ -86,7 +89,8 @@ async def run_demo(
         if redis_url is None:
             redis_url = await stack.enter_async_context(embedded_redis())
         urls = await stack.enter_async_context(_simulator(scenario))
-        overrides: dict[str, Any] = {
+        outputs = await stack.enter_async_context(demo_outputs(settings))
+        overrides: dict[str, Any] = outputs.overrides | {
             "redis_url": redis_url,
             "api": {"port": port},
             "venues": {name: {"enabled": False} for name in settings.venues}
@@ -96,7 +100,7 @@ async def run_demo(
         runtime = Runtime(demo_settings, redis_url=redis_url)
         task = asyncio.create_task(runtime.run())
         install_signal_handlers(task)
-        watcher = asyncio.create_task(_watch(runtime, duration_s, task))
+        watcher = asyncio.create_task(_watch(runtime, outputs, duration_s, task))
         try:
             await task
         except asyncio.CancelledError:
@@ -107,11 +111,13 @@ async def run_demo(
             click.echo(json.dumps(watcher.result(), indent=2))
 
 
-async def _watch(runtime: Runtime, duration_s: float | None, task: asyncio.Task[Any]) -> Any:
+async def _watch(
+    runtime: Runtime, outputs: DemoOutputs, duration_s: float | None, task: asyncio.Task[Any]
+) -> Any:
     """Print status lines; with ``duration_s``, stop the service then and return figures."""
     try:
         await runtime.serving()
-        _banner(runtime)
+        _banner(runtime, outputs)
         t0, cpu0 = time.monotonic(), time.process_time()
         left_calm_after: float | None = None
         next_status = t0 + STATUS_EVERY_S
@@ -122,8 +128,10 @@ async def _watch(runtime: Runtime, duration_s: float | None, task: asyncio.Task[
                 left_calm_after = time.monotonic() - t0
             if time.monotonic() >= next_status:
                 next_status += STATUS_EVERY_S
-                _status(runtime, time.monotonic() - t0, hot)
+                _status(runtime, outputs, time.monotonic() - t0, hot)
         figures = await _figures(runtime, time.monotonic() - t0, time.process_time() - cpu0)
+        alerts = runtime.alerts
+        figures["alerts"] = outputs.figures(alerts.events_total if alerts is not None else None)
         figures["first_non_calm_after_s"] = (
             None if left_calm_after is None else round(left_calm_after, 1)
         )
@@ -132,8 +140,19 @@ async def _watch(runtime: Runtime, duration_s: float | None, task: asyncio.Task[
         task.cancel()
 
 
-def _banner(runtime: Runtime) -> None:
+def _banner(runtime: Runtime, outputs: DemoOutputs) -> None:
     url = runtime.api_url()
+    alerts = (
+        f"    alerts       {url}/v1/alerts   (webhooks: a local signed receiver)\n"
+        if outputs.inbox is not None
+        else f"    alerts       {url}/v1/alerts\n"
+    )
+    mqtt = runtime.settings.mqtt
+    broker = (
+        f"    mqtt         mqtt://{mqtt.host}:{mqtt.port}  topics {mqtt.topic_prefix}/#\n"
+        if mqtt.host is not None
+        else f"    mqtt         {outputs.mqtt_note}\n"
+    )
     click.echo(
         f"\n  deleverage demo is running (Redis: {redacted(runtime.redis_url)})\n"
         f"    pressure     {url}/v1/pressure\n"
@@ -141,6 +160,7 @@ def _banner(runtime: Runtime) -> None:
         f"    liquidations {url}/v1/liquidations?limit=10\n"
         f"    funding      {url}/v1/funding    open interest  {url}/v1/open-interest\n"
         f"    metrics      {url}/metrics        API docs  {url}/docs\n"
+        f"{alerts}{broker}"
         "  The simulator plays a calm market, then a long-side deleveraging on BTCUSDT.\n"
         "  Press Ctrl-C to stop.\n",
         err=True,
@@ -162,11 +182,16 @@ def _hottest(runtime: Runtime) -> dict[str, Any] | None:
     }
 
 
-def _status(runtime: Runtime, elapsed: float, hot: dict[str, Any] | None) -> None:
+def _status(
+    runtime: Runtime, outputs: DemoOutputs, elapsed: float, hot: dict[str, Any] | None
+) -> None:
     msgs = sum(c.health.messages_total for c in runtime.collectors)
+    webhooks = len(outputs.inbox.received) if outputs.inbox is not None else "-"
+    mqtt_alerts = outputs.tap.alerts if outputs.tap is not None else "-"
     click.echo(
         f"  [{elapsed:5.0f}s] frames {msgs}  events written {runtime.sink.written_events}"
-        f"  pending {runtime.sink.pending}  hottest {hot}",
+        f"  pending {runtime.sink.pending}  hottest {hot}"
+        f"  alerts: webhook {webhooks}, mqtt {mqtt_alerts}",
         err=True,
     )
 
