@@ -711,6 +711,42 @@ def collector_health() -> Json:
             [target("deleverage_store_pending_events", "pending")],
             (12, 29, 12, 8),
         ),
+        timeseries(
+            "Alert deliveries per second",
+            "Alert notifications delivered (2xx) per second by receiver, and failed attempts "
+            "(retried with backoff).",
+            "cps",
+            [
+                target(
+                    "sum by (receiver) (rate(deleverage_alert_deliveries_total"
+                    "[$__rate_interval]))",
+                    "{{receiver}} delivered",
+                ),
+                target(
+                    "sum by (receiver) (rate(deleverage_alert_delivery_failures_total"
+                    "[$__rate_interval]))",
+                    "{{receiver}} failed",
+                    ref="B",
+                ),
+            ],
+            (0, 37, 12, 8),
+        ),
+        timeseries(
+            "Alert outbox and latency",
+            "Notifications waiting in each receiver's outbox, and the 90th percentile of the "
+            "time from an alert's decision to its delivery.",
+            "short",
+            [
+                target("deleverage_alert_outbox_depth", "{{receiver}} waiting"),
+                target(
+                    "histogram_quantile(0.9, sum by (le, receiver) "
+                    "(rate(deleverage_alert_delivery_latency_seconds_bucket[$__rate_interval])))",
+                    "{{receiver}} p90 latency (s)",
+                    ref="B",
+                ),
+            ],
+            (12, 37, 12, 8),
+        ),
     ]
     variables = [
         query_variable(
@@ -721,7 +757,7 @@ def collector_health() -> Json:
         "deleverage-collector",
         "deleverage: collector health",
         "Per venue: connection, frame and event rates, staleness, reconnects, parse errors; "
-        "Redis writes.",
+        "Redis writes; alert delivery.",
         panels,
         variables,
     )

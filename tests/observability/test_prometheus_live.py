@@ -34,6 +34,7 @@ from obs_support import (
     variable_queries,
 )
 
+from service.alerts.inbox import WebhookInbox
 from service.config import ENV_PREFIX, load_settings
 from service.runtime import Runtime
 from service.simulate.runner import SIMULATORS, VenueSimulator
@@ -64,12 +65,16 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     tmp = tmp_path_factory.mktemp("prometheus-live")
     redis = aioredis.Redis.from_url(TEST_REDIS_URL)
     await redis.flushdb()
-    sims: dict[str, VenueSimulator] = {}
-    task: asyncio.Task[None] | None = None
-    try:
+    inbox = WebhookInbox()
+    async with contextlib.AsyncExitStack() as exits:
+        exits.push_async_callback(redis.aclose)
+        exits.push_async_callback(redis.flushdb)
+        hook_url = await exits.enter_async_context(inbox.serving())
+        sims: dict[str, VenueSimulator] = {}
         for i, name in enumerate(VENUES):
             sim = SIMULATORS[name](get_scenario("long_unwind"), 11 + i, TIME_SCALE)
             sims[name] = await sim.start("127.0.0.1", 0, 0)
+            exits.push_async_callback(sims[name].stop)
         with pytest.MonkeyPatch.context() as mp:  # settings from this test only
             for env in [e for e in os.environ if e.startswith(ENV_PREFIX)]:
                 mp.delenv(env)
@@ -89,23 +94,31 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
                     "stale_after_s": 10.0,
                 },
                 collect={"watchdog_s": 5.0},
+                # alert delivery to a local receiver and MQTT, for their panels and series
+                alerts={
+                    "receivers": [{"name": "inbox", "url": hook_url}],
+                    "rules": [
+                        {
+                            "name": "any",
+                            "states": ["building", "unwinding", "cascade"],
+                            "receivers": ["inbox"],
+                        }
+                    ],
+                    "tick_s": 0.25,
+                },
+                mqtt={"host": "127.0.0.1", "topic_prefix": f"test-{os.getpid()}/deleverage/v1"},
                 log_level="warning",
             )
         runtime = Runtime(settings)
         task = asyncio.create_task(runtime.run())
-        service_url = await asyncio.wait_for(runtime.serving(), 30)
-        target = service_url.removeprefix("http://")
-        async with run_prometheus(tmp, target) as prometheus:
-            yield Stack(service_url, prometheus, started)
-    finally:
-        if task is not None:
+        try:
+            service_url = await asyncio.wait_for(runtime.serving(), 30)
+            target = service_url.removeprefix("http://")
+            async with run_prometheus(tmp, target) as prometheus:
+                yield Stack(service_url, prometheus, started)
+        finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        for sim in sims.values():
-            with contextlib.suppress(Exception):
-                await sim.stop()
-        await redis.flushdb()
-        await redis.aclose()
 
 
 async def _variables(prometheus: Prometheus, dashboard: dict[str, object]) -> dict[str, str]:
