@@ -103,18 +103,18 @@ class AlertEngine:
             if not held or not _due(track.last_opened_ms, rule, now_ms):
                 return []
             return [self._open(track, fp, cur, now_ms)]
-        if cur is not None:
-            alert.state, alert.side, alert.score = cur.state, cur.side, cur.score
-            alert.reasons, alert.updated_ms = list(cur.reasons), now_ms
+        if cur is None:
+            return []  # nothing observed since a restart: unknown is not calm, keep it open
+        alert.state, alert.side, alert.score = cur.state, cur.side, cur.score
+        alert.reasons, alert.updated_ms = list(cur.reasons), now_ms
         if active:
-            assert cur is not None
             if SEVERITY[cur.state] > SEVERITY[alert.peak_state]:
                 alert.peak_state = cur.state
                 return [self._notify(track, EventKind.ESCALATED, now_ms)]
             if _due(track.last_notified_ms, rule, now_ms):
                 return [self._notify(track, EventKind.REPEATED, now_ms)]
             return []
-        if cur is not None and rule.resolve_score is not None and cur.score > rule.resolve_score:
+        if rule.resolve_score is not None and cur.score > rule.resolve_score:
             return []  # hysteresis: the state left, the score has not come down yet
         alert.status, alert.resolved_ms = "resolved", now_ms
         event = self._notify(track, EventKind.RESOLVED, now_ms)

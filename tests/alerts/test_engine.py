@@ -124,3 +124,15 @@ def test_rule_validation_names_the_problem() -> None:
         rule(states=["calm"])
     with pytest.raises(ValueError, match="hysteresis"):
         rule(min_score=40, resolve_score=60)
+
+
+def test_a_restored_alert_without_fresh_data_stays_open() -> None:
+    rule = AlertRule(name="r", receivers=["x"])
+    first = AlertEngine([rule])
+    (opened,) = first.observe(obs(State.CASCADE, 90.0), T0)
+    second = AlertEngine([rule])
+    second.restore(first.open_alerts())
+    assert second.tick(T0 + 3_600_000) == []  # no observation yet: not resolved, not repeated
+    assert [a.id for a in second.open_alerts()] == [opened.alert.id]
+    (resolved,) = second.observe(obs(State.CALM, 5.0), T0 + 3_700_000)
+    assert resolved.kind is EventKind.RESOLVED
