@@ -44,6 +44,9 @@ from .health import VenueHealth
 from .health import encode as encode_health
 
 log = structlog.get_logger(__name__)
+CLOSE_TIMEOUT_S = 1.0
+"""How long a closing handshake may take: a lost or stalled connection is replaced at once,
+not after websockets' default 10 s."""
 
 #: What a lost connection looks like; anything else is a bug and is left to crash loudly.
 CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, InvalidHandshake)
@@ -220,8 +223,10 @@ class VenueCollector:
         handed over to one (rotation); raises when the connection was lost."""
         conn = self._connection(name)
         async with connect(
-            conn.url, open_timeout=self.settings.open_timeout_s, max_size=2**24, compression=None
-        ) as ws:
+            conn.url, open_timeout=self.settings.open_timeout_s, max_size=2**24,
+            compression=None, close_timeout=CLOSE_TIMEOUT_S,
+            additional_headers=list(conn.headers) or None,
+        ) as ws:  # fmt: skip
             for message in conn.subscribe:
                 await ws.send(message)
             opened = self.clock()

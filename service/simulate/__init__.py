@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from .binance_coinm import BinanceCoinmSimulator
 from .binance_usdm import BinanceUsdmSimulator
+from .bitget import BitgetSimulator
+from .bitmex import BitmexSimulator
 from .bybit import BybitSimulator
 from .clock import MarketClock
+from .deribit import DeribitSimulator
+from .gateio import GateSimulator
+from .hyperliquid import HyperliquidSimulator
 from .market import DEFAULT_SPECS, DEFAULT_SYMBOLS, LiquidationPrint, Market, Quote, SymbolSpec
 from .okx import OkxSimulator
 from .runner import run_forever
@@ -36,8 +41,13 @@ __all__ = [
     "SCENARIOS",
     "BinanceCoinmSimulator",
     "BinanceUsdmSimulator",
+    "BitgetSimulator",
+    "BitmexSimulator",
     "BybitSimulator",
+    "DeribitSimulator",
     "Drift",
+    "GateSimulator",
+    "HyperliquidSimulator",
     "Interval",
     "Label",
     "LiquidationPrint",

@@ -20,7 +20,12 @@ import structlog
 
 from .binance_coinm import BinanceCoinmSimulator
 from .binance_usdm import BinanceUsdmSimulator
+from .bitget import BitgetSimulator
+from .bitmex import BitmexSimulator
 from .bybit import BybitSimulator
+from .deribit import DeribitSimulator
+from .gateio import GateSimulator
+from .hyperliquid import HyperliquidSimulator
 from .okx import OkxSimulator
 from .scenario import DEFAULT_SCENARIO, Scenario, get_scenario
 
@@ -56,11 +61,38 @@ def _okx(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
     return OkxSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
 
 
+def _deribit(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
+    return DeribitSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
+
+
+def _bitmex(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
+    return BitmexSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
+
+
+def _bitget(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
+    return BitgetSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
+
+
+def _gateio(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
+    return GateSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
+
+
+def _hyperliquid(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
+    return HyperliquidSimulator(
+        scenario, seed=seed, time_scale=time_scale, list_only_simulated=True
+    )
+
+
 SIMULATORS: dict[str, Callable[[Scenario, int, float], VenueSimulator]] = {
     "binance_usdm": _binance_usdm,
     "binance_coinm": _binance_coinm,
     "bybit": _bybit,
     "okx": _okx,
+    "deribit": _deribit,
+    "hyperliquid": _hyperliquid,
+    "bitmex": _bitmex,
+    "bitget": _bitget,
+    "gateio": _gateio,
 }
 """Venue id → factory. The order fixes the ports under ``base_port``."""
 

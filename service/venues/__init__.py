@@ -5,7 +5,12 @@ from __future__ import annotations
 from .base import Instrument, Parser, Venue
 from .binance_coinm import BinanceCoinm
 from .binance_usdm import BinanceUsdm
+from .bitget import Bitget
+from .bitmex import Bitmex
 from .bybit import Bybit
+from .deribit import Deribit
+from .gateio import Gate
+from .hyperliquid import Hyperliquid
 from .okx import Okx
 
 REGISTRY: dict[str, type[Venue]] = {
@@ -13,6 +18,11 @@ REGISTRY: dict[str, type[Venue]] = {
     BinanceCoinm.id: BinanceCoinm,
     Bybit.id: Bybit,
     Okx.id: Okx,
+    Deribit.id: Deribit,
+    Hyperliquid.id: Hyperliquid,
+    Bitmex.id: Bitmex,
+    Bitget.id: Bitget,
+    Gate.id: Gate,
 }
 
 __all__ = ["REGISTRY", "Instrument", "Parser", "Venue"]

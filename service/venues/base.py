@@ -101,6 +101,8 @@ class Connection:
     pong: str | None = None
     """A substring that marks the venue's answer to our ping. Such frames do not count as
     data for the watchdog: a feed that only answers pings has stalled."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra HTTP headers of the websocket handshake (Gate.io's ``X-Gate-Size-Decimal``)."""
 
 
 class Venue(ABC):

@@ -1,0 +1,103 @@
+"""The frames of Bitget's public websocket (v3 "UTA", and the v2 ticker) and of the v2
+contracts listing, as typed msgspec structs. Numbers arrive as strings; what the venue sends
+is pasted in each docstring."""
+
+from __future__ import annotations
+
+import msgspec
+
+NO_DATA = msgspec.Raw(b"")
+
+
+class Arg(msgspec.Struct):
+    """v3: ``{"instType":"usdt-futures","topic":"ticker","symbol":"BTCUSDT"}``;
+    v2: ``{"instType":"USDT-FUTURES","channel":"ticker","instId":"STORJUSDT"}``;
+    the obsolete mix v1: ``{"instType":"mc","channel":"ticker","instId":"DASHUSDT"}``."""
+
+    instType: str = ""
+    topic: str = ""
+    symbol: str = ""
+    channel: str = ""
+    instId: str = ""
+
+
+class Envelope(msgspec.Struct):
+    """A push (``action``, ``arg``, ``data``, ``ts``), an ack (``event`` subscribe) or an
+    error (``event`` error, ``code``, ``msg``)."""
+
+    event: str | None = None
+    code: int | str | None = None
+    arg: Arg | None = None
+    action: str | None = None
+    data: msgspec.Raw = msgspec.field(default_factory=lambda: NO_DATA)
+    ts: int | None = None
+
+
+class TickerRow(msgspec.Struct):
+    """One row of a ``ticker`` push; a field absent from a row leaves the state unchanged.
+
+    v3 (``openInterest``; no symbol or time in the row, both are in the envelope)::
+
+        {"action":"snapshot","arg":{"instType":"usdt-futures","topic":"ticker","symbol":
+        "BTCUSDT"},"data":[{"highPrice24h":"78237.7",...,"indexPrice":"76671.43816860553",
+        "markPrice":"76631.3","fundingRate":"-0.00003","openInterest":"29539.3825",
+        "deliveryTime":"","deliveryStartTime":"","deliveryStatus":"",
+        "nextFundingTime":"1777363200000"}],"ts":1777358880084}
+
+    v2 (``holdingAmount``; ``instId`` and ``ts`` in the row)::
+
+        {"action":"snapshot","arg":{"instType":"USDT-FUTURES","channel":"ticker","instId":
+        "STORJUSDT"},"data":[{"instId":"STORJUSDT","lastPr":"0.4706",...,"fundingRate":
+        "0.0001","nextFundingTime":"1730361600000","markPrice":"0.4705","indexPrice":
+        "0.47080586","holdingAmount":"8572031.1",...,"ts":"1730332823155"}],
+        "ts":1730332823157}
+    """
+
+    markPrice: str | None = None
+    indexPrice: str | None = None
+    fundingRate: str | None = None
+    nextFundingTime: str | int | None = None
+    openInterest: str | None = None
+    holdingAmount: str | None = None
+    instId: str = ""
+    ts: str | int | None = None
+
+
+class LiquidationRow(msgspec.Struct):
+    """``{"action":"update","arg":{"instType":"usdt-futures","topic":"liquidation"},"data":[
+    {"symbol":"APEUSDT","side":"buy","price":"0.1649","amount":"13.70319",
+    "ts":"1777358886549"},{"symbol":"IPUSDT","side":"buy","price":"0.500280739469",
+    "amount":"143.330431857868","ts":"1777358876983"}],"ts":1777358897167}``"""
+
+    symbol: str
+    side: str
+    price: str
+    amount: str
+    ts: int
+
+
+class ContractRow(msgspec.Struct):
+    """One row of ``GET /api/v2/mix/market/contracts?productType=USDT-FUTURES``:
+    ``{"symbol":"BTCUSDT","baseCoin":"BTC","quoteCoin":"USDT",...,"sizeMultiplier":"0.001",
+    "symbolType":"perpetual",...,"symbolStatus":"normal",...,"fundInterval":"8",...}``"""
+
+    symbol: str
+    baseCoin: str
+    quoteCoin: str
+    symbolType: str = ""
+    symbolStatus: str = ""
+    fundInterval: str = ""
+    """Hours between settlements (``"8"``, ``"4"``, ``"1"``); may be empty."""
+
+
+class ContractsPage(msgspec.Struct):
+    """``{"code":"00000","msg":"success","requestTime":1695793701269,"data":[...]}``"""
+
+    code: str
+    data: list[ContractRow]
+    msg: str = ""
+
+
+envelope = msgspec.json.Decoder(Envelope)
+tickers = msgspec.json.Decoder(list[TickerRow])
+liquidations = msgspec.json.Decoder(list[LiquidationRow], strict=False)

@@ -1,0 +1,128 @@
+"""The frames of BitMEX's realtime websocket, as typed msgspec structs, and the rows the parser
+keeps. A field absent from an ``update`` diff is :data:`~msgspec.UNSET` (unchanged); ``null`` is
+``None`` (no value, e.g. a dated future's funding rate). What the venue sends is pasted in each
+docstring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+NO_DATA = msgspec.Raw(b"")
+FUNDING_INTERVAL_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+"""BitMEX writes a duration as a time after 2000-01-01: ``2000-01-01T08:00:00.000Z`` is 8 h."""
+
+
+class Envelope(msgspec.Struct):
+    """A table push ``{"table":…,"action":"partial|insert|update|delete","data":[…]}`` (a
+    ``partial`` also has ``keys``, ``types``, ``filter``…), or a protocol frame: the welcome
+    ``{"info":"Welcome to the BitMEX Realtime API.","version":…,"timestamp":…,"docs":…,
+    "limit":{"remaining":39}}``, an ack ``{"success":true,"subscribe":"trade:XBTUSD",
+    "request":{…}}`` or an error ``{"status":400,"error":"Unknown table: x","meta":{},
+    "request":{…}}``."""
+
+    table: str | None = None
+    action: str | None = None
+    data: msgspec.Raw = msgspec.field(default_factory=lambda: NO_DATA)
+    filter: dict[str, Any] | None = None
+    success: bool | None = None
+    subscribe: str | None = None
+    unsubscribe: str | None = None
+    info: str | None = None
+    error: str | None = None
+
+
+class InstrumentRow(msgspec.Struct):
+    """One row of the ``instrument`` table: the whole instrument in a ``partial``, only what
+    changed in an ``update``: ``{"table":"instrument","action":"update","data":[{"symbol":
+    "ETHUSD","openInterest":58922153}]}``. The fields we read; the others are ignored."""
+
+    symbol: str
+    markPrice: float | UnsetType | None = UNSET
+    indexPrice: float | UnsetType | None = UNSET
+    indicativeSettlePrice: float | UnsetType | None = UNSET
+    """A perpetual's index (``.BXBT`` for XBTUSD): its "settlement" price."""
+    openInterest: float | UnsetType | None = UNSET
+    """Contracts."""
+    fundingRate: float | UnsetType | None = UNSET
+    fundingTimestamp: datetime | UnsetType | None = UNSET
+    """The coming funding time."""
+    fundingInterval: datetime | UnsetType | None = UNSET
+    timestamp: datetime | UnsetType = UNSET
+
+
+class LiquidationRow(msgspec.Struct):
+    """One row of the ``liquidation`` table (no timestamp): ``{"table":"liquidation",
+    "action":"insert","data":[{"orderID":"dd9cea25-207c-0dab-15b5-b88da776f500",
+    "symbol":"XBTUSD","side":"Buy","price":10106,"leavesQty":9214}]}``; an ``update``
+    carries ``orderID``, ``symbol`` and the new ``leavesQty``, a ``delete`` only the keys."""
+
+    orderID: str
+    symbol: str = ""
+    side: str | UnsetType = UNSET
+    price: float | UnsetType = UNSET
+    leavesQty: float | UnsetType = UNSET
+
+
+envelope = msgspec.json.Decoder(Envelope)
+instruments = msgspec.json.Decoder(list[InstrumentRow])
+liquidations = msgspec.json.Decoder(list[LiquidationRow])
+
+
+def ms(t: datetime) -> int:
+    """An aware datetime in epoch milliseconds."""
+    return round(t.timestamp() * 1000)
+
+
+def interval_h(interval: datetime) -> float:
+    """A BitMEX duration (a time after 2000-01-01) in hours."""
+    return (interval - FUNDING_INTERVAL_EPOCH).total_seconds() / 3600
+
+
+@dataclass(slots=True)
+class InstrumentState:
+    """One instrument as last known: its partial with every update applied."""
+
+    mark: float | None = None
+    index_price: float | None = None
+    settle_price: float | None = None
+    open_interest: float | None = None
+    funding_rate: float | None = None
+    interval_h: float | None = None
+    next_funding_ms: int | None = None
+
+    @property
+    def index(self) -> float | None:
+        """``indexPrice`` when the venue sends one, else ``indicativeSettlePrice``."""
+        return self.index_price if self.index_price is not None else self.settle_price
+
+    def apply(self, r: InstrumentRow) -> None:
+        """Merge the fields present in ``r``."""
+        if r.markPrice is not UNSET:
+            self.mark = r.markPrice
+        if r.indexPrice is not UNSET:
+            self.index_price = r.indexPrice
+        if r.indicativeSettlePrice is not UNSET:
+            self.settle_price = r.indicativeSettlePrice
+        if r.openInterest is not UNSET:
+            self.open_interest = r.openInterest
+        if r.fundingRate is not UNSET:
+            self.funding_rate = r.fundingRate
+        if r.fundingInterval is not UNSET:
+            interval = r.fundingInterval
+            self.interval_h = None if interval is None else interval_h(interval)
+        if r.fundingTimestamp is not UNSET:
+            ts = r.fundingTimestamp
+            self.next_funding_ms = None if ts is None else ms(ts)
+
+
+@dataclass(frozen=True, slots=True)
+class RestingOrder:
+    """A liquidation order in the book, as last known."""
+
+    symbol: str
+    leaves_qty: float

@@ -1,0 +1,131 @@
+"""A ticker's merged state and its once-a-second reports, for venues whose ticker frames carry
+mark, funding and open interest together (Bitget, Gate).
+
+A venue's parser converts a frame's fields to numbers (raising before anything is merged),
+:meth:`TickerState.apply`\\ s them, and :func:`report` turns the parts that changed and are due
+into events. Open interest is in the instrument's native unit (contracts of
+``Instrument.contract_size``) and is valued at the mark, so it waits for one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from ..events import Event, FundingRate, MarkPrice, OpenInterest, per_hour
+from .base import Instrument
+
+MARK: Final = "mark"
+FUNDING: Final = "funding"
+OI: Final = "open_interest"
+STATE_EVERY_MS: Final = 1000
+"""Mark, funding and open-interest events: at most one per symbol and kind per second."""
+
+
+@dataclass(slots=True)
+class TickerState:
+    """One symbol's ticker as last known, which parts changed since they were reported, and
+    when each part was last reported."""
+
+    mark: float | None = None
+    index: float | None = None
+    open_interest: float | None = None
+    funding_rate: float | None = None
+    next_funding_ms: int | None = None
+    changed: set[str] = field(default_factory=set)
+    reported_ms: dict[str, int] = field(default_factory=dict)
+
+    def apply(
+        self,
+        *,
+        mark: float | None = None,
+        index: float | None = None,
+        open_interest: float | None = None,
+        funding_rate: float | None = None,
+    ) -> None:
+        """Merge the values given (``None``: absent from the frame, unchanged)."""
+        if mark is not None:
+            self.mark = mark
+        if index is not None:
+            self.index = index
+        if mark is not None or index is not None:
+            self.changed.add(MARK)
+        if open_interest is not None:
+            self.open_interest = open_interest
+            self.changed.add(OI)
+        if funding_rate is not None:
+            self.funding_rate = funding_rate
+            self.changed.add(FUNDING)
+
+    def set_next_funding(self, next_ms: int | None) -> None:
+        """The coming settlement (``None``: none, e.g. a dated future); a funding change."""
+        self.next_funding_ms = next_ms
+        self.changed.add(FUNDING)
+
+    def due(self, ts: int, every_ms: int) -> set[str]:
+        """The changed parts not reported in the ``every_ms`` before ``ts``."""
+        return {
+            p
+            for p in self.changed
+            if (last := self.reported_ms.get(p)) is None or ts - last >= every_ms
+        }
+
+
+def report(
+    venue: str, inst: Instrument, st: TickerState, ts: int, recv_ms: int, every_ms: int
+) -> list[Event]:
+    """Events for the changed parts of ``st`` that are due at ``ts``, from the merged state;
+    funding per ``inst.funding_interval_h``, open interest valued at the mark."""
+    symbol, base = inst.symbol, inst.base
+    out: list[Event] = []
+    due = st.due(ts, every_ms)
+    mark, rate, oi = st.mark, st.funding_rate, st.open_interest
+    if MARK in due and mark is not None:
+        out.append(
+            MarkPrice(
+                venue=venue,
+                symbol=symbol,
+                base=base,
+                ts_ms=ts,
+                recv_ms=recv_ms,
+                mark_price=mark,
+                index_price=st.index,
+            )
+        )
+    if FUNDING in due and rate is not None:
+        hours = inst.funding_interval_h
+        out.append(
+            FundingRate(
+                venue=venue,
+                symbol=symbol,
+                base=base,
+                ts_ms=ts,
+                recv_ms=recv_ms,
+                funding_rate=rate,
+                interval_h=hours,
+                funding_rate_1h=per_hour(rate, hours),
+                next_funding_ms=st.next_funding_ms,
+            )
+        )
+    if OI in due and oi is not None and mark:
+        out.append(
+            OpenInterest(
+                venue=venue,
+                symbol=symbol,
+                base=base,
+                ts_ms=ts,
+                recv_ms=recv_ms,
+                oi_contracts=oi,
+                oi_base=inst.base_units(oi, mark),
+                oi_usd=inst.notional_usd(oi, mark),
+            )
+        )
+    for part, value in ((MARK, mark), (FUNDING, rate), (OI, oi if mark else None)):
+        if part not in due:
+            continue
+        if value is not None:
+            st.reported_ms[part] = ts
+            st.changed.discard(part)
+        elif part != OI:  # nothing to report (a funding rate of "")
+            st.changed.discard(part)
+    return out

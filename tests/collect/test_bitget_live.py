@@ -1,0 +1,168 @@
+"""The collector against the Bitget simulator over real websockets and HTTP, writing to the real
+Redis: units of what lands for both instTypes, a reconnect in the middle of a liquidation
+cascade that loses and doubles nothing, a rotation that stores nothing twice, and the text
+pings that keep a connection the venue would otherwise cut."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+
+import pytest
+import redis.asyncio as aioredis
+from harness import running, settings_for, stored, stored_liquidations, until
+
+from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
+from service.simulate.bitget import BitgetSimulator
+from service.simulate.bitget_wire import BITGET_SYMBOLS
+from service.simulate.market import LiquidationPrint
+from service.venues.base import Connection, Instrument
+from service.venues.bitget import Bitget
+
+pytestmark = pytest.mark.integration
+
+VENUE = "bitget"
+SYMBOLS = list(BITGET_SYMBOLS)
+
+
+def bitget(sim: BitgetSimulator) -> Bitget:
+    return Bitget(settings_for(sim, SYMBOLS))
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[BitgetSimulator]:
+    # In the long cascade (scenario 20 s to 60 s), 4x faster: about 9.5 s of burst.
+    async with BitgetSimulator(
+        seed=3, time_scale=4.0, start_s=22, push_interval_s=0.1, list_only_simulated=True
+    ) as s:
+        yield s
+
+
+def identity(sim: BitgetSimulator, p: LiquidationPrint) -> tuple[str, str]:
+    """A pushed liquidation's identity, from the row the simulator sent."""
+    row = sim.row(p)
+    return p.symbol, f"{row['ts']}:{row['side']}:{row['amount']}:{row['price']}"
+
+
+async def test_marks_funding_open_interest_and_sampled_liquidations_land_in_their_units(
+    sim: BitgetSimulator, redis_client: aioredis.Redis
+) -> None:
+    async with running(bitget(sim), redis_client) as collector:
+        await until(lambda: collector.ready.is_set() and len(sim.pushed) >= 12)
+        end = len(sim.pushed)
+        await asyncio.sleep(0.6)  # what was pushed by ``end`` reaches Redis
+        health = collector.health
+        assert health.connected
+        assert health.parse_errors == {}
+        assert health.instruments == 6  # the simulated perpetuals, via ccxt
+        assert health.liquidations_sampled is True
+        assert sim.clients == 2  # usdt-futures-1 and coin-futures-1
+        marks = {s: sim.mark(s) for s in SYMBOLS}
+        oi_base = {s: sim.oi_base(s) for s in SYMBOLS}
+
+    for symbol in SYMBOLS:
+        stored_marks = await stored(redis_client, VENUE, symbol, Kind.MARK)
+        assert all(isinstance(m, MarkPrice) for m in stored_marks)
+        assert stored_marks[-1].mark_price == pytest.approx(marks[symbol], rel=0.01)
+        times = [m.ts_ms for m in stored_marks]  # tickers every 100 ms, reported once a second
+        assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
+        oi = (await stored(redis_client, VENUE, symbol, Kind.OPEN_INTEREST))[-1]
+        assert isinstance(oi, OpenInterest)  # base coin for both instTypes, valued at the mark
+        assert oi.oi_base == oi.oi_contracts == pytest.approx(oi_base[symbol], rel=0.01)
+        assert oi.oi_usd == pytest.approx(oi.oi_base * marks[symbol], rel=0.02)
+    doge = (await stored(redis_client, VENUE, "DOGEUSDT", Kind.FUNDING))[-1]
+    btc = (await stored(redis_client, VENUE, "BTCUSD", Kind.FUNDING))[-1]
+    assert isinstance(doge, FundingRate)
+    assert isinstance(btc, FundingRate)
+    assert (doge.interval_h, btc.interval_h) == (4.0, 8.0)  # the listing's fundInterval
+    assert doge.funding_rate_1h == pytest.approx(doge.funding_rate / 4)
+    assert doge.next_funding_ms is not None
+    assert doge.next_funding_ms % (4 * 3_600_000) == 0
+
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
+    ids = [(x.symbol, x.event_id) for x in got]
+    assert len(ids) == len(set(ids))  # stored once each
+    assert {identity(sim, p) for p in sim.pushed[:end]} <= set(ids)  # every one pushed
+    assert set(ids) <= {identity(sim, p) for p in sim.pushed}  # and nothing else
+    assert {x.symbol for x in got} >= {"BTCUSDT", "BTCUSD"}
+    by_id = {identity(sim, p): p for p in sim.pushed}
+    for liq in got:
+        p = by_id[(liq.symbol, liq.event_id)]
+        assert liq.sampled is True
+        assert liq.side is p.side
+        if liq.base == "BTC":
+            assert liq.side is Side.LONG  # the long cascade
+        step = sim.contracts[p.symbol].qty_step
+        assert liq.quantity_base == pytest.approx(round(p.qty_base / step) * step)
+        assert liq.notional_usd == pytest.approx(liq.quantity_base * liq.price)
+        assert liq.notional_usd == pytest.approx(p.notional_usd, rel=0.01)
+    assert len(sim.pushed) < len(sim.prints)  # Bitget publishes a sample
+
+
+async def test_a_reconnect_mid_cascade_stores_every_later_liquidation_exactly_once(
+    sim: BitgetSimulator, redis_client: aioredis.Redis
+) -> None:
+    async with running(bitget(sim), redis_client) as collector:
+        await until(lambda: collector.ready.is_set() and len(sim.pushed) >= 8)
+        assert sim.market.now.phase.name == "long_cascade"
+        assert await sim.drop_connections() == 2  # a network cut: no close frame
+        await until(lambda: collector.health.reconnects_total >= 2 and collector.health.connected)
+        await until(lambda: sim.clients == 2)
+        mark = len(sim.pushed)  # from here on, every push goes to the new connections
+        await until(lambda: len(sim.pushed) >= mark + 12)
+        end = len(sim.pushed)
+        assert sim.market.now.phase.name == "long_cascade"  # still in the burst
+        await asyncio.sleep(0.6)  # what was pushed by ``end`` reaches Redis
+        assert sim.connections_total == 4
+        assert collector.health.parse_errors == {}
+
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
+    ids = [(x.symbol, x.event_id) for x in got]
+    assert len(ids) == len(set(ids)), "a liquidation was stored twice"
+    after = {identity(sim, p) for p in sim.pushed[mark:end]}
+    assert len(after) >= 12
+    missing = after - set(ids)
+    assert not missing, f"{len(missing)} liquidations pushed after the reconnect were lost"
+    assert set(ids) <= {identity(sim, p) for p in sim.pushed}
+
+
+async def test_rotation_hands_over_without_duplicate_liquidations(
+    sim: BitgetSimulator, redis_client: aioredis.Redis
+) -> None:
+    async with running(bitget(sim), redis_client, max_connection_age_s=2.0) as collector:
+        await until(lambda: sim.connections_total >= 6, within=15)
+        end = len(sim.pushed)
+        await asyncio.sleep(0.6)
+        assert collector.health.reconnects_total == 0  # rotations are not reconnects
+        assert collector.health.connected
+
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
+    ids = [(x.symbol, x.event_id) for x in got]
+    assert len(ids) == len(set(ids))  # both connections got the overlap; it is stored once
+    assert {identity(sim, p) for p in sim.pushed[:end]} <= set(ids)
+    marks = [m.ts_ms for m in await stored(redis_client, VENUE, "BTCUSD", Kind.MARK)]
+    assert marks == sorted(set(marks))
+
+
+class _FastPingBitget(Bitget):
+    """Pings every 0.2 s, against a simulator that cuts a connection silent for 0.8 s."""
+
+    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        return [replace(c, ping_interval_s=0.2) for c in super().connections(markets)]
+
+
+async def test_text_pings_keep_the_connection_the_venue_would_cut(
+    redis_client: aioredis.Redis,
+) -> None:
+    async with BitgetSimulator(ping_timeout_s=0.8, list_only_simulated=True) as sim:
+        pinging = _FastPingBitget(settings_for(sim, SYMBOLS))
+        async with running(pinging, redis_client) as collector:
+            await until(lambda: collector.health.connected)
+            await asyncio.sleep(2.5)  # three times the venue's patience
+            assert collector.health.reconnects_total == 0
+            assert sim.connections_total == 2
+        silent = Bitget(settings_for(sim, SYMBOLS))  # the real 25 s interval: cut at 0.8 s
+        async with running(silent, redis_client) as collector:
+            await until(lambda: collector.health.reconnects_total >= 2, within=5)

@@ -1,0 +1,270 @@
+"""The Gate futures simulator over real websockets and HTTP on loopback, read by our real
+venue code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from simkit import collect
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
+
+from service.config import VenueSettings
+from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.simulate import gateio_wire as wire
+from service.simulate.clock import MarketClock
+from service.simulate.gateio import GateSimulator
+from service.simulate.market import Market
+from service.simulate.scenario import get_scenario
+from service.venues._gateio_instruments import parse_contracts
+from service.venues.base import Connection, Instrument
+from service.venues.gateio import Gate, GateParser
+
+pytestmark = pytest.mark.integration
+
+VENUE = "gateio"
+SYMBOLS = list(wire.GATE_SYMBOLS)
+
+
+def _markets() -> dict[str, Instrument]:
+    """The contracts of the served lists, as the service builds them."""
+    out: dict[str, Instrument] = {}
+    for settle in wire.SETTLES:
+        out.update((c.symbol, c) for c in parse_contracts(wire.load_contracts(settle), settle))
+    return out
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[GateSimulator]:
+    """The default scenario, 10x faster, already in the long cascade; tickers every 200 ms."""
+    async with GateSimulator(seed=5, time_scale=10.0, start_s=22, push_interval_s=0.2) as s:
+        yield s
+
+
+def _request(channel: str, payload: list[str], event: str = "subscribe") -> str:
+    return json.dumps({"time": 1, "channel": channel, "event": event, "payload": payload})
+
+
+async def _session(conn: Connection, seconds: float) -> list[str]:
+    async with connect(conn.url) as ws:
+        for request in conn.subscribe:
+            await ws.send(request)
+        return await collect(ws, seconds)
+
+
+async def _updates(ws: ClientConnection, seconds: float) -> list[dict[str, Any]]:
+    frames = [json.loads(f) for f in await collect(ws, seconds)]
+    return [f for f in frames if f.get("event") == "update"]
+
+
+async def test_the_service_subscription_is_acked_and_every_push_parses(
+    sim: GateSimulator,
+) -> None:
+    markets = _markets()
+    venue = Gate(VenueSettings(ws_url=sim.ws_base_url, symbols=SYMBOLS))
+    conns = venue.connections(markets)
+    assert [c.name for c in conns] == ["usdt-1", "btc-1"]
+    frames = [f for fs in await asyncio.gather(*(_session(c, 1.5) for c in conns)) for f in fs]
+    acks = [json.loads(f) for f in frames if '"subscribe"' in f]
+    assert len(acks) == 4  # liquidations and tickers, per settlement
+    assert all(a["result"] == {"status": "success"} for a in acks)
+    parser = GateParser(VENUE, markets, set(SYMBOLS))
+    parser.state_every_ms = 0
+    events = [e for f in frames for e in parser.parse(f, 0)]
+    assert not parser.stats.errors
+    for symbol in SYMBOLS:
+        mine = [e for e in events if e.symbol == symbol]
+        mark = next(e for e in reversed(mine) if isinstance(e, MarkPrice))
+        oi = next(e for e in reversed(mine) if isinstance(e, OpenInterest))
+        funding = next(e for e in reversed(mine) if isinstance(e, FundingRate))
+        assert mark.mark_price == pytest.approx(sim.mark(symbol), rel=0.01)
+        assert oi.oi_base == pytest.approx(sim.oi_base(symbol), rel=0.01)
+        assert funding.interval_h == (4.0 if symbol == "DOGE_USDT" else 8.0)
+        assert funding.next_funding_ms is not None
+        assert funding.next_funding_ms % int(funding.interval_h * 3_600_000) == 0
+        assert 0 < funding.next_funding_ms - funding.ts_ms <= funding.interval_h * 3_600_000
+    btc_usd = next(e for e in events if isinstance(e, OpenInterest) and e.symbol == "BTC_USD")
+    assert btc_usd.oi_usd == btc_usd.oi_contracts  # 1 USD contracts
+    liqs = [e for e in events if isinstance(e, Liquidation)]
+    assert liqs
+    assert not any(x.sampled for x in liqs)  # the current format is complete
+    assert all(x.side is Side.LONG for x in liqs if x.base == "BTC")  # the long cascade
+
+
+async def test_the_current_format_sends_every_liquidation_in_batches_of_at_most_20(
+    sim: GateSimulator,
+) -> None:
+    async with connect(f"{sim.ws_base_url}/usdt") as ws:
+        await ws.send(_request(wire.LIQUIDATES, ["!all"]))
+        start = len(sim.prints)
+        pushes = await _updates(ws, 2.5)
+        end = len(sim.prints)
+    rows = [r for p in pushes for r in p["result"]]
+    assert all(len(p["result"]) <= wire.BATCH_MAX for p in pushes)
+    assert all(len({r["contract"] for r in p["result"]}) == 1 for p in pushes)
+    assert all(r["time"] > 10**12 and isinstance(r["size"], int) for r in rows)  # ms, integer
+    usdt = {s for s, c in sim.contracts.items() if c.settle == "usdt"}
+    sent = {(r["contract"], r["time"], r["size"]) for r in rows}
+    # Every liquidation of the USDT contracts before the last flush was sent.
+    cutoff = max(p["time_ms"] for p in pushes) - 200
+    middle = [p for p in sim.prints[start:end] if p.symbol in usdt and p.ts_ms < cutoff]
+    assert len(middle) > 40
+    for p in middle:
+        row = sim.row(p)
+        assert (row["contract"], row["time"], row["size"]) in sent
+        assert (row["size"] < 0) is (p.side is Side.LONG)  # a sell closes a long
+
+
+async def test_the_legacy_format_is_one_a_second_per_contract_in_seconds() -> None:
+    async with (
+        GateSimulator(seed=5, time_scale=10.0, start_s=22, liquidation_format="legacy") as sim,
+        connect(f"{sim.ws_base_url}/usdt") as ws,
+    ):
+        await ws.send(_request(wire.LIQUIDATES, ["BTC_USDT", "ETH_USDT"]))
+        pushes = await _updates(ws, 2.5)
+        assert len(sim.pushed) < len(sim.prints) / 5  # most are never sent
+    assert pushes
+    for push in pushes:
+        assert len(push["result"]) == 1
+        assert push["result"][0]["time"] < 10**11  # seconds
+    parser = GateParser(VENUE, _markets(), None)
+    liqs = [e for p in pushes for e in parser.parse(json.dumps(p), 0)]
+    assert liqs
+    assert all(isinstance(x, Liquidation) and x.sampled for x in liqs)
+    assert {x.symbol for x in liqs} <= {"BTC_USDT", "ETH_USDT"}
+
+
+async def test_the_size_header_makes_sizes_text(sim: GateSimulator) -> None:
+    headers = {"X-Gate-Size-Decimal": "1"}
+    async with connect(f"{sim.ws_base_url}/btc", additional_headers=headers) as ws:
+        await ws.send(_request(wire.LIQUIDATES, ["!all"]))
+        pushes = await _updates(ws, 1.5)
+    rows = [r for p in pushes for r in p["result"]]
+    assert rows
+    assert all(isinstance(r["size"], str) and r["contract"] == "BTC_USD" for r in rows)
+
+
+async def test_ping_is_answered_with_a_pong(sim: GateSimulator) -> None:
+    async with connect(f"{sim.ws_base_url}/usdt") as ws:
+        await ws.send('{"time":1,"channel":"futures.ping"}')
+        pong = json.loads(await ws.recv())
+    assert (pong["channel"], pong["event"], pong["result"]) == ("futures.pong", "", None)
+    assert pong["time_ms"] // 1000 == pong["time"]
+
+
+@pytest.mark.parametrize(
+    ("request_text", "code"),
+    [
+        (_request(wire.TICKERS, ["BTC_USDT", "NOPE_USDT"]), 2),
+        (_request(wire.TICKERS, ["BTC_USD"]), 2),  # a BTC-settled contract on /usdt
+        (_request("futures.nope", ["BTC_USDT"]), 2),
+        (_request(wire.TICKERS, ["BTC_USDT"], event="patch"), 1),
+        ("not json", 1),
+        ("[]", 1),
+    ],
+)
+async def test_bad_requests_are_refused(sim: GateSimulator, request_text: str, code: int) -> None:
+    async with connect(f"{sim.ws_base_url}/usdt") as ws:
+        await ws.send(request_text)
+        reply = json.loads(await ws.recv())
+        assert reply["error"]["code"] == code
+        assert reply["result"] == {"status": "fail"}
+        assert await _updates(ws, 0.5) == []  # nothing was subscribed
+
+
+async def test_unsubscribe_stops_the_tickers(sim: GateSimulator) -> None:
+    async with connect(f"{sim.ws_base_url}/usdt") as ws:
+        await ws.send(_request(wire.TICKERS, ["ETH_USDT"]))
+        assert await _updates(ws, 0.5)
+        await ws.send(_request(wire.TICKERS, ["ETH_USDT"], event="unsubscribe"))
+        await collect(ws, 0.1)
+        assert await _updates(ws, 0.5) == []
+
+
+async def test_unknown_path_is_refused(sim: GateSimulator) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(f"{sim.ws_base_url}/usd1"):
+            pass
+    assert info.value.response.status_code == 404
+
+
+async def test_drop_connections_cuts_without_a_close_frame(sim: GateSimulator) -> None:
+    base = sim.ws_base_url
+    async with connect(f"{base}/usdt") as a, connect(f"{base}/btc") as b:
+        assert await sim.drop_connections() == 2
+        for ws in (a, b):
+            with pytest.raises(ConnectionClosedError):
+                await ws.recv()
+            assert ws.close_code == 1006
+    assert sim.clients == 0
+
+
+async def test_stall_sends_no_data_but_answers_pings(sim: GateSimulator) -> None:
+    async with connect(f"{sim.ws_base_url}/usdt") as ws:
+        await ws.send(_request(wire.TICKERS, ["BTC_USDT"]))
+        await ws.send(_request(wire.LIQUIDATES, ["!all"]))
+        assert await _updates(ws, 0.5)
+        sim.stall(0.8)
+        await collect(ws, 0.1)  # a frame may have been in flight
+        await ws.send('{"time":1,"channel":"futures.ping"}')
+        assert [json.loads(f)["channel"] for f in await collect(ws, 0.5)] == ["futures.pong"]
+        assert len(await _updates(ws, 0.8)) >= 2  # and back
+
+
+async def test_a_shared_clock_serves_the_contracts_gate_lists() -> None:
+    market = Market(get_scenario("calm"), symbols=["BTCUSDT"], seed=1)
+    clock = MarketClock(market, time_scale=5.0)
+    clock.start()
+    try:
+        async with GateSimulator(clock=clock) as sim:
+            assert sim.contracts == {}  # Binance's names are not Gate's
+    finally:
+        await clock.stop()
+
+
+# -- REST ----------------------------------------------------------------------------------------
+
+
+async def test_contract_lists_by_settlement(sim: GateSimulator) -> None:
+    async with httpx.AsyncClient(base_url=sim.rest_base_url, timeout=5.0) as http:
+        usdt = await http.get("/api/v4/futures/usdt/contracts")
+        one = await http.get("/api/v4/futures/btc/contracts/BTC_USD")
+        missing = await http.get("/api/v4/futures/btc/contracts/BTC_USDT")
+        bad = await http.get("/api/v4/futures/usd2/contracts")
+    assert usdt.status_code == 200
+    body = usdt.json()
+    assert len(body) == 302
+    doge = next(r for r in body if r["name"] == "DOGE_USDT")
+    assert doge["funding_interval"] == 14400  # the simulated 4 h contract
+    assert one.json()["type"] == "inverse"
+    assert (missing.status_code, missing.json()["label"]) == (404, "CONTRACT_NOT_FOUND")
+    assert (bad.status_code, bad.json()["label"]) == (400, "INVALID_PARAM_VALUE")
+
+
+async def test_the_venue_loads_both_settlements_through_ccxt(sim: GateSimulator) -> None:
+    venue = Gate(VenueSettings(rest_url=sim.rest_base_url))
+    try:
+        markets = await venue.load_markets(timeout_s=5.0)
+    finally:
+        await venue.close()
+    assert markets == _markets()
+    assert len(markets) == 303  # 302 USDT contracts and BTC_USD (not the quanto ETH_USD)
+    assert sim.rest.requests == [
+        "/api/v4/futures/usdt/contracts",
+        "/api/v4/futures/btc/contracts",
+    ]
+
+
+async def test_list_only_simulated_lists_the_simulated_contracts() -> None:
+    async with GateSimulator(list_only_simulated=True) as sim:
+        venue = Gate(VenueSettings(rest_url=sim.rest_base_url))
+        try:
+            markets = await venue.load_markets(timeout_s=5.0)
+        finally:
+            await venue.close()
+    assert sorted(markets) == sorted(SYMBOLS)
