@@ -25,7 +25,9 @@ def configure(level: str = "info", fmt: Literal["console", "json"] = "console") 
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: log calls are off the hot path, and uncached loggers follow a later
+        # configure (tests capture logs with structlog.testing.capture_logs).
+        cache_logger_on_first_use=False,
     )
     # Libraries that use the standard logging module (uvicorn, websockets) go to stderr too.
     logging.basicConfig(

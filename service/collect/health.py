@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Literal
 
 import msgspec
 
@@ -37,6 +38,13 @@ class HealthSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """Configured symbol count, or ``None`` for all."""
     last_error: str | None
     updated_ms: int
+    mode: Literal["stream", "polled"] = "stream"
+    """``polled``: REST polls through ccxt (no websocket, no liquidations); a "message" is a
+    successful REST answer."""
+    poll_interval_s: float | None = None
+    """A polled venue's poll interval (its freshness is judged against it)."""
+    rest_failures: dict[str, int] = msgspec.field(default_factory=dict)
+    """A polled venue's failed REST calls by endpoint (``funding``, ``open_interest``...)."""
 
 
 @dataclass
@@ -61,6 +69,9 @@ class VenueHealth:
     instruments: int = 0
     subscribed_symbols: int | None = None
     last_error: str | None = None
+    mode: Literal["stream", "polled"] = "stream"
+    poll_interval_s: float | None = None
+    rest_failures: Counter[str] = field(default_factory=Counter)
 
     def snapshot(self, now_ms: int) -> HealthSnapshot:
         return HealthSnapshot(
@@ -84,6 +95,9 @@ class VenueHealth:
             subscribed_symbols=self.subscribed_symbols,
             last_error=self.last_error,
             updated_ms=now_ms,
+            mode=self.mode,
+            poll_interval_s=self.poll_interval_s,
+            rest_failures=dict(self.rest_failures),
         )
 
 

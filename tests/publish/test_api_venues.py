@@ -39,12 +39,13 @@ async def test_venues_lists_snapshots_and_enabled_venues_that_never_reported(
     assert binance["ws_url"] == "wss://binance_usdm.test/ws"
     assert bybit == {
         "venue": "bybit", "enabled": True, "connected": False, "fresh": False,
-        "problem": "no health snapshot", "ws_url": None, "rest_url": None,
-        "liquidations_sampled": None, "connected_since": None, "last_message_at": None,
+        "problem": "no health snapshot", "mode": "stream", "ws_url": None, "rest_url": None,
+        "liquidations": None, "liquidations_sampled": None, "poll_interval_s": None,
+        "connected_since": None, "last_message_at": None,
         "last_event_at": None, "updated_at": None, "messages_total": 0, "events_total": 0,
         "reconnects_total": 0, "parse_errors_total": 0, "parse_errors": {},
         "oi_polls_total": 0, "oi_poll_failures_total": 0, "instruments": 0,
-        "subscribed_symbols": 2, "last_error": None,
+        "subscribed_symbols": 2, "last_error": None, "rest_failures": {},
     }  # fmt: skip
     assert okx["enabled"] is False
     assert okx["fresh"] is False

@@ -22,6 +22,11 @@ def feed_problem(snapshot: HealthSnapshot | None, now_ms: int, watchdog_s: float
     if snapshot.last_message_ms is None:
         return "no message received yet"
     silent_ms = now_ms - snapshot.last_message_ms
+    if snapshot.poll_interval_s is not None:  # polled: an answer per interval at least
+        limit_s = max(watchdog_s, 2 * snapshot.poll_interval_s)
+        if silent_ms > limit_s * 1000:
+            return f"last REST answer {silent_ms / 1000:.1f} s ago (limit {limit_s:g} s)"
+        return None
     if silent_ms > watchdog_s * 1000:
         return f"last message {silent_ms / 1000:.1f} s ago (watchdog {watchdog_s:g} s)"
     return None

@@ -46,9 +46,12 @@ def _venue(s: HealthSnapshot, now_ms: int, watchdog_s: float) -> dict[str, Any]:
         "connected": s.connected,
         "fresh": problem is None,
         "problem": problem,
-        "ws_url": s.ws_url,
+        "mode": s.mode,
+        "ws_url": s.ws_url or None,
         "rest_url": s.rest_url,
-        "liquidations_sampled": s.liquidations_sampled,
+        "liquidations": _liquidations(s),
+        "liquidations_sampled": None if s.mode == "polled" else s.liquidations_sampled,
+        "poll_interval_s": s.poll_interval_s,
         "connected_since": rfc3339_or_none(s.connected_since_ms),
         "last_message_at": rfc3339_or_none(s.last_message_ms),
         "last_event_at": rfc3339_or_none(s.last_event_ms),
@@ -63,7 +66,14 @@ def _venue(s: HealthSnapshot, now_ms: int, watchdog_s: float) -> dict[str, Any]:
         "instruments": s.instruments,
         "subscribed_symbols": s.subscribed_symbols,
         "last_error": s.last_error,
+        "rest_failures": s.rest_failures,
     }
+
+
+def _liquidations(s: HealthSnapshot) -> str:
+    if s.mode == "polled":
+        return "none"
+    return "sampled" if s.liquidations_sampled else "complete"
 
 
 def _never_reported(name: str, venue: VenueSettings, problem: str | None) -> dict[str, Any]:
@@ -73,9 +83,12 @@ def _never_reported(name: str, venue: VenueSettings, problem: str | None) -> dic
         "connected": False,
         "fresh": False,
         "problem": problem,
+        "mode": "stream" if venue.ccxt is None else "polled",
         "ws_url": None if venue.ws_url is None else str(venue.ws_url),
         "rest_url": None if venue.rest_url is None else str(venue.rest_url),
+        "liquidations": None if venue.ccxt is None else "none",
         "liquidations_sampled": None,
+        "poll_interval_s": None if venue.ccxt is None else venue.ccxt.poll_interval_s,
         "connected_since": None,
         "last_message_at": None,
         "last_event_at": None,
@@ -90,4 +103,5 @@ def _never_reported(name: str, venue: VenueSettings, problem: str | None) -> dic
         "instruments": 0,
         "subscribed_symbols": None if venue.symbols == "all" else len(venue.symbols),
         "last_error": None,
+        "rest_failures": {},
     }
