@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 
 from .collect.dedup import Deduplicator
 from .config import DetectorSettings, StoreSettings, redacted
-from .detect.threshold_model import ThresholdModel
+from .detect.factory import make_model
 from .logs import configure
 from .store import reader
 from .store.embedded import embedded_redis
@@ -122,7 +122,7 @@ async def full_path(
     sink = EventSink(client, StoreSettings())
     parser = BinanceUsdmParser(VENUE, markets, None)
     dedup = Deduplicator()
-    model = ThresholdModel(DetectorSettings())
+    model = make_model(DetectorSettings())
     expected = sum(len(parser.parse(f, 0)) for f in frames)
     parser = BinanceUsdmParser(VENUE, markets, None)
     consumed = 0

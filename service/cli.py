@@ -1,4 +1,5 @@
-"""The ``deleverage`` command: ``run``, ``demo``, ``simulate`` and ``check-config``."""
+"""The ``deleverage`` command: ``run``, ``demo``, ``simulate``, ``evaluate``, ``backtest``
+and ``check-config``."""
 
 from __future__ import annotations
 
@@ -152,6 +153,130 @@ def demo(config_files: tuple[Path, ...], port: int, scenario: str, duration: flo
     settings = _settings(tuple(files))
     configure(settings.log_level, settings.log_format)
     _run(run_demo(settings, files, port=port, scenario=scenario, duration_s=duration))
+
+
+def _names(values: tuple[str, ...]) -> list[str]:
+    """Repeatable options that also take comma-separated lists."""
+    return [n for v in values for n in v.split(",") if n]
+
+
+@main.command()
+@_config_option
+@click.option("--seeds", default=20, show_default=True, type=int, help="Seeds per kind.")
+@click.option("--first-seed", default=0, show_default=True, type=int)
+@click.option("--kinds", "kinds", multiple=True, help="Scenario kinds (default: all).")
+@click.option(
+    "--venues", "venues", multiple=True, help="Venues played (default: binance_usdm, bybit, okx)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write JSON here.")
+@click.option(
+    "--slow-step",
+    default=10.0,
+    show_default=True,
+    help="Seconds per market step in slow phases (fast phases: 1).",
+)
+@click.option(
+    "--slow-eval",
+    default=30.0,
+    show_default=True,
+    help="Seconds between evaluations in slow phases (fast phases: 1).",
+)
+@click.option("--all-contracts", is_flag=True, help="Every simulated contract, not one per asset.")
+@click.option("--grace", default=900.0, show_default=True, help="Seconds after a label's end.")
+@click.option("--warmup", default=1800.0, show_default=True, help="Seconds not scored at start.")
+@click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+def evaluate(
+    config_files: tuple[Path, ...],
+    seeds: int,
+    first_seed: int,
+    kinds: tuple[str, ...],
+    venues: tuple[str, ...],
+    as_json: bool,
+    out: Path | None,
+    slow_step: float,
+    slow_eval: float,
+    all_contracts: bool,
+    grace: float,
+    warmup: float,
+    quiet: bool,
+) -> None:
+    """Play the labelled scenario suite through the detector and print how it did."""
+    from .evaluate.command import run_evaluate
+
+    settings = _settings(config_files)
+    configure("warning")
+    try:
+        run_evaluate(
+            settings,
+            seeds=range(first_seed, first_seed + seeds),
+            kinds=_names(kinds),
+            venues=_names(venues),
+            as_json=as_json,
+            out=out,
+            pace=(slow_step, slow_eval, all_contracts),
+            grace_s=grace,
+            warmup_s=warmup,
+            quiet=quiet,
+        )
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0])) from None
+
+
+@main.command()
+@_config_option
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--col", "columns", multiple=True, help="FIELD=COLUMN, e.g. time=timestamp.")
+@click.option("--venue", "venue", default=None, help="Venue of files without a venue column.")
+@click.option("--symbol", "symbol", default=None, help="Symbol of files without one.")
+@click.option("--bar", "bar", default=None, help="Bar size (1m, 1h, 1d...); default: inferred.")
+@click.option(
+    "--bar-as",
+    default=60.0,
+    show_default=True,
+    help="Model seconds one bar is played as (the detector's windows, in bars).",
+)
+@click.option("--since", default=None, help="First bar time (ISO 8601, UTC).")
+@click.option("--until", default=None, help="Last bar time (ISO 8601, UTC).")
+@click.option("--only", "only", multiple=True, help="VENUE:SYMBOL or SYMBOL to keep.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Intervals as CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print the intervals as JSON.")
+def backtest(
+    config_files: tuple[Path, ...],
+    paths: tuple[str, ...],
+    columns: tuple[str, ...],
+    venue: str | None,
+    symbol: str | None,
+    bar: str | None,
+    bar_as: float,
+    since: str | None,
+    until: str | None,
+    only: tuple[str, ...],
+    out: Path | None,
+    as_json: bool,
+) -> None:
+    """Run the detector over historical bars (CSV or Parquet) and print its state intervals."""
+    from .backtest.command import run_backtest
+
+    settings = _settings(config_files)
+    configure("warning")
+    try:
+        run_backtest(
+            settings,
+            [Path(p) for p in paths],
+            columns=list(columns),
+            venue=venue,
+            symbol=symbol,
+            bar=bar,
+            bar_as_s=bar_as,
+            since=since,
+            until=until,
+            only=_names(only),
+            out=out,
+            as_json=as_json,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("check-config")

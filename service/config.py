@@ -49,6 +49,36 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CcxtSettings(_Section):
+    """A venue polled over REST through ccxt's unified API (the long tail): funding, mark and
+    open interest every ``poll_interval_s``; no websocket, no liquidations."""
+
+    exchange: str
+    """The ccxt exchange id (``bitget``, ``htx``...). It must implement fetchFundingRate(s)
+    and fetchOpenInterest(s): checked at start-up."""
+    poll_interval_s: Annotated[float, Field(ge=1)] = 60.0
+    """One funding/mark poll per interval; per-symbol open-interest calls are spread over it
+    (and never faster than ccxt's ``rateLimit`` for the exchange)."""
+    funding_interval_h: Annotated[float, Field(gt=0)] = 8.0
+    """Funding interval assumed when ccxt's funding structure does not give one."""
+    oi_amount_unit: Literal["contracts", "base"] = "contracts"
+    """What ccxt's ``openInterestAmount`` counts on this exchange: ``contracts`` (ccxt's
+    convention: x contractSize = base coin for linear, USD for inverse) or ``base`` coin
+    (e.g. Bitget, whose coin-margined swaps are sized in coin)."""
+    config: dict[str, Any] = Field(default_factory=dict)
+    """Extra ccxt constructor settings, e.g. ``{options: {fetchMarkets: {types: [swap]}}}``
+    or a slower ``rateLimit`` (ms); ``enableRateLimit`` is always on."""
+
+    @field_validator("exchange")
+    @classmethod
+    def _capable(cls, value: str) -> str:
+        # lazily: ccxt is heavy, and config is imported by every process
+        from .venues.ccxt_polled import check_exchange
+
+        check_exchange(value)
+        return value
+
+
 class VenueSettings(_Section):
     """One venue. URLs left unset take the venue module's production defaults."""
 
@@ -56,11 +86,16 @@ class VenueSettings(_Section):
     ws_url: AnyUrl | None = None
     """Websocket base URL (for Binance USDⓈ-M: the routed ``/market`` base)."""
     rest_url: AnyUrl | None = None
-    """REST base URL, used by our own calls and by ccxt."""
+    """REST base URL, used by our own calls and by ccxt (for a ccxt-polled venue it replaces
+    the host of every API URL ccxt knows for the exchange)."""
     symbols: list[str] | Literal["all"] = "all"
+    """Native symbols (``BTCUSDT``), as the venue names them."""
     oi_poll_weight_per_minute: Annotated[int, Field(gt=0, le=2400)] = 600
     """Share of the venue's REST weight budget that open-interest polling may use."""
     metadata_refresh_s: Seconds = 3600.0
+    ccxt: CcxtSettings | None = None
+    """Set: the venue is polled through ccxt instead of a native venue module; its name
+    need not be a native venue's."""
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -68,6 +103,12 @@ class VenueSettings(_Section):
         if isinstance(value, str) and value != "all":
             return [s.strip() for s in value.split(",") if s.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _polled_has_no_websocket(self) -> VenueSettings:
+        if self.ccxt is not None and self.ws_url is not None:
+            raise ValueError("ws_url given for a ccxt-polled venue (it has no websocket)")
+        return self
 
 
 class CollectSettings(_Section):
@@ -112,30 +153,97 @@ class StoreSettings(_Section):
 
 
 class DetectorSettings(_Section):
+    """The pressure model (``docs/detector.md`` explains each parameter)."""
+
     window_s: Seconds = 300.0
-    """The rolling window the score is computed over."""
+    """The reference window: the unsuffixed features (``oi_change_base_pct``...) are over it,
+    and every other window is a multiple of it (``window_factors``)."""
+    window_factors: list[Annotated[float, Field(gt=0)]] = [0.2, 1.0, 3.0, 12.0, 48.0]
+    """The windows as multiples of ``window_s``: by default 1 m, 5 m, 15 m, 1 h, 4 h."""
+    liquidation_window_factors: list[Annotated[float, Field(gt=0)]] = [0.2, 1.0, 3.0]
+    """The windows (multiples of ``window_s``) whose liquidation bursts count as evidence."""
     eval_interval_s: Seconds = 1.0
     stale_after_s: Seconds = 120.0
     """A symbol with no data for this long is reported stale, never calm."""
-    oi_unwind_pct: Annotated[float, Field(gt=0)] = 1.0
-    """Open-interest decline over the window (in base units, %) that counts as unwinding."""
-    oi_build_pct: Annotated[float, Field(gt=0)] = 1.0
-    liq_cascade_bp: Annotated[float, Field(gt=0)] = 5.0
-    """Liquidated notional over the window, in basis points of open interest, for a cascade."""
-    forced_share_cascade: Annotated[float, Field(gt=0, le=1)] = 0.5
+    baseline_lookback_s: Seconds = 86400.0
+    """How far back the robust baselines (median and MAD) of each feature look."""
+    baseline_max_samples: Annotated[int, Field(ge=8, le=4096)] = 288
+    """Samples kept per baseline: a window is sampled every ``max(window / 4, lookback /
+    max_samples)``; windows longer than the lookback keep 32 samples."""
+    baseline_min_samples: Annotated[int, Field(ge=3)] = 20
+    """Below this many samples a baseline uses its prior (median 0, scale ``prior_scale`` x
+    the floor)."""
+    prior_scale: Annotated[float, Field(ge=1)] = 2.0
+    z_enter: Annotated[float, Field(gt=0)] = 4.5
+    """A robust z-score (in MAD sigmas) that counts as one unit of evidence: the score
+    reaches ``enter_score`` (50) at one unit."""
+    liq_z_enter: Annotated[float, Field(gt=0)] = 4.5
+    """The same for liquidation bursts (log intensity)."""
+    oi_floor_pct: Annotated[float, Field(gt=0)] = 0.05
+    """Floor of the robust sigma of the OI change (base units, %) over ``window_s``; other
+    windows scale it by the square root of their length."""
+    price_floor_pct: Annotated[float, Field(gt=0)] = 0.1
+    """Floor of the robust sigma of the mark return (%) over ``window_s`` (square-root
+    scaled)."""
+    liq_floor_bp: Annotated[float, Field(gt=0)] = 0.5
+    """Liquidated notional (bp of OI per ``window_s``, scaled with the window) added before
+    taking the log: amounts well below it cannot make a burst."""
+    liq_log_floor: Annotated[float, Field(gt=0)] = 0.5
+    """Floor of the robust sigma of the log liquidation intensity."""
+    liq_min_active_s: Annotated[int, Field(ge=1)] = 3
+    """Seconds with liquidations in a window before its burst counts (one print is no burst)."""
+    funding_floor_1h: Annotated[float, Field(gt=0)] = 5e-6
+    """Floor of the robust sigma of the per-hour funding rate (5e-6/h = 0.004 %/8 h)."""
+    premium_floor_bp: Annotated[float, Field(gt=0)] = 2.0
+    """Floor of the robust sigma of the premium (mark vs index, bp)."""
+    confirm_gain_price: Annotated[float, Field(ge=0)] = 0.15
+    """How much a price move in the unwinding direction (the quadrant) adds to OI evidence."""
+    confirm_gain_funding: Annotated[float, Field(ge=0)] = 0.1
+    confirm_gain_premium: Annotated[float, Field(ge=0)] = 0.1
+    forced_share_cascade: Annotated[float, Field(gt=0, le=1)] = 0.25
+    """Liquidations as a share of the OI decline from which a burst is a cascade."""
+    sampled_saturation_cascade: Annotated[float, Field(gt=0, le=1)] = 0.5
+    """On a sampled liquidation feed (Binance: one print per symbol per second), the share of
+    seconds with a print from which a burst is a cascade (its forced share is a lower bound)."""
+    sampled_weight: Annotated[float, Field(gt=0, le=1)] = 0.5
+    """Weight of an instrument whose liquidation feed is sampled, in its asset's score."""
+    market_breadth_enter: Annotated[float, Field(gt=0, le=1)] = 0.5
+    """Share of assets under pressure that alone puts the market under pressure."""
+    market_min_assets: Annotated[int, Field(ge=1)] = 3
+    """Fewer assets than this: breadth does not count."""
     enter_score: Annotated[float, Field(gt=0, le=100)] = 50.0
     exit_score: Annotated[float, Field(ge=0, le=100)] = 30.0
-    min_dwell_s: Annotated[float, Field(ge=0)] = 10.0
-    price_move_pct: Annotated[float, Field(gt=0)] = 1.0
-    """Mark move over the window (%) that fully confirms the price/OI quadrant in the score."""
+    min_dwell_s: Annotated[float, Field(ge=0)] = 30.0
+    """A non-calm state lasts at least this long (and a side as long) before it changes."""
+    enter_persist_s: Annotated[float, Field(ge=0)] = 20.0
+    """Leaving calm on open-interest evidence alone needs the candidate to last this long (a
+    liquidation burst leaves at once)."""
     transitions_retention_s: Seconds = 7 * 86400.0
-    """Time-based retention of the transitions stream (trimmed with ``MINID ~``)."""
+    """Time-based retention of the transitions streams (trimmed with ``MINID ~``)."""
+    warmup: bool = True
+    """Fill the baselines from the venues' open-interest and funding history at start-up."""
+    warmup_history_s: Seconds = 86400.0
+    """How far back the warm start asks."""
+    warmup_max_symbols: Annotated[int, Field(ge=0)] = 50
+    """Instruments warmed per venue, largest open interest first."""
+    warmup_max_requests: Annotated[int, Field(ge=1)] = 200
+    """REST requests per venue for the warm start (rate-limited by ccxt)."""
+    warmup_timeout_s: Seconds = 120.0
+    """The warm start of one venue gives up after this long (what it has is kept)."""
 
     @model_validator(mode="after")
     def _hysteresis(self) -> DetectorSettings:
         if self.exit_score >= self.enter_score:
             raise ValueError("exit_score must be below enter_score")
+        if 1.0 not in self.window_factors:
+            raise ValueError("window_factors must contain 1 (the reference window_s)")
+        if not set(self.liquidation_window_factors) <= set(self.window_factors):
+            raise ValueError("liquidation_window_factors must be among window_factors")
         return self
+
+    def windows_s(self) -> list[float]:
+        """The windows in seconds, shortest first."""
+        return sorted({self.window_s * f for f in self.window_factors})
 
 
 class ApiSettings(_Section):
@@ -250,6 +358,17 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, yaml)
 
     @model_validator(mode="after")
+    def _polled_venues_stay_fresh(self) -> Settings:
+        for name, venue in self.venues.items():
+            if venue.ccxt is not None and venue.ccxt.poll_interval_s >= self.detector.stale_after_s:
+                raise ValueError(
+                    f"venues.{name}.ccxt.poll_interval_s ({venue.ccxt.poll_interval_s:g}) must "
+                    f"be below detector.stale_after_s ({self.detector.stale_after_s:g}): the "
+                    "detector would read the venue as stale between polls"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _detector_can_rebuild(self) -> Settings:
         needed = self.detector.window_s + self.detector.stale_after_s
         if self.store.handoff_retention_s < needed:
@@ -308,10 +427,13 @@ def load_settings(
     finally:
         _files.reset(token)
     if known_venues is not None:
-        unknown = sorted(set(settings.venues) - known_venues)
+        unknown = sorted(
+            name for name, v in settings.venues.items() if name not in known_venues and not v.ccxt
+        )
         if unknown:
             raise ConfigError(
-                f"venues.{unknown[0]}: unknown venue (known: {', '.join(sorted(known_venues))})"
+                f"venues.{unknown[0]}: unknown venue (known: {', '.join(sorted(known_venues))}; "
+                "or poll it through ccxt with ccxt.exchange: <ccxt exchange id>)"
             )
     return settings
 

@@ -24,9 +24,11 @@ from .alerts.payload import envelope
 from .alerts.service import AlertService
 from .collect.collector import VenueCollector
 from .collect.health import HealthSnapshot
-from .config import Settings, redacted
+from .collect.poller import CcxtPoller
+from .config import Settings, VenueSettings, redacted
 from .detect.model import Pressure
 from .detect.runner import Detector
+from .detect.warmup import Warmup
 from .events import Event, Kind, Side
 from .publish.api.app import create_app
 from .publish.metrics import MetricsCollector, OutputsSnapshot
@@ -34,6 +36,7 @@ from .publish.mqtt import MqttPublisher
 from .store.writer import EventSink
 from .venues import REGISTRY
 from .venues.base import now_ms
+from .venues.ccxt_polled import CcxtVenue
 
 log = structlog.get_logger(__name__)
 
@@ -76,16 +79,18 @@ class Runtime:
             socket_connect_timeout=5,
         )
         self.sink = EventSink(self.redis, settings.store)
-        self.collectors = (
-            [
-                VenueCollector(REGISTRY[name](vs), settings.collect, self.sink, self.redis)
-                for name, vs in settings.enabled_venues().items()
-            ]
+        self.collectors: list[VenueCollector | CcxtPoller] = (
+            [self._collector(name, vs) for name, vs in settings.enabled_venues().items()]
             if Component.COLLECT in self.components
             else []
         )
         self.detector = (
-            Detector(self.redis, settings.detector, sorted(settings.enabled_venues()))
+            Detector(
+                self.redis,
+                settings.detector,
+                sorted(settings.enabled_venues()),
+                warmup=Warmup.from_settings(settings),
+            )
             if Component.DETECT in self.components
             else None
         )
@@ -111,6 +116,15 @@ class Runtime:
         if self.mqtt is not None:
             public = self.settings.alerts.public_url
             self.mqtt.publish_alert(envelope(event, str(public) if public else None))
+
+    def _collector(self, name: str, vs: VenueSettings) -> VenueCollector | CcxtPoller:
+        """A native venue's collector, or the REST poller of a venue polled through ccxt."""
+        collect = self.settings.collect
+        if vs.ccxt is not None:
+            venue = CcxtVenue(name, vs, timeout_s=collect.rest_timeout_s)
+            rewrite_s = self.settings.detector.stale_after_s / 2
+            return CcxtPoller(venue, collect, self.sink, self.redis, rewrite_unchanged_s=rewrite_s)
+        return VenueCollector(REGISTRY[name](vs), collect, self.sink, self.redis)
 
     async def run(self) -> None:
         log.info(

@@ -54,6 +54,7 @@ async def test_api_state_goes_calm_then_long_deleveraging_then_calm(
         detector={
             "window_s": WINDOW_S,
             "min_dwell_s": 1.0,
+            "enter_persist_s": 1.0,
             "eval_interval_s": 0.25,
             "stale_after_s": 10.0,
         },

@@ -1,15 +1,15 @@
 """The seam between the detector's I/O (:mod:`.runner`) and a pressure model.
 
 The runner knows only :class:`PressureModel`: it feeds events in, asks for an evaluation
-every round, and writes what comes back. A better model replaces
-:class:`~.threshold_model.ThresholdModel` by implementing these three methods.
+every round, and writes what comes back. :func:`~.factory.make_model` builds the default one
+(:class:`~.robust_model.RobustModel`); another model implements these three methods.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..events import Event
 from .model import Pressure, Transition
@@ -22,6 +22,11 @@ class Evaluation:
     pressures: list[Pressure] = field(default_factory=list)
     """Instruments whose pressure was (re)computed this round; the others did not change."""
     transitions: list[Transition] = field(default_factory=list)
+    """Transitions of instruments."""
+    aggregates: list[Pressure] = field(default_factory=list)
+    """Asset and market scores (see ``Pressure.scope``) recomputed this round."""
+    aggregate_transitions: list[Transition] = field(default_factory=list)
+    """Transitions of assets and of the market (see ``Transition.scope``)."""
 
 
 class PressureModel(Protocol):
@@ -36,3 +41,22 @@ class PressureModel(Protocol):
 
         Called once, before the first :meth:`evaluate`; a model may ignore it.
         """
+
+
+@runtime_checkable
+class Seedable(Protocol):
+    """A model that takes history at start-up (the warm start)."""
+
+    def seed(
+        self,
+        venue: str,
+        symbol: str,
+        asset: str,
+        oi: list[tuple[int, float, float]],
+        funding: list[tuple[int, float]],
+    ) -> int:
+        """Open interest ``(ts_ms, oi_base, oi_usd)`` and funding ``(ts_ms, rate_1h)``
+        history of one instrument; return the baseline samples it gave."""
+
+    def instruments(self) -> list[tuple[str, str, str, float]]:
+        """``(venue, symbol, asset, oi_usd)`` of the instruments seen, largest first."""

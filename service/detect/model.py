@@ -1,8 +1,13 @@
-"""The detector's output, shared with the API, the metrics and (later) the alerts.
+"""The detector's output, shared with the API, the metrics and the alerts.
 
 State names are fixed: ``calm``, ``building`` (leverage growing), ``unwinding`` (positions
 closing: a gradual deleveraging), ``cascade`` (forced liquidations dominate). ``side`` is
 whose positions are being unwound (``long`` or ``short``) or ``None``.
+
+Scores and transitions have a :class:`Scope`: one instrument (``venue`` and ``symbol``), one
+asset across venues (``venue`` and ``symbol`` are :data:`ANY`) or the whole market (``asset``
+is :data:`ANY` too). Fields added after the first version have defaults, so that values
+stored by an older version still decode.
 """
 
 from __future__ import annotations
@@ -12,6 +17,15 @@ import enum
 import msgspec
 
 from ..events import Side
+
+ANY = "*"
+"""``venue``/``symbol`` (and ``asset``) of an asset (market) score."""
+
+
+class Scope(enum.StrEnum):
+    INSTRUMENT = "instrument"
+    ASSET = "asset"
+    MARKET = "market"
 
 
 class State(enum.StrEnum):
@@ -41,11 +55,13 @@ class Pressure(msgspec.Struct, frozen=True, kw_only=True):
     features: dict[str, float | None]
     """The values behind the score, units in the names (e.g. ``oi_change_base_pct``)."""
     reasons: list[str] = []
-    """Short human-readable reasons for the state, e.g. ``"OI -3.2% in 5m"``."""
+    """Short human-readable reasons, the strongest first, e.g. ``"OI -3.2% (base) in 5m"``."""
+    scope: Scope = Scope.INSTRUMENT
 
 
 class Transition(msgspec.Struct, frozen=True, kw_only=True):
-    """A change of state of one instrument, with the reasons (consumed by alerts later)."""
+    """A change of state of one instrument, asset or market, with the reasons (the alerts
+    consume the instrument ones)."""
 
     venue: str
     symbol: str
@@ -56,6 +72,11 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True):
     score: float
     ts_ms: int
     reasons: list[str] = []
+    scope: Scope = Scope.INSTRUMENT
+    forced_share: float | None = None
+    data_quality: float | None = None
+    features: dict[str, float | None] = {}
+    """The strongest features behind the change (a subset of the score's)."""
 
 
 encode = msgspec.json.Encoder().encode

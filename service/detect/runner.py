@@ -7,9 +7,14 @@ rebuilt, with its baselines and the feeds' last-seen times, before the first eva
 Then it continues live with blocking reads.
 
 Each round (every ``eval_interval_s``) the model scores what is due; one pipeline then
-``SET``\\s each new :class:`Pressure` at ``keys.pressure(venue, symbol)`` and ``XADD``\\s each
-:class:`Transition` to ``keys.TRANSITIONS`` (field ``e``, trimmed ``MINID ~`` to
-``transitions_retention_s``).
+``SET``\\s each new :class:`Pressure` at ``keys.pressure(venue, symbol)`` (assets in the
+``keys.ASSET_PRESSURE`` hash, the market at ``keys.MARKET_PRESSURE``) and ``XADD``\\s each
+:class:`Transition` to the stream of its scope, ``keys.transitions(scope)`` (field ``e``,
+trimmed ``MINID ~`` to ``transitions_retention_s``).
+
+Warm start: with a :class:`~.warmup.Warmup` and a model that can be seeded, once the rebuild
+is done a background task fills the baselines from the venues' history (bounded in time and
+requests; failures are logged and skipped); the detector scores live data meanwhile.
 
 Failure semantics: Redis errors never stop the loop. A failed read is retried with backoff
 from the same stream IDs (nothing is skipped); a failed write keeps its pressures (newest
@@ -23,6 +28,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
@@ -32,9 +38,10 @@ from redis.exceptions import RedisError
 from ..aio import checkpoint
 from ..config import DetectorSettings
 from ..store import keys, reader
-from .base import Evaluation, PressureModel
-from .model import Pressure, Transition, decode_pressure, encode
-from .threshold_model import ThresholdModel
+from .base import Evaluation, PressureModel, Seedable
+from .factory import make_model
+from .model import ANY, Pressure, Scope, Transition, decode_pressure, encode
+from .warmup import Warmup
 
 log = structlog.get_logger(__name__)
 
@@ -56,18 +63,25 @@ class Detector:
         venues: list[str],
         clock: Callable[[], float] = time.time,
         model: PressureModel | None = None,
+        warmup: Warmup | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._venues = list(venues)
         self._clock = clock
-        self._model: PressureModel = model if model is not None else ThresholdModel(settings)
+        self._model: PressureModel = model if model is not None else make_model(settings)
+        self._warmup = warmup
+        self.warmup_task: asyncio.Task[int] | None = None
         self._last_ids: dict[str, str] = {}
         self._latest: dict[Key, Pressure] = {}
         self._unwritten: dict[Key, Pressure] = {}
+        self._aggregates: dict[Key, Pressure] = {}
+        """Asset scores by ``(asset, "asset")``, the market's by ``("*", "market")``."""
+        self._unwritten_aggregates: dict[Key, Pressure] = {}
         self._unsent: list[Transition] = []
         self.transitions_total: Counter[tuple[str, str, str]] = Counter()
-        """Transitions by ``(venue, from_state, to_state)``."""
+        """Transitions by ``(venue, from_state, to_state)`` (``venue`` is ``*`` for assets and
+        the market)."""
         self.events_total = 0
         self.rounds_total = 0
         self.read_failures = 0
@@ -81,9 +95,16 @@ class Detector:
         """The newest pressure of every instrument evaluated so far (in-process, for metrics)."""
         return dict(self._latest)
 
+    def aggregates(self) -> dict[Key, Pressure]:
+        """The newest asset scores (key ``(asset, "asset")``) and the market's (``("*",
+        "market")``)."""
+        return dict(self._aggregates)
+
     async def run(self) -> None:
         """Rebuild, then read and evaluate forever; cancel to stop."""
         await self._start()
+        if self._warmup is not None and isinstance(self._model, Seedable):
+            self.warmup_task = asyncio.create_task(self._warmup.run(self._model), name="warmup")
         interval = self._settings.eval_interval_s
         next_round = self._clock()
         while True:
@@ -102,10 +123,14 @@ class Detector:
         for p in evaluation.pressures:
             key = (p.venue, p.symbol)
             self._latest[key] = self._unwritten[key] = p
-        for t in evaluation.transitions:
+        for p in evaluation.aggregates:
+            key = (p.asset, p.scope.value)
+            self._aggregates[key] = self._unwritten_aggregates[key] = p
+        transitions = [*evaluation.transitions, *evaluation.aggregate_transitions]
+        for t in transitions:
             self.transitions_total[(t.venue, t.from_state.value, t.to_state.value)] += 1
             log.info("transition", **_transition_log(t))
-        self._queue_transitions(evaluation.transitions)
+        self._queue_transitions(transitions)
         await self._write()
         return evaluation
 
@@ -130,19 +155,25 @@ class Detector:
                 pairs = await reader.instruments(self._client)
                 pairs = [p for p in pairs if p[0] in self._venues]
                 stored = await reader.pressure(self._client, pairs)
+                assets: Any = await self._client.hgetall(keys.ASSET_PRESSURE)
+                market: Any = await self._client.get(keys.MARKET_PRESSURE)
                 break
             except RedisError as exc:
                 await self._backoff("restore", exc)
         recent = []
-        for pair, raw in stored.items():
+        raws = [*stored.values(), *(assets or {}).values(), *([market] if market else [])]
+        for raw in raws:
             try:
                 p = decode_pressure(raw)
             except msgspec.DecodeError as exc:  # e.g. written by an older schema: start calm
-                log.warning("stored pressure unreadable; ignored", instrument=pair, error=str(exc))
+                log.warning("stored pressure unreadable; ignored", error=str(exc))
                 continue
             if p.updated_ms >= since_ms:
                 recent.append(p)
-                self._latest[(p.venue, p.symbol)] = p
+                if p.scope is Scope.INSTRUMENT:
+                    self._latest[(p.venue, p.symbol)] = p
+                else:
+                    self._aggregates[(p.asset, p.scope.value)] = p
         self._model.restore(recent)
 
     async def _read(self, block_ms: int, last_ids: dict[str, str] | None = None) -> set[str]:
@@ -165,21 +196,30 @@ class Detector:
         return got
 
     async def _write(self) -> None:
-        if not self._unwritten and not self._unsent:
+        if not self._unwritten and not self._unsent and not self._unwritten_aggregates:
             return
         minid = str(self._now_ms() - int(self._settings.transitions_retention_s * 1000))
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for (venue, symbol), p in self._unwritten.items():
                     pipe.set(keys.pressure(venue, symbol), encode(p))
+                assets = {a: encode(p) for (a, scope), p in self._unwritten_aggregates.items()
+                          if scope == Scope.ASSET.value}  # fmt: skip
+                if assets:
+                    pipe.hset(keys.ASSET_PRESSURE, mapping=assets)  # type: ignore[arg-type]
+                market = self._unwritten_aggregates.get((ANY, Scope.MARKET.value))
+                if market is not None:
+                    pipe.set(keys.MARKET_PRESSURE, encode(market))
                 for t in self._unsent:
-                    pipe.xadd(keys.TRANSITIONS, {"e": encode(t)}, minid=minid, approximate=True)
+                    stream = keys.transitions(t.scope.value)
+                    pipe.xadd(stream, {"e": encode(t)}, minid=minid, approximate=True)
                 await pipe.execute()
         except RedisError as exc:
             self.write_failures += 1
             log.warning("redis write failed; keeping the round for the next", error=str(exc))
             return
         self._unwritten.clear()
+        self._unwritten_aggregates.clear()
         self._unsent.clear()
 
     def _queue_transitions(self, transitions: list[Transition]) -> None:
@@ -207,6 +247,8 @@ def _id_ms(stream_id: str) -> int:
 
 def _transition_log(t: Transition) -> dict[str, object]:
     return {
+        "scope": t.scope.value,
+        "asset": t.asset,
         "venue": t.venue,
         "symbol": t.symbol,
         "from_state": t.from_state.value,

@@ -5,8 +5,9 @@ Rules of :meth:`StateMachine.step` (``enter`` / ``exit`` are the settings' score
 * calm -> X (X not calm): as soon as the candidate is X and score >= enter. No dwell here, so
   an alert is never delayed; hysteresis alone keeps calm from flapping.
 * X -> calm: only once score < exit, and only after X has lasted ``min_dwell_s``.
-* X -> Y (both not calm, e.g. unwinding -> cascade): candidate Y with score >= enter, after
-  the dwell.
+* X -> Y (both not calm): candidate Y with score >= enter; at once when Y is more severe
+  (building < unwinding < cascade: an escalation is news, like leaving calm), after the
+  dwell otherwise (cascade -> unwinding, unwinding -> building).
 * Side: a non-calm state keeps its side; an unknown side is filled in silently; a flip
   long <-> short (candidate side, score >= enter, after the dwell) is a change of its own,
   reported as a transition X -> X with the new side.
@@ -24,7 +25,9 @@ from dataclasses import dataclass
 
 from ..events import Side
 from .model import State
-from .score import span_text
+from .text import span_text
+
+SEVERITY = {State.CALM: 0, State.BUILDING: 1, State.UNWINDING: 2, State.CASCADE: 3}
 
 
 @dataclass(slots=True)
@@ -54,7 +57,10 @@ class StateMachine:
         if candidate is State.CALM or score < self.enter_score:
             return None
         if candidate is not current:
-            return self._change(candidate, side or self.side, now_ms) if dwelt else None
+            escalation = SEVERITY[candidate] > SEVERITY[current]
+            return (
+                self._change(candidate, side or self.side, now_ms) if dwelt or escalation else None
+            )
         if self.side is None:
             self.side = side
         elif side is not None and side is not self.side and dwelt:

@@ -13,6 +13,15 @@ Paths, bodies, error codes and the ``X-MBX-USED-WEIGHT-1M`` header follow the ve
   "contractType":"PERPETUAL","time":...}`` (contracts)
 * ``GET <prefix>/premiumIndex[?symbol=]``: USDⓈ-M one object, or a list without ``symbol``;
   COIN-M always a list (also ``?pair=``), weight 10
+* USDⓈ-M only, the history the detector's warm start reads (a calm past ending at the current
+  market, :mod:`.history`):
+  ``GET /futures/data/openInterestHist?symbol=&period=5m[&limit=][&startTime=][&endTime=]``
+  → ``[{"symbol":"BTCUSDT","sumOpenInterest":"80000.00000000","sumOpenInterestValue":
+  "4800000000.00000000","timestamp":1760000000000}]`` oldest first, ``limit`` 30 by default,
+  at most 500, the latest when no time is given (the venue keeps 30 days);
+  ``GET /fapi/v1/fundingRate[?symbol=][&startTime=][&endTime=][&limit=]`` →
+  ``[{"symbol":"BTCUSDT","fundingTime":1760000000000,"fundingRate":"0.00010000",
+  "markPrice":"60000.00000000"}]`` oldest first, ``limit`` 100 by default, at most 1000
 
 A symbol that is not simulated answers HTTP 400 ``{"code":-1121,"msg":"Invalid symbol."}``.
 Weights per call are the venue's; past the per-minute limit the answer is HTTP 429 ``-1003``.
@@ -32,6 +41,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import binance_usdm_wire as wire
+from . import history
 from .market import Market
 
 _SERVER_TIME = re.compile(r'"serverTime":\d+')
@@ -79,6 +89,9 @@ class BinanceFuturesRest:
                 Route(f"{prefix}/premiumIndex", self._premium_index),
             ]
         )
+        if product.rest_prefix == "/fapi/v1":
+            self.app.add_route("/futures/data/openInterestHist", self._open_interest_hist)
+            self.app.add_route(f"{prefix}/fundingRate", self._funding_rate)
 
     def _reply(self, request: Request, weight: int, body: Any, status: int = 200) -> Response:
         self.requests += 1
@@ -141,3 +154,76 @@ class BinanceFuturesRest:
             return self._reply(request, one, _INVALID_SYMBOL, 400)
         body = row(self.market.quote(symbol), self.contracts[symbol], now)
         return self._reply(request, one, [body] if self.product.premium_index_as_list else body)
+
+    async def _open_interest_hist(self, request: Request) -> Response:
+        q = request.query_params
+        symbol, period = q.get("symbol"), q.get("period", "")
+        if not symbol:
+            return self._reply(request, 1, _MISSING_SYMBOL, 400)
+        if symbol not in self.contracts:
+            return self._reply(request, 1, _INVALID_SYMBOL, 400)
+        step = history.PERIODS_MS.get(period)
+        now = self.clock()
+        window = _window(q, step or 1, 30, 500, now)
+        if step is None or window is None:
+            return self._reply(request, 1, _INVALID_PARAMETER, 400)
+        start, end, limit = window
+        quote = self.market.quote(symbol)
+        points = history.oi_history(symbol, quote.oi_base, quote.mark, now, start, end, step)
+        points = points[:limit] if "startTime" in q and "endTime" not in q else points[-limit:]
+        rows = [
+            {
+                "symbol": symbol,
+                "sumOpenInterest": f"{p.oi_base:.8f}",
+                "sumOpenInterestValue": f"{p.oi_usd:.8f}",
+                "timestamp": p.ts_ms,
+            }
+            for p in points
+        ]
+        return self._reply(request, 0, rows)
+
+    async def _funding_rate(self, request: Request) -> Response:
+        q = request.query_params
+        symbol = q.get("symbol")
+        if symbol is not None and symbol not in self.contracts:
+            return self._reply(request, 0, [])
+        now = self.clock()
+        window = _window(q, 8 * 3_600_000, 100, 1000, now)
+        if window is None:
+            return self._reply(request, 0, _INVALID_PARAMETER, 400)
+        start, end, limit = window
+        found: list[tuple[int, str, float, float]] = []
+        for sym in [symbol] if symbol else list(self.contracts):
+            interval_h = self.contracts[sym].funding_interval_h
+            mark = self.market.quote(sym).mark
+            found += [(ts, sym, rate, mark) for ts, rate in
+                      history.funding_history(sym, interval_h, now, start, end)]  # fmt: skip
+        found.sort()
+        rows = [{"symbol": sym, "fundingTime": ts, "fundingRate": f"{rate:.8f}",
+                 "markPrice": f"{mark:.8f}"} for ts, sym, rate, mark in found]  # fmt: skip
+        rows = rows[:limit] if "startTime" in q and "endTime" not in q else rows[-limit:]
+        return self._reply(request, 0, rows)
+
+
+_INVALID_PARAMETER = {"code": -1130, "msg": "Data sent for parameter is not valid."}
+
+
+def _window(
+    q: Mapping[str, str], step_ms: int, default: int, most: int, now_ms: int
+) -> tuple[int, int, int] | None:
+    """``(start_ms, end_ms, limit)`` of a history request (``None``: a bad parameter).
+    Without an end the span ends now (or ``limit`` steps after the start); without a
+    start it reaches ``limit`` steps back from the end."""
+    try:
+        limit = int(q.get("limit", default))
+        end = int(q["endTime"]) if "endTime" in q else None
+        start = int(q["startTime"]) if "startTime" in q else None
+    except ValueError:
+        return None
+    if not 1 <= limit <= most:
+        return None
+    if end is None:
+        end = now_ms if start is None else min(now_ms, start + limit * step_ms)
+    if start is None:
+        start = end - limit * step_ms
+    return start, end, limit

@@ -95,7 +95,7 @@ class BybitSimulator(VenueServer[_Client]):
         if list_only_simulated:
             listings = {c: wire.only(body, self.contracts) for c, body in listings.items()}
         self.listed = {c: wire.listed(listings, c) for c in wire.CATEGORIES}
-        self.rest = BybitRest(listings)
+        self.rest = BybitRest(listings, market=self.market, contracts=self.contracts)
         self.books = {
             s: wire.TickerBook(c, CS_START + 1_000_000 * i)
             for i, (s, c) in enumerate(self.contracts.items())

@@ -7,6 +7,16 @@
   ``limit`` rows (default 500, 1 to 1000) per page; ``nextPageCursor`` is
   ``first%3D<symbol>%26last%3D<symbol>`` while rows remain, else ``""``.
 
+* History the detector's warm start reads (a calm past ending at the current market,
+  :mod:`.history`), newest first as the venue answers:
+  ``GET /v5/market/open-interest?category=&symbol=&intervalTime=5min[&startTime=]
+  [&endTime=][&limit=][&cursor=]`` → ``{"symbol":"BTCUSDT","category":"linear","list":
+  [{"openInterest":"80000.00000000","timestamp":"1760000000000"}],"nextPageCursor":"..."}``
+  (base coin on linear contracts, USD contracts on inverse ones; ``limit`` 50 by default,
+  1 to 200); ``GET /v5/market/funding/history?category=&symbol=[&startTime=&endTime=]
+  [&limit=]`` → ``{"category":"linear","list":[{"symbol":"BTCUSDT","fundingRate":"0.0001",
+  "fundingRateTimestamp":"1760000000000"}]}`` (``limit`` 200 by default, 1 to 200).
+
 Errors answer HTTP 200 with a non-zero ``retCode``, as the venue does (code ``10001``,
 "params error"; the exact texts are ours).
 """
@@ -15,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote
 
 from starlette.applications import Starlette
@@ -24,6 +34,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import bybit_wire as wire
+from . import history
+from .market import Market
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
@@ -33,19 +45,34 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+INTERVALS: Final = {"5min": "5m", "15min": "15m", "30min": "30m", "1h": "1h", "4h": "4h",
+                    "1d": "1d"}  # fmt: skip
+MAX_HISTORY_LIMIT = 200
+
+
 class BybitRest:
-    """The REST side of the simulator: instrument lists by category."""
+    """The REST side of the simulator: instrument lists by category and, given the
+    ``market`` and its ``contracts``, open-interest and funding history."""
 
     def __init__(
-        self, listings: Mapping[str, Mapping[str, Any]], *, clock: Callable[[], int] = _now_ms
+        self,
+        listings: Mapping[str, Mapping[str, Any]],
+        *,
+        clock: Callable[[], int] = _now_ms,
+        market: Market | None = None,
+        contracts: Mapping[str, wire.Contract] | None = None,
     ) -> None:
         self.listings = listings
         self.clock = clock
+        self.market = market
+        self.contracts = dict(contracts or {})
         self.requests = 0
         self.app = Starlette(
             routes=[
                 Route("/v5/market/time", self._time),
                 Route("/v5/market/instruments-info", self._instruments),
+                Route("/v5/market/open-interest", self._open_interest),
+                Route("/v5/market/funding/history", self._funding_history),
             ]
         )
 
@@ -86,6 +113,70 @@ class BybitRest:
         more = page and start + limit < len(rows)
         cursor = f"first%3D{page[0]['symbol']}%26last%3D{page[-1]['symbol']}" if more else ""
         return self._reply({"category": category, "list": page, "nextPageCursor": cursor})
+
+    def _contract(self, q: Mapping[str, str]) -> wire.Contract | None:
+        c = self.contracts.get(q.get("symbol", ""))
+        if c is None or self.market is None or c.category != q.get("category"):
+            return None
+        return c
+
+    async def _open_interest(self, request: Request) -> Response:
+        q = request.query_params
+        c = self._contract(q)
+        period = history.PERIODS_MS.get(INTERVALS.get(q.get("intervalTime", ""), ""))
+        limits = _limits(q, 50)
+        if c is None or period is None or limits is None or self.market is None:
+            return self._reply({}, 10001, "params error: symbol, category or intervalTime")
+        limit, start, end = limits
+        now = self.clock()
+        if end is None:
+            end = now
+        if q.get("cursor"):
+            end = min(end, int(q["cursor"]) - 1) if q["cursor"].isdigit() else end
+        lo = start if start is not None else end - (limit + 1) * period
+        quote = self.market.quote(c.symbol)
+        points = history.oi_history(c.symbol, quote.oi_base, quote.mark, now, lo, end, period)
+        points.reverse()  # newest first
+        page = points[:limit]
+        more = len(points) > limit and start is not None
+        rows = [{"openInterest": f"{p.oi_base if c.linear else round(p.oi_usd):.8f}",
+                 "timestamp": str(p.ts_ms)} for p in page]  # fmt: skip
+        cursor = str(page[-1].ts_ms) if more and page else ""
+        result = {
+            "symbol": c.symbol,
+            "category": c.category,
+            "list": rows,
+            "nextPageCursor": cursor,
+        }
+        return self._reply(result)
+
+    async def _funding_history(self, request: Request) -> Response:
+        q = request.query_params
+        c = self._contract(q)
+        limits = _limits(q, MAX_HISTORY_LIMIT)
+        if c is None or limits is None:
+            return self._reply({}, 10001, "params error: symbol or category")
+        limit, start, end = limits
+        if start is not None and end is None:
+            return self._reply({}, 10001, "params error: endTime is required with startTime")
+        now = self.clock()
+        end = now if end is None else end
+        lo = start if start is not None else end - (limit + 1) * int(c.funding_interval_h * 3.6e6)
+        found = history.funding_history(c.symbol, c.funding_interval_h, now, lo, end)
+        rows = [{"symbol": c.symbol, "fundingRate": wire.rate(rate),
+                 "fundingRateTimestamp": str(ts)} for ts, rate in reversed(found)]  # fmt: skip
+        return self._reply({"category": c.category, "list": rows[:limit]})
+
+
+def _limits(q: Mapping[str, str], default: int) -> tuple[int, int | None, int | None] | None:
+    """``(limit, startTime, endTime)`` of a history request; ``None`` when one is bad."""
+    try:
+        limit = int(q.get("limit", default))
+        start = int(q["startTime"]) if "startTime" in q else None
+        end = int(q["endTime"]) if "endTime" in q else None
+    except ValueError:
+        return None
+    return (limit, start, end) if 1 <= limit <= MAX_HISTORY_LIMIT else None
 
 
 def _after(rows: list[dict[str, Any]], cursor: str) -> int:

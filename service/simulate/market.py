@@ -177,6 +177,7 @@ class Market:
         if dt_s <= 0:
             return []
         phase = self.scenario.phase_at(self.elapsed_s).phase
+        before_s = self.elapsed_s
         self.elapsed_s = round(self.elapsed_s + dt_s, 9)  # no drift across phase edges
         end_ms = round(self.elapsed_s * 1000) if ts_ms is None else ts_ms
         span = dt_s * 1000 if span_ms is None else span_ms
@@ -185,8 +186,38 @@ class Market:
             drift = phase.drift(st.spec.base)
             self._move(st, drift, dt_s)
             prints.extend(self._liquidations(st, drift, dt_s, end_ms, span))
+        if self.scenario.shocks:
+            prints.extend(self._shocks(before_s, dt_s, end_ms, span))
         prints.sort(key=lambda p: p.ts_ms)
         return prints
+
+    def _shocks(
+        self, before_s: float, dt_s: float, end_ms: int, span_ms: float
+    ) -> list[LiquidationPrint]:
+        """The scenario's one-off prints due in ``(before_s, before_s + dt_s]``, each on the
+        first simulated symbol of its asset, filled 0.5 % through the mark."""
+        sc, after_s = self.scenario, before_s + dt_s
+        cycle = sc.duration_s if sc.loop else math.inf
+        out: list[LiquidationPrint] = []
+        for shock in sc.shocks:
+            st = next((s for s in self._states.values() if s.spec.base == shock.asset), None)
+            if st is None:
+                continue
+            # Due when some shock.at_s + k * cycle falls in (before_s, after_s].
+            k = 0 if cycle == math.inf else math.floor((after_s - shock.at_s) / cycle)
+            at = shock.at_s + k * (0 if cycle == math.inf else cycle)
+            if not before_s < at <= after_s:
+                continue
+            sign = -1.0 if shock.side is Side.LONG else 1.0
+            fill = st.mark * (1 + sign * 0.005)
+            step = st.spec.qty_step
+            qty = max(1, round(shock.notional_usd / fill / step)) * step
+            ts = end_ms - int((after_s - at) / dt_s * span_ms)
+            limit = fill * (1 + sign * 0.01)
+            out.append(
+                LiquidationPrint(st.spec.symbol, st.spec.base, shock.side, qty, fill, limit, ts)
+            )
+        return out
 
     def _move(self, st: _State, d: Drift, dt: float) -> None:
         rng, sq = self._rng, math.sqrt(dt)

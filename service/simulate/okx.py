@@ -123,7 +123,7 @@ class OkxSimulator(VenueServer[_Client]):
             listing["data"] = [r for r in listing["data"] if r["instId"] in self.contracts]
             listing_text = wire.encode(listing)
         self._listed = frozenset(r["instId"] for r in listing["data"])
-        self.rest = OkxRest(listing_text)
+        self.rest = OkxRest(listing_text, market=self.market, contracts=self.contracts)
         self.push_interval_s, self.oi_interval_s = push_interval_s, oi_interval_s
         self.funding_interval_s, self.flush_interval_s = funding_interval_s, flush_interval_s
         self.idle_timeout_s, self.max_ops_per_hour = idle_timeout_s, max_ops_per_hour

@@ -125,6 +125,29 @@ class Interval:
 
 
 @dataclass(frozen=True, slots=True)
+class Shock:
+    """One forced close at a given scenario time, outside any phase's Poisson flow (e.g. a
+    single whale liquidated in a calm market)."""
+
+    at_s: float
+    """Scenario seconds since the start of the cycle."""
+    asset: str
+    side: Side
+    notional_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A venue sends nothing from ``start_s`` to ``end_s`` (scenario seconds): a cut
+    connection or a stalled feed. The market goes on; what happened meanwhile is lost.
+    Honoured by the offline player of :mod:`service.evaluate`."""
+
+    venue: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """A named sequence of phases, looping unless ``loop`` is false (then the last holds)."""
 
@@ -132,10 +155,15 @@ class Scenario:
     description: str
     phases: tuple[Phase, ...]
     loop: bool = True
+    shocks: tuple[Shock, ...] = ()
+    outages: tuple[Outage, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.phases:
             raise ValueError(f"scenario {self.name!r} has no phases")
+        for o in self.outages:
+            if o.end_s <= o.start_s:
+                raise ValueError(f"scenario {self.name!r}: an outage must end after it starts")
 
     @property
     def duration_s(self) -> float:

@@ -15,6 +15,9 @@ is documented in ``docs/redis.md``:
   of that venue's events), what the detector consumes; trimmed by time;
 * ``dlv:{<venue>}:health`` (string): the venue connection's health snapshot as JSON;
 * ``dlv:transitions`` (stream): state transitions of every instrument, trimmed by time;
+  ``dlv:transitions:asset`` and ``dlv:transitions:market``: those of assets and the market;
+* ``dlv:pressure:asset`` (hash): field per asset, its cross-venue pressure score as JSON;
+  ``dlv:pressure:market`` (string): the market-wide score as JSON;
 * ``dlv:instruments`` and ``dlv:venues`` (sets): every instrument and venue seen;
 * ``dlv:alerts:<id>`` (string): one alert (its history included) as JSON;
 * ``dlv:alerts:index`` (sorted set): every alert id, scored by when it opened;
@@ -41,6 +44,17 @@ SEP: Final = "|"
 INSTRUMENTS: Final = f"{PREFIX}:instruments"
 VENUES: Final = f"{PREFIX}:venues"
 TRANSITIONS: Final = f"{PREFIX}:transitions"
+"""Instrument transitions (what the alerts consume)."""
+ASSET_TRANSITIONS: Final = f"{PREFIX}:transitions:asset"
+MARKET_TRANSITIONS: Final = f"{PREFIX}:transitions:market"
+ASSET_PRESSURE: Final = f"{PREFIX}:pressure:asset"
+MARKET_PRESSURE: Final = f"{PREFIX}:pressure:market"
+
+
+def transitions(scope: str) -> str:
+    """The transitions stream of a scope: ``instrument``, ``asset`` or ``market``."""
+    return {"instrument": TRANSITIONS, "asset": ASSET_TRANSITIONS,
+            "market": MARKET_TRANSITIONS}[scope]  # fmt: skip
 
 
 def instrument_id(venue: str, symbol: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,3 +202,61 @@ async def liquidation_sums(
                     short_usd += liq.notional_usd
         out[pair] = LiquidationSums(long_usd, short_usd, len(rows), sampled)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRow:
+    """One entry of a transitions stream: its id and the transition's JSON."""
+
+    stream_id: str
+    raw: bytes
+
+
+TRANSITION_SCAN_MAX = 20_000
+"""Entries one request may scan to fill a filtered page (beyond: a cursor to go on)."""
+
+
+async def transitions(
+    client: aioredis.Redis,
+    stream: str,
+    *,
+    since_ms: int | None,
+    until_ms: int | None,
+    limit: int,
+    cursor: str | None,
+    keep: Callable[[bytes], bool],
+) -> tuple[list[TransitionRow], str | None]:
+    """Entries of ``stream`` newest first, in ``[since_ms, until_ms]`` (stream ids are the
+    write times), that ``keep`` accepts; at most ``limit``, strictly before ``cursor`` (a
+    stream id) when given. Returns the rows and the cursor of the next page (``None``: no
+    more), scanning at most :data:`TRANSITION_SCAN_MAX` entries."""
+    top: StreamId = "+" if until_ms is None else f"{until_ms}-18446744073709551615"
+    bottom: StreamId = "-" if since_ms is None else f"{since_ms}-0"
+    if cursor is not None:
+        try:
+            after = _parse_id(cursor)
+            if not (0 <= after[0] < 2**64 and 0 <= after[1] < 2**64):
+                raise ValueError(cursor)
+        except ValueError:
+            raise CursorError(f"invalid cursor {cursor!r}") from None
+        if top == "+" or after <= _parse_id(top):
+            top = f"({_id_text(after)}"
+    rows: list[TransitionRow] = []
+    scanned = 0
+    chunk = max(limit + 1, 100)
+    while scanned < TRANSITION_SCAN_MAX:
+        got: Any = await client.xrevrange(stream, top, bottom, count=chunk)
+        if not got:
+            return rows, None
+        for sid, fields in got:
+            scanned += 1
+            raw = fields.get(b"e") if b"e" in fields else fields.get("e")
+            if raw is not None and keep(raw):
+                if len(rows) == limit:
+                    return rows, rows[-1].stream_id
+                rows.append(TransitionRow(_text(sid), raw))
+        last = _text(got[-1][0])
+        if len(got) < chunk:
+            return rows, None
+        top = f"({last}"
+    return rows, rows[-1].stream_id if rows else top.lstrip("(")

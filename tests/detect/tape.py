@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from service.config import DetectorSettings
 from service.detect.base import PressureModel
+from service.detect.factory import make_model
 from service.detect.model import Pressure, Transition
-from service.detect.threshold_model import ThresholdModel
 from service.events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 
 T0_MS = 1_760_000_000_000
@@ -140,7 +140,7 @@ def simulate(
 ) -> Run:
     """Feed ``markets`` second by second over ``[start_s, end_s)`` and evaluate each second
     (feeds stop after ``feeds_until_s``; evaluation goes on)."""
-    model = model if model is not None else ThresholdModel(settings or DetectorSettings())
+    model = model if model is not None else make_model(settings or DetectorSettings())
     run = run if run is not None else Run()
     for t in range(start_s, end_s):
         if feeds_until_s is None or t < feeds_until_s:

@@ -13,7 +13,14 @@ import redis.asyncio as aioredis
 from tape import Tape
 
 from service.config import DetectorSettings, StoreSettings
-from service.detect.model import Pressure, State, Transition, decode_pressure, decode_transition
+from service.detect.model import (
+    Pressure,
+    Scope,
+    State,
+    Transition,
+    decode_pressure,
+    decode_transition,
+)
 from service.detect.runner import Detector
 from service.events import Event, Side
 from service.store import keys
@@ -21,7 +28,9 @@ from service.store.writer import write_batch
 
 pytestmark = pytest.mark.integration
 
-SETTINGS = DetectorSettings(window_s=20, eval_interval_s=0.05, stale_after_s=30, min_dwell_s=0)
+SETTINGS = DetectorSettings(
+    window_s=20, eval_interval_s=0.05, stale_after_s=30, min_dwell_s=0, enter_persist_s=0
+)
 VENUE = "sim"
 
 
@@ -87,7 +96,8 @@ async def test_detector_rebuilds_from_history_then_scores_live_events(
     async with running(Detector(redis_client, SETTINGS, [VENUE])) as detector:
         p = await until(pressure_in(redis_client, "BTCUSDT", State.CASCADE))
         assert p.side is Side.LONG
-        assert p.data_quality == 1.0
+        assert p.data_quality == 0.75  # fresh feeds, but the baselines are still on priors
+        assert any("baselines warming up" in r for r in p.reasons)
         assert p.forced_share is not None
         assert p.forced_share > 0.5
 
@@ -105,6 +115,25 @@ async def test_detector_rebuilds_from_history_then_scores_live_events(
         assert set(detector.snapshot()) == {(VENUE, "BTCUSDT"), (VENUE, "ETHUSDT")}
         assert detector.transitions_total[(VENUE, "calm", "cascade")] == 1
         assert detector.transitions_total[(VENUE, "calm", "unwinding")] == 1
+
+        # the assets and the market have scores and transitions of their own
+        btc_asset = decode_pressure((await redis_client.hget(keys.ASSET_PRESSURE, "BTC")) or b"")
+        assert (btc_asset.scope, btc_asset.state, btc_asset.side) == (
+            Scope.ASSET,
+            State.CASCADE,
+            Side.LONG,
+        )
+        market = decode_pressure((await redis_client.get(keys.MARKET_PRESSURE)) or b"")
+        assert market.scope is Scope.MARKET
+        assert market.state is not State.CALM
+        asset_moves = [decode_transition(f[b"e"])
+                       for _, f in await redis_client.xrange(keys.ASSET_TRANSITIONS)]  # fmt: skip
+        assert ("BTC", State.CALM, State.CASCADE) in [
+            (t.asset, t.from_state, t.to_state) for t in asset_moves
+        ]
+        assert all(t.scope is Scope.ASSET and t.venue == "*" for t in asset_moves)
+        assert await redis_client.xlen(keys.MARKET_TRANSITIONS) >= 1
+        assert set(detector.aggregates()) >= {("BTC", "asset"), ("ETH", "asset"), ("*", "market")}
 
 
 async def test_a_restart_resumes_the_state_without_announcing_it_again(

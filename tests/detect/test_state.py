@@ -61,10 +61,14 @@ def test_re_entering_after_calm_is_not_delayed() -> None:
     assert drive(m, steps)[-1] == (11, CALM, CASCADE, LONG)
 
 
-def test_changes_between_active_states_wait_for_the_dwell() -> None:
+def test_an_escalation_is_at_once_and_a_de_escalation_waits_for_the_dwell() -> None:
     m = machine()
-    steps = [(UNWINDING, LONG, 55.0)] + [(CASCADE, LONG, 70.0)] * 11
-    assert drive(m, steps) == [(0, CALM, UNWINDING, LONG), (10, UNWINDING, CASCADE, LONG)]
+    steps = [(UNWINDING, LONG, 55.0), (CASCADE, LONG, 70.0)] + [(UNWINDING, LONG, 60.0)] * 11
+    assert drive(m, steps) == [
+        (0, CALM, UNWINDING, LONG),
+        (1, UNWINDING, CASCADE, LONG),
+        (11, CASCADE, UNWINDING, LONG),
+    ]
 
 
 def test_a_weak_other_candidate_does_not_change_an_active_state() -> None:

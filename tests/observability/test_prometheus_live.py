@@ -90,6 +90,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
                 detector={
                     "window_s": 8.0,
                     "min_dwell_s": 1.0,
+                    "enter_persist_s": 1.0,
                     "eval_interval_s": 0.25,
                     "stale_after_s": 10.0,
                 },

@@ -165,6 +165,7 @@ async def test_openapi_has_stable_ids_tags_and_problem_responses(
         ("get", "/v1/venues"): "list_venues",
         ("get", "/v1/pressure"): "list_pressure",
         ("get", "/v1/pressure/{venue}/{symbol}"): "get_pressure",
+        ("get", "/v1/transitions"): "list_transitions",
         ("get", "/v1/liquidations"): "list_liquidations",
         ("get", "/v1/funding"): "list_funding",
         ("get", "/v1/open-interest"): "list_open_interest",

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from ...config import Settings
 from ..build import VERSION
 from .problems import install_handlers, problem_openapi
-from .routes import alerts, assets, market, ops, pressure, venues
+from .routes import alerts, assets, market, ops, pressure, transitions, venues
 from .routes.metrics import mount_metrics
 
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
@@ -56,7 +56,7 @@ def create_app(
     app.state.settings = settings
     install_handlers(app)
     app.include_router(ops.router)
-    for module in (venues, pressure, market, assets, alerts):
+    for module in (venues, pressure, transitions, market, assets, alerts):
         app.include_router(module.router, prefix="/v1")
     if metrics_registry is not None:
         mount_metrics(app, metrics_registry)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ...detect.model import State
+from ...detect.model import Scope, State
 from ...events import Side
 from .params import Timestamp
 
@@ -47,9 +47,21 @@ class Venue(BaseModel):
         "a message within the watchdog window."
     )
     problem: str | None = Field(description="Why the feed is not fresh.", examples=[None])
+    mode: Literal["stream", "polled"] = Field(
+        description="`stream`: a native websocket feed; `polled`: REST polls through ccxt "
+        "(funding, mark and open interest only)."
+    )
     ws_url: str | None = Field(examples=["wss://fstream.binance.com/market"])
     rest_url: str | None = Field(examples=["https://fapi.binance.com"])
+    liquidations: Literal["complete", "sampled", "none"] | None = Field(
+        description="What the venue's liquidation feed gives: every liquidation, a sample, "
+        "or none (polled venues). Null until the venue reports.",
+        examples=["complete"],
+    )
     liquidations_sampled: bool | None
+    poll_interval_s: float | None = Field(
+        description="A polled venue's poll interval; null for a stream.", examples=[None]
+    )
     connected_since: Timestamp | None
     last_message_at: Timestamp | None
     last_event_at: Timestamp | None
@@ -64,6 +76,9 @@ class Venue(BaseModel):
     instruments: int = Field(description="Instruments in the venue's metadata.", examples=[512])
     subscribed_symbols: int | None = Field(description="Configured symbols; null means all.")
     last_error: str | None = Field(examples=[None])
+    rest_failures: dict[str, int] = Field(
+        description="A polled venue's failed REST calls by endpoint.", examples=[{}]
+    )
 
 
 class VenueList(BaseModel):
@@ -257,3 +272,34 @@ class ReceiverItem(BaseModel):
 
 class ReceiverList(BaseModel):
     items: list[ReceiverItem]
+
+
+class TransitionItem(BaseModel):
+    """A change of state (or of side) of an instrument, an asset or the market."""
+
+    id: str = Field(description="The stream entry's id.", examples=["1795491796123-0"])
+    scope: Scope
+    venue: str = Field(description="`*` for asset and market transitions.", examples=["okx"])
+    symbol: str = Field(examples=["BTC-USDT-SWAP"])
+    asset: str = Field(description="`*` for market transitions.", examples=["BTC"])
+    from_state: State
+    to_state: State
+    side: Side | None = Field(description="Whose positions, in the new state.")
+    score: float = Field(ge=0, le=100, examples=[71.3])
+    ts: Timestamp = Field(description="When the detector decided the change.")
+    forced_share: Ratio | None = Field(examples=[0.42])
+    data_quality: Ratio | None = Field(examples=[1.0])
+    features: dict[str, float | None] = Field(
+        description="The strongest features behind the change.",
+        examples=[{"evidence_liq": 3.1, "oi_change_base_pct": -2.4}],
+    )
+    reasons: list[str] = Field(
+        examples=[["long liquidations $41.3M in 1m, z +9.8", "OI -2.40% (base) in 5m, z -6.1"]]
+    )
+
+
+class TransitionPage(BaseModel):
+    items: list[TransitionItem] = Field(description="Newest first.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null on the last page."
+    )

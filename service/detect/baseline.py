@@ -1,0 +1,117 @@
+"""Robust baselines: the median and MAD of a feature's recent samples (pure).
+
+A :class:`Baseline` keeps the last ``capacity`` samples of one feature (a compact float
+array used as a ring) and, when a sample is added, recomputes its median and its scale
+``1.4826 x MAD`` (the standard deviation for normal data, unmoved by outliers). A z-score is
+``(x - median) / max(scale, floor)``: the floor keeps a feature that hardly moves (an open
+interest polled every minute: most changes are exactly 0) from turning noise into alarms.
+
+Until ``min_samples`` samples are in, the baseline answers its *prior*: median ``prior``
+(usually 0) and scale ``prior_scale x floor``, a deliberately wide guess.
+
+Samples are winsorized once the baseline is ready: a sample beyond ``median +- 4 scales`` is
+stored at that bound, so an hour-long cascade shifts the baseline a little rather than
+teaching it that cascades are normal, while a lasting change of regime still moves it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Final
+
+MAD_TO_SIGMA: Final = 1.4826
+WINSOR: Final = 4.0
+
+
+class Baseline:
+    __slots__ = (
+        "_median",
+        "_pos",
+        "_scale",
+        "_values",
+        "capacity",
+        "min_samples",
+        "prior",
+        "tail",
+    )
+
+    def __init__(self, capacity: int, min_samples: int, prior: float = 0.0, tail: int = 0) -> None:
+        """``tail`` > 0: the scale is the larger of all samples' and the newest ``tail``
+        samples' (it rises at once when the noise does, and falls slowly)."""
+        self.capacity = capacity
+        self.min_samples = min(min_samples, capacity)
+        self.prior = prior
+        self.tail = tail
+        self._values = array("d")
+        self._pos = 0
+        self._median = prior
+        self._scale = 0.0
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @property
+    def ready(self) -> bool:
+        return len(self._values) >= self.min_samples
+
+    def add(self, x: float) -> None:
+        """Add one sample (winsorized once ready) and refresh the median and scale."""
+        if x != x:  # nan
+            return
+        if self.ready and self._scale > 0:
+            lo, hi = self._median - WINSOR * self._scale, self._median + WINSOR * self._scale
+            x = lo if x < lo else hi if x > hi else x
+        values = self._values
+        if len(values) < self.capacity:
+            values.append(x)
+        else:
+            values[self._pos] = x
+            self._pos = (self._pos + 1) % self.capacity
+        self._refresh()
+
+    def prepend(self, samples: list[float]) -> int:
+        """Add older samples (a warm start) into the free capacity only; return how many."""
+        room = self.capacity - len(self._values)
+        older = [x for x in samples if x == x][-room:] if room > 0 else []
+        if older:
+            self._values = array("d", older) + self._values
+            self._pos = 0
+            self._refresh()
+        return len(older)
+
+    def _refresh(self) -> None:
+        values = self._values
+        ordered = sorted(values)
+        median = _median(ordered)
+        self._median = median
+        self._scale = MAD_TO_SIGMA * _median(sorted(abs(v - median) for v in ordered))
+        if self.tail and len(values) >= self.tail:
+            n, pos = len(values), self._pos  # ``pos`` is the oldest once the ring is full
+            newest = [values[(pos - 1 - i) % n] for i in range(self.tail)]
+            center = _median(sorted(newest))
+            tail = MAD_TO_SIGMA * _median(sorted(abs(v - center) for v in newest))
+            self._scale = max(self._scale, tail)
+
+    def center(self) -> float:
+        return self._median if self.ready else self.prior
+
+    def scale(self, floor: float, prior_scale: float) -> float:
+        """The robust sigma, at least ``floor``; ``prior_scale x floor`` until ready."""
+        if not self.ready:
+            return floor * prior_scale
+        return self._scale if self._scale > floor else floor
+
+    def own_scale(self) -> float | None:
+        """The robust sigma of the samples (``None`` until ready)."""
+        return self._scale if self.ready else None
+
+    def z(self, x: float, floor: float, prior_scale: float) -> float:
+        return (x - self.center()) / self.scale(floor, prior_scale)
+
+
+def _median(ordered: list[float]) -> float:
+    n = len(ordered)
+    if n == 0:
+        return 0.0
+    mid = n // 2
+    return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])

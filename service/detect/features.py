@@ -1,0 +1,333 @@
+"""The features of one instrument over each window, and their robust baselines (pure).
+
+Per window ``w`` (read from :class:`~.rings.InstrumentHistory` at evaluation time ``now``):
+
+* ``oi``: open-interest change in base units, ``100 x ln(OI_now / OI_{now-w})`` (a log %:
+  base units remove the price effect; logs add up across windows); also in USD;
+* ``oi_recent``: the same over the last quarter of the window (is the move still going on?);
+* ``ret``: mark-price return, log %;
+* liquidated notional by side in the window, the seconds that had one (``active_s``), and
+  the *trimmed* notional: the total minus its largest bucket (one second on the short
+  windows), so that one huge print is not a burst;
+* ``liq_y``: the burst intensity in log space, ``ln(trimmed / OI_usd x 10^4 + floor_w)`` with
+  ``floor_w = liq_floor_bp x w / window_s``;
+* ``forced_share``: liquidated notional / USD value of the OI decline (0-1), ``None`` when
+  OI did not fall.
+
+Per instrument: funding per hour (level, its change over the slow window, z against its
+baseline, and ``normalising``: it was extreme a slow window ago and has come at least half
+way back), the premium of mark over index (bp).
+
+Baselines (:class:`~.baseline.Baseline`) are sampled at evaluation time, each window every
+``max(w / 4, lookback / max_samples)`` (every ``w / 4`` until ready), only when the window is
+fully covered by data and the data is fresh: a feed gap or a young instrument never teaches
+a baseline zeros. A second, *recent* scale per window comes from the differences of its
+changes one quarter window apart (the last :data:`RECENT_SAMPLES`): a drift cancels out of
+them, so they measure the noise alone. The scale used is the larger of the two, so a noisier
+regime raises it within minutes, while the centre stays the long baseline's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..config import DetectorSettings
+from .baseline import Baseline
+from .rings import (
+    ACTIVE,
+    FINE_MAX_WINDOW_S,
+    FUNDING,
+    LIQ_LONG,
+    LIQ_SHORT,
+    MARK,
+    OI_BASE,
+    OI_USD,
+    InstrumentHistory,
+)
+from .text import span_text
+
+MIN_WINDOW_SAMPLES = 32
+RECENT_SAMPLES = 60
+RECENT_MIN_SAMPLES = 20
+RECENT_TAIL = 20
+
+
+@dataclass(slots=True)
+class WindowFeatures:
+    span_s: float
+    label: str
+    oi: float | None = None
+    oi_usd: float | None = None
+    oi_recent: float | None = None
+    ret: float | None = None
+    liq_long_usd: float = 0.0
+    liq_short_usd: float = 0.0
+    liq_trimmed_usd: float = 0.0
+    liq_recent_usd: float = 0.0
+    """Liquidated notional in the window's last quarter."""
+    active_s: float = 0.0
+    liq_y: float | None = None
+    forced_share: float | None = None
+    full: bool = False
+    """The window is fully covered by open-interest and mark data."""
+    liq_full: bool = False
+
+    @property
+    def liq_usd(self) -> float:
+        return self.liq_long_usd + self.liq_short_usd
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Everything the score reads about one instrument at one time."""
+
+    windows: list[WindowFeatures]
+    oi_usd: float | None
+    mark: float | None
+    funding_1h: float | None
+    funding_change_1h: float | None
+    funding_z: float | None
+    funding_normalising: bool
+    funding_flip: bool
+    premium_bp: float | None
+    premium_z: float | None
+    oi_drawdown_pct: float | None
+    liq_sampled: bool | None
+
+
+@dataclass(slots=True)
+class WindowBaselines:
+    span_s: float
+    interval_ms: int
+    oi: Baseline
+    ret: Baseline
+    liq: Baseline | None
+    oi_noise: Baseline
+    """Differences of successive changes about a quarter window apart, normalized to the
+    window's sigma (the last :data:`RECENT_SAMPLES`): a drift, or a change of drift, cancels
+    out of them, so their spread is the noise alone, and follows a noisier regime within a
+    few windows."""
+    ret_noise: Baseline
+    last_oi: float | None = None
+    last_ret: float | None = None
+    last_ms: int = 0
+    next_ms: int = 0
+    next_recent_ms: int = 0
+
+    def oi_scale(self) -> float | None:
+        """The robust sigma of the OI change: the larger of the long and recent ones."""
+        return _larger(self.oi.own_scale(), _noise(self.oi_noise))
+
+    def ret_scale(self) -> float | None:
+        return _larger(self.ret.own_scale(), _noise(self.ret_noise))
+
+
+def _noise(diffs: Baseline) -> float | None:
+    return diffs.own_scale()
+
+
+def _larger(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None or a >= b else b
+
+
+@dataclass(slots=True)
+class Baselines:
+    """The robust baselines of one instrument, one set per window plus funding and premium."""
+
+    windows: list[WindowBaselines]
+    funding: Baseline
+    premium: Baseline
+    scalar_interval_ms: int
+    next_scalar_ms: int = 0
+    sampled: int = field(default=0)
+
+    @classmethod
+    def for_settings(cls, s: DetectorSettings) -> Baselines:
+        liq_spans = {s.window_s * f for f in s.liquidation_window_factors}
+        out = []
+        for w in s.windows_s():
+            interval_s = max(w / 4, s.baseline_lookback_s / s.baseline_max_samples)
+            wanted = math.ceil(s.baseline_lookback_s / interval_s)
+            cap = max(MIN_WINDOW_SAMPLES, min(s.baseline_max_samples, wanted))
+            out.append(
+                WindowBaselines(
+                    w,
+                    int(interval_s * 1000),
+                    Baseline(cap, s.baseline_min_samples),
+                    Baseline(cap, s.baseline_min_samples),
+                    Baseline(cap, s.baseline_min_samples, math.log(liq_floor(s, w)))
+                    if w in liq_spans
+                    else None,
+                    Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL),
+                    Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL),
+                )
+            )
+        scalar_s = s.baseline_lookback_s / s.baseline_max_samples
+        cap = s.baseline_max_samples
+        return cls(
+            out,
+            Baseline(cap, s.baseline_min_samples),
+            Baseline(cap, s.baseline_min_samples),
+            int(scalar_s * 1000),
+        )
+
+    def slow(self) -> WindowBaselines:
+        """The window funding changes are measured over (the second longest)."""
+        return self.windows[-2] if len(self.windows) > 1 else self.windows[-1]
+
+
+def liq_floor(s: DetectorSettings, span_s: float) -> float:
+    return s.liq_floor_bp * span_s / s.window_s
+
+
+def oi_floor(s: DetectorSettings, span_s: float) -> float:
+    return s.oi_floor_pct * math.sqrt(span_s / s.window_s)
+
+
+def price_floor(s: DetectorSettings, span_s: float) -> float:
+    return s.price_floor_pct * math.sqrt(span_s / s.window_s)
+
+
+def _log_pct(new: float, old: float) -> float | None:
+    if not (new > 0 and old > 0):  # also false for nan
+        return None
+    return 100.0 * math.log(new / old)
+
+
+def window_features(
+    h: InstrumentHistory,
+    span_s: float,
+    now_ms: int,
+    s: DetectorSettings,
+    liq: bool,
+    covered: tuple[int | None, int | None, int | None],
+) -> WindowFeatures:
+    """The features of ``h`` over ``(now - span, now]``; ``covered`` is when its OI, mark and
+    liquidation data start (:meth:`InstrumentHistory.covered_since`)."""
+    span_ms = int(span_s * 1000)
+    start = now_ms - span_ms
+    f = WindowFeatures(span_s, span_text(span_s))
+    state = h.state
+    oi_from, mark_from, liq_from = covered
+    base0 = math.nan
+    if oi_from is not None and h.oi_updates + (h.seeded_from_ms is not None) >= 2:
+        t0 = max(start, oi_from)
+        base0 = h.at(OI_BASE, t0)
+        f.oi = _log_pct(state[OI_BASE], base0)
+        f.oi_usd = _log_pct(state[OI_USD], h.at(OI_USD, t0))
+        f.oi_recent = _log_pct(state[OI_BASE], h.at(OI_BASE, max(now_ms - span_ms // 4, oi_from)))
+        f.full = oi_from <= start and mark_from is not None and mark_from <= start
+    if mark_from is not None:
+        f.ret = _log_pct(state[MARK], h.at(MARK, max(start, mark_from)))
+    if liq_from is None:
+        return f
+    t0 = max(start, liq_from)
+    f.liq_full = liq_from <= start
+    f.liq_long_usd = max(0.0, state[LIQ_LONG] - _zero(h.at(LIQ_LONG, t0)))
+    f.liq_short_usd = max(0.0, state[LIQ_SHORT] - _zero(h.at(LIQ_SHORT, t0)))
+    total = f.liq_long_usd + f.liq_short_usd
+    if total > 0:
+        f.active_s = max(0.0, state[ACTIVE] - _zero(h.at(ACTIVE, t0)))
+        q0 = max(now_ms - span_ms // 4, liq_from)
+        recent = state[LIQ_LONG] + state[LIQ_SHORT]
+        f.liq_recent_usd = max(0.0, recent - _zero(h.at(LIQ_LONG, q0)) - _zero(h.at(LIQ_SHORT, q0)))
+    oi_usd = state[OI_USD]
+    if liq and oi_usd > 0:
+        if total > 0 and f.active_s >= s.liq_min_active_s:
+            biggest = h.max_bucket(t0, fine=span_s <= FINE_MAX_WINDOW_S)
+            f.liq_trimmed_usd = max(0.0, total - biggest)
+        f.liq_y = math.log(f.liq_trimmed_usd / oi_usd * 1e4 + liq_floor(s, span_s))
+    if f.oi is not None and f.oi < 0 and state[MARK] > 0:
+        decline_usd = (base0 - state[OI_BASE]) * state[MARK]
+        if decline_usd > 0:
+            f.forced_share = min(1.0, total / decline_usd)
+    return f
+
+
+def _zero(x: float) -> float:
+    return 0.0 if x != x else x
+
+
+def snapshot(h: InstrumentHistory, b: Baselines, now_ms: int, s: DetectorSettings) -> Snapshot:
+    """All windows' features and the instrument's funding and premium."""
+    covered = (h.covered_since(OI_BASE), h.covered_since(MARK), h.covered_since(LIQ_LONG))
+    windows = [window_features(h, wb.span_s, now_ms, s, wb.liq is not None, covered)
+               for wb in b.windows]  # fmt: skip
+    state = h.state
+    funding = state[FUNDING] if state[FUNDING] == state[FUNDING] else None
+    f_change = f_z = None
+    normalising = flip = False
+    if funding is not None:
+        slow_ms = int(b.slow().span_s * 1000)
+        then = h.at(FUNDING, now_ms - slow_ms)
+        floor = s.funding_floor_1h
+        f_z = b.funding.z(funding, floor, s.prior_scale)
+        if then == then:
+            f_change = funding - then
+            z_then = b.funding.z(then, floor, s.prior_scale)
+            normalising = abs(z_then) >= 2.0 and abs(f_z) <= abs(z_then) / 2 and z_then * f_z >= 0
+            normalising = normalising or (abs(z_then) >= 2.0 and z_then * f_z < 0)
+        center = b.funding.center()
+        flip = (
+            b.funding.ready
+            and abs(funding) > floor
+            and funding * center < 0
+            and abs(funding - center) > 2 * b.funding.scale(floor, s.prior_scale)
+        )
+    mark, index = state[MARK], h.index
+    premium = (mark / index - 1.0) * 1e4 if mark > 0 and index > 0 else None
+    p_z = b.premium.z(premium, s.premium_floor_bp, s.prior_scale) if premium is not None else None
+    peak = h.oi_peak()
+    drawdown = (state[OI_BASE] / peak - 1.0) * 100.0 if peak > 0 and state[OI_BASE] > 0 else None
+    oi_usd = state[OI_USD] if state[OI_USD] > 0 else None
+    return Snapshot(
+        windows,
+        oi_usd,
+        mark if mark > 0 else None,
+        funding,
+        f_change,
+        f_z,
+        normalising,
+        flip,
+        premium,
+        p_z,
+        drawdown,
+        h.liq_sampled,
+    )
+
+
+def sample_baselines(b: Baselines, snap: Snapshot, now_ms: int) -> None:
+    """Feed the baselines whose sampling time has come (call only on fresh data)."""
+    for wb, f in zip(b.windows, snap.windows, strict=True):
+        if now_ms >= wb.next_recent_ms:
+            if f.full and f.oi is not None and f.ret is not None:
+                if wb.last_oi is not None and wb.last_ret is not None:
+                    # windows d apart share all but d of their span: the difference of
+                    # their changes has variance 2 sigma^2 min(d, w) / w
+                    d = min(now_ms - wb.last_ms, int(wb.span_s * 1000))
+                    norm = math.sqrt(2.0 * d / (wb.span_s * 1000))
+                    wb.oi_noise.add((f.oi - wb.last_oi) / norm)
+                    wb.ret_noise.add((f.ret - wb.last_ret) / norm)
+                wb.last_oi, wb.last_ret, wb.last_ms = f.oi, f.ret, now_ms
+            else:
+                wb.last_oi = wb.last_ret = None
+            wb.next_recent_ms = now_ms + int(wb.span_s * 250)
+        if now_ms < wb.next_ms:
+            continue
+        if f.full and f.oi is not None and f.ret is not None:
+            wb.oi.add(f.oi)
+            wb.ret.add(f.ret)
+            b.sampled += 1
+        if wb.liq is not None and f.liq_full and f.liq_y is not None:
+            wb.liq.add(f.liq_y)
+        # until ready, every quarter window: a baseline is usable after a few windows
+        wb.next_ms = now_ms + (wb.interval_ms if wb.oi.ready else int(wb.span_s * 250))
+    if now_ms >= b.next_scalar_ms:
+        if snap.funding_1h is not None:
+            b.funding.add(snap.funding_1h)
+        if snap.premium_bp is not None:
+            b.premium.add(snap.premium_bp)
+        b.next_scalar_ms = now_ms + b.scalar_interval_ms

@@ -1,0 +1,319 @@
+"""Time-bucketed history of one instrument, bounded whatever the event rate (pure).
+
+An instrument keeps a running *state*: the newest open interest (base and USD), mark, index
+and funding, and running totals of liquidated notional by side and of the seconds that had a
+liquidation. Two rings of time buckets remember that state at the end of each bucket:
+
+* the fine ring, 1-second buckets over the short windows (a few minutes);
+* the coarse ring, 1-minute buckets (longer when the windows are very long) over the
+  longest window.
+
+A bucket is written only when time leaves it (the newest bucket is the running state), and
+the buckets a quiet feed skipped are filled with the state carried forward, so adding an
+event costs a few attribute writes and one integer division per ring; nothing is kept per
+event. A value at a past time is a read of one slot; the liquidated notional of a window is a
+difference of two running totals, O(1) whatever the window.
+
+Reads at a time after the newest bucket see the running state: a quiet feed needs no
+bookkeeping. Out-of-order input: an OI, mark or funding sample older than that field's
+newest is dropped (older information); one that is only late (older than the newest bucket,
+e.g. a polled OI stamped before the last mark) rewrites the closed buckets from its time
+on; a late liquidation is counted in the newest bucket.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from typing import Final
+
+from ..events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+
+NAN: Final = math.nan
+FINE_MS: Final = 1000
+FINE_MAX_WINDOW_S: Final = 600.0
+"""Windows up to this long read the fine ring."""
+
+# Fields of the state, in the order of the rings' columns.
+OI_BASE, OI_USD, MARK, FUNDING, LIQ_LONG, LIQ_SHORT, ACTIVE = range(7)
+LEVELS: Final = (OI_BASE, OI_USD, MARK, FUNDING)
+FIELDS: Final = 7
+
+
+class Ring:
+    """``cap`` buckets of ``res_ms``; bucket ``b`` (``ts // res_ms``) lives at ``b % cap``."""
+
+    __slots__ = ("cap", "cols", "head", "res_ms")
+
+    def __init__(self, res_ms: int, cap: int) -> None:
+        self.res_ms = res_ms
+        self.cap = cap
+        self.head = -1
+        """The newest bucket (its values are the instrument's running state)."""
+        self.cols = [array("d", [NAN]) * cap for _ in range(FIELDS)]
+
+    def roll(self, bucket: int, state: list[float]) -> None:
+        """Close the buckets before ``bucket`` with ``state`` (the state at their end)."""
+        head = self.head
+        if head >= 0:
+            first = max(head, bucket - self.cap)
+            cap = self.cap
+            for col, value in zip(self.cols, state, strict=True):
+                for b in range(first, bucket):
+                    col[b % cap] = value
+        self.head = bucket
+
+    def oldest(self) -> int:
+        return self.head - self.cap + 1
+
+
+class InstrumentHistory:
+    """The running state and the two rings of one instrument."""
+
+    __slots__ = (
+        "_peak",
+        "_peak_head",
+        "asset",
+        "coarse",
+        "fine",
+        "first_ms",
+        "funding_seen_ms",
+        "index",
+        "last_active_s",
+        "last_ts",
+        "liq_sampled",
+        "liq_seen_ms",
+        "liq_start_ms",
+        "mark_seen_ms",
+        "oi_seen_ms",
+        "oi_updates",
+        "seeded_from_ms",
+        "state",
+        "symbol",
+        "venue",
+    )
+
+    def __init__(self, venue: str, symbol: str, asset: str, fine: Ring, coarse: Ring) -> None:
+        self.venue = venue
+        self.symbol = symbol
+        self.asset = asset
+        self.fine = fine
+        self.coarse = coarse
+        self.state = [NAN, NAN, NAN, NAN, 0.0, 0.0, 0.0]
+        self.index = NAN
+        """Newest index price (the premium's reference), ``nan`` when the venue has none."""
+        self.last_active_s = -1
+        self.last_ts = [0, 0, 0, 0]
+        """Per level field, the event time of its newest sample."""
+        self.liq_sampled: bool | None = None
+        self.first_ms: dict[int, int] = {}
+        """Per level field, the event time of its first live value."""
+        self.liq_start_ms: int | None = None
+        """When the liquidation totals started counting (the first event of any kind)."""
+        self.seeded_from_ms: int | None = None
+        self.oi_updates = 0
+        self.oi_seen_ms: int | None = None
+        self.mark_seen_ms: int | None = None
+        self.funding_seen_ms: int | None = None
+        self.liq_seen_ms: int | None = None
+        self._peak = NAN
+        self._peak_head = -2
+
+    # -- input ---------------------------------------------------------------------------
+
+    def _tick(self, ts_ms: int) -> bool:
+        """Move both rings to ``ts_ms``; False when ``ts_ms`` is older than the newest bucket."""
+        fine, coarse = self.fine, self.coarse
+        b = ts_ms // fine.res_ms
+        if b != fine.head:
+            if b < fine.head:
+                return False
+            fine.roll(b, self.state)
+            if self.liq_start_ms is None:
+                self.liq_start_ms = ts_ms
+        c = ts_ms // coarse.res_ms
+        if c > coarse.head:
+            coarse.roll(c, self.state)
+        return True
+
+    def _level(self, field: int, ts_ms: int, value: float) -> bool:
+        """Set a level; a sample older than the field's newest is dropped, a late one (older
+        than the newest bucket, e.g. a polled OI stamped before the last mark) rewrites the
+        closed buckets from its time on."""
+        if ts_ms < self.last_ts[field]:
+            return False
+        self.last_ts[field] = ts_ms
+        if not self._tick(ts_ms):
+            for ring in (self.fine, self.coarse):
+                col, cap = ring.cols[field], ring.cap
+                for b in range(max(ts_ms // ring.res_ms, ring.oldest()), ring.head):
+                    col[b % cap] = value
+        self.state[field] = value
+        if field not in self.first_ms:
+            self.first_ms[field] = ts_ms
+        return True
+
+    def add_open_interest(self, ev: OpenInterest) -> bool:
+        if self._level(OI_BASE, ev.ts_ms, ev.oi_base):
+            self.state[OI_USD] = ev.oi_usd
+            self.first_ms.setdefault(OI_USD, ev.ts_ms)
+            self.oi_updates += 1
+        self.oi_seen_ms = _newest(self.oi_seen_ms, ev.recv_ms)
+        return True
+
+    def add_mark(self, ev: MarkPrice) -> bool:
+        if self._level(MARK, ev.ts_ms, ev.mark_price) and ev.index_price:
+            self.index = ev.index_price
+        self.mark_seen_ms = _newest(self.mark_seen_ms, ev.recv_ms)
+        return True
+
+    def add_funding(self, ev: FundingRate) -> bool:
+        self._level(FUNDING, ev.ts_ms, ev.funding_rate_1h)
+        self.funding_seen_ms = _newest(self.funding_seen_ms, ev.recv_ms)
+        return True
+
+    def add_liquidation(self, ev: Liquidation) -> bool:
+        self._tick(ev.ts_ms)  # a late one counts in the newest bucket
+        state = self.state
+        state[LIQ_LONG if ev.side is Side.LONG else LIQ_SHORT] += ev.notional_usd
+        second = ev.ts_ms // 1000
+        if second > self.last_active_s:
+            self.last_active_s = second
+            state[ACTIVE] += 1.0
+        self.liq_sampled = ev.sampled
+        self.liq_seen_ms = _newest(self.liq_seen_ms, ev.recv_ms)
+        return True
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def at(self, field: int, ts_ms: int) -> float:
+        """The field's value at the end of the bucket holding ``ts_ms`` (the newest value for
+        the newest bucket and later; a level's first value before it was first seen;
+        ``nan`` when outside both rings)."""
+        if field in LEVELS:
+            first = self.first_ms.get(field)
+            if first is None:
+                return NAN
+            if ts_ms < first:
+                ts_ms = first
+        for ring in (self.fine, self.coarse):
+            b = ts_ms // ring.res_ms
+            if b >= ring.head:
+                return self.state[field]
+            if b >= ring.oldest():
+                value = ring.cols[field][b % ring.cap]
+                if value == value:  # not nan
+                    return value
+        return NAN
+
+    def covered_since(self, field: int) -> int | None:
+        """The oldest time a window can start at and read ``field`` (``None``: no data)."""
+        if field in LEVELS:
+            first = self.first_ms.get(field)
+            if first is None:
+                return None
+            return max(first, self._oldest_ms())
+        return None if self.liq_start_ms is None else max(self.liq_start_ms, self._oldest_ms())
+
+    def _oldest_ms(self) -> int:
+        c = self.coarse
+        return (c.oldest() + 1) * c.res_ms
+
+    def max_bucket(self, since_ms: int, *, fine: bool) -> float:
+        """The largest liquidated notional (both sides) of one bucket after ``since_ms``:
+        what a single print, or a single throttled second, could have contributed. One
+        second on the fine ring, one coarse bucket on the coarse ring."""
+        ring = self.fine if fine else self.coarse
+        if ring.head < 0:
+            return 0.0
+        state, cap = self.state, ring.cap
+        lo = max(since_ms // ring.res_ms, ring.oldest())
+        longs, shorts = ring.cols[LIQ_LONG], ring.cols[LIQ_SHORT]
+        prev = (
+            longs[lo % cap] + shorts[lo % cap]
+            if lo < ring.head
+            else state[LIQ_LONG] + state[LIQ_SHORT]
+        )
+        if prev != prev:  # nan: the window starts before the first bucket
+            prev = 0.0
+        best = 0.0
+        for b in range(lo + 1, ring.head):
+            cur = longs[b % cap] + shorts[b % cap]
+            if cur == cur:
+                if cur - prev > best:
+                    best = cur - prev
+                prev = cur
+        newest = state[LIQ_LONG] + state[LIQ_SHORT] - prev
+        return newest if newest > best else best
+
+    def oi_peak(self) -> float:
+        """The highest open interest (base) over the coarse ring and now (bucket ends; the
+        closed buckets' maximum is cached until the coarse ring moves)."""
+        coarse = self.coarse
+        if self._peak_head != coarse.head:
+            col, cap = coarse.cols[OI_BASE], coarse.cap
+            best = NAN
+            for b in range(coarse.oldest(), coarse.head):
+                v = col[b % cap]
+                if v == v and not v <= best:
+                    best = v
+            self._peak, self._peak_head = best, coarse.head
+        now = self.state[OI_BASE]
+        return now if not self._peak >= now else self._peak
+
+    # -- warm start ----------------------------------------------------------------------
+
+    def seed_levels(self, points: list[tuple[int, float, float, float]]) -> int:
+        """Fill coarse buckets older than the live data with ``(ts_ms, oi_base, oi_usd,
+        mark)`` history (``nan`` for unknown); return the buckets filled."""
+        coarse = self.coarse
+        if not points:
+            return 0
+        points = sorted(points)
+        live = self.first_ms.get(OI_BASE)
+        end_b = (live // coarse.res_ms) if live is not None else points[-1][0] // coarse.res_ms + 1
+        if coarse.head < 0:
+            coarse.head = end_b
+        lo = max(coarse.oldest(), points[0][0] // coarse.res_ms)
+        cols, cap = coarse.cols, coarse.cap
+        filled, i = 0, 0
+        cur: tuple[int, float, float, float] | None = None
+        for b in range(lo, min(end_b, coarse.head)):
+            while i < len(points) and points[i][0] // coarse.res_ms <= b:
+                cur = points[i]
+                i += 1
+            if cur is None:
+                continue
+            _, base, usd, mark = cur
+            cols[OI_BASE][b % cap], cols[OI_USD][b % cap] = base, usd
+            if mark == mark:
+                cols[MARK][b % cap] = mark
+            cols[LIQ_LONG][b % cap] = cols[LIQ_SHORT][b % cap] = cols[ACTIVE][b % cap] = 0.0
+            filled += 1
+        if filled and cur is not None:
+            start = points[0][0]
+            for field in (OI_BASE, OI_USD):
+                self.first_ms[field] = min(self.first_ms.get(field, start), start)
+            if any(p[3] == p[3] for p in points):
+                self.first_ms[MARK] = min(self.first_ms.get(MARK, start), start)
+            self.seeded_from_ms = start
+            if live is None:
+                self.state[OI_BASE], self.state[OI_USD] = cur[1], cur[2]
+                if cur[3] == cur[3] and self.state[MARK] != self.state[MARK]:
+                    self.state[MARK] = cur[3]
+        return filled
+
+
+def _newest(seen: int | None, recv_ms: int) -> int:
+    return recv_ms if seen is None or recv_ms > seen else seen
+
+
+def make_rings(windows_s: list[float]) -> tuple[Ring, Ring]:
+    """A fine and a coarse ring sized for ``windows_s``."""
+    fine_windows = [w for w in windows_s if w <= FINE_MAX_WINDOW_S] or [60.0]
+    fine_cap = math.ceil(max(fine_windows) * 1.25) + 5
+    longest = max(windows_s)
+    # at most about 1000 coarse buckets per longest window, in whole minutes
+    coarse_ms = 60_000 * max(1, math.ceil(longest / 60_000))
+    coarse_cap = math.ceil(longest * 1.25 * 1000 / coarse_ms) + 3
+    return Ring(FINE_MS, fine_cap), Ring(coarse_ms, coarse_cap)

@@ -1,0 +1,506 @@
+"""The pressure model: bucketed history, robust baselines, evidence scores, hysteresis.
+
+Implements :class:`~.base.PressureModel` (see ``docs/detector.md`` for the model):
+
+* :meth:`update`: per event, one dict lookup and a few writes into the instrument's running
+  state (:mod:`.rings`); nothing is kept per event;
+* :meth:`evaluate`: instruments with new data (or not calm, or whose feeds are about to turn
+  stale) are scored (:mod:`.features`, :mod:`.scoring`) and stepped through their
+  :class:`~.state.StateMachine`; a calm instrument with nothing but price ticks is looked at
+  every :data:`CALM_EVERY` rounds at least, one with a new liquidation at once. Assets and
+  the market are then combined (:mod:`.aggregate`) and have state machines of their own;
+* :meth:`seed`: the warm start's history fills an instrument's coarse ring and baselines.
+
+A required feed (open interest, mark) that is stale holds the instrument's last state with
+quality 0: a silent feed never reads as calm. Baselines are sampled only on fresh data.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..config import DetectorSettings
+from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest
+from .aggregate import Combined, Part, combine
+from .base import Evaluation
+from .features import Baselines, sample_baselines, snapshot
+from .model import ANY, Pressure, Scope, State, Transition
+from .rings import InstrumentHistory, make_rings
+from .scoring import EMPTY, Assessment, assess
+from .state import Quality, StateMachine, data_quality
+
+_NEVER = 2**63 - 1
+CALM_EVERY = 5
+"""A settled (calm) instrument without new liquidations is scored every this many rounds."""
+WARMING_BASELINES = 0.75
+"""Quality factor while the reference window's baselines still answer their priors."""
+TRANSITION_FEATURES = 8
+
+
+@dataclass(slots=True)
+class _Instrument:
+    history: InstrumentHistory
+    baselines: Baselines
+    machine: StateMachine
+    last: Assessment = EMPTY
+    quality: Quality = field(default_factory=lambda: Quality(0.0, True, ("no data yet",)))
+    dirty: bool = False
+    liq_new: bool = False
+    settled: bool = False
+    next_ms: int = 0
+    due_ms: int = 0
+    pending_ms: int | None = None
+    """Since when a non-calm candidate has been seen while calm."""
+
+
+@dataclass(slots=True)
+class _Scope:
+    machine: StateMachine
+    last: Combined | None = None
+
+
+class RobustModel:
+    """The default pressure model (``make_model`` builds it)."""
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self._s = settings
+        self._windows = settings.windows_s()
+        self._stale_ms = int(settings.stale_after_s * 1000)
+        self._calm_ms = int(settings.eval_interval_s * 1000 * CALM_EVERY)
+        self._persist_ms = int(settings.enter_persist_s * 1000)
+        self._by_venue: dict[str, dict[str, _Instrument]] = {}
+        self._venue_liq_ms: dict[str, int] = {}
+        self._assets: dict[str, _Scope] = {}
+        self._market = self._scope()
+
+    # -- PressureModel -------------------------------------------------------------------
+
+    def update(self, events: Iterable[Event]) -> None:
+        by_venue = self._by_venue
+        for ev in events:
+            symbols = by_venue.get(ev.venue)
+            if symbols is None:
+                symbols = by_venue[ev.venue] = {}
+            inst = symbols.get(ev.symbol)
+            if inst is None:
+                inst = symbols[ev.symbol] = self._track(ev.venue, ev.symbol, ev.base)
+            h = inst.history
+            kind = type(ev)
+            if kind is MarkPrice:
+                h.add_mark(ev)  # type: ignore[arg-type]
+            elif kind is Liquidation:
+                h.add_liquidation(ev)  # type: ignore[arg-type]
+                inst.liq_new = True
+                seen = self._venue_liq_ms.get(ev.venue)
+                if seen is None or ev.recv_ms > seen:
+                    self._venue_liq_ms[ev.venue] = ev.recv_ms
+            elif kind is OpenInterest:
+                h.add_open_interest(ev)  # type: ignore[arg-type]
+            elif kind is FundingRate:
+                h.add_funding(ev)  # type: ignore[arg-type]
+            inst.dirty = True
+
+    def restore(self, pressures: Iterable[Pressure]) -> None:
+        for p in pressures:
+            if p.scope is Scope.INSTRUMENT:
+                symbols = self._by_venue.setdefault(p.venue, {})
+                inst = symbols.get(p.symbol) or self._track(p.venue, p.symbol, p.asset)
+                symbols[p.symbol] = inst
+                machine = inst.machine
+            elif p.scope is Scope.ASSET:
+                machine = self._assets.setdefault(p.asset, self._scope()).machine
+            else:
+                machine = self._market.machine
+            machine.state, machine.side, machine.since_ms = p.state, p.side, p.since_ms
+            machine.changed = p.state is not State.CALM
+
+    def evaluate(self, now_ms: int) -> Evaluation:
+        out = Evaluation()
+        touched: set[str] = set()
+        for symbols in self._by_venue.values():
+            for inst in symbols.values():
+                if (
+                    inst.liq_new
+                    or not inst.settled
+                    or now_ms >= inst.due_ms
+                    or (inst.dirty and now_ms >= inst.next_ms)
+                ):
+                    self._evaluate_one(inst, now_ms, out)
+                    touched.add(inst.history.asset)
+        if touched:
+            self._evaluate_assets(touched, now_ms, out)
+        return out
+
+    # -- warm start ----------------------------------------------------------------------
+
+    def seed(
+        self,
+        venue: str,
+        symbol: str,
+        asset: str,
+        oi: list[tuple[int, float, float]],
+        funding: list[tuple[int, float]],
+    ) -> int:
+        """Fill an instrument's history and baselines from ``oi`` ``(ts_ms, oi_base,
+        oi_usd)`` and ``funding`` ``(ts_ms, rate_1h)`` points; return the baseline samples
+        added. The price is taken as ``oi_usd / oi_base`` where both are known."""
+        symbols = self._by_venue.setdefault(venue, {})
+        inst = symbols.get(symbol) or self._track(venue, symbol, asset)
+        symbols[symbol] = inst
+        oi = sorted(p for p in oi if p[1] > 0)
+        added = 0
+        if oi:
+            points = [(t, b, u, u / b if u > 0 else math.nan) for t, b, u in oi]
+            inst.history.seed_levels(points)
+            added += _seed_windows(inst.baselines, oi, self._s.baseline_lookback_s)
+        rates = [r for _, r in sorted(funding)]
+        added += inst.baselines.funding.prepend(rates)
+        return added
+
+    def instruments(self) -> list[tuple[str, str, str, float]]:
+        """``(venue, symbol, asset, oi_usd)`` of every instrument seen, largest OI first."""
+        rows = [
+            (venue, symbol, inst.history.asset, inst.history.state[1])
+            for venue, symbols in self._by_venue.items()
+            for symbol, inst in symbols.items()
+        ]
+        return sorted(rows, key=lambda r: -(r[3] if r[3] == r[3] else 0.0))
+
+    def baseline_samples(self, venue: str, symbol: str) -> dict[str, int]:
+        """Samples per baseline of one instrument (``oi_<window>``, ``funding``...)."""
+        inst = self._by_venue.get(venue, {}).get(symbol)
+        if inst is None:
+            return {}
+        b = inst.baselines
+        out = {f"oi_{w.span_s:g}s": len(w.oi) for w in b.windows}
+        out |= {f"ret_{w.span_s:g}s": len(w.ret) for w in b.windows}
+        out |= {"funding": len(b.funding), "premium": len(b.premium)}
+        return out
+
+    # -- instruments ---------------------------------------------------------------------
+
+    def _track(self, venue: str, symbol: str, asset: str) -> _Instrument:
+        fine, coarse = make_rings(self._windows)
+        return _Instrument(
+            InstrumentHistory(venue, symbol, asset, fine, coarse),
+            Baselines.for_settings(self._s),
+            self._machine(),
+        )
+
+    def _machine(self) -> StateMachine:
+        s = self._s
+        return StateMachine(s.enter_score, s.exit_score, int(s.min_dwell_s * 1000), 0)
+
+    def _scope(self) -> _Scope:
+        return _Scope(self._machine())
+
+    def _evaluate_one(self, inst: _Instrument, now_ms: int, out: Evaluation) -> None:
+        h, machine = inst.history, inst.machine
+        if machine.since_ms == 0:
+            machine.since_ms = now_ms
+        inst.dirty = inst.liq_new = False
+        quality = self._quality(inst, now_ms)
+        notes: list[str] = []
+        if not quality.hold:
+            snap = snapshot(h, inst.baselines, now_ms, self._s)
+            a = inst.last = assess(snap, inst.baselines, self._s, machine.state)
+            sample_baselines(inst.baselines, snap, now_ms)
+            side = a.side if a.side_strong or machine.side is None else machine.side
+            candidate = self._persisted(inst, a, now_ms, notes)
+            before = machine.step(candidate, side, a.score, now_ms)
+            if machine.state is not a.candidate:
+                notes.append(f"holding {machine.state.value} (hysteresis)")
+            if before is not None:
+                out.transitions.append(
+                    _transition(
+                        h.venue,
+                        h.symbol,
+                        h.asset,
+                        Scope.INSTRUMENT,
+                        before[0],
+                        machine,
+                        a.score,
+                        a.reasons,
+                        a.features,
+                        a.forced_share,
+                        quality.value,
+                        now_ms,
+                    )
+                )
+        inst.quality = quality
+        a = inst.last
+        features = dict(a.features)
+        features.update(self._ages(inst, now_ms))
+        out.pressures.append(
+            Pressure(
+                venue=h.venue,
+                symbol=h.symbol,
+                asset=h.asset,
+                score=a.score,
+                state=machine.state,
+                side=machine.side,
+                updated_ms=now_ms,
+                since_ms=machine.since_ms,
+                forced_share=a.forced_share,
+                data_quality=round(quality.value, 3),
+                features=features,
+                reasons=[*a.reasons, *notes, *quality.reasons],
+            )
+        )
+        inst.settled = machine.state is State.CALM and a.candidate is State.CALM
+        inst.next_ms = now_ms + self._calm_ms
+        inst.due_ms = self._due_ms(inst, now_ms)
+
+    def _persisted(self, inst: _Instrument, a: Assessment, now_ms: int, notes: list[str]) -> State:
+        """The candidate the state machine sees. Leaving calm on open-interest evidence alone
+        needs the candidate to last ``enter_persist_s``: a one-off step of a polled OI (or
+        a burst of noise) in a short window lasts less. A liquidation burst enters at once."""
+        if inst.machine.state is not State.CALM or a.candidate is State.CALM:
+            inst.pending_ms = None
+            return a.candidate
+        if inst.pending_ms is None:
+            inst.pending_ms = now_ms
+        if a.burst >= 1.0:
+            return a.candidate
+        waited = now_ms - inst.pending_ms
+        if waited >= self._persist_ms:
+            return a.candidate
+        notes.append(f"{a.candidate.value} for {waited / 1000:.0f}s: waiting to persist")
+        return State.CALM
+
+    def _quality(self, inst: _Instrument, now_ms: int) -> Quality:
+        h = inst.history
+        q = data_quality(
+            now_ms,
+            self._stale_ms,
+            oi_ms=h.oi_seen_ms,
+            mark_ms=h.mark_seen_ms,
+            funding_ms=h.funding_seen_ms,
+            venue_liq_ms=self._venue_liq_ms.get(h.venue),
+            oi_samples=h.oi_updates + (2 if h.seeded_from_ms is not None else 0),
+        )
+        ref = next(w for w in inst.baselines.windows if w.span_s == self._s.window_s)
+        if q.hold or ref.oi.ready:
+            return q
+        note = f"baselines warming up ({len(ref.oi)}/{ref.oi.min_samples} samples): priors used"
+        return Quality(q.value * WARMING_BASELINES, False, (*q.reasons, note))
+
+    def _ages(self, inst: _Instrument, now_ms: int) -> dict[str, float | None]:
+        h = inst.history
+        return {
+            "oi_age_s": _age_s(now_ms, h.oi_seen_ms),
+            "mark_age_s": _age_s(now_ms, h.mark_seen_ms),
+            "funding_age_s": _age_s(now_ms, h.funding_seen_ms),
+            "venue_liq_age_s": _age_s(now_ms, self._venue_liq_ms.get(h.venue)),
+        }
+
+    def _due_ms(self, inst: _Instrument, now_ms: int) -> int:
+        """The next time this instrument must be looked at even without new data."""
+        h = inst.history
+        due = _NEVER
+        for seen in (h.oi_seen_ms, h.mark_seen_ms, h.funding_seen_ms,
+                     self._venue_liq_ms.get(h.venue)):  # fmt: skip
+            if seen is not None and seen + self._stale_ms >= now_ms:
+                due = min(due, seen + self._stale_ms + 1)
+        return due
+
+    # -- assets and market ---------------------------------------------------------------
+
+    def _evaluate_assets(self, touched: set[str], now_ms: int, out: Evaluation) -> None:
+        members: dict[str, list[_Instrument]] = {}
+        for symbols in self._by_venue.values():
+            for inst in symbols.values():
+                members.setdefault(inst.history.asset, []).append(inst)
+        for asset in touched:
+            scope = self._assets.setdefault(asset, self._scope())
+            parts = [self._part(i) for i in members[asset]]
+            combined = combine([p for p in parts if p.oi_usd > 0], self._s)
+            features = _asset_liquidations(members[asset], self._s.window_s)
+            self._step_scope(scope, combined, Scope.ASSET, asset, now_ms, out, features)
+        parts = []
+        for asset, scope in self._assets.items():
+            c = scope.last
+            oi = sum(_oi(i) for i in members.get(asset, []))
+            if c is None or oi <= 0:
+                continue
+            parts.append(Part(asset, oi, c.quality, 1.0, c.x_unwind, c.x_build, c.candidate,
+                              scope.machine.state, scope.machine.side, c.score,
+                              c.reasons[0] if c.reasons else None))  # fmt: skip
+        market = combine(parts, self._s, breadth=True)
+        self._step_scope(self._market, market, Scope.MARKET, ANY, now_ms, out, {})
+
+    def _part(self, inst: _Instrument) -> Part:
+        h, a = inst.history, inst.last
+        factor = self._s.sampled_weight if h.liq_sampled else 1.0
+        name = f"{h.venue} {h.symbol}"
+        return Part(name, _oi(inst), inst.quality.value, factor, a.x_unwind, a.x_build,
+                    a.candidate, inst.machine.state, a.side, a.score,
+                    a.reasons[0] if a.reasons else None)  # fmt: skip
+
+    def _step_scope(
+        self,
+        scope: _Scope,
+        c: Combined | None,
+        kind: Scope,
+        asset: str,
+        now_ms: int,
+        out: Evaluation,
+        extra: dict[str, float | None],
+    ) -> None:
+        machine = scope.machine
+        if machine.since_ms == 0:
+            machine.since_ms = now_ms
+        notes: list[str] = []
+        if c is None:
+            c = scope.last
+            quality = 0.0
+            notes.append("no fresh data: holding the last state")
+        else:
+            scope.last = c
+            quality = c.quality
+            before = machine.step(c.candidate, c.side, c.score, now_ms)
+            if before is not None:
+                out.aggregate_transitions.append(
+                    _transition(
+                        ANY,
+                        ANY,
+                        asset,
+                        kind,
+                        before[0],
+                        machine,
+                        c.score,
+                        c.reasons,
+                        c.features | extra,
+                        None,
+                        quality,
+                        now_ms,
+                    )
+                )
+        if c is None:
+            return
+        out.aggregates.append(
+            Pressure(
+                venue=ANY,
+                symbol=ANY,
+                asset=asset,
+                score=c.score,
+                state=machine.state,
+                side=machine.side,
+                updated_ms=now_ms,
+                since_ms=machine.since_ms,
+                forced_share=None,
+                data_quality=round(quality, 3),
+                features=c.features | extra,
+                reasons=[*c.reasons, *notes],
+                scope=kind,
+            )
+        )
+
+
+def _oi(inst: _Instrument) -> float:
+    v = inst.history.state[1]
+    return v if v > 0 else 0.0
+
+
+def _asset_liquidations(insts: list[_Instrument], window_s: float) -> dict[str, float | None]:
+    """Liquidations of an asset over the reference window: complete feeds, sampled feeds (a
+    lower bound) and the total estimated from the complete feeds' share of open interest."""
+    complete = sampled = oi_complete = oi_total = 0.0
+    for inst in insts:
+        f = inst.last.features
+        usd = (f.get("liq_long_usd") or 0.0) + (f.get("liq_short_usd") or 0.0)
+        oi = _oi(inst) if inst.quality.value > 0 else 0.0
+        oi_total += oi
+        if inst.history.liq_sampled:
+            sampled += usd
+        elif inst.history.liq_sampled is not None:
+            complete += usd
+            oi_complete += oi
+    share = oi_complete / oi_total if oi_total > 0 else 0.0
+    return {
+        "oi_usd": round(oi_total, 0),
+        "liq_usd_complete": round(complete, 0),
+        "liq_usd_sampled": round(sampled, 0),
+        "liq_complete_oi_share": round(share, 4),
+        "liq_usd_est": round(complete / share, 0) if share > 0 else None,
+    }
+
+
+def _seed_windows(b: Baselines, oi: list[tuple[int, float, float]], lookback_s: float) -> int:
+    """Baseline samples of each window's OI change and price return from history points."""
+    ts = [p[0] for p in oi]
+    if len(ts) < 3:
+        return 0
+    step_ms = sorted(b - a for a, b in itertools.pairwise(ts))[len(ts) // 2]
+    base = [math.log(p[1]) for p in oi]
+    price = [math.log(p[2] / p[1]) if p[2] > 0 else math.nan for p in oi]
+    added = 0
+    for wb in b.windows:
+        span_ms = int(wb.span_s * 1000)
+        if span_ms < step_ms:
+            continue  # history too coarse for this window
+        oi_samples: list[float] = []
+        ret_samples: list[float] = []
+        t = ts[-1]
+        while t - span_ms >= ts[0] and ts[-1] - t <= lookback_s * 1000:
+            oi_samples.append(100 * (_interp(ts, base, t) - _interp(ts, base, t - span_ms)))
+            ret_samples.append(100 * (_interp(ts, price, t) - _interp(ts, price, t - span_ms)))
+            t -= wb.interval_ms
+        oi_samples.reverse()
+        ret_samples.reverse()
+        added += wb.oi.prepend(oi_samples)
+        added += wb.ret.prepend(ret_samples)
+    return added
+
+
+def _interp(ts: list[int], values: list[float], t: int) -> float:
+    i = bisect.bisect_right(ts, t)
+    if i == 0:
+        return values[0]
+    if i == len(ts):
+        return values[-1]
+    t0, t1 = ts[i - 1], ts[i]
+    return values[i - 1] + (values[i] - values[i - 1]) * (t - t0) / (t1 - t0)
+
+
+def _transition(
+    venue: str,
+    symbol: str,
+    asset: str,
+    scope: Scope,
+    before: State,
+    machine: StateMachine,
+    score: float,
+    reasons: list[str],
+    features: dict[str, float | None],
+    forced_share: float | None,
+    quality: float,
+    now_ms: int,
+) -> Transition:
+    top = {k: v for k, v in features.items() if k.startswith(("evidence_", "confirm_"))}
+    for key in ("oi_change_base_pct", "mark_return_pct", "liq_bp_of_oi", "funding_1h"):
+        if key in features:
+            top[key] = features[key]
+    return Transition(
+        venue=venue,
+        symbol=symbol,
+        asset=asset,
+        from_state=before,
+        to_state=machine.state,
+        side=machine.side,
+        score=score,
+        ts_ms=now_ms,
+        reasons=list(reasons),
+        scope=scope,
+        forced_share=forced_share,
+        data_quality=round(quality, 3),
+        features=dict(list(top.items())[: TRANSITION_FEATURES + 4]) if top else dict(features),
+    )
+
+
+def _age_s(now_ms: int, seen_ms: int | None) -> float | None:
+    return None if seen_ms is None else max(0.0, (now_ms - seen_ms) / 1000)
