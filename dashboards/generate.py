@@ -718,8 +718,7 @@ def collector_health() -> Json:
             "cps",
             [
                 target(
-                    "sum by (receiver) (rate(deleverage_alert_deliveries_total"
-                    "[$__rate_interval]))",
+                    "sum by (receiver) (rate(deleverage_alert_deliveries_total[$__rate_interval]))",
                     "{{receiver}} delivered",
                 ),
                 target(
