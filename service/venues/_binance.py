@@ -21,8 +21,8 @@ import msgspec
 import structlog
 
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
-from .base import Instrument, Parser, Venue
-from .ccxt_markets import ccxt_client, close_quietly
+from .base import Instrument, Parser
+from .ccxt_markets import CcxtBackedVenue
 
 log = structlog.get_logger(__name__)
 
@@ -256,7 +256,7 @@ def subscribe_message(streams: Iterable[str], request_id: int = 1) -> str:
     return msgspec.json.encode(msg).decode()
 
 
-class BinanceVenue(Venue):
+class BinanceVenue(CcxtBackedVenue):
     """A Binance futures product: its ccxt client (REST metadata and open interest), its
     parser, and open interest over REST (neither product streams it)."""
 
@@ -266,17 +266,8 @@ class BinanceVenue(Venue):
     ccxt_hosts: ClassVar[tuple[str, ...]]
     parser_class: ClassVar[type[BinanceParser]] = BinanceParser
 
-    def __init__(self, settings: Any) -> None:
-        super().__init__(settings)
-        self._client: Any = None
-
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         return self.parser_class(self.id, markets, wanted)
-
-    def _ccxt(self) -> Any:
-        if self._client is None:
-            self._client = ccxt_client(self.ccxt_id, self.ccxt_hosts, self.rest_url)
-        return self._client
 
     @property
     def oi_over_rest(self) -> bool:
@@ -317,8 +308,3 @@ class BinanceVenue(Venue):
                 funding_interval_h=intervals.get(sym, DEFAULT_FUNDING_INTERVAL_H),
             )
         return out
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await close_quietly(self._client)
-            self._client = None

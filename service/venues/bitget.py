@@ -53,12 +53,13 @@ types). See :mod:`._bitget_instruments`; the typed frames are in :mod:`._bitget_
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final
 
 import msgspec
 import structlog
 from ccxt.base.errors import BadResponse
 
+from ..config import VenueSettings
 from ..events import Event, Liquidation, Side
 from . import _bitget_frames as frames
 from ._bitget_instruments import (
@@ -71,8 +72,8 @@ from ._bitget_instruments import (
     subscribe_requests,
 )
 from ._ticker_state import STATE_EVERY_MS, TickerState, report
-from .base import Connection, Instrument, Parser, Venue
-from .ccxt_markets import ccxt_client, close_quietly
+from .base import Connection, Instrument, Parser
+from .ccxt_markets import CcxtBackedVenue
 
 log = structlog.get_logger(__name__)
 
@@ -206,7 +207,7 @@ class BitgetParser(Parser):
         return out
 
 
-class Bitget(Venue):
+class Bitget(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
     default_ws_url: ClassVar[str] = "wss://ws.bitget.com/v3/ws/public"
     default_rest_url: ClassVar[str] = "https://api.bitget.com"
@@ -214,9 +215,8 @@ class Bitget(Venue):
     ccxt_id: ClassVar[str] = "bitget"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
-        self._client: Any = None
         self._shard_counts: dict[str, int] = {}
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
@@ -248,11 +248,6 @@ class Bitget(Venue):
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         return BitgetParser(self.id, markets, wanted)
 
-    def _ccxt(self) -> Any:
-        if self._client is None:
-            self._client = ccxt_client(self.ccxt_id, self.ccxt_hosts, self.rest_url)
-        return self._client
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         client = self._ccxt()
         client.timeout = int(timeout_s * 1000)
@@ -265,8 +260,3 @@ class Bitget(Venue):
                 raise BadResponse(f"{self.id} contracts {product_type}: {exc}") from exc
             out.update((inst.symbol, inst) for inst in page)
         return out
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await close_quietly(self._client)
-            self._client = None

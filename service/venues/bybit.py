@@ -57,9 +57,10 @@ import msgspec
 import structlog
 from ccxt.base.errors import BadResponse
 
+from ..config import VenueSettings
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
-from .base import Connection, Instrument, Parser, Venue
-from .ccxt_markets import ccxt_client, close_quietly
+from .base import Connection, Instrument, Parser
+from .ccxt_markets import CcxtBackedVenue
 
 log = structlog.get_logger(__name__)
 
@@ -457,7 +458,7 @@ def subscribe_messages(name: str, symbols: Iterable[str]) -> tuple[str, ...]:
     )
 
 
-class Bybit(Venue):
+class Bybit(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
     default_ws_url: ClassVar[str] = "wss://stream.bybit.com/v5/public"
     default_rest_url: ClassVar[str] = "https://api.bybit.com"
@@ -465,9 +466,8 @@ class Bybit(Venue):
     ccxt_id: ClassVar[str] = "bybit"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
-        self._client: Any = None
         self._shard_counts: dict[str, int] = {}
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
@@ -510,11 +510,6 @@ class Bybit(Venue):
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         return BybitParser(self.id, markets, wanted)
 
-    def _ccxt(self) -> Any:
-        if self._client is None:
-            self._client = ccxt_client(self.ccxt_id, self.ccxt_hosts, self.rest_url)
-        return self._client
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         client = self._ccxt()
         client.timeout = int(timeout_s * 1000)
@@ -534,8 +529,3 @@ class Bybit(Venue):
                 if not cursor:
                     break
         return out
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await close_quietly(self._client)
-            self._client = None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import ccxt.async_support as ccxt_async
 import structlog
+
+from ..config import VenueSettings
+from .base import Venue
 
 log = structlog.get_logger(__name__)
 
@@ -33,3 +36,29 @@ async def close_quietly(client: Any) -> None:
         await client.close()
     except Exception as exc:  # noqa: BLE001 - closing must not mask the real shutdown cause
         log.debug("ccxt close failed", error=str(exc))
+
+
+class CcxtBackedVenue(Venue):
+    """A venue whose REST calls go through one lazily created ccxt client, pointed at the
+    configured REST base and closed with the venue."""
+
+    ccxt_id: ClassVar[str]
+    ccxt_hosts: ClassVar[tuple[str, ...]]
+    """The production hosts that ``rest_url`` replaces in every ccxt URL."""
+    ccxt_options: ClassVar[dict[str, Any]] = {}
+    """Set on the client's ``options`` (e.g. OKX: fetch swaps only)."""
+
+    def __init__(self, settings: VenueSettings) -> None:
+        super().__init__(settings)
+        self._client: Any = None
+
+    def _ccxt(self) -> Any:
+        if self._client is None:
+            self._client = ccxt_client(self.ccxt_id, self.ccxt_hosts, self.rest_url)
+            self._client.options.update(self.ccxt_options)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await close_quietly(self._client)
+            self._client = None

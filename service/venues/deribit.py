@@ -53,8 +53,8 @@ from ccxt.base.errors import BadResponse
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, per_hour
 from . import _deribit_frames as frames
 from ._deribit_frames import FUNDING_BASIS_H, PING, VENUE, liquidated_sides, session_requests
-from .base import Connection, Instrument, Parser, Venue
-from .ccxt_markets import ccxt_client, close_quietly
+from .base import Connection, Instrument, Parser
+from .ccxt_markets import CcxtBackedVenue
 
 __all__ = [
     "PING",
@@ -214,17 +214,13 @@ class DeribitParser(Parser):
         return out
 
 
-class Deribit(Venue):
+class Deribit(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
     default_ws_url: ClassVar[str] = "wss://www.deribit.com/ws/api/v2"
     default_rest_url: ClassVar[str] = "https://www.deribit.com"
     liquidations_sampled: ClassVar[bool] = False
     ccxt_id: ClassVar[str] = "deribit"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://www.deribit.com",)
-
-    def __init__(self, settings: Any) -> None:
-        super().__init__(settings)
-        self._client: Any = None
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         return [
@@ -241,11 +237,6 @@ class Deribit(Venue):
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         return DeribitParser(self.id, markets, wanted)
 
-    def _ccxt(self) -> Any:
-        if self._client is None:
-            self._client = ccxt_client(self.ccxt_id, self.ccxt_hosts, self.rest_url)
-        return self._client
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         client = self._ccxt()
         client.timeout = int(timeout_s * 1000)
@@ -257,8 +248,3 @@ class Deribit(Venue):
         except ValueError as exc:  # msgspec.ValidationError included
             raise BadResponse(f"{self.id} get_instruments: {exc}") from exc
         return {inst.symbol: inst for inst in listed}
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await close_quietly(self._client)
-            self._client = None

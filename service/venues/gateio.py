@@ -46,12 +46,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final
 
 import msgspec
 import structlog
 from ccxt.base.errors import BadResponse
 
+from ..config import VenueSettings
 from ..events import Event, Liquidation, Side
 from . import _gateio_frames as frames
 from ._gateio_instruments import (
@@ -64,8 +65,8 @@ from ._gateio_instruments import (
     subscribe_requests,
 )
 from ._ticker_state import STATE_EVERY_MS, TickerState, report
-from .base import Connection, Instrument, Parser, Venue
-from .ccxt_markets import ccxt_client, close_quietly
+from .base import Connection, Instrument, Parser
+from .ccxt_markets import CcxtBackedVenue
 
 log = structlog.get_logger(__name__)
 
@@ -199,7 +200,7 @@ class GateParser(Parser):
         return out
 
 
-class Gate(Venue):
+class Gate(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
     default_ws_url: ClassVar[str] = "wss://fx-ws.gateio.ws/v4/ws"
     default_rest_url: ClassVar[str] = "https://api.gateio.ws"
@@ -208,9 +209,8 @@ class Gate(Venue):
     ccxt_id: ClassVar[str] = "gate"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.gateio.ws",)
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
-        self._client: Any = None
         self._shard_counts: dict[str, int] = {}
         self._time_s = int(time.time())
         """The ``time`` of our requests: fixed, so that the same subscription is the same
@@ -245,11 +245,6 @@ class Gate(Venue):
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         return GateParser(self.id, markets, wanted)
 
-    def _ccxt(self) -> Any:
-        if self._client is None:
-            self._client = ccxt_client(self.ccxt_id, self.ccxt_hosts, self.rest_url)
-        return self._client
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         client = self._ccxt()
         client.timeout = int(timeout_s * 1000)
@@ -262,8 +257,3 @@ class Gate(Venue):
                 raise BadResponse(f"{self.id} {settle} contracts: {exc}") from exc
             out.update((c.symbol, c) for c in listed)
         return out
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await close_quietly(self._client)
-            self._client = None

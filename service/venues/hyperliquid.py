@@ -51,7 +51,7 @@ and the vault list are in :mod:`._hyperliquid_instruments`, the typed frames in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final
 
 import msgspec
 import structlog
@@ -69,8 +69,8 @@ from ._hyperliquid_instruments import (
     parse_meta,
     subscribe_messages,
 )
-from .base import Connection, Instrument, Parser, Venue
-from .ccxt_markets import ccxt_client, close_quietly
+from .base import Connection, Instrument, Parser
+from .ccxt_markets import CcxtBackedVenue
 
 __all__ = [
     "FUNDING_INTERVAL_H",
@@ -292,7 +292,7 @@ class HyperliquidParser(Parser):
         return out
 
 
-class Hyperliquid(Venue):
+class Hyperliquid(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
     default_ws_url: ClassVar[str] = "wss://api.hyperliquid.xyz/ws"
     default_rest_url: ClassVar[str] = "https://api.hyperliquid.xyz"
@@ -300,10 +300,6 @@ class Hyperliquid(Venue):
     liquidators: ClassVar[tuple[str, ...]] = LIQUIDATOR_ADDRESSES
     ccxt_id: ClassVar[str] = "hyperliquid"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)
-
-    def __init__(self, settings: Any) -> None:
-        super().__init__(settings)
-        self._client: Any = None
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         # One connection: the contexts' steady flow keeps the watchdog fed, which the
@@ -322,11 +318,6 @@ class Hyperliquid(Venue):
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         return HyperliquidParser(self.id, markets, wanted, self.liquidators)
 
-    def _ccxt(self) -> Any:
-        if self._client is None:
-            self._client = ccxt_client(self.ccxt_id, self.ccxt_hosts, self.rest_url)
-        return self._client
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         client = self._ccxt()
         client.timeout = int(timeout_s * 1000)
@@ -336,8 +327,3 @@ class Hyperliquid(Venue):
         except (ValueError, TypeError) as exc:  # msgspec.ValidationError included
             raise BadResponse(f"{self.id} meta: {exc}") from exc
         return {inst.symbol: inst for inst in listed}
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await close_quietly(self._client)
-            self._client = None

@@ -51,8 +51,8 @@ from ._okx_instruments import (
     instrument,
     subscribe_requests,
 )
-from .base import Connection, Instrument, Parser, Venue
-from .ccxt_markets import ccxt_client, close_quietly
+from .base import Connection, Instrument, Parser
+from .ccxt_markets import CcxtBackedVenue
 
 __all__ = [
     "DEFAULT_FUNDING_INTERVAL_H",
@@ -276,17 +276,14 @@ class OkxParser(Parser):
         return out
 
 
-class Okx(Venue):
+class Okx(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
     default_ws_url: ClassVar[str] = "wss://ws.okx.com:8443/ws/v5/public"
     default_rest_url: ClassVar[str] = "https://www.okx.com"
     liquidations_sampled: ClassVar[bool] = True
     ccxt_id: ClassVar[str] = "okx"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://{hostname}",)
-
-    def __init__(self, settings: Any) -> None:
-        super().__init__(settings)
-        self._client: Any = None
+    ccxt_options: ClassVar[dict[str, Any]] = {"fetchMarkets": {"types": ["swap"]}}  # one call
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         # One connection: ~300 swaps x 3 channels fit in two requests, far under 480/h.
@@ -303,12 +300,6 @@ class Okx(Venue):
 
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         return OkxParser(self.id, markets, wanted)
-
-    def _ccxt(self) -> Any:
-        if self._client is None:
-            self._client = ccxt_client(self.ccxt_id, self.ccxt_hosts, self.rest_url)
-            self._client.options["fetchMarkets"] = {"types": ["swap"]}  # one request
-        return self._client
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         client = self._ccxt()
@@ -327,8 +318,3 @@ class Okx(Venue):
         if skipped:
             log.warning("swaps without usable contract metadata", venue=self.id, ids=skipped)
         return out
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await close_quietly(self._client)
-            self._client = None
