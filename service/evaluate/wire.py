@@ -11,29 +11,31 @@ REST, Bybit's snapshot-then-delta tickers, OKX's sampled liquidation feed.
 During an outage frames are made and thrown away; when the venue comes back the player acts
 as a reconnecting collector: a new parser, and Bybit's snapshot of every ticker.
 
-A venue joins the evaluation with one subclass here and one line in :data:`PLAYERS`.
+A venue joins the evaluation with one subclass of :class:`~.player.WirePlayer` (here, or
+in :mod:`.wire_newer` for Gate, Bitget, Deribit, BitMEX and Hyperliquid, whose venue rules
+it describes) and one line in :data:`PLAYERS`.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar, Final
 
-from ..collect.dedup import Deduplicator
 from ..events import Event
 from ..simulate import binance_usdm_wire as bwire
 from ..simulate import bybit_wire, okx_wire
 from ..simulate.binance_coinm import COINM_SPECS
 from ..simulate.binance_coinm_wire import COINM
-from ..simulate.market import DEFAULT_SPECS, LiquidationPrint, Market, SymbolSpec
+from ..simulate.market import DEFAULT_SPECS, LiquidationPrint, SymbolSpec
 from ..simulate.okx import OKX_SPECS
 from ..simulate.scenario import Scenario
 from ..venues import binance_coinm, binance_usdm, bybit, okx
 from ..venues._okx_instruments import instrument as okx_instrument
 from ..venues.base import Instrument, Parser
+from .player import WirePlayer as WirePlayer  # re-exported
+from .wire_newer import BitgetPlayer, BitmexPlayer, DeribitPlayer, GatePlayer, HyperliquidPlayer
 
 OI_POLL_S: Final = 10.0
 """Binance open interest is REST-only: each symbol is polled this often (a configured subset
@@ -41,76 +43,6 @@ of symbols; with every symbol the collector's weight budget stretches it to abou
 OKX_OI_S: Final = 3.0
 OKX_FUNDING_S: Final = 30.0
 OKX_LIQUIDATION_SAMPLE: Final = 0.5
-
-
-class WirePlayer(ABC):
-    """One venue's market, encoders and parser, stepped by the caller."""
-
-    venue: ClassVar[str]
-    specs: ClassVar[tuple[SymbolSpec, ...]]
-
-    def __init__(
-        self, scenario: Scenario, seed: int, assets: Sequence[str], all_contracts: bool = False
-    ) -> None:
-        """Simulates the venue's contracts on ``assets``: the main one (the first listed in
-        :attr:`specs`, the linear USDT perpetual where there is one) or all of them."""
-        symbols: list[str] = []
-        for spec in self.specs:
-            if spec.base in assets and (all_contracts or spec.base not in self._bases(symbols)):
-                symbols.append(spec.symbol)
-        self.market = Market(scenario, symbols=symbols, specs=self.specs, seed=seed)
-        self.instruments = self._instruments(symbols)
-        self.parser = self._new_parser()
-        self.dedup = Deduplicator()
-        self.online = True
-        self.frames_total = 0
-        self.prints_total = 0
-
-    def step(self, dt_s: float, now_ms: int, *, quotes_due: bool, online: bool) -> list[Event]:
-        """Advance the market ``dt_s`` to ``now_ms``; the events the collector would hand
-        on. ``quotes_due``: push marks, funding and open interest this step (liquidations go
-        out every step)."""
-        prints = self.market.step(dt_s, ts_ms=now_ms, span_ms=dt_s * 1000)
-        self.prints_total += len(prints)
-        if online and not self.online:
-            self.parser = self._new_parser()  # the collector's new connection
-            self._reconnected(now_ms)
-        self.online = online
-        frames = self._frames(now_ms, prints, quotes_due)
-        if not online:
-            return []
-        self.frames_total += len(frames)
-        parse = self.parser.parse
-        events = [e for f in frames for e in parse(f, now_ms)]
-        if quotes_due:
-            events.extend(self._polled(now_ms))
-        return self.dedup.filter(events)
-
-    def _bases(self, symbols: Sequence[str]) -> set[str]:
-        by_symbol = {s.symbol: s.base for s in self.specs}
-        return {by_symbol[s] for s in symbols}
-
-    @property
-    def parse_errors(self) -> int:
-        return sum(self.parser.stats.errors.values())
-
-    @abstractmethod
-    def _instruments(self, symbols: Sequence[str]) -> dict[str, Instrument]:
-        """The simulated symbols as the venue module builds them from the listing."""
-
-    @abstractmethod
-    def _new_parser(self) -> Parser: ...
-
-    @abstractmethod
-    def _frames(self, now_ms: int, prints: list[LiquidationPrint], quotes_due: bool) -> list[str]:
-        """What the venue sends this step."""
-
-    def _polled(self, now_ms: int) -> list[Event]:
-        """Events from REST polls due now (venues whose websocket lacks something)."""
-        return []
-
-    def _reconnected(self, now_ms: int) -> None:  # noqa: B027 - an optional hook
-        """Reset what a new connection resets."""
 
 
 class BinanceUsdmPlayer(WirePlayer):
@@ -308,6 +240,17 @@ class OkxPlayer(WirePlayer):
 
 
 PLAYERS: Final[dict[str, type[WirePlayer]]] = {
-    p.venue: p for p in (BinanceUsdmPlayer, BinanceCoinmPlayer, BybitPlayer, OkxPlayer)
+    p.venue: p
+    for p in (
+        BinanceUsdmPlayer,
+        BinanceCoinmPlayer,
+        BybitPlayer,
+        OkxPlayer,
+        GatePlayer,
+        BitgetPlayer,
+        DeribitPlayer,
+        BitmexPlayer,
+        HyperliquidPlayer,
+    )
 }
 """Venue id → player: the venues ``deleverage evaluate --venues`` can play."""
