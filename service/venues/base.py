@@ -18,6 +18,7 @@ import structlog
 
 from ..config import VenueSettings
 from ..events import Event, OpenInterest
+from .history import Budget, History
 
 log = structlog.get_logger(__name__)
 
@@ -156,6 +157,16 @@ class Venue(ABC):
     @property
     def oi_over_rest(self) -> bool:
         return False
+
+    has_history: ClassVar[bool] = False
+    """True when :meth:`fetch_history` can serve the detector's warm start."""
+
+    async def fetch_history(
+        self, inst: Instrument, since_ms: int, until_ms: int, budget: Budget
+    ) -> History:
+        """Open interest over ``[since_ms, until_ms]`` and recent funding of ``inst`` (see
+        :mod:`.history`), each request taken from ``budget``."""
+        raise NotImplementedError(f"{self.id} serves no history")
 
     async def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Release REST clients."""

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from ..events import Event, OpenInterest
+from . import _binance_history
 from ._binance import (
     DEFAULT_FUNDING_INTERVAL_H,
     BinanceParser,
@@ -36,6 +37,7 @@ from ._binance import (
     subscribe_message,
 )
 from .base import Connection, Instrument, now_ms
+from .history import Budget, History
 
 __all__ = [
     "DEFAULT_FUNDING_INTERVAL_H",
@@ -96,6 +98,7 @@ class BinanceUsdm(BinanceVenue):
     default_rest_url: ClassVar[str] = "https://fapi.binance.com"
     ccxt_id: ClassVar[str] = "binanceusdm"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://fapi.binance.com",)
+    has_history: ClassVar[bool] = True
     linear: ClassVar[bool] = True
     parser_class: ClassVar[type[BinanceParser]] = BinanceUsdmParser
 
@@ -106,3 +109,8 @@ class BinanceUsdm(BinanceVenue):
     async def fetch_open_interest(self, inst: Instrument, mark: float) -> OpenInterest:
         raw = await self._rest("OpenInterest", {"symbol": inst.symbol})
         return parse_open_interest(raw, inst, mark, now_ms())
+
+    async def fetch_history(
+        self, inst: Instrument, since_ms: int, until_ms: int, budget: Budget
+    ) -> History:
+        return await _binance_history.fetch_history(self._ccxt(), inst, since_ms, until_ms, budget)

@@ -59,8 +59,10 @@ from ccxt.base.errors import BadResponse
 
 from ..config import VenueSettings
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from . import _bybit_history
 from .base import Connection, Instrument, Parser
 from .ccxt_markets import CcxtBackedVenue
+from .history import Budget, History
 
 log = structlog.get_logger(__name__)
 
@@ -465,6 +467,7 @@ class Bybit(CcxtBackedVenue):
     liquidations_sampled: ClassVar[bool] = False
     ccxt_id: ClassVar[str] = "bybit"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)
+    has_history: ClassVar[bool] = True
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
@@ -529,3 +532,8 @@ class Bybit(CcxtBackedVenue):
                 if not cursor:
                     break
         return out
+
+    async def fetch_history(
+        self, inst: Instrument, since_ms: int, until_ms: int, budget: Budget
+    ) -> History:
+        return await _bybit_history.fetch_history(self._ccxt(), inst, since_ms, until_ms, budget)

@@ -43,6 +43,7 @@ import structlog
 
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
 from . import _okx_frames as frames
+from . import _okx_history
 from ._okx_instruments import (
     DEFAULT_FUNDING_INTERVAL_H,
     INST_TYPE,
@@ -53,6 +54,7 @@ from ._okx_instruments import (
 )
 from .base import Connection, Instrument, Parser
 from .ccxt_markets import CcxtBackedVenue
+from .history import Budget, History
 
 __all__ = [
     "DEFAULT_FUNDING_INTERVAL_H",
@@ -283,6 +285,7 @@ class Okx(CcxtBackedVenue):
     liquidations_sampled: ClassVar[bool] = True
     ccxt_id: ClassVar[str] = "okx"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://{hostname}",)
+    has_history: ClassVar[bool] = True
     ccxt_options: ClassVar[dict[str, Any]] = {"fetchMarkets": {"types": ["swap"]}}  # one call
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
@@ -318,3 +321,8 @@ class Okx(CcxtBackedVenue):
         if skipped:
             log.warning("swaps without usable contract metadata", venue=self.id, ids=skipped)
         return out
+
+    async def fetch_history(
+        self, inst: Instrument, since_ms: int, until_ms: int, budget: Budget
+    ) -> History:
+        return await _okx_history.fetch_history(self._ccxt(), inst, since_ms, until_ms, budget)
