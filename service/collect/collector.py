@@ -4,7 +4,11 @@ The collector is venue-independent: everything venue-specific comes from its
 :class:`~service.venues.base.Venue`. It runs these tasks:
 
 * the connection supervisor: opens the websocket, subscribes, feeds every frame through
-  the venue's parser and the deduplicator into the :class:`~service.store.writer.EventSink`;
+  the venue's parser (which never raises: a bad frame is counted and dropped, see
+  :meth:`~service.venues.base.Parser.parse`), the event check
+  (:class:`~service.validate.Boundary`) and the deduplicator into the
+  :class:`~service.store.writer.EventSink`; a frame larger than the venue's
+  ``max_frame_bytes`` closes the connection (counted as ``too_big``), which reconnects;
   reconnects with :class:`~.backoff.Backoff`; a watchdog closes a connection that delivers
   nothing for ``watchdog_s``; before the venue's own 24 h cut, a second connection is
   opened and the first is closed only once the second delivers (make-before-break), so no
@@ -30,13 +34,15 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
+from websockets.frames import CloseCode
 
 from ..aio import checkpoint
 from ..config import CollectSettings
 from ..events import KIND_OF, Event, Kind, Liquidation, Side
 from ..store import keys
 from ..store.writer import EventSink
+from ..validate import Boundary
 from ..venues.base import Connection, Instrument, Parser, Venue, now_ms
 from .backoff import Backoff
 from .dedup import Deduplicator
@@ -50,9 +56,15 @@ not after websockets' default 10 s."""
 
 #: What a lost connection looks like; anything else is a bug and is left to crash loudly.
 CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, InvalidHandshake)
-REST_ERRORS = (ccxt_async.BaseError, OSError, TimeoutError, ValueError, KeyError, TypeError)
+REST_ERRORS = (
+    ccxt_async.BaseError, OSError, TimeoutError, ValueError, KeyError, TypeError, ArithmeticError
+)  # fmt: skip
 """A REST call that failed, or answered something we could not read (msgspec's and json's
-decode errors are ValueErrors): counted and retried, never fatal to the collector."""
+decode errors are ValueErrors; a number too large for a float is an OverflowError): counted
+and retried, never fatal to the collector."""
+TOO_BIG = "too_big"
+"""The parse-error reason of a frame over the venue's ``max_frame_bytes`` (the connection
+is closed with 1009 by the websockets library, and reconnects)."""
 ROTATION_RETRY_S = 60.0
 MAX_PONG_LEN = 256
 
@@ -97,6 +109,7 @@ class VenueCollector:
         self.markets: dict[str, Instrument] = {}
         self.parser: Parser | None = None
         self.dedup = Deduplicator()
+        self.boundary = Boundary(venue.id, self.health.events_invalid)
         self.latest: dict[str, dict[Kind, Event]] = {}
         self.liquidation_totals: Counter[tuple[str, Side]] = Counter()
         self.liquidation_notional: defaultdict[tuple[str, Side], float] = defaultdict(float)
@@ -205,6 +218,8 @@ class VenueCollector:
                 self.health.connected = all(self._connected.values())
                 return
             except CONNECTION_ERRORS as exc:
+                if _too_big(exc):
+                    self.health.parse_errors[TOO_BIG] += 1
                 self.health.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 log.warning(
                     "connection lost", venue=self.venue.id, connection=name,
@@ -223,7 +238,8 @@ class VenueCollector:
         handed over to one (rotation); raises when the connection was lost."""
         conn = self._connection(name)
         async with connect(
-            conn.url, open_timeout=self.settings.open_timeout_s, max_size=2**24,
+            conn.url, open_timeout=self.settings.open_timeout_s,
+            max_size=self.venue.max_frame_bytes,
             compression=None, close_timeout=CLOSE_TIMEOUT_S,
             additional_headers=list(conn.headers) or None,
         ) as ws:  # fmt: skip
@@ -316,17 +332,22 @@ class VenueCollector:
                 return
 
     def _on_frame(self, frame: str | bytes) -> bool:
-        """Parse, deduplicate and hand over one frame; True when it carried new events."""
+        """Parse, check, deduplicate and hand over one frame; True when it carried new
+        events. Never raises on what the venue sent (the parser counts and drops it)."""
         recv = now_ms()
         self.health.messages_total += 1
         self.health.last_message_ms = recv
-        events = self.dedup.filter(self._parser().parse(frame, recv))
+        return self._accept(self._parser().parse(frame, recv), recv, parsed=True)
+
+    def _accept(self, events: list[Event], recv: int, *, parsed: bool = False) -> bool:
+        """The storage boundary of every event, websocket or REST: drops (and counts in
+        ``health.events_invalid``) those that fail :func:`service.validate.check` at
+        ``recv`` (``parsed``: only its time checks, the parser applied the others), then
+        those already seen, and hands the rest to the sink. True when some were handed
+        over."""
+        events = self.dedup.filter(self.boundary.keep(events, recv, parsed=parsed))
         if not events:
             return False
-        self._accept(events, recv)
-        return True
-
-    def _accept(self, events: list[Event], recv: int) -> None:
         self.health.events_total += len(events)
         self.health.last_event_ms = recv
         latest = self.latest
@@ -342,6 +363,7 @@ class VenueCollector:
                 per[KIND_OF[type(ev)]] = ev
         self.sink.put_nowait(events)
         self.ready.set()
+        return True
 
     def _parser(self) -> Parser:
         assert self.parser is not None, "metadata is loaded before any connection"
@@ -384,9 +406,7 @@ class VenueCollector:
                         )
                 else:
                     self.health.oi_polls_total += 1
-                    events = self.dedup.filter([event])
-                    if events:
-                        self._accept(events, event.recv_ms)
+                    self._accept([event], event.recv_ms)
                 await asyncio.sleep(max(0.0, pace - (self.clock() - started)))
             if not polled:
                 await asyncio.sleep(1.0)
@@ -408,3 +428,10 @@ class VenueCollector:
                 await pipe.execute()
         except RedisError as exc:
             log.warning("health write failed", venue=self.venue.id, error=str(exc))
+
+
+def _too_big(exc: BaseException) -> bool:
+    """Whether the connection was closed because the venue sent a frame over ``max_size``."""
+    return isinstance(exc, ConnectionClosed) and (
+        exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG
+    )

@@ -29,7 +29,8 @@ class HealthSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     reconnects_total: int
     parse_errors_total: int
     parse_errors: dict[str, int]
-    """Parse errors by reason."""
+    """Frames (or events of a frame) a parser dropped, by reason: see
+    :meth:`service.venues.base.Parser.parse`."""
     oi_polls_total: int
     oi_poll_failures_total: int
     instruments: int
@@ -45,6 +46,9 @@ class HealthSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """A polled venue's poll interval (its freshness is judged against it)."""
     rest_failures: dict[str, int] = msgspec.field(default_factory=dict)
     """A polled venue's failed REST calls by endpoint (``funding``, ``open_interest``...)."""
+    events_invalid: dict[str, int] = msgspec.field(default_factory=dict)
+    """Events dropped before storage because they failed :func:`service.validate.check`,
+    by reason (``bad_time``, ``non_finite``...)."""
 
 
 @dataclass
@@ -72,6 +76,7 @@ class VenueHealth:
     mode: Literal["stream", "polled"] = "stream"
     poll_interval_s: float | None = None
     rest_failures: Counter[str] = field(default_factory=Counter)
+    events_invalid: Counter[str] = field(default_factory=Counter)
 
     def snapshot(self, now_ms: int) -> HealthSnapshot:
         return HealthSnapshot(
@@ -98,6 +103,7 @@ class VenueHealth:
             mode=self.mode,
             poll_interval_s=self.poll_interval_s,
             rest_failures=dict(self.rest_failures),
+            events_invalid=dict(self.events_invalid),
         )
 
 

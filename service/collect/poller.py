@@ -44,6 +44,7 @@ from ..config import CollectSettings
 from ..events import KIND_OF, Event, Kind, MarkPrice, Side
 from ..store import keys
 from ..store.writer import EventSink
+from ..validate import Boundary
 from ..venues.base import ParseStats, now_ms
 from ..venues.ccxt_polled import (
     CcxtVenue,
@@ -124,6 +125,7 @@ class CcxtPoller:
             poll_interval_s=self.interval_s,
         )
         self.stats = ParseStats(errors=self.health.parse_errors)
+        self.boundary = Boundary(venue.id, self.health.events_invalid)
         self.markets: dict[str, PolledMarket] = {}
         self.marks: dict[str, float] = {}
         """The latest mark price by native symbol (values open interest)."""
@@ -371,10 +373,12 @@ class CcxtPoller:
         await self._accept(events)
 
     async def _accept(self, events: list[Event]) -> None:
-        events = self.unchanged.filter(events)
+        """The storage boundary: drops (and counts in ``health.events_invalid``) the events
+        that fail :func:`service.validate.check`, then those already written."""
+        recv = now_ms()
+        events = self.unchanged.filter(self.boundary.keep(events, recv))
         if not events:
             return
-        recv = now_ms()
         self.health.events_total += len(events)
         self.health.last_event_ms = recv
         for ev in events:

@@ -181,6 +181,18 @@ class VenueServer(Generic[C]):
             )
         return len(victims)
 
+    async def inject(self, frame: str | bytes) -> int:
+        """Send ``frame`` as it is, between the venue's own pushes, to every open connection
+        (hostile-input tests: a poison frame from a venue). Returns how many received it."""
+        sent = 0
+        for c in list(self._clients):
+            try:
+                await c.conn.send(frame)
+            except ConnectionClosed:
+                continue
+            sent += 1
+        return sent
+
     def stall(self, seconds: float) -> None:
         """Send no data frame for ``seconds`` (connections stay open and keep answering)."""
         self._stall_until = time.monotonic() + seconds

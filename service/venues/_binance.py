@@ -21,7 +21,9 @@ import msgspec
 import structlog
 
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
-from .base import Instrument, Parser
+from ..validate import MAX_INTERVAL_H
+from ._numbers import Finite
+from .base import BAD_NUMBER, Instrument, ParseError, Parser
 from .ccxt_markets import CcxtBackedVenue
 
 log = structlog.get_logger(__name__)
@@ -51,8 +53,8 @@ class _Mark(msgspec.Struct):
 
     E: int
     s: str
-    p: float
-    i: float | None = None
+    p: Finite
+    i: Finite | None = None
     r: str = ""
     T: int = 0
 
@@ -89,8 +91,8 @@ class PremiumIndex(msgspec.Struct):
     ``"nextFundingTime":0``)."""
 
     symbol: str
-    markPrice: float
-    indexPrice: float
+    markPrice: Finite
+    indexPrice: Finite
     time: int
     lastFundingRate: str = ""
     nextFundingTime: int = 0
@@ -106,7 +108,7 @@ class BinanceParser(Parser):
     """Parses Binance futures frames: ``markPriceUpdate`` (one object, or an array from the
     all-market or per-pair streams) and ``forceOrder``, combined or raw."""
 
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame[:1] in (b"[", "["):  # a raw-mode array of markPriceUpdate
             return self._dispatch("markPrice@arr", frame, recv_ms)
         try:
@@ -150,8 +152,13 @@ class BinanceParser(Parser):
             if inst is None or (wanted is not None and u.s not in wanted):
                 self.stats.filtered += 1
                 continue
-            self.last_mark[u.s] = u.p
-            out += mark_and_funding(inst, u.E, recv_ms, u.p, u.i, u.r, u.T)
+            try:
+                out += mark_and_funding(inst, u.E, recv_ms, u.p, u.i, u.r, u.T)
+            except ParseError as exc:  # one bad row: keep the rest of the array
+                self.stats.error(self.venue, exc.reason, u)
+                continue
+            if u.p > 0:  # open interest is valued at it (a bad one is dropped as an event)
+                self.last_mark[u.s] = u.p
         return out
 
     def _liquidation(self, msg: _ForceOrder, recv_ms: int) -> list[Event]:
@@ -165,13 +172,12 @@ class BinanceParser(Parser):
             return []
         # A SELL liquidation order closes a long position.
         side = Side.LONG if o.S == "SELL" else Side.SHORT
-        try:
+        try:  # NaN and infinities pass here, and fail the event's check (Parser.parse)
             z, ap = float(o.z), float(o.ap)
             qty = z if z > 0 else float(o.q)
             price = ap if ap > 0 else float(o.p)
         except ValueError:
-            self.stats.error(self.venue, "invalid_number", o)
-            return []
+            raise ParseError(BAD_NUMBER) from None  # the frame's one order: the frame
         return [
             Liquidation(
                 venue=self.venue,
@@ -212,13 +218,19 @@ def mark_and_funding(
     rate: str, next_funding_ms: int,
 ) -> list[Event]:  # fmt: skip
     """A mark price and, for perpetuals, the funding rate (delivery contracts send
-    ``"r":""`` and ``"T":0``): what both the mark-price stream and ``premiumIndex`` carry."""
+    ``"r":""`` and ``"T":0``): what both the mark-price stream and ``premiumIndex`` carry.
+    Raises :class:`ParseError` when the rate is not a number (a NaN or an infinity makes
+    a funding event that fails its check)."""
     out: list[Event] = [
         MarkPrice(venue=inst.venue, symbol=inst.symbol, base=inst.base, ts_ms=ts_ms,
                   recv_ms=recv_ms, mark_price=mark, index_price=index)
     ]  # fmt: skip
     if rate and next_funding_ms:
-        value, hours = float(rate), inst.funding_interval_h
+        try:
+            value = float(rate)
+        except ValueError:
+            raise ParseError(BAD_NUMBER) from None
+        hours = inst.funding_interval_h
         out.append(
             FundingRate(venue=inst.venue, symbol=inst.symbol, base=inst.base, ts_ms=ts_ms,
                         recv_ms=recv_ms, funding_rate=value, interval_h=hours,
@@ -245,7 +257,11 @@ def parse_funding_info(payload: list[Mapping[str, Any]]) -> dict[str, float]:
     out: dict[str, float] = {}
     for row in payload:
         hours = row.get("fundingIntervalHours")
-        if isinstance(row.get("symbol"), str) and isinstance(hours, (int, float)) and hours > 0:
+        if (
+            isinstance(row.get("symbol"), str)
+            and isinstance(hours, (int, float))
+            and 0 < hours <= MAX_INTERVAL_H  # and not a 400-digit int, nor NaN
+        ):
             out[row["symbol"]] = float(hours)
     return out
 

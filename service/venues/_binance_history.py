@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import Instrument
-from .history import FUNDING_POINTS, Budget, FundingPoints, History, OiPoints
+from .history import FUNDING_POINTS, Budget, FundingPoints, History, OiPoints, ms
 from .history import number as _f
 
 
@@ -15,14 +15,14 @@ def parse_binance_oi(rows: list[Mapping[str, Any]]) -> OiPoints:
     """``GET /futures/data/openInterestHist`` rows (base coin and USD), e.g.
     ``[{"symbol":"BTCUSDT","sumOpenInterest":"34085.00000000",
     "sumOpenInterestValue":"1927265695.27131325","timestamp":1616438700000}]``."""
-    return [(int(r["timestamp"]), _f(r["sumOpenInterest"]), _f(r["sumOpenInterestValue"]))
+    return [(ms(r["timestamp"]), _f(r["sumOpenInterest"]), _f(r["sumOpenInterestValue"]))
             for r in rows]  # fmt: skip
 
 
 def parse_binance_funding(rows: list[Mapping[str, Any]], interval_h: float) -> FundingPoints:
     """``GET /fapi/v1/fundingRate`` rows (rate per interval), e.g. ``[{"symbol":"BTCUSDT",
     "fundingTime":1570608000000,"fundingRate":"-0.03750000","markPrice":"34287.5"}]``."""
-    return [(int(r["fundingTime"]), _f(r["fundingRate"]) / interval_h) for r in rows]
+    return [(ms(r["fundingTime"]), _f(r["fundingRate"]) / interval_h) for r in rows]
 
 
 async def fetch_history(

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import msgspec
 
+from ..validate import MAX_INTERVAL_H
 from . import _bitget_frames as frames
 from .base import Instrument
 
@@ -54,6 +55,8 @@ def parse_contracts(
             hours = float(row.fundInterval) if row.fundInterval else DEFAULT_FUNDING_INTERVAL_H
         except ValueError:
             hours = DEFAULT_FUNDING_INTERVAL_H
+        if not 0 < hours <= MAX_INTERVAL_H:  # NaN and infinities too
+            hours = DEFAULT_FUNDING_INTERVAL_H
         out.append(
             Instrument(
                 venue=VENUE,
@@ -62,7 +65,7 @@ def parse_contracts(
                 quote=row.quoteCoin if product_type != "COIN-FUTURES" else "USD",
                 linear=True,  # base-coin sizes, valued at the price (see the module doc)
                 contract_size=1.0,
-                funding_interval_h=hours if hours > 0 else DEFAULT_FUNDING_INTERVAL_H,
+                funding_interval_h=hours,
             )
         )
     return out

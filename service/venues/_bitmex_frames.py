@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 NO_DATA = msgspec.Raw(b"")
+Time = Annotated[datetime, msgspec.Meta(tz=True)]
+"""A time with its zone, as BitMEX writes them (``...Z``): one without would not compare
+with an aware one (``TypeError``), so it fails the decoding like any other bad field."""
 FUNDING_INTERVAL_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 """BitMEX writes a duration as a time after 2000-01-01: ``2000-01-01T08:00:00.000Z`` is 8 h."""
 
@@ -49,10 +52,10 @@ class InstrumentRow(msgspec.Struct):
     openInterest: float | UnsetType | None = UNSET
     """Contracts."""
     fundingRate: float | UnsetType | None = UNSET
-    fundingTimestamp: datetime | UnsetType | None = UNSET
+    fundingTimestamp: Time | UnsetType | None = UNSET
     """The coming funding time."""
-    fundingInterval: datetime | UnsetType | None = UNSET
-    timestamp: datetime | UnsetType = UNSET
+    fundingInterval: Time | UnsetType | None = UNSET
+    timestamp: Time | UnsetType = UNSET
 
 
 class LiquidationRow(msgspec.Struct):

@@ -20,14 +20,15 @@ ones quoted and settled in USDT. Others (XBTEUR: 1 EUR contracts) are left out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 import msgspec
 
-from ._bitmex_frames import interval_h
+from ..validate import MAX_INTERVAL_H
+from ._bitmex_frames import Time, interval_h
 from .base import Instrument
 
 VENUE: Final = "bitmex"
@@ -89,10 +90,10 @@ def _interval_h(value: Any) -> float:
     if not isinstance(value, str):
         return DEFAULT_FUNDING_INTERVAL_H
     try:
-        hours = interval_h(msgspec.convert(value, datetime))
+        hours = interval_h(msgspec.convert(value, Time))
     except msgspec.ValidationError:
         return DEFAULT_FUNDING_INTERVAL_H
-    return hours if hours > 0 else DEFAULT_FUNDING_INTERVAL_H
+    return hours if 0 < hours <= MAX_INTERVAL_H else DEFAULT_FUNDING_INTERVAL_H
 
 
 def instrument(row: Mapping[str, Any]) -> BitmexInstrument | None:
@@ -109,10 +110,10 @@ def instrument(row: Mapping[str, Any]) -> BitmexInstrument | None:
     try:
         multiplier = abs(float(row["multiplier"]))
         underlying, quote = str(row["underlying"]), str(row["quoteCurrency"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
     settlement = SETTLEMENT.get(str(row.get("settlCurrency")))
-    if multiplier <= 0 or settlement is None or quote not in USD_LIKE:
+    if not 0 < multiplier < math.inf or settlement is None or quote not in USD_LIKE:
         return None
     settle, per_unit = settlement
     common: dict[str, Any] = {

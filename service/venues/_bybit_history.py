@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import Instrument
-from .history import FUNDING_POINTS, Budget, FundingPoints, History, OiPoints
+from .history import FUNDING_POINTS, Budget, FundingPoints, History, OiPoints, ms
 from .history import number as _f
 
 
@@ -17,7 +17,7 @@ def parse_bybit_oi(body: Mapping[str, Any]) -> tuple[list[tuple[int, float]], st
     [{"openInterest":"461134384.00000000","timestamp":"1669571400000"}],
     "nextPageCursor":""}}`` (base coin on linear contracts, USD on inverse ones)."""
     result = body["result"]
-    rows = [(int(r["timestamp"]), _f(r["openInterest"])) for r in result.get("list", [])]
+    rows = [(ms(r["timestamp"]), _f(r["openInterest"])) for r in result.get("list", [])]
     return rows, result.get("nextPageCursor") or ""
 
 
@@ -26,7 +26,7 @@ def parse_bybit_funding(body: Mapping[str, Any], interval_h: float) -> FundingPo
     "linear","list":[{"symbol":"BTCUSDT","fundingRate":"0.0001",
     "fundingRateTimestamp":"1672041600000"}]}}``."""
     rows = body["result"].get("list", [])
-    return [(int(r["fundingRateTimestamp"]), _f(r["fundingRate"]) / interval_h) for r in rows]
+    return [(ms(r["fundingRateTimestamp"]), _f(r["fundingRate"]) / interval_h) for r in rows]
 
 
 async def fetch_history(

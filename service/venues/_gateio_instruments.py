@@ -21,6 +21,7 @@ from typing import Any, Final
 import msgspec
 import structlog
 
+from ..validate import MAX_INTERVAL_H, TS_MAX_MS
 from . import _gateio_frames as frames
 from .base import Instrument
 
@@ -60,7 +61,10 @@ def contract(row: frames.Contract, settle: str) -> GateContract | None:
     if not base or not quote or row.status == "delisted":
         return None
     hours = row.funding_interval / 3600 if row.funding_interval > 0 else DEFAULT_FUNDING_INTERVAL_H
-    anchor = round(row.funding_next_apply * 1000)
+    if not 0 < hours <= MAX_INTERVAL_H:
+        hours = DEFAULT_FUNDING_INTERVAL_H
+    next_apply = row.funding_next_apply
+    anchor = round(next_apply * 1000) if 0 < next_apply < TS_MAX_MS / 1000 else 0
     if settle == "usdt" and row.type == "direct":
         try:
             size = float(row.quanto_multiplier)
@@ -71,7 +75,7 @@ def contract(row: frames.Contract, settle: str) -> GateContract | None:
         size, linear = INVERSE_CONTRACT_USD, False
     else:
         return None
-    if not size > 0:
+    if not 0 < size < math.inf:
         return None
     return GateContract(
         venue=VENUE,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import msgspec
 
+from ._numbers import Finite
+
 NO_DATA = msgspec.Raw(b"")
 
 
@@ -22,12 +24,12 @@ class AssetCtx(msgspec.Struct):
     "markPx":"0.19963","midPx":"0.19957","impactPxs":["0.199517","0.199725"]}``; an idle
     market has ``"premium":null,"midPx":null,"impactPxs":null``."""
 
-    funding: float
+    funding: Finite
     """The funding rate per hour (Hyperliquid settles funding every hour)."""
-    openInterest: float
+    openInterest: Finite
     """In coin."""
-    markPx: float
-    oraclePx: float | None = None
+    markPx: Finite
+    oraclePx: Finite | None = None
 
 
 class ActiveAssetCtx(msgspec.Struct):
@@ -43,7 +45,7 @@ class FillLiquidation(msgspec.Struct):
     ``backstop`` (taken over by the liquidator vault)."""
 
     liquidatedUser: str
-    markPx: float | None = None
+    markPx: Finite | None = None
     method: str = ""
 
 
@@ -56,8 +58,8 @@ class Fill(msgspec.Struct):
     identifies the trade, the same in both counterparties' fills."""
 
     coin: str
-    px: float
-    sz: float
+    px: Finite
+    sz: Finite
     side: str
     time: int
     tid: int

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import msgspec
 
+from ._numbers import Finite
+
 NO_DATA = msgspec.Raw(b"")
 
 
@@ -25,7 +27,7 @@ class Mark(msgspec.Struct):
     "WNCG-USDT-SWAP","instType":"SWAP","markPx":"2.1729","ts":"1640131259180"}]}``"""
 
     instId: str
-    markPx: float
+    markPx: Finite
     ts: int
 
 
@@ -35,8 +37,8 @@ class OpenInterestRow(msgspec.Struct):
     "22161.1301000000309","oiUsd":"1939251795.54769270396321","ts":"1743041250440"}]}``"""
 
     instId: str
-    oi: float
-    oiCcy: float
+    oi: Finite
+    oiCcy: Finite
     ts: int
     oiUsd: str = ""
 
@@ -57,8 +59,8 @@ class FundingRow(msgspec.Struct):
 
 
 class Detail(msgspec.Struct):
-    bkPx: float
-    sz: float
+    bkPx: Finite
+    sz: Finite
     ts: int
     side: str = ""
     posSide: str = ""

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import Instrument
-from .history import FUNDING_POINTS, Budget, FundingPoints, History, OiPoints
+from .history import FUNDING_POINTS, Budget, FundingPoints, History, OiPoints, ms
 from .history import number as _f
 
 
@@ -15,14 +15,14 @@ def parse_okx_oi(body: Mapping[str, Any]) -> OiPoints:
     """``GET /api/v5/rubik/stat/contracts/open-interest-history`` rows ``[ts, contracts,
     coin, USD]`` newest first, e.g. ``{"code":"0","data":[["1790550000000","2800476.45",
     "28006.5419","2360916466.88"]],"msg":""}``."""
-    return [(int(r[0]), _f(r[2]), _f(r[3])) for r in body.get("data", [])]
+    return [(ms(r[0]), _f(r[2]), _f(r[3])) for r in body.get("data", [])]
 
 
 def parse_okx_funding(body: Mapping[str, Any], interval_h: float) -> FundingPoints:
     """``GET /api/v5/public/funding-rate-history``, e.g. ``{"code":"0","data":[{"instType":
     "SWAP","instId":"BTC-USDT-SWAP","fundingRate":"0.018","realizedRate":"0.017",
     "fundingTime":"1597026383085"}],"msg":""}``."""
-    return [(int(r["fundingTime"]), _f(r["fundingRate"]) / interval_h)
+    return [(ms(r["fundingTime"]), _f(r["fundingRate"]) / interval_h)
             for r in body.get("data", [])]  # fmt: skip
 
 

@@ -8,6 +8,7 @@ send 480 subscribe/unsubscribe/login requests an hour.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -40,10 +41,10 @@ def instrument(
     base, quote = base or fam_base, quote or fam_quote.split("_")[0]
     try:
         size = float(row["ctVal"]) * float(row.get("ctMult") or 1)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
     unit, ct_type = row.get("ctValCcy"), row.get("ctType")
-    if not base or size <= 0:
+    if not base or not 0 < size < math.inf:  # NaN and infinities too
         return None
     if ct_type == "linear" and unit == fam_base:
         linear = True  # ctVal in base coin

@@ -12,12 +12,14 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Final, final
 
+import msgspec
 import structlog
 
 from ..config import VenueSettings
 from ..events import Event, OpenInterest
+from ..validate import all_valid, problem
 from .history import Budget, History
 
 log = structlog.get_logger(__name__)
@@ -50,17 +52,62 @@ class Instrument:
         return quantity * self.contract_size / price if price > 0 else 0.0
 
 
+BUG: Final = "bug"
+"""The drop reason of a frame whose parsing raised something no parser expects."""
+TOO_DEEP: Final = "too_deep"
+"""A frame nested deeper than the decoder follows (msgspec stops at the interpreter's
+recursion limit, about 1,000 levels less the caller's depth; real frames have fewer than
+ten). The decoder's own bound costs nothing per frame; the parsers have no recursion of
+their own, so a ``RecursionError`` can only come from there."""
+BAD_NUMBER: Final = "bad_number"
+NON_FINITE: Final = "non_finite"
+MAX_BUG_TYPES_LOGGED: Final = 32
+SAMPLE_CHARS: Final = 300
+
+
+class ParseError(ValueError):
+    """A frame (or a row of one) that a parser cannot read. Raised inside a parser, it is
+    caught by :meth:`Parser.parse`, which drops the frame and counts ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(slots=True)
 class ParseStats:
-    """Counts of what a parser dropped, by reason. Logged once per reason, then only counted."""
+    """Counts of what a parser dropped, by reason. Logged once per reason (a bug: once per
+    exception type), then only counted."""
 
     errors: Counter[str] = field(default_factory=Counter)
     filtered: int = 0
+    _bugs_logged: set[str] = field(default_factory=set, init=False, repr=False)
 
     def error(self, venue: str, kind: str, frame: object) -> None:
         self.errors[kind] += 1
         if self.errors[kind] == 1:
-            log.warning("dropped a frame", venue=venue, reason=kind, frame=str(frame)[:300])
+            log.warning("dropped a frame", venue=venue, reason=kind, frame=_sample(frame))
+
+    def bug(self, venue: str, exc: Exception, frame: object) -> None:
+        """A parser raised ``exc``, which no frame should make it raise: counted as
+        :data:`BUG`, logged with its traceback the first time each exception type is seen."""
+        self.errors[BUG] += 1
+        name = type(exc).__name__
+        if name not in self._bugs_logged and len(self._bugs_logged) < MAX_BUG_TYPES_LOGGED:
+            self._bugs_logged.add(name)
+            log.error(
+                "parser bug: frame dropped", venue=venue, error=f"{name}: {exc}"[:300],
+                frame=_sample(frame), exc_info=exc,
+            )  # fmt: skip
+
+
+def _sample(frame: object) -> str:
+    """The start of ``frame`` (or of the part of it that was dropped) for a log line."""
+    if isinstance(frame, msgspec.Raw):
+        frame = bytes(frame)
+    if isinstance(frame, (bytes, str)):
+        frame = frame[:SAMPLE_CHARS]
+    return str(frame)[:SAMPLE_CHARS]
 
 
 def now_ms() -> int:
@@ -72,7 +119,7 @@ class Parser(ABC):
 
     A parser keeps what the venue's protocol makes it keep (for instance the latest mark
     price, to value open interest). A frame it cannot read is counted in :attr:`stats` and
-    dropped; it never raises.
+    dropped: :meth:`parse` never raises (see there).
     """
 
     def __init__(self, venue: str, markets: Mapping[str, Instrument], wanted: set[str] | None):
@@ -82,9 +129,47 @@ class Parser(ABC):
         self.stats = ParseStats()
         self.last_mark: dict[str, float] = {}
 
-    @abstractmethod
+    @final
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        """Events in ``frame``, received at ``recv_ms``."""
+        """Events in ``frame``, received at ``recv_ms``; never raises.
+
+        The failure policy of every venue's frames, in one place: the venue's
+        :meth:`_parse` counts what it recognizes as unreadable and returns nothing, or
+        raises :class:`ParseError` (counted under its reason); a frame nested too deep for
+        the decoder is counted as :data:`TOO_DEEP`; any other exception is a parser bug,
+        counted as :data:`BUG` and logged with its traceback once per exception type. In
+        each case the frame is dropped and the connection goes on. An event that fails
+        :func:`service.validate.problem` (a NaN, a negative size...) is dropped and
+        counted under the problem's name; the frame's other events are kept."""
+        try:
+            events = self._parse(frame, recv_ms)
+        except ParseError as exc:
+            self.stats.error(self.venue, exc.reason, frame)
+            return []
+        except RecursionError:
+            self.stats.error(self.venue, TOO_DEEP, frame)
+            return []
+        except MemoryError:  # the process, not the frame: not ours to swallow
+            raise
+        except Exception as exc:  # noqa: BLE001 - counted and logged: the policy above
+            self.stats.bug(self.venue, exc, frame)
+            return []
+        return events if all_valid(events) else self._without_invalid(events, frame)
+
+    def _without_invalid(self, events: list[Event], frame: str | bytes) -> list[Event]:
+        out: list[Event] = []
+        for ev in events:
+            reason = problem(ev)
+            if reason is None:
+                out.append(ev)
+            else:
+                self.stats.error(self.venue, reason, frame)
+        return out
+
+    @abstractmethod
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        """The venue's decoding of ``frame``: its events, or ``[]`` after counting what it
+        dropped in :attr:`stats`; may raise :class:`ParseError`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +198,11 @@ class Venue(ABC):
     default_ws_url: ClassVar[str]
     default_rest_url: ClassVar[str]
     liquidations_sampled: ClassVar[bool]
+    max_frame_bytes: ClassVar[int] = 2**20
+    """The largest websocket frame accepted (a larger one closes the connection, which
+    reconnects): 1 MiB, about ten times the largest frame a venue sends in normal operation
+    (Binance's all-market mark-price array, ~700 symbols, ~110 KB). Venues that send large
+    snapshots on subscribe raise it."""
 
     def __init__(self, settings: VenueSettings) -> None:
         self.settings = settings

@@ -71,8 +71,9 @@ from ._bitget_instruments import (
     subscribe_args,
     subscribe_requests,
 )
+from ._numbers import integer, number, optional_number
 from ._ticker_state import STATE_EVERY_MS, TickerState, report
-from .base import Connection, Instrument, Parser
+from .base import Connection, Instrument, ParseError, Parser
 from .ccxt_markets import CcxtBackedVenue
 
 log = structlog.get_logger(__name__)
@@ -86,12 +87,6 @@ SIDES: Final = {"buy": Side.LONG, "sell": Side.SHORT}
 """``liquidation.side`` is the liquidated position's side."""
 
 
-def _number(text: str | None) -> float | None:
-    """A decimal field; absent or ``""`` (no value) is ``None``. Raises ``ValueError`` on
-    anything else that is not a number."""
-    return float(text) if text else None
-
-
 class BitgetParser(Parser):
     """Parses ``ticker`` pushes (v3 and v2), ``liquidation`` pushes, acks and the text
     ``pong``. One parser may serve both instTypes: their symbols do not overlap."""
@@ -101,7 +96,7 @@ class BitgetParser(Parser):
         self.tickers: dict[str, TickerState] = {}
         self.state_every_ms = STATE_EVERY_MS
 
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):
             return []
         try:
@@ -138,7 +133,7 @@ class BitgetParser(Parser):
                 return self._liquidations(frames.liquidations.decode(env.data), recv_ms)
             rows = frames.tickers.decode(env.data)
             return [e for r in rows for e in self._ticker(arg, r, env.ts, recv_ms)]
-        except ValueError:  # msgspec's DecodeError and ValidationError included
+        except ValueError:  # msgspec's errors, and ParseError: a field that is no number
             self.stats.error(self.venue, f"invalid_{name}", frame)
             return []
 
@@ -157,15 +152,15 @@ class BitgetParser(Parser):
         symbol = arg.symbol or arg.instId or row.instId
         if (inst := self._instrument(symbol)) is None:
             return []
-        ts = int(row.ts) if row.ts else env_ts or recv_ms  # v2 rows carry their own time
+        ts = integer(row.ts) if row.ts else env_ts or recv_ms  # v2 rows carry their own time
         oi = row.openInterest if row.openInterest is not None else row.holdingAmount
         values = {
-            "mark": _number(row.markPrice),
-            "index": _number(row.indexPrice),
-            "open_interest": _number(oi),
-            "funding_rate": _number(row.fundingRate),
+            "mark": optional_number(row.markPrice),
+            "index": optional_number(row.indexPrice),
+            "open_interest": optional_number(oi),
+            "funding_rate": optional_number(row.fundingRate),
         }  # all converted before anything is merged: a bad field leaves the state as it was
-        next_ms = None if row.nextFundingTime is None else int(row.nextFundingTime or 0)
+        next_ms = None if row.nextFundingTime is None else integer(row.nextFundingTime or 0)
         state = self.tickers.setdefault(symbol, TickerState())
         state.apply(**values)
         if next_ms is not None:
@@ -181,8 +176,8 @@ class BitgetParser(Parser):
                 continue
             side = SIDES.get(row.side)
             try:
-                price, amount = float(row.price), float(row.amount)
-            except ValueError:  # one bad row: keep the rest of the batch
+                price, amount = number(row.price), number(row.amount)
+            except ParseError:  # one bad row: keep the rest of the batch
                 price = amount = 0.0
             if side is None or price <= 0 or amount <= 0:
                 self.stats.error(self.venue, "invalid_liquidation", row)

@@ -108,7 +108,7 @@ class BitmexParser(Parser):
         self.xbt_usd: float | None = None
         """The XBTUSD mark: the XBT/USD price quanto contracts are valued at."""
 
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):
             return []
         try:
@@ -170,7 +170,7 @@ class BitmexParser(Parser):
                     self.stats.error(self.venue, "update_before_partial", r.symbol)
                 state = self.instruments[r.symbol] = frames.InstrumentState()
             state.apply(r)
-            if r.symbol == XBT_REFERENCE and state.mark:
+            if r.symbol == XBT_REFERENCE and state.mark is not None and state.mark > 0:
                 self.xbt_usd = state.mark
             if state.mark is not None:
                 self.last_mark[r.symbol] = state.mark

@@ -60,7 +60,8 @@ from ccxt.base.errors import BadResponse
 from ..config import VenueSettings
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
 from . import _bybit_history
-from .base import Connection, Instrument, Parser
+from ._numbers import integer, number, optional_number
+from .base import Connection, Instrument, ParseError, Parser
 from .ccxt_markets import CcxtBackedVenue
 from .history import Budget, History
 
@@ -157,11 +158,6 @@ _ticker = msgspec.json.Decoder(_Ticker)
 _liquidations = msgspec.json.Decoder(list[_LiquidationRow])
 
 
-def _number(text: str) -> float | None:
-    """A decimal field: ``""`` (no value, e.g. a dated future's funding rate) is ``None``."""
-    return float(text) if text else None
-
-
 MARK, FUNDING, OI = "mark", "funding", "open_interest"
 
 
@@ -180,8 +176,8 @@ class _TickerState:
     reported_ms: dict[str, int] = field(default_factory=dict)
 
     def apply(self, t: _Ticker) -> None:
-        """Merge the fields present in ``t`` (``""`` clears one). Raises ``ValueError``, the
-        state unchanged, on a field that is not a number."""
+        """Merge the fields present in ``t`` (``""`` clears one). Raises :class:`ParseError`,
+        the state unchanged, on a field that is not a finite number."""
         present = {
             name: text
             for name, text in (
@@ -193,8 +189,8 @@ class _TickerState:
             )
             if text is not None
         }
-        numbers = {name: _number(text) for name, text in present.items()}
-        next_ms = int(t.nextFundingTime) if t.nextFundingTime else None
+        numbers = {name: optional_number(text) for name, text in present.items()}
+        next_ms = integer(t.nextFundingTime) if t.nextFundingTime else None
         self.mark = numbers.get("mark", self.mark)
         self.index = numbers.get("index", self.index)
         self.open_interest = numbers.get("open_interest", self.open_interest)
@@ -231,7 +227,7 @@ class BybitParser(Parser):
         this often per symbol (Binance's 1 s cadence). Every frame is merged into the state:
         a change is reported late, never lost, and a snapshot is reported at once."""
 
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         try:
             env = _envelope.decode(frame)
         except msgspec.ValidationError:  # JSON, but not a Bybit frame
@@ -267,7 +263,7 @@ class BybitParser(Parser):
             if name == "tickers":
                 return self._ticker(env.type, env.ts, _ticker.decode(env.data), recv_ms)
             return self._liquidations(_liquidations.decode(env.data), recv_ms)
-        except ValueError:  # msgspec's DecodeError and ValidationError included
+        except ValueError:  # msgspec's errors, and ParseError: a field that is no number
             self.stats.error(self.venue, f"invalid_{name}", frame)
             return []
 
@@ -364,8 +360,8 @@ class BybitParser(Parser):
                 self.stats.error(self.venue, "invalid_side", row)
                 continue
             try:
-                qty, price = float(row.v), float(row.p)
-            except ValueError:  # one bad row: keep the rest of the batch
+                qty, price = number(row.v), number(row.p)
+            except ParseError:  # one bad row: keep the rest of the batch
                 self.stats.error(self.venue, "invalid_allLiquidation", row)
                 continue
             out.append(

@@ -28,6 +28,7 @@ A sample of what ccxt returns (Bitget, ``fetch_funding_rates`` and ``fetch_open_
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -131,13 +132,15 @@ def interval_h(interval: object, default_h: float) -> float:
 
 
 def _number(value: object) -> float | None:
+    """A finite number, or ``None`` (absent, not a number, NaN, an infinity, or an integer
+    too large for a float)."""
     if value is None or isinstance(value, bool):
         return None
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return number if number == number else None  # NaN is no number
+    return number if math.isfinite(number) else None
 
 
 def _ts(value: object, recv_ms: int) -> int:

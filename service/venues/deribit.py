@@ -92,7 +92,7 @@ class DeribitParser(Parser):
         self.state_every_ms = STATE_EVERY_MS
         self._reported_ms: dict[str, int] = {}
 
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         try:
             env = frames.envelope.decode(frame)
         except msgspec.ValidationError:  # JSON, but not a JSON-RPC object

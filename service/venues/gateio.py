@@ -64,8 +64,9 @@ from ._gateio_instruments import (
     shards,
     subscribe_requests,
 )
+from ._numbers import number, optional_number
 from ._ticker_state import STATE_EVERY_MS, TickerState, report
-from .base import Connection, Instrument, Parser
+from .base import Connection, Instrument, ParseError, Parser
 from .ccxt_markets import CcxtBackedVenue
 
 log = structlog.get_logger(__name__)
@@ -81,14 +82,6 @@ MS_SINCE: Final = 10**11
 """A ``time`` above this is in milliseconds (seconds stay under it until the year 5138)."""
 
 
-def _number(value: str | int | float | None) -> float | None:
-    """A number as sent (text or JSON number); absent or ``""`` is ``None``. Raises
-    ``ValueError`` on text that is not a number."""
-    if value is None or value == "":
-        return None
-    return float(value)
-
-
 class GateParser(Parser):
     """Parses ``futures.tickers`` and ``futures.public_liquidates`` of both settlements, the
     acks and the pongs."""
@@ -98,7 +91,7 @@ class GateParser(Parser):
         self.tickers: dict[str, TickerState] = {}
         self.state_every_ms = STATE_EVERY_MS
 
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         try:
             env = frames.envelope.decode(frame)
         except msgspec.ValidationError:  # JSON, but not a Gate frame
@@ -127,7 +120,7 @@ class GateParser(Parser):
                 tickers = [frames.ticker.decode(r) for r in rows]
                 return [e for t in tickers for e in self._ticker(t, ts, recv_ms)]
             return self._liquidations([frames.liquidation.decode(r) for r in rows], recv_ms)
-        except ValueError:  # msgspec's DecodeError and ValidationError included
+        except ValueError:  # msgspec's errors, and ParseError: a field that is no number
             self.stats.error(self.venue, f"invalid_{env.channel}", frame)
             return []
 
@@ -152,10 +145,10 @@ class GateParser(Parser):
         if (inst := self._instrument(t.contract)) is None:
             return []
         values = {
-            "mark": _number(t.mark_price),
-            "index": _number(t.index_price),
-            "open_interest": _number(t.total_size),
-            "funding_rate": _number(t.funding_rate),
+            "mark": optional_number(t.mark_price),
+            "index": optional_number(t.index_price),
+            "open_interest": optional_number(t.total_size),
+            "funding_rate": optional_number(t.funding_rate),
         }  # all converted before anything is merged: a bad field leaves the state as it was
         state = self.tickers.setdefault(t.contract, TickerState())
         state.apply(**values)
@@ -171,8 +164,8 @@ class GateParser(Parser):
             if (inst := self._instrument(row.contract)) is None:
                 continue
             try:
-                size, price = float(row.size), float(row.price)
-            except ValueError:  # one bad row: keep the rest of the batch
+                size, price = number(row.size), number(row.price)
+            except ParseError:  # one bad row: keep the rest of the batch
                 size = price = 0.0
             stamp = row.time_ms or row.time or 0
             if size == 0 or price <= 0 or stamp <= 0:

@@ -7,8 +7,11 @@ own endpoints live in its module); :mod:`service.detect.warmup` drives it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Final
+
+from ..validate import TS_MAX_MS
 
 FUNDING_POINTS: Final = 100
 """Funding settlements asked for per instrument."""
@@ -39,5 +42,26 @@ class Budget:
 
 
 def number(x: Any) -> float:
-    """A REST number (string or number; empty or missing as 0)."""
-    return float(x) if x not in (None, "") else 0.0
+    """A REST number (string or number; empty or missing as 0). Raises ``ValueError`` on
+    anything else, NaN and infinities included: a warm start seeds the detector's state."""
+    if x is None or x == "":
+        return 0.0
+    try:
+        value = float(x)
+    except OverflowError:  # an integer of hundreds of digits
+        raise ValueError("number out of range") from None
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
+
+def ms(x: Any) -> int:
+    """A REST time in epoch milliseconds (an integer or its text). Raises ``ValueError`` on
+    anything else, and on a time outside 1970-2100."""
+    try:
+        value = int(x)
+    except (OverflowError, TypeError):
+        raise ValueError("not a time in milliseconds") from None
+    if not 0 <= value <= TS_MAX_MS:
+        raise ValueError("time out of range")
+    return value

@@ -145,7 +145,7 @@ class HyperliquidParser(Parser):
         self._reported: dict[tuple[str, str], tuple[int, tuple[float, ...]]] = {}
         """(coin, part) -> when it was last reported, and its values then."""
 
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (WELCOME, WELCOME.encode()):
             return []
         try:
@@ -297,6 +297,8 @@ class Hyperliquid(CcxtBackedVenue):
     default_ws_url: ClassVar[str] = "wss://api.hyperliquid.xyz/ws"
     default_rest_url: ClassVar[str] = "https://api.hyperliquid.xyz"
     liquidations_sampled: ClassVar[bool] = True
+    max_frame_bytes: ClassVar[int] = 4 * 2**20
+    """A ``userFills`` snapshot re-sends a vault's recent fills (up to 2,000, ~500 B each)."""
     liquidators: ClassVar[tuple[str, ...]] = LIQUIDATOR_ADDRESSES
     ccxt_id: ClassVar[str] = "hyperliquid"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)

@@ -44,6 +44,7 @@ import structlog
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
 from . import _okx_frames as frames
 from . import _okx_history
+from ._numbers import integer, number
 from ._okx_instruments import (
     DEFAULT_FUNDING_INTERVAL_H,
     INST_TYPE,
@@ -52,7 +53,7 @@ from ._okx_instruments import (
     instrument,
     subscribe_requests,
 )
-from .base import Connection, Instrument, Parser
+from .base import Connection, Instrument, ParseError, Parser
 from .ccxt_markets import CcxtBackedVenue
 from .history import Budget, History
 
@@ -104,7 +105,7 @@ class OkxParser(Parser):
         self.funding_interval_h: dict[str, float] = {}
         """The interval last read from each instrument's funding frames."""
 
-    def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):
             return []
         try:
@@ -159,7 +160,8 @@ class OkxParser(Parser):
         for r in rows:
             if (inst := self._instrument(r.instId, r)) is None:
                 continue
-            self.last_mark[r.instId] = r.markPx
+            if r.markPx > 0:  # linear open interest is valued at it
+                self.last_mark[r.instId] = r.markPx
             out.append(
                 MarkPrice(
                     venue=self.venue,
@@ -183,8 +185,8 @@ class OkxParser(Parser):
                 continue
             if r.oiUsd:
                 try:
-                    usd = float(r.oiUsd)
-                except ValueError:
+                    usd = number(r.oiUsd)
+                except ParseError:
                     self.stats.error(self.venue, "invalid_open-interest", r)
                     continue
             elif not inst.linear:
@@ -221,11 +223,11 @@ class OkxParser(Parser):
                 self.stats.error(self.venue, "missing_funding_rate", r)
                 continue
             try:
-                rate = float(r.fundingRate)
-                settle_ms = int(r.fundingTime) if r.fundingTime else None
-                next_ms = int(r.nextFundingTime) if r.nextFundingTime else None
-                ts_ms = int(r.ts) if r.ts else recv_ms
-            except ValueError:
+                rate = number(r.fundingRate)
+                settle_ms = integer(r.fundingTime) if r.fundingTime else None
+                next_ms = integer(r.nextFundingTime) if r.nextFundingTime else None
+                ts_ms = integer(r.ts) if r.ts else recv_ms
+            except ParseError:
                 self.stats.error(self.venue, "invalid_funding-rate", r)
                 continue
             if settle_ms is not None and next_ms is not None:
@@ -283,6 +285,9 @@ class Okx(CcxtBackedVenue):
     default_ws_url: ClassVar[str] = "wss://ws.okx.com:8443/ws/v5/public"
     default_rest_url: ClassVar[str] = "https://www.okx.com"
     liquidations_sampled: ClassVar[bool] = True
+    max_frame_bytes: ClassVar[int] = 4 * 2**20
+    """``liquidation-orders`` answers a subscribe with a burst of recent liquidations of
+    every swap."""
     ccxt_id: ClassVar[str] = "okx"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://{hostname}",)
     has_history: ClassVar[bool] = True

@@ -178,3 +178,17 @@ def test_simulator_contracts_are_the_recorded_bitget_rows(captures: Path) -> Non
         assert {k: row[k] for k in rec if k != "symbol"} == {
             k: v for k, v in rec.items() if k != "symbol"
         }
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "-inf", "x", 10**400, True, [1]])
+def test_numbers_that_are_not_finite_are_absent_values_never_errors(bad: object) -> None:
+    stats = ParseStats()
+    rate = {"symbol": "L", "fundingRate": bad, "markPrice": bad, "timestamp": bad,
+            "nextFundingTimestamp": bad}  # fmt: skip
+    assert funding_events(rate, LINEAR, RECV, stats) == []
+    assert stats.errors == {"funding_without_rate": 1}
+    (funding,) = funding_events(rate | {"fundingRate": 0.0001}, LINEAR, RECV, stats)
+    assert isinstance(funding, FundingRate)
+    assert (funding.ts_ms, funding.next_funding_ms) == (RECV, None)  # the receive time
+    oi = {"symbol": "L", "openInterestAmount": bad, "openInterestValue": bad, "timestamp": bad}
+    assert open_interest_event(oi, LINEAR, 50_000.0, "contracts", RECV, stats) is None
