@@ -3,6 +3,17 @@
 ``deleverage run`` starts every component; ``--only`` starts a subset, so that collectors,
 detector and API can run as separate processes (each talks to the others through Redis
 only). One asyncio loop, one Redis connection pool, one event sink per process.
+
+Each component (each venue's collector, the event sink, the detector, the alerts, MQTT, the
+API server) runs under the :class:`~.supervise.Supervisor`: one that fails is logged,
+counted and restarted alone with backoff, and the others never notice; only a fatal error
+(:mod:`.errors`) stops the process. ``/readyz`` and ``/metrics`` say which is down
+(:class:`ProcessStatus`).
+
+The Redis client has no command retries of its own (redis-py's default for a client built
+from a URL): a retried pipeline could apply twice, and each loop retries its own writes
+idempotently. A pooled connection that Redis closed (a restart) is replaced when it is
+taken from the pool, and the first failure after a success is retried at once by the sink.
 """
 
 from __future__ import annotations
@@ -10,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import signal
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -26,14 +39,17 @@ from .collect.collector import VenueCollector
 from .collect.health import HealthSnapshot
 from .collect.poller import CcxtPoller
 from .config import Settings, VenueSettings, redacted
+from .detect.inputs import INPUT_GAP_S
 from .detect.model import Pressure
 from .detect.runner import Detector
 from .detect.warmup import Warmup
+from .errors import fatal_cause
 from .events import Event, Kind, Side
 from .publish.api.app import create_app
 from .publish.metrics import MetricsCollector, OutputsSnapshot
 from .publish.mqtt import MqttPublisher
 from .store.writer import EventSink
+from .supervise import ComponentStatus, Supervisor
 from .venues import REGISTRY
 from .venues.base import now_ms
 from .venues.ccxt_polled import CcxtVenue
@@ -41,6 +57,8 @@ from .venues.ccxt_polled import CcxtVenue
 log = structlog.get_logger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+SINK_BACKLOG_S = 2.0
+"""``/readyz`` fails while an event waits longer than this to be written (or writes fail)."""
 
 
 class Component(enum.StrEnum):
@@ -66,8 +84,10 @@ class Runtime:
         settings: Settings,
         components: set[Component] | None = None,
         redis_url: str | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.settings = settings
+        self.supervisor = supervisor or Supervisor()
         self.components = components or set(Component)
         self.redis_url = redis_url or (
             str(settings.redis_url) if settings.redis_url else DEFAULT_REDIS_URL
@@ -90,6 +110,7 @@ class Runtime:
                 settings.detector,
                 sorted(settings.enabled_venues()),
                 warmup=Warmup.from_settings(settings),
+                input_gap_s=_input_gaps(settings),
             )
             if Component.DETECT in self.components
             else None
@@ -105,9 +126,14 @@ class Runtime:
             else None
         )
         source = _MetricsSource(self)
+        self.status = ProcessStatus(self)
         self.registry = CollectorRegistry()
-        self.registry.register(MetricsCollector(source, settings.metrics, outputs=source))
-        self.app = create_app(settings, redis=self.redis, metrics_registry=self.registry)
+        self.registry.register(
+            MetricsCollector(source, settings.metrics, outputs=source, process=self.status)
+        )
+        self.app = create_app(
+            settings, redis=self.redis, metrics_registry=self.registry, status=self.status
+        )
         self.api_server: uvicorn.Server | None = None
         self.started = asyncio.Event()
 
@@ -127,29 +153,58 @@ class Runtime:
         return VenueCollector(REGISTRY[name](vs), collect, self.sink, self.redis)
 
     async def run(self) -> None:
+        """Run every component until cancelled. Raises only a fatal error (the first)."""
         log.info(
             "starting",
             components=sorted(self.components),
             redis=redacted(self.redis_url),
             venues=sorted(self.settings.enabled_venues()),
         )
+        supervise = self.supervisor.run
         try:
             async with asyncio.TaskGroup() as tg:
-                if self.collectors:
-                    tg.create_task(self.sink.run(), name="sink")
-                for collector in self.collectors:
-                    tg.create_task(collector.run(), name=f"collector:{collector.venue.id}")
+
+                def start(name: str, *args: Any, **kwargs: Any) -> None:
+                    tg.create_task(supervise(name, *args, **kwargs), name=name)
+
+                if Component.COLLECT in self.components:
+                    start("sink", self.sink.run)
+                for i, collector in enumerate(self.collectors):
+                    start(
+                        f"collector:{collector.venue.id}",
+                        functools.partial(self._run_collector, i),
+                        on_failure=functools.partial(self._replace_collector, i),
+                    )
                 if self.detector is not None:
-                    tg.create_task(self.detector.run(), name="detector")
+                    start("detector", self.detector.run)
                 if self.alerts is not None:
-                    tg.create_task(self.alerts.run(), name="alerts")
+                    start("alerts", self.alerts.run)
                 if self.mqtt is not None:
-                    tg.create_task(self.mqtt.run(), name="mqtt")
+                    start("mqtt", self.mqtt.run)
                 if Component.API in self.components:
-                    tg.create_task(self._serve_api(), name="api")
+                    start("api", self._serve_api)
                 self.started.set()
+        except BaseExceptionGroup as group:  # a component failed fatally: stop with its error
+            raise fatal_cause(group) or group.exceptions[0] from None
         finally:
             await self._shutdown()
+
+    async def _run_collector(self, i: int) -> None:
+        await self.collectors[i].run()
+
+    async def _replace_collector(self, i: int) -> None:
+        """After a collector failed: close it, and put a new one in its place (its counters
+        carried over), so that the restart opens every connection afresh."""
+        old = self.collectors[i]
+        if isinstance(old, VenueCollector):  # a poller's run() starts from scratch by itself
+            name = old.venue.id
+            new = self._collector(name, self.settings.enabled_venues()[name])
+            assert isinstance(new, VenueCollector)
+            new.health, new.latest, new.dedup = old.health, old.latest, old.dedup
+            new.liquidation_totals = old.liquidation_totals
+            new.liquidation_notional = old.liquidation_notional
+            self.collectors[i] = new
+        await old.close()  # last: if it fails (logged), the new collector is in place anyway
 
     async def _serve_api(self) -> None:
         api = self.settings.api
@@ -172,8 +227,9 @@ class Runtime:
             raise
 
     async def _shutdown(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.shield(self.sink.drain())
+        if Component.COLLECT in self.components:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.sink.drain())
         for collector in self.collectors:
             with contextlib.suppress(Exception):
                 await asyncio.shield(collector.close())
@@ -192,6 +248,52 @@ class Runtime:
             return None
         sock = server.servers[0].sockets[0].getsockname()
         return f"http://{sock[0]}:{sock[1]}"
+
+
+class ProcessStatus:
+    """What this process knows of itself, for ``/readyz`` and ``/metrics``: which component
+    runs, and whether the event sink keeps up. In memory, no I/O."""
+
+    def __init__(self, runtime: Runtime, sink_backlog_s: float = SINK_BACKLOG_S) -> None:
+        self._rt = runtime
+        self._sink_backlog_s = sink_backlog_s
+
+    def components(self) -> list[ComponentStatus]:
+        return self._rt.supervisor.components()
+
+    def checks(self) -> list[dict[str, Any]]:
+        """One readiness check per component, and one for the sink (when it runs)."""
+        now_ms = time.time_ns() // 1_000_000
+        out: list[dict[str, Any]] = []
+        for c in self.components():
+            if c.up:
+                detail = "running" + (f" (restarted {c.restarts}x)" if c.restarts else "")
+            else:
+                down_s = max(0.0, (now_ms - c.changed_ms) / 1000)
+                detail = f"down for {down_s:.1f} s after {c.last_error}; restarts {c.restarts}"
+            out.append({"name": f"component:{c.name}", "ok": c.up, "detail": detail})
+        if Component.COLLECT in self._rt.components:
+            state = self._rt.sink.state()
+            waiting = f"{state.pending} events waiting"
+            if state.failing_s is not None:
+                ok, detail = False, f"failing for {state.failing_s:.1f} s: {state.last_error}"
+            elif state.backlog:
+                ok, detail = False, f"writing what waited during an outage: {state.backlog} left"
+            elif state.oldest_pending_s > self._sink_backlog_s:
+                ok, detail = False, f"{waiting}, the oldest for {state.oldest_pending_s:.1f} s"
+            else:
+                ok, detail = True, waiting
+            out.append({"name": "store:writer", "ok": ok, "detail": detail})
+        return out
+
+
+def _input_gaps(settings: Settings) -> dict[str, float]:
+    """The detector's input gap per venue: polled venues write once per poll interval."""
+    return {
+        name: max(INPUT_GAP_S, 2 * vs.ccxt.poll_interval_s)
+        for name, vs in settings.enabled_venues().items()
+        if vs.ccxt is not None
+    }
 
 
 class _MetricsSource:
@@ -243,6 +345,7 @@ class _MetricsSource:
             "written_batches": s.written_batches,
             "write_failures": s.write_failures,
             "pending": s.pending,
+            "events_dropped": s.events_dropped,
         }
 
 

@@ -14,6 +14,12 @@ The ``MULTI`` spans several keys: single Redis (or one slot), not a cluster.
 After each commit, every notification is also handed to ``on_event`` (the runtime forwards
 them to MQTT). That hand-off is in memory: a crash between the commit and the broker's
 PUBACK loses the MQTT copy, never the webhook one.
+
+Failure semantics: Redis errors are retried in place (backoff up to :data:`RETRY_MAX_S`). A
+stored transition, score or alert that cannot be used is skipped and counted
+(:mod:`service.store.poison`). ``run()`` may be started again after it raised (the
+supervisor does): it restores the open alerts and reads its own pending transitions again,
+as at a process start.
 """
 
 from __future__ import annotations
@@ -33,11 +39,11 @@ import structlog
 from redis.exceptions import RedisError
 
 from ..aio import checkpoint
-from ..detect.model import decode_pressure, decode_transition
-from ..store import keys, reader
+from ..detect.model import decode_transition
+from ..store import keys, poison, reader
 from .deliver import Delivery, ReceiverStats, ensure_group
 from .engine import AlertEngine
-from .model import AlertEvent, Observation, decode_alert, encode
+from .model import Alert, AlertEvent, Observation, encode
 from .rules import AlertSettings
 
 log = structlog.get_logger(__name__)
@@ -45,9 +51,11 @@ log = structlog.get_logger(__name__)
 OUTBOX_MAXLEN = 10_000
 OUTBOX_POLL_S = 5.0
 T = TypeVar("T")
+_ALERT = msgspec.json.Decoder(Alert)
 STALE_PRESSURE_S = 600
 HISTORY_S = 30 * 86400
 """How long a resolved alert stays readable."""
+RETRY_MAX_S = 1.0
 
 
 class AlertService:
@@ -80,15 +88,20 @@ class AlertService:
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
+        """Decide and deliver until cancelled (see module doc for a restart)."""
+        self.engine = AlertEngine(self._settings.rules)  # restored from Redis by _start
+        self._read_own = True
         try:
             async with asyncio.TaskGroup() as tg:
                 for d in self.deliveries:
                     tg.create_task(d.run(), name=f"alerts:deliver:{d.receiver.name}")
                 tg.create_task(self._decide(), name="alerts:decide")
                 tg.create_task(self._watch_outboxes(), name="alerts:outboxes")
-        finally:
-            if self._own_http:
+        except BaseException as exc:
+            # Cancelled (stopped): close our HTTP client. Failed: keep it for the restart.
+            if self._own_http and not isinstance(exc, Exception):
                 await self._http.aclose()
+            raise
 
     def stats(self) -> list[ReceiverStats]:
         """Per receiver: deliveries, failures, drops, outbox depth, latency (for /metrics)."""
@@ -125,8 +138,14 @@ class AlertService:
     async def _start(self) -> None:
         await ensure_group(self._client, keys.TRANSITIONS, keys.ALERTS_GROUP, "$")
         open_ids: Any = await self._client.smembers(keys.ALERTS_OPEN)
-        raws: Any = await self._client.mget([keys.alert(i.decode()) for i in open_ids] or [""])
-        alerts = [decode_alert(r) for r in raws if r]
+        names = [keys.alert(i.decode("utf-8", "replace")) for i in open_ids]
+        raws: Any = await self._client.mget(names or [""])
+        alerts = []
+        for name, raw in zip(names, raws, strict=False):
+            if raw:
+                alert = poison.decode_or_record(_ALERT, raw, "alert", name)
+                if alert is not None:
+                    alerts.append(alert)
         self.engine.restore(alerts)
         log.info("alerts: started", open=len(alerts), rules=len(self._settings.rules),
                  receivers=[r.name for r in self._settings.receivers])  # fmt: skip
@@ -150,23 +169,21 @@ class AlertService:
             try:
                 transition = decode_transition((fields or {})[b"e"])
             except (KeyError, msgspec.DecodeError) as exc:
-                log.warning("alerts: unreadable transition; skipped", error=str(exc)[:200])
+                poison.record("transition", poison.Reason.UNDECODABLE, keys.TRANSITIONS, exc)
                 continue
             events += self.engine.observe(Observation.of(transition), now)
         return events, ids
 
     async def _poll(self) -> list[AlertEvent]:
         """Feed the stored scores (hysteresis and for_s need them between transitions)."""
-        stored = await reader.pressure(self._client, await reader.instruments(self._client))
+        stored = await reader.pressures(self._client, await reader.instruments(self._client))
         now = self._now_ms()
-        fresh: list[Observation] = []
-        for raw in stored.values():
-            try:
-                p = decode_pressure(raw)
-            except msgspec.DecodeError:
-                continue  # the detector logs its own unreadable scores
-            if now - p.updated_ms <= STALE_PRESSURE_S * 1000:  # a stopped detector's: ignored
-                fresh.append(Observation.of(p))
+        # unusable scores are skipped (and counted) by the reader; a stopped detector's too
+        fresh = [
+            Observation.of(p)
+            for p in stored.values()
+            if now - p.updated_ms <= STALE_PRESSURE_S * 1000
+        ]
         return self.engine.observe_many(fresh, now)
 
     async def _commit(self, events: list[AlertEvent], ids: list[str]) -> None:
@@ -211,7 +228,7 @@ class AlertService:
             except RedisError as exc:
                 log.warning("alerts: redis failed; retrying", error=str(exc)[:200])
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RETRY_MAX_S)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)

@@ -7,7 +7,7 @@ every round, and writes what comes back. :func:`~.factory.make_model` builds the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -33,8 +33,14 @@ class PressureModel(Protocol):
     def update(self, events: Iterable[Event]) -> None:
         """Take events in (any venues and instruments, roughly time-ordered)."""
 
-    def evaluate(self, now_ms: int) -> Evaluation:
-        """Score what is due at ``now_ms``; must be cheap when little changed."""
+    def evaluate(self, now_ms: int, held: Mapping[str, str] | None = None) -> Evaluation:
+        """Score what is due at ``now_ms``; must be cheap when little changed.
+
+        ``held`` names venues (``"*"``: all) whose data is missing, not calm (the store is
+        unreachable, the feed is silent), with the reason: their instruments keep their
+        states, at quality 0, and an asset or the market does not move toward calm while a
+        member under pressure is held.
+        """
 
     def restore(self, pressures: Iterable[Pressure]) -> None:
         """Resume from stored states after a restart (so a running cascade is not re-announced).

@@ -12,7 +12,11 @@ Implements :class:`~.base.PressureModel` (see ``docs/detector.md`` for the model
 * :meth:`seed`: the warm start's history fills an instrument's coarse ring and baselines.
 
 A required feed (open interest, mark) that is stale holds the instrument's last state with
-quality 0: a silent feed never reads as calm. Baselines are sampled only on fresh data.
+quality 0: a silent feed never reads as calm. So does a venue the caller names as held (the
+store unreachable, the venue's input stopped): its instruments keep their states at quality
+0, and an asset (the market) whose member (asset) under pressure is held for missing data
+moves only to a more severe state, never toward calm, until that member's data is older
+than ``stale_after_s``. Baselines are sampled only on fresh data.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..config import DetectorSettings
@@ -31,7 +35,7 @@ from .features import Baselines, sample_baselines, snapshot
 from .model import ANY, Pressure, Scope, State, Transition
 from .rings import InstrumentHistory, make_rings
 from .scoring import EMPTY, Assessment, assess
-from .state import Quality, StateMachine, data_quality
+from .state import SEVERITY, Quality, StateMachine, data_quality
 
 _NEVER = 2**63 - 1
 CALM_EVERY = 5
@@ -55,12 +59,16 @@ class _Instrument:
     due_ms: int = 0
     pending_ms: int | None = None
     """Since when a non-calm candidate has been seen while calm."""
+    held: str | None = None
+    """Why the caller holds this instrument's venue (``None``: not held)."""
 
 
 @dataclass(slots=True)
 class _Scope:
     machine: StateMachine
     last: Combined | None = None
+    held: bool = False
+    """A member under pressure had no fresh data at the last evaluation."""
 
 
 class RobustModel:
@@ -118,18 +126,22 @@ class RobustModel:
             machine.state, machine.side, machine.since_ms = p.state, p.side, p.since_ms
             machine.changed = p.state is not State.CALM
 
-    def evaluate(self, now_ms: int) -> Evaluation:
+    def evaluate(self, now_ms: int, held: Mapping[str, str] | None = None) -> Evaluation:
         out = Evaluation()
         touched: set[str] = set()
-        for symbols in self._by_venue.values():
+        held = held or {}
+        held_all = held.get(ANY)
+        for venue, symbols in self._by_venue.items():
+            reason = held_all or held.get(venue)
             for inst in symbols.values():
                 if (
                     inst.liq_new
                     or not inst.settled
                     or now_ms >= inst.due_ms
                     or (inst.dirty and now_ms >= inst.next_ms)
+                    or inst.held != reason
                 ):
-                    self._evaluate_one(inst, now_ms, out)
+                    self._evaluate_one(inst, now_ms, out, reason)
                     touched.add(inst.history.asset)
         if touched:
             self._evaluate_assets(touched, now_ms, out)
@@ -198,12 +210,15 @@ class RobustModel:
     def _scope(self) -> _Scope:
         return _Scope(self._machine())
 
-    def _evaluate_one(self, inst: _Instrument, now_ms: int, out: Evaluation) -> None:
+    def _evaluate_one(
+        self, inst: _Instrument, now_ms: int, out: Evaluation, held: str | None = None
+    ) -> None:
         h, machine = inst.history, inst.machine
         if machine.since_ms == 0:
             machine.since_ms = now_ms
         inst.dirty = inst.liq_new = False
-        quality = self._quality(inst, now_ms)
+        inst.held = held
+        quality = self._quality(inst, now_ms) if held is None else Quality(0.0, True, (held,))
         notes: list[str] = []
         if not quality.hold:
             snap = snapshot(h, inst.baselines, now_ms, self._s)
@@ -320,6 +335,7 @@ class RobustModel:
             parts = [self._part(i) for i in members[asset]]
             combined = combine([p for p in parts if p.oi_usd > 0], self._s)
             features = _asset_liquidations(members[asset], self._s.window_s)
+            scope.held = any(self._missing(i, now_ms) for i in members[asset])
             self._step_scope(scope, combined, Scope.ASSET, asset, now_ms, out, features)
         parts = []
         for asset, scope in self._assets.items():
@@ -331,7 +347,19 @@ class RobustModel:
                               scope.machine.state, scope.machine.side, c.score,
                               c.reasons[0] if c.reasons else None))  # fmt: skip
         market = combine(parts, self._s, breadth=True)
+        self._market.held = any(
+            s.held and s.machine.state is not State.CALM for s in self._assets.values()
+        )
         self._step_scope(self._market, market, Scope.MARKET, ANY, now_ms, out, {})
+
+    def _missing(self, inst: _Instrument, now_ms: int) -> bool:
+        """True for a member under pressure whose data is missing, not yet stale: its asset
+        must not read its absence as calm."""
+        if not inst.quality.hold or inst.machine.state is State.CALM:
+            return False
+        h = inst.history
+        newest = max(h.oi_seen_ms or 0, h.mark_seen_ms or 0)
+        return now_ms - newest <= self._stale_ms
 
     def _part(self, inst: _Instrument) -> Part:
         h, a = inst.history, inst.last
@@ -355,7 +383,11 @@ class RobustModel:
         if machine.since_ms == 0:
             machine.since_ms = now_ms
         notes: list[str] = []
-        if c is None:
+        if c is not None and scope.held and not _escalation(machine, c, self._s.enter_score):
+            quality = c.quality  # the held members weigh nothing in it
+            c = scope.last or c
+            notes.append("a member under pressure has no fresh data: holding the last state")
+        elif c is None:
             c = scope.last
             quality = 0.0
             notes.append("no fresh data: holding the last state")
@@ -399,6 +431,11 @@ class RobustModel:
                 scope=kind,
             )
         )
+
+
+def _escalation(machine: StateMachine, c: Combined, enter: float) -> bool:
+    """Whether ``c`` would move the scope to a more severe state (allowed while held)."""
+    return c.score >= enter and SEVERITY[c.candidate] > SEVERITY[machine.state]
 
 
 def _oi(inst: _Instrument) -> float:

@@ -16,31 +16,44 @@ Warm start: with a :class:`~.warmup.Warmup` and a model that can be seeded, once
 is done a background task fills the baselines from the venues' history (bounded in time and
 requests; failures are logged and skipped); the detector scores live data meanwhile.
 
-Failure semantics: Redis errors never stop the loop. A failed read is retried with backoff
-from the same stream IDs (nothing is skipped); a failed write keeps its pressures (newest
-per instrument) and transitions (up to :data:`MAX_PENDING_TRANSITIONS`, oldest dropped and
-counted) for the next round.
+Failure semantics: Redis errors never stop the loop. A failed read (or one that takes
+longer than its block time plus :data:`READ_TIMEOUT_S`: a Redis that hangs) is retried with
+backoff from the same stream IDs (nothing is skipped); a failed write keeps its pressures
+(newest per instrument) and transitions (up to :data:`MAX_PENDING_TRANSITIONS`, oldest
+dropped and counted) for the next round. An entry or event that cannot be used (it does not
+decode, or holds an impossible value) is skipped and counted (:mod:`service.store.poison`);
+the others are read.
+
+Missing data is not calm: each round the model is told which venues to hold, by an
+:class:`~.inputs.InputWatch` (the store unreachable, a venue's input stopped, the writer's
+backlog after an outage not yet read).
+
+``run()`` may be called again after it raised (the supervisor does): it starts over from the
+stored states and the hand-off history, with a new model; counters and unwritten output are
+kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 import msgspec
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from ..aio import checkpoint
 from ..config import DetectorSettings
-from ..store import keys, reader
+from ..errors import Verdict, verdict
+from ..store import keys, poison, reader
 from .base import Evaluation, PressureModel, Seedable
 from .factory import make_model
-from .model import ANY, Pressure, Scope, Transition, decode_pressure, encode
+from .inputs import InputWatch
+from .model import ANY, Pressure, Scope, Transition, encode
 from .warmup import Warmup
 
 log = structlog.get_logger(__name__)
@@ -48,7 +61,11 @@ log = structlog.get_logger(__name__)
 READ_COUNT = 100
 """Hand-off entries per stream per read (each entry is a whole batch of events)."""
 MAX_PENDING_TRANSITIONS = 10_000
-BACKOFF_MAX_S = 5.0
+BACKOFF_MAX_S = 1.0
+READ_TIMEOUT_S = 2.0
+"""A read that takes this long beyond its block time means Redis hangs: it fails."""
+MARKET_KEY = (ANY, Scope.MARKET.value)
+_PRESSURE = msgspec.json.Decoder(Pressure)
 
 Key = tuple[str, str]
 
@@ -64,13 +81,18 @@ class Detector:
         clock: Callable[[], float] = time.time,
         model: PressureModel | None = None,
         warmup: Warmup | None = None,
+        input_gap_s: Mapping[str, float] | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._venues = list(venues)
         self._clock = clock
+        self._given_model = model
         self._model: PressureModel = model if model is not None else make_model(settings)
         self._warmup = warmup
+        self.inputs = InputWatch(self._venues, input_gap_s)
+        """Which venues' data is missing (``input_gap_s``: per venue, see :mod:`.inputs`)."""
+        self._runs = 0
         self.warmup_task: asyncio.Task[int] | None = None
         self._last_ids: dict[str, str] = {}
         self._latest: dict[Key, Pressure] = {}
@@ -102,23 +124,47 @@ class Detector:
 
     async def run(self) -> None:
         """Rebuild, then read and evaluate forever; cancel to stop."""
-        await self._start()
-        if self._warmup is not None and isinstance(self._model, Seedable):
-            self.warmup_task = asyncio.create_task(self._warmup.run(self._model), name="warmup")
-        interval = self._settings.eval_interval_s
-        next_round = self._clock()
-        while True:
-            checkpoint()
-            wait = next_round - self._clock()
-            if wait > 0:
-                await self._read(block_ms=max(1, int(wait * 1000)))
-                continue
-            await self.evaluate_round()
-            next_round = max(next_round + interval, self._clock())
+        if self._runs:
+            self._reset()
+        self._runs += 1
+        try:
+            await self._start()
+            if self._warmup is not None and isinstance(self._model, Seedable):
+                self.warmup_task = asyncio.create_task(
+                    _warm(self._warmup, self._model), name="warmup"
+                )
+            interval = self._settings.eval_interval_s
+            next_round = self._clock()
+            while True:
+                checkpoint()
+                wait = next_round - self._clock()
+                if wait > 0:
+                    await self._read(block_ms=max(1, int(wait * 1000)))
+                    continue
+                await self.evaluate_round()
+                next_round = max(next_round + interval, self._clock())
+        finally:
+            if self.warmup_task is not None:
+                self.warmup_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.warmup_task
+                self.warmup_task = None
+
+    def _reset(self) -> None:
+        """Start over after a failed run: a new model, rebuilt from Redis by :meth:`_start`."""
+        self._model = (
+            self._given_model if self._given_model is not None else make_model(self._settings)
+        )
+        self._latest.clear()
+        self._aggregates.clear()
+        self._last_ids = {}
+        self.inputs.reset()
+        self.ready = False
 
     async def evaluate_round(self) -> Evaluation:
         """Evaluate what is due now and write it (one pipeline)."""
-        evaluation = self._model.evaluate(self._now_ms())
+        now_ms = self._now_ms()
+        evaluation = self._model.evaluate(now_ms, self.inputs.holds(now_ms))
         self.rounds_total += 1
         for p in evaluation.pressures:
             key = (p.venue, p.symbol)
@@ -154,19 +200,28 @@ class Detector:
             try:
                 pairs = await reader.instruments(self._client)
                 pairs = [p for p in pairs if p[0] in self._venues]
-                stored = await reader.pressure(self._client, pairs)
-                assets: Any = await self._client.hgetall(keys.ASSET_PRESSURE)
-                market: Any = await self._client.get(keys.MARKET_PRESSURE)
+                stored = await reader.pressures(self._client, pairs)
+                async with self._client.pipeline(transaction=False) as pipe:
+                    pipe.hgetall(keys.ASSET_PRESSURE)
+                    pipe.get(keys.MARKET_PRESSURE)
+                    assets, market = await pipe.execute(raise_on_error=False)
+                for key, reply in ((keys.ASSET_PRESSURE, assets), (keys.MARKET_PRESSURE, market)):
+                    if isinstance(reply, ResponseError) and str(reply).startswith("WRONGTYPE"):
+                        poison.record("pressure", poison.Reason.WRONG_TYPE, key, reply)
+                    elif isinstance(reply, Exception):
+                        raise reply
+                assets = assets if isinstance(assets, dict) else {}
                 break
             except RedisError as exc:
                 await self._backoff("restore", exc)
+        # e.g. written by an older schema, or by hand: skipped (counted), that one starts calm
+        aggregates = [(keys.ASSET_PRESSURE, raw) for raw in assets.values()]
+        if isinstance(market, bytes):
+            aggregates.append((keys.MARKET_PRESSURE, market))
         recent = []
-        raws = [*stored.values(), *(assets or {}).values(), *([market] if market else [])]
-        for raw in raws:
-            try:
-                p = decode_pressure(raw)
-            except msgspec.DecodeError as exc:  # e.g. written by an older schema: start calm
-                log.warning("stored pressure unreadable; ignored", error=str(exc))
+        decoded = [poison.decode_or_record(_PRESSURE, raw, "pressure", k) for k, raw in aggregates]
+        for p in [*stored.values(), *decoded]:
+            if p is None:
                 continue
             if p.updated_ms >= since_ms:
                 recent.append(p)
@@ -178,18 +233,28 @@ class Detector:
 
     async def _read(self, block_ms: int, last_ids: dict[str, str] | None = None) -> set[str]:
         """One XREAD; feed the model; return the venues that had entries."""
+        if not (last_ids or self._last_ids):
+            await asyncio.sleep(block_ms / 1000)  # no venue to read: nothing but the rounds
+            return set()
         try:
-            entries = await reader.read_handoff(
-                self._client, last_ids or self._last_ids, block_ms, READ_COUNT
-            )
-        except RedisError as exc:
+            async with asyncio.timeout(block_ms / 1000 + READ_TIMEOUT_S):
+                entries = await reader.read_handoff(
+                    self._client, last_ids or self._last_ids, block_ms, READ_COUNT
+                )
+        except (RedisError, TimeoutError) as exc:
+            self.inputs.read_failed()
             await self._backoff("read", exc)
             return set(last_ids or ())
+        now_ms = self._now_ms()
+        if self.inputs.read_done(now_ms):
+            log.info("detector: the store answers again")
         self._failure_streak = 0
         got: set[str] = set()
-        update = self._model.update
+        update, screen = self._model.update, self.inputs.screen
         for venue, stream_id, events in entries:
-            update(events)
+            if events:
+                events = screen(events, venue, now_ms)
+                update(events)
             self.events_total += len(events)
             self._last_ids[venue] = stream_id
             got.add(venue)
@@ -199,28 +264,56 @@ class Detector:
         if not self._unwritten and not self._unsent and not self._unwritten_aggregates:
             return
         minid = str(self._now_ms() - int(self._settings.transitions_retention_s * 1000))
+        pressures = list(self._unwritten.items())
+        assets = {a: encode(p) for (a, scope), p in self._unwritten_aggregates.items()
+                  if scope == Scope.ASSET.value}  # fmt: skip
+        market = self._unwritten_aggregates.get(MARKET_KEY)
+        unsent = self._unsent
         try:
             async with self._client.pipeline(transaction=False) as pipe:
-                for (venue, symbol), p in self._unwritten.items():
+                for (venue, symbol), p in pressures:
                     pipe.set(keys.pressure(venue, symbol), encode(p))
-                assets = {a: encode(p) for (a, scope), p in self._unwritten_aggregates.items()
-                          if scope == Scope.ASSET.value}  # fmt: skip
                 if assets:
                     pipe.hset(keys.ASSET_PRESSURE, mapping=assets)  # type: ignore[arg-type]
-                market = self._unwritten_aggregates.get((ANY, Scope.MARKET.value))
                 if market is not None:
                     pipe.set(keys.MARKET_PRESSURE, encode(market))
-                for t in self._unsent:
+                for t in unsent:
                     stream = keys.transitions(t.scope.value)
                     pipe.xadd(stream, {"e": encode(t)}, minid=minid, approximate=True)
-                await pipe.execute()
+                replies = iter(await pipe.execute(raise_on_error=False))
         except RedisError as exc:
             self.write_failures += 1
             log.warning("redis write failed; keeping the round for the next", error=str(exc))
             return
-        self._unwritten.clear()
-        self._unwritten_aggregates.clear()
-        self._unsent.clear()
+        # Each command of the pipeline applied on its own: only what failed is kept for the
+        # next round (a transition written twice would be announced twice), and what Redis
+        # refuses for good (a key of another type) is dropped and counted.
+        kept = self._kept
+        self._unwritten = {k: p for k, p in pressures if kept(next(replies), keys.pressure(*k))}
+        keep_assets = bool(assets) and kept(next(replies), keys.ASSET_PRESSURE)
+        keep_market = market is not None and kept(next(replies), keys.MARKET_PRESSURE)
+        self._unwritten_aggregates = {
+            k: p
+            for k, p in self._unwritten_aggregates.items()
+            if (keep_market if k == MARKET_KEY else keep_assets)
+        }
+        self._unsent = [
+            t for t in unsent if kept(next(replies), keys.transitions(t.scope.value), "transition")
+        ]
+        if self._unwritten or self._unwritten_aggregates or self._unsent:
+            self.write_failures += 1
+
+    @staticmethod
+    def _kept(reply: object, key: str, what: str = "pressure") -> bool:
+        """Whether a pipelined write must be tried again: it failed, and not for good."""
+        if not isinstance(reply, Exception):
+            return False
+        if isinstance(reply, ResponseError) and str(reply).startswith("WRONGTYPE"):
+            poison.record(what, poison.Reason.WRONG_TYPE, key, reply)
+            return False
+        log.warning("redis refused a write; keeping it for the next round", key=key,
+                    error=str(reply)[:200])  # fmt: skip
+        return True
 
     def _queue_transitions(self, transitions: list[Transition]) -> None:
         self._unsent.extend(transitions)
@@ -230,15 +323,28 @@ class Detector:
             self.dropped_transitions += excess
             log.warning("transitions dropped: Redis unwritable", dropped=excess)
 
-    async def _backoff(self, what: str, exc: RedisError) -> None:
+    async def _backoff(self, what: str, exc: Exception) -> None:
         self.read_failures += 1
         self._failure_streak += 1
         delay = min(BACKOFF_MAX_S, 0.05 * 2 ** min(self._failure_streak, 7))
-        log.warning(f"redis {what} failed; retrying", error=str(exc), retry_in_s=delay)
+        if self._failure_streak in (1, 10) or self._failure_streak % 100 == 0:
+            log.warning(f"redis {what} failed; retrying", error=str(exc) or type(exc).__name__,
+                        retry_in_s=delay, failures=self._failure_streak)  # fmt: skip
         await asyncio.sleep(delay)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+
+async def _warm(warmup: Warmup, model: Seedable) -> int:
+    """The warm start, whose failure costs only the warm start (logged)."""
+    try:
+        return await warmup.run(model)
+    except Exception as exc:
+        if verdict(exc) is Verdict.FATAL:
+            raise
+        log.error("warm start failed; scoring without it", exc_info=exc)
+        return 0
 
 
 def _id_ms(stream_id: str) -> int:

@@ -98,7 +98,7 @@ def _minid(now_ms: int, retention_s: float) -> str:
     return str(now_ms - int(retention_s * 1000))
 
 
-def _line(event: Event, data: bytes) -> bytes:
+def line(event: Event, data: bytes) -> bytes:
     """The script's line for ``event``, whose JSON is ``data``."""
     kind = KIND_OF[type(event)]
     if type(event) is Liquidation:
@@ -150,7 +150,7 @@ def queue_instruments(
             forget,
             batch_id,
             latest_ttl_ms,
-            b"\n".join(map(_line, group.events, group.encoded)),
+            b"\n".join(map(line, group.events, group.encoded)),
         )
     for venue, symbol in groups:
         member = keys.instrument_id(venue, symbol)

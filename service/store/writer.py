@@ -9,8 +9,18 @@ Failure semantics:
 * Nothing is dropped for lack of room: above ``max_pending_events`` unwritten events the
   collectors wait (:meth:`EventSink.wait_for_room`) and read no faster.
 * A batch stays pending until Redis has taken it; connection errors, timeouts and transient
-  refusals (OOM, BUSY, LOADING...) are retried with backoff, and retries are idempotent
-  (batch ids), so a reply lost in flight writes nothing twice.
+  refusals (OOM, BUSY, LOADING...) are retried, and retries are idempotent (batch ids), so a
+  reply lost in flight writes nothing twice.
+* Recovery is fast: the first failure after a success is retried at once (a connection that
+  went stale while Redis restarted is replaced by a new one), then with a jittered backoff
+  capped at :data:`RETRY_MAX_S`; a ``NOSCRIPT`` (Redis restarted empty) loads the script and
+  retries at once. So writes resume within a fraction of a second of Redis answering again.
+* :meth:`EventSink.state` says whether the sink is keeping up (``/readyz``): failing since
+  when, the age of the oldest event not yet written, and after an outage how many of the
+  events that waited are still to be written. After any failure every instrument is
+  registered again, in case Redis came back empty.
+* An event that cannot be encoded (a bug upstream) is dropped and counted in
+  :attr:`EventSink.events_dropped`, alone: the rest of its batch is written.
 * An instrument whose write Redis refuses for good (say, a key of the wrong type) is logged
   and counted in :attr:`EventSink.events_refused`, and does not hold up the others.
 * At shutdown :meth:`EventSink.drain` writes what is pending within a deadline, resuming the
@@ -23,7 +33,8 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,21 +43,30 @@ import structlog
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..aio import checkpoint
+from ..collect.backoff import Backoff
 from ..config import StoreSettings
-from ..events import Event
+from ..errors import DATA_ERRORS
+from ..events import Event, encode
 from . import keys
-from .script import STORE_SCRIPT, Group, accepted, queue_handoff, queue_instruments
+from .script import STORE_SCRIPT, Group, accepted, line, queue_handoff, queue_instruments
 
 log = structlog.get_logger(__name__)
 
 TRANSIENT_REFUSALS = ("OOM", "BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN", "READONLY")
 """Refusals that go away by themselves: the batch is retried (NOSCRIPT too, after a load)."""
+RETRY_INITIAL_S = 0.05
+RETRY_MAX_S = 0.25
+"""Longest wait between two attempts: Redis answering again is noticed this fast."""
+MARK_EVERY_S = 0.1
+"""Resolution of the pending events' ages (:meth:`EventSink.state`)."""
 
 
 @dataclass
 class _Batch:
     id: str
     events: list[Event]
+    taken: int
+    """Events this batch took from the head of the queue (``events`` may have lost some)."""
     now_ms: int
     stored: Group | None = None
     handoff_tries: int = 0
@@ -54,12 +74,32 @@ class _Batch:
     registered: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True, slots=True)
+class SinkState:
+    """Whether the sink keeps up, for ``/readyz``."""
+
+    pending: int
+    oldest_pending_s: float
+    """Age of the oldest event not yet written (0 when none)."""
+    failing_s: float | None
+    """For how long writes have been failing; ``None`` when the last attempt succeeded."""
+    last_error: str | None
+    backlog: int = 0
+    """Events that accumulated while writes failed and are not written yet."""
+
+
 class EventSink:
     """Accumulates events and writes them to Redis in batches (see module doc)."""
 
-    def __init__(self, client: aioredis.Redis, settings: StoreSettings) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        settings: StoreSettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._clock = clock
         self._pending: list[Event] = []
         self._inflight: _Batch | None = None
         self._has_data = asyncio.Event()
@@ -68,11 +108,22 @@ class EventSink:
         self._known: set[str] = set()
         self._id_prefix = secrets.token_hex(4)
         self._batches = 0
+        self._put_total = 0
+        self._done_total = 0
+        self._marks: deque[tuple[int, float]] = deque()
+        """``(events put so far, when the first of them was put)``, one per
+        :data:`MARK_EVERY_S` at most: the age of the oldest pending event, in bounded memory."""
+        self._failing_since: float | None = None
+        self._last_error: str | None = None
+        self._backlog_until = 0
+        """After an outage: the events put until writes resumed must be written to catch up."""
         self.written_events = 0
         self.written_batches = 0
         self.write_failures = 0
         self.duplicates_dropped = 0
         self.events_refused = 0
+        self.events_dropped = 0
+        """Events that could not be encoded (a bug upstream): dropped, alone."""
         self.last_batch_size = 0
 
     @property
@@ -84,11 +135,27 @@ class EventSink:
         """True while more than ``max_pending_events`` wait for Redis."""
         return len(self._pending) >= self._settings.max_pending_events
 
+    def state(self) -> SinkState:
+        """Failing or not, and how old the oldest unwritten event is."""
+        now = self._clock()
+        oldest = self._marks[0][1] if self._pending and self._marks else now
+        failing = None if self._failing_since is None else now - self._failing_since
+        backlog = max(0, self._backlog_until - self._done_total)
+        return SinkState(
+            len(self._pending), max(0.0, now - oldest), failing, self._last_error, backlog
+        )
+
     def put_nowait(self, events: Sequence[Event]) -> None:
         """Hand events over for writing. Producers check :attr:`backlogged` and then await
         :meth:`wait_for_room`, so a slow Redis slows the reading instead of losing events."""
         if events:
             self._pending.extend(events)
+            self._put_total += len(events)
+            now, marks = self._clock(), self._marks
+            if marks and now - marks[-1][1] < MARK_EVERY_S:
+                marks[-1] = (self._put_total, marks[-1][1])
+            else:
+                marks.append((self._put_total, now))
             self._has_data.set()
 
     async def put(self, events: Sequence[Event]) -> None:
@@ -103,7 +170,8 @@ class EventSink:
             await self._room.wait()
 
     async def run(self) -> None:
-        """Flush forever; cancel to stop, then call :meth:`drain` to write the rest."""
+        """Flush forever; cancel to stop, then call :meth:`drain` to write the rest. A run
+        that raised may be started again: the batch in flight is resumed."""
         with contextlib.suppress(RedisError):  # else loaded on the first NOSCRIPT
             await self._client.script_load(STORE_SCRIPT)
         while True:
@@ -127,43 +195,96 @@ class EventSink:
                 self._has_data.clear()
                 return
             self._batches += 1
+            events = self._pending[: self._settings.flush_max_events]
             self._inflight = _Batch(
                 id=f"{self._id_prefix}-{self._batches}",
-                events=self._pending[: self._settings.flush_max_events],
+                events=events,
+                taken=len(events),
                 now_ms=int(time.time() * 1000),
             )
         batch = self._inflight
         await self._write_until_done(batch)
         # Only now does the batch leave the queue: a cancelled write is resumed by drain().
-        del self._pending[: len(batch.events)]
+        del self._pending[: batch.taken]
+        self._done_total += batch.taken
+        marks = self._marks
+        while marks and marks[0][0] <= self._done_total:
+            marks.popleft()
         self._inflight = None
         self._known |= batch.registered
         self.written_events += len(batch.stored.events) if batch.stored else 0
         self.written_batches += 1
-        self.last_batch_size = len(batch.events)
+        self.last_batch_size = batch.taken
         if not self._pending:
             self._has_data.clear()
         if not self.backlogged:
             self._room.set()
 
     async def _write_until_done(self, batch: _Batch) -> None:
-        delay = 0.1
+        backoff = Backoff(RETRY_INITIAL_S, RETRY_MAX_S)
+        reload = False
         while True:
             checkpoint()
             try:
+                if reload:
+                    await self._client.script_load(STORE_SCRIPT)
                 if batch.stored is None:
                     batch.stored = await self._phase1(batch)
                 await self._phase2(batch)
-                return
+            except NoScriptError as exc:
+                # Redis restarted empty (or flushed its scripts): load it and retry at once;
+                # still NOSCRIPT after a load is a failure like any other.
+                if reload:
+                    await self._failed(batch, str(exc), backoff)
+                reload = True
             except RedisError as exc:
-                self.write_failures += 1
-                log.warning("redis write failed; retrying", error=str(exc)[:200],
-                            events=len(batch.events), batch=batch.id)  # fmt: skip
-                if isinstance(exc, NoScriptError):
-                    with contextlib.suppress(RedisError):
-                        await self._client.script_load(STORE_SCRIPT)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await self._failed(batch, str(exc), backoff, at_once=self._failing_since is None)
+            except DATA_ERRORS as exc:
+                if not self._drop_unencodable(batch):
+                    raise  # not the events' fault: a bug, for the supervisor
+                log.error("events dropped: cannot be encoded", error=str(exc)[:200],
+                          dropped=self.events_dropped)  # fmt: skip
+            else:
+                if self._failing_since is not None:
+                    failed_for = self._clock() - self._failing_since
+                    self._backlog_until = self._put_total
+                    log.info("redis writes resumed", failed_for_s=round(failed_for, 3),
+                             backlog=self._put_total - self._done_total)  # fmt: skip
+                self._failing_since = None
+                return
+
+    async def _failed(
+        self, batch: _Batch, error: str, backoff: Backoff, *, at_once: bool = False
+    ) -> None:
+        """Count and log a failed attempt, then wait before the next (not after the first
+        failure following a success: that one is usually a stale pooled connection)."""
+        self.write_failures += 1
+        self._last_error = error[:200]
+        if self._failing_since is None:
+            self._failing_since = self._clock()
+        # The store may have come back empty: register every instrument again (SADD is
+        # idempotent), as the script and the batch markers are re-created anyway.
+        self._known.clear()
+        if self.write_failures % 20 == 1 or at_once:
+            log.warning("redis write failed; retrying", error=self._last_error,
+                        events=len(batch.events), batch=batch.id,
+                        failures=self.write_failures)  # fmt: skip
+        if not at_once:
+            await asyncio.sleep(backoff.next_delay())
+
+    def _drop_unencodable(self, batch: _Batch) -> bool:
+        """Remove the events of ``batch`` that cannot be encoded; False when all can."""
+        keep: list[Event] = []
+        for event in batch.events:
+            try:
+                line(event, encode(event))
+            except DATA_ERRORS:
+                continue
+            keep.append(event)
+        dropped = len(batch.events) - len(keep)
+        self.events_dropped += dropped
+        batch.events = keep
+        return dropped > 0
 
     async def _phase1(self, batch: _Batch) -> Group:
         async with self._client.pipeline(transaction=False) as pipe:
@@ -177,6 +298,9 @@ class EventSink:
                 isinstance(reply, ResponseError) and str(reply).startswith(TRANSIENT_REFUSALS)
             ):
                 raise reply  # retried whole: the groups already applied answer from their marker
+        for reply in replies[len(groups) :]:
+            if isinstance(reply, Exception):
+                raise reply  # a registry SADD: retried whole, the scripts answer from markers
         ok_groups, ok_replies = [], []
         for group, reply in zip(groups, scripts, strict=True):
             events = group.events

@@ -169,3 +169,25 @@ async def test_transitions_stream_is_trimmed_by_time(redis_client: aioredis.Redi
         await until(lambda: redis_client.xlen(keys.TRANSITIONS))
     remaining = await redis_client.xrange(keys.TRANSITIONS, min="-", max=f"{old_ms}-{old}")
     assert len(remaining) < old
+
+
+async def test_a_key_of_the_wrong_type_costs_its_own_writes_only(
+    redis_client: aioredis.Redis,
+) -> None:
+    await redis_client.set(keys.ASSET_PRESSURE, b"not a hash")
+    btc = Tape(venue=VENUE, t0_ms=int(time.time() * 1000))
+    await write(redis_client, cascade(btc, -10, 0))
+    async with running(Detector(redis_client, SETTINGS, [VENUE])) as detector:
+        await until(pressure_in(redis_client, "BTCUSDT", State.CASCADE))
+        rounds = detector.rounds_total
+
+        async def more_rounds() -> bool:
+            return detector.rounds_total > rounds + 5
+
+        await until(more_rounds)
+    # the instrument's transition was written once, not again at every round
+    assert [(t.symbol, t.to_state) for t in await transitions(redis_client)] == [
+        ("BTCUSDT", State.CASCADE)
+    ]
+    assert await redis_client.get(keys.MARKET_PRESSURE) is not None
+    assert await redis_client.get(keys.ASSET_PRESSURE) == b"not a hash"

@@ -190,3 +190,31 @@ async def test_openapi_has_stable_ids_tags_and_problem_responses(
     )
     assert limit["schema"]["default"] == 20
     assert limit["schema"]["anyOf"][0]["maximum"] == 50
+
+
+class _Process:
+    """A process status as the runtime gives it: a component down, the writer behind."""
+
+    def __init__(self, checks: list[dict[str, Any]]) -> None:
+        self._checks = checks
+
+    def checks(self) -> list[dict[str, Any]]:
+        return self._checks
+
+
+async def test_readyz_adds_the_process_checks_and_fails_on_a_down_component(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    await store_health(redis, snapshot("binance_usdm"), snapshot("bybit"))
+    down = {"name": "component:detector", "ok": False, "detail": "down for 0.4 s after ..."}
+    up = {"name": "store:writer", "ok": True, "detail": "0 events waiting"}
+    async with _client(create_app(settings, redis=redis, status=_Process([down, up]))) as c:
+        r = await c.get("/readyz")
+    assert r.status_code == 503
+    body = r.json()
+    assert body["detail"] == "failing checks: component:detector"
+    assert body["checks"][-2:] == [down, up]
+    async with _client(create_app(settings, redis=redis, status=_Process([up]))) as c:
+        r = await c.get("/readyz")
+    assert r.status_code == 200
+    assert r.json()["checks"][-1] == up

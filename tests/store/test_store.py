@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 
 import msgspec
 import pytest
 import redis.asyncio as aioredis
+from own_redis import OwnRedis
 
 from service.config import StoreSettings
 from service.events import FundingRate, Kind, Liquidation, MarkPrice, Side, decode
@@ -144,62 +141,15 @@ async def test_an_invalid_cursor_is_refused(redis_client: aioredis.Redis) -> Non
 # -- the sink against a Redis that goes away ---------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _OwnRedis:
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.dir = tempfile.mkdtemp(prefix="dlv-test-redis-")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        exe = shutil.which("redis-server")
-        assert exe, "redis-server must be installed for this test"
-        self.proc = subprocess.Popen(
-            [
-                exe,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("own redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture
-def own_redis() -> Iterator[_OwnRedis]:
-    server = _OwnRedis()
+def own_redis() -> Iterator[OwnRedis]:
+    server = OwnRedis()
     server.start()
     yield server
-    server.kill()
-    shutil.rmtree(server.dir, ignore_errors=True)
+    server.close()
 
 
-async def test_sink_keeps_and_retries_everything_while_redis_is_down(own_redis: _OwnRedis) -> None:
+async def test_sink_keeps_and_retries_everything_while_redis_is_down(own_redis: OwnRedis) -> None:
     client = aioredis.Redis.from_url(
         f"redis://127.0.0.1:{own_redis.port}/0", socket_connect_timeout=0.5, socket_timeout=0.5
     )
@@ -212,11 +162,18 @@ async def test_sink_keeps_and_retries_everything_while_redis_is_down(own_redis: 
         await sink.put([_liq("BTCUSDT", NOW + 100 + i) for i in range(25)])
         await _until(lambda: sink.write_failures >= 1)
         assert sink.written_events == 10
+        down = sink.state()
+        assert down.failing_s is not None
+        assert down.pending == 25
         own_redis.start()  # an empty Redis again, on the same port
         await _until(lambda: sink.written_events == 35, within=15)
+        up = sink.state()
+        assert (up.failing_s, up.pending, up.backlog) == (None, 0, 0)
         key = keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION)
         rows = await client.xrange(key)
         assert sorted(decode(r[1][b"e"]).ts_ms for r in rows) == [NOW + 100 + i for i in range(25)]
+        # the empty Redis lost the instruments' registry: the writer registered them again
+        assert await reader.instruments(client) == [("binance_usdm", "BTCUSDT")]
     finally:
         task.cancel()
         await client.aclose()
@@ -341,7 +298,7 @@ async def test_a_retried_handoff_is_not_appended_twice(redis_client: aioredis.Re
     events = [_mark("BTCUSDT", NOW, 1.0)]
     stored = Group()
     stored.events, stored.encoded = events, [encode(e) for e in events]
-    batch = _Batch(id="b-1", events=events, now_ms=NOW, stored=stored)
+    batch = _Batch(id="b-1", events=events, taken=1, now_ms=NOW, stored=stored)
     await sink._phase2(batch)
     await sink._phase2(batch)  # as after a timeout whose write had in fact gone through
     assert await redis_client.xlen(keys.handoff("binance_usdm")) == 1
@@ -376,3 +333,57 @@ async def test_drain_resumes_the_batch_that_was_in_flight(redis_client: aioredis
     assert sink.pending == 0
     rows = await redis_client.xrange(keys.events("binance_usdm", "BTCUSDT", Kind.MARK))
     assert len(rows) == 12
+
+
+async def test_scripts_lost_by_redis_are_loaded_again_without_a_failed_write(
+    own_redis: OwnRedis,
+) -> None:
+    client = aioredis.Redis.from_url(own_redis.url)
+    sink = EventSink(client, StoreSettings())
+    task = asyncio.create_task(sink.run())
+    try:
+        await sink.put([_liq("BTCUSDT", NOW)])
+        await _until(lambda: sink.written_events == 1)
+        await client.script_flush()  # as a restarted Redis: NOSCRIPT on the next write
+        started = time.monotonic()
+        await sink.put([_liq("BTCUSDT", NOW + 1)])
+        await _until(lambda: sink.written_events == 2)
+        assert time.monotonic() - started < 0.2  # no backoff
+        assert sink.write_failures == 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()
+
+
+async def test_an_event_that_cannot_be_encoded_is_dropped_alone(
+    redis_client: aioredis.Redis,
+) -> None:
+    sink = EventSink(redis_client, StoreSettings())
+    bad = msgspec.structs.replace(_liq("BTCUSDT", NOW + 1), event_id="lone \ud800 surrogate")
+    await sink.put([_liq("BTCUSDT", NOW), bad, _liq("BTCUSDT", NOW + 2)])
+    task = asyncio.create_task(sink.run())
+    try:
+        await _until(lambda: sink.written_batches == 1)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert (sink.written_events, sink.events_dropped, sink.pending) == (2, 1, 0)
+    key = keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION)
+    assert [decode(r[1][b"e"]).ts_ms for r in await redis_client.xrange(key)] == [NOW, NOW + 2]
+
+
+async def test_the_sink_state_tells_how_old_the_oldest_unwritten_event_is(
+    redis_client: aioredis.Redis,
+) -> None:
+    now = [100.0]
+    sink = EventSink(redis_client, StoreSettings(), clock=lambda: now[0])
+    assert sink.state().oldest_pending_s == 0.0
+    sink.put_nowait([_mark("BTCUSDT", NOW, 1.0)])
+    now[0] += 0.5
+    sink.put_nowait([_mark("BTCUSDT", NOW + 1, 1.0)])
+    now[0] += 2.5
+    assert (sink.state().pending, sink.state().oldest_pending_s) == (2, 3.0)
+    await sink.drain()
+    assert (sink.state().pending, sink.state().oldest_pending_s) == (0, 0.0)
+    assert sink.state().failing_s is None
