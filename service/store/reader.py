@@ -1,19 +1,71 @@
-"""Reads for the API and the detector. All keys come from :mod:`.keys`."""
+"""Reads for the API and the detector. All keys come from :mod:`.keys`; the paginated reads
+are in :mod:`.pages` (re-exported here).
+
+Failure semantics: a read never fails because of what one entry holds. An entry that does not
+decode, holds an impossible value, or a key of the wrong Redis type is skipped and counted
+(:mod:`.poison`), and the read goes on with the rest. Connection errors and timeouts propagate
+(the API answers 503; the detector retries); so does any other refusal, which is a bug.
+"""
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Final
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
-from ..events import Event, Kind, Liquidation, Side, decode, decode_many
+from ..collect.health import HealthSnapshot
+from ..detect.model import Pressure
+from ..events import KIND_OF, Event, Kind, Liquidation, Side
 from . import keys
+from .pages import (
+    MAX_CURSOR_CHARS,
+    TRANSITION_SCAN_MAX,
+    CursorError,
+    Page,
+    TransitionRow,
+    liquidations,
+    transitions,
+)
+from .poison import (
+    Reason,
+    decode_or_record,
+    entry_field,
+    pressure_problem,
+    readable,
+    record,
+    snapshot_problem,
+    usable_event,
+    utf8,
+)
+
+__all__ = [
+    "MAX_CURSOR_CHARS",
+    "TRANSITION_SCAN_MAX",
+    "CursorError",
+    "LiquidationSums",
+    "Page",
+    "TransitionRow",
+    "health",
+    "health_snapshots",
+    "instruments",
+    "latest",
+    "liquidation_sums",
+    "liquidations",
+    "pressure",
+    "pressures",
+    "read_handoff",
+    "transitions",
+]
 
 StreamId = str
+_EVENT: Final = msgspec.json.Decoder(Event)
+_RAW_LIST: Final = msgspec.json.Decoder(list[msgspec.Raw])
+_EVENTS: Final = msgspec.json.Decoder(list[Event])
+_PRESSURE: Final = msgspec.json.Decoder(Pressure)
+_SNAPSHOT: Final = msgspec.json.Decoder(HealthSnapshot)
 
 
 class LiquidationSums(msgspec.Struct, frozen=True):
@@ -25,17 +77,29 @@ class LiquidationSums(msgspec.Struct, frozen=True):
     sampled: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: list[Liquidation]
-    next_cursor: str | None
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def instruments(client: aioredis.Redis, venue: str | None = None) -> list[tuple[str, str]]:
     """Every (venue, symbol) that has written events, optionally for one venue, sorted."""
-    members = await client.smembers(keys.INSTRUMENTS)
-    pairs = sorted(keys.split_instrument(_text(m)) for m in members)
-    return [p for p in pairs if venue is None or p[0] == venue]
+    try:
+        members: Any = await client.smembers(keys.INSTRUMENTS)
+    except ResponseError as exc:
+        readable(exc, "instruments", keys.INSTRUMENTS)
+        return []
+    pairs = []
+    for member in members:
+        text = utf8(member, "instruments", keys.INSTRUMENTS)
+        if text is None:
+            continue
+        pair = keys.split_instrument(text)
+        if not all(pair):
+            record("instruments", Reason.INVALID, keys.INSTRUMENTS, text)
+            continue
+        if venue is None or pair[0] == venue:
+            pairs.append(pair)
+    return sorted(pairs)
 
 
 async def latest(
@@ -46,128 +110,102 @@ async def latest(
     async with client.pipeline(transaction=False) as pipe:
         for venue, symbol in pairs:
             pipe.hgetall(keys.latest(venue, symbol))
-        rows = await pipe.execute()
+        rows = await pipe.execute(raise_on_error=False)
+    kinds = {k.value: k for k in Kind}
     out: dict[tuple[str, str], dict[Kind, Event]] = {}
     for pair, row in zip(pairs, rows, strict=True):
-        out[pair] = {Kind(_text(k)): decode(v) for k, v in row.items()}
+        key = keys.latest(*pair)
+        events: dict[Kind, Event] = {}
+        for name, raw in row.items() if readable(row, "latest", key) else ():
+            text = utf8(name, "latest", key)
+            kind = None if text is None else kinds.get(text)
+            if kind is None:
+                if text is not None:
+                    record("latest", Reason.INVALID, key, f"unknown field {text!r}")
+                continue
+            event = usable_event(raw, kind.value, key, pair)
+            if event is not None and KIND_OF[type(event)] is not kind:
+                record(kind.value, Reason.INVALID, key, f"a {KIND_OF[type(event)]} event")
+            elif event is not None:
+                events[kind] = event
+        out[pair] = events
     return out
 
 
 async def pressure(
     client: aioredis.Redis, pairs: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], bytes]:
-    """The stored pressure JSON of each instrument that has one."""
+    """The stored pressure JSON of each instrument that has one (undecoded: the caller
+    decodes; see :func:`pressures` for decoded, checked scores)."""
     pairs = list(pairs)
     async with client.pipeline(transaction=False) as pipe:
         for venue, symbol in pairs:
             pipe.get(keys.pressure(venue, symbol))
-        rows = await pipe.execute()
-    return {p: r for p, r in zip(pairs, rows, strict=True) if r is not None}
+        rows = await pipe.execute(raise_on_error=False)
+    return {
+        p: r
+        for p, r in zip(pairs, rows, strict=True)
+        if r is not None and readable(r, "pressure", keys.pressure(*p))
+    }
 
 
-async def health(client: aioredis.Redis) -> dict[str, bytes]:
-    """The stored health snapshot JSON of every venue that has written one."""
-    venues = sorted(_text(v) for v in await client.smembers(keys.VENUES))
-    async with client.pipeline(transaction=False) as pipe:
-        for venue in venues:
-            pipe.get(keys.health(venue))
-        rows = await pipe.execute()
-    return {v: row for v, row in zip(venues, rows, strict=True) if row is not None}
-
-
-async def liquidations(
-    client: aioredis.Redis,
-    pairs: list[tuple[str, str]],
-    *,
-    since_ms: int | None,
-    until_ms: int | None,
-    limit: int,
-    cursor: str | None,
-) -> Page:
-    """Liquidations of ``pairs``, newest first, merged across instruments.
-
-    Pagination is by cursor: the ``(stream id, instrument)`` of the last item returned;
-    the next page continues strictly after it, so an item is never returned twice, even
-    when two instruments share a stream id.
-    """
-    top: StreamId = "+" if until_ms is None else f"{until_ms}-18446744073709551615"
-    bottom: StreamId = "-" if since_ms is None else f"{since_ms}-0"
-    after: tuple[tuple[int, int], str] | None = None
-    if cursor is not None:
-        after = _parse_cursor(cursor)
-        top = _min_id(top, _id_text(after[0]))
-    async with client.pipeline(transaction=False) as pipe:
-        for venue, symbol in pairs:
-            pipe.xrevrange(keys.events(venue, symbol, Kind.LIQUIDATION), top, bottom, limit + 1)
-        results = await pipe.execute()
-    merged: list[tuple[tuple[int, int], str, bytes]] = []
-    for (venue, symbol), rows in zip(pairs, results, strict=True):
-        member = keys.instrument_id(venue, symbol)
-        for sid, fields in rows:
-            key = (_parse_id(_text(sid)), member)
-            if after is not None and key >= after:
-                continue
-            merged.append((key[0], member, fields[b"e"] if b"e" in fields else fields["e"]))
-    newest = heapq.nlargest(limit + 1, merged, key=lambda r: (r[0], r[1]))
-    page = newest[:limit]
-    items = [msgspec.convert(decode(raw), Liquidation) for _, _, raw in page]
-    next_cursor = None
-    if len(newest) > limit and page:
-        last_id, last_member, _ = page[-1]
-        next_cursor = f"{_id_text(last_id)}~{last_member}"
-    return Page(items, next_cursor)
-
-
-async def read_handoff(
-    client: aioredis.Redis, last_ids: dict[str, StreamId], block_ms: int, count: int = 500
-) -> list[tuple[str, StreamId, list[Event]]]:
-    """New hand-off entries for the given venues after ``last_ids`` (venue -> stream id)."""
-    if not last_ids:
-        return []
-    streams = {keys.handoff(v): i for v, i in last_ids.items()}
-    venue_of = {keys.handoff(v): v for v in last_ids}
-    reply: Any = await client.xread(streams, count=count, block=block_ms)  # type: ignore[arg-type]
-    out: list[tuple[str, StreamId, list[Event]]] = []
-    for stream, entries in reply or []:
-        venue = venue_of[_text(stream)]
-        for sid, fields in entries:
-            raw = fields.get(b"e") if b"e" in fields else fields.get("e")
-            out.append((venue, _text(sid), decode_many(raw) if raw else []))
+async def pressures(
+    client: aioredis.Redis, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Pressure]:
+    """The pressure score of each instrument that has a usable one."""
+    out: dict[tuple[str, str], Pressure] = {}
+    for pair, raw in (await pressure(client, pairs)).items():
+        key = keys.pressure(*pair)
+        p = decode_or_record(_PRESSURE, raw, "pressure", key)
+        if p is None:
+            continue
+        problem = pressure_problem(p)
+        if problem is None and (p.venue, p.symbol) != pair:
+            problem = f"the score of {p.venue}|{p.symbol}"
+        if problem is not None:
+            record("pressure", Reason.INVALID, key, problem)
+            continue
+        out[pair] = p
     return out
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+async def health_snapshots(client: aioredis.Redis) -> dict[str, HealthSnapshot]:
+    """The health snapshot of every venue that has written a usable one."""
+    return {venue: snapshot for venue, (_, snapshot) in (await _health(client)).items()}
 
 
-def _parse_id(sid: str) -> tuple[int, int]:
-    ms, _, seq = sid.partition("-")
-    return int(ms), int(seq or 0)
+async def health(client: aioredis.Redis) -> dict[str, bytes]:
+    """The stored health snapshot JSON of every venue that has written a usable one."""
+    return {venue: raw for venue, (raw, _) in (await _health(client)).items()}
 
 
-def _id_text(sid: tuple[int, int]) -> str:
-    return f"{sid[0]}-{sid[1]}"
-
-
-def _min_id(a: StreamId, b: StreamId) -> StreamId:
-    if a == "+":
-        return b
-    return a if _parse_id(a) <= _parse_id(b) else b
-
-
-class CursorError(ValueError):
-    """A pagination cursor that this API did not issue."""
-
-
-def _parse_cursor(cursor: str) -> tuple[tuple[int, int], str]:
-    sid, sep, member = cursor.partition("~")
+async def _health(client: aioredis.Redis) -> dict[str, tuple[bytes, HealthSnapshot]]:
     try:
-        ms, seq = _parse_id(sid)
-        if not sep or keys.SEP not in member or not (0 <= ms < 2**64 and 0 <= seq < 2**64):
-            raise ValueError(cursor)  # out of range, Redis would refuse the stream id
-        return (ms, seq), member
-    except ValueError:
-        raise CursorError(f"invalid cursor {cursor!r}") from None
+        members: Any = await client.smembers(keys.VENUES)
+    except ResponseError as exc:
+        readable(exc, "venues", keys.VENUES)
+        return {}
+    venues = sorted(v for m in members if (v := utf8(m, "venues", keys.VENUES)) is not None)
+    async with client.pipeline(transaction=False) as pipe:
+        for venue in venues:
+            pipe.get(keys.health(venue))
+        rows = await pipe.execute(raise_on_error=False)
+    out: dict[str, tuple[bytes, HealthSnapshot]] = {}
+    for venue, raw in zip(venues, rows, strict=True):
+        key = keys.health(venue)
+        if raw is None or not readable(raw, "health", key):
+            continue
+        snapshot = decode_or_record(_SNAPSHOT, raw, "health", key)
+        if snapshot is None:
+            continue
+        problem = snapshot_problem(snapshot)
+        if problem is None and snapshot.venue != venue:
+            problem = f"the snapshot of {snapshot.venue}"
+        if problem is not None:
+            record("health", Reason.INVALID, key, problem)
+            continue
+        out[venue] = (raw, snapshot)
+    return out
 
 
 MAX_SUMMED_PER_INSTRUMENT = 20_000
@@ -185,78 +223,80 @@ async def liquidation_sums(
                 keys.events(venue, symbol, Kind.LIQUIDATION), "+", f"{since_ms}-0",
                 count=MAX_SUMMED_PER_INSTRUMENT,
             )  # fmt: skip
-        results = await pipe.execute()
+        results = await pipe.execute(raise_on_error=False)
     out: dict[tuple[str, str], LiquidationSums] = {}
     for pair, rows in zip(pairs, results, strict=True):
-        if not rows:
+        key = keys.events(*pair, Kind.LIQUIDATION)
+        if not rows or not readable(rows, Kind.LIQUIDATION.value, key):
             continue
         long_usd = short_usd = 0.0
+        count = 0
         sampled = False
         for _, fields in rows:
-            liq = decode(fields[b"e"] if b"e" in fields else fields["e"])
+            liq = usable_event(entry_field(fields, "e"), Kind.LIQUIDATION.value, key, pair)
             if isinstance(liq, Liquidation):
+                count += 1
                 sampled = sampled or liq.sampled
                 if liq.side is Side.LONG:
                     long_usd += liq.notional_usd
                 else:
                     short_usd += liq.notional_usd
-        out[pair] = LiquidationSums(long_usd, short_usd, len(rows), sampled)
+        if count:
+            out[pair] = LiquidationSums(long_usd, short_usd, count, sampled)
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class TransitionRow:
-    """One entry of a transitions stream: its id and the transition's JSON."""
+async def read_handoff(
+    client: aioredis.Redis, last_ids: dict[str, StreamId], block_ms: int, count: int = 500
+) -> list[tuple[str, StreamId, list[Event]]]:
+    """New hand-off entries for the given venues after ``last_ids`` (venue -> stream id).
 
-    stream_id: str
-    raw: bytes
+    An entry's events that do not decode are dropped (counted); the others are returned. A
+    hand-off key of the wrong type is left out (counted) and the other venues are read.
+    """
+    streams = {keys.handoff(v): i for v, i in last_ids.items()}
+    venue_of = {keys.handoff(v): v for v in last_ids}
+    out: list[tuple[str, StreamId, list[Event]]] = []
+    for stream, entries in await _xread(client, streams, count, block_ms) or []:
+        key = _text(stream)
+        for sid, fields in entries:
+            raw = entry_field(fields, "e")
+            out.append((venue_of[key], _text(sid), _handoff_events(raw, key) if raw else []))
+    return out
 
 
-TRANSITION_SCAN_MAX = 20_000
-"""Entries one request may scan to fill a filtered page (beyond: a cursor to go on)."""
-
-
-async def transitions(
-    client: aioredis.Redis,
-    stream: str,
-    *,
-    since_ms: int | None,
-    until_ms: int | None,
-    limit: int,
-    cursor: str | None,
-    keep: Callable[[bytes], bool],
-) -> tuple[list[TransitionRow], str | None]:
-    """Entries of ``stream`` newest first, in ``[since_ms, until_ms]`` (stream ids are the
-    write times), that ``keep`` accepts; at most ``limit``, strictly before ``cursor`` (a
-    stream id) when given. Returns the rows and the cursor of the next page (``None``: no
-    more), scanning at most :data:`TRANSITION_SCAN_MAX` entries."""
-    top: StreamId = "+" if until_ms is None else f"{until_ms}-18446744073709551615"
-    bottom: StreamId = "-" if since_ms is None else f"{since_ms}-0"
-    if cursor is not None:
+async def _xread(
+    client: aioredis.Redis, streams: dict[str, StreamId], count: int, block_ms: int
+) -> Any:
+    """``XREAD`` of ``streams``, leaving out (counted) those of the wrong type: one such
+    stream fails the whole command."""
+    while streams:
         try:
-            after = _parse_id(cursor)
-            if not (0 <= after[0] < 2**64 and 0 <= after[1] < 2**64):
-                raise ValueError(cursor)
-        except ValueError:
-            raise CursorError(f"invalid cursor {cursor!r}") from None
-        if top == "+" or after <= _parse_id(top):
-            top = f"({_id_text(after)}"
-    rows: list[TransitionRow] = []
-    scanned = 0
-    chunk = max(limit + 1, 100)
-    while scanned < TRANSITION_SCAN_MAX:
-        got: Any = await client.xrevrange(stream, top, bottom, count=chunk)
-        if not got:
-            return rows, None
-        for sid, fields in got:
-            scanned += 1
-            raw = fields.get(b"e") if b"e" in fields else fields.get("e")
-            if raw is not None and keep(raw):
-                if len(rows) == limit:
-                    return rows, rows[-1].stream_id
-                rows.append(TransitionRow(_text(sid), raw))
-        last = _text(got[-1][0])
-        if len(got) < chunk:
-            return rows, None
-        top = f"({last}"
-    return rows, rows[-1].stream_id if rows else top.lstrip("(")
+            return await client.xread(streams, count=count, block=block_ms)  # type: ignore[arg-type]
+        except ResponseError as exc:
+            if not str(exc).startswith("WRONGTYPE"):
+                raise
+            async with client.pipeline(transaction=False) as pipe:
+                for stream in streams:
+                    pipe.type(stream)
+                types = await pipe.execute()
+            bad = [s for s, t in zip(streams, types, strict=True) if _text(t) not in _STREAMISH]
+            if not bad:
+                raise
+            streams = {s: i for s, i in streams.items() if s not in bad}
+            for stream in bad:
+                record("handoff", Reason.WRONG_TYPE, stream, exc)
+    return []
+
+
+_STREAMISH: Final = ("stream", "none")
+"""``TYPE`` answers an ``XREAD`` accepts (a missing key is read as empty)."""
+
+
+def _handoff_events(raw: bytes, key: str) -> list[Event]:
+    try:
+        return _EVENTS.decode(raw)
+    except msgspec.DecodeError:
+        pass  # one bad event spoils the array: decode the others one by one
+    items = decode_or_record(_RAW_LIST, raw, "handoff", key)
+    return [e for item in items or () if (e := decode_or_record(_EVENT, item, "handoff", key))]

@@ -3,6 +3,7 @@ the way the service does (``write_batch`` for events; JSON strings for scores an
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from service.events import (
 from service.store import keys
 from service.store.writer import write_batch
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = os.environ.get("DELEVERAGE_TEST_PUBLISH_REDIS_URL", "redis://127.0.0.1:6379/12")
 PROBLEM = "application/problem+json"
 
 

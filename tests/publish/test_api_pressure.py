@@ -12,7 +12,7 @@ from publish_support import PROBLEM, pressure, store_pressure
 from service.detect.model import State
 from service.events import Side
 from service.publish.api.params import rfc3339
-from service.store import keys
+from service.store import keys, poison
 
 SCORES = [
     pressure("binance_usdm", "BTCUSDT", 81.0, State.CASCADE, side=Side.LONG, forced_share=0.7),
@@ -120,12 +120,30 @@ async def test_several_bad_parameters_are_all_named(client: httpx.AsyncClient) -
     assert r.json()["detail"] == "invalid parameters: state, min_score"
 
 
-async def test_corrupt_data_is_a_500_problem(app: FastAPI, redis: aioredis.Redis) -> None:
+async def test_a_corrupt_score_is_skipped_not_served(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
     await redis.set(keys.pressure("bybit", "BADUSDT"), b"{not json")
+    await redis.sadd(keys.INSTRUMENTS, keys.instrument_id("bybit", "BADUSDT"))
+    before = poison.counts().get(("pressure", "undecodable"), 0)
+    r = await client.get("/v1/pressure/bybit/BADUSDT")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == PROBLEM
+    listed = await client.get("/v1/pressure")
+    assert listed.status_code == 200
+    assert len(listed.json()["items"]) == len(SCORES)
+    assert poison.counts()[("pressure", "undecodable")] == before + 2
+
+
+async def test_a_bug_is_a_500_problem(app: FastAPI) -> None:
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/broken", broken)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-            r = await c.get("/v1/pressure/bybit/BADUSDT")
+            r = await c.get("/broken")
     assert r.status_code == 500
     assert r.headers["content-type"] == PROBLEM
     assert r.json()["type"] == "tag:deleverage,2026:internal-error"

@@ -18,9 +18,11 @@ from prometheus_client import CollectorRegistry
 
 from ...config import Settings
 from ..build import VERSION
+from .limits import QueryLimits, query_caps_response
 from .problems import install_handlers, problem_openapi
 from .routes import alerts, assets, market, ops, pressure, transitions, venues
 from .routes.metrics import mount_metrics
+from .routes.ops import ProcessChecks
 
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
 REDIS_TIMEOUT_S: Final = 2.0
@@ -41,10 +43,12 @@ def create_app(
     *,
     redis: aioredis.Redis | None = None,
     metrics_registry: CollectorRegistry | None = None,
+    status: ProcessChecks | None = None,
 ) -> FastAPI:
     """Build the API. A given ``redis`` client is used and left open; otherwise the lifespan
     connects to ``settings.redis_url`` and closes the client on shutdown. With a
-    ``metrics_registry``, ``/metrics`` serves it."""
+    ``metrics_registry``, ``/metrics`` serves it; with a ``status`` (the process's components
+    and writer), ``/readyz`` adds its checks."""
     app = FastAPI(
         title="deleverage",
         version=VERSION,
@@ -54,7 +58,9 @@ def create_app(
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
+    app.state.status = status
     install_handlers(app)
+    app.add_middleware(QueryLimits)
     app.include_router(ops.router)
     for module in (venues, pressure, transitions, market, assets, alerts):
         app.include_router(module.router, prefix="/v1")
@@ -89,13 +95,15 @@ def _operation_id(route: APIRoute) -> str:
 def _openapi(
     build: Callable[[], dict[str, Any]], settings: Settings
 ) -> Callable[[], dict[str, Any]]:
-    """The schema with problem media types, and the page limits this instance enforces
-    (known only at run time, so not declared on the parameter)."""
+    """The schema with problem media types, the page limits this instance enforces (known
+    only at run time, so not declared on the parameter), and the 422 of the query caps
+    (:mod:`.limits`), which every operation can answer."""
 
     def openapi() -> dict[str, Any]:
         schema = problem_openapi(build())
         for path in schema["paths"].values():
             for operation in path.values():
+                operation["responses"].setdefault("422", query_caps_response())
                 for param in operation.get("parameters", []):
                     if param["name"] == "limit" and param["in"] == "query":
                         param["schema"]["default"] = settings.api.default_limit

@@ -301,5 +301,6 @@ class TransitionItem(BaseModel):
 class TransitionPage(BaseModel):
     items: list[TransitionItem] = Field(description="Newest first.")
     next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next (older) page; null on the last page."
+        description="Pass as `cursor` for the next (older) page; null on the last page.",
+        examples=["1795491796123-0"],
     )

@@ -16,11 +16,13 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from ...detect.model import State
+from ...store.pages import MAX_CURSOR_CHARS
 
 _EPOCH_MS = re.compile(r"[0-9]{1,15}")
 """Up to 15 digits: epoch milliseconds up to the year 33658, well inside ``datetime``."""
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_TIME_CHARS: Final = 64
 TIME_EXAMPLES: Final = ["2026-11-24T03:43:16.123Z", "1795491796123"]
 
 
@@ -42,7 +44,7 @@ def parse_time(value: Any) -> int | None:
     if _EPOCH_MS.fullmatch(text):
         return int(text)
     try:
-        parsed = datetime.fromisoformat(text.upper())
+        parsed = datetime.fromisoformat(text.upper()) if len(text) <= _MAX_TIME_CHARS else None
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
@@ -51,7 +53,10 @@ def parse_time(value: Any) -> int | None:
             "expected an RFC 3339 date-time with an offset (2026-11-24T03:43:16.123Z) "
             "or epoch milliseconds",
         )
-    return (parsed - _EPOCH) // timedelta(milliseconds=1)
+    ms = (parsed - _EPOCH) // timedelta(milliseconds=1)
+    if ms < 0:
+        raise PydanticCustomError("timestamp", "expected a time from 1970-01-01T00:00:00Z on")
+    return ms
 
 
 EpochMs = Annotated[
@@ -76,12 +81,24 @@ Until = Annotated[
     EpochMs,
     Query(description="Newest time included: RFC 3339 or epoch milliseconds."),
 ]
-VenueQuery = Annotated[str | None, Query(description="Only this venue.", examples=["binance_usdm"])]
+MAX_NAME_CHARS: Final = 64
+"""Venue ids, symbols and assets are far shorter (Deribit's options: about 25 characters)."""
+
+VenueQuery = Annotated[
+    str | None,
+    Query(description="Only this venue.", max_length=MAX_NAME_CHARS, examples=["binance_usdm"]),
+]
 SymbolQuery = Annotated[
-    str | None, Query(description="Only this native symbol.", examples=["BTCUSDT"])
+    str | None,
+    Query(description="Only this native symbol.", max_length=MAX_NAME_CHARS, examples=["BTCUSDT"]),
 ]
 AssetQuery = Annotated[
-    str | None, Query(description="Only this base asset (case-insensitive).", examples=["BTC"])
+    str | None,
+    Query(
+        description="Only this base asset (case-insensitive).",
+        max_length=MAX_NAME_CHARS,
+        examples=["BTC"],
+    ),
 ]
 StateQuery = Annotated[State | None, Query(description="Only instruments in this state.")]
 MinScoreQuery = Annotated[
@@ -95,11 +112,22 @@ LimitQuery = Annotated[
         "`api.max_limit` (over it: 422).",
     ),
 ]
-CursorQuery = Annotated[
+LIQUIDATION_CURSOR_EXAMPLE: Final = "1795491796123-0~binance_usdm|BTCUSDT"
+TRANSITION_CURSOR_EXAMPLE: Final = "1795491796123-0"
+LiquidationCursorQuery = Annotated[
     str | None,
     Query(
-        description="`next_cursor` of the previous page.",
-        examples=["1795491796123-0~binance_usdm|BTCUSDT"],
+        description="`next_cursor` of the previous page (anything else: 422).",
+        max_length=MAX_CURSOR_CHARS,
+        examples=[LIQUIDATION_CURSOR_EXAMPLE],
+    ),
+]
+TransitionCursorQuery = Annotated[
+    str | None,
+    Query(
+        description="`next_cursor` of the previous page (anything else: 422).",
+        max_length=MAX_CURSOR_CHARS,
+        examples=[TRANSITION_CURSOR_EXAMPLE],
     ),
 ]
 

@@ -38,22 +38,25 @@ INTERNAL_ERROR: Final = "tag:deleverage,2026:internal-error"
 RETRY_AFTER_S: Final = 5
 
 
+def _problem_examples(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    # Only on Problem itself: a subclass with required members of its own (``checks``,
+    # ``errors``) would inherit an example that does not validate against it.
+    if model is Problem:
+        schema["examples"] = [
+            {
+                "type": BLANK,
+                "title": "Not Found",
+                "status": 404,
+                "detail": "no pressure score for binance_usdm/BTCUSDT",
+                "instance": "/v1/pressure/binance_usdm/BTCUSDT",
+            }
+        ]
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem detail."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "type": BLANK,
-                    "title": "Not Found",
-                    "status": 404,
-                    "detail": "no pressure score for binance_usdm/BTCUSDT",
-                    "instance": "/v1/pressure/binance_usdm/BTCUSDT",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=_problem_examples)
 
     type: str = BLANK
     title: str

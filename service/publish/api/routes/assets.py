@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from ....collect.health import decode_snapshot
 from ....config import Settings
 from ....detect.assets import AssetView, build_asset_views
 from ....events import annualized
@@ -16,7 +15,7 @@ from ....store import reader
 from ..deps import LimitDep, RedisDep, SettingsDep
 from ..freshness import feed_problem
 from ..models import AssetItem, AssetList
-from ..params import rfc3339_or_none
+from ..params import MAX_NAME_CHARS, rfc3339_or_none
 from ..problems import responses
 
 router = APIRouter(tags=["assets"])
@@ -52,7 +51,7 @@ async def list_assets(
 async def get_asset(
     client: RedisDep,
     settings: SettingsDep,
-    asset: Annotated[str, Path(examples=["BTC"])],
+    asset: Annotated[str, Path(max_length=MAX_NAME_CHARS, examples=["BTC"])],
     window_s: Window = 3600,
 ) -> dict[str, Any]:
     views = await _views(client, settings, window_s, asset=asset.upper())
@@ -70,7 +69,7 @@ async def _views(
     if asset is not None:
         latest = {p: ev for p, ev in latest.items() if any(e.base == asset for e in ev.values())}
     sums = await reader.liquidation_sums(client, list(latest), now - window_s * 1000)
-    snapshots = {v: decode_snapshot(raw) for v, raw in (await reader.health(client)).items()}
+    snapshots = await reader.health_snapshots(client)
     watchdog = settings.collect.watchdog_s
     stale = [v for v, s in snapshots.items() if feed_problem(s, now, watchdog) is not None]
     return build_asset_views(

@@ -9,10 +9,18 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter
 
 from ....events import FundingRate, Kind, Liquidation, MarkPrice, OpenInterest, annualized
-from ....store import reader
+from ....store import pages, reader
 from ..deps import LimitDep, RedisDep
 from ..models import FundingList, LiquidationPage, MarkList, OpenInterestList
-from ..params import CursorQuery, Since, SymbolQuery, Until, VenueQuery, rfc3339, rfc3339_or_none
+from ..params import (
+    LiquidationCursorQuery,
+    Since,
+    SymbolQuery,
+    Until,
+    VenueQuery,
+    rfc3339,
+    rfc3339_or_none,
+)
 from ..problems import invalid_param, responses
 
 router = APIRouter(tags=["market-data"])
@@ -41,16 +49,16 @@ async def list_liquidations(
     symbol: SymbolQuery = None,
     since: Since = None,
     until: Until = None,
-    cursor: CursorQuery = None,
+    cursor: LiquidationCursorQuery = None,
 ) -> dict[str, Any]:
     if since is not None and until is not None and until < since:
         raise invalid_param("until", "until is before since")
     pairs = await _pairs(client, venue, symbol)
     try:
-        page = await reader.liquidations(
+        page = await pages.liquidations(
             client, pairs, since_ms=since, until_ms=until, limit=limit, cursor=cursor
         )
-    except reader.CursorError:
+    except pages.CursorError:
         raise invalid_param("cursor", "not a cursor this API issued") from None
     return {"items": [_liquidation(e) for e in page.items], "next_cursor": page.next_cursor}
 

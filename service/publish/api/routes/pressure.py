@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
 
-from ....detect.model import Pressure, decode_pressure
+from ....detect.model import Pressure
 from ....store import reader
 from ..deps import LimitDep, RedisDep
 from ..models import PressureItem, PressureList
-from ..params import AssetQuery, MinScoreQuery, StateQuery, VenueQuery, rfc3339
+from ..params import MAX_NAME_CHARS, AssetQuery, MinScoreQuery, StateQuery, VenueQuery, rfc3339
 from ..problems import responses
 
 router = APIRouter(tags=["pressure"])
@@ -31,7 +31,7 @@ async def list_pressure(
     min_score: MinScoreQuery = None,
 ) -> dict[str, Any]:
     pairs = await reader.instruments(client, venue)
-    scores = [decode_pressure(raw) for raw in (await reader.pressure(client, pairs)).values()]
+    scores = (await reader.pressures(client, pairs)).values()
     wanted_asset = asset.upper() if asset is not None else None
     selected = [
         p
@@ -52,14 +52,14 @@ async def list_pressure(
 )
 async def get_pressure(
     client: RedisDep,
-    venue: Annotated[str, Path(examples=["binance_usdm"])],
-    symbol: Annotated[str, Path(examples=["BTCUSDT"])],
+    venue: Annotated[str, Path(max_length=MAX_NAME_CHARS, examples=["binance_usdm"])],
+    symbol: Annotated[str, Path(max_length=MAX_NAME_CHARS, examples=["BTCUSDT"])],
 ) -> dict[str, Any]:
-    stored = await reader.pressure(client, [(venue, symbol)])
-    raw = stored.get((venue, symbol))
-    if raw is None:
+    stored = await reader.pressures(client, [(venue, symbol)])
+    score = stored.get((venue, symbol))
+    if score is None:
         raise HTTPException(404, f"no pressure score for {venue}/{symbol}")
-    return pressure_item(decode_pressure(raw))
+    return pressure_item(score)
 
 
 def pressure_item(p: Pressure) -> dict[str, Any]:

@@ -7,11 +7,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from ....detect.model import Scope, Transition, decode_transition
-from ....store import keys, reader
+from ....detect.model import Scope, Transition
+from ....store import keys, pages
 from ..deps import LimitDep, RedisDep
 from ..models import TransitionPage
-from ..params import AssetQuery, CursorQuery, Since, SymbolQuery, Until, VenueQuery, rfc3339
+from ..params import (
+    AssetQuery,
+    Since,
+    SymbolQuery,
+    TransitionCursorQuery,
+    Until,
+    VenueQuery,
+    rfc3339,
+)
 from ..problems import invalid_param, responses
 
 router = APIRouter(tags=["pressure"])
@@ -43,7 +51,7 @@ async def list_transitions(
     venue: VenueQuery = None,
     symbol: SymbolQuery = None,
     asset: AssetQuery = None,
-    cursor: CursorQuery = None,
+    cursor: TransitionCursorQuery = None,
 ) -> dict[str, Any]:
     if since is not None and until is not None and until < since:
         raise invalid_param("until", "until is before since")
@@ -54,8 +62,7 @@ async def list_transitions(
         raise invalid_param("asset", "asset does not apply to market transitions")
     wanted_asset = asset.upper() if asset is not None else None
 
-    def keep(raw: bytes) -> bool:
-        t = decode_transition(raw)
+    def keep(t: Transition) -> bool:
         return (
             (venue is None or t.venue == venue)
             and (symbol is None or t.symbol == symbol)
@@ -63,13 +70,13 @@ async def list_transitions(
         )
 
     try:
-        rows, next_cursor = await reader.transitions(
+        rows, next_cursor = await pages.transitions(
             client, keys.transitions(scope.value), since_ms=since, until_ms=until,
             limit=limit, cursor=cursor, keep=keep,
         )  # fmt: skip
-    except reader.CursorError:
+    except pages.CursorError:
         raise invalid_param("cursor", "not a cursor this API issued") from None
-    items = [_item(row.stream_id, decode_transition(row.raw)) for row in rows]
+    items = [_item(row.stream_id, row.transition) for row in rows]
     return {"items": items, "next_cursor": next_cursor}
 
 

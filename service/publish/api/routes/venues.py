@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ....collect.health import HealthSnapshot, decode_snapshot
+from ....collect.health import HealthSnapshot
 from ....config import VenueSettings
 from ....store import reader
 from ..deps import RedisDep, SettingsDep
@@ -28,10 +28,10 @@ router = APIRouter(tags=["venues"])
     responses=responses(503),
 )
 async def list_venues(client: RedisDep, settings: SettingsDep) -> dict[str, Any]:
-    stored = await reader.health(client)
+    stored = await reader.health_snapshots(client)
     now_ms = time.time_ns() // 1_000_000
     watchdog_s = settings.collect.watchdog_s
-    items = {v: _venue(decode_snapshot(raw), now_ms, watchdog_s) for v, raw in stored.items()}
+    items = {v: _venue(snapshot, now_ms, watchdog_s) for v, snapshot in stored.items()}
     for name, venue in settings.enabled_venues().items():
         if name not in items:
             items[name] = _never_reported(name, venue, feed_problem(None, now_ms, watchdog_s))
