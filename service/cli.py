@@ -13,9 +13,10 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import load_settings
+from .config import Settings, load_settings
 from .errors import ConfigError
 from .logs import configure
+from .redact import scrub
 from .venues import REGISTRY
 
 _config_option = click.option(
@@ -27,18 +28,23 @@ _config_option = click.option(
 )
 
 
-def _settings(config_files: tuple[Path, ...], **overrides: Any) -> Any:
+def _settings(config_files: tuple[Path, ...], **overrides: Any) -> Settings:
+    """The validated settings, or exit 1 with a message naming the key (never a secret)."""
     try:
         return load_settings(set(REGISTRY), list(config_files) or None, **overrides)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(scrub(str(exc))) from None
+
+
+def _configure(settings: Settings) -> None:
+    configure(settings.log_level, settings.log_format, secrets=settings.secret_values())
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     try:
         return asyncio.run(coro)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(scrub(str(exc))) from None
     except KeyboardInterrupt:
         return None
 
@@ -62,7 +68,7 @@ def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
     from .runtime import Component, Runtime, install_signal_handlers
 
     settings = _settings(config_files)
-    configure(settings.log_level, settings.log_format)
+    _configure(settings)
 
     async def go() -> None:
         runtime = Runtime(settings, {Component(c) for c in only} or None)
@@ -148,10 +154,10 @@ def demo(config_files: tuple[Path, ...], port: int, scenario: str, duration: flo
     """Simulator + embedded Redis + collectors + detector + API, on 127.0.0.1, in one command."""
     from .demo import run_demo
 
-    files = list(config_files) or [Path("config/default.yaml"), Path("config/demo.yaml")]
-    files = [f for f in files if f.exists()]
+    defaults = [Path("config/default.yaml"), Path("config/demo.yaml")]
+    files = list(config_files) or [f for f in defaults if f.exists()]  # named ones must exist
     settings = _settings(tuple(files))
-    configure(settings.log_level, settings.log_format)
+    _configure(settings)
     _run(run_demo(settings, files, port=port, scenario=scenario, duration_s=duration))
 
 
@@ -205,7 +211,7 @@ def evaluate(
     from .evaluate.command import run_evaluate
 
     settings = _settings(config_files)
-    configure("warning")
+    configure("warning", secrets=settings.secret_values())
     try:
         run_evaluate(
             settings,
@@ -259,7 +265,7 @@ def backtest(
     from .backtest.command import run_backtest
 
     settings = _settings(config_files)
-    configure("warning")
+    configure("warning", secrets=settings.secret_values())
     try:
         run_backtest(
             settings,
@@ -282,7 +288,8 @@ def backtest(
 @main.command("check-config")
 @_config_option
 def check_config(config_files: tuple[Path, ...]) -> None:
-    """Validate the configuration and print it as JSON (passwords masked)."""
+    """Validate the configuration and print it as JSON, secrets masked; exit 1 with a
+    message naming the key if anything would fail at run time."""
     settings = _settings(config_files)
     click.echo(settings.model_dump_json(indent=2))
 

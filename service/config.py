@@ -4,19 +4,26 @@ Sources, highest priority first: keyword arguments, environment variables
 (``DELEVERAGE_`` prefix, ``__`` between nested keys, e.g.
 ``DELEVERAGE_VENUES__BINANCE_USDM__SYMBOLS=BTCUSDT,ETHUSDT``), then the YAML files named by
 ``DELEVERAGE_CONFIG`` (comma separated, later files win) or ``config/default.yaml``, then
-the defaults below. Anything invalid stops the service with a message naming the key.
+the defaults below. Anything invalid stops the service with a message naming the key; the
+message never quotes the value (it may be a secret). Whatever would fail at run time is
+checked here (URL schemes and ports, Redis URL arguments, webhook secrets, consistent limits,
+rule receivers), so that ``deleverage check-config`` catches it.
+
+Secrets (the Redis URL's credentials, ``mqtt.password``, webhook secrets and Slack/Discord
+URLs, secret-looking ``ccxt.config`` keys) are masked in dumps and reprs, and
+:meth:`Settings.secret_values` hands them to the log filter (:mod:`.logs`).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import ssl
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AnyUrl,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,25 +35,31 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
+    SettingsError,
 )
 
 from .alerts.rules import AlertSettings
+from .config_sources import describe, read_yaml
+from .config_types import Host, HttpUrl, Redis, WebsocketUrl, mapping_secrets, masked_mapping
 from .errors import ConfigError
 from .events import Kind
+from .redact import redacted as redacted  # re-exported: the runtime and demo mask URLs with it
+from .redact import scrub, url_secrets
 
 ENV_PREFIX = "DELEVERAGE_"
 CONFIG_ENV = "DELEVERAGE_CONFIG"
 DEFAULT_CONFIG = Path("config/default.yaml")
-_files: ContextVar[list[Path] | None] = ContextVar("config_files", default=None)
+_yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("config_yaml", default=None)
 
 Seconds = Annotated[float, Field(gt=0)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a ValidationError's str() never quotes a value (maybe a secret)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class CcxtSettings(_Section):
@@ -65,9 +78,10 @@ class CcxtSettings(_Section):
     """What ccxt's ``openInterestAmount`` counts on this exchange: ``contracts`` (ccxt's
     convention: x contractSize = base coin for linear, USD for inverse) or ``base`` coin
     (e.g. Bitget, whose coin-margined swaps are sized in coin)."""
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict, repr=False)
     """Extra ccxt constructor settings, e.g. ``{options: {fetchMarkets: {types: [swap]}}}``
-    or a slower ``rateLimit`` (ms); ``enableRateLimit`` is always on."""
+    or a slower ``rateLimit`` (ms); ``enableRateLimit`` is always on. Values under
+    secret-looking keys (``apiKey``, ``secret``, ``password``...) are masked in dumps."""
 
     @field_validator("exchange")
     @classmethod
@@ -78,16 +92,21 @@ class CcxtSettings(_Section):
         check_exchange(value)
         return value
 
+    @field_serializer("config")
+    def _mask_config(self, value: dict[str, Any]) -> Any:
+        return masked_mapping(value)
+
 
 class VenueSettings(_Section):
     """One venue. URLs left unset take the venue module's production defaults."""
 
     enabled: bool = True
-    ws_url: AnyUrl | None = None
-    """Websocket base URL (for Binance USDⓈ-M: the routed ``/market`` base)."""
-    rest_url: AnyUrl | None = None
-    """REST base URL, used by our own calls and by ccxt (for a ccxt-polled venue it replaces
-    the host of every API URL ccxt knows for the exchange)."""
+    ws_url: WebsocketUrl | None = None
+    """Websocket base URL, ``ws://`` or ``wss://`` (for Binance USDⓈ-M: the routed
+    ``/market`` base). No credentials: market data is public, and /v1/venues shows it."""
+    rest_url: HttpUrl | None = None
+    """REST base URL, ``http://`` or ``https://``, used by our own calls and by ccxt (for a
+    ccxt-polled venue it replaces the host of every API URL ccxt knows for the exchange)."""
     symbols: list[str] | Literal["all"] = "all"
     """Native symbols (``BTCUSDT``), as the venue names them."""
     oi_poll_weight_per_minute: Annotated[int, Field(gt=0, le=2400)] = 600
@@ -122,6 +141,12 @@ class CollectSettings(_Section):
     """Rotate (make-before-break) before the venue's own 24 h disconnect."""
     open_timeout_s: Seconds = 10.0
     rest_timeout_s: Seconds = 10.0
+
+    @model_validator(mode="after")
+    def _backoff(self) -> CollectSettings:
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise ValueError("backoff_initial_s must be at most backoff_max_s")
+        return self
 
 
 class StoreSettings(_Section):
@@ -239,6 +264,8 @@ class DetectorSettings(_Section):
             raise ValueError("window_factors must contain 1 (the reference window_s)")
         if not set(self.liquidation_window_factors) <= set(self.window_factors):
             raise ValueError("liquidation_window_factors must be among window_factors")
+        if self.baseline_min_samples > self.baseline_max_samples:
+            raise ValueError("baseline_min_samples must be at most baseline_max_samples")
         return self
 
     def windows_s(self) -> list[float]:
@@ -247,10 +274,18 @@ class DetectorSettings(_Section):
 
 
 class ApiSettings(_Section):
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    """0: any free port."""
     max_limit: Annotated[int, Field(gt=0)] = 1000
     default_limit: Annotated[int, Field(gt=0)] = 100
+    """At most ``max_limit``."""
+
+    @model_validator(mode="after")
+    def _limits(self) -> ApiSettings:
+        if self.default_limit > self.max_limit:
+            raise ValueError("default_limit must be at most max_limit")
+        return self
 
 
 class MetricsSettings(_Section):
@@ -265,16 +300,18 @@ class MetricsSettings(_Section):
 class MqttSettings(_Section):
     """The MQTT output (off unless ``host`` is set). Secrets are :class:`SecretStr`."""
 
-    host: str | None = None
+    host: Host | None = None
     """The broker's host name or address; ``None`` (the default) turns MQTT off."""
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     client_id: str | None = None
     """``None``: ``deleverage-<hostname>-<pid>`` (two publishers must not share an id)."""
     username: str | None = None
     password: SecretStr | None = None
+    """Needs ``username``; from the environment (``DELEVERAGE_MQTT__PASSWORD``), not a file."""
     tls: bool = False
     tls_ca_file: Path | None = None
-    """CA bundle for the broker's certificate; ``None``: the system's trust store."""
+    """CA bundle for the broker's certificate (loaded at start-up); ``None``: the system's
+    trust store."""
     topic_prefix: str = "deleverage/v1"
     """Heads every topic; its last level is the schema version of the topics and bodies."""
     alert_qos: Literal[0, 1, 2] = 1
@@ -314,6 +351,14 @@ class MqttSettings(_Section):
             raise ValueError("password given without username")
         if self.tls_ca_file is not None and not self.tls:
             raise ValueError("tls_ca_file given but tls is off")
+        if self.tls_ca_file is not None:
+            try:  # as the publisher will (a bad CA file would fail only then)
+                ssl.create_default_context(cafile=str(self.tls_ca_file))
+            except ssl.SSLError as exc:
+                reason = exc.reason or "not a PEM CA bundle"
+                raise ValueError(f"tls_ca_file cannot be loaded: {reason}") from None
+            except OSError as exc:
+                raise ValueError(f"tls_ca_file cannot be loaded: {exc.strerror}") from None
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be at least backoff_initial_s")
         return self
@@ -327,10 +372,12 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
+        hide_input_in_errors=True,
     )
 
-    redis_url: AnyUrl | None = None
-    """Redis to use. ``None``: ``run`` uses redis://127.0.0.1:6379/0, ``demo`` starts its own."""
+    redis_url: Redis | None = None
+    """Redis to use (``redis://``, ``rediss://`` or ``unix://``, checked as redis-py will use
+    it). ``None``: ``run`` uses redis://127.0.0.1:6379/0, ``demo`` starts its own."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     venues: dict[str, VenueSettings] = Field(
@@ -353,9 +400,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        files = _config_files()
-        yaml = YamlConfigSettingsSource(settings_cls, yaml_file=files, deep_merge=True)
-        return (init_settings, env_settings, yaml)
+        data = _yaml_data.get()  # set by load_settings; read here for a bare Settings()
+        yaml_files = InitSettingsSource(
+            settings_cls, read_yaml(_config_files()) if data is None else data
+        )
+        return (init_settings, env_settings, yaml_files)
 
     @model_validator(mode="after")
     def _polled_venues_stay_fresh(self) -> Settings:
@@ -380,28 +429,28 @@ class Settings(BaseSettings):
         return self
 
     @field_serializer("redis_url")
-    def _mask_password(self, url: AnyUrl | None) -> str | None:
+    def _mask_password(self, url: Any) -> str | None:
         return None if url is None else redacted(url)
 
     def enabled_venues(self) -> dict[str, VenueSettings]:
         return {name: v for name, v in self.venues.items() if v.enabled}
 
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold, as text may show it: for the log filter."""
+        found = url_secrets(self.redis_url) if self.redis_url is not None else []
+        if self.mqtt.password is not None:
+            found.append(self.mqtt.password.get_secret_value())
+        for receiver in self.alerts.receivers:
+            found += receiver.secret_values()
+        for venue in self.venues.values():
+            if venue.ccxt is not None:
+                found += mapping_secrets(venue.ccxt.config)
+        return found
 
-def redacted(url: object) -> str:
-    """``url`` with any password replaced by ``***``: for logs, banners and dumps."""
-    text = str(url)
-    scheme, sep, rest = text.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
-        return text
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
 
-
-def _config_files() -> list[Path]:
-    chosen = _files.get()
-    if chosen is not None:
-        return chosen
+def _config_files(files: list[Path] | None = None) -> list[Path]:
+    if files is not None:
+        return files
     named = os.environ.get(CONFIG_ENV)
     if named:
         return [Path(p.strip()) for p in named.split(",") if p.strip()]
@@ -411,21 +460,22 @@ def _config_files() -> list[Path]:
 def load_settings(
     known_venues: set[str] | None = None, files: list[Path] | None = None, **overrides: Any
 ) -> Settings:
-    """Build and validate the settings; raise :class:`ConfigError` naming the bad key.
+    """Build and validate the settings; raise :class:`ConfigError` naming the bad key (and
+    never quoting a value).
 
     ``files`` replaces the YAML files otherwise named by ``DELEVERAGE_CONFIG``; keyword
     ``overrides`` win over everything (the demo points the venues at its simulator so).
     """
-    token = _files.set(files)
+    token = _yaml_data.set(read_yaml(_config_files(files)))
     try:
-        for path in _config_files():
-            if not path.exists():
-                raise ConfigError(f"{CONFIG_ENV}: no such file {path}")
         settings = Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise ConfigError(describe(exc)) from None
+    except SettingsError as exc:  # the environment holds a value that is not valid JSON
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        raise ConfigError(scrub(f"invalid configuration: {exc}{cause}")) from None
     finally:
-        _files.reset(token)
+        _yaml_data.reset(token)
     if known_venues is not None:
         unknown = sorted(
             name for name, v in settings.venues.items() if name not in known_venues and not v.ccxt
@@ -436,11 +486,3 @@ def load_settings(
                 "or poll it through ccxt with ccxt.exchange: <ccxt exchange id>)"
             )
     return settings
-
-
-def _describe(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"]) or "(root)"
-        lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
-    return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -14,7 +14,14 @@ Failure semantics (Standard Webhooks "deliverability"):
   its state in Redis says ``disabled`` and why (visible at ``GET /v1/receivers``), its
   outbox is kept; a changed URL in the configuration enables it again at the next start;
 * after ``max_attempts`` tries, or once older than ``max_age_s``, a message is dropped and
-  counted: a stale deleveraging alert misleads more than a missing one.
+  counted: a stale deleveraging alert misleads more than a missing one;
+* an outbox entry that cannot be read or turned into a request (written by another version,
+  or damaged) is dropped, counted and logged at once, never retried and never fatal: it would
+  otherwise stop the receiver at every restart.
+
+Every drop is counted with its reason (:data:`DROP_REASONS`): in memory
+(:attr:`Delivery.dropped_by_reason`, ``dropped_total`` on /metrics) and in the receiver's
+state hash (``dropped_total`` and ``dropped_<reason>_total``).
 
 Grouping: the notifications waiting for one receiver are sent together, up to the
 receiver's ``group_max`` per message (Slack and Discord: 10, one message per second at
@@ -29,16 +36,19 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import hashlib
 import itertools
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+import msgspec
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError, ResponseError
@@ -57,6 +67,17 @@ CLAIM_IDLE_MS = 60_000
 """An entry pending this long in another consumer is taken over (that consumer is gone)."""
 READ_BLOCK_MS = 1_000
 DISABLED_POLL_S = 5.0
+
+DropReason = Literal["expired", "undeliverable", "trimmed", "unreadable", "unsendable"]
+DROP_REASONS: tuple[DropReason, ...] = (
+    "expired", "undeliverable", "trimmed", "unreadable", "unsendable",
+)  # fmt: skip
+"""Why a message was given up: older than ``max_age_s``; ``max_attempts`` tries failed;
+trimmed from the outbox while pending; an entry that does not decode; an event that cannot
+be encoded into a request body."""
+UNSENDABLE = (ValueError, TypeError, OverflowError, OSError, RecursionError)
+"""What encoding a decoded event may raise on values no current writer produces (a time
+beyond the platform's range...)."""
 
 
 def url_fingerprint(receiver: WebhookReceiver) -> str:
@@ -106,6 +127,7 @@ class ReceiverStats:
     dropped: int
     outbox_depth: int
     latency: LatencyHistogram
+    dropped_by_reason: Mapping[str, int] = field(default_factory=dict)
 
 
 class Delivery:
@@ -136,6 +158,8 @@ class Delivery:
         self.failures_total = 0
         """Attempts that did not deliver."""
         self.dropped_total = 0
+        self.dropped_by_reason: Counter[str] = Counter()
+        """``dropped_total`` by reason (:data:`DROP_REASONS`)."""
         self.latency = LatencyHistogram()
         """From the alert's decision to its delivery, per notification."""
         self.enabled = True
@@ -148,6 +172,7 @@ class Delivery:
             name=r.name, kind=r.kind, enabled=self.enabled, delivered=self.delivered_total,
             failures=self.failures_total, dropped=self.dropped_total,
             outbox_depth=self.outbox_depth, latency=self.latency,
+            dropped_by_reason=dict(self.dropped_by_reason),
         )  # fmt: skip
 
     async def refresh_depth(self) -> None:
@@ -221,19 +246,11 @@ class Delivery:
         """Send ``entries`` as one message and try until settled; False if the receiver got
         disabled (the entries stay pending)."""
         name = self.receiver.name
-        live: list[tuple[str, AlertEvent]] = []
-        for entry_id, fields in entries:
-            raw = fields.get(b"e")
-            if raw is None:  # trimmed while pending: nothing left to send
-                await self._settle([entry_id], dropped=True)
-            else:
-                live.append((entry_id, decode_event(raw)))
+        live, content = await self._sendable(await self._readable(entries))
         if not live:
             return True
         ids = [entry_id for entry_id, _ in live]
         events = [event for _, event in live]
-        public_url = str(self._settings.public_url) if self._settings.public_url else None
-        content = body(self.receiver, events, public_url)
         msg_id = message_id(events)
         newest_ms = max(e.ts_ms for e in events)
         attempt = 0
@@ -241,7 +258,7 @@ class Delivery:
             checkpoint()
             attempt += 1
             if (self._clock() * 1000 - newest_ms) > self._settings.max_age_s * 1000:
-                await self._settle(ids, dropped=True)
+                await self._drop(ids, "expired")
                 log.error("alerts: message too old; dropped", receiver=name, webhook_id=msg_id)
                 return True
             await self._pace()
@@ -249,7 +266,7 @@ class Delivery:
             if status is not None and 200 <= status < 300:
                 for event in events:
                     self.latency.observe(max(0.0, self._clock() - event.ts_ms / 1000))
-                await self._settle(ids, dropped=False)
+                await self._settle(ids)
                 log.info("alerts: delivered", receiver=name, webhook_id=msg_id,
                          attempt=attempt, alerts=len(events))  # fmt: skip
                 return True
@@ -264,7 +281,7 @@ class Delivery:
                 log.error("alerts: receiver gone; disabled", receiver=name)
                 return False
             if attempt >= self._settings.max_attempts:
-                await self._settle(ids, dropped=True)
+                await self._drop(ids, "undeliverable")
                 log.error("alerts: undeliverable; dropped", receiver=name, webhook_id=msg_id,
                           attempts=attempt, status=status)  # fmt: skip
                 return True
@@ -272,6 +289,56 @@ class Delivery:
             log.warning("alerts: delivery failed; retrying", receiver=name, webhook_id=msg_id,
                         status=status, attempt=attempt, retry_in_s=round(delay, 3))  # fmt: skip
             await self._sleep(delay)
+
+    async def _readable(
+        self, entries: list[tuple[str, dict[bytes, bytes]]]
+    ) -> list[tuple[str, AlertEvent]]:
+        """The entries that decode; the others are dropped (trimmed or unreadable)."""
+        live: list[tuple[str, AlertEvent]] = []
+        for entry_id, fields in entries:
+            raw = fields.get(b"e")
+            if raw is None:  # trimmed while pending: nothing left to send
+                await self._drop([entry_id], "trimmed")
+                continue
+            try:
+                live.append((entry_id, decode_event(raw)))
+            except msgspec.DecodeError as exc:
+                await self._drop([entry_id], "unreadable")
+                log.error("alerts: unreadable outbox entry; dropped", receiver=self.receiver.name,
+                          entry=entry_id, error=str(exc)[:200])  # fmt: skip
+        return live
+
+    async def _sendable(
+        self, live: list[tuple[str, AlertEvent]]
+    ) -> tuple[list[tuple[str, AlertEvent]], bytes]:
+        """The entries of ``live`` that can be sent, and their request body; the others are
+        dropped (a group that cannot be encoded is tried entry by entry)."""
+        if len(live) > 1:
+            with contextlib.suppress(*UNSENDABLE):
+                return live, self._body(live)
+        kept: list[tuple[str, AlertEvent]] = []
+        for entry_id, event in live:
+            try:
+                self._body([(entry_id, event)])
+            except UNSENDABLE as exc:
+                await self._drop([entry_id], "unsendable")
+                log.error("alerts: outbox entry cannot be sent; dropped",
+                          receiver=self.receiver.name, entry=entry_id,
+                          error=type(exc).__name__)  # fmt: skip
+            else:
+                kept.append((entry_id, event))
+        if not kept:
+            return [], b""
+        try:
+            return kept, self._body(kept)
+        except UNSENDABLE:  # each alone encodes, together they do not (never seen)
+            await self._drop([entry_id for entry_id, _ in kept], "unsendable")
+            log.error("alerts: group cannot be sent; dropped", receiver=self.receiver.name)
+            return [], b""
+
+    def _body(self, live: list[tuple[str, AlertEvent]]) -> bytes:
+        public_url = str(self._settings.public_url) if self._settings.public_url else None
+        return body(self.receiver, [event for _, event in live], public_url)
 
     async def _post(self, msg_id: str, content: bytes) -> tuple[int | None, float | None]:
         """One attempt: the status (``None``: no answer) and the receiver's ``Retry-After``."""
@@ -321,17 +388,23 @@ class Delivery:
         if gap > 0:
             await self._sleep(gap)
 
-    async def _settle(self, entry_ids: list[str], *, dropped: bool) -> None:
-        counter = "dropped_total" if dropped else "delivered_total"
-        if dropped:
-            self.dropped_total += len(entry_ids)
-        else:
-            self.delivered_total += len(entry_ids)
+    async def _settle(self, entry_ids: list[str]) -> None:
+        """Delivered: acknowledged and counted."""
+        self.delivered_total += len(entry_ids)
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.xack(self._stream, keys.OUTBOX_GROUP, *entry_ids)
-            pipe.hincrby(self._state, counter, len(entry_ids))
-            if not dropped:
-                pipe.hset(self._state, "last_delivered_ms", int(self._clock() * 1000))
+            pipe.hincrby(self._state, "delivered_total", len(entry_ids))
+            pipe.hset(self._state, "last_delivered_ms", int(self._clock() * 1000))
+            await pipe.execute()
+
+    async def _drop(self, entry_ids: list[str], reason: DropReason) -> None:
+        """Given up: acknowledged (never read again) and counted with ``reason``."""
+        self.dropped_total += len(entry_ids)
+        self.dropped_by_reason[reason] += len(entry_ids)
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.xack(self._stream, keys.OUTBOX_GROUP, *entry_ids)
+            pipe.hincrby(self._state, "dropped_total", len(entry_ids))
+            pipe.hincrby(self._state, f"dropped_{reason}_total", len(entry_ids))
             await pipe.execute()
 
 

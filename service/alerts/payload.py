@@ -29,9 +29,8 @@ import time
 from typing import Any
 
 from .model import Alert, AlertEvent, EventKind
-from .rules import WebhookReceiver
+from .rules import WebhookReceiver, decode_secret
 
-SECRET_PREFIX = "whsec_"
 _COLOURS = {"calm": 0x2ECC71, "building": 0xF1C40F, "unwinding": 0xE67E22, "cascade": 0xE74C3C}
 
 
@@ -46,12 +45,13 @@ def rfc3339_or_none(ts_ms: int | None) -> str | None:
     return None if ts_ms is None else rfc3339(ts_ms)
 
 
-def _key_bytes(secret: str) -> bytes:
-    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+def _key_bytes(secret: str | bytes) -> bytes:
+    return secret if isinstance(secret, bytes) else decode_secret(secret)
 
 
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The ``webhook-signature`` header value (Standard Webhooks, ``v1`` = HMAC-SHA256)."""
+def sign(secret: str | bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value (Standard Webhooks, ``v1`` = HMAC-SHA256);
+    ``secret``: ``whsec_<base64>``, or the key it decodes to (as the settings hold it)."""
     content = f"{msg_id}.{timestamp}.".encode() + body
     digest = hmac.new(_key_bytes(secret), content, hashlib.sha256).digest()
     return f"v1,{base64.b64encode(digest).decode()}"

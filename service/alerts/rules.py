@@ -17,22 +17,55 @@ Example (``config/*.yaml``)::
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    SecretBytes,
     SecretStr,
     field_serializer,
     model_validator,
 )
 
+from ..config_types import CredentialHttpUrl, HttpUrl
 from ..detect.model import State
+from ..redact import url_secrets
 
 Seconds = Annotated[float, Field(gt=0)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+SECRET_PREFIX = "whsec_"
+
+
+def decode_secret(text: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret ``whsec_<base64>``; ``ValueError`` (which
+    does not quote the secret) if ``text`` is not one."""
+    if not text.startswith(SECRET_PREFIX):
+        raise ValueError("must be of the form whsec_<base64> (Standard Webhooks)")
+    try:
+        key = base64.b64decode(text.removeprefix(SECRET_PREFIX), validate=True)
+    except binascii.Error:
+        raise ValueError("the part after whsec_ must be base64 (Standard Webhooks)") from None
+    if not key:
+        raise ValueError("the key after whsec_ is empty")
+    return key
+
+
+def _signing_key(value: Any) -> Any:
+    """Decoded once, at start-up: a secret that cannot sign never reaches a delivery."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return decode_secret(value) if isinstance(value, str) else value
+
+
+SigningSecret = Annotated[SecretBytes, BeforeValidator(_signing_key)]
+"""A ``whsec_<base64>`` secret in configuration; the decoded HMAC key once validated."""
 
 SEVERITY: dict[State, int] = {
     State.CALM: 0,
@@ -53,19 +86,21 @@ class Scope(enum.StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a ValidationError's str() never quotes a value (maybe a secret)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class WebhookReceiver(_Model):
     """Where alerts are POSTed. The URL and secret come from configuration or the environment
     only and never appear in logs, API answers or metrics (the API shows the host)."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-    url: AnyHttpUrl = Field(repr=False)
+    name: Name
+    url: CredentialHttpUrl = Field(repr=False)
     """Secret for Slack and Discord (the token is in the path): dumped as its host only."""
     kind: Literal["generic", "slack", "discord"] = "generic"
-    secret: SecretStr | None = None
-    """Standard Webhooks signing secret, ``whsec_<base64>`` (generic receivers)."""
+    secret: SigningSecret | None = None
+    """Standard Webhooks signing secret, ``whsec_<base64>`` (generic receivers), checked and
+    decoded at start-up: holds the HMAC key."""
     timeout_s: Seconds = 10.0
     min_interval_s: Annotated[float, Field(ge=0)] | None = None
     """Least time between two messages; ``None``: 1 s for Slack and Discord, 0 otherwise."""
@@ -73,11 +108,15 @@ class WebhookReceiver(_Model):
     """Most notifications per message; ``None``: 10 for Slack and Discord (blocks and embeds
     per message allow it), 1 for generic receivers (one signed event per request)."""
 
-    @model_validator(mode="after")
-    def _secret_form(self) -> WebhookReceiver:
-        if self.secret is not None and not self.secret.get_secret_value().startswith("whsec_"):
-            raise ValueError("secret must be of the form whsec_<base64>")
-        return self
+    def secret_values(self) -> list[str]:
+        """The secrets this receiver holds, as text may show them (for the log filter)."""
+        found = url_secrets(self.url)
+        if self.kind != "generic":  # the path is the credential
+            found += [str(self.url), self.url.path or ""]
+        if self.secret is not None:
+            key = base64.b64encode(self.secret.get_secret_value()).decode()
+            found += [SECRET_PREFIX + key, key]
+        return [s for s in found if s and s != "/"]
 
     def group_size(self) -> int:
         if self.group_max is not None:
@@ -95,7 +134,7 @@ class WebhookReceiver(_Model):
 
 
 class AlertRule(_Model):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    name: Name
     scope: Scope = Scope.INSTRUMENT
     venues: list[str] | None = None
     """Only these venues (``None``: all)."""
@@ -112,7 +151,8 @@ class AlertRule(_Model):
     (``None``: as soon as the state leaves)."""
     repeat_interval_s: Seconds = 1800.0
     """Least time between two notifications that open (or re-announce) this alert."""
-    receivers: list[str] = Field(min_length=1)
+    receivers: list[Name] = Field(min_length=1)
+    """Names of ``alerts.receivers`` (each must be defined there)."""
 
     @model_validator(mode="after")
     def _check(self) -> AlertRule:
@@ -131,8 +171,9 @@ class AlertRule(_Model):
 class AlertSettings(_Model):
     rules: list[AlertRule] = Field(default_factory=list)
     receivers: list[WebhookReceiver] = Field(default_factory=list)
-    public_url: AnyHttpUrl | None = None
-    """Base URL of our API, for the links in payloads (``None``: relative links)."""
+    public_url: HttpUrl | None = None
+    """Base URL of our API, for the links in payloads (``None``: relative links). No
+    credentials: every receiver sees it."""
     consumer: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "alerts-1"
     """This process's consumer name in the Redis consumer groups (stable across restarts)."""
     tick_s: Seconds = 1.0
@@ -145,6 +186,7 @@ class AlertSettings(_Model):
 
     @model_validator(mode="after")
     def _names(self) -> AlertSettings:
+        # names only in these messages (they match a strict pattern): never URLs or secrets
         names = [r.name for r in self.receivers]
         if len(set(names)) != len(names):
             raise ValueError("receiver names must be unique")
@@ -152,7 +194,12 @@ class AlertSettings(_Model):
         if len(set(rules)) != len(rules):
             raise ValueError("rule names must be unique")
         for rule in self.rules:
-            unknown = set(rule.receivers) - set(names)
+            unknown = sorted(set(rule.receivers) - set(names))
             if unknown:
-                raise ValueError(f"rule {rule.name}: unknown receivers {sorted(unknown)}")
+                raise ValueError(
+                    f"rule {rule.name!r} names receiver(s) {', '.join(map(repr, unknown))} "
+                    f"not defined in alerts.receivers (defined: {', '.join(names) or 'none'})"
+                )
+        if self.retry_initial_s > self.retry_max_s:
+            raise ValueError("retry_initial_s must be at most retry_max_s")
         return self

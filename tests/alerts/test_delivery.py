@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from asgi_lifespan import LifespanManager
 from prometheus_client import CollectorRegistry, generate_latest
 
 from service.alerts import AlertService, AlertSettings
+from service.alerts.model import Alert, AlertEvent, EventKind
+from service.alerts.model import encode as encode_alert_event
 from service.config import MetricsSettings, Settings
 from service.detect.model import State, Transition, encode
 from service.events import Side
@@ -278,3 +281,62 @@ async def test_delivery_figures_reach_the_metrics_exposition(
     assert 'deleverage_alert_delivery_latency_seconds_count{receiver="ops"} 1.0' in text
     assert 'deleverage_alert_delivery_latency_seconds_bucket{le="+Inf",receiver="ops"} 1.0' in text
     assert "mqtt" not in text  # MQTT off: no MQTT series
+
+
+def outbox_event(ts_ms: int, symbol: str = "BTCUSDT") -> bytes:
+    """One notification as the alert service writes it to an outbox."""
+    alert = Alert(
+        id=f"a-{symbol}", fingerprint="f", rule="unwind", scope="instrument",
+        key=f"binance_usdm|{symbol}", venue="binance_usdm", symbol=symbol, asset=symbol[:3],
+        state=State.UNWINDING, peak_state=State.UNWINDING, side=Side.LONG, score=60.0,
+        reasons=["OI -3%"], opened_ms=ts_ms, updated_ms=ts_ms, receivers=["ops"],
+    )  # fmt: skip
+    return encode_alert_event(AlertEvent(id=f"{alert.id}.1", kind=EventKind.OPENED,
+                                         ts_ms=ts_ms, alert=alert))  # fmt: skip
+
+
+async def test_poisoned_outbox_entries_are_dropped_counted_and_never_fatal(
+    redis_client: aioredis.Redis, receiver: Receiver
+) -> None:
+    """Entries an older version (or a damaged store) left: each is dropped with its reason,
+    the good one is delivered, and a restart finds nothing left to choke on."""
+    now_ms = int(time.time() * 1000)
+    for raw in (
+        b"not json",
+        b'{"id": 1, "kind": "opened"}',  # JSON, not an event
+        outbox_event(10**20, "ETHUSDT"),  # decodes; its time cannot be written (OSError)
+        outbox_event(now_ms),
+    ):
+        await redis_client.xadd(keys.outbox("ops"), {"e": raw})
+    settings = settings_for(("ops", receiver.url))
+    for _ in range(2):  # and after a restart
+        service = AlertService(redis_client, settings)
+        task = asyncio.create_task(service.run())
+        try:
+            await settled(redis_client, "ops", 1)
+            await until(lambda: _hget(redis_client, keys.receiver("ops"), "dropped_total", b"3"))
+            await asyncio.sleep(0.2)
+            assert not task.done()  # nothing was fatal
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert [r.body["data"]["symbol"] for r in receiver.delivered()] == ["BTCUSDT"]
+    state = await redis_client.hgetall(keys.receiver("ops"))
+    assert state[b"dropped_unreadable_total"] == b"2"
+    assert state[b"dropped_unsendable_total"] == b"1"
+    (group,) = await redis_client.xinfo_groups(keys.outbox("ops"))
+    assert group["pending"] == 0
+
+
+async def test_drops_are_counted_by_reason_in_the_receiver_stats(
+    redis_client: aioredis.Redis, receiver: Receiver
+) -> None:
+    await redis_client.xadd(keys.outbox("ops"), {"e": b"\xff"})
+    await redis_client.xadd(keys.outbox("ops"), {"e": outbox_event(1)})  # older than max_age
+    async with running(redis_client, settings_for(("ops", receiver.url))) as service:
+        await until(lambda: _hget(redis_client, keys.receiver("ops"), "dropped_total", b"2"))
+        (stats,) = service.stats()
+    assert stats.dropped == 2
+    assert stats.dropped_by_reason == {"unreadable": 1, "expired": 1}
+    assert receiver.received == []
