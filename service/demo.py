@@ -5,7 +5,8 @@ none is configured; this process runs the collectors, detector, alerts, API and 
 against them and prints where to look. Alerts go to a local signed-webhook receiver and,
 through a private Mosquitto when none is configured (and the binary is installed), to MQTT
 (:mod:`.demo_outputs`). With ``--duration`` it stops by itself and prints the run's
-figures as JSON (messages/s ingested, events written, CPU of the service process).
+figures as JSON (messages/s ingested, events written, CPU of the service process). Every
+process it starts dies with it, even when it is SIGKILLed (:mod:`.lifeline`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import structlog
 from .config import Settings, load_settings, redacted
 from .demo_outputs import DemoOutputs, demo_outputs
 from .events import Kind
+from .lifeline import Lifeline, spawn_options
 from .runtime import Runtime, install_signal_handlers
 from .store import keys, reader
 from .store.embedded import embedded_redis
@@ -40,13 +42,15 @@ STATUS_EVERY_S = 5.0
 @contextlib.asynccontextmanager
 async def _simulator(scenario: str) -> AsyncIterator[dict[str, dict[str, str]]]:
     """A ``deleverage simulate`` process on free ports; yields each venue's URLs."""
-    with tempfile.TemporaryDirectory(prefix="deleverage-sim-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="deleverage-sim-") as tmp, Lifeline() as lifeline:
         urls_file = Path(tmp) / "urls.json"
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "service", "simulate", "--base-port", "0",
             "--urls-file", str(urls_file), "--scenario", scenario, "--log-level", "warning",
             start_new_session=True,  # stopped by us after the service, not by the terminal
+            **lifeline.child_options(), **spawn_options(),
         )  # fmt: skip
+        lifeline.close_child_end()
         try:
             yield await _wait_urls(urls_file, proc)
         finally:

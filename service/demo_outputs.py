@@ -56,6 +56,7 @@ class DemoOutputs:
                 "webhook_received": len(self.inbox.received),
                 "webhook_signature_refused": self.inbox.refused,
                 "webhook_duplicates": self.inbox.duplicates,
+                "webhook_rejected": self.inbox.rejected,
                 "webhook_types": sorted({str(d.body.get("type")) for d in self.inbox.received}),
             }
         if self.tap is not None:

@@ -4,12 +4,12 @@ Every venue's server plays the same scenario (each over its own seeded market, s
 regimes line up across venues while prices and sizes differ a little, as they do). Ports
 are either fixed (``base_port``: venue *i* in :data:`SIMULATORS` order listens on
 ``base_port + 2i`` for its websocket and ``+ 2i + 1`` for REST) or chosen by the system
-(``base_port=0``), in which case ``urls_file`` tells where each venue listens.
+(``base_port=0``), in which case ``urls_file`` tells where each venue listens. Started with
+a lifeline (:mod:`service.lifeline`), they stop when the process that started them is gone.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -18,6 +18,7 @@ from typing import Any, Protocol, Self
 
 import structlog
 
+from ..lifeline import until_orphaned
 from .binance_coinm import BinanceCoinmSimulator
 from .binance_usdm import BinanceUsdmSimulator
 from .bitget import BitgetSimulator
@@ -137,7 +138,8 @@ async def run_forever(
             )
         if urls_file is not None:
             _write_atomically(urls_file, urls)
-        await asyncio.Event().wait()
+        await until_orphaned()
+        log.info("simulators stopping: the process that started them is gone")
     finally:
         for sim in sims.values():
             await sim.stop()

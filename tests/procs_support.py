@@ -1,0 +1,60 @@
+"""A process's descendants, read from /proc (Linux): what a test needs to show that processes
+a parent started are gone after it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class Proc:
+    pid: int
+    name: str
+    started: int
+    """Start time in clock ticks since boot: tells a reused pid from the process we saw."""
+
+
+def _stat(pid: int) -> tuple[str, str, int, int] | None:
+    """(name, state, parent pid, start time) of ``pid``, or ``None`` once it is gone."""
+    try:
+        raw = (PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    name = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()  # fields 3.. of proc_pid_stat(5)
+    return name, fields[0], int(fields[1]), int(fields[19])
+
+
+def descendants(root: int) -> list[Proc]:
+    """Every living process below ``root`` (children, their children...)."""
+    parents: dict[int, list[Proc]] = {}
+    for entry in PROC.iterdir():
+        if entry.name.isdigit() and (st := _stat(int(entry.name))) is not None:
+            name, state, ppid, started = st
+            if state != "Z":
+                parents.setdefault(ppid, []).append(Proc(int(entry.name), name, started))
+    found: list[Proc] = []
+    todo = [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child.pid)
+    return found
+
+
+def alive(proc: Proc) -> bool:
+    """Whether ``proc`` still runs (a zombie has exited: only its entry waits to be reaped)."""
+    st = _stat(proc.pid)
+    return st is not None and st[3] == proc.started and st[1] != "Z"
+
+
+def survivors(procs: list[Proc], within_s: float) -> list[Proc]:
+    """Those of ``procs`` still running after up to ``within_s`` seconds."""
+    deadline = time.monotonic() + within_s
+    while (left := [p for p in procs if alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
