@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol
 
@@ -34,6 +34,7 @@ from ..config import MetricsSettings
 from ..detect.assets import build_asset_views
 from ..detect.model import Pressure, State
 from ..events import Event, FundingRate, Kind, MarkPrice, OpenInterest, Side
+from ..store import poison
 from ..store.reader import LiquidationSums
 from .api.freshness import feed_problem
 from .build import PYTHON_VERSION, VERSION
@@ -54,7 +55,8 @@ class MetricsSource(Protocol):
         ...
 
     def sink_stats(self) -> Mapping[str, float]:
-        """``written_events``, ``written_batches``, ``write_failures``, ``pending``."""
+        """``written_events``, ``written_batches``, ``write_failures``, ``pending``,
+        ``events_dropped`` (each optional)."""
         ...
 
 
@@ -74,6 +76,18 @@ class OutputsSnapshot:
 
 class OutputsSource(Protocol):
     def outputs(self) -> OutputsSnapshot: ...
+
+
+class ComponentState(Protocol):
+    name: str
+    up: bool
+    restarts: int
+
+
+class ProcessSource(Protocol):
+    """The process's supervised components (:class:`service.supervise.ComponentStatus`)."""
+
+    def components(self) -> Sequence[ComponentState]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +118,10 @@ FEED_EVENTS = _counter("feed_events_total", "Normalized events produced.", *V)
 FEED_PARSE_ERRORS = _counter(
     "feed_parse_errors_total", "Frames dropped, by reason.", "venue", "reason"
 )
+FEED_EVENTS_INVALID = _counter(
+    "feed_events_invalid_total", "Events dropped before storage as invalid, by reason.",
+    "venue", "reason",
+)  # fmt: skip
 FEED_RECONNECTS = _counter("feed_reconnects_total", "Websocket reconnections.", *V)
 FEED_LAST_MESSAGE = _gauge(
     "feed_last_message_timestamp_seconds", "Receive time of the last frame (Unix).", *V
@@ -205,6 +223,23 @@ STORE_EVENTS = _counter("store_events_written_total", "Events written to Redis."
 STORE_BATCHES = _counter("store_batches_written_total", "Pipelined batches written to Redis.")
 STORE_FAILURES = _counter("store_write_failures_total", "Redis batch writes that failed (retried).")
 STORE_PENDING = _gauge("store_pending_events", "Events waiting to be written to Redis.")
+STORE_DROPPED = _counter(
+    "store_events_dropped_total", "Events the writer could not encode (a bug upstream): dropped."
+)
+STORE_DECODE_ERRORS = _counter(
+    "store_decode_errors_total",
+    "Entries read from Redis that could not be used and were skipped, by what they should have "
+    "been and why (undecodable, invalid, wrong_type).",
+    "what",
+    "reason",
+)
+COMPONENT_UP = _gauge(
+    "component_up", "1 while the supervised component runs, 0 while it waits to restart.",
+    "component",
+)  # fmt: skip
+COMPONENT_RESTARTS = _counter(
+    "component_restarts_total", "Times the component failed and was restarted.", "component"
+)
 R = ("receiver",)
 ALERT_EVENTS = _counter(
     "alert_notifications_total", "Alert notifications decided, by kind (opened...).", "kind"
@@ -245,7 +280,8 @@ OUTPUT_SPECS: Final = (
     MQTT_ALERTS, MQTT_ALERTS_DROPPED, MQTT_ALERTS_PENDING,
 )  # fmt: skip
 SPECS: Final = (
-    FEED_CONNECTED, FEED_MESSAGES, FEED_EVENTS, FEED_PARSE_ERRORS, FEED_RECONNECTS,
+    FEED_CONNECTED, FEED_MESSAGES, FEED_EVENTS, FEED_PARSE_ERRORS, FEED_EVENTS_INVALID,
+    FEED_RECONNECTS,
     FEED_LAST_MESSAGE, FEED_LAST_EVENT, FEED_INSTRUMENTS, OI_POLLS, OI_POLL_FAILURES,
     LIQUIDATIONS, LIQUIDATED_NOTIONAL, FUNDING_RATE, FUNDING_RATE_HOURLY, FUNDING_INTERVAL,
     FUNDING_NEXT, OI_USD, OI_BASE, MARK_PRICE, INDEX_PRICE, PRESSURE_SCORE, PRESSURE_STATE,
@@ -253,6 +289,7 @@ SPECS: Final = (
     PRESSURE_FORCED_SHARE, PRESSURE_MARK_RETURN, INSTRUMENT_INFO, ASSET_OI_USD,
     ASSET_FUNDING_HOURLY, ASSET_LIQUIDATED_NOTIONAL,
     ASSET_STALE_VENUES, STORE_EVENTS, STORE_BATCHES, STORE_FAILURES, STORE_PENDING,
+    STORE_DECODE_ERRORS, STORE_DROPPED, COMPONENT_UP, COMPONENT_RESTARTS,
 )  # fmt: skip
 BUILD_INFO: Final = "deleverage_build"
 STALE_AFTER_S: Final = 60.0
@@ -269,9 +306,11 @@ class MetricsCollector(Collector):
         source: MetricsSource,
         settings: MetricsSettings,
         outputs: OutputsSource | None = None,
+        process: ProcessSource | None = None,
     ) -> None:
         self._source = source
         self._outputs = outputs
+        self._process = process
         self._lock = threading.Lock()
         self._selection = Selection(settings)
         self._folding = Folding()
@@ -301,6 +340,10 @@ class MetricsCollector(Collector):
         _assets(families, latest, totals, health, self._max_assets)
         _pressure(families, self._source.pressures(), selected)
         _store(families, self._source.sink_stats())
+        if self._process is not None:
+            for c in self._process.components():
+                families[COMPONENT_UP].add_metric([c.name], 1.0 if c.up else 0.0)
+                families[COMPONENT_RESTARTS].add_metric([c.name], c.restarts)
         yield from families.values()
         if self._outputs is not None:
             yield from _outputs(self._outputs.outputs())
@@ -321,6 +364,8 @@ def _feeds(f: Families, snapshots: list[HealthSnapshot]) -> None:
         f[FEED_INSTRUMENTS].add_metric(v, s.instruments)
         for reason, count in sorted(s.parse_errors.items()):
             f[FEED_PARSE_ERRORS].add_metric([s.venue, reason], count)
+        for reason, count in sorted(s.events_invalid.items()):
+            f[FEED_EVENTS_INVALID].add_metric([s.venue, reason], count)
         if s.last_message_ms is not None:
             f[FEED_LAST_MESSAGE].add_metric(v, s.last_message_ms / 1000)
         if s.last_event_ms is not None:
@@ -385,9 +430,13 @@ def _store(f: Families, stats: Mapping[str, float]) -> None:
         ("written_batches", STORE_BATCHES),
         ("write_failures", STORE_FAILURES),
         ("pending", STORE_PENDING),
+        ("events_dropped", STORE_DROPPED),
     ):
         if key in stats:
             f[spec].add_metric([], stats[key])
+    # Counted by this process's readers (the API's, the detector's): see store/poison.py.
+    for (what, reason), n in sorted(poison.counts().items()):
+        f[STORE_DECODE_ERRORS].add_metric([what, reason], n)
 
 
 def _assets(
