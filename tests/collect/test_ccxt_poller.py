@@ -127,8 +127,11 @@ async def test_calls_keep_to_the_rate_limit_and_spread_over_the_interval(
     async with polling(slow, redis_client) as poller:
         await until(lambda: poller.cycles_total >= 3, within=15)
     times = [t for t, _ in sim.requests]
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.24, gaps
+    # ccxt's throttle is a leaky bucket: a call that comes late (a busy loop) lets the next
+    # one come early, so the limit holds over every run of calls, within one call's slack.
+    assert len(times) >= 8
+    for i, j in itertools.combinations(range(len(times)), 2):
+        assert times[j] - times[i] >= 0.25 * (j - i - 1) - 0.01, (i, j, times)
     assert poller.overruns >= 1
 
     sim.requests.clear()
