@@ -43,7 +43,7 @@ from ..events import KIND_OF, Event, Kind, Liquidation, Side
 from ..store import keys
 from ..store.writer import EventSink
 from ..validate import Boundary
-from ..venues.base import Connection, Instrument, Parser, Venue, now_ms
+from ..venues.base import Connection, Instrument, Parser, Venue, now_ms, ping_text
 from .backoff import Backoff
 from .dedup import Deduplicator
 from .health import VenueHealth
@@ -319,7 +319,7 @@ class VenueCollector:
             await asyncio.sleep(tick)
             if conn.ping is not None and self.clock() >= next_ping:
                 try:
-                    await ws.send(conn.ping)
+                    await ws.send(ping_text(conn) or "")
                 except CONNECTION_ERRORS:
                     return  # the session sees the closed connection itself
                 next_ping = self.clock() + (conn.ping_interval_s or limit)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, final
 
@@ -182,13 +182,21 @@ class Connection:
     """Stable within a venue (``market``, ``linear``, ``inverse-2``...): health and logs."""
     url: str
     subscribe: tuple[str, ...]
-    ping: str | None = None
+    ping: str | Callable[[], str] | None = None
+    """The keep-alive message, or a function called for each one (a venue that wants a
+    new request id every time: Deribit). The object is built anew for each connection."""
     ping_interval_s: float | None = None
     pong: str | None = None
     """A substring that marks the venue's answer to our ping. Such frames do not count as
     data for the watchdog: a feed that only answers pings has stalled."""
     headers: tuple[tuple[str, str], ...] = ()
     """Extra HTTP headers of the websocket handshake (Gate.io's ``X-Gate-Size-Decimal``)."""
+
+
+def ping_text(conn: Connection) -> str | None:
+    """The next keep-alive message of ``conn`` (``None``: it sends none)."""
+    ping = conn.ping
+    return ping() if callable(ping) else ping
 
 
 class Venue(ABC):
