@@ -206,6 +206,10 @@ class Venue(ABC):
     default_ws_url: ClassVar[str]
     default_rest_url: ClassVar[str]
     liquidations_sampled: ClassVar[bool]
+    retired: ClassVar[str | None] = None
+    """Set when the venue no longer operates: why, since when, and the source. Such a
+    venue is disabled in ``config/default.yaml``; enabled explicitly (against a simulator,
+    a replay) it runs, with a warning at start-up."""
     max_frame_bytes: ClassVar[int] = 2**20
     """The largest websocket frame accepted (a larger one closes the connection, which
     reconnects): 1 MiB, about ten times the largest frame a venue sends in normal operation

@@ -37,8 +37,9 @@ Wire protocol (https://www.gate.com/docs/developers/futures/ws/en/):
 
   The format is told per row: ``time`` in ms (above :data:`MS_SINCE`) is the current,
   complete format; a ``time`` in seconds, or a row carrying only the old table's ``time_ms``,
-  is the old sampled one (its time read from ``time_ms`` when present). The handshake sends ``X-Gate-Size-Decimal: 1``, so sizes (and
-  ``total_size``) are decimal texts, fractional contracts included. There is no id: ``event_id`` is
+  is the old sampled one (its time read from ``time_ms`` when present). The handshake
+  sends ``X-Gate-Size-Decimal: 1``, so sizes (and ``total_size``) are decimal texts,
+  fractional contracts included. There is no id: ``event_id`` is
   ``<time ms>:<size>:<price>`` as sent, with the contract as the symbol; identical for a
   re-send after a reconnect. Two liquidations of one contract in the same millisecond at
   the same price and size would count once.

@@ -175,7 +175,8 @@ async def test_inverse_sizes_are_usd_contracts(bybit_sim: BybitSimulator) -> Non
         frames = [json.loads(f) for f in await collect(ws, 1.2)]
     snapshot = frames[0]["data"]
     oi, mark = snapshot["singleOpenInterest"], float(snapshot["markPrice"])
-    assert oi.isdigit() and snapshot["openInterest"].isdigit()  # whole USD contracts
+    assert oi.isdigit()  # whole USD contracts
+    assert snapshot["openInterest"].isdigit()
     assert int(snapshot["openInterest"]) == 2 * int(oi)  # both sides
     assert float(snapshot["singleOpenInterestValue"]) == pytest.approx(int(oi) / mark, rel=1e-5)
     latest = dict(snapshot)
