@@ -48,7 +48,7 @@ CHANNELS: Final = (
             "fairBasisRate fairBasis fairPrice markMethod indicativeTaxRate",
             "optionStrikePcnt optionStrikeRound optionStrikePrice optionMultiplier",
             "optionUnderlyingPrice relistInterval settledPrice buyLeg sellLeg inverseLeg",
-            "instantPnl",
+            "instantPnl settledPriceAdjustmentRate",
         ),
         every_s=5.0,
         rate="a diff whenever the mark (every few seconds) or open interest changes",

@@ -18,7 +18,7 @@ import msgspec
 
 from ..events import Kind
 from .bybit import _LiquidationRow, _Ticker
-from .shape import Channel, Seen, Shape, fields_of, names, required_of, rows_of, text
+from .shape import Channel, Seen, Shape, fields_of, named_in, names, required_of, rows_of, text
 
 TICKERS: Final = "tickers"
 ALL_LIQUIDATION: Final = "allLiquidation"
@@ -70,8 +70,8 @@ class BybitShape(Shape):
         request = str(request) if request else None
         if msg["success"] is True:
             return Seen("ack", request=request)
-        detail = text(msg.get("ret_msg", ""))
-        found = tuple(c for c in (TICKERS, ALL_LIQUIDATION) if f"{c}." in detail)
+        detail = text(msg.get("ret_msg", ""))  # Invalid symbol :[tickers.X,...]
+        found = named_in(detail, (TICKERS, ALL_LIQUIDATION))
         return Seen("refused", channels=found or None, request=request, detail=detail)
 
     def requested(self, message: str) -> tuple[str | None, frozenset[str]]:
