@@ -124,7 +124,8 @@ async def test_a_renamed_channel_fails_refused_or_silent() -> None:
 
 
 async def test_a_renamed_field_fails_as_missing_and_names_the_new_one() -> None:
-    sim = await _started("gateio", drift=ProtocolDrift(rename_field=("total_size", "open_interest")))
+    renamed = ProtocolDrift(rename_field=("total_size", "open_interest"))
+    sim = await _started("gateio", drift=renamed)
     try:
         result = await check_venue("gateio", _settings(sim), timeout_s=TIMEOUT_S)
     finally:
