@@ -49,9 +49,7 @@ def _channel(result: VenueCheck, name: str) -> tuple[str, list[str]]:
 
 
 async def test_every_venue_passes_against_its_simulator(sims: dict[str, VenueSimulator]) -> None:
-    results = await check_venues(
-        {n: _settings(s) for n, s in sims.items()}, timeout_s=TIMEOUT_S
-    )
+    results = await check_venues({n: _settings(s) for n, s in sims.items()}, timeout_s=TIMEOUT_S)
     assert [r.venue for r in results] == sorted(REGISTRY)
     for r in results:
         assert r.verdict != "fail", (r.venue, r.problems, [c.problems for c in r.channels])
