@@ -54,7 +54,10 @@ class ProtocolDrift:
             if not colon or not old or not new:
                 raise ValueError("rename_field takes <old>:<new>")
             return cls(rename_field=(old, new))
-        re.compile(value)  # raises re.error, a ValueError, on a bad expression
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"silence takes a regular expression: {exc}") from None
         return cls(silence=value)
 
     def merge(self, other: ProtocolDrift) -> ProtocolDrift:
