@@ -45,17 +45,27 @@ class DriftMonitor:
         """Frames seen this period."""
         self.sampled = 0
         self.fields: dict[str, FieldCount] = {}
+        self.bugs = 0
+        """Sampled frames the shape could not look at (a bug: logged once, then counted)."""
 
     def observe(self, frame: str | bytes) -> None:
-        """Count ``frame``; a sampled one is decoded and its rows' fields counted."""
+        """Count ``frame``; a sampled one is decoded and its rows' fields counted. Never
+        raises: the check is advisory, the frame is the parser's to count and drop."""
         self.frames += 1
         if self.frames > SAMPLE_FIRST and self.frames % SAMPLE_EVERY:
             return
         self.sampled += 1
-        seen = self.shape.classify(decode(frame))
-        channel = self.shape.channel(seen.channel) if seen.kind == "data" and seen.channel else None
-        if channel is not None:
-            self.fields.setdefault(channel.name, FieldCount()).add(channel, seen)
+        try:
+            seen = self.shape.classify(decode(frame))
+            channel = (
+                self.shape.channel(seen.channel) if seen.kind == "data" and seen.channel else None
+            )
+            if channel is not None:
+                self.fields.setdefault(channel.name, FieldCount()).add(channel, seen)
+        except Exception as exc:  # counted and logged once: the check is advisory only
+            self.bugs += 1
+            if self.bugs == 1:
+                log.error("drift check bug: frame skipped", venue=self.venue, exc_info=exc)
 
     def evaluate(
         self, now_ms: int, last_event_ms: Mapping[Kind, int], connected_since_ms: int | None

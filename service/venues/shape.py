@@ -163,10 +163,12 @@ _decode = msgspec.json.Decoder()
 
 
 def decode(frame: str | bytes) -> Any:
-    """A frame as JSON values, or its text when it is not JSON (``pong``)."""
+    """A frame as JSON values, or its text when it is not JSON (``pong``) or nested deeper
+    than the decoder follows (a hostile frame: the parser counts it as ``too_deep``).
+    Never raises."""
     try:
         return _decode.decode(frame)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
 
 

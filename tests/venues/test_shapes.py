@@ -156,3 +156,17 @@ def test_the_old_gate_row_of_the_time_ms_table_lacks_time() -> None:
     count = _fields("gateio", old)
     assert count.missing == {"time": 1}
     assert count.unknown == {}  # time_ms is a field the parser still reads
+
+
+@pytest.mark.parametrize("venue", sorted(SHAPES))
+def test_hostile_frames_are_other_never_an_error(venue: str) -> None:
+    hostile = ['{"a":' * 1000 + "1" + "}" * 1000, b"\xff\xfe\x00junk", "", "[]", "null", "1e400",
+               '{"topic":7,"channel":[],"arg":"x","table":{},"params":3,"stream":1}',
+               '{"event":"subscribe","arg":[],"result":[1,{"a":2}],"method":"subscription"}']  # fmt: skip
+    for frame in hostile:
+        seen = SHAPES[venue].classify(decode(frame))
+        assert seen.kind in ("other", "ack", "refused", "data")
+        count = FieldCount()
+        channel = SHAPES[venue].channel(seen.channel or "")
+        if channel is not None:
+            count.add(channel, seen)
