@@ -88,13 +88,14 @@ def _read_urls(path: Path) -> dict[str, dict[str, str]] | None:
 
 
 def demo_venues(settings: Settings) -> list[str]:
-    """The venues the demo simulates and collects: the native venues the configuration
-    enables (BitMEX, retired, is disabled by default), so that the demo shows what ``run``
-    would collect. Raises ``click.ClickException`` when there is none."""
-    venues = sorted(n for n, v in settings.enabled_venues().items() if n in REGISTRY)
-    if not venues:
-        raise click.ClickException("no native venue is enabled in the configuration")
-    return venues
+    """The venues the demo simulates and collects: every native venue that still operates,
+    whatever the configuration says of it (the demo needs none), and a retired one (BitMEX,
+    disabled by ``config/default.yaml``) only when the configuration enables it."""
+    return sorted(
+        name
+        for name, venue in REGISTRY.items()
+        if venue.retired is None or (name in settings.venues and settings.venues[name].enabled)
+    )
 
 
 async def run_demo(

@@ -453,4 +453,6 @@ def test_bitmex_is_retired_and_disabled_by_the_shipped_configuration() -> None:
     demo = load_settings(set(REGISTRY), [repo / "config/default.yaml", repo / "config/demo.yaml"])
     assert demo_venues(demo) == sorted(set(REGISTRY) - {"bitmex"})
     explicit = load_settings(set(REGISTRY), [], venues={"bitmex": {"enabled": True}})
-    assert demo_venues(explicit) == ["bitmex"]  # enabled explicitly: it runs
+    assert demo_venues(explicit) == sorted(REGISTRY)  # enabled explicitly: it runs too
+    bare = load_settings(set(REGISTRY), [])  # no configuration: the live venues
+    assert demo_venues(bare) == sorted(set(REGISTRY) - {"bitmex"})
