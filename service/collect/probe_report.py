@@ -32,8 +32,9 @@ def table(results: Sequence[VenueCheck]) -> str:
     """The results as a text table, then every problem and warning, one a line."""
     rows: list[tuple[str, ...]] = [COLUMNS]
     for r in results:
-        if not r.channels:
-            rows.append((r.venue, "-", "-", "-", "-", "-", "-", r.verdict.upper()))
+        listed = r.instruments is not None
+        rows.append((r.venue, "instruments (REST)", _yes_no(listed), "-", "-",
+                     str(r.instruments or 0), "-", "OK" if listed else "FAIL"))  # fmt: skip
         rows += [_row(r.venue, c) for c in r.channels]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
