@@ -160,9 +160,11 @@ def test_the_old_gate_row_of_the_time_ms_table_lacks_time() -> None:
 
 @pytest.mark.parametrize("venue", sorted(SHAPES))
 def test_hostile_frames_are_other_never_an_error(venue: str) -> None:
-    hostile = ['{"a":' * 1000 + "1" + "}" * 1000, b"\xff\xfe\x00junk", "", "[]", "null", "1e400",
-               '{"topic":7,"channel":[],"arg":"x","table":{},"params":3,"stream":1}',
-               '{"event":"subscribe","arg":[],"result":[1,{"a":2}],"method":"subscription"}']  # fmt: skip
+    hostile: list[str | bytes] = [
+        '{"a":' * 1000 + "1" + "}" * 1000, b"\xff\xfe\x00junk", "", "[]", "null", "1e400",
+        '{"topic":7,"channel":[],"arg":"x","table":{},"params":3,"stream":1}',
+        '{"event":"subscribe","arg":[],"result":[1,{"a":2}],"method":"subscription"}',
+    ]  # fmt: skip
     for frame in hostile:
         seen = SHAPES[venue].classify(decode(frame))
         assert seen.kind in ("other", "ack", "refused", "data")
