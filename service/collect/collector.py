@@ -346,8 +346,11 @@ class VenueCollector:
         recv = now_ms()
         self.health.messages_total += 1
         self.health.last_message_ms = recv
-        if self.drift is not None:
-            self.drift.observe(frame)
+        drift = self.drift
+        if drift is not None:  # DriftMonitor.observe, inlined: a comparison a frame
+            drift.frames += 1
+            if drift.frames >= drift.next_sample:
+                drift.inspect(frame)
         return self._accept(self._parser().parse(frame, recv), recv, parsed=True)
 
     def _accept(self, events: list[Event], recv: int, *, parsed: bool = False) -> bool:

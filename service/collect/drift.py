@@ -31,7 +31,7 @@ from .health import DriftSuspicion
 log = structlog.get_logger(__name__)
 
 SAMPLE_FIRST: Final = 200
-SAMPLE_EVERY: Final = 100
+SAMPLE_EVERY: Final = 1000
 
 
 class DriftMonitor:
@@ -42,18 +42,27 @@ class DriftMonitor:
         self.venue = venue
         self.shape = shape
         self.frames = 0
-        """Frames seen this period."""
+        """Frames seen this period (counted by the caller: see :meth:`observe`)."""
+        self.next_sample = 1
+        """The frame count at which the next frame is inspected."""
         self.sampled = 0
         self.fields: dict[str, FieldCount] = {}
         self.bugs = 0
         """Sampled frames the shape could not look at (a bug: logged once, then counted)."""
 
     def observe(self, frame: str | bytes) -> None:
-        """Count ``frame``; a sampled one is decoded and its rows' fields counted. Never
-        raises: the check is advisory, the frame is the parser's to count and drop."""
+        """Count ``frame``, and :meth:`inspect` it when it is sampled. (The collector inlines
+        this: ``frames += 1``, and ``inspect`` when ``frames >= next_sample``, a comparison a
+        frame instead of a call.)"""
         self.frames += 1
-        if self.frames > SAMPLE_FIRST and self.frames % SAMPLE_EVERY:
-            return
+        if self.frames >= self.next_sample:
+            self.inspect(frame)
+
+    def inspect(self, frame: str | bytes) -> None:
+        """Decode ``frame`` and count its rows' fields; sets the next sample. Never raises:
+        the check is advisory, the frame is the parser's to count and drop."""
+        n = self.frames
+        self.next_sample = n + 1 if n < SAMPLE_FIRST else (n // SAMPLE_EVERY + 1) * SAMPLE_EVERY
         self.sampled += 1
         try:
             seen = self.shape.classify(decode(frame))
@@ -99,6 +108,7 @@ class DriftMonitor:
                     DriftSuspicion(name, "unknown_fields", _counts(count.unknown, count.rows))
                 )
         self.frames = self.sampled = 0
+        self.next_sample = 1
         self.fields = {}
         return out
 
