@@ -22,7 +22,7 @@ SNAPSHOT = {
 }  # fmt: skip
 
 
-def test_the_first_frames_of_a_period_then_one_in_a_hundred_are_sampled() -> None:
+def test_the_first_frames_of_a_period_then_one_in_a_thousand_are_sampled() -> None:
     monitor = DriftMonitor("bybit", SHAPES["bybit"])
     for _ in range(SAMPLE_FIRST + 10 * SAMPLE_EVERY):
         monitor.observe(json.dumps(SNAPSHOT))
