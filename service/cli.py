@@ -1,5 +1,5 @@
-"""The ``deleverage`` command: ``run``, ``demo``, ``simulate``, ``evaluate``, ``backtest``
-and ``check-config``."""
+"""The ``deleverage`` command: ``run``, ``demo``, ``simulate``, ``evaluate``, ``backtest``,
+``check-config`` and ``check-venues``."""
 
 from __future__ import annotations
 
@@ -104,6 +104,14 @@ def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write each venue's websocket and REST URLs here (JSON) once listening.",
 )
+@click.option(
+    "--drift",
+    "drifts",
+    multiple=True,
+    metavar="VENUE:KIND=VALUE",
+    help="Play a protocol change (repeatable): retire_channel=<name>, rename_field=<old>:<new> "
+    "or silence=<regex> (frames matching it are not sent).",
+)
 @click.option("--log-level", default="info", show_default=True)
 def simulate(
     host: str,
@@ -113,11 +121,24 @@ def simulate(
     time_scale: float,
     seed: int,
     urls_file: Path | None,
+    drifts: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Local venue servers (websocket + REST, real protocols) playing a labelled scenario."""
     from .simulate import SCENARIOS
+    from .simulate.drift import ProtocolDrift
     from .simulate.runner import SIMULATORS, run_forever
+
+    drifted: dict[str, ProtocolDrift] = {}
+    for spec in drifts:
+        venue, colon, rest = spec.partition(":")
+        if not colon or venue not in SIMULATORS:
+            raise click.BadParameter(f"VENUE:KIND=VALUE, VENUE one of {', '.join(SIMULATORS)}",
+                                     param_hint="--drift")  # fmt: skip
+        try:
+            drifted[venue] = drifted.get(venue, ProtocolDrift()).merge(ProtocolDrift.parse(rest))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--drift") from None
 
     if scenario not in SCENARIOS:
         raise click.BadParameter(
@@ -136,6 +157,7 @@ def simulate(
             seed=seed,
             venues=venues or None,
             urls_file=urls_file,
+            drifts=drifted,
         )
     )
 
@@ -292,6 +314,62 @@ def check_config(config_files: tuple[Path, ...]) -> None:
     message naming the key if anything would fail at run time."""
     settings = _settings(config_files)
     click.echo(settings.model_dump_json(indent=2))
+
+
+@main.command("check-venues")
+@_config_option
+@click.option(
+    "--venue", "venues", multiple=True, help="Only these enabled venues (default: every one)."
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(min=1.0),
+    help="Seconds per venue (venues are checked at the same time).",
+)
+@click.option(
+    "--symbols-per-group",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Symbols subscribed per kind of contract when the venue is configured with all.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def check_venues(
+    config_files: tuple[Path, ...],
+    venues: tuple[str, ...],
+    timeout_s: float,
+    symbols_per_group: int,
+    as_json: bool,
+) -> None:
+    """Connect to each enabled venue with the configured URLs, subscribe to every channel the
+    service uses, and check the acknowledgements, the first frames and their fields against
+    the parsers; exit 1 if any venue fails (docs/venues.md: "When a venue changes its API")."""
+    from .collect.probe import check_venues as run_checks
+    from .collect.probe_report import as_json as render_json
+    from .collect.probe_report import table
+
+    settings = _settings(config_files)
+    # The parsers' own warnings (a refused subscription...) are in the report already.
+    configure("error", settings.log_format, secrets=settings.secret_values())
+    enabled = {n: v for n, v in settings.enabled_venues().items() if v.ccxt is None}
+    for name in _names(venues):
+        if name not in enabled:
+            known = settings.venues.get(name)
+            why = "not configured" if known is None else "polled through ccxt (no websocket)"
+            if known is not None and not known.enabled:
+                retired = REGISTRY[name].retired if name in REGISTRY else None
+                why = "disabled" + (f" (retired: {retired})" if retired else "")
+            raise click.BadParameter(f"{name}: {why}; enable it to check it", param_hint="--venue")
+    chosen = {n: enabled[n] for n in _names(venues)} if venues else enabled
+    if not chosen:
+        raise click.ClickException("no native venue is enabled in the configuration")
+    results = _run(run_checks(chosen, timeout_s=timeout_s, per_group=symbols_per_group))
+    click.echo(render_json(results) if as_json else table(results))
+    if any(r.verdict == "fail" for r in results):
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

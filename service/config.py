@@ -141,6 +141,9 @@ class CollectSettings(_Section):
     """Rotate (make-before-break) before the venue's own 24 h disconnect."""
     open_timeout_s: Seconds = 10.0
     rest_timeout_s: Seconds = 10.0
+    drift_check_s: Seconds = 3600.0
+    """How often the passive drift check runs (silent channels, unknown or missing fields:
+    ``/v1/venues`` ``drift``, ``deleverage_feed_drift_suspected``)."""
 
     @model_validator(mode="after")
     def _backoff(self) -> CollectSettings:

@@ -40,13 +40,15 @@ STATUS_EVERY_S = 5.0
 
 
 @contextlib.asynccontextmanager
-async def _simulator(scenario: str) -> AsyncIterator[dict[str, dict[str, str]]]:
-    """A ``deleverage simulate`` process on free ports; yields each venue's URLs."""
+async def _simulator(scenario: str, venues: list[str]) -> AsyncIterator[dict[str, dict[str, str]]]:
+    """A ``deleverage simulate`` process of ``venues`` on free ports; yields their URLs."""
     with tempfile.TemporaryDirectory(prefix="deleverage-sim-") as tmp, Lifeline() as lifeline:
         urls_file = Path(tmp) / "urls.json"
+        only = [arg for name in venues for arg in ("--venue", name)]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "service", "simulate", "--base-port", "0",
             "--urls-file", str(urls_file), "--scenario", scenario, "--log-level", "warning",
+            *only,
             start_new_session=True,  # stopped by us after the service, not by the terminal
             **lifeline.child_options(), **spawn_options(),
         )  # fmt: skip
@@ -85,6 +87,17 @@ def _read_urls(path: Path) -> dict[str, dict[str, str]] | None:
     return urls
 
 
+def demo_venues(settings: Settings) -> list[str]:
+    """The venues the demo simulates and collects: every native venue that still operates,
+    whatever the configuration says of it (the demo needs none), and a retired one (BitMEX,
+    disabled by ``config/default.yaml``) only when the configuration enables it."""
+    return sorted(
+        name
+        for name, venue in REGISTRY.items()
+        if venue.retired is None or (name in settings.venues and settings.venues[name].enabled)
+    )
+
+
 async def run_demo(
     settings: Settings, files: list[Path], *, port: int, scenario: str, duration_s: float | None
 ) -> None:
@@ -92,7 +105,7 @@ async def run_demo(
         redis_url = str(settings.redis_url) if settings.redis_url else None
         if redis_url is None:
             redis_url = await stack.enter_async_context(embedded_redis())
-        urls = await stack.enter_async_context(_simulator(scenario))
+        urls = await stack.enter_async_context(_simulator(scenario, demo_venues(settings)))
         outputs = await stack.enter_async_context(demo_outputs(settings))
         overrides: dict[str, Any] = outputs.overrides | {
             "redis_url": redis_url,

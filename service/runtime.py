@@ -150,7 +150,10 @@ class Runtime:
             venue = CcxtVenue(name, vs, timeout_s=collect.rest_timeout_s)
             rewrite_s = self.settings.detector.stale_after_s / 2
             return CcxtPoller(venue, collect, self.sink, self.redis, rewrite_unchanged_s=rewrite_s)
-        return VenueCollector(REGISTRY[name](vs), collect, self.sink, self.redis)
+        venue_class = REGISTRY[name]
+        if venue_class.retired is not None:
+            log.warning("a retired venue is enabled", venue=name, retired=venue_class.retired)
+        return VenueCollector(venue_class(vs), collect, self.sink, self.redis)
 
     async def run(self) -> None:
         """Run every component until cancelled. Raises only a fatal error (the first)."""

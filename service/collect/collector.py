@@ -16,6 +16,9 @@ The collector is venue-independent: everything venue-specific comes from its
 * the open-interest poller, for venues that only give it over REST, paced inside the
   configured share of the venue's request-weight budget;
 * the metadata refresher (instrument list, contract sizes, funding intervals);
+* the passive drift check (:mod:`.drift`): every ``drift_check_s``, the channels silent for
+  longer than their documented rate allows and the fields that differ from what the parser
+  knows, into the health snapshot;
 * the health publisher: a snapshot to Redis every second.
 """
 
@@ -43,9 +46,11 @@ from ..events import KIND_OF, Event, Kind, Liquidation, Side
 from ..store import keys
 from ..store.writer import EventSink
 from ..validate import Boundary
-from ..venues.base import Connection, Instrument, Parser, Venue, now_ms
+from ..venues import SHAPES
+from ..venues.base import Connection, Instrument, Parser, Venue, now_ms, ping_text
 from .backoff import Backoff
 from .dedup import Deduplicator
+from .drift import DriftMonitor
 from .health import VenueHealth
 from .health import encode as encode_health
 
@@ -118,6 +123,8 @@ class VenueCollector:
         self._tg: asyncio.TaskGroup | None = None
         self.ready = asyncio.Event()
         """Set once metadata is loaded and the first events were handed to the sink."""
+        shape = SHAPES.get(venue.id)
+        self.drift = DriftMonitor(venue.id, shape) if shape is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -128,6 +135,8 @@ class VenueCollector:
             self._follow_connections()
             tg.create_task(self._refresh_markets(), name=f"{self.venue.id}:metadata")
             tg.create_task(self._publish_health(), name=f"{self.venue.id}:health")
+            if self.drift is not None:
+                tg.create_task(self._watch_drift(self.drift), name=f"{self.venue.id}:drift")
             if self.venue.oi_over_rest:
                 tg.create_task(self._poll_open_interest(), name=f"{self.venue.id}:oi")
 
@@ -319,7 +328,7 @@ class VenueCollector:
             await asyncio.sleep(tick)
             if conn.ping is not None and self.clock() >= next_ping:
                 try:
-                    await ws.send(conn.ping)
+                    await ws.send(ping_text(conn) or "")
                 except CONNECTION_ERRORS:
                     return  # the session sees the closed connection itself
                 next_ping = self.clock() + (conn.ping_interval_s or limit)
@@ -337,6 +346,11 @@ class VenueCollector:
         recv = now_ms()
         self.health.messages_total += 1
         self.health.last_message_ms = recv
+        drift = self.drift
+        if drift is not None:  # DriftMonitor.observe, inlined: a comparison a frame
+            drift.frames += 1
+            if drift.frames >= drift.next_sample:
+                drift.inspect(frame)
         return self._accept(self._parser().parse(frame, recv), recv, parsed=True)
 
     def _accept(self, events: list[Event], recv: int, *, parsed: bool = False) -> bool:
@@ -410,6 +424,28 @@ class VenueCollector:
                 await asyncio.sleep(max(0.0, pace - (self.clock() - started)))
             if not polled:
                 await asyncio.sleep(1.0)
+
+    # -- drift -------------------------------------------------------------------------------
+
+    async def _watch_drift(self, monitor: DriftMonitor) -> None:
+        while True:
+            checkpoint()
+            await asyncio.sleep(self.settings.drift_check_s)
+            self.check_drift(monitor, now_ms())
+
+    def check_drift(self, monitor: DriftMonitor, now: int) -> None:
+        """One passive drift check (:mod:`.drift`), into the health snapshot."""
+        last: dict[Kind, int] = {}
+        for per in self.latest.values():
+            for kind, ev in per.items():
+                last[kind] = max(last.get(kind, 0), ev.recv_ms)
+        since = self.health.connected_since_ms if self.health.connected else None
+        found = monitor.evaluate(now, last, since)
+        if found != self.health.drift:
+            for d in found:
+                log.warning("protocol drift suspected", venue=self.venue.id, channel=d.channel,
+                            reason=d.reason, detail=d.detail)  # fmt: skip
+        self.health.drift, self.health.drift_checked_ms = found, now
 
     # -- health ------------------------------------------------------------------------------
 

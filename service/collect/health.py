@@ -8,6 +8,19 @@ from typing import Literal
 
 import msgspec
 
+DriftReason = Literal["silent", "missing_fields", "unknown_fields"]
+
+
+class DriftSuspicion(msgspec.Struct, frozen=True):
+    """One channel the passive drift check (:mod:`.drift`) suspects of a protocol change."""
+
+    channel: str
+    reason: DriftReason
+    """``silent``: no event for longer than the documented rate allows;
+    ``missing_fields``: sampled rows lack a field the parser needs; ``unknown_fields``:
+    sampled rows carry fields the parser does not know."""
+    detail: str
+
 
 class HealthSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """What ``GET /v1/venues`` and ``/metrics`` show for one venue (stored as Redis hash fields
@@ -49,6 +62,10 @@ class HealthSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     events_invalid: dict[str, int] = msgspec.field(default_factory=dict)
     """Events dropped before storage because they failed :func:`service.validate.check`,
     by reason (``bad_time``, ``non_finite``...)."""
+    drift: list[DriftSuspicion] = msgspec.field(default_factory=list)
+    """What the last passive drift check suspects (empty: nothing)."""
+    drift_checked_ms: int | None = None
+    """When the passive drift check last ran (``None``: not yet)."""
 
 
 @dataclass
@@ -77,6 +94,8 @@ class VenueHealth:
     poll_interval_s: float | None = None
     rest_failures: Counter[str] = field(default_factory=Counter)
     events_invalid: Counter[str] = field(default_factory=Counter)
+    drift: list[DriftSuspicion] = field(default_factory=list)
+    drift_checked_ms: int | None = None
 
     def snapshot(self, now_ms: int) -> HealthSnapshot:
         return HealthSnapshot(
@@ -104,6 +123,8 @@ class VenueHealth:
             poll_interval_s=self.poll_interval_s,
             rest_failures=dict(self.rest_failures),
             events_invalid=dict(self.events_invalid),
+            drift=list(self.drift),
+            drift_checked_ms=self.drift_checked_ms,
         )
 
 

@@ -123,6 +123,12 @@ FEED_EVENTS_INVALID = _counter(
     "venue", "reason",
 )  # fmt: skip
 FEED_RECONNECTS = _counter("feed_reconnects_total", "Websocket reconnections.", *V)
+FEED_DRIFT = _gauge(
+    "feed_drift_suspected",
+    "1 for each channel the passive drift check suspects of a protocol change, by reason "
+    "(silent, missing_fields, unknown_fields); no series when nothing is suspected.",
+    "venue", "channel", "reason",
+)  # fmt: skip
 FEED_LAST_MESSAGE = _gauge(
     "feed_last_message_timestamp_seconds", "Receive time of the last frame (Unix).", *V
 )
@@ -281,7 +287,7 @@ OUTPUT_SPECS: Final = (
 )  # fmt: skip
 SPECS: Final = (
     FEED_CONNECTED, FEED_MESSAGES, FEED_EVENTS, FEED_PARSE_ERRORS, FEED_EVENTS_INVALID,
-    FEED_RECONNECTS,
+    FEED_RECONNECTS, FEED_DRIFT,
     FEED_LAST_MESSAGE, FEED_LAST_EVENT, FEED_INSTRUMENTS, OI_POLLS, OI_POLL_FAILURES,
     LIQUIDATIONS, LIQUIDATED_NOTIONAL, FUNDING_RATE, FUNDING_RATE_HOURLY, FUNDING_INTERVAL,
     FUNDING_NEXT, OI_USD, OI_BASE, MARK_PRICE, INDEX_PRICE, PRESSURE_SCORE, PRESSURE_STATE,
@@ -366,6 +372,8 @@ def _feeds(f: Families, snapshots: list[HealthSnapshot]) -> None:
             f[FEED_PARSE_ERRORS].add_metric([s.venue, reason], count)
         for reason, count in sorted(s.events_invalid.items()):
             f[FEED_EVENTS_INVALID].add_metric([s.venue, reason], count)
+        for d in s.drift:
+            f[FEED_DRIFT].add_metric([s.venue, d.channel, d.reason], 1.0)
         if s.last_message_ms is not None:
             f[FEED_LAST_MESSAGE].add_metric(v, s.last_message_ms / 1000)
         if s.last_event_ms is not None:

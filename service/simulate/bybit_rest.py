@@ -11,8 +11,10 @@
   :mod:`.history`), newest first as the venue answers:
   ``GET /v5/market/open-interest?category=&symbol=&intervalTime=5min[&startTime=]
   [&endTime=][&limit=][&cursor=]`` → ``{"symbol":"BTCUSDT","category":"linear","list":
-  [{"openInterest":"80000.00000000","timestamp":"1760000000000"}],"nextPageCursor":"..."}``
-  (base coin on linear contracts, USD contracts on inverse ones; ``limit`` 50 by default,
+  [{"openInterest":"160000.00000000","singleOpenInterest":"80000.000",
+  "timestamp":"1760000000000"}],"nextPageCursor":"..."}`` (``openInterest`` both sides,
+  ``singleOpenInterest`` one side, as documented since 2026-06-11;
+  base coin on linear contracts, USD contracts on inverse ones; ``limit`` 50 by default,
   1 to 200); ``GET /v5/market/funding/history?category=&symbol=[&startTime=&endTime=]
   [&limit=]`` → ``{"category":"linear","list":[{"symbol":"BTCUSDT","fundingRate":"0.0001",
   "fundingRateTimestamp":"1760000000000"}]}`` (``limit`` 200 by default, 1 to 200).
@@ -139,8 +141,7 @@ class BybitRest:
         points.reverse()  # newest first
         page = points[:limit]
         more = len(points) > limit and start is not None
-        rows = [{"openInterest": f"{p.oi_base if c.linear else round(p.oi_usd):.8f}",
-                 "timestamp": str(p.ts_ms)} for p in page]  # fmt: skip
+        rows = [_oi_row(p.oi_base if c.linear else p.oi_usd, c, p.ts_ms) for p in page]
         cursor = str(page[-1].ts_ms) if more and page else ""
         result = {
             "symbol": c.symbol,
@@ -166,6 +167,19 @@ class BybitRest:
         rows = [{"symbol": c.symbol, "fundingRate": wire.rate(rate),
                  "fundingRateTimestamp": str(ts)} for ts, rate in reversed(found)]  # fmt: skip
         return self._reply({"category": c.category, "list": rows[:limit]})
+
+
+def _oi_row(one_side: float, c: wire.Contract, ts_ms: int) -> dict[str, str]:
+    """One history point as the docs show it: ``openInterest`` both sides (8 decimals),
+    ``singleOpenInterest`` one side (the docs' inverse example rounds it to a whole
+    contract: ``"63910691.00000000"`` and ``"31955346"``)."""
+    if c.linear:
+        single = wire.fmt(one_side, c.qty_decimals)
+        return {"openInterest": f"{2 * one_side:.8f}", "singleOpenInterest": single,
+                "timestamp": str(ts_ms)}  # fmt: skip
+    contracts = round(one_side)
+    return {"openInterest": f"{2 * contracts:.8f}", "singleOpenInterest": str(contracts),
+            "timestamp": str(ts_ms)}  # fmt: skip
 
 
 def _limits(q: Mapping[str, str], default: int) -> tuple[int, int | None, int | None] | None:

@@ -12,6 +12,11 @@ frames, and the instrument list. Real frames, for reference::
     {"topic":"tickers.BTCUSD","type":"delta","data":{"symbol":"BTCUSD",
      "price24hPcnt":"0.023362","openInterest":"449736674","fundingRate":"0.0001",...},
      "cs":20856433603,"ts":1680673822776}
+
+Since 2026-06-11 (Bybit's docs and announcement "Update to the Open Interest (OI)
+calculation method"), tickers carry ``openInterest``/``openInterestValue`` for both sides and
+``singleOpenInterest``/``singleOpenInterestValue`` for one side: the simulator sends all four,
+the single ones being the market's open interest (so ``openInterest`` is twice it).
     {"topic":"allLiquidation.PIPPINUSDT","type":"snapshot","ts":1740480207578,
      "data":[{"T":1740480207110,"s":"PIPPINUSDT","S":"Sell","v":"2846","p":"0.02456"}]}
 
@@ -190,8 +195,12 @@ class TickerBook:
             "lowPrice24h": price(self.low, c),
             "markPrice": price(q.mark, c),
             "indexPrice": fmt(q.index, c.price_decimals),
-            "openInterest": _amount(oi, c),
-            "openInterestValue": fmt(oi * q.mark if c.linear else oi / q.mark, 2),
+            # Since 2026-06-11 openInterest and openInterestValue count both sides, the
+            # single* fields one side (what the market holds, and what other venues report).
+            "openInterest": _amount(2 * oi, c),
+            "openInterestValue": fmt(2 * (oi * q.mark if c.linear else oi / q.mark), 2),
+            "singleOpenInterest": _amount(oi, c),
+            "singleOpenInterestValue": fmt(oi * q.mark if c.linear else oi / q.mark, 2),
             "nextFundingTime": str(next_funding_ms(now_ms, c.funding_interval_h)),
             "fundingRate": rate(q.funding_rate_8h * c.funding_interval_h / 8),
             "bid1Price": price(last, c),

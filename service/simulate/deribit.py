@@ -24,7 +24,7 @@ REST: see :mod:`.deribit_rest`. Test hooks (from :class:`~.server.VenueServer`):
 :meth:`drop_connections`, :meth:`stall` (answers and heartbeats still flow; liquidations
 are held and sent afterwards), :attr:`clients`; ground truth: :meth:`mark`, :meth:`oi_base`,
 :attr:`prints` (every liquidation), :attr:`sent` (each liquidation pushed, with its trade
-row, once), :attr:`heartbeat_closes`.
+row, once), :attr:`heartbeat_closes`, :attr:`reused_request_ids`.
 """
 
 from __future__ import annotations
@@ -115,6 +115,9 @@ class DeribitSimulator(VenueServer[_Client]):
         self.sent: list[tuple[LiquidationPrint, dict[str, Any]]] = []
         """Every liquidation pushed (to at least one subscriber), with its trade row."""
         self.heartbeat_closes = 0
+        self.reused_request_ids = 0
+        """Requests whose id the same connection had used before (see
+        :attr:`.deribit_wire.Session.reused_ids`)."""
         self._funding_8h = {s: self.market.quote(s).funding_rate_8h for s in self.contracts}
         self._pending: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
         self._trade_id = FIRST_TRADE_ID
@@ -141,8 +144,9 @@ class DeribitSimulator(VenueServer[_Client]):
         with self._tracked(_Client(conn, session)) as client:
             try:
                 async for message in conn:
-                    interval = session.heartbeat_s
+                    interval, reused = session.heartbeat_s, session.reused_ids
                     answer, added = session.handle(message, time.monotonic(), _now_us())
+                    self.reused_request_ids += session.reused_ids - reused
                     await conn.send(answer)
                     if session.heartbeat_s != interval:
                         self._restart_heartbeats(client)

@@ -263,6 +263,11 @@ class Session:
     """A ``test_request`` was sent and no ``public/test`` came since."""
     tests: int = 0
     """``public/test`` requests answered."""
+    ids: set[str] = field(default_factory=set)
+    reused_ids: int = 0
+    """Requests whose id an earlier request of this connection had: the docs want ids
+    "unique within the connection context" (what the venue does with a reused one is not
+    documented: the simulator answers it, and counts it)."""
     credits: float = MAX_CREDITS
     credits_at: float = 0.0
 
@@ -284,6 +289,10 @@ class Session:
         if not isinstance(req, dict) or "id" not in req:
             return error(None, -32600, "Invalid Request", now_us), []
         req_id, method, params = req["id"], req.get("method"), req.get("params", {})
+        key = json.dumps(req_id)
+        if key in self.ids:
+            self.reused_ids += 1
+        self.ids.add(key)
         if not isinstance(params, dict):
             return error(req_id, -32602, "Invalid params", now_us), []
         if method in ("public/subscribe", "public/unsubscribe"):

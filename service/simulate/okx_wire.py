@@ -1,6 +1,6 @@
 """OKX v5's public websocket protocol, server side. Pure: frames in, frames out, no I/O.
 
-What the simulator's server needs to speak like ``wss://ws.okx.com:8443/ws/v5/public``: the
+What the simulator's server needs to speak like ``wss://ws.okx.com:443/ws/v5/public``: the
 ``subscribe``/``unsubscribe`` requests and their per-arg acks, OKX's error frames (60012
 invalid request, 60018 unknown channel or instrument, 60019 invalid op, 60014 over the
 480 requests per connection per hour), and the exact shapes of the ``mark-price``,

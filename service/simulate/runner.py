@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, Self
 
@@ -25,6 +25,7 @@ from .bitget import BitgetSimulator
 from .bitmex import BitmexSimulator
 from .bybit import BybitSimulator
 from .deribit import DeribitSimulator
+from .drift import ProtocolDrift
 from .gateio import GateSimulator
 from .hyperliquid import HyperliquidSimulator
 from .okx import OkxSimulator
@@ -36,6 +37,7 @@ log = structlog.get_logger(__name__)
 class VenueSimulator(Protocol):
     ws_base_url: str
     rest_base_url: str
+    drift: ProtocolDrift | None
 
     async def start(self, host: str = ..., ws_port: int = ..., rest_port: int = ...) -> Self: ...
     async def stop(self) -> None: ...
@@ -107,8 +109,10 @@ async def run_forever(
     *,
     venues: Sequence[str] | None = None,
     urls_file: Path | None = None,
+    drifts: Mapping[str, ProtocolDrift] | None = None,
 ) -> None:
     """Start the simulators, log (and write) their URLs, and serve until cancelled.
+    ``drifts``: venues that depart from their protocol (:mod:`.drift`).
 
     Raises ``KeyError`` for an unknown scenario or venue and ``OSError`` when a port cannot
     be bound.
@@ -123,9 +127,11 @@ async def run_forever(
         for name in names:
             i = list(SIMULATORS).index(name)
             ws_port, rest_port = (base_port + 2 * i, base_port + 2 * i + 1) if base_port else (0, 0)
-            sims[name] = await SIMULATORS[name](sc, seed + i, time_scale).start(
-                host, ws_port, rest_port
-            )
+            sim = SIMULATORS[name](sc, seed + i, time_scale)
+            sim.drift = (drifts or {}).get(name)
+            if sim.drift is not None:
+                log.warning("simulator drifted from its protocol", venue=name, drift=sim.drift)
+            sims[name] = await sim.start(host, ws_port, rest_port)
         urls = {n: {"ws_url": s.ws_base_url, "rest_url": s.rest_base_url} for n, s in sims.items()}
         for name, u in urls.items():
             log.info(

@@ -20,6 +20,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from . import drift as _drift
 from .asgi_server import AsgiServer
 from .clock import MarketClock
 from .market import LiquidationPrint, Market, SymbolSpec
@@ -73,6 +74,9 @@ class VenueServer(Generic[C]):
         self._ws_path = ws_path
         self._clients: set[C] = set()
         self._stall_until = 0.0
+        self.drift: _drift.ProtocolDrift | None = None
+        """Set: the venue departs from its protocol so (see :mod:`.drift`); applied to the
+        connections opened afterwards."""
         self._ws: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -103,7 +107,7 @@ class VenueServer(Generic[C]):
         Raises ``OSError`` when a port cannot be bound (nothing is left running then).
         """
         self._ws = await serve(
-            self._handle, host, ws_port, process_request=self._check_path, **self._ws_options()
+            self._serve, host, ws_port, process_request=self._check_path, **self._ws_options()
         )
         port = self._ws.sockets[0].getsockname()[1]
         try:
@@ -143,6 +147,12 @@ class VenueServer(Generic[C]):
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+    async def _serve(self, conn: ServerConnection) -> None:
+        """One connection: the venue's protocol, drifted when :attr:`drift` says so."""
+        if self.drift is not None:
+            _drift.apply(conn.protocol, self.drift)
+        await self._handle(conn)
 
     @contextmanager
     def _tracked(self, client: C) -> Iterator[C]:

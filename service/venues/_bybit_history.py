@@ -13,12 +13,21 @@ from .history import number as _f
 
 def parse_bybit_oi(body: Mapping[str, Any]) -> tuple[list[tuple[int, float]], str]:
     """``GET /v5/market/open-interest``: ``(ts, amount)`` newest first and the next cursor,
-    e.g. ``{"retCode":0,"result":{"symbol":"BTCUSDT","category":"linear","list":
-    [{"openInterest":"461134384.00000000","timestamp":"1669571400000"}],
-    "nextPageCursor":""}}`` (base coin on linear contracts, USD on inverse ones)."""
+    e.g. (the docs' own example, https://bybit-exchange.github.io/docs/v5/market/open-interest)
+    ``{"retCode":0,"retMsg":"OK","result":{"symbol":"BTCUSD","category":"inverse","list":
+    [{"openInterest":"63910691.00000000","singleOpenInterest":"31955346",
+    "timestamp":"1780963200000"}],"nextPageCursor":""}}`` (base coin on linear contracts, USD
+    on inverse ones). ``openInterest`` is "the sum of both sides" and ``singleOpenInterest``
+    "the single side" (the older page already said both sides): the amount is one side,
+    ``singleOpenInterest`` when given, else half of ``openInterest``."""
     result = body["result"]
-    rows = [(ms(r["timestamp"]), _f(r["openInterest"])) for r in result.get("list", [])]
+    rows = [(ms(r["timestamp"]), _one_side(r)) for r in result.get("list", [])]
     return rows, result.get("nextPageCursor") or ""
+
+
+def _one_side(row: Mapping[str, Any]) -> float:
+    single = row.get("singleOpenInterest")
+    return _f(single) if single not in (None, "") else _f(row["openInterest"]) / 2
 
 
 def parse_bybit_funding(body: Mapping[str, Any], interval_h: float) -> FundingPoints:

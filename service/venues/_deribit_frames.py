@@ -11,8 +11,9 @@ unit is 1 USD (inverse) or 1 coin (linear).
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import msgspec
@@ -32,8 +33,9 @@ FUNDING_BASIS_H: Final = 8.0
 """Deribit quotes ``current_funding`` and ``funding_8h`` as rates per 8 hours; funding
 accrues continuously (every ms), not at settlements."""
 PING_ID: Final = "heartbeat"
-"""The id of our ``public/test`` keep-alive, echoed in its answer: the answers and the
-venue's ``heartbeat`` frames then share one marker (see :mod:`.deribit`)."""
+"""The prefix of our ``public/test`` keep-alive ids (``heartbeat-1``, ``heartbeat-2``...),
+echoed in the answers: the answers and the venue's ``heartbeat`` frames then share one
+marker (see :mod:`.deribit`)."""
 
 NO_DATA: Final = msgspec.Raw(b"")
 _SIDE_OF_SELLER: Final = {"sell": Side.LONG, "buy": Side.SHORT}
@@ -183,7 +185,15 @@ def request(req_id: int | str, method: str, params_: Mapping[str, Any]) -> str:
     )
 
 
-PING: Final = request(PING_ID, "public/test", {})
+def pings() -> Callable[[], str]:
+    """A new ``public/test`` request at each call, ids ``heartbeat-1``, ``heartbeat-2``...:
+    Deribit's JSON-RPC overview says a request id "must be unique within the connection
+    context" (https://docs.deribit.com/articles/json-rpc-overview), so each connection
+    takes its own sequence (the subscribe requests use the integers 1, 2...)."""
+    numbers = itertools.count(1)
+    return lambda: request(f"{PING_ID}-{next(numbers)}", "public/test", {})
+
+
 SET_HEARTBEAT: Final = request(1, "public/set_heartbeat", {"interval": HEARTBEAT_INTERVAL_S})
 
 

@@ -47,7 +47,8 @@ class Liquidation(msgspec.Struct):
     """One ``futures.public_liquidates`` row. Since 2026-08-20, ``time`` in ms and several
     rows per contract: ``{"price":"215.1","size":"-124.5","time":1541486601123,
     "contract":"BTC_USDT"}`` (``size`` an integer without the size header: ``-124``); before,
-    ``time`` in seconds (the old table named it ``time_ms``)."""
+    ``time`` in seconds in the docs' samples, while the old table named the field
+    ``time_ms`` (ms)."""
 
     contract: str
     price: str | float

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, final
 
@@ -182,13 +182,21 @@ class Connection:
     """Stable within a venue (``market``, ``linear``, ``inverse-2``...): health and logs."""
     url: str
     subscribe: tuple[str, ...]
-    ping: str | None = None
+    ping: str | Callable[[], str] | None = None
+    """The keep-alive message, or a function called for each one (a venue that wants a
+    new request id every time: Deribit). The object is built anew for each connection."""
     ping_interval_s: float | None = None
     pong: str | None = None
     """A substring that marks the venue's answer to our ping. Such frames do not count as
     data for the watchdog: a feed that only answers pings has stalled."""
     headers: tuple[tuple[str, str], ...] = ()
     """Extra HTTP headers of the websocket handshake (Gate.io's ``X-Gate-Size-Decimal``)."""
+
+
+def ping_text(conn: Connection) -> str | None:
+    """The next keep-alive message of ``conn`` (``None``: it sends none)."""
+    ping = conn.ping
+    return ping() if callable(ping) else ping
 
 
 class Venue(ABC):
@@ -198,6 +206,10 @@ class Venue(ABC):
     default_ws_url: ClassVar[str]
     default_rest_url: ClassVar[str]
     liquidations_sampled: ClassVar[bool]
+    retired: ClassVar[str | None] = None
+    """Set when the venue no longer operates: why, since when, and the source. Such a
+    venue is disabled in ``config/default.yaml``; enabled explicitly (against a simulator,
+    a replay) it runs, with a warning at start-up."""
     max_frame_bytes: ClassVar[int] = 2**20
     """The largest websocket frame accepted (a larger one closes the connection, which
     reconnects): 1 MiB, about ten times the largest frame a venue sends in normal operation

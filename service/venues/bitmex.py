@@ -41,11 +41,20 @@ are known by their ``orderID`` (skipped by this parser, and by the store should 
 parser see them), and one placed during the gap is counted for what is left of it. The
 table is neither throttled nor sampled: ``sampled`` is false.
 
+**Retired.** BitMEX announced on 2026-07-23 that the exchange closes on 2026-09-23 at
+04:00 UTC (https://www.bitmex.com/blog/bitmex-closure, quoted by ccxt PR 29914 and
+gocryptotrader PR 2295; positions reduce-only from 2026-08-26 04:00 UTC, force-closed at the
+closure). The venue is disabled in ``config/default.yaml`` (:attr:`Bitmex.retired`); the
+module, its simulator and tests stay, as the protocol's record and for older recordings.
+
 Sizing (see :mod:`._bitmex_instruments`): inverse contracts are 1 USD; quanto contracts are
 worth ``multiplier x price`` XBt, valued in USD at the XBTUSD mark price (XBTUSD's instrument
 is subscribed first whenever a quanto is; a quanto liquidation or open interest before the
 first XBT price is dropped and counted as ``without_xbt_price``, and such an order is counted
-if a later partial re-sends it); linear contracts are ``multiplier / 1e6`` base coin.
+if a later partial re-sends it); linear contracts are ``multiplier / 1e6`` base coin. BitMEX's
+own guides value a quanto at the ``.BXBT`` index ("USD Value | XBT Value * .BXBT Spot
+Price", https://bitmex.com/app/quantoPerpetualsGuide); the XBTUSD mark differs from it only
+by XBTUSD's fair basis.
 Instruments come from ``GET /api/v1/instrument/active`` over httpx (the ccxt release we
 depend on has no BitMEX client): one request, the open perpetuals kept.
 """
@@ -324,6 +333,10 @@ class Bitmex(Venue):
     default_ws_url: ClassVar[str] = "wss://ws.bitmex.com/realtime"
     default_rest_url: ClassVar[str] = "https://www.bitmex.com"
     liquidations_sampled: ClassVar[bool] = False
+    retired: ClassVar[str | None] = (
+        "BitMEX closed on 2026-09-23 04:00 UTC (https://www.bitmex.com/blog/bitmex-closure; "
+        "reduce-only from 2026-08-26): kept for its simulator, recordings and protocol tests"
+    )
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)

@@ -19,11 +19,17 @@ Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exch
 * ``tickers.{symbol}`` (100 ms): a ``snapshot`` first, then ``delta`` frames that carry only
   the fields that changed, so the parser keeps each symbol's state. Funding rate per
   ``fundingIntervalHour`` hours (when absent, the interval from the instrument list),
-  ``nextFundingTime`` (ms, as text), ``markPrice``, ``indexPrice`` and ``openInterest``:
+  ``nextFundingTime`` (ms, as text), ``markPrice``, ``indexPrice`` and the open interest:
   base coin on linear contracts, USD contracts on inverse ones. Open interest comes from
-  here, not from REST, valued at the mark price (linear) or 1 USD per contract (inverse);
-  the venue's ``openInterestValue`` is the same product (in the settle coin: USDT, or BTC
-  for ``BTCUSD``) and is not re-sent with every ``openInterest`` change, so it is not read.
+  here, not from REST, valued at the mark price (linear) or 1 USD per contract (inverse).
+  **Both sides:** since 2026-06-11 the docs say ``openInterest`` (and
+  ``openInterestValue``) is "the sum of both sides" (Bybit's announcement "Update to the
+  Open Interest (OI) calculation method": the old figure was double-sided too) and
+  ``singleOpenInterest`` (and ``singleOpenInterestValue``) is one side, the figure every
+  other venue reports. The parser reads ``singleOpenInterest`` and, when a market sends
+  only the both-sides field (older recordings, a market without the new field), half of
+  ``openInterest`` (:func:`one_side`). The ``*Value`` fields (the same products in the
+  settle coin) are not read.
   Every frame is merged into the state, but mark, funding and open interest are reported at
   most once a second per symbol (:data:`STATE_EVERY_MS`, Binance's cadence): ten events a
   second per symbol would multiply the store's load by ten for no signal.
@@ -112,6 +118,9 @@ class _Ticker(msgspec.Struct):
     markPrice: str | None = None
     indexPrice: str | None = None
     openInterest: str | None = None
+    """Both sides (the docs since 2026-06-11): twice what other venues report."""
+    singleOpenInterest: str | None = None
+    """One side (since 2026-06-11)."""
     fundingRate: str | None = None
     nextFundingTime: str | None = None
     fundingIntervalHour: str | None = None
@@ -161,6 +170,15 @@ _liquidations = msgspec.json.Decoder(list[_LiquidationRow])
 MARK, FUNDING, OI = "mark", "funding", "open_interest"
 
 
+def one_side(single: float | None, both: float | None) -> float | None:
+    """One side of the open interest: ``singleOpenInterest`` when the venue sent it, else
+    half of ``openInterest`` (both sides, per the docs since 2026-06-11; the announcement's
+    example: 2,000 BTC both-sided is 1,000 BTC single-sided)."""
+    if single is not None:
+        return single
+    return None if both is None else both / 2
+
+
 @dataclass(slots=True)
 class _TickerState:
     """One symbol's ticker as last known (the snapshot with every delta applied), which of
@@ -169,6 +187,9 @@ class _TickerState:
     mark: float | None = None
     index: float | None = None
     open_interest: float | None = None
+    """``openInterest`` as sent: both sides."""
+    single_oi: float | None = None
+    """``singleOpenInterest`` as sent: one side (``None`` until a frame carries it)."""
     funding_rate: float | None = None
     next_funding_ms: int | None = None
     interval_h: float | None = None
@@ -184,6 +205,7 @@ class _TickerState:
                 ("mark", t.markPrice),
                 ("index", t.indexPrice),
                 ("open_interest", t.openInterest),
+                ("single_oi", t.singleOpenInterest),
                 ("funding_rate", t.fundingRate),
                 ("interval_h", t.fundingIntervalHour),
             )
@@ -194,6 +216,7 @@ class _TickerState:
         self.mark = numbers.get("mark", self.mark)
         self.index = numbers.get("index", self.index)
         self.open_interest = numbers.get("open_interest", self.open_interest)
+        self.single_oi = numbers.get("single_oi", self.single_oi)
         self.funding_rate = numbers.get("funding_rate", self.funding_rate)
         self.interval_h = numbers.get("interval_h", self.interval_h)
         if t.nextFundingTime is not None:
@@ -202,8 +225,13 @@ class _TickerState:
             self.changed.add(MARK)
         if present.keys() & {"funding_rate", "interval_h"} or t.nextFundingTime is not None:
             self.changed.add(FUNDING)
-        if "open_interest" in present:
+        if present.keys() & {"open_interest", "single_oi"}:
             self.changed.add(OI)
+
+    @property
+    def one_side(self) -> float | None:
+        """The open interest as other venues count it (see :func:`one_side`)."""
+        return one_side(self.single_oi, self.open_interest)
 
     def due(self, ts: int, every_ms: int) -> set[str]:
         """The changed parts not reported in the ``every_ms`` before ``ts``."""
@@ -297,7 +325,7 @@ class BybitParser(Parser):
         venue, symbol, base = self.venue, inst.symbol, inst.base
         out: list[Event] = []
         due = state.due(ts, self.state_every_ms)
-        mark, rate, oi = state.mark, state.funding_rate, state.open_interest
+        mark, rate, oi = state.mark, state.funding_rate, state.one_side
         if MARK in due and mark is not None:
             out.append(
                 MarkPrice(

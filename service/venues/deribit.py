@@ -17,9 +17,12 @@ Wire protocol (https://docs.deribit.com, JSON-RPC 2.0 over ``wss://www.deribit.c
   connection. The collector's keep-alive is a static periodic message, so we send
   ``public/test`` every :data:`PING_INTERVAL_S` (a third of the heartbeat interval): a
   ``public/test`` reaches the venue within 10 s of any ``test_request``, well inside the
-  interval, and is the answer it asks for. Its id, ``"heartbeat"``, is echoed in the venue's
-  answer, so the one marker ``heartbeat`` flags both the venue's heartbeats and the answers
-  to our pings as keep-alive, not data: a feed that only keeps alive has stalled.
+  interval, and is the answer it asks for. Request ids "must be unique within the
+  connection context" (the JSON-RPC overview): ours are ``heartbeat-1``, ``heartbeat-2``...
+  per connection (:func:`~._deribit_frames.pings`), after the integer ids of the session's
+  requests. Each is echoed in the venue's answer, so the one marker ``heartbeat`` flags both
+  the venue's heartbeats and the answers to our pings as keep-alive, not data: a feed that
+  only keeps alive has stalled.
 * ``ticker`` (every 100 ms while it changes): ``mark_price``, ``index_price``,
   ``open_interest`` (USD on inverse, coin on linear contracts) and funding. Funding accrues
   continuously; ``current_funding`` is the rate accruing now and ``funding_8h`` the rate
@@ -52,12 +55,11 @@ from ccxt.base.errors import BadResponse
 
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, per_hour
 from . import _deribit_frames as frames
-from ._deribit_frames import FUNDING_BASIS_H, PING, VENUE, liquidated_sides, session_requests
+from ._deribit_frames import FUNDING_BASIS_H, VENUE, liquidated_sides, pings, session_requests
 from .base import Connection, Instrument, Parser
 from .ccxt_markets import CcxtBackedVenue
 
 __all__ = [
-    "PING",
     "PING_INTERVAL_S",
     "PONG_MARKER",
     "STATE_EVERY_MS",
@@ -65,6 +67,7 @@ __all__ = [
     "Deribit",
     "DeribitParser",
     "liquidated_sides",
+    "pings",
     "session_requests",
 ]
 
@@ -72,7 +75,8 @@ log = structlog.get_logger(__name__)
 
 PING_INTERVAL_S: Final = 10.0
 PONG_MARKER: Final = "heartbeat"
-"""In the venue's heartbeats and in its answers to our ``public/test`` (id ``"heartbeat"``)."""
+"""In the venue's heartbeats and in its answers to our ``public/test`` (ids
+``"heartbeat-<n>"``)."""
 STATE_EVERY_MS: Final = 1000
 """Mark, funding and open-interest events: at most one per instrument and kind per second."""
 
@@ -228,7 +232,7 @@ class Deribit(CcxtBackedVenue):
                 "public",
                 self.ws_url,
                 session_requests(self.subscribed(markets)),
-                ping=PING,
+                ping=pings(),  # a sequence of its own for each connection
                 ping_interval_s=PING_INTERVAL_S,
                 pong=PONG_MARKER,
             )

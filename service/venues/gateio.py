@@ -25,15 +25,21 @@ Wire protocol (https://www.gate.com/docs/developers/futures/ws/en/):
   buyer"; the docs' examples are negative, and public collectors read it the same way).
   ``price`` is the liquidation order's price. Two formats, both read:
 
-  - until 2026-08-20: at most one liquidation per contract per second, ``time`` in
-    **seconds** (the table called it ``time_ms``): a **sample** (``sampled`` true);
-  - since 2026-08-20 (changelog: "no longer discards the other liquidation orders within
-    the period"): every liquidation of a contract within an aggregation period (1 s; sent
-    early at 20) in one array, ``time`` in **ms**: **complete** (``sampled`` false).
+  - until 2026-08-20: at most one liquidation per contract per second ("每个合约每1秒最多推一条
+    强平订单数据"), ``time`` in **seconds** in the docs' samples, while the field table
+    named it ``time_ms`` (ms): a **sample** (``sampled`` true);
+  - since 2026-08-20 (the changelog of the Chinese docs, "Last Updated: 8/20/2026":
+    "调整为聚合推送 ... 不再丢弃周期内的其他强平订单", aggregated, "no longer discarding the
+    other liquidation orders within the period"): every liquidation of a contract within an
+    aggregation period (1 s by default; sent early at 20) in one array, and the table's
+    field is ``time`` (强平时间, "liquidation time", in **ms**): **complete** (``sampled``
+    false).
 
-  The format is told per row by the magnitude of ``time`` (a row carrying ``time_ms`` is
-  read in ms). The handshake sends ``X-Gate-Size-Decimal: 1``, so sizes (and
-  ``total_size``) are decimal texts, fractional contracts included. There is no id: ``event_id`` is
+  The format is told per row: ``time`` in ms (above :data:`MS_SINCE`) is the current,
+  complete format; a ``time`` in seconds, or a row carrying only the old table's ``time_ms``,
+  is the old sampled one (its time read from ``time_ms`` when present). The handshake
+  sends ``X-Gate-Size-Decimal: 1``, so sizes (and ``total_size``) are decimal texts,
+  fractional contracts included. There is no id: ``event_id`` is
   ``<time ms>:<size>:<price>`` as sent, with the contract as the symbol; identical for a
   re-send after a reconnect. Two liquidations of one contract in the same millisecond at
   the same price and size would count once.
@@ -167,12 +173,13 @@ class GateParser(Parser):
                 size, price = number(row.size), number(row.price)
             except ParseError:  # one bad row: keep the rest of the batch
                 size = price = 0.0
-            stamp = row.time_ms or row.time or 0
-            if size == 0 or price <= 0 or stamp <= 0:
+            if row.time is not None and row.time >= MS_SINCE:  # the 2026-08-20 format
+                complete, ts = True, row.time
+            else:  # the old sample: time in s, or the old table's time_ms
+                complete, ts = False, row.time_ms or (row.time or 0) * 1000
+            if size == 0 or price <= 0 or ts <= 0:
                 self.stats.error(self.venue, "invalid_liquidation", row)
                 continue
-            in_ms = row.time_ms is not None or stamp >= MS_SINCE
-            ts = stamp if in_ms else stamp * 1000
             qty = abs(size)
             out.append(
                 Liquidation(
@@ -186,7 +193,7 @@ class GateParser(Parser):
                     quantity=qty,
                     quantity_base=inst.base_units(qty, price),
                     notional_usd=inst.notional_usd(qty, price),
-                    sampled=not in_ms,  # seconds: the old one-a-second sample
+                    sampled=not complete,  # the old one-a-second sample
                     event_id=f"{ts}:{row.size}:{row.price}",
                 )
             )

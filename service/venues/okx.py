@@ -2,7 +2,13 @@
 
 Wire protocol (https://www.okx.com/docs-v5/en/, sections "WebSocket", "Public data"):
 
-* One public websocket, ``wss://ws.okx.com:8443/ws/v5/public``. A ``subscribe`` request
+* One public websocket, ``wss://ws.okx.com:443/ws/v5/public``: port 8443, the one OKX's
+  guide listed until at least 2026-08, stopped accepting websocket connections on
+  2026-10-31 (Colo hosts on 2026-11-16), and the same host and path on 443 replaces it.
+  We found this in third-party sources only (the ``okx-api`` SDK's author, a Go OKX client's
+  README: "port 8443 is retired on 31 Oct 2026"; ccxt 4.5.90 connects to
+  ``wss://ws.okx.com:443/ws/v5``), not in a page of OKX's own (see ``docs/venues.md``); 443
+  works either way. The URL is configurable (``ws_url``). A ``subscribe`` request
   carries many ``args`` (their total length must stay under 64 KB); each arg is acked on its
   own (``{"event":"subscribe","arg":{...},"connId":...}``); a refused request answers
   ``{"event":"error","code":"60018","msg":...}``. At most 480 subscribe/unsubscribe/login
@@ -282,7 +288,8 @@ class OkxParser(Parser):
 
 class Okx(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
-    default_ws_url: ClassVar[str] = "wss://ws.okx.com:8443/ws/v5/public"
+    default_ws_url: ClassVar[str] = "wss://ws.okx.com:443/ws/v5/public"
+    """Port 443: 8443 retired on 2026-10-31 (see the module docstring)."""
     default_rest_url: ClassVar[str] = "https://www.okx.com"
     liquidations_sampled: ClassVar[bool] = True
     max_frame_bytes: ClassVar[int] = 4 * 2**20

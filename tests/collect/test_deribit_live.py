@@ -188,6 +188,10 @@ async def test_the_periodic_public_test_answers_every_test_request(
         assert sim.heartbeat_closes == 0
         assert collector.health.reconnects_total == 0
         assert collector.health.parse_errors == {}
+        # About ten public/test requests, each with an id of its own on the connection.
+        (client,) = sim._clients
+        assert client.session.tests >= 8
+        assert sim.reused_request_ids == 0
 
 
 async def test_without_the_public_test_the_venue_closes_and_the_collector_reconnects(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -111,10 +112,39 @@ def test_history_parsers_read_the_documented_shapes() -> None:
         [{"symbol": "BTCUSDT", "fundingTime": 1570608000000, "fundingRate": "-0.03750000",
           "markPrice": "34287.54619963"}], 8.0
     ) == [(1570608000000, -0.0046875)]  # fmt: skip
+    # Before singleOpenInterest, only both sides: one side is half.
     body = {"retCode": 0, "result": {"symbol": "BTCUSD", "category": "inverse", "list": [
         {"openInterest": "461134384.00000000", "timestamp": "1669571400000"}],
         "nextPageCursor": "abc"}}  # fmt: skip
-    assert parse_bybit_oi(body) == ([(1669571400000, 461134384.0)], "abc")
+    assert parse_bybit_oi(body) == ([(1669571400000, 230567192.0)], "abc")
+    # The docs' example (https://bybit-exchange.github.io/docs/v5/market/open-interest,
+    # first two entries as stored): "openInterest ... the sum of both sides",
+    # "singleOpenInterest ... the single side".
+    documented = json.loads("""{
+"retCode": 0,
+"retMsg": "OK",
+"result": {
+"symbol": "BTCUSD",
+"category": "inverse",
+"list": [
+{
+"openInterest": "63910691.00000000",
+"singleOpenInterest": "31955346",
+"timestamp": "1780963200000"
+},
+{
+"openInterest": "63942311.00000000",
+"singleOpenInterest": "31971156",
+"timestamp": "1780704000000"
+}
+],
+"nextPageCursor": ""
+}
+}""")
+    assert parse_bybit_oi(documented) == (
+        [(1780963200000, 31955346.0), (1780704000000, 31971156.0)],
+        "",
+    )
     okx = {"code": "0", "data": [["1790550000000", "2800476.45", "28006.5419",
                                   "2360916466.88"]], "msg": ""}  # fmt: skip
     assert parse_okx_oi(okx) == [(1790550000000, 28006.5419, 2360916466.88)]

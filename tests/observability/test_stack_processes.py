@@ -37,6 +37,8 @@ from obs_support import (
     stop,
 )
 
+from service.config import load_settings
+
 pytestmark = pytest.mark.integration
 
 SIMULATOR_BASE = 9400
@@ -177,7 +179,12 @@ async def test_the_compose_stack_runs_as_processes_with_its_own_config(tmp_path:
         # Prometheus: the mounted configuration directory, scraping the service.
         config_dir = _mount(services["prometheus"], "/etc/prometheus")
         async with run_prometheus(tmp_path, f"127.0.0.1:{api_port}", config_dir) as prometheus:
-            venues = sorted(overlay["venues"])
+            # The venues the configuration enables: BitMEX (retired) stays off.
+            venues = sorted(
+                load_settings(None, [REPO / "config/default.yaml", overlay_path]).enabled_venues()
+            )
+            assert "bitmex" not in venues
+            assert len(venues) == len(overlay["venues"]) - 1
             deadline = time.monotonic() + 45
             connected: list[str] = []
             while time.monotonic() < deadline:

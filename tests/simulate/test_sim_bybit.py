@@ -113,12 +113,16 @@ async def test_tickers_send_a_snapshot_then_deltas_of_what_changed(
     assert snapshot["type"] == "snapshot"
     assert list(snapshot) == ["topic", "type", "data", "cs", "ts"]
     fields = snapshot["data"]
-    for key in ("markPrice", "indexPrice", "openInterest", "fundingRate", "nextFundingTime"):
+    for key in ("markPrice", "indexPrice", "openInterest", "singleOpenInterest", "fundingRate",
+                "nextFundingTime"):  # fmt: skip
         assert key in fields
     assert fields["fundingIntervalHour"] == "8"
-    assert float(fields["openInterestValue"]) == pytest.approx(
-        float(fields["openInterest"]) * float(fields["markPrice"]), rel=1e-6
-    )
+    # Since 2026-06-11: openInterest counts both sides, singleOpenInterest one side.
+    single, mark = float(fields["singleOpenInterest"]), float(fields["markPrice"])
+    assert float(fields["openInterest"]) == pytest.approx(2 * single, rel=1e-6)
+    assert single == pytest.approx(bybit_sim.oi_base("BTCUSDT"), rel=0.01)
+    assert float(fields["openInterestValue"]) == pytest.approx(2 * single * mark, rel=1e-6)
+    assert float(fields["singleOpenInterestValue"]) == pytest.approx(single * mark, rel=1e-6)
     assert len(deltas) >= 7  # every 100 ms for ~1 s
     state = dict(fields)
     for d in deltas:
@@ -170,15 +174,17 @@ async def test_inverse_sizes_are_usd_contracts(bybit_sim: BybitSimulator) -> Non
         await _subscribe(ws, "tickers.BTCUSD", "allLiquidation.BTCUSD")
         frames = [json.loads(f) for f in await collect(ws, 1.2)]
     snapshot = frames[0]["data"]
-    oi, mark = snapshot["openInterest"], float(snapshot["markPrice"])
+    oi, mark = snapshot["singleOpenInterest"], float(snapshot["markPrice"])
     assert oi.isdigit()  # whole USD contracts
-    assert float(snapshot["openInterestValue"]) == pytest.approx(int(oi) / mark, rel=1e-5)
+    assert snapshot["openInterest"].isdigit()
+    assert int(snapshot["openInterest"]) == 2 * int(oi)  # both sides
+    assert float(snapshot["singleOpenInterestValue"]) == pytest.approx(int(oi) / mark, rel=1e-5)
     latest = dict(snapshot)
     for f in frames[1:]:
         if f["topic"] == "tickers.BTCUSD":
             latest.update(f["data"])
     usd_now = bybit_sim.oi_base("BTCUSD") * bybit_sim.mark("BTCUSD")
-    assert int(latest["openInterest"]) == pytest.approx(usd_now, rel=0.005)
+    assert int(latest["singleOpenInterest"]) == pytest.approx(usd_now, rel=0.005)
     rows = [r for f in frames if f["topic"].startswith("allLiquidation") for r in f["data"]]
     assert rows
     assert all(r["v"].isdigit() and r["S"] == "Buy" for r in rows)

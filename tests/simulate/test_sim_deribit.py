@@ -21,7 +21,7 @@ from service.simulate.deribit import HEARTBEAT_CLOSE, DeribitSimulator
 from service.simulate.market import DEFAULT_SPECS, Market
 from service.simulate.scenario import get_scenario
 from service.venues.base import Instrument
-from service.venues.deribit import PING, Deribit, DeribitParser
+from service.venues.deribit import Deribit, DeribitParser, pings
 
 pytestmark = pytest.mark.integration
 
@@ -241,10 +241,12 @@ async def test_an_unanswered_test_request_closes_the_connection() -> None:
 async def test_a_public_test_every_few_beats_keeps_the_connection() -> None:
     async with DeribitSimulator(heartbeat_scale=40.0) as sim, connect(sim.ws_base_url) as ws:
         await _call(ws, 1, "public/set_heartbeat", interval=10)
+        ping = pings()
         for _ in range(8):  # 1.2 s: almost 5 heartbeat intervals, a ping every 0.6 interval
-            await ws.send(PING)
+            await ws.send(ping())
             await collect(ws, 0.15)
         assert sim.heartbeat_closes == 0
+        assert sim.reused_request_ids == 0
         assert (await _call(ws, 2, "public/disable_heartbeat"))["result"] == "ok"
         await asyncio.sleep(0.6)  # off: nothing to answer any more
         assert (await _call(ws, 3, "public/test"))["result"]
@@ -273,9 +275,9 @@ async def test_stall_pushes_nothing_but_still_answers(sim: DeribitSimulator) -> 
         assert len(await collect(ws, 0.4)) >= 3
         sim.stall(0.8)
         await collect(ws, 0.05)  # a frame may have been in flight
-        await ws.send(PING)
+        await ws.send(pings()())
         (answer,) = await collect(ws, 0.5)
-        assert json.loads(answer)["id"] == "heartbeat"
+        assert json.loads(answer)["id"] == "heartbeat-1"
         assert len(await collect(ws, 0.6)) >= 2  # and back
 
 

@@ -105,6 +105,8 @@ async def test_bybit_open_interest_pages_newest_first_and_funding_history() -> N
             body = (await http.get("/v5/market/open-interest", params=params)).json()
             assert body["retCode"] == 0
             seen += [int(r["timestamp"]) for r in body["result"]["list"]]
+            for r in body["result"]["list"]:  # both sides, and one side (since 2026-06-11)
+                assert float(r["openInterest"]) == pytest.approx(2 * float(r["singleOpenInterest"]))
             if not body["result"]["nextPageCursor"]:
                 break
             params["cursor"] = body["result"]["nextPageCursor"]

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from service.config import VenueSettings
+from service.config import VenueSettings, load_settings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.venues import REGISTRY
 from service.venues.base import Instrument
 from service.venues.bitmex import (
     PING_INTERVAL_S,
@@ -433,3 +434,25 @@ def test_subscribe_requests_have_the_shape_the_venue_was_sent(
     assert set(ours) == set(sent)
     assert ours["op"] == sent["op"]
     assert all(a.count(":") == 1 for a in ours["args"] + sent["args"])
+
+
+def test_bitmex_is_retired_and_disabled_by_the_shipped_configuration() -> None:
+    """BitMEX closed on 2026-09-23 04:00 UTC (https://www.bitmex.com/blog/bitmex-closure):
+    the venue stays registered (its simulator and these protocol tests run), but the shipped
+    configuration, and so ``run`` and the demo, leave it off."""
+    from service.demo import demo_venues
+
+    assert REGISTRY["bitmex"] is Bitmex
+    assert Bitmex.retired is not None
+    assert "2026-09-23" in Bitmex.retired
+    assert [name for name, v in REGISTRY.items() if v.retired] == ["bitmex"]
+    repo = Path(__file__).resolve().parents[2]
+    shipped = load_settings(set(REGISTRY), [repo / "config/default.yaml"])
+    assert shipped.venues["bitmex"].enabled is False
+    assert set(shipped.enabled_venues()) == set(REGISTRY) - {"bitmex"}
+    demo = load_settings(set(REGISTRY), [repo / "config/default.yaml", repo / "config/demo.yaml"])
+    assert demo_venues(demo) == sorted(set(REGISTRY) - {"bitmex"})
+    explicit = load_settings(set(REGISTRY), [], venues={"bitmex": {"enabled": True}})
+    assert demo_venues(explicit) == sorted(REGISTRY)  # enabled explicitly: it runs too
+    bare = load_settings(set(REGISTRY), [])  # no configuration: the live venues
+    assert demo_venues(bare) == sorted(set(REGISTRY) - {"bitmex"})

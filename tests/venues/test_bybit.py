@@ -202,16 +202,68 @@ def test_every_ticker_snapshot_gives_mark_funding_per_hour_and_open_interest(
         assert f.next_funding_ms == int(d["nextFundingTime"])
         (oi,) = _only(events, OpenInterest)
         value = float(d["openInterestValue"])
+        # These recordings predate singleOpenInterest: openInterest counts both sides (the
+        # docs since 2026-06-11; the announcement's "current method" example is 2x), so one
+        # side is half of it.
+        assert "singleOpenInterest" not in d
+        one = oi_units / 2
         if inst.linear:  # openInterest in base coin; the venue's value is OI x mark (USDT)
             assert value == pytest.approx(oi_units * mark, rel=1e-6)
-            assert oi.oi_base == pytest.approx(oi_units)
-            assert oi.oi_usd == pytest.approx(oi_units * mark)
+            assert oi.oi_base == pytest.approx(one)
+            assert oi.oi_usd == pytest.approx(one * mark)
         else:  # openInterest in USD contracts; the venue's value is OI / mark (coin)
             assert value == pytest.approx(oi_units / mark, rel=1e-5)
-            assert oi.oi_usd == pytest.approx(oi_units)
-            assert oi.oi_base == pytest.approx(oi_units / mark)
-        assert oi.oi_contracts == pytest.approx(oi_units)
+            assert oi.oi_usd == pytest.approx(one)
+            assert oi.oi_base == pytest.approx(one / mark)
+        assert oi.oi_contracts == pytest.approx(one)
         assert parser.last_mark == {d["symbol"]: pytest.approx(mark)}
+
+
+# Since 2026-06-11 the v5 ticker docs list "openInterest | Open interest size (both sides)",
+# "openInterestValue | ... (both sides)", "singleOpenInterest | Open interest size (single
+# side)" and "singleOpenInterestValue | ... (single side)"; the page's sample frame does not
+# show the new fields, so the frames below are built from the documented names.
+SINGLE_SIDED_SNAPSHOT = (
+    '{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT",'
+    '"tickDirection":"PlusTick","price24hPcnt":"0.017103","lastPrice":"100000.00",'
+    '"markPrice":"100010.00","indexPrice":"100020.00","openInterest":"52664.642",'
+    '"openInterestValue":"5266990846.42","singleOpenInterest":"26332.321",'
+    '"singleOpenInterestValue":"2633495423.21","fundingRate":"0.0001",'
+    '"nextFundingTime":"1781164800000","fundingIntervalHour":"8"},'
+    '"cs":24987956059,"ts":1781150000000}'
+)
+
+
+def test_one_sided_open_interest_is_read_from_single_open_interest() -> None:
+    parser = BybitParser(VENUE, MARKETS, None)
+    (oi,) = _only(parser.parse(SINGLE_SIDED_SNAPSHOT, recv_ms=1), OpenInterest)
+    assert not parser.stats.errors
+    assert oi.oi_contracts == oi.oi_base == 26332.321  # one side, not 52664.642
+    assert oi.oi_usd == pytest.approx(26332.321 * 100010.00)  # 2,633,495,423.2 USD
+    # A delta that moves both figures: the single side is read.
+    delta = (
+        '{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT",'
+        '"openInterest":"52700.000","singleOpenInterest":"26350.000"},"cs":24987956060,'
+        '"ts":1781150001000}'
+    )
+    (oi,) = _only(parser.parse(delta, recv_ms=2), OpenInterest)
+    assert oi.oi_base == 26350.0
+    assert oi.oi_usd == pytest.approx(26350.0 * 100010.00)
+
+
+def test_one_side_is_half_of_open_interest_when_only_both_sides_are_sent() -> None:
+    frame = SINGLE_SIDED_SNAPSHOT.replace(',"singleOpenInterest":"26332.321"', "")
+    parser = BybitParser(VENUE, MARKETS, None)
+    (oi,) = _only(parser.parse(frame, recv_ms=1), OpenInterest)
+    assert oi.oi_base == pytest.approx(52664.642 / 2)
+    inverse = (
+        '{"topic":"tickers.BTCUSD","type":"snapshot","data":{"symbol":"BTCUSD",'
+        '"markPrice":"60000.00","openInterest":"63910691","singleOpenInterest":"31955346"},'
+        '"cs":1,"ts":1781150000000}'
+    )  # the docs' open-interest example figures: 63910691 both sides, 31955346 one side
+    (oi,) = _only(BybitParser(VENUE, MARKETS, None).parse(inverse, recv_ms=1), OpenInterest)
+    assert oi.oi_usd == 31955346.0  # inverse: 1 USD a contract
+    assert oi.oi_base == pytest.approx(31955346 / 60000.0)
 
 
 def test_the_real_inverse_delta_merges_into_its_snapshot(captures: Path) -> None:
@@ -226,8 +278,9 @@ def test_the_real_inverse_delta_merges_into_its_snapshot(captures: Path) -> None
     assert _only(events, MarkPrice) == []  # no markPrice or indexPrice in the delta
     (oi,) = _only(events, OpenInterest)
     mark = float(s["data"]["markPrice"])  # unchanged: the snapshot's
-    assert oi.oi_usd == pytest.approx(float(d["data"]["openInterest"]))
-    assert oi.oi_base == pytest.approx(float(d["data"]["openInterest"]) / mark)
+    one = float(d["data"]["openInterest"]) / 2  # both sides sent: one side is half
+    assert oi.oi_usd == pytest.approx(one)
+    assert oi.oi_base == pytest.approx(one / mark)
     assert oi.ts_ms == d["ts"]
     (f,) = _only(events, FundingRate)
     assert f.funding_rate == pytest.approx(float(d["data"]["fundingRate"]))
@@ -248,7 +301,7 @@ def test_changes_are_reported_once_a_second_with_the_merged_state(captures: Path
     later["ts"] = s["ts"] + 1000
     events = parser.parse(json.dumps(later), recv_ms=4)
     (oi,) = _only(events, OpenInterest)  # the delta's open interest, a second later
-    assert oi.oi_usd == pytest.approx(float(d["data"]["openInterest"]))
+    assert oi.oi_usd == pytest.approx(float(d["data"]["openInterest"]) / 2)
     assert oi.ts_ms == s["ts"] + 1000
     (f,) = _only(events, FundingRate)
     assert f.funding_rate == pytest.approx(float(d["data"]["fundingRate"]))
@@ -343,7 +396,7 @@ def test_dated_futures_have_no_funding_and_are_filtered_unless_listed(captures: 
     events = BybitParser(VENUE, listed, None).parse(linear_future, recv_ms=1)
     assert _only(events, FundingRate) == []
     (oi,) = _only(events, OpenInterest)
-    assert oi.oi_usd == pytest.approx(float(d["openInterest"]) * float(d["markPrice"]))
+    assert oi.oi_usd == pytest.approx(float(d["openInterest"]) / 2 * float(d["markPrice"]))
 
 
 # -- everything else in the captures ------------------------------------------------------------
@@ -476,7 +529,7 @@ def test_a_ticker_with_a_bad_field_leaves_the_state_as_it_was() -> None:
     good = '{"topic":"tickers.BTCUSDT","type":"delta","ts":3000,"data":{"symbol":"BTCUSDT",'
     (oi,) = parser.parse(good + '"openInterest":"11"}}', recv_ms=3)
     assert isinstance(oi, OpenInterest)
-    assert oi.oi_usd == pytest.approx(11 * 100.5)  # the mark of the last good frame
+    assert oi.oi_usd == pytest.approx(11 / 2 * 100.5)  # the mark of the last good frame
 
 
 # -- the venue: connections and instruments ------------------------------------------------------

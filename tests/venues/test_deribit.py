@@ -20,12 +20,12 @@ from service.venues._deribit_frames import (
 )
 from service.venues.base import Instrument
 from service.venues.deribit import (
-    PING,
     PING_INTERVAL_S,
     PONG_MARKER,
     Deribit,
     DeribitParser,
     liquidated_sides,
+    pings,
     session_requests,
 )
 
@@ -334,7 +334,7 @@ PROTOCOL_FRAMES = [
     '{"jsonrpc":"2.0","id":1,"result":"ok","usIn":1,"usOut":2,"usDiff":1,"testnet":false}',
     '{"params":{"type":"test_request"},"method":"heartbeat","jsonrpc":"2.0"}',
     '{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"heartbeat"}}',
-    '{"jsonrpc":"2.0","id":"heartbeat","result":{"version":"1.2.26"},"usIn":1,"usOut":2,"usDiff":1,"testnet":false}',
+    '{"jsonrpc":"2.0","id":"heartbeat-7","result":{"version":"1.2.26"},"usIn":1,"usOut":2,"usDiff":1,"testnet":false}',
 ]
 
 
@@ -409,15 +409,36 @@ def test_the_keep_alive_is_a_public_test_within_the_heartbeat_interval() -> None
     inst = Instrument(VENUE, "BTC-PERPETUAL", "BTC", "USD", linear=False)
     (conn,) = venue.connections({"BTC-PERPETUAL": inst})
     assert conn.url == "wss://www.deribit.com/ws/api/v2"
-    ping = json.loads(PING)
-    assert conn.ping == PING
-    assert (ping["method"], ping["params"]) == ("public/test", {})
+    assert callable(conn.ping)
+    sent = [json.loads(conn.ping()) for _ in range(7)]
+    assert all((p["method"], p["params"]) == ("public/test", {}) for p in sent)
     assert conn.ping_interval_s == PING_INTERVAL_S <= HEARTBEAT_INTERVAL_S / 2
     # The marker flags the venue's heartbeats and its answer to our ping (which echoes the
     # ping's id), never a notification.
     assert conn.pong == PONG_MARKER
     assert all(PONG_MARKER in f for f in PROTOCOL_FRAMES[1:])
-    assert f'"id":{json.dumps(ping["id"])}' in PROTOCOL_FRAMES[3]
+    assert f'"id":{json.dumps(sent[-1]["id"])}' in PROTOCOL_FRAMES[3]
+
+
+def test_every_request_id_is_unique_within_a_connection() -> None:
+    """Deribit's JSON-RPC overview: the id "Must be unique within the connection context"
+    (https://docs.deribit.com/articles/json-rpc-overview). The session's requests take the
+    integers 1, 2...; the keep-alive ``public/test`` ids heartbeat-1, heartbeat-2..., and a
+    new connection starts its own sequence."""
+    venue = Deribit(VenueSettings())
+    symbols = [f"C{i}-PERPETUAL" for i in range(120)]  # 240 channels: three subscribes
+    markets = {s: Instrument(VENUE, s, s[:-11], "USD", linear=False) for s in symbols}
+    (conn,) = venue.connections(markets)
+    assert callable(conn.ping)
+    ids = [json.loads(r)["id"] for r in conn.subscribe]
+    ids += [json.loads(conn.ping())["id"] for _ in range(1000)]  # 2.8 hours of pings
+    assert ids[:4] == [1, 2, 3, 4]  # set_heartbeat, then the subscribes
+    assert ids[4:7] == ["heartbeat-1", "heartbeat-2", "heartbeat-3"]
+    assert len(ids) == len(set(ids))
+    (again,) = venue.connections(markets)
+    assert callable(again.ping)
+    assert json.loads(again.ping())["id"] == "heartbeat-1"
+    assert pings()() == again.ping().replace("heartbeat-2", "heartbeat-1")
 
 
 def test_no_captured_notification_looks_like_a_keep_alive(captures: Path) -> None:

@@ -421,3 +421,69 @@ def test_delisted_and_unusable_rows_are_skipped() -> None:
     assert only.funding_interval_h == 1.0
     with pytest.raises(ValueError, match="Expected `array`"):
         parse_contracts('{"label":"INVALID_PARAM_VALUE"}', "usdt")
+
+
+# Gate's futures websocket docs (zh_CN), the 2026-08-20 changelog and the channel's field
+# table before and after, as the docs diff of 2026-08-21 shows them (docs/venues.md): the
+# current samples carry several rows per contract, "time" in ms; the old ones one row, "time"
+# in seconds, under a table that named the field "time_ms" (ms).
+GATE_NEW_DECIMAL = (
+    '{ "channel": "futures.public_liquidates", "event": "update", "time": 1541505434, '
+    '"time_ms": 1541505434123, "result": [ { "price": "215.1", "size": "-124.5", '
+    '"time": 1541486601123, "contract": "BTC_USDT" }, { "price": "215.2", "size": "-10.5", '
+    '"time": 1541486601456, "contract": "BTC_USDT" } ] }'
+)
+GATE_NEW_INTEGER = (
+    '{ "channel": "futures.public_liquidates", "event": "update", "time": 1541505434, '
+    '"time_ms": 1541505434123, "result": [ { "price": "215.1", "size": -124, '
+    '"time": 1541486601123, "contract": "BTC_USDT" }, { "price": "215.2", "size": -10, '
+    '"time": 1541486601456, "contract": "BTC_USDT" } ] }'
+)
+GATE_OLD_DECIMAL = (
+    '{ "channel": "futures.public_liquidates", "event": "update", "time": 1541505434, '
+    '"time_ms": 1541505434123, "result": [ { "price": "215.1", "size": "-124.5", '
+    '"time": 1541486601, "contract": "BTC_USDT" } ] }'
+)
+GATE_OLD_INTEGER = (
+    '{ "channel": "futures.public_liquidates", "event": "update", "time": 1541505434, '
+    '"time_ms": 1541505434123, "result": [ { "price": "215.1", "size": -124, '
+    '"time": 1541486601, "contract": "BTC_USDT" } ] }'
+)
+
+
+def test_gate_liquidations_are_complete_in_the_documented_format_and_sampled_in_the_old(
+    markets: dict[str, Instrument],
+) -> None:
+    parser = GateParser(VENUE, markets, None)
+    multiplier = markets["BTC_USDT"].contract_size  # 0.0001 BTC a contract
+    for raw, sizes in ((GATE_NEW_DECIMAL, (124.5, 10.5)), (GATE_NEW_INTEGER, (124, 10))):
+        a, b = parser.parse(raw, recv_ms=1)
+        assert isinstance(a, Liquidation)
+        assert isinstance(b, Liquidation)
+        assert (a.sampled, b.sampled) == (False, False)  # every liquidation of the second
+        assert (a.ts_ms, b.ts_ms) == (1541486601123, 1541486601456)
+        assert (a.quantity, b.quantity) == sizes
+        assert (a.side, b.side) == (Side.LONG, Side.LONG)  # a sell order closes a long
+        assert a.notional_usd == pytest.approx(sizes[0] * multiplier * 215.1)
+    for raw in (GATE_OLD_DECIMAL, GATE_OLD_INTEGER):
+        (old,) = parser.parse(raw, recv_ms=1)
+        assert isinstance(old, Liquidation)
+        assert (old.sampled, old.ts_ms) == (True, 1541486601000)  # one a second, time in s
+    assert not parser.stats.errors
+    assert Gate.liquidations_sampled is False  # the current format
+
+
+def test_a_row_in_the_old_tables_time_ms_field_is_still_a_sample(
+    markets: dict[str, Instrument],
+) -> None:
+    """Before 2026-08-20 the field table named the row's time ``time_ms`` (ms) while the
+    channel pushed at most one liquidation per contract per second: a row shaped by that
+    table is the old sample, whatever the unit of its time."""
+    frame = {
+        "channel": "futures.public_liquidates", "event": "update", "time": 1541505434,
+        "result": [{"price": "215.1", "size": "-124.5", "time_ms": 1541486601123,
+                    "contract": "BTC_USDT"}],
+    }  # fmt: skip
+    (liq,) = GateParser(VENUE, markets, None).parse(json.dumps(frame), recv_ms=1)
+    assert isinstance(liq, Liquidation)
+    assert (liq.sampled, liq.ts_ms) == (True, 1541486601123)

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from service.config import VenueSettings
+from service.config import VenueSettings, load_settings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.venues.base import Instrument
 from service.venues.okx import (
@@ -508,7 +509,7 @@ def test_the_venue_subscribes_every_channel_once_in_few_small_requests(
     venue = Okx(VenueSettings())
     swaps = {s: i for s, i in markets.items() if s.endswith("-SWAP")}
     (conn,) = venue.connections(swaps)
-    assert conn.url == "wss://ws.okx.com:8443/ws/v5/public"
+    assert conn.url == "wss://ws.okx.com:443/ws/v5/public"
     assert conn.ping == "ping"
     assert conn.ping_interval_s is not None
     assert conn.ping_interval_s == PING_INTERVAL_S < 30  # the venue's idle cut
@@ -533,3 +534,24 @@ def test_subscribe_requests_have_the_shape_the_venue_was_sent(captures: Path) ->
     assert set(sent) <= set(ours)
     assert ours["op"] == sent["op"]
     assert {k for a in ours["args"][1:] for k in a} == {k for a in sent["args"] for k in a}
+
+
+def test_okx_connects_on_port_443_by_default_and_the_url_stays_configurable() -> None:
+    """Port 8443 stopped accepting websocket connections on 2026-10-31 (docs/venues.md):
+    the module's default, and the shipped configuration, use 443 on the same host and path
+    (the configuration's URL type drops the scheme's default port: the same handshake)."""
+    repo = Path(__file__).resolve().parents[2]
+    shipped = load_settings(None, [repo / "config/default.yaml"]).venues["okx"]
+    assert Okx.default_ws_url == "wss://ws.okx.com:443/ws/v5/public"
+    for settings in (VenueSettings(), shipped):
+        (conn,) = Okx(settings).connections({})
+        url = urlsplit(conn.url)
+        port = url.port or {"wss": 443, "ws": 80}[url.scheme]
+        assert (url.scheme, url.hostname, port, url.path) == (
+            "wss",
+            "ws.okx.com",
+            443,
+            "/ws/v5/public",
+        )
+    moved = Okx(VenueSettings(ws_url="wss://wseea.okx.com:8443/ws/v5/public"))
+    assert moved.connections({})[0].url == "wss://wseea.okx.com:8443/ws/v5/public"

@@ -36,6 +36,18 @@ class Readiness(BaseModel):
     checks: list[Check]
 
 
+class DriftItem(BaseModel):
+    """A channel the hourly passive drift check suspects of a protocol change."""
+
+    channel: str = Field(examples=["open-interest"])
+    reason: Literal["silent", "missing_fields", "unknown_fields"] = Field(
+        description="`silent`: no event for longer than the venue's documented rate allows; "
+        "`missing_fields`: sampled rows lack a field the parser needs; `unknown_fields`: "
+        "sampled rows carry fields the parser does not know."
+    )
+    detail: str = Field(examples=["no event for 3600 s; documented: every 3 s when it changes"])
+
+
 class Venue(BaseModel):
     """A venue connection's health, as its collector last reported it."""
 
@@ -78,6 +90,14 @@ class Venue(BaseModel):
     last_error: str | None = Field(examples=[None])
     rest_failures: dict[str, int] = Field(
         description="A polled venue's failed REST calls by endpoint.", examples=[{}]
+    )
+    drift: list[DriftItem] = Field(
+        description="What the last passive drift check suspects (every `collect.drift_check_s`, "
+        "an hour by default); empty when nothing. `deleverage check-venues` checks live.",
+        examples=[[]],
+    )
+    drift_checked_at: Timestamp | None = Field(
+        description="When the passive drift check last ran; null before its first run."
     )
 
 

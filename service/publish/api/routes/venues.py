@@ -67,6 +67,8 @@ def _venue(s: HealthSnapshot, now_ms: int, watchdog_s: float) -> dict[str, Any]:
         "subscribed_symbols": s.subscribed_symbols,
         "last_error": s.last_error,
         "rest_failures": s.rest_failures,
+        "drift": [{"channel": d.channel, "reason": d.reason, "detail": d.detail} for d in s.drift],
+        "drift_checked_at": rfc3339_or_none(s.drift_checked_ms),
     }
 
 
@@ -104,4 +106,6 @@ def _never_reported(name: str, venue: VenueSettings, problem: str | None) -> dic
         "subscribed_symbols": None if venue.symbols == "all" else len(venue.symbols),
         "last_error": None,
         "rest_failures": {},
+        "drift": [],
+        "drift_checked_at": None,
     }
