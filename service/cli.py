@@ -235,16 +235,28 @@ def evaluate(
 @click.option("--col", "columns", multiple=True, help="FIELD=COLUMN, e.g. time=timestamp.")
 @click.option("--venue", "venue", default=None, help="Venue of files without a venue column.")
 @click.option("--symbol", "symbol", default=None, help="Symbol of files without one.")
-@click.option("--bar", "bar", default=None, help="Bar size (1m, 1h, 1d...); default: inferred.")
 @click.option(
-    "--bar-as",
-    default=60.0,
-    show_default=True,
-    help="Model seconds one bar is played as (the detector's windows, in bars).",
+    "--bar", "bar", default=None, help="Resample to this bar size (1h, 1d...) when coarser."
 )
 @click.option("--since", default=None, help="First bar time (ISO 8601, UTC).")
 @click.option("--until", default=None, help="Last bar time (ISO 8601, UTC).")
-@click.option("--only", "only", multiple=True, help="VENUE:SYMBOL or SYMBOL to keep.")
+@click.option(
+    "--only", "only", multiple=True, help="Keep: VENUE:SYMBOL, VENUE:*, SYMBOL or asset (lists)."
+)
+@click.option("--exclude", "exclude", multiple=True, help="Drop: the same forms as --only.")
+@click.option(
+    "--prices",
+    "prices",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A price file serving every instrument of the same asset without a price.",
+)
+@click.option(
+    "--prices-venue", "price_venues", multiple=True, help="Venues of --prices, preferred first."
+)
+@click.option(
+    "--sampled", "sampled", multiple=True, help="Venues whose liquidations are a sample."
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Intervals as CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print the intervals as JSON.")
 def backtest(
@@ -254,14 +266,18 @@ def backtest(
     venue: str | None,
     symbol: str | None,
     bar: str | None,
-    bar_as: float,
     since: str | None,
     until: str | None,
     only: tuple[str, ...],
+    exclude: tuple[str, ...],
+    prices: tuple[Path, ...],
+    price_venues: tuple[str, ...],
+    sampled: tuple[str, ...],
     out: Path | None,
     as_json: bool,
 ) -> None:
-    """Run the detector over historical bars (CSV or Parquet) and print its state intervals."""
+    """Run the detector over historical bars (CSV or Parquet), in real time, and print its
+    state intervals (instrument, asset and market scopes)."""
     from .backtest.command import run_backtest
 
     settings = _settings(config_files)
@@ -274,10 +290,13 @@ def backtest(
             venue=venue,
             symbol=symbol,
             bar=bar,
-            bar_as_s=bar_as,
             since=since,
             until=until,
             only=_names(only),
+            exclude=_names(exclude),
+            prices=list(prices),
+            price_venues=_names(price_venues),
+            sampled=_names(sampled),
             out=out,
             as_json=as_json,
         )

@@ -21,6 +21,9 @@ from typing import Final
 
 MAD_TO_SIGMA: Final = 1.4826
 WINSOR: Final = 4.0
+TAIL_QUANTILE: Final = 0.9
+TAIL_TO_SIGMA: Final = 1.6449
+"""The 90th percentile of |x - median| is 1.645 sigmas for Gaussian data."""
 
 
 class Baseline:
@@ -30,15 +33,26 @@ class Baseline:
         "_scale",
         "_values",
         "capacity",
+        "fat_tails",
         "min_samples",
         "prior",
         "tail",
     )
 
-    def __init__(self, capacity: int, min_samples: int, prior: float = 0.0, tail: int = 0) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        min_samples: int,
+        prior: float = 0.0,
+        tail: int = 0,
+        *,
+        fat_tails: bool = False,
+    ) -> None:
         """``tail`` > 0: the scale is the larger of all samples' and the newest ``tail``
-        samples' (it rises at once when the noise does, and falls slowly)."""
+        samples' (it rises at once when the noise does, and falls slowly). ``fat_tails``:
+        the scale is also at least the 90th percentile's sigma (see :meth:`_refresh`)."""
         self.capacity = capacity
+        self.fat_tails = fat_tails
         self.min_samples = min(min_samples, capacity)
         self.prior = prior
         self.tail = tail
@@ -84,7 +98,14 @@ class Baseline:
         ordered = sorted(values)
         median = _median(ordered)
         self._median = median
-        self._scale = MAD_TO_SIGMA * _median(sorted(abs(v - median) for v in ordered))
+        devs = sorted(abs(v - median) for v in ordered)
+        # the larger of the MAD's sigma and the 90th percentile's: the same for Gaussian
+        # noise, larger for the fat tails of real open interest (hourly changes of 3 MAD
+        # sigmas are common there, and must not read as 3-sigma events)
+        self._scale = MAD_TO_SIGMA * _median(devs)
+        if self.fat_tails:
+            q90 = devs[min(len(devs) - 1, int(TAIL_QUANTILE * len(devs)))] / TAIL_TO_SIGMA
+            self._scale = max(self._scale, q90)
         if self.tail and len(values) >= self.tail:
             n, pos = len(values), self._pos  # ``pos`` is the oldest once the ring is full
             newest = [values[(pos - 1 - i) % n] for i in range(self.tail)]

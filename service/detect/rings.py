@@ -33,6 +33,9 @@ NAN: Final = math.nan
 FINE_MS: Final = 1000
 FINE_MAX_WINDOW_S: Final = 600.0
 """Windows up to this long read the fine ring."""
+CADENCE_GAPS: Final = 9
+"""Open-interest spacings kept to measure the data's resolution (their median)."""
+CADENCE_MIN_GAPS: Final = 3
 
 # Fields of the state, in the order of the rings' columns.
 OI_BASE, OI_USD, MARK, FUNDING, LIQ_LONG, LIQ_SHORT, ACTIVE = range(7)
@@ -55,12 +58,21 @@ class Ring:
     def roll(self, bucket: int, state: list[float]) -> None:
         """Close the buckets before ``bucket`` with ``state`` (the state at their end)."""
         head = self.head
-        if head >= 0:
-            first = max(head, bucket - self.cap)
+        if head >= 0 and bucket > head:
             cap = self.cap
+            first = max(head, bucket - cap)
+            n = bucket - first
+            lo = first % cap
             for col, value in zip(self.cols, state, strict=True):
-                for b in range(first, bucket):
-                    col[b % cap] = value
+                if n == 1:
+                    col[lo] = value
+                    continue
+                fill = array("d", [value])
+                if lo + n <= cap:
+                    col[lo : lo + n] = fill * n
+                else:  # wraps around the end of the ring
+                    col[lo:] = fill * (cap - lo)
+                    col[: n - (cap - lo)] = fill * (n - (cap - lo))
         self.head = bucket
 
     def oldest(self) -> int:
@@ -85,6 +97,7 @@ class InstrumentHistory:
         "liq_seen_ms",
         "liq_start_ms",
         "mark_seen_ms",
+        "oi_gaps",
         "oi_seen_ms",
         "oi_updates",
         "seeded_from_ms",
@@ -112,6 +125,8 @@ class InstrumentHistory:
         """When the liquidation totals started counting (the first event of any kind)."""
         self.seeded_from_ms: int | None = None
         self.oi_updates = 0
+        self.oi_gaps: list[int] = []
+        """The spacing of the newest open-interest samples (ms): the data's resolution."""
         self.oi_seen_ms: int | None = None
         self.mark_seen_ms: int | None = None
         self.funding_seen_ms: int | None = None
@@ -154,7 +169,13 @@ class InstrumentHistory:
         return True
 
     def add_open_interest(self, ev: OpenInterest) -> bool:
+        before = self.last_ts[OI_BASE]
         if self._level(OI_BASE, ev.ts_ms, ev.oi_base):
+            if before and ev.ts_ms > before:
+                gaps = self.oi_gaps
+                gaps.append(ev.ts_ms - before)
+                if len(gaps) > CADENCE_GAPS:
+                    del gaps[0]
             self.state[OI_USD] = ev.oi_usd
             self.first_ms.setdefault(OI_USD, ev.ts_ms)
             self.oi_updates += 1
@@ -205,6 +226,33 @@ class InstrumentHistory:
                 if value == value:  # not nan
                     return value
         return NAN
+
+    def cadence_ms(self) -> int | None:
+        """The open interest's resolution: the median spacing of its newest samples
+        (``None`` until :data:`CADENCE_MIN_GAPS` are known). Live feeds update every few
+        seconds; bars every bar."""
+        gaps = self.oi_gaps
+        if len(gaps) < CADENCE_MIN_GAPS:
+            return None
+        return sorted(gaps)[len(gaps) // 2]
+
+    def extremes(self, field: int, since_ms: int, *, fine: bool) -> tuple[float, float]:
+        """The lowest and highest value of a level after ``since_ms`` (bucket ends and now):
+        a bar's intrabar low, a flash crash that rebounded within the window."""
+        ring = self.fine if fine else self.coarse
+        now = self.state[field]
+        lo = hi = now
+        if ring.head < 0:
+            return lo, hi
+        col, cap = ring.cols[field], ring.cap
+        for b in range(max(since_ms // ring.res_ms, ring.oldest()), ring.head):
+            v = col[b % cap]
+            if v == v:
+                if not v >= lo:
+                    lo = v
+                if not v <= hi:
+                    hi = v
+        return lo, hi
 
     def covered_since(self, field: int) -> int | None:
         """The oldest time a window can start at and read ``field`` (``None``: no data)."""
