@@ -50,6 +50,7 @@ from .rings import (
 from .text import span_text
 
 MIN_WINDOW_SAMPLES = 32
+SATURATION_SPAN_S = 20.0
 MEASURABLE = 0.99
 """A window is measurable when it is at least this share of the open interest's spacing."""
 RECENT_SAMPLES = 60
@@ -104,6 +105,9 @@ class Snapshot:
     liq_feed: bool = True
     """The venue publishes liquidations (some were seen): without, a cascade is inferred
     from open interest and price alone."""
+    liq_recent_active_s: float = 0.0
+    """Seconds with a liquidation in the last :data:`SATURATION_SPAN_S` (a sampled feed
+    prints at most once a second: all of them means it is saturated)."""
 
     def excursion(self, span_s: float) -> tuple[float, float] | None:
         """The lowest and highest mark over the window vs its start, log % (``None``
@@ -333,6 +337,10 @@ def snapshot(h: InstrumentHistory, b: Baselines, now_ms: int, s: DetectorSetting
     peak = h.oi_peak()
     drawdown = (state[OI_BASE] / peak - 1.0) * 100.0 if peak > 0 and state[OI_BASE] > 0 else None
     oi_usd = state[OI_USD] if state[OI_USD] > 0 else None
+    recent_active = 0.0
+    if covered[2] is not None and state[ACTIVE] > 0:
+        since = max(now_ms - int(SATURATION_SPAN_S * 1000), covered[2])
+        recent_active = max(0.0, state[ACTIVE] - _zero(h.at(ACTIVE, since)))
     return Snapshot(
         windows,
         oi_usd,
@@ -349,6 +357,7 @@ def snapshot(h: InstrumentHistory, b: Baselines, now_ms: int, s: DetectorSetting
         res,
         h,
         now_ms,
+        liq_recent_active_s=recent_active,
     )
 
 

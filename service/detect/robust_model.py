@@ -283,13 +283,14 @@ class RobustModel:
     def _persisted(self, inst: _Instrument, a: Assessment, now_ms: int, notes: list[str]) -> State:
         """The candidate the state machine sees. Leaving calm on open-interest evidence alone
         needs the candidate to last ``enter_persist_s``: a one-off step of a polled OI (or
-        a burst of noise) in a short window lasts less. A liquidation burst enters at once."""
+        a burst of noise) in a short window lasts less. A liquidation burst, or a sampled
+        feed saturated while open interest falls, enters at once."""
         if inst.machine.state is not State.CALM or a.candidate is State.CALM:
             inst.pending_ms = None
             return a.candidate
         if inst.pending_ms is None:
             inst.pending_ms = now_ms
-        if a.burst >= 1.0:
+        if a.burst >= 1.0 or a.saturated:
             return a.candidate
         waited = now_ms - inst.pending_ms
         if waited >= self._persist_ms:

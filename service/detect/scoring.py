@@ -60,7 +60,14 @@ from dataclasses import dataclass, field
 
 from ..config import DetectorSettings
 from ..events import Side
-from .features import Baselines, Snapshot, WindowFeatures, oi_floor, price_floor
+from .features import (
+    SATURATION_SPAN_S,
+    Baselines,
+    Snapshot,
+    WindowFeatures,
+    oi_floor,
+    price_floor,
+)
 from .model import State
 from .text import usd_text
 
@@ -79,8 +86,6 @@ RECENT_SPAN = 4.0
 RECENT_SUPPORT = 0.75
 """A cascade stays a cascade while burst and forced share are above half their bars."""
 PRICE_CONFIRM_Z = 2.0
-SATURATED_MIN_S = 20
-"""Seconds with a print, at least, for a sampled feed to count as saturated."""
 INFERRED_CASCADE_UNITS = 2.0
 INFERRED_CASCADE_PRICE_Z = 4.0
 EXCURSION_SIDE_Z = 3.0
@@ -109,6 +114,9 @@ class Assessment:
     forced_share: float | None
     features: dict[str, float | None]
     reasons: list[str] = field(default_factory=list)
+    saturated: bool = False
+    """A cascade called on a saturated sampled feed: liquidation evidence, so it leaves
+    calm at once like a burst."""
 
 
 EMPTY = Assessment(0.0, State.CALM, None, False, 0.0, 0.0, 0.0, 0.0, None, {})
@@ -327,14 +335,15 @@ def assess(
 
     forced = _forced_share(ws, ref_span)
     side: Side | None = None
-    strong = False
+    strong = saturated = False
     unwinding = x_unwind >= 1.0 and (x_build < 1.0 or _more_recent(w_down, w_liq, w_up, burst))
     if unwinding:
         candidate = State.UNWINDING
         relax = CASCADE_HOLD if current is State.CASCADE else 1.0
+        saturated = _saturated_cascade(ws, snap, s, u, relax)
         if (
             (burst >= relax and _dominant(w_liq, forced, snap, s, relax))
-            or _saturated_cascade(ws, snap, s, u, relax)
+            or saturated
             or _inferred_cascade(w_down, ws, snap, relax)
         ):
             candidate = State.CASCADE
@@ -355,9 +364,11 @@ def assess(
     }
     features = _features(snap, ws, s, forced, ref_span) | evidence
     reasons = _reasons(snap, s, candidate, (w_down, w_up, w_liq), (c_p, c_f, c_q), forced)
-    return Assessment(
-        score, candidate, side, strong, x, x_unwind, x_build, burst, forced, features, reasons
-    )
+    if saturated and candidate is State.CASCADE:
+        reasons.insert(0, f"sampled liquidation feed saturated: {snap.liq_recent_active_s:.0f} "
+                       f"of the last {SATURATION_SPAN_S:.0f} s")  # fmt: skip
+    return Assessment(score, candidate, side, strong, x, x_unwind, x_build, burst, forced,
+                      features, reasons, saturated and candidate is State.CASCADE)  # fmt: skip
 
 
 def _more_recent(w_down: _Window, w_liq: _Window, w_up: _Window, burst: float) -> bool:
@@ -478,18 +489,15 @@ def _saturated_cascade(
     """A sampled feed (one print per symbol per second at most) that stays saturated while
     open interest falls fast is a cascade, whatever its totals say: the sample hides how
     much was liquidated, not that every second had a liquidation. Saturated: at least
-    ``sampled_saturation_cascade`` of the seconds of a liquidation window carry a print, and
-    at least :data:`SATURATED_MIN_S` of them, all on one side; falling fast: one unit of
+    ``sampled_saturation_cascade`` of the last :data:`~.features.SATURATION_SPAN_S` seconds
+    carry a print, one-sided in the shortest liquidation window; falling fast: one unit of
     OI evidence (half while already in a cascade)."""
     if not snap.liq_sampled or oi_down < relax:
         return False
-    for w in ws:
-        f = w.f
-        if not w.liq_window or f.active_s < SATURATED_MIN_S or _one_sidedness(f) < 1.0:
-            continue
-        if f.active_s / max(1.0, f.span_s) >= s.sampled_saturation_cascade * relax:
-            return True
-    return False
+    if snap.liq_recent_active_s < s.sampled_saturation_cascade * relax * SATURATION_SPAN_S:
+        return False
+    short = next((w for w in ws if w.liq_window), None)
+    return short is not None and _one_sidedness(short.f) >= 1.0
 
 
 def _inferred_cascade(w_down: _Window, ws: list[_Window], snap: Snapshot, relax: float) -> bool:
