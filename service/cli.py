@@ -192,6 +192,27 @@ def _names(values: tuple[str, ...]) -> list[str]:
 @click.option("--grace", default=900.0, show_default=True, help="Seconds after a label's end.")
 @click.option("--warmup", default=1800.0, show_default=True, help="Seconds not scored at start.")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.option(
+    "--suite",
+    type=click.Choice(["all", "synthetic", "real"]),
+    default="all",
+    show_default=True,
+    help="The simulator's scenarios, the labelled real history, or both.",
+)
+@click.option(
+    "--real-data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The shared real data (default: $DELEVERAGE_SHARED_DATA or ../shared/data).",
+)
+@click.option(
+    "--real-set",
+    type=click.Choice(["all", "tuning", "judging"]),
+    default="all",
+    show_default=True,
+    help="Real episodes and calm stretches used to tune, held out to judge, or both.",
+)
+@click.option("--real-datasets", multiple=True, help="Real data sets to play (default: all).")
 def evaluate(
     config_files: tuple[Path, ...],
     seeds: int,
@@ -206,8 +227,13 @@ def evaluate(
     grace: float,
     warmup: float,
     quiet: bool,
+    suite: str,
+    real_data: Path | None,
+    real_set: str,
+    real_datasets: tuple[str, ...],
 ) -> None:
-    """Play the labelled scenario suite through the detector and print how it did."""
+    """Play the labelled scenario suite and the labelled real history through the detector
+    and print how it did (docs/evaluation.md)."""
     from .evaluate.command import run_evaluate
 
     settings = _settings(config_files)
@@ -224,9 +250,15 @@ def evaluate(
             grace_s=grace,
             warmup_s=warmup,
             quiet=quiet,
+            suite=suite,
+            real_data=real_data,
+            real_sets=("tuning", "judging") if real_set == "all" else (real_set,),
+            real_datasets=_names(real_datasets),
         )
     except KeyError as exc:
         raise click.BadParameter(str(exc.args[0])) from None
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -254,9 +286,7 @@ def evaluate(
 @click.option(
     "--prices-venue", "price_venues", multiple=True, help="Venues of --prices, preferred first."
 )
-@click.option(
-    "--sampled", "sampled", multiple=True, help="Venues whose liquidations are a sample."
-)
+@click.option("--sampled", "sampled", multiple=True, help="Venues whose liquidations are a sample.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Intervals as CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print the intervals as JSON.")
 def backtest(

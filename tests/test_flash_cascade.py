@@ -55,7 +55,7 @@ async def test_a_saturated_sampled_feed_with_open_interest_falling_fast_is_a_lon
             }
         },
     )
-    (calm, flash, *_) = sim.ground_truth(int(time.time() * 1000) + 300_000)
+    (_, flash, *_) = sim.ground_truth(int(time.time() * 1000) + 300_000)
     assert flash.phase == "flash_cascade"
     onset_ms = flash.start_ms
     runtime = Runtime(settings)
@@ -80,7 +80,8 @@ async def test_a_saturated_sampled_feed_with_open_interest_falling_fast_is_a_lon
         await asyncio.gather(task, return_exceptions=True)
 
     before = [s for s in seen if s[0] < 0]
-    assert before and all(state == "calm" for _, state, _, _ in before), seen
+    assert before, seen
+    assert all(state == "calm" for _, state, _, _ in before), seen
     cascade = [s for s in seen if s[1] == "cascade"]
     assert cascade, f"never called a cascade: {seen}"
     delay_s, _, side, reasons = cascade[0]

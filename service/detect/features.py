@@ -212,8 +212,9 @@ class Baselines:
                     int(interval_s * 1000),
                     Baseline(cap, s.baseline_min_samples, fat_tails=True),
                     Baseline(cap, s.baseline_min_samples, fat_tails=True),
-                    Baseline(cap, s.baseline_min_samples, math.log(liq_floor(s, w)),
-                             fat_tails=True),
+                    Baseline(
+                        cap, s.baseline_min_samples, math.log(liq_floor(s, w)), fat_tails=True
+                    ),
                     Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL),
                     Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL),
                 )
@@ -422,7 +423,4 @@ def burn_in(b: Baselines, snap: Snapshot, now_ms: int, s: DetectorSettings) -> s
     if not snap.windows[res.ref].full:
         until += int(wb.span_s * 1000)
     stamp = dt.datetime.fromtimestamp(until / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
-    return (
-        f"{WARMING} ~{stamp} ({span_text(wb.span_s)} baselines: {len(wb.oi)} of "
-        f"{need} samples)"
-    )
+    return f"{WARMING} ~{stamp} ({span_text(wb.span_s)} baselines: {len(wb.oi)} of {need} samples)"

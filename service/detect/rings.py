@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections import deque
 from typing import Final
 
 from ..events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
@@ -83,8 +84,7 @@ class InstrumentHistory:
     """The running state and the two rings of one instrument."""
 
     __slots__ = (
-        "_peak",
-        "_peak_head",
+        "_peaks",
         "asset",
         "coarse",
         "fine",
@@ -131,8 +131,10 @@ class InstrumentHistory:
         self.mark_seen_ms: int | None = None
         self.funding_seen_ms: int | None = None
         self.liq_seen_ms: int | None = None
-        self._peak = NAN
-        self._peak_head = -2
+        self._peaks: deque[tuple[int, float]] | None = deque()
+        """Closed coarse buckets' open interest, decreasing: ``(last bucket, value)`` of
+        each run that could still be the peak (a sliding-window maximum); ``None`` after a
+        rewrite of closed buckets (rebuilt at the next read)."""
 
     # -- input ---------------------------------------------------------------------------
 
@@ -148,8 +150,18 @@ class InstrumentHistory:
                 self.liq_start_ms = ts_ms
         c = ts_ms // coarse.res_ms
         if c > coarse.head:
+            if coarse.head >= 0:
+                self._peak_push(c - 1, self.state[OI_BASE])
             coarse.roll(c, self.state)
         return True
+
+    def _peak_push(self, bucket: int, value: float) -> None:
+        peaks = self._peaks
+        if peaks is None or value != value:
+            return
+        while peaks and peaks[-1][1] <= value:
+            peaks.pop()
+        peaks.append((bucket, value))
 
     def _level(self, field: int, ts_ms: int, value: float) -> bool:
         """Set a level; a sample older than the field's newest is dropped, a late one (older
@@ -159,6 +171,8 @@ class InstrumentHistory:
             return False
         self.last_ts[field] = ts_ms
         if not self._tick(ts_ms):
+            if field == OI_BASE:
+                self._peaks = None
             for ring in (self.fine, self.coarse):
                 col, cap = ring.cols[field], ring.cap
                 for b in range(max(ts_ms // ring.res_ms, ring.oldest()), ring.head):
@@ -295,19 +309,20 @@ class InstrumentHistory:
         return newest if newest > best else best
 
     def oi_peak(self) -> float:
-        """The highest open interest (base) over the coarse ring and now (bucket ends; the
-        closed buckets' maximum is cached until the coarse ring moves)."""
+        """The highest open interest (base) over the coarse ring and now (bucket ends, kept as
+        a sliding-window maximum: O(1) per read)."""
         coarse = self.coarse
-        if self._peak_head != coarse.head:
+        if self._peaks is None:  # closed buckets were rewritten: scan them once
+            self._peaks = deque()
             col, cap = coarse.cols[OI_BASE], coarse.cap
-            best = NAN
             for b in range(coarse.oldest(), coarse.head):
-                v = col[b % cap]
-                if v == v and not v <= best:
-                    best = v
-            self._peak, self._peak_head = best, coarse.head
+                self._peak_push(b, col[b % cap])
+        peaks, oldest = self._peaks, coarse.oldest()
+        while peaks and peaks[0][0] < oldest:
+            peaks.popleft()
         now = self.state[OI_BASE]
-        return now if not self._peak >= now else self._peak
+        best = peaks[0][1] if peaks else NAN
+        return now if not best >= now else best
 
     # -- warm start ----------------------------------------------------------------------
 
@@ -339,6 +354,7 @@ class InstrumentHistory:
             cols[LIQ_LONG][b % cap] = cols[LIQ_SHORT][b % cap] = cols[ACTIVE][b % cap] = 0.0
             filled += 1
         if filled and cur is not None:
+            self._peaks = None
             start = points[0][0]
             for field in (OI_BASE, OI_USD):
                 self.first_ms[field] = min(self.first_ms.get(field, start), start)

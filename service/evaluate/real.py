@@ -13,6 +13,7 @@ asset, market) was not calm. Pure apart from reading the files.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import os
 import statistics
@@ -36,6 +37,7 @@ SETS = ("tuning", "judging")
 UNWIND = (State.UNWINDING, State.CASCADE)
 SEVERITY = {State.CALM: 0, State.BUILDING: 1, State.UNWINDING: 2, State.CASCADE: 3}
 HOUR_S = 3600
+DAY_MS = 86_400_000
 
 
 def default_data_dir() -> Path:
@@ -106,14 +108,17 @@ def load_labels(path: Path | None = None) -> Labels:
         calm = {k: (_ms(v[0]), _ms(v[1])) for k, v in d.get("calm", {}).items()}
         datasets[d["id"]] = Dataset(d["id"], parse_bar(d["bar"]), files, d.get("from"), prices,
                                     d.get("liquidations", "complete"), calm)  # fmt: skip
-    episodes = tuple(
-        Episode(e["id"], e["dataset"], e["set"], _ms(e["window"][0]), _ms(e["window"][1]),
-                tuple(e["assets"]), e["side"], e.get("state"), " ".join(str(e["rationale"]).split()))
-        for e in doc["episodes"]
-    )  # fmt: skip
+    episodes = tuple(_episode(e) for e in doc["episodes"])
     calm = doc["calm"]
     return Labels(datasets, episodes, float(calm["oi_move_pct"]), float(calm["liq_vs_median"]),
                   float(calm["exclude_h"]), float(doc["grace_s"]))  # fmt: skip
+
+
+def _episode(e: dict[str, Any]) -> Episode:
+    start, end = _ms(e["window"][0]), _ms(e["window"][1])
+    rationale = " ".join(str(e["rationale"]).split())
+    return Episode(e["id"], e["dataset"], e["set"], start, end, tuple(e["assets"]), e["side"],
+                   e.get("state"), rationale)  # fmt: skip
 
 
 def _file(f: dict[str, Any]) -> FileSpec:
@@ -217,7 +222,7 @@ def calm_bars(
     for key, rows in series.items():
         median = statistics.median(r[2] for r in rows)
         calm = set()
-        for (t0, oi0, _), (t1, oi1, liq) in zip(rows, rows[1:], strict=False):
+        for (t0, oi0, _), (t1, oi1, liq) in itertools.pairwise(rows):
             if t1 - t0 != bar_s * 1000 or not oi0 or not oi1:
                 continue
             quiet = liq == 0 or liq < liq_vs_median * median
@@ -294,11 +299,18 @@ class DatasetRun:
 
 
 def run_dataset(
-    settings: DetectorSettings, labels: Labels, ds: Dataset, root: Path, cache: dict[str, list[Bar]]
+    settings: DetectorSettings,
+    labels: Labels,
+    ds: Dataset,
+    root: Path,
+    cache: dict[str, list[Bar]],
+    span: tuple[int, int] | None = None,
 ) -> DatasetRun:
-    """Play one data set through a fresh model."""
+    """Play one data set (its bars in ``span`` only, when given) through a fresh model."""
     started = time.perf_counter()
     bars = load_bars(labels, ds, root, cache)
+    if span is not None:
+        bars = [b for b in bars if span[0] <= b.ts_ms < span[1]]
     sampled = {b.venue for b in bars} if ds.liquidations == "sampled" else set()
     settle = settings.enter_persist_s + settings.eval_interval_s
     result = replay(bars, make_model(settings), ds.bar_s, settle_s=settle, sampled=sampled)
@@ -315,16 +327,33 @@ def run_real(
     sets: Sequence[str] = SETS,
     datasets: Sequence[str] = (),
     progress: Callable[[DatasetRun], None] | None = None,
+    lead_days: float | None = None,
 ) -> dict[str, Any]:
-    """Every data set with an episode or a calm stretch in ``sets``: the JSON summary."""
+    """Every data set with an episode or a calm stretch in ``sets``: the JSON summary.
+
+    ``lead_days``: the quick form (the regression test): each episode alone, on its data
+    set's bars from ``lead_days`` before the window (at least 40 bars) to a day after it;
+    no calm figures."""
     started = time.perf_counter()
-    wanted = [d for d in labels.datasets.values() if (not datasets or d.id in datasets)
-              and (any(k in sets for k in d.calm)
-                   or any(e.dataset == d.id and e.set in sets for e in labels.episodes))]  # fmt: skip
+    wanted = [d for d in labels.datasets.values()
+              if (not datasets or d.id in datasets) and _used(labels, d, sets)]  # fmt: skip
     cache: dict[str, list[Bar]] = {}
     episodes: list[dict[str, Any]] = []
     calm: list[dict[str, Any]] = []
     runs = []
+    if lead_days is not None:
+        for e in labels.episodes:
+            ds = labels.datasets[e.dataset]
+            if e.set not in sets or ds not in wanted:
+                continue
+            lead = max(int(lead_days * DAY_MS), 40 * ds.bar_s * 1000)
+            run = run_dataset(settings, labels, ds, root, cache,
+                              (e.start_ms - lead, e.end_ms + DAY_MS))  # fmt: skip
+            runs.append(run)
+            if progress is not None:
+                progress(run)
+            episodes += _episodes(labels, run, sets, only=e.id)
+        wanted = []
     for ds in wanted:
         run = run_dataset(settings, labels, ds, root, cache)
         runs.append(run)
@@ -339,21 +368,34 @@ def run_real(
         "episodes": episodes,
         "calm": calm,
         "pooled": _pooled(calm),
-        "datasets": {r.dataset.id: {"bars": len(r.bars), "wall_s": round(r.wall_s, 1),
-                                    "warming": _warming(r)} for r in runs},  # fmt: skip
+        "datasets": {
+            r.dataset.id + (f" {_iso(r.bars[0].ts_ms)}" if lead_days is not None else ""): {
+                "bars": len(r.bars),
+                "wall_s": round(r.wall_s, 1),
+                "warming": _warming(r),
+            }
+            for r in runs
+        },
         "wall_s": time.perf_counter() - started,
     }
+
+
+def _used(labels: Labels, d: Dataset, sets: Sequence[str]) -> bool:
+    calm = any(k in sets for k in d.calm)
+    return calm or any(e.dataset == d.id and e.set in sets for e in labels.episodes)
 
 
 def _warming(run: DatasetRun) -> dict[str, str | None]:
     return {f"{v}:{s}": _iso(c.warm_until_ms) for (v, s), c in sorted(run.result.coverage.items())}
 
 
-def _episodes(labels: Labels, run: DatasetRun, sets: Sequence[str]) -> list[dict[str, Any]]:
+def _episodes(
+    labels: Labels, run: DatasetRun, sets: Sequence[str], only: str | None = None
+) -> list[dict[str, Any]]:
     out = []
     grace = int(labels.grace_s * 1000)
     for e in labels.episodes:
-        if e.dataset != run.dataset.id or e.set not in sets:
+        if e.dataset != run.dataset.id or e.set not in sets or only not in (None, e.id):
             continue
         for asset in e.assets:
             lo, hi = e.start_ms, e.end_ms + grace

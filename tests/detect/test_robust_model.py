@@ -56,7 +56,8 @@ def test_burn_in_no_state_before_the_baselines_hold_enough_history() -> None:
     assert p.state is CALM
     assert p.data_quality == 0.75
     (warming,) = [r for r in p.reasons if r.startswith("warming up until ")]
-    assert "5m baselines" in warming and "of 20 samples" in warming
+    assert "5m baselines" in warming
+    assert "of 20 samples" in warming
     # 300 s to fill the 5 m window, then a sample every 75 s: ready at ~1,800 s
     assert "~2025-10-09T09:2" in warming  # T0 is 2025-10-09T08:53:20Z
 
