@@ -298,11 +298,17 @@ class RobustModel:
         notes.append(f"{a.candidate.value} for {waited / 1000:.0f}s: waiting to persist")
         return State.CALM
 
+    def _stale_after_ms(self, inst: _Instrument) -> int:
+        """``stale_after_s``, or twice the open interest's own spacing when that is longer:
+        hourly bars are not stale 3 minutes after their close."""
+        cadence = inst.history.cadence_ms()
+        return self._stale_ms if cadence is None else max(self._stale_ms, 2 * cadence)
+
     def _quality(self, inst: _Instrument, now_ms: int) -> Quality:
         h = inst.history
         return data_quality(
             now_ms,
-            self._stale_ms,
+            self._stale_after_ms(inst),
             oi_ms=h.oi_seen_ms,
             mark_ms=h.mark_seen_ms,
             funding_ms=h.funding_seen_ms,
@@ -322,11 +328,12 @@ class RobustModel:
     def _due_ms(self, inst: _Instrument, now_ms: int) -> int:
         """The next time this instrument must be looked at even without new data."""
         h = inst.history
+        stale_ms = self._stale_after_ms(inst)
         due = _NEVER
         for seen in (h.oi_seen_ms, h.mark_seen_ms, h.funding_seen_ms,
                      self._venue_liq_ms.get(h.venue)):  # fmt: skip
-            if seen is not None and seen + self._stale_ms >= now_ms:
-                due = min(due, seen + self._stale_ms + 1)
+            if seen is not None and seen + stale_ms >= now_ms:
+                due = min(due, seen + stale_ms + 1)
         return due
 
     # -- assets and market ---------------------------------------------------------------
@@ -365,7 +372,7 @@ class RobustModel:
             return False
         h = inst.history
         newest = max(h.oi_seen_ms or 0, h.mark_seen_ms or 0)
-        return now_ms - newest <= self._stale_ms
+        return now_ms - newest <= self._stale_after_ms(inst)
 
     def _part(self, inst: _Instrument) -> Part:
         h, a = inst.history, inst.last

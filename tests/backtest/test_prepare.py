@@ -30,10 +30,11 @@ def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
 def oi_usd_file(path: Path, venues: tuple[str, ...] = ("hyperliquid", "lighter")) -> Path:
     """Hourly open interest in USD for BTC on two venues, no price: flat, then -30 % in an
     hour (with the price -10 %: in base units -22 %)."""
-    rows: list[list[object]] = []
-    for i in range(80):
-        for v in venues:
-            rows.append([T0 + i * H, v, "BTC", 1e9 * (0.7 if i >= 60 else 1.0), 42])
+    rows: list[list[object]] = [
+        [T0 + i * H, v, "BTC", 1e9 * (0.7 if i >= 60 else 1.0), 42]
+        for i in range(80)
+        for v in venues
+    ]
     return write_csv(path, ["timestamp", "venue", "coin", "oi_usd", "rank"], rows)
 
 
@@ -129,8 +130,11 @@ def test_intervals_say_their_scope_and_give_reasons_in_real_time(tmp_path: Path)
 
 
 def test_bars_resample_to_a_coarser_size() -> None:
-    hours = [Bar(T0 + i * H, "v", "BTC", open=10.0 + i, high=12.0 + i, low=9.0 + i,
-                 price=11.0 + i, oi_base=100.0 + i, liq_long_usd=1.0) for i in range(48)]  # fmt: skip
+    hours = [
+        Bar(T0 + i * H, "v", "BTC", open=10.0 + i, high=12.0 + i, low=9.0 + i, price=11.0 + i,
+            oi_base=100.0 + i, liq_long_usd=1.0)
+        for i in range(48)
+    ]  # fmt: skip
     days = resample(hours, 86_400)
     first = days[0]
     assert first.ts_ms % (86_400 * 1000) == 0
