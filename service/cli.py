@@ -265,8 +265,12 @@ def evaluate(
 @_config_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--col", "columns", multiple=True, help="FIELD=COLUMN, e.g. time=timestamp.")
-@click.option("--venue", "venue", default=None, help="Venue of files without a venue column.")
-@click.option("--symbol", "symbol", default=None, help="Symbol of files without one.")
+@click.option(
+    "--venue", "venue", multiple=True, help="Venue of files without one (once, or per file)."
+)
+@click.option(
+    "--symbol", "symbol", multiple=True, help="Symbol of files without one (once, or per file)."
+)
 @click.option(
     "--bar", "bar", default=None, help="Resample to this bar size (1h, 1d...) when coarser."
 )
@@ -293,8 +297,8 @@ def backtest(
     config_files: tuple[Path, ...],
     paths: tuple[str, ...],
     columns: tuple[str, ...],
-    venue: str | None,
-    symbol: str | None,
+    venue: tuple[str, ...],
+    symbol: tuple[str, ...],
     bar: str | None,
     since: str | None,
     until: str | None,
@@ -317,8 +321,8 @@ def backtest(
             settings,
             [Path(p) for p in paths],
             columns=list(columns),
-            venue=venue,
-            symbol=symbol,
+            venue=list(venue) or None,
+            symbol=list(symbol) or None,
             bar=bar,
             since=since,
             until=until,

@@ -39,8 +39,8 @@ class Loaded:
 def load(
     paths: Sequence[Path],
     columns: Sequence[str] = (),
-    venue: str | None = None,
-    symbol: str | None = None,
+    venue: str | Sequence[str] | None = None,
+    symbol: str | Sequence[str] | None = None,
     since: str | None = None,
     until: str | None = None,
     only: Sequence[str] = (),
@@ -57,8 +57,8 @@ def load(
 def load_all(
     paths: Sequence[Path],
     columns: Sequence[str] = (),
-    venue: str | None = None,
-    symbol: str | None = None,
+    venue: str | Sequence[str] | None = None,
+    symbol: str | Sequence[str] | None = None,
     since: str | None = None,
     until: str | None = None,
     only: Sequence[str] = (),
@@ -70,7 +70,8 @@ def load_all(
     """Every file's bars, merged (``since``/``until`` inclusive; ``only``/``exclude`` lists of
     ``VENUE:SYMBOL``, ``VENUE:*``, ``SYMBOL`` or asset), priced from ``prices`` where they
     have no price of their own, resampled to ``bar`` when it is coarser than the files';
-    ``ValueError`` for what cannot be played."""
+    ``ValueError`` for what cannot be played. ``venue``/``symbol`` (for files without such a
+    column): one for every file, or a list of one per file, in order."""
     mapping = parse_mapping(columns)
     lo = to_ms(since) if since else None
     hi = to_ms(until) if until else None
@@ -79,8 +80,9 @@ def load_all(
     def in_time(ts: int) -> bool:
         return (lo is None or ts >= lo) and (hi is None or ts <= hi)
 
-    reads = [read_file(p, mapping, venue, symbol, lambda t, v, s: in_time(t) and selected(v, s))
-             for p in paths]  # fmt: skip
+    venues, symbols = _per_file(venue, paths, "venue"), _per_file(symbol, paths, "symbol")
+    reads = [read_file(p, mapping, v, sym, lambda t, v, s: in_time(t) and selected(v, s))
+             for p, v, sym in zip(paths, venues, symbols, strict=True)]  # fmt: skip
     notes = [_unmapped(r) for r in reads if r.unmapped]
     used = {c for r in reads for c in r.columns.values()}
     missing = [f"{f}={c}" for f, c in mapping.items() if c not in used]
@@ -91,7 +93,7 @@ def load_all(
         price_bars = [
             b
             for p in prices
-            for b in read_file(p, mapping, venue, symbol, lambda t, v, s: in_time(t)).bars
+            for b in read_file(p, mapping, venues[0], symbols[0], lambda t, v, s: in_time(t)).bars
         ]
         bars = apply_prices(bars, merge(price_bars), price_venues)
     if bar is not None and bars:
@@ -100,6 +102,19 @@ def load_all(
             bars = resample(bars, size)
     notes += check_open_interest(bars)
     return Loaded(bars, notes)
+
+
+def _per_file(
+    given: str | Sequence[str] | None, paths: Sequence[Path], name: str
+) -> list[str | None]:
+    if given is None or isinstance(given, str):
+        return [given] * len(paths)
+    if len(given) == 1:
+        return [given[0]] * len(paths)
+    if len(given) != len(paths):
+        raise ValueError(f"--{name} given {len(given)} times for {len(paths)} files: give it "
+                         "once (every file) or once per file, in order")  # fmt: skip
+    return list(given)
 
 
 def _unmapped(r: FileRead) -> str:
@@ -140,8 +155,8 @@ def run_backtest(
     paths: Sequence[Path],
     *,
     columns: Sequence[str],
-    venue: str | None,
-    symbol: str | None,
+    venue: Sequence[str] | str | None,
+    symbol: Sequence[str] | str | None,
     bar: str | None,
     since: str | None,
     until: str | None,
@@ -184,18 +199,28 @@ def run_backtest(
     for line in coverage_lines(result):
         click.echo(line, err=True)
     click.echo(
-        f"{'scope':<11}{'venue':<13}{'symbol':<10}{'state':<10}{'side':<6}"
+        f"{'scope':<11}{'instrument/asset':<24}{'state':<10}{'side':<6}"
         f"{'start':<22}{'end':<22}{'hours':>7}{'peak':>6}  reason"
     )
     for r in table:
-        first = r["reasons"].split("; ")[0]
         click.echo(
-            f"{r['scope']:<11}{r['venue']:<13}{r['symbol'] or r['asset']:<10}{r['state']:<10}"
-            f"{r['side']:<6}{r['start']:<22}{r['end'] or '(open)':<22}{r['hours']:>7}"
-            f"{r['peak_score']:>6}  {first}"
+            f"{r['scope']:<11}{_name(r):<24}{r['state']:<10}{r['side']:<6}{r['start']:<22}"
+            f"{r['end'] or '(open)':<22}{r['hours']:>7}{r['peak_score']:>6}  {_reason(r)}"
         )
     click.echo(f"{len(table)} intervals", err=True)
     return result
+
+
+def _name(r: dict[str, Any]) -> str:
+    if r["scope"] == "instrument":
+        return f"{r['venue']}:{r['symbol']}"
+    return "all assets" if r["scope"] == "market" else str(r["asset"])
+
+
+def _reason(r: dict[str, Any]) -> str:
+    """The strongest reason; for an asset or the market, the member behind it."""
+    reasons = str(r["reasons"]).split("; ")
+    return reasons[1] if r["scope"] != "instrument" and len(reasons) > 1 else reasons[0]
 
 
 def _span(bar_s: int) -> str:

@@ -206,7 +206,7 @@ class _Tracker:
     """Turns evaluations into intervals (instrument and asset scopes) and coverage."""
 
     def __init__(self) -> None:
-        self.open: dict[tuple[str, str, str], StateInterval] = {}
+        self.open: dict[tuple[str, str, str, str], StateInterval] = {}
         self.done: list[StateInterval] = []
         self.coverage: dict[tuple[str, str], Coverage] = {}
         self.seen: list[Transition] = []
@@ -221,7 +221,7 @@ class _Tracker:
             self._transition(tr)
         pressures: list[Pressure] = [*getattr(ev, "pressures", []), *getattr(ev, "aggregates", [])]
         for p in pressures:
-            key = (str(p.scope), p.venue, p.symbol)
+            key = (str(p.scope), p.venue, p.symbol, p.asset)
             if key in self.open:
                 self.open[key].peak_score = max(self.open[key].peak_score, p.score)
             if p.scope is Scope.INSTRUMENT:
@@ -235,7 +235,7 @@ class _Tracker:
                     cov.warm_until_ms = p.updated_ms
 
     def _transition(self, tr: Transition) -> None:
-        key = (str(tr.scope), tr.venue, tr.symbol)
+        key = (str(tr.scope), tr.venue, tr.symbol, tr.asset)
         real = tr.ts_ms
         old = self.open.pop(key, None)
         if old is not None:

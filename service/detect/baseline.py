@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
+from collections.abc import Sequence
 from typing import Final
 
 MAD_TO_SIGMA: Final = 1.4826
@@ -59,7 +60,7 @@ class Baseline:
         self.prior = prior
         self.tail = tail
         self._values = array("d")
-        self._sorted: list[float] = []
+        self._sorted = array("d")
         """The same samples in order (kept sorted as they come and go)."""
         self._pos = 0
         self._median = prior
@@ -95,7 +96,7 @@ class Baseline:
         older = [x for x in samples if x == x][-room:] if room > 0 else []
         if older:
             self._values = array("d", older) + self._values
-            self._sorted = sorted(self._values)
+            self._sorted = array("d", sorted(self._values))
             self._pos = 0
             self._refresh()
         return len(older)
@@ -139,7 +140,7 @@ class Baseline:
         return (x - self.center()) / self.scale(floor, prior_scale)
 
 
-def _deviations(ordered: list[float], center: float) -> list[float]:
+def _deviations(ordered: array[float], center: float) -> list[float]:
     """``|x - center|`` of sorted ``ordered``, sorted: the two sides of the centre are each
     already in order, so the sort is a merge of two runs."""
     hi = bisect.bisect_left(ordered, center)
@@ -147,7 +148,7 @@ def _deviations(ordered: list[float], center: float) -> list[float]:
     return sorted(left + [v - center for v in ordered[hi:]])
 
 
-def _median(ordered: list[float]) -> float:
+def _median(ordered: Sequence[float]) -> float:
     n = len(ordered)
     if n == 0:
         return 0.0

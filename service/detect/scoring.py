@@ -583,6 +583,11 @@ def _features(
     return out
 
 
+def _simple(log_pct: float) -> float:
+    """A log % change as the plain % a reader expects (-69.3 log % is -50 %)."""
+    return 100.0 * math.expm1(log_pct / 100.0)
+
+
 def _quadrant(z_ret: float | None, oi_down: bool) -> str:
     if z_ret is None or abs(z_ret) < SIDE_PRICE_Z:
         return "flat price"
@@ -611,7 +616,8 @@ def _reasons(
         if weight >= 0.5 or (active and ours and weight > 0):
             # the other direction (a build-up before this unwind) after this state's reasons
             rank = weight if ours or not active else weight / 10
-            out.append((rank, f"OI {w.f.oi:+.2f}% (base) in {w.f.label}, z {w.z_oi:+.1f}"))
+            text = f"OI {_simple(w.f.oi):+.2f}% (base) in {w.f.label}, z {w.z_oi:+.1f}"
+            out.append((rank, text))
     liq = w_liq.f
     if w_liq.burst >= 0.5 or (active and w_liq.burst > 0):
         total = liq.liq_usd
@@ -626,7 +632,8 @@ def _reasons(
     if (active or c_p >= 1.0) and ref.f.ret is not None:
         quadrant = _quadrant(ref.z_ret, ref is w_down)
         weight = s.confirm_gain_price * c_p * max(ref.down, ref.up)
-        out.append((weight, f"price {ref.f.ret:+.2f}% in {ref.f.label} ({quadrant})"))
+        text = f"price {_simple(ref.f.ret):+.2f}% in {ref.f.label} ({quadrant})"
+        out.append((weight, text))
     if c_f and snap.funding_1h is not None:
         out.append((s.confirm_gain_funding, f"funding normalising: {snap.funding_1h:.4%}/h now"))
     if snap.funding_flip and snap.funding_1h is not None:

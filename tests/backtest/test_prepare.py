@@ -149,3 +149,39 @@ def test_bars_resample_to_a_coarser_size() -> None:
 def test_instruments_without_open_interest_are_named() -> None:
     notes = check_open_interest([Bar(T0, "binance", "BTC", price=1.0)])
     assert notes == ["binance:BTC: no open interest column: not scored"]
+
+
+def test_files_without_a_symbol_column_take_one_each_in_order(tmp_path: Path) -> None:
+    rows = [[T0 + i * H, 100.0, 1000.0 + i] for i in range(5)]
+    a = write_csv(tmp_path / "a.csv", ["ts", "close", "oi"], rows)
+    b = write_csv(tmp_path / "b.csv", ["ts", "close", "oi"], rows)
+    loaded = load_all([a, b], venue=["binance"], symbol=["BTCUSDT", "ETHUSDT"])
+    assert {b.key for b in loaded.bars} == {("binance", "BTCUSDT"), ("binance", "ETHUSDT")}
+    with pytest.raises(ValueError, match="--symbol given 3 times for 2 files"):
+        load_all([a, b], venue="binance", symbol=["X", "Y", "Z"])
+
+
+def test_each_asset_has_intervals_of_its_own(tmp_path: Path) -> None:
+    """Two assets crash in the same hour: each asset's interval is its own (they once shared
+    one key and closed each other's)."""
+    rows: list[list[object]] = []
+    for i in range(80):
+        for coin, size in (("BTC", 1e9), ("ETH", 5e8)):
+            crash = 0.7 if i >= 60 else 1.0
+            rows.append([T0 + i * H, "hyperliquid", coin, size * crash])
+    source = write_csv(tmp_path / "oi.csv", ["timestamp", "venue", "coin", "oi_usd"], rows)
+    prices = []
+    for i in range(80):
+        for coin in ("BTC", "ETH"):
+            p = (0.9 if i >= 60 else 1.0) * (1 + 0.001 * (i % 3))
+            prices.append([T0 + i * H, "binance", coin, p, p, p, p])
+    price = write_csv(tmp_path / "p.csv", ["timestamp", "venue", "coin", "o", "h", "l", "c"],
+                      prices)  # fmt: skip
+    out = tmp_path / "intervals.csv"
+    result = CliRunner().invoke(main, ["backtest", str(source), "--prices", str(price),
+                                       "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with out.open() as f:
+        assets = [r for r in csv.DictReader(f) if r["scope"] == "asset"]
+    assert {r["asset"] for r in assets} == {"BTC", "ETH"}
+    assert all(float(r["hours"]) >= 0.9 for r in assets)  # none closed by the other asset

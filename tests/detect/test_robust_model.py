@@ -143,8 +143,8 @@ def test_a_gradual_unwind_without_liquidations_is_unwinding_long() -> None:
     assert (p.state, p.side) == (UNWINDING, LONG)
     assert p.forced_share == 0.0
     assert p.features["oi_change_base_pct"] == pytest.approx(100 * math.log(0.98), abs=1e-3)
-    assert p.reasons[0].startswith("OI -2.02% (base) in 5m")
-    assert "price -1.01% in 5m (long flush)" in p.reasons
+    assert p.reasons[0].startswith("OI -2.00% (base) in 5m")  # plain %, not log %
+    assert "price -1.00% in 5m (long flush)" in p.reasons
 
 
 def test_short_covering_with_few_liquidations_is_unwinding_short() -> None:
