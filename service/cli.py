@@ -214,6 +214,27 @@ def _names(values: tuple[str, ...]) -> list[str]:
 @click.option("--grace", default=900.0, show_default=True, help="Seconds after a label's end.")
 @click.option("--warmup", default=1800.0, show_default=True, help="Seconds not scored at start.")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.option(
+    "--suite",
+    type=click.Choice(["all", "synthetic", "real"]),
+    default="all",
+    show_default=True,
+    help="The simulator's scenarios, the labelled real history, or both.",
+)
+@click.option(
+    "--real-data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The shared real data (default: $DELEVERAGE_SHARED_DATA or ../shared/data).",
+)
+@click.option(
+    "--real-set",
+    type=click.Choice(["all", "tuning", "judging"]),
+    default="all",
+    show_default=True,
+    help="Real episodes and calm stretches used to tune, held out to judge, or both.",
+)
+@click.option("--real-datasets", multiple=True, help="Real data sets to play (default: all).")
 def evaluate(
     config_files: tuple[Path, ...],
     seeds: int,
@@ -228,8 +249,13 @@ def evaluate(
     grace: float,
     warmup: float,
     quiet: bool,
+    suite: str,
+    real_data: Path | None,
+    real_set: str,
+    real_datasets: tuple[str, ...],
 ) -> None:
-    """Play the labelled scenario suite through the detector and print how it did."""
+    """Play the labelled scenario suite and the labelled real history through the detector
+    and print how it did (docs/evaluation.md)."""
     from .evaluate.command import run_evaluate
 
     settings = _settings(config_files)
@@ -246,44 +272,68 @@ def evaluate(
             grace_s=grace,
             warmup_s=warmup,
             quiet=quiet,
+            suite=suite,
+            real_data=real_data,
+            real_sets=("tuning", "judging") if real_set == "all" else (real_set,),
+            real_datasets=_names(real_datasets),
         )
     except KeyError as exc:
         raise click.BadParameter(str(exc.args[0])) from None
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
 @_config_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--col", "columns", multiple=True, help="FIELD=COLUMN, e.g. time=timestamp.")
-@click.option("--venue", "venue", default=None, help="Venue of files without a venue column.")
-@click.option("--symbol", "symbol", default=None, help="Symbol of files without one.")
-@click.option("--bar", "bar", default=None, help="Bar size (1m, 1h, 1d...); default: inferred.")
 @click.option(
-    "--bar-as",
-    default=60.0,
-    show_default=True,
-    help="Model seconds one bar is played as (the detector's windows, in bars).",
+    "--venue", "venue", multiple=True, help="Venue of files without one (once, or per file)."
+)
+@click.option(
+    "--symbol", "symbol", multiple=True, help="Symbol of files without one (once, or per file)."
+)
+@click.option(
+    "--bar", "bar", default=None, help="Resample to this bar size (1h, 1d...) when coarser."
 )
 @click.option("--since", default=None, help="First bar time (ISO 8601, UTC).")
 @click.option("--until", default=None, help="Last bar time (ISO 8601, UTC).")
-@click.option("--only", "only", multiple=True, help="VENUE:SYMBOL or SYMBOL to keep.")
+@click.option(
+    "--only", "only", multiple=True, help="Keep: VENUE:SYMBOL, VENUE:*, SYMBOL or asset (lists)."
+)
+@click.option("--exclude", "exclude", multiple=True, help="Drop: the same forms as --only.")
+@click.option(
+    "--prices",
+    "prices",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A price file serving every instrument of the same asset without a price.",
+)
+@click.option(
+    "--prices-venue", "price_venues", multiple=True, help="Venues of --prices, preferred first."
+)
+@click.option("--sampled", "sampled", multiple=True, help="Venues whose liquidations are a sample.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Intervals as CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print the intervals as JSON.")
 def backtest(
     config_files: tuple[Path, ...],
     paths: tuple[str, ...],
     columns: tuple[str, ...],
-    venue: str | None,
-    symbol: str | None,
+    venue: tuple[str, ...],
+    symbol: tuple[str, ...],
     bar: str | None,
-    bar_as: float,
     since: str | None,
     until: str | None,
     only: tuple[str, ...],
+    exclude: tuple[str, ...],
+    prices: tuple[Path, ...],
+    price_venues: tuple[str, ...],
+    sampled: tuple[str, ...],
     out: Path | None,
     as_json: bool,
 ) -> None:
-    """Run the detector over historical bars (CSV or Parquet) and print its state intervals."""
+    """Run the detector over historical bars (CSV or Parquet), in real time, and print its
+    state intervals (instrument, asset and market scopes)."""
     from .backtest.command import run_backtest
 
     settings = _settings(config_files)
@@ -293,13 +343,16 @@ def backtest(
             settings,
             [Path(p) for p in paths],
             columns=list(columns),
-            venue=venue,
-            symbol=symbol,
+            venue=list(venue) or None,
+            symbol=list(symbol) or None,
             bar=bar,
-            bar_as_s=bar_as,
             since=since,
             until=until,
             only=_names(only),
+            exclude=_names(exclude),
+            prices=list(prices),
+            price_venues=_names(price_venues),
+            sampled=_names(sampled),
             out=out,
             as_json=as_json,
         )

@@ -186,25 +186,38 @@ class DetectorSettings(_Section):
     window_s: Seconds = 300.0
     """The reference window: the unsuffixed features (``oi_change_base_pct``...) are over it,
     and every other window is a multiple of it (``window_factors``)."""
-    window_factors: list[Annotated[float, Field(gt=0)]] = [0.2, 1.0, 3.0, 12.0, 48.0]
-    """The windows as multiples of ``window_s``: by default 1 m, 5 m, 15 m, 1 h, 4 h."""
+    window_factors: list[Annotated[float, Field(gt=0)]] = [0.2, 1.0, 3.0, 12.0, 48.0, 288.0]
+    """The windows as multiples of ``window_s``: by default 1 m, 5 m, 15 m, 1 h, 4 h, 1 d (in
+    real time, whatever the data: a window shorter than the data's spacing is not used)."""
     liquidation_window_factors: list[Annotated[float, Field(gt=0)]] = [0.2, 1.0, 3.0]
-    """The windows (multiples of ``window_s``) whose liquidation bursts count as evidence."""
+    """Liquidation bursts count in the windows from the smallest to the largest of these
+    multiples of the *reference* window (the shortest measurable window of at least
+    ``window_s``: 5 m live, so 1 m to 15 m; 1 h on hourly bars; 1 d on daily bars)."""
     eval_interval_s: Seconds = 1.0
     stale_after_s: Seconds = 120.0
     """A symbol with no data for this long is reported stale, never calm."""
     baseline_lookback_s: Seconds = 86400.0
-    """How far back the robust baselines (median and MAD) of each feature look."""
+    """How far back the robust baselines (median and MAD) of each feature look, at least."""
+    baseline_lookback_windows: Annotated[float, Field(gt=0)] = 30.0
+    """...and at least this many of the window's own length (a 1 d window's baseline looks
+    30 days back, a 4 h window's 5 days), so a long window has enough independent samples."""
     baseline_max_samples: Annotated[int, Field(ge=8, le=4096)] = 288
     """Samples kept per baseline: a window is sampled every ``max(window / 4, lookback /
     max_samples)``; windows longer than the lookback keep 32 samples."""
     baseline_min_samples: Annotated[int, Field(ge=3)] = 20
     """Below this many samples a baseline uses its prior (median 0, scale ``prior_scale`` x
     the floor)."""
+    burn_in_samples: Annotated[int, Field(ge=0)] = 20
+    """No state is reported until the reference window's baselines hold this many samples
+    (``warming up until ...``; a warm start fills them at once). 0: states from the first
+    evaluation, on the priors."""
     prior_scale: Annotated[float, Field(ge=1)] = 2.0
     z_enter: Annotated[float, Field(gt=0)] = 4.5
     """A robust z-score (in MAD sigmas) that counts as one unit of evidence: the score
     reaches ``enter_score`` (50) at one unit."""
+    flush_z_enter: Annotated[float, Field(gt=0)] = 2.5
+    """Open interest falling while the price moves (a long flush or short covering): one
+    unit of evidence when both reach this robust z (the rarer joint event needs less)."""
     liq_z_enter: Annotated[float, Field(gt=0)] = 4.5
     """The same for liquidation bursts (log intensity)."""
     oi_floor_pct: Annotated[float, Field(gt=0)] = 0.05
@@ -265,11 +278,13 @@ class DetectorSettings(_Section):
             raise ValueError("exit_score must be below enter_score")
         if 1.0 not in self.window_factors:
             raise ValueError("window_factors must contain 1 (the reference window_s)")
-        if not set(self.liquidation_window_factors) <= set(self.window_factors):
-            raise ValueError("liquidation_window_factors must be among window_factors")
         if self.baseline_min_samples > self.baseline_max_samples:
             raise ValueError("baseline_min_samples must be at most baseline_max_samples")
         return self
+
+    def lookback_s(self, window_s: float) -> float:
+        """How far back the baseline of a window of ``window_s`` looks."""
+        return max(self.baseline_lookback_s, self.baseline_lookback_windows * window_s)
 
     def windows_s(self) -> list[float]:
         """The windows in seconds, shortest first."""

@@ -48,7 +48,12 @@ async def test_service_serves_a_ccxt_polled_venue_through_the_api(
                 },
             }
         },
-        detector={"window_s": 10.0, "stale_after_s": 10.0, "eval_interval_s": 0.5},
+        detector={
+            "window_s": 10.0,
+            "stale_after_s": 10.0,
+            "eval_interval_s": 0.5,
+            "burn_in_samples": 0,
+        },
         collect={"watchdog_s": 5.0},
     )
     runtime = Runtime(settings)

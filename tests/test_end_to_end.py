@@ -57,6 +57,7 @@ async def test_api_state_goes_calm_then_long_deleveraging_then_calm(
             "enter_persist_s": 1.0,
             "eval_interval_s": 0.25,
             "stale_after_s": 10.0,
+            "burn_in_samples": 0,  # seconds of history: the burn-in is tested apart
         },
         collect={"watchdog_s": 5.0},
     )

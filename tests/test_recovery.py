@@ -278,7 +278,8 @@ async def test_a_redis_freeze_keeps_readyz_answering_and_the_detector_off_calm(
         set(REGISTRY), [], redis_url=own_redis.url, api={"port": 0},
         venues={VENUE: {"ws_url": "ws://127.0.0.1:1", "rest_url": "http://127.0.0.1:1"}},
         detector={"window_s": 8.0, "min_dwell_s": 1.0, "enter_persist_s": 0.0,
-                  "eval_interval_s": 0.25, "stale_after_s": 30.0, "warmup": False},
+                  "eval_interval_s": 0.25, "stale_after_s": 30.0, "warmup": False,
+                  "burn_in_samples": 0},
     )  # fmt: skip
     runtime = Runtime(settings, {Component.DETECT, Component.API})  # the collector: the test
     detector = runtime.detector

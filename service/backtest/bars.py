@@ -151,25 +151,40 @@ def _columns(names: Sequence[str], mapping: Mapping[str, str]) -> dict[str, str]
     return out
 
 
-def read_bars(
+@dataclass(frozen=True, slots=True)
+class FileRead:
+    """The bars of one file and how its columns were read."""
+
+    path: Path
+    bars: list[Bar]
+    columns: dict[str, str]
+    """field -> column used."""
+    unmapped: list[str]
+    """Columns of the file that no field reads (reported to the user)."""
+
+
+def read_file(
     path: Path,
     mapping: Mapping[str, str] | None = None,
     venue: str | None = None,
     symbol: str | None = None,
     keep: Callable[[int, str, str], bool] | None = None,
-) -> list[Bar]:
-    """The bars of one file (those ``keep(ts_ms, venue, symbol)`` accepts); ``ValueError``
-    when time, venue or symbol cannot be found."""
+) -> FileRead:
+    """The bars of one file (those ``keep(ts_ms, venue, symbol)`` accepts) and the columns it
+    could not map; ``ValueError`` when time, venue or symbol cannot be found."""
     rows = iter(read_rows(path))
     first = next(rows, None)
     if first is None:
-        return []
-    cols = _columns(list(first), mapping or {})
+        return FileRead(path, [], {}, [])
+    names = list(first)
+    cols = _columns(names, mapping or {})
     if "time" not in cols:
         raise ValueError(f"{path}: no time column (map one with --col time=COLUMN)")
     for field, given in (("venue", venue), ("symbol", symbol)):
         if field not in cols and given is None:
             raise ValueError(f"{path}: no {field} column (give --{field} or --col {field}=COLUMN)")
+    used = set(cols.values())
+    unmapped = [n for n in names if n not in used]
     out: list[Bar] = []
     numeric = [(f, c) for f, c in cols.items() if f in NUMERIC]
     for row in (first, *rows):
@@ -178,7 +193,18 @@ def read_bars(
         s = str(row[cols["symbol"]]) if "symbol" in cols else str(symbol)
         if keep is None or keep(ts, v, s):
             out.append(Bar(ts, v, s, **{f: _number(row.get(c)) for f, c in numeric}))
-    return out
+    return FileRead(path, out, cols, unmapped)
+
+
+def read_bars(
+    path: Path,
+    mapping: Mapping[str, str] | None = None,
+    venue: str | None = None,
+    symbol: str | None = None,
+    keep: Callable[[int, str, str], bool] | None = None,
+) -> list[Bar]:
+    """The bars of one file (see :func:`read_file`)."""
+    return read_file(path, mapping, venue, symbol, keep).bars
 
 
 def merge(bars: Iterable[Bar]) -> list[Bar]:

@@ -1,37 +1,34 @@
-"""Bars through a pressure model: events per bar, model time scaled to the bar size. Pure.
+"""Bars through a pressure model, in real time. Pure.
 
-Every bar is played as ``bar_as_s`` seconds of *model time* (default 60: one bar is one
-minute to the detector, whose windows are thus counted in bars: with hourly bars the 5-minute
-window spans five hours). Model time starts at the first bar and maps back to real time with
-``real = first + (model - first) * bar_s / bar_as_s``: every time reported is real.
+Every bar is played at its own times: the detector's windows, baselines, dwell and
+persistence are in real time, so 1-minute, hourly and daily bars play through the same
+configuration (a window shorter than the data's spacing is simply not measurable, see
+``docs/detector.md``). A bar starting at ``ts`` closes at ``ts + bar``; per instrument:
 
-Per instrument and bar, at model offsets within the bar:
-
-* marks: open at 0, then the bar's extremes (high then low when it closed down, low then
-  high otherwise) at 1/3 and 2/3, and the close at the bar's end; only the close when the
-  file has no open/high/low;
-* open interest at the bar's end (USD from base at the close, or the reverse);
-* funding at the bar's end: the last known rate, carried forward (the live feeds repeat it);
+* marks: the open at ``ts``, then the bar's extremes (high then low when it closed down, low
+  then high otherwise) at 1/3 and 2/3 of the bar, and the close at the close; only the close
+  when the file has no open/high/low;
+* open interest at the close (base units; USD is converted with the close);
+* funding at the close: the last known rate, carried forward (the live feeds repeat it);
   its interval from the column or from the spacing of the funding rows;
-* liquidations: each side's USD spread evenly over ``min(bar_as_s, 60)`` prints across the
-  bar (a bar is a flow, not one print), unsampled.
+* liquidations: each side's USD spread evenly over ``min(60, bar seconds)`` prints across
+  the bar (a bar is a flow, not one print), flagged ``sampled`` for the venues named so.
 
-The model is evaluated at each of the four points of every bar. Transitions and scores come
-back in real time as :class:`StateInterval` s.
+The model is evaluated at each close (a bar's data is complete only then: nothing is read
+before it is known) and once more ``settle_s`` later (what a live detector, evaluating every
+second, would conclude once a persistence requirement is met). Transitions come back as
+:class:`StateInterval` s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..detect.base import PressureModel
-from ..detect.model import Pressure, Scope, State, Transition
+from ..detect.model import WARMING, Pressure, Scope, State, Transition
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
 from .bars import Bar, funding_intervals
-
-POINTS = 4
-"""Evaluations (and mark points) per bar."""
 
 
 @dataclass(slots=True)
@@ -59,30 +56,20 @@ class Coverage:
     held: int = 0
     """Evaluations where a required feed (OI, mark) was missing or stale."""
     hold_reasons: set[str] = field(default_factory=set)
+    warming: int = 0
+    """Evaluations in the burn-in (baselines not ready: no state reported)."""
+    warm_until_ms: int | None = None
+    """The last evaluation still in the burn-in."""
 
 
 @dataclass(slots=True)
 class Result:
     bar_s: int
-    bar_as_s: float
     first_ms: int
     last_ms: int
     intervals: list[StateInterval]
     coverage: dict[tuple[str, str], Coverage]
     transitions: list[Transition]
-
-
-class Clock:
-    """Real ↔ model time."""
-
-    def __init__(self, first_ms: int, bar_s: int, bar_as_s: float) -> None:
-        self.first_ms, self.scale = first_ms, bar_s / bar_as_s
-
-    def model(self, real_ms: int) -> int:
-        return self.first_ms + round((real_ms - self.first_ms) / self.scale)
-
-    def real(self, model_ms: int) -> int:
-        return self.first_ms + round((model_ms - self.first_ms) * self.scale)
 
 
 def asset_of(symbol: str) -> str:
@@ -95,10 +82,14 @@ def asset_of(symbol: str) -> str:
 
 
 def bar_events(
-    b: Bar, start: int, span: int, funding: tuple[float, float] | None, asset: str
+    b: Bar,
+    span_ms: int,
+    funding: tuple[float, float] | None,
+    asset: str,
+    sampled: bool = False,
 ) -> list[tuple[int, Event]]:
-    """The events of one bar at model times in ``[start, start + span)``: (offset, event)."""
-    end = start + span - 1
+    """The events of one bar at real times in ``[ts, ts + span]``: (time, event)."""
+    start, end = b.ts_ms, b.ts_ms + span_ms
     out: list[tuple[int, Event]] = []
 
     def mark(at: int, price: float) -> None:
@@ -109,7 +100,7 @@ def bar_events(
     if close is not None and o is not None and hi is not None and lo is not None:
         first, second = (hi, lo) if close < o else (lo, hi)
         for k, px in enumerate((o, first, second)):
-            mark(start + k * span // 3, px)
+            mark(start + k * span_ms // 3, px)
     if close is not None:
         mark(end, close)
     oi = _oi(b, close)
@@ -125,7 +116,7 @@ def bar_events(
     price = close or b.open
     if price:
         for side, usd in ((Side.LONG, b.liq_long_usd or 0.0), (Side.SHORT, b.liq_short_usd or 0.0)):
-            out.extend(_liquidations(b, asset, side, usd, price, start, span))
+            out.extend(_liquidations(b, asset, side, usd, price, span_ms, sampled))
     return out
 
 
@@ -140,20 +131,20 @@ def _oi(b: Bar, close: float | None) -> tuple[float, float] | None:
 
 
 def _liquidations(
-    b: Bar, asset: str, side: Side, usd: float, price: float, start: int, span: int
+    b: Bar, asset: str, side: Side, usd: float, price: float, span_ms: int, sampled: bool
 ) -> list[tuple[int, Event]]:
     if usd <= 0:
         return []
-    n = max(1, min(60, span // 1000))
+    n = max(1, min(60, span_ms // 1000))
     each = usd / n
     out: list[tuple[int, Event]] = []
     qty = each / price
     for k in range(n):
-        at = start + (k * span) // n
+        at = b.ts_ms + ((2 * k + 1) * span_ms) // (2 * n)
         ident = f"{b.ts_ms}-{side}-{k}"
         out.append((at, Liquidation(venue=b.venue, symbol=b.symbol, base=asset, ts_ms=at,
                     recv_ms=at, side=side, price=price, quantity=qty, quantity_base=qty,
-                    notional_usd=each, sampled=False, event_id=ident)))  # fmt: skip
+                    notional_usd=each, sampled=sampled, event_id=ident)))  # fmt: skip
     return out
 
 
@@ -161,53 +152,61 @@ def replay(
     bars: Sequence[Bar],
     model: PressureModel,
     bar_s: int,
-    bar_as_s: float = 60.0,
+    *,
+    settle_s: float = 0.0,
+    sampled: Collection[str] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> Result:
-    """Play ``bars`` (sorted by time) through ``model``; its state intervals in real time."""
+    """Play ``bars`` (sorted by time) through ``model`` in real time; its state intervals.
+    ``sampled`` names the venues whose liquidation columns come from a sampled feed."""
     if not bars:
         raise ValueError("no bars to play")
-    first, last = bars[0].ts_ms, bars[-1].ts_ms
-    clock = Clock(first, bar_s, bar_as_s)
-    span = round(bar_as_s * 1000)
+    span = bar_s * 1000
+    settle = round(settle_s * 1000) if 0 < settle_s * 1000 < span else 0
     intervals_h = funding_intervals(bars)
     rates: dict[tuple[str, str], float] = {}
     assets = {b.key: asset_of(b.symbol) for b in bars}
-    tracker = _Tracker(clock)
+    tracker = _Tracker()
     by_time: dict[int, list[Bar]] = {}
     for b in bars:
         by_time.setdefault(b.ts_ms, []).append(b)
     times = sorted(by_time)
+    pending: list[tuple[int, Event]] = []
+    nxt = 0
+
+    def step(at: int) -> None:
+        nonlocal nxt, pending
+        while nxt < len(times) and times[nxt] <= at:
+            for b in by_time[times[nxt]]:
+                if b.funding_rate is not None:
+                    rates[b.key] = b.funding_rate
+                hours: float = b.funding_interval_h or intervals_h.get(b.key, 8.0)
+                funding = (rates[b.key], hours) if b.key in rates else None
+                pending.extend(bar_events(b, span, funding, assets[b.key], b.venue in sampled))
+            nxt += 1
+        pending.sort(key=lambda te: te[0])
+        cut = 0
+        while cut < len(pending) and pending[cut][0] <= at:
+            cut += 1
+        model.update(e for _, e in pending[:cut])
+        pending = pending[cut:]
+        tracker.take(model.evaluate(at))
+
     for n, ts in enumerate(times):
-        start = clock.model(ts)
-        timed: list[tuple[int, Event]] = []
-        for b in by_time[ts]:
-            if b.funding_rate is not None:
-                rates[b.key] = b.funding_rate
-            hours: float = b.funding_interval_h or intervals_h.get(b.key, 8.0)
-            funding = (rates[b.key], hours) if b.key in rates else None
-            timed.extend(bar_events(b, start, span, funding, assets[b.key]))
-        timed.sort(key=lambda te: te[0])
-        cursor = 0
-        for k in range(1, POINTS + 1):
-            at = start + (k * span) // POINTS - (1 if k == POINTS else 0)
-            upto = cursor
-            while upto < len(timed) and timed[upto][0] <= at:
-                upto += 1
-            model.update(e for _, e in timed[cursor:upto])
-            cursor = upto
-            tracker.take(model.evaluate(at))
+        close = ts + span
+        step(close)
+        if settle:
+            step(close + settle)
         if progress is not None:
             progress(n + 1, len(times))
-    return Result(bar_s, bar_as_s, first, last, tracker.close(), tracker.coverage, tracker.seen)
+    return Result(bar_s, times[0], times[-1], tracker.close(), tracker.coverage, tracker.seen)
 
 
 class _Tracker:
     """Turns evaluations into intervals (instrument and asset scopes) and coverage."""
 
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self.open: dict[tuple[str, str, str], StateInterval] = {}
+    def __init__(self) -> None:
+        self.open: dict[tuple[str, str, str, str], StateInterval] = {}
         self.done: list[StateInterval] = []
         self.coverage: dict[tuple[str, str], Coverage] = {}
         self.seen: list[Transition] = []
@@ -222,7 +221,7 @@ class _Tracker:
             self._transition(tr)
         pressures: list[Pressure] = [*getattr(ev, "pressures", []), *getattr(ev, "aggregates", [])]
         for p in pressures:
-            key = (str(p.scope), p.venue, p.symbol)
+            key = (str(p.scope), p.venue, p.symbol, p.asset)
             if key in self.open:
                 self.open[key].peak_score = max(self.open[key].peak_score, p.score)
             if p.scope is Scope.INSTRUMENT:
@@ -231,10 +230,13 @@ class _Tracker:
                 if p.data_quality == 0:
                     cov.held += 1
                     cov.hold_reasons.update(r for r in p.reasons if r.startswith("stale feed"))
+                if any(r.startswith(WARMING) for r in p.reasons):
+                    cov.warming += 1
+                    cov.warm_until_ms = p.updated_ms
 
     def _transition(self, tr: Transition) -> None:
-        key = (str(tr.scope), tr.venue, tr.symbol)
-        real = self.clock.real(tr.ts_ms)
+        key = (str(tr.scope), tr.venue, tr.symbol, tr.asset)
+        real = tr.ts_ms
         old = self.open.pop(key, None)
         if old is not None:
             old.end_ms = real

@@ -2,29 +2,36 @@
 
 An asset (``BTC``) combines its instruments across venues and contracts; the market combines
 the assets. Both average *evidence* (threshold units, :mod:`.scoring`), not scores, weighted
-by open interest in USD times data quality::
+by open interest in USD times data quality, of the members that are in a state of that
+family (``unwinding``/``cascade``, or ``building``): a member's evidence that its own
+persistence, dwell or burn-in keeps calm counts for nothing, so an asset is never under
+pressure while all its members are calm::
 
-    X_unwind = sum(w_i x_unwind_i) / sum(w_i)     X_build = sum(w_i x_build_i) / sum(w_i)
+    X_unwind = sum(w_i x_unwind_i [i unwinding]) / sum(w_i)     (X_build alike)
     x = max(X_unwind, X_build)                      score = 100 x / (1 + x)
 
 so one venue holding 40 % of the open interest in a strong cascade (``x = 9``) moves the
-asset to ``x = 3.6`` (score 78) while calm elsewhere. A stale instrument weighs nothing; an
+asset to ``x = 3.6`` (score 78) while calm elsewhere; an asset of one instrument flags when,
+and only when, that instrument does. A stale instrument weighs nothing; an
 instrument whose liquidation feed is sampled (Binance publishes at most one liquidation per
 symbol per second, so its burst evidence saturates and its totals are lower bounds) weighs
-``sampled_weight``. The candidate is ``cascade`` when the cascading instruments carry at
+``sampled_weight``. The candidate is ``cascade`` when the instruments in a cascade carry at
 least half of the unwinding evidence. The side is the evidence-weighted vote of the
-instruments' sides. Quality is the OI-weighted mean of the instruments' qualities.
+members' sides. Quality is the OI-weighted mean of the instruments' qualities.
 
 Liquidation totals of an asset are reported apart: complete feeds summed, sampled feeds
 summed as a lower bound, and an estimate of the whole asset's total, the complete feeds' sum
 divided by the share of open interest they cover (``liq_usd_est``).
 
 The market adds breadth: the share of assets (with fresh data) not calm. With at least
-``market_min_assets`` assets, ``breadth / market_breadth_enter`` is evidence too.
+``market_min_assets`` assets, the evidence is scaled by ``min(1, breadth /
+market_breadth_enter)``: one asset under pressure among many is not a market-wide flag, so
+the market flags more rarely than its assets, never more often.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config import DetectorSettings
@@ -74,16 +81,11 @@ def combine(parts: list[Part], s: DetectorSettings, *, breadth: bool = False) ->
     wsum = sum(weights)
     if wsum <= 0 or total_oi <= 0:
         return None
-    x_unwind = sum(w * p.x_unwind for w, p in zip(weights, parts, strict=True)) / wsum
-    x_build = sum(w * p.x_build for w, p in zip(weights, parts, strict=True)) / wsum
-    x_cascade = (
-        sum(
-            w * p.x_unwind
-            for w, p in zip(weights, parts, strict=True)
-            if p.candidate is State.CASCADE
-        )
-        / wsum
-    )
+    # only members in a state count: a member's evidence that its own persistence, dwell or
+    # burn-in keeps calm does not make its asset (or the market) flag
+    x_unwind = _mean(parts, weights, lambda p: p.x_unwind if _family(p) == "unwind" else 0.0)
+    x_build = _mean(parts, weights, lambda p: p.x_build if _family(p) == "build" else 0.0)
+    x_cascade = _mean(parts, weights, lambda p: p.x_unwind if p.state is State.CASCADE else 0.0)
     quality = sum(p.oi_usd * p.quality for p in parts) / total_oi
     fresh = [p for p in parts if p.quality > 0]
     hot = [p for p in fresh if p.state is not State.CALM]
@@ -98,12 +100,10 @@ def combine(parts: list[Part], s: DetectorSettings, *, breadth: bool = False) ->
     if breadth:
         features["breadth"] = round(share, 4)
         if len(fresh) >= s.market_min_assets:
-            x_breadth = share / s.market_breadth_enter
-            unwinding = sum(1 for p in hot if FAMILY.get(p.state) == "unwind")
-            if unwinding * 2 >= len(hot):
-                x_unwind = max(x_unwind, x_breadth)
-            else:
-                x_build = max(x_build, x_breadth)
+            # a market-wide flag needs breadth: with fewer than market_breadth_enter of the
+            # assets under pressure, their evidence counts in proportion
+            factor = min(1.0, share / s.market_breadth_enter)
+            x_unwind, x_build, x_cascade = x_unwind * factor, x_build * factor, x_cascade * factor
     x = max(x_unwind, x_build)
     side: Side | None = None
     if x_unwind >= 1.0 and x_unwind >= x_build:
@@ -129,11 +129,19 @@ def combine(parts: list[Part], s: DetectorSettings, *, breadth: bool = False) ->
     return Combined(score, candidate, side, x_unwind, x_build, quality, features, reasons)
 
 
+def _family(p: Part) -> str | None:
+    return FAMILY.get(p.state)
+
+
+def _mean(parts: list[Part], weights: list[float], x: Callable[[Part], float]) -> float:
+    return sum(w * x(p) for w, p in zip(weights, parts, strict=True)) / sum(weights)
+
+
 def _vote(parts: list[Part], weights: list[float], family: str) -> Side | None:
     tally = {Side.LONG: 0.0, Side.SHORT: 0.0}
     for w, p in zip(weights, parts, strict=True):
         x = p.x_unwind if family == "unwind" else p.x_build
-        if p.side is not None and FAMILY.get(p.candidate, FAMILY.get(p.state)) == family:
+        if p.side is not None and FAMILY.get(p.state) == family:
             tally[p.side] += w * x
     if tally[Side.LONG] == tally[Side.SHORT]:
         return None

@@ -16,11 +16,16 @@ teaching it that cascades are normal, while a lasting change of regime still mov
 
 from __future__ import annotations
 
+import bisect
 from array import array
+from collections.abc import Sequence
 from typing import Final
 
 MAD_TO_SIGMA: Final = 1.4826
 WINSOR: Final = 4.0
+TAIL_QUANTILE: Final = 0.9
+TAIL_TO_SIGMA: Final = 1.6449
+"""The 90th percentile of |x - median| is 1.645 sigmas for Gaussian data."""
 
 
 class Baseline:
@@ -28,21 +33,35 @@ class Baseline:
         "_median",
         "_pos",
         "_scale",
+        "_sorted",
         "_values",
         "capacity",
+        "fat_tails",
         "min_samples",
         "prior",
         "tail",
     )
 
-    def __init__(self, capacity: int, min_samples: int, prior: float = 0.0, tail: int = 0) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        min_samples: int,
+        prior: float = 0.0,
+        tail: int = 0,
+        *,
+        fat_tails: bool = False,
+    ) -> None:
         """``tail`` > 0: the scale is the larger of all samples' and the newest ``tail``
-        samples' (it rises at once when the noise does, and falls slowly)."""
+        samples' (it rises at once when the noise does, and falls slowly). ``fat_tails``:
+        the scale is also at least the 90th percentile's sigma (see :meth:`_refresh`)."""
         self.capacity = capacity
+        self.fat_tails = fat_tails
         self.min_samples = min(min_samples, capacity)
         self.prior = prior
         self.tail = tail
         self._values = array("d")
+        self._sorted = array("d")
+        """The same samples in order (kept sorted as they come and go)."""
         self._pos = 0
         self._median = prior
         self._scale = 0.0
@@ -61,12 +80,14 @@ class Baseline:
         if self.ready and self._scale > 0:
             lo, hi = self._median - WINSOR * self._scale, self._median + WINSOR * self._scale
             x = lo if x < lo else hi if x > hi else x
-        values = self._values
+        values, ordered = self._values, self._sorted
         if len(values) < self.capacity:
             values.append(x)
         else:
+            del ordered[bisect.bisect_left(ordered, values[self._pos])]
             values[self._pos] = x
             self._pos = (self._pos + 1) % self.capacity
+        bisect.insort(ordered, x)
         self._refresh()
 
     def prepend(self, samples: list[float]) -> int:
@@ -75,16 +96,26 @@ class Baseline:
         older = [x for x in samples if x == x][-room:] if room > 0 else []
         if older:
             self._values = array("d", older) + self._values
+            self._sorted = array("d", sorted(self._values))
             self._pos = 0
             self._refresh()
         return len(older)
 
     def _refresh(self) -> None:
-        values = self._values
-        ordered = sorted(values)
+        values, ordered = self._values, self._sorted
+        n = len(ordered)
         median = _median(ordered)
         self._median = median
-        self._scale = MAD_TO_SIGMA * _median(sorted(abs(v - median) for v in ordered))
+        mid = n // 2
+        q90 = min(n - 1, int(TAIL_QUANTILE * n)) if self.fat_tails else mid
+        devs = _deviations(ordered, median)
+        mad = devs[mid] if n % 2 else 0.5 * (devs[mid - 1] + devs[mid])
+        self._scale = MAD_TO_SIGMA * mad
+        if self.fat_tails:
+            # the larger of the MAD's sigma and the 90th percentile's: the same for Gaussian
+            # noise, larger for the fat tails of real open interest (hourly changes of 3
+            # MAD sigmas are common there, and must not read as 3-sigma events)
+            self._scale = max(self._scale, devs[q90] / TAIL_TO_SIGMA)
         if self.tail and len(values) >= self.tail:
             n, pos = len(values), self._pos  # ``pos`` is the oldest once the ring is full
             newest = [values[(pos - 1 - i) % n] for i in range(self.tail)]
@@ -109,7 +140,15 @@ class Baseline:
         return (x - self.center()) / self.scale(floor, prior_scale)
 
 
-def _median(ordered: list[float]) -> float:
+def _deviations(ordered: array[float], center: float) -> list[float]:
+    """``|x - center|`` of sorted ``ordered``, sorted: the two sides of the centre are each
+    already in order, so the sort is a merge of two runs."""
+    hi = bisect.bisect_left(ordered, center)
+    left = [center - v for v in ordered[hi - 1 :: -1]] if hi else []
+    return sorted(left + [v - center for v in ordered[hi:]])
+
+
+def _median(ordered: Sequence[float]) -> float:
     n = len(ordered)
     if n == 0:
         return 0.0

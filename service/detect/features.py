@@ -29,11 +29,13 @@ regime raises it within minutes, while the centre stays the long baseline's.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 
 from ..config import DetectorSettings
 from .baseline import Baseline
+from .model import WARMING
 from .rings import (
     ACTIVE,
     FINE_MAX_WINDOW_S,
@@ -48,6 +50,9 @@ from .rings import (
 from .text import span_text
 
 MIN_WINDOW_SAMPLES = 32
+SATURATION_SPAN_S = 20.0
+MEASURABLE = 0.99
+"""A window is measurable when it is at least this share of the open interest's spacing."""
 RECENT_SAMPLES = 60
 RECENT_MIN_SAMPLES = 20
 RECENT_TAIL = 20
@@ -94,6 +99,55 @@ class Snapshot:
     premium_z: float | None
     oi_drawdown_pct: float | None
     liq_sampled: bool | None
+    resolution: Resolution
+    history: InstrumentHistory
+    now_ms: int
+    liq_feed: bool = True
+    """The venue publishes liquidations (some were seen): without, a cascade is inferred
+    from open interest and price alone."""
+    liq_recent_active_s: float = 0.0
+    """Seconds with a liquidation in the last :data:`SATURATION_SPAN_S` (a sampled feed
+    prints at most once a second: all of them means it is saturated)."""
+
+    def excursion(self, span_s: float) -> tuple[float, float] | None:
+        """The lowest and highest mark over the window vs its start, log % (``None``
+        without a mark at the start): an intrabar crash that closed near its open."""
+        h, start = self.history, self.now_ms - int(span_s * 1000)
+        first = h.at(MARK, start)
+        if not first > 0:
+            return None
+        lo, hi = h.extremes(MARK, start, fine=span_s <= FINE_MAX_WINDOW_S)
+        if not (lo > 0 and hi > 0):
+            return None
+        return 100.0 * math.log(lo / first), 100.0 * math.log(hi / first)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """Which windows the data can measure: a window shorter than the spacing of the open
+    interest sees either nothing or a whole step (hourly bars: 1 m to 15 m are blind), so it
+    is neither scored nor sampled. The *reference* window is the shortest measurable one at
+    least ``window_s`` long (5 m live, 1 h on hourly bars, 1 d on daily bars): thresholds,
+    liquidation windows and the support of long windows are taken relative to it."""
+
+    cadence_s: float | None
+    """The open interest's spacing (``None``: not measured yet)."""
+    measurable: tuple[bool, ...]
+    ref: int | None
+    """Index of the reference window (``None``: the data is coarser than every window)."""
+
+    @property
+    def known(self) -> bool:
+        return self.cadence_s is not None and self.ref is not None
+
+
+def resolution(h: InstrumentHistory, spans: list[float], window_s: float) -> Resolution:
+    """The windows the instrument's data can measure (see :class:`Resolution`)."""
+    cadence = h.cadence_ms()
+    cadence_s = None if cadence is None else cadence / 1000
+    measurable = tuple(cadence_s is None or span >= MEASURABLE * cadence_s for span in spans)
+    ref = next((i for i, span in enumerate(spans) if measurable[i] and span >= window_s), None)
+    return Resolution(cadence_s, measurable, ref)
 
 
 @dataclass(slots=True)
@@ -102,7 +156,7 @@ class WindowBaselines:
     interval_ms: int
     oi: Baseline
     ret: Baseline
-    liq: Baseline | None
+    liq: Baseline
     oi_noise: Baseline
     """Differences of successive changes about a quarter window apart, normalized to the
     window's sigma (the last :data:`RECENT_SAMPLES`): a drift, or a change of drift, cancels
@@ -146,21 +200,21 @@ class Baselines:
 
     @classmethod
     def for_settings(cls, s: DetectorSettings) -> Baselines:
-        liq_spans = {s.window_s * f for f in s.liquidation_window_factors}
         out = []
         for w in s.windows_s():
-            interval_s = max(w / 4, s.baseline_lookback_s / s.baseline_max_samples)
-            wanted = math.ceil(s.baseline_lookback_s / interval_s)
+            lookback = s.lookback_s(w)
+            interval_s = max(w / 4, lookback / s.baseline_max_samples)
+            wanted = math.ceil(lookback / interval_s)
             cap = max(MIN_WINDOW_SAMPLES, min(s.baseline_max_samples, wanted))
             out.append(
                 WindowBaselines(
                     w,
                     int(interval_s * 1000),
-                    Baseline(cap, s.baseline_min_samples),
-                    Baseline(cap, s.baseline_min_samples),
-                    Baseline(cap, s.baseline_min_samples, math.log(liq_floor(s, w)))
-                    if w in liq_spans
-                    else None,
+                    Baseline(cap, s.baseline_min_samples, fat_tails=True),
+                    Baseline(cap, s.baseline_min_samples, fat_tails=True),
+                    Baseline(
+                        cap, s.baseline_min_samples, math.log(liq_floor(s, w)), fat_tails=True
+                    ),
                     Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL),
                     Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL),
                 )
@@ -254,8 +308,9 @@ def _zero(x: float) -> float:
 def snapshot(h: InstrumentHistory, b: Baselines, now_ms: int, s: DetectorSettings) -> Snapshot:
     """All windows' features and the instrument's funding and premium."""
     covered = (h.covered_since(OI_BASE), h.covered_since(MARK), h.covered_since(LIQ_LONG))
-    windows = [window_features(h, wb.span_s, now_ms, s, wb.liq is not None, covered)
-               for wb in b.windows]  # fmt: skip
+    res = resolution(h, [wb.span_s for wb in b.windows], s.window_s)
+    windows = [window_features(h, wb.span_s, now_ms, s, ok, covered)
+               for wb, ok in zip(b.windows, res.measurable, strict=True)]  # fmt: skip
     state = h.state
     funding = state[FUNDING] if state[FUNDING] == state[FUNDING] else None
     f_change = f_z = None
@@ -283,6 +338,10 @@ def snapshot(h: InstrumentHistory, b: Baselines, now_ms: int, s: DetectorSetting
     peak = h.oi_peak()
     drawdown = (state[OI_BASE] / peak - 1.0) * 100.0 if peak > 0 and state[OI_BASE] > 0 else None
     oi_usd = state[OI_USD] if state[OI_USD] > 0 else None
+    recent_active = 0.0
+    if covered[2] is not None and state[ACTIVE] > 0:
+        since = max(now_ms - int(SATURATION_SPAN_S * 1000), covered[2])
+        recent_active = max(0.0, state[ACTIVE] - _zero(h.at(ACTIVE, since)))
     return Snapshot(
         windows,
         oi_usd,
@@ -296,12 +355,18 @@ def snapshot(h: InstrumentHistory, b: Baselines, now_ms: int, s: DetectorSetting
         p_z,
         drawdown,
         h.liq_sampled,
+        res,
+        h,
+        now_ms,
+        liq_recent_active_s=recent_active,
     )
 
 
 def sample_baselines(b: Baselines, snap: Snapshot, now_ms: int) -> None:
     """Feed the baselines whose sampling time has come (call only on fresh data)."""
-    for wb, f in zip(b.windows, snap.windows, strict=True):
+    for wb, f, ok in zip(b.windows, snap.windows, snap.resolution.measurable, strict=True):
+        if not ok:
+            continue  # a window the data cannot measure learns nothing
         if now_ms >= wb.next_recent_ms:
             if f.full and f.oi is not None and f.ret is not None:
                 if wb.last_oi is not None and wb.last_ret is not None:
@@ -321,7 +386,7 @@ def sample_baselines(b: Baselines, snap: Snapshot, now_ms: int) -> None:
             wb.oi.add(f.oi)
             wb.ret.add(f.ret)
             b.sampled += 1
-        if wb.liq is not None and f.liq_full and f.liq_y is not None:
+        if f.liq_full and f.liq_y is not None:
             wb.liq.add(f.liq_y)
         # until ready, every quarter window: a baseline is usable after a few windows
         wb.next_ms = now_ms + (wb.interval_ms if wb.oi.ready else int(wb.span_s * 250))
@@ -331,3 +396,31 @@ def sample_baselines(b: Baselines, snap: Snapshot, now_ms: int) -> None:
         if snap.premium_bp is not None:
             b.premium.add(snap.premium_bp)
         b.next_scalar_ms = now_ms + b.scalar_interval_ms
+
+
+def burn_in(b: Baselines, snap: Snapshot, now_ms: int, s: DetectorSettings) -> str | None:
+    """Why the instrument reports no state yet, or ``None`` once the reference window's
+    baselines hold ``burn_in_samples`` samples (a warm start fills them at once). Before
+    that a z-score would be against the priors, a guess: on daily bars the first
+    weeks of a history would score anything as extreme."""
+    res = snap.resolution
+    if s.burn_in_samples == 0 and res.ref is not None:
+        return None
+    if res.cadence_s is None:
+        return f"{WARMING} the data's spacing is known (3 open-interest updates)"
+    if res.ref is None:
+        return (
+            f"{WARMING} never: open interest every {span_text(res.cadence_s)} is coarser "
+            "than every window"
+        )
+    wb = b.windows[res.ref]
+    need = min(s.burn_in_samples, wb.oi.capacity)
+    missing = need - min(len(wb.oi), len(wb.ret))
+    if missing <= 0:
+        return None
+    step_ms = max(wb.span_s * 250, res.cadence_s * 1000)
+    until = now_ms + int(missing * step_ms)
+    if not snap.windows[res.ref].full:
+        until += int(wb.span_s * 1000)
+    stamp = dt.datetime.fromtimestamp(until / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+    return f"{WARMING} ~{stamp} ({span_text(wb.span_s)} baselines: {len(wb.oi)} of {need} samples)"

@@ -20,6 +20,8 @@ from ..events import Side
 
 ANY = "*"
 """``venue``/``symbol`` (and ``asset``) of an asset (market) score."""
+WARMING = "warming up until"
+"""The reason that starts a score still in its burn-in (no state reported yet)."""
 
 
 class Scope(enum.StrEnum):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections import deque
 from typing import Final
 
 from ..events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
@@ -33,6 +34,9 @@ NAN: Final = math.nan
 FINE_MS: Final = 1000
 FINE_MAX_WINDOW_S: Final = 600.0
 """Windows up to this long read the fine ring."""
+CADENCE_GAPS: Final = 9
+"""Open-interest spacings kept to measure the data's resolution (their median)."""
+CADENCE_MIN_GAPS: Final = 3
 
 # Fields of the state, in the order of the rings' columns.
 OI_BASE, OI_USD, MARK, FUNDING, LIQ_LONG, LIQ_SHORT, ACTIVE = range(7)
@@ -55,12 +59,21 @@ class Ring:
     def roll(self, bucket: int, state: list[float]) -> None:
         """Close the buckets before ``bucket`` with ``state`` (the state at their end)."""
         head = self.head
-        if head >= 0:
-            first = max(head, bucket - self.cap)
+        if head >= 0 and bucket > head:
             cap = self.cap
+            first = max(head, bucket - cap)
+            n = bucket - first
+            lo = first % cap
             for col, value in zip(self.cols, state, strict=True):
-                for b in range(first, bucket):
-                    col[b % cap] = value
+                if n == 1:
+                    col[lo] = value
+                    continue
+                fill = array("d", [value])
+                if lo + n <= cap:
+                    col[lo : lo + n] = fill * n
+                else:  # wraps around the end of the ring
+                    col[lo:] = fill * (cap - lo)
+                    col[: n - (cap - lo)] = fill * (n - (cap - lo))
         self.head = bucket
 
     def oldest(self) -> int:
@@ -71,8 +84,7 @@ class InstrumentHistory:
     """The running state and the two rings of one instrument."""
 
     __slots__ = (
-        "_peak",
-        "_peak_head",
+        "_peaks",
         "asset",
         "coarse",
         "fine",
@@ -85,6 +97,7 @@ class InstrumentHistory:
         "liq_seen_ms",
         "liq_start_ms",
         "mark_seen_ms",
+        "oi_gaps",
         "oi_seen_ms",
         "oi_updates",
         "seeded_from_ms",
@@ -112,12 +125,16 @@ class InstrumentHistory:
         """When the liquidation totals started counting (the first event of any kind)."""
         self.seeded_from_ms: int | None = None
         self.oi_updates = 0
+        self.oi_gaps: list[int] = []
+        """The spacing of the newest open-interest samples (ms): the data's resolution."""
         self.oi_seen_ms: int | None = None
         self.mark_seen_ms: int | None = None
         self.funding_seen_ms: int | None = None
         self.liq_seen_ms: int | None = None
-        self._peak = NAN
-        self._peak_head = -2
+        self._peaks: deque[tuple[int, float]] | None = deque()
+        """Closed coarse buckets' open interest, decreasing: ``(last bucket, value)`` of
+        each run that could still be the peak (a sliding-window maximum); ``None`` after a
+        rewrite of closed buckets (rebuilt at the next read)."""
 
     # -- input ---------------------------------------------------------------------------
 
@@ -133,8 +150,18 @@ class InstrumentHistory:
                 self.liq_start_ms = ts_ms
         c = ts_ms // coarse.res_ms
         if c > coarse.head:
+            if coarse.head >= 0:
+                self._peak_push(c - 1, self.state[OI_BASE])
             coarse.roll(c, self.state)
         return True
+
+    def _peak_push(self, bucket: int, value: float) -> None:
+        peaks = self._peaks
+        if peaks is None or value != value:
+            return
+        while peaks and peaks[-1][1] <= value:
+            peaks.pop()
+        peaks.append((bucket, value))
 
     def _level(self, field: int, ts_ms: int, value: float) -> bool:
         """Set a level; a sample older than the field's newest is dropped, a late one (older
@@ -144,6 +171,8 @@ class InstrumentHistory:
             return False
         self.last_ts[field] = ts_ms
         if not self._tick(ts_ms):
+            if field == OI_BASE:
+                self._peaks = None
             for ring in (self.fine, self.coarse):
                 col, cap = ring.cols[field], ring.cap
                 for b in range(max(ts_ms // ring.res_ms, ring.oldest()), ring.head):
@@ -154,7 +183,13 @@ class InstrumentHistory:
         return True
 
     def add_open_interest(self, ev: OpenInterest) -> bool:
+        before = self.last_ts[OI_BASE]
         if self._level(OI_BASE, ev.ts_ms, ev.oi_base):
+            if before and ev.ts_ms > before:
+                gaps = self.oi_gaps
+                gaps.append(ev.ts_ms - before)
+                if len(gaps) > CADENCE_GAPS:
+                    del gaps[0]
             self.state[OI_USD] = ev.oi_usd
             self.first_ms.setdefault(OI_USD, ev.ts_ms)
             self.oi_updates += 1
@@ -206,6 +241,33 @@ class InstrumentHistory:
                     return value
         return NAN
 
+    def cadence_ms(self) -> int | None:
+        """The open interest's resolution: the median spacing of its newest samples
+        (``None`` until :data:`CADENCE_MIN_GAPS` are known). Live feeds update every few
+        seconds; bars every bar."""
+        gaps = self.oi_gaps
+        if len(gaps) < CADENCE_MIN_GAPS:
+            return None
+        return sorted(gaps)[len(gaps) // 2]
+
+    def extremes(self, field: int, since_ms: int, *, fine: bool) -> tuple[float, float]:
+        """The lowest and highest value of a level after ``since_ms`` (bucket ends and now):
+        a bar's intrabar low, a flash crash that rebounded within the window."""
+        ring = self.fine if fine else self.coarse
+        now = self.state[field]
+        lo = hi = now
+        if ring.head < 0:
+            return lo, hi
+        col, cap = ring.cols[field], ring.cap
+        for b in range(max(since_ms // ring.res_ms, ring.oldest()), ring.head):
+            v = col[b % cap]
+            if v == v:
+                if not v >= lo:
+                    lo = v
+                if not v <= hi:
+                    hi = v
+        return lo, hi
+
     def covered_since(self, field: int) -> int | None:
         """The oldest time a window can start at and read ``field`` (``None``: no data)."""
         if field in LEVELS:
@@ -247,19 +309,20 @@ class InstrumentHistory:
         return newest if newest > best else best
 
     def oi_peak(self) -> float:
-        """The highest open interest (base) over the coarse ring and now (bucket ends; the
-        closed buckets' maximum is cached until the coarse ring moves)."""
+        """The highest open interest (base) over the coarse ring and now (bucket ends, kept as
+        a sliding-window maximum: O(1) per read)."""
         coarse = self.coarse
-        if self._peak_head != coarse.head:
+        if self._peaks is None:  # closed buckets were rewritten: scan them once
+            self._peaks = deque()
             col, cap = coarse.cols[OI_BASE], coarse.cap
-            best = NAN
             for b in range(coarse.oldest(), coarse.head):
-                v = col[b % cap]
-                if v == v and not v <= best:
-                    best = v
-            self._peak, self._peak_head = best, coarse.head
+                self._peak_push(b, col[b % cap])
+        peaks, oldest = self._peaks, coarse.oldest()
+        while peaks and peaks[0][0] < oldest:
+            peaks.popleft()
         now = self.state[OI_BASE]
-        return now if not self._peak >= now else self._peak
+        best = peaks[0][1] if peaks else NAN
+        return now if not best >= now else best
 
     # -- warm start ----------------------------------------------------------------------
 
@@ -291,6 +354,7 @@ class InstrumentHistory:
             cols[LIQ_LONG][b % cap] = cols[LIQ_SHORT][b % cap] = cols[ACTIVE][b % cap] = 0.0
             filled += 1
         if filled and cur is not None:
+            self._peaks = None
             start = points[0][0]
             for field in (OI_BASE, OI_USD):
                 self.first_ms[field] = min(self.first_ms.get(field, start), start)

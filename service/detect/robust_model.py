@@ -31,7 +31,7 @@ from ..config import DetectorSettings
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest
 from .aggregate import Combined, Part, combine
 from .base import Evaluation
-from .features import Baselines, sample_baselines, snapshot
+from .features import Baselines, burn_in, sample_baselines, snapshot
 from .model import ANY, Pressure, Scope, State, Transition
 from .rings import InstrumentHistory, make_rings
 from .scoring import EMPTY, Assessment, assess
@@ -61,6 +61,8 @@ class _Instrument:
     """Since when a non-calm candidate has been seen while calm."""
     held: str | None = None
     """Why the caller holds this instrument's venue (``None``: not held)."""
+    warming: str | None = None
+    """Why the instrument is still in its burn-in (``None``: its baselines are ready)."""
 
 
 @dataclass(slots=True)
@@ -168,7 +170,7 @@ class RobustModel:
         if oi:
             points = [(t, b, u, u / b if u > 0 else math.nan) for t, b, u in oi]
             inst.history.seed_levels(points)
-            added += _seed_windows(inst.baselines, oi, self._s.baseline_lookback_s)
+            added += _seed_windows(inst.baselines, oi, self._s)
         rates = [r for _, r in sorted(funding)]
         added += inst.baselines.funding.prepend(rates)
         return added
@@ -222,10 +224,18 @@ class RobustModel:
         notes: list[str] = []
         if not quality.hold:
             snap = snapshot(h, inst.baselines, now_ms, self._s)
+            snap.liq_feed = self._venue_liq_ms.get(h.venue) is not None
             a = inst.last = assess(snap, inst.baselines, self._s, machine.state)
             sample_baselines(inst.baselines, snap, now_ms)
+            inst.warming = burn_in(inst.baselines, snap, now_ms, self._s)
             side = a.side if a.side_strong or machine.side is None else machine.side
-            candidate = self._persisted(inst, a, now_ms, notes)
+            if inst.warming is not None:
+                # no state before the baselines hold enough history: priors are guesses
+                candidate = State.CALM
+                notes.append(inst.warming)
+                quality = Quality(quality.value * WARMING_BASELINES, False, quality.reasons)
+            else:
+                candidate = self._persisted(inst, a, now_ms, notes)
             before = machine.step(candidate, side, a.score, now_ms)
             if machine.state is not a.candidate:
                 notes.append(f"holding {machine.state.value} (hysteresis)")
@@ -273,13 +283,14 @@ class RobustModel:
     def _persisted(self, inst: _Instrument, a: Assessment, now_ms: int, notes: list[str]) -> State:
         """The candidate the state machine sees. Leaving calm on open-interest evidence alone
         needs the candidate to last ``enter_persist_s``: a one-off step of a polled OI (or
-        a burst of noise) in a short window lasts less. A liquidation burst enters at once."""
+        a burst of noise) in a short window lasts less. A liquidation burst, or a sampled
+        feed saturated while open interest falls, enters at once."""
         if inst.machine.state is not State.CALM or a.candidate is State.CALM:
             inst.pending_ms = None
             return a.candidate
         if inst.pending_ms is None:
             inst.pending_ms = now_ms
-        if a.burst >= 1.0:
+        if a.burst >= 1.0 or a.saturated:
             return a.candidate
         waited = now_ms - inst.pending_ms
         if waited >= self._persist_ms:
@@ -287,22 +298,23 @@ class RobustModel:
         notes.append(f"{a.candidate.value} for {waited / 1000:.0f}s: waiting to persist")
         return State.CALM
 
+    def _stale_after_ms(self, inst: _Instrument) -> int:
+        """``stale_after_s``, or twice the open interest's own spacing when that is longer:
+        hourly bars are not stale 3 minutes after their close."""
+        cadence = inst.history.cadence_ms()
+        return self._stale_ms if cadence is None else max(self._stale_ms, 2 * cadence)
+
     def _quality(self, inst: _Instrument, now_ms: int) -> Quality:
         h = inst.history
-        q = data_quality(
+        return data_quality(
             now_ms,
-            self._stale_ms,
+            self._stale_after_ms(inst),
             oi_ms=h.oi_seen_ms,
             mark_ms=h.mark_seen_ms,
             funding_ms=h.funding_seen_ms,
             venue_liq_ms=self._venue_liq_ms.get(h.venue),
             oi_samples=h.oi_updates + (2 if h.seeded_from_ms is not None else 0),
         )
-        ref = next(w for w in inst.baselines.windows if w.span_s == self._s.window_s)
-        if q.hold or ref.oi.ready:
-            return q
-        note = f"baselines warming up ({len(ref.oi)}/{ref.oi.min_samples} samples): priors used"
-        return Quality(q.value * WARMING_BASELINES, False, (*q.reasons, note))
 
     def _ages(self, inst: _Instrument, now_ms: int) -> dict[str, float | None]:
         h = inst.history
@@ -316,11 +328,12 @@ class RobustModel:
     def _due_ms(self, inst: _Instrument, now_ms: int) -> int:
         """The next time this instrument must be looked at even without new data."""
         h = inst.history
+        stale_ms = self._stale_after_ms(inst)
         due = _NEVER
         for seen in (h.oi_seen_ms, h.mark_seen_ms, h.funding_seen_ms,
                      self._venue_liq_ms.get(h.venue)):  # fmt: skip
-            if seen is not None and seen + self._stale_ms >= now_ms:
-                due = min(due, seen + self._stale_ms + 1)
+            if seen is not None and seen + stale_ms >= now_ms:
+                due = min(due, seen + stale_ms + 1)
         return due
 
     # -- assets and market ---------------------------------------------------------------
@@ -359,14 +372,15 @@ class RobustModel:
             return False
         h = inst.history
         newest = max(h.oi_seen_ms or 0, h.mark_seen_ms or 0)
-        return now_ms - newest <= self._stale_ms
+        return now_ms - newest <= self._stale_after_ms(inst)
 
     def _part(self, inst: _Instrument) -> Part:
         h, a = inst.history, inst.last
         factor = self._s.sampled_weight if h.liq_sampled else 1.0
         name = f"{h.venue} {h.symbol}"
-        return Part(name, _oi(inst), inst.quality.value, factor, a.x_unwind, a.x_build,
-                    a.candidate, inst.machine.state, a.side, a.score,
+        quality = 0.0 if inst.warming is not None else inst.quality.value  # no state yet
+        return Part(name, _oi(inst), quality, factor, a.x_unwind, a.x_build,
+                    a.candidate, inst.machine.state, inst.machine.side, a.score,
                     a.reasons[0] if a.reasons else None)  # fmt: skip
 
     def _step_scope(
@@ -467,7 +481,7 @@ def _asset_liquidations(insts: list[_Instrument], window_s: float) -> dict[str, 
     }
 
 
-def _seed_windows(b: Baselines, oi: list[tuple[int, float, float]], lookback_s: float) -> int:
+def _seed_windows(b: Baselines, oi: list[tuple[int, float, float]], s: DetectorSettings) -> int:
     """Baseline samples of each window's OI change and price return from history points."""
     ts = [p[0] for p in oi]
     if len(ts) < 3:
@@ -483,7 +497,7 @@ def _seed_windows(b: Baselines, oi: list[tuple[int, float, float]], lookback_s: 
         oi_samples: list[float] = []
         ret_samples: list[float] = []
         t = ts[-1]
-        while t - span_ms >= ts[0] and ts[-1] - t <= lookback_s * 1000:
+        while t - span_ms >= ts[0] and ts[-1] - t <= s.lookback_s(wb.span_s) * 1000:
             oi_samples.append(100 * (_interp(ts, base, t) - _interp(ts, base, t - span_ms)))
             ret_samples.append(100 * (_interp(ts, price, t) - _interp(ts, price, t - span_ms)))
             t -= wb.interval_ms

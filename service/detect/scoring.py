@@ -60,7 +60,14 @@ from dataclasses import dataclass, field
 
 from ..config import DetectorSettings
 from ..events import Side
-from .features import Baselines, Snapshot, WindowFeatures, oi_floor, price_floor
+from .features import (
+    SATURATION_SPAN_S,
+    Baselines,
+    Snapshot,
+    WindowFeatures,
+    oi_floor,
+    price_floor,
+)
 from .model import State
 from .text import usd_text
 
@@ -75,10 +82,15 @@ FUNDING_SIDE_Z = 2.0
 SIGNIFICANT_DECLINE_Z = 1.0
 CONFIRMING_DECLINE_Z = 1.5
 CASCADE_HOLD = 0.5
-RECENT_SPAN = 3.0
+RECENT_SPAN = 4.0
 RECENT_SUPPORT = 0.75
 """A cascade stays a cascade while burst and forced share are above half their bars."""
 PRICE_CONFIRM_Z = 2.0
+INFERRED_CASCADE_UNITS = 2.0
+INFERRED_CASCADE_PRICE_Z = 4.0
+EXCURSION_SIDE_Z = 3.0
+"""An intrabar (in-window) price excursion this many sigmas out names the side when it is
+at least twice the close-to-close move: a flush that rebounded by the close."""
 SIDE_PRICE_Z = 1.0
 MINOR_SIDE = 0.1
 
@@ -102,6 +114,9 @@ class Assessment:
     forced_share: float | None
     features: dict[str, float | None]
     reasons: list[str] = field(default_factory=list)
+    saturated: bool = False
+    """A cascade called on a saturated sampled feed: liquidation evidence, so it leaves
+    calm at once like a burst."""
 
 
 EMPTY = Assessment(0.0, State.CALM, None, False, 0.0, 0.0, 0.0, 0.0, None, {})
@@ -118,6 +133,9 @@ class _Window:
     burst: float
     z_q: float | None = None
     """The OI change of the window's last quarter, on the window's scale."""
+    ret_scale: float = 1.0
+    liq_window: bool = False
+    """Its liquidation bursts count (see :func:`_liquidation_span`)."""
 
 
 def window_z_enter(z_enter: float, span_s: float, window_s: float) -> float:
@@ -152,20 +170,25 @@ def _units(scales: list[float | None], spans: list[float]) -> list[float | None]
     return out
 
 
-def _windows(snap: Snapshot, b: Baselines, s: DetectorSettings) -> list[_Window]:
+def _windows(snap: Snapshot, b: Baselines, s: DetectorSettings, ref_span: float) -> list[_Window]:
+    """The measurable windows, scored (see the module doc); ``ref_span`` is the reference."""
+    ok = snap.resolution.measurable
+    wbs = [wb for wb, m in zip(b.windows, ok, strict=True) if m]
+    fs = [f for f, m in zip(snap.windows, ok, strict=True) if m]
     out = []
-    spans = [wb.span_s for wb in b.windows]
-    oi_scales = [wb.oi_scale() for wb in b.windows]
-    ret_scales = [wb.ret_scale() for wb in b.windows]
+    spans = [wb.span_s for wb in wbs]
+    oi_scales = [wb.oi_scale() for wb in wbs]
+    ret_scales = [wb.ret_scale() for wb in wbs]
     # what a window lends is its drift-free noise scale: a short window's long baseline
     # mixes regimes (calm, then a build-up) and would inflate everything above it
-    oi_units = _units([wb.oi_noise.own_scale() for wb in b.windows], spans)
-    ret_units = _units([wb.ret_noise.own_scale() for wb in b.windows], spans)
-    for i, (wb, f) in enumerate(zip(b.windows, snap.windows, strict=True)):
+    oi_units = _units([wb.oi_noise.own_scale() for wb in wbs], spans)
+    ret_units = _units([wb.ret_noise.own_scale() for wb in wbs], spans)
+    liq_lo, liq_hi = _liquidation_span(s, ref_span)
+    for i, (wb, f) in enumerate(zip(wbs, fs, strict=True)):
         z_oi = z_ret = z_liq = None
         down = up = burst = 0.0
         root = math.sqrt(wb.span_s)
-        long_window = wb.span_s > s.window_s
+        long_window = wb.span_s > ref_span
         unit_ret, unit_oi = ret_units[i], oi_units[i]
         ret_scale = _scale(ret_scales[i], price_floor(s, wb.span_s), s.prior_scale,
                            unit_ret * root if unit_ret else None)  # fmt: skip
@@ -177,40 +200,58 @@ def _windows(snap: Snapshot, b: Baselines, s: DetectorSettings) -> list[_Window]
         if f.oi is not None:
             z_oi = (f.oi - wb.oi.center()) / oi_scale
             down, up = max(0.0, -z_oi), max(0.0, z_oi)
+            ongoing = 1.0
             if f.oi_recent is not None:
                 # the last quarter, on the window's scale (a quarter of the drift, half the noise)
                 z_q = (f.oi_recent - wb.oi.center() / 4) / (oi_scale / 2)
+                ongoing = _gate(-z_q, down, strict=True)
                 down *= _gate(-z_q, down)
                 up *= _gate(z_q, up)
-            z_enter = window_z_enter(s.z_enter, wb.span_s, s.window_s)
-            down /= z_enter
+            z_enter = window_z_enter(s.z_enter, wb.span_s, ref_span)
+            flush = 0.0
+            if z_ret is not None:
+                # open interest falling with a directional price move (a long flush or short
+                # covering) is rarer than either alone: it needs fewer sigmas of each, and
+                # counts only while the decline goes on
+                joint = min(down * ongoing, abs(z_ret))
+                flush = joint / (s.flush_z_enter * z_enter / s.z_enter)
+            down = max(down / z_enter, flush)
             up /= z_enter
-        if wb.liq is not None and f.liq_y is not None:
+        liq_window = liq_lo <= wb.span_s <= liq_hi
+        if liq_window and f.liq_y is not None:
             z_liq = wb.liq.z(f.liq_y, s.liq_log_floor, s.prior_scale)
             if f.active_s >= s.liq_min_active_s:
                 burst = max(0.0, z_liq) / s.liq_z_enter
                 if long_window and f.liq_usd > 0:
                     burst *= min(1.0, f.liq_recent_usd / (f.liq_usd / 4))
                 burst *= _burst_confirmation(f, z_ret, z_oi, burst) * _one_sidedness(f)
-        out.append(_Window(f, z_oi, z_ret, z_liq, down, up, burst, z_q))
-    _need_recent_support(out, s)
+        out.append(_Window(f, z_oi, z_ret, z_liq, down, up, burst, z_q, ret_scale, liq_window))
+    _need_recent_support(out, RECENT_SPAN * ref_span)
     return out
 
 
-def _need_recent_support(ws: list[_Window], s: DetectorSettings) -> None:
-    """A window longer than :data:`RECENT_SPAN` x ``window_s`` counts only while its move
-    goes on now, seen by the longest shorter window (15 m): that window must show at least
+def _liquidation_span(s: DetectorSettings, ref_span: float) -> tuple[float, float]:
+    """The window lengths whose liquidation bursts count: ``liquidation_window_factors``
+    times the reference window (1 m to 15 m live, the hour on hourly bars)."""
+    f = s.liquidation_window_factors
+    return min(f) * ref_span * (1 - 1e-9), max(f) * ref_span * (1 + 1e-9)
+
+
+def _need_recent_support(ws: list[_Window], recent_span: float) -> None:
+    """A window longer than ``recent_span`` (:data:`RECENT_SPAN` x the reference) counts only
+    while its move goes on now, seen by the longest shorter window (15 m live): that window
+    must show at least
     :data:`RECENT_SUPPORT` of a threshold the same way (gated: a move that stopped shows
     none), and the long window's weight is then the pace of that window's last quarter over
     its own pace, clipped to 0..1. A build-up or a cascade an hour old no longer counts,
     whatever the noise of the last few minutes."""
-    short = [w for w in ws if w.f.span_s <= RECENT_SPAN * s.window_s]
+    short = [w for w in ws if w.f.span_s <= recent_span]
     recent = short[-1] if short else None
     if recent is None or recent.f.oi_recent is None:
         return
     pace = recent.f.oi_recent / (recent.f.span_s / 4)
     for w in ws:
-        if w.f.span_s > RECENT_SPAN * s.window_s and w.f.oi:
+        if w.f.span_s > recent_span and w.f.oi:
             support = recent.down if w.f.oi < 0 else recent.up
             ratio = min(1.0, max(0.0, pace / (w.f.oi / w.f.span_s)))
             weight = ratio if support >= RECENT_SUPPORT else 0.0
@@ -246,12 +287,15 @@ def _burst_confirmation(
     return UNCONFIRMED_BURST
 
 
-def _gate(z_recent: float, z_window: float) -> float:
+def _gate(z_recent: float, z_window: float, *, strict: bool = False) -> float:
     """How much of a long window's move is still going on: 1 when its last quarter moves at
     the window's pace (``z_recent = z_window / 2`` for a steady drift), 0 when the last
-    quarter is within one sigma of flat (the move stopped). Small moves are not gated."""
+    quarter is within one sigma of flat (the move stopped). Small moves are not gated,
+    unless ``strict``: then the last quarter must be at least 1.5 sigmas out."""
     half = z_window / 2 - 1.0
     if half <= 0.5:
+        if strict:
+            return min(1.0, max(0.0, (z_recent - 1.0) / 0.5))
         return 1.0
     return min(1.0, max(0.0, (z_recent - 1.0) / half))
 
@@ -260,7 +304,11 @@ def assess(
     snap: Snapshot, b: Baselines, s: DetectorSettings, current: State = State.CALM
 ) -> Assessment:
     """Score one instrument's snapshot (see the module doc); ``current`` is its state."""
-    ws = _windows(snap, b, s)
+    ref = snap.resolution.ref
+    if ref is None:
+        return EMPTY
+    ref_span = b.windows[ref].span_s
+    ws = _windows(snap, b, s, ref_span)
     w_down = max(ws, key=lambda w: w.down)
     w_up = max(ws, key=lambda w: w.up)
     w_liq = max(ws, key=lambda w: w.burst)
@@ -285,14 +333,19 @@ def assess(
     x_unwind = max(x_down, burst)
     x = max(x_unwind, x_build)
 
-    forced = _forced_share(ws, s)
+    forced = _forced_share(ws, ref_span)
     side: Side | None = None
-    strong = False
+    strong = saturated = False
     unwinding = x_unwind >= 1.0 and (x_build < 1.0 or _more_recent(w_down, w_liq, w_up, burst))
     if unwinding:
         candidate = State.UNWINDING
         relax = CASCADE_HOLD if current is State.CASCADE else 1.0
-        if burst >= relax and _dominant(w_liq, forced, snap, s, relax):
+        saturated = _saturated_cascade(ws, snap, s, u, relax)
+        if (
+            (burst >= relax and _dominant(w_liq, forced, snap, s, relax))
+            or saturated
+            or _inferred_cascade(w_down, ws, snap, relax)
+        ):
             candidate = State.CASCADE
         side, strong = _unwind_side(ws, w_liq, w_down if u > 0 else w_liq, burst, snap)
     elif x_build >= 1.0:
@@ -309,11 +362,13 @@ def assess(
         "confirm_funding": c_f,
         "confirm_premium": round(c_q, 3),
     }
-    features = _features(snap, ws, s, forced) | evidence
+    features = _features(snap, ws, s, forced, ref_span) | evidence
     reasons = _reasons(snap, s, candidate, (w_down, w_up, w_liq), (c_p, c_f, c_q), forced)
-    return Assessment(
-        score, candidate, side, strong, x, x_unwind, x_build, burst, forced, features, reasons
-    )
+    if saturated and candidate is State.CASCADE:
+        reasons.insert(0, f"sampled liquidation feed saturated: {snap.liq_recent_active_s:.0f} "
+                       f"of the last {SATURATION_SPAN_S:.0f} s")  # fmt: skip
+    return Assessment(score, candidate, side, strong, x, x_unwind, x_build, burst, forced,
+                      features, reasons, saturated and candidate is State.CASCADE)  # fmt: skip
 
 
 def _more_recent(w_down: _Window, w_liq: _Window, w_up: _Window, burst: float) -> bool:
@@ -343,10 +398,28 @@ def _unwind_side(
         w = max(lopsided, key=lambda w: w.z_liq or 0.0)
         return _one_sided(w.f), (w.z_liq or 0.0) >= STRONG_LIQ_Z
     z_ret = _price_z(ws, w_move)
+    flushed = _excursion_side(snap, w_move, z_ret)
+    if flushed is not None:
+        return flushed, True
     side = _price_side(z_ret, -1)
     if side is not None:
         return side, abs(z_ret or 0.0) >= STRONG_SIDE_Z
     return _funding_side(snap.funding_1h), False
+
+
+def _excursion_side(snap: Snapshot, w: _Window, z_ret: float | None) -> Side | None:
+    """The side a price excursion within the window names: a low :data:`EXCURSION_SIDE_Z`
+    sigmas down, twice the high and twice the close-to-close move, flushed the longs (and
+    the mirror: the shorts). On hourly bars a crash that rebounded by the close (ETH on
+    2025-10-10: -12 % intrabar, +2 % close to close) is still a long flush."""
+    ex = snap.excursion(w.f.span_s)
+    if ex is None:
+        return None
+    low, high = -ex[0] / w.ret_scale, ex[1] / w.ret_scale
+    big = max(low, high)
+    if big < EXCURSION_SIDE_Z or big < 2 * abs(z_ret or 0.0) or big < 2 * min(low, high):
+        return None
+    return Side.LONG if low > high else Side.SHORT
 
 
 def _price_z(ws: list[_Window], w: _Window) -> float | None:
@@ -385,12 +458,12 @@ def _confirm(z_ret: float | None) -> float:
     return 0.0 if z_ret is None else min(1.0, abs(z_ret) / PRICE_CONFIRM_Z)
 
 
-def _forced_share(ws: list[_Window], s: DetectorSettings) -> float | None:
-    """Liquidations over the OI decline, in the longest window up to ``window_s`` whose
+def _forced_share(ws: list[_Window], ref_span: float) -> float | None:
+    """Liquidations over the OI decline, in the longest window up to the reference whose
     decline is significant (z <= -1: a decline within the noise makes any ratio); ``None``
     when none is. A short window's ratio flickers with every OI poll."""
     for w in reversed(ws):
-        if w.f.span_s > s.window_s or w.f.forced_share is None:
+        if w.f.span_s > ref_span or w.f.forced_share is None:
             continue
         if w.z_oi is not None and w.z_oi <= -SIGNIFICANT_DECLINE_Z:
             return w.f.forced_share
@@ -408,6 +481,38 @@ def _dominant(
     if snap.liq_sampled and saturation >= s.sampled_saturation_cascade * relax:
         return True
     return forced is None and _confirm(w.z_ret) >= 0.5
+
+
+def _saturated_cascade(
+    ws: list[_Window], snap: Snapshot, s: DetectorSettings, oi_down: float, relax: float
+) -> bool:
+    """A sampled feed (one print per symbol per second at most) that stays saturated while
+    open interest falls fast is a cascade, whatever its totals say: the sample hides how
+    much was liquidated, not that every second had a liquidation. Saturated: at least
+    ``sampled_saturation_cascade`` of the last :data:`~.features.SATURATION_SPAN_S` seconds
+    carry a print, one-sided in the shortest liquidation window; falling fast: one unit of
+    OI evidence (half while already in a cascade)."""
+    if not snap.liq_sampled or oi_down < relax:
+        return False
+    if snap.liq_recent_active_s < s.sampled_saturation_cascade * relax * SATURATION_SPAN_S:
+        return False
+    short = next((w for w in ws if w.liq_window), None)
+    return short is not None and _one_sidedness(short.f) >= 1.0
+
+
+def _inferred_cascade(w_down: _Window, ws: list[_Window], snap: Snapshot, relax: float) -> bool:
+    """Without any liquidation feed on the venue (polled venues, history without
+    liquidation columns), a cascade is inferred from what it does to the market: open
+    interest falling by :data:`INFERRED_CASCADE_UNITS` thresholds in the shortest measurable
+    window while the price crashed through :data:`INFERRED_CASCADE_PRICE_Z` sigmas at some
+    point of that window (a crash can rebound before the close)."""
+    if snap.liq_feed or w_down is not ws[0] or w_down.down < INFERRED_CASCADE_UNITS * relax:
+        return False
+    ex = snap.excursion(w_down.f.span_s)
+    if ex is None:
+        return False
+    low, high = ex
+    return -low / w_down.ret_scale >= INFERRED_CASCADE_PRICE_Z * relax and -low > 2 * high
 
 
 def _liquidation_side(f: WindowFeatures) -> Side | None:
@@ -439,9 +544,13 @@ def _r(x: float | None, digits: int = 4) -> float | None:
 
 
 def _features(
-    snap: Snapshot, ws: list[_Window], s: DetectorSettings, forced: float | None
+    snap: Snapshot,
+    ws: list[_Window],
+    s: DetectorSettings,
+    forced: float | None,
+    ref_span: float | None = None,
 ) -> dict[str, float | None]:
-    ref = next((w for w in ws if w.f.span_s == s.window_s), ws[0])
+    ref = ws[0] if ref_span is None else next((w for w in ws if w.f.span_s == ref_span), ws[0])
     f = ref.f
     oi_usd = snap.oi_usd
     out: dict[str, float | None] = {
@@ -474,6 +583,11 @@ def _features(
     return out
 
 
+def _simple(log_pct: float) -> float:
+    """A log % change as the plain % a reader expects (-69.3 log % is -50 %)."""
+    return 100.0 * math.expm1(log_pct / 100.0)
+
+
 def _quadrant(z_ret: float | None, oi_down: bool) -> str:
     if z_ret is None or abs(z_ret) < SIDE_PRICE_Z:
         return "flat price"
@@ -502,7 +616,8 @@ def _reasons(
         if weight >= 0.5 or (active and ours and weight > 0):
             # the other direction (a build-up before this unwind) after this state's reasons
             rank = weight if ours or not active else weight / 10
-            out.append((rank, f"OI {w.f.oi:+.2f}% (base) in {w.f.label}, z {w.z_oi:+.1f}"))
+            text = f"OI {_simple(w.f.oi):+.2f}% (base) in {w.f.label}, z {w.z_oi:+.1f}"
+            out.append((rank, text))
     liq = w_liq.f
     if w_liq.burst >= 0.5 or (active and w_liq.burst > 0):
         total = liq.liq_usd
@@ -517,7 +632,8 @@ def _reasons(
     if (active or c_p >= 1.0) and ref.f.ret is not None:
         quadrant = _quadrant(ref.z_ret, ref is w_down)
         weight = s.confirm_gain_price * c_p * max(ref.down, ref.up)
-        out.append((weight, f"price {ref.f.ret:+.2f}% in {ref.f.label} ({quadrant})"))
+        text = f"price {_simple(ref.f.ret):+.2f}% in {ref.f.label} ({quadrant})"
+        out.append((weight, text))
     if c_f and snap.funding_1h is not None:
         out.append((s.confirm_gain_funding, f"funding normalising: {snap.funding_1h:.4%}/h now"))
     if snap.funding_flip and snap.funding_1h is not None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 
 def span_text(seconds: float) -> str:
-    """``300`` -> ``"5m"``, ``90`` -> ``"90s"``, ``3600`` -> ``"1h"``, ``1.6`` -> ``"1.6s"``."""
+    """``300`` -> ``"5m"``, ``90`` -> ``"90s"``, ``3600`` -> ``"1h"``, ``86400`` -> ``"1d"``,
+    ``1.6`` -> ``"1.6s"``."""
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{seconds / 86400:g}d"
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{seconds / 3600:g}h"
     if seconds >= 60 and seconds % 60 == 0:

@@ -276,6 +276,10 @@ SHORT_BUILD: Final = {
 SHORT_SQUEEZE: Final = {
     "BTC": _d(5.0, -5.0, 15.0, 40_000, Side.SHORT, 0.0002, sigma=1.2, price_noise=0.06),
 }
+FLASH_CASCADE: Final = {  # BTC -4 % and its OI -6 % in 90 s; far more prints than 1 per second
+    "BTC": _d(-4.0 / 1.5, -6.0 / 1.5, 20.0, 40_000, Side.LONG, -0.00002, sigma=1.0,
+              price_noise=0.03),
+}  # fmt: skip
 SHORT_UNWIND: Final = {
     "BTC": _d(0.5, -1.5, 0.4, 8_000, Side.SHORT, 0.00015),
 }
@@ -307,6 +311,17 @@ SCENARIOS: Final[dict[str, Scenario]] = {
                 _phase("long_build", 40.0, Regime.BUILDING, Side.LONG, LONG_BUILD),
                 _phase("long_unwind", 90.0, Regime.UNWINDING, Side.LONG, LONG_UNWIND),
                 _calm("recovery", 30.0),
+            ),
+        ),
+        Scenario(
+            "flash_cascade",
+            "A flash long cascade on BTC: price -4 % and open interest -6 % in 90 s, with "
+            "liquidations far faster than a sampled feed's one print per second (Binance's "
+            "stream stays saturated); then calm.",
+            (
+                _calm("calm", 60.0),
+                _phase("flash_cascade", 90.0, Regime.CASCADE, Side.LONG, FLASH_CASCADE),
+                _calm("recovery", 120.0),
             ),
         ),
         Scenario(

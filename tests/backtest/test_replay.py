@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from service.backtest.bars import Bar
-from service.backtest.replay import Clock, asset_of, bar_events, replay
+from service.backtest.replay import asset_of, bar_events, replay
 from service.cli import main
 from service.config import DetectorSettings
 from service.detect.factory import make_model
@@ -44,12 +44,6 @@ def synthetic_csv(path: Path) -> Path:
     return path
 
 
-def test_clock_maps_bars_to_model_time_and_back() -> None:
-    clock = Clock(T0, 3600, 60.0)  # hourly bars played as minutes
-    assert clock.model(T0 + 3_600_000) == T0 + 60_000
-    assert clock.real(T0 + 90_000) == T0 + 5_400_000
-
-
 def test_assets_from_symbols() -> None:
     for symbol in ("BTC", "BTCUSDT", "BTC-USDT-SWAP", "BTC/USDT:USDT", "BTCUSD_PERP", "BTCUSD"):
         assert asset_of(symbol) == "BTC"
@@ -58,9 +52,10 @@ def test_assets_from_symbols() -> None:
 def test_a_bar_becomes_a_price_path_open_interest_funding_and_a_flow_of_liquidations() -> None:
     bar = Bar(T0, "v", "BTCUSDT", open=100.0, high=101.0, low=90.0, price=95.0, oi_usd=1e9,
               liq_long_usd=6_000.0)  # fmt: skip
-    events = bar_events(bar, T0, 60_000, (0.0008, 8.0), "BTC")
-    marks = [e.mark_price for _, e in events if isinstance(e, MarkPrice)]
-    assert marks == [100.0, 101.0, 90.0, 95.0]  # closed down: high before low
+    events = bar_events(bar, 60_000, (0.0008, 8.0), "BTC")
+    marks = [(t - T0, e.mark_price) for t, e in events if isinstance(e, MarkPrice)]
+    # real time: the open at the bar's start, the close at its end; closed down: high first
+    assert marks == [(0, 100.0), (20_000, 101.0), (40_000, 90.0), (60_000, 95.0)]
     (oi,) = [e for _, e in events if isinstance(e, OpenInterest)]
     assert oi.oi_base == 1e9 / 95.0
     (funding,) = [e for _, e in events if isinstance(e, FundingRate)]
@@ -69,13 +64,17 @@ def test_a_bar_becomes_a_price_path_open_interest_funding_and_a_flow_of_liquidat
     assert len(liqs) == 60
     assert sum(e.notional_usd for e in liqs) == 6_000.0
     assert all(e.side.value == "long" for e in liqs)
+    assert all(T0 < e.ts_ms < T0 + 60_000 for e in liqs)  # a flow across the bar
+    assert not any(e.sampled for e in liqs)
+    sampled = bar_events(bar, 60_000, None, "BTC", sampled=True)
+    assert all(e.sampled for _, e in sampled if isinstance(e, Liquidation))
 
 
 def test_a_synthetic_cascade_in_minute_bars_is_found_long(tmp_path: Path) -> None:
     from service.backtest.command import load
 
     bars = load([synthetic_csv(tmp_path / "bars.csv")])
-    result = replay(bars, make_model(DetectorSettings()), 60)
+    result = replay(bars, make_model(DetectorSettings()), 60, settle_s=21.0)
     onset = T0 + CASCADE_AT * MIN
     hits = [
         i

@@ -12,6 +12,9 @@ from service.detect.model import Pressure, Transition
 from service.events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 
 T0_MS = 1_760_000_000_000
+SETTINGS = DetectorSettings(burn_in_samples=0)
+"""The defaults without the burn-in: these tapes test what follows it (a few minutes of
+history, not the half hour the reference window's baselines need)."""
 
 
 def ms(t_s: float) -> int:
@@ -140,7 +143,7 @@ def simulate(
 ) -> Run:
     """Feed ``markets`` second by second over ``[start_s, end_s)`` and evaluate each second
     (feeds stop after ``feeds_until_s``; evaluation goes on)."""
-    model = model if model is not None else make_model(settings or DetectorSettings())
+    model = model if model is not None else make_model(settings or SETTINGS)
     run = run if run is not None else Run()
     for t in range(start_s, end_s):
         if feeds_until_s is None or t < feeds_until_s:

@@ -13,7 +13,7 @@ from service.detect.model import ANY, Pressure, Scope, State
 from service.detect.robust_model import RobustModel
 from service.events import Side
 
-SETTINGS = DetectorSettings(stale_after_s=600)  # the feeds' own staleness plays no part here
+SETTINGS = DetectorSettings(stale_after_s=600, burn_in_samples=0)  # no staleness, no burn-in
 REASON = "no data: the store is unreachable; holding the last state"
 
 

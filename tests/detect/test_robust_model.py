@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from tape import Market, Tape, ms, ramp, simulate
+from tape import SETTINGS, Market, Tape, ms, ramp, simulate
 
 from service.config import DetectorSettings
 from service.detect.model import ANY, Scope, State
@@ -38,14 +38,28 @@ def test_a_calm_market_stays_calm() -> None:
     assert {p.state for p in run.pressures.values()} == {CALM}
     assert max(p.score for p in run.pressures.values()) < 50
     last = run.at(1199)
-    assert last.data_quality == 0.75  # fresh feeds; the 5 m baselines still on their priors
-    assert any("baselines warming up" in r for r in last.reasons)
+    assert last.data_quality == 1.0
     assert last.side is None
     assert last.features["liq_sampled"] == 0.0
     # every window reports its change and z-score, units in the names
-    for label in ("1m", "5m", "15m", "1h", "4h"):
+    for label in ("1m", "5m", "15m", "1h", "4h", "1d"):
         assert f"oi_change_base_pct_{label}" in last.features
         assert f"oi_z_{label}" in last.features
+
+
+def test_burn_in_no_state_before_the_baselines_hold_enough_history() -> None:
+    """With the default burn-in, a cascade 400 s into a young instrument's life is not
+    called: the 5 m baselines hold a handful of samples; the reason says until when."""
+    run = simulate([long_cascade()], 0, 1200, settings=DetectorSettings())
+    assert run.transitions == []
+    p = run.at(460)
+    assert p.state is CALM
+    assert p.data_quality == 0.75
+    (warming,) = [r for r in p.reasons if r.startswith("warming up until ")]
+    assert "5m baselines" in warming
+    assert "of 20 samples" in warming
+    # 300 s to fill the 5 m window, then a sample every 75 s: ready at ~1,800 s
+    assert "~2025-10-09T09:2" in warming  # T0 is 2025-10-09T08:53:20Z
 
 
 def long_cascade(t0: float = 400, t1: float = 460, oi_every_s: int = 1) -> Market:
@@ -129,8 +143,8 @@ def test_a_gradual_unwind_without_liquidations_is_unwinding_long() -> None:
     assert (p.state, p.side) == (UNWINDING, LONG)
     assert p.forced_share == 0.0
     assert p.features["oi_change_base_pct"] == pytest.approx(100 * math.log(0.98), abs=1e-3)
-    assert p.reasons[0].startswith("OI -2.02% (base) in 5m")
-    assert "price -1.01% in 5m (long flush)" in p.reasons
+    assert p.reasons[0].startswith("OI -2.00% (base) in 5m")  # plain %, not log %
+    assert "price -1.00% in 5m (long flush)" in p.reasons
 
 
 def test_short_covering_with_few_liquidations_is_unwinding_short() -> None:
@@ -194,7 +208,7 @@ def test_a_funding_spike_alone_stays_calm() -> None:
 
 
 def test_stale_feeds_hold_the_state_with_zero_quality_never_a_false_calm() -> None:
-    model = RobustModel(DetectorSettings(stale_after_s=60))
+    model = RobustModel(DetectorSettings(stale_after_s=60, burn_in_samples=0))
     run = simulate([gradual_unwind()], 0, 620, model=model)
     assert run.at(619).state is UNWINDING
     # every feed stops at 620; long after, the state is held, flagged with quality 0
@@ -208,7 +222,7 @@ def test_stale_feeds_hold_the_state_with_zero_quality_never_a_false_calm() -> No
 
 
 def test_feeds_coming_back_resume_scoring() -> None:
-    model = RobustModel(DetectorSettings(stale_after_s=60))
+    model = RobustModel(DetectorSettings(stale_after_s=60, burn_in_samples=0))
     run = simulate([gradual_unwind()], 0, 620, model=model)
     run = simulate([gradual_unwind()], 620, 800, model=model, run=run, feeds_until_s=620)
     flat = Market(price=lambda t: P0 * 0.99, oi_base=lambda t: OI0 * 0.98)
@@ -218,7 +232,7 @@ def test_feeds_coming_back_resume_scoring() -> None:
 
 
 def test_an_instrument_without_required_feeds_is_never_reported_fresh() -> None:
-    model = RobustModel(DetectorSettings())
+    model = RobustModel(SETTINGS)
     model.update([Tape().funding(0, 1e-5)])
     (p,) = model.evaluate(ms(1)).pressures
     assert p.data_quality == 0.0
@@ -227,7 +241,7 @@ def test_an_instrument_without_required_feeds_is_never_reported_fresh() -> None:
 
 def test_sampled_liquidations_are_flagged() -> None:
     t = Tape()
-    model = RobustModel(DetectorSettings())
+    model = RobustModel(SETTINGS)
     model.update([t.mark(0, P0), t.oi(0, OI0, P0), *(t.liq(s, LONG, 1e6, sampled=True)
                                                     for s in range(1, 6))])  # fmt: skip
     (p,) = model.evaluate(ms(6)).pressures
@@ -237,7 +251,7 @@ def test_sampled_liquidations_are_flagged() -> None:
 
 def test_a_late_open_interest_poll_is_taken_not_dropped() -> None:
     t = Tape()
-    model = RobustModel(DetectorSettings())
+    model = RobustModel(SETTINGS)
     model.update([t.mark(0, P0), t.oi(0, OI0, P0), t.mark(10, P0)])
     model.update([t.oi(8, OI0 * 0.99, P0)])  # stamped before the newest mark
     (p,) = model.evaluate(ms(11)).pressures
@@ -246,7 +260,7 @@ def test_a_late_open_interest_poll_is_taken_not_dropped() -> None:
 
 def test_calm_instruments_with_only_price_ticks_are_scored_every_few_rounds() -> None:
     a, b = Tape(symbol="AAAUSDT"), Tape(symbol="BBBUSDT")
-    model = RobustModel(DetectorSettings(stale_after_s=120))
+    model = RobustModel(DetectorSettings(stale_after_s=120, burn_in_samples=0))
     model.update([a.mark(0, 1.0), a.oi(0, 10.0, 1.0), b.mark(0, 1.0), b.oi(0, 10.0, 1.0)])
     assert len(model.evaluate(ms(1)).pressures) == 2
     assert model.evaluate(ms(2)).pressures == []
@@ -264,7 +278,7 @@ def test_calm_instruments_with_only_price_ticks_are_scored_every_few_rounds() ->
 def test_restore_resumes_a_stored_state_without_a_new_transition() -> None:
     first = simulate([long_cascade()], 0, 470)
     stored = first.at(469)
-    model = RobustModel(DetectorSettings())
+    model = RobustModel(SETTINGS)
     model.restore([stored])
     run = simulate([long_cascade()], 0, 470, model=model)
     assert run.transitions == []
@@ -278,7 +292,7 @@ def test_assets_and_the_market_have_scores_and_transitions_of_their_own() -> Non
                    tape=Tape(venue="other"))  # fmt: skip
     eth = Market(price=lambda t: 3000.0, oi_base=lambda t: 1e5,
                  tape=Tape(symbol="ETHUSDT", base="ETH"))  # fmt: skip
-    model = RobustModel(DetectorSettings())
+    model = RobustModel(SETTINGS)
     aggregates, moves = {}, []
     for t in range(0, 470):
         for m in (btc_a, btc_b, eth):
@@ -302,7 +316,7 @@ def test_assets_and_the_market_have_scores_and_transitions_of_their_own() -> Non
 
 
 def test_seeded_history_gives_long_windows_and_baselines_at_once() -> None:
-    model = RobustModel(DetectorSettings())
+    model = RobustModel(SETTINGS)
     now = ms(0)
     # two hours of 5-minute OI points, falling 0.5 % per hour, and 30 funding settlements
     oi = [(now - k * 300_000, OI0 * math.exp(0.005 * k / 12), OI0 * P0) for k in range(24, 0, -1)]

@@ -29,7 +29,12 @@ from service.store.writer import write_batch
 pytestmark = pytest.mark.integration
 
 SETTINGS = DetectorSettings(
-    window_s=20, eval_interval_s=0.05, stale_after_s=30, min_dwell_s=0, enter_persist_s=0
+    window_s=20,
+    eval_interval_s=0.05,
+    stale_after_s=30,
+    min_dwell_s=0,
+    enter_persist_s=0,
+    burn_in_samples=0,
 )
 VENUE = "sim"
 
@@ -96,8 +101,7 @@ async def test_detector_rebuilds_from_history_then_scores_live_events(
     async with running(Detector(redis_client, SETTINGS, [VENUE])) as detector:
         p = await until(pressure_in(redis_client, "BTCUSDT", State.CASCADE))
         assert p.side is Side.LONG
-        assert p.data_quality == 0.75  # fresh feeds, but the baselines are still on priors
-        assert any("baselines warming up" in r for r in p.reasons)
+        assert p.data_quality == 1.0  # fresh feeds (no burn-in in these settings)
         assert p.forced_share is not None
         assert p.forced_share > 0.5
 

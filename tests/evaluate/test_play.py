@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -83,13 +84,25 @@ def test_the_suite_summary_has_every_figure_per_kind_and_overall() -> None:
 
 
 def test_the_command_prints_json() -> None:
-    result = CliRunner().invoke(
-        main, ["evaluate", "--seeds", "1", "--kinds", "long_cascade", "--json", "--quiet"]
-    )
+    result = CliRunner().invoke(main, ["evaluate", "--suite", "synthetic", "--seeds", "1",
+                                       "--kinds", "long_cascade", "--json", "--quiet"])  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert doc["command"]["kinds"] == ["long_cascade"]
-    assert doc["overall"]["runs"] == 1
+    assert set(doc) == {"synthetic"}
+    assert doc["synthetic"]["command"]["kinds"] == ["long_cascade"]
+    assert doc["synthetic"]["overall"]["runs"] == 1
+
+
+def test_the_real_suite_is_its_own_option_and_says_where_its_data_is(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["evaluate", "--suite", "real", "--real-data",
+                                       str(tmp_path), "--quiet"])  # fmt: skip
+    assert result.exit_code != 0
+    assert f"real-history data not found: {tmp_path}" in result.output
+    # in the default report, missing data skips the real suite and says so
+    result = CliRunner().invoke(main, ["evaluate", "--seeds", "1", "--kinds", "calm",
+                                       "--real-data", str(tmp_path), "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "real-history suite skipped: real-history data not found" in result.output
 
 
 def test_the_command_refuses_unknown_kinds() -> None:

@@ -93,6 +93,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
                     "enter_persist_s": 1.0,
                     "eval_interval_s": 0.25,
                     "stale_after_s": 10.0,
+                    "burn_in_samples": 0,
                 },
                 collect={"watchdog_s": 5.0},
                 # alert delivery to a local receiver and MQTT, for their panels and series
