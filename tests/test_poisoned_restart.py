@@ -84,7 +84,7 @@ def service(tmp_path: Path, redis_url: str) -> Iterator[tuple[subprocess.Popen[b
     config.write_text(
         f"redis_url: {redis_url}\n"
         f"venues:\n  {VENUE}:\n    ws_url: ws://127.0.0.1:9\n    rest_url: http://127.0.0.1:9\n"
-        "detector:\n  warmup: false\n  eval_interval_s: 0.25\n"
+        "detector:\n  warmup: false\n  eval_interval_s: 0.25\n  burn_in_samples: 0\n"
         f"api:\n  host: 127.0.0.1\n  port: {port}\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELEVERAGE_")}
