@@ -20,9 +20,10 @@ from ...config import Settings
 from ..build import VERSION
 from .limits import QueryLimits, query_caps_response
 from .problems import install_handlers, problem_openapi
-from .routes import alerts, assets, market, ops, pressure, transitions, venues
+from .routes import alerts, assets, market, ops, page, pressure, stream, transitions, venues
 from .routes.metrics import mount_metrics
 from .routes.ops import ProcessChecks
+from .stream.hub import Hub
 
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
 REDIS_TIMEOUT_S: Final = 2.0
@@ -35,6 +36,7 @@ TAGS: Final = [
     {"name": "market-data", "description": "Liquidations, funding, open interest, prices."},
     {"name": "assets", "description": "Each asset across every venue and contract."},
     {"name": "alerts", "description": "Alerts and their webhook receivers."},
+    {"name": "stream", "description": "Live events pushed as Server-Sent Events."},
 ]
 
 
@@ -62,8 +64,9 @@ def create_app(
     install_handlers(app)
     app.add_middleware(QueryLimits)
     app.include_router(ops.router)
-    for module in (venues, pressure, transitions, market, assets, alerts):
+    for module in (venues, pressure, transitions, market, assets, alerts, stream):
         app.include_router(module.router, prefix="/v1")
+    page.mount_page(app)
     if metrics_registry is not None:
         mount_metrics(app, metrics_registry)
     app.openapi = _openapi(app.openapi, settings)  # type: ignore[method-assign]
@@ -74,18 +77,37 @@ def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         if given is not None:
-            yield {"redis": given}
+            async with _hub(settings, given) as hub:
+                yield {"redis": given, "hub": hub}
             return
         url = str(settings.redis_url) if settings.redis_url is not None else DEFAULT_REDIS_URL
         client = aioredis.Redis.from_url(
             url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
         try:
-            yield {"redis": client}
+            async with _hub(settings, client) as hub:
+                yield {"redis": client, "hub": hub}
         finally:
             await client.aclose()
 
     return lifespan
+
+
+@asynccontextmanager
+async def _hub(settings: Settings, client: aioredis.Redis) -> AsyncIterator[Hub]:
+    """The live stream's hub of this process (it reads only while a client is connected)."""
+    api = settings.api
+    hub = Hub(
+        client,
+        settings.enabled_venues(),
+        queue_events=api.stream_queue_events,
+        replay_s=api.stream_replay_s,
+        replay_events=api.stream_replay_events,
+    )
+    try:
+        yield hub
+    finally:
+        await hub.aclose()
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -215,6 +215,38 @@ class AssetList(BaseModel):
     items: list[AssetItem] = Field(description="Largest open interest first.")
 
 
+class AssetHistoryPoint(BaseModel):
+    """One bucket of an asset's history, ending at ``at`` (exclusive)."""
+
+    at: Timestamp
+    oi_usd: float | None = Field(
+        description="Open interest summed over the instruments, each the newest value stored "
+        "before `at` (null: none recent enough).",
+        examples=[3.4e10],
+    )
+    funding_rate_1h: float | None = Field(
+        description="Per-hour funding, weighted by open interest.", examples=[0.0000104]
+    )
+    liq_long_usd: float = Field(description="Longs liquidated within the bucket.")
+    liq_short_usd: float = Field(description="Shorts liquidated within the bucket.")
+    liq_count: int
+    score: float | None = Field(
+        description="The asset's score (0-100), the newest sample in the bucket.", examples=[12.5]
+    )
+    state: State | None
+    side: Side | None
+
+
+class AssetHistory(BaseModel):
+    """An asset across venues over a window, in buckets (for charts)."""
+
+    asset: str = Field(examples=["BTC"])
+    window_s: int = Field(examples=[14400])
+    step_s: int = Field(examples=[120])
+    instruments: int = Field(description="Instruments of the asset summed.", examples=[12])
+    points: list[AssetHistoryPoint] = Field(description="Oldest first.")
+
+
 class AlertChangeItem(BaseModel):
     """One notification of an alert: opened, escalated, repeated or resolved."""
 
