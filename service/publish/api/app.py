@@ -14,11 +14,13 @@ from typing import Any, Final
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from pydantic.json_schema import models_json_schema
 from prometheus_client import CollectorRegistry
 
 from ...config import Settings
 from ..build import VERSION
 from .limits import QueryLimits, query_caps_response
+from .models import STREAM_PAYLOADS
 from .problems import install_handlers, problem_openapi
 from .routes import alerts, assets, market, ops, page, pressure, stream, transitions, venues
 from .routes.metrics import mount_metrics
@@ -123,6 +125,8 @@ def _openapi(
 
     def openapi() -> dict[str, Any]:
         schema = problem_openapi(build())
+        _add_stream_payloads(schema)
+        stream.stream_openapi(schema)
         for path in schema["paths"].values():
             for operation in path.values():
                 operation["responses"].setdefault("422", query_caps_response())
@@ -133,3 +137,15 @@ def _openapi(
         return schema
 
     return openapi
+
+
+def _add_stream_payloads(schema: dict[str, Any]) -> None:
+    """The models of the stream's event payloads, which no route returns as a body (its
+    event schema refers to them). Idempotent."""
+    _, defs = models_json_schema(
+        [(m, "serialization") for m in STREAM_PAYLOADS.values()],
+        ref_template="#/components/schemas/{model}",
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, model_schema in defs.get("$defs", {}).items():
+        components.setdefault(name, model_schema)

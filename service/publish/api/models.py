@@ -336,3 +336,62 @@ class TransitionPage(BaseModel):
         description="Pass as `cursor` for the next (older) page; null on the last page.",
         examples=["1795491796123-0"],
     )
+
+
+# --- the live stream's event payloads (``GET /v1/stream``: the ``data`` of each event) ---
+
+
+class StreamScore(BaseModel):
+    """A ``score`` event: a score of any scope, as the detector wrote it (no features)."""
+
+    scope: Scope
+    venue: str = Field(description="`*` for an asset's or the market's.", examples=["bybit"])
+    symbol: str = Field(description="`*` for an asset's or the market's.", examples=["BTCUSDT"])
+    asset: str = Field(description="`*` for the market's.", examples=["BTC"])
+    score: float = Field(ge=0, le=100, examples=[72.5])
+    state: State
+    side: Side | None
+    updated_at: Timestamp
+    since: Timestamp
+    forced_share: Ratio | None
+    data_quality: Ratio
+    reasons: list[str] = Field(examples=[["OI -3.2% in 5m", "longs liquidated: $41.3M"]])
+
+
+class StreamAlert(BaseModel):
+    """An ``alert`` event: one notification of an alert."""
+
+    id: str = Field(description="The notification's id (the webhook id).",
+                    examples=["9f3c0a1b2c3d4e5f-1795491796123.1"])  # fmt: skip
+    kind: Literal["opened", "escalated", "repeated", "resolved"]
+    at: Timestamp
+    alert: AlertItem
+
+
+class StreamHeartbeat(BaseModel):
+    """A ``heartbeat`` event: the stream is alive (every ``api.stream_heartbeat_s``)."""
+
+    at: Timestamp
+
+
+class StreamNotice(BaseModel):
+    """A ``reset`` event (what came after ``Last-Event-ID`` is no longer kept: the current
+    scores follow) or a ``dropped`` one (the client fell behind; the stream ends)."""
+
+    reason: str = Field(
+        examples=["the client fell behind: 5001 events waiting to be sent, more than 5000; "
+                  "reconnect with Last-Event-ID to resume"]  # fmt: skip
+    )
+    at: Timestamp
+
+
+STREAM_PAYLOADS: dict[str, type[BaseModel]] = {
+    "score": StreamScore,
+    "transition": TransitionItem,
+    "alert": StreamAlert,
+    "liquidation": LiquidationItem,
+    "heartbeat": StreamHeartbeat,
+    "reset": StreamNotice,
+    "dropped": StreamNotice,
+}
+"""Each event type of the stream and the model of its ``data``."""

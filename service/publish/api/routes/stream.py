@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse
 
 from ....detect.model import Scope
 from ..deps import SettingsDep
+from ..models import STREAM_PAYLOADS
 from ..params import AssetQuery, VenueQuery
+from ..problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from ..problems import RETRY_AFTER_S, TOO_MANY_CLIENTS, invalid_param, problem_response, responses
 from ..stream.events import MAX_ID_CHARS, EventType, StreamFilter, parse_event_id
 from ..stream.hub import Hub
@@ -34,6 +36,44 @@ EXAMPLE: Final = (
     "event: heartbeat\n"
     'data: {"at":"2026-11-24T03:43:31.000Z"}\n\n'
 )
+
+EVENT_ID_PATTERN: Final = r"^[0-9]{1,15}-[0-9]{1,19}(\.[0-9]{1,6})?$"
+
+
+def event_schema() -> dict[str, Any]:
+    """One event of the stream (Open API 3.1: the ``schema`` of a ``text/event-stream`` is
+    each event's): its type, its id, and its ``data``, JSON of the type's model."""
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"const": name},
+                    "id": {"type": "string", "pattern": EVENT_ID_PATTERN},
+                    "retry": {"type": "integer"},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {"$ref": f"#/components/schemas/{model.__name__}"},
+                    },
+                },
+            }
+            for name, model in STREAM_PAYLOADS.items()
+        ]
+    }
+
+
+def stream_openapi(schema: dict[str, Any]) -> None:
+    """Declare each event's schema as it is: FastAPI merges a ``{"type": "string"}`` into a
+    declared schema of a response class that is not JSON. Idempotent."""
+    responses_ = schema["paths"]["/v1/stream"]["get"]["responses"]
+    responses_["200"]["content"][MEDIA_TYPE]["schema"] = event_schema()
+    for status, response in responses_.items():  # problems are JSON, whatever the route sends
+        content = response.get("content", {})
+        if status[0] in "45" and MEDIA_TYPE in content:
+            content[PROBLEM_MEDIA_TYPE] = content.pop(MEDIA_TYPE)
+
 
 TypesQuery = Annotated[
     str | None,
@@ -65,6 +105,7 @@ LastEventIdHeader = Annotated[
 @router.get(
     "/stream",
     response_class=EventStreamResponse,
+    status_code=200,
     summary="Live events: scores, transitions, alerts and liquidations (Server-Sent Events)",
     description=(
         "A `text/event-stream` that stays open. Event types: `score` (every score the "
@@ -83,7 +124,7 @@ LastEventIdHeader = Annotated[
     responses={
         200: {
             "description": "Events, as they happen",
-            "content": {MEDIA_TYPE: {"schema": {"type": "string"}, "example": EXAMPLE}},
+            "content": {MEDIA_TYPE: {"schema": event_schema(), "example": EXAMPLE}},
         },
         **responses(422, 503),
     },
