@@ -14,8 +14,8 @@ from typing import Any, Final
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from pydantic.json_schema import models_json_schema
 from prometheus_client import CollectorRegistry
+from pydantic.json_schema import models_json_schema
 
 from ...config import Settings
 from ..build import VERSION
@@ -80,6 +80,7 @@ def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         if given is not None:
             async with _hub(settings, given) as hub:
+                app.state.hub = hub  # also here: tools and tests read its stats
                 yield {"redis": given, "hub": hub}
             return
         url = str(settings.redis_url) if settings.redis_url is not None else DEFAULT_REDIS_URL
@@ -88,6 +89,7 @@ def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[Fas
         )
         try:
             async with _hub(settings, client) as hub:
+                app.state.hub = hub
                 yield {"redis": client, "hub": hub}
         finally:
             await client.aclose()

@@ -361,8 +361,10 @@ class StreamScore(BaseModel):
 class StreamAlert(BaseModel):
     """An ``alert`` event: one notification of an alert."""
 
-    id: str = Field(description="The notification's id (the webhook id).",
-                    examples=["9f3c0a1b2c3d4e5f-1795491796123.1"])  # fmt: skip
+    id: str = Field(
+        description="The notification's id (the webhook id).",
+        examples=["9f3c0a1b2c3d4e5f-1795491796123.1"],
+    )
     kind: Literal["opened", "escalated", "repeated", "resolved"]
     at: Timestamp
     alert: AlertItem
@@ -379,8 +381,10 @@ class StreamNotice(BaseModel):
     scores follow) or a ``dropped`` one (the client fell behind; the stream ends)."""
 
     reason: str = Field(
-        examples=["the client fell behind: 5001 events waiting to be sent, more than 5000; "
-                  "reconnect with Last-Event-ID to resume"]  # fmt: skip
+        examples=[
+            "the client fell behind: 5001 events waiting to be sent, more than 5000; "
+            "reconnect with Last-Event-ID to resume"
+        ]
     )
     at: Timestamp
 

@@ -15,7 +15,7 @@ from ..models import STREAM_PAYLOADS
 from ..params import AssetQuery, VenueQuery
 from ..problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from ..problems import RETRY_AFTER_S, TOO_MANY_CLIENTS, invalid_param, problem_response, responses
-from ..stream.events import MAX_ID_CHARS, EventType, StreamFilter, parse_event_id
+from ..stream.events import ID_PATTERN, MAX_ID_CHARS, EventType, StreamFilter, parse_event_id
 from ..stream.hub import Hub
 from ..stream.response import MEDIA_TYPE, EventStreamResponse
 
@@ -28,7 +28,7 @@ EXAMPLE: Final = (
     'data: {"venue":"*","symbol":"*","asset":"*","score":12.4,"state":"calm","side":null,'
     '"updated_at":"2026-11-24T03:43:15.998Z","since":"2026-11-24T01:02:03.000Z",'
     '"forced_share":null,"data_quality":1.0,"reasons":[],"scope":"market"}\n\n'
-    "id: 1795491796123-0.2\n"
+    "id: 1795491796123-0@bybit.2\n"
     "event: liquidation\n"
     'data: {"venue":"bybit","symbol":"BTCUSDT","asset":"BTC","side":"long","price":91250.5,'
     '"quantity":1.2,"quantity_base":1.2,"notional_usd":109500.6,"sampled":false,'
@@ -36,8 +36,6 @@ EXAMPLE: Final = (
     "event: heartbeat\n"
     'data: {"at":"2026-11-24T03:43:31.000Z"}\n\n'
 )
-
-EVENT_ID_PATTERN: Final = r"^[0-9]{1,15}-[0-9]{1,19}(\.[0-9]{1,6})?$"
 
 
 def event_schema() -> dict[str, Any]:
@@ -50,7 +48,7 @@ def event_schema() -> dict[str, Any]:
                 "required": ["event", "data"],
                 "properties": {
                     "event": {"const": name},
-                    "id": {"type": "string", "pattern": EVENT_ID_PATTERN},
+                    "id": {"type": "string", "pattern": ID_PATTERN},
                     "retry": {"type": "integer"},
                     "data": {
                         "type": "string",
@@ -97,7 +95,7 @@ LastEventIdHeader = Annotated[
         alias="Last-Event-ID",
         max_length=MAX_ID_CHARS,
         description="Resume after this event (the `id` of the last event received).",
-        examples=["1795491796123-0.2"],
+        examples=["1795491796123-0@bybit.2"],
     ),
 ]
 

@@ -2,9 +2,11 @@
 events, each encoded once as a Server-Sent Events frame; and the filter a client chose.
 
 An event's id is the position of what it came from: the Redis stream entry id (``<ms>-<seq>``,
-Redis's own clock) and, for an entry holding several events (a round's scores, a batch's
-liquidations), ``.<n>`` its index in the entry. Positions order events the same way in
-every API process (they are Redis's ids), so a client may resume on any of them.
+Redis's own clock), ``@<source>`` the stream (entries of two streams may have the same id:
+sequence numbers are per stream) and, for an entry holding several events (a round's
+scores, a batch's liquidations), ``.<n>`` its index in the entry:
+``1795491796123-0@bybit.2``. Positions order events the same way in every API process
+(they are Redis's ids and fixed source names), so a client may resume on any of them.
 
 Payloads are the REST items (:mod:`..items`): a ``score`` reads like an item of
 ``/v1/pressure`` (without ``features``, with ``scope``), a ``transition`` like one of
@@ -31,13 +33,26 @@ from ....store.reader import handoff_events
 from ..items import alert_item, liquidation_item, pressure_item, transition_item
 from ..params import rfc3339
 
-Position = tuple[int, int, int]
-"""``(ms, seq, n)``: the Redis entry id and the event's index in the entry."""
+Position = tuple[int, int, str, int]
+"""``(ms, seq, source, n)``: the Redis entry id, its stream's source name, the event's index
+in the entry."""
+Entry = tuple[int, int, str]
+"""``(ms, seq, source)``: where the events of one entry come from."""
+ORIGIN: Final[Position] = (0, 0, "", 0)
 ScoreKey = tuple[str, str, str]
 """A score's identity: ``(scope, venue or asset, symbol)``."""
 
-_ID: Final = re.compile(r"([0-9]{1,15})-([0-9]{1,19})(?:\.([0-9]{1,6}))?")
-MAX_ID_CHARS: Final = 48
+_ID: Final = re.compile(r"([0-9]{1,15})-([0-9]{1,19})@([a-z0-9_]{1,40})(?:\.([0-9]{1,6}))?")
+MAX_ID_CHARS: Final = 96
+ID_PATTERN: Final = r"^[0-9]{1,15}-[0-9]{1,19}@[a-z0-9_]{1,40}(\.[0-9]{1,6})?$"
+SOURCE_SCORES: Final = "scores"
+SOURCE_ALERTS: Final = "alerts"
+
+
+def transitions_source(scope: str) -> str:
+    return f"transitions_{scope}"
+
+
 _PRESSURES: Final = msgspec.json.Decoder(list[Pressure])
 _TRANSITION: Final = msgspec.json.Decoder(Transition)
 _ALERT_EVENT: Final = msgspec.json.Decoder(AlertEvent)
@@ -72,8 +87,8 @@ class LiveEvent:
 
 
 def event_id(pos: Position) -> str:
-    ms, seq, n = pos
-    return f"{ms}-{seq}" if n == 0 else f"{ms}-{seq}.{n}"
+    ms, seq, source, n = pos
+    return f"{ms}-{seq}@{source}" if n == 0 else f"{ms}-{seq}@{source}.{n}"
 
 
 def parse_event_id(text: str) -> Position | None:
@@ -81,7 +96,7 @@ def parse_event_id(text: str) -> Position | None:
     match = _ID.fullmatch(text.strip()) if len(text) <= MAX_ID_CHARS else None
     if match is None:
         return None
-    return int(match[1]), int(match[2]), int(match[3] or 0)
+    return int(match[1]), int(match[2]), match[3], int(match[4] or 0)
 
 
 def entry_position(entry_id: bytes | str) -> tuple[int, int]:
@@ -109,7 +124,7 @@ def _event(
     bare = frame(type_.value, data)
     framed = bare if pos is None else frame(type_.value, data, event_id(pos))
     return LiveEvent(
-        pos or (0, 0, 0), type_, scope, asset.upper(), venue, notional_usd, framed, bare, key
+        pos or ORIGIN, type_, scope, asset.upper(), venue, notional_usd, framed, bare, key
     )
 
 
@@ -123,7 +138,7 @@ def score_event(pos: Position | None, p: Pressure) -> LiveEvent:
     return _event(pos, EventType.SCORE, item, scope=p.scope, asset=p.asset, venue=p.venue, key=key)
 
 
-def score_events(ms: int, seq: int, raw: bytes, stream: str) -> list[LiveEvent]:
+def score_events(entry: Entry, raw: bytes, stream: str) -> list[LiveEvent]:
     """The events of one ``keys.SCORES`` entry (a round's scores)."""
     scores = poison.decode_or_record(_PRESSURES, raw, "scores", stream) or []
     out = []
@@ -132,11 +147,11 @@ def score_events(ms: int, seq: int, raw: bytes, stream: str) -> list[LiveEvent]:
         if problem is not None:
             poison.record("scores", poison.Reason.INVALID, stream, problem)
             continue
-        out.append(score_event((ms, seq, n), p))
+        out.append(score_event((*entry, n), p))
     return out
 
 
-def transition_events(ms: int, seq: int, raw: bytes, stream: str) -> list[LiveEvent]:
+def transition_events(entry: Entry, raw: bytes, stream: str) -> list[LiveEvent]:
     t = poison.decode_or_record(_TRANSITION, raw, "transition", stream)
     if t is None:
         return []
@@ -144,14 +159,14 @@ def transition_events(ms: int, seq: int, raw: bytes, stream: str) -> list[LiveEv
     if problem is not None:
         poison.record("transition", poison.Reason.INVALID, stream, problem)
         return []
-    item = transition_item(f"{ms}-{seq}", t)
+    item = transition_item(f"{entry[0]}-{entry[1]}", t)
     return [
-        _event((ms, seq, 0), EventType.TRANSITION, item, scope=t.scope, asset=t.asset,
+        _event((*entry, 0), EventType.TRANSITION, item, scope=t.scope, asset=t.asset,
                venue=t.venue)
     ]  # fmt: skip
 
 
-def alert_events(ms: int, seq: int, raw: bytes, stream: str) -> list[LiveEvent]:
+def alert_events(entry: Entry, raw: bytes, stream: str) -> list[LiveEvent]:
     ev = poison.decode_or_record(_ALERT_EVENT, raw, "alert", stream)
     if ev is None:
         return []
@@ -163,7 +178,7 @@ def alert_events(ms: int, seq: int, raw: bytes, stream: str) -> list[LiveEvent]:
         return []
     item = {"id": ev.id, "kind": ev.kind, "at": rfc3339(ev.ts_ms), "alert": alert_item(a)}
     return [
-        _event((ms, seq, 0), EventType.ALERT, item, scope=a.scope, asset=a.asset or ANY,
+        _event((*entry, 0), EventType.ALERT, item, scope=a.scope, asset=a.asset or ANY,
                venue=a.venue or ANY)
     ]  # fmt: skip
 
@@ -172,7 +187,7 @@ LIQUIDATION_TAG: Final = b'"liquidation"'
 """In a hand-off entry that holds a liquidation: entries without it are not decoded."""
 
 
-def liquidation_events(ms: int, seq: int, raw: bytes, stream: str) -> list[LiveEvent]:
+def liquidation_events(entry: Entry, raw: bytes, stream: str) -> list[LiveEvent]:
     """The liquidations of one hand-off entry (a batch of one venue's stored events)."""
     if LIQUIDATION_TAG not in raw:
         return []
@@ -186,7 +201,7 @@ def liquidation_events(ms: int, seq: int, raw: bytes, stream: str) -> list[LiveE
             poison.record("handoff", poison.Reason.INVALID, stream, problem)
             continue
         out.append(
-            _event((ms, seq, n), EventType.LIQUIDATION, liquidation_item(e),
+            _event((*entry, n), EventType.LIQUIDATION, liquidation_item(e),
                    scope=Scope.INSTRUMENT, asset=e.base, venue=e.venue,
                    notional_usd=e.notional_usd)
         )  # fmt: skip

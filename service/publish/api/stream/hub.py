@@ -51,6 +51,10 @@ from ....detect.model import Pressure
 from ....errors import StoreError
 from ....store import keys, poison, reader
 from .events import (
+    ORIGIN,
+    SOURCE_ALERTS,
+    SOURCE_SCORES,
+    Entry,
     LiveEvent,
     Position,
     ScoreKey,
@@ -61,6 +65,7 @@ from .events import (
     score_event,
     score_events,
     transition_events,
+    transitions_source,
 )
 
 log = structlog.get_logger(__name__)
@@ -79,7 +84,7 @@ RETRY_MAX_S: Final = 2.0
 HOLD_S: Final = 0.001
 _PRESSURE: Final = msgspec.json.Decoder(Pressure)
 
-Decode = Callable[[int, int, bytes, str], list[LiveEvent]]
+Decode = Callable[[Entry, bytes, str], list[LiveEvent]]
 
 
 class Subscriber:
@@ -96,9 +101,11 @@ class Subscriber:
         """Why the client is dropped, once it is."""
 
     def offer(self, frames: list[bytes]) -> bool:
-        """Queue ``frames``; False (and the client dropped) when they do not fit."""
+        """Queue ``frames``; False (and the client dropped) when they do not fit. A client
+        that has taken everything gets a whole batch, however large (one read's worth):
+        only one that has frames still waiting can fall behind."""
         waiting = len(self.frames) + len(frames)
-        if waiting > self.capacity:
+        if self.frames and waiting > self.capacity:
             self.drop(
                 f"the client fell behind: {waiting} events waiting to be sent, more than "
                 f"{self.capacity}; reconnect with Last-Event-ID to resume"
@@ -145,7 +152,8 @@ class _Tail:
     """The reader's position in each stream and what it holds back."""
 
     last_ids: dict[str, str] = field(default_factory=dict)
-    decoders: dict[str, Decode] = field(default_factory=dict)
+    decoders: dict[str, tuple[str, Decode]] = field(default_factory=dict)
+    """Per stream: its source name (in event ids) and how its entries become events."""
     pending: list[LiveEvent] = field(default_factory=list)
     next_venues_s: float = 0.0
     wrong_type: set[str] = field(default_factory=set)
@@ -169,12 +177,12 @@ class Hub:
         self._venues = set(venues)
         self._queue_events = queue_events
         self._replay_ms = int(replay_s * 1000)
-        self._linger_s = linger_s
+        self.linger_s = linger_s
         self._subs: set[Subscriber] = set()
         self._ring: deque[LiveEvent] = deque(maxlen=replay_events)
         self._complete_ms = 0
         """Every event stamped from this millisecond on is in the ring."""
-        self._last: Position = (0, 0, 0)
+        self._last: Position = ORIGIN
         self._latest: dict[ScoreKey, LiveEvent] = {}
         self._tail = _Tail()
         self._primed = asyncio.Event()
@@ -186,6 +194,11 @@ class Hub:
     @property
     def clients(self) -> int:
         return len(self._subs)
+
+    @property
+    def reading(self) -> bool:
+        """Whether the hub reads Redis now (it does while it has clients)."""
+        return self._task is not None and not self._task.done()
 
     async def open(self, flt: StreamFilter, last: Position | None) -> Opening:
         """Subscribe a client; what it gets first. Raises :class:`StoreError` when the hub
@@ -226,9 +239,9 @@ class Hub:
 
     def _opening(self, sub: Subscriber, last: Position | None) -> Opening:
         flt = sub.filter
-        if last is not None and last >= self._last:
-            return Opening(sub, [])
         if last is not None and last[0] >= self._complete_ms:
+            if last >= self._last:
+                return Opening(sub, [])
             ring = self._ring
             start = bisect.bisect_right(ring, last, key=lambda ev: ev.pos)
             return Opening(sub, flt.select(itertools.islice(ring, start, None)))
@@ -243,10 +256,10 @@ class Hub:
         self._tail = _Tail()
         self._primed.clear()
         self._complete_ms = 0
-        self._last = (0, 0, 0)
+        self._last = ORIGIN
 
     async def _stop_later(self) -> None:
-        await asyncio.sleep(self._linger_s)
+        await asyncio.sleep(self.linger_s)
         self._linger = None
         if not self._subs:
             await self._stop()
@@ -299,7 +312,7 @@ class Hub:
                 pipe.xrevrange(stream, "+", f"{since_ms}-0", count=BACKFILL_COUNT)
             backfill = await pipe.execute(raise_on_error=False)
         events: list[LiveEvent] = []
-        for (stream, decode), entries in zip(tail.decoders.items(), backfill, strict=True):
+        for (stream, source), entries in zip(tail.decoders.items(), backfill, strict=True):
             tail.last_ids[stream] = f"{since_ms}-0"
             if not poison.readable(entries, "stream", stream) or not entries:
                 continue
@@ -307,7 +320,7 @@ class Hub:
             if len(entries) == BACKFILL_COUNT:  # older ones of this stream are not read
                 complete_ms = max(complete_ms, entry_position(entries[-1][0])[0] + 1)
             for entry_id, fields in reversed(entries):
-                events += _decode(decode, entry_id, fields, stream)
+                events += _decode(source, entry_id, fields, stream)
         events.sort(key=lambda ev: ev.pos)
         self._latest = latest
         self._complete_ms = complete_ms
@@ -355,9 +368,9 @@ class Hub:
         events = tail.pending
         for stream, entries in got or []:
             name = _text(stream)
-            decode = tail.decoders[name]
+            source = tail.decoders[name]
             for entry_id, fields in entries:
-                events += _decode(decode, entry_id, fields, name)
+                events += _decode(source, entry_id, fields, name)
             tail.last_ids[name] = _text(entries[-1][0])
             if len(entries) == READ_COUNT:  # more to read: its next entries are unknown
                 horizon = min(horizon, entry_position(entries[-1][0])[0])
@@ -374,12 +387,13 @@ class Hub:
             poison.readable(exc, "venues", keys.VENUES)
             members = set()
         venues = self._venues | {v for m in members if (v := poison.utf8(m, "venues", keys.VENUES))}
-        decoders: dict[str, Decode] = {
-            keys.SCORES: score_events,
-            **{keys.transitions(s): transition_events for s in ("instrument", "asset", "market")},
-            keys.ALERT_EVENTS: alert_events,
-            **{keys.handoff(v): liquidation_events for v in sorted(venues)},
-        }
+        decoders: dict[str, tuple[str, Decode]] = {
+            keys.SCORES: (SOURCE_SCORES, score_events),
+            **{keys.transitions(s): (transitions_source(s), transition_events)
+               for s in ("instrument", "asset", "market")},
+            keys.ALERT_EVENTS: (SOURCE_ALERTS, alert_events),
+            **{keys.handoff(v): (v, liquidation_events) for v in sorted(venues)},
+        }  # fmt: skip
         tail.decoders = {s: d for s, d in decoders.items() if s not in tail.wrong_type}
         tail.last_ids = {s: tail.last_ids.get(s, f"{self._last[0]}-0") for s in tail.decoders}
         tail.next_venues_s = time.monotonic() + VENUES_EVERY_S
@@ -425,13 +439,15 @@ class Hub:
                 self.stats.clients_dropped_total += 1
 
 
-def _decode(decode: Decode, entry_id: bytes, fields: Any, stream: str) -> list[LiveEvent]:
+def _decode(
+    source: tuple[str, Decode], entry_id: bytes, fields: Any, stream: str
+) -> list[LiveEvent]:
     raw = poison.entry_field(fields or {}, "e")
     if raw is None:
         poison.record("stream", poison.Reason.UNDECODABLE, stream, "no field 'e'")
         return []
-    ms, seq = entry_position(entry_id)
-    return decode(ms, seq, raw, stream)
+    name, decode = source
+    return decode((*entry_position(entry_id), name), raw, stream)
 
 
 def _time_ms(reply: Any) -> int:
