@@ -287,6 +287,9 @@ class ApiSettings(_Section):
     max_limit: Annotated[int, Field(gt=0)] = 1000
     default_limit: Annotated[int, Field(gt=0)] = 100
     """At most ``max_limit``."""
+    send_buffer_bytes: Annotated[int, Field(ge=4096, le=1 << 26)] = 262_144
+    """The kernel send buffer of each API connection (``SO_SNDBUF``, fixed): bounds what a
+    client that stops reading holds."""
     stream_max_clients: Annotated[int, Field(gt=0)] = 1000
     """Clients of ``GET /v1/stream`` at once per process; beyond, 503."""
     stream_queue_events: Annotated[int, Field(ge=10)] = 5000

@@ -23,6 +23,7 @@ import contextlib
 import enum
 import functools
 import signal
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -129,7 +130,13 @@ class Runtime:
         self.status = ProcessStatus(self)
         self.registry = CollectorRegistry()
         self.registry.register(
-            MetricsCollector(source, settings.metrics, outputs=source, process=self.status)
+            MetricsCollector(
+                source,
+                settings.metrics,
+                outputs=source,
+                process=self.status,
+                stream=lambda: getattr(self.app.state, "hub", None),
+            )
         )
         self.app = create_app(
             settings, redis=self.redis, metrics_registry=self.registry, status=self.status
@@ -218,7 +225,12 @@ class Runtime:
             loop="none",
         )
         server = self.api_server = _Server(config)
-        serving = asyncio.create_task(server.serve(), name="uvicorn")
+        sock = config.bind_socket()
+        # Accepted connections inherit it: what a client that stops reading holds in the
+        # kernel is bounded, and such a stream client overflows its mailbox and is dropped
+        # after that much, not after the megabytes autotuning would allow.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, api.send_buffer_bytes)
+        serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
         try:
             await asyncio.shield(serving)
         except asyncio.CancelledError:

@@ -196,6 +196,14 @@ class Hub:
         return len(self._subs)
 
     @property
+    def events_total(self) -> int:
+        return self.stats.events_total
+
+    @property
+    def clients_dropped_total(self) -> int:
+        return self.stats.clients_dropped_total
+
+    @property
     def reading(self) -> bool:
         """Whether the hub reads Redis now (it does while it has clients)."""
         return self._task is not None and not self._task.done()
