@@ -46,7 +46,7 @@ from .detect.runner import Detector
 from .detect.warmup import Warmup
 from .errors import fatal_cause
 from .events import Event, Kind, Side
-from .publish.api.app import create_app
+from .publish.api.app import create_app, end_streams
 from .publish.metrics import MetricsCollector, OutputsSnapshot
 from .publish.mqtt import MqttPublisher
 from .store.writer import EventSink
@@ -234,6 +234,7 @@ class Runtime:
         try:
             await asyncio.shield(serving)
         except asyncio.CancelledError:
+            end_streams(self.app)  # the server would wait for them forever
             server.should_exit = True  # finish in-flight requests and the lifespan cleanly
             await serving
             raise

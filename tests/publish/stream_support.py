@@ -23,6 +23,7 @@ from service.alerts.model import encode as encode_alert
 from service.detect.model import Pressure, Scope, State, Transition
 from service.detect.model import encode as encode_detect
 from service.events import Side
+from service.publish.api import end_streams
 from service.store import keys
 
 
@@ -47,6 +48,7 @@ async def serve(app: FastAPI, send_buffer: int | None = None) -> AsyncIterator[s
         host, port = server.servers[0].sockets[0].getsockname()[:2]
         yield f"http://{host}:{port}"
     finally:
+        end_streams(app)
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         sock.close()

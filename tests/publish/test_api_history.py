@@ -88,14 +88,18 @@ async def test_a_value_older_than_the_staleness_limit_is_left_out(
     assert [p["oi_usd"] for p in points] == [None, 6e9]
 
 
-async def test_unknown_asset_is_404_and_too_many_points_422(
+async def test_an_unknown_asset_has_empty_buckets_and_too_many_points_are_422(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
     await _at(redis, now_ms(), open_interest("bybit", "BTCUSD", 2e9))
-    r = await client.get("/v1/assets/NOPE/history")
-    assert (r.status_code, r.headers["content-type"]) == (404, PROBLEM)
+    r = await client.get("/v1/assets/NOPE/history", params={"window_s": 600, "step_s": 60})
+    assert r.status_code == 200
+    assert r.json()["instruments"] == 0
+    assert {(p["oi_usd"], p["liq_count"], p["score"]) for p in r.json()["points"]} == {
+        (None, 0, None)
+    }
     r = await client.get("/v1/assets/BTC/history", params={"window_s": 86400, "step_s": 60})
-    assert r.status_code == 422
+    assert (r.status_code, r.headers["content-type"]) == (422, PROBLEM)
     assert r.json()["errors"][0]["name"] == "step_s"
     default = await _history(client)
     assert (default["window_s"], default["step_s"], len(default["points"])) == (14400, 120, 120)

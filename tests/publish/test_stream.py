@@ -30,7 +30,7 @@ from service.config import ApiSettings, Settings
 from service.detect.model import Scope, State
 from service.detect.model import encode as encode_detect
 from service.events import Side
-from service.publish.api import create_app
+from service.publish.api import create_app, end_streams
 from service.publish.api.stream.events import parse_event_id
 from service.publish.api.stream.hub import Hub
 from service.store import keys
@@ -368,3 +368,20 @@ async def test_the_hub_stops_reading_after_its_last_client(
         await asyncio.sleep(0.5)
         assert not hub.reading
         assert hub.clients == 0
+
+
+async def test_a_stopping_service_ends_every_stream_with_a_reason(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    """The server waits for open responses before it stops, and a stream never ends by
+    itself: stopping ends each one (told why), and takes no new one."""
+    async with _served(settings, redis) as (_, client, app):
+        async with stream(client, "/v1/stream") as s:
+            await asyncio.sleep(0.1)
+            end_streams(app)
+            ended = await s.until("dropped")
+            with pytest.raises(EOFError):
+                await s.next()
+        r = await client.get("/v1/stream")
+    assert "stopping" in ended.data["reason"]
+    assert r.status_code == 503

@@ -151,3 +151,14 @@ def _add_stream_payloads(schema: dict[str, Any]) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name, model_schema in defs.get("$defs", {}).items():
         components.setdefault(name, model_schema)
+
+
+STOPPING: Final = "the service is stopping; reconnect with Last-Event-ID"
+
+
+def end_streams(app: FastAPI) -> None:
+    """End every ``/v1/stream`` response (each told why): call it before the server stops,
+    which waits for open responses, and a stream never ends by itself."""
+    hub = getattr(app.state, "hub", None)
+    if isinstance(hub, Hub):
+        hub.end_all(STOPPING)

@@ -136,8 +136,9 @@ def _item(v: AssetView) -> dict[str, Any]:
     description="Per bucket: open interest summed over the asset's instruments and funding "
     "weighted by it (each instrument's newest value before the bucket's end, when younger "
     "than `detector.stale_after_s` or two steps), liquidations by side summed, and the "
-    "asset's score sampled every `detector.score_history_s`. The last bucket ends now.",
-    responses=responses(404, 422, 503),
+    "asset's score sampled every `detector.score_history_s`. The last bucket ends now. An "
+    "asset without instruments (unknown, or none stored any more) has empty buckets.",
+    responses=responses(422, 503),
 )
 async def get_asset_history(
     client: RedisDep,
@@ -153,8 +154,6 @@ async def get_asset_history(
     name = asset.upper()
     latest = await reader.latest(client, await reader.instruments(client))
     pairs = sorted(p for p, ev in latest.items() if any(e.base == name for e in ev.values()))
-    if not pairs:
-        raise HTTPException(404, f"no instrument of asset {asset}")
     now = int(time.time() * 1000)
     ends = series.bucket_ends(now + 1, step * 1000, count)
     max_age_ms = int(max(settings.detector.stale_after_s, 2 * step) * 1000)

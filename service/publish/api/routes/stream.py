@@ -145,6 +145,11 @@ async def stream(
             raise invalid_param("Last-Event-ID", "not an event id of this API", "header")
     hub = cast(Hub, request.state.hub)
     api = settings.api
+    if hub.closing:
+        return problem_response(
+            request, 503, title="Service stopping", detail="the service is stopping; retry",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )  # fmt: skip
     if hub.clients >= api.stream_max_clients:
         return _busy(request, api.stream_max_clients)
     opening = await hub.open(flt, last)

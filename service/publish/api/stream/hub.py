@@ -189,6 +189,7 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._linger: asyncio.Task[None] | None = None
         self._failures = 0
+        self._closing = False
         self.stats = HubStats()
 
     @property
@@ -236,6 +237,19 @@ class Hub:
         self._subs.discard(sub)
         if not self._subs and self._task is not None and self._linger is None:
             self._linger = asyncio.create_task(self._stop_later(), name="stream-hub-linger")
+
+    @property
+    def closing(self) -> bool:
+        """Set by :meth:`end_all`: the process is stopping, no new client is taken."""
+        return self._closing
+
+    def end_all(self, reason: str) -> None:
+        """End every client's stream (told ``reason``), and take no new one: the server
+        waits for open responses before it stops, and a stream never ends by itself."""
+        self._closing = True
+        for sub in self._subs:
+            sub.drop(reason)
+        self._subs.clear()
 
     async def aclose(self) -> None:
         if self._linger is not None:
