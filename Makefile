@@ -5,9 +5,10 @@ PYTHON ?= python3
 
 .PHONY: demo test lint typecheck unit bench clean
 
-PIP := $(BIN)/pip install -q --disable-pip-version-check --root-user-action=ignore
+# Quiet (-qq: errors only; the first run installs for a minute or two, and a machine's own pip
+# configuration may warn about its indexes): `make demo` prints the page's URL first.
+PIP := $(BIN)/pip install -qq --disable-pip-version-check --root-user-action=ignore
 
-# Quiet (the first run installs for a minute or two): `make demo` prints the page's URL first.
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -m venv $(VENV)
 	@$(PIP) --upgrade pip
