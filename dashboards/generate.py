@@ -1,8 +1,13 @@
 """Writes the Grafana dashboards beside this file: ``python dashboards/generate.py``.
 
-The JSON files are what Grafana's file provisioning loads (the classic dashboard model, not
-the v2 resource format); this script is their source, so that every panel gets the same
-templated datasource, a unit and a description, and every rate its ``$__rate_interval``.
+Built with Grafana's own SDK, the Grafana Foundation SDK (``grafana-foundation-sdk``, the
+build for Grafana 11.6, the version the compose stack runs): its typed builders make the
+classic dashboard model that Grafana's file provisioning loads (not the v2 resource
+format). The helpers below give every panel the same templated datasource, a unit and a
+description, and every rate its ``$__rate_interval``. One thing the SDK does not model: a
+Prometheus annotation's own fields (``step``, ``titleFormat``, ``tagKeys``...), added to
+the annotation after it is built (:func:`_prometheus_annotation`).
+
 ``tests/observability`` checks that the committed JSON is what this script writes, and runs
 every query below against a real Prometheus.
 """
@@ -15,11 +20,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-Json = dict[str, Any]
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import heatmap, prometheus, stat, statetimeline, table
+from grafana_foundation_sdk.builders import timeseries as ts
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import heatmap as hm
+from grafana_foundation_sdk.models import prometheus as pm
 
-SCHEMA_VERSION = 39
-"""Grafana 11.x's classic schema (the pinned image migrates it on load)."""
-DATASOURCE: Json = {"type": "prometheus", "uid": "${datasource}"}
+Json = dict[str, Any]
+Pos = tuple[int, int, int, int]
+"""(x, y, w, h) on Grafana's 24-column grid."""
+
+DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 OUT = Path(__file__).resolve().parent
 TAGS = ["deleverage"]
 
@@ -28,125 +43,68 @@ ASSET = 'deleverage_instrument_info{asset="$asset", venue=~"$venue"}'
 VENUE = 'venue=~"$venue"'
 
 
-def target(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A") -> Json:
-    t: Json = {"datasource": DATASOURCE, "expr": expr, "refId": ref, "legendFormat": legend}
-    if instant:
-        t.update(instant=True, range=False, format="table")
-    else:
-        t.update(range=True)
-    return t
+# -- panels ------------------------------------------------------------------------------------
 
 
-def panel(
-    kind: str,
-    title: str,
-    description: str,
-    unit: str,
-    targets: list[Json],
-    pos: tuple[int, int, int, int],
-    *,
-    options: Json | None = None,
-    defaults: Json | None = None,
-    overrides: list[Json] | None = None,
-    transformations: list[Json] | None = None,
-) -> Json:
-    """A panel; ``pos`` is (x, y, w, h) on Grafana's 24-column grid."""
+def target(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A") -> Any:
+    q = prometheus.Dataquery().expr(expr).ref_id(ref).legend_format(legend).datasource(DATASOURCE)
+    return q.instant().format(pm.PromQueryFormat.TABLE) if instant else q.range()
+
+
+def _common(p: Any, title: str, description: str, unit: str, targets: list[Any], pos: Pos) -> Any:
     x, y, w, h = pos
-    p: Json = {
-        "type": kind,
-        "title": title,
-        "description": description,
-        "datasource": DATASOURCE,
-        "gridPos": {"x": x, "y": y, "w": w, "h": h},
-        "fieldConfig": {
-            "defaults": {"unit": unit, **(defaults or {})},
-            "overrides": overrides or [],
-        },
-        "options": options or {},
-        "targets": targets,
-    }
-    if transformations:
-        p["transformations"] = transformations
-    return p
+    p = p.title(title).description(description).unit(unit).datasource(DATASOURCE)
+    return p.grid_pos(dm.GridPos(x=x, y=y, w=w, h=h)).targets(targets)
 
 
 def timeseries(
-    title: str,
-    description: str,
-    unit: str,
-    targets: list[Json],
-    pos: tuple[int, int, int, int],
-    *,
+    title: str, description: str, unit: str, targets: list[Any], pos: Pos, *,
     stacked: bool = False,
-    defaults: Json | None = None,
-) -> Json:
-    custom: Json = {"fillOpacity": 30 if stacked else 0, "showPoints": "never", "lineWidth": 1}
+) -> Any:  # fmt: skip
+    p = _common(ts.Panel(), title, description, unit, targets, pos)
+    p = p.fill_opacity(30 if stacked else 0).show_points(cm.VisibilityMode.NEVER).line_width(1)
     if stacked:
-        custom["stacking"] = {"mode": "normal", "group": "A"}
-    return panel(
-        "timeseries",
-        title,
-        description,
-        unit,
-        targets,
-        pos,
-        defaults={"custom": custom, **(defaults or {})},
-        options={
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        },
+        p = p.stacking(cb.StackingConfig().mode(cm.StackingMode.NORMAL).group("A"))
+    legend = cb.VizLegendOptions().display_mode(cm.LegendDisplayMode.LIST)
+    legend = legend.placement(cm.LegendPlacement.BOTTOM).show_legend(True)
+    tooltip = cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING)
+    return p.legend(legend).tooltip(tooltip)
+
+
+def stat_panel(title: str, description: str, unit: str, targets: list[Any], pos: Pos) -> Any:
+    p = _common(stat.Panel(), title, description, unit, targets, pos)
+    reduce = cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False)
+    return (
+        p.reduce_options(reduce)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .graph_mode(cm.BigValueGraphMode.AREA)
+        .text_mode(cm.BigValueTextMode.AUTO)
     )
 
 
-def stat(
-    title: str,
-    description: str,
-    unit: str,
-    targets: list[Json],
-    pos: tuple[int, int, int, int],
-    *,
-    defaults: Json | None = None,
-) -> Json:
-    return panel(
-        "stat",
-        title,
-        description,
-        unit,
-        targets,
-        pos,
-        defaults=defaults,
-        options={
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "colorMode": "background",
-            "graphMode": "area",
-            "textMode": "auto",
-        },
+def thresholds(*steps: tuple[float | None, str]) -> Any:
+    return (
+        db.ThresholdsConfig()
+        .mode(dm.ThresholdsMode.ABSOLUTE)
+        .steps([dm.Threshold(value=v, color=c) for v, c in steps])
     )
 
 
-def thresholds(*steps: tuple[float | None, str]) -> Json:
-    return {
-        "thresholds": {
-            "mode": "absolute",
-            "steps": [{"value": v, "color": c} for v, c in steps],
-        }
+def value_map(texts: dict[str, tuple[str, str]]) -> list[dm.ValueMapping]:
+    """Values shown as text in a colour: ``{"0": ("calm", "green"), ...}``."""
+    options = {
+        value: dm.ValueMappingResult(text=text, color=color, index=i)
+        for i, (value, (text, color)) in enumerate(texts.items())
     }
+    return [dm.ValueMap(options=options)]
 
 
-SCORE_COLORS = thresholds((None, "green"), (30, "yellow"), (50, "orange"), (80, "red"))
-STATE_MAPPINGS: Json = {
-    "mappings": [
-        {
-            "type": "value",
-            "options": {
-                "0": {"text": "calm", "color": "green", "index": 0},
-                "1": {"text": "building", "color": "blue", "index": 1},
-                "2": {"text": "unwinding", "color": "orange", "index": 2},
-                "3": {"text": "cascade", "color": "red", "index": 3},
-            },
-        }
-    ]
-}
+def score_colors() -> Any:
+    return thresholds((None, "green"), (30, "yellow"), (50, "orange"), (80, "red"))
+
+
+STATE_NAMES = {"0": ("calm", "green"), "1": ("building", "blue"),
+               "2": ("unwinding", "orange"), "3": ("cascade", "red")}  # fmt: skip
 STATE_NUMBER = (
     'sum without (state) (deleverage_pressure_state{state="building"})'
     ' + 2 * sum without (state) (deleverage_pressure_state{state="unwinding"})'
@@ -155,98 +113,28 @@ STATE_NUMBER = (
 """The state as a number (0 calm, 1 building, 2 unwinding, 3 cascade) per instrument."""
 
 
-def datasource_variable() -> Json:
-    return {
-        "type": "datasource",
-        "name": "datasource",
-        "label": "Data Source",
-        "query": "prometheus",
-        "current": {"text": "Prometheus", "value": "prometheus"},
-        "hide": 0,
-        "refresh": 1,
-        "regex": "",
-    }
+# -- dashboards --------------------------------------------------------------------------------
 
 
-def query_variable(name: str, label: str, query: str, *, multi: bool) -> Json:
-    v: Json = {
-        "type": "query",
-        "name": name,
-        "label": label,
-        "datasource": DATASOURCE,
-        "query": {"query": query, "refId": f"{name}-variable"},
-        "definition": query,
-        "refresh": 2,
-        "sort": 1,
-        "multi": multi,
-        "includeAll": multi,
-        "hide": 0,
-        "regex": "",
-    }
+def query_variable(name: str, label: str, query: str, *, multi: bool) -> Any:
+    v = (
+        db.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query({"query": query, "refId": f"{name}-variable"})
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+        .multi(multi)
+        .include_all(multi)
+        .regex("")
+    )
     if multi:
-        v["allValue"] = ".*"
-        v["current"] = {"text": ["All"], "value": ["$__all"]}
+        v = v.all_value(".*").current(dm.VariableOption(text=["All"], value=["$__all"]))
     return v
-
-
-def dashboard(
-    uid: str,
-    title: str,
-    description: str,
-    panels: list[Json],
-    variables: list[Json],
-    annotations: list[Json] | None = None,
-) -> Json:
-    for i, p in enumerate(panels, start=1):
-        p["id"] = i
-    return {
-        "uid": uid,
-        "title": title,
-        "description": description,
-        "tags": TAGS,
-        "schemaVersion": SCHEMA_VERSION,
-        "version": 1,
-        "editable": False,
-        "graphTooltip": 1,
-        "timezone": "utc",
-        "time": {"from": "now-1h", "to": "now"},
-        "refresh": "30s",
-        "fiscalYearStartMonth": 0,
-        "liveNow": False,
-        "weekStart": "",
-        "links": [
-            {
-                "type": "dashboards",
-                "tags": TAGS,
-                "asDropdown": True,
-                "title": "deleverage",
-                "includeVars": False,
-                "keepTime": True,
-            }
-        ],
-        "annotations": {"list": [_builtin_annotation(), *(annotations or [])]},
-        "templating": {"list": [datasource_variable(), *variables]},
-        "panels": panels,
-    }
-
-
-def _builtin_annotation() -> Json:
-    return {
-        "builtIn": 1,
-        "datasource": {"type": "grafana", "uid": "-- Grafana --"},
-        "enable": True,
-        "hide": True,
-        "iconColor": "rgba(0, 211, 255, 1)",
-        "name": "Annotations & Alerts",
-        "type": "dashboard",
-    }
 
 
 TRANSITIONS: Json = {
     "name": "State transitions",
-    "datasource": DATASOURCE,
-    "enable": True,
-    "hide": False,
     "iconColor": "orange",
     "expr": (
         "(changes(deleverage_pressure_state[$__rate_interval]) > 0)"
@@ -261,10 +149,67 @@ TRANSITIONS: Json = {
 """An annotation where an instrument entered a state (within the last rate interval)."""
 
 
+def dashboard(
+    uid: str, title: str, description: str, panels: list[Any], variables: list[Any],
+    annotations: list[Json] | None = None,
+) -> Json:  # fmt: skip
+    d = (
+        db.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(TAGS)
+        .timezone("utc")
+        .tooltip(dm.DashboardCursorSync.CROSSHAIR)
+        .time("now-1h", "now")
+        .refresh("30s")
+        .readonly()
+        .version(1)
+        .link(
+            db.DashboardLink("deleverage")
+            .type(dm.DashboardLinkType.DASHBOARDS)
+            .tags(TAGS)
+            .as_dropdown(True)
+            .include_vars(False)
+            .keep_time(True)
+        )
+        .annotation(
+            db.AnnotationQuery()
+            .name("Annotations & Alerts")
+            .datasource(dm.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+            .built_in(1)
+            .type("dashboard")
+            .enable(True)
+            .hide(True)
+            .icon_color("rgba(0, 211, 255, 1)")
+        )
+        .with_variable(db.DatasourceVariable("datasource").label("Data Source").type("prometheus"))
+    )
+    for a in annotations or []:
+        d = d.annotation(
+            db.AnnotationQuery().name(a["name"]).datasource(DATASOURCE).enable(True)
+            .hide(False).icon_color(a["iconColor"]).expr(a["expr"])
+        )  # fmt: skip
+    for v in variables:
+        d = d.with_variable(v)
+    for i, p in enumerate(panels, start=1):
+        d = d.with_panel(p.id(i))
+    out: Json = json.loads(JSONEncoder(sort_keys=False).encode(d.build()))
+    for a in out["annotations"]["list"]:
+        _prometheus_annotation(a, annotations or [])
+    return out
+
+
+def _prometheus_annotation(built: Json, specs: list[Json]) -> None:
+    """The fields of a Prometheus annotation that the SDK's model has no room for."""
+    for spec in specs:
+        if built["name"] == spec["name"]:
+            built.update({k: v for k, v in spec.items() if k not in built})
+
+
 def market_overview() -> Json:
     top = "topk(15, deleverage_pressure_score)"
     panels = [
-        stat(
+        stat_panel(
             "Market pressure score",
             "Instrument scores weighted by open interest (USD), 0-100: 50 means one threshold "
             "of the detector is reached. Recording rule market:deleverage_pressure_score:"
@@ -272,26 +217,32 @@ def market_overview() -> Json:
             "none",
             [target("market:deleverage_pressure_score:oi_weighted", "score")],
             (0, 0, 6, 6),
-            defaults={"min": 0, "max": 100, "decimals": 0, **SCORE_COLORS},
-        ),
-        stat(
+        )
+        .min(0)
+        .max(100)
+        .decimals(0)
+        .thresholds(score_colors()),
+        stat_panel(
             "Breadth: instruments deleveraging",
             "Share of the scored instruments that are unwinding or in a cascade.",
             "percentunit",
             [target("market:deleverage_pressure_deleveraging_per_instrument:ratio", "share")],
             (6, 0, 6, 6),
-            defaults={"min": 0, "max": 1, **thresholds((None, "green"), (0.1, "orange"))},
-        ),
+        )
+        .min(0)
+        .max(1)
+        .thresholds(thresholds((None, "green"), (0.1, "orange"))),
         timeseries(
             "Market pressure score",
             "The open-interest-weighted score over time (0-100).",
             "none",
             [target("market:deleverage_pressure_score:oi_weighted", "market score")],
             (12, 0, 12, 6),
-            defaults={"min": 0, "max": 100},
-        ),
-        panel(
-            "table",
+        )
+        .min(0)
+        .max(100),
+        _common(
+            table.Panel(),
             "Instruments under most pressure",
             "The 15 highest-scoring instruments now, with their asset, state and the side "
             "whose positions are being unwound (empty when no side is named).",
@@ -300,7 +251,6 @@ def market_overview() -> Json:
                 target(
                     f"{top} * on (venue, symbol) group_left (asset) deleverage_instrument_info",
                     instant=True,
-                    ref="A",
                 ),
                 target(
                     f"(deleverage_pressure_state == 1) and on (venue, symbol) {top}",
@@ -314,13 +264,17 @@ def market_overview() -> Json:
                 ),
             ],
             (0, 6, 12, 10),
-            options={"showHeader": True, "sortBy": [{"displayName": "score", "desc": True}]},
-            defaults={"decimals": 0, **SCORE_COLORS},
-            transformations=[
-                {"id": "merge", "options": {}},
-                {
-                    "id": "organize",
-                    "options": {
+        )
+        .show_header(True)
+        .sort_by([cb.TableSortByFieldState().display_name("score").desc(True)])
+        .decimals(0)
+        .thresholds(score_colors())
+        .transformations(
+            [
+                dm.DataTransformerConfig(id_val="merge", options={}),
+                dm.DataTransformerConfig(
+                    id_val="organize",
+                    options={
                         "excludeByName": {
                             "Time": True,
                             "Value #B": True,
@@ -331,8 +285,8 @@ def market_overview() -> Json:
                         "indexByName": {"asset": 0, "venue": 1, "symbol": 2, "state": 3, "side": 4},
                         "renameByName": {"Value #A": "score"},
                     },
-                },
-            ],
+                ),
+            ]
         ),
         timeseries(
             "Instruments by state",
@@ -342,8 +296,7 @@ def market_overview() -> Json:
             [target("state:deleverage_pressure_state:sum", "{{state}}")],
             (12, 6, 12, 10),
             stacked=True,
-            defaults={"decimals": 0},
-        ),
+        ).decimals(0),
         timeseries(
             "Liquidations by side (USD/s)",
             "Liquidated notional per second, by the side of the positions liquidated, over all "
@@ -385,8 +338,8 @@ def market_overview() -> Json:
             (12, 24, 12, 8),
             stacked=True,
         ),
-        panel(
-            "heatmap",
+        _common(
+            heatmap.Panel(),
             "Funding per hour across venues",
             "Funding rate per hour of the 20 largest instruments by open interest, one row per "
             "venue and symbol: positive (longs pay) in red, negative (shorts pay) in blue.",
@@ -399,25 +352,24 @@ def market_overview() -> Json:
                 )
             ],
             (0, 32, 24, 10),
-            options={
-                "calculate": False,
-                "cellGap": 1,
-                "cellValues": {"unit": "percentunit"},
-                "color": {
-                    "mode": "scheme",
-                    "scheme": "RdBu",
-                    "reverse": True,
-                    "steps": 64,
-                    "exponent": 0.5,
-                    "fill": "dark-orange",
-                },
-                "rowsFrame": {"layout": "auto"},
-                "yAxis": {"axisPlacement": "left"},
-                "legend": {"show": True},
-                "tooltip": {"mode": "single", "yHistogram": False},
-                "showValue": "never",
-            },
-        ),
+        )
+        .calculate(False)
+        .cell_gap(1)
+        .cell_values(heatmap.CellValues().unit("percentunit"))
+        .color(
+            heatmap.HeatmapColorOptions()
+            .mode(hm.HeatmapColorMode.SCHEME)
+            .scheme("RdBu")
+            .reverse(True)
+            .steps(64)
+            .exponent(0.5)
+            .fill("dark-orange")
+        )
+        .rows_frame(heatmap.RowsHeatmapOptions())
+        .y_axis(heatmap.YAxisConfig().axis_placement(cm.AxisPlacement.LEFT))
+        .show_legend()
+        .mode(cm.TooltipDisplayMode.SINGLE)
+        .show_value(cm.VisibilityMode.NEVER),
     ]
     return dashboard(
         "deleverage-market",
@@ -442,17 +394,19 @@ def asset_drilldown() -> Json:
             [target(of_asset("deleverage_mark_price"), "{{venue}} {{symbol}}")],
             (0, 0, 12, 8),
         ),
-        panel(
-            "state-timeline",
+        _common(
+            statetimeline.Panel(),
             "State",
             "The detector's state of each instrument: calm, building (leverage growing), "
             "unwinding (positions closing) or cascade (forced liquidations dominate).",
             "none",
             [target(of_asset(f"({STATE_NUMBER})"), "{{venue}} {{symbol}}")],
             (12, 0, 12, 8),
-            defaults=STATE_MAPPINGS,
-            options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8},
-        ),
+        )
+        .mappings(value_map(STATE_NAMES))
+        .show_value(cm.VisibilityMode.NEVER)
+        .merge_values(True)
+        .row_height(0.8),
         timeseries(
             "Open interest (USD)",
             "Open interest of the asset's instruments, and the asset's total over fresh venues.",
@@ -496,8 +450,10 @@ def asset_drilldown() -> Json:
             "none",
             [target(of_asset("deleverage_pressure_score"), "{{venue}} {{symbol}}")],
             (12, 16, 12, 8),
-            defaults={"min": 0, "max": 100, **SCORE_COLORS},
-        ),
+        )
+        .min(0)
+        .max(100)
+        .thresholds(score_colors()),
         timeseries(
             "Feature: open-interest change (base units)",
             "Open interest in base units, now vs the start of the detector's window: price "
@@ -550,8 +506,7 @@ def asset_drilldown() -> Json:
                 target(of_asset("deleverage_pressure_data_quality_ratio"), "{{venue}} {{symbol}}"),
             ],
             (0, 32, 24, 6),
-            defaults={"min": 0},
-        ),
+        ).min(0),
     ]
     variables = [
         query_variable(
@@ -581,33 +536,21 @@ def collector_health() -> Json:
 
     zero = f"sum by (venue) (0 * deleverage_feed_connected{{{VENUE}}})"
     panels = [
-        stat(
+        stat_panel(
             "Connected",
             "1 when the venue's websocket is connected.",
             "none",
             [target(f"deleverage_feed_connected{{{VENUE}}}", "{{venue}}")],
             (0, 0, 12, 5),
-            defaults={
-                "mappings": [
-                    {
-                        "type": "value",
-                        "options": {
-                            "0": {"text": "down", "color": "red", "index": 0},
-                            "1": {"text": "up", "color": "green", "index": 1},
-                        },
-                    }
-                ]
-            },
-        ),
-        stat(
+        ).mappings(value_map({"0": ("down", "red"), "1": ("up", "green")})),
+        stat_panel(
             "Service scraped",
             "1 when Prometheus scrapes the service's /metrics (job deleverage).",
             "none",
             [target('up{job="deleverage"}', "{{instance}}")],
             (12, 0, 6, 5),
-            defaults=thresholds((None, "red"), (1, "green")),
-        ),
-        stat(
+        ).thresholds(thresholds((None, "red"), (1, "green"))),
+        stat_panel(
             "Instruments listed",
             "Instruments in each venue's metadata.",
             "short",
@@ -641,8 +584,7 @@ def collector_health() -> Json:
                 )
             ],
             (0, 13, 12, 8),
-            defaults=thresholds((None, "green"), (30, "orange"), (120, "red")),
-        ),
+        ).thresholds(thresholds((None, "green"), (30, "orange"), (120, "red"))),
         timeseries(
             "Reconnects",
             "Websocket reconnections per rate interval.",

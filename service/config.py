@@ -261,6 +261,13 @@ class DetectorSettings(_Section):
     liquidation burst leaves at once)."""
     transitions_retention_s: Seconds = 7 * 86400.0
     """Time-based retention of the transitions streams (trimmed with ``MINID ~``)."""
+    scores_retention_s: Seconds = 600.0
+    """Retention of the stream of every round's scores (``dlv:scores``: the live stream's
+    source; a client resuming after longer gets the current scores instead)."""
+    score_history_s: Seconds = 60.0
+    """Each asset's (and the market's) score is sampled this often for the charts."""
+    score_history_retention_s: Seconds = 86400.0
+    """Retention of those samples."""
     warmup: bool = True
     """Fill the baselines from the venues' open-interest and funding history at start-up."""
     warmup_history_s: Seconds = 86400.0
@@ -298,6 +305,19 @@ class ApiSettings(_Section):
     max_limit: Annotated[int, Field(gt=0)] = 1000
     default_limit: Annotated[int, Field(gt=0)] = 100
     """At most ``max_limit``."""
+    send_buffer_bytes: Annotated[int, Field(ge=4096, le=1 << 26)] = 262_144
+    """The kernel send buffer of each API connection (``SO_SNDBUF``, fixed): bounds what a
+    client that stops reading holds."""
+    stream_max_clients: Annotated[int, Field(gt=0)] = 1000
+    """Clients of ``GET /v1/stream`` at once per process; beyond, 503."""
+    stream_queue_events: Annotated[int, Field(ge=10)] = 5000
+    """Events waiting for one stream client; a client with more is dropped (told why)."""
+    stream_heartbeat_s: Seconds = 15.0
+    """A ``heartbeat`` event this often on every stream."""
+    stream_replay_s: Seconds = 300.0
+    """How far back a stream client may resume (``Last-Event-ID``), at most
+    ``stream_replay_events`` events; older: the current scores instead."""
+    stream_replay_events: Annotated[int, Field(ge=100)] = 50000
 
     @model_validator(mode="after")
     def _limits(self) -> ApiSettings:

@@ -171,14 +171,16 @@ def _banner(runtime: Runtime, outputs: DemoOutputs) -> None:
         else f"    mqtt         {outputs.mqtt_note}\n"
     )
     click.echo(
-        f"\n  deleverage demo is running (Redis: {redacted(runtime.redis_url)})\n"
+        f"\n  deleverage demo: open {url}/ in a browser (the live page)\n\n"
+        f"    live stream  {url}/v1/stream   (Server-Sent Events)\n"
         f"    pressure     {url}/v1/pressure\n"
         f"    venues       {url}/v1/venues\n"
         f"    liquidations {url}/v1/liquidations?limit=10\n"
         f"    funding      {url}/v1/funding    open interest  {url}/v1/open-interest\n"
         f"    metrics      {url}/metrics        API docs  {url}/docs\n"
         f"{alerts}{broker}"
-        "  The simulator plays a calm market, then a long-side deleveraging on BTCUSDT.\n"
+        f"    redis        {redacted(runtime.redis_url)}\n"
+        "  The simulator plays a calm market, then a long-side deleveraging on BTC and ETH.\n"
         "  Press Ctrl-C to stop.\n",
         err=True,
     )

@@ -23,6 +23,7 @@ import contextlib
 import enum
 import functools
 import signal
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -45,7 +46,7 @@ from .detect.runner import Detector
 from .detect.warmup import Warmup
 from .errors import fatal_cause
 from .events import Event, Kind, Side
-from .publish.api.app import create_app
+from .publish.api.app import create_app, end_streams
 from .publish.metrics import MetricsCollector, OutputsSnapshot
 from .publish.mqtt import MqttPublisher
 from .store.writer import EventSink
@@ -129,7 +130,13 @@ class Runtime:
         self.status = ProcessStatus(self)
         self.registry = CollectorRegistry()
         self.registry.register(
-            MetricsCollector(source, settings.metrics, outputs=source, process=self.status)
+            MetricsCollector(
+                source,
+                settings.metrics,
+                outputs=source,
+                process=self.status,
+                stream=lambda: getattr(self.app.state, "hub", None),
+            )
         )
         self.app = create_app(
             settings, redis=self.redis, metrics_registry=self.registry, status=self.status
@@ -221,10 +228,16 @@ class Runtime:
             loop="none",
         )
         server = self.api_server = _Server(config)
-        serving = asyncio.create_task(server.serve(), name="uvicorn")
+        sock = config.bind_socket()
+        # Accepted connections inherit it: what a client that stops reading holds in the
+        # kernel is bounded, and such a stream client overflows its mailbox and is dropped
+        # after that much, not after the megabytes autotuning would allow.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, api.send_buffer_bytes)
+        serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
         try:
             await asyncio.shield(serving)
         except asyncio.CancelledError:
+            end_streams(self.app)  # the server would wait for them forever
             server.should_exit = True  # finish in-flight requests and the lifespan cleanly
             await serving
             raise

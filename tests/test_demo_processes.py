@@ -22,7 +22,7 @@ import pytest
 from procs_support import Proc, alive, descendants, survivors
 
 REPO = Path(__file__).resolve().parent.parent
-READY_LINE = "deleverage demo is running"
+READY_LINE = "deleverage demo: open http"
 
 pytestmark = [
     pytest.mark.integration,

@@ -409,7 +409,7 @@ def test_demo_prints_no_secret(tmp_path: Path, private_redis: int) -> None:
     output = demo.output()
     assert code == 0, output
     assert leaked(output) == [], output
-    assert "deleverage demo is running (Redis: redis://planted:***@" in output
+    assert "redis        redis://planted:***@" in output
     assert '"duration_s"' in output  # it ran to the end and printed its figures
 
 

@@ -4,7 +4,8 @@ One loop reads ``keys.TRANSITIONS`` through its own consumer group (``keys.ALERT
 and, every ``tick_s``, the stored pressure scores (for the hysteresis on the score and for
 instruments whose state did not change since a restart); it runs the :class:`AlertEngine`
 and commits each step in one ``MULTI``: the alerts (``keys.alert``, the index and the open
-set), one outbox entry per receiver, and the ``XACK`` of the transitions consumed. A crash
+set), each notification in ``keys.ALERT_EVENTS`` (what the live stream tails), one outbox
+entry per receiver, and the ``XACK`` of the transitions consumed. A crash
 before the commit leaves the transitions pending: they are read again at the next start
 (own pending entries first), after the open alerts are restored. So an alert is decided
 once, and what was decided is delivered (see :mod:`.deliver`), also across restarts.
@@ -49,6 +50,8 @@ from .rules import AlertSettings
 log = structlog.get_logger(__name__)
 
 OUTBOX_MAXLEN = 10_000
+EVENTS_MAXLEN = 10_000
+"""Notifications kept in ``keys.ALERT_EVENTS`` (the live stream's source)."""
 OUTBOX_POLL_S = 5.0
 T = TypeVar("T")
 _ALERT = msgspec.json.Decoder(Alert)
@@ -197,6 +200,9 @@ class AlertService:
                     pipe.sadd(keys.ALERTS_OPEN, alert.id)
                 else:
                     pipe.srem(keys.ALERTS_OPEN, alert.id)
+                pipe.xadd(
+                    keys.ALERT_EVENTS, {"e": encode(event)}, maxlen=EVENTS_MAXLEN, approximate=True
+                )
                 for name in alert.receivers:
                     pipe.xadd(
                         keys.outbox(name),

@@ -8,9 +8,13 @@ Then it continues live with blocking reads.
 
 Each round (every ``eval_interval_s``) the model scores what is due; one pipeline then
 ``SET``\\s each new :class:`Pressure` at ``keys.pressure(venue, symbol)`` (assets in the
-``keys.ASSET_PRESSURE`` hash, the market at ``keys.MARKET_PRESSURE``) and ``XADD``\\s each
+``keys.ASSET_PRESSURE`` hash, the market at ``keys.MARKET_PRESSURE``), ``XADD``\\s each
 :class:`Transition` to the stream of its scope, ``keys.transitions(scope)`` (field ``e``,
-trimmed ``MINID ~`` to ``transitions_retention_s``).
+trimmed ``MINID ~`` to ``transitions_retention_s``), and one entry holding every score it
+wrote (features left out) to ``keys.SCORES``, the live stream's source. Every
+``score_history_s`` it also samples each asset's and the market's score into
+``keys.score_history(asset)`` for the charts. Those two are notifications: one that fails is
+counted (:attr:`Detector.scores_unpublished`) and not retried, the scores themselves are.
 
 Warm start: with a :class:`~.warmup.Warmup` and a model that can be seeded, once the rebuild
 is done a background task fills the baselines from the venues' history (bounded in time and
@@ -40,6 +44,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
@@ -109,6 +114,9 @@ class Detector:
         self.read_failures = 0
         self.write_failures = 0
         self.dropped_transitions = 0
+        self.scores_unpublished = 0
+        """Rounds whose scores did not reach ``keys.SCORES`` (or a history sample lost)."""
+        self._next_history_ms = 0
         self._failure_streak = 0
         self.ready = False
         """True once the windows are rebuilt from history."""
@@ -280,6 +288,7 @@ class Detector:
                 for t in unsent:
                     stream = keys.transitions(t.scope.value)
                     pipe.xadd(stream, {"e": encode(t)}, minid=minid, approximate=True)
+                published = self._queue_scores(pipe, pressures, market)
                 replies = iter(await pipe.execute(raise_on_error=False))
         except RedisError as exc:
             self.write_failures += 1
@@ -300,8 +309,41 @@ class Detector:
         self._unsent = [
             t for t in unsent if kept(next(replies), keys.transitions(t.scope.value), "transition")
         ]
+        for key in published:
+            reply = next(replies)
+            if isinstance(reply, Exception):  # a notification: counted, not retried
+                self.scores_unpublished += 1
+                if isinstance(reply, ResponseError) and str(reply).startswith("WRONGTYPE"):
+                    poison.record("scores", poison.Reason.WRONG_TYPE, key, reply)
         if self._unwritten or self._unwritten_aggregates or self._unsent:
             self.write_failures += 1
+
+    def _queue_scores(
+        self, pipe: Any, pressures: list[tuple[Key, Pressure]], market: Pressure | None
+    ) -> list[str]:
+        """Queue the round's scores entry and, when due, the history samples; the keys, in
+        the order of their replies."""
+        now_ms = self._now_ms()
+        s = self._settings
+        written = [p for _, p in pressures]
+        written += [p for k, p in self._unwritten_aggregates.items() if k != MARKET_KEY]
+        if market is not None:
+            written.append(market)
+        out: list[str] = []
+        if written:
+            lean = [msgspec.structs.replace(p, features={}) for p in written]
+            minid = str(now_ms - int(s.scores_retention_s * 1000))
+            pipe.xadd(keys.SCORES, {"e": encode(lean)}, minid=minid, approximate=True)
+            out.append(keys.SCORES)
+        if self._aggregates and now_ms >= self._next_history_ms:
+            self._next_history_ms = now_ms + int(s.score_history_s * 1000)
+            minid = str(now_ms - int(s.score_history_retention_s * 1000))
+            for p in self._aggregates.values():
+                key = keys.score_history(p.asset)
+                sample = {"score": round(p.score, 2), "state": p.state, "side": p.side}
+                pipe.xadd(key, {"e": encode(sample)}, minid=minid, approximate=True)
+                out.append(key)
+        return out
 
     @staticmethod
     def _kept(reply: object, key: str, what: str = "pressure") -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol
 
@@ -88,6 +88,17 @@ class ProcessSource(Protocol):
     """The process's supervised components (:class:`service.supervise.ComponentStatus`)."""
 
     def components(self) -> Sequence[ComponentState]: ...
+
+
+class StreamStats(Protocol):
+    """The live stream's hub (:class:`service.publish.api.stream.hub.Hub`)."""
+
+    @property
+    def clients(self) -> int: ...
+    @property
+    def events_total(self) -> int: ...
+    @property
+    def clients_dropped_total(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +257,13 @@ COMPONENT_UP = _gauge(
 COMPONENT_RESTARTS = _counter(
     "component_restarts_total", "Times the component failed and was restarted.", "component"
 )
+STREAM_CLIENTS = _gauge("stream_clients", "Clients connected to /v1/stream.")
+STREAM_EVENTS = _counter(
+    "stream_events_total", "Events the live stream's hub read from Redis and fanned out."
+)
+STREAM_DROPPED = _counter(
+    "stream_clients_dropped_total", "Stream clients dropped because they fell behind."
+)
 R = ("receiver",)
 ALERT_EVENTS = _counter(
     "alert_notifications_total", "Alert notifications decided, by kind (opened...).", "kind"
@@ -295,7 +313,8 @@ SPECS: Final = (
     PRESSURE_FORCED_SHARE, PRESSURE_MARK_RETURN, INSTRUMENT_INFO, ASSET_OI_USD,
     ASSET_FUNDING_HOURLY, ASSET_LIQUIDATED_NOTIONAL,
     ASSET_STALE_VENUES, STORE_EVENTS, STORE_BATCHES, STORE_FAILURES, STORE_PENDING,
-    STORE_DECODE_ERRORS, STORE_DROPPED, COMPONENT_UP, COMPONENT_RESTARTS,
+    STORE_DECODE_ERRORS, STORE_DROPPED, COMPONENT_UP, COMPONENT_RESTARTS, STREAM_CLIENTS,
+    STREAM_EVENTS, STREAM_DROPPED,
 )  # fmt: skip
 BUILD_INFO: Final = "deleverage_build"
 STALE_AFTER_S: Final = 60.0
@@ -313,10 +332,12 @@ class MetricsCollector(Collector):
         settings: MetricsSettings,
         outputs: OutputsSource | None = None,
         process: ProcessSource | None = None,
+        stream: Callable[[], StreamStats | None] | None = None,
     ) -> None:
         self._source = source
         self._outputs = outputs
         self._process = process
+        self._stream = stream
         self._lock = threading.Lock()
         self._selection = Selection(settings)
         self._folding = Folding()
@@ -350,6 +371,11 @@ class MetricsCollector(Collector):
             for c in self._process.components():
                 families[COMPONENT_UP].add_metric([c.name], 1.0 if c.up else 0.0)
                 families[COMPONENT_RESTARTS].add_metric([c.name], c.restarts)
+        hub = self._stream() if self._stream is not None else None
+        if hub is not None:
+            families[STREAM_CLIENTS].add_metric([], hub.clients)
+            families[STREAM_EVENTS].add_metric([], hub.events_total)
+            families[STREAM_DROPPED].add_metric([], hub.clients_dropped_total)
         yield from families.values()
         if self._outputs is not None:
             yield from _outputs(self._outputs.outputs())

@@ -18,6 +18,11 @@ is documented in ``docs/redis.md``:
   ``dlv:transitions:asset`` and ``dlv:transitions:market``: those of assets and the market;
 * ``dlv:pressure:asset`` (hash): field per asset, its cross-venue pressure score as JSON;
   ``dlv:pressure:market`` (string): the market-wide score as JSON;
+* ``dlv:scores`` (stream): one entry per detector round (field ``e``: a JSON array of the
+  scores of every scope written that round, without their features), trimmed by time: what
+  the live stream (``GET /v1/stream``) tails;
+* ``dlv:score_history:<asset>`` (stream): an asset's (``*``: the market's) score, state and
+  side sampled every ``detector.score_history_s``, trimmed by time: the page's charts;
 * ``dlv:instruments`` and ``dlv:venues`` (sets): every instrument and venue seen;
 * ``dlv:alerts:<id>`` (string): one alert (its history included) as JSON;
 * ``dlv:alerts:index`` (sorted set): every alert id, scored by when it opened;
@@ -49,6 +54,13 @@ ASSET_TRANSITIONS: Final = f"{PREFIX}:transitions:asset"
 MARKET_TRANSITIONS: Final = f"{PREFIX}:transitions:market"
 ASSET_PRESSURE: Final = f"{PREFIX}:pressure:asset"
 MARKET_PRESSURE: Final = f"{PREFIX}:pressure:market"
+SCORES: Final = f"{PREFIX}:scores"
+"""Every round's scores (all scopes), for the live stream."""
+
+
+def score_history(asset: str) -> str:
+    """An asset's sampled scores (``*``: the market's)."""
+    return f"{PREFIX}:score_history:{asset}"
 
 
 def transitions(scope: str) -> str:
@@ -99,6 +111,8 @@ def health(venue: str) -> str:
 
 ALERTS_INDEX: Final = f"{PREFIX}:alerts:index"
 ALERTS_OPEN: Final = f"{PREFIX}:alerts:open"
+ALERT_EVENTS: Final = f"{PREFIX}:alerts:events"
+"""Every alert notification, for the live stream."""
 RECEIVERS: Final = f"{PREFIX}:alerts:receivers"
 ALERTS_GROUP: Final = "alerts"
 """Consumer group of the alert service on :data:`TRANSITIONS`."""

@@ -48,6 +48,7 @@ __all__ = [
     "LiquidationSums",
     "Page",
     "TransitionRow",
+    "handoff_events",
     "health",
     "health_snapshots",
     "instruments",
@@ -261,7 +262,7 @@ async def read_handoff(
         key = _text(stream)
         for sid, fields in entries:
             raw = entry_field(fields, "e")
-            out.append((venue_of[key], _text(sid), _handoff_events(raw, key) if raw else []))
+            out.append((venue_of[key], _text(sid), handoff_events(raw, key) if raw else []))
     return out
 
 
@@ -293,7 +294,8 @@ _STREAMISH: Final = ("stream", "none")
 """``TYPE`` answers an ``XREAD`` accepts (a missing key is read as empty)."""
 
 
-def _handoff_events(raw: bytes, key: str) -> list[Event]:
+def handoff_events(raw: bytes, key: str) -> list[Event]:
+    """The events of one hand-off entry; those that do not decode are skipped (counted)."""
     try:
         return _EVENTS.decode(raw)
     except msgspec.DecodeError:

@@ -18,7 +18,7 @@ from asgi_lifespan import LifespanManager
 from prometheus_client import CollectorRegistry, generate_latest
 
 from service.alerts import AlertService, AlertSettings
-from service.alerts.model import Alert, AlertEvent, EventKind
+from service.alerts.model import Alert, AlertEvent, EventKind, decode_event
 from service.alerts.model import encode as encode_alert_event
 from service.config import MetricsSettings, Settings
 from service.detect.model import State, Transition, encode
@@ -131,6 +131,10 @@ async def test_events_of_an_alert_arrive_in_order(
     assert types == ["alert.opened", "alert.escalated", "alert.resolved"]
     ids = [r.webhook_id for r in receiver.delivered()]
     assert len(set(ids)) == 3
+    # the same notifications, in order, in the stream the live stream (/v1/stream) tails
+    events = [decode_event(f[b"e"]) for _, f in await redis_client.xrange(keys.ALERT_EVENTS)]
+    assert [e.kind.value for e in events] == ["opened", "escalated", "resolved"]
+    assert [f"msg_{e.id}" for e in events] == ids
 
 
 async def test_410_disables_the_receiver_visibly(

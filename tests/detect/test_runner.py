@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 from tape import Tape
@@ -195,3 +197,36 @@ async def test_a_key_of_the_wrong_type_costs_its_own_writes_only(
     ]
     assert await redis_client.get(keys.MARKET_PRESSURE) is not None
     assert await redis_client.get(keys.ASSET_PRESSURE) == b"not a hash"
+
+
+async def test_every_round_publishes_its_scores_and_samples_the_assets_history(
+    redis_client: aioredis.Redis,
+) -> None:
+    """What the live stream and the page's charts read: one ``dlv:scores`` entry per round
+    with the scores written (every scope, no features), and each asset's and the market's
+    score sampled every ``score_history_s``."""
+    btc = Tape(venue=VENUE, t0_ms=int(time.time() * 1000))
+    await write(redis_client, cascade(btc, -10, 0))
+    settings = SETTINGS.model_copy(update={"score_history_s": 0.2})
+    async with running(Detector(redis_client, settings, [VENUE])) as detector:
+        await until(pressure_in(redis_client, "BTCUSDT", State.CASCADE))
+
+        async def sampled() -> bool:
+            return bool(await redis_client.xlen(keys.score_history("BTC")) >= 3)
+
+        await until(sampled)
+    rounds = await redis_client.xrange(keys.SCORES)
+    assert 1 <= len(rounds) <= detector.rounds_total
+    written = [p for _, f in rounds for p in msgspec.json.decode(f[b"e"], type=list[Pressure])]
+    assert {p.scope for p in written} == {Scope.INSTRUMENT, Scope.ASSET, Scope.MARKET}
+    assert all(p.features == {} for p in written)
+    stored = decode_pressure((await redis_client.get(keys.pressure(VENUE, "BTCUSDT"))) or b"")
+    newest = [p for p in written if p.scope is Scope.INSTRUMENT][-1]
+    assert (newest.score, newest.state, newest.updated_ms) == (
+        stored.score, stored.state, stored.updated_ms
+    )  # fmt: skip
+    samples = [json.loads(f[b"e"]) for _, f in await redis_client.xrange(keys.score_history("BTC"))]
+    assert samples[-1]["state"] == "cascade"
+    assert samples[-1]["side"] == "long"
+    assert await redis_client.xlen(keys.score_history("*")) >= 3
+    assert detector.scores_unpublished == 0

@@ -159,6 +159,8 @@ async def test_every_parameter_example_is_accepted(
     doc = app.openapi()
     sent = 0
     for path, operations in doc["paths"].items():
+        if path == "/v1/stream":
+            continue  # it never ends: tests/publish/test_stream.py sends its examples
         for method, op in operations.items():
             params = op.get("parameters", [])
             path_values = {p["name"]: _examples(p)[0] for p in params if p["in"] == "path"}

@@ -172,13 +172,25 @@ async def test_openapi_has_stable_ids_tags_and_problem_responses(
         ("get", "/v1/mark"): "list_marks",
         ("get", "/v1/assets"): "list_assets",
         ("get", "/v1/assets/{asset}"): "get_asset",
+        ("get", "/v1/assets/{asset}/history"): "get_asset_history",
+        ("get", "/v1/stream"): "stream",
         ("get", "/v1/alerts"): "list_alerts",
         ("get", "/v1/alerts/{alert_id}"): "get_alert",
         ("get", "/v1/receivers"): "list_receivers",
     }
     for (_, path), op in operations.items():
         assert op["tags"], path
-        assert "$ref" in op["responses"]["200"]["content"]["application/json"]["schema"], path
+        content = op["responses"]["200"]["content"]
+        if path == "/v1/stream":  # each event's schema, its data one of the payload models
+            events = content["text/event-stream"]["schema"]["oneOf"]
+            for event in events:
+                ref = event["properties"]["data"]["contentSchema"]["$ref"]
+                assert ref.rpartition("/")[2] in schema["components"]["schemas"], ref
+            assert {e["properties"]["event"]["const"] for e in events} >= {
+                "score", "transition", "alert", "liquidation", "heartbeat", "dropped", "reset"
+            }  # fmt: skip
+        else:
+            assert "$ref" in content["application/json"]["schema"], path
         for status, response in op["responses"].items():
             if status[0] in "45":
                 assert list(response["content"]) == [PROBLEM], (path, status)

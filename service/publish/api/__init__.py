@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .app import create_app
+from .app import create_app, end_streams
 from .routes.metrics import mount_metrics
 
-__all__ = ["create_app", "mount_metrics"]
+__all__ = ["create_app", "end_streams", "mount_metrics"]

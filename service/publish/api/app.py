@@ -15,14 +15,17 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
+from pydantic.json_schema import models_json_schema
 
 from ...config import Settings
 from ..build import VERSION
 from .limits import QueryLimits, query_caps_response
+from .models import STREAM_PAYLOADS
 from .problems import install_handlers, problem_openapi
-from .routes import alerts, assets, market, ops, pressure, transitions, venues
+from .routes import alerts, assets, market, ops, page, pressure, stream, transitions, venues
 from .routes.metrics import mount_metrics
 from .routes.ops import ProcessChecks
+from .stream.hub import Hub
 
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
 REDIS_TIMEOUT_S: Final = 2.0
@@ -35,6 +38,7 @@ TAGS: Final = [
     {"name": "market-data", "description": "Liquidations, funding, open interest, prices."},
     {"name": "assets", "description": "Each asset across every venue and contract."},
     {"name": "alerts", "description": "Alerts and their webhook receivers."},
+    {"name": "stream", "description": "Live events pushed as Server-Sent Events."},
 ]
 
 
@@ -62,8 +66,9 @@ def create_app(
     install_handlers(app)
     app.add_middleware(QueryLimits)
     app.include_router(ops.router)
-    for module in (venues, pressure, transitions, market, assets, alerts):
+    for module in (venues, pressure, transitions, market, assets, alerts, stream):
         app.include_router(module.router, prefix="/v1")
+    page.mount_page(app)
     if metrics_registry is not None:
         mount_metrics(app, metrics_registry)
     app.openapi = _openapi(app.openapi, settings)  # type: ignore[method-assign]
@@ -74,18 +79,39 @@ def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         if given is not None:
-            yield {"redis": given}
+            async with _hub(settings, given) as hub:
+                app.state.hub = hub  # also here: tools and tests read its stats
+                yield {"redis": given, "hub": hub}
             return
         url = str(settings.redis_url) if settings.redis_url is not None else DEFAULT_REDIS_URL
         client = aioredis.Redis.from_url(
             url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
         try:
-            yield {"redis": client}
+            async with _hub(settings, client) as hub:
+                app.state.hub = hub
+                yield {"redis": client, "hub": hub}
         finally:
             await client.aclose()
 
     return lifespan
+
+
+@asynccontextmanager
+async def _hub(settings: Settings, client: aioredis.Redis) -> AsyncIterator[Hub]:
+    """The live stream's hub of this process (it reads only while a client is connected)."""
+    api = settings.api
+    hub = Hub(
+        client,
+        settings.enabled_venues(),
+        queue_events=api.stream_queue_events,
+        replay_s=api.stream_replay_s,
+        replay_events=api.stream_replay_events,
+    )
+    try:
+        yield hub
+    finally:
+        await hub.aclose()
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -101,6 +127,8 @@ def _openapi(
 
     def openapi() -> dict[str, Any]:
         schema = problem_openapi(build())
+        _add_stream_payloads(schema)
+        stream.stream_openapi(schema)
         for path in schema["paths"].values():
             for operation in path.values():
                 operation["responses"].setdefault("422", query_caps_response())
@@ -111,3 +139,26 @@ def _openapi(
         return schema
 
     return openapi
+
+
+def _add_stream_payloads(schema: dict[str, Any]) -> None:
+    """The models of the stream's event payloads, which no route returns as a body (its
+    event schema refers to them). Idempotent."""
+    _, defs = models_json_schema(
+        [(m, "serialization") for m in STREAM_PAYLOADS.values()],
+        ref_template="#/components/schemas/{model}",
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, model_schema in defs.get("$defs", {}).items():
+        components.setdefault(name, model_schema)
+
+
+STOPPING: Final = "the service is stopping; reconnect with Last-Event-ID"
+
+
+def end_streams(app: FastAPI) -> None:
+    """End every ``/v1/stream`` response (each told why): call it before the server stops,
+    which waits for open responses, and a stream never ends by itself."""
+    hub = getattr(app.state, "hub", None)
+    if isinstance(hub, Hub):
+        hub.end_all(STOPPING)

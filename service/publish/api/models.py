@@ -235,6 +235,38 @@ class AssetList(BaseModel):
     items: list[AssetItem] = Field(description="Largest open interest first.")
 
 
+class AssetHistoryPoint(BaseModel):
+    """One bucket of an asset's history, ending at ``at`` (exclusive)."""
+
+    at: Timestamp
+    oi_usd: float | None = Field(
+        description="Open interest summed over the instruments, each the newest value stored "
+        "before `at` (null: none recent enough).",
+        examples=[3.4e10],
+    )
+    funding_rate_1h: float | None = Field(
+        description="Per-hour funding, weighted by open interest.", examples=[0.0000104]
+    )
+    liq_long_usd: float = Field(description="Longs liquidated within the bucket.")
+    liq_short_usd: float = Field(description="Shorts liquidated within the bucket.")
+    liq_count: int
+    score: float | None = Field(
+        description="The asset's score (0-100), the newest sample in the bucket.", examples=[12.5]
+    )
+    state: State | None
+    side: Side | None
+
+
+class AssetHistory(BaseModel):
+    """An asset across venues over a window, in buckets (for charts)."""
+
+    asset: str = Field(examples=["BTC"])
+    window_s: int = Field(examples=[14400])
+    step_s: int = Field(examples=[120])
+    instruments: int = Field(description="Instruments of the asset summed.", examples=[12])
+    points: list[AssetHistoryPoint] = Field(description="Oldest first.")
+
+
 class AlertChangeItem(BaseModel):
     """One notification of an alert: opened, escalated, repeated or resolved."""
 
@@ -324,3 +356,66 @@ class TransitionPage(BaseModel):
         description="Pass as `cursor` for the next (older) page; null on the last page.",
         examples=["1795491796123-0"],
     )
+
+
+# --- the live stream's event payloads (``GET /v1/stream``: the ``data`` of each event) ---
+
+
+class StreamScore(BaseModel):
+    """A ``score`` event: a score of any scope, as the detector wrote it (no features)."""
+
+    scope: Scope
+    venue: str = Field(description="`*` for an asset's or the market's.", examples=["bybit"])
+    symbol: str = Field(description="`*` for an asset's or the market's.", examples=["BTCUSDT"])
+    asset: str = Field(description="`*` for the market's.", examples=["BTC"])
+    score: float = Field(ge=0, le=100, examples=[72.5])
+    state: State
+    side: Side | None
+    updated_at: Timestamp
+    since: Timestamp
+    forced_share: Ratio | None
+    data_quality: Ratio
+    reasons: list[str] = Field(examples=[["OI -3.2% in 5m", "longs liquidated: $41.3M"]])
+
+
+class StreamAlert(BaseModel):
+    """An ``alert`` event: one notification of an alert."""
+
+    id: str = Field(
+        description="The notification's id (the webhook id).",
+        examples=["9f3c0a1b2c3d4e5f-1795491796123.1"],
+    )
+    kind: Literal["opened", "escalated", "repeated", "resolved"]
+    at: Timestamp
+    alert: AlertItem
+
+
+class StreamHeartbeat(BaseModel):
+    """A ``heartbeat`` event: the stream is alive (every ``api.stream_heartbeat_s``)."""
+
+    at: Timestamp
+
+
+class StreamNotice(BaseModel):
+    """A ``reset`` event (what came after ``Last-Event-ID`` is no longer kept: the current
+    scores follow) or a ``dropped`` one (the client fell behind; the stream ends)."""
+
+    reason: str = Field(
+        examples=[
+            "the client fell behind: 5001 events waiting to be sent, more than 5000; "
+            "reconnect with Last-Event-ID to resume"
+        ]
+    )
+    at: Timestamp
+
+
+STREAM_PAYLOADS: dict[str, type[BaseModel]] = {
+    "score": StreamScore,
+    "transition": TransitionItem,
+    "alert": StreamAlert,
+    "liquidation": LiquidationItem,
+    "heartbeat": StreamHeartbeat,
+    "reset": StreamNotice,
+    "dropped": StreamNotice,
+}
+"""Each event type of the stream and the model of its ``data``."""

@@ -7,6 +7,8 @@ Every error the API returns is a :class:`Problem`. Plain HTTP errors (404, 405) 
   ``errors`` names each one (``name``, ``in``, ``detail``).
 * ``tag:deleverage,2026:store-unavailable`` (503, ``Retry-After``): Redis cannot be reached.
 * ``tag:deleverage,2026:not-ready`` (503): ``/readyz``; ``checks`` lists every check.
+* ``tag:deleverage,2026:too-many-clients`` (503, ``Retry-After``): ``/v1/stream`` has as
+  many clients as ``api.stream_max_clients``.
 * ``tag:deleverage,2026:internal-error`` (500): a bug; the server log has the traceback.
 """
 
@@ -34,6 +36,7 @@ BLANK: Final = "about:blank"
 INVALID_PARAMS: Final = "tag:deleverage,2026:invalid-params"
 STORE_UNAVAILABLE: Final = "tag:deleverage,2026:store-unavailable"
 NOT_READY: Final = "tag:deleverage,2026:not-ready"
+TOO_MANY_CLIENTS: Final = "tag:deleverage,2026:too-many-clients"
 INTERNAL_ERROR: Final = "tag:deleverage,2026:internal-error"
 RETRY_AFTER_S: Final = 5
 

@@ -15,8 +15,9 @@ from ....alerts.model import Alert
 from ....store import keys
 from ....store.poison import Reason, decode_or_record, record, times_problem
 from ..deps import LimitDep, RedisDep
+from ..items import alert_item
 from ..models import AlertItem, AlertList, ReceiverList
-from ..params import Since, rfc3339, rfc3339_or_none
+from ..params import Since, rfc3339_or_none
 from ..problems import responses
 
 router = APIRouter(tags=["alerts"])
@@ -59,7 +60,7 @@ async def list_alerts(
                 continue  # expired (or not a string: MGET cannot tell)
             alert = _alert(raw, name)
             if alert is not None and (status is None or alert.status == status):
-                items.append(_item(alert))
+                items.append(alert_item(alert))
     return {"items": items[:limit]}
 
 
@@ -85,7 +86,7 @@ async def get_alert(
     alert = None if raw is None else _alert(raw, name)
     if alert is None:
         raise HTTPException(404, f"no alert {alert_id}")
-    return _item(alert)
+    return alert_item(alert)
 
 
 @router.get(
@@ -177,18 +178,3 @@ def _wrong_type(exc: ResponseError, what: str, key: str) -> None:
     if not str(exc).startswith("WRONGTYPE"):
         raise exc
     record(what, Reason.WRONG_TYPE, key, exc)
-
-
-def _item(a: Alert) -> dict[str, Any]:
-    return {
-        "id": a.id, "fingerprint": a.fingerprint, "rule": a.rule, "scope": a.scope,
-        "key": a.key, "venue": a.venue, "symbol": a.symbol, "asset": a.asset,
-        "status": a.status, "state": a.state, "peak_state": a.peak_state, "side": a.side,
-        "score": a.score, "reasons": a.reasons, "opened_at": rfc3339(a.opened_ms),
-        "updated_at": rfc3339(a.updated_ms), "resolved_at": rfc3339_or_none(a.resolved_ms),
-        "receivers": a.receivers,
-        "history": [
-            {"kind": c.kind.value, "at": rfc3339(c.ts_ms), "state": c.state, "score": c.score}
-            for c in a.changes
-        ],
-    }  # fmt: skip

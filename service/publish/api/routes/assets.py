@@ -1,4 +1,5 @@
-"""``GET /v1/assets`` and ``GET /v1/assets/{asset}``: each asset across venues and contracts."""
+"""``GET /v1/assets``, ``GET /v1/assets/{asset}`` and ``GET /v1/assets/{asset}/history``: each
+asset across venues and contracts, now and over the last hours."""
 
 from __future__ import annotations
 
@@ -11,15 +12,29 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from ....config import Settings
 from ....detect.assets import AssetView, build_asset_views
 from ....events import annualized
-from ....store import reader
+from ....store import reader, series
 from ..deps import LimitDep, RedisDep, SettingsDep
 from ..freshness import feed_problem
-from ..models import AssetItem, AssetList
-from ..params import MAX_NAME_CHARS, rfc3339_or_none
-from ..problems import responses
+from ..models import AssetHistory, AssetItem, AssetList
+from ..params import MAX_NAME_CHARS, rfc3339, rfc3339_or_none
+from ..problems import invalid_param, responses
 
 router = APIRouter(tags=["assets"])
 
+MAX_POINTS = 360
+AssetPath = Annotated[str, Path(max_length=MAX_NAME_CHARS, examples=["BTC"])]
+HistoryWindow = Annotated[
+    int, Query(ge=60, le=86_400, description="Seconds of history (60 to 86400).")
+]
+Step = Annotated[
+    int | None,
+    Query(
+        ge=5,
+        le=3600,
+        description=f"Seconds per point (5 to 3600); default: the window over 120. At most "
+        f"{MAX_POINTS} points.",
+    ),
+]
 Window = Annotated[
     int,
     Query(ge=60, le=86_400, description="Seconds of liquidations to sum (60 to 86400)."),
@@ -51,7 +66,7 @@ async def list_assets(
 async def get_asset(
     client: RedisDep,
     settings: SettingsDep,
-    asset: Annotated[str, Path(max_length=MAX_NAME_CHARS, examples=["BTC"])],
+    asset: AssetPath,
     window_s: Window = 3600,
 ) -> dict[str, Any]:
     views = await _views(client, settings, window_s, asset=asset.upper())
@@ -110,5 +125,56 @@ def _item(v: AssetView) -> dict[str, Any]:
                 "updated_at": rfc3339_or_none(i.updated_ms),
             }
             for i in v.instruments
+        ],
+    }
+
+
+@router.get(
+    "/assets/{asset}/history",
+    response_model=AssetHistory,
+    summary="One asset across venues over the last hours, for charts",
+    description="Per bucket: open interest summed over the asset's instruments and funding "
+    "weighted by it (each instrument's newest value before the bucket's end, when younger "
+    "than `detector.stale_after_s` or two steps), liquidations by side summed, and the "
+    "asset's score sampled every `detector.score_history_s`. The last bucket ends now. An "
+    "asset without instruments (unknown, or none stored any more) has empty buckets.",
+    responses=responses(422, 503),
+)
+async def get_asset_history(
+    client: RedisDep,
+    settings: SettingsDep,
+    asset: AssetPath,
+    window_s: HistoryWindow = 14_400,
+    step_s: Step = None,
+) -> dict[str, Any]:
+    step = step_s or max(5, window_s // 120)
+    count = -(-window_s // step)
+    if count > MAX_POINTS:
+        raise invalid_param("step_s", f"{count} points; at most {MAX_POINTS} (a longer step)")
+    name = asset.upper()
+    latest = await reader.latest(client, await reader.instruments(client))
+    pairs = sorted(p for p, ev in latest.items() if any(e.base == name for e in ev.values()))
+    now = int(time.time() * 1000)
+    ends = series.bucket_ends(now + 1, step * 1000, count)
+    max_age_ms = int(max(settings.detector.stale_after_s, 2 * step) * 1000)
+    buckets = await series.asset_series(client, name, pairs, ends, step * 1000, max_age_ms)
+    return {
+        "asset": name,
+        "window_s": window_s,
+        "step_s": step,
+        "instruments": len(pairs),
+        "points": [
+            {
+                "at": rfc3339(b.end_ms),
+                "oi_usd": b.oi_usd,
+                "funding_rate_1h": b.funding_rate_1h,
+                "liq_long_usd": b.liq_long_usd,
+                "liq_short_usd": b.liq_short_usd,
+                "liq_count": b.liq_count,
+                "score": None if b.score is None else b.score.score,
+                "state": None if b.score is None else b.score.state,
+                "side": None if b.score is None else b.score.side,
+            }
+            for b in buckets
         ],
     }

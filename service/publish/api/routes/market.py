@@ -8,9 +8,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter
 
-from ....events import FundingRate, Kind, Liquidation, MarkPrice, OpenInterest, annualized
+from ....events import FundingRate, Kind, MarkPrice, OpenInterest, annualized
 from ....store import pages, reader
 from ..deps import LimitDep, RedisDep
+from ..items import liquidation_item
 from ..models import FundingList, LiquidationPage, MarkList, OpenInterestList
 from ..params import (
     LiquidationCursorQuery,
@@ -60,22 +61,7 @@ async def list_liquidations(
         )
     except pages.CursorError:
         raise invalid_param("cursor", "not a cursor this API issued") from None
-    return {"items": [_liquidation(e) for e in page.items], "next_cursor": page.next_cursor}
-
-
-def _liquidation(e: Liquidation) -> dict[str, Any]:
-    return {
-        "venue": e.venue,
-        "symbol": e.symbol,
-        "asset": e.base,
-        "side": e.side,
-        "price": e.price,
-        "quantity": e.quantity,
-        "quantity_base": e.quantity_base,
-        "notional_usd": e.notional_usd,
-        "sampled": e.sampled,
-        "ts": rfc3339(e.ts_ms),
-    }
+    return {"items": [liquidation_item(e) for e in page.items], "next_cursor": page.next_cursor}
 
 
 @router.get(

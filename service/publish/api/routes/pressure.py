@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
 
-from ....detect.model import Pressure
 from ....store import reader
 from ..deps import LimitDep, RedisDep
+from ..items import pressure_item
 from ..models import PressureItem, PressureList
-from ..params import MAX_NAME_CHARS, AssetQuery, MinScoreQuery, StateQuery, VenueQuery, rfc3339
+from ..params import MAX_NAME_CHARS, AssetQuery, MinScoreQuery, StateQuery, VenueQuery
 from ..problems import responses
 
 router = APIRouter(tags=["pressure"])
@@ -60,20 +60,3 @@ async def get_pressure(
     if score is None:
         raise HTTPException(404, f"no pressure score for {venue}/{symbol}")
     return pressure_item(score)
-
-
-def pressure_item(p: Pressure) -> dict[str, Any]:
-    return {
-        "venue": p.venue,
-        "symbol": p.symbol,
-        "asset": p.asset,
-        "score": p.score,
-        "state": p.state,
-        "side": p.side,
-        "updated_at": rfc3339(p.updated_ms),
-        "since": rfc3339(p.since_ms),
-        "forced_share": p.forced_share,
-        "data_quality": p.data_quality,
-        "features": p.features,
-        "reasons": p.reasons,
-    }

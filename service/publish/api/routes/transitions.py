@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from ....detect.model import Scope, Transition
 from ....store import keys, pages
 from ..deps import LimitDep, RedisDep
+from ..items import transition_item
 from ..models import TransitionPage
 from ..params import (
     AssetQuery,
@@ -18,7 +19,6 @@ from ..params import (
     TransitionCursorQuery,
     Until,
     VenueQuery,
-    rfc3339,
 )
 from ..problems import invalid_param, responses
 
@@ -76,24 +76,5 @@ async def list_transitions(
         )  # fmt: skip
     except pages.CursorError:
         raise invalid_param("cursor", "not a cursor this API issued") from None
-    items = [_item(row.stream_id, row.transition) for row in rows]
+    items = [transition_item(row.stream_id, row.transition) for row in rows]
     return {"items": items, "next_cursor": next_cursor}
-
-
-def _item(stream_id: str, t: Transition) -> dict[str, Any]:
-    return {
-        "id": stream_id,
-        "scope": t.scope,
-        "venue": t.venue,
-        "symbol": t.symbol,
-        "asset": t.asset,
-        "from_state": t.from_state,
-        "to_state": t.to_state,
-        "side": t.side,
-        "score": t.score,
-        "ts": rfc3339(t.ts_ms),
-        "forced_share": t.forced_share,
-        "data_quality": t.data_quality,
-        "features": t.features,
-        "reasons": t.reasons,
-    }
