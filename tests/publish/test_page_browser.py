@@ -26,7 +26,6 @@ import pytest
 webdriver = pytest.importorskip("selenium.webdriver")
 import redis.asyncio as aioredis  # noqa: E402
 from publish_support import REDIS_URL  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from stream_support import serve  # noqa: E402
@@ -119,11 +118,33 @@ def _browser(size: tuple[int, int], scheme: str = "light", phone: bool = False) 
     return driver
 
 
+# Read through JavaScript, in one step: the page redraws its tables (new elements) twice a
+# second, so an element found by one WebDriver call may be gone at the next.
 def _text(driver: Any, css: str) -> str:
-    try:
-        return str(driver.find_element(By.CSS_SELECTOR, css).text)
-    except WebDriverException:
-        return ""
+    return str(driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : ''", css
+    ))  # fmt: skip
+
+
+def _attr(driver: Any, css: str, name: str) -> str | None:
+    value = driver.execute_script(
+        "const e = document.querySelector(arguments[0]);"
+        "return e ? e.getAttribute(arguments[1]) : null", css, name,
+    )  # fmt: skip
+    return None if value is None else str(value)
+
+
+def _all_attr(driver: Any, css: str, name: str) -> list[str]:
+    return [str(v) for v in driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]),"
+        " e => e.getAttribute(arguments[1]))", css, name,
+    )]  # fmt: skip
+
+
+def _count(driver: Any, css: str) -> int:
+    return int(driver.execute_script(
+        "return document.querySelectorAll(arguments[0]).length", css
+    ))  # fmt: skip
 
 
 def _errors(driver: Any) -> list[dict[str, Any]]:
@@ -155,25 +176,26 @@ def test_the_page_shows_btc_leaving_calm_for_the_long_side_and_a_growing_tape(
         btc = '#grid tr[data-asset="BTC"] td.asset'
         first = _wait(lambda: _text(driver, btc), 20, "the BTC row")
         assert "calm" in first, first  # the simulators start calm
-        tape_rows = len(driver.find_elements(By.CSS_SELECTOR, "#tape tbody tr"))
+        tape_rows = _count(driver, "#tape tbody tr")
         left = _wait(
             lambda: re.search(r"(unwinding|cascade) · longs", _text(driver, btc)),
             60,
             "BTC leaving calm for the long side",
         )
         assert left is not None
-        assert driver.find_element(By.CSS_SELECTOR, btc).get_attribute("data-state") in (
-            "unwinding", "cascade"
-        )  # fmt: skip
+        assert _attr(driver, btc, "data-state") in ("unwinding", "cascade")
         _wait(
-            lambda: len(driver.find_elements(By.CSS_SELECTOR, "#tape tbody tr")) > tape_rows + 5,
+            lambda: _count(driver, "#tape tbody tr") > tape_rows + 5,
             30,
             "the tape growing",
         )
         live = int(_text(driver, "#tape-count").split()[0].replace(",", ""))
         assert live > 0
-        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#charts canvas"), 20, "the charts")
-        assert re.search(r"(unwinding|cascade) · longs", _text(driver, "#market-state"))
+        _wait(lambda: _count(driver, "#charts canvas") >= 3, 20, "the charts")
+        _wait(  # the market follows its largest assets (breadth, dwell): a few seconds later
+            lambda: re.search(r"(unwinding|cascade) · longs", _text(driver, "#market-state")),
+            30, "the market leaving calm for the long side",
+        )  # fmt: skip
         assert _text(driver, "#alerts li")  # the demo's rule opened alerts
         _shot(driver, "page-laptop-light.png")
         assert _errors(driver) == []
@@ -266,7 +288,7 @@ async def test_a_thousand_instruments_stay_cheap_to_show() -> None:
             rows = "#grid tbody tr"
 
             def shown() -> int:
-                return len(driver.find_elements(By.CSS_SELECTOR, rows))
+                return _count(driver, rows)
 
             # the 40 highest scores, and the selected asset (the first, A000) wherever it ranks
             await asyncio.to_thread(_wait, lambda: 40 <= shown() <= 41, 30, "40 assets")
@@ -281,15 +303,8 @@ async def test_a_thousand_instruments_stay_cheap_to_show() -> None:
             search = await asyncio.to_thread(driver.find_element, By.CSS_SELECTOR, "#filter")
             await asyncio.to_thread(search.send_keys, "A05")
             await asyncio.to_thread(_wait, lambda: shown() == 10, 10, "the search's 10 assets")
-            found = await asyncio.to_thread(
-                lambda: [
-                    r.get_attribute("data-asset")
-                    for r in driver.find_elements(By.CSS_SELECTOR, rows)
-                ]
-            )
-            cells = await asyncio.to_thread(
-                lambda: len(driver.find_elements(By.CSS_SELECTOR, f"{rows} td.cell[data-state]"))
-            )
+            found = await asyncio.to_thread(_all_attr, driver, rows, "data-asset")
+            cells = await asyncio.to_thread(_count, driver, f"{rows} td.cell[data-state]")
             conn = await asyncio.to_thread(_text, driver, "#conn")
             await asyncio.to_thread(_shot, driver, "page-1000-instruments.png")
             errors = await asyncio.to_thread(_errors, driver)
