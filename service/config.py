@@ -312,6 +312,9 @@ class ApiSettings(_Section):
     """Clients of ``GET /v1/stream`` at once per process; beyond, 503."""
     stream_queue_events: Annotated[int, Field(ge=10)] = 5000
     """Events waiting for one stream client; a client with more is dropped (told why)."""
+    stream_max_lag_s: Seconds = 30.0
+    """How long an event may wait to be sent to one stream client; a client that lags
+    further behind is dropped (told why), whatever the event rate."""
     stream_heartbeat_s: Seconds = 15.0
     """A ``heartbeat`` event this often on every stream."""
     stream_replay_s: Seconds = 300.0

@@ -39,7 +39,8 @@ DURATION_S = 120.0
 SLOW_BYTES_PER_S = 400
 """A slow client's reading rate: far below the stream's (tens of kB/s during the unwind)."""
 SLOW_DRAIN_AFTER_S = 100.0
-"""Then it reads as fast as it can, to find out why its stream ended."""
+"""Then, or once the service counts every slow client dropped (within ``stream_max_lag_s``,
+30 s, of falling behind), it reads as fast as it can, to find out why its stream ended."""
 P99_MS = 250.0
 ID = re.compile(rb"\nid: ([0-9]{13,15})-")
 
@@ -106,11 +107,15 @@ async def _open(address: str, slow: bool) -> tuple[asyncio.StreamReader, asyncio
     return reader, writer
 
 
-async def _run(client: Client, address: str, until: float, started: float) -> None:
+async def _run(
+    client: Client, address: str, until: float, started: float, dropped: asyncio.Event
+) -> None:
     reader, writer = await _open(address, client.slow)
     try:
         while time.time() < until:
-            drain = client.slow and time.time() - started < SLOW_DRAIN_AFTER_S
+            drain = (
+                client.slow and not dropped.is_set() and time.time() - started < SLOW_DRAIN_AFTER_S
+            )
             size = SLOW_BYTES_PER_S // 4 if drain else 1 << 16
             try:
                 async with asyncio.timeout(max(0.01, until - time.time())):
@@ -146,6 +151,14 @@ def _scan(client: Client, chunk: bytes, now_ms: float) -> None:
         client.dropped_reason = frames[frames.rfind(b"event: dropped") :]
 
 
+async def _watch_drops(http: httpx.AsyncClient, dropped: asyncio.Event) -> None:
+    """Set ``dropped`` once the service counts every slow client dropped."""
+    name = "deleverage_stream_clients_dropped_total"
+    while _metric((await http.get("/metrics")).text, name) < SLOW:  # noqa: ASYNC110 (polls HTTP)
+        await asyncio.sleep(1)
+    dropped.set()
+
+
 def _metric(text: str, name: str) -> float:
     match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
     assert match, name
@@ -157,11 +170,14 @@ async def test_200_clients_10_slow_for_two_minutes(demo: str) -> None:
     clients = [Client(slow=i < SLOW) for i in range(CLIENTS)]
     started = time.time()
     until = started + DURATION_S
-    tasks = [asyncio.create_task(_run(c, demo, until, started)) for c in clients]
+    dropped = asyncio.Event()
+    tasks = [asyncio.create_task(_run(c, demo, until, started, dropped)) for c in clients]
     await asyncio.sleep(5)
     async with httpx.AsyncClient(base_url=f"http://{demo}", timeout=10) as http:
         connected = _metric((await http.get("/metrics")).text, "deleverage_stream_clients")
+        watch = asyncio.create_task(_watch_drops(http, dropped))
         await asyncio.gather(*tasks)
+        watch.cancel()
         metrics = (await http.get("/metrics")).text
     fast, slow = clients[SLOW:], clients[:SLOW]
     latencies = sorted(x for c in fast for x in c.latencies_ms)

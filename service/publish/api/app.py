@@ -105,6 +105,7 @@ async def _hub(settings: Settings, client: aioredis.Redis) -> AsyncIterator[Hub]
         client,
         settings.enabled_venues(),
         queue_events=api.stream_queue_events,
+        max_lag_s=api.stream_max_lag_s,
         replay_s=api.stream_replay_s,
         replay_events=api.stream_replay_events,
     )

@@ -19,10 +19,12 @@ came after its last event, as long as that is in the ring (``stream_replay_s``, 
 that, the client is told (``reset``) and gets the current scores instead.
 
 Slow clients. Offering an event never waits: each client has a bounded mailbox
-(``stream_queue_events``), and a client whose mailbox is full is dropped at once: its
-mailbox is emptied, it is taken off the fan-out, and its connection is told why
-(``dropped``) and closed. The producer never awaits a client, so a slow client costs the
-service nothing but its (bounded) mailbox.
+(``stream_queue_events``), and a client is dropped at once when its mailbox is full or when
+the oldest event in it has waited longer than ``stream_max_lag_s`` (a client that lags that
+far behind is no longer watching a live stream, whatever the event rate): its mailbox is
+emptied, it is taken off the fan-out, and its connection is told why (``dropped``) and
+closed. The producer never awaits a client, so a slow client costs the service nothing but
+its (bounded) mailbox.
 
 Failure semantics: a Redis error stops nothing; the read is retried with backoff from the
 same ids (nothing is skipped, within the streams' retention). An entry that does not decode
@@ -88,29 +90,45 @@ Decode = Callable[[Entry, bytes, str], list[LiveEvent]]
 
 
 class Subscriber:
-    """One client's mailbox: frames waiting to be sent, bounded."""
+    """One client's mailbox: frames waiting to be sent, bounded in number and in age."""
 
-    __slots__ = ("capacity", "dropped", "filter", "frames", "wake")
+    __slots__ = ("capacity", "dropped", "filter", "frames", "gone", "max_lag_s", "since", "wake")
 
-    def __init__(self, flt: StreamFilter, capacity: int) -> None:
+    def __init__(self, flt: StreamFilter, capacity: int, max_lag_s: float) -> None:
         self.filter = flt
         self.capacity = capacity
+        self.max_lag_s = max_lag_s
         self.frames: deque[bytes] = deque()
+        self.since = 0.0
+        """When (monotonic) the oldest waiting frame was queued."""
         self.wake = asyncio.Event()
+        self.gone = asyncio.Event()
+        """Set once the client is dropped (a send in progress stops waiting for it)."""
         self.dropped: str | None = None
         """Why the client is dropped, once it is."""
 
-    def offer(self, frames: list[bytes]) -> bool:
-        """Queue ``frames``; False (and the client dropped) when they do not fit. A client
-        that has taken everything gets a whole batch, however large (one read's worth):
-        only one that has frames still waiting can fall behind."""
-        waiting = len(self.frames) + len(frames)
-        if self.frames and waiting > self.capacity:
-            self.drop(
-                f"the client fell behind: {waiting} events waiting to be sent, more than "
-                f"{self.capacity}; reconnect with Last-Event-ID to resume"
-            )
-            return False
+    def offer(self, frames: list[bytes], now: float) -> bool:
+        """Queue ``frames`` at ``now`` (monotonic); False (and the client dropped) when they
+        do not fit, or when what waits has waited too long. A client that has taken
+        everything gets a whole batch, however large (one read's worth): only one that has
+        frames still waiting can fall behind."""
+        if self.frames:
+            waiting = len(self.frames) + len(frames)
+            if waiting > self.capacity:
+                self.drop(
+                    f"the client fell behind: {waiting} events waiting to be sent, more than "
+                    f"{self.capacity}; reconnect with Last-Event-ID to resume"
+                )
+                return False
+            if now - self.since > self.max_lag_s:
+                self.drop(
+                    f"the client fell behind: events waiting to be sent for "
+                    f"{now - self.since:.0f} s, more than {self.max_lag_s:g} s; reconnect "
+                    "with Last-Event-ID to resume"
+                )
+                return False
+        else:
+            self.since = now
         self.frames.extend(frames)
         self.wake.set()
         return True
@@ -119,6 +137,7 @@ class Subscriber:
         self.dropped = reason
         self.frames.clear()
         self.wake.set()
+        self.gone.set()
 
     def take(self) -> list[bytes]:
         frames = list(self.frames)
@@ -169,6 +188,7 @@ class Hub:
         venues: Iterable[str],
         *,
         queue_events: int,
+        max_lag_s: float,
         replay_s: float,
         replay_events: int,
         linger_s: float = LINGER_S,
@@ -176,6 +196,7 @@ class Hub:
         self._client = client
         self._venues = set(venues)
         self._queue_events = queue_events
+        self._max_lag_s = max_lag_s
         self._replay_ms = int(replay_s * 1000)
         self.linger_s = linger_s
         self._subs: set[Subscriber] = set()
@@ -226,7 +247,7 @@ class Hub:
             if not self._subs:
                 await self._stop()
             raise StoreError("the live stream cannot read Redis") from None
-        sub = Subscriber(flt, self._queue_events)
+        sub = Subscriber(flt, self._queue_events, self._max_lag_s)
         # No await from here on: the client joins exactly after the events it is sent.
         opening = self._opening(sub, last)
         self._subs.add(sub)
@@ -454,9 +475,10 @@ class Hub:
         while ring and ring[0].pos[0] < oldest_ms:
             ring.popleft()
             self._complete_ms = max(self._complete_ms, oldest_ms)
+        now = time.monotonic()
         for sub in list(self._subs):
             frames = sub.filter.select(fresh)
-            if frames and not sub.offer(frames):
+            if frames and not sub.offer(frames, now):
                 self._subs.discard(sub)
                 self.stats.clients_dropped_total += 1
 

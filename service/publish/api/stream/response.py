@@ -4,8 +4,9 @@ dropped.
 
 Everything waiting in the mailbox goes in one write. A client that reads nothing for
 :data:`SEND_TIMEOUT_S` is given up on: the response ends unfinished (the server closes the
-connection); one that reads slowly is dropped by the hub when its mailbox overflows, and is
-sent why (``dropped``) before the response ends.
+connection); one that reads slowly is dropped by the hub when its mailbox overflows or ages
+(a send waiting for its socket is then given up), and is sent why (``dropped``) before the
+response ends.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Final
+from collections.abc import Coroutine
+from typing import Any, Final
 
 import structlog
 from starlette.responses import Response
@@ -21,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..params import rfc3339
 from .events import control
-from .hub import Hub, Opening
+from .hub import Hub, Opening, Subscriber
 
 log = structlog.get_logger(__name__)
 
@@ -86,8 +88,29 @@ class EventStreamResponse(Response):
             if sub.dropped is not None:
                 await _body(send, control("dropped", reason=sub.dropped, at=_now()), more=False)
                 return
-            if not await _body(send, b"".join(sub.take())):
+            if not await _unless_dropped(_body(send, b"".join(sub.take())), sub):
+                if sub.dropped is not None:
+                    await _body(send, control("dropped", reason=sub.dropped, at=_now()), more=False)
                 return
+
+
+async def _unless_dropped(sending: Coroutine[Any, Any, bool], sub: Subscriber) -> bool:
+    """``sending``, given up when the hub drops the client meanwhile (False then). The
+    server waits for the client's socket before it writes a body (uvicorn: a paused
+    transport is drained first), so a send given up there has written nothing: the client
+    resumes exactly after the last event it got."""
+    task = asyncio.ensure_future(sending)
+    gone = asyncio.ensure_future(sub.gone.wait())
+    try:
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
 
 
 async def _body(send: Send, data: bytes, more: bool = True) -> bool:
