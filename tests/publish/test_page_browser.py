@@ -226,6 +226,7 @@ def test_the_page_reads_in_dark_mode_and_on_a_phone(
         driver.get(url)
         _wait(lambda: _text(driver, "#conn") == "live", 20, "the stream connected")
         _wait(lambda: _text(driver, '#grid tr[data-asset="BTC"]'), 20, "the BTC row")
+        _wait(lambda: _count(driver, "#charts canvas") >= 3, 20, "the charts")
         background = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
         dark = [int(c) for c in re.findall(r"\d+", background)[:3]]
         assert (sum(dark) < 150) == (scheme == "dark"), background
