@@ -213,7 +213,10 @@ def _windows(snap: Snapshot, b: Baselines, s: DetectorSettings, ref_span: float)
                 # open interest falling with a directional price move (a long flush or short
                 # covering) is rarer than either alone: it needs fewer sigmas of each, and
                 # counts only while the decline goes on
-                joint = min(down * ongoing, abs(z_ret))
+                moved = abs(z_ret)
+                if down * ongoing > moved:
+                    moved = max(moved, _swept(snap, wb.span_s, z_ret, ret_scale))
+                joint = min(down * ongoing, moved)
                 flush = joint / (s.flush_z_enter * z_enter / s.z_enter)
             down = max(down / z_enter, flush)
             up /= z_enter
@@ -408,18 +411,35 @@ def _unwind_side(
 
 
 def _excursion_side(snap: Snapshot, w: _Window, z_ret: float | None) -> Side | None:
-    """The side a price excursion within the window names: a low :data:`EXCURSION_SIDE_Z`
-    sigmas down, twice the high and twice the close-to-close move, flushed the longs (and
-    the mirror: the shorts). On hourly bars a crash that rebounded by the close (ETH on
-    2025-10-10: -12 % intrabar, +2 % close to close) is still a long flush."""
-    ex = snap.excursion(w.f.span_s)
+    """The side a price excursion within the window names (:func:`_sweep`). On hourly bars
+    a crash that rebounded by the close (ETH on 2025-10-10: -12 % intrabar, +2 % close to
+    close) is still a long flush."""
+    swept = _sweep(snap, w.f.span_s, z_ret, w.ret_scale)
+    return None if swept is None else swept[1]
+
+
+def _swept(snap: Snapshot, span_s: float, z_ret: float, ret_scale: float) -> float:
+    """The price move of a flush that rebounded by the window's close, in sigmas (0 when
+    the excursion names no side): on daily bars the day's low is the flush (SOL on
+    2024-08-05: -24 % intraday, -6 % close to close)."""
+    swept = _sweep(snap, span_s, z_ret, ret_scale)
+    return 0.0 if swept is None else swept[0]
+
+
+def _sweep(
+    snap: Snapshot, span_s: float, z_ret: float | None, ret_scale: float
+) -> tuple[float, Side] | None:
+    """The price excursion within the window, in sigmas, and the side it flushed: a low
+    :data:`EXCURSION_SIDE_Z` sigmas down, twice the high and twice the close-to-close move,
+    flushed the longs (and the mirror: the shorts); else ``None``."""
+    ex = snap.excursion(span_s)
     if ex is None:
         return None
-    low, high = -ex[0] / w.ret_scale, ex[1] / w.ret_scale
+    low, high = -ex[0] / ret_scale, ex[1] / ret_scale
     big = max(low, high)
     if big < EXCURSION_SIDE_Z or big < 2 * abs(z_ret or 0.0) or big < 2 * min(low, high):
         return None
-    return Side.LONG if low > high else Side.SHORT
+    return big, (Side.LONG if low > high else Side.SHORT)
 
 
 def _price_z(ws: list[_Window], w: _Window) -> float | None:
