@@ -28,6 +28,13 @@ def _rate(f: dict[str, Any]) -> str:
     return f"{f['flagged']}/{f['calm_bars']} {100 * f['rate']:.1f}%"
 
 
+def _wrapped(text: str, width: int) -> list[str]:
+    """``text`` indented under its row, never breaking a figure from its unit ("14.4 %")."""
+    glued = text.replace(" %", "\u00a0%")
+    lines = textwrap.wrap(glued, width=width, initial_indent="  ", subsequent_indent="    ")
+    return [line.replace("\u00a0", " ") for line in lines]
+
+
 def real_table(summary: dict[str, Any]) -> str:
     """Episodes (asset scope, instrument scope for reference), then calm false flags per
     data set and pooled by bar size."""
@@ -46,8 +53,7 @@ def real_table(summary: dict[str, Any]) -> str:
             f"{'yes' if inst['flagged'] else 'no'} {_delay(inst['delay_s'])} {inst['peak']}"
         )
         if unjudged:
-            lines += textwrap.wrap(f"not judgeable: {unjudged}", width=len(head),
-                                   initial_indent="  ", subsequent_indent="    ")  # fmt: skip
+            lines += _wrapped(f"not judgeable: {unjudged}", len(head))
     for split in SETS:
         rows = [e for e in summary["episodes"] if e["set"] == split]
         judged = [e for e in rows if not e.get("not_judgeable")]
