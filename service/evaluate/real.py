@@ -78,6 +78,9 @@ class Episode:
     side: str
     state: str | None
     rationale: str
+    not_judgeable: dict[str, str] = field(default_factory=dict)
+    """Assets the data cannot show this episode for, at this data set's resolution, with
+    the written reason (reported as such, not counted flagged or missed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +120,13 @@ def load_labels(path: Path | None = None) -> Labels:
 def _episode(e: dict[str, Any]) -> Episode:
     start, end = _ms(e["window"][0]), _ms(e["window"][1])
     rationale = " ".join(str(e["rationale"]).split())
+    unjudged = {str(a): " ".join(str(r).split()) for a, r in e.get("not_judgeable", {}).items()}
+    unknown = set(unjudged) - set(e["assets"])
+    if unknown:
+        raise ValueError(f"episode {e['id']}: not_judgeable names assets it does not label: "
+                         f"{sorted(unknown)}")  # fmt: skip
     return Episode(e["id"], e["dataset"], e["set"], start, end, tuple(e["assets"]), e["side"],
-                   e.get("state"), rationale)  # fmt: skip
+                   e.get("state"), rationale, unjudged)  # fmt: skip
 
 
 def _file(f: dict[str, Any]) -> FileSpec:
@@ -407,6 +415,7 @@ def _episodes(
                    "expected_state": e.state, **judge(asset_spans, lo, hi, e.side)}  # fmt: skip
             if e.state is not None:
                 row["flagged"] = row["flagged"] and row["peak"] == e.state
+            row["not_judgeable"] = e.not_judgeable.get(asset)
             inst = judge(members, lo, hi, e.side)
             row["instrument"] = {"flagged": inst["flagged"], "delay_s": inst["delay_s"],
                                  "peak": inst["peak"]}  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from .real import SETS
@@ -27,6 +28,13 @@ def _rate(f: dict[str, Any]) -> str:
     return f"{f['flagged']}/{f['calm_bars']} {100 * f['rate']:.1f}%"
 
 
+def _wrapped(text: str, width: int) -> list[str]:
+    """``text`` indented under its row, never breaking a figure from its unit ("14.4 %")."""
+    glued = text.replace(" %", "\u00a0%")
+    lines = textwrap.wrap(glued, width=width, initial_indent="  ", subsequent_indent="    ")
+    return [line.replace("\u00a0", " ") for line in lines]
+
+
 def real_table(summary: dict[str, Any]) -> str:
     """Episodes (asset scope, instrument scope for reference), then calm false flags per
     data set and pooled by bar size."""
@@ -36,17 +44,24 @@ def real_table(summary: dict[str, Any]) -> str:
     for e in summary["episodes"]:
         inst = e["instrument"]
         expected = f" (want {e['expected_state']})" if e["expected_state"] else ""
+        unjudged = e.get("not_judgeable")
+        verdict = "n/j" if unjudged else "yes" if e["flagged"] else "NO"
         lines.append(
             f"{e['episode']:<32}{e['set']:<9}{e['asset']:<6}"
-            f"{'yes' if e['flagged'] else 'NO':<9}{_delay(e['delay_s']):>7}  "
+            f"{verdict:<9}{_delay(e['delay_s']):>7}  "
             f"{e['side'] or '-':<6}{e['peak'] + expected:<10} "
             f"{'yes' if inst['flagged'] else 'no'} {_delay(inst['delay_s'])} {inst['peak']}"
         )
+        if unjudged:
+            lines += _wrapped(f"not judgeable: {unjudged}", len(head))
     for split in SETS:
         rows = [e for e in summary["episodes"] if e["set"] == split]
+        judged = [e for e in rows if not e.get("not_judgeable")]
         if rows:
-            hit = sum(1 for e in rows if e["flagged"])
-            lines.append(f"{split}: {hit} of {len(rows)} flagged with the right side")
+            hit = sum(1 for e in judged if e["flagged"])
+            skipped = len(rows) - len(judged)
+            lines.append(f"{split}: {hit} of {len(judged)} flagged with the right side"
+                         + (f" ({skipped} not judgeable)" if skipped else ""))  # fmt: skip
     head = f"{'calm false flags':<40}{'instrument':>16}{'asset':>16}{'market':>16}"
     lines += ["", head, "-" * len(head)]
     for c in summary["calm"]:

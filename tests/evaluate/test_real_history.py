@@ -4,7 +4,8 @@ Runs the real-history suite's quick form on the shared data (each episode on its
 set's bars from 14 days before its window to a day after; the full form is ``deleverage
 evaluate --suite real``, whose verdicts on the episodes are the same). The misses below are
 the detector's, reported in docs/evaluation.md with their reason; they are not asserted, so
-a tuning that fixes one passes.
+a tuning that fixes one passes. Assets the labels mark ``not_judgeable`` (the data cannot show
+the episode at that resolution, with the reason) are not asserted either.
 """
 
 from __future__ import annotations
@@ -21,17 +22,11 @@ from service.evaluate.real import load_labels, run_real
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("DELEVERAGE_SHARED_DATA", REPO.parent / "shared" / "data"))
 KNOWN_MISSES = {
-    # Hyperliquid's BTC open interest in base units did not fall over the window (-2 %):
-    # the -11 % of 04-07 01:00-09:00 undoes a +13 % jump the evening before
-    ("2025-04-07-tariffs", "BTC"),
-    # daily bars: OI -13 % in the day with z -3.7, 0.8 of a threshold (the close-to-close
-    # price -6 % hides the intraday -21 %)
-    ("2024-08-05-yen-carry-daily", "SOL"),
-    # daily bars: Hyperliquid's open interest in base units over the UTC days 04-06 and
-    # 04-07 moved within its daily noise (the hourly falls reverted within the day)
-    ("2025-04-07-tariffs-daily", "BTC"),
-    ("2025-04-07-tariffs-daily", "ETH"),
-    ("2025-04-07-tariffs-daily", "SOL"),
+    # daily bars: Hyperliquid DOGE open interest in base units fell 21 % on the UTC day 04-07,
+    # 2.5 robust sigmas of its daily changes in the month before, 0.55 of a threshold, with
+    # the price flat close to close (the intraday low, -14 %, is 2 sigmas: not a sweep); the
+    # price fell the day before, while open interest rose. The flush is split across two day
+    # bars and shows in neither.
     ("2025-04-07-tariffs-daily", "DOGE"),
 }
 
@@ -57,9 +52,24 @@ def test_labelled_episodes_are_flagged_with_their_side_at_the_asset_scope(
     lost = [
         (e["episode"], e["asset"], e["side"], e["peak"])
         for e in episodes
-        if not e["flagged"] and (e["episode"], e["asset"]) not in KNOWN_MISSES
+        if not e["flagged"]
+        and not e["not_judgeable"]
+        and (e["episode"], e["asset"]) not in KNOWN_MISSES
     ]
     assert lost == []
+
+
+def test_known_misses_and_not_judgeable_assets_do_not_overlap(
+    episodes: list[dict[str, Any]],
+) -> None:
+    unjudged = {(e["episode"], e["asset"]) for e in episodes if e["not_judgeable"]}
+    assert unjudged == {
+        ("2025-04-07-tariffs", "BTC"),
+        ("2025-04-07-tariffs-daily", "BTC"),
+        ("2025-04-07-tariffs-daily", "ETH"),
+        ("2025-04-07-tariffs-daily", "SOL"),
+    }
+    assert not unjudged & KNOWN_MISSES
 
 
 def test_2025_10_10_is_a_long_cascade_by_the_close_of_the_21_00_bar(

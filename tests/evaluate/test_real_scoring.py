@@ -5,6 +5,7 @@ from __future__ import annotations
 from service.backtest.bars import Bar, to_ms
 from service.detect.model import State
 from service.evaluate.real import SETS, Span, calm_bars, judge, load_labels
+from service.evaluate.real_report import real_table
 
 H = 3_600_000
 T0 = to_ms("2025-10-10T00:00:00Z")
@@ -27,6 +28,30 @@ def test_the_labels_carry_their_source_window_side_and_rationale() -> None:
     # the calm: OI moved < 1 % (per hour) and liquidations < 2x the median bar
     assert (labels.oi_move_pct, labels.liq_vs_median) == (1.0, 2.0)
     assert {bar for d in labels.datasets.values() for bar in [d.bar_s]} == {300, 3600, 86400}
+
+
+def test_an_asset_the_data_cannot_show_is_labelled_not_judgeable_with_its_reason() -> None:
+    labels = load_labels()
+    for e in labels.episodes:
+        assert set(e.not_judgeable) <= set(e.assets), e.id
+        for reason in e.not_judgeable.values():
+            assert len(reason) > 80, e.id
+
+
+def test_the_report_prints_not_judgeable_with_its_reason_outside_the_counts() -> None:
+    row = {"set": "tuning", "dataset": "d", "window": ["a", "b"], "expected_side": "long",
+           "expected_state": None, "delay_s": None, "side": None, "peak": "calm",
+           "instrument": {"flagged": False, "delay_s": None, "peak": "calm"}}  # fmt: skip
+    rows = [
+        row | {"episode": "e", "asset": "BTC", "flagged": False,
+               "not_judgeable": "open interest rose over the window"},
+        row | {"episode": "e", "asset": "ETH", "flagged": True, "delay_s": 60.0,
+               "side": "long", "peak": "unwinding", "not_judgeable": None},
+    ]  # fmt: skip
+    text = real_table({"episodes": rows, "calm": [], "pooled": []})
+    assert "not judgeable: open interest rose over the window" in text
+    assert "tuning: 1 of 1 flagged with the right side (1 not judgeable)" in text
+    assert " NO " not in text
 
 
 def span(state: State, side: str | None, start_h: float, end_h: float) -> Span:
