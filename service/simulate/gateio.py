@@ -113,6 +113,10 @@ class GateSimulator(VenueServer[_Client]):
         c = self.contracts[p.symbol]
         return wire.liquidation_row(p, c, decimal_sizes=decimal_sizes, legacy=self.legacy)
 
+    def unsent(self) -> list[LiquidationPrint]:
+        """Liquidations waiting for the next flush (not sent yet)."""
+        return [p for batch in self._pending.values() for p in batch]
+
     # -- websocket -------------------------------------------------------------------------
 
     def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
