@@ -13,9 +13,10 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import Settings, load_settings
+from .config import Settings
 from .errors import ConfigError
 from .logs import configure
+from .preflight import load_checked
 from .redact import scrub
 from .venues import REGISTRY
 
@@ -31,7 +32,7 @@ _config_option = click.option(
 def _settings(config_files: tuple[Path, ...], **overrides: Any) -> Settings:
     """The validated settings, or exit 1 with a message naming the key (never a secret)."""
     try:
-        return load_settings(set(REGISTRY), list(config_files) or None, **overrides)
+        return load_checked(list(config_files) or None, **overrides)
     except ConfigError as exc:
         raise click.ClickException(scrub(str(exc))) from None
 

@@ -7,7 +7,14 @@ Sources, highest priority first: keyword arguments, environment variables
 the defaults below. Anything invalid stops the service with a message naming the key; the
 message never quotes the value (it may be a secret). Whatever would fail at run time is
 checked here (URL schemes and ports, Redis URL arguments, webhook secrets, consistent limits,
-rule receivers), so that ``deleverage check-config`` catches it.
+rule receivers, the MQTT topic prefix), so that ``deleverage check-config`` catches it; what
+needs a venue's code (a ccxt exchange that can be polled) is checked next, by
+:mod:`.preflight`, which the commands load their settings through.
+
+The settings are a leaf: they import only other settings modules (``config_*``) and the
+vocabulary below every package (:mod:`.errors`, :mod:`.events`, :mod:`.scores`,
+:mod:`.redact`), so that any package may take them in without a cycle and without loading
+the service (``tests/test_import_graph.py`` holds them to it).
 
 Secrets (the Redis URL's credentials, ``mqtt.password``, webhook secrets and Slack/Discord
 URLs, secret-looking ``ccxt.config`` keys) are masked in dumps and reprs, and
@@ -41,9 +48,17 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from .alerts.rules import AlertSettings
+from .config_alerts import AlertSettings
 from .config_sources import describe, read_yaml
-from .config_types import Host, HttpUrl, Redis, WebsocketUrl, mapping_secrets, masked_mapping
+from .config_types import (
+    Host,
+    HttpUrl,
+    Redis,
+    TopicPrefix,
+    WebsocketUrl,
+    mapping_secrets,
+    masked_mapping,
+)
 from .errors import ConfigError
 from .events import Kind
 from .redact import redacted as redacted  # re-exported: the runtime and demo mask URLs with it
@@ -68,7 +83,7 @@ class CcxtSettings(_Section):
 
     exchange: str
     """The ccxt exchange id (``bitget``, ``htx``...). It must implement fetchFundingRate(s)
-    and fetchOpenInterest(s): checked at start-up."""
+    and fetchOpenInterest(s): checked at start-up, by :mod:`.preflight` (it needs ccxt)."""
     poll_interval_s: Annotated[float, Field(ge=1)] = 60.0
     """One funding/mark poll per interval; per-symbol open-interest calls are spread over it
     (and never faster than ccxt's ``rateLimit`` for the exchange)."""
@@ -82,15 +97,6 @@ class CcxtSettings(_Section):
     """Extra ccxt constructor settings, e.g. ``{options: {fetchMarkets: {types: [swap]}}}``
     or a slower ``rateLimit`` (ms); ``enableRateLimit`` is always on. Values under
     secret-looking keys (``apiKey``, ``secret``, ``password``...) are masked in dumps."""
-
-    @field_validator("exchange")
-    @classmethod
-    def _capable(cls, value: str) -> str:
-        # lazily: ccxt is heavy, and config is imported by every process
-        from .venues.ccxt_polled import check_exchange
-
-        check_exchange(value)
-        return value
 
     @field_serializer("config")
     def _mask_config(self, value: dict[str, Any]) -> Any:
@@ -353,7 +359,7 @@ class MqttSettings(_Section):
     tls_ca_file: Path | None = None
     """CA bundle for the broker's certificate (loaded at start-up); ``None``: the system's
     trust store."""
-    topic_prefix: str = "deleverage/v1"
+    topic_prefix: TopicPrefix = "deleverage/v1"
     """Heads every topic; its last level is the schema version of the topics and bodies."""
     alert_qos: Literal[0, 1, 2] = 1
     score_qos: Literal[0, 1, 2] = 1
@@ -377,14 +383,6 @@ class MqttSettings(_Section):
 
     def identifier(self) -> str:
         return self.client_id or f"deleverage-{socket.gethostname()}-{os.getpid()}"
-
-    @field_validator("topic_prefix")
-    @classmethod
-    def _prefix(cls, value: str) -> str:
-        # lazily: config cannot import service.publish at import time (the API imports config)
-        from .publish.mqtt.topics import check_prefix
-
-        return check_prefix(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> MqttSettings:

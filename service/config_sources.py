@@ -7,6 +7,7 @@ secret (or a whole section of them).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,16 @@ def _merge(into: dict[str, Any], data: dict[str, Any]) -> None:
 def describe(exc: ValidationError) -> str:
     """``key.path: message`` per error. Never the input: pydantic's own ``str()`` quotes it,
     and it may be a secret (or a whole section holding secrets)."""
-    lines = []
+    problems = []
     for err in exc.errors(include_url=False, include_context=False, include_input=False):
         key = ".".join(str(part) for part in err["loc"]) or "(root)"
         message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        lines.append(f"{key}: {message}")
+        problems.append((key, message))
+    return report(problems)
+
+
+def report(problems: Iterable[tuple[str, str]]) -> str:
+    """The message of a :class:`ConfigError`: one ``key.path: message`` line per problem, as
+    for the settings' own checks (:mod:`.preflight` reports its checks so too)."""
+    lines = [f"{key}: {message}" for key, message in problems]
     return scrub("invalid configuration:\n  " + "\n  ".join(lines))

@@ -1,6 +1,7 @@
 """Value types of the settings that are checked whole at start-up, so that nothing the
 configuration says can fail later: URLs of the right scheme, port and form, Redis URLs that
-redis-py accepts, host names, and mappings whose secret-looking values are masked.
+redis-py accepts, host names, MQTT topic prefixes, and mappings whose secret-looking values
+are masked.
 
 Errors raised here never quote the value (it may be a secret): they say what is wrong.
 """
@@ -133,3 +134,21 @@ def mapping_secrets(value: Any) -> list[str]:
         for v in value:
             found += mapping_secrets(v)
     return found
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it can head our topics, else ``ValueError`` saying why."""
+    if not prefix or prefix.startswith("/") or prefix.endswith("/"):
+        raise ValueError("must be non-empty, without a leading or trailing '/'")
+    if prefix.startswith("$"):
+        raise ValueError("topics starting with '$' are reserved by the broker")
+    bad = {c for c in prefix if c in "+#\x00" or c.isspace()}
+    if bad:
+        raise ValueError(f"must not contain {sorted(bad)!r}")
+    if "" in prefix.split("/"):
+        raise ValueError("must not contain an empty level ('//')")
+    return prefix
+
+
+TopicPrefix = Annotated[str, AfterValidator(check_prefix)]
+"""What heads every MQTT topic (:mod:`service.publish.mqtt.topics` builds them under it)."""

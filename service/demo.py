@@ -25,10 +25,11 @@ from typing import Any
 import click
 import structlog
 
-from .config import Settings, load_settings, redacted
+from .config import Settings, redacted
 from .demo_outputs import DemoOutputs, demo_outputs
 from .events import Kind
 from .lifeline import Lifeline, spawn_options
+from .preflight import load_checked
 from .runtime import Runtime, install_signal_handlers
 from .store import keys, reader
 from .store.embedded import embedded_redis
@@ -113,7 +114,7 @@ async def run_demo(
             "venues": {name: {"enabled": False} for name in settings.venues}
             | {name: {"enabled": True, **u} for name, u in urls.items()},
         }
-        demo_settings = load_settings(set(REGISTRY), files, **overrides)
+        demo_settings = load_checked(files, **overrides)
         runtime = Runtime(demo_settings, redis_url=redis_url)
         task = asyncio.create_task(runtime.run())
         install_signal_handlers(task)

@@ -37,18 +37,18 @@ from .alerts.model import AlertEvent
 from .alerts.payload import envelope
 from .alerts.service import AlertService
 from .collect.collector import VenueCollector
-from .collect.health import HealthSnapshot
 from .collect.poller import CcxtPoller
 from .config import Settings, VenueSettings, redacted
 from .detect.inputs import INPUT_GAP_S
-from .detect.model import Pressure
 from .detect.runner import Detector
 from .detect.warmup import Warmup
 from .errors import fatal_cause
 from .events import Event, Kind, Side
+from .health import HealthSnapshot
 from .publish.api.app import create_app, end_streams
 from .publish.metrics import MetricsCollector, OutputsSnapshot
 from .publish.mqtt import MqttPublisher
+from .scores import Pressure
 from .store.writer import EventSink
 from .supervise import ComponentStatus, Supervisor
 from .venues import REGISTRY

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from .collect.backoff import Backoff
+from .backoff import Backoff
 from .errors import Verdict, fatal_cause, verdict
 from .redact import scrub
 

@@ -21,7 +21,6 @@ import redis.asyncio as aioredis
 from own_redis import OwnRedis
 
 from service.config import StoreSettings, load_settings
-from service.detect.model import State
 from service.events import (
     Event,
     FundingRate,
@@ -34,6 +33,7 @@ from service.events import (
     decode_many,
 )
 from service.runtime import Component, Runtime
+from service.scores import State
 from service.store import keys
 from service.store.writer import EventSink
 from service.venues import REGISTRY

@@ -33,7 +33,7 @@ from click.testing import CliRunner
 
 from service.alerts.model import Alert, AlertEvent, EventKind, encode
 from service.cli import main
-from service.detect.model import State
+from service.scores import State
 from service.store import keys
 
 pytestmark = pytest.mark.integration

@@ -1,11 +1,11 @@
 """Alerts: rules (configuration), a pure lifecycle engine, a durable Redis outbox and signed
 webhook delivery (generic Standard Webhooks JSON, Slack, Discord)."""
 
+from ..config_alerts import AlertRule, AlertSettings, Scope, WebhookReceiver
 from .deliver import Delivery
 from .engine import AlertEngine
 from .model import Alert, AlertEvent, EventKind, Observation, fingerprint
 from .payload import sign, verify
-from .rules import AlertRule, AlertSettings, Scope, WebhookReceiver
 from .service import AlertService
 
 __all__ = [

@@ -54,10 +54,10 @@ import structlog
 from redis.exceptions import RedisError, ResponseError
 
 from ..aio import checkpoint
+from ..config_alerts import AlertSettings, WebhookReceiver
 from ..store import keys
 from .model import AlertEvent, decode_event
 from .payload import body, sign
-from .rules import AlertSettings, WebhookReceiver
 
 log = structlog.get_logger(__name__)
 

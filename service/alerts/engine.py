@@ -21,8 +21,17 @@ from dataclasses import dataclass
 
 import msgspec
 
+from ..config_alerts import AlertRule, Scope
+from ..scores import State
 from .model import Alert, AlertEvent, Change, EventKind, Observation, fingerprint
-from .rules import SEVERITY, AlertRule, Scope
+
+SEVERITY: dict[State, int] = {
+    State.CALM: 0,
+    State.BUILDING: 1,
+    State.UNWINDING: 2,
+    State.CASCADE: 3,
+}
+"""How bad a state is: an open alert whose state rises in this order is ``escalated``."""
 
 Instrument = tuple[str, str]
 

@@ -14,8 +14,8 @@ from typing import Literal
 
 import msgspec
 
-from ..detect.model import Pressure, State, Transition
 from ..events import Side
+from ..scores import Pressure, State, Transition
 
 
 class EventKind(enum.StrEnum):

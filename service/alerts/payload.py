@@ -28,8 +28,8 @@ import json
 import time
 from typing import Any
 
+from ..config_alerts import WebhookReceiver, decode_secret
 from .model import Alert, AlertEvent, EventKind
-from .rules import WebhookReceiver, decode_secret
 
 _COLOURS = {"calm": 0x2ECC71, "building": 0xF1C40F, "unwinding": 0xE67E22, "cascade": 0xE74C3C}
 

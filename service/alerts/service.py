@@ -40,12 +40,12 @@ import structlog
 from redis.exceptions import RedisError
 
 from ..aio import checkpoint
-from ..detect.model import decode_transition
+from ..config_alerts import AlertSettings
+from ..scores import decode_transition
 from ..store import keys, poison, reader
 from .deliver import Delivery, ReceiverStats, ensure_group
 from .engine import AlertEngine
 from .model import Alert, AlertEvent, Observation, encode
-from .rules import AlertSettings
 
 log = structlog.get_logger(__name__)
 

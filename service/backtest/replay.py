@@ -26,8 +26,8 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..detect.base import PressureModel
-from ..detect.model import WARMING, Pressure, Scope, State, Transition
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from ..scores import WARMING, Pressure, Scope, State, Transition
 from .bars import Bar, funding_intervals
 
 

@@ -41,18 +41,18 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketE
 from websockets.frames import CloseCode
 
 from ..aio import checkpoint
+from ..backoff import Backoff
 from ..config import CollectSettings
 from ..events import KIND_OF, Event, Kind, Liquidation, Side
+from ..health import encode as encode_health
 from ..store import keys
 from ..store.writer import EventSink
 from ..validate import Boundary
 from ..venues import SHAPES
 from ..venues.base import Connection, Instrument, Parser, Venue, now_ms, ping_text
-from .backoff import Backoff
 from .dedup import Deduplicator
 from .drift import DriftMonitor
 from .health import VenueHealth
-from .health import encode as encode_health
 
 log = structlog.get_logger(__name__)
 CLOSE_TIMEOUT_S = 1.0

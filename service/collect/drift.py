@@ -25,8 +25,8 @@ from typing import Final
 import structlog
 
 from ..events import Kind
+from ..health import DriftSuspicion
 from ..venues.shape import FieldCount, Shape, decode
-from .health import DriftSuspicion
 
 log = structlog.get_logger(__name__)
 

@@ -40,8 +40,10 @@ import structlog
 from redis.exceptions import RedisError
 
 from ..aio import checkpoint
+from ..backoff import Backoff
 from ..config import CollectSettings
 from ..events import KIND_OF, Event, Kind, MarkPrice, Side
+from ..health import encode as encode_health
 from ..store import keys
 from ..store.writer import EventSink
 from ..validate import Boundary
@@ -53,10 +55,8 @@ from ..venues.ccxt_polled import (
     open_interest_event,
     ticker_mark,
 )
-from .backoff import Backoff
 from .collector import REST_ERRORS
 from .health import VenueHealth
-from .health import encode as encode_health
 
 log = structlog.get_logger(__name__)
 

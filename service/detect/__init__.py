@@ -1,5 +1,5 @@
 """Deleveraging pressure: rolling windows and scores per instrument, asset and market.
 
-Build the model with :func:`service.detect.factory.make_model` (not re-exported here: the
-configuration imports :mod:`.model`, and a re-export would import the configuration back).
+Build the model with :func:`service.detect.factory.make_model`. What the detector outputs
+(scores, states, transitions) is :mod:`service.scores`, below the store that keeps it.
 """

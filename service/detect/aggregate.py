@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from ..config import DetectorSettings
 from ..events import Side
-from .model import State
+from ..scores import State
 
 FAMILY = {State.UNWINDING: "unwind", State.CASCADE: "unwind", State.BUILDING: "build"}
 

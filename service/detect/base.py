@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ..events import Event
-from .model import Pressure, Transition
+from ..scores import Pressure, Transition
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,8 +34,8 @@ import math
 from dataclasses import dataclass, field
 
 from ..config import DetectorSettings
+from ..scores import WARMING
 from .baseline import Baseline
-from .model import WARMING
 from .rings import (
     ACTIVE,
     FINE_MAX_WINDOW_S,

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from typing import Final
 
 from ..events import Event
+from ..scores import ANY
 from ..store import keys, poison
 from ..validate import problem
-from .model import ANY
 
 INPUT_GAP_S: Final = 10.0
 """A venue with no new event for this long is held: several intervals of every websocket

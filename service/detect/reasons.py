@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 from ..config import DetectorSettings
+from ..scores import State
 from .evidence import Window
 from .features import Snapshot
-from .model import State
 from .sides import SIDE_PRICE_Z
 from .text import usd_text
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 
 from ..config import DetectorSettings
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest
+from ..scores import ANY, Pressure, Scope, State, Transition
 from .aggregate import Combined, Part, combine
 from .base import Evaluation
 from .features import Baselines, burn_in, sample_baselines, snapshot
-from .model import ANY, Pressure, Scope, State, Transition
 from .rings import InstrumentHistory, make_rings
 from .scoring import EMPTY, Assessment, assess
 from .state import SEVERITY, Quality, StateMachine, data_quality

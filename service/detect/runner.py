@@ -54,11 +54,11 @@ from redis.exceptions import RedisError, ResponseError
 from ..aio import checkpoint
 from ..config import DetectorSettings
 from ..errors import Verdict, verdict
+from ..scores import ANY, Pressure, Scope, Transition, encode
 from ..store import keys, poison, reader
 from .base import Evaluation, PressureModel, Seedable
 from .factory import make_model
 from .inputs import InputWatch
-from .model import ANY, Pressure, Scope, Transition, encode
 from .warmup import Warmup
 
 log = structlog.get_logger(__name__)

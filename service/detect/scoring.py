@@ -62,9 +62,9 @@ from dataclasses import dataclass, field
 
 from ..config import DetectorSettings
 from ..events import Side
+from ..scores import State
 from .evidence import Window, one_sidedness, score_windows
 from .features import SATURATION_SPAN_S, Baselines, Snapshot
-from .model import State
 from .reasons import feature_values, reasons_of
 from .sides import build_side, unwind_side
 

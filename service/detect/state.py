@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..events import Side
-from .model import State
+from ..scores import State
 from .text import span_text
 
 SEVERITY = {State.CALM: 0, State.BUILDING: 1, State.UNWINDING: 2, State.CASCADE: 3}

@@ -30,8 +30,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..detect.model import State, Transition
 from ..events import Side
+from ..scores import State, Transition
 from ..simulate.scenario import Regime, Scenario
 
 DAY_MS = 86_400_000

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from ..detect.base import PressureModel
-from ..detect.model import Transition
 from ..events import Event
+from ..scores import Transition
 from ..simulate.library import PRIMARY_ASSETS
 from ..simulate.scenario import Phase, Regime, Scenario
 from .history import warm_start

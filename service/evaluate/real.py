@@ -31,7 +31,7 @@ from ..backtest.prepare import apply_prices, resample
 from ..backtest.replay import Result, asset_of, replay
 from ..config import DetectorSettings
 from ..detect.factory import make_model
-from ..detect.model import ANY, Scope, State, Transition
+from ..scores import ANY, Scope, State, Transition
 
 SETS = ("tuning", "judging")
 UNWIND = (State.UNWINDING, State.CASCADE)

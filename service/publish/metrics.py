@@ -29,11 +29,11 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from ..alerts.deliver import ReceiverStats
-from ..collect.health import HealthSnapshot
 from ..config import MetricsSettings
 from ..detect.assets import build_asset_views
-from ..detect.model import Pressure, State
 from ..events import Event, FundingRate, Kind, MarkPrice, OpenInterest, Side
+from ..health import HealthSnapshot
+from ..scores import Pressure, State
 from ..store import poison
 from ..store.reader import LiquidationSums
 from .api.freshness import feed_problem

@@ -19,8 +19,8 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from ..detect.model import Transition
 from ..events import KIND_OF, Kind, Liquidation
+from ..scores import Transition
 from . import keys
 from .poison import (
     Reason,

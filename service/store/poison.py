@@ -28,10 +28,10 @@ import msgspec
 import structlog
 from redis.exceptions import ResponseError
 
-from ..collect.health import HealthSnapshot
-from ..detect.model import Pressure, Transition
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest
 from ..events import decode as decode_event
+from ..health import HealthSnapshot
+from ..scores import Pressure, Transition
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

@@ -16,9 +16,9 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from ..collect.health import HealthSnapshot
-from ..detect.model import Pressure
 from ..events import KIND_OF, Event, Kind, Liquidation, Side
+from ..health import HealthSnapshot
+from ..scores import Pressure
 from . import keys
 from .pages import (
     MAX_CURSOR_CHARS,

@@ -20,8 +20,8 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from ..detect.model import State
 from ..events import FundingRate, Kind, Liquidation, OpenInterest, Side
+from ..scores import State
 from . import keys
 from .poison import decode_or_record, entry_field, readable, usable_event
 

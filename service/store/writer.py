@@ -43,7 +43,7 @@ import structlog
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..aio import checkpoint
-from ..collect.backoff import Backoff
+from ..backoff import Backoff
 from ..config import StoreSettings
 from ..errors import DATA_ERRORS
 from ..events import Event, encode

@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 import yaml
 from alerts_support import SECRET, Receiver, until
 
-from service.detect.model import State, Transition, encode
 from service.events import Side
+from service.scores import State, Transition, encode
 from service.store import keys
 
 pytestmark = pytest.mark.integration

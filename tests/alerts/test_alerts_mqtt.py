@@ -17,9 +17,9 @@ import redis.asyncio as aioredis
 from alerts_support import SECRET, Receiver, until
 
 from service.config import Settings
-from service.detect.model import State, Transition, encode
 from service.events import Side
 from service.runtime import Component, Runtime
+from service.scores import State, Transition, encode
 from service.store import keys
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,10 @@ from asgi_lifespan import LifespanManager
 
 from service.alerts import AlertEngine, AlertRule, AlertService, AlertSettings, Observation
 from service.config import Settings
-from service.detect.model import State
 from service.events import Side
 from service.publish.api.app import create_app
 from service.publish.api.routes import alerts as alert_routes
+from service.scores import State
 
 pytestmark = pytest.mark.integration
 T0 = 1_795_000_000_000

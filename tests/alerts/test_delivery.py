@@ -21,11 +21,11 @@ from service.alerts import AlertService, AlertSettings
 from service.alerts.model import Alert, AlertEvent, EventKind, decode_event
 from service.alerts.model import encode as encode_alert_event
 from service.config import MetricsSettings, Settings
-from service.detect.model import State, Transition, encode
 from service.events import Side
 from service.publish.api.app import create_app
 from service.publish.api.routes import alerts as alert_routes
 from service.publish.metrics import MetricsCollector, OutputsSnapshot
+from service.scores import State, Transition, encode
 from service.store import keys
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from service.alerts import AlertEngine, AlertRule, EventKind, Observation, Scope, fingerprint
-from service.detect.model import State
 from service.events import Side
+from service.scores import State
 
 T0 = 1_795_000_000_000
 

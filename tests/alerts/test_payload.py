@@ -7,8 +7,8 @@ import json
 from service.alerts import AlertEngine, AlertRule, Observation, WebhookReceiver, sign, verify
 from service.alerts.model import AlertEvent
 from service.alerts.payload import body
-from service.detect.model import State
 from service.events import Side
+from service.scores import State
 
 
 def test_signature_matches_the_standard_webhooks_example() -> None:

@@ -17,10 +17,10 @@ import structlog
 import structlog.testing
 from harness import FAST_RECOVERY, stop, stored, until
 
-from service.collect.health import decode_snapshot
 from service.collect.poller import CcxtPoller, Unchanged
 from service.config import CollectSettings, StoreSettings, VenueSettings
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest
+from service.health import decode_snapshot
 from service.simulate.ccxt_bitget import CcxtBitgetSimulator
 from service.store import keys
 from service.store.writer import EventSink

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 
-from service.collect.backoff import Backoff
+from service.backoff import Backoff
 from service.collect.dedup import Deduplicator
 from service.events import Liquidation, MarkPrice, OpenInterest, Side
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from service.collect.drift import SAMPLE_EVERY, SAMPLE_FIRST, DriftMonitor
-from service.collect.health import DriftSuspicion
 from service.events import Kind
+from service.health import DriftSuspicion
 from service.venues import SHAPES
 
 HOUR_MS = 3_600_000

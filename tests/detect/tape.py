@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from service.config import DetectorSettings
 from service.detect.base import PressureModel
 from service.detect.factory import make_model
-from service.detect.model import Pressure, Transition
 from service.events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.scores import Pressure, Transition
 
 T0_MS = 1_760_000_000_000
 SETTINGS = DetectorSettings(burn_in_samples=0)

@@ -9,9 +9,9 @@ from test_robust_model import OI0, P0, long_cascade
 
 from service.config import DetectorSettings
 from service.detect.inputs import InputWatch
-from service.detect.model import ANY, Pressure, Scope, State
 from service.detect.robust_model import RobustModel
 from service.events import Side
+from service.scores import ANY, Pressure, Scope, State
 
 SETTINGS = DetectorSettings(stale_after_s=600, burn_in_samples=0)  # no staleness, no burn-in
 REASON = "no data: the store is unreachable; holding the last state"

@@ -8,9 +8,9 @@ import pytest
 from tape import SETTINGS, Market, Tape, ms, ramp, simulate
 
 from service.config import DetectorSettings
-from service.detect.model import ANY, Scope, State
 from service.detect.robust_model import RobustModel
 from service.events import Side
+from service.scores import ANY, Scope, State
 
 CALM, BUILDING, UNWINDING, CASCADE = State.CALM, State.BUILDING, State.UNWINDING, State.CASCADE
 LONG, SHORT = Side.LONG, Side.SHORT

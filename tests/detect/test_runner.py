@@ -15,7 +15,9 @@ import redis.asyncio as aioredis
 from tape import Tape
 
 from service.config import DetectorSettings, StoreSettings
-from service.detect.model import (
+from service.detect.runner import Detector
+from service.events import Event, Side
+from service.scores import (
     Pressure,
     Scope,
     State,
@@ -23,8 +25,6 @@ from service.detect.model import (
     decode_pressure,
     decode_transition,
 )
-from service.detect.runner import Detector
-from service.events import Event, Side
 from service.store import keys
 from service.store.writer import write_batch
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from service.detect.model import State
 from service.detect.state import StateMachine, data_quality
 from service.events import Side
+from service.scores import State
 
 CALM, BUILDING, UNWINDING, CASCADE = State.CALM, State.BUILDING, State.UNWINDING, State.CASCADE
 LONG, SHORT = Side.LONG, Side.SHORT

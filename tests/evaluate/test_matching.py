@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from service.detect.model import State, Transition
 from service.evaluate.matching import (
     InstrumentRef,
     Label,
@@ -16,6 +15,7 @@ from service.evaluate.matching import (
 )
 from service.evaluate.report import Scored, figures, summarize, table
 from service.events import Side
+from service.scores import State, Transition
 from service.simulate.scenario import Drift, Phase, Regime, Scenario
 from service.simulate.scenario import Label as PhaseLabel
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from service.backtest.bars import Bar, to_ms
-from service.detect.model import State
 from service.evaluate.real import SETS, Span, calm_bars, judge, load_labels
 from service.evaluate.real_report import real_table
+from service.scores import State
 
 H = 3_600_000
 T0 = to_ms("2025-10-10T00:00:00Z")

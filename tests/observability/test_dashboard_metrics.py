@@ -8,11 +8,11 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry
 
-from service.collect.health import HealthSnapshot
 from service.config import MetricsSettings
-from service.detect.model import Pressure, State
 from service.events import Event, Kind, OpenInterest, Side
+from service.health import HealthSnapshot
 from service.publish.metrics import MetricsCollector
+from service.scores import Pressure, State
 
 
 class Source:

@@ -25,9 +25,9 @@ from publish_support import (
 
 from service.alerts.model import Alert, Change, EventKind
 from service.alerts.model import encode as encode_alert
-from service.detect.model import ANY, Pressure, Scope, State, Transition
-from service.detect.model import encode as encode_detector
 from service.events import Event, Kind, Liquidation, MarkPrice, Side, encode
+from service.scores import ANY, Pressure, Scope, State, Transition
+from service.scores import encode as encode_detector
 from service.store import keys
 
 GOOD_INSTRUMENTS = [

@@ -11,11 +11,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from service.collect.health import HealthSnapshot
-from service.collect.health import encode as encode_snapshot
 from service.config import StoreSettings
-from service.detect.model import Pressure, State
-from service.detect.model import encode as encode_pressure
 from service.events import (
     Event,
     FundingRate,
@@ -26,6 +22,10 @@ from service.events import (
     Side,
     per_hour,
 )
+from service.health import HealthSnapshot
+from service.health import encode as encode_snapshot
+from service.scores import Pressure, State
+from service.scores import encode as encode_pressure
 from service.store import keys
 from service.store.writer import write_batch
 

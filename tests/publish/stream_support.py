@@ -20,10 +20,10 @@ from fastapi import FastAPI
 
 from service.alerts.model import Alert, AlertEvent, EventKind
 from service.alerts.model import encode as encode_alert
-from service.detect.model import Pressure, Scope, State, Transition
-from service.detect.model import encode as encode_detect
 from service.events import Side
 from service.publish.api import end_streams
+from service.scores import Pressure, Scope, State, Transition
+from service.scores import encode as encode_detect
 from service.store import keys
 
 

@@ -9,9 +9,9 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from publish_support import PROBLEM, pressure, store_pressure
 
-from service.detect.model import State
 from service.events import Side
 from service.publish.api.params import rfc3339
+from service.scores import State
 from service.store import keys, poison
 
 SCORES = [

@@ -7,9 +7,9 @@ import pytest
 import redis.asyncio as aioredis
 from publish_support import PROBLEM
 
-from service.detect.model import ANY, Scope, State, Transition, encode
 from service.events import Side
 from service.publish.api.params import rfc3339
+from service.scores import ANY, Scope, State, Transition, encode
 from service.store import keys
 
 T0 = 1_760_000_000_000

@@ -17,11 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from publish_support import MemorySource, funding, mark, open_interest, pressure, snapshot
 
 from service.config import MetricsSettings, Settings
-from service.detect.model import State
 from service.events import Side
 from service.publish.api import create_app
 from service.publish.build import VERSION
 from service.publish.metrics import SPECS, MetricsCollector
+from service.scores import State
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -23,11 +23,11 @@ import aiomqtt
 import pytest
 from pydantic import ValidationError
 
-from service.detect.model import Pressure, State
 from service.events import Side
 from service.publish.mqtt import MqttPublisher, MqttSettings, Topics
 from service.publish.mqtt.payloads import retained_messages
 from service.publish.mqtt.topics import check_prefix, token, untoken
+from service.scores import Pressure, State
 
 REPO = Path(__file__).resolve().parents[2]
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"

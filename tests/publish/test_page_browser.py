@@ -31,8 +31,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from stream_support import serve  # noqa: E402
 
 from service.config import Settings  # noqa: E402
-from service.detect.model import Pressure, Scope, State, encode  # noqa: E402
 from service.publish.api import create_app  # noqa: E402
+from service.scores import Pressure, Scope, State, encode  # noqa: E402
 from service.store import keys  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]

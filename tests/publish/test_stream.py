@@ -27,12 +27,12 @@ from stream_support import (
 )
 
 from service.config import ApiSettings, Settings
-from service.detect.model import Scope, State
-from service.detect.model import encode as encode_detect
 from service.events import Side
 from service.publish.api import create_app, end_streams
 from service.publish.api.stream.events import parse_event_id
 from service.publish.api.stream.hub import Hub
+from service.scores import Scope, State
+from service.scores import encode as encode_detect
 from service.store import keys
 
 pytestmark = pytest.mark.integration
@@ -118,7 +118,7 @@ async def test_a_burst_across_streams_arrives_whole_and_strictly_ordered(
 
 
 def _transition(i: int) -> Any:
-    from service.detect.model import Transition
+    from service.scores import Transition
 
     return Transition(
         venue="*", symbol="*", asset="*", from_state=State.CALM, to_state=State.BUILDING,

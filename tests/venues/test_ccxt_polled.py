@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from service.config import load_settings
 from service.errors import ConfigError
 from service.events import FundingRate, MarkPrice
+from service.preflight import load_checked
 from service.simulate.ccxt_bitget_rest import RECORDED, v2_row
-from service.venues import REGISTRY
 from service.venues.base import Instrument, ParseStats
 from service.venues.ccxt_polled import (
     PolledMarket,
@@ -25,12 +24,12 @@ from service.venues.ccxt_polled import (
     perpetuals,
 )
 
-KNOWN = set(REGISTRY)
 RECV = 1_700_000_000_500
 
 
 def load(**venue: Any) -> Any:
-    return load_settings(KNOWN, [], venues={"longtail": venue})
+    # through the start-up checks, as the commands load settings: ccxt is checked there
+    return load_checked([], venues={"longtail": venue})
 
 
 def test_a_ccxt_venue_needs_no_native_module_and_takes_its_defaults() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ...collect.health import HealthSnapshot
+from ...health import HealthSnapshot
 
 SNAPSHOT_MAX_AGE_MS: Final = 10_000
 """The collector writes its snapshot every second; ten missed writes mean it is gone."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...alerts.model import Alert
-from ...detect.model import Pressure, Transition
 from ...events import Liquidation
+from ...scores import Pressure, Transition
 from .params import rfc3339, rfc3339_or_none
 
 

@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ...detect.model import Scope, State
 from ...events import Side
+from ...scores import Scope, State
 from .params import Timestamp
 
 Ratio = float

@@ -15,7 +15,7 @@ from fastapi import Query
 from pydantic import BeforeValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from ...detect.model import State
+from ...scores import State
 from ...store.pages import MAX_CURSOR_CHARS
 
 _EPOCH_MS = re.compile(r"[0-9]{1,15}")

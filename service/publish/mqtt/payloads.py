@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import msgspec
 
-from ...detect.model import Pressure, State
+from ...scores import Pressure, State
 from .topics import Topics
 
 SCHEMA: Final = 1

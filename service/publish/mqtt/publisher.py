@@ -29,9 +29,9 @@ from typing import Any, Protocol
 import aiomqtt
 import structlog
 
-from ...collect.backoff import Backoff
+from ...backoff import Backoff
 from ...config import MqttSettings
-from ...detect.model import Pressure
+from ...scores import Pressure
 from . import payloads
 from .topics import OFFLINE, ONLINE, Topics
 

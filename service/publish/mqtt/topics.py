@@ -14,12 +14,16 @@ percent-escapes what MQTT gives a meaning to (``/`` separates levels, ``+`` and 
 wildcards, NUL is forbidden), spaces, control characters and ``%`` itself. The escaping is
 reversible (:func:`untoken`) and leaves ordinary symbols unchanged: ``BTCUSDT`` stays
 ``BTCUSDT``, as in the API's ``/v1/pressure/{venue}/{symbol}``.
+
+What a prefix may be (:func:`check_prefix`) lives with the settings that check it at start-up.
 """
 
 from __future__ import annotations
 
 from typing import Final
 from urllib.parse import unquote
+
+from ...config_types import check_prefix
 
 STATUS: Final = "status"
 ONLINE: Final = b"online"
@@ -39,20 +43,6 @@ def token(value: str) -> str:
 def untoken(level: str) -> str:
     """The value :func:`token` escaped into ``level``."""
     return unquote(level)
-
-
-def check_prefix(prefix: str) -> str:
-    """``prefix`` if it can head our topics, else ``ValueError`` saying why."""
-    if not prefix or prefix.startswith("/") or prefix.endswith("/"):
-        raise ValueError("must be non-empty, without a leading or trailing '/'")
-    if prefix.startswith("$"):
-        raise ValueError("topics starting with '$' are reserved by the broker")
-    bad = {c for c in prefix if c in "+#\x00" or c.isspace()}
-    if bad:
-        raise ValueError(f"must not contain {sorted(bad)!r}")
-    if "" in prefix.split("/"):
-        raise ValueError("must not contain an empty level ('//')")
-    return prefix
 
 
 class Topics:

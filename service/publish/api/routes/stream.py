@@ -9,7 +9,7 @@ from typing import Annotated, Any, Final, cast
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from ....detect.model import Scope
+from ....scores import Scope
 from ..deps import SettingsDep
 from ..models import STREAM_PAYLOADS
 from ..params import AssetQuery, VenueQuery

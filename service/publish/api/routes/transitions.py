@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from ....detect.model import Scope, Transition
+from ....scores import Scope, Transition
 from ....store import keys, pages
 from ..deps import LimitDep, RedisDep
 from ..items import transition_item

@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ....collect.health import HealthSnapshot
 from ....config import VenueSettings
+from ....health import HealthSnapshot
 from ....store import reader
 from ..deps import RedisDep, SettingsDep
 from ..freshness import feed_problem

@@ -26,8 +26,8 @@ from typing import Any, Final
 import msgspec
 
 from ....alerts.model import AlertEvent
-from ....detect.model import ANY, Pressure, Scope, Transition
 from ....events import Liquidation
+from ....scores import ANY, Pressure, Scope, Transition
 from ....store import poison
 from ....store.reader import handoff_events
 from ..items import alert_item, liquidation_item, pressure_item, transition_item

@@ -49,8 +49,8 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
-from ....detect.model import Pressure
 from ....errors import StoreError
+from ....scores import Pressure
 from ....store import keys, poison, reader
 from .events import (
     ORIGIN,

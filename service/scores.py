@@ -1,4 +1,8 @@
-"""The detector's output, shared with the API, the metrics and the alerts.
+"""The detector's output, shared with the store, the API, the metrics and the alerts.
+
+Vocabulary below every package that passes it on (as :mod:`.events` is for the venues'
+output): the store keeps these values and the settings name states, so they cannot live in
+:mod:`.detect`, which reads from the store.
 
 State names are fixed: ``calm``, ``building`` (leverage growing), ``unwinding`` (positions
 closing: a gradual deleveraging), ``cascade`` (forced liquidations dominate). ``side`` is
@@ -16,7 +20,7 @@ import enum
 
 import msgspec
 
-from ..events import Side
+from .events import Side
 
 ANY = "*"
 """``venue``/``symbol`` (and ``asset``) of an asset (market) score."""

@@ -1,4 +1,5 @@
-"""Alert rules and webhook receivers, as configuration (validated at start-up).
+"""Alert rules and webhook receivers, as configuration (validated at start-up); the engine
+that applies them is :mod:`.alerts`.
 
 A rule says *what* opens an alert (states, a minimum score, held for ``for_s``), *where*
 (scope and filters), when it resolves (the state leaves the set **and** the score is at or
@@ -34,9 +35,9 @@ from pydantic import (
     model_validator,
 )
 
-from ..config_types import CredentialHttpUrl, HttpUrl
-from ..detect.model import State
-from ..redact import url_secrets
+from .config_types import CredentialHttpUrl, HttpUrl
+from .redact import url_secrets
+from .scores import State
 
 Seconds = Annotated[float, Field(gt=0)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
@@ -66,14 +67,6 @@ def _signing_key(value: Any) -> Any:
 
 SigningSecret = Annotated[SecretBytes, BeforeValidator(_signing_key)]
 """A ``whsec_<base64>`` secret in configuration; the decoded HMAC key once validated."""
-
-SEVERITY: dict[State, int] = {
-    State.CALM: 0,
-    State.BUILDING: 1,
-    State.UNWINDING: 2,
-    State.CASCADE: 3,
-}
-"""How bad a state is: an open alert whose state rises in this order is ``escalated``."""
 
 
 class Scope(enum.StrEnum):
