@@ -1,11 +1,53 @@
-"""A process's descendants, read from /proc (Linux): what a test needs to show that processes
-a parent started are gone after it."""
+"""Processes a test starts: a free loopback port, ``deleverage demo`` as a person runs it,
+stopping a process as its supervisor would, and a process's descendants read from /proc
+(Linux): what a test needs to show that processes a parent started are gone after it."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def service_env() -> dict[str, str]:
+    """This environment without any ``DELEVERAGE_`` setting (the test's own Redis URLs
+    included): a service process started with it sees only its own configuration."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("DELEVERAGE_")}
+
+
+def start_demo(log: Path, port: int) -> subprocess.Popen[bytes]:
+    """``deleverage demo --port PORT``, its output (both streams) written to ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "service", "demo", "--port", str(port)],
+            cwd=REPO, env=service_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+        )  # fmt: skip
+
+
+def stop(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace_s``; waits for the process either way."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
 
 PROC = Path("/proc")
 

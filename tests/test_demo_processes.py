@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,9 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from procs_support import Proc, alive, descendants, survivors
+from procs_support import Proc, alive, descendants, free_port, start_demo, survivors
 
-REPO = Path(__file__).resolve().parent.parent
 READY_LINE = "deleverage demo: open http"
 
 pytestmark = [
@@ -29,12 +27,6 @@ pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def expected_children() -> set[str]:
@@ -48,12 +40,7 @@ def expected_children() -> set[str]:
 def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[Proc], Path]]:
     """A running demo, the processes below it once all are up, and its log."""
     log = tmp_path / "demo.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DELEVERAGE_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "demo", "--port", str(free_port())],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-        )  # fmt: skip
+    proc = start_demo(log, free_port())
     children: list[Proc] = []
     try:
         children = _wait_serving(proc, log)

@@ -18,7 +18,7 @@ from typing import IO
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from own_redis import free_port
+from procs_support import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.events import Kind

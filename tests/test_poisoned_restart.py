@@ -5,7 +5,6 @@ skipped is counted in ``/metrics``."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from own_redis import free_port
+from procs_support import free_port, service_env, stop
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.config import StoreSettings
@@ -87,7 +86,7 @@ def service(tmp_path: Path, redis_url: str) -> Iterator[tuple[subprocess.Popen[b
         "detector:\n  warmup: false\n  eval_interval_s: 0.25\n  burn_in_samples: 0\n"
         f"api:\n  host: 127.0.0.1\n  port: {port}\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DELEVERAGE_")}
+    env = service_env()
     env["DELEVERAGE_CONFIG"] = str(config)
     log = (tmp_path / "run.log").open("wb")
     proc = subprocess.Popen(
@@ -97,13 +96,7 @@ def service(tmp_path: Path, redis_url: str) -> Iterator[tuple[subprocess.Popen[b
     try:
         yield proc, f"http://127.0.0.1:{port}"
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc, 10)
         log.close()
 
 

@@ -16,7 +16,6 @@ import base64
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import pytest
 import redis
 import yaml
 from click.testing import CliRunner
+from procs_support import free_port
 
 from service.alerts.model import Alert, AlertEvent, EventKind, encode
 from service.cli import main
@@ -59,12 +59,6 @@ PLANTED = (
 
 def leaked(text: str) -> list[str]:
     return [p for p in PLANTED if p in text]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def redis_urls(port: int) -> dict[str, str]:

@@ -30,12 +30,12 @@ from obs_support import (
     Json,
     compose,
     env_example,
-    free_port,
     need,
     run_prometheus,
     start,
     stop,
 )
+from procs_support import free_port
 
 from service.config import load_settings
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from procs_support import free_port
 from pydantic import ValidationError
 
 from service.events import Side
@@ -165,18 +166,11 @@ def test_mqtt_is_off_without_a_host_and_secrets_stay_secret() -> None:
 # --- a real broker ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class Broker:
     """A private Mosquitto on loopback that a test can stop and start again."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.conf = workdir / f"mosquitto-{self.port}.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"

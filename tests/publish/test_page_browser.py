@@ -9,13 +9,9 @@ Screenshots (laptop light and dark, phone) are kept under ``artifacts/`` for CI.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +21,7 @@ import pytest
 
 webdriver = pytest.importorskip("selenium.webdriver")
 import redis.asyncio as aioredis  # noqa: E402
+from procs_support import free_port, start_demo, stop  # noqa: E402
 from publish_support import REDIS_URL  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -53,32 +50,16 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """``deleverage demo`` as a person runs it; the page's URL and the demo's output."""
     log = tmp_path_factory.mktemp("demo") / "demo.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DELEVERAGE_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "demo", "--port", str(_free_port())],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-        )  # fmt: skip
+    proc = start_demo(log, free_port())
     try:
         url = _wait(lambda: _page_url(log, proc), 60, "the demo's banner")
         yield url, log
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 30)
 
 
 def _page_url(log: Path, proc: subprocess.Popen[bytes]) -> str | None:

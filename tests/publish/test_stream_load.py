@@ -17,23 +17,18 @@ service. The one long test of the suite (about 2.5 minutes).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
+from procs_support import free_port, start_demo, stop
 
-REPO = Path(__file__).resolve().parents[2]
 CLIENTS, SLOW = 200, 10
 DURATION_S = 120.0
 SLOW_BYTES_PER_S = 400
@@ -61,22 +56,11 @@ class Client:
     dropped_reason: bytes = b""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("demo") / "demo.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DELEVERAGE_")}
-    port = _free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "demo", "--port", str(port)],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-        )  # fmt: skip
+    port = free_port()
+    proc = start_demo(log, port)
     try:
         deadline = time.monotonic() + 60
         while "in a browser" not in log.read_text():
@@ -85,12 +69,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.2)
         yield f"127.0.0.1:{port}"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 30)
 
 
 async def _open(address: str, slow: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
