@@ -33,7 +33,9 @@ unit: $(BIN)/.installed
 test: lint typecheck unit
 
 bench: $(BIN)/.installed
-	$(BIN)/python -m service.bench
+	$(BIN)/deleverage bench pipeline
+	$(BIN)/deleverage bench detector
+	$(BIN)/deleverage bench wire
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,5 @@
 """The ``deleverage`` command: ``run``, ``demo``, ``simulate``, ``evaluate``, ``backtest``,
-``check-config`` and ``check-venues``."""
+``bench``, ``check-config`` and ``check-venues``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .bench.command import bench
 from .config import Settings
 from .errors import ConfigError
 from .logs import configure
@@ -425,6 +426,8 @@ def check_venues(
     if any(r.verdict == "fail" for r in results):
         sys.exit(1)
 
+
+main.add_command(bench)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

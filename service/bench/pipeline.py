@@ -1,4 +1,4 @@
-"""``python -m service.bench``: throughput of the whole path, printed as JSON.
+"""``deleverage bench pipeline``: throughput of the in-process path, printed as JSON.
 
 A replay of Binance USDⓈ-M frames in the venue's real wire shapes (all-market mark-price
 arrays over the recorded instrument list, and a burst of liquidation orders) goes through:
@@ -25,15 +25,14 @@ from typing import Any
 import click
 import redis.asyncio as aioredis
 
-from .collect.dedup import Deduplicator
-from .config import DetectorSettings, StoreSettings, redacted
-from .detect.factory import make_model
-from .logs import configure
-from .store import reader
-from .store.embedded import embedded_redis
-from .store.writer import EventSink
-from .venues.base import Instrument
-from .venues.binance_usdm import VENUE, BinanceUsdmParser
+from ..collect.dedup import Deduplicator
+from ..config import DetectorSettings, StoreSettings, redacted
+from ..detect.factory import make_model
+from ..store import reader
+from ..store.embedded import embedded_redis
+from ..store.writer import EventSink
+from ..venues.base import Instrument
+from ..venues.binance_usdm import VENUE, BinanceUsdmParser
 
 
 def _instruments() -> dict[str, Instrument]:
@@ -171,10 +170,14 @@ async def _redis_cpu(client: aioredis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-async def _main(seconds: int, liq_per_s: int, redis_url: str | None, flush: bool) -> dict[str, Any]:
+async def run_pipeline(
+    seconds: int, liq_per_s: int, redis_url: str | None, flush: bool
+) -> dict[str, Any]:
+    """The ``pipeline`` scenario: parse-only, then the full path into Redis and the model."""
     markets = _instruments()
     frames = replay_frames(markets, seconds, liq_per_s)
     out: dict[str, Any] = {
+        "scenario": "pipeline",
         "replay": {
             "venue": VENUE,
             "instruments": len(markets),
@@ -191,23 +194,3 @@ async def _main(seconds: int, liq_per_s: int, redis_url: str | None, flush: bool
         out["full_path"] = await full_path(markets, frames, redis_url, flush=flush)
     out["cpus"] = os.cpu_count()
     return out
-
-
-@click.command()
-@click.option("--seconds", default=200, show_default=True, help="Seconds of venue traffic.")
-@click.option(
-    "--liq-per-s",
-    default=500,
-    show_default=True,
-    help="Liquidation frames per second of traffic (a cascade).",
-)
-@click.option("--redis-url", default=None, help="Default: a private redis-server.")
-@click.option("--flush", is_flag=True, help="Allow emptying a non-empty --redis-url database.")
-def main(seconds: int, liq_per_s: int, redis_url: str | None, flush: bool) -> None:
-    """Print the throughput of the parse-only and the full path as JSON."""
-    configure("warning")  # logs go to stderr; stdout carries only the JSON
-    click.echo(json.dumps(asyncio.run(_main(seconds, liq_per_s, redis_url, flush)), indent=2))
-
-
-if __name__ == "__main__":
-    main()

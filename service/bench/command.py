@@ -1,0 +1,107 @@
+"""The ``deleverage bench`` command group: one subcommand per scenario, each printing JSON
+on stdout (logs go to stderr)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import click
+
+from ..logs import configure
+
+
+def _print(result: dict[str, Any]) -> None:
+    click.echo(json.dumps(result, indent=2))
+
+
+@click.group()
+def bench() -> None:
+    """Measure the data path; print the figures as JSON (docs/performance.md)."""
+    configure("warning")  # stdout carries only the JSON
+
+
+@bench.command()
+@click.option("--frames", default=100_000, show_default=True, help="Frames to send (at least).")
+@click.option(
+    "--liquidations",
+    default=500,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Liquidation frames per venue per second of venue time (a cascade).",
+)
+@click.option(
+    "--symbols",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Bybit and OKX symbols with ticker / mark / open-interest pushes each second.",
+)
+@click.option(
+    "--run",
+    "runs",
+    multiple=True,
+    type=click.Choice(["all", "collect"]),
+    help="Service runs to measure (repeatable): every component, or --only collect (default: all).",
+)
+@click.option(
+    "--wrap",
+    default=None,
+    help="A command the service runs under, e.g. 'py-spy record -o profile.txt -f raw --' "
+    "(its figures then include the wrapper's cost).",
+)
+def wire(
+    frames: int, liquidations: int, symbols: int, runs: tuple[str, ...], wrap: str | None
+) -> None:
+    """The service process and a floor consumer reading the same real-shape frames from a
+    loopback venue: CPU per event of each, Redis's, and events lost."""
+    from .frames import Mix
+    from .wire import BenchError, run_wire
+
+    try:
+        result = asyncio.run(run_wire(frames, Mix(liquidations, symbols), runs or ("all",), wrap))
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    _print(result)
+
+
+@bench.command()
+@click.option(
+    "--instruments",
+    "sizes",
+    multiple=True,
+    type=click.IntRange(min=3),
+    help="Instrument counts (repeatable; default: 1000 and 10000).",
+)
+@click.option("--seconds", default=30, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--liq-share",
+    default=0.05,
+    show_default=True,
+    type=click.FloatRange(min=0, max=1),
+    help="Share of the instruments with a liquidation each second.",
+)
+def detector(sizes: tuple[int, ...], seconds: int, liq_share: float) -> None:
+    """The pressure model's update cost per event and one evaluation tick's p50/p99."""
+    from .detector import run_detector
+
+    _print(run_detector(sizes or (1000, 10_000), seconds, liq_share))
+
+
+@bench.command()
+@click.option("--seconds", default=200, show_default=True, help="Seconds of venue traffic.")
+@click.option(
+    "--liq-per-s",
+    default=500,
+    show_default=True,
+    help="Liquidation frames per second of traffic (a cascade).",
+)
+@click.option("--redis-url", default=None, help="Default: a private redis-server.")
+@click.option("--flush", is_flag=True, help="Allow emptying a non-empty --redis-url database.")
+def pipeline(seconds: int, liq_per_s: int, redis_url: str | None, flush: bool) -> None:
+    """Binance frames through the parser alone, then parser → dedup → Redis → model, in
+    this process."""
+    from .pipeline import run_pipeline
+
+    _print(asyncio.run(run_pipeline(seconds, liq_per_s, redis_url, flush)))

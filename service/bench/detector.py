@@ -1,0 +1,121 @@
+"""``deleverage bench detector``: the pressure model's cost per event and per evaluation.
+
+The model is the service's (:func:`~service.detect.factory.make_model`, default settings).
+``n`` instruments spread over three venues (asset ``i // 3`` listed on each, so the asset
+and market scores aggregate across venues) are first seeded with a day of history, as the
+warm start does (5-minute open interest, 8-hourly funding), so that every instrument is
+scored, not warming up. Then each simulated second brings what a live venue sends: a mark
+and a funding rate for every instrument (Binance's all-market array), open interest for a
+third of them, and liquidations on ``liq_share`` of them; the model takes that second's
+events (:meth:`update`, timed) and evaluates once (:meth:`evaluate`, one tick of the
+runner, timed). The clock is the events' own: nothing waits.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..config import DetectorSettings
+from ..detect.base import Seedable
+from ..detect.factory import make_model
+from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+
+VENUES = ("binance_usdm", "bybit", "okx")
+T0_MS = 1_760_000_000_000
+DAY_MS = 86_400_000
+OI_STEP_MS = 300_000
+
+
+def _instrument(i: int) -> tuple[str, str, str]:
+    """``(venue, symbol, asset)`` of instrument ``i``."""
+    asset = f"A{i // 3:05d}"
+    return VENUES[i % 3], f"{asset}USDT", asset
+
+
+def _second(n: int, s: int, liq_every: int) -> list[Event]:
+    """The events of second ``s`` over ``n`` instruments."""
+    ts = T0_MS + s * 1000
+    out: list[Event] = []
+    for i in range(n):
+        venue, symbol, asset = _instrument(i)
+        px = 10.0 + i % 97 + s * 0.01
+        common: dict[str, Any] = {
+            "venue": venue, "symbol": symbol, "base": asset, "ts_ms": ts, "recv_ms": ts
+        }  # fmt: skip
+        out.append(MarkPrice(**common, mark_price=px, index_price=px))
+        funding = FundingRate(
+            **common, funding_rate=1e-4, interval_h=8.0, funding_rate_1h=1.25e-5,
+            next_funding_ms=ts + 3_600_000,
+        )  # fmt: skip
+        out.append(funding)
+        if i % 3 == s % 3:
+            oi = 1e6 - s * 10.0
+            out.append(OpenInterest(**common, oi_contracts=oi, oi_base=oi, oi_usd=oi * px))
+        if liq_every and (i + s) % liq_every == 0:
+            out.append(
+                Liquidation(**common, side=Side.LONG, price=px, quantity=5.0, quantity_base=5.0,
+                            notional_usd=5.0 * px, sampled=False, event_id=f"{s}:{i}")
+            )  # fmt: skip
+    return out
+
+
+def _seed(model: Seedable, n: int) -> None:
+    for i in range(n):
+        venue, symbol, asset = _instrument(i)
+        oi = [
+            (T0_MS - DAY_MS + k * OI_STEP_MS, 1e6 + (k % 7) * 100.0, (1e6 + (k % 7) * 100.0) * 20)
+            for k in range(DAY_MS // OI_STEP_MS)
+        ]
+        funding = [(T0_MS - DAY_MS + k * 28_800_000, 1.25e-5) for k in range(3)]
+        model.seed(venue, symbol, asset, oi, funding)
+
+
+def measure(n: int, seconds: int, liq_share: float) -> dict[str, Any]:
+    """The model's cost over ``seconds`` simulated seconds of ``n`` instruments."""
+    model = make_model(DetectorSettings())
+    t = time.perf_counter()
+    if isinstance(model, Seedable):
+        _seed(model, n)
+    seed_s = time.perf_counter() - t
+    liq_every = round(1 / liq_share) if liq_share > 0 else 0
+    update_s, events, ticks = 0.0, 0, []
+    gc.collect()
+    for s in range(seconds):
+        batch = _second(n, s, liq_every)
+        t = time.perf_counter()
+        model.update(batch)
+        t1 = time.perf_counter()
+        evaluation = model.evaluate(T0_MS + s * 1000 + 500)
+        ticks.append(time.perf_counter() - t1)
+        update_s += t1 - t
+        events += len(batch)
+    del evaluation
+    ticks_ms = sorted(x * 1000 for x in ticks)
+    return {
+        "instruments": n,
+        "seconds": seconds,
+        "events": events,
+        "seed_s": round(seed_s, 3),
+        "update_us_per_event": round(update_s / max(1, events) * 1e6, 2),
+        "tick_ms_p50": round(statistics.median(ticks_ms), 2),
+        "tick_ms_p99": round(_quantile(ticks_ms, 0.99), 2),
+        "tick_ms_max": round(ticks_ms[-1], 2),
+    }
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_detector(sizes: Sequence[int], seconds: int, liq_share: float) -> dict[str, Any]:
+    """The ``detector`` scenario at each of ``sizes`` instruments."""
+    return {
+        "scenario": "detector",
+        "model": type(make_model(DetectorSettings())).__name__,
+        "liquidation_share_per_second": liq_share,
+        "runs": [measure(n, seconds, liq_share) for n in sizes],
+    }

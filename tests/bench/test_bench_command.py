@@ -1,0 +1,90 @@
+"""``deleverage bench``: each scenario at a tiny size prints JSON of the documented shape
+whose invariants hold (nothing lost, every figure present). Timings are never checked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from service.bench.frames import BINANCE, BYBIT, OKX, Mix, plan, topics_of
+from service.cli import main
+from service.config import VenueSettings
+from service.venues import REGISTRY
+from service.venues.base import Instrument
+
+
+def _bench(*args: str) -> dict[str, Any]:
+    result = CliRunner().invoke(main, ["bench", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out: dict[str, Any] = json.loads(result.stdout)
+    return out
+
+
+def _markets() -> dict[str, dict[str, Instrument]]:
+    return {
+        BINANCE: {s: Instrument(BINANCE, s, s[:-4], "USDT", True) for s in ("BTCUSDT", "ETHUSDT")},
+        BYBIT: {s: Instrument(BYBIT, s, s[:-4], "USDT", True) for s in ("BTCUSDT", "SOLUSDT")},
+        OKX: {
+            s: Instrument(OKX, s, s.split("-")[0], "USDT", True, 0.01)
+            for s in ("BTC-USDT-SWAP", "ETH-USDT-SWAP")
+        },
+    }
+
+
+def test_every_planned_frame_has_a_topic_the_venue_subscribes_to() -> None:
+    markets = _markets()
+    frames = plan(markets, 50, Mix(liquidations=3, symbols=2), 1_760_000_000_000)
+    for venue, insts in markets.items():
+        settings = VenueSettings(ws_url=f"ws://127.0.0.1:1/{venue}", rest_url="http://127.0.0.1:1")
+        conns = REGISTRY[venue](settings).connections(insts)
+        subscribed = {t for c in conns for m in c.subscribe for t in topics_of(venue, m)}
+        sent = {f.topic for f in frames if f.venue == venue}
+        assert sent
+        assert sent <= subscribed, sent - subscribed
+
+
+@pytest.mark.integration
+def test_wire_stores_every_event_sent_through_the_service() -> None:
+    out = _bench("wire", "--frames", "1500", "--liquidations", "20", "--symbols", "5",
+                 "--run", "all", "--run", "collect")  # fmt: skip
+    assert out["scenario"] == "wire"
+    assert out["frames"] >= 1500
+    assert set(out["instruments"]) == {BINANCE, BYBIT, OKX}
+    assert all(out["instruments"].values())
+    sent = out["events_sent"]
+    assert sent == sum(out["events_by_venue_kind"].values()) > 0
+    assert {k.split(":")[0] for k in out["events_by_venue_kind"]} == {BINANCE, BYBIT, OKX}
+    assert out["floor"]["events_read"] > 0
+    assert out["floor"]["cpu_us_per_event"] > 0
+    assert set(out["service"]) == {"all", "collect"}
+    for run in out["service"].values():
+        assert run["events_lost"] == 0
+        assert run["events_stored"] == sent
+        assert run["cpu_us_per_event"] > 0
+        assert run["ratio_to_floor"] > 0
+        assert run["redis_cpu_us_per_event"] > 0
+        assert run["detector_pressure_keys"] >= 0
+    assert out["service"]["collect"]["command"] == "run --only collect"
+    assert out["cpus"] >= 1
+    assert set(out["versions"]) == {"python", "websockets"}
+
+
+def test_detector_reports_update_and_tick_costs_per_size() -> None:
+    out = _bench("detector", "--instruments", "30", "--instruments", "60", "--seconds", "3")
+    assert out["scenario"] == "detector"
+    assert [r["instruments"] for r in out["runs"]] == [30, 60]
+    for run in out["runs"]:
+        assert run["events"] > 2 * run["instruments"] * run["seconds"]
+        assert run["update_us_per_event"] > 0
+        assert 0 < run["tick_ms_p50"] <= run["tick_ms_p99"] <= run["tick_ms_max"]
+
+
+@pytest.mark.integration
+def test_pipeline_takes_every_parsed_event_into_the_model() -> None:
+    out = _bench("pipeline", "--seconds", "2", "--liq-per-s", "20")
+    assert out["scenario"] == "pipeline"
+    assert out["full_path"]["events"] == out["parse_only"]["events"] > 0
+    assert out["full_path"]["redis_batches"] >= 1
