@@ -200,6 +200,13 @@ class DetectorSettings(_Section):
     multiples of the *reference* window (the shortest measurable window of at least
     ``window_s``: 5 m live, so 1 m to 15 m; 1 h on hourly bars; 1 d on daily bars)."""
     eval_interval_s: Seconds = 1.0
+    max_evaluations_per_round: Annotated[int, Field(ge=0)] = 400
+    """At most this many instruments are scored in one round (0: no limit), so that a round
+    stays short however many instruments are listed. Most urgent first: those not calm, then
+    new liquidations, then instruments never scored, then feeds turning stale, then calm
+    instruments due for their regular look; longest waiting first within each. The rest wait
+    for the next round and keep their last score. A venue that turns held is applied at once,
+    outside the limit."""
     stale_after_s: Seconds = 120.0
     """A symbol with no data for this long is reported stale, never calm."""
     baseline_lookback_s: Seconds = 86400.0

@@ -82,11 +82,21 @@ def wire(
     type=click.FloatRange(min=0, max=1),
     help="Share of the instruments with a liquidation each second.",
 )
-def detector(sizes: tuple[int, ...], seconds: int, liq_share: float) -> None:
+@click.option(
+    "--limit",
+    "limits",
+    multiple=True,
+    type=click.IntRange(min=0),
+    help="detector.max_evaluations_per_round (repeatable; 0: no limit; default: the "
+    "setting's default, then 0).",
+)
+def detector(
+    sizes: tuple[int, ...], seconds: int, liq_share: float, limits: tuple[int, ...]
+) -> None:
     """The pressure model's update cost per event and one evaluation tick's p50/p99."""
     from .detector import run_detector
 
-    _print(run_detector(sizes or (1000, 10_000), seconds, liq_share))
+    _print(run_detector(sizes or (1000, 10_000), seconds, liq_share, limits or (None, 0)))
 
 
 @bench.command()

@@ -39,6 +39,7 @@ class Baseline:
         "fat_tails",
         "min_samples",
         "prior",
+        "ready",
         "tail",
     )
 
@@ -65,13 +66,11 @@ class Baseline:
         self._pos = 0
         self._median = prior
         self._scale = 0.0
+        self.ready = self.min_samples <= 0
+        """At least ``min_samples`` samples are in (samples only ever come in)."""
 
     def __len__(self) -> int:
         return len(self._values)
-
-    @property
-    def ready(self) -> bool:
-        return len(self._values) >= self.min_samples
 
     def add(self, x: float) -> None:
         """Add one sample (winsorized once ready) and refresh the median and scale."""
@@ -88,6 +87,7 @@ class Baseline:
             values[self._pos] = x
             self._pos = (self._pos + 1) % self.capacity
         bisect.insort(ordered, x)
+        self.ready = len(values) >= self.min_samples
         self._refresh()
 
     def prepend(self, samples: list[float]) -> int:
@@ -98,6 +98,7 @@ class Baseline:
             self._values = array("d", older) + self._values
             self._sorted = array("d", sorted(self._values))
             self._pos = 0
+            self.ready = len(self._values) >= self.min_samples
             self._refresh()
         return len(older)
 

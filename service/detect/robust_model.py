@@ -25,7 +25,7 @@ import bisect
 import itertools
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..config import DetectorSettings
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest
@@ -57,6 +57,9 @@ class _Instrument:
     settled: bool = False
     next_ms: int = 0
     due_ms: int = 0
+    evaluated_ms: int = 0
+    phase: int = 0
+    """Rounds added to its first calm wait (0 to :data:`CALM_EVERY` - 1, by order of arrival)."""
     pending_ms: int | None = None
     """Since when a non-calm candidate has been seen while calm."""
     held: str | None = None
@@ -80,11 +83,14 @@ class RobustModel:
         self._s = settings
         self._windows = settings.windows_s()
         self._stale_ms = int(settings.stale_after_s * 1000)
-        self._calm_ms = int(settings.eval_interval_s * 1000 * CALM_EVERY)
+        self._round_ms = int(settings.eval_interval_s * 1000)
+        self._calm_ms = self._round_ms * CALM_EVERY
+        self._tracked = 0
         self._persist_ms = int(settings.enter_persist_s * 1000)
         self._by_venue: dict[str, dict[str, _Instrument]] = {}
         self._venue_liq_ms: dict[str, int] = {}
         self._assets: dict[str, _Scope] = {}
+        self._members: dict[str, list[_Instrument]] = {}
         self._market = self._scope()
 
     # -- PressureModel -------------------------------------------------------------------
@@ -133,20 +139,36 @@ class RobustModel:
         touched: set[str] = set()
         held = held or {}
         held_all = held.get(ANY)
+        budget = self._s.max_evaluations_per_round or _NEVER
+        wanted: list[tuple[int, int, _Instrument, str | None]] = []
         for venue, symbols in self._by_venue.items():
             reason = held_all or held.get(venue)
             for inst in symbols.values():
-                if (
-                    inst.liq_new
-                    or not inst.settled
-                    or now_ms >= inst.due_ms
-                    or (inst.dirty and now_ms >= inst.next_ms)
-                    or inst.held != reason
-                ):
-                    self._evaluate_one(inst, now_ms, out, reason)
-                    touched.add(inst.history.asset)
+                if inst.held != reason:  # a venue turned held (or back): at once, and cheap
+                    wanted.append((-1, inst.evaluated_ms, inst, reason))
+                elif not inst.settled and inst.evaluated_ms:
+                    wanted.append((0, inst.evaluated_ms, inst, reason))
+                elif inst.liq_new:
+                    wanted.append((1, inst.evaluated_ms, inst, reason))
+                elif not inst.evaluated_ms:
+                    wanted.append((2, 0, inst, reason))
+                elif now_ms >= inst.due_ms:
+                    wanted.append((3, inst.evaluated_ms, inst, reason))
+                elif inst.dirty and now_ms >= inst.next_ms:
+                    wanted.append((4, inst.evaluated_ms, inst, reason))
+        deferred = 0
+        if len(wanted) > budget:
+            wanted.sort(key=_urgency)
+            keep = budget + sum(1 for w in wanted if w[0] < 0)  # held changes are not counted
+            deferred = max(0, len(wanted) - keep)
+            del wanted[keep:]
+        for _, _, inst, reason in wanted:
+            self._evaluate_one(inst, now_ms, out, reason)
+            touched.add(inst.history.asset)
         if touched:
             self._evaluate_assets(touched, now_ms, out)
+        if deferred:
+            out = replace(out, deferred=deferred)
         return out
 
     # -- warm start ----------------------------------------------------------------------
@@ -184,6 +206,17 @@ class RobustModel:
         ]
         return sorted(rows, key=lambda r: -(r[3] if r[3] == r[3] else 0.0))
 
+    def oldest_score_ms(self, now_ms: int) -> int:
+        """How old the oldest instrument score is at ``now_ms`` (0 with none): with a
+        per-round limit, how long a calm instrument waits for its regular look."""
+        ages = [
+            now_ms - inst.evaluated_ms
+            for symbols in self._by_venue.values()
+            for inst in symbols.values()
+            if inst.evaluated_ms
+        ]
+        return max(ages, default=0)
+
     def baseline_samples(self, venue: str, symbol: str) -> dict[str, int]:
         """Samples per baseline of one instrument (``oi_<window>``, ``funding``...)."""
         inst = self._by_venue.get(venue, {}).get(symbol)
@@ -199,11 +232,15 @@ class RobustModel:
 
     def _track(self, venue: str, symbol: str, asset: str) -> _Instrument:
         fine, coarse = make_rings(self._windows)
-        return _Instrument(
+        inst = _Instrument(
             InstrumentHistory(venue, symbol, asset, fine, coarse),
             Baselines.for_settings(self._s),
             self._machine(),
+            phase=self._tracked % CALM_EVERY,
         )
+        self._tracked += 1
+        self._members.setdefault(asset, []).append(inst)
+        return inst
 
     def _machine(self) -> StateMachine:
         s = self._s
@@ -220,6 +257,7 @@ class RobustModel:
             machine.since_ms = now_ms
         inst.dirty = inst.liq_new = False
         inst.held = held
+        inst.evaluated_ms = now_ms
         quality = self._quality(inst, now_ms) if held is None else Quality(0.0, True, (held,))
         notes: list[str] = []
         if not quality.hold:
@@ -277,7 +315,10 @@ class RobustModel:
             )
         )
         inst.settled = machine.state is State.CALM and a.candidate is State.CALM
-        inst.next_ms = now_ms + self._calm_ms
+        # after its first evaluation, up to CALM_EVERY - 1 rounds more: instruments listed
+        # together come due in different rounds, not all in one
+        first = inst.next_ms == 0
+        inst.next_ms = now_ms + self._calm_ms + (self._round_ms * inst.phase if first else 0)
         inst.due_ms = self._due_ms(inst, now_ms)
 
     def _persisted(self, inst: _Instrument, a: Assessment, now_ms: int, notes: list[str]) -> State:
@@ -339,10 +380,7 @@ class RobustModel:
     # -- assets and market ---------------------------------------------------------------
 
     def _evaluate_assets(self, touched: set[str], now_ms: int, out: Evaluation) -> None:
-        members: dict[str, list[_Instrument]] = {}
-        for symbols in self._by_venue.values():
-            for inst in symbols.values():
-                members.setdefault(inst.history.asset, []).append(inst)
+        members = self._members
         for asset in touched:
             scope = self._assets.setdefault(asset, self._scope())
             parts = [self._part(i) for i in members[asset]]
@@ -445,6 +483,12 @@ class RobustModel:
                 scope=kind,
             )
         )
+
+
+def _urgency(item: tuple[int, int, _Instrument, str | None]) -> tuple[int, int]:
+    """A venue turned held; not calm; new liquidations; never scored; turning stale; calm
+    and due; within each, the longest since its last evaluation first."""
+    return item[0], item[1]
 
 
 def _escalation(machine: StateMachine, c: Combined, enter: float) -> bool:

@@ -111,6 +111,8 @@ class Detector:
         the market)."""
         self.events_total = 0
         self.rounds_total = 0
+        self.deferred = 0
+        """Instruments the last round left for the next (its per-round limit)."""
         self.read_failures = 0
         self.write_failures = 0
         self.dropped_transitions = 0
@@ -174,6 +176,14 @@ class Detector:
         now_ms = self._now_ms()
         evaluation = self._model.evaluate(now_ms, self.inputs.holds(now_ms))
         self.rounds_total += 1
+        if bool(evaluation.deferred) != bool(self.deferred):
+            log.info(
+                "detector round limit",
+                reached=bool(evaluation.deferred),
+                deferred=evaluation.deferred,
+                limit=self._settings.max_evaluations_per_round,
+            )
+        self.deferred = evaluation.deferred
         for p in evaluation.pressures:
             key = (p.venue, p.symbol)
             self._latest[key] = self._unwritten[key] = p
