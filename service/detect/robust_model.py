@@ -7,8 +7,12 @@ Implements :class:`~.base.PressureModel` (see ``docs/detector.md`` for the model
 * :meth:`evaluate`: instruments with new data (or not calm, or whose feeds are about to turn
   stale) are scored (:mod:`.features`, :mod:`.scoring`) and stepped through their
   :class:`~.state.StateMachine`; a calm instrument with nothing but price ticks is looked at
-  every :data:`CALM_EVERY` rounds at least, one with a new liquidation at once. Assets and
-  the market are then combined (:mod:`.aggregate`) and have state machines of their own;
+  every :data:`CALM_EVERY` rounds at least (the first time after 5 to 9 rounds, by order of
+  arrival, so that instruments listed together do not all come due in one round), one with
+  a new liquidation at once. A round scores at most ``max_evaluations_per_round``
+  instruments, the most urgent first (:func:`_within`); the others keep their last score
+  and come first in the next round of their class. Assets and the market are then combined
+  (:mod:`.aggregate`) and have state machines of their own;
 * :meth:`seed`: the warm start's history fills an instrument's coarse ring and baselines.
 
 A required feed (open interest, mark) that is stale holds the instrument's last state with
@@ -66,6 +70,13 @@ class _Instrument:
     """Why the caller holds this instrument's venue (``None``: not held)."""
     warming: str | None = None
     """Why the instrument is still in its burn-in (``None``: its baselines are ready)."""
+
+
+_Due = tuple[int, int, _Instrument, str | None]
+"""An instrument due in a round: its urgency class, when it was last scored, why held."""
+RESERVED_FOR_LONGEST_WAITING = 0.25
+"""The share of a round's limit given to the longest waiting, whatever their class: calm
+instruments are still looked at while a cascade fills the rounds."""
 
 
 @dataclass(slots=True)
@@ -140,7 +151,7 @@ class RobustModel:
         held = held or {}
         held_all = held.get(ANY)
         budget = self._s.max_evaluations_per_round or _NEVER
-        wanted: list[tuple[int, int, _Instrument, str | None]] = []
+        wanted: list[_Due] = []
         for venue, symbols in self._by_venue.items():
             reason = held_all or held.get(venue)
             for inst in symbols.values():
@@ -158,10 +169,7 @@ class RobustModel:
                     wanted.append((4, inst.evaluated_ms, inst, reason))
         deferred = 0
         if len(wanted) > budget:
-            wanted.sort(key=_urgency)
-            keep = budget + sum(1 for w in wanted if w[0] < 0)  # held changes are not counted
-            deferred = max(0, len(wanted) - keep)
-            del wanted[keep:]
+            wanted, deferred = _within(wanted, budget)
         for _, _, inst, reason in wanted:
             self._evaluate_one(inst, now_ms, out, reason)
             touched.add(inst.history.asset)
@@ -485,10 +493,27 @@ class RobustModel:
         )
 
 
-def _urgency(item: tuple[int, int, _Instrument, str | None]) -> tuple[int, int]:
+def _within(wanted: list[_Due], limit: int) -> tuple[list[_Due], int]:
+    """The instruments a round with ``limit`` scores, and how many it defers: every one
+    whose venue turned held (cheap), then by urgency (:func:`_urgency`), except
+    :data:`RESERVED_FOR_LONGEST_WAITING` of the limit, which goes to the longest waiting."""
+    wanted.sort(key=_urgency)
+    held = sum(1 for w in wanted if w[0] < 0)
+    reserved = int(limit * RESERVED_FOR_LONGEST_WAITING)
+    urgent = held + limit - reserved
+    rest = sorted(wanted[urgent:], key=_waiting)
+    chosen = wanted[:urgent] + rest[:reserved]
+    return chosen, len(rest) - len(rest[:reserved])
+
+
+def _urgency(item: _Due) -> tuple[int, int]:
     """A venue turned held; not calm; new liquidations; never scored; turning stale; calm
     and due; within each, the longest since its last evaluation first."""
     return item[0], item[1]
+
+
+def _waiting(item: _Due) -> int:
+    return item[1]
 
 
 def _escalation(machine: StateMachine, c: Combined, enter: float) -> bool:

@@ -312,6 +312,26 @@ def test_a_round_limit_scores_the_most_urgent_first_and_defers_the_rest() -> Non
     assert round_at(13) == ({"D"}, 0)
 
 
+def test_a_quarter_of_the_round_limit_goes_to_the_longest_waiting() -> None:
+    """While new liquidations alone would fill every round, calm instruments still get
+    their regular look: a quarter of the limit (1 of 4 here) takes the longest waiting."""
+    tapes = [Tape(symbol=f"{x}USDT") for x in "ABCDEFGH"]
+    model = RobustModel(DetectorSettings(burn_in_samples=0, max_evaluations_per_round=4))
+    model.update([ev for t in tapes for ev in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))])
+
+    def round_at(t_s: float) -> tuple[set[str], int]:
+        out = model.evaluate(ms(t_s))
+        return {p.symbol[0] for p in out.pressures}, out.deferred
+
+    assert round_at(1) == ({"A", "B", "C", "D"}, 4)
+    assert round_at(2) == ({"E", "F", "G", "H"}, 0)
+    model.update([t.mark(10, 1.0) for t in tapes])
+    model.update([t.liq(10, LONG, 1000.0, price=1.0) for t in tapes[4:]])  # E-H
+    # three of E-H's liquidations, and A, calm and waiting since 1 s (the longest)
+    assert round_at(11) == ({"E", "F", "G", "A"}, 4)
+    assert round_at(12) == ({"H", "B", "C", "D"}, 0)
+
+
 def test_without_a_round_limit_every_due_instrument_is_scored() -> None:
     tapes = [Tape(symbol=f"S{i}USDT") for i in range(50)]
     model = RobustModel(DetectorSettings(burn_in_samples=0, max_evaluations_per_round=0))
