@@ -26,6 +26,7 @@ than ``stale_after_s``. Baselines are sampled only on fresh data.
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import math
 from collections.abc import Iterable, Mapping
@@ -72,8 +73,8 @@ class _Instrument:
     """Why the instrument is still in its burn-in (``None``: its baselines are ready)."""
 
 
-_Due = tuple[int, int, _Instrument, str | None]
-"""An instrument due in a round: its urgency class, when it was last scored, why held."""
+_Due = tuple[_Instrument, str | None]
+"""An instrument due in a round, and why its venue is held (``None``: it is not)."""
 RESERVED_FOR_LONGEST_WAITING = 0.25
 """The share of a round's limit given to the longest waiting, whatever their class: calm
 instruments are still looked at while a cascade fills the rounds."""
@@ -150,27 +151,36 @@ class RobustModel:
         touched: set[str] = set()
         held = held or {}
         held_all = held.get(ANY)
-        budget = self._s.max_evaluations_per_round or _NEVER
-        wanted: list[_Due] = []
+        limit = self._s.max_evaluations_per_round or _NEVER
+        # by urgency: a venue turned held (applied at once, cheap, not counted in the limit);
+        # not calm; a new liquidation; never scored; a feed turning stale; calm and due
+        held_now: list[_Due] = []
+        classes: tuple[list[_Due], ...] = ([], [], [], [], [])
+        not_calm, liq_new, never, turning_stale, calm_due = classes
+        wanted: list[_Due] = []  # all of them, in the order they are listed
         for venue, symbols in self._by_venue.items():
             reason = held_all or held.get(venue)
             for inst in symbols.values():
-                if inst.held != reason:  # a venue turned held (or back): at once, and cheap
-                    wanted.append((-1, inst.evaluated_ms, inst, reason))
+                if inst.held != reason:
+                    held_now.append((inst, reason))
                 elif not inst.settled and inst.evaluated_ms:
-                    wanted.append((0, inst.evaluated_ms, inst, reason))
+                    not_calm.append((inst, reason))
                 elif inst.liq_new:
-                    wanted.append((1, inst.evaluated_ms, inst, reason))
+                    liq_new.append((inst, reason))
                 elif not inst.evaluated_ms:
-                    wanted.append((2, 0, inst, reason))
+                    never.append((inst, reason))
                 elif now_ms >= inst.due_ms:
-                    wanted.append((3, inst.evaluated_ms, inst, reason))
+                    turning_stale.append((inst, reason))
                 elif inst.dirty and now_ms >= inst.next_ms:
-                    wanted.append((4, inst.evaluated_ms, inst, reason))
-        deferred = 0
-        if len(wanted) > budget:
-            wanted, deferred = _within(wanted, budget)
-        for _, _, inst, reason in wanted:
+                    calm_due.append((inst, reason))
+                else:
+                    continue
+                wanted.append((inst, reason))
+        deferred = len(wanted) - len(held_now) - limit
+        if deferred > 0:
+            wanted = _within(held_now, classes, limit)
+        deferred = max(0, deferred)
+        for inst, reason in wanted:
             self._evaluate_one(inst, now_ms, out, reason)
             touched.add(inst.history.asset)
         if touched:
@@ -399,8 +409,10 @@ class RobustModel:
         parts = []
         for asset, scope in self._assets.items():
             c = scope.last
+            if c is None:
+                continue
             oi = sum(_oi(i) for i in members.get(asset, []))
-            if c is None or oi <= 0:
+            if oi <= 0:
                 continue
             parts.append(Part(asset, oi, c.quality, 1.0, c.x_unwind, c.x_build, c.candidate,
                               scope.machine.state, scope.machine.side, c.score,
@@ -493,27 +505,31 @@ class RobustModel:
         )
 
 
-def _within(wanted: list[_Due], limit: int) -> tuple[list[_Due], int]:
-    """The instruments a round with ``limit`` scores, and how many it defers: every one
-    whose venue turned held (cheap), then by urgency (:func:`_urgency`), except
-    :data:`RESERVED_FOR_LONGEST_WAITING` of the limit, which goes to the longest waiting."""
-    wanted.sort(key=_urgency)
-    held = sum(1 for w in wanted if w[0] < 0)
+def _within(held: list[_Due], classes: tuple[list[_Due], ...], limit: int) -> list[_Due]:
+    """What a round over its limit scores: ``held`` (a venue turned held: cheap, outside
+    the limit), then ``classes`` in order, the longest waiting first within a class, except
+    :data:`RESERVED_FOR_LONGEST_WAITING` of the limit, which goes to the longest waiting of
+    what is left, whatever its class."""
     reserved = int(limit * RESERVED_FOR_LONGEST_WAITING)
-    urgent = held + limit - reserved
-    rest = sorted(wanted[urgent:], key=_waiting)
-    chosen = wanted[:urgent] + rest[:reserved]
-    return chosen, len(rest) - len(rest[:reserved])
+    room = limit - reserved
+    chosen, left = list(held), []
+    for due in classes:
+        if room >= len(due):
+            chosen += due
+            room -= len(due)
+        elif room > 0:
+            first = heapq.nsmallest(room, range(len(due)), key=lambda i: due[i][0].evaluated_ms)
+            taken = set(first)
+            chosen += [due[i] for i in first]
+            left += [d for i, d in enumerate(due) if i not in taken]
+            room = 0
+        else:
+            left += due
+    return chosen + heapq.nsmallest(reserved, left, key=_waiting)
 
 
-def _urgency(item: _Due) -> tuple[int, int]:
-    """A venue turned held; not calm; new liquidations; never scored; turning stale; calm
-    and due; within each, the longest since its last evaluation first."""
-    return item[0], item[1]
-
-
-def _waiting(item: _Due) -> int:
-    return item[1]
+def _waiting(due: _Due) -> int:
+    return due[0].evaluated_ms
 
 
 def _escalation(machine: StateMachine, c: Combined, enter: float) -> bool:
