@@ -12,9 +12,9 @@ runner, timed). The clock is the events' own: nothing waits.
 
 The first tick after the warm start scores every instrument (nothing was scored yet): it is
 reported on its own (``first_tick_ms``); ``tick_ms_*`` are over the ticks after it. Each size
-runs once per ``max_evaluations_per_round`` asked (the setting's default, and 0: no limit),
-with what the limit costs in freshness: instruments deferred per tick, and the age of the
-oldest instrument score at the end (how long a calm instrument waits for its regular look).
+runs once per ``round_budget_ms`` asked (the setting's default, and 0: no limit), with what
+the budget costs in freshness: instruments deferred per tick, and the age of the oldest
+instrument score at the end (how long a calm instrument waits for its regular look).
 """
 
 from __future__ import annotations
@@ -80,12 +80,15 @@ def _seed(model: Seedable, n: int) -> None:
         model.seed(venue, symbol, asset, oi, funding)
 
 
-def measure(n: int, seconds: int, liq_share: float, limit: int | None = None) -> dict[str, Any]:
-    """The model's cost over ``seconds`` simulated seconds of ``n`` instruments (``limit``:
-    ``max_evaluations_per_round``, the setting's default when ``None``)."""
-    settings = DetectorSettings()
-    if limit is not None:
-        settings = settings.model_copy(update={"max_evaluations_per_round": limit})
+def measure(
+    n: int, seconds: int, liq_share: float, budget_ms: float | None = None, limit: int = 0
+) -> dict[str, Any]:
+    """The model's cost over ``seconds`` simulated seconds of ``n`` instruments
+    (``budget_ms``: ``round_budget_ms``, the setting's default when ``None``; ``limit``:
+    ``max_evaluations_per_round``)."""
+    settings = DetectorSettings(max_evaluations_per_round=limit)
+    if budget_ms is not None:
+        settings = settings.model_copy(update={"round_budget_ms": budget_ms})
     model = make_model(settings)
     t = time.perf_counter()
     if isinstance(model, Seedable):
@@ -111,8 +114,10 @@ def measure(n: int, seconds: int, liq_share: float, limit: int | None = None) ->
     deferred.pop(0)
     ticks_ms = sorted(x * 1000 for x in ticks)
     oldest = getattr(model, "oldest_score_ms", None)
+    cost = getattr(model, "cost_us", None)
     return {
         "instruments": n,
+        "round_budget_ms": settings.round_budget_ms,
         "max_evaluations_per_round": settings.max_evaluations_per_round,
         "seconds": seconds,
         "events": events,
@@ -127,6 +132,7 @@ def measure(n: int, seconds: int, liq_share: float, limit: int | None = None) ->
         "us_per_scored": round(sum(ticks_ms) * 1000 / max(1, sum(scored)), 1),
         "deferred_per_tick_max": max(deferred),
         "oldest_score_s": None if oldest is None else round(oldest(now_ms) / 1000, 1),
+        "model_cost_us": None if cost is None else round(cost, 1),
     }
 
 
@@ -135,12 +141,18 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
 
 
 def run_detector(
-    sizes: Sequence[int], seconds: int, liq_share: float, limits: Sequence[int | None] = (None, 0)
+    sizes: Sequence[int],
+    seconds: int,
+    liq_share: float,
+    budgets_ms: Sequence[float | None] = (None, 0.0),
+    limit: int = 0,
 ) -> dict[str, Any]:
-    """The ``detector`` scenario at each of ``sizes`` instruments, once per round limit."""
+    """The ``detector`` scenario at each of ``sizes`` instruments, once per round budget."""
     return {
         "scenario": "detector",
         "model": type(make_model(DetectorSettings())).__name__,
         "liquidation_share_per_second": liq_share,
-        "runs": [measure(n, seconds, liq_share, limit) for n in sizes for limit in limits],
+        "runs": [
+            measure(n, seconds, liq_share, budget, limit) for n in sizes for budget in budgets_ms
+        ],
     }

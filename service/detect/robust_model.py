@@ -9,9 +9,10 @@ Implements :class:`~.base.PressureModel` (see ``docs/detector.md`` for the model
   :class:`~.state.StateMachine`; a calm instrument with nothing but price ticks is looked at
   every :data:`CALM_EVERY` rounds at least (the first time after 5 to 9 rounds, by order of
   arrival, so that instruments listed together do not all come due in one round), one with
-  a new liquidation at once. A round scores at most ``max_evaluations_per_round``
-  instruments, the most urgent first (:func:`_within`); the others keep their last score
-  and come first in the next round of their class. Assets and the market are then combined
+  a new liquidation at once. A round scores what fits in ``round_budget_ms`` (at the
+  measured cost of one instrument) and ``max_evaluations_per_round``, the most urgent
+  first (:func:`_within`); the others keep their last score and come first in the next
+  round of their class. Assets and the market are then combined
   (:mod:`.aggregate`) and have state machines of their own;
 * :meth:`seed`: the warm start's history fills an instrument's coarse ring and baselines.
 
@@ -29,6 +30,7 @@ import bisect
 import heapq
 import itertools
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -44,6 +46,13 @@ from .state import SEVERITY, Quality, StateMachine, data_quality
 
 _NEVER = 2**63 - 1
 CALM_EVERY = 5
+MIN_PER_ROUND = 20
+"""A round scores at least this many instruments, whatever its budget (progress)."""
+INITIAL_COST_US = 250.0
+"""The assumed cost of scoring one instrument until measured (µs; measured: 100 to 400)."""
+COST_SAMPLE = 100
+"""Rounds scoring this many instruments or more weigh fully in the measured cost."""
+COST_SMOOTHING = 0.2
 """A settled (calm) instrument without new liquidations is scored every this many rounds."""
 WARMING_BASELINES = 0.75
 """Quality factor while the reference window's baselines still answer their priors."""
@@ -104,6 +113,7 @@ class RobustModel:
         self._assets: dict[str, _Scope] = {}
         self._members: dict[str, list[_Instrument]] = {}
         self._market = self._scope()
+        self._cost_us = INITIAL_COST_US
 
     # -- PressureModel -------------------------------------------------------------------
 
@@ -151,7 +161,7 @@ class RobustModel:
         touched: set[str] = set()
         held = held or {}
         held_all = held.get(ANY)
-        limit = self._s.max_evaluations_per_round or _NEVER
+        limit = self._limit()
         # by urgency: a venue turned held (applied at once, cheap, not counted in the limit);
         # not calm; a new liquidation; never scored; a feed turning stale; calm and due
         held_now: list[_Due] = []
@@ -180,9 +190,11 @@ class RobustModel:
         if deferred > 0:
             wanted = _within(held_now, classes, limit)
         deferred = max(0, deferred)
+        started = time.perf_counter()
         for inst, reason in wanted:
             self._evaluate_one(inst, now_ms, out, reason)
             touched.add(inst.history.asset)
+        self._measure(len(wanted) - len(held_now), time.perf_counter() - started)
         if touched:
             self._evaluate_assets(touched, now_ms, out)
         if deferred:
@@ -223,6 +235,29 @@ class RobustModel:
             for symbol, inst in symbols.items()
         ]
         return sorted(rows, key=lambda r: -(r[3] if r[3] == r[3] else 0.0))
+
+    def _limit(self) -> int:
+        """How many instruments this round may score: ``max_evaluations_per_round``, and
+        what fits in ``round_budget_ms`` at the measured cost of one (at least
+        :data:`MIN_PER_ROUND`)."""
+        limit = self._s.max_evaluations_per_round or _NEVER
+        budget_us = self._s.round_budget_ms * 1000
+        if budget_us > 0:
+            limit = min(limit, max(MIN_PER_ROUND, int(budget_us / self._cost_us)))
+        return limit
+
+    def _measure(self, scored: int, seconds: float) -> None:
+        """Update the cost of scoring one instrument (an average over recent rounds, each
+        weighted by how many it scored: a round of a few says little)."""
+        if scored > 0:
+            weight = min(1.0, scored / COST_SAMPLE)
+            cost = seconds * 1e6 / scored
+            self._cost_us += weight * COST_SMOOTHING * (cost - self._cost_us)
+
+    @property
+    def cost_us(self) -> float:
+        """The measured CPU cost of scoring one instrument (µs)."""
+        return self._cost_us
 
     def oldest_score_ms(self, now_ms: int) -> int:
         """How old the oldest instrument score is at ``now_ms`` (0 with none): with a

@@ -181,7 +181,7 @@ class Detector:
                 "detector round limit",
                 reached=bool(evaluation.deferred),
                 deferred=evaluation.deferred,
-                limit=self._settings.max_evaluations_per_round,
+                budget_ms=self._settings.round_budget_ms,
             )
         self.deferred = evaluation.deferred
         for p in evaluation.pressures:

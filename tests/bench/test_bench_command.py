@@ -75,8 +75,8 @@ def test_wire_stores_every_event_sent_through_the_service() -> None:
 def test_detector_reports_update_and_tick_costs_per_size() -> None:
     out = _bench("detector", "--instruments", "30", "--instruments", "60", "--seconds", "3")
     assert out["scenario"] == "detector"
-    default = DetectorSettings().max_evaluations_per_round
-    assert [(r["instruments"], r["max_evaluations_per_round"]) for r in out["runs"]] == [
+    default = DetectorSettings().round_budget_ms
+    assert [(r["instruments"], r["round_budget_ms"]) for r in out["runs"]] == [
         (30, default), (30, 0), (60, default), (60, 0)
     ]  # fmt: skip
     for run in out["runs"]:
@@ -89,9 +89,11 @@ def test_detector_reports_update_and_tick_costs_per_size() -> None:
 
 
 def test_the_detector_bench_shows_what_a_round_limit_defers() -> None:
-    out = _bench("detector", "--instruments", "60", "--seconds", "4", "--limit", "20")
+    out = _bench("detector", "--instruments", "60", "--seconds", "4", "--limit", "20",
+                 "--budget-ms", "0")  # fmt: skip
     (run,) = out["runs"]
-    assert run["max_evaluations_per_round"] == 20
+    assert (run["max_evaluations_per_round"], run["round_budget_ms"]) == (20, 0)
+    assert run["model_cost_us"] > 0
     assert run["first_tick_scored"] == 20
     assert run["scored_per_tick"] <= 20
     assert run["deferred_per_tick_max"] > 0  # 60 never scored, 20 a round

@@ -8,7 +8,7 @@ import pytest
 from tape import SETTINGS, Market, Tape, ms, ramp, simulate
 
 from service.config import DetectorSettings
-from service.detect.robust_model import RobustModel
+from service.detect.robust_model import INITIAL_COST_US, MIN_PER_ROUND, RobustModel
 from service.events import Side
 from service.scores import ANY, Scope, State
 
@@ -332,9 +332,25 @@ def test_a_quarter_of_the_round_limit_goes_to_the_longest_waiting() -> None:
     assert round_at(12) == ({"H", "B", "C", "D"}, 0)
 
 
+def test_a_round_scores_what_fits_its_time_budget_at_the_measured_cost() -> None:
+    tapes = [Tape(symbol=f"S{i:03d}USDT") for i in range(300)]
+    events = [e for t in tapes for e in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))]
+    tight = RobustModel(DetectorSettings(burn_in_samples=0, round_budget_ms=0.001))
+    tight.update(events)
+    out = tight.evaluate(ms(1))
+    assert (len(out.pressures), out.deferred) == (MIN_PER_ROUND, 300 - MIN_PER_ROUND)
+    assert tight.cost_us != INITIAL_COST_US  # measured on the round's 20
+    roomy = RobustModel(DetectorSettings(burn_in_samples=0, round_budget_ms=1000))
+    roomy.update(events)
+    out = roomy.evaluate(ms(1))
+    assert (len(out.pressures), out.deferred) == (300, 0)
+
+
 def test_without_a_round_limit_every_due_instrument_is_scored() -> None:
     tapes = [Tape(symbol=f"S{i}USDT") for i in range(50)]
-    model = RobustModel(DetectorSettings(burn_in_samples=0, max_evaluations_per_round=0))
+    model = RobustModel(
+        DetectorSettings(burn_in_samples=0, max_evaluations_per_round=0, round_budget_ms=0)
+    )
     model.update([e for t in tapes for e in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))])
     out = model.evaluate(ms(1))
     assert (len(out.pressures), out.deferred) == (50, 0)
