@@ -10,11 +10,13 @@ third of them, and liquidations on ``liq_share`` of them; the model takes that s
 events (:meth:`update`, timed) and evaluates once (:meth:`evaluate`, one tick of the
 runner, timed). The clock is the events' own: nothing waits.
 
-The first tick after the warm start scores every instrument (nothing was scored yet): it is
-reported on its own (``first_tick_ms``); ``tick_ms_*`` are over the ticks after it. Each size
-runs once per ``round_budget_ms`` asked (the setting's default, and 0: no limit), with what
-the budget costs in freshness: instruments deferred per tick, and the age of the oldest
-instrument score at the end (how long a calm instrument waits for its regular look).
+As the service does after its warm start, what the seeding built is moved out of the garbage
+collector's reach (``gc.freeze``). The first tick after the warm start scores every
+instrument (nothing was scored yet): it is reported on its own (``first_tick_ms``);
+``tick_ms_*`` are over the ticks after it. Each size runs once per ``round_budget_ms`` asked
+(the setting's default, and 0: no limit), with what the budget costs in freshness:
+instruments deferred per tick, and the age of the oldest instrument score at the end (how
+long a calm instrument waits for its regular look).
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def measure(
     liq_every = round(1 / liq_share) if liq_share > 0 else 0
     update_s, events, ticks, scored, deferred = 0.0, 0, [], [], []
     gc.collect()
+    gc.freeze()  # as the service does after its warm start (detect.runner.settle_heap)
     now_ms = T0_MS
     for s in range(seconds + 1):
         batch = _second(n, s, liq_every)
@@ -110,6 +113,7 @@ def measure(
         deferred.append(evaluation.deferred)
         update_s += t1 - t
         events += len(batch)
+    gc.unfreeze()  # this run's model is garbage once it returns
     first_ms, first_scored = ticks.pop(0) * 1000, scored.pop(0)
     deferred.pop(0)
     ticks_ms = sorted(x * 1000 for x in ticks)
