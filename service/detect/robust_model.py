@@ -26,7 +26,6 @@ than ``stale_after_s``. Baselines are sampled only on fresh data.
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import itertools
 import math
@@ -616,10 +615,14 @@ def _seed_windows(b: Baselines, oi: list[tuple[int, float, float]], s: DetectorS
             continue  # history too coarse for this window
         oi_samples: list[float] = []
         ret_samples: list[float] = []
+        lookback_ms = s.lookback_s(wb.span_s) * 1000
+        # both ends of the window walk back through ``ts``: one pass each, no bisect
+        end, start = _Walk(ts), _Walk(ts)
         t = ts[-1]
-        while t - span_ms >= ts[0] and ts[-1] - t <= s.lookback_s(wb.span_s) * 1000:
-            oi_samples.append(100 * (_interp(ts, base, t) - _interp(ts, base, t - span_ms)))
-            ret_samples.append(100 * (_interp(ts, price, t) - _interp(ts, price, t - span_ms)))
+        while t - span_ms >= ts[0] and ts[-1] - t <= lookback_ms:
+            i, j = end.index(t), start.index(t - span_ms)
+            oi_samples.append(100 * (_at(ts, base, i, t) - _at(ts, base, j, t - span_ms)))
+            ret_samples.append(100 * (_at(ts, price, i, t) - _at(ts, price, j, t - span_ms)))
             t -= wb.interval_ms
         oi_samples.reverse()
         ret_samples.reverse()
@@ -628,8 +631,25 @@ def _seed_windows(b: Baselines, oi: list[tuple[int, float, float]], s: DetectorS
     return added
 
 
-def _interp(ts: list[int], values: list[float], t: int) -> float:
-    i = bisect.bisect_right(ts, t)
+class _Walk:
+    """``bisect_right(ts, t)`` for times ``t`` that only go back: a pointer moved down."""
+
+    __slots__ = ("_i", "_ts")
+
+    def __init__(self, ts: list[int]) -> None:
+        self._ts = ts
+        self._i = len(ts)
+
+    def index(self, t: int) -> int:
+        ts, i = self._ts, self._i
+        while i > 0 and ts[i - 1] > t:
+            i -= 1
+        self._i = i
+        return i
+
+
+def _at(ts: list[int], values: list[float], i: int, t: int) -> float:
+    """``values`` interpolated at ``t``, where ``i`` is ``bisect_right(ts, t)``."""
     if i == 0:
         return values[0]
     if i == len(ts):
