@@ -16,12 +16,15 @@ instrument (nothing was scored yet): it is reported on its own (``first_tick_ms`
 ``tick_ms_*`` are over the ticks after it. Each size runs once per ``round_budget_ms`` asked
 (the setting's default, and 0: no limit), with what the budget costs in freshness:
 instruments deferred per tick, and the age of the oldest instrument score at the end (how
-long a calm instrument waits for its regular look).
+long a calm instrument waits for its regular look). The resident memory the run grew by
+(``rss_grown_mb``, after a full collection: the model and the scores it keeps) is the memory
+per instrument.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -91,6 +94,8 @@ def measure(
     settings = DetectorSettings(max_evaluations_per_round=limit)
     if budget_ms is not None:
         settings = settings.model_copy(update={"round_budget_ms": budget_ms})
+    gc.collect()
+    rss_before = _rss_bytes()
     model = make_model(settings)
     t = time.perf_counter()
     if isinstance(model, Seedable):
@@ -113,6 +118,8 @@ def measure(
         deferred.append(evaluation.deferred)
         update_s += t1 - t
         events += len(batch)
+    gc.collect()
+    rss_grown = _rss_bytes() - rss_before
     gc.unfreeze()  # this run's model is garbage once it returns
     first_ms, first_scored = ticks.pop(0) * 1000, scored.pop(0)
     deferred.pop(0)
@@ -137,7 +144,19 @@ def measure(
         "deferred_per_tick_max": max(deferred),
         "oldest_score_s": None if oldest is None else round(oldest(now_ms) / 1000, 1),
         "model_cost_us": None if cost is None else round(cost, 1),
+        "rss_grown_mb": round(rss_grown / 2**20, 1),
+        "kb_per_instrument": round(rss_grown / 1024 / n, 1),
     }
+
+
+def _rss_bytes() -> int:
+    """The process's resident memory (Linux; 0 elsewhere). What the model holds is the
+    growth over a run: its history rings and baselines, seeded and then fed."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
 
 
 def _quantile(ordered: Sequence[float], q: float) -> float:
