@@ -45,7 +45,7 @@ import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import redis.asyncio as aioredis
@@ -55,6 +55,7 @@ from redis.exceptions import RedisError, ResponseError
 from ..aio import checkpoint
 from ..config import DetectorSettings
 from ..errors import Verdict, verdict
+from ..histogram import Histogram
 from ..scores import ANY, Pressure, Scope, Transition, encode
 from ..store import keys, poison, reader
 from .base import Evaluation, PressureModel, Seedable
@@ -63,6 +64,9 @@ from .inputs import InputWatch
 from .warmup import Warmup
 
 log = structlog.get_logger(__name__)
+
+ROUND_BUCKETS_S: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+"""The buckets of a round's duration (``round_budget_ms`` is 35 ms by default)."""
 
 READ_COUNT = 100
 """Hand-off entries per stream per read (each entry is a whole batch of events)."""
@@ -112,8 +116,12 @@ class Detector:
         the market)."""
         self.events_total = 0
         self.rounds_total = 0
+        self.scored_total = 0
+        """Instrument scores computed (each instrument a round scored)."""
         self.deferred = 0
         """Instruments the last round left for the next (its per-round limit)."""
+        self.round_seconds = Histogram(ROUND_BUCKETS_S)
+        """How long each round's evaluation took (the model's CPU, not the writes)."""
         self.read_failures = 0
         self.write_failures = 0
         self.dropped_transitions = 0
@@ -127,6 +135,12 @@ class Detector:
     def snapshot(self) -> dict[Key, Pressure]:
         """The newest pressure of every instrument evaluated so far (in-process, for metrics)."""
         return dict(self._latest)
+
+    @property
+    def scoring_cost_s(self) -> float | None:
+        """What the model measures scoring one instrument costs (``None``: it does not)."""
+        cost = getattr(self._model, "cost_us", None)
+        return None if cost is None else float(cost) / 1e6
 
     def aggregates(self) -> dict[Key, Pressure]:
         """The newest asset scores (key ``(asset, "asset")``) and the market's (``("*",
@@ -176,8 +190,12 @@ class Detector:
     async def evaluate_round(self) -> Evaluation:
         """Evaluate what is due now and write it (one pipeline)."""
         now_ms = self._now_ms()
-        evaluation = self._model.evaluate(now_ms, self.inputs.holds(now_ms))
+        holds = self.inputs.holds(now_ms)
+        started = time.perf_counter()
+        evaluation = self._model.evaluate(now_ms, holds)
+        self.round_seconds.observe(time.perf_counter() - started)
         self.rounds_total += 1
+        self.scored_total += len(evaluation.pressures)
         if bool(evaluation.deferred) != bool(self.deferred):
             log.info(
                 "detector round limit",
