@@ -200,7 +200,7 @@ class DetectorSettings(_Section):
     multiples of the *reference* window (the shortest measurable window of at least
     ``window_s``: 5 m live, so 1 m to 15 m; 1 h on hourly bars; 1 d on daily bars)."""
     eval_interval_s: Seconds = 1.0
-    round_budget_ms: Annotated[float, Field(ge=0)] = 35.0
+    round_budget_ms: Annotated[float, Field(ge=0)] = 30.0
     """CPU time the instruments of one round may take (0: no limit), so that a round stays
     short however many instruments are listed: the model measures what scoring one
     instrument costs and scores as many as fit, the most urgent first (those not calm, new

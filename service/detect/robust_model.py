@@ -29,6 +29,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import operator
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -81,8 +82,6 @@ class _Instrument:
     """Why the instrument is still in its burn-in (``None``: its baselines are ready)."""
 
 
-_Due = tuple[_Instrument, str | None]
-"""An instrument due in a round, and why its venue is held (``None``: it is not)."""
 RESERVED_FOR_LONGEST_WAITING = 0.25
 """The share of a round's limit given to the longest waiting, whatever their class: calm
 instruments are still looked at while a cascade fills the rounds."""
@@ -163,35 +162,48 @@ class RobustModel:
         limit = self._limit()
         # by urgency: a venue turned held (applied at once, cheap, not counted in the limit);
         # not calm; a new liquidation; never scored; a feed turning stale; calm and due
-        held_now: list[_Due] = []
-        classes: tuple[list[_Due], ...] = ([], [], [], [], [])
+        reasons = {venue: held_all or held.get(venue) for venue in self._by_venue}
+        held_now: list[_Instrument] = []
+        classes: tuple[list[_Instrument], ...] = ([], [], [], [], [])
         not_calm, liq_new, never, turning_stale, calm_due = classes
-        wanted: list[_Due] = []  # all of them, in the order they are listed
+        wanted: list[_Instrument] = []  # all of them, in the order they are listed
         for venue, symbols in self._by_venue.items():
-            reason = held_all or held.get(venue)
+            reason = reasons[venue]
             for inst in symbols.values():
+                # the common case first (a hot loop: every instrument, every round): settled,
+                # nothing new but data, its venue's hold unchanged, its feeds not turning stale
+                if (
+                    inst.settled
+                    and not inst.liq_new
+                    and inst.held == reason
+                    and now_ms < inst.due_ms
+                ):
+                    if inst.dirty and now_ms >= inst.next_ms:
+                        calm_due.append(inst)
+                        wanted.append(inst)
+                    continue
                 if inst.held != reason:
-                    held_now.append((inst, reason))
+                    held_now.append(inst)
                 elif not inst.settled and inst.evaluated_ms:
-                    not_calm.append((inst, reason))
+                    not_calm.append(inst)
                 elif inst.liq_new:
-                    liq_new.append((inst, reason))
+                    liq_new.append(inst)
                 elif not inst.evaluated_ms:
-                    never.append((inst, reason))
+                    never.append(inst)
                 elif now_ms >= inst.due_ms:
-                    turning_stale.append((inst, reason))
-                elif inst.dirty and now_ms >= inst.next_ms:
-                    calm_due.append((inst, reason))
+                    turning_stale.append(inst)
+                elif inst.dirty and now_ms >= inst.next_ms:  # (not reached: the fast path)
+                    calm_due.append(inst)
                 else:
                     continue
-                wanted.append((inst, reason))
+                wanted.append(inst)
         deferred = len(wanted) - len(held_now) - limit
         if deferred > 0:
             wanted = _within(held_now, classes, limit)
         deferred = max(0, deferred)
         started = time.perf_counter()
-        for inst, reason in wanted:
-            self._evaluate_one(inst, now_ms, out, reason)
+        for inst in wanted:
+            self._evaluate_one(inst, now_ms, out, reasons[inst.history.venue])
             touched.add(inst.history.asset)
         self._measure(len(wanted) - len(held_now), time.perf_counter() - started)
         if touched:
@@ -539,7 +551,9 @@ class RobustModel:
         )
 
 
-def _within(held: list[_Due], classes: tuple[list[_Due], ...], limit: int) -> list[_Due]:
+def _within(
+    held: list[_Instrument], classes: tuple[list[_Instrument], ...], limit: int
+) -> list[_Instrument]:
     """What a round over its limit scores: ``held`` (a venue turned held: cheap, outside
     the limit), then ``classes`` in order, the longest waiting first within a class, except
     :data:`RESERVED_FOR_LONGEST_WAITING` of the limit, which goes to the longest waiting of
@@ -552,18 +566,19 @@ def _within(held: list[_Due], classes: tuple[list[_Due], ...], limit: int) -> li
             chosen += due
             room -= len(due)
         elif room > 0:
-            first = heapq.nsmallest(room, range(len(due)), key=lambda i: due[i][0].evaluated_ms)
+            first = heapq.nsmallest(
+                room, range(len(due)), key=[i.evaluated_ms for i in due].__getitem__
+            )
             taken = set(first)
             chosen += [due[i] for i in first]
             left += [d for i, d in enumerate(due) if i not in taken]
             room = 0
         else:
             left += due
-    return chosen + heapq.nsmallest(reserved, left, key=_waiting)
+    return chosen + heapq.nsmallest(reserved, left, key=_WAITING)
 
 
-def _waiting(due: _Due) -> int:
-    return due[0].evaluated_ms
+_WAITING = operator.attrgetter("evaluated_ms")
 
 
 def _escalation(machine: StateMachine, c: Combined, enter: float) -> bool:

@@ -66,7 +66,7 @@ from .warmup import Warmup
 log = structlog.get_logger(__name__)
 
 ROUND_BUCKETS_S: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-"""The buckets of a round's duration (``round_budget_ms`` is 35 ms by default)."""
+"""The buckets of a round's duration (``round_budget_ms`` is 30 ms by default)."""
 
 READ_COUNT = 100
 """Hand-off entries per stream per read (each entry is a whole batch of events)."""
