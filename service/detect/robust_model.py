@@ -93,6 +93,9 @@ class _Scope:
     last: Combined | None = None
     held: bool = False
     """A member under pressure had no fresh data at the last evaluation."""
+    part: Part | None = None
+    """An asset as a member of the market, as of its last evaluation (``None``: no score
+    yet, or no open interest)."""
 
 
 class RobustModel:
@@ -201,11 +204,23 @@ class RobustModel:
         if deferred > 0:
             wanted = _within(held_now, classes, limit)
         deferred = max(0, deferred)
+        budget_s = self._s.round_budget_ms / 1000
         started = time.perf_counter()
+        scored = 0
         for inst in wanted:
-            self._evaluate_one(inst, now_ms, out, reasons[inst.history.venue])
+            reason = reasons[inst.history.venue]
+            if inst.held == reason:  # (a venue turned held is applied whatever the budget)
+                if (
+                    budget_s
+                    and scored >= MIN_PER_ROUND
+                    and time.perf_counter() - started > budget_s
+                ):
+                    deferred += 1  # the measured cost was low for this round's mix: stop
+                    continue
+                scored += 1
+            self._evaluate_one(inst, now_ms, out, reason)
             touched.add(inst.history.asset)
-        self._measure(len(wanted) - len(held_now), time.perf_counter() - started)
+        self._measure(scored, time.perf_counter() - started)
         if touched:
             self._evaluate_assets(touched, now_ms, out)
         if deferred:
@@ -452,17 +467,12 @@ class RobustModel:
             features = _asset_liquidations(members[asset], self._s.window_s)
             scope.held = any(self._missing(i, now_ms) for i in members[asset])
             self._step_scope(scope, combined, Scope.ASSET, asset, now_ms, out, features)
-        parts = []
-        for asset, scope in self._assets.items():
-            c = scope.last
-            if c is None:
-                continue
-            oi = sum(_oi(i) for i in members.get(asset, []))
-            if oi <= 0:
-                continue
-            parts.append(Part(asset, oi, c.quality, 1.0, c.x_unwind, c.x_build, c.candidate,
-                              scope.machine.state, scope.machine.side, c.score,
-                              c.reasons[0] if c.reasons else None))  # fmt: skip
+            scope.part = _market_part(asset, scope, members[asset])
+        # the assets not evaluated this round weigh in as of their last evaluation (their
+        # open interest then): a few rounds old at most unless the round budget defers them,
+        # and the market is combined from every asset each round without a pass over every
+        # instrument (at 10,000 instruments that pass took longer than the round's budget)
+        parts = [scope.part for scope in self._assets.values() if scope.part is not None]
         market = combine(parts, self._s, breadth=True)
         self._market.held = any(
             s.held and s.machine.state is not State.CALM for s in self._assets.values()
@@ -560,25 +570,47 @@ def _within(
     what is left, whatever its class."""
     reserved = int(limit * RESERVED_FOR_LONGEST_WAITING)
     room = limit - reserved
-    chosen, left = list(held), []
+    urgent: list[_Instrument] = []
+    left: list[_Instrument] = []
     for due in classes:
         if room >= len(due):
-            chosen += due
+            urgent += due
             room -= len(due)
         elif room > 0:
-            first = heapq.nsmallest(
-                room, range(len(due)), key=[i.evaluated_ms for i in due].__getitem__
-            )
+            waited = [i.evaluated_ms for i in due]
+            first = heapq.nsmallest(room, range(len(due)), key=waited.__getitem__)
             taken = set(first)
-            chosen += [due[i] for i in first]
+            urgent += [due[i] for i in first]
             left += [d for i, d in enumerate(due) if i not in taken]
             room = 0
         else:
             left += due
-    return chosen + heapq.nsmallest(reserved, left, key=_WAITING)
+    longest = heapq.nsmallest(reserved, left, key=_WAITING)
+    # the longest waiting interleaved with the urgent, one after every few: a round cut
+    # short by its time budget still gives them their share
+    chosen = list(held)
+    step = max(1, round(1 / RESERVED_FOR_LONGEST_WAITING) - 1) if longest else len(urgent) or 1
+    for n, k in enumerate(range(0, max(len(urgent), len(longest) * step), step)):
+        chosen += urgent[k : k + step]
+        if n < len(longest):
+            chosen.append(longest[n])
+    return chosen
 
 
 _WAITING = operator.attrgetter("evaluated_ms")
+
+
+def _market_part(asset: str, scope: _Scope, members: list[_Instrument]) -> Part | None:
+    """The asset as a member of the market (``None``: no score yet, or no open interest)."""
+    c = scope.last
+    if c is None:
+        return None
+    oi = sum(_oi(i) for i in members)
+    if oi <= 0:
+        return None
+    return Part(asset, oi, c.quality, 1.0, c.x_unwind, c.x_build, c.candidate,
+                scope.machine.state, scope.machine.side, c.score,
+                c.reasons[0] if c.reasons else None)  # fmt: skip
 
 
 def _escalation(machine: StateMachine, c: Combined, enter: float) -> bool:
