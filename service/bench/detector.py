@@ -24,10 +24,12 @@ per instrument.
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
 import statistics
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from ..config import DetectorSettings
@@ -120,7 +122,7 @@ def measure(
         events += len(batch)
     gc.collect()
     rss_grown = _rss_bytes() - rss_before
-    gc.unfreeze()  # this run's model is garbage once it returns
+    gc.unfreeze()
     first_ms, first_scored = ticks.pop(0) * 1000, scored.pop(0)
     deferred.pop(0)
     ticks_ms = sorted(x * 1000 for x in ticks)
@@ -171,11 +173,17 @@ def run_detector(
     limit: int = 0,
 ) -> dict[str, Any]:
     """The ``detector`` scenario at each of ``sizes`` instruments, once per round budget."""
+    # each run in a process of its own: its memory figures are its own (a process's resident
+    # memory does not shrink when a run's model is freed; the next run would reuse it)
+    spawn = multiprocessing.get_context("spawn")
+    runs = []
+    for n in sizes:
+        for budget in budgets_ms:
+            with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+                runs.append(pool.submit(measure, n, seconds, liq_share, budget, limit).result())
     return {
         "scenario": "detector",
         "model": type(make_model(DetectorSettings())).__name__,
         "liquidation_share_per_second": liq_share,
-        "runs": [
-            measure(n, seconds, liq_share, budget, limit) for n in sizes for budget in budgets_ms
-        ],
+        "runs": runs,
     }
