@@ -193,12 +193,8 @@ class RobustModel:
                     liq_new.append(inst)
                 elif not inst.evaluated_ms:
                     never.append(inst)
-                elif now_ms >= inst.due_ms:
+                else:  # settled, nothing new, held as before: its feeds are turning stale
                     turning_stale.append(inst)
-                elif inst.dirty and now_ms >= inst.next_ms:  # (not reached: the fast path)
-                    calm_due.append(inst)
-                else:
-                    continue
                 wanted.append(inst)
         deferred = len(wanted) - len(held_now) - limit
         if deferred > 0:
