@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter
 
 from ....events import FundingRate, Kind, MarkPrice, OpenInterest, annualized
-from ....store import pages, reader
+from ....store import pages, reader, tape
 from ..deps import LimitDep, RedisDep
 from ..items import liquidation_item
 from ..models import FundingList, LiquidationPage, MarkList, OpenInterestList
@@ -54,11 +54,16 @@ async def list_liquidations(
 ) -> dict[str, Any]:
     if since is not None and until is not None and until < since:
         raise invalid_param("until", "until is before since")
-    pairs = await _pairs(client, venue, symbol)
     try:
-        page = await pages.liquidations(
-            client, pairs, since_ms=since, until_ms=until, limit=limit, cursor=cursor
-        )
+        if symbol is None:  # every instrument (of a venue): its index, O(limit)
+            page = await tape.indexed_liquidations(
+                client, venue, since_ms=since, until_ms=until, limit=limit, cursor=cursor
+            )
+        else:  # a symbol (on each venue that lists it): the merge of its few streams
+            page = await pages.liquidations(
+                client, await _pairs(client, venue, symbol),
+                since_ms=since, until_ms=until, limit=limit, cursor=cursor,
+            )  # fmt: skip
     except pages.CursorError:
         raise invalid_param("cursor", "not a cursor this API issued") from None
     return {"items": [liquidation_item(e) for e in page.items], "next_cursor": page.next_cursor}
