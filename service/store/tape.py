@@ -29,13 +29,19 @@ from .poison import Reason, readable, record, usable_event
 # The stream keys are built here from the parts keys.py gives (prefix + instrument + suffix):
 # a script may read keys it was not given on a single Redis, not on a cluster (see keys.py).
 READ_PAGE_LUA: Final = """
--- KEYS[1]: a liquidation index. ARGV[1], ARGV[2]: the range, highest first (ZRANGE BYLEX
--- bounds); ARGV[3]: positions to read; ARGV[4], ARGV[5]: an instrument's stream key is
--- ARGV[4] .. "<venue>|<symbol>" .. ARGV[5].
+-- KEYS[1]: a liquidation index. ARGV[1], ARGV[2]: the range (ZRANGE BYLEX bounds, the
+-- start first); ARGV[3]: positions to read; ARGV[4], ARGV[5]: an instrument's stream key is
+-- ARGV[4] .. "<venue>|<symbol>" .. ARGV[5]; ARGV[6]: "rev" (newest first) or "" (oldest).
 -- Returns, per position: {position, 1, the entry's fields} | {position, 0} (no such entry)
 -- | {position, 2, error} (the stream's key has the wrong type).
-local positions = redis.call("ZRANGE", KEYS[1], ARGV[1], ARGV[2], "BYLEX", "REV",
-  "LIMIT", 0, tonumber(ARGV[3]))
+local positions
+if ARGV[6] == "rev" then
+  positions = redis.call("ZRANGE", KEYS[1], ARGV[1], ARGV[2], "BYLEX", "REV",
+    "LIMIT", 0, tonumber(ARGV[3]))
+else
+  positions = redis.call("ZRANGE", KEYS[1], ARGV[1], ARGV[2], "BYLEX",
+    "LIMIT", 0, tonumber(ARGV[3]))
+end
 local out = {}
 for i, pos in ipairs(positions) do
   local ms, seq, member = string.match(pos, "^(%d+)-(%d+)~(.+)$")
@@ -82,8 +88,10 @@ def _position(text: str) -> SortKey:
     return (int(ms), int(seq)), member
 
 
-async def _read(client: aioredis.Redis, index: str, top: str, bottom: str, count: int) -> list[Any]:
-    args = (1, index, top, bottom, count, _STREAM_PREFIX, _STREAM_SUFFIX)
+async def _read(
+    client: aioredis.Redis, index: str, start: str, end: str, count: int, rev: bool = True
+) -> list[Any]:
+    args = (1, index, start, end, count, _STREAM_PREFIX, _STREAM_SUFFIX, "rev" if rev else "")
     try:
         rows: Any = await client.evalsha(READ_PAGE_SHA, *args)
     except NoScriptError:  # first use, or Redis restarted empty
@@ -158,3 +166,26 @@ async def indexed_liquidations(
         last = _position(top[1:])
     next_cursor = None if last is None else f"{last[0][0]}-{last[0][1]}~{last[1]}"
     return Page([e for _, e in page[:limit]], next_cursor)
+
+
+def start_of(ms: int) -> str:
+    """The ``ZRANGE BYLEX`` bound of the first position stored at or after ``ms``."""
+    return f"[{ms:0{keys.POSITION_DIGITS}d}"
+
+
+async def read_forward(
+    client: aioredis.Redis, start: str, count: int
+) -> list[tuple[str, Liquidation | None]]:
+    """Up to ``count`` positions of the global index from ``start`` (a ``ZRANGE BYLEX``
+    bound), oldest first, each with its liquidation (``None``: gone or unusable, counted):
+    what a reader that follows the tape (the API's snapshot) calls at each refresh."""
+    try:
+        rows = await _read(client, keys.liquidation_index(), start, "+", count, rev=False)
+    except ResponseError as exc:
+        readable(exc, Kind.LIQUIDATION.value, keys.liquidation_index())
+        return []
+    out = []
+    for raw_position, status, *payload in rows:
+        position = _text(raw_position)
+        out.append((position, _liquidation(position, int(status), payload[0] if payload else None)))
+    return out

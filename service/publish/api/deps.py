@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from ...config import Settings
 from .params import LimitQuery
 from .problems import invalid_param
+from .snapshot import Snapshots, View
 
 
 def get_redis(request: Request) -> aioredis.Redis:
@@ -21,7 +22,13 @@ def get_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
+async def get_view(request: Request) -> View:
+    """The market as read at most ``api.snapshot_s`` ago (:mod:`.snapshot`)."""
+    return await cast(Snapshots, request.state.snapshots).get()
+
+
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+ViewDep = Annotated[View, Depends(get_view)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

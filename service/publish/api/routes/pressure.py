@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
 
 from ....store import reader
-from ..deps import LimitDep, RedisDep
+from ..deps import LimitDep, RedisDep, ViewDep
 from ..items import pressure_item
 from ..models import PressureItem, PressureList
 from ..params import MAX_NAME_CHARS, AssetQuery, MinScoreQuery, StateQuery, VenueQuery
@@ -23,25 +24,26 @@ router = APIRouter(tags=["pressure"])
     responses=responses(422, 503),
 )
 async def list_pressure(
-    client: RedisDep,
+    view: ViewDep,
     limit: LimitDep,
     venue: VenueQuery = None,
     asset: AssetQuery = None,
     state: StateQuery = None,
     min_score: MinScoreQuery = None,
 ) -> dict[str, Any]:
-    pairs = await reader.instruments(client, venue)
-    scores = (await reader.pressures(client, pairs)).values()
     wanted_asset = asset.upper() if asset is not None else None
-    selected = [
-        p
-        for p in scores
-        if (wanted_asset is None or p.asset.upper() == wanted_asset)
-        and (state is None or p.state == state)
-        and (min_score is None or p.score >= min_score)
-    ]
-    selected.sort(key=lambda p: (-p.score, p.venue, p.symbol))
-    return {"items": [pressure_item(p) for p in selected[:limit]]}
+    items: list[dict[str, Any]] = []
+    for p in view.ranked():  # highest first: an unfiltered page reads `limit` scores
+        if (
+            (venue is None or p.venue == venue)
+            and (wanted_asset is None or p.asset.upper() == wanted_asset)
+            and (state is None or p.state == state)
+            and (min_score is None or p.score >= min_score)
+        ):
+            items.append(view.memo(("pressure", p.venue, p.symbol), partial(pressure_item, p)))
+            if len(items) == limit:
+                break
+    return {"items": items}
 
 
 @router.get(

@@ -9,8 +9,7 @@ from fastapi import APIRouter
 
 from ....config import VenueSettings
 from ....health import HealthSnapshot
-from ....store import reader
-from ..deps import RedisDep, SettingsDep
+from ..deps import SettingsDep, ViewDep
 from ..freshness import feed_problem
 from ..models import VenueList
 from ..params import rfc3339, rfc3339_or_none
@@ -27,8 +26,8 @@ router = APIRouter(tags=["venues"])
     "reported yet (shown as not connected). Sorted by venue.",
     responses=responses(503),
 )
-async def list_venues(client: RedisDep, settings: SettingsDep) -> dict[str, Any]:
-    stored = await reader.health_snapshots(client)
+async def list_venues(view: ViewDep, settings: SettingsDep) -> dict[str, Any]:
+    stored = view.health
     now_ms = time.time_ns() // 1_000_000
     watchdog_s = settings.collect.watchdog_s
     items = {v: _venue(snapshot, now_ms, watchdog_s) for v, snapshot in stored.items()}

@@ -1,0 +1,244 @@
+"""What the data endpoints answer from: an in-memory view of Redis, read once per period.
+
+A request no longer reads every instrument's keys: :class:`Snapshots` reads the market
+(instruments, their latest events and pressure scores, the venues' health) in one
+concurrent round of pipelined reads, and follows the liquidation tape's index for the
+assets' liquidation sums (:class:`LiquidationWindow`), so a refresh costs the market's size
+once, not once per request. The responses built from a view (pressure ranking, asset
+views, item dicts) are computed on first use and kept with it.
+
+Freshness: an answer reflects Redis as it was at most ``api.snapshot_s`` ago. A background
+task refreshes ahead of that bound, so requests rarely wait; a request that finds the view
+older (the task fell behind, Redis was away) waits for a read that started after it
+arrived, shared with every request waiting at that moment. ``snapshot_s: 0`` reads per
+request (what tests that write then read at once use).
+
+Failure semantics: a refresh that fails (Redis unreachable, a timeout) keeps the last view
+for the rest of its period and is retried; past it, requests wait for their own read, whose
+error is theirs (the API's 503). A key of the wrong type or an unusable entry is skipped and
+counted by the readers (:mod:`service.store.poison`), as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from ...config import Settings
+from ...detect.assets import AssetView, build_asset_views
+from ...events import Event, Kind, Liquidation, Side
+from ...health import HealthSnapshot
+from ...scores import Pressure
+from ...store import reader, tape
+from ...store.reader import LiquidationSums
+from .freshness import feed_problem
+
+log = structlog.get_logger(__name__)
+
+Pair = tuple[str, str]
+T = TypeVar("T")
+
+ASSET_WINDOW_S: Final = 3600
+"""The assets' default liquidation window, the one kept in memory (others read Redis)."""
+TAPE_CHUNK: Final = 5000
+"""Index positions read per call while following the tape."""
+MIN_INTERVAL_SHARE: Final = 0.25
+"""The background refresh never starts sooner than this share of the period after the last."""
+
+
+@dataclass(slots=True)
+class LiquidationWindow:
+    """Liquidated USD by side per instrument over the last ``window_s``, kept by following
+    the liquidation index: each refresh reads the positions added since the last one and
+    drops those that left the window. Memory: one small tuple per liquidation in the window.
+    """
+
+    window_s: int = ASSET_WINDOW_S
+    entries: deque[tuple[int, Pair, Liquidation]] = field(default_factory=deque)
+    sums: dict[Pair, list[float]] = field(default_factory=dict)
+    """``[long USD, short USD, count, sampled count]`` per instrument."""
+    after: str | None = None
+    """The last position read (``None``: nothing yet; the first update reads the window)."""
+
+    async def update(self, client: aioredis.Redis, now_ms: int) -> None:
+        start = tape.start_of(now_ms - self.window_s * 1000) if self.after is None else None
+        while True:
+            bound = start if start is not None else f"({self.after}"
+            rows = await tape.read_forward(client, bound, TAPE_CHUNK)
+            for position, liq in rows:
+                self.after = position
+                if liq is not None:
+                    self._add(int(position[: position.index("-")]), liq)
+            if len(rows) < TAPE_CHUNK:
+                break
+            start = None
+        self._evict(now_ms - self.window_s * 1000)
+
+    def _add(self, stored_ms: int, liq: Liquidation) -> None:
+        pair = (liq.venue, liq.symbol)
+        self.entries.append((stored_ms, pair, liq))
+        s = self.sums.setdefault(pair, [0.0, 0.0, 0, 0])
+        s[0 if liq.side is Side.LONG else 1] += liq.notional_usd
+        s[2] += 1
+        s[3] += liq.sampled
+
+    def _evict(self, since_ms: int) -> None:
+        while self.entries and self.entries[0][0] < since_ms:
+            _, pair, liq = self.entries.popleft()
+            s = self.sums[pair]
+            s[2] -= 1
+            if s[2] == 0:  # exact zeros, not what float subtraction leaves
+                del self.sums[pair]
+                continue
+            s[0 if liq.side is Side.LONG else 1] -= liq.notional_usd
+            s[3] -= liq.sampled
+
+    def totals(self) -> dict[Pair, LiquidationSums]:
+        return {p: LiquidationSums(s[0], s[1], int(s[2]), s[3] > 0) for p, s in self.sums.items()}
+
+
+@dataclass(slots=True)
+class View:
+    """One read of the market. Derived answers are computed on first use and kept."""
+
+    started: float
+    """``time.monotonic()`` when the read began: its age bounds the answers' staleness."""
+    read_ms: int
+    pairs: list[Pair]
+    latest: dict[Pair, dict[Kind, Event]]
+    pressures: dict[Pair, Pressure]
+    health: dict[str, HealthSnapshot]
+    liquidations: dict[Pair, LiquidationSums]
+    _memo: dict[Any, Any] = field(default_factory=dict)
+
+    def memo(self, key: Any, build: Callable[[], T]) -> T:
+        """``build()``, once per view and key (no await inside: no two builds race)."""
+        try:
+            value: T = self._memo[key]
+        except KeyError:
+            value = self._memo[key] = build()
+        return value
+
+    def ranked(self) -> list[Pressure]:
+        """Every score, highest first (ties by venue, then symbol)."""
+        return self.memo(
+            "ranked",
+            lambda: sorted(self.pressures.values(), key=lambda p: (-p.score, p.venue, p.symbol)),
+        )
+
+    def of_kind(self, kind: Kind) -> Iterator[Event]:
+        """The latest event of ``kind`` of each instrument, by venue then symbol."""
+        for events in self.latest.values():
+            e = events.get(kind)
+            if e is not None:
+                yield e
+
+    def assets(self, settings: Settings) -> dict[str, AssetView]:
+        """The asset views over :data:`ASSET_WINDOW_S` (stale venues as of the read)."""
+
+        def build() -> dict[str, AssetView]:
+            watchdog = settings.collect.watchdog_s
+            stale = [
+                v for v, s in self.health.items()
+                if feed_problem(s, self.read_ms, watchdog) is not None
+            ]  # fmt: skip
+            return build_asset_views(
+                self.latest, self.liquidations, stale, now_ms=self.read_ms,
+                stale_after_s=settings.detector.stale_after_s, window_s=ASSET_WINDOW_S,
+            )  # fmt: skip
+
+        return self.memo("assets", build)
+
+
+class Snapshots:
+    """The current :class:`View` of one Redis, refreshed in the background (see module doc).
+    Use as an async context manager: the refresh task runs inside it."""
+
+    def __init__(self, client: aioredis.Redis, period_s: float) -> None:
+        self._client = client
+        self._period_s = period_s
+        self._view: View | None = None
+        self._reading: asyncio.Task[View] | None = None
+        self._reading_since = 0.0
+        self._window = LiquidationWindow()
+        self._task: asyncio.Task[None] | None = None
+        self._last_duration_s = 0.0
+        self.refreshes = 0
+        self.failures = 0
+
+    async def __aenter__(self) -> Snapshots:
+        if self._period_s > 0:
+            self._task = asyncio.create_task(self._run(), name="api-snapshots")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in (self._task, self._reading):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, RedisError):
+                    await task
+
+    async def get(self) -> View:
+        """A view read at most ``period_s`` ago: the current one, or a read that began after
+        this call (shared). Raises what that read raised (a :class:`RedisError`)."""
+        arrived = time.monotonic()
+        view = self._view
+        if view is not None and arrived - view.started <= self._period_s:
+            return view
+        while True:
+            reading = self._reading
+            if reading is None or reading.done():
+                reading = self._start_read()
+            if self._reading_since >= arrived - self._period_s:
+                return await asyncio.shield(reading)
+            with contextlib.suppress(RedisError):  # too old for us: let it end, then ours
+                await asyncio.shield(reading)
+
+    def _start_read(self) -> asyncio.Task[View]:
+        self._reading_since = time.monotonic()
+        self._reading = asyncio.create_task(self._read(self._reading_since), name="api-read")
+        return self._reading
+
+    async def _read(self, started: float) -> View:
+        client = self._client
+        read_ms = time.time_ns() // 1_000_000
+        pairs = await reader.instruments(client)
+        latest, pressures, health, _ = await asyncio.gather(
+            reader.latest(client, pairs),
+            reader.pressures(client, pairs),
+            reader.health_snapshots(client),
+            self._window.update(client, read_ms),
+        )
+        view = View(started, read_ms, pairs, latest, pressures, health, self._window.totals())
+        if self._view is None or self._view.started < started:
+            self._view = view
+        self._last_duration_s = time.monotonic() - started
+        self.refreshes += 1
+        return view
+
+    async def _run(self) -> None:
+        """Refresh so that a new view is there before the current one is ``period_s`` old."""
+        while True:
+            reading = self._reading
+            if reading is None or reading.done():
+                reading = self._start_read()
+            try:
+                # Shielded: a stop cancels this loop at once; the read is cancelled apart
+                # (a read cancelled through this await could end normally and swallow it).
+                await asyncio.shield(reading)
+            except RedisError as exc:
+                self.failures += 1
+                if self.failures % 30 == 1:
+                    log.warning("api snapshot refresh failed", error=str(exc)[:200],
+                                failures=self.failures)  # fmt: skip
+            lead = 2 * self._last_duration_s
+            await asyncio.sleep(max(self._period_s * MIN_INTERVAL_SHARE, self._period_s - lead))
