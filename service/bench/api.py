@@ -5,14 +5,16 @@
    ``--instruments`` perpetuals spread over the nine venues, each with its funding, open
    interest and mark written through the real store script (:func:`~service.store.writer.
    write_batch`), ``--liquidations`` liquidations each over the last hour (the script also
-   indexes them), a detector pressure score each, and each venue's health snapshot,
-   rewritten every second as the collectors do.
+   indexes them), a detector pressure score each, and each venue's health snapshot. While
+   the API is measured, every instrument's mark and every venue's health are rewritten each
+   second, as the collectors do (:func:`keep_moving`).
 2. The API: ``python -m service run --only api`` on a free port, with a configuration
    naming that Redis and the nine venues (enabled, never connected: no collector runs).
 3. ``wrk`` (``--connections`` connections, one thread) drives each GET endpoint in turn for
    ``--seconds``, ``/healthz`` first: the framework's floor in the same run. Per endpoint:
    requests per second, p50 and p99 latency, the ratio of its rate to ``/healthz``'s, the
-   API process's CPU, and the answers that were not 2xx (which must be 0).
+   API process's CPU, and the answers that were not 2xx, failed or timed out (each must be
+   0; a ``wrk`` answer timeout is :data:`WRK_TIMEOUT_S`).
 
 ``--code DIR`` runs the API from another checkout (``PYTHONPATH``), to measure a branch
 against another with the same market and load. Figures vary with the machine and what else
@@ -66,6 +68,8 @@ ENDPOINTS: Final = (
 MAJORS: Final = ("BTC", "ETH", "SOL", "XRP", "DOGE")
 """Listed on every venue; the other assets on some."""
 START_TIMEOUT_S: Final = 60.0
+WRK_TIMEOUT_S: Final = 30
+"""wrk's answer timeout: a slow answer is measured (its default, 2 s, drops it)."""
 WRITE_CHUNK: Final = 250
 """Instruments per ``write_batch`` while seeding."""
 
@@ -176,10 +180,23 @@ async def write_health(client: aioredis.Redis, listed: list[tuple[str, str, str]
         await pipe.execute()
 
 
-async def _keep_health(client: aioredis.Redis, listed: list[tuple[str, str, str]]) -> None:
+async def keep_moving(client: aioredis.Redis, listed: list[tuple[str, str, str]]) -> None:
+    """Every second, as the collectors would: each venue's health snapshot, and a new mark
+    price of every instrument through the store script (the venues' mark streams push each
+    symbol every second or so): the API's snapshot never reads an unchanged market."""
+    rng = random.Random(13)
     while True:
         await asyncio.sleep(1.0)
         await write_health(client, listed)
+        now = int(time.time() * 1000)
+        marks: list[Event] = []
+        for venue, symbol, asset in listed:
+            price = rng.uniform(0.01, 3000)
+            marks.append(
+                MarkPrice(venue=venue, symbol=symbol, base=asset, ts_ms=now, recv_ms=now,
+                          mark_price=price, index_price=price * 0.999)
+            )  # fmt: skip
+        await write_batch(client, marks, StoreSettings(), now)
 
 
 @contextlib.asynccontextmanager
@@ -252,14 +269,17 @@ def parse_wrk(output: str) -> dict[str, float]:
     if set(lat) != {"50", "99"}:
         raise BenchError(f"no latency distribution in wrk's output: {output[-1000:]}")
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors = re.search(r"Socket errors:.*", output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     return {
         "requests_per_s": float(rate[1]),
         "p50_ms": lat["50"],
         "p99_ms": lat["99"],
         "requests": int(total[1]),
         "non_2xx": int(bad[1]) if bad else 0,
-        "socket_errors": 0 if errors is None else sum(map(int, re.findall(r"\d+", errors[0]))),
+        "socket_errors": 0 if errors is None else sum(int(n) for n in errors.groups()[:3]),
+        "timeouts": 0 if errors is None else int(errors[4]),
     }
 
 
@@ -267,7 +287,8 @@ async def drive(url: str, pid: int, path: str, connections: int, seconds: int) -
     """One ``wrk`` run against ``url + path``; its figures and the API's CPU over it."""
     c0, t0 = process_cpu_s(pid), time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url + path,
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"--timeout={WRK_TIMEOUT_S}s",
+        "--latency", url + path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await proc.communicate()
@@ -303,7 +324,7 @@ async def run_api(
         await client.flushdb()
         stack.push_async_callback(client.flushdb)
         written = await seed(client, instruments, liquidations)
-        keeper = asyncio.create_task(_keep_health(client, market(instruments)))
+        keeper = asyncio.create_task(keep_moving(client, market(instruments)))
         try:
             base, pid = await stack.enter_async_context(api_process(url, code))
             results: dict[str, Any] = {}

@@ -2,7 +2,8 @@
 
 A request no longer reads every instrument's keys: :class:`Snapshots` reads the market
 (instruments, their latest events and pressure scores, the venues' health) in one
-concurrent round of pipelined reads, and follows the liquidation tape's index for the
+concurrent round of reads (:class:`~service.store.market.MarketReader`: one script call per
+2,000 instruments, decoding only what changed), and follows the liquidation tape's index for the
 assets' liquidation sums (:class:`LiquidationWindow`), so a refresh costs the market's size
 once, not once per request. The responses built from a view (pressure ranking, asset
 views, item dicts) are computed on first use and kept with it.
@@ -25,12 +26,15 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
 import structlog
+from fastapi import Response
+from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from ...config import Settings
@@ -39,6 +43,7 @@ from ...events import Event, Kind, Liquidation, Side
 from ...health import HealthSnapshot
 from ...scores import Pressure
 from ...store import reader, tape
+from ...store.market import MarketReader
 from ...store.reader import LiquidationSums
 from .freshness import feed_problem
 
@@ -143,20 +148,48 @@ class View:
                 yield e
 
     def assets(self, settings: Settings) -> dict[str, AssetView]:
-        """The asset views over :data:`ASSET_WINDOW_S` (stale venues as of the read)."""
+        """Every asset's view over :data:`ASSET_WINDOW_S` (stale venues as of the read)."""
+        return self.memo("assets", partial(self._asset_views, self.latest, settings))
 
-        def build() -> dict[str, AssetView]:
-            watchdog = settings.collect.watchdog_s
-            stale = [
-                v for v, s in self.health.items()
-                if feed_problem(s, self.read_ms, watchdog) is not None
-            ]  # fmt: skip
-            return build_asset_views(
-                self.latest, self.liquidations, stale, now_ms=self.read_ms,
-                stale_after_s=settings.detector.stale_after_s, window_s=ASSET_WINDOW_S,
-            )  # fmt: skip
+    def asset(self, name: str, settings: Settings) -> AssetView | None:
+        """One asset's view (built from its instruments alone: the same as in
+        :meth:`assets`, for a fraction of the work)."""
 
-        return self.memo("assets", build)
+        def build() -> AssetView | None:
+            pairs = self.memo("asset_pairs", self._asset_pairs).get(name, [])
+            latest = {p: self.latest[p] for p in pairs}
+            return self._asset_views(latest, settings).get(name)
+
+        return self.memo(("asset", name), build)
+
+    def _asset_pairs(self) -> dict[str, list[Pair]]:
+        out: dict[str, list[Pair]] = {}
+        for pair, events in self.latest.items():
+            asset = next((e.base for e in events.values()), None)  # as build_asset_views
+            if asset is not None:
+                out.setdefault(asset, []).append(pair)
+        return out
+
+    def _asset_views(
+        self, latest: dict[Pair, dict[Kind, Event]], settings: Settings
+    ) -> dict[str, AssetView]:
+        watchdog = settings.collect.watchdog_s
+        stale = [
+            v for v, s in self.health.items() if feed_problem(s, self.read_ms, watchdog) is not None
+        ]
+        return build_asset_views(
+            latest, self.liquidations, stale, now_ms=self.read_ms,
+            stale_after_s=settings.detector.stale_after_s, window_s=ASSET_WINDOW_S,
+        )  # fmt: skip
+
+    def json(self, key: Hashable, model: type[BaseModel], build: Callable[[], Any]) -> Response:
+        """The answer ``build()`` makes, validated and rendered as ``model`` (as FastAPI
+        renders a route's ``response_model``) once per view, then served as bytes."""
+
+        def render() -> bytes:
+            return model.model_validate(build()).model_dump_json().encode()
+
+        return Response(self.memo(("json", key), render), media_type="application/json")
 
 
 class Snapshots:
@@ -170,6 +203,7 @@ class Snapshots:
         self._reading: asyncio.Task[View] | None = None
         self._reading_since = 0.0
         self._window = LiquidationWindow()
+        self._market = MarketReader(client)
         self._task: asyncio.Task[None] | None = None
         self._last_duration_s = 0.0
         self.refreshes = 0
@@ -212,9 +246,8 @@ class Snapshots:
         client = self._client
         read_ms = time.time_ns() // 1_000_000
         pairs = await reader.instruments(client)
-        latest, pressures, health, _ = await asyncio.gather(
-            reader.latest(client, pairs),
-            reader.pressures(client, pairs),
+        (latest, pressures), health, _ = await asyncio.gather(
+            self._market.read(pairs),
             reader.health_snapshots(client),
             self._window.update(client, read_ms),
         )

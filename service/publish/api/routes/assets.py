@@ -86,13 +86,13 @@ async def get_asset(
     settings: SettingsDep,
     asset: AssetPath,
     window_s: Window = ASSET_WINDOW_S,
-) -> dict[str, Any]:
+) -> Any:
     name = asset.upper()
     if window_s == ASSET_WINDOW_S:
-        found = view.assets(settings).get(name)
+        found = view.asset(name, settings)
         if found is None:
             raise HTTPException(404, f"no instrument of asset {asset}")
-        return _kept_item(view, found)
+        return view.json(("asset", name), AssetItem, partial(_item, found))
     views = await _views(client, view, settings, window_s, asset=name)
     if name not in views:
         raise HTTPException(404, f"no instrument of asset {asset}")

@@ -81,8 +81,14 @@ async def list_liquidations(
 )
 async def list_funding(
     view: ViewDep, limit: LimitDep, venue: VenueQuery = None, symbol: SymbolQuery = None
-) -> dict[str, Any]:
-    return {"items": _page(view, view.of_kind(Kind.FUNDING), _funding_item, limit, venue, symbol)}
+) -> Any:
+    def page() -> dict[str, Any]:
+        events = view.of_kind(Kind.FUNDING)
+        return {"items": _page(view, events, _funding_item, limit, venue, symbol)}
+
+    if venue is None and symbol is None:
+        return view.json(("funding", limit), FundingList, page)  # the hot query, kept
+    return page()
 
 
 def _page(

@@ -7,12 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
 
+from ....scores import State
 from ....store import reader
 from ..deps import LimitDep, RedisDep, ViewDep
 from ..items import pressure_item
 from ..models import PressureItem, PressureList
 from ..params import MAX_NAME_CHARS, AssetQuery, MinScoreQuery, StateQuery, VenueQuery
 from ..problems import responses
+from ..snapshot import View
 
 router = APIRouter(tags=["pressure"])
 
@@ -30,6 +32,20 @@ async def list_pressure(
     asset: AssetQuery = None,
     state: StateQuery = None,
     min_score: MinScoreQuery = None,
+) -> Any:
+    if venue is None and asset is None and state is None and min_score is None:
+        page = partial(_page, view, limit, None, None, None, None)
+        return view.json(("pressure", limit), PressureList, page)  # the hot query, kept
+    return _page(view, limit, venue, asset, state, min_score)
+
+
+def _page(
+    view: View,
+    limit: int,
+    venue: str | None,
+    asset: str | None,
+    state: State | None,
+    min_score: float | None,
 ) -> dict[str, Any]:
     wanted_asset = asset.upper() if asset is not None else None
     items: list[dict[str, Any]] = []
