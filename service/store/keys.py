@@ -115,6 +115,18 @@ def last_batch(venue: str, symbol: str) -> str:
     return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:last_batch"
 
 
+def latest_key_parts() -> tuple[str, str]:
+    """``(prefix, suffix)`` such that ``prefix + instrument_id(v, s) + suffix`` is
+    ``latest(v, s)``."""
+    return f"{PREFIX}:{{", "}:latest"
+
+
+def pressure_key_parts() -> tuple[str, str]:
+    """``(prefix, suffix)`` such that ``prefix + instrument_id(v, s) + suffix`` is
+    ``pressure(v, s)``."""
+    return f"{PREFIX}:{{", "}:pressure"
+
+
 def pressure(venue: str, symbol: str) -> str:
     return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:pressure"
 

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from ..events import KIND_OF, Event, Kind
 from ..scores import Pressure
@@ -39,27 +39,30 @@ from .poison import (
 Pair = tuple[str, str]
 
 # redis.pcall: a key of the wrong type answers an error in its place, not for the whole call.
+# The keys are built here from keys.py's parts (prefix + instrument + suffix): sending the
+# instruments rather than two key names each halves what the client packs per call.
 READ_ALL_LUA: Final = """
--- KEYS[1..ARGV[1]]: latest hashes; the other KEYS: pressure strings.
--- Returns, per key, HGETALL's or GET's answer (an error reply in place of a wrong type).
-local n = tonumber(ARGV[1])
+-- ARGV[1], ARGV[2]: an instrument's latest hash is ARGV[1] .. "<venue>|<symbol>" .. ARGV[2];
+-- ARGV[3], ARGV[4]: its pressure string likewise; ARGV[5..]: the instruments.
+-- Returns, per instrument, HGETALL's answer then GET's (an error reply for a wrong type).
 local out = {}
-for i, key in ipairs(KEYS) do
-  if i <= n then
-    out[i] = redis.pcall("HGETALL", key)
-  else
-    out[i] = redis.pcall("GET", key)
-  end
+for i = 5, #ARGV do
+  out[#out + 1] = redis.pcall("HGETALL", ARGV[1] .. ARGV[i] .. ARGV[2])
+  out[#out + 1] = redis.pcall("GET", ARGV[3] .. ARGV[i] .. ARGV[4])
 end
 return out
 """
 READ_ALL_SCRIPT: Final = READ_ALL_LUA.encode()
 READ_ALL_SHA: Final = hashlib.sha1(READ_ALL_SCRIPT).hexdigest()
+_PARTS: Final = (*keys.latest_key_parts(), *keys.pressure_key_parts())
 CHUNK: Final = 500
 """Instruments per script call: bounds how long one call holds Redis, and how long its
 answer's processing holds the event loop (each call is an await)."""
 _PRESSURE: Final = msgspec.json.Decoder(Pressure)
 _KINDS: Final = {k.value: k for k in Kind}
+
+Fields = dict[bytes, tuple[bytes, Event | None]]
+"""One latest hash as last decoded: field -> (stored JSON, its event or None if unusable)."""
 
 
 class MarketReader:
@@ -67,72 +70,82 @@ class MarketReader:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
-        self._events: dict[tuple[Pair, bytes], tuple[bytes, Event | None]] = {}
+        self._members: set[bytes] = set()
+        self._pairs: list[tuple[bytes, Pair]] = []
+        self._rows: dict[Pair, tuple[Any, dict[Kind, Event], Fields]] = {}
+        """Each instrument's last hash answer, its events and fields: an unchanged answer
+        (between two reads a second apart, most are) is not looked at again."""
         self._scores: dict[Pair, tuple[bytes, Pressure | None]] = {}
-        self._rows: dict[Pair, tuple[list[Any], dict[Kind, Event]]] = {}
-        """Each instrument's last hash answer and its events: an unchanged answer (the
-        usual case between two reads a second apart) is not looked at again."""
 
-    async def read(
-        self, pairs: list[Pair]
-    ) -> tuple[dict[Pair, dict[Kind, Event]], dict[Pair, Pressure]]:
-        """The newest event of each kind per instrument, and each usable score."""
+    async def instruments(self) -> list[Pair]:
+        """Every (venue, symbol) that has written events, sorted (as
+        :func:`.reader.instruments`; parsed again only when the set changed)."""
+        try:
+            members: Any = await self._client.smembers(keys.INSTRUMENTS)
+        except ResponseError as exc:
+            readable(exc, "instruments", keys.INSTRUMENTS)
+            members = set()
+        if members != self._members:
+            pairs = []
+            for member in members:
+                text = utf8(member, "instruments", keys.INSTRUMENTS)
+                if text is None:
+                    continue
+                pair = keys.split_instrument(text)
+                if not all(pair):
+                    record("instruments", Reason.INVALID, keys.INSTRUMENTS, text)
+                    continue
+                pairs.append((text.encode(), pair))
+            self._members, self._pairs = members, sorted(pairs, key=lambda p: p[1])
+        return [pair for _, pair in self._pairs]
+
+    async def read(self) -> tuple[list[Pair], dict[Pair, dict[Kind, Event]], dict[Pair, Pressure]]:
+        """Every instrument, the newest event of each kind of each, and each usable score."""
+        await self.instruments()
+        listed = self._pairs
         latest: dict[Pair, dict[Kind, Event]] = {}
         scores: dict[Pair, Pressure] = {}
-        events_seen: dict[tuple[Pair, bytes], tuple[bytes, Event | None]] = {}
+        rows_seen: dict[Pair, tuple[Any, dict[Kind, Event], Fields]] = {}
         scores_seen: dict[Pair, tuple[bytes, Pressure | None]] = {}
-        rows_seen: dict[Pair, tuple[list[Any], dict[Kind, Event]]] = {}
-        for i in range(0, len(pairs), CHUNK):
-            chunk = pairs[i : i + CHUNK]
-            rows = await self._call(chunk)
-            for pair, row in zip(chunk, rows[: len(chunk)], strict=True):
+        for i in range(0, len(listed), CHUNK):
+            chunk = listed[i : i + CHUNK]
+            rows = await self._call([member for member, _ in chunk])
+            for (_, pair), row, raw in zip(chunk, rows[::2], rows[1::2], strict=True):
                 kept = self._rows.get(pair)
-                if kept is not None and kept[0] == row:
-                    for name in row[::2]:
-                        events_seen[(pair, name)] = self._events[(pair, name)]
-                    rows_seen[pair] = kept
-                    latest[pair] = kept[1]
-                    continue
-                latest[pair] = self._latest(pair, row, events_seen)
-                if isinstance(row, list):
-                    rows_seen[pair] = (row, latest[pair])
-            for pair, raw in zip(chunk, rows[len(chunk) :], strict=True):
+                if kept is None or kept[0] != row:
+                    fields = {} if kept is None else kept[2]
+                    kept = (row, *self._latest(pair, row, fields))
+                rows_seen[pair] = kept
+                latest[pair] = kept[1]
                 score = self._score(pair, raw, scores_seen)
                 if score is not None:
                     scores[pair] = score
-        # What is gone is forgotten.
-        self._events, self._scores, self._rows = events_seen, scores_seen, rows_seen
-        return latest, scores
+        self._rows, self._scores = rows_seen, scores_seen  # what is gone is forgotten
+        return [pair for _, pair in listed], latest, scores
 
-    async def _call(self, pairs: list[Pair]) -> list[Any]:
-        names = [keys.latest(*p) for p in pairs] + [keys.pressure(*p) for p in pairs]
+    async def _call(self, members: list[bytes]) -> list[Any]:
         try:
-            rows: Any = await self._client.evalsha(READ_ALL_SHA, len(names), *names, len(pairs))
+            rows: Any = await self._client.evalsha(READ_ALL_SHA, 0, *_PARTS, *members)
         except NoScriptError:  # first use, or Redis restarted empty
             await self._client.script_load(READ_ALL_SCRIPT)
-            rows = await self._client.evalsha(READ_ALL_SHA, len(names), *names, len(pairs))
+            rows = await self._client.evalsha(READ_ALL_SHA, 0, *_PARTS, *members)
         return list(rows)
 
-    def _latest(
-        self, pair: Pair, row: Any, seen: dict[tuple[Pair, bytes], tuple[bytes, Event | None]]
-    ) -> dict[Kind, Event]:
+    def _latest(self, pair: Pair, row: Any, before: Fields) -> tuple[dict[Kind, Event], Fields]:
+        """The events of a hash answer, decoding only the fields not in ``before``."""
         key = keys.latest(*pair)
         events: dict[Kind, Event] = {}
+        fields: Fields = {}
         if not readable(row, "latest", key):
-            return events
+            return events, fields
         for name, raw in zip(row[::2], row[1::2], strict=True):
-            cached = self._events.get((pair, name))
-            if cached is not None and cached[0] == raw:
-                event = cached[1]
-                if event is not None:
-                    events[KIND_OF[type(event)]] = event
-                seen[(pair, name)] = cached
-                continue
-            event = self._decode_event(pair, key, name, raw)
-            seen[(pair, name)] = (raw, event)
-            if event is not None:
-                events[KIND_OF[type(event)]] = event
-        return events
+            cached = before.get(name)
+            if cached is None or cached[0] != raw:
+                cached = (raw, self._decode_event(pair, key, name, raw))
+            fields[name] = cached
+            if cached[1] is not None:
+                events[KIND_OF[type(cached[1])]] = cached[1]
+        return events, fields
 
     @staticmethod
     def _decode_event(pair: Pair, key: str, name: bytes, raw: bytes) -> Event | None:
@@ -151,13 +164,13 @@ class MarketReader:
     def _score(
         self, pair: Pair, raw: Any, seen: dict[Pair, tuple[bytes, Pressure | None]]
     ) -> Pressure | None:
-        key = keys.pressure(*pair)
-        if raw is None or not readable(raw, "pressure", key):
-            return None
         cached = self._scores.get(pair)
         if cached is not None and cached[0] == raw:
             seen[pair] = cached
             return cached[1]
+        key = keys.pressure(*pair)
+        if raw is None or not readable(raw, "pressure", key):
+            return None
         p = decode_or_record(_PRESSURE, raw, "pressure", key)
         if p is not None:
             problem = pressure_problem(p)

@@ -245,9 +245,8 @@ class Snapshots:
     async def _read(self, started: float) -> View:
         client = self._client
         read_ms = time.time_ns() // 1_000_000
-        pairs = await reader.instruments(client)
-        (latest, pressures), health, _ = await asyncio.gather(
-            self._market.read(pairs),
+        (pairs, latest, pressures), health, _ = await asyncio.gather(
+            self._market.read(),
             reader.health_snapshots(client),
             self._window.update(client, read_ms),
         )
