@@ -32,7 +32,7 @@ from service.events import Side
 from service.publish.api import create_app
 from service.publish.api.snapshot import LiquidationWindow, Snapshots
 from service.publish.metrics import MetricsCollector
-from service.store import reader
+from service.store import reader, tape
 
 LONG_S = 600.0
 """A period no test outlives: what a test sees after the first read is the snapshot."""
@@ -142,6 +142,29 @@ async def test_the_kept_liquidation_sums_are_the_streams_sums(redis: aioredis.Re
     await window.update(redis, now_ms() + (window.window_s + 1) * 1000)  # an hour later
     assert window.totals() == {}
     assert not window.entries
+
+
+async def test_the_tape_head_from_memory_is_the_indexed_page(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    pairs = [("binance_usdm", "BTCUSDT"), ("bybit", "BTCUSDT"), ("bybit", "ETHUSDT")]
+    for batch in range(8):  # instruments of one batch share stream ids: ties on the tape
+        await store_events(redis, [liquidation(v, s, price=batch * 10.0 + i)
+                                   for i, (v, s) in enumerate(pairs)])  # fmt: skip
+    async with _serve(settings, redis) as (client, snaps):
+        for limit in (1, 5, 10, 23):
+            r = await client.get("/v1/liquidations", params={"limit": limit})
+            assert r.status_code == 200, r.text
+            assert len((await snaps.get()).tape_head) == 24 > limit  # served from memory
+            page = await tape.indexed_liquidations(
+                redis, None, since_ms=None, until_ms=None, limit=limit, cursor=None
+            )
+            assert [i["price"] for i in r.json()["items"]] == [e.price for e in page.items]
+            assert r.json()["next_cursor"] == page.next_cursor
+        # 24 liquidations, 24 per page: the head cannot tell whether older ones exist.
+        r = await client.get("/v1/liquidations", params={"limit": 24})
+        assert len(r.json()["items"]) == 24
+        assert r.json()["next_cursor"] is None
 
 
 async def test_metrics_are_rendered_once_per_period(

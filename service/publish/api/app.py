@@ -81,7 +81,10 @@ def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         api = settings.api
         if given is not None:
-            async with _hub(settings, given) as hub, Snapshots(given, api.snapshot_s) as snaps:
+            async with (
+                _hub(settings, given) as hub,
+                Snapshots(given, api.snapshot_s, api.max_limit + 1) as snaps,
+            ):
                 app.state.hub = hub  # also here: tools and tests read its stats
                 app.state.snapshots = snaps
                 yield {"redis": given, "hub": hub, "snapshots": snaps}
@@ -91,7 +94,10 @@ def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[Fas
             url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
         try:
-            async with _hub(settings, client) as hub, Snapshots(client, api.snapshot_s) as snaps:
+            async with (
+                _hub(settings, client) as hub,
+                Snapshots(client, api.snapshot_s, api.max_limit + 1) as snaps,
+            ):
                 app.state.hub = hub
                 app.state.snapshots = snaps
                 yield {"redis": client, "hub": hub, "snapshots": snaps}

@@ -68,7 +68,8 @@ class LiquidationWindow:
     """
 
     window_s: int = ASSET_WINDOW_S
-    entries: deque[tuple[int, Pair, Liquidation]] = field(default_factory=deque)
+    entries: deque[tuple[int, str, Liquidation]] = field(default_factory=deque)
+    """``(stored ms, index position, liquidation)``, oldest first (the index's order)."""
     sums: dict[Pair, list[float]] = field(default_factory=dict)
     """``[long USD, short USD, count, sampled count]`` per instrument."""
     after: str | None = None
@@ -82,15 +83,15 @@ class LiquidationWindow:
             for position, liq in rows:
                 self.after = position
                 if liq is not None:
-                    self._add(int(position[: position.index("-")]), liq)
+                    self._add(int(position[: position.index("-")]), position, liq)
             if len(rows) < TAPE_CHUNK:
                 break
             start = None
         self._evict(now_ms - self.window_s * 1000)
 
-    def _add(self, stored_ms: int, liq: Liquidation) -> None:
+    def _add(self, stored_ms: int, position: str, liq: Liquidation) -> None:
         pair = (liq.venue, liq.symbol)
-        self.entries.append((stored_ms, pair, liq))
+        self.entries.append((stored_ms, position, liq))
         s = self.sums.setdefault(pair, [0.0, 0.0, 0, 0])
         s[0 if liq.side is Side.LONG else 1] += liq.notional_usd
         s[2] += 1
@@ -98,7 +99,8 @@ class LiquidationWindow:
 
     def _evict(self, since_ms: int) -> None:
         while self.entries and self.entries[0][0] < since_ms:
-            _, pair, liq = self.entries.popleft()
+            _, _, liq = self.entries.popleft()
+            pair = (liq.venue, liq.symbol)
             s = self.sums[pair]
             s[2] -= 1
             if s[2] == 0:  # exact zeros, not what float subtraction leaves
@@ -106,6 +108,16 @@ class LiquidationWindow:
                 continue
             s[0 if liq.side is Side.LONG else 1] -= liq.notional_usd
             s[3] -= liq.sampled
+
+    def head(self, n: int) -> list[tuple[str, Liquidation]]:
+        """The newest ``n`` liquidations (fewer when the window holds fewer), newest first,
+        with their index positions."""
+        out: list[tuple[str, Liquidation]] = []
+        for _, position, liq in reversed(self.entries):
+            if len(out) == n:
+                break
+            out.append((position, liq))
+        return out
 
     def totals(self) -> dict[Pair, LiquidationSums]:
         return {p: LiquidationSums(s[0], s[1], int(s[2]), s[3] > 0) for p, s in self.sums.items()}
@@ -123,6 +135,10 @@ class View:
     pressures: dict[Pair, Pressure]
     health: dict[str, HealthSnapshot]
     liquidations: dict[Pair, LiquidationSums]
+    tape_head: list[tuple[str, Liquidation]]
+    """The newest liquidations of the tape (``head_size`` at most), newest first, each with
+    its index position: the first page of ``/v1/liquidations`` when it holds more than the
+    page (else the page needs older entries, and reads the index in Redis)."""
     _memo: dict[Any, Any] = field(default_factory=dict)
 
     def memo(self, key: Any, build: Callable[[], T]) -> T:
@@ -196,9 +212,10 @@ class Snapshots:
     """The current :class:`View` of one Redis, refreshed in the background (see module doc).
     Use as an async context manager: the refresh task runs inside it."""
 
-    def __init__(self, client: aioredis.Redis, period_s: float) -> None:
+    def __init__(self, client: aioredis.Redis, period_s: float, head_size: int = 1001) -> None:
         self._client = client
         self._period_s = period_s
+        self._head_size = head_size
         self._view: View | None = None
         self._reading: asyncio.Task[View] | None = None
         self._reading_since = 0.0
@@ -250,7 +267,10 @@ class Snapshots:
             reader.health_snapshots(client),
             self._window.update(client, read_ms),
         )
-        view = View(started, read_ms, pairs, latest, pressures, health, self._window.totals())
+        view = View(
+            started, read_ms, pairs, latest, pressures, health, self._window.totals(),
+            self._window.head(self._head_size),
+        )  # fmt: skip
         if self._view is None or self._view.started < started:
             self._view = view
         self._last_duration_s = time.monotonic() - started
