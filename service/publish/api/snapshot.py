@@ -9,7 +9,7 @@ once, not once per request. The responses built from a view (pressure ranking, a
 views, item dicts) are computed on first use and kept with it.
 
 Freshness: an answer reflects Redis as it was at most ``api.snapshot_s`` ago. A background
-task refreshes ahead of that bound, so requests rarely wait; a request that finds the view
+task reads twice per period, ahead of that bound, so requests rarely wait; a request that finds the view
 older (the task fell behind, Redis was away) waits for a read that started after it
 arrived, shared with every request waiting at that moment. ``snapshot_s: 0`` reads per
 request (what tests that write then read at once use).
@@ -56,8 +56,10 @@ ASSET_WINDOW_S: Final = 3600
 """The assets' default liquidation window, the one kept in memory (others read Redis)."""
 TAPE_CHUNK: Final = 5000
 """Index positions read per call while following the tape."""
-MIN_INTERVAL_SHARE: Final = 0.25
-"""The background refresh never starts sooner than this share of the period after the last."""
+REFRESH_SHARE: Final = 0.5
+"""A read starts every this share of the period (or as soon as the last ended, if it took
+longer): a new view is there before the current one is a period old unless a read takes
+more than half the period, so requests seldom wait for one."""
 
 
 @dataclass(slots=True)
@@ -278,7 +280,8 @@ class Snapshots:
         return view
 
     async def _run(self) -> None:
-        """Refresh so that a new view is there before the current one is ``period_s`` old."""
+        """Refresh so that a new view is there before the current one is ``period_s`` old
+        (see :data:`REFRESH_SHARE`)."""
         while True:
             reading = self._reading
             if reading is None or reading.done():
@@ -292,5 +295,4 @@ class Snapshots:
                 if self.failures % 30 == 1:
                     log.warning("api snapshot refresh failed", error=str(exc)[:200],
                                 failures=self.failures)  # fmt: skip
-            lead = 2 * self._last_duration_s
-            await asyncio.sleep(max(self._period_s * MIN_INTERVAL_SHARE, self._period_s - lead))
+            await asyncio.sleep(max(0.0, self._period_s * REFRESH_SHARE - self._last_duration_s))
