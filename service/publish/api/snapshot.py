@@ -3,15 +3,15 @@
 A request no longer reads every instrument's keys: :class:`Snapshots` reads the market
 (instruments, their latest events and pressure scores, the venues' health) in one
 concurrent round of reads (:class:`~service.store.market.MarketReader`: one script call per
-2,000 instruments, decoding only what changed), and follows the liquidation tape's index for the
+250 instruments, decoding only what changed), and follows the liquidation tape's index for the
 assets' liquidation sums (:class:`LiquidationWindow`), so a refresh costs the market's size
 once, not once per request. The responses built from a view (pressure ranking, asset
 views, item dicts) are computed on first use and kept with it.
 
 Freshness: an answer reflects Redis as it was at most ``api.snapshot_s`` ago. A background
-task reads twice per period, ahead of that bound, so requests rarely wait; a request that finds the view
-older (the task fell behind, Redis was away) waits for a read that started after it
-arrived, shared with every request waiting at that moment. ``snapshot_s: 0`` reads per
+task reads twice per period, ahead of that bound, so requests rarely wait; a request that
+finds the view older (the task fell behind, Redis was away) waits for a read that started
+after it arrived, shared with every request waiting at that moment. ``snapshot_s: 0`` reads per
 request (what tests that write then read at once use).
 
 Failure semantics: a refresh that fails (Redis unreachable, a timeout) keeps the last view
