@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -19,11 +20,15 @@ from prometheus_client import CollectorRegistry
 from publish_support import (
     PROBLEM,
     MemorySource,
+    funding,
     liquidation,
+    mark,
     now_ms,
+    open_interest,
     pressure,
     snapshot,
     store_events,
+    store_health,
     store_pressure,
 )
 
@@ -57,6 +62,46 @@ async def _serve(
 def _scores(r: httpx.Response) -> list[tuple[str, float]]:
     assert r.status_code == 200, r.text
     return [(i["symbol"], i["score"]) for i in r.json()["items"]]
+
+
+ONE_VIEW_URLS = (
+    "/v1/assets", "/v1/assets/BTC", "/v1/assets/ETH", "/v1/assets?limit=1", "/v1/pressure",
+    "/v1/pressure?limit=1", "/v1/pressure?asset=ETH", "/v1/funding", "/v1/funding?venue=bybit",
+    "/v1/open-interest", "/v1/mark", "/v1/venues", "/v1/liquidations",
+    "/v1/liquidations?limit=2", "/v1/assets/BTC/history?window_s=600",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["forward", "backward"])
+async def test_one_view_answers_every_endpoint_as_a_read_per_request(
+    settings: Settings, redis: aioredis.Redis, order: int
+) -> None:
+    pairs = [("binance_usdm", "BTCUSDT"), ("bybit", "BTCUSDT"), ("bybit", "ETHUSDT")]
+    for batch in range(3):
+        await store_events(redis, [
+            e for i, (v, s) in enumerate(pairs)
+            for e in (liquidation(v, s, price=100.0 + 10 * batch + i), funding(v, s, 1e-4 * i),
+                      open_interest(v, s, 1e8 * (i + 1)), mark(v, s, 100.0 + i))
+        ])  # fmt: skip
+    await store_pressure(redis, *(pressure(v, s, 10.0 * i) for i, (v, s) in enumerate(pairs)))
+    await store_health(redis, snapshot("binance_usdm"), snapshot("bybit"))
+    async with _serve(_with(settings, 0), redis) as (fresh, _):
+        expected = {url: (await fresh.get(url)).json() for url in ONE_VIEW_URLS}
+    async with _serve(_with(settings, LONG_S), redis) as (client, snaps):
+        for url in ONE_VIEW_URLS[::order] + ONE_VIEW_URLS[::order]:  # built, then kept
+            r = await client.get(url)
+            assert r.status_code == 200, (url, r.text)
+            assert _no_times(r.json()) == _no_times(expected[url]), url
+        assert snaps.refreshes == 1
+
+
+def _no_times(body: Any) -> Any:
+    """``body`` without what changes from one second to the next (history bucket times)."""
+    if isinstance(body, dict):
+        return {k: _no_times(v) for k, v in body.items() if k != "at"}
+    if isinstance(body, list):
+        return [_no_times(v) for v in body]
+    return body
 
 
 async def test_requests_within_the_period_read_nothing(

@@ -144,7 +144,8 @@ class View:
     _memo: dict[Any, Any] = field(default_factory=dict)
 
     def memo(self, key: Any, build: Callable[[], T]) -> T:
-        """``build()``, once per view and key (no await inside: no two builds race)."""
+        """``build()``, once per view and key (no await inside: no two builds race). A key
+        names one kind of value: ``("asset_view", name)``, ``("asset_item", name)``..."""
         try:
             value: T = self._memo[key]
         except KeyError:
@@ -178,7 +179,7 @@ class View:
             latest = {p: self.latest[p] for p in pairs}
             return self._asset_views(latest, settings).get(name)
 
-        return self.memo(("asset", name), build)
+        return self.memo(("asset_view", name), build)
 
     def _asset_pairs(self) -> dict[str, list[Pair]]:
         out: dict[str, list[Pair]] = {}

@@ -71,7 +71,7 @@ def _ranked(views: dict[str, AssetView]) -> list[AssetView]:
 
 def _kept_item(view: View, v: AssetView) -> dict[str, Any]:
     """The item of an asset view of the snapshot, built once per snapshot."""
-    return view.memo(("asset", v.asset), partial(_item, v))
+    return view.memo(("asset_item", v.asset), partial(_item, v))
 
 
 @router.get(

@@ -56,7 +56,7 @@ def _page(
             and (state is None or p.state == state)
             and (min_score is None or p.score >= min_score)
         ):
-            items.append(view.memo(("pressure", p.venue, p.symbol), partial(pressure_item, p)))
+            items.append(view.memo(("pressure_item", p.venue, p.symbol), partial(pressure_item, p)))
             if len(items) == limit:
                 break
     return {"items": items}
