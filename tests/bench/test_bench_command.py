@@ -105,7 +105,7 @@ def test_api_reports_every_endpoint_against_the_healthz_floor() -> None:
     endpoints = out["endpoints"]
     assert list(endpoints) == [
         "/healthz", "/v1/pressure?limit=100", "/v1/assets/BTC", "/v1/funding", "/v1/venues",
-        "/v1/liquidations?limit=100", "/metrics",
+        "/v1/liquidations?limit=100", "/v1/liquidations?limit=100&cursor=", "/metrics",
     ]  # fmt: skip
     assert endpoints["/healthz"]["ratio_to_healthz"] == 1.0
     for path, figures in endpoints.items():
