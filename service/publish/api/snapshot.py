@@ -56,6 +56,11 @@ ASSET_WINDOW_S: Final = 3600
 """The assets' default liquidation window, the one kept in memory (others read Redis)."""
 TAPE_CHUNK: Final = 5000
 """Index positions read per call while following the tape."""
+RESCAN_MS: Final = 1000
+"""How far before the newest position each read of the tape starts again (see
+:meth:`LiquidationWindow.update`): a liquidation stored later sorts at most a few
+milliseconds earlier (same millisecond, a smaller instrument), unless Redis's clock stepped
+back."""
 REFRESH_SHARE: Final = 0.5
 """A read starts every this share of the period (or as soon as the last ended, if it took
 longer): a new view is there before the current one is a period old unless a read takes
@@ -75,25 +80,45 @@ class LiquidationWindow:
     sums: dict[Pair, list[float]] = field(default_factory=dict)
     """``[long USD, short USD, count, sampled count]`` per instrument."""
     after: str | None = None
-    """The last position read (``None``: nothing yet; the first update reads the window)."""
+    """The newest position read (``None``: nothing yet; the first update reads the window)."""
+    seen: dict[str, int] = field(default_factory=dict)
+    """The positions read in the last ``2 * RESCAN_MS`` before the newest (their stored ms)."""
 
     async def update(self, client: aioredis.Redis, now_ms: int) -> None:
-        start = tape.start_of(now_ms - self.window_s * 1000) if self.after is None else None
+        # Stream ids grow per stream, not across them: a liquidation stored after the last
+        # read may sort before its last position (the same millisecond, an instrument that
+        # sorts first). So each read starts RESCAN_MS before the newest position seen and
+        # skips the positions it has (``seen``), rather than starting after that position.
+        if self.after is None:
+            bound = tape.start_of(now_ms - self.window_s * 1000)
+        else:
+            bound = tape.start_of(int(self.after[: self.after.index("-")]) - RESCAN_MS)
         while True:
-            bound = start if start is not None else f"({self.after}"
             rows = await tape.read_forward(client, bound, TAPE_CHUNK)
             for position, liq in rows:
-                self.after = position
+                if position in self.seen:
+                    continue
+                stored_ms = int(position[: position.index("-")])
+                self.seen[position] = stored_ms
+                if self.after is None or position > self.after:
+                    self.after = position
                 if liq is not None:
-                    self._add(int(position[: position.index("-")]), position, liq)
+                    self._add(stored_ms, position, liq)
             if len(rows) < TAPE_CHUNK:
                 break
-            start = None
+            bound = f"({rows[-1][0]}"
+        newest = int(self.after[: self.after.index("-")]) if self.after else now_ms
+        for position in [p for p, ms in self.seen.items() if ms < newest - 2 * RESCAN_MS]:
+            del self.seen[position]
         self._evict(now_ms - self.window_s * 1000)
 
     def _add(self, stored_ms: int, position: str, liq: Liquidation) -> None:
         pair = (liq.venue, liq.symbol)
-        self.entries.append((stored_ms, position, liq))
+        entries = self.entries
+        i = len(entries)
+        while i and entries[i - 1][1] > position:  # a late one: a few places from the end
+            i -= 1
+        entries.insert(i, (stored_ms, position, liq))
         s = self.sums.setdefault(pair, [0.0, 0.0, 0, 0])
         s[0 if liq.side is Side.LONG else 1] += liq.notional_usd
         s[2] += 1
@@ -108,7 +133,8 @@ class LiquidationWindow:
             if s[2] == 0:  # exact zeros, not what float subtraction leaves
                 del self.sums[pair]
                 continue
-            s[0 if liq.side is Side.LONG else 1] -= liq.notional_usd
+            side = 0 if liq.side is Side.LONG else 1
+            s[side] = max(0.0, s[side] - liq.notional_usd)  # no -1e-9 from float rounding
             s[3] -= liq.sampled
 
     def head(self, n: int) -> list[tuple[str, Liquidation]]:
