@@ -16,6 +16,7 @@ position whose entry is gone (the stream expired or trimmed it first) is skipped
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Container
 from typing import Any, Final
 
 import redis.asyncio as aioredis
@@ -174,11 +175,12 @@ def start_of(ms: int) -> str:
 
 
 async def read_forward(
-    client: aioredis.Redis, start: str, count: int
+    client: aioredis.Redis, start: str, count: int, known: Container[str] = ()
 ) -> list[tuple[str, Liquidation | None]]:
     """Up to ``count`` positions of the global index from ``start`` (a ``ZRANGE BYLEX``
-    bound), oldest first, each with its liquidation (``None``: gone or unusable, counted):
-    what a reader that follows the tape (the API's snapshot) calls at each refresh."""
+    bound), oldest first, each with its liquidation (``None``: gone or unusable, counted;
+    or in ``known``, not decoded again): what a reader that follows the tape (the API's
+    snapshot) calls at each refresh."""
     try:
         rows = await _read(client, keys.liquidation_index(), start, "+", count, rev=False)
     except ResponseError as exc:
@@ -187,5 +189,8 @@ async def read_forward(
     out = []
     for raw_position, status, *payload in rows:
         position = _text(raw_position)
+        if position in known:
+            out.append((position, None))
+            continue
         out.append((position, _liquidation(position, int(status), payload[0] if payload else None)))
     return out

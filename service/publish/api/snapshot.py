@@ -94,7 +94,7 @@ class LiquidationWindow:
         else:
             bound = tape.start_of(int(self.after[: self.after.index("-")]) - RESCAN_MS)
         while True:
-            rows = await tape.read_forward(client, bound, TAPE_CHUNK)
+            rows = await tape.read_forward(client, bound, TAPE_CHUNK, self.seen)
             for position, liq in rows:
                 if position in self.seen:
                     continue
