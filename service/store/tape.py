@@ -186,7 +186,7 @@ async def read_forward(
     except ResponseError as exc:
         readable(exc, Kind.LIQUIDATION.value, keys.liquidation_index())
         return []
-    out = []
+    out: list[tuple[str, Liquidation | None]] = []
     for raw_position, status, *payload in rows:
         position = _text(raw_position)
         if position in known:
