@@ -36,6 +36,7 @@ bench: $(BIN)/.installed
 	$(BIN)/deleverage bench pipeline
 	$(BIN)/deleverage bench detector
 	$(BIN)/deleverage bench wire
+	$(BIN)/deleverage bench api
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

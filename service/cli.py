@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -74,6 +75,11 @@ def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
 
     async def go() -> None:
         runtime = Runtime(settings, {Component(c) for c in only} or None)
+        # What start-up built (modules, the app, settings: most of the heap) lives as long
+        # as the process: out of the collector's reach, a full collection scans only what
+        # came after, not 300,000 objects (pauses of 150-200 ms under the API's churn).
+        gc.collect()
+        gc.freeze()
         task = asyncio.create_task(runtime.run())
         install_signal_handlers(task)
         with contextlib.suppress(asyncio.CancelledError):  # SIGTERM/SIGINT: a clean stop

@@ -339,6 +339,9 @@ class ApiSettings(_Section):
     """How far back a stream client may resume (``Last-Event-ID``), at most
     ``stream_replay_events`` events; older: the current scores instead."""
     stream_replay_events: Annotated[int, Field(ge=100)] = 50000
+    snapshot_s: Annotated[float, Field(ge=0, le=60)] = 1.0
+    """The data endpoints and ``/metrics`` answer from a snapshot read (or rendered) at most
+    this long ago, refreshed in the background; 0: read per request."""
 
     @model_validator(mode="after")
     def _limits(self) -> ApiSettings:

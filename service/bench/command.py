@@ -127,3 +127,46 @@ def pipeline(seconds: int, liq_per_s: int, redis_url: str | None, flush: bool) -
     from .pipeline import run_pipeline
 
     _print(asyncio.run(run_pipeline(seconds, liq_per_s, redis_url, flush)))
+
+
+@bench.command()
+@click.option("--instruments", default=3000, show_default=True, type=click.IntRange(min=45))
+@click.option(
+    "--liquidations",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Liquidations per instrument over the last hour.",
+)
+@click.option("--seconds", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Load per endpoint.")  # fmt: skip
+@click.option("--connections", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--redis-url", default=None, help="Default: a private redis-server.")
+@click.option("--flush", is_flag=True, help="Allow emptying a non-empty --redis-url database.")
+@click.option(
+    "--code",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, resolve_path=True),
+    help="Run the API from this checkout instead (e.g. another branch's worktree).",
+)
+def api(
+    instruments: int,
+    liquidations: int,
+    seconds: int,
+    connections: int,
+    redis_url: str | None,
+    flush: bool,
+    code: str | None,
+) -> None:
+    """The API process over a synthesized market of --instruments, each GET endpoint under
+    wrk: req/s, p50, p99, and the ratio to /healthz's rate."""
+    from .api import run_api
+    from .wire import BenchError
+
+    try:
+        result = asyncio.run(
+            run_api(instruments, liquidations, seconds, connections, redis_url, flush, code)
+        )
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    _print(result)

@@ -11,6 +11,13 @@ is documented in ``docs/redis.md``:
 * ``dlv:{<venue>|<symbol>}:last_batch`` (string): the last batch the store script applied,
   so that a retried batch is not written twice;
 * ``dlv:{<venue>|<symbol>}:pressure`` (string): the newest pressure score as JSON;
+* ``dlv:liquidations`` and ``dlv:{<venue>}:liquidations`` (sorted sets, every score 0): the
+  index of the liquidation tape, over every venue and over one: one member per stored
+  liquidation, ``<ms>-<seq>~<venue>|<symbol>`` with the stream id's two numbers zero-padded
+  to 20 digits, so that the members' byte order is the tape's order (stream id, then
+  instrument); written by the store script with the entry, trimmed by time with it. A page
+  of ``/v1/liquidations`` reads ``limit`` members of it instead of merging every
+  instrument's stream;
 * ``dlv:{<venue>}:handoff`` (stream): one entry per written batch (field ``e``: a JSON array
   of that venue's events), what the detector consumes; trimmed by time;
 * ``dlv:{<venue>}:health`` (string): the venue connection's health snapshot as JSON;
@@ -35,6 +42,9 @@ is documented in ``docs/redis.md``:
 One hash tag per instrument keeps each instrument's keys in one slot (its pipeline commands
 and the store script stay single-slot) while instruments spread over a cluster. Hand-off
 streams are tagged per venue so that one detector reads one venue's streams in one ``XREAD``.
+The liquidation indexes are the exception: the global one is a single key that every
+instrument's store script writes, so on a Redis Cluster (issue 15) those calls would cross
+slots; there it would be written in a second step, or be per venue only.
 """
 
 from __future__ import annotations
@@ -54,6 +64,8 @@ ASSET_TRANSITIONS: Final = f"{PREFIX}:transitions:asset"
 MARKET_TRANSITIONS: Final = f"{PREFIX}:transitions:market"
 ASSET_PRESSURE: Final = f"{PREFIX}:pressure:asset"
 MARKET_PRESSURE: Final = f"{PREFIX}:pressure:market"
+LIQUIDATION_INDEX: Final = f"{PREFIX}:liquidations"
+"""Every venue's liquidation positions, in tape order (see :func:`liquidation_position`)."""
 SCORES: Final = f"{PREFIX}:scores"
 """Every round's scores (all scopes), for the live stream."""
 
@@ -83,6 +95,12 @@ def events(venue: str, symbol: str, kind: Kind) -> str:
     return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:{kind.value}"
 
 
+def events_key_parts(kind: Kind) -> tuple[str, str]:
+    """``(prefix, suffix)`` such that ``prefix + instrument_id(v, s) + suffix`` is
+    ``events(v, s, kind)`` (for a script that builds stream keys from index members)."""
+    return f"{PREFIX}:{{", f"}}:{kind.value}"
+
+
 def latest(venue: str, symbol: str) -> str:
     return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:latest"
 
@@ -97,8 +115,35 @@ def last_batch(venue: str, symbol: str) -> str:
     return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:last_batch"
 
 
+def latest_key_parts() -> tuple[str, str]:
+    """``(prefix, suffix)`` such that ``prefix + instrument_id(v, s) + suffix`` is
+    ``latest(v, s)``."""
+    return f"{PREFIX}:{{", "}:latest"
+
+
+def pressure_key_parts() -> tuple[str, str]:
+    """``(prefix, suffix)`` such that ``prefix + instrument_id(v, s) + suffix`` is
+    ``pressure(v, s)``."""
+    return f"{PREFIX}:{{", "}:pressure"
+
+
 def pressure(venue: str, symbol: str) -> str:
     return f"{PREFIX}:{{{venue}{SEP}{symbol}}}:pressure"
+
+
+def liquidation_index(venue: str | None = None) -> str:
+    """The liquidation index of one venue, or of every venue (``None``)."""
+    return LIQUIDATION_INDEX if venue is None else f"{PREFIX}:{{{venue}}}:liquidations"
+
+
+POSITION_DIGITS: Final = 20
+"""Digits of each number of a stream id in an index member (2**64 - 1 has 20)."""
+
+
+def liquidation_position(ms: int, seq: int, member: str) -> str:
+    """The index member of the liquidation stored under stream id ``ms-seq`` for the
+    instrument ``member`` (:func:`instrument_id`): byte order is (stream id, instrument)."""
+    return f"{ms:0{POSITION_DIGITS}d}-{seq:0{POSITION_DIGITS}d}~{member}"
 
 
 def handoff(venue: str) -> str:

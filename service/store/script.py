@@ -1,9 +1,11 @@
 """What one batch of events becomes in Redis: the store script and the commands around it.
 
-A batch is written in two phases. Phase 1 calls the store script once per instrument (every
-key in the instrument's hash slot, so it is atomic and cluster-safe): it appends each event
-to its stream, updates the latest hash, and stores a liquidation only if its identity was
-not stored before. Phase 2 appends the stored events to each venue's hand-off stream.
+A batch is written in two phases. Phase 1 calls the store script once per instrument (atomic):
+it appends each event to its stream, updates the latest hash, stores a liquidation only if
+its identity was not stored before, and adds each stored liquidation's position to the
+liquidation indexes (every venue's and its venue's). Every key but the two indexes is in
+the instrument's hash slot; the indexes make the call cross slots on a Redis Cluster (see
+:mod:`.keys`). Phase 2 appends the stored events to each venue's hand-off stream.
 
 Both phases are idempotent under retries, so a reply lost to a timeout never writes twice:
 the script remembers the last batch id it applied per instrument (and returns that batch's
@@ -33,12 +35,14 @@ BATCH_MARKER_TTL_MS: Final = 3_600_000
 STORE_INSTRUMENT_LUA: Final = f"""
 -- KEYS[1..{_N}]: the instrument's stream per kind; KEYS[{_N + 1}]: its latest hash;
 -- KEYS[{_N + 2}]: its recent liquidation identities (sorted set, score: time stored);
--- KEYS[{_N + 3}]: the last batch applied ("<batch id>|<its answer>").
+-- KEYS[{_N + 3}]: the last batch applied ("<batch id>|<its answer>");
+-- KEYS[{_N + 4}], KEYS[{_N + 5}]: the liquidation index of every venue and of this venue.
 -- ARGV[1..{_N}]: MINID per kind; ARGV[{_N + 1}..{2 * _N}]: latest-hash field per kind;
 -- ARGV[{2 * _N + 1}]: now (ms); ARGV[{2 * _N + 2}]: identities stored before this are
 -- forgotten; ARGV[{2 * _N + 3}]: batch id; ARGV[{2 * _N + 4}]: time to live of the latest
 -- hash (ms); ARGV[{2 * _N + 5}]: events, one per line: "<kind index><event JSON>", for
--- liquidations "<kind index><identity>\\t<event JSON>".
+-- liquidations "<kind index><identity>\\t<event JSON>"; ARGV[{2 * _N + 6}]: the instrument
+-- ("<venue>|<symbol>").
 -- Returns the line numbers of liquidations already stored (duplicates, not written).
 local bid = ARGV[{2 * _N + 3}]
 local last = redis.call("GET", KEYS[{_N + 3}])
@@ -46,6 +50,10 @@ if last and string.sub(last, 1, #bid + 1) == bid .. "|" then
   return cjson.decode(string.sub(last, #bid + 2))  -- a retry of an applied batch
 end
 local now = tonumber(ARGV[{2 * _N + 1}])
+local member = ARGV[{2 * _N + 6}]
+local function pad(n)  -- a stream id's number, as the index members spell it
+  return string.rep("0", {keys.POSITION_DIGITS} - #n) .. n
+end
 local newest, dup, liq = {{}}, {{}}, false
 local i = 0
 for line in string.gmatch(ARGV[{2 * _N + 5}], "[^\\n]+") do
@@ -65,13 +73,25 @@ for line in string.gmatch(ARGV[{2 * _N + 5}], "[^\\n]+") do
     end
   end
   if fresh then
-    redis.call("XADD", KEYS[k], "MINID", "~", ARGV[k], "*", "e", e)
+    local id = redis.call("XADD", KEYS[k], "MINID", "~", ARGV[k], "*", "e", e)
     newest[k] = e
+    if k == {_LIQ} then  -- its place in the tape, in the same atomic step
+      local dash = string.find(id, "-", 1, true)
+      local pos = pad(string.sub(id, 1, dash - 1)) .. "-" .. pad(string.sub(id, dash + 1))
+        .. "~" .. member
+      redis.call("ZADD", KEYS[{_N + 4}], 0, pos)
+      redis.call("ZADD", KEYS[{_N + 5}], 0, pos)
+    end
   end
 end
 if liq then
   redis.call("ZREMRANGEBYSCORE", KEYS[{_N + 2}], "-inf", ARGV[{2 * _N + 2}])
   redis.call("PEXPIRE", KEYS[{_N + 2}], now - tonumber(ARGV[{2 * _N + 2}]))
+  -- The index forgets what the stream's retention drops (exactly; the stream's MINID is
+  -- approximate, so the stream may hold a few entries more than the index points at).
+  local older = "(" .. pad(ARGV[{_LIQ}])
+  redis.call("ZREMRANGEBYLEX", KEYS[{_N + 4}], "-", older)
+  redis.call("ZREMRANGEBYLEX", KEYS[{_N + 5}], "-", older)
 end
 local fields = {{}}
 for k = 1, {_N} do
@@ -139,11 +159,13 @@ def queue_instruments(
     for (venue, symbol), group in groups.items():
         pipe.evalsha(
             STORE_SHA,
-            _N + 3,
+            _N + 5,
             *(keys.events(venue, symbol, kind) for kind in KIND_ORDER),
             keys.latest(venue, symbol),
             keys.liquidation_ids(venue, symbol),
             keys.last_batch(venue, symbol),
+            keys.liquidation_index(),
+            keys.liquidation_index(venue),
             *minids,
             *fields,
             now_ms,
@@ -151,6 +173,7 @@ def queue_instruments(
             batch_id,
             latest_ttl_ms,
             b"\n".join(map(line, group.events, group.encoded)),
+            keys.instrument_id(venue, symbol),
         )
     for venue, symbol in groups:
         member = keys.instrument_id(venue, symbol)

@@ -4,6 +4,7 @@ whose invariants hold (nothing lost, every figure present). Timings are never ch
 from __future__ import annotations
 
 import json
+import shutil
 from typing import Any
 
 import pytest
@@ -110,3 +111,53 @@ def test_pipeline_takes_every_parsed_event_into_the_model() -> None:
     assert out["scenario"] == "pipeline"
     assert out["full_path"]["events"] == out["parse_only"]["events"] > 0
     assert out["full_path"]["redis_batches"] >= 1
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)"
+)
+def test_api_reports_every_endpoint_against_the_healthz_floor() -> None:
+    out = _bench("api", "--instruments", "60", "--liquidations", "2", "--seconds", "1")
+    assert out["scenario"] == "api"
+    assert out["market"]["instruments"] == 60
+    assert out["market"]["venues"] == len(REGISTRY)
+    assert out["market"]["liquidations_indexed"] == 120
+    assert out["load"] == {"tool": "wrk", "connections": 16, "threads": 1, "seconds": 1}
+    endpoints = out["endpoints"]
+    assert list(endpoints) == [
+        "/healthz", "/v1/pressure?limit=100", "/v1/assets/BTC", "/v1/funding", "/v1/venues",
+        "/v1/liquidations?limit=100", "/v1/liquidations?limit=100&cursor=", "/metrics",
+    ]  # fmt: skip
+    assert endpoints["/healthz"]["ratio_to_healthz"] == 1.0
+    for path, figures in endpoints.items():
+        assert figures["requests"] > 0, path
+        assert figures["non_2xx"] == figures["socket_errors"] == figures["timeouts"] == 0, path
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"], path
+        assert figures["requests_per_s"] > 0, path
+        assert figures["ratio_to_healthz"] > 0, path
+        assert figures["api_cpu_share"] >= 0, path
+
+
+def test_wrk_output_is_read_in_milliseconds() -> None:
+    from service.bench.api import parse_wrk
+
+    output = """Running 1s test @ http://127.0.0.1:1/healthz
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     4.12ms    1.10ms  18.51ms   90.00%
+  Latency Distribution
+     50%  850.00us
+     75%    4.50ms
+     90%    5.00ms
+     99%    1.20s
+  5830 requests in 1.00s, 0.90MB read
+  Socket errors: connect 0, read 1, write 0, timeout 3
+  Non-2xx or 3xx responses: 2
+Requests/sec:   5829.64
+Transfer/sec:      0.90MB
+"""
+    assert parse_wrk(output) == {
+        "requests_per_s": 5829.64, "p50_ms": 0.85, "p99_ms": 1200.0, "requests": 5830,
+        "non_2xx": 2, "socket_errors": 1, "timeouts": 3,
+    }  # fmt: skip

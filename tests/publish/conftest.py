@@ -40,7 +40,8 @@ def settings() -> Settings:
             "bybit": VenueSettings(symbols=["BTCUSDT", "ETHUSDT"]),
             "okx": VenueSettings(enabled=False),
         },
-        api=ApiSettings(default_limit=20, max_limit=50),
+        # Read per request: these tests write to Redis, then read it back at once.
+        api=ApiSettings(default_limit=20, max_limit=50, snapshot_s=0),
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from publish_support import (
     funding,
+    index_liquidation,
     liquidation,
     mark,
     now_ms,
@@ -182,7 +183,8 @@ async def _poison_liquidations(client: aioredis.Redis) -> None:
         {"e": b"\xff\xfe"},
         {"e": b'{"type":"liquidation","venue":"binance_usdm","symbol":"BTCUSDT"}'},
     ):
-        await client.xadd(key, fields)  # type: ignore[arg-type]
+        sid = await client.xadd(key, fields)  # type: ignore[arg-type]
+        await index_liquidation(client, "binance_usdm", "BTCUSDT", sid)
 
 
 async def seed_poison(client: aioredis.Redis) -> None:
@@ -205,6 +207,7 @@ async def seed_poison(client: aioredis.Redis) -> None:
     await client.sadd(keys.INSTRUMENTS, keys.instrument_id("okx", "XRPUSDT"))
     await client.set(keys.latest("okx", "XRPUSDT"), b"a string")
     await client.hset(keys.events("okx", "XRPUSDT", Kind.LIQUIDATION), "a", "hash")
+    await index_liquidation(client, "okx", "XRPUSDT", f"{now_ms()}-0")
     await client.rpush(keys.pressure("okx", "XRPUSDT"), b"a list")
     await client.sadd(keys.INSTRUMENTS, "no-separator", b"\xff|\xfe")
     # A pressure score out of range, and another instrument's score.

@@ -157,3 +157,15 @@ class MemorySource:
 
     def sink_stats(self) -> Mapping[str, float]:
         return self.stats
+
+
+async def index_liquidation(
+    client: aioredis.Redis, venue: str, symbol: str, stream_id: bytes | str
+) -> None:
+    """Add the position of a liquidation stream entry written by hand (not through the store
+    script, which indexes what it stores) to the liquidation indexes, as the script would."""
+    sid = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+    ms, _, seq = sid.partition("-")
+    position = keys.liquidation_position(int(ms), int(seq), keys.instrument_id(venue, symbol))
+    for index in (keys.liquidation_index(), keys.liquidation_index(venue)):
+        await client.zadd(index, {position: 0})

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from poison_support import null_price_liquidation
-from publish_support import liquidation
+from publish_support import index_liquidation, liquidation
 
 from service.config import ApiSettings, Settings
 from service.events import Kind, encode
@@ -63,6 +63,7 @@ async def _tape(redis: aioredis.Redis, poison_every: int = 0) -> list[Entry]:
                 good.append((sid, member, price))
             stream = keys.events(venue, symbol, Kind.LIQUIDATION)
             await redis.xadd(stream, {"e": raw}, id=f"{sid[0]}-{sid[1]}")
+            await index_liquidation(redis, venue, symbol, f"{sid[0]}-{sid[1]}")
     shared = {sid for sid in IDS if sum(1 for e in good if e[0] == sid) > 1}
     assert len(shared) >= len(IDS) // 3, "the test needs ids shared across instruments"
     return sorted(good, reverse=True)

@@ -25,6 +25,7 @@ from .problems import install_handlers, problem_openapi
 from .routes import alerts, assets, market, ops, page, pressure, stream, transitions, venues
 from .routes.metrics import mount_metrics
 from .routes.ops import ProcessChecks
+from .snapshot import Snapshots
 from .stream.hub import Hub
 
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
@@ -78,19 +79,28 @@ def create_app(
 def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        api = settings.api
         if given is not None:
-            async with _hub(settings, given) as hub:
+            async with (
+                _hub(settings, given) as hub,
+                Snapshots(given, api.snapshot_s, api.max_limit + 1) as snaps,
+            ):
                 app.state.hub = hub  # also here: tools and tests read its stats
-                yield {"redis": given, "hub": hub}
+                app.state.snapshots = snaps
+                yield {"redis": given, "hub": hub, "snapshots": snaps}
             return
         url = str(settings.redis_url) if settings.redis_url is not None else DEFAULT_REDIS_URL
         client = aioredis.Redis.from_url(
             url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
         try:
-            async with _hub(settings, client) as hub:
+            async with (
+                _hub(settings, client) as hub,
+                Snapshots(client, api.snapshot_s, api.max_limit + 1) as snaps,
+            ):
                 app.state.hub = hub
-                yield {"redis": client, "hub": hub}
+                app.state.snapshots = snaps
+                yield {"redis": client, "hub": hub, "snapshots": snaps}
         finally:
             await client.aclose()
 

@@ -10,22 +10,32 @@ from fastapi import Depends, Request
 from ...config import Settings
 from .params import LimitQuery
 from .problems import invalid_param
+from .snapshot import Snapshots, View
+
+# Dependencies are ``async``: FastAPI runs a plain ``def`` one in a worker thread, a thread
+# hop per request for what is an attribute read.
 
 
-def get_redis(request: Request) -> aioredis.Redis:
+async def get_redis(request: Request) -> aioredis.Redis:
     """The client the lifespan created (or was given)."""
     return cast(aioredis.Redis, request.state.redis)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
+async def get_view(request: Request) -> View:
+    """The market as read at most ``api.snapshot_s`` ago (:mod:`.snapshot`)."""
+    return await cast(Snapshots, request.state.snapshots).get()
+
+
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+ViewDep = Annotated[View, Depends(get_view)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def page_limit(settings: SettingsDep, limit: LimitQuery = None) -> int:
+async def page_limit(settings: SettingsDep, limit: LimitQuery = None) -> int:
     """``limit``, defaulted and capped by ``settings.api`` (the cap is known only at run time,
     so it is checked here rather than declared on the query parameter)."""
     if limit is None:

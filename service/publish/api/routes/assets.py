@@ -4,6 +4,7 @@ asset across venues and contracts, now and over the last hours."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Annotated, Any
 
 import redis.asyncio as aioredis
@@ -13,11 +14,12 @@ from ....config import Settings
 from ....detect.assets import AssetView, build_asset_views
 from ....events import annualized
 from ....store import reader, series
-from ..deps import LimitDep, RedisDep, SettingsDep
+from ..deps import LimitDep, RedisDep, SettingsDep, ViewDep
 from ..freshness import feed_problem
 from ..models import AssetHistory, AssetItem, AssetList
 from ..params import MAX_NAME_CHARS, rfc3339, rfc3339_or_none
 from ..problems import invalid_param, responses
+from ..snapshot import ASSET_WINDOW_S, View
 
 router = APIRouter(tags=["assets"])
 
@@ -50,11 +52,26 @@ Window = Annotated[
     responses=responses(422, 503),
 )
 async def list_assets(
-    client: RedisDep, settings: SettingsDep, limit: LimitDep, window_s: Window = 3600
+    client: RedisDep,
+    view: ViewDep,
+    settings: SettingsDep,
+    limit: LimitDep,
+    window_s: Window = ASSET_WINDOW_S,
 ) -> dict[str, Any]:
-    views = await _views(client, settings, window_s, asset=None)
-    ordered = sorted(views.values(), key=lambda v: (-v.oi_usd, v.asset))[:limit]
-    return {"items": [_item(v) for v in ordered]}
+    if window_s == ASSET_WINDOW_S:
+        ordered = view.memo("assets_ranked", partial(_ranked, view.assets(settings)))
+        return {"items": [_kept_item(view, v) for v in ordered[:limit]]}
+    views = await _views(client, view, settings, window_s, asset=None)
+    return {"items": [_item(v) for v in _ranked(views)[:limit]]}
+
+
+def _ranked(views: dict[str, AssetView]) -> list[AssetView]:
+    return sorted(views.values(), key=lambda v: (-v.oi_usd, v.asset))
+
+
+def _kept_item(view: View, v: AssetView) -> dict[str, Any]:
+    """The item of an asset view of the snapshot, built once per snapshot."""
+    return view.memo(("asset_item", v.asset), partial(_item, v))
 
 
 @router.get(
@@ -65,28 +82,35 @@ async def list_assets(
 )
 async def get_asset(
     client: RedisDep,
+    view: ViewDep,
     settings: SettingsDep,
     asset: AssetPath,
-    window_s: Window = 3600,
-) -> dict[str, Any]:
-    views = await _views(client, settings, window_s, asset=asset.upper())
-    view = views.get(asset.upper())
-    if view is None:
+    window_s: Window = ASSET_WINDOW_S,
+) -> Any:
+    name = asset.upper()
+    if window_s == ASSET_WINDOW_S:
+        found = view.asset(name, settings)
+        if found is None:
+            raise HTTPException(404, f"no instrument of asset {asset}")
+        return view.json(("asset", name), AssetItem, partial(_item, found))
+    views = await _views(client, view, settings, window_s, asset=name)
+    if name not in views:
         raise HTTPException(404, f"no instrument of asset {asset}")
-    return _item(view)
+    return _item(views[name])
 
 
 async def _views(
-    client: aioredis.Redis, settings: Settings, window_s: int, asset: str | None
+    client: aioredis.Redis, view: View, settings: Settings, window_s: int, asset: str | None
 ) -> dict[str, AssetView]:
+    """Asset views over a window other than the snapshot's: the liquidation sums are read
+    from the instruments' streams (those of ``asset`` only, when given)."""
     now = int(time.time() * 1000)
-    latest = await reader.latest(client, await reader.instruments(client))
+    latest = view.latest
     if asset is not None:
         latest = {p: ev for p, ev in latest.items() if any(e.base == asset for e in ev.values())}
     sums = await reader.liquidation_sums(client, list(latest), now - window_s * 1000)
-    snapshots = await reader.health_snapshots(client)
     watchdog = settings.collect.watchdog_s
-    stale = [v for v, s in snapshots.items() if feed_problem(s, now, watchdog) is not None]
+    stale = [v for v, s in view.health.items() if feed_problem(s, now, watchdog) is not None]
     return build_asset_views(
         latest,
         sums,
@@ -142,6 +166,7 @@ def _item(v: AssetView) -> dict[str, Any]:
 )
 async def get_asset_history(
     client: RedisDep,
+    view: ViewDep,
     settings: SettingsDep,
     asset: AssetPath,
     window_s: HistoryWindow = 14_400,
@@ -152,7 +177,7 @@ async def get_asset_history(
     if count > MAX_POINTS:
         raise invalid_param("step_s", f"{count} points; at most {MAX_POINTS} (a longer step)")
     name = asset.upper()
-    latest = await reader.latest(client, await reader.instruments(client))
+    latest = view.latest
     pairs = sorted(p for p, ev in latest.items() if any(e.base == name for e in ev.values()))
     now = int(time.time() * 1000)
     ends = series.bucket_ends(now + 1, step * 1000, count)

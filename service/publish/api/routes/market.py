@@ -3,14 +3,16 @@ open interest and mark price of each instrument from the latest-state hashes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter
 
-from ....events import FundingRate, Kind, MarkPrice, OpenInterest, annualized
-from ....store import pages, reader
-from ..deps import LimitDep, RedisDep
+from ....events import Event, FundingRate, Kind, MarkPrice, OpenInterest, annualized
+from ....store import pages, reader, tape
+from ..deps import LimitDep, RedisDep, ViewDep
 from ..items import liquidation_item
 from ..models import FundingList, LiquidationPage, MarkList, OpenInterestList
 from ..params import (
@@ -23,6 +25,7 @@ from ..params import (
     rfc3339_or_none,
 )
 from ..problems import invalid_param, responses
+from ..snapshot import View
 
 router = APIRouter(tags=["market-data"])
 
@@ -45,23 +48,43 @@ async def _pairs(
 )
 async def list_liquidations(
     client: RedisDep,
+    view: ViewDep,
     limit: LimitDep,
     venue: VenueQuery = None,
     symbol: SymbolQuery = None,
     since: Since = None,
     until: Until = None,
     cursor: LiquidationCursorQuery = None,
-) -> dict[str, Any]:
+) -> Any:
     if since is not None and until is not None and until < since:
         raise invalid_param("until", "until is before since")
-    pairs = await _pairs(client, venue, symbol)
+    unfiltered = venue is None and symbol is None and since is None and until is None
+    if unfiltered and cursor is None and len(view.tape_head) > limit:
+        # The tape's head, from memory: the page the index gives (same items, same cursor).
+        return view.json(("liquidations", limit), LiquidationPage, partial(_head, view, limit))
     try:
-        page = await pages.liquidations(
-            client, pairs, since_ms=since, until_ms=until, limit=limit, cursor=cursor
-        )
+        if symbol is None:  # every instrument (of a venue): its index, O(limit)
+            page = await tape.indexed_liquidations(
+                client, venue, since_ms=since, until_ms=until, limit=limit, cursor=cursor
+            )
+        else:  # a symbol (on each venue that lists it): the merge of its few streams
+            page = await pages.liquidations(
+                client, await _pairs(client, venue, symbol),
+                since_ms=since, until_ms=until, limit=limit, cursor=cursor,
+            )  # fmt: skip
     except pages.CursorError:
         raise invalid_param("cursor", "not a cursor this API issued") from None
     return {"items": [liquidation_item(e) for e in page.items], "next_cursor": page.next_cursor}
+
+
+def _head(view: View, limit: int) -> dict[str, Any]:
+    last = view.tape_head[limit - 1][0]  # the position the cursor names: <ms>-<seq>~<member>
+    sid, _, member = last.partition("~")
+    ms, _, seq = sid.partition("-")
+    return {
+        "items": [liquidation_item(e) for _, e in view.tape_head[:limit]],
+        "next_cursor": f"{int(ms)}-{int(seq)}~{member}",
+    }
 
 
 @router.get(
@@ -72,29 +95,48 @@ async def list_liquidations(
     responses=responses(422, 503),
 )
 async def list_funding(
-    client: RedisDep, limit: LimitDep, venue: VenueQuery = None, symbol: SymbolQuery = None
-) -> dict[str, Any]:
-    latest = await reader.latest(client, await _pairs(client, venue, symbol))
-    items = []
-    for events in latest.values():
-        e = events.get(Kind.FUNDING)
-        if isinstance(e, FundingRate):
-            items.append(
-                {
-                    "venue": e.venue,
-                    "symbol": e.symbol,
-                    "asset": e.base,
-                    "funding_rate": e.funding_rate,
-                    "interval_h": e.interval_h,
-                    "funding_rate_1h": e.funding_rate_1h,
-                    "funding_rate_annualized": annualized(e.funding_rate_1h),
-                    "next_funding_at": rfc3339_or_none(e.next_funding_ms),
-                    "ts": rfc3339(e.ts_ms),
-                }
-            )
+    view: ViewDep, limit: LimitDep, venue: VenueQuery = None, symbol: SymbolQuery = None
+) -> Any:
+    def page() -> dict[str, Any]:
+        events = view.of_kind(Kind.FUNDING)
+        return {"items": _page(view, events, _funding_item, limit, venue, symbol)}
+
+    if venue is None and symbol is None:
+        return view.json(("funding", limit), FundingList, page)  # the hot query, kept
+    return page()
+
+
+def _page(
+    view: View,
+    events: Iterable[Event],
+    item: Callable[[Any], dict[str, Any]],
+    limit: int,
+    venue: str | None,
+    symbol: str | None,
+) -> list[dict[str, Any]]:
+    """The items of the first ``limit`` of ``events`` of ``venue`` and ``symbol`` (when
+    given), each built once per snapshot."""
+    items: list[dict[str, Any]] = []
+    for e in events:
+        if (venue is None or e.venue == venue) and (symbol is None or e.symbol == symbol):
+            items.append(view.memo((item, e.venue, e.symbol), partial(item, e)))
             if len(items) == limit:
                 break
-    return {"items": items}
+    return items
+
+
+def _funding_item(e: FundingRate) -> dict[str, Any]:
+    return {
+        "venue": e.venue,
+        "symbol": e.symbol,
+        "asset": e.base,
+        "funding_rate": e.funding_rate,
+        "interval_h": e.interval_h,
+        "funding_rate_1h": e.funding_rate_1h,
+        "funding_rate_annualized": annualized(e.funding_rate_1h),
+        "next_funding_at": rfc3339_or_none(e.next_funding_ms),
+        "ts": rfc3339(e.ts_ms),
+    }
 
 
 @router.get(
@@ -104,26 +146,27 @@ async def list_funding(
     responses=responses(422, 503),
 )
 async def list_open_interest(
-    client: RedisDep, limit: LimitDep, venue: VenueQuery = None, symbol: SymbolQuery = None
+    view: ViewDep, limit: LimitDep, venue: VenueQuery = None, symbol: SymbolQuery = None
 ) -> dict[str, Any]:
-    latest = await reader.latest(client, await _pairs(client, venue, symbol))
-    events = [
-        e for ev in latest.values() if isinstance(e := ev.get(Kind.OPEN_INTEREST), OpenInterest)
-    ]
-    events.sort(key=lambda e: (-e.oi_usd, e.venue, e.symbol))
-    items = [
-        {
-            "venue": e.venue,
-            "symbol": e.symbol,
-            "asset": e.base,
-            "oi_contracts": e.oi_contracts,
-            "oi_base": e.oi_base,
-            "oi_usd": e.oi_usd,
-            "ts": rfc3339(e.ts_ms),
-        }
-        for e in events[:limit]
-    ]
-    return {"items": items}
+    ranked = view.memo("oi_ranked", partial(_by_oi, view))
+    return {"items": _page(view, ranked, _oi_item, limit, venue, symbol)}
+
+
+def _by_oi(view: View) -> list[OpenInterest]:
+    events = [e for e in view.of_kind(Kind.OPEN_INTEREST) if isinstance(e, OpenInterest)]
+    return sorted(events, key=lambda e: (-e.oi_usd, e.venue, e.symbol))
+
+
+def _oi_item(e: OpenInterest) -> dict[str, Any]:
+    return {
+        "venue": e.venue,
+        "symbol": e.symbol,
+        "asset": e.base,
+        "oi_contracts": e.oi_contracts,
+        "oi_base": e.oi_base,
+        "oi_usd": e.oi_usd,
+        "ts": rfc3339(e.ts_ms),
+    }
 
 
 @router.get(
@@ -134,19 +177,17 @@ async def list_open_interest(
     responses=responses(422, 503),
 )
 async def list_marks(
-    client: RedisDep, limit: LimitDep, venue: VenueQuery = None, symbol: SymbolQuery = None
+    view: ViewDep, limit: LimitDep, venue: VenueQuery = None, symbol: SymbolQuery = None
 ) -> dict[str, Any]:
-    latest = await reader.latest(client, await _pairs(client, venue, symbol))
-    marks = [e for ev in latest.values() if isinstance(e := ev.get(Kind.MARK), MarkPrice)]
-    items = [
-        {
-            "venue": e.venue,
-            "symbol": e.symbol,
-            "asset": e.base,
-            "mark_price": e.mark_price,
-            "index_price": e.index_price,
-            "ts": rfc3339(e.ts_ms),
-        }
-        for e in marks[:limit]
-    ]
-    return {"items": items}
+    return {"items": _page(view, view.of_kind(Kind.MARK), _mark_item, limit, venue, symbol)}
+
+
+def _mark_item(e: MarkPrice) -> dict[str, Any]:
+    return {
+        "venue": e.venue,
+        "symbol": e.symbol,
+        "asset": e.base,
+        "mark_price": e.mark_price,
+        "index_price": e.index_price,
+        "ts": rfc3339(e.ts_ms),
+    }

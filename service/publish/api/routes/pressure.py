@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
 
+from ....scores import State
 from ....store import reader
-from ..deps import LimitDep, RedisDep
+from ..deps import LimitDep, RedisDep, ViewDep
 from ..items import pressure_item
 from ..models import PressureItem, PressureList
 from ..params import MAX_NAME_CHARS, AssetQuery, MinScoreQuery, StateQuery, VenueQuery
 from ..problems import responses
+from ..snapshot import View
 
 router = APIRouter(tags=["pressure"])
 
@@ -23,25 +26,40 @@ router = APIRouter(tags=["pressure"])
     responses=responses(422, 503),
 )
 async def list_pressure(
-    client: RedisDep,
+    view: ViewDep,
     limit: LimitDep,
     venue: VenueQuery = None,
     asset: AssetQuery = None,
     state: StateQuery = None,
     min_score: MinScoreQuery = None,
+) -> Any:
+    if venue is None and asset is None and state is None and min_score is None:
+        page = partial(_page, view, limit, None, None, None, None)
+        return view.json(("pressure", limit), PressureList, page)  # the hot query, kept
+    return _page(view, limit, venue, asset, state, min_score)
+
+
+def _page(
+    view: View,
+    limit: int,
+    venue: str | None,
+    asset: str | None,
+    state: State | None,
+    min_score: float | None,
 ) -> dict[str, Any]:
-    pairs = await reader.instruments(client, venue)
-    scores = (await reader.pressures(client, pairs)).values()
     wanted_asset = asset.upper() if asset is not None else None
-    selected = [
-        p
-        for p in scores
-        if (wanted_asset is None or p.asset.upper() == wanted_asset)
-        and (state is None or p.state == state)
-        and (min_score is None or p.score >= min_score)
-    ]
-    selected.sort(key=lambda p: (-p.score, p.venue, p.symbol))
-    return {"items": [pressure_item(p) for p in selected[:limit]]}
+    items: list[dict[str, Any]] = []
+    for p in view.ranked():  # highest first: an unfiltered page reads `limit` scores
+        if (
+            (venue is None or p.venue == venue)
+            and (wanted_asset is None or p.asset.upper() == wanted_asset)
+            and (state is None or p.state == state)
+            and (min_score is None or p.score >= min_score)
+        ):
+            items.append(view.memo(("pressure_item", p.venue, p.symbol), partial(pressure_item, p)))
+            if len(items) == limit:
+                break
+    return {"items": items}
 
 
 @router.get(

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import time
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
 
-from ....config import VenueSettings
+from ....config import Settings, VenueSettings
 from ....health import HealthSnapshot
-from ....store import reader
-from ..deps import RedisDep, SettingsDep
+from ..deps import SettingsDep, ViewDep
 from ..freshness import feed_problem
 from ..models import VenueList
 from ..params import rfc3339, rfc3339_or_none
 from ..problems import responses
+from ..snapshot import View
 
 router = APIRouter(tags=["venues"])
 
@@ -27,9 +27,14 @@ router = APIRouter(tags=["venues"])
     "reported yet (shown as not connected). Sorted by venue.",
     responses=responses(503),
 )
-async def list_venues(client: RedisDep, settings: SettingsDep) -> dict[str, Any]:
-    stored = await reader.health_snapshots(client)
-    now_ms = time.time_ns() // 1_000_000
+async def list_venues(view: ViewDep, settings: SettingsDep) -> Any:
+    # Freshness is judged as of the snapshot's read (at most ``api.snapshot_s`` ago).
+    return view.json("venues", VenueList, partial(_venues, view, settings))
+
+
+def _venues(view: View, settings: Settings) -> dict[str, Any]:
+    stored = view.health
+    now_ms = view.read_ms
     watchdog_s = settings.collect.watchdog_s
     items = {v: _venue(snapshot, now_ms, watchdog_s) for v, snapshot in stored.items()}
     for name, venue in settings.enabled_venues().items():

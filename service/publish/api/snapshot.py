@@ -1,0 +1,325 @@
+"""What the data endpoints answer from: an in-memory view of Redis, read once per period.
+
+A request no longer reads every instrument's keys: :class:`Snapshots` reads the market
+(instruments, their latest events and pressure scores, the venues' health) in one
+concurrent round of reads (:class:`~service.store.market.MarketReader`: one script call per
+250 instruments, decoding only what changed), and follows the liquidation tape's index for the
+assets' liquidation sums (:class:`LiquidationWindow`), so a refresh costs the market's size
+once, not once per request. The responses built from a view (pressure ranking, asset
+views, item dicts) are computed on first use and kept with it.
+
+Freshness: an answer reflects Redis as it was at most ``api.snapshot_s`` ago. A background
+task reads twice per period, ahead of that bound, so requests rarely wait; a request that
+finds the view older (the task fell behind, Redis was away) waits for a read that started
+after it arrived, shared with every request waiting at that moment. ``snapshot_s: 0`` reads per
+request (what tests that write then read at once use).
+
+Failure semantics: a refresh that fails (Redis unreachable, a timeout) keeps the last view
+for the rest of its period and is retried; past it, requests wait for their own read, whose
+error is theirs (the API's 503). A key of the wrong type or an unusable entry is skipped and
+counted by the readers (:mod:`service.store.poison`), as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Final, TypeVar
+
+import redis.asyncio as aioredis
+import structlog
+from fastapi import Response
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+
+from ...config import Settings
+from ...detect.assets import AssetView, build_asset_views
+from ...events import Event, Kind, Liquidation, Side
+from ...health import HealthSnapshot
+from ...scores import Pressure
+from ...store import reader, tape
+from ...store.market import MarketReader
+from ...store.reader import LiquidationSums
+from .freshness import feed_problem
+
+log = structlog.get_logger(__name__)
+
+Pair = tuple[str, str]
+T = TypeVar("T")
+
+ASSET_WINDOW_S: Final = 3600
+"""The assets' default liquidation window, the one kept in memory (others read Redis)."""
+TAPE_CHUNK: Final = 5000
+"""Index positions read per call while following the tape."""
+RESCAN_MS: Final = 1000
+"""How far before the newest position each read of the tape starts again (see
+:meth:`LiquidationWindow.update`): a liquidation stored later sorts at most a few
+milliseconds earlier (same millisecond, a smaller instrument), unless Redis's clock stepped
+back."""
+REFRESH_SHARE: Final = 0.5
+"""A read starts every this share of the period (or as soon as the last ended, if it took
+longer): a new view is there before the current one is a period old unless a read takes
+more than half the period, so requests seldom wait for one."""
+
+
+@dataclass(slots=True)
+class LiquidationWindow:
+    """Liquidated USD by side per instrument over the last ``window_s``, kept by following
+    the liquidation index: each refresh reads the positions added since the last one and
+    drops those that left the window. Memory: one small tuple per liquidation in the window.
+    """
+
+    window_s: int = ASSET_WINDOW_S
+    entries: deque[tuple[int, str, Liquidation]] = field(default_factory=deque)
+    """``(stored ms, index position, liquidation)``, oldest first (the index's order)."""
+    sums: dict[Pair, list[float]] = field(default_factory=dict)
+    """``[long USD, short USD, count, sampled count]`` per instrument."""
+    after: str | None = None
+    """The newest position read (``None``: nothing yet; the first update reads the window)."""
+    seen: dict[str, int] = field(default_factory=dict)
+    """The positions read in the last ``2 * RESCAN_MS`` before the newest (their stored ms)."""
+
+    async def update(self, client: aioredis.Redis, now_ms: int) -> None:
+        # Stream ids grow per stream, not across them: a liquidation stored after the last
+        # read may sort before its last position (the same millisecond, an instrument that
+        # sorts first). So each read starts RESCAN_MS before the newest position seen and
+        # skips the positions it has (``seen``), rather than starting after that position.
+        if self.after is None:
+            bound = tape.start_of(now_ms - self.window_s * 1000)
+        else:
+            bound = tape.start_of(int(self.after[: self.after.index("-")]) - RESCAN_MS)
+        while True:
+            rows = await tape.read_forward(client, bound, TAPE_CHUNK, self.seen)
+            for position, liq in rows:
+                if position in self.seen:
+                    continue
+                stored_ms = int(position[: position.index("-")])
+                self.seen[position] = stored_ms
+                if self.after is None or position > self.after:
+                    self.after = position
+                if liq is not None:
+                    self._add(stored_ms, position, liq)
+            if len(rows) < TAPE_CHUNK:
+                break
+            bound = f"({rows[-1][0]}"
+        newest = int(self.after[: self.after.index("-")]) if self.after else now_ms
+        for position in [p for p, ms in self.seen.items() if ms < newest - 2 * RESCAN_MS]:
+            del self.seen[position]
+        self._evict(now_ms - self.window_s * 1000)
+
+    def _add(self, stored_ms: int, position: str, liq: Liquidation) -> None:
+        pair = (liq.venue, liq.symbol)
+        entries = self.entries
+        i = len(entries)
+        while i and entries[i - 1][1] > position:  # a late one: a few places from the end
+            i -= 1
+        entries.insert(i, (stored_ms, position, liq))
+        s = self.sums.setdefault(pair, [0.0, 0.0, 0, 0])
+        s[0 if liq.side is Side.LONG else 1] += liq.notional_usd
+        s[2] += 1
+        s[3] += liq.sampled
+
+    def _evict(self, since_ms: int) -> None:
+        while self.entries and self.entries[0][0] < since_ms:
+            _, _, liq = self.entries.popleft()
+            pair = (liq.venue, liq.symbol)
+            s = self.sums[pair]
+            s[2] -= 1
+            if s[2] == 0:  # exact zeros, not what float subtraction leaves
+                del self.sums[pair]
+                continue
+            side = 0 if liq.side is Side.LONG else 1
+            s[side] = max(0.0, s[side] - liq.notional_usd)  # no -1e-9 from float rounding
+            s[3] -= liq.sampled
+
+    def head(self, n: int) -> list[tuple[str, Liquidation]]:
+        """The newest ``n`` liquidations (fewer when the window holds fewer), newest first,
+        with their index positions."""
+        out: list[tuple[str, Liquidation]] = []
+        for _, position, liq in reversed(self.entries):
+            if len(out) == n:
+                break
+            out.append((position, liq))
+        return out
+
+    def totals(self) -> dict[Pair, LiquidationSums]:
+        return {p: LiquidationSums(s[0], s[1], int(s[2]), s[3] > 0) for p, s in self.sums.items()}
+
+
+@dataclass(slots=True)
+class View:
+    """One read of the market. Derived answers are computed on first use and kept."""
+
+    started: float
+    """``time.monotonic()`` when the read began: its age bounds the answers' staleness."""
+    read_ms: int
+    pairs: list[Pair]
+    latest: dict[Pair, dict[Kind, Event]]
+    pressures: dict[Pair, Pressure]
+    health: dict[str, HealthSnapshot]
+    liquidations: dict[Pair, LiquidationSums]
+    tape_head: list[tuple[str, Liquidation]]
+    """The newest liquidations of the tape (``head_size`` at most), newest first, each with
+    its index position: the first page of ``/v1/liquidations`` when it holds more than the
+    page (else the page needs older entries, and reads the index in Redis)."""
+    _memo: dict[Any, Any] = field(default_factory=dict)
+
+    def memo(self, key: Any, build: Callable[[], T]) -> T:
+        """``build()``, once per view and key (no await inside: no two builds race). A key
+        names one kind of value: ``("asset_view", name)``, ``("asset_item", name)``..."""
+        try:
+            value: T = self._memo[key]
+        except KeyError:
+            value = self._memo[key] = build()
+        return value
+
+    def ranked(self) -> list[Pressure]:
+        """Every score, highest first (ties by venue, then symbol)."""
+        return self.memo(
+            "ranked",
+            lambda: sorted(self.pressures.values(), key=lambda p: (-p.score, p.venue, p.symbol)),
+        )
+
+    def of_kind(self, kind: Kind) -> Iterator[Event]:
+        """The latest event of ``kind`` of each instrument, by venue then symbol."""
+        for events in self.latest.values():
+            e = events.get(kind)
+            if e is not None:
+                yield e
+
+    def assets(self, settings: Settings) -> dict[str, AssetView]:
+        """Every asset's view over :data:`ASSET_WINDOW_S` (stale venues as of the read)."""
+        return self.memo("assets", partial(self._asset_views, self.latest, settings))
+
+    def asset(self, name: str, settings: Settings) -> AssetView | None:
+        """One asset's view (built from its instruments alone: the same as in
+        :meth:`assets`, for a fraction of the work)."""
+
+        def build() -> AssetView | None:
+            pairs = self.memo("asset_pairs", self._asset_pairs).get(name, [])
+            latest = {p: self.latest[p] for p in pairs}
+            return self._asset_views(latest, settings).get(name)
+
+        return self.memo(("asset_view", name), build)
+
+    def _asset_pairs(self) -> dict[str, list[Pair]]:
+        out: dict[str, list[Pair]] = {}
+        for pair, events in self.latest.items():
+            asset = next((e.base for e in events.values()), None)  # as build_asset_views
+            if asset is not None:
+                out.setdefault(asset, []).append(pair)
+        return out
+
+    def _asset_views(
+        self, latest: dict[Pair, dict[Kind, Event]], settings: Settings
+    ) -> dict[str, AssetView]:
+        watchdog = settings.collect.watchdog_s
+        stale = [
+            v for v, s in self.health.items() if feed_problem(s, self.read_ms, watchdog) is not None
+        ]
+        return build_asset_views(
+            latest, self.liquidations, stale, now_ms=self.read_ms,
+            stale_after_s=settings.detector.stale_after_s, window_s=ASSET_WINDOW_S,
+        )  # fmt: skip
+
+    def json(self, key: Hashable, model: type[BaseModel], build: Callable[[], Any]) -> Response:
+        """The answer ``build()`` makes, validated and rendered as ``model`` (as FastAPI
+        renders a route's ``response_model``) once per view, then served as bytes."""
+
+        def render() -> bytes:
+            return model.model_validate(build()).model_dump_json().encode()
+
+        return Response(self.memo(("json", key), render), media_type="application/json")
+
+
+class Snapshots:
+    """The current :class:`View` of one Redis, refreshed in the background (see module doc).
+    Use as an async context manager: the refresh task runs inside it."""
+
+    def __init__(self, client: aioredis.Redis, period_s: float, head_size: int = 1001) -> None:
+        self._client = client
+        self._period_s = period_s
+        self._head_size = head_size
+        self._view: View | None = None
+        self._reading: asyncio.Task[View] | None = None
+        self._reading_since = 0.0
+        self._window = LiquidationWindow()
+        self._market = MarketReader(client)
+        self._task: asyncio.Task[None] | None = None
+        self._last_duration_s = 0.0
+        self.refreshes = 0
+        self.failures = 0
+
+    async def __aenter__(self) -> Snapshots:
+        if self._period_s > 0:
+            self._task = asyncio.create_task(self._run(), name="api-snapshots")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in (self._task, self._reading):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, RedisError):
+                    await task
+
+    async def get(self) -> View:
+        """A view read at most ``period_s`` ago: the current one, or a read that began after
+        this call (shared). Raises what that read raised (a :class:`RedisError`)."""
+        arrived = time.monotonic()
+        view = self._view
+        if view is not None and arrived - view.started <= self._period_s:
+            return view
+        while True:
+            reading = self._reading
+            if reading is None or reading.done():
+                reading = self._start_read()
+            if self._reading_since >= arrived - self._period_s:
+                return await asyncio.shield(reading)
+            with contextlib.suppress(RedisError):  # too old for us: let it end, then ours
+                await asyncio.shield(reading)
+
+    def _start_read(self) -> asyncio.Task[View]:
+        self._reading_since = time.monotonic()
+        self._reading = asyncio.create_task(self._read(self._reading_since), name="api-read")
+        return self._reading
+
+    async def _read(self, started: float) -> View:
+        client = self._client
+        read_ms = time.time_ns() // 1_000_000
+        (pairs, latest, pressures), health, _ = await asyncio.gather(
+            self._market.read(),
+            reader.health_snapshots(client),
+            self._window.update(client, read_ms),
+        )
+        view = View(
+            started, read_ms, pairs, latest, pressures, health, self._window.totals(),
+            self._window.head(self._head_size),
+        )  # fmt: skip
+        if self._view is None or self._view.started < started:
+            self._view = view
+        self._last_duration_s = time.monotonic() - started
+        self.refreshes += 1
+        return view
+
+    async def _run(self) -> None:
+        """Refresh so that a new view is there before the current one is ``period_s`` old
+        (see :data:`REFRESH_SHARE`)."""
+        while True:
+            reading = self._reading
+            if reading is None or reading.done():
+                reading = self._start_read()
+            try:
+                # Shielded: a stop cancels this loop at once; the read is cancelled apart
+                # (a read cancelled through this await could end normally and swallow it).
+                await asyncio.shield(reading)
+            except RedisError as exc:
+                self.failures += 1
+                if self.failures % 30 == 1:
+                    log.warning("api snapshot refresh failed", error=str(exc)[:200],
+                                failures=self.failures)  # fmt: skip
+            await asyncio.sleep(max(0.0, self._period_s * REFRESH_SHARE - self._last_duration_s))

@@ -1,0 +1,184 @@
+"""Whole-market reads for a process that keeps the market in memory (the API's snapshot).
+
+:func:`.reader.latest` and :func:`.reader.pressures` pipeline one command per instrument:
+at thousands of instruments the client's cost per command dominates. :class:`MarketReader`
+reads every instrument's latest hash and pressure score in one script call, and decodes
+only the values that changed since its previous read (a stored value is immutable JSON: the
+same bytes decode to the same event), so a refresh of an unchanged market costs the
+transfer and a bytes comparison per value.
+
+Failure semantics are :mod:`.reader`'s: an unusable value is skipped and counted
+(:mod:`.poison`) when first read (and again if it changes), a key of the wrong type at each
+read; connection errors propagate.
+The script reads keys of every instrument's hash slot: on a single Redis only (see
+:mod:`.keys` on Redis Cluster).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Final
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, ResponseError
+
+from ..events import KIND_OF, Event, Kind
+from ..scores import Pressure
+from . import keys
+from .poison import (
+    Reason,
+    decode_or_record,
+    pressure_problem,
+    readable,
+    record,
+    usable_event,
+    utf8,
+)
+
+Pair = tuple[str, str]
+
+# redis.pcall: a key of the wrong type answers an error in its place, not for the whole call.
+# The keys are built here from keys.py's parts (prefix + instrument + suffix): sending the
+# instruments rather than two key names each halves what the client packs per call.
+READ_ALL_LUA: Final = """
+-- ARGV[1], ARGV[2]: an instrument's latest hash is ARGV[1] .. "<venue>|<symbol>" .. ARGV[2];
+-- ARGV[3], ARGV[4]: its pressure string likewise; ARGV[5..]: the instruments.
+-- Returns, per instrument, HGETALL's answer then GET's (an error reply for a wrong type).
+local out = {}
+for i = 5, #ARGV do
+  out[#out + 1] = redis.pcall("HGETALL", ARGV[1] .. ARGV[i] .. ARGV[2])
+  out[#out + 1] = redis.pcall("GET", ARGV[3] .. ARGV[i] .. ARGV[4])
+end
+return out
+"""
+READ_ALL_SCRIPT: Final = READ_ALL_LUA.encode()
+READ_ALL_SHA: Final = hashlib.sha1(READ_ALL_SCRIPT).hexdigest()
+_PARTS: Final = (*keys.latest_key_parts(), *keys.pressure_key_parts())
+CHUNK: Final = 250
+"""Instruments per script call: bounds how long one call holds Redis, and how long its
+answer's processing holds the event loop (each call is an await): about 5 ms of a busy
+market's changes on this machine (a 2-core VM), an API answer's p99 budget being 20 ms."""
+_PRESSURE: Final = msgspec.json.Decoder(Pressure)
+_KINDS: Final = {k.value: k for k in Kind}
+
+Fields = dict[bytes, tuple[bytes, Event | None]]
+"""One latest hash as last decoded: field -> (stored JSON, its event or None if unusable)."""
+
+
+class MarketReader:
+    """Reads every instrument's latest events and score; keeps what it decoded."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._members: set[bytes] = set()
+        self._pairs: list[tuple[bytes, Pair]] = []
+        self._rows: dict[Pair, tuple[Any, dict[Kind, Event], Fields]] = {}
+        """Each instrument's last hash answer, its events and fields: an unchanged answer
+        (between two reads a second apart, most are) is not looked at again."""
+        self._scores: dict[Pair, tuple[bytes, Pressure | None]] = {}
+
+    async def instruments(self) -> list[Pair]:
+        """Every (venue, symbol) that has written events, sorted (as
+        :func:`.reader.instruments`; parsed again only when the set changed)."""
+        try:
+            members: Any = await self._client.smembers(keys.INSTRUMENTS)
+        except ResponseError as exc:
+            readable(exc, "instruments", keys.INSTRUMENTS)
+            members = set()
+        if members != self._members:
+            pairs = []
+            for member in members:
+                text = utf8(member, "instruments", keys.INSTRUMENTS)
+                if text is None:
+                    continue
+                pair = keys.split_instrument(text)
+                if not all(pair):
+                    record("instruments", Reason.INVALID, keys.INSTRUMENTS, text)
+                    continue
+                pairs.append((text.encode(), pair))
+            self._members, self._pairs = members, sorted(pairs, key=lambda p: p[1])
+        return [pair for _, pair in self._pairs]
+
+    async def read(self) -> tuple[list[Pair], dict[Pair, dict[Kind, Event]], dict[Pair, Pressure]]:
+        """Every instrument, the newest event of each kind of each, and each usable score."""
+        await self.instruments()
+        listed = self._pairs
+        latest: dict[Pair, dict[Kind, Event]] = {}
+        scores: dict[Pair, Pressure] = {}
+        rows_seen: dict[Pair, tuple[Any, dict[Kind, Event], Fields]] = {}
+        scores_seen: dict[Pair, tuple[bytes, Pressure | None]] = {}
+        for i in range(0, len(listed), CHUNK):
+            chunk = listed[i : i + CHUNK]
+            rows = await self._call([member for member, _ in chunk])
+            for (_, pair), row, raw in zip(chunk, rows[::2], rows[1::2], strict=True):
+                kept = self._rows.get(pair)
+                if kept is None or kept[0] != row:
+                    fields = {} if kept is None else kept[2]
+                    kept = (row, *self._latest(pair, row, fields))
+                rows_seen[pair] = kept
+                latest[pair] = kept[1]
+                score = self._score(pair, raw, scores_seen)
+                if score is not None:
+                    scores[pair] = score
+        self._rows, self._scores = rows_seen, scores_seen  # what is gone is forgotten
+        return [pair for _, pair in listed], latest, scores
+
+    async def _call(self, members: list[bytes]) -> list[Any]:
+        try:
+            rows: Any = await self._client.evalsha(READ_ALL_SHA, 0, *_PARTS, *members)
+        except NoScriptError:  # first use, or Redis restarted empty
+            await self._client.script_load(READ_ALL_SCRIPT)
+            rows = await self._client.evalsha(READ_ALL_SHA, 0, *_PARTS, *members)
+        return list(rows)
+
+    def _latest(self, pair: Pair, row: Any, before: Fields) -> tuple[dict[Kind, Event], Fields]:
+        """The events of a hash answer, decoding only the fields not in ``before``."""
+        key = keys.latest(*pair)
+        events: dict[Kind, Event] = {}
+        fields: Fields = {}
+        if not readable(row, "latest", key):
+            return events, fields
+        for name, raw in zip(row[::2], row[1::2], strict=True):
+            cached = before.get(name)
+            if cached is None or cached[0] != raw:
+                cached = (raw, self._decode_event(pair, key, name, raw))
+            fields[name] = cached
+            if cached[1] is not None:
+                events[KIND_OF[type(cached[1])]] = cached[1]
+        return events, fields
+
+    @staticmethod
+    def _decode_event(pair: Pair, key: str, name: bytes, raw: bytes) -> Event | None:
+        text = utf8(name, "latest", key)
+        kind = None if text is None else _KINDS.get(text)
+        if kind is None:
+            if text is not None:
+                record("latest", Reason.INVALID, key, f"unknown field {text!r}")
+            return None
+        event = usable_event(raw, kind.value, key, pair)
+        if event is not None and KIND_OF[type(event)] is not kind:
+            record(kind.value, Reason.INVALID, key, f"a {KIND_OF[type(event)]} event")
+            return None
+        return event
+
+    def _score(
+        self, pair: Pair, raw: Any, seen: dict[Pair, tuple[bytes, Pressure | None]]
+    ) -> Pressure | None:
+        cached = self._scores.get(pair)
+        if cached is not None and cached[0] == raw:
+            seen[pair] = cached
+            return cached[1]
+        key = keys.pressure(*pair)
+        if raw is None or not readable(raw, "pressure", key):
+            return None
+        p = decode_or_record(_PRESSURE, raw, "pressure", key)
+        if p is not None:
+            problem = pressure_problem(p)
+            if problem is None and (p.venue, p.symbol) != pair:
+                problem = f"the score of {p.venue}|{p.symbol}"
+            if problem is not None:
+                record("pressure", Reason.INVALID, key, problem)
+                p = None
+        seen[pair] = (raw, p)
+        return p

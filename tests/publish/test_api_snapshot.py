@@ -1,0 +1,254 @@
+"""The data endpoints answer from a snapshot of Redis (``api.snapshot_s``): within its period
+a request reads nothing, however many arrive; an older snapshot is replaced by a read that
+began after the request; the background task refreshes it unasked; a Redis that cannot be
+read is a 503; the liquidation sums the snapshot keeps by following the index are those the
+streams give; ``/metrics`` is rendered once per period."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from asgi_lifespan import LifespanManager
+from prometheus_client import CollectorRegistry
+from publish_support import (
+    PROBLEM,
+    MemorySource,
+    funding,
+    index_liquidation,
+    liquidation,
+    mark,
+    now_ms,
+    open_interest,
+    pressure,
+    snapshot,
+    store_events,
+    store_health,
+    store_pressure,
+)
+
+from service.config import ApiSettings, MetricsSettings, Settings
+from service.events import Kind, Side, encode
+from service.publish.api import create_app
+from service.publish.api.snapshot import LiquidationWindow, Snapshots
+from service.publish.metrics import MetricsCollector
+from service.store import keys, reader, tape
+
+LONG_S = 600.0
+"""A period no test outlives: what a test sees after the first read is the snapshot."""
+
+
+def _with(settings: Settings, snapshot_s: float) -> Settings:
+    api = settings.api.model_copy(update={"snapshot_s": snapshot_s})
+    return settings.model_copy(update={"api": api})
+
+
+@asynccontextmanager
+async def _serve(
+    settings: Settings, redis: aioredis.Redis, registry: CollectorRegistry | None = None
+) -> AsyncIterator[tuple[httpx.AsyncClient, Snapshots]]:
+    app = create_app(settings, redis=redis, metrics_registry=registry)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield c, app.state.snapshots
+
+
+def _scores(r: httpx.Response) -> list[tuple[str, float]]:
+    assert r.status_code == 200, r.text
+    return [(i["symbol"], i["score"]) for i in r.json()["items"]]
+
+
+ONE_VIEW_URLS = (
+    "/v1/assets", "/v1/assets/BTC", "/v1/assets/ETH", "/v1/assets?limit=1", "/v1/pressure",
+    "/v1/pressure?limit=1", "/v1/pressure?asset=ETH", "/v1/funding", "/v1/funding?venue=bybit",
+    "/v1/open-interest", "/v1/mark", "/v1/venues", "/v1/liquidations",
+    "/v1/liquidations?limit=2", "/v1/assets/BTC/history?window_s=600",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["forward", "backward"])
+async def test_one_view_answers_every_endpoint_as_a_read_per_request(
+    settings: Settings, redis: aioredis.Redis, order: int
+) -> None:
+    pairs = [("binance_usdm", "BTCUSDT"), ("bybit", "BTCUSDT"), ("bybit", "ETHUSDT")]
+    for batch in range(3):
+        await store_events(redis, [
+            e for i, (v, s) in enumerate(pairs)
+            for e in (liquidation(v, s, price=100.0 + 10 * batch + i), funding(v, s, 1e-4 * i),
+                      open_interest(v, s, 1e8 * (i + 1)), mark(v, s, 100.0 + i))
+        ])  # fmt: skip
+    await store_pressure(redis, *(pressure(v, s, 10.0 * i) for i, (v, s) in enumerate(pairs)))
+    await store_health(redis, snapshot("binance_usdm"), snapshot("bybit"))
+    async with _serve(_with(settings, 0), redis) as (fresh, _):
+        expected = {url: (await fresh.get(url)).json() for url in ONE_VIEW_URLS}
+    async with _serve(_with(settings, LONG_S), redis) as (client, snaps):
+        for url in ONE_VIEW_URLS[::order] + ONE_VIEW_URLS[::order]:  # built, then kept
+            r = await client.get(url)
+            assert r.status_code == 200, (url, r.text)
+            assert _no_times(r.json()) == _no_times(expected[url]), url
+        assert snaps.refreshes == 1
+
+
+def _no_times(body: Any) -> Any:
+    """``body`` without what changes from one second to the next (history bucket times)."""
+    if isinstance(body, dict):
+        return {k: _no_times(v) for k, v in body.items() if k != "at"}
+    if isinstance(body, list):
+        return [_no_times(v) for v in body]
+    return body
+
+
+async def test_requests_within_the_period_read_nothing(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    await store_pressure(redis, pressure("bybit", "BTCUSDT", 40.0))
+    async with _serve(_with(settings, LONG_S), redis) as (client, snaps):
+        first = _scores(await client.get("/v1/pressure"))
+        reads = snaps.refreshes
+        await store_pressure(redis, pressure("bybit", "ETHUSDT", 90.0))
+        answers = await asyncio.gather(*(client.get("/v1/pressure") for _ in range(20)))
+        assert [_scores(r) for r in answers] == [first] * 20 == [[("BTCUSDT", 40.0)]] * 20
+        assert snaps.refreshes == reads
+
+
+async def test_an_old_snapshot_is_replaced_by_a_read_after_the_request(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    await store_pressure(redis, pressure("bybit", "BTCUSDT", 40.0))
+    async with _serve(_with(settings, LONG_S), redis) as (client, snaps):
+        await client.get("/v1/pressure")
+        await store_pressure(redis, pressure("bybit", "ETHUSDT", 90.0))
+        view = await snaps.get()
+        view.started -= LONG_S + 1  # as if the period had passed with no refresh
+        reads = snaps.refreshes
+        asked = time.monotonic()
+        answers = await asyncio.gather(*(client.get("/v1/pressure") for _ in range(20)))
+        for r in answers:
+            assert _scores(r) == [("ETHUSDT", 90.0), ("BTCUSDT", 40.0)]
+        assert snaps.refreshes == reads + 1, "concurrent requests share one read"
+        assert (await snaps.get()).started >= asked
+
+
+async def test_the_background_task_refreshes_unasked(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    async with _serve(_with(settings, 0.05), redis) as (_client, snaps):
+        await store_pressure(redis, pressure("bybit", "BTCUSDT", 40.0))
+        deadline = time.monotonic() + 10
+        while snaps.refreshes < 5 and time.monotonic() < deadline:  # noqa: ASYNC110 - a counter
+            await asyncio.sleep(0.02)
+        assert snaps.refreshes >= 5
+        view = await snaps.get()  # fresh enough: no read of its own
+        assert [p.symbol for p in view.ranked()] == ["BTCUSDT"]
+
+
+async def test_a_redis_that_cannot_be_read_is_a_503_with_a_snapshot_period(
+    settings: Settings,
+) -> None:
+    dead = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    try:
+        async with _serve(_with(settings, 1.0), dead) as (client, _snaps):
+            for url in ("/v1/pressure", "/v1/venues", "/v1/funding", "/v1/assets/BTC"):
+                r = await client.get(url)
+                assert r.status_code == 503, (url, r.text)
+                assert r.headers["content-type"] == PROBLEM
+    finally:
+        await dead.aclose()
+
+
+async def test_the_kept_liquidation_sums_are_the_streams_sums(redis: aioredis.Redis) -> None:
+    window = LiquidationWindow()
+    pairs = [("binance_usdm", "BTCUSDT"), ("bybit", "BTCUSDT"), ("bybit", "ETHUSDT")]
+    for batch in range(4):
+        await store_events(
+            redis,
+            [
+                liquidation(v, s, side=Side.LONG if (i + batch) % 2 else Side.SHORT,
+                            price=100.0 + batch, quantity=1.0 + i, sampled=v == "bybit")
+                for i, (v, s) in enumerate(pairs)
+            ],
+        )  # fmt: skip
+        now = now_ms()
+        await window.update(redis, now)
+        expected = await reader.liquidation_sums(redis, pairs, now - window.window_s * 1000)
+        got = window.totals()
+        assert set(got) == set(expected)
+        for pair, sums in expected.items():
+            assert got[pair].count == sums.count == batch + 1
+            assert got[pair].long_usd == pytest.approx(sums.long_usd)
+            assert got[pair].short_usd == pytest.approx(sums.short_usd)
+            assert got[pair].sampled == sums.sampled
+    await window.update(redis, now_ms() + (window.window_s + 1) * 1000)  # an hour later
+    assert window.totals() == {}
+    assert not window.entries
+
+
+async def test_the_tape_head_from_memory_is_the_indexed_page(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    pairs = [("binance_usdm", "BTCUSDT"), ("bybit", "BTCUSDT"), ("bybit", "ETHUSDT")]
+    for batch in range(8):  # instruments of one batch share stream ids: ties on the tape
+        await store_events(redis, [liquidation(v, s, price=batch * 10.0 + i)
+                                   for i, (v, s) in enumerate(pairs)])  # fmt: skip
+    async with _serve(settings, redis) as (client, snaps):
+        for limit in (1, 5, 10, 23):
+            r = await client.get("/v1/liquidations", params={"limit": limit})
+            assert r.status_code == 200, r.text
+            assert len((await snaps.get()).tape_head) == 24 > limit  # served from memory
+            page = await tape.indexed_liquidations(
+                redis, None, since_ms=None, until_ms=None, limit=limit, cursor=None
+            )
+            assert [i["price"] for i in r.json()["items"]] == [e.price for e in page.items]
+            assert r.json()["next_cursor"] == page.next_cursor
+        # 24 liquidations, 24 per page: the head cannot tell whether older ones exist.
+        r = await client.get("/v1/liquidations", params={"limit": 24})
+        assert len(r.json()["items"]) == 24
+        assert r.json()["next_cursor"] is None
+
+
+async def test_a_liquidation_that_sorts_before_the_last_one_read_is_not_missed(
+    redis: aioredis.Redis,
+) -> None:
+    # Ids grow per stream: one stored after the last read may sort before it (the same ms,
+    # an instrument that sorts first). Written by hand here to make the race certain.
+    window = LiquidationWindow()
+    await store_events(redis, [liquidation("okx", "ZZZUSDT", price=1.0)])
+    await window.update(redis, now_ms())
+    [(sid, _)] = await redis.xrange(keys.events("okx", "ZZZUSDT", Kind.LIQUIDATION))
+    late = liquidation("bybit", "AAAUSDT", price=2.0)
+    await redis.xadd(keys.events("bybit", "AAAUSDT", Kind.LIQUIDATION), {"e": encode(late)},
+                     id=sid)  # fmt: skip
+    await index_liquidation(redis, "bybit", "AAAUSDT", sid)
+    await window.update(redis, now_ms())
+    assert [liq.price for _, liq in window.head(10)] == [1.0, 2.0]  # the tape's order
+    assert window.totals()[("bybit", "AAAUSDT")].count == 1
+    await window.update(redis, now_ms())  # read again: nothing twice
+    assert [liq.price for _, liq in window.head(10)] == [1.0, 2.0]
+    assert sum(s.count for s in window.totals().values()) == 2
+
+
+async def test_metrics_are_rendered_once_per_period(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    source = MemorySource(snapshots=[snapshot("bybit", messages_total=1)])
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(source, MetricsSettings()))
+    async with _serve(_with(settings, LONG_S), redis, registry) as (client, _):
+        first = (await client.get("/metrics")).text
+        assert 'deleverage_feed_messages_total{venue="bybit"} 1.0' in first
+        source.snapshots = [snapshot("bybit", messages_total=2)]
+        assert (await client.get("/metrics")).text == first
+    async with _serve(_with(settings, 0), redis, registry) as (client, _):
+        text = (await client.get("/metrics")).text
+        assert 'deleverage_feed_messages_total{venue="bybit"} 2.0' in text
+
+
+def test_the_default_period_is_a_second() -> None:
+    assert ApiSettings().snapshot_s == 1.0

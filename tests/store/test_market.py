@@ -1,0 +1,130 @@
+"""The whole-market reader: what :mod:`service.store.reader` gives, in one script call per
+chunk of instruments; what did not change is not decoded again (the same objects come
+back), what changed is; unusable values and keys of the wrong type are skipped and counted;
+an instrument that is gone is forgotten."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis.asyncio as aioredis
+
+from service.config import StoreSettings
+from service.events import FundingRate, Kind, MarkPrice
+from service.scores import Pressure, State
+from service.scores import encode as encode_pressure
+from service.store import keys, market, poison, reader
+from service.store.writer import write_batch
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _mark(venue: str, symbol: str, price: float) -> MarkPrice:
+    now = _now()
+    return MarkPrice(venue=venue, symbol=symbol, base=symbol[:3], ts_ms=now, recv_ms=now,
+                     mark_price=price, index_price=None)  # fmt: skip
+
+
+def _funding(venue: str, symbol: str) -> FundingRate:
+    now = _now()
+    return FundingRate(venue=venue, symbol=symbol, base=symbol[:3], ts_ms=now, recv_ms=now,
+                       funding_rate=0.0001, interval_h=8.0, funding_rate_1h=0.0000125,
+                       next_funding_ms=None)  # fmt: skip
+
+
+def _score(venue: str, symbol: str, score: float) -> bytes:
+    now = _now()
+    return encode_pressure(
+        Pressure(venue=venue, symbol=symbol, asset=symbol[:3], score=score, state=State.CALM,
+                 side=None, updated_ms=now, since_ms=now, forced_share=None, data_quality=1.0,
+                 features={})
+    )  # fmt: skip
+
+
+PAIRS = [(v, f"{a}USDT") for v in ("binance_usdm", "bybit") for a in ("BTC", "ETH", "SOL")]
+
+
+async def _seed(client: aioredis.Redis) -> None:
+    events = [e for v, s in PAIRS for e in (_mark(v, s, 10.0), _funding(v, s))]
+    await write_batch(client, events, StoreSettings(), _now())
+    for i, (v, s) in enumerate(PAIRS):
+        await client.set(keys.pressure(v, s), _score(v, s, float(i)))
+
+
+async def test_it_reads_what_the_per_instrument_reader_reads(
+    redis_client: aioredis.Redis,
+) -> None:
+    await _seed(redis_client)
+    pairs, latest, scores = await market.MarketReader(redis_client).read()
+    assert pairs == await reader.instruments(redis_client) == sorted(PAIRS)
+    assert latest == await reader.latest(redis_client, pairs)
+    assert scores == await reader.pressures(redis_client, pairs)
+
+
+async def test_chunks_of_instruments_read_the_same(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _seed(redis_client)
+    whole = await market.MarketReader(redis_client).read()
+    monkeypatch.setattr(market, "CHUNK", 4)  # 6 instruments: two calls
+    assert await market.MarketReader(redis_client).read() == whole
+
+
+async def test_only_what_changed_is_decoded_again(redis_client: aioredis.Redis) -> None:
+    await _seed(redis_client)
+    r = market.MarketReader(redis_client)
+    _, before, scores_before = await r.read()
+    await write_batch(redis_client, [_mark("bybit", "ETHUSDT", 11.0)], StoreSettings(), _now())
+    await redis_client.set(keys.pressure("bybit", "SOLUSDT"), _score("bybit", "SOLUSDT", 99.0))
+    _, after, scores_after = await r.read()
+    for pair in PAIRS:
+        if pair == ("bybit", "ETHUSDT"):
+            mark = after[pair][Kind.MARK]
+            assert isinstance(mark, MarkPrice)
+            assert mark.mark_price == 11.0
+            assert after[pair][Kind.FUNDING] is before[pair][Kind.FUNDING]  # that field kept
+        else:
+            assert after[pair] is before[pair]
+        if pair == ("bybit", "SOLUSDT"):
+            assert scores_after[pair].score == 99.0
+        else:
+            assert scores_after[pair] is scores_before[pair]
+
+
+async def test_poison_is_skipped_and_counted_and_gone_instruments_forgotten(
+    redis_client: aioredis.Redis,
+) -> None:
+    await _seed(redis_client)
+    await redis_client.hset(keys.latest("bybit", "BTCUSDT"), "mark", b"{not json")
+    await redis_client.delete(keys.pressure("bybit", "ETHUSDT"))
+    await redis_client.rpush(keys.pressure("bybit", "ETHUSDT"), b"a list")
+    await redis_client.sadd(keys.INSTRUMENTS, keys.instrument_id("okx", "XRPUSDT"))
+    await redis_client.set(keys.latest("okx", "XRPUSDT"), b"a string")
+    before = poison.counts()
+    r = market.MarketReader(redis_client)
+    pairs, latest, scores = await r.read()
+    after = poison.counts()
+    for what_reason in (("mark", "undecodable"), ("latest", "wrong_type"),
+                        ("pressure", "wrong_type")):  # fmt: skip
+        assert after[what_reason] == before.get(what_reason, 0) + 1, what_reason
+    assert Kind.MARK not in latest[("bybit", "BTCUSDT")]
+    assert Kind.FUNDING in latest[("bybit", "BTCUSDT")]
+    assert ("bybit", "ETHUSDT") not in scores
+    assert latest[("okx", "XRPUSDT")] == {}
+    await redis_client.srem(keys.INSTRUMENTS, keys.instrument_id("okx", "XRPUSDT"))
+    pairs, latest, _ = await r.read()
+    assert ("okx", "XRPUSDT") not in pairs
+    assert ("okx", "XRPUSDT") not in latest
+
+
+def test_key_parts_make_the_keys() -> None:
+    member = keys.instrument_id("bybit", "BTCUSDT")
+    prefix, suffix = keys.latest_key_parts()
+    assert prefix + member + suffix == keys.latest("bybit", "BTCUSDT")
+    prefix, suffix = keys.pressure_key_parts()
+    assert prefix + member + suffix == keys.pressure("bybit", "BTCUSDT")
+    prefix, suffix = keys.events_key_parts(Kind.LIQUIDATION)
+    assert prefix + member + suffix == keys.events("bybit", "BTCUSDT", Kind.LIQUIDATION)
