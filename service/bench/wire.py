@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import sys
 import tempfile
 import time
@@ -56,6 +57,8 @@ QUIET_WINDOW_S = 0.25
 QUIET_SHARE = 0.05
 SETTLE_TIMEOUT_S = 120.0
 START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+"""How long the service's clean stop may take, and a wrapper's (a profiler writes its output)."""
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -220,6 +223,7 @@ async def run_service(
         proc = await asyncio.create_subprocess_exec(
             *wrap, *args, stdout=log, stderr=log, env=env, **spawn_options()
         )
+        pid: int | None = None
         try:
             try:
                 await blaster.wait_subscribed(frames, START_TIMEOUT_S)
@@ -247,14 +251,30 @@ async def run_service(
                 "pid": pid,
             }
         finally:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), 15)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await _stop(proc, pid if wrap else None)
             log.close()
+
+
+async def _stop(proc: asyncio.subprocess.Process, wrapped: int | None) -> None:
+    """Stop the service: SIGTERM (a clean shutdown), SIGKILL after :data:`STOP_TIMEOUT_S`.
+    Under a wrapper (``wrapped``: the service's pid), the signal goes to the service, and
+    the wrapper ends by itself once its child has (a profiler writes its output then; a
+    SIGTERM to the wrapper would end it before it writes)."""
+    if proc.returncode is not None:
+        return
+    if wrapped is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(wrapped, signal.SIGTERM)
+    else:
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+    except TimeoutError:
+        if wrapped is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(wrapped, signal.SIGKILL)  # not our child: nothing else would stop it
+        proc.kill()
+        await proc.wait()
 
 
 async def run_wire(
