@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,16 @@ def _configure(settings: Settings) -> None:
     configure(settings.log_level, settings.log_format, secrets=settings.secret_values())
 
 
-def _run(coro: Coroutine[Any, Any, Any]) -> Any:
+def _run(coro: Coroutine[Any, Any, Any], event_loop: str = "asyncio") -> Any:
+    """``asyncio.run(coro)`` on ``event_loop`` (``asyncio`` or ``uvloop``, the setting)."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if event_loop == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
     try:
-        return asyncio.run(coro)
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(coro)
     except ConfigError as exc:
         raise click.ClickException(scrub(str(exc))) from None
     except KeyboardInterrupt:
@@ -79,7 +86,7 @@ def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
         with contextlib.suppress(asyncio.CancelledError):  # SIGTERM/SIGINT: a clean stop
             await task
 
-    _run(go())
+    _run(go(), settings.event_loop)
 
 
 @main.command()
@@ -182,7 +189,10 @@ def demo(config_files: tuple[Path, ...], port: int, scenario: str, duration: flo
     files = list(config_files) or [f for f in defaults if f.exists()]  # named ones must exist
     settings = _settings(tuple(files))
     _configure(settings)
-    _run(run_demo(settings, files, port=port, scenario=scenario, duration_s=duration))
+    _run(
+        run_demo(settings, files, port=port, scenario=scenario, duration_s=duration),
+        settings.event_loop,
+    )
 
 
 def _names(values: tuple[str, ...]) -> list[str]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -38,10 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from websockets.version import version as websockets_version
 
 from ..collect.dedup import Deduplicator
-from ..config import VenueSettings
+from ..config import Settings, VenueSettings
 from ..events import KIND_OF, Kind
 from ..lifeline import spawn_options
 from ..simulate import BinanceUsdmSimulator, BybitSimulator, OkxSimulator
@@ -115,9 +115,12 @@ def expected_events(
     return out
 
 
-def service_config(redis_url: str, urls: dict[str, tuple[str, str]]) -> dict[str, Any]:
+def service_config(
+    redis_url: str, urls: dict[str, tuple[str, str]], event_loop: str | None = None
+) -> dict[str, Any]:
     """The configuration of the measured service: the three venues at the blaster, the
-    others off, no warm start (it would poll REST while we measure)."""
+    others off, no warm start (it would poll REST while we measure); ``event_loop``: the
+    setting's default when ``None``."""
     venues: dict[str, Any] = {name: {"enabled": False} for name in REGISTRY}
     for name, (ws, rest) in urls.items():
         venues[name] = {"enabled": True, "ws_url": ws, "rest_url": rest, "symbols": "all"}
@@ -129,6 +132,7 @@ def service_config(redis_url: str, urls: dict[str, tuple[str, str]]) -> dict[str
         "venues": venues,
         "detector": {"warmup": False},
         "collect": {"watchdog_s": 600},
+        "event_loop": event_loop or Settings.model_fields["event_loop"].default,
     }
 
 
@@ -278,7 +282,11 @@ async def _stop(proc: asyncio.subprocess.Process, wrapped: int | None) -> None:
 
 
 async def run_wire(
-    n_frames: int, mix: Mix, runs: Sequence[str], wrap: str | None = None
+    n_frames: int,
+    mix: Mix,
+    runs: Sequence[str],
+    wrap: str | None = None,
+    event_loop: str | None = None,
 ) -> dict[str, Any]:
     """The ``wire`` scenario: the floor, then the service once per entry of ``runs``
     (``all``: every component; ``collect``: ``--only collect``)."""
@@ -329,7 +337,7 @@ async def run_wire(
         }
         try:
             for run in runs:
-                config = service_config(redis_url, urls)
+                config = service_config(redis_url, urls, event_loop)
                 res = await run_service(
                     config, None if run == "all" else run, blaster, frames, client,
                     shlex.split(wrap) if wrap else [],
@@ -337,6 +345,7 @@ async def run_wire(
                 stored = await stored_events(client, markets, set(expected))
                 out["service"][run] = {
                     "command": res["command"],
+                    "event_loop": config["event_loop"],
                     "cpu_us_per_event": _us(res["cpu_s"], events),
                     "ratio_to_floor": round(res["cpu_s"] / floor["cpu_s"], 2),
                     "redis_cpu_us_per_event": _us(res["redis_cpu_s"], events),
@@ -353,9 +362,18 @@ async def run_wire(
             await client.flushdb()
             await client.aclose()
     out["cpus"] = os.cpu_count()
-    out["versions"] = {"python": platform.python_version(), "websockets": websockets_version}
+    out["versions"] = {"python": platform.python_version()} | {
+        lib: _version(lib) for lib in ("websockets", "picows", "uvloop")
+    }
     return out
 
 
 def _us(cpu_s: float, events: int) -> float:
     return round(cpu_s / max(1, events) * 1e6, 2)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None

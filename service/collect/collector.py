@@ -39,7 +39,12 @@ import redis.asyncio as aioredis
 import structlog
 from picows import WSCloseCode, WSError
 from picows.websockets import ClientConnection, connect
-from picows.websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
+from picows.websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    WebSocketException,
+)
 from redis.exceptions import RedisError
 
 from ..aio import checkpoint
@@ -267,8 +272,15 @@ class VenueCollector:
             watchdog = asyncio.create_task(self._watchdog(ws, live, conn))
             handed_over = False
             try:
-                pong = conn.pong
-                async for frame in ws:
+                pong, recv = conn.pong, ws.recv
+                while True:
+                    # Bytes, not str: the parsers decode JSON from bytes, so a text frame is
+                    # not decoded from UTF-8 first (invalid UTF-8 is the parser's counted
+                    # drop, like any unreadable frame, not a 1007 close).
+                    try:
+                        frame = await recv(decode=False)
+                    except ConnectionClosedOK:
+                        break  # a normal close (1000/1001): what `async for` would end on
                     if pong is None or len(frame) > MAX_PONG_LEN or pong not in _text(frame):
                         live.last_frame = self.clock()  # data, not the answer to our ping
                     if self._on_frame(frame) and ready is not None:
