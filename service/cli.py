@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from .config import Settings
 from .errors import ConfigError
 from .logs import configure
 from .preflight import load_checked
+from .process import EventLoop, runner
 from .redact import scrub
 from .venues import REGISTRY
 
@@ -42,16 +43,12 @@ def _configure(settings: Settings) -> None:
     configure(settings.log_level, settings.log_format, secrets=settings.secret_values())
 
 
-def _run(coro: Coroutine[Any, Any, Any], event_loop: str = "asyncio") -> Any:
-    """``asyncio.run(coro)`` on ``event_loop`` (``asyncio`` or ``uvloop``, the setting)."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-    if event_loop == "uvloop":
-        import uvloop
-
-        factory = uvloop.new_event_loop
+def _run(coro: Coroutine[Any, Any, Any], service: EventLoop | None = None) -> Any:
+    """``asyncio.run(coro)``; for the service (``run``, ``demo``), on the ``event_loop``
+    setting's loop and with its GC policy (:mod:`.process`)."""
     try:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(coro)
+        with asyncio.Runner() if service is None else runner(service) as loop:
+            return loop.run(coro)
     except ConfigError as exc:
         raise click.ClickException(scrub(str(exc))) from None
     except KeyboardInterrupt:
