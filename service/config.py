@@ -420,9 +420,10 @@ class Settings(BaseSettings):
     it). ``None``: ``run`` uses redis://127.0.0.1:6379/0, ``demo`` starts its own."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
-    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
-    """The asyncio event loop of ``run`` and ``demo``: uvloop (libuv; measured cheaper per
-    websocket frame, docs/performance.md) or the standard library's."""
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    """The event loop of ``run`` and ``demo``: the standard library's, or uvloop (libuv; the
+    ``uvloop`` extra). ``bench wire --loop`` measures both: the standard loop was as cheap
+    or cheaper with the picows client (docs/performance.md), hence the default."""
     venues: dict[str, VenueSettings] = Field(
         default_factory=lambda: {"binance_usdm": VenueSettings()}
     )
@@ -453,7 +454,8 @@ class Settings(BaseSettings):
     def _event_loop_installed(self) -> Settings:
         if self.event_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise ValueError(
-                "event_loop: uvloop is not installed (not on Windows); set event_loop: asyncio"
+                "event_loop: uvloop is not installed (pip install 'deleverage[uvloop]'; not "
+                "on Windows); or set event_loop: asyncio"
             )
         return self
 

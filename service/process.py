@@ -1,8 +1,8 @@
 """How the service's process runs (``run`` and ``demo``): its event loop and the garbage
 collector's policy.
 
-* The event loop is the ``event_loop`` setting: uvloop (libuv) by default, or the standard
-  library's.
+* The event loop is the ``event_loop`` setting: the standard library's by default, or
+  uvloop (libuv).
 * The collector: events are msgspec structs outside the cyclic GC (``gc=False``), but each
   websocket frame still allocates tracked objects (the decoded frame's structs and lists, a
   future or two), so at Python's default threshold (700) the young generation is collected

@@ -73,7 +73,7 @@ def test_wire_stores_every_event_sent_through_the_service() -> None:
     assert out["service"]["collect"]["command"] == "run --only collect"
     assert out["cpus"] >= 1
     assert set(out["versions"]) == {"python", "websockets", "picows", "uvloop"}
-    assert {run["event_loop"] for run in out["service"].values()} == {"uvloop"}  # the default
+    assert {run["event_loop"] for run in out["service"].values()} == {"asyncio"}  # the default
 
 
 @pytest.mark.integration
@@ -89,9 +89,9 @@ def test_wire_under_a_wrapper_stops_the_service_so_the_wrapper_ends_by_itself(
     )
     wrap = shlex.join([sys.executable, "-c", wrapper, str(out)])
     result = _bench("wire", "--frames", "300", "--liquidations", "5", "--symbols", "2",
-                    "--wrap", wrap, "--loop", "asyncio")  # fmt: skip
+                    "--wrap", wrap, "--loop", "uvloop")  # fmt: skip
     assert result["service"]["all"]["events_lost"] == 0
-    assert result["service"]["all"]["event_loop"] == "asyncio"  # the standard library's loop
+    assert result["service"]["all"]["event_loop"] == "uvloop"  # the option, through the service
     assert out.read_text() == "0"  # the service stopped cleanly, then the wrapper wrote
 
 
