@@ -10,10 +10,14 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
+# The exact versions of requirements.lock (`make lock`), each checked against its hash, in a
+# layer of their own; then the package alone. pip compiles the bytecode: the runtime's file
+# system can then be read-only.
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY service ./service
-# pip compiles the bytecode: the runtime's file system can then be read-only.
-RUN /opt/venv/bin/pip install --no-cache-dir .
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps .
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 deleverage \

@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean lock
 
 # Quiet (-qq: errors only; the first run installs for a minute or two, and a machine's own pip
 # configuration may warn about its indexes): `make demo` prints the page's URL first.
@@ -39,3 +39,9 @@ bench: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The exact versions (with their hashes) the Docker image installs: run after a change of
+# pyproject.toml's dependencies. tests/observability/test_lock.py fails on a stale lock.
+lock: $(BIN)/.installed
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" -o requirements.lock

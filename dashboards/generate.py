@@ -688,6 +688,38 @@ def collector_health() -> Json:
             ],
             (12, 37, 12, 8),
         ),
+        timeseries(
+            "Detector round duration",
+            "The 50th and 99th percentile of one evaluation round (the model's CPU): it stays "
+            "near detector.round_budget_ms plus the asset and market step at any scale.",
+            "s",
+            [
+                target(
+                    "histogram_quantile(0.99, sum by (le) "
+                    "(rate(deleverage_detector_round_seconds_bucket[$__rate_interval])))",
+                    "p99",
+                ),
+                target(
+                    "histogram_quantile(0.5, sum by (le) "
+                    "(rate(deleverage_detector_round_seconds_bucket[$__rate_interval])))",
+                    "p50",
+                    ref="B",
+                ),
+            ],
+            (0, 45, 12, 8),
+        ),
+        timeseries(
+            "Detector scores per second and deferred instruments",
+            "Instrument scores computed per second, and the instruments the last round's "
+            "budget left for the next (above 0 for long: calm instruments are looked at "
+            "less often than every 5 s).",
+            "short",
+            [
+                target("sum(rate(deleverage_detector_scored_total[$__rate_interval]))", "scored/s"),
+                target("sum(deleverage_detector_deferred_instruments)", "deferred", ref="B"),
+            ],
+            (12, 45, 12, 8),
+        ),
     ]
     variables = [
         query_variable(
@@ -698,7 +730,7 @@ def collector_health() -> Json:
         "deleverage-collector",
         "deleverage: collector health",
         "Per venue: connection, frame and event rates, staleness, reconnects, parse errors; "
-        "Redis writes; alert delivery.",
+        "Redis writes; alert delivery; the detector's rounds.",
         panels,
         variables,
     )

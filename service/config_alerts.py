@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import enum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -37,7 +36,7 @@ from pydantic import (
 
 from .config_types import CredentialHttpUrl, HttpUrl
 from .redact import url_secrets
-from .scores import State
+from .scores import Scope, State
 
 Seconds = Annotated[float, Field(gt=0)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
@@ -67,15 +66,6 @@ def _signing_key(value: Any) -> Any:
 
 SigningSecret = Annotated[SecretBytes, BeforeValidator(_signing_key)]
 """A ``whsec_<base64>`` secret in configuration; the decoded HMAC key once validated."""
-
-
-class Scope(enum.StrEnum):
-    INSTRUMENT = "instrument"
-    """One alert per venue and symbol."""
-    ASSET = "asset"
-    """One alert per base asset, from the worst of its instruments."""
-    MARKET = "market"
-    """One alert for everything the rule's filters let through."""
 
 
 class _Model(BaseModel):
@@ -129,6 +119,11 @@ class WebhookReceiver(_Model):
 class AlertRule(_Model):
     name: Name
     scope: Scope = Scope.INSTRUMENT
+    """``instrument``: one alert per venue and symbol. ``asset``: one per base asset, on the
+    detector's asset score (every venue weighted by open interest). ``market``: one, on the
+    detector's market score. With ``venues`` (or, for ``market``, ``assets``), an asset or
+    market rule follows the worst instrument its filters let through instead: the detector
+    keeps no score of a part of an asset or of the market."""
     venues: list[str] | None = None
     """Only these venues (``None``: all)."""
     assets: list[str] | None = None
@@ -159,6 +154,15 @@ class AlertRule(_Model):
         if self.venues is not None and venue not in self.venues:
             return False
         return self.assets is None or asset.upper() in {a.upper() for a in self.assets}
+
+    def reads_detector_scope(self) -> bool:
+        """Whether the rule reads the detector's own asset (market) score: an asset or
+        market rule does, unless its filters select part of what that score combines (an
+        asset score weighs every venue, the market every asset). Then it follows the worst
+        instrument its filters let through."""
+        if self.scope is Scope.INSTRUMENT or self.venues is not None:
+            return False
+        return self.scope is Scope.ASSET or self.assets is None
 
 
 class AlertSettings(_Model):

@@ -136,6 +136,7 @@ class Runtime:
                 outputs=source,
                 process=self.status,
                 stream=lambda: getattr(self.app.state, "hub", None),
+                detector=self.detector,
             )
         )
         self.app = create_app(

@@ -29,9 +29,16 @@ WARMING = "warming up until"
 
 
 class Scope(enum.StrEnum):
+    """What a score, a transition or an alert is about (one vocabulary for the detector,
+    the API and the alert rules)."""
+
     INSTRUMENT = "instrument"
+    """One venue's symbol."""
     ASSET = "asset"
+    """A base asset across venues and contracts: the detector's open-interest-weighted
+    combination of its instruments."""
     MARKET = "market"
+    """Every asset: the detector's combination of the assets, with breadth."""
 
 
 class State(enum.StrEnum):

@@ -103,6 +103,14 @@ def _metric(text: str, name: str, component: str) -> float:
     raise AssertionError(f"{name}{{component={component!r}}} not exported")
 
 
+def _sample(text: str, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    raise AssertionError(f"{name}{labels} not exported")
+
+
 async def test_a_crashing_collector_and_detector_restart_while_the_rest_goes_on(
     redis_client: aioredis.Redis, redis_url: str
 ) -> None:
@@ -183,6 +191,15 @@ async def test_a_crashing_collector_and_detector_restart_while_the_rest_goes_on(
     assert detector._model is not model
     assert detector.rounds_total > 40
     assert all(code == 200 for code, _ in answers)
+    # the detector's rounds, as /metrics says them: counted across the restart (one runner)
+    rounds = _sample(metrics, "deleverage_detector_rounds_total")
+    assert rounds > 40
+    # every round timed (the one that raised is in neither)
+    assert _sample(metrics, "deleverage_detector_round_seconds_count") == rounds
+    assert _sample(metrics, "deleverage_detector_round_seconds_bucket", le="+Inf") == rounds
+    assert _sample(metrics, "deleverage_detector_scored_total") >= 1  # BTCUSDT, at least once
+    assert _sample(metrics, "deleverage_detector_deferred_instruments") == 0
+    assert 0 < _sample(metrics, "deleverage_detector_scoring_cost_seconds") < 1
     assert written > 0
     assert await redis_client.xlen(keys.handoff(VENUE)) > 0
     # /readyz said which component was down while it waited for its restart

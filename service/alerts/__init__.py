@@ -1,7 +1,8 @@
 """Alerts: rules (configuration), a pure lifecycle engine, a durable Redis outbox and signed
 webhook delivery (generic Standard Webhooks JSON, Slack, Discord)."""
 
-from ..config_alerts import AlertRule, AlertSettings, Scope, WebhookReceiver
+from ..config_alerts import AlertRule, AlertSettings, WebhookReceiver
+from ..scores import Scope
 from .deliver import Delivery
 from .engine import AlertEngine
 from .model import Alert, AlertEvent, EventKind, Observation, fingerprint

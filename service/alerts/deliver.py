@@ -35,10 +35,8 @@ and after a restart, so receivers drop duplicates on it. URLs and secrets are ne
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import hashlib
-import itertools
 import random
 import time
 from collections import Counter
@@ -55,6 +53,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ..aio import checkpoint
 from ..config_alerts import AlertSettings, WebhookReceiver
+from ..histogram import Histogram
 from ..store import keys
 from .model import AlertEvent, decode_event
 from .payload import body, sign
@@ -93,28 +92,6 @@ async def ensure_group(client: aioredis.Redis, stream: str, group: str, start: s
             raise
 
 
-@dataclass(slots=True)
-class LatencyHistogram:
-    """Cumulative-at-export histogram of delivery latencies (Prometheus semantics)."""
-
-    counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_S))
-    count: int = 0
-    sum_s: float = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.count += 1
-        self.sum_s += seconds
-        i = bisect.bisect_left(LATENCY_BUCKETS_S, seconds)
-        if i < len(self.counts):
-            self.counts[i] += 1
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        """``(le, count)`` pairs, ``+Inf`` last, as an exposition wants them."""
-        running = list(itertools.accumulate(self.counts))
-        pairs = [(f"{le:g}", n) for le, n in zip(LATENCY_BUCKETS_S, running, strict=True)]
-        return [*pairs, ("+Inf", self.count)]
-
-
 @dataclass(frozen=True, slots=True)
 class ReceiverStats:
     """One receiver's delivery figures, for /metrics (no URL, no secret)."""
@@ -126,7 +103,7 @@ class ReceiverStats:
     failures: int
     dropped: int
     outbox_depth: int
-    latency: LatencyHistogram
+    latency: Histogram
     dropped_by_reason: Mapping[str, int] = field(default_factory=dict)
 
 
@@ -160,7 +137,7 @@ class Delivery:
         self.dropped_total = 0
         self.dropped_by_reason: Counter[str] = Counter()
         """``dropped_total`` by reason (:data:`DROP_REASONS`)."""
-        self.latency = LatencyHistogram()
+        self.latency = Histogram(LATENCY_BUCKETS_S)
         """From the alert's decision to its delivery, per notification."""
         self.enabled = True
         self.outbox_depth = 0

@@ -3,7 +3,9 @@
 Per rule and scope key (Alertmanager semantics, reimplemented small):
 
 * the condition holds when the state is one of the rule's ``states`` and the score is at
-  least ``min_score``; for asset and market scopes, on the worst instrument of the scope;
+  least ``min_score``: of the instrument; of the detector's asset (market) score for an
+  asset (market) rule, or, when the rule's filters select part of what that score combines,
+  of the worst instrument they let through (:meth:`AlertRule.reads_detector_scope`);
 * it must hold for ``for_s`` (pending) before the alert opens (``opened``);
 * while open, a worse state than any announced is ``escalated``; no notification for
   ``repeat_interval_s`` gives ``repeated``;
@@ -21,8 +23,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from ..config_alerts import AlertRule, Scope
-from ..scores import State
+from ..config_alerts import AlertRule
+from ..scores import ANY, Scope, State
 from .model import Alert, AlertEvent, Change, EventKind, Observation, fingerprint
 
 SEVERITY: dict[State, int] = {
@@ -53,6 +55,8 @@ class AlertEngine:
         self._rules = list(rules)
         self._by_name = {r.name: r for r in rules}
         self._latest: dict[Instrument, Observation] = {}
+        self._scopes: dict[tuple[Scope, str], Observation] = {}
+        """The detector's asset scores by ``(ASSET, asset)``, the market's by ``(MARKET, "*")``."""
         self._tracks: dict[str, _Track] = {}
 
     def restore(self, alerts: list[Alert]) -> None:
@@ -78,10 +82,16 @@ class AlertEngine:
         """Take many at once (say, every stored score): each scope key is evaluated once."""
         due: dict[tuple[str, str], AlertRule] = {}
         for obs in observations:
-            self._latest[(obs.venue, obs.symbol)] = obs
-            for rule in self._rules:
-                if rule.matches(obs.venue, obs.asset):
-                    due[(rule.name, _key(rule.scope, obs))] = rule
+            if obs.scope is Scope.INSTRUMENT:
+                self._latest[(obs.venue, obs.symbol)] = obs
+                rules = [r for r in self._rules if not r.reads_detector_scope()
+                         and r.matches(obs.venue, obs.asset)]  # fmt: skip
+            else:
+                self._scopes[(obs.scope, _key(obs.scope, obs))] = obs
+                rules = [r for r in self._rules if r.scope is obs.scope
+                         and r.reads_detector_scope() and r.matches(ANY, obs.asset)]  # fmt: skip
+            for rule in rules:
+                due[(rule.name, _key(rule.scope, obs))] = rule
         out: list[AlertEvent] = []
         for (_, key), rule in due.items():
             out.extend(self._evaluate(rule, key, now_ms))
@@ -160,10 +170,13 @@ class AlertEngine:
         )
 
     def _worst(self, rule: AlertRule, key: str) -> Observation | None:
-        """The observation that decides the scope key: its instrument, or the worst one."""
+        """The observation that decides the scope key: its instrument, the detector's asset
+        (market) score, or the worst instrument the rule's filters let through."""
         if rule.scope is Scope.INSTRUMENT:
             venue, _, symbol = key.partition("|")
             return self._latest.get((venue, symbol))
+        if rule.reads_detector_scope():
+            return self._scopes.get((rule.scope, key))
         members = [
             o
             for o in self._latest.values()

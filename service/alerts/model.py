@@ -15,7 +15,7 @@ from typing import Literal
 import msgspec
 
 from ..events import Side
-from ..scores import Pressure, State, Transition
+from ..scores import Pressure, Scope, State, Transition
 
 
 class EventKind(enum.StrEnum):
@@ -38,6 +38,9 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True):
     score: float
     ts_ms: int
     reasons: list[str] = []
+    scope: Scope = Scope.INSTRUMENT
+    """An instrument's, or the detector's asset (market) score: ``venue`` and ``symbol``
+    are then ``*`` (and ``asset`` too for the market)."""
 
     @classmethod
     def of(cls, value: Transition | Pressure) -> Observation:
@@ -48,6 +51,7 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True):
         return cls(
             venue=value.venue, symbol=value.symbol, asset=value.asset, state=state,
             side=value.side, score=value.score, ts_ms=ts_ms, reasons=list(value.reasons),
+            scope=value.scope,
         )  # fmt: skip
 
 

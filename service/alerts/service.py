@@ -2,13 +2,15 @@
 
 One loop reads ``keys.TRANSITIONS`` through its own consumer group (``keys.ALERTS_GROUP``)
 and, every ``tick_s``, the stored pressure scores (for the hysteresis on the score and for
-instruments whose state did not change since a restart); it runs the :class:`AlertEngine`
-and commits each step in one ``MULTI``: the alerts (``keys.alert``, the index and the open
-set), each notification in ``keys.ALERT_EVENTS`` (what the live stream tails), one outbox
-entry per receiver, and the ``XACK`` of the transitions consumed. A crash
-before the commit leaves the transitions pending: they are read again at the next start
-(own pending entries first), after the open alerts are restored. So an alert is decided
-once, and what was decided is delivered (see :mod:`.deliver`), also across restarts.
+instruments whose state did not change since a restart) and the detector's asset and market
+scores (what asset and market rules read: within ``tick_s`` of the detector's round); it
+runs the :class:`AlertEngine` and commits each step in one ``MULTI``: the alerts
+(``keys.alert``, the index and the open set), each notification in ``keys.ALERT_EVENTS``
+(what the live stream tails), one outbox entry per receiver, and the ``XACK`` of the
+transitions consumed. A crash before the commit leaves the transitions pending: they are
+read again at the next start (own pending entries first), after the open alerts are
+restored. So an alert is decided once, and what was decided is delivered (see
+:mod:`.deliver`), also across restarts.
 
 The ``MULTI`` spans several keys: single Redis (or one slot), not a cluster.
 
@@ -178,13 +180,16 @@ class AlertService:
         return events, ids
 
     async def _poll(self) -> list[AlertEvent]:
-        """Feed the stored scores (hysteresis and for_s need them between transitions)."""
+        """Feed the stored scores (hysteresis and for_s need them between transitions): the
+        instruments', and the detector's asset and market scores (what asset and market
+        rules read)."""
         stored = await reader.pressures(self._client, await reader.instruments(self._client))
+        scopes = await reader.scope_pressures(self._client)
         now = self._now_ms()
         # unusable scores are skipped (and counted) by the reader; a stopped detector's too
         fresh = [
             Observation.of(p)
-            for p in stored.values()
+            for p in [*stored.values(), *scopes]
             if now - p.updated_ms <= STALE_PRESSURE_S * 1000
         ]
         return self.engine.observe_many(fresh, now)

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ..config import Settings
-from ..detect.factory import make_model
+from ..detect.factory import make_replay_model
 from .bars import Bar, FileRead, infer_bar_s, merge, parse_bar, parse_mapping, read_file, to_ms
 from .prepare import Selection, apply_prices, check_open_interest, resample
 from .replay import Result, replay
@@ -184,8 +184,8 @@ def run_backtest(
     for note in loaded.notes:
         click.echo(note, err=True)
     d = settings.detector
-    result = replay(bars, make_model(d), bar_s, settle_s=d.enter_persist_s + d.eval_interval_s,
-                    sampled=set(sampled))  # fmt: skip
+    settle_s = d.enter_persist_s + d.eval_interval_s
+    result = replay(bars, make_replay_model(d), bar_s, settle_s=settle_s, sampled=set(sampled))
     table = rows(result)
     if out is not None:
         with out.open("w", newline="") as f:

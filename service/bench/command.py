@@ -95,11 +95,33 @@ def wire(
     type=click.FloatRange(min=0, max=1),
     help="Share of the instruments with a liquidation each second.",
 )
-def detector(sizes: tuple[int, ...], seconds: int, liq_share: float) -> None:
+@click.option(
+    "--budget-ms",
+    "budgets_ms",
+    multiple=True,
+    type=click.FloatRange(min=0),
+    help="detector.round_budget_ms (repeatable; 0: no budget; default: the setting's "
+    "default, then 0).",
+)
+@click.option(
+    "--limit",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="detector.max_evaluations_per_round of every run (0: no limit).",
+)
+def detector(
+    sizes: tuple[int, ...],
+    seconds: int,
+    liq_share: float,
+    budgets_ms: tuple[float, ...],
+    limit: int,
+) -> None:
     """The pressure model's update cost per event and one evaluation tick's p50/p99."""
     from .detector import run_detector
 
-    _print(run_detector(sizes or (1000, 10_000), seconds, liq_share))
+    budgets = budgets_ms or (None, 0.0)
+    _print(run_detector(sizes or (1000, 10_000), seconds, liq_share, budgets, limit))
 
 
 @bench.command()

@@ -9,11 +9,22 @@ and a funding rate for every instrument (Binance's all-market array), open inter
 third of them, and liquidations on ``liq_share`` of them; the model takes that second's
 events (:meth:`update`, timed) and evaluates once (:meth:`evaluate`, one tick of the
 runner, timed). The clock is the events' own: nothing waits.
+
+As the service does after its warm start, what the seeding built is moved out of the garbage
+collector's reach (``gc.freeze``). The first tick after the warm start scores every
+instrument (nothing was scored yet): it is reported on its own (``first_tick_ms``);
+``tick_ms_*`` are over the ticks after it. Each size runs once per ``round_budget_ms`` asked
+(the setting's default, and 0: no limit), with what the budget costs in freshness:
+instruments deferred per tick, and the age of the oldest instrument score at the end (how
+long a calm instrument waits for its regular look). The resident memory the run grew by
+(``rss_grown_mb``, after a full collection: the model and the scores it keeps) is the memory
+per instrument.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -74,48 +85,97 @@ def _seed(model: Seedable, n: int) -> None:
         model.seed(venue, symbol, asset, oi, funding)
 
 
-def measure(n: int, seconds: int, liq_share: float) -> dict[str, Any]:
-    """The model's cost over ``seconds`` simulated seconds of ``n`` instruments."""
-    model = make_model(DetectorSettings())
+def measure(
+    n: int, seconds: int, liq_share: float, budget_ms: float | None = None, limit: int = 0
+) -> dict[str, Any]:
+    """The model's cost over ``seconds`` simulated seconds of ``n`` instruments
+    (``budget_ms``: ``round_budget_ms``, the setting's default when ``None``; ``limit``:
+    ``max_evaluations_per_round``)."""
+    settings = DetectorSettings(max_evaluations_per_round=limit)
+    if budget_ms is not None:
+        settings = settings.model_copy(update={"round_budget_ms": budget_ms})
+    gc.collect()
+    rss_before = _rss_bytes()
+    model = make_model(settings)
     t = time.perf_counter()
     if isinstance(model, Seedable):
         _seed(model, n)
     seed_s = time.perf_counter() - t
     liq_every = round(1 / liq_share) if liq_share > 0 else 0
-    update_s, events, ticks = 0.0, 0, []
+    update_s, events, ticks, scored, deferred = 0.0, 0, [], [], []
     gc.collect()
-    for s in range(seconds):
+    gc.freeze()  # as the service does after its warm start (detect.runner.settle_heap)
+    now_ms = T0_MS
+    for s in range(seconds + 1):
         batch = _second(n, s, liq_every)
         t = time.perf_counter()
         model.update(batch)
         t1 = time.perf_counter()
-        evaluation = model.evaluate(T0_MS + s * 1000 + 500)
+        now_ms = T0_MS + s * 1000 + 500
+        evaluation = model.evaluate(now_ms)
         ticks.append(time.perf_counter() - t1)
+        scored.append(len(evaluation.pressures))
+        deferred.append(evaluation.deferred)
         update_s += t1 - t
         events += len(batch)
-    del evaluation
+    gc.collect()
+    rss_grown = _rss_bytes() - rss_before
+    gc.unfreeze()  # this run's model is garbage once it returns
+    first_ms, first_scored = ticks.pop(0) * 1000, scored.pop(0)
+    deferred.pop(0)
     ticks_ms = sorted(x * 1000 for x in ticks)
+    oldest = getattr(model, "oldest_score_ms", None)
+    cost = getattr(model, "cost_us", None)
     return {
         "instruments": n,
+        "round_budget_ms": settings.round_budget_ms,
+        "max_evaluations_per_round": settings.max_evaluations_per_round,
         "seconds": seconds,
         "events": events,
         "seed_s": round(seed_s, 3),
         "update_us_per_event": round(update_s / max(1, events) * 1e6, 2),
+        "first_tick_ms": round(first_ms, 2),
+        "first_tick_scored": first_scored,
         "tick_ms_p50": round(statistics.median(ticks_ms), 2),
         "tick_ms_p99": round(_quantile(ticks_ms, 0.99), 2),
         "tick_ms_max": round(ticks_ms[-1], 2),
+        "scored_per_tick": round(statistics.fmean(scored), 1),
+        "us_per_scored": round(sum(ticks_ms) * 1000 / max(1, sum(scored)), 1),
+        "deferred_per_tick_max": max(deferred),
+        "oldest_score_s": None if oldest is None else round(oldest(now_ms) / 1000, 1),
+        "model_cost_us": None if cost is None else round(cost, 1),
+        "rss_grown_mb": round(rss_grown / 2**20, 1),
+        "kb_per_instrument": round(rss_grown / 1024 / n, 1),
     }
+
+
+def _rss_bytes() -> int:
+    """The process's resident memory (Linux; 0 elsewhere). What the model holds is the
+    growth over a run: its history rings and baselines, seeded and then fed."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
 
 
 def _quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_detector(sizes: Sequence[int], seconds: int, liq_share: float) -> dict[str, Any]:
-    """The ``detector`` scenario at each of ``sizes`` instruments."""
+def run_detector(
+    sizes: Sequence[int],
+    seconds: int,
+    liq_share: float,
+    budgets_ms: Sequence[float | None] = (None, 0.0),
+    limit: int = 0,
+) -> dict[str, Any]:
+    """The ``detector`` scenario at each of ``sizes`` instruments, once per round budget."""
     return {
         "scenario": "detector",
         "model": type(make_model(DetectorSettings())).__name__,
         "liquidation_share_per_second": liq_share,
-        "runs": [measure(n, seconds, liq_share) for n in sizes],
+        "runs": [
+            measure(n, seconds, liq_share, budget, limit) for n in sizes for budget in budgets_ms
+        ],
     }

@@ -27,6 +27,9 @@ class Evaluation:
     """Asset and market scores (see ``Pressure.scope``) recomputed this round."""
     aggregate_transitions: list[Transition] = field(default_factory=list)
     """Transitions of assets and of the market (see ``Transition.scope``)."""
+    deferred: int = 0
+    """Instruments due this round that the model left for the next one (a per-round limit:
+    ``max_evaluations_per_round``); they keep their last score meanwhile."""
 
 
 class PressureModel(Protocol):

@@ -17,6 +17,7 @@ teaching it that cascades are normal, while a lasting change of regime still mov
 from __future__ import annotations
 
 import bisect
+import math
 from array import array
 from collections.abc import Sequence
 from typing import Final
@@ -39,6 +40,7 @@ class Baseline:
         "fat_tails",
         "min_samples",
         "prior",
+        "ready",
         "tail",
     )
 
@@ -65,13 +67,11 @@ class Baseline:
         self._pos = 0
         self._median = prior
         self._scale = 0.0
+        self.ready = self.min_samples <= 0
+        """At least ``min_samples`` samples are in (samples only ever come in)."""
 
     def __len__(self) -> int:
         return len(self._values)
-
-    @property
-    def ready(self) -> bool:
-        return len(self._values) >= self.min_samples
 
     def add(self, x: float) -> None:
         """Add one sample (winsorized once ready) and refresh the median and scale."""
@@ -88,6 +88,7 @@ class Baseline:
             values[self._pos] = x
             self._pos = (self._pos + 1) % self.capacity
         bisect.insort(ordered, x)
+        self.ready = len(values) >= self.min_samples
         self._refresh()
 
     def prepend(self, samples: list[float]) -> int:
@@ -98,6 +99,7 @@ class Baseline:
             self._values = array("d", older) + self._values
             self._sorted = array("d", sorted(self._values))
             self._pos = 0
+            self.ready = len(self._values) >= self.min_samples
             self._refresh()
         return len(older)
 
@@ -107,15 +109,17 @@ class Baseline:
         median = _median(ordered)
         self._median = median
         mid = n // 2
-        q90 = min(n - 1, int(TAIL_QUANTILE * n)) if self.fat_tails else mid
-        devs = _deviations(ordered, median)
-        mad = devs[mid] if n % 2 else 0.5 * (devs[mid - 1] + devs[mid])
+        hi = bisect.bisect_left(ordered, median)
+        mad = _kth_deviation(ordered, hi, median, mid)
+        if n % 2 == 0:
+            mad = 0.5 * (_kth_deviation(ordered, hi, median, mid - 1) + mad)
         self._scale = MAD_TO_SIGMA * mad
         if self.fat_tails:
             # the larger of the MAD's sigma and the 90th percentile's: the same for Gaussian
             # noise, larger for the fat tails of real open interest (hourly changes of 3
             # MAD sigmas are common there, and must not read as 3-sigma events)
-            self._scale = max(self._scale, devs[q90] / TAIL_TO_SIGMA)
+            q90 = min(n - 1, int(TAIL_QUANTILE * n))
+            self._scale = max(self._scale, _kth_deviation(ordered, hi, median, q90) / TAIL_TO_SIGMA)
         if self.tail and len(values) >= self.tail:
             n, pos = len(values), self._pos  # ``pos`` is the oldest once the ring is full
             newest = [values[(pos - 1 - i) % n] for i in range(self.tail)]
@@ -140,12 +144,26 @@ class Baseline:
         return (x - self.center()) / self.scale(floor, prior_scale)
 
 
-def _deviations(ordered: array[float], center: float) -> list[float]:
-    """``|x - center|`` of sorted ``ordered``, sorted: the two sides of the centre are each
-    already in order, so the sort is a merge of two runs."""
-    hi = bisect.bisect_left(ordered, center)
-    left = [center - v for v in ordered[hi - 1 :: -1]] if hi else []
-    return sorted(left + [v - center for v in ordered[hi:]])
+def _kth_deviation(ordered: array[float], hi: int, center: float, k: int) -> float:
+    """The ``k``-th smallest (from 0) of ``|x - center|`` over sorted ``ordered``, where
+    ``hi`` is where ``center`` sorts in it. Both sides of the centre are already in order
+    of deviation (left: ``center - ordered[hi - 1 - i]``, right: ``ordered[hi + j] -
+    center``), so this is a selection from two sorted runs: a binary search on how many come
+    from the left, O(log n) instead of building and sorting every deviation (a hot path:
+    every sample added to every baseline)."""
+    n_left, n_right = hi, len(ordered) - hi
+    lo, top = max(0, k + 1 - n_right), min(k + 1, n_left)
+    while lo < top:  # take i from the left, k + 1 - i from the right
+        i = (lo + top) // 2
+        t = k + 1 - i
+        if t > 0 and ordered[hi + t - 1] - center > center - ordered[hi - 1 - i]:
+            lo = i + 1  # the right's last taken exceeds the left's next: take more left
+        else:
+            top = i
+    i, t = lo, k + 1 - lo
+    left = center - ordered[hi - i] if i > 0 else -math.inf
+    right = ordered[hi + t - 1] - center if t > 0 else -math.inf
+    return left if left > right else right
 
 
 def _median(ordered: Sequence[float]) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from ..config import DetectorSettings
 from ..scores import State
@@ -48,14 +49,27 @@ def feature_values(
         "liq_sampled": None if snap.liq_sampled is None else float(snap.liq_sampled),
     }
     for w in ws:
-        label = w.f.label
-        out[f"oi_change_base_pct_{label}"] = _r(w.f.oi)
-        out[f"oi_z_{label}"] = _r(w.z_oi, 2)
-        out[f"mark_return_z_{label}"] = _r(w.z_ret, 2)
+        k_oi, k_oi_z, k_ret_z, k_liq, k_liq_z = _window_keys(w.f.label)
+        f, z_oi, z_ret = w.f, w.z_oi, w.z_ret
+        out[k_oi] = None if f.oi is None else round(f.oi, 4)
+        out[k_oi_z] = None if z_oi is None else round(z_oi, 2)
+        out[k_ret_z] = None if z_ret is None else round(z_ret, 2)
         if w.z_liq is not None:
-            out[f"liq_usd_{label}"] = round(w.f.liq_usd, 0)
-            out[f"liq_z_{label}"] = _r(w.z_liq, 2)
+            out[k_liq] = round(f.liq_long_usd + f.liq_short_usd, 0)
+            out[k_liq_z] = round(w.z_liq, 2)
     return out
+
+
+@lru_cache(maxsize=64)
+def _window_keys(label: str) -> tuple[str, str, str, str, str]:
+    """The feature names of one window (built once per window length: a hot path)."""
+    return (
+        f"oi_change_base_pct_{label}",
+        f"oi_z_{label}",
+        f"mark_return_z_{label}",
+        f"liq_usd_{label}",
+        f"liq_z_{label}",
+    )
 
 
 def _simple(log_pct: float) -> float:

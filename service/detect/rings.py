@@ -41,6 +41,7 @@ CADENCE_MIN_GAPS: Final = 3
 # Fields of the state, in the order of the rings' columns.
 OI_BASE, OI_USD, MARK, FUNDING, LIQ_LONG, LIQ_SHORT, ACTIVE = range(7)
 LEVELS: Final = (OI_BASE, OI_USD, MARK, FUNDING)
+"""The level fields: the first four (``at`` relies on the order)."""
 FIELDS: Final = 7
 
 
@@ -225,20 +226,28 @@ class InstrumentHistory:
         """The field's value at the end of the bucket holding ``ts_ms`` (the newest value for
         the newest bucket and later; a level's first value before it was first seen;
         ``nan`` when outside both rings)."""
-        if field in LEVELS:
+        if field <= FUNDING:  # a level (see LEVELS)
             first = self.first_ms.get(field)
             if first is None:
                 return NAN
             if ts_ms < first:
                 ts_ms = first
-        for ring in (self.fine, self.coarse):
-            b = ts_ms // ring.res_ms
-            if b >= ring.head:
-                return self.state[field]
-            if b >= ring.oldest():
-                value = ring.cols[field][b % ring.cap]
-                if value == value:  # not nan
-                    return value
+        ring = self.fine  # then the coarse ring: the same steps, unrolled (a hot path)
+        b, head, cap = ts_ms // ring.res_ms, ring.head, ring.cap
+        if b >= head:
+            return self.state[field]
+        if b > head - cap:  # b >= ring.oldest()
+            value = ring.cols[field][b % cap]
+            if value == value:  # not nan
+                return value
+        ring = self.coarse
+        b, head, cap = ts_ms // ring.res_ms, ring.head, ring.cap
+        if b >= head:
+            return self.state[field]
+        if b > head - cap:
+            value = ring.cols[field][b % cap]
+            if value == value:
+                return value
         return NAN
 
     def cadence_ms(self) -> int | None:
@@ -312,17 +321,29 @@ class InstrumentHistory:
         """The highest open interest (base) over the coarse ring and now (bucket ends, kept as
         a sliding-window maximum: O(1) per read)."""
         coarse = self.coarse
-        if self._peaks is None:  # closed buckets were rewritten: scan them once
-            self._peaks = deque()
-            col, cap = coarse.cols[OI_BASE], coarse.cap
-            for b in range(coarse.oldest(), coarse.head):
-                self._peak_push(b, col[b % cap])
-        peaks, oldest = self._peaks, coarse.oldest()
+        peaks = self._peaks
+        if peaks is None:  # closed buckets were rewritten: scan them once
+            peaks = self._rebuild_peaks()
+        oldest = coarse.oldest()
         while peaks and peaks[0][0] < oldest:
             peaks.popleft()
         now = self.state[OI_BASE]
         best = peaks[0][1] if peaks else NAN
         return now if not best >= now else best
+
+    def _rebuild_peaks(self) -> deque[tuple[int, float]]:
+        """The sliding-window maximum of the closed coarse buckets, from a scan of them."""
+        coarse = self.coarse
+        peaks: deque[tuple[int, float]] = deque()
+        col, cap = coarse.cols[OI_BASE], coarse.cap
+        for b in range(coarse.oldest(), coarse.head):
+            value = col[b % cap]
+            if value == value:
+                while peaks and peaks[-1][1] <= value:
+                    peaks.pop()
+                peaks.append((b, value))
+        self._peaks = peaks
+        return peaks
 
     # -- warm start ----------------------------------------------------------------------
 
@@ -354,7 +375,7 @@ class InstrumentHistory:
             cols[LIQ_LONG][b % cap] = cols[LIQ_SHORT][b % cap] = cols[ACTIVE][b % cap] = 0.0
             filled += 1
         if filled and cur is not None:
-            self._peaks = None
+            self._rebuild_peaks()
             start = points[0][0]
             for field in (OI_BASE, OI_USD):
                 self.first_ms[field] = min(self.first_ms.get(field, start), start)

@@ -7,8 +7,13 @@ Implements :class:`~.base.PressureModel` (see ``docs/detector.md`` for the model
 * :meth:`evaluate`: instruments with new data (or not calm, or whose feeds are about to turn
   stale) are scored (:mod:`.features`, :mod:`.scoring`) and stepped through their
   :class:`~.state.StateMachine`; a calm instrument with nothing but price ticks is looked at
-  every :data:`CALM_EVERY` rounds at least, one with a new liquidation at once. Assets and
-  the market are then combined (:mod:`.aggregate`) and have state machines of their own;
+  every :data:`CALM_EVERY` rounds at least (the first time after 5 to 9 rounds, by order of
+  arrival, so that instruments listed together do not all come due in one round), one with
+  a new liquidation at once. A round scores what fits in ``round_budget_ms`` (at the
+  measured cost of one instrument) and ``max_evaluations_per_round``, the most urgent
+  first (:func:`_within`); the others keep their last score and come first in the next
+  round of their class. Assets and the market are then combined
+  (:mod:`.aggregate`) and have state machines of their own;
 * :meth:`seed`: the warm start's history fills an instrument's coarse ring and baselines.
 
 A required feed (open interest, mark) that is stale holds the instrument's last state with
@@ -21,11 +26,12 @@ than ``stale_after_s``. Baselines are sampled only on fresh data.
 
 from __future__ import annotations
 
-import bisect
+import heapq
 import itertools
 import math
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..config import DetectorSettings
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest
@@ -39,6 +45,13 @@ from .state import SEVERITY, Quality, StateMachine, data_quality
 
 _NEVER = 2**63 - 1
 CALM_EVERY = 5
+MIN_PER_ROUND = 20
+"""A round scores at least this many instruments, whatever its budget (progress)."""
+INITIAL_COST_US = 250.0
+"""The assumed cost of scoring one instrument until measured (µs; measured: 100 to 400)."""
+COST_SAMPLE = 100
+"""Rounds scoring this many instruments or more weigh fully in the measured cost."""
+COST_SMOOTHING = 0.2
 """A settled (calm) instrument without new liquidations is scored every this many rounds."""
 WARMING_BASELINES = 0.75
 """Quality factor while the reference window's baselines still answer their priors."""
@@ -57,12 +70,22 @@ class _Instrument:
     settled: bool = False
     next_ms: int = 0
     due_ms: int = 0
+    evaluated_ms: int = 0
+    phase: int = 0
+    """Rounds added to its first calm wait (0 to :data:`CALM_EVERY` - 1, by order of arrival)."""
     pending_ms: int | None = None
     """Since when a non-calm candidate has been seen while calm."""
     held: str | None = None
     """Why the caller holds this instrument's venue (``None``: not held)."""
     warming: str | None = None
     """Why the instrument is still in its burn-in (``None``: its baselines are ready)."""
+
+
+_Due = tuple[_Instrument, str | None]
+"""An instrument due in a round, and why its venue is held (``None``: it is not)."""
+RESERVED_FOR_LONGEST_WAITING = 0.25
+"""The share of a round's limit given to the longest waiting, whatever their class: calm
+instruments are still looked at while a cascade fills the rounds."""
 
 
 @dataclass(slots=True)
@@ -80,12 +103,16 @@ class RobustModel:
         self._s = settings
         self._windows = settings.windows_s()
         self._stale_ms = int(settings.stale_after_s * 1000)
-        self._calm_ms = int(settings.eval_interval_s * 1000 * CALM_EVERY)
+        self._round_ms = int(settings.eval_interval_s * 1000)
+        self._calm_ms = self._round_ms * CALM_EVERY
+        self._tracked = 0
         self._persist_ms = int(settings.enter_persist_s * 1000)
         self._by_venue: dict[str, dict[str, _Instrument]] = {}
         self._venue_liq_ms: dict[str, int] = {}
         self._assets: dict[str, _Scope] = {}
+        self._members: dict[str, list[_Instrument]] = {}
         self._market = self._scope()
+        self._cost_us = INITIAL_COST_US
 
     # -- PressureModel -------------------------------------------------------------------
 
@@ -133,20 +160,44 @@ class RobustModel:
         touched: set[str] = set()
         held = held or {}
         held_all = held.get(ANY)
+        limit = self._limit()
+        # by urgency: a venue turned held (applied at once, cheap, not counted in the limit);
+        # not calm; a new liquidation; never scored; a feed turning stale; calm and due
+        held_now: list[_Due] = []
+        classes: tuple[list[_Due], ...] = ([], [], [], [], [])
+        not_calm, liq_new, never, turning_stale, calm_due = classes
+        wanted: list[_Due] = []  # all of them, in the order they are listed
         for venue, symbols in self._by_venue.items():
             reason = held_all or held.get(venue)
             for inst in symbols.values():
-                if (
-                    inst.liq_new
-                    or not inst.settled
-                    or now_ms >= inst.due_ms
-                    or (inst.dirty and now_ms >= inst.next_ms)
-                    or inst.held != reason
-                ):
-                    self._evaluate_one(inst, now_ms, out, reason)
-                    touched.add(inst.history.asset)
+                if inst.held != reason:
+                    held_now.append((inst, reason))
+                elif not inst.settled and inst.evaluated_ms:
+                    not_calm.append((inst, reason))
+                elif inst.liq_new:
+                    liq_new.append((inst, reason))
+                elif not inst.evaluated_ms:
+                    never.append((inst, reason))
+                elif now_ms >= inst.due_ms:
+                    turning_stale.append((inst, reason))
+                elif inst.dirty and now_ms >= inst.next_ms:
+                    calm_due.append((inst, reason))
+                else:
+                    continue
+                wanted.append((inst, reason))
+        deferred = len(wanted) - len(held_now) - limit
+        if deferred > 0:
+            wanted = _within(held_now, classes, limit)
+        deferred = max(0, deferred)
+        started = time.perf_counter()
+        for inst, reason in wanted:
+            self._evaluate_one(inst, now_ms, out, reason)
+            touched.add(inst.history.asset)
+        self._measure(len(wanted) - len(held_now), time.perf_counter() - started)
         if touched:
             self._evaluate_assets(touched, now_ms, out)
+        if deferred:
+            out = replace(out, deferred=deferred)
         return out
 
     # -- warm start ----------------------------------------------------------------------
@@ -184,6 +235,40 @@ class RobustModel:
         ]
         return sorted(rows, key=lambda r: -(r[3] if r[3] == r[3] else 0.0))
 
+    def _limit(self) -> int:
+        """How many instruments this round may score: ``max_evaluations_per_round``, and
+        what fits in ``round_budget_ms`` at the measured cost of one (at least
+        :data:`MIN_PER_ROUND`)."""
+        limit = self._s.max_evaluations_per_round or _NEVER
+        budget_us = self._s.round_budget_ms * 1000
+        if budget_us > 0:
+            limit = min(limit, max(MIN_PER_ROUND, int(budget_us / self._cost_us)))
+        return limit
+
+    def _measure(self, scored: int, seconds: float) -> None:
+        """Update the cost of scoring one instrument (an average over recent rounds, each
+        weighted by how many it scored: a round of a few says little)."""
+        if scored > 0:
+            weight = min(1.0, scored / COST_SAMPLE)
+            cost = seconds * 1e6 / scored
+            self._cost_us += weight * COST_SMOOTHING * (cost - self._cost_us)
+
+    @property
+    def cost_us(self) -> float:
+        """The measured CPU cost of scoring one instrument (µs)."""
+        return self._cost_us
+
+    def oldest_score_ms(self, now_ms: int) -> int:
+        """How old the oldest instrument score is at ``now_ms`` (0 with none): with a
+        per-round limit, how long a calm instrument waits for its regular look."""
+        ages = [
+            now_ms - inst.evaluated_ms
+            for symbols in self._by_venue.values()
+            for inst in symbols.values()
+            if inst.evaluated_ms
+        ]
+        return max(ages, default=0)
+
     def baseline_samples(self, venue: str, symbol: str) -> dict[str, int]:
         """Samples per baseline of one instrument (``oi_<window>``, ``funding``...)."""
         inst = self._by_venue.get(venue, {}).get(symbol)
@@ -199,11 +284,15 @@ class RobustModel:
 
     def _track(self, venue: str, symbol: str, asset: str) -> _Instrument:
         fine, coarse = make_rings(self._windows)
-        return _Instrument(
+        inst = _Instrument(
             InstrumentHistory(venue, symbol, asset, fine, coarse),
             Baselines.for_settings(self._s),
             self._machine(),
+            phase=self._tracked % CALM_EVERY,
         )
+        self._tracked += 1
+        self._members.setdefault(asset, []).append(inst)
+        return inst
 
     def _machine(self) -> StateMachine:
         s = self._s
@@ -220,6 +309,7 @@ class RobustModel:
             machine.since_ms = now_ms
         inst.dirty = inst.liq_new = False
         inst.held = held
+        inst.evaluated_ms = now_ms
         quality = self._quality(inst, now_ms) if held is None else Quality(0.0, True, (held,))
         notes: list[str] = []
         if not quality.hold:
@@ -277,7 +367,10 @@ class RobustModel:
             )
         )
         inst.settled = machine.state is State.CALM and a.candidate is State.CALM
-        inst.next_ms = now_ms + self._calm_ms
+        # after its first evaluation, up to CALM_EVERY - 1 rounds more: instruments listed
+        # together come due in different rounds, not all in one
+        first = inst.next_ms == 0
+        inst.next_ms = now_ms + self._calm_ms + (self._round_ms * inst.phase if first else 0)
         inst.due_ms = self._due_ms(inst, now_ms)
 
     def _persisted(self, inst: _Instrument, a: Assessment, now_ms: int, notes: list[str]) -> State:
@@ -339,10 +432,7 @@ class RobustModel:
     # -- assets and market ---------------------------------------------------------------
 
     def _evaluate_assets(self, touched: set[str], now_ms: int, out: Evaluation) -> None:
-        members: dict[str, list[_Instrument]] = {}
-        for symbols in self._by_venue.values():
-            for inst in symbols.values():
-                members.setdefault(inst.history.asset, []).append(inst)
+        members = self._members
         for asset in touched:
             scope = self._assets.setdefault(asset, self._scope())
             parts = [self._part(i) for i in members[asset]]
@@ -353,8 +443,10 @@ class RobustModel:
         parts = []
         for asset, scope in self._assets.items():
             c = scope.last
+            if c is None:
+                continue
             oi = sum(_oi(i) for i in members.get(asset, []))
-            if c is None or oi <= 0:
+            if oi <= 0:
                 continue
             parts.append(Part(asset, oi, c.quality, 1.0, c.x_unwind, c.x_build, c.candidate,
                               scope.machine.state, scope.machine.side, c.score,
@@ -447,6 +539,33 @@ class RobustModel:
         )
 
 
+def _within(held: list[_Due], classes: tuple[list[_Due], ...], limit: int) -> list[_Due]:
+    """What a round over its limit scores: ``held`` (a venue turned held: cheap, outside
+    the limit), then ``classes`` in order, the longest waiting first within a class, except
+    :data:`RESERVED_FOR_LONGEST_WAITING` of the limit, which goes to the longest waiting of
+    what is left, whatever its class."""
+    reserved = int(limit * RESERVED_FOR_LONGEST_WAITING)
+    room = limit - reserved
+    chosen, left = list(held), []
+    for due in classes:
+        if room >= len(due):
+            chosen += due
+            room -= len(due)
+        elif room > 0:
+            first = heapq.nsmallest(room, range(len(due)), key=lambda i: due[i][0].evaluated_ms)
+            taken = set(first)
+            chosen += [due[i] for i in first]
+            left += [d for i, d in enumerate(due) if i not in taken]
+            room = 0
+        else:
+            left += due
+    return chosen + heapq.nsmallest(reserved, left, key=_waiting)
+
+
+def _waiting(due: _Due) -> int:
+    return due[0].evaluated_ms
+
+
 def _escalation(machine: StateMachine, c: Combined, enter: float) -> bool:
     """Whether ``c`` would move the scope to a more severe state (allowed while held)."""
     return c.score >= enter and SEVERITY[c.candidate] > SEVERITY[machine.state]
@@ -496,10 +615,14 @@ def _seed_windows(b: Baselines, oi: list[tuple[int, float, float]], s: DetectorS
             continue  # history too coarse for this window
         oi_samples: list[float] = []
         ret_samples: list[float] = []
+        lookback_ms = s.lookback_s(wb.span_s) * 1000
+        # both ends of the window walk back through ``ts``: one pass each, no bisect
+        end, start = _Walk(ts), _Walk(ts)
         t = ts[-1]
-        while t - span_ms >= ts[0] and ts[-1] - t <= s.lookback_s(wb.span_s) * 1000:
-            oi_samples.append(100 * (_interp(ts, base, t) - _interp(ts, base, t - span_ms)))
-            ret_samples.append(100 * (_interp(ts, price, t) - _interp(ts, price, t - span_ms)))
+        while t - span_ms >= ts[0] and ts[-1] - t <= lookback_ms:
+            i, j = end.index(t), start.index(t - span_ms)
+            oi_samples.append(100 * (_at(ts, base, i, t) - _at(ts, base, j, t - span_ms)))
+            ret_samples.append(100 * (_at(ts, price, i, t) - _at(ts, price, j, t - span_ms)))
             t -= wb.interval_ms
         oi_samples.reverse()
         ret_samples.reverse()
@@ -508,8 +631,25 @@ def _seed_windows(b: Baselines, oi: list[tuple[int, float, float]], s: DetectorS
     return added
 
 
-def _interp(ts: list[int], values: list[float], t: int) -> float:
-    i = bisect.bisect_right(ts, t)
+class _Walk:
+    """``bisect_right(ts, t)`` for times ``t`` that only go back: a pointer moved down."""
+
+    __slots__ = ("_i", "_ts")
+
+    def __init__(self, ts: list[int]) -> None:
+        self._ts = ts
+        self._i = len(ts)
+
+    def index(self, t: int) -> int:
+        ts, i = self._ts, self._i
+        while i > 0 and ts[i - 1] > t:
+            i -= 1
+        self._i = i
+        return i
+
+
+def _at(ts: list[int], values: list[float], i: int, t: int) -> float:
+    """``values`` interpolated at ``t``, where ``i`` is ``bisect_right(ts, t)``."""
     if i == 0:
         return values[0]
     if i == len(ts):

@@ -41,10 +41,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import redis.asyncio as aioredis
@@ -54,6 +55,7 @@ from redis.exceptions import RedisError, ResponseError
 from ..aio import checkpoint
 from ..config import DetectorSettings
 from ..errors import Verdict, verdict
+from ..histogram import Histogram
 from ..scores import ANY, Pressure, Scope, Transition, encode
 from ..store import keys, poison, reader
 from .base import Evaluation, PressureModel, Seedable
@@ -62,6 +64,9 @@ from .inputs import InputWatch
 from .warmup import Warmup
 
 log = structlog.get_logger(__name__)
+
+ROUND_BUCKETS_S: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+"""The buckets of a round's duration (``round_budget_ms`` is 35 ms by default)."""
 
 READ_COUNT = 100
 """Hand-off entries per stream per read (each entry is a whole batch of events)."""
@@ -111,6 +116,12 @@ class Detector:
         the market)."""
         self.events_total = 0
         self.rounds_total = 0
+        self.scored_total = 0
+        """Instrument scores computed (each instrument a round scored)."""
+        self.deferred = 0
+        """Instruments the last round left for the next (its per-round limit)."""
+        self.round_seconds = Histogram(ROUND_BUCKETS_S)
+        """How long each round's evaluation took (the model's CPU, not the writes)."""
         self.read_failures = 0
         self.write_failures = 0
         self.dropped_transitions = 0
@@ -125,6 +136,12 @@ class Detector:
         """The newest pressure of every instrument evaluated so far (in-process, for metrics)."""
         return dict(self._latest)
 
+    @property
+    def scoring_cost_s(self) -> float | None:
+        """What the model measures scoring one instrument costs (``None``: it does not)."""
+        cost = getattr(self._model, "cost_us", None)
+        return None if cost is None else float(cost) / 1e6
+
     def aggregates(self) -> dict[Key, Pressure]:
         """The newest asset scores (key ``(asset, "asset")``) and the market's (``("*",
         "market")``)."""
@@ -137,6 +154,7 @@ class Detector:
         self._runs += 1
         try:
             await self._start()
+            settle_heap("detector rebuilt")
             if self._warmup is not None and isinstance(self._model, Seedable):
                 self.warmup_task = asyncio.create_task(
                     _warm(self._warmup, self._model), name="warmup"
@@ -172,8 +190,20 @@ class Detector:
     async def evaluate_round(self) -> Evaluation:
         """Evaluate what is due now and write it (one pipeline)."""
         now_ms = self._now_ms()
-        evaluation = self._model.evaluate(now_ms, self.inputs.holds(now_ms))
+        holds = self.inputs.holds(now_ms)
+        started = time.perf_counter()
+        evaluation = self._model.evaluate(now_ms, holds)
+        self.round_seconds.observe(time.perf_counter() - started)
         self.rounds_total += 1
+        self.scored_total += len(evaluation.pressures)
+        if bool(evaluation.deferred) != bool(self.deferred):
+            log.info(
+                "detector round limit",
+                reached=bool(evaluation.deferred),
+                deferred=evaluation.deferred,
+                budget_ms=self._settings.round_budget_ms,
+            )
+        self.deferred = evaluation.deferred
         for p in evaluation.pressures:
             key = (p.venue, p.symbol)
             self._latest[key] = self._unwritten[key] = p
@@ -381,12 +411,32 @@ class Detector:
 async def _warm(warmup: Warmup, model: Seedable) -> int:
     """The warm start, whose failure costs only the warm start (logged)."""
     try:
-        return await warmup.run(model)
+        samples = await warmup.run(model)
     except Exception as exc:
         if verdict(exc) is Verdict.FATAL:
             raise
         log.error("warm start failed; scoring without it", exc_info=exc)
         return 0
+    settle_heap("warm start done")
+    return samples
+
+
+def settle_heap(why: str) -> None:
+    """Move what the process holds now (the model's history and baselines: about 135
+    objects per instrument that the garbage collector tracks) out of the collector's reach.
+    A full collection scans every tracked object: 1.4 s at 10,000 instruments, a stall of
+    every task of the process (``docs/performance.md``). Called once the long-lived state
+    is built (after the rebuild, after the warm start); what comes later is collected as
+    usual. One full collection first, so that no garbage is frozen."""
+    started = time.perf_counter()
+    gc.collect()
+    gc.freeze()
+    log.info(
+        "heap settled",
+        why=why,
+        frozen_objects=gc.get_freeze_count(),
+        took_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
 
 
 def _id_ms(stream_id: str) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 
+
+@lru_cache(maxsize=256)
 def span_text(seconds: float) -> str:
     """``300`` -> ``"5m"``, ``90`` -> ``"90s"``, ``3600`` -> ``"1h"``, ``86400`` -> ``"1d"``,
     ``1.6`` -> ``"1.6s"``."""

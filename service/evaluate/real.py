@@ -30,7 +30,7 @@ from ..backtest.bars import Bar, merge, parse_bar, read_file, to_ms
 from ..backtest.prepare import apply_prices, resample
 from ..backtest.replay import Result, asset_of, replay
 from ..config import DetectorSettings
-from ..detect.factory import make_model
+from ..detect.factory import make_replay_model
 from ..scores import ANY, Scope, State, Transition
 
 SETS = ("tuning", "judging")
@@ -321,7 +321,7 @@ def run_dataset(
         bars = [b for b in bars if span[0] <= b.ts_ms < span[1]]
     sampled = {b.venue for b in bars} if ds.liquidations == "sampled" else set()
     settle = settings.enter_persist_s + settings.eval_interval_s
-    result = replay(bars, make_model(settings), ds.bar_s, settle_s=settle, sampled=sampled)
+    result = replay(bars, make_replay_model(settings), ds.bar_s, settle_s=settle, sampled=sampled)
     end = result.last_ms + ds.bar_s * 1000
     return DatasetRun(ds, bars, result, spans_of(result.transitions, end),
                       time.perf_counter() - started)  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..config import DetectorSettings
 from ..detect.base import PressureModel
-from ..detect.factory import make_model
+from ..detect.factory import make_replay_model
 from ..simulate.library import KINDS, make_scenario
 from .matching import Rules, labels_of, score
 from .play import DEFAULT_PACE, Pace, play
@@ -62,7 +62,7 @@ def run_suite(
     """Every kind for every seed (a new model each run); the summary of
     :func:`.report.summarize`, with the wall time of the whole suite."""
     check_names(kinds, venues)
-    factory = model_factory or (lambda: make_model(settings))
+    factory = model_factory or (lambda: make_replay_model(settings))
     started = time.perf_counter()
     scored: list[Scored] = []
     for kind in kinds:

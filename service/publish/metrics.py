@@ -33,6 +33,7 @@ from ..config import MetricsSettings
 from ..detect.assets import build_asset_views
 from ..events import Event, FundingRate, Kind, MarkPrice, OpenInterest, Side
 from ..health import HealthSnapshot
+from ..histogram import Histogram
 from ..scores import Pressure, State
 from ..store import poison
 from ..store.reader import LiquidationSums
@@ -88,6 +89,18 @@ class ProcessSource(Protocol):
     """The process's supervised components (:class:`service.supervise.ComponentStatus`)."""
 
     def components(self) -> Sequence[ComponentState]: ...
+
+
+class DetectorStats(Protocol):
+    """The detector's rounds (:class:`service.detect.runner.Detector`)."""
+
+    rounds_total: int
+    scored_total: int
+    deferred: int
+    round_seconds: Histogram
+
+    @property
+    def scoring_cost_s(self) -> float | None: ...
 
 
 class StreamStats(Protocol):
@@ -257,6 +270,18 @@ COMPONENT_UP = _gauge(
 COMPONENT_RESTARTS = _counter(
     "component_restarts_total", "Times the component failed and was restarted.", "component"
 )
+DETECTOR_ROUNDS = _counter("detector_rounds_total", "Evaluation rounds of the detector.")
+DETECTOR_SCORED = _counter(
+    "detector_scored_total", "Instrument scores computed (one per instrument a round scored)."
+)
+DETECTOR_DEFERRED = _gauge(
+    "detector_deferred_instruments",
+    "Instruments due in the last round that its budget left for the next (round_budget_ms).",
+)
+DETECTOR_COST = _gauge(
+    "detector_scoring_cost_seconds", "CPU the model measures scoring one instrument costs."
+)
+DETECTOR_ROUND_SECONDS: Final = "deleverage_detector_round_seconds"
 STREAM_CLIENTS = _gauge("stream_clients", "Clients connected to /v1/stream.")
 STREAM_EVENTS = _counter(
     "stream_events_total", "Events the live stream's hub read from Redis and fanned out."
@@ -303,6 +328,7 @@ OUTPUT_SPECS: Final = (
     ALERT_RECEIVER_ENABLED, MQTT_CONNECTED, MQTT_CONNECTS, MQTT_CONNECT_FAILURES, MQTT_SCORES,
     MQTT_ALERTS, MQTT_ALERTS_DROPPED, MQTT_ALERTS_PENDING,
 )  # fmt: skip
+DETECTOR_SPECS: Final = (DETECTOR_ROUNDS, DETECTOR_SCORED, DETECTOR_DEFERRED, DETECTOR_COST)
 SPECS: Final = (
     FEED_CONNECTED, FEED_MESSAGES, FEED_EVENTS, FEED_PARSE_ERRORS, FEED_EVENTS_INVALID,
     FEED_RECONNECTS, FEED_DRIFT,
@@ -333,8 +359,10 @@ class MetricsCollector(Collector):
         outputs: OutputsSource | None = None,
         process: ProcessSource | None = None,
         stream: Callable[[], StreamStats | None] | None = None,
+        detector: DetectorStats | None = None,
     ) -> None:
         self._source = source
+        self._detector = detector
         self._outputs = outputs
         self._process = process
         self._stream = stream
@@ -349,6 +377,9 @@ class MetricsCollector(Collector):
         if self._outputs is not None:
             families += [spec.family() for spec in OUTPUT_SPECS]
             families.append(_latency_family())
+        if self._detector is not None:
+            families += [spec.family() for spec in DETECTOR_SPECS]
+            families.append(_round_family())
         return [*families, InfoMetricFamily(BUILD_INFO, "Build.")]
 
     def collect(self) -> Iterator[Metric]:
@@ -379,6 +410,8 @@ class MetricsCollector(Collector):
         yield from families.values()
         if self._outputs is not None:
             yield from _outputs(self._outputs.outputs())
+        if self._detector is not None:
+            yield from _detector(self._detector)
         yield InfoMetricFamily(
             BUILD_INFO, "The running build.", {"version": VERSION, "python": PYTHON_VERSION}
         )
@@ -499,6 +532,26 @@ def _assets(
         f[ASSET_LIQUIDATED_NOTIONAL].add_metric([view.asset, "long"], view.liq_long_usd)
         f[ASSET_LIQUIDATED_NOTIONAL].add_metric([view.asset, "short"], view.liq_short_usd)
         f[ASSET_STALE_VENUES].add_metric(a, len(view.stale_venues))
+
+
+def _round_family() -> HistogramMetricFamily:
+    return HistogramMetricFamily(
+        DETECTOR_ROUND_SECONDS, "How long each evaluation round of the detector took."
+    )
+
+
+def _detector(d: DetectorStats) -> Iterator[Metric]:
+    f: Families = {spec: spec.family() for spec in DETECTOR_SPECS}
+    f[DETECTOR_ROUNDS].add_metric([], d.rounds_total)
+    f[DETECTOR_SCORED].add_metric([], d.scored_total)
+    f[DETECTOR_DEFERRED].add_metric([], d.deferred)
+    cost = d.scoring_cost_s
+    if cost is not None:
+        f[DETECTOR_COST].add_metric([], cost)
+    yield from (fam for spec, fam in f.items() if spec is not DETECTOR_COST or cost is not None)
+    rounds = _round_family()
+    rounds.add_metric([], d.round_seconds.cumulative(), sum_value=d.round_seconds.sum_s)
+    yield rounds
 
 
 def _latency_family() -> HistogramMetricFamily:

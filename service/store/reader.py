@@ -170,6 +170,26 @@ async def pressures(
     return out
 
 
+async def scope_pressures(client: aioredis.Redis) -> list[Pressure]:
+    """The detector's asset scores and the market's, each usable one (an unusable one is
+    skipped and counted)."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.ASSET_PRESSURE)
+        pipe.get(keys.MARKET_PRESSURE)
+        assets, market = await pipe.execute(raise_on_error=False)
+    raws = []
+    if readable(assets, "pressure", keys.ASSET_PRESSURE) and assets:
+        raws += [(keys.ASSET_PRESSURE, raw) for raw in assets.values()]
+    if readable(market, "pressure", keys.MARKET_PRESSURE) and market:
+        raws.append((keys.MARKET_PRESSURE, market))
+    out = []
+    for key, raw in raws:
+        p = decode_or_record(_PRESSURE, raw, "pressure", key)
+        if p is not None and pressure_problem(p) is None:
+            out.append(p)
+    return out
+
+
 async def health_snapshots(client: aioredis.Redis) -> dict[str, HealthSnapshot]:
     """The health snapshot of every venue that has written a usable one."""
     return {venue: snapshot for venue, (_, snapshot) in (await _health(client)).items()}

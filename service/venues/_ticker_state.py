@@ -1,5 +1,5 @@
 """A ticker's merged state and its once-a-second reports, for venues whose ticker frames carry
-mark, funding and open interest together (Bitget, Gate).
+mark, funding and open interest together (Bitget, Gate, Bybit).
 
 A venue's parser converts a frame's fields to numbers (raising before anything is merged),
 :meth:`TickerState.apply`\\ s them, and :func:`report` turns the parts that changed and are due
@@ -32,8 +32,15 @@ class TickerState:
     open_interest: float | None = None
     funding_rate: float | None = None
     next_funding_ms: int | None = None
+    interval_h: float | None = None
+    """The funding interval when the venue sends it with the ticker (``None``: the
+    instrument's ``funding_interval_h``)."""
     changed: set[str] = field(default_factory=set)
     reported_ms: dict[str, int] = field(default_factory=dict)
+
+    def contracts(self, inst: Instrument) -> float | None:
+        """The open interest in contracts of ``inst.contract_size`` (here: as sent)."""
+        return self.open_interest
 
     def apply(
         self,
@@ -64,11 +71,12 @@ class TickerState:
 
     def due(self, ts: int, every_ms: int) -> set[str]:
         """The changed parts not reported in the ``every_ms`` before ``ts``."""
-        return {
-            p
-            for p in self.changed
-            if (last := self.reported_ms.get(p)) is None or ts - last >= every_ms
-        }
+        out = set()
+        for part in self.changed:
+            last = self.reported_ms.get(part)
+            if last is None or ts - last >= every_ms:
+                out.add(part)
+        return out
 
 
 def report(
@@ -79,7 +87,7 @@ def report(
     symbol, base = inst.symbol, inst.base
     out: list[Event] = []
     due = st.due(ts, every_ms)
-    mark, rate, oi = st.mark, st.funding_rate, st.open_interest
+    mark, rate, oi = st.mark, st.funding_rate, st.contracts(inst)
     if MARK in due and mark is not None:
         out.append(
             MarkPrice(
@@ -93,7 +101,7 @@ def report(
             )
         )
     if FUNDING in due and rate is not None:
-        hours = inst.funding_interval_h
+        hours = st.interval_h or inst.funding_interval_h
         out.append(
             FundingRate(
                 venue=venue,
@@ -126,6 +134,6 @@ def report(
         if value is not None:
             st.reported_ms[part] = ts
             st.changed.discard(part)
-        elif part != OI:  # nothing to report (a funding rate of "")
+        elif part != OI:  # nothing to report, e.g. a dated future's funding ("")
             st.changed.discard(part)
     return out

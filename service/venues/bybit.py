@@ -56,7 +56,7 @@ import json
 import math
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import msgspec
@@ -64,9 +64,10 @@ import structlog
 from ccxt.base.errors import BadResponse
 
 from ..config import VenueSettings
-from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from ..events import Event, Liquidation, Side
 from . import _bybit_history
 from ._numbers import integer, number, optional_number
+from ._ticker_state import FUNDING, MARK, OI, TickerState, report
 from .base import Connection, Instrument, ParseError, Parser
 from .ccxt_markets import CcxtBackedVenue
 from .history import Budget, History
@@ -167,9 +168,6 @@ _ticker = msgspec.json.Decoder(_Ticker)
 _liquidations = msgspec.json.Decoder(list[_LiquidationRow])
 
 
-MARK, FUNDING, OI = "mark", "funding", "open_interest"
-
-
 def one_side(single: float | None, both: float | None) -> float | None:
     """One side of the open interest: ``singleOpenInterest`` when the venue sent it, else
     half of ``openInterest`` (both sides, per the docs since 2026-06-11; the announcement's
@@ -180,23 +178,15 @@ def one_side(single: float | None, both: float | None) -> float | None:
 
 
 @dataclass(slots=True)
-class _TickerState:
-    """One symbol's ticker as last known (the snapshot with every delta applied), which of
-    its parts changed since they were last reported, and when each was last reported."""
+class _TickerState(TickerState):
+    """A Bybit ticker (the snapshot with every delta applied): the shared merged state,
+    with the two open-interest fields Bybit sends and its funding interval."""
 
-    mark: float | None = None
-    index: float | None = None
-    open_interest: float | None = None
-    """``openInterest`` as sent: both sides."""
     single_oi: float | None = None
-    """``singleOpenInterest`` as sent: one side (``None`` until a frame carries it)."""
-    funding_rate: float | None = None
-    next_funding_ms: int | None = None
-    interval_h: float | None = None
-    changed: set[str] = field(default_factory=set)
-    reported_ms: dict[str, int] = field(default_factory=dict)
+    """``singleOpenInterest`` as sent: one side (``None`` until a frame carries it);
+    ``open_interest`` is ``openInterest`` as sent: both sides."""
 
-    def apply(self, t: _Ticker) -> None:
+    def merge(self, t: _Ticker) -> None:
         """Merge the fields present in ``t`` (``""`` clears one). Raises :class:`ParseError`,
         the state unchanged, on a field that is not a finite number."""
         present = {
@@ -233,14 +223,9 @@ class _TickerState:
         """The open interest as other venues count it (see :func:`one_side`)."""
         return one_side(self.single_oi, self.open_interest)
 
-    def due(self, ts: int, every_ms: int) -> set[str]:
-        """The changed parts not reported in the ``every_ms`` before ``ts``."""
-        out = set()
-        for part in self.changed:
-            last = self.reported_ms.get(part)
-            if last is None or ts - last >= every_ms:
-                out.add(part)
-        return out
+    def contracts(self, inst: Instrument) -> float | None:
+        oi = self.one_side  # linear: base coin; inverse: 1 USD each
+        return None if oi is None else oi / inst.contract_size
 
 
 class BybitParser(Parser):
@@ -313,69 +298,11 @@ class BybitParser(Parser):
             if kind == "delta":  # the venue always sends the snapshot first
                 self.stats.error(self.venue, "delta_before_snapshot", t.symbol)
             state = _TickerState()
-        state.apply(t)
+        state.merge(t)
         self.tickers[t.symbol] = state
         if state.mark is not None:
             self.last_mark[t.symbol] = state.mark
-        return self._report(inst, ts, recv_ms, state)
-
-    def _report(self, inst: Instrument, ts: int, recv_ms: int, state: _TickerState) -> list[Event]:
-        """Events for the parts of ``state`` that changed and are due, from the merged state
-        (a part without a value yet stays pending: open interest waits for a mark)."""
-        venue, symbol, base = self.venue, inst.symbol, inst.base
-        out: list[Event] = []
-        due = state.due(ts, self.state_every_ms)
-        mark, rate, oi = state.mark, state.funding_rate, state.one_side
-        if MARK in due and mark is not None:
-            out.append(
-                MarkPrice(
-                    venue=venue,
-                    symbol=symbol,
-                    base=base,
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    mark_price=mark,
-                    index_price=state.index,
-                )
-            )
-        if FUNDING in due and rate is not None:
-            hours = state.interval_h or inst.funding_interval_h
-            out.append(
-                FundingRate(
-                    venue=venue,
-                    symbol=symbol,
-                    base=base,
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    funding_rate=rate,
-                    interval_h=hours,
-                    funding_rate_1h=per_hour(rate, hours),
-                    next_funding_ms=state.next_funding_ms,
-                )
-            )
-        if OI in due and oi is not None and mark:
-            contracts = oi / inst.contract_size  # linear: base coin; inverse: 1 USD each
-            out.append(
-                OpenInterest(
-                    venue=venue,
-                    symbol=symbol,
-                    base=base,
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    oi_contracts=contracts,
-                    oi_base=inst.base_units(contracts, mark),
-                    oi_usd=inst.notional_usd(contracts, mark),
-                )
-            )
-        for part, value in ((MARK, mark), (FUNDING, rate), (OI, oi if mark else None)):
-            if part not in due:
-                continue
-            if value is not None:
-                state.reported_ms[part] = ts
-                state.changed.discard(part)
-            elif part != OI:  # nothing to report, e.g. a dated future's funding ("")
-                state.changed.discard(part)
-        return out
+        return report(self.venue, inst, state, ts, recv_ms, self.state_every_ms)
 
     def _liquidations(self, rows: list[_LiquidationRow], recv_ms: int) -> list[Event]:
         out: list[Event] = []

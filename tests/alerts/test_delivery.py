@@ -25,7 +25,7 @@ from service.events import Side
 from service.publish.api.app import create_app
 from service.publish.api.routes import alerts as alert_routes
 from service.publish.metrics import MetricsCollector, OutputsSnapshot
-from service.scores import State, Transition, encode
+from service.scores import ANY, Pressure, Scope, State, Transition, encode
 from service.store import keys
 
 pytestmark = pytest.mark.integration
@@ -344,3 +344,41 @@ async def test_drops_are_counted_by_reason_in_the_receiver_stats(
     assert stats.dropped == 2
     assert stats.dropped_by_reason == {"unreadable": 1, "expired": 1}
     assert receiver.received == []
+
+
+async def test_an_asset_rule_pages_on_the_detectors_stored_asset_score(
+    redis_client: aioredis.Redis, receiver: Receiver
+) -> None:
+    """The asset score the detector stores (every venue weighted by open interest) opens
+    the alert; an instrument's transition alone does not."""
+    settings = settings_for(("ops", receiver.url), scope="asset")
+    now_ms = int(time.time() * 1000)
+    asset = Pressure(
+        venue=ANY, symbol=ANY, asset="BTC", score=64.0, state=State.UNWINDING, side=Side.LONG,
+        updated_ms=now_ms, since_ms=now_ms, forced_share=None, data_quality=1.0, features={},
+        reasons=["2 of 3 under pressure (70% of open interest)"], scope=Scope.ASSET,
+    )  # fmt: skip
+    async with running(redis_client, settings) as service:
+        await redis_client.xadd(keys.TRANSITIONS, transition(State.CASCADE, 95))
+        await until(lambda: _consumed(redis_client))
+        await asyncio.sleep(0.3)  # and six ticks more: the instrument's cascade opened nothing
+        assert service.open_alerts() == 0
+        await redis_client.hset(keys.ASSET_PRESSURE, "BTC", encode(asset))
+        await receiver.wait_for(1)
+    (got,) = receiver.delivered()
+    assert got.body["type"] == "alert.opened"
+    data = got.body["data"]
+    assert (data["scope"], data["key"], data["asset"], data["venue"]) == (
+        "asset",
+        "BTC",
+        "BTC",
+        None,
+    )
+    assert data["reasons"] == ["2 of 3 under pressure (70% of open interest)"]
+
+
+async def _consumed(client: aioredis.Redis) -> bool:
+    """The alert service has read and acknowledged every transition."""
+    pending: Any = await client.xpending(keys.TRANSITIONS, keys.ALERTS_GROUP)
+    groups: Any = await client.xinfo_groups(keys.TRANSITIONS)
+    return bool(pending["pending"] == 0 and groups and groups[0]["entries-read"] == 1)

@@ -104,6 +104,50 @@ def test_asset_scope_follows_the_worst_instrument_and_filters() -> None:
     assert kinds(engine.observe(obs(State.CALM, 5, venue="bybit"), T0 + 4)) == [EventKind.RESOLVED]
 
 
+def scope_obs(scope: Scope, state: State, score: float, asset: str = "BTC") -> Observation:
+    """The detector's asset (market) score, as stored and as a transition carries it."""
+    return Observation(venue="*", symbol="*", asset=asset if scope is Scope.ASSET else "*",
+                       state=state, side=Side.LONG, score=score, ts_ms=T0, scope=scope,
+                       reasons=["2 of 3 under pressure (70% of open interest)"])  # fmt: skip
+
+
+def test_an_asset_rule_reads_the_detectors_asset_score_not_the_worst_instrument() -> None:
+    """One small venue in a cascade does not page an asset rule; the asset's own score,
+    weighted by open interest across venues, does."""
+    engine = AlertEngine([rule(scope=Scope.ASSET)])
+    assert engine.observe(obs(State.CASCADE, 95, venue="okx"), T0) == []
+    assert engine.observe(scope_obs(Scope.ASSET, State.CALM, 20), T0 + 1) == []
+    opened = engine.observe(scope_obs(Scope.ASSET, State.UNWINDING, 64), T0 + 2)
+    assert kinds(opened) == [EventKind.OPENED]
+    alert = opened[0].alert
+    assert (alert.key, alert.asset, alert.venue, alert.symbol) == ("BTC", "BTC", None, None)
+    assert alert.reasons == ["2 of 3 under pressure (70% of open interest)"]
+    assert engine.observe(obs(State.CALM, 1, venue="okx"), T0 + 3) == []  # still open
+    resolved = engine.observe(scope_obs(Scope.ASSET, State.CALM, 10), T0 + 4)
+    assert kinds(resolved) == [EventKind.RESOLVED]
+
+
+def test_a_market_rule_reads_the_detectors_market_score() -> None:
+    engine = AlertEngine([rule(scope=Scope.MARKET)])
+    assert engine.observe(scope_obs(Scope.ASSET, State.CASCADE, 90), T0) == []
+    opened = engine.observe(scope_obs(Scope.MARKET, State.CASCADE, 80), T0 + 1)
+    assert kinds(opened) == [EventKind.OPENED]
+    assert (opened[0].alert.key, opened[0].alert.asset) == ("*", None)
+
+
+def test_a_rule_filtering_part_of_a_scope_follows_its_worst_instrument() -> None:
+    """The detector keeps no score of some assets of the market: a market rule naming
+    assets reads the worst of their instruments (as an asset rule naming venues does)."""
+    market = rule(scope=Scope.MARKET, assets=["ETH"])
+    assert not market.reads_detector_scope()
+    assert rule(scope=Scope.ASSET, assets=["ETH"]).reads_detector_scope()
+    engine = AlertEngine([market])
+    assert engine.observe(scope_obs(Scope.MARKET, State.CASCADE, 90), T0) == []
+    assert engine.observe(obs(State.CASCADE, 90), T0 + 1) == []  # BTC: filtered out
+    opened = engine.observe(obs(State.UNWINDING, 60, symbol="ETHUSDT", asset="ETH"), T0 + 2)
+    assert kinds(opened) == [EventKind.OPENED]
+
+
 def test_fingerprint_is_stable_per_identity() -> None:
     assert fingerprint("r", "asset", "BTC") == fingerprint("r", "asset", "BTC")
     assert fingerprint("r", "asset", "BTC") != fingerprint("r", "asset", "ETH")

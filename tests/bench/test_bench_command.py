@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from service.bench.frames import BINANCE, BYBIT, OKX, Mix, plan, topics_of
 from service.cli import main
-from service.config import VenueSettings
+from service.config import DetectorSettings, VenueSettings
 from service.venues import REGISTRY
 from service.venues.base import Instrument
 
@@ -98,11 +98,33 @@ def test_wire_under_a_wrapper_stops_the_service_so_the_wrapper_ends_by_itself(
 def test_detector_reports_update_and_tick_costs_per_size() -> None:
     out = _bench("detector", "--instruments", "30", "--instruments", "60", "--seconds", "3")
     assert out["scenario"] == "detector"
-    assert [r["instruments"] for r in out["runs"]] == [30, 60]
+    default = DetectorSettings().round_budget_ms
+    assert [(r["instruments"], r["round_budget_ms"]) for r in out["runs"]] == [
+        (30, default), (30, 0), (60, default), (60, 0)
+    ]  # fmt: skip
     for run in out["runs"]:
         assert run["events"] > 2 * run["instruments"] * run["seconds"]
         assert run["update_us_per_event"] > 0
+        assert run["first_tick_scored"] == run["instruments"]  # nothing scored before it
         assert 0 < run["tick_ms_p50"] <= run["tick_ms_p99"] <= run["tick_ms_max"]
+        assert run["deferred_per_tick_max"] == 0  # under the limit
+        assert 0 < run["oldest_score_s"] <= 10  # a calm instrument's wait, at most 9 rounds
+        assert run["model_cost_us"] > 0
+        # resident memory moves with the allocator at these sizes: its shape, not its value
+        assert isinstance(run["rss_grown_mb"], float)
+        assert isinstance(run["kb_per_instrument"], float)
+
+
+def test_the_detector_bench_shows_what_a_round_limit_defers() -> None:
+    out = _bench("detector", "--instruments", "60", "--seconds", "4", "--limit", "20",
+                 "--budget-ms", "0")  # fmt: skip
+    (run,) = out["runs"]
+    assert (run["max_evaluations_per_round"], run["round_budget_ms"]) == (20, 0)
+    assert run["model_cost_us"] > 0
+    assert run["first_tick_scored"] == 20
+    assert run["scored_per_tick"] <= 20
+    assert run["deferred_per_tick_max"] > 0  # 60 never scored, 20 a round
+    assert run["oldest_score_s"] >= 1
 
 
 @pytest.mark.integration

@@ -8,7 +8,7 @@ import pytest
 from tape import SETTINGS, Market, Tape, ms, ramp, simulate
 
 from service.config import DetectorSettings
-from service.detect.robust_model import RobustModel
+from service.detect.robust_model import INITIAL_COST_US, MIN_PER_ROUND, RobustModel
 from service.events import Side
 from service.scores import ANY, Scope, State
 
@@ -273,6 +273,87 @@ def test_calm_instruments_with_only_price_ticks_are_scored_every_few_rounds() ->
     stale = [p for p in model.evaluate(ms(121)).pressures if p.symbol == "BBBUSDT"]
     assert stale
     assert stale[0].data_quality == 0.0
+
+
+def test_instruments_listed_together_come_due_in_different_rounds() -> None:
+    """Their first calm wait is CALM_EVERY rounds plus 0 to CALM_EVERY - 1 more by order of
+    arrival: ten instruments with price ticks every second are re-scored two a round, not
+    all ten in one round every five."""
+    tapes = [Tape(symbol=f"S{i}USDT") for i in range(10)]
+    model = RobustModel(DetectorSettings(burn_in_samples=0))
+    model.update([e for t in tapes for e in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))])
+    assert len(model.evaluate(ms(1)).pressures) == 10
+    scored = []
+    for s in range(2, 16):
+        model.update([t.mark(s - 0.5, 1.0) for t in tapes])
+        scored.append(len(model.evaluate(ms(s)).pressures))
+    # rounds 2-5: none due; 6-10: the first looks, two a round; then every 5 rounds each
+    assert scored == [0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]
+
+
+def test_a_round_limit_scores_the_most_urgent_first_and_defers_the_rest() -> None:
+    a, b, c, d, e = (Tape(symbol=f"{x}USDT") for x in "ABCDE")
+    model = RobustModel(DetectorSettings(burn_in_samples=0, max_evaluations_per_round=2))
+    model.update([ev for t in (a, b, c, d, e) for ev in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))])
+
+    def round_at(t_s: float) -> tuple[set[str], int]:
+        out = model.evaluate(ms(t_s))
+        return {p.symbol[0] for p in out.pressures}, out.deferred
+
+    # never scored: two a round, in order of arrival, the rest deferred
+    assert round_at(1) == ({"A", "B"}, 3)
+    assert round_at(2) == ({"C", "D"}, 1)
+    assert round_at(3) == ({"E"}, 0)
+    # at 11 s: A-D are calm and due, E has a new liquidation: E first, then the longest waiting
+    model.update([t.mark(10, 1.0) for t in (a, b, c, d, e)])
+    model.update([e.liq(10, LONG, 1000.0, price=1.0)])
+    assert round_at(11) == ({"E", "A"}, 3)
+    assert round_at(12) == ({"B", "C"}, 1)
+    assert round_at(13) == ({"D"}, 0)
+
+
+def test_a_quarter_of_the_round_limit_goes_to_the_longest_waiting() -> None:
+    """While new liquidations alone would fill every round, calm instruments still get
+    their regular look: a quarter of the limit (1 of 4 here) takes the longest waiting."""
+    tapes = [Tape(symbol=f"{x}USDT") for x in "ABCDEFGH"]
+    model = RobustModel(DetectorSettings(burn_in_samples=0, max_evaluations_per_round=4))
+    model.update([ev for t in tapes for ev in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))])
+
+    def round_at(t_s: float) -> tuple[set[str], int]:
+        out = model.evaluate(ms(t_s))
+        return {p.symbol[0] for p in out.pressures}, out.deferred
+
+    assert round_at(1) == ({"A", "B", "C", "D"}, 4)
+    assert round_at(2) == ({"E", "F", "G", "H"}, 0)
+    model.update([t.mark(10, 1.0) for t in tapes])
+    model.update([t.liq(10, LONG, 1000.0, price=1.0) for t in tapes[4:]])  # E-H
+    # three of E-H's liquidations, and A, calm and waiting since 1 s (the longest)
+    assert round_at(11) == ({"E", "F", "G", "A"}, 4)
+    assert round_at(12) == ({"H", "B", "C", "D"}, 0)
+
+
+def test_a_round_scores_what_fits_its_time_budget_at_the_measured_cost() -> None:
+    tapes = [Tape(symbol=f"S{i:03d}USDT") for i in range(300)]
+    events = [e for t in tapes for e in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))]
+    tight = RobustModel(DetectorSettings(burn_in_samples=0, round_budget_ms=0.001))
+    tight.update(events)
+    out = tight.evaluate(ms(1))
+    assert (len(out.pressures), out.deferred) == (MIN_PER_ROUND, 300 - MIN_PER_ROUND)
+    assert tight.cost_us != INITIAL_COST_US  # measured on the round's 20
+    roomy = RobustModel(DetectorSettings(burn_in_samples=0, round_budget_ms=1000))
+    roomy.update(events)
+    out = roomy.evaluate(ms(1))
+    assert (len(out.pressures), out.deferred) == (300, 0)
+
+
+def test_without_a_round_limit_every_due_instrument_is_scored() -> None:
+    tapes = [Tape(symbol=f"S{i}USDT") for i in range(50)]
+    model = RobustModel(
+        DetectorSettings(burn_in_samples=0, max_evaluations_per_round=0, round_budget_ms=0)
+    )
+    model.update([e for t in tapes for e in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))])
+    out = model.evaluate(ms(1))
+    assert (len(out.pressures), out.deferred) == (50, 0)
 
 
 def test_restore_resumes_a_stored_state_without_a_new_transition() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -230,3 +231,23 @@ async def test_every_round_publishes_its_scores_and_samples_the_assets_history(
     assert samples[-1]["side"] == "long"
     assert await redis_client.xlen(keys.score_history("*")) >= 3
     assert detector.scores_unpublished == 0
+
+
+async def test_the_heap_is_settled_once_the_detector_is_rebuilt(
+    redis_client: aioredis.Redis,
+) -> None:
+    """What the process holds once the model is rebuilt leaves the garbage collector's
+    reach (a full collection scans every tracked object: 1.4 s at 10,000 instruments)."""
+    held_before = [object()]  # a container the collector tracks, alive all along
+    assert any(o is held_before for o in gc.get_objects())
+    try:
+        async with running(Detector(redis_client, SETTINGS, [VENUE])) as detector:
+            await until(lambda: _ready(detector))
+            assert not any(o is held_before for o in gc.get_objects())
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+async def _ready(detector: Detector) -> bool:
+    return detector.ready

@@ -19,7 +19,14 @@ from obs_support import (
     recording_rules,
 )
 
-from service.publish.metrics import ALERT_LATENCY, BUILD_INFO, OUTPUT_SPECS, SPECS
+from service.publish.metrics import (
+    ALERT_LATENCY,
+    BUILD_INFO,
+    DETECTOR_ROUND_SECONDS,
+    DETECTOR_SPECS,
+    OUTPUT_SPECS,
+    SPECS,
+)
 
 DATASOURCE_UID = "${datasource}"
 SCHEMA_VERSIONS = range(36, 42)
@@ -121,8 +128,13 @@ def _metric_names(expr: str) -> set[str]:
 
 def test_every_metric_a_dashboard_names_exists(dashboards: dict[str, Json]) -> None:
     """A metric renamed under a panel fails here, before any Prometheus runs."""
-    known = {spec.name for spec in (*SPECS, *OUTPUT_SPECS)} | {f"{BUILD_INFO}_info", "up"}
-    known |= {f"{ALERT_LATENCY}_{suffix}" for suffix in ("bucket", "sum", "count")}
+    specs = (*SPECS, *OUTPUT_SPECS, *DETECTOR_SPECS)
+    known = {spec.name for spec in specs} | {f"{BUILD_INFO}_info", "up"}
+    known |= {
+        f"{histogram}_{suffix}"
+        for histogram in (ALERT_LATENCY, DETECTOR_ROUND_SECONDS)
+        for suffix in ("bucket", "sum", "count")
+    }
     known |= {name for name, _ in recording_rules()}
     for d in dashboards.values():
         for q in dashboard_queries(d):

@@ -7,13 +7,20 @@ import re
 
 from obs_support import REPO, recording_rules
 
-from service.publish.metrics import ALERT_LATENCY, BUILD_INFO, OUTPUT_SPECS, SPECS
+from service.publish.metrics import (
+    ALERT_LATENCY,
+    BUILD_INFO,
+    DETECTOR_ROUND_SECONDS,
+    DETECTOR_SPECS,
+    OUTPUT_SPECS,
+    SPECS,
+)
 
 DOC = (REPO / "docs" / "metrics.md").read_text()
 
 
 def test_every_metric_is_documented_with_its_type_and_labels() -> None:
-    for spec in (*SPECS, *OUTPUT_SPECS):
+    for spec in (*SPECS, *OUTPUT_SPECS, *DETECTOR_SPECS):
         row = next(
             (line for line in DOC.splitlines() if line.startswith(f"| `{spec.name}` |")), None
         )
@@ -24,12 +31,13 @@ def test_every_metric_is_documented_with_its_type_and_labels() -> None:
         assert all(cells[3:5]), spec.name
     assert f"| `{BUILD_INFO}_info` |" in DOC
     assert f"| `{ALERT_LATENCY}` | histogram | receiver |" in DOC
+    assert f"| `{DETECTOR_ROUND_SECONDS}` | histogram | — |" in DOC
 
 
 def test_no_documented_metric_is_missing_from_the_code() -> None:
     documented = set(re.findall(r"^\| `(deleverage_\w+)` \|", DOC, re.M))
-    names = {s.name for s in (*SPECS, *OUTPUT_SPECS)}
-    assert documented == names | {f"{BUILD_INFO}_info", ALERT_LATENCY}
+    names = {s.name for s in (*SPECS, *OUTPUT_SPECS, *DETECTOR_SPECS)}
+    assert documented == names | {f"{BUILD_INFO}_info", ALERT_LATENCY, DETECTOR_ROUND_SECONDS}
 
 
 def test_every_recording_rule_is_named() -> None:

@@ -374,19 +374,7 @@ class Hub:
         """Every score stored now (the snapshot a new client gets), before any round."""
         pairs = await reader.instruments(self._client)
         scores = list((await reader.pressures(self._client, pairs)).values())
-        async with self._client.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.ASSET_PRESSURE)
-            pipe.get(keys.MARKET_PRESSURE)
-            assets, market = await pipe.execute(raise_on_error=False)
-        raws = []
-        if poison.readable(assets, "pressure", keys.ASSET_PRESSURE) and assets:
-            raws += [(keys.ASSET_PRESSURE, raw) for raw in assets.values()]
-        if poison.readable(market, "pressure", keys.MARKET_PRESSURE) and market:
-            raws.append((keys.MARKET_PRESSURE, market))
-        for key, raw in raws:
-            p = poison.decode_or_record(_PRESSURE, raw, "pressure", key)
-            if p is not None and poison.pressure_problem(p) is None:
-                scores.append(p)
+        scores += await reader.scope_pressures(self._client)
         events = (score_event(None, p) for p in scores)
         return {ev.key: ev for ev in events if ev.key is not None}
 
