@@ -19,6 +19,7 @@ from .config import Settings
 from .errors import ConfigError
 from .logs import configure
 from .preflight import load_checked
+from .process import EventLoop, runner
 from .redact import scrub
 from .venues import REGISTRY
 
@@ -43,9 +44,12 @@ def _configure(settings: Settings) -> None:
     configure(settings.log_level, settings.log_format, secrets=settings.secret_values())
 
 
-def _run(coro: Coroutine[Any, Any, Any]) -> Any:
+def _run(coro: Coroutine[Any, Any, Any], service: EventLoop | None = None) -> Any:
+    """``asyncio.run(coro)``; for the service (``run``, ``demo``), on the ``event_loop``
+    setting's loop and with its GC policy (:mod:`.process`)."""
     try:
-        return asyncio.run(coro)
+        with asyncio.Runner() if service is None else runner(service) as loop:
+            return loop.run(coro)
     except ConfigError as exc:
         raise click.ClickException(scrub(str(exc))) from None
     except KeyboardInterrupt:
@@ -85,7 +89,7 @@ def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
         with contextlib.suppress(asyncio.CancelledError):  # SIGTERM/SIGINT: a clean stop
             await task
 
-    _run(go())
+    _run(go(), settings.event_loop)
 
 
 @main.command()
@@ -188,7 +192,10 @@ def demo(config_files: tuple[Path, ...], port: int, scenario: str, duration: flo
     files = list(config_files) or [f for f in defaults if f.exists()]  # named ones must exist
     settings = _settings(tuple(files))
     _configure(settings)
-    _run(run_demo(settings, files, port=port, scenario=scenario, duration_s=duration))
+    _run(
+        run_demo(settings, files, port=port, scenario=scenario, duration_s=duration),
+        settings.event_loop,
+    )
 
 
 def _names(values: tuple[str, ...]) -> list[str]:

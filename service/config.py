@@ -23,6 +23,7 @@ URLs, secret-looking ``ccxt.config`` keys) are masked in dumps and reprs, and
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import ssl
@@ -434,6 +435,10 @@ class Settings(BaseSettings):
     it). ``None``: ``run`` uses redis://127.0.0.1:6379/0, ``demo`` starts its own."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    """The event loop of ``run`` and ``demo``: the standard library's, or uvloop (libuv; the
+    ``uvloop`` extra). ``bench wire --loop`` measures both: the standard loop was as cheap
+    or cheaper with the picows client (docs/performance.md), hence the default."""
     venues: dict[str, VenueSettings] = Field(
         default_factory=lambda: {"binance_usdm": VenueSettings()}
     )
@@ -459,6 +464,15 @@ class Settings(BaseSettings):
             settings_cls, read_yaml(_config_files()) if data is None else data
         )
         return (init_settings, env_settings, yaml_files)
+
+    @model_validator(mode="after")
+    def _event_loop_installed(self) -> Settings:
+        if self.event_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ValueError(
+                "event_loop: uvloop is not installed (pip install 'deleverage[uvloop]'; not "
+                "on Windows); or set event_loop: asyncio"
+            )
+        return self
 
     @model_validator(mode="after")
     def _polled_venues_stay_fresh(self) -> Settings:

@@ -49,6 +49,7 @@ def test_later_files_win_and_merge_deeply(tmp_path: Path) -> None:
         ("DELEVERAGE_DETECTOR__WINDOW_S", "-5", "detector.window_s"),
         ("DELEVERAGE_API__PORT", "70000", "api.port"),
         ("DELEVERAGE_LOG_LEVEL", "loud", "log_level"),
+        ("DELEVERAGE_EVENT_LOOP", "tokio", "event_loop"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_key(

@@ -34,7 +34,8 @@ SETTINGS = {
 VOCABULARY = {"service", "service.errors", "service.events", "service.redact", "service.scores"}
 """What the settings may use besides themselves: values every layer shares, importing nothing
 else of the service."""
-HEAVY = {"ccxt", "httpx", "aiomqtt", "fastapi", "starlette", "uvicorn", "websockets", "structlog"}
+HEAVY = {"ccxt", "httpx", "aiomqtt", "fastapi", "starlette", "uvicorn", "websockets", "picows",
+         "structlog"}  # fmt: skip
 """Libraries the settings must not load (the start-up checks that need ccxt are
 :mod:`service.preflight`'s)."""
 

@@ -51,16 +51,29 @@ def bench() -> None:
     help="A command the service runs under, e.g. 'py-spy record -o profile.txt -f raw --' "
     "(its figures then include the wrapper's cost).",
 )
+@click.option(
+    "--loop",
+    "event_loop",
+    type=click.Choice(["uvloop", "asyncio"]),
+    default=None,
+    help="The service's event_loop setting (default: the setting's default).",
+)
 def wire(
-    frames: int, liquidations: int, symbols: int, runs: tuple[str, ...], wrap: str | None
+    frames: int,
+    liquidations: int,
+    symbols: int,
+    runs: tuple[str, ...],
+    wrap: str | None,
+    event_loop: str | None,
 ) -> None:
     """The service process and a floor consumer reading the same real-shape frames from a
     loopback venue: CPU per event of each, Redis's, and events lost."""
     from .frames import Mix
     from .wire import BenchError, run_wire
 
+    mix = Mix(liquidations, symbols)
     try:
-        result = asyncio.run(run_wire(frames, Mix(liquidations, symbols), runs or ("all",), wrap))
+        result = asyncio.run(run_wire(frames, mix, runs or ("all",), wrap, event_loop))
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
     _print(result)

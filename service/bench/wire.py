@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import json
 import os
 import platform
 import shlex
+import signal
 import sys
 import tempfile
 import time
@@ -37,10 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from websockets.version import version as websockets_version
 
 from ..collect.dedup import Deduplicator
-from ..config import VenueSettings
+from ..config import Settings, VenueSettings
 from ..events import KIND_OF, Kind
 from ..lifeline import spawn_options
 from ..simulate import BinanceUsdmSimulator, BybitSimulator, OkxSimulator
@@ -56,6 +57,8 @@ QUIET_WINDOW_S = 0.25
 QUIET_SHARE = 0.05
 SETTLE_TIMEOUT_S = 120.0
 START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+"""How long the service's clean stop may take, and a wrapper's (a profiler writes its output)."""
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -112,9 +115,12 @@ def expected_events(
     return out
 
 
-def service_config(redis_url: str, urls: dict[str, tuple[str, str]]) -> dict[str, Any]:
+def service_config(
+    redis_url: str, urls: dict[str, tuple[str, str]], event_loop: str | None = None
+) -> dict[str, Any]:
     """The configuration of the measured service: the three venues at the blaster, the
-    others off, no warm start (it would poll REST while we measure)."""
+    others off, no warm start (it would poll REST while we measure); ``event_loop``: the
+    setting's default when ``None``."""
     venues: dict[str, Any] = {name: {"enabled": False} for name in REGISTRY}
     for name, (ws, rest) in urls.items():
         venues[name] = {"enabled": True, "ws_url": ws, "rest_url": rest, "symbols": "all"}
@@ -126,6 +132,7 @@ def service_config(redis_url: str, urls: dict[str, tuple[str, str]]) -> dict[str
         "venues": venues,
         "detector": {"warmup": False},
         "collect": {"watchdog_s": 600},
+        "event_loop": event_loop or Settings.model_fields["event_loop"].default,
     }
 
 
@@ -220,6 +227,7 @@ async def run_service(
         proc = await asyncio.create_subprocess_exec(
             *wrap, *args, stdout=log, stderr=log, env=env, **spawn_options()
         )
+        pid: int | None = None
         try:
             try:
                 await blaster.wait_subscribed(frames, START_TIMEOUT_S)
@@ -247,18 +255,38 @@ async def run_service(
                 "pid": pid,
             }
         finally:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), 15)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await _stop(proc, pid if wrap else None)
             log.close()
 
 
+async def _stop(proc: asyncio.subprocess.Process, wrapped: int | None) -> None:
+    """Stop the service: SIGTERM (a clean shutdown), SIGKILL after :data:`STOP_TIMEOUT_S`.
+    Under a wrapper (``wrapped``: the service's pid), the signal goes to the service, and
+    the wrapper ends by itself once its child has (a profiler writes its output then; a
+    SIGTERM to the wrapper would end it before it writes)."""
+    if proc.returncode is not None:
+        return
+    if wrapped is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(wrapped, signal.SIGTERM)
+    else:
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+    except TimeoutError:
+        if wrapped is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(wrapped, signal.SIGKILL)  # not our child: nothing else would stop it
+        proc.kill()
+        await proc.wait()
+
+
 async def run_wire(
-    n_frames: int, mix: Mix, runs: Sequence[str], wrap: str | None = None
+    n_frames: int,
+    mix: Mix,
+    runs: Sequence[str],
+    wrap: str | None = None,
+    event_loop: str | None = None,
 ) -> dict[str, Any]:
     """The ``wire`` scenario: the floor, then the service once per entry of ``runs``
     (``all``: every component; ``collect``: ``--only collect``)."""
@@ -309,7 +337,7 @@ async def run_wire(
         }
         try:
             for run in runs:
-                config = service_config(redis_url, urls)
+                config = service_config(redis_url, urls, event_loop)
                 res = await run_service(
                     config, None if run == "all" else run, blaster, frames, client,
                     shlex.split(wrap) if wrap else [],
@@ -317,6 +345,7 @@ async def run_wire(
                 stored = await stored_events(client, markets, set(expected))
                 out["service"][run] = {
                     "command": res["command"],
+                    "event_loop": config["event_loop"],
                     "cpu_us_per_event": _us(res["cpu_s"], events),
                     "ratio_to_floor": round(res["cpu_s"] / floor["cpu_s"], 2),
                     "redis_cpu_us_per_event": _us(res["redis_cpu_s"], events),
@@ -333,9 +362,18 @@ async def run_wire(
             await client.flushdb()
             await client.aclose()
     out["cpus"] = os.cpu_count()
-    out["versions"] = {"python": platform.python_version(), "websockets": websockets_version}
+    out["versions"] = {"python": platform.python_version()} | {
+        lib: _version(lib) for lib in ("websockets", "picows", "uvloop")
+    }
     return out
 
 
 def _us(cpu_s: float, events: int) -> float:
     return round(cpu_s / max(1, events) * 1e6, 2)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None

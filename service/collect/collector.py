@@ -3,7 +3,9 @@
 The collector is venue-independent: everything venue-specific comes from its
 :class:`~service.venues.base.Venue`. It runs these tasks:
 
-* the connection supervisor: opens the websocket, subscribes, feeds every frame through
+* the connection supervisor: opens the websocket (picows' implementation of the
+  ``websockets`` asyncio API: the same connection, close and error semantics, with the
+  frames parsed in Cython), subscribes, feeds every frame through
   the venue's parser (which never raises: a bad frame is counted and dropped, see
   :meth:`~service.venues.base.Parser.parse`), the event check
   (:class:`~service.validate.Boundary`) and the deduplicator into the
@@ -35,10 +37,15 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 import redis.asyncio as aioredis
 import structlog
+from picows import WSCloseCode, WSError
+from picows.websockets import ClientConnection, connect
+from picows.websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    WebSocketException,
+)
 from redis.exceptions import RedisError
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
-from websockets.frames import CloseCode
 
 from ..aio import checkpoint
 from ..backoff import Backoff
@@ -59,8 +66,9 @@ CLOSE_TIMEOUT_S = 1.0
 """How long a closing handshake may take: a lost or stalled connection is replaced at once,
 not after websockets' default 10 s."""
 
-#: What a lost connection looks like; anything else is a bug and is left to crash loudly.
-CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, InvalidHandshake)
+#: What a lost connection looks like; anything else is a bug and is left to crash loudly
+#: (picows' own errors, ``WSError``, may come from below its websockets API).
+CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, InvalidHandshake, WSError)
 REST_ERRORS = (
     ccxt_async.BaseError, OSError, TimeoutError, ValueError, KeyError, TypeError, ArithmeticError
 )  # fmt: skip
@@ -69,7 +77,7 @@ decode errors are ValueErrors; a number too large for a float is an OverflowErro
 and retried, never fatal to the collector."""
 TOO_BIG = "too_big"
 """The parse-error reason of a frame over the venue's ``max_frame_bytes`` (the connection
-is closed with 1009 by the websockets library, and reconnects)."""
+is closed with 1009 by the websocket client, and reconnects)."""
 ROTATION_RETRY_S = 60.0
 MAX_PONG_LEN = 256
 
@@ -250,7 +258,7 @@ class VenueCollector:
             conn.url, open_timeout=self.settings.open_timeout_s,
             max_size=self.venue.max_frame_bytes,
             compression=None, close_timeout=CLOSE_TIMEOUT_S,
-            additional_headers=list(conn.headers) or None,
+            additional_headers=dict(conn.headers) or None,  # picows takes a mapping only
         ) as ws:  # fmt: skip
             for message in conn.subscribe:
                 await ws.send(message)
@@ -264,8 +272,15 @@ class VenueCollector:
             watchdog = asyncio.create_task(self._watchdog(ws, live, conn))
             handed_over = False
             try:
-                pong = conn.pong
-                async for frame in ws:
+                pong, recv = conn.pong, ws.recv
+                while True:
+                    # Bytes, not str: the parsers decode JSON from bytes, so a text frame is
+                    # not decoded from UTF-8 first (invalid UTF-8 is the parser's counted
+                    # drop, like any unreadable frame, not a 1007 close).
+                    try:
+                        frame = await recv(decode=False)
+                    except ConnectionClosedOK:
+                        break  # a normal close (1000/1001): what `async for` would end on
                     if pong is None or len(frame) > MAX_PONG_LEN or pong not in _text(frame):
                         live.last_frame = self.clock()  # data, not the answer to our ping
                     if self._on_frame(frame) and ready is not None:
@@ -469,5 +484,5 @@ class VenueCollector:
 def _too_big(exc: BaseException) -> bool:
     """Whether the connection was closed because the venue sent a frame over ``max_size``."""
     return isinstance(exc, ConnectionClosed) and (
-        exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG
+        exc.sent is not None and exc.sent.code == WSCloseCode.MESSAGE_TOO_BIG
     )

@@ -4,7 +4,10 @@ whose invariants hold (nothing lost, every figure present). Timings are never ch
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,7 +73,27 @@ def test_wire_stores_every_event_sent_through_the_service() -> None:
         assert run["detector_pressure_keys"] >= 0
     assert out["service"]["collect"]["command"] == "run --only collect"
     assert out["cpus"] >= 1
-    assert set(out["versions"]) == {"python", "websockets"}
+    assert set(out["versions"]) == {"python", "websockets", "picows", "uvloop"}
+    assert {run["event_loop"] for run in out["service"].values()} == {"asyncio"}  # the default
+
+
+@pytest.mark.integration
+def test_wire_under_a_wrapper_stops_the_service_so_the_wrapper_ends_by_itself(
+    tmp_path: Path,
+) -> None:
+    # A wrapper that, like py-spy, writes its output once its child has exited and dies
+    # without writing on a SIGTERM of its own.
+    out = tmp_path / "wrapper.out"
+    wrapper = (
+        "import subprocess, sys; r = subprocess.run(sys.argv[2:]); "
+        "open(sys.argv[1], 'w').write(str(r.returncode))"
+    )
+    wrap = shlex.join([sys.executable, "-c", wrapper, str(out)])
+    result = _bench("wire", "--frames", "300", "--liquidations", "5", "--symbols", "2",
+                    "--wrap", wrap, "--loop", "uvloop")  # fmt: skip
+    assert result["service"]["all"]["events_lost"] == 0
+    assert result["service"]["all"]["event_loop"] == "uvloop"  # the option, through the service
+    assert out.read_text() == "0"  # the service stopped cleanly, then the wrapper wrote
 
 
 def test_detector_reports_update_and_tick_costs_per_size() -> None:

@@ -83,6 +83,31 @@ async def test_a_forced_disconnect_reconnects_and_counts_nothing_twice(
     assert len(liqs) == len(set(liqs))
 
 
+async def test_a_close_frame_from_the_venue_reconnects_and_names_its_code(
+    sim: BinanceUsdmSimulator, redis_client: aioredis.Redis
+) -> None:
+    async with running(usdm(sim), redis_client) as collector:
+        await until(lambda: collector.health.messages_total > 10)
+        assert await sim.drop_connections(abrupt=False) == 1  # a 1001 "going away"
+        await until(lambda: collector.health.reconnects_total == 1 and collector.health.connected)
+        assert "1001" in (collector.health.last_error or "")
+        before = collector.health.messages_total
+        await until(lambda: collector.health.messages_total > before + 10)
+
+
+async def test_a_refused_handshake_is_retried_and_reported_without_ending_the_collector(
+    sim: BinanceUsdmSimulator, redis_client: aioredis.Redis
+) -> None:
+    settings = settings_for(sim, SYMBOLS, oi_poll_weight_per_minute=60)
+    wrong = settings.model_copy(update={"ws_url": f"{sim.ws_base_url}/nowhere"})  # HTTP 404
+    async with running(BinanceUsdm(wrong), redis_client) as collector:
+        await until(lambda: collector.health.reconnects_total >= 3)
+        assert "InvalidStatus" in (collector.health.last_error or "")
+        assert "404" in (collector.health.last_error or "")
+        assert not collector.health.connected
+        assert collector.health.messages_total == 0
+
+
 async def test_a_stalled_feed_is_detected_by_the_watchdog_and_reconnected(
     sim: BinanceUsdmSimulator, redis_client: aioredis.Redis
 ) -> None:

@@ -238,6 +238,19 @@ async def test_a_liquidation_resent_by_the_venue_is_stored_once(
     assert liq_ts == [NOW, NOW + 1, NOW + 2]
 
 
+async def test_an_identity_with_the_line_formats_separators_is_stored_once_and_intact(
+    redis_client: aioredis.Redis,
+) -> None:
+    odd = msgspec.structs.replace(_liq("BTCUSDT", NOW), event_id="a\tb\nc")
+    plain = _identified(NOW + 1)
+    stored, dups = await write_batch(redis_client, [odd, plain], StoreSettings(), NOW)
+    assert (stored, dups) == ([odd, plain], 0)
+    stored, dups = await write_batch(redis_client, [odd, plain], StoreSettings(), NOW + 5)
+    assert (stored, dups) == ([], 2)
+    rows = await redis_client.xrange(keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION))
+    assert [decode(r[1][b"e"]) for r in rows] == [odd, plain]
+
+
 async def test_two_sinks_writing_the_same_liquidation_store_it_once(
     redis_client: aioredis.Redis,
 ) -> None:
