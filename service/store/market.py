@@ -35,6 +35,7 @@ from .poison import (
     usable_event,
     utf8,
 )
+from .reader import instrument_members
 
 Pair = tuple[str, str]
 
@@ -87,16 +88,7 @@ class MarketReader:
             readable(exc, "instruments", keys.INSTRUMENTS)
             members = set()
         if members != self._members:
-            pairs = []
-            for member in members:
-                text = utf8(member, "instruments", keys.INSTRUMENTS)
-                if text is None:
-                    continue
-                pair = keys.split_instrument(text)
-                if not all(pair):
-                    record("instruments", Reason.INVALID, keys.INSTRUMENTS, text)
-                    continue
-                pairs.append((text.encode(), pair))
+            pairs = [(text.encode(), pair) for text, pair in instrument_members(members)]
             self._members, self._pairs = members, sorted(pairs, key=lambda p: p[1])
         return [pair for _, pair in self._pairs]
 

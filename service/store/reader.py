@@ -89,7 +89,13 @@ async def instruments(client: aioredis.Redis, venue: str | None = None) -> list[
     except ResponseError as exc:
         readable(exc, "instruments", keys.INSTRUMENTS)
         return []
-    pairs = []
+    return sorted(pair for _, pair in instrument_members(members) if venue in (None, pair[0]))
+
+
+def instrument_members(members: Iterable[bytes]) -> list[tuple[str, tuple[str, str]]]:
+    """The members of ``keys.INSTRUMENTS`` as ``(member, (venue, symbol))``; one that is not
+    UTF-8 or names no instrument is skipped and counted (:mod:`.poison`)."""
+    out = []
     for member in members:
         text = utf8(member, "instruments", keys.INSTRUMENTS)
         if text is None:
@@ -98,9 +104,8 @@ async def instruments(client: aioredis.Redis, venue: str | None = None) -> list[
         if not all(pair):
             record("instruments", Reason.INVALID, keys.INSTRUMENTS, text)
             continue
-        if venue is None or pair[0] == venue:
-            pairs.append(pair)
-    return sorted(pairs)
+        out.append((text, pair))
+    return out
 
 
 async def latest(
