@@ -35,6 +35,7 @@ from typing import Any
 from ..config import DetectorSettings
 from ..detect.base import Seedable
 from ..detect.factory import make_model
+from ..detect.runner import settle_heap
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 
 VENUES = ("binance_usdm", "bybit", "okx")
@@ -105,8 +106,7 @@ def measure(
     seed_s = time.perf_counter() - t
     liq_every = round(1 / liq_share) if liq_share > 0 else 0
     update_s, events, ticks, scored, deferred = 0.0, 0, [], [], []
-    gc.collect()
-    gc.freeze()  # as the service does after its warm start (detect.runner.settle_heap)
+    settle_heap("seeded")  # as the service does after its warm start
     now_ms = T0_MS
     for s in range(seconds + 1):
         batch = _second(n, s, liq_every)
@@ -122,7 +122,6 @@ def measure(
         events += len(batch)
     gc.collect()
     rss_grown = _rss_bytes() - rss_before
-    gc.unfreeze()
     first_ms, first_scored = ticks.pop(0) * 1000, scored.pop(0)
     deferred.pop(0)
     ticks_ms = sorted(x * 1000 for x in ticks)

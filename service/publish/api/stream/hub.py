@@ -44,13 +44,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import msgspec
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
 from ....errors import StoreError
-from ....scores import Pressure
 from ....store import keys, poison, reader
 from .events import (
     ORIGIN,
@@ -84,7 +82,6 @@ LINGER_S: Final = 30.0
 START_TIMEOUT_S: Final = 5.0
 RETRY_MAX_S: Final = 2.0
 HOLD_S: Final = 0.001
-_PRESSURE: Final = msgspec.json.Decoder(Pressure)
 
 Decode = Callable[[Entry, bytes, str], list[LiveEvent]]
 
