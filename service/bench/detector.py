@@ -35,8 +35,8 @@ from typing import Any
 from ..config import DetectorSettings
 from ..detect.base import Seedable
 from ..detect.factory import make_model
-from ..detect.runner import settle_heap
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from ..process import settle_heap
 
 VENUES = ("binance_usdm", "bybit", "okx")
 T0_MS = 1_760_000_000_000

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -56,6 +55,7 @@ from ..aio import checkpoint
 from ..config import DetectorSettings
 from ..errors import Verdict, verdict
 from ..histogram import Histogram
+from ..process import settle_heap
 from ..scores import ANY, Pressure, Scope, Transition, encode
 from ..store import keys, poison, reader
 from .base import Evaluation, PressureModel, Seedable
@@ -419,24 +419,6 @@ async def _warm(warmup: Warmup, model: Seedable) -> int:
         return 0
     settle_heap("warm start done")
     return samples
-
-
-def settle_heap(why: str) -> None:
-    """Move what the process holds now (the model's history and baselines: about 135
-    objects per instrument that the garbage collector tracks) out of the collector's reach.
-    A full collection scans every tracked object: 1.4 s at 10,000 instruments, a stall of
-    every task of the process (``docs/performance.md``). Called once the long-lived state
-    is built (after the rebuild, after the warm start); what comes later is collected as
-    usual. One full collection first, so that no garbage is frozen."""
-    started = time.perf_counter()
-    gc.collect()
-    gc.freeze()
-    log.info(
-        "heap settled",
-        why=why,
-        frozen_objects=gc.get_freeze_count(),
-        took_ms=round((time.perf_counter() - started) * 1000, 1),
-    )
 
 
 def _id_ms(stream_id: str) -> int:
