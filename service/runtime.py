@@ -327,6 +327,10 @@ class _MetricsSource:
         det = self._rt.detector
         return list(det.snapshot().values()) if det is not None else []
 
+    def scope_pressures(self) -> list[Pressure]:
+        det = self._rt.detector
+        return list(det.aggregates().values()) if det is not None else []
+
     def latest(self) -> Mapping[tuple[str, str], Mapping[Kind, Event]]:
         return {
             (c.venue.id, sym): per for c in self._rt.collectors for sym, per in c.latest.items()

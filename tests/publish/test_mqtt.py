@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiomqtt
+import msgspec
 import pytest
 from procs_support import free_port
 from pydantic import ValidationError
@@ -28,7 +29,7 @@ from service.events import Side
 from service.publish.mqtt import MqttPublisher, MqttSettings, Topics
 from service.publish.mqtt.payloads import retained_messages
 from service.publish.mqtt.topics import check_prefix, token, untoken
-from service.scores import Pressure, State
+from service.scores import Pressure, Scope, State
 
 REPO = Path(__file__).resolve().parents[2]
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -60,11 +61,15 @@ def pressure(
 
 
 class StaticSource:
-    def __init__(self, items: list[Pressure]) -> None:
+    def __init__(self, items: list[Pressure], scopes: list[Pressure] | None = None) -> None:
         self.items = items
+        self.scopes = scopes or []
 
     def pressures(self) -> list[Pressure]:
         return list(self.items)
+
+    def scope_pressures(self) -> list[Pressure]:
+        return list(self.scopes)
 
 
 # --- pure -------------------------------------------------------------------------------------
@@ -141,14 +146,63 @@ def test_retained_bodies_cover_instrument_asset_and_market() -> None:
     assert inst["v"] == 1
     assert (inst["score"], inst["state"], inst["side"]) == (72.5, "cascade", "long")
     btc = out[t.asset("BTC")]
+    assert btc["v"] == 2
     assert btc["score_max"] == 72.5
-    assert btc["state"] == "cascade"
+    assert (btc["basis"], btc["state"], btc["score"]) == ("instruments", "cascade", 72.5)
     assert btc["venues"] == ["binance_usdm", "bybit"]
     assert btc["states"] == {"calm": 0, "building": 0, "unwinding": 1, "cascade": 1}
     market = out[t.market]
     assert market["instruments"] == 3
     assert market["assets"] == 2
     assert market["top"] == {"venue": "binance_usdm", "symbol": "BTCUSDT", "score": 72.5}
+
+
+def scope_score(
+    scope: Scope, asset: str, score: float, state: State, side: Side | None
+) -> Pressure:
+    return msgspec.structs.replace(
+        pressure(venue="*", symbol="*", asset=asset, score=score, state=state, side=side),
+        scope=scope,
+        reasons=[f"{asset} weighted"],
+    )
+
+
+def test_asset_and_market_bodies_carry_the_detectors_scope_scores() -> None:
+    # one instrument of BTC in a cascade, its larger sibling calm: the detector's
+    # open-interest weighted BTC score is an unwinding; the market is calm
+    t = Topics("p/v1")
+    items = [
+        pressure(score=80.0, state=State.CASCADE),
+        pressure(venue="bybit", score=20.0, state=State.CALM, side=None),
+        pressure(symbol="ETHUSDT", asset="ETH", score=10.0, state=State.CALM, side=None),
+    ]
+    scopes = [
+        scope_score(Scope.ASSET, "BTC", 55.0, State.UNWINDING, Side.LONG),
+        scope_score(Scope.MARKET, "*", 30.0, State.CALM, None),
+        scope_score(Scope.ASSET, "SOL", 60.0, State.UNWINDING, Side.LONG),  # no instrument
+    ]
+    out = {k: json.loads(v) for k, v in retained_messages(t, items, scopes).items()}
+    btc = out[t.asset("BTC")]
+    assert (btc["basis"], btc["score"], btc["state"], btc["side"]) == (
+        "detector",
+        55.0,
+        "unwinding",
+        "long",
+    )
+    assert btc["reasons"] == ["BTC weighted"]
+    assert btc["score_max"] == 80.0  # the instruments stay as context
+    assert btc["states"]["cascade"] == 1
+    eth = out[t.asset("ETH")]  # not scored by the detector yet: its worst instrument
+    assert (eth["basis"], eth["state"]) == ("instruments", "calm")
+    market = out[t.market]
+    assert (market["basis"], market["state"], market["side"], market["score"]) == (
+        "detector",
+        "calm",
+        None,
+        30.0,
+    )
+    assert market["top"]["score"] == 80.0
+    assert t.asset("SOL") not in out  # a scope score alone makes no message
 
 
 def test_mqtt_is_off_without_a_host_and_secrets_stay_secret() -> None:
@@ -267,7 +321,10 @@ pytestmark_integration = pytest.mark.integration
 async def test_a_new_subscriber_gets_the_retained_scores_and_online(
     broker: Broker, prefix: str
 ) -> None:
-    source = StaticSource([pressure(), pressure(venue="okx", symbol="BTC/USDT:USDT")])
+    source = StaticSource(
+        [pressure(), pressure(venue="okx", symbol="BTC/USDT:USDT")],
+        [scope_score(Scope.ASSET, "BTC", 55.0, State.UNWINDING, Side.LONG)],
+    )
     publisher = MqttPublisher(settings(broker.port, prefix), source)
     topics = publisher.topics
     async with running(publisher):
@@ -286,6 +343,10 @@ async def test_a_new_subscriber_gets_the_retained_scores_and_online(
     body = json.loads(by_topic[topics.instrument("okx", "BTC/USDT:USDT")].payload)
     assert body["symbol"] == "BTC/USDT:USDT"
     assert body["state"] == "cascade"
+    asset = json.loads(by_topic[topics.asset("BTC")].payload)
+    assert (asset["basis"], asset["state"], asset["score"]) == ("detector", "unwinding", 55.0)
+    market = json.loads(by_topic[topics.market].payload)
+    assert (market["basis"], market["state"]) == ("instruments", "cascade")  # not scored yet
     assert status[0].payload == b"online"
     assert status[0].retain
 
@@ -384,6 +445,9 @@ CHILD = textwrap.dedent(
 
     class Empty:
         def pressures(self):
+            return []
+
+        def scope_pressures(self):
             return []
 
     s = MqttSettings(host="127.0.0.1", port=int(sys.argv[1]), topic_prefix=sys.argv[2])

@@ -1,10 +1,14 @@
 """The JSON bodies of the retained score topics. Pure: pressures in, ``{topic: bytes}`` out.
 
 Every body carries ``"v": 1`` (its schema version) and times in ms since the epoch
-(``updated_ms``). Instrument bodies are the detector's :class:`Pressure` as is; the asset and
-market bodies summarise the instruments under them: the highest score, the worst state
-(``calm`` < ``building`` < ``unwinding`` < ``cascade``), how many instruments are in each
-state, and the instrument with the highest score. See ``docs/mqtt.md`` for samples.
+(``updated_ms``). Instrument bodies are the detector's :class:`Pressure` as is. An asset or
+market body carries the detector's own score of that scope (``score``, ``state``, ``side``,
+``since_ms``, ``reasons``: open-interest weighted across venues, the same score the alerts
+and the API read; ``"basis": "detector"``) and, for context, the instruments under it: the
+highest score, how many are in each state, and the highest-scored one. Until the detector has
+scored a scope (its first rounds), the worst instrument stands in (``"basis":
+"instruments"``; ``calm`` < ``building`` < ``unwinding`` < ``cascade``). See
+``docs/mqtt.md`` for samples.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ from typing import Any, Final
 
 import msgspec
 
-from ...scores import Pressure, State
+from ...scores import Pressure, Scope, State
 from .topics import Topics
 
 SCHEMA: Final = 1
+SCOPE_SCHEMA: Final = 2
+"""Asset and market bodies: 2 since their state is the detector's scope score (1: the worst
+instrument's)."""
 SEVERITY: Final = {State.CALM: 0, State.BUILDING: 1, State.UNWINDING: 2, State.CASCADE: 3}
 
 _encode = msgspec.json.Encoder(order="sorted").encode
@@ -35,27 +42,49 @@ def instrument_body(p: Pressure) -> dict[str, Any]:
     return body
 
 
-def summary_body(pressures: list[Pressure]) -> dict[str, Any]:
-    """The summary of a non-empty group of instruments (an asset or the whole market)."""
+def summary_body(pressures: list[Pressure], scope: Pressure | None = None) -> dict[str, Any]:
+    """The body of an asset or the market: ``scope`` is the detector's score of it (``None``
+    before its first: the worst of ``pressures`` stands in), ``pressures`` the instruments
+    under it (non-empty)."""
     top = max(pressures, key=lambda p: (p.score, SEVERITY[p.state]))
-    worst = max(pressures, key=lambda p: (SEVERITY[p.state], p.score))
     counts = dict.fromkeys((s.value for s in State), 0)
     for p in pressures:
         counts[p.state.value] += 1
-    return {
-        "v": SCHEMA,
+    body: dict[str, Any] = {
+        "v": SCOPE_SCHEMA,
         "score_max": top.score,
-        "state": worst.state.value,
-        "side": worst.side.value if worst.side else None,
         "instruments": len(pressures),
         "states": counts,
         "top": {"venue": top.venue, "symbol": top.symbol, "score": top.score},
-        "updated_ms": max(p.updated_ms for p in pressures),
+    }
+    if scope is None:
+        worst = max(pressures, key=lambda p: (SEVERITY[p.state], p.score))
+        return body | {
+            "basis": "instruments",
+            "score": worst.score,
+            "state": worst.state.value,
+            "side": worst.side.value if worst.side else None,
+            "since_ms": worst.since_ms,
+            "reasons": worst.reasons,
+            "updated_ms": max(p.updated_ms for p in pressures),
+        }
+    return body | {
+        "basis": "detector",
+        "score": scope.score,
+        "state": scope.state.value,
+        "side": scope.side.value if scope.side else None,
+        "since_ms": scope.since_ms,
+        "reasons": scope.reasons,
+        "updated_ms": scope.updated_ms,
     }
 
 
-def retained_messages(topics: Topics, pressures: Iterable[Pressure]) -> dict[str, bytes]:
-    """Every retained score message for ``pressures``: per instrument, per asset, market."""
+def retained_messages(
+    topics: Topics, pressures: Iterable[Pressure], scopes: Iterable[Pressure] = ()
+) -> dict[str, bytes]:
+    """Every retained score message: per instrument (``pressures``), per asset and the
+    market (from ``scopes``, the detector's asset and market scores, with the instruments as
+    context). An asset or market with no instrument scored has no message."""
     out: dict[str, bytes] = {}
     by_asset: dict[str, list[Pressure]] = defaultdict(list)
     everything: list[Pressure] = []
@@ -63,13 +92,20 @@ def retained_messages(topics: Topics, pressures: Iterable[Pressure]) -> dict[str
         out[topics.instrument(p.venue, p.symbol)] = encode(instrument_body(p))
         by_asset[p.asset].append(p)
         everything.append(p)
+    asset_scores: dict[str, Pressure] = {}
+    market: Pressure | None = None
+    for p in scopes:
+        if p.scope is Scope.ASSET:
+            asset_scores[p.asset] = p
+        elif p.scope is Scope.MARKET:
+            market = p
     for asset, group in by_asset.items():
-        body = summary_body(group)
+        body = summary_body(group, asset_scores.get(asset))
         body["asset"] = asset
         body["venues"] = sorted({p.venue for p in group})
         out[topics.asset(asset)] = encode(body)
     if everything:
-        body = summary_body(everything)
+        body = summary_body(everything, market)
         body["assets"] = len(by_asset)
         out[topics.market] = encode(body)
     return out

@@ -41,7 +41,13 @@ log = structlog.get_logger(__name__)
 class ScoreSource(Protocol):
     """What the publisher reads each interval: in-process state, cheap, no I/O."""
 
-    def pressures(self) -> list[Pressure]: ...
+    def pressures(self) -> list[Pressure]:
+        """The instruments' scores."""
+        ...
+
+    def scope_pressures(self) -> list[Pressure]:
+        """The detector's asset scores and the market's."""
+        ...
 
 
 class MqttPublisher:
@@ -165,7 +171,9 @@ class MqttPublisher:
 
     async def _send_scores(self, client: aiomqtt.Client) -> None:
         s = self._settings
-        current = payloads.retained_messages(self.topics, self._source.pressures())
+        current = payloads.retained_messages(
+            self.topics, self._source.pressures(), self._source.scope_pressures()
+        )
         for topic in [t for t in self._published if t not in current]:
             await self._publish(client, topic, b"", qos=s.score_qos, retain=True)
             del self._published[topic]
