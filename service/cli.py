@@ -75,6 +75,18 @@ def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
 
     settings = _settings(config_files)
     _configure(settings)
+    if settings.api.workers > 1:
+        if set(only) != {"api"}:
+            raise click.ClickException(
+                f"api.workers is {settings.api.workers}: the API workers run as their own "
+                "processes; start them with `deleverage run --only api`, and the other "
+                "components in another process (e.g. `--only collect --only detect --only "
+                "alerts`)"
+            )
+        from .workers import serve
+
+        serve(settings, list(config_files))
+        return
 
     async def go() -> None:
         runtime = Runtime(settings, {Component(c) for c in only} or None)

@@ -340,6 +340,10 @@ class ApiSettings(_Section):
     """How far back a stream client may resume (``Last-Event-ID``), at most
     ``stream_replay_events`` events; older: the current scores instead."""
     stream_replay_events: Annotated[int, Field(ge=100)] = 50000
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """API worker processes. Above 1, ``deleverage run --only api`` binds the port once and
+    supervises that many API-only workers sharing it (``docs/scaling.md``); the API then runs
+    in no other process."""
     snapshot_s: Annotated[float, Field(ge=0, le=60)] = 1.0
     """The data endpoints and ``/metrics`` answer from a snapshot read (or rendered) at most
     this long ago, refreshed in the background; 0: read per request."""

@@ -204,13 +204,16 @@ async def keep_moving(client: aioredis.Redis, listed: list[tuple[str, str, str]]
 
 
 @contextlib.asynccontextmanager
-async def api_process(redis_url: str, code: str | None) -> AsyncIterator[tuple[str, int]]:
-    """``run --only api`` over ``redis_url``; yields its base URL and pid."""
+async def api_process(
+    redis_url: str, code: str | None, workers: int = 1
+) -> AsyncIterator[tuple[str, int]]:
+    """``run --only api`` over ``redis_url`` (with ``workers`` worker processes); yields its
+    base URL and pid."""
     port = _free_port()
     config = {
         "redis_url": redis_url,
         "log_level": "warning",
-        "api": {"port": port, "max_limit": 1000},
+        "api": {"port": port, "max_limit": 1000, "workers": workers},
         "venues": {
             name: {"enabled": True, "ws_url": "ws://127.0.0.1:9", "rest_url": "http://127.0.0.1:9"}
             for name in REGISTRY
@@ -271,6 +274,22 @@ _UNIT_MS: Final = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 _LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of ``pid`` and of its children (the API workers), as :func:`process_cpu_s`
+    (a child that ended is not counted: read it before and after the same run)."""
+    total = process_cpu_s(pid)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid:
+            total += process_cpu_s(int(entry.name))
+    return total
+
+
 def parse_wrk(output: str) -> dict[str, float]:
     """Requests per second, p50 and p99 (ms), requests and non-2xx answers of a ``wrk
     --latency`` run's output."""
@@ -297,8 +316,9 @@ def parse_wrk(output: str) -> dict[str, float]:
 
 
 async def drive(url: str, pid: int, path: str, connections: int, seconds: int) -> dict[str, Any]:
-    """One ``wrk`` run against ``url + path``; its figures and the API's CPU over it."""
-    c0, t0 = process_cpu_s(pid), time.monotonic()
+    """One ``wrk`` run against ``url + path``; its figures and the API's CPU over it (the
+    process's and its workers')."""
+    c0, t0 = tree_cpu_s(pid), time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"--timeout={WRK_TIMEOUT_S}s",
         "--latency", url + path,
@@ -309,7 +329,7 @@ async def drive(url: str, pid: int, path: str, connections: int, seconds: int) -
     if proc.returncode != 0:
         raise BenchError(f"wrk failed on {path}: {out.decode(errors='replace')[-1000:]}")
     figures: dict[str, Any] = parse_wrk(out.decode())
-    figures["api_cpu_share"] = round((process_cpu_s(pid) - c0) / wall, 3)
+    figures["api_cpu_share"] = round((tree_cpu_s(pid) - c0) / wall, 3)
     return figures
 
 
@@ -321,6 +341,7 @@ async def run_api(
     redis_url: str | None,
     flush: bool,
     code: str | None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """The ``api`` scenario (see module doc)."""
     if shutil.which("wrk") is None:
@@ -339,7 +360,7 @@ async def run_api(
         written = await seed(client, instruments, liquidations)
         keeper = asyncio.create_task(keep_moving(client, market(instruments)))
         try:
-            base, pid = await stack.enter_async_context(api_process(url, code))
+            base, pid = await stack.enter_async_context(api_process(url, code, workers))
             results: dict[str, Any] = {}
             for path in ENDPOINTS:
                 url = path + await _cursor(base) if path.endswith("cursor=") else path
@@ -357,6 +378,7 @@ async def run_api(
         "scenario": "api",
         "market": {**written, "venues": len(REGISTRY), "liquidations_per_instrument": liquidations},
         "load": {"tool": "wrk", "connections": connections, "threads": 1, "seconds": seconds},
+        "api_workers": workers,
         "code": code,
         "endpoints": results,
         "cpus": os.cpu_count(),

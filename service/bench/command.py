@@ -162,6 +162,8 @@ def pipeline(seconds: int, liq_per_s: int, redis_url: str | None, flush: bool) -
     type=click.Path(exists=True, file_okay=False, resolve_path=True),
     help="Run the API from this checkout instead (e.g. another branch's worktree).",
 )
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="API worker processes (api.workers).")  # fmt: skip
 def api(
     instruments: int,
     liquidations: int,
@@ -170,6 +172,7 @@ def api(
     redis_url: str | None,
     flush: bool,
     code: str | None,
+    workers: int,
 ) -> None:
     """The API process over a synthesized market of --instruments, each GET endpoint under
     wrk: req/s, p50, p99, and the ratio to /healthz's rate."""
@@ -178,7 +181,9 @@ def api(
 
     try:
         result = asyncio.run(
-            run_api(instruments, liquidations, seconds, connections, redis_url, flush, code)
+            run_api(
+                instruments, liquidations, seconds, connections, redis_url, flush, code, workers
+            )
         )
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
