@@ -14,7 +14,7 @@ Wire protocol (https://developers.binance.com/docs/derivatives/usds-margined-fut
 * Open interest is REST only (``GET /fapi/v1/openInterest``, weight 1), in base coin.
 * Funding intervals that differ from 8 h are listed by ``GET /fapi/v1/fundingInfo``.
 
-The frames and REST bodies are shared with COIN-M and decoded in :mod:`._binance`.
+The frames and REST bodies are shared with COIN-M and decoded in :mod:`.common`.
 """
 
 from __future__ import annotations

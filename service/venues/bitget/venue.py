@@ -10,7 +10,7 @@ Wire protocol (https://www.bitget.com/api-doc/uta/websocket/public/, "Tickers Ch
   "code":...,"msg":...}`` (counted as ``venue_error``). Limits: 10 messages a second per
   connection (pings included), 240 subscribe requests an hour, at most 1000 channels per
   connection, "strongly" recommended at most 50; 100 connections per IP. We put about 50
-  symbols on a connection, hashed by name (see :func:`._bitget_instruments.shards`), and
+  symbols on a connection, hashed by name (see :func:`.instruments.shards`), and
   send one packed request per 4 KB of args (one per connection in practice).
 * Keep-alive: the client sends the *text* ``ping`` and gets the text ``pong``. The docs ask
   for a ping every 30 s and cut a connection without one for 2 min (older text: 30 s), so
@@ -47,7 +47,7 @@ Wire protocol (https://www.bitget.com/api-doc/uta/websocket/public/, "Tickers Ch
 Instruments come from ``GET /api/v2/mix/market/contracts?productType=USDT-FUTURES`` and
 ``COIN-FUTURES`` through ccxt's implicit endpoint (rate limit, error mapping, configurable
 base URL), not ccxt's ``load_markets`` (which also loads spot, margin and the demo product
-types). See :mod:`._bitget_instruments`; the typed frames are in :mod:`._bitget_frames`.
+types). See :mod:`.instruments`; the typed frames are in :mod:`.frames`.
 """
 
 from __future__ import annotations

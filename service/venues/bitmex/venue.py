@@ -47,7 +47,7 @@ gocryptotrader PR 2295; positions reduce-only from 2026-08-26 04:00 UTC, force-c
 closure). The venue is disabled in ``config/default.yaml`` (:attr:`Bitmex.retired`); the
 module, its simulator and tests stay, as the protocol's record and for older recordings.
 
-Sizing (see :mod:`._bitmex_instruments`): inverse contracts are 1 USD; quanto contracts are
+Sizing (see :mod:`.instruments`): inverse contracts are 1 USD; quanto contracts are
 worth ``multiplier x price`` XBt, valued in USD at the XBTUSD mark price (XBTUSD's instrument
 is subscribed first whenever a quanto is; a quanto liquidation or open interest before the
 first XBT price is dropped and counted as ``without_xbt_price``, and such an order is counted

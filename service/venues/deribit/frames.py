@@ -35,7 +35,7 @@ accrues continuously (every ms), not at settlements."""
 PING_ID: Final = "heartbeat"
 """The prefix of our ``public/test`` keep-alive ids (``heartbeat-1``, ``heartbeat-2``...),
 echoed in the answers: the answers and the venue's ``heartbeat`` frames then share one
-marker (see :mod:`.deribit`)."""
+marker (see :mod:`.venue`)."""
 
 NO_DATA: Final = msgspec.Raw(b"")
 _SIDE_OF_SELLER: Final = {"sell": Side.LONG, "buy": Side.SHORT}

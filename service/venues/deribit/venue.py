@@ -9,7 +9,7 @@ Wire protocol (https://docs.deribit.com, JSON-RPC 2.0 over ``wss://www.deribit.c
   ``{"jsonrpc":"2.0","method":"subscription","params":{"channel":…,"data":…}}``.
 * Channels, per perpetual: ``ticker.{instrument}.100ms`` and ``trades.{instrument}.100ms``
   (``raw`` intervals need authentication), subscribed in requests of
-  :data:`~._deribit_frames.CHANNELS_PER_REQUEST` (one request: Deribit lists about 20
+  :data:`~.frames.CHANNELS_PER_REQUEST` (one request: Deribit lists about 20
   perpetuals; subscribes are limited to a burst of 10, then ~3.3 a second).
 * Keep-alive: ``public/set_heartbeat`` (interval 30 s; at least 10) makes the venue send
   ``{"method":"heartbeat","params":{"type":"heartbeat"|"test_request"}}``; a
@@ -19,7 +19,7 @@ Wire protocol (https://docs.deribit.com, JSON-RPC 2.0 over ``wss://www.deribit.c
   ``public/test`` reaches the venue within 10 s of any ``test_request``, well inside the
   interval, and is the answer it asks for. Request ids "must be unique within the
   connection context" (the JSON-RPC overview): ours are ``heartbeat-1``, ``heartbeat-2``...
-  per connection (:func:`~._deribit_frames.pings`), after the integer ids of the session's
+  per connection (:func:`~.frames.pings`), after the integer ids of the session's
   requests. Each is echoed in the venue's answer, so the one marker ``heartbeat`` flags both
   the venue's heartbeats and the answers to our pings as keep-alive, not data: a feed that
   only keeps alive has stalled.
@@ -33,7 +33,7 @@ Wire protocol (https://docs.deribit.com, JSON-RPC 2.0 over ``wss://www.deribit.c
   reported at most once a second per instrument (:data:`STATE_EVERY_MS`), like Bybit's.
 * ``trades`` (batched every 100 ms): every trade; those with a ``liquidation`` flag are
   liquidations, all of them (a complete tape, not a sample). The flag says whose position
-  was liquidated (see :func:`~._deribit_frames.liquidated_sides`): ``T`` the taker, ``M``
+  was liquidated (see :func:`~.frames.liquidated_sides`): ``T`` the taker, ``M``
   the maker, ``MT`` both, giving two liquidations of the full amount, one long and one
   short. ``price`` is the fill price; ``amount`` is USD (inverse) or coin (linear).
   ``event_id`` is ``{trade_id}:{side}``: unique per liquidated side, the same on a re-send.

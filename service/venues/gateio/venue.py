@@ -6,7 +6,7 @@ Wire protocol (https://www.gate.com/docs/developers/futures/ws/en/):
   Requests are ``{"time":<s>,"channel":...,"event":"subscribe","payload":[...]}``; the ack is
   ``{"time":...,"channel":...,"event":"subscribe","result":{"status":"success"}}``, a refusal
   carries an ``error`` object (counted as ``subscribe_failed``). About
-  :data:`~._gateio_instruments.SYMBOLS_PER_CONNECTION` contracts a connection, hashed by name.
+  :data:`~.instruments.SYMBOLS_PER_CONNECTION` contracts a connection, hashed by name.
 * Keep-alive: the server pings at the protocol level (answered by the websockets library);
   we also send ``{"time":...,"channel":"futures.ping"}`` every :data:`PING_INTERVAL_S`
   (the docs' demo: 10 s), answered by ``{"channel":"futures.pong","event":"","result":null}``.
@@ -45,7 +45,7 @@ Wire protocol (https://www.gate.com/docs/developers/futures/ws/en/):
   the same price and size would count once.
 
 Instruments come from ``GET /api/v4/futures/{usdt,btc}/contracts`` through ccxt's implicit
-endpoint (rate limit, error mapping, configurable base URL); see :mod:`._gateio_instruments`.
+endpoint (rate limit, error mapping, configurable base URL); see :mod:`.instruments`.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ class Gate(CcxtBackedVenue):
         self._shard_counts: dict[str, int] = {}
         self._time_s = int(time.time())
         """The ``time`` of our requests: fixed, so that the same subscription is the same
-        text at every metadata refresh (see :func:`._gateio_instruments.subscribe_requests`)."""
+        text at every metadata refresh (see :func:`.instruments.subscribe_requests`)."""
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """``usdt-1``... and ``btc-1``: per settlement, its subscribed contracts in shards;

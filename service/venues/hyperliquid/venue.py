@@ -44,8 +44,8 @@ also load spot and the HIP-3 dexes): the main dex's perpetuals, delisted ones le
 A coin's quantity is in coin (contract size 1), its price in USDC (treated as USD); ``k``
 coins (``kPEPE``) are quoted per 1000 units, like Binance's ``1000PEPEUSDT``, and keep the
 venue's name as their base so that quantity x price stays right. Instruments, subscriptions
-and the vault list are in :mod:`._hyperliquid_instruments`, the typed frames in
-:mod:`._hyperliquid_frames`.
+and the vault list are in :mod:`.instruments`, the typed frames in
+:mod:`.frames`.
 """
 
 from __future__ import annotations

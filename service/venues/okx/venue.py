@@ -35,8 +35,8 @@ Instruments come from ``GET /api/v5/public/instruments?instType=SWAP`` through c
 ``fetchMarkets`` types restricted to swaps: one request, no other endpoint; ccxt's currency
 list needs an API key and is skipped without one). ``ctVal`` x ``ctMult`` is the contract
 size: base coin for ``ctType`` linear (BTC-USDT-SWAP: 0.01 BTC), USD for inverse
-(BTC-USD-SWAP: 100 USD, other coins 10 USD); see :mod:`._okx_instruments`. The wire's
-typed frames are in :mod:`._okx_frames`.
+(BTC-USD-SWAP: 100 USD, other coins 10 USD); see :mod:`.instruments`. The wire's
+typed frames are in :mod:`.frames`.
 """
 
 from __future__ import annotations

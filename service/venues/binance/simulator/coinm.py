@@ -1,6 +1,6 @@
 """A local Binance COIN-M server on loopback: the real websocket and REST protocol, fake market.
 
-The same server as :mod:`.binance_usdm` (:class:`~.binance_usdm.BinanceFuturesSimulator`)
+The same server as :mod:`.usdm` (:class:`~.usdm.BinanceFuturesSimulator`)
 speaking COIN-M (:data:`~.binance_coinm_wire.COINM`):
 
 * websocket ``ws_base_url`` = ``ws://<host>:<port>`` (``dstream.binance.com`` has no routed

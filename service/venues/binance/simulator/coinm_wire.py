@@ -1,7 +1,7 @@
 """Binance COIN-M's wire protocol, server side. Pure: frames in, frames out, no I/O.
 
 COIN-M (``dstream.binance.com``, ``dapi.binance.com``) speaks USDⓈ-M's protocol (the request
-protocol, error frames, throttle and weights of :mod:`.binance_usdm_wire`) with these
+protocol, error frames, throttle and weights of :mod:`.usdm_wire`) with these
 differences, gathered in :data:`COINM`:
 
 * every websocket path delivers (no ``/market`` routing); no ``!markPrice@arr``, but

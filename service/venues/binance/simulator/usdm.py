@@ -11,7 +11,7 @@ Streams: ``!markPrice@arr@1s``, ``!markPrice@arr``, ``<symbol>@markPrice@1s``,
 ``<symbol>@markPrice`` (every ``push_interval_s``, or 3x that without ``@1s``; event times
 aligned to the interval like the venue's), ``!forceOrder@arr`` and ``<symbol>@forceOrder``
 (at most one per symbol per 1000 ms, the latest). The server pings every
-``ping_interval_s`` (180 s, as the venue). REST: see :mod:`.binance_usdm_rest`.
+``ping_interval_s`` (180 s, as the venue). REST: see :mod:`.usdm_rest`.
 
 Test hooks: :meth:`drop_connections` (the 24 h cut), :meth:`stall` (pings still flow),
 :attr:`clients`, and the ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every
@@ -20,7 +20,7 @@ liquidation), :attr:`pushed` (those that passed the throttle and went out),
 
 The server is :class:`BinanceFuturesSimulator`, parameterized by a
 :class:`~.binance_usdm_wire.Product`; :class:`BinanceUsdmSimulator` is the USDⓈ-M one, and
-:mod:`.binance_coinm` serves COIN-M with the same code.
+:mod:`.coinm` serves COIN-M with the same code.
 """
 
 from __future__ import annotations

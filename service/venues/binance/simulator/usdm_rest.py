@@ -14,7 +14,7 @@ Paths, bodies, error codes and the ``X-MBX-USED-WEIGHT-1M`` header follow the ve
 * ``GET <prefix>/premiumIndex[?symbol=]``: USDⓈ-M one object, or a list without ``symbol``;
   COIN-M always a list (also ``?pair=``), weight 10
 * USDⓈ-M only, the history the detector's warm start reads (a calm past ending at the current
-  market, :mod:`.history`):
+  market, :mod:`service.simulate.history`):
   ``GET /futures/data/openInterestHist?symbol=&period=5m[&limit=][&startTime=][&endTime=]``
   → ``[{"symbol":"BTCUSDT","sumOpenInterest":"80000.00000000","sumOpenInterestValue":
   "4800000000.00000000","timestamp":1760000000000}]`` oldest first, ``limit`` 30 by default,

@@ -8,7 +8,7 @@ one-liquidation-per-symbol-per-second throttle.
 
 COIN-M (``dstream``/``dapi``) speaks the same protocol with other shapes and units: what
 differs is a :class:`Product`; :data:`USDM` is this module's, ``COINM`` is in
-:mod:`.binance_coinm_wire`. Real USDⓈ-M frames, for reference::
+:mod:`.coinm_wire`. Real USDⓈ-M frames, for reference::
 
     {"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1597536008000,
      "s":"BTCUSDT","p":"11857.56000000","i":"11851.86949091","r":"0.00015640",
@@ -100,7 +100,7 @@ class Contract:
 
 def load_exchange_info(product: Product | None = None) -> str:
     """The recorded ``exchangeInfo`` body of ``product`` (default USDⓈ-M), as text (see
-    ``data/README.md``)."""
+    ``docs/simulator-data.md``)."""
     ref = resources.files("service.venues.binance.simulator").joinpath(
         (product or USDM).exchange_info
     )

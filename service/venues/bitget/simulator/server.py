@@ -3,7 +3,7 @@
 Websocket (``ws_base_url`` = ``ws://<host>:<port>/v3/ws/public``; other paths: 404):
 
 * ``subscribe``/``unsubscribe`` with many args, one ack per arg, error frames for unknown
-  args (see :mod:`.bitget_wire`); at most 1000 channels per connection; more than 10
+  args (see :mod:`.wire`); at most 1000 channels per connection; more than 10
   client messages in a second (pings included) close the connection, as the venue does;
 * the text ``ping`` is answered with the text ``pong``; a connection that sent no ping for
   ``ping_timeout_s`` (the venue: 2 min) is closed;
@@ -13,7 +13,7 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/v3/ws/public``; other paths: 4
   largest long and the largest short liquidation of the second (Bitget's sample; the
   rest of the market's prints are never sent).
 
-REST: see :mod:`.bitget_rest`. Test hooks (from :class:`~.server.VenueServer`):
+REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
 :meth:`drop_connections`, :meth:`stall` (liquidations meanwhile wait and are sampled
 afterwards), :attr:`clients`; ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints`
 (every liquidation of the market), :attr:`pushed` (those the sample sent to a subscriber),

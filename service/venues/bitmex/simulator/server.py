@@ -3,7 +3,7 @@
 Websocket (``ws_base_url`` = ``ws://<host>:<port>/realtime``; other paths: 404): the welcome
 on connect; ``subscribe``/``unsubscribe`` to ``instrument[:SYMBOL]`` and
 ``liquidation[:SYMBOL]`` acked per topic, refusals as BitMEX error frames (see
-:mod:`.bitmex_wire`); the text ``ping`` answered with ``pong``.
+:mod:`.wire`); the text ``ping`` answered with ``pong``.
 
 * ``instrument``: a ``partial`` with the whole row (the listing's static fields, the market's
   live ones) right after the ack, then every ``push_interval_s`` an ``update`` with what
@@ -17,7 +17,7 @@ on connect; ``subscribe``/``unsubscribe`` to ``instrument[:SYMBOL]`` and
   ``partial`` on subscription lists the orders open then, with what is left of them: a
   reconnect sees again the orders it saw, and those placed meanwhile.
 
-REST: see :mod:`.bitmex_rest`. Test hooks (from :class:`~.server.VenueServer`):
+REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
 :meth:`drop_connections`, :meth:`stall` (acks and pongs still flow; orders wait),
 :attr:`clients`; ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every
 liquidation of the market), :attr:`placed` (every order inserted, subscribers or not),

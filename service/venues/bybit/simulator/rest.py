@@ -8,7 +8,7 @@
   ``first%3D<symbol>%26last%3D<symbol>`` while rows remain, else ``""``.
 
 * History the detector's warm start reads (a calm past ending at the current market,
-  :mod:`.history`), newest first as the venue answers:
+  :mod:`service.simulate.history`), newest first as the venue answers:
   ``GET /v5/market/open-interest?category=&symbol=&intervalTime=5min[&startTime=]
   [&endTime=][&limit=][&cursor=]`` → ``{"symbol":"BTCUSDT","category":"linear","list":
   [{"openInterest":"160000.00000000","singleOpenInterest":"80000.000",

@@ -2,7 +2,7 @@
 
 Websocket (``ws_base_url`` = ``ws://<host>:<port>/v5/public``): ``/v5/public/linear`` and
 ``/v5/public/inverse`` (any other path: HTTP 404). Each answers ``subscribe``,
-``unsubscribe`` and ``ping`` as the venue does (see :mod:`.bybit_wire`); topics are
+``unsubscribe`` and ``ping`` as the venue does (see :mod:`.wire`); topics are
 ``tickers.{symbol}`` and ``allLiquidation.{symbol}`` of the symbols listed in that category.
 
 * ``tickers``: a ``snapshot`` right after the subscribe ack, then every ``push_interval_s``
@@ -12,7 +12,7 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/v5/public``): ``/v5/public/lin
   per symbol every ``liquidation_interval_s`` (500 ms) as an array.
 * The server sends no ping frames; clients keep the connection alive with ``op: ping``.
 
-REST: see :mod:`.bybit_rest`. Test hooks (from :class:`~.server.VenueServer`):
+REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
 :meth:`drop_connections`, :meth:`stall` (liquidations meanwhile are held and sent
 afterwards), :attr:`clients`, and the ground truth: :meth:`mark`, :meth:`oi_base`,
 :attr:`prints` (every liquidation) and :attr:`pushed` (those sent to at least one subscriber).

@@ -1,7 +1,7 @@
 """A local Deribit server on loopback: the real JSON-RPC websocket and REST protocol, fake market.
 
 Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws/api/v2``; other paths: 404): the
-requests of :mod:`.deribit_wire` (``public/subscribe``/``unsubscribe``,
+requests of :mod:`.wire` (``public/subscribe``/``unsubscribe``,
 ``public/set_heartbeat``/``disable_heartbeat``, ``public/test``, ``public/get_time``), each
 answered with the request's ``id``. Channels ``ticker.{instrument}.{100ms|agg2}`` and
 ``trades.{instrument}.{100ms|agg2}`` of the listed perpetuals.
@@ -20,7 +20,7 @@ answered with the request's ``id``. Channels ``ticker.{instrument}.{100ms|agg2}`
   the previous ``test_request`` got no ``public/test`` since, it closes the connection
   instead (:data:`HEARTBEAT_CLOSE`; the code is not documented, chosen here).
 
-REST: see :mod:`.deribit_rest`. Test hooks (from :class:`~.server.VenueServer`):
+REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
 :meth:`drop_connections`, :meth:`stall` (answers and heartbeats still flow; liquidations
 are held and sent afterwards), :attr:`clients`; ground truth: :meth:`mark`, :meth:`oi_base`,
 :attr:`prints` (every liquidation), :attr:`sent` (each liquidation pushed, with its trade

@@ -3,7 +3,7 @@
 Websocket (``ws_base_url`` = ``ws://<host>:<port>/v4/ws``): ``/v4/ws/usdt`` and
 ``/v4/ws/btc`` (other paths: 404). Each answers ``subscribe``/``unsubscribe`` of
 ``futures.tickers`` and ``futures.public_liquidates`` and the ``futures.ping`` request as the
-venue does (see :mod:`.gateio_wire`):
+venue does (see :mod:`.wire`):
 
 * ``futures.tickers``: every ``push_interval_s`` one ``update`` per subscribed simulated
   contract (no snapshot at subscription, as the venue);
@@ -14,7 +14,7 @@ venue does (see :mod:`.gateio_wire`):
   never sent. Sizes are whole signed contracts, as text when the client's handshake carried
   ``X-Gate-Size-Decimal: 1``.
 
-REST: see :mod:`.gateio_rest`. Test hooks (from :class:`~.server.VenueServer`):
+REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
 :meth:`drop_connections`, :meth:`stall` (liquidations meanwhile wait), :attr:`clients`;
 ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every liquidation of the
 market), :attr:`pushed` (those sent to at least one subscriber), :meth:`row`.

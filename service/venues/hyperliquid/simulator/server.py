@@ -1,7 +1,7 @@
 """A local Hyperliquid server on loopback: the real websocket and ``/info`` protocol, fake market.
 
 Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws``; other paths: 404), see
-:mod:`.hyperliquid_wire`:
+:mod:`.wire`:
 
 * one subscription per message, acked on ``subscriptionResponse``, refusals on ``error``;
   ``{"method":"ping"}`` answered ``{"channel":"pong"}``; the server sends no pings;
@@ -16,7 +16,7 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws``; other paths: 404), see
   every ``flush_interval_s`` to the vault's subscribers; a new subscription first gets a
   snapshot (``isSnapshot``) of the vault's last ``snapshot_size`` fills, newest first.
 
-REST: see :mod:`.hyperliquid_rest`. Test hooks (from :class:`~.server.VenueServer`):
+REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
 :meth:`drop_connections`, :meth:`stall` (acks and pongs still flow; fills meanwhile are
 held and sent afterwards), :attr:`clients`; ground truth: :meth:`mark`, :meth:`oi_base`,
 :attr:`prints` (every liquidation of the market), :attr:`pushed` (the backstop prints sent

@@ -6,7 +6,7 @@
   answers OKX's parameter errors (``50014``, ``51000``) with HTTP 400.
 * ``GET /api/v5/public/time`` → ``{"code":"0","data":[{"ts":"<ms>"}],"msg":""}``.
 * History the detector's warm start reads (a calm past ending at the current market,
-  :mod:`.history`), newest first as the venue answers, given the ``market`` and its
+  :mod:`service.simulate.history`), newest first as the venue answers, given the ``market`` and its
   ``contracts``: ``GET /api/v5/rubik/stat/contracts/open-interest-history?instId=&period=5m
   [&begin=][&end=][&limit=]`` → ``{"code":"0","data":[["1760000000000","8000000",
   "80000","4800000000"]],"msg":""}`` (time, contracts, coin, USD; ``begin`` and ``end``

@@ -3,7 +3,7 @@
 Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws/v5/public``; other paths: 404):
 
 * ``subscribe``/``unsubscribe`` with many args, one ack per arg, OKX's error frames (see
-  :mod:`.okx_wire`); at most 480 requests per connection per hour (then 60014); a request
+  :mod:`.wire`); at most 480 requests per connection per hour (then 60014); a request
   over 64 KB closes the connection (1009);
 * the text ``ping`` is answered with the text ``pong``; a connection with nothing
   subscribed for ``idle_timeout_s``, or pushed nothing for ``idle_timeout_s`` (pongs count),
@@ -17,7 +17,7 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws/v5/public``; other paths: 4
   with probability ``liquidation_sample`` (seeded). On each subscription the last
   ``burst_size`` liquidations pushed are sent again at once, newest first, as OKX does.
 
-REST: see :mod:`.okx_rest`. Test hooks (from :class:`~.server.VenueServer`):
+REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
 :meth:`drop_connections`, :meth:`stall` (acks and pongs still flow; liquidations wait),
 :attr:`clients`; ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every
 liquidation of the market), :attr:`pushed` (each liquidation sent live, once),
