@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import yaml
 
-from service.venues import PLAYERS, REGISTRY, SHAPES, SIMULATORS, SPECS, VenueSpec
+import service.venues as venues
+from service.venues import PLAYERS, REGISTRY, SHAPES, SIMULATORS, VenueSpec
 
 REPO = Path(__file__).resolve().parents[2]
 VENUES_DIR = REPO / "service" / "venues"
@@ -24,7 +26,8 @@ TABLE_END = "<!-- end of the venues table -->"
 
 def package_of(spec: VenueSpec) -> str:
     """``service/venues/<name>/``, the package the spec's venue lives in."""
-    return "/".join(spec.venue.__module__.split(".")[:3]) + "/"
+    path = Path(sys.modules[spec.venue.__module__].__file__ or "")
+    return path.parent.relative_to(REPO).as_posix() + "/"
 
 
 def venues_table(base_port: int = COMPOSE_BASE_PORT) -> str:
@@ -33,7 +36,7 @@ def venues_table(base_port: int = COMPOSE_BASE_PORT) -> str:
         "| venue id | package | simulator ports (ws, REST) | enabled by default | wire player |",
         "|---|---|---|---|---|",
     ]
-    for i, spec in enumerate(SPECS):
+    for i, spec in enumerate(venues.SPECS):
         ws, rest = base_port + 2 * i, base_port + 2 * i + 1
         enabled = "yes" if spec.enabled_by_default else "no (retired)"
         rows.append(
@@ -44,11 +47,11 @@ def venues_table(base_port: int = COMPOSE_BASE_PORT) -> str:
 
 
 def test_every_registry_derives_from_the_specs_in_their_order() -> None:
-    ids = [s.id for s in SPECS]
+    ids = [s.id for s in venues.SPECS]
     assert len(set(ids)) == len(ids)
     for registry in (REGISTRY, SHAPES, SIMULATORS, PLAYERS):
         assert list(registry) == ids
-    for spec in SPECS:
+    for spec in venues.SPECS:
         assert REGISTRY[spec.id] is spec.venue
         assert SHAPES[spec.id] is spec.shape
         assert spec.player.venue == spec.id
@@ -59,8 +62,8 @@ def test_the_compose_overlay_lists_every_spec_on_its_port() -> None:
     command = compose["services"]["simulator"]["command"]
     assert int(command[command.index("--base-port") + 1]) == COMPOSE_BASE_PORT
     overlay = yaml.safe_load(compose["configs"]["simulator-venues"]["content"])["venues"]
-    assert list(overlay) == [s.id for s in SPECS]
-    for i, spec in enumerate(SPECS):
+    assert list(overlay) == [s.id for s in venues.SPECS]
+    for i, spec in enumerate(venues.SPECS):
         ws_port = int(re.findall(r":(\d+)", overlay[spec.id]["ws_url"])[0])
         assert ws_port == COMPOSE_BASE_PORT + 2 * i, spec.id
         assert overlay[spec.id]["rest_url"] == f"http://simulator:{COMPOSE_BASE_PORT + 2 * i + 1}"
@@ -69,7 +72,7 @@ def test_the_compose_overlay_lists_every_spec_on_its_port() -> None:
     said = re.search(r"in the order ([a-z_, \n#]+?); the simulator-venues", text)
     assert said is not None
     named = [n.strip(" #\n") for n in said.group(1).replace("\n", " ").split(",")]
-    assert named == [s.id for s in SPECS]
+    assert named == [s.id for s in venues.SPECS]
 
 
 def test_the_venues_table_of_the_docs_is_the_one_the_specs_give() -> None:
@@ -102,7 +105,7 @@ def _imports(path: Path) -> set[str]:
 def test_a_simulator_imports_nothing_of_the_venue_it_simulates() -> None:
     # a second implementation of the protocol, not an echo of the parser
     simulators = sorted(VENUES_DIR.glob("*/simulator/*.py"))
-    assert len({p.parent for p in simulators}) == len({package_of(s) for s in SPECS})
+    assert len({p.parent for p in simulators}) == len({package_of(s) for s in venues.SPECS})
     leaks = []
     for path in simulators:
         own = ".".join(path.parent.relative_to(REPO).parts)
