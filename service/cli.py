@@ -149,7 +149,8 @@ def simulate(
     """Local venue servers (websocket + REST, real protocols) playing a labelled scenario."""
     from .simulate import SCENARIOS
     from .simulate.drift import ProtocolDrift
-    from .simulate.runner import SIMULATORS, run_forever
+    from .simulate.runner import run_forever
+    from .venues import SIMULATORS
 
     drifted: dict[str, ProtocolDrift] = {}
     for spec in drifts:
@@ -172,6 +173,7 @@ def simulate(
     configure(log_level)
     _run(
         run_forever(
+            SIMULATORS,
             host=host,
             base_port=base_port,
             scenario=scenario,

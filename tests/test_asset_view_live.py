@@ -12,14 +12,14 @@ import pytest
 
 from service.config import load_settings
 from service.runtime import Component, Runtime
-from service.simulate.binance_usdm import BinanceUsdmSimulator
-from service.simulate.bitget import BitgetSimulator
-from service.simulate.bybit import BybitSimulator
 from service.simulate.clock import MarketClock
 from service.simulate.market import Market
-from service.simulate.runner import SIMULATORS, VenueSimulator
+from service.simulate.runner import VenueSimulator
 from service.simulate.scenario import SCENARIOS
-from service.venues import REGISTRY
+from service.venues import REGISTRY, SIMULATORS
+from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
+from service.venues.bitget.simulator.server import BitgetSimulator
+from service.venues.bybit.simulator.server import BybitSimulator
 
 pytestmark = pytest.mark.integration
 

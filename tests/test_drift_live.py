@@ -16,9 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.config import load_settings
 from service.runtime import Component, Runtime
 from service.simulate.drift import ProtocolDrift
-from service.simulate.runner import SIMULATORS, VenueSimulator
+from service.simulate.runner import VenueSimulator
 from service.simulate.scenario import SCENARIOS
-from service.venues import REGISTRY, shape
+from service.venues import REGISTRY, SIMULATORS, shape
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ import pytest
 
 from service.config import load_settings
 from service.runtime import Runtime
-from service.simulate.binance_usdm import BinanceUsdmSimulator
 from service.simulate.scenario import SCENARIOS
 from service.venues import REGISTRY
+from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
 
 pytestmark = pytest.mark.integration
 

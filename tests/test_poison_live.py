@@ -22,11 +22,11 @@ from procs_support import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.events import Kind
-from service.simulate.binance_usdm import BinanceUsdmSimulator
-from service.simulate.bybit import BybitSimulator
 from service.simulate.scenario import SCENARIOS
 from service.store import keys
 from service.venues import REGISTRY
+from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
+from service.venues.bybit.simulator.server import BybitSimulator
 
 pytestmark = pytest.mark.integration
 

@@ -25,18 +25,20 @@ from typing import Any
 import click
 import redis.asyncio as aioredis
 
-from ..collect.dedup import Deduplicator
 from ..config import DetectorSettings, StoreSettings, redacted
 from ..detect.factory import make_model
 from ..store import reader
 from ..store.embedded import embedded_redis
 from ..store.writer import EventSink
 from ..venues.base import Instrument
-from ..venues.binance_usdm import VENUE, BinanceUsdmParser
+from ..venues.binance.usdm import VENUE, BinanceUsdmParser
+from ..venues.dedup import Deduplicator
 
 
 def _instruments() -> dict[str, Instrument]:
-    data = resources.files("service.simulate").joinpath("data/binance_usdm/exchangeInfo.json")
+    data = resources.files("service.venues.binance.simulator").joinpath(
+        "data/usdm/exchangeInfo.json"
+    )
     info = json.loads(data.read_text())
     return {
         s["symbol"]: Instrument(VENUE, s["symbol"], s["baseAsset"], s["quoteAsset"], True)

@@ -40,16 +40,18 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from ..collect.dedup import Deduplicator
 from ..config import Settings, VenueSettings
 from ..events import KIND_OF, Kind
 from ..lifeline import spawn_options
-from ..simulate import BinanceUsdmSimulator, BybitSimulator, OkxSimulator
 from ..simulate.runner import VenueSimulator
 from ..store import keys
 from ..store.embedded import embedded_redis
 from ..venues import REGISTRY
 from ..venues.base import Instrument, Venue, now_ms
+from ..venues.binance.simulator.usdm import BinanceUsdmSimulator
+from ..venues.bybit.simulator.server import BybitSimulator
+from ..venues.dedup import Deduplicator
+from ..venues.okx.simulator.server import OkxSimulator
 from .blaster import Blaster
 from .frames import BINANCE, BYBIT, OKX, VENUES, Frame, Mix, plan
 

@@ -57,7 +57,7 @@ from ..store.writer import EventSink
 from ..validate import Boundary
 from ..venues import SHAPES
 from ..venues.base import Connection, Instrument, Parser, Venue, now_ms, ping_text
-from .dedup import Deduplicator
+from ..venues.dedup import Deduplicator
 from .drift import DriftMonitor
 from .health import VenueHealth
 

@@ -16,7 +16,7 @@ from typing import Final, Protocol
 from ..events import per_hour
 from ..simulate.market import Market
 from ..simulate.scenario import get_scenario
-from .wire import WirePlayer
+from ..venues.player import WirePlayer
 
 HISTORY_S: Final = 86_400.0
 STEP_S: Final = 300.0

@@ -24,9 +24,10 @@ from ..events import Event
 from ..scores import Transition
 from ..simulate.library import PRIMARY_ASSETS
 from ..simulate.scenario import Phase, Regime, Scenario
+from ..venues import PLAYERS
+from ..venues.player import WirePlayer
 from .history import warm_start
 from .matching import InstrumentRef
-from .wire import PLAYERS, WirePlayer
 
 ORIGIN_MS: Final = 1_759_276_800_000
 """Simulated runs start at 2025-10-01 00:00 UTC (funding times fall on real boundaries)."""

@@ -10,10 +10,10 @@ from ..config import DetectorSettings
 from ..detect.base import PressureModel
 from ..detect.factory import make_replay_model
 from ..simulate.library import KINDS, make_scenario
+from ..venues import PLAYERS
 from .matching import Rules, labels_of, score
 from .play import DEFAULT_PACE, Pace, play
 from .report import Scored, summarize
-from .wire import PLAYERS
 
 DEFAULT_RULES = Rules()
 ModelFactory = Callable[[], PressureModel]

@@ -2,7 +2,7 @@
 
 Every venue's server plays the same scenario (each over its own seeded market, so the
 regimes line up across venues while prices and sizes differ a little, as they do). Ports
-are either fixed (``base_port``: venue *i* in :data:`SIMULATORS` order listens on
+are either fixed (``base_port``: venue *i* in the order of the ``simulators`` given listens on
 ``base_port + 2i`` for its websocket and ``+ 2i + 1`` for REST) or chosen by the system
 (``base_port=0``), in which case ``urls_file`` tells where each venue listens. Started with
 a lifeline (:mod:`service.lifeline`), they stop when the process that started them is gone.
@@ -19,16 +19,7 @@ from typing import Any, Protocol, Self
 import structlog
 
 from ..lifeline import until_orphaned
-from .binance_coinm import BinanceCoinmSimulator
-from .binance_usdm import BinanceUsdmSimulator
-from .bitget import BitgetSimulator
-from .bitmex import BitmexSimulator
-from .bybit import BybitSimulator
-from .deribit import DeribitSimulator
 from .drift import ProtocolDrift
-from .gateio import GateSimulator
-from .hyperliquid import HyperliquidSimulator
-from .okx import OkxSimulator
 from .scenario import DEFAULT_SCENARIO, Scenario, get_scenario
 
 log = structlog.get_logger(__name__)
@@ -43,64 +34,12 @@ class VenueSimulator(Protocol):
     async def stop(self) -> None: ...
 
 
-def _binance_usdm(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
-    # Only the simulated symbols are listed, so `symbols: all` polls nothing that answers 400.
-    return BinanceUsdmSimulator(
-        scenario, seed=seed, time_scale=time_scale, list_only_simulated=True
-    )
-
-
-def _binance_coinm(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
-    return BinanceCoinmSimulator(
-        scenario, seed=seed, time_scale=time_scale, list_only_simulated=True
-    )
-
-
-def _bybit(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
-    return BybitSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
-
-
-def _okx(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
-    return OkxSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
-
-
-def _deribit(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
-    return DeribitSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
-
-
-def _bitmex(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
-    return BitmexSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
-
-
-def _bitget(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
-    return BitgetSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
-
-
-def _gateio(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
-    return GateSimulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
-
-
-def _hyperliquid(scenario: Scenario, seed: int, time_scale: float) -> VenueSimulator:
-    return HyperliquidSimulator(
-        scenario, seed=seed, time_scale=time_scale, list_only_simulated=True
-    )
-
-
-SIMULATORS: dict[str, Callable[[Scenario, int, float], VenueSimulator]] = {
-    "binance_usdm": _binance_usdm,
-    "binance_coinm": _binance_coinm,
-    "bybit": _bybit,
-    "okx": _okx,
-    "deribit": _deribit,
-    "hyperliquid": _hyperliquid,
-    "bitmex": _bitmex,
-    "bitget": _bitget,
-    "gateio": _gateio,
-}
-"""Venue id → factory. The order fixes the ports under ``base_port``."""
+SimulatorFactory = Callable[[Scenario, int, float], VenueSimulator]
+"""``(scenario, seed, time_scale)`` -> a venue's simulator, not started."""
 
 
 async def run_forever(
+    simulators: Mapping[str, SimulatorFactory],
     host: str = "127.0.0.1",
     base_port: int = 0,
     scenario: str = DEFAULT_SCENARIO,
@@ -112,22 +51,24 @@ async def run_forever(
     drifts: Mapping[str, ProtocolDrift] | None = None,
 ) -> None:
     """Start the simulators, log (and write) their URLs, and serve until cancelled.
-    ``drifts``: venues that depart from their protocol (:mod:`.drift`).
+    ``simulators``: venue id -> factory, in the order that fixes the ports
+    (``service.venues.SIMULATORS``, derived from the venues' specs). ``drifts``: venues that
+    depart from their protocol (:mod:`.drift`).
 
     Raises ``KeyError`` for an unknown scenario or venue and ``OSError`` when a port cannot
     be bound.
     """
     sc = get_scenario(scenario)
-    names = list(venues or SIMULATORS)
-    unknown = [n for n in names if n not in SIMULATORS]
+    names = list(venues or simulators)
+    unknown = [n for n in names if n not in simulators]
     if unknown:
-        raise KeyError(f"no simulator for {unknown}; available: {sorted(SIMULATORS)}")
+        raise KeyError(f"no simulator for {unknown}; available: {sorted(simulators)}")
     sims: dict[str, VenueSimulator] = {}
     try:
         for name in names:
-            i = list(SIMULATORS).index(name)
+            i = list(simulators).index(name)
             ws_port, rest_port = (base_port + 2 * i, base_port + 2 * i + 1) if base_port else (0, 0)
-            sim = SIMULATORS[name](sc, seed + i, time_scale)
+            sim = simulators[name](sc, seed + i, time_scale)
             sim.drift = (drifts or {}).get(name)
             if sim.drift is not None:
                 log.warning("simulator drifted from its protocol", venue=name, drift=sim.drift)

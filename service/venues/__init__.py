@@ -1,53 +1,65 @@
-"""Venue modules and their registry: adding a venue is one module and a line in each of
-:data:`REGISTRY` and :data:`SHAPES`."""
+"""The venues, one package each (``service/venues/<name>/``), and their registry.
+
+A venue registers once, with a :class:`~.spec.VenueSpec` in its package, and one line in
+:data:`SPECS`; the collector's :data:`REGISTRY` and :data:`SHAPES`, the simulator runner's
+:data:`SIMULATORS` and ``deleverage evaluate``'s :data:`PLAYERS` derive from it. What every
+venue shares sits here: :mod:`.base` (the ``Venue`` interface), :mod:`.shape`,
+:mod:`.history`, :mod:`.dedup`, :mod:`.player` (the wire players' base), the ticker-state
+merger and number helpers, and the ccxt base (:mod:`.ccxt_polled`, :mod:`.ccxt_markets`).
+"""
 
 from __future__ import annotations
 
-from . import (
-    _binance_shape,
-    _bitget_shape,
-    _bitmex_shape,
-    _bybit_shape,
-    _deribit_shape,
-    _gateio_shape,
-    _hyperliquid_shape,
-    _okx_shape,
-)
+from collections.abc import Callable
+from typing import Final
+
+from ..simulate.runner import VenueSimulator
+from ..simulate.scenario import Scenario
+from . import binance, bitget, bitmex, bybit, deribit, gateio, hyperliquid, okx
 from .base import Instrument, Parser, Venue
-from .binance_coinm import BinanceCoinm
-from .binance_usdm import BinanceUsdm
-from .bitget import Bitget
-from .bitmex import Bitmex
-from .bybit import Bybit
-from .deribit import Deribit
-from .gateio import Gate
-from .hyperliquid import Hyperliquid
-from .okx import Okx
+from .player import WirePlayer
 from .shape import Shape
+from .spec import VenueSpec
 
-REGISTRY: dict[str, type[Venue]] = {
-    BinanceUsdm.id: BinanceUsdm,
-    BinanceCoinm.id: BinanceCoinm,
-    Bybit.id: Bybit,
-    Okx.id: Okx,
-    Deribit.id: Deribit,
-    Hyperliquid.id: Hyperliquid,
-    Bitmex.id: Bitmex,
-    Bitget.id: Bitget,
-    Gate.id: Gate,
-}
+SPECS: Final[tuple[VenueSpec, ...]] = (
+    binance.USDM,
+    binance.COINM,
+    bybit.SPEC,
+    okx.SPEC,
+    deribit.SPEC,
+    hyperliquid.SPEC,
+    bitmex.SPEC,
+    bitget.SPEC,
+    gateio.SPEC,
+)
+"""Every venue, one line each. Append a new venue at the end: the order fixes the simulator
+ports (venue *i* listens on ``base_port + 2i`` and ``+ 2i + 1``, as ``docker-compose.yml``
+says)."""
 
-SHAPES: dict[str, Shape] = {
-    BinanceUsdm.id: _binance_shape.SHAPE,
-    BinanceCoinm.id: _binance_shape.SHAPE,
-    Bybit.id: _bybit_shape.SHAPE,
-    Okx.id: _okx_shape.SHAPE,
-    Deribit.id: _deribit_shape.SHAPE,
-    Hyperliquid.id: _hyperliquid_shape.SHAPE,
-    Bitmex.id: _bitmex_shape.SHAPE,
-    Bitget.id: _bitget_shape.SHAPE,
-    Gate.id: _gateio_shape.SHAPE,
-}
+REGISTRY: dict[str, type[Venue]] = {s.id: s.venue for s in SPECS}
+"""Venue id -> its :class:`~.base.Venue`, for the collector."""
+
+SHAPES: dict[str, Shape] = {s.id: s.shape for s in SPECS}
 """Venue id -> the shape of its frames, for the drift checks (:mod:`.shape`)."""
 
-__all__ = ["REGISTRY", "SHAPES", "Instrument", "Parser", "Shape", "Venue"]
+SIMULATORS: dict[str, Callable[[Scenario, int, float], VenueSimulator]] = {
+    s.id: s.simulate for s in SPECS
+}
+"""Venue id -> its simulator's factory ``(scenario, seed, time_scale)``. The order fixes the
+ports under ``base_port``."""
+
+PLAYERS: dict[str, type[WirePlayer]] = {s.id: s.player for s in SPECS}
+"""Venue id -> its wire player: the venues ``deleverage evaluate --venues`` can play."""
+
+__all__ = [
+    "PLAYERS",
+    "REGISTRY",
+    "SHAPES",
+    "SIMULATORS",
+    "SPECS",
+    "Instrument",
+    "Parser",
+    "Shape",
+    "Venue",
+    "VenueSpec",
+]

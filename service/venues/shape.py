@@ -6,7 +6,7 @@ subscription, a keep-alive).
 Pure: no I/O, no clock. ``deleverage check-venues`` (:mod:`service.collect.probe`) runs it
 on every frame of a short session; the collector's passive monitor
 (:mod:`service.collect.drift`) on a sample of the frames it reads. Each venue declares its
-:class:`Shape` next to its parser (``_<venue>_shape.py``), the read fields derived from the
+:class:`Shape` next to its parser (``<venue>/shape.py``), the read fields derived from the
 msgspec structs the parser decodes into wherever they exist.
 
 What "differs" means: a row's field the channel does not know is *unknown* (reported: the

@@ -13,13 +13,13 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, Liquidation, MarkPrice, OpenInterest, Side
-from service.simulate import binance_usdm_wire as wire
-from service.simulate.binance_coinm import BinanceCoinmSimulator
-from service.simulate.binance_coinm_wire import COINM, print_contracts
 from service.simulate.market import LiquidationPrint
 from service.simulate.scenario import Drift, Label, Phase, Regime, Scenario
 from service.venues.base import Instrument
-from service.venues.binance_coinm import VENUE, BinanceCoinm, BinanceCoinmParser
+from service.venues.binance.coinm import VENUE, BinanceCoinm, BinanceCoinmParser
+from service.venues.binance.simulator import usdm_wire as wire
+from service.venues.binance.simulator.coinm import BinanceCoinmSimulator
+from service.venues.binance.simulator.coinm_wire import COINM, print_contracts
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,11 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
-from service.simulate.bitget import BitgetSimulator
-from service.simulate.bitget_wire import BITGET_SYMBOLS
 from service.simulate.market import LiquidationPrint
 from service.venues.base import Connection, Instrument
-from service.venues.bitget import Bitget
+from service.venues.bitget.simulator.server import BitgetSimulator
+from service.venues.bitget.simulator.wire import BITGET_SYMBOLS
+from service.venues.bitget.venue import Bitget
 
 pytestmark = pytest.mark.integration
 

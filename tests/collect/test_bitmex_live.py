@@ -14,10 +14,10 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
-from service.simulate import bitmex_wire as wire
-from service.simulate.bitmex import BitmexSimulator
 from service.venues.base import Connection, Instrument
-from service.venues.bitmex import Bitmex
+from service.venues.bitmex.simulator import wire
+from service.venues.bitmex.simulator.server import BitmexSimulator
+from service.venues.bitmex.venue import Bitmex
 
 pytestmark = pytest.mark.integration
 

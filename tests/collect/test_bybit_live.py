@@ -13,10 +13,10 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
-from service.simulate import bybit_wire as wire
-from service.simulate.bybit import BybitSimulator
 from service.simulate.market import LiquidationPrint
-from service.venues.bybit import Bybit
+from service.venues.bybit.simulator import wire
+from service.venues.bybit.simulator.server import BybitSimulator
+from service.venues.bybit.venue import Bybit
 
 pytestmark = pytest.mark.integration
 

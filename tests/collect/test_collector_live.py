@@ -12,8 +12,8 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import Kind, MarkPrice, OpenInterest
-from service.simulate.binance_usdm import BinanceUsdmSimulator
-from service.venues.binance_usdm import BinanceUsdm
+from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
+from service.venues.binance.usdm import BinanceUsdm
 
 pytestmark = pytest.mark.integration
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import random
 
 from service.backoff import Backoff
-from service.collect.dedup import Deduplicator
 from service.events import Liquidation, MarkPrice, OpenInterest, Side
+from service.venues.dedup import Deduplicator
 
 
 def _mark(ts: int, symbol: str = "BTCUSDT") -> MarkPrice:

@@ -14,10 +14,10 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
-from service.simulate import deribit_wire as wire
-from service.simulate.deribit import DeribitSimulator
 from service.venues.base import Connection, Instrument
-from service.venues.deribit import Deribit
+from service.venues.deribit.simulator import wire
+from service.venues.deribit.simulator.server import DeribitSimulator
+from service.venues.deribit.venue import Deribit
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
-from service.simulate.gateio import GateSimulator
-from service.simulate.gateio_wire import GATE_SYMBOLS
 from service.simulate.market import LiquidationPrint
-from service.venues.gateio import Gate
+from service.venues.gateio.simulator.server import GateSimulator
+from service.venues.gateio.simulator.wire import GATE_SYMBOLS
+from service.venues.gateio.venue import Gate
 
 pytestmark = pytest.mark.integration
 

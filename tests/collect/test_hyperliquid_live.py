@@ -14,11 +14,11 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, Liquidation, OpenInterest
-from service.simulate.hyperliquid import HyperliquidSimulator
-from service.simulate.hyperliquid_wire import HL_SYMBOLS
 from service.simulate.market import LiquidationPrint
 from service.venues.base import Connection, Instrument
-from service.venues.hyperliquid import Hyperliquid
+from service.venues.hyperliquid.simulator.server import HyperliquidSimulator
+from service.venues.hyperliquid.simulator.wire import HL_SYMBOLS
+from service.venues.hyperliquid.venue import Hyperliquid
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, Liquidation, OpenInterest, Side
 from service.simulate.market import LiquidationPrint
-from service.simulate.okx import OKX_SYMBOLS, OkxSimulator
 from service.venues.base import Connection, Instrument
-from service.venues.okx import Okx
+from service.venues.okx.simulator.server import OKX_SYMBOLS, OkxSimulator
+from service.venues.okx.venue import Okx
 
 pytestmark = pytest.mark.integration
 

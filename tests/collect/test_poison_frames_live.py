@@ -14,9 +14,9 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, until
 
 from service.events import Kind
-from service.simulate.binance_usdm import BinanceUsdmSimulator
 from service.validate import FUTURE_SLACK_MS, problem
-from service.venues.binance_usdm import BinanceUsdm
+from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
+from service.venues.binance.usdm import BinanceUsdm
 
 pytestmark = pytest.mark.integration
 

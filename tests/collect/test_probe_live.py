@@ -12,9 +12,9 @@ import pytest
 from service.collect.probe import VenueCheck, check_venue, check_venues, connect_error
 from service.config import VenueSettings
 from service.simulate.drift import ProtocolDrift
-from service.simulate.runner import SIMULATORS, VenueSimulator
+from service.simulate.runner import VenueSimulator
 from service.simulate.scenario import SCENARIOS
-from service.venues import REGISTRY, SHAPES
+from service.venues import REGISTRY, SHAPES, SIMULATORS
 
 pytestmark = pytest.mark.integration
 

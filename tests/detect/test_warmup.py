@@ -15,13 +15,13 @@ from service.config import DetectorSettings, VenueSettings
 from service.detect.robust_model import RobustModel
 from service.detect.warmup import Warmup
 from service.events import OpenInterest
-from service.simulate.binance_usdm import BinanceUsdmSimulator
-from service.simulate.bybit import BybitSimulator
-from service.simulate.okx import OkxSimulator
 from service.simulate.scenario import get_scenario
-from service.venues._binance_history import parse_binance_funding, parse_binance_oi
-from service.venues._bybit_history import parse_bybit_oi
-from service.venues._okx_history import parse_okx_oi
+from service.venues.binance.history import parse_binance_funding, parse_binance_oi
+from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
+from service.venues.bybit.history import parse_bybit_oi
+from service.venues.bybit.simulator.server import BybitSimulator
+from service.venues.okx.history import parse_okx_oi
+from service.venues.okx.simulator.server import OkxSimulator
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ from service.config import DetectorSettings
 from service.detect.factory import make_model
 from service.evaluate.play import Pace, play
 from service.evaluate.suite import run_one, run_suite
-from service.evaluate.wire import PLAYERS
 from service.events import Event, Liquidation
 from service.simulate.library import make_scenario
 from service.simulate.scenario import get_scenario
+from service.venues import PLAYERS
 
 VENUES = ["binance_usdm", "bybit", "okx"]
 

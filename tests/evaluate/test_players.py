@@ -8,9 +8,9 @@ import pytest
 from service.config import DetectorSettings
 from service.detect.factory import make_model
 from service.evaluate.suite import run_one
-from service.evaluate.wire import PLAYERS
 from service.events import Event, Liquidation, Side
 from service.simulate.scenario import get_scenario
+from service.venues import PLAYERS
 
 NEWER = ["gateio", "bitget", "deribit", "bitmex", "hyperliquid"]
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from obs_support import COMPOSE_FILE, ENV_EXAMPLE, REPO, VARIABLE, Json, compose, env_example
 
-from service.simulate.runner import SIMULATORS
+from service.venues import SIMULATORS
 
 
 def _tool_missing(message: str) -> None:

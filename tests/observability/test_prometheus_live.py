@@ -37,9 +37,9 @@ from obs_support import (
 from service.alerts.inbox import WebhookInbox
 from service.config import ENV_PREFIX, load_settings
 from service.runtime import Runtime
-from service.simulate.runner import SIMULATORS, VenueSimulator
+from service.simulate.runner import VenueSimulator
 from service.simulate.scenario import get_scenario
-from service.venues import REGISTRY
+from service.venues import REGISTRY, SIMULATORS
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from service.simulate.binance_usdm import BinanceUsdmSimulator
+from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
 
 
 @pytest.fixture

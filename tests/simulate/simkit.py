@@ -8,8 +8,8 @@ import time
 
 from websockets.asyncio.client import ClientConnection
 
-from service.simulate.binance_usdm_wire import FOUR_HOUR_SYMBOLS, load_exchange_info
 from service.venues.base import Instrument
+from service.venues.binance.simulator.usdm_wire import FOUR_HOUR_SYMBOLS, load_exchange_info
 
 VENUE = "binance_usdm"
 

@@ -15,15 +15,15 @@ from websockets.exceptions import InvalidStatus
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, Side
-from service.simulate import binance_usdm_wire as wire
-from service.simulate.binance_coinm import COINM_SPECS, COINM_SYMBOLS, BinanceCoinmSimulator
-from service.simulate.binance_coinm_wire import COINM, print_contracts
-from service.simulate.binance_usdm import BinanceUsdmSimulator
 from service.simulate.clock import MarketClock
 from service.simulate.market import DEFAULT_SPECS, DEFAULT_SYMBOLS, Market
 from service.simulate.scenario import get_scenario
 from service.venues.base import Instrument, now_ms
-from service.venues.binance_coinm import VENUE, BinanceCoinm, BinanceCoinmParser
+from service.venues.binance.coinm import VENUE, BinanceCoinm, BinanceCoinmParser
+from service.venues.binance.simulator import usdm_wire as wire
+from service.venues.binance.simulator.coinm import COINM_SPECS, COINM_SYMBOLS, BinanceCoinmSimulator
+from service.venues.binance.simulator.coinm_wire import COINM, print_contracts
+from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from service.events import FundingRate, Liquidation, MarkPrice, Side
-from service.simulate import binance_usdm_wire as wire
-from service.simulate.binance_coinm_wire import COINM, contracts_of, print_contracts
 from service.simulate.market import LiquidationPrint, Quote
 from service.venues.base import Instrument
-from service.venues.binance_coinm import VENUE, BinanceCoinmParser
+from service.venues.binance.coinm import VENUE, BinanceCoinmParser
+from service.venues.binance.simulator import usdm_wire as wire
+from service.venues.binance.simulator.coinm_wire import COINM, contracts_of, print_contracts
 
 INFO = json.loads(wire.load_exchange_info(COINM))
 CONTRACTS = wire.contracts(INFO, ["BTCUSD_PERP", "ETHUSD_PERP", "BTCUSD_210924"], ())

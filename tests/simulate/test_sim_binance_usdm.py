@@ -17,11 +17,12 @@ from websockets.protocol import Event, State
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, Side
-from service.simulate.binance_usdm import BinanceUsdmSimulator
 from service.simulate.market import DEFAULT_SYMBOLS
 from service.simulate.runner import run_forever
 from service.simulate.scenario import Drift, Label, Phase, Regime, Scenario
-from service.venues.binance_usdm import BinanceUsdm, BinanceUsdmParser
+from service.venues import SIMULATORS
+from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
+from service.venues.binance.usdm import BinanceUsdm, BinanceUsdmParser
 
 pytestmark = pytest.mark.integration
 
@@ -219,7 +220,7 @@ async def test_replay_sends_recorded_frames_as_they_are(captures: Path) -> None:
 
 
 async def test_run_forever_serves_until_cancelled() -> None:
-    task = asyncio.create_task(run_forever(scenario="calm", time_scale=5.0))
+    task = asyncio.create_task(run_forever(SIMULATORS, scenario="calm", time_scale=5.0))
     await asyncio.sleep(0.3)
     assert not task.done()
     task.cancel()

@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from service.config import VenueSettings
-from service.simulate.binance_usdm import BinanceUsdmSimulator
 from service.simulate.market import DEFAULT_SYMBOLS
 from service.venues.base import now_ms
-from service.venues.binance_usdm import BinanceUsdm
+from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
+from service.venues.binance.usdm import BinanceUsdm
 from service.venues.ccxt_markets import ccxt_client, close_quietly
 
 pytestmark = pytest.mark.integration

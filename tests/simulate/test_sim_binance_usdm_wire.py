@@ -9,9 +9,9 @@ import pytest
 from simkit import VENUE, instruments
 
 from service.events import FundingRate, Liquidation, MarkPrice, Side
-from service.simulate import binance_usdm_wire as wire
 from service.simulate.market import LiquidationPrint, Quote
-from service.venues.binance_usdm import BinanceUsdmParser
+from service.venues.binance.simulator import usdm_wire as wire
+from service.venues.binance.usdm import BinanceUsdmParser
 
 BTC = wire.Contract("BTCUSDT", 2, 3)
 DOGE = wire.Contract("DOGEUSDT", 6, 0, funding_interval_h=4.0)

@@ -17,14 +17,14 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError, Inval
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
-from service.simulate import bitget_wire as wire
-from service.simulate.bitget import BitgetSimulator
 from service.simulate.clock import MarketClock
 from service.simulate.market import LiquidationPrint, Market
 from service.simulate.scenario import get_scenario
-from service.venues._bitget_instruments import parse_contracts
 from service.venues.base import Connection, Instrument
-from service.venues.bitget import Bitget, BitgetParser
+from service.venues.bitget.instruments import parse_contracts
+from service.venues.bitget.simulator import wire
+from service.venues.bitget.simulator.server import BitgetSimulator
+from service.venues.bitget.venue import Bitget, BitgetParser
 
 pytestmark = pytest.mark.integration
 

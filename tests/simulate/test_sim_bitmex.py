@@ -16,13 +16,13 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
-from service.simulate import bitmex_wire as wire
-from service.simulate.bitmex import BitmexSimulator
 from service.simulate.clock import MarketClock
 from service.simulate.market import DEFAULT_SPECS, Market
 from service.simulate.scenario import get_scenario
 from service.venues.base import Instrument
-from service.venues.bitmex import Bitmex, BitmexParser, instrument
+from service.venues.bitmex.simulator import wire
+from service.venues.bitmex.simulator.server import BitmexSimulator
+from service.venues.bitmex.venue import Bitmex, BitmexParser, instrument
 
 pytestmark = pytest.mark.integration
 

@@ -16,14 +16,14 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from service.config import VenueSettings
 from service.events import Liquidation, MarkPrice, OpenInterest, Side
-from service.simulate import bybit_wire as wire
-from service.simulate.bybit import BybitSimulator
 from service.simulate.clock import MarketClock
 from service.simulate.market import Market
 from service.simulate.scenario import Drift, Label, Phase, Regime, Scenario, get_scenario
-from service.venues import bybit as venue_module
 from service.venues.base import Instrument
-from service.venues.bybit import Bybit, BybitParser, parse_instruments
+from service.venues.bybit import venue as venue_module
+from service.venues.bybit.simulator import wire
+from service.venues.bybit.simulator.server import BybitSimulator
+from service.venues.bybit.venue import Bybit, BybitParser, parse_instruments
 
 pytestmark = pytest.mark.integration
 

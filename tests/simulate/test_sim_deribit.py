@@ -15,13 +15,13 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError, Inval
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
-from service.simulate import deribit_wire as wire
 from service.simulate.clock import MarketClock
-from service.simulate.deribit import HEARTBEAT_CLOSE, DeribitSimulator
 from service.simulate.market import DEFAULT_SPECS, Market
 from service.simulate.scenario import get_scenario
 from service.venues.base import Instrument
-from service.venues.deribit import Deribit, DeribitParser, pings
+from service.venues.deribit.simulator import wire
+from service.venues.deribit.simulator.server import HEARTBEAT_CLOSE, DeribitSimulator
+from service.venues.deribit.venue import Deribit, DeribitParser, pings
 
 pytestmark = pytest.mark.integration
 

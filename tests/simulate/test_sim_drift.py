@@ -11,8 +11,8 @@ from simkit import collect
 from websockets.asyncio.client import connect
 
 from service.cli import main
-from service.simulate.bybit import BybitSimulator
 from service.simulate.drift import ProtocolDrift
+from service.venues.bybit.simulator.server import BybitSimulator
 
 
 def test_a_retired_channel_is_renamed_in_what_clients_send_only() -> None:

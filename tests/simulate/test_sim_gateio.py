@@ -16,14 +16,14 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
-from service.simulate import gateio_wire as wire
 from service.simulate.clock import MarketClock
-from service.simulate.gateio import GateSimulator
 from service.simulate.market import Market
 from service.simulate.scenario import get_scenario
-from service.venues._gateio_instruments import parse_contracts
 from service.venues.base import Connection, Instrument
-from service.venues.gateio import Gate, GateParser
+from service.venues.gateio.instruments import parse_contracts
+from service.venues.gateio.simulator import wire
+from service.venues.gateio.simulator.server import GateSimulator
+from service.venues.gateio.venue import Gate, GateParser
 
 pytestmark = pytest.mark.integration
 

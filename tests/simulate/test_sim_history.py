@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from service.simulate import history
-from service.simulate.binance_usdm import BinanceUsdmSimulator
-from service.simulate.bybit import BybitSimulator
-from service.simulate.okx import OkxSimulator
 from service.simulate.scenario import get_scenario
 from service.venues.base import now_ms
+from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
+from service.venues.bybit.simulator.server import BybitSimulator
+from service.venues.okx.simulator.server import OkxSimulator
 
 pytestmark = pytest.mark.integration
 

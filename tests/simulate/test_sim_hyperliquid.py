@@ -17,12 +17,12 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.simulate.clock import MarketClock
-from service.simulate.hyperliquid import HyperliquidSimulator
-from service.simulate.hyperliquid_wire import HL_SPECS, HL_SYMBOLS, LIQUIDATORS
 from service.simulate.market import DEFAULT_SPECS, Market
 from service.simulate.scenario import get_scenario
 from service.venues.ccxt_markets import ccxt_client
-from service.venues.hyperliquid import Hyperliquid, HyperliquidParser, parse_meta
+from service.venues.hyperliquid.simulator.server import HyperliquidSimulator
+from service.venues.hyperliquid.simulator.wire import HL_SPECS, HL_SYMBOLS, LIQUIDATORS
+from service.venues.hyperliquid.venue import Hyperliquid, HyperliquidParser, parse_meta
 
 pytestmark = pytest.mark.integration
 

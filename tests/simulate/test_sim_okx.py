@@ -18,10 +18,10 @@ from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.simulate.clock import MarketClock
 from service.simulate.market import DEFAULT_SPECS, LiquidationPrint, Market
-from service.simulate.okx import OKX_SPECS, OKX_SYMBOLS, OkxSimulator
 from service.simulate.scenario import get_scenario
 from service.venues.base import Instrument
-from service.venues.okx import Okx, OkxParser, instrument
+from service.venues.okx.simulator.server import OKX_SPECS, OKX_SYMBOLS, OkxSimulator
+from service.venues.okx.venue import Okx, OkxParser, instrument
 
 pytestmark = pytest.mark.integration
 

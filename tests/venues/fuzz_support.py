@@ -22,12 +22,14 @@ from typing import Any
 
 from service.config import VenueSettings
 from service.validate import problem
-from service.venues import REGISTRY, bitmex, okx
-from service.venues._deribit_frames import instruments
-from service.venues._gateio_instruments import GateContract, parse_contracts
+from service.venues import REGISTRY
 from service.venues.base import Instrument, Parser
-from service.venues.binance_coinm import pair_of
-from service.venues.hyperliquid import parse_meta
+from service.venues.binance.coinm import pair_of
+from service.venues.bitmex import venue as bitmex
+from service.venues.deribit.frames import instruments
+from service.venues.gateio.instruments import GateContract, parse_contracts
+from service.venues.hyperliquid.venue import parse_meta
+from service.venues.okx import venue as okx
 
 RECV_MS = 1_780_000_000_000
 """The receive time given to the parser (2026-05-28): after every captured frame."""

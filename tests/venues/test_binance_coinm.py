@@ -13,7 +13,7 @@ import pytest
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.venues.base import Instrument
-from service.venues.binance_coinm import (
+from service.venues.binance.coinm import (
     BinanceCoinm,
     BinanceCoinmParser,
     mark_stream,

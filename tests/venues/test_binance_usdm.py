@@ -11,7 +11,7 @@ import pytest
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.venues.base import Instrument
-from service.venues.binance_usdm import (
+from service.venues.binance.usdm import (
     BinanceUsdm,
     BinanceUsdmParser,
     parse_funding_info,

@@ -14,13 +14,13 @@ import pytest
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
-from service.venues._bitget_instruments import (
+from service.venues.base import Instrument
+from service.venues.bitget.instruments import (
     MAX_REQUEST_BYTES,
     SYMBOLS_PER_CONNECTION,
     parse_contracts,
 )
-from service.venues.base import Instrument
-from service.venues.bitget import PING_INTERVAL_S, Bitget, BitgetParser
+from service.venues.bitget.venue import PING_INTERVAL_S, Bitget, BitgetParser
 
 VENUE = "bitget"
 V1 = "wss://ws.bitget.com/mix/v1/stream"
@@ -425,7 +425,9 @@ def test_connection_names_and_symbols_stay_put_when_the_market_changes() -> None
 
 
 def _fixture(product_type: str) -> dict[str, Any]:
-    ref = resources.files("service.simulate").joinpath(f"data/bitget/contracts-{product_type}.json")
+    ref = resources.files("service.venues.bitget.simulator").joinpath(
+        f"data/contracts-{product_type}.json"
+    )
     body: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
     return body
 

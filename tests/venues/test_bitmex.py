@@ -15,14 +15,14 @@ from service.config import VenueSettings, load_settings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.venues import REGISTRY
 from service.venues.base import Instrument
-from service.venues.bitmex import (
+from service.venues.bitmex.venue import (
     PING_INTERVAL_S,
     Bitmex,
     BitmexInstrument,
     BitmexParser,
     subscribe_requests,
 )
-from service.venues.bitmex import instrument as to_instrument
+from service.venues.bitmex.venue import instrument as to_instrument
 
 VENUE = "bitmex"
 Row = dict[str, Any]

@@ -13,7 +13,7 @@ import pytest
 from service.config import VenueSettings
 from service.events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.venues.base import Instrument
-from service.venues.bybit import (
+from service.venues.bybit.venue import (
     MAX_ARGS_CHARS,
     SYMBOLS_PER_CONNECTION,
     Bybit,
@@ -619,8 +619,8 @@ def test_the_connections_keep_their_names_when_the_market_grows_or_shrinks() -> 
 
 
 def _fixture(category: str) -> dict[str, Any]:
-    ref = resources.files("service.simulate").joinpath(
-        f"data/bybit/instruments-info-{category}.json"
+    ref = resources.files("service.venues.bybit.simulator").joinpath(
+        f"data/instruments-info-{category}.json"
     )
     body: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
     return body

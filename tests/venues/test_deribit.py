@@ -13,13 +13,9 @@ import pytest
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.venues import REGISTRY
-from service.venues._deribit_frames import (
-    CHANNELS_PER_REQUEST,
-    HEARTBEAT_INTERVAL_S,
-    instruments,
-)
 from service.venues.base import Instrument
-from service.venues.deribit import (
+from service.venues.deribit.frames import CHANNELS_PER_REQUEST, HEARTBEAT_INTERVAL_S, instruments
+from service.venues.deribit.venue import (
     PING_INTERVAL_S,
     PONG_MARKER,
     Deribit,

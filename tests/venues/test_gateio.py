@@ -11,15 +11,15 @@ import pytest
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
-from service.simulate.gateio_wire import load_contracts
-from service.venues._gateio_instruments import (
+from service.venues.base import Instrument
+from service.venues.gateio.instruments import (
     CONTRACTS_PER_REQUEST,
     SYMBOLS_PER_CONNECTION,
     GateContract,
     parse_contracts,
 )
-from service.venues.base import Instrument
-from service.venues.gateio import PING_INTERVAL_S, Gate, GateParser
+from service.venues.gateio.simulator.wire import load_contracts
+from service.venues.gateio.venue import PING_INTERVAL_S, Gate, GateParser
 
 VENUE = "gateio"
 HOUR_MS = 3_600_000

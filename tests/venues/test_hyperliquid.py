@@ -13,7 +13,7 @@ import pytest
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.venues.base import Instrument
-from service.venues.hyperliquid import (
+from service.venues.hyperliquid.venue import (
     LIQUIDATOR_ADDRESSES,
     MAX_SUBSCRIPTIONS,
     MAX_USERS,

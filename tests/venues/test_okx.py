@@ -14,7 +14,7 @@ import pytest
 from service.config import VenueSettings, load_settings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.venues.base import Instrument
-from service.venues.okx import (
+from service.venues.okx.venue import (
     MAX_REQUEST_BYTES,
     PING_INTERVAL_S,
     Okx,

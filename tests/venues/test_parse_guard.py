@@ -15,9 +15,9 @@ from fuzz_support import RECV_MS, capture_frames, new_parser, productive
 from service.events import Event, FundingRate, Liquidation, MarkPrice
 from service.venues import REGISTRY
 from service.venues.base import Instrument, Parser, ParseStats
-from service.venues.binance_usdm import BinanceUsdmParser
-from service.venues.bybit import BybitParser
-from service.venues.gateio import GateParser
+from service.venues.binance.usdm import BinanceUsdmParser
+from service.venues.bybit.venue import BybitParser
+from service.venues.gateio.venue import GateParser
 
 BINANCE = {
     s: Instrument("binance_usdm", s, s.removesuffix("USDT"), "USDT", linear=True)

@@ -1,4 +1,4 @@
-"""Each venue's shape (``service/venues/_<venue>_shape.py``): its classifier on the venues' own
+"""Each venue's shape (``service/venues/<venue>/shape.py``): its classifier on the venues' own
 frames (documented or recorded samples), and its fields against the documented shapes: none
 unknown, none missing; a drifted row is told apart."""
 

@@ -1,0 +1,279 @@
+"""A local Binance USDⓈ-M server on loopback: the real websocket and REST protocol, fake market.
+
+Websocket (``ws_base_url`` = ``ws://<host>:<port>/market``, the routed ``/market`` base):
+
+* ``/market/stream[?streams=a/b]``: combined mode, frames ``{"stream":..., "data":...}``;
+* ``/market/ws`` and ``/market/ws/<stream>[/<stream>...]``: raw mode, the data alone;
+* ``/stream``, ``/ws``, ``/ws/...`` and ``/public/...``: accepted and answered, but markPrice
+  and forceOrder are never delivered there, as on the real venue (silently).
+
+Streams: ``!markPrice@arr@1s``, ``!markPrice@arr``, ``<symbol>@markPrice@1s``,
+``<symbol>@markPrice`` (every ``push_interval_s``, or 3x that without ``@1s``; event times
+aligned to the interval like the venue's), ``!forceOrder@arr`` and ``<symbol>@forceOrder``
+(at most one per symbol per 1000 ms, the latest). The server pings every
+``ping_interval_s`` (180 s, as the venue). REST: see :mod:`.usdm_rest`.
+
+Test hooks: :meth:`drop_connections` (the 24 h cut), :meth:`stall` (pings still flow),
+:attr:`clients`, and the ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every
+liquidation), :attr:`pushed` (those that passed the throttle and went out),
+:meth:`ground_truth`. The shared lifecycle and hooks are :class:`~.server.VenueServer`'s.
+
+The server is :class:`BinanceFuturesSimulator`, parameterized by a
+:class:`~.binance_usdm_wire.Product`; :class:`BinanceUsdmSimulator` is the USDⓈ-M one, and
+:mod:`.coinm` serves COIN-M with the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.http11 import Request, Response
+
+from ....simulate.asgi_server import AsgiServer
+from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.market import DEFAULT_SPECS, LiquidationPrint, SymbolSpec
+from ....simulate.replay import RecordedFrame, cycle, load_frames
+from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
+from ....simulate.server import VenueServer
+from . import usdm_wire as wire
+from .usdm_rest import BinanceFuturesRest
+
+FLUSH_INTERVAL_S = 0.02
+
+
+@dataclass(slots=True, eq=False)
+class _Client:
+    conn: ServerConnection
+    routed: bool
+    """Data is delivered on this path (USDⓈ-M: only under ``/market``)."""
+    session: wire.Session
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _route(path: str, market_path: str | None) -> tuple[bool, bool, list[str]] | None:
+    """(delivers, combined, streams in the path) for a websocket path, ``None`` if unknown.
+    With a ``market_path`` (USDⓈ-M ``/market``), only paths under it deliver."""
+    if market_path is None:
+        routed, rest = True, path
+    else:
+        routed = path.startswith(market_path + "/")
+        rest = path.removeprefix(market_path if routed else "/public")
+    if rest == "/stream":
+        return routed, True, []
+    if rest == "/ws" or rest.startswith("/ws/"):
+        return routed, False, [s for s in rest[len("/ws/") :].split("/") if s]
+    return None
+
+
+def _replayable(message: Any) -> wire.StreamKind | None:
+    data = message.get("data", message) if isinstance(message, dict) else message
+    first = data[0] if isinstance(data, list) and data else data
+    event = first.get("e") if isinstance(first, dict) else None
+    return {"markPriceUpdate": wire.StreamKind.MARK, "forceOrder": wire.StreamKind.FORCE}.get(
+        event or ""
+    )
+
+
+def _mark_data(
+    marks: dict[str, str], array: str, pairs: dict[str, str], slow: bool, s: wire.Stream
+) -> str | None:
+    """What a markPrice stream gets this tick: the array, its pair's array, its symbol's
+    update, or nothing (3 s streams on the ticks in between)."""
+    if not (s.fast or slow):
+        return None
+    if s.pair is not None:
+        return pairs.get(s.pair)
+    return array if s.symbol is None else marks.get(s.symbol)
+
+
+def _force_data(symbol: str, data: str, s: wire.Stream) -> str | None:
+    """A liquidation of ``symbol`` goes to ``!forceOrder@arr`` and ``<symbol>@forceOrder``."""
+    return data if s.symbol in (None, symbol) else None
+
+
+class BinanceFuturesSimulator(VenueServer[_Client]):
+    """A Binance futures product on loopback; subclasses name the product, the symbols they
+    simulate by default and those on a 4 h funding interval."""
+
+    product: ClassVar[wire.Product]
+    default_specs: ClassVar[tuple[SymbolSpec, ...]]
+    default_four_hour: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        scenario: Scenario | str = DEFAULT_SCENARIO,
+        *,
+        symbols: Sequence[str] | None = None,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        start_s: float = 0.0,
+        push_interval_s: float = 1.0,
+        ping_interval_s: float | None = 180.0,
+        ping_timeout_s: float | None = 600.0,
+        four_hour_symbols: tuple[str, ...] | None = None,
+        list_only_simulated: bool = False,
+        replay_file: str | Path | None = None,
+        replay_only: bool = False,
+        weight_limit: int = 2400,
+        clock: MarketClock | None = None,
+    ) -> None:
+        """``symbols``: simulate these (default: every symbol of :attr:`default_specs`).
+        ``clock``: share one market (and its ground truth) with other venue servers; it is
+        then started and stopped by its owner, and this server serves ``symbols`` or, by
+        default, those of the market's symbols its exchangeInfo lists.
+        ``list_only_simulated``: serve an exchangeInfo listing only the simulated symbols
+        (the recorded ones list every contract of 2021)."""
+        super().__init__(
+            scenario,
+            clock,
+            symbols=symbols,
+            specs=self.default_specs,
+            seed=seed,
+            start_s=start_s,
+            time_scale=time_scale,
+            ws_path=self.product.market_path or "",
+        )
+        info_text = wire.load_exchange_info(self.product)
+        info = json.loads(info_text)
+        if symbols is None:
+            listed = {s["symbol"] for s in info["symbols"]}
+            symbols = [s for s in self.market.symbols if s in listed]
+        self.push_interval_s = push_interval_s
+        self.ping_interval_s, self.ping_timeout_s = ping_interval_s, ping_timeout_s
+        four_hour = self.default_four_hour if four_hour_symbols is None else four_hour_symbols
+        self.contracts = wire.contracts(info, symbols, four_hour)
+        if list_only_simulated:
+            info["symbols"] = [s for s in info["symbols"] if s["symbol"] in self.contracts]
+            info_text = wire.encode(info)
+        self.rest = BinanceFuturesRest(
+            self.market,
+            self.contracts,
+            info_text,
+            product=self.product,
+            weight_limit=weight_limit,
+        )
+        self.replay: list[RecordedFrame] = (
+            load_frames(replay_file, lambda m: _replayable(m) is not None) if replay_file else []
+        )
+        self.replay_only = replay_only
+        self.pushed: list[LiquidationPrint] = []
+        """Liquidations that passed the venue's throttle and were sent to subscribers."""
+        self._throttle = wire.ForceOrderThrottle()
+        self.clock.add_listener(self._offer)
+        self._http = AsgiServer(self.rest.app)
+
+    def _ws_options(self) -> dict[str, Any]:
+        return {"ping_interval": self.ping_interval_s, "ping_timeout": self.ping_timeout_s}
+
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
+        loops = [self._push_marks(), self._flush_force_orders()]
+        if self.replay:
+            loops.append(self._replay())
+        return loops
+
+    @property
+    def prints(self) -> list[LiquidationPrint]:
+        """Every liquidation the market produced for the served symbols, throttled or not."""
+        if self._own_clock:
+            return self.clock.prints
+        return [p for p in self.clock.prints if p.symbol in self.contracts]
+
+    # -- websocket -------------------------------------------------------------------------
+
+    def _offer(self, prints: list[LiquidationPrint]) -> None:
+        """The market's prints of the served symbols go to the throttle (a shared market
+        also holds other venues' symbols)."""
+        contracts = self.contracts
+        self._throttle.offer(p for p in prints if p.symbol in contracts)
+
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        if _route(urlsplit(request.path).path, self.product.market_path) is None:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        url = urlsplit(conn.request.path if conn.request else "/")
+        route = _route(url.path, self.product.market_path)
+        if route is None:  # pragma: no cover - refused by _check_path
+            return
+        routed, combined, streams = route
+        if combined:
+            for value in parse_qs(url.query).get("streams", []):
+                streams.extend(s for s in value.split("/") if s)
+        session = wire.Session(combined, product=self.product)
+        session.subscribe(streams)
+        with self._tracked(_Client(conn, routed, session)):
+            async for message in conn:
+                await conn.send(session.handle(message))
+
+    def _send(self, kind: wire.StreamKind, data_for: Callable[[wire.Stream], str | None]) -> None:
+        """Send to each routed client, per subscribed stream of ``kind``, ``data_for(stream)``
+        (encoded data, or ``None`` to skip that stream)."""
+        for c in list(self._clients):
+            if not c.routed:
+                continue
+            for stream in c.session.wanted():
+                if stream.kind is kind and (data := data_for(stream)) is not None:
+                    broadcast([c.conn], wire.frame(stream.name, data, c.session.combined))
+
+    async def _push_marks(self) -> None:
+        interval = self.push_interval_s
+        while True:
+            tick = await next_tick(interval)
+            if self.replay_only or self.stalled:
+                continue
+            event_ms = round(tick * interval * 1000)
+            slow = tick % 3 == 0
+            update, contracts = self.product.mark_price_update, self.contracts
+            marks = {
+                q.symbol: wire.encode(update(q, contracts[q.symbol], event_ms))
+                for q in self.market.quotes()
+                if q.symbol in contracts
+            }
+            by_pair: dict[str, list[str]] = {}
+            for symbol, text in marks.items():
+                by_pair.setdefault(contracts[symbol].pair, []).append(text)
+            pairs = {pair: "[" + ",".join(texts) + "]" for pair, texts in by_pair.items()}
+            array = "[" + ",".join(marks.values()) + "]"
+            self._send(wire.StreamKind.MARK, partial(_mark_data, marks, array, pairs, slow))
+
+    async def _flush_force_orders(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            now = wall_ms()
+            due = self._throttle.due(now)
+            if not due or self.replay_only or self.stalled:
+                continue
+            self.pushed.extend(due)
+            for p in due:
+                data = wire.encode(self.product.force_order(p, self.contracts[p.symbol], now))
+                self._send(wire.StreamKind.FORCE, partial(_force_data, p.symbol, data))
+
+    async def _replay(self) -> None:
+        """Recorded frames, as they are, one per push interval, to routed subscribers of the
+        same kind of stream."""
+        for rec in cycle(self.replay):
+            await asyncio.sleep(self.push_interval_s)
+            kind = _replayable(rec.message)
+            if self.stalled or kind is None:
+                continue
+            for c in list(self._clients):
+                if c.routed and any(s.kind is kind for s in c.session.wanted()):
+                    broadcast([c.conn], rec.raw)
+
+
+class BinanceUsdmSimulator(BinanceFuturesSimulator):
+    """Binance USDⓈ-M on loopback. ``async with BinanceUsdmSimulator() as sim: ...``."""
+
+    product: ClassVar[wire.Product] = wire.USDM
+    default_specs: ClassVar[tuple[SymbolSpec, ...]] = DEFAULT_SPECS
+    default_four_hour: ClassVar[tuple[str, ...]] = wire.FOUR_HOUR_SYMBOLS

@@ -1,0 +1,189 @@
+"""A local Bitget server on loopback: the real public v3 websocket and v2 REST, fake market.
+
+Websocket (``ws_base_url`` = ``ws://<host>:<port>/v3/ws/public``; other paths: 404):
+
+* ``subscribe``/``unsubscribe`` with many args, one ack per arg, error frames for unknown
+  args (see :mod:`.wire`); at most 1000 channels per connection; more than 10
+  client messages in a second (pings included) close the connection, as the venue does;
+* the text ``ping`` is answered with the text ``pong``; a connection that sent no ping for
+  ``ping_timeout_s`` (the venue: 2 min) is closed;
+* ``ticker`` (per instType and symbol): a ``snapshot`` at subscription, then an ``update``
+  with every field every ``push_interval_s``; times on the push grid;
+* ``liquidation`` (per instType): every ``liquidation_interval_s`` (1 s), per symbol the
+  largest long and the largest short liquidation of the second (Bitget's sample; the
+  rest of the market's prints are never sent).
+
+REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
+:meth:`drop_connections`, :meth:`stall` (liquidations meanwhile wait and are sampled
+afterwards), :attr:`clients`; ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints`
+(every liquidation of the market), :attr:`pushed` (those the sample sent to a subscriber),
+:meth:`row` (a print's row as sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Final
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.http11 import Request, Response
+
+from ....simulate.asgi_server import AsgiServer
+from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.market import LiquidationPrint
+from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
+from ....simulate.server import VenueServer
+from . import wire
+from .rest import BitgetRest
+
+WS_PATH: Final = "/v3/ws/public"
+
+
+@dataclass(slots=True, eq=False)
+class _Client:
+    conn: ServerConnection
+    session: wire.Session
+    last_ping: float
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class BitgetSimulator(VenueServer[_Client]):
+    """Bitget futures on loopback. ``async with BitgetSimulator() as sim: ...``."""
+
+    def __init__(
+        self,
+        scenario: Scenario | str = DEFAULT_SCENARIO,
+        *,
+        symbols: Iterable[str] = wire.BITGET_SYMBOLS,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        start_s: float = 0.0,
+        push_interval_s: float = 0.2,
+        liquidation_interval_s: float = 1.0,
+        ping_timeout_s: float = 120.0,
+        list_only_simulated: bool = False,
+        clock: MarketClock | None = None,
+    ) -> None:
+        """``clock``: share one market with other venue servers (started and stopped by its
+        owner); its symbols that Bitget lists are served. ``list_only_simulated``: the
+        contract listings hold only the simulated perpetuals."""
+        super().__init__(
+            scenario,
+            clock,
+            symbols=symbols,
+            specs=wire.BITGET_SPECS,
+            seed=seed,
+            start_s=start_s,
+            time_scale=time_scale,
+            ws_path=WS_PATH,
+        )
+        listings = {pt: wire.load_contracts(pt) for pt in wire.PRODUCT_TYPES}
+        perpetuals = wire.contracts(listings)
+        self.contracts = {s: perpetuals[s] for s in self.market.symbols if s in perpetuals}
+        if list_only_simulated:
+            listings = {pt: wire.only(body, self.contracts) for pt, body in listings.items()}
+        self.listed = wire.listed(listings)
+        self.rest = BitgetRest(listings)
+        self.books = {s: wire.TickerBook(c) for s, c in self.contracts.items()}
+        self.push_interval_s = push_interval_s
+        self.liquidation_interval_s = liquidation_interval_s
+        self.ping_timeout_s = ping_timeout_s
+        self.pushed: list[LiquidationPrint] = []
+        """Liquidations the sample kept and sent to at least one subscriber of their
+        instType (kept with nobody subscribed: not sent, not listed here)."""
+        self._pending: list[LiquidationPrint] = []
+        self.clock.add_listener(self._offer)
+        self._http = AsgiServer(self.rest.app)
+
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
+        return [self._push_tickers(), self._flush_liquidations(), self._close_silent()]
+
+    def row(self, p: LiquidationPrint) -> dict[str, str]:
+        """The ``liquidation`` row that carries ``p`` (when the sample kept it)."""
+        return wire.liquidation_row(p, self.contracts[p.symbol])
+
+    # -- websocket -------------------------------------------------------------------------
+
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?")[0] != WS_PATH:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        session = wire.Session(secrets.token_hex(4), self.listed)
+        with self._tracked(_Client(conn, session, time.monotonic())) as client:
+            async for message in conn:
+                now = time.monotonic()
+                if session.over_rate(now):
+                    await conn.close(*wire.TOO_MANY_MESSAGES)
+                    break
+                text = message if isinstance(message, str) else message.decode()
+                if text == "ping":
+                    client.last_ping = now
+                    await conn.send("pong")
+                    continue
+                replies, added = session.handle(text)
+                for reply in replies:
+                    await conn.send(reply)
+                if not self.stalled:
+                    self._snapshot(client, added)
+
+    def _snapshot(self, client: _Client, added: list[wire.Arg]) -> None:
+        """A ``ticker`` snapshot of each newly subscribed simulated symbol (synchronously: no
+        update of that symbol can overtake it)."""
+        now = wall_ms()
+        for _inst_type, topic, symbol in added:
+            if topic != "ticker" or symbol not in self.books:
+                continue  # listed but not simulated: acked, never pushed
+            c = self.contracts[symbol]
+            row = self.books[symbol].row(self.market.quote(symbol), now)
+            broadcast([client.conn], wire.ticker_frame("snapshot", c, row, now))
+
+    def _subscribers(self, a: wire.Arg) -> list[ServerConnection]:
+        return [c.conn for c in self._clients if a in c.session.args]
+
+    async def _push_tickers(self) -> None:
+        interval = self.push_interval_s
+        while True:
+            tick = await next_tick(interval)
+            if self.stalled:
+                continue
+            ts = round(tick * interval * 1000)
+            for symbol, c in self.contracts.items():
+                if to := self._subscribers((c.inst_type, "ticker", symbol)):
+                    row = self.books[symbol].row(self.market.quote(symbol), ts)
+                    broadcast(to, wire.ticker_frame("update", c, row, ts))
+
+    def _offer(self, prints: list[LiquidationPrint]) -> None:
+        self._pending.extend(p for p in prints if p.symbol in self.contracts)
+
+    async def _flush_liquidations(self) -> None:
+        while True:
+            tick = await next_tick(self.liquidation_interval_s)
+            if not self._pending or self.stalled:
+                continue
+            ts = round(tick * self.liquidation_interval_s * 1000)
+            batch, self._pending = wire.sample(self._pending), []
+            by_type: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
+            for p in batch:
+                by_type[self.contracts[p.symbol].inst_type].append(p)
+            for inst_type, prints in by_type.items():
+                if to := self._subscribers((inst_type, "liquidation", "")):
+                    rows = [self.row(p) for p in prints]
+                    broadcast(to, wire.liquidation_frame(inst_type, rows, ts))
+                    self.pushed.extend(prints)
+
+    async def _close_silent(self) -> None:
+        """Close the connections that sent no ping for ``ping_timeout_s``."""
+        tick = min(1.0, self.ping_timeout_s / 4)
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            silent = [c for c in self._clients if now - c.last_ping > self.ping_timeout_s]
+            await asyncio.gather(*(c.conn.close(*wire.NO_PING) for c in silent))

@@ -1,0 +1,257 @@
+"""Bitget futures (``bitget``): USDT-margined and coin-margined perpetuals.
+
+Wire protocol (https://www.bitget.com/api-doc/uta/websocket/public/, "Tickers Channel" and
+"Liquidation Channel"; https://www.bitget.com/api-doc/common/websocket-intro):
+
+* One public endpoint, v3 ("UTA") ``wss://ws.bitget.com/v3/ws/public``. Subscribe with
+  ``{"op":"subscribe","args":[{"instType":"usdt-futures","topic":"ticker","symbol":
+  "BTCUSDT"},...]}`` (``instType`` in lower case: ``usdt-futures``, ``coin-futures``); each
+  arg is acked as ``{"event":"subscribe","arg":{...}}``, a refusal is ``{"event":"error",
+  "code":...,"msg":...}`` (counted as ``venue_error``). Limits: 10 messages a second per
+  connection (pings included), 240 subscribe requests an hour, at most 1000 channels per
+  connection, "strongly" recommended at most 50; 100 connections per IP. We put about 50
+  symbols on a connection, hashed by name (see :func:`.instruments.shards`), and
+  send one packed request per 4 KB of args (one per connection in practice).
+* Keep-alive: the client sends the *text* ``ping`` and gets the text ``pong``. The docs ask
+  for a ping every 30 s and cut a connection without one for 2 min (older text: 30 s), so
+  we ping every :data:`PING_INTERVAL_S` = 25 s. The server also cuts every connection after
+  24 h (the collector rotates before).
+* ``ticker`` (per symbol): ``markPrice``, ``indexPrice``, ``fundingRate`` (per the
+  contract's own interval), ``nextFundingTime`` (ms; ``"0"``/``""`` on dated futures) and
+  ``openInterest``, in **base coin** (BTCUSDT: ``"29539.3825"`` BTC at 76 631 is 2.26 bn
+  USD), for coin-margined contracts too (Bitget sizes them in coin). The v3 row has no
+  symbol and no time: both come from the envelope (``arg.symbol``, ``ts``). The v2 ticker
+  (``wss://ws.bitget.com/v2/ws/public``, ``channel``/``instId``) carries the same values,
+  open interest as ``holdingAmount`` (base coin): the parser reads it too, so either
+  endpoint can feed it. The funding interval is not in the ticker: it is the contract's
+  ``fundInterval`` (hours) from the REST listing. Mark, funding and open interest are
+  reported at most once a second per symbol (:data:`STATE_EVERY_MS`), from the merged state.
+* ``liquidation`` (per **instType**, every symbol): **a sample**. The docs: "pushed once
+  per second ... only the record with the highest liquidation quantity for long and short
+  positions respectively per trading pair is included ... at most 2 records [per pair per
+  second]". So ``sampled`` is true and counts are a lower bound.
+  ``side`` is the **position** side: ``buy`` = a long was liquidated (tardis-node's mapper:
+  "Bitget side is position side"; a third-party collector reads it the same way; the docs'
+  field table was not retrievable). ``amount`` is the **quote value** (USDT), not a size:
+  in the real capture 13.70319 / 0.1649 = 83.1 APE exactly and 143.330431857868 /
+  0.500280739469 = 286.5 IP, both on the contracts' size steps; the docs' example (37.72
+  at 89 000 on BTCUSDT) is no size on BTC's step either. ``price`` (up to 12 decimals)
+  reads as an average fill price. So ``notional_usd`` = ``amount`` and the base quantity
+  = ``amount / price``.
+  For ``coin-futures`` the same reading is assumed (USD value): no capture confirms it.
+  There is no id: ``event_id`` is ``ts:side:amount:price`` as sent, stable across a
+  reconnect.
+* Obsolete frames: the mix v1 stream (``wss://ws.bitget.com/mix/v1/stream``, ``instType``
+  ``mc``, ``capitalRate``/``holding``) is counted as ``obsolete_frame``.
+
+Instruments come from ``GET /api/v2/mix/market/contracts?productType=USDT-FUTURES`` and
+``COIN-FUTURES`` through ccxt's implicit endpoint (rate limit, error mapping, configurable
+base URL), not ccxt's ``load_markets`` (which also loads spot, margin and the demo product
+types). See :mod:`.instruments`; the typed frames are in :mod:`.frames`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar, Final
+
+import msgspec
+import structlog
+from ccxt.base.errors import BadResponse
+
+from ...config import VenueSettings
+from ...events import Event, Liquidation, Side
+from .._numbers import integer, number, optional_number
+from .._ticker_state import STATE_EVERY_MS, TickerState, report
+from ..base import Connection, Instrument, ParseError, Parser
+from ..ccxt_markets import CcxtBackedVenue
+from . import frames
+from .instruments import (
+    PRODUCT_TYPES,
+    VENUE,
+    inst_type_of,
+    parse_contracts,
+    shards,
+    subscribe_args,
+    subscribe_requests,
+)
+
+log = structlog.get_logger(__name__)
+
+PING: Final = "ping"
+PONG: Final = "pong"
+PING_INTERVAL_S: Final = 25.0
+V2_INST_TYPES: Final = frozenset({"USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES"})
+PROTOCOL_EVENTS: Final = frozenset({"subscribe", "unsubscribe"})
+SIDES: Final = {"buy": Side.LONG, "sell": Side.SHORT}
+"""``liquidation.side`` is the liquidated position's side."""
+
+
+class BitgetParser(Parser):
+    """Parses ``ticker`` pushes (v3 and v2), ``liquidation`` pushes, acks and the text
+    ``pong``. One parser may serve both instTypes: their symbols do not overlap."""
+
+    def __init__(self, venue: str, markets: Mapping[str, Instrument], wanted: set[str] | None):
+        super().__init__(venue, markets, wanted)
+        self.tickers: dict[str, TickerState] = {}
+        self.state_every_ms = STATE_EVERY_MS
+
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        if frame in (PONG, PONG.encode()):
+            return []
+        try:
+            env = frames.envelope.decode(frame)
+        except msgspec.ValidationError:  # JSON, but not a Bitget frame
+            self.stats.error(self.venue, "invalid_frame", frame)
+            return []
+        except msgspec.DecodeError:
+            self.stats.error(self.venue, "invalid_json", frame)
+            return []
+        if env.event is not None:
+            if env.event == "error":
+                self.stats.error(self.venue, "venue_error", frame)
+            elif env.event not in PROTOCOL_EVENTS:
+                self.stats.error(self.venue, "unknown_event", frame)
+            return []
+        if env.arg is None or not len(env.data):
+            self.stats.error(self.venue, "unknown_frame", frame)
+            return []
+        return self._dispatch(env, env.arg, recv_ms, frame)
+
+    def _dispatch(
+        self, env: frames.Envelope, arg: frames.Arg, recv_ms: int, frame: str | bytes
+    ) -> list[Event]:
+        name = arg.topic or arg.channel
+        if arg.channel and arg.instType not in V2_INST_TYPES:  # mix v1: "mc", "umcbl"...
+            self.stats.error(self.venue, "obsolete_frame", frame)
+            return []
+        if name not in ("ticker", "liquidation"):
+            self.stats.error(self.venue, "unknown_topic", name)
+            return []
+        try:
+            if name == "liquidation":
+                return self._liquidations(frames.liquidations.decode(env.data), recv_ms)
+            rows = frames.tickers.decode(env.data)
+            return [e for r in rows for e in self._ticker(arg, r, env.ts, recv_ms)]
+        except ValueError:  # msgspec's errors, and ParseError: a field that is no number
+            self.stats.error(self.venue, f"invalid_{name}", frame)
+            return []
+
+    def _instrument(self, symbol: str) -> Instrument | None:
+        """The instrument, or ``None`` (counted as filtered) when it is not a listed
+        perpetual (a dated future on the liquidation topic) or not configured."""
+        inst = self.markets.get(symbol)
+        if inst is None or (self.wanted is not None and symbol not in self.wanted):
+            self.stats.filtered += 1
+            return None
+        return inst
+
+    def _ticker(
+        self, arg: frames.Arg, row: frames.TickerRow, env_ts: int | None, recv_ms: int
+    ) -> list[Event]:
+        symbol = arg.symbol or arg.instId or row.instId
+        if (inst := self._instrument(symbol)) is None:
+            return []
+        ts = integer(row.ts) if row.ts else env_ts or recv_ms  # v2 rows carry their own time
+        oi = row.openInterest if row.openInterest is not None else row.holdingAmount
+        values = {
+            "mark": optional_number(row.markPrice),
+            "index": optional_number(row.indexPrice),
+            "open_interest": optional_number(oi),
+            "funding_rate": optional_number(row.fundingRate),
+        }  # all converted before anything is merged: a bad field leaves the state as it was
+        next_ms = None if row.nextFundingTime is None else integer(row.nextFundingTime or 0)
+        state = self.tickers.setdefault(symbol, TickerState())
+        state.apply(**values)
+        if next_ms is not None:
+            state.set_next_funding(next_ms or None)  # "0" on dated futures
+        if state.mark is not None:
+            self.last_mark[symbol] = state.mark
+        return report(self.venue, inst, state, ts, recv_ms, self.state_every_ms)
+
+    def _liquidations(self, rows: list[frames.LiquidationRow], recv_ms: int) -> list[Event]:
+        out: list[Event] = []
+        for row in rows:
+            if (inst := self._instrument(row.symbol)) is None:
+                continue
+            side = SIDES.get(row.side)
+            try:
+                price, amount = number(row.price), number(row.amount)
+            except ParseError:  # one bad row: keep the rest of the batch
+                price = amount = 0.0
+            if side is None or price <= 0 or amount <= 0:
+                self.stats.error(self.venue, "invalid_liquidation", row)
+                continue
+            qty = amount / price  # amount is the quote value: the size in base coin
+            out.append(
+                Liquidation(
+                    venue=self.venue,
+                    symbol=row.symbol,
+                    base=inst.base,
+                    ts_ms=row.ts,
+                    recv_ms=recv_ms,
+                    side=side,
+                    price=price,
+                    quantity=qty,
+                    quantity_base=inst.base_units(qty, price),
+                    notional_usd=amount,
+                    sampled=True,
+                    event_id=f"{row.ts}:{row.side}:{row.amount}:{row.price}",
+                )
+            )
+        return out
+
+
+class Bitget(CcxtBackedVenue):
+    id: ClassVar[str] = VENUE
+    default_ws_url: ClassVar[str] = "wss://ws.bitget.com/v3/ws/public"
+    default_rest_url: ClassVar[str] = "https://api.bitget.com"
+    liquidations_sampled: ClassVar[bool] = True
+    ccxt_id: ClassVar[str] = "bitget"
+    ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)
+
+    def __init__(self, settings: VenueSettings) -> None:
+        super().__init__(settings)
+        self._shard_counts: dict[str, int] = {}
+
+    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        """``usdt-futures-1``... and ``coin-futures-1``...: per instType, its subscribed
+        symbols in shards of about 50; the first shard also carries the instType's
+        liquidation topic. The shard count is fixed by the first call, so names and
+        assignments survive a metadata refresh (as for Bybit)."""
+        symbols = self.subscribed(markets)
+        out: list[Connection] = []
+        for inst_type in PRODUCT_TYPES.values():
+            mine = [s for s in symbols if inst_type_of(markets[s]) == inst_type]
+            before = self._shard_counts.get(inst_type, 0)
+            count, groups = shards(mine, before)
+            self._shard_counts[inst_type] = count
+            for n, (index, group) in enumerate(groups.items()):
+                args = subscribe_args(inst_type, group, liquidations=n == 0)
+                out.append(
+                    Connection(
+                        f"{inst_type}-{index + 1}",
+                        self.ws_url,
+                        subscribe_requests(args),
+                        ping=PING,
+                        ping_interval_s=PING_INTERVAL_S,
+                        pong=PONG,
+                    )
+                )
+        return out
+
+    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
+        return BitgetParser(self.id, markets, wanted)
+
+    async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
+        client = self._ccxt()
+        client.timeout = int(timeout_s * 1000)
+        out: dict[str, Instrument] = {}
+        for product_type in PRODUCT_TYPES:
+            raw = await client.publicMixGetV2MixMarketContracts({"productType": product_type})
+            try:
+                page = parse_contracts(raw, product_type)
+            except ValueError as exc:
+                raise BadResponse(f"{self.id} contracts {product_type}: {exc}") from exc
+            out.update((inst.symbol, inst) for inst in page)
+        return out

@@ -1,0 +1,23 @@
+"""BitMEX (retired: closed 2026-09-23, kept as the protocol's record): one package, one
+registration (:data:`SPEC`).
+
+* :mod:`.venue`: its ``Venue`` (connections, keep-alive) and its pure parser;
+* :mod:`.frames`: wire frames and their decoding;
+* :mod:`.instruments`: the instrument listing;
+* :mod:`.shape`: the shape of its frames (drift checks);
+* :mod:`.player`: the wire player of ``deleverage evaluate``;
+* :mod:`.simulator`: the loopback server, its pure wire encoder and REST, and its recorded
+  data, a second implementation of the protocol that imports nothing of the parser.
+"""
+
+from __future__ import annotations
+
+from ..spec import VenueSpec
+from .player import BitmexPlayer
+from .shape import SHAPE
+from .simulator.server import BitmexSimulator
+from .venue import Bitmex
+
+SPEC = VenueSpec(venue=Bitmex, shape=SHAPE, simulator=BitmexSimulator, player=BitmexPlayer)
+
+__all__ = ["SPEC", "Bitmex"]

@@ -1,0 +1,231 @@
+"""A local BitMEX server on loopback: the real realtime websocket and REST protocol, fake market.
+
+Websocket (``ws_base_url`` = ``ws://<host>:<port>/realtime``; other paths: 404): the welcome
+on connect; ``subscribe``/``unsubscribe`` to ``instrument[:SYMBOL]`` and
+``liquidation[:SYMBOL]`` acked per topic, refusals as BitMEX error frames (see
+:mod:`.wire`); the text ``ping`` answered with ``pong``.
+
+* ``instrument``: a ``partial`` with the whole row (the listing's static fields, the market's
+  live ones) right after the ack, then every ``push_interval_s`` an ``update`` with what
+  changed: prices and funding with a ``timestamp``, open interest on its own without one (as
+  the venue sends it). A listed symbol that is not simulated gets its recorded row, and no
+  updates.
+* ``liquidation``: each liquidation of the market becomes an engine order (``insert``: the
+  whole position in contracts at the bankruptcy price, ``side`` the order side); after
+  ``fill_after_s`` an ``update`` lowers ``leavesQty`` (part filled), after ``order_life_s`` a
+  ``delete`` removes it. The rows of one ``flush_interval_s`` go in one frame per symbol. The
+  ``partial`` on subscription lists the orders open then, with what is left of them: a
+  reconnect sees again the orders it saw, and those placed meanwhile.
+
+REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
+:meth:`drop_connections`, :meth:`stall` (acks and pongs still flow; orders wait),
+:attr:`clients`; ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every
+liquidation of the market), :attr:`placed` (every order inserted, subscribers or not),
+:attr:`replayed` (orders sent again in partials), :meth:`order` (a print's order),
+:attr:`open_orders`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
+from typing import Any, Final
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.http11 import Request, Response
+
+from ....simulate.asgi_server import AsgiServer
+from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.market import LiquidationPrint
+from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
+from ....simulate.server import VenueServer
+from . import wire
+from .rest import BitmexRest
+
+WS_PATH: Final = "/realtime"
+FILLED_SHARE: Final = 0.5
+"""The share of an order filled by its ``update``."""
+
+
+@dataclass(slots=True, eq=False)
+class _Client:
+    conn: ServerConnection
+    session: wire.Session
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class BitmexSimulator(VenueServer[_Client]):
+    """BitMEX perpetuals on loopback. ``async with BitmexSimulator() as sim: ...``."""
+
+    def __init__(
+        self,
+        scenario: Scenario | str = DEFAULT_SCENARIO,
+        *,
+        symbols: Iterable[str] = wire.BITMEX_SYMBOLS,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        start_s: float = 0.0,
+        push_interval_s: float = 0.5,
+        flush_interval_s: float = 0.1,
+        fill_after_s: float = 0.5,
+        order_life_s: float = 2.0,
+        list_only_simulated: bool = False,
+        clock: MarketClock | None = None,
+    ) -> None:
+        """``clock``: share one market with other venue servers (started and stopped by its
+        owner); its symbols that BitMEX lists are served. ``list_only_simulated``: the
+        instrument listing holds only the simulated perpetuals (the recorded one lists 35)."""
+        super().__init__(
+            scenario,
+            clock,
+            symbols=symbols,
+            specs=wire.BITMEX_SPECS,
+            seed=seed,
+            start_s=start_s,
+            time_scale=time_scale,
+            ws_path=WS_PATH,
+        )
+        listing = wire.load_listing()
+        self.contracts = wire.contracts(listing, self.market.symbols)
+        if not self.contracts:
+            raise ValueError(f"none of {self.market.symbols} is a BitMEX perpetual")
+        if list_only_simulated:
+            listing = [r for r in listing if r["symbol"] in self.contracts]
+        self._rows = {r["symbol"]: r for r in listing}
+        self._reference_mark = float(self._rows.get(wire.XBT_REFERENCE, {}).get("markPrice", 6e4))
+        self.rest = BitmexRest(listing)
+        self.push_interval_s, self.flush_interval_s = push_interval_s, flush_interval_s
+        self.fill_after_s, self.order_life_s = fill_after_s, order_life_s
+        self.books = {s: wire.InstrumentBook(c) for s, c in self.contracts.items()}
+        self.placed: list[LiquidationPrint] = []
+        """Every liquidation inserted as an order (whether anyone was subscribed or not)."""
+        self.replayed: list[wire.Order] = []
+        """Orders sent again in the partials of later subscriptions (copies, as sent)."""
+        self.orders: dict[LiquidationPrint, wire.Order] = {}
+        self._open: dict[str, wire.Order] = {}
+        self._pending: list[LiquidationPrint] = []
+        self.clock.add_listener(self._offer)
+        self._http = AsgiServer(self.rest.app)
+
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
+        self._tick(wall_ms())  # every book has a state before the first subscriber
+        return [self._push_instruments(), self._flush_liquidations()]
+
+    @property
+    def open_orders(self) -> list[wire.Order]:
+        """The liquidation orders resting in the book now."""
+        return list(self._open.values())
+
+    def order(self, p: LiquidationPrint) -> wire.Order:
+        """The order that carried ``p``."""
+        return self.orders[p]
+
+    def xbt_usd(self) -> float:
+        """The XBT price quanto contracts are paid at: XBTUSD's mark when simulated."""
+        if wire.XBT_REFERENCE in self.books:
+            return self.market.mark(wire.XBT_REFERENCE)
+        return self._reference_mark
+
+    # -- websocket -------------------------------------------------------------------------
+
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?")[0] != WS_PATH:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        session = wire.Session(frozenset(self._rows))
+        with self._tracked(_Client(conn, session)):
+            await conn.send(wire.welcome(wall_ms()))
+            async for message in conn:
+                text = message if isinstance(message, str) else message.decode()
+                if text == "ping":
+                    await conn.send("pong")
+                    continue
+                replies, added = session.handle(text)
+                for reply in replies:
+                    await conn.send(reply)
+                for topic in added:  # the partial follows its ack (even while stalled)
+                    broadcast([conn], self._partial(topic))
+
+    def _partial(self, topic: wire.Topic) -> str:
+        name, symbol = topic
+        if name == "instrument":
+            symbols = [symbol] if symbol is not None else list(self.books)
+            rows = [self.books[s].row() if s in self.books else self._rows[s] for s in symbols]
+            return wire.partial(name, symbol, rows)
+        orders = [o for o in self._open.values() if symbol in (None, o.print.symbol)]
+        self.replayed.extend(replace(o) for o in orders)  # as they were sent
+        return wire.partial(name, symbol, [o.row() for o in orders])
+
+    def _send(self, name: str, symbol: str, frame: str) -> None:
+        to = [c.conn for c in self._clients if c.session.wants(name, symbol)]
+        if to:
+            broadcast(to, frame)
+
+    # -- pushes ----------------------------------------------------------------------------
+
+    def _tick(self, ts: int) -> dict[str, list[dict[str, Any]]]:
+        xbt = self.xbt_usd()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for symbol, book in self.books.items():
+            out[symbol] = book.update(self.market.quote(symbol), xbt, ts)
+        return out
+
+    async def _push_instruments(self) -> None:
+        interval = self.push_interval_s
+        while True:
+            tick = await next_tick(interval)
+            if self.stalled:
+                continue
+            for symbol, diffs in self._tick(round(tick * interval * 1000)).items():
+                for diff in diffs:
+                    self._send("instrument", symbol, wire.table("instrument", "update", [diff]))
+
+    def _offer(self, prints: list[LiquidationPrint]) -> None:
+        self._pending.extend(p for p in prints if p.symbol in self.contracts)
+
+    async def _flush_liquidations(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            if self.stalled:
+                continue
+            now = time.monotonic()
+            self._insert(now)
+            self._work_off(now)
+
+    def _insert(self, now: float) -> None:
+        pending, self._pending = self._pending, []
+        xbt = self.xbt_usd()
+        rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for p in sorted(pending, key=lambda p: p.ts_ms):
+            o = wire.new_order(p, self.contracts[p.symbol], xbt, now)
+            self.orders[p] = self._open[o.order_id] = o
+            self.placed.append(p)
+            rows[p.symbol].append(o.row())
+        self._send_rows("insert", rows)
+
+    def _work_off(self, now: float) -> None:
+        """Fill part of the orders older than ``fill_after_s``; remove those older than
+        ``order_life_s`` (filled, or the rest taken by the insurance fund)."""
+        updates: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        deletes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for oid, o in list(self._open.items()):
+            age = now - o.placed_s
+            if age >= self.order_life_s:
+                del self._open[oid]
+                deletes[o.print.symbol].append(o.keys())
+            elif age >= self.fill_after_s and o.leaves_qty == o.contracts and o.contracts > 1:
+                o.leaves_qty = o.contracts - max(1, round(o.contracts * FILLED_SHARE))
+                updates[o.print.symbol].append(o.keys() | {"leavesQty": o.leaves_qty})
+        self._send_rows("update", updates)
+        self._send_rows("delete", deletes)
+
+    def _send_rows(self, action: str, rows: dict[str, list[dict[str, Any]]]) -> None:
+        """One frame per symbol, its rows in order (the venue batches a table's changes)."""
+        for symbol, data in rows.items():
+            self._send("liquidation", symbol, wire.table("liquidation", action, data))

@@ -1,0 +1,21 @@
+"""Bybit: one package, one registration (:data:`SPEC`).
+
+* :mod:`.venue`: its ``Venue`` (connections, keep-alive) and its pure parser;
+* :mod:`.history`: the history reader (warm start);
+* :mod:`.shape`: the shape of its frames (drift checks);
+* :mod:`.player`: the wire player of ``deleverage evaluate``;
+* :mod:`.simulator`: the loopback server, its pure wire encoder and REST, and its recorded
+  data, a second implementation of the protocol that imports nothing of the parser.
+"""
+
+from __future__ import annotations
+
+from ..spec import VenueSpec
+from .player import BybitPlayer
+from .shape import SHAPE
+from .simulator.server import BybitSimulator
+from .venue import Bybit
+
+SPEC = VenueSpec(venue=Bybit, shape=SHAPE, simulator=BybitSimulator, player=BybitPlayer)
+
+__all__ = ["SPEC", "Bybit"]

@@ -1,0 +1,189 @@
+"""A local Bybit v5 server on loopback: the real public linear/inverse protocol, fake market.
+
+Websocket (``ws_base_url`` = ``ws://<host>:<port>/v5/public``): ``/v5/public/linear`` and
+``/v5/public/inverse`` (any other path: HTTP 404). Each answers ``subscribe``,
+``unsubscribe`` and ``ping`` as the venue does (see :mod:`.wire`); topics are
+``tickers.{symbol}`` and ``allLiquidation.{symbol}`` of the symbols listed in that category.
+
+* ``tickers``: a ``snapshot`` right after the subscribe ack, then every ``push_interval_s``
+  (100 ms, as the venue) a ``delta`` with only the fields that changed. Event times are on
+  the push grid; a snapshot carries the time of the state it shows.
+* ``allLiquidation``: every liquidation of the market (complete, never throttled), batched
+  per symbol every ``liquidation_interval_s`` (500 ms) as an array.
+* The server sends no ping frames; clients keep the connection alive with ``op: ping``.
+
+REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
+:meth:`drop_connections`, :meth:`stall` (liquidations meanwhile are held and sent
+afterwards), :attr:`clients`, and the ground truth: :meth:`mark`, :meth:`oi_base`,
+:attr:`prints` (every liquidation) and :attr:`pushed` (those sent to at least one subscriber).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from ....simulate.asgi_server import AsgiServer
+from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.market import LiquidationPrint
+from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
+from ....simulate.server import VenueServer
+from . import wire
+from .rest import BybitRest
+
+PATH_PREFIX = "/v5/public/"
+LIQUIDATION_INTERVAL_S = 0.5
+CS_START = 20_856_433_578
+
+
+@dataclass(slots=True, eq=False)
+class _Client:
+    conn: ServerConnection
+    session: wire.Session
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _category(path: str) -> str | None:
+    category = urlsplit(path).path.removeprefix(PATH_PREFIX)
+    return category if category in wire.CATEGORIES else None
+
+
+class BybitSimulator(VenueServer[_Client]):
+    """Bybit v5 on loopback. ``async with BybitSimulator() as sim: ...``."""
+
+    def __init__(
+        self,
+        scenario: Scenario | str = DEFAULT_SCENARIO,
+        *,
+        symbols: list[str] | tuple[str, ...] = wire.BYBIT_SYMBOLS,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        start_s: float = 0.0,
+        push_interval_s: float = 0.1,
+        liquidation_interval_s: float = LIQUIDATION_INTERVAL_S,
+        list_only_simulated: bool = False,
+        clock: MarketClock | None = None,
+    ) -> None:
+        """``clock``: share one market with other venue servers (then started and stopped by
+        its owner); its symbols that Bybit lists are served, the others ignored.
+        ``list_only_simulated``: list only the simulated symbols in ``instruments-info``."""
+        super().__init__(
+            scenario,
+            clock,
+            symbols=symbols,
+            specs=wire.BYBIT_SPECS,
+            seed=seed,
+            start_s=start_s,
+            time_scale=time_scale,
+            ws_path="/v5/public",
+        )
+        self.push_interval_s = push_interval_s
+        self.liquidation_interval_s = liquidation_interval_s
+        listings = {c: wire.load_instruments(c) for c in wire.CATEGORIES}
+        perpetuals = wire.contracts(listings)
+        self.contracts = {s: perpetuals[s] for s in self.market.symbols if s in perpetuals}
+        if list_only_simulated:
+            listings = {c: wire.only(body, self.contracts) for c, body in listings.items()}
+        self.listed = {c: wire.listed(listings, c) for c in wire.CATEGORIES}
+        self.rest = BybitRest(listings, market=self.market, contracts=self.contracts)
+        self.books = {
+            s: wire.TickerBook(c, CS_START + 1_000_000 * i)
+            for i, (s, c) in enumerate(self.contracts.items())
+        }
+        self.pushed: list[LiquidationPrint] = []
+        """Liquidations sent to at least one subscriber of their ``allLiquidation`` topic."""
+        self._pending: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
+        self.clock.add_listener(self._offer)
+        self._http = AsgiServer(self.rest.app)
+
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
+        self._tick(wall_ms())  # every book has a state before the first subscriber
+        return [self._push_tickers(), self._flush_liquidations()]
+
+    # -- websocket -------------------------------------------------------------------------
+
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        if _category(request.path) is None:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        category = _category(conn.request.path if conn.request else "/")
+        if category is None:  # pragma: no cover - refused by _check_path
+            return
+        session = wire.Session(category, str(uuid.uuid4()), self.listed[category])
+        with self._tracked(_Client(conn, session)) as client:
+            async for message in conn:
+                reply, new = session.handle(message)
+                await conn.send(reply)
+                self._send_snapshots(client, new)
+
+    def _send_snapshots(self, client: _Client, topics: list[str]) -> None:
+        """The current state of each newly subscribed ``tickers`` topic (synchronously, so
+        no delta of that topic can overtake its snapshot)."""
+        for topic in topics:
+            name, _, symbol = topic.partition(".")
+            book = self.books.get(symbol)
+            if name != "tickers" or book is None:
+                continue  # listed but not simulated: nothing to send
+            frame = wire.ticker_frame("snapshot", book.fields, book.cs, book.ts, symbol)
+            broadcast([client.conn], frame)
+            client.session.snapshotted.add(topic)
+
+    def _tick(self, ts: int) -> dict[str, dict[str, str]]:
+        """Move every book to the market; the deltas by symbol."""
+        out: dict[str, dict[str, str]] = {}
+        for symbol, book in self.books.items():
+            delta = book.update(self.market.quote(symbol), ts)
+            if delta:
+                out[symbol] = delta
+        return out
+
+    async def _push_tickers(self) -> None:
+        interval = self.push_interval_s
+        while True:
+            tick = await next_tick(interval)
+            if self.stalled:
+                continue
+            ts = round(tick * interval * 1000)
+            for symbol, delta in self._tick(ts).items():
+                topic, book = f"tickers.{symbol}", self.books[symbol]
+                to = [c.conn for c in self._clients if topic in c.session.snapshotted]
+                if to:
+                    broadcast(to, wire.ticker_frame("delta", delta, book.cs, ts, symbol))
+
+    def _offer(self, prints: list[LiquidationPrint]) -> None:
+        for p in prints:
+            if p.symbol in self.contracts:
+                self._pending[p.symbol].append(p)
+
+    async def _flush_liquidations(self) -> None:
+        while True:
+            await next_tick(self.liquidation_interval_s)
+            if not self._pending or self.stalled:
+                continue
+            ts = wall_ms()
+            pending, self._pending = self._pending, defaultdict(list)
+            for symbol, prints in pending.items():
+                self._push_liquidations(symbol, sorted(prints, key=lambda p: p.ts_ms), ts)
+
+    def _push_liquidations(self, symbol: str, prints: list[LiquidationPrint], ts: int) -> None:
+        topic, contract = f"allLiquidation.{symbol}", self.contracts[symbol]
+        to = [
+            c.conn for c in self._clients if c.session.wants(topic) and c.conn.state is State.OPEN
+        ]
+        if not to:
+            return  # nobody subscribed: these are not sent (they stay in the ground truth)
+        rows: list[dict[str, Any]] = [wire.liquidation_row(p, contract) for p in prints]
+        broadcast(to, wire.liquidation_frame(symbol, rows, ts))
+        self.pushed.extend(prints)

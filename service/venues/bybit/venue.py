@@ -1,0 +1,490 @@
+"""Bybit v5 (``bybit``): linear (USDT, USDC) and inverse (coin-settled, 1 USD) perpetuals.
+
+Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exchange/docs``):
+
+* Websocket base ``wss://stream.bybit.com/v5/public``: ``<base>/linear`` and ``<base>/inverse``.
+  Subscribe with ``{"req_id":"linear-1:1","op":"subscribe","args":["tickers.BTCUSDT",...]}``;
+  the ack is ``{"success":true,"ret_msg":"","conn_id":"...","req_id":"","op":"subscribe"}``, a
+  refusal the same with ``"success":false`` (counted as ``subscribe_failed``). There is no
+  all-symbol topic: every symbol is named. Limits: the ``args`` of one public connection may
+  not exceed 21,000 characters ("no args limit for Futures"). We send 10 topics per request
+  (as tardis does) and put about :data:`SYMBOLS_PER_CONNECTION` symbols (two topics each,
+  about 5,000 characters) on one connection, so a connection stays well inside the limit and
+  the linear market (~600 symbols) needs about six connections (at most 500 connections per
+  5 minutes per IP are allowed). Symbols go to a connection by a hash of their name, so a new
+  listing moves no other symbol.
+* Heartbeat: the client sends ``{"req_id":"ping","op":"ping"}`` every 20 s; the answer is
+  ``{"success":true,"ret_msg":"pong","conn_id":"...","req_id":"","op":"ping"}``. A connection
+  with neither pings nor data is cut after 10 minutes.
+* ``tickers.{symbol}`` (100 ms): a ``snapshot`` first, then ``delta`` frames that carry only
+  the fields that changed, so the parser keeps each symbol's state. Funding rate per
+  ``fundingIntervalHour`` hours (when absent, the interval from the instrument list),
+  ``nextFundingTime`` (ms, as text), ``markPrice``, ``indexPrice`` and the open interest:
+  base coin on linear contracts, USD contracts on inverse ones. Open interest comes from
+  here, not from REST, valued at the mark price (linear) or 1 USD per contract (inverse).
+  **Both sides:** since 2026-06-11 the docs say ``openInterest`` (and
+  ``openInterestValue``) is "the sum of both sides" (Bybit's announcement "Update to the
+  Open Interest (OI) calculation method": the old figure was double-sided too) and
+  ``singleOpenInterest`` (and ``singleOpenInterestValue``) is one side, the figure every
+  other venue reports. The parser reads ``singleOpenInterest`` and, when a market sends
+  only the both-sides field (older recordings, a market without the new field), half of
+  ``openInterest`` (:func:`one_side`). The ``*Value`` fields (the same products in the
+  settle coin) are not read.
+  Every frame is merged into the state, but mark, funding and open interest are reported at
+  most once a second per symbol (:data:`STATE_EVERY_MS`, Binance's cadence): ten events a
+  second per symbol would multiply the store's load by ten for no signal.
+* ``allLiquidation.{symbol}``: every liquidation (not a sample), batched every 500 ms as an
+  array of ``{T, s, S, v, p}``. ``S`` is the side of the *position*: ``Buy`` means a long was
+  liquidated (Binance's ``S`` is the order side: the opposite). ``p`` is the bankruptcy
+  price, ``v`` the executed size (base coin on linear, USD contracts on inverse).
+* Obsolete frames: the pre-v5 ``realtime`` API (``instrument_info.*``, ``trade.*``,
+  acks with a ``request`` object) and the ``liquidation.{symbol}`` topic (an object, at most
+  one liquidation per second, removed from the docs on 2025-11-19) are counted as
+  ``obsolete_frame`` and dropped.
+
+Instruments come from ``GET /v5/market/instruments-info?category=linear|inverse`` (1000 per
+page, cursor pagination), called through ccxt's implicit endpoint (rate limit, error
+mapping, configurable base URL) but not through ccxt's ``load_markets``: that one also loads
+spot and option markets unless told otherwise, doubles every call to list pre-market
+contracts, and takes an inverse contract's size from its ``minOrderQty``, whereas an inverse
+contract is worth 1 USD whatever its minimum order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+import msgspec
+import structlog
+from ccxt.base.errors import BadResponse
+
+from ...config import VenueSettings
+from ...events import Event, Liquidation, Side
+from .._numbers import integer, number, optional_number
+from .._ticker_state import FUNDING, MARK, OI, TickerState, report
+from ..base import Connection, Instrument, ParseError, Parser
+from ..ccxt_markets import CcxtBackedVenue
+from ..history import Budget, History
+from . import history as _bybit_history
+
+log = structlog.get_logger(__name__)
+
+VENUE: Final = "bybit"
+CATEGORIES: Final = ("linear", "inverse")
+SYMBOLS_PER_CONNECTION: Final = 100
+TOPICS_PER_REQUEST: Final = 10
+MAX_ARGS_CHARS: Final = 21_000
+PING: Final = '{"req_id":"ping","op":"ping"}'
+PING_INTERVAL_S: Final = 20.0
+PONG_MARKER: Final = '"ret_msg":"pong"'
+"""In Bybit's answer to our ping: ``{"success":true,"ret_msg":"pong","conn_id":…,"op":"ping"}``."""
+DEFAULT_FUNDING_INTERVAL_H: Final = 8.0
+INVERSE_CONTRACT_USD: Final = 1.0
+PAGE_LIMIT: Final = 1000
+MAX_PAGES: Final = 20
+STATE_EVERY_MS: Final = 1000
+"""Mark, funding and open-interest events: at most one per symbol and kind per second."""
+PERPETUALS: Final = {"LinearPerpetual": True, "InversePerpetual": False}
+OBSOLETE_TOPICS: Final = frozenset(
+    {"liquidation", "instrument_info", "trade", "orderBookL2_25", "orderBook_200", "klineV2"}
+)
+"""Topic names of the pre-v5 ``realtime`` API, and the deprecated v5 ``liquidation``."""
+
+_SIDES: Final = {"Buy": Side.LONG, "Sell": Side.SHORT}  # the position side
+_NO_DATA = msgspec.Raw(b"")
+
+
+class _Envelope(msgspec.Struct):
+    topic: str | None = None
+    type: str | None = None
+    ts: int | None = None
+    data: msgspec.Raw = msgspec.field(default_factory=lambda: _NO_DATA)
+    success: bool | None = None
+    op: str | None = None
+    request: dict[str, Any] | None = None  # the pre-v5 ack
+
+
+class _Ticker(msgspec.Struct):
+    """``{"topic":"tickers.BTCUSD","type":"delta","data":{"symbol":"BTCUSD",
+    "price24hPcnt":"0.023362","openInterest":"449736674","fundingRate":"0.0001",
+    "bid1Price":"28560.00","bid1Size":"340549","ask1Price":"28560.50","ask1Size":"70817"},
+    "cs":20856433603,"ts":1680673822776}`` (the fields we read; absent: unchanged)."""
+
+    symbol: str
+    markPrice: str | None = None
+    indexPrice: str | None = None
+    openInterest: str | None = None
+    """Both sides (the docs since 2026-06-11): twice what other venues report."""
+    singleOpenInterest: str | None = None
+    """One side (since 2026-06-11)."""
+    fundingRate: str | None = None
+    nextFundingTime: str | None = None
+    fundingIntervalHour: str | None = None
+
+
+class _LiquidationRow(msgspec.Struct):
+    """``{"topic":"allLiquidation.PIPPINUSDT","type":"snapshot","ts":1740480207578,
+    "data":[{"T":1740480207110,"s":"PIPPINUSDT","S":"Sell","v":"2846","p":"0.02456"}]}``"""
+
+    T: int
+    s: str
+    S: str
+    v: str
+    p: str
+
+
+class _InstrumentRow(msgspec.Struct):
+    symbol: str
+    contractType: str
+    status: str
+    baseCoin: str
+    quoteCoin: str
+    fundingInterval: int = 0
+    """Minutes."""
+
+
+class _InstrumentsResult(msgspec.Struct):
+    rows: list[_InstrumentRow] = msgspec.field(name="list")
+    nextPageCursor: str = ""
+
+
+class _InstrumentsPage(msgspec.Struct):
+    """``GET /v5/market/instruments-info``: ``{"retCode":0,"retMsg":"OK","result":{
+    "category":"linear","list":[{"symbol":"BTCUSDT","contractType":"LinearPerpetual",
+    "status":"Trading","baseCoin":"BTC","quoteCoin":"USDT",...,"fundingInterval":480,
+    "settleCoin":"USDT",...}],"nextPageCursor":""},"retExtInfo":{},"time":1735809771618}``"""
+
+    retCode: int
+    result: _InstrumentsResult
+
+
+_envelope = msgspec.json.Decoder(_Envelope)
+_ticker = msgspec.json.Decoder(_Ticker)
+_liquidations = msgspec.json.Decoder(list[_LiquidationRow])
+
+
+def one_side(single: float | None, both: float | None) -> float | None:
+    """One side of the open interest: ``singleOpenInterest`` when the venue sent it, else
+    half of ``openInterest`` (both sides, per the docs since 2026-06-11; the announcement's
+    example: 2,000 BTC both-sided is 1,000 BTC single-sided)."""
+    if single is not None:
+        return single
+    return None if both is None else both / 2
+
+
+@dataclass(slots=True)
+class _TickerState(TickerState):
+    """A Bybit ticker (the snapshot with every delta applied): the shared merged state,
+    with the two open-interest fields Bybit sends and its funding interval."""
+
+    single_oi: float | None = None
+    """``singleOpenInterest`` as sent: one side (``None`` until a frame carries it);
+    ``open_interest`` is ``openInterest`` as sent: both sides."""
+
+    def merge(self, t: _Ticker) -> None:
+        """Merge the fields present in ``t`` (``""`` clears one). Raises :class:`ParseError`,
+        the state unchanged, on a field that is not a finite number."""
+        present = {
+            name: text
+            for name, text in (
+                ("mark", t.markPrice),
+                ("index", t.indexPrice),
+                ("open_interest", t.openInterest),
+                ("single_oi", t.singleOpenInterest),
+                ("funding_rate", t.fundingRate),
+                ("interval_h", t.fundingIntervalHour),
+            )
+            if text is not None
+        }
+        numbers = {name: optional_number(text) for name, text in present.items()}
+        next_ms = integer(t.nextFundingTime) if t.nextFundingTime else None
+        self.mark = numbers.get("mark", self.mark)
+        self.index = numbers.get("index", self.index)
+        self.open_interest = numbers.get("open_interest", self.open_interest)
+        self.single_oi = numbers.get("single_oi", self.single_oi)
+        self.funding_rate = numbers.get("funding_rate", self.funding_rate)
+        self.interval_h = numbers.get("interval_h", self.interval_h)
+        if t.nextFundingTime is not None:
+            self.next_funding_ms = next_ms
+        if present.keys() & {"mark", "index"}:
+            self.changed.add(MARK)
+        if present.keys() & {"funding_rate", "interval_h"} or t.nextFundingTime is not None:
+            self.changed.add(FUNDING)
+        if present.keys() & {"open_interest", "single_oi"}:
+            self.changed.add(OI)
+
+    @property
+    def one_side(self) -> float | None:
+        """The open interest as other venues count it (see :func:`one_side`)."""
+        return one_side(self.single_oi, self.open_interest)
+
+    def contracts(self, inst: Instrument) -> float | None:
+        oi = self.one_side  # linear: base coin; inverse: 1 USD each
+        return None if oi is None else oi / inst.contract_size
+
+
+class BybitParser(Parser):
+    """Parses ``tickers.*`` and ``allLiquidation.*`` frames of the linear and inverse streams
+    (one parser serves both: symbols do not overlap between the two)."""
+
+    def __init__(self, venue: str, markets: Mapping[str, Instrument], wanted: set[str] | None):
+        super().__init__(venue, markets, wanted)
+        self.tickers: dict[str, _TickerState] = {}
+        self.state_every_ms = STATE_EVERY_MS
+        """Tickers push every 100 ms; mark, funding and open interest are reported at most
+        this often per symbol (Binance's 1 s cadence). Every frame is merged into the state:
+        a change is reported late, never lost, and a snapshot is reported at once."""
+
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        try:
+            env = _envelope.decode(frame)
+        except msgspec.ValidationError:  # JSON, but not a Bybit frame
+            self.stats.error(self.venue, "invalid_frame", frame)
+            return []
+        except msgspec.DecodeError:
+            self.stats.error(self.venue, "invalid_json", frame)
+            return []
+        if env.topic is not None:
+            return self._dispatch(env, recv_ms, frame)
+        if env.request is not None:  # pre-v5: {"success":true,...,"request":{"op":...}}
+            self.stats.error(self.venue, "obsolete_frame", frame)
+        elif env.success is None:
+            self.stats.error(self.venue, "unknown_frame", frame)
+        elif not env.success:
+            reason = "subscribe_failed" if env.op == "subscribe" else "venue_error"
+            self.stats.error(self.venue, reason, frame)
+        return []  # an ack or a pong
+
+    def _dispatch(self, env: _Envelope, recv_ms: int, frame: str | bytes) -> list[Event]:
+        topic = env.topic or ""
+        name = topic.split(".", 1)[0]
+        if name in OBSOLETE_TOPICS:
+            self.stats.error(self.venue, "obsolete_frame", frame)
+            return []
+        if name not in ("tickers", "allLiquidation"):
+            self.stats.error(self.venue, "unknown_topic", topic)
+            return []
+        if env.ts is None or not len(env.data):
+            self.stats.error(self.venue, f"invalid_{name}", frame)
+            return []
+        try:
+            if name == "tickers":
+                return self._ticker(env.type, env.ts, _ticker.decode(env.data), recv_ms)
+            return self._liquidations(_liquidations.decode(env.data), recv_ms)
+        except ValueError:  # msgspec's errors, and ParseError: a field that is no number
+            self.stats.error(self.venue, f"invalid_{name}", frame)
+            return []
+
+    def _instrument(self, symbol: str) -> Instrument | None:
+        inst = self.markets.get(symbol)
+        if inst is None or (self.wanted is not None and symbol not in self.wanted):
+            self.stats.filtered += 1
+            return None
+        return inst
+
+    def _ticker(self, kind: str | None, ts: int, t: _Ticker, recv_ms: int) -> list[Event]:
+        if kind not in ("snapshot", "delta"):
+            raise ValueError(f"ticker type {kind!r}")
+        inst = self._instrument(t.symbol)
+        if inst is None:
+            return []
+        state = self.tickers.get(t.symbol)
+        if kind == "snapshot" or state is None:
+            if kind == "delta":  # the venue always sends the snapshot first
+                self.stats.error(self.venue, "delta_before_snapshot", t.symbol)
+            state = _TickerState()
+        state.merge(t)
+        self.tickers[t.symbol] = state
+        if state.mark is not None:
+            self.last_mark[t.symbol] = state.mark
+        return report(self.venue, inst, state, ts, recv_ms, self.state_every_ms)
+
+    def _liquidations(self, rows: list[_LiquidationRow], recv_ms: int) -> list[Event]:
+        out: list[Event] = []
+        for row in rows:
+            inst = self._instrument(row.s)
+            if inst is None:
+                continue
+            side = _SIDES.get(row.S)
+            if side is None:
+                self.stats.error(self.venue, "invalid_side", row)
+                continue
+            try:
+                qty, price = number(row.v), number(row.p)
+            except ParseError:  # one bad row: keep the rest of the batch
+                self.stats.error(self.venue, "invalid_allLiquidation", row)
+                continue
+            out.append(
+                Liquidation(
+                    venue=self.venue,
+                    symbol=row.s,
+                    base=inst.base,
+                    ts_ms=row.T,
+                    recv_ms=recv_ms,
+                    side=side,
+                    price=price,  # the bankruptcy price: Bybit gives no fill price
+                    quantity=qty,
+                    quantity_base=inst.base_units(qty, price),
+                    notional_usd=inst.notional_usd(qty, price),
+                    sampled=False,
+                    # No id on the wire: time, position side, size and price, as sent.
+                    event_id=f"{row.T}:{row.S}:{row.v}:{row.p}",
+                )
+            )
+        return out
+
+
+def parse_instruments(payload: Mapping[str, Any] | bytes | str) -> tuple[list[Instrument], str]:
+    """One ``instruments-info`` page: its perpetuals in trading, and the next page's cursor
+    (``""`` on the last page). Linear contracts are 1 base unit, inverse ones 1 USD.
+    Raises ``ValueError`` on an error answer or an unexpected shape."""
+    if isinstance(payload, Mapping):
+        page = msgspec.convert(payload, _InstrumentsPage, strict=False)
+    else:
+        page = msgspec.json.decode(payload, type=_InstrumentsPage, strict=False)
+    if page.retCode != 0:
+        raise ValueError(f"instruments-info answered retCode {page.retCode}")
+    out: list[Instrument] = []
+    for row in page.result.rows:
+        linear = PERPETUALS.get(row.contractType)
+        if linear is None or row.status != "Trading":
+            continue
+        out.append(
+            Instrument(
+                venue=VENUE,
+                symbol=row.symbol,
+                base=row.baseCoin,
+                quote=row.quoteCoin,
+                linear=linear,
+                contract_size=1.0 if linear else INVERSE_CONTRACT_USD,
+                funding_interval_h=(
+                    row.fundingInterval / 60
+                    if row.fundingInterval > 0
+                    else DEFAULT_FUNDING_INTERVAL_H
+                ),
+            )
+        )
+    return out, page.result.nextPageCursor
+
+
+def _args_chars(topics: Iterable[str]) -> int:
+    return len(json.dumps(list(topics), separators=(",", ":")))
+
+
+def _topics(symbols: Iterable[str]) -> list[str]:
+    return [t for s in sorted(symbols) for t in (f"tickers.{s}", f"allLiquidation.{s}")]
+
+
+def shards(symbols: list[str], count: int = 0) -> tuple[int, dict[int, list[str]]]:
+    """``symbols`` spread over ``count`` connections (by default one per
+    :data:`SYMBOLS_PER_CONNECTION`) by a stable hash of the name: the count used (more when a
+    connection's args would exceed :data:`MAX_ARGS_CHARS`) and, by connection index, its
+    symbols. Empty shards are left out; the other indexes do not move."""
+    n = count or max(1, math.ceil(len(symbols) / SYMBOLS_PER_CONNECTION))
+    while True:
+        out: dict[int, list[str]] = {}
+        for s in symbols:
+            out.setdefault(zlib.crc32(s.encode()) % n, []).append(s)
+        if all(_args_chars(_topics(group)) <= MAX_ARGS_CHARS for group in out.values()):
+            return n, dict(sorted(out.items()))
+        n += 1
+
+
+def subscribe_messages(name: str, symbols: Iterable[str]) -> tuple[str, ...]:
+    """The subscribe requests for ``symbols``: two topics each, 10 topics per request."""
+    topics = _topics(symbols)
+    return tuple(
+        json.dumps(
+            {
+                "req_id": f"{name}:{i // TOPICS_PER_REQUEST + 1}",
+                "op": "subscribe",
+                "args": topics[i : i + TOPICS_PER_REQUEST],
+            },
+            separators=(",", ":"),
+        )
+        for i in range(0, len(topics), TOPICS_PER_REQUEST)
+    )
+
+
+class Bybit(CcxtBackedVenue):
+    id: ClassVar[str] = VENUE
+    default_ws_url: ClassVar[str] = "wss://stream.bybit.com/v5/public"
+    default_rest_url: ClassVar[str] = "https://api.bybit.com"
+    liquidations_sampled: ClassVar[bool] = False
+    ccxt_id: ClassVar[str] = "bybit"
+    ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)
+    has_history: ClassVar[bool] = True
+
+    def __init__(self, settings: VenueSettings) -> None:
+        super().__init__(settings)
+        self._shard_counts: dict[str, int] = {}
+
+    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        """``linear-1``, ``linear-2``... and ``inverse-1``...: per category, the subscribed
+        symbols in shards of about :data:`SYMBOLS_PER_CONNECTION` (see :func:`shards`).
+
+        The number of shards is fixed by the first call: the collector starts one supervisor
+        per connection once and re-reads a connection by name at each reconnect, so after a
+        metadata refresh the names must stay the same and the symbols must not move between
+        connections (a new listing joins one shard, at that shard's next reconnect)."""
+        symbols = self.subscribed(markets)
+        out: list[Connection] = []
+        for category in CATEGORIES:
+            linear = category == "linear"
+            mine = [s for s in symbols if markets[s].linear is linear]
+            before = self._shard_counts.get(category, 0)
+            count, groups = shards(mine, before)
+            if before and count != before:
+                log.warning(
+                    "more connections needed than at start; restart to open them",
+                    venue=self.id,
+                    category=category,
+                    connections=count,
+                )
+            self._shard_counts[category] = count
+            for index, group in groups.items():
+                name = f"{category}-{index + 1}"
+                out.append(
+                    Connection(
+                        name,
+                        f"{self.ws_url}/{category}",
+                        subscribe_messages(name, group),
+                        ping=PING,
+                        ping_interval_s=PING_INTERVAL_S,
+                        pong=PONG_MARKER,
+                    )
+                )
+        return out
+
+    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
+        return BybitParser(self.id, markets, wanted)
+
+    async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
+        client = self._ccxt()
+        client.timeout = int(timeout_s * 1000)
+        out: dict[str, Instrument] = {}
+        for category in CATEGORIES:
+            cursor = ""
+            for _ in range(MAX_PAGES):
+                params = {"category": category, "limit": PAGE_LIMIT}
+                if cursor:
+                    params["cursor"] = cursor
+                raw = await client.publicGetV5MarketInstrumentsInfo(params)
+                try:
+                    page, cursor = parse_instruments(raw)
+                except ValueError as exc:  # msgspec.ValidationError included
+                    raise BadResponse(f"{self.id} instruments-info: {exc}") from exc
+                out.update((inst.symbol, inst) for inst in page)
+                if not cursor:
+                    break
+        return out
+
+    async def fetch_history(
+        self, inst: Instrument, since_ms: int, until_ms: int, budget: Budget
+    ) -> History:
+        return await _bybit_history.fetch_history(self._ccxt(), inst, since_ms, until_ms, budget)

@@ -1,0 +1,254 @@
+"""Deribit perpetuals (``deribit``): inverse (``BTC-PERPETUAL``, ``ETH-PERPETUAL``: USD
+amounts) and linear (``*_USDC-PERPETUAL``: coin amounts).
+
+Wire protocol (https://docs.deribit.com, JSON-RPC 2.0 over ``wss://www.deribit.com/ws/api/v2``):
+
+* Requests ``{"jsonrpc":"2.0","id":…,"method":…,"params":{…}}``; each is answered with the
+  same ``id`` and a ``result`` (``public/subscribe``: the channels subscribed) or an
+  ``error`` (``{"code":…,"message":…}``, counted as ``venue_error``). Notifications come as
+  ``{"jsonrpc":"2.0","method":"subscription","params":{"channel":…,"data":…}}``.
+* Channels, per perpetual: ``ticker.{instrument}.100ms`` and ``trades.{instrument}.100ms``
+  (``raw`` intervals need authentication), subscribed in requests of
+  :data:`~.frames.CHANNELS_PER_REQUEST` (one request: Deribit lists about 20
+  perpetuals; subscribes are limited to a burst of 10, then ~3.3 a second).
+* Keep-alive: ``public/set_heartbeat`` (interval 30 s; at least 10) makes the venue send
+  ``{"method":"heartbeat","params":{"type":"heartbeat"|"test_request"}}``; a
+  ``test_request`` must be answered with ``public/test`` or the venue closes the
+  connection. The collector's keep-alive is a static periodic message, so we send
+  ``public/test`` every :data:`PING_INTERVAL_S` (a third of the heartbeat interval): a
+  ``public/test`` reaches the venue within 10 s of any ``test_request``, well inside the
+  interval, and is the answer it asks for. Request ids "must be unique within the
+  connection context" (the JSON-RPC overview): ours are ``heartbeat-1``, ``heartbeat-2``...
+  per connection (:func:`~.frames.pings`), after the integer ids of the session's
+  requests. Each is echoed in the venue's answer, so the one marker ``heartbeat`` flags both
+  the venue's heartbeats and the answers to our pings as keep-alive, not data: a feed that
+  only keeps alive has stalled.
+* ``ticker`` (every 100 ms while it changes): ``mark_price``, ``index_price``,
+  ``open_interest`` (USD on inverse, coin on linear contracts) and funding. Funding accrues
+  continuously; ``current_funding`` is the rate accruing now and ``funding_8h`` the rate
+  paid over the trailing 8 hours, both quoted per 8 hours. The :class:`FundingRate` is the
+  current one (``current_funding``, or ``funding_8h`` when a frame lacks it) with
+  ``interval_h`` 8 (the quoting basis: there is no settlement, so ``next_funding_ms`` is
+  ``None``) and ``funding_rate_1h`` = rate / 8. Mark, funding and open interest are
+  reported at most once a second per instrument (:data:`STATE_EVERY_MS`), like Bybit's.
+* ``trades`` (batched every 100 ms): every trade; those with a ``liquidation`` flag are
+  liquidations, all of them (a complete tape, not a sample). The flag says whose position
+  was liquidated (see :func:`~.frames.liquidated_sides`): ``T`` the taker, ``M``
+  the maker, ``MT`` both, giving two liquidations of the full amount, one long and one
+  short. ``price`` is the fill price; ``amount`` is USD (inverse) or coin (linear).
+  ``event_id`` is ``{trade_id}:{side}``: unique per liquidated side, the same on a re-send.
+
+Instruments: ``GET /api/v2/public/get_instruments?currency=any&kind=future&expired=false``
+(one request) through ccxt's implicit endpoint (rate limit, error mapping, configurable
+base URL), not ccxt's ``load_markets``, which also loads every option and skips rows
+without ``counter_currency`` (rows of 2021).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final
+
+import msgspec
+import structlog
+from ccxt.base.errors import BadResponse
+
+from ...events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, per_hour
+from ..base import Connection, Instrument, Parser
+from ..ccxt_markets import CcxtBackedVenue
+from . import frames
+from .frames import FUNDING_BASIS_H, VENUE, liquidated_sides, pings, session_requests
+
+__all__ = [
+    "PING_INTERVAL_S",
+    "PONG_MARKER",
+    "STATE_EVERY_MS",
+    "VENUE",
+    "Deribit",
+    "DeribitParser",
+    "liquidated_sides",
+    "pings",
+    "session_requests",
+]
+
+log = structlog.get_logger(__name__)
+
+PING_INTERVAL_S: Final = 10.0
+PONG_MARKER: Final = "heartbeat"
+"""In the venue's heartbeats and in its answers to our ``public/test`` (ids
+``"heartbeat-<n>"``)."""
+STATE_EVERY_MS: Final = 1000
+"""Mark, funding and open-interest events: at most one per instrument and kind per second."""
+
+
+class DeribitParser(Parser):
+    """Parses ``ticker.*`` and ``trades.*`` notifications, heartbeats and responses, e.g.
+    ``{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-PERPETUAL.raw",
+    "data":[{"trade_seq":40782080,"trade_id":"66460626","timestamp":1584058067675,
+    "tick_direction":3,"price":4458.5,"liquidation":"M","instrument_name":"BTC-PERPETUAL",
+    "index_price":4793.6,"direction":"buy","amount":2500}]}}``: the maker, who sold to a
+    buying taker, had a long of which 2,500 USD was liquidated."""
+
+    def __init__(
+        self, venue: str, markets: Mapping[str, Instrument], wanted: set[str] | None
+    ) -> None:
+        super().__init__(venue, markets, wanted)
+        self.state_every_ms = STATE_EVERY_MS
+        self._reported_ms: dict[str, int] = {}
+
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        try:
+            env = frames.envelope.decode(frame)
+        except msgspec.ValidationError:  # JSON, but not a JSON-RPC object
+            self.stats.error(self.venue, "invalid_frame", frame)
+            return []
+        except msgspec.DecodeError:
+            self.stats.error(self.venue, "invalid_json", frame)
+            return []
+        if env.method == "subscription" and len(env.params):
+            return self._notification(env.params, recv_ms, frame)
+        if env.method == "heartbeat":
+            return []  # answered by our periodic public/test
+        if env.id is not None and len(env.error):
+            self.stats.error(self.venue, "venue_error", frame)
+        elif env.id is None or not len(env.result):
+            self.stats.error(self.venue, "unknown_frame", frame)
+        return []  # a response to one of our requests
+
+    def _notification(self, raw: msgspec.Raw, recv_ms: int, frame: str | bytes) -> list[Event]:
+        try:
+            p = frames.params.decode(raw)
+        except msgspec.ValidationError:
+            self.stats.error(self.venue, "invalid_frame", frame)
+            return []
+        name = p.channel.split(".", 1)[0]
+        if name not in ("ticker", "trades"):
+            self.stats.error(self.venue, "unknown_channel", p.channel)
+            return []
+        try:
+            if name == "ticker":
+                return self._ticker(frames.ticker.decode(p.data), recv_ms)
+            return self._trades(frames.trades.decode(p.data), recv_ms)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            self.stats.error(self.venue, f"invalid_{name}", frame)
+            return []
+
+    def _instrument(self, symbol: str, payload: object) -> Instrument | None:
+        """The instrument's metadata, or ``None``: ``unknown_instrument`` without metadata
+        (we subscribe only to listed perpetuals), filtered when it is not configured."""
+        inst = self.markets.get(symbol)
+        if inst is None:
+            self.stats.error(self.venue, "unknown_instrument", payload)
+            return None
+        if self.wanted is not None and symbol not in self.wanted:
+            self.stats.filtered += 1
+            return None
+        return inst
+
+    def _ticker(self, t: frames.Ticker, recv_ms: int) -> list[Event]:
+        inst = self._instrument(t.instrument_name, t)
+        if inst is None:
+            return []
+        symbol, ts = t.instrument_name, t.timestamp
+        self.last_mark[symbol] = t.mark_price
+        last = self._reported_ms.get(symbol)
+        if last is not None and ts - last < self.state_every_ms:
+            return []  # a full snapshot: the next due frame carries the latest values
+        self._reported_ms[symbol] = ts
+        common: dict[str, Any] = {
+            "venue": self.venue,
+            "symbol": symbol,
+            "base": inst.base,
+            "ts_ms": ts,
+            "recv_ms": recv_ms,
+        }
+        out: list[Event] = [MarkPrice(**common, mark_price=t.mark_price, index_price=t.index_price)]
+        rate = t.current_funding if t.current_funding is not None else t.funding_8h
+        if rate is not None:
+            out.append(
+                FundingRate(
+                    **common,
+                    funding_rate=rate,
+                    interval_h=FUNDING_BASIS_H,
+                    funding_rate_1h=per_hour(rate, FUNDING_BASIS_H),
+                    next_funding_ms=None,  # continuous: no settlement to wait for
+                )
+            )
+        if t.open_interest is not None and t.mark_price > 0:
+            oi = t.open_interest  # USD (inverse) or coin (linear): 1 native unit each
+            out.append(
+                OpenInterest(
+                    **common,
+                    oi_contracts=oi,
+                    oi_base=inst.base_units(oi, t.mark_price),
+                    oi_usd=inst.notional_usd(oi, t.mark_price),
+                )
+            )
+        return out
+
+    def _trades(self, rows: list[frames.Trade], recv_ms: int) -> list[Event]:
+        out: list[Event] = []
+        for t in rows:
+            if t.liquidation is None:
+                continue  # an ordinary trade
+            inst = self._instrument(t.instrument_name, t)
+            if inst is None:
+                continue
+            sides = liquidated_sides(t.liquidation, t.direction)
+            if sides is None:
+                self.stats.error(self.venue, "invalid_side", t)
+                continue
+            out.extend(
+                Liquidation(
+                    venue=self.venue,
+                    symbol=t.instrument_name,
+                    base=inst.base,
+                    ts_ms=t.timestamp,
+                    recv_ms=recv_ms,
+                    side=side,
+                    price=t.price,  # the fill price
+                    quantity=t.amount,
+                    quantity_base=inst.base_units(t.amount, t.price),
+                    notional_usd=inst.notional_usd(t.amount, t.price),
+                    sampled=False,
+                    event_id=f"{t.trade_id}:{side.value}",
+                )
+                for side in sides
+            )
+        return out
+
+
+class Deribit(CcxtBackedVenue):
+    id: ClassVar[str] = VENUE
+    default_ws_url: ClassVar[str] = "wss://www.deribit.com/ws/api/v2"
+    default_rest_url: ClassVar[str] = "https://www.deribit.com"
+    liquidations_sampled: ClassVar[bool] = False
+    ccxt_id: ClassVar[str] = "deribit"
+    ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://www.deribit.com",)
+
+    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        return [
+            Connection(
+                "public",
+                self.ws_url,
+                session_requests(self.subscribed(markets)),
+                ping=pings(),  # a sequence of its own for each connection
+                ping_interval_s=PING_INTERVAL_S,
+                pong=PONG_MARKER,
+            )
+        ]
+
+    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
+        return DeribitParser(self.id, markets, wanted)
+
+    async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
+        client = self._ccxt()
+        client.timeout = int(timeout_s * 1000)
+        raw = await client.publicGetGetInstruments(
+            {"currency": "any", "kind": "future", "expired": "false"}
+        )
+        try:
+            listed = frames.instruments(raw)
+        except ValueError as exc:  # msgspec.ValidationError included
+            raise BadResponse(f"{self.id} get_instruments: {exc}") from exc
+        return {inst.symbol: inst for inst in listed}

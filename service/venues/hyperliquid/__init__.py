@@ -1,0 +1,24 @@
+"""Hyperliquid: one package, one registration (:data:`SPEC`).
+
+* :mod:`.venue`: its ``Venue`` (connections, keep-alive) and its pure parser;
+* :mod:`.frames`: wire frames and their decoding;
+* :mod:`.instruments`: the instrument listing;
+* :mod:`.shape`: the shape of its frames (drift checks);
+* :mod:`.player`: the wire player of ``deleverage evaluate``;
+* :mod:`.simulator`: the loopback server, its pure wire encoder and REST, and its recorded
+  data, a second implementation of the protocol that imports nothing of the parser.
+"""
+
+from __future__ import annotations
+
+from ..spec import VenueSpec
+from .player import HyperliquidPlayer
+from .shape import SHAPE
+from .simulator.server import HyperliquidSimulator
+from .venue import Hyperliquid
+
+SPEC = VenueSpec(
+    venue=Hyperliquid, shape=SHAPE, simulator=HyperliquidSimulator, player=HyperliquidPlayer
+)
+
+__all__ = ["SPEC", "Hyperliquid"]

@@ -1,0 +1,91 @@
+"""The shape of Hyperliquid websocket frames, for the drift checks (:mod:`.shape`): the
+``activeAssetCtx`` pushes, the ``userFills`` of the liquidator vaults, the
+``subscriptionResponse`` acks and the ``error`` channel.
+
+Sources (checked 2026-12-03): https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/
+api/websocket/subscriptions (``activeAssetCtx``: ``coin`` and ``ctx`` with ``funding``,
+``openInterest``, ``oraclePx``, ``markPx``...; ``userFills``: ``isSnapshot``, ``user``,
+``fills`` with an optional ``liquidation`` object), .../websocket (one ack per subscription
+on ``subscriptionResponse``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import msgspec
+
+from ...events import Kind
+from ..shape import Channel, Seen, Shape, fields_of, named_in, names, required_of, text
+from . import frames
+
+ACTIVE_ASSET_CTX: Final = "activeAssetCtx"
+USER_FILLS: Final = "userFills"
+NAMES: Final = (ACTIVE_ASSET_CTX, USER_FILLS)
+
+CHANNELS: Final = (
+    Channel(
+        ACTIVE_ASSET_CTX,
+        frozenset({Kind.MARK, Kind.FUNDING, Kind.OPEN_INTEREST}),
+        read=fields_of(frames.ActiveAssetCtx) | fields_of(frames.AssetCtx, "ctx."),
+        required=required_of(frames.ActiveAssetCtx) | fields_of(frames.AssetCtx, "ctx."),
+        ignored=names(
+            "ctx.prevDayPx ctx.dayNtlVlm ctx.premium ctx.midPx ctx.impactPxs ctx.dayBaseVlm"
+        ),
+        nested=names("ctx"),
+        every_s=1.0,
+        rate="on every change (each block), the service re-reports every 30 s",
+    ),
+    Channel(
+        USER_FILLS,
+        frozenset({Kind.LIQUIDATION}),
+        read=fields_of(frames.UserFills)
+        | fields_of(frames.Fill, "fills.")
+        | fields_of(frames.FillLiquidation, "fills.liquidation."),
+        required=required_of(frames.UserFills)
+        | required_of(frames.Fill, "fills.")
+        | required_of(frames.FillLiquidation, "fills.liquidation."),
+        ignored=names(
+            "fills.startPosition fills.closedPnl fills.hash fills.oid fills.crossed",
+            "fills.fee fills.cloid fills.feeToken fills.twapId fills.builderFee",
+        ),
+        nested=names("fills fills.liquidation"),
+        rate="a liquidator vault's fills, when they happen (a snapshot on subscribe)",
+    ),
+)
+
+
+class HyperliquidShape(Shape):
+    channels = CHANNELS
+
+    def classify(self, msg: Any) -> Seen:
+        if not isinstance(msg, Mapping):
+            return Seen("other")
+        channel, data = msg.get("channel"), msg.get("data")
+        if channel == "pong":
+            return Seen("keepalive")
+        if channel == "subscriptionResponse":
+            sub = data.get("subscription") if isinstance(data, Mapping) else None
+            kind = sub.get("type") if isinstance(sub, Mapping) else None
+            return Seen("ack", channels=(kind,) if kind in NAMES else ())
+        if channel == "error":
+            detail = text(data)
+            return Seen("refused", channels=named_in(detail, NAMES), detail=detail)
+        if channel in NAMES and isinstance(data, Mapping):
+            return Seen("data", channel, (data,))
+        return Seen("other")
+
+    def requested(self, message: str) -> tuple[str | None, frozenset[str]]:
+        try:
+            req = msgspec.json.decode(message)
+        except msgspec.DecodeError:
+            return None, frozenset()
+        if not isinstance(req, dict) or req.get("method") != "subscribe":
+            return None, frozenset()
+        sub = req.get("subscription")
+        kind = sub.get("type") if isinstance(sub, dict) else None
+        return None, frozenset({kind} if kind in NAMES else ())
+
+
+SHAPE: Final = HyperliquidShape()

@@ -1,0 +1,205 @@
+"""A local Hyperliquid server on loopback: the real websocket and ``/info`` protocol, fake market.
+
+Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws``; other paths: 404), see
+:mod:`.wire`:
+
+* one subscription per message, acked on ``subscriptionResponse``, refusals on ``error``;
+  ``{"method":"ping"}`` answered ``{"channel":"pong"}``; the server sends no pings;
+* ``activeAssetCtx`` per listed coin: the current context at once on subscribing, then
+  every ``push_interval_s`` (no time in the push, as on the venue);
+* ``userFills`` per address. Hyperliquid publishes no liquidation feed; the liquidator
+  vaults' fills are what a client can watch. Each print of the market is a *backstop*
+  liquidation with probability ``backstop_share`` (seeded): a vault of ``liquidators``
+  takes the position over (a fill with a ``liquidation`` object) and trades it out at once
+  (a fill without one). The other prints are *market* liquidations through the book, whose
+  fills belong to users nobody watches: they are in :attr:`prints` only. Fills are pushed
+  every ``flush_interval_s`` to the vault's subscribers; a new subscription first gets a
+  snapshot (``isSnapshot``) of the vault's last ``snapshot_size`` fills, newest first.
+
+REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
+:meth:`drop_connections`, :meth:`stall` (acks and pongs still flow; fills meanwhile are
+held and sent afterwards), :attr:`clients`; ground truth: :meth:`mark`, :meth:`oi_base`,
+:attr:`prints` (every liquidation of the market), :attr:`pushed` (the backstop prints sent
+live, once each), :attr:`replayed` (those sent again in snapshots) and :meth:`fill_of`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict, deque
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.http11 import Request, Response
+
+from ....simulate.asgi_server import AsgiServer
+from ....simulate.clock import MarketClock, next_tick
+from ....simulate.market import LiquidationPrint
+from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
+from ....simulate.server import VenueServer
+from . import wire
+from .rest import HyperliquidRest
+
+TID_START = 745_210_434_703_679
+OID_START = 55_030_848_197
+
+_Sent = tuple[dict[str, Any], LiquidationPrint | None]
+"""A vault fill, and the backstop print it took over (``None``: the vault's own trade)."""
+
+
+@dataclass(slots=True, eq=False)
+class _Client:
+    conn: ServerConnection
+    session: wire.Session
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class HyperliquidSimulator(VenueServer[_Client]):
+    """Hyperliquid perps on loopback. ``async with HyperliquidSimulator() as sim: ...``."""
+
+    def __init__(
+        self,
+        scenario: Scenario | str = DEFAULT_SCENARIO,
+        *,
+        symbols: Iterable[str] = wire.HL_SYMBOLS,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        start_s: float = 0.0,
+        push_interval_s: float = 0.5,
+        flush_interval_s: float = 0.1,
+        backstop_share: float = 0.3,
+        liquidators: tuple[str, ...] = wire.LIQUIDATORS,
+        snapshot_size: int = 50,
+        list_only_simulated: bool = False,
+        clock: MarketClock | None = None,
+    ) -> None:
+        """``clock``: share one market with other venue servers (started and stopped by its
+        owner); its coins that the listing has are served. ``list_only_simulated``: ``meta``
+        lists only the simulated coins (else the sixteen-asset listing, one delisted)."""
+        super().__init__(
+            scenario,
+            clock,
+            symbols=symbols,
+            specs=wire.HL_SPECS,
+            seed=seed,
+            start_s=start_s,
+            time_scale=time_scale,
+            ws_path=wire.WS_PATH,
+        )
+        listed = {a.name: a for a in wire.LISTING if not a.delisted}
+        self.coins = {s: listed[s] for s in self.market.symbols if s in listed}
+        if not self.coins:
+            raise ValueError(f"none of {self.market.symbols} is a listed Hyperliquid coin")
+        self.listing = tuple(
+            a for a in wire.LISTING if not list_only_simulated or a.name in self.coins
+        )
+        self._listed = frozenset(a.name for a in self.listing if not a.delisted)
+        self.rest = HyperliquidRest(wire.meta(self.listing), self._all_ctxs)
+        self.push_interval_s, self.flush_interval_s = push_interval_s, flush_interval_s
+        self.backstop_share = backstop_share
+        self.vaults = {
+            a.lower(): wire.Vault(a.lower(), TID_START + i * 10**9, OID_START + i * 10**9)
+            for i, a in enumerate(liquidators)
+        }
+        self.pushed: list[LiquidationPrint] = []
+        """Backstop prints sent live (once each, whether anyone subscribed or not)."""
+        self.replayed: list[LiquidationPrint] = []
+        """Backstop prints sent again in the snapshots that follow a subscription."""
+        self.snapshots = 0
+        self._fills: dict[LiquidationPrint, dict[str, Any]] = {}
+        self._pending: defaultdict[str, list[_Sent]] = defaultdict(list)
+        self._recent: defaultdict[str, deque[_Sent]] = defaultdict(
+            lambda: deque(maxlen=snapshot_size)
+        )
+        self._chooser = random.Random(f"hyperliquid-backstop-{seed}")
+        self.clock.add_listener(self._offer)
+        self._http = AsgiServer(self.rest.app)
+
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
+        return [self._push_ctxs(), self._flush_fills()]
+
+    def fill_of(self, p: LiquidationPrint) -> dict[str, Any]:
+        """The vault fill that took backstop print ``p`` over (as sent, every time)."""
+        return self._fills[p]
+
+    def _ctx(self, coin: str) -> dict[str, Any]:
+        a = self.coins[coin]
+        return wire.ctx(self.market.quote(coin), a.sz_decimals, self.market.spec(coin).price)
+
+    def _all_ctxs(self) -> list[dict[str, Any]]:
+        return [
+            self._ctx(a.name) if a.name in self.coins else wire.idle_ctx(a) for a in self.listing
+        ]
+
+    # -- websocket -------------------------------------------------------------------------
+
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?")[0] != wire.WS_PATH:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        with self._tracked(_Client(conn, wire.Session(self._listed))) as client:
+            async for message in conn:
+                text = message if isinstance(message, str) else message.decode()
+                replies, added = client.session.handle(text)
+                for reply in replies:
+                    await conn.send(reply)
+                if not self.stalled:
+                    self._snapshot(client, added)
+
+    def _snapshot(self, client: _Client, added: list[wire.Sub]) -> None:
+        """What the venue sends at once on a new subscription: the coin's context, or the
+        user's recent fills (sent synchronously: no live push can overtake it)."""
+        for kind, key in added:
+            if kind == "activeAssetCtx":
+                if key in self.coins:
+                    broadcast([client.conn], wire.ctx_push(key, self._ctx(key)))
+                continue
+            recent = list(reversed(self._recent[key]))
+            broadcast([client.conn], wire.fills_push(key, [f for f, _ in recent], snapshot=True))
+            self.replayed.extend(p for _, p in recent if p is not None)
+            self.snapshots += 1
+
+    def _subscribers(self, sub: wire.Sub) -> list[ServerConnection]:
+        return [c.conn for c in self._clients if sub in c.session.subs]
+
+    async def _push_ctxs(self) -> None:
+        while True:
+            await next_tick(self.push_interval_s)
+            if self.stalled:
+                continue
+            for coin in self.coins:
+                if to := self._subscribers(("activeAssetCtx", coin)):
+                    broadcast(to, wire.ctx_push(coin, self._ctx(coin)))
+
+    def _offer(self, prints: list[LiquidationPrint]) -> None:
+        """Each print of our coins is a backstop with probability ``backstop_share``: a
+        vault's takeover and unwind fills wait for the next flush."""
+        if not self.vaults:
+            return
+        addresses = sorted(self.vaults)
+        for p in prints:
+            if p.symbol not in self.coins or self._chooser.random() >= self.backstop_share:
+                continue
+            vault = self.vaults[self._chooser.choice(addresses)]
+            mark = self.market.mark(p.symbol)
+            takeover, unwind = wire.backstop(vault, p, mark, self.coins[p.symbol].sz_decimals)
+            self._fills[p] = takeover
+            self._pending[vault.address] += [(takeover, p), (unwind, None)]
+
+    async def _flush_fills(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            if not self._pending or self.stalled:
+                continue
+            pending, self._pending = self._pending, defaultdict(list)
+            for address, batch in pending.items():
+                self.pushed.extend(p for _, p in batch if p is not None)
+                self._recent[address].extend(batch)
+                if to := self._subscribers(("userFills", address)):
+                    broadcast(to, wire.fills_push(address, [f for f, _ in batch]))

@@ -1,0 +1,331 @@
+"""Hyperliquid perpetuals (``hyperliquid``): the main perp dex, USDC-margined, linear, in coin.
+
+Wire protocol (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket):
+
+* One websocket, ``wss://api.hyperliquid.xyz/ws``. One subscription per message,
+  ``{"method":"subscribe","subscription":{"type":"activeAssetCtx","coin":"BTC"}}``, each
+  acked with ``{"channel":"subscriptionResponse","data":{"method":"subscribe",
+  "subscription":{...}}}``; a refused one answers ``{"channel":"error","data":"<text>"}``
+  (e.g. ``Already subscribed``), counted as ``venue_error``. Limits per IP: 1000
+  subscriptions, 10 distinct users in user subscriptions, 2000 messages sent a minute.
+* Keep-alive: the server closes a connection it has sent nothing for 60 s; we send
+  ``{"method":"ping"}`` every :data:`PING_INTERVAL_S`, answered ``{"channel":"pong"}``.
+* Funding, open interest, mark: ``activeAssetCtx`` per coin (chosen over the all-markets
+  ``allDexsAssetCtxs``, 170 KB a push for every dex, whose assets are known only by their
+  index in ``meta``: a per-coin push names its coin, follows ``symbols``, and costs one
+  subscription per coin, ~200 on the main dex). ``funding`` is the rate **per hour**
+  (funding settles every hour; the 0.01 %/8 h interest shows as ``0.0000125``),
+  ``openInterest`` is in coin (valued here at the same push's ``markPx``), ``oraclePx``
+  is the index. The push carries no time: events are stamped with our receive time, and
+  each part (mark, funding, open interest) is reported when it changed, at most once per
+  :data:`STATE_EVERY_MS` per coin, and unchanged every :data:`STATE_REFRESH_MS`.
+* Liquidations: **no public liquidation feed.** The public ``trades`` push has no
+  liquidation flag (its ``users`` pair names the buyer and seller, not why they traded).
+  Every fill of a liquidation carries a ``liquidation`` object ``{liquidatedUser, markPx,
+  method}`` in the fills of *both* counterparties, but fills are per user (``userFills``).
+  Liquidations are either ``market`` (the liquidated position is closed by a market order
+  against the book, any user being the counterparty) or ``backstop`` (below 2/3 of the
+  maintenance margin the liquidator vault takes the position over). So we watch the
+  ``userFills`` of the protocol's liquidator vaults (:data:`LIQUIDATOR_ADDRESSES`): every
+  backstop liquidation, plus the market liquidations a vault happened to fill, with the
+  liquidated user named. What this cannot see: market liquidations filled by anyone else,
+  the bulk in ordinary markets. Hence ``sampled=True``. See :func:`liquidated_side` for
+  the side; fills without a ``liquidation`` (the vault trading its inherited positions
+  out) and forced closes of a vault itself (auto-deleveraging against it, already counted
+  when it took the position over) are not liquidations of users and are dropped
+  (``filtered``). The ``userFills`` snapshot sent on subscribing re-sends recent fills:
+  the trade id is the ``event_id``, and snapshot fills older than
+  :data:`SNAPSHOT_MAX_AGE_MS` are dropped (a reconnect recovers its gap; a start does not
+  replay the vault's history).
+
+Instruments come from ``POST /info {"type":"meta"}`` (through ccxt's implicit endpoint,
+for its rate limit, error mapping and configurable base URL; ccxt's ``load_markets`` would
+also load spot and the HIP-3 dexes): the main dex's perpetuals, delisted ones left out.
+A coin's quantity is in coin (contract size 1), its price in USDC (treated as USD); ``k``
+coins (``kPEPE``) are quoted per 1000 units, like Binance's ``1000PEPEUSDT``, and keep the
+venue's name as their base so that quantity x price stays right. Instruments, subscriptions
+and the vault list are in :mod:`.instruments`, the typed frames in
+:mod:`.frames`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import ClassVar, Final
+
+import msgspec
+import structlog
+from ccxt.base.errors import BadResponse
+
+from ...events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from ..base import Connection, Instrument, Parser
+from ..ccxt_markets import CcxtBackedVenue
+from . import frames
+from .instruments import (
+    FUNDING_INTERVAL_H,
+    LIQUIDATOR_ADDRESSES,
+    MAX_SUBSCRIPTIONS,
+    MAX_USERS,
+    QUOTE,
+    VENUE,
+    parse_meta,
+    subscribe_messages,
+)
+
+__all__ = [
+    "FUNDING_INTERVAL_H",
+    "LIQUIDATOR_ADDRESSES",
+    "MAX_SUBSCRIPTIONS",
+    "MAX_USERS",
+    "PING",
+    "PING_INTERVAL_S",
+    "PONG_MARKER",
+    "QUOTE",
+    "VENUE",
+    "Hyperliquid",
+    "HyperliquidParser",
+    "liquidated_side",
+    "next_hour_ms",
+    "parse_meta",
+    "subscribe_messages",
+]
+
+log = structlog.get_logger(__name__)
+
+HOUR_MS: Final = 3_600_000
+PING: Final = '{"method":"ping"}'
+PONG_MARKER: Final = '"channel":"pong"'
+PING_INTERVAL_S: Final = 30.0
+"""Half the venue's 60 s idle cut."""
+STATE_EVERY_MS: Final = 1000
+STATE_REFRESH_MS: Final = 30_000
+"""An unchanged part is reported again this often: a quiet market is not a stale feed (the
+detector holds a feed silent for 120 s as stale)."""
+SNAPSHOT_MAX_AGE_MS: Final = HOUR_MS
+WELCOME: Final = "Websocket connection established."
+"""A text frame some versions of the server send first (the official SDK skips it)."""
+PROTOCOL_CHANNELS: Final = frozenset({"subscriptionResponse", "pong"})
+
+_ORDER_SIDES: Final = frozenset({"B", "A"})
+
+
+def liquidated_side(order_side: str, owner_liquidated: bool) -> Side | None:
+    """The side of the position liquidated in a fill whose owner's order side is
+    ``order_side`` (``B`` buy, ``A`` sell). The owner is the liquidated user itself
+    (``owner_liquidated``: a sell closes its long) or its counterparty, a liquidator vault
+    or a maker (it buys what a liquidated long sells, or takes a long over: a buy means a
+    long was liquidated). ``None`` for an unknown side."""
+    if order_side not in _ORDER_SIDES:
+        return None
+    sells = order_side == "A"
+    return Side.LONG if sells == owner_liquidated else Side.SHORT
+
+
+def next_hour_ms(ts_ms: int) -> int:
+    """The next funding settlement after ``ts_ms``: funding is paid on the hour."""
+    return (ts_ms // HOUR_MS + 1) * HOUR_MS
+
+
+class HyperliquidParser(Parser):
+    """Parses ``activeAssetCtx`` and ``userFills`` pushes (and ``user`` fills, the same
+    fills without their owner), acks, pongs and error frames."""
+
+    def __init__(
+        self,
+        venue: str,
+        markets: Mapping[str, Instrument],
+        wanted: set[str] | None,
+        liquidators: Iterable[str] = LIQUIDATOR_ADDRESSES,
+    ) -> None:
+        super().__init__(venue, markets, wanted)
+        self.liquidators = frozenset(a.lower() for a in liquidators)
+        self.state_every_ms = STATE_EVERY_MS
+        self.state_refresh_ms = STATE_REFRESH_MS
+        self.snapshot_max_age_ms = SNAPSHOT_MAX_AGE_MS
+        self._reported: dict[tuple[str, str], tuple[int, tuple[float, ...]]] = {}
+        """(coin, part) -> when it was last reported, and its values then."""
+
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        if frame in (WELCOME, WELCOME.encode()):
+            return []
+        try:
+            env = frames.envelope.decode(frame)
+        except msgspec.ValidationError:  # JSON, but not a Hyperliquid frame
+            self.stats.error(self.venue, "invalid_frame", frame)
+            return []
+        except msgspec.DecodeError:
+            self.stats.error(self.venue, "invalid_json", frame)
+            return []
+        channel = env.channel
+        if channel in PROTOCOL_CHANNELS:
+            return []
+        if channel == "error":
+            self.stats.error(self.venue, "venue_error", frame)
+            return []
+        try:
+            if channel == "activeAssetCtx":
+                return self._ctx(frames.active_asset_ctx.decode(env.data), recv_ms)
+            if channel == "userFills":
+                uf = frames.user_fills.decode(env.data)
+                return self._fills(uf.fills, uf.user.lower() or None, uf.isSnapshot, recv_ms)
+            if channel == "user":
+                return self._fills(frames.user_events.decode(env.data).fills, None, False, recv_ms)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            self.stats.error(self.venue, f"invalid_{channel}", frame)
+            return []
+        # trades, allDexsAssetCtxs, activeSpotAssetCtx...: never subscribed
+        self.stats.error(self.venue, "unknown_channel", channel or frame)
+        return []
+
+    def _instrument(self, coin: str, payload: object) -> Instrument | None:
+        """``None`` (and counted) for a coin without metadata (``unknown_instrument``: a
+        listing since the last refresh, another dex) or not configured (filtered)."""
+        inst = self.markets.get(coin)
+        if inst is None:
+            self.stats.error(self.venue, "unknown_instrument", payload)
+            return None
+        if self.wanted is not None and coin not in self.wanted:
+            self.stats.filtered += 1
+            return None
+        return inst
+
+    def _due(self, coin: str, part: str, values: tuple[float, ...], now_ms: int) -> bool:
+        """Whether ``part`` is to be reported: changed since it was last reported, at least
+        :attr:`state_every_ms` ago, or unchanged for :attr:`state_refresh_ms`. If so it
+        counts as reported now."""
+        last = self._reported.get((coin, part))
+        if last is not None:
+            elapsed = now_ms - last[0]
+            changed = last[1] != values and elapsed >= self.state_every_ms
+            if not changed and elapsed < self.state_refresh_ms:
+                return False
+        self._reported[(coin, part)] = (now_ms, values)
+        return True
+
+    def _ctx(self, m: frames.ActiveAssetCtx, recv_ms: int) -> list[Event]:
+        if (inst := self._instrument(m.coin, m)) is None:
+            return []
+        c, coin, base = m.ctx, m.coin, inst.base
+        self.last_mark[coin] = c.markPx
+        out: list[Event] = []
+        if self._due(coin, "mark", (c.markPx, c.oraclePx or 0.0), recv_ms):
+            out.append(
+                MarkPrice(
+                    venue=self.venue,
+                    symbol=coin,
+                    base=base,
+                    ts_ms=recv_ms,
+                    recv_ms=recv_ms,
+                    mark_price=c.markPx,
+                    index_price=c.oraclePx,
+                )
+            )
+        if self._due(coin, "funding", (c.funding,), recv_ms):
+            hours = inst.funding_interval_h
+            out.append(
+                FundingRate(
+                    venue=self.venue,
+                    symbol=coin,
+                    base=base,
+                    ts_ms=recv_ms,
+                    recv_ms=recv_ms,
+                    funding_rate=c.funding,
+                    interval_h=hours,
+                    funding_rate_1h=per_hour(c.funding, hours),
+                    next_funding_ms=next_hour_ms(recv_ms),
+                )
+            )
+        if self._due(coin, "open_interest", (c.openInterest,), recv_ms):
+            contracts = c.openInterest / inst.contract_size
+            out.append(
+                OpenInterest(
+                    venue=self.venue,
+                    symbol=coin,
+                    base=base,
+                    ts_ms=recv_ms,
+                    recv_ms=recv_ms,
+                    oi_contracts=contracts,
+                    oi_base=inst.base_units(contracts, c.markPx),
+                    oi_usd=inst.notional_usd(contracts, c.markPx),
+                )
+            )
+        return out
+
+    def _fills(
+        self, fills: list[frames.Fill], owner: str | None, snapshot: bool, recv_ms: int
+    ) -> list[Event]:
+        """Liquidations among one user's fills. ``owner``: whose fills (``None`` on the
+        ``user`` channel, where a ``Liquidated …`` direction tells the owner's own)."""
+        out: list[Event] = []
+        for f in fills:
+            liq = f.liquidation
+            victim = liq.liquidatedUser.lower() if liq is not None else ""
+            if liq is None or victim in self.liquidators:
+                self.stats.filtered += 1  # a vault's own trade, or its forced close (ADL)
+                continue
+            if snapshot and recv_ms - f.time > self.snapshot_max_age_ms:
+                self.stats.filtered += 1  # history, not a gap to recover
+                continue
+            if (inst := self._instrument(f.coin, f)) is None:
+                continue
+            own = victim == owner if owner is not None else f.dir.startswith("Liquidated")
+            side = liquidated_side(f.side, own)
+            if side is None:
+                self.stats.error(self.venue, "invalid_side", f)
+                continue
+            out.append(
+                Liquidation(
+                    venue=self.venue,
+                    symbol=f.coin,
+                    base=inst.base,
+                    ts_ms=f.time,
+                    recv_ms=recv_ms,
+                    side=side,
+                    price=f.px,
+                    quantity=f.sz,
+                    quantity_base=inst.base_units(f.sz, f.px),
+                    notional_usd=inst.notional_usd(f.sz, f.px),
+                    sampled=True,
+                    event_id=str(f.tid),  # the trade's id: the same in a snapshot re-send
+                )
+            )
+        return out
+
+
+class Hyperliquid(CcxtBackedVenue):
+    id: ClassVar[str] = VENUE
+    default_ws_url: ClassVar[str] = "wss://api.hyperliquid.xyz/ws"
+    default_rest_url: ClassVar[str] = "https://api.hyperliquid.xyz"
+    liquidations_sampled: ClassVar[bool] = True
+    max_frame_bytes: ClassVar[int] = 4 * 2**20
+    """A ``userFills`` snapshot re-sends a vault's recent fills (up to 2,000, ~500 B each)."""
+    liquidators: ClassVar[tuple[str, ...]] = LIQUIDATOR_ADDRESSES
+    ccxt_id: ClassVar[str] = "hyperliquid"
+    ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)
+
+    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        # One connection: the contexts' steady flow keeps the watchdog fed, which the
+        # vaults' rare fills alone would not.
+        return [
+            Connection(
+                "public",
+                self.ws_url,
+                subscribe_messages(self.subscribed(markets), self.liquidators),
+                ping=PING,
+                ping_interval_s=PING_INTERVAL_S,
+                pong=PONG_MARKER,
+            )
+        ]
+
+    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
+        return HyperliquidParser(self.id, markets, wanted, self.liquidators)
+
+    async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
+        client = self._ccxt()
+        client.timeout = int(timeout_s * 1000)
+        raw = await client.publicPostInfo({"type": "meta"})
+        try:
+            listed = parse_meta(raw)
+        except (ValueError, TypeError) as exc:  # msgspec.ValidationError included
+            raise BadResponse(f"{self.id} meta: {exc}") from exc
+        return {inst.symbol: inst for inst in listed}

@@ -1,0 +1,83 @@
+"""The frames of OKX's public websocket, as typed msgspec structs (numbers arrive as strings
+and are decoded in lax mode). What the venue sends is pasted in each docstring."""
+
+from __future__ import annotations
+
+import msgspec
+
+from .._numbers import Finite
+
+NO_DATA = msgspec.Raw(b"")
+
+
+class Arg(msgspec.Struct):
+    channel: str = ""
+    instId: str = ""
+    instType: str = ""
+
+
+class Envelope(msgspec.Struct):
+    event: str | None = None
+    arg: Arg | None = None
+    data: msgspec.Raw = msgspec.field(default_factory=lambda: NO_DATA)
+
+
+class Mark(msgspec.Struct):
+    """``{"arg":{"channel":"mark-price","instId":"WNCG-USDT-SWAP"},"data":[{"instId":
+    "WNCG-USDT-SWAP","instType":"SWAP","markPx":"2.1729","ts":"1640131259180"}]}``"""
+
+    instId: str
+    markPx: Finite
+    ts: int
+
+
+class OpenInterestRow(msgspec.Struct):
+    """``{"arg":{"channel":"open-interest","instId":"BTC-USDT-SWAP"},"data":[{"instId":
+    "BTC-USDT-SWAP","instType":"SWAP","oi":"2216113.01000000309","oiCcy":
+    "22161.1301000000309","oiUsd":"1939251795.54769270396321","ts":"1743041250440"}]}``"""
+
+    instId: str
+    oi: Finite
+    oiCcy: Finite
+    ts: int
+    oiUsd: str = ""
+
+
+class FundingRow(msgspec.Struct):
+    """``{"arg":{"channel":"funding-rate","instId":"BTC-USD-SWAP"},"data":[{"formulaType":
+    "noRate","fundingRate":"0.0001875391284828","fundingTime":"1700726400000",
+    "instId":"BTC-USD-SWAP","instType":"SWAP","method":"current_period",
+    "nextFundingRate":"","nextFundingTime":"1700755200000","settState":"settled",
+    "ts":"1700724675402",...}]}``; in 2021 only ``fundingRate``, ``fundingTime``,
+    ``instId``, ``instType`` and ``nextFundingRate``."""
+
+    instId: str
+    fundingRate: str = ""
+    fundingTime: str = ""
+    nextFundingTime: str = ""
+    ts: str = ""
+
+
+class Detail(msgspec.Struct):
+    bkPx: Finite
+    sz: Finite
+    ts: int
+    side: str = ""
+    posSide: str = ""
+
+
+class LiquidationEntry(msgspec.Struct):
+    """``{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[
+    {"bkLoss":"0","bkPx":"0.007831","ccy":"","posSide":"short","side":"buy","sz":"13",
+    "ts":"1692266434010"}],"instFamily":"IOST-USDT","instId":"IOST-USDT-SWAP",
+    "instType":"SWAP","uly":"IOST-USDT"}]}``"""
+
+    instId: str
+    details: list[Detail]
+
+
+envelope = msgspec.json.Decoder(Envelope)
+marks = msgspec.json.Decoder(list[Mark], strict=False)
+open_interest = msgspec.json.Decoder(list[OpenInterestRow], strict=False)
+funding = msgspec.json.Decoder(list[FundingRow], strict=False)
+liquidations = msgspec.json.Decoder(list[LiquidationEntry], strict=False)

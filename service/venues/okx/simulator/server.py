@@ -1,0 +1,262 @@
+"""A local OKX v5 server on loopback: the real public websocket and REST protocol, fake market.
+
+Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws/v5/public``; other paths: 404):
+
+* ``subscribe``/``unsubscribe`` with many args, one ack per arg, OKX's error frames (see
+  :mod:`.wire`); at most 480 requests per connection per hour (then 60014); a request
+  over 64 KB closes the connection (1009);
+* the text ``ping`` is answered with the text ``pong``; a connection with nothing
+  subscribed for ``idle_timeout_s``, or pushed nothing for ``idle_timeout_s`` (pongs count),
+  is closed with 4004 "No data received in 30s", as the venue does;
+* ``mark-price`` every ``push_interval_s`` (the venue: 200 ms while it moves),
+  ``open-interest`` every ``oi_interval_s`` (3 s), ``funding-rate`` every
+  ``funding_interval_s`` (30-90 s), each per subscribed instId and once at subscription;
+* ``liquidation-orders`` (instType ``SWAP``): every ``flush_interval_s`` the liquidations
+  since the last push, in one batch (``data[]`` per instrument, ``details[]`` shuffled:
+  "not necessarily in chronological order"). OKX publishes a sample: each print is kept
+  with probability ``liquidation_sample`` (seeded). On each subscription the last
+  ``burst_size`` liquidations pushed are sent again at once, newest first, as OKX does.
+
+REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
+:meth:`drop_connections`, :meth:`stall` (acks and pongs still flow; liquidations wait),
+:attr:`clients`; ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every
+liquidation of the market), :attr:`pushed` (each liquidation sent live, once),
+:attr:`replayed` (those sent again in subscription bursts), :meth:`detail` (a print's
+``details[]`` row as sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Final
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.http11 import Request, Response
+
+from ....simulate.asgi_server import AsgiServer
+from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
+from ....simulate.server import VenueServer
+from . import wire
+from .rest import OkxRest
+
+WS_PATH: Final = "/ws/v5/public"
+IDLE_CLOSE: Final = (4004, "No data received in 30s")
+
+OKX_SPECS: Final[tuple[SymbolSpec, ...]] = (
+    SymbolSpec("BTC-USDT-SWAP", "BTC", 60_000.0, 25_000.0, 0.01),
+    SymbolSpec("ETH-USDT-SWAP", "ETH", 3_000.0, 450_000.0, 0.1),
+    SymbolSpec("BTC-USD-SWAP", "BTC", 60_000.0, 9_000.0, 0.001),
+    SymbolSpec("ETH-USD-SWAP", "ETH", 3_000.0, 150_000.0, 0.01),
+)
+"""Two linear (qty step = ``ctVal``: whole contracts) and two inverse swaps of the listing."""
+OKX_SYMBOLS: Final = tuple(s.symbol for s in OKX_SPECS)
+
+RowMaker = Callable[[Quote, wire.Contract, int], dict[str, Any]]
+ROWS: Final[dict[str, RowMaker]] = {
+    "mark-price": wire.mark_price,
+    "open-interest": wire.open_interest,
+    "funding-rate": wire.funding_rate,
+}
+
+
+@dataclass(slots=True, eq=False)
+class _Client:
+    conn: ServerConnection
+    session: wire.Session
+    idle_since: float
+    """When the connection last had nothing subscribed, or was last sent something."""
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class OkxSimulator(VenueServer[_Client]):
+    """OKX v5 swaps on loopback. ``async with OkxSimulator() as sim: ...``."""
+
+    def __init__(
+        self,
+        scenario: Scenario | str = DEFAULT_SCENARIO,
+        *,
+        symbols: Iterable[str] = OKX_SYMBOLS,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        start_s: float = 0.0,
+        push_interval_s: float = 0.2,
+        oi_interval_s: float = 3.0,
+        funding_interval_s: float = 30.0,
+        flush_interval_s: float = 0.1,
+        idle_timeout_s: float = 30.0,
+        liquidation_sample: float = 0.5,
+        burst_size: int = 20,
+        max_ops_per_hour: int = wire.MAX_OPS_PER_HOUR,
+        four_hour_symbols: tuple[str, ...] = wire.FOUR_HOUR_SYMBOLS,
+        list_only_simulated: bool = False,
+        clock: MarketClock | None = None,
+    ) -> None:
+        """``clock``: share one market with other venue servers (started and stopped by its
+        owner); its symbols that OKX lists are served. ``list_only_simulated``: the
+        instruments listing holds only the simulated swaps (the recorded one lists 166)."""
+        super().__init__(
+            scenario,
+            clock,
+            symbols=symbols,
+            specs=OKX_SPECS,
+            seed=seed,
+            start_s=start_s,
+            time_scale=time_scale,
+            ws_path=WS_PATH,
+        )
+        listing_text = wire.load_instruments()
+        listing = json.loads(listing_text)
+        self.contracts = wire.contracts(listing, self.market.symbols, four_hour_symbols)
+        if not self.contracts:
+            raise ValueError(f"none of {self.market.symbols} is an OKX swap of the listing")
+        if list_only_simulated:
+            listing["data"] = [r for r in listing["data"] if r["instId"] in self.contracts]
+            listing_text = wire.encode(listing)
+        self._listed = frozenset(r["instId"] for r in listing["data"])
+        self.rest = OkxRest(listing_text, market=self.market, contracts=self.contracts)
+        self.push_interval_s, self.oi_interval_s = push_interval_s, oi_interval_s
+        self.funding_interval_s, self.flush_interval_s = funding_interval_s, flush_interval_s
+        self.idle_timeout_s, self.max_ops_per_hour = idle_timeout_s, max_ops_per_hour
+        self.liquidation_sample = liquidation_sample
+        self.pushed: list[LiquidationPrint] = []
+        """Every liquidation sent live (once each, subscribers or not)."""
+        self.replayed: list[LiquidationPrint] = []
+        """Liquidations sent again in the bursts that follow a subscription."""
+        self.bursts = 0
+        self._sampler = random.Random(f"okx-sample-{seed}")
+        self._shuffler = random.Random(f"okx-order-{seed}")
+        self._pending: list[LiquidationPrint] = []
+        self._recent: deque[LiquidationPrint] = deque(maxlen=burst_size)
+        self.clock.add_listener(self._sample)
+        self._http = AsgiServer(self.rest.app)
+
+    def _ws_options(self) -> dict[str, Any]:
+        return {
+            "max_size": 2 * wire.MAX_REQUEST_BYTES,
+            "ping_interval": None,  # OKX keeps alive with text pings from the client
+        }
+
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
+        return [
+            self._every(self.push_interval_s, "mark-price"),
+            self._every(self.oi_interval_s, "open-interest"),
+            self._every(self.funding_interval_s, "funding-rate"),
+            self._flush_liquidations(),
+            self._close_idle(),
+        ]
+
+    def detail(self, p: LiquidationPrint) -> dict[str, str]:
+        """The ``details[]`` row that carries ``p`` (the same in every push and burst)."""
+        return wire.liquidation_detail(p, self.contracts[p.symbol])
+
+    # -- websocket -------------------------------------------------------------------------
+
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?")[0] != WS_PATH:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        session = wire.Session(secrets.token_hex(4), self._listed, self.max_ops_per_hour)
+        with self._tracked(_Client(conn, session, time.monotonic())) as client:
+            async for message in conn:
+                text = message if isinstance(message, str) else message.decode()
+                if text == "ping":
+                    await self._reply(client, ["pong"])
+                    continue
+                if len(text) > wire.MAX_REQUEST_BYTES:
+                    await conn.close(1009, "Request message exceeds the maximum frame length")
+                    break
+                had = bool(session.args)
+                replies, added = session.handle(text, time.monotonic())
+                await self._reply(client, replies)
+                if had and not session.args:  # unsubscribed from everything: 30 s from now
+                    client.idle_since = time.monotonic()
+                if not self.stalled:
+                    self._snapshot(client, added)
+
+    async def _reply(self, client: _Client, frames: list[str]) -> None:
+        for f in frames:
+            await client.conn.send(f)
+        if client.session.args:
+            client.idle_since = time.monotonic()
+
+    def _send(self, client: _Client, frame: str) -> None:
+        broadcast([client.conn], frame)
+        client.idle_since = time.monotonic()
+
+    def _snapshot(self, client: _Client, added: list[wire.Arg]) -> None:
+        """What the venue pushes at once on a new subscription: the channel's current value,
+        or for liquidations the burst of recent ones."""
+        now = wall_ms()
+        for a in added:
+            channel, key = a
+            if channel == wire.LIQUIDATIONS:
+                if key == wire.INST_TYPE and self._recent:
+                    burst = list(reversed(self._recent))
+                    data = wire.liquidation_data(burst, self.contracts)
+                    self._send(client, wire.push(wire.arg_of(a), data))
+                    self.replayed.extend(burst)
+                    self.bursts += 1
+            elif key in self.contracts:
+                c = self.contracts[key]
+                row = ROWS[channel](self.market.quote(key), c, now)
+                self._send(client, wire.push(wire.arg_of(a), [row]))
+
+    def _subscribers(self, a: wire.Arg) -> list[_Client]:
+        return [c for c in self._clients if a in c.session.args]
+
+    async def _every(self, interval: float, channel: str) -> None:
+        """Push ``channel`` to its subscribers every ``interval`` (times on the grid)."""
+        make = ROWS[channel]
+        while True:
+            tick = await next_tick(interval)
+            if self.stalled:
+                continue
+            ts = round(tick * interval * 1000)
+            for sym, c in self.contracts.items():
+                a = (channel, sym)
+                if subscribers := self._subscribers(a):
+                    frame = wire.push(wire.arg_of(a), [make(self.market.quote(sym), c, ts)])
+                    for client in subscribers:
+                        self._send(client, frame)
+
+    def _sample(self, prints: list[LiquidationPrint]) -> None:
+        """OKX's feed is a sample: keep each of our swaps' prints with a fixed probability."""
+        for p in prints:
+            if p.symbol in self.contracts and self._sampler.random() < self.liquidation_sample:
+                self._pending.append(p)
+
+    async def _flush_liquidations(self) -> None:
+        a = (wire.LIQUIDATIONS, wire.INST_TYPE)
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            if not self._pending or self.stalled:
+                continue
+            batch, self._pending = self._pending, []
+            self._shuffler.shuffle(batch)  # "not necessarily in chronological order"
+            self.pushed.extend(batch)
+            self._recent.extend(batch)
+            frame = wire.push(wire.arg_of(a), wire.liquidation_data(batch, self.contracts))
+            for client in self._subscribers(a):
+                self._send(client, frame)
+
+    async def _close_idle(self) -> None:
+        """Close (4004) what the venue would: nothing subscribed, or nothing pushed, for
+        ``idle_timeout_s``."""
+        tick = min(1.0, self.idle_timeout_s / 4)
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            idle = [c for c in self._clients if now - c.idle_since > self.idle_timeout_s]
+            await asyncio.gather(*(c.conn.close(*IDLE_CLOSE) for c in idle))

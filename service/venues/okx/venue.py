@@ -1,0 +1,340 @@
+"""OKX v5 perpetual swaps (``okx``): linear (USDT/USDC) and inverse (USD) contracts.
+
+Wire protocol (https://www.okx.com/docs-v5/en/, sections "WebSocket", "Public data"):
+
+* One public websocket, ``wss://ws.okx.com:443/ws/v5/public``: port 8443, the one OKX's
+  guide listed until at least 2026-08, stopped accepting websocket connections on
+  2026-10-31 (Colo hosts on 2026-11-16), and the same host and path on 443 replaces it.
+  We found this in third-party sources only (the ``okx-api`` SDK's author, a Go OKX client's
+  README: "port 8443 is retired on 31 Oct 2026"; ccxt 4.5.90 connects to
+  ``wss://ws.okx.com:443/ws/v5``), not in a page of OKX's own (see ``docs/venues.md``); 443
+  works either way. The URL is configurable (``ws_url``). A ``subscribe`` request
+  carries many ``args`` (their total length must stay under 64 KB); each arg is acked on its
+  own (``{"event":"subscribe","arg":{...},"connId":...}``); a refused request answers
+  ``{"event":"error","code":"60018","msg":...}``. At most 480 subscribe/unsubscribe/login
+  requests per connection per hour: we send one or two requests per connection.
+* Keep-alive: the server closes (4004) a connection with nothing subscribed, or that was
+  pushed nothing for 30 s. The client sends the *text* ``ping`` (not JSON) and gets the text
+  ``pong``; we ping every :data:`PING_INTERVAL_S`, whatever the traffic.
+* ``funding-rate`` (per instId, every 30-90 s): ``fundingRate`` for the period settled at
+  ``fundingTime``; the interval (8/6/4/2/1 h) is ``nextFundingTime - fundingTime``.
+* ``open-interest`` (per instId, every 3 s on change): ``oi`` contracts, ``oiCcy`` coin,
+  ``oiUsd`` USD (absent in the 2021 captures: valued here, see
+  :meth:`OkxParser._open_interest`).
+* ``mark-price`` (per instId, every 200 ms on change, else 10 s): ``markPx``.
+* ``liquidation-orders`` (per **instType**, here ``SWAP``): batches, one ``data[]`` entry
+  per instrument with ``details[]``. A *sample* ("doesn't represent the total number of
+  liquidations"), "not necessarily in chronological order", ``sz`` in contracts, ``bkPx``
+  the bankruptcy price (the docs: the price of the fill with the system's liquidation
+  account; our ``price``), ``side`` the *order* side and ``posSide`` the position side
+  (``long``/``short`` in hedge mode, ``net`` in net mode, where a ``sell`` closes a long).
+  On subscribe the venue sends a burst of recent liquidations, so re-subscribing after a
+  reconnect re-sends liquidations already seen: each gets a stable ``event_id``.
+
+Instruments come from ``GET /api/v5/public/instruments?instType=SWAP`` through ccxt (its
+``fetchMarkets`` types restricted to swaps: one request, no other endpoint; ccxt's currency
+list needs an API key and is skipped without one). ``ctVal`` x ``ctMult`` is the contract
+size: base coin for ``ctType`` linear (BTC-USDT-SWAP: 0.01 BTC), USD for inverse
+(BTC-USD-SWAP: 100 USD, other coins 10 USD); see :mod:`.instruments`. The wire's
+typed frames are in :mod:`.frames`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final
+
+import msgspec
+import structlog
+
+from ...events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from .._numbers import integer, number
+from ..base import Connection, Instrument, ParseError, Parser
+from ..ccxt_markets import CcxtBackedVenue
+from ..history import Budget, History
+from . import frames
+from . import history as _okx_history
+from .instruments import (
+    DEFAULT_FUNDING_INTERVAL_H,
+    INST_TYPE,
+    MAX_REQUEST_BYTES,
+    VENUE,
+    instrument,
+    subscribe_requests,
+)
+
+__all__ = [
+    "DEFAULT_FUNDING_INTERVAL_H",
+    "INST_TYPE",
+    "MAX_REQUEST_BYTES",
+    "PING",
+    "PING_INTERVAL_S",
+    "VENUE",
+    "Okx",
+    "OkxParser",
+    "instrument",
+    "position_side",
+    "subscribe_requests",
+]
+
+log = structlog.get_logger(__name__)
+
+PING: Final = "ping"
+PONG: Final = "pong"
+PING_INTERVAL_S: Final = 20.0
+"""Under the venue's 30 s idle cut, with room for a slow round trip."""
+MAX_FUNDING_INTERVAL_MS: Final = 24 * 3_600_000
+PROTOCOL_EVENTS: Final = frozenset({"subscribe", "unsubscribe", "channel-conn-count"})
+ERROR_EVENTS: Final = frozenset({"error", "channel-conn-count-error"})
+
+
+def position_side(side: str, pos_side: str) -> Side | None:
+    """The liquidated position's side: ``posSide`` in hedge mode, else (``net`` mode) the
+    order side's opposite: a ``sell`` order closes a long. ``None`` when neither tells."""
+    if pos_side in ("long", "short"):
+        return Side(pos_side)
+    if side == "sell":
+        return Side.LONG
+    if side == "buy":
+        return Side.SHORT
+    return None
+
+
+class OkxParser(Parser):
+    """Parses pushes of ``funding-rate``, ``open-interest``, ``mark-price`` and
+    ``liquidation-orders``, the subscribe acks and the text ``pong``."""
+
+    def __init__(
+        self, venue: str, markets: Mapping[str, Instrument], wanted: set[str] | None
+    ) -> None:
+        super().__init__(venue, markets, wanted)
+        self.funding_interval_h: dict[str, float] = {}
+        """The interval last read from each instrument's funding frames."""
+
+    def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
+        if frame in (PONG, PONG.encode()):
+            return []
+        try:
+            env = frames.envelope.decode(frame)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self.stats.error(self.venue, "invalid_json", frame)
+            return []
+        if env.event is not None:
+            if env.event in ERROR_EVENTS:
+                self.stats.error(self.venue, "venue_error", frame)
+            elif env.event == "notice":  # e.g. 64008: closing soon for a service upgrade
+                self.stats.error(self.venue, "venue_notice", frame)
+            elif env.event not in PROTOCOL_EVENTS:
+                self.stats.error(self.venue, "unknown_event", frame)
+            return []
+        if env.arg is None or not len(env.data):
+            self.stats.error(self.venue, "unknown_frame", frame)
+            return []
+        return self._dispatch(env.arg.channel, env.data, recv_ms)
+
+    def _dispatch(self, channel: str, data: msgspec.Raw, recv_ms: int) -> list[Event]:
+        try:
+            if channel == "mark-price":
+                return self._marks(frames.marks.decode(data), recv_ms)
+            if channel == "open-interest":
+                return self._open_interest(frames.open_interest.decode(data), recv_ms)
+            if channel == "funding-rate":
+                return self._funding(frames.funding.decode(data), recv_ms)
+            if channel == "liquidation-orders":
+                return self._liquidations(frames.liquidations.decode(data), recv_ms)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            self.stats.error(self.venue, f"invalid_{channel}", data)
+            return []
+        self.stats.error(self.venue, "unknown_channel", channel)
+        return []
+
+    def _instrument(self, inst_id: str, payload: object, n: int = 1) -> Instrument | None:
+        """The instrument's metadata, or ``None`` and its ``n`` events are counted as
+        dropped: ``unknown_instrument`` without metadata (a dated future, an option, a swap
+        listed since the last refresh), as filtered when it is not configured."""
+        inst = self.markets.get(inst_id)
+        if inst is None:
+            self.stats.error(self.venue, "unknown_instrument", payload)
+            return None
+        if self.wanted is not None and inst_id not in self.wanted:
+            self.stats.filtered += n
+            return None
+        return inst
+
+    def _marks(self, rows: list[frames.Mark], recv_ms: int) -> list[Event]:
+        out: list[Event] = []
+        for r in rows:
+            if (inst := self._instrument(r.instId, r)) is None:
+                continue
+            if r.markPx > 0:  # linear open interest is valued at it
+                self.last_mark[r.instId] = r.markPx
+            out.append(
+                MarkPrice(
+                    venue=self.venue,
+                    symbol=r.instId,
+                    base=inst.base,
+                    ts_ms=r.ts,
+                    recv_ms=recv_ms,
+                    mark_price=r.markPx,
+                    index_price=None,  # the mark-price channel has none (index-tickers has)
+                )
+            )
+        return out
+
+    def _open_interest(self, rows: list[frames.OpenInterestRow], recv_ms: int) -> list[Event]:
+        """``oiUsd`` when the venue sends it; before 2023 it did not, and the USD value is
+        ours: contracts x size for inverse contracts, ``oiCcy`` x the last mark for linear
+        ones (no mark yet: dropped, counted as ``open_interest_without_mark``)."""
+        out: list[Event] = []
+        for r in rows:
+            if (inst := self._instrument(r.instId, r)) is None:
+                continue
+            if r.oiUsd:
+                try:
+                    usd = number(r.oiUsd)
+                except ParseError:
+                    self.stats.error(self.venue, "invalid_open-interest", r)
+                    continue
+            elif not inst.linear:
+                usd = inst.notional_usd(r.oi, 0.0)
+            elif (mark := self.last_mark.get(r.instId)) is not None:
+                usd = r.oiCcy * mark
+            else:
+                self.stats.error(self.venue, "open_interest_without_mark", r)
+                continue
+            out.append(
+                OpenInterest(
+                    venue=self.venue,
+                    symbol=r.instId,
+                    base=inst.base,
+                    ts_ms=r.ts,
+                    recv_ms=recv_ms,
+                    oi_contracts=r.oi,
+                    oi_base=r.oiCcy,
+                    oi_usd=usd,
+                )
+            )
+        return out
+
+    def _funding(self, rows: list[frames.FundingRow], recv_ms: int) -> list[Event]:
+        """A frame without ``fundingRate`` (2021: only ``nextFundingRate``) is dropped
+        (``missing_funding_rate``). Without ``nextFundingTime`` (2021) the interval is the
+        one last read for the instrument, else the instrument's default (8 h); without
+        ``ts`` (2021) the event time is our receive time."""
+        out: list[Event] = []
+        for r in rows:
+            if (inst := self._instrument(r.instId, r)) is None:
+                continue
+            if not r.fundingRate:
+                self.stats.error(self.venue, "missing_funding_rate", r)
+                continue
+            try:
+                rate = number(r.fundingRate)
+                settle_ms = integer(r.fundingTime) if r.fundingTime else None
+                next_ms = integer(r.nextFundingTime) if r.nextFundingTime else None
+                ts_ms = integer(r.ts) if r.ts else recv_ms
+            except ParseError:
+                self.stats.error(self.venue, "invalid_funding-rate", r)
+                continue
+            if settle_ms is not None and next_ms is not None:
+                step = next_ms - settle_ms
+                if 0 < step <= MAX_FUNDING_INTERVAL_MS:
+                    self.funding_interval_h[r.instId] = step / 3_600_000
+            hours = self.funding_interval_h.get(r.instId, inst.funding_interval_h)
+            out.append(
+                FundingRate(
+                    venue=self.venue,
+                    symbol=r.instId,
+                    base=inst.base,
+                    ts_ms=ts_ms,
+                    recv_ms=recv_ms,
+                    funding_rate=rate,
+                    interval_h=hours,
+                    funding_rate_1h=per_hour(rate, hours),
+                    next_funding_ms=settle_ms,  # fundingTime is the coming settlement
+                )
+            )
+        return out
+
+    def _liquidations(self, entries: list[frames.LiquidationEntry], recv_ms: int) -> list[Event]:
+        out: list[Event] = []
+        for entry in entries:
+            if (inst := self._instrument(entry.instId, entry, len(entry.details))) is None:
+                continue
+            for d in entry.details:
+                side = position_side(d.side, d.posSide)
+                if side is None:
+                    self.stats.error(self.venue, "invalid_side", d)
+                    continue
+                out.append(
+                    Liquidation(
+                        venue=self.venue,
+                        symbol=entry.instId,
+                        base=inst.base,
+                        ts_ms=d.ts,
+                        recv_ms=recv_ms,
+                        side=side,
+                        price=d.bkPx,
+                        quantity=d.sz,
+                        quantity_base=inst.base_units(d.sz, d.bkPx),
+                        notional_usd=inst.notional_usd(d.sz, d.bkPx),
+                        sampled=True,
+                        # No id on the wire; the burst on subscribe re-sends the same details.
+                        event_id=f"{d.ts}:{d.side}:{d.posSide}:{d.sz}:{d.bkPx}",
+                    )
+                )
+        return out
+
+
+class Okx(CcxtBackedVenue):
+    id: ClassVar[str] = VENUE
+    default_ws_url: ClassVar[str] = "wss://ws.okx.com:443/ws/v5/public"
+    """Port 443: 8443 retired on 2026-10-31 (see the module docstring)."""
+    default_rest_url: ClassVar[str] = "https://www.okx.com"
+    liquidations_sampled: ClassVar[bool] = True
+    max_frame_bytes: ClassVar[int] = 4 * 2**20
+    """``liquidation-orders`` answers a subscribe with a burst of recent liquidations of
+    every swap."""
+    ccxt_id: ClassVar[str] = "okx"
+    ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://{hostname}",)
+    has_history: ClassVar[bool] = True
+    ccxt_options: ClassVar[dict[str, Any]] = {"fetchMarkets": {"types": ["swap"]}}  # one call
+
+    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        # One connection: ~300 swaps x 3 channels fit in two requests, far under 480/h.
+        return [
+            Connection(
+                "public",
+                self.ws_url,
+                subscribe_requests(self.subscribed(markets)),
+                ping=PING,
+                ping_interval_s=PING_INTERVAL_S,
+                pong=PONG,
+            )
+        ]
+
+    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
+        return OkxParser(self.id, markets, wanted)
+
+    async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
+        client = self._ccxt()
+        client.timeout = int(timeout_s * 1000)
+        markets = await client.load_markets(reload=True)
+        out: dict[str, Instrument] = {}
+        skipped: list[str] = []
+        for m in markets.values():
+            if not m.get("swap") or m.get("active") is False:
+                continue
+            inst = instrument(m["info"], base=m.get("base"), quote=m.get("quote"))
+            if inst is None:
+                skipped.append(m["id"])
+                continue
+            out[inst.symbol] = inst
+        if skipped:
+            log.warning("swaps without usable contract metadata", venue=self.id, ids=skipped)
+        return out
+
+    async def fetch_history(
+        self, inst: Instrument, since_ms: int, until_ms: int, budget: Budget
+    ) -> History:
+        return await _okx_history.fetch_history(self._ccxt(), inst, since_ms, until_ms, budget)
