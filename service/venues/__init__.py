@@ -1,40 +1,49 @@
 """The venues, one package each (``service/venues/<name>/``), and their registry.
 
-A venue registers once, with a :class:`~.spec.VenueSpec` in its package, and one line in
-:data:`SPECS`; the collector's :data:`REGISTRY` and :data:`SHAPES`, the simulator runner's
-:data:`SIMULATORS` and ``deleverage evaluate``'s :data:`PLAYERS` derive from it. What every
-venue shares sits here: :mod:`.base` (the ``Venue`` interface), :mod:`.shape`,
-:mod:`.history`, :mod:`.dedup`, :mod:`.player` (the wire players' base), the ticker-state
-merger and number helpers, and the ccxt base (:mod:`.ccxt_polled`, :mod:`.ccxt_markets`).
+A venue registers once: a :class:`~.spec.VenueSpec` in its package (its ``SPECS``), and
+the package's name on one line of :data:`PACKAGES`. The collector's :data:`REGISTRY` and
+:data:`SHAPES`, the simulator runner's :data:`SIMULATORS` and ``deleverage evaluate``'s
+:data:`PLAYERS` derive from it. What every venue shares sits here: :mod:`.base` (the
+``Venue`` interface), :mod:`.shape`, :mod:`.history`, :mod:`.dedup`, :mod:`.player` (the wire
+players' base), the ticker-state merger and number helpers, and the ccxt base
+(:mod:`.ccxt_polled`, :mod:`.ccxt_markets`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from importlib import import_module
+from typing import Final, cast
 
 from ..simulate.runner import VenueSimulator
 from ..simulate.scenario import Scenario
-from . import binance, bitget, bitmex, bybit, deribit, gateio, hyperliquid, okx
 from .base import Instrument, Parser, Venue
 from .player import WirePlayer
 from .shape import Shape
 from .spec import VenueSpec
 
-SPECS: Final[tuple[VenueSpec, ...]] = (
-    binance.USDM,
-    binance.COINM,
-    bybit.SPEC,
-    okx.SPEC,
-    deribit.SPEC,
-    hyperliquid.SPEC,
-    bitmex.SPEC,
-    bitget.SPEC,
-    gateio.SPEC,
+PACKAGES: Final = (
+    "binance",  # binance_usdm, binance_coinm
+    "bybit",
+    "okx",
+    "deribit",
+    "hyperliquid",
+    "bitmex",
+    "bitget",
+    "gateio",
 )
-"""Every venue, one line each. Append a new venue at the end: the order fixes the simulator
-ports (venue *i* listens on ``base_port + 2i`` and ``+ 2i + 1``, as ``docker-compose.yml``
+"""Every venue package (``service/venues/<name>/``), one line each: the one registry edit a
+new venue needs. Append a new one at the end: the order fixes the simulator ports (venue *i*
+of :data:`SPECS` listens on ``base_port + 2i`` and ``+ 2i + 1``, as ``docker-compose.yml``
 says)."""
+
+SPECS: Final[tuple[VenueSpec, ...]] = tuple(
+    spec
+    for name in PACKAGES
+    for spec in cast(tuple[VenueSpec, ...], import_module(f"{__name__}.{name}").SPECS)
+)
+"""Every venue's spec, in :data:`PACKAGES` order (a package may register several: Binance's
+USDⓈ-M and COIN-M)."""
 
 REGISTRY: dict[str, type[Venue]] = {s.id: s.venue for s in SPECS}
 """Venue id -> its :class:`~.base.Venue`, for the collector."""
@@ -52,6 +61,7 @@ PLAYERS: dict[str, type[WirePlayer]] = {s.id: s.player for s in SPECS}
 """Venue id -> its wire player: the venues ``deleverage evaluate --venues`` can play."""
 
 __all__ = [
+    "PACKAGES",
     "PLAYERS",
     "REGISTRY",
     "SHAPES",

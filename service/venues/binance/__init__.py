@@ -27,4 +27,7 @@ COINM = VenueSpec(
     venue=BinanceCoinm, shape=SHAPE, simulator=BinanceCoinmSimulator, player=BinanceCoinmPlayer
 )
 
-__all__ = ["COINM", "USDM", "BinanceCoinm", "BinanceUsdm"]
+SPECS = (USDM, COINM)
+"""What this package registers (:data:`service.venues.PACKAGES`), in port order."""
+
+__all__ = ["COINM", "SPECS", "USDM", "BinanceCoinm", "BinanceUsdm"]

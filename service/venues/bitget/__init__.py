@@ -19,4 +19,7 @@ from .venue import Bitget
 
 SPEC = VenueSpec(venue=Bitget, shape=SHAPE, simulator=BitgetSimulator, player=BitgetPlayer)
 
-__all__ = ["SPEC", "Bitget"]
+SPECS = (SPEC,)
+"""What this package registers (:data:`service.venues.PACKAGES`)."""
+
+__all__ = ["SPEC", "SPECS", "Bitget"]

@@ -20,4 +20,7 @@ from .venue import Bitmex
 
 SPEC = VenueSpec(venue=Bitmex, shape=SHAPE, simulator=BitmexSimulator, player=BitmexPlayer)
 
-__all__ = ["SPEC", "Bitmex"]
+SPECS = (SPEC,)
+"""What this package registers (:data:`service.venues.PACKAGES`)."""
+
+__all__ = ["SPEC", "SPECS", "Bitmex"]

@@ -18,4 +18,7 @@ from .venue import Bybit
 
 SPEC = VenueSpec(venue=Bybit, shape=SHAPE, simulator=BybitSimulator, player=BybitPlayer)
 
-__all__ = ["SPEC", "Bybit"]
+SPECS = (SPEC,)
+"""What this package registers (:data:`service.venues.PACKAGES`)."""
+
+__all__ = ["SPEC", "SPECS", "Bybit"]

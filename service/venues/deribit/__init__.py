@@ -18,4 +18,7 @@ from .venue import Deribit
 
 SPEC = VenueSpec(venue=Deribit, shape=SHAPE, simulator=DeribitSimulator, player=DeribitPlayer)
 
-__all__ = ["SPEC", "Deribit"]
+SPECS = (SPEC,)
+"""What this package registers (:data:`service.venues.PACKAGES`)."""
+
+__all__ = ["SPEC", "SPECS", "Deribit"]

@@ -19,4 +19,7 @@ from .venue import Gate
 
 SPEC = VenueSpec(venue=Gate, shape=SHAPE, simulator=GateSimulator, player=GatePlayer)
 
-__all__ = ["SPEC", "Gate"]
+SPECS = (SPEC,)
+"""What this package registers (:data:`service.venues.PACKAGES`)."""
+
+__all__ = ["SPEC", "SPECS", "Gate"]

@@ -21,4 +21,7 @@ SPEC = VenueSpec(
     venue=Hyperliquid, shape=SHAPE, simulator=HyperliquidSimulator, player=HyperliquidPlayer
 )
 
-__all__ = ["SPEC", "Hyperliquid"]
+SPECS = (SPEC,)
+"""What this package registers (:data:`service.venues.PACKAGES`)."""
+
+__all__ = ["SPEC", "SPECS", "Hyperliquid"]

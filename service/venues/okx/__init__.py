@@ -20,4 +20,7 @@ from .venue import Okx
 
 SPEC = VenueSpec(venue=Okx, shape=SHAPE, simulator=OkxSimulator, player=OkxPlayer)
 
-__all__ = ["SPEC", "Okx"]
+SPECS = (SPEC,)
+"""What this package registers (:data:`service.venues.PACKAGES`)."""
+
+__all__ = ["SPEC", "SPECS", "Okx"]
