@@ -99,7 +99,8 @@ async def xread(
     raises as on a single Redis.
     """
     if not is_cluster(client):
-        got: Any = await client.xread(dict(streams), count=count, block=block_ms)
+        wanted: Any = dict(streams)
+        got: Any = await client.xread(wanted, count=count, block=block_ms)
         return list(got or [])
     groups = by_slot(client, streams)
     forever = block_ms == 0  # as XREAD's BLOCK 0
@@ -107,8 +108,12 @@ async def xread(
     while True:
         async with client.pipeline(transaction=False) as pipe:
             for group in groups:
-                pipe.xread(group, count=count)
-            replies = await pipe.execute()
+                wanted = group
+                pipe.xread(wanted, count=count)
+            replies = await pipe.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply  # as the one command of a single Redis would (WRONGTYPE...)
         out = [item for reply in replies for item in reply or []]
         left = deadline - time.monotonic()
         if out or block_ms is None or (left <= 0 and not forever):

@@ -58,7 +58,11 @@ SEP: Final = "|"
 
 INSTRUMENTS: Final = f"{PREFIX}:instruments"
 VENUES: Final = f"{PREFIX}:venues"
-TRANSITIONS: Final = f"{PREFIX}:transitions"
+ALERTS_TAG: Final = "{alerts}"
+"""The hash tag of the alert service's keys and of its input, the instrument transitions:
+one slot (one owner on a cluster), so that its ``MULTI`` (alerts, outboxes and the ``XACK`` of
+the transitions) stays a transaction on a Redis Cluster."""
+TRANSITIONS: Final = f"{PREFIX}:{ALERTS_TAG}:transitions"
 """Instrument transitions (what the alerts consume)."""
 ASSET_TRANSITIONS: Final = f"{PREFIX}:transitions:asset"
 MARKET_TRANSITIONS: Final = f"{PREFIX}:transitions:market"
@@ -154,11 +158,11 @@ def health(venue: str) -> str:
     return f"{PREFIX}:{{{venue}}}:health"
 
 
-ALERTS_INDEX: Final = f"{PREFIX}:alerts:index"
-ALERTS_OPEN: Final = f"{PREFIX}:alerts:open"
-ALERT_EVENTS: Final = f"{PREFIX}:alerts:events"
+ALERTS_INDEX: Final = f"{PREFIX}:{ALERTS_TAG}:index"
+ALERTS_OPEN: Final = f"{PREFIX}:{ALERTS_TAG}:open"
+ALERT_EVENTS: Final = f"{PREFIX}:{ALERTS_TAG}:events"
 """Every alert notification, for the live stream."""
-RECEIVERS: Final = f"{PREFIX}:alerts:receivers"
+RECEIVERS: Final = f"{PREFIX}:{ALERTS_TAG}:receivers"
 ALERTS_GROUP: Final = "alerts"
 """Consumer group of the alert service on :data:`TRANSITIONS`."""
 OUTBOX_GROUP: Final = "deliver"
@@ -166,12 +170,12 @@ OUTBOX_GROUP: Final = "deliver"
 
 
 def alert(alert_id: str) -> str:
-    return f"{PREFIX}:alerts:{alert_id}"
+    return f"{PREFIX}:{ALERTS_TAG}:{alert_id}"
 
 
 def outbox(receiver: str) -> str:
-    return f"{PREFIX}:alerts:outbox:{receiver}"
+    return f"{PREFIX}:{ALERTS_TAG}:outbox:{receiver}"
 
 
 def receiver(name: str) -> str:
-    return f"{PREFIX}:alerts:receiver:{name}"
+    return f"{PREFIX}:{ALERTS_TAG}:receiver:{name}"
