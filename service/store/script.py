@@ -4,8 +4,9 @@ A batch is written in two phases. Phase 1 calls the store script once per instru
 it appends each event to its stream, updates the latest hash, stores a liquidation only if
 its identity was not stored before, and adds each stored liquidation's position to the
 liquidation indexes (every venue's and its venue's). Every key but the two indexes is in
-the instrument's hash slot; the indexes make the call cross slots on a Redis Cluster (see
-:mod:`.keys`). Phase 2 appends the stored events to each venue's hand-off stream.
+the instrument's hash slot. On a Redis Cluster the indexes (other slots) are left out of the
+call: the script answers the positions it stored, and phase 1b (:func:`queue_index`) adds
+them. Phase 2 appends the stored events to each venue's hand-off stream.
 
 Both phases are idempotent under retries, so a reply lost to a timeout never writes twice:
 the script remembers the last batch id it applied per instrument (and returns that batch's
