@@ -1,7 +1,8 @@
 """The service end to end on a real Redis Cluster (3 masters, 3 replicas, on local ports):
 the simulator plays the long deleveraging of ``test_end_to_end.py``; the collectors, the
-detector, the alerts and the API run as in production, once on the single Redis and once on
-the cluster, and both runs give the same states, transitions and alerts."""
+detector, the alerts and the API run as in production against the cluster. (Two live runs
+differ by the timing of frames and rounds: ``test_cluster_same_outcome.py`` compares the
+cluster with the single Redis where nothing depends on the wall clock.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from cluster_support import Cluster
 
 from service.config import load_settings
@@ -192,25 +192,24 @@ def _check(outcome: Outcome) -> None:
     assert outcome.ready == 200
 
 
-async def test_the_service_on_a_cluster_gives_the_same_states_transitions_and_alerts(
-    redis_url: str, redis_client: aioredis.Redis, redis_cluster: Cluster
-) -> None:
-    single = await _run(redis_url, seed=11)
+async def test_the_service_runs_end_to_end_on_a_cluster(redis_cluster: Cluster) -> None:
+    """What ``test_end_to_end.py`` checks on the single Redis, on the cluster; and the alert
+    opened and resolved, both notifications delivered, every liquidation in the tape."""
     redis_cluster.wait_ok()
     client = connect(redis_cluster.url)
     await flush(client)
     try:
-        on_cluster = await _run(redis_cluster.url, seed=11)
+        outcome = await _run(redis_cluster.url, seed=11)
         stored = await client.zcard(keys.liquidation_index())
     finally:
         await flush(client)
         await client.aclose()
-    _check(single)
-    _check(on_cluster)
-    assert on_cluster.states == single.states
-    assert on_cluster.transitions == single.transitions
-    assert on_cluster.alerts == single.alerts
-    assert on_cluster.delivered == single.delivered
-    assert on_cluster.alerts, "no alert opened"
-    assert all(status == "resolved" for *_, status in on_cluster.alerts)
-    assert on_cluster.liquidations == stored > 0
+    _check(outcome)
+    hot = [t for t in outcome.transitions if t[0] == "calm"]
+    assert hot, outcome.transitions
+    assert outcome.transitions[-1][1] == "calm", outcome.transitions
+    assert outcome.alerts == [("unwind", "binance_usdm|BTCUSDT", outcome.alerts[0][2], "resolved")]
+    assert outcome.alerts[0][2] in ("unwinding", "cascade")
+    assert outcome.delivered[0] == "alert.opened"
+    assert outcome.delivered[-1] == "alert.resolved"
+    assert outcome.liquidations == stored > 0
