@@ -63,7 +63,8 @@ from .script import (
 
 log = structlog.get_logger(__name__)
 
-TRANSIENT_REFUSALS = ("OOM", "BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN", "READONLY")
+TRANSIENT_REFUSALS = ("OOM", "BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN", "READONLY",
+                      "CLUSTERDOWN", "MOVED", "ASK")  # fmt: skip
 """Refusals that go away by themselves: the batch is retried (NOSCRIPT too, after a load)."""
 RETRY_INITIAL_S = 0.05
 RETRY_MAX_S = 0.25
@@ -317,6 +318,9 @@ class EventSink:
                 isinstance(reply, ResponseError) and str(reply).startswith(TRANSIENT_REFUSALS)
             ):
                 raise reply  # retried whole: the groups already applied answer from their marker
+            if isinstance(reply, RedisError) and not isinstance(reply, ResponseError):
+                # a cluster's pipeline answers a node's connection error per command
+                raise reply
         for reply in replies[len(groups) :]:
             if isinstance(reply, Exception):
                 raise reply  # a registry SADD: retried whole, the scripts answer from markers
