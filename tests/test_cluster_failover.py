@@ -1,6 +1,7 @@
 """A master of the Redis Cluster killed in the middle of a liquidation burst: its replica is
 promoted, the service carries on by itself, every event is stored once (in its instrument's
-stream, in the hand-off and in the tape's index), and the outage shows in ``/readyz`` and
+stream, in the hand-off and in the tape's index) and read once by the detector, and the outage
+shows in ``/readyz`` and
 ``/metrics`` while it lasts.
 
 The test starts a cluster of its own (3 masters, 3 replicas): it kills one of its nodes.
@@ -21,7 +22,8 @@ from cluster_support import Cluster, cluster_available, start_cluster
 from redis.asyncio.cluster import RedisCluster
 from test_recovery import SYMBOLS, VENUE, Feeder, _identity, probing, running
 
-from service.config import load_settings
+from service.config import DetectorSettings, load_settings
+from service.detect.runner import Detector
 from service.events import Kind, decode, decode_many
 from service.runtime import Component, Runtime
 from service.store import keys
@@ -82,6 +84,10 @@ async def test_a_master_killed_mid_burst_fails_over_and_every_event_is_stored_on
     sink = runtime.sink
     feeder = Feeder(sink)
     client = connect(own_cluster.url)
+    # the detector of another process (the venue is the test's: the runtime's is disabled)
+    detector_client = connect(own_cluster.url)
+    detector = Detector(detector_client, DetectorSettings(), [VENUE])
+    detecting = asyncio.create_task(detector.run())
     victim = await _master_of(client, keys.events(VENUE, "BTCUSDT", Kind.LIQUIDATION))
     failures_seen: list[float] = []
     try:
@@ -104,11 +110,17 @@ async def test_a_master_killed_mid_burst_fails_over_and_every_event_is_stored_on
                 while sink.written_events < feeder.events:  # noqa: ASYNC110 - a counter
                     await asyncio.sleep(0.05)
             caught_up = time.monotonic()
+            async with asyncio.timeout(FAILOVER_WITHIN_S):  # the detector read it all
+                while detector.events_total < feeder.events:  # noqa: ASYNC110 - a counter
+                    await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
             after = (await http.get("/readyz")).status_code
         assert victim not in own_cluster.masters()
         streams, handoff, indexed = await _stored(client)
     finally:
+        detecting.cancel()
+        await asyncio.gather(detecting, return_exceptions=True)
+        await detector_client.aclose()
         await client.aclose()
 
     print(f"killed master {victim}; every event written {caught_up - killed:.2f} s later")
@@ -116,6 +128,7 @@ async def test_a_master_killed_mid_burst_fails_over_and_every_event_is_stored_on
     assert set(streams.values()) == {1}
     assert len(handoff) == feeder.events
     assert set(handoff.values()) == {1}
+    assert detector.events_total == feeder.events  # read once each, through the failover
     assert indexed == feeder.identities  # every liquidation once in the tape's index
     # the outage was visible while it lasted, and is over
     during = [a.status for a in probe.in_order() if killed < a.sent and a.received < caught_up]
