@@ -111,6 +111,7 @@ async def xread(
                 wanted = group
                 pipe.xread(wanted, count=count)
             replies = await pipe.execute(raise_on_error=False)
+        _honour_cancel()
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply  # as the one command of a single Redis would (WRONGTYPE...)
@@ -119,6 +120,15 @@ async def xread(
         if out or block_ms is None or (left <= 0 and not forever):
             return out
         await asyncio.sleep(POLL_S if forever else min(POLL_S, left))
+
+
+def _honour_cancel() -> None:
+    """Raise the cancellation of this task if one is pending: the cluster client's pipeline
+    may answer a cancellation that arrives while it waits for its nodes and carry on (seen:
+    a live stream's reader that then polled on, its process unable to stop)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def flush(client: aioredis.Redis) -> None:
