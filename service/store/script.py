@@ -221,10 +221,8 @@ def queue_index(pipe: Any, positions: Positions, settings: StoreSettings, now_ms
     """Phase 1b on a Redis Cluster: add the stored liquidations' positions to the indexes
     (every venue's, and each venue's) and trim them as the script does on a single Redis.
     Idempotent (a sorted set member is added once), so a retry is safe."""
-    older = (
-        "("
-        + f"{int(_minid(now_ms, settings.retention_s[Kind.LIQUIDATION])):0{keys.POSITION_DIGITS}d}"
-    )
+    cut = int(_minid(now_ms, settings.retention_s[Kind.LIQUIDATION]))
+    older = f"({cut:0{keys.POSITION_DIGITS}d}"
     everything: dict[Any, int] = {}
     for venue, added in positions.items():
         members = dict.fromkeys(added, 0)
