@@ -436,7 +436,8 @@ class Settings(BaseSettings):
 
     redis_url: Redis | None = None
     """Redis to use (``redis://``, ``rediss://`` or ``unix://``, checked as redis-py will use
-    it). ``None``: ``run`` uses redis://127.0.0.1:6379/0, ``demo`` starts its own."""
+    it; a Redis Cluster: ``redis+cluster://host:port``, see ``docs/redis.md``). ``None``:
+    ``run`` uses redis://127.0.0.1:6379/0, ``demo`` starts its own."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"

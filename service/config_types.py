@@ -54,11 +54,15 @@ CredentialHttpUrl = Annotated[AnyHttpUrl, AfterValidator(_real_port)]
 
 class RedisUrl(AnyUrl):
     """A Redis URL as redis-py's ``from_url`` takes it: ``redis://``, ``rediss://`` (TLS) or
-    ``unix://``; credentials as ``user:password@``, ``:password@`` or ``?password=``.
+    ``unix://``; credentials as ``user:password@``, ``:password@`` or ``?password=``. A Redis
+    Cluster: ``redis+cluster://host:port`` (``rediss+cluster://``: TLS), one node of it, more
+    seed nodes as ``?node=host:port`` arguments (see ``service/store/client.py``).
 
     ``str()`` is the URL itself (to connect); ``repr()`` masks the credentials."""
 
-    _constraints = UrlConstraints(allowed_schemes=["redis", "rediss", "unix"])
+    _constraints = UrlConstraints(
+        allowed_schemes=["redis", "rediss", "unix", "redis+cluster", "rediss+cluster"]
+    )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({redacted(self)!r})"
@@ -71,11 +75,17 @@ def _usable_by_redis_py(url: RedisUrl) -> RedisUrl:
     from redis.asyncio.connection import ConnectionPool
 
     _port_in_range(url)
+    given = url
+    cluster = url.scheme.endswith("+cluster")
+    if cluster:
+        url = _cluster_node_url(url)
     if url.scheme == "unix":
         if not url.path or url.path == "/":
             raise ValueError("a unix:// URL needs the socket's path, e.g. unix:///run/redis.sock")
     elif not _DB_PATH.match(url.path or ""):
         raise ValueError("the path must be a database number, e.g. redis://host:6379/0")
+    elif cluster and (url.path or "/").strip("/") not in ("", "0"):
+        raise ValueError("a Redis Cluster has database 0 only: redis+cluster://host:port")
     try:
         # builds the connection object (no I/O): refuses unknown and malformed arguments
         pool = ConnectionPool.from_url(str(url))
@@ -88,7 +98,23 @@ def _usable_by_redis_py(url: RedisUrl) -> RedisUrl:
         ) from None
     except ValueError as exc:  # redis-py's messages name the argument, never its value
         raise ValueError(f"not usable by redis-py: {exc}") from None
-    return url
+    return given
+
+
+def _cluster_node_url(url: RedisUrl) -> RedisUrl:
+    """A cluster URL's first node as a plain URL, each ``node`` argument checked."""
+    plain = "redis" if url.scheme == "redis+cluster" else "rediss"
+    rest = []
+    for name, value in url.query_params():
+        if name != "node":
+            rest.append((name, value))
+            continue
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("each node argument of a cluster URL must be host:port")
+    query = "&".join(f"{name}={value}" for name, value in rest)
+    node = plain + str(url)[len(url.scheme) :].split("?", 1)[0]
+    return RedisUrl(node + (f"?{query}" if query else ""))
 
 
 Redis = Annotated[RedisUrl, AfterValidator(_usable_by_redis_py)]

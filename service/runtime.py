@@ -28,7 +28,6 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import redis.asyncio as aioredis
 import structlog
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -49,6 +48,7 @@ from .publish.api.app import create_app, end_streams
 from .publish.metrics import MetricsCollector, OutputsSnapshot
 from .publish.mqtt import MqttPublisher
 from .scores import Pressure
+from .store.client import connect
 from .store.writer import EventSink
 from .supervise import ComponentStatus, Supervisor
 from .venues import REGISTRY
@@ -93,7 +93,7 @@ class Runtime:
         self.redis_url = redis_url or (
             str(settings.redis_url) if settings.redis_url else DEFAULT_REDIS_URL
         )
-        self.redis = aioredis.Redis.from_url(
+        self.redis = connect(
             self.redis_url,
             health_check_interval=30,
             socket_timeout=10,

@@ -4,11 +4,12 @@ own, flushed before and after each test; ``DELEVERAGE_TEST_REDIS_URL`` overrides
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from cluster_support import Cluster, cluster_available, start_cluster
 
 REPO = Path(__file__).resolve().parent.parent
 CAPTURES = Path(os.environ.get("DELEVERAGE_CAPTURES", REPO.parent / "shared" / "captures"))
@@ -52,3 +53,27 @@ def captures() -> Path:
     if not CAPTURES.is_dir():
         pytest.fail(f"captures not found at {CAPTURES} (set DELEVERAGE_CAPTURES)")
     return CAPTURES
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """A local Redis Cluster (3 masters, 3 replicas) for the whole run, stopped at its end."""
+    why = cluster_available()
+    if why is not None:
+        pytest.skip(f"no Redis Cluster: {why}")
+    cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+async def cluster_client(redis_cluster: Cluster) -> AsyncIterator[aioredis.Redis]:
+    """A client of the session's cluster, emptied before and after the test."""
+    from service.store.client import connect, flush
+
+    redis_cluster.wait_ok()
+    client = connect(redis_cluster.url)
+    await flush(client)
+    yield client
+    await flush(client)
+    await client.aclose()

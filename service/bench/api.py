@@ -51,6 +51,7 @@ from ..lifeline import spawn_options
 from ..scores import Pressure, State
 from ..scores import encode as encode_pressure
 from ..store import keys
+from ..store.client import connect
 from ..store.embedded import embedded_redis
 from ..store.writer import write_batch
 from ..venues import REGISTRY
@@ -351,7 +352,7 @@ async def run_api(
             url: str = await stack.enter_async_context(embedded_redis())
         else:
             url = redis_url
-        client = aioredis.Redis.from_url(url)
+        client = connect(url)
         stack.push_async_callback(client.aclose)
         if redis_url is not None and await client.dbsize() and not flush:
             raise BenchError(f"{redis_url} is not empty (--flush to empty it)")

@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 from ..config import DetectorSettings, StoreSettings, redacted
 from ..detect.factory import make_model
 from ..store import reader
+from ..store.client import connect
 from ..store.embedded import embedded_redis
 from ..store.writer import EventSink
 from ..venues.base import Instrument
@@ -112,7 +113,7 @@ def parse_only(markets: dict[str, Instrument], frames: list[bytes]) -> dict[str,
 async def full_path(
     markets: dict[str, Instrument], frames: list[bytes], redis_url: str, *, flush: bool = False
 ) -> dict[str, Any]:
-    client = aioredis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     if await client.dbsize() and not flush:
         await client.aclose()
         raise click.ClickException(

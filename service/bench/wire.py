@@ -45,6 +45,7 @@ from ..events import KIND_OF, Kind
 from ..lifeline import spawn_options
 from ..simulate.runner import VenueSimulator
 from ..store import keys
+from ..store.client import connect
 from ..store.embedded import embedded_redis
 from ..venues import REGISTRY
 from ..venues.base import Instrument, Venue, now_ms
@@ -297,7 +298,7 @@ async def run_wire(
         Blaster() as blaster,
         rest_servers() as rest,
     ):
-        client = aioredis.Redis.from_url(redis_url)
+        client = connect(redis_url)
         urls = {v: (blaster.url(v), rest[v]) for v in VENUES}
         venues = {
             v: REGISTRY[v](VenueSettings(ws_url=ws, rest_url=r)) for v, (ws, r) in urls.items()

@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ..errors import ConfigError
 from ..lifeline import spawn_options
+from .client import connect
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +93,7 @@ async def embedded_redis(startup_timeout_s: float = 10.0) -> AsyncIterator[str]:
 
 
 async def _wait_ready(url: str, proc: asyncio.subprocess.Process, timeout_s: float) -> None:
-    client = aioredis.Redis.from_url(url)
+    client = connect(url)
     try:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:

@@ -21,7 +21,8 @@ is documented in ``docs/redis.md``:
 * ``dlv:{<venue>}:handoff`` (stream): one entry per written batch (field ``e``: a JSON array
   of that venue's events), what the detector consumes; trimmed by time;
 * ``dlv:{<venue>}:health`` (string): the venue connection's health snapshot as JSON;
-* ``dlv:transitions`` (stream): state transitions of every instrument, trimmed by time;
+* ``dlv:{alerts}:transitions`` (stream): state transitions of every instrument, trimmed by
+  time (tagged with the alert service's keys: it acknowledges them in its ``MULTI``);
   ``dlv:transitions:asset`` and ``dlv:transitions:market``: those of assets and the market;
 * ``dlv:pressure:asset`` (hash): field per asset, its cross-venue pressure score as JSON;
   ``dlv:pressure:market`` (string): the market-wide score as JSON;
@@ -31,20 +32,20 @@ is documented in ``docs/redis.md``:
 * ``dlv:score_history:<asset>`` (stream): an asset's (``*``: the market's) score, state and
   side sampled every ``detector.score_history_s``, trimmed by time: the page's charts;
 * ``dlv:instruments`` and ``dlv:venues`` (sets): every instrument and venue seen;
-* ``dlv:alerts:<id>`` (string): one alert (its history included) as JSON;
-* ``dlv:alerts:index`` (sorted set): every alert id, scored by when it opened;
-  ``dlv:alerts:open`` (set): the ids of the open ones;
-* ``dlv:alerts:outbox:<receiver>`` (stream): the notifications to deliver to one receiver
+* ``dlv:{alerts}:<id>`` (string): one alert (its history included) as JSON;
+* ``dlv:{alerts}:index`` (sorted set): every alert id, scored by when it opened;
+  ``dlv:{alerts}:open`` (set): the ids of the open ones;
+* ``dlv:{alerts}:outbox:<receiver>`` (stream): the notifications to deliver to one receiver
   (field ``e``: the alert event as JSON), consumed by a consumer group;
-* ``dlv:alerts:receiver:<receiver>`` (hash): a receiver's delivery state (``status``,
-  ``disabled_reason``, counters); ``dlv:alerts:receivers`` (set): every receiver's name.
+* ``dlv:{alerts}:receiver:<receiver>`` (hash): a receiver's delivery state (``status``,
+  ``disabled_reason``, counters); ``dlv:{alerts}:receivers`` (set): every receiver's name.
 
 One hash tag per instrument keeps each instrument's keys in one slot (its pipeline commands
 and the store script stay single-slot) while instruments spread over a cluster. Hand-off
 streams are tagged per venue so that one detector reads one venue's streams in one ``XREAD``.
 The liquidation indexes are the exception: the global one is a single key that every
-instrument's store script writes, so on a Redis Cluster (issue 15) those calls would cross
-slots; there it would be written in a second step, or be per venue only.
+instrument's store script writes; on a Redis Cluster the script leaves both indexes to a step
+of the writer's own (see :mod:`.script` and ``docs/redis.md``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,11 @@ SEP: Final = "|"
 
 INSTRUMENTS: Final = f"{PREFIX}:instruments"
 VENUES: Final = f"{PREFIX}:venues"
-TRANSITIONS: Final = f"{PREFIX}:transitions"
+ALERTS_TAG: Final = "{alerts}"
+"""The hash tag of the alert service's keys and of its input, the instrument transitions:
+one slot (one owner on a cluster), so that its ``MULTI`` (alerts, outboxes and the ``XACK`` of
+the transitions) stays a transaction on a Redis Cluster."""
+TRANSITIONS: Final = f"{PREFIX}:{ALERTS_TAG}:transitions"
 """Instrument transitions (what the alerts consume)."""
 ASSET_TRANSITIONS: Final = f"{PREFIX}:transitions:asset"
 MARKET_TRANSITIONS: Final = f"{PREFIX}:transitions:market"
@@ -154,11 +159,11 @@ def health(venue: str) -> str:
     return f"{PREFIX}:{{{venue}}}:health"
 
 
-ALERTS_INDEX: Final = f"{PREFIX}:alerts:index"
-ALERTS_OPEN: Final = f"{PREFIX}:alerts:open"
-ALERT_EVENTS: Final = f"{PREFIX}:alerts:events"
+ALERTS_INDEX: Final = f"{PREFIX}:{ALERTS_TAG}:index"
+ALERTS_OPEN: Final = f"{PREFIX}:{ALERTS_TAG}:open"
+ALERT_EVENTS: Final = f"{PREFIX}:{ALERTS_TAG}:events"
 """Every alert notification, for the live stream."""
-RECEIVERS: Final = f"{PREFIX}:alerts:receivers"
+RECEIVERS: Final = f"{PREFIX}:{ALERTS_TAG}:receivers"
 ALERTS_GROUP: Final = "alerts"
 """Consumer group of the alert service on :data:`TRANSITIONS`."""
 OUTBOX_GROUP: Final = "deliver"
@@ -166,12 +171,12 @@ OUTBOX_GROUP: Final = "deliver"
 
 
 def alert(alert_id: str) -> str:
-    return f"{PREFIX}:alerts:{alert_id}"
+    return f"{PREFIX}:{ALERTS_TAG}:{alert_id}"
 
 
 def outbox(receiver: str) -> str:
-    return f"{PREFIX}:alerts:outbox:{receiver}"
+    return f"{PREFIX}:{ALERTS_TAG}:outbox:{receiver}"
 
 
 def receiver(name: str) -> str:
-    return f"{PREFIX}:alerts:receiver:{name}"
+    return f"{PREFIX}:{ALERTS_TAG}:receiver:{name}"

@@ -10,8 +10,9 @@ transfer and a bytes comparison per value.
 Failure semantics are :mod:`.reader`'s: an unusable value is skipped and counted
 (:mod:`.poison`) when first read (and again if it changes), a key of the wrong type at each
 read; connection errors propagate.
-The script reads keys of every instrument's hash slot: on a single Redis only (see
-:mod:`.keys` on Redis Cluster).
+The script reads keys of every instrument's hash slot, which a script may do on a single Redis
+only: on a Redis Cluster the same reads are a pipeline of one command per key, grouped by node
+(the same answers: an error in place of a key of the wrong type).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from ..events import KIND_OF, Event, Kind
 from ..scores import Pressure
 from . import keys
+from .client import is_cluster
 from .poison import (
     Reason,
     decode_or_record,
@@ -117,6 +119,16 @@ class MarketReader:
         return [pair for _, pair in listed], latest, scores
 
     async def _call(self, members: list[bytes]) -> list[Any]:
+        if is_cluster(self._client):  # the keys are in many slots: one command per key
+            latest_pre, latest_suf, pressure_pre, pressure_suf = _PARTS
+            async with self._client.pipeline(transaction=False) as pipe:
+                for member in members:
+                    text = member.decode()
+                    pipe.hgetall(latest_pre + text + latest_suf)
+                    pipe.get(pressure_pre + text + pressure_suf)
+                got = await pipe.execute(raise_on_error=False)
+            # HGETALL's answer as the script gives it: field, value, field, value...
+            return [[x for kv in r.items() for x in kv] if isinstance(r, dict) else r for r in got]
         try:
             rows: Any = await self._client.evalsha(READ_ALL_SHA, 0, *_PARTS, *members)
         except NoScriptError:  # first use, or Redis restarted empty

@@ -20,6 +20,7 @@ from ..events import KIND_OF, Event, Kind, Liquidation, Side
 from ..health import HealthSnapshot
 from ..scores import Pressure
 from . import keys
+from .client import xread as xread_streams
 from .pages import (
     MAX_CURSOR_CHARS,
     TRANSITION_SCAN_MAX,
@@ -298,7 +299,7 @@ async def _xread(
     stream fails the whole command."""
     while streams:
         try:
-            return await client.xread(streams, count=count, block=block_ms)  # type: ignore[arg-type]
+            return await xread_streams(client, streams, count, block_ms)
         except ResponseError as exc:
             if not str(exc).startswith("WRONGTYPE"):
                 raise

@@ -4,8 +4,9 @@ A batch is written in two phases. Phase 1 calls the store script once per instru
 it appends each event to its stream, updates the latest hash, stores a liquidation only if
 its identity was not stored before, and adds each stored liquidation's position to the
 liquidation indexes (every venue's and its venue's). Every key but the two indexes is in
-the instrument's hash slot; the indexes make the call cross slots on a Redis Cluster (see
-:mod:`.keys`). Phase 2 appends the stored events to each venue's hand-off stream.
+the instrument's hash slot. On a Redis Cluster the indexes (other slots) are left out of the
+call: the script answers the positions it stored, and phase 1b (:func:`queue_index`) adds
+them. Phase 2 appends the stored events to each venue's hand-off stream.
 
 Both phases are idempotent under retries, so a reply lost to a timeout never writes twice:
 the script remembers the last batch id it applied per instrument (and returns that batch's
@@ -36,7 +37,9 @@ STORE_INSTRUMENT_LUA: Final = f"""
 -- KEYS[1..{_N}]: the instrument's stream per kind; KEYS[{_N + 1}]: its latest hash;
 -- KEYS[{_N + 2}]: its recent liquidation identities (sorted set, score: time stored);
 -- KEYS[{_N + 3}]: the last batch applied ("<batch id>|<its answer>");
--- KEYS[{_N + 4}], KEYS[{_N + 5}]: the liquidation index of every venue and of this venue.
+-- KEYS[{_N + 4}], KEYS[{_N + 5}]: the liquidation index of every venue and of this venue;
+-- left out on a Redis Cluster (other slots): the positions are returned for the caller to
+-- add, and the answer is {{duplicates, positions}}.
 -- ARGV[1..{_N}]: MINID per kind; ARGV[{_N + 1}..{2 * _N}]: latest-hash field per kind;
 -- ARGV[{2 * _N + 1}]: now (ms); ARGV[{2 * _N + 2}]: identities stored before this are
 -- forgotten; ARGV[{2 * _N + 3}]: batch id; ARGV[{2 * _N + 4}]: time to live of the latest
@@ -44,6 +47,7 @@ STORE_INSTRUMENT_LUA: Final = f"""
 -- liquidations "<kind index><identity>\\t<event JSON>"; ARGV[{2 * _N + 6}]: the instrument
 -- ("<venue>|<symbol>").
 -- Returns the line numbers of liquidations already stored (duplicates, not written).
+local indexed = #KEYS >= {_N + 5}
 local bid = ARGV[{2 * _N + 3}]
 local last = redis.call("GET", KEYS[{_N + 3}])
 if last and string.sub(last, 1, #bid + 1) == bid .. "|" then
@@ -54,7 +58,7 @@ local member = ARGV[{2 * _N + 6}]
 local function pad(n)  -- a stream id's number, as the index members spell it
   return string.rep("0", {keys.POSITION_DIGITS} - #n) .. n
 end
-local newest, dup, liq = {{}}, {{}}, false
+local newest, dup, liq, positions = {{}}, {{}}, false, {{}}
 local i = 0
 for line in string.gmatch(ARGV[{2 * _N + 5}], "[^\\n]+") do
   i = i + 1
@@ -79,8 +83,12 @@ for line in string.gmatch(ARGV[{2 * _N + 5}], "[^\\n]+") do
       local dash = string.find(id, "-", 1, true)
       local pos = pad(string.sub(id, 1, dash - 1)) .. "-" .. pad(string.sub(id, dash + 1))
         .. "~" .. member
-      redis.call("ZADD", KEYS[{_N + 4}], 0, pos)
-      redis.call("ZADD", KEYS[{_N + 5}], 0, pos)
+      if indexed then
+        redis.call("ZADD", KEYS[{_N + 4}], 0, pos)
+        redis.call("ZADD", KEYS[{_N + 5}], 0, pos)
+      else
+        positions[#positions + 1] = pos
+      end
     end
   end
 end
@@ -89,9 +97,11 @@ if liq then
   redis.call("PEXPIRE", KEYS[{_N + 2}], now - tonumber(ARGV[{2 * _N + 2}]))
   -- The index forgets what the stream's retention drops (exactly; the stream's MINID is
   -- approximate, so the stream may hold a few entries more than the index points at).
-  local older = "(" .. pad(ARGV[{_LIQ}])
-  redis.call("ZREMRANGEBYLEX", KEYS[{_N + 4}], "-", older)
-  redis.call("ZREMRANGEBYLEX", KEYS[{_N + 5}], "-", older)
+  if indexed then
+    local older = "(" .. pad(ARGV[{_LIQ}])
+    redis.call("ZREMRANGEBYLEX", KEYS[{_N + 4}], "-", older)
+    redis.call("ZREMRANGEBYLEX", KEYS[{_N + 5}], "-", older)
+  end
 end
 local fields = {{}}
 for k = 1, {_N} do
@@ -106,11 +116,17 @@ if #fields > 0 then
   redis.call("HSET", KEYS[{_N + 1}], unpack(fields))
   redis.call("PEXPIRE", KEYS[{_N + 1}], ARGV[{2 * _N + 4}])
 end
-redis.call("SET", KEYS[{_N + 3}], bid .. "|" .. cjson.encode(dup), "PX", {BATCH_MARKER_TTL_MS})
-return dup
+local answer = dup
+if not indexed then
+  answer = {{dup, positions}}
+end
+redis.call("SET", KEYS[{_N + 3}], bid .. "|" .. cjson.encode(answer), "PX", {BATCH_MARKER_TTL_MS})
+return answer
 """
 STORE_SCRIPT: Final = STORE_INSTRUMENT_LUA.encode()
 STORE_SHA: Final = hashlib.sha1(STORE_SCRIPT).hexdigest()
+Positions = dict[str, list[Any]]
+"""Index positions (as the script answers them) of the liquidations stored, by venue."""
 _UNSAFE_ID: Final = str.maketrans({"\t": " ", "\n": " "})
 
 
@@ -149,9 +165,12 @@ def queue_instruments(
     now_ms: int,
     batch_id: str,
     known: set[str],
+    indexed: bool = True,
 ) -> list[Group]:
     """Phase 1: one store-script call per instrument (and registry entries for instruments
-    not in ``known``). Returns each call's events, in call order, to match the replies."""
+    not in ``known``). Returns each call's events, in call order, to match the replies.
+    Without ``indexed`` (a Redis Cluster) the script leaves the liquidation indexes, which are
+    in other slots, to :func:`queue_index`, and answers ``[duplicates, positions]``."""
     groups: dict[tuple[str, str], Group] = defaultdict(Group)
     for event in batch:
         group = groups[(event.venue, event.symbol)]
@@ -164,13 +183,12 @@ def queue_instruments(
     for (venue, symbol), group in groups.items():
         pipe.evalsha(
             STORE_SHA,
-            _N + 5,
+            _N + 5 if indexed else _N + 3,
             *(keys.events(venue, symbol, kind) for kind in KIND_ORDER),
             keys.latest(venue, symbol),
             keys.liquidation_ids(venue, symbol),
             keys.last_batch(venue, symbol),
-            keys.liquidation_index(),
-            keys.liquidation_index(venue),
+            *((keys.liquidation_index(), keys.liquidation_index(venue)) if indexed else ()),
             *minids,
             *fields,
             now_ms,
@@ -185,6 +203,35 @@ def queue_instruments(
         if member not in known:
             pipe.sadd(keys.INSTRUMENTS, member)
     return list(groups.values())
+
+
+def split_replies(groups: Sequence[Group], replies: Sequence[Any]) -> tuple[list[Any], Positions]:
+    """The answers of unindexed script calls (a cluster's) as the duplicates of each and the
+    index positions to add, by venue."""
+    dups: list[Any] = []
+    positions: Positions = defaultdict(list)
+    for group, (dup, added) in zip(groups, replies, strict=True):
+        dups.append(dup)
+        if added:
+            positions[group.events[0].venue] += added
+    return dups, dict(positions)
+
+
+def queue_index(pipe: Any, positions: Positions, settings: StoreSettings, now_ms: int) -> None:
+    """Phase 1b on a Redis Cluster: add the stored liquidations' positions to the indexes
+    (every venue's, and each venue's) and trim them as the script does on a single Redis.
+    Idempotent (a sorted set member is added once), so a retry is safe."""
+    cut = int(_minid(now_ms, settings.retention_s[Kind.LIQUIDATION]))
+    older = f"({cut:0{keys.POSITION_DIGITS}d}"
+    everything: dict[Any, int] = {}
+    for venue, added in positions.items():
+        members = dict.fromkeys(added, 0)
+        everything.update(members)
+        pipe.zadd(keys.liquidation_index(venue), members)
+        pipe.zremrangebylex(keys.liquidation_index(venue), "-", older)
+    if everything:
+        pipe.zadd(keys.liquidation_index(), everything)
+        pipe.zremrangebylex(keys.liquidation_index(), "-", older)
 
 
 def accepted(groups: Sequence[Group], replies: Sequence[Any]) -> tuple[Group, int]:

@@ -24,6 +24,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from ..events import KIND_OF, Kind, Liquidation
 from . import keys
+from .client import is_cluster
 from .pages import MAX_REFILL, Page, SortKey, parse_liquidation_cursor
 from .poison import Reason, readable, record, usable_event
 
@@ -92,6 +93,8 @@ def _position(text: str) -> SortKey:
 async def _read(
     client: aioredis.Redis, index: str, start: str, end: str, count: int, rev: bool = True
 ) -> list[Any]:
+    if is_cluster(client):
+        return await _read_per_key(client, index, start, end, count, rev)
     args = (1, index, start, end, count, _STREAM_PREFIX, _STREAM_SUFFIX, "rev" if rev else "")
     try:
         rows: Any = await client.evalsha(READ_PAGE_SHA, *args)
@@ -99,6 +102,40 @@ async def _read(
         await client.script_load(READ_PAGE_SCRIPT)
         rows = await client.evalsha(READ_PAGE_SHA, *args)
     return list(rows)
+
+
+async def _read_per_key(
+    client: aioredis.Redis, index: str, start: str, end: str, count: int, rev: bool
+) -> list[Any]:
+    """What :data:`READ_PAGE_LUA` answers, read in two round trips: on a Redis Cluster the
+    entries are in their instruments' slots, which one script may not read. The index's
+    positions first, then each entry (one pipeline, one command per entry, grouped by node)."""
+    raw: Any = await client.zrange(index, start, end, bylex=True, desc=rev, offset=0, num=count)
+    positions = [_text(p) for p in raw]
+    wanted: list[tuple[str, str]] = []
+    for position in positions:
+        sid, _, member = position.partition("~")
+        ms, _, seq = sid.partition("-")
+        if not (ms.isdigit() and seq.isdigit() and member):
+            wanted.append(("", ""))
+            continue
+        wanted.append((_STREAM_PREFIX + member + _STREAM_SUFFIX, f"{int(ms)}-{int(seq)}"))
+    async with client.pipeline(transaction=False) as pipe:
+        for key, sid in wanted:
+            if key:
+                pipe.xrange(key, sid, sid)
+        got = iter(await pipe.execute(raise_on_error=False))
+    rows: list[Any] = []
+    for position, (key, _) in zip(positions, wanted, strict=True):
+        reply = next(got) if key else []
+        if isinstance(reply, Exception):
+            rows.append([position, 2, str(reply)])
+        elif reply:
+            fields = [x for pair in reply[0][1].items() for x in pair]
+            rows.append([position, 1, fields])
+        else:
+            rows.append([position, 0])
+    return rows
 
 
 def _liquidation(position: str, status: int, payload: Any) -> Liquidation | None:

@@ -48,11 +48,23 @@ from ..config import StoreSettings
 from ..errors import DATA_ERRORS
 from ..events import Event, encode
 from . import keys
-from .script import STORE_SCRIPT, Group, accepted, line, queue_handoff, queue_instruments
+from .client import is_cluster
+from .script import (
+    STORE_SCRIPT,
+    Group,
+    Positions,
+    accepted,
+    line,
+    queue_handoff,
+    queue_index,
+    queue_instruments,
+    split_replies,
+)
 
 log = structlog.get_logger(__name__)
 
-TRANSIENT_REFUSALS = ("OOM", "BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN", "READONLY")
+TRANSIENT_REFUSALS = ("OOM", "BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN", "READONLY",
+                      "CLUSTERDOWN", "MOVED", "ASK")  # fmt: skip
 """Refusals that go away by themselves: the batch is retried (NOSCRIPT too, after a load)."""
 RETRY_INITIAL_S = 0.05
 RETRY_MAX_S = 0.25
@@ -69,6 +81,8 @@ class _Batch:
     """Events this batch took from the head of the queue (``events`` may have lost some)."""
     now_ms: int
     stored: Group | None = None
+    positions: Positions | None = None
+    """On a cluster: index positions phase 1 stored, until phase 1b has added them."""
     handoff_tries: int = 0
     refused: int = 0
     registered: set[str] = field(default_factory=set)
@@ -100,6 +114,8 @@ class EventSink:
         self._client = client
         self._settings = settings
         self._clock = clock
+        self._indexed = not is_cluster(client)
+        """A single Redis: the store script writes the liquidation indexes itself."""
         self._pending: list[Event] = []
         self._inflight: _Batch | None = None
         self._has_data = asyncio.Event()
@@ -230,6 +246,9 @@ class EventSink:
                     await self._client.script_load(STORE_SCRIPT)
                 if batch.stored is None:
                     batch.stored = await self._phase1(batch)
+                if batch.positions:
+                    await self._index(batch.positions, batch.now_ms)
+                    batch.positions = None
                 await self._phase2(batch)
             except NoScriptError as exc:
                 # Redis restarted empty (or flushed its scripts): load it and retry at once;
@@ -289,8 +308,9 @@ class EventSink:
     async def _phase1(self, batch: _Batch) -> Group:
         async with self._client.pipeline(transaction=False) as pipe:
             groups = queue_instruments(
-                pipe, batch.events, self._settings, batch.now_ms, batch.id, self._known
-            )
+                pipe, batch.events, self._settings, batch.now_ms, batch.id, self._known,
+                self._indexed,
+            )  # fmt: skip
             replies = await pipe.execute(raise_on_error=False)
         scripts = replies[: len(groups)]
         for reply in scripts:
@@ -298,6 +318,9 @@ class EventSink:
                 isinstance(reply, ResponseError) and str(reply).startswith(TRANSIENT_REFUSALS)
             ):
                 raise reply  # retried whole: the groups already applied answer from their marker
+            if isinstance(reply, RedisError) and not isinstance(reply, ResponseError):
+                # a cluster's pipeline answers a node's connection error per command
+                raise reply
         for reply in replies[len(groups) :]:
             if isinstance(reply, Exception):
                 raise reply  # a registry SADD: retried whole, the scripts answer from markers
@@ -314,11 +337,18 @@ class EventSink:
             ok_groups.append(group)
             ok_replies.append(reply)
             batch.registered.add(keys.instrument_id(events[0].venue, events[0].symbol))
+        if not self._indexed:
+            ok_replies, batch.positions = split_replies(ok_groups, ok_replies)
         stored, dups = accepted(ok_groups, ok_replies)
         if dups:
             self.duplicates_dropped += dups
             log.info("duplicate liquidations dropped by the store", count=dups)
         return stored
+
+    async def _index(self, positions: Positions, now_ms: int) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            queue_index(pipe, positions, self._settings, now_ms)
+            await pipe.execute()
 
     async def _phase2(self, batch: _Batch) -> None:
         assert batch.stored is not None
@@ -345,11 +375,18 @@ async def write_batch(
     """Store ``batch`` once, both phases, as :class:`EventSink` does (without its retries):
     returns the stored events and the number of duplicates dropped. For tests and tools."""
     batch_id = secrets.token_hex(8)
+    indexed = not is_cluster(client)
     await client.script_load(STORE_SCRIPT)
     async with client.pipeline(transaction=False) as pipe:
-        groups = queue_instruments(pipe, batch, settings, now_ms, batch_id, known or set())
+        groups = queue_instruments(pipe, batch, settings, now_ms, batch_id, known or set(), indexed)
         replies = await pipe.execute()
-    stored, dups = accepted(groups, replies[: len(groups)])
+    answers = replies[: len(groups)]
+    if not indexed:
+        answers, positions = split_replies(groups, answers)
+        async with client.pipeline(transaction=False) as pipe:
+            queue_index(pipe, positions, settings, now_ms)
+            await pipe.execute()
+    stored, dups = accepted(groups, answers)
     async with client.pipeline(transaction=False) as pipe:
         queue_handoff(pipe, stored, settings, now_ms, batch_id)
         await pipe.execute()

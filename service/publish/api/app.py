@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from pydantic.json_schema import models_json_schema
 
 from ...config import Settings
+from ...store.client import connect
 from ..build import VERSION
 from .limits import QueryLimits, query_caps_response
 from .models import STREAM_PAYLOADS
@@ -90,7 +91,7 @@ def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[Fas
                 yield {"redis": given, "hub": hub, "snapshots": snaps}
             return
         url = str(settings.redis_url) if settings.redis_url is not None else DEFAULT_REDIS_URL
-        client = aioredis.Redis.from_url(
+        client = connect(
             url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
         try:

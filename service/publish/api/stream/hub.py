@@ -50,6 +50,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ....errors import StoreError
 from ....store import keys, poison, reader
+from ....store.client import is_cluster, xread
 from .events import (
     ORIGIN,
     SOURCE_ALERTS,
@@ -383,10 +384,14 @@ class Hub:
             await asyncio.sleep(HOLD_S)  # let Redis's clock pass the held millisecond
         block = None if tail.pending else READ_BLOCK_MS
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.time()
-                pipe.xread(tail.last_ids, count=READ_COUNT, block=block)  # type: ignore[arg-type]
-                now, got = await pipe.execute()
+            if is_cluster(self._client):  # the streams are in several slots
+                now = await self._client.time()
+                got = await xread(self._client, tail.last_ids, READ_COUNT, block)
+            else:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    pipe.time()
+                    pipe.xread(tail.last_ids, count=READ_COUNT, block=block)  # type: ignore[arg-type]
+                    now, got = await pipe.execute()
         except ResponseError as exc:
             if not str(exc).startswith("WRONGTYPE"):
                 raise
