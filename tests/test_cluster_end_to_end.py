@@ -19,11 +19,11 @@ from cluster_support import Cluster
 
 from service.config import load_settings
 from service.runtime import Runtime
-from service.simulate.binance_usdm import BinanceUsdmSimulator
 from service.simulate.scenario import SCENARIOS
 from service.store import keys
 from service.store.client import connect, flush
 from service.venues import REGISTRY
+from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
 
 pytestmark = pytest.mark.integration
 
