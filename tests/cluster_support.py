@@ -8,7 +8,6 @@ end; tests flush it (``cluster_client``) rather than start their own.
 
 from __future__ import annotations
 
-import random
 import shutil
 import socket
 import subprocess
@@ -17,27 +16,21 @@ import time
 from dataclasses import dataclass, field
 
 import redis
+from procs_support import free_port
 
 BUS_OFFSET = 10_000
 """A cluster node also listens on its port + 10000 (the cluster bus)."""
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_cluster_ports(n: int) -> list[int]:
-    """``n`` ports below 55536, each free with its bus port (port + 10000) free too."""
-    rng = random.Random()
+    """``n`` free ports, each with its bus port (port + 10000) free too, all below the
+    ephemeral range (see :func:`procs_support.free_port`: a client reconnecting to a killed
+    master's port could otherwise connect to itself)."""
     ports: list[int] = []
     while len(ports) < n:
-        port = rng.randrange(20_000, 55_000)
-        if port not in ports and _free(port) and _free(port + BUS_OFFSET):
+        port = free_port(span=BUS_OFFSET)
+        taken = {*ports, *(p + BUS_OFFSET for p in ports)}
+        if port not in taken and port + BUS_OFFSET not in taken:
             ports.append(port)
     return ports
 

@@ -5,6 +5,7 @@ stopping a process as its supervisor would, and a process's descendants read fro
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,10 +17,41 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
+LOWEST_PORT = 10_000
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel picks a connection's source port from (Linux)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):  # pragma: no cover - not Linux: the IANA range
+        return 49152, 65535
+
+
+def bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(span: int = 0) -> int:
+    """A free loopback port below the ephemeral range (with ``span``, ``port + span`` free
+    and below it too). Not one the kernel would hand out: a test that kills the server on it
+    has clients reconnecting to a port nobody listens on, and a connect to a free ephemeral
+    port can pick that same port as its source and connect to itself (TCP simultaneous
+    open): the client then reads its own command back as the reply (``PING`` answered by a
+    server that is down, a write "stored" nowhere)."""
+    top = ephemeral_ports()[0] - span
+    rng = random.Random()
+    for _ in range(10_000):
+        port = rng.randrange(LOWEST_PORT, top)
+        if bindable(port) and (not span or bindable(port + span)):
+            return port
+    raise AssertionError(f"no free loopback port in {LOWEST_PORT}..{top}")
 
 
 def service_env() -> dict[str, str]:

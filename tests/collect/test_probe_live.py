@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator
 
 import pytest
+from procs_support import free_port
 
 from service.collect.probe import VenueCheck, check_venue, check_venues, connect_error
 from service.config import VenueSettings
@@ -79,9 +80,7 @@ async def test_every_venue_passes_against_its_simulator(sims: dict[str, VenueSim
 async def test_a_retired_port_fails_with_connection_refused() -> None:
     sim = await _started("okx")
     try:
-        with socket.socket() as s:  # a port where nothing listens
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()  # nothing listens there (and not ephemeral: see free_port)
         settings = _settings(sim).model_copy(
             update={"ws_url": f"ws://127.0.0.1:{port}/ws/v5/public"}
         )
