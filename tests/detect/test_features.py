@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from tape import Tape
 
 from service.config import DetectorSettings
 from service.detect.features import (
@@ -21,11 +22,13 @@ from service.detect.features import (
     window_features,
 )
 from service.detect.rings import LIQ_LONG, MARK, OI_BASE, InstrumentHistory, make_rings
-from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.events import Side
 from service.scores import WARMING
 
 T0 = 1_760_000_000_000
 S = DetectorSettings()
+TAPE = Tape(t0_ms=0)
+"""Events at absolute times: ``TAPE.oi(ms / 1000, ...)``."""
 SPANS = S.windows_s()  # 1 m, 5 m, 15 m, 1 h, 4 h, 1 d
 
 
@@ -34,48 +37,14 @@ def history() -> InstrumentHistory:
     return InstrumentHistory("sim", "BTCUSDT", "BTC", fine, coarse)
 
 
-def _common(ms: int) -> dict[str, object]:
-    return {"venue": "sim", "symbol": "BTCUSDT", "base": "BTC", "ts_ms": ms, "recv_ms": ms}
-
-
-def oi(ms: int, base: float, price: float) -> OpenInterest:
-    return OpenInterest(**_common(ms), oi_contracts=base, oi_base=base, oi_usd=base * price)  # type: ignore[arg-type]
-
-
-def mark(ms: int, price: float) -> MarkPrice:
-    return MarkPrice(**_common(ms), mark_price=price, index_price=price)  # type: ignore[arg-type]
-
-
-def liq(ms: int, side: Side, usd: float) -> Liquidation:
-    return Liquidation(
-        **_common(ms),  # type: ignore[arg-type]
-        side=side,
-        price=100.0,
-        quantity=usd / 100,
-        quantity_base=usd / 100,
-        notional_usd=usd,
-        sampled=False,
-    )
-
-
-def funding(ms: int, rate_1h: float) -> FundingRate:
-    return FundingRate(
-        **_common(ms),  # type: ignore[arg-type]
-        funding_rate=rate_1h * 8,
-        interval_h=8.0,
-        funding_rate_1h=rate_1h,
-        next_funding_ms=None,
-    )
-
-
 def steady(h: InstrumentHistory, *, seconds: int, every_s: int, base: float, price: float) -> int:
     """Open interest and mark held at ``base`` and ``price`` from ``T0``, every ``every_s``;
     returns the time of the last update."""
     ms = T0
     for t in range(0, seconds + 1, every_s):
         ms = T0 + t * 1000
-        h.add_open_interest(oi(ms, base, price))
-        h.add_mark(mark(ms, price))
+        h.add_open_interest(TAPE.oi(ms / 1000, base, price))
+        h.add_mark(TAPE.mark(ms / 1000, price))
     return ms
 
 
@@ -89,8 +58,8 @@ def test_changes_are_log_percent_over_the_window_and_its_last_quarter() -> None:
     now = last + 300_000
     for t in range(1, 301):  # over the next 5 minutes: OI to 900, price to 95
         ms = last + t * 1000
-        h.add_open_interest(oi(ms, 1000.0 - t / 3, 100.0 - t / 60))
-        h.add_mark(mark(ms, 100.0 - t / 60))
+        h.add_open_interest(TAPE.oi(ms / 1000, 1000.0 - t / 3, 100.0 - t / 60))
+        h.add_mark(TAPE.mark(ms / 1000, 100.0 - t / 60))
     f = window_features(h, 300.0, now, S, True, covered(h))
     assert f.full
     assert f.oi == pytest.approx(100 * math.log(900 / 1000))
@@ -104,7 +73,7 @@ def test_changes_are_log_percent_over_the_window_and_its_last_quarter() -> None:
 def test_a_window_longer_than_the_data_is_measured_from_its_start_and_is_not_full() -> None:
     h = history()
     last = steady(h, seconds=120, every_s=1, base=1000.0, price=100.0)
-    h.add_open_interest(oi(last + 1000, 950.0, 100.0))
+    h.add_open_interest(TAPE.oi((last + 1000) / 1000, 950.0, 100.0))
     f = window_features(h, 900.0, last + 1000, S, True, covered(h))
     assert not f.full  # 15 m asked, 2 m of data
     assert f.oi == pytest.approx(100 * math.log(950 / 1000))  # from the first value
@@ -117,13 +86,13 @@ def test_the_burst_is_trimmed_of_its_largest_second_and_the_forced_share_is_of_t
     last = steady(h, seconds=600, every_s=1, base=1000.0, price=100.0)
     for t in range(1, 61):
         ms = last + t * 1000
-        h.add_open_interest(oi(ms, 1000.0 - t, 100.0))  # -60 base: $6,000 of OI gone
-        h.add_mark(mark(ms, 100.0))
-        h.add_liquidation(liq(ms, Side.LONG, 50.0))  # $50 a second for 60 s
+        h.add_open_interest(TAPE.oi(ms / 1000, 1000.0 - t, 100.0))  # -60 base: $6,000 of OI gone
+        h.add_mark(TAPE.mark(ms / 1000, 100.0))
+        h.add_liquidation(TAPE.liq(ms / 1000, Side.LONG, 50.0))  # $50 a second for 60 s
         if t == 30:
-            h.add_liquidation(liq(ms + 500, Side.LONG, 1000.0))  # one large print
+            h.add_liquidation(TAPE.liq((ms + 500) / 1000, Side.LONG, 1000.0))  # one large print
         if t == 40:
-            h.add_liquidation(liq(ms, Side.SHORT, 20.0))
+            h.add_liquidation(TAPE.liq(ms / 1000, Side.SHORT, 20.0))
     now = last + 60_000
     f = window_features(h, 60.0, now, S, True, covered(h))
     assert f.liq_long_usd == pytest.approx(60 * 50 + 1000)
@@ -140,17 +109,17 @@ def test_the_burst_is_trimmed_of_its_largest_second_and_the_forced_share_is_of_t
 def test_the_forced_share_is_capped_and_absent_when_open_interest_rose() -> None:
     h = history()
     last = steady(h, seconds=120, every_s=1, base=1000.0, price=100.0)
-    h.add_open_interest(oi(last + 1000, 999.0, 100.0))  # $100 of OI gone
-    h.add_liquidation(liq(last + 1000, Side.LONG, 5000.0))
+    h.add_open_interest(TAPE.oi((last + 1000) / 1000, 999.0, 100.0))  # $100 of OI gone
+    h.add_liquidation(TAPE.liq((last + 1000) / 1000, Side.LONG, 5000.0))
     assert window_features(h, 60.0, last + 1000, S, True, covered(h)).forced_share == 1.0
-    h.add_open_interest(oi(last + 2000, 1100.0, 100.0))
+    h.add_open_interest(TAPE.oi((last + 2000) / 1000, 1100.0, 100.0))
     assert window_features(h, 60.0, last + 2000, S, True, covered(h)).forced_share is None
 
 
 def test_without_a_liquidation_feed_no_burst_intensity_is_reported() -> None:
     h = history()
     last = steady(h, seconds=120, every_s=1, base=1000.0, price=100.0)
-    h.add_liquidation(liq(last, Side.LONG, 500.0))
+    h.add_liquidation(TAPE.liq(last / 1000, Side.LONG, 500.0))
     f = window_features(h, 60.0, last, S, False, covered(h))
     assert f.liq_long_usd == pytest.approx(500.0)
     assert f.liq_y is None
@@ -215,8 +184,10 @@ def test_funding_that_was_extreme_and_came_half_way_back_is_normalising() -> Non
     h = history()
     last = steady(h, seconds=3 * 3600, every_s=60, base=1000.0, price=100.0)
     slow_s = b.slow().span_s
-    h.add_funding(funding(last - int(slow_s * 1000) - 60_000, 0.002))  # extreme a slow window ago
-    h.add_funding(funding(last, 0.00002))
+    h.add_funding(
+        TAPE.funding((last - int(slow_s * 1000) - 60_000) / 1000, 0.002)
+    )  # extreme a slow window ago
+    h.add_funding(TAPE.funding(last / 1000, 0.00002))
     snap = snapshot(h, b, last, S)
     assert snap.funding_1h == 0.00002
     assert snap.funding_change_1h == pytest.approx(0.00002 - 0.002)
@@ -227,7 +198,7 @@ def test_funding_that_was_extreme_and_came_half_way_back_is_normalising() -> Non
 def test_the_burn_in_names_what_it_waits_for() -> None:
     b = Baselines.for_settings(S)
     h = history()
-    h.add_open_interest(oi(T0, 1000.0, 100.0))
+    h.add_open_interest(TAPE.oi(T0 / 1000, 1000.0, 100.0))
     reason = _burn_in(b, h, T0)
     assert reason is not None
     assert reason.startswith(WARMING)

@@ -8,44 +8,23 @@ import math
 import random
 
 import pytest
+from tape import Tape
 
 from service.config import DetectorSettings
 from service.detect.features import Baselines, liq_floor, snapshot
 from service.detect.rings import InstrumentHistory, make_rings
 from service.detect.scoring import EMPTY, Assessment, assess
-from service.events import Liquidation, MarkPrice, OpenInterest, Side
+from service.events import Side
 from service.scores import State
 
 T0 = 1_760_000_000_000
 S = DetectorSettings()
+TAPE = Tape(t0_ms=0)
+"""Events at absolute times: ``TAPE.oi(ms / 1000, ...)``."""
 SPANS = S.windows_s()
 CALM_SIGMA_5M = 0.3
 """The calm's sigma of a 5 m change, in % (open interest and price alike)."""
 HOUR_MS = 3_600_000
-
-
-def _common(ms: int) -> dict[str, object]:
-    return {"venue": "sim", "symbol": "BTCUSDT", "base": "BTC", "ts_ms": ms, "recv_ms": ms}
-
-
-def oi(ms: int, base: float, price: float) -> OpenInterest:
-    return OpenInterest(**_common(ms), oi_contracts=base, oi_base=base, oi_usd=base * price)  # type: ignore[arg-type]
-
-
-def mark(ms: int, price: float) -> MarkPrice:
-    return MarkPrice(**_common(ms), mark_price=price, index_price=price)  # type: ignore[arg-type]
-
-
-def liq(ms: int, side: Side, usd: float, *, sampled: bool = False) -> Liquidation:
-    return Liquidation(
-        **_common(ms),  # type: ignore[arg-type]
-        side=side,
-        price=100.0,
-        quantity=usd / 100,
-        quantity_base=usd / 100,
-        notional_usd=usd,
-        sampled=sampled,
-    )
 
 
 def calm_baselines() -> Baselines:
@@ -84,11 +63,11 @@ def instrument(
     for ms in range(T0, end + 1, 1000):
         k = max(0.0, (ms - start) / (move_s * 1000))
         price = 100.0 * (1 + price_pct / 100 * k)
-        h.add_open_interest(oi(ms, 10_000.0 * (1 + oi_pct / 100 * k), price))
-        h.add_mark(mark(ms, price))
+        h.add_open_interest(TAPE.oi(ms / 1000, 10_000.0 * (1 + oi_pct / 100 * k), price))
+        h.add_mark(TAPE.mark(ms / 1000, price))
         while liqs and liqs[0][0] <= ms:
             at, side, usd = liqs.pop(0)
-            h.add_liquidation(liq(at, side, usd, sampled=sampled))
+            h.add_liquidation(TAPE.liq(at / 1000, side, usd, sampled=sampled))
     return h, end
 
 
@@ -188,6 +167,6 @@ def test_data_coarser_than_every_window_scores_nothing() -> None:
     h = InstrumentHistory("sim", "BTCUSDT", "BTC", fine, coarse)
     for week in range(4):
         ms = T0 + week * 7 * 86_400_000
-        h.add_open_interest(oi(ms, 10_000.0 * (1 - 0.1 * week), 100.0))
-        h.add_mark(mark(ms, 100.0))
+        h.add_open_interest(TAPE.oi(ms / 1000, 10_000.0 * (1 - 0.1 * week), 100.0))
+        h.add_mark(TAPE.mark(ms / 1000, 100.0))
     assert scored(h, T0 + 3 * 7 * 86_400_000) is EMPTY

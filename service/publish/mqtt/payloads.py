@@ -58,24 +58,18 @@ def summary_body(pressures: list[Pressure], scope: Pressure | None = None) -> di
         "top": {"venue": top.venue, "symbol": top.symbol, "score": top.score},
     }
     if scope is None:
-        worst = max(pressures, key=lambda p: (SEVERITY[p.state], p.score))
-        return body | {
-            "basis": "instruments",
-            "score": worst.score,
-            "state": worst.state.value,
-            "side": worst.side.value if worst.side else None,
-            "since_ms": worst.since_ms,
-            "reasons": worst.reasons,
-            "updated_ms": max(p.updated_ms for p in pressures),
-        }
+        basis, source = "instruments", max(pressures, key=lambda p: (SEVERITY[p.state], p.score))
+        updated_ms = max(p.updated_ms for p in pressures)
+    else:
+        basis, source, updated_ms = "detector", scope, scope.updated_ms
     return body | {
-        "basis": "detector",
-        "score": scope.score,
-        "state": scope.state.value,
-        "side": scope.side.value if scope.side else None,
-        "since_ms": scope.since_ms,
-        "reasons": scope.reasons,
-        "updated_ms": scope.updated_ms,
+        "basis": basis,
+        "score": source.score,
+        "state": source.state.value,
+        "side": source.side.value if source.side else None,
+        "since_ms": source.since_ms,
+        "reasons": source.reasons,
+        "updated_ms": updated_ms,
     }
 
 
