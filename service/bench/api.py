@@ -55,7 +55,7 @@ from ..store.client import connect
 from ..store.embedded import embedded_redis
 from ..store.writer import write_batch
 from ..venues import REGISTRY
-from .wire import BenchError, process_cpu_s
+from .wire import BenchError, tree_cpu_s
 
 ENDPOINTS: Final = (
     "/healthz",
@@ -273,22 +273,6 @@ async def _cursor(base: str) -> str:
 
 _UNIT_MS: Final = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 _LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
-
-
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds of ``pid`` and of its children (the API workers), as :func:`process_cpu_s`
-    (a child that ended is not counted: read it before and after the same run)."""
-    total = process_cpu_s(pid)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[1]) == pid:
-            total += process_cpu_s(int(entry.name))
-    return total
 
 
 def parse_wrk(output: str) -> dict[str, float]:

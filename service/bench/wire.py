@@ -69,10 +69,34 @@ class BenchError(RuntimeError):
     """The bench could not measure (a process died, a topic was never subscribed...)."""
 
 
+def _stat(path: Path) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the process name (field 3 on)."""
+    return path.read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_s(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    return _cpu_s(_stat(Path(f"/proc/{pid}/stat")))
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of ``pid`` and of its children (the API workers), as :func:`process_cpu_s`
+    (a child that ended is not counted: read it before and after the same run)."""
+    total = process_cpu_s(pid)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _stat(entry / "stat")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid:
+            total += _cpu_s(fields)
+    return total
 
 
 async def redis_cpu_s(client: aioredis.Redis) -> float:
