@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -46,6 +47,16 @@ class VenueServer(Generic[C]):
 
     _http: AsgiServer
     """The venue's REST app, served beside the websocket (set by the subclass)."""
+
+    FAST: ClassVar[Mapping[str, Any]] = {"push_interval_s": 0.1}
+    """Constructor options that make the venue push at test speed: every periodic push at
+    least ten times a second (the conformance suite, ``tests/collect/test_conformance_live.py``).
+    A venue with other periodic pushes (open interest, funding) adds their options."""
+
+    pushed: list[LiquidationPrint]
+    """The liquidations the venue put on the wire live, in order, each once (re-sends on a
+    later subscription, such as OKX's burst or BitMEX's partials, are not counted again). Set
+    by the subclass."""
 
     def __init__(
         self,
@@ -221,6 +232,20 @@ class VenueServer(Generic[C]):
     def prints(self) -> list[LiquidationPrint]:
         """Every liquidation the market produced, pushed or not."""
         return self.clock.prints
+
+    def wire_ids(self, p: LiquidationPrint) -> list[tuple[str, str]]:
+        """The identities the venue's protocol gives the positions ``p`` closed, as its frames
+        carried them: ``(instrument, id)`` with the venue's own id where it has one, else the
+        fields that identify the liquidation as sent, joined by ``:``. This is the
+        convention of :attr:`service.events.Liquidation.event_id`, worked out here from the
+        simulator's own encoder: the conformance suite checks that the collector stores
+        exactly these, once each."""
+        raise NotImplementedError
+
+    def sent_ids(self, since: int = 0, upto: int | None = None) -> Counter[tuple[str, str]]:
+        """:meth:`wire_ids` of :attr:`pushed` ``[since:upto]``, each as often as it was sent
+        live (two prints the wire cannot tell apart count twice)."""
+        return Counter(i for p in self.pushed[since:upto] for i in self.wire_ids(p))
 
     def ground_truth(self, until_ms: int | None = None) -> list[Interval]:
         """The scenario's labelled intervals in wall-clock ms, from start to ``until_ms``."""

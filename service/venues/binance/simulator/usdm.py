@@ -195,6 +195,11 @@ class BinanceFuturesSimulator(VenueServer[_Client]):
         contracts = self.contracts
         self._throttle.offer(p for p in prints if p.symbol in contracts)
 
+    def wire_ids(self, p: LiquidationPrint) -> list[tuple[str, str]]:
+        """No id on the wire: trade time, order side, filled size and average price."""
+        o = self.product.force_order(p, self.contracts[p.symbol], 0)["o"]
+        return [(p.symbol, ":".join((str(o["T"]), o["S"], o["z"], o["ap"])))]
+
     def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
         if _route(urlsplit(request.path).path, self.product.market_path) is None:
             return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")

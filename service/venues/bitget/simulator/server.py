@@ -108,6 +108,11 @@ class BitgetSimulator(VenueServer[_Client]):
         """The ``liquidation`` row that carries ``p`` (when the sample kept it)."""
         return wire.liquidation_row(p, self.contracts[p.symbol])
 
+    def wire_ids(self, p: LiquidationPrint) -> list[tuple[str, str]]:
+        """No id on the wire: time, side, amount and price, as sent."""
+        row = self.row(p)
+        return [(p.symbol, f"{row['ts']}:{row['side']}:{row['amount']}:{row['price']}")]
+
     # -- websocket -------------------------------------------------------------------------
 
     def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:

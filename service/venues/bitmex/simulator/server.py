@@ -103,6 +103,9 @@ class BitmexSimulator(VenueServer[_Client]):
         self.books = {s: wire.InstrumentBook(c) for s, c in self.contracts.items()}
         self.placed: list[LiquidationPrint] = []
         """Every liquidation inserted as an order (whether anyone was subscribed or not)."""
+        self.pushed = self.placed
+        """The same list: an order placed while nobody is subscribed is delivered in the next
+        subscription's partial while it rests."""
         self.replayed: list[wire.Order] = []
         """Orders sent again in the partials of later subscriptions (copies, as sent)."""
         self.orders: dict[LiquidationPrint, wire.Order] = {}
@@ -123,6 +126,10 @@ class BitmexSimulator(VenueServer[_Client]):
     def order(self, p: LiquidationPrint) -> wire.Order:
         """The order that carried ``p``."""
         return self.orders[p]
+
+    def wire_ids(self, p: LiquidationPrint) -> list[tuple[str, str]]:
+        """The order's ``orderID``."""
+        return [(p.symbol, self.order(p).order_id)]
 
     def xbt_usd(self) -> float:
         """The XBT price quanto contracts are paid at: XBTUSD's mark when simulated."""

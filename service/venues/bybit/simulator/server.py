@@ -112,6 +112,11 @@ class BybitSimulator(VenueServer[_Client]):
 
     # -- websocket -------------------------------------------------------------------------
 
+    def wire_ids(self, p: LiquidationPrint) -> list[tuple[str, str]]:
+        """No id on the wire: time, position side, size and price, as sent."""
+        row = wire.liquidation_row(p, self.contracts[p.symbol])
+        return [(p.symbol, f"{row['T']}:{row['S']}:{row['v']}:{row['p']}")]
+
     def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
         if _category(request.path) is None:
             return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")

@@ -114,6 +114,8 @@ class DeribitSimulator(VenueServer[_Client]):
         self.heartbeat_scale = heartbeat_scale
         self.sent: list[tuple[LiquidationPrint, dict[str, Any]]] = []
         """Every liquidation pushed (to at least one subscriber), with its trade row."""
+        self.pushed: list[LiquidationPrint] = []
+        self._rows: dict[LiquidationPrint, dict[str, Any]] = {}
         self.heartbeat_closes = 0
         self.reused_request_ids = 0
         """Requests whose id the same connection had used before (see
@@ -125,9 +127,13 @@ class DeribitSimulator(VenueServer[_Client]):
         self.clock.add_listener(self._offer)
         self._http = AsgiServer(self.rest.app)
 
-    @property
-    def pushed(self) -> list[LiquidationPrint]:
-        return [p for p, _ in self.sent]
+    def wire_ids(self, p: LiquidationPrint) -> list[tuple[str, str]]:
+        """The trade's id and each position side it closed (two for an ``MT`` trade)."""
+        row = self._rows[p]
+        return [
+            (row["instrument_name"], f"{row['trade_id']}:{side.value}")
+            for side in wire.liquidated_sides(p)
+        ]
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         return [self._push_tickers(), self._flush_trades()]
@@ -229,6 +235,8 @@ class DeribitSimulator(VenueServer[_Client]):
             row = wire.trade_row(p, c, *self._next_ids(name), quote.index)
             rows.append(row)
             self.sent.append((p, row))
+            self.pushed.append(p)
+            self._rows[p] = row
         rows.append(wire.plain_trade_row(quote, c, wall_ms(), *self._next_ids(name)))
         for channel, clients in subscribers.items():
             self._send(clients, wire.notification(channel, rows))

@@ -113,6 +113,13 @@ class GateSimulator(VenueServer[_Client]):
         c = self.contracts[p.symbol]
         return wire.liquidation_row(p, c, decimal_sizes=decimal_sizes, legacy=self.legacy)
 
+    def wire_ids(self, p: LiquidationPrint) -> list[tuple[str, str]]:
+        """No id on the wire: time (in ms; the legacy rows give seconds), size and price, as
+        sent to a client that asks for decimal sizes, as the collector does."""
+        row = self.row(p, decimal_sizes=True)
+        ts = row["time"] if row["time"] > 10**11 else row["time"] * 1000
+        return [(p.symbol, f"{ts}:{row['size']}:{row['price']}")]
+
     def unsent(self) -> list[LiquidationPrint]:
         """Liquidations waiting for the next flush (not sent yet)."""
         return [p for batch in self._pending.values() for p in batch]

@@ -126,6 +126,10 @@ class HyperliquidSimulator(VenueServer[_Client]):
         """The vault fill that took backstop print ``p`` over (as sent, every time)."""
         return self._fills[p]
 
+    def wire_ids(self, p: LiquidationPrint) -> list[tuple[str, str]]:
+        """The vault fill's trade id (``tid``)."""
+        return [(p.symbol, str(self.fill_of(p)["tid"]))]
+
     def _ctx(self, coin: str) -> dict[str, Any]:
         a = self.coins[coin]
         return wire.ctx(self.market.quote(coin), a.sz_decimals, self.market.spec(coin).price)

@@ -33,10 +33,10 @@ import random
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.http11 import Request, Response
@@ -80,6 +80,12 @@ class _Client:
 
 class OkxSimulator(VenueServer[_Client]):
     """OKX v5 swaps on loopback. ``async with OkxSimulator() as sim: ...``."""
+
+    FAST: ClassVar[Mapping[str, Any]] = {
+        "push_interval_s": 0.1,
+        "oi_interval_s": 0.3,
+        "funding_interval_s": 0.5,
+    }
 
     def __init__(
         self,
@@ -158,6 +164,12 @@ class OkxSimulator(VenueServer[_Client]):
     def detail(self, p: LiquidationPrint) -> dict[str, str]:
         """The ``details[]`` row that carries ``p`` (the same in every push and burst)."""
         return wire.liquidation_detail(p, self.contracts[p.symbol])
+
+    def wire_ids(self, p: LiquidationPrint) -> list[tuple[str, str]]:
+        """No id on the wire: the detail's time, order side, position side, size and
+        bankruptcy price, as sent (the same in every push and burst)."""
+        d = self.detail(p)
+        return [(p.symbol, f"{d['ts']}:{d['side']}:{d['posSide']}:{d['sz']}:{d['bkPx']}")]
 
     # -- websocket -------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ class ExampleSimulator(VenueServer[_Client]):
         seed: int = 0,
         time_scale: float = 1.0,
         start_s: float = 0.0,
+        push_interval_s: float = 1.0,
         list_only_simulated: bool = False,
         clock: MarketClock | None = None,
     ) -> None:
@@ -48,9 +49,12 @@ class ExampleSimulator(VenueServer[_Client]):
             scenario, clock, symbols=symbols, specs=wire.EXAMPLE_SPECS, seed=seed,
             start_s=start_s, time_scale=time_scale, ws_path="/ws",
         )  # fmt: skip
+        self.push_interval_s = push_interval_s
+        self.pushed: list[LiquidationPrint] = []
         self._ids = itertools.count(1)
+        self._order_ids: dict[LiquidationPrint, int] = {}
         self._pending: list[LiquidationPrint] = []
-        self.clock.add_listener(self._pending.extend)
+        self.clock.add_listener(self._offer)
         self.listed = wire.instruments(wire.EXAMPLE_SPECS)
         self._http = AsgiServer(Starlette(routes=[Route("/instruments", self._instruments)]))
 
@@ -59,6 +63,12 @@ class ExampleSimulator(VenueServer[_Client]):
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         return [self._push()]
+
+    def _offer(self, prints: list[LiquidationPrint]) -> None:
+        self._pending.extend(prints)
+
+    def wire_ids(self, p: LiquidationPrint) -> list[tuple[str, str]]:
+        return [(p.symbol, str(self._order_ids[p]))]
 
     def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
         if request.path != "/ws":
@@ -75,7 +85,7 @@ class ExampleSimulator(VenueServer[_Client]):
 
     async def _push(self) -> None:
         while True:
-            await next_tick(1.0)
+            await next_tick(self.push_interval_s)
             to = [c.conn for c in self._clients if c.subscribed]
             prints, self._pending = self._pending, []
             if self.stalled or not to:
@@ -83,5 +93,7 @@ class ExampleSimulator(VenueServer[_Client]):
             now = wall_ms()
             broadcast(to, wire.ticker(self.market.quotes(), now))
             if prints:
-                rows = [wire.liquidation_row(p, next(self._ids)) for p in prints]
+                self._order_ids.update((p, next(self._ids)) for p in prints)
+                rows = [wire.liquidation_row(p, self._order_ids[p]) for p in prints]
                 broadcast(to, wire.liquidations(rows, now))
+                self.pushed += prints

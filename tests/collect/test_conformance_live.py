@@ -1,0 +1,283 @@
+"""The conformance suite: every registered venue, and the example venue registered only in the
+tests, through the same live checks against its own simulator, over real websockets and HTTP,
+writing to the real Redis.
+
+For each venue:
+- **the simulator and the parser agree on every channel**: marks, funding and open interest
+  land for every simulated instrument at the values the simulated market holds, and every
+  liquidation lands once, under the identity the simulator's own encoder gives it
+  (:meth:`~service.simulate.server.VenueServer.wire_ids`), on the liquidated position's side,
+  at its USD value;
+- **a reconnect in the middle of a liquidation burst** (a network cut, no close frame) loses
+  none of the liquidations the venue sent after the collector was back, and stores nothing
+  twice, whatever the venue re-sends on subscribe;
+- **rotation** (make-before-break) hands over without a reconnect, a loss or a duplicate;
+- **the watchdog** reconnects a feed whose data stops while its socket stays open, even when
+  the venue keeps answering pings.
+
+A venue gets all of this by registering its :class:`~service.venues.spec.VenueSpec`. What is
+particular to one venue (its units, heartbeats, re-sends) stays in its own
+``test_<venue>_live.py``. The capture and hostile-frame checks are parametrized over the
+registry too (``tests/venues/test_captures.py``, ``tests/venues/test_fuzz_parsers.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from harness import running, settings_for, stored, stored_liquidations, until
+from venues.example_venue import SPEC as EXAMPLE
+
+from service.events import FundingRate, Kind, Liquidation, MarkPrice, OpenInterest, Side
+from service.simulate.market import LiquidationPrint
+from service.simulate.scenario import DEFAULT_SCENARIO
+from service.simulate.server import VenueServer
+from service.store import keys
+from service.venues import SPECS
+from service.venues.base import Connection, Instrument, Venue
+from service.venues.spec import VenueSpec
+
+pytestmark = pytest.mark.integration
+
+CASCADE_START_S = 21.0
+"""Where the simulators start: one second into the default scenario's long cascade (20 s to
+60 s of scenario time), so every test runs inside a liquidation burst."""
+TIME_SCALE = 3.0
+"""Three times real speed: the burst lasts about 13 s of the test's time."""
+SETTLE_S = 0.6
+"""How long what a simulator sent takes to reach Redis through the collector, with margin."""
+
+
+@pytest.fixture(params=[*SPECS, EXAMPLE], ids=lambda s: s.id)
+def spec(request: pytest.FixtureRequest) -> VenueSpec:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def sim(spec: VenueSpec) -> AsyncIterator[Any]:
+    cls: Any = spec.simulator
+    server: VenueServer[Any] = cls(
+        DEFAULT_SCENARIO,
+        seed=3,
+        time_scale=TIME_SCALE,
+        start_s=CASCADE_START_S,
+        list_only_simulated=True,
+        **cls.FAST,
+    )
+    async with server:
+        yield server
+
+
+def venue_of(spec: VenueSpec, sim: Any, venue_class: type[Venue] | None = None) -> Venue:
+    """The venue's collector side pointed at ``sim``: every instrument it lists, open interest
+    polled as often as the venue allows."""
+    cls = venue_class or spec.venue
+    return cls(settings_for(sim, "all", oi_poll_weight_per_minute=2400))  # type: ignore[arg-type]
+
+
+def in_the_burst(sim: Any) -> bool:
+    return "cascade" in sim.market.now.phase.name
+
+
+async def eventually(check: Any, within: float = 10.0) -> None:
+    """Wait until the coroutine function ``check`` returns true."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+Id = tuple[str, str]
+
+
+def canonical(i: Id) -> Id:
+    """An identity with its numbers written one way: a parser may keep a size as the text it
+    received ("247") or as the number it decoded ("247.0"); both are the same liquidation."""
+    symbol, event_id = i
+
+    def number(part: str) -> str:
+        try:
+            return repr(float(part))
+        except ValueError:
+            return part
+
+    return symbol, ":".join(number(part) for part in event_id.split(":"))
+
+
+def sent_ids(sim: Any, since: int = 0, upto: int | None = None) -> Counter[Id]:
+    return Counter({canonical(i): n for i, n in sim.sent_ids(since, upto).items()})
+
+
+def stored_id(x: Liquidation) -> Id:
+    return canonical((x.symbol, x.event_id))
+
+
+async def liquidation_ids(client: aioredis.Redis, venue: str, symbols: Any) -> list[Id]:
+    return [stored_id(x) for x in await stored_liquidations(client, venue, symbols)]
+
+
+def assert_stored_once(got: list[Id], sent: Counter[Id]) -> None:
+    """Nothing stored twice, and nothing stored that the venue did not send."""
+    twice = [i for i, n in Counter(got).items() if n > sent[i]]
+    assert not twice, f"stored more often than sent: {twice[:5]}"
+    unknown = set(got) - set(sent)
+    assert not unknown, f"stored but never sent: {sorted(unknown)[:5]}"
+
+
+async def test_the_simulator_and_the_parser_agree_on_every_channel(
+    spec: VenueSpec, sim: Any, redis_client: aioredis.Redis
+) -> None:
+    symbols = list(sim.market.symbols)
+
+    async def every_channel_landed() -> bool:
+        for symbol in symbols:
+            for kind in (Kind.MARK, Kind.FUNDING, Kind.OPEN_INTEREST):
+                if not await redis_client.exists(keys.events(spec.id, symbol, kind)):
+                    return False
+        return True
+
+    async with running(venue_of(spec, sim), redis_client) as collector:
+        await until(lambda: collector.ready.is_set() and collector.health.connected)
+        await asyncio.sleep(SETTLE_S)  # every connection subscribed
+        live_from = len(sim.pushed)  # what was re-sent on subscribe came before this
+        await eventually(every_channel_landed)
+        await until(lambda: len(sim.pushed) >= live_from + 10)
+        end = len(sim.pushed)
+        await asyncio.sleep(SETTLE_S)
+        health = collector.health
+        assert health.connected
+        assert health.parse_errors == {}
+        assert health.events_invalid == {}
+        assert health.instruments == len(symbols)
+        markets: Mapping[str, Instrument] = collector.markets
+        quotes = {s: sim.market.quote(s) for s in symbols}
+
+    for symbol in symbols:
+        q = quotes[symbol]
+        mark = (await stored(redis_client, spec.id, symbol, Kind.MARK))[-1]
+        assert isinstance(mark, MarkPrice)
+        assert mark.mark_price == pytest.approx(q.mark, rel=0.01), symbol
+        funding = (await stored(redis_client, spec.id, symbol, Kind.FUNDING))[-1]
+        assert isinstance(funding, FundingRate)
+        assert funding.funding_rate_1h == pytest.approx(funding.funding_rate / funding.interval_h)
+        assert funding.funding_rate_1h == pytest.approx(
+            q.funding_rate_8h / 8, rel=0.25, abs=2e-6
+        ), symbol
+        oi = (await stored(redis_client, spec.id, symbol, Kind.OPEN_INTEREST))[-1]
+        assert isinstance(oi, OpenInterest)
+        assert oi.oi_base == pytest.approx(q.oi_base, rel=0.03), symbol
+        assert oi.oi_usd == pytest.approx(q.oi_base * q.mark, rel=0.04), symbol
+
+    got = await stored_liquidations(redis_client, spec.id, symbols)
+    ids = [stored_id(x) for x in got]
+    assert_stored_once(ids, sent_ids(sim))
+    assert set(sent_ids(sim, live_from, end)) <= set(ids), "a liquidation sent live was lost"
+    prints: dict[Id, LiquidationPrint] = {
+        canonical(i): p for p in sim.pushed[live_from:] for i in sim.wire_ids(p)
+    }
+    checked = 0
+    for liq in got:
+        p = prints.get(stored_id(liq))
+        if p is None:
+            continue  # sent before the collector subscribed (a re-send: what was left of it)
+        checked += 1
+        assert_sized(liq, p, markets[liq.symbol], closes_both=len(sim.wire_ids(p)) > 1)
+    assert checked >= 10
+
+
+def assert_sized(
+    liq: Liquidation, p: LiquidationPrint, inst: Instrument, *, closes_both: bool
+) -> None:
+    """``liq`` is the position ``p`` closed (either side when the trade that carried it closed
+    two, as Deribit's ``MT`` trades do), valued in USD as the market valued it, to within one
+    contract (a venue that counts in whole contracts rounds the print to them)."""
+    assert liq.side in ({Side.LONG, Side.SHORT} if closes_both else {p.side})
+    # 5 %: BitMEX's quanto contracts are paid at the XBT price of the moment.
+    contract_usd = inst.contract_size * (liq.price if inst.linear else 1.0)
+    assert abs(liq.notional_usd - p.notional_usd) <= max(0.05 * p.notional_usd, contract_usd), (
+        liq,
+        p,
+    )
+    assert liq.price == pytest.approx(p.price, rel=0.02)
+
+
+async def test_a_reconnect_mid_burst_loses_nothing_sent_after_it_and_doubles_nothing(
+    spec: VenueSpec, sim: Any, redis_client: aioredis.Redis
+) -> None:
+    symbols = list(sim.market.symbols)
+    async with running(venue_of(spec, sim), redis_client) as collector:
+        await until(lambda: collector.health.connected and len(sim.pushed) >= 8)
+        n = sim.clients
+        assert in_the_burst(sim)
+        assert await sim.drop_connections() == n  # a network cut: no close frame
+        await until(lambda: collector.health.reconnects_total >= n and collector.health.connected)
+        await until(lambda: sim.clients == n)
+        await asyncio.sleep(SETTLE_S)  # every connection subscribed again
+        back = len(sim.pushed)  # from here on, every push goes to the new connections
+        await until(lambda: len(sim.pushed) >= back + 10)
+        end = len(sim.pushed)
+        assert in_the_burst(sim)  # still in the burst
+        await asyncio.sleep(SETTLE_S)
+        assert sim.connections_total == 2 * n
+        assert collector.health.parse_errors == {}
+
+    ids = await liquidation_ids(redis_client, spec.id, symbols)
+    assert_stored_once(ids, sent_ids(sim))
+    lost = set(sent_ids(sim, back, end)) - set(ids)
+    assert not lost, f"{len(lost)} liquidations sent after the reconnect were lost"
+
+
+async def test_rotation_hands_over_without_a_reconnect_a_loss_or_a_duplicate(
+    spec: VenueSpec, sim: Any, redis_client: aioredis.Redis
+) -> None:
+    symbols = list(sim.market.symbols)
+    async with running(venue_of(spec, sim), redis_client, max_connection_age_s=1.0) as collector:
+        await until(lambda: collector.health.connected)
+        await asyncio.sleep(SETTLE_S)
+        n, start = sim.clients, len(sim.pushed)
+        await until(lambda: sim.connections_total >= 3 * n, within=15)
+        end = len(sim.pushed)
+        await asyncio.sleep(SETTLE_S)
+        assert collector.health.reconnects_total == 0  # rotations are not reconnects
+        assert collector.health.connected
+
+    ids = await liquidation_ids(redis_client, spec.id, symbols)
+    assert_stored_once(ids, sent_ids(sim))
+    lost = set(sent_ids(sim, start, end)) - set(ids)
+    assert not lost, f"{len(lost)} liquidations lost across a rotation"
+    for symbol in symbols:  # both connections got the overlap; each mark is stored once
+        marks = [m.ts_ms for m in await stored(redis_client, spec.id, symbol, Kind.MARK)]
+        assert marks == sorted(set(marks)), symbol
+
+
+def eager_pinger(spec: VenueSpec) -> type[Venue]:
+    """The venue's collector side pinging every 0.2 s: pongs come back more often than the
+    watchdog's window, as a venue's pings do in production (20 s against 30 s)."""
+
+    def connections(self: Venue, markets: Mapping[str, Instrument]) -> list[Connection]:
+        return [replace(c, ping_interval_s=0.2) for c in spec.venue.connections(self, markets)]
+
+    return type(f"Eager{spec.venue.__name__}", (spec.venue,), {"connections": connections})
+
+
+async def test_the_watchdog_reconnects_a_stalled_feed_that_still_answers_pings(
+    spec: VenueSpec, sim: Any, redis_client: aioredis.Redis
+) -> None:
+    venue = venue_of(spec, sim, eager_pinger(spec))
+    async with running(venue, redis_client, watchdog_s=1.0) as collector:
+        await until(lambda: collector.health.connected and collector.health.messages_total > 20)
+        assert collector.health.reconnects_total == 0
+        sim.stall(4.0)  # the socket stays open and answers pings; only data stops
+        await until(lambda: collector.health.reconnects_total >= 1, within=4)
+        assert "no data" in (collector.health.last_error or "")
+        await until(lambda: not sim.stalled and collector.health.connected, within=10)
+        before = collector.health.messages_total
+        await until(lambda: collector.health.messages_total > before + 20)
