@@ -53,6 +53,11 @@ class VenueServer(Generic[C]):
     least ten times a second (the conformance suite, ``tests/collect/test_conformance_live.py``).
     A venue with other periodic pushes (open interest, funding) adds their options."""
 
+    RESENDS_ON_SUBSCRIBE: ClassVar[bool] = False
+    """True: a new subscription re-sends the venue's recent liquidations (OKX's burst,
+    Hyperliquid's snapshot, BitMEX's partial of resting orders), so what the venue sent while
+    a client was away reaches it once it is back."""
+
     pushed: list[LiquidationPrint]
     """The liquidations the venue put on the wire live, in order, each once (re-sends on a
     later subscription, such as OKX's burst or BitMEX's partials, are not counted again). Set

@@ -52,6 +52,9 @@ class Instrument:
         return quantity * self.contract_size / price if price > 0 else 0.0
 
 
+INVALID_JSON: Final = "invalid_json"
+"""The drop reason of a frame that is not JSON (every venue's parser uses it: the fuzz tests
+and the operators' alerts on ``deleverage_parse_errors_total`` count on one name)."""
 BUG: Final = "bug"
 """The drop reason of a frame whose parsing raised something no parser expects."""
 TOO_DEEP: Final = "too_deep"

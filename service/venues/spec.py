@@ -17,6 +17,7 @@ from ..simulate.runner import VenueSimulator
 from ..simulate.scenario import Scenario
 from .base import Venue
 from .player import WirePlayer
+from .recorded import Recorded
 from .shape import Shape
 
 
@@ -41,6 +42,9 @@ class VenueSpec:
     """Its loopback server (``deleverage simulate``, the demo, the live tests)."""
     player: type[WirePlayer]
     """Its wire player (``deleverage evaluate``)."""
+    recorded: Recorded | None = None
+    """Its real recordings (captured frames, recorded listing), on which the conformance
+    tests run its parser; ``None`` for a venue with none."""
 
     @property
     def id(self) -> str:

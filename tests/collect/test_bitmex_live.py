@@ -1,20 +1,18 @@
 """The collector against the BitMEX simulator over real websockets and HTTP, writing to the real
 Redis: units of what lands (inverse, quanto and linear contracts), and a reconnect in the middle
-of a liquidation cascade, whose partial re-sends the orders still open: nothing lost, nothing
-stored twice."""
+of a liquidation cascade, whose partial re-sends the orders still open for what is left of them.
+What every venue must do (rotation, the watchdog) is in ``test_conformance_live.py``."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
-from service.venues.base import Connection, Instrument
 from service.venues.bitmex.simulator import wire
 from service.venues.bitmex.simulator.server import BitmexSimulator
 from service.venues.bitmex.venue import Bitmex
@@ -139,34 +137,3 @@ async def test_a_reconnect_mid_cascade_stores_every_liquidation_once(
     assert all(by_id[o.order_id].quantity == o.leaves_qty for o in resent if o.order_id in gap)
     # ...and every order placed up to the end is stored.
     assert set(placed_ids[:upto]) <= stored_ids
-
-
-async def test_a_stalled_feed_is_detected_by_the_watchdog_and_reconnected(
-    sim: BitmexSimulator, redis_client: aioredis.Redis
-) -> None:
-    async with running(bitmex(sim), redis_client, watchdog_s=0.5) as collector:
-        await until(lambda: collector.health.messages_total > 20)
-        sim.stall(1.5)  # the socket stays open; pings would still be answered
-        await until(lambda: collector.health.reconnects_total >= 1, within=5)
-        assert "no data" in (collector.health.last_error or "")
-        await until(lambda: not sim.stalled and collector.health.connected, within=10)
-        before = collector.health.messages_total
-        await until(lambda: collector.health.messages_total > before + 20)
-
-
-class _EagerPingBitmex(Bitmex):
-    """Pings every 0.2 s: more often than the watchdog's window."""
-
-    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        return [replace(c, ping_interval_s=0.2) for c in super().connections(markets)]
-
-
-async def test_pongs_alone_do_not_keep_a_stalled_feed_alive(
-    sim: BitmexSimulator, redis_client: aioredis.Redis
-) -> None:
-    venue = _EagerPingBitmex(settings_for(sim, SYMBOLS))
-    async with running(venue, redis_client, watchdog_s=1.0) as collector:
-        await until(lambda: collector.health.messages_total > 20)
-        sim.stall(4.0)  # data stops; the simulator still answers every ping with "pong"
-        await until(lambda: collector.health.reconnects_total >= 1, within=4)
-        assert "no data" in (collector.health.last_error or "")

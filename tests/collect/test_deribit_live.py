@@ -1,6 +1,6 @@
 """The collector against the Deribit simulator over real websockets and HTTP, writing to the real
-Redis: units of what lands, a reconnect in the middle of a liquidation cascade that loses and
-doubles nothing, rotation, and the heartbeat kept by the periodic ``public/test``."""
+Redis: units of what lands, and the heartbeat kept by the periodic ``public/test``. What every
+venue must do (reconnects, rotation, the watchdog) is in ``test_conformance_live.py``."""
 
 from __future__ import annotations
 
@@ -106,52 +106,6 @@ async def test_marks_funding_open_interest_and_liquidations_land_in_their_units(
         else:  # the amount is the USD value
             assert liq.notional_usd == liq.quantity
             assert liq.quantity_base == pytest.approx(liq.quantity / liq.price)
-
-
-async def test_a_reconnect_mid_cascade_stores_every_later_liquidation_exactly_once(
-    sim: DeribitSimulator, redis_client: aioredis.Redis
-) -> None:
-    async with running(deribit(sim), redis_client) as collector:
-        await until(lambda: collector.ready.is_set() and len(sim.sent) >= 50)
-        assert sim.market.now.phase.name == "long_cascade"
-        before = len(sim.sent)
-        assert await sim.drop_connections() == 1  # a network cut: no close frame
-        mark = len(sim.sent)  # from here on, every push goes to the new connection
-        await until(lambda: collector.health.reconnects_total == 1 and collector.health.connected)
-        await until(lambda: len(sim.sent) >= mark + 150)
-        end = len(sim.sent)
-        assert sim.market.now.phase.name == "long_cascade"  # still in the cascade
-        await asyncio.sleep(0.6)  # what was sent by ``end`` reaches Redis
-        assert sim.connections_total == 2
-        assert collector.health.parse_errors == {}
-
-    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
-    ids = [(x.symbol, x.event_id) for x in got]
-    assert len(ids) == len(set(ids)), "a liquidation was stored twice"
-    after = expected(sim, end, since=mark)
-    assert len(after) >= 150
-    missing = after - set(ids)
-    assert not missing, f"{len(missing)} liquidations sent after the reconnect were lost"
-    assert expected(sim, before) <= set(ids)  # and those before the cut
-    assert set(ids) <= expected(sim)
-
-
-async def test_rotation_hands_over_without_duplicate_liquidations(
-    sim: DeribitSimulator, redis_client: aioredis.Redis
-) -> None:
-    async with running(deribit(sim), redis_client, max_connection_age_s=0.7) as collector:
-        await until(lambda: sim.connections_total >= 4, within=15)
-        end = len(sim.sent)
-        await asyncio.sleep(0.6)
-        assert collector.health.reconnects_total == 0  # rotations are not reconnects
-        assert collector.health.connected
-
-    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
-    ids = [(x.symbol, x.event_id) for x in got]
-    assert len(ids) == len(set(ids))  # both connections got the overlap; it is stored once
-    assert expected(sim, end) <= set(ids)
-    marks = [m.ts_ms for m in await stored(redis_client, VENUE, "BTC-PERPETUAL", Kind.MARK)]
-    assert marks == sorted(set(marks))
 
 
 class _FastPingDeribit(Deribit):

@@ -1,14 +1,12 @@
 """The collector against the OKX simulator over real websockets and HTTP, writing to the real
-Redis: units of what lands, and a reconnect in the middle of a liquidation cascade, whose
-re-subscribe burst re-sends liquidations already stored."""
+Redis: units of what lands. What every venue must do (reconnects, whose re-subscribe burst
+recovers what was missed meanwhile, rotation, the watchdog) is in ``test_conformance_live.py``."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,7 +15,6 @@ from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, Liquidation, OpenInterest, Side
 from service.simulate.market import LiquidationPrint
-from service.venues.base import Connection, Instrument
 from service.venues.okx.simulator.server import OKX_SYMBOLS, OkxSimulator
 from service.venues.okx.venue import Okx
 
@@ -111,86 +108,3 @@ async def test_marks_funding_oi_and_liquidations_land_in_their_units(
             assert liq.notional_usd == pytest.approx(p.notional_usd, rel=0.02)
         else:  # the print's USD value in whole contracts
             assert abs(liq.notional_usd - p.notional_usd) <= ct_val
-
-
-async def test_a_reconnect_mid_cascade_stores_every_liquidation_once(
-    sim: OkxSimulator, redis_client: aioredis.Redis
-) -> None:
-    async with running(okx(sim), redis_client) as collector:
-        await until(lambda: collector.health.connected and len(sim.pushed) >= 40)
-        await asyncio.sleep(0.3)
-        replayed_before, live_before, bursts = len(sim.replayed), len(sim.pushed), sim.bursts
-        assert await sim.drop_connections() == 1
-        await until(lambda: collector.health.reconnects_total == 1 and sim.bursts == bursts + 1)
-        resent = sim.replayed[replayed_before:]  # the re-subscribe burst
-        after = len(sim.pushed)
-        await until(lambda: len(sim.pushed) >= after + 40)
-        upto = len(sim.pushed)
-        await asyncio.sleep(0.4)  # the last pushes reach Redis
-        dropped_by_dedup = collector.dedup.dropped
-
-    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
-    ids = [identity(x) for x in got]
-    assert len(ids) == len(set(ids))  # none stored twice
-    event_ids = [(x.symbol, x.event_id) for x in got]
-    assert len(event_ids) == len(set(event_ids))
-    stored_ids = set(ids)
-    assert sim.connections_total == 2
-    # The burst re-sent liquidations the first connection had delivered...
-    resent_ids = {wire_identity(sim, p) for p in resent}
-    assert resent_ids & {wire_identity(sim, p) for p in sim.pushed[:live_before]}
-    assert dropped_by_dedup > 0
-    # ...every liquidation pushed after the reconnect is stored...
-    assert {wire_identity(sim, p) for p in sim.pushed[after:upto]} <= stored_ids
-    # ...and those pushed while the connection was down came back in the burst.
-    assert {wire_identity(sim, p) for p in sim.pushed[:upto]} <= stored_ids
-
-
-async def test_a_stalled_feed_is_detected_by_the_watchdog_and_reconnected(
-    sim: OkxSimulator, redis_client: aioredis.Redis
-) -> None:
-    async with running(okx(sim), redis_client, watchdog_s=0.5) as collector:
-        await until(lambda: collector.health.messages_total > 20)
-        sim.stall(1.5)  # the socket stays open; pongs would still be answered
-        await until(lambda: collector.health.reconnects_total >= 1, within=5)
-        assert "no data" in (collector.health.last_error or "")
-        await until(lambda: not sim.stalled and collector.health.connected, within=10)
-        before = collector.health.messages_total
-        await until(lambda: collector.health.messages_total > before + 20)
-
-
-async def test_rotation_hands_over_and_its_bursts_store_nothing_twice(
-    sim: OkxSimulator, redis_client: aioredis.Redis
-) -> None:
-    async with running(okx(sim), redis_client, max_connection_age_s=0.7) as collector:
-        await until(lambda: sim.connections_total >= 4, within=15)
-        await asyncio.sleep(0.3)
-        assert collector.health.reconnects_total == 0  # rotations are not reconnects
-        assert collector.health.connected
-    assert sim.bursts >= sim.connections_total - 1  # each successor got the recent ones
-
-    ids = [identity(x) for x in await stored_liquidations(redis_client, VENUE, SYMBOLS)]
-    assert ids
-    assert len(ids) == len(set(ids))
-    marks = [m.ts_ms for m in await stored(redis_client, VENUE, "BTC-USDT-SWAP", Kind.MARK)]
-    assert marks == sorted(set(marks))
-    assert max(b - a for a, b in itertools.pairwise(marks)) <= 300  # nothing lost
-
-
-class _EagerPingOkx(Okx):
-    """Pings every 0.2 s: more often than the watchdog's window, as OKX's 20 s ping is more
-    often than the default 30 s watchdog."""
-
-    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        return [replace(c, ping_interval_s=0.2) for c in super().connections(markets)]
-
-
-async def test_pongs_alone_do_not_keep_a_stalled_feed_alive(
-    sim: OkxSimulator, redis_client: aioredis.Redis
-) -> None:
-    venue = _EagerPingOkx(settings_for(sim, SYMBOLS))
-    async with running(venue, redis_client, watchdog_s=1.0) as collector:
-        await until(lambda: collector.health.messages_total > 20)
-        sim.stall(4.0)  # data stops; the simulator still answers every ping with "pong"
-        await until(lambda: collector.health.reconnects_total >= 1, within=4)
-        assert "no data" in (collector.health.last_error or "")

@@ -15,158 +15,51 @@ import random
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from service.config import VenueSettings
 from service.validate import problem
-from service.venues import REGISTRY
-from service.venues.base import Instrument, Parser
-from service.venues.binance.coinm import pair_of
-from service.venues.bitmex import venue as bitmex
-from service.venues.deribit.frames import instruments
-from service.venues.gateio.instruments import GateContract, parse_contracts
-from service.venues.hyperliquid.venue import parse_meta
-from service.venues.okx import venue as okx
+from service.venues import SPECS
+from service.venues.base import Parser
+from service.venues.recorded import Recorded
+from service.venues.spec import VenueSpec
 
 RECV_MS = 1_780_000_000_000
 """The receive time given to the parser (2026-05-28): after every captured frame."""
 MAX_SEED_BYTES = 16_384
 """Captured frames larger than this are not mutated (Hyperliquid's 96 KB all-markets
 push, which the service never subscribes to): they would cost most of the time budget."""
-CAPTURE_FILES = {"gateio": "gateio_futures.jsonl"}
-"""A venue's capture file when it is not ``<venue id>.jsonl``."""
+
 
 # -- captures and instruments ------------------------------------------------------------------
 
 
-def capture_frames(captures: Path, venue: str) -> list[str]:
+def spec_of(venue: VenueSpec | str) -> VenueSpec:
+    """A registered venue's spec by its id, or the spec given (the tests' example venue)."""
+    if isinstance(venue, VenueSpec):
+        return venue
+    return next(s for s in SPECS if s.id == venue)
+
+
+def recorded(venue: VenueSpec | str) -> Recorded:
+    spec = spec_of(venue)
+    assert spec.recorded is not None, f"{spec.id} registers no recordings (VenueSpec.recorded)"
+    return spec.recorded
+
+
+def capture_frames(captures: Path, venue: VenueSpec | str) -> list[str]:
     """The frames a venue sent in its capture file (not the client's requests)."""
-    path = captures / CAPTURE_FILES.get(venue, f"{venue}.jsonl")
-    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [str(x["raw"]) for x in lines if x["kind"] != "client_request"]
+    return recorded(venue).frames(captures)
 
 
-def _bodies(captures: Path, name: str, url_part: str = "") -> list[Any]:
-    """The JSON bodies of a recorded REST file (``<url> -> <time>: <body>`` lines)."""
-    out: list[Any] = []
-    for line in (captures / "rest" / name).read_text(encoding="utf-8").splitlines():
-        url, sep, rest = line.partition(" -> ")
-        if sep and url_part in url:
-            out.append(json.loads(rest.split(": ", 1)[1]))
-    return out
-
-
-def _binance_usdm(captures: Path) -> dict[str, Instrument]:
-    (info,) = _bodies(captures, "BINANCE_FUTURES.0.txt")
-    symbols = [(s["symbol"], s["baseAsset"], s["quoteAsset"]) for s in info["symbols"]]
-    symbols.append(("BTCBUSD_210129", "BTC", "BUSD"))  # a delivery contract of the frames
-    return {s: Instrument("binance_usdm", s, b, q, linear=True) for s, b, q in symbols}
-
-
-def _binance_coinm(captures: Path) -> dict[str, Instrument]:
-    (info,) = _bodies(captures, "BINANCE_DELIVERY.0.txt")
-    sizes = {row["pair"]: float(row["contractSize"]) for row in info["symbols"]}
-    symbols = {row["symbol"] for row in info["symbols"]} | {"BTCUSD_200925", "BTCUSD_201225"}
-    return {
-        s: Instrument(
-            "binance_coinm",
-            s,
-            pair_of(s).removesuffix("USD"),
-            "USD",
-            linear=False,
-            contract_size=sizes[pair_of(s)],
-        )
-        for s in symbols
-    }
-
-
-def _bybit(captures: Path) -> dict[str, Instrument]:
-    linear = ["BTCUSDT", "ROSEUSDT", "PIPPINUSDT", "GALAUSDT", "LINKUSDT", "XLMUSDT", "LTCUSDT"]
-    inverse = ["BTCUSD", "ETHUSD", "XRPUSD", "EOSUSD"]
-    out = {s: Instrument("bybit", s, s.removesuffix("USDT"), "USDT", True) for s in linear}
-    out |= {s: Instrument("bybit", s, s.removesuffix("USD"), "USD", False) for s in inverse}
-    return out
-
-
-def _okx(captures: Path) -> dict[str, Instrument]:
-    rows = {r["instId"]: r for body in _bodies(captures, "OKX.0.txt") for r in body["data"]}
-    return {i: inst for i, r in rows.items() if (inst := okx.instrument(r)) is not None}
-
-
-def _deribit(captures: Path) -> dict[str, Instrument]:
-    return {i.symbol: i for body in _bodies(captures, "DERIBIT.0.txt") for i in instruments(body)}
-
-
-def _hyperliquid(captures: Path) -> dict[str, Instrument]:
-    coins = {"BTC", "ETH", "MOODENG", "FXS", "kPEPE"}
-    universe = [{"name": c, "szDecimals": 2, "maxLeverage": 10} for c in sorted(coins)]
-    return {i.symbol: i for i in parse_meta({"universe": universe})}
-
-
-def _bitmex(captures: Path) -> dict[str, Instrument]:
-    (rows,) = _bodies(captures, "BITMEX.0.txt")
-    return {inst.symbol: inst for r in rows if (inst := bitmex.instrument(r)) is not None}
-
-
-def _bitget(captures: Path) -> dict[str, Instrument]:
-    out: dict[str, Instrument] = {}
-    for body in _bodies(captures, "BITGET.0.txt", "/mix/v1/market/contracts"):
-        for r in body["data"]:
-            symbol = r["symbol"].split("_")[0]
-            out[symbol] = Instrument("bitget", symbol, r["baseCoin"], r["quoteCoin"], True)
-    for symbol in ("STORJUSDT", "APEUSDT", "IPUSDT"):  # listed after the recording
-        out[symbol] = Instrument("bitget", symbol, symbol.removesuffix("USDT"), "USDT", True)
-    return out
-
-
-def _gateio(captures: Path) -> dict[str, Instrument]:
-    (rows,) = _bodies(captures, "GATEIO_FUTURES.0.txt")
-    out: dict[str, Instrument] = {c.symbol: c for c in parse_contracts(rows, "usdt")}
-    for name, base in (("BTC_USD", "BTC"), ("ETC_USD", "ETC")):
-        out[name] = GateContract("gateio", name, base, "USD", linear=False, settle="btc")
-    return out
-
-
-MARKETS: dict[str, Callable[[Path], dict[str, Instrument]]] = {
-    "binance_usdm": _binance_usdm,
-    "binance_coinm": _binance_coinm,
-    "bybit": _bybit,
-    "okx": _okx,
-    "deribit": _deribit,
-    "hyperliquid": _hyperliquid,
-    "bitmex": _bitmex,
-    "bitget": _bitget,
-    "gateio": _gateio,
-}
-"""Each venue's instruments as its recorded REST listing gives them (plus the symbols its
-frames name that were listed later or have expired)."""
-
-
-class AnyInstrument(Mapping[str, Instrument]):
-    """For a venue without a recorded listing: every symbol is a linear contract."""
-
-    def __init__(self, venue: str) -> None:
-        self.venue = venue
-
-    def __getitem__(self, symbol: str) -> Instrument:
-        if not isinstance(symbol, str) or not symbol:
-            raise KeyError(symbol)
-        return Instrument(self.venue, symbol, symbol[:3], "USD", linear=True)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
-def new_parser(captures: Path, venue: str) -> Parser:
-    """The venue's own parser (``Venue.new_parser``), every symbol wanted."""
-    markets = MARKETS[venue](captures) if venue in MARKETS else AnyInstrument(venue)
-    return REGISTRY[venue](VenueSettings()).new_parser(markets, None)
+def new_parser(captures: Path, venue: VenueSpec | str) -> Parser:
+    """The venue's own parser (``Venue.new_parser``) on the instruments of its recorded
+    listing, every symbol wanted."""
+    spec = spec_of(venue)
+    return spec.venue(VenueSettings()).new_parser(dict(recorded(spec).markets(captures)), None)
 
 
 # -- the mutator -------------------------------------------------------------------------------
@@ -357,7 +250,7 @@ class FuzzResult:
         )
 
 
-def productive(captures: Path, venue: str, frames: list[str]) -> list[str]:
+def productive(captures: Path, venue: VenueSpec | str, frames: list[str]) -> list[str]:
     """The frames that give events when a fresh parser reads them all, twice in order (the
     second pass sees the state the first built: snapshots, marks, partials)."""
     parser = new_parser(captures, venue)
@@ -368,14 +261,16 @@ def productive(captures: Path, venue: str, frames: list[str]) -> list[str]:
     return list(out)
 
 
-def fuzz(captures: Path, venue: str, n: int, seed: int, intact: float = 0.2) -> FuzzResult:
+def fuzz(
+    captures: Path, venue: VenueSpec | str, n: int, seed: int, intact: float = 0.2
+) -> FuzzResult:
     """Feed ``n`` frames to a fresh parser of ``venue``: real ones with probability
     ``intact``, else mutated ones."""
     parser = new_parser(captures, venue)
     frames = capture_frames(captures, venue)
     mutator = Mutator(frames, seed, productive(captures, venue, frames))
     rng = mutator.rng
-    out = FuzzResult(venue)
+    out = FuzzResult(spec_of(venue).id)
     started = time.perf_counter()
     for _ in range(n):
         frame: str | bytes

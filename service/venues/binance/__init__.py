@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from ..spec import VenueSpec
+from . import recorded
 from .coinm import BinanceCoinm
 from .player import BinanceCoinmPlayer, BinanceUsdmPlayer
 from .shape import SHAPE
@@ -21,10 +22,18 @@ from .simulator.usdm import BinanceUsdmSimulator
 from .usdm import BinanceUsdm
 
 USDM = VenueSpec(
-    venue=BinanceUsdm, shape=SHAPE, simulator=BinanceUsdmSimulator, player=BinanceUsdmPlayer
+    venue=BinanceUsdm,
+    shape=SHAPE,
+    simulator=BinanceUsdmSimulator,
+    player=BinanceUsdmPlayer,
+    recorded=recorded.USDM,
 )
 COINM = VenueSpec(
-    venue=BinanceCoinm, shape=SHAPE, simulator=BinanceCoinmSimulator, player=BinanceCoinmPlayer
+    venue=BinanceCoinm,
+    shape=SHAPE,
+    simulator=BinanceCoinmSimulator,
+    player=BinanceCoinmPlayer,
+    recorded=recorded.COINM,
 )
 
 SPECS = (USDM, COINM)

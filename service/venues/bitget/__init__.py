@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from ..spec import VenueSpec
 from .player import BitgetPlayer
+from .recorded import RECORDED
 from .shape import SHAPE
 from .simulator.server import BitgetSimulator
 from .venue import Bitget
 
-SPEC = VenueSpec(venue=Bitget, shape=SHAPE, simulator=BitgetSimulator, player=BitgetPlayer)
+SPEC = VenueSpec(
+    venue=Bitget, shape=SHAPE, simulator=BitgetSimulator, player=BitgetPlayer, recorded=RECORDED
+)
 
 SPECS = (SPEC,)
 """What this package registers (:data:`service.venues.PACKAGES`)."""

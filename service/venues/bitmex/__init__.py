@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from ..spec import VenueSpec
 from .player import BitmexPlayer
+from .recorded import RECORDED
 from .shape import SHAPE
 from .simulator.server import BitmexSimulator
 from .venue import Bitmex
 
-SPEC = VenueSpec(venue=Bitmex, shape=SHAPE, simulator=BitmexSimulator, player=BitmexPlayer)
+SPEC = VenueSpec(
+    venue=Bitmex, shape=SHAPE, simulator=BitmexSimulator, player=BitmexPlayer, recorded=RECORDED
+)
 
 SPECS = (SPEC,)
 """What this package registers (:data:`service.venues.PACKAGES`)."""

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from ..spec import VenueSpec
 from .player import BybitPlayer
+from .recorded import RECORDED
 from .shape import SHAPE
 from .simulator.server import BybitSimulator
 from .venue import Bybit
 
-SPEC = VenueSpec(venue=Bybit, shape=SHAPE, simulator=BybitSimulator, player=BybitPlayer)
+SPEC = VenueSpec(
+    venue=Bybit, shape=SHAPE, simulator=BybitSimulator, player=BybitPlayer, recorded=RECORDED
+)
 
 SPECS = (SPEC,)
 """What this package registers (:data:`service.venues.PACKAGES`)."""

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from ..spec import VenueSpec
 from .player import DeribitPlayer
+from .recorded import RECORDED
 from .shape import SHAPE
 from .simulator.server import DeribitSimulator
 from .venue import Deribit
 
-SPEC = VenueSpec(venue=Deribit, shape=SHAPE, simulator=DeribitSimulator, player=DeribitPlayer)
+SPEC = VenueSpec(
+    venue=Deribit, shape=SHAPE, simulator=DeribitSimulator, player=DeribitPlayer, recorded=RECORDED
+)
 
 SPECS = (SPEC,)
 """What this package registers (:data:`service.venues.PACKAGES`)."""

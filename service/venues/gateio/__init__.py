@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from ..spec import VenueSpec
 from .player import GatePlayer
+from .recorded import RECORDED
 from .shape import SHAPE
 from .simulator.server import GateSimulator
 from .venue import Gate
 
-SPEC = VenueSpec(venue=Gate, shape=SHAPE, simulator=GateSimulator, player=GatePlayer)
+SPEC = VenueSpec(
+    venue=Gate, shape=SHAPE, simulator=GateSimulator, player=GatePlayer, recorded=RECORDED
+)
 
 SPECS = (SPEC,)
 """What this package registers (:data:`service.venues.PACKAGES`)."""

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 from ..spec import VenueSpec
 from .player import HyperliquidPlayer
+from .recorded import RECORDED
 from .shape import SHAPE
 from .simulator.server import HyperliquidSimulator
 from .venue import Hyperliquid
 
 SPEC = VenueSpec(
-    venue=Hyperliquid, shape=SHAPE, simulator=HyperliquidSimulator, player=HyperliquidPlayer
+    venue=Hyperliquid,
+    shape=SHAPE,
+    simulator=HyperliquidSimulator,
+    player=HyperliquidPlayer,
+    recorded=RECORDED,
 )
 
 SPECS = (SPEC,)

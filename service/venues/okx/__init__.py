@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from ..spec import VenueSpec
 from .player import OkxPlayer
+from .recorded import RECORDED
 from .shape import SHAPE
 from .simulator.server import OkxSimulator
 from .venue import Okx
 
-SPEC = VenueSpec(venue=Okx, shape=SHAPE, simulator=OkxSimulator, player=OkxPlayer)
+SPEC = VenueSpec(
+    venue=Okx, shape=SHAPE, simulator=OkxSimulator, player=OkxPlayer, recorded=RECORDED
+)
 
 SPECS = (SPEC,)
 """What this package registers (:data:`service.venues.PACKAGES`)."""

@@ -12,8 +12,15 @@ from __future__ import annotations
 from service.venues.spec import VenueSpec
 
 from .player import ExamplePlayer
+from .recorded import RECORDED
 from .shape import SHAPE
 from .simulator.server import ExampleSimulator
 from .venue import Example
 
-SPEC = VenueSpec(venue=Example, shape=SHAPE, simulator=ExampleSimulator, player=ExamplePlayer)
+SPEC = VenueSpec(
+    venue=Example,
+    shape=SHAPE,
+    simulator=ExampleSimulator,
+    player=ExamplePlayer,
+    recorded=RECORDED,
+)

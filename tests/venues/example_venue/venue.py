@@ -20,7 +20,7 @@ import httpx
 import msgspec
 
 from service.events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
-from service.venues.base import Connection, Instrument, ParseError, Parser, Venue
+from service.venues.base import INVALID_JSON, Connection, Instrument, ParseError, Parser, Venue
 
 VENUE: Final = "example"
 FUNDING_INTERVAL_H: Final = 8.0
@@ -70,7 +70,7 @@ class ExampleParser(Parser):
         except msgspec.ValidationError:
             raise ParseError("bad_frame") from None
         except msgspec.DecodeError:
-            raise ParseError("not_json") from None
+            raise ParseError(INVALID_JSON) from None
         raise ParseError("unknown_channel")
 
     def _ticker(self, row: TickerRow, ts: int, recv_ms: int) -> list[Event]:

@@ -61,6 +61,8 @@ class _Client:
 class BitmexSimulator(VenueServer[_Client]):
     """BitMEX perpetuals on loopback. ``async with BitmexSimulator() as sim: ...``."""
 
+    RESENDS_ON_SUBSCRIBE = True
+
     def __init__(
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,

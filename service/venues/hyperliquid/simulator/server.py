@@ -61,6 +61,8 @@ class _Client:
 class HyperliquidSimulator(VenueServer[_Client]):
     """Hyperliquid perps on loopback. ``async with HyperliquidSimulator() as sim: ...``."""
 
+    RESENDS_ON_SUBSCRIBE = True
+
     def __init__(
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,

@@ -81,6 +81,7 @@ class _Client:
 class OkxSimulator(VenueServer[_Client]):
     """OKX v5 swaps on loopback. ``async with OkxSimulator() as sim: ...``."""
 
+    RESENDS_ON_SUBSCRIBE = True
     FAST: ClassVar[Mapping[str, Any]] = {
         "push_interval_s": 0.1,
         "oi_interval_s": 0.3,
