@@ -56,7 +56,11 @@ class VenueServer(Generic[C]):
     RESENDS_ON_SUBSCRIBE: ClassVar[bool] = False
     """True: a new subscription re-sends the venue's recent liquidations (OKX's burst,
     Hyperliquid's snapshot, BitMEX's partial of resting orders), so what the venue sent while
-    a client was away reaches it once it is back."""
+    a client was away reaches it once it is back. Such a venue keeps :attr:`resent`."""
+
+    resent: list[LiquidationPrint]
+    """Of a venue that :attr:`RESENDS_ON_SUBSCRIBE`: the liquidations it sent again to a new
+    subscription, as often as it did."""
 
     pushed: list[LiquidationPrint]
     """The liquidations the venue put on the wire live, in order, each once (re-sends on a

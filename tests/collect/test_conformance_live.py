@@ -53,7 +53,10 @@ CASCADE_START_S = 21.0
 TIME_SCALE = 3.0
 """Three times real speed: the burst lasts about 13 s of the test's time."""
 SETTLE_S = 0.6
-"""How long what a simulator sent takes to reach Redis through the collector, with margin."""
+"""How long a new connection takes to subscribe, with margin."""
+ARRIVAL_S = 10.0
+"""How long the tests wait for what a simulator sent to reach Redis through the collector
+(the collector keeps running meanwhile): a liquidation still missing then is lost."""
 
 
 @pytest.fixture(params=[*SPECS, EXAMPLE], ids=lambda s: s.id)
@@ -125,6 +128,16 @@ async def liquidation_ids(client: aioredis.Redis, venue: str, symbols: Any) -> l
     return [stored_id(x) for x in await stored_liquidations(client, venue, symbols)]
 
 
+async def arrived(client: aioredis.Redis, venue: str, symbols: Any, expected: set[Id]) -> None:
+    """Wait (up to :data:`ARRIVAL_S`) until every identity in ``expected`` is stored; the
+    assertions after say what is missing."""
+    deadline = time.monotonic() + ARRIVAL_S
+    while not expected <= set(await liquidation_ids(client, venue, symbols)):
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.1)
+
+
 def assert_stored_once(got: list[Id], sent: Counter[Id]) -> None:
     """Nothing stored twice, and nothing stored that the venue did not send."""
     twice = [i for i, n in Counter(got).items() if n > sent[i]]
@@ -150,29 +163,38 @@ async def test_the_simulator_and_the_parser_agree_on_every_channel(
         await asyncio.sleep(SETTLE_S)  # every connection subscribed
         live_from = len(sim.pushed)  # what was re-sent on subscribe came before this
         await eventually(every_channel_landed)
+        # The market and the last of each channel stored, at one moment (both move fast in
+        # a cascade): the stored value is at most a push (or a venue's re-report) behind.
+        quotes = {s: sim.market.quote(s) for s in symbols}
+        last = {
+            (s, k): (await stored(redis_client, spec.id, s, k))[-1]
+            for s in symbols
+            for k in (Kind.MARK, Kind.FUNDING, Kind.OPEN_INTEREST)
+        }
         await until(lambda: len(sim.pushed) >= live_from + 10)
         end = len(sim.pushed)
-        await asyncio.sleep(SETTLE_S)
+        await arrived(redis_client, spec.id, symbols, set(sent_ids(sim, live_from, end)))
         health = collector.health
         assert health.connected
         assert health.parse_errors == {}
         assert health.events_invalid == {}
         assert health.instruments == len(symbols)
         markets: Mapping[str, Instrument] = collector.markets
-        quotes = {s: sim.market.quote(s) for s in symbols}
 
     for symbol in symbols:
         q = quotes[symbol]
-        mark = (await stored(redis_client, spec.id, symbol, Kind.MARK))[-1]
+        mark = last[(symbol, Kind.MARK)]
         assert isinstance(mark, MarkPrice)
         assert mark.mark_price == pytest.approx(q.mark, rel=0.01), symbol
-        funding = (await stored(redis_client, spec.id, symbol, Kind.FUNDING))[-1]
+        funding = last[(symbol, Kind.FUNDING)]
         assert isinstance(funding, FundingRate)
         assert funding.funding_rate_1h == pytest.approx(funding.funding_rate / funding.interval_h)
-        assert funding.funding_rate_1h == pytest.approx(
-            q.funding_rate_8h / 8, rel=0.25, abs=2e-6
-        ), symbol
-        oi = (await stored(redis_client, spec.id, symbol, Kind.OPEN_INTEREST))[-1]
+        # Per hour as the market has it; loose (funding moves fastest in a cascade, and a
+        # venue may re-report it only on change), tight enough for a wrong interval or unit.
+        assert funding.funding_rate_1h == pytest.approx(q.funding_rate_8h / 8, rel=0.5, abs=2e-6), (
+            symbol
+        )
+        oi = last[(symbol, Kind.OPEN_INTEREST)]
         assert isinstance(oi, OpenInterest)
         assert oi.oi_base == pytest.approx(q.oi_base, rel=0.03), symbol
         assert oi.oi_usd == pytest.approx(q.oi_base * q.mark, rel=0.04), symbol
@@ -219,6 +241,7 @@ async def test_a_reconnect_mid_burst_loses_nothing_the_venue_delivers_and_double
     async with running(venue_of(spec, sim), redis_client, **away) as collector:
         await until(lambda: collector.health.connected and len(sim.pushed) >= 8)
         n, cut = sim.clients, len(sim.pushed)
+        resent_from = len(sim.resent) if sim.RESENDS_ON_SUBSCRIBE else 0
         assert in_the_burst(sim)
         assert await sim.drop_connections() == n  # a network cut: no close frame
         await until(lambda: collector.health.reconnects_total >= n and collector.health.connected)
@@ -228,7 +251,7 @@ async def test_a_reconnect_mid_burst_loses_nothing_the_venue_delivers_and_double
         await until(lambda: len(sim.pushed) >= back + 10)
         end = len(sim.pushed)
         assert in_the_burst(sim)  # still in the burst
-        await asyncio.sleep(SETTLE_S)
+        await arrived(redis_client, spec.id, symbols, set(sent_ids(sim, back, end)))
         assert sim.connections_total == 2 * n
         assert collector.health.parse_errors == {}
 
@@ -236,9 +259,10 @@ async def test_a_reconnect_mid_burst_loses_nothing_the_venue_delivers_and_double
     assert_stored_once(ids, sent_ids(sim))
     lost = set(sent_ids(sim, back, end)) - set(ids)
     assert not lost, f"{len(lost)} liquidations sent after the reconnect were lost"
-    if sim.RESENDS_ON_SUBSCRIBE:  # what it sent while the collector was away came back
-        assert sent_ids(sim, cut, back)
-        lost = set(sent_ids(sim, 0, end)) - set(ids)
+    if sim.RESENDS_ON_SUBSCRIBE:  # some of what it sent while the collector was away came back
+        again = {canonical(i) for p in sim.resent[resent_from:] for i in sim.wire_ids(p)}
+        assert again & set(sent_ids(sim, cut, back))
+        lost = again - set(ids)
         assert not lost, f"{len(lost)} liquidations the venue re-sent were lost"
 
 
@@ -252,7 +276,7 @@ async def test_rotation_hands_over_without_a_reconnect_a_loss_or_a_duplicate(
         n, start = sim.clients, len(sim.pushed)
         await until(lambda: sim.connections_total >= 3 * n, within=15)
         end = len(sim.pushed)
-        await asyncio.sleep(SETTLE_S)
+        await arrived(redis_client, spec.id, symbols, set(sent_ids(sim, start, end)))
         assert collector.health.reconnects_total == 0  # rotations are not reconnects
         assert collector.health.connected
 

@@ -109,6 +109,7 @@ class BitmexSimulator(VenueServer[_Client]):
         """The same list: an order placed while nobody is subscribed is delivered in the next
         subscription's partial while it rests."""
         self.replayed: list[wire.Order] = []
+        self.resent: list[LiquidationPrint] = []
         """Orders sent again in the partials of later subscriptions (copies, as sent)."""
         self.orders: dict[LiquidationPrint, wire.Order] = {}
         self._open: dict[str, wire.Order] = {}
@@ -169,6 +170,7 @@ class BitmexSimulator(VenueServer[_Client]):
             return wire.partial(name, symbol, rows)
         orders = [o for o in self._open.values() if symbol in (None, o.print.symbol)]
         self.replayed.extend(replace(o) for o in orders)  # as they were sent
+        self.resent.extend(o.print for o in orders)
         return wire.partial(name, symbol, [o.row() for o in orders])
 
     def _send(self, name: str, symbol: str, frame: str) -> None:

@@ -110,6 +110,7 @@ class HyperliquidSimulator(VenueServer[_Client]):
         self.pushed: list[LiquidationPrint] = []
         """Backstop prints sent live (once each, whether anyone subscribed or not)."""
         self.replayed: list[LiquidationPrint] = []
+        self.resent = self.replayed
         """Backstop prints sent again in the snapshots that follow a subscription."""
         self.snapshots = 0
         self._fills: dict[LiquidationPrint, dict[str, Any]] = {}

@@ -138,6 +138,7 @@ class OkxSimulator(VenueServer[_Client]):
         self.pushed: list[LiquidationPrint] = []
         """Every liquidation sent live (once each, subscribers or not)."""
         self.replayed: list[LiquidationPrint] = []
+        self.resent = self.replayed
         """Liquidations sent again in the bursts that follow a subscription."""
         self.bursts = 0
         self._sampler = random.Random(f"okx-sample-{seed}")
