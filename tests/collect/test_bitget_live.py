@@ -15,7 +15,6 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
-from service.simulate.market import LiquidationPrint
 from service.venues.base import Connection, Instrument
 from service.venues.bitget.simulator.server import BitgetSimulator
 from service.venues.bitget.simulator.wire import BITGET_SYMBOLS
@@ -38,12 +37,6 @@ async def sim() -> AsyncIterator[BitgetSimulator]:
         seed=3, time_scale=4.0, start_s=22, push_interval_s=0.1, list_only_simulated=True
     ) as s:
         yield s
-
-
-def identity(sim: BitgetSimulator, p: LiquidationPrint) -> tuple[str, str]:
-    """A pushed liquidation's identity, from the row the simulator sent."""
-    row = sim.row(p)
-    return p.symbol, f"{row['ts']}:{row['side']}:{row['amount']}:{row['price']}"
 
 
 async def test_marks_funding_open_interest_and_sampled_liquidations_land_in_their_units(
@@ -84,10 +77,10 @@ async def test_marks_funding_open_interest_and_sampled_liquidations_land_in_thei
     got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     ids = [(x.symbol, x.event_id) for x in got]
     assert len(ids) == len(set(ids))  # stored once each
-    assert {identity(sim, p) for p in sim.pushed[:end]} <= set(ids)  # every one pushed
-    assert set(ids) <= {identity(sim, p) for p in sim.pushed}  # and nothing else
+    assert {sim.wire_ids(p)[0] for p in sim.pushed[:end]} <= set(ids)  # every one pushed
+    assert set(ids) <= {sim.wire_ids(p)[0] for p in sim.pushed}  # and nothing else
     assert {x.symbol for x in got} >= {"BTCUSDT", "BTCUSD"}
-    by_id = {identity(sim, p): p for p in sim.pushed}
+    by_id = {sim.wire_ids(p)[0]: p for p in sim.pushed}
     for liq in got:
         p = by_id[(liq.symbol, liq.event_id)]
         assert liq.sampled is True

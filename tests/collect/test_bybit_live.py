@@ -13,8 +13,6 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
-from service.simulate.market import LiquidationPrint
-from service.venues.bybit.simulator import wire
 from service.venues.bybit.simulator.server import BybitSimulator
 from service.venues.bybit.venue import Bybit
 
@@ -33,13 +31,6 @@ async def sim() -> AsyncIterator[BybitSimulator]:
     # In the long cascade (scenario 20 s to 60 s), 5x faster: about 7.6 s of burst.
     async with BybitSimulator(seed=3, time_scale=5.0, start_s=22) as s:
         yield s
-
-
-def identity(sim: BybitSimulator, p: LiquidationPrint) -> tuple[str, str]:
-    """A pushed liquidation's identity, from the row the simulator sent: time, position
-    side, size and price as they were on the wire."""
-    row = wire.liquidation_row(p, sim.contracts[p.symbol])
-    return p.symbol, f"{row['T']}:{row['S']}:{row['v']}:{row['p']}"
 
 
 async def test_marks_funding_open_interest_and_liquidations_of_both_categories_reach_redis(
@@ -87,8 +78,8 @@ async def test_marks_funding_open_interest_and_liquidations_of_both_categories_r
     got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     ids = [(x.symbol, x.event_id) for x in got]
     assert len(ids) == len(set(ids))  # stored once each
-    assert {identity(sim, p) for p in sim.pushed[:end]} <= set(ids)  # all of them
-    assert set(ids) <= {identity(sim, p) for p in sim.pushed}  # and nothing else
+    assert {sim.wire_ids(p)[0] for p in sim.pushed[:end]} <= set(ids)  # all of them
+    assert set(ids) <= {sim.wire_ids(p)[0] for p in sim.pushed}  # and nothing else
     assert {x.symbol for x in got} >= {"BTCUSDT", "BTCUSD"}
     for liq in got:
         assert liq.sampled is False

@@ -23,7 +23,6 @@ pytestmark = pytest.mark.integration
 
 VENUE = "deribit"
 SYMBOLS = list(wire.DERIBIT_SYMBOLS)
-Identity = tuple[str, str]
 
 
 def deribit(sim: DeribitSimulator) -> Deribit:
@@ -35,16 +34,6 @@ async def sim() -> AsyncIterator[DeribitSimulator]:
     # In the long cascade (scenario 20 s to 60 s), 5x faster: about 7 s of cascade.
     async with DeribitSimulator(seed=3, time_scale=5.0, start_s=21, list_only_simulated=True) as s:
         yield s
-
-
-def expected(sim: DeribitSimulator, upto: int | None = None, since: int = 0) -> set[Identity]:
-    """(instrument, event id) of every liquidated side of the trades sent: one per trade,
-    two for an ``MT`` trade (a long and a short closed, each for the full amount)."""
-    return {
-        (row["instrument_name"], f"{row['trade_id']}:{side.value}")
-        for p, row in sim.sent[since:upto]
-        for side in wire.liquidated_sides(p)
-    }
 
 
 async def test_marks_funding_open_interest_and_liquidations_land_in_their_units(
@@ -90,8 +79,8 @@ async def test_marks_funding_open_interest_and_liquidations_land_in_their_units(
     got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     ids = [(x.symbol, x.event_id) for x in got]
     assert len(ids) == len(set(ids))  # stored once each
-    assert expected(sim, end) <= set(ids)  # all of them
-    assert set(ids) <= expected(sim)  # and nothing else
+    assert set(sim.sent_ids(upto=end)) <= set(ids)  # all of them (two for an MT trade)
+    assert set(ids) <= set(sim.sent_ids())  # and nothing else
     rows = {(row["instrument_name"], row["trade_id"]): (p, row) for p, row in sim.sent}
     for liq in got:
         p, row = rows[(liq.symbol, liq.event_id.split(":")[0])]

@@ -14,7 +14,6 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
-from service.simulate.market import LiquidationPrint
 from service.venues.gateio.simulator.server import GateSimulator
 from service.venues.gateio.simulator.wire import GATE_SYMBOLS
 from service.venues.gateio.venue import Gate
@@ -36,13 +35,6 @@ async def sim() -> AsyncIterator[GateSimulator]:
         seed=3, time_scale=4.0, start_s=22, push_interval_s=0.2, list_only_simulated=True
     ) as s:
         yield s
-
-
-def identity(sim: GateSimulator, p: LiquidationPrint) -> tuple[str, str]:
-    """A pushed liquidation's identity, from the row the simulator sent."""
-    row = sim.row(p, decimal_sizes=True)  # the collector asks for decimal sizes
-    ts = row["time"] if row["time"] > 10**11 else row["time"] * 1000
-    return p.symbol, f"{ts}:{row['size']}:{row['price']}"
 
 
 async def test_marks_funding_open_interest_and_every_liquidation_land_in_their_units(
@@ -89,9 +81,9 @@ async def test_marks_funding_open_interest_and_every_liquidation_land_in_their_u
     got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     ids = [(x.symbol, x.event_id) for x in got]
     assert len(ids) == len(set(ids))  # stored once each
-    assert {identity(sim, p) for p in sim.pushed[:end]} <= set(ids)  # every one pushed
-    assert set(ids) <= {identity(sim, p) for p in sim.pushed}  # and nothing else
-    by_id = {identity(sim, p): p for p in sim.pushed}
+    assert {sim.wire_ids(p)[0] for p in sim.pushed[:end]} <= set(ids)  # every one pushed
+    assert set(ids) <= {sim.wire_ids(p)[0] for p in sim.pushed}  # and nothing else
+    by_id = {sim.wire_ids(p)[0]: p for p in sim.pushed}
     for liq in got:
         p = by_id[(liq.symbol, liq.event_id)]
         assert liq.sampled is False
@@ -125,7 +117,7 @@ async def test_the_legacy_format_lands_as_a_sample(redis_client: aioredis.Redis)
         assert len(sim.pushed) < len(sim.prints) / 5  # most liquidations were never sent
 
     got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
-    assert {identity(sim, p) for p in sim.pushed[:end]} <= {(x.symbol, x.event_id) for x in got}
+    assert {sim.wire_ids(p)[0] for p in sim.pushed[:end]} <= {(x.symbol, x.event_id) for x in got}
     assert got
     assert all(x.sampled for x in got)
     assert all(x.ts_ms % 1000 == 0 for x in got)  # time in seconds

@@ -12,8 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
-from service.events import FundingRate, Kind, Liquidation, OpenInterest
-from service.simulate.market import LiquidationPrint
+from service.events import FundingRate, Kind, OpenInterest
 from service.venues.hyperliquid.simulator.server import HyperliquidSimulator
 from service.venues.hyperliquid.simulator.wire import HL_SYMBOLS
 from service.venues.hyperliquid.venue import Hyperliquid
@@ -23,7 +22,6 @@ pytestmark = pytest.mark.integration
 VENUE = "hyperliquid"
 SYMBOLS = list(HL_SYMBOLS)
 HOUR_MS = 3_600_000
-Identity = tuple[str, str]
 
 
 def hyperliquid(sim: HyperliquidSimulator) -> Hyperliquid:
@@ -43,14 +41,6 @@ async def sim() -> AsyncIterator[HyperliquidSimulator]:
         list_only_simulated=True,
     ) as s:
         yield s
-
-
-def wire_identity(sim: HyperliquidSimulator, p: LiquidationPrint) -> Identity:
-    return (p.symbol, str(sim.fill_of(p)["tid"]))
-
-
-def identity(x: Liquidation) -> Identity:
-    return (x.symbol, x.event_id)
 
 
 async def test_marks_funding_oi_and_liquidations_land_in_their_units(
@@ -84,9 +74,9 @@ async def test_marks_funding_oi_and_liquidations_land_in_their_units(
 
     got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     assert len(got) >= 30
-    by_wire = {wire_identity(sim, p): p for p in sim.pushed}
+    by_wire = {sim.wire_ids(p)[0]: p for p in sim.pushed}
     for liq in got:
-        p = by_wire[identity(liq)]  # every stored one was a backstop the vault filled
+        p = by_wire[(liq.symbol, liq.event_id)]  # every stored one was a backstop the vault filled
         fill = sim.fill_of(p)
         assert liq.side is p.side
         assert liq.sampled
