@@ -17,11 +17,16 @@ Conventions shared by every venue:
 from __future__ import annotations
 
 import enum
-from typing import Final
+from typing import Final, TypeAlias
 
 import msgspec
 
 HOURS_PER_YEAR: Final = 8760
+
+
+InstrumentId: TypeAlias = tuple[str, str]
+"""One instrument, the same in every layer: ``(venue, symbol)``, the venue's id and the venue's
+own symbol for it (``("okx", "BTC-USDT-SWAP")``)."""
 
 
 class Kind(enum.StrEnum):

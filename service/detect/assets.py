@@ -15,10 +15,8 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from ..events import Event, FundingRate, Kind, MarkPrice, OpenInterest
+from ..events import Event, FundingRate, InstrumentId, Kind, MarkPrice, OpenInterest
 from ..store.reader import LiquidationSums
-
-Pair = tuple[str, str]
 
 
 class AssetInstrument(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,8 +49,8 @@ class AssetView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def build_asset_views(
-    latest: Mapping[Pair, Mapping[Kind, Event]],
-    liquidations: Mapping[Pair, LiquidationSums],
+    latest: Mapping[InstrumentId, Mapping[Kind, Event]],
+    liquidations: Mapping[InstrumentId, LiquidationSums],
     stale_venues: Iterable[str],
     *,
     now_ms: int,

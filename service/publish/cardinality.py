@@ -14,13 +14,12 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 from ..config import MetricsSettings
-from ..events import Event, Kind, OpenInterest, Side
+from ..events import Event, InstrumentId, Kind, OpenInterest, Side
 
 OTHER: Final = "other"
 """The ``symbol`` label of folded liquidation counters."""
 SWAP_FACTOR: Final = 1.25
 
-Instrument = tuple[str, str]
 LiqKey = tuple[str, str, Side]
 Totals = Mapping[LiqKey, tuple[int, float]]
 
@@ -34,8 +33,8 @@ class Selection:
         self._chosen: dict[str, set[str]] = {}
 
     def choose(
-        self, latest: Mapping[Instrument, Mapping[Kind, Event]], known: Iterable[Instrument]
-    ) -> set[Instrument]:
+        self, latest: Mapping[InstrumentId, Mapping[Kind, Event]], known: Iterable[InstrumentId]
+    ) -> set[InstrumentId]:
         pairs = set(latest) | set(known)
         if self._allow is not None:
             return {pair for pair in pairs if pair[1] in self._allow}
@@ -83,7 +82,9 @@ class Folding:
         self._folded: set[LiqKey] = set()
         """Keys counted in ``other`` at the previous scrape."""
 
-    def fold(self, totals: Totals, selected: set[Instrument]) -> list[tuple[LiqKey, float, float]]:
+    def fold(
+        self, totals: Totals, selected: set[InstrumentId]
+    ) -> list[tuple[LiqKey, float, float]]:
         """The (venue, symbol, side) -> count, notional USD series to export."""
         shown: dict[LiqKey, tuple[int, float]] = {}
         folded: set[LiqKey] = set()

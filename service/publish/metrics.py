@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 from ..alerts.deliver import ReceiverStats
 from ..config import MetricsSettings
 from ..detect.assets import build_asset_views
-from ..events import Event, FundingRate, Kind, MarkPrice, OpenInterest, Side
+from ..events import Event, FundingRate, InstrumentId, Kind, MarkPrice, OpenInterest, Side
 from ..health import HealthSnapshot
 from ..histogram import Histogram
 from ..scores import Pressure, State
@@ -39,7 +39,7 @@ from ..store import poison
 from ..store.reader import LiquidationSums
 from .api.freshness import feed_problem
 from .build import PYTHON_VERSION, VERSION
-from .cardinality import Folding, Instrument, LiqKey, Selection
+from .cardinality import Folding, LiqKey, Selection
 
 
 class MetricsSource(Protocol):
@@ -47,7 +47,7 @@ class MetricsSource(Protocol):
 
     def health(self) -> list[HealthSnapshot]: ...
     def pressures(self) -> list[Pressure]: ...
-    def latest(self) -> Mapping[Instrument, Mapping[Kind, Event]]:
+    def latest(self) -> Mapping[InstrumentId, Mapping[Kind, Event]]:
         """The newest event of each kind per (venue, symbol)."""
         ...
 
@@ -440,7 +440,7 @@ def _feeds(f: Families, snapshots: list[HealthSnapshot]) -> None:
 
 
 def _market(
-    f: Families, latest: Mapping[Instrument, Mapping[Kind, Event]], selected: set[Instrument]
+    f: Families, latest: Mapping[InstrumentId, Mapping[Kind, Event]], selected: set[InstrumentId]
 ) -> None:
     for pair in sorted(selected & set(latest)):
         events, labels = latest[pair], list(pair)
@@ -465,7 +465,7 @@ def _market(
                 f[INDEX_PRICE].add_metric(labels, mark.index_price)
 
 
-def _pressure(f: Families, pressures: list[Pressure], selected: set[Instrument]) -> None:
+def _pressure(f: Families, pressures: list[Pressure], selected: set[InstrumentId]) -> None:
     for p in sorted(pressures, key=lambda p: (p.venue, p.symbol)):
         if (p.venue, p.symbol) not in selected:
             continue
@@ -508,14 +508,14 @@ def _store(f: Families, stats: Mapping[str, float]) -> None:
 
 def _assets(
     f: Families,
-    latest: Mapping[Instrument, Mapping[Kind, Event]],
+    latest: Mapping[InstrumentId, Mapping[Kind, Event]],
     totals: Mapping[LiqKey, tuple[int, float]],
     health: list[HealthSnapshot],
     max_assets: int,
 ) -> None:
     """The asset view: the top ``max_assets`` assets by open interest."""
     now = int(time.time() * 1000)
-    sums: dict[Instrument, list[float]] = {}
+    sums: dict[InstrumentId, list[float]] = {}
     for (venue, symbol, side), (_, usd) in totals.items():
         sums.setdefault((venue, symbol), [0.0, 0.0])[0 if side is Side.LONG else 1] += usd
     liq = {k: LiquidationSums(v[0], v[1]) for k, v in sums.items()}

@@ -24,7 +24,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
-from ..events import KIND_OF, Event, Kind
+from ..events import KIND_OF, Event, InstrumentId, Kind
 from ..scores import Pressure
 from . import keys
 from .client import is_cluster
@@ -38,8 +38,6 @@ from .poison import (
     utf8,
 )
 from .reader import instrument_members
-
-Pair = tuple[str, str]
 
 # redis.pcall: a key of the wrong type answers an error in its place, not for the whole call.
 # The keys are built here from keys.py's parts (prefix + instrument + suffix): sending the
@@ -75,13 +73,13 @@ class MarketReader:
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
         self._members: set[bytes] = set()
-        self._pairs: list[tuple[bytes, Pair]] = []
-        self._rows: dict[Pair, tuple[Any, dict[Kind, Event], Fields]] = {}
+        self._pairs: list[tuple[bytes, InstrumentId]] = []
+        self._rows: dict[InstrumentId, tuple[Any, dict[Kind, Event], Fields]] = {}
         """Each instrument's last hash answer, its events and fields: an unchanged answer
         (between two reads a second apart, most are) is not looked at again."""
-        self._scores: dict[Pair, tuple[bytes, Pressure | None]] = {}
+        self._scores: dict[InstrumentId, tuple[bytes, Pressure | None]] = {}
 
-    async def instruments(self) -> list[Pair]:
+    async def instruments(self) -> list[InstrumentId]:
         """Every (venue, symbol) that has written events, sorted (as
         :func:`.reader.instruments`; parsed again only when the set changed)."""
         try:
@@ -94,14 +92,18 @@ class MarketReader:
             self._members, self._pairs = members, sorted(pairs, key=lambda p: p[1])
         return [pair for _, pair in self._pairs]
 
-    async def read(self) -> tuple[list[Pair], dict[Pair, dict[Kind, Event]], dict[Pair, Pressure]]:
+    async def read(
+        self,
+    ) -> tuple[
+        list[InstrumentId], dict[InstrumentId, dict[Kind, Event]], dict[InstrumentId, Pressure]
+    ]:
         """Every instrument, the newest event of each kind of each, and each usable score."""
         await self.instruments()
         listed = self._pairs
-        latest: dict[Pair, dict[Kind, Event]] = {}
-        scores: dict[Pair, Pressure] = {}
-        rows_seen: dict[Pair, tuple[Any, dict[Kind, Event], Fields]] = {}
-        scores_seen: dict[Pair, tuple[bytes, Pressure | None]] = {}
+        latest: dict[InstrumentId, dict[Kind, Event]] = {}
+        scores: dict[InstrumentId, Pressure] = {}
+        rows_seen: dict[InstrumentId, tuple[Any, dict[Kind, Event], Fields]] = {}
+        scores_seen: dict[InstrumentId, tuple[bytes, Pressure | None]] = {}
         for i in range(0, len(listed), CHUNK):
             chunk = listed[i : i + CHUNK]
             rows = await self._call([member for member, _ in chunk])
@@ -136,7 +138,9 @@ class MarketReader:
             rows = await self._client.evalsha(READ_ALL_SHA, 0, *_PARTS, *members)
         return list(rows)
 
-    def _latest(self, pair: Pair, row: Any, before: Fields) -> tuple[dict[Kind, Event], Fields]:
+    def _latest(
+        self, pair: InstrumentId, row: Any, before: Fields
+    ) -> tuple[dict[Kind, Event], Fields]:
         """The events of a hash answer, decoding only the fields not in ``before``."""
         key = keys.latest(*pair)
         events: dict[Kind, Event] = {}
@@ -153,7 +157,7 @@ class MarketReader:
         return events, fields
 
     @staticmethod
-    def _decode_event(pair: Pair, key: str, name: bytes, raw: bytes) -> Event | None:
+    def _decode_event(pair: InstrumentId, key: str, name: bytes, raw: bytes) -> Event | None:
         text = utf8(name, "latest", key)
         kind = None if text is None else _KINDS.get(text)
         if kind is None:
@@ -167,7 +171,7 @@ class MarketReader:
         return event
 
     def _score(
-        self, pair: Pair, raw: Any, seen: dict[Pair, tuple[bytes, Pressure | None]]
+        self, pair: InstrumentId, raw: Any, seen: dict[InstrumentId, tuple[bytes, Pressure | None]]
     ) -> Pressure | None:
         cached = self._scores.get(pair)
         if cached is not None and cached[0] == raw:

@@ -19,7 +19,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from ..events import KIND_OF, Kind, Liquidation
+from ..events import KIND_OF, InstrumentId, Kind, Liquidation
 from ..scores import Transition
 from . import keys
 from .poison import (
@@ -115,7 +115,7 @@ class _Feed:
     """One instrument's stream as a page reads it: the entries read and not yet merged,
     newest first, as Redis gave them (parsed only when the merge reaches them)."""
 
-    pair: tuple[str, str]
+    pair: InstrumentId
     key: str
     member: str
     start: StreamId
@@ -154,7 +154,7 @@ class _Feed:
 
 async def liquidations(
     client: aioredis.Redis,
-    pairs: list[tuple[str, str]],
+    pairs: list[InstrumentId],
     *,
     since_ms: int | None,
     until_ms: int | None,

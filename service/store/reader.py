@@ -16,7 +16,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from ..events import KIND_OF, Event, Kind, Liquidation, Side
+from ..events import KIND_OF, Event, InstrumentId, Kind, Liquidation, Side
 from ..health import HealthSnapshot
 from ..scores import Pressure
 from . import keys
@@ -83,7 +83,7 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def instruments(client: aioredis.Redis, venue: str | None = None) -> list[tuple[str, str]]:
+async def instruments(client: aioredis.Redis, venue: str | None = None) -> list[InstrumentId]:
     """Every (venue, symbol) that has written events, optionally for one venue, sorted."""
     try:
         members: Any = await client.smembers(keys.INSTRUMENTS)
@@ -93,7 +93,7 @@ async def instruments(client: aioredis.Redis, venue: str | None = None) -> list[
     return sorted(pair for _, pair in instrument_members(members) if venue in (None, pair[0]))
 
 
-def instrument_members(members: Iterable[bytes]) -> list[tuple[str, tuple[str, str]]]:
+def instrument_members(members: Iterable[bytes]) -> list[tuple[str, InstrumentId]]:
     """The members of ``keys.INSTRUMENTS`` as ``(member, (venue, symbol))``; one that is not
     UTF-8 or names no instrument is skipped and counted (:mod:`.poison`)."""
     out = []
@@ -110,8 +110,8 @@ def instrument_members(members: Iterable[bytes]) -> list[tuple[str, tuple[str, s
 
 
 async def latest(
-    client: aioredis.Redis, pairs: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], dict[Kind, Event]]:
+    client: aioredis.Redis, pairs: Iterable[InstrumentId]
+) -> dict[InstrumentId, dict[Kind, Event]]:
     """The newest event of each kind for each instrument, in one round trip."""
     pairs = list(pairs)
     async with client.pipeline(transaction=False) as pipe:
@@ -119,7 +119,7 @@ async def latest(
             pipe.hgetall(keys.latest(venue, symbol))
         rows = await pipe.execute(raise_on_error=False)
     kinds = {k.value: k for k in Kind}
-    out: dict[tuple[str, str], dict[Kind, Event]] = {}
+    out: dict[InstrumentId, dict[Kind, Event]] = {}
     for pair, row in zip(pairs, rows, strict=True):
         key = keys.latest(*pair)
         events: dict[Kind, Event] = {}
@@ -140,8 +140,8 @@ async def latest(
 
 
 async def pressure(
-    client: aioredis.Redis, pairs: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], bytes]:
+    client: aioredis.Redis, pairs: Iterable[InstrumentId]
+) -> dict[InstrumentId, bytes]:
     """The stored pressure JSON of each instrument that has one (undecoded: the caller
     decodes; see :func:`pressures` for decoded, checked scores)."""
     pairs = list(pairs)
@@ -157,10 +157,10 @@ async def pressure(
 
 
 async def pressures(
-    client: aioredis.Redis, pairs: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], Pressure]:
+    client: aioredis.Redis, pairs: Iterable[InstrumentId]
+) -> dict[InstrumentId, Pressure]:
     """The pressure score of each instrument that has a usable one."""
-    out: dict[tuple[str, str], Pressure] = {}
+    out: dict[InstrumentId, Pressure] = {}
     for pair, raw in (await pressure(client, pairs)).items():
         key = keys.pressure(*pair)
         p = decode_or_record(_PRESSURE, raw, "pressure", key)
@@ -240,8 +240,8 @@ MAX_SUMMED_PER_INSTRUMENT = 20_000
 
 
 async def liquidation_sums(
-    client: aioredis.Redis, pairs: list[tuple[str, str]], since_ms: int
-) -> dict[tuple[str, str], LiquidationSums]:
+    client: aioredis.Redis, pairs: list[InstrumentId], since_ms: int
+) -> dict[InstrumentId, LiquidationSums]:
     """Liquidated USD by side per instrument since ``since_ms`` (stream ids are times); the
     newest :data:`MAX_SUMMED_PER_INSTRUMENT` per instrument at most."""
     async with client.pipeline(transaction=False) as pipe:
@@ -251,7 +251,7 @@ async def liquidation_sums(
                 count=MAX_SUMMED_PER_INSTRUMENT,
             )  # fmt: skip
         results = await pipe.execute(raise_on_error=False)
-    out: dict[tuple[str, str], LiquidationSums] = {}
+    out: dict[InstrumentId, LiquidationSums] = {}
     for pair, rows in zip(pairs, results, strict=True):
         key = keys.events(*pair, Kind.LIQUIDATION)
         if not rows or not readable(rows, Kind.LIQUIDATION.value, key):

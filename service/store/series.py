@@ -20,15 +20,13 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from ..events import FundingRate, Kind, Liquidation, OpenInterest, Side
+from ..events import FundingRate, InstrumentId, Kind, Liquidation, OpenInterest, Side
 from ..scores import State
 from . import keys
 from .poison import decode_or_record, entry_field, readable, usable_event
 
 MAX_LIQUIDATIONS_READ: Final = 20_000
 """Liquidations read per instrument: bounds one request's work (the newest are kept)."""
-
-Pair = tuple[str, str]
 
 
 class ScoreSample(msgspec.Struct, frozen=True):
@@ -61,7 +59,7 @@ def bucket_ends(until_ms: int, step_ms: int, count: int) -> list[int]:
 async def asset_series(
     client: aioredis.Redis,
     asset: str,
-    pairs: Sequence[Pair],
+    pairs: Sequence[InstrumentId],
     ends_ms: Sequence[int],
     step_ms: int,
     max_age_ms: int,
@@ -78,7 +76,7 @@ async def asset_series(
 
 
 async def _sampled(
-    client: aioredis.Redis, pairs: Sequence[Pair], buckets: list[Bucket], max_age_ms: int
+    client: aioredis.Redis, pairs: Sequence[InstrumentId], buckets: list[Bucket], max_age_ms: int
 ) -> None:
     kinds = (Kind.OPEN_INTEREST, Kind.FUNDING)
     async with client.pipeline(transaction=False) as pipe:
@@ -119,7 +117,7 @@ async def _sampled(
             b.funding_rate_1h = sum(plain[i]) / len(plain[i])
 
 
-def _newest(reply: Any, kind: Kind, key: str, pair: Pair, oldest_ms: int) -> Any:
+def _newest(reply: Any, kind: Kind, key: str, pair: InstrumentId, oldest_ms: int) -> Any:
     """The event of a ``COUNT 1`` reply, when usable and recent enough."""
     if not reply or not readable(reply, kind.value, key):
         return None
@@ -130,7 +128,7 @@ def _newest(reply: Any, kind: Kind, key: str, pair: Pair, oldest_ms: int) -> Any
 
 
 async def _liquidations(
-    client: aioredis.Redis, pairs: Sequence[Pair], buckets: list[Bucket], since_ms: int,
+    client: aioredis.Redis, pairs: Sequence[InstrumentId], buckets: list[Bucket], since_ms: int,
     step_ms: int,
 ) -> None:  # fmt: skip
     until_ms = buckets[-1].end_ms

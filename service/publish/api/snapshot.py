@@ -39,7 +39,7 @@ from redis.exceptions import RedisError
 
 from ...config import Settings
 from ...detect.assets import AssetView, build_asset_views
-from ...events import Event, Kind, Liquidation, Side
+from ...events import Event, InstrumentId, Kind, Liquidation, Side
 from ...health import HealthSnapshot
 from ...scores import Pressure
 from ...store import reader, tape
@@ -49,7 +49,6 @@ from .freshness import feed_problem
 
 log = structlog.get_logger(__name__)
 
-Pair = tuple[str, str]
 T = TypeVar("T")
 
 ASSET_WINDOW_S: Final = 3600
@@ -77,7 +76,7 @@ class LiquidationWindow:
     window_s: int = ASSET_WINDOW_S
     entries: deque[tuple[int, str, Liquidation]] = field(default_factory=deque)
     """``(stored ms, index position, liquidation)``, oldest first (the index's order)."""
-    sums: dict[Pair, list[float]] = field(default_factory=dict)
+    sums: dict[InstrumentId, list[float]] = field(default_factory=dict)
     """``[long USD, short USD, count, sampled count]`` per instrument."""
     after: str | None = None
     """The newest position read (``None``: nothing yet; the first update reads the window)."""
@@ -147,7 +146,7 @@ class LiquidationWindow:
             out.append((position, liq))
         return out
 
-    def totals(self) -> dict[Pair, LiquidationSums]:
+    def totals(self) -> dict[InstrumentId, LiquidationSums]:
         return {p: LiquidationSums(s[0], s[1], int(s[2]), s[3] > 0) for p, s in self.sums.items()}
 
 
@@ -158,11 +157,11 @@ class View:
     started: float
     """``time.monotonic()`` when the read began: its age bounds the answers' staleness."""
     read_ms: int
-    pairs: list[Pair]
-    latest: dict[Pair, dict[Kind, Event]]
-    pressures: dict[Pair, Pressure]
+    pairs: list[InstrumentId]
+    latest: dict[InstrumentId, dict[Kind, Event]]
+    pressures: dict[InstrumentId, Pressure]
     health: dict[str, HealthSnapshot]
-    liquidations: dict[Pair, LiquidationSums]
+    liquidations: dict[InstrumentId, LiquidationSums]
     tape_head: list[tuple[str, Liquidation]]
     """The newest liquidations of the tape (``head_size`` at most), newest first, each with
     its index position: the first page of ``/v1/liquidations`` when it holds more than the
@@ -207,8 +206,8 @@ class View:
 
         return self.memo(("asset_view", name), build)
 
-    def _asset_pairs(self) -> dict[str, list[Pair]]:
-        out: dict[str, list[Pair]] = {}
+    def _asset_pairs(self) -> dict[str, list[InstrumentId]]:
+        out: dict[str, list[InstrumentId]] = {}
         for pair, events in self.latest.items():
             asset = next((e.base for e in events.values()), None)  # as build_asset_views
             if asset is not None:
@@ -216,7 +215,7 @@ class View:
         return out
 
     def _asset_views(
-        self, latest: dict[Pair, dict[Kind, Event]], settings: Settings
+        self, latest: dict[InstrumentId, dict[Kind, Event]], settings: Settings
     ) -> dict[str, AssetView]:
         watchdog = settings.collect.watchdog_s
         stale = [
