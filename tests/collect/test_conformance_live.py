@@ -117,7 +117,8 @@ def canonical(i: Id) -> Id:
 
 
 def sent_ids(sim: Any, since: int = 0, upto: int | None = None) -> Counter[Id]:
-    return Counter({canonical(i): n for i, n in sim.sent_ids(since, upto).items()})
+    """What ``sim`` sent live in ``pushed[since:upto]``, each identity as often as sent."""
+    return Counter(canonical(i) for i in sim.sent_ids(since, upto).elements())
 
 
 def stored_id(x: Liquidation) -> Id:
