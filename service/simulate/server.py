@@ -1,18 +1,21 @@
 """What every venue server shares: the market it serves, the websocket and REST servers'
 lifecycle, client bookkeeping, and the test hooks and ground truth.
 
-A venue module subclasses :class:`VenueServer` and supplies the protocol: ``_check_path``
-(which websocket paths exist), ``_handle`` (one connection, inside :meth:`_tracked`),
-``_loops`` (the pushes started with the server) and, when they differ from "no server
-pings", ``_ws_options``. It builds its REST app and sets ``_http`` to serve it.
+A venue module subclasses :class:`VenueServer` and supplies the protocol: ``_handle`` (one
+connection, inside :meth:`_tracked`), ``_loops`` (the pushes started with the server, most
+of them run by :meth:`_on_grid` or :meth:`_every`) and, where they differ from the
+defaults, ``_check_path`` (which websocket paths exist: by default ``ws_path`` alone) and
+``_ws_options`` ("no server pings"). It builds its REST app and sets ``_http`` to serve it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
@@ -22,7 +25,7 @@ from websockets.http11 import Request, Response
 
 from . import drift as _drift
 from .asgi_server import AsgiServer
-from .clock import MarketClock
+from .clock import MarketClock, next_tick
 from .market import LiquidationPrint, Market, SymbolSpec
 from .scenario import Interval, Scenario, get_scenario
 
@@ -38,6 +41,21 @@ class Client(Protocol):
 
 
 C = TypeVar("C", bound=Client)
+S = TypeVar("S")
+
+
+@dataclass(slots=True, eq=False)
+class SessionClient(Generic[S]):
+    """The per-connection state of a venue that keeps nothing but its protocol session."""
+
+    conn: ServerConnection
+    session: S
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def text_of(message: str | bytes) -> str:
+    """A client's message as text (a venue answers a binary frame as it would the text)."""
+    return message if isinstance(message, str) else message.decode()
 
 
 class VenueServer(Generic[C]):
@@ -83,8 +101,11 @@ class VenueServer(Generic[C]):
     # -- what a venue supplies -------------------------------------------------------------
 
     def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        """Refuse (HTTP 404) a websocket path the venue does not serve."""
-        raise NotImplementedError
+        """Refuse (HTTP 404) a websocket path the venue does not serve: by default any path
+        but ``ws_path`` (the query aside)."""
+        if request.path.split("?")[0] != self._ws_path:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
 
     async def _handle(self, conn: ServerConnection) -> None:
         """Serve one websocket connection until it closes."""
@@ -98,6 +119,23 @@ class VenueServer(Generic[C]):
         """Keyword arguments for the websocket server: by default it sends no pings (the
         venue's clients keep the connection alive)."""
         return {"ping_interval": None}
+
+    # -- what a venue uses ------------------------------------------------------------------
+
+    async def _on_grid(self, interval_s: float, push: Callable[[int], None]) -> None:
+        """Call ``push(ts_ms)`` at every whole multiple of ``interval_s`` of wall-clock time,
+        ``ts_ms`` that multiple (the venue's push grid), except while stalled."""
+        while True:
+            tick = await next_tick(interval_s)
+            if not self.stalled:
+                push(round(tick * interval_s * 1000))
+
+    async def _every(self, interval_s: float, push: Callable[[], None]) -> None:
+        """Call ``push()`` every ``interval_s`` (off the grid), except while stalled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if not self.stalled:
+                push()
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -28,17 +28,15 @@ import time
 from collections import defaultdict
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any, Final
 
 from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.http11 import Request, Response
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.clock import MarketClock, wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import VenueServer, text_of
 from . import wire
 from .rest import BitgetRest
 
@@ -102,18 +100,17 @@ class BitgetSimulator(VenueServer[_Client]):
         self._http = AsgiServer(self.rest.app)
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._push_tickers(), self._flush_liquidations(), self._close_silent()]
+        return [
+            self._on_grid(self.push_interval_s, self._push_tickers),
+            self._on_grid(self.liquidation_interval_s, self._flush_liquidations),
+            self._close_silent(),
+        ]
 
     def row(self, p: LiquidationPrint) -> dict[str, str]:
         """The ``liquidation`` row that carries ``p`` (when the sample kept it)."""
         return wire.liquidation_row(p, self.contracts[p.symbol])
 
     # -- websocket -------------------------------------------------------------------------
-
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] != WS_PATH:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
 
     async def _handle(self, conn: ServerConnection) -> None:
         session = wire.Session(secrets.token_hex(4), self.listed)
@@ -123,7 +120,7 @@ class BitgetSimulator(VenueServer[_Client]):
                 if session.over_rate(now):
                     await conn.close(*wire.TOO_MANY_MESSAGES)
                     break
-                text = message if isinstance(message, str) else message.decode()
+                text = text_of(message)
                 if text == "ping":
                     client.last_ping = now
                     await conn.send("pong")
@@ -148,36 +145,27 @@ class BitgetSimulator(VenueServer[_Client]):
     def _subscribers(self, a: wire.Arg) -> list[ServerConnection]:
         return [c.conn for c in self._clients if a in c.session.args]
 
-    async def _push_tickers(self) -> None:
-        interval = self.push_interval_s
-        while True:
-            tick = await next_tick(interval)
-            if self.stalled:
-                continue
-            ts = round(tick * interval * 1000)
-            for symbol, c in self.contracts.items():
-                if to := self._subscribers((c.inst_type, "ticker", symbol)):
-                    row = self.books[symbol].row(self.market.quote(symbol), ts)
-                    broadcast(to, wire.ticker_frame("update", c, row, ts))
+    def _push_tickers(self, ts: int) -> None:
+        for symbol, c in self.contracts.items():
+            if to := self._subscribers((c.inst_type, "ticker", symbol)):
+                row = self.books[symbol].row(self.market.quote(symbol), ts)
+                broadcast(to, wire.ticker_frame("update", c, row, ts))
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
         self._pending.extend(p for p in prints if p.symbol in self.contracts)
 
-    async def _flush_liquidations(self) -> None:
-        while True:
-            tick = await next_tick(self.liquidation_interval_s)
-            if not self._pending or self.stalled:
-                continue
-            ts = round(tick * self.liquidation_interval_s * 1000)
-            batch, self._pending = wire.sample(self._pending), []
-            by_type: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
-            for p in batch:
-                by_type[self.contracts[p.symbol].inst_type].append(p)
-            for inst_type, prints in by_type.items():
-                if to := self._subscribers((inst_type, "liquidation", "")):
-                    rows = [self.row(p) for p in prints]
-                    broadcast(to, wire.liquidation_frame(inst_type, rows, ts))
-                    self.pushed.extend(prints)
+    def _flush_liquidations(self, ts: int) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = wire.sample(self._pending), []
+        by_type: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
+        for p in batch:
+            by_type[self.contracts[p.symbol].inst_type].append(p)
+        for inst_type, prints in by_type.items():
+            if to := self._subscribers((inst_type, "liquidation", "")):
+                rows = [self.row(p) for p in prints]
+                broadcast(to, wire.liquidation_frame(inst_type, rows, ts))
+                self.pushed.extend(prints)
 
     async def _close_silent(self) -> None:
         """Close the connections that sent no ping for ``ping_timeout_s``."""

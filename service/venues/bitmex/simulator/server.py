@@ -27,22 +27,19 @@ liquidation of the market), :attr:`placed` (every order inserted, subscribers or
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field, replace
-from http import HTTPStatus
+from dataclasses import replace
 from typing import Any, Final
 
 from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.http11 import Request, Response
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.clock import MarketClock, wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import SessionClient, VenueServer, text_of
 from . import wire
 from .rest import BitmexRest
 
@@ -51,11 +48,7 @@ FILLED_SHARE: Final = 0.5
 """The share of an order filled by its ``update``."""
 
 
-@dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
+_Client = SessionClient[wire.Session]
 
 
 class BitmexSimulator(VenueServer[_Client]):
@@ -113,7 +106,10 @@ class BitmexSimulator(VenueServer[_Client]):
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         self._tick(wall_ms())  # every book has a state before the first subscriber
-        return [self._push_instruments(), self._flush_liquidations()]
+        return [
+            self._on_grid(self.push_interval_s, self._push_instruments),
+            self._every(self.flush_interval_s, self._flush_liquidations),
+        ]
 
     @property
     def open_orders(self) -> list[wire.Order]:
@@ -132,17 +128,12 @@ class BitmexSimulator(VenueServer[_Client]):
 
     # -- websocket -------------------------------------------------------------------------
 
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] != WS_PATH:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
-
     async def _handle(self, conn: ServerConnection) -> None:
         session = wire.Session(frozenset(self._rows))
         with self._tracked(_Client(conn, session)):
             await conn.send(wire.welcome(wall_ms()))
             async for message in conn:
-                text = message if isinstance(message, str) else message.decode()
+                text = text_of(message)
                 if text == "ping":
                     await conn.send("pong")
                     continue
@@ -176,27 +167,18 @@ class BitmexSimulator(VenueServer[_Client]):
             out[symbol] = book.update(self.market.quote(symbol), xbt, ts)
         return out
 
-    async def _push_instruments(self) -> None:
-        interval = self.push_interval_s
-        while True:
-            tick = await next_tick(interval)
-            if self.stalled:
-                continue
-            for symbol, diffs in self._tick(round(tick * interval * 1000)).items():
-                for diff in diffs:
-                    self._send("instrument", symbol, wire.table("instrument", "update", [diff]))
+    def _push_instruments(self, ts: int) -> None:
+        for symbol, diffs in self._tick(ts).items():
+            for diff in diffs:
+                self._send("instrument", symbol, wire.table("instrument", "update", [diff]))
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
         self._pending.extend(p for p in prints if p.symbol in self.contracts)
 
-    async def _flush_liquidations(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            if self.stalled:
-                continue
-            now = time.monotonic()
-            self._insert(now)
-            self._work_off(now)
+    def _flush_liquidations(self) -> None:
+        now = time.monotonic()
+        self._insert(now)
+        self._work_off(now)
 
     def _insert(self, now: float) -> None:
         pending, self._pending = self._pending, []

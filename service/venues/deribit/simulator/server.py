@@ -35,12 +35,10 @@ import time
 from collections import defaultdict
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any, Final
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from ....simulate.asgi_server import AsgiServer
@@ -130,14 +128,9 @@ class DeribitSimulator(VenueServer[_Client]):
         return [p for p, _ in self.sent]
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._push_tickers(), self._flush_trades()]
+        return [self._push_tickers(), self._every(self.flush_interval_s, self._flush_trades)]
 
     # -- websocket -------------------------------------------------------------------------
-
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] != WS_PATH:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
 
     async def _handle(self, conn: ServerConnection) -> None:
         session = wire.Session(self._listed)
@@ -186,6 +179,7 @@ class DeribitSimulator(VenueServer[_Client]):
         return out
 
     async def _push_tickers(self) -> None:
+        """Not :meth:`_on_grid`: the trailing 8 h average moves on while stalled."""
         interval = self.push_interval_s
         weight = min(1.0, interval * self.clock.time_scale / EIGHT_HOURS_S)
         while True:
@@ -205,14 +199,10 @@ class DeribitSimulator(VenueServer[_Client]):
             if p.symbol in self.contracts:
                 self._pending[p.symbol].append(p)
 
-    async def _flush_trades(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            if not self._pending or self.stalled:
-                continue
-            pending, self._pending = self._pending, defaultdict(list)
-            for name, prints in pending.items():
-                self._push_trades(name, sorted(prints, key=lambda p: p.ts_ms))
+    def _flush_trades(self) -> None:
+        pending, self._pending = self._pending, defaultdict(list)
+        for name, prints in pending.items():
+            self._push_trades(name, sorted(prints, key=lambda p: p.ts_ms))
 
     def _next_ids(self, name: str) -> tuple[int, int]:
         self._trade_id += 1

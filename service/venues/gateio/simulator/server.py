@@ -33,7 +33,7 @@ from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.http11 import Request, Response
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.clock import MarketClock, wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
 from ....simulate.server import VenueServer
@@ -106,7 +106,10 @@ class GateSimulator(VenueServer[_Client]):
         self._http = AsgiServer(self.rest.app)
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._push_tickers(), self._flush_liquidations()]
+        return [
+            self._on_grid(self.push_interval_s, self._push_tickers),
+            self._on_grid(self.liquidation_interval_s, self._flush_liquidations),
+        ]
 
     def row(self, p: LiquidationPrint, *, decimal_sizes: bool = False) -> dict[str, Any]:
         """The row that carries ``p`` (when it was sent)."""
@@ -136,18 +139,12 @@ class GateSimulator(VenueServer[_Client]):
                 for reply in client.session.handle(message, wall_ms()):
                     await conn.send(reply)
 
-    async def _push_tickers(self) -> None:
-        interval = self.push_interval_s
-        while True:
-            tick = await next_tick(interval)
-            if self.stalled:
-                continue
-            ts = round(tick * interval * 1000)
-            for name, book in self.books.items():
-                to = [c.conn for c in self._clients if name in c.session.tickers]
-                if to:
-                    ticker = book.ticker(self.market.quote(name))
-                    broadcast(to, wire.frame(wire.TICKERS, "update", [ticker], ts))
+    def _push_tickers(self, ts: int) -> None:
+        for name, book in self.books.items():
+            to = [c.conn for c in self._clients if name in c.session.tickers]
+            if to:
+                ticker = book.ticker(self.market.quote(name))
+                broadcast(to, wire.frame(wire.TICKERS, "update", [ticker], ts))
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
         for p in prints:
@@ -159,17 +156,15 @@ class GateSimulator(VenueServer[_Client]):
                 self._pending[p.symbol] = []
                 self._push(p.symbol, batch, wall_ms())  # a full batch goes at once
 
-    async def _flush_liquidations(self) -> None:
-        while True:
-            await next_tick(self.liquidation_interval_s)
-            if not self._pending or self.stalled:
-                continue
-            now, pending = wall_ms(), self._pending
-            self._pending = defaultdict(list)
-            for name, prints in pending.items():
-                kept = wire.legacy_sample(prints) if self.legacy else prints
-                for i in range(0, len(kept), wire.BATCH_MAX):
-                    self._push(name, kept[i : i + wire.BATCH_MAX], now)
+    def _flush_liquidations(self, _tick_ms: int) -> None:
+        if not self._pending:
+            return
+        now, pending = wall_ms(), self._pending  # rows carry their send time, not the grid's
+        self._pending = defaultdict(list)
+        for name, prints in pending.items():
+            kept = wire.legacy_sample(prints) if self.legacy else prints
+            for i in range(0, len(kept), wire.BATCH_MAX):
+                self._push(name, kept[i : i + wire.BATCH_MAX], now)
 
     def _push(self, name: str, prints: list[LiquidationPrint], now: int) -> None:
         settle = self.contracts[name].settle

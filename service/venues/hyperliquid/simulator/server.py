@@ -25,22 +25,18 @@ live, once each), :attr:`replayed` (those sent again in snapshots) and :meth:`fi
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import defaultdict, deque
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.http11 import Request, Response
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick
+from ....simulate.clock import MarketClock
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import SessionClient, VenueServer, text_of
 from . import wire
 from .rest import HyperliquidRest
 
@@ -51,11 +47,7 @@ _Sent = tuple[dict[str, Any], LiquidationPrint | None]
 """A vault fill, and the backstop print it took over (``None``: the vault's own trade)."""
 
 
-@dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
+_Client = SessionClient[wire.Session]
 
 
 class HyperliquidSimulator(VenueServer[_Client]):
@@ -120,7 +112,10 @@ class HyperliquidSimulator(VenueServer[_Client]):
         self._http = AsgiServer(self.rest.app)
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._push_ctxs(), self._flush_fills()]
+        return [
+            self._on_grid(self.push_interval_s, self._push_ctxs),
+            self._every(self.flush_interval_s, self._flush_fills),
+        ]
 
     def fill_of(self, p: LiquidationPrint) -> dict[str, Any]:
         """The vault fill that took backstop print ``p`` over (as sent, every time)."""
@@ -137,15 +132,10 @@ class HyperliquidSimulator(VenueServer[_Client]):
 
     # -- websocket -------------------------------------------------------------------------
 
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] != wire.WS_PATH:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
-
     async def _handle(self, conn: ServerConnection) -> None:
         with self._tracked(_Client(conn, wire.Session(self._listed))) as client:
             async for message in conn:
-                text = message if isinstance(message, str) else message.decode()
+                text = text_of(message)
                 replies, added = client.session.handle(text)
                 for reply in replies:
                     await conn.send(reply)
@@ -168,14 +158,10 @@ class HyperliquidSimulator(VenueServer[_Client]):
     def _subscribers(self, sub: wire.Sub) -> list[ServerConnection]:
         return [c.conn for c in self._clients if sub in c.session.subs]
 
-    async def _push_ctxs(self) -> None:
-        while True:
-            await next_tick(self.push_interval_s)
-            if self.stalled:
-                continue
-            for coin in self.coins:
-                if to := self._subscribers(("activeAssetCtx", coin)):
-                    broadcast(to, wire.ctx_push(coin, self._ctx(coin)))
+    def _push_ctxs(self, _tick_ms: int) -> None:
+        for coin in self.coins:  # no time in the push, as on the venue
+            if to := self._subscribers(("activeAssetCtx", coin)):
+                broadcast(to, wire.ctx_push(coin, self._ctx(coin)))
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
         """Each print of our coins is a backstop with probability ``backstop_share``: a
@@ -192,14 +178,10 @@ class HyperliquidSimulator(VenueServer[_Client]):
             self._fills[p] = takeover
             self._pending[vault.address] += [(takeover, p), (unwind, None)]
 
-    async def _flush_fills(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            if not self._pending or self.stalled:
-                continue
-            pending, self._pending = self._pending, defaultdict(list)
-            for address, batch in pending.items():
-                self.pushed.extend(p for _, p in batch if p is not None)
-                self._recent[address].extend(batch)
-                if to := self._subscribers(("userFills", address)):
-                    broadcast(to, wire.fills_push(address, [f for f, _ in batch]))
+    def _flush_fills(self) -> None:
+        pending, self._pending = self._pending, defaultdict(list)
+        for address, batch in pending.items():
+            self.pushed.extend(p for _, p in batch if p is not None)
+            self._recent[address].extend(batch)
+            if to := self._subscribers(("userFills", address)):
+                broadcast(to, wire.fills_push(address, [f for f, _ in batch]))

@@ -35,17 +35,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from http import HTTPStatus
+from functools import partial
 from typing import Any, Final
 
 from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.http11 import Request, Response
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.clock import MarketClock, wall_ms
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import VenueServer, text_of
 from . import wire
 from .rest import OkxRest
 
@@ -148,10 +147,10 @@ class OkxSimulator(VenueServer[_Client]):
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         return [
-            self._every(self.push_interval_s, "mark-price"),
-            self._every(self.oi_interval_s, "open-interest"),
-            self._every(self.funding_interval_s, "funding-rate"),
-            self._flush_liquidations(),
+            self._on_grid(self.push_interval_s, partial(self._push, "mark-price")),
+            self._on_grid(self.oi_interval_s, partial(self._push, "open-interest")),
+            self._on_grid(self.funding_interval_s, partial(self._push, "funding-rate")),
+            self._every(self.flush_interval_s, self._flush_liquidations),
             self._close_idle(),
         ]
 
@@ -161,16 +160,11 @@ class OkxSimulator(VenueServer[_Client]):
 
     # -- websocket -------------------------------------------------------------------------
 
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] != WS_PATH:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
-
     async def _handle(self, conn: ServerConnection) -> None:
         session = wire.Session(secrets.token_hex(4), self._listed, self.max_ops_per_hour)
         with self._tracked(_Client(conn, session, time.monotonic())) as client:
             async for message in conn:
-                text = message if isinstance(message, str) else message.decode()
+                text = text_of(message)
                 if text == "ping":
                     await self._reply(client, ["pong"])
                     continue
@@ -216,20 +210,15 @@ class OkxSimulator(VenueServer[_Client]):
     def _subscribers(self, a: wire.Arg) -> list[_Client]:
         return [c for c in self._clients if a in c.session.args]
 
-    async def _every(self, interval: float, channel: str) -> None:
-        """Push ``channel`` to its subscribers every ``interval`` (times on the grid)."""
+    def _push(self, channel: str, ts: int) -> None:
+        """Push ``channel`` to its subscribers (``ts``: the time on its grid)."""
         make = ROWS[channel]
-        while True:
-            tick = await next_tick(interval)
-            if self.stalled:
-                continue
-            ts = round(tick * interval * 1000)
-            for sym, c in self.contracts.items():
-                a = (channel, sym)
-                if subscribers := self._subscribers(a):
-                    frame = wire.push(wire.arg_of(a), [make(self.market.quote(sym), c, ts)])
-                    for client in subscribers:
-                        self._send(client, frame)
+        for sym, c in self.contracts.items():
+            a = (channel, sym)
+            if subscribers := self._subscribers(a):
+                frame = wire.push(wire.arg_of(a), [make(self.market.quote(sym), c, ts)])
+                for client in subscribers:
+                    self._send(client, frame)
 
     def _sample(self, prints: list[LiquidationPrint]) -> None:
         """OKX's feed is a sample: keep each of our swaps' prints with a fixed probability."""
@@ -237,19 +226,17 @@ class OkxSimulator(VenueServer[_Client]):
             if p.symbol in self.contracts and self._sampler.random() < self.liquidation_sample:
                 self._pending.append(p)
 
-    async def _flush_liquidations(self) -> None:
+    def _flush_liquidations(self) -> None:
+        if not self._pending:
+            return
         a = (wire.LIQUIDATIONS, wire.INST_TYPE)
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            if not self._pending or self.stalled:
-                continue
-            batch, self._pending = self._pending, []
-            self._shuffler.shuffle(batch)  # "not necessarily in chronological order"
-            self.pushed.extend(batch)
-            self._recent.extend(batch)
-            frame = wire.push(wire.arg_of(a), wire.liquidation_data(batch, self.contracts))
-            for client in self._subscribers(a):
-                self._send(client, frame)
+        batch, self._pending = self._pending, []
+        self._shuffler.shuffle(batch)  # "not necessarily in chronological order"
+        self.pushed.extend(batch)
+        self._recent.extend(batch)
+        frame = wire.push(wire.arg_of(a), wire.liquidation_data(batch, self.contracts))
+        for client in self._subscribers(a):
+            self._send(client, frame)
 
     async def _close_idle(self) -> None:
         """Close (4004) what the venue would: nothing subscribed, or nothing pushed, for
