@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypedDict, TypeVar
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -44,13 +44,30 @@ C = TypeVar("C", bound=Client)
 S = TypeVar("S")
 
 
+class MarketOptions(TypedDict, total=False):
+    """The keywords every venue server takes for the market it serves, with their defaults."""
+
+    symbols: Iterable[str] | None
+    """The simulated symbols, picked from the venue's specs (``None``, the default: all)."""
+    seed: int
+    """The market's random seed (0); venues seed their own choices from it too."""
+    time_scale: float
+    """Market seconds per wall-clock second (1.0)."""
+    start_s: float
+    """Where in the scenario the market starts (0.0)."""
+    clock: MarketClock | None
+    """Share one market with other venue servers, started and stopped by its owner (the
+    venue serves those of the market's symbols it lists)."""
+
+
 @dataclass(slots=True, eq=False)
 class SessionClient(Generic[S]):
-    """The per-connection state of a venue that keeps nothing but its protocol session."""
+    """A connection and its protocol session (a venue that keeps more per connection
+    subclasses it with its fields)."""
 
     conn: ServerConnection
     session: S
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
+    gone: asyncio.Event = field(default_factory=asyncio.Event, kw_only=True)
 
 
 def text_of(message: str | bytes) -> str:
@@ -68,18 +85,20 @@ class VenueServer(Generic[C]):
     def __init__(
         self,
         scenario: Scenario | str,
-        clock: MarketClock | None,
         *,
-        symbols: Iterable[str] | None,
         specs: Sequence[SymbolSpec],
-        seed: int,
-        start_s: float,
-        time_scale: float,
         ws_path: str,
+        symbols: Iterable[str] | None = None,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        start_s: float = 0.0,
+        clock: MarketClock | None = None,
     ) -> None:
-        """Without a ``clock``, a market of ``symbols`` (picked from ``specs``) playing
-        ``scenario``. ``ws_path``: the path :attr:`ws_base_url` ends with."""
+        """Without a ``clock``, a market of ``symbols`` (picked from ``specs``; default: all
+        of them) playing ``scenario`` (see :class:`MarketOptions`). ``ws_path``: the path
+        :attr:`ws_base_url` ends with."""
         sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
+        self.seed = seed
         self._own_clock = clock is None
         if clock is None:
             market = Market(sc, symbols=symbols, specs=specs, seed=seed, start_s=start_s)

@@ -26,17 +26,17 @@ import asyncio
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Final, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, wall_ms
+from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer, text_of
+from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
 from . import wire
 from .rest import BitgetRest
 
@@ -44,11 +44,8 @@ WS_PATH: Final = "/v3/ws/public"
 
 
 @dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
+class _Client(SessionClient[wire.Session]):
     last_ping: float
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class BitgetSimulator(VenueServer[_Client]):
@@ -58,29 +55,15 @@ class BitgetSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = wire.BITGET_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.2,
         liquidation_interval_s: float = 1.0,
         ping_timeout_s: float = 120.0,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (started and stopped by its
-        owner); its symbols that Bitget lists are served. ``list_only_simulated``: the
-        contract listings hold only the simulated perpetuals."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=wire.BITGET_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path=WS_PATH,
-        )
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
+        ``list_only_simulated``: the contract listings hold only the simulated perpetuals."""
+        super().__init__(scenario, specs=wire.BITGET_SPECS, ws_path=WS_PATH, **market)
         listings = {pt: wire.load_contracts(pt) for pt in wire.PRODUCT_TYPES}
         perpetuals = wire.contracts(listings)
         self.contracts = {s: perpetuals[s] for s in self.market.symbols if s in perpetuals}

@@ -29,17 +29,17 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any, Final, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, wall_ms
+from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import SessionClient, VenueServer, text_of
+from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
 from . import wire
 from .rest import BitmexRest
 
@@ -58,30 +58,17 @@ class BitmexSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = wire.BITMEX_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.5,
         flush_interval_s: float = 0.1,
         fill_after_s: float = 0.5,
         order_life_s: float = 2.0,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (started and stopped by its
-        owner); its symbols that BitMEX lists are served. ``list_only_simulated``: the
-        instrument listing holds only the simulated perpetuals (the recorded one lists 35)."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=wire.BITMEX_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path=WS_PATH,
-        )
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
+        ``list_only_simulated``: the instrument listing holds only the simulated perpetuals (the
+        recorded one lists 35)."""
+        super().__init__(scenario, specs=wire.BITMEX_SPECS, ws_path=WS_PATH, **market)
         listing = wire.load_listing()
         self.contracts = wire.contracts(listing, self.market.symbols)
         if not self.contracts:

@@ -24,7 +24,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Coroutine
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection, broadcast
@@ -32,10 +32,10 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, wall_ms
+from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import SessionClient, VenueServer
+from ....simulate.server import MarketOptions, SessionClient, VenueServer
 from . import wire
 from .rest import BybitRest
 
@@ -59,28 +59,14 @@ class BybitSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: list[str] | tuple[str, ...] = wire.BYBIT_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.1,
         liquidation_interval_s: float = LIQUIDATION_INTERVAL_S,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (then started and stopped by
-        its owner); its symbols that Bybit lists are served, the others ignored.
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
         ``list_only_simulated``: list only the simulated symbols in ``instruments-info``."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=wire.BYBIT_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path="/v5/public",
-        )
+        super().__init__(scenario, specs=wire.BYBIT_SPECS, ws_path="/v5/public", **market)
         self.push_interval_s = push_interval_s
         self.liquidation_interval_s = liquidation_interval_s
         listings = {c: wire.load_instruments(c) for c in wire.CATEGORIES}

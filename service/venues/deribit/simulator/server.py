@@ -33,19 +33,19 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Final, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.clock import next_tick, wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import MarketOptions, SessionClient, VenueServer
 from . import wire
 from .rest import DeribitRest
 
@@ -60,10 +60,7 @@ def _now_us() -> int:
 
 
 @dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
+class _Client(SessionClient[wire.Session]):
     beats: asyncio.Task[None] | None = None
     quiet: bool = True
     """Nothing was sent since the last heartbeat tick."""
@@ -76,30 +73,16 @@ class DeribitSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = wire.DERIBIT_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.1,
         flush_interval_s: float = 0.1,
         heartbeat_scale: float = 1.0,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (started and stopped by its
-        owner); its symbols that Deribit lists are served. ``list_only_simulated``: the
-        instrument listing holds only the simulated perpetuals (the recorded one has 19
-        perpetuals and 18 dated futures)."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=wire.DERIBIT_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path=WS_PATH,
-        )
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
+        ``list_only_simulated``: the instrument listing holds only the simulated perpetuals (the
+        recorded one has 19 perpetuals and 18 dated futures)."""
+        super().__init__(scenario, specs=wire.DERIBIT_SPECS, ws_path=WS_PATH, **market)
         listing = wire.load_listing()
         self.contracts = wire.contracts(listing, self.market.symbols)
         if not self.contracts:

@@ -22,21 +22,20 @@ market), :attr:`pushed` (those sent to at least one subscriber), :meth:`row`.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
-from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.http11 import Request, Response
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, wall_ms
+from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import MarketOptions, SessionClient, VenueServer
 from . import wire
 from .rest import GateRest
 
@@ -44,11 +43,8 @@ WS_PREFIX: Final = "/v4/ws/"
 
 
 @dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
+class _Client(SessionClient[wire.Session]):
     decimal_sizes: bool
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _settle(path: str) -> str | None:
@@ -63,29 +59,15 @@ class GateSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = wire.GATE_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.5,
         liquidation_interval_s: float = 1.0,
         liquidation_format: Literal["aggregated", "legacy"] = "aggregated",
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (started and stopped by its
-        owner); its symbols that Gate lists are served. ``list_only_simulated``: the
-        contract lists hold only the simulated contracts."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=wire.GATE_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path="/v4/ws",
-        )
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
+        ``list_only_simulated``: the contract lists hold only the simulated contracts."""
+        super().__init__(scenario, specs=wire.GATE_SPECS, ws_path="/v4/ws", **market)
         listings = {s: wire.load_contracts(s) for s in wire.SETTLES}
         collected = wire.contracts(listings)
         self.contracts = {s: collected[s] for s in self.market.symbols if s in collected}

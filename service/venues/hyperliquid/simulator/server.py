@@ -27,16 +27,15 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict, deque
-from collections.abc import Coroutine, Iterable
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import SessionClient, VenueServer, text_of
+from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
 from . import wire
 from .rest import HyperliquidRest
 
@@ -57,31 +56,18 @@ class HyperliquidSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = wire.HL_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.5,
         flush_interval_s: float = 0.1,
         backstop_share: float = 0.3,
         liquidators: tuple[str, ...] = wire.LIQUIDATORS,
         snapshot_size: int = 50,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (started and stopped by its
-        owner); its coins that the listing has are served. ``list_only_simulated``: ``meta``
-        lists only the simulated coins (else the sixteen-asset listing, one delisted)."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=wire.HL_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path=wire.WS_PATH,
-        )
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
+        ``list_only_simulated``: ``meta`` lists only the simulated coins (else the sixteen-asset
+        listing, one delisted)."""
+        super().__init__(scenario, specs=wire.HL_SPECS, ws_path=wire.WS_PATH, **market)
         listed = {a.name: a for a in wire.LISTING if not a.delisted}
         self.coins = {s: listed[s] for s in self.market.symbols if s in listed}
         if not self.coins:
@@ -107,7 +93,7 @@ class HyperliquidSimulator(VenueServer[_Client]):
         self._recent: defaultdict[str, deque[_Sent]] = defaultdict(
             lambda: deque(maxlen=snapshot_size)
         )
-        self._chooser = random.Random(f"hyperliquid-backstop-{seed}")
+        self._chooser = random.Random(f"hyperliquid-backstop-{self.seed}")
         self.clock.add_listener(self._offer)
         self._http = AsgiServer(self.rest.app)
 

@@ -33,18 +33,18 @@ import random
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, wall_ms
+from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer, text_of
+from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
 from . import wire
 from .rest import OkxRest
 
@@ -69,12 +69,9 @@ ROWS: Final[dict[str, RowMaker]] = {
 
 
 @dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
+class _Client(SessionClient[wire.Session]):
     idle_since: float
     """When the connection last had nothing subscribed, or was last sent something."""
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class OkxSimulator(VenueServer[_Client]):
@@ -84,10 +81,6 @@ class OkxSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = OKX_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.2,
         oi_interval_s: float = 3.0,
         funding_interval_s: float = 30.0,
@@ -98,21 +91,12 @@ class OkxSimulator(VenueServer[_Client]):
         max_ops_per_hour: int = wire.MAX_OPS_PER_HOUR,
         four_hour_symbols: tuple[str, ...] = wire.FOUR_HOUR_SYMBOLS,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (started and stopped by its
-        owner); its symbols that OKX lists are served. ``list_only_simulated``: the
-        instruments listing holds only the simulated swaps (the recorded one lists 166)."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=OKX_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path=WS_PATH,
-        )
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
+        ``list_only_simulated``: the instruments listing holds only the simulated swaps (the
+        recorded one lists 166)."""
+        super().__init__(scenario, specs=OKX_SPECS, ws_path=WS_PATH, **market)
         listing_text = wire.load_instruments()
         listing = json.loads(listing_text)
         self.contracts = wire.contracts(listing, self.market.symbols, four_hour_symbols)
@@ -132,8 +116,8 @@ class OkxSimulator(VenueServer[_Client]):
         self.replayed: list[LiquidationPrint] = []
         """Liquidations sent again in the bursts that follow a subscription."""
         self.bursts = 0
-        self._sampler = random.Random(f"okx-sample-{seed}")
-        self._shuffler = random.Random(f"okx-order-{seed}")
+        self._sampler = random.Random(f"okx-sample-{self.seed}")
+        self._shuffler = random.Random(f"okx-order-{self.seed}")
         self._pending: list[LiquidationPrint] = []
         self._recent: deque[LiquidationPrint] = deque(maxlen=burst_size)
         self.clock.add_listener(self._sample)
