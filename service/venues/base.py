@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Final, final
+from typing import ClassVar, Final, TypeVar, final
 
 import msgspec
 import structlog
@@ -61,6 +61,10 @@ ten). The decoder's own bound costs nothing per frame; the parsers have no recur
 their own, so a ``RecursionError`` can only come from there."""
 BAD_NUMBER: Final = "bad_number"
 NON_FINITE: Final = "non_finite"
+INVALID_JSON: Final = "invalid_json"
+INVALID_FRAME: Final = "invalid_frame"
+"""JSON, but not of the venue's envelope."""
+UNKNOWN_INSTRUMENT: Final = "unknown_instrument"
 MAX_BUG_TYPES_LOGGED: Final = 32
 SAMPLE_CHARS: Final = 300
 
@@ -112,6 +116,9 @@ def _sample(frame: object) -> str:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+T = TypeVar("T")
 
 
 class Parser(ABC):
@@ -170,6 +177,32 @@ class Parser(ABC):
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """The venue's decoding of ``frame``: its events, or ``[]`` after counting what it
         dropped in :attr:`stats`; may raise :class:`ParseError`."""
+
+    def _decoded(self, decoder: msgspec.json.Decoder[T], frame: str | bytes) -> T | None:
+        """``frame`` decoded by ``decoder`` (the venue's envelope), or ``None`` counted as
+        :data:`INVALID_JSON` (not JSON) or :data:`INVALID_FRAME` (JSON of another shape)."""
+        try:
+            return decoder.decode(frame)
+        except msgspec.ValidationError:
+            self.stats.error(self.venue, INVALID_FRAME, frame)
+        except msgspec.DecodeError:
+            self.stats.error(self.venue, INVALID_JSON, frame)
+        return None
+
+    def _instrument(self, symbol: str, payload: object = None, n: int = 1) -> Instrument | None:
+        """The metadata of ``symbol``, or ``None`` when it is not one we collect. Without
+        metadata it is counted as :data:`UNKNOWN_INSTRUMENT` (``payload`` logged) when a
+        ``payload`` is given (a venue that sends only what we subscribed to: a listing since
+        the last refresh), else as filtered (a venue whose channels also carry contracts we do
+        not list); when it is not configured, as filtered (``n``: the events dropped)."""
+        inst = self.markets.get(symbol)
+        if inst is None and payload is not None:
+            self.stats.error(self.venue, UNKNOWN_INSTRUMENT, payload)
+            return None
+        if inst is None or (self.wanted is not None and symbol not in self.wanted):
+            self.stats.filtered += n
+            return None
+        return inst
 
 
 @dataclass(frozen=True, slots=True)

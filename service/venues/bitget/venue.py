@@ -55,7 +55,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar, Final
 
-import msgspec
 import structlog
 from ccxt.base.errors import BadResponse
 
@@ -99,13 +98,7 @@ class BitgetParser(Parser):
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):
             return []
-        try:
-            env = frames.envelope.decode(frame)
-        except msgspec.ValidationError:  # JSON, but not a Bitget frame
-            self.stats.error(self.venue, "invalid_frame", frame)
-            return []
-        except msgspec.DecodeError:
-            self.stats.error(self.venue, "invalid_json", frame)
+        if (env := self._decoded(frames.envelope, frame)) is None:
             return []
         if env.event is not None:
             if env.event == "error":
@@ -136,15 +129,6 @@ class BitgetParser(Parser):
         except ValueError:  # msgspec's errors, and ParseError: a field that is no number
             self.stats.error(self.venue, f"invalid_{name}", frame)
             return []
-
-    def _instrument(self, symbol: str) -> Instrument | None:
-        """The instrument, or ``None`` (counted as filtered) when it is not a listed
-        perpetual (a dated future on the liquidation topic) or not configured."""
-        inst = self.markets.get(symbol)
-        if inst is None or (self.wanted is not None and symbol not in self.wanted):
-            self.stats.filtered += 1
-            return None
-        return inst
 
     def _ticker(
         self, arg: frames.Arg, row: frames.TickerRow, env_ts: int | None, recv_ms: int

@@ -120,13 +120,7 @@ class BitmexParser(Parser):
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):
             return []
-        try:
-            env = frames.envelope.decode(frame)
-        except msgspec.ValidationError:  # JSON, but not a BitMEX frame
-            self.stats.error(self.venue, "invalid_frame", frame)
-            return []
-        except msgspec.DecodeError:
-            self.stats.error(self.venue, "invalid_json", frame)
+        if (env := self._decoded(frames.envelope, frame)) is None:
             return []
         if env.table is None:
             if env.error is not None or env.success is False:
@@ -150,18 +144,12 @@ class BitmexParser(Parser):
             self.stats.error(self.venue, f"invalid_{env.table}", frame)
             return []
 
-    def _instrument(self, symbol: str, payload: object) -> Instrument | None:
-        """Its metadata, or ``None``: counted as ``unknown_instrument`` without metadata,
-        as filtered when not configured (XBTUSD's rows are still read for the XBT price)."""
-        inst = self.markets.get(symbol)
-        if inst is None:
-            if symbol != XBT_REFERENCE:
-                self.stats.error(self.venue, "unknown_instrument", payload)
+    def _instrument(self, symbol: str, payload: object = None, n: int = 1) -> Instrument | None:
+        """As :meth:`.Parser._instrument`, but XBTUSD without metadata is not counted: its rows
+        are still read for the XBT price."""
+        if symbol == XBT_REFERENCE and symbol not in self.markets:
             return None
-        if self.wanted is not None and symbol not in self.wanted:
-            self.stats.filtered += 1
-            return None
-        return inst
+        return super()._instrument(symbol, payload, n)
 
     # -- instrument ----------------------------------------------------------------------------
 

@@ -241,13 +241,7 @@ class BybitParser(Parser):
         a change is reported late, never lost, and a snapshot is reported at once."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        try:
-            env = _envelope.decode(frame)
-        except msgspec.ValidationError:  # JSON, but not a Bybit frame
-            self.stats.error(self.venue, "invalid_frame", frame)
-            return []
-        except msgspec.DecodeError:
-            self.stats.error(self.venue, "invalid_json", frame)
+        if (env := self._decoded(_envelope, frame)) is None:
             return []
         if env.topic is not None:
             return self._dispatch(env, recv_ms, frame)
@@ -279,13 +273,6 @@ class BybitParser(Parser):
         except ValueError:  # msgspec's errors, and ParseError: a field that is no number
             self.stats.error(self.venue, f"invalid_{name}", frame)
             return []
-
-    def _instrument(self, symbol: str) -> Instrument | None:
-        inst = self.markets.get(symbol)
-        if inst is None or (self.wanted is not None and symbol not in self.wanted):
-            self.stats.filtered += 1
-            return None
-        return inst
 
     def _ticker(self, kind: str | None, ts: int, t: _Ticker, recv_ms: int) -> list[Event]:
         if kind not in ("snapshot", "delta"):

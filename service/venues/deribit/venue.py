@@ -97,13 +97,7 @@ class DeribitParser(Parser):
         self._reported_ms: dict[str, int] = {}
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        try:
-            env = frames.envelope.decode(frame)
-        except msgspec.ValidationError:  # JSON, but not a JSON-RPC object
-            self.stats.error(self.venue, "invalid_frame", frame)
-            return []
-        except msgspec.DecodeError:
-            self.stats.error(self.venue, "invalid_json", frame)
+        if (env := self._decoded(frames.envelope, frame)) is None:
             return []
         if env.method == "subscription" and len(env.params):
             return self._notification(env.params, recv_ms, frame)
@@ -132,18 +126,6 @@ class DeribitParser(Parser):
         except (msgspec.ValidationError, msgspec.DecodeError):
             self.stats.error(self.venue, f"invalid_{name}", frame)
             return []
-
-    def _instrument(self, symbol: str, payload: object) -> Instrument | None:
-        """The instrument's metadata, or ``None``: ``unknown_instrument`` without metadata
-        (we subscribe only to listed perpetuals), filtered when it is not configured."""
-        inst = self.markets.get(symbol)
-        if inst is None:
-            self.stats.error(self.venue, "unknown_instrument", payload)
-            return None
-        if self.wanted is not None and symbol not in self.wanted:
-            self.stats.filtered += 1
-            return None
-        return inst
 
     def _ticker(self, t: frames.Ticker, recv_ms: int) -> list[Event]:
         inst = self._instrument(t.instrument_name, t)

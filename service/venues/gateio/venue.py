@@ -98,13 +98,7 @@ class GateParser(Parser):
         self.state_every_ms = STATE_EVERY_MS
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        try:
-            env = frames.envelope.decode(frame)
-        except msgspec.ValidationError:  # JSON, but not a Gate frame
-            self.stats.error(self.venue, "invalid_frame", frame)
-            return []
-        except msgspec.DecodeError:
-            self.stats.error(self.venue, "invalid_json", frame)
+        if (env := self._decoded(frames.envelope, frame)) is None:
             return []
         if env.channel == "futures.pong":
             return []
@@ -137,15 +131,6 @@ class GateParser(Parser):
         except ValueError:
             return False
         return status is not None and status.status == "fail"
-
-    def _instrument(self, symbol: str) -> Instrument | None:
-        """The instrument, or ``None`` (counted as filtered) when it is not a listed contract
-        we collect (a quanto or delivery contract) or not configured."""
-        inst = self.markets.get(symbol)
-        if inst is None or (self.wanted is not None and symbol not in self.wanted):
-            self.stats.filtered += 1
-            return None
-        return inst
 
     def _ticker(self, t: frames.Ticker, ts: int, recv_ms: int) -> list[Event]:
         if (inst := self._instrument(t.contract)) is None:

@@ -148,13 +148,7 @@ class HyperliquidParser(Parser):
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (WELCOME, WELCOME.encode()):
             return []
-        try:
-            env = frames.envelope.decode(frame)
-        except msgspec.ValidationError:  # JSON, but not a Hyperliquid frame
-            self.stats.error(self.venue, "invalid_frame", frame)
-            return []
-        except msgspec.DecodeError:
-            self.stats.error(self.venue, "invalid_json", frame)
+        if (env := self._decoded(frames.envelope, frame)) is None:
             return []
         channel = env.channel
         if channel in PROTOCOL_CHANNELS:
@@ -176,18 +170,6 @@ class HyperliquidParser(Parser):
         # trades, allDexsAssetCtxs, activeSpotAssetCtx...: never subscribed
         self.stats.error(self.venue, "unknown_channel", channel or frame)
         return []
-
-    def _instrument(self, coin: str, payload: object) -> Instrument | None:
-        """``None`` (and counted) for a coin without metadata (``unknown_instrument``: a
-        listing since the last refresh, another dex) or not configured (filtered)."""
-        inst = self.markets.get(coin)
-        if inst is None:
-            self.stats.error(self.venue, "unknown_instrument", payload)
-            return None
-        if self.wanted is not None and coin not in self.wanted:
-            self.stats.filtered += 1
-            return None
-        return inst
 
     def _due(self, coin: str, part: str, values: tuple[float, ...], now_ms: int) -> bool:
         """Whether ``part`` is to be reported: changed since it was last reported, at least

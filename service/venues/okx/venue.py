@@ -148,19 +148,6 @@ class OkxParser(Parser):
         self.stats.error(self.venue, "unknown_channel", channel)
         return []
 
-    def _instrument(self, inst_id: str, payload: object, n: int = 1) -> Instrument | None:
-        """The instrument's metadata, or ``None`` and its ``n`` events are counted as
-        dropped: ``unknown_instrument`` without metadata (a dated future, an option, a swap
-        listed since the last refresh), as filtered when it is not configured."""
-        inst = self.markets.get(inst_id)
-        if inst is None:
-            self.stats.error(self.venue, "unknown_instrument", payload)
-            return None
-        if self.wanted is not None and inst_id not in self.wanted:
-            self.stats.filtered += n
-            return None
-        return inst
-
     def _marks(self, rows: list[frames.Mark], recv_ms: int) -> list[Event]:
         out: list[Event] = []
         for r in rows:
