@@ -28,13 +28,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Final
-
-import msgspec
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
+from ....simulate.wirekit import recorded
 
 PRODUCT_TYPES: Final = {"USDT-FUTURES": "usdt-futures", "COIN-FUTURES": "coin-futures"}
 INST_TYPES: Final = tuple(PRODUCT_TYPES.values())
@@ -59,19 +58,12 @@ BITGET_SYMBOLS: Final = tuple(s.symbol for s in BITGET_SPECS)
 Arg = tuple[str, str, str]
 """A subscription: (instType, topic, symbol); ``""`` as the symbol of ``liquidation``."""
 
-_encode = msgspec.json.Encoder().encode
-
-
-def encode(obj: Any) -> str:
-    return _encode(obj).decode()
-
 
 def load_contracts(product_type: str) -> dict[str, Any]:
     """The ``/api/v2/mix/market/contracts`` body of ``product_type`` (``data/bitget``)."""
-    ref = resources.files("service.venues.bitget.simulator").joinpath(
-        f"data/contracts-{product_type}.json"
+    body: dict[str, Any] = recorded(
+        "service.venues.bitget.simulator", f"data/contracts-{product_type}.json"
     )
-    body: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
     return body
 
 

@@ -31,13 +31,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Final
-
-import msgspec
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
+from ....simulate.wirekit import recorded
 
 CATEGORIES: Final = ("linear", "inverse")
 MAX_ARGS_CHARS: Final = 21_000
@@ -58,19 +57,12 @@ inverse sizes to whole USD contracts."""
 
 BYBIT_SYMBOLS: Final = tuple(s.symbol for s in BYBIT_SPECS)
 
-_encode = msgspec.json.Encoder().encode
-
-
-def encode(obj: Any) -> str:
-    return _encode(obj).decode()
-
 
 def load_instruments(category: str) -> dict[str, Any]:
     """The ``instruments-info`` body of ``category`` (see ``data/bybit/README.md``)."""
-    ref = resources.files("service.venues.bybit.simulator").joinpath(
-        f"data/instruments-info-{category}.json"
+    body: dict[str, Any] = recorded(
+        "service.venues.bybit.simulator", f"data/instruments-info-{category}.json"
     )
-    body: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
     return body
 
 

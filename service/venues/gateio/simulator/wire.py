@@ -31,13 +31,12 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Final
-
-import msgspec
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
+from ....simulate.wirekit import recorded
 
 SETTLES: Final = ("usdt", "btc")
 TICKERS: Final = "futures.tickers"
@@ -59,20 +58,13 @@ GATE_SPECS: Final[tuple[SymbolSpec, ...]] = (
 BTC-settled inverse ``BTC_USD`` (sizes in whole USD contracts on the wire)."""
 GATE_SYMBOLS: Final = tuple(s.symbol for s in GATE_SPECS)
 
-_encode = msgspec.json.Encoder().encode
-
-
-def encode(obj: Any) -> str:
-    return _encode(obj).decode()
-
 
 def load_contracts(settle: str) -> list[dict[str, Any]]:
     """The ``/futures/{settle}/contracts`` list as served (``data/gateio``, deviations
     applied)."""
-    ref = resources.files("service.venues.gateio.simulator").joinpath(
-        f"data/contracts-{settle}.json"
+    rows: list[dict[str, Any]] = recorded(
+        "service.venues.gateio.simulator", f"data/contracts-{settle}.json"
     )
-    rows: list[dict[str, Any]] = json.loads(ref.read_text(encoding="utf-8"))
     return [r | {"funding_interval": 14400} if r["name"] in FOUR_HOUR_SYMBOLS else r for r in rows]
 
 
