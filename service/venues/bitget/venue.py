@@ -59,8 +59,9 @@ import structlog
 from ccxt.base.errors import BadResponse
 
 from ...config import VenueSettings
-from ...events import Event, Liquidation, Side
+from ...events import Event, Side
 from .._numbers import integer, number, optional_number
+from .._stamp import Stamp
 from .._ticker_state import STATE_EVERY_MS, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
@@ -167,20 +168,11 @@ class BitgetParser(Parser):
                 self.stats.error(self.venue, "invalid_liquidation", row)
                 continue
             qty = amount / price  # amount is the quote value: the size in base coin
+            eid = f"{row.ts}:{row.side}:{row.amount}:{row.price}"
+            at = Stamp(self.venue, inst, row.ts, recv_ms)
             out.append(
-                Liquidation(
-                    venue=self.venue,
-                    symbol=row.symbol,
-                    base=inst.base,
-                    ts_ms=row.ts,
-                    recv_ms=recv_ms,
-                    side=side,
-                    price=price,
-                    quantity=qty,
-                    quantity_base=inst.base_units(qty, price),
-                    notional_usd=amount,
-                    sampled=True,
-                    event_id=f"{row.ts}:{row.side}:{row.amount}:{row.price}",
+                at.liquidation(
+                    side, price=price, quantity=qty, sampled=True, event_id=eid, notional_usd=amount
                 )
             )
         return out

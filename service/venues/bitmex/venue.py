@@ -69,7 +69,8 @@ import msgspec
 import structlog
 from msgspec import UNSET
 
-from ...events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from ...events import Event, Side
+from .._stamp import Stamp
 from ..base import Connection, Instrument, Parser, Venue
 from . import frames
 from .instruments import (
@@ -186,55 +187,21 @@ class BitmexParser(Parser):
         recv_ms: int,
     ) -> list[Event]:
         """An event per kind the row changed and the state can value."""
-        venue, symbol, base = self.venue, inst.symbol, inst.base
+        at = Stamp(self.venue, inst, ts, recv_ms)
         out: list[Event] = []
         mark = s.mark
         prices = (r.markPrice, r.indexPrice, r.indicativeSettlePrice)
         if mark is not None and any(v is not UNSET for v in prices):
-            out.append(
-                MarkPrice(
-                    venue=venue,
-                    symbol=symbol,
-                    base=base,
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    mark_price=mark,
-                    index_price=s.index,
-                )
-            )
+            out.append(at.mark(mark, s.index))
         changed = (r.fundingRate, r.fundingInterval, r.fundingTimestamp)
         if s.funding_rate is not None and any(v is not UNSET for v in changed):
             hours = s.interval_h or inst.funding_interval_h
-            out.append(
-                FundingRate(
-                    venue=venue,
-                    symbol=symbol,
-                    base=base,
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    funding_rate=s.funding_rate,
-                    interval_h=hours,
-                    funding_rate_1h=per_hour(s.funding_rate, hours),
-                    next_funding_ms=s.next_funding_ms,
-                )
-            )
+            out.append(at.funding(s.funding_rate, hours, s.next_funding_ms))
         oi = s.open_interest
         if r.openInterest is not UNSET and oi is not None and mark:
             value = self._value(inst, oi, mark, r)
             if value is not None:
-                oi_base, oi_usd = value
-                out.append(
-                    OpenInterest(
-                        venue=venue,
-                        symbol=symbol,
-                        base=base,
-                        ts_ms=ts,
-                        recv_ms=recv_ms,
-                        oi_contracts=oi,
-                        oi_base=oi_base,
-                        oi_usd=oi_usd,
-                    )
-                )
+                out.append(at.open_interest_of(oi, *value))
         return out
 
     def _value(
@@ -298,20 +265,17 @@ class BitmexParser(Parser):
             return []
         self.orders[r.orderID] = order
         base, usd = value
+        at = Stamp(self.venue, inst, recv_ms, recv_ms)  # the table has no time
+        # The price is the order's limit: the bankruptcy price.
         return [
-            Liquidation(
-                venue=self.venue,
-                symbol=r.symbol,
-                base=inst.base,
-                ts_ms=recv_ms,  # the table has no time
-                recv_ms=recv_ms,
-                side=side,
-                price=r.price,  # the order's limit: the bankruptcy price
+            at.liquidation(
+                side,
+                price=r.price,
                 quantity=r.leavesQty,
-                quantity_base=base,
-                notional_usd=usd,
                 sampled=False,
                 event_id=r.orderID,
+                quantity_base=base,
+                notional_usd=usd,
             )
         ]
 

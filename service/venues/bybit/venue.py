@@ -64,8 +64,9 @@ import structlog
 from ccxt.base.errors import BadResponse
 
 from ...config import VenueSettings
-from ...events import Event, Liquidation, Side
+from ...events import Event, Side
 from .._numbers import integer, number, optional_number
+from .._stamp import Stamp
 from .._ticker_state import FUNDING, MARK, OI, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
@@ -306,23 +307,11 @@ class BybitParser(Parser):
             except ParseError:  # one bad row: keep the rest of the batch
                 self.stats.error(self.venue, "invalid_allLiquidation", row)
                 continue
-            out.append(
-                Liquidation(
-                    venue=self.venue,
-                    symbol=row.s,
-                    base=inst.base,
-                    ts_ms=row.T,
-                    recv_ms=recv_ms,
-                    side=side,
-                    price=price,  # the bankruptcy price: Bybit gives no fill price
-                    quantity=qty,
-                    quantity_base=inst.base_units(qty, price),
-                    notional_usd=inst.notional_usd(qty, price),
-                    sampled=False,
-                    # No id on the wire: time, position side, size and price, as sent.
-                    event_id=f"{row.T}:{row.S}:{row.v}:{row.p}",
-                )
-            )
+            # No id on the wire: time, position side, size and price, as sent. The price is
+            # the bankruptcy price: Bybit gives no fill price.
+            eid = f"{row.T}:{row.S}:{row.v}:{row.p}"
+            at = Stamp(self.venue, inst, row.T, recv_ms)
+            out.append(at.liquidation(side, price=price, quantity=qty, sampled=False, event_id=eid))
         return out
 
 

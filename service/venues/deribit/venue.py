@@ -47,13 +47,14 @@ without ``counter_currency`` (rows of 2021).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final
 
 import msgspec
 import structlog
 from ccxt.base.errors import BadResponse
 
-from ...events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, per_hour
+from ...events import Event
+from .._stamp import Stamp
 from ..base import Connection, Instrument, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from . import frames
@@ -137,35 +138,14 @@ class DeribitParser(Parser):
         if last is not None and ts - last < self.state_every_ms:
             return []  # a full snapshot: the next due frame carries the latest values
         self._reported_ms[symbol] = ts
-        common: dict[str, Any] = {
-            "venue": self.venue,
-            "symbol": symbol,
-            "base": inst.base,
-            "ts_ms": ts,
-            "recv_ms": recv_ms,
-        }
-        out: list[Event] = [MarkPrice(**common, mark_price=t.mark_price, index_price=t.index_price)]
+        at = Stamp(self.venue, inst, ts, recv_ms)
+        out: list[Event] = [at.mark(t.mark_price, t.index_price)]
         rate = t.current_funding if t.current_funding is not None else t.funding_8h
-        if rate is not None:
-            out.append(
-                FundingRate(
-                    **common,
-                    funding_rate=rate,
-                    interval_h=FUNDING_BASIS_H,
-                    funding_rate_1h=per_hour(rate, FUNDING_BASIS_H),
-                    next_funding_ms=None,  # continuous: no settlement to wait for
-                )
-            )
+        if rate is not None:  # continuous: no settlement to wait for
+            out.append(at.funding(rate, FUNDING_BASIS_H, None))
         if t.open_interest is not None and t.mark_price > 0:
-            oi = t.open_interest  # USD (inverse) or coin (linear): 1 native unit each
-            out.append(
-                OpenInterest(
-                    **common,
-                    oi_contracts=oi,
-                    oi_base=inst.base_units(oi, t.mark_price),
-                    oi_usd=inst.notional_usd(oi, t.mark_price),
-                )
-            )
+            # USD (inverse) or coin (linear): 1 native unit each
+            out.append(at.open_interest(t.open_interest, t.mark_price))
         return out
 
     def _trades(self, rows: list[frames.Trade], recv_ms: int) -> list[Event]:
@@ -180,23 +160,14 @@ class DeribitParser(Parser):
             if sides is None:
                 self.stats.error(self.venue, "invalid_side", t)
                 continue
-            out.extend(
-                Liquidation(
-                    venue=self.venue,
-                    symbol=t.instrument_name,
-                    base=inst.base,
-                    ts_ms=t.timestamp,
-                    recv_ms=recv_ms,
-                    side=side,
-                    price=t.price,  # the fill price
-                    quantity=t.amount,
-                    quantity_base=inst.base_units(t.amount, t.price),
-                    notional_usd=inst.notional_usd(t.amount, t.price),
-                    sampled=False,
-                    event_id=f"{t.trade_id}:{side.value}",
+            at = Stamp(self.venue, inst, t.timestamp, recv_ms)
+            for side in sides:  # at the fill price
+                eid = f"{t.trade_id}:{side.value}"
+                out.append(
+                    at.liquidation(
+                        side, price=t.price, quantity=t.amount, sampled=False, event_id=eid
+                    )
                 )
-                for side in sides
-            )
         return out
 
 

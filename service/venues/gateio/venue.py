@@ -59,8 +59,9 @@ import structlog
 from ccxt.base.errors import BadResponse
 
 from ...config import VenueSettings
-from ...events import Event, Liquidation, Side
+from ...events import Event, Side
 from .._numbers import number, optional_number
+from .._stamp import Stamp
 from .._ticker_state import STATE_EVERY_MS, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
@@ -165,22 +166,12 @@ class GateParser(Parser):
             if size == 0 or price <= 0 or ts <= 0:
                 self.stats.error(self.venue, "invalid_liquidation", row)
                 continue
-            qty = abs(size)
+            side = Side.LONG if size < 0 else Side.SHORT  # a sell closes a long
+            eid = f"{ts}:{row.size}:{row.price}"
+            at = Stamp(self.venue, inst, ts, recv_ms)
+            sampled = not complete  # the old one-a-second sample
             out.append(
-                Liquidation(
-                    venue=self.venue,
-                    symbol=row.contract,
-                    base=inst.base,
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    side=Side.LONG if size < 0 else Side.SHORT,  # a sell closes a long
-                    price=price,
-                    quantity=qty,
-                    quantity_base=inst.base_units(qty, price),
-                    notional_usd=inst.notional_usd(qty, price),
-                    sampled=not complete,  # the old one-a-second sample
-                    event_id=f"{ts}:{row.size}:{row.price}",
-                )
+                at.liquidation(side, price=price, quantity=abs(size), sampled=sampled, event_id=eid)
             )
         return out
 

@@ -47,8 +47,9 @@ from typing import Any, ClassVar, Final
 import msgspec
 import structlog
 
-from ...events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from ...events import Event, Side
 from .._numbers import integer, number
+from .._stamp import Stamp
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from ..history import Budget, History
@@ -155,17 +156,8 @@ class OkxParser(Parser):
                 continue
             if r.markPx > 0:  # linear open interest is valued at it
                 self.last_mark[r.instId] = r.markPx
-            out.append(
-                MarkPrice(
-                    venue=self.venue,
-                    symbol=r.instId,
-                    base=inst.base,
-                    ts_ms=r.ts,
-                    recv_ms=recv_ms,
-                    mark_price=r.markPx,
-                    index_price=None,  # the mark-price channel has none (index-tickers has)
-                )
-            )
+            at = Stamp(self.venue, inst, r.ts, recv_ms)
+            out.append(at.mark(r.markPx, None))  # no index here (index-tickers has it)
         return out
 
     def _open_interest(self, rows: list[frames.OpenInterestRow], recv_ms: int) -> list[Event]:
@@ -189,18 +181,7 @@ class OkxParser(Parser):
             else:
                 self.stats.error(self.venue, "open_interest_without_mark", r)
                 continue
-            out.append(
-                OpenInterest(
-                    venue=self.venue,
-                    symbol=r.instId,
-                    base=inst.base,
-                    ts_ms=r.ts,
-                    recv_ms=recv_ms,
-                    oi_contracts=r.oi,
-                    oi_base=r.oiCcy,
-                    oi_usd=usd,
-                )
-            )
+            out.append(Stamp(self.venue, inst, r.ts, recv_ms).open_interest_of(r.oi, r.oiCcy, usd))
         return out
 
     def _funding(self, rows: list[frames.FundingRow], recv_ms: int) -> list[Event]:
@@ -228,19 +209,8 @@ class OkxParser(Parser):
                 if 0 < step <= MAX_FUNDING_INTERVAL_MS:
                     self.funding_interval_h[r.instId] = step / 3_600_000
             hours = self.funding_interval_h.get(r.instId, inst.funding_interval_h)
-            out.append(
-                FundingRate(
-                    venue=self.venue,
-                    symbol=r.instId,
-                    base=inst.base,
-                    ts_ms=ts_ms,
-                    recv_ms=recv_ms,
-                    funding_rate=rate,
-                    interval_h=hours,
-                    funding_rate_1h=per_hour(rate, hours),
-                    next_funding_ms=settle_ms,  # fundingTime is the coming settlement
-                )
-            )
+            at = Stamp(self.venue, inst, ts_ms, recv_ms)
+            out.append(at.funding(rate, hours, settle_ms))  # fundingTime: the coming settlement
         return out
 
     def _liquidations(self, entries: list[frames.LiquidationEntry], recv_ms: int) -> list[Event]:
@@ -253,22 +223,11 @@ class OkxParser(Parser):
                 if side is None:
                     self.stats.error(self.venue, "invalid_side", d)
                     continue
+                # No id on the wire; the burst on subscribe re-sends the same details.
+                eid = f"{d.ts}:{d.side}:{d.posSide}:{d.sz}:{d.bkPx}"
+                at = Stamp(self.venue, inst, d.ts, recv_ms)
                 out.append(
-                    Liquidation(
-                        venue=self.venue,
-                        symbol=entry.instId,
-                        base=inst.base,
-                        ts_ms=d.ts,
-                        recv_ms=recv_ms,
-                        side=side,
-                        price=d.bkPx,
-                        quantity=d.sz,
-                        quantity_base=inst.base_units(d.sz, d.bkPx),
-                        notional_usd=inst.notional_usd(d.sz, d.bkPx),
-                        sampled=True,
-                        # No id on the wire; the burst on subscribe re-sends the same details.
-                        event_id=f"{d.ts}:{d.side}:{d.posSide}:{d.sz}:{d.bkPx}",
-                    )
+                    at.liquidation(side, price=d.bkPx, quantity=d.sz, sampled=True, event_id=eid)
                 )
         return out
 
