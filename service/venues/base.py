@@ -276,9 +276,12 @@ class Venue(ABC):
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """The connections to keep open, given the current instrument metadata."""
 
-    @abstractmethod
+    parser_class: ClassVar[type[Parser]]
+    """The venue's parser, built by :meth:`new_parser`."""
+
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         """A fresh parser for one connection's frames."""
+        return self.parser_class(self.id, markets, wanted)
 
     @abstractmethod
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:

@@ -254,9 +254,6 @@ class BinanceVenue(CcxtBackedVenue):
     ccxt_hosts: ClassVar[tuple[str, ...]]
     parser_class: ClassVar[type[BinanceParser]] = BinanceParser
 
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return self.parser_class(self.id, markets, wanted)
-
     @property
     def oi_over_rest(self) -> bool:
         return True
@@ -273,8 +270,7 @@ class BinanceVenue(CcxtBackedVenue):
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         """The product's active perpetuals, with contract sizes from the exchange info and
         funding intervals from ``fundingInfo`` (which lists only the adjusted symbols)."""
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         markets = await client.load_markets(reload=True)
         intervals = parse_funding_info(await self._rest("FundingInfo"))
         kind = "linear" if self.linear else "inverse"

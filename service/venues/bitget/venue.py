@@ -180,6 +180,7 @@ class BitgetParser(Parser):
 
 class Bitget(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = BitgetParser
     default_ws_url: ClassVar[str] = "wss://ws.bitget.com/v3/ws/public"
     default_rest_url: ClassVar[str] = "https://api.bitget.com"
     liquidations_sampled: ClassVar[bool] = True
@@ -216,12 +217,8 @@ class Bitget(CcxtBackedVenue):
                 )
         return out
 
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return BitgetParser(self.id, markets, wanted)
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         out: dict[str, Instrument] = {}
         for product_type in PRODUCT_TYPES:
             raw = await client.publicMixGetV2MixMarketContracts({"productType": product_type})

@@ -282,6 +282,7 @@ class BitmexParser(Parser):
 
 class Bitmex(Venue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = BitmexParser
     default_ws_url: ClassVar[str] = "wss://ws.bitmex.com/realtime"
     default_rest_url: ClassVar[str] = "https://www.bitmex.com"
     liquidations_sampled: ClassVar[bool] = False
@@ -305,9 +306,6 @@ class Bitmex(Venue):
                 pong=PONG,
             )
         ]
-
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return BitmexParser(self.id, markets, wanted)
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         """The open perpetuals of ``/api/v1/instrument/active`` that can be valued in USD.

@@ -389,6 +389,7 @@ def subscribe_messages(name: str, symbols: Iterable[str]) -> tuple[str, ...]:
 
 class Bybit(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = BybitParser
     default_ws_url: ClassVar[str] = "wss://stream.bybit.com/v5/public"
     default_rest_url: ClassVar[str] = "https://api.bybit.com"
     liquidations_sampled: ClassVar[bool] = False
@@ -437,12 +438,8 @@ class Bybit(CcxtBackedVenue):
                 )
         return out
 
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return BybitParser(self.id, markets, wanted)
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         out: dict[str, Instrument] = {}
         for category in CATEGORIES:
             cursor = ""

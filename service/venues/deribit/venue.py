@@ -173,6 +173,7 @@ class DeribitParser(Parser):
 
 class Deribit(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = DeribitParser
     default_ws_url: ClassVar[str] = "wss://www.deribit.com/ws/api/v2"
     default_rest_url: ClassVar[str] = "https://www.deribit.com"
     liquidations_sampled: ClassVar[bool] = False
@@ -191,12 +192,8 @@ class Deribit(CcxtBackedVenue):
             )
         ]
 
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return DeribitParser(self.id, markets, wanted)
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         raw = await client.publicGetGetInstruments(
             {"currency": "any", "kind": "future", "expired": "false"}
         )

@@ -178,6 +178,7 @@ class GateParser(Parser):
 
 class Gate(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = GateParser
     default_ws_url: ClassVar[str] = "wss://fx-ws.gateio.ws/v4/ws"
     default_rest_url: ClassVar[str] = "https://api.gateio.ws"
     liquidations_sampled: ClassVar[bool] = False
@@ -218,12 +219,8 @@ class Gate(CcxtBackedVenue):
                 )
         return out
 
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return GateParser(self.id, markets, wanted)
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         out: dict[str, Instrument] = {}
         for settle in SETTLES:
             raw = await client.publicFuturesGetSettleContracts({"settle": settle})

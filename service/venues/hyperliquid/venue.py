@@ -257,8 +257,7 @@ class Hyperliquid(CcxtBackedVenue):
         return HyperliquidParser(self.id, markets, wanted, self.liquidators)
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         raw = await client.publicPostInfo({"type": "meta"})
         try:
             listed = parse_meta(raw)

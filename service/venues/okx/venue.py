@@ -234,6 +234,7 @@ class OkxParser(Parser):
 
 class Okx(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = OkxParser
     default_ws_url: ClassVar[str] = "wss://ws.okx.com:443/ws/v5/public"
     """Port 443: 8443 retired on 2026-10-31 (see the module docstring)."""
     default_rest_url: ClassVar[str] = "https://www.okx.com"
@@ -259,12 +260,8 @@ class Okx(CcxtBackedVenue):
             )
         ]
 
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return OkxParser(self.id, markets, wanted)
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         markets = await client.load_markets(reload=True)
         out: dict[str, Instrument] = {}
         skipped: list[str] = []
