@@ -1,5 +1,5 @@
-"""What every venue simulator's encoder shares: compact JSON text, and the recorded listings
-kept beside it (``<venue>/simulator/data/``).
+"""What every venue simulator's encoder shares: compact JSON text, the recorded listings
+kept beside it (``<venue>/simulator/data/``), and a ticker's day range.
 
 The venues' own wire formats stay in their packages (``service/venues/<name>/simulator/wire.py``);
 this module knows nothing of any venue.
@@ -8,6 +8,7 @@ this module knows nothing of any venue.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -29,3 +30,20 @@ def recorded_text(package: str, name: str) -> str:
 def recorded(package: str, name: str) -> Any:
     """The data file ``name`` of ``package``, decoded from JSON."""
     return json.loads(recorded_text(package, name))
+
+
+@dataclass(slots=True)
+class DayRange:
+    """The 24 h open, high and low of a simulated last price (from the first push on)."""
+
+    open: float = 0.0
+    high: float = 0.0
+    low: float = 0.0
+
+    def last(self, mark: float, tick: float) -> float:
+        """The last trade price: ``mark`` on the ``tick`` grid, taken into the range."""
+        last = round(mark / tick) * tick
+        if not self.open:
+            self.open = self.high = self.low = last
+        self.high, self.low = max(self.high, last), min(self.low, last)
+        return last

@@ -35,8 +35,8 @@ from typing import Any, Final
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.wirekit import DayRange, recorded
 from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
-from ....simulate.wirekit import recorded
 
 CATEGORIES: Final = ("linear", "inverse")
 MAX_ARGS_CHARS: Final = 21_000
@@ -149,9 +149,7 @@ class TickerBook:
     cs: int
     fields: dict[str, str] = field(default_factory=dict)
     ts: int = 0
-    open: float = 0.0
-    high: float = 0.0
-    low: float = 0.0
+    day: DayRange = field(default_factory=DayRange)
 
     def update(self, q: Quote, now_ms: int) -> dict[str, str]:
         """Move to ``q`` at ``now_ms``; the fields that changed (``{}``: none), symbol first."""
@@ -165,10 +163,8 @@ class TickerBook:
 
     def _fields(self, q: Quote, now_ms: int) -> dict[str, str]:
         c = self.contract
-        last = round(q.mark / c.tick) * c.tick
-        if not self.open:
-            self.open = self.high = self.low = last
-        self.high, self.low = max(self.high, last), min(self.low, last)
+        day = self.day
+        last = day.last(q.mark, c.tick)
         before = float(self.fields.get("lastPrice", last))
         if last != before:
             direction = "Plus" if last > before else "Minus"
@@ -180,11 +176,11 @@ class TickerBook:
         return {
             "symbol": c.symbol,
             "tickDirection": f"{direction}Tick",
-            "price24hPcnt": fmt(last / self.open - 1, 6),
+            "price24hPcnt": fmt(last / day.open - 1, 6),
             "lastPrice": price(last, c),
-            "prevPrice24h": price(self.open, c),
-            "highPrice24h": price(self.high, c),
-            "lowPrice24h": price(self.low, c),
+            "prevPrice24h": price(day.open, c),
+            "highPrice24h": price(day.high, c),
+            "lowPrice24h": price(day.low, c),
             "markPrice": price(q.mark, c),
             "indexPrice": fmt(q.index, c.price_decimals),
             # Since 2026-06-11 openInterest and openInterestValue count both sides, the

@@ -35,8 +35,8 @@ from typing import Any, Final
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.wirekit import DayRange, recorded
 from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
-from ....simulate.wirekit import recorded
 
 SETTLES: Final = ("usdt", "btc")
 TICKERS: Final = "futures.tickers"
@@ -132,24 +132,20 @@ class TickerBook:
     """One contract's 24 h figures, kept across pushes."""
 
     contract: Contract
-    open: float = 0.0
-    high: float = 0.0
-    low: float = 0.0
+    day: DayRange = field(default_factory=DayRange)
     volume: int = 0
 
     def ticker(self, q: Quote) -> dict[str, str]:
         c = self.contract
-        last = round(q.mark / c.tick) * c.tick
-        if not self.open:
-            self.open = self.high = self.low = last
-        self.high, self.low = max(self.high, last), min(self.low, last)
+        day = self.day
+        last = day.last(q.mark, c.tick)
         oi = c.contracts(q.oi_base, q.mark)
         self.volume += max(1, oi // 10_000)
         base_volume = self.volume * c.multiplier if c.linear else self.volume / last
         return {
             "contract": c.name,
             "last": fmt(last, c.tick),
-            "change_percentage": f"{(last / self.open - 1) * 100:.4f}",
+            "change_percentage": f"{(last / day.open - 1) * 100:.4f}",
             "total_size": str(oi),
             "volume_24h": str(self.volume),
             "volume_24h_base": f"{base_volume:.0f}",
@@ -160,8 +156,8 @@ class TickerBook:
             "funding_rate_indicative": f"{q.funding_rate_8h * c.funding_interval_h / 8:.6f}",
             "index_price": fmt(q.index, c.tick / 10),
             "quanto_base_rate": "",
-            "low_24h": fmt(self.low, c.tick),
-            "high_24h": fmt(self.high, c.tick),
+            "low_24h": fmt(day.low, c.tick),
+            "high_24h": fmt(day.high, c.tick),
         }
 
 
