@@ -10,7 +10,7 @@ Wire protocol (https://www.bitget.com/api-doc/uta/websocket/public/, "Tickers Ch
   "code":...,"msg":...}`` (counted as ``venue_error``). Limits: 10 messages a second per
   connection (pings included), 240 subscribe requests an hour, at most 1000 channels per
   connection, "strongly" recommended at most 50; 100 connections per IP. We put about 50
-  symbols on a connection, hashed by name (see :func:`.instruments.shards`), and
+  symbols on a connection, hashed by name (see :mod:`.._shards`), and
   send one packed request per 4 KB of args (one per connection in practice).
 * Keep-alive: the client sends the *text* ``ping`` and gets the text ``pong``. The docs ask
   for a ping every 30 s and cut a connection without one for 2 min (older text: 30 s), so
@@ -61,6 +61,7 @@ from ccxt.base.errors import BadResponse
 from ...config import VenueSettings
 from ...events import Event, Side
 from .._numbers import integer, number, optional_number
+from .._shards import Shards
 from .._stamp import Stamp
 from .._ticker_state import STATE_EVERY_MS, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
@@ -68,10 +69,10 @@ from ..ccxt_markets import CcxtBackedVenue
 from . import frames
 from .instruments import (
     PRODUCT_TYPES,
+    SYMBOLS_PER_CONNECTION,
     VENUE,
     inst_type_of,
     parse_contracts,
-    shards,
     subscribe_args,
     subscribe_requests,
 )
@@ -189,7 +190,7 @@ class Bitget(CcxtBackedVenue):
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
-        self._shard_counts: dict[str, int] = {}
+        self._shards = Shards(self.id, SYMBOLS_PER_CONNECTION)
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """``usdt-futures-1``... and ``coin-futures-1``...: per instType, its subscribed
@@ -200,9 +201,7 @@ class Bitget(CcxtBackedVenue):
         out: list[Connection] = []
         for inst_type in PRODUCT_TYPES.values():
             mine = [s for s in symbols if inst_type_of(markets[s]) == inst_type]
-            before = self._shard_counts.get(inst_type, 0)
-            count, groups = shards(mine, before)
-            self._shard_counts[inst_type] = count
+            groups = self._shards(inst_type, sorted(mine))
             for n, (index, group) in enumerate(groups.items()):
                 args = subscribe_args(inst_type, group, liquidations=n == 0)
                 out.append(

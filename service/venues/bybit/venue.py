@@ -53,27 +53,23 @@ contract is worth 1 USD whatever its minimum order.
 from __future__ import annotations
 
 import json
-import math
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import msgspec
-import structlog
 from ccxt.base.errors import BadResponse
 
 from ...config import VenueSettings
 from ...events import Event, Side
 from .._numbers import integer, number, optional_number
+from .._shards import Shards
 from .._stamp import Stamp
 from .._ticker_state import FUNDING, MARK, OI, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from ..history import Budget, History
 from . import history as _bybit_history
-
-log = structlog.get_logger(__name__)
 
 VENUE: Final = "bybit"
 CATEGORIES: Final = ("linear", "inverse")
@@ -356,19 +352,9 @@ def _topics(symbols: Iterable[str]) -> list[str]:
     return [t for s in sorted(symbols) for t in (f"tickers.{s}", f"allLiquidation.{s}")]
 
 
-def shards(symbols: list[str], count: int = 0) -> tuple[int, dict[int, list[str]]]:
-    """``symbols`` spread over ``count`` connections (by default one per
-    :data:`SYMBOLS_PER_CONNECTION`) by a stable hash of the name: the count used (more when a
-    connection's args would exceed :data:`MAX_ARGS_CHARS`) and, by connection index, its
-    symbols. Empty shards are left out; the other indexes do not move."""
-    n = count or max(1, math.ceil(len(symbols) / SYMBOLS_PER_CONNECTION))
-    while True:
-        out: dict[int, list[str]] = {}
-        for s in symbols:
-            out.setdefault(zlib.crc32(s.encode()) % n, []).append(s)
-        if all(_args_chars(_topics(group)) <= MAX_ARGS_CHARS for group in out.values()):
-            return n, dict(sorted(out.items()))
-        n += 1
+def _fits(symbols: list[str]) -> bool:
+    """A connection's args stay within :data:`MAX_ARGS_CHARS`."""
+    return _args_chars(_topics(symbols)) <= MAX_ARGS_CHARS
 
 
 def subscribe_messages(name: str, symbols: Iterable[str]) -> tuple[str, ...]:
@@ -399,32 +385,19 @@ class Bybit(CcxtBackedVenue):
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
-        self._shard_counts: dict[str, int] = {}
+        self._shards = Shards(self.id, SYMBOLS_PER_CONNECTION, _fits)
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """``linear-1``, ``linear-2``... and ``inverse-1``...: per category, the subscribed
-        symbols in shards of about :data:`SYMBOLS_PER_CONNECTION` (see :func:`shards`).
-
-        The number of shards is fixed by the first call: the collector starts one supervisor
-        per connection once and re-reads a connection by name at each reconnect, so after a
-        metadata refresh the names must stay the same and the symbols must not move between
-        connections (a new listing joins one shard, at that shard's next reconnect)."""
+        symbols in shards of about :data:`SYMBOLS_PER_CONNECTION`, their args within
+        :data:`MAX_ARGS_CHARS`; the number of shards is fixed by the first call (see
+        :mod:`.._shards`)."""
         symbols = self.subscribed(markets)
         out: list[Connection] = []
         for category in CATEGORIES:
             linear = category == "linear"
             mine = [s for s in symbols if markets[s].linear is linear]
-            before = self._shard_counts.get(category, 0)
-            count, groups = shards(mine, before)
-            if before and count != before:
-                log.warning(
-                    "more connections needed than at start; restart to open them",
-                    venue=self.id,
-                    category=category,
-                    connections=count,
-                )
-            self._shard_counts[category] = count
-            for index, group in groups.items():
+            for index, group in self._shards(category, mine).items():
                 name = f"{category}-{index + 1}"
                 out.append(
                     Connection(

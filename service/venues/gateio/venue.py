@@ -61,6 +61,7 @@ from ccxt.base.errors import BadResponse
 from ...config import VenueSettings
 from ...events import Event, Side
 from .._numbers import number, optional_number
+from .._shards import Shards
 from .._stamp import Stamp
 from .._ticker_state import STATE_EVERY_MS, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
@@ -68,11 +69,11 @@ from ..ccxt_markets import CcxtBackedVenue
 from . import frames
 from .instruments import (
     SETTLES,
+    SYMBOLS_PER_CONNECTION,
     VENUE,
     GateContract,
     by_settle,
     parse_contracts,
-    shards,
     subscribe_requests,
 )
 
@@ -188,7 +189,7 @@ class Gate(CcxtBackedVenue):
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
-        self._shard_counts: dict[str, int] = {}
+        self._shards = Shards(self.id, SYMBOLS_PER_CONNECTION)
         self._time_s = int(time.time())
         """The ``time`` of our requests: fixed, so that the same subscription is the same
         text at every metadata refresh (see :func:`.instruments.subscribe_requests`)."""
@@ -201,10 +202,7 @@ class Gate(CcxtBackedVenue):
         groups_by_settle = by_settle(markets, self.subscribed(markets))
         out: list[Connection] = []
         for settle in SETTLES:
-            count, groups = shards(
-                groups_by_settle.get(settle, []), self._shard_counts.get(settle, 0)
-            )
-            self._shard_counts[settle] = count
+            groups = self._shards(settle, sorted(groups_by_settle.get(settle, [])))
             for n, (index, group) in enumerate(groups.items()):
                 out.append(
                     Connection(
