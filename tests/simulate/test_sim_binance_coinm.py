@@ -118,14 +118,6 @@ async def test_unknown_path_is_refused(sim: BinanceCoinmSimulator) -> None:
     assert info.value.response.status_code == 404
 
 
-@pytest.fixture
-async def http(sim: BinanceCoinmSimulator) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of ``sim``'s REST server; the market is frozen (its clock stopped)."""
-    await sim.clock.stop()
-    async with httpx.AsyncClient(base_url=sim.rest_base_url, timeout=5.0) as client:
-        yield client
-
-
 async def test_rest_serves_dapi_bodies_in_contracts_with_venue_weights(
     http: httpx.AsyncClient, sim: BinanceCoinmSimulator
 ) -> None:
