@@ -223,6 +223,11 @@ def open_interest_event(
     return Stamp(inst.venue, inst, _ts(oi.get("timestamp"), recv_ms), recv_ms).open_interest_of(*q)
 
 
+def _structures(found: Any) -> list[Mapping[str, Any]]:
+    """A ccxt answer for many symbols as a list: ccxt gives a dict by symbol or a list."""
+    return list(found.values()) if isinstance(found, dict) else list(found)
+
+
 class CcxtVenue:
     """One configured venue polled through ccxt: the client and the unified calls."""
 
@@ -264,16 +269,14 @@ class CcxtVenue:
 
     async def funding_rates(self, group: list[PolledMarket]) -> list[Mapping[str, Any]]:
         """Funding structures of ``group`` (one call; the exchange may answer more)."""
-        rates = await self.client.fetch_funding_rates([pm.unified for pm in group])
-        return list(rates.values()) if isinstance(rates, dict) else list(rates)
+        return _structures(await self.client.fetch_funding_rates([pm.unified for pm in group]))
 
     async def funding_rate(self, pm: PolledMarket) -> Mapping[str, Any]:
         rate: Mapping[str, Any] = await self.client.fetch_funding_rate(pm.unified)
         return rate
 
     async def open_interests(self, group: list[PolledMarket]) -> list[Mapping[str, Any]]:
-        found = await self.client.fetch_open_interests([pm.unified for pm in group])
-        return list(found.values()) if isinstance(found, dict) else list(found)
+        return _structures(await self.client.fetch_open_interests([pm.unified for pm in group]))
 
     async def open_interest(self, pm: PolledMarket) -> Mapping[str, Any]:
         oi: Mapping[str, Any] = await self.client.fetch_open_interest(pm.unified)
@@ -281,8 +284,7 @@ class CcxtVenue:
 
     async def tickers(self, group: list[PolledMarket]) -> list[Mapping[str, Any]]:
         """ccxt tickers of ``group``: the mark on exchanges whose funding structure has none."""
-        found = await self.client.fetch_tickers([pm.unified for pm in group])
-        return list(found.values()) if isinstance(found, dict) else list(found)
+        return _structures(await self.client.fetch_tickers([pm.unified for pm in group]))
 
     async def close(self) -> None:
         await close_quietly(self.client)
