@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
-from service.venues.base import Instrument
+from service.config import VenueSettings
+from service.simulate.server import VenueServer
+from service.venues.base import Instrument, Venue
 from service.venues.binance.simulator.usdm_wire import FOUR_HOUR_SYMBOLS, load_exchange_info
 
 VENUE = "binance_usdm"
@@ -42,3 +45,12 @@ async def collect(ws: ClientConnection, seconds: float) -> list[str]:
             break
         out.append(msg if isinstance(msg, str) else msg.decode())
     return out
+
+
+async def listed_markets(venue: type[Venue], sim: VenueServer[Any]) -> dict[str, Instrument]:
+    """The markets ``venue``'s collector side loads from ``sim``'s REST server."""
+    client = venue(VenueSettings(rest_url=sim.rest_base_url))
+    try:
+        return await client.load_markets(timeout_s=5.0)
+    finally:
+        await client.close()

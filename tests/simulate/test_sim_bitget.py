@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from simkit import collect
+from simkit import collect, listed_markets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
@@ -285,11 +285,7 @@ async def test_contracts_by_product_type_and_the_errors_ccxt_maps(sim: BitgetSim
 
 
 async def test_the_venue_loads_both_product_types_through_ccxt(sim: BitgetSimulator) -> None:
-    venue = Bitget(VenueSettings(rest_url=sim.rest_base_url))
-    try:
-        markets = await venue.load_markets(timeout_s=5.0)
-    finally:
-        await venue.close()
+    markets = await listed_markets(Bitget, sim)
     assert markets == _markets()
     assert set(SYMBOLS) <= set(markets)
     assert {"LUNAUSDT", "BTCUSDZ25"}.isdisjoint(markets)  # off, and a delivery contract
@@ -301,9 +297,5 @@ async def test_the_venue_loads_both_product_types_through_ccxt(sim: BitgetSimula
 
 async def test_list_only_simulated_lists_the_simulated_symbols() -> None:
     async with BitgetSimulator(list_only_simulated=True) as sim:
-        venue = Bitget(VenueSettings(rest_url=sim.rest_base_url))
-        try:
-            markets = await venue.load_markets(timeout_s=5.0)
-        finally:
-            await venue.close()
+        markets = await listed_markets(Bitget, sim)
     assert sorted(markets) == sorted(SYMBOLS)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from simkit import collect
+from simkit import collect, listed_markets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
@@ -165,11 +165,7 @@ async def test_an_order_is_inserted_filled_in_part_then_deleted_and_partials_res
 
 
 async def test_load_markets_asks_only_for_the_active_instruments(sim: BitmexSimulator) -> None:
-    venue = Bitmex(VenueSettings(rest_url=sim.rest_base_url))
-    try:
-        markets = await venue.load_markets(5.0)
-    finally:
-        await venue.close()
+    markets = await listed_markets(Bitmex, sim)
     assert sim.rest.requests == ["/api/v1/instrument/active"]
     perpetuals = {r["symbol"] for r in sim.rest.listing if r["typ"] == "FFWCSX"}
     assert set(markets) == perpetuals - {"XBTEUR"}

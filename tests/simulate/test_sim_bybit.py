@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from simkit import collect
+from simkit import collect, listed_markets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
@@ -327,11 +327,7 @@ async def test_the_venue_loads_the_perpetuals_through_ccxt_following_cursors(
     bybit_sim: BybitSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(venue_module, "PAGE_LIMIT", 2)  # several pages per category
-    venue = Bybit(VenueSettings(rest_url=bybit_sim.rest_base_url))
-    try:
-        markets = await venue.load_markets(timeout_s=5.0)
-    finally:
-        await venue.close()
+    markets = await listed_markets(Bybit, bybit_sim)
     assert markets == instruments()
     assert set(LINEAR + INVERSE) <= set(markets)
     assert {"BTC-26DEC25", "BTCUSDZ25", "BIOUSDT"}.isdisjoint(markets)  # futures, pre-market
@@ -341,9 +337,5 @@ async def test_the_venue_loads_the_perpetuals_through_ccxt_following_cursors(
 
 async def test_list_only_simulated_lists_the_simulated_symbols() -> None:
     async with BybitSimulator(list_only_simulated=True) as sim:
-        venue = Bybit(VenueSettings(rest_url=sim.rest_base_url))
-        try:
-            markets = await venue.load_markets(timeout_s=5.0)
-        finally:
-            await venue.close()
+        markets = await listed_markets(Bybit, sim)
     assert sorted(markets) == sorted(LINEAR + INVERSE)

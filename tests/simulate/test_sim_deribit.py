@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from simkit import collect
+from simkit import collect, listed_markets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
@@ -18,7 +18,6 @@ from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Si
 from service.simulate.clock import MarketClock
 from service.simulate.market import DEFAULT_SPECS, Market
 from service.simulate.scenario import get_scenario
-from service.venues.base import Instrument
 from service.venues.deribit.simulator import wire
 from service.venues.deribit.simulator.server import HEARTBEAT_CLOSE, DeribitSimulator
 from service.venues.deribit.venue import Deribit, DeribitParser, pings
@@ -34,14 +33,6 @@ async def sim() -> AsyncIterator[DeribitSimulator]:
     """Already in the long cascade, 10x faster."""
     async with DeribitSimulator(seed=7, time_scale=10.0, start_s=20) as s:
         yield s
-
-
-async def _markets(sim: DeribitSimulator) -> dict[str, Instrument]:
-    venue = Deribit(VenueSettings(rest_url=sim.rest_base_url))
-    try:
-        return await venue.load_markets(5.0)
-    finally:
-        await venue.close()
 
 
 async def _read_until_closed(ws: ClientConnection) -> None:
@@ -65,7 +56,7 @@ async def _call(ws: ClientConnection, req_id: Any, method: str, **params: Any) -
 async def test_the_service_subscription_is_answered_and_every_push_parses(
     sim: DeribitSimulator,
 ) -> None:
-    markets = await _markets(sim)
+    markets = await listed_markets(Deribit, sim)
     venue = Deribit(VenueSettings(ws_url=sim.ws_base_url, symbols=SYMBOLS))
     (conn,) = venue.connections(markets)
     async with connect(conn.url) as ws:
@@ -111,7 +102,7 @@ async def test_the_service_subscription_is_answered_and_every_push_parses(
 
 
 async def test_load_markets_asks_once_for_every_currencys_futures(sim: DeribitSimulator) -> None:
-    markets = await _markets(sim)
+    markets = await listed_markets(Deribit, sim)
     assert sim.rest.requests == [
         "/api/v2/public/get_instruments?currency=any&kind=future&expired=false"
     ]
@@ -122,7 +113,7 @@ async def test_load_markets_asks_once_for_every_currencys_futures(sim: DeribitSi
 
 async def test_list_only_simulated_lists_the_four_perpetuals() -> None:
     async with DeribitSimulator(list_only_simulated=True) as sim:
-        assert set(await _markets(sim)) == set(SYMBOLS)
+        assert set(await listed_markets(Deribit, sim)) == set(SYMBOLS)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from simkit import collect
+from simkit import collect, listed_markets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
@@ -252,11 +252,7 @@ async def test_contract_lists_by_settlement(sim: GateSimulator) -> None:
 
 
 async def test_the_venue_loads_both_settlements_through_ccxt(sim: GateSimulator) -> None:
-    venue = Gate(VenueSettings(rest_url=sim.rest_base_url))
-    try:
-        markets = await venue.load_markets(timeout_s=5.0)
-    finally:
-        await venue.close()
+    markets = await listed_markets(Gate, sim)
     assert markets == _markets()
     assert len(markets) == 303  # 302 USDT contracts and BTC_USD (not the quanto ETH_USD)
     assert sim.rest.requests == [
@@ -267,9 +263,5 @@ async def test_the_venue_loads_both_settlements_through_ccxt(sim: GateSimulator)
 
 async def test_list_only_simulated_lists_the_simulated_contracts() -> None:
     async with GateSimulator(list_only_simulated=True) as sim:
-        venue = Gate(VenueSettings(rest_url=sim.rest_base_url))
-        try:
-            markets = await venue.load_markets(timeout_s=5.0)
-        finally:
-            await venue.close()
+        markets = await listed_markets(Gate, sim)
     assert sorted(markets) == sorted(SYMBOLS)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from simkit import collect
+from simkit import collect, listed_markets
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
@@ -167,11 +167,7 @@ async def test_a_user_fills_subscription_first_gets_a_snapshot_newest_first() ->
 
 
 async def test_load_markets_asks_only_for_meta(hl_sim: HyperliquidSimulator) -> None:
-    venue = Hyperliquid(VenueSettings(rest_url=hl_sim.rest_base_url))
-    try:
-        markets = await venue.load_markets(5.0)
-    finally:
-        await venue.close()
+    markets = await listed_markets(Hyperliquid, hl_sim)
     assert hl_sim.rest.requests == ["meta"]
     assert len(markets) == 15  # sixteen listed, one delisted
     assert "MATIC" not in markets
@@ -301,9 +297,5 @@ async def test_a_shared_clock_serves_the_listed_coins_of_a_bigger_market() -> No
 
 async def test_list_only_simulated_lists_the_four_coins() -> None:
     async with HyperliquidSimulator(list_only_simulated=True) as sim:
-        venue = Hyperliquid(VenueSettings(rest_url=sim.rest_base_url))
-        try:
-            markets = await venue.load_markets(5.0)
-        finally:
-            await venue.close()
+        markets = await listed_markets(Hyperliquid, sim)
     assert set(markets) == set(HL_SYMBOLS)

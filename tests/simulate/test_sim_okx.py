@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from simkit import collect
+from simkit import collect, listed_markets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
@@ -125,11 +125,7 @@ async def test_the_service_subscription_is_acked_per_arg_and_every_push_parses(
 
 
 async def test_load_markets_asks_only_for_the_swap_listing(okx_sim: OkxSimulator) -> None:
-    venue = Okx(VenueSettings(ws_url=okx_sim.ws_base_url, rest_url=okx_sim.rest_base_url))
-    try:
-        markets = await venue.load_markets(5.0)
-    finally:
-        await venue.close()
+    markets = await listed_markets(Okx, okx_sim)
     assert okx_sim.rest.requests == ["/api/v5/public/instruments?instType=SWAP"]
     assert len(markets) == 166  # the recorded listing
     assert markets["BTC-USD-SWAP"].contract_size == 100.0
@@ -341,9 +337,5 @@ async def test_a_shared_clock_serves_the_okx_swaps_of_a_bigger_market() -> None:
 
 async def test_list_only_simulated_lists_the_four_swaps() -> None:
     async with OkxSimulator(list_only_simulated=True) as sim:
-        venue = Okx(VenueSettings(rest_url=sim.rest_base_url))
-        try:
-            markets = await venue.load_markets(5.0)
-        finally:
-            await venue.close()
+        markets = await listed_markets(Okx, sim)
     assert set(markets) == set(OKX_SYMBOLS)
