@@ -1,4 +1,5 @@
-"""Helpers for the simulator's tests: our real parser's instruments, frame collection."""
+"""Helpers for the simulator's tests: our real parser's instruments, frame collection, the
+venue's collector side against a simulator."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import json
 import time
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
 
 from service.config import VenueSettings
 from service.simulate.server import VenueServer
-from service.venues.base import Instrument, Venue
+from service.venues.base import Connection, Instrument, Venue
 from service.venues.binance.simulator.usdm_wire import FOUR_HOUR_SYMBOLS, load_exchange_info
 
 VENUE = "binance_usdm"
@@ -54,3 +57,20 @@ async def listed_markets(venue: type[Venue], sim: VenueServer[Any]) -> dict[str,
         return await client.load_markets(timeout_s=5.0)
     finally:
         await client.close()
+
+
+async def session(conn: Connection, seconds: float) -> list[str]:
+    """What ``conn`` receives within ``seconds`` of connecting and sending its subscription,
+    as the collector opens it."""
+    async with connect(conn.url) as ws:
+        for request in conn.subscribe:
+            await ws.send(request)
+        return await collect(ws, seconds)
+
+
+async def refused_status(url: str) -> int:
+    """The HTTP status with which the server refuses a websocket handshake at ``url``."""
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(url):
+            pass
+    return info.value.response.status_code

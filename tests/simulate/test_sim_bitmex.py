@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from simkit import collect, listed_markets
+from simkit import collect, listed_markets, refused_status, session
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.exceptions import ConnectionClosedError
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
@@ -69,10 +69,7 @@ async def test_the_service_subscription_is_acked_per_topic_and_every_push_parses
     markets = _markets(sim)
     venue = Bitmex(VenueSettings(ws_url=sim.ws_base_url, symbols=list(SYMBOLS)))
     (conn,) = venue.connections(markets)
-    async with connect(conn.url) as ws:
-        for request in conn.subscribe:
-            await ws.send(request)
-        frames = await collect(ws, 1.5)
+    frames = await session(conn, 1.5)
     welcome = json.loads(frames[0])
     assert welcome["info"] == "Welcome to the BitMEX Realtime API."
     acks = [json.loads(f) for f in frames if '"success"' in f]
@@ -252,10 +249,7 @@ async def test_subscribing_twice_is_refused_and_unsubscribing_is_acked(
 
 
 async def test_unknown_path_is_refused(sim: BitmexSimulator) -> None:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(sim.ws_base_url.replace("/realtime", "/nope")):
-            pass
-    assert info.value.response.status_code == 404
+    assert await refused_status(sim.ws_base_url.replace("/realtime", "/nope")) == 404
 
 
 async def test_drop_connections_cuts_without_a_close_frame(sim: BitmexSimulator) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from simkit import collect, listed_markets
+from simkit import collect, listed_markets, refused_status, session
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
@@ -59,10 +59,7 @@ async def test_the_service_subscription_is_answered_and_every_push_parses(
     markets = await listed_markets(Deribit, sim)
     venue = Deribit(VenueSettings(ws_url=sim.ws_base_url, symbols=SYMBOLS))
     (conn,) = venue.connections(markets)
-    async with connect(conn.url) as ws:
-        for request in conn.subscribe:
-            await ws.send(request)
-        frames = await collect(ws, 1.5)
+    frames = await session(conn, 1.5)
     answers = [json.loads(f) for f in frames if '"id"' in f]
     assert [a["id"] for a in answers] == [1, 2]
     assert answers[0]["result"] == "ok"  # set_heartbeat
@@ -245,10 +242,7 @@ async def test_a_public_test_every_few_beats_keeps_the_connection() -> None:
 
 
 async def test_unknown_path_is_refused(sim: DeribitSimulator) -> None:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(sim.ws_base_url.replace("/v2", "/v1")):
-            pass
-    assert info.value.response.status_code == 404
+    assert await refused_status(sim.ws_base_url.replace("/v2", "/v1")) == 404
 
 
 async def test_drop_connections_cuts_without_a_close_frame(sim: DeribitSimulator) -> None:

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from simkit import collect, listed_markets
+from simkit import collect, listed_markets, refused_status, session
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.exceptions import ConnectionClosedError
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
@@ -67,10 +67,7 @@ async def test_the_service_subscription_is_acked_and_every_push_parses(
     markets = _markets(sim)
     venue = Hyperliquid(VenueSettings(ws_url=sim.ws_base_url, symbols=list(HL_SYMBOLS)))
     (conn,) = venue.connections(markets)
-    async with connect(conn.url) as ws:
-        for request in conn.subscribe:
-            await ws.send(request)
-        frames = await collect(ws, 1.5)
+    frames = await session(conn, 1.5)
     parsed = [json.loads(f) for f in frames]
     acks = [f for f in parsed if f["channel"] == "subscriptionResponse"]
     assert len(acks) == len(conn.subscribe)  # five vaults and four coins
@@ -253,10 +250,7 @@ async def test_a_second_subscribe_is_refused_and_unsubscribe_stops_the_pushes(
 
 
 async def test_unknown_path_is_refused(hl_sim: HyperliquidSimulator) -> None:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(hl_sim.ws_base_url.replace("/ws", "/nope")):
-            pass
-    assert info.value.response.status_code == 404
+    assert await refused_status(hl_sim.ws_base_url.replace("/ws", "/nope")) == 404
 
 
 async def test_drop_connections_cuts_without_a_close_frame(hl_sim: HyperliquidSimulator) -> None:

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from simkit import collect, listed_markets
+from simkit import collect, listed_markets, refused_status, session
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
@@ -90,10 +90,7 @@ async def test_the_service_subscription_is_acked_per_arg_and_every_push_parses(
     markets = _markets(sim)
     venue = Okx(VenueSettings(ws_url=sim.ws_base_url, symbols=list(OKX_SYMBOLS)))
     (conn,) = venue.connections(markets)
-    async with connect(conn.url) as ws:
-        for request in conn.subscribe:
-            await ws.send(request)
-        frames = await collect(ws, 1.2)
+    frames = await session(conn, 1.2)
     acks = [json.loads(f) for f in frames if '"event"' in f]
     assert len(acks) == 1 + 3 * len(OKX_SYMBOLS)
     assert all(a["event"] == "subscribe" and a["id"] == "1" and a["connId"] for a in acks)
@@ -297,10 +294,7 @@ async def test_a_request_over_64_kb_closes_the_connection(okx_sim: OkxSimulator)
 
 
 async def test_unknown_path_is_refused(okx_sim: OkxSimulator) -> None:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(okx_sim.ws_base_url.replace("/public", "/nope")):
-            pass
-    assert info.value.response.status_code == 404
+    assert await refused_status(okx_sim.ws_base_url.replace("/public", "/nope")) == 404
 
 
 async def test_drop_connections_cuts_without_a_close_frame(okx_sim: OkxSimulator) -> None:
