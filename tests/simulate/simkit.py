@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from service.config import VenueSettings
 from service.simulate.server import VenueServer
@@ -74,3 +75,26 @@ async def refused_status(url: str) -> int:
         async with connect(url):
             pass
     return info.value.response.status_code
+
+
+async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait until ``cond()`` holds; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def read_until_closed(ws: ClientConnection) -> None:
+    """Read (and drop) frames until the connection closes (raises how it closed)."""
+    while True:
+        await asyncio.wait_for(ws.recv(), 1.0)
+
+
+async def assert_aborted(*conns: ClientConnection) -> None:
+    """Each of ``conns`` was cut with no close frame (1006: abnormal closure)."""
+    for ws in conns:
+        with pytest.raises(ConnectionClosedError):
+            await ws.recv()
+        assert ws.close_code == 1006

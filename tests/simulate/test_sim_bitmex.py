@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from simkit import collect, listed_markets, refused_status, session
+from simkit import collect, listed_markets, read_until_closed, refused_status, session, until
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
 
@@ -48,19 +47,6 @@ def _subscribe(*args: str, op: str = "subscribe") -> str:
 async def _recv_json(ws: ClientConnection) -> dict[str, Any]:
     msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
     return msg
-
-
-async def _read_until_closed(ws: ClientConnection) -> None:
-    while True:
-        await asyncio.wait_for(ws.recv(), 1.0)
-
-
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def test_the_service_subscription_is_acked_per_topic_and_every_push_parses(
@@ -259,7 +245,7 @@ async def test_drop_connections_cuts_without_a_close_frame(sim: BitmexSimulator)
         assert sim.clients == 0
         for ws in (a, b):
             with pytest.raises(ConnectionClosedError):
-                await _read_until_closed(ws)
+                await read_until_closed(ws)
             assert ws.close_code == 1006
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from simkit import collect, listed_markets, refused_status, session
+from simkit import collect, listed_markets, read_until_closed, refused_status, session
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
@@ -33,11 +33,6 @@ async def sim() -> AsyncIterator[DeribitSimulator]:
     """Already in the long cascade, 10x faster."""
     async with DeribitSimulator(seed=7, time_scale=10.0, start_s=20) as s:
         yield s
-
-
-async def _read_until_closed(ws: ClientConnection) -> None:
-    while True:
-        await asyncio.wait_for(ws.recv(), 1.0)
 
 
 def _request(req_id: Any, method: str, **params: Any) -> str:
@@ -221,7 +216,7 @@ async def test_an_unanswered_test_request_closes_the_connection() -> None:
             "jsonrpc": "2.0",
         }
         with pytest.raises(ConnectionClosed):
-            await _read_until_closed(ws)
+            await read_until_closed(ws)
     assert (ws.close_code, ws.close_reason) == HEARTBEAT_CLOSE
     assert sim.heartbeat_closes == 1
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from simkit import collect, listed_markets, refused_status, session
+from simkit import assert_aborted, collect, listed_markets, refused_status, session, until
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosedError
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
@@ -50,14 +49,6 @@ def _markets(sim: HyperliquidSimulator) -> dict[str, Any]:
 async def _recv_json(ws: Any) -> dict[str, Any]:
     msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
     return msg
-
-
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def test_the_service_subscription_is_acked_and_every_push_parses(
@@ -257,10 +248,7 @@ async def test_drop_connections_cuts_without_a_close_frame(hl_sim: HyperliquidSi
     async with connect(hl_sim.ws_base_url) as a, connect(hl_sim.ws_base_url) as b:
         assert hl_sim.clients == 2
         assert await hl_sim.drop_connections() == 2
-        for ws in (a, b):
-            with pytest.raises(ConnectionClosedError):
-                await ws.recv()
-            assert ws.close_code == 1006
+        await assert_aborted(a, b)
     assert hl_sim.connections_total == 2
 
 

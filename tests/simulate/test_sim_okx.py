@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from simkit import collect, listed_markets, refused_status, session
+from simkit import (
+    assert_aborted,
+    collect,
+    listed_markets,
+    read_until_closed,
+    refused_status,
+    session,
+    until,
+)
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError
+from websockets.exceptions import ConnectionClosed
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
@@ -63,19 +70,6 @@ def _liq_identity(liq: Liquidation) -> tuple[str, str]:
 
 def _liquidations(parser: OkxParser, frame: dict[str, Any]) -> list[Liquidation]:
     return [e for e in parser.parse(json.dumps(frame), 0) if isinstance(e, Liquidation)]
-
-
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-async def _read_until_closed(ws: ClientConnection) -> None:
-    while True:
-        await asyncio.wait_for(ws.recv(), 1.0)
 
 
 async def _recv_json(ws: ClientConnection) -> dict[str, Any]:
@@ -235,7 +229,7 @@ async def test_idle_connections_are_closed_with_4004() -> None:
             )
             for ws in (never_subscribed, quiet):
                 with pytest.raises(ConnectionClosed):
-                    await _read_until_closed(ws)
+                    await read_until_closed(ws)
                 assert ws.close_code == 4004
                 assert ws.close_reason == "No data received in 30s"
             await kept.send("ping")
@@ -302,10 +296,7 @@ async def test_drop_connections_cuts_without_a_close_frame(okx_sim: OkxSimulator
         assert okx_sim.clients == 2
         assert await okx_sim.drop_connections() == 2
         assert okx_sim.clients == 0
-        for ws in (a, b):
-            with pytest.raises(ConnectionClosedError):
-                await ws.recv()
-            assert ws.close_code == 1006
+        await assert_aborted(a, b)
     assert okx_sim.connections_total == 2
 
 
