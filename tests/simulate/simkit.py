@@ -98,3 +98,9 @@ async def assert_aborted(*conns: ClientConnection) -> None:
         with pytest.raises(ConnectionClosedError):
             await ws.recv()
         assert ws.close_code == 1006
+
+
+async def recv_json(ws: ClientConnection) -> dict[str, Any]:
+    """The next frame, a JSON object (within 2 s)."""
+    msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
+    return msg

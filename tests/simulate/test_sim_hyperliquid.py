@@ -10,7 +10,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from simkit import assert_aborted, collect, listed_markets, refused_status, session, until
+from simkit import (
+    assert_aborted,
+    collect,
+    listed_markets,
+    recv_json,
+    refused_status,
+    session,
+    until,
+)
 from websockets.asyncio.client import connect
 
 from service.config import VenueSettings
@@ -44,11 +52,6 @@ def _sub(kind: str, method: str = "subscribe", **key: str) -> str:
 
 def _markets(sim: HyperliquidSimulator) -> dict[str, Any]:
     return {i.symbol: i for i in parse_meta(sim.rest.meta)}
-
-
-async def _recv_json(ws: Any) -> dict[str, Any]:
-    msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
-    return msg
 
 
 async def test_the_service_subscription_is_acked_and_every_push_parses(
@@ -132,8 +135,8 @@ async def test_a_user_fills_subscription_first_gets_a_snapshot_newest_first() ->
         await until(lambda: len(sim.pushed) >= 40)
         async with connect(sim.ws_base_url) as late:
             await late.send(_sub("userFills", user=VAULT.upper().replace("0X", "0x")))
-            ack = await _recv_json(late)
-            snapshot = await _recv_json(late)
+            ack = await recv_json(late)
+            snapshot = await recv_json(late)
         live = [json.loads(f) for f in await live_frames]
     assert ack["channel"] == "subscriptionResponse"
     assert snapshot["channel"] == "userFills"
@@ -211,7 +214,7 @@ async def test_bad_requests_are_answered_on_the_error_channel(
 ) -> None:
     async with connect(hl_sim.ws_base_url) as ws:
         await ws.send(request_text)
-        answer = await _recv_json(ws)
+        answer = await recv_json(ws)
     assert answer["channel"] == "error"
     assert answer["data"].startswith(text)
     parser = HyperliquidParser("hyperliquid", {}, None)
@@ -224,17 +227,17 @@ async def test_a_second_subscribe_is_refused_and_unsubscribe_stops_the_pushes(
 ) -> None:
     async with connect(hl_sim.ws_base_url) as ws:
         await ws.send(_sub("activeAssetCtx", coin="ETH"))
-        assert (await _recv_json(ws))["channel"] == "subscriptionResponse"
-        assert (await _recv_json(ws))["data"]["coin"] == "ETH"  # the current context at once
+        assert (await recv_json(ws))["channel"] == "subscriptionResponse"
+        assert (await recv_json(ws))["data"]["coin"] == "ETH"  # the current context at once
         await ws.send(_sub("activeAssetCtx", coin="ETH"))
-        while (answer := await _recv_json(ws))["channel"] == "activeAssetCtx":
+        while (answer := await recv_json(ws))["channel"] == "activeAssetCtx":
             pass
         assert answer == {
             "channel": "error",
             "data": 'Already subscribed: {"type":"activeAssetCtx","coin":"ETH"}',
         }
         await ws.send(_sub("activeAssetCtx", method="unsubscribe", coin="ETH"))
-        while (answer := await _recv_json(ws))["channel"] == "activeAssetCtx":
+        while (answer := await recv_json(ws))["channel"] == "activeAssetCtx":
             pass
         assert answer["data"]["method"] == "unsubscribe"
         assert await collect(ws, 0.4) == []

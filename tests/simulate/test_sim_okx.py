@@ -14,6 +14,7 @@ from simkit import (
     collect,
     listed_markets,
     read_until_closed,
+    recv_json,
     refused_status,
     session,
     until,
@@ -70,11 +71,6 @@ def _liq_identity(liq: Liquidation) -> tuple[str, str]:
 
 def _liquidations(parser: OkxParser, frame: dict[str, Any]) -> list[Liquidation]:
     return [e for e in parser.parse(json.dumps(frame), 0) if isinstance(e, Liquidation)]
-
-
-async def _recv_json(ws: ClientConnection) -> dict[str, Any]:
-    msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
-    return msg
 
 
 async def test_the_service_subscription_is_acked_per_arg_and_every_push_parses(
@@ -137,10 +133,10 @@ async def test_a_liquidations_subscription_first_gets_a_burst_of_recent_ones() -
         before, bursts = list(sim.pushed), sim.bursts
         async with connect(sim.ws_base_url) as late:
             await late.send(_subscribe(LIQUIDATIONS, req_id="7"))
-            ack = await _recv_json(late)
-            burst = await _recv_json(late)
+            ack = await recv_json(late)
+            burst = await recv_json(late)
             await late.send(_subscribe(LIQUIDATIONS))  # again: acked; no new subscription
-            while "event" not in (again := await _recv_json(late)):
+            while "event" not in (again := await recv_json(late)):
                 assert again["arg"] == LIQUIDATIONS  # a live push came first
             assert again["event"] == "subscribe"
         live = [json.loads(f) for f in await live_frames if '"data"' in f]
@@ -222,8 +218,8 @@ async def test_idle_connections_are_closed_with_4004() -> None:
         ):
             for ws in (quiet, kept):
                 await ws.send(_subscribe(funding))
-                assert (await _recv_json(ws))["event"] == "subscribe"
-                assert "data" in await _recv_json(ws)  # the snapshot; the next: in a minute
+                assert (await recv_json(ws))["event"] == "subscribe"
+                assert "data" in await recv_json(ws)  # the snapshot; the next: in a minute
             await asyncio.gather(
                 ping_until_closed(never_subscribed, 1.5), ping_until_closed(kept, 1.5)
             )
@@ -255,7 +251,7 @@ async def test_bad_requests_are_answered_with_okx_error_frames(
 ) -> None:
     async with connect(okx_sim.ws_base_url) as ws:
         await ws.send(request_text)
-        answer = await _recv_json(ws)
+        answer = await recv_json(ws)
     assert answer["event"] == "error"
     assert answer["code"] == code
     assert answer["connId"]
@@ -272,9 +268,9 @@ async def test_past_480_requests_an_hour_the_venue_refuses() -> None:
     async with OkxSimulator(max_ops_per_hour=3) as sim, connect(sim.ws_base_url) as ws:
         for _ in range(3):
             await ws.send(json.dumps({"op": "unsubscribe", "args": [mark]}))
-            assert (await _recv_json(ws))["event"] == "unsubscribe"
+            assert (await recv_json(ws))["event"] == "unsubscribe"
         await ws.send(_subscribe(mark))
-        answer = await _recv_json(ws)
+        answer = await recv_json(ws)
     assert answer["code"] == "60014"
 
 
