@@ -1,10 +1,11 @@
 """What every venue server shares: the market it serves, the websocket and REST servers'
 lifecycle, client bookkeeping, and the test hooks and ground truth.
 
-A venue module subclasses :class:`VenueServer` and supplies the protocol: ``_check_path``
-(which websocket paths exist), ``_handle`` (one connection, inside :meth:`_tracked`),
-``_loops`` (the pushes started with the server) and, when they differ from "no server
-pings", ``_ws_options``. It builds its REST app and sets ``_http`` to serve it.
+A venue module subclasses :class:`VenueServer` and supplies the protocol: ``_handle`` (one
+connection, inside :meth:`_tracked`), ``_loops`` (the pushes started with the server, most
+of them run by :meth:`_on_grid` or :meth:`_every`) and, where they differ from the
+defaults, ``_check_path`` (which websocket paths exist: by default ``ws_path`` alone) and
+``_ws_options`` ("no server pings"). It builds its REST app and sets ``_http`` to serve it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http import HTTPStatus
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypedDict, TypeVar
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -23,7 +26,7 @@ from websockets.http11 import Request, Response
 
 from . import drift as _drift
 from .asgi_server import AsgiServer
-from .clock import MarketClock
+from .clock import MarketClock, next_tick
 from .market import LiquidationPrint, Market, SymbolSpec
 from .scenario import Interval, Scenario, get_scenario
 
@@ -39,6 +42,38 @@ class Client(Protocol):
 
 
 C = TypeVar("C", bound=Client)
+S = TypeVar("S")
+
+
+class MarketOptions(TypedDict, total=False):
+    """The keywords every venue server takes for the market it serves, with their defaults."""
+
+    symbols: Iterable[str] | None
+    """The simulated symbols, picked from the venue's specs (``None``, the default: all)."""
+    seed: int
+    """The market's random seed (0); venues seed their own choices from it too."""
+    time_scale: float
+    """Market seconds per wall-clock second (1.0)."""
+    start_s: float
+    """Where in the scenario the market starts (0.0)."""
+    clock: MarketClock | None
+    """Share one market with other venue servers, started and stopped by its owner (the
+    venue serves those of the market's symbols it lists)."""
+
+
+@dataclass(slots=True, eq=False)
+class SessionClient(Generic[S]):
+    """A connection and its protocol session (a venue that keeps more per connection
+    subclasses it with its fields)."""
+
+    conn: ServerConnection
+    session: S
+    gone: asyncio.Event = field(default_factory=asyncio.Event, kw_only=True)
+
+
+def text_of(message: str | bytes) -> str:
+    """A client's message as text (a venue answers a binary frame as it would the text)."""
+    return message if isinstance(message, str) else message.decode()
 
 
 class VenueServer(Generic[C]):
@@ -70,18 +105,20 @@ class VenueServer(Generic[C]):
     def __init__(
         self,
         scenario: Scenario | str,
-        clock: MarketClock | None,
         *,
-        symbols: Iterable[str] | None,
         specs: Sequence[SymbolSpec],
-        seed: int,
-        start_s: float,
-        time_scale: float,
         ws_path: str,
+        symbols: Iterable[str] | None = None,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        start_s: float = 0.0,
+        clock: MarketClock | None = None,
     ) -> None:
-        """Without a ``clock``, a market of ``symbols`` (picked from ``specs``) playing
-        ``scenario``. ``ws_path``: the path :attr:`ws_base_url` ends with."""
+        """Without a ``clock``, a market of ``symbols`` (picked from ``specs``; default: all
+        of them) playing ``scenario`` (see :class:`MarketOptions`). ``ws_path``: the path
+        :attr:`ws_base_url` ends with."""
         sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
+        self.seed = seed
         self._own_clock = clock is None
         if clock is None:
             market = Market(sc, symbols=symbols, specs=specs, seed=seed, start_s=start_s)
@@ -103,8 +140,11 @@ class VenueServer(Generic[C]):
     # -- what a venue supplies -------------------------------------------------------------
 
     def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        """Refuse (HTTP 404) a websocket path the venue does not serve."""
-        raise NotImplementedError
+        """Refuse (HTTP 404) a websocket path the venue does not serve: by default any path
+        but ``ws_path`` (the query aside)."""
+        if request.path.split("?")[0] != self._ws_path:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return None
 
     async def _handle(self, conn: ServerConnection) -> None:
         """Serve one websocket connection until it closes."""
@@ -118,6 +158,23 @@ class VenueServer(Generic[C]):
         """Keyword arguments for the websocket server: by default it sends no pings (the
         venue's clients keep the connection alive)."""
         return {"ping_interval": None}
+
+    # -- what a venue uses ------------------------------------------------------------------
+
+    async def _on_grid(self, interval_s: float, push: Callable[[int], None]) -> None:
+        """Call ``push(ts_ms)`` at every whole multiple of ``interval_s`` of wall-clock time,
+        ``ts_ms`` that multiple (the venue's push grid), except while stalled."""
+        while True:
+            tick = await next_tick(interval_s)
+            if not self.stalled:
+                push(round(tick * interval_s * 1000))
+
+    async def _every(self, interval_s: float, push: Callable[[], None]) -> None:
+        """Call ``push()`` every ``interval_s`` (off the grid), except while stalled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if not self.stalled:
+                push()
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from ..events import Event, FundingRate, MarkPrice, OpenInterest, per_hour
+from ..events import Event
+from ._stamp import Stamp
 from .base import Instrument
 
 MARK: Final = "mark"
@@ -84,50 +85,16 @@ def report(
 ) -> list[Event]:
     """Events for the changed parts of ``st`` that are due at ``ts``, from the merged state;
     funding per ``inst.funding_interval_h``, open interest valued at the mark."""
-    symbol, base = inst.symbol, inst.base
+    at = Stamp(venue, inst, ts, recv_ms)
     out: list[Event] = []
     due = st.due(ts, every_ms)
     mark, rate, oi = st.mark, st.funding_rate, st.contracts(inst)
     if MARK in due and mark is not None:
-        out.append(
-            MarkPrice(
-                venue=venue,
-                symbol=symbol,
-                base=base,
-                ts_ms=ts,
-                recv_ms=recv_ms,
-                mark_price=mark,
-                index_price=st.index,
-            )
-        )
+        out.append(at.mark(mark, st.index))
     if FUNDING in due and rate is not None:
-        hours = st.interval_h or inst.funding_interval_h
-        out.append(
-            FundingRate(
-                venue=venue,
-                symbol=symbol,
-                base=base,
-                ts_ms=ts,
-                recv_ms=recv_ms,
-                funding_rate=rate,
-                interval_h=hours,
-                funding_rate_1h=per_hour(rate, hours),
-                next_funding_ms=st.next_funding_ms,
-            )
-        )
+        out.append(at.funding(rate, st.interval_h or inst.funding_interval_h, st.next_funding_ms))
     if OI in due and oi is not None and mark:
-        out.append(
-            OpenInterest(
-                venue=venue,
-                symbol=symbol,
-                base=base,
-                ts_ms=ts,
-                recv_ms=recv_ms,
-                oi_contracts=oi,
-                oi_base=inst.base_units(oi, mark),
-                oi_usd=inst.notional_usd(oi, mark),
-            )
-        )
+        out.append(at.open_interest(oi, mark))
     for part, value in ((MARK, mark), (FUNDING, rate), (OI, oi if mark else None)):
         if part not in due:
             continue

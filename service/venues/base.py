@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Final, final
+from typing import ClassVar, Final, TypeVar, final
 
 import msgspec
 import structlog
@@ -52,9 +52,6 @@ class Instrument:
         return quantity * self.contract_size / price if price > 0 else 0.0
 
 
-INVALID_JSON: Final = "invalid_json"
-"""The drop reason of a frame that is not JSON (every venue's parser uses it: the fuzz tests
-and the operators' alerts on ``deleverage_parse_errors_total`` count on one name)."""
 BUG: Final = "bug"
 """The drop reason of a frame whose parsing raised something no parser expects."""
 TOO_DEEP: Final = "too_deep"
@@ -64,6 +61,12 @@ ten). The decoder's own bound costs nothing per frame; the parsers have no recur
 their own, so a ``RecursionError`` can only come from there."""
 BAD_NUMBER: Final = "bad_number"
 NON_FINITE: Final = "non_finite"
+INVALID_JSON: Final = "invalid_json"
+"""The drop reason of a frame that is not JSON (every venue's parser uses it: the fuzz tests
+and the operators' alerts on ``deleverage_parse_errors_total`` count on one name)."""
+INVALID_FRAME: Final = "invalid_frame"
+"""JSON, but not of the venue's envelope."""
+UNKNOWN_INSTRUMENT: Final = "unknown_instrument"
 MAX_BUG_TYPES_LOGGED: Final = 32
 SAMPLE_CHARS: Final = 300
 
@@ -115,6 +118,9 @@ def _sample(frame: object) -> str:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+T = TypeVar("T")
 
 
 class Parser(ABC):
@@ -173,6 +179,32 @@ class Parser(ABC):
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         """The venue's decoding of ``frame``: its events, or ``[]`` after counting what it
         dropped in :attr:`stats`; may raise :class:`ParseError`."""
+
+    def _decoded(self, decoder: msgspec.json.Decoder[T], frame: str | bytes) -> T | None:
+        """``frame`` decoded by ``decoder`` (the venue's envelope), or ``None`` counted as
+        :data:`INVALID_JSON` (not JSON) or :data:`INVALID_FRAME` (JSON of another shape)."""
+        try:
+            return decoder.decode(frame)
+        except msgspec.ValidationError:
+            self.stats.error(self.venue, INVALID_FRAME, frame)
+        except msgspec.DecodeError:
+            self.stats.error(self.venue, INVALID_JSON, frame)
+        return None
+
+    def _instrument(self, symbol: str, payload: object = None, n: int = 1) -> Instrument | None:
+        """The metadata of ``symbol``, or ``None`` when it is not one we collect. Without
+        metadata it is counted as :data:`UNKNOWN_INSTRUMENT` (``payload`` logged) when a
+        ``payload`` is given (a venue that sends only what we subscribed to: a listing since
+        the last refresh), else as filtered (a venue whose channels also carry contracts we do
+        not list); when it is not configured, as filtered (``n``: the events dropped)."""
+        inst = self.markets.get(symbol)
+        if inst is None and payload is not None:
+            self.stats.error(self.venue, UNKNOWN_INSTRUMENT, payload)
+            return None
+        if inst is None or (self.wanted is not None and symbol not in self.wanted):
+            self.stats.filtered += n
+            return None
+        return inst
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +278,12 @@ class Venue(ABC):
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """The connections to keep open, given the current instrument metadata."""
 
-    @abstractmethod
+    parser_class: ClassVar[type[Parser]]
+    """The venue's parser, built by :meth:`new_parser`."""
+
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         """A fresh parser for one connection's frames."""
+        return self.parser_class(self.id, markets, wanted)
 
     @abstractmethod
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:

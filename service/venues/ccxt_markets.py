@@ -58,6 +58,12 @@ class CcxtBackedVenue(Venue):
             self._client.options.update(self.ccxt_options)
         return self._client
 
+    def _ccxt_within(self, timeout_s: float) -> Any:
+        """The client, its requests now timing out after ``timeout_s`` (a listing's budget)."""
+        client = self._ccxt()
+        client.timeout = int(timeout_s * 1000)
+        return client
+
     async def close(self) -> None:
         if self._client is not None:
             await close_quietly(self._client)

@@ -39,7 +39,8 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from ..config import CcxtSettings, VenueSettings
-from ..events import Event, FundingRate, MarkPrice, OpenInterest, per_hour
+from ..events import Event, MarkPrice, OpenInterest
+from ._stamp import Stamp
 from .base import Instrument, ParseStats
 from .ccxt_markets import close_quietly
 
@@ -153,7 +154,7 @@ def funding_events(
 ) -> list[Event]:
     """The funding and mark events of one ccxt funding-rate structure."""
     inst = pm.instrument
-    ts = _ts(rate.get("timestamp"), recv_ms)
+    at = Stamp(inst.venue, inst, _ts(rate.get("timestamp"), recv_ms), recv_ms)
     out: list[Event] = []
     funding = _number(rate.get("fundingRate"))
     if funding is None:
@@ -161,32 +162,10 @@ def funding_events(
     else:
         hours = interval_h(rate.get("interval"), inst.funding_interval_h)
         next_ms = _number(rate.get("fundingTimestamp")) or _number(rate.get("nextFundingTimestamp"))
-        out.append(
-            FundingRate(
-                venue=inst.venue,
-                symbol=inst.symbol,
-                base=inst.base,
-                ts_ms=ts,
-                recv_ms=recv_ms,
-                funding_rate=funding,
-                interval_h=hours,
-                funding_rate_1h=per_hour(funding, hours),
-                next_funding_ms=None if next_ms is None else int(next_ms),
-            )
-        )
+        out.append(at.funding(funding, hours, None if next_ms is None else int(next_ms)))
     mark = _number(rate.get("markPrice"))
     if mark is not None and mark > 0:
-        out.append(
-            MarkPrice(
-                venue=inst.venue,
-                symbol=inst.symbol,
-                base=inst.base,
-                ts_ms=ts,
-                recv_ms=recv_ms,
-                mark_price=mark,
-                index_price=_number(rate.get("indexPrice")),
-            )
-        )
+        out.append(at.mark(mark, _number(rate.get("indexPrice"))))
     return out
 
 
@@ -200,16 +179,8 @@ def ticker_mark(
     if mark is None or mark <= 0:
         last = _number(ticker.get("last"))
         return (last if last is not None and last > 0 else None), None
-    event = MarkPrice(
-        venue=inst.venue,
-        symbol=inst.symbol,
-        base=inst.base,
-        ts_ms=_ts(ticker.get("timestamp"), recv_ms),
-        recv_ms=recv_ms,
-        mark_price=mark,
-        index_price=_number(ticker.get("indexPrice")),
-    )
-    return mark, event
+    at = Stamp(inst.venue, inst, _ts(ticker.get("timestamp"), recv_ms), recv_ms)
+    return mark, at.mark(mark, _number(ticker.get("indexPrice")))
 
 
 def oi_quantities(
@@ -249,16 +220,12 @@ def open_interest_event(
     if q is None:
         stats.error(inst.venue, "open_interest_without_amount", oi)
         return None
-    return OpenInterest(
-        venue=inst.venue,
-        symbol=inst.symbol,
-        base=inst.base,
-        ts_ms=_ts(oi.get("timestamp"), recv_ms),
-        recv_ms=recv_ms,
-        oi_contracts=q[0],
-        oi_base=q[1],
-        oi_usd=q[2],
-    )
+    return Stamp(inst.venue, inst, _ts(oi.get("timestamp"), recv_ms), recv_ms).open_interest_of(*q)
+
+
+def _structures(found: Any) -> list[Mapping[str, Any]]:
+    """A ccxt answer for many symbols as a list: ccxt gives a dict by symbol or a list."""
+    return list(found.values()) if isinstance(found, dict) else list(found)
 
 
 class CcxtVenue:
@@ -302,16 +269,14 @@ class CcxtVenue:
 
     async def funding_rates(self, group: list[PolledMarket]) -> list[Mapping[str, Any]]:
         """Funding structures of ``group`` (one call; the exchange may answer more)."""
-        rates = await self.client.fetch_funding_rates([pm.unified for pm in group])
-        return list(rates.values()) if isinstance(rates, dict) else list(rates)
+        return _structures(await self.client.fetch_funding_rates([pm.unified for pm in group]))
 
     async def funding_rate(self, pm: PolledMarket) -> Mapping[str, Any]:
         rate: Mapping[str, Any] = await self.client.fetch_funding_rate(pm.unified)
         return rate
 
     async def open_interests(self, group: list[PolledMarket]) -> list[Mapping[str, Any]]:
-        found = await self.client.fetch_open_interests([pm.unified for pm in group])
-        return list(found.values()) if isinstance(found, dict) else list(found)
+        return _structures(await self.client.fetch_open_interests([pm.unified for pm in group]))
 
     async def open_interest(self, pm: PolledMarket) -> Mapping[str, Any]:
         oi: Mapping[str, Any] = await self.client.fetch_open_interest(pm.unified)
@@ -319,8 +284,7 @@ class CcxtVenue:
 
     async def tickers(self, group: list[PolledMarket]) -> list[Mapping[str, Any]]:
         """ccxt tickers of ``group``: the mark on exchanges whose funding structure has none."""
-        found = await self.client.fetch_tickers([pm.unified for pm in group])
-        return list(found.values()) if isinstance(found, dict) else list(found)
+        return _structures(await self.client.fetch_tickers([pm.unified for pm in group]))
 
     async def close(self) -> None:
         await close_quietly(self.client)

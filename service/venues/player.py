@@ -33,6 +33,8 @@ class WirePlayer(ABC):
 
     venue: ClassVar[str]
     specs: ClassVar[tuple[SymbolSpec, ...]]
+    parser_class: ClassVar[type[Parser]]
+    """The venue's parser, as the collector runs it (every symbol wanted)."""
 
     def __init__(
         self, scenario: Scenario, seed: int, assets: Sequence[str], all_contracts: bool = False
@@ -84,8 +86,8 @@ class WirePlayer(ABC):
     def _instruments(self, symbols: Sequence[str]) -> dict[str, Instrument]:
         """The simulated symbols as the venue module builds them from the listing."""
 
-    @abstractmethod
-    def _new_parser(self) -> Parser: ...
+    def _new_parser(self) -> Parser:
+        return self.parser_class(self.venue, self.instruments, None)
 
     @abstractmethod
     def _frames(self, now_ms: int, prints: list[LiquidationPrint], quotes_due: bool) -> list[str]:

@@ -159,6 +159,16 @@ def names(*groups: Iterable[str] | str) -> frozenset[str]:
     return frozenset(out)
 
 
+def subscription(message: str, key: str, value: str) -> dict[str, Any] | None:
+    """One of our messages as a JSON object when it is a subscription (its ``key`` is
+    ``value``: ``"op": "subscribe"``), else ``None`` (for :meth:`Shape.requested`)."""
+    try:
+        req = msgspec.json.decode(message)
+    except msgspec.DecodeError:
+        return None
+    return req if isinstance(req, dict) and req.get(key) == value else None
+
+
 _decode = msgspec.json.Decoder()
 
 

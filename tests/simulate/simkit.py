@@ -1,14 +1,21 @@
-"""Helpers for the simulator's tests: our real parser's instruments, frame collection."""
+"""Helpers for the simulator's tests: our real parser's instruments, frame collection, the
+venue's collector side against a simulator."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
-from websockets.asyncio.client import ClientConnection
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
-from service.venues.base import Instrument
+from service.config import VenueSettings
+from service.simulate.server import VenueServer
+from service.venues.base import Connection, Instrument, Venue
 from service.venues.binance.simulator.usdm_wire import FOUR_HOUR_SYMBOLS, load_exchange_info
 
 VENUE = "binance_usdm"
@@ -42,3 +49,58 @@ async def collect(ws: ClientConnection, seconds: float) -> list[str]:
             break
         out.append(msg if isinstance(msg, str) else msg.decode())
     return out
+
+
+async def listed_markets(venue: type[Venue], sim: VenueServer[Any]) -> dict[str, Instrument]:
+    """The markets ``venue``'s collector side loads from ``sim``'s REST server."""
+    client = venue(VenueSettings(rest_url=sim.rest_base_url))
+    try:
+        return await client.load_markets(timeout_s=5.0)
+    finally:
+        await client.close()
+
+
+async def session(conn: Connection, seconds: float) -> list[str]:
+    """What ``conn`` receives within ``seconds`` of connecting and sending its subscription,
+    as the collector opens it."""
+    async with connect(conn.url) as ws:
+        for request in conn.subscribe:
+            await ws.send(request)
+        return await collect(ws, seconds)
+
+
+async def refused_status(url: str) -> int:
+    """The HTTP status with which the server refuses a websocket handshake at ``url``."""
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(url):
+            pass
+    return info.value.response.status_code
+
+
+async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait until ``cond()`` holds; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def read_until_closed(ws: ClientConnection) -> None:
+    """Read (and drop) frames until the connection closes (raises how it closed)."""
+    while True:
+        await asyncio.wait_for(ws.recv(), 1.0)
+
+
+async def assert_aborted(*conns: ClientConnection) -> None:
+    """Each of ``conns`` was cut with no close frame (1006: abnormal closure)."""
+    for ws in conns:
+        with pytest.raises(ConnectionClosedError):
+            await ws.recv()
+        assert ws.close_code == 1006
+
+
+async def recv_json(ws: ClientConnection) -> dict[str, Any]:
+    """The next frame, a JSON object (within 2 s)."""
+    msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
+    return msg

@@ -9,9 +9,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from simkit import VENUE, collect, instruments
+from simkit import VENUE, assert_aborted, collect, instruments, refused_status
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event, State
 
@@ -142,10 +141,7 @@ async def test_unrouted_paths_accept_but_never_deliver(sim: BinanceUsdmSimulator
 
 
 async def test_unknown_path_is_refused(sim: BinanceUsdmSimulator) -> None:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(f"{sim.ws_base_url}/nope"):
-            pass
-    assert info.value.response.status_code == 404
+    assert await refused_status(f"{sim.ws_base_url}/nope") == 404
 
 
 async def test_bad_requests_are_answered_with_error_frames(sim: BinanceUsdmSimulator) -> None:
@@ -167,10 +163,7 @@ async def test_drop_connections_cuts_without_a_close_frame(sim: BinanceUsdmSimul
         assert sim.clients == 2
         assert await sim.drop_connections() == 2
         assert sim.clients == 0
-        for ws in (a, b):
-            with pytest.raises(ConnectionClosedError):
-                await ws.recv()
-            assert ws.close_code == 1006  # abnormal closure: no close frame
+        await assert_aborted(a, b)
     async with connect(f"{sim.ws_base_url}/stream?streams=!markPrice@arr@1s") as again:
         assert json.loads(await again.recv())["stream"] == "!markPrice@arr@1s"
     assert sim.connections_total == 3

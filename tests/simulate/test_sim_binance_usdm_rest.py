@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -16,14 +15,6 @@ from service.venues.binance.usdm import BinanceUsdm
 from service.venues.ccxt_markets import ccxt_client, close_quietly
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def http(sim: BinanceUsdmSimulator) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of ``sim``'s REST server; the market is frozen (its clock stopped)."""
-    await sim.clock.stop()
-    async with httpx.AsyncClient(base_url=sim.rest_base_url, timeout=5.0) as client:
-        yield client
 
 
 async def test_ping_time_and_weight_header(

@@ -11,16 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
-from simkit import collect
+from simkit import assert_aborted, collect, listed_markets, refused_status, session
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.simulate.clock import MarketClock
 from service.simulate.market import LiquidationPrint, Market
 from service.simulate.scenario import get_scenario
-from service.venues.base import Connection, Instrument
+from service.venues.base import Instrument
 from service.venues.bitget.instruments import parse_contracts
 from service.venues.bitget.simulator import wire
 from service.venues.bitget.simulator.server import BitgetSimulator
@@ -52,13 +52,6 @@ def _ticker(symbol: str, inst_type: str = "usdt-futures") -> dict[str, str]:
     return {"instType": inst_type, "topic": "ticker", "symbol": symbol}
 
 
-async def _session(conn: Connection, seconds: float = 1.5) -> list[str]:
-    async with connect(conn.url) as ws:
-        for request in conn.subscribe:
-            await ws.send(request)
-        return await collect(ws, seconds)
-
-
 async def _until_closed(ws: ClientConnection) -> None:
     while True:
         await asyncio.wait_for(ws.recv(), 2.0)
@@ -74,7 +67,7 @@ async def test_the_service_subscription_is_acked_per_arg_and_every_push_parses(
     markets = _markets()
     venue = Bitget(VenueSettings(ws_url=sim.ws_base_url, symbols=SYMBOLS))
     conns = venue.connections(markets)
-    frames = [f for fs in await asyncio.gather(*(_session(c) for c in conns)) for f in fs]
+    frames = [f for fs in await asyncio.gather(*(session(c, 1.5) for c in conns)) for f in fs]
     acks = [json.loads(f) for f in frames if '"event"' in f]
     assert len(acks) == 2 + len(SYMBOLS)  # a liquidation topic per instType, a ticker each
     assert all(a["event"] == "subscribe" and a["connId"] for a in acks)
@@ -213,20 +206,14 @@ async def test_a_connection_without_pings_is_closed() -> None:
 
 
 async def test_unknown_path_is_refused(sim: BitgetSimulator) -> None:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(sim.ws_base_url.replace("/v3/", "/v2/")):
-            pass
-    assert info.value.response.status_code == 404
+    assert await refused_status(sim.ws_base_url.replace("/v3/", "/v2/")) == 404
 
 
 async def test_drop_connections_cuts_without_a_close_frame(sim: BitgetSimulator) -> None:
     async with connect(sim.ws_base_url) as a, connect(sim.ws_base_url) as b:
         assert sim.clients == 2
         assert await sim.drop_connections() == 2
-        for ws in (a, b):
-            with pytest.raises(ConnectionClosedError):
-                await ws.recv()
-            assert ws.close_code == 1006
+        await assert_aborted(a, b)
     assert sim.clients == 0
 
 
@@ -285,11 +272,7 @@ async def test_contracts_by_product_type_and_the_errors_ccxt_maps(sim: BitgetSim
 
 
 async def test_the_venue_loads_both_product_types_through_ccxt(sim: BitgetSimulator) -> None:
-    venue = Bitget(VenueSettings(rest_url=sim.rest_base_url))
-    try:
-        markets = await venue.load_markets(timeout_s=5.0)
-    finally:
-        await venue.close()
+    markets = await listed_markets(Bitget, sim)
     assert markets == _markets()
     assert set(SYMBOLS) <= set(markets)
     assert {"LUNAUSDT", "BTCUSDZ25"}.isdisjoint(markets)  # off, and a delivery contract
@@ -301,9 +284,5 @@ async def test_the_venue_loads_both_product_types_through_ccxt(sim: BitgetSimula
 
 async def test_list_only_simulated_lists_the_simulated_symbols() -> None:
     async with BitgetSimulator(list_only_simulated=True) as sim:
-        venue = Bitget(VenueSettings(rest_url=sim.rest_base_url))
-        try:
-            markets = await venue.load_markets(timeout_s=5.0)
-        finally:
-            await venue.close()
+        markets = await listed_markets(Bitget, sim)
     assert sorted(markets) == sorted(SYMBOLS)

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from simkit import collect
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from simkit import (
+    collect,
+    listed_markets,
+    read_until_closed,
+    recv_json,
+    refused_status,
+    session,
+    until,
+)
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosedError
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
@@ -45,34 +52,13 @@ def _subscribe(*args: str, op: str = "subscribe") -> str:
     return json.dumps({"op": op, "args": list(args)})
 
 
-async def _recv_json(ws: ClientConnection) -> dict[str, Any]:
-    msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
-    return msg
-
-
-async def _read_until_closed(ws: ClientConnection) -> None:
-    while True:
-        await asyncio.wait_for(ws.recv(), 1.0)
-
-
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
 async def test_the_service_subscription_is_acked_per_topic_and_every_push_parses(
     sim: BitmexSimulator,
 ) -> None:
     markets = _markets(sim)
     venue = Bitmex(VenueSettings(ws_url=sim.ws_base_url, symbols=list(SYMBOLS)))
     (conn,) = venue.connections(markets)
-    async with connect(conn.url) as ws:
-        for request in conn.subscribe:
-            await ws.send(request)
-        frames = await collect(ws, 1.5)
+    frames = await session(conn, 1.5)
     welcome = json.loads(frames[0])
     assert welcome["info"] == "Welcome to the BitMEX Realtime API."
     acks = [json.loads(f) for f in frames if '"success"' in f]
@@ -129,18 +115,18 @@ async def test_an_order_is_inserted_filled_in_part_then_deleted_and_partials_res
         ) as sim,
         connect(sim.ws_base_url) as ws,
     ):
-        await _recv_json(ws)  # the welcome
+        await recv_json(ws)  # the welcome
         await ws.send(_subscribe("liquidation:XBTUSD"))
-        assert (await _recv_json(ws))["subscribe"] == "liquidation:XBTUSD"
-        assert (await _recv_json(ws))["action"] == "partial"
+        assert (await recv_json(ws))["subscribe"] == "liquidation:XBTUSD"
+        assert (await recv_json(ws))["action"] == "partial"
         frames = [json.loads(f) for f in await collect(ws, 1.5)]
         await until(lambda: any(o.leaves_qty < o.contracts for o in sim.open_orders))
         replayed = len(sim.replayed)
         async with connect(sim.ws_base_url) as late:
-            await _recv_json(late)
+            await recv_json(late)
             await late.send(_subscribe("liquidation:XBTUSD"))
-            await _recv_json(late)
-            partial = await _recv_json(late)
+            await recv_json(late)
+            partial = await recv_json(late)
     rows: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for f in frames:
         assert f["table"] == "liquidation"
@@ -165,11 +151,7 @@ async def test_an_order_is_inserted_filled_in_part_then_deleted_and_partials_res
 
 
 async def test_load_markets_asks_only_for_the_active_instruments(sim: BitmexSimulator) -> None:
-    venue = Bitmex(VenueSettings(rest_url=sim.rest_base_url))
-    try:
-        markets = await venue.load_markets(5.0)
-    finally:
-        await venue.close()
+    markets = await listed_markets(Bitmex, sim)
     assert sim.rest.requests == ["/api/v1/instrument/active"]
     perpetuals = {r["symbol"] for r in sim.rest.listing if r["typ"] == "FFWCSX"}
     assert set(markets) == perpetuals - {"XBTEUR"}
@@ -193,7 +175,7 @@ async def test_load_markets_failures_are_errors_the_collector_retries() -> None:
 
 async def test_a_listed_symbol_not_simulated_gets_its_recorded_row(sim: BitmexSimulator) -> None:
     async with connect(sim.ws_base_url) as ws:
-        await _recv_json(ws)
+        await recv_json(ws)
         await ws.send(_subscribe("instrument:LTCUSD", "liquidation:LTCUSD"))
         frames = [json.loads(f) for f in await collect(ws, 0.5)]
     partials = [f for f in frames if f.get("action") == "partial"]
@@ -206,7 +188,7 @@ async def test_a_listed_symbol_not_simulated_gets_its_recorded_row(sim: BitmexSi
 
 async def test_text_ping_gets_text_pong(sim: BitmexSimulator) -> None:
     async with connect(sim.ws_base_url) as ws:
-        await _recv_json(ws)
+        await recv_json(ws)
         await ws.send("ping")
         assert await asyncio.wait_for(ws.recv(), 1.0) == "pong"
 
@@ -225,9 +207,9 @@ async def test_bad_requests_are_answered_with_bitmex_error_frames(
     sim: BitmexSimulator, request_text: str, error: str
 ) -> None:
     async with connect(sim.ws_base_url) as ws:
-        await _recv_json(ws)
+        await recv_json(ws)
         await ws.send(request_text)
-        answer = await _recv_json(ws)
+        answer = await recv_json(ws)
     assert answer["status"] == 400
     assert answer["error"].startswith(error)
     parser = BitmexParser("bitmex", {}, None)
@@ -239,16 +221,16 @@ async def test_subscribing_twice_is_refused_and_unsubscribing_is_acked(
     sim: BitmexSimulator,
 ) -> None:
     async with connect(sim.ws_base_url) as ws:
-        await _recv_json(ws)
+        await recv_json(ws)
         await ws.send(_subscribe("instrument:XBTUSD"))
-        await _recv_json(ws)
-        assert (await _recv_json(ws))["action"] == "partial"
+        await recv_json(ws)
+        assert (await recv_json(ws))["action"] == "partial"
         await ws.send(_subscribe("instrument:XBTUSD"))
-        while "error" not in (answer := await _recv_json(ws)):
+        while "error" not in (answer := await recv_json(ws)):
             assert answer["action"] == "update"
         assert "already subscribed to this topic: instrument:XBTUSD" in answer["error"]
         await ws.send(_subscribe("instrument:XBTUSD", op="unsubscribe"))
-        while "success" not in (answer := await _recv_json(ws)):
+        while "success" not in (answer := await recv_json(ws)):
             pass
         assert answer["unsubscribe"] == "instrument:XBTUSD"
         await collect(ws, 0.1)  # a push may have been in flight
@@ -256,10 +238,7 @@ async def test_subscribing_twice_is_refused_and_unsubscribing_is_acked(
 
 
 async def test_unknown_path_is_refused(sim: BitmexSimulator) -> None:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(sim.ws_base_url.replace("/realtime", "/nope")):
-            pass
-    assert info.value.response.status_code == 404
+    assert await refused_status(sim.ws_base_url.replace("/realtime", "/nope")) == 404
 
 
 async def test_drop_connections_cuts_without_a_close_frame(sim: BitmexSimulator) -> None:
@@ -269,13 +248,13 @@ async def test_drop_connections_cuts_without_a_close_frame(sim: BitmexSimulator)
         assert sim.clients == 0
         for ws in (a, b):
             with pytest.raises(ConnectionClosedError):
-                await _read_until_closed(ws)
+                await read_until_closed(ws)
             assert ws.close_code == 1006
 
 
 async def test_stall_keeps_the_connection_but_pushes_nothing(sim: BitmexSimulator) -> None:
     async with connect(sim.ws_base_url) as ws:
-        await _recv_json(ws)
+        await recv_json(ws)
         await ws.send(_subscribe("instrument:XBTUSD", "liquidation"))
         assert len(await collect(ws, 0.4)) >= 5
         placed = len(sim.placed)

@@ -10,9 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from simkit import collect
+from simkit import assert_aborted, collect, listed_markets, refused_status
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from service.config import VenueSettings
 from service.events import Liquidation, MarkPrice, OpenInterest, Side
@@ -244,10 +243,7 @@ async def test_unsubscribe_stops_the_topic(bybit_sim: BybitSimulator) -> None:
 
 
 async def test_unknown_path_is_refused(bybit_sim: BybitSimulator) -> None:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(f"{bybit_sim.ws_base_url}/spot"):
-            pass
-    assert info.value.response.status_code == 404
+    assert await refused_status(f"{bybit_sim.ws_base_url}/spot") == 404
 
 
 async def test_drop_connections_cuts_without_a_close_frame(bybit_sim: BybitSimulator) -> None:
@@ -256,10 +252,7 @@ async def test_drop_connections_cuts_without_a_close_frame(bybit_sim: BybitSimul
         assert bybit_sim.clients == 2
         assert await bybit_sim.drop_connections() == 2
         assert bybit_sim.clients == 0
-        for ws in (a, b):
-            with pytest.raises(ConnectionClosedError):
-                await ws.recv()
-            assert ws.close_code == 1006
+        await assert_aborted(a, b)
     async with connect(f"{base}/linear") as again:
         assert (await _subscribe(again, "tickers.SOLUSDT"))["success"] is True
         assert json.loads(await again.recv())["type"] == "snapshot"
@@ -327,11 +320,7 @@ async def test_the_venue_loads_the_perpetuals_through_ccxt_following_cursors(
     bybit_sim: BybitSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(venue_module, "PAGE_LIMIT", 2)  # several pages per category
-    venue = Bybit(VenueSettings(rest_url=bybit_sim.rest_base_url))
-    try:
-        markets = await venue.load_markets(timeout_s=5.0)
-    finally:
-        await venue.close()
+    markets = await listed_markets(Bybit, bybit_sim)
     assert markets == instruments()
     assert set(LINEAR + INVERSE) <= set(markets)
     assert {"BTC-26DEC25", "BTCUSDZ25", "BIOUSDT"}.isdisjoint(markets)  # futures, pre-market
@@ -341,9 +330,5 @@ async def test_the_venue_loads_the_perpetuals_through_ccxt_following_cursors(
 
 async def test_list_only_simulated_lists_the_simulated_symbols() -> None:
     async with BybitSimulator(list_only_simulated=True) as sim:
-        venue = Bybit(VenueSettings(rest_url=sim.rest_base_url))
-        try:
-            markets = await venue.load_markets(timeout_s=5.0)
-        finally:
-            await venue.close()
+        markets = await listed_markets(Bybit, sim)
     assert sorted(markets) == sorted(LINEAR + INVERSE)

@@ -9,16 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
-from simkit import collect
+from simkit import collect, listed_markets, read_until_closed, refused_status, session
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.simulate.clock import MarketClock
 from service.simulate.market import DEFAULT_SPECS, Market
 from service.simulate.scenario import get_scenario
-from service.venues.base import Instrument
 from service.venues.deribit.simulator import wire
 from service.venues.deribit.simulator.server import HEARTBEAT_CLOSE, DeribitSimulator
 from service.venues.deribit.venue import Deribit, DeribitParser, pings
@@ -34,19 +33,6 @@ async def sim() -> AsyncIterator[DeribitSimulator]:
     """Already in the long cascade, 10x faster."""
     async with DeribitSimulator(seed=7, time_scale=10.0, start_s=20) as s:
         yield s
-
-
-async def _markets(sim: DeribitSimulator) -> dict[str, Instrument]:
-    venue = Deribit(VenueSettings(rest_url=sim.rest_base_url))
-    try:
-        return await venue.load_markets(5.0)
-    finally:
-        await venue.close()
-
-
-async def _read_until_closed(ws: ClientConnection) -> None:
-    while True:
-        await asyncio.wait_for(ws.recv(), 1.0)
 
 
 def _request(req_id: Any, method: str, **params: Any) -> str:
@@ -65,13 +51,10 @@ async def _call(ws: ClientConnection, req_id: Any, method: str, **params: Any) -
 async def test_the_service_subscription_is_answered_and_every_push_parses(
     sim: DeribitSimulator,
 ) -> None:
-    markets = await _markets(sim)
+    markets = await listed_markets(Deribit, sim)
     venue = Deribit(VenueSettings(ws_url=sim.ws_base_url, symbols=SYMBOLS))
     (conn,) = venue.connections(markets)
-    async with connect(conn.url) as ws:
-        for request in conn.subscribe:
-            await ws.send(request)
-        frames = await collect(ws, 1.5)
+    frames = await session(conn, 1.5)
     answers = [json.loads(f) for f in frames if '"id"' in f]
     assert [a["id"] for a in answers] == [1, 2]
     assert answers[0]["result"] == "ok"  # set_heartbeat
@@ -111,7 +94,7 @@ async def test_the_service_subscription_is_answered_and_every_push_parses(
 
 
 async def test_load_markets_asks_once_for_every_currencys_futures(sim: DeribitSimulator) -> None:
-    markets = await _markets(sim)
+    markets = await listed_markets(Deribit, sim)
     assert sim.rest.requests == [
         "/api/v2/public/get_instruments?currency=any&kind=future&expired=false"
     ]
@@ -122,7 +105,7 @@ async def test_load_markets_asks_once_for_every_currencys_futures(sim: DeribitSi
 
 async def test_list_only_simulated_lists_the_four_perpetuals() -> None:
     async with DeribitSimulator(list_only_simulated=True) as sim:
-        assert set(await _markets(sim)) == set(SYMBOLS)
+        assert set(await listed_markets(Deribit, sim)) == set(SYMBOLS)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +216,7 @@ async def test_an_unanswered_test_request_closes_the_connection() -> None:
             "jsonrpc": "2.0",
         }
         with pytest.raises(ConnectionClosed):
-            await _read_until_closed(ws)
+            await read_until_closed(ws)
     assert (ws.close_code, ws.close_reason) == HEARTBEAT_CLOSE
     assert sim.heartbeat_closes == 1
 
@@ -254,10 +237,7 @@ async def test_a_public_test_every_few_beats_keeps_the_connection() -> None:
 
 
 async def test_unknown_path_is_refused(sim: DeribitSimulator) -> None:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(sim.ws_base_url.replace("/v2", "/v1")):
-            pass
-    assert info.value.response.status_code == 404
+    assert await refused_status(sim.ws_base_url.replace("/v2", "/v1")) == 404
 
 
 async def test_drop_connections_cuts_without_a_close_frame(sim: DeribitSimulator) -> None:

@@ -10,16 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
-from simkit import collect
+from simkit import assert_aborted, collect, listed_markets, refused_status, session
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.simulate.clock import MarketClock
 from service.simulate.market import Market
 from service.simulate.scenario import get_scenario
-from service.venues.base import Connection, Instrument
+from service.venues.base import Instrument
 from service.venues.gateio.instruments import parse_contracts
 from service.venues.gateio.simulator import wire
 from service.venues.gateio.simulator.server import GateSimulator
@@ -50,13 +49,6 @@ def _request(channel: str, payload: list[str], event: str = "subscribe") -> str:
     return json.dumps({"time": 1, "channel": channel, "event": event, "payload": payload})
 
 
-async def _session(conn: Connection, seconds: float) -> list[str]:
-    async with connect(conn.url) as ws:
-        for request in conn.subscribe:
-            await ws.send(request)
-        return await collect(ws, seconds)
-
-
 async def _updates(ws: ClientConnection, seconds: float) -> list[dict[str, Any]]:
     frames = [json.loads(f) for f in await collect(ws, seconds)]
     return [f for f in frames if f.get("event") == "update"]
@@ -69,7 +61,7 @@ async def test_the_service_subscription_is_acked_and_every_push_parses(
     venue = Gate(VenueSettings(ws_url=sim.ws_base_url, symbols=SYMBOLS))
     conns = venue.connections(markets)
     assert [c.name for c in conns] == ["usdt-1", "btc-1"]
-    frames = [f for fs in await asyncio.gather(*(_session(c, 1.5) for c in conns)) for f in fs]
+    frames = [f for fs in await asyncio.gather(*(session(c, 1.5) for c in conns)) for f in fs]
     acks = [json.loads(f) for f in frames if '"subscribe"' in f]
     assert len(acks) == 4  # liquidations and tickers, per settlement
     assert all(a["result"] == {"status": "success"} for a in acks)
@@ -192,20 +184,14 @@ async def test_unsubscribe_stops_the_tickers(sim: GateSimulator) -> None:
 
 
 async def test_unknown_path_is_refused(sim: GateSimulator) -> None:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(f"{sim.ws_base_url}/usd1"):
-            pass
-    assert info.value.response.status_code == 404
+    assert await refused_status(f"{sim.ws_base_url}/usd1") == 404
 
 
 async def test_drop_connections_cuts_without_a_close_frame(sim: GateSimulator) -> None:
     base = sim.ws_base_url
     async with connect(f"{base}/usdt") as a, connect(f"{base}/btc") as b:
         assert await sim.drop_connections() == 2
-        for ws in (a, b):
-            with pytest.raises(ConnectionClosedError):
-                await ws.recv()
-            assert ws.close_code == 1006
+        await assert_aborted(a, b)
     assert sim.clients == 0
 
 
@@ -252,11 +238,7 @@ async def test_contract_lists_by_settlement(sim: GateSimulator) -> None:
 
 
 async def test_the_venue_loads_both_settlements_through_ccxt(sim: GateSimulator) -> None:
-    venue = Gate(VenueSettings(rest_url=sim.rest_base_url))
-    try:
-        markets = await venue.load_markets(timeout_s=5.0)
-    finally:
-        await venue.close()
+    markets = await listed_markets(Gate, sim)
     assert markets == _markets()
     assert len(markets) == 303  # 302 USDT contracts and BTC_USD (not the quanto ETH_USD)
     assert sim.rest.requests == [
@@ -267,9 +249,5 @@ async def test_the_venue_loads_both_settlements_through_ccxt(sim: GateSimulator)
 
 async def test_list_only_simulated_lists_the_simulated_contracts() -> None:
     async with GateSimulator(list_only_simulated=True) as sim:
-        venue = Gate(VenueSettings(rest_url=sim.rest_base_url))
-        try:
-            markets = await venue.load_markets(timeout_s=5.0)
-        finally:
-            await venue.close()
+        markets = await listed_markets(Gate, sim)
     assert sorted(markets) == sorted(SYMBOLS)

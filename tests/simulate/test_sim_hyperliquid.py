@@ -6,13 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from simkit import collect
+from simkit import (
+    assert_aborted,
+    collect,
+    listed_markets,
+    recv_json,
+    refused_status,
+    session,
+    until,
+)
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
@@ -47,19 +54,6 @@ def _markets(sim: HyperliquidSimulator) -> dict[str, Any]:
     return {i.symbol: i for i in parse_meta(sim.rest.meta)}
 
 
-async def _recv_json(ws: Any) -> dict[str, Any]:
-    msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
-    return msg
-
-
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
 async def test_the_service_subscription_is_acked_and_every_push_parses(
     hl_sim: HyperliquidSimulator,
 ) -> None:
@@ -67,10 +61,7 @@ async def test_the_service_subscription_is_acked_and_every_push_parses(
     markets = _markets(sim)
     venue = Hyperliquid(VenueSettings(ws_url=sim.ws_base_url, symbols=list(HL_SYMBOLS)))
     (conn,) = venue.connections(markets)
-    async with connect(conn.url) as ws:
-        for request in conn.subscribe:
-            await ws.send(request)
-        frames = await collect(ws, 1.5)
+    frames = await session(conn, 1.5)
     parsed = [json.loads(f) for f in frames]
     acks = [f for f in parsed if f["channel"] == "subscriptionResponse"]
     assert len(acks) == len(conn.subscribe)  # five vaults and four coins
@@ -144,8 +135,8 @@ async def test_a_user_fills_subscription_first_gets_a_snapshot_newest_first() ->
         await until(lambda: len(sim.pushed) >= 40)
         async with connect(sim.ws_base_url) as late:
             await late.send(_sub("userFills", user=VAULT.upper().replace("0X", "0x")))
-            ack = await _recv_json(late)
-            snapshot = await _recv_json(late)
+            ack = await recv_json(late)
+            snapshot = await recv_json(late)
         live = [json.loads(f) for f in await live_frames]
     assert ack["channel"] == "subscriptionResponse"
     assert snapshot["channel"] == "userFills"
@@ -167,11 +158,7 @@ async def test_a_user_fills_subscription_first_gets_a_snapshot_newest_first() ->
 
 
 async def test_load_markets_asks_only_for_meta(hl_sim: HyperliquidSimulator) -> None:
-    venue = Hyperliquid(VenueSettings(rest_url=hl_sim.rest_base_url))
-    try:
-        markets = await venue.load_markets(5.0)
-    finally:
-        await venue.close()
+    markets = await listed_markets(Hyperliquid, hl_sim)
     assert hl_sim.rest.requests == ["meta"]
     assert len(markets) == 15  # sixteen listed, one delisted
     assert "MATIC" not in markets
@@ -227,7 +214,7 @@ async def test_bad_requests_are_answered_on_the_error_channel(
 ) -> None:
     async with connect(hl_sim.ws_base_url) as ws:
         await ws.send(request_text)
-        answer = await _recv_json(ws)
+        answer = await recv_json(ws)
     assert answer["channel"] == "error"
     assert answer["data"].startswith(text)
     parser = HyperliquidParser("hyperliquid", {}, None)
@@ -240,37 +227,31 @@ async def test_a_second_subscribe_is_refused_and_unsubscribe_stops_the_pushes(
 ) -> None:
     async with connect(hl_sim.ws_base_url) as ws:
         await ws.send(_sub("activeAssetCtx", coin="ETH"))
-        assert (await _recv_json(ws))["channel"] == "subscriptionResponse"
-        assert (await _recv_json(ws))["data"]["coin"] == "ETH"  # the current context at once
+        assert (await recv_json(ws))["channel"] == "subscriptionResponse"
+        assert (await recv_json(ws))["data"]["coin"] == "ETH"  # the current context at once
         await ws.send(_sub("activeAssetCtx", coin="ETH"))
-        while (answer := await _recv_json(ws))["channel"] == "activeAssetCtx":
+        while (answer := await recv_json(ws))["channel"] == "activeAssetCtx":
             pass
         assert answer == {
             "channel": "error",
             "data": 'Already subscribed: {"type":"activeAssetCtx","coin":"ETH"}',
         }
         await ws.send(_sub("activeAssetCtx", method="unsubscribe", coin="ETH"))
-        while (answer := await _recv_json(ws))["channel"] == "activeAssetCtx":
+        while (answer := await recv_json(ws))["channel"] == "activeAssetCtx":
             pass
         assert answer["data"]["method"] == "unsubscribe"
         assert await collect(ws, 0.4) == []
 
 
 async def test_unknown_path_is_refused(hl_sim: HyperliquidSimulator) -> None:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(hl_sim.ws_base_url.replace("/ws", "/nope")):
-            pass
-    assert info.value.response.status_code == 404
+    assert await refused_status(hl_sim.ws_base_url.replace("/ws", "/nope")) == 404
 
 
 async def test_drop_connections_cuts_without_a_close_frame(hl_sim: HyperliquidSimulator) -> None:
     async with connect(hl_sim.ws_base_url) as a, connect(hl_sim.ws_base_url) as b:
         assert hl_sim.clients == 2
         assert await hl_sim.drop_connections() == 2
-        for ws in (a, b):
-            with pytest.raises(ConnectionClosedError):
-                await ws.recv()
-            assert ws.close_code == 1006
+        await assert_aborted(a, b)
     assert hl_sim.connections_total == 2
 
 
@@ -301,9 +282,5 @@ async def test_a_shared_clock_serves_the_listed_coins_of_a_bigger_market() -> No
 
 async def test_list_only_simulated_lists_the_four_coins() -> None:
     async with HyperliquidSimulator(list_only_simulated=True) as sim:
-        venue = Hyperliquid(VenueSettings(rest_url=sim.rest_base_url))
-        try:
-            markets = await venue.load_markets(5.0)
-        finally:
-            await venue.close()
+        markets = await listed_markets(Hyperliquid, sim)
     assert set(markets) == set(HL_SYMBOLS)

@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from simkit import collect
+from simkit import (
+    assert_aborted,
+    collect,
+    listed_markets,
+    read_until_closed,
+    recv_json,
+    refused_status,
+    session,
+    until,
+)
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
@@ -65,24 +73,6 @@ def _liquidations(parser: OkxParser, frame: dict[str, Any]) -> list[Liquidation]
     return [e for e in parser.parse(json.dumps(frame), 0) if isinstance(e, Liquidation)]
 
 
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-async def _read_until_closed(ws: ClientConnection) -> None:
-    while True:
-        await asyncio.wait_for(ws.recv(), 1.0)
-
-
-async def _recv_json(ws: ClientConnection) -> dict[str, Any]:
-    msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
-    return msg
-
-
 async def test_the_service_subscription_is_acked_per_arg_and_every_push_parses(
     okx_sim: OkxSimulator,
 ) -> None:
@@ -90,10 +80,7 @@ async def test_the_service_subscription_is_acked_per_arg_and_every_push_parses(
     markets = _markets(sim)
     venue = Okx(VenueSettings(ws_url=sim.ws_base_url, symbols=list(OKX_SYMBOLS)))
     (conn,) = venue.connections(markets)
-    async with connect(conn.url) as ws:
-        for request in conn.subscribe:
-            await ws.send(request)
-        frames = await collect(ws, 1.2)
+    frames = await session(conn, 1.2)
     acks = [json.loads(f) for f in frames if '"event"' in f]
     assert len(acks) == 1 + 3 * len(OKX_SYMBOLS)
     assert all(a["event"] == "subscribe" and a["id"] == "1" and a["connId"] for a in acks)
@@ -125,11 +112,7 @@ async def test_the_service_subscription_is_acked_per_arg_and_every_push_parses(
 
 
 async def test_load_markets_asks_only_for_the_swap_listing(okx_sim: OkxSimulator) -> None:
-    venue = Okx(VenueSettings(ws_url=okx_sim.ws_base_url, rest_url=okx_sim.rest_base_url))
-    try:
-        markets = await venue.load_markets(5.0)
-    finally:
-        await venue.close()
+    markets = await listed_markets(Okx, okx_sim)
     assert okx_sim.rest.requests == ["/api/v5/public/instruments?instType=SWAP"]
     assert len(markets) == 166  # the recorded listing
     assert markets["BTC-USD-SWAP"].contract_size == 100.0
@@ -150,10 +133,10 @@ async def test_a_liquidations_subscription_first_gets_a_burst_of_recent_ones() -
         before, bursts = list(sim.pushed), sim.bursts
         async with connect(sim.ws_base_url) as late:
             await late.send(_subscribe(LIQUIDATIONS, req_id="7"))
-            ack = await _recv_json(late)
-            burst = await _recv_json(late)
+            ack = await recv_json(late)
+            burst = await recv_json(late)
             await late.send(_subscribe(LIQUIDATIONS))  # again: acked; no new subscription
-            while "event" not in (again := await _recv_json(late)):
+            while "event" not in (again := await recv_json(late)):
                 assert again["arg"] == LIQUIDATIONS  # a live push came first
             assert again["event"] == "subscribe"
         live = [json.loads(f) for f in await live_frames if '"data"' in f]
@@ -235,14 +218,14 @@ async def test_idle_connections_are_closed_with_4004() -> None:
         ):
             for ws in (quiet, kept):
                 await ws.send(_subscribe(funding))
-                assert (await _recv_json(ws))["event"] == "subscribe"
-                assert "data" in await _recv_json(ws)  # the snapshot; the next: in a minute
+                assert (await recv_json(ws))["event"] == "subscribe"
+                assert "data" in await recv_json(ws)  # the snapshot; the next: in a minute
             await asyncio.gather(
                 ping_until_closed(never_subscribed, 1.5), ping_until_closed(kept, 1.5)
             )
             for ws in (never_subscribed, quiet):
                 with pytest.raises(ConnectionClosed):
-                    await _read_until_closed(ws)
+                    await read_until_closed(ws)
                 assert ws.close_code == 4004
                 assert ws.close_reason == "No data received in 30s"
             await kept.send("ping")
@@ -268,7 +251,7 @@ async def test_bad_requests_are_answered_with_okx_error_frames(
 ) -> None:
     async with connect(okx_sim.ws_base_url) as ws:
         await ws.send(request_text)
-        answer = await _recv_json(ws)
+        answer = await recv_json(ws)
     assert answer["event"] == "error"
     assert answer["code"] == code
     assert answer["connId"]
@@ -285,9 +268,9 @@ async def test_past_480_requests_an_hour_the_venue_refuses() -> None:
     async with OkxSimulator(max_ops_per_hour=3) as sim, connect(sim.ws_base_url) as ws:
         for _ in range(3):
             await ws.send(json.dumps({"op": "unsubscribe", "args": [mark]}))
-            assert (await _recv_json(ws))["event"] == "unsubscribe"
+            assert (await recv_json(ws))["event"] == "unsubscribe"
         await ws.send(_subscribe(mark))
-        answer = await _recv_json(ws)
+        answer = await recv_json(ws)
     assert answer["code"] == "60014"
 
 
@@ -301,10 +284,7 @@ async def test_a_request_over_64_kb_closes_the_connection(okx_sim: OkxSimulator)
 
 
 async def test_unknown_path_is_refused(okx_sim: OkxSimulator) -> None:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(okx_sim.ws_base_url.replace("/public", "/nope")):
-            pass
-    assert info.value.response.status_code == 404
+    assert await refused_status(okx_sim.ws_base_url.replace("/public", "/nope")) == 404
 
 
 async def test_drop_connections_cuts_without_a_close_frame(okx_sim: OkxSimulator) -> None:
@@ -312,10 +292,7 @@ async def test_drop_connections_cuts_without_a_close_frame(okx_sim: OkxSimulator
         assert okx_sim.clients == 2
         assert await okx_sim.drop_connections() == 2
         assert okx_sim.clients == 0
-        for ws in (a, b):
-            with pytest.raises(ConnectionClosedError):
-                await ws.recv()
-            assert ws.close_code == 1006
+        await assert_aborted(a, b)
     assert okx_sim.connections_total == 2
 
 
@@ -341,9 +318,5 @@ async def test_a_shared_clock_serves_the_okx_swaps_of_a_bigger_market() -> None:
 
 async def test_list_only_simulated_lists_the_four_swaps() -> None:
     async with OkxSimulator(list_only_simulated=True) as sim:
-        venue = Okx(VenueSettings(rest_url=sim.rest_base_url))
-        try:
-            markets = await venue.load_markets(5.0)
-        finally:
-            await venue.close()
+        markets = await listed_markets(Okx, sim)
     assert set(markets) == set(OKX_SYMBOLS)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from service.venues.bitget.instruments import (
     SYMBOLS_PER_CONNECTION,
     parse_contracts,
 )
+from service.venues.bitget.simulator.wire import load_contracts  # the recorded listings
 from service.venues.bitget.venue import PING_INTERVAL_S, Bitget, BitgetParser
 
 VENUE = "bitget"
@@ -424,18 +424,11 @@ def test_connection_names_and_symbols_stay_put_when_the_market_changes() -> None
         assert all(a in after[name] for a in args)  # nothing moved
 
 
-def _fixture(product_type: str) -> dict[str, Any]:
-    ref = resources.files("service.venues.bitget.simulator").joinpath(
-        f"data/contracts-{product_type}.json"
-    )
-    body: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
-    return body
-
-
 def test_contracts_are_the_trading_perpetuals_in_base_coin_with_their_interval() -> None:
-    usdt = {i.symbol: i for i in parse_contracts(_fixture("USDT-FUTURES"), "USDT-FUTURES")}
+    usdt = {i.symbol: i for i in parse_contracts(load_contracts("USDT-FUTURES"), "USDT-FUTURES")}
     coin = {
-        i.symbol: i for i in parse_contracts(json.dumps(_fixture("COIN-FUTURES")), "COIN-FUTURES")
+        i.symbol: i
+        for i in parse_contracts(json.dumps(load_contracts("COIN-FUTURES")), "COIN-FUTURES")
     }
     assert len(usdt) == 50
     assert "LUNAUSDT" not in usdt  # symbolStatus "off"

@@ -4,7 +4,6 @@ the frames themselves and the contract metadata (linear: 1 base unit, inverse: 1
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from service.config import VenueSettings
 from service.events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.venues.base import Instrument
+from service.venues.bybit.simulator.wire import load_instruments  # the recorded listings
 from service.venues.bybit.venue import (
     MAX_ARGS_CHARS,
     SYMBOLS_PER_CONNECTION,
@@ -618,17 +618,9 @@ def test_the_connections_keep_their_names_when_the_market_grows_or_shrinks() -> 
     assert len(fresh.connections(grown)) == 8
 
 
-def _fixture(category: str) -> dict[str, Any]:
-    ref = resources.files("service.venues.bybit.simulator").joinpath(
-        f"data/instruments-info-{category}.json"
-    )
-    body: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
-    return body
-
-
 def test_instruments_are_the_trading_perpetuals_with_their_funding_interval() -> None:
     for category in ("linear", "inverse"):
-        body = _fixture(category)
+        body = load_instruments(category)
         instruments, cursor = parse_instruments(body)
         assert cursor == ""
         expected = [
@@ -645,7 +637,7 @@ def test_instruments_are_the_trading_perpetuals_with_their_funding_interval() ->
             assert inst.linear is (category == "linear")
             assert inst.contract_size == 1.0  # 1 base unit, or 1 USD
             assert inst.funding_interval_h == row["fundingInterval"] / 60
-    inverse, _ = parse_instruments(json.dumps(_fixture("inverse")))
+    inverse, _ = parse_instruments(json.dumps(load_instruments("inverse")))
     btcusd = next(i for i in inverse if i.symbol == "BTCUSD")
     assert btcusd.notional_usd(2000, 28560.5) == 2000.0
 

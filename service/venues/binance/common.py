@@ -20,9 +20,10 @@ from typing import Any, ClassVar
 import msgspec
 import structlog
 
-from ...events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from ...events import Event, OpenInterest, Side
 from ...validate import MAX_INTERVAL_H
 from .._numbers import Finite
+from .._stamp import Stamp
 from ..base import BAD_NUMBER, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 
@@ -178,39 +179,17 @@ class BinanceParser(Parser):
             price = ap if ap > 0 else float(o.p)
         except ValueError:
             raise ParseError(BAD_NUMBER) from None  # the frame's one order: the frame
-        return [
-            Liquidation(
-                venue=self.venue,
-                symbol=o.s,
-                base=inst.base,
-                ts_ms=o.T or msg.E,
-                recv_ms=recv_ms,
-                side=side,
-                price=price,
-                quantity=qty,
-                quantity_base=inst.base_units(qty, price),
-                notional_usd=inst.notional_usd(qty, price),
-                sampled=True,
-                # No id on the wire: trade time, order side, filled size and average price.
-                event_id=":".join((str(o.T), o.S, o.z, o.ap)),
-            )
-        ]
+        # No id on the wire: trade time, order side, filled size and average price.
+        eid = ":".join((str(o.T), o.S, o.z, o.ap))
+        at = Stamp(self.venue, inst, o.T or msg.E, recv_ms)
+        return [at.liquidation(side, price=price, quantity=qty, sampled=True, event_id=eid)]
 
 
 def open_interest_event(
     inst: Instrument, contracts: float, ts_ms: int, mark: float, recv_ms: int
 ) -> OpenInterest:
     """Open interest of ``contracts`` native contracts, valued at ``mark``."""
-    return OpenInterest(
-        venue=inst.venue,
-        symbol=inst.symbol,
-        base=inst.base,
-        ts_ms=ts_ms,
-        recv_ms=recv_ms,
-        oi_contracts=contracts,
-        oi_base=inst.base_units(contracts, mark),
-        oi_usd=inst.notional_usd(contracts, mark),
-    )
+    return Stamp(inst.venue, inst, ts_ms, recv_ms).open_interest(contracts, mark)
 
 
 def mark_and_funding(
@@ -221,21 +200,14 @@ def mark_and_funding(
     ``"r":""`` and ``"T":0``): what both the mark-price stream and ``premiumIndex`` carry.
     Raises :class:`ParseError` when the rate is not a number (a NaN or an infinity makes
     a funding event that fails its check)."""
-    out: list[Event] = [
-        MarkPrice(venue=inst.venue, symbol=inst.symbol, base=inst.base, ts_ms=ts_ms,
-                  recv_ms=recv_ms, mark_price=mark, index_price=index)
-    ]  # fmt: skip
+    at = Stamp(inst.venue, inst, ts_ms, recv_ms)
+    out: list[Event] = [at.mark(mark, index)]
     if rate and next_funding_ms:
         try:
             value = float(rate)
         except ValueError:
             raise ParseError(BAD_NUMBER) from None
-        hours = inst.funding_interval_h
-        out.append(
-            FundingRate(venue=inst.venue, symbol=inst.symbol, base=inst.base, ts_ms=ts_ms,
-                        recv_ms=recv_ms, funding_rate=value, interval_h=hours,
-                        funding_rate_1h=per_hour(value, hours), next_funding_ms=next_funding_ms)
-        )  # fmt: skip
+        out.append(at.funding(value, inst.funding_interval_h, next_funding_ms))
     return out
 
 
@@ -282,9 +254,6 @@ class BinanceVenue(CcxtBackedVenue):
     ccxt_hosts: ClassVar[tuple[str, ...]]
     parser_class: ClassVar[type[BinanceParser]] = BinanceParser
 
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return self.parser_class(self.id, markets, wanted)
-
     @property
     def oi_over_rest(self) -> bool:
         return True
@@ -301,8 +270,7 @@ class BinanceVenue(CcxtBackedVenue):
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         """The product's active perpetuals, with contract sizes from the exchange info and
         funding intervals from ``fundingInfo`` (which lists only the adjusted symbols)."""
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         markets = await client.load_markets(reload=True)
         intervals = parse_funding_info(await self._rest("FundingInfo"))
         kind = "linear" if self.linear else "inverse"

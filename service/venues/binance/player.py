@@ -29,6 +29,7 @@ of symbols; with every symbol the collector's weight budget stretches it to abou
 
 class BinanceUsdmPlayer(WirePlayer):
     venue: ClassVar[str] = USDM_VENUE
+    parser_class: ClassVar[type[Parser]] = BinanceUsdmParser
     specs: ClassVar[tuple[SymbolSpec, ...]] = DEFAULT_SPECS
     product: ClassVar[bwire.Product] = bwire.USDM
     four_hour: ClassVar[tuple[str, ...]] = bwire.FOUR_HOUR_SYMBOLS
@@ -56,9 +57,6 @@ class BinanceUsdmPlayer(WirePlayer):
             )
             for sym in symbols
         }
-
-    def _new_parser(self) -> Parser:
-        return BinanceUsdmParser(self.venue, self.instruments, None)
 
     def _mark_frames(self, now_ms: int) -> list[str]:
         update = self.product.mark_price_update
@@ -94,12 +92,10 @@ class BinanceUsdmPlayer(WirePlayer):
 
 class BinanceCoinmPlayer(BinanceUsdmPlayer):
     venue: ClassVar[str] = COINM_VENUE
+    parser_class: ClassVar[type[Parser]] = BinanceCoinmParser
     specs: ClassVar[tuple[SymbolSpec, ...]] = COINM_SPECS
     product: ClassVar[bwire.Product] = COINM
     four_hour: ClassVar[tuple[str, ...]] = ()
-
-    def _new_parser(self) -> Parser:
-        return BinanceCoinmParser(self.venue, self.instruments, None)
 
     def _mark_frames(self, now_ms: int) -> list[str]:
         """``<pair>@markPrice@1s``: one array per pair (COIN-M has no all-market stream)."""

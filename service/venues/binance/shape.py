@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import msgspec
-
 from ...events import Kind
-from ..shape import Channel, Seen, Shape, fields_of, names, required_of, rows_of, text
+from ..shape import Channel, Seen, Shape, fields_of, names, required_of, rows_of, subscription, text
 from .common import _ForceOrder, _Mark, _Order
 
 MARK_PRICE: Final = "markPrice"
@@ -84,11 +82,7 @@ class BinanceShape(Shape):
         return Seen("other")
 
     def requested(self, message: str) -> tuple[str | None, frozenset[str]]:
-        try:
-            req = msgspec.json.decode(message)
-        except msgspec.DecodeError:
-            return None, frozenset()
-        if not isinstance(req, dict) or req.get("method") != "SUBSCRIBE":
+        if (req := subscription(message, "method", "SUBSCRIBE")) is None:
             return None, frozenset()
         streams = [s for s in req.get("params", []) if isinstance(s, str)]
         found = {c for s in streams if (c := _stream_channel(s)) is not None}

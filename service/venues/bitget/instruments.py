@@ -10,8 +10,6 @@ valuation, not the margin coin, and a coin-margined contract's ``quote`` is ``US
 from __future__ import annotations
 
 import json
-import math
-import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -74,18 +72,6 @@ def parse_contracts(
 def inst_type_of(inst: Instrument) -> str:
     """The websocket ``instType`` of a listed contract (coin-margined ones quote ``USD``)."""
     return PRODUCT_TYPES["COIN-FUTURES" if inst.quote == "USD" else "USDT-FUTURES"]
-
-
-def shards(symbols: list[str], count: int = 0) -> tuple[int, dict[int, list[str]]]:
-    """``symbols`` spread over ``count`` connections (by default one per
-    :data:`SYMBOLS_PER_CONNECTION`) by a stable hash of the name: the count used and, by
-    connection index, its symbols (sorted). Empty shards are left out; the other indexes do
-    not move, so a new listing moves no other symbol."""
-    n = count or max(1, math.ceil(len(symbols) / SYMBOLS_PER_CONNECTION))
-    out: dict[int, list[str]] = {}
-    for s in sorted(symbols):
-        out.setdefault(zlib.crc32(s.encode()) % n, []).append(s)
-    return n, dict(sorted(out.items()))
 
 
 def subscribe_args(

@@ -19,6 +19,7 @@ from .venue import Bitget, BitgetParser
 
 class BitgetPlayer(WirePlayer):
     venue: ClassVar[str] = Bitget.id
+    parser_class: ClassVar[type[Parser]] = BitgetParser
     specs: ClassVar[tuple[SymbolSpec, ...]] = bitget_wire.BITGET_SPECS
 
     def __init__(
@@ -36,9 +37,6 @@ class BitgetPlayer(WirePlayer):
             listed = bitget_contracts(body, product_type)
             out.update((i.symbol, i) for i in listed if i.symbol in symbols)
         return out
-
-    def _new_parser(self) -> Parser:
-        return BitgetParser(self.venue, self.instruments, None)
 
     def _reconnected(self, now_ms: int) -> None:
         self._snapshot_due = set(self.books)

@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import msgspec
-
 from ...events import Kind
-from ..shape import Channel, Seen, Shape, fields_of, names, required_of, rows_of, text
+from ..shape import Channel, Seen, Shape, fields_of, names, required_of, rows_of, subscription, text
 from . import frames
 
 TICKER: Final = "ticker"
@@ -73,11 +71,7 @@ class BitgetShape(Shape):
         return Seen("data", topic, rows_of(msg.get("data")), complete)
 
     def requested(self, message: str) -> tuple[str | None, frozenset[str]]:
-        try:
-            req = msgspec.json.decode(message)
-        except msgspec.DecodeError:
-            return None, frozenset()
-        if not isinstance(req, dict) or req.get("op") != "subscribe":
+        if (req := subscription(message, "op", "subscribe")) is None:
             return None, frozenset()
         return None, frozenset(t for a in req.get("args", []) if (t := _topic(a)) is not None)
 

@@ -10,7 +10,7 @@ Wire protocol (https://www.bitget.com/api-doc/uta/websocket/public/, "Tickers Ch
   "code":...,"msg":...}`` (counted as ``venue_error``). Limits: 10 messages a second per
   connection (pings included), 240 subscribe requests an hour, at most 1000 channels per
   connection, "strongly" recommended at most 50; 100 connections per IP. We put about 50
-  symbols on a connection, hashed by name (see :func:`.instruments.shards`), and
+  symbols on a connection, hashed by name (see :mod:`.._shards`), and
   send one packed request per 4 KB of args (one per connection in practice).
 * Keep-alive: the client sends the *text* ``ping`` and gets the text ``pong``. The docs ask
   for a ping every 30 s and cut a connection without one for 2 min (older text: 30 s), so
@@ -55,23 +55,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar, Final
 
-import msgspec
 import structlog
 from ccxt.base.errors import BadResponse
 
 from ...config import VenueSettings
-from ...events import Event, Liquidation, Side
+from ...events import Event, Side
 from .._numbers import integer, number, optional_number
+from .._shards import Shards
+from .._stamp import Stamp
 from .._ticker_state import STATE_EVERY_MS, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from . import frames
 from .instruments import (
     PRODUCT_TYPES,
+    SYMBOLS_PER_CONNECTION,
     VENUE,
     inst_type_of,
     parse_contracts,
-    shards,
     subscribe_args,
     subscribe_requests,
 )
@@ -99,13 +100,7 @@ class BitgetParser(Parser):
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):
             return []
-        try:
-            env = frames.envelope.decode(frame)
-        except msgspec.ValidationError:  # JSON, but not a Bitget frame
-            self.stats.error(self.venue, "invalid_frame", frame)
-            return []
-        except msgspec.DecodeError:
-            self.stats.error(self.venue, "invalid_json", frame)
+        if (env := self._decoded(frames.envelope, frame)) is None:
             return []
         if env.event is not None:
             if env.event == "error":
@@ -136,15 +131,6 @@ class BitgetParser(Parser):
         except ValueError:  # msgspec's errors, and ParseError: a field that is no number
             self.stats.error(self.venue, f"invalid_{name}", frame)
             return []
-
-    def _instrument(self, symbol: str) -> Instrument | None:
-        """The instrument, or ``None`` (counted as filtered) when it is not a listed
-        perpetual (a dated future on the liquidation topic) or not configured."""
-        inst = self.markets.get(symbol)
-        if inst is None or (self.wanted is not None and symbol not in self.wanted):
-            self.stats.filtered += 1
-            return None
-        return inst
 
     def _ticker(
         self, arg: frames.Arg, row: frames.TickerRow, env_ts: int | None, recv_ms: int
@@ -183,20 +169,11 @@ class BitgetParser(Parser):
                 self.stats.error(self.venue, "invalid_liquidation", row)
                 continue
             qty = amount / price  # amount is the quote value: the size in base coin
+            eid = f"{row.ts}:{row.side}:{row.amount}:{row.price}"
+            at = Stamp(self.venue, inst, row.ts, recv_ms)
             out.append(
-                Liquidation(
-                    venue=self.venue,
-                    symbol=row.symbol,
-                    base=inst.base,
-                    ts_ms=row.ts,
-                    recv_ms=recv_ms,
-                    side=side,
-                    price=price,
-                    quantity=qty,
-                    quantity_base=inst.base_units(qty, price),
-                    notional_usd=amount,
-                    sampled=True,
-                    event_id=f"{row.ts}:{row.side}:{row.amount}:{row.price}",
+                at.liquidation(
+                    side, price=price, quantity=qty, sampled=True, event_id=eid, notional_usd=amount
                 )
             )
         return out
@@ -204,6 +181,7 @@ class BitgetParser(Parser):
 
 class Bitget(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = BitgetParser
     default_ws_url: ClassVar[str] = "wss://ws.bitget.com/v3/ws/public"
     default_rest_url: ClassVar[str] = "https://api.bitget.com"
     liquidations_sampled: ClassVar[bool] = True
@@ -212,7 +190,7 @@ class Bitget(CcxtBackedVenue):
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
-        self._shard_counts: dict[str, int] = {}
+        self._shards = Shards(self.id, SYMBOLS_PER_CONNECTION)
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """``usdt-futures-1``... and ``coin-futures-1``...: per instType, its subscribed
@@ -223,9 +201,7 @@ class Bitget(CcxtBackedVenue):
         out: list[Connection] = []
         for inst_type in PRODUCT_TYPES.values():
             mine = [s for s in symbols if inst_type_of(markets[s]) == inst_type]
-            before = self._shard_counts.get(inst_type, 0)
-            count, groups = shards(mine, before)
-            self._shard_counts[inst_type] = count
+            groups = self._shards(inst_type, sorted(mine))
             for n, (index, group) in enumerate(groups.items()):
                 args = subscribe_args(inst_type, group, liquidations=n == 0)
                 out.append(
@@ -240,12 +216,8 @@ class Bitget(CcxtBackedVenue):
                 )
         return out
 
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return BitgetParser(self.id, markets, wanted)
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         out: dict[str, Instrument] = {}
         for product_type in PRODUCT_TYPES:
             raw = await client.publicMixGetV2MixMarketContracts({"productType": product_type})

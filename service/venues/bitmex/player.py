@@ -26,6 +26,7 @@ BITMEX_FILLED_SHARE: Final = 0.5
 
 class BitmexPlayer(WirePlayer):
     venue: ClassVar[str] = Bitmex.id
+    parser_class: ClassVar[type[Parser]] = BitmexParser
     specs: ClassVar[tuple[SymbolSpec, ...]] = bitmex_wire.BITMEX_SPECS
 
     def __init__(
@@ -40,9 +41,6 @@ class BitmexPlayer(WirePlayer):
 
     def _instruments(self, symbols: Sequence[str]) -> dict[str, Instrument]:
         return {s: i for s in symbols if (i := bitmex_instrument(self._rows[s])) is not None}
-
-    def _new_parser(self) -> Parser:
-        return BitmexParser(self.venue, self.instruments, None)
 
     def _reconnected(self, now_ms: int) -> None:
         self._partial_due = True

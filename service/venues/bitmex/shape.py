@@ -13,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import msgspec
-
 from ...events import Kind
-from ..shape import Channel, Seen, Shape, fields_of, names, rows_of, text
+from ..shape import Channel, Seen, Shape, fields_of, names, rows_of, subscription, text
 from . import frames
 
 INSTRUMENT: Final = "instrument"
@@ -98,11 +96,7 @@ class BitmexShape(Shape):
         return Seen("other")
 
     def requested(self, message: str) -> tuple[str | None, frozenset[str]]:
-        try:
-            req = msgspec.json.decode(message)
-        except msgspec.DecodeError:
-            return None, frozenset()
-        if not isinstance(req, dict) or req.get("op") != "subscribe":
+        if (req := subscription(message, "op", "subscribe")) is None:
             return None, frozenset()
         return None, frozenset(_args_tables(req) or ())
 

@@ -69,7 +69,8 @@ import msgspec
 import structlog
 from msgspec import UNSET
 
-from ...events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from ...events import Event, Side
+from .._stamp import Stamp
 from ..base import Connection, Instrument, Parser, Venue
 from . import frames
 from .instruments import (
@@ -120,13 +121,7 @@ class BitmexParser(Parser):
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):
             return []
-        try:
-            env = frames.envelope.decode(frame)
-        except msgspec.ValidationError:  # JSON, but not a BitMEX frame
-            self.stats.error(self.venue, "invalid_frame", frame)
-            return []
-        except msgspec.DecodeError:
-            self.stats.error(self.venue, "invalid_json", frame)
+        if (env := self._decoded(frames.envelope, frame)) is None:
             return []
         if env.table is None:
             if env.error is not None or env.success is False:
@@ -150,18 +145,12 @@ class BitmexParser(Parser):
             self.stats.error(self.venue, f"invalid_{env.table}", frame)
             return []
 
-    def _instrument(self, symbol: str, payload: object) -> Instrument | None:
-        """Its metadata, or ``None``: counted as ``unknown_instrument`` without metadata,
-        as filtered when not configured (XBTUSD's rows are still read for the XBT price)."""
-        inst = self.markets.get(symbol)
-        if inst is None:
-            if symbol != XBT_REFERENCE:
-                self.stats.error(self.venue, "unknown_instrument", payload)
+    def _instrument(self, symbol: str, payload: object = None, n: int = 1) -> Instrument | None:
+        """As :meth:`.Parser._instrument`, but XBTUSD without metadata is not counted: its rows
+        are still read for the XBT price."""
+        if symbol == XBT_REFERENCE and symbol not in self.markets:
             return None
-        if self.wanted is not None and symbol not in self.wanted:
-            self.stats.filtered += 1
-            return None
-        return inst
+        return super()._instrument(symbol, payload, n)
 
     # -- instrument ----------------------------------------------------------------------------
 
@@ -198,55 +187,21 @@ class BitmexParser(Parser):
         recv_ms: int,
     ) -> list[Event]:
         """An event per kind the row changed and the state can value."""
-        venue, symbol, base = self.venue, inst.symbol, inst.base
+        at = Stamp(self.venue, inst, ts, recv_ms)
         out: list[Event] = []
         mark = s.mark
         prices = (r.markPrice, r.indexPrice, r.indicativeSettlePrice)
         if mark is not None and any(v is not UNSET for v in prices):
-            out.append(
-                MarkPrice(
-                    venue=venue,
-                    symbol=symbol,
-                    base=base,
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    mark_price=mark,
-                    index_price=s.index,
-                )
-            )
+            out.append(at.mark(mark, s.index))
         changed = (r.fundingRate, r.fundingInterval, r.fundingTimestamp)
         if s.funding_rate is not None and any(v is not UNSET for v in changed):
             hours = s.interval_h or inst.funding_interval_h
-            out.append(
-                FundingRate(
-                    venue=venue,
-                    symbol=symbol,
-                    base=base,
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    funding_rate=s.funding_rate,
-                    interval_h=hours,
-                    funding_rate_1h=per_hour(s.funding_rate, hours),
-                    next_funding_ms=s.next_funding_ms,
-                )
-            )
+            out.append(at.funding(s.funding_rate, hours, s.next_funding_ms))
         oi = s.open_interest
         if r.openInterest is not UNSET and oi is not None and mark:
             value = self._value(inst, oi, mark, r)
             if value is not None:
-                oi_base, oi_usd = value
-                out.append(
-                    OpenInterest(
-                        venue=venue,
-                        symbol=symbol,
-                        base=base,
-                        ts_ms=ts,
-                        recv_ms=recv_ms,
-                        oi_contracts=oi,
-                        oi_base=oi_base,
-                        oi_usd=oi_usd,
-                    )
-                )
+                out.append(at.open_interest_of(oi, *value))
         return out
 
     def _value(
@@ -310,26 +265,24 @@ class BitmexParser(Parser):
             return []
         self.orders[r.orderID] = order
         base, usd = value
+        at = Stamp(self.venue, inst, recv_ms, recv_ms)  # the table has no time
+        # The price is the order's limit: the bankruptcy price.
         return [
-            Liquidation(
-                venue=self.venue,
-                symbol=r.symbol,
-                base=inst.base,
-                ts_ms=recv_ms,  # the table has no time
-                recv_ms=recv_ms,
-                side=side,
-                price=r.price,  # the order's limit: the bankruptcy price
+            at.liquidation(
+                side,
+                price=r.price,
                 quantity=r.leavesQty,
-                quantity_base=base,
-                notional_usd=usd,
                 sampled=False,
                 event_id=r.orderID,
+                quantity_base=base,
+                notional_usd=usd,
             )
         ]
 
 
 class Bitmex(Venue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = BitmexParser
     default_ws_url: ClassVar[str] = "wss://ws.bitmex.com/realtime"
     default_rest_url: ClassVar[str] = "https://www.bitmex.com"
     liquidations_sampled: ClassVar[bool] = False
@@ -353,9 +306,6 @@ class Bitmex(Venue):
                 pong=PONG,
             )
         ]
-
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return BitmexParser(self.id, markets, wanted)
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         """The open perpetuals of ``/api/v1/instrument/active`` that can be valued in USD.

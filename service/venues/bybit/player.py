@@ -16,6 +16,7 @@ from .venue import VENUE, BybitParser, parse_instruments
 
 class BybitPlayer(WirePlayer):
     venue: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = BybitParser
     specs: ClassVar[tuple[SymbolSpec, ...]] = bybit_wire.BYBIT_SPECS
 
     def __init__(
@@ -36,9 +37,6 @@ class BybitPlayer(WirePlayer):
             listed, _ = parse_instruments(body)
             out.update((i.symbol, i) for i in listed if i.symbol in symbols)
         return out
-
-    def _new_parser(self) -> Parser:
-        return BybitParser(self.venue, self.instruments, None)
 
     def _reconnected(self, now_ms: int) -> None:
         self._snapshot_due = set(self.books)

@@ -14,10 +14,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import msgspec
-
 from ...events import Kind
-from ..shape import Channel, Seen, Shape, fields_of, named_in, names, required_of, rows_of, text
+from ..shape import (
+    Channel,
+    Seen,
+    Shape,
+    fields_of,
+    named_in,
+    names,
+    required_of,
+    rows_of,
+    subscription,
+    text,
+)
 from .venue import _LiquidationRow, _Ticker
 
 TICKERS: Final = "tickers"
@@ -75,11 +84,7 @@ class BybitShape(Shape):
         return Seen("refused", channels=found or None, request=request, detail=detail)
 
     def requested(self, message: str) -> tuple[str | None, frozenset[str]]:
-        try:
-            req = msgspec.json.decode(message)
-        except msgspec.DecodeError:
-            return None, frozenset()
-        if not isinstance(req, dict) or req.get("op") != "subscribe":
+        if (req := subscription(message, "op", "subscribe")) is None:
             return None, frozenset()
         args = [a for a in req.get("args", []) if isinstance(a, str)]
         return str(req.get("req_id") or "") or None, frozenset(a.split(".", 1)[0] for a in args)

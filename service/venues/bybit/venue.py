@@ -53,26 +53,23 @@ contract is worth 1 USD whatever its minimum order.
 from __future__ import annotations
 
 import json
-import math
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import msgspec
-import structlog
 from ccxt.base.errors import BadResponse
 
 from ...config import VenueSettings
-from ...events import Event, Liquidation, Side
+from ...events import Event, Side
 from .._numbers import integer, number, optional_number
+from .._shards import Shards
+from .._stamp import Stamp
 from .._ticker_state import FUNDING, MARK, OI, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from ..history import Budget, History
 from . import history as _bybit_history
-
-log = structlog.get_logger(__name__)
 
 VENUE: Final = "bybit"
 CATEGORIES: Final = ("linear", "inverse")
@@ -241,13 +238,7 @@ class BybitParser(Parser):
         a change is reported late, never lost, and a snapshot is reported at once."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        try:
-            env = _envelope.decode(frame)
-        except msgspec.ValidationError:  # JSON, but not a Bybit frame
-            self.stats.error(self.venue, "invalid_frame", frame)
-            return []
-        except msgspec.DecodeError:
-            self.stats.error(self.venue, "invalid_json", frame)
+        if (env := self._decoded(_envelope, frame)) is None:
             return []
         if env.topic is not None:
             return self._dispatch(env, recv_ms, frame)
@@ -279,13 +270,6 @@ class BybitParser(Parser):
         except ValueError:  # msgspec's errors, and ParseError: a field that is no number
             self.stats.error(self.venue, f"invalid_{name}", frame)
             return []
-
-    def _instrument(self, symbol: str) -> Instrument | None:
-        inst = self.markets.get(symbol)
-        if inst is None or (self.wanted is not None and symbol not in self.wanted):
-            self.stats.filtered += 1
-            return None
-        return inst
 
     def _ticker(self, kind: str | None, ts: int, t: _Ticker, recv_ms: int) -> list[Event]:
         if kind not in ("snapshot", "delta"):
@@ -319,23 +303,11 @@ class BybitParser(Parser):
             except ParseError:  # one bad row: keep the rest of the batch
                 self.stats.error(self.venue, "invalid_allLiquidation", row)
                 continue
-            out.append(
-                Liquidation(
-                    venue=self.venue,
-                    symbol=row.s,
-                    base=inst.base,
-                    ts_ms=row.T,
-                    recv_ms=recv_ms,
-                    side=side,
-                    price=price,  # the bankruptcy price: Bybit gives no fill price
-                    quantity=qty,
-                    quantity_base=inst.base_units(qty, price),
-                    notional_usd=inst.notional_usd(qty, price),
-                    sampled=False,
-                    # No id on the wire: time, position side, size and price, as sent.
-                    event_id=f"{row.T}:{row.S}:{row.v}:{row.p}",
-                )
-            )
+            # No id on the wire: time, position side, size and price, as sent. The price is
+            # the bankruptcy price: Bybit gives no fill price.
+            eid = f"{row.T}:{row.S}:{row.v}:{row.p}"
+            at = Stamp(self.venue, inst, row.T, recv_ms)
+            out.append(at.liquidation(side, price=price, quantity=qty, sampled=False, event_id=eid))
         return out
 
 
@@ -380,19 +352,9 @@ def _topics(symbols: Iterable[str]) -> list[str]:
     return [t for s in sorted(symbols) for t in (f"tickers.{s}", f"allLiquidation.{s}")]
 
 
-def shards(symbols: list[str], count: int = 0) -> tuple[int, dict[int, list[str]]]:
-    """``symbols`` spread over ``count`` connections (by default one per
-    :data:`SYMBOLS_PER_CONNECTION`) by a stable hash of the name: the count used (more when a
-    connection's args would exceed :data:`MAX_ARGS_CHARS`) and, by connection index, its
-    symbols. Empty shards are left out; the other indexes do not move."""
-    n = count or max(1, math.ceil(len(symbols) / SYMBOLS_PER_CONNECTION))
-    while True:
-        out: dict[int, list[str]] = {}
-        for s in symbols:
-            out.setdefault(zlib.crc32(s.encode()) % n, []).append(s)
-        if all(_args_chars(_topics(group)) <= MAX_ARGS_CHARS for group in out.values()):
-            return n, dict(sorted(out.items()))
-        n += 1
+def _fits(symbols: list[str]) -> bool:
+    """A connection's args stay within :data:`MAX_ARGS_CHARS`."""
+    return _args_chars(_topics(symbols)) <= MAX_ARGS_CHARS
 
 
 def subscribe_messages(name: str, symbols: Iterable[str]) -> tuple[str, ...]:
@@ -413,6 +375,7 @@ def subscribe_messages(name: str, symbols: Iterable[str]) -> tuple[str, ...]:
 
 class Bybit(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = BybitParser
     default_ws_url: ClassVar[str] = "wss://stream.bybit.com/v5/public"
     default_rest_url: ClassVar[str] = "https://api.bybit.com"
     liquidations_sampled: ClassVar[bool] = False
@@ -422,32 +385,19 @@ class Bybit(CcxtBackedVenue):
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
-        self._shard_counts: dict[str, int] = {}
+        self._shards = Shards(self.id, SYMBOLS_PER_CONNECTION, _fits)
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """``linear-1``, ``linear-2``... and ``inverse-1``...: per category, the subscribed
-        symbols in shards of about :data:`SYMBOLS_PER_CONNECTION` (see :func:`shards`).
-
-        The number of shards is fixed by the first call: the collector starts one supervisor
-        per connection once and re-reads a connection by name at each reconnect, so after a
-        metadata refresh the names must stay the same and the symbols must not move between
-        connections (a new listing joins one shard, at that shard's next reconnect)."""
+        symbols in shards of about :data:`SYMBOLS_PER_CONNECTION`, their args within
+        :data:`MAX_ARGS_CHARS`; the number of shards is fixed by the first call (see
+        :mod:`.._shards`)."""
         symbols = self.subscribed(markets)
         out: list[Connection] = []
         for category in CATEGORIES:
             linear = category == "linear"
             mine = [s for s in symbols if markets[s].linear is linear]
-            before = self._shard_counts.get(category, 0)
-            count, groups = shards(mine, before)
-            if before and count != before:
-                log.warning(
-                    "more connections needed than at start; restart to open them",
-                    venue=self.id,
-                    category=category,
-                    connections=count,
-                )
-            self._shard_counts[category] = count
-            for index, group in groups.items():
+            for index, group in self._shards(category, mine).items():
                 name = f"{category}-{index + 1}"
                 out.append(
                     Connection(
@@ -461,12 +411,8 @@ class Bybit(CcxtBackedVenue):
                 )
         return out
 
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return BybitParser(self.id, markets, wanted)
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         out: dict[str, Instrument] = {}
         for category in CATEGORIES:
             cursor = ""

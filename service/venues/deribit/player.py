@@ -24,6 +24,7 @@ an exponential average, as the loopback server does)."""
 
 class DeribitPlayer(WirePlayer):
     venue: ClassVar[str] = Deribit.id
+    parser_class: ClassVar[type[Parser]] = DeribitParser
     specs: ClassVar[tuple[SymbolSpec, ...]] = deribit_wire.DERIBIT_SPECS
 
     def __init__(
@@ -42,9 +43,6 @@ class DeribitPlayer(WirePlayer):
         for body in self._listing.values():
             out.update((i.symbol, i) for i in deribit_instruments(body) if i.symbol in symbols)
         return out
-
-    def _new_parser(self) -> Parser:
-        return DeribitParser(self.venue, self.instruments, None)
 
     def _ids(self, name: str) -> tuple[int, int]:
         self._trade_id += 1

@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import msgspec
-
 from ...events import Kind
-from ..shape import Channel, Seen, Shape, fields_of, names, required_of, rows_of, text
+from ..shape import Channel, Seen, Shape, fields_of, names, required_of, rows_of, subscription, text
 from . import frames
 
 TICKER: Final = "ticker"
@@ -84,11 +82,7 @@ class DeribitShape(Shape):
         return Seen("other")
 
     def requested(self, message: str) -> tuple[str | None, frozenset[str]]:
-        try:
-            req = msgspec.json.decode(message)
-        except msgspec.DecodeError:
-            return None, frozenset()
-        if not isinstance(req, dict) or req.get("method") != "public/subscribe":
+        if (req := subscription(message, "method", "public/subscribe")) is None:
             return None, frozenset()
         params = req.get("params")
         chans = params.get("channels", []) if isinstance(params, dict) else []

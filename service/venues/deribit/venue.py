@@ -47,13 +47,14 @@ without ``counter_currency`` (rows of 2021).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final
 
 import msgspec
 import structlog
 from ccxt.base.errors import BadResponse
 
-from ...events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, per_hour
+from ...events import Event
+from .._stamp import Stamp
 from ..base import Connection, Instrument, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from . import frames
@@ -97,13 +98,7 @@ class DeribitParser(Parser):
         self._reported_ms: dict[str, int] = {}
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        try:
-            env = frames.envelope.decode(frame)
-        except msgspec.ValidationError:  # JSON, but not a JSON-RPC object
-            self.stats.error(self.venue, "invalid_frame", frame)
-            return []
-        except msgspec.DecodeError:
-            self.stats.error(self.venue, "invalid_json", frame)
+        if (env := self._decoded(frames.envelope, frame)) is None:
             return []
         if env.method == "subscription" and len(env.params):
             return self._notification(env.params, recv_ms, frame)
@@ -133,18 +128,6 @@ class DeribitParser(Parser):
             self.stats.error(self.venue, f"invalid_{name}", frame)
             return []
 
-    def _instrument(self, symbol: str, payload: object) -> Instrument | None:
-        """The instrument's metadata, or ``None``: ``unknown_instrument`` without metadata
-        (we subscribe only to listed perpetuals), filtered when it is not configured."""
-        inst = self.markets.get(symbol)
-        if inst is None:
-            self.stats.error(self.venue, "unknown_instrument", payload)
-            return None
-        if self.wanted is not None and symbol not in self.wanted:
-            self.stats.filtered += 1
-            return None
-        return inst
-
     def _ticker(self, t: frames.Ticker, recv_ms: int) -> list[Event]:
         inst = self._instrument(t.instrument_name, t)
         if inst is None:
@@ -155,35 +138,14 @@ class DeribitParser(Parser):
         if last is not None and ts - last < self.state_every_ms:
             return []  # a full snapshot: the next due frame carries the latest values
         self._reported_ms[symbol] = ts
-        common: dict[str, Any] = {
-            "venue": self.venue,
-            "symbol": symbol,
-            "base": inst.base,
-            "ts_ms": ts,
-            "recv_ms": recv_ms,
-        }
-        out: list[Event] = [MarkPrice(**common, mark_price=t.mark_price, index_price=t.index_price)]
+        at = Stamp(self.venue, inst, ts, recv_ms)
+        out: list[Event] = [at.mark(t.mark_price, t.index_price)]
         rate = t.current_funding if t.current_funding is not None else t.funding_8h
-        if rate is not None:
-            out.append(
-                FundingRate(
-                    **common,
-                    funding_rate=rate,
-                    interval_h=FUNDING_BASIS_H,
-                    funding_rate_1h=per_hour(rate, FUNDING_BASIS_H),
-                    next_funding_ms=None,  # continuous: no settlement to wait for
-                )
-            )
+        if rate is not None:  # continuous: no settlement to wait for
+            out.append(at.funding(rate, FUNDING_BASIS_H, None))
         if t.open_interest is not None and t.mark_price > 0:
-            oi = t.open_interest  # USD (inverse) or coin (linear): 1 native unit each
-            out.append(
-                OpenInterest(
-                    **common,
-                    oi_contracts=oi,
-                    oi_base=inst.base_units(oi, t.mark_price),
-                    oi_usd=inst.notional_usd(oi, t.mark_price),
-                )
-            )
+            # USD (inverse) or coin (linear): 1 native unit each
+            out.append(at.open_interest(t.open_interest, t.mark_price))
         return out
 
     def _trades(self, rows: list[frames.Trade], recv_ms: int) -> list[Event]:
@@ -198,28 +160,20 @@ class DeribitParser(Parser):
             if sides is None:
                 self.stats.error(self.venue, "invalid_side", t)
                 continue
-            out.extend(
-                Liquidation(
-                    venue=self.venue,
-                    symbol=t.instrument_name,
-                    base=inst.base,
-                    ts_ms=t.timestamp,
-                    recv_ms=recv_ms,
-                    side=side,
-                    price=t.price,  # the fill price
-                    quantity=t.amount,
-                    quantity_base=inst.base_units(t.amount, t.price),
-                    notional_usd=inst.notional_usd(t.amount, t.price),
-                    sampled=False,
-                    event_id=f"{t.trade_id}:{side.value}",
+            at = Stamp(self.venue, inst, t.timestamp, recv_ms)
+            for side in sides:  # at the fill price
+                eid = f"{t.trade_id}:{side.value}"
+                out.append(
+                    at.liquidation(
+                        side, price=t.price, quantity=t.amount, sampled=False, event_id=eid
+                    )
                 )
-                for side in sides
-            )
         return out
 
 
 class Deribit(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = DeribitParser
     default_ws_url: ClassVar[str] = "wss://www.deribit.com/ws/api/v2"
     default_rest_url: ClassVar[str] = "https://www.deribit.com"
     liquidations_sampled: ClassVar[bool] = False
@@ -238,12 +192,8 @@ class Deribit(CcxtBackedVenue):
             )
         ]
 
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return DeribitParser(self.id, markets, wanted)
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         raw = await client.publicGetGetInstruments(
             {"currency": "any", "kind": "future", "expired": "false"}
         )

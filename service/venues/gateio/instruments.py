@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -112,17 +111,6 @@ def parse_contracts(payload: Any, settle: str) -> list[GateContract]:
 
 def settle_of(inst: Instrument) -> str:
     return inst.settle if isinstance(inst, GateContract) else ("btc" if not inst.linear else "usdt")
-
-
-def shards(symbols: list[str], count: int = 0) -> tuple[int, dict[int, list[str]]]:
-    """``symbols`` spread over ``count`` connections (by default one per
-    :data:`SYMBOLS_PER_CONNECTION`) by a stable hash of the name: the count used and, by
-    connection index, its symbols (sorted); empty shards left out."""
-    n = count or max(1, math.ceil(len(symbols) / SYMBOLS_PER_CONNECTION))
-    out: dict[int, list[str]] = {}
-    for s in sorted(symbols):
-        out.setdefault(zlib.crc32(s.encode()) % n, []).append(s)
-    return n, dict(sorted(out.items()))
 
 
 def request(channel: str, payload: list[str], time_s: int, event: str = "subscribe") -> str:

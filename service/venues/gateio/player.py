@@ -19,6 +19,7 @@ from .venue import Gate, GateParser
 
 class GatePlayer(WirePlayer):
     venue: ClassVar[str] = Gate.id
+    parser_class: ClassVar[type[Parser]] = GateParser
     specs: ClassVar[tuple[SymbolSpec, ...]] = gateio_wire.GATE_SPECS
 
     def __init__(
@@ -34,9 +35,6 @@ class GatePlayer(WirePlayer):
         for settle, rows in self._listings.items():
             out.update((c.symbol, c) for c in gate_contracts(rows, settle) if c.symbol in symbols)
         return out
-
-    def _new_parser(self) -> Parser:
-        return GateParser(self.venue, self.instruments, None)
 
     def _frames(self, now_ms: int, prints: list[LiquidationPrint], quotes_due: bool) -> list[str]:
         out: list[str] = []

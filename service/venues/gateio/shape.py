@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import msgspec
-
 from ...events import Kind
-from ..shape import Channel, Seen, Shape, fields_of, names, rows_of, text
+from ..shape import Channel, Seen, Shape, fields_of, names, rows_of, subscription, text
 from . import frames
 
 TICKERS: Final = "futures.tickers"
@@ -72,11 +70,7 @@ class GateShape(Shape):
         return Seen("data", channel, rows_of(msg.get("result")))
 
     def requested(self, message: str) -> tuple[str | None, frozenset[str]]:
-        try:
-            req = msgspec.json.decode(message)
-        except msgspec.DecodeError:
-            return None, frozenset()
-        if not isinstance(req, dict) or req.get("event") != "subscribe":
+        if (req := subscription(message, "event", "subscribe")) is None:
             return None, frozenset()
         channel = req.get("channel")
         return None, frozenset({channel} if channel in NAMES else ())

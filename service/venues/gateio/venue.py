@@ -59,19 +59,21 @@ import structlog
 from ccxt.base.errors import BadResponse
 
 from ...config import VenueSettings
-from ...events import Event, Liquidation, Side
+from ...events import Event, Side
 from .._numbers import number, optional_number
+from .._shards import Shards
+from .._stamp import Stamp
 from .._ticker_state import STATE_EVERY_MS, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from . import frames
 from .instruments import (
     SETTLES,
+    SYMBOLS_PER_CONNECTION,
     VENUE,
     GateContract,
     by_settle,
     parse_contracts,
-    shards,
     subscribe_requests,
 )
 
@@ -98,13 +100,7 @@ class GateParser(Parser):
         self.state_every_ms = STATE_EVERY_MS
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
-        try:
-            env = frames.envelope.decode(frame)
-        except msgspec.ValidationError:  # JSON, but not a Gate frame
-            self.stats.error(self.venue, "invalid_frame", frame)
-            return []
-        except msgspec.DecodeError:
-            self.stats.error(self.venue, "invalid_json", frame)
+        if (env := self._decoded(frames.envelope, frame)) is None:
             return []
         if env.channel == "futures.pong":
             return []
@@ -137,15 +133,6 @@ class GateParser(Parser):
         except ValueError:
             return False
         return status is not None and status.status == "fail"
-
-    def _instrument(self, symbol: str) -> Instrument | None:
-        """The instrument, or ``None`` (counted as filtered) when it is not a listed contract
-        we collect (a quanto or delivery contract) or not configured."""
-        inst = self.markets.get(symbol)
-        if inst is None or (self.wanted is not None and symbol not in self.wanted):
-            self.stats.filtered += 1
-            return None
-        return inst
 
     def _ticker(self, t: frames.Ticker, ts: int, recv_ms: int) -> list[Event]:
         if (inst := self._instrument(t.contract)) is None:
@@ -180,28 +167,19 @@ class GateParser(Parser):
             if size == 0 or price <= 0 or ts <= 0:
                 self.stats.error(self.venue, "invalid_liquidation", row)
                 continue
-            qty = abs(size)
+            side = Side.LONG if size < 0 else Side.SHORT  # a sell closes a long
+            eid = f"{ts}:{row.size}:{row.price}"
+            at = Stamp(self.venue, inst, ts, recv_ms)
+            sampled = not complete  # the old one-a-second sample
             out.append(
-                Liquidation(
-                    venue=self.venue,
-                    symbol=row.contract,
-                    base=inst.base,
-                    ts_ms=ts,
-                    recv_ms=recv_ms,
-                    side=Side.LONG if size < 0 else Side.SHORT,  # a sell closes a long
-                    price=price,
-                    quantity=qty,
-                    quantity_base=inst.base_units(qty, price),
-                    notional_usd=inst.notional_usd(qty, price),
-                    sampled=not complete,  # the old one-a-second sample
-                    event_id=f"{ts}:{row.size}:{row.price}",
-                )
+                at.liquidation(side, price=price, quantity=abs(size), sampled=sampled, event_id=eid)
             )
         return out
 
 
 class Gate(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = GateParser
     default_ws_url: ClassVar[str] = "wss://fx-ws.gateio.ws/v4/ws"
     default_rest_url: ClassVar[str] = "https://api.gateio.ws"
     liquidations_sampled: ClassVar[bool] = False
@@ -211,7 +189,7 @@ class Gate(CcxtBackedVenue):
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
-        self._shard_counts: dict[str, int] = {}
+        self._shards = Shards(self.id, SYMBOLS_PER_CONNECTION)
         self._time_s = int(time.time())
         """The ``time`` of our requests: fixed, so that the same subscription is the same
         text at every metadata refresh (see :func:`.instruments.subscribe_requests`)."""
@@ -224,10 +202,7 @@ class Gate(CcxtBackedVenue):
         groups_by_settle = by_settle(markets, self.subscribed(markets))
         out: list[Connection] = []
         for settle in SETTLES:
-            count, groups = shards(
-                groups_by_settle.get(settle, []), self._shard_counts.get(settle, 0)
-            )
-            self._shard_counts[settle] = count
+            groups = self._shards(settle, sorted(groups_by_settle.get(settle, [])))
             for n, (index, group) in enumerate(groups.items()):
                 out.append(
                     Connection(
@@ -242,12 +217,8 @@ class Gate(CcxtBackedVenue):
                 )
         return out
 
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return GateParser(self.id, markets, wanted)
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         out: dict[str, Instrument] = {}
         for settle in SETTLES:
             raw = await client.publicFuturesGetSettleContracts({"settle": settle})

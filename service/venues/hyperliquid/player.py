@@ -26,6 +26,7 @@ HL_SNAPSHOT_SIZE: Final = 50
 
 class HyperliquidPlayer(WirePlayer):
     venue: ClassVar[str] = Hyperliquid.id
+    parser_class: ClassVar[type[Parser]] = HyperliquidParser
     specs: ClassVar[tuple[SymbolSpec, ...]] = hyperliquid_wire.HL_SPECS
 
     def __init__(
@@ -44,9 +45,6 @@ class HyperliquidPlayer(WirePlayer):
     def _instruments(self, symbols: Sequence[str]) -> dict[str, Instrument]:
         listed = parse_meta(hyperliquid_wire.meta(hyperliquid_wire.LISTING))
         return {i.symbol: i for i in listed if i.symbol in symbols}
-
-    def _new_parser(self) -> Parser:
-        return HyperliquidParser(self.venue, self.instruments, None)
 
     def _reconnected(self, now_ms: int) -> None:
         self._snapshot_due = True

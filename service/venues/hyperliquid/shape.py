@@ -14,10 +14,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import msgspec
-
 from ...events import Kind
-from ..shape import Channel, Seen, Shape, fields_of, named_in, names, required_of, text
+from ..shape import (
+    Channel,
+    Seen,
+    Shape,
+    fields_of,
+    named_in,
+    names,
+    required_of,
+    subscription,
+    text,
+)
 from . import frames
 
 ACTIVE_ASSET_CTX: Final = "activeAssetCtx"
@@ -77,11 +85,7 @@ class HyperliquidShape(Shape):
         return Seen("other")
 
     def requested(self, message: str) -> tuple[str | None, frozenset[str]]:
-        try:
-            req = msgspec.json.decode(message)
-        except msgspec.DecodeError:
-            return None, frozenset()
-        if not isinstance(req, dict) or req.get("method") != "subscribe":
+        if (req := subscription(message, "method", "subscribe")) is None:
             return None, frozenset()
         sub = req.get("subscription")
         kind = sub.get("type") if isinstance(sub, dict) else None

@@ -57,7 +57,8 @@ import msgspec
 import structlog
 from ccxt.base.errors import BadResponse
 
-from ...events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from ...events import Event, Side
+from .._stamp import Stamp
 from ..base import Connection, Instrument, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from . import frames
@@ -148,13 +149,7 @@ class HyperliquidParser(Parser):
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (WELCOME, WELCOME.encode()):
             return []
-        try:
-            env = frames.envelope.decode(frame)
-        except msgspec.ValidationError:  # JSON, but not a Hyperliquid frame
-            self.stats.error(self.venue, "invalid_frame", frame)
-            return []
-        except msgspec.DecodeError:
-            self.stats.error(self.venue, "invalid_json", frame)
+        if (env := self._decoded(frames.envelope, frame)) is None:
             return []
         channel = env.channel
         if channel in PROTOCOL_CHANNELS:
@@ -177,18 +172,6 @@ class HyperliquidParser(Parser):
         self.stats.error(self.venue, "unknown_channel", channel or frame)
         return []
 
-    def _instrument(self, coin: str, payload: object) -> Instrument | None:
-        """``None`` (and counted) for a coin without metadata (``unknown_instrument``: a
-        listing since the last refresh, another dex) or not configured (filtered)."""
-        inst = self.markets.get(coin)
-        if inst is None:
-            self.stats.error(self.venue, "unknown_instrument", payload)
-            return None
-        if self.wanted is not None and coin not in self.wanted:
-            self.stats.filtered += 1
-            return None
-        return inst
-
     def _due(self, coin: str, part: str, values: tuple[float, ...], now_ms: int) -> bool:
         """Whether ``part`` is to be reported: changed since it was last reported, at least
         :attr:`state_every_ms` ago, or unchanged for :attr:`state_refresh_ms`. If so it
@@ -205,50 +188,16 @@ class HyperliquidParser(Parser):
     def _ctx(self, m: frames.ActiveAssetCtx, recv_ms: int) -> list[Event]:
         if (inst := self._instrument(m.coin, m)) is None:
             return []
-        c, coin, base = m.ctx, m.coin, inst.base
+        c, coin = m.ctx, m.coin
         self.last_mark[coin] = c.markPx
+        at = Stamp(self.venue, inst, recv_ms, recv_ms)  # the push carries no time
         out: list[Event] = []
         if self._due(coin, "mark", (c.markPx, c.oraclePx or 0.0), recv_ms):
-            out.append(
-                MarkPrice(
-                    venue=self.venue,
-                    symbol=coin,
-                    base=base,
-                    ts_ms=recv_ms,
-                    recv_ms=recv_ms,
-                    mark_price=c.markPx,
-                    index_price=c.oraclePx,
-                )
-            )
+            out.append(at.mark(c.markPx, c.oraclePx))
         if self._due(coin, "funding", (c.funding,), recv_ms):
-            hours = inst.funding_interval_h
-            out.append(
-                FundingRate(
-                    venue=self.venue,
-                    symbol=coin,
-                    base=base,
-                    ts_ms=recv_ms,
-                    recv_ms=recv_ms,
-                    funding_rate=c.funding,
-                    interval_h=hours,
-                    funding_rate_1h=per_hour(c.funding, hours),
-                    next_funding_ms=next_hour_ms(recv_ms),
-                )
-            )
+            out.append(at.funding(c.funding, inst.funding_interval_h, next_hour_ms(recv_ms)))
         if self._due(coin, "open_interest", (c.openInterest,), recv_ms):
-            contracts = c.openInterest / inst.contract_size
-            out.append(
-                OpenInterest(
-                    venue=self.venue,
-                    symbol=coin,
-                    base=base,
-                    ts_ms=recv_ms,
-                    recv_ms=recv_ms,
-                    oi_contracts=contracts,
-                    oi_base=inst.base_units(contracts, c.markPx),
-                    oi_usd=inst.notional_usd(contracts, c.markPx),
-                )
-            )
+            out.append(at.open_interest(c.openInterest / inst.contract_size, c.markPx))
         return out
 
     def _fills(
@@ -273,22 +222,9 @@ class HyperliquidParser(Parser):
             if side is None:
                 self.stats.error(self.venue, "invalid_side", f)
                 continue
-            out.append(
-                Liquidation(
-                    venue=self.venue,
-                    symbol=f.coin,
-                    base=inst.base,
-                    ts_ms=f.time,
-                    recv_ms=recv_ms,
-                    side=side,
-                    price=f.px,
-                    quantity=f.sz,
-                    quantity_base=inst.base_units(f.sz, f.px),
-                    notional_usd=inst.notional_usd(f.sz, f.px),
-                    sampled=True,
-                    event_id=str(f.tid),  # the trade's id: the same in a snapshot re-send
-                )
-            )
+            eid = str(f.tid)  # the trade's id: the same in a snapshot re-send
+            at = Stamp(self.venue, inst, f.time, recv_ms)
+            out.append(at.liquidation(side, price=f.px, quantity=f.sz, sampled=True, event_id=eid))
         return out
 
 
@@ -321,8 +257,7 @@ class Hyperliquid(CcxtBackedVenue):
         return HyperliquidParser(self.id, markets, wanted, self.liquidators)
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         raw = await client.publicPostInfo({"type": "meta"})
         try:
             listed = parse_meta(raw)

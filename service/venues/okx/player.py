@@ -24,6 +24,7 @@ OKX_LIQUIDATION_SAMPLE: Final = 0.5
 
 class OkxPlayer(WirePlayer):
     venue: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = OkxParser
     specs: ClassVar[tuple[SymbolSpec, ...]] = OKX_SPECS
 
     def __init__(
@@ -40,9 +41,6 @@ class OkxPlayer(WirePlayer):
     def _instruments(self, symbols: Sequence[str]) -> dict[str, Instrument]:
         rows = {r["instId"]: r for r in self._listing["data"]}
         return {s: i for s in symbols if (i := okx_instrument(rows[s])) is not None}
-
-    def _new_parser(self) -> Parser:
-        return OkxParser(self.venue, self.instruments, None)
 
     def _reconnected(self, now_ms: int) -> None:
         self._next_ms = dict.fromkeys(self._next_ms, now_ms)  # pushed once on subscription

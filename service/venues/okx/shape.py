@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import msgspec
-
 from ...events import Kind
-from ..shape import Channel, Seen, Shape, fields_of, names, required_of, rows_of, text
+from ..shape import Channel, Seen, Shape, fields_of, names, required_of, rows_of, subscription, text
 from . import frames
 
 MARK_PRICE: Final = "mark-price"
@@ -97,11 +95,7 @@ class OkxShape(Shape):
         return Seen("data", channel, rows_of(msg.get("data")))
 
     def requested(self, message: str) -> tuple[str | None, frozenset[str]]:
-        try:
-            req = msgspec.json.decode(message)
-        except msgspec.DecodeError:
-            return None, frozenset()
-        if not isinstance(req, dict) or req.get("op") != "subscribe":
+        if (req := subscription(message, "op", "subscribe")) is None:
             return None, frozenset()
         found = {c for a in req.get("args", []) if (c := _arg_channel(a)) is not None}
         return (None if req.get("id") is None else str(req["id"])), frozenset(found)

@@ -47,8 +47,9 @@ from typing import Any, ClassVar, Final
 import msgspec
 import structlog
 
-from ...events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from ...events import Event, Side
 from .._numbers import integer, number
+from .._stamp import Stamp
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from ..history import Budget, History
@@ -148,19 +149,6 @@ class OkxParser(Parser):
         self.stats.error(self.venue, "unknown_channel", channel)
         return []
 
-    def _instrument(self, inst_id: str, payload: object, n: int = 1) -> Instrument | None:
-        """The instrument's metadata, or ``None`` and its ``n`` events are counted as
-        dropped: ``unknown_instrument`` without metadata (a dated future, an option, a swap
-        listed since the last refresh), as filtered when it is not configured."""
-        inst = self.markets.get(inst_id)
-        if inst is None:
-            self.stats.error(self.venue, "unknown_instrument", payload)
-            return None
-        if self.wanted is not None and inst_id not in self.wanted:
-            self.stats.filtered += n
-            return None
-        return inst
-
     def _marks(self, rows: list[frames.Mark], recv_ms: int) -> list[Event]:
         out: list[Event] = []
         for r in rows:
@@ -168,17 +156,8 @@ class OkxParser(Parser):
                 continue
             if r.markPx > 0:  # linear open interest is valued at it
                 self.last_mark[r.instId] = r.markPx
-            out.append(
-                MarkPrice(
-                    venue=self.venue,
-                    symbol=r.instId,
-                    base=inst.base,
-                    ts_ms=r.ts,
-                    recv_ms=recv_ms,
-                    mark_price=r.markPx,
-                    index_price=None,  # the mark-price channel has none (index-tickers has)
-                )
-            )
+            at = Stamp(self.venue, inst, r.ts, recv_ms)
+            out.append(at.mark(r.markPx, None))  # no index here (index-tickers has it)
         return out
 
     def _open_interest(self, rows: list[frames.OpenInterestRow], recv_ms: int) -> list[Event]:
@@ -202,18 +181,7 @@ class OkxParser(Parser):
             else:
                 self.stats.error(self.venue, "open_interest_without_mark", r)
                 continue
-            out.append(
-                OpenInterest(
-                    venue=self.venue,
-                    symbol=r.instId,
-                    base=inst.base,
-                    ts_ms=r.ts,
-                    recv_ms=recv_ms,
-                    oi_contracts=r.oi,
-                    oi_base=r.oiCcy,
-                    oi_usd=usd,
-                )
-            )
+            out.append(Stamp(self.venue, inst, r.ts, recv_ms).open_interest_of(r.oi, r.oiCcy, usd))
         return out
 
     def _funding(self, rows: list[frames.FundingRow], recv_ms: int) -> list[Event]:
@@ -241,19 +209,8 @@ class OkxParser(Parser):
                 if 0 < step <= MAX_FUNDING_INTERVAL_MS:
                     self.funding_interval_h[r.instId] = step / 3_600_000
             hours = self.funding_interval_h.get(r.instId, inst.funding_interval_h)
-            out.append(
-                FundingRate(
-                    venue=self.venue,
-                    symbol=r.instId,
-                    base=inst.base,
-                    ts_ms=ts_ms,
-                    recv_ms=recv_ms,
-                    funding_rate=rate,
-                    interval_h=hours,
-                    funding_rate_1h=per_hour(rate, hours),
-                    next_funding_ms=settle_ms,  # fundingTime is the coming settlement
-                )
-            )
+            at = Stamp(self.venue, inst, ts_ms, recv_ms)
+            out.append(at.funding(rate, hours, settle_ms))  # fundingTime: the coming settlement
         return out
 
     def _liquidations(self, entries: list[frames.LiquidationEntry], recv_ms: int) -> list[Event]:
@@ -266,28 +223,18 @@ class OkxParser(Parser):
                 if side is None:
                     self.stats.error(self.venue, "invalid_side", d)
                     continue
+                # No id on the wire; the burst on subscribe re-sends the same details.
+                eid = f"{d.ts}:{d.side}:{d.posSide}:{d.sz}:{d.bkPx}"
+                at = Stamp(self.venue, inst, d.ts, recv_ms)
                 out.append(
-                    Liquidation(
-                        venue=self.venue,
-                        symbol=entry.instId,
-                        base=inst.base,
-                        ts_ms=d.ts,
-                        recv_ms=recv_ms,
-                        side=side,
-                        price=d.bkPx,
-                        quantity=d.sz,
-                        quantity_base=inst.base_units(d.sz, d.bkPx),
-                        notional_usd=inst.notional_usd(d.sz, d.bkPx),
-                        sampled=True,
-                        # No id on the wire; the burst on subscribe re-sends the same details.
-                        event_id=f"{d.ts}:{d.side}:{d.posSide}:{d.sz}:{d.bkPx}",
-                    )
+                    at.liquidation(side, price=d.bkPx, quantity=d.sz, sampled=True, event_id=eid)
                 )
         return out
 
 
 class Okx(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = OkxParser
     default_ws_url: ClassVar[str] = "wss://ws.okx.com:443/ws/v5/public"
     """Port 443: 8443 retired on 2026-10-31 (see the module docstring)."""
     default_rest_url: ClassVar[str] = "https://www.okx.com"
@@ -313,12 +260,8 @@ class Okx(CcxtBackedVenue):
             )
         ]
 
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return OkxParser(self.id, markets, wanted)
-
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
-        client = self._ccxt()
-        client.timeout = int(timeout_s * 1000)
+        client = self._ccxt_within(timeout_s)
         markets = await client.load_markets(reload=True)
         out: dict[str, Instrument] = {}
         skipped: list[str] = []

@@ -17,6 +17,7 @@ from .venue import VENUE, ExampleParser, parse_instruments
 
 class ExamplePlayer(WirePlayer):
     venue: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = ExampleParser
     specs: ClassVar[tuple[SymbolSpec, ...]] = wire.EXAMPLE_SPECS
 
     def __init__(
@@ -28,9 +29,6 @@ class ExamplePlayer(WirePlayer):
     def _instruments(self, symbols: Sequence[str]) -> dict[str, Instrument]:
         listed = parse_instruments(wire.instruments(self.specs))
         return {s: i for s, i in listed.items() if s in symbols}
-
-    def _new_parser(self) -> Parser:
-        return ExampleParser(self.venue, self.instruments, None)
 
     def _frames(self, now_ms: int, prints: list[LiquidationPrint], quotes_due: bool) -> list[str]:
         out = [wire.ticker(self.market.quotes(), now_ms)] if quotes_due else []

@@ -131,15 +131,13 @@ def parse_instruments(body: Mapping[str, Any]) -> dict[str, Instrument]:
 
 class Example(Venue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = ExampleParser
     default_ws_url: ClassVar[str] = "ws://127.0.0.1:1/ws"
     default_rest_url: ClassVar[str] = "http://127.0.0.1:1"
     liquidations_sampled: ClassVar[bool] = False
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         return [Connection("all", self.ws_url, ('{"op":"subscribe"}',))]
-
-    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return ExampleParser(self.id, markets, wanted)
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         async with httpx.AsyncClient(timeout=timeout_s) as client:

@@ -134,13 +134,13 @@ class BinanceFuturesSimulator(VenueServer[_Client]):
         (the recorded ones list every contract of 2021)."""
         super().__init__(
             scenario,
-            clock,
-            symbols=symbols,
             specs=self.default_specs,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
             ws_path=self.product.market_path or "",
+            symbols=symbols,
+            seed=seed,
+            time_scale=time_scale,
+            start_s=start_s,
+            clock=clock,
         )
         info_text = wire.load_exchange_info(self.product)
         info = json.loads(info_text)

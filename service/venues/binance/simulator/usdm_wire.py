@@ -24,20 +24,18 @@ import enum
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Final
-
-import msgspec
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote
+from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
+from ....simulate.wirekit import recorded_text
 
 DEFAULT_FUNDING_INTERVAL_H: Final = 8.0
 FOUR_HOUR_SYMBOLS: Final = ("DOGEUSDT", "DOTUSDT")
 """Simulated symbols on a 4 h funding interval (listed by ``/fapi/v1/fundingInfo``)."""
 METHODS: Final = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 FORCE_ORDER_WINDOW_MS: Final = 1000
-_encode = msgspec.json.Encoder().encode
 
 
 class StreamKind(enum.StrEnum):
@@ -101,10 +99,7 @@ class Contract:
 def load_exchange_info(product: Product | None = None) -> str:
     """The recorded ``exchangeInfo`` body of ``product`` (default USDⓈ-M), as text (see
     ``docs/simulator-data.md``)."""
-    ref = resources.files("service.venues.binance.simulator").joinpath(
-        (product or USDM).exchange_info
-    )
-    return ref.read_text(encoding="utf-8")
+    return recorded_text("service.venues.binance.simulator", (product or USDM).exchange_info)
 
 
 def contracts(
@@ -216,10 +211,6 @@ def funding_info(contracts: Iterable[Contract]) -> list[dict[str, Any]]:
         for c in contracts
         if c.funding_interval_h != DEFAULT_FUNDING_INTERVAL_H
     ]
-
-
-def encode(obj: Any) -> str:
-    return _encode(obj).decode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,19 +26,17 @@ import asyncio
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any, Final
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Final, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.http11 import Request, Response
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
 from . import wire
 from .rest import BitgetRest
 
@@ -46,11 +44,8 @@ WS_PATH: Final = "/v3/ws/public"
 
 
 @dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
+class _Client(SessionClient[wire.Session]):
     last_ping: float
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class BitgetSimulator(VenueServer[_Client]):
@@ -60,29 +55,15 @@ class BitgetSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = wire.BITGET_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.2,
         liquidation_interval_s: float = 1.0,
         ping_timeout_s: float = 120.0,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (started and stopped by its
-        owner); its symbols that Bitget lists are served. ``list_only_simulated``: the
-        contract listings hold only the simulated perpetuals."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=wire.BITGET_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path=WS_PATH,
-        )
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
+        ``list_only_simulated``: the contract listings hold only the simulated perpetuals."""
+        super().__init__(scenario, specs=wire.BITGET_SPECS, ws_path=WS_PATH, **market)
         listings = {pt: wire.load_contracts(pt) for pt in wire.PRODUCT_TYPES}
         perpetuals = wire.contracts(listings)
         self.contracts = {s: perpetuals[s] for s in self.market.symbols if s in perpetuals}
@@ -102,7 +83,11 @@ class BitgetSimulator(VenueServer[_Client]):
         self._http = AsgiServer(self.rest.app)
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._push_tickers(), self._flush_liquidations(), self._close_silent()]
+        return [
+            self._on_grid(self.push_interval_s, self._push_tickers),
+            self._on_grid(self.liquidation_interval_s, self._flush_liquidations),
+            self._close_silent(),
+        ]
 
     def row(self, p: LiquidationPrint) -> dict[str, str]:
         """The ``liquidation`` row that carries ``p`` (when the sample kept it)."""
@@ -115,11 +100,6 @@ class BitgetSimulator(VenueServer[_Client]):
 
     # -- websocket -------------------------------------------------------------------------
 
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] != WS_PATH:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
-
     async def _handle(self, conn: ServerConnection) -> None:
         session = wire.Session(secrets.token_hex(4), self.listed)
         with self._tracked(_Client(conn, session, time.monotonic())) as client:
@@ -128,7 +108,7 @@ class BitgetSimulator(VenueServer[_Client]):
                 if session.over_rate(now):
                     await conn.close(*wire.TOO_MANY_MESSAGES)
                     break
-                text = message if isinstance(message, str) else message.decode()
+                text = text_of(message)
                 if text == "ping":
                     client.last_ping = now
                     await conn.send("pong")
@@ -153,36 +133,27 @@ class BitgetSimulator(VenueServer[_Client]):
     def _subscribers(self, a: wire.Arg) -> list[ServerConnection]:
         return [c.conn for c in self._clients if a in c.session.args]
 
-    async def _push_tickers(self) -> None:
-        interval = self.push_interval_s
-        while True:
-            tick = await next_tick(interval)
-            if self.stalled:
-                continue
-            ts = round(tick * interval * 1000)
-            for symbol, c in self.contracts.items():
-                if to := self._subscribers((c.inst_type, "ticker", symbol)):
-                    row = self.books[symbol].row(self.market.quote(symbol), ts)
-                    broadcast(to, wire.ticker_frame("update", c, row, ts))
+    def _push_tickers(self, ts: int) -> None:
+        for symbol, c in self.contracts.items():
+            if to := self._subscribers((c.inst_type, "ticker", symbol)):
+                row = self.books[symbol].row(self.market.quote(symbol), ts)
+                broadcast(to, wire.ticker_frame("update", c, row, ts))
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
         self._pending.extend(p for p in prints if p.symbol in self.contracts)
 
-    async def _flush_liquidations(self) -> None:
-        while True:
-            tick = await next_tick(self.liquidation_interval_s)
-            if not self._pending or self.stalled:
-                continue
-            ts = round(tick * self.liquidation_interval_s * 1000)
-            batch, self._pending = wire.sample(self._pending), []
-            by_type: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
-            for p in batch:
-                by_type[self.contracts[p.symbol].inst_type].append(p)
-            for inst_type, prints in by_type.items():
-                if to := self._subscribers((inst_type, "liquidation", "")):
-                    rows = [self.row(p) for p in prints]
-                    broadcast(to, wire.liquidation_frame(inst_type, rows, ts))
-                    self.pushed.extend(prints)
+    def _flush_liquidations(self, ts: int) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = wire.sample(self._pending), []
+        by_type: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
+        for p in batch:
+            by_type[self.contracts[p.symbol].inst_type].append(p)
+        for inst_type, prints in by_type.items():
+            if to := self._subscribers((inst_type, "liquidation", "")):
+                rows = [self.row(p) for p in prints]
+                broadcast(to, wire.liquidation_frame(inst_type, rows, ts))
+                self.pushed.extend(prints)
 
     async def _close_silent(self) -> None:
         """Close the connections that sent no ping for ``ping_timeout_s``."""

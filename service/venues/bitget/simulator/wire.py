@@ -28,13 +28,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Final
-
-import msgspec
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.wirekit import DayRange, recorded
+from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
 
 PRODUCT_TYPES: Final = {"USDT-FUTURES": "usdt-futures", "COIN-FUTURES": "coin-futures"}
 INST_TYPES: Final = tuple(PRODUCT_TYPES.values())
@@ -59,19 +58,12 @@ BITGET_SYMBOLS: Final = tuple(s.symbol for s in BITGET_SPECS)
 Arg = tuple[str, str, str]
 """A subscription: (instType, topic, symbol); ``""`` as the symbol of ``liquidation``."""
 
-_encode = msgspec.json.Encoder().encode
-
-
-def encode(obj: Any) -> str:
-    return _encode(obj).decode()
-
 
 def load_contracts(product_type: str) -> dict[str, Any]:
     """The ``/api/v2/mix/market/contracts`` body of ``product_type`` (``data/bitget``)."""
-    ref = resources.files("service.venues.bitget.simulator").joinpath(
-        f"data/contracts-{product_type}.json"
+    body: dict[str, Any] = recorded(
+        "service.venues.bitget.simulator", f"data/contracts-{product_type}.json"
     )
-    body: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
     return body
 
 
@@ -139,25 +131,21 @@ class TickerBook:
     """One symbol's 24 h figures, kept across pushes."""
 
     contract: Contract
-    open: float = 0.0
-    high: float = 0.0
-    low: float = 0.0
+    day: DayRange = field(default_factory=DayRange)
     volume: float = 0.0
 
     def row(self, q: Quote, now_ms: int) -> dict[str, str]:
         """The v3 ticker row for ``q`` (every field, as the venue sends them)."""
         c = self.contract
-        last = round(q.mark / c.tick) * c.tick
-        if not self.open:
-            self.open = self.high = self.low = last
-        self.high, self.low = max(self.high, last), min(self.low, last)
+        day = self.day
+        last = day.last(q.mark, c.tick)
         self.volume += q.oi_base * 1e-5
         book = max(c.qty_step, round(q.oi_base * 1e-4 / c.qty_step) * c.qty_step)
         qty_decimals = max(0, len(f"{c.qty_step:g}".partition(".")[2]))
         return {
-            "highPrice24h": price(self.high, c),
-            "lowPrice24h": price(self.low, c),
-            "openPrice24h": price(self.open, c),
+            "highPrice24h": price(day.high, c),
+            "lowPrice24h": price(day.low, c),
+            "openPrice24h": price(day.open, c),
             "lastPrice": price(last, c),
             "turnover24h": fmt(self.volume * last, 5),
             "volume24h": fmt(self.volume, 4),
@@ -165,7 +153,7 @@ class TickerBook:
             "ask1Price": price(last + c.tick, c),
             "bid1Size": fmt(book, qty_decimals),
             "ask1Size": fmt(book * 0.8, qty_decimals),
-            "price24hPcnt": fmt(last / self.open - 1, 4),
+            "price24hPcnt": fmt(last / day.open - 1, 4),
             "indexPrice": fmt(q.index, 16),
             "markPrice": price(q.mark, c),
             "fundingRate": fmt(q.funding_rate_8h * c.funding_interval_h / 8, 6),

@@ -27,22 +27,19 @@ liquidation of the market), :attr:`placed` (every order inserted, subscribers or
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field, replace
-from http import HTTPStatus
-from typing import Any, Final
+from collections.abc import Coroutine
+from dataclasses import replace
+from typing import Any, Final, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.http11 import Request, Response
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
 from . import wire
 from .rest import BitmexRest
 
@@ -51,11 +48,7 @@ FILLED_SHARE: Final = 0.5
 """The share of an order filled by its ``update``."""
 
 
-@dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
+_Client = SessionClient[wire.Session]
 
 
 class BitmexSimulator(VenueServer[_Client]):
@@ -67,30 +60,17 @@ class BitmexSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = wire.BITMEX_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.5,
         flush_interval_s: float = 0.1,
         fill_after_s: float = 0.5,
         order_life_s: float = 2.0,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (started and stopped by its
-        owner); its symbols that BitMEX lists are served. ``list_only_simulated``: the
-        instrument listing holds only the simulated perpetuals (the recorded one lists 35)."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=wire.BITMEX_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path=WS_PATH,
-        )
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
+        ``list_only_simulated``: the instrument listing holds only the simulated perpetuals (the
+        recorded one lists 35)."""
+        super().__init__(scenario, specs=wire.BITMEX_SPECS, ws_path=WS_PATH, **market)
         listing = wire.load_listing()
         self.contracts = wire.contracts(listing, self.market.symbols)
         if not self.contracts:
@@ -119,7 +99,10 @@ class BitmexSimulator(VenueServer[_Client]):
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         self._tick(wall_ms())  # every book has a state before the first subscriber
-        return [self._push_instruments(), self._flush_liquidations()]
+        return [
+            self._on_grid(self.push_interval_s, self._push_instruments),
+            self._every(self.flush_interval_s, self._flush_liquidations),
+        ]
 
     @property
     def open_orders(self) -> list[wire.Order]:
@@ -142,17 +125,12 @@ class BitmexSimulator(VenueServer[_Client]):
 
     # -- websocket -------------------------------------------------------------------------
 
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] != WS_PATH:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
-
     async def _handle(self, conn: ServerConnection) -> None:
         session = wire.Session(frozenset(self._rows))
         with self._tracked(_Client(conn, session)):
             await conn.send(wire.welcome(wall_ms()))
             async for message in conn:
-                text = message if isinstance(message, str) else message.decode()
+                text = text_of(message)
                 if text == "ping":
                     await conn.send("pong")
                     continue
@@ -187,27 +165,18 @@ class BitmexSimulator(VenueServer[_Client]):
             out[symbol] = book.update(self.market.quote(symbol), xbt, ts)
         return out
 
-    async def _push_instruments(self) -> None:
-        interval = self.push_interval_s
-        while True:
-            tick = await next_tick(interval)
-            if self.stalled:
-                continue
-            for symbol, diffs in self._tick(round(tick * interval * 1000)).items():
-                for diff in diffs:
-                    self._send("instrument", symbol, wire.table("instrument", "update", [diff]))
+    def _push_instruments(self, ts: int) -> None:
+        for symbol, diffs in self._tick(ts).items():
+            for diff in diffs:
+                self._send("instrument", symbol, wire.table("instrument", "update", [diff]))
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
         self._pending.extend(p for p in prints if p.symbol in self.contracts)
 
-    async def _flush_liquidations(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            if self.stalled:
-                continue
-            now = time.monotonic()
-            self._insert(now)
-            self._work_off(now)
+    def _flush_liquidations(self) -> None:
+        now = time.monotonic()
+        self._insert(now)
+        self._work_off(now)
 
     def _insert(self, now: float) -> None:
         pending, self._pending = self._pending, []

@@ -27,13 +27,12 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any, Final
-
-import msgspec
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
+from ....simulate.wirekit import recorded
 
 TABLES: Final = ("instrument", "liquidation")
 PERPETUAL: Final = "FFWCSX"
@@ -54,23 +53,13 @@ BITMEX_SPECS: Final[tuple[SymbolSpec, ...]] = (
 (XBTUSDT: 1e-6 XBT contracts, hand-written listing row) perpetuals."""
 BITMEX_SYMBOLS: Final = tuple(s.symbol for s in BITMEX_SPECS)
 
-_encode = msgspec.json.Encoder().encode
-
-
-def encode(obj: Any) -> str:
-    return _encode(obj).decode()
-
 
 def load_listing() -> list[dict[str, Any]]:
     """``GET /api/v1/instrument/active`` as served: the 2021 recording with the hand-written
     linear rows after it (see ``data/bitmex/README.md``)."""
-    root = resources.files("service.venues.bitmex.simulator").joinpath("data")
-    rows: list[dict[str, Any]] = json.loads(
-        root.joinpath("instrument_active.json").read_text("utf-8")
-    )
-    linear: list[dict[str, Any]] = json.loads(
-        root.joinpath("instrument_linear.json").read_text("utf-8")
-    )
+    package = "service.venues.bitmex.simulator"
+    rows: list[dict[str, Any]] = recorded(package, "data/instrument_active.json")
+    linear: list[dict[str, Any]] = recorded(package, "data/instrument_linear.json")
     return rows + linear
 
 

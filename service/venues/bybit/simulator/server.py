@@ -20,13 +20,11 @@ afterwards), :attr:`clients`, and the ground truth: :meth:`mark`, :meth:`oi_base
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection, broadcast
@@ -34,10 +32,10 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import MarketOptions, SessionClient, VenueServer
 from . import wire
 from .rest import BybitRest
 
@@ -46,11 +44,7 @@ LIQUIDATION_INTERVAL_S = 0.5
 CS_START = 20_856_433_578
 
 
-@dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
+_Client = SessionClient[wire.Session]
 
 
 def _category(path: str) -> str | None:
@@ -65,28 +59,14 @@ class BybitSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: list[str] | tuple[str, ...] = wire.BYBIT_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.1,
         liquidation_interval_s: float = LIQUIDATION_INTERVAL_S,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (then started and stopped by
-        its owner); its symbols that Bybit lists are served, the others ignored.
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
         ``list_only_simulated``: list only the simulated symbols in ``instruments-info``."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=wire.BYBIT_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path="/v5/public",
-        )
+        super().__init__(scenario, specs=wire.BYBIT_SPECS, ws_path="/v5/public", **market)
         self.push_interval_s = push_interval_s
         self.liquidation_interval_s = liquidation_interval_s
         listings = {c: wire.load_instruments(c) for c in wire.CATEGORIES}
@@ -108,7 +88,10 @@ class BybitSimulator(VenueServer[_Client]):
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         self._tick(wall_ms())  # every book has a state before the first subscriber
-        return [self._push_tickers(), self._flush_liquidations()]
+        return [
+            self._on_grid(self.push_interval_s, self._push_tickers),
+            self._on_grid(self.liquidation_interval_s, self._flush_liquidations),
+        ]
 
     # -- websocket -------------------------------------------------------------------------
 
@@ -154,33 +137,25 @@ class BybitSimulator(VenueServer[_Client]):
                 out[symbol] = delta
         return out
 
-    async def _push_tickers(self) -> None:
-        interval = self.push_interval_s
-        while True:
-            tick = await next_tick(interval)
-            if self.stalled:
-                continue
-            ts = round(tick * interval * 1000)
-            for symbol, delta in self._tick(ts).items():
-                topic, book = f"tickers.{symbol}", self.books[symbol]
-                to = [c.conn for c in self._clients if topic in c.session.snapshotted]
-                if to:
-                    broadcast(to, wire.ticker_frame("delta", delta, book.cs, ts, symbol))
+    def _push_tickers(self, ts: int) -> None:
+        for symbol, delta in self._tick(ts).items():
+            topic, book = f"tickers.{symbol}", self.books[symbol]
+            to = [c.conn for c in self._clients if topic in c.session.snapshotted]
+            if to:
+                broadcast(to, wire.ticker_frame("delta", delta, book.cs, ts, symbol))
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
         for p in prints:
             if p.symbol in self.contracts:
                 self._pending[p.symbol].append(p)
 
-    async def _flush_liquidations(self) -> None:
-        while True:
-            await next_tick(self.liquidation_interval_s)
-            if not self._pending or self.stalled:
-                continue
-            ts = wall_ms()
-            pending, self._pending = self._pending, defaultdict(list)
-            for symbol, prints in pending.items():
-                self._push_liquidations(symbol, sorted(prints, key=lambda p: p.ts_ms), ts)
+    def _flush_liquidations(self, _tick_ms: int) -> None:
+        if not self._pending:
+            return
+        ts = wall_ms()  # the batch's send time, not the grid's
+        pending, self._pending = self._pending, defaultdict(list)
+        for symbol, prints in pending.items():
+            self._push_liquidations(symbol, sorted(prints, key=lambda p: p.ts_ms), ts)
 
     def _push_liquidations(self, symbol: str, prints: list[LiquidationPrint], ts: int) -> None:
         topic, contract = f"allLiquidation.{symbol}", self.contracts[symbol]

@@ -31,13 +31,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Final
-
-import msgspec
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.wirekit import DayRange, recorded
+from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
 
 CATEGORIES: Final = ("linear", "inverse")
 MAX_ARGS_CHARS: Final = 21_000
@@ -58,19 +57,12 @@ inverse sizes to whole USD contracts."""
 
 BYBIT_SYMBOLS: Final = tuple(s.symbol for s in BYBIT_SPECS)
 
-_encode = msgspec.json.Encoder().encode
-
-
-def encode(obj: Any) -> str:
-    return _encode(obj).decode()
-
 
 def load_instruments(category: str) -> dict[str, Any]:
     """The ``instruments-info`` body of ``category`` (see ``data/bybit/README.md``)."""
-    ref = resources.files("service.venues.bybit.simulator").joinpath(
-        f"data/instruments-info-{category}.json"
+    body: dict[str, Any] = recorded(
+        "service.venues.bybit.simulator", f"data/instruments-info-{category}.json"
     )
-    body: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
     return body
 
 
@@ -157,9 +149,7 @@ class TickerBook:
     cs: int
     fields: dict[str, str] = field(default_factory=dict)
     ts: int = 0
-    open: float = 0.0
-    high: float = 0.0
-    low: float = 0.0
+    day: DayRange = field(default_factory=DayRange)
 
     def update(self, q: Quote, now_ms: int) -> dict[str, str]:
         """Move to ``q`` at ``now_ms``; the fields that changed (``{}``: none), symbol first."""
@@ -173,10 +163,8 @@ class TickerBook:
 
     def _fields(self, q: Quote, now_ms: int) -> dict[str, str]:
         c = self.contract
-        last = round(q.mark / c.tick) * c.tick
-        if not self.open:
-            self.open = self.high = self.low = last
-        self.high, self.low = max(self.high, last), min(self.low, last)
+        day = self.day
+        last = day.last(q.mark, c.tick)
         before = float(self.fields.get("lastPrice", last))
         if last != before:
             direction = "Plus" if last > before else "Minus"
@@ -188,11 +176,11 @@ class TickerBook:
         return {
             "symbol": c.symbol,
             "tickDirection": f"{direction}Tick",
-            "price24hPcnt": fmt(last / self.open - 1, 6),
+            "price24hPcnt": fmt(last / day.open - 1, 6),
             "lastPrice": price(last, c),
-            "prevPrice24h": price(self.open, c),
-            "highPrice24h": price(self.high, c),
-            "lowPrice24h": price(self.low, c),
+            "prevPrice24h": price(day.open, c),
+            "highPrice24h": price(day.high, c),
+            "lowPrice24h": price(day.low, c),
             "markPrice": price(q.mark, c),
             "indexPrice": fmt(q.index, c.price_decimals),
             # Since 2026-06-11 openInterest and openInterestValue count both sides, the

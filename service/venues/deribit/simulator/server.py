@@ -33,21 +33,19 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any, Final
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Final, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.clock import next_tick, wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import MarketOptions, SessionClient, VenueServer
 from . import wire
 from .rest import DeribitRest
 
@@ -62,10 +60,7 @@ def _now_us() -> int:
 
 
 @dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
+class _Client(SessionClient[wire.Session]):
     beats: asyncio.Task[None] | None = None
     quiet: bool = True
     """Nothing was sent since the last heartbeat tick."""
@@ -78,30 +73,16 @@ class DeribitSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = wire.DERIBIT_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.1,
         flush_interval_s: float = 0.1,
         heartbeat_scale: float = 1.0,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (started and stopped by its
-        owner); its symbols that Deribit lists are served. ``list_only_simulated``: the
-        instrument listing holds only the simulated perpetuals (the recorded one has 19
-        perpetuals and 18 dated futures)."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=wire.DERIBIT_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path=WS_PATH,
-        )
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
+        ``list_only_simulated``: the instrument listing holds only the simulated perpetuals (the
+        recorded one has 19 perpetuals and 18 dated futures)."""
+        super().__init__(scenario, specs=wire.DERIBIT_SPECS, ws_path=WS_PATH, **market)
         listing = wire.load_listing()
         self.contracts = wire.contracts(listing, self.market.symbols)
         if not self.contracts:
@@ -136,14 +117,9 @@ class DeribitSimulator(VenueServer[_Client]):
         ]
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._push_tickers(), self._flush_trades()]
+        return [self._push_tickers(), self._every(self.flush_interval_s, self._flush_trades)]
 
     # -- websocket -------------------------------------------------------------------------
-
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] != WS_PATH:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
 
     async def _handle(self, conn: ServerConnection) -> None:
         session = wire.Session(self._listed)
@@ -192,6 +168,7 @@ class DeribitSimulator(VenueServer[_Client]):
         return out
 
     async def _push_tickers(self) -> None:
+        """Not :meth:`_on_grid`: the trailing 8 h average moves on while stalled."""
         interval = self.push_interval_s
         weight = min(1.0, interval * self.clock.time_scale / EIGHT_HOURS_S)
         while True:
@@ -211,14 +188,10 @@ class DeribitSimulator(VenueServer[_Client]):
             if p.symbol in self.contracts:
                 self._pending[p.symbol].append(p)
 
-    async def _flush_trades(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            if not self._pending or self.stalled:
-                continue
-            pending, self._pending = self._pending, defaultdict(list)
-            for name, prints in pending.items():
-                self._push_trades(name, sorted(prints, key=lambda p: p.ts_ms))
+    def _flush_trades(self) -> None:
+        pending, self._pending = self._pending, defaultdict(list)
+        for name, prints in pending.items():
+            self._push_trades(name, sorted(prints, key=lambda p: p.ts_ms))
 
     def _next_ids(self, name: str) -> tuple[int, int]:
         self._trade_id += 1

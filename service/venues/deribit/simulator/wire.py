@@ -26,13 +26,12 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Final
-
-import msgspec
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
+from ....simulate.wirekit import recorded
 
 VERSION: Final = "1.2.26"
 MIN_HEARTBEAT_S: Final = 10
@@ -54,20 +53,13 @@ DERIBIT_SPECS: Final[tuple[SymbolSpec, ...]] = (
 coin; ``qty_step`` = the listing's ``contract_size``)."""
 DERIBIT_SYMBOLS: Final = tuple(s.symbol for s in DERIBIT_SPECS)
 
-_encode = msgspec.json.Encoder().encode
-
-
-def encode(obj: Any) -> str:
-    return _encode(obj).decode()
-
 
 def load_listing() -> dict[str, dict[str, Any]]:
     """The recorded ``public/get_instruments`` bodies by ``currency`` (futures only; see
     ``data/deribit/README.md``)."""
-    ref = resources.files("service.venues.deribit.simulator").joinpath(
-        "data/get_instruments_future.json"
+    body: dict[str, dict[str, Any]] = recorded(
+        "service.venues.deribit.simulator", "data/get_instruments_future.json"
     )
-    body: dict[str, dict[str, Any]] = json.loads(ref.read_text(encoding="utf-8"))
     return body
 
 

@@ -22,21 +22,20 @@ market), :attr:`pushed` (those sent to at least one subscriber), :meth:`row`.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
-from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.http11 import Request, Response
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import MarketOptions, SessionClient, VenueServer
 from . import wire
 from .rest import GateRest
 
@@ -44,11 +43,8 @@ WS_PREFIX: Final = "/v4/ws/"
 
 
 @dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
+class _Client(SessionClient[wire.Session]):
     decimal_sizes: bool
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _settle(path: str) -> str | None:
@@ -63,29 +59,15 @@ class GateSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = wire.GATE_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.5,
         liquidation_interval_s: float = 1.0,
         liquidation_format: Literal["aggregated", "legacy"] = "aggregated",
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (started and stopped by its
-        owner); its symbols that Gate lists are served. ``list_only_simulated``: the
-        contract lists hold only the simulated contracts."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=wire.GATE_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path="/v4/ws",
-        )
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
+        ``list_only_simulated``: the contract lists hold only the simulated contracts."""
+        super().__init__(scenario, specs=wire.GATE_SPECS, ws_path="/v4/ws", **market)
         listings = {s: wire.load_contracts(s) for s in wire.SETTLES}
         collected = wire.contracts(listings)
         self.contracts = {s: collected[s] for s in self.market.symbols if s in collected}
@@ -106,7 +88,10 @@ class GateSimulator(VenueServer[_Client]):
         self._http = AsgiServer(self.rest.app)
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._push_tickers(), self._flush_liquidations()]
+        return [
+            self._on_grid(self.push_interval_s, self._push_tickers),
+            self._on_grid(self.liquidation_interval_s, self._flush_liquidations),
+        ]
 
     def row(self, p: LiquidationPrint, *, decimal_sizes: bool = False) -> dict[str, Any]:
         """The row that carries ``p`` (when it was sent)."""
@@ -143,18 +128,12 @@ class GateSimulator(VenueServer[_Client]):
                 for reply in client.session.handle(message, wall_ms()):
                     await conn.send(reply)
 
-    async def _push_tickers(self) -> None:
-        interval = self.push_interval_s
-        while True:
-            tick = await next_tick(interval)
-            if self.stalled:
-                continue
-            ts = round(tick * interval * 1000)
-            for name, book in self.books.items():
-                to = [c.conn for c in self._clients if name in c.session.tickers]
-                if to:
-                    ticker = book.ticker(self.market.quote(name))
-                    broadcast(to, wire.frame(wire.TICKERS, "update", [ticker], ts))
+    def _push_tickers(self, ts: int) -> None:
+        for name, book in self.books.items():
+            to = [c.conn for c in self._clients if name in c.session.tickers]
+            if to:
+                ticker = book.ticker(self.market.quote(name))
+                broadcast(to, wire.frame(wire.TICKERS, "update", [ticker], ts))
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
         for p in prints:
@@ -166,17 +145,15 @@ class GateSimulator(VenueServer[_Client]):
                 self._pending[p.symbol] = []
                 self._push(p.symbol, batch, wall_ms())  # a full batch goes at once
 
-    async def _flush_liquidations(self) -> None:
-        while True:
-            await next_tick(self.liquidation_interval_s)
-            if not self._pending or self.stalled:
-                continue
-            now, pending = wall_ms(), self._pending
-            self._pending = defaultdict(list)
-            for name, prints in pending.items():
-                kept = wire.legacy_sample(prints) if self.legacy else prints
-                for i in range(0, len(kept), wire.BATCH_MAX):
-                    self._push(name, kept[i : i + wire.BATCH_MAX], now)
+    def _flush_liquidations(self, _tick_ms: int) -> None:
+        if not self._pending:
+            return
+        now, pending = wall_ms(), self._pending  # rows carry their send time, not the grid's
+        self._pending = defaultdict(list)
+        for name, prints in pending.items():
+            kept = wire.legacy_sample(prints) if self.legacy else prints
+            for i in range(0, len(kept), wire.BATCH_MAX):
+                self._push(name, kept[i : i + wire.BATCH_MAX], now)
 
     def _push(self, name: str, prints: list[LiquidationPrint], now: int) -> None:
         settle = self.contracts[name].settle

@@ -31,13 +31,12 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Final
-
-import msgspec
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.wirekit import DayRange, recorded
+from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
 
 SETTLES: Final = ("usdt", "btc")
 TICKERS: Final = "futures.tickers"
@@ -59,20 +58,13 @@ GATE_SPECS: Final[tuple[SymbolSpec, ...]] = (
 BTC-settled inverse ``BTC_USD`` (sizes in whole USD contracts on the wire)."""
 GATE_SYMBOLS: Final = tuple(s.symbol for s in GATE_SPECS)
 
-_encode = msgspec.json.Encoder().encode
-
-
-def encode(obj: Any) -> str:
-    return _encode(obj).decode()
-
 
 def load_contracts(settle: str) -> list[dict[str, Any]]:
     """The ``/futures/{settle}/contracts`` list as served (``data/gateio``, deviations
     applied)."""
-    ref = resources.files("service.venues.gateio.simulator").joinpath(
-        f"data/contracts-{settle}.json"
+    rows: list[dict[str, Any]] = recorded(
+        "service.venues.gateio.simulator", f"data/contracts-{settle}.json"
     )
-    rows: list[dict[str, Any]] = json.loads(ref.read_text(encoding="utf-8"))
     return [r | {"funding_interval": 14400} if r["name"] in FOUR_HOUR_SYMBOLS else r for r in rows]
 
 
@@ -140,24 +132,20 @@ class TickerBook:
     """One contract's 24 h figures, kept across pushes."""
 
     contract: Contract
-    open: float = 0.0
-    high: float = 0.0
-    low: float = 0.0
+    day: DayRange = field(default_factory=DayRange)
     volume: int = 0
 
     def ticker(self, q: Quote) -> dict[str, str]:
         c = self.contract
-        last = round(q.mark / c.tick) * c.tick
-        if not self.open:
-            self.open = self.high = self.low = last
-        self.high, self.low = max(self.high, last), min(self.low, last)
+        day = self.day
+        last = day.last(q.mark, c.tick)
         oi = c.contracts(q.oi_base, q.mark)
         self.volume += max(1, oi // 10_000)
         base_volume = self.volume * c.multiplier if c.linear else self.volume / last
         return {
             "contract": c.name,
             "last": fmt(last, c.tick),
-            "change_percentage": f"{(last / self.open - 1) * 100:.4f}",
+            "change_percentage": f"{(last / day.open - 1) * 100:.4f}",
             "total_size": str(oi),
             "volume_24h": str(self.volume),
             "volume_24h_base": f"{base_volume:.0f}",
@@ -168,8 +156,8 @@ class TickerBook:
             "funding_rate_indicative": f"{q.funding_rate_8h * c.funding_interval_h / 8:.6f}",
             "index_price": fmt(q.index, c.tick / 10),
             "quanto_base_rate": "",
-            "low_24h": fmt(self.low, c.tick),
-            "high_24h": fmt(self.high, c.tick),
+            "low_24h": fmt(day.low, c.tick),
+            "high_24h": fmt(day.high, c.tick),
         }
 
 

@@ -25,22 +25,17 @@ live, once each), :attr:`replayed` (those sent again in snapshots) and :meth:`fi
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import defaultdict, deque
-from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.http11 import Request, Response
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
 from . import wire
 from .rest import HyperliquidRest
 
@@ -51,11 +46,7 @@ _Sent = tuple[dict[str, Any], LiquidationPrint | None]
 """A vault fill, and the backstop print it took over (``None``: the vault's own trade)."""
 
 
-@dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
+_Client = SessionClient[wire.Session]
 
 
 class HyperliquidSimulator(VenueServer[_Client]):
@@ -67,31 +58,18 @@ class HyperliquidSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = wire.HL_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.5,
         flush_interval_s: float = 0.1,
         backstop_share: float = 0.3,
         liquidators: tuple[str, ...] = wire.LIQUIDATORS,
         snapshot_size: int = 50,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (started and stopped by its
-        owner); its coins that the listing has are served. ``list_only_simulated``: ``meta``
-        lists only the simulated coins (else the sixteen-asset listing, one delisted)."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=wire.HL_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path=wire.WS_PATH,
-        )
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
+        ``list_only_simulated``: ``meta`` lists only the simulated coins (else the sixteen-asset
+        listing, one delisted)."""
+        super().__init__(scenario, specs=wire.HL_SPECS, ws_path=wire.WS_PATH, **market)
         listed = {a.name: a for a in wire.LISTING if not a.delisted}
         self.coins = {s: listed[s] for s in self.market.symbols if s in listed}
         if not self.coins:
@@ -118,12 +96,15 @@ class HyperliquidSimulator(VenueServer[_Client]):
         self._recent: defaultdict[str, deque[_Sent]] = defaultdict(
             lambda: deque(maxlen=snapshot_size)
         )
-        self._chooser = random.Random(f"hyperliquid-backstop-{seed}")
+        self._chooser = random.Random(f"hyperliquid-backstop-{self.seed}")
         self.clock.add_listener(self._offer)
         self._http = AsgiServer(self.rest.app)
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._push_ctxs(), self._flush_fills()]
+        return [
+            self._on_grid(self.push_interval_s, self._push_ctxs),
+            self._every(self.flush_interval_s, self._flush_fills),
+        ]
 
     def fill_of(self, p: LiquidationPrint) -> dict[str, Any]:
         """The vault fill that took backstop print ``p`` over (as sent, every time)."""
@@ -144,15 +125,10 @@ class HyperliquidSimulator(VenueServer[_Client]):
 
     # -- websocket -------------------------------------------------------------------------
 
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] != wire.WS_PATH:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
-
     async def _handle(self, conn: ServerConnection) -> None:
         with self._tracked(_Client(conn, wire.Session(self._listed))) as client:
             async for message in conn:
-                text = message if isinstance(message, str) else message.decode()
+                text = text_of(message)
                 replies, added = client.session.handle(text)
                 for reply in replies:
                     await conn.send(reply)
@@ -175,14 +151,10 @@ class HyperliquidSimulator(VenueServer[_Client]):
     def _subscribers(self, sub: wire.Sub) -> list[ServerConnection]:
         return [c.conn for c in self._clients if sub in c.session.subs]
 
-    async def _push_ctxs(self) -> None:
-        while True:
-            await next_tick(self.push_interval_s)
-            if self.stalled:
-                continue
-            for coin in self.coins:
-                if to := self._subscribers(("activeAssetCtx", coin)):
-                    broadcast(to, wire.ctx_push(coin, self._ctx(coin)))
+    def _push_ctxs(self, _tick_ms: int) -> None:
+        for coin in self.coins:  # no time in the push, as on the venue
+            if to := self._subscribers(("activeAssetCtx", coin)):
+                broadcast(to, wire.ctx_push(coin, self._ctx(coin)))
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
         """Each print of our coins is a backstop with probability ``backstop_share``: a
@@ -199,14 +171,10 @@ class HyperliquidSimulator(VenueServer[_Client]):
             self._fills[p] = takeover
             self._pending[vault.address] += [(takeover, p), (unwind, None)]
 
-    async def _flush_fills(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            if not self._pending or self.stalled:
-                continue
-            pending, self._pending = self._pending, defaultdict(list)
-            for address, batch in pending.items():
-                self.pushed.extend(p for _, p in batch if p is not None)
-                self._recent[address].extend(batch)
-                if to := self._subscribers(("userFills", address)):
-                    broadcast(to, wire.fills_push(address, [f for f, _ in batch]))
+    def _flush_fills(self) -> None:
+        pending, self._pending = self._pending, defaultdict(list)
+        for address, batch in pending.items():
+            self.pushed.extend(p for _, p in batch if p is not None)
+            self._recent[address].extend(batch)
+            if to := self._subscribers(("userFills", address)):
+                broadcast(to, wire.fills_push(address, [f for f, _ in batch]))

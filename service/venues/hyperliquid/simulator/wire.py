@@ -30,10 +30,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import msgspec
-
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
 
 WS_PATH: Final = "/ws"
 PONG: Final = '{"channel":"pong"}'
@@ -46,7 +45,6 @@ LIQUIDATORS: Final = (
 MAX_PRICE_DECIMALS: Final = 6
 """Perp prices: at most 5 significant figures and ``6 - szDecimals`` decimals."""
 _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
-_encode = msgspec.json.Encoder().encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +86,6 @@ HL_SPECS: Final[tuple[SymbolSpec, ...]] = (
 )
 """Simulated coins; the quantity step is the listing's ``szDecimals``."""
 HL_SYMBOLS: Final = tuple(s.symbol for s in HL_SPECS)
-
-
-def encode(obj: Any) -> str:
-    return _encode(obj).decode()
 
 
 def num(x: float, decimals: int) -> str:

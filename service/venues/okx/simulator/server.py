@@ -33,19 +33,18 @@ import random
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any, ClassVar, Final
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar, Final, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.http11 import Request, Response
 
 from ....simulate.asgi_server import AsgiServer
-from ....simulate.clock import MarketClock, next_tick, wall_ms
+from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
-from ....simulate.server import VenueServer
+from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
 from . import wire
 from .rest import OkxRest
 
@@ -70,12 +69,9 @@ ROWS: Final[dict[str, RowMaker]] = {
 
 
 @dataclass(slots=True, eq=False)
-class _Client:
-    conn: ServerConnection
-    session: wire.Session
+class _Client(SessionClient[wire.Session]):
     idle_since: float
     """When the connection last had nothing subscribed, or was last sent something."""
-    gone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class OkxSimulator(VenueServer[_Client]):
@@ -92,10 +88,6 @@ class OkxSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = OKX_SYMBOLS,
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 0.2,
         oi_interval_s: float = 3.0,
         funding_interval_s: float = 30.0,
@@ -106,21 +98,12 @@ class OkxSimulator(VenueServer[_Client]):
         max_ops_per_hour: int = wire.MAX_OPS_PER_HOUR,
         four_hour_symbols: tuple[str, ...] = wire.FOUR_HOUR_SYMBOLS,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        """``clock``: share one market with other venue servers (started and stopped by its
-        owner); its symbols that OKX lists are served. ``list_only_simulated``: the
-        instruments listing holds only the simulated swaps (the recorded one lists 166)."""
-        super().__init__(
-            scenario,
-            clock,
-            symbols=symbols,
-            specs=OKX_SPECS,
-            seed=seed,
-            start_s=start_s,
-            time_scale=time_scale,
-            ws_path=WS_PATH,
-        )
+        """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
+        ``list_only_simulated``: the instruments listing holds only the simulated swaps (the
+        recorded one lists 166)."""
+        super().__init__(scenario, specs=OKX_SPECS, ws_path=WS_PATH, **market)
         listing_text = wire.load_instruments()
         listing = json.loads(listing_text)
         self.contracts = wire.contracts(listing, self.market.symbols, four_hour_symbols)
@@ -141,8 +124,8 @@ class OkxSimulator(VenueServer[_Client]):
         self.resent = self.replayed
         """Liquidations sent again in the bursts that follow a subscription."""
         self.bursts = 0
-        self._sampler = random.Random(f"okx-sample-{seed}")
-        self._shuffler = random.Random(f"okx-order-{seed}")
+        self._sampler = random.Random(f"okx-sample-{self.seed}")
+        self._shuffler = random.Random(f"okx-order-{self.seed}")
         self._pending: list[LiquidationPrint] = []
         self._recent: deque[LiquidationPrint] = deque(maxlen=burst_size)
         self.clock.add_listener(self._sample)
@@ -156,10 +139,10 @@ class OkxSimulator(VenueServer[_Client]):
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         return [
-            self._every(self.push_interval_s, "mark-price"),
-            self._every(self.oi_interval_s, "open-interest"),
-            self._every(self.funding_interval_s, "funding-rate"),
-            self._flush_liquidations(),
+            self._on_grid(self.push_interval_s, partial(self._push, "mark-price")),
+            self._on_grid(self.oi_interval_s, partial(self._push, "open-interest")),
+            self._on_grid(self.funding_interval_s, partial(self._push, "funding-rate")),
+            self._every(self.flush_interval_s, self._flush_liquidations),
             self._close_idle(),
         ]
 
@@ -175,16 +158,11 @@ class OkxSimulator(VenueServer[_Client]):
 
     # -- websocket -------------------------------------------------------------------------
 
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] != WS_PATH:
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
-
     async def _handle(self, conn: ServerConnection) -> None:
         session = wire.Session(secrets.token_hex(4), self._listed, self.max_ops_per_hour)
         with self._tracked(_Client(conn, session, time.monotonic())) as client:
             async for message in conn:
-                text = message if isinstance(message, str) else message.decode()
+                text = text_of(message)
                 if text == "ping":
                     await self._reply(client, ["pong"])
                     continue
@@ -230,20 +208,15 @@ class OkxSimulator(VenueServer[_Client]):
     def _subscribers(self, a: wire.Arg) -> list[_Client]:
         return [c for c in self._clients if a in c.session.args]
 
-    async def _every(self, interval: float, channel: str) -> None:
-        """Push ``channel`` to its subscribers every ``interval`` (times on the grid)."""
+    def _push(self, channel: str, ts: int) -> None:
+        """Push ``channel`` to its subscribers (``ts``: the time on its grid)."""
         make = ROWS[channel]
-        while True:
-            tick = await next_tick(interval)
-            if self.stalled:
-                continue
-            ts = round(tick * interval * 1000)
-            for sym, c in self.contracts.items():
-                a = (channel, sym)
-                if subscribers := self._subscribers(a):
-                    frame = wire.push(wire.arg_of(a), [make(self.market.quote(sym), c, ts)])
-                    for client in subscribers:
-                        self._send(client, frame)
+        for sym, c in self.contracts.items():
+            a = (channel, sym)
+            if subscribers := self._subscribers(a):
+                frame = wire.push(wire.arg_of(a), [make(self.market.quote(sym), c, ts)])
+                for client in subscribers:
+                    self._send(client, frame)
 
     def _sample(self, prints: list[LiquidationPrint]) -> None:
         """OKX's feed is a sample: keep each of our swaps' prints with a fixed probability."""
@@ -251,19 +224,17 @@ class OkxSimulator(VenueServer[_Client]):
             if p.symbol in self.contracts and self._sampler.random() < self.liquidation_sample:
                 self._pending.append(p)
 
-    async def _flush_liquidations(self) -> None:
+    def _flush_liquidations(self) -> None:
+        if not self._pending:
+            return
         a = (wire.LIQUIDATIONS, wire.INST_TYPE)
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            if not self._pending or self.stalled:
-                continue
-            batch, self._pending = self._pending, []
-            self._shuffler.shuffle(batch)  # "not necessarily in chronological order"
-            self.pushed.extend(batch)
-            self._recent.extend(batch)
-            frame = wire.push(wire.arg_of(a), wire.liquidation_data(batch, self.contracts))
-            for client in self._subscribers(a):
-                self._send(client, frame)
+        batch, self._pending = self._pending, []
+        self._shuffler.shuffle(batch)  # "not necessarily in chronological order"
+        self.pushed.extend(batch)
+        self._recent.extend(batch)
+        frame = wire.push(wire.arg_of(a), wire.liquidation_data(batch, self.contracts))
+        for client in self._subscribers(a):
+            self._send(client, frame)
 
     async def _close_idle(self) -> None:
         """Close (4004) what the venue would: nothing subscribed, or nothing pushed, for

@@ -22,13 +22,12 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Final
-
-import msgspec
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote
+from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
+from ....simulate.wirekit import recorded_text
 
 INST_TYPE: Final = "SWAP"
 PER_INSTRUMENT: Final = ("mark-price", "open-interest", "funding-rate")
@@ -41,7 +40,6 @@ variable intervals; the 2022 listing has no funding interval field)."""
 MAX_REQUEST_BYTES: Final = 65_536
 """"The total length of multiple channels cannot exceed 64 KB": beyond, close 1009."""
 MAX_OPS_PER_HOUR: Final = 480
-_encode = msgspec.json.Encoder().encode
 
 Arg = tuple[str, str]
 """A subscription: (channel, instId) or, for ``liquidation-orders``, (channel, instType)."""
@@ -67,8 +65,7 @@ class Contract:
 
 def load_instruments() -> str:
     """The recorded ``/api/v5/public/instruments?instType=SWAP`` body (``data/okx``)."""
-    ref = resources.files("service.venues.okx.simulator").joinpath("data/instruments_swap.json")
-    return ref.read_text(encoding="utf-8")
+    return recorded_text("service.venues.okx.simulator", "data/instruments_swap.json")
 
 
 def _decimals(tick: str) -> int:
@@ -100,10 +97,6 @@ def fmt(x: float, decimals: int) -> str:
     """Fixed-point text without trailing zeros, as OKX prints prices ("0.55205", "36.2")."""
     text = f"{x:.{decimals}f}".rstrip("0").rstrip(".") if decimals else f"{x:.0f}"
     return "0" if text in ("-0", "") else text
-
-
-def encode(obj: Any) -> str:
-    return _encode(obj).decode()
 
 
 def push(arg: Mapping[str, str], data: list[dict[str, Any]]) -> str:

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any
+from typing import Any, Unpack
 
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from websockets.asyncio.server import ServerConnection, broadcast
-from websockets.http11 import Request, Response
 
 from service.simulate.asgi_server import AsgiServer
-from service.simulate.clock import MarketClock, next_tick, wall_ms
+from service.simulate.clock import next_tick, wall_ms
 from service.simulate.market import LiquidationPrint
 from service.simulate.scenario import DEFAULT_SCENARIO, Scenario
-from service.simulate.server import VenueServer
+from service.simulate.server import MarketOptions, VenueServer
 
 from . import wire
 
@@ -37,18 +35,11 @@ class ExampleSimulator(VenueServer[_Client]):
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
-        symbols: Iterable[str] = tuple(s.symbol for s in wire.EXAMPLE_SPECS),
-        seed: int = 0,
-        time_scale: float = 1.0,
-        start_s: float = 0.0,
         push_interval_s: float = 1.0,
         list_only_simulated: bool = False,
-        clock: MarketClock | None = None,
+        **market: Unpack[MarketOptions],
     ) -> None:
-        super().__init__(
-            scenario, clock, symbols=symbols, specs=wire.EXAMPLE_SPECS, seed=seed,
-            start_s=start_s, time_scale=time_scale, ws_path="/ws",
-        )  # fmt: skip
+        super().__init__(scenario, specs=wire.EXAMPLE_SPECS, ws_path="/ws", **market)
         self.push_interval_s = push_interval_s
         self.pushed: list[LiquidationPrint] = []
         self._ids = itertools.count(1)
@@ -69,11 +60,6 @@ class ExampleSimulator(VenueServer[_Client]):
 
     def wire_ids(self, p: LiquidationPrint) -> list[tuple[str, str]]:
         return [(p.symbol, str(self._order_ids[p]))]
-
-    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path != "/ws":
-            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
 
     async def _handle(self, conn: ServerConnection) -> None:
         client = _Client(conn)

@@ -1,0 +1,49 @@
+"""What every venue simulator's encoder shares: compact JSON text, the recorded listings
+kept beside it (``<venue>/simulator/data/``), and a ticker's day range.
+
+The venues' own wire formats stay in their packages (``service/venues/<name>/simulator/wire.py``);
+this module knows nothing of any venue.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import msgspec
+
+_encode = msgspec.json.Encoder().encode
+
+
+def encode(obj: Any) -> str:
+    """``obj`` as compact JSON text, as the venues send it."""
+    return _encode(obj).decode()
+
+
+def recorded_text(package: str, name: str) -> str:
+    """The text of the data file ``name`` of ``package`` (a simulator's ``data/...json``)."""
+    return resources.files(package).joinpath(name).read_text(encoding="utf-8")
+
+
+def recorded(package: str, name: str) -> Any:
+    """The data file ``name`` of ``package``, decoded from JSON."""
+    return json.loads(recorded_text(package, name))
+
+
+@dataclass(slots=True)
+class DayRange:
+    """The 24 h open, high and low of a simulated last price (from the first push on)."""
+
+    open: float = 0.0
+    high: float = 0.0
+    low: float = 0.0
+
+    def last(self, mark: float, tick: float) -> float:
+        """The last trade price: ``mark`` on the ``tick`` grid, taken into the range."""
+        last = round(mark / tick) * tick
+        if not self.open:
+            self.open = self.high = self.low = last
+        self.high, self.low = max(self.high, last), min(self.low, last)
+        return last
