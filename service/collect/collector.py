@@ -45,21 +45,18 @@ from picows.websockets.exceptions import (
     InvalidHandshake,
     WebSocketException,
 )
-from redis.exceptions import RedisError
 
 from ..aio import checkpoint
 from ..backoff import Backoff
 from ..config import CollectSettings
 from ..events import KIND_OF, Event, Kind, Liquidation, Side
-from ..health import encode as encode_health
-from ..store import keys
 from ..store.writer import EventSink
 from ..validate import Boundary
 from ..venues import SHAPES
 from ..venues.base import Connection, Instrument, Parser, Venue, now_ms, ping_text
 from ..venues.dedup import Deduplicator
 from .drift import DriftMonitor
-from .health import VenueHealth
+from .health import VenueHealth, write_health
 
 log = structlog.get_logger(__name__)
 CLOSE_TIMEOUT_S = 1.0
@@ -195,6 +192,8 @@ class VenueCollector:
         connections whose subscription changed (they reconnect with the new one); a
         connection no longer asked for ends at its next reconnect (see :meth:`_supervise`)."""
         assert self._tg is not None
+        if self._parser().wanted == set():
+            return  # a shard that owns none of this venue's instruments: nothing to connect
         for conn in self.venue.connections(self.markets):
             if conn.name not in self._connected:
                 self._connected[conn.name] = False
@@ -471,14 +470,7 @@ class VenueCollector:
             await asyncio.sleep(1.0)
 
     async def _write_health(self) -> None:
-        snapshot = encode_health(self.health.snapshot(now_ms()))
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(keys.health(self.venue.id), snapshot)
-                pipe.sadd(keys.VENUES, self.venue.id)
-                await pipe.execute()
-        except RedisError as exc:
-            log.warning("health write failed", venue=self.venue.id, error=str(exc))
+        await write_health(self.redis, self.health)
 
 
 def _too_big(exc: BaseException) -> bool:
