@@ -75,7 +75,7 @@ def main() -> None:
     metavar="I/N",
     default=None,
     help="Collect only shard I of N (0 <= I < N) of the instruments, with --only collect "
-    "(sets collect.shard; docs/scaling.md).",
+    "(and --only api for its /metrics); sets collect.shard (docs/scaling.md).",
 )
 def run(config_files: tuple[Path, ...], only: tuple[str, ...], shard: str | None) -> None:
     """Collectors, detector, REST API and /metrics against the configured venues."""
@@ -89,13 +89,6 @@ def run(config_files: tuple[Path, ...], only: tuple[str, ...], shard: str | None
             raise click.BadParameter(str(exc), param_hint="--shard") from None
         collect = settings.collect.model_copy(update={"shard": parsed})
         settings = settings.model_copy(update={"collect": collect})
-    sharded = settings.collect.shard
-    if sharded is not None and sharded.sharded and set(only) != {"collect"}:
-        raise click.ClickException(
-            f"collector shard {sharded}: a shard runs only the collectors; start it with "
-            "`deleverage run --only collect --shard I/N`, and the detector, alerts and API in "
-            "other processes"
-        )
     _configure(settings)
     if settings.api.workers > 1:
         if set(only) != {"api"}:

@@ -100,11 +100,11 @@ class Runtime:
             socket_connect_timeout=5,
         )
         shard = settings.collect.shard
-        if shard is not None and shard.sharded and self.components != {Component.COLLECT}:
+        if shard is not None and shard.sharded and not _shard_components(self.components):
             raise ConfigError(
-                f"collect.shard is {shard}: a collector shard runs alone (`deleverage run "
-                "--only collect --shard I/N`); start the detector, alerts and API in other "
-                "processes, without a shard"
+                f"collect.shard is {shard}: a collector shard runs the collectors, and the API "
+                "for its /metrics and /readyz if wanted (`deleverage run --only collect "
+                "[--only api] --shard I/N`); start the detector and alerts in other processes"
             )
         self.sink = EventSink(self.redis, settings.store)
         self.collectors: list[VenueCollector | CcxtPoller] = (
@@ -322,6 +322,14 @@ class ProcessStatus:
                 ok, detail = True, waiting
             out.append({"name": "store:writer", "ok": ok, "detail": detail})
         return out
+
+
+def _shard_components(components: set[Component]) -> bool:
+    """Whether a process with a collector shard may run ``components``: beside the collectors,
+    the API (which holds nothing of its own), never the detector or the alerts, which must see
+    every instrument. A process that collects nothing ignores the shard (one configuration
+    for every process)."""
+    return Component.COLLECT not in components or components <= {Component.COLLECT, Component.API}
 
 
 def _input_gaps(settings: Settings) -> dict[str, float]:

@@ -21,10 +21,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 import yaml
-from procs_support import REPO, service_env, stop
+from procs_support import REPO, free_port, service_env, stop
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.events import Kind, Liquidation, decode, decode_many
 from service.health import HealthSnapshot, decode_snapshot
@@ -67,10 +69,13 @@ async def other_client() -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
-def _config(path: Path, redis_url: str, sims: tuple[BybitSimulator, OkxSimulator]) -> Path:
+def _config(
+    path: Path, redis_url: str, sims: tuple[BybitSimulator, OkxSimulator], api_port: int = 0
+) -> Path:
     bybit, okx = sims
     path.write_text(yaml.safe_dump({
         "redis_url": redis_url,
+        "api": {"host": "127.0.0.1", "port": api_port},
         "log_level": "warning",
         "venues": {
             "binance_usdm": {"enabled": False},
@@ -90,10 +95,11 @@ class Collectors:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.starts = Counter[str]()
 
-    def start(self, name: str, config: Path, shard: str | None = None) -> None:
+    def start(self, name: str, config: Path, shard: str | None = None, api: bool = False) -> None:
         self.starts[name] += 1
         log = self.logs / f"{name.replace('/', 'of')}-{self.starts[name]}.log"
-        args = ["run", "--only", "collect", "--config", str(config)]
+        args = ["run", "--only", "collect", *(["--only", "api"] if api else []), "--config",
+                str(config)]  # fmt: skip
         with log.open("wb") as out:
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "service", *args, *(["--shard", shard] if shard else [])],
@@ -222,8 +228,9 @@ async def test_two_shards_store_exactly_what_one_collector_stores(
     bybit, okx = sims
     instruments = _instruments(sims)
     sharded = _config(tmp_path / "sharded.yaml", redis_url, sims)
+    port = free_port()
     collectors.start("0/2", sharded, "0/2")
-    collectors.start("1/2", sharded, "1/2")
+    collectors.start("1/2", _config(tmp_path / "api.yaml", redis_url, sims, port), "1/2", api=True)
     collectors.start("whole", _config(tmp_path / "whole.yaml", OTHER_REDIS_URL, sims))
     await _until(lambda: _healthy(redis_client, ["0/2", "1/2"]), collectors, STARTUP_S, "shards")
     await _until(lambda: _healthy(other_client, []), collectors, STARTUP_S, "unsharded")
@@ -235,6 +242,10 @@ async def test_two_shards_store_exactly_what_one_collector_stores(
     )  # fmt: skip
     end = {"bybit": len(bybit.pushed), "okx": len(okx.pushed)}
     await asyncio.sleep(1.5)  # what was pushed by ``end`` reaches Redis
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5.0) as http:
+        metrics = (await http.get("/metrics")).text
+        venues = {v["venue"]: v for v in (await http.get("/v1/venues")).json()["items"]}
+        ready = await http.get("/readyz")
     collectors.stop_all()  # SIGTERM: each writes what it holds
 
     sent = {bybit_identity(bybit, p) for p in bybit.pushed[start["bybit"] : end["bybit"]]}
@@ -264,6 +275,21 @@ async def test_two_shards_store_exactly_what_one_collector_stores(
     snapshots = await reader.health_snapshots(redis_client)
     assert snapshots["bybit"].subscribed_symbols == len(bybit.contracts)
     assert snapshots["okx"].subscribed_symbols == len(okx.contracts)
+    # a shard's process serves the merged health, and its own metrics saying its shard
+    assert ready.status_code == 200, ready.json()
+    for venue in ("bybit", "okx"):
+        assert venues[venue]["shards"] == ["0/2", "1/2"]
+        assert venues[venue]["fresh"] is True
+    assert 'deleverage_collect_shard_info{shard="1/2"} 1.0' in metrics
+    own = {s for v, s in instruments if owner(v, s, 2) == 1}
+    funded = {
+        sample.labels["symbol"]
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "deleverage_funding_rate"
+        for sample in family.samples
+    }
+    assert funded
+    assert funded <= own
 
 
 async def test_a_shard_killed_mid_burst_and_restarted_loses_and_doubles_nothing(

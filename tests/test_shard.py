@@ -136,3 +136,29 @@ def test_the_shards_of_a_venue_want_disjoint_sets_that_cover_it(configured: str)
     unsharded = REGISTRY["bybit"](settings)
     unsharded.shard = Shard(0, 1)
     assert unsharded.wanted(markets) == (None if configured == "all" else set(chosen))
+
+
+def test_a_shard_runs_beside_the_api_but_never_beside_the_detector_or_alerts() -> None:
+    from service.config import load_settings
+    from service.errors import ConfigError
+    from service.runtime import Component, Runtime
+
+    settings = load_settings(set(REGISTRY), [], collect={"shard": "1/2"})
+    for refused in ({Component.COLLECT, Component.DETECT}, set(Component)):
+        with pytest.raises(ConfigError, match=r"collect\.shard is 1/2"):
+            Runtime(settings, refused)
+    # a shard serves its /metrics; a process that collects nothing ignores the shard
+    for allowed in ({Component.COLLECT, Component.API}, {Component.DETECT, Component.ALERTS}):
+        runtime = Runtime(settings, allowed)
+        assert (Component.COLLECT in allowed) == bool(runtime.collectors)
+
+
+def test_run_refuses_a_shard_outside_its_count_naming_the_option() -> None:
+    from click.testing import CliRunner
+
+    from service.cli import main
+
+    result = CliRunner().invoke(main, ["run", "--only", "collect", "--shard", "2/2"])
+    assert result.exit_code == 2
+    assert "--shard" in result.output
+    assert "below the shard count" in result.output
