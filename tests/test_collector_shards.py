@@ -347,6 +347,12 @@ async def test_a_shard_killed_mid_burst_and_restarted_loses_and_doubles_nothing(
     assert set(streams.values()) == {1}, "a liquidation stored twice"
     assert set(handoff.values()) == {1}, "a liquidation handed off twice"
     assert set(handoff) == set(streams)
+    # nor a state stored again: the restarted shard took the newest stored ones as seen
+    for venue, symbol in instruments:
+        for kind in (Kind.MARK, Kind.FUNDING, Kind.OPEN_INTEREST):
+            rows = await redis_client.xrange(keys.events(venue, symbol, kind))
+            times = [decode(fields[b"e"]).ts_ms for _, fields in rows]
+            assert len(times) == len(set(times)), f"{venue} {symbol} {kind}: a state twice"
     # nothing lost that was sent after the restarted shard reconnected (Bybit: every push
     # after the kill went to a live subscriber; OKX: every push once it subscribed again)
     sent = {bybit_identity(bybit, p) for p in bybit.pushed[down : end["bybit"]]}

@@ -45,11 +45,14 @@ from picows.websockets.exceptions import (
     InvalidHandshake,
     WebSocketException,
 )
+from redis.exceptions import RedisError
 
 from ..aio import checkpoint
 from ..backoff import Backoff
 from ..config import CollectSettings
-from ..events import KIND_OF, Event, Kind, Liquidation, Side
+from ..errors import DATA_ERRORS
+from ..events import KIND_OF, Event, Kind, Liquidation, Side, decode
+from ..store import keys
 from ..store.writer import EventSink
 from ..validate import Boundary
 from ..venues import SHAPES
@@ -135,6 +138,7 @@ class VenueCollector:
 
     async def run(self) -> None:
         await self._load_markets_until_done()
+        await self._remember_stored()
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
             self._follow_connections()
@@ -164,6 +168,34 @@ class VenueCollector:
                 log.warning("metadata load failed", venue=self.venue.id, error=str(exc)[:200])
                 await self._write_health()
                 await asyncio.sleep(backoff.next_delay())
+
+    async def _remember_stored(self) -> None:
+        """Seed the deduplicator with the newest mark, funding and open interest of each of
+        our instruments in Redis (their latest hashes): a restarted collector (or shard) does
+        not store again what it stored before the restart. Liquidations need nothing here: the
+        store checks their identities itself. Best effort: without Redis, nothing is seeded."""
+        wanted = self._parser().wanted
+        symbols = sorted(self.markets if wanted is None else wanted)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for symbol in symbols:
+                    pipe.hgetall(keys.latest(self.venue.id, symbol))
+                rows = await pipe.execute(raise_on_error=False)
+        except RedisError as exc:
+            log.warning("could not read what was stored", venue=self.venue.id, error=str(exc))
+            return
+        stored: list[Event] = []
+        for row in rows:
+            if isinstance(row, Exception) or not row:
+                continue  # a key of the wrong type: the store reports it where it reads it
+            for kind, raw in row.items():
+                if kind == Kind.LIQUIDATION.value.encode():
+                    continue
+                try:
+                    stored.append(decode(raw))
+                except DATA_ERRORS:
+                    continue
+        self.dedup.remember([e for e in stored if e.venue == self.venue.id])
 
     def _set_markets(self, markets: dict[str, Instrument]) -> None:
         self.markets = markets
