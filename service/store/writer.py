@@ -366,11 +366,11 @@ class EventSink:
 
     async def _has_handoff(self, venue: str, batch: _Batch) -> bool:
         """Whether ``batch``'s entry is in the venue's hand-off. Other writers (collector
-        shards) append to the same stream, so the answer is this writer's newest entry
-        there, not the stream's last: this writer appends one batch at a time, so its newest
-        entry is this batch's or an earlier one's. Looked for back to
+        shards) append to the same stream, so the answer is this writer's newest entry there
+        (batch ids are ``<writer>-<n>``), not the stream's last: a writer appends one batch
+        at a time, so its newest entry is this batch's or an earlier one's. Looked for back to
         :data:`HANDOFF_LOOKBACK_MS` before the batch was made (stream ids are Redis's clock)."""
-        key, mine = keys.handoff(venue), f"{self._id_prefix}-".encode()
+        key, mine = keys.handoff(venue), batch.id.rpartition("-")[0].encode() + b"-"
         until, floor = "+", batch.now_ms - HANDOFF_LOOKBACK_MS
         while True:
             page: Any = await self._client.xrevrange(key, max=until, count=HANDOFF_PAGE)
