@@ -139,6 +139,7 @@ class VenueCollector:
     async def run(self) -> None:
         await self._load_markets_until_done()
         await self._remember_stored()
+        checkpoint()  # a stop during that read, which redis-py may have swallowed (see there)
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
             self._follow_connections()
