@@ -20,6 +20,7 @@ from .logs import configure
 from .preflight import load_checked
 from .process import EventLoop, runner, settle_heap
 from .redact import scrub
+from .shard import Shard
 from .venues import REGISTRY
 
 _config_option = click.option(
@@ -69,11 +70,25 @@ def main() -> None:
     multiple=True,
     help="Run only these components (repeatable); default: all.",
 )
-def run(config_files: tuple[Path, ...], only: tuple[str, ...]) -> None:
+@click.option(
+    "--shard",
+    metavar="I/N",
+    default=None,
+    help="Collect only shard I of N (0 <= I < N) of the instruments, with --only collect "
+    "(and --only api for its /metrics); sets collect.shard (docs/scaling.md).",
+)
+def run(config_files: tuple[Path, ...], only: tuple[str, ...], shard: str | None) -> None:
     """Collectors, detector, REST API and /metrics against the configured venues."""
     from .runtime import Component, Runtime, install_signal_handlers
 
     settings = _settings(config_files)
+    if shard is not None:
+        try:
+            parsed = Shard.parse(shard)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--shard") from None
+        collect = settings.collect.model_copy(update={"shard": parsed})
+        settings = settings.model_copy(update={"collect": collect})
     _configure(settings)
     if settings.api.workers > 1:
         if set(only) != {"api"}:

@@ -64,6 +64,7 @@ from .errors import ConfigError
 from .events import Kind
 from .redact import redacted as redacted  # re-exported: the runtime and demo mask URLs with it
 from .redact import scrub, url_secrets
+from .shard import Shard
 
 ENV_PREFIX = "DELEVERAGE_"
 CONFIG_ENV = "DELEVERAGE_CONFIG"
@@ -151,6 +152,20 @@ class CollectSettings(_Section):
     drift_check_s: Seconds = 3600.0
     """How often the passive drift check runs (silent channels, unknown or missing fields:
     ``/v1/venues`` ``drift``, ``deleverage_feed_drift_suspected``)."""
+    shard: Shard | None = None
+    """``"I/N"``: this process collects only the instruments of shard ``I`` of ``N``
+    (``0 <= I < N``; each instrument belongs to one shard by a stable hash of its venue and
+    symbol, see ``docs/scaling.md``); ``deleverage run --only collect --shard I/N`` sets it.
+    Unset (or ``0/1``): every instrument."""
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _parse_shard(cls, value: Any) -> Any:
+        return Shard.parse(value) if isinstance(value, str) else value
+
+    @field_serializer("shard")
+    def _shard_text(self, value: Shard | None) -> str | None:
+        return None if value is None else str(value)
 
     @model_validator(mode="after")
     def _backoff(self) -> CollectSettings:

@@ -41,7 +41,7 @@ from .config import Settings, VenueSettings, redacted
 from .detect.inputs import INPUT_GAP_S
 from .detect.runner import Detector
 from .detect.warmup import Warmup
-from .errors import fatal_cause
+from .errors import ConfigError, fatal_cause
 from .events import Event, Kind, Side
 from .health import HealthSnapshot
 from .publish.api.app import create_app, end_streams
@@ -99,6 +99,13 @@ class Runtime:
             socket_timeout=10,
             socket_connect_timeout=5,
         )
+        shard = settings.collect.shard
+        if shard is not None and shard.sharded and not _shard_components(self.components):
+            raise ConfigError(
+                f"collect.shard is {shard}: a collector shard runs the collectors, and the API "
+                "for its /metrics and /readyz if wanted (`deleverage run --only collect "
+                "[--only api] --shard I/N`); start the detector and alerts in other processes"
+            )
         self.sink = EventSink(self.redis, settings.store)
         self.collectors: list[VenueCollector | CcxtPoller] = (
             [self._collector(name, vs) for name, vs in settings.enabled_venues().items()]
@@ -137,6 +144,7 @@ class Runtime:
                 process=self.status,
                 stream=lambda: getattr(self.app.state, "hub", None),
                 detector=self.detector,
+                shard=str(shard) if shard is not None and shard.sharded else None,
             )
         )
         self.app = create_app(
@@ -154,22 +162,34 @@ class Runtime:
     def _collector(self, name: str, vs: VenueSettings) -> VenueCollector | CcxtPoller:
         """A native venue's collector, or the REST poller of a venue polled through ccxt."""
         collect = self.settings.collect
+        shard = collect.shard if collect.shard is not None and collect.shard.sharded else None
+        collector: VenueCollector | CcxtPoller
         if vs.ccxt is not None:
-            venue = CcxtVenue(name, vs, timeout_s=collect.rest_timeout_s)
+            polled = CcxtVenue(name, vs, timeout_s=collect.rest_timeout_s)
+            polled.shard = shard
             rewrite_s = self.settings.detector.stale_after_s / 2
-            return CcxtPoller(venue, collect, self.sink, self.redis, rewrite_unchanged_s=rewrite_s)
-        venue_class = REGISTRY[name]
-        if venue_class.retired is not None:
-            log.warning("a retired venue is enabled", venue=name, retired=venue_class.retired)
-        return VenueCollector(venue_class(vs), collect, self.sink, self.redis)
+            collector = CcxtPoller(
+                polled, collect, self.sink, self.redis, rewrite_unchanged_s=rewrite_s
+            )
+        else:
+            venue_class = REGISTRY[name]
+            if venue_class.retired is not None:
+                log.warning("a retired venue is enabled", venue=name, retired=venue_class.retired)
+            venue = venue_class(vs)
+            venue.shard = shard
+            collector = VenueCollector(venue, collect, self.sink, self.redis)
+        collector.health.shard = None if shard is None else str(shard)
+        return collector
 
     async def run(self) -> None:
         """Run every component until cancelled. Raises only a fatal error (the first)."""
+        shard = self.settings.collect.shard
         log.info(
             "starting",
             components=sorted(self.components),
             redis=redacted(self.redis_url),
             venues=sorted(self.settings.enabled_venues()),
+            **({"shard": str(shard)} if shard is not None and shard.sharded else {}),
         )
         supervise = self.supervisor.run
         try:
@@ -302,6 +322,14 @@ class ProcessStatus:
                 ok, detail = True, waiting
             out.append({"name": "store:writer", "ok": ok, "detail": detail})
         return out
+
+
+def _shard_components(components: set[Component]) -> bool:
+    """Whether a process with a collector shard may run ``components``: beside the collectors,
+    the API (which holds nothing of its own), never the detector or the alerts, which must see
+    every instrument. A process that collects nothing ignores the shard (one configuration
+    for every process)."""
+    return Component.COLLECT not in components or components <= {Component.COLLECT, Component.API}
 
 
 def _input_gaps(settings: Settings) -> dict[str, float]:

@@ -31,7 +31,10 @@ SETTINGS = {
     "service.config_types",
 }
 """The settings layer (:mod:`service.config` and what it is made of)."""
-VOCABULARY = {"service", "service.errors", "service.events", "service.redact", "service.scores"}
+VOCABULARY = {
+    "service", "service.errors", "service.events", "service.redact", "service.scores",
+    "service.shard",
+}  # fmt: skip
 """What the settings may use besides themselves: values every layer shares, importing nothing
 else of the service."""
 HEAVY = {"ccxt", "httpx", "aiomqtt", "fastapi", "starlette", "uvicorn", "websockets", "picows",

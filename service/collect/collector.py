@@ -50,8 +50,8 @@ from redis.exceptions import RedisError
 from ..aio import checkpoint
 from ..backoff import Backoff
 from ..config import CollectSettings
-from ..events import KIND_OF, Event, Kind, Liquidation, Side
-from ..health import encode as encode_health
+from ..errors import DATA_ERRORS
+from ..events import KIND_OF, Event, Kind, Liquidation, Side, decode
 from ..store import keys
 from ..store.writer import EventSink
 from ..validate import Boundary
@@ -59,7 +59,7 @@ from ..venues import SHAPES
 from ..venues.base import Connection, Instrument, Parser, Venue, now_ms, ping_text
 from ..venues.dedup import Deduplicator
 from .drift import DriftMonitor
-from .health import VenueHealth
+from .health import VenueHealth, write_health
 
 log = structlog.get_logger(__name__)
 CLOSE_TIMEOUT_S = 1.0
@@ -138,6 +138,8 @@ class VenueCollector:
 
     async def run(self) -> None:
         await self._load_markets_until_done()
+        await self._remember_stored()
+        checkpoint()  # a stop during that read, which redis-py may have swallowed (see there)
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
             self._follow_connections()
@@ -168,6 +170,34 @@ class VenueCollector:
                 await self._write_health()
                 await asyncio.sleep(backoff.next_delay())
 
+    async def _remember_stored(self) -> None:
+        """Seed the deduplicator with the newest mark, funding and open interest of each of
+        our instruments in Redis (their latest hashes): a restarted collector (or shard) does
+        not store again what it stored before the restart. Liquidations need nothing here: the
+        store checks their identities itself. Best effort: without Redis, nothing is seeded."""
+        wanted = self._parser().wanted
+        symbols = sorted(self.markets if wanted is None else wanted)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for symbol in symbols:
+                    pipe.hgetall(keys.latest(self.venue.id, symbol))
+                rows = await pipe.execute(raise_on_error=False)
+        except RedisError as exc:
+            log.warning("could not read what was stored", venue=self.venue.id, error=str(exc))
+            return
+        stored: list[Event] = []
+        for row in rows:
+            if isinstance(row, Exception) or not row:
+                continue  # a key of the wrong type: the store reports it where it reads it
+            for kind, raw in row.items():
+                if kind == Kind.LIQUIDATION.value.encode():
+                    continue
+                try:
+                    stored.append(decode(raw))
+                except DATA_ERRORS:
+                    continue
+        self.dedup.remember([e for e in stored if e.venue == self.venue.id])
+
     def _set_markets(self, markets: dict[str, Instrument]) -> None:
         self.markets = markets
         wanted = self.venue.wanted(markets)
@@ -195,6 +225,8 @@ class VenueCollector:
         connections whose subscription changed (they reconnect with the new one); a
         connection no longer asked for ends at its next reconnect (see :meth:`_supervise`)."""
         assert self._tg is not None
+        if self._parser().wanted == set():
+            return  # a shard that owns none of this venue's instruments: nothing to connect
         for conn in self.venue.connections(self.markets):
             if conn.name not in self._connected:
                 self._connected[conn.name] = False
@@ -471,14 +503,7 @@ class VenueCollector:
             await asyncio.sleep(1.0)
 
     async def _write_health(self) -> None:
-        snapshot = encode_health(self.health.snapshot(now_ms()))
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(keys.health(self.venue.id), snapshot)
-                pipe.sadd(keys.VENUES, self.venue.id)
-                await pipe.execute()
-        except RedisError as exc:
-            log.warning("health write failed", venue=self.venue.id, error=str(exc))
+        await write_health(self.redis, self.health)
 
 
 def _too_big(exc: BaseException) -> bool:

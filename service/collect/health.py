@@ -1,5 +1,10 @@
 """Per-venue connection health, kept by the collector and published to Redis every second
-(the published form is :mod:`service.health`)."""
+(the published form is :mod:`service.health`).
+
+An unsharded collector writes ``keys.health(venue)``; a collector shard (``collect.shard``)
+writes its own field ``I/N`` of ``keys.shard_health(venue)``, so shards never overwrite each
+other's health, and readers merge the fields (:func:`service.health.merge`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..health import DriftSuspicion, HealthSnapshot
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from ..health import DriftSuspicion, HealthSnapshot, encode
+from ..store import keys
+from ..venues.base import now_ms
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -38,6 +51,8 @@ class VenueHealth:
     events_invalid: Counter[str] = field(default_factory=Counter)
     drift: list[DriftSuspicion] = field(default_factory=list)
     drift_checked_ms: int | None = None
+    shard: str | None = None
+    """``I/N`` when this collector is a shard (``collect.shard`` with ``N > 1``)."""
 
     def snapshot(self, now_ms: int) -> HealthSnapshot:
         return HealthSnapshot(
@@ -67,4 +82,20 @@ class VenueHealth:
             events_invalid=dict(self.events_invalid),
             drift=list(self.drift),
             drift_checked_ms=self.drift_checked_ms,
+            shard=self.shard,
         )
+
+
+async def write_health(client: aioredis.Redis, health: VenueHealth) -> None:
+    """Publish ``health``'s snapshot (a failure is logged: the next second tries again)."""
+    snapshot = encode(health.snapshot(now_ms()))
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            if health.shard is None:
+                pipe.set(keys.health(health.venue), snapshot)
+            else:
+                pipe.hset(keys.shard_health(health.venue), health.shard, snapshot)
+            pipe.sadd(keys.VENUES, health.venue)
+            await pipe.execute()
+    except RedisError as exc:
+        log.warning("health write failed", venue=health.venue, error=str(exc))

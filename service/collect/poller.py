@@ -37,14 +37,11 @@ from typing import Any, TypeVar
 import msgspec
 import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
 
 from ..aio import checkpoint
 from ..backoff import Backoff
 from ..config import CollectSettings
 from ..events import KIND_OF, Event, Kind, MarkPrice, Side
-from ..health import encode as encode_health
-from ..store import keys
 from ..store.writer import EventSink
 from ..validate import Boundary
 from ..venues.base import ParseStats, now_ms
@@ -56,7 +53,7 @@ from ..venues.ccxt_polled import (
     ticker_mark,
 )
 from .collector import REST_ERRORS
-from .health import VenueHealth
+from .health import VenueHealth, write_health
 
 log = structlog.get_logger(__name__)
 
@@ -203,8 +200,9 @@ class CcxtPoller:
         self.markets = markets
         self.health.instruments = len(markets)
         symbols = self.venue.settings.symbols
+        if symbols != "all" or self.venue.shard is not None:
+            self.health.subscribed_symbols = len(self.venue.wanted(markets))
         if symbols != "all":
-            self.health.subscribed_symbols = len(symbols)
             unknown = sorted(set(symbols) - set(markets))
             if unknown:
                 log.warning("configured symbols not listed by the venue as perpetual swaps",
@@ -395,11 +393,4 @@ class CcxtPoller:
             await asyncio.sleep(1.0)
 
     async def _write_health(self) -> None:
-        snapshot = encode_health(self.health.snapshot(now_ms()))
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(keys.health(self.venue.id), snapshot)
-                pipe.sadd(keys.VENUES, self.venue.id)
-                await pipe.execute()
-        except RedisError as exc:
-            log.warning("health write failed", venue=self.venue.id, error=str(exc))
+        await write_health(self.redis, self.health)

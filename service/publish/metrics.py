@@ -343,6 +343,7 @@ SPECS: Final = (
     STREAM_EVENTS, STREAM_DROPPED,
 )  # fmt: skip
 BUILD_INFO: Final = "deleverage_build"
+SHARD_INFO: Final = "deleverage_collect_shard"
 STALE_AFTER_S: Final = 60.0
 """A venue or instrument silent for this long is left out of the asset sums."""
 
@@ -360,8 +361,11 @@ class MetricsCollector(Collector):
         process: ProcessSource | None = None,
         stream: Callable[[], StreamStats | None] | None = None,
         detector: DetectorStats | None = None,
+        shard: str | None = None,
     ) -> None:
+        """``shard``: this process's collector shard (``I/N``), exported as an info metric."""
         self._source = source
+        self._shard = shard
         self._detector = detector
         self._outputs = outputs
         self._process = process
@@ -380,6 +384,8 @@ class MetricsCollector(Collector):
         if self._detector is not None:
             families += [spec.family() for spec in DETECTOR_SPECS]
             families.append(_round_family())
+        if self._shard is not None:
+            families.append(InfoMetricFamily(SHARD_INFO, "Collector shard."))
         return [*families, InfoMetricFamily(BUILD_INFO, "Build.")]
 
     def collect(self) -> Iterator[Metric]:
@@ -412,6 +418,11 @@ class MetricsCollector(Collector):
             yield from _outputs(self._outputs.outputs())
         if self._detector is not None:
             yield from _detector(self._detector)
+        if self._shard is not None:
+            # The feed metrics of a shard's process are its own instruments' (Prometheus
+            # tells the shards apart by their instance; sum by venue for the whole).
+            yield InfoMetricFamily(SHARD_INFO, "This process's collector shard (I/N).",
+                                   {"shard": self._shard})  # fmt: skip
         yield InfoMetricFamily(
             BUILD_INFO, "The running build.", {"version": VERSION, "python": PYTHON_VERSION}
         )

@@ -21,6 +21,7 @@ is documented in ``docs/redis.md``:
 * ``dlv:{<venue>}:handoff`` (stream): one entry per written batch (field ``e``: a JSON array
   of that venue's events), what the detector consumes; trimmed by time;
 * ``dlv:{<venue>}:health`` (string): the venue connection's health snapshot as JSON;
+  ``dlv:{<venue>}:health:shards`` (hash): the same per collector shard (field ``I/N``);
 * ``dlv:{alerts}:transitions`` (stream): state transitions of every instrument, trimmed by
   time (tagged with the alert service's keys: it acknowledges them in its ``MULTI``);
   ``dlv:transitions:asset`` and ``dlv:transitions:market``: those of assets and the market;
@@ -156,7 +157,13 @@ def handoff(venue: str) -> str:
 
 
 def health(venue: str) -> str:
+    """An unsharded collector's health snapshot of ``venue`` (string)."""
     return f"{PREFIX}:{{{venue}}}:health"
+
+
+def shard_health(venue: str) -> str:
+    """The collector shards' health snapshots of ``venue`` (hash, field ``I/N`` per shard)."""
+    return f"{PREFIX}:{{{venue}}}:health:shards"
 
 
 ALERTS_INDEX: Final = f"{PREFIX}:{ALERTS_TAG}:index"

@@ -17,7 +17,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from ..events import KIND_OF, Event, InstrumentId, Kind, Liquidation, Side
-from ..health import HealthSnapshot
+from ..health import HealthSnapshot, merge
+from ..health import encode as encode_snapshot
 from ..scores import Pressure
 from . import keys
 from .client import xread as xread_streams
@@ -197,16 +198,8 @@ async def scope_pressures(client: aioredis.Redis) -> list[Pressure]:
 
 
 async def health_snapshots(client: aioredis.Redis) -> dict[str, HealthSnapshot]:
-    """The health snapshot of every venue that has written a usable one."""
-    return {venue: snapshot for venue, (_, snapshot) in (await _health(client)).items()}
-
-
-async def health(client: aioredis.Redis) -> dict[str, bytes]:
-    """The stored health snapshot JSON of every venue that has written a usable one."""
-    return {venue: raw for venue, (raw, _) in (await _health(client)).items()}
-
-
-async def _health(client: aioredis.Redis) -> dict[str, tuple[bytes, HealthSnapshot]]:
+    """The health of every venue that has written a usable snapshot: its unsharded
+    collector's, or its collector shards' merged (:func:`service.health.merge`)."""
     try:
         members: Any = await client.smembers(keys.VENUES)
     except ResponseError as exc:
@@ -216,23 +209,46 @@ async def _health(client: aioredis.Redis) -> dict[str, tuple[bytes, HealthSnapsh
     async with client.pipeline(transaction=False) as pipe:
         for venue in venues:
             pipe.get(keys.health(venue))
+            pipe.hgetall(keys.shard_health(venue))
         rows = await pipe.execute(raise_on_error=False)
-    out: dict[str, tuple[bytes, HealthSnapshot]] = {}
-    for venue, raw in zip(venues, rows, strict=True):
-        key = keys.health(venue)
-        if raw is None or not readable(raw, "health", key):
-            continue
-        snapshot = decode_or_record(_SNAPSHOT, raw, "health", key)
-        if snapshot is None:
-            continue
-        problem = snapshot_problem(snapshot)
-        if problem is None and snapshot.venue != venue:
-            problem = f"the snapshot of {snapshot.venue}"
-        if problem is not None:
-            record("health", Reason.INVALID, key, problem)
-            continue
-        out[venue] = (raw, snapshot)
+    out: dict[str, HealthSnapshot] = {}
+    for i, venue in enumerate(venues):
+        raw, fields = rows[2 * i], rows[2 * i + 1]
+        unsharded = _snapshot(venue, keys.health(venue), raw)
+        shards: dict[str, HealthSnapshot] = {}
+        key = keys.shard_health(venue)
+        if fields and readable(fields, "health", key):
+            for name, value in fields.items():
+                shard = utf8(name, "health", key)
+                snapshot = _snapshot(venue, key, value)
+                if shard is not None and snapshot is not None:
+                    shards[shard] = snapshot
+        merged = merge(unsharded, shards)
+        if merged is not None:
+            out[venue] = merged
     return out
+
+
+async def health(client: aioredis.Redis) -> dict[str, bytes]:
+    """:func:`health_snapshots` as JSON."""
+    return {venue: encode_snapshot(s) for venue, s in (await health_snapshots(client)).items()}
+
+
+def _snapshot(venue: str, key: str, raw: Any) -> HealthSnapshot | None:
+    """A usable snapshot of ``venue`` from ``raw`` (what was stored under ``key``), or
+    ``None`` (nothing there, or unusable: recorded)."""
+    if raw is None or not readable(raw, "health", key):
+        return None
+    snapshot = decode_or_record(_SNAPSHOT, raw, "health", key)
+    if snapshot is None:
+        return None
+    problem = snapshot_problem(snapshot)
+    if problem is None and snapshot.venue != venue:
+        problem = f"the snapshot of {snapshot.venue}"
+    if problem is not None:
+        record("health", Reason.INVALID, key, problem)
+        return None
+    return snapshot
 
 
 MAX_SUMMED_PER_INSTRUMENT = 20_000

@@ -69,6 +69,10 @@ TRANSIENT_REFUSALS = ("OOM", "BUSY", "LOADING", "TRYAGAIN", "MASTERDOWN", "READO
 RETRY_INITIAL_S = 0.05
 RETRY_MAX_S = 0.25
 """Longest wait between two attempts: Redis answering again is noticed this fast."""
+HANDOFF_LOOKBACK_MS = 60_000
+"""How far back a retried hand-off looks for its own entry: far more than any retry takes,
+and than the clocks of Redis and a collector differ."""
+HANDOFF_PAGE = 500
 MARK_EVERY_S = 0.1
 """Resolution of the pending events' ages (:meth:`EventSink.state`)."""
 
@@ -354,15 +358,32 @@ class EventSink:
         assert batch.stored is not None
         venues = {e.venue for e in batch.stored.events}
         if batch.handoff_tries:  # a reply may have been lost: skip venues that have it already
-            venues = {v for v in venues if not await self._has_handoff(v, batch.id)}
+            venues = {v for v in venues if not await self._has_handoff(v, batch)}
         batch.handoff_tries += 1
         async with self._client.pipeline(transaction=False) as pipe:
             queue_handoff(pipe, batch.stored, self._settings, batch.now_ms, batch.id, venues)
             await pipe.execute()
 
-    async def _has_handoff(self, venue: str, batch_id: str) -> bool:
-        last: Any = await self._client.xrevrange(keys.handoff(venue), count=1)
-        return bool(last) and last[0][1].get(b"b", b"").decode() == batch_id
+    async def _has_handoff(self, venue: str, batch: _Batch) -> bool:
+        """Whether ``batch``'s entry is in the venue's hand-off. Other writers (collector
+        shards) append to the same stream, so the answer is this writer's newest entry there
+        (batch ids are ``<writer>-<n>``), not the stream's last: a writer appends one batch
+        at a time, so its newest entry is this batch's or an earlier one's. Looked for back to
+        :data:`HANDOFF_LOOKBACK_MS` before the batch was made (stream ids are Redis's clock)."""
+        key, mine = keys.handoff(venue), batch.id.rpartition("-")[0].encode() + b"-"
+        until, floor = "+", batch.now_ms - HANDOFF_LOOKBACK_MS
+        while True:
+            page: Any = await self._client.xrevrange(key, max=until, count=HANDOFF_PAGE)
+            for _, fields in page:
+                found = fields.get(b"b", b"")
+                if found.startswith(mine):
+                    return bool(found == batch.id.encode())
+            if len(page) < HANDOFF_PAGE:
+                return False
+            oldest = page[-1][0].decode()
+            if int(oldest.partition("-")[0]) < floor:
+                return False
+            until = f"({oldest}"
 
 
 async def write_batch(

@@ -19,6 +19,7 @@ import structlog
 
 from ..config import VenueSettings
 from ..events import Event, OpenInterest
+from ..shard import Shard
 from ..validate import all_valid, problem
 from .history import Budget, History
 
@@ -256,18 +257,27 @@ class Venue(ABC):
         self.ws_url = str(settings.ws_url or self.default_ws_url).rstrip("/")
         self.rest_url = str(settings.rest_url or self.default_rest_url).rstrip("/")
         self._warned: list[str] = []
+        self.shard: Shard | None = None
+        """Set (by the runtime, from ``collect.shard``): only this shard's instruments are
+        wanted, so subscribed, parsed and polled (:mod:`service.shard`)."""
 
     def wanted(self, markets: Mapping[str, Instrument]) -> set[str] | None:
-        """The configured symbols (``None`` for all), checked against the venue's markets."""
+        """The configured symbols (``None`` for all), checked against the venue's markets;
+        with a :attr:`shard`, those of them it owns (a set, possibly empty)."""
+        shard = self.shard
         if self.settings.symbols == "all":
-            return None
+            if shard is None or not shard.sharded:
+                return None
+            return {s for s in markets if shard.owns(self.id, s)}
         unknown = sorted(s for s in self.settings.symbols if s not in markets)
         if unknown and unknown != self._warned:
             self._warned = unknown  # once per change, not at every reconnect
             log.warning(
                 "configured symbols not listed by the venue", venue=self.id, symbols=unknown
             )
-        return set(self.settings.symbols)
+        if shard is None or not shard.sharded:
+            return set(self.settings.symbols)
+        return {s for s in self.settings.symbols if shard.owns(self.id, s)}
 
     def subscribed(self, markets: Mapping[str, Instrument]) -> list[str]:
         """The symbols to subscribe to, for venues without all-market streams."""

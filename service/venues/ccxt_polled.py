@@ -40,6 +40,7 @@ import ccxt.async_support as ccxt_async
 
 from ..config import CcxtSettings, VenueSettings
 from ..events import Event, MarkPrice, OpenInterest
+from ..shard import Shard
 from ._stamp import Stamp
 from .base import Instrument, ParseStats
 from .ccxt_markets import close_quietly
@@ -253,6 +254,8 @@ class CcxtVenue:
         self.bulk_funding = bool(has.get("fetchFundingRates"))
         self.bulk_open_interest = bool(has.get("fetchOpenInterests"))
         self.has_tickers = bool(has.get("fetchTickers"))
+        self.shard: Shard | None = None
+        """Set (from ``collect.shard``): only this shard's markets are polled."""
 
     @property
     def rate_limit_ms(self) -> float:
@@ -260,8 +263,12 @@ class CcxtVenue:
         return float(self.client.rateLimit)
 
     def wanted(self, markets: Mapping[str, PolledMarket]) -> list[PolledMarket]:
-        symbols = self.settings.symbols
-        return [pm for s, pm in sorted(markets.items()) if symbols == "all" or s in symbols]
+        symbols, shard = self.settings.symbols, self.shard
+        return [
+            pm
+            for s, pm in sorted(markets.items())
+            if (symbols == "all" or s in symbols) and (shard is None or shard.owns(self.id, s))
+        ]
 
     async def load_markets(self) -> dict[str, PolledMarket]:
         markets = await self.client.load_markets(reload=True)

@@ -24,6 +24,16 @@ class Deduplicator:
         self._memory = liquidation_memory
         self.dropped = 0
 
+    def remember(self, events: Sequence[Event]) -> None:
+        """Take the state-like ``events`` as already kept (a collector's restart: the newest
+        of each kind its instruments have in Redis), so that a venue's snapshot after the
+        reconnect is not kept again. Liquidations are left to the store's identities."""
+        last_ts = self._last_ts
+        for ev in events:
+            if type(ev) is not Liquidation:
+                skey = (type(ev), ev.symbol)
+                last_ts[skey] = max(ev.ts_ms, last_ts.get(skey, -1))
+
     def filter(self, events: Sequence[Event]) -> list[Event]:
         """The events of ``events`` not seen before, in order."""
         out: list[Event] = []

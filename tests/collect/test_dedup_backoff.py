@@ -53,6 +53,12 @@ def test_older_state_is_dropped_but_newer_and_other_kinds_pass() -> None:
     assert dedup.filter([_mark(1999), _mark(2001), oi]) == [_mark(2001), oi]
 
 
+def test_what_was_stored_before_a_restart_is_taken_as_seen_but_liquidations_are_not() -> None:
+    dedup = Deduplicator()
+    dedup.remember([_mark(2000), _mark(1000), _liq(2000)])  # the newest stored state wins
+    assert dedup.filter([_mark(2000), _mark(2001), _liq(2000)]) == [_mark(2001), _liq(2000)]
+
+
 def test_distinct_liquidations_in_the_same_millisecond_are_all_kept() -> None:
     dedup = Deduplicator()
     batch = [_liq(5, qty=1.0), _liq(5, qty=2.0)]

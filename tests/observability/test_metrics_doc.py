@@ -13,6 +13,7 @@ from service.publish.metrics import (
     DETECTOR_ROUND_SECONDS,
     DETECTOR_SPECS,
     OUTPUT_SPECS,
+    SHARD_INFO,
     SPECS,
 )
 
@@ -30,6 +31,7 @@ def test_every_metric_is_documented_with_its_type_and_labels() -> None:
         assert cells[2] == (", ".join(spec.labels) or "—"), spec.name
         assert all(cells[3:5]), spec.name
     assert f"| `{BUILD_INFO}_info` |" in DOC
+    assert f"| `{SHARD_INFO}_info` | gauge (info) | shard |" in DOC
     assert f"| `{ALERT_LATENCY}` | histogram | receiver |" in DOC
     assert f"| `{DETECTOR_ROUND_SECONDS}` | histogram | — |" in DOC
 
@@ -37,7 +39,9 @@ def test_every_metric_is_documented_with_its_type_and_labels() -> None:
 def test_no_documented_metric_is_missing_from_the_code() -> None:
     documented = set(re.findall(r"^\| `(deleverage_\w+)` \|", DOC, re.M))
     names = {s.name for s in (*SPECS, *OUTPUT_SPECS, *DETECTOR_SPECS)}
-    assert documented == names | {f"{BUILD_INFO}_info", ALERT_LATENCY, DETECTOR_ROUND_SECONDS}
+    assert documented == names | {
+        f"{BUILD_INFO}_info", f"{SHARD_INFO}_info", ALERT_LATENCY, DETECTOR_ROUND_SECONDS,
+    }  # fmt: skip
 
 
 def test_every_recording_rule_is_named() -> None:

@@ -46,7 +46,7 @@ async def test_venues_lists_snapshots_and_enabled_venues_that_never_reported(
         "reconnects_total": 0, "parse_errors_total": 0, "parse_errors": {},
         "oi_polls_total": 0, "oi_poll_failures_total": 0, "instruments": 0,
         "subscribed_symbols": 2, "last_error": None, "rest_failures": {},
-        "drift": [], "drift_checked_at": None,
+        "drift": [], "drift_checked_at": None, "shards": [],
     }  # fmt: skip
     assert (binance["drift"], binance["drift_checked_at"]) == ([], None)
     assert okx["enabled"] is False

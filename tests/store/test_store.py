@@ -317,6 +317,36 @@ async def test_a_retried_handoff_is_not_appended_twice(redis_client: aioredis.Re
     assert await redis_client.xlen(keys.handoff("binance_usdm")) == 1
 
 
+async def test_a_retried_handoff_finds_its_entry_behind_other_writers(
+    redis_client: aioredis.Redis,
+) -> None:
+    """Collector shards append to one venue's hand-off: a retry looks for its own writer's
+    newest entry, wherever the others' have put it."""
+    from service.events import encode
+    from service.store.script import Group
+    from service.store.writer import _Batch
+
+    sink, other = EventSink(redis_client, StoreSettings()), EventSink(redis_client, StoreSettings())
+    events = [_mark("BTCUSDT", NOW, 1.0)]
+    stored = Group()
+    stored.events, stored.encoded = events, [encode(e) for e in events]
+
+    def batch(batch_id: str) -> _Batch:
+        return _Batch(id=batch_id, events=events, taken=1, now_ms=NOW, stored=stored)
+
+    await sink._phase2(batch("w1-1"))
+    for n in range(1, 700):  # another shard's batches: more than a page of them
+        await other._phase2(batch(f"w2-{n}"))
+    retried = batch("w1-1")
+    retried.handoff_tries = 1  # its reply was lost, and it had gone through
+    await sink._phase2(retried)
+    assert await redis_client.xlen(keys.handoff("binance_usdm")) == 700
+    lost = batch("w1-2")
+    lost.handoff_tries = 1  # its reply was lost, and it had not gone through
+    await sink._phase2(lost)
+    assert await redis_client.xlen(keys.handoff("binance_usdm")) == 701
+
+
 async def test_an_instrument_redis_refuses_does_not_hold_up_the_others(
     redis_client: aioredis.Redis,
 ) -> None:

@@ -99,6 +99,11 @@ class Venue(BaseModel):
     drift_checked_at: Timestamp | None = Field(
         description="When the passive drift check last ran; null before its first run."
     )
+    shards: list[str] = Field(
+        description="The collector shards (`I/N`) this health is merged from, worst shard "
+        "first in `problem` and `last_error`; empty: one unsharded collector.",
+        examples=[[]],
+    )
 
 
 class VenueList(BaseModel):

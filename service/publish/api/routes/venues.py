@@ -74,6 +74,7 @@ def _venue(s: HealthSnapshot, now_ms: int, watchdog_s: float) -> dict[str, Any]:
         "rest_failures": s.rest_failures,
         "drift": [{"channel": d.channel, "reason": d.reason, "detail": d.detail} for d in s.drift],
         "drift_checked_at": rfc3339_or_none(s.drift_checked_ms),
+        "shards": s.shards,
     }
 
 
@@ -113,4 +114,5 @@ def _never_reported(name: str, venue: VenueSettings, problem: str | None) -> dic
         "rest_failures": {},
         "drift": [],
         "drift_checked_at": None,
+        "shards": [],
     }
