@@ -221,9 +221,11 @@ async def test_transitions_read_before_a_crash_are_decided_after_it(
 async def test_a_receiver_that_does_not_answer_times_out_and_is_retried(
     redis_client: aioredis.Redis, receiver: Receiver
 ) -> None:
-    receiver.hang_s = [2.0]
+    # The first request hangs well past the timeout; the retry has a whole second to be
+    # answered (with 0.2 s the retry too timed out once, in a full run on a loaded machine).
+    receiver.hang_s = [3.0]
     base = settings_for(("ops", receiver.url)).model_dump()
-    base["receivers"][0].update(url=receiver.url, secret=SECRET, timeout_s=0.2)
+    base["receivers"][0].update(url=receiver.url, secret=SECRET, timeout_s=1.0)
     settings = AlertSettings.model_validate(base)
     async with running(redis_client, settings):
         await redis_client.xadd(keys.TRANSITIONS, transition(State.UNWINDING, 60))
