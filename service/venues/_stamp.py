@@ -17,9 +17,13 @@ from ..events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side, pe
 from .base import Instrument
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stamp:
-    """The venue, instrument and times of the events built from one row of a frame."""
+    """The venue, instrument and times of the events built from one row of a frame.
+
+    Not frozen: one is made per row on the hot path, and a frozen dataclass's ``__init__``
+    sets each field through ``object.__setattr__`` (``bench wire --run collect``: 8.6–8.8 µs
+    per event frozen, 8.1–8.2 not, 7.4–7.8 before the stamps)."""
 
     venue: str
     inst: Instrument
