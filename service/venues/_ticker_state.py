@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from ..events import Event
-from ._stamp import Stamp
+from . import _stamp
 from .base import Instrument
 
 MARK: Final = "mark"
@@ -85,16 +85,25 @@ def report(
 ) -> list[Event]:
     """Events for the changed parts of ``st`` that are due at ``ts``, from the merged state;
     funding per ``inst.funding_interval_h``, open interest valued at the mark."""
-    at = Stamp(venue, inst, ts, recv_ms)
     out: list[Event] = []
     due = st.due(ts, every_ms)
     mark, rate, oi = st.mark, st.funding_rate, st.contracts(inst)
     if MARK in due and mark is not None:
-        out.append(at.mark(mark, st.index))
+        out.append(_stamp.mark(venue, inst, ts, recv_ms, mark, st.index))
     if FUNDING in due and rate is not None:
-        out.append(at.funding(rate, st.interval_h or inst.funding_interval_h, st.next_funding_ms))
+        out.append(
+            _stamp.funding(
+                venue,
+                inst,
+                ts,
+                recv_ms,
+                rate,
+                st.interval_h or inst.funding_interval_h,
+                st.next_funding_ms,
+            )
+        )
     if OI in due and oi is not None and mark:
-        out.append(at.open_interest(oi, mark))
+        out.append(_stamp.open_interest(venue, inst, ts, recv_ms, oi, mark))
     for part, value in ((MARK, mark), (FUNDING, rate), (OI, oi if mark else None)):
         if part not in due:
             continue

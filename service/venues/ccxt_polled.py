@@ -41,7 +41,7 @@ import ccxt.async_support as ccxt_async
 from ..config import CcxtSettings, VenueSettings
 from ..events import Event, MarkPrice, OpenInterest
 from ..shard import Shard
-from ._stamp import Stamp
+from . import _stamp
 from .base import Instrument, ParseStats
 from .ccxt_markets import close_quietly
 
@@ -155,7 +155,7 @@ def funding_events(
 ) -> list[Event]:
     """The funding and mark events of one ccxt funding-rate structure."""
     inst = pm.instrument
-    at = Stamp(inst.venue, inst, _ts(rate.get("timestamp"), recv_ms), recv_ms)
+    ts = _ts(rate.get("timestamp"), recv_ms)
     out: list[Event] = []
     funding = _number(rate.get("fundingRate"))
     if funding is None:
@@ -163,10 +163,29 @@ def funding_events(
     else:
         hours = interval_h(rate.get("interval"), inst.funding_interval_h)
         next_ms = _number(rate.get("fundingTimestamp")) or _number(rate.get("nextFundingTimestamp"))
-        out.append(at.funding(funding, hours, None if next_ms is None else int(next_ms)))
+        out.append(
+            _stamp.funding(
+                inst.venue,
+                inst,
+                ts,
+                recv_ms,
+                funding,
+                hours,
+                None if next_ms is None else int(next_ms),
+            )
+        )
     mark = _number(rate.get("markPrice"))
     if mark is not None and mark > 0:
-        out.append(at.mark(mark, _number(rate.get("indexPrice"))))
+        out.append(
+            _stamp.mark(
+                inst.venue,
+                inst,
+                ts,
+                recv_ms,
+                mark,
+                _number(rate.get("indexPrice")),
+            )
+        )
     return out
 
 
@@ -180,8 +199,14 @@ def ticker_mark(
     if mark is None or mark <= 0:
         last = _number(ticker.get("last"))
         return (last if last is not None and last > 0 else None), None
-    at = Stamp(inst.venue, inst, _ts(ticker.get("timestamp"), recv_ms), recv_ms)
-    return mark, at.mark(mark, _number(ticker.get("indexPrice")))
+    return mark, _stamp.mark(
+        inst.venue,
+        inst,
+        _ts(ticker.get("timestamp"), recv_ms),
+        recv_ms,
+        mark,
+        _number(ticker.get("indexPrice")),
+    )
 
 
 def oi_quantities(
@@ -221,7 +246,7 @@ def open_interest_event(
     if q is None:
         stats.error(inst.venue, "open_interest_without_amount", oi)
         return None
-    return Stamp(inst.venue, inst, _ts(oi.get("timestamp"), recv_ms), recv_ms).open_interest_of(*q)
+    return _stamp.open_interest_of(inst.venue, inst, _ts(oi.get("timestamp"), recv_ms), recv_ms, *q)
 
 
 def _structures(found: Any) -> list[Mapping[str, Any]]:

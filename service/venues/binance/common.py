@@ -22,8 +22,8 @@ import structlog
 
 from ...events import Event, OpenInterest, Side
 from ...validate import MAX_INTERVAL_H
+from .. import _stamp
 from .._numbers import Finite
-from .._stamp import Stamp
 from ..base import BAD_NUMBER, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 
@@ -181,15 +181,26 @@ class BinanceParser(Parser):
             raise ParseError(BAD_NUMBER) from None  # the frame's one order: the frame
         # No id on the wire: trade time, order side, filled size and average price.
         eid = ":".join((str(o.T), o.S, o.z, o.ap))
-        at = Stamp(self.venue, inst, o.T or msg.E, recv_ms)
-        return [at.liquidation(side, price=price, quantity=qty, sampled=True, event_id=eid)]
+        return [
+            _stamp.liquidation(
+                self.venue,
+                inst,
+                o.T or msg.E,
+                recv_ms,
+                side,
+                price=price,
+                quantity=qty,
+                sampled=True,
+                event_id=eid,
+            )
+        ]
 
 
 def open_interest_event(
     inst: Instrument, contracts: float, ts_ms: int, mark: float, recv_ms: int
 ) -> OpenInterest:
     """Open interest of ``contracts`` native contracts, valued at ``mark``."""
-    return Stamp(inst.venue, inst, ts_ms, recv_ms).open_interest(contracts, mark)
+    return _stamp.open_interest(inst.venue, inst, ts_ms, recv_ms, contracts, mark)
 
 
 def mark_and_funding(
@@ -200,14 +211,17 @@ def mark_and_funding(
     ``"r":""`` and ``"T":0``): what both the mark-price stream and ``premiumIndex`` carry.
     Raises :class:`ParseError` when the rate is not a number (a NaN or an infinity makes
     a funding event that fails its check)."""
-    at = Stamp(inst.venue, inst, ts_ms, recv_ms)
-    out: list[Event] = [at.mark(mark, index)]
+    out: list[Event] = [_stamp.mark(inst.venue, inst, ts_ms, recv_ms, mark, index)]
     if rate and next_funding_ms:
         try:
             value = float(rate)
         except ValueError:
             raise ParseError(BAD_NUMBER) from None
-        out.append(at.funding(value, inst.funding_interval_h, next_funding_ms))
+        out.append(
+            _stamp.funding(
+                inst.venue, inst, ts_ms, recv_ms, value, inst.funding_interval_h, next_funding_ms
+            )
+        )
     return out
 
 

@@ -60,9 +60,9 @@ from ccxt.base.errors import BadResponse
 
 from ...config import VenueSettings
 from ...events import Event, Side
+from .. import _stamp
 from .._numbers import integer, number, optional_number
 from .._shards import Shards
-from .._stamp import Stamp
 from .._ticker_state import STATE_EVERY_MS, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
@@ -170,10 +170,18 @@ class BitgetParser(Parser):
                 continue
             qty = amount / price  # amount is the quote value: the size in base coin
             eid = f"{row.ts}:{row.side}:{row.amount}:{row.price}"
-            at = Stamp(self.venue, inst, row.ts, recv_ms)
             out.append(
-                at.liquidation(
-                    side, price=price, quantity=qty, sampled=True, event_id=eid, notional_usd=amount
+                _stamp.liquidation(
+                    self.venue,
+                    inst,
+                    row.ts,
+                    recv_ms,
+                    side,
+                    price=price,
+                    quantity=qty,
+                    sampled=True,
+                    event_id=eid,
+                    notional_usd=amount,
                 )
             )
         return out

@@ -70,7 +70,7 @@ import structlog
 from msgspec import UNSET
 
 from ...events import Event, Side
-from .._stamp import Stamp
+from .. import _stamp
 from ..base import Connection, Instrument, Parser, Venue
 from . import frames
 from .instruments import (
@@ -187,21 +187,24 @@ class BitmexParser(Parser):
         recv_ms: int,
     ) -> list[Event]:
         """An event per kind the row changed and the state can value."""
-        at = Stamp(self.venue, inst, ts, recv_ms)
         out: list[Event] = []
         mark = s.mark
         prices = (r.markPrice, r.indexPrice, r.indicativeSettlePrice)
         if mark is not None and any(v is not UNSET for v in prices):
-            out.append(at.mark(mark, s.index))
+            out.append(_stamp.mark(self.venue, inst, ts, recv_ms, mark, s.index))
         changed = (r.fundingRate, r.fundingInterval, r.fundingTimestamp)
         if s.funding_rate is not None and any(v is not UNSET for v in changed):
             hours = s.interval_h or inst.funding_interval_h
-            out.append(at.funding(s.funding_rate, hours, s.next_funding_ms))
+            out.append(
+                _stamp.funding(
+                    self.venue, inst, ts, recv_ms, s.funding_rate, hours, s.next_funding_ms
+                )
+            )
         oi = s.open_interest
         if r.openInterest is not UNSET and oi is not None and mark:
             value = self._value(inst, oi, mark, r)
             if value is not None:
-                out.append(at.open_interest_of(oi, *value))
+                out.append(_stamp.open_interest_of(self.venue, inst, ts, recv_ms, oi, *value))
         return out
 
     def _value(
@@ -265,10 +268,14 @@ class BitmexParser(Parser):
             return []
         self.orders[r.orderID] = order
         base, usd = value
-        at = Stamp(self.venue, inst, recv_ms, recv_ms)  # the table has no time
+        # The table carries no time: its events take the time they were received.
         # The price is the order's limit: the bankruptcy price.
         return [
-            at.liquidation(
+            _stamp.liquidation(
+                self.venue,
+                inst,
+                recv_ms,
+                recv_ms,
                 side,
                 price=r.price,
                 quantity=r.leavesQty,

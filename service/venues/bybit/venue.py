@@ -62,9 +62,9 @@ from ccxt.base.errors import BadResponse
 
 from ...config import VenueSettings
 from ...events import Event, Side
+from .. import _stamp
 from .._numbers import integer, number, optional_number
 from .._shards import Shards
-from .._stamp import Stamp
 from .._ticker_state import FUNDING, MARK, OI, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
@@ -306,8 +306,19 @@ class BybitParser(Parser):
             # No id on the wire: time, position side, size and price, as sent. The price is
             # the bankruptcy price: Bybit gives no fill price.
             eid = f"{row.T}:{row.S}:{row.v}:{row.p}"
-            at = Stamp(self.venue, inst, row.T, recv_ms)
-            out.append(at.liquidation(side, price=price, quantity=qty, sampled=False, event_id=eid))
+            out.append(
+                _stamp.liquidation(
+                    self.venue,
+                    inst,
+                    row.T,
+                    recv_ms,
+                    side,
+                    price=price,
+                    quantity=qty,
+                    sampled=False,
+                    event_id=eid,
+                )
+            )
         return out
 
 

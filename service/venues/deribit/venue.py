@@ -54,7 +54,7 @@ import structlog
 from ccxt.base.errors import BadResponse
 
 from ...events import Event
-from .._stamp import Stamp
+from .. import _stamp
 from ..base import Connection, Instrument, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from . import frames
@@ -138,14 +138,15 @@ class DeribitParser(Parser):
         if last is not None and ts - last < self.state_every_ms:
             return []  # a full snapshot: the next due frame carries the latest values
         self._reported_ms[symbol] = ts
-        at = Stamp(self.venue, inst, ts, recv_ms)
-        out: list[Event] = [at.mark(t.mark_price, t.index_price)]
+        out: list[Event] = [_stamp.mark(self.venue, inst, ts, recv_ms, t.mark_price, t.index_price)]
         rate = t.current_funding if t.current_funding is not None else t.funding_8h
         if rate is not None:  # continuous: no settlement to wait for
-            out.append(at.funding(rate, FUNDING_BASIS_H, None))
+            out.append(_stamp.funding(self.venue, inst, ts, recv_ms, rate, FUNDING_BASIS_H, None))
         if t.open_interest is not None and t.mark_price > 0:
             # USD (inverse) or coin (linear): 1 native unit each
-            out.append(at.open_interest(t.open_interest, t.mark_price))
+            out.append(
+                _stamp.open_interest(self.venue, inst, ts, recv_ms, t.open_interest, t.mark_price)
+            )
         return out
 
     def _trades(self, rows: list[frames.Trade], recv_ms: int) -> list[Event]:
@@ -160,12 +161,19 @@ class DeribitParser(Parser):
             if sides is None:
                 self.stats.error(self.venue, "invalid_side", t)
                 continue
-            at = Stamp(self.venue, inst, t.timestamp, recv_ms)
             for side in sides:  # at the fill price
                 eid = f"{t.trade_id}:{side.value}"
                 out.append(
-                    at.liquidation(
-                        side, price=t.price, quantity=t.amount, sampled=False, event_id=eid
+                    _stamp.liquidation(
+                        self.venue,
+                        inst,
+                        t.timestamp,
+                        recv_ms,
+                        side,
+                        price=t.price,
+                        quantity=t.amount,
+                        sampled=False,
+                        event_id=eid,
                     )
                 )
         return out

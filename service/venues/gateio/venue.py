@@ -60,9 +60,9 @@ from ccxt.base.errors import BadResponse
 
 from ...config import VenueSettings
 from ...events import Event, Side
+from .. import _stamp
 from .._numbers import number, optional_number
 from .._shards import Shards
-from .._stamp import Stamp
 from .._ticker_state import STATE_EVERY_MS, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
@@ -169,10 +169,19 @@ class GateParser(Parser):
                 continue
             side = Side.LONG if size < 0 else Side.SHORT  # a sell closes a long
             eid = f"{ts}:{row.size}:{row.price}"
-            at = Stamp(self.venue, inst, ts, recv_ms)
             sampled = not complete  # the old one-a-second sample
             out.append(
-                at.liquidation(side, price=price, quantity=abs(size), sampled=sampled, event_id=eid)
+                _stamp.liquidation(
+                    self.venue,
+                    inst,
+                    ts,
+                    recv_ms,
+                    side,
+                    price=price,
+                    quantity=abs(size),
+                    sampled=sampled,
+                    event_id=eid,
+                )
             )
         return out
 

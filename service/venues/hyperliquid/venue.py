@@ -58,7 +58,7 @@ import structlog
 from ccxt.base.errors import BadResponse
 
 from ...events import Event, Side
-from .._stamp import Stamp
+from .. import _stamp
 from ..base import Connection, Instrument, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from . import frames
@@ -190,14 +190,33 @@ class HyperliquidParser(Parser):
             return []
         c, coin = m.ctx, m.coin
         self.last_mark[coin] = c.markPx
-        at = Stamp(self.venue, inst, recv_ms, recv_ms)  # the push carries no time
+        # The push carries no time: its events take the time it was received.
         out: list[Event] = []
         if self._due(coin, "mark", (c.markPx, c.oraclePx or 0.0), recv_ms):
-            out.append(at.mark(c.markPx, c.oraclePx))
+            out.append(_stamp.mark(self.venue, inst, recv_ms, recv_ms, c.markPx, c.oraclePx))
         if self._due(coin, "funding", (c.funding,), recv_ms):
-            out.append(at.funding(c.funding, inst.funding_interval_h, next_hour_ms(recv_ms)))
+            out.append(
+                _stamp.funding(
+                    self.venue,
+                    inst,
+                    recv_ms,
+                    recv_ms,
+                    c.funding,
+                    inst.funding_interval_h,
+                    next_hour_ms(recv_ms),
+                )
+            )
         if self._due(coin, "open_interest", (c.openInterest,), recv_ms):
-            out.append(at.open_interest(c.openInterest / inst.contract_size, c.markPx))
+            out.append(
+                _stamp.open_interest(
+                    self.venue,
+                    inst,
+                    recv_ms,
+                    recv_ms,
+                    c.openInterest / inst.contract_size,
+                    c.markPx,
+                )
+            )
         return out
 
     def _fills(
@@ -223,8 +242,19 @@ class HyperliquidParser(Parser):
                 self.stats.error(self.venue, "invalid_side", f)
                 continue
             eid = str(f.tid)  # the trade's id: the same in a snapshot re-send
-            at = Stamp(self.venue, inst, f.time, recv_ms)
-            out.append(at.liquidation(side, price=f.px, quantity=f.sz, sampled=True, event_id=eid))
+            out.append(
+                _stamp.liquidation(
+                    self.venue,
+                    inst,
+                    f.time,
+                    recv_ms,
+                    side,
+                    price=f.px,
+                    quantity=f.sz,
+                    sampled=True,
+                    event_id=eid,
+                )
+            )
         return out
 
 

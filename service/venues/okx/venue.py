@@ -48,8 +48,8 @@ import msgspec
 import structlog
 
 from ...events import Event, Side
+from .. import _stamp
 from .._numbers import integer, number
-from .._stamp import Stamp
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from ..history import Budget, History
@@ -156,8 +156,9 @@ class OkxParser(Parser):
                 continue
             if r.markPx > 0:  # linear open interest is valued at it
                 self.last_mark[r.instId] = r.markPx
-            at = Stamp(self.venue, inst, r.ts, recv_ms)
-            out.append(at.mark(r.markPx, None))  # no index here (index-tickers has it)
+            out.append(
+                _stamp.mark(self.venue, inst, r.ts, recv_ms, r.markPx, None)
+            )  # no index here (index-tickers has it)
         return out
 
     def _open_interest(self, rows: list[frames.OpenInterestRow], recv_ms: int) -> list[Event]:
@@ -181,7 +182,7 @@ class OkxParser(Parser):
             else:
                 self.stats.error(self.venue, "open_interest_without_mark", r)
                 continue
-            out.append(Stamp(self.venue, inst, r.ts, recv_ms).open_interest_of(r.oi, r.oiCcy, usd))
+            out.append(_stamp.open_interest_of(self.venue, inst, r.ts, recv_ms, r.oi, r.oiCcy, usd))
         return out
 
     def _funding(self, rows: list[frames.FundingRow], recv_ms: int) -> list[Event]:
@@ -209,8 +210,9 @@ class OkxParser(Parser):
                 if 0 < step <= MAX_FUNDING_INTERVAL_MS:
                     self.funding_interval_h[r.instId] = step / 3_600_000
             hours = self.funding_interval_h.get(r.instId, inst.funding_interval_h)
-            at = Stamp(self.venue, inst, ts_ms, recv_ms)
-            out.append(at.funding(rate, hours, settle_ms))  # fundingTime: the coming settlement
+            out.append(
+                _stamp.funding(self.venue, inst, ts_ms, recv_ms, rate, hours, settle_ms)
+            )  # fundingTime: the coming settlement
         return out
 
     def _liquidations(self, entries: list[frames.LiquidationEntry], recv_ms: int) -> list[Event]:
@@ -225,9 +227,18 @@ class OkxParser(Parser):
                     continue
                 # No id on the wire; the burst on subscribe re-sends the same details.
                 eid = f"{d.ts}:{d.side}:{d.posSide}:{d.sz}:{d.bkPx}"
-                at = Stamp(self.venue, inst, d.ts, recv_ms)
                 out.append(
-                    at.liquidation(side, price=d.bkPx, quantity=d.sz, sampled=True, event_id=eid)
+                    _stamp.liquidation(
+                        self.venue,
+                        inst,
+                        d.ts,
+                        recv_ms,
+                        side,
+                        price=d.bkPx,
+                        quantity=d.sz,
+                        sampled=True,
+                        event_id=eid,
+                    )
                 )
         return out
 
