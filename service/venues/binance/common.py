@@ -181,19 +181,10 @@ class BinanceParser(Parser):
             raise ParseError(BAD_NUMBER) from None  # the frame's one order: the frame
         # No id on the wire: trade time, order side, filled size and average price.
         eid = ":".join((str(o.T), o.S, o.z, o.ap))
-        return [
-            _stamp.liquidation(
-                self.venue,
-                inst,
-                o.T or msg.E,
-                recv_ms,
-                side,
-                price=price,
-                quantity=qty,
-                sampled=True,
-                event_id=eid,
-            )
-        ]
+        return [_stamp.liquidation(
+            self.venue, inst, o.T or msg.E, recv_ms, side,
+            price=price, quantity=qty, sampled=True, event_id=eid,
+        )]  # fmt: skip
 
 
 def open_interest_event(

@@ -170,20 +170,10 @@ class BitgetParser(Parser):
                 continue
             qty = amount / price  # amount is the quote value: the size in base coin
             eid = f"{row.ts}:{row.side}:{row.amount}:{row.price}"
-            out.append(
-                _stamp.liquidation(
-                    self.venue,
-                    inst,
-                    row.ts,
-                    recv_ms,
-                    side,
-                    price=price,
-                    quantity=qty,
-                    sampled=True,
-                    event_id=eid,
-                    notional_usd=amount,
-                )
-            )
+            out.append(_stamp.liquidation(
+                self.venue, inst, row.ts, recv_ms, side,
+                price=price, quantity=qty, sampled=True, event_id=eid, notional_usd=amount,
+            ))  # fmt: skip
         return out
 
 

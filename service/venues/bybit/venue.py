@@ -306,19 +306,10 @@ class BybitParser(Parser):
             # No id on the wire: time, position side, size and price, as sent. The price is
             # the bankruptcy price: Bybit gives no fill price.
             eid = f"{row.T}:{row.S}:{row.v}:{row.p}"
-            out.append(
-                _stamp.liquidation(
-                    self.venue,
-                    inst,
-                    row.T,
-                    recv_ms,
-                    side,
-                    price=price,
-                    quantity=qty,
-                    sampled=False,
-                    event_id=eid,
-                )
-            )
+            out.append(_stamp.liquidation(
+                self.venue, inst, row.T, recv_ms, side,
+                price=price, quantity=qty, sampled=False, event_id=eid,
+            ))  # fmt: skip
         return out
 
 

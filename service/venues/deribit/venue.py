@@ -163,19 +163,10 @@ class DeribitParser(Parser):
                 continue
             for side in sides:  # at the fill price
                 eid = f"{t.trade_id}:{side.value}"
-                out.append(
-                    _stamp.liquidation(
-                        self.venue,
-                        inst,
-                        t.timestamp,
-                        recv_ms,
-                        side,
-                        price=t.price,
-                        quantity=t.amount,
-                        sampled=False,
-                        event_id=eid,
-                    )
-                )
+                out.append(_stamp.liquidation(
+                    self.venue, inst, t.timestamp, recv_ms, side,
+                    price=t.price, quantity=t.amount, sampled=False, event_id=eid,
+                ))  # fmt: skip
         return out
 
 

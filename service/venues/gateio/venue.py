@@ -170,19 +170,10 @@ class GateParser(Parser):
             side = Side.LONG if size < 0 else Side.SHORT  # a sell closes a long
             eid = f"{ts}:{row.size}:{row.price}"
             sampled = not complete  # the old one-a-second sample
-            out.append(
-                _stamp.liquidation(
-                    self.venue,
-                    inst,
-                    ts,
-                    recv_ms,
-                    side,
-                    price=price,
-                    quantity=abs(size),
-                    sampled=sampled,
-                    event_id=eid,
-                )
-            )
+            out.append(_stamp.liquidation(
+                self.venue, inst, ts, recv_ms, side,
+                price=price, quantity=abs(size), sampled=sampled, event_id=eid,
+            ))  # fmt: skip
         return out
 
 

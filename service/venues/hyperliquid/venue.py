@@ -242,19 +242,10 @@ class HyperliquidParser(Parser):
                 self.stats.error(self.venue, "invalid_side", f)
                 continue
             eid = str(f.tid)  # the trade's id: the same in a snapshot re-send
-            out.append(
-                _stamp.liquidation(
-                    self.venue,
-                    inst,
-                    f.time,
-                    recv_ms,
-                    side,
-                    price=f.px,
-                    quantity=f.sz,
-                    sampled=True,
-                    event_id=eid,
-                )
-            )
+            out.append(_stamp.liquidation(
+                self.venue, inst, f.time, recv_ms, side,
+                price=f.px, quantity=f.sz, sampled=True, event_id=eid,
+            ))  # fmt: skip
         return out
 
 

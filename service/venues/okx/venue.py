@@ -227,19 +227,10 @@ class OkxParser(Parser):
                     continue
                 # No id on the wire; the burst on subscribe re-sends the same details.
                 eid = f"{d.ts}:{d.side}:{d.posSide}:{d.sz}:{d.bkPx}"
-                out.append(
-                    _stamp.liquidation(
-                        self.venue,
-                        inst,
-                        d.ts,
-                        recv_ms,
-                        side,
-                        price=d.bkPx,
-                        quantity=d.sz,
-                        sampled=True,
-                        event_id=eid,
-                    )
-                )
+                out.append(_stamp.liquidation(
+                    self.venue, inst, d.ts, recv_ms, side,
+                    price=d.bkPx, quantity=d.sz, sampled=True, event_id=eid,
+                ))  # fmt: skip
         return out
 
 
