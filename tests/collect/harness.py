@@ -77,7 +77,10 @@ async def stop(tasks: list[asyncio.Task[None]], within: float = 5.0) -> None:
 def dump_tasks() -> None:  # pragma: no cover - diagnostics
     for t in asyncio.all_tasks():
         print("TASK", t.get_name(), t.get_coro(), file=sys.stderr)
-        t.print_stack(limit=6, file=sys.stderr)
+        try:
+            t.print_stack(limit=6, file=sys.stderr)
+        except TypeError:  # a Cython coroutine's frame has no line number (picows)
+            print("  (no Python stack)", file=sys.stderr)
 
 
 async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
