@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+from waits import until as until  # re-exported: the tests import it from here
 
 from service.collect.collector import VenueCollector
 from service.config import CollectSettings, StoreSettings, VenueSettings
@@ -81,15 +82,6 @@ def dump_tasks() -> None:  # pragma: no cover - diagnostics
             t.print_stack(limit=6, file=sys.stderr)
         except TypeError:  # a Cython coroutine's frame has no line number (picows)
             print("  (no Python stack)", file=sys.stderr)
-
-
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    """Wait until ``cond()`` holds; fail the test after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def stored(client: aioredis.Redis, venue: str, symbol: str, kind: Kind) -> list[Any]:

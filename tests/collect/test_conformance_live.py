@@ -35,10 +35,11 @@ import pytest
 import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 from venues.example_venue import SPEC as EXAMPLE
+from waits import eventually
 
 from service.events import FundingRate, Kind, Liquidation, MarkPrice, OpenInterest, Side
 from service.simulate.market import LiquidationPrint
-from service.simulate.scenario import DEFAULT_SCENARIO
+from service.simulate.scenario import DEFAULT_SCENARIO, Regime
 from service.simulate.server import VenueServer
 from service.store import keys
 from service.venues import SPECS
@@ -87,16 +88,7 @@ def venue_of(spec: VenueSpec, sim: Any, venue_class: type[Venue] | None = None) 
 
 
 def in_the_burst(sim: Any) -> bool:
-    return "cascade" in sim.market.now.phase.name
-
-
-async def eventually(check: Any, within: float = 10.0) -> None:
-    """Wait until the coroutine function ``check`` returns true."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+    return bool(sim.market.now.phase.label.regime is Regime.CASCADE)
 
 
 Id = tuple[str, str]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from waits import until as until  # re-exported: the tests import it from here
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
@@ -75,15 +75,6 @@ async def refused_status(url: str) -> int:
         async with connect(url):
             pass
     return info.value.response.status_code
-
-
-async def until(cond: Callable[[], bool], within: float = 10.0) -> None:
-    """Wait until ``cond()`` holds; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def read_until_closed(ws: ClientConnection) -> None:
