@@ -16,7 +16,6 @@ position whose entry is gone (the stream expired or trimmed it first) is skipped
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Container
 from typing import Any, Final
 
 import redis.asyncio as aioredis
@@ -30,12 +29,31 @@ from .poison import Reason, readable, record, usable_event
 
 # The stream keys are built here from the parts keys.py gives (prefix + instrument + suffix):
 # a script may read keys it was not given on a single Redis, not on a cluster (see keys.py).
-READ_PAGE_LUA: Final = """
+_ENTRY_LUA: Final = """
+-- The entry at a position ("<ms>-<seq>~<venue>|<symbol>"); an instrument's stream key is
+-- prefix .. "<venue>|<symbol>" .. suffix. {position, 1, the entry's fields} | {position, 0}
+-- (no such entry) | {position, 2, error} (the stream's key has the wrong type).
+local function entry(pos, prefix, suffix)
+  local ms, seq, member = string.match(pos, "^(%d+)-(%d+)~(.+)$")
+  local r = {pos, 0}
+  if ms then
+    local id = string.gsub(ms, "^0+(%d)", "%1") .. "-" .. string.gsub(seq, "^0+(%d)", "%1")
+    local got = redis.pcall("XRANGE", prefix .. member .. suffix, id, id)
+    if type(got) == "table" and got.err then
+      r = {pos, 2, got.err}
+    elseif #got > 0 then
+      r = {pos, 1, got[1][2]}
+    end
+  end
+  return r
+end
+"""
+READ_PAGE_LUA: Final = (
+    _ENTRY_LUA
+    + """
 -- KEYS[1]: a liquidation index. ARGV[1], ARGV[2]: the range (ZRANGE BYLEX bounds, the
--- start first); ARGV[3]: positions to read; ARGV[4], ARGV[5]: an instrument's stream key is
--- ARGV[4] .. "<venue>|<symbol>" .. ARGV[5]; ARGV[6]: "rev" (newest first) or "" (oldest).
--- Returns, per position: {position, 1, the entry's fields} | {position, 0} (no such entry)
--- | {position, 2, error} (the stream's key has the wrong type).
+-- start first); ARGV[3]: positions to read; ARGV[4], ARGV[5]: the stream key's prefix and
+-- suffix; ARGV[6]: "rev" (newest first) or "" (oldest). Returns the entry of each position.
 local positions
 if ARGV[6] == "rev" then
   positions = redis.call("ZRANGE", KEYS[1], ARGV[1], ARGV[2], "BYLEX", "REV",
@@ -46,23 +64,33 @@ else
 end
 local out = {}
 for i, pos in ipairs(positions) do
-  local ms, seq, member = string.match(pos, "^(%d+)-(%d+)~(.+)$")
-  local r = {pos, 0}
-  if ms then
-    local id = string.gsub(ms, "^0+(%d)", "%1") .. "-" .. string.gsub(seq, "^0+(%d)", "%1")
-    local got = redis.pcall("XRANGE", ARGV[4] .. member .. ARGV[5], id, id)
-    if type(got) == "table" and got.err then
-      r = {pos, 2, got.err}
-    elseif #got > 0 then
-      r = {pos, 1, got[1][2]}
-    end
-  end
-  out[i] = r
+  out[i] = entry(pos, ARGV[4], ARGV[5])
 end
 return out
 """
-READ_PAGE_SCRIPT: Final = READ_PAGE_LUA.encode()
-READ_PAGE_SHA: Final = hashlib.sha1(READ_PAGE_SCRIPT).hexdigest()
+)
+READ_AT_LUA: Final = (
+    _ENTRY_LUA
+    + """
+-- ARGV[1], ARGV[2]: the stream key's prefix and suffix; ARGV[3..]: positions. Returns the
+-- entry of each position, in their order.
+local out = {}
+for i = 3, #ARGV do
+  out[i - 2] = entry(ARGV[i], ARGV[1], ARGV[2])
+end
+return out
+"""
+)
+FOLLOW_LUA: Final = """
+-- KEYS[1]: a liquidation index. ARGV[1]: a ZRANGE BYLEX start; ARGV[2]: positions to read.
+-- Returns {Redis's clock in ms, positions from the start (oldest first)}, read at once.
+local t = redis.call("TIME")
+local positions = redis.call("ZRANGE", KEYS[1], ARGV[1], "+", "BYLEX",
+  "LIMIT", 0, tonumber(ARGV[2]))
+return {t[1] * 1000 + math.floor(t[2] / 1000), positions}
+"""
+_SCRIPTS: Final = {lua: (lua.encode(), hashlib.sha1(lua.encode()).hexdigest())
+                   for lua in (READ_PAGE_LUA, READ_AT_LUA, FOLLOW_LUA)}  # fmt: skip
 _STREAM_PREFIX, _STREAM_SUFFIX = keys.events_key_parts(Kind.LIQUIDATION)
 
 
@@ -90,28 +118,30 @@ def _position(text: str) -> SortKey:
     return (int(ms), int(seq)), member
 
 
+async def _eval(client: aioredis.Redis, lua: str, numkeys: int, *args: object) -> Any:
+    script, sha = _SCRIPTS[lua]
+    try:
+        return await client.evalsha(sha, numkeys, *args)
+    except NoScriptError:  # first use, or Redis restarted empty
+        await client.script_load(script)
+        return await client.evalsha(sha, numkeys, *args)
+
+
 async def _read(
     client: aioredis.Redis, index: str, start: str, end: str, count: int, rev: bool = True
 ) -> list[Any]:
     if is_cluster(client):
-        return await _read_per_key(client, index, start, end, count, rev)
-    args = (1, index, start, end, count, _STREAM_PREFIX, _STREAM_SUFFIX, "rev" if rev else "")
-    try:
-        rows: Any = await client.evalsha(READ_PAGE_SHA, *args)
-    except NoScriptError:  # first use, or Redis restarted empty
-        await client.script_load(READ_PAGE_SCRIPT)
-        rows = await client.evalsha(READ_PAGE_SHA, *args)
-    return list(rows)
+        raw: Any = await client.zrange(index, start, end, bylex=True, desc=rev, offset=0, num=count)
+        return await _entries_per_key(client, [_text(p) for p in raw])
+    rev_arg = "rev" if rev else ""
+    args = (index, start, end, count, _STREAM_PREFIX, _STREAM_SUFFIX, rev_arg)
+    return list(await _eval(client, READ_PAGE_LUA, 1, *args))
 
 
-async def _read_per_key(
-    client: aioredis.Redis, index: str, start: str, end: str, count: int, rev: bool
-) -> list[Any]:
-    """What :data:`READ_PAGE_LUA` answers, read in two round trips: on a Redis Cluster the
-    entries are in their instruments' slots, which one script may not read. The index's
-    positions first, then each entry (one pipeline, one command per entry, grouped by node)."""
-    raw: Any = await client.zrange(index, start, end, bylex=True, desc=rev, offset=0, num=count)
-    positions = [_text(p) for p in raw]
+async def _entries_per_key(client: aioredis.Redis, positions: list[str]) -> list[Any]:
+    """What :data:`READ_AT_LUA` answers, read in a pipeline: on a Redis Cluster the entries
+    are in their instruments' slots, which one script may not read (one command per entry,
+    grouped by node)."""
     wanted: list[tuple[str, str]] = []
     for position in positions:
         sid, _, member = position.partition("~")
@@ -211,23 +241,33 @@ def start_of(ms: int) -> str:
     return f"[{ms:0{keys.POSITION_DIGITS}d}"
 
 
-async def read_forward(
-    client: aioredis.Redis, start: str, count: int, known: Container[str] = ()
-) -> list[tuple[str, Liquidation | None]]:
-    """Up to ``count`` positions of the global index from ``start`` (a ``ZRANGE BYLEX``
-    bound), oldest first, each with its liquidation (``None``: gone or unusable, counted;
-    or in ``known``, not decoded again): what a reader that follows the tape (the API's
-    snapshot) calls at each refresh."""
+async def follow(client: aioredis.Redis, start: str, count: int) -> tuple[int, list[str]]:
+    """Redis's clock (ms) and up to ``count`` positions of the global index from ``start`` (a
+    ``ZRANGE BYLEX`` bound), oldest first, read at once: what a reader that follows the tape
+    (the API's snapshot) calls at each refresh. Positions only: a reader that has seen most
+    of them fetches the entries of the others (:func:`entries_at`). An index of the wrong
+    type reads as empty (counted)."""
+    index = keys.liquidation_index()
     try:
-        rows = await _read(client, keys.liquidation_index(), start, "+", count, rev=False)
+        clock_ms, raw = await _eval(client, FOLLOW_LUA, 1, index, start, count)
     except ResponseError as exc:
-        readable(exc, Kind.LIQUIDATION.value, keys.liquidation_index())
+        readable(exc, Kind.LIQUIDATION.value, index)
+        return 0, []
+    return int(clock_ms), [_text(p) for p in raw]
+
+
+async def entries_at(
+    client: aioredis.Redis, positions: list[str]
+) -> list[tuple[str, Liquidation | None]]:
+    """The liquidation at each position (``None``: gone or unusable, counted), in order."""
+    if not positions:
         return []
+    if is_cluster(client):
+        rows = await _entries_per_key(client, positions)
+    else:
+        rows = await _eval(client, READ_AT_LUA, 0, _STREAM_PREFIX, _STREAM_SUFFIX, *positions)
     out: list[tuple[str, Liquidation | None]] = []
     for raw_position, status, *payload in rows:
         position = _text(raw_position)
-        if position in known:
-            out.append((position, None))
-            continue
         out.append((position, _liquidation(position, int(status), payload[0] if payload else None)))
     return out

@@ -36,7 +36,7 @@ from publish_support import (
 from service.config import ApiSettings, MetricsSettings, Settings
 from service.events import Kind, Side, encode
 from service.publish.api import create_app
-from service.publish.api.snapshot import LiquidationWindow, Snapshots
+from service.publish.api.snapshot import RESCAN_MS, LiquidationWindow, Snapshots
 from service.publish.metrics import MetricsCollector
 from service.store import keys, reader, tape
 
@@ -232,6 +232,47 @@ async def test_a_liquidation_that_sorts_before_the_last_one_read_is_not_missed(
     await window.update(redis, now_ms())  # read again: nothing twice
     assert [liq.price for _, liq in window.head(10)] == [1.0, 2.0]
     assert sum(s.count for s in window.totals().values()) == 2
+
+
+async def test_after_a_burst_a_refresh_fetches_only_new_entries_and_then_reads_nothing(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A burst of liquidations, then none: the window must stop re-reading the burst once it
+    # is RESCAN_MS old (the API spent most of its CPU re-reading the last second of a
+    # 94,500-liquidation burst twice a second, for minutes after it).
+    window = LiquidationWindow()
+    await store_events(redis, [liquidation("bybit", f"S{i % 40}USDT", price=1.0 + i)
+                               for i in range(3000)])  # fmt: skip
+    read: list[int] = []
+    fetched: list[int] = []
+    follow, entries_at = tape.follow, tape.entries_at
+
+    async def counted_follow(client: aioredis.Redis, start: str, count: int) -> Any:
+        clock_ms, positions = await follow(client, start, count)
+        read.append(len(positions))
+        return clock_ms, positions
+
+    async def counted_entries(client: aioredis.Redis, positions: list[str]) -> Any:
+        fetched.append(len(positions))
+        return await entries_at(client, positions)
+
+    monkeypatch.setattr(tape, "follow", counted_follow)
+    monkeypatch.setattr(tape, "entries_at", counted_entries)
+    await window.update(redis, now_ms())
+    assert sum(fetched) == 3000
+    assert sum(s.count for s in window.totals().values()) == 3000
+    await window.update(redis, now_ms())  # within RESCAN_MS of the burst: seen, not fetched
+    assert sum(fetched) == 3000
+    late = liquidation("bybit", "S0USDT", price=0.5)
+    await store_events(redis, [late])
+    await asyncio.sleep(RESCAN_MS / 1000 + 0.2)
+    read.clear()
+    await window.update(redis, now_ms())  # the last read was within RESCAN_MS of the burst
+    assert sum(fetched) == 3001  # the late one only
+    await window.update(redis, now_ms())
+    assert read[-1] == 0  # the burst is RESCAN_MS behind the last read: nothing is read
+    assert sum(s.count for s in window.totals().values()) == 3001
+    assert window.head(1)[0][1].price == 0.5
 
 
 async def test_metrics_are_rendered_once_per_period(

@@ -56,10 +56,10 @@ ASSET_WINDOW_S: Final = 3600
 TAPE_CHUNK: Final = 5000
 """Index positions read per call while following the tape."""
 RESCAN_MS: Final = 1000
-"""How far before the newest position each read of the tape starts again (see
-:meth:`LiquidationWindow.update`): a liquidation stored later sorts at most a few
-milliseconds earlier (same millisecond, a smaller instrument), unless Redis's clock stepped
-back."""
+"""How far before Redis's clock at the last read each read of the tape starts again (see
+:meth:`LiquidationWindow.update`): a liquidation indexed after a read has a stream id at
+least that clock, less the index's lag behind its stream on a Redis Cluster (the writer's
+next step, milliseconds) and the clock skew between the cluster's nodes."""
 REFRESH_SHARE: Final = 0.5
 """A read starts every this share of the period (or as soon as the last ended, if it took
 longer): a new view is there before the current one is a period old unless a read takes
@@ -78,37 +78,45 @@ class LiquidationWindow:
     """``(stored ms, index position, liquidation)``, oldest first (the index's order)."""
     sums: dict[InstrumentId, list[float]] = field(default_factory=dict)
     """``[long USD, short USD, count, sampled count]`` per instrument."""
-    after: str | None = None
-    """The newest position read (``None``: nothing yet; the first update reads the window)."""
+    read_ms: int | None = None
+    """Redis's clock at the last read (``None``: nothing read yet; the first update reads the
+    whole window)."""
     seen: dict[str, int] = field(default_factory=dict)
-    """The positions read in the last ``2 * RESCAN_MS`` before the newest (their stored ms)."""
+    """The positions of the last :data:`RESCAN_MS` before the last read (their stored ms):
+    the next read meets them again."""
 
     async def update(self, client: aioredis.Redis, now_ms: int) -> None:
-        # Stream ids grow per stream, not across them: a liquidation stored after the last
-        # read may sort before its last position (the same millisecond, an instrument that
-        # sorts first). So each read starts RESCAN_MS before the newest position seen and
-        # skips the positions it has (``seen``), rather than starting after that position.
-        if self.after is None:
+        # Stream ids grow per stream, not across them, and on a Redis Cluster an entry
+        # reaches the index a moment after its stream: a liquidation indexed after a read
+        # may sort before positions that read returned. Its stream id is no older than
+        # Redis's clock at that read, less the index's lag (and the nodes' clock skew), so
+        # each read starts RESCAN_MS before the last read's clock, takes only positions, and
+        # fetches the entries of the positions it has not seen. Anchored on the clock, not
+        # on the newest position: once a burst is RESCAN_MS old, a read finds nothing again.
+        if self.read_ms is None:
             bound = tape.start_of(now_ms - self.window_s * 1000)
         else:
-            bound = tape.start_of(int(self.after[: self.after.index("-")]) - RESCAN_MS)
+            bound = tape.start_of(self.read_ms - RESCAN_MS)
+        clock_ms: int | None = None
+        seen = self.seen
         while True:
-            rows = await tape.read_forward(client, bound, TAPE_CHUNK, self.seen)
-            for position, liq in rows:
-                if position in self.seen:
-                    continue
+            at_ms, positions = await tape.follow(client, bound, TAPE_CHUNK)
+            clock_ms = at_ms if clock_ms is None else clock_ms  # the first read's: the earliest
+            new = [p for p in positions if p not in seen]
+            for position, liq in await tape.entries_at(client, new):
                 stored_ms = int(position[: position.index("-")])
-                self.seen[position] = stored_ms
-                if self.after is None or position > self.after:
-                    self.after = position
+                seen[position] = stored_ms
                 if liq is not None:
                     self._add(stored_ms, position, liq)
-            if len(rows) < TAPE_CHUNK:
+            if len(positions) < TAPE_CHUNK:
                 break
-            bound = f"({rows[-1][0]}"
-        newest = int(self.after[: self.after.index("-")]) if self.after else now_ms
-        for position in [p for p, ms in self.seen.items() if ms < newest - 2 * RESCAN_MS]:
-            del self.seen[position]
+            bound = f"({positions[-1]}"
+        if clock_ms:  # 0: the index could not be read; the next read starts where this one did
+            self.read_ms = clock_ms = max(
+                clock_ms, self.read_ms or 0
+            )  # if Redis's clock steps back
+            for position in [p for p, ms in seen.items() if ms < clock_ms - RESCAN_MS]:
+                del seen[position]
         self._evict(now_ms - self.window_s * 1000)
 
     def _add(self, stored_ms: int, position: str, liq: Liquidation) -> None:
