@@ -30,8 +30,9 @@ KNOWN_MISSES = {
     # recent-noise one; the month's plain MAD is 6.5 %). Even on the plain MAD it would be
     # 0.82: on daily bars the 1 d window is the reference, whose threshold is z_enter (4.5).
     # Neither a narrower scale nor real-length thresholds is supported by the tuning set
-    # (each breaks 2 % of the tuning calm hours; docs/evaluation.md has the figures), and
-    # four later unlabelled days fell more. A real miss, without a principled fix.
+    # (each breaks 2 % of the tuning calm hours), nor a looser excursion rule (it loses a
+    # tuning episode's side); docs/evaluation.md has the figures. Four later unlabelled
+    # days fell more. A real miss, without a principled fix.
     ("2025-04-07-tariffs-daily", "DOGE"),
     # Daily bars, Hyperliquid SOL: open interest -6.8 % on 04-06 and -14.4 % on 04-07 (0.6
     # and 1.4 robust sigmas; the month's sigma, ~11 % a day, is swollen by rises: of its 7
