@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -36,6 +35,7 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 from venues.example_venue import SPEC as EXAMPLE
 from waits import eventually
+from wire_ids import Id, assert_stored_once, canonical, sent_ids, stored_id
 
 from service.events import FundingRate, Kind, Liquidation, MarkPrice, OpenInterest, Side
 from service.simulate.market import LiquidationPrint
@@ -91,32 +91,6 @@ def in_the_burst(sim: Any) -> bool:
     return bool(sim.market.now.phase.label.regime is Regime.CASCADE)
 
 
-Id = tuple[str, str]
-
-
-def canonical(i: Id) -> Id:
-    """An identity with its numbers written one way: a parser may keep a size as the text it
-    received ("247") or as the number it decoded ("247.0"); both are the same liquidation."""
-    symbol, event_id = i
-
-    def number(part: str) -> str:
-        try:
-            return repr(float(part))
-        except ValueError:
-            return part
-
-    return symbol, ":".join(number(part) for part in event_id.split(":"))
-
-
-def sent_ids(sim: Any, since: int = 0, upto: int | None = None) -> Counter[Id]:
-    """What ``sim`` sent live in ``pushed[since:upto]``, each identity as often as sent."""
-    return Counter(canonical(i) for i in sim.sent_ids(since, upto).elements())
-
-
-def stored_id(x: Liquidation) -> Id:
-    return canonical((x.symbol, x.event_id))
-
-
 async def liquidation_ids(client: aioredis.Redis, venue: str, symbols: Any) -> list[Id]:
     return [stored_id(x) for x in await stored_liquidations(client, venue, symbols)]
 
@@ -129,14 +103,6 @@ async def arrived(client: aioredis.Redis, venue: str, symbols: Any, expected: se
         if time.monotonic() > deadline:
             return
         await asyncio.sleep(0.1)
-
-
-def assert_stored_once(got: list[Id], sent: Counter[Id]) -> None:
-    """Nothing stored twice, and nothing stored that the venue did not send."""
-    twice = [i for i, n in Counter(got).items() if n > sent[i]]
-    assert not twice, f"stored more often than sent: {twice[:5]}"
-    unknown = set(got) - set(sent)
-    assert not unknown, f"stored but never sent: {sorted(unknown)[:5]}"
 
 
 async def test_the_simulator_and_the_parser_agree_on_every_channel(
