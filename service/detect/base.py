@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from ..events import Event
 from ..scores import Pressure, Transition
+from .aggregate import Member
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +70,19 @@ class Seedable(Protocol):
 
     def instruments(self) -> list[tuple[str, str, str, float]]:
         """``(venue, symbol, asset, oi_usd)`` of the instruments seen, largest first."""
+
+
+@runtime_checkable
+class Shardable(Protocol):
+    """A model that can run as a detector shard: the market is combined by one shard from
+    every shard's assets (``docs/scaling.md``)."""
+
+    own_market: bool
+    """Whether :meth:`PressureModel.evaluate` combines the market from the model's own
+    assets (a detector of everything); a detector shard sets it to ``False``."""
+
+    def members(self) -> dict[str, Member]:
+        """Each asset of the model as a member of the market."""
+
+    def evaluate_market(self, now_ms: int, members: Iterable[Member]) -> Evaluation:
+        """The market combined from ``members`` (every shard's assets)."""
