@@ -7,7 +7,7 @@ every round, and writes what comes back. :func:`~.factory.make_model` builds the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -80,6 +80,14 @@ class Shardable(Protocol):
     own_market: bool
     """Whether :meth:`PressureModel.evaluate` combines the market from the model's own
     assets (a detector of everything); a detector shard sets it to ``False``."""
+
+    def update_shard(self, events: Iterable[Event], owns: Callable[[str], bool]) -> None:
+        """Take in the events of the assets it ``owns`` (of every venue's input: the model
+        may keep what the others tell of their venue)."""
+
+    def restore_shard(self, pressures: Iterable[Pressure], owns: Callable[[str], bool]) -> None:
+        """:meth:`PressureModel.restore` of the assets it ``owns`` (given the others' stored
+        instrument scores too, in their order)."""
 
     def members(self) -> dict[str, Member]:
         """Each asset of the model as a member of the market."""

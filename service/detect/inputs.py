@@ -87,11 +87,6 @@ class InputWatch:
         self._saw(venue, min(max((e.recv_ms for e in keep), default=0), now_ms))
         return keep
 
-    def note(self, venue: str, recv_ms: int, now_ms: int) -> None:
-        """A venue's input arrived up to ``recv_ms`` (a detector shard notes every event of
-        the venue's entries, its own assets' or not: the venue's input is alive)."""
-        self._saw(venue, min(recv_ms, now_ms))
-
     def _saw(self, venue: str, recv_ms: int) -> None:
         if recv_ms > self._seen_ms.get(venue, 0):
             self._seen_ms[venue] = recv_ms

@@ -31,7 +31,7 @@ import itertools
 import math
 import operator
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ..config import DetectorSettings
@@ -115,6 +115,8 @@ class RobustModel:
         self._members: dict[str, list[_Instrument]] = {}
         self._market = self._scope()
         self._cost_us = INITIAL_COST_US
+        self._foreign: set[tuple[str, str]] = set()
+        """Instruments of other detector shards' assets seen (:meth:`update_shard`)."""
         self.own_market = True
         """Whether :meth:`evaluate` combines the market from this model's own assets (one
         detector of everything). A detector shard's model does not: the market's owner calls
@@ -228,6 +230,35 @@ class RobustModel:
         return out
 
     # -- detector shards -----------------------------------------------------------------
+
+    def update_shard(self, events: Iterable[Event], owns: Callable[[str], bool]) -> None:
+        """:meth:`update` with the events of assets it ``owns`` only; of the others' it
+        keeps what a detector of everything shares between instruments, so that its own
+        are scored as there: each instrument's order of arrival (its phase among the calm
+        rounds) and each venue's newest liquidation (the liquidation feed's freshness)."""
+        foreign = self._foreign
+        for ev in events:
+            if owns(ev.base):
+                self.update((ev,))
+                continue
+            key = (ev.venue, ev.symbol)
+            if key not in foreign:
+                foreign.add(key)
+                self._tracked += 1
+            if type(ev) is Liquidation:
+                seen = self._venue_liq_ms.get(ev.venue)
+                if seen is None or ev.recv_ms > seen:
+                    self._venue_liq_ms[ev.venue] = ev.recv_ms
+
+    def restore_shard(self, pressures: Iterable[Pressure], owns: Callable[[str], bool]) -> None:
+        """:meth:`restore` of the assets it ``owns``; another shard's instrument counts in
+        the order of arrival only (as in :meth:`update_shard`)."""
+        for p in pressures:
+            if owns(p.asset):
+                self.restore((p,))
+            elif p.scope is Scope.INSTRUMENT and (p.venue, p.symbol) not in self._foreign:
+                self._foreign.add((p.venue, p.symbol))
+                self._tracked += 1
 
     def members(self) -> dict[str, Member]:
         """Each asset of this model as a member of the market, as of its last evaluation."""

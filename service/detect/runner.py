@@ -171,7 +171,7 @@ class Detector:
         """True once the windows are rebuilt from history."""
         # detector shards (see the module's doc)
         self._group = keys.detect_group(str(self.shard)) if self.shard else ""
-        self._owns: dict[str, bool] = {}
+        self._owned: dict[str, bool] = {}
         self._cursors: dict[str, str] = {}
         """Per venue: ``>`` (new entries), or the id after which to read this consumer's
         pending entries again (after a failed read)."""
@@ -328,15 +328,24 @@ class Detector:
         recent = []
         decoded = [poison.decode_or_record(_PRESSURE, raw, "pressure", k) for k, raw in aggregates]
         for p in [*stored.values(), *decoded]:
-            if p is None or not self._restores(p):
+            if p is None:
                 continue
             if p.updated_ms >= since_ms:
+                if not self._restores(p):
+                    if p.scope is Scope.INSTRUMENT:
+                        recent.append(p)  # another shard's: for the order of arrival only
+                    continue
                 recent.append(p)
                 if p.scope is Scope.INSTRUMENT:
                     self._latest[(p.venue, p.symbol)] = p
                 else:
                     self._aggregates[(p.asset, p.scope.value)] = p
-        self._model.restore(recent)
+        model = self._model
+        if self.shard is None:
+            model.restore(recent)
+        else:
+            assert isinstance(model, Shardable)
+            model.restore_shard(recent, self._owns)
 
     async def _read(
         self,
@@ -487,30 +496,27 @@ class Detector:
             got.add(venue)
         return got
 
+    def _owns(self, asset: str) -> bool:
+        owned = self._owned.get(asset)
+        if owned is None:
+            assert self.shard is not None
+            owned = self._owned[asset] = self.shard.owns_asset(asset)
+        return owned
+
     def _fold(self, venue: str, events: list[Event], now_ms: int) -> int:
-        """This shard's events of one entry into the model; how many. The venue's input is
-        alive whatever assets its events are of."""
-        assert self.shard is not None
-        owns, owns_asset = self._owns, self.shard.owns_asset
-        mine: list[Event] = []
-        newest = 0
+        """One entry's events into the model, which keeps this shard's assets' (and what
+        the others' tell of their venue); how many were this shard's."""
+        model = self._model
+        assert isinstance(model, Shardable)
+        events = self.inputs.screen(events, venue, now_ms)
+        owns, by_asset = self._owns, self.events_by_asset
+        model.update_shard(events, owns)
+        n = 0
         for e in events:
-            if e.recv_ms > newest:
-                newest = e.recv_ms
-            o = owns.get(e.base)
-            if o is None:
-                o = owns[e.base] = owns_asset(e.base)
-            if o:
-                mine.append(e)
-        self.inputs.note(venue, newest, now_ms)
-        if not mine:
-            return 0
-        mine = self.inputs.screen(mine, venue, now_ms)
-        by_asset = self.events_by_asset
-        for e in mine:
-            by_asset[e.base] += 1
-        self._model.update(mine)
-        return len(mine)
+            if owns(e.base):
+                by_asset[e.base] += 1
+                n += 1
+        return n
 
     async def _share(self, evaluation: Evaluation, now_ms: int) -> None:
         """A shard's part of the market: its assets as members, to write; shard 0 also
