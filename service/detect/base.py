@@ -81,9 +81,9 @@ class Shardable(Protocol):
     """Whether :meth:`PressureModel.evaluate` combines the market from the model's own
     assets (a detector of everything); a detector shard sets it to ``False``."""
 
-    def update_shard(self, events: Iterable[Event], owns: Callable[[str], bool]) -> None:
-        """Take in the events of the assets it ``owns`` (of every venue's input: the model
-        may keep what the others tell of their venue)."""
+    def update_shard(self, events: Iterable[Event], owns: Callable[[str], bool]) -> list[Event]:
+        """Take in the events of the assets it ``owns`` (returned); of the others' the model
+        may keep what they tell of their venue."""
 
     def restore_shard(self, pressures: Iterable[Pressure], owns: Callable[[str], bool]) -> None:
         """:meth:`PressureModel.restore` of the assets it ``owns`` (given the others' stored

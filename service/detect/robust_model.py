@@ -231,24 +231,30 @@ class RobustModel:
 
     # -- detector shards -----------------------------------------------------------------
 
-    def update_shard(self, events: Iterable[Event], owns: Callable[[str], bool]) -> None:
-        """:meth:`update` with the events of assets it ``owns`` only; of the others' it
-        keeps what a detector of everything shares between instruments, so that its own
-        are scored as there: each instrument's order of arrival (its phase among the calm
-        rounds) and each venue's newest liquidation (the liquidation feed's freshness)."""
-        foreign = self._foreign
+    def update_shard(self, events: Iterable[Event], owns: Callable[[str], bool]) -> list[Event]:
+        """:meth:`update` with the events of assets it ``owns`` only (returned); of the
+        others' it keeps what a detector of everything shares between instruments, so that
+        its own are scored as there: each instrument's order of arrival (its phase among the
+        calm rounds) and each venue's newest liquidation (the liquidation feed's freshness)."""
+        foreign, liq_ms = self._foreign, self._venue_liq_ms
+        mine: list[Event] = []
+        taken = 0  # mine[:taken] are in the model
         for ev in events:
             if owns(ev.base):
-                self.update((ev,))
+                mine.append(ev)
                 continue
             key = (ev.venue, ev.symbol)
-            if key not in foreign:
+            if key not in foreign:  # (rare) after the instruments that arrived before it
+                self.update(mine[taken:])
+                taken = len(mine)
                 foreign.add(key)
                 self._tracked += 1
             if type(ev) is Liquidation:
-                seen = self._venue_liq_ms.get(ev.venue)
+                seen = liq_ms.get(ev.venue)
                 if seen is None or ev.recv_ms > seen:
-                    self._venue_liq_ms[ev.venue] = ev.recv_ms
+                    liq_ms[ev.venue] = ev.recv_ms
+        self.update(mine[taken:])
+        return mine
 
     def restore_shard(self, pressures: Iterable[Pressure], owns: Callable[[str], bool]) -> None:
         """:meth:`restore` of the assets it ``owns``; another shard's instrument counts in

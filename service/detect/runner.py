@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -171,7 +172,8 @@ class Detector:
         """True once the windows are rebuilt from history."""
         # detector shards (see the module's doc)
         self._group = keys.detect_group(str(self.shard)) if self.shard else ""
-        self._owned: dict[str, bool] = {}
+        self._owned = _Owned(self.shard) if self.shard else _Owned(Shard(0, 1))
+        self._owned_get = self._owned.__getitem__
         self._cursors: dict[str, str] = {}
         """Per venue: ``>`` (new entries), or the id after which to read this consumer's
         pending entries again (after a failed read)."""
@@ -497,26 +499,17 @@ class Detector:
         return got
 
     def _owns(self, asset: str) -> bool:
-        owned = self._owned.get(asset)
-        if owned is None:
-            assert self.shard is not None
-            owned = self._owned[asset] = self.shard.owns_asset(asset)
-        return owned
+        """Whether this shard scores ``asset``."""
+        return self._owned[asset]
 
     def _fold(self, venue: str, events: list[Event], now_ms: int) -> int:
         """One entry's events into the model, which keeps this shard's assets' (and what
         the others' tell of their venue); how many were this shard's."""
         model = self._model
         assert isinstance(model, Shardable)
-        events = self.inputs.screen(events, venue, now_ms)
-        owns, by_asset = self._owns, self.events_by_asset
-        model.update_shard(events, owns)
-        n = 0
-        for e in events:
-            if owns(e.base):
-                by_asset[e.base] += 1
-                n += 1
-        return n
+        mine = model.update_shard(self.inputs.screen(events, venue, now_ms), self._owned_get)
+        self.events_by_asset.update(map(_BASE, mine))  # (counted in C)
+        return len(mine)
 
     async def _share(self, evaluation: Evaluation, now_ms: int) -> None:
         """A shard's part of the market: its assets as members, to write; shard 0 also
@@ -563,34 +556,37 @@ class Detector:
                     pipe.hgetall(keys.MARKET_MEMBERS)
                     pipe.hgetall(keys.DETECT_SHARDS)
                     raw_members, raw_beats = await pipe.execute(raise_on_error=False)
+            for reply in (raw_members, raw_beats):  # (a wrong type is skipped, counted)
+                if isinstance(reply, Exception) and not str(reply).startswith("WRONGTYPE"):
+                    raise reply
         except (RedisError, TimeoutError) as exc:
             self.read_failures += 1
             log.warning("detector: market members unreadable", error=str(exc) or "timeout")
             return None
         count, me = self.shard.count, self.shard.index
         beats: dict[int, Beat] = {}
-        if poison.readable(raw_beats, "detect", keys.DETECT_SHARDS):
+        if poison.readable(raw_beats, "pressure", keys.DETECT_SHARDS):
             for name, raw in raw_beats.items():
-                field = poison.utf8(name, "detect", keys.DETECT_SHARDS)
+                field = poison.utf8(name, "pressure", keys.DETECT_SHARDS)
                 index, slash, of = (field or "").partition("/")
                 if slash and of == str(count) and index.isdigit() and int(index) != me:
-                    beat = poison.decode_or_record(_BEAT, raw, "detect", keys.DETECT_SHARDS)
+                    beat = poison.decode_or_record(_BEAT, raw, "pressure", keys.DETECT_SHARDS)
                     if beat is not None:
                         beats[int(index)] = beat
         self._remote_beat_ms = max((b.touched_ms for b in beats.values()), default=0)
         out: dict[str, Member] = {}
-        if not poison.readable(raw_members, "detect", keys.MARKET_MEMBERS):
+        if not poison.readable(raw_members, "pressure", keys.MARKET_MEMBERS):
             return out
         stale_ms = int(self._settings.stale_after_s * 1000)
         gap_ms = int(SHARD_GAP_S * 1000)
         for name, raw in raw_members.items():
-            asset = poison.utf8(name, "detect", keys.MARKET_MEMBERS)
+            asset = poison.utf8(name, "pressure", keys.MARKET_MEMBERS)
             if asset is None:
                 continue
             owner = asset_owner(asset, count)
             if owner == me:
                 continue  # this shard's own, from its model
-            m = poison.decode_or_record(_MEMBER, raw, "detect", keys.MARKET_MEMBERS)
+            m = poison.decode_or_record(_MEMBER, raw, "pressure", keys.MARKET_MEMBERS)
             if m is None:
                 continue
             beat = beats.get(owner)
@@ -654,8 +650,8 @@ class Detector:
                 if isinstance(reply, ResponseError) and str(reply).startswith("WRONGTYPE"):
                     poison.record("scores", poison.Reason.WRONG_TYPE, key, reply)
         if beat:
-            kept(next(replies), keys.DETECT_SHARDS, "detect")  # the next round's beat is new
-            if members and not kept(next(replies), keys.MARKET_MEMBERS, "detect"):
+            kept(next(replies), keys.DETECT_SHARDS)  # the next round's beat is new
+            if members and not kept(next(replies), keys.MARKET_MEMBERS):
                 self._members_written.update(members)
                 for asset, member in members.items():
                     if self._unwritten_members.get(asset) == member:
@@ -753,11 +749,25 @@ async def _warm(warmup: Warmup, model: Seedable) -> int:
     return samples
 
 
+class _Owned(dict[str, bool]):
+    """Whether a shard scores an asset, by asset: a hash per asset, then a dict lookup per
+    event (in C: the lookup is the shard's cost of every event it does not score)."""
+
+    def __init__(self, shard: Shard) -> None:
+        super().__init__()
+        self._shard = shard
+
+    def __missing__(self, asset: str) -> bool:
+        owned = self[asset] = self._shard.owns_asset(asset)
+        return owned
+
+
 def _id_ms(stream_id: str) -> int:
     return int(stream_id.partition("-")[0])
 
 
 _key = groups.id_key
+_BASE = operator.attrgetter("base")
 
 
 def _transition_log(t: Transition) -> dict[str, object]:
