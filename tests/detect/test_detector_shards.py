@@ -298,3 +298,56 @@ async def test_two_shards_score_as_one_detector_on_a_cluster(
     await _both(cluster_client)
     await flush(cluster_client)
     await _both(cluster_client, restart=(50, 1))
+
+
+async def test_a_shard_that_is_down_holds_the_market_then_weighs_nothing(
+    redis_client: aioredis.Redis,
+) -> None:
+    """Shard 1 (ETH, under pressure) stops in the cascade: for ``SHARD_GAP_S`` the market
+    uses its members as they were; then ETH holds the market (no move toward calm); once
+    ``stale_after_s`` old, ETH weighs nothing (quality 0), as stale data does."""
+    settings = DETECTOR.model_copy(update={"stale_after_s": 30.0})
+    markets = _markets()
+    clock = Clock(time.time())
+    d0, d1 = (
+        Detector(redis_client, settings, list(VENUES), clock=clock, shard=Shard(i, 2))
+        for i in (0, 1)
+    )
+    for d in (d1, d0):
+        await d._start()
+    rounds: list[tuple[float, Pressure]] = []
+    died = 0.0
+    for step in range(40 + 140):
+        clock.t += STEP_S
+        now_ms = round(clock.t * 1000)
+        for venue, market in markets.items():
+            await write_batch(
+                redis_client, _events(venue, market, now_ms, step), StoreSettings(), now_ms
+            )
+        alive = [d1, d0] if step < 40 else [d0]
+        died = died if step < 40 else died or clock.t - STEP_S
+        for d in alive:
+            await _drain(d, False)
+            evaluation = await d.evaluate_round()
+        rounds += [(clock.t - died if died else 0.0, p) for p in evaluation.aggregates
+                   if p.scope.value == "market"]  # fmt: skip
+    eth = (await d0._other_members(round(died * 1000)))["ETH"]
+    assert eth.part is not None
+    assert eth.part.state.value != "calm", "ETH calm when its shard died: nothing to hold"
+    assert not eth.held
+    assert eth.part.quality > 0
+    missing = (await d0._other_members(round((died + 15) * 1000)))["ETH"]
+    assert missing.held
+    assert missing.part == eth.part
+    stale = (await d0._other_members(round((died + 31) * 1000)))["ETH"]
+    assert not stale.held
+    assert stale.part is not None
+    assert stale.part.quality == 0
+    holding = "a member under pressure has no fresh data: holding the last state"
+    for since_death, p in rounds:
+        held = holding in p.reasons
+        if 0 < since_death <= 10 or since_death > 30.5:
+            assert not held, (since_death, p.reasons)
+        elif 10.5 < since_death <= 30:
+            assert held, (since_death, p.reasons)
+    assert any(holding in p.reasons for _, p in rounds)
