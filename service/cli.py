@@ -74,8 +74,9 @@ def main() -> None:
     "--shard",
     metavar="I/N",
     default=None,
-    help="Collect only shard I of N (0 <= I < N) of the instruments, with --only collect "
-    "(and --only api for its /metrics); sets collect.shard (docs/scaling.md).",
+    help="Run shard I of N (0 <= I < N): with --only collect, collect only its instruments "
+    "(sets collect.shard); with --only detect, score only its assets (sets detect.shard); "
+    "--only api may run beside either for its /metrics (docs/scaling.md).",
 )
 def run(config_files: tuple[Path, ...], only: tuple[str, ...], shard: str | None) -> None:
     """Collectors, detector, REST API and /metrics against the configured venues."""
@@ -87,8 +88,14 @@ def run(config_files: tuple[Path, ...], only: tuple[str, ...], shard: str | None
             parsed = Shard.parse(shard)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--shard") from None
-        collect = settings.collect.model_copy(update={"shard": parsed})
-        settings = settings.model_copy(update={"collect": collect})
+        # the shard of each sharded component the process runs (a detector's, or else the
+        # collectors' as before: a process of neither ignores it)
+        if "detect" in only or not only:
+            detect = settings.detect.model_copy(update={"shard": parsed})
+            settings = settings.model_copy(update={"detect": detect})
+        if "collect" in only or "detect" not in only:
+            collect = settings.collect.model_copy(update={"shard": parsed})
+            settings = settings.model_copy(update={"collect": collect})
     _configure(settings)
     if settings.api.workers > 1:
         if set(only) != {"api"}:

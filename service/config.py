@@ -174,6 +174,27 @@ class CollectSettings(_Section):
         return self
 
 
+class DetectSettings(_Section):
+    """How this process's detector shares the work with others (the model's parameters are
+    ``detector``)."""
+
+    shard: Shard | None = None
+    """``"I/N"``: this process's detector scores only the assets of shard ``I`` of ``N``
+    (``0 <= I < N``; each asset belongs to one shard by a stable hash of its name, so that
+    its instruments on every venue meet in one detector; shard 0 also combines the market
+    from every shard's assets, see ``docs/scaling.md``); ``deleverage run --only detect
+    --shard I/N`` sets it. Unset (or ``0/1``): every asset, as one detector."""
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _parse_shard(cls, value: Any) -> Any:
+        return Shard.parse(value) if isinstance(value, str) else value
+
+    @field_serializer("shard")
+    def _shard_text(self, value: Shard | None) -> str | None:
+        return None if value is None else str(value)
+
+
 class StoreSettings(_Section):
     retention_s: dict[Kind, Seconds] = Field(
         default_factory=lambda: {
@@ -463,6 +484,7 @@ class Settings(BaseSettings):
         default_factory=lambda: {"binance_usdm": VenueSettings()}
     )
     collect: CollectSettings = CollectSettings()
+    detect: DetectSettings = DetectSettings()
     store: StoreSettings = StoreSettings()
     detector: DetectorSettings = DetectorSettings()
     api: ApiSettings = ApiSettings()

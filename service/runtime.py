@@ -106,6 +106,19 @@ class Runtime:
                 "for its /metrics and /readyz if wanted (`deleverage run --only collect "
                 "[--only api] --shard I/N`); start the detector and alerts in other processes"
             )
+        detect_shard = settings.detect.shard
+        if (
+            detect_shard is not None
+            and detect_shard.sharded
+            and Component.DETECT in self.components
+            and not self.components <= {Component.DETECT, Component.API}
+        ):
+            raise ConfigError(
+                f"detect.shard is {detect_shard}: a detector shard runs the detector, and the "
+                "API for its /metrics and /readyz if wanted (`deleverage run --only detect "
+                "[--only api] --shard I/N`); start the collectors and the alerts in other "
+                "processes"
+            )
         self.sink = EventSink(self.redis, settings.store)
         self.collectors: list[VenueCollector | CcxtPoller] = (
             [self._collector(name, vs) for name, vs in settings.enabled_venues().items()]
@@ -119,6 +132,7 @@ class Runtime:
                 sorted(settings.enabled_venues()),
                 warmup=Warmup.from_settings(settings),
                 input_gap_s=_input_gaps(settings),
+                shard=detect_shard if detect_shard is not None and detect_shard.sharded else None,
             )
             if Component.DETECT in self.components
             else None
@@ -190,6 +204,7 @@ class Runtime:
             redis=redacted(self.redis_url),
             venues=sorted(self.settings.enabled_venues()),
             **({"shard": str(shard)} if shard is not None and shard.sharded else {}),
+            **({"detect_shard": str(det.shard)} if (det := self.detector) and det.shard else {}),
         )
         supervise = self.supervisor.run
         try:

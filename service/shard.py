@@ -1,4 +1,5 @@
-"""Which collector shard owns an instrument: ``collect.shard: "I/N"`` (``--shard I/N``).
+"""Which shard owns what: a collector shard an instrument (``collect.shard: "I/N"``), a
+detector shard an asset (``detect.shard: "I/N"``); ``--shard I/N`` sets the one its process runs.
 
 Every instrument (venue, native symbol) belongs to exactly one of ``N`` shards, decided by a
 stable hash of ``<venue>|<symbol>`` alone: no coordination, no shared state, the same answer
@@ -12,8 +13,11 @@ to ``N + 1`` shards moves only about ``1 / (N + 1)`` of the instruments (those t
 takes), where ``hash % N`` would move almost all of them. Ownership of a venue's future
 listings needs nothing either: a new symbol hashes to its shard the moment it is listed.
 
-Part of the vocabulary below every package (the settings parse ``collect.shard`` into a
-:class:`Shard`): it imports nothing of the service.
+A detector shard owns assets (``BTC``) the same way, by the hash of the asset's name alone
+(:func:`asset_owner`), so that an asset's instruments on every venue meet in one detector.
+
+Part of the vocabulary below every package (the settings parse ``collect.shard`` and
+``detect.shard`` into a :class:`Shard`): it imports nothing of the service.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ def instrument_hash(venue: str, symbol: str) -> int:
     return int.from_bytes(digest, "big")
 
 
+def asset_hash(asset: str) -> int:
+    """A 64-bit hash of an asset's name (``BTC``), the same in every process."""
+    return int.from_bytes(hashlib.blake2b(asset.encode(), digest_size=8).digest(), "big")
+
+
 def jump(key: int, buckets: int) -> int:
     """The bucket (``0 <= b < buckets``) of a 64-bit ``key``: jump consistent hash."""
     b, j = -1, 0
@@ -47,6 +56,11 @@ def jump(key: int, buckets: int) -> int:
 def owner(venue: str, symbol: str, count: int) -> int:
     """The index of the shard (of ``count``) that owns the instrument."""
     return jump(instrument_hash(venue, symbol), count)
+
+
+def asset_owner(asset: str, count: int) -> int:
+    """The index of the detector shard (of ``count``) that owns the asset."""
+    return jump(asset_hash(asset), count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +94,10 @@ class Shard:
 
     def owns(self, venue: str, symbol: str) -> bool:
         return self.count == 1 or owner(venue, symbol, self.count) == self.index
+
+    def owns_asset(self, asset: str) -> bool:
+        """Whether this detector shard scores ``asset`` (its instruments on every venue)."""
+        return self.count == 1 or asset_owner(asset, self.count) == self.index
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"

@@ -1,5 +1,6 @@
-"""Collector shards' ownership (:mod:`service.shard`): a partition of the instruments, the
-same in every process, and what a venue with a shard subscribes to."""
+"""Shards' ownership (:mod:`service.shard`): a partition of the instruments (collector shards)
+and of the assets (detector shards), the same in every process; what a venue with a shard
+subscribes to, and which components a shard's process may run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.config import VenueSettings
-from service.shard import Shard, jump, owner
+from service.shard import Shard, asset_hash, asset_owner, jump, owner
 from service.venues import REGISTRY
 from service.venues.base import Instrument
 
@@ -162,3 +163,84 @@ def test_run_refuses_a_shard_outside_its_count_naming_the_option() -> None:
     assert result.exit_code == 2
     assert "--shard" in result.output
     assert "below the shard count" in result.output
+
+
+# -- detector shards: assets ----------------------------------------------------------------
+
+assets = st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=200, unique=True)
+
+
+@given(assets, st.integers(1, 64))
+def test_every_asset_is_owned_by_exactly_one_detector_shard(names: list[str], count: int) -> None:
+    shards = [Shard(i, count) for i in range(count)]
+    for asset in names:
+        owners = [s.index for s in shards if s.owns_asset(asset)]
+        assert owners == [asset_owner(asset, count)]
+
+
+ASSETS_PINNED = {("BTC", 2): 0, ("ETH", 2): 1, ("SOL", 3): 2, ("DOGE", 3): 2, ("XRP", 4): 1}
+
+
+def test_the_asset_assignment_is_pinned() -> None:
+    """A change of the hash would move assets between running detector shards (their
+    windows would be rebuilt by the new owner): never by accident."""
+    assert {k: asset_owner(*k) for k in ASSETS_PINNED} == ASSETS_PINNED
+    assert asset_owner("BTC", 7) == jump(asset_hash("BTC"), 7)
+    assert Shard(0, 1).owns_asset("BTC")
+    assert Shard(1, 2).owns_asset("ETH")
+    assert not Shard(0, 2).owns_asset("ETH")
+
+
+def test_the_detector_shard_comes_from_the_configuration_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service.config import load_settings
+
+    assert load_settings(set(REGISTRY), [], detect={"shard": " 1/3"}).detect.shard == Shard(1, 3)
+    assert load_settings(set(REGISTRY), []).detect.shard is None
+    monkeypatch.setenv("DELEVERAGE_DETECT__SHARD", "0/2")
+    assert load_settings(set(REGISTRY), []).detect.shard == Shard(0, 2)
+
+
+@pytest.mark.parametrize(("text", "problem"), [("2/2", "below the shard count"), ("x", "I/N")])
+def test_a_bad_detector_shard_is_refused_naming_the_key(text: str, problem: str) -> None:
+    from service.config import load_settings
+    from service.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"detect\.shard.*{problem}"):
+        load_settings(set(REGISTRY), [], detect={"shard": text})
+
+
+def test_a_detector_shard_runs_beside_the_api_but_never_beside_collectors_or_alerts() -> None:
+    from service.config import load_settings
+    from service.errors import ConfigError
+    from service.runtime import Component, Runtime
+
+    settings = load_settings(set(REGISTRY), [], detect={"shard": "1/2"})
+    for refused in ({Component.DETECT, Component.COLLECT}, {Component.DETECT, Component.ALERTS}):
+        with pytest.raises(ConfigError, match=r"detect\.shard is 1/2"):
+            Runtime(settings, refused)
+    runtime = Runtime(settings, {Component.DETECT, Component.API})
+    assert runtime.detector is not None
+    assert runtime.detector.shard == Shard(1, 2)
+    # a process that runs no detector ignores it; 0/1 is one detector of everything
+    assert Runtime(settings, {Component.COLLECT}).detector is None
+    whole = load_settings(set(REGISTRY), [], detect={"shard": "0/1"})
+    detector = Runtime(whole, {Component.DETECT, Component.ALERTS}).detector
+    assert detector is not None
+    assert detector.shard is None
+
+
+def test_run_sets_the_shard_of_the_component_it_runs() -> None:
+    from click.testing import CliRunner
+
+    from service.cli import main
+
+    result = CliRunner().invoke(main, ["run", "--only", "detect", "--shard", "2/2"])
+    assert result.exit_code == 2
+    assert "--shard" in result.output
+    assert "below the shard count" in result.output
+    # --shard with every component: the collectors' shard refuses the detector beside it
+    result = CliRunner().invoke(main, ["run", "--shard", "0/2"])
+    assert result.exit_code == 1
+    assert "collect.shard is 0/2" in result.output

@@ -58,6 +58,17 @@ class Part:
     top_reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An asset as a member of the market: its :class:`Part` (``None``: no score yet, or no
+    open interest) and whether it holds the market (under pressure, its data missing, not
+    yet stale). Detector shards exchange these through Redis (``docs/scaling.md``)."""
+
+    asset: str
+    part: Part | None
+    held: bool = False
+
+
 @dataclass(slots=True)
 class Combined:
     score: float

@@ -7,12 +7,13 @@ every round, and writes what comes back. :func:`~.factory.make_model` builds the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ..events import Event
 from ..scores import Pressure, Transition
+from .aggregate import Member
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +70,27 @@ class Seedable(Protocol):
 
     def instruments(self) -> list[tuple[str, str, str, float]]:
         """``(venue, symbol, asset, oi_usd)`` of the instruments seen, largest first."""
+
+
+@runtime_checkable
+class Shardable(Protocol):
+    """A model that can run as a detector shard: the market is combined by one shard from
+    every shard's assets (``docs/scaling.md``)."""
+
+    own_market: bool
+    """Whether :meth:`PressureModel.evaluate` combines the market from the model's own
+    assets (a detector of everything); a detector shard sets it to ``False``."""
+
+    def update_shard(self, events: Iterable[Event], owns: Callable[[str], bool]) -> list[Event]:
+        """Take in the events of the assets it ``owns`` (returned); of the others' the model
+        may keep what they tell of their venue."""
+
+    def restore_shard(self, pressures: Iterable[Pressure], owns: Callable[[str], bool]) -> None:
+        """:meth:`PressureModel.restore` of the assets it ``owns`` (given the others' stored
+        instrument scores too, in their order)."""
+
+    def members(self) -> dict[str, Member]:
+        """Each asset of the model as a member of the market."""
+
+    def evaluate_market(self, now_ms: int, members: Iterable[Member]) -> Evaluation:
+        """The market combined from ``members`` (every shard's assets)."""

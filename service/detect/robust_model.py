@@ -31,13 +31,13 @@ import itertools
 import math
 import operator
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ..config import DetectorSettings
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest
 from ..scores import ANY, Pressure, Scope, State, Transition
-from .aggregate import Combined, Part, combine
+from .aggregate import Combined, Member, Part, combine
 from .base import Evaluation
 from .features import Baselines, burn_in, sample_baselines, snapshot
 from .rings import InstrumentHistory, make_rings
@@ -115,6 +115,12 @@ class RobustModel:
         self._members: dict[str, list[_Instrument]] = {}
         self._market = self._scope()
         self._cost_us = INITIAL_COST_US
+        self._foreign: set[tuple[str, str]] = set()
+        """Instruments of other detector shards' assets seen (:meth:`update_shard`)."""
+        self.own_market = True
+        """Whether :meth:`evaluate` combines the market from this model's own assets (one
+        detector of everything). A detector shard's model does not: the market's owner calls
+        :meth:`evaluate_market` with every shard's :meth:`members`."""
 
     # -- PressureModel -------------------------------------------------------------------
 
@@ -221,6 +227,54 @@ class RobustModel:
             self._evaluate_assets(touched, now_ms, out)
         if deferred:
             out = replace(out, deferred=deferred)
+        return out
+
+    # -- detector shards -----------------------------------------------------------------
+
+    def update_shard(self, events: Iterable[Event], owns: Callable[[str], bool]) -> list[Event]:
+        """:meth:`update` with the events of assets it ``owns`` only (returned); of the
+        others' it keeps what a detector of everything shares between instruments, so that
+        its own are scored as there: each instrument's order of arrival (its phase among the
+        calm rounds) and each venue's newest liquidation (the liquidation feed's freshness)."""
+        foreign, liq_ms = self._foreign, self._venue_liq_ms
+        mine: list[Event] = []
+        taken = 0  # mine[:taken] are in the model
+        for ev in events:
+            if owns(ev.base):
+                mine.append(ev)
+                continue
+            key = (ev.venue, ev.symbol)
+            if key not in foreign:  # (rare) after the instruments that arrived before it
+                self.update(mine[taken:])
+                taken = len(mine)
+                foreign.add(key)
+                self._tracked += 1
+            if type(ev) is Liquidation:
+                seen = liq_ms.get(ev.venue)
+                if seen is None or ev.recv_ms > seen:
+                    liq_ms[ev.venue] = ev.recv_ms
+        self.update(mine[taken:])
+        return mine
+
+    def restore_shard(self, pressures: Iterable[Pressure], owns: Callable[[str], bool]) -> None:
+        """:meth:`restore` of the assets it ``owns``; another shard's instrument counts in
+        the order of arrival only (as in :meth:`update_shard`)."""
+        for p in pressures:
+            if owns(p.asset):
+                self.restore((p,))
+            elif p.scope is Scope.INSTRUMENT and (p.venue, p.symbol) not in self._foreign:
+                self._foreign.add((p.venue, p.symbol))
+                self._tracked += 1
+
+    def members(self) -> dict[str, Member]:
+        """Each asset of this model as a member of the market, as of its last evaluation."""
+        return {asset: _member(asset, scope) for asset, scope in self._assets.items()}
+
+    def evaluate_market(self, now_ms: int, members: Iterable[Member]) -> Evaluation:
+        """The market combined from ``members`` (every shard's assets), as :meth:`evaluate`
+        combines it from its own assets in a detector of everything."""
+        out = Evaluation()
+        self._evaluate_market(list(members), now_ms, out)
         return out
 
     # -- warm start ----------------------------------------------------------------------
@@ -468,11 +522,14 @@ class RobustModel:
         # open interest then): a few rounds old at most unless the round budget defers them,
         # and the market is combined from every asset each round without a pass over every
         # instrument (at 10,000 instruments that pass took longer than the round's budget)
-        parts = [scope.part for scope in self._assets.values() if scope.part is not None]
+        if self.own_market:
+            market = [_member(asset, scope) for asset, scope in self._assets.items()]
+            self._evaluate_market(market, now_ms, out)
+
+    def _evaluate_market(self, members: list[Member], now_ms: int, out: Evaluation) -> None:
+        parts = [m.part for m in members if m.part is not None]
         market = combine(parts, self._s, breadth=True)
-        self._market.held = any(
-            s.held and s.machine.state is not State.CALM for s in self._assets.values()
-        )
+        self._market.held = any(m.held for m in members)
         self._step_scope(self._market, market, Scope.MARKET, ANY, now_ms, out, {})
 
     def _missing(self, inst: _Instrument, now_ms: int) -> bool:
@@ -607,6 +664,11 @@ def _market_part(asset: str, scope: _Scope, members: list[_Instrument]) -> Part 
     return Part(asset, oi, c.quality, 1.0, c.x_unwind, c.x_build, c.candidate,
                 scope.machine.state, scope.machine.side, c.score,
                 c.reasons[0] if c.reasons else None)  # fmt: skip
+
+
+def _member(asset: str, scope: _Scope) -> Member:
+    held = scope.held and scope.machine.state is not State.CALM
+    return Member(asset, scope.part, held)
 
 
 def _escalation(machine: StateMachine, c: Combined, enter: float) -> bool:

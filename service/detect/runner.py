@@ -35,15 +35,26 @@ backlog after an outage not yet read).
 ``run()`` may be called again after it raised (the supervisor does): it starts over from the
 stored states and the hand-off history, with a new model; counters and unwritten output are
 kept.
+
+A detector shard (``shard``: ``detect.shard`` ``I/N``, ``docs/scaling.md``) scores only its
+assets (:meth:`~service.shard.Shard.owns_asset`), reading every hand-off stream through its
+consumer group (:mod:`service.store.groups`): at start it rebuilds its windows from the history
+up to the group's position, then reads on through the group, acknowledging what it folded in.
+Each round it also writes its assets as members of the market (``keys.MARKET_MEMBERS``) and
+its heartbeat (``keys.DETECT_SHARDS``); shard 0 owns the market, combined each round from
+its own assets and the other shards' members (a shard whose heartbeat stopped: its members
+hold the market, then weigh nothing once stale).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace as dc_replace
 from typing import Any, Final
 
 import msgspec
@@ -53,14 +64,17 @@ from redis.exceptions import RedisError, ResponseError
 
 from ..aio import checkpoint
 from ..config import DetectorSettings
-from ..errors import Verdict, verdict
+from ..errors import ConfigError, Verdict, verdict
+from ..events import Event
 from ..histogram import Histogram
 from ..process import settle_heap
-from ..scores import ANY, Pressure, Scope, Transition, encode
-from ..store import keys, poison, reader
-from .base import Evaluation, PressureModel, Seedable
+from ..scores import ANY, Pressure, Scope, State, Transition, encode
+from ..shard import Shard, asset_owner
+from ..store import groups, keys, poison, reader
+from .aggregate import Member
+from .base import Evaluation, PressureModel, Seedable, Shardable
 from .factory import make_model
-from .inputs import InputWatch
+from .inputs import INPUT_GAP_S, InputWatch
 from .warmup import Warmup
 
 log = structlog.get_logger(__name__)
@@ -76,6 +90,26 @@ READ_TIMEOUT_S = 2.0
 """A read that takes this long beyond its block time means Redis hangs: it fails."""
 MARKET_KEY = (ANY, Scope.MARKET.value)
 _PRESSURE = msgspec.json.Decoder(Pressure)
+_MEMBER = msgspec.json.Decoder(Member)
+SHARD_GAP_S: Final = INPUT_GAP_S
+"""A detector shard whose last round is older than this is missing: its assets under
+pressure hold the market (as a venue whose input stopped holds its instruments)."""
+
+
+class Beat(msgspec.Struct, frozen=True):
+    """A detector shard's heartbeat (``keys.DETECT_SHARDS``, field ``I/N``)."""
+
+    round_ms: int
+    """When its last round ran."""
+    touched_ms: int = 0
+    """The last round that scored any of its instruments (its members may have changed)."""
+    events_total: int = 0
+    """Events of its assets folded into its windows since it started (the rebuild included)."""
+    events: dict[str, int] = msgspec.field(default_factory=dict)
+    """The same per asset."""
+
+
+_BEAT = msgspec.json.Decoder(Beat)
 
 Key = tuple[str, str]
 
@@ -92,13 +126,18 @@ class Detector:
         model: PressureModel | None = None,
         warmup: Warmup | None = None,
         input_gap_s: Mapping[str, float] | None = None,
+        shard: Shard | None = None,
     ) -> None:
         self._client = client
+        self.shard = shard if shard is not None and shard.sharded else None
+        """This detector's shard (``None``: one detector of every asset)."""
         self._settings = settings
         self._venues = list(venues)
         self._clock = clock
         self._given_model = model
-        self._model: PressureModel = model if model is not None else make_model(settings)
+        self._model: PressureModel = self._sharded(
+            model if model is not None else make_model(settings)
+        )
         self._warmup = warmup
         self.inputs = InputWatch(self._venues, input_gap_s)
         """Which venues' data is missing (``input_gap_s``: per venue, see :mod:`.inputs`)."""
@@ -131,6 +170,29 @@ class Detector:
         self._failure_streak = 0
         self.ready = False
         """True once the windows are rebuilt from history."""
+        # detector shards (see the module's doc)
+        self._group = keys.detect_group(str(self.shard)) if self.shard else ""
+        self._owned = _Owned(self.shard) if self.shard else _Owned(Shard(0, 1))
+        self._owned_get = self._owned.__getitem__
+        self._cursors: dict[str, str] = {}
+        """Per venue: ``>`` (new entries), or the id after which to read this consumer's
+        pending entries again (after a failed read)."""
+        self._acks: dict[str, list[str]] = {}
+        self.events_by_asset: Counter[str] = Counter()
+        """A shard's events folded into its current windows, per asset."""
+        self._touched_ms = 0
+        self._members_written: dict[str, Member] = {}
+        self._unwritten_members: dict[str, Member] = {}
+        self._remote_touched_ms = 0
+        self._remote_beat_ms = 0
+        self._market_members: list[Member] | None = None
+
+    def _sharded(self, model: PressureModel) -> PressureModel:
+        if self.shard is not None:
+            if not isinstance(model, Shardable):
+                raise ConfigError(f"detect.shard: {type(model).__name__} cannot run as a shard")
+            model.own_market = False
+        return model
 
     def snapshot(self) -> dict[Key, Pressure]:
         """The newest pressure of every instrument evaluated so far (in-process, for metrics)."""
@@ -178,7 +240,7 @@ class Detector:
 
     def _reset(self) -> None:
         """Start over after a failed run: a new model, rebuilt from Redis by :meth:`_start`."""
-        self._model = (
+        self._model = self._sharded(
             self._given_model if self._given_model is not None else make_model(self._settings)
         )
         self._latest.clear()
@@ -186,6 +248,10 @@ class Detector:
         self._last_ids = {}
         self.inputs.reset()
         self.ready = False
+        self._cursors, self._acks = {}, {}
+        self.events_by_asset.clear()
+        self._members_written.clear()
+        self._market_members = None
 
     async def evaluate_round(self) -> Evaluation:
         """Evaluate what is due now and write it (one pipeline)."""
@@ -204,6 +270,8 @@ class Detector:
                 budget_ms=self._settings.round_budget_ms,
             )
         self.deferred = evaluation.deferred
+        if self.shard is not None:
+            await self._share(evaluation, now_ms)
         for p in evaluation.pressures:
             key = (p.venue, p.symbol)
             self._latest[key] = self._unwritten[key] = p
@@ -222,6 +290,9 @@ class Detector:
         now_ms = self._now_ms()
         since_ms = now_ms - int((self._settings.window_s + self._settings.stale_after_s) * 1000)
         await self._restore(since_ms)
+        if self.shard is not None:
+            await self._start_shard(since_ms, now_ms)
+            return
         self._last_ids = {venue: f"{since_ms}-0" for venue in self._venues}
         behind = set(self._venues)
         while behind:
@@ -262,15 +333,33 @@ class Detector:
             if p is None:
                 continue
             if p.updated_ms >= since_ms:
+                if not self._restores(p):
+                    if p.scope is Scope.INSTRUMENT:
+                        recent.append(p)  # another shard's: for the order of arrival only
+                    continue
                 recent.append(p)
                 if p.scope is Scope.INSTRUMENT:
                     self._latest[(p.venue, p.symbol)] = p
                 else:
                     self._aggregates[(p.asset, p.scope.value)] = p
-        self._model.restore(recent)
+        model = self._model
+        if self.shard is None:
+            model.restore(recent)
+        else:
+            assert isinstance(model, Shardable)
+            model.restore_shard(recent, self._owns)
 
-    async def _read(self, block_ms: int, last_ids: dict[str, str] | None = None) -> set[str]:
-        """One XREAD; feed the model; return the venues that had entries."""
+    async def _read(
+        self,
+        block_ms: int,
+        last_ids: dict[str, str] | None = None,
+        upto: dict[str, str] | None = None,
+    ) -> set[str]:
+        """One XREAD; feed the model; return the venues that had entries. A detector shard
+        reads through its group once started, and by id (only up to ``upto``: its group's
+        position) while it rebuilds."""
+        if self.shard is not None and last_ids is None:
+            return await self._read_group(block_ms)
         if not (last_ids or self._last_ids):
             await asyncio.sleep(block_ms / 1000)  # no venue to read: nothing but the rounds
             return set()
@@ -287,6 +376,8 @@ class Detector:
         if self.inputs.read_done(now_ms):
             log.info("detector: the store answers again")
         self._failure_streak = 0
+        if self.shard is not None:
+            return self._take(entries, now_ms, upto)
         got: set[str] = set()
         update, screen = self._model.update, self.inputs.screen
         for venue, stream_id, events in entries:
@@ -298,8 +389,220 @@ class Detector:
             got.add(venue)
         return got
 
+    # -- detector shards -----------------------------------------------------------------
+
+    def _restores(self, p: Pressure) -> bool:
+        """Whether a stored score is this detector's to resume: a shard's own assets (their
+        instruments and asset scores), the market's for shard 0 only."""
+        if self.shard is None:
+            return True
+        if p.scope is Scope.MARKET:
+            return self.shard.index == 0
+        return self.shard.owns_asset(p.asset)
+
+    async def _start_shard(self, since_ms: int, now_ms: int) -> None:
+        """Rebuild from the hand-off history up to the group's position, then read on
+        through the group until caught up with ``now_ms`` (as one detector reads up to it)."""
+        while True:
+            checkpoint()
+            try:
+                positions = await groups.prepare(self._client, self._group, self._venues, since_ms)
+                break
+            except RedisError as exc:
+                await self._backoff("group start", exc)
+        self._last_ids = {venue: f"{since_ms}-0" for venue in self._venues}
+        behind = {v for v in self._venues if _key(positions[v]) > _key(self._last_ids[v])}
+        while behind:
+            ids = {v: self._last_ids[v] for v in behind}
+            got = await self._read(block_ms=1, last_ids=ids, upto=positions)
+            behind = {v for v in got if _key(self._last_ids[v]) < _key(positions[v])}
+        self._last_ids = positions
+        self._cursors = dict.fromkeys(self._venues, ">")
+        behind = set(self._venues)
+        while behind:
+            got = await self._read_group(block_ms=1, only=behind)
+            behind = {v for v in got if _id_ms(self._last_ids[v]) < now_ms}
+        self.ready = True
+        log.info(
+            "detector shard rebuilt", shard=str(self.shard), group=self._group,
+            venues=self._venues, events=sum(self.events_by_asset.values()),
+        )  # fmt: skip
+
+    async def _read_group(self, block_ms: int, only: set[str] | None = None) -> set[str]:
+        """One read through the group (acknowledging what was folded since the last one);
+        feed the model; return the venues that had entries."""
+        cursors = {v: c for v, c in self._cursors.items() if only is None or v in only}
+        if not cursors:
+            await asyncio.sleep(block_ms / 1000)
+            return set()
+        try:
+            async with asyncio.timeout(block_ms / 1000 + READ_TIMEOUT_S):
+                entries, answered = await reader.read_handoff_group(
+                    self._client, self._group, keys.DETECT_CONSUMER, cursors, block_ms,
+                    READ_COUNT, self._acks,
+                )  # fmt: skip
+        except ResponseError as exc:
+            if not str(exc).startswith("NOGROUP"):
+                self.inputs.read_failed()
+                await self._backoff("read", exc)
+                return set(cursors)
+            # the group is gone (a Redis that restarted empty, a group destroyed by hand):
+            # made again where this shard left off
+            log.warning("detector group missing; creating it again", group=self._group)
+            try:
+                for venue in cursors:
+                    await groups.create(
+                        self._client, self._group, [venue], self._last_ids.get(venue, "0")
+                    )
+            except RedisError as again:
+                await self._backoff("group create", again)
+            self._cursors.update(dict.fromkeys(cursors, ">"))
+            return set(cursors)
+        except (RedisError, TimeoutError) as exc:
+            self.inputs.read_failed()
+            # Redis may have delivered what never arrived (a reply lost on the way): read
+            # this consumer's pending entries after the last one folded in, then new ones
+            self._cursors.update({v: self._last_ids.get(v, "0") for v in cursors})
+            await self._backoff("read", exc)
+            return set(cursors)
+        self._acks = {v: ids for v, ids in self._acks.items() if v not in cursors}
+        now_ms = self._now_ms()
+        if self.inputs.read_done(now_ms):
+            log.info("detector: the store answers again")
+        self._failure_streak = 0
+        got = self._take(entries, now_ms, None)
+        for venue in answered:
+            if self._cursors.get(venue, ">") != ">":  # reading what was pending
+                pending = [sid for v, sid, _ in entries if v == venue]
+                self._cursors[venue] = pending[-1] if pending else ">"
+        for venue, sid, _ in entries:
+            self._acks.setdefault(venue, []).append(sid)
+        return got
+
+    def _take(
+        self,
+        entries: list[tuple[str, str, list[Event]]],
+        now_ms: int,
+        upto: dict[str, str] | None,
+    ) -> set[str]:
+        """A shard folds the entries' events of its own assets in (up to ``upto``)."""
+        got: set[str] = set()
+        for venue, stream_id, events in entries:
+            if upto is not None and _key(stream_id) > _key(upto[venue]):
+                self._last_ids[venue] = upto[venue]  # the rest is read through the group
+                got.add(venue)
+                continue
+            if events:
+                self.events_total += self._fold(venue, events, now_ms)
+            self._last_ids[venue] = stream_id
+            got.add(venue)
+        return got
+
+    def _owns(self, asset: str) -> bool:
+        """Whether this shard scores ``asset``."""
+        return self._owned[asset]
+
+    def _fold(self, venue: str, events: list[Event], now_ms: int) -> int:
+        """One entry's events into the model, which keeps this shard's assets' (and what
+        the others' tell of their venue); how many were this shard's."""
+        model = self._model
+        assert isinstance(model, Shardable)
+        mine = model.update_shard(self.inputs.screen(events, venue, now_ms), self._owned_get)
+        self.events_by_asset.update(map(_BASE, mine))  # (counted in C)
+        return len(mine)
+
+    async def _share(self, evaluation: Evaluation, now_ms: int) -> None:
+        """A shard's part of the market: its assets as members, to write; shard 0 also
+        combines the market from every shard's members (into ``evaluation``)."""
+        model = self._model
+        assert isinstance(model, Shardable)
+        assert self.shard is not None
+        if evaluation.pressures:
+            self._touched_ms = now_ms
+        own = model.members()
+        for asset, member in own.items():
+            if self._members_written.get(asset) != member:
+                self._unwritten_members[asset] = member
+        if self.shard.index != 0:
+            return
+        others = await self._other_members(now_ms)
+        if others is None:
+            return  # the store does not answer: the market holds until it does
+        members = {**others, **own}
+        ordered = [members[a] for a in sorted(members)]
+        remote_touched, self._remote_touched_ms = (
+            self._remote_touched_ms,
+            max(self._remote_touched_ms, self._remote_beat_ms),
+        )
+        if (
+            not evaluation.pressures
+            and self._remote_touched_ms <= remote_touched
+            and ordered == self._market_members
+        ):
+            return  # nothing scored anywhere since the last round: the market is as it was
+        self._market_members = ordered
+        market = model.evaluate_market(now_ms, ordered)
+        evaluation.aggregates.extend(market.aggregates)
+        evaluation.aggregate_transitions.extend(market.aggregate_transitions)
+
+    async def _other_members(self, now_ms: int) -> dict[str, Member] | None:
+        """The other shards' assets as members of the market, as the market's owner may use
+        them now: a shard missing for :data:`SHARD_GAP_S` holds the market with its assets
+        under pressure; one missing for ``stale_after_s`` weighs nothing."""
+        assert self.shard is not None
+        try:
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                async with self._client.pipeline(transaction=False) as pipe:
+                    pipe.hgetall(keys.MARKET_MEMBERS)
+                    pipe.hgetall(keys.DETECT_SHARDS)
+                    raw_members, raw_beats = await pipe.execute(raise_on_error=False)
+            for reply in (raw_members, raw_beats):  # (a wrong type is skipped, counted)
+                if isinstance(reply, Exception) and not str(reply).startswith("WRONGTYPE"):
+                    raise reply
+        except (RedisError, TimeoutError) as exc:
+            self.read_failures += 1
+            log.warning("detector: market members unreadable", error=str(exc) or "timeout")
+            return None
+        count, me = self.shard.count, self.shard.index
+        beats: dict[int, Beat] = {}
+        if poison.readable(raw_beats, "pressure", keys.DETECT_SHARDS):
+            for name, raw in raw_beats.items():
+                field = poison.utf8(name, "pressure", keys.DETECT_SHARDS)
+                index, slash, of = (field or "").partition("/")
+                if slash and of == str(count) and index.isdigit() and int(index) != me:
+                    beat = poison.decode_or_record(_BEAT, raw, "pressure", keys.DETECT_SHARDS)
+                    if beat is not None:
+                        beats[int(index)] = beat
+        self._remote_beat_ms = max((b.touched_ms for b in beats.values()), default=0)
+        out: dict[str, Member] = {}
+        if not poison.readable(raw_members, "pressure", keys.MARKET_MEMBERS):
+            return out
+        stale_ms = int(self._settings.stale_after_s * 1000)
+        gap_ms = int(SHARD_GAP_S * 1000)
+        for name, raw in raw_members.items():
+            asset = poison.utf8(name, "pressure", keys.MARKET_MEMBERS)
+            if asset is None:
+                continue
+            owner = asset_owner(asset, count)
+            if owner == me:
+                continue  # this shard's own, from its model
+            m = poison.decode_or_record(_MEMBER, raw, "pressure", keys.MARKET_MEMBERS)
+            if m is None:
+                continue
+            beat = beats.get(owner)
+            age_ms = now_ms - beat.round_ms if beat is not None else stale_ms + 1
+            if age_ms > stale_ms:
+                part = None if m.part is None else dc_replace(m.part, quality=0.0)
+                m = Member(asset, part, held=False)
+            elif age_ms > gap_ms:
+                pressed = m.part is not None and m.part.state is not State.CALM
+                m = Member(asset, m.part, held=m.held or pressed)
+            out[asset] = m
+        return out
+
     async def _write(self) -> None:
-        if not self._unwritten and not self._unsent and not self._unwritten_aggregates:
+        beat = self.shard is not None
+        if not self._unwritten and not self._unsent and not self._unwritten_aggregates and not beat:
             return
         minid = str(self._now_ms() - int(self._settings.transitions_retention_s * 1000))
         pressures = list(self._unwritten.items())
@@ -319,6 +622,7 @@ class Detector:
                     stream = keys.transitions(t.scope.value)
                     pipe.xadd(stream, {"e": encode(t)}, minid=minid, approximate=True)
                 published = self._queue_scores(pipe, pressures, market)
+                members = self._queue_shard(pipe)
                 replies = iter(await pipe.execute(raise_on_error=False))
         except RedisError as exc:
             self.write_failures += 1
@@ -345,7 +649,14 @@ class Detector:
                 self.scores_unpublished += 1
                 if isinstance(reply, ResponseError) and str(reply).startswith("WRONGTYPE"):
                     poison.record("scores", poison.Reason.WRONG_TYPE, key, reply)
-        if self._unwritten or self._unwritten_aggregates or self._unsent:
+        if beat:
+            kept(next(replies), keys.DETECT_SHARDS)  # the next round's beat is new
+            if members and not kept(next(replies), keys.MARKET_MEMBERS):
+                self._members_written.update(members)
+                for asset, member in members.items():
+                    if self._unwritten_members.get(asset) == member:
+                        del self._unwritten_members[asset]
+        if self._unwritten or self._unwritten_aggregates or self._unsent or self._unwritten_members:
             self.write_failures += 1
 
     def _queue_scores(
@@ -374,6 +685,23 @@ class Detector:
                 pipe.xadd(key, {"e": encode(sample)}, minid=minid, approximate=True)
                 out.append(key)
         return out
+
+    def _queue_shard(self, pipe: Any) -> dict[str, Member]:
+        """A shard's heartbeat and its members not yet written; the members queued."""
+        if self.shard is None:
+            return {}
+        beat = Beat(
+            round_ms=self._now_ms(),
+            touched_ms=self._touched_ms,
+            events_total=sum(self.events_by_asset.values()),
+            events=dict(self.events_by_asset),
+        )
+        pipe.hset(keys.DETECT_SHARDS, str(self.shard), encode(beat))
+        members = dict(self._unwritten_members)
+        if members:
+            mapping = {asset: encode(m) for asset, m in members.items()}
+            pipe.hset(keys.MARKET_MEMBERS, mapping=mapping)
+        return members
 
     @staticmethod
     def _kept(reply: object, key: str, what: str = "pressure") -> bool:
@@ -421,8 +749,25 @@ async def _warm(warmup: Warmup, model: Seedable) -> int:
     return samples
 
 
+class _Owned(dict[str, bool]):
+    """Whether a shard scores an asset, by asset: a hash per asset, then a dict lookup per
+    event (in C: the lookup is the shard's cost of every event it does not score)."""
+
+    def __init__(self, shard: Shard) -> None:
+        super().__init__()
+        self._shard = shard
+
+    def __missing__(self, asset: str) -> bool:
+        owned = self[asset] = self._shard.owns_asset(asset)
+        return owned
+
+
 def _id_ms(stream_id: str) -> int:
     return int(stream_id.partition("-")[0])
+
+
+_key = groups.id_key
+_BASE = operator.attrgetter("base")
 
 
 def _transition_log(t: Transition) -> dict[str, object]:

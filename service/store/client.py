@@ -122,6 +122,48 @@ async def xread(
         await asyncio.sleep(POLL_S if forever else min(POLL_S, left))
 
 
+async def xreadgroup(
+    client: aioredis.Redis,
+    group: str,
+    consumer: str,
+    streams: Mapping[str, str],
+    count: int,
+    block_ms: int | None,
+    acks: Mapping[str, list[str]] | None = None,
+) -> list[Any]:
+    """``XREADGROUP`` of ``streams`` (key -> ``>`` for new entries, or an id: this
+    consumer's pending entries after it), after acknowledging ``acks`` (key -> ids) in the
+    same round trip; the read's reply as redis-py gives it.
+
+    On a cluster, grouped by slot and polled as :func:`xread` does. The acknowledgements are
+    applied before the read (a failure raises, and the caller acknowledges them again: an
+    ``XACK`` is idempotent). A refusal (``NOGROUP``, ``WRONGTYPE``) raises.
+    """
+    acks = {k: ids for k, ids in (acks or {}).items() if ids}
+    forever = block_ms == 0
+    deadline = time.monotonic() + (block_ms or 0) / 1000
+    groups = by_slot(client, streams)
+    while True:
+        async with client.pipeline(transaction=False) as pipe:
+            for key, ids in acks.items():
+                pipe.xack(key, group, *ids)
+            for wanted in groups:
+                # one command for every stream on a single Redis: its BLOCK waits for any
+                block = block_ms if not is_cluster(client) else None
+                pipe.xreadgroup(group, consumer, wanted, count=count, block=block)  # type: ignore[arg-type]
+            replies = await pipe.execute(raise_on_error=False)
+        _honour_cancel()
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        acks = {}
+        out = [item for reply in replies[-len(groups) :] for item in reply or []]
+        left = deadline - time.monotonic()
+        if out or block_ms is None or not is_cluster(client) or (left <= 0 and not forever):
+            return out
+        await asyncio.sleep(POLL_S if forever else min(POLL_S, left))
+
+
 def _honour_cancel() -> None:
     """Raise the cancellation of this task if one is pending: the cluster client's pipeline
     may answer a cancellation that arrives while it waits for its nodes and carry on (seen:

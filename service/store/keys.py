@@ -32,6 +32,11 @@ is documented in ``docs/redis.md``:
   the live stream (``GET /v1/stream``) tails;
 * ``dlv:score_history:<asset>`` (stream): an asset's (``*``: the market's) score, state and
   side sampled every ``detector.score_history_s``, trimmed by time: the page's charts;
+* ``dlv:market:members`` (hash): with detector shards, field per asset, the asset as a
+  member of the market (its evidence, open interest, state) as JSON, written by the shard
+  that owns it, read by the market's owner (shard 0); ``dlv:detect:shards`` (hash): field
+  ``I/N`` per detector shard, its last round (JSON); consumer groups ``detect:I/N`` on the
+  hand-off streams: each detector shard's position;
 * ``dlv:instruments`` and ``dlv:venues`` (sets): every instrument and venue seen;
 * ``dlv:{alerts}:<id>`` (string): one alert (its history included) as JSON;
 * ``dlv:{alerts}:index`` (sorted set): every alert id, scored by when it opened;
@@ -74,6 +79,17 @@ LIQUIDATION_INDEX: Final = f"{PREFIX}:liquidations"
 """Every venue's liquidation positions, in tape order (see :func:`liquidation_position`)."""
 SCORES: Final = f"{PREFIX}:scores"
 """Every round's scores (all scopes), for the live stream."""
+MARKET_MEMBERS: Final = f"{PREFIX}:market:members"
+"""Detector shards: each asset as a member of the market (field: asset), for shard 0."""
+DETECT_SHARDS: Final = f"{PREFIX}:detect:shards"
+"""Detector shards: each one's last round (field ``I/N``)."""
+DETECT_CONSUMER: Final = "detector"
+"""The one consumer of a detector shard's group (one process per shard)."""
+
+
+def detect_group(shard: str) -> str:
+    """The consumer group of detector shard ``I/N`` on every hand-off stream."""
+    return f"detect:{shard}"
 
 
 def score_history(asset: str) -> str:

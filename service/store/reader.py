@@ -22,6 +22,7 @@ from ..health import encode as encode_snapshot
 from ..scores import Pressure
 from . import keys
 from .client import xread as xread_streams
+from .client import xreadgroup
 from .pages import (
     MAX_CURSOR_CHARS,
     TRANSITION_SCAN_MAX,
@@ -60,6 +61,7 @@ __all__ = [
     "pressure",
     "pressures",
     "read_handoff",
+    "read_handoff_group",
     "transitions",
 ]
 
@@ -300,7 +302,7 @@ async def read_handoff(
     streams = {keys.handoff(v): i for v, i in last_ids.items()}
     venue_of = {keys.handoff(v): v for v in last_ids}
     out: list[tuple[str, StreamId, list[Event]]] = []
-    for stream, entries in await _xread(client, streams, count, block_ms) or []:
+    for stream, entries in await _xread(client, streams, count=count, block_ms=block_ms) or []:
         key = _text(stream)
         for sid, fields in entries:
             raw = entry_field(fields, "e")
@@ -308,13 +310,56 @@ async def read_handoff(
     return out
 
 
+async def read_handoff_group(
+    client: aioredis.Redis,
+    group: str,
+    consumer: str,
+    cursors: dict[str, str],
+    block_ms: int,
+    count: int = 500,
+    acks: dict[str, list[StreamId]] | None = None,
+) -> tuple[list[tuple[str, StreamId, list[Event]]], set[str]]:
+    """The hand-off entries ``group`` delivers to ``consumer``: per venue, new ones
+    (cursor ``>``) or this consumer's pending ones after an id (cursor: that id); ``acks``
+    (venue -> ids) are acknowledged first, in the same round trip. Returns the entries, as
+    :func:`read_handoff` does (an entry trimmed while pending has no events), and the venues
+    that answered (a pending read answers even when nothing is pending). ``NOGROUP`` raises.
+    """
+    streams = {keys.handoff(v): c for v, c in cursors.items()}
+    venue_of = {keys.handoff(v): v for v in cursors}
+    ack_keys = {keys.handoff(v): ids for v, ids in (acks or {}).items()}
+
+    async def read(wanted: dict[str, StreamId]) -> Any:
+        nonlocal ack_keys
+        acks_now = {k: ids for k, ids in ack_keys.items() if k in wanted}
+        got = await xreadgroup(client, group, consumer, wanted, count, block_ms, acks_now)
+        ack_keys = {}
+        return got
+
+    out: list[tuple[str, StreamId, list[Event]]] = []
+    answered: set[str] = set()
+    for stream, entries in await _xread(client, streams, read) or []:
+        key = _text(stream)
+        answered.add(venue_of[key])
+        for sid, fields in entries:
+            raw = entry_field(fields, "e") if fields else None
+            out.append((venue_of[key], _text(sid), handoff_events(raw, key) if raw else []))
+    return out, answered
+
+
 async def _xread(
-    client: aioredis.Redis, streams: dict[str, StreamId], count: int, block_ms: int
+    client: aioredis.Redis,
+    streams: dict[str, StreamId],
+    read: Any = None,
+    count: int = 0,
+    block_ms: int = 0,
 ) -> Any:
-    """``XREAD`` of ``streams``, leaving out (counted) those of the wrong type: one such
-    stream fails the whole command."""
+    """``XREAD`` of ``streams`` (or ``read(streams)``), leaving out (counted) those of the
+    wrong type: one such stream fails the whole command."""
     while streams:
         try:
+            if read is not None:
+                return await read(streams)
             return await xread_streams(client, streams, count, block_ms)
         except ResponseError as exc:
             if not str(exc).startswith("WRONGTYPE"):
