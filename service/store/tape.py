@@ -118,7 +118,7 @@ def _position(text: str) -> SortKey:
     return (int(ms), int(seq)), member
 
 
-async def _eval(client: aioredis.Redis, lua: str, numkeys: int, *args: object) -> Any:
+async def _eval(client: aioredis.Redis, lua: str, numkeys: int, *args: str | int) -> Any:
     script, sha = _SCRIPTS[lua]
     try:
         return await client.evalsha(sha, numkeys, *args)
