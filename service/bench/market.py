@@ -343,9 +343,11 @@ async def load(
     """``wrk`` on each endpoint in turn until the last edge (monotonic time), no run across
     an edge; ``(phase, path, figures)`` per run."""
     runs: list[tuple[str, str, dict[str, Any]]] = []
-    i = 0
+    i, current = 0, 0
     while (now := time.monotonic()) < edges[-1] - MIN_WRK_S:
         phase = next(k for k, edge in enumerate(edges[1:]) if now < edge)
+        if phase != current:
+            i, current = 0, phase  # each phase's sweeps begin with the floor
         left = int(edges[phase + 1] - now)
         if left < MIN_WRK_S:
             await asyncio.sleep(edges[phase + 1] - now + 0.05)
@@ -358,13 +360,14 @@ async def load(
 
 
 def summarize_load(runs: Sequence[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
-    """Per phase and endpoint: requests per second (all its runs), p50 (median of the runs'),
-    p99 (the worst run's) and the ratio to ``/healthz``'s rate in the same phase."""
+    """Per phase (and ``all`` of them) and endpoint: requests per second (all its runs), p50
+    (median of the runs'), p99 (the worst run's) and the ratio to ``/healthz``'s rate in the
+    same phase."""
     out: dict[str, Any] = {}
-    for phase in PHASES:
+    for phase in (*PHASES, "all"):
         per: dict[str, Any] = {}
         for path in ENDPOINTS:
-            mine = [f for ph, p, f in runs if ph == phase and p == path]
+            mine = [f for ph, p, f in runs if phase in (ph, "all") and p == path]
             if not mine:
                 continue
             seconds = sum(f["requests"] / f["requests_per_s"] for f in mine if f["requests_per_s"])
