@@ -209,15 +209,20 @@ def api(
     multiple=True,
     help="Only this venue (repeatable; default: every operating venue).",
 )
+@click.option("--profile", default=None, type=click.Path(dir_okay=False, resolve_path=True),
+              help="Run the service under cProfile, writing its stats here (its figures then "
+              "include the profiler's cost).")  # fmt: skip
 def market(seconds: int, scale: float, connections: int, wrk_seconds: int,
-           venues: tuple[str, ...]) -> None:  # fmt: skip
+           venues: tuple[str, ...], profile: str | None) -> None:  # fmt: skip
     """The whole market from the simulators (every venue at its real listing size and push
     rates, a 10x cascade), the real service consuming it and its API under wrk."""
     from .market import run_market
     from .wire import BenchError
 
     try:
-        result = asyncio.run(run_market(seconds, scale, connections, wrk_seconds, only=venues))
+        result = asyncio.run(
+            run_market(seconds, scale, connections, wrk_seconds, only=venues, profile=profile)
+        )
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
     _print(result)

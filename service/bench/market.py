@@ -215,15 +215,19 @@ def service_config(redis_url: str, sims: Sims, port: int) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def service(config: dict[str, Any]) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``python -m service run`` with ``config``; stopped (SIGTERM) on the way out."""
+async def service(
+    config: dict[str, Any], profile: str | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``python -m service run`` with ``config`` (under cProfile, writing ``profile``, when
+    given); stopped (SIGTERM: a clean exit, so cProfile writes) on the way out."""
     with tempfile.TemporaryDirectory(prefix="deleverage-bench-") as tmp:
         path = Path(tmp) / "bench.yaml"
         path.write_text(json.dumps(config))  # JSON is YAML
         log = (Path(tmp) / "service.log").open("w+b")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DELEVERAGE_")}
+        wrap = ["-m", "cProfile", "-o", profile] if profile else []
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "service", "run", "--config", str(path),
+            sys.executable, *wrap, "-m", "service", "run", "--config", str(path),
             stdout=log, stderr=log, env=env, **spawn_options(),
         )  # fmt: skip
         try:
@@ -469,6 +473,7 @@ async def run_market(
     wrk_s: int,
     seed: int = 1,
     only: Sequence[str] = (),
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """The ``market`` scenario (see module doc)."""
     if shutil.which("wrk") is None:
@@ -482,7 +487,9 @@ async def run_market(
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         t_start = time.monotonic()
-        proc = await stack.enter_async_context(service(service_config(redis_url, sims, port)))
+        proc = await stack.enter_async_context(
+            service(service_config(redis_url, sims, port), profile)
+        )
         loaded = await wait_ready(client, sims, proc, base)
         ready_s = time.monotonic() - t_start
         await asyncio.sleep(3.0)  # the first snapshots, subscriptions' first pushes
@@ -527,6 +534,7 @@ async def run_market(
         "scenario": "market",
         "seconds": seconds,
         "scale": scale,
+        "profile": profile,
         "instruments_listed": sizes,
         "instruments_listed_total": sum(sizes.values()),
         "instruments_loaded": loaded,
