@@ -97,7 +97,9 @@ ENDPOINTS: Final = (
 """Loaded in this order, round after round; the first is the floor."""
 PHASES: Final = ("normal", "cascade", "after")
 READY_TIMEOUT_S: Final = 300.0
-DRAIN_S: Final = 5.0
+DRAIN_S: Final = 3.0
+DRAIN_IDLE_S: Final = 15.0
+DRAIN_MAX_S: Final = 300.0
 MIN_WRK_S: Final = 2
 ROUND_METRIC: Final = "deleverage_detector_round_seconds"
 
@@ -411,6 +413,37 @@ async def stored_liquidations(
     return out
 
 
+async def drain(client: aioredis.Redis, sims: Sims) -> float:
+    """Once the market has stopped: wait until the service has stored as many liquidations
+    as the venues sent, or stored none more for :data:`DRAIN_IDLE_S` (at most
+    :data:`DRAIN_MAX_S`); the seconds it took. A service that fell behind is still storing
+    what it received: those are late, not lost."""
+    await asyncio.sleep(DRAIN_S)  # the venues' last batches flushed
+    sent = sum(
+        len(sim.wire_ids(p)) for venue, sim in sims.servers.items() for p in sims.logs[venue]
+    )
+    streams = [
+        keys.events(venue, symbol, Kind.LIQUIDATION)
+        for venue, sim in sims.servers.items()
+        for symbol in (getattr(sim, "contracts", None) or sim.coins)
+    ]
+    t0 = time.monotonic()
+    last, still = -1, t0
+    while time.monotonic() - t0 < DRAIN_MAX_S:
+        async with client.pipeline(transaction=False) as pipe:
+            for key in streams:
+                pipe.xlen(key)
+            stored = sum(int(n) for n in await pipe.execute())
+        if stored >= sent:
+            break
+        if stored != last:
+            last, still = stored, time.monotonic()
+        elif time.monotonic() - still > DRAIN_IDLE_S:
+            break
+        await asyncio.sleep(1.0)
+    return DRAIN_S + time.monotonic() - t0
+
+
 def _percentiles(values: Sequence[float]) -> dict[str, Any]:
     if not values:
         return {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
@@ -514,7 +547,7 @@ async def run_market(
             marks.append(await mark(base, pid, client))
         runs = await loader
         await sims.clock.stop()
-        await asyncio.sleep(DRAIN_S)  # the last batches flushed, parsed and stored
+        drained_s = await drain(client, sims)
         rss_end = rss_mb(pid)
         sampler.cancel()
         liquidations = await liquidation_figures(client, sims, edges_ms)
@@ -541,6 +574,7 @@ async def run_market(
         "instruments_loaded_total": sum(loaded.values()),
         "service_ready_s": round(ready_s, 1),
         "phases": phases,
+        "drain_s": round(drained_s, 1),
         "service_rss_mb": {
             "peak": round(max(rss, default=0.0), 1),
             "end": round(rss_end, 1),
