@@ -212,8 +212,10 @@ def api(
 @click.option("--profile", default=None, type=click.Path(dir_okay=False, resolve_path=True),
               help="Run the service under cProfile, writing its stats here (its figures then "
               "include the profiler's cost).")  # fmt: skip
+@click.option("--api-apart", is_flag=True,
+              help="Load an API of its own (run --only api) instead of the service's.")  # fmt: skip
 def market(seconds: int, scale: float, connections: int, wrk_seconds: int,
-           venues: tuple[str, ...], profile: str | None) -> None:  # fmt: skip
+           venues: tuple[str, ...], profile: str | None, api_apart: bool) -> None:  # fmt: skip
     """The whole market from the simulators (every venue at its real listing size and push
     rates, a 10x cascade), the real service consuming it and its API under wrk."""
     from .market import run_market
@@ -221,8 +223,9 @@ def market(seconds: int, scale: float, connections: int, wrk_seconds: int,
 
     try:
         result = asyncio.run(
-            run_market(seconds, scale, connections, wrk_seconds, only=venues, profile=profile)
-        )
+            run_market(seconds, scale, connections, wrk_seconds, only=venues, profile=profile,
+                       api_apart=api_apart)
+        )  # fmt: skip
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
     _print(result)

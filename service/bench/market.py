@@ -218,7 +218,7 @@ def service_config(redis_url: str, sims: Sims, port: int) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def service(
-    config: dict[str, Any], profile: str | None = None
+    config: dict[str, Any], profile: str | None = None, only: Sequence[str] = ()
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """``python -m service run`` with ``config`` (under cProfile, writing ``profile``, when
     given); stopped (SIGTERM: a clean exit, so cProfile writes) on the way out."""
@@ -230,6 +230,7 @@ async def service(
         wrap = ["-m", "cProfile", "-o", profile] if profile else []
         proc = await asyncio.create_subprocess_exec(
             sys.executable, *wrap, "-m", "service", "run", "--config", str(path),
+            *(a for c in only for a in ("--only", c)),
             stdout=log, stderr=log, env=env, **spawn_options(),
         )  # fmt: skip
         try:
@@ -308,10 +309,10 @@ async def round_histogram(base: str) -> tuple[dict[float, float], float]:
     return buckets, total
 
 
-async def mark(base: str, pid: int, client: aioredis.Redis) -> Mark:
+async def mark(base: str, pids: Sequence[int], client: aioredis.Redis) -> Mark:
     rounds, total = await round_histogram(base)
-    return Mark(time.monotonic(), process_cpu_s(pid), await redis_cpu_s(client),
-                time.process_time(), rounds, total)  # fmt: skip
+    return Mark(time.monotonic(), sum(process_cpu_s(p) for p in pids),
+                await redis_cpu_s(client), time.process_time(), rounds, total)  # fmt: skip
 
 
 def histogram_quantile(q: float, cumulative: Mapping[float, float]) -> float | None:
@@ -507,6 +508,7 @@ async def run_market(
     seed: int = 1,
     only: Sequence[str] = (),
     profile: str | None = None,
+    api_apart: bool = False,
 ) -> dict[str, Any]:
     """The ``market`` scenario (see module doc)."""
     if shutil.which("wrk") is None:
@@ -525,13 +527,21 @@ async def run_market(
         )
         loaded = await wait_ready(client, sims, proc, base)
         ready_s = time.monotonic() - t_start
+        pids = [proc.pid]
+        loaded_base = base
+        if api_apart:  # the loaded API in a process of its own
+            api_port = _free_port()
+            config = service_config(redis_url, sims, api_port)
+            api_proc = await stack.enter_async_context(service(config, only=("api",)))
+            loaded_base = f"http://127.0.0.1:{api_port}"
+            await wait_ready(client, sims, api_proc, loaded_base)
+            pids.append(api_proc.pid)
         await asyncio.sleep(3.0)  # the first snapshots, subscriptions' first pushes
-        pid = proc.pid
         rss: list[float] = []
 
         async def sample() -> None:
             while True:
-                rss.append(rss_mb(pid))
+                rss.append(sum(rss_mb(p) for p in pids))
                 await asyncio.sleep(1.0)
 
         sampler = asyncio.create_task(sample())
@@ -540,15 +550,15 @@ async def run_market(
         phase_s = [p.duration_s for p in sims.clock.market.scenario.phases]
         edges = [t0, t0 + phase_s[0], t0 + phase_s[0] + phase_s[1], t0 + sum(phase_s)]
         edges_ms = [wall0 + (e - t0) * 1000 for e in edges]
-        marks = [await mark(base, pid, client)]
-        loader = asyncio.create_task(load(base, pid, edges, connections, wrk_s))
+        marks = [await mark(base, pids, client)]
+        loader = asyncio.create_task(load(loaded_base, pids[-1], edges, connections, wrk_s))
         for edge in edges[1:]:
             await asyncio.sleep(max(0.0, edge - time.monotonic()))
-            marks.append(await mark(base, pid, client))
+            marks.append(await mark(base, pids, client))
         runs = await loader
         await sims.clock.stop()
         drained_s = await drain(client, sims)
-        rss_end = rss_mb(pid)
+        rss_end = sum(rss_mb(p) for p in pids)
         sampler.cancel()
         liquidations = await liquidation_figures(client, sims, edges_ms)
         health = {v: await _health(client, v) for v in sims.servers}
@@ -568,6 +578,7 @@ async def run_market(
         "seconds": seconds,
         "scale": scale,
         "profile": profile,
+        "api_apart": api_apart,
         "instruments_listed": sizes,
         "instruments_listed_total": sum(sizes.values()),
         "instruments_loaded": loaded,
