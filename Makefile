@@ -37,6 +37,7 @@ bench: $(BIN)/.installed
 	$(BIN)/deleverage bench detector
 	$(BIN)/deleverage bench wire
 	$(BIN)/deleverage bench api
+	$(BIN)/deleverage bench market
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

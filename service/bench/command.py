@@ -188,3 +188,44 @@ def api(
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
     _print(result)
+
+
+@bench.command()
+@click.option("--seconds", default=600, show_default=True, type=click.IntRange(min=10),
+              help="Length of the run: 60 % normal, 20 % cascade (10x), 20 % normal.")  # fmt: skip
+@click.option(
+    "--scale",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True, max=4),
+    help="Times each venue's real number of perpetuals (a smoke run: 0.05).",
+)
+@click.option("--connections", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--wrk-seconds", default=10, show_default=True, type=click.IntRange(min=2),
+              help="Length of one wrk run on one endpoint.")  # fmt: skip
+@click.option(
+    "--venue",
+    "venues",
+    multiple=True,
+    help="Only this venue (repeatable; default: every operating venue).",
+)
+@click.option("--profile", default=None, type=click.Path(dir_okay=False, resolve_path=True),
+              help="Run the service under cProfile, writing its stats here (its figures then "
+              "include the profiler's cost).")  # fmt: skip
+@click.option("--api-apart", is_flag=True,
+              help="Load an API of its own (run --only api) instead of the service's.")  # fmt: skip
+def market(seconds: int, scale: float, connections: int, wrk_seconds: int,
+           venues: tuple[str, ...], profile: str | None, api_apart: bool) -> None:  # fmt: skip
+    """The whole market from the simulators (every venue at its real listing size and push
+    rates, a 10x cascade), the real service consuming it and its API under wrk."""
+    from .market import run_market
+    from .wire import BenchError
+
+    try:
+        result = asyncio.run(
+            run_market(seconds, scale, connections, wrk_seconds, only=venues, profile=profile,
+                       api_apart=api_apart)
+        )  # fmt: skip
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    _print(result)

@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from . import drift as _drift
+from . import listing
 from .asgi_server import AsgiServer
 from .clock import MarketClock, next_tick
 from .market import LiquidationPrint, Market, SymbolSpec
@@ -59,6 +60,10 @@ class MarketOptions(TypedDict, total=False):
     clock: MarketClock | None
     """Share one market with other venue servers, started and stopped by its owner (the
     venue serves those of the market's symbols it lists)."""
+    listing_size: int | None
+    """List this many perpetuals: the simulated ones and clones of the venue's
+    :attr:`~VenueServer.TEMPLATE` (:mod:`.listing`; ``None``, the default: no clone). With a
+    shared ``clock``, its market holds the clones' specs (:meth:`~VenueServer.listing_specs`)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -93,6 +98,13 @@ class VenueServer(Generic[C]):
     Hyperliquid's snapshot, BitMEX's partial of resting orders), so what the venue sent while
     a client was away reaches it once it is back. Such a venue keeps :attr:`resent`."""
 
+    SPECS: ClassVar[tuple[SymbolSpec, ...]] = ()
+    """The perpetuals the venue simulates by default (its market's specs)."""
+
+    TEMPLATE: ClassVar[str | None] = None
+    """The recorded perpetual (one of :attr:`SPECS`) whose listing row and spec the clones of
+    a ``listing_size`` listing copy (:mod:`.listing`)."""
+
     resent: list[LiquidationPrint]
     """Of a venue that :attr:`RESENDS_ON_SUBSCRIBE`: the liquidations it sent again to a new
     subscription, as often as it did."""
@@ -113,11 +125,14 @@ class VenueServer(Generic[C]):
         time_scale: float = 1.0,
         start_s: float = 0.0,
         clock: MarketClock | None = None,
+        listing_size: int | None = None,
     ) -> None:
         """Without a ``clock``, a market of ``symbols`` (picked from ``specs``; default: all
-        of them) playing ``scenario`` (see :class:`MarketOptions`). ``ws_path``: the path
-        :attr:`ws_base_url` ends with."""
+        of them, and the clones of a ``listing_size`` listing) playing ``scenario`` (see
+        :class:`MarketOptions`). ``ws_path``: the path :attr:`ws_base_url` ends with."""
         sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
+        specs, self.synthetic = listing.grow_specs(specs, self.TEMPLATE, listing_size)
+        """The clones' symbols (with their base) the venue lists beside its recorded rows."""
         self.seed = seed
         self._own_clock = clock is None
         if clock is None:
@@ -136,6 +151,22 @@ class VenueServer(Generic[C]):
         connections opened afterwards."""
         self._ws: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def listing_specs(cls, listing_size: int | None) -> tuple[SymbolSpec, ...]:
+        """The specs of a market that simulates every perpetual of a ``listing_size``
+        listing: :attr:`SPECS` and the clones of :attr:`TEMPLATE` (for a shared clock)."""
+        return listing.grow_specs(cls.SPECS, cls.TEMPLATE, listing_size)[0]
+
+    def _template_spec(self) -> SymbolSpec:
+        """The spec the clones copy (when :attr:`synthetic` is not empty)."""
+        return next(s for s in self.SPECS if s.symbol == self.TEMPLATE)
+
+    def _grow(self, rows: Sequence[Mapping[str, Any]], key: str) -> list[dict[str, Any]]:
+        """A listing's rows plus the clones of the template's row (:func:`.listing.grow_rows`)."""
+        if not self.synthetic:
+            return [dict(r) for r in rows]
+        return listing.grow_rows(rows, key, self._template_spec(), self.synthetic)
 
     # -- what a venue supplies -------------------------------------------------------------
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..simulate.clock import MarketClock
+from ..simulate.market import SymbolSpec
 from ..simulate.runner import VenueSimulator
 from ..simulate.scenario import Scenario
 from .base import Venue
@@ -22,11 +24,21 @@ from .shape import Shape
 
 
 class SimulatorClass(Protocol):
-    """A venue's loopback server, as the runner builds it."""
+    """A venue's loopback server, as the runner builds it (and ``deleverage bench market``,
+    over a shared clock with a listing of the venue's real size)."""
 
     def __call__(
-        self, scenario: Scenario, *, seed: int, time_scale: float, list_only_simulated: bool
+        self,
+        scenario: Scenario,
+        *,
+        seed: int,
+        time_scale: float,
+        list_only_simulated: bool,
+        clock: MarketClock | None = ...,
+        listing_size: int | None = ...,
     ) -> VenueSimulator: ...
+
+    def listing_specs(self, listing_size: int | None) -> tuple[SymbolSpec, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -59,3 +71,21 @@ class VenueSpec:
         """The simulator as the runner starts it: only the simulated symbols are listed, so
         ``symbols: all`` polls nothing that answers 400."""
         return self.simulator(scenario, seed=seed, time_scale=time_scale, list_only_simulated=True)
+
+    def listing_specs(self, listing_size: int | None) -> tuple[SymbolSpec, ...]:
+        """The specs of a market that simulates every perpetual of a ``listing_size`` listing
+        (:mod:`service.simulate.listing`): what a clock shared with :meth:`simulate_listing`
+        must hold."""
+        return self.simulator.listing_specs(listing_size)
+
+    def simulate_listing(self, clock: MarketClock, seed: int, listing_size: int) -> VenueSimulator:
+        """The simulator over a shared ``clock``, listing ``listing_size`` perpetuals (those of
+        the clock's market it lists: :meth:`listing_specs`), each simulated."""
+        return self.simulator(
+            clock.market.scenario,
+            seed=seed,
+            time_scale=clock.time_scale,
+            list_only_simulated=True,
+            clock=clock,
+            listing_size=listing_size,
+        )

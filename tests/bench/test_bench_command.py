@@ -184,3 +184,45 @@ Transfer/sec:      0.90MB
         "requests_per_s": 5829.64, "p50_ms": 0.85, "p99_ms": 1200.0, "requests": 5830,
         "non_2xx": 2, "socket_errors": 1, "timeouts": 3,
     }  # fmt: skip
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)"
+)
+def test_market_stores_every_liquidation_the_venues_sent_and_loads_each_endpoint() -> None:
+    from service.bench.market import ENDPOINTS, LISTED, PHASES
+
+    # 24 s of normal market: the seven endpoints of a sweep at 2 s each fit in it
+    out = _bench("market", "--seconds", "40", "--scale", "0.01", "--wrk-seconds", "2")
+    assert out["scenario"] == "market"
+    assert set(out["instruments_listed"]) == set(LISTED)  # every operating venue
+    for venue, listed in out["instruments_listed"].items():
+        # a venue lists its own and the shared market's symbols it has (BNBUSDT...)
+        assert out["instruments_loaded"][venue] >= listed, venue
+    assert set(out["phases"]) == set(PHASES)
+    for phase in out["phases"].values():
+        assert phase["seconds"] > 0
+        assert phase["service_cpu_share"] > 0
+        assert phase["detector_round"]["rounds"] > 0
+    rss = out["service_rss_mb"]
+    assert 0 < rss["start"] <= rss["peak"]
+    assert rss["end"] > 0
+    liq = out["liquidations"]
+    assert liq["sent"] > 0
+    assert liq["lost"] == 0
+    assert liq["stored_not_sent"] == 0
+    for venue, figures in liq["by_venue"].items():
+        assert figures["lost"] == figures["stored_twice"] == 0, venue
+        assert figures["stored"] == figures["sent"], venue  # no burst re-sent: no reconnect
+    assert liq["frame_to_redis"]["cascade"]["count"] > 0  # ten times the prints
+    delays = [v for v in liq["frame_to_redis"].values() if v["count"]]
+    assert all(0 <= d["p50_ms"] <= d["p99_ms"] <= d["max_ms"] for d in delays)
+    assert sum(d["count"] for d in liq["frame_to_redis"].values()) == liq["stored"]
+    assert all(n == 0 for n in out["parse_errors"].values())
+    assert list(out["endpoints"]["normal"]) == list(ENDPOINTS)  # a sweep, /healthz first
+    everything = out["endpoints"]["all"]
+    for path, figures in everything.items():
+        assert figures["requests"] > 0, path
+        assert figures["non_2xx"] == figures["errors"] == 0, path
+        assert figures["ratio_to_healthz"] > 0, path

@@ -50,4 +50,6 @@ class BinanceCoinmSimulator(BinanceFuturesSimulator):
 
     product: ClassVar[wire.Product] = COINM
     default_specs: ClassVar[tuple[SymbolSpec, ...]] = COINM_SPECS
+    SPECS = COINM_SPECS
+    TEMPLATE = "XRPUSD_PERP"
     default_four_hour: ClassVar[tuple[str, ...]] = ()

@@ -125,6 +125,7 @@ class BinanceFuturesSimulator(VenueServer[_Client]):
         replay_only: bool = False,
         weight_limit: int = 2400,
         clock: MarketClock | None = None,
+        listing_size: int | None = None,
     ) -> None:
         """``symbols``: simulate these (default: every symbol of :attr:`default_specs`).
         ``clock``: share one market (and its ground truth) with other venue servers; it is
@@ -141,9 +142,13 @@ class BinanceFuturesSimulator(VenueServer[_Client]):
             time_scale=time_scale,
             start_s=start_s,
             clock=clock,
+            listing_size=listing_size,
         )
         info_text = wire.load_exchange_info(self.product)
         info = json.loads(info_text)
+        if self.synthetic:
+            info["symbols"] = self._grow(info["symbols"], "symbol")
+            info_text = wire.encode(info)
         if symbols is None:
             listed = {s["symbol"] for s in info["symbols"]}
             symbols = [s for s in self.market.symbols if s in listed]
@@ -281,4 +286,6 @@ class BinanceUsdmSimulator(BinanceFuturesSimulator):
 
     product: ClassVar[wire.Product] = wire.USDM
     default_specs: ClassVar[tuple[SymbolSpec, ...]] = DEFAULT_SPECS
+    SPECS = DEFAULT_SPECS
+    TEMPLATE = "DOGEUSDT"
     default_four_hour: ClassVar[tuple[str, ...]] = wire.FOUR_HOUR_SYMBOLS

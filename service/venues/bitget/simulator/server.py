@@ -51,6 +51,9 @@ class _Client(SessionClient[wire.Session]):
 class BitgetSimulator(VenueServer[_Client]):
     """Bitget futures on loopback. ``async with BitgetSimulator() as sim: ...``."""
 
+    SPECS = wire.BITGET_SPECS
+    TEMPLATE = "DOGEUSDT"
+
     def __init__(
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
@@ -65,6 +68,8 @@ class BitgetSimulator(VenueServer[_Client]):
         ``list_only_simulated``: the contract listings hold only the simulated perpetuals."""
         super().__init__(scenario, specs=wire.BITGET_SPECS, ws_path=WS_PATH, **market)
         listings = {pt: wire.load_contracts(pt) for pt in wire.PRODUCT_TYPES}
+        listings = {pt: {**b, "data": self._grow(b["data"], "symbol")} for pt, b in
+                    listings.items()}  # fmt: skip
         perpetuals = wire.contracts(listings)
         self.contracts = {s: perpetuals[s] for s in self.market.symbols if s in perpetuals}
         if list_only_simulated:

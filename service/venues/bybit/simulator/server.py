@@ -55,6 +55,9 @@ def _category(path: str) -> str | None:
 class BybitSimulator(VenueServer[_Client]):
     """Bybit v5 on loopback. ``async with BybitSimulator() as sim: ...``."""
 
+    SPECS = wire.BYBIT_SPECS
+    TEMPLATE = "DOGEUSDT"
+
     def __init__(
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
@@ -70,6 +73,10 @@ class BybitSimulator(VenueServer[_Client]):
         self.push_interval_s = push_interval_s
         self.liquidation_interval_s = liquidation_interval_s
         listings = {c: wire.load_instruments(c) for c in wire.CATEGORIES}
+        listings = {
+            c: {**b, "result": {**b["result"], "list": self._grow(b["result"]["list"], "symbol")}}
+            for c, b in listings.items()
+        }
         perpetuals = wire.contracts(listings)
         self.contracts = {s: perpetuals[s] for s in self.market.symbols if s in perpetuals}
         if list_only_simulated:

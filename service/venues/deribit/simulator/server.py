@@ -69,6 +69,9 @@ class _Client(SessionClient[wire.Session]):
 class DeribitSimulator(VenueServer[_Client]):
     """Deribit perpetuals on loopback. ``async with DeribitSimulator() as sim: ...``."""
 
+    SPECS = wire.DERIBIT_SPECS
+    TEMPLATE = "ETH_USDC-PERPETUAL"
+
     def __init__(
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
@@ -83,7 +86,10 @@ class DeribitSimulator(VenueServer[_Client]):
         ``list_only_simulated``: the instrument listing holds only the simulated perpetuals (the
         recorded one has 19 perpetuals and 18 dated futures)."""
         super().__init__(scenario, specs=wire.DERIBIT_SPECS, ws_path=WS_PATH, **market)
-        listing = wire.load_listing()
+        listing = {
+            cur: {**body, "result": self._grow(body["result"], "instrument_name")}
+            for cur, body in wire.load_listing().items()
+        }
         self.contracts = wire.contracts(listing, self.market.symbols)
         if not self.contracts:
             raise ValueError(f"none of {self.market.symbols} is a Deribit perpetual")

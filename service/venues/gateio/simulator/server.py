@@ -55,6 +55,9 @@ def _settle(path: str) -> str | None:
 class GateSimulator(VenueServer[_Client]):
     """Gate futures on loopback. ``async with GateSimulator() as sim: ...``."""
 
+    SPECS = wire.GATE_SPECS
+    TEMPLATE = "DOGE_USDT"
+
     def __init__(
         self,
         scenario: Scenario | str = DEFAULT_SCENARIO,
@@ -68,7 +71,7 @@ class GateSimulator(VenueServer[_Client]):
         """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
         ``list_only_simulated``: the contract lists hold only the simulated contracts."""
         super().__init__(scenario, specs=wire.GATE_SPECS, ws_path="/v4/ws", **market)
-        listings = {s: wire.load_contracts(s) for s in wire.SETTLES}
+        listings = {s: self._grow(wire.load_contracts(s), "name") for s in wire.SETTLES}
         collected = wire.contracts(listings)
         self.contracts = {s: collected[s] for s in self.market.symbols if s in collected}
         if list_only_simulated:

@@ -25,6 +25,7 @@ live, once each), :attr:`replayed` (those sent again in snapshots) and :meth:`fi
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import defaultdict, deque
 from collections.abc import Coroutine
@@ -53,6 +54,8 @@ class HyperliquidSimulator(VenueServer[_Client]):
     """Hyperliquid perps on loopback. ``async with HyperliquidSimulator() as sim: ...``."""
 
     RESENDS_ON_SUBSCRIBE = True
+    SPECS = wire.HL_SPECS
+    TEMPLATE = "DOGE"
 
     def __init__(
         self,
@@ -70,13 +73,13 @@ class HyperliquidSimulator(VenueServer[_Client]):
         ``list_only_simulated``: ``meta`` lists only the simulated coins (else the sixteen-asset
         listing, one delisted)."""
         super().__init__(scenario, specs=wire.HL_SPECS, ws_path=wire.WS_PATH, **market)
-        listed = {a.name: a for a in wire.LISTING if not a.delisted}
+        template = next(a for a in wire.LISTING if a.name == self.TEMPLATE)
+        every = (*wire.LISTING, *(dataclasses.replace(template, name=s) for s in self.synthetic))
+        listed = {a.name: a for a in every if not a.delisted}
         self.coins = {s: listed[s] for s in self.market.symbols if s in listed}
         if not self.coins:
             raise ValueError(f"none of {self.market.symbols} is a listed Hyperliquid coin")
-        self.listing = tuple(
-            a for a in wire.LISTING if not list_only_simulated or a.name in self.coins
-        )
+        self.listing = tuple(a for a in every if not list_only_simulated or a.name in self.coins)
         self._listed = frozenset(a.name for a in self.listing if not a.delisted)
         self.rest = HyperliquidRest(wire.meta(self.listing), self._all_ctxs)
         self.push_interval_s, self.flush_interval_s = push_interval_s, flush_interval_s

@@ -78,6 +78,8 @@ class OkxSimulator(VenueServer[_Client]):
     """OKX v5 swaps on loopback. ``async with OkxSimulator() as sim: ...``."""
 
     RESENDS_ON_SUBSCRIBE = True
+    SPECS = OKX_SPECS
+    TEMPLATE = "ETH-USDT-SWAP"
     FAST: ClassVar[Mapping[str, Any]] = {
         "push_interval_s": 0.1,
         "oi_interval_s": 0.3,
@@ -106,6 +108,9 @@ class OkxSimulator(VenueServer[_Client]):
         super().__init__(scenario, specs=OKX_SPECS, ws_path=WS_PATH, **market)
         listing_text = wire.load_instruments()
         listing = json.loads(listing_text)
+        if self.synthetic:
+            listing["data"] = self._grow(listing["data"], "instId")
+            listing_text = wire.encode(listing)
         self.contracts = wire.contracts(listing, self.market.symbols, four_hour_symbols)
         if not self.contracts:
             raise ValueError(f"none of {self.market.symbols} is an OKX swap of the listing")
