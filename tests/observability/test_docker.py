@@ -190,7 +190,8 @@ def test_the_cluster_profile_is_a_6_node_cluster_and_sharded_processes() -> None
     for name, node in nodes.items():
         command: list[str] = node["command"]
         flags = dict(zip(command[1::2], command[2::2], strict=True))
-        assert command[0] == "redis-server" and flags["--cluster-enabled"] == "yes", name
+        assert command[0] == "redis-server", name
+        assert flags["--cluster-enabled"] == "yes", name
         assert flags["--cluster-announce-hostname"] == name, name
         assert flags["--cluster-preferred-endpoint-type"] == "hostname", name
         assert node["volumes"] == [f"{name}:/data"], name  # nodes.conf survives a restart
