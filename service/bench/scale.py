@@ -99,6 +99,17 @@ def scale_plan(
     return out
 
 
+def runqueue_wait_s(pid: int) -> float:
+    """Seconds the threads of ``pid`` have waited, runnable, for a CPU so far
+    (``/proc/<pid>/task/*/schedstat``, second field): a process starved by others' work has
+    a large one; a process that is idle because it waits for I/O (a round trip) has not."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
 def machine_busy_s() -> float:
     """CPU seconds every CPU of the machine has been busy (``/proc/stat``: all but idle and
     iowait), so far."""
@@ -108,13 +119,15 @@ def machine_busy_s() -> float:
 
 async def redis_nodes_cpu_s(nodes: Sequence[str]) -> dict[str, float]:
     """User + system CPU seconds of every Redis node so far (``nodes``: their plain URLs),
-    by ``<role>:<port>`` (``single`` for a Redis that is not a cluster's)."""
-    out: dict[str, float] = {}
+    by ``<role>:<port>`` (``single`` for a Redis that is not a cluster's), and the seconds
+    their processes waited for a CPU (``wait``: all nodes together)."""
+    out: dict[str, float] = {"wait": 0.0}
     for url in nodes:
         client = aioredis.Redis.from_url(url)
         try:
             cpu, replication = await client.info("cpu"), await client.info("replication")
             cluster = (await client.info("cluster")).get("cluster_enabled") == 1
+            out["wait"] += runqueue_wait_s(int((await client.info("server"))["process_id"]))
         finally:
             await client.aclose()
         role = (
@@ -263,12 +276,14 @@ async def run_shards(
         await asyncio.sleep(1.0)  # start-up work (markets, latest states) done
         prepared = blaster.prepare(frames)
         redis0, shards0 = await redis_nodes_cpu_s(nodes), [process_cpu_s(p) for p in pids]
+        waits0 = [runqueue_wait_s(p) for p in pids]
         gen0, machine0 = time.process_time(), machine_busy_s()
         start_ms, t0 = time.time() * 1000, time.monotonic()
         send_s = await blaster.blast(prepared)
         gen_send = time.process_time() - gen0
         await _settle(pids, SETTLE_TIMEOUT_S)
         shards1, redis1 = [process_cpu_s(p) for p in pids], await redis_nodes_cpu_s(nodes)
+        waits1 = [runqueue_wait_s(p) for p in pids]
         gen1, machine1, t1 = time.process_time(), machine_busy_s(), time.monotonic()
     by_symbol, last_ms, latencies = await read_back(client, symbols, kinds)
     stored = sum(by_symbol.values())
@@ -278,6 +293,7 @@ async def run_shards(
     wall_s = max(1e-3, (last_ms - start_ms) / 1000)
     shard_cpu = [b - a for a, b in zip(shards0, shards1, strict=True)]
     redis_cpu = {k: redis1[k] - redis0[k] for k in redis1}
+    redis_wait = redis_cpu.pop("wait")
     measured_s = t1 - t0
     own = sum(shard_cpu) + sum(redis_cpu.values()) + (gen1 - gen0)
     return {
@@ -291,9 +307,13 @@ async def run_shards(
         "shard_events_share": [round(n / max(1, stored), 3) for n in owned],
         "shard_cpu_us_per_event": _us(sum(shard_cpu), stored),
         "shard_busy_share": [round(c / wall_s, 3) for c in shard_cpu],
+        "shard_cpu_wait_share": [
+            round((b - a) / wall_s, 3) for a, b in zip(waits0, waits1, strict=True)
+        ],
         "redis_cpu_s": {k: round(v, 3) for k, v in sorted(redis_cpu.items())},
         "redis_cpu_us_per_event": _us(sum(redis_cpu.values()), stored),
         "redis_busy_share": round(max(redis_cpu.values()) / wall_s, 3),
+        "redis_cpu_wait_share": round(redis_wait / wall_s, 3),
         "generator_cpu_us_per_event": _us(gen_send, stored),
         "machine_busy_cores": round((machine1 - machine0) / measured_s, 3),
         "other_busy_cores": round(max(0.0, machine1 - machine0 - own) / measured_s, 3),

@@ -20,7 +20,8 @@ from service.cli import main
 RUN_KEYS = {
     "command", "events_stored", "events_lost", "wall_s", "send_s", "events_per_s",
     "shard_cpu_s", "shard_events_share", "shard_cpu_us_per_event", "shard_busy_share",
-    "redis_cpu_s", "redis_cpu_us_per_event", "redis_busy_share", "generator_cpu_us_per_event",
+    "shard_cpu_wait_share", "redis_cpu_s", "redis_cpu_us_per_event", "redis_busy_share",
+    "redis_cpu_wait_share", "generator_cpu_us_per_event",
     "machine_busy_cores", "other_busy_cores", "latency_ms",
 }  # fmt: skip
 
