@@ -229,3 +229,41 @@ def market(seconds: int, scale: float, connections: int, wrk_seconds: int,
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
     _print(result)
+
+
+@bench.command()
+@click.option(
+    "--shards",
+    "shard_counts",
+    multiple=True,
+    type=click.IntRange(1, 64),
+    help="Collector shard counts to measure (repeatable; default: 1, 2 and 4).",
+)
+@click.option("--events", default=200_000, show_default=True, type=click.IntRange(min=1),
+              help="Events to send (at least), the same for every shard count.")  # fmt: skip
+@click.option(
+    "--liquidations",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="OKX liquidation frames per round, on the all-market channel every shard reads.",
+)
+@click.option(
+    "--store",
+    type=click.Choice(["single", "cluster"]),
+    default="single",
+    show_default=True,
+    help="A private Redis, or a private Redis Cluster of 3 masters and 3 replicas.",
+)
+def scale(shard_counts: tuple[int, ...], events: int, liquidations: int, store: str) -> None:
+    """The same market load through 1, 2 and 4 collector shard processes (run --only
+    collect --shard I/N): events/s, CPU per event of the shards, Redis and the load
+    generator, and latency from frame received to stored."""
+    from .scale import run_scale
+    from .wire import BenchError
+
+    try:
+        result = asyncio.run(run_scale(shard_counts or (1, 2, 4), events, liquidations, store))
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    _print(result)

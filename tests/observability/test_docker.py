@@ -66,16 +66,28 @@ def test_every_variable_without_a_default_is_in_env_example() -> None:
     assert required <= documented, required - documented
 
 
+def _one_shot(service: Json) -> bool:
+    """A job that runs once and exits (the cluster's init): no healthcheck, never restarted;
+    what depends on it waits for it to have completed."""
+    return bool(service.get("restart") == "no")
+
+
 def test_every_dependency_waits_for_a_healthcheck() -> None:
     services: dict[str, Json] = compose(env_example())["services"]
     for name, service in services.items():
-        assert "healthcheck" in service, f"{name} has no healthcheck"
+        assert _one_shot(service) or "healthcheck" in service, f"{name} has no healthcheck"
         for dep, how in service.get("depends_on", {}).items():
+            if _one_shot(services[dep]):
+                assert how["condition"] == "service_completed_successfully", (name, dep)
+                continue
             assert how["condition"] == "service_healthy", (name, dep)
             assert "healthcheck" in services[dep], (name, dep)
+            # A dependency in another profile must not be required: it is not started.
+            if set(services[dep].get("profiles", [])) - set(service.get("profiles", [])):
+                assert how.get("required") is False, (name, dep)
     assert set(services["deleverage"]["depends_on"]) == {"redis", "mosquitto"}
     assert set(services["prometheus"]["depends_on"]) == {"deleverage"}
-    assert set(services["grafana"]["depends_on"]) == {"prometheus"}
+    assert set(services["grafana"]["depends_on"]) == {"prometheus", "prometheus-cluster"}
     assert "/healthz" in " ".join(services["deleverage"]["healthcheck"]["test"])
 
 
@@ -145,3 +157,70 @@ def test_the_dockerfile_is_multi_stage_non_root_with_a_healthcheck() -> None:
     assert "/healthz" in " ".join(lines[healthcheck : healthcheck + 2])
     ignored = set((REPO / ".dockerignore").read_text().split())
     assert {".git", ".venv", "tests", ".env"} <= ignored
+
+
+def _profile(services: dict[str, Json], profile: str) -> dict[str, Json]:
+    return {n: s for n, s in services.items() if profile in s.get("profiles", [])}
+
+
+def _shards(services: dict[str, Json], component: str) -> list[str]:
+    """The ``--shard`` of every cluster process that runs ``--only <component>``."""
+    out = []
+    for service in _profile(services, "cluster").values():
+        command: list[str] = service.get("command", [])
+        if command[:1] == ["run"] and ["--only", component] == command[1:3]:
+            out.append(command[command.index("--shard") + 1])
+    return sorted(out)
+
+
+def test_the_cluster_profile_is_a_6_node_cluster_and_sharded_processes() -> None:
+    services: dict[str, Json] = compose(env_example())["services"]
+    # Exactly one stack at a time: the single one and the cluster share only what is not
+    # in a profile (Mosquitto, Grafana), and each publishes the API and Prometheus once.
+    single, cluster = _profile(services, "single"), _profile(services, "cluster")
+    assert set(single) == {"deleverage", "redis", "prometheus"}
+    for name in services.keys() - single.keys() - cluster.keys():
+        assert services[name].get("profiles", []) in ([], ["simulator"]), name
+    for stack in (single, cluster):
+        published = [p.rsplit(":", 1)[1] for s in stack.values() for p in s.get("ports", [])]
+        assert sorted(published) == ["8000", "9090"], published
+
+    nodes = {n: s for n, s in cluster.items() if n.startswith("redis-node-")}
+    assert len(nodes) == 6
+    for name, node in nodes.items():
+        command: list[str] = node["command"]
+        flags = dict(zip(command[1::2], command[2::2], strict=True))
+        assert command[0] == "redis-server", name
+        assert flags["--cluster-enabled"] == "yes", name
+        assert flags["--cluster-announce-hostname"] == name, name
+        assert flags["--cluster-preferred-endpoint-type"] == "hostname", name
+        assert node["volumes"] == [f"{name}:/data"], name  # nodes.conf survives a restart
+    init = cluster["redis-cluster-init"]
+    assert init["environment"]["CLUSTER_NODES"].split() == [f"{n}:6379" for n in sorted(nodes)]
+    assert "--cluster-replicas 1" in init["command"][-1]
+    assert set(init["depends_on"]) == set(nodes)
+
+    processes = {n: s for n, s in cluster.items() if s.get("command", [""])[0] == "run"}
+    assert set(processes) == {"collect-0", "collect-1", "detect-0", "detect-1", "alerts", "api"}
+    for name, process in processes.items():
+        url = process["environment"]["DELEVERAGE_REDIS_URL"]
+        assert url.startswith("redis+cluster://redis-node-0:6379?"), (name, url)
+        assert {h.split(":")[0] for h in re.findall(r"node=([\w.-]+:\d+)", url)} <= set(nodes)
+        assert process["depends_on"] == {
+            "redis-cluster-init": {"condition": "service_completed_successfully"}
+        }, name
+    # Every shard I/N of N: 0..N-1, once each (docs/scaling.md).
+    for component in ("collect", "detect"):
+        shards = _shards(services, component)
+        count = len(shards)
+        assert shards == [f"{i}/{count}" for i in range(count)], (component, shards)
+    # Prometheus scrapes every process (each serves its /metrics), under the job the rules use.
+    prometheus = cluster["prometheus-cluster"]
+    config_file = next(a for a in prometheus["command"] if a.startswith("--config.file="))
+    config = yaml.safe_load((REPO / "config/prometheus" / Path(config_file).name).read_text())
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == "deleverage"
+    (targets,) = [c["targets"] for c in job["static_configs"]]
+    assert sorted(targets) == sorted(f"{n}:8000" for n in processes)
+    for name in processes:
+        assert "api" in processes[name]["command"], f"{name} serves no /metrics"

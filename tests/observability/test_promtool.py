@@ -7,6 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from obs_support import PROMETHEUS_DIR, alerting_rules, need, recording_rules
 
@@ -25,8 +26,10 @@ def _promtool(*args: str) -> str:
     return output
 
 
-def test_promtool_check_config_accepts_prometheus_yml() -> None:
-    output = _promtool("check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
+@pytest.mark.parametrize("name", ["prometheus.yml", "cluster.yml"])
+def test_promtool_check_config_accepts_the_configuration(name: str) -> None:
+    """``prometheus.yml`` (the single stack), ``cluster.yml`` (the cluster profile)."""
+    output = _promtool("check", "config", str(PROMETHEUS_DIR / name))
     assert f"SUCCESS: {len(RULE_FILES)} rule files found" in output
 
 
