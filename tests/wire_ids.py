@@ -7,22 +7,9 @@ from collections import Counter
 from typing import Any
 
 from service.events import Liquidation
+from service.simulate.server import canonical_id as canonical
 
 Id = tuple[str, str]
-
-
-def canonical(i: Id) -> Id:
-    """An identity with its numbers written one way: a parser may keep a size as the text it
-    received ("247") or as the number it decoded ("247.0"); both are the same liquidation."""
-    symbol, event_id = i
-
-    def number(part: str) -> str:
-        try:
-            return repr(float(part))
-        except ValueError:
-            return part
-
-    return symbol, ":".join(number(part) for part in event_id.split(":"))
 
 
 def sent_ids(sim: Any, since: int = 0, upto: int | None = None) -> Counter[Id]:

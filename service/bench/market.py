@@ -51,6 +51,7 @@ from ..lifeline import spawn_options
 from ..simulate.clock import MarketClock
 from ..simulate.market import LiquidationPrint, Market, SymbolSpec
 from ..simulate.scenario import CALM, Drift, Label, Phase, Regime, Scenario
+from ..simulate.server import canonical_id
 from ..store import keys
 from ..store.client import connect
 from ..store.embedded import embedded_redis
@@ -139,19 +140,6 @@ class SendLog(list[LiquidationPrint]):
 
 
 Id = tuple[str, str]
-
-
-def canonical(i: Id) -> Id:
-    """An identity with its numbers written one way (a parser may keep "247" or 247.0)."""
-    symbol, event_id = i
-
-    def number(part: str) -> str:
-        try:
-            return repr(float(part))
-        except ValueError:
-            return part
-
-    return symbol, ":".join(number(part) for part in event_id.split(":"))
 
 
 def listing_sizes(scale: float, only: Sequence[str] = ()) -> dict[str, int]:
@@ -471,14 +459,14 @@ async def liquidation_figures(
         when: dict[Id, float] = {}
         for p, ms in zip(log, log.sent_ms, strict=True):
             for i in sim.wire_ids(p):
-                c = canonical(i)
+                c = canonical_id(i)
                 sent[c] += 1
                 when[c] = min(ms, when.get(c, ms))
         symbols = {s for s, _ in sent} | set(getattr(sim, "contracts", None) or sim.coins)
         stored = await stored_liquidations(client, venue, symbols)
-        ids = Counter(canonical((e.symbol, e.event_id)) for _, e in stored)
+        ids = Counter(canonical_id((e.symbol, e.event_id)) for _, e in stored)
         for entry_ms, e in stored:
-            sent_ms = when.get(canonical((e.symbol, e.event_id)))
+            sent_ms = when.get(canonical_id((e.symbol, e.event_id)))
             if sent_ms is None:
                 unmatched += 1
                 continue

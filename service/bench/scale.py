@@ -68,6 +68,7 @@ from .wire import (
     expected_events,
     process_cpu_s,
     rest_servers,
+    run_floor,
     service_config,
 )
 
@@ -169,37 +170,6 @@ def _percentiles(values: list[int]) -> dict[str, float]:
     out = {k: float(values[min(len(values) - 1, int(q * len(values)))]) for k, q in at.items()}
     out["max"] = float(values[-1])
     return out
-
-
-async def run_floor(
-    spec: dict[str, Any], blaster: Blaster, frames: Sequence[Frame]
-) -> dict[str, Any]:
-    """The floor consumer (:mod:`.floor`) reading the blasted frames: its events, CPU
-    seconds and wall seconds."""
-    with tempfile.TemporaryDirectory(prefix="deleverage-bench-") as tmp:
-        path = Path(tmp) / "floor.json"
-        path.write_text(json.dumps(spec))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "service.bench.floor", str(path),
-            stdout=asyncio.subprocess.PIPE, **spawn_options(),
-        )  # fmt: skip
-        assert proc.stdout is not None
-        try:
-            async with asyncio.timeout(START_TIMEOUT_S):
-                if (await proc.stdout.readline()).strip() != b"ready":
-                    raise BenchError("the floor consumer did not start")
-                await blaster.wait_subscribed(frames, START_TIMEOUT_S)
-            prepared = blaster.prepare(frames)
-            t0 = time.perf_counter()
-            await blaster.blast(prepared)
-            async with asyncio.timeout(SETTLE_TIMEOUT_S):
-                result: dict[str, Any] = json.loads(await proc.stdout.readline())
-            result["wall_s"] = time.perf_counter() - t0
-        finally:
-            if proc.returncode is None:
-                proc.terminate()
-            await proc.wait()
-    return result
 
 
 @contextlib.asynccontextmanager
@@ -350,7 +320,9 @@ async def run_scale(
         expected = expected_events({OKX: okx}, {OKX: markets}, frames)
         sent = sum(expected.values())
         kinds = {k for _, k in expected}
-        floor = await run_floor({"frames": len(frames), "connections": conns}, blaster, frames)
+        floor = await run_floor(
+            {"frames": len(frames), "connections": conns}, blaster, frames, blast=True
+        )
         config = service_config(redis_url, {OKX: (blaster.url(OKX), rest[OKX])})
         symbols = sorted(markets)
         runs: dict[str, Any] = {}

@@ -207,8 +207,11 @@ def _target(pid: int, wrapped: bool) -> int:
 
 
 async def run_floor(
-    spec: dict[str, Any], blaster: Blaster, frames: Sequence[Frame]
+    spec: dict[str, Any], blaster: Blaster, frames: Sequence[Frame], *, blast: bool = False
 ) -> dict[str, Any]:
+    """The floor consumer (:mod:`.floor`) reading the plan: its events, CPU seconds and wall
+    seconds. ``blast``: the frames are framed beforehand and written in chunks
+    (:meth:`.Blaster.blast`, what ``bench scale`` sends), not sent one by one."""
     with tempfile.TemporaryDirectory(prefix="deleverage-bench-") as tmp:
         path = Path(tmp) / "floor.json"
         path.write_text(json.dumps(spec))
@@ -222,8 +225,9 @@ async def run_floor(
                 if (await proc.stdout.readline()).strip() != b"ready":
                     raise BenchError("the floor consumer did not start")
                 await blaster.wait_subscribed(frames, START_TIMEOUT_S)
+            prepared = blaster.prepare(frames) if blast else None
             t0 = time.perf_counter()
-            await blaster.send(frames)
+            await (blaster.send(frames) if prepared is None else blaster.blast(prepared))
             async with asyncio.timeout(SETTLE_TIMEOUT_S):
                 result: dict[str, Any] = json.loads(await proc.stdout.readline())
             result["wall_s"] = time.perf_counter() - t0

@@ -81,6 +81,21 @@ def text_of(message: str | bytes) -> str:
     return message if isinstance(message, str) else message.decode()
 
 
+def canonical_id(i: tuple[str, str]) -> tuple[str, str]:
+    """A liquidation identity (:meth:`VenueServer.wire_ids`, or a stored event's ``(symbol,
+    event_id)``) with its numbers written one way: a parser may keep a size as the text it
+    received ("247") or as the number it decoded ("247.0"); both are the same liquidation."""
+    symbol, event_id = i
+
+    def number(part: str) -> str:
+        try:
+            return repr(float(part))
+        except ValueError:
+            return part
+
+    return symbol, ":".join(number(part) for part in event_id.split(":"))
+
+
 class VenueServer(Generic[C]):
     """One venue on loopback over a market of its own, or over a shared ``clock``'s (then
     started and stopped by its owner). ``async with Sim() as sim: ...``."""
