@@ -55,6 +55,18 @@ def captures() -> Path:
     return CAPTURES
 
 
+@pytest.fixture
+def own_cluster() -> Iterator[Cluster]:
+    """A Redis Cluster (3 masters, 3 replicas) of the test's own, for a test that kills one of
+    its nodes; stopped after it."""
+    why = cluster_available()
+    if why is not None:
+        pytest.skip(f"no Redis Cluster: {why}")
+    cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[Cluster]:
     """A local Redis Cluster (3 masters, 3 replicas) for the whole run, stopped at its end."""

@@ -132,3 +132,42 @@ def survivors(procs: list[Proc], within_s: float) -> list[Proc]:
     while (left := [p for p in procs if alive(p)]) and time.monotonic() < deadline:
         time.sleep(0.05)
     return left
+
+
+class ServiceProcesses:
+    """``deleverage run --only <component>`` processes by name, each logging to a file of its
+    own (``<name>-<start>.log``, ``/`` spelled ``of``), killed, stopped and checked."""
+
+    def __init__(self, component: str, logs: Path) -> None:
+        self.component = component
+        self.logs = logs
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.starts: dict[str, int] = {}
+
+    def start(self, name: str, config: Path, shard: str | None = None, api: bool = False) -> None:
+        self.starts[name] = self.starts.get(name, 0) + 1
+        log = self.logs / f"{name.replace('/', 'of')}-{self.starts[name]}.log"
+        args = ["run", "--only", self.component, *(["--only", "api"] if api else []),
+                "--config", str(config), *(["--shard", shard] if shard else [])]  # fmt: skip
+        with log.open("wb") as out:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "service", *args],
+                cwd=REPO, env=service_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            )  # fmt: skip
+
+    def kill(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            stop(proc, 10.0)
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                logs = "\n".join(p.read_text()[-3000:] for p in sorted(self.logs.glob("*.log")))
+                raise AssertionError(
+                    f"{self.component} {name} exited with {proc.returncode}:\n{logs}"
+                )

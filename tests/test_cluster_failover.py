@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import cast
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from cluster_support import Cluster, cluster_available, start_cluster
+from cluster_support import Cluster
 from redis.asyncio.cluster import RedisCluster
 from test_recovery import SYMBOLS, VENUE, Feeder, _identity, probing, running
 
@@ -33,16 +32,6 @@ from service.venues import REGISTRY
 pytestmark = pytest.mark.integration
 
 FAILOVER_WITHIN_S = 15.0
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[Cluster]:
-    why = cluster_available()
-    if why is not None:
-        pytest.skip(f"no Redis Cluster: {why}")
-    cluster = start_cluster()
-    yield cluster
-    cluster.stop()
 
 
 async def _master_of(client: aioredis.Redis, key: str) -> int:

@@ -18,12 +18,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from cluster_support import Cluster, cluster_available, start_cluster
+from cluster_support import Cluster
 from test_cluster_failover import _master_of, _metric
 from test_recovery import probing, running
 from waits import eventually
@@ -48,16 +47,6 @@ TIME_SCALE = 3.0
 ARRIVAL_S = 20.0
 """How long what was sent may take to be stored once the burst is over (the failover is
 about 3 to 4 s with the cluster's 1 s node timeout)."""
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[Cluster]:
-    why = cluster_available()
-    if why is not None:
-        pytest.skip(f"no Redis Cluster: {why}")
-    cluster = start_cluster()
-    yield cluster
-    cluster.stop()
 
 
 async def _stored_ids(client: Any, symbols: list[str]) -> list[tuple[str, str]]:

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -31,7 +28,7 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 import yaml
-from procs_support import REPO, service_env, stop
+from procs_support import ServiceProcesses
 
 from service.config import StoreSettings
 from service.detect.runner import Beat
@@ -76,38 +73,11 @@ def _config(path: Path, redis_url: str) -> Path:
     return path
 
 
-class Detectors:
+class Detectors(ServiceProcesses):
     """``deleverage run --only detect`` processes, each logging to a file of its own."""
 
     def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.starts = Counter[str]()
-
-    def start(self, name: str, config: Path, shard: str | None = None) -> None:
-        self.starts[name] += 1
-        log = self.logs / f"{name.replace('/', 'of')}-{self.starts[name]}.log"
-        args = ["run", "--only", "detect", "--config", str(config)]
-        with log.open("wb") as out:
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "service", *args, *(["--shard", shard] if shard else [])],
-                cwd=REPO, env=service_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-            )  # fmt: skip
-
-    def kill(self, name: str) -> None:
-        proc = self.procs.pop(name)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            stop(proc, 10.0)
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                logs = "\n".join(p.read_text()[-3000:] for p in sorted(self.logs.glob("*.log")))
-                raise AssertionError(f"detector {name} exited with {proc.returncode}:\n{logs}")
+        super().__init__("detect", logs)
 
 
 @pytest.fixture
