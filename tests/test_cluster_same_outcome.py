@@ -21,12 +21,12 @@ import pytest
 import redis.asyncio as aioredis
 from asgi_lifespan import LifespanManager
 from cluster_support import Cluster
+from market_events import market_events
 
 from service.alerts.service import AlertService
 from service.config import ApiSettings, DetectorSettings, Settings, StoreSettings, VenueSettings
 from service.config_alerts import AlertSettings
 from service.detect.runner import Detector
-from service.events import Event, Liquidation, MarkPrice, OpenInterest
 from service.publish.api import create_app
 from service.simulate.market import Market
 from service.simulate.scenario import SCENARIOS
@@ -58,25 +58,6 @@ class Clock:
         return self.t
 
 
-def _events(market: Market, dt_s: float, now_ms: int, step: int) -> list[Event]:
-    """What the venue would have sent over one step: the liquidations, a mark price and the
-    open interest of each symbol."""
-    out: list[Event] = []
-    for i, p in enumerate(market.step(dt_s * TIME_SCALE, ts_ms=now_ms, span_ms=dt_s * 1000)):
-        out.append(Liquidation(
-            venue=VENUE, symbol=p.symbol, base=p.base, ts_ms=p.ts_ms, recv_ms=now_ms,
-            side=p.side, price=p.price, quantity=p.qty_base, quantity_base=p.qty_base,
-            notional_usd=p.notional_usd, sampled=False, event_id=f"{step}-{i}",
-        ))  # fmt: skip
-    for q in market.quotes():
-        out.append(MarkPrice(venue=VENUE, symbol=q.symbol, base=q.base, ts_ms=now_ms,
-                             recv_ms=now_ms, mark_price=q.mark, index_price=q.index))  # fmt: skip
-        out.append(OpenInterest(venue=VENUE, symbol=q.symbol, base=q.base, ts_ms=now_ms,
-                                recv_ms=now_ms, oi_contracts=q.oi_base, oi_base=q.oi_base,
-                                oi_usd=q.oi_base * q.mark))  # fmt: skip
-    return out
-
-
 async def _run(client: aioredis.Redis, t0_ms: int) -> dict[str, Any]:
     base = SCENARIOS["long_unwind"]
     scenario = replace(base, phases=(*base.phases[:-1], replace(base.phases[-1], duration_s=60.0)))
@@ -96,7 +77,10 @@ async def _run(client: aioredis.Redis, t0_ms: int) -> dict[str, Any]:
             clock.t += STEP_S
             now_ms = round(clock.t * 1000)
             await write_batch(
-                client, _events(market, STEP_S, now_ms, step), StoreSettings(), now_ms
+                client,
+                market_events(VENUE, market, STEP_S * TIME_SCALE, STEP_S, now_ms, step),
+                StoreSettings(),
+                now_ms,
             )
             while await detector._read(block_ms=1):
                 pass

@@ -28,11 +28,11 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 import yaml
+from market_events import market_events
 from procs_support import ServiceProcesses
 
 from service.config import StoreSettings
 from service.detect.runner import Beat
-from service.events import Event, Liquidation, MarkPrice, OpenInterest
 from service.shard import asset_owner
 from service.simulate.market import Market
 from service.simulate.scenario import SCENARIOS
@@ -120,24 +120,6 @@ def _markets() -> dict[str, Market]:
     return {v: Market(scenario, symbols=SYMBOLS, seed=5 + i) for i, v in enumerate(VENUES)}
 
 
-def _events(venue: str, market: Market, now_ms: int, step: int) -> list[Event]:
-    out: list[Event] = []
-    prints = market.step(SCENARIO_STEP_S, ts_ms=now_ms, span_ms=STEP_S * 1000)
-    for i, p in enumerate(prints):
-        out.append(Liquidation(
-            venue=venue, symbol=p.symbol, base=p.base, ts_ms=p.ts_ms, recv_ms=now_ms,
-            side=p.side, price=p.price, quantity=p.qty_base, quantity_base=p.qty_base,
-            notional_usd=p.notional_usd, sampled=False, event_id=f"{step}-{i}",
-        ))  # fmt: skip
-    for q in market.quotes():
-        out.append(MarkPrice(venue=venue, symbol=q.symbol, base=q.base, ts_ms=now_ms,
-                             recv_ms=now_ms, mark_price=q.mark, index_price=q.index))  # fmt: skip
-        out.append(OpenInterest(venue=venue, symbol=q.symbol, base=q.base, ts_ms=now_ms,
-                                recv_ms=now_ms, oi_contracts=q.oi_base, oi_base=q.oi_base,
-                                oi_usd=q.oi_base * q.mark))  # fmt: skip
-    return out
-
-
 async def _beats(client: aioredis.Redis) -> dict[str, Beat]:
     raw = await client.hgetall(keys.DETECT_SHARDS)
     return {k.decode(): msgspec.json.decode(v, type=Beat) for k, v in raw.items()}
@@ -185,7 +167,7 @@ async def test_a_killed_detector_shard_restarts_losing_nothing_counting_nothing_
     for step in range(STEPS):
         now_ms = time.time_ns() // 1_000_000
         for venue, market in markets.items():
-            events = _events(venue, market, now_ms, step)
+            events = market_events(venue, market, SCENARIO_STEP_S, STEP_S, now_ms, step)
             await write_batch(redis_client, events, StoreSettings(), now_ms)
             await write_batch(other_client, events, StoreSettings(), now_ms)
         if step == KILL_AT:

@@ -48,6 +48,7 @@ import redis.asyncio as aioredis
 from ..events import Kind, Liquidation, Side, decode
 from ..health import HealthSnapshot
 from ..lifeline import spawn_options
+from ..publish.metrics import DETECTOR_ROUND_SECONDS
 from ..simulate.clock import MarketClock
 from ..simulate.market import LiquidationPrint, Market, SymbolSpec
 from ..simulate.scenario import CALM, Drift, Label, Phase, Regime, Scenario
@@ -102,7 +103,6 @@ DRAIN_S: Final = 3.0
 DRAIN_IDLE_S: Final = 15.0
 DRAIN_MAX_S: Final = 300.0
 MIN_WRK_S: Final = 2
-ROUND_METRIC: Final = "deleverage_detector_round_seconds"
 
 
 def bench_scenario(assets: Iterable[str], seconds: float) -> Scenario:
@@ -289,10 +289,10 @@ async def round_histogram(base: str) -> tuple[dict[float, float], float]:
     buckets: dict[float, float] = {}
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(f"{ROUND_METRIC}_bucket"):
+        if line.startswith(f"{DETECTOR_ROUND_SECONDS}_bucket"):
             le = line.split('le="', 1)[1].split('"', 1)[0]
             buckets[float(le)] = float(line.rsplit(" ", 1)[1])
-        elif line.startswith(f"{ROUND_METRIC}_sum"):
+        elif line.startswith(f"{DETECTOR_ROUND_SECONDS}_sum"):
             total = float(line.rsplit(" ", 1)[1])
     return buckets, total
 

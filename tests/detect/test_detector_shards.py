@@ -18,10 +18,10 @@ from typing import Any
 import msgspec
 import pytest
 import redis.asyncio as aioredis
+from market_events import market_events
 
 from service.config import DetectorSettings, StoreSettings
 from service.detect.runner import Detector
-from service.events import Event, Liquidation, MarkPrice, OpenInterest
 from service.scores import Pressure
 from service.shard import Shard, asset_owner
 from service.simulate.market import Market
@@ -63,24 +63,6 @@ def _markets() -> dict[str, Market]:
     base = SCENARIOS["long_unwind"]
     scenario = replace(base, phases=(*base.phases[:-1], replace(base.phases[-1], duration_s=60.0)))
     return {v: Market(scenario, symbols=SYMBOLS, seed=11 + i) for i, v in enumerate(VENUES)}
-
-
-def _events(venue: str, market: Market, now_ms: int, step: int) -> list[Event]:
-    out: list[Event] = []
-    prints = market.step(STEP_S * TIME_SCALE, ts_ms=now_ms, span_ms=STEP_S * 1000)
-    for i, p in enumerate(prints):
-        out.append(Liquidation(
-            venue=venue, symbol=p.symbol, base=p.base, ts_ms=p.ts_ms, recv_ms=now_ms,
-            side=p.side, price=p.price, quantity=p.qty_base, quantity_base=p.qty_base,
-            notional_usd=p.notional_usd, sampled=False, event_id=f"{step}-{i}",
-        ))  # fmt: skip
-    for q in market.quotes():
-        out.append(MarkPrice(venue=venue, symbol=q.symbol, base=q.base, ts_ms=now_ms,
-                             recv_ms=now_ms, mark_price=q.mark, index_price=q.index))  # fmt: skip
-        out.append(OpenInterest(venue=venue, symbol=q.symbol, base=q.base, ts_ms=now_ms,
-                                recv_ms=now_ms, oi_contracts=q.oi_base, oi_base=q.oi_base,
-                                oi_usd=q.oi_base * q.mark))  # fmt: skip
-    return out
 
 
 Row = tuple[int, str, str, str, str, str | None, float, float]
@@ -132,7 +114,12 @@ async def _play(
         clock.t += STEP_S
         now_ms = round(clock.t * 1000)
         for venue, market in markets.items():
-            await write_batch(client, _events(venue, market, now_ms, step), StoreSettings(), now_ms)
+            await write_batch(
+                client,
+                market_events(venue, market, STEP_S * TIME_SCALE, STEP_S, now_ms, step),
+                StoreSettings(),
+                now_ms,
+            )
         restarted = None
         if restart is not None and step == restart[0]:
             i = next(n for n, d in enumerate(detectors) if _index(d) == restart[1])
@@ -322,7 +309,10 @@ async def test_a_shard_that_is_down_holds_the_market_then_weighs_nothing(
         now_ms = round(clock.t * 1000)
         for venue, market in markets.items():
             await write_batch(
-                redis_client, _events(venue, market, now_ms, step), StoreSettings(), now_ms
+                redis_client,
+                market_events(venue, market, STEP_S * TIME_SCALE, STEP_S, now_ms, step),
+                StoreSettings(),
+                now_ms,
             )
         alive = [d1, d0] if step < 40 else [d0]
         died = died if step < 40 else died or clock.t - STEP_S
