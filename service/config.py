@@ -211,6 +211,10 @@ class StoreSettings(_Section):
     """Retention of the per-venue hand-off streams that the detector consumes."""
     flush_max_events: Annotated[int, Field(gt=0)] = 20_000
     """Largest batch written in one pipeline."""
+    flush_max_instruments: Annotated[int, Field(gt=0)] = 300
+    """Most instruments in one batch (one store-script call each): bounds how long one batch
+    keeps the event loop and Redis busy, and so how long a liquidation waits behind tickers
+    (liquidations are written first; ``docs/redis.md``)."""
     max_pending_events: Annotated[int, Field(gt=0)] = 500_000
     """Above this many unwritten events the collectors wait for Redis (no drops)."""
 

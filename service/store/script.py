@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Final
 
 from ..config import StoreSettings
@@ -158,6 +159,20 @@ class Group:
         self.encoded: list[bytes] = []
 
 
+@lru_cache(maxsize=1 << 16)
+def _script_keys(venue: str, symbol: str, indexed: bool) -> tuple[tuple[str, ...], str]:
+    """The store script's keys for one instrument, and its registry member (made once per
+    instrument: a flush of a whole market's tickers asks for them thousands of times)."""
+    script_keys = (
+        *(keys.events(venue, symbol, kind) for kind in KIND_ORDER),
+        keys.latest(venue, symbol),
+        keys.liquidation_ids(venue, symbol),
+        keys.last_batch(venue, symbol),
+        *((keys.liquidation_index(), keys.liquidation_index(venue)) if indexed else ()),
+    )
+    return script_keys, keys.instrument_id(venue, symbol)
+
+
 def queue_instruments(
     pipe: Any,
     batch: Sequence[Event],
@@ -180,23 +195,16 @@ def queue_instruments(
     fields = [kind.value for kind in KIND_ORDER]
     forget = _minid(now_ms, settings.liquidation_dedup_s)
     latest_ttl_ms = int(max(settings.retention_s.values()) * 1000)
+    shared = (*minids, *fields, now_ms, forget, batch_id, latest_ttl_ms)
     for (venue, symbol), group in groups.items():
+        script_keys, member = _script_keys(venue, symbol, indexed)
         pipe.evalsha(
             STORE_SHA,
-            _N + 5 if indexed else _N + 3,
-            *(keys.events(venue, symbol, kind) for kind in KIND_ORDER),
-            keys.latest(venue, symbol),
-            keys.liquidation_ids(venue, symbol),
-            keys.last_batch(venue, symbol),
-            *((keys.liquidation_index(), keys.liquidation_index(venue)) if indexed else ()),
-            *minids,
-            *fields,
-            now_ms,
-            forget,
-            batch_id,
-            latest_ttl_ms,
+            len(script_keys),
+            *script_keys,
+            *shared,
             b"\n".join(map(line, group.events, group.encoded)),
-            keys.instrument_id(venue, symbol),
+            member,
         )
     for venue, symbol in groups:
         member = keys.instrument_id(venue, symbol)

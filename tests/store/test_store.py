@@ -305,13 +305,13 @@ async def test_a_retried_batch_is_not_written_twice(redis_client: aioredis.Redis
 async def test_a_retried_handoff_is_not_appended_twice(redis_client: aioredis.Redis) -> None:
     from service.events import encode
     from service.store.script import Group
-    from service.store.writer import _Batch
+    from service.store.writer import _Batch, _Queue
 
     sink = EventSink(redis_client, StoreSettings())
     events = [_mark("BTCUSDT", NOW, 1.0)]
     stored = Group()
     stored.events, stored.encoded = events, [encode(e) for e in events]
-    batch = _Batch(id="b-1", events=events, taken=1, now_ms=NOW, stored=stored)
+    batch = _Batch(id="b-1", events=events, taken=1, now_ms=NOW, queue=_Queue(), stored=stored)
     await sink._phase2(batch)
     await sink._phase2(batch)  # as after a timeout whose write had in fact gone through
     assert await redis_client.xlen(keys.handoff("binance_usdm")) == 1
@@ -324,7 +324,7 @@ async def test_a_retried_handoff_finds_its_entry_behind_other_writers(
     newest entry, wherever the others' have put it."""
     from service.events import encode
     from service.store.script import Group
-    from service.store.writer import _Batch
+    from service.store.writer import _Batch, _Queue
 
     sink, other = EventSink(redis_client, StoreSettings()), EventSink(redis_client, StoreSettings())
     events = [_mark("BTCUSDT", NOW, 1.0)]
@@ -332,7 +332,9 @@ async def test_a_retried_handoff_finds_its_entry_behind_other_writers(
     stored.events, stored.encoded = events, [encode(e) for e in events]
 
     def batch(batch_id: str) -> _Batch:
-        return _Batch(id=batch_id, events=events, taken=1, now_ms=NOW, stored=stored)
+        return _Batch(
+            id=batch_id, events=events, taken=1, now_ms=NOW, queue=_Queue(), stored=stored
+        )
 
     await sink._phase2(batch("w1-1"))
     for n in range(1, 700):  # another shard's batches: more than a page of them
@@ -430,3 +432,48 @@ async def test_the_sink_state_tells_how_old_the_oldest_unwritten_event_is(
     await sink.drain()
     assert (sink.state().pending, sink.state().oldest_pending_s) == (0, 0.0)
     assert sink.state().failing_s is None
+
+
+async def test_liquidations_are_written_before_the_tickers_waiting_ahead_of_them(
+    redis_client: aioredis.Redis,
+) -> None:
+    """A market's second of tickers is written a few instruments at a time, and a liquidation
+    put after them goes in the next batch, not after all of them."""
+    sink = EventSink(redis_client, StoreSettings(flush_max_instruments=10))
+    symbols = [f"Q{i:03d}USDT" for i in range(50)]
+    await sink.put([_mark(s, NOW, 1.0) for s in symbols])
+    await sink.put([_liq("Q049USDT", NOW + 5), _mark("Q000USDT", NOW + 5, 2.0)])
+    await sink._flush_once()  # the oldest liquidation queue goes first: it holds one
+    assert sink.written_events == 1
+    assert sink.pending == 51
+    liquidations = await redis_client.xrange(
+        keys.events("binance_usdm", "Q049USDT", Kind.LIQUIDATION)
+    )
+    assert len(liquidations) == 1
+    assert await redis_client.xlen(keys.events("binance_usdm", "Q049USDT", Kind.MARK)) == 0
+    await sink._flush_once()  # then the tickers, ten instruments at a time, oldest first
+    assert sink.written_events == 11
+    written = [await redis_client.xlen(keys.events("binance_usdm", s, Kind.MARK)) for s in symbols]
+    assert written == [1] * 10 + [0] * 40
+    while sink.pending:
+        await sink._flush_once()
+    assert sink.written_batches == 1 + 5 + 1  # the last: Q000USDT's second mark
+    rows = await redis_client.xrange(keys.events("binance_usdm", "Q000USDT", Kind.MARK))
+    assert [decode(fields[b"e"]).mark_price for _, fields in rows] == [1.0, 2.0]  # in order
+
+
+async def test_the_oldest_waiting_event_is_the_oldest_of_either_queue(
+    redis_client: aioredis.Redis,
+) -> None:
+    clock = [100.0]
+    sink = EventSink(redis_client, StoreSettings(), clock=lambda: clock[0])
+    sink.put_nowait([_mark("BTCUSDT", NOW, 1.0)])
+    clock[0] = 103.0
+    sink.put_nowait([_liq("BTCUSDT", NOW + 1)])
+    clock[0] = 104.0
+    assert sink.state().oldest_pending_s == pytest.approx(4.0)
+    await sink._flush_once()  # the liquidation: the mark still waits
+    assert sink.state().pending == 1
+    assert sink.state().oldest_pending_s == pytest.approx(4.0)
+    await sink._flush_once()
+    assert sink.state().oldest_pending_s == 0.0
