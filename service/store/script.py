@@ -1,11 +1,13 @@
 """What one batch of events becomes in Redis: the store script and the commands around it.
 
-A batch is written in two phases. Phase 1 calls the store script once per instrument (atomic):
-it appends each event to its stream, updates the latest hash, stores a liquidation only if
+A batch is written in two phases. Phase 1 calls the store script for up to
+:data:`INSTRUMENTS_PER_CALL` instruments of one venue at a time (atomic; each instrument
+applied on its own, so one that Redis refuses does not stop the others): for each it appends
+each event to its stream, updates the latest hash, stores a liquidation only if
 its identity was not stored before, and adds each stored liquidation's position to the
-liquidation indexes (every venue's and its venue's). Every key but the two indexes is in
-the instrument's hash slot. On a Redis Cluster the indexes (other slots) are left out of the
-call: the script answers the positions it stored, and phase 1b (:func:`queue_index`) adds
+liquidation indexes (every venue's and its venue's). An instrument's keys share its hash
+slot; on a Redis Cluster a call carries one instrument and leaves out the indexes (other
+slots): the script answers the positions it stored, and phase 1b (:func:`queue_index`) adds
 them. Phase 2 appends the stored events to each venue's hand-off stream.
 
 Both phases are idempotent under retries, so a reply lost to a timeout never writes twice:
@@ -21,6 +23,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Final
 
+from redis.exceptions import ResponseError
+
 from ..config import StoreSettings
 from ..events import KIND_OF, Event, Kind, Liquidation, encode
 from . import keys
@@ -32,97 +36,123 @@ _N: Final = len(KIND_ORDER)
 _LIQ: Final = KIND_ORDER.index(Kind.LIQUIDATION) + 1
 BATCH_MARKER_TTL_MS: Final = 3_600_000
 
+_K: Final = _N + 3
+"""Keys per instrument in a script call: its stream per kind, latest hash, liquidation
+identities and last batch."""
+_SHARED: Final = 2 * _N + 4
+"""Arguments every instrument of a call shares (before the two of each instrument)."""
+INSTRUMENTS_PER_CALL: Final = 50
+"""Instruments in one store-script call on a single Redis (on a cluster: one, their keys are
+in different slots). One call per instrument made the client's packing of ~25 arguments per
+instrument and its reading of one reply each most of a flush of a whole market's tickers;
+50 keep a call's time in Redis around a couple of milliseconds."""
+
 # Per-event XADDs run inside Redis: a batch of N events costs one command per instrument
 # instead of N (the client-side packing of a command costs far more than Redis's XADD).
 STORE_INSTRUMENT_LUA: Final = f"""
--- KEYS[1..{_N}]: the instrument's stream per kind; KEYS[{_N + 1}]: its latest hash;
--- KEYS[{_N + 2}]: its recent liquidation identities (sorted set, score: time stored);
--- KEYS[{_N + 3}]: the last batch applied ("<batch id>|<its answer>");
--- KEYS[{_N + 4}], KEYS[{_N + 5}]: the liquidation index of every venue and of this venue;
--- left out on a Redis Cluster (other slots): the positions are returned for the caller to
--- add, and the answer is {{duplicates, positions}}.
+-- KEYS[1], KEYS[2]: the liquidation index of every venue and of this call's venue; left out
+-- on a Redis Cluster (other slots): the positions are returned for the caller to add, and
+-- each answer is {{duplicates, positions}}. Then {_K} keys per instrument: its stream per kind
+-- ({_N}), its latest hash, its recent liquidation identities (sorted set, score: time
+-- stored), and the last batch applied to it ("<batch id>|<its answer>").
 -- ARGV[1..{_N}]: MINID per kind; ARGV[{_N + 1}..{2 * _N}]: latest-hash field per kind;
 -- ARGV[{2 * _N + 1}]: now (ms); ARGV[{2 * _N + 2}]: identities stored before this are
 -- forgotten; ARGV[{2 * _N + 3}]: batch id; ARGV[{2 * _N + 4}]: time to live of the latest
--- hash (ms); ARGV[{2 * _N + 5}]: events, one per line: "<kind index><event JSON>", for
--- liquidations "<kind index><identity>\\t<event JSON>"; ARGV[{2 * _N + 6}]: the instrument
+-- hash (ms); then two per instrument: its events, one per line: "<kind index><event JSON>",
+-- for liquidations "<kind index><identity>\\t<event JSON>"; the instrument
 -- ("<venue>|<symbol>").
--- Returns the line numbers of liquidations already stored (duplicates, not written).
-local indexed = #KEYS >= {_N + 5}
+-- Returns one answer per instrument: the line numbers of its liquidations already stored
+-- (duplicates, not written), or {{"!", <error>}} when Redis refused its writes (each
+-- instrument is applied on its own: one refused does not stop the others).
+local count = (#ARGV - {_SHARED}) / 2
+local indexed = #KEYS == 2 + count * {_K}
+local first = indexed and 2 or 0
 local bid = ARGV[{2 * _N + 3}]
-local last = redis.call("GET", KEYS[{_N + 3}])
-if last and string.sub(last, 1, #bid + 1) == bid .. "|" then
-  return cjson.decode(string.sub(last, #bid + 2))  -- a retry of an applied batch
-end
 local now = tonumber(ARGV[{2 * _N + 1}])
-local member = ARGV[{2 * _N + 6}]
 local function pad(n)  -- a stream id's number, as the index members spell it
   return string.rep("0", {keys.POSITION_DIGITS} - #n) .. n
 end
-local newest, dup, liq, positions = {{}}, {{}}, false, {{}}
-local i = 0
-for line in string.gmatch(ARGV[{2 * _N + 5}], "[^\\n]+") do
-  i = i + 1
-  local k = tonumber(string.sub(line, 1, 1))
-  local e = string.sub(line, 2)
-  local fresh = true
-  if k == {_LIQ} then
-    local tab = string.find(e, "\\t", 1, true)
-    local id = string.sub(e, 1, tab - 1)
-    e = string.sub(e, tab + 1)
-    liq = true
-    -- ZADD NX answers 0 when the identity is already there: one call checks and records.
-    if id ~= "" and redis.call("ZADD", KEYS[{_N + 2}], "NX", now, id) == 0 then
-      fresh = false
-      dup[#dup + 1] = i
-    end
+local function store(kb, events, member)
+  local last = redis.call("GET", KEYS[kb + {_N + 3}])
+  if last and string.sub(last, 1, #bid + 1) == bid .. "|" then
+    return cjson.decode(string.sub(last, #bid + 2))  -- a retry of an applied batch
   end
-  if fresh then
-    local id = redis.call("XADD", KEYS[k], "MINID", "~", ARGV[k], "*", "e", e)
-    newest[k] = e
-    if k == {_LIQ} then  -- its place in the tape, in the same atomic step
-      local dash = string.find(id, "-", 1, true)
-      local pos = pad(string.sub(id, 1, dash - 1)) .. "-" .. pad(string.sub(id, dash + 1))
-        .. "~" .. member
-      if indexed then
-        redis.call("ZADD", KEYS[{_N + 4}], 0, pos)
-        redis.call("ZADD", KEYS[{_N + 5}], 0, pos)
-      else
-        positions[#positions + 1] = pos
+  local newest, dup, liq, positions = {{}}, {{}}, false, {{}}
+  local i = 0
+  for line in string.gmatch(events, "[^\\n]+") do
+    i = i + 1
+    local k = tonumber(string.sub(line, 1, 1))
+    local e = string.sub(line, 2)
+    local fresh = true
+    if k == {_LIQ} then
+      local tab = string.find(e, "\\t", 1, true)
+      local id = string.sub(e, 1, tab - 1)
+      e = string.sub(e, tab + 1)
+      liq = true
+      -- ZADD NX answers 0 when the identity is already there: one call checks and records.
+      if id ~= "" and redis.call("ZADD", KEYS[kb + {_N + 2}], "NX", now, id) == 0 then
+        fresh = false
+        dup[#dup + 1] = i
+      end
+    end
+    if fresh then
+      local id = redis.call("XADD", KEYS[kb + k], "MINID", "~", ARGV[k], "*", "e", e)
+      newest[k] = e
+      if k == {_LIQ} then  -- its place in the tape, in the same atomic step
+        local dash = string.find(id, "-", 1, true)
+        local pos = pad(string.sub(id, 1, dash - 1)) .. "-" .. pad(string.sub(id, dash + 1))
+          .. "~" .. member
+        if indexed then
+          redis.call("ZADD", KEYS[1], 0, pos)
+          redis.call("ZADD", KEYS[2], 0, pos)
+        else
+          positions[#positions + 1] = pos
+        end
       end
     end
   end
-end
-if liq then
-  redis.call("ZREMRANGEBYSCORE", KEYS[{_N + 2}], "-inf", ARGV[{2 * _N + 2}])
-  redis.call("PEXPIRE", KEYS[{_N + 2}], now - tonumber(ARGV[{2 * _N + 2}]))
-  -- The index forgets what the stream's retention drops (exactly; the stream's MINID is
-  -- approximate, so the stream may hold a few entries more than the index points at).
-  if indexed then
-    local older = "(" .. pad(ARGV[{_LIQ}])
-    redis.call("ZREMRANGEBYLEX", KEYS[{_N + 4}], "-", older)
-    redis.call("ZREMRANGEBYLEX", KEYS[{_N + 5}], "-", older)
+  if liq then
+    redis.call("ZREMRANGEBYSCORE", KEYS[kb + {_N + 2}], "-inf", ARGV[{2 * _N + 2}])
+    redis.call("PEXPIRE", KEYS[kb + {_N + 2}], now - tonumber(ARGV[{2 * _N + 2}]))
+    -- The index forgets what the stream's retention drops (exactly; the stream's MINID is
+    -- approximate, so the stream may hold a few entries more than the index points at).
+    if indexed then
+      local older = "(" .. pad(ARGV[{_LIQ}])
+      redis.call("ZREMRANGEBYLEX", KEYS[1], "-", older)
+      redis.call("ZREMRANGEBYLEX", KEYS[2], "-", older)
+    end
   end
-end
-local fields = {{}}
-for k = 1, {_N} do
-  if newest[k] then
-    fields[#fields + 1] = ARGV[{_N} + k]
-    fields[#fields + 1] = newest[k]
-    -- A delisted or silent instrument's stream goes once its retention has passed.
-    redis.call("PEXPIRE", KEYS[k], now - tonumber(ARGV[k]))
+  local fields = {{}}
+  for k = 1, {_N} do
+    if newest[k] then
+      fields[#fields + 1] = ARGV[{_N} + k]
+      fields[#fields + 1] = newest[k]
+      -- A delisted or silent instrument's stream goes once its retention has passed.
+      redis.call("PEXPIRE", KEYS[kb + k], now - tonumber(ARGV[k]))
+    end
   end
+  if #fields > 0 then
+    redis.call("HSET", KEYS[kb + {_N + 1}], unpack(fields))
+    redis.call("PEXPIRE", KEYS[kb + {_N + 1}], ARGV[{2 * _N + 4}])
+  end
+  local answer = dup
+  if not indexed then
+    answer = {{dup, positions}}
+  end
+  redis.call("SET", KEYS[kb + {_N + 3}], bid .. "|" .. cjson.encode(answer),
+             "PX", {BATCH_MARKER_TTL_MS})
+  return answer
 end
-if #fields > 0 then
-  redis.call("HSET", KEYS[{_N + 1}], unpack(fields))
-  redis.call("PEXPIRE", KEYS[{_N + 1}], ARGV[{2 * _N + 4}])
+local answers = {{}}
+for j = 1, count do
+  local ok, answer = pcall(store, first + (j - 1) * {_K}, ARGV[{_SHARED} + 2 * j - 1],
+                           ARGV[{_SHARED} + 2 * j])
+  if not ok then
+    answer = {{"!", type(answer) == "table" and answer.err or tostring(answer)}}
+  end
+  answers[j] = answer
 end
-local answer = dup
-if not indexed then
-  answer = {{dup, positions}}
-end
-redis.call("SET", KEYS[{_N + 3}], bid .. "|" .. cjson.encode(answer), "PX", {BATCH_MARKER_TTL_MS})
-return answer
+return answers
 """
 STORE_SCRIPT: Final = STORE_INSTRUMENT_LUA.encode()
 STORE_SHA: Final = hashlib.sha1(STORE_SCRIPT).hexdigest()
@@ -160,15 +190,14 @@ class Group:
 
 
 @lru_cache(maxsize=1 << 16)
-def _script_keys(venue: str, symbol: str, indexed: bool) -> tuple[tuple[str, ...], str]:
-    """The store script's keys for one instrument, and its registry member (made once per
+def _script_keys(venue: str, symbol: str) -> tuple[tuple[str, ...], str]:
+    """One instrument's keys in a store-script call, and its registry member (made once per
     instrument: a flush of a whole market's tickers asks for them thousands of times)."""
     script_keys = (
         *(keys.events(venue, symbol, kind) for kind in KIND_ORDER),
         keys.latest(venue, symbol),
         keys.liquidation_ids(venue, symbol),
         keys.last_batch(venue, symbol),
-        *((keys.liquidation_index(), keys.liquidation_index(venue)) if indexed else ()),
     )
     return script_keys, keys.instrument_id(venue, symbol)
 
@@ -181,11 +210,13 @@ def queue_instruments(
     batch_id: str,
     known: set[str],
     indexed: bool = True,
-) -> list[Group]:
-    """Phase 1: one store-script call per instrument (and registry entries for instruments
-    not in ``known``). Returns each call's events, in call order, to match the replies.
-    Without ``indexed`` (a Redis Cluster) the script leaves the liquidation indexes, which are
-    in other slots, to :func:`queue_index`, and answers ``[duplicates, positions]``."""
+) -> list[list[Group]]:
+    """Phase 1: the store-script calls, each for up to :data:`INSTRUMENTS_PER_CALL`
+    instruments of one venue (one on a cluster), and registry entries for instruments not in
+    ``known``. Returns each call's groups (an instrument's events), in call order, for
+    :func:`group_replies`. Without ``indexed`` (a Redis Cluster) the script leaves the
+    liquidation indexes, which are in other slots, to :func:`queue_index`, and answers
+    ``[duplicates, positions]``."""
     groups: dict[tuple[str, str], Group] = defaultdict(Group)
     for event in batch:
         group = groups[(event.venue, event.symbol)]
@@ -196,21 +227,47 @@ def queue_instruments(
     forget = _minid(now_ms, settings.liquidation_dedup_s)
     latest_ttl_ms = int(max(settings.retention_s.values()) * 1000)
     shared = (*minids, *fields, now_ms, forget, batch_id, latest_ttl_ms)
+    by_venue: dict[str, list[tuple[str, Group]]] = defaultdict(list)
     for (venue, symbol), group in groups.items():
-        script_keys, member = _script_keys(venue, symbol, indexed)
-        pipe.evalsha(
-            STORE_SHA,
-            len(script_keys),
-            *script_keys,
-            *shared,
-            b"\n".join(map(line, group.events, group.encoded)),
-            member,
-        )
+        by_venue[venue].append((symbol, group))
+    size = INSTRUMENTS_PER_CALL if indexed else 1
+    calls: list[list[Group]] = []
+    for venue, members in by_venue.items():
+        index = (keys.liquidation_index(), keys.liquidation_index(venue)) if indexed else ()
+        for i in range(0, len(members), size):
+            chunk = members[i : i + size]
+            call_keys: list[str] = [*index]
+            call_args: list[Any] = [*shared]
+            for symbol, group in chunk:
+                script_keys, member = _script_keys(venue, symbol)
+                call_keys.extend(script_keys)
+                call_args.append(b"\n".join(map(line, group.events, group.encoded)))
+                call_args.append(member)
+            pipe.evalsha(STORE_SHA, len(call_keys), *call_keys, *call_args)
+            calls.append([group for _, group in chunk])
     for venue, symbol in groups:
         member = keys.instrument_id(venue, symbol)
         if member not in known:
             pipe.sadd(keys.INSTRUMENTS, member)
-    return list(groups.values())
+    return calls
+
+
+def group_replies(calls: Sequence[Sequence[Group]], replies: Sequence[Any]) -> list[Any]:
+    """One reply per group from the replies of ``calls`` (the first ``len(calls)`` of
+    ``replies``): a call's error is each of its groups', and an instrument Redis refused
+    (``["!", error]``) answers a :class:`~redis.exceptions.ResponseError`."""
+    out: list[Any] = []
+    for groups, reply in zip(calls, replies, strict=False):
+        if isinstance(reply, Exception):
+            out.extend(reply for _ in groups)
+            continue
+        for answer in reply:
+            if answer and answer[0] == b"!":
+                message = answer[1]
+                out.append(ResponseError(message.decode(errors="replace")))
+            else:
+                out.append(answer)
+    return out
 
 
 def split_replies(groups: Sequence[Group], replies: Sequence[Any]) -> tuple[list[Any], Positions]:

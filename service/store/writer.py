@@ -62,6 +62,7 @@ from .script import (
     Group,
     Positions,
     accepted,
+    group_replies,
     line,
     queue_handoff,
     queue_index,
@@ -372,12 +373,13 @@ class EventSink:
 
     async def _phase1(self, batch: _Batch) -> Group:
         async with self._client.pipeline(transaction=False) as pipe:
-            groups = queue_instruments(
+            calls = queue_instruments(
                 pipe, batch.events, self._settings, batch.now_ms, batch.id, self._known,
                 self._indexed,
             )  # fmt: skip
             replies = await pipe.execute(raise_on_error=False)
-        scripts = replies[: len(groups)]
+        groups = [group for call in calls for group in call]
+        scripts = group_replies(calls, replies)
         for reply in scripts:
             if isinstance(reply, NoScriptError) or (
                 isinstance(reply, ResponseError) and str(reply).startswith(TRANSIENT_REFUSALS)
@@ -386,7 +388,7 @@ class EventSink:
             if isinstance(reply, RedisError) and not isinstance(reply, ResponseError):
                 # a cluster's pipeline answers a node's connection error per command
                 raise reply
-        for reply in replies[len(groups) :]:
+        for reply in replies[len(calls) :]:
             if isinstance(reply, Exception):
                 raise reply  # a registry SADD: retried whole, the scripts answer from markers
         ok_groups, ok_replies = [], []
@@ -460,9 +462,13 @@ async def write_batch(
     indexed = not is_cluster(client)
     await client.script_load(STORE_SCRIPT)
     async with client.pipeline(transaction=False) as pipe:
-        groups = queue_instruments(pipe, batch, settings, now_ms, batch_id, known or set(), indexed)
+        calls = queue_instruments(pipe, batch, settings, now_ms, batch_id, known or set(), indexed)
         replies = await pipe.execute()
-    answers = replies[: len(groups)]
+    groups = [group for call in calls for group in call]
+    answers = group_replies(calls, replies)
+    for answer in answers:
+        if isinstance(answer, Exception):
+            raise answer
     if not indexed:
         answers, positions = split_replies(groups, answers)
         async with client.pipeline(transaction=False) as pipe:

@@ -288,15 +288,15 @@ async def test_identities_are_forgotten_after_the_dedup_window(
 
 async def test_a_retried_batch_is_not_written_twice(redis_client: aioredis.Redis) -> None:
     """A reply lost in flight makes the sink send the same batch again: same id, no effect."""
-    from service.store.script import STORE_SCRIPT, queue_instruments
+    from service.store.script import STORE_SCRIPT, group_replies, queue_instruments
 
     await redis_client.script_load(STORE_SCRIPT)
     batch = [_mark("BTCUSDT", NOW, 1.0), _identified(NOW), _identified(NOW)]
     replies = []
     for _ in range(2):
         async with redis_client.pipeline(transaction=False) as pipe:
-            queue_instruments(pipe, batch, StoreSettings(), NOW, "batch-1", set())
-            replies.append((await pipe.execute())[0])
+            calls = queue_instruments(pipe, batch, StoreSettings(), NOW, "batch-1", set())
+            replies.append(group_replies(calls, await pipe.execute())[0])
     assert replies[0] == replies[1] == [3]  # the in-batch duplicate, reported both times
     assert await redis_client.xlen(keys.events("binance_usdm", "BTCUSDT", Kind.MARK)) == 1
     assert await redis_client.xlen(keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION)) == 1
@@ -477,3 +477,27 @@ async def test_the_oldest_waiting_event_is_the_oldest_of_either_queue(
     assert sink.state().oldest_pending_s == pytest.approx(4.0)
     await sink._flush_once()
     assert sink.state().oldest_pending_s == 0.0
+
+
+async def test_a_full_redis_holds_a_batch_until_it_has_room_then_writes_it_once(
+    own_redis: OwnRedis,
+) -> None:
+    """OOM inside the store script (each instrument of a call is applied on its own) is a
+    refusal that goes away: the whole batch is retried, not counted as refused."""
+    client = aioredis.Redis.from_url(own_redis.url)
+    sink = EventSink(client, StoreSettings())
+    task = asyncio.create_task(sink.run())
+    try:
+        await client.config_set("maxmemory", "1")
+        await sink.put([_mark(f"Q{i:03d}USDT", NOW, 1.0) for i in range(120)])
+        await _until(lambda: sink.write_failures >= 2)
+        assert sink.written_events == 0
+        await client.config_set("maxmemory", "0")
+        await _until(lambda: sink.written_events == 120)
+        assert sink.events_refused == 0
+        for i in (0, 60, 119):
+            assert await client.xlen(keys.events("binance_usdm", f"Q{i:03d}USDT", Kind.MARK)) == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()

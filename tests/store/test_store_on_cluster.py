@@ -37,15 +37,17 @@ async def test_a_retried_batch_is_not_written_twice_on_a_cluster(
 ) -> None:
     """The cluster's script call leaves the indexes out and answers the duplicates and the
     positions to index; a retry (same batch id) answers the same and writes nothing."""
-    from service.store.script import STORE_SCRIPT, queue_instruments
+    from service.store.script import STORE_SCRIPT, group_replies, queue_instruments
 
     await redis_client.script_load(STORE_SCRIPT)
     batch = [_mark("BTCUSDT", NOW, 1.0), _identified(NOW), _identified(NOW)]
     replies = []
     for _ in range(2):
         async with redis_client.pipeline(transaction=False) as pipe:
-            queue_instruments(pipe, batch, StoreSettings(), NOW, "batch-1", set(), indexed=False)
-            replies.append((await pipe.execute())[0])
+            calls = queue_instruments(
+                pipe, batch, StoreSettings(), NOW, "batch-1", set(), indexed=False
+            )
+            replies.append(group_replies(calls, await pipe.execute())[0])
     dups, positions = replies[0]
     assert replies[0] == replies[1]
     assert dups == [3]
