@@ -323,6 +323,12 @@ class DetectorSettings(_Section):
     """Each asset's (and the market's) score is sampled this often for the charts."""
     score_history_retention_s: Seconds = 86400.0
     """Retention of those samples."""
+    checkpoint_interval_s: Annotated[float, Field(ge=0)] = 60.0
+    """How often the detector writes its checkpoint (baselines, states, schedule: what its
+    windows cannot rebuild, ``docs/detector.md``), after a round's writes; 0: never. A
+    restart resumes from the last one: at most this much of sampling is learned again."""
+    checkpoint_max_age_s: Seconds = 86400.0
+    """A checkpoint older than this is ignored (its baselines are as stale as the priors)."""
     warmup: bool = True
     """Fill the baselines from the venues' open-interest and funding history at start-up."""
     warmup_history_s: Seconds = 86400.0
