@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from ..config import DetectorSettings
-from ..events import Side
+from ..events import Event, Side
 from ..scores import State
 from .aggregate import Combined, Part
 from .baseline import Baseline
@@ -120,6 +120,8 @@ class Header(msgspec.Struct, frozen=True):
     """The instruments in the model's order (of evaluation)."""
     last_ids: dict[str, str]
     """Per venue, the last hand-off entry folded in before the round."""
+    log_id: str
+    """The round's entry in the detector's round log (``""``: none)."""
     tracked: int
     foreign: list[tuple[str, str]]
     venue_liq_ms: dict[str, int]
@@ -127,7 +129,19 @@ class Header(msgspec.Struct, frozen=True):
     market: ScopeRecord | None
 
 
+class Round(msgspec.Struct, array_like=True, frozen=True):
+    """One round that wrote scores, as the round log keeps it: enough to run it again on
+    the same input (a restart replays the rounds after its checkpoint)."""
+
+    round_ms: int
+    last_ids: dict[str, str]
+    """Per venue, the last hand-off entry folded in before it."""
+    holds: dict[str, str]
+    """The venues held in it, with the reason."""
+
+
 _ENCODER = msgspec.msgpack.Encoder()
+_ROUND = msgspec.msgpack.Decoder(Round)
 _HEADER = msgspec.msgpack.Decoder(Header)
 _ASSET = msgspec.msgpack.Decoder(AssetRecord)
 
@@ -146,7 +160,7 @@ def fingerprint(s: DetectorSettings) -> str:
     return hashlib.blake2b(repr(layout).encode(), digest_size=8).hexdigest()
 
 
-def encode(record: Header | AssetRecord) -> bytes:
+def encode(record: Header | AssetRecord | Round) -> bytes:
     return _ENCODER.encode(record)
 
 
@@ -158,6 +172,13 @@ def decode_header(raw: bytes, fp: str) -> Header:
         raise Incompatible(f"undecodable: {exc}") from None
     _check(header.version, header.fingerprint, fp)
     return header
+
+
+def decode_round(raw: bytes) -> Round:
+    try:
+        return _ROUND.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise Incompatible(f"undecodable round: {exc}") from None
 
 
 def decode_asset(raw: bytes, fp: str) -> AssetRecord:
@@ -180,7 +201,12 @@ def _check(version: int, fp: str, want: str) -> None:
 
 
 def capture(
-    model: RobustModel, round_ms: int, shard: str, last_ids: Mapping[str, str], fp: str
+    model: RobustModel,
+    round_ms: int,
+    shard: str,
+    last_ids: Mapping[str, str],
+    fp: str,
+    log_id: str = "",
 ) -> tuple[Header, list[AssetRecord]]:
     """The model's state after the round at ``round_ms`` (its own assets)."""
     scopes = model._assets
@@ -195,6 +221,7 @@ def capture(
         assets=[r.asset for r in records],
         order=[(v, s) for v, symbols in model._by_venue.items() for s in symbols],
         last_ids=dict(last_ids),
+        log_id=log_id,
         tracked=model._tracked,
         foreign=sorted(model._foreign),
         venue_liq_ms=dict(model._venue_liq_ms),
@@ -249,6 +276,21 @@ class Resumed:
     flags: dict[str, list[tuple[_Instrument, bool, bool]]] = field(default_factory=dict)
     """Per venue, each restored instrument's urgency flags (new data, new liquidation) as of
     the round: the rebuild folds in the entries before it again, which set them."""
+    rounds: list[Round] | None = None
+    """The rounds to replay after it (``None``: no replay, the entries are folded in as
+    the rebuild reads them)."""
+    buffer: list[tuple[str, str, list[Event]]] = field(default_factory=list)
+    """With a replay: the entries after the checkpoint's round, read by the rebuild,
+    folded in by the replay round by round."""
+
+    def after(self, venue: str, stream_id: str, key: Callable[[str], tuple[int, int]]) -> bool:
+        """Whether the rebuild's entry comes after the checkpoint's round (its flags are
+        applied then, before the entry is folded in)."""
+        if key(stream_id) <= key(self.last_ids.get(venue, "0")):
+            return False
+        if venue in self.flags:
+            self.passed(venue)
+        return True
 
     def passed(self, venue: str) -> None:
         """The rebuild has folded in ``venue``'s entries up to the checkpoint's round."""

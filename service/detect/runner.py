@@ -70,14 +70,12 @@ from ..histogram import Histogram
 from ..process import settle_heap
 from ..scores import ANY, Pressure, Scope, State, Transition, encode
 from ..shard import Shard, asset_owner
-from ..store import checkpoints as checkpoint_store
 from ..store import groups, keys, poison, reader
-from . import checkpoint as ckpt
 from .aggregate import Member
 from .base import Evaluation, PressureModel, Seedable, Shardable
 from .factory import make_model
 from .inputs import INPUT_GAP_S, InputWatch
-from .robust_model import RobustModel
+from .resume import Checkpoints
 from .warmup import Warmup
 
 log = structlog.get_logger(__name__)
@@ -189,16 +187,8 @@ class Detector:
         self._remote_touched_ms = 0
         self._remote_beat_ms = 0
         self._market_members: list[Member] | None = None
-        # checkpoints (:mod:`.checkpoint`, see the module's doc)
-        self.checkpoints: Counter[str] = Counter()
-        """Checkpoints by outcome: ``written``, ``failed`` (a write that did not complete),
-        ``restored`` (at a start), ``ignored`` (at a start: incompatible, corrupt, too old,
-        or the store did not answer)."""
-        self._next_checkpoint_ms = 0
-        self._fingerprint = ckpt.fingerprint(settings)
-        self._resumed: list[ckpt.Resumed] = []
-        self.checkpoint_bytes = 0
-        """The size of the last checkpoint written."""
+        self.checkpoints = Checkpoints(client, settings, str(self.shard or Shard(0, 1)), venues)
+        """Its checkpoints and round log (:mod:`.resume`)."""
 
     def _sharded(self, model: PressureModel) -> PressureModel:
         if self.shard is not None:
@@ -272,6 +262,8 @@ class Detector:
         holds = self.inputs.holds(now_ms)
         started = time.perf_counter()
         evaluation = self._model.evaluate(now_ms, holds)
+        if evaluation.pressures or evaluation.aggregates:  # (a round that changed nothing: none)
+            self.checkpoints.log_round(now_ms, self._last_ids, holds)
         self.round_seconds.observe(time.perf_counter() - started)
         self.rounds_total += 1
         self.scored_total += len(evaluation.pressures)
@@ -297,17 +289,17 @@ class Detector:
             log.info("transition", **_transition_log(t))
         self._queue_transitions(transitions)
         await self._write()
-        interval_s = self._settings.checkpoint_interval_s
-        if interval_s and now_ms >= self._next_checkpoint_ms:
-            self._next_checkpoint_ms = now_ms + int(interval_s * 1000)
-            await self._write_checkpoint(now_ms)
+        await self.checkpoints.write(self._model, now_ms, self._last_ids)
         return evaluation
 
     async def _start(self) -> None:
         now_ms = self._now_ms()
         since_ms = now_ms - int((self._settings.window_s + self._settings.stale_after_s) * 1000)
         stored = await self._restore(since_ms)
-        await self._load_checkpoint(since_ms, now_ms, stored)
+        market = self.shard is None or self.shard.index == 0
+        since_ms = await self.checkpoints.load(
+            self._model, since_ms, now_ms, stored, self._owned_get, market
+        )
         if self.shard is not None:
             await self._start_shard(since_ms, now_ms)
             return
@@ -317,7 +309,7 @@ class Detector:
             ids = {v: self._last_ids[v] for v in behind}
             got = await self._read(block_ms=1, last_ids=ids)
             behind = {v for v in got if _id_ms(self._last_ids[v]) < now_ms}
-        self._resumed_all()
+        self.checkpoints.replay(self._model, self._fold_any, self._replay_round)
         self.ready = True
         log.info("detector rebuilt", venues=self._venues, events=self.events_total)
 
@@ -370,91 +362,6 @@ class Detector:
             model.restore_shard(recent, self._owns)
         return [p for p in recent if self._restores(p)]
 
-    # -- checkpoints ---------------------------------------------------------------------
-
-    async def _load_checkpoint(self, since_ms: int, now_ms: int, stored: list[Pressure]) -> None:
-        """Resume the baselines and states of the last checkpoint (before the rebuild);
-        states stored after it (``stored``, announced) win over its own."""
-        model = self._model
-        if not isinstance(model, RobustModel) or not self._settings.checkpoint_interval_s:
-            return
-        me = str(self.shard or Shard(0, 1))
-        max_age_ms = int(self._settings.checkpoint_max_age_s * 1000)
-        try:
-            raw = await checkpoint_store.headers(self._client)
-            chosen, ignored = ckpt.choose(raw, me, self._fingerprint, now_ms, max_age_ms)
-            wanted = {a: h for h in chosen for a in h.assets if self._owned[a]}
-            records = await checkpoint_store.assets(self._client, sorted(wanted))
-        except (RedisError, TimeoutError) as exc:
-            self.checkpoints["ignored"] += 1
-            log.warning("detector checkpoint unreadable; rebuilding without it",
-                        error=str(exc) or "timeout")  # fmt: skip
-            return
-        for name, why in ignored:
-            self.checkpoints["ignored"] += 1
-            log.warning("detector checkpoint ignored", checkpoint=name, reason=why)
-        by_header: dict[str, list[ckpt.AssetRecord]] = {}
-        for asset, value in records.items():
-            header = wanted[asset]
-            try:
-                record = ckpt.decode_asset(value, self._fingerprint)
-            except ckpt.Incompatible as exc:
-                self.checkpoints["ignored"] += 1
-                log.warning("detector checkpoint of an asset ignored", asset=asset,
-                            reason=str(exc))  # fmt: skip
-                continue
-            if record.round_ms != header.round_ms:  # a write that half failed
-                self.checkpoints["ignored"] += 1
-                log.warning("detector checkpoint of an asset ignored", asset=asset,
-                            reason="not of its header's round")  # fmt: skip
-                continue
-            by_header.setdefault(header.shard, []).append(record)
-        market = self.shard is None or self.shard.index == 0
-        for header in chosen:
-            recent = header.round_ms >= since_ms
-            resumed = ckpt.resume(model, header, by_header.get(header.shard, []),
-                                  self._owned_get, recent=recent, market=market)  # fmt: skip
-            newer = [p for p in stored if p.updated_ms > header.round_ms]
-            model.restore(newer)  # what was announced after the checkpoint stands
-            self._resumed.append(resumed)
-            self.checkpoints["restored"] += 1
-            log.info("detector checkpoint restored", checkpoint=header.shard,
-                     round_ms=header.round_ms, recent=recent, assets=resumed.assets,
-                     instruments=resumed.instruments)  # fmt: skip
-
-    def _passing(self, venue: str, stream_id: str) -> None:
-        """The rebuild reaches an entry: past a checkpoint's round, its flags apply."""
-        for resumed in self._resumed:
-            if venue in resumed.flags and _key(stream_id) > _key(resumed.last_ids.get(venue, "0")):
-                resumed.passed(venue)
-
-    def _resumed_all(self) -> None:
-        for resumed in self._resumed:
-            resumed.finish()
-        self._resumed = []
-
-    async def _write_checkpoint(self, now_ms: int) -> None:
-        """The model's state after this round, for a restart (its failure is counted)."""
-        model = self._model
-        if not isinstance(model, RobustModel):
-            return
-        me = str(self.shard or Shard(0, 1))
-        started = time.perf_counter()
-        header, records = ckpt.capture(model, now_ms, me, self._last_ids, self._fingerprint)
-        encoded = {r.asset: ckpt.encode(r) for r in records}
-        head = ckpt.encode(header)
-        encode_s = time.perf_counter() - started
-        ttl_s = max(1, int(self._settings.checkpoint_max_age_s))
-        failed = await checkpoint_store.write(self._client, me, head, encoded, ttl_s)
-        self.checkpoint_bytes = len(head) + sum(map(len, encoded.values()))
-        if failed:
-            self.checkpoints["failed"] += 1
-            log.warning("detector checkpoint not written", keys=len(failed), first=failed[0])
-            return
-        self.checkpoints["written"] += 1
-        log.debug("detector checkpoint written", assets=len(records), bytes=self.checkpoint_bytes,
-                  encode_ms=round(encode_s * 1000, 1))  # fmt: skip
-
     async def _read(
         self,
         block_ms: int,
@@ -487,8 +394,10 @@ class Detector:
         got: set[str] = set()
         update, screen = self._model.update, self.inputs.screen
         for venue, stream_id, events in entries:
-            if self._resumed:
-                self._passing(venue, stream_id)
+            if self.checkpoints.resuming and self.checkpoints.take(venue, stream_id, events):
+                self._last_ids[venue] = stream_id
+                got.add(venue)
+                continue
             if events:
                 events = screen(events, venue, now_ms)
                 update(events)
@@ -530,7 +439,7 @@ class Detector:
         while behind:
             got = await self._read_group(block_ms=1, only=behind)
             behind = {v for v in got if _id_ms(self._last_ids[v]) < now_ms}
-        self._resumed_all()
+        self.checkpoints.replay(self._model, self._fold_any, self._replay_round)
         self.ready = True
         log.info(
             "detector shard rebuilt", shard=str(self.shard), group=self._group,
@@ -601,13 +510,31 @@ class Detector:
                 self._last_ids[venue] = upto[venue]  # the rest is read through the group
                 got.add(venue)
                 continue
-            if self._resumed:
-                self._passing(venue, stream_id)
-            if events:
+            if self.checkpoints.resuming and self.checkpoints.take(venue, stream_id, events):
+                pass  # folded in by the replay, at its round
+            elif events:
                 self.events_total += self._fold(venue, events, now_ms)
             self._last_ids[venue] = stream_id
             got.add(venue)
         return got
+
+    def _fold_any(self, venue: str, events: list[Event]) -> None:
+        """An entry's events into the model, now (a replay's)."""
+        now_ms = self._now_ms()
+        if self.shard is not None:
+            self.events_total += self._fold(venue, events, now_ms)
+            return
+        events = self.inputs.screen(events, venue, now_ms)
+        self._model.update(events)
+        self.events_total += len(events)
+
+    def _replay_round(self, round_ms: int, holds: dict[str, str]) -> None:
+        """A round of the run before, again: its output was sent then, not now."""
+        evaluation = self._model.evaluate(round_ms, holds)
+        for p in evaluation.pressures:
+            self._latest[(p.venue, p.symbol)] = p
+        for p in evaluation.aggregates:
+            self._aggregates[(p.asset, p.scope.value)] = p
 
     def _owns(self, asset: str) -> bool:
         """Whether this shard scores ``asset``."""
@@ -713,7 +640,8 @@ class Detector:
 
     async def _write(self) -> None:
         beat = self.shard is not None
-        if not self._unwritten and not self._unsent and not self._unwritten_aggregates and not beat:
+        if not (self._unwritten or self._unsent or self._unwritten_aggregates or beat
+                or self.checkpoints.unlogged):  # fmt: skip
             return
         minid = str(self._now_ms() - int(self._settings.transitions_retention_s * 1000))
         pressures = list(self._unwritten.items())
@@ -734,6 +662,7 @@ class Detector:
                     pipe.xadd(stream, {"e": encode(t)}, minid=minid, approximate=True)
                 published = self._queue_scores(pipe, pressures, market)
                 members = self._queue_shard(pipe)
+                logged = self.checkpoints.queue_log(pipe)  # last: sent with the output
                 replies = iter(await pipe.execute(raise_on_error=False))
         except RedisError as exc:
             self.write_failures += 1
@@ -767,7 +696,9 @@ class Detector:
                 for asset, member in members.items():
                     if self._unwritten_members.get(asset) == member:
                         del self._unwritten_members[asset]
-        if self._unwritten or self._unwritten_aggregates or self._unsent or self._unwritten_members:
+        self.checkpoints.logged([next(replies) for _ in range(logged)])
+        if (self._unwritten or self._unwritten_aggregates or self._unsent
+                or self._unwritten_members or self.checkpoints.unlogged):  # fmt: skip
             self.write_failures += 1
 
     def _queue_scores(

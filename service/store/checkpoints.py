@@ -16,18 +16,25 @@ import asyncio
 from typing import Final
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
-from . import keys
+from . import groups, keys
 
 TIMEOUT_S: Final = 10.0
 """A checkpoint's write or read that takes longer fails (a store that hangs)."""
 
 
 async def write(
-    client: aioredis.Redis, shard: str, header: bytes, records: dict[str, bytes], ttl_s: int
+    client: aioredis.Redis,
+    shard: str,
+    header: bytes,
+    records: dict[str, bytes],
+    ttl_s: int,
+    keep_rounds_from: str = "",
 ) -> list[str]:
-    """Write one checkpoint; the keys whose write failed (none: it is complete)."""
+    """Write one checkpoint (and trim the round log before ``keep_rounds_from``, the round
+    of the checkpoint before: this one may be incomplete); the keys whose write failed
+    (none: it is complete)."""
     failed: list[str] = []
     names = [keys.detect_checkpoint(a) for a in records]
     try:
@@ -36,13 +43,48 @@ async def write(
                 for name, raw in zip(names, records.values(), strict=True):
                     pipe.set(name, raw, ex=ttl_s)
                 pipe.hset(keys.DETECT_CHECKPOINTS, shard, header)
+                if keep_rounds_from:
+                    pipe.xtrim(keys.detect_rounds(shard), minid=keep_rounds_from)
                 replies = await pipe.execute(raise_on_error=False)
     except (RedisError, TimeoutError):
         return [*names, keys.DETECT_CHECKPOINTS]
-    for name, reply in zip([*names, keys.DETECT_CHECKPOINTS], replies, strict=True):
+    for name, reply in zip([*names, keys.DETECT_CHECKPOINTS], replies, strict=False):
         if isinstance(reply, Exception):
             failed.append(name)
-    return failed
+    return failed  # (a failed trim is not a failed checkpoint: the next one trims)
+
+
+async def rounds(client: aioredis.Redis, shard: str, after_id: str) -> list[bytes]:
+    """The round log of detector ``shard`` after the entry ``after_id`` (``""``: all)."""
+    start = f"({after_id}" if after_id else "-"
+    async with asyncio.timeout(TIMEOUT_S):
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await client.xrange(  # type: ignore[assignment]
+            keys.detect_rounds(shard), start, "+"
+        )
+    return [fields[b"r"] for _, fields in entries if b"r" in fields]
+
+
+async def hold_since(client: aioredis.Redis, venues: list[str], start_ms: int) -> bool:
+    """Whether every venue's hand-off stream still holds every entry from ``start_ms`` on:
+    none was ever removed from it, or its oldest is no later (a stream that does not exist
+    holds nothing that was removed)."""
+    async with asyncio.timeout(TIMEOUT_S):
+        async with client.pipeline(transaction=False) as pipe:
+            for venue in venues:
+                pipe.xinfo_stream(keys.handoff(venue))
+            replies = await pipe.execute(raise_on_error=False)
+    for reply in replies:
+        if isinstance(reply, ResponseError) and "no such key" in str(reply):
+            continue
+        if isinstance(reply, Exception):
+            raise reply
+        if reply["entries-added"] == reply["length"]:
+            continue  # nothing removed
+        first = reply["recorded-first-entry-id"]
+        first = first.decode() if isinstance(first, bytes) else str(first)
+        if groups.id_key(first) > (start_ms, 0):
+            return False
+    return True
 
 
 async def headers(client: aioredis.Redis) -> dict[str, bytes]:

@@ -40,7 +40,9 @@ is documented in ``docs/redis.md``:
 * ``dlv:{<asset>}:detect:checkpoint`` (string, msgpack): the asset's instruments' baselines
   and states as of its detector's last checkpoint; ``dlv:detect:checkpoints`` (hash): field
   ``I/N`` per detector (``0/1``: one of everything), that checkpoint's header (its round,
-  its assets, the order of its instruments);
+  its assets, the order of its instruments); ``dlv:detect:rounds:I/N`` (stream): that
+  detector's rounds since its checkpoint before last (field ``r``: time, input position, held
+  venues), what a restart replays;
 * ``dlv:instruments`` and ``dlv:venues`` (sets): every instrument and venue seen;
 * ``dlv:{alerts}:<id>`` (string): one alert (its history included) as JSON;
 * ``dlv:{alerts}:index`` (sorted set): every alert id, scored by when it opened;
@@ -101,6 +103,11 @@ def detect_group(shard: str) -> str:
 def detect_checkpoint(asset: str) -> str:
     """An asset's part of its detector's checkpoint (:mod:`service.detect.checkpoint`)."""
     return f"{PREFIX}:{{{asset}}}:detect:checkpoint"
+
+
+def detect_rounds(shard: str) -> str:
+    """Detector ``I/N``'s round log: the rounds since its last checkpoints (to replay)."""
+    return f"{PREFIX}:detect:rounds:{shard}"
 
 
 def score_history(asset: str) -> str:

@@ -251,11 +251,11 @@ async def _both(
     assert sharded["stored"] == single["stored"]
     if restart is None:
         return
-    assert [d.checkpoints["restored"] for d in sharded["detectors"]].count(1) == 1
+    assert [d.checkpoints.counts["restored"] for d in sharded["detectors"]].count(1) == 1
     await flush(client)
     single_restarted = await _play(client, t0_ms, [None], (restart[0], 0))
     assert single_restarted["detectors"][0].events_total == sum(single["handoff"].values())
-    assert single_restarted["detectors"][0].checkpoints["restored"] == 1
+    assert single_restarted["detectors"][0].checkpoints.counts["restored"] == 1
     assert single_restarted["rows"] == single["rows"]
     assert single_restarted["stored"] == single["stored"]
 
