@@ -80,10 +80,12 @@ async def hold_since(client: aioredis.Redis, venues: list[str], start_ms: int) -
             raise reply
         if reply["entries-added"] == reply["length"]:
             continue  # nothing removed
-        first = reply["recorded-first-entry-id"]
-        first = first.decode() if isinstance(first, bytes) else str(first)
-        if groups.id_key(first) > (start_ms, 0):
-            return False
+        if reply["length"]:  # removed: those before its oldest
+            oldest = _text(reply["recorded-first-entry-id"])
+            if groups.id_key(oldest) > (start_ms, 0):
+                return False
+        elif groups.id_key(_text(reply["last-generated-id"])) >= (start_ms, 0):
+            return False  # emptied, the entries needed with the rest
     return True
 
 
@@ -104,3 +106,7 @@ async def assets(client: aioredis.Redis, names: list[str]) -> dict[str, bytes]:
                 pipe.get(keys.detect_checkpoint(asset))
             replies = await pipe.execute()
     return {a: r for a, r in zip(names, replies, strict=True) if isinstance(r, bytes)}
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

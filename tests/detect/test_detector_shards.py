@@ -232,11 +232,14 @@ async def _both(
     *,
     restart: tuple[int, int] | None = None,
     lost: tuple[int, int] | None = None,
+    settings: DetectorSettings = DETECTOR,
 ) -> None:
     t0_ms = time.time_ns() // 1_000_000
     single = await _play(client, t0_ms, [None])
     await flush(client)
-    sharded = await _play(client, t0_ms, [Shard(0, 2), Shard(1, 2)], restart, lost)
+    sharded = await _play(
+        client, t0_ms, [Shard(0, 2), Shard(1, 2)], restart, lost, settings=settings
+    )
     states = {r[4] for r in single["rows"] if r[1] == "asset" and r[3] == "BTC"}
     assert {"calm", "cascade"} <= states or {"calm", "unwinding"} <= states, states
     assert {r[4] for r in single["rows"] if r[1] == "market"} - {"calm"}, "the market never moved"
@@ -253,7 +256,7 @@ async def _both(
         return
     assert [d.checkpoints.counts["restored"] for d in sharded["detectors"]].count(1) == 1
     await flush(client)
-    single_restarted = await _play(client, t0_ms, [None], (restart[0], 0))
+    single_restarted = await _play(client, t0_ms, [None], (restart[0], 0), settings=settings)
     assert single_restarted["detectors"][0].events_total == sum(single["handoff"].values())
     assert single_restarted["detectors"][0].checkpoints.counts["restored"] == 1
     assert single_restarted["rows"] == single["rows"]
@@ -282,6 +285,45 @@ async def test_a_shard_that_dies_and_starts_again_loses_nothing_and_counts_nothi
 ) -> None:
     # step 50: in the cascade, 12.5 s in (the rebuild's 18 s cover every event before it)
     await _both(redis_client, restart=(50, index))
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["market owner", "shard 1"])
+async def test_a_shard_restarted_rounds_after_its_checkpoint_replays_them_and_scores_the_same(
+    redis_client: aioredis.Redis, index: int
+) -> None:
+    """A checkpoint every 4 rounds (the last at step 48, or 52): restarted at step 51 (or
+    53), the shard restores it, replays the rounds logged after it on the entries they had
+    read, and scores every round from then on exactly as if it had never stopped."""
+    every_4 = DETECTOR.model_copy(update={"checkpoint_interval_s": 4 * STEP_S})
+    for step in (51, 53):
+        await _both(redis_client, restart=(step, index), settings=every_4)
+        await flush(redis_client)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ([Shard(0, 2), Shard(1, 2)], [None]),
+        ([None], [Shard(0, 2), Shard(1, 2)]),
+        ([Shard(0, 2), Shard(1, 2)], [Shard(0, 3), Shard(1, 3), Shard(2, 3)]),
+    ],
+    ids=["2 to 1", "1 to 2", "2 to 3"],
+)
+async def test_a_new_shard_count_restores_each_asset_from_the_checkpoint_of_its_old_owner(
+    redis_client: aioredis.Redis, before: list[Shard | None], after: list[Shard | None]
+) -> None:
+    """Every detector stops at step 50 and another count starts: each asset's record is
+    restored by its new owner (from the header of the shard that wrote it), and every
+    instrument, asset and market score from then on is the undisturbed detector's."""
+    t0_ms = time.time_ns() // 1_000_000
+    single = await _play(redis_client, t0_ms, [None])
+    await flush(redis_client)
+    resharded = await _play(redis_client, t0_ms, before, reshard=(50, after))
+    _same(resharded["rows"], single["rows"])
+    assert resharded["stored"] == single["stored"]
+    restored = sum(d.checkpoints.counts["restored"] for d in resharded["detectors"])
+    assert restored == len(after) * len(before)  # each read every old header
+    assert not any(d.checkpoints.counts["ignored"] for d in resharded["detectors"])
 
 
 async def test_two_shards_score_as_one_detector_on_a_cluster(
