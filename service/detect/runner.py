@@ -207,6 +207,11 @@ class Detector:
         cost = getattr(self._model, "cost_us", None)
         return None if cost is None else float(cost) / 1e6
 
+    @property
+    def checkpoint_counts(self) -> Mapping[str, int]:
+        """Checkpoints by outcome and rounds replayed (see :class:`~.resume.Checkpoints`)."""
+        return self.checkpoints.counts
+
     def aggregates(self) -> dict[Key, Pressure]:
         """The newest asset scores (key ``(asset, "asset")``) and the market's (``("*",
         "market")``)."""
