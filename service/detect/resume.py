@@ -44,6 +44,7 @@ from ..scores import Pressure, Scope
 from ..store import checkpoints as store
 from ..store import groups, keys
 from . import checkpoint as ckpt
+from .base import Seedable
 from .robust_model import RobustModel
 
 log = structlog.get_logger(__name__)
@@ -79,6 +80,9 @@ class Checkpoints:
         self._checkpoint_log_id = ""
         self._resumed: list[ckpt.Resumed] = []
         self._stored: list[Pressure] = []
+        self.restored: set[tuple[str, str]] = set()
+        """The instruments whose baselines the last start restored (no warm start for them:
+        they had theirs, and have learned since)."""
 
     @property
     def enabled(self) -> bool:
@@ -154,6 +158,8 @@ class Checkpoints:
         replay). ``stored``: the states restored (announced); ``market``: this detector
         owns the market."""
         self._resumed, self._stored = [], stored
+        self.restored = set()
+        self._next_ms, self._unlogged = 0, []  # the first round writes one: the log's new base
         if not self.enabled or not isinstance(model, RobustModel):
             return since_ms
         span_ms = int((self._s.window_s + self._s.stale_after_s) * 1000)
@@ -163,7 +169,7 @@ class Checkpoints:
             chosen, ignored = ckpt.choose(raw, self._me, self._fp, now_ms, max_age_ms)
             wanted = {a: h for h in chosen for a in h.assets if owns(a)}
             records = await store.assets(self._client, sorted(wanted))
-            rounds = await self._rounds(chosen, span_ms)
+            rounds = await self._rounds(chosen, since_ms, span_ms)
         except (RedisError, TimeoutError) as exc:
             self.counts["ignored"] += 1
             log.warning("detector checkpoint unreadable; rebuilding without it",
@@ -177,8 +183,10 @@ class Checkpoints:
         for header in chosen:
             replay = rounds if header.shard == self._me else None
             recent = replay is not None or header.round_ms >= since_ms
-            resumed = ckpt.resume(model, header, by_header.get(header.shard, []), owns,
-                                  recent=recent, market=market)  # fmt: skip
+            mine = by_header.get(header.shard, [])
+            resumed = ckpt.resume(model, header, mine, owns, recent=recent, market=market)
+            self.restored.update((i.venue, i.symbol) for r in mine if owns(r.asset)
+                                 for i in r.instruments)  # fmt: skip
             if replay is None:  # what was announced after it stands
                 model.restore([p for p in stored if p.updated_ms > header.round_ms])
             else:
@@ -192,12 +200,17 @@ class Checkpoints:
                      replay=None if replay is None else len(replay))  # fmt: skip
         return start_ms
 
-    async def _rounds(self, chosen: list[ckpt.Header], span_ms: int) -> list[ckpt.Round] | None:
-        """This detector's rounds after its checkpoint, when they can be replayed: the
-        hand-off streams still hold every entry from the checkpoint's rebuild start."""
+    async def _rounds(
+        self, chosen: list[ckpt.Header], since_ms: int, span_ms: int
+    ) -> list[ckpt.Round] | None:
+        """This detector's rounds after its checkpoint, when they can be replayed: it is at
+        most one interval older than the rebuild's start (what the replay holds in memory),
+        and the hand-off streams still hold every entry from its own rebuild's start."""
         mine = next((h for h in chosen if h.shard == self._me), None)
         if mine is None or not mine.log_id:
             return None
+        if mine.round_ms < since_ms - int(self._s.checkpoint_interval_s * 1000):
+            return None  # down for longer than its windows: nothing to resume exactly
         if not await store.hold_since(self._client, self._venues, mine.round_ms - span_ms):
             return None  # trimmed: the windows as of the checkpoint cannot be rebuilt
         out = []
@@ -279,3 +292,25 @@ class Checkpoints:
                       and p.updated_ms > resumed.round_ms]  # fmt: skip
             model.restore(newer + [p for p in market if p not in newer])
         self._resumed, self._stored = [], []
+
+
+class Unrestored:
+    """A :class:`~.base.Seedable` model as the warm start sees it after a start: without the
+    instruments a checkpoint restored (their baselines hold their warm start and more)."""
+
+    def __init__(self, model: Seedable, restored: set[tuple[str, str]]) -> None:
+        self._model = model
+        self._restored = restored
+
+    def seed(
+        self,
+        venue: str,
+        symbol: str,
+        asset: str,
+        oi: list[tuple[int, float, float]],
+        funding: list[tuple[int, float]],
+    ) -> int:
+        return self._model.seed(venue, symbol, asset, oi, funding)
+
+    def instruments(self) -> list[tuple[str, str, str, float]]:
+        return [r for r in self._model.instruments() if (r[0], r[1]) not in self._restored]

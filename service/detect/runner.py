@@ -75,7 +75,7 @@ from .aggregate import Member
 from .base import Evaluation, PressureModel, Seedable, Shardable
 from .factory import make_model
 from .inputs import INPUT_GAP_S, InputWatch
-from .resume import Checkpoints
+from .resume import Checkpoints, Unrestored
 from .warmup import Warmup
 
 log = structlog.get_logger(__name__)
@@ -226,9 +226,8 @@ class Detector:
             await self._start()
             settle_heap("detector rebuilt")
             if self._warmup is not None and isinstance(self._model, Seedable):
-                self.warmup_task = asyncio.create_task(
-                    _warm(self._warmup, self._model), name="warmup"
-                )
+                model = Unrestored(self._model, self.checkpoints.restored)
+                self.warmup_task = asyncio.create_task(_warm(self._warmup, model), name="warmup")
             interval = self._settings.eval_interval_s
             next_round = self._clock()
             while True:
