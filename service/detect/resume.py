@@ -152,15 +152,18 @@ class Checkpoints:
         stored: list[Pressure],
         owns: Callable[[str], bool],
         market: bool,
+        restore: Callable[[], None],
     ) -> int:
-        """Resume the last checkpoint into ``model`` (after the stored states' restore,
-        before the rebuild); where the rebuild must start (``since_ms`` or earlier, for a
-        replay). ``stored``: the states restored (announced); ``market``: this detector
-        owns the market."""
+        """Resume the last checkpoint into ``model`` (before the rebuild); where the
+        rebuild must start (``since_ms`` or earlier, for a replay). ``stored``: its own
+        stored states (announced), which ``restore`` puts into the model: before the
+        checkpoint's, unless the checkpoint is replayed (the model is then the checkpoint's
+        alone, the replay makes it the one that stopped); ``market``: it owns the market."""
         self._resumed, self._stored = [], stored
         self.restored = set()
         self._next_ms, self._unlogged = 0, []  # the first round writes one: the log's new base
         if not self.enabled or not isinstance(model, RobustModel):
+            restore()
             return since_ms
         span_ms = int((self._s.window_s + self._s.stale_after_s) * 1000)
         max_age_ms = int(self._s.checkpoint_max_age_s * 1000)
@@ -174,11 +177,14 @@ class Checkpoints:
             self.counts["ignored"] += 1
             log.warning("detector checkpoint unreadable; rebuilding without it",
                         error=str(exc) or "timeout")  # fmt: skip
+            restore()
             return since_ms
         for name, why in ignored:
             self.counts["ignored"] += 1
             log.warning("detector checkpoint ignored", checkpoint=name, reason=why)
         by_header = self._records(records, wanted)
+        if rounds is None:
+            restore()
         start_ms = since_ms
         for header in chosen:
             replay = rounds if header.shard == self._me else None
@@ -207,7 +213,7 @@ class Checkpoints:
         most one interval older than the rebuild's start (what the replay holds in memory),
         and the hand-off streams still hold every entry from its own rebuild's start."""
         mine = next((h for h in chosen if h.shard == self._me), None)
-        if mine is None or not mine.log_id:
+        if mine is None:
             return None
         if mine.round_ms < since_ms - int(self._s.checkpoint_interval_s * 1000):
             return None  # down for longer than its windows: nothing to resume exactly
@@ -216,11 +222,13 @@ class Checkpoints:
         out = []
         for raw in await store.rounds(self._client, self._me, mine.log_id):
             try:
-                out.append(ckpt.decode_round(raw))
+                rnd = ckpt.decode_round(raw)
             except ckpt.Incompatible as exc:
                 self.counts["ignored"] += 1
                 log.warning("detector round log entry ignored; no replay", reason=str(exc))
                 return None
+            if rnd.round_ms > mine.round_ms:  # (without an entry of its own: the whole log,
+                out.append(rnd)  # whose rounds of a run before the checkpoint are older)
         return out
 
     def _records(

@@ -16,6 +16,13 @@ wrote (features left out) to ``keys.SCORES``, the live stream's source. Every
 ``keys.score_history(asset)`` for the charts. Those two are notifications: one that fails is
 counted (:attr:`Detector.scores_unpublished`) and not retried, the scores themselves are.
 
+Checkpoints (:mod:`.resume`, ``docs/detector.md`` "Restarts"): every
+``checkpoint_interval_s`` after a round's writes, the model's learned state (baselines,
+states, schedule) goes to Redis, and each round that scored anything is logged in the same
+pipeline as its output. At start, before the rebuild, the last checkpoint is restored; the
+rebuild hands the entries after it to the replay of the logged rounds, so the detector resumes
+bit for bit as of its last round sent.
+
 Warm start: with a :class:`~.warmup.Warmup` and a model that can be seeded, once the rebuild
 is done a background task fills the baselines from the venues' history (bounded in time and
 requests; failures are logged and skipped); the detector scores live data meanwhile.
@@ -302,8 +309,9 @@ class Detector:
         stored = await self._restore(since_ms)
         market = self.shard is None or self.shard.index == 0
         since_ms = await self.checkpoints.load(
-            self._model, since_ms, now_ms, stored, self._owned_get, market
-        )
+            self._model, since_ms, now_ms, [p for p in stored if self._restores(p)],
+            self._owned_get, market, lambda: self._restore_model(stored),
+        )  # fmt: skip
         if self.shard is not None:
             await self._start_shard(since_ms, now_ms)
             return
@@ -318,8 +326,8 @@ class Detector:
         log.info("detector rebuilt", venues=self._venues, events=self.events_total)
 
     async def _restore(self, since_ms: int) -> list[Pressure]:
-        """Resume the states stored by a previous run (only recent ones); those of its
-        own instruments, assets and market (for :meth:`_load_checkpoint`)."""
+        """The states stored by a previous run (only recent ones), for the model (see
+        :meth:`_restore_model`)."""
         while True:
             checkpoint()
             try:
@@ -358,13 +366,17 @@ class Detector:
                     self._latest[(p.venue, p.symbol)] = p
                 else:
                     self._aggregates[(p.asset, p.scope.value)] = p
+        return recent
+
+    def _restore_model(self, recent: list[Pressure]) -> None:
+        """The stored states into the model (another shard's instruments count in the
+        order of arrival only)."""
         model = self._model
         if self.shard is None:
             model.restore(recent)
         else:
             assert isinstance(model, Shardable)
             model.restore_shard(recent, self._owns)
-        return [p for p in recent if self._restores(p)]
 
     async def _read(
         self,

@@ -31,6 +31,7 @@ from service.store.writer import write_batch
 
 VENUES = ("binance_usdm", "bybit")
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+LATE = "okx"
 STEP_S = 0.25
 SETTINGS = DetectorSettings(
     window_s=8.0, min_dwell_s=1.0, enter_persist_s=1.0, eval_interval_s=STEP_S,
@@ -38,14 +39,16 @@ SETTINGS = DetectorSettings(
 )  # fmt: skip
 
 
-def _steps(n: int, t0_ms: int) -> list[tuple[int, list[Event]]]:
-    """``n`` steps of two venues' simulated cascade: (time, events)."""
+def _steps(n: int, t0_ms: int, late: int | None = None) -> list[tuple[int, list[Event]]]:
+    """``n`` steps of two venues' simulated cascade: (time, events); with ``late``, a third
+    venue (:data:`LATE`) lists its instruments from that step on."""
+    venues = (*VENUES, LATE) if late is not None else VENUES
     markets = {v: Market(SCENARIOS["long_unwind"], symbols=SYMBOLS, seed=3 + i)
-               for i, v in enumerate(VENUES)}  # fmt: skip
+               for i, v in enumerate(venues)}  # fmt: skip
     out = []
     for step in range(n):
         now_ms = t0_ms + round((step + 1) * STEP_S * 1000)
-        events = [e for v, m in markets.items()
+        events = [e for v, m in markets.items() if v != LATE or step >= (late or 0)
                   for e in market_events(v, m, 5 * STEP_S, STEP_S, now_ms, step)]  # fmt: skip
         out.append((now_ms, events))
     return out
@@ -238,20 +241,23 @@ async def test_a_restart_replays_the_rounds_after_its_checkpoint_only_while_the_
     redis_client: aioredis.Redis,
 ) -> None:
     """Checkpoints every 2 s (8 rounds): restarted after round 19, the detector replays the
-    rounds since round 16 and scores the next ten as the original; once the hand-off is
-    trimmed past the checkpoint's windows, it restores the checkpoint without a replay."""
+    rounds since round 16 (a venue listed at round 18 included: its instruments arrive in
+    the replay where they arrived) and scores the next ten as the original; once the
+    hand-off is trimmed past the checkpoint's windows, it restores the checkpoint without a
+    replay."""
     every_2s = SETTINGS.model_copy(update={"checkpoint_interval_s": 2.0})
     t0_ms = time.time_ns() // 1_000_000
-    steps = _steps(30, t0_ms)
+    steps = _steps(30, t0_ms, late=18)
+    venues = [*VENUES, LATE]
     clock = Clock(t0_ms / 1000)
-    original = Detector(redis_client, every_2s, list(VENUES), clock=clock)
+    original = Detector(redis_client, every_2s, venues, clock=clock)
     await original._start()
-    compared = 0
+    compared = late_scored = 0
     for n, (now_ms, events) in enumerate(steps):
         clock.t = now_ms / 1000
         await write_batch(redis_client, events, StoreSettings(), now_ms)
         if n == 20:  # (the original's rounds up to 19 were sent; it "died" after)
-            restarted = Detector(redis_client, every_2s, list(VENUES), clock=clock)
+            restarted = Detector(redis_client, every_2s, venues, clock=clock)
             await restarted._start()
         elif n > 20:
             await restarted._read(block_ms=1)
@@ -263,11 +269,13 @@ async def test_a_restart_replays_the_rounds_after_its_checkpoint_only_while_the_
                 [*evaluation.pressures, *evaluation.aggregates]
             )
             compared += 1
+            late_scored += sum(p.venue == LATE for p in again.pressures)
     assert compared == 10
+    assert late_scored > 0
     assert restarted.checkpoints.counts["replayed"] == 3  # rounds 17, 18, 19
     # every entry trimmed: the windows as of the checkpoint are gone
     for venue in VENUES:
         await redis_client.xtrim(keys.handoff(venue), maxlen=0, approximate=False)
-    late = Detector(redis_client, every_2s, list(VENUES), clock=clock)
+    late = Detector(redis_client, every_2s, venues, clock=clock)
     await late._start()
     assert late.checkpoints.counts == {"restored": 1}
