@@ -313,9 +313,10 @@ def resume(
     market: bool,
 ) -> Resumed:
     """Apply a checkpoint's records of the assets the model ``owns`` (before the rebuild;
-    after the stored states' restore, unless the rounds after it are replayed). ``recent``: the round is within the span the
-    rebuild reads, so the state that refers to the windows (states, schedule, flags, last
-    assessments) is restored too; otherwise only the baselines and the order of arrival.
+    after the stored states' restore, unless the rounds after it are replayed). ``recent``:
+    the round is within the span the rebuild reads, so the state that refers to the windows
+    (states, schedule, flags, last assessments) is restored too; otherwise only the
+    baselines and the order of arrival.
     ``market``: the model owns the market (the header's market scope is restored)."""
     out = Resumed(header.round_ms, dict(header.last_ids))
     for record in records:
