@@ -103,6 +103,23 @@ class Baseline:
             self._refresh()
         return len(older)
 
+    def samples(self) -> array[float]:
+        """The samples, oldest first (what :meth:`load` takes)."""
+        values, pos = self._values, self._pos
+        return values[pos:] + values[:pos]
+
+    def load(self, samples: array[float]) -> None:
+        """Hold exactly ``samples`` (oldest first, at most ``capacity``): a checkpoint's.
+        The median and scales are recomputed from them as :meth:`add` computed them."""
+        self._values = samples[-self.capacity :] if len(samples) > self.capacity else samples
+        self._sorted = array("d", sorted(self._values))
+        self._pos = 0
+        self.ready = len(self._values) >= self.min_samples
+        if self._values:
+            self._refresh()
+        else:
+            self._median, self._scale = self.prior, 0.0
+
     def _refresh(self) -> None:
         values, ordered = self._values, self._sorted
         n = len(ordered)

@@ -16,6 +16,13 @@ wrote (features left out) to ``keys.SCORES``, the live stream's source. Every
 ``keys.score_history(asset)`` for the charts. Those two are notifications: one that fails is
 counted (:attr:`Detector.scores_unpublished`) and not retried, the scores themselves are.
 
+Checkpoints (:mod:`.resume`, ``docs/detector.md`` "Restarts"): every
+``checkpoint_interval_s`` after a round's writes, the model's learned state (baselines,
+states, schedule) goes to Redis, and each round that scored anything is logged in the same
+pipeline as its output. At start, before the rebuild, the last checkpoint is restored; the
+rebuild hands the entries after it to the replay of the logged rounds, so the detector resumes
+bit for bit as of its last round sent.
+
 Warm start: with a :class:`~.warmup.Warmup` and a model that can be seeded, once the rebuild
 is done a background task fills the baselines from the venues' history (bounded in time and
 requests; failures are logged and skipped); the detector scores live data meanwhile.
@@ -75,6 +82,7 @@ from .aggregate import Member
 from .base import Evaluation, PressureModel, Seedable, Shardable
 from .factory import make_model
 from .inputs import INPUT_GAP_S, InputWatch
+from .resume import Checkpoints, Unrestored
 from .warmup import Warmup
 
 log = structlog.get_logger(__name__)
@@ -186,6 +194,8 @@ class Detector:
         self._remote_touched_ms = 0
         self._remote_beat_ms = 0
         self._market_members: list[Member] | None = None
+        self.checkpoints = Checkpoints(client, settings, str(self.shard or Shard(0, 1)), venues)
+        """Its checkpoints and round log (:mod:`.resume`)."""
 
     def _sharded(self, model: PressureModel) -> PressureModel:
         if self.shard is not None:
@@ -204,6 +214,11 @@ class Detector:
         cost = getattr(self._model, "cost_us", None)
         return None if cost is None else float(cost) / 1e6
 
+    @property
+    def checkpoint_counts(self) -> Mapping[str, int]:
+        """Checkpoints by outcome and rounds replayed (see :class:`~.resume.Checkpoints`)."""
+        return self.checkpoints.counts
+
     def aggregates(self) -> dict[Key, Pressure]:
         """The newest asset scores (key ``(asset, "asset")``) and the market's (``("*",
         "market")``)."""
@@ -218,9 +233,8 @@ class Detector:
             await self._start()
             settle_heap("detector rebuilt")
             if self._warmup is not None and isinstance(self._model, Seedable):
-                self.warmup_task = asyncio.create_task(
-                    _warm(self._warmup, self._model), name="warmup"
-                )
+                model = Unrestored(self._model, self.checkpoints.restored)
+                self.warmup_task = asyncio.create_task(_warm(self._warmup, model), name="warmup")
             interval = self._settings.eval_interval_s
             next_round = self._clock()
             while True:
@@ -259,6 +273,8 @@ class Detector:
         holds = self.inputs.holds(now_ms)
         started = time.perf_counter()
         evaluation = self._model.evaluate(now_ms, holds)
+        if evaluation.pressures or evaluation.aggregates:  # (a round that changed nothing: none)
+            self.checkpoints.log_round(now_ms, self._last_ids, holds)
         self.round_seconds.observe(time.perf_counter() - started)
         self.rounds_total += 1
         self.scored_total += len(evaluation.pressures)
@@ -284,12 +300,18 @@ class Detector:
             log.info("transition", **_transition_log(t))
         self._queue_transitions(transitions)
         await self._write()
+        await self.checkpoints.write(self._model, now_ms, self._last_ids)
         return evaluation
 
     async def _start(self) -> None:
         now_ms = self._now_ms()
         since_ms = now_ms - int((self._settings.window_s + self._settings.stale_after_s) * 1000)
-        await self._restore(since_ms)
+        stored = await self._restore(since_ms)
+        market = self.shard is None or self.shard.index == 0
+        since_ms = await self.checkpoints.load(
+            self._model, since_ms, now_ms, [p for p in stored if self._restores(p)],
+            self._owned_get, market, lambda: self._restore_model(stored),
+        )  # fmt: skip
         if self.shard is not None:
             await self._start_shard(since_ms, now_ms)
             return
@@ -299,11 +321,13 @@ class Detector:
             ids = {v: self._last_ids[v] for v in behind}
             got = await self._read(block_ms=1, last_ids=ids)
             behind = {v for v in got if _id_ms(self._last_ids[v]) < now_ms}
+        self.checkpoints.replay(self._model, self._fold_any, self._replay_round)
         self.ready = True
         log.info("detector rebuilt", venues=self._venues, events=self.events_total)
 
-    async def _restore(self, since_ms: int) -> None:
-        """Resume the states stored by a previous run (only recent ones)."""
+    async def _restore(self, since_ms: int) -> list[Pressure]:
+        """The states stored by a previous run (only recent ones), for the model (see
+        :meth:`_restore_model`)."""
         while True:
             checkpoint()
             try:
@@ -342,6 +366,11 @@ class Detector:
                     self._latest[(p.venue, p.symbol)] = p
                 else:
                     self._aggregates[(p.asset, p.scope.value)] = p
+        return recent
+
+    def _restore_model(self, recent: list[Pressure]) -> None:
+        """The stored states into the model (another shard's instruments count in the
+        order of arrival only)."""
         model = self._model
         if self.shard is None:
             model.restore(recent)
@@ -381,6 +410,10 @@ class Detector:
         got: set[str] = set()
         update, screen = self._model.update, self.inputs.screen
         for venue, stream_id, events in entries:
+            if self.checkpoints.resuming and self.checkpoints.take(venue, stream_id, events):
+                self._last_ids[venue] = stream_id
+                got.add(venue)
+                continue
             if events:
                 events = screen(events, venue, now_ms)
                 update(events)
@@ -422,6 +455,7 @@ class Detector:
         while behind:
             got = await self._read_group(block_ms=1, only=behind)
             behind = {v for v in got if _id_ms(self._last_ids[v]) < now_ms}
+        self.checkpoints.replay(self._model, self._fold_any, self._replay_round)
         self.ready = True
         log.info(
             "detector shard rebuilt", shard=str(self.shard), group=self._group,
@@ -492,11 +526,31 @@ class Detector:
                 self._last_ids[venue] = upto[venue]  # the rest is read through the group
                 got.add(venue)
                 continue
-            if events:
+            if self.checkpoints.resuming and self.checkpoints.take(venue, stream_id, events):
+                pass  # folded in by the replay, at its round
+            elif events:
                 self.events_total += self._fold(venue, events, now_ms)
             self._last_ids[venue] = stream_id
             got.add(venue)
         return got
+
+    def _fold_any(self, venue: str, events: list[Event]) -> None:
+        """An entry's events into the model, now (a replay's)."""
+        now_ms = self._now_ms()
+        if self.shard is not None:
+            self.events_total += self._fold(venue, events, now_ms)
+            return
+        events = self.inputs.screen(events, venue, now_ms)
+        self._model.update(events)
+        self.events_total += len(events)
+
+    def _replay_round(self, round_ms: int, holds: dict[str, str]) -> None:
+        """A round of the run before, again: its output was sent then, not now."""
+        evaluation = self._model.evaluate(round_ms, holds)
+        for p in evaluation.pressures:
+            self._latest[(p.venue, p.symbol)] = p
+        for p in evaluation.aggregates:
+            self._aggregates[(p.asset, p.scope.value)] = p
 
     def _owns(self, asset: str) -> bool:
         """Whether this shard scores ``asset``."""
@@ -602,7 +656,8 @@ class Detector:
 
     async def _write(self) -> None:
         beat = self.shard is not None
-        if not self._unwritten and not self._unsent and not self._unwritten_aggregates and not beat:
+        if not (self._unwritten or self._unsent or self._unwritten_aggregates or beat
+                or self.checkpoints.unlogged):  # fmt: skip
             return
         minid = str(self._now_ms() - int(self._settings.transitions_retention_s * 1000))
         pressures = list(self._unwritten.items())
@@ -623,6 +678,7 @@ class Detector:
                     pipe.xadd(stream, {"e": encode(t)}, minid=minid, approximate=True)
                 published = self._queue_scores(pipe, pressures, market)
                 members = self._queue_shard(pipe)
+                logged = self.checkpoints.queue_log(pipe)  # last: sent with the output
                 replies = iter(await pipe.execute(raise_on_error=False))
         except RedisError as exc:
             self.write_failures += 1
@@ -656,7 +712,9 @@ class Detector:
                 for asset, member in members.items():
                     if self._unwritten_members.get(asset) == member:
                         del self._unwritten_members[asset]
-        if self._unwritten or self._unwritten_aggregates or self._unsent or self._unwritten_members:
+        self.checkpoints.logged([next(replies) for _ in range(logged)])
+        if (self._unwritten or self._unwritten_aggregates or self._unsent
+                or self._unwritten_members or self.checkpoints.unlogged):  # fmt: skip
             self.write_failures += 1
 
     def _queue_scores(

@@ -102,6 +102,11 @@ class DetectorStats(Protocol):
     @property
     def scoring_cost_s(self) -> float | None: ...
 
+    @property
+    def checkpoint_counts(self) -> Mapping[str, int]:
+        """Checkpoints by outcome, and ``replayed`` rounds (:mod:`service.detect.resume`)."""
+        ...
+
 
 class StreamStats(Protocol):
     """The live stream's hub (:class:`service.publish.api.stream.hub.Hub`)."""
@@ -281,6 +286,15 @@ DETECTOR_DEFERRED = _gauge(
 DETECTOR_COST = _gauge(
     "detector_scoring_cost_seconds", "CPU the model measures scoring one instrument costs."
 )
+DETECTOR_CHECKPOINTS = _counter(
+    "detector_checkpoints_total",
+    "Detector checkpoints by outcome: written, failed (a write), restored or ignored (at a start).",
+    "outcome",
+)
+DETECTOR_REPLAYED = _counter(
+    "detector_replayed_rounds_total", "Rounds after its checkpoint a restarted detector replayed."
+)
+CHECKPOINT_OUTCOMES: Final = ("written", "failed", "restored", "ignored")
 DETECTOR_ROUND_SECONDS: Final = "deleverage_detector_round_seconds"
 STREAM_CLIENTS = _gauge("stream_clients", "Clients connected to /v1/stream.")
 STREAM_EVENTS = _counter(
@@ -328,7 +342,10 @@ OUTPUT_SPECS: Final = (
     ALERT_RECEIVER_ENABLED, MQTT_CONNECTED, MQTT_CONNECTS, MQTT_CONNECT_FAILURES, MQTT_SCORES,
     MQTT_ALERTS, MQTT_ALERTS_DROPPED, MQTT_ALERTS_PENDING,
 )  # fmt: skip
-DETECTOR_SPECS: Final = (DETECTOR_ROUNDS, DETECTOR_SCORED, DETECTOR_DEFERRED, DETECTOR_COST)
+DETECTOR_SPECS: Final = (
+    DETECTOR_ROUNDS, DETECTOR_SCORED, DETECTOR_DEFERRED, DETECTOR_COST, DETECTOR_CHECKPOINTS,
+    DETECTOR_REPLAYED,
+)  # fmt: skip
 SPECS: Final = (
     FEED_CONNECTED, FEED_MESSAGES, FEED_EVENTS, FEED_PARSE_ERRORS, FEED_EVENTS_INVALID,
     FEED_RECONNECTS, FEED_DRIFT,
@@ -556,6 +573,10 @@ def _detector(d: DetectorStats) -> Iterator[Metric]:
     f[DETECTOR_ROUNDS].add_metric([], d.rounds_total)
     f[DETECTOR_SCORED].add_metric([], d.scored_total)
     f[DETECTOR_DEFERRED].add_metric([], d.deferred)
+    counts = d.checkpoint_counts
+    for outcome in CHECKPOINT_OUTCOMES:  # every outcome from the start: rate() sees the first
+        f[DETECTOR_CHECKPOINTS].add_metric([outcome], counts.get(outcome, 0))
+    f[DETECTOR_REPLAYED].add_metric([], counts.get("replayed", 0))
     cost = d.scoring_cost_s
     if cost is not None:
         f[DETECTOR_COST].add_metric([], cost)

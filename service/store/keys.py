@@ -37,6 +37,12 @@ is documented in ``docs/redis.md``:
   that owns it, read by the market's owner (shard 0); ``dlv:detect:shards`` (hash): field
   ``I/N`` per detector shard, its last round (JSON); consumer groups ``detect:I/N`` on the
   hand-off streams: each detector shard's position;
+* ``dlv:{<asset>}:detect:checkpoint`` (string, msgpack): the asset's instruments' baselines
+  and states as of its detector's last checkpoint; ``dlv:detect:checkpoints`` (hash): field
+  ``I/N`` per detector (``0/1``: one of everything), that checkpoint's header (its round,
+  its assets, the order of its instruments); ``dlv:detect:rounds:I/N`` (stream): that
+  detector's rounds since its checkpoint before last (field ``r``: time, input position, held
+  venues), what a restart replays;
 * ``dlv:instruments`` and ``dlv:venues`` (sets): every instrument and venue seen;
 * ``dlv:{alerts}:<id>`` (string): one alert (its history included) as JSON;
 * ``dlv:{alerts}:index`` (sorted set): every alert id, scored by when it opened;
@@ -83,6 +89,8 @@ MARKET_MEMBERS: Final = f"{PREFIX}:market:members"
 """Detector shards: each asset as a member of the market (field: asset), for shard 0."""
 DETECT_SHARDS: Final = f"{PREFIX}:detect:shards"
 """Detector shards: each one's last round (field ``I/N``)."""
+DETECT_CHECKPOINTS: Final = f"{PREFIX}:detect:checkpoints"
+"""Each detector's checkpoint header (field ``I/N``; ``0/1``: a detector of everything)."""
 DETECT_CONSUMER: Final = "detector"
 """The one consumer of a detector shard's group (one process per shard)."""
 
@@ -90,6 +98,16 @@ DETECT_CONSUMER: Final = "detector"
 def detect_group(shard: str) -> str:
     """The consumer group of detector shard ``I/N`` on every hand-off stream."""
     return f"detect:{shard}"
+
+
+def detect_checkpoint(asset: str) -> str:
+    """An asset's part of its detector's checkpoint (:mod:`service.detect.checkpoint`)."""
+    return f"{PREFIX}:{{{asset}}}:detect:checkpoint"
+
+
+def detect_rounds(shard: str) -> str:
+    """Detector ``I/N``'s round log: the rounds since its last checkpoints (to replay)."""
+    return f"{PREFIX}:detect:rounds:{shard}"
 
 
 def score_history(asset: str) -> str:

@@ -38,8 +38,9 @@ STEP_S = 0.25
 TIME_SCALE = 5.0
 DETECTOR = DetectorSettings(
     window_s=8.0, min_dwell_s=1.0, enter_persist_s=1.0, eval_interval_s=STEP_S,
-    stale_after_s=10.0, burn_in_samples=0,
+    stale_after_s=10.0, burn_in_samples=0, checkpoint_interval_s=STEP_S,
 )  # fmt: skip
+"""A checkpoint every round: a shard restarted before a round resumes from the one before."""
 STEPS = 100
 """25 s of the fake clock, 125 s of the scenario: its calm, the cascade and the unwind."""
 
@@ -93,17 +94,21 @@ async def _play(
     shards: list[Shard | None],
     restart: tuple[int, int] | None = None,
     lost: tuple[int, int] | None = None,
+    *,
+    reshard: tuple[int, list[Shard | None]] | None = None,
+    settings: DetectorSettings = DETECTOR,
 ) -> dict[str, Any]:
     """Every round's scores of every detector, and what they stored at the end. ``restart``
     (step, shard index): that shard dies there (its object dropped, nothing acknowledged,
     and entries delivered to it that it never folded in) and a new one starts. ``lost``
     (step, shard index): a read's reply to that shard is lost on the way (Redis delivered
-    the step's entries, the shard never saw them) and its read fails."""
+    the step's entries, the shard never saw them) and its read fails. ``reshard`` (step,
+    shards): every detector stops there and those shards start instead (another count)."""
     markets = _markets()
     clock = Clock(t0_ms / 1000)
 
     def make(shard: Shard | None) -> Detector:
-        return Detector(client, DETECTOR, list(VENUES), clock=clock, shard=shard)
+        return Detector(client, settings, list(VENUES), clock=clock, shard=shard)
 
     # shard 0 last: the market's owner reads what the others wrote in the same round
     detectors = sorted((make(s) for s in shards), key=lambda d: -_index(d))
@@ -120,7 +125,11 @@ async def _play(
                 StoreSettings(),
                 now_ms,
             )
-        restarted = None
+        restarted: Detector | None = None
+        if reshard is not None and step == reshard[0]:
+            detectors = sorted((make(s) for s in reshard[1]), key=lambda d: -_index(d))
+            for d in detectors:
+                await d._start()
         if restart is not None and step == restart[0]:
             i = next(n for n, d in enumerate(detectors) if _index(d) == restart[1])
             dead = detectors[i]
@@ -134,7 +143,7 @@ async def _play(
             await _deliver(client, d.shard)
             d._cursors.update(d._last_ids)  # what its handler of a failed read does
         for d in detectors:
-            await _drain(d, d is restarted)
+            await _drain(d, d is restarted or (reshard is not None and step == reshard[0]))
             evaluation = await d.evaluate_round()
             rows += _rows(step, [*evaluation.pressures, *evaluation.aggregates])
     events_by_asset: dict[str, int] = {}
@@ -223,36 +232,35 @@ async def _both(
     *,
     restart: tuple[int, int] | None = None,
     lost: tuple[int, int] | None = None,
+    settings: DetectorSettings = DETECTOR,
 ) -> None:
     t0_ms = time.time_ns() // 1_000_000
     single = await _play(client, t0_ms, [None])
     await flush(client)
-    sharded = await _play(client, t0_ms, [Shard(0, 2), Shard(1, 2)], restart, lost)
+    sharded = await _play(
+        client, t0_ms, [Shard(0, 2), Shard(1, 2)], restart, lost, settings=settings
+    )
     states = {r[4] for r in single["rows"] if r[1] == "asset" and r[3] == "BTC"}
     assert {"calm", "cascade"} <= states or {"calm", "unwinding"} <= states, states
     assert {r[4] for r in single["rows"] if r[1] == "market"} - {"calm"}, "the market never moved"
     # nothing lost, nothing counted twice: every asset's events folded in once
     assert sharded["events_by_asset"] == sharded["handoff"]
     assert single["detectors"][0].events_total == sum(single["handoff"].values())
+    # With a checkpoint every round, a shard restarted before a round resumes from the
+    # round before: with its windows rebuilt from the hand-off, it scores every instrument,
+    # asset and the market exactly as if it had never stopped; so does a detector of
+    # everything (the unsharded path) restarted at the same step.
+    _same(sharded["rows"], single["rows"])
+    assert sharded["stored"] == single["stored"]
     if restart is None:
-        _same(sharded["rows"], single["rows"])
-        assert sharded["stored"] == single["stored"]
         return
-    # A detector rebuilt from the hand-off history does not score exactly as one that ran
-    # through it (the baselines it sampled round by round are sampled anew, a calm
-    # instrument's next look starts over): the restarted shard's assets score as those of
-    # a detector of everything restarted at the same step, the other shard's as undisturbed.
+    assert [d.checkpoints.counts["restored"] for d in sharded["detectors"]].count(1) == 1
     await flush(client)
-    single_restarted = await _play(client, t0_ms, [None], (restart[0], 0))
+    single_restarted = await _play(client, t0_ms, [None], (restart[0], 0), settings=settings)
     assert single_restarted["detectors"][0].events_total == sum(single["handoff"].values())
-    after = [r for r in sharded["rows"] if r[0] >= restart[0] and r[1] != "market"]
-    mine = {a for a in ("BTC", "ETH", "SOL", "DOGE") if asset_owner(a, 2) == restart[1]}
-    for reference, assets in (
-        (single_restarted, mine),
-        (single, {"BTC", "ETH", "SOL", "DOGE"} - mine),
-    ):
-        want = [r for r in reference["rows"] if r[0] >= restart[0] and r[1] != "market"]
-        _same([r for r in after if _asset(r) in assets], [r for r in want if _asset(r) in assets])
+    assert single_restarted["detectors"][0].checkpoints.counts["restored"] == 1
+    assert single_restarted["rows"] == single["rows"]
+    assert single_restarted["stored"] == single["stored"]
 
 
 def _asset(row: Row) -> str:
@@ -277,6 +285,45 @@ async def test_a_shard_that_dies_and_starts_again_loses_nothing_and_counts_nothi
 ) -> None:
     # step 50: in the cascade, 12.5 s in (the rebuild's 18 s cover every event before it)
     await _both(redis_client, restart=(50, index))
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["market owner", "shard 1"])
+async def test_a_shard_restarted_rounds_after_its_checkpoint_replays_them_and_scores_the_same(
+    redis_client: aioredis.Redis, index: int
+) -> None:
+    """A checkpoint every 4 rounds (the last at step 48, or 52): restarted at step 51 (or
+    53), the shard restores it, replays the rounds logged after it on the entries they had
+    read, and scores every round from then on exactly as if it had never stopped."""
+    every_4 = DETECTOR.model_copy(update={"checkpoint_interval_s": 4 * STEP_S})
+    for step in (51, 53):
+        await _both(redis_client, restart=(step, index), settings=every_4)
+        await flush(redis_client)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ([Shard(0, 2), Shard(1, 2)], [None]),
+        ([None], [Shard(0, 2), Shard(1, 2)]),
+        ([Shard(0, 2), Shard(1, 2)], [Shard(0, 3), Shard(1, 3), Shard(2, 3)]),
+    ],
+    ids=["2 to 1", "1 to 2", "2 to 3"],
+)
+async def test_a_new_shard_count_restores_each_asset_from_the_checkpoint_of_its_old_owner(
+    redis_client: aioredis.Redis, before: list[Shard | None], after: list[Shard | None]
+) -> None:
+    """Every detector stops at step 50 and another count starts: each asset's record is
+    restored by its new owner (from the header of the shard that wrote it), and every
+    instrument, asset and market score from then on is the undisturbed detector's."""
+    t0_ms = time.time_ns() // 1_000_000
+    single = await _play(redis_client, t0_ms, [None])
+    await flush(redis_client)
+    resharded = await _play(redis_client, t0_ms, before, reshard=(50, after))
+    _same(resharded["rows"], single["rows"])
+    assert resharded["stored"] == single["stored"]
+    restored = sum(d.checkpoints.counts["restored"] for d in resharded["detectors"])
+    assert restored == len(after) * len(before)  # each read every old header
+    assert not any(d.checkpoints.counts["ignored"] for d in resharded["detectors"])
 
 
 async def test_two_shards_score_as_one_detector_on_a_cluster(
