@@ -28,7 +28,7 @@ import hashlib
 from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import msgspec
 
@@ -144,6 +144,7 @@ _ENCODER = msgspec.msgpack.Encoder()
 _ROUND = msgspec.msgpack.Decoder(Round)
 _HEADER = msgspec.msgpack.Decoder(Header)
 _ASSET = msgspec.msgpack.Decoder(AssetRecord)
+T = TypeVar("T")
 
 
 class Incompatible(ValueError):
@@ -166,28 +167,26 @@ def encode(record: Header | AssetRecord | Round) -> bytes:
 
 def decode_header(raw: bytes, fp: str) -> Header:
     """A header, or :class:`Incompatible` (with the reason)."""
-    try:
-        header = _HEADER.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise Incompatible(f"undecodable: {exc}") from None
+    header = _decoded(_HEADER, raw, "undecodable")
     _check(header.version, header.fingerprint, fp)
     return header
 
 
 def decode_round(raw: bytes) -> Round:
-    try:
-        return _ROUND.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise Incompatible(f"undecodable round: {exc}") from None
+    return _decoded(_ROUND, raw, "undecodable round")
 
 
 def decode_asset(raw: bytes, fp: str) -> AssetRecord:
-    try:
-        record = _ASSET.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise Incompatible(f"undecodable: {exc}") from None
+    record = _decoded(_ASSET, raw, "undecodable")
     _check(record.version, record.fingerprint, fp)
     return record
+
+
+def _decoded(decoder: msgspec.msgpack.Decoder[T], raw: bytes, what: str) -> T:
+    try:
+        return decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise Incompatible(f"{what}: {exc}") from None
 
 
 def _check(version: int, fp: str, want: str) -> None:

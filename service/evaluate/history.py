@@ -11,8 +11,9 @@ symbol, asset, oi, funding)`` when it has one (a model without a warm start igno
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final, Protocol
+from typing import Final
 
+from ..detect.base import Seedable
 from ..events import per_hour
 from ..simulate.market import Market
 from ..simulate.scenario import get_scenario
@@ -20,17 +21,6 @@ from ..venues.player import WirePlayer
 
 HISTORY_S: Final = 86_400.0
 STEP_S: Final = 300.0
-
-
-class Seedable(Protocol):
-    def seed(
-        self,
-        venue: str,
-        symbol: str,
-        asset: str,
-        oi: list[tuple[int, float, float]],
-        funding: list[tuple[int, float]],
-    ) -> int: ...
 
 
 def history(
@@ -71,12 +61,11 @@ def history(
 def warm_start(model: object, players: Sequence[WirePlayer], seed: int, origin_ms: int) -> int:
     """Seed ``model`` with each player's history; the baseline samples it took (0 when the
     model has no warm start)."""
-    seed_fn = getattr(model, "seed", None)
-    if seed_fn is None:
+    if not isinstance(model, Seedable):
         return 0
     added = 0
     for i, player in enumerate(players):
         for symbol, (oi, funding) in history(player, seed * 1000 + 500 + i, origin_ms).items():
             asset = player.market.spec(symbol).base
-            added += int(seed_fn(player.venue, symbol, asset, oi, funding))
+            added += model.seed(player.venue, symbol, asset, oi, funding)
     return added
