@@ -200,6 +200,9 @@ class Baselines:
 
     @classmethod
     def for_settings(cls, s: DetectorSettings) -> Baselines:
+        # The windows' baselines keep single floats (half the memory; the real-history
+        # evaluation gives the same figures); funding's and the premium's stay double (in
+        # single, one more calm bar flagged on the real history).
         out = []
         for w in s.windows_s():
             lookback = s.lookback_s(w)
@@ -210,13 +213,17 @@ class Baselines:
                 WindowBaselines(
                     w,
                     int(interval_s * 1000),
-                    Baseline(cap, s.baseline_min_samples, fat_tails=True),
-                    Baseline(cap, s.baseline_min_samples, fat_tails=True),
+                    Baseline(cap, s.baseline_min_samples, fat_tails=True, typecode="f"),
+                    Baseline(cap, s.baseline_min_samples, fat_tails=True, typecode="f"),
                     Baseline(
-                        cap, s.baseline_min_samples, math.log(liq_floor(s, w)), fat_tails=True
+                        cap,
+                        s.baseline_min_samples,
+                        math.log(liq_floor(s, w)),
+                        fat_tails=True,
+                        typecode="f",
                     ),
-                    Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL),
-                    Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL),
+                    Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL, typecode="f"),
+                    Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL, typecode="f"),
                 )
             )
         scalar_s = s.baseline_lookback_s / s.baseline_max_samples
