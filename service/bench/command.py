@@ -110,8 +110,12 @@ def wire(
     type=click.IntRange(min=0),
     help="detector.max_evaluations_per_round of every run (0: no limit).",
 )
-@click.option("--memory/--no-memory", default=True, show_default=True,
-              help="Count the model's bytes per instrument (tracemalloc, a run per size).")  # fmt: skip
+@click.option(
+    "--memory/--no-memory",
+    default=True,
+    show_default=True,
+    help="Count the model's bytes per instrument (tracemalloc, a run per size).",
+)
 def detector(
     sizes: tuple[int, ...],
     seconds: int,

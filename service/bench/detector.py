@@ -199,7 +199,7 @@ def capacity_bytes(settings: DetectorSettings, n: int = 100) -> dict[str, int]:
     time or the event rate (the rings are allocated whole from the start)."""
     windows = settings.windows_s()
     tracemalloc.start()
-    kept = []
+    kept: list[object] = []
     for _ in range(n):
         fine, coarse = make_rings(windows)
         kept.append((fine, coarse))

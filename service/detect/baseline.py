@@ -23,7 +23,7 @@ import bisect
 import math
 from array import array
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Literal
 
 MAD_TO_SIGMA: Final = 1.4826
 WINSOR: Final = 4.0
@@ -58,7 +58,7 @@ class Baseline:
         tail: int = 0,
         *,
         fat_tails: bool = False,
-        typecode: str = "d",
+        typecode: Literal["d", "f"] = "d",
     ) -> None:
         """``tail`` > 0: the scale is the larger of all samples' and the newest ``tail``
         samples' (it rises at once when the noise does, and falls slowly). ``fat_tails``:
@@ -108,8 +108,11 @@ class Baseline:
         room = self.capacity - len(self._values)
         older = [x for x in samples if x == x][-room:] if room > 0 else []
         if older:
-            self._values = array(self._values.typecode, older) + self._values
-            self._sorted = array(self._values.typecode, sorted(self._values))
+            values = self._values[:0]  # the same type
+            values.extend(older)
+            self._values = values + self._values
+            self._sorted = values[:0]
+            self._sorted.extend(sorted(self._values))
             self._pos = 0
             self.ready = len(self._values) >= self.min_samples
             self._refresh()

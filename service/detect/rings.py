@@ -25,8 +25,9 @@ Memory: the rings keep the levels (open interest, mark, funding) at single preci
 at double (a window's total is a difference of two large ones). The state keeps every
 value as received (what the scores report); a change of a level is read between values of
 the rings' precision (:meth:`InstrumentHistory.now`, and :meth:`~InstrumentHistory.at`
-for the newest bucket), so a level that did not move changed by exactly 0. With the default windows an instrument's rings hold 51 KB, allocated once
-(:meth:`Ring.nbytes`), whatever the event rate or the time it runs.
+for the newest bucket), so a level that did not move changed by exactly 0. With the default
+windows an instrument's rings hold 51 KB of columns (:meth:`Ring.nbytes`), allocated once,
+whatever the event rate or the time it runs.
 """
 
 from __future__ import annotations

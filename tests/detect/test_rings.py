@@ -160,9 +160,11 @@ def test_a_history_never_grows_past_its_rings_capacity() -> None:
     )
     assert h.fine.nbytes() + h.coarse.nbytes() == nbytes
     assert h.oi_peak() > 0
-    assert h._peaks is not None and len(h._peaks) <= h.coarse.cap
+    assert h._peaks is not None
+    assert len(h._peaks) <= h.coarse.cap
     assert len(h.oi_gaps) <= CADENCE_GAPS
-    assert len(h.first_ms) <= 4 and len(h.last_ts) == 4
+    assert len(h.first_ms) <= 4
+    assert len(h.last_ts) == 4
 
 
 def test_the_rings_keep_levels_in_single_and_totals_in_double() -> None:
