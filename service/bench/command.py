@@ -110,18 +110,26 @@ def wire(
     type=click.IntRange(min=0),
     help="detector.max_evaluations_per_round of every run (0: no limit).",
 )
+@click.option(
+    "--memory/--no-memory",
+    default=True,
+    show_default=True,
+    help="Count the model's bytes per instrument (tracemalloc, a run per size).",
+)
 def detector(
     sizes: tuple[int, ...],
     seconds: int,
     liq_share: float,
     budgets_ms: tuple[float, ...],
     limit: int,
+    memory: bool,
 ) -> None:
-    """The pressure model's update cost per event and one evaluation tick's p50/p99."""
+    """The pressure model's update cost per event, one evaluation tick's p50/p99, and its
+    bytes per instrument."""
     from .detector import run_detector
 
     budgets = budgets_ms or (None, 0.0)
-    _print(run_detector(sizes or (1000, 10_000), seconds, liq_share, budgets, limit))
+    _print(run_detector(sizes or (1000, 10_000), seconds, liq_share, budgets, limit, memory))
 
 
 @bench.command()

@@ -19,6 +19,13 @@ instruments deferred per tick, and the age of the oldest instrument score at the
 long a calm instrument waits for its regular look). The resident memory the run grew by
 (``rss_grown_mb``, after a full collection: the model and the scores it keeps) is the memory
 per instrument.
+
+``memory`` (:func:`measure_memory`, a process of its own per size, untimed) counts the
+model's bytes with ``tracemalloc``: every allocation still live after the same seeding and
+seconds, per instrument, split by where it was allocated (the history rings, the baselines,
+the rest: scores, states, dicts); and the bytes of one instrument *at capacity*
+(:func:`capacity_bytes`: every ring allocated, every baseline full, as after its longest
+lookback, 30 days of the 1 d window), the bound that does not grow with time or events.
 """
 
 from __future__ import annotations
@@ -28,13 +35,18 @@ import multiprocessing
 import os
 import statistics
 import time
+import tracemalloc
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from ..config import DetectorSettings
+from ..detect import baseline as baseline_module
+from ..detect import rings as rings_module
 from ..detect.base import Seedable
 from ..detect.factory import make_model
+from ..detect.features import Baselines
+from ..detect.rings import make_rings
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from ..process import settle_heap
 
@@ -150,6 +162,67 @@ def measure(
     }
 
 
+def measure_memory(n: int, seconds: int, liq_share: float) -> dict[str, Any]:
+    """The model's live bytes per instrument (``tracemalloc``) after seeding ``n``
+    instruments with a day and playing ``seconds``, as :func:`measure` does; and at
+    capacity (:func:`capacity_bytes`)."""
+    settings = DetectorSettings()
+    tracemalloc.start()
+    model = make_model(settings)
+    if isinstance(model, Seedable):
+        _seed(model, n)
+    liq_every = round(1 / liq_share) if liq_share > 0 else 0
+    for s in range(seconds + 1):
+        model.update(_second(n, s, liq_every))
+        model.evaluate(T0_MS + s * 1000 + 500)
+    gc.collect()
+    snapshot = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    by_file = {st.traceback[0].filename: st.size for st in snapshot.statistics("filename")}
+    total = sum(by_file.values())
+    rings = by_file.get(rings_module.__file__, 0)
+    baselines = by_file.get(baseline_module.__file__, 0)
+    return {
+        "instruments": n,
+        "seconds": seconds,
+        "bytes_per_instrument": round(total / n),
+        "rings": round(rings / n),
+        "baselines": round(baselines / n),
+        "other": round((total - rings - baselines) / n),
+        "at_capacity": capacity_bytes(settings),
+    }
+
+
+def capacity_bytes(settings: DetectorSettings, n: int = 100) -> dict[str, int]:
+    """Bytes per instrument of ``n`` instruments' rings and baselines with every baseline
+    holding its ``capacity`` samples (``tracemalloc``): the most they hold, whatever the
+    time or the event rate (the rings are allocated whole from the start)."""
+    windows = settings.windows_s()
+    tracemalloc.start()
+    kept: list[object] = []
+    for _ in range(n):
+        fine, coarse = make_rings(windows)
+        kept.append((fine, coarse))
+    rings = tracemalloc.get_traced_memory()[0]
+    for _ in range(n):
+        b = Baselines.for_settings(settings)
+        for base in (b.funding, b.premium, *(x for w in b.windows for x in _window_baselines(w))):
+            for k in range(base.capacity):
+                base.add(float(k % 97))
+        kept.append(b)
+    total = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return {
+        "bytes_per_instrument": round(total / n),
+        "rings": round(rings / n),
+        "baselines": round((total - rings) / n),
+    }
+
+
+def _window_baselines(w: Any) -> tuple[Any, ...]:
+    return (w.oi, w.ret, w.liq, w.oi_noise, w.ret_noise)
+
+
 def _rss_bytes() -> int:
     """The process's resident memory (Linux; 0 elsewhere). What the model holds is the
     growth over a run: its history rings and baselines, seeded and then fed."""
@@ -170,8 +243,10 @@ def run_detector(
     liq_share: float,
     budgets_ms: Sequence[float | None] = (None, 0.0),
     limit: int = 0,
+    memory: bool = True,
 ) -> dict[str, Any]:
-    """The ``detector`` scenario at each of ``sizes`` instruments, once per round budget."""
+    """The ``detector`` scenario at each of ``sizes`` instruments, once per round budget
+    (and, with ``memory``, once more per size to count its bytes)."""
     # each run in a process of its own: its memory figures are its own (a process's resident
     # memory does not shrink when a run's model is freed; the next run would reuse it)
     spawn = multiprocessing.get_context("spawn")
@@ -180,9 +255,14 @@ def run_detector(
         for budget in budgets_ms:
             with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
                 runs.append(pool.submit(measure, n, seconds, liq_share, budget, limit).result())
+    counted = []
+    for n in sizes if memory else ():
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            counted.append(pool.submit(measure_memory, n, seconds, liq_share).result())
     return {
         "scenario": "detector",
         "model": type(make_model(DetectorSettings())).__name__,
         "liquidation_share_per_second": liq_share,
         "runs": runs,
+        "memory": counted,
     }

@@ -12,6 +12,9 @@ Until ``min_samples`` samples are in, the baseline answers its *prior*: median `
 Samples are winsorized once the baseline is ready: a sample beyond ``median +- 4 scales`` is
 stored at that bound, so an hour-long cascade shifts the baseline a little rather than
 teaching it that cascades are normal, while a lasting change of regime still moves it.
+
+Memory: at most ``capacity`` samples, twice (in order of arrival and sorted), in arrays that
+grow as samples come.
 """
 
 from __future__ import annotations
@@ -20,13 +23,16 @@ import bisect
 import math
 from array import array
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Literal
 
 MAD_TO_SIGMA: Final = 1.4826
 WINSOR: Final = 4.0
 TAIL_QUANTILE: Final = 0.9
 TAIL_TO_SIGMA: Final = 1.6449
 """The 90th percentile of |x - median| is 1.645 sigmas for Gaussian data."""
+
+
+_SINGLE = array("f", [0.0])
 
 
 class Baseline:
@@ -52,17 +58,20 @@ class Baseline:
         tail: int = 0,
         *,
         fat_tails: bool = False,
+        typecode: Literal["d", "f"] = "d",
     ) -> None:
         """``tail`` > 0: the scale is the larger of all samples' and the newest ``tail``
         samples' (it rises at once when the noise does, and falls slowly). ``fat_tails``:
-        the scale is also at least the 90th percentile's sigma (see :meth:`_refresh`)."""
+        the scale is also at least the 90th percentile's sigma (see :meth:`_refresh`).
+        ``typecode``: the samples' array type, ``"d"`` (double) or ``"f"`` (single: half the
+        memory, about 7 significant digits)."""
         self.capacity = capacity
         self.fat_tails = fat_tails
         self.min_samples = min(min_samples, capacity)
         self.prior = prior
         self.tail = tail
-        self._values = array("d")
-        self._sorted = array("d")
+        self._values = array(typecode)
+        self._sorted = array(typecode)
         """The same samples in order (kept sorted as they come and go)."""
         self._pos = 0
         self._median = prior
@@ -81,6 +90,9 @@ class Baseline:
             lo, hi = self._median - WINSOR * self._scale, self._median + WINSOR * self._scale
             x = lo if x < lo else hi if x > hi else x
         values, ordered = self._values, self._sorted
+        if values.typecode == "f":  # as it is stored: the sorted copy's search finds it again
+            _SINGLE[0] = x
+            x = _SINGLE[0]
         if len(values) < self.capacity:
             values.append(x)
         else:
@@ -96,8 +108,11 @@ class Baseline:
         room = self.capacity - len(self._values)
         older = [x for x in samples if x == x][-room:] if room > 0 else []
         if older:
-            self._values = array("d", older) + self._values
-            self._sorted = array("d", sorted(self._values))
+            values = self._values[:0]  # the same type
+            values.extend(older)
+            self._values = values + self._values
+            self._sorted = values[:0]
+            self._sorted.extend(sorted(self._values))
             self._pos = 0
             self.ready = len(self._values) >= self.min_samples
             self._refresh()
@@ -108,11 +123,18 @@ class Baseline:
         values, pos = self._values, self._pos
         return values[pos:] + values[:pos]
 
+    @property
+    def typecode(self) -> str:
+        """The samples' array type: ``"d"`` or ``"f"``."""
+        return self._values.typecode
+
     def load(self, samples: array[float]) -> None:
-        """Hold exactly ``samples`` (oldest first, at most ``capacity``): a checkpoint's.
-        The median and scales are recomputed from them as :meth:`add` computed them."""
-        self._values = samples[-self.capacity :] if len(samples) > self.capacity else samples
-        self._sorted = array("d", sorted(self._values))
+        """Hold exactly ``samples`` (oldest first, at most ``capacity``; kept in this
+        baseline's precision): a checkpoint's. The median and scales are recomputed from them
+        as :meth:`add` computed them."""
+        kept = samples[-self.capacity :] if len(samples) > self.capacity else samples
+        self._values = array(self.typecode, kept)
+        self._sorted = array(self.typecode, sorted(self._values))
         self._pos = 0
         self.ready = len(self._values) >= self.min_samples
         if self._values:

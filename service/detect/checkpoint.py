@@ -44,7 +44,7 @@ from .state import Quality, StateMachine
 if TYPE_CHECKING:
     from .robust_model import RobustModel, _Instrument, _Scope
 
-VERSION: Final = 1
+VERSION: Final = 2
 """Bumped whenever a record's layout or meaning changes: an older one is ignored."""
 
 
@@ -231,6 +231,8 @@ def capture(
 
 
 def _samples(b: Baseline) -> bytes:
+    """A baseline's samples in its own precision (single or double: :func:`_load` reads them
+    back with the same baseline's type)."""
     return b.samples().tobytes()
 
 
@@ -364,7 +366,7 @@ def _reorder(model: RobustModel, order: list[tuple[str, str]]) -> None:
 
 
 def _load(b: Baseline, raw: bytes) -> None:
-    b.load(array("d", raw))
+    b.load(array(b.typecode, raw))
 
 
 def _apply_instrument(inst: _Instrument, rec: InstrumentRecord, recent: bool) -> None:

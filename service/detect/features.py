@@ -200,6 +200,9 @@ class Baselines:
 
     @classmethod
     def for_settings(cls, s: DetectorSettings) -> Baselines:
+        # The windows' baselines keep single floats (half the memory; the real-history
+        # evaluation gives the same figures); funding's and the premium's stay double (in
+        # single, one more calm bar flagged on the real history).
         out = []
         for w in s.windows_s():
             lookback = s.lookback_s(w)
@@ -210,13 +213,17 @@ class Baselines:
                 WindowBaselines(
                     w,
                     int(interval_s * 1000),
-                    Baseline(cap, s.baseline_min_samples, fat_tails=True),
-                    Baseline(cap, s.baseline_min_samples, fat_tails=True),
+                    Baseline(cap, s.baseline_min_samples, fat_tails=True, typecode="f"),
+                    Baseline(cap, s.baseline_min_samples, fat_tails=True, typecode="f"),
                     Baseline(
-                        cap, s.baseline_min_samples, math.log(liq_floor(s, w)), fat_tails=True
+                        cap,
+                        s.baseline_min_samples,
+                        math.log(liq_floor(s, w)),
+                        fat_tails=True,
+                        typecode="f",
                     ),
-                    Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL),
-                    Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL),
+                    Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL, typecode="f"),
+                    Baseline(RECENT_SAMPLES, RECENT_MIN_SAMPLES, tail=RECENT_TAIL, typecode="f"),
                 )
             )
         scalar_s = s.baseline_lookback_s / s.baseline_max_samples
@@ -269,13 +276,13 @@ def window_features(
     base0 = math.nan
     if oi_from is not None and h.oi_updates + (h.seeded_from_ms is not None) >= 2:
         t0 = max(start, oi_from)
-        base0 = h.at(OI_BASE, t0)
-        f.oi = _log_pct(state[OI_BASE], base0)
-        f.oi_usd = _log_pct(state[OI_USD], h.at(OI_USD, t0))
-        f.oi_recent = _log_pct(state[OI_BASE], h.at(OI_BASE, max(now_ms - span_ms // 4, oi_from)))
+        base0, oi_now = h.at(OI_BASE, t0), h.now(OI_BASE)
+        f.oi = _log_pct(oi_now, base0)
+        f.oi_usd = _log_pct(h.now(OI_USD), h.at(OI_USD, t0))
+        f.oi_recent = _log_pct(oi_now, h.at(OI_BASE, max(now_ms - span_ms // 4, oi_from)))
         f.full = oi_from <= start and mark_from is not None and mark_from <= start
     if mark_from is not None:
-        f.ret = _log_pct(state[MARK], h.at(MARK, max(start, mark_from)))
+        f.ret = _log_pct(h.now(MARK), h.at(MARK, max(start, mark_from)))
     if liq_from is None:
         return f
     t0 = max(start, liq_from)
@@ -295,7 +302,7 @@ def window_features(
             f.liq_trimmed_usd = max(0.0, total - biggest)
         f.liq_y = math.log(f.liq_trimmed_usd / oi_usd * 1e4 + liq_floor(s, span_s))
     if f.oi is not None and f.oi < 0 and state[MARK] > 0:
-        decline_usd = (base0 - state[OI_BASE]) * state[MARK]
+        decline_usd = (base0 - h.now(OI_BASE)) * state[MARK]
         if decline_usd > 0:
             f.forced_share = min(1.0, total / decline_usd)
     return f
@@ -321,7 +328,7 @@ def snapshot(h: InstrumentHistory, b: Baselines, now_ms: int, s: DetectorSetting
         floor = s.funding_floor_1h
         f_z = b.funding.z(funding, floor, s.prior_scale)
         if then == then:
-            f_change = funding - then
+            f_change = h.now(FUNDING) - then
             z_then = b.funding.z(then, floor, s.prior_scale)
             normalising = abs(z_then) >= 2.0 and abs(f_z) <= abs(z_then) / 2 and z_then * f_z >= 0
             normalising = normalising or (abs(z_then) >= 2.0 and z_then * f_z < 0)
@@ -336,7 +343,8 @@ def snapshot(h: InstrumentHistory, b: Baselines, now_ms: int, s: DetectorSetting
     premium = (mark / index - 1.0) * 1e4 if mark > 0 and index > 0 else None
     p_z = b.premium.z(premium, s.premium_floor_bp, s.prior_scale) if premium is not None else None
     peak = h.oi_peak()
-    drawdown = (state[OI_BASE] / peak - 1.0) * 100.0 if peak > 0 and state[OI_BASE] > 0 else None
+    oi_now = h.now(OI_BASE)
+    drawdown = (oi_now / peak - 1.0) * 100.0 if peak > 0 and oi_now > 0 else None
     oi_usd = state[OI_USD] if state[OI_USD] > 0 else None
     recent_active = 0.0
     if covered[2] is not None and state[ACTIVE] > 0:

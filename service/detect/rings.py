@@ -19,6 +19,15 @@ bookkeeping. Out-of-order input: an OI, mark or funding sample older than that f
 newest is dropped (older information); one that is only late (older than the newest bucket,
 e.g. a polled OI stamped before the last mark) rewrites the closed buckets from its time
 on; a late liquidation is counted in the newest bucket.
+
+Memory: the rings keep the levels (open interest, mark, funding) at single precision (about
+7 significant digits, far finer than any change the detector reads) and the running totals
+at double (a window's total is a difference of two large ones). The state keeps every
+value as received (what the scores report); a change of a level is read between values of
+the rings' precision (:meth:`InstrumentHistory.now`, and :meth:`~InstrumentHistory.at`
+for the newest bucket), so a level that did not move changed by exactly 0. With the default
+windows an instrument's rings hold 51 KB of columns (:meth:`Ring.nbytes`), allocated once,
+whatever the event rate or the time it runs.
 """
 
 from __future__ import annotations
@@ -43,6 +52,15 @@ OI_BASE, OI_USD, MARK, FUNDING, LIQ_LONG, LIQ_SHORT, ACTIVE = range(7)
 LEVELS: Final = (OI_BASE, OI_USD, MARK, FUNDING)
 """The level fields: the first four (``at`` relies on the order)."""
 FIELDS: Final = 7
+TYPECODES: Final = ("f", "f", "f", "f", "d", "d", "d")
+"""Per column: single precision for the levels, double for the running totals."""
+_SINGLE = array("f", [0.0])
+
+
+def single(value: float) -> float:
+    """``value`` rounded to single precision, as the rings keep a level."""
+    _SINGLE[0] = value
+    return _SINGLE[0]
 
 
 class Ring:
@@ -55,7 +73,11 @@ class Ring:
         self.cap = cap
         self.head = -1
         """The newest bucket (its values are the instrument's running state)."""
-        self.cols = [array("d", [NAN]) * cap for _ in range(FIELDS)]
+        self.cols = [array(code, [NAN]) * cap for code in TYPECODES]
+
+    def nbytes(self) -> int:
+        """The bytes of the ring's columns (fixed: allocated once, never resized)."""
+        return sum(col.itemsize * len(col) for col in self.cols)
 
     def roll(self, bucket: int, state: list[float]) -> None:
         """Close the buckets before ``bucket`` with ``state`` (the state at their end)."""
@@ -69,7 +91,7 @@ class Ring:
                 if n == 1:
                     col[lo] = value
                     continue
-                fill = array("d", [value])
+                fill = array(col.typecode, [value])
                 if lo + n <= cap:
                     col[lo : lo + n] = fill * n
                 else:  # wraps around the end of the ring
@@ -152,7 +174,7 @@ class InstrumentHistory:
         c = ts_ms // coarse.res_ms
         if c > coarse.head:
             if coarse.head >= 0:
-                self._peak_push(c - 1, self.state[OI_BASE])
+                self._peak_push(c - 1, self.now(OI_BASE))
             coarse.roll(c, self.state)
         return True
 
@@ -222,6 +244,12 @@ class InstrumentHistory:
 
     # -- reads ---------------------------------------------------------------------------
 
+    def now(self, field: int) -> float:
+        """The field's newest value at the rings' precision: what a change against a value
+        read from the rings starts from (``state`` holds it as received)."""
+        value = self.state[field]
+        return single(value) if field <= FUNDING else value
+
     def at(self, field: int, ts_ms: int) -> float:
         """The field's value at the end of the bucket holding ``ts_ms`` (the newest value for
         the newest bucket and later; a level's first value before it was first seen;
@@ -235,7 +263,7 @@ class InstrumentHistory:
         ring = self.fine  # then the coarse ring: the same steps, unrolled (a hot path)
         b, head, cap = ts_ms // ring.res_ms, ring.head, ring.cap
         if b >= head:
-            return self.state[field]
+            return self.now(field)
         if b > head - cap:  # b >= ring.oldest()
             value = ring.cols[field][b % cap]
             if value == value:  # not nan
@@ -243,7 +271,7 @@ class InstrumentHistory:
         ring = self.coarse
         b, head, cap = ts_ms // ring.res_ms, ring.head, ring.cap
         if b >= head:
-            return self.state[field]
+            return self.now(field)
         if b > head - cap:
             value = ring.cols[field][b % cap]
             if value == value:
@@ -263,7 +291,7 @@ class InstrumentHistory:
         """The lowest and highest value of a level after ``since_ms`` (bucket ends and now):
         a bar's intrabar low, a flash crash that rebounded within the window."""
         ring = self.fine if fine else self.coarse
-        now = self.state[field]
+        now = self.now(field)
         lo = hi = now
         if ring.head < 0:
             return lo, hi
@@ -327,7 +355,7 @@ class InstrumentHistory:
         oldest = coarse.oldest()
         while peaks and peaks[0][0] < oldest:
             peaks.popleft()
-        now = self.state[OI_BASE]
+        now = self.now(OI_BASE)
         best = peaks[0][1] if peaks else NAN
         return now if not best >= now else best
 

@@ -114,12 +114,20 @@ def test_detector_reports_update_and_tick_costs_per_size() -> None:
         # resident memory moves with the allocator at these sizes: its shape, not its value
         assert isinstance(run["rss_grown_mb"], float)
         assert isinstance(run["kb_per_instrument"], float)
+    assert [m["instruments"] for m in out["memory"]] == [30, 60]  # tracemalloc, one per size
+    for m in out["memory"]:
+        assert min(m["rings"], m["baselines"], m["other"]) > 0
+        assert abs(m["rings"] + m["baselines"] + m["other"] - m["bytes_per_instrument"]) <= 2
+        cap = m["at_capacity"]
+        assert cap["baselines"] > m["baselines"]  # a day seeded is not every baseline full
+        assert abs(cap["rings"] + cap["baselines"] - cap["bytes_per_instrument"]) <= 1
 
 
 def test_the_detector_bench_shows_what_a_round_limit_defers() -> None:
     out = _bench("detector", "--instruments", "60", "--seconds", "4", "--limit", "20",
-                 "--budget-ms", "0")  # fmt: skip
+                 "--budget-ms", "0", "--no-memory")  # fmt: skip
     (run,) = out["runs"]
+    assert out["memory"] == []  # --no-memory
     assert (run["max_evaluations_per_round"], run["round_budget_ms"]) == (20, 0)
     assert run["model_cost_us"] > 0
     assert run["first_tick_scored"] == 20

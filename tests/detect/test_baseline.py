@@ -54,3 +54,31 @@ def test_a_baseline_answers_its_prior_until_ready() -> None:
     b.add(11.0)
     assert b.ready
     assert b.center() == 11.0
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=200))
+def test_a_single_precision_baseline_is_the_median_of_its_rounded_samples(
+    values: list[float],
+) -> None:
+    b = Baseline(50, 1, fat_tails=True, typecode="f")
+    for x in values:
+        b.ready = False  # no winsorizing: compare with the samples
+        b.add(x)
+    kept = list(array("f", values[-50:]))
+    assert b.center() == pytest.approx(statistics.median(kept))
+    assert len(b) == len(kept)
+
+
+def test_a_baseline_never_holds_more_than_its_capacity() -> None:
+    """Many times its capacity, in both types: the samples, in order and sorted, stay at
+    the capacity, and the arrays stop growing once full."""
+    for typecode in ("d", "f"):
+        b = Baseline(288, 20, fat_tails=True, typecode=typecode)
+        for k in range(288):
+            b.add(float(k % 37))
+        full = (b._values.buffer_info(), b._sorted.buffer_info()[1])
+        for k in range(5 * 288):
+            b.add(float((k * 7919) % 1000) / 10)
+        assert len(b) == len(b._sorted) == 288
+        assert b._values.buffer_info() == full[0]  # written in place, never reallocated
+        assert b._sorted.buffer_info()[1] == full[1]

@@ -10,7 +10,7 @@ and a new shard count: ``test_detector_shards.py``.
 from __future__ import annotations
 
 import time
-from array import array
+from typing import Literal
 
 import msgspec
 import pytest
@@ -61,12 +61,17 @@ def _lean(pressures: list[Pressure]) -> list[bytes]:
 # -- pure ------------------------------------------------------------------------------------
 
 
-def test_a_baseline_loaded_with_its_samples_answers_and_learns_as_the_original() -> None:
-    a = Baseline(10, 3, tail=4, fat_tails=True)
+@pytest.mark.parametrize("typecode", ["d", "f"])
+def test_a_baseline_loaded_with_its_samples_answers_and_learns_as_the_original(
+    typecode: Literal["d", "f"],
+) -> None:
+    """In either precision, through the checkpoint's encoding of the samples."""
+    a = Baseline(10, 3, tail=4, fat_tails=True, typecode=typecode)
     for i in range(27):  # wrapped around its ring more than twice
-        a.add((i * 7919 % 13) - 6.5)
-    b = Baseline(10, 3, tail=4, fat_tails=True)
-    b.load(array("d", a.samples().tobytes()))
+        a.add((i * 7919 % 13) / 3 - 6.5)
+    b = Baseline(10, 3, tail=4, fat_tails=True, typecode=typecode)
+    ckpt._load(b, ckpt._samples(a))
+    assert b.typecode == typecode
     for _ in range(12):
         assert (b.center(), b.scale(0.1, 2.0), b.own_scale(), len(b), b.ready) == (
             a.center(), a.scale(0.1, 2.0), a.own_scale(), len(a), a.ready,

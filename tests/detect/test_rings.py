@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 
 from service.detect.rings import (
     ACTIVE,
+    CADENCE_GAPS,
     LIQ_LONG,
     LIQ_SHORT,
     MARK,
     OI_BASE,
     InstrumentHistory,
     make_rings,
+    single,
 )
 from service.events import Liquidation, MarkPrice, OpenInterest, Side
 
@@ -123,7 +125,7 @@ def test_the_oi_peak_is_the_highest_over_the_coarse_ring_and_now(
         before = [v for b, v in samples if b <= bucket]
         if before:
             ends.append(before[-1])
-    assert h.oi_peak() == max([*ends, h.state[OI_BASE]])
+    assert h.oi_peak() == max([*(single(v) for v in ends), h.now(OI_BASE)])  # the rings' precision
 
 
 def test_the_warm_starts_history_fills_the_coarse_ring_before_the_live_data() -> None:
@@ -136,3 +138,40 @@ def test_the_warm_starts_history_fills_the_coarse_ring_before_the_live_data() ->
     assert h.seeded_from_ms == T0 - 49 * 60_000
     assert h.oi_peak() == 900.0 + 49  # the seeded history's highest (the oldest point)
     assert h.state[OI_BASE] == 800.0  # the live value is kept
+
+
+def test_a_history_never_grows_past_its_rings_capacity() -> None:
+    """Hours of every kind of event (three times the coarse ring's span): the rings' columns
+    are the arrays allocated at the start, of the same length; the open interest's peaks and
+    spacings stay within the ring and their own bound."""
+    h = history()
+    columns = [(col.buffer_info(), col.typecode) for r in (h.fine, h.coarse) for col in r.cols]
+    nbytes = h.fine.nbytes() + h.coarse.nbytes()
+    span_ms = h.coarse.cap * h.coarse.res_ms
+    ms, k = T0, 0
+    while ms < T0 + 3 * span_ms:
+        k += 1
+        h.add_mark(mark(ms, 100.0 + k % 13))
+        h.add_open_interest(oi(ms, 1000.0 + (k * 7919) % 1000))  # no order: peaks pile up
+        h.add_liquidation(liq(ms, Side.LONG if k % 2 else Side.SHORT, 50.0 * (k % 5)))
+        ms += 7_000
+    assert [(col.buffer_info(), col.typecode) for r in (h.fine, h.coarse) for col in r.cols] == (
+        columns
+    )
+    assert h.fine.nbytes() + h.coarse.nbytes() == nbytes
+    assert h.oi_peak() > 0
+    assert h._peaks is not None
+    assert len(h._peaks) <= h.coarse.cap
+    assert len(h.oi_gaps) <= CADENCE_GAPS
+    assert len(h.first_ms) <= 4
+    assert len(h.last_ts) == 4
+
+
+def test_the_rings_keep_levels_in_single_and_totals_in_double() -> None:
+    h = history()
+    h.add_mark(mark(T0, 100.1))
+    h.add_liquidation(liq(T0, Side.LONG, 123_456_789.123))
+    h.add_mark(mark(T0 + 5_000, 100.1))
+    assert h.state[MARK] == 100.1  # the state as received
+    assert h.at(MARK, T0) == single(100.1) == h.now(MARK) != 100.1  # the rings' precision
+    assert h.at(LIQ_LONG, T0 + 1_000) == 123_456_789.123  # a total, exact
