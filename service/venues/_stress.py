@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -197,3 +198,40 @@ def problem(ev: StressEvent) -> str | None:
     if type(ev) is Basis and not (ev.futures_price > 0.0 and ev.index_price > 0.0):
         return BAD_PRICE
     return None
+
+
+# -- polling plans ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One published request limit of a venue: at most ``capacity`` units (request weight, or
+    requests) in any ``window_s`` seconds."""
+
+    name: str
+    capacity: int
+    window_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class StressRequest:
+    """One REST call a stress poll makes, every ``every_s`` seconds: what it costs against
+    each of the venue's :class:`Limit` (``charges``: limit name, units) and how its body
+    becomes events (``parse(body, recv_ms, stats)``)."""
+
+    path: str
+    params: tuple[tuple[str, str], ...]
+    charges: tuple[tuple[str, int], ...]
+    every_s: float
+    parse: Callable[[bytes, int, ParseStats], list[StressEvent]]
+
+
+def units_per_window(plan: list[StressRequest], limit: Limit) -> float:
+    """The units of ``limit`` that ``plan`` spends in one of its windows at its nominal
+    cadence: what must stay below the share of the limit the plan is given."""
+    return sum(
+        units * limit.window_s / r.every_s
+        for r in plan
+        for name, units in r.charges
+        if name == limit.name
+    )

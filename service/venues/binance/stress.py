@@ -18,7 +18,7 @@ Every parser follows :func:`service.venues._stress.read` (never raises; drops co
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -48,6 +48,14 @@ TAKER_PATH: Final = "/futures/data/takerlongshortRatio"
 BASIS_PATH: Final = "/futures/data/basis"
 ADL_RISK_PATH: Final = "/fapi/v1/symbolAdlRisk"
 INSURANCE_PATH: Final = "/fapi/v1/insuranceBalance"
+
+WEIGHT: Final = _stress.Limit("weight", 2400, 60.0)
+"""USDⓈ-M's ``REQUEST_WEIGHT`` limit per IP (``exchangeInfo`` ``rateLimits``: 2400 a
+minute), shared with every other REST call of the product (open interest, metadata)."""
+FUTURES_DATA: Final = _stress.Limit("futures_data", 1000, 300.0)
+""""IP rate limit 1000 requests/5min" of the ``futures/data`` endpoints (weight 0). The docs
+state it per endpoint; it is counted here over all of them together, the stricter reading."""
+LIMITS: Final = (WEIGHT, FUTURES_DATA)
 
 
 class _AdlRisk(msgspec.Struct):
@@ -310,3 +318,65 @@ def parse_basis(
         return out
 
     return _stress.read(venue, stats, body, parse)
+
+
+Parse = Callable[[bytes, int, ParseStats], list[StressEvent]]
+
+
+def _parsers(venue: str, markets: Mapping[str, Instrument], period_s: int) -> dict[str, Parse]:
+    """The parse function of each path (``taker`` and ``basis`` per symbol: see :func:`plan`)."""
+
+    def adl(body: bytes, recv_ms: int, stats: ParseStats) -> list[StressEvent]:
+        return parse_adl_risk(venue, body, markets, recv_ms, stats)
+
+    def insurance(body: bytes, recv_ms: int, stats: ParseStats) -> list[StressEvent]:
+        return parse_insurance_balance(venue, body, markets, recv_ms, stats)
+
+    def basis(body: bytes, recv_ms: int, stats: ParseStats) -> list[StressEvent]:
+        return parse_basis(venue, body, markets, recv_ms, stats)
+
+    out: dict[str, Parse] = {ADL_RISK_PATH: adl, INSURANCE_PATH: insurance, BASIS_PATH: basis}
+    for metric, path in LONG_SHORT_PATHS.items():
+
+        def ratio(
+            body: bytes, recv_ms: int, stats: ParseStats, metric: PositioningMetric = metric
+        ) -> list[StressEvent]:
+            return parse_long_short(venue, body, markets, recv_ms, stats, metric, period_s)
+
+        out[path] = ratio
+    return out
+
+
+def _taker(venue: str, inst: Instrument, period_s: int) -> Parse:
+    def parse(body: bytes, recv_ms: int, stats: ParseStats) -> list[StressEvent]:
+        return parse_taker_volume(venue, body, inst, recv_ms, stats, period_s)
+
+    return parse
+
+
+def plan(
+    venue: str, markets: Mapping[str, Instrument], symbols: Sequence[str], *,
+    period: str = "5m", every_s: float = 300.0, ratings_every_s: float = 300.0,
+) -> list[_stress.StressRequest]:  # fmt: skip
+    """The USDⓈ-M stress polls of ``symbols``: the all-symbol ADL ratings and insurance
+    pools (weight 1 each, every ``ratings_every_s``: the ratings change every 30 min), and per
+    symbol its three long/short ratios, taker volume and perpetual basis (``futures/data``,
+    weight 0, one row of ``period`` every ``every_s``)."""
+    if period not in PERIOD_S:
+        raise ValueError(f"period {period!r} is not one of {sorted(PERIOD_S)}")
+    period_s = PERIOD_S[period]
+    parsers = _parsers(venue, markets, period_s)
+    weight1 = ((WEIGHT.name, 1),)
+    data = ((FUTURES_DATA.name, 1),)
+    Req = _stress.StressRequest
+    out = [
+        Req(ADL_RISK_PATH, (), weight1, ratings_every_s, parsers[ADL_RISK_PATH]),
+        Req(INSURANCE_PATH, (), weight1, ratings_every_s, parsers[INSURANCE_PATH]),
+    ]
+    for symbol in symbols:
+        q = (("symbol", symbol), ("period", period), ("limit", "1"))
+        out += [Req(path, q, data, every_s, parsers[path]) for path in LONG_SHORT_PATHS.values()]
+        out.append(Req(TAKER_PATH, q, data, every_s, _taker(venue, markets[symbol], period_s)))
+        basis_q = (("pair", symbol), ("contractType", "PERPETUAL"), *q[1:])
+        out.append(Req(BASIS_PATH, basis_q, data, every_s, parsers[BASIS_PATH]))
+    return out
