@@ -37,7 +37,7 @@ from ...events import (
     StressEvent,
 )
 from .. import _stress
-from .._numbers import Finite, integer, number
+from .._numbers import Finite, number
 from ..base import INVALID_FRAME, Instrument, ParseError, ParseStats
 
 PERIOD_S: Final = {"5min": 300, "15min": 900, "30min": 1800, "1h": 3600, "4h": 14400,
@@ -45,6 +45,21 @@ PERIOD_S: Final = {"5min": 300, "15min": 900, "30min": 1800, "1h": 3600, "4h": 1
 ADL_ALERT_PATH: Final = "/v5/market/adlAlert"
 INSURANCE_PATH: Final = "/v5/market/insurance"
 ACCOUNT_RATIO_PATH: Final = "/v5/market/account-ratio"
+
+
+class _Listing(msgspec.Struct):
+    """A v5 ``result``: its rows and, on some endpoints, their time (the docs' tables call it
+    ``updateTime``, their examples ``updatedTime``: both are read)."""
+
+    rows: list[Any] = msgspec.field(name="list")
+    updatedTime: int | None = None
+    updateTime: int | None = None
+
+    def time(self) -> int:
+        ts = self.updatedTime if self.updatedTime is not None else self.updateTime
+        if ts is None:
+            raise ParseError(INVALID_FRAME)
+        return ts
 
 
 class _Result(msgspec.Struct):
@@ -127,19 +142,12 @@ def adl_level(balance: float, pnl_ratio: float, trigger_ratio: float, threshold:
     return level
 
 
-def _result(doc: Any) -> Any:
+def _result(doc: Any) -> _Listing:
     """The ``result`` of a v5 REST answer; an error answer raises ``venue_error``."""
-    answer = msgspec.convert(doc, _Result)
+    answer = msgspec.convert(doc, _Result, strict=False)
     if answer.retCode != 0:
         raise ParseError(_stress.VENUE_ERROR)
-    return answer.result
-
-
-def _updated(result: Any) -> int:
-    """The ``updatedTime`` of a result (the docs' tables call it ``updateTime``; their
-    examples say ``updatedTime``: both are read)."""
-    value = result.get("updatedTime", result.get("updateTime"))
-    return integer(value)
+    return msgspec.convert(answer.result, _Listing, strict=False)
 
 
 def _adl_event(
@@ -168,9 +176,9 @@ def parse_adl_alert(
 
     def parse(doc: Any) -> list[StressEvent]:
         result = _result(doc)
-        ts = _updated(result)
+        ts = result.time()
         out: list[StressEvent] = []
-        for row in _stress.rows("bybit", stats, result["list"], _AdlAlert):
+        for row in _stress.rows("bybit", stats, result.rows, _AdlAlert):
             inst = _stress.instrument("bybit", stats, markets, row.symbol)
             if inst is None:
                 continue
@@ -239,9 +247,9 @@ def parse_insurance(
 
     def parse(doc: Any) -> list[StressEvent]:
         result = _result(doc)
-        ts = _updated(result)
+        ts = result.time()
         out: list[StressEvent] = []
-        for row in _stress.rows("bybit", stats, result["list"], _Insurance):
+        for row in _stress.rows("bybit", stats, result.rows, _Insurance):
             pool, base, symbols = _pool(markets, row.coin, row.symbols)
             out.append(
                 InsuranceFund(
@@ -304,7 +312,7 @@ def parse_account_ratio(
     def parse(doc: Any) -> list[StressEvent]:
         result = _result(doc)
         out: list[StressEvent] = []
-        for row in _stress.rows("bybit", stats, result["list"], _AccountRatio):
+        for row in _stress.rows("bybit", stats, result.rows, _AccountRatio):
             inst = _stress.instrument("bybit", stats, markets, row.symbol)
             total = row.buyRatio + row.sellRatio
             if inst is None:

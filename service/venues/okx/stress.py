@@ -113,6 +113,9 @@ def parse_long_short_ratio(
     def parse(doc: Any) -> list[StressEvent]:
         out: list[StressEvent] = []
         for ts, ratio in _stress.rows("okx", stats, _data(doc), tuple[int, Finite]):
+            if ratio < 0.0:
+                stats.error("okx", _stress.BAD_RATIO, [ts, ratio])
+                continue
             out.append(
                 Positioning(
                     venue="okx",
