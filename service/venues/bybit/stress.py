@@ -16,14 +16,16 @@ Sources (https://bybit-exchange.github.io/docs/v5/):
 * ``GET /v5/market/account-ratio`` (``buyRatio``/``sellRatio`` of accounts net long/short;
   periods 5min to 1d).
 
-None of these pages states a weight of its own: Bybit's public market endpoints share its
-per-IP limit (see its rate-limit page; not re-verified here). Numbers are strings in REST
-and numbers on the websocket: both are read.
+None of these pages states a weight of its own: every HTTP request to ``api.bybit.com``
+counts against one per-IP limit, 600 requests in any 5-second window
+(https://bybit-exchange.github.io/docs/v5/rate-limit; past it, "403, access too frequent"
+and a ban of at least 10 minutes). Numbers are strings in REST and numbers on the
+websocket: both are read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -45,6 +47,9 @@ PERIOD_S: Final = {"5min": 300, "15min": 900, "30min": 1800, "1h": 3600, "4h": 1
 ADL_ALERT_PATH: Final = "/v5/market/adlAlert"
 INSURANCE_PATH: Final = "/v5/market/insurance"
 ACCOUNT_RATIO_PATH: Final = "/v5/market/account-ratio"
+IP_LIMIT: Final = _stress.Limit("ip", 600, 5.0)
+"""Bybit's HTTP limit per IP: 600 requests in any 5 s, shared by every call to the host."""
+LIMITS: Final = (IP_LIMIT,)
 
 
 class _Listing(msgspec.Struct):
@@ -336,3 +341,39 @@ def parse_account_ratio(
         return out
 
     return _stress.read("bybit", stats, body, parse)
+
+
+Parse = Callable[[bytes, int, ParseStats], list[StressEvent]]
+
+
+def plan(
+    markets: Mapping[str, Instrument], symbols: Sequence[str], *, period: str = "5min",
+    every_s: float = 300.0, alerts_every_s: float = 60.0, insurance_every_s: float = 300.0,
+) -> list[_stress.StressRequest]:  # fmt: skip
+    """The Bybit stress polls: the all-symbol ADL alerts (their data changes every minute;
+    the ``adlAlert`` websocket topic gives them every second at no request cost), the
+    insurance pools, and per symbol its account ratio (``category`` linear or inverse from
+    the instrument), each call one request against :data:`IP_LIMIT`."""
+    if period not in PERIOD_S:
+        raise ValueError(f"period {period!r} is not one of {sorted(PERIOD_S)}")
+    one = ((IP_LIMIT.name, 1),)
+
+    def alerts(body: bytes, recv_ms: int, stats: ParseStats) -> list[StressEvent]:
+        return parse_adl_alert(body, markets, recv_ms, stats)
+
+    def insurance(body: bytes, recv_ms: int, stats: ParseStats) -> list[StressEvent]:
+        return parse_insurance(body, markets, recv_ms, stats)
+
+    def ratio(body: bytes, recv_ms: int, stats: ParseStats) -> list[StressEvent]:
+        return parse_account_ratio(body, markets, recv_ms, stats, PERIOD_S[period])
+
+    Req = _stress.StressRequest
+    out = [
+        Req(ADL_ALERT_PATH, (), one, alerts_every_s, alerts),
+        Req(INSURANCE_PATH, (), one, insurance_every_s, insurance),
+    ]
+    for symbol in symbols:
+        category = "linear" if markets[symbol].linear else "inverse"
+        q = (("category", category), ("symbol", symbol), ("period", period), ("limit", "1"))
+        out.append(Req(ACCOUNT_RATIO_PATH, q, one, every_s, ratio))
+    return out

@@ -18,6 +18,7 @@ Rubik periods: ``5m`` (two days back at most), ``1H`` (30 days), ``1D`` (180 day
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
@@ -31,6 +32,12 @@ PERIOD_S: Final = {"5m": 300, "1H": 3600, "1D": 86400}
 INSURANCE_PATH: Final = "/api/v5/public/insurance-fund"
 LONG_SHORT_PATH: Final = "/api/v5/rubik/stat/contracts/long-short-account-ratio"
 TAKER_PATH: Final = "/api/v5/rubik/stat/taker-volume"
+INSURANCE_LIMIT: Final = _stress.Limit("insurance_fund", 10, 2.0)
+LONG_SHORT_LIMIT: Final = _stress.Limit("long_short", 5, 2.0)
+TAKER_LIMIT: Final = _stress.Limit("taker_volume", 5, 2.0)
+LIMITS: Final = (INSURANCE_LIMIT, LONG_SHORT_LIMIT, TAKER_LIMIT)
+"""OKX's limits per endpoint and IP: 10 requests per 2 s (insurance fund), 5 per 2 s (each
+rubik statistic)."""
 
 
 class _Answer(msgspec.Struct):
@@ -165,3 +172,42 @@ def parse_taker_volume(
         return out
 
     return _stress.read("okx", stats, body, parse)
+
+
+def plan(
+    families: Sequence[tuple[str, str]], ccys: Sequence[str], *, period: str = "5m",
+    every_s: float = 300.0, insurance_every_s: float = 60.0,
+) -> list[_stress.StressRequest]:  # fmt: skip
+    """The OKX stress polls: the insurance fund of each ``(instType, instFamily)`` (its
+    ``regular_update`` row changes every minute), and per currency the contracts' account
+    long/short ratio and taker volume, one row of ``period`` every ``every_s``."""
+    if period not in PERIOD_S:
+        raise ValueError(f"period {period!r} is not one of {sorted(PERIOD_S)}")
+    period_s = PERIOD_S[period]
+
+    def insurance(body: bytes, recv_ms: int, stats: ParseStats) -> list[StressEvent]:
+        return parse_insurance_fund(body, recv_ms, stats)
+
+    Req = _stress.StressRequest
+    out = [
+        Req(INSURANCE_PATH, (("instType", kind), ("instFamily", family), ("limit", "1")),
+            ((INSURANCE_LIMIT.name, 1),), insurance_every_s, insurance)
+        for kind, family in families
+    ]  # fmt: skip
+    for ccy in ccys:
+
+        def ratio(
+            body: bytes, recv_ms: int, stats: ParseStats, ccy: str = ccy
+        ) -> list[StressEvent]:
+            return parse_long_short_ratio(body, ccy, recv_ms, stats, period_s)
+
+        def taker(
+            body: bytes, recv_ms: int, stats: ParseStats, ccy: str = ccy
+        ) -> list[StressEvent]:
+            return parse_taker_volume(body, ccy, recv_ms, stats, period_s)
+
+        q = (("ccy", ccy), ("period", period))
+        out.append(Req(LONG_SHORT_PATH, q, ((LONG_SHORT_LIMIT.name, 1),), every_s, ratio))
+        taker_q = (*q, ("instType", "CONTRACTS"))
+        out.append(Req(TAKER_PATH, taker_q, ((TAKER_LIMIT.name, 1),), every_s, taker))
+    return out
