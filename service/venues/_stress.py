@@ -72,7 +72,7 @@ def read(
     except msgspec.DecodeError:
         stats.error(venue, INVALID_JSON, body)
         return []
-    except (msgspec.ValidationError, KeyError, TypeError):
+    except msgspec.ValidationError:
         stats.error(venue, INVALID_FRAME, body)
         return []
     except ParseError as exc:
@@ -96,12 +96,10 @@ def read(
     return out
 
 
-def rows(
-    venue: str, stats: ParseStats, items: object, row_type: type[T]
-) -> Iterator[T]:  # fmt: skip
+def rows(venue: str, stats: ParseStats, items: object, row_type: type[T]) -> Iterator[T]:
     """The items of the list ``items`` as ``row_type`` (numbers read from text); a row of
-    another shape is counted (:data:`INVALID_ROW`, or its :class:`ParseError` reason) and
-    skipped. ``items`` that is not a list is an invalid frame."""
+    another shape is counted (:data:`INVALID_ROW`) and skipped. ``items`` that is not a list
+    raises :class:`ParseError` (:data:`INVALID_FRAME`)."""
     if not isinstance(items, list):
         raise ParseError(INVALID_FRAME)
     for item in items:
@@ -213,6 +211,10 @@ class Limit:
     window_s: float
 
 
+BodyParser = Callable[[bytes, int, ParseStats], list[StressEvent]]
+"""A plan's parse function: ``(body, recv_ms, stats) -> events``."""
+
+
 @dataclass(frozen=True, slots=True)
 class StressRequest:
     """One REST call a stress poll makes, every ``every_s`` seconds: what it costs against
@@ -223,7 +225,7 @@ class StressRequest:
     params: tuple[tuple[str, str], ...]
     charges: tuple[tuple[str, int], ...]
     every_s: float
-    parse: Callable[[bytes, int, ParseStats], list[StressEvent]]
+    parse: BodyParser
 
 
 def units_per_window(plan: list[StressRequest], limit: Limit) -> float:

@@ -18,7 +18,7 @@ Every parser follows :func:`service.venues._stress.read` (never raises; drops co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -320,7 +320,7 @@ def parse_basis(
     return _stress.read(venue, stats, body, parse)
 
 
-Parse = Callable[[bytes, int, ParseStats], list[StressEvent]]
+Parse = _stress.BodyParser
 
 
 def _parsers(venue: str, markets: Mapping[str, Instrument], period_s: int) -> dict[str, Parse]:

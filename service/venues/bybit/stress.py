@@ -25,7 +25,7 @@ websocket: both are read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -343,7 +343,7 @@ def parse_account_ratio(
     return _stress.read("bybit", stats, body, parse)
 
 
-Parse = Callable[[bytes, int, ParseStats], list[StressEvent]]
+Parse = _stress.BodyParser
 
 
 def plan(
