@@ -13,9 +13,8 @@ Two parts:
   through its parser (which never raises: drops are counted in :attr:`StressPoller.stats`)
   and the events to ``emit``.
 
-**Not started by the service.** Nothing in the runtime builds a poller yet: the stress events
-have no storage or consumer (docs/stress.md, "State of the work"). It is exercised against
-the simulator (``tests/collect/test_stress_poll.py``).
+The runtime starts one per venue with a plan (:mod:`.stress_run`); the events go to the
+stress writer (:mod:`service.store.stress`).
 
 Failure semantics: an HTTP error status or a network error is counted in
 :attr:`StressPoller.failures` (``http_<status>``, ``network``, ``timeout``) and the call is
@@ -32,10 +31,13 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import httpx
+import structlog
 
 from ..events import StressEvent
 from ..venues._stress import Limit, StressRequest
 from ..venues.base import ParseStats
+
+log = structlog.get_logger(__name__)
 
 Clock = Callable[[], float]
 _EPSILON_S = 1e-9
@@ -169,14 +171,22 @@ class StressPoller:
                 self.base_url + req.path, params=dict(req.params), timeout=self.timeout_s
             )
         except httpx.TimeoutException:
-            self.failures["timeout"] += 1
+            self._fail("timeout", req.path)
             return
-        except httpx.HTTPError:
-            self.failures["network"] += 1
+        except httpx.HTTPError as exc:
+            self._fail("network", f"{req.path}: {type(exc).__name__}")
             return
         if response.status_code != 200:
-            self.failures[f"http_{response.status_code}"] += 1
+            self._fail(f"http_{response.status_code}", req.path)
             return
         events = req.parse(response.content, self.now_ms(), self.stats)
         if events:
             self.emit(events)
+
+    def _fail(self, reason: str, detail: str) -> None:
+        """Count a failed call; log it at its reason's 1st, 10th, 100th... occurrence."""
+        self.failures[reason] += 1
+        n = self.failures[reason]
+        if n in (1, 10, 100) or n % 1000 == 0:
+            log.warning("stress poll failed", venue=self.venue, reason=reason, detail=detail,
+                        failures=n)  # fmt: skip
