@@ -70,6 +70,9 @@ async def test_the_runtime_polls_stress_and_stores_every_kind_in_redis(
 
         await eventually(stored, within=15)
         states = (await read_latest(redis_client, [VENUE]))[VENUE]
+        base = await asyncio.wait_for(runtime.serving(), 15)
+        async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+            api = await http.get("/v1/stress", params={"asset": "btc"})
         history = await redis_client.xrange(keys.stress_events(VENUE, StressKind.INSURANCE))
     finally:
         task.cancel()
@@ -89,6 +92,15 @@ async def test_the_runtime_polls_stress_and_stores_every_kind_in_redis(
     assert msgspec.json.decode(history[-1][1][b"e"])["type"] == "insurance"
     ttl = await redis_client.ttl(keys.stress_latest(VENUE))
     assert 0 < ttl <= 86400
+    assert api.status_code == 200, api.text
+    (item,) = api.json()["items"]  # over the real server: the same states, BTC's only
+    assert item["venue"] == VENUE
+    assert item["adl_level_max"] == 1
+    assert [a["symbol"] for a in item["adl"]] == ["BTCUSDT"]
+    assert {p["metric"] for p in item["positioning"]} == {
+        "accounts", "top_accounts", "top_positions", "taker_volume",
+    }  # fmt: skip
+    assert item["basis"][0]["futures_price"] > 0
     runner = next(iter(runtime.stress.values()))
     assert runner.failures == {}
     assert runner.stats.errors == {}
@@ -104,22 +116,63 @@ async def test_failing_stress_endpoints_cost_the_collector_and_readiness_nothing
     try:
         base = await asyncio.wait_for(runtime.serving(), 15)
 
-        async def collected_and_failed() -> bool:
-            mark = await redis_client.hget(keys.latest(VENUE, "BTCUSDT"), "mark")
-            return mark is not None and runner.failures["network"] >= 3
-
-        await eventually(collected_and_failed, within=15)
         async with httpx.AsyncClient(base_url=base, timeout=5) as http:
-            ready = await http.get("/readyz")
+
+            async def collected_failed_and_ready() -> bool:
+                mark = await redis_client.hget(keys.latest(VENUE, "BTCUSDT"), "mark")
+                ready = await http.get("/readyz")
+                return (
+                    mark is not None
+                    and runner.failures["network"] >= 3
+                    and ready.status_code == 200
+                )
+
+            await eventually(collected_failed_and_ready, within=15)
+            checks = {c["name"]: c for c in (await http.get("/readyz")).json()["checks"]}
         components = {c.name: c for c in runtime.supervisor.components()}
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert ready.status_code == 200, ready.text
+    assert checks[f"component:stress:{VENUE}"]["ok"] is True
     assert components[f"stress:{VENUE}"].up
     assert components[f"collector:{VENUE}"].up
     assert components[f"stress:{VENUE}"].restarts == 0
     assert await redis_client.exists(keys.stress_latest(VENUE)) == 0
+
+
+async def test_a_stress_poller_that_crashes_is_restarted_alone_and_readiness_holds(
+    sim: BinanceUsdmSimulator, redis_url: str, redis_client: aioredis.Redis
+) -> None:
+    runtime = _runtime(sim, redis_url)
+    (runner,) = runtime.stress.values()
+
+    def broken() -> tuple[dict[str, object], None]:
+        raise KeyError("a bug in the stress path")
+
+    runner.markets = broken  # type: ignore[assignment]
+    task = asyncio.create_task(runtime.run())
+    try:
+        base = await asyncio.wait_for(runtime.serving(), 15)
+        async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+
+            async def restarted_and_ready() -> bool:
+                mark = await redis_client.hget(keys.latest(VENUE, "BTCUSDT"), "mark")
+                ready = await http.get("/readyz")
+                status = {c.name: c for c in runtime.supervisor.components()}
+                return (
+                    mark is not None
+                    and status[f"stress:{VENUE}"].restarts >= 1
+                    and ready.status_code == 200
+                )
+
+            await eventually(restarted_and_ready, within=15)
+        components = {c.name: c for c in runtime.supervisor.components()}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert components[f"collector:{VENUE}"].up
+    assert components[f"collector:{VENUE}"].restarts == 0
+    assert "KeyError" in (components[f"stress:{VENUE}"].last_error or "")
 
 
 async def test_stress_polling_can_be_turned_off(sim: BinanceUsdmSimulator, redis_url: str) -> None:
