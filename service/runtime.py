@@ -46,7 +46,7 @@ from .errors import ConfigError, fatal_cause
 from .events import Event, Kind, Side
 from .health import HealthSnapshot
 from .publish.api.app import create_app, end_streams
-from .publish.metrics import MetricsCollector, OutputsSnapshot
+from .publish.metrics import MetricsCollector, OutputsSnapshot, StressSnapshot
 from .publish.mqtt import MqttPublisher
 from .scores import Pressure
 from .store.client import connect
@@ -168,6 +168,7 @@ class Runtime:
                 stream=lambda: getattr(self.app.state, "hub", None),
                 detector=self.detector,
                 shard=str(shard) if shard is not None and shard.sharded else None,
+                stress=source if self.stress else None,
             )
         )
         self.app = create_app(
@@ -444,6 +445,23 @@ class _MetricsSource:
                 "alerts_pending": mqtt.pending_alerts,
             },
         )  # fmt: skip
+
+    def stress(self) -> list[StressSnapshot]:
+        return [
+            StressSnapshot(
+                venue=r.venue, states=list(r.latest.values()), polls=r.polls_total,
+                failures=dict(r.failures), drops=dict(r.stats.errors), events=r.events_total,
+            )
+            for r in self._rt.stress.values()
+        ]  # fmt: skip
+
+    def stress_writer(self) -> Mapping[str, float]:
+        w = self._rt.stress_writer
+        return {
+            "written": w.written_events,
+            "write_failures": w.write_failures,
+            "pending": w.pending,
+        }
 
     def sink_stats(self) -> Mapping[str, float]:
         s = self._rt.sink

@@ -73,6 +73,7 @@ async def test_the_runtime_polls_stress_and_stores_every_kind_in_redis(
         base = await asyncio.wait_for(runtime.serving(), 15)
         async with httpx.AsyncClient(base_url=base, timeout=5) as http:
             api = await http.get("/v1/stress", params={"asset": "btc"})
+            scraped = (await http.get("/metrics")).text
         history = await redis_client.xrange(keys.stress_events(VENUE, StressKind.INSURANCE))
     finally:
         task.cancel()
@@ -101,6 +102,9 @@ async def test_the_runtime_polls_stress_and_stores_every_kind_in_redis(
         "accounts", "top_accounts", "top_positions", "taker_volume",
     }  # fmt: skip
     assert item["basis"][0]["futures_price"] > 0
+    assert 'deleverage_stress_adl_level_max{venue="binance_usdm"} 1.0' in scraped
+    total = f'deleverage_stress_insurance_fund_total_usd{{venue="{VENUE}"}} 8e+08'
+    assert total in scraped
     runner = next(iter(runtime.stress.values()))
     assert runner.failures == {}
     assert runner.stats.errors == {}

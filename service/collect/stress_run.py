@@ -32,6 +32,7 @@ import structlog
 
 from ..config import StressSettings
 from ..events import StressEvent
+from ..store import keys
 from ..venues._stress import Limit, StressRequest
 from ..venues.base import Instrument, ParseStats
 from ..venues.binance import stress as binance_stress
@@ -117,6 +118,9 @@ class StressRunner:
         self.events_total = 0
         self.pollers: list[StressPoller] = []
         self._polls_before = 0
+        self.latest: dict[str, StressEvent] = {}
+        """The newest event per :func:`~service.store.keys.stress_field` (for /metrics);
+        bounded by the plan's instruments, pools and figures."""
         self._emit = emit
 
     @property
@@ -125,6 +129,8 @@ class StressRunner:
 
     def _on_events(self, events: list[StressEvent]) -> None:
         self.events_total += len(events)
+        for ev in events:
+            self.latest[keys.stress_field(ev)] = ev
         self._emit(events)
 
     async def _wait_for_markets(self) -> tuple[Mapping[str, Instrument], list[str]]:
