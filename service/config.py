@@ -118,8 +118,11 @@ class StressSettings(_Section):
     ``oi_poll_weight_per_minute``). A plan that asks for more is slowed down, never sent
     over it."""
     every_s: Annotated[float, Field(ge=60)] = 300.0
-    """Cadence of the per-symbol polls (long/short ratios, taker volume, basis); the venue-wide
-    calls (ADL risk, insurance funds) keep their plan's cadence."""
+    """Cadence of the per-symbol polls (long/short ratios, taker volume, basis)."""
+    venue_every_s: Annotated[float, Field(ge=1)] | None = None
+    """Cadence of the venue-wide calls (ADL risk or alerts, insurance funds); ``None``: the
+    plan's (5 min; Bybit's ADL alerts every minute). The demo polls them every few seconds
+    to show its cascade."""
 
 
 class VenueSettings(_Section):

@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 import structlog
@@ -99,6 +99,12 @@ def demo_venues(settings: Settings) -> list[str]:
     )
 
 
+DEMO_STRESS: Final = {"venue_every_s": 5.0}
+"""The demo polls the venue-wide stress calls (ADL ratings, the insurance fund) every 5 s, so
+that its cascade shows the fund draining and the ADL rating rising (the simulator's stress
+endpoints follow its scenario: docs/stress.md)."""
+
+
 async def run_demo(
     settings: Settings, files: list[Path], *, port: int, scenario: str, duration_s: float | None
 ) -> None:
@@ -112,7 +118,7 @@ async def run_demo(
             "redis_url": redis_url,
             "api": {"port": port},
             "venues": {name: {"enabled": False} for name in settings.venues}
-            | {name: {"enabled": True, **u} for name, u in urls.items()},
+            | {name: {"enabled": True, **u, "stress": DEMO_STRESS} for name, u in urls.items()},
         }
         demo_settings = load_checked(files, **overrides)
         runtime = Runtime(demo_settings, redis_url=redis_url)

@@ -179,6 +179,45 @@ async def test_a_stress_poller_that_crashes_is_restarted_alone_and_readiness_hol
     assert "KeyError" in (components[f"stress:{VENUE}"].last_error or "")
 
 
+async def test_the_simulated_cascade_drains_the_fund_and_raises_the_adl_level(
+    redis_url: str, redis_client: aioredis.Redis
+) -> None:
+    """The demo's case: ``long_unwind`` 20 times faster (its cascade from 1 s to 3 s of wall
+    time, its unwind to 6 s), the venue-wide calls every second (the demo: every 5 s): the
+    ADL level rises to high, then falls to medium, and the fund loses more than 10 %."""
+    async with BinanceUsdmSimulator(
+        "long_unwind", symbols=SYMBOLS, time_scale=20.0, push_interval_s=0.25,
+        list_only_simulated=True,
+    ) as fast:  # fmt: skip
+        runtime = _runtime(fast, redis_url, venue_every_s=1.0)
+        task = asyncio.create_task(runtime.run())
+        seen: list[tuple[int | None, float | None]] = []
+        try:
+            base = await asyncio.wait_for(runtime.serving(), 15)
+            async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+
+                async def drained_and_high() -> bool:
+                    items = (await http.get("/v1/stress")).json()["items"]
+                    if items and items[0]["insurance"]:
+                        pool = items[0]["insurance"][0]
+                        seen.append((items[0]["adl_level_max"], pool["change_1h_pct"]))
+                    levels = [level for level, _ in seen]
+                    high_then_medium = 3 in levels and 2 in levels[levels.index(3) :]
+                    return high_then_medium and any(
+                        pct is not None and pct < -10 for _, pct in seen
+                    )
+
+                await eventually(drained_and_high, within=15)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    levels = [level for level, _ in seen]
+    assert max(levels) == 3, (
+        seen
+    )  # high in the cascade, never "active" (Binance has no such rating)
+    assert min(pct for _, pct in seen if pct is not None) < -10
+
+
 async def test_stress_polling_can_be_turned_off(sim: BinanceUsdmSimulator, redis_url: str) -> None:
     runtime = _runtime(sim, redis_url, enabled=False)
     try:

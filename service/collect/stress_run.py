@@ -42,7 +42,9 @@ from .stress_poll import RequestBudget, StressPoller
 
 log = structlog.get_logger(__name__)
 
-PlanBuilder = Callable[[str, Mapping[str, Instrument], Sequence[str], float], list[StressRequest]]
+PlanBuilder = Callable[
+    [str, Mapping[str, Instrument], Sequence[str], StressSettings], list[StressRequest]
+]
 MarketsSource = Callable[[], tuple[Mapping[str, Instrument], set[str] | None]]
 """The collector's instruments and the symbols it wants (``None``: all of them)."""
 
@@ -53,24 +55,33 @@ class StressVenue:
     plan: PlanBuilder
 
 
+def _or(every_s: float | None, default: float) -> float:
+    return default if every_s is None else every_s
+
+
 def _binance(
-    venue: str, markets: Mapping[str, Instrument], symbols: Sequence[str], every_s: float
+    venue: str, markets: Mapping[str, Instrument], symbols: Sequence[str], s: StressSettings
 ) -> list[StressRequest]:
-    return binance_stress.plan(venue, markets, symbols, every_s=every_s)
+    ratings = _or(s.venue_every_s, 300.0)
+    return binance_stress.plan(venue, markets, symbols, every_s=s.every_s, ratings_every_s=ratings)
 
 
 def _bybit(
-    venue: str, markets: Mapping[str, Instrument], symbols: Sequence[str], every_s: float
+    venue: str, markets: Mapping[str, Instrument], symbols: Sequence[str], s: StressSettings
 ) -> list[StressRequest]:
-    return bybit_stress.plan(markets, symbols, every_s=every_s)
+    return bybit_stress.plan(
+        markets, symbols, every_s=s.every_s, alerts_every_s=_or(s.venue_every_s, 60.0),
+        insurance_every_s=_or(s.venue_every_s, 300.0),
+    )  # fmt: skip
 
 
 def _okx(
-    venue: str, markets: Mapping[str, Instrument], symbols: Sequence[str], every_s: float
+    venue: str, markets: Mapping[str, Instrument], symbols: Sequence[str], s: StressSettings
 ) -> list[StressRequest]:
-    families = sorted({("SWAP", s.removesuffix("-SWAP")) for s in symbols if s.endswith("-SWAP")})
-    ccys = sorted({markets[s].base for s in symbols})
-    return okx_stress.plan(families, ccys, every_s=every_s)
+    families = sorted({("SWAP", x.removesuffix("-SWAP")) for x in symbols if x.endswith("-SWAP")})
+    ccys = sorted({markets[x].base for x in symbols})
+    insurance = _or(s.venue_every_s, 60.0)
+    return okx_stress.plan(families, ccys, every_s=s.every_s, insurance_every_s=insurance)
 
 
 PLANS: Mapping[str, StressVenue] = {
@@ -144,7 +155,7 @@ class StressRunner:
     async def run(self) -> None:
         """Poll until cancelled."""
         markets, symbols = await self._wait_for_markets()
-        plan = self.spec.plan(self.venue, markets, symbols, self.settings.every_s)
+        plan = self.spec.plan(self.venue, markets, symbols, self.settings)
         groups = by_limits(plan)
         log.info("stress polling", venue=self.venue, calls=len(plan), symbols=len(symbols))
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:

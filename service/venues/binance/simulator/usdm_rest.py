@@ -232,16 +232,22 @@ class BinanceFuturesRest:
 
     async def _adl_risk(self, request: Request) -> Response:
         symbol = request.query_params.get("symbol")
-        now = self.clock()
+        now, at, simulated = self.clock(), self.market.now, set(self.market.symbols)
+
+        def row(s: str) -> dict[str, Any]:
+            base = self.market.spec(s).base if s in simulated else ""
+            return stress_wire.adl_risk(s, now, stress_wire.adl_rating(at, base))
+
         if symbol is None:
-            return self._reply(request, 1, [stress_wire.adl_risk(s, now) for s in self.contracts])
+            return self._reply(request, 1, [row(s) for s in self.contracts])
         if symbol not in self.contracts:
             return self._reply(request, 1, _INVALID_SYMBOL, 400)
-        return self._reply(request, 1, stress_wire.adl_risk(symbol, now))
+        return self._reply(request, 1, row(symbol))
 
     async def _insurance_balance(self, request: Request) -> Response:
         symbol = request.query_params.get("symbol")
-        pool = stress_wire.insurance_pool(self.contracts, self.clock())
+        balance = stress_wire.insurance_balance(self.market.scenario, self.market.now)
+        pool = stress_wire.insurance_pool(self.contracts, self.clock(), balance)
         if symbol is None:
             return self._reply(request, 1, [pool])
         if symbol not in self.contracts:
