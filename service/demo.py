@@ -99,10 +99,15 @@ def demo_venues(settings: Settings) -> list[str]:
     )
 
 
-DEMO_STRESS: Final = {"venue_every_s": 5.0}
-"""The demo polls the venue-wide stress calls (ADL ratings, the insurance fund) every 5 s, so
-that its cascade shows the fund draining and the ADL rating rising (the simulator's stress
-endpoints follow its scenario: docs/stress.md)."""
+SIMULATED_STRESS: Final = frozenset({"binance_usdm"})
+"""The venues whose simulator serves the stress endpoints (the others' would answer 404)."""
+
+
+def _demo_stress(venue: str) -> dict[str, Any]:
+    """Stress polling in the demo: the venue-wide calls (ADL ratings, the insurance fund)
+    every 5 s where the simulator serves them, so that its cascade shows the fund draining
+    and the ADL level rising (docs/stress.md); off elsewhere."""
+    return {"venue_every_s": 5.0} if venue in SIMULATED_STRESS else {"enabled": False}
 
 
 async def run_demo(
@@ -118,7 +123,10 @@ async def run_demo(
             "redis_url": redis_url,
             "api": {"port": port},
             "venues": {name: {"enabled": False} for name in settings.venues}
-            | {name: {"enabled": True, **u, "stress": DEMO_STRESS} for name, u in urls.items()},
+            | {
+                name: {"enabled": True, **u, "stress": _demo_stress(name)}
+                for name, u in urls.items()
+            },
         }
         demo_settings = load_checked(files, **overrides)
         runtime = Runtime(demo_settings, redis_url=redis_url)
