@@ -105,6 +105,26 @@ class CcxtSettings(_Section):
         return masked_mapping(value)
 
 
+class StressSettings(_Section):
+    """A venue's leverage-stress polling (ADL risk, insurance funds, long/short ratios, basis;
+    ``docs/stress.md``). Only venues with a stress plan poll (Binance USDⓈ-M, Bybit, OKX);
+    the key is ignored for the others."""
+
+    enabled: bool = True
+    """Off: the venue's stress endpoints are not polled (its collector is unaffected)."""
+    limit_share: Annotated[float, Field(gt=0, le=1)] = 0.25
+    """The share of each of the venue's published request limits that stress polling may
+    spend (its own budget: Binance's 2400 weight a minute × 0.25 = 600, beside
+    ``oi_poll_weight_per_minute``). A plan that asks for more is slowed down, never sent
+    over it."""
+    every_s: Annotated[float, Field(ge=60)] = 300.0
+    """Cadence of the per-symbol polls (long/short ratios, taker volume, basis)."""
+    venue_every_s: Annotated[float, Field(ge=1)] | None = None
+    """Cadence of the venue-wide calls (ADL risk or alerts, insurance funds); ``None``: the
+    plan's (5 min; Bybit's ADL alerts every minute). The demo polls them every few seconds
+    to show its cascade."""
+
+
 class VenueSettings(_Section):
     """One venue. URLs left unset take the venue module's production defaults."""
 
@@ -123,6 +143,8 @@ class VenueSettings(_Section):
     ccxt: CcxtSettings | None = None
     """Set: the venue is polled through ccxt instead of a native venue module; its name
     need not be a native venue's."""
+    stress: StressSettings = Field(default_factory=StressSettings)
+    """Leverage-stress polling, on by default where the venue has a plan."""
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -207,6 +229,9 @@ class StoreSettings(_Section):
     """Time-based retention of each event stream (trimmed with ``MINID ~``)."""
     liquidation_dedup_s: Seconds = 86400.0
     """How long a liquidation's identity is remembered to drop re-sent copies."""
+    stress_retention_s: Seconds = 86400.0
+    """Retention of the stress history streams (``dlv:{<venue>}:stress:<kind>``), and how long
+    a stress state without a newer one stays in the venue's latest hash."""
     handoff_retention_s: Seconds = 3600.0
     """Retention of the per-venue hand-off streams that the detector consumes."""
     flush_max_events: Annotated[int, Field(gt=0)] = 20_000

@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 import structlog
@@ -99,6 +99,17 @@ def demo_venues(settings: Settings) -> list[str]:
     )
 
 
+SIMULATED_STRESS: Final = frozenset({"binance_usdm"})
+"""The venues whose simulator serves the stress endpoints (the others' would answer 404)."""
+
+
+def _demo_stress(venue: str) -> dict[str, Any]:
+    """Stress polling in the demo: the venue-wide calls (ADL ratings, the insurance fund)
+    every 5 s where the simulator serves them, so that its cascade shows the fund draining
+    and the ADL level rising (docs/stress.md); off elsewhere."""
+    return {"venue_every_s": 5.0} if venue in SIMULATED_STRESS else {"enabled": False}
+
+
 async def run_demo(
     settings: Settings, files: list[Path], *, port: int, scenario: str, duration_s: float | None
 ) -> None:
@@ -112,7 +123,10 @@ async def run_demo(
             "redis_url": redis_url,
             "api": {"port": port},
             "venues": {name: {"enabled": False} for name in settings.venues}
-            | {name: {"enabled": True, **u} for name, u in urls.items()},
+            | {
+                name: {"enabled": True, **u, "stress": _demo_stress(name)}
+                for name, u in urls.items()
+            },
         }
         demo_settings = load_checked(files, **overrides)
         runtime = Runtime(demo_settings, redis_url=redis_url)

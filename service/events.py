@@ -134,3 +134,145 @@ def per_hour(rate: float, interval_h: float) -> float:
 def annualized(rate_1h: float) -> float:
     """A per-hour funding rate as a simple annual rate (``0.0001``/h is 87.6 %/year)."""
     return rate_1h * HOURS_PER_YEAR
+
+
+# --- Leverage stress (issue 17) -------------------------------------------------------------
+#
+# What venues publish of the stress behind a deleveraging: ADL risk, insurance funds,
+# positioning and basis (docs/stress.md has, per venue, the source, unit and cadence of each).
+# These events have kinds of their own (:class:`StressKind`) and a union of their own
+# (:data:`StressEvent`), outside :data:`Event`: the collector, the store and the detector
+# handle :data:`Event` exhaustively, and take these only when their wiring lands.
+
+
+class StressKind(enum.StrEnum):
+    """The kinds of leverage-stress events."""
+
+    ADL_RISK = "adl_risk"
+    INSURANCE = "insurance"
+    POSITIONING = "positioning"
+    BASIS = "basis"
+
+
+class AdlLevel(enum.IntEnum):
+    """One scale for every venue's ADL risk (the venue's own value is kept beside it).
+
+    * ``LOW`` (1): the venue rates the risk low, or its trigger is far (less than a third of
+      the way).
+    * ``MEDIUM`` (2): rated medium, or a third to two thirds of the way to its trigger.
+    * ``HIGH`` (3): rated high, or more than two thirds of the way.
+    * ``ACTIVE`` (4): the venue's own trigger condition holds: ADL is under way or armed.
+    """
+
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    ACTIVE = 4
+
+
+class PositioningMetric(enum.StrEnum):
+    """What a long/short figure counts."""
+
+    ACCOUNTS = "accounts"
+    """Accounts net long vs net short, all traders."""
+    TOP_ACCOUNTS = "top_accounts"
+    """The same among the venue's top traders (each venue defines its own top)."""
+    TOP_POSITIONS = "top_positions"
+    """Position size long vs short among the top traders."""
+    TAKER_VOLUME = "taker_volume"
+    """Taker buy volume vs taker sell volume over the period."""
+
+
+class AdlRisk(_Event, frozen=True, gc=False, kw_only=True, tag=StressKind.ADL_RISK.value):
+    """An instrument's auto-deleveraging risk, on the :class:`AdlLevel` scale."""
+
+    level: AdlLevel
+    native: str
+    """The venue's own value as published (``"high"``, or a ratio's text)."""
+    native_kind: str
+    """What :attr:`native` is: ``rating`` (Binance) or ``pnl_drawdown_ratio`` (Bybit)."""
+    trigger: float | None = None
+    """The venue's trigger for :attr:`native`, where it publishes one (Bybit ``i_pr``)."""
+    pool_balance: float | None = None
+    """The balance of the insurance pool behind the instrument, in the pool's coin, where the
+    same publication carries it (Bybit)."""
+
+
+class InsuranceFund(_Event, frozen=True, gc=False, kw_only=True, tag=StressKind.INSURANCE.value):
+    """The balance of one insurance pool in one asset. ``symbol`` is the pool's id (the venue's
+    name for it, or the first of its symbols); ``base`` is the base asset when every symbol of
+    the pool has the same one, else ``*``."""
+
+    pool: str
+    asset: str
+    """The currency of :attr:`balance` (``USDT``, ``BTC``)."""
+    balance: float
+    """In :attr:`asset`; may be negative (a pool in deficit)."""
+    balance_usd: float | None
+    """In USD: the venue's own USD value where it gives one, stablecoins at par, else
+    ``None``."""
+    symbols: tuple[str, ...] = ()
+    """The instruments the pool covers, where the venue lists them."""
+    change: float | None = None
+    """The change of :attr:`balance` the venue publishes with it (OKX ``amt``), if any."""
+
+
+class Positioning(_Event, frozen=True, gc=False, kw_only=True, tag=StressKind.POSITIONING.value):
+    """A long/short figure over one period ending at ``ts_ms`` (or starting there, as the
+    venue stamps it)."""
+
+    metric: PositioningMetric
+    period_s: int
+    long_short_ratio: float
+    """Long over short: worked out from :attr:`long_share` where the venue gives shares."""
+    long_share: float | None
+    """The long part of the whole, in ``[0, 1]``."""
+    native_ratio: float | None = None
+    """The ratio as the venue publishes it (it can disagree with the shares)."""
+    buy_volume: float | None = None
+    """Taker volumes (``taker_volume`` only), in the venue's unit."""
+    sell_volume: float | None = None
+
+
+class Basis(_Event, frozen=True, gc=False, kw_only=True, tag=StressKind.BASIS.value):
+    """A futures price against its index."""
+
+    contract: str
+    """``perpetual``, or the venue's name of the dated contract (``current_quarter``...)."""
+    futures_price: float
+    index_price: float
+    basis: float
+    """``futures_price - index_price``."""
+    basis_rate: float
+    """``basis / index_price``."""
+    annualized_rate: float | None
+    """:attr:`basis_rate` over a year: the venue's figure where it gives one, else worked out
+    from the expiry (:func:`annualized_basis`); ``None`` for a perpetual."""
+    expiry_ms: int | None = None
+
+
+StressEvent = AdlRisk | InsuranceFund | Positioning | Basis
+
+STRESS_KIND_OF: Final[dict[type[_Event], StressKind]] = {
+    AdlRisk: StressKind.ADL_RISK,
+    InsuranceFund: StressKind.INSURANCE,
+    Positioning: StressKind.POSITIONING,
+    Basis: StressKind.BASIS,
+}
+
+YEAR_MS: Final = 365 * 24 * 3_600_000
+
+_stress_decoder = msgspec.json.Decoder(StressEvent)
+
+
+def decode_stress(data: bytes | str) -> StressEvent:
+    """Decode one stress event encoded by :data:`encode`."""
+    event: StressEvent = _stress_decoder.decode(data)
+    return event
+
+
+def annualized_basis(basis_rate: float, ts_ms: int, expiry_ms: int) -> float | None:
+    """``basis_rate`` of a contract expiring at ``expiry_ms``, seen at ``ts_ms``, as a simple
+    annual rate (``None`` at or after expiry)."""
+    left = expiry_ms - ts_ms
+    return basis_rate * YEAR_MS / left if left > 0 else None

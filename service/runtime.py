@@ -37,6 +37,7 @@ from .alerts.payload import envelope
 from .alerts.service import AlertService
 from .collect.collector import VenueCollector
 from .collect.poller import CcxtPoller
+from .collect.stress_run import PLANS, StressRunner
 from .config import Settings, VenueSettings, redacted
 from .detect.inputs import INPUT_GAP_S
 from .detect.runner import Detector
@@ -45,10 +46,11 @@ from .errors import ConfigError, fatal_cause
 from .events import Event, Kind, Side
 from .health import HealthSnapshot
 from .publish.api.app import create_app, end_streams
-from .publish.metrics import MetricsCollector, OutputsSnapshot
+from .publish.metrics import MetricsCollector, OutputsSnapshot, StressSnapshot
 from .publish.mqtt import MqttPublisher
 from .scores import Pressure
 from .store.client import connect
+from .store.stress import StressWriter
 from .store.writer import EventSink
 from .supervise import ComponentStatus, Supervisor
 from .venues import REGISTRY
@@ -58,6 +60,8 @@ from .venues.ccxt_polled import CcxtVenue
 log = structlog.get_logger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+STRESS_PREFIX = "stress:"
+"""The components of stress polling (``stress:<venue>``, ``stress:writer``)."""
 SINK_BACKLOG_S = 2.0
 """``/readyz`` fails while an event waits longer than this to be written (or writes fail)."""
 
@@ -125,6 +129,11 @@ class Runtime:
             if Component.COLLECT in self.components
             else []
         )
+        self.stress_writer = StressWriter(self.redis, settings.store.stress_retention_s)
+        self.stress: dict[int, StressRunner] = {
+            i: self._stress_runner(i) for i in range(len(self.collectors)) if self._polls_stress(i)
+        }
+        """Per collector index: its venue's stress polling (docs/stress.md)."""
         self.detector = (
             Detector(
                 self.redis,
@@ -159,6 +168,7 @@ class Runtime:
                 stream=lambda: getattr(self.app.state, "hub", None),
                 detector=self.detector,
                 shard=str(shard) if shard is not None and shard.sharded else None,
+                stress=source if self.stress else None,
             )
         )
         self.app = create_app(
@@ -195,6 +205,34 @@ class Runtime:
         collector.health.shard = None if shard is None else str(shard)
         return collector
 
+    def _polls_stress(self, i: int) -> bool:
+        """Whether collector ``i``'s venue polls its stress endpoints: a native venue with a
+        plan, ``stress.enabled``, and not a collector shard other than shard 0 (the venue-wide
+        calls would be made once per shard)."""
+        collector = self.collectors[i]
+        if not isinstance(collector, VenueCollector) or collector.venue.id not in PLANS:
+            return False
+        shard = self.settings.collect.shard
+        if shard is not None and shard.sharded and shard.index != 0:
+            return False
+        return self.settings.venues[collector.venue.id].stress.enabled
+
+    def _stress_runner(self, i: int) -> StressRunner:
+        collector = self.collectors[i]
+        assert isinstance(collector, VenueCollector)
+        venue = collector.venue
+
+        def markets() -> tuple[Mapping[str, Any], set[str] | None]:
+            current = self.collectors[i]  # replaced after a failure: read it each time
+            parser = getattr(current, "parser", None)
+            wanted = parser.wanted if parser is not None else None
+            return getattr(current, "markets", {}), wanted
+
+        return StressRunner(
+            venue.id, venue.rest_url, venue.settings.stress, markets, self.stress_writer.put,
+            timeout_s=self.settings.collect.rest_timeout_s,
+        )  # fmt: skip
+
     async def run(self) -> None:
         """Run every component until cancelled. Raises only a fatal error (the first)."""
         shard = self.settings.collect.shard
@@ -221,6 +259,10 @@ class Runtime:
                         functools.partial(self._run_collector, i),
                         on_failure=functools.partial(self._replace_collector, i),
                     )
+                if self.stress:
+                    start(f"{STRESS_PREFIX}writer", self.stress_writer.run)
+                for runner in self.stress.values():
+                    start(f"{STRESS_PREFIX}{runner.venue}", runner.run)
                 if self.detector is not None:
                     start("detector", self.detector.run)
                 if self.alerts is not None:
@@ -323,7 +365,9 @@ class ProcessStatus:
             else:
                 down_s = max(0.0, (now_ms - c.changed_ms) / 1000)
                 detail = f"down for {down_s:.1f} s after {c.last_error}; restarts {c.restarts}"
-            out.append({"name": f"component:{c.name}", "ok": c.up, "detail": detail})
+            # stress polling is an extra: its failure is reported, never a readiness failure
+            ok = c.up or c.name.startswith(STRESS_PREFIX)
+            out.append({"name": f"component:{c.name}", "ok": ok, "detail": detail})
         if Component.COLLECT in self._rt.components:
             state = self._rt.sink.state()
             waiting = f"{state.pending} events waiting"
@@ -401,6 +445,23 @@ class _MetricsSource:
                 "alerts_pending": mqtt.pending_alerts,
             },
         )  # fmt: skip
+
+    def stress(self) -> list[StressSnapshot]:
+        return [
+            StressSnapshot(
+                venue=r.venue, states=list(r.latest.values()), polls=r.polls_total,
+                failures=dict(r.failures), drops=dict(r.stats.errors), events=r.events_total,
+            )
+            for r in self._rt.stress.values()
+        ]  # fmt: skip
+
+    def stress_writer(self) -> Mapping[str, float]:
+        w = self._rt.stress_writer
+        return {
+            "written": w.written_events,
+            "write_failures": w.write_failures,
+            "pending": w.pending,
+        }
 
     def sink_stats(self) -> Mapping[str, float]:
         s = self._rt.sink

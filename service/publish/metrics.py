@@ -31,7 +31,20 @@ from prometheus_client.registry import Collector
 from ..alerts.deliver import ReceiverStats
 from ..config import MetricsSettings
 from ..detect.assets import build_asset_views
-from ..events import Event, FundingRate, InstrumentId, Kind, MarkPrice, OpenInterest, Side
+from ..events import (
+    AdlLevel,
+    AdlRisk,
+    Event,
+    FundingRate,
+    InstrumentId,
+    InsuranceFund,
+    Kind,
+    MarkPrice,
+    OpenInterest,
+    Positioning,
+    Side,
+    StressEvent,
+)
 from ..health import HealthSnapshot
 from ..histogram import Histogram
 from ..scores import Pressure, State
@@ -117,6 +130,30 @@ class StreamStats(Protocol):
     def events_total(self) -> int: ...
     @property
     def clients_dropped_total(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StressSnapshot:
+    """One venue's stress polling in this process (a
+    :class:`service.collect.stress_run.StressRunner`)."""
+
+    venue: str
+    states: Sequence[StressEvent]
+    """The newest state per instrument, pool and figure."""
+    polls: int
+    failures: Mapping[str, int]
+    """Failed calls by reason (``http_429``, ``network``, ``timeout``)."""
+    drops: Mapping[str, int]
+    """What the parsers dropped, by reason."""
+    events: int
+
+
+class StressSource(Protocol):
+    """Stress polling of this process: per venue, and its writer's counters (``written``,
+    ``write_failures``, ``pending``, ``dropped``)."""
+
+    def stress(self) -> list[StressSnapshot]: ...
+    def stress_writer(self) -> Mapping[str, float]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +379,51 @@ OUTPUT_SPECS: Final = (
     ALERT_RECEIVER_ENABLED, MQTT_CONNECTED, MQTT_CONNECTS, MQTT_CONNECT_FAILURES, MQTT_SCORES,
     MQTT_ALERTS, MQTT_ALERTS_DROPPED, MQTT_ALERTS_PENDING,
 )  # fmt: skip
+VP = ("venue", "pool", "asset")
+STRESS_INSURANCE_USD = _gauge(
+    "stress_insurance_fund_usd",
+    "Insurance pool balance in USD, for the venue's largest pools (at most 10 per venue).",
+    *VP,
+)
+STRESS_INSURANCE_TOTAL_USD = _gauge(
+    "stress_insurance_fund_total_usd",
+    "Sum of the venue's insurance pools with a USD value (every pool).",
+    *V,
+)
+STRESS_ADL_LEVEL_MAX = _gauge(
+    "stress_adl_level_max",
+    "Highest ADL risk level among the venue's instruments: 1 low, 2 medium, 3 high, 4 active.",
+    *V,
+)
+STRESS_ADL_INSTRUMENTS = _gauge(
+    "stress_adl_instruments", "Instruments of the venue at each ADL risk level.", "venue", "level"
+)
+STRESS_LONG_SHORT = _gauge(
+    "stress_long_short_ratio",
+    "Long/short ratio by metric (accounts, top_accounts, top_positions, taker_volume), for the "
+    "symbols with series of their own (or the currency of a per-currency figure).",
+    "venue", "symbol", "metric",
+)  # fmt: skip
+STRESS_POLLS = _counter("stress_polls_total", "Stress REST calls made.", *V)
+STRESS_POLL_FAILURES = _counter(
+    "stress_poll_failures_total", "Stress REST calls that failed, by reason.", "venue", "reason"
+)
+STRESS_DROPS = _counter(
+    "stress_parse_errors_total", "Stress bodies or rows dropped by the parser, by reason.",
+    "venue", "reason",
+)  # fmt: skip
+STRESS_EVENTS = _counter("stress_events_total", "Stress events produced.", *V)
+STRESS_WRITTEN = _counter("stress_events_written_total", "Stress events written to Redis.")
+STRESS_WRITE_FAILURES = _counter(
+    "stress_write_failures_total", "Stress writes to Redis that failed (retried)."
+)
+STRESS_PENDING = _gauge("stress_pending_events", "Stress events waiting to be written.")
+STRESS_SPECS: Final = (
+    STRESS_INSURANCE_USD, STRESS_INSURANCE_TOTAL_USD, STRESS_ADL_LEVEL_MAX,
+    STRESS_ADL_INSTRUMENTS, STRESS_LONG_SHORT, STRESS_POLLS, STRESS_POLL_FAILURES, STRESS_DROPS,
+    STRESS_EVENTS, STRESS_WRITTEN, STRESS_WRITE_FAILURES, STRESS_PENDING,
+)  # fmt: skip
+MAX_POOLS_PER_VENUE: Final = 10
 DETECTOR_SPECS: Final = (
     DETECTOR_ROUNDS, DETECTOR_SCORED, DETECTOR_DEFERRED, DETECTOR_COST, DETECTOR_CHECKPOINTS,
     DETECTOR_REPLAYED,
@@ -379,11 +461,13 @@ class MetricsCollector(Collector):
         stream: Callable[[], StreamStats | None] | None = None,
         detector: DetectorStats | None = None,
         shard: str | None = None,
+        stress: StressSource | None = None,
     ) -> None:
         """``shard``: this process's collector shard (``I/N``), exported as an info metric."""
         self._source = source
         self._shard = shard
         self._detector = detector
+        self._stress = stress
         self._outputs = outputs
         self._process = process
         self._stream = stream
@@ -401,6 +485,8 @@ class MetricsCollector(Collector):
         if self._detector is not None:
             families += [spec.family() for spec in DETECTOR_SPECS]
             families.append(_round_family())
+        if self._stress is not None:
+            families += [spec.family() for spec in STRESS_SPECS]
         if self._shard is not None:
             families.append(InfoMetricFamily(SHARD_INFO, "Collector shard."))
         return [*families, InfoMetricFamily(BUILD_INFO, "Build.")]
@@ -435,6 +521,12 @@ class MetricsCollector(Collector):
             yield from _outputs(self._outputs.outputs())
         if self._detector is not None:
             yield from _detector(self._detector)
+        if self._stress is not None:
+            assets: dict[str, set[str]] = {}
+            for pair in selected & set(latest):
+                for ev in latest[pair].values():
+                    assets.setdefault(pair[0], set()).add(ev.base)
+            yield from _stress(self._stress, selected, assets)
         if self._shard is not None:
             # The feed metrics of a shard's process are its own instruments' (Prometheus
             # tells the shards apart by their instance; sum by venue for the whole).
@@ -560,6 +652,54 @@ def _assets(
         f[ASSET_LIQUIDATED_NOTIONAL].add_metric([view.asset, "long"], view.liq_long_usd)
         f[ASSET_LIQUIDATED_NOTIONAL].add_metric([view.asset, "short"], view.liq_short_usd)
         f[ASSET_STALE_VENUES].add_metric(a, len(view.stale_venues))
+
+
+def _stress(
+    source: StressSource, selected: set[InstrumentId], assets: Mapping[str, set[str]]
+) -> Iterator[Metric]:
+    """Stress figures with bounded labels: the largest pools, ADL levels per venue, ratios of
+    the selected symbols (and of per-currency figures of their assets)."""
+    f: Families = {spec: spec.family() for spec in STRESS_SPECS}
+    for snap in sorted(source.stress(), key=lambda s: s.venue):
+        v = [snap.venue]
+        f[STRESS_POLLS].add_metric(v, snap.polls)
+        f[STRESS_EVENTS].add_metric(v, snap.events)
+        for reason, n in sorted(snap.failures.items()):
+            f[STRESS_POLL_FAILURES].add_metric([snap.venue, reason], n)
+        for reason, n in sorted(snap.drops.items()):
+            f[STRESS_DROPS].add_metric([snap.venue, reason], n)
+        pools = [
+            e for e in snap.states if isinstance(e, InsuranceFund) and e.balance_usd is not None
+        ]
+        if pools:
+            f[STRESS_INSURANCE_TOTAL_USD].add_metric(v, sum(p.balance_usd or 0.0 for p in pools))
+        largest = sorted(pools, key=lambda p: -abs(p.balance_usd or 0.0))[:MAX_POOLS_PER_VENUE]
+        for p in sorted(largest, key=lambda p: (p.pool, p.asset)):
+            f[STRESS_INSURANCE_USD].add_metric([snap.venue, p.pool, p.asset], p.balance_usd or 0.0)
+        adl = [e for e in snap.states if isinstance(e, AdlRisk)]
+        if adl:
+            f[STRESS_ADL_LEVEL_MAX].add_metric(v, max(int(e.level) for e in adl))
+            for level in AdlLevel:
+                n = sum(1 for e in adl if e.level is level)
+                f[STRESS_ADL_INSTRUMENTS].add_metric([snap.venue, level.name.lower()], n)
+        venue_assets = assets.get(snap.venue, set())
+        for e in snap.states:
+            if not isinstance(e, Positioning):
+                continue
+            if (snap.venue, e.symbol) in selected or (
+                e.symbol == e.base and e.base in venue_assets
+            ):
+                f[STRESS_LONG_SHORT].add_metric(
+                    [snap.venue, e.symbol, e.metric.value], e.long_short_ratio
+                )
+    stats = source.stress_writer()
+    for key, spec in (
+        ("written", STRESS_WRITTEN), ("write_failures", STRESS_WRITE_FAILURES),
+        ("pending", STRESS_PENDING),
+    ):  # fmt: skip
+        if key in stats:
+            f[spec].add_metric([], stats[key])
+    yield from f.values()
 
 
 def _round_family() -> HistogramMetricFamily:

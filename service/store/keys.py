@@ -43,6 +43,10 @@ is documented in ``docs/redis.md``:
   its assets, the order of its instruments); ``dlv:detect:rounds:I/N`` (stream): that
   detector's rounds since its checkpoint before last (field ``r``: time, input position, held
   venues), what a restart replays;
+* ``dlv:{<venue>}:stress:latest`` (hash): the venue's newest leverage-stress state per
+  instrument, pool and figure (field :func:`stress_field`, value the event as JSON);
+  ``dlv:{<venue>}:stress:<stress kind>`` (stream): every stress event of that kind, trimmed
+  by time;
 * ``dlv:instruments`` and ``dlv:venues`` (sets): every instrument and venue seen;
 * ``dlv:{alerts}:<id>`` (string): one alert (its history included) as JSON;
 * ``dlv:{alerts}:index`` (sorted set): every alert id, scored by when it opened;
@@ -64,7 +68,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..events import Kind
+from ..events import AdlRisk, Basis, InsuranceFund, Kind, Positioning, StressEvent, StressKind
 
 PREFIX: Final = "dlv"
 SEP: Final = "|"
@@ -221,3 +225,28 @@ def outbox(receiver: str) -> str:
 
 def receiver(name: str) -> str:
     return f"{PREFIX}:{ALERTS_TAG}:receiver:{name}"
+
+
+def stress_latest(venue: str) -> str:
+    """A venue's newest stress state per :func:`stress_field` (hash; tagged per venue)."""
+    return f"{PREFIX}:{{{venue}}}:stress:latest"
+
+
+def stress_events(venue: str, kind: StressKind) -> str:
+    """Every stress event of ``kind`` of one venue (stream, trimmed by time)."""
+    return f"{PREFIX}:{{{venue}}}:stress:{kind.value}"
+
+
+def stress_field(event: StressEvent) -> str:
+    """The field of :func:`stress_latest` that ``event`` replaces: one per instrument (ADL
+    risk), per pool and asset (insurance), per instrument, metric and period (positioning),
+    per instrument and contract (basis)."""
+    match event:
+        case AdlRisk():
+            return f"adl_risk{SEP}{event.symbol}"
+        case InsuranceFund():
+            return f"insurance{SEP}{event.pool}{SEP}{event.asset}"
+        case Positioning():
+            return f"positioning{SEP}{event.symbol}{SEP}{event.metric.value}{SEP}{event.period_s}"
+        case Basis():
+            return f"basis{SEP}{event.symbol}{SEP}{event.contract}"

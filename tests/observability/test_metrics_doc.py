@@ -15,13 +15,14 @@ from service.publish.metrics import (
     OUTPUT_SPECS,
     SHARD_INFO,
     SPECS,
+    STRESS_SPECS,
 )
 
 DOC = (REPO / "docs" / "metrics.md").read_text()
 
 
 def test_every_metric_is_documented_with_its_type_and_labels() -> None:
-    for spec in (*SPECS, *OUTPUT_SPECS, *DETECTOR_SPECS):
+    for spec in (*SPECS, *OUTPUT_SPECS, *DETECTOR_SPECS, *STRESS_SPECS):
         row = next(
             (line for line in DOC.splitlines() if line.startswith(f"| `{spec.name}` |")), None
         )
@@ -38,7 +39,7 @@ def test_every_metric_is_documented_with_its_type_and_labels() -> None:
 
 def test_no_documented_metric_is_missing_from_the_code() -> None:
     documented = set(re.findall(r"^\| `(deleverage_\w+)` \|", DOC, re.M))
-    names = {s.name for s in (*SPECS, *OUTPUT_SPECS, *DETECTOR_SPECS)}
+    names = {s.name for s in (*SPECS, *OUTPUT_SPECS, *DETECTOR_SPECS, *STRESS_SPECS)}
     assert documented == names | {
         f"{BUILD_INFO}_info", f"{SHARD_INFO}_info", ALERT_LATENCY, DETECTOR_ROUND_SECONDS,
     }  # fmt: skip

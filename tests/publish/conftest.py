@@ -23,7 +23,7 @@ ENABLED = ("binance_usdm", "bybit")
 ON_CLUSTER = {
     "test_api_assets", "test_api_history", "test_api_market", "test_api_pagination",
     "test_api_poison", "test_api_pressure", "test_api_snapshot", "test_api_transitions",
-    "test_api_venues", "test_stream",
+    "test_api_stress", "test_api_venues", "test_stream",
 }  # fmt: skip
 """Modules whose tests run twice: on the single Redis and on a Redis Cluster (3 masters, 3
 replicas, the session's: tests/cluster_support.py), with the same requests and answers."""

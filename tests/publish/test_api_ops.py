@@ -173,6 +173,7 @@ async def test_openapi_has_stable_ids_tags_and_problem_responses(
         ("get", "/v1/assets"): "list_assets",
         ("get", "/v1/assets/{asset}"): "get_asset",
         ("get", "/v1/assets/{asset}/history"): "get_asset_history",
+        ("get", "/v1/stress"): "list_stress",
         ("get", "/v1/stream"): "stream",
         ("get", "/v1/alerts"): "list_alerts",
         ("get", "/v1/alerts/{alert_id}"): "get_alert",

@@ -23,7 +23,18 @@ from ..build import VERSION
 from .limits import QueryLimits, query_caps_response
 from .models import STREAM_PAYLOADS
 from .problems import install_handlers, problem_openapi
-from .routes import alerts, assets, market, ops, page, pressure, stream, transitions, venues
+from .routes import (
+    alerts,
+    assets,
+    market,
+    ops,
+    page,
+    pressure,
+    stream,
+    stress,
+    transitions,
+    venues,
+)
 from .routes.metrics import mount_metrics
 from .routes.ops import ProcessChecks
 from .snapshot import Snapshots
@@ -39,6 +50,7 @@ TAGS: Final = [
     {"name": "pressure", "description": "Deleveraging pressure scores per instrument."},
     {"name": "market-data", "description": "Liquidations, funding, open interest, prices."},
     {"name": "assets", "description": "Each asset across every venue and contract."},
+    {"name": "stress", "description": "Insurance funds, ADL risk, long/short ratios, basis."},
     {"name": "alerts", "description": "Alerts and their webhook receivers."},
     {"name": "stream", "description": "Live events pushed as Server-Sent Events."},
 ]
@@ -68,7 +80,7 @@ def create_app(
     install_handlers(app)
     app.add_middleware(QueryLimits)
     app.include_router(ops.router)
-    for module in (venues, pressure, transitions, market, assets, alerts, stream):
+    for module in (venues, pressure, transitions, market, assets, stress, alerts, stream):
         app.include_router(module.router, prefix="/v1")
     page.mount_page(app)
     if metrics_registry is not None:

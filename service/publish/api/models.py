@@ -424,3 +424,87 @@ STREAM_PAYLOADS: dict[str, type[BaseModel]] = {
     "dropped": StreamNotice,
 }
 """Each event type of the stream and the model of its ``data``."""
+
+
+class StressInsurance(BaseModel):
+    """One insurance pool's balance in one asset, and its change."""
+
+    pool: str = Field(examples=["BTCUSDT"])
+    asset: str = Field(description="The currency of `balance`.", examples=["USDT"])
+    symbols: list[str] = Field(examples=[["BTCUSDT", "ETHUSDT"]])
+    balance: float = Field(description="In `asset`; negative: a pool in deficit.")
+    balance_usd: float | None = Field(
+        description="The venue's USD value, stablecoins at par; null when neither is known.",
+        examples=[7.9e8],
+    )
+    change_1h_usd: float | None = Field(
+        description="`balance_usd` now less the oldest stored within the last hour (null: no "
+        "earlier value, or no USD value).",
+        examples=[-1.6e8],
+    )
+    change_1h_pct: float | None = Field(
+        description="`change_1h_usd` in percent of that oldest value.", examples=[-20.0]
+    )
+    venue_change: float | None = Field(
+        description="The change the venue publishes with the balance (OKX `amt`), in `asset`."
+    )
+    updated_at: Timestamp
+
+
+class StressAdl(BaseModel):
+    """An instrument's auto-deleveraging risk on the one scale, its native value beside it."""
+
+    symbol: str = Field(examples=["BTCUSDT"])
+    asset: str = Field(examples=["BTC"])
+    level: int = Field(
+        ge=1, le=4, description="1 low, 2 medium, 3 high, 4 active (docs/stress.md)."
+    )
+    level_name: Literal["low", "medium", "high", "active"]
+    native: str = Field(description="The venue's own value.", examples=["high", "-0.56"])
+    native_kind: str = Field(examples=["rating", "pnl_drawdown_ratio"])
+    trigger: float | None = Field(description="The venue's trigger for `native`, if any.")
+    updated_at: Timestamp
+
+
+class StressPositioning(BaseModel):
+    """A long/short figure over one period."""
+
+    symbol: str = Field(description="The instrument, or the currency (OKX).", examples=["BTCUSDT"])
+    asset: str = Field(examples=["BTC"])
+    metric: Literal["accounts", "top_accounts", "top_positions", "taker_volume"]
+    period_s: int = Field(examples=[300])
+    long_short_ratio: float = Field(examples=[1.85])
+    long_share: float | None = Field(description="0 to 1.", examples=[0.649])
+    updated_at: Timestamp
+
+
+class StressBasis(BaseModel):
+    """A futures price against its index."""
+
+    symbol: str = Field(examples=["BTCUSDT"])
+    asset: str = Field(examples=["BTC"])
+    contract: str = Field(examples=["perpetual"])
+    futures_price: float
+    index_price: float
+    basis: float = Field(description="`futures_price - index_price`.")
+    basis_rate: float = Field(description="`basis / index_price`.")
+    annualized_rate: float | None = Field(description="Null for a perpetual.")
+    updated_at: Timestamp
+
+
+class StressVenue(BaseModel):
+    """What one venue publishes of leverage stress, as last polled."""
+
+    venue: str = Field(examples=["binance_usdm"])
+    adl_level_max: int | None = Field(
+        description="The highest ADL level among the venue's instruments (null: none rated).",
+        examples=[2],
+    )
+    insurance: list[StressInsurance]
+    adl: list[StressAdl]
+    positioning: list[StressPositioning]
+    basis: list[StressBasis]
+
+
+class StressList(BaseModel):
+    items: list[StressVenue] = Field(description="Sorted by venue; venues with no data left out.")

@@ -23,6 +23,14 @@ Paths, bodies, error codes and the ``X-MBX-USED-WEIGHT-1M`` header follow the ve
   ``[{"symbol":"BTCUSDT","fundingTime":1760000000000,"fundingRate":"0.00010000",
   "markPrice":"60000.00000000"}]`` oldest first, ``limit`` 100 by default, at most 1000
 
+* USDⓈ-M only, the leverage-stress endpoints (calm values, :mod:`.stress_wire`):
+  ``GET /fapi/v1/symbolAdlRisk[?symbol=]``, ``GET /fapi/v1/insuranceBalance[?symbol=]``
+  (weight 1 each), and ``GET /futures/data/{globalLongShortAccountRatio,
+  topLongShortAccountRatio, topLongShortPositionRatio, takerlongshortRatio}?symbol=&period=``
+  and ``GET /futures/data/basis?pair=&contractType=PERPETUAL&period=`` (weight 0; together
+  at most 1000 requests per 5 minutes per IP, HTTP 429 past it), the latest row only
+  (``limit`` is accepted and not honoured)
+
 A symbol that is not simulated answers HTTP 400 ``{"code":-1121,"msg":"Invalid symbol."}``.
 Weights per call are the venue's; past the per-minute limit the answer is HTTP 429 ``-1003``.
 """
@@ -42,6 +50,7 @@ from starlette.routing import Route
 
 from ....simulate import history
 from ....simulate.market import Market
+from . import stress_wire
 from . import usdm_wire as wire
 
 _SERVER_TIME = re.compile(r'"serverTime":\d+')
@@ -67,8 +76,11 @@ class BinanceFuturesRest:
         *,
         product: wire.Product = wire.USDM,
         weight_limit: int = 2400,
+        futures_data_limit: int = stress_wire.FUTURES_DATA_LIMIT,
         clock: Callable[[], int] = _now_ms,
     ) -> None:
+        """``weight_limit``, ``futures_data_limit``: the venue's (2400 weight a minute, 1000
+        ``futures/data`` requests per 5 minutes), or lower for a test of a client's share."""
         self.market = market
         self.contracts = contracts
         self.exchange_info = exchange_info
@@ -89,9 +101,20 @@ class BinanceFuturesRest:
                 Route(f"{prefix}/premiumIndex", self._premium_index),
             ]
         )
+        self.futures_data_limit = futures_data_limit
+        self.futures_data: dict[str, list[int]] = {}
+        """Per IP, the times of the stress ``futures/data`` requests in the last 5 minutes."""
+        self.rejected = 0
+        """Requests answered 429 (either limit)."""
         if product.rest_prefix == "/fapi/v1":
             self.app.add_route("/futures/data/openInterestHist", self._open_interest_hist)
             self.app.add_route(f"{prefix}/fundingRate", self._funding_rate)
+            self.app.add_route(f"{prefix}/symbolAdlRisk", self._adl_risk)
+            self.app.add_route(f"{prefix}/insuranceBalance", self._insurance_balance)
+            for name in _LONG_SHORT:
+                self.app.add_route(f"/futures/data/{name}", self._long_short)
+            self.app.add_route("/futures/data/takerlongshortRatio", self._taker)
+            self.app.add_route("/futures/data/basis", self._basis)
 
     def _reply(self, request: Request, weight: int, body: Any, status: int = 200) -> Response:
         self.requests += 1
@@ -101,6 +124,7 @@ class BinanceFuturesRest:
         used = self.weights.add(ip, weight, now)
         headers: dict[str, str] = {}
         if used > self.weights.limit:
+            self.rejected += 1
             status, headers["Retry-After"] = 429, str(60 - (now // 1000) % 60)
             body = {
                 "code": -1003,
@@ -204,8 +228,89 @@ class BinanceFuturesRest:
         rows = rows[:limit] if "startTime" in q and "endTime" not in q else rows[-limit:]
         return self._reply(request, 0, rows)
 
+    # -- leverage stress (USDⓈ-M) -------------------------------------------------------
+
+    async def _adl_risk(self, request: Request) -> Response:
+        symbol = request.query_params.get("symbol")
+        now, at, simulated = self.clock(), self.market.now, set(self.market.symbols)
+
+        def row(s: str) -> dict[str, Any]:
+            base = self.market.spec(s).base if s in simulated else ""
+            return stress_wire.adl_risk(s, now, stress_wire.adl_rating(at, base))
+
+        if symbol is None:
+            return self._reply(request, 1, [row(s) for s in self.contracts])
+        if symbol not in self.contracts:
+            return self._reply(request, 1, _INVALID_SYMBOL, 400)
+        return self._reply(request, 1, row(symbol))
+
+    async def _insurance_balance(self, request: Request) -> Response:
+        symbol = request.query_params.get("symbol")
+        balance = stress_wire.insurance_balance(self.market.scenario, self.market.now)
+        pool = stress_wire.insurance_pool(self.contracts, self.clock(), balance)
+        if symbol is None:
+            return self._reply(request, 1, [pool])
+        if symbol not in self.contracts:
+            return self._reply(request, 1, _INVALID_SYMBOL, 400)
+        return self._reply(request, 1, pool)
+
+    def _futures_data(self, request: Request, key: str) -> tuple[str, int, int] | Response:
+        """``(value of key, period in ms, now)`` of a ``futures/data`` request counted against
+        the 5-minute limit, or the error answer."""
+        ip = request.client.host if request.client else "unknown"
+        now = self.clock()
+        times = [
+            t for t in self.futures_data.get(ip, []) if now - t < stress_wire.FUTURES_DATA_WINDOW_MS
+        ]
+        times.append(now)
+        self.futures_data[ip] = times
+        if len(times) > self.futures_data_limit:
+            self.rejected += 1
+            body = {"code": -1003, "msg": "Too many requests; IP rate limit 1000 requests/5min."}
+            return self._reply(request, 0, body, 429)
+        value = request.query_params.get(key)
+        period_ms = stress_wire.PERIODS_MS.get(request.query_params.get("period", ""))
+        if not value:
+            return self._reply(request, 0, _MISSING_SYMBOL, 400)
+        if period_ms is None:
+            return self._reply(request, 0, _INVALID_PARAMETER, 400)
+        return value, period_ms, now
+
+    async def _long_short(self, request: Request) -> Response:
+        got = self._futures_data(request, "symbol")
+        if isinstance(got, Response):
+            return got
+        symbol, period_ms, now = got
+        if symbol not in self.contracts:
+            return self._reply(request, 0, _INVALID_SYMBOL, 400)
+        return self._reply(request, 0, [stress_wire.long_short(symbol, now, period_ms)])
+
+    async def _taker(self, request: Request) -> Response:
+        got = self._futures_data(request, "symbol")
+        if isinstance(got, Response):
+            return got
+        symbol, period_ms, now = got
+        if symbol not in self.contracts:
+            return self._reply(request, 0, _INVALID_SYMBOL, 400)
+        return self._reply(
+            request, 0, [stress_wire.taker(self.market.quote(symbol), now, period_ms)]
+        )
+
+    async def _basis(self, request: Request) -> Response:
+        got = self._futures_data(request, "pair")
+        if isinstance(got, Response):
+            return got
+        pair, period_ms, now = got
+        if request.query_params.get("contractType") != "PERPETUAL" or pair not in self.contracts:
+            return self._reply(request, 0, _INVALID_PARAMETER, 400)
+        row = stress_wire.basis(self.market.quote(pair), self.contracts[pair], now, period_ms)
+        return self._reply(request, 0, [row])
+
 
 _INVALID_PARAMETER = {"code": -1130, "msg": "Data sent for parameter is not valid."}
+_LONG_SHORT = (
+    "globalLongShortAccountRatio", "topLongShortAccountRatio", "topLongShortPositionRatio"
+)  # fmt: skip
 
 
 def _window(

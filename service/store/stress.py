@@ -1,0 +1,228 @@
+"""Leverage-stress events in Redis: a small writer of their own, and the readers of the API.
+
+The stress events (:data:`~service.events.StressEvent`) do not go through the store script
+and the :class:`~.writer.EventSink`: they are a few a second at most, need no deduplication
+(a newer state replaces the older one) and have no hand-off to the detector yet. Per venue
+(hash tag ``{<venue>}``, so a venue's keys are one slot on a cluster; docs/redis.md):
+
+* ``dlv:{<venue>}:stress:latest`` (hash): field :func:`~.keys.stress_field` (one per
+  instrument, pool or figure) = the newest event as JSON; the hash expires
+  ``store.stress_retention_s`` after the venue's last write, and fields older than that are
+  removed by the writer once an hour (a delisted instrument's state does not stay);
+* ``dlv:{<venue>}:stress:<kind>`` (stream): every event of that kind, field ``e``, trimmed
+  with ``MINID ~`` to the same retention: the history (an insurance pool's change over the
+  last hour is read from it).
+
+Failure semantics: :meth:`StressWriter.put` never blocks or raises; :meth:`StressWriter.run`
+writes what was put, and a Redis error is counted (:attr:`StressWriter.write_failures`),
+logged at its first, 10th, 100th... occurrence, and the batch is retried after a pause. At
+most ``max_pending`` events wait; older ones are dropped and counted (a stress state is
+replaced by the next poll anyway). Readers skip (and count) an entry that does not decode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import msgspec
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from ..events import (
+    STRESS_KIND_OF,
+    InsuranceFund,
+    StressEvent,
+    StressKind,
+    decode_stress,
+    encode,
+)
+from . import keys
+
+log = structlog.get_logger(__name__)
+
+MAX_PENDING = 20_000
+PRUNE_EVERY_S = 3600.0
+RETRY_S = 1.0
+CHANGE_WINDOW_MS = 3_600_000
+"""The window of an insurance pool's change in ``GET /v1/stress``: one hour."""
+HISTORY_READ_MAX = 2_000
+"""Most entries of an insurance stream read for the change (a few pools every minute or five
+make a few hundred an hour)."""
+
+
+def _kind(event: StressEvent) -> StressKind:
+    return STRESS_KIND_OF[type(event)]
+
+
+class StressWriter:
+    """Writes stress events to Redis (see module doc). ``put`` from any task; ``run`` once."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        retention_s: float,
+        *,
+        max_pending: int = MAX_PENDING,
+        prune_every_s: float = PRUNE_EVERY_S,
+        retry_s: float = RETRY_S,
+    ) -> None:
+        self.redis = redis
+        self.retention_ms = int(retention_s * 1000)
+        self.prune_every_s = prune_every_s
+        self.retry_s = retry_s
+        self._pending: deque[StressEvent] = deque(maxlen=max_pending)
+        self._wake = asyncio.Event()
+        self.written_events = 0
+        self.write_failures = 0
+        self.events_dropped = 0
+        self.pruned_fields = 0
+        self._venues: set[str] = set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def put(self, events: Iterable[StressEvent]) -> None:
+        """Queue ``events`` for writing (the oldest dropped past ``max_pending``, counted)."""
+        for ev in events:
+            if len(self._pending) == self._pending.maxlen:
+                self.events_dropped += 1
+            self._pending.append(ev)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Write what is put until cancelled; Redis errors are counted and retried."""
+        next_prune = time.monotonic() + self.prune_every_s
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = list(self._pending)
+                self._pending.clear()
+                try:
+                    await self.write(batch)
+                except (RedisError, OSError) as exc:
+                    self._requeue(batch)
+                    self.write_failures += 1
+                    n = self.write_failures
+                    if n in (1, 10, 100) or n % 1000 == 0:
+                        log.warning("stress write failed", error=str(exc)[:200], failures=n)
+                    await asyncio.sleep(self.retry_s)
+                    continue
+                self.written_events += len(batch)
+                self._venues.update(ev.venue for ev in batch)
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + self.prune_every_s
+                try:
+                    await self.prune(sorted(self._venues))
+                except (RedisError, OSError) as exc:
+                    log.warning("stress prune failed", error=str(exc)[:200])
+
+    def _requeue(self, batch: list[StressEvent]) -> None:
+        """Put a failed ``batch`` back before what was put meanwhile (the oldest dropped)."""
+        waiting = [*batch, *self._pending]
+        keep = waiting[-self._pending.maxlen :] if self._pending.maxlen else waiting
+        self.events_dropped += len(waiting) - len(keep)
+        self._pending.clear()
+        self._pending.extend(keep)
+
+    async def write(self, events: Sequence[StressEvent]) -> None:
+        """One pipeline (not a transaction: on a cluster it is split by slot): per event,
+        its latest field and its stream entry; per venue, the hash's expiry."""
+        now = time.time_ns() // 1_000_000
+        minid = now - self.retention_ms
+        ttl_s = max(1, self.retention_ms // 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            venues: set[str] = set()
+            for ev in events:
+                data = encode(ev)
+                pipe.hset(keys.stress_latest(ev.venue), keys.stress_field(ev), data)
+                pipe.xadd(
+                    keys.stress_events(ev.venue, _kind(ev)), {"e": data}, minid=minid,
+                    approximate=True,
+                )  # fmt: skip
+                venues.add(ev.venue)
+            for venue in venues:
+                pipe.expire(keys.stress_latest(venue), ttl_s)
+            await pipe.execute()
+
+    async def prune(self, venues: Iterable[str]) -> int:
+        """Remove the fields of ``venues``' latest hashes older than the retention."""
+        cutoff = time.time_ns() // 1_000_000 - self.retention_ms
+        removed = 0
+        for venue in venues:
+            stale = [
+                f for f, ev in (await read_latest(self.redis, [venue])).get(venue, {}).items()
+                if ev.recv_ms < cutoff
+            ]  # fmt: skip
+            if stale:
+                removed += await self.redis.hdel(keys.stress_latest(venue), *stale)
+        self.pruned_fields += removed
+        return removed
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """Entries a reader skipped because they did not decode."""
+
+    decode_errors: int = 0
+
+
+async def read_latest(
+    client: aioredis.Redis, venues: Sequence[str], stats: ReadStats | None = None
+) -> dict[str, dict[str, StressEvent]]:
+    """Each venue's newest stress states, ``{venue: {field: event}}`` (one pipeline)."""
+    async with client.pipeline(transaction=False) as pipe:
+        for venue in venues:
+            pipe.hgetall(keys.stress_latest(venue))
+        answers = await pipe.execute()
+    out: dict[str, dict[str, StressEvent]] = {}
+    for venue, raw in zip(venues, answers, strict=True):
+        per: dict[str, StressEvent] = {}
+        for field, data in (raw or {}).items():
+            try:
+                per[field.decode() if isinstance(field, bytes) else field] = decode_stress(data)
+            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+                if stats is not None:
+                    stats.decode_errors += 1
+        out[venue] = per
+    return out
+
+
+async def insurance_before(
+    client: aioredis.Redis, venues: Sequence[str], since_ms: int
+) -> dict[tuple[str, str, str], InsuranceFund]:
+    """The oldest insurance event of each ``(venue, pool, asset)`` stored since ``since_ms``:
+    what its balance was about ``now - since_ms`` ago (one pipeline)."""
+    async with client.pipeline(transaction=False) as pipe:
+        for venue in venues:
+            pipe.xrange(
+                keys.stress_events(venue, StressKind.INSURANCE), min=str(since_ms),
+                count=HISTORY_READ_MAX,
+            )  # fmt: skip
+        answers = await pipe.execute()
+    out: dict[tuple[str, str, str], InsuranceFund] = {}
+    for entries in answers:
+        for _id, fields in entries or ():
+            data = fields.get(b"e", fields.get("e"))
+            try:
+                ev = decode_stress(data)
+            except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
+                continue
+            if isinstance(ev, InsuranceFund):
+                out.setdefault((ev.venue, ev.pool, ev.asset), ev)
+    return out
+
+
+def by_kind(states: Mapping[str, StressEvent]) -> dict[StressKind, list[StressEvent]]:
+    """A venue's states grouped by kind, each group in field order (stable output)."""
+    out: dict[StressKind, list[StressEvent]] = {k: [] for k in StressKind}
+    for field in sorted(states):
+        ev = states[field]
+        out[_kind(ev)].append(ev)
+    return out

@@ -1,0 +1,165 @@
+"""Stress polling inside a venue's published request limits (service/collect/stress_poll.py),
+against the Binance USDⓈ-M simulator's REST on loopback, on a virtual clock that the poller,
+its budget and the simulator share: fifteen virtual minutes run in about a second.
+
+The simulator counts every request against limits of its own (the venue's, scaled down to
+the share given to the poller) and answers 429 past them: a poller that overspends is caught
+by the server, not by the budget checking itself."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from service.collect.stress_poll import RequestBudget, StressPoller
+from service.events import AdlRisk, Basis, InsuranceFund, Positioning, StressEvent
+from service.simulate.asgi_server import AsgiServer
+from service.simulate.market import Market
+from service.simulate.scenario import DEFAULT_SCENARIO, get_scenario
+from service.venues._stress import Limit, units_per_window
+from service.venues.base import Instrument
+from service.venues.binance import stress
+from service.venues.binance.simulator import usdm_wire
+from service.venues.binance.simulator.usdm_rest import BinanceFuturesRest
+
+VENUE = "binance_usdm"
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT",
+           "LTCUSDT", "LINKUSDT", "DOTUSDT")  # fmt: skip
+SHARE = {stress.WEIGHT.name: 0.25, stress.FUTURES_DATA.name: 0.02}
+"""A quarter of the weight (600 a minute) and 2 % of the futures/data limit (20 per 5 min):
+less than the plan asks for at its nominal cadence, so the budget must slow it down."""
+RUN_S = 900
+
+
+class VirtualClock:
+    """Integer milliseconds; ``sleep`` advances them (rounded up, so a wait is never short)."""
+
+    def __init__(self, start_ms: int = 1_760_000_000_000) -> None:
+        self.ms = start_ms
+        self.start_ms = start_ms
+
+    def now_ms(self) -> int:
+        return self.ms
+
+    def monotonic(self) -> float:
+        return (self.ms - self.start_ms) / 1000
+
+    async def sleep(self, seconds: float) -> None:
+        self.ms += max(1, math.ceil(seconds * 1000))
+
+
+def _capacity(limit: Limit, share: float) -> int:
+    return math.floor(limit.capacity * share)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+async def simulator(clock: VirtualClock) -> AsyncIterator[tuple[BinanceFuturesRest, str]]:
+    info_text = usdm_wire.load_exchange_info()
+    import json
+
+    contracts = usdm_wire.contracts(json.loads(info_text), SYMBOLS, ())
+    market = Market(get_scenario(DEFAULT_SCENARIO), symbols=SYMBOLS)
+    rest = BinanceFuturesRest(
+        market, contracts, info_text, clock=clock.now_ms,
+        weight_limit=_capacity(stress.WEIGHT, SHARE["weight"]),
+        futures_data_limit=_capacity(stress.FUTURES_DATA, SHARE["futures_data"]),
+    )  # fmt: skip
+    server = AsgiServer(rest.app)
+    port = await server.start()
+    try:
+        yield rest, f"http://127.0.0.1:{port}"
+    finally:
+        await server.stop()
+
+
+def _markets() -> dict[str, Instrument]:
+    return {
+        s: Instrument(venue=VENUE, symbol=s, base=s.removesuffix("USDT"), quote="USDT", linear=True)
+        for s in SYMBOLS
+    }
+
+
+async def _run(
+    rest_url: str, clock: VirtualClock, shares: dict[str, float]
+) -> tuple[StressPoller, RequestBudget, list[StressEvent]]:
+    markets = _markets()
+    plan = stress.plan(VENUE, markets, SYMBOLS)
+    budget = RequestBudget(stress.LIMITS, shares, clock=clock.monotonic, sleep=clock.sleep)
+    events: list[StressEvent] = []
+    async with httpx.AsyncClient() as client:
+        poller = StressPoller(
+            VENUE, rest_url, plan, budget, client, events.extend, now_ms=clock.now_ms
+        )
+        while clock.monotonic() < RUN_S:
+            await poller.run_due()
+            next_due = min(poller._due)
+            await clock.sleep(max(next_due - clock.monotonic(), 0.001))
+    return poller, budget, events
+
+
+async def test_polling_stays_inside_the_published_limits_and_parses_every_endpoint(
+    simulator: tuple[BinanceFuturesRest, str], clock: VirtualClock
+) -> None:
+    rest, url = simulator
+    plan = stress.plan(VENUE, _markets(), SYMBOLS)
+    cap = _capacity(stress.FUTURES_DATA, SHARE["futures_data"])
+    assert units_per_window(plan, stress.FUTURES_DATA) > cap  # the budget has work to do
+
+    poller, budget, events = await _run(url, clock, SHARE)
+
+    assert rest.rejected == 0
+    assert poller.failures == Counter()
+    assert not poller.stats.errors
+    assert budget.waited_s > 0
+    # The server saw the futures/data share used window after window (its own sliding count
+    # never passed it: no 429), and no more on average than one share per window.
+    data_calls = sum(n for p, n in rest.paths.items() if p.startswith("/futures/data/"))
+    elapsed_windows = clock.monotonic() / stress.FUTURES_DATA.window_s
+    assert data_calls > 2 * cap
+    assert data_calls <= cap * (elapsed_windows + 1)
+    kinds = Counter(type(e).__name__ for e in events)
+    assert kinds[AdlRisk.__name__] >= len(SYMBOLS)
+    assert kinds[InsuranceFund.__name__] >= 1
+    assert kinds[Positioning.__name__] > 0
+    assert kinds[Basis.__name__] > 0
+    basis = [e for e in events if isinstance(e, Basis)]
+    assert all(e.index_price > 0 and e.annualized_rate is None for e in basis)
+
+
+async def test_a_budget_above_the_share_is_refused_by_the_server(
+    simulator: tuple[BinanceFuturesRest, str], clock: VirtualClock
+) -> None:
+    """The control: the same plan given twice the share the server allows gets 429s."""
+    rest, url = simulator
+    doubled = {name: share * 2 for name, share in SHARE.items()}
+    poller, _, _ = await _run(url, clock, doubled)
+    assert rest.rejected > 0
+    assert poller.failures["http_429"] == rest.rejected
+
+
+async def test_the_budget_paces_to_the_window_and_refuses_an_impossible_charge(
+    clock: VirtualClock,
+) -> None:
+    limit = Limit("req", 10, 60.0)
+    budget = RequestBudget([limit], clock=clock.monotonic, sleep=clock.sleep)
+    times = []
+    for _ in range(35):
+        await budget.take([("req", 1)])
+        times.append(clock.monotonic())
+        assert budget.used("req") <= 10
+    # Every 60 s window holds at most 10 calls; 35 calls need three full windows of waiting.
+    assert all(sum(1 for t in times if s <= t < s + 60) <= 10 for s in times)
+    assert times[-1] >= 180
+    with pytest.raises(ValueError, match="never fits"):
+        budget.wait_s([("req", 11)])
+    with pytest.raises(ValueError, match="unknown limits"):
+        RequestBudget([limit], {"weight": 0.5})
