@@ -34,6 +34,7 @@ from .runtime import Runtime, install_signal_handlers
 from .store import keys, reader
 from .store.embedded import embedded_redis
 from .venues import REGISTRY
+from .venues.binance.usdm import VENUE as BINANCE_USDM
 
 log = structlog.get_logger(__name__)
 
@@ -99,7 +100,7 @@ def demo_venues(settings: Settings) -> list[str]:
     )
 
 
-SIMULATED_STRESS: Final = frozenset({"binance_usdm"})
+SIMULATED_STRESS: Final = frozenset({BINANCE_USDM})
 """The venues whose simulator serves the stress endpoints (the others' would answer 404)."""
 
 

@@ -36,8 +36,11 @@ from ..store import keys
 from ..venues._stress import Limit, StressRequest
 from ..venues.base import Instrument, ParseStats
 from ..venues.binance import stress as binance_stress
+from ..venues.binance.usdm import VENUE as BINANCE_USDM
 from ..venues.bybit import stress as bybit_stress
+from ..venues.bybit.venue import VENUE as BYBIT
 from ..venues.okx import stress as okx_stress
+from ..venues.okx.instruments import VENUE as OKX
 from .stress_poll import RequestBudget, StressPoller
 
 log = structlog.get_logger(__name__)
@@ -85,9 +88,9 @@ def _okx(
 
 
 PLANS: Mapping[str, StressVenue] = {
-    "binance_usdm": StressVenue(binance_stress.LIMITS, _binance),
-    "bybit": StressVenue(bybit_stress.LIMITS, _bybit),
-    "okx": StressVenue(okx_stress.LIMITS, _okx),
+    BINANCE_USDM: StressVenue(binance_stress.LIMITS, _binance),
+    BYBIT: StressVenue(bybit_stress.LIMITS, _bybit),
+    OKX: StressVenue(okx_stress.LIMITS, _okx),
 }
 """The venues whose stress endpoints are polled (docs/stress.md has why the others are not)."""
 

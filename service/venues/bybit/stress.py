@@ -41,6 +41,7 @@ from ...events import (
 from .. import _stress
 from .._numbers import Finite, number
 from ..base import INVALID_FRAME, Instrument, ParseError, ParseStats
+from .venue import VENUE
 
 PERIOD_S: Final = {"5min": 300, "15min": 900, "30min": 1800, "1h": 3600, "4h": 14400,
                    "1d": 86400}  # fmt: skip
@@ -160,7 +161,7 @@ def _adl_event(
     tt: float, native: str,
 ) -> AdlRisk:  # fmt: skip
     return AdlRisk(
-        venue="bybit",
+        venue=VENUE,
         symbol=inst.symbol,
         base=inst.base,
         ts_ms=ts_ms,
@@ -183,14 +184,14 @@ def parse_adl_alert(
         result = _result(doc)
         ts = result.time()
         out: list[StressEvent] = []
-        for row in _stress.rows("bybit", stats, result.rows, _AdlAlert):
-            inst = _stress.instrument("bybit", stats, markets, row.symbol)
+        for row in _stress.rows(VENUE, stats, result.rows, _AdlAlert):
+            inst = _stress.instrument(VENUE, stats, markets, row.symbol)
             if inst is None:
                 continue
             try:
                 pr = number(row.pnlRatio)
             except ParseError as exc:
-                stats.error("bybit", exc.reason, row)
+                stats.error(VENUE, exc.reason, row)
                 continue
             out.append(
                 _adl_event(
@@ -206,7 +207,7 @@ def parse_adl_alert(
             )
         return out
 
-    return _stress.read("bybit", stats, body, parse)
+    return _stress.read(VENUE, stats, body, parse)
 
 
 def parse_adl_alert_frame(
@@ -220,8 +221,8 @@ def parse_adl_alert_frame(
         if not f.topic.startswith("adlAlert."):
             raise ParseError(INVALID_FRAME)
         out: list[StressEvent] = []
-        for row in _stress.rows("bybit", stats, f.data, _AdlAlertWs):
-            inst = _stress.instrument("bybit", stats, markets, row.s)
+        for row in _stress.rows(VENUE, stats, f.data, _AdlAlertWs):
+            inst = _stress.instrument(VENUE, stats, markets, row.s)
             if inst is not None:
                 out.append(
                     _adl_event(
@@ -230,7 +231,7 @@ def parse_adl_alert_frame(
                 )
         return out
 
-    return _stress.read("bybit", stats, body=frame, parse=parse)
+    return _stress.read(VENUE, stats, body=frame, parse=parse)
 
 
 def _pool(
@@ -254,11 +255,11 @@ def parse_insurance(
         result = _result(doc)
         ts = result.time()
         out: list[StressEvent] = []
-        for row in _stress.rows("bybit", stats, result.rows, _Insurance):
+        for row in _stress.rows(VENUE, stats, result.rows, _Insurance):
             pool, base, symbols = _pool(markets, row.coin, row.symbols)
             out.append(
                 InsuranceFund(
-                    venue="bybit",
+                    venue=VENUE,
                     symbol=pool,
                     base=base,
                     ts_ms=ts,
@@ -272,7 +273,7 @@ def parse_insurance(
             )
         return out
 
-    return _stress.read("bybit", stats, body, parse)
+    return _stress.read(VENUE, stats, body, parse)
 
 
 def parse_insurance_frame(
@@ -286,11 +287,11 @@ def parse_insurance_frame(
         if not f.topic.startswith("insurance."):
             raise ParseError(INVALID_FRAME)
         out: list[StressEvent] = []
-        for row in _stress.rows("bybit", stats, f.data, _InsuranceWs):
+        for row in _stress.rows(VENUE, stats, f.data, _InsuranceWs):
             pool, base, symbols = _pool(markets, row.coin, row.symbols)
             out.append(
                 InsuranceFund(
-                    venue="bybit",
+                    venue=VENUE,
                     symbol=pool,
                     base=base,
                     ts_ms=row.updateTime,
@@ -304,7 +305,7 @@ def parse_insurance_frame(
             )
         return out
 
-    return _stress.read("bybit", stats, frame, parse)
+    return _stress.read(VENUE, stats, frame, parse)
 
 
 def parse_account_ratio(
@@ -317,17 +318,17 @@ def parse_account_ratio(
     def parse(doc: Any) -> list[StressEvent]:
         result = _result(doc)
         out: list[StressEvent] = []
-        for row in _stress.rows("bybit", stats, result.rows, _AccountRatio):
-            inst = _stress.instrument("bybit", stats, markets, row.symbol)
+        for row in _stress.rows(VENUE, stats, result.rows, _AccountRatio):
+            inst = _stress.instrument(VENUE, stats, markets, row.symbol)
             total = row.buyRatio + row.sellRatio
             if inst is None:
                 continue
             if not (total > 0.0 and row.sellRatio > 0.0):
-                stats.error("bybit", _stress.BAD_SHARE, row)
+                stats.error(VENUE, _stress.BAD_SHARE, row)
                 continue
             out.append(
                 Positioning(
-                    venue="bybit",
+                    venue=VENUE,
                     symbol=inst.symbol,
                     base=inst.base,
                     ts_ms=row.timestamp,
@@ -340,7 +341,7 @@ def parse_account_ratio(
             )
         return out
 
-    return _stress.read("bybit", stats, body, parse)
+    return _stress.read(VENUE, stats, body, parse)
 
 
 Parse = _stress.BodyParser

@@ -28,6 +28,7 @@ from ...events import Positioning, PositioningMetric, StressEvent
 from .. import _stress
 from .._numbers import Finite
 from ..base import Instrument, ParseStats
+from .instruments import VENUE
 
 PERIOD_S: Final = {"5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400}
 CONTRACT_STATS_PATH: Final = "/api/v4/futures/{settle}/contract_stats"
@@ -52,7 +53,7 @@ def parse_contract_stats(
 
     def parse(doc: Any) -> list[StressEvent]:
         out: list[StressEvent] = []
-        for row in _stress.rows("gateio", stats, doc, _Stats):
+        for row in _stress.rows(VENUE, stats, doc, _Stats):
             ts = row.time if row.time >= MS_FROM else row.time * 1000
             for metric, ratio in (
                 (PositioningMetric.TAKER_VOLUME, row.lsr_taker),
@@ -63,7 +64,7 @@ def parse_contract_stats(
                 share = ratio / (1.0 + ratio) if ratio >= 0.0 else None
                 out.append(
                     Positioning(
-                        venue="gateio",
+                        venue=VENUE,
                         symbol=inst.symbol,
                         base=inst.base,
                         ts_ms=ts,
@@ -77,4 +78,4 @@ def parse_contract_stats(
                 )
         return out
 
-    return _stress.read("gateio", stats, body, parse)
+    return _stress.read(VENUE, stats, body, parse)

@@ -27,6 +27,7 @@ from ...events import InsuranceFund, Positioning, PositioningMetric, StressEvent
 from .. import _stress
 from .._numbers import Finite, optional_number
 from ..base import ParseError, ParseStats
+from .instruments import VENUE
 
 PERIOD_S: Final = {"5m": 300, "1H": 3600, "1D": 86400}
 INSURANCE_PATH: Final = "/api/v5/public/insurance-fund"
@@ -79,21 +80,21 @@ def parse_insurance_fund(body: _stress.Body, recv_ms: int, stats: ParseStats) ->
 
     def parse(doc: Any) -> list[StressEvent]:
         out: list[StressEvent] = []
-        for fund in _stress.rows("okx", stats, _data(doc), _Fund):
-            details = list(_stress.rows("okx", stats, fund.details, _Detail))
+        for fund in _stress.rows(VENUE, stats, _data(doc), _Fund):
+            details = list(_stress.rows(VENUE, stats, fund.details, _Detail))
             if not details:
-                stats.error("okx", _stress.INVALID_ROW, fund)
+                stats.error(VENUE, _stress.INVALID_ROW, fund)
                 continue
             newest = max(details, key=lambda d: d.ts)
             try:
                 change = optional_number(newest.amt)
             except ParseError as exc:
-                stats.error("okx", exc.reason, newest)
+                stats.error(VENUE, exc.reason, newest)
                 continue
             pool = f"{fund.instType}:{fund.instFamily}"
             out.append(
                 InsuranceFund(
-                    venue="okx",
+                    venue=VENUE,
                     symbol=pool,
                     base=fund.instFamily.split("-")[0],
                     ts_ms=newest.ts,
@@ -107,7 +108,7 @@ def parse_insurance_fund(body: _stress.Body, recv_ms: int, stats: ParseStats) ->
             )
         return out
 
-    return _stress.read("okx", stats, body, parse)
+    return _stress.read(VENUE, stats, body, parse)
 
 
 def parse_long_short_ratio(
@@ -119,13 +120,13 @@ def parse_long_short_ratio(
 
     def parse(doc: Any) -> list[StressEvent]:
         out: list[StressEvent] = []
-        for ts, ratio in _stress.rows("okx", stats, _data(doc), tuple[int, Finite]):
+        for ts, ratio in _stress.rows(VENUE, stats, _data(doc), tuple[int, Finite]):
             if ratio < 0.0:
-                stats.error("okx", _stress.BAD_RATIO, [ts, ratio])
+                stats.error(VENUE, _stress.BAD_RATIO, [ts, ratio])
                 continue
             out.append(
                 Positioning(
-                    venue="okx",
+                    venue=VENUE,
                     symbol=ccy,
                     base=ccy,
                     ts_ms=ts,
@@ -139,7 +140,7 @@ def parse_long_short_ratio(
             )
         return out
 
-    return _stress.read("okx", stats, body, parse)
+    return _stress.read(VENUE, stats, body, parse)
 
 
 def parse_taker_volume(
@@ -150,13 +151,13 @@ def parse_taker_volume(
 
     def parse(doc: Any) -> list[StressEvent]:
         out: list[StressEvent] = []
-        for ts, sell, buy in _stress.rows("okx", stats, _data(doc), tuple[int, Finite, Finite]):
+        for ts, sell, buy in _stress.rows(VENUE, stats, _data(doc), tuple[int, Finite, Finite]):
             if not (sell > 0.0 and buy >= 0.0):
-                stats.error("okx", _stress.BAD_SHARE, [ts, sell, buy])
+                stats.error(VENUE, _stress.BAD_SHARE, [ts, sell, buy])
                 continue
             out.append(
                 Positioning(
-                    venue="okx",
+                    venue=VENUE,
                     symbol=ccy,
                     base=ccy,
                     ts_ms=ts,
@@ -171,7 +172,7 @@ def parse_taker_volume(
             )
         return out
 
-    return _stress.read("okx", stats, body, parse)
+    return _stress.read(VENUE, stats, body, parse)
 
 
 def plan(
