@@ -24,6 +24,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from ..events import AdlLevel, AdlRisk, Basis, InsuranceFund, Positioning, StressEvent
+from ..validate import BAD_PRICE, BAD_TIME, MAX_VALUE, NON_FINITE, TOO_LARGE, TS_MAX_MS
 from .base import (
     INVALID_FRAME,
     INVALID_JSON,
@@ -41,13 +42,6 @@ number belongs)."""
 UNKNOWN_RATING: Final = "unknown_rating"
 BAD_SHARE: Final = "bad_share"
 BAD_RATIO: Final = "bad_ratio"
-NON_FINITE: Final = "non_finite"
-TOO_LARGE: Final = "too_large"
-BAD_PRICE: Final = "bad_price"
-BAD_TIME: Final = "bad_time"
-MAX_VALUE: Final = 1e18
-TS_MAX_MS: Final = 4_102_444_800_000
-"""2100-01-01, as in :mod:`service.validate`."""
 MAX_PERIOD_S: Final = 31 * 86_400
 
 STABLE_AT_PAR: Final = frozenset({"USD", "USDT", "USDC"})

@@ -31,6 +31,7 @@ from ...events import (
     PositioningMetric,
     StressEvent,
 )
+from ...validate import BAD_PRICE
 from .. import _stress
 from .._numbers import Finite, optional_number
 from ..base import Instrument, ParseError, ParseStats
@@ -290,7 +291,7 @@ def parse_basis(
                 stats.filtered += 1
                 continue
             if not row.indexPrice > 0.0:
-                stats.error(venue, _stress.BAD_PRICE, row)
+                stats.error(venue, BAD_PRICE, row)
                 continue
             contract = row.contractType.lower()
             symbol = row.pair if contract == "perpetual" else f"{row.pair}:{contract}"
