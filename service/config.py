@@ -327,6 +327,9 @@ class DetectorSettings(_Section):
     confirm_gain_premium: Annotated[float, Field(ge=0)] = 0.1
     forced_share_cascade: Annotated[float, Field(gt=0, le=1)] = 0.25
     """Liquidations as a share of the OI decline from which a burst is a cascade."""
+    adl_hold_s: Seconds = 600.0
+    """A published ADL level counts this long after it was received (the venues publish
+    every second to every few minutes; the stress poller asks every ``stress.every_s``)."""
     sampled_saturation_cascade: Annotated[float, Field(gt=0, le=1)] = 0.5
     """On a sampled liquidation feed (Binance: one print per symbol per second), the share of
     seconds with a print from which a burst is a cascade (its forced share is a lower bound)."""

@@ -129,7 +129,11 @@ class Runtime:
             if Component.COLLECT in self.components
             else []
         )
-        self.stress_writer = StressWriter(self.redis, settings.store.stress_retention_s)
+        self.stress_writer = StressWriter(
+            self.redis,
+            settings.store.stress_retention_s,
+            handoff_retention_s=settings.store.handoff_retention_s,
+        )
         self.stress: dict[int, StressRunner] = {
             i: self._stress_runner(i) for i in range(len(self.collectors)) if self._polls_stress(i)
         }

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from ..events import Event
+from ..events import HandoffEvent
 from ..scores import Pressure, Transition
 from .aggregate import Member
 
@@ -34,7 +34,7 @@ class Evaluation:
 
 
 class PressureModel(Protocol):
-    def update(self, events: Iterable[Event]) -> None:
+    def update(self, events: Iterable[HandoffEvent]) -> None:
         """Take events in (any venues and instruments, roughly time-ordered)."""
 
     def evaluate(self, now_ms: int, held: Mapping[str, str] | None = None) -> Evaluation:
@@ -81,7 +81,9 @@ class Shardable(Protocol):
     """Whether :meth:`PressureModel.evaluate` combines the market from the model's own
     assets (a detector of everything); a detector shard sets it to ``False``."""
 
-    def update_shard(self, events: Iterable[Event], owns: Callable[[str], bool]) -> list[Event]:
+    def update_shard(
+        self, events: Iterable[HandoffEvent], owns: Callable[[str], bool]
+    ) -> list[HandoffEvent]:
         """Take in the events of the assets it ``owns`` (returned); of the others' the model
         may keep what they tell of their venue."""
 

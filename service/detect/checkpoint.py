@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 import msgspec
 
 from ..config import DetectorSettings
-from ..events import Event, Side
+from ..events import HandoffEvent, Side
 from ..scores import State
 from .aggregate import Combined, Part
 from .baseline import Baseline
@@ -280,7 +280,7 @@ class Resumed:
     rounds: list[Round] | None = None
     """The rounds to replay after it (``None``: no replay, the entries are folded in as
     the rebuild reads them)."""
-    buffer: list[tuple[str, str, list[Event]]] = field(default_factory=list)
+    buffer: list[tuple[str, str, list[HandoffEvent]]] = field(default_factory=list)
     """With a replay: the entries after the checkpoint's round, read by the rebuild,
     folded in by the replay round by round."""
 

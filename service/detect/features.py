@@ -45,6 +45,7 @@ from .rings import (
     MARK,
     OI_BASE,
     OI_USD,
+    AdlSeen,
     InstrumentHistory,
 )
 from .text import span_text
@@ -108,6 +109,15 @@ class Snapshot:
     liq_recent_active_s: float = 0.0
     """Seconds with a liquidation in the last :data:`SATURATION_SPAN_S` (a sampled feed
     prints at most once a second: all of them means it is saturated)."""
+    adl: AdlSeen | None = None
+    """The venue's ADL level for the instrument, received within ``adl_hold_s``."""
+    adl_oi_pct: float | None = None
+    """While ADL is active: the open interest's change since it became active (log %, base)."""
+
+    @property
+    def adl_active(self) -> bool:
+        """The venue says ADL is under way (or armed) on the instrument."""
+        return self.adl is not None and self.adl.active_since_ms is not None
 
     def excursion(self, span_s: float) -> tuple[float, float] | None:
         """The lowest and highest mark over the window vs its start, log % (``None``
@@ -350,6 +360,12 @@ def snapshot(h: InstrumentHistory, b: Baselines, now_ms: int, s: DetectorSetting
     if covered[2] is not None and state[ACTIVE] > 0:
         since = max(now_ms - int(SATURATION_SPAN_S * 1000), covered[2])
         recent_active = max(0.0, state[ACTIVE] - _zero(h.at(ACTIVE, since)))
+    adl = h.adl
+    adl_oi = None
+    if adl is not None and now_ms - adl.seen_ms > s.adl_hold_s * 1000:
+        adl = None  # a level not heard again for too long says nothing now
+    if adl is not None and adl.active_since_ms is not None:
+        adl_oi = _log_pct(h.now(OI_BASE), h.at(OI_BASE, adl.active_since_ms))
     return Snapshot(
         windows,
         oi_usd,
@@ -367,6 +383,8 @@ def snapshot(h: InstrumentHistory, b: Baselines, now_ms: int, s: DetectorSetting
         h,
         now_ms,
         liq_recent_active_s=recent_active,
+        adl=adl,
+        adl_oi_pct=adl_oi,
     )
 
 

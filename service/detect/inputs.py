@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from ..events import Event
+from ..events import AdlRisk, HandoffEvent
 from ..scores import ANY
 from ..store import keys, poison
 from ..validate import problem
@@ -64,14 +64,15 @@ class InputWatch:
         self._recovered_ms = now_ms
         return True
 
-    def screen(self, events: list[Event], venue: str, now_ms: int) -> list[Event]:
+    def screen(self, events: list[HandoffEvent], venue: str, now_ms: int) -> list[HandoffEvent]:
         """``events`` without those holding impossible values (counted); notes the newest
-        receive time (one ahead of ``now_ms`` is not trusted)."""
+        receive time (one ahead of ``now_ms`` is not trusted) of the market data: an ADL
+        level comes from the stress poller, not the venue's feed, and says nothing of it."""
         newest = 0
         for e in events:
             if problem(e) is not None:
                 break
-            if e.recv_ms > newest:
+            if e.recv_ms > newest and type(e) is not AdlRisk:
                 newest = e.recv_ms
         else:
             self._saw(venue, min(newest, now_ms))
@@ -84,7 +85,8 @@ class InputWatch:
                 continue
             self.events_dropped += 1
             poison.record("handoff", poison.Reason.INVALID, keys.handoff(venue), f"{why}: {e}")
-        self._saw(venue, min(max((e.recv_ms for e in keep), default=0), now_ms))
+        data = (e.recv_ms for e in keep if type(e) is not AdlRisk)
+        self._saw(venue, min(max(data, default=0), now_ms))
         return keep
 
     def _saw(self, venue: str, recv_ms: int) -> None:

@@ -39,7 +39,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from ..config import DetectorSettings
-from ..events import Event
+from ..events import HandoffEvent
 from ..scores import Pressure, Scope
 from ..store import checkpoints as store
 from ..store import groups, keys
@@ -255,7 +255,7 @@ class Checkpoints:
     def resuming(self) -> bool:
         return bool(self._resumed)
 
-    def take(self, venue: str, stream_id: str, events: list[Event]) -> bool:
+    def take(self, venue: str, stream_id: str, events: list[HandoffEvent]) -> bool:
         """An entry the rebuild read: ``True`` when a replay takes it (to fold in at its
         round), ``False`` when the rebuild folds it in now."""
         taken = False
@@ -268,7 +268,7 @@ class Checkpoints:
     def replay(
         self,
         model: object,
-        fold: Callable[[str, list[Event]], None],
+        fold: Callable[[str, list[HandoffEvent]], None],
         evaluate: Callable[[int, dict[str, str]], None],
     ) -> None:
         """The rebuild is done: replay the logged rounds (``fold`` an entry's events,

@@ -37,7 +37,7 @@ from array import array
 from collections import deque
 from typing import Final
 
-from ..events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from ..events import AdlLevel, AdlRisk, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 
 NAN: Final = math.nan
 FINE_MS: Final = 1000
@@ -103,11 +103,29 @@ class Ring:
         return self.head - self.cap + 1
 
 
+class AdlSeen:
+    """The newest ADL level a venue published for one instrument (:class:`~service.events.
+    AdlRisk`), and since when it has said ADL is active (``None``: it does not)."""
+
+    __slots__ = ("active_since_ms", "level", "native", "native_kind", "seen_ms", "trigger")
+
+    def __init__(self) -> None:
+        self.level = AdlLevel.LOW
+        self.native = ""
+        self.native_kind = ""
+        self.trigger: float | None = None
+        self.seen_ms = 0
+        """Receive time of the newest publication."""
+        self.active_since_ms: int | None = None
+        """Receive time of the first of the publications in a row that said ``ACTIVE``."""
+
+
 class InstrumentHistory:
     """The running state and the two rings of one instrument."""
 
     __slots__ = (
         "_peaks",
+        "adl",
         "asset",
         "coarse",
         "fine",
@@ -154,6 +172,8 @@ class InstrumentHistory:
         self.mark_seen_ms: int | None = None
         self.funding_seen_ms: int | None = None
         self.liq_seen_ms: int | None = None
+        self.adl: AdlSeen | None = None
+        """The venue's newest ADL level for the instrument (``None``: none published)."""
         self._peaks: deque[tuple[int, float]] | None = deque()
         """Closed coarse buckets' open interest, decreasing: ``(last bucket, value)`` of
         each run that could still be the peak (a sliding-window maximum); ``None`` after a
@@ -240,6 +260,22 @@ class InstrumentHistory:
             state[ACTIVE] += 1.0
         self.liq_sampled = ev.sampled
         self.liq_seen_ms = _newest(self.liq_seen_ms, ev.recv_ms)
+        return True
+
+    def add_adl(self, ev: AdlRisk) -> bool:
+        """A published ADL level (by receive time: the venues stamp their ratings coarsely,
+        Binance on the half hour); False for one older than the newest."""
+        adl = self.adl
+        if adl is None:
+            adl = self.adl = AdlSeen()
+        elif ev.recv_ms < adl.seen_ms:
+            return False
+        if ev.level is not AdlLevel.ACTIVE:
+            adl.active_since_ms = None
+        elif adl.active_since_ms is None:
+            adl.active_since_ms = ev.recv_ms
+        adl.level, adl.native, adl.native_kind = ev.level, ev.native, ev.native_kind
+        adl.trigger, adl.seen_ms = ev.trigger, ev.recv_ms
         return True
 
     # -- reads ---------------------------------------------------------------------------

@@ -35,7 +35,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ..config import DetectorSettings
-from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest
+from ..events import (
+    AdlLevel,
+    AdlRisk,
+    FundingRate,
+    HandoffEvent,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+)
 from ..scores import ANY, Pressure, Scope, State, Transition
 from .aggregate import Combined, Member, Part, combine
 from .base import Evaluation
@@ -124,17 +132,19 @@ class RobustModel:
 
     # -- PressureModel -------------------------------------------------------------------
 
-    def update(self, events: Iterable[Event]) -> None:
+    def update(self, events: Iterable[HandoffEvent]) -> None:
         by_venue = self._by_venue
         for ev in events:
             symbols = by_venue.get(ev.venue)
             if symbols is None:
                 symbols = by_venue[ev.venue] = {}
             inst = symbols.get(ev.symbol)
+            kind = type(ev)
             if inst is None:
+                if kind is AdlRisk:
+                    continue  # a level of an instrument without data (not followed): nothing
                 inst = symbols[ev.symbol] = self._track(ev.venue, ev.symbol, ev.base)
             h = inst.history
-            kind = type(ev)
             if kind is MarkPrice:
                 h.add_mark(ev)  # type: ignore[arg-type]
             elif kind is Liquidation:
@@ -147,6 +157,10 @@ class RobustModel:
                 h.add_open_interest(ev)  # type: ignore[arg-type]
             elif kind is FundingRate:
                 h.add_funding(ev)  # type: ignore[arg-type]
+            elif kind is AdlRisk:
+                h.add_adl(ev)  # type: ignore[arg-type]
+                if ev.level is AdlLevel.ACTIVE:  # type: ignore[union-attr]
+                    inst.liq_new = True  # forced closes: scored at once, as a liquidation
             inst.dirty = True
 
     def restore(self, pressures: Iterable[Pressure]) -> None:
@@ -231,13 +245,15 @@ class RobustModel:
 
     # -- detector shards -----------------------------------------------------------------
 
-    def update_shard(self, events: Iterable[Event], owns: Callable[[str], bool]) -> list[Event]:
+    def update_shard(
+        self, events: Iterable[HandoffEvent], owns: Callable[[str], bool]
+    ) -> list[HandoffEvent]:
         """:meth:`update` with the events of assets it ``owns`` only (returned); of the
         others' it keeps what a detector of everything shares between instruments, so that
         its own are scored as there: each instrument's order of arrival (its phase among the
         calm rounds) and each venue's newest liquidation (the liquidation feed's freshness)."""
         foreign, liq_ms = self._foreign, self._venue_liq_ms
-        mine: list[Event] = []
+        mine: list[HandoffEvent] = []
         taken = 0  # mine[:taken] are in the model
         for ev in events:
             if owns(ev.base):
@@ -245,6 +261,8 @@ class RobustModel:
                 continue
             key = (ev.venue, ev.symbol)
             if key not in foreign:  # (rare) after the instruments that arrived before it
+                if type(ev) is AdlRisk:
+                    continue  # not an instrument until it has data (as in :meth:`update`)
                 self.update(mine[taken:])
                 taken = len(mine)
                 foreign.add(key)
@@ -454,13 +472,13 @@ class RobustModel:
         """The candidate the state machine sees. Leaving calm on open-interest evidence alone
         needs the candidate to last ``enter_persist_s``: a one-off step of a polled OI (or
         a burst of noise) in a short window lasts less. A liquidation burst, or a sampled
-        feed saturated while open interest falls, enters at once."""
+        feed saturated while open interest falls, or observed ADL, enters at once."""
         if inst.machine.state is not State.CALM or a.candidate is State.CALM:
             inst.pending_ms = None
             return a.candidate
         if inst.pending_ms is None:
             inst.pending_ms = now_ms
-        if a.burst >= 1.0 or a.saturated:
+        if a.burst >= 1.0 or a.saturated or a.adl:
             return a.candidate
         waited = now_ms - inst.pending_ms
         if waited >= self._persist_ms:

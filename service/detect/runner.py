@@ -72,7 +72,7 @@ from redis.exceptions import RedisError, ResponseError
 from ..aio import checkpoint
 from ..config import DetectorSettings
 from ..errors import ConfigError, Verdict, verdict
-from ..events import Event
+from ..events import HandoffEvent
 from ..histogram import Histogram
 from ..process import settle_heap
 from ..scores import ANY, Pressure, Scope, State, Transition, encode
@@ -515,7 +515,7 @@ class Detector:
 
     def _take(
         self,
-        entries: list[tuple[str, str, list[Event]]],
+        entries: list[tuple[str, str, list[HandoffEvent]]],
         now_ms: int,
         upto: dict[str, str] | None,
     ) -> set[str]:
@@ -534,7 +534,7 @@ class Detector:
             got.add(venue)
         return got
 
-    def _fold_any(self, venue: str, events: list[Event]) -> None:
+    def _fold_any(self, venue: str, events: list[HandoffEvent]) -> None:
         """An entry's events into the model, now (a replay's)."""
         now_ms = self._now_ms()
         if self.shard is not None:
@@ -556,7 +556,7 @@ class Detector:
         """Whether this shard scores ``asset``."""
         return self._owned[asset]
 
-    def _fold(self, venue: str, events: list[Event], now_ms: int) -> int:
+    def _fold(self, venue: str, events: list[HandoffEvent], now_ms: int) -> int:
         """One entry's events into the model, which keeps this shard's assets' (and what
         the others' tell of their venue); how many were this shard's."""
         model = self._model

@@ -39,6 +39,17 @@ an instrument already in a cascade stays there while these are above 70 % of the
 ``unwinding`` when ``max(x_down, L) >= 1`` (and beats ``x_build``); ``building`` when
 ``x_build >= 1``; else ``calm``. Funding and premium never make a candidate by themselves.
 
+Observed ADL (the venue says auto-deleveraging is active on the instrument: its level
+``ACTIVE``, received within ``adl_hold_s``) is a forced unwind that no liquidation tape shows:
+an unwinding on OI evidence (``x_down >= 1``) while ADL is active is a ``cascade``, leaving
+calm at once like a burst. ADL adds no evidence of its own: a venue can say ADL is armed for
+hours (a pool in deficit) while nobody unwinds. The part of the reference window's OI
+decline that came since ADL became active counts as forced. The side is the bankrupt
+positions' (a material burst's side, else the side the price moved against by 1.5 sigmas or
+more: until one is known, ADL makes no cascade), and the first reason names the profitable
+side closed against them. A level short of ``ACTIVE`` (Binance's ``high`` rating) is a feature and a reason,
+never evidence.
+
 When both directions pass (OI fell lately after rising over a longer window), the one seen
 in the shorter window wins: it is the newer.
 
@@ -61,12 +72,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import DetectorSettings
-from ..events import Side
+from ..events import AdlLevel, Side
 from ..scores import State
 from .evidence import Window, one_sidedness, score_windows
-from .features import SATURATION_SPAN_S, Baselines, Snapshot
+from .features import SATURATION_SPAN_S, Baselines, Snapshot, WindowFeatures
 from .reasons import feature_values, reasons_of
-from .sides import build_side, unwind_side
+from .sides import adl_side, build_side, unwind_side
 
 SIGNIFICANT_DECLINE_Z = 1.0
 CASCADE_HOLD = 0.5
@@ -98,6 +109,8 @@ class Assessment:
     saturated: bool = False
     """A cascade called on a saturated sampled feed: liquidation evidence, so it leaves
     calm at once like a burst."""
+    adl: bool = False
+    """A cascade called on observed ADL: forced closes, so it leaves calm at once."""
 
 
 EMPTY = Assessment(0.0, State.CALM, None, False, 0.0, 0.0, 0.0, 0.0, None, {})
@@ -137,20 +150,29 @@ def assess(
     x = max(x_unwind, x_build)
 
     forced = _forced_share(ws, ref_span)
+    if snap.adl_active:
+        forced = _with_adl(forced, snap.windows[ref], snap)
     side: Side | None = None
-    strong = saturated = False
+    strong = saturated = adl = False
     unwinding = x_unwind >= 1.0 and (x_build < 1.0 or _more_recent(w_down, w_liq, w_up, burst))
     if unwinding:
         candidate = State.UNWINDING
         relax = CASCADE_HOLD if current is State.CASCADE else 1.0
         saturated = _saturated_cascade(ws, snap, s, u, relax)
+        if snap.adl_active and x_down >= relax:
+            # observed ADL closes profitable positions against bankrupt ones: the decline
+            # is forced, whatever the liquidation tape shows (docs/detector.md)
+            side, strong = adl_side(ws, w_liq, burst, ref_span)
+            adl = side is not None or current is State.CASCADE
         if (
             (burst >= relax and _dominant(w_liq, forced, snap, s, relax))
             or saturated
+            or adl
             or _inferred_cascade(w_down, ws, snap, relax)
         ):
             candidate = State.CASCADE
-        side, strong = unwind_side(ws, w_liq, w_down if u > 0 else w_liq, burst, snap)
+        if side is None:
+            side, strong = unwind_side(ws, w_liq, w_down if u > 0 else w_liq, burst, snap)
     elif x_build >= 1.0:
         candidate = State.BUILDING
         side, strong = build_side(ws, w_up, snap)
@@ -170,8 +192,52 @@ def assess(
     if saturated and candidate is State.CASCADE:
         reasons.insert(0, f"sampled liquidation feed saturated: {snap.liq_recent_active_s:.0f} "
                        f"of the last {SATURATION_SPAN_S:.0f} s")  # fmt: skip
+    if snap.adl is not None:
+        features |= adl_features(snap)
+        if adl:
+            reasons.insert(0, adl_reason(snap, side))
+        elif candidate is not State.CALM and snap.adl.level >= AdlLevel.HIGH:
+            reasons.append(adl_reason(snap, None))
     return Assessment(score, candidate, side, strong, x, x_unwind, x_build, burst, forced,
-                      features, reasons, saturated and candidate is State.CASCADE)  # fmt: skip
+                      features, reasons, saturated and candidate is State.CASCADE,
+                      adl and candidate is State.CASCADE)  # fmt: skip
+
+
+def _with_adl(forced: float | None, ref: WindowFeatures, snap: Snapshot) -> float | None:
+    """The forced share with observed ADL: the part of the reference window's OI decline that
+    came while the venue said ADL was active is forced (its closes are not on the tape)."""
+    decline, since = ref.oi, snap.adl_oi_pct
+    if decline is None or decline >= 0 or since is None or since >= 0:
+        return forced
+    share = min(1.0, since / decline)
+    return share if forced is None or share > forced else forced
+
+
+def adl_features(snap: Snapshot) -> dict[str, float | None]:
+    """The ADL figures of an instrument whose venue publishes a level."""
+    assert snap.adl is not None
+    return {
+        "adl_level": float(snap.adl.level),
+        "adl_oi_change_pct": None if snap.adl_oi_pct is None else round(snap.adl_oi_pct, 3),
+    }
+
+
+def adl_reason(snap: Snapshot, bankrupt: Side | None) -> str:
+    """Why ADL weighs in: observed (``bankrupt`` given: a forced unwind, naming the profitable
+    side closed against the bankrupt one) or only a risk (the venue's level)."""
+    adl = snap.adl
+    assert adl is not None
+    trigger = "" if adl.trigger is None else f", trigger {adl.trigger:g}"
+    native = f"{adl.native_kind.replace('_', ' ')} {adl.native}{trigger}"
+    venue = snap.history.venue
+    if bankrupt is None:
+        return f"ADL {adl.level.name.lower()} on {venue} ({native})"
+    winners = Side.SHORT if bankrupt is Side.LONG else Side.LONG
+    moved = "" if snap.adl_oi_pct is None else f"; open interest {snap.adl_oi_pct:+.2f}% since"
+    return (
+        f"ADL active on {venue} ({native}): profitable {winners.value}s closed against "
+        f"bankrupt {bankrupt.value}s{moved}"
+    )
 
 
 def _more_recent(w_down: Window, w_liq: Window, w_up: Window, burst: float) -> bool:

@@ -13,6 +13,35 @@ ELEVATED_LIQ_Z = 0.5
 STRONG_LIQ_Z = 1.5
 FUNDING_SIDE_Z = 2.0
 SIDE_PRICE_Z = 1.0
+ADL_SIDE_Z = 1.5
+"""Sigmas of price move that name the bankrupt side of observed ADL (a wrong side is worse
+than a cascade called a few seconds later)."""
+
+
+def adl_side(
+    ws: list[Window], w_liq: Window, burst: float, ref_span: float
+) -> tuple[Side | None, bool]:
+    """Whose positions went bankrupt while the venue says ADL is active (the profitable other
+    side is closed against them), and whether that is strongly established: the side of a
+    material burst; else the side the price moved against, in the window up to the
+    reference with the clearest move (at least :data:`ADL_SIDE_Z` sigmas: a venue
+    auto-deleverages when the bankrupt positions' losses outrun the book and the fund, so
+    the price has moved); else of liquidations that are elevated and one-sided; else
+    ``None`` (not known yet: ADL is then no cascade)."""
+    if burst >= MATERIAL_LIQ:
+        side = _liquidation_side(w_liq.f)
+        if side is not None:
+            return side, burst >= 1.0
+    moves = [w.z_ret for w in ws if w.z_ret is not None and w.f.span_s <= ref_span]
+    z_ret = max(moves, key=abs, default=0.0)
+    if abs(z_ret) >= ADL_SIDE_Z:
+        return Side.LONG if z_ret < 0 else Side.SHORT, abs(z_ret) >= STRONG_SIDE_Z
+    lopsided = [w for w in ws if w.z_liq is not None and w.z_liq >= ELEVATED_LIQ_Z
+                and _one_sided(w.f) is not None]  # fmt: skip
+    if lopsided:
+        w = max(lopsided, key=lambda w: w.z_liq or 0.0)
+        return _one_sided(w.f), (w.z_liq or 0.0) >= STRONG_LIQ_Z
+    return None, False
 
 
 def unwind_side(

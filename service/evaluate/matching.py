@@ -62,10 +62,15 @@ class Label:
     after_cascade: bool = False
     """An unwinding that follows a cascade on the same asset without a calm gap (the
     aftermath), rather than a gradual unwind."""
+    adl: bool = False
+    """A cascade of auto-deleveraging (the venues say ADL is active), not of liquidations."""
 
     @property
     def group(self) -> str:
-        """``cascade``, ``unwinding``, ``unwinding after cascade`` or ``building``."""
+        """``cascade``, ``cascade by ADL``, ``unwinding``, ``unwinding after cascade`` or
+        ``building``."""
+        if self.adl:
+            return f"{self.regime.value} by ADL"
         return f"{self.regime.value} after cascade" if self.after_cascade else self.regime.value
 
 
@@ -142,8 +147,11 @@ def labels_of(scenario: Scenario, origin_ms: int) -> list[Label]:
             if cur is None:
                 prev = ended.get(asset)
                 after = prev is not None and prev.regime is Regime.CASCADE
-                cur = Label(asset, lab.regime, lab.side, start, end, after)
-            open_[asset] = Label(asset, cur.regime, cur.side, cur.start_ms, end, cur.after_cascade)
+                adl = phase.drift(asset).adl
+                cur = Label(asset, lab.regime, lab.side, start, end, after, adl)
+            open_[asset] = Label(
+                asset, cur.regime, cur.side, cur.start_ms, end, cur.after_cascade, cur.adl
+            )
         t_ms += phase.duration_s * 1000
     out.extend(open_.values())
     return sorted(out, key=lambda lb: (lb.start_ms, lb.asset))

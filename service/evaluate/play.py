@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from ..detect.base import PressureModel
-from ..events import Event
+from ..events import HandoffEvent
 from ..scores import Transition
 from ..simulate.library import PRIMARY_ASSETS
 from ..simulate.scenario import Phase, Regime, Scenario
@@ -103,7 +103,7 @@ def play(
     model: PressureModel,
     pace: Pace = DEFAULT_PACE,
     origin_ms: int = ORIGIN_MS,
-    on_events: Callable[[list[Event]], None] | None = None,
+    on_events: Callable[[list[HandoffEvent]], None] | None = None,
 ) -> Run:
     """Play ``scenario`` (which must not loop) to its end through ``model``."""
     if scenario.loop:
@@ -142,7 +142,7 @@ def play(
             last_eval_ms = max(last_eval_ms, origin_ms + round(t * 1000))
             while last_eval_ms + eval_ms < now_ms:
                 evaluate(last_eval_ms + eval_ms)
-        batch: list[Event] = []
+        batch: list[HandoffEvent] = []
         for p in players:
             online = not any(
                 o.venue == p.venue and o.start_s <= t_next - 1e-9 < o.end_s

@@ -28,8 +28,9 @@ from .matching import LabelResult, Outcome
 TARGET_DELAY_S: Final = {Regime.CASCADE: 30.0, Regime.UNWINDING: 600.0, Regime.BUILDING: 600.0}
 """The issue's targets: cascades within 30 s, gradual unwinds within 10 min (build-ups and
 the unwinding after a cascade: the same 10 min, no target set)."""
-GROUPS: Final = ("cascade", "unwinding", "unwinding after cascade", "building")
-"""Label classes reported apart (``unwinding`` is the gradual kind)."""
+GROUPS: Final = ("cascade", "cascade by ADL", "unwinding", "unwinding after cascade", "building")
+"""Label classes reported apart (``unwinding`` is the gradual kind; ``cascade by ADL``: the
+venues auto-deleverage, with no liquidation burst on the tape)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,12 @@ Kinds (the label, per affected asset, is what a detector is scored against):
                           nothing for a while (labels as the episode's).
 ``multi_asset``           A cascade on two or three assets with onsets up to 2 min apart
                           (labels per asset).
+``adl_unwind``            3-12 min of auto-deleveraging with no liquidation burst on the
+                          tape: open interest falls 0.5-2 %/min, the price moves 0.8-3 %/min
+                          against the bankrupt side (ADL follows violent moves), a trickle
+                          of liquidations, and the venues that publish an ADL state say it
+                          is active (label cascade, the bankrupt side: long or short); then
+                          10-30 min of unwinding.
 =======================  ==================================================================
 
 Liquidation flows are sized against a reference open interest per asset (Binance's in the
@@ -120,6 +126,28 @@ def _aftermath(rng: random.Random, side: Side) -> Drift:
         liq_side=side,
         funding_rate_8h=rng.uniform(0.0, 0.00008) * (1 if side is Side.LONG else -1),
         price_noise_pct_per_sqrt_s=0.025,
+    )
+
+
+def _adl(rng: random.Random, side: Side) -> Drift:
+    """Auto-deleveraging of the profitable side against bankrupt ``side`` positions that the
+    book and the fund could not absorb: open interest falls fast, the price moves against
+    ``side``, the liquidation tape shows a trickle (the venue's backstop takes the bankrupt
+    orders off the book). Venues auto-deleverage only in violent moves (2025-10-10), so the
+    price moves fast."""
+    sign = -1.0 if side is Side.LONG else 1.0
+    return Drift(
+        price_pct_per_min=sign * rng.uniform(0.8, 3.0),
+        oi_pct_per_min=-rng.uniform(0.5, 2.0),
+        liq_rate_per_s=rng.uniform(0.02, 0.1),
+        liq_median_usd=rng.uniform(2_000, 6_000),
+        liq_sigma=1.0,
+        liq_side=side,
+        funding_rate_8h=rng.uniform(-0.0001, 0.00003)
+        if side is Side.LONG
+        else rng.uniform(0.0, 0.0002),
+        price_noise_pct_per_sqrt_s=0.04,
+        adl=True,
     )
 
 
@@ -288,6 +316,20 @@ def multi_asset(rng: random.Random, name: str, venues: Sequence[str]) -> Scenari
     return _cascade_story(rng, name, assets, _side(rng, 0.8), offsets)
 
 
+def adl_unwind(rng: random.Random, name: str, venues: Sequence[str]) -> Scenario:
+    asset, side = rng.choice(PRIMARY_ASSETS), _side(rng, 0.7)
+    adl = _episode("adl", _minutes(rng, 3, 12), Regime.CASCADE, side, {asset: _adl(rng, side)})
+    after = {asset: _aftermath(rng, side)}
+    phases = (
+        _lead(rng),
+        adl,
+        _episode("aftermath", _minutes(rng, 10, 30), Regime.UNWINDING, side, after),
+        _calm("recovery", _minutes(rng, 30, 60)),
+    )
+    desc = f"ADL closes profitable positions against bankrupt {side}s on {asset}, no burst."
+    return Scenario(name, desc, phases, loop=False)
+
+
 KINDS: Final[dict[str, Builder]] = {
     "calm": calm,
     "noisy_calm": noisy_calm,
@@ -299,6 +341,7 @@ KINDS: Final[dict[str, Builder]] = {
     "isolated_liquidation": isolated_liquidation,
     "venue_outage": venue_outage,
     "multi_asset": multi_asset,
+    "adl_unwind": adl_unwind,
 }
 """Scenario kinds by name, in the order the evaluation reports them."""
 

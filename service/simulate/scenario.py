@@ -57,6 +57,9 @@ class Drift:
     """Funding rate per 8 h that the market converges to during the phase."""
     price_noise_pct_per_sqrt_s: float = 0.015
     oi_noise_pct_per_sqrt_s: float = 0.004
+    adl: bool = False
+    """The venues auto-deleverage the asset (its insurance pools' drawdown is past their
+    trigger): the ones that publish an ADL state say it is active."""
 
     @property
     def liq_mean_usd(self) -> float:

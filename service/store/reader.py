@@ -16,7 +16,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from ..events import KIND_OF, Event, InstrumentId, Kind, Liquidation, Side
+from ..events import KIND_OF, Event, HandoffEvent, InstrumentId, Kind, Liquidation, Side
 from ..health import HealthSnapshot, merge
 from ..health import encode as encode_snapshot
 from ..scores import Pressure
@@ -66,9 +66,9 @@ __all__ = [
 ]
 
 StreamId = str
-_EVENT: Final = msgspec.json.Decoder(Event)
+_EVENT: Final = msgspec.json.Decoder(HandoffEvent)
 _RAW_LIST: Final = msgspec.json.Decoder(list[msgspec.Raw])
-_EVENTS: Final = msgspec.json.Decoder(list[Event])
+_EVENTS: Final = msgspec.json.Decoder(list[HandoffEvent])
 _PRESSURE: Final = msgspec.json.Decoder(Pressure)
 _SNAPSHOT: Final = msgspec.json.Decoder(HealthSnapshot)
 
@@ -293,7 +293,7 @@ async def liquidation_sums(
 
 async def read_handoff(
     client: aioredis.Redis, last_ids: dict[str, StreamId], block_ms: int, count: int = 500
-) -> list[tuple[str, StreamId, list[Event]]]:
+) -> list[tuple[str, StreamId, list[HandoffEvent]]]:
     """New hand-off entries for the given venues after ``last_ids`` (venue -> stream id).
 
     An entry's events that do not decode are dropped (counted); the others are returned. A
@@ -301,7 +301,7 @@ async def read_handoff(
     """
     streams = {keys.handoff(v): i for v, i in last_ids.items()}
     venue_of = {keys.handoff(v): v for v in last_ids}
-    out: list[tuple[str, StreamId, list[Event]]] = []
+    out: list[tuple[str, StreamId, list[HandoffEvent]]] = []
     for stream, entries in await _xread(client, streams, count=count, block_ms=block_ms) or []:
         key = _text(stream)
         for sid, fields in entries:
@@ -318,7 +318,7 @@ async def read_handoff_group(
     block_ms: int,
     count: int = 500,
     acks: dict[str, list[StreamId]] | None = None,
-) -> tuple[list[tuple[str, StreamId, list[Event]]], set[str]]:
+) -> tuple[list[tuple[str, StreamId, list[HandoffEvent]]], set[str]]:
     """The hand-off entries ``group`` delivers to ``consumer``: per venue, new ones
     (cursor ``>``) or this consumer's pending ones after an id (cursor: that id); ``acks``
     (venue -> ids) are acknowledged first, in the same round trip. Returns the entries, as
@@ -336,7 +336,7 @@ async def read_handoff_group(
         ack_keys = {}
         return got
 
-    out: list[tuple[str, StreamId, list[Event]]] = []
+    out: list[tuple[str, StreamId, list[HandoffEvent]]] = []
     answered: set[str] = set()
     for stream, entries in await _xread(client, streams, read) or []:
         key = _text(stream)
@@ -381,7 +381,7 @@ _STREAMISH: Final = ("stream", "none")
 """``TYPE`` answers an ``XREAD`` accepts (a missing key is read as empty)."""
 
 
-def handoff_events(raw: bytes, key: str) -> list[Event]:
+def handoff_events(raw: bytes, key: str) -> list[HandoffEvent]:
     """The events of one hand-off entry; those that do not decode are skipped (counted)."""
     try:
         return _EVENTS.decode(raw)

@@ -2,7 +2,8 @@
 
 The stress events (:data:`~service.events.StressEvent`) do not go through the store script
 and the :class:`~.writer.EventSink`: they are a few a second at most, need no deduplication
-(a newer state replaces the older one) and have no hand-off to the detector yet. Per venue
+(a newer state replaces the older one), and reach the detector only as ADL levels, through
+the hand-off (below). Per venue
 (hash tag ``{<venue>}``, so a venue's keys are one slot on a cluster; docs/redis.md):
 
 * ``dlv:{<venue>}:stress:latest`` (hash): field :func:`~.keys.stress_field` (one per
@@ -11,7 +12,11 @@ and the :class:`~.writer.EventSink`: they are a few a second at most, need no de
   removed by the writer once an hour (a delisted instrument's state does not stay);
 * ``dlv:{<venue>}:stress:<kind>`` (stream): every event of that kind, field ``e``, trimmed
   with ``MINID ~`` to the same retention: the history (an insurance pool's change over the
-  last hour is read from it).
+  last hour is read from it);
+* ``dlv:{<venue>}:handoff`` (stream, the store writer's): the ADL levels of each write, as one
+  entry (batch id :data:`HANDOFF_BATCH`), when the writer is given the hand-off's retention.
+  ADL observed is a forced unwind: the detector scores it with the instrument's other data,
+  through the same stream, so that a restart rebuilds it and a detector shard gets it.
 
 Failure semantics: :meth:`StressWriter.put` never blocks or raises; :meth:`StressWriter.run`
 writes what was put, and a Redis error is counted (:attr:`StressWriter.write_failures`),
@@ -35,6 +40,7 @@ from redis.exceptions import RedisError
 
 from ..events import (
     STRESS_KIND_OF,
+    AdlRisk,
     InsuranceFund,
     StressEvent,
     StressKind,
@@ -50,6 +56,8 @@ PRUNE_EVERY_S = 3600.0
 RETRY_S = 1.0
 CHANGE_WINDOW_MS = 3_600_000
 """The window of an insurance pool's change in ``GET /v1/stress``: one hour."""
+HANDOFF_BATCH = "stress"
+"""The batch id of the hand-off entries holding ADL levels (the store writer's are its own)."""
 HISTORY_READ_MAX = 2_000
 """Most entries of an insurance stream read for the change (a few pools every minute or five
 make a few hundred an hour)."""
@@ -70,9 +78,15 @@ class StressWriter:
         max_pending: int = MAX_PENDING,
         prune_every_s: float = PRUNE_EVERY_S,
         retry_s: float = RETRY_S,
+        handoff_retention_s: float | None = None,
     ) -> None:
         self.redis = redis
         self.retention_ms = int(retention_s * 1000)
+        self.handoff_retention_ms = (
+            None if handoff_retention_s is None else int(handoff_retention_s * 1000)
+        )
+        """With a retention (the store's ``handoff_retention_s``), ADL levels also go to their
+        venue's hand-off stream, the detector's input; ``None``: they do not."""
         self.prune_every_s = prune_every_s
         self.retry_s = retry_s
         self._pending: deque[StressEvent] = deque(maxlen=max_pending)
@@ -133,12 +147,15 @@ class StressWriter:
 
     async def write(self, events: Sequence[StressEvent]) -> None:
         """One pipeline (not a transaction: on a cluster it is split by slot): per event,
-        its latest field and its stream entry; per venue, the hash's expiry."""
+        its latest field and its stream entry; per venue, the hash's expiry and, with a
+        hand-off retention, one hand-off entry holding its ADL levels (the venue's keys
+        share its hash tag: one slot)."""
         now = time.time_ns() // 1_000_000
         minid = now - self.retention_ms
         ttl_s = max(1, self.retention_ms // 1000)
         async with self.redis.pipeline(transaction=False) as pipe:
             venues: set[str] = set()
+            adl: dict[str, list[bytes]] = {}
             for ev in events:
                 data = encode(ev)
                 pipe.hset(keys.stress_latest(ev.venue), keys.stress_field(ev), data)
@@ -147,8 +164,19 @@ class StressWriter:
                     approximate=True,
                 )  # fmt: skip
                 venues.add(ev.venue)
+                if type(ev) is AdlRisk:
+                    adl.setdefault(ev.venue, []).append(data)
             for venue in venues:
                 pipe.expire(keys.stress_latest(venue), ttl_s)
+            if self.handoff_retention_ms is not None:
+                for venue, encoded in adl.items():
+                    pipe.xadd(
+                        keys.handoff(venue),
+                        {"b": HANDOFF_BATCH, "e": b"[" + b",".join(encoded) + b"]"},
+                        minid=now - self.handoff_retention_ms,
+                        approximate=True,
+                    )
+                    pipe.pexpire(keys.handoff(venue), self.handoff_retention_ms)
             await pipe.execute()
 
     async def prune(self, venues: Iterable[str]) -> int:

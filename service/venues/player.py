@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
-from ..events import Event
+from ..events import AdlRisk, Event, HandoffEvent
 from ..simulate.market import LiquidationPrint, Market, SymbolSpec
 from ..simulate.scenario import Scenario
 from .base import Instrument, Parser
@@ -54,7 +54,9 @@ class WirePlayer(ABC):
         self.frames_total = 0
         self.prints_total = 0
 
-    def step(self, dt_s: float, now_ms: int, *, quotes_due: bool, online: bool) -> list[Event]:
+    def step(
+        self, dt_s: float, now_ms: int, *, quotes_due: bool, online: bool
+    ) -> list[HandoffEvent]:
         """Advance the market ``dt_s`` to ``now_ms``; the events the collector would hand
         on. ``quotes_due``: push marks, funding and open interest this step (liquidations go
         out every step)."""
@@ -72,7 +74,10 @@ class WirePlayer(ABC):
         events = [e for f in frames for e in parse(f, now_ms)]
         if quotes_due:
             events.extend(self._polled(now_ms))
-        return self.dedup.filter(events)
+        out: list[HandoffEvent] = [*self.dedup.filter(events)]
+        if quotes_due:
+            out.extend(self._adl(now_ms))
+        return out
 
     def _bases(self, symbols: Sequence[str]) -> set[str]:
         by_symbol = {s.symbol: s.base for s in self.specs}
@@ -95,6 +100,11 @@ class WirePlayer(ABC):
 
     def _polled(self, now_ms: int) -> list[Event]:
         """Events from REST polls due now (venues whose websocket lacks something)."""
+        return []
+
+    def _adl(self, now_ms: int) -> list[AdlRisk]:
+        """ADL levels from the venue's stress polls due now (those that publish one), as the
+        stress poller hands them to the detector."""
         return []
 
     def _reconnected(self, now_ms: int) -> None:  # noqa: B027 - an optional hook
