@@ -47,8 +47,8 @@ hours (a pool in deficit) while nobody unwinds. The part of the reference window
 decline that came since ADL became active counts as forced. The side is the bankrupt
 positions' (a material burst's side, else the side the price moved against by 1.5 sigmas or
 more: until one is known, ADL makes no cascade), and the first reason names the profitable
-side closed against them. A level short of ``ACTIVE`` (Binance's ``high`` rating) is a feature and a reason,
-never evidence.
+side closed against them. A level short of ``ACTIVE`` (Binance's ``high`` rating) is a
+feature and a reason, never evidence.
 
 When both directions pass (OI fell lately after rising over a longer window), the one seen
 in the shorter window wins: it is the newer.
