@@ -14,7 +14,7 @@ from service.config import DetectorSettings
 from service.detect.factory import make_model
 from service.evaluate.play import Pace, play
 from service.evaluate.suite import run_one, run_suite
-from service.events import Event, Liquidation
+from service.events import Event, HandoffEvent, Liquidation
 from service.simulate.library import make_scenario
 from service.simulate.scenario import get_scenario
 from service.venues import PLAYERS
@@ -26,12 +26,13 @@ VENUES = ["binance_usdm", "bybit", "okx"]
 def test_every_player_sends_every_kind_of_event_through_the_real_parser(venue: str) -> None:
     sc = get_scenario("long_unwind")  # starts calm, then a long cascade on BTC and ETH
     player = PLAYERS[venue](sc, 1, ["BTC", "ETH"])
-    events: list[Event] = []
+    events: list[HandoffEvent] = []
     for i in range(1, 61):
         events += player.step(1.0, 1_000_000 + i * 1000, quotes_due=True, online=True)
     assert player.parse_errors == 0
     kinds = Counter(type(e).__name__ for e in events)
-    assert set(kinds) == {"MarkPrice", "FundingRate", "OpenInterest", "Liquidation"}
+    adl = {"AdlRisk"} if venue == "bybit" else set()  # its ADL alerts, polled every minute
+    assert set(kinds) == {"MarkPrice", "FundingRate", "OpenInterest", "Liquidation", *adl}
     assert {e.base for e in events} == {"BTC", "ETH"}
     liqs = [e for e in events if isinstance(e, Liquidation) and e.ts_ms > 1_000_000 + 25_000]
     assert liqs
