@@ -111,7 +111,8 @@ class StressSettings(_Section):
     the key is ignored for the others."""
 
     enabled: bool = True
-    """Off: the venue's stress endpoints are not polled (its collector is unaffected)."""
+    """Off: the venue's stress endpoints are not polled, nor its websocket's stress topics
+    subscribed (Bybit's ``adlAlert``); its market data is unaffected."""
     limit_share: Annotated[float, Field(gt=0, le=1)] = 0.25
     """The share of each of the venue's published request limits that stress polling may
     spend (its own budget: Binance's 2400 weight a minute × 0.25 = 600, beside

@@ -138,6 +138,10 @@ class Runtime:
             i: self._stress_runner(i) for i in range(len(self.collectors)) if self._polls_stress(i)
         }
         """Per collector index: its venue's stress polling (docs/stress.md)."""
+        for i in self.stress:  # what the venue pushes on its websocket (Bybit's ADL alerts)
+            collector = self.collectors[i]
+            assert isinstance(collector, VenueCollector)
+            collector.stress_sink = self.stress_writer.put
         self.detector = (
             Detector(
                 self.redis,

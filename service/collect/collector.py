@@ -51,7 +51,7 @@ from ..aio import checkpoint
 from ..backoff import Backoff
 from ..config import CollectSettings
 from ..errors import DATA_ERRORS
-from ..events import KIND_OF, Event, Kind, Liquidation, Side, decode
+from ..events import KIND_OF, Event, Kind, Liquidation, Side, StressEvent, decode
 from ..store import keys
 from ..store.writer import EventSink
 from ..validate import Boundary
@@ -131,6 +131,10 @@ class VenueCollector:
         self._tg: asyncio.TaskGroup | None = None
         self.ready = asyncio.Event()
         """Set once metadata is loaded and the first events were handed to the sink."""
+        self.stress_sink: Callable[[list[StressEvent]], None] | None = None
+        """Where the stress events the venue pushes on its websocket go (Bybit's ADL
+        alerts): the stress writer's ``put``, set by the runtime where the venue's stress
+        polling runs; ``None``: they are dropped."""
         shape = SHAPES.get(venue.id)
         self.drift = DriftMonitor(venue.id, shape) if shape is not None else None
 
@@ -419,7 +423,13 @@ class VenueCollector:
             drift.frames += 1
             if drift.frames >= drift.next_sample:
                 drift.inspect(frame)
-        return self._accept(self._parser().parse(frame, recv), recv, parsed=True)
+        parser = self._parser()
+        events = parser.parse(frame, recv)
+        if parser.stress:
+            stress = parser.take_stress()
+            if self.stress_sink is not None:
+                self.stress_sink(stress)
+        return self._accept(events, recv, parsed=True)
 
     def _accept(self, events: list[Event], recv: int, *, parsed: bool = False) -> bool:
         """The storage boundary of every event, websocket or REST: drops (and counts in

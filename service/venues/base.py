@@ -18,7 +18,7 @@ import msgspec
 import structlog
 
 from ..config import VenueSettings
-from ..events import Event, OpenInterest
+from ..events import Event, OpenInterest, StressEvent
 from ..shard import Shard
 from ..validate import all_valid, problem
 from .history import Budget, History
@@ -138,6 +138,9 @@ class Parser(ABC):
         self.wanted = wanted
         self.stats = ParseStats()
         self.last_mark: dict[str, float] = {}
+        self.stress: list[StressEvent] = []
+        """Stress events found in frames (a venue that pushes its ADL state on the
+        websocket): the collector takes them for the stress writer (:meth:`take_stress`)."""
 
     @final
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
@@ -165,6 +168,11 @@ class Parser(ABC):
             self.stats.bug(self.venue, exc, frame)
             return []
         return events if all_valid(events) else self._without_invalid(events, frame)
+
+    def take_stress(self) -> list[StressEvent]:
+        """The stress events parsed since the last call."""
+        out, self.stress = self.stress, []
+        return out
 
     def _without_invalid(self, events: list[Event], frame: str | bytes) -> list[Event]:
         out: list[Event] = []

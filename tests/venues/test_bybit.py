@@ -9,8 +9,17 @@ from typing import Any
 
 import pytest
 
-from service.config import VenueSettings
-from service.events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.config import StressSettings, VenueSettings
+from service.events import (
+    AdlLevel,
+    AdlRisk,
+    Event,
+    FundingRate,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+)
 from service.venues.base import Instrument
 from service.venues.bybit.simulator.wire import load_instruments  # the recorded listings
 from service.venues.bybit.venue import (
@@ -552,7 +561,12 @@ def test_the_venue_subscribes_each_category_on_its_path_with_json_pings() -> Non
     assert all(r["op"] == "subscribe" for r in requests)
     topics = [t for r in requests for t in r["args"]]
     inverse = sorted(s for s, i in MARKETS.items() if not i.linear)
-    assert topics == [t for s in inverse for t in (f"tickers.{s}", f"allLiquidation.{s}")]
+    assert topics == [
+        *(t for s in inverse for t in (f"tickers.{s}", f"allLiquidation.{s}")),
+        "adlAlert.inverse",  # the pools' ADL state, once per category (stress on by default)
+    ]
+    linear = [t for m in conns["linear-1"].subscribe for t in json.loads(m)["args"]]
+    assert linear[-2:] == ["adlAlert.USDT", "adlAlert.USDC"]
     overridden = Bybit(
         VenueSettings(ws_url="ws://127.0.0.1:9443/v5/public/", rest_url="http://127.0.0.1:9080")
     )
@@ -561,7 +575,9 @@ def test_the_venue_subscribes_each_category_on_its_path_with_json_pings() -> Non
 
 
 def test_configured_symbols_are_the_only_ones_subscribed() -> None:
-    venue = Bybit(VenueSettings(symbols=["BTCUSDT", "ETHUSD"]))
+    venue = Bybit(
+        VenueSettings(symbols=["BTCUSDT", "ETHUSD"], stress=StressSettings(enabled=False))
+    )
     conns = venue.connections(MARKETS)
     args = {c.name: [t for m in c.subscribe for t in json.loads(m)["args"]] for c in conns}
     assert args == {
@@ -583,7 +599,9 @@ def test_many_symbols_are_split_within_the_venue_limits() -> None:
         assert args_chars <= MAX_ARGS_CHARS  # the venue's limit per connection
     assert len(conns) == -(-650 // SYMBOLS_PER_CONNECTION)  # 7 connections of ~100 symbols
     topics = [t for ts in per_conn.values() for t in ts]
-    assert len(topics) == len(set(topics)) == 2 * 650  # each symbol's two topics exactly once
+    adl = {"adlAlert.USDT", "adlAlert.USDC"}  # once, on the first connection
+    assert len(topics) == len(set(topics)) == 2 * 650 + len(adl)  # each topic exactly once
+    assert adl <= set(per_conn["linear-1"])
     assert max(len(ts) for ts in per_conn.values()) < 2 * 1.5 * SYMBOLS_PER_CONNECTION
 
 
@@ -645,3 +663,48 @@ def test_instruments_are_the_trading_perpetuals_with_their_funding_interval() ->
 def test_an_error_answer_is_not_an_empty_list() -> None:
     with pytest.raises(ValueError, match="10001"):
         parse_instruments({"retCode": 10001, "retMsg": "params error", "result": {"list": []}})
+
+
+# -- adlAlert: the pools' ADL state, pushed every second ------------------------------------
+
+
+def _adl_frame(ts: int, rows: list[tuple[str, float, float]]) -> str:
+    """An ``adlAlert.USDT`` frame in the docs' shape (fixtures/stress/bybit_adl_alert_ws.json)
+    with ``(symbol, balance, pnl ratio)`` rows and the docs' trigger figures."""
+    data = [
+        {"c": "USDT", "s": s, "b": b, "mb": b, "i_pr": -0.3, "pr": pr, "adl_tt": 10000,
+         "adl_sr": -0.25}
+        for s, b, pr in rows
+    ]  # fmt: skip
+    return json.dumps({"topic": "adlAlert.USDT", "type": "snapshot", "ts": ts, "data": data})
+
+
+def test_adl_alerts_leave_the_parser_as_stress_events_when_a_level_changes() -> None:
+    """Every second the frame lists every symbol of the coin: the parser hands a subscribed
+    symbol's level on when it changes, or a minute after it last did, and nothing of the
+    others; no market event comes out of it."""
+    parser = BybitParser(VENUE, MARKETS, {"BTCUSDT", "LINKUSDT"})
+    calm = [("BTCUSDT", 2e7, -0.01), ("LINKUSDT", 2e7, -0.02), ("ROSEUSDT", 2e7, -0.31)]
+    assert parser.parse(_adl_frame(1_000, calm), recv_ms=1_000) == []
+    first = parser.take_stress()
+    assert [(e.symbol, e.level) for e in first] == [
+        ("BTCUSDT", AdlLevel.LOW), ("LINKUSDT", AdlLevel.LOW),  # ROSE is not subscribed
+    ]  # fmt: skip
+    assert parser.take_stress() == []
+
+    # a second later BTC's drawdown passes the trigger (pr -0.36 < i_pr -0.3, b > adl_tt)
+    crash = [("BTCUSDT", 2e7, -0.36), ("LINKUSDT", 2e7, -0.02)]
+    assert parser.parse(_adl_frame(2_000, crash), recv_ms=2_000) == []
+    [active] = parser.take_stress()
+    assert isinstance(active, AdlRisk)
+    assert (active.symbol, active.level, active.native, active.trigger) == (
+        "BTCUSDT", AdlLevel.ACTIVE, "-0.36", -0.3,
+    )  # fmt: skip
+    for t in range(3_000, 61_000, 1_000):  # unchanged for a minute: nothing new
+        parser.parse(_adl_frame(t, crash), recv_ms=t)
+    assert parser.take_stress() == []
+    parser.parse(_adl_frame(61_000, crash), recv_ms=61_000)  # LINK: a minute since its first
+    assert [e.symbol for e in parser.take_stress()] == ["LINKUSDT"]
+    parser.parse(_adl_frame(62_000, crash), recv_ms=62_000)  # BTC: a minute since it changed
+    assert [e.symbol for e in parser.take_stress()] == ["BTCUSDT"]
+    assert not parser.stats.errors

@@ -37,6 +37,14 @@ Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exch
   array of ``{T, s, S, v, p}``. ``S`` is the side of the *position*: ``Buy`` means a long was
   liquidated (Binance's ``S`` is the order side: the opposite). ``p`` is the bankruptcy
   price, ``v`` the executed size (base coin on linear, USD contracts on inverse).
+* ``adlAlert.{USDT|USDC|inverse}`` (every second, when the venue's stress polling is on): each
+  insurance pool's ADL state per symbol of that settle coin (``{c, s, b, i_pr, pr, adl_tt}``,
+  read by :func:`.stress.parse_adl_alert_frame`), subscribed once per category on its first
+  connection. Only the subscribed symbols are kept, and a symbol's level is handed on when
+  it changes or :data:`ADL_REPEAT_MS` after it was last handed on (a level not repeated
+  within the detector's ``adl_hold_s`` expires): the frame lists every symbol every second.
+  They leave the parser as stress events (:attr:`~..base.Parser.stress`), for the stress
+  writer and, through the hand-off, the detector.
 * Obsolete frames: the pre-v5 ``realtime`` API (``instrument_info.*``, ``trade.*``,
   acks with a ``request`` object) and the ``liquidation.{symbol}`` topic (an object, at most
   one liquidation per second, removed from the docs on 2025-11-19) are counted as
@@ -61,7 +69,7 @@ import msgspec
 from ccxt.base.errors import BadResponse
 
 from ...config import VenueSettings
-from ...events import Event, Side
+from ...events import AdlLevel, AdlRisk, Event, Side
 from .. import _stamp
 from .._numbers import integer, number, optional_number
 from .._shards import Shards
@@ -73,6 +81,12 @@ from . import history as _bybit_history
 
 VENUE: Final = "bybit"
 CATEGORIES: Final = ("linear", "inverse")
+ADL_TOPICS: Final = {"linear": ("adlAlert.USDT", "adlAlert.USDC"), "inverse": ("adlAlert.inverse",)}
+"""The ADL alert topics each category's first connection subscribes."""
+ADL_REPEAT_MS: Final = 60_000
+"""An unchanged ADL level is handed on again after this long (the REST data's refresh)."""
+ADL_ARGS_CHARS: Final = 100
+"""Room kept in every connection's args for the ADL topics."""
 SYMBOLS_PER_CONNECTION: Final = 100
 TOPICS_PER_REQUEST: Final = 10
 MAX_ARGS_CHARS: Final = 21_000
@@ -236,6 +250,8 @@ class BybitParser(Parser):
         """Tickers push every 100 ms; mark, funding and open interest are reported at most
         this often per symbol (Binance's 1 s cadence). Every frame is merged into the state:
         a change is reported late, never lost, and a snapshot is reported at once."""
+        self.adl_handed: dict[str, tuple[AdlLevel, int]] = {}
+        """Per symbol, the ADL level last handed on and when (receive time)."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if (env := self._decoded(_envelope, frame)) is None:
@@ -257,6 +273,9 @@ class BybitParser(Parser):
         if name in OBSOLETE_TOPICS:
             self.stats.error(self.venue, "obsolete_frame", frame)
             return []
+        if name == "adlAlert":
+            self._adl_alert(frame, recv_ms)
+            return []
         if name not in ("tickers", "allLiquidation"):
             self.stats.error(self.venue, "unknown_topic", topic)
             return []
@@ -270,6 +289,21 @@ class BybitParser(Parser):
         except ValueError:  # msgspec's errors, and ParseError: a field that is no number
             self.stats.error(self.venue, f"invalid_{name}", frame)
             return []
+
+    def _adl_alert(self, frame: str | bytes, recv_ms: int) -> None:
+        """The subscribed symbols' ADL levels that changed, or were last handed on
+        :data:`ADL_REPEAT_MS` ago, into :attr:`stress` (an unreadable frame or row is counted
+        by the stress parser)."""
+        from .stress import parse_adl_alert_frame  # (it imports this module's VENUE)
+
+        wanted, handed = self.wanted, self.adl_handed
+        for ev in parse_adl_alert_frame(frame, self.markets, recv_ms, self.stats):
+            if type(ev) is not AdlRisk or (wanted is not None and ev.symbol not in wanted):
+                continue
+            last = handed.get(ev.symbol)
+            if last is None or last[0] is not ev.level or recv_ms - last[1] >= ADL_REPEAT_MS:
+                handed[ev.symbol] = (ev.level, recv_ms)
+                self.stress.append(ev)
 
     def _ticker(self, kind: str | None, ts: int, t: _Ticker, recv_ms: int) -> list[Event]:
         if kind not in ("snapshot", "delta"):
@@ -355,13 +389,16 @@ def _topics(symbols: Iterable[str]) -> list[str]:
 
 
 def _fits(symbols: list[str]) -> bool:
-    """A connection's args stay within :data:`MAX_ARGS_CHARS`."""
-    return _args_chars(_topics(symbols)) <= MAX_ARGS_CHARS
+    """A connection's args stay within :data:`MAX_ARGS_CHARS` (ADL topics included)."""
+    return _args_chars(_topics(symbols)) + ADL_ARGS_CHARS <= MAX_ARGS_CHARS
 
 
-def subscribe_messages(name: str, symbols: Iterable[str]) -> tuple[str, ...]:
-    """The subscribe requests for ``symbols``: two topics each, 10 topics per request."""
-    topics = _topics(symbols)
+def subscribe_messages(
+    name: str, symbols: Iterable[str], extra: Iterable[str] = ()
+) -> tuple[str, ...]:
+    """The subscribe requests for ``symbols`` (two topics each) and the ``extra`` topics, 10
+    topics per request."""
+    topics = [*_topics(symbols), *extra]
     return tuple(
         json.dumps(
             {
@@ -399,13 +436,14 @@ class Bybit(CcxtBackedVenue):
         for category in CATEGORIES:
             linear = category == "linear"
             mine = [s for s in symbols if markets[s].linear is linear]
+            adl = ADL_TOPICS[category] if self.settings.stress.enabled else ()
             for index, group in self._shards(category, mine).items():
                 name = f"{category}-{index + 1}"
                 out.append(
                     Connection(
                         name,
                         f"{self.ws_url}/{category}",
-                        subscribe_messages(name, group),
+                        subscribe_messages(name, group, adl if index == 0 else ()),
                         ping=PING,
                         ping_interval_s=PING_INTERVAL_S,
                         pong=PONG_MARKER,
