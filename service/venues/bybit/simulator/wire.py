@@ -228,6 +228,17 @@ def answer(conn_id: str, op: str, req_id: str, *, success: bool = True, msg: str
     )
 
 
+ADL_COINS: Final = {"linear": ("USDT", "USDC"), "inverse": ("inverse",)}
+"""The ``adlAlert.{coin}`` topics each category's path serves."""
+
+
+def adl_alert_frame(coin: str, rows: list[dict[str, Any]], ts: int) -> str:
+    """``{"topic":"adlAlert.USDT","type":"snapshot","ts":...,"data":[{"c":"USDT","s":...,
+    "b":...,"mb":...,"i_pr":...,"pr":...,"adl_tt":...,"adl_sr":...}]}``: numbers, as the
+    docs' example sends them (their table says strings; the parser reads both)."""
+    return encode({"topic": f"adlAlert.{coin}", "type": "snapshot", "ts": ts, "data": rows})
+
+
 @dataclass(slots=True)
 class Session:
     """One connection's protocol state."""
@@ -242,6 +253,8 @@ class Session:
 
     def valid(self, topic: str) -> bool:
         name, _, symbol = topic.partition(".")
+        if name == "adlAlert":
+            return symbol in ADL_COINS[self.category]
         return name in ("tickers", "allLiquidation") and symbol in self.listed
 
     def handle(self, text: str | bytes) -> tuple[str, list[str]]:
