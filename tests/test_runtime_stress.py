@@ -76,6 +76,12 @@ async def test_the_runtime_polls_stress_and_stores_every_kind_in_redis(
         states = (await read_latest(redis_client, [VENUE]))[VENUE]
         base = await asyncio.wait_for(runtime.serving(), 15)
         async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+
+            async def in_snapshot() -> bool:  # the API answers from a read at most 1 s old
+                r = await http.get("/v1/stress", params={"asset": "btc"})
+                return bool(r.status_code == 200 and r.json()["items"])
+
+            await eventually(in_snapshot, within=5)
             api = await http.get("/v1/stress", params={"asset": "btc"})
             scraped = (await http.get("/metrics")).text
         history = await redis_client.xrange(keys.stress_events(VENUE, StressKind.INSURANCE))
