@@ -1,8 +1,9 @@
-"""The Bybit and OKX simulators' stress endpoints: their bodies follow the scenario (in
+"""The Bybit, OKX and Gate simulators' stress endpoints: their bodies follow the scenario (in
 ``long_unwind`` the insurance pools drain through the cascade and the unwind, and Bybit's ADL
 alert of the affected assets rises to ``HIGH`` in the cascade, ``MEDIUM`` in the unwind), the
 service's own parsers read every body without a drop, and each venue's rate-limit error has
-the venue's shape (Bybit: HTTP 403 ``access too frequent``; OKX: HTTP 429 code ``50011``).
+the venue's shape (Bybit: HTTP 403 ``access too frequent``; OKX: HTTP 429 code ``50011``;
+Gate: HTTP 429 label ``TOO_MANY_REQUESTS``).
 
 Over HTTP on loopback: the REST apps served by uvicorn, and the simulators as the benches and
 the demo start them (default settings: no stress path answers 404)."""
@@ -26,6 +27,10 @@ from service.venues.bybit.simulator import stress_wire as bybit_sw
 from service.venues.bybit.simulator import wire as bybit_wire
 from service.venues.bybit.simulator.rest import BybitRest
 from service.venues.bybit.simulator.server import BybitSimulator
+from service.venues.gateio import stress as gate_stress
+from service.venues.gateio.simulator import wire as gate_wire
+from service.venues.gateio.simulator.rest import GateRest
+from service.venues.gateio.simulator.server import GateSimulator
 from service.venues.okx import stress as okx_stress
 from service.venues.okx.simulator import stress_wire as okx_sw
 from service.venues.okx.simulator import wire as okx_wire
@@ -63,6 +68,23 @@ def _okx_rest(market: Market, **limits: int) -> OkxRest:
     return OkxRest(listing, market=market, contracts=contracts, clock=lambda: NOW_MS, **limits)
 
 
+def _gate_markets() -> dict[str, Instrument]:
+    return {
+        s.symbol: Instrument(venue="gateio", symbol=s.symbol, base=s.base,
+                             quote=s.symbol.split("_")[1], linear=s.symbol.endswith("_USDT"))
+        for s in gate_wire.GATE_SPECS
+    }  # fmt: skip
+
+
+def _gate_rest(market: Market, *, stats_limit: int = 200) -> GateRest:
+    listings = {s: gate_wire.load_contracts(s) for s in gate_wire.SETTLES}
+    contracts = {s: c for s, c in gate_wire.contracts(listings).items() if s in market.symbols}
+    return GateRest(
+        listings, market=market, contracts=contracts, clock=lambda: NOW_MS,
+        stats_limit=stats_limit,
+    )  # fmt: skip
+
+
 @pytest.fixture
 async def served() -> AsyncIterator[list[AsgiServer]]:
     servers: list[AsgiServer] = []
@@ -71,7 +93,7 @@ async def served() -> AsyncIterator[list[AsgiServer]]:
         await server.stop()
 
 
-async def _url(servers: list[AsgiServer], rest: BybitRest | OkxRest) -> str:
+async def _url(servers: list[AsgiServer], rest: BybitRest | OkxRest | GateRest) -> str:
     server = AsgiServer(rest.app)
     servers.append(server)
     return f"http://127.0.0.1:{await server.start()}"
@@ -182,6 +204,38 @@ async def test_each_venue_answers_its_own_rate_limit_error(served: list[AsgiServ
     assert okx.refused == 1
 
 
+async def test_gate_contract_stats_parse_and_its_limit_answers_429(
+    served: list[AsgiServer],
+) -> None:
+    market = Market(SCENARIO, specs=gate_wire.GATE_SPECS)
+    rest = _gate_rest(market, stats_limit=6)  # the plan's 5 calls and one more
+    url = await _url(served, rest)
+    markets, stats = _gate_markets(), ParseStats()
+    plan = gate_stress.plan(markets, sorted(markets))
+    assert {r.path for r in plan} == {
+        "/api/v4/futures/usdt/contract_stats", "/api/v4/futures/btc/contract_stats",
+    }  # fmt: skip
+    events: list[StressEvent] = []
+    async with httpx.AsyncClient(base_url=url) as client:
+        for req in plan:
+            body = (await client.get(req.path, params=dict(req.params))).content
+            events += req.parse(body, NOW_MS, stats)
+        usdt = "/api/v4/futures/usdt/contract_stats"
+        rows = (await client.get(usdt, params={"contract": "BTC_USDT"})).json()
+        over = await client.get(plan[0].path, params=dict(plan[0].params))
+    assert not stats.errors
+    assert len(events) == 4 * len(markets)  # four ratios per contract
+    assert all(isinstance(e, Positioning) and e.long_share == 0.5 for e in events)
+    last = NOW_MS // 1000 - NOW_MS // 1000 % 300 - 300
+    assert {e.ts_ms for e in events} == {last * 1000}
+    assert len(rows) == 30
+    assert [r["time"] for r in rows[-2:]] == [last - 300, last]  # oldest first
+    assert rows[-1]["open_interest"] == round(market.quote("BTC_USDT").oi_base / 0.0001)
+    assert over.status_code == 429
+    assert over.json()["label"] == "TOO_MANY_REQUESTS"
+    assert rest.refused == 1
+
+
 async def test_the_simulators_serve_every_stress_path_with_default_settings() -> None:
     """What the runtime's default plans call, against the simulators as benches start them:
     no 404, no venue error, every body parsed."""
@@ -198,6 +252,13 @@ async def test_the_simulators_serve_every_stress_path_with_default_settings() ->
         plan = okx_stress.plan(families, ["BTC", "ETH"])
         for req in plan:
             r = await client.get(okx.rest_base_url + req.path, params=dict(req.params))
+            assert r.status_code == 200, req.path
+            assert req.parse(r.content, NOW_MS, stats), req.path
+    async with GateSimulator() as gate, httpx.AsyncClient() as client:
+        markets = _gate_markets()
+        plan = gate_stress.plan(markets, sorted(gate.contracts))
+        for req in plan:
+            r = await client.get(gate.rest_base_url + req.path, params=dict(req.params))
             assert r.status_code == 200, req.path
             assert req.parse(r.content, NOW_MS, stats), req.path
     assert not stats.errors
