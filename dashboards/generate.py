@@ -192,7 +192,7 @@ def dashboard(
     for v in variables:
         d = d.with_variable(v)
     for i, p in enumerate(panels, start=1):
-        d = d.with_panel(p.id(i))
+        d = d.with_row(p.id(i)) if isinstance(p, db.Row) else d.with_panel(p.id(i))
     out: Json = json.loads(JSONEncoder(sort_keys=False).encode(d.build()))
     for a in out["annotations"]["list"]:
         _prometheus_annotation(a, annotations or [])
@@ -204,6 +204,80 @@ def _prometheus_annotation(built: Json, specs: list[Json]) -> None:
     for spec in specs:
         if built["name"] == spec["name"]:
             built.update({k: v for k, v in spec.items() if k not in built})
+
+
+def row(title: str, y: int) -> Any:
+    """A row header across the grid at ``y`` (expanded: its panels follow it at top level)."""
+    return db.Row(title).grid_pos(dm.GridPos(x=0, y=y, w=24, h=1))
+
+
+ADL_LEVELS = {"1": ("low", "green"), "2": ("medium", "yellow"), "3": ("high", "orange"),
+              "4": ("active", "red")}  # fmt: skip
+"""The ADL risk scale of docs/stress.md, as ``deleverage_stress_adl_level_max`` holds it."""
+FUND = "deleverage_stress_insurance_fund_total_usd"
+
+
+def stress_row(y: int) -> list[Any]:
+    """Leverage stress per venue (docs/stress.md): insurance funds and their drawdown, the ADL
+    risk level and how many instruments are at each level, long/short ratios. The change is
+    taken against the fund's highest balance of the last hour, as the "fund down 20 % in 1 h"
+    alert rule does."""
+    return [
+        row("Leverage stress: insurance funds, auto-deleveraging, positioning", y),
+        timeseries(
+            "Insurance funds (USD)",
+            "Each venue's insurance pools with a USD value, summed (Binance USD-M, Bybit, "
+            "OKX, as polled): what pays for bankruptcies before auto-deleveraging.",
+            "currencyUSD",
+            [target(FUND, "{{venue}}")],
+            (0, y + 1, 12, 8),
+        ),
+        timeseries(
+            "Insurance fund change from its 1 h high",
+            "The venue's funds now against their highest balance within the last hour (0: at "
+            "the high; -0.2 is the alert rule's threshold). A fund paying for a cascade falls "
+            "here first.",
+            "percentunit",
+            [target(f"{FUND} / max_over_time({FUND}[1h]) - 1", "{{venue}}")],
+            (12, y + 1, 12, 8),
+        )
+        .max(0)
+        .thresholds(thresholds((None, "red"), (-0.2, "orange"), (-0.05, "green"))),
+        _common(
+            statetimeline.Panel(),
+            "ADL risk level by venue",
+            "The highest auto-deleveraging risk among each venue's instruments, on one scale: "
+            "low, medium, high, active (the venue's trigger holds). Binance rates it; Bybit's "
+            "is its PnL drawdown against the trigger ratio.",
+            "none",
+            [target("deleverage_stress_adl_level_max", "{{venue}}")],
+            (0, y + 9, 12, 8),
+        )
+        .mappings(value_map(ADL_LEVELS))
+        .show_value(cm.VisibilityMode.NEVER)
+        .merge_values(True)
+        .row_height(0.8),
+        timeseries(
+            "Instruments per ADL level",
+            "How many instruments of each venue are at each ADL risk level above low (the "
+            "breadth of the risk: one symbol high, or the whole venue).",
+            "short",
+            [
+                target('deleverage_stress_adl_instruments{level!="low"}', "{{venue}} {{level}}"),
+            ],
+            (12, y + 9, 12, 8),
+            stacked=True,
+        ).decimals(0),
+        timeseries(
+            "Long/short ratio",
+            "Long over short by venue, symbol and metric (accounts, top accounts, top "
+            "positions, taker volume), for the symbols with series of their own. 1: even; "
+            "an extreme on either side is crowded positioning.",
+            "none",
+            [target("deleverage_stress_long_short_ratio", "{{venue}} {{symbol}} {{metric}}")],
+            (0, y + 17, 24, 8),
+        ),
+    ]
 
 
 def market_overview() -> Json:
@@ -370,6 +444,7 @@ def market_overview() -> Json:
         .show_legend()
         .mode(cm.TooltipDisplayMode.SINGLE)
         .show_value(cm.VisibilityMode.NEVER),
+        *stress_row(42),
     ]
     return dashboard(
         "deleverage-market",

@@ -107,8 +107,8 @@ class CcxtSettings(_Section):
 
 class StressSettings(_Section):
     """A venue's leverage-stress polling (ADL risk, insurance funds, long/short ratios, basis;
-    ``docs/stress.md``). Only venues with a stress plan poll (Binance USDⓈ-M, Bybit, OKX);
-    the key is ignored for the others."""
+    ``docs/stress.md``). Only venues with a stress plan poll (Binance USDⓈ-M, Bybit, OKX,
+    Gate.io); the key is ignored for the others."""
 
     enabled: bool = True
     """Off: the venue's stress endpoints are not polled, nor its websocket's stress topics

@@ -35,6 +35,9 @@ from .store import keys, reader
 from .store.embedded import embedded_redis
 from .venues import REGISTRY
 from .venues.binance.usdm import VENUE as BINANCE_USDM
+from .venues.bybit.venue import VENUE as BYBIT
+from .venues.gateio.instruments import VENUE as GATEIO
+from .venues.okx.instruments import VENUE as OKX
 
 log = structlog.get_logger(__name__)
 
@@ -100,7 +103,7 @@ def demo_venues(settings: Settings) -> list[str]:
     )
 
 
-SIMULATED_STRESS: Final = frozenset({BINANCE_USDM})
+SIMULATED_STRESS: Final = frozenset({BINANCE_USDM, BYBIT, GATEIO, OKX})
 """The venues whose simulator serves the stress endpoints (the others' would answer 404)."""
 
 

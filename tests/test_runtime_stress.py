@@ -22,6 +22,10 @@ from service.store.stress import read_latest
 from service.venues import REGISTRY
 from service.venues.binance.simulator import stress_wire
 from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
+from service.venues.bybit.simulator.server import BybitSimulator
+from service.venues.bybit.venue import VENUE as BYBIT
+from service.venues.okx.instruments import VENUE as OKX
+from service.venues.okx.simulator.server import OkxSimulator
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +76,12 @@ async def test_the_runtime_polls_stress_and_stores_every_kind_in_redis(
         states = (await read_latest(redis_client, [VENUE]))[VENUE]
         base = await asyncio.wait_for(runtime.serving(), 15)
         async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+
+            async def in_snapshot() -> bool:  # the API answers from a read at most 1 s old
+                r = await http.get("/v1/stress", params={"asset": "btc"})
+                return bool(r.status_code == 200 and r.json()["items"])
+
+            await eventually(in_snapshot, within=5)
             api = await http.get("/v1/stress", params={"asset": "btc"})
             scraped = (await http.get("/metrics")).text
         history = await redis_client.xrange(keys.stress_events(VENUE, StressKind.INSURANCE))
@@ -224,3 +234,46 @@ async def test_stress_polling_can_be_turned_off(sim: BinanceUsdmSimulator, redis
         assert runtime.stress == {}
     finally:
         await runtime.redis.aclose()
+
+
+@pytest.mark.parametrize("venue", [BYBIT, OKX])
+async def test_the_bybit_and_okx_cascades_show_in_v1_stress(
+    venue: str, redis_url: str, redis_client: aioredis.Redis
+) -> None:
+    """The same demo case on the Bybit and OKX simulators: ``long_unwind`` 20 times faster,
+    the venue-wide calls every second. Both funds lose more than 10 %; Bybit's ADL alerts
+    (a PnL drawdown against its trigger) reach high in the cascade and medium in the unwind
+    (OKX publishes no ADL risk)."""
+    simulator = BybitSimulator if venue == BYBIT else OkxSimulator
+    async with simulator("long_unwind", time_scale=20.0, list_only_simulated=True) as fast:
+        settings = load_settings(
+            set(REGISTRY), [], redis_url=redis_url, api={"port": 0},
+            venues={venue: {"ws_url": fast.ws_base_url, "rest_url": fast.rest_base_url,
+                            "stress": {"venue_every_s": 1.0}}},
+        )  # fmt: skip
+        runtime = Runtime(settings, {Component.COLLECT, Component.API})
+        task = asyncio.create_task(runtime.run())
+        seen: list[tuple[int | None, float | None]] = []
+        try:
+            base = await asyncio.wait_for(runtime.serving(), 15)
+            async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+
+                async def drained() -> bool:
+                    items = (await http.get("/v1/stress", params={"venue": venue})).json()
+                    for item in items["items"]:
+                        pcts = [p["change_1h_pct"] for p in item["insurance"]]
+                        low = min((p for p in pcts if p is not None), default=None)
+                        seen.append((item["adl_level_max"], low))
+                    levels = [level for level, _ in seen]
+                    adl = venue != BYBIT or (3 in levels and 2 in levels[levels.index(3) :])
+                    return adl and any(pct is not None and pct < -10 for _, pct in seen)
+
+                await eventually(drained, within=20)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    levels = [level for level, _ in seen]
+    if venue == BYBIT:
+        assert max(level or 0 for level in levels) == 3, seen  # never past the trigger
+    else:
+        assert all(level is None for level in levels), seen

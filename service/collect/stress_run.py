@@ -39,6 +39,8 @@ from ..venues.binance import stress as binance_stress
 from ..venues.binance.usdm import VENUE as BINANCE_USDM
 from ..venues.bybit import stress as bybit_stress
 from ..venues.bybit.venue import VENUE as BYBIT
+from ..venues.gateio import stress as gate_stress
+from ..venues.gateio.instruments import VENUE as GATEIO
 from ..venues.okx import stress as okx_stress
 from ..venues.okx.instruments import VENUE as OKX
 from .stress_poll import RequestBudget, StressPoller
@@ -87,10 +89,17 @@ def _okx(
     return okx_stress.plan(families, ccys, every_s=s.every_s, insurance_every_s=insurance)
 
 
+def _gate(
+    venue: str, markets: Mapping[str, Instrument], symbols: Sequence[str], s: StressSettings
+) -> list[StressRequest]:
+    return gate_stress.plan(markets, symbols, every_s=s.every_s)
+
+
 PLANS: Mapping[str, StressVenue] = {
     BINANCE_USDM: StressVenue(binance_stress.LIMITS, _binance),
     BYBIT: StressVenue(bybit_stress.LIMITS, _bybit),
     OKX: StressVenue(okx_stress.LIMITS, _okx),
+    GATEIO: StressVenue(gate_stress.LIMITS, _gate),
 }
 """The venues whose stress endpoints are polled (docs/stress.md has why the others are not)."""
 

@@ -1,30 +1,51 @@
 """Stress polling inside a venue's published request limits (service/collect/stress_poll.py),
-against the Binance USDⓈ-M simulator's REST on loopback, on a virtual clock that the poller,
-its budget and the simulator share: fifteen virtual minutes run in about a second.
+against the Binance USDⓈ-M, Bybit, OKX and Gate simulators' REST on loopback, on a virtual clock
+that the poller, its budget and the simulator share: fifteen virtual minutes run in about a
+second.
 
-The simulator counts every request against limits of its own (the venue's, scaled down to
-the share given to the poller) and answers 429 past them: a poller that overspends is caught
-by the server, not by the budget checking itself."""
+Each simulator counts every request against limits of its own (the venue's, scaled down to
+the share given to the poller) and answers the venue's rate-limit error past them (Binance
+429 ``-1003``, Bybit 403 ``access too frequent``, OKX 429 ``50011``, Gate 429
+``TOO_MANY_REQUESTS``): a poller that
+overspends is caught by the server, not by the budget checking itself."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from service.collect.stress_poll import RequestBudget, StressPoller
+from service.collect.stress_run import PLANS
+from service.config import StressSettings
 from service.events import AdlRisk, Basis, InsuranceFund, Positioning, StressEvent
 from service.simulate.asgi_server import AsgiServer
 from service.simulate.market import Market
 from service.simulate.scenario import DEFAULT_SCENARIO, get_scenario
-from service.venues._stress import Limit, units_per_window
+from service.venues._stress import Limit, StressRequest, units_per_window
 from service.venues.base import Instrument
 from service.venues.binance import stress
 from service.venues.binance.simulator import usdm_wire
 from service.venues.binance.simulator.usdm_rest import BinanceFuturesRest
+from service.venues.bybit import stress as bybit_stress
+from service.venues.bybit.simulator import wire as bybit_wire
+from service.venues.bybit.simulator.rest import BybitRest
+from service.venues.bybit.venue import VENUE as BYBIT
+from service.venues.gateio import stress as gate_stress
+from service.venues.gateio.instruments import VENUE as GATEIO
+from service.venues.gateio.simulator import wire as gate_wire
+from service.venues.gateio.simulator.rest import GateRest
+from service.venues.okx import stress as okx_stress
+from service.venues.okx.instruments import VENUE as OKX
+from service.venues.okx.simulator import wire as okx_wire
+from service.venues.okx.simulator.rest import OkxRest
+from service.venues.okx.simulator.server import OKX_SPECS
 
 VENUE = "binance_usdm"
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT",
@@ -64,8 +85,6 @@ def clock() -> VirtualClock:
 @pytest.fixture
 async def simulator(clock: VirtualClock) -> AsyncIterator[tuple[BinanceFuturesRest, str]]:
     info_text = usdm_wire.load_exchange_info()
-    import json
-
     contracts = usdm_wire.contracts(json.loads(info_text), SYMBOLS, ())
     market = Market(get_scenario(DEFAULT_SCENARIO), symbols=SYMBOLS)
     rest = BinanceFuturesRest(
@@ -163,3 +182,153 @@ async def test_the_budget_paces_to_the_window_and_refuses_an_impossible_charge(
         budget.wait_s([("req", 11)])
     with pytest.raises(ValueError, match="unknown limits"):
         RequestBudget([limit], {"weight": 0.5})
+
+
+# -- Bybit, OKX and Gate: the runtime's default plans against their simulators ------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One venue's test: its published limits, the shares given to the poller (the server
+    enforces each limit scaled to its share), the status its server refuses with."""
+
+    venue: str
+    limits: tuple[Limit, ...]
+    shares: dict[str, float]
+    refused_status: int
+    markets: dict[str, Instrument]
+
+
+def _bybit_markets() -> dict[str, Instrument]:
+    return {
+        s.symbol: Instrument(venue=BYBIT, symbol=s.symbol, base=s.base,
+                             quote="USDT" if s.symbol.endswith("USDT") else "USD",
+                             linear=s.symbol.endswith("USDT"))
+        for s in bybit_wire.BYBIT_SPECS
+    }  # fmt: skip
+
+
+def _okx_markets() -> dict[str, Instrument]:
+    return {
+        s.symbol: Instrument(venue=OKX, symbol=s.symbol, base=s.base,
+                             quote=s.symbol.split("-")[1], linear="-USDT-" in s.symbol)
+        for s in OKX_SPECS
+    }  # fmt: skip
+
+
+def _gate_markets() -> dict[str, Instrument]:
+    return {
+        s.symbol: Instrument(venue=GATEIO, symbol=s.symbol, base=s.base,
+                             quote=s.symbol.split("_")[1], linear=s.symbol.endswith("_USDT"))
+        for s in gate_wire.GATE_SPECS
+    }  # fmt: skip
+
+
+DEFAULT_SHARE = StressSettings().limit_share
+CASES = {
+    # The default share (150 requests per 5 s) is far above what six symbols ask for: the
+    # test gives 1 % (6 per 5 s), less than the plan's opening round of 8 calls.
+    BYBIT: Case(BYBIT, bybit_stress.LIMITS, {"ip": 0.01}, 403, _bybit_markets()),
+    # The default share already binds: 2 insurance calls per 2 s for 4 families, 1 call of
+    # each rubik statistic per 2 s for 2 currencies.
+    OKX: Case(OKX, okx_stress.LIMITS, dict.fromkeys(("insurance_fund", "long_short",
+              "taker_volume"), DEFAULT_SHARE), 429, _okx_markets()),
+    # 1 % of 200 per 10 s: 2, less than the opening round of 5 contracts.
+    GATEIO: Case(GATEIO, gate_stress.LIMITS, {"contract_stats": 0.01}, 429, _gate_markets()),
+}  # fmt: skip
+
+
+@asynccontextmanager
+async def _venue_simulator(
+    case: Case, clock: VirtualClock, shares: dict[str, float]
+) -> AsyncIterator[tuple[BybitRest | OkxRest | GateRest, str]]:
+    """The venue's REST app on loopback, its limits scaled to ``shares``."""
+    cap = {lim.name: _capacity(lim, shares[lim.name]) for lim in case.limits}
+    rest: BybitRest | OkxRest | GateRest
+    if case.venue == GATEIO:
+        market = Market(get_scenario(DEFAULT_SCENARIO), specs=gate_wire.GATE_SPECS)
+        listings = {s: gate_wire.load_contracts(s) for s in gate_wire.SETTLES}
+        contracts = {s: c for s, c in gate_wire.contracts(listings).items() if s in case.markets}
+        rest = GateRest(
+            listings, market=market, contracts=contracts, clock=clock.now_ms,
+            stats_limit=cap["contract_stats"],
+        )  # fmt: skip
+    elif case.venue == BYBIT:
+        market = Market(get_scenario(DEFAULT_SCENARIO), specs=bybit_wire.BYBIT_SPECS)
+        listings = {c: bybit_wire.load_instruments(c) for c in bybit_wire.CATEGORIES}
+        contracts = {s: c for s, c in bybit_wire.contracts(listings).items() if s in case.markets}
+        rest = BybitRest(
+            listings, market=market, contracts=contracts, clock=clock.now_ms, ip_limit=cap["ip"]
+        )
+    else:
+        market = Market(get_scenario(DEFAULT_SCENARIO), specs=OKX_SPECS)
+        listing = okx_wire.load_instruments()
+        contracts = okx_wire.contracts(json.loads(listing), market.symbols, ())
+        rest = OkxRest(
+            listing, market=market, contracts=contracts, clock=clock.now_ms,
+            insurance_limit=cap["insurance_fund"], long_short_limit=cap["long_short"],
+            taker_limit=cap["taker_volume"],
+        )  # fmt: skip
+    server = AsgiServer(rest.app)
+    port = await server.start()
+    try:
+        yield rest, f"http://127.0.0.1:{port}"
+    finally:
+        await server.stop()
+
+
+def _default_plan(case: Case) -> list[StressRequest]:
+    """The plan the runtime builds with the default settings (``stress_run.PLANS``)."""
+    return PLANS[case.venue].plan(case.venue, case.markets, sorted(case.markets), StressSettings())
+
+
+async def _run_plan(
+    case: Case, rest_url: str, clock: VirtualClock, shares: dict[str, float]
+) -> tuple[StressPoller, RequestBudget, list[StressEvent]]:
+    budget = RequestBudget(case.limits, shares, clock=clock.monotonic, sleep=clock.sleep)
+    events: list[StressEvent] = []
+    async with httpx.AsyncClient() as client:
+        poller = StressPoller(
+            case.venue, rest_url, _default_plan(case), budget, client, events.extend,
+            now_ms=clock.now_ms,
+        )  # fmt: skip
+        while clock.monotonic() < RUN_S:
+            await poller.run_due()
+            await clock.sleep(max(min(poller._due) - clock.monotonic(), 0.001))
+    return poller, budget, events
+
+
+@pytest.mark.parametrize("venue", sorted(CASES))
+async def test_the_default_plan_stays_inside_the_venue_limits_and_parses(
+    venue: str, clock: VirtualClock
+) -> None:
+    case = CASES[venue]
+    plan = _default_plan(case)
+    for lim in case.limits:  # at its nominal cadence the plan fits the default share
+        assert units_per_window(plan, lim) <= _capacity(lim, DEFAULT_SHARE)
+    async with _venue_simulator(case, clock, case.shares) as (rest, url):
+        poller, budget, events = await _run_plan(case, url, clock, case.shares)
+    assert rest.refused == 0
+    assert poller.failures == Counter()
+    assert not poller.stats.errors
+    assert poller.stats.filtered == 0
+    assert budget.waited_s > 0  # the opening round did not fit the share: it was paced
+    kinds = Counter(type(e).__name__ for e in events)
+    assert kinds[Positioning.__name__] >= 2 * (RUN_S // 300)
+    if venue != GATEIO:  # Gate publishes statistics only
+        assert kinds[InsuranceFund.__name__] >= 2 * (RUN_S // 300)
+    if venue == BYBIT:
+        assert kinds[AdlRisk.__name__] >= len(case.markets) * (RUN_S // 60)
+
+
+@pytest.mark.parametrize("venue", sorted(CASES))
+async def test_a_poller_given_more_than_the_share_is_refused_by_the_venue(
+    venue: str, clock: VirtualClock
+) -> None:
+    """The control: twice the share the server allows gets the venue's rate-limit errors."""
+    case = CASES[venue]
+    doubled = {name: share * 2 for name, share in case.shares.items()}
+    async with _venue_simulator(case, clock, case.shares) as (rest, url):
+        poller, _, _ = await _run_plan(case, url, clock, doubled)
+    assert rest.refused > 0
+    assert poller.failures == Counter({f"http_{case.refused_status}": rest.refused})

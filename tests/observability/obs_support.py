@@ -52,9 +52,10 @@ def load_dashboards() -> dict[str, Json]:
 
 
 def panels(dashboard: Json) -> Iterator[Json]:
-    """Every panel, rows' nested panels included."""
+    """Every panel, rows' nested panels included (a row itself is a header, not a panel)."""
     for p in dashboard.get("panels", []):
-        yield p
+        if p.get("type") != "row":
+            yield p
         yield from p.get("panels", [])
 
 

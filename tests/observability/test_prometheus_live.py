@@ -4,7 +4,8 @@ The service runs in-process (collectors, detector, API on a free port) against t
 USDⓈ-M, Binance COIN-M and Bybit simulators playing ``long_unwind`` five times faster than
 real time; Debian's ``prometheus`` scrapes it with the project's own
 ``config/prometheus/`` (only the target rewritten). Then every dashboard query, with its
-variables substituted by values Prometheus knows, and every recording rule must return data.
+variables substituted by values Prometheus knows, and every recording rule must return data;
+the market overview's stress row must show the cascade (ADL levels high, funds drawn down).
 """
 
 from __future__ import annotations
@@ -84,7 +85,13 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
                 redis_url=TEST_REDIS_URL,
                 api={"port": 0},
                 venues={
-                    name: {"ws_url": s.ws_base_url, "rest_url": s.rest_base_url}
+                    name: {
+                        "ws_url": s.ws_base_url,
+                        "rest_url": s.rest_base_url,
+                        # the venue-wide stress calls every second, as the demo (5 s):
+                        # the stress row sees the cascade (ignored by COIN-M: no plan)
+                        "stress": {"venue_every_s": 1.0},
+                    }
                     for name, s in sims.items()
                 },
                 detector={
@@ -176,6 +183,29 @@ async def test_every_dashboard_query_finds_data_in_a_real_prometheus(stack: Stac
     count, empty = await _until_all_have_data(stack, resolve)
     assert count >= 30
     assert not empty, "queries without data:\n" + "\n".join(f"{q.where}: {q.expr}" for q in empty)
+
+
+STRESS_CASCADE = {
+    "Binance rates its symbols high": 'deleverage_stress_adl_level_max{venue="binance_usdm"} == 3',
+    "Bybit's drawdown comes high": 'deleverage_stress_adl_level_max{venue="bybit"} == 3',
+    "instruments counted high": 'deleverage_stress_adl_instruments{level="high"} > 0',
+    "a fund 5 % under its 1 h high": (
+        "deleverage_stress_insurance_fund_total_usd"
+        " / max_over_time(deleverage_stress_insurance_fund_total_usd[1h]) - 1 < -0.05"
+    ),
+    "long/short ratios": 'deleverage_stress_long_short_ratio{venue=~"binance_usdm|bybit"}',
+}
+"""What the market overview's stress row shows of ``long_unwind``'s cascade (its own
+queries, narrowed): both venues' ADL level at high, the instruments counted at it, the
+funds drawn down."""
+
+
+async def test_the_stress_row_shows_the_cascade_in_a_real_prometheus(stack: Stack) -> None:
+    async def resolve() -> list[Query]:
+        return [Query(where, expr) for where, expr in STRESS_CASCADE.items()]
+
+    _, empty = await _until_all_have_data(stack, resolve, DEADLINE_S + 30)
+    assert not empty, "not seen:\n" + "\n".join(f"{q.where}: {q.expr}" for q in empty)
 
 
 async def test_every_recording_rule_and_its_expression_find_data(stack: Stack) -> None:

@@ -1,15 +1,19 @@
 """``GET /v1/stress``: the stress states the writer stored, per venue, filtered by venue and
 asset; an insurance pool's change over the last hour; problems for bad input and a Redis
-that is down."""
+that is down. Answered from the API's snapshot (over real HTTP: a write after the read does
+not show within the period). ``GET /v1/assets/{asset}``: the asset's stress figures."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from asgi_lifespan import LifespanManager
+from publish_support import open_interest, snapshot, store_events, store_health
 
 from service.config import Settings
 from service.events import (
@@ -24,6 +28,7 @@ from service.events import (
 from service.publish.api import create_app
 from service.publish.api.params import rfc3339
 from service.publish.api.problems import STORE_UNAVAILABLE
+from service.simulate.asgi_server import AsgiServer
 from service.store.stress import StressWriter
 
 PROBLEM = "application/problem+json"
@@ -127,3 +132,109 @@ async def test_stress_is_a_503_problem_when_redis_is_unreachable(settings: Setti
         await dead.aclose()
     assert r.status_code == 503
     assert r.json()["type"] == STORE_UNAVAILABLE
+
+
+@asynccontextmanager
+async def _served(settings: Settings, redis: aioredis.Redis) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over real HTTP on loopback (uvicorn), its lifespan (the snapshot task) run."""
+    async with LifespanManager(create_app(settings, redis=redis)) as manager:
+        server = AsgiServer(manager.app)
+        port = await server.start()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as c:
+                yield c
+        finally:
+            await server.stop()
+
+
+async def test_stress_is_answered_from_the_snapshot_not_per_request(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    """With ``api.snapshot_s`` 30, a balance written after the snapshot's read does not show
+    until the next read: no request reads Redis."""
+    slow = settings.model_copy(update={"api": settings.api.model_copy(update={"snapshot_s": 30})})
+    now = _now()
+    await _store(redis, [_fund(1_000_000.0, now - 2000)], [_fund(900_000.0, now)])
+    async with _served(slow, redis) as http:
+        first = (await http.get("/v1/stress")).json()
+        await _store(redis, [_fund(100.0, _now())])  # after the read
+        again = [(await http.get("/v1/stress")).json() for _ in range(3)]
+        filtered = (await http.get("/v1/stress", params={"venue": "bybit"})).json()
+    (pool,) = first["items"][0]["insurance"]
+    assert (pool["balance_usd"], pool["change_1h_usd"]) == (900_000.0, -100_000.0)
+    assert all(a == first for a in again)
+    assert filtered == first
+
+
+async def test_the_asset_view_carries_its_adl_levels_pools_positioning_and_basis(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    now = _now()
+    await store_health(redis, snapshot("binance_usdm"), snapshot("bybit"))
+    await store_events(
+        redis,
+        [
+            open_interest("binance_usdm", "BTCUSDT", 6e9),
+            open_interest("bybit", "BTCUSDT", 2e9),
+            open_interest("bybit", "ETHUSDT", 1e9),
+        ],
+    )
+    other_pool = InsuranceFund(
+        venue="bybit", symbol="SOLUSDT", base="SOL", ts_ms=now, recv_ms=now, pool="SOLUSDT",
+        asset="USDT", balance=5.0, balance_usd=5.0, symbols=("SOLUSDT",),
+    )  # fmt: skip
+    binance_pool = InsuranceFund(
+        venue="binance_usdm", symbol="BTCUSDT", base="*", ts_ms=now, recv_ms=now,
+        pool="BTCUSDT", asset="USDT", balance=8e8, balance_usd=8e8,
+        symbols=("BTCUSDT", "ETHUSDT"),
+    )  # fmt: skip
+    ratio = Positioning(
+        venue="binance_usdm", symbol="BTCUSDT", base="BTC", ts_ms=now, recv_ms=now,
+        metric=PositioningMetric.TOP_POSITIONS, period_s=300, long_short_ratio=0.5,
+        long_share=1 / 3,
+    )  # fmt: skip
+    basis = Basis(
+        venue="binance_usdm", symbol="BTCUSDT", base="BTC", ts_ms=now, recv_ms=now,
+        contract="perpetual", futures_price=99_900.0, index_price=100_000.0, basis=-100.0,
+        basis_rate=-0.001, annualized_rate=None,
+    )  # fmt: skip
+    await _store(
+        redis,
+        [_fund(1_000_000.0, now - 2000)],
+        [
+            _fund(700_000.0, now),  # the shared pool lists BTCUSDT: BTC's too
+            other_pool,  # SOL's alone: not BTC's
+            binance_pool,
+            _adl("BTCUSDT", "BTC", AdlLevel.HIGH, "-0.25", now),
+            _adl("ETHUSDT", "ETH", AdlLevel.ACTIVE, "-0.5", now),  # ETH's, not BTC's
+            ratio,
+            basis,
+        ],
+    )
+    async with _served(settings, redis) as http:
+        r = await http.get("/v1/assets/btc")
+        listed = (await http.get("/v1/assets")).json()["items"]
+        eth = (await http.get("/v1/assets/ETH")).json()["stress"]
+    assert r.status_code == 200, r.text
+    btc = r.json()
+    assert btc["asset"] == "BTC"
+    assert btc["oi_usd"] == pytest.approx(8e9)  # the asset's own fields are unchanged
+    assert {i["symbol"] for i in btc["instruments"]} == {"BTCUSDT"}
+    stress = btc["stress"]
+    assert stress["adl_level_max"] == 3
+    binance, bybit = stress["venues"]
+    assert bybit["venue"] == "bybit"
+    assert [(a["symbol"], a["level_name"]) for a in bybit["adl"]] == [("BTCUSDT", "high")]
+    (pool,) = bybit["insurance"]
+    assert (pool["pool"], pool["change_1h_pct"]) == ("BTCUSDT", pytest.approx(-30.0))
+    assert bybit["positioning"] == []
+    assert binance["venue"] == "binance_usdm"
+    assert binance["adl_level_max"] is None
+    assert [p["balance_usd"] for p in binance["insurance"]] == [8e8]
+    assert binance["positioning"][0]["metric"] == "top_positions"
+    assert binance["basis"][0]["basis_rate"] == -0.001
+    assert all("stress" not in item for item in listed)  # the list stays as it was
+    assert eth["adl_level_max"] == 4
+    # Binance's pool lists ETHUSDT, but ETH has no instrument stored on Binance here.
+    (eth_bybit,) = eth["venues"]
+    assert [p["pool"] for p in eth_bybit["insurance"]] == ["BTCUSDT"]

@@ -12,6 +12,7 @@ from service.venues._stress import units_per_window
 from service.venues.base import Instrument, ParseStats
 from service.venues.binance import stress as binance
 from service.venues.bybit import stress as bybit
+from service.venues.gateio import stress as gate
 from service.venues.okx import stress as okx
 
 RECV = 1_800_000_000_000
@@ -82,3 +83,26 @@ def test_okx_plan_load_per_endpoint_limit() -> None:
     assert units_per_window(plan, okx.TAKER_LIMIT) == pytest.approx(100 * 2 / 300)
     for limit in okx.LIMITS:
         assert units_per_window(plan, limit) <= limit.capacity
+
+
+def test_gate_plan_one_stats_call_per_contract_on_its_settlement() -> None:
+    symbols = [f"C{i}_USDT" for i in range(300)]
+    mk: dict[str, Instrument] = markets("gateio", {s: s[:-5] for s in symbols})
+    mk["BTC_USD"] = Instrument(venue="gateio", symbol="BTC_USD", base="BTC", quote="USD",
+                               linear=False, contract_size=1.0)  # fmt: skip
+    plan = gate.plan(mk, [*symbols, "BTC_USD"])
+    assert {r.path for r in plan} == {
+        "/api/v4/futures/usdt/contract_stats", "/api/v4/futures/btc/contract_stats",
+    }  # fmt: skip
+    # 301 calls every 5 min: about 10 in any 10 s, a twentieth of Gate's 200 per endpoint
+    per_10s = units_per_window(plan, gate.CONTRACT_STATS_LIMIT)
+    assert per_10s == pytest.approx(301 * 10 / 300)
+    assert per_10s < gate.CONTRACT_STATS_LIMIT.capacity / 15
+    [btc] = [r for r in plan if dict(r.params)["contract"] == "BTC_USD"]
+    stats = ParseStats()
+    events = btc.parse(body("gateio_contract_stats.json"), RECV, stats)
+    assert [e.symbol for e in events] == ["BTC_USD"] * 4  # the rows do not name it
+    assert all(isinstance(e, Positioning) and e.period_s == 300 for e in events)
+    assert not stats.errors
+    with pytest.raises(ValueError, match="interval"):
+        gate.plan(mk, symbols, interval="7m")

@@ -93,10 +93,11 @@ def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         api = settings.api
+        stress_venues = sorted(settings.enabled_venues())
         if given is not None:
             async with (
                 _hub(settings, given) as hub,
-                Snapshots(given, api.snapshot_s, api.max_limit + 1) as snaps,
+                Snapshots(given, api.snapshot_s, api.max_limit + 1, stress_venues) as snaps,
             ):
                 app.state.hub = hub  # also here: tools and tests read its stats
                 app.state.snapshots = snaps
@@ -109,7 +110,7 @@ def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[Fas
         try:
             async with (
                 _hub(settings, client) as hub,
-                Snapshots(client, api.snapshot_s, api.max_limit + 1) as snaps,
+                Snapshots(client, api.snapshot_s, api.max_limit + 1, stress_venues) as snaps,
             ):
                 app.state.hub = hub
                 app.state.snapshots = snaps

@@ -508,3 +508,24 @@ class StressVenue(BaseModel):
 
 class StressList(BaseModel):
     items: list[StressVenue] = Field(description="Sorted by venue; venues with no data left out.")
+
+
+class AssetStress(BaseModel):
+    """An asset's leverage-stress figures across venues (docs/stress.md)."""
+
+    adl_level_max: int | None = Field(
+        description="The highest ADL level among the asset's instruments on every venue "
+        "(1 low to 4 active; null: none rated).",
+        examples=[3],
+    )
+    venues: list[StressVenue] = Field(
+        description="Per venue with data, sorted: the ADL risk of the asset's instruments, "
+        "the insurance pools that cover them (its own, and shared pools listing one of its "
+        "instruments), long/short figures and basis."
+    )
+
+
+class AssetDetail(AssetItem):
+    """One asset across every venue and contract, with its leverage-stress figures."""
+
+    stress: AssetStress

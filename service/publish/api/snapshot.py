@@ -1,8 +1,9 @@
 """What the data endpoints answer from: an in-memory view of Redis, read once per period.
 
 A request no longer reads every instrument's keys: :class:`Snapshots` reads the market
-(instruments, their latest events and pressure scores, the venues' health) in one
-concurrent round of reads (:class:`~service.store.market.MarketReader`: one script call per
+(instruments, their latest events and pressure scores, the venues' health, and the venues'
+leverage-stress states with their insurance pools of an hour ago) in one concurrent round
+of reads (:class:`~service.store.market.MarketReader`: one script call per
 250 instruments, decoding only what changed), and follows the liquidation tape's index for the
 assets' liquidation sums (:class:`LiquidationWindow`), so a refresh costs the market's size
 once, not once per request. The responses built from a view (pressure ranking, asset
@@ -26,7 +27,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final, TypeVar
@@ -39,10 +40,11 @@ from redis.exceptions import RedisError
 
 from ...config import Settings
 from ...detect.assets import AssetView, build_asset_views
-from ...events import Event, InstrumentId, Kind, Liquidation, Side
+from ...events import Event, InstrumentId, InsuranceFund, Kind, Liquidation, Side, StressEvent
 from ...health import HealthSnapshot
 from ...scores import Pressure
 from ...store import reader, tape
+from ...store import stress as stress_store
 from ...store.market import MarketReader
 from ...store.reader import LiquidationSums
 from .freshness import feed_problem
@@ -174,6 +176,11 @@ class View:
     """The newest liquidations of the tape (``head_size`` at most), newest first, each with
     its index position: the first page of ``/v1/liquidations`` when it holds more than the
     page (else the page needs older entries, and reads the index in Redis)."""
+    stress: dict[str, dict[str, StressEvent]] = field(default_factory=dict)
+    """Each stress venue's newest states by field (:func:`~service.store.stress.read_latest`)."""
+    stress_before: dict[tuple[str, str, str], InsuranceFund] = field(default_factory=dict)
+    """The oldest insurance balance of each ``(venue, pool, asset)`` stored within the hour
+    before the read (:func:`~service.store.stress.insurance_before`): their change's base."""
     _memo: dict[Any, Any] = field(default_factory=dict)
 
     def memo(self, key: Any, build: Callable[[], T]) -> T:
@@ -248,8 +255,17 @@ class Snapshots:
     """The current :class:`View` of one Redis, refreshed in the background (see module doc).
     Use as an async context manager: the refresh task runs inside it."""
 
-    def __init__(self, client: aioredis.Redis, period_s: float, head_size: int = 1001) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        period_s: float,
+        head_size: int = 1001,
+        stress_venues: Sequence[str] = (),
+    ) -> None:
+        """``stress_venues``: the venues whose stress states each read takes (the enabled
+        ones)."""
         self._client = client
+        self._stress_venues = list(stress_venues)
         self._period_s = period_s
         self._head_size = head_size
         self._view: View | None = None
@@ -298,20 +314,34 @@ class Snapshots:
     async def _read(self, started: float) -> View:
         client = self._client
         read_ms = time.time_ns() // 1_000_000
-        (pairs, latest, pressures), health, _ = await asyncio.gather(
+        (pairs, latest, pressures), health, _, (stress, before) = await asyncio.gather(
             self._market.read(),
             reader.health_snapshots(client),
             self._window.update(client, read_ms),
+            self._read_stress(read_ms),
         )
         view = View(
             started, read_ms, pairs, latest, pressures, health, self._window.totals(),
-            self._window.head(self._head_size),
+            self._window.head(self._head_size), stress, before,
         )  # fmt: skip
         if self._view is None or self._view.started < started:
             self._view = view
         self._last_duration_s = time.monotonic() - started
         self.refreshes += 1
         return view
+
+    async def _read_stress(
+        self, read_ms: int
+    ) -> tuple[dict[str, dict[str, StressEvent]], dict[tuple[str, str, str], InsuranceFund]]:
+        venues = self._stress_venues
+        if not venues:
+            return {}, {}
+        since = read_ms - stress_store.CHANGE_WINDOW_MS
+        latest, before = await asyncio.gather(
+            stress_store.read_latest(self._client, venues),
+            stress_store.insurance_before(self._client, venues, since),
+        )
+        return latest, before
 
     async def _run(self) -> None:
         """Refresh so that a new view is there before the current one is ``period_s`` old

@@ -1,8 +1,10 @@
 """Gate.io futures contract statistics as stress events (docs/stress.md).
 
 ``GET /api/v4/futures/{settle}/contract_stats?contract=&interval=&limit=``
-(https://www.gate.io/docs/developers/apiv4/en/#futures-statistics; public; its weight is
-Gate's per-IP limit of public futures endpoints, not re-verified here). Per period: the
+(https://www.gate.io/docs/developers/apiv4/en/#futures-statistics; public). Its limit is
+Gate's for public endpoints since 2024-01-22: 200 requests per 10 s per endpoint and IP
+(Gate's announcement "Latest Announcement on API Rate Limit Adjustments"; past it HTTP 429,
+label ``TOO_MANY_REQUESTS``). Per period: the
 long/short ratios ``lsr_taker`` (taker buy over sell), ``lsr_account`` (accounts),
 ``top_lsr_account`` and ``top_lsr_size`` (top traders' accounts and position sizes), open
 interest, and the liquidated sizes (``long_liq_size``/``short_liq_size`` in contracts,
@@ -20,6 +22,7 @@ Example (docs; its values are placeholders)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -28,12 +31,15 @@ from ...events import Positioning, PositioningMetric, StressEvent
 from .. import _stress
 from .._numbers import Finite
 from ..base import Instrument, ParseStats
-from .instruments import VENUE
+from .instruments import VENUE, settle_of
 
 PERIOD_S: Final = {"5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400}
 CONTRACT_STATS_PATH: Final = "/api/v4/futures/{settle}/contract_stats"
 MS_FROM: Final = 100_000_000_000
 """A ``time`` at or above this is in milliseconds (1973 in ms; 5138 in seconds)."""
+CONTRACT_STATS_LIMIT: Final = _stress.Limit("contract_stats", 200, 10.0)
+"""Gate's limit of one public endpoint per IP: 200 requests in any 10 s."""
+LIMITS: Final = (CONTRACT_STATS_LIMIT,)
 
 
 class _Stats(msgspec.Struct):
@@ -79,3 +85,29 @@ def parse_contract_stats(
         return out
 
     return _stress.read(VENUE, stats, body, parse)
+
+
+def plan(
+    markets: Mapping[str, Instrument], symbols: Sequence[str], *, interval: str = "5m",
+    every_s: float = 300.0,
+) -> list[_stress.StressRequest]:  # fmt: skip
+    """The Gate stress polls: per contract, its statistics of the last ``interval`` (one row)
+    every ``every_s``, each one request against :data:`CONTRACT_STATS_LIMIT`."""
+    if interval not in PERIOD_S:
+        raise ValueError(f"interval {interval!r} is not one of {sorted(PERIOD_S)}")
+    period_s = PERIOD_S[interval]
+    out = []
+    for symbol in symbols:
+        inst = markets[symbol]
+
+        def parse(
+            body: bytes, recv_ms: int, stats: ParseStats, inst: Instrument = inst
+        ) -> list[StressEvent]:
+            return parse_contract_stats(body, inst, recv_ms, stats, period_s)
+
+        path = CONTRACT_STATS_PATH.format(settle=settle_of(inst))
+        q = (("contract", symbol), ("interval", interval), ("limit", "1"))
+        out.append(
+            _stress.StressRequest(path, q, ((CONTRACT_STATS_LIMIT.name, 1),), every_s, parse)
+        )
+    return out

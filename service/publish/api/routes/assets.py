@@ -1,5 +1,6 @@
 """``GET /v1/assets``, ``GET /v1/assets/{asset}`` and ``GET /v1/assets/{asset}/history``: each
-asset across venues and contracts, now and over the last hours."""
+asset across venues and contracts, now and over the last hours. One asset's answer carries
+its leverage-stress figures too (``stress``: docs/stress.md), from the same snapshot."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from ....config import Settings
 from ....detect.assets import AssetView, build_asset_views
-from ....events import annualized
+from ....events import InsuranceFund, StressEvent, annualized
 from ....store import reader, series
 from ..deps import LimitDep, RedisDep, SettingsDep, ViewDep
 from ..freshness import feed_problem
-from ..models import AssetHistory, AssetItem, AssetList
+from ..models import AssetDetail, AssetHistory, AssetList
 from ..params import MAX_NAME_CHARS, rfc3339, rfc3339_or_none
 from ..problems import invalid_param, responses
 from ..snapshot import ASSET_WINDOW_S, View
+from .stress import stress_items
 
 router = APIRouter(tags=["assets"])
 
@@ -76,8 +78,12 @@ def _kept_item(view: View, v: AssetView) -> dict[str, Any]:
 
 @router.get(
     "/assets/{asset}",
-    response_model=AssetItem,
-    summary="One asset across venues",
+    response_model=AssetDetail,
+    summary="One asset across venues, with its leverage-stress figures",
+    description="The asset's item as in `/v1/assets`, and `stress`: per venue, the ADL risk "
+    "of the asset's instruments, the insurance pools that cover them (the asset's own, and "
+    "shared pools that list one of its instruments), long/short figures and basis, as in "
+    "`/v1/stress`.",
     responses=responses(404, 422, 503),
 )
 async def get_asset(
@@ -92,11 +98,31 @@ async def get_asset(
         found = view.asset(name, settings)
         if found is None:
             raise HTTPException(404, f"no instrument of asset {asset}")
-        return view.json(("asset", name), AssetItem, partial(_item, found))
+        return view.json(("asset", name), AssetDetail, partial(_detail, view, settings, found))
     views = await _views(client, view, settings, window_s, asset=name)
     if name not in views:
         raise HTTPException(404, f"no instrument of asset {asset}")
-    return _item(views[name])
+    return _detail(view, settings, views[name])
+
+
+def _detail(view: View, settings: Settings, v: AssetView) -> dict[str, Any]:
+    return {**_item(v), "stress": asset_stress(view, settings, v)}
+
+
+def asset_stress(view: View, settings: Settings, v: AssetView) -> dict[str, Any]:
+    """The snapshot's stress states of the asset of ``v``: those of its base, and the shared
+    insurance pools (base ``*``) that list one of its instruments."""
+    name = v.asset
+    ours = {(i.venue, i.symbol) for i in v.instruments}
+
+    def keep(ev: StressEvent) -> bool:
+        if ev.base.upper() == name:
+            return True
+        return isinstance(ev, InsuranceFund) and any((ev.venue, s) in ours for s in ev.symbols)
+
+    items = stress_items(view, settings.enabled_venues(), keep)
+    levels = [i["adl_level_max"] for i in items if i["adl_level_max"] is not None]
+    return {"adl_level_max": max(levels, default=None), "venues": items}
 
 
 async def _views(

@@ -1,20 +1,25 @@
 """``GET /v1/stress``: what each venue publishes of leverage stress (insurance funds, ADL
-risk, long/short ratios, basis), as last polled (docs/stress.md)."""
+risk, long/short ratios, basis), as last polled (docs/stress.md); and the items the asset
+view (``GET /v1/assets/{asset}``) shows of it.
+
+Answered from the API's snapshot (:mod:`..snapshot`: the stress states and the insurance
+pools of an hour ago are read with the market, once per ``api.snapshot_s``), not from Redis
+per request; the unfiltered answer is rendered once per snapshot."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
 
 from ....events import AdlRisk, Basis, InsuranceFund, Positioning, StressEvent
-from ....store import stress as store
-from ..deps import RedisDep, SettingsDep
+from ..deps import SettingsDep, ViewDep
 from ..models import StressList
 from ..params import AssetQuery, VenueQuery, rfc3339
 from ..problems import responses
+from ..snapshot import View
 
 router = APIRouter(tags=["stress"])
 
@@ -30,27 +35,34 @@ router = APIRouter(tags=["stress"])
     responses=responses(422, 503),
 )
 async def list_stress(
-    client: RedisDep,
+    view: ViewDep,
     settings: SettingsDep,
     venue: VenueQuery = None,
     asset: AssetQuery = None,
-) -> dict[str, Any]:
+) -> Any:
     venues = sorted(v for v in settings.enabled_venues() if venue is None or v == venue)
-    if not venues:
-        return {"items": []}
-    now = time.time_ns() // 1_000_000
-    latest = await store.read_latest(client, venues)
-    before = await store.insurance_before(client, venues, now - store.CHANGE_WINDOW_MS)
     wanted = asset.upper() if asset is not None else None
+    if venue is None and wanted is None:
+        build = partial(_list, view, venues, lambda ev: True)
+        return view.json("stress", StressList, build)
+    return _list(view, venues, lambda ev: wanted is None or ev.base.upper() == wanted)
+
+
+def _list(view: View, venues: list[str], keep: Callable[[StressEvent], bool]) -> dict[str, Any]:
+    return {"items": stress_items(view, venues, keep)}
+
+
+def stress_items(
+    view: View, venues: Collection[str], keep: Callable[[StressEvent], bool]
+) -> list[dict[str, Any]]:
+    """The item of each of ``venues`` (sorted) from the snapshot's states that ``keep``
+    accepts; venues left with none are left out."""
     items = []
-    for name in venues:
-        states = [
-            ev for _, ev in sorted(latest.get(name, {}).items())
-            if wanted is None or ev.base.upper() == wanted
-        ]  # fmt: skip
+    for name in sorted(venues):
+        states = [ev for _, ev in sorted(view.stress.get(name, {}).items()) if keep(ev)]
         if states:
-            items.append(venue_item(name, states, before))
-    return {"items": items}
+            items.append(venue_item(name, states, view.stress_before))
+    return items
 
 
 def venue_item(

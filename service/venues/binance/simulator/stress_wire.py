@@ -2,14 +2,15 @@
 shapes (the docs' examples: ``tests/venues/fixtures/stress``). Pure functions; the routes
 are :mod:`.usdm_rest`'s.
 
-What the simulator knows of stress follows the scenario's phases (:func:`adl_rating`,
-:func:`insurance_balance`): the ADL rating of an affected asset's symbols is ``medium`` while
-it unwinds and ``high`` in a cascade (``low`` otherwise), and the insurance fund, one USDT
-pool of every simulated symbol, drains while positions are liquidated (0.6 % of its full
-balance per scenario second of cascade, 0.1 % of unwinding) and refills in calm phases
-(0.75 % a second), so that a cycle of ``long_unwind`` takes it down by 30 % and back. The
-long/short shares and taker volumes stay even; the basis follows the market (its mark
-against its index).
+What the simulator knows of stress follows the scenario's phases, as every simulated
+venue's does (:mod:`service.simulate.stress`): the ADL rating of an affected asset's symbols
+is ``medium`` while it unwinds and ``high`` in a cascade (``low`` otherwise:
+:func:`adl_rating`), and the insurance fund, one USDT pool of every simulated symbol, drains
+while positions are liquidated (0.6 % of its full balance per scenario second of cascade,
+0.1 % of unwinding) and refills in calm phases (0.75 % a second), so that a cycle of
+``long_unwind`` takes it down by 30 % and back (:func:`insurance_balance`). The long/short
+shares and taker volumes stay even; the basis follows the market (its mark against its
+index).
 
 Limits, as the venue publishes them: ``symbolAdlRisk`` and ``insuranceBalance`` weigh 1;
 the ``futures/data`` endpoints weigh 0 and are limited to 1000 requests per 5 minutes per IP
@@ -22,7 +23,10 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from ....simulate.market import Quote
-from ....simulate.scenario import PhaseAt, Regime, Scenario
+from ....simulate.scenario import PhaseAt, Scenario
+from ....simulate.stress import MAX_DRAIN as MAX_DRAIN  # its floor, for callers
+from ....simulate.stress import adl_rating as adl_rating  # the routes read it here
+from ....simulate.stress import drained_share
 from .usdm_wire import Contract, fmt
 
 FUTURES_DATA_LIMIT: Final = 1000
@@ -34,30 +38,9 @@ PERIODS_MS: Final = {"5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_60
                      "1d": 86_400_000}  # fmt: skip
 
 
-DRAIN_PER_S: Final = {Regime.CASCADE: 0.006, Regime.UNWINDING: 0.001, Regime.BUILDING: 0.0,
-                       Regime.CALM: -0.0075}  # fmt: skip
-"""Share of the full balance the fund loses per scenario second of each regime (negative:
-refilled)."""
-MAX_DRAIN: Final = 0.8
-RATINGS: Final = {Regime.CASCADE: "high", Regime.UNWINDING: "medium"}
-
-
-def adl_rating(at: PhaseAt, base: str) -> str:
-    """The rating of a symbol of ``base`` during the phase ``at``: ``high`` in a cascade of
-    that asset, ``medium`` while it unwinds, else ``low``."""
-    label = at.phase.label
-    affected = base in at.phase.drifts or base in label.assets
-    return RATINGS.get(label.regime, "low") if affected else "low"
-
-
 def insurance_balance(scenario: Scenario, at: PhaseAt) -> float:
-    """The fund's USDT balance at ``at``: drained and refilled phase by phase since the
-    cycle began (full at its start), between full and ``1 - MAX_DRAIN`` of it."""
-    drained = 0.0
-    for i, phase in enumerate(scenario.phases[: at.index + 1]):
-        seconds = at.offset_s if i == at.index else phase.duration_s
-        drained = min(MAX_DRAIN, max(0.0, drained + DRAIN_PER_S[phase.label.regime] * seconds))
-    return INSURANCE_BALANCE_USDT * (1.0 - drained)
+    """The fund's USDT balance at ``at`` (:func:`~service.simulate.stress.drained_share`)."""
+    return INSURANCE_BALANCE_USDT * (1.0 - drained_share(scenario, at))
 
 
 def adl_risk(symbol: str, now_ms: int, rating: str = "low") -> dict[str, Any]:

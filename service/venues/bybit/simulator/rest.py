@@ -19,25 +19,41 @@
   [&limit=]`` → ``{"category":"linear","list":[{"symbol":"BTCUSDT","fundingRate":"0.0001",
   "fundingRateTimestamp":"1760000000000"}]}`` (``limit`` 200 by default, 1 to 200).
 
+* The leverage-stress endpoints (values from the scenario: :mod:`.stress_wire`), each
+  answered only given the ``market``: ``GET /v5/market/adlAlert[?symbol=]``,
+  ``GET /v5/market/insurance[?coin=]`` and ``GET /v5/market/account-ratio?category=&symbol=
+  &period=[&limit=]`` (``limit`` 50 by default, 1 to 500; newest first).
+
 Errors answer HTTP 200 with a non-zero ``retCode``, as the venue does (code ``10001``,
 "params error"; the exact texts are ours).
+
+**The IP limit.** Every request, whatever its path, counts against one per-IP limit over a
+sliding window: 600 requests in any 5 s (``ip_limit``; the venue's, for all traffic to
+``api.bybit.com``). Past it the answer is HTTP 403 with the text ``access too frequent``, as
+the docs name the error (the edge answers it, not the v5 API: no JSON envelope). The venue
+then bans the IP for at least 10 minutes; the simulator refuses only the requests over the
+window (:attr:`BybitRest.refused` counts them), so that a test sees each one.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import unquote
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ....simulate import history
 from ....simulate.market import Market
-from . import wire
+from ....simulate.stress import WindowCounter
+from . import stress_wire, wire
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
@@ -45,6 +61,31 @@ MAX_LIMIT = 1000
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+IP_LIMIT: Final = 600
+IP_WINDOW_MS: Final = 5_000
+TOO_FREQUENT: Final = "access too frequent"
+MAX_RATIO_LIMIT: Final = 500
+
+
+class IpLimit:
+    """ASGI middleware: every HTTP request counted against ``counter`` per client IP; over
+    it, HTTP 403 :data:`TOO_FREQUENT` and the app is not called."""
+
+    def __init__(self, app: ASGIApp, counter: WindowCounter, clock: Callable[[], int]) -> None:
+        self.app = app
+        self.counter = counter
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            client = scope.get("client")
+            ip = client[0] if client else "unknown"
+            if not self.counter.add(ip, self.clock()):
+                await PlainTextResponse(TOO_FREQUENT, 403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 INTERVALS: Final = {"5min": "5m", "15min": "15m", "30min": "30m", "1h": "1h", "4h": "4h",
@@ -63,20 +104,37 @@ class BybitRest:
         clock: Callable[[], int] = _now_ms,
         market: Market | None = None,
         contracts: Mapping[str, wire.Contract] | None = None,
+        ip_limit: int = IP_LIMIT,
     ) -> None:
+        """``ip_limit``: requests per IP in any 5 s (the venue's 600, or lower for a test of a
+        client's share)."""
         self.listings = listings
         self.clock = clock
         self.market = market
         self.contracts = dict(contracts or {})
         self.requests = 0
+        self.paths: Counter[str] = Counter()
+        """Requests answered per path (those refused by the IP limit are not)."""
+        self.ip_limit = WindowCounter(ip_limit, IP_WINDOW_MS)
+        self.pools = stress_wire.pools(market, self.contracts) if market is not None else {}
+        self._pool_of = {s: p for p in self.pools.values() for s in p.symbols}
         self.app = Starlette(
             routes=[
                 Route("/v5/market/time", self._time),
                 Route("/v5/market/instruments-info", self._instruments),
                 Route("/v5/market/open-interest", self._open_interest),
                 Route("/v5/market/funding/history", self._funding_history),
-            ]
+                Route("/v5/market/adlAlert", self._adl_alert),
+                Route("/v5/market/insurance", self._insurance),
+                Route("/v5/market/account-ratio", self._account_ratio),
+            ],
+            middleware=[Middleware(IpLimit, counter=self.ip_limit, clock=lambda: self.clock())],
         )
+
+    @property
+    def refused(self) -> int:
+        """Requests answered 403 (over the IP limit)."""
+        return self.ip_limit.refused
 
     def _reply(self, result: Any, code: int = 0, msg: str = "OK") -> Response:
         self.requests += 1
@@ -88,6 +146,9 @@ class BybitRest:
             "time": self.clock(),
         }
         return Response(wire.encode(body), 200, media_type="application/json")
+
+    def _count(self, request: Request) -> None:
+        self.paths[request.url.path] += 1
 
     async def _time(self, request: Request) -> Response:
         now_ns = self.clock() * 1_000_000
@@ -167,6 +228,38 @@ class BybitRest:
         rows = [{"symbol": c.symbol, "fundingRate": wire.rate(rate),
                  "fundingRateTimestamp": str(ts)} for ts, rate in reversed(found)]  # fmt: skip
         return self._reply({"category": c.category, "list": rows[:limit]})
+
+    # -- leverage stress ------------------------------------------------------------------
+
+    async def _adl_alert(self, request: Request) -> Response:
+        self._count(request)
+        symbol = request.query_params.get("symbol")
+        if self.market is None or (symbol is not None and symbol not in self.contracts):
+            return self._reply({}, 10001, "params error: symbol invalid")
+        symbols = list(self.contracts) if symbol is None else [symbol]
+        result = stress_wire.adl_alert(self.market, symbols, self._pool_of, self.clock())
+        return self._reply(result)
+
+    async def _insurance(self, request: Request) -> Response:
+        self._count(request)
+        coin = request.query_params.get("coin")
+        if self.market is None:
+            return self._reply({}, 10001, "params error: coin invalid")
+        pools = [p for c, p in self.pools.items() if coin in (None, c)]
+        return self._reply(stress_wire.insurance(self.market, pools, self.clock()))
+
+    async def _account_ratio(self, request: Request) -> Response:
+        self._count(request)
+        q = request.query_params
+        c = self._contract(q)
+        period_ms = stress_wire.PERIODS_MS.get(q.get("period", ""))
+        try:
+            limit = int(q.get("limit", 50))
+        except ValueError:
+            limit = 0
+        if c is None or period_ms is None or not 1 <= limit <= MAX_RATIO_LIMIT:
+            return self._reply({}, 10001, "params error: category, symbol, period or limit")
+        return self._reply(stress_wire.account_ratio(c.symbol, self.clock(), period_ms, limit))
 
 
 def _oi_row(one_side: float, c: wire.Contract, ts_ms: int) -> dict[str, str]:

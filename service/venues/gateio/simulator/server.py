@@ -79,7 +79,7 @@ class GateSimulator(VenueServer[_Client]):
                 s: [r for r in rows if r["name"] in self.contracts] for s, rows in listings.items()
             }
         self.listed = {s: frozenset(r["name"] for r in rows) for s, rows in listings.items()}
-        self.rest = GateRest(listings)
+        self.rest = GateRest(listings, market=self.market, contracts=self.contracts)
         self.books = {s: wire.TickerBook(c) for s, c in self.contracts.items()}
         self.push_interval_s = push_interval_s
         self.liquidation_interval_s = liquidation_interval_s

@@ -240,3 +240,16 @@ class Session:
         else:
             mine.difference_update(names)
         return [frame(channel, event, {"status": "success"}, now_ms, payload=names)]
+
+
+def contract_stats(q: Quote, c: Contract, time_s: int) -> dict[str, Any]:
+    """One ``contract_stats`` row as the docs show it: even ratios, the open interest in
+    contracts and USD, the mark, no liquidated size."""
+    oi = q.oi_base / c.multiplier if c.linear else q.oi_base * q.mark
+    return {
+        "time": time_s, "lsr_taker": 1, "lsr_account": 1, "long_liq_size": 0,
+        "short_liq_size": 0, "open_interest": round(oi), "short_liq_usd": 0,
+        "mark_price": fmt(q.mark, c.tick), "top_lsr_size": 1, "short_liq_amount": 0,
+        "long_liq_amount": 0, "open_interest_usd": round(q.oi_base * q.mark, 2),
+        "top_lsr_account": 1, "long_liq_usd": 0,
+    }  # fmt: skip

@@ -16,6 +16,17 @@
   "method":"current_period","realizedRate":"0.0001"}],"msg":""}`` (``after``: older than,
   ``before``: newer than; ``limit`` at most 400). An unknown ``instId`` answers ``51001``.
 
+* The leverage-stress endpoints (values from the scenario: :mod:`.stress_wire`), given the
+  ``market``: ``GET /api/v5/public/insurance-fund?instType=SWAP&instFamily=[&limit=]``
+  (a family of no simulated swap, or another ``instType``, answers an empty ``data``),
+  ``GET /api/v5/rubik/stat/contracts/long-short-account-ratio?ccy=[&period=]`` and
+  ``GET /api/v5/rubik/stat/taker-volume?ccy=&instType=[&period=]`` (``period`` ``5m``,
+  ``1H`` or ``1D``; the row of the last closed period only; a currency of no simulated
+  swap answers ``51000``). Each counts against the venue's limit per IP and endpoint
+  (10 per 2 s, 5 per 2 s for each rubik statistic; lower for a test of a client's share):
+  past it, HTTP 429 ``{"msg":"Too Many Requests","code":"50011"}``
+  (:attr:`OkxRest.refused`).
+
 :attr:`OkxRest.requests` lists every request's path and query, to check what clients call.
 """
 
@@ -33,7 +44,8 @@ from starlette.routing import Route
 
 from ....simulate import history
 from ....simulate.market import Market
-from . import wire
+from ....simulate.stress import WindowCounter
+from . import stress_wire, wire
 
 
 def _now_ms() -> int:
@@ -44,6 +56,9 @@ def _body(data: list[Any], code: str = "0", msg: str = "") -> str:
     return wire.encode({"code": code, "data": data, "msg": msg})
 
 
+INSURANCE_PATH: Final = "/api/v5/public/insurance-fund"
+LONG_SHORT_PATH: Final = "/api/v5/rubik/stat/contracts/long-short-account-ratio"
+TAKER_PATH: Final = "/api/v5/rubik/stat/taker-volume"
 PERIODS: Final = {"5m": "5m", "15m": "15m", "30m": "30m", "1H": "1h", "2H": "2h", "4H": "4h",
                   "6H": "6h", "12H": "12h", "1D": "1d"}  # fmt: skip
 
@@ -59,7 +74,12 @@ class OkxRest:
         market: Market | None = None,
         contracts: Mapping[str, wire.Contract] | None = None,
         clock: Callable[[], int] | None = None,
+        insurance_limit: int = stress_wire.INSURANCE_LIMIT,
+        long_short_limit: int = stress_wire.LONG_SHORT_LIMIT,
+        taker_limit: int = stress_wire.TAKER_LIMIT,
     ) -> None:
+        """``*_limit``: requests per IP in any 2 s of each stress endpoint (the venue's, or
+        lower for a test of a client's share)."""
         self.listing = listing
         self._rows: list[dict[str, Any]] = json.loads(listing)["data"]
         self.requests: list[str] = []
@@ -72,8 +92,28 @@ class OkxRest:
                 Route("/api/v5/public/time", self._time),
                 Route("/api/v5/rubik/stat/contracts/open-interest-history", self._oi_history),
                 Route("/api/v5/public/funding-rate-history", self._funding_history),
+                Route(INSURANCE_PATH, self._insurance_fund),
+                Route(LONG_SHORT_PATH, self._long_short),
+                Route(TAKER_PATH, self._taker_volume),
             ]
         )
+        window = stress_wire.WINDOW_MS
+        self.limits = {
+            INSURANCE_PATH: WindowCounter(insurance_limit, window),
+            LONG_SHORT_PATH: WindowCounter(long_short_limit, window),
+            TAKER_PATH: WindowCounter(taker_limit, window),
+        }
+        self.families = stress_wire.families(contracts or {})
+        self.linear = {c.family: c.linear for c in (contracts or {}).values()}
+        self.by_ccy: dict[str, list[str]] = {}
+        if market is not None:
+            for sym in contracts or {}:
+                self.by_ccy.setdefault(market.spec(sym).base, []).append(sym)
+
+    @property
+    def refused(self) -> int:
+        """Stress requests answered 429 (over a limit)."""
+        return sum(c.refused for c in self.limits.values())
 
     def _reply(self, request: Request, text: str, status: int = 200) -> Response:
         query = f"?{request.url.query}" if request.url.query else ""
@@ -152,4 +192,71 @@ class OkxRest:
              "instType": "SWAP", "method": "current_period", "realizedRate": f"{rate:.10f}"}
             for ts, rate in reversed(found_rates[-limit:])
         ]  # fmt: skip
+        return self._reply(request, _body(rows))
+
+    # -- leverage stress ------------------------------------------------------------------
+
+    def _limited(self, request: Request) -> Response | None:
+        """The 429 answer when this request is over its endpoint's limit, else ``None``."""
+        ip = request.client.host if request.client else "unknown"
+        if self.limits[request.url.path].add(ip, self.clock()):
+            return None
+        return self._reply(request, stress_wire.TOO_MANY, 429)
+
+    async def _insurance_fund(self, request: Request) -> Response:
+        if (refused := self._limited(request)) is not None:
+            return refused
+        q = request.query_params
+        inst_type, family = q.get("instType"), q.get("instFamily")
+        if not inst_type:
+            return self._reply(
+                request, _body([], "50014", "Parameter instType can not be empty."), 400
+            )
+        if inst_type not in wire.INST_TYPES:
+            return self._reply(request, _body([], "51000", "Parameter instType error"), 400)
+        if inst_type != "MARGIN" and not family:
+            return self._reply(
+                request, _body([], "50014", "Parameter instFamily can not be empty."), 400
+            )
+        symbols = self.families.get(family or "")
+        if inst_type != wire.INST_TYPE or symbols is None or self.market is None:
+            return self._reply(request, _body([]))
+        assert family is not None
+        row = stress_wire.insurance_fund(
+            self.market, family, symbols, self.linear[family], self.clock()
+        )
+        return self._reply(request, _body([row]))
+
+    def _rubik(self, request: Request) -> tuple[list[str], int] | Response:
+        """The simulated swaps of the request's ``ccy`` and its period, or the error answer."""
+        q = request.query_params
+        ccy = q.get("ccy")
+        if not ccy:
+            return self._reply(request, _body([], "50014", "Parameter ccy can not be empty."), 400)
+        period_ms = stress_wire.PERIODS_MS.get(q.get("period", "5m"))
+        if period_ms is None:
+            return self._reply(request, _body([], "51000", "Parameter period error"), 400)
+        symbols = self.by_ccy.get(ccy)
+        if symbols is None:
+            return self._reply(request, _body([], "51000", "Parameter ccy error"), 400)
+        return symbols, period_ms
+
+    async def _long_short(self, request: Request) -> Response:
+        if (refused := self._limited(request)) is not None:
+            return refused
+        got = self._rubik(request)
+        if isinstance(got, Response):
+            return got
+        return self._reply(request, _body(stress_wire.long_short_ratio(self.clock(), got[1])))
+
+    async def _taker_volume(self, request: Request) -> Response:
+        if (refused := self._limited(request)) is not None:
+            return refused
+        if request.query_params.get("instType") not in ("SPOT", "CONTRACTS"):
+            return self._reply(request, _body([], "51000", "Parameter instType error"), 400)
+        got = self._rubik(request)
+        if isinstance(got, Response) or self.market is None:
+            return got if isinstance(got, Response) else self._reply(request, _body([]))
+        symbols, period_ms = got
+        rows = stress_wire.taker_volume(self.market, symbols, self.clock(), period_ms)
         return self._reply(request, _body(rows))
