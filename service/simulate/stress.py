@@ -8,7 +8,8 @@ OKX). The simulators derive all of them from two venue-independent figures, so t
 venues agree with each other during a scenario:
 
 * :func:`adl_rating`: ``high`` for the symbols of an asset in a cascade, ``medium`` while it
-  unwinds, ``low`` otherwise;
+  unwinds, ``low`` otherwise; :func:`adl_active`: the scenario auto-deleverages the asset
+  (a venue with a trigger says it is past it);
 * :func:`drained_share`: the share of its full balance an insurance fund has lost since the
   cycle began: 0.6 % per scenario second of cascade, 0.1 % of unwinding, refilled 0.75 % a
   second in calm phases, between 0 and :data:`MAX_DRAIN` (a cycle of ``long_unwind`` takes
@@ -34,10 +35,19 @@ RATINGS: Final = {Regime.CASCADE: "high", Regime.UNWINDING: "medium"}
 
 def adl_rating(at: PhaseAt, base: str) -> str:
     """The ADL rating of a symbol of ``base`` during the phase ``at``: ``high`` in a cascade
-    of that asset, ``medium`` while it unwinds, else ``low``."""
+    of that asset (and while the venues auto-deleverage it), ``medium`` while it unwinds,
+    else ``low``."""
+    if adl_active(at, base):
+        return "high"
     label = at.phase.label
     affected = base in at.phase.drifts or base in label.assets
     return RATINGS.get(label.regime, "low") if affected else "low"
+
+
+def adl_active(at: PhaseAt, base: str) -> bool:
+    """Whether the venues auto-deleverage ``base`` during ``at`` (the phase's drift says so:
+    the evaluation's ``adl_unwind``): a venue with an ADL trigger says it is past it."""
+    return at.phase.drift(base).adl
 
 
 def drained_share(scenario: Scenario, at: PhaseAt) -> float:

@@ -1,8 +1,9 @@
 """The Bybit wire player for ``deleverage evaluate``: snapshot-then-delta tickers, and a
-reconnect gets a snapshot of every ticker. Its ADL alerts are polled as the stress poller
-polls them (``GET /v5/market/adlAlert``, every :data:`ADL_POLL_S`: :func:`.stress.plan`):
-a symbol whose asset the scenario auto-deleverages has its PnL drawdown past the trigger
-(``ACTIVE``), the others a twentieth of the way."""
+reconnect gets a snapshot of every ticker. Its ADL state reaches the model as the service
+gets it: the ``adlAlert.{coin}`` frames every step (the venue pushes them every second;
+the parser hands on what changed) and the REST ``adlAlert`` polled every
+:data:`ADL_POLL_S` (:func:`.stress.plan`), both from the simulator's
+:mod:`.simulator.stress_wire`."""
 
 from __future__ import annotations
 
@@ -16,14 +17,13 @@ from ...simulate.market import LiquidationPrint, SymbolSpec
 from ...simulate.scenario import Scenario
 from ..base import Instrument, Parser, ParseStats
 from ..player import WirePlayer
+from .simulator import stress_wire
 from .simulator import wire as bybit_wire
 from .stress import parse_adl_alert
 from .venue import VENUE, BybitParser, parse_instruments
 
 ADL_POLL_S: Final = 60.0
 """The stress poller's ADL alerts interval (:func:`.stress.plan`, ``alerts_every_s``)."""
-TRIGGER_RATIO: Final = -0.3
-"""The docs' ``insurancePnlRatio``: ADL once a symbol's 8 h PnL drawdown passes it."""
 
 
 class BybitPlayer(WirePlayer):
@@ -42,6 +42,12 @@ class BybitPlayer(WirePlayer):
             for i, s in enumerate(self.market.symbols)
         }
         self._snapshot_due = set(self.books)
+        self.contracts = {s: book.contract for s, book in self.books.items()}
+        self.pool_of = {
+            s: pool
+            for pool in stress_wire.pools(self.market, self.contracts).values()
+            for s in pool.symbols
+        }
         self._next_adl_ms = 0
         self.stress_stats = ParseStats()
 
@@ -56,28 +62,20 @@ class BybitPlayer(WirePlayer):
         self._snapshot_due = set(self.books)
 
     def _adl(self, now_ms: int) -> list[AdlRisk]:
+        out = [e for e in self.parser.take_stress() if type(e) is AdlRisk]
         if now_ms < self._next_adl_ms:
-            return []
+            return out
         self._next_adl_ms = now_ms + int(ADL_POLL_S * 1000)
-        phase, rows = self.market.now.phase, []
-        for symbol in self.market.symbols:
-            adl = phase.drift(self.market.spec(symbol).base).adl
-            rows.append(
-                {
-                    "coin": "USDT", "symbol": symbol, "balance": "90000000",
-                    "maxBalance": "90000000", "insurancePnlRatio": f"{TRIGGER_RATIO}",
-                    "pnlRatio": f"{TRIGGER_RATIO * (1.2 if adl else 0.05):.6f}",
-                    "adlTriggerThreshold": "10000", "adlStopRatio": "-0.25",
-                }
-            )  # fmt: skip
-        result = {"updatedTime": str(now_ms - now_ms % 60_000), "list": rows}
+        result = stress_wire.adl_alert(self.market, self.contracts, self.pool_of, now_ms)
         body = msgspec.json.encode({"retCode": 0, "retMsg": "OK", "result": result})
-        events = parse_adl_alert(body, self.instruments, now_ms, self.stress_stats)
-        return [e for e in events if type(e) is AdlRisk]
+        polled = parse_adl_alert(body, self.instruments, now_ms, self.stress_stats)
+        return [*out, *(e for e in polled if type(e) is AdlRisk)]
 
     def _frames(self, now_ms: int, prints: list[LiquidationPrint], quotes_due: bool) -> list[str]:
         out: list[str] = []
         if quotes_due:
+            frames = stress_wire.adl_alert_frames(self.market, self.contracts, self.pool_of, now_ms)
+            out.extend(frames.values())
             for symbol, book in self.books.items():
                 delta = book.update(self.market.quote(symbol), now_ms)
                 if symbol in self._snapshot_due:

@@ -117,7 +117,7 @@ class BybitRest:
         """Requests answered per path (those refused by the IP limit are not)."""
         self.ip_limit = WindowCounter(ip_limit, IP_WINDOW_MS)
         self.pools = stress_wire.pools(market, self.contracts) if market is not None else {}
-        self._pool_of = {s: p for p in self.pools.values() for s in p.symbols}
+        self.pool_of = {s: p for p in self.pools.values() for s in p.symbols}
         self.app = Starlette(
             routes=[
                 Route("/v5/market/time", self._time),
@@ -237,7 +237,7 @@ class BybitRest:
         if self.market is None or (symbol is not None and symbol not in self.contracts):
             return self._reply({}, 10001, "params error: symbol invalid")
         symbols = list(self.contracts) if symbol is None else [symbol]
-        result = stress_wire.adl_alert(self.market, symbols, self._pool_of, self.clock())
+        result = stress_wire.adl_alert(self.market, symbols, self.pool_of, self.clock())
         return self._reply(result)
 
     async def _insurance(self, request: Request) -> Response:

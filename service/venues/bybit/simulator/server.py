@@ -10,6 +10,8 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/v5/public``): ``/v5/public/lin
   the push grid; a snapshot carries the time of the state it shows.
 * ``allLiquidation``: every liquidation of the market (complete, never throttled), batched
   per symbol every ``liquidation_interval_s`` (500 ms) as an array.
+* ``adlAlert.{USDT|USDC}`` (linear) and ``adlAlert.inverse``: every second, the simulated
+  symbols' ADL state, as the REST ``adlAlert`` answers it (:mod:`.stress_wire`).
 * The server sends no ping frames; clients keep the connection alive with ``op: ping``.
 
 REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
@@ -36,11 +38,13 @@ from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
 from ....simulate.server import MarketOptions, SessionClient, VenueServer
-from . import wire
+from . import stress_wire, wire
 from .rest import BybitRest
 
 PATH_PREFIX = "/v5/public/"
 LIQUIDATION_INTERVAL_S = 0.5
+ADL_INTERVAL_S = 1.0
+"""``adlAlert.{coin}`` pushes: every second, as the venue's."""
 CS_START = 20_856_433_578
 
 
@@ -98,6 +102,7 @@ class BybitSimulator(VenueServer[_Client]):
         return [
             self._on_grid(self.push_interval_s, self._push_tickers),
             self._on_grid(self.liquidation_interval_s, self._flush_liquidations),
+            self._on_grid(ADL_INTERVAL_S, self._push_adl),
         ]
 
     # -- websocket -------------------------------------------------------------------------
@@ -122,6 +127,20 @@ class BybitSimulator(VenueServer[_Client]):
                 reply, new = session.handle(message)
                 await conn.send(reply)
                 self._send_snapshots(client, new)
+
+    def _push_adl(self, ts: int) -> None:
+        """Each ``adlAlert.{coin}`` frame to its subscribers (every second, as the venue)."""
+        subscribed = [c for c in self._clients if any(t.startswith("adlAlert.")
+                                                      for t in c.session.topics)]  # fmt: skip
+        if not subscribed:
+            return
+        pools = self.rest.pool_of
+        for topic, frame in stress_wire.adl_alert_frames(self.market, self.contracts, pools,
+                                                         ts).items():  # fmt: skip
+            to = [c.conn for c in subscribed
+                  if c.session.wants(topic) and c.conn.state is State.OPEN]  # fmt: skip
+            if to:
+                broadcast(to, frame)
 
     def _send_snapshots(self, client: _Client, topics: list[str]) -> None:
         """The current state of each newly subscribed ``tickers`` topic (synchronously, so

@@ -13,7 +13,10 @@ The values follow the scenario as every simulated venue's do (:mod:`service.simu
   the docs' trigger ratio (``insurancePnlRatio`` −0.3, ``adlTriggerThreshold`` 10 000,
   ``adlStopRatio`` −0.25) and a ``pnlRatio`` that comes :data:`PROGRESS` of the way to the
   trigger for the symbol's rating: 5 % when calm (``LOW`` on the service's scale), 50 %
-  while its asset unwinds (``MEDIUM``), 85 % in its cascade (``HIGH``).
+  while its asset unwinds (``MEDIUM``), 85 % in its cascade (``HIGH``), and
+  :data:`ACTIVE_PROGRESS` (past it: ``ACTIVE``) while the scenario auto-deleverages the
+  asset. The same rows go out every second on the websocket's ``adlAlert.{coin}`` topics
+  (:func:`adl_alert_frames`).
 * **Account ratio.** Even (0.5 / 0.5), one row per closed period.
 """
 
@@ -24,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ....simulate.market import Market
-from ....simulate.stress import adl_rating, drained_share
-from .wire import Contract, fmt
+from ....simulate.stress import adl_active, adl_rating, drained_share
+from .wire import Contract, adl_alert_frame, fmt
 
 POOL_USD: Final = 90_000_000.0
 """A full simulated pool, in USD."""
@@ -34,6 +37,8 @@ TRIGGER_THRESHOLD: Final = "10000"
 STOP_RATIO: Final = "-0.25"
 PROGRESS: Final = {"low": 0.05, "medium": 0.5, "high": 0.85}
 """How far a symbol's PnL drawdown has come to :data:`TRIGGER_RATIO`, per ADL rating."""
+ACTIVE_PROGRESS: Final = 1.2
+"""... and while the scenario auto-deleverages its asset (past the trigger)."""
 PERIODS_MS: Final = {"5min": 300_000, "15min": 900_000, "30min": 1_800_000, "1h": 3_600_000,
                      "4h": 14_400_000, "1d": 86_400_000}  # fmt: skip
 
@@ -100,7 +105,8 @@ def adl_alert(
     at, rows = market.now, []
     for symbol in symbols:
         pool = by_symbol[symbol]
-        rating = adl_rating(at, market.spec(symbol).base)
+        base = market.spec(symbol).base
+        progress = ACTIVE_PROGRESS if adl_active(at, base) else PROGRESS[adl_rating(at, base)]
         rows.append(
             {
                 "coin": pool.coin,
@@ -108,12 +114,33 @@ def adl_alert(
                 "balance": fmt(balance(market, pool), 8),
                 "maxBalance": fmt(_full_balance(market, pool), 8),
                 "insurancePnlRatio": f"{TRIGGER_RATIO}",
-                "pnlRatio": fmt(TRIGGER_RATIO * PROGRESS[rating], 6),
+                "pnlRatio": fmt(TRIGGER_RATIO * progress, 6),
                 "adlTriggerThreshold": TRIGGER_THRESHOLD,
                 "adlStopRatio": STOP_RATIO,
             }
         )
     return {"updatedTime": str(now_ms - now_ms % 60_000), "list": rows}
+
+
+def adl_alert_frames(
+    market: Market, contracts: Mapping[str, Contract], by_symbol: Mapping[str, Pool], ts: int
+) -> dict[str, str]:
+    """The websocket's ``adlAlert.{coin}`` frames by topic (``adlAlert.USDT``,
+    ``adlAlert.inverse``...): :func:`adl_alert`'s rows with the websocket's short names and
+    numbers (:func:`.wire.adl_alert_frame`), every inverse pool under ``inverse``."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for row in adl_alert(market, contracts, by_symbol, ts)["list"]:
+        coin = row["coin"] if contracts[row["symbol"]].linear else "inverse"
+        balance = float(row["balance"])
+        rows.setdefault(coin, []).append(
+            {
+                "c": row["coin"], "s": row["symbol"], "b": balance,
+                "mb": float(row["maxBalance"]), "i_pr": float(row["insurancePnlRatio"]),
+                "pr": float(row["pnlRatio"]), "adl_tt": float(row["adlTriggerThreshold"]),
+                "adl_sr": float(row["adlStopRatio"]),
+            }
+        )  # fmt: skip
+    return {f"adlAlert.{coin}": adl_alert_frame(coin, r, ts) for coin, r in rows.items()}
 
 
 def account_ratio(symbol: str, now_ms: int, period_ms: int, limit: int) -> dict[str, Any]:
