@@ -14,7 +14,7 @@ from simkit import assert_aborted, collect, listed_markets, refused_status
 from websockets.asyncio.client import ClientConnection, connect
 
 from service.config import VenueSettings
-from service.events import Liquidation, MarkPrice, OpenInterest, Side
+from service.events import AdlLevel, AdlRisk, Liquidation, MarkPrice, OpenInterest, Side
 from service.simulate.clock import MarketClock
 from service.simulate.market import Market
 from service.simulate.scenario import Drift, Label, Phase, Regime, Scenario, get_scenario
@@ -332,3 +332,38 @@ async def test_list_only_simulated_lists_the_simulated_symbols() -> None:
     async with BybitSimulator(list_only_simulated=True) as sim:
         markets = await listed_markets(Bybit, sim)
     assert sorted(markets) == sorted(LINEAR + INVERSE)
+
+
+async def test_adl_alerts_are_pushed_every_second_and_say_active_while_adl_runs() -> None:
+    """``adlAlert.USDT`` on the linear path, ``adlAlert.inverse`` on the inverse one: every
+    simulated symbol each second; BTC's contracts past their trigger while the scenario
+    auto-deleverages BTC, ETH's not."""
+    adl = Scenario(
+        "adl", "BTC auto-deleveraged.",
+        (Phase("adl", 600.0, Label(Regime.CASCADE, Side.LONG, ("BTC",)),
+               {"BTC": Drift(price_pct_per_min=-1.0, oi_pct_per_min=-1.0, adl=True)}),),
+    )  # fmt: skip
+    markets = instruments()
+    async with BybitSimulator(adl, seed=3) as sim:
+        got: dict[str, list[str]] = {}
+        for path, topic in (("linear", "adlAlert.USDT"), ("inverse", "adlAlert.inverse")):
+            async with connect(f"{sim.ws_base_url}/{path}") as ws:
+                ack = await _subscribe(ws, topic)
+                assert ack["success"] is True
+                got[topic] = await collect(ws, 2.3)
+    for topic, frames in got.items():
+        docs = [json.loads(f) for f in frames]
+        assert len(docs) >= 2  # every second
+        assert all(d["topic"] == topic and d["type"] == "snapshot" for d in docs)
+        times = [d["ts"] for d in docs]
+        assert all(b - a == 1000 for a, b in itertools.pairwise(times))
+        parser = BybitParser(VENUE, markets, None)
+        for f in frames:
+            assert parser.parse(f, 0) == []
+        assert not parser.stats.errors
+        levels = {e.symbol: e.level for e in parser.take_stress() if isinstance(e, AdlRisk)}
+        simulated = LINEAR if topic.endswith("USDT") else INVERSE
+        assert set(levels) == set(simulated)
+        assert {s for s, lv in levels.items() if lv is AdlLevel.ACTIVE} == {
+            s for s in simulated if s.startswith("BTC")
+        }

@@ -10,8 +10,8 @@ The values follow the scenario as every simulated venue's do (:mod:`service.simu
   :func:`~service.simulate.stress.drained_share`. ``value`` is the pool in USD (at par for
   USDT, at the coin's mark otherwise).
 * **ADL alerts.** Per symbol, its pool's ``balance`` and ``maxBalance`` (the full pool),
-  the docs' trigger ratio (``insurancePnlRatio`` −0.3, ``adlTriggerThreshold`` 10 000,
-  ``adlStopRatio`` −0.25) and a ``pnlRatio`` that comes :data:`PROGRESS` of the way to the
+  the docs' trigger ratio (``insurancePnlRatio`` −0.3, ``adlTriggerThreshold`` 10 000 USD
+  in the pool's coin, ``adlStopRatio`` −0.25) and a ``pnlRatio`` that comes :data:`PROGRESS` of the way to the
   trigger for the symbol's rating: 5 % when calm (``LOW`` on the service's scale), 50 %
   while its asset unwinds (``MEDIUM``), 85 % in its cascade (``HIGH``), and
   :data:`ACTIVE_PROGRESS` (past it: ``ACTIVE``) while the scenario auto-deleverages the
@@ -33,7 +33,10 @@ from .wire import Contract, adl_alert_frame, fmt
 POOL_USD: Final = 90_000_000.0
 """A full simulated pool, in USD."""
 TRIGGER_RATIO: Final = -0.3
-TRIGGER_THRESHOLD: Final = "10000"
+TRIGGER_THRESHOLD_USD: Final = 10_000.0
+"""The docs' ``adlTriggerThreshold`` (10 000 in a USDT pool), in USD: a coin pool's is the
+same value in its coin (in coins, a BTC pool's balance is always below 10 000, so the drawdown
+trigger would never apply)."""
 STOP_RATIO: Final = "-0.25"
 PROGRESS: Final = {"low": 0.05, "medium": 0.5, "high": 0.85}
 """How far a symbol's PnL drawdown has come to :data:`TRIGGER_RATIO`, per ADL rating."""
@@ -71,6 +74,11 @@ def _full_balance(market: Market, pool: Pool) -> float:
     if pool.coin == "USDT":
         return POOL_USD
     return POOL_USD / market.spec(pool.symbols[0]).price
+
+
+def _threshold(market: Market, pool: Pool) -> float:
+    """:data:`TRIGGER_THRESHOLD_USD` in the pool's coin, at the coin's start price."""
+    return _full_balance(market, pool) * TRIGGER_THRESHOLD_USD / POOL_USD
 
 
 def balance(market: Market, pool: Pool) -> float:
@@ -115,7 +123,7 @@ def adl_alert(
                 "maxBalance": fmt(_full_balance(market, pool), 8),
                 "insurancePnlRatio": f"{TRIGGER_RATIO}",
                 "pnlRatio": fmt(TRIGGER_RATIO * progress, 6),
-                "adlTriggerThreshold": TRIGGER_THRESHOLD,
+                "adlTriggerThreshold": fmt(_threshold(market, pool), 8),
                 "adlStopRatio": STOP_RATIO,
             }
         )
