@@ -11,9 +11,10 @@ The values follow the scenario as every simulated venue's do (:mod:`service.simu
   USDT, at the coin's mark otherwise).
 * **ADL alerts.** Per symbol, its pool's ``balance`` and ``maxBalance`` (the full pool),
   the docs' trigger ratio (``insurancePnlRatio`` −0.3, ``adlTriggerThreshold`` 10 000 USD
-  in the pool's coin, ``adlStopRatio`` −0.25) and a ``pnlRatio`` that comes :data:`PROGRESS` of the way to the
-  trigger for the symbol's rating: 5 % when calm (``LOW`` on the service's scale), 50 %
-  while its asset unwinds (``MEDIUM``), 85 % in its cascade (``HIGH``), and
+  in the pool's coin, ``adlStopRatio`` −0.25) and a ``pnlRatio`` that comes
+  :data:`PROGRESS` of the way to the trigger for the symbol's rating: 5 % when calm (``LOW``
+  on the service's scale), 50 % while its asset unwinds (``MEDIUM``), 85 % in its cascade
+  (``HIGH``), and
   :data:`ACTIVE_PROGRESS` (past it: ``ACTIVE``) while the scenario auto-deleverages the
   asset. The same rows go out every second on the websocket's ``adlAlert.{coin}`` topics
   (:func:`adl_alert_frames`).
