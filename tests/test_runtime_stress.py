@@ -15,8 +15,17 @@ import redis.asyncio as aioredis
 from waits import eventually
 
 from service.config import load_settings
-from service.events import AdlLevel, AdlRisk, Basis, InsuranceFund, Positioning, StressKind
+from service.events import (
+    AdlLevel,
+    AdlRisk,
+    Basis,
+    InsuranceFund,
+    Positioning,
+    Side,
+    StressKind,
+)
 from service.runtime import Component, Runtime
+from service.simulate.scenario import Drift, Label, Phase, Regime, Scenario
 from service.store import keys
 from service.store.stress import read_latest
 from service.venues import REGISTRY
@@ -277,3 +286,58 @@ async def test_the_bybit_and_okx_cascades_show_in_v1_stress(
         assert max(level or 0 for level in levels) == 3, seen  # never past the trigger
     else:
         assert all(level is None for level in levels), seen
+
+
+async def test_bybit_adl_alerts_arrive_by_websocket_and_reach_the_detectors_hand_off(
+    redis_url: str, redis_client: aioredis.Redis
+) -> None:
+    """The scenario auto-deleverages BTC after 4 s of calm. The REST ADL alerts are polled
+    at start and then every 10 minutes here: an ``ACTIVE`` that arrives came by the
+    ``adlAlert.USDT`` topic (pushed every second), through the collector to the stress
+    writer, which also hands the levels to the detector (``dlv:{bybit}:handoff``, batch
+    ``stress``)."""
+    adl = Scenario(
+        "adl", "BTC auto-deleveraged after 4 s.",
+        (Phase("calm", 4.0, Label(Regime.CALM)),
+         Phase("adl", 600.0, Label(Regime.CASCADE, Side.LONG, ("BTC",)),
+               {"BTC": Drift(price_pct_per_min=-1.0, oi_pct_per_min=-1.0, adl=True)})),
+        loop=False,
+    )  # fmt: skip
+    async with BybitSimulator(adl, list_only_simulated=True) as sim:
+        settings = load_settings(
+            set(REGISTRY), [], redis_url=redis_url, api={"port": 0},
+            venues={BYBIT: {"ws_url": sim.ws_base_url, "rest_url": sim.rest_base_url,
+                            "stress": {"venue_every_s": 600.0}}},
+        )  # fmt: skip
+        runtime = Runtime(settings, {Component.COLLECT, Component.API})
+        task = asyncio.create_task(runtime.run())
+        try:
+            base = await asyncio.wait_for(runtime.serving(), 15)
+            async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+                rows: list[dict[str, object]] = []
+
+                async def active() -> bool:
+                    items = (await http.get("/v1/stress", params={"venue": BYBIT})).json()
+                    rows[:] = [r for item in items["items"] for r in item["adl"]
+                               if r["symbol"] == "BTCUSDT" and r["level"] == 4]  # fmt: skip
+                    return bool(rows)
+
+                await eventually(active, within=15)
+                assert rows[0]["native_kind"] == "pnl_drawdown_ratio"
+            handed: list[AdlRisk] = []
+
+            async def handed_off() -> bool:
+                entries = await redis_client.xrange(keys.handoff(BYBIT))
+                handed[:] = [
+                    e for _, f in entries if f[b"b"] == b"stress"
+                    for e in msgspec.json.decode(f[b"e"], type=list[AdlRisk])
+                ]  # fmt: skip
+                return any(e.symbol == "BTCUSDT" for e in handed)
+
+            await eventually(handed_off, within=10)
+            btc = [e.level for e in handed if e.symbol == "BTCUSDT"]
+            assert btc[-1] is AdlLevel.ACTIVE
+            assert AdlLevel.ACTIVE not in btc[:1]  # the REST poll at start: before the ADL
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
