@@ -253,10 +253,11 @@ class Basis(_Event, frozen=True, gc=False, kw_only=True, tag=StressKind.BASIS.va
 
 StressEvent = AdlRisk | InsuranceFund | Positioning | Basis
 
-HandoffEvent = Event | AdlRisk
-"""What a venue's hand-off stream carries to the detector: the stored events, and the ADL
-levels its stress poller publishes (observed ADL is a forced unwind: the detector scores it
-with the instrument's other data, and a restart rebuilds it from the same stream)."""
+HandoffEvent = Event | AdlRisk | InsuranceFund | Positioning | Basis
+"""What a venue's hand-off stream carries to the detector: the stored events, and the stress
+events its stress poller (or websocket) publishes: observed ADL is a forced unwind the
+detector scores, the other figures it reports beside the score; a restart rebuilds them from
+the same stream."""
 
 STRESS_KIND_OF: Final[dict[type[_Event], StressKind]] = {
     AdlRisk: StressKind.ADL_RISK,

@@ -32,12 +32,15 @@ import structlog
 
 from .events import (
     AdlRisk,
+    Basis,
     Event,
     FundingRate,
     HandoffEvent,
+    InsuranceFund,
     Liquidation,
     MarkPrice,
     OpenInterest,
+    Positioning,
     Side,
 )
 
@@ -82,6 +85,23 @@ REASONS: Final = (
 """Every reason :func:`problem` and :func:`check` give."""
 
 
+_STRESS: Final = frozenset((AdlRisk, InsuranceFund, Positioning, Basis))
+
+
+def _stress_numbers(e: AdlRisk | InsuranceFund | Positioning | Basis) -> list[float]:
+    """The numbers of a stress event that must be finite (its parser checked the rest)."""
+    values: list[float | None]
+    if isinstance(e, AdlRisk):
+        values = [e.trigger, e.pool_balance]
+    elif isinstance(e, InsuranceFund):
+        values = [e.balance, e.balance_usd, e.change]
+    elif isinstance(e, Positioning):
+        values = [e.long_short_ratio, e.long_share, e.buy_volume, e.sell_volume]
+    else:
+        values = [e.futures_price, e.index_price, e.basis, e.basis_rate, e.annualized_rate]
+    return [x for x in values if x is not None]
+
+
 def all_valid(events: Sequence[HandoffEvent]) -> bool:
     """Whether no event of ``events`` has a :func:`problem`: the same rules, in one loop
     over a frame's events (the hot path; :func:`problem` names what is wrong)."""
@@ -112,12 +132,8 @@ def all_valid(events: Sequence[HandoffEvent]) -> bool:
                 and (nf is None or 0 <= nf <= TS_MAX_MS)
             ):
                 return False
-        elif t is AdlRisk:
-            trigger, pool = e.trigger, e.pool_balance
-            if not (
-                (trigger is None or -MAX_VALUE < trigger < MAX_VALUE)
-                and (pool is None or -MAX_VALUE < pool < MAX_VALUE)
-            ):
+        elif t in _STRESS:
+            if not all(-MAX_VALUE < x < MAX_VALUE for x in _stress_numbers(e)):
                 return False
         elif not (
             0.0 <= e.oi_contracts < MAX_VALUE
@@ -159,9 +175,8 @@ def _reason(ev: HandoffEvent) -> str:
     prices: list[float] = []
     sizes: list[float] = []
     rates: list[float] = []
-    if isinstance(ev, AdlRisk):  # a trigger or pool balance that is not a finite number
-        values = [x for x in (ev.trigger, ev.pool_balance) if x is not None]
-        if not all(math.isfinite(x) for x in values):
+    if isinstance(ev, AdlRisk | InsuranceFund | Positioning | Basis):  # a stress figure
+        if not all(math.isfinite(x) for x in _stress_numbers(ev)):
             return NON_FINITE
         return BAD_TIME if not 0 <= ev.ts_ms <= TS_MAX_MS else TOO_LARGE
     if isinstance(ev, MarkPrice):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from ..events import AdlRisk, HandoffEvent
+from ..events import STRESS_KIND_OF, HandoffEvent
 from ..scores import ANY
 from ..store import keys, poison
 from ..validate import problem
@@ -66,13 +66,13 @@ class InputWatch:
 
     def screen(self, events: list[HandoffEvent], venue: str, now_ms: int) -> list[HandoffEvent]:
         """``events`` without those holding impossible values (counted); notes the newest
-        receive time (one ahead of ``now_ms`` is not trusted) of the market data: an ADL
-        level comes from the stress poller, not the venue's feed, and says nothing of it."""
+        receive time (one ahead of ``now_ms`` is not trusted) of the market data: a stress
+        event comes from the stress poller, not the venue's feed, and says nothing of it."""
         newest = 0
         for e in events:
             if problem(e) is not None:
                 break
-            if e.recv_ms > newest and type(e) is not AdlRisk:
+            if e.recv_ms > newest and type(e) not in STRESS_KIND_OF:
                 newest = e.recv_ms
         else:
             self._saw(venue, min(newest, now_ms))
@@ -85,7 +85,7 @@ class InputWatch:
                 continue
             self.events_dropped += 1
             poison.record("handoff", poison.Reason.INVALID, keys.handoff(venue), f"{why}: {e}")
-        data = (e.recv_ms for e in keep if type(e) is not AdlRisk)
+        data = (e.recv_ms for e in keep if type(e) not in STRESS_KIND_OF)
         self._saw(venue, min(max(data, default=0), now_ms))
         return keep
 

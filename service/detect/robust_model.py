@@ -38,11 +38,14 @@ from ..config import DetectorSettings
 from ..events import (
     AdlLevel,
     AdlRisk,
+    Basis,
     FundingRate,
     HandoffEvent,
+    InsuranceFund,
     Liquidation,
     MarkPrice,
     OpenInterest,
+    Positioning,
 )
 from ..scores import ANY, Pressure, Scope, State, Transition
 from .aggregate import Combined, Member, Part, combine
@@ -51,8 +54,11 @@ from .features import Baselines, burn_in, sample_baselines, snapshot
 from .rings import InstrumentHistory, make_rings
 from .scoring import EMPTY, Assessment, assess
 from .state import SEVERITY, Quality, StateMachine, data_quality
+from .stress import Funds, InstrumentStress, stress_features, stress_reasons
 
 _NEVER = 2**63 - 1
+_STRESS_ONLY: frozenset[type] = frozenset((AdlRisk, Positioning, Basis))
+"""Figures of an instrument that do not make one: only the market data does."""
 CALM_EVERY = 5
 MIN_PER_ROUND = 20
 """A round scores at least this many instruments, whatever its budget (progress)."""
@@ -88,6 +94,8 @@ class _Instrument:
     """Why the caller holds this instrument's venue (``None``: not held)."""
     warming: str | None = None
     """Why the instrument is still in its burn-in (``None``: its baselines are ready)."""
+    stress: InstrumentStress | None = None
+    """Its positioning and basis, once published (:mod:`.stress`)."""
 
 
 RESERVED_FOR_LONGEST_WAITING = 0.25
@@ -123,6 +131,8 @@ class RobustModel:
         self._members: dict[str, list[_Instrument]] = {}
         self._market = self._scope()
         self._cost_us = INITIAL_COST_US
+        self._funds: dict[str, Funds] = {}
+        """Per venue, its insurance pools (:mod:`.stress`)."""
         self._foreign: set[tuple[str, str]] = set()
         """Instruments of other detector shards' assets seen (:meth:`update_shard`)."""
         self.own_market = True
@@ -138,11 +148,17 @@ class RobustModel:
             symbols = by_venue.get(ev.venue)
             if symbols is None:
                 symbols = by_venue[ev.venue] = {}
-            inst = symbols.get(ev.symbol)
             kind = type(ev)
+            if kind is InsuranceFund:  # a pool: the venue's, not an instrument's
+                funds = self._funds.get(ev.venue)
+                if funds is None:
+                    funds = self._funds[ev.venue] = Funds()
+                funds.add(ev)  # type: ignore[arg-type]
+                continue
+            inst = symbols.get(ev.symbol)
             if inst is None:
-                if kind is AdlRisk:
-                    continue  # a level of an instrument without data (not followed): nothing
+                if kind in _STRESS_ONLY:
+                    continue  # a figure of an instrument without data (not followed): nothing
                 inst = symbols[ev.symbol] = self._track(ev.venue, ev.symbol, ev.base)
             h = inst.history
             if kind is MarkPrice:
@@ -161,6 +177,11 @@ class RobustModel:
                 h.add_adl(ev)  # type: ignore[arg-type]
                 if ev.level is AdlLevel.ACTIVE:  # type: ignore[union-attr]
                     inst.liq_new = True  # forced closes: scored at once, as a liquidation
+            else:  # positioning, basis: reported beside the score, never evidence
+                if inst.stress is None:
+                    inst.stress = InstrumentStress()
+                inst.stress.add(ev)  # type: ignore[arg-type]
+                continue
             inst.dirty = True
 
     def restore(self, pressures: Iterable[Pressure]) -> None:
@@ -261,7 +282,7 @@ class RobustModel:
                 continue
             key = (ev.venue, ev.symbol)
             if key not in foreign:  # (rare) after the instruments that arrived before it
-                if type(ev) is AdlRisk:
+                if type(ev) in _STRESS_ONLY or type(ev) is InsuranceFund:
                     continue  # not an instrument until it has data (as in :meth:`update`)
                 self.update(mine[taken:])
                 taken = len(mine)
@@ -407,6 +428,7 @@ class RobustModel:
         inst.evaluated_ms = now_ms
         quality = self._quality(inst, now_ms) if held is None else Quality(0.0, True, (held,))
         notes: list[str] = []
+        pool = self._funds[h.venue].of(h.symbol, h.asset) if h.venue in self._funds else None
         if not quality.hold:
             snap = snapshot(h, inst.baselines, now_ms, self._s)
             snap.liq_feed = self._venue_liq_ms.get(h.venue) is not None
@@ -424,6 +446,10 @@ class RobustModel:
             before = machine.step(candidate, side, a.score, now_ms)
             if machine.state is not a.candidate:
                 notes.append(f"holding {machine.state.value} (hysteresis)")
+            stressed: list[str] = []
+            if machine.state is not State.CALM or a.candidate is not State.CALM:
+                stressed = stress_reasons(inst.stress, pool, now_ms)
+                notes += stressed
             if before is not None:
                 out.transitions.append(
                     _transition(
@@ -434,7 +460,7 @@ class RobustModel:
                         before[0],
                         machine,
                         a.score,
-                        a.reasons,
+                        [*a.reasons, *stressed],
                         a.features,
                         a.forced_share,
                         quality.value,
@@ -445,6 +471,8 @@ class RobustModel:
         a = inst.last
         features = dict(a.features)
         features.update(self._ages(inst, now_ms))
+        if inst.stress is not None or pool is not None:
+            features.update(stress_features(inst.stress, pool, now_ms))
         out.pressures.append(
             Pressure(
                 venue=h.venue,

@@ -2,8 +2,8 @@
 
 The stress events (:data:`~service.events.StressEvent`) do not go through the store script
 and the :class:`~.writer.EventSink`: they are a few a second at most, need no deduplication
-(a newer state replaces the older one), and reach the detector only as ADL levels, through
-the hand-off (below). Per venue
+(a newer state replaces the older one), and reach the detector through the hand-off
+(below). Per venue
 (hash tag ``{<venue>}``, so a venue's keys are one slot on a cluster; docs/redis.md):
 
 * ``dlv:{<venue>}:stress:latest`` (hash): field :func:`~.keys.stress_field` (one per
@@ -13,10 +13,11 @@ the hand-off (below). Per venue
 * ``dlv:{<venue>}:stress:<kind>`` (stream): every event of that kind, field ``e``, trimmed
   with ``MINID ~`` to the same retention: the history (an insurance pool's change over the
   last hour is read from it);
-* ``dlv:{<venue>}:handoff`` (stream, the store writer's): the ADL levels of each write, as one
+* ``dlv:{<venue>}:handoff`` (stream, the store writer's): the events of each write, as one
   entry (batch id :data:`HANDOFF_BATCH`), when the writer is given the hand-off's retention.
-  ADL observed is a forced unwind: the detector scores it with the instrument's other data,
-  through the same stream, so that a restart rebuilds it and a detector shard gets it.
+  Observed ADL is a forced unwind the detector scores, the other figures it reports beside
+  the score: through the same stream as the market data, a restart rebuilds them and a
+  detector shard gets them.
 
 Failure semantics: :meth:`StressWriter.put` never blocks or raises; :meth:`StressWriter.run`
 writes what was put, and a Redis error is counted (:attr:`StressWriter.write_failures`),
@@ -40,7 +41,6 @@ from redis.exceptions import RedisError
 
 from ..events import (
     STRESS_KIND_OF,
-    AdlRisk,
     InsuranceFund,
     StressEvent,
     StressKind,
@@ -57,7 +57,7 @@ RETRY_S = 1.0
 CHANGE_WINDOW_MS = 3_600_000
 """The window of an insurance pool's change in ``GET /v1/stress``: one hour."""
 HANDOFF_BATCH = "stress"
-"""The batch id of the hand-off entries holding ADL levels (the store writer's are its own)."""
+"""The batch id of the hand-off entries holding stress events (the store writer's are its own)."""
 HISTORY_READ_MAX = 2_000
 """Most entries of an insurance stream read for the change (a few pools every minute or five
 make a few hundred an hour)."""
@@ -148,14 +148,14 @@ class StressWriter:
     async def write(self, events: Sequence[StressEvent]) -> None:
         """One pipeline (not a transaction: on a cluster it is split by slot): per event,
         its latest field and its stream entry; per venue, the hash's expiry and, with a
-        hand-off retention, one hand-off entry holding its ADL levels (the venue's keys
-        share its hash tag: one slot)."""
+        hand-off retention, one hand-off entry holding its events (the venue's keys share
+        its hash tag: one slot)."""
         now = time.time_ns() // 1_000_000
         minid = now - self.retention_ms
         ttl_s = max(1, self.retention_ms // 1000)
         async with self.redis.pipeline(transaction=False) as pipe:
             venues: set[str] = set()
-            adl: dict[str, list[bytes]] = {}
+            handed: dict[str, list[bytes]] = {}
             for ev in events:
                 data = encode(ev)
                 pipe.hset(keys.stress_latest(ev.venue), keys.stress_field(ev), data)
@@ -164,12 +164,11 @@ class StressWriter:
                     approximate=True,
                 )  # fmt: skip
                 venues.add(ev.venue)
-                if type(ev) is AdlRisk:
-                    adl.setdefault(ev.venue, []).append(data)
+                handed.setdefault(ev.venue, []).append(data)
             for venue in venues:
                 pipe.expire(keys.stress_latest(venue), ttl_s)
             if self.handoff_retention_ms is not None:
-                for venue, encoded in adl.items():
+                for venue, encoded in handed.items():
                     pipe.xadd(
                         keys.handoff(venue),
                         {"b": HANDOFF_BATCH, "e": b"[" + b",".join(encoded) + b"]"},
