@@ -5,11 +5,13 @@ not show within the period). ``GET /v1/assets/{asset}``: the asset's stress figu
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 from asgi_lifespan import LifespanManager
@@ -238,3 +240,30 @@ async def test_the_asset_view_carries_its_adl_levels_pools_positioning_and_basis
     # Binance's pool lists ETHUSDT, but ETH has no instrument stored on Binance here.
     (eth_bybit,) = eth["venues"]
     assert [p["pool"] for p in eth_bybit["insurance"]] == ["BTCUSDT"]
+
+
+async def test_a_new_pool_gets_its_change_at_the_next_snapshot(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    """The hour-old balances are kept across reads (re-read every 30 s), but a pool with no
+    base in them is looked up at the next read."""
+    fast = settings.model_copy(update={"api": settings.api.model_copy(update={"snapshot_s": 0.2})})
+    now = _now()
+    await _store(redis, [_fund(1_000_000.0, now - 2000)], [_fund(900_000.0, now)])
+    other = InsuranceFund(
+        venue="bybit", symbol="SOLUSDT", base="SOL", ts_ms=now, recv_ms=now, pool="SOLUSDT",
+        asset="USDT", balance=100.0, balance_usd=100.0, symbols=("SOLUSDT",),
+    )  # fmt: skip
+    async with _served(fast, redis) as http:
+        first = (await http.get("/v1/stress")).json()
+        await _store(redis, [other], [msgspec.structs.replace(other, balance_usd=50.0)])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            pools = (await http.get("/v1/stress")).json()["items"][0]["insurance"]
+            if len(pools) == 2:
+                break
+            await asyncio.sleep(0.1)
+    assert [p["change_1h_usd"] for p in first["items"][0]["insurance"]] == [-100_000.0]
+    assert {p["pool"]: p["change_1h_usd"] for p in pools} == {
+        "BTCUSDT": -100_000.0, "SOLUSDT": -50.0,
+    }  # fmt: skip

@@ -62,6 +62,11 @@ RESCAN_MS: Final = 1000
 :meth:`LiquidationWindow.update`): a liquidation indexed after a read has a stream id at
 least that clock, less the index's lag behind its stream on a Redis Cluster (the writer's
 next step, milliseconds) and the clock skew between the cluster's nodes."""
+STRESS_BEFORE_S: Final = 30.0
+"""How often a read takes the insurance balances of an hour ago again (the base of a pool's
+change over the hour: up to a few thousand stream entries per venue, so not every read; a
+base 30 s older moves an hour's change by little). Sooner when a pool has no base yet (a
+new pool, or none stored at the last read), and at every read with ``snapshot_s: 0``."""
 REFRESH_SHARE: Final = 0.5
 """A read starts every this share of the period (or as soon as the last ended, if it took
 longer): a new view is there before the current one is a period old unless a read takes
@@ -266,6 +271,8 @@ class Snapshots:
         ones)."""
         self._client = client
         self._stress_venues = list(stress_venues)
+        self._before: dict[tuple[str, str, str], InsuranceFund] | None = None
+        self._before_at = 0.0
         self._period_s = period_s
         self._head_size = head_size
         self._view: View | None = None
@@ -336,11 +343,25 @@ class Snapshots:
         venues = self._stress_venues
         if not venues:
             return {}, {}
+        now = time.monotonic()
+        latest = await stress_store.read_latest(self._client, venues)
+        pools = {
+            (ev.venue, ev.pool, ev.asset)
+            for states in latest.values()
+            for ev in states.values()
+            if isinstance(ev, InsuranceFund)
+        }
+        cached = self._before
+        if (
+            cached is not None
+            and self._period_s > 0
+            and now - self._before_at < STRESS_BEFORE_S
+            and pools <= cached.keys()
+        ):
+            return latest, cached
         since = read_ms - stress_store.CHANGE_WINDOW_MS
-        latest, before = await asyncio.gather(
-            stress_store.read_latest(self._client, venues),
-            stress_store.insurance_before(self._client, venues, since),
-        )
+        before = await stress_store.insurance_before(self._client, venues, since)
+        self._before, self._before_at = before, now
         return latest, before
 
     async def _run(self) -> None:
