@@ -96,6 +96,13 @@ def _liq_rate(asset: str, oi_pct_per_min: float, forced_share: float, median_usd
     return min(MAX_LIQ_RATE_PER_S, forced_share * decline_usd_per_s / mean)
 
 
+def _forced_funding(rng: random.Random, side: Side) -> float:
+    """Funding per 8 h while ``side`` is forced out: about flat, leaning against it."""
+    if side is Side.LONG:
+        return rng.uniform(-0.0001, 0.00003)
+    return rng.uniform(0.0, 0.0002)
+
+
 def _cascade(rng: random.Random, asset: str, side: Side) -> Drift:
     sign = -1.0 if side is Side.LONG else 1.0
     oi = -rng.uniform(1.0, 3.0)
@@ -107,9 +114,7 @@ def _cascade(rng: random.Random, asset: str, side: Side) -> Drift:
         liq_median_usd=median,
         liq_sigma=1.2,
         liq_side=side,
-        funding_rate_8h=rng.uniform(-0.0001, 0.00003)
-        if side is Side.LONG
-        else rng.uniform(0.0, 0.0002),
+        funding_rate_8h=_forced_funding(rng, side),
         price_noise_pct_per_sqrt_s=0.05,
     )
 
@@ -143,9 +148,7 @@ def _adl(rng: random.Random, side: Side) -> Drift:
         liq_median_usd=rng.uniform(2_000, 6_000),
         liq_sigma=1.0,
         liq_side=side,
-        funding_rate_8h=rng.uniform(-0.0001, 0.00003)
-        if side is Side.LONG
-        else rng.uniform(0.0, 0.0002),
+        funding_rate_8h=_forced_funding(rng, side),
         price_noise_pct_per_sqrt_s=0.04,
         adl=True,
     )

@@ -5,15 +5,12 @@ go through the Bybit player's real adlAlert bodies and parser."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 from tape import Tape
-from test_runner import SETTINGS, VENUE, pressure_in, transitions, until, write
+from test_runner import SETTINGS, VENUE, pressure_in, running, transitions, until, write
 
 from service.config import DetectorSettings
 from service.detect.base import Evaluation, PressureModel
@@ -35,17 +32,6 @@ def _adl(symbol: str, base: str, level: AdlLevel, recv_ms: int) -> AdlRisk:
         venue=VENUE, symbol=symbol, base=base, ts_ms=recv_ms, recv_ms=recv_ms, level=level,
         native="-0.36", native_kind="pnl_drawdown_ratio", trigger=-0.3,
     )  # fmt: skip
-
-
-@contextlib.asynccontextmanager
-async def running(detector: Detector) -> AsyncIterator[Detector]:
-    task = asyncio.create_task(detector.run())
-    try:
-        yield detector
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @pytest.mark.integration
