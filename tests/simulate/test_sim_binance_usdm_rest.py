@@ -108,6 +108,7 @@ async def test_weight_over_the_limit_is_a_429() -> None:
         BinanceUsdmSimulator(weight_limit=3, push_interval_s=10) as sim,
         httpx.AsyncClient(base_url=sim.rest_base_url) as http,
     ):
+        sim.rest.clock = lambda: 1_760_000_030_000  # one minute of weight (not two)
         codes = [(await http.get("/fapi/v1/ping")).status_code for _ in range(4)]
         last = await http.get("/fapi/v1/ping")
     assert codes == [200, 200, 200, 429]
