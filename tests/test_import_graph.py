@@ -32,11 +32,12 @@ SETTINGS = {
 }
 """The settings layer (:mod:`service.config` and what it is made of)."""
 VOCABULARY = {
-    "service", "service.errors", "service.events", "service.redact", "service.scores",
-    "service.shard",
+    "service", "service.ccxt_lazy", "service.errors", "service.events", "service.redact",
+    "service.scores", "service.shard",
 }  # fmt: skip
 """What the settings may use besides themselves: values every layer shares, importing nothing
-else of the service."""
+else of the service (and ``service.ccxt_lazy``, the import hook ``service`` installs, which
+loads no ccxt)."""
 HEAVY = {"ccxt", "httpx", "aiomqtt", "fastapi", "starlette", "uvicorn", "websockets", "picows",
          "structlog"}  # fmt: skip
 """Libraries the settings must not load (the start-up checks that need ccxt are
