@@ -269,21 +269,28 @@ class RobustModel:
     def update_shard(
         self, events: Iterable[HandoffEvent], owns: Callable[[str], bool]
     ) -> list[HandoffEvent]:
-        """:meth:`update` with the events of assets it ``owns`` only (returned); of the
-        others' it keeps what a detector of everything shares between instruments, so that
-        its own are scored as there: each instrument's order of arrival (its phase among the
-        calm rounds) and each venue's newest liquidation (the liquidation feed's freshness)."""
+        """:meth:`update` with the market events of assets it ``owns`` only (returned); of
+        the others' it keeps what a detector of everything shares between instruments, so
+        that its own are scored as there: each instrument's order of arrival (its phase among
+        the calm rounds) and each venue's newest liquidation (the liquidation feed's
+        freshness). Stress events (the stress writer's entries, never mixed with market
+        events) are applied, not returned: its own assets' figures, and every insurance pool
+        (a pool covers assets of every shard)."""
         foreign, liq_ms = self._foreign, self._venue_liq_ms
         mine: list[HandoffEvent] = []
+        stress: list[HandoffEvent] = []
         taken = 0  # mine[:taken] are in the model
         for ev in events:
+            kind = type(ev)
+            if kind in _STRESS_ONLY or kind is InsuranceFund:
+                if kind is InsuranceFund or owns(ev.base):
+                    stress.append(ev)
+                continue
             if owns(ev.base):
                 mine.append(ev)
                 continue
             key = (ev.venue, ev.symbol)
             if key not in foreign:  # (rare) after the instruments that arrived before it
-                if type(ev) in _STRESS_ONLY or type(ev) is InsuranceFund:
-                    continue  # not an instrument until it has data (as in :meth:`update`)
                 self.update(mine[taken:])
                 taken = len(mine)
                 foreign.add(key)
@@ -293,6 +300,8 @@ class RobustModel:
                 if seen is None or ev.recv_ms > seen:
                     liq_ms[ev.venue] = ev.recv_ms
         self.update(mine[taken:])
+        if stress:
+            self.update(stress)
         return mine
 
     def restore_shard(self, pressures: Iterable[Pressure], owns: Callable[[str], bool]) -> None:

@@ -149,3 +149,27 @@ def test_stress_figures_that_are_not_numbers_are_dropped() -> None:
     assert problem(bad) is None
     fields = {f: getattr(bad, f) for f in bad.__struct_fields__}
     assert problem(Positioning(**{**fields, "long_share": float("inf")})) == NON_FINITE
+
+
+def test_a_detector_shard_takes_its_assets_figures_and_every_pool_but_returns_neither() -> None:
+    """A shard's model applies the figures of the assets it owns and every insurance pool
+    (a pool covers every shard's assets); what it returns, and so counts as its assets'
+    events, is the market data alone."""
+    model = make_model(DetectorSettings(burn_in_samples=0))
+    tape = Tape(venue=VENUE)
+    market: list = []
+    for i in range(0, 600, 5):
+        market += [tape.mark(i, 50_000.0), tape.oi(i, 10_000.0, 50_000.0)]
+    t_ms = T0_MS + 600_000
+    stress = [_accounts(t_ms, 0.55), _fund(t_ms - 600_000, 8e8), _fund(t_ms, 7.9e8)]
+    mine = model.update_shard(market, owns=lambda asset: asset == "BTC")
+    assert mine == market
+    assert model.update_shard(stress, owns=lambda asset: asset == "BTC") == []
+    [p] = model.evaluate(t_ms + 1000).pressures
+    assert p.features["long_share_accounts"] == 0.55
+    assert p.features["insurance_change_1h_pct"] == pytest.approx(-1.25)
+
+    other = make_model(DetectorSettings(burn_in_samples=0))  # a shard that owns nothing
+    other.update_shard(market, owns=lambda asset: False)
+    other.update_shard(stress, owns=lambda asset: False)
+    assert other.evaluate(t_ms + 1000).pressures == []
