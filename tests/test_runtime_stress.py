@@ -27,6 +27,7 @@ from service.events import (
 from service.runtime import Component, Runtime
 from service.simulate.scenario import Drift, Label, Phase, Regime, Scenario
 from service.store import keys
+from service.store.reader import handoff_events
 from service.store.stress import read_latest
 from service.venues import REGISTRY
 from service.venues.binance.simulator import stress_wire
@@ -330,7 +331,8 @@ async def test_bybit_adl_alerts_arrive_by_websocket_and_reach_the_detectors_hand
                 entries = await redis_client.xrange(keys.handoff(BYBIT))
                 handed[:] = [
                     e for _, f in entries if f[b"b"] == b"stress"
-                    for e in msgspec.json.decode(f[b"e"], type=list[AdlRisk])
+                    for e in handoff_events(f[b"e"], keys.handoff(BYBIT))
+                    if isinstance(e, AdlRisk)
                 ]  # fmt: skip
                 return any(e.symbol == "BTCUSDT" for e in handed)
 
