@@ -20,7 +20,7 @@ from service.detect.stress import (
     stress_features,
     stress_reasons,
 )
-from service.events import Basis, InsuranceFund, Positioning, PositioningMetric
+from service.events import Basis, HandoffEvent, InsuranceFund, Positioning, PositioningMetric
 from service.scores import State
 from service.validate import NON_FINITE, problem
 
@@ -51,6 +51,15 @@ def _fund(
         venue=VENUE, symbol="USDT-pool", base="*", ts_ms=ts_ms, recv_ms=ts_ms, pool="USDT-pool",
         asset="USDT", balance=usd, balance_usd=usd, symbols=symbols,
     )  # fmt: skip
+
+
+def _calm_btc() -> list[HandoffEvent]:
+    """Ten minutes of BTCUSDT marks and open interest, flat, every 5 s."""
+    tape = Tape(venue=VENUE)
+    out: list[HandoffEvent] = []
+    for i in range(0, 600, 5):
+        out += [tape.mark(i, 50_000.0), tape.oi(i, 10_000.0, 50_000.0)]
+    return out
 
 
 def test_a_crowded_side_and_a_basis_collapse_stand_out_of_their_baselines() -> None:
@@ -108,10 +117,7 @@ def test_a_draining_fund_is_the_pool_of_its_symbols_and_of_nothing_else() -> Non
 
 def test_the_model_reports_the_figures_and_a_pool_never_becomes_an_instrument() -> None:
     model = make_model(DetectorSettings(burn_in_samples=0))
-    tape = Tape(venue=VENUE)
-    events: list = []
-    for i in range(0, 600, 5):
-        events += [tape.mark(i, 50_000.0), tape.oi(i, 10_000.0, 50_000.0)]
+    events = _calm_btc()
     t_ms = T0_MS + 600_000
     events += [_accounts(t_ms, 0.55), _basis(t_ms, 2e-4), _fund(t_ms - 600_000, 8e8),
                _fund(t_ms, 7.9e8), _accounts(t_ms, 0.9, symbol="ETHUSDT")]  # fmt: skip
@@ -156,10 +162,7 @@ def test_a_detector_shard_takes_its_assets_figures_and_every_pool_but_returns_ne
     (a pool covers every shard's assets); what it returns, and so counts as its assets'
     events, is the market data alone."""
     model = make_model(DetectorSettings(burn_in_samples=0))
-    tape = Tape(venue=VENUE)
-    market: list = []
-    for i in range(0, 600, 5):
-        market += [tape.mark(i, 50_000.0), tape.oi(i, 10_000.0, 50_000.0)]
+    market = _calm_btc()
     t_ms = T0_MS + 600_000
     stress = [_accounts(t_ms, 0.55), _fund(t_ms - 600_000, 8e8), _fund(t_ms, 7.9e8)]
     mine = model.update_shard(market, owns=lambda asset: asset == "BTC")
