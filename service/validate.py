@@ -31,6 +31,7 @@ from typing import Any, Final
 import structlog
 
 from .events import (
+    STRESS_KIND_OF,
     AdlRisk,
     Basis,
     Event,
@@ -85,9 +86,6 @@ REASONS: Final = (
 """Every reason :func:`problem` and :func:`check` give."""
 
 
-_STRESS: Final = frozenset((AdlRisk, InsuranceFund, Positioning, Basis))
-
-
 def _stress_numbers(e: AdlRisk | InsuranceFund | Positioning | Basis) -> list[float]:
     """The numbers of a stress event that must be finite (its parser checked the rest)."""
     values: list[float | None]
@@ -132,7 +130,7 @@ def all_valid(events: Sequence[HandoffEvent]) -> bool:
                 and (nf is None or 0 <= nf <= TS_MAX_MS)
             ):
                 return False
-        elif t in _STRESS:
+        elif t in STRESS_KIND_OF:  # an ADL level, a pool, a positioning or basis figure
             if not all(-MAX_VALUE < x < MAX_VALUE for x in _stress_numbers(e)):
                 return False
         elif not (

@@ -28,7 +28,7 @@ from service.runtime import Component, Runtime
 from service.simulate.scenario import Drift, Label, Phase, Regime, Scenario
 from service.store import keys
 from service.store.reader import handoff_events
-from service.store.stress import read_latest
+from service.store.stress import HANDOFF_BATCH, read_latest
 from service.venues import REGISTRY
 from service.venues.binance.simulator import stress_wire
 from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
@@ -330,7 +330,7 @@ async def test_bybit_adl_alerts_arrive_by_websocket_and_reach_the_detectors_hand
             async def handed_off() -> bool:
                 entries = await redis_client.xrange(keys.handoff(BYBIT))
                 handed[:] = [
-                    e for _, f in entries if f[b"b"] == b"stress"
+                    e for _, f in entries if f[b"b"] == HANDOFF_BATCH.encode()
                     for e in handoff_events(f[b"e"], keys.handoff(BYBIT))
                     if isinstance(e, AdlRisk)
                 ]  # fmt: skip
