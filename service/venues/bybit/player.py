@@ -19,11 +19,11 @@ from ..base import Instrument, Parser, ParseStats
 from ..player import WirePlayer
 from .simulator import stress_wire
 from .simulator import wire as bybit_wire
-from .stress import parse_adl_alert
+from .stress import ALERTS_EVERY_S, parse_adl_alert
 from .venue import VENUE, BybitParser, parse_instruments
 
-ADL_POLL_S: Final = 60.0
-"""The stress poller's ADL alerts interval (:func:`.stress.plan`, ``alerts_every_s``)."""
+ADL_POLL_S: Final = ALERTS_EVERY_S
+"""The stress poller's ADL alerts interval (:func:`.stress.plan`)."""
 
 
 class BybitPlayer(WirePlayer):

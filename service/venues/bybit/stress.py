@@ -51,6 +51,8 @@ ACCOUNT_RATIO_PATH: Final = "/v5/market/account-ratio"
 IP_LIMIT: Final = _stress.Limit("ip", 600, 5.0)
 """Bybit's HTTP limit per IP: 600 requests in any 5 s, shared by every call to the host."""
 LIMITS: Final = (IP_LIMIT,)
+ALERTS_EVERY_S: Final = 60.0
+"""The ADL alerts' REST poll: their data is refreshed every minute."""
 
 
 class _Listing(msgspec.Struct):
@@ -349,7 +351,8 @@ Parse = _stress.BodyParser
 
 def plan(
     markets: Mapping[str, Instrument], symbols: Sequence[str], *, period: str = "5min",
-    every_s: float = 300.0, alerts_every_s: float = 60.0, insurance_every_s: float = 300.0,
+    every_s: float = 300.0, alerts_every_s: float = ALERTS_EVERY_S,
+    insurance_every_s: float = 300.0,
 ) -> list[_stress.StressRequest]:  # fmt: skip
     """The Bybit stress polls: the all-symbol ADL alerts (their data changes every minute;
     the ``adlAlert`` websocket topic gives them every second at no request cost), the
