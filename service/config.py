@@ -29,7 +29,7 @@ import socket
 import ssl
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -218,16 +218,19 @@ class DetectSettings(_Section):
         return None if value is None else str(value)
 
 
+DEFAULT_RETENTION_S: Final[dict[Kind, float]] = {
+    Kind.LIQUIDATION: 7 * 86400.0,
+    Kind.FUNDING: 86400.0,
+    Kind.OPEN_INTEREST: 86400.0,
+    Kind.MARK: 6 * 3600.0,
+    Kind.BOOK_TOP: 6 * 3600.0,
+}
+
+
 class StoreSettings(_Section):
-    retention_s: dict[Kind, Seconds] = Field(
-        default_factory=lambda: {
-            Kind.LIQUIDATION: 7 * 86400.0,
-            Kind.FUNDING: 86400.0,
-            Kind.OPEN_INTEREST: 86400.0,
-            Kind.MARK: 6 * 3600.0,
-        }
-    )
-    """Time-based retention of each event stream (trimmed with ``MINID ~``)."""
+    retention_s: dict[Kind, Seconds] = Field(default_factory=lambda: dict(DEFAULT_RETENTION_S))
+    """Time-based retention of each event stream (trimmed with ``MINID ~``); a kind left out
+    keeps its default (a configuration written before a kind existed still loads)."""
     liquidation_dedup_s: Seconds = 86400.0
     """How long a liquidation's identity is remembered to drop re-sent copies."""
     stress_retention_s: Seconds = 86400.0
@@ -247,10 +250,7 @@ class StoreSettings(_Section):
     @field_validator("retention_s")
     @classmethod
     def _all_kinds(cls, value: dict[Kind, float]) -> dict[Kind, float]:
-        missing = set(Kind) - set(value)
-        if missing:
-            raise ValueError(f"missing retention for {sorted(missing)}")
-        return value
+        return {**DEFAULT_RETENTION_S, **value}
 
 
 class DetectorSettings(_Section):

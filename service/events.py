@@ -36,6 +36,7 @@ class Kind(enum.StrEnum):
     FUNDING = "funding"
     OPEN_INTEREST = "open_interest"
     MARK = "mark"
+    BOOK_TOP = "book_top"
 
 
 class Side(enum.StrEnum):
@@ -99,13 +100,32 @@ class MarkPrice(_Event, frozen=True, gc=False, kw_only=True, tag=Kind.MARK.value
     index_price: float | None
 
 
-Event = Liquidation | FundingRate | OpenInterest | MarkPrice
+class BookTop(_Event, frozen=True, gc=False, kw_only=True, tag=Kind.BOOK_TOP.value):
+    """The best bid and ask of an instrument's order book, with the size resting at each
+    (liquidity: a spread that widens and a top that thins come before a cascade moves price
+    further per dollar liquidated). Prices in the quote currency; sizes valued as a
+    liquidation's (linear: base x price; inverse: contracts x contract size in USD)."""
+
+    bid_price: float
+    ask_price: float
+    bid_base: float
+    """Size at the best bid, in base units."""
+    ask_base: float
+    bid_usd: float
+    """USD value of the size at the best bid."""
+    ask_usd: float
+    spread_bp: float
+    """``(ask - bid) / mid`` in basis points (0 for a locked book)."""
+
+
+Event = Liquidation | FundingRate | OpenInterest | MarkPrice | BookTop
 
 KIND_OF: Final[dict[type[_Event], Kind]] = {
     Liquidation: Kind.LIQUIDATION,
     FundingRate: Kind.FUNDING,
     OpenInterest: Kind.OPEN_INTEREST,
     MarkPrice: Kind.MARK,
+    BookTop: Kind.BOOK_TOP,
 }
 
 encode = msgspec.json.Encoder().encode
@@ -124,6 +144,11 @@ def decode(data: bytes | str) -> Event:
 def decode_many(data: bytes | str) -> list[Event]:
     """Decode a JSON array of events encoded by :data:`encode`."""
     return _list_decoder.decode(data)
+
+
+def spread_bp(bid: float, ask: float) -> float:
+    """The spread of a top of book in basis points of its mid."""
+    return (ask - bid) / (ask + bid) * 20_000.0
 
 
 def per_hour(rate: float, interval_h: float) -> float:

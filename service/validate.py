@@ -34,6 +34,7 @@ from .events import (
     STRESS_KIND_OF,
     AdlRisk,
     Basis,
+    BookTop,
     Event,
     FundingRate,
     HandoffEvent,
@@ -76,12 +77,16 @@ BAD_FUNDING: Final = "bad_funding"
 BAD_TIME: Final = "bad_time"
 BAD_SIDE: Final = "bad_side"
 BAD_ID: Final = "bad_id"
+CROSSED_BOOK: Final = "crossed_book"
+"""A top of book whose best bid is above its best ask: not a book (a locked one, equal
+prices, is kept: it happens for an instant on real venues)."""
 _MIN_FUNDING_RATE: Final = -MAX_FUNDING_RATE
 _LONG: Final = Side.LONG
 _SHORT: Final = Side.SHORT
 """Bound once: reading an enum member off its class costs 100 ns."""
 REASONS: Final = (
-    NON_FINITE, NEGATIVE, BAD_PRICE, TOO_LARGE, BAD_FUNDING, BAD_TIME, BAD_SIDE, BAD_ID
+    NON_FINITE, NEGATIVE, BAD_PRICE, TOO_LARGE, BAD_FUNDING, BAD_TIME, BAD_SIDE, BAD_ID,
+    CROSSED_BOOK,
 )  # fmt: skip
 """Every reason :func:`problem` and :func:`check` give."""
 
@@ -128,6 +133,15 @@ def all_valid(events: Sequence[HandoffEvent]) -> bool:
                 and _MIN_FUNDING_RATE <= e.funding_rate_1h <= MAX_FUNDING_RATE
                 and 0.0 < e.interval_h <= MAX_INTERVAL_H
                 and (nf is None or 0 <= nf <= TS_MAX_MS)
+            ):
+                return False
+        elif t is BookTop:
+            if not (
+                0.0 < e.bid_price <= e.ask_price < MAX_VALUE
+                and 0.0 <= e.bid_base < MAX_VALUE
+                and 0.0 <= e.ask_base < MAX_VALUE
+                and 0.0 <= e.bid_usd < MAX_VALUE
+                and 0.0 <= e.ask_usd < MAX_VALUE
             ):
                 return False
         elif t in STRESS_KIND_OF:  # an ADL level, a pool, a positioning or basis figure
@@ -183,6 +197,9 @@ def _reason(ev: HandoffEvent) -> str:
         rates = [ev.funding_rate, ev.funding_rate_1h, ev.interval_h]
     elif isinstance(ev, OpenInterest):
         sizes = [ev.oi_contracts, ev.oi_base, ev.oi_usd]
+    elif isinstance(ev, BookTop):
+        prices = [ev.bid_price, ev.ask_price]
+        sizes = [ev.bid_base, ev.ask_base, ev.bid_usd, ev.ask_usd]
     else:
         prices, sizes = [ev.price], [ev.quantity, ev.quantity_base, ev.notional_usd]
     if not all(math.isfinite(x) for x in (*prices, *sizes, *rates)):
@@ -196,6 +213,8 @@ def _reason(ev: HandoffEvent) -> str:
         return BAD_PRICE
     if any(x >= MAX_VALUE for x in (*prices, *sizes)):
         return TOO_LARGE
+    if isinstance(ev, BookTop):
+        return CROSSED_BOOK
     if isinstance(ev, Liquidation):
         return BAD_SIDE if ev.side is not _LONG and ev.side is not _SHORT else BAD_ID
     return BAD_FUNDING

@@ -39,6 +39,7 @@ from ..events import (
     AdlLevel,
     AdlRisk,
     Basis,
+    BookTop,
     FundingRate,
     HandoffEvent,
     InsuranceFund,
@@ -51,6 +52,7 @@ from ..scores import ANY, Pressure, Scope, State, Transition
 from .aggregate import Combined, Member, Part, combine
 from .base import Evaluation
 from .features import Baselines, burn_in, sample_baselines, snapshot
+from .liquidity import InstrumentLiquidity, liquidity_features, liquidity_reasons
 from .rings import InstrumentHistory, make_rings
 from .scoring import EMPTY, Assessment, assess
 from .state import SEVERITY, Quality, StateMachine, data_quality
@@ -96,6 +98,8 @@ class _Instrument:
     """Why the instrument is still in its burn-in (``None``: its baselines are ready)."""
     stress: InstrumentStress | None = None
     """Its positioning and basis, once published (:mod:`.stress`)."""
+    liquidity: InstrumentLiquidity | None = None
+    """Its top of book, once its venue sends one (:mod:`.liquidity`)."""
 
 
 RESERVED_FOR_LONGEST_WAITING = 0.25
@@ -157,10 +161,15 @@ class RobustModel:
                 continue
             inst = symbols.get(ev.symbol)
             if inst is None:
-                if kind in _STRESS_ONLY:
+                if kind in _STRESS_ONLY or kind is BookTop:
                     continue  # a figure of an instrument without data (not followed): nothing
                 inst = symbols[ev.symbol] = self._track(ev.venue, ev.symbol, ev.base)
             h = inst.history
+            if kind is BookTop:  # reported beside the score, not evidence: not dirty
+                if inst.liquidity is None:
+                    inst.liquidity = InstrumentLiquidity()
+                inst.liquidity.add(ev)  # type: ignore[arg-type]
+                continue
             if kind is MarkPrice:
                 h.add_mark(ev)  # type: ignore[arg-type]
             elif kind is Liquidation:
@@ -457,7 +466,10 @@ class RobustModel:
                 notes.append(f"holding {machine.state.value} (hysteresis)")
             stressed: list[str] = []
             if machine.state is not State.CALM or a.candidate is not State.CALM:
-                stressed = stress_reasons(inst.stress, pool, now_ms)
+                stressed = [
+                    *stress_reasons(inst.stress, pool, now_ms),
+                    *liquidity_reasons(inst.liquidity, now_ms),
+                ]
                 notes += stressed
             if before is not None:
                 out.transitions.append(
@@ -482,6 +494,8 @@ class RobustModel:
         features.update(self._ages(inst, now_ms))
         if inst.stress is not None or pool is not None:
             features.update(stress_features(inst.stress, pool, now_ms))
+        if inst.liquidity is not None:
+            features.update(liquidity_features(inst.liquidity, now_ms))
         out.pressures.append(
             Pressure(
                 venue=h.venue,

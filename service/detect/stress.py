@@ -47,7 +47,7 @@ def _baseline() -> Baseline:
     return Baseline(SAMPLES, MIN_SAMPLES, fat_tails=True, typecode="f")
 
 
-class _Figure:
+class Figure:
     """The newest value of one published figure, its z against the earlier ones, and when."""
 
     __slots__ = ("baseline", "floor", "ts_ms", "value", "z")
@@ -78,8 +78,8 @@ class InstrumentStress:
     __slots__ = ("basis", "long_share")
 
     def __init__(self) -> None:
-        self.long_share = _Figure(LONG_SHARE_FLOOR)
-        self.basis = _Figure(BASIS_FLOOR_BP)
+        self.long_share = Figure(LONG_SHARE_FLOOR)
+        self.basis = Figure(BASIS_FLOOR_BP)
 
     def add(self, ev: Positioning | Basis) -> None:
         if type(ev) is Positioning:
@@ -97,7 +97,7 @@ class _Pool:
         self.base = base
         self.symbols = frozenset(symbols)
         self.balances: deque[tuple[int, float]] = deque()
-        self.change = _Figure(FUND_FLOOR_PCT)
+        self.change = Figure(FUND_FLOOR_PCT)
 
 
 class Funds:

@@ -28,7 +28,7 @@ import msgspec
 import structlog
 from redis.exceptions import ResponseError
 
-from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest
+from ..events import BookTop, Event, FundingRate, Liquidation, MarkPrice, OpenInterest
 from ..events import decode as decode_event
 from ..health import HealthSnapshot
 from ..scores import Pressure, Transition
@@ -120,6 +120,11 @@ def event_problem(e: Event) -> str | None:
         return _negative(oi_contracts=e.oi_contracts, oi_base=e.oi_base, oi_usd=e.oi_usd)
     if isinstance(e, MarkPrice):
         return _negative(mark_price=e.mark_price, index_price=e.index_price)
+    if isinstance(e, BookTop):
+        return _negative(
+            bid_price=e.bid_price, ask_price=e.ask_price, bid_base=e.bid_base,
+            ask_base=e.ask_base, bid_usd=e.bid_usd, ask_usd=e.ask_usd,
+        )  # fmt: skip
     assert isinstance(e, FundingRate)
     return _time_problem(next_funding_ms=e.next_funding_ms) or _negative(interval_h=e.interval_h)
 

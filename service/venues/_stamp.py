@@ -18,7 +18,16 @@ an object per row cost 0.15 µs of the 0.5 µs a liquidation takes to build (``b
 
 from __future__ import annotations
 
-from ..events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
+from ..events import (
+    BookTop,
+    FundingRate,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+    per_hour,
+    spread_bp,
+)
 from .base import Instrument
 
 
@@ -115,4 +124,26 @@ def liquidation(
         notional_usd=notional_usd,
         sampled=sampled,
         event_id=event_id,
+    )
+
+
+def book_top(
+    venue: str, inst: Instrument, ts_ms: int, recv_ms: int, bid: float, bid_qty: float,
+    ask: float, ask_qty: float,
+) -> BookTop:  # fmt: skip
+    """The best ``bid`` and ``ask`` with ``bid_qty`` and ``ask_qty`` native units resting at
+    each, valued as a liquidation's quantity at its own price."""
+    return BookTop(
+        venue=venue,
+        symbol=inst.symbol,
+        base=inst.base,
+        ts_ms=ts_ms,
+        recv_ms=recv_ms,
+        bid_price=bid,
+        ask_price=ask,
+        bid_base=inst.base_units(bid_qty, bid),
+        ask_base=inst.base_units(ask_qty, ask),
+        bid_usd=inst.notional_usd(bid_qty, bid),
+        ask_usd=inst.notional_usd(ask_qty, ask),
+        spread_bp=spread_bp(bid, ask),
     )

@@ -1,5 +1,6 @@
 """A ticker's merged state and its once-a-second reports, for venues whose ticker frames carry
-mark, funding and open interest together (Bitget, Gate, Bybit).
+mark, funding and open interest together (Bitget, Gate, Bybit), and, where the ticker has them,
+the best bid and ask (Bybit, Bitget).
 
 A venue's parser converts a frame's fields to numbers (raising before anything is merged),
 :meth:`TickerState.apply`\\ s them, and :func:`report` turns the parts that changed and are due
@@ -19,8 +20,10 @@ from .base import Instrument
 MARK: Final = "mark"
 FUNDING: Final = "funding"
 OI: Final = "open_interest"
+BOOK: Final = "book_top"
 STATE_EVERY_MS: Final = 1000
-"""Mark, funding and open-interest events: at most one per symbol and kind per second."""
+"""Mark, funding, open-interest and top-of-book events: at most one per symbol and kind per
+second."""
 
 
 @dataclass(slots=True)
@@ -36,6 +39,11 @@ class TickerState:
     interval_h: float | None = None
     """The funding interval when the venue sends it with the ticker (``None``: the
     instrument's ``funding_interval_h``)."""
+    bid: float | None = None
+    bid_qty: float | None = None
+    """Native units (contracts of ``Instrument.contract_size``) at the best bid."""
+    ask: float | None = None
+    ask_qty: float | None = None
     changed: set[str] = field(default_factory=set)
     reported_ms: dict[str, int] = field(default_factory=dict)
 
@@ -64,6 +72,27 @@ class TickerState:
         if funding_rate is not None:
             self.funding_rate = funding_rate
             self.changed.add(FUNDING)
+
+    def apply_book(
+        self,
+        *,
+        bid: float | None = None,
+        bid_qty: float | None = None,
+        ask: float | None = None,
+        ask_qty: float | None = None,
+    ) -> None:
+        """Merge the top-of-book values given (``None``: absent from the frame, unchanged)."""
+        changed = False
+        if bid is not None:
+            self.bid, changed = bid, True
+        if bid_qty is not None:
+            self.bid_qty, changed = bid_qty, True
+        if ask is not None:
+            self.ask, changed = ask, True
+        if ask_qty is not None:
+            self.ask_qty, changed = ask_qty, True
+        if changed:
+            self.changed.add(BOOK)
 
     def set_next_funding(self, next_ms: int | None) -> None:
         """The coming settlement (``None``: none, e.g. a dated future); a funding change."""
@@ -104,7 +133,17 @@ def report(
         )
     if OI in due and oi is not None and mark:
         out.append(_stamp.open_interest(venue, inst, ts, recv_ms, oi, mark))
-    for part, value in ((MARK, mark), (FUNDING, rate), (OI, oi if mark else None)):
+    book = None
+    if BOOK in due:
+        book = _book(st)
+        if book is not None:
+            out.append(_stamp.book_top(venue, inst, ts, recv_ms, *book))
+    for part, value in (
+        (MARK, mark),
+        (FUNDING, rate),
+        (OI, oi if mark else None),
+        (BOOK, book),
+    ):
         if part not in due:
             continue
         if value is not None:
@@ -113,3 +152,12 @@ def report(
         elif part != OI:  # nothing to report, e.g. a dated future's funding ("")
             st.changed.discard(part)
     return out
+
+
+def _book(st: TickerState) -> tuple[float, float, float, float] | None:
+    """``(bid, bid_qty, ask, ask_qty)`` when the state has a two-sided top, else ``None``
+    (one side empty: a venue sends ``""`` or ``0`` for an empty side; no spread to report)."""
+    bid, bid_qty, ask, ask_qty = st.bid, st.bid_qty, st.ask, st.ask_qty
+    if not bid or not ask or bid_qty is None or ask_qty is None:
+        return None
+    return bid, bid_qty, ask, ask_qty

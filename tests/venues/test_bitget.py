@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from service.config import VenueSettings
-from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.events import BookTop, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.venues.base import Instrument
 from service.venues.bitget.instruments import (
     MAX_REQUEST_BYTES,
@@ -174,7 +174,7 @@ def test_every_ticker_gives_mark_funding_per_hour_and_open_interest_in_base_coin
         mark, index = float(row["markPrice"]), float(row["indexPrice"])
         oi = float(row.get("openInterest", row.get("holdingAmount")))
         rate = float(row["fundingRate"])
-        m, f, o = events
+        m, f, o, *book = events
         assert isinstance(m, MarkPrice)
         assert isinstance(f, FundingRate)
         assert isinstance(o, OpenInterest)
@@ -187,6 +187,17 @@ def test_every_ticker_gives_mark_funding_per_hour_and_open_interest_in_base_coin
         assert o.oi_contracts == o.oi_base == oi  # base coin
         assert o.oi_usd == pytest.approx(oi * mark)
         assert o.ts_ms == f.ts_ms == ts
+        bid = float(row.get("bid1Price", row.get("bidPr")))  # v3 and v2 names
+        ask = float(row.get("ask1Price", row.get("askPr")))
+        bid_qty = float(row.get("bid1Size", row.get("bidSz")))
+        ask_qty = float(row.get("ask1Size", row.get("askSz")))
+        (b,) = book  # e.g. STORJUSDT (v2): 0.4705 x 1367.3 / 0.4708 x 2535.3, base coin
+        assert isinstance(b, BookTop)
+        assert (b.bid_price, b.ask_price, b.bid_base, b.ask_base) == (bid, ask, bid_qty, ask_qty)
+        assert b.bid_usd == pytest.approx(bid * bid_qty)
+        assert b.ask_usd == pytest.approx(ask * ask_qty)
+        assert b.spread_bp == pytest.approx((ask - bid) / ((ask + bid) / 2) * 1e4)
+        assert b.ts_ms == ts
     assert parsed == 2
 
 
@@ -194,7 +205,7 @@ def test_the_v3_btcusdt_open_interest_is_2_26_bn_usd(
     captures: Path, markets: dict[str, Instrument]
 ) -> None:
     raw = next(r for r in _v23(captures, "ticker") if '"topic":"ticker"' in r)
-    *_, oi = BitgetParser(VENUE, markets, None).parse(raw, recv_ms=1)
+    _, _, oi, _ = BitgetParser(VENUE, markets, None).parse(raw, recv_ms=1)
     assert isinstance(oi, OpenInterest)
     assert oi.oi_base == 29539.3825
     assert oi.oi_usd == pytest.approx(29539.3825 * 76631.3)
@@ -206,7 +217,7 @@ def test_a_dated_future_has_no_next_funding_time(
 ) -> None:
     raw = next(r for r in _v23(captures, "ticker") if "BTCUSDZ24" in r)
     listed = markets | {"BTCUSDZ24": _inst("BTCUSDZ24", "BTC", "USD")}
-    _, funding, _ = BitgetParser(VENUE, listed, None).parse(raw, recv_ms=1)
+    _, funding, _, _ = BitgetParser(VENUE, listed, None).parse(raw, recv_ms=1)
     assert isinstance(funding, FundingRate)
     assert funding.next_funding_ms is None  # "nextFundingTime":"0"
     assert funding.funding_rate == 0.0
@@ -294,7 +305,7 @@ def test_every_captured_line_is_accounted_for(
     trades = [line for line in _lines(captures) if line["kind"] == "trade"]
     pushed = [line for line in trades if '"data"' in line["raw"]]  # the others are acks
     assert all(line["endpoint"] != V1 for line in pushed)
-    assert events == 2 + 3 + 3  # two liquidations, two tickers of three events
+    assert events == 2 + 4 + 4  # two liquidations, two tickers of four events
     errors = dict(parser.stats.errors)
     assert errors.pop("unknown_topic") == len(pushed) == 3  # v2/v3 trades: not subscribed
     assert set(errors) == {"obsolete_frame"}

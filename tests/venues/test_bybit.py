@@ -13,6 +13,7 @@ from service.config import StressSettings, VenueSettings
 from service.events import (
     AdlLevel,
     AdlRisk,
+    BookTop,
     Event,
     FundingRate,
     Liquidation,
@@ -302,7 +303,9 @@ def test_changes_are_reported_once_a_second_with_the_merged_state(captures: Path
     delta = _frame(captures, "tickers.BTCUSD", "delta")  # 199 ms after the snapshot
     s, d = json.loads(snapshot), json.loads(delta)
     parser = BybitParser(VENUE, MARKETS, None)
-    assert len(parser.parse(snapshot, recv_ms=1)) == 3  # a snapshot is reported at once
+    first = parser.parse(snapshot, recv_ms=1)  # a snapshot is reported at once
+    assert len(first) == 4
+    assert len(_only(first, BookTop)) == 1
     assert parser.parse(delta, recv_ms=2) == []  # merged, reported later
     quiet = {"topic": "tickers.BTCUSD", "type": "delta", "cs": 20856433703}
     later = {**quiet, "data": {"symbol": "BTCUSD", "bid1Price": "28560.50"}, "ts": s["ts"] + 999}
@@ -314,6 +317,9 @@ def test_changes_are_reported_once_a_second_with_the_merged_state(captures: Path
     assert oi.ts_ms == s["ts"] + 1000
     (f,) = _only(events, FundingRate)
     assert f.funding_rate == pytest.approx(float(d["data"]["fundingRate"]))
+    (book,) = _only(events, BookTop)  # the later frame's bid, with the delta's sizes
+    assert book.bid_price == 28560.50
+    assert book.bid_usd == pytest.approx(float(d["data"].get("bid1Size", s["data"]["bid1Size"])))
     assert _only(events, MarkPrice) == []  # the mark never changed
     marks = []
     for step in range(1, 26):  # the mark changes every 100 ms for 2.5 s
@@ -708,3 +714,42 @@ def test_adl_alerts_leave_the_parser_as_stress_events_when_a_level_changes() -> 
     parser.parse(_adl_frame(62_000, crash), recv_ms=62_000)  # BTC: a minute since it changed
     assert [e.symbol for e in parser.take_stress()] == ["BTCUSDT"]
     assert not parser.stats.errors
+
+
+def test_the_top_of_book_of_a_linear_ticker_is_valued_in_base_coin(captures: Path) -> None:
+    frame = _frame(captures, "tickers.BTCUSDT", "snapshot")  # a real recording, 2023-04-05
+    data = json.loads(frame)["data"]
+    (book,) = _only(BybitParser(VENUE, MARKETS, None).parse(frame, recv_ms=1), BookTop)
+    bid, ask = float(data["bid1Price"]), float(data["ask1Price"])  # 28550.70, 28550.80
+    assert (book.bid_price, book.ask_price) == (bid, ask)
+    assert book.bid_base == float(data["bid1Size"])  # linear: base coin, 2.049 BTC
+    assert book.ask_base == float(data["ask1Size"])
+    assert book.bid_usd == pytest.approx(float(data["bid1Size"]) * bid)
+    assert book.ask_usd == pytest.approx(float(data["ask1Size"]) * ask)
+    assert book.spread_bp == pytest.approx((ask - bid) / ((ask + bid) / 2) * 1e4)  # 0.035 bp
+    assert book.ts_ms == json.loads(frame)["ts"]
+
+
+def test_the_top_of_book_of_an_inverse_ticker_is_valued_in_usd_contracts(captures: Path) -> None:
+    frame = _frame(captures, "tickers.BTCUSD", "snapshot")
+    data = json.loads(frame)["data"]
+    (book,) = _only(BybitParser(VENUE, MARKETS, None).parse(frame, recv_ms=1), BookTop)
+    bid, ask = float(data["bid1Price"]), float(data["ask1Price"])
+    assert book.bid_usd == float(data["bid1Size"])  # 340,549 contracts of 1 USD
+    assert book.ask_usd == float(data["ask1Size"])
+    assert book.bid_base == pytest.approx(float(data["bid1Size"]) / bid)
+    assert book.ask_base == pytest.approx(float(data["ask1Size"]) / ask)
+    assert book.spread_bp == pytest.approx(0.5 / 28560.25 * 1e4)
+
+
+def test_a_one_sided_or_crossed_top_of_book_is_not_reported() -> None:
+    parser = BybitParser(VENUE, MARKETS, None)
+    base = {"symbol": "BTCUSDT", "markPrice": "100", "bid1Size": "1", "ask1Size": "1"}
+    empty = {"topic": "tickers.BTCUSDT", "type": "snapshot", "ts": 1_700_000_000_000,
+             "data": {**base, "bid1Price": "", "ask1Price": "101"}}  # fmt: skip
+    assert _only(parser.parse(json.dumps(empty), recv_ms=1), BookTop) == []
+    assert not parser.stats.errors
+    crossed = {**empty, "data": {**base, "bid1Price": "102", "ask1Price": "101"}}
+    crossed["ts"] += 1000
+    assert _only(parser.parse(json.dumps(crossed), recv_ms=2), BookTop) == []
+    assert parser.stats.errors == {"crossed_book": 1}

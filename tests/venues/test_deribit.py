@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from service.config import VenueSettings
-from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.events import BookTop, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 from service.venues import REGISTRY
 from service.venues.base import Instrument
 from service.venues.deribit.frames import CHANNELS_PER_REQUEST, HEARTBEAT_INTERVAL_S, instruments
@@ -116,7 +116,7 @@ def test_every_perpetual_ticker_gives_mark_current_funding_and_open_interest(
     for raw in frames:
         d = _data(raw)
         parser = DeribitParser(VENUE, markets, None)
-        mark, funding, oi = parser.parse(raw, recv_ms=5)
+        mark, funding, oi, book = parser.parse(raw, recv_ms=5)
         assert not parser.stats.errors
         assert isinstance(mark, MarkPrice)
         assert isinstance(funding, FundingRate)
@@ -140,13 +140,20 @@ def test_every_perpetual_ticker_gives_mark_current_funding_and_open_interest(
         assert oi.oi_usd == d["open_interest"]
         assert oi.oi_contracts == d["open_interest"]
         assert oi.oi_base == pytest.approx(d["open_interest"] / d["mark_price"])
+        # the best bid and ask: amounts in USD on the inverse perpetual, as open interest
+        assert isinstance(book, BookTop)
+        bid, ask = d["best_bid_price"], d["best_ask_price"]
+        assert (book.bid_price, book.ask_price) == (bid, ask)
+        assert (book.bid_usd, book.ask_usd) == (d["best_bid_amount"], d["best_ask_amount"])
+        assert book.bid_base == pytest.approx(d["best_bid_amount"] / bid)
+        assert book.spread_bp == pytest.approx((ask - bid) / ((ask + bid) / 2) * 1e4)
 
 
 def test_the_2025_btc_perpetual_holds_1_13_billion_usd_of_open_interest(
     captures: Path, markets: dict[str, Instrument]
 ) -> None:
     raw = next(f for f in _frames(captures, "ticker.BTC-PERPETUAL.100ms"))
-    _, funding, oi = DeribitParser(VENUE, markets, None).parse(raw, recv_ms=1)
+    _, funding, oi, _ = DeribitParser(VENUE, markets, None).parse(raw, recv_ms=1)
     assert isinstance(oi, OpenInterest)
     assert isinstance(funding, FundingRate)
     assert oi.oi_usd == pytest.approx(1_132_329_370.0)

@@ -59,6 +59,15 @@ class TickerRow(msgspec.Struct):
     nextFundingTime: str | int | None = None
     openInterest: str | None = None
     holdingAmount: str | None = None
+    bid1Price: str | None = None
+    """v3: the best bid; ``bid1Size``... its size, in base coin (v2: ``bidPr``, ``bidSz``)."""
+    bid1Size: str | None = None
+    ask1Price: str | None = None
+    ask1Size: str | None = None
+    bidPr: str | None = None
+    bidSz: str | None = None
+    askPr: str | None = None
+    askSz: str | None = None
     instId: str = ""
     ts: str | int | None = None
 

@@ -25,13 +25,12 @@ NAMES: Final = (TICKER, LIQUIDATION)
 CHANNELS: Final = (
     Channel(
         TICKER,
-        frozenset({Kind.MARK, Kind.FUNDING, Kind.OPEN_INTEREST}),
+        frozenset({Kind.MARK, Kind.FUNDING, Kind.OPEN_INTEREST, Kind.BOOK_TOP}),
         read=fields_of(frames.TickerRow),
         required=names("markPrice indexPrice fundingRate nextFundingTime openInterest"),
         ignored=names(
-            "highPrice24h lowPrice24h openPrice24h lastPrice turnover24h volume24h bid1Price",
-            "ask1Price bid1Size ask1Size price24hPcnt deliveryTime deliveryStartTime",
-            "deliveryStatus symbol",
+            "highPrice24h lowPrice24h openPrice24h lastPrice turnover24h volume24h",
+            "price24hPcnt deliveryTime deliveryStartTime deliveryStatus symbol",
         ),
         every_s=1.0,
         rate="pushed on change (the v3 docs give no period)",

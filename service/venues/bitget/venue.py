@@ -24,8 +24,11 @@ Wire protocol (https://www.bitget.com/api-doc/uta/websocket/public/, "Tickers Ch
   (``wss://ws.bitget.com/v2/ws/public``, ``channel``/``instId``) carries the same values,
   open interest as ``holdingAmount`` (base coin): the parser reads it too, so either
   endpoint can feed it. The funding interval is not in the ticker: it is the contract's
-  ``fundInterval`` (hours) from the REST listing. Mark, funding and open interest are
-  reported at most once a second per symbol (:data:`STATE_EVERY_MS`), from the merged state.
+  ``fundInterval`` (hours) from the REST listing. The best bid and ask with their sizes in
+  base coin (v3 ``bid1Price``/``bid1Size``/``ask1Price``/``ask1Size``, v2 ``bidPr``/``bidSz``/
+  ``askPr``/``askSz``) are the top of book. Mark, funding, open interest and the top of book
+  are reported at most once a second per symbol (:data:`STATE_EVERY_MS`), from the merged
+  state.
 * ``liquidation`` (per **instType**, every symbol): **a sample**. The docs: "pushed once
   per second ... only the record with the highest liquidation quantity for long and short
   positions respectively per trading pair is included ... at most 2 records [per pair per
@@ -146,9 +149,16 @@ class BitgetParser(Parser):
             "open_interest": optional_number(oi),
             "funding_rate": optional_number(row.fundingRate),
         }  # all converted before anything is merged: a bad field leaves the state as it was
+        book = {
+            "bid": optional_number(row.bid1Price if row.bid1Price is not None else row.bidPr),
+            "bid_qty": optional_number(row.bid1Size if row.bid1Size is not None else row.bidSz),
+            "ask": optional_number(row.ask1Price if row.ask1Price is not None else row.askPr),
+            "ask_qty": optional_number(row.ask1Size if row.ask1Size is not None else row.askSz),
+        }
         next_ms = None if row.nextFundingTime is None else integer(row.nextFundingTime or 0)
         state = self.tickers.setdefault(symbol, TickerState())
         state.apply(**values)
+        state.apply_book(**book)
         if next_ms is not None:
             state.set_next_funding(next_ms or None)  # "0" on dated futures
         if state.mark is not None:

@@ -35,13 +35,13 @@ ALL_LIQUIDATION: Final = "allLiquidation"
 CHANNELS: Final = (
     Channel(
         TICKERS,
-        frozenset({Kind.MARK, Kind.FUNDING, Kind.OPEN_INTEREST}),
+        frozenset({Kind.MARK, Kind.FUNDING, Kind.OPEN_INTEREST, Kind.BOOK_TOP}),
         read=fields_of(_Ticker),
         required=names("symbol markPrice indexPrice openInterest fundingRate nextFundingTime"),
         ignored=names(
             "tickDirection price24hPcnt lastPrice prevPrice24h highPrice24h lowPrice24h",
             "prevPrice1h openInterestValue singleOpenInterestValue turnover24h volume24h",
-            "bid1Price bid1Size ask1Price ask1Size fundingCap deliveryTime basisRate",
+            "fundingCap deliveryTime basisRate",
             "deliveryFeeRate predictedDeliveryPrice preOpenPrice preQty curPreListingPhase",
             "basis basisRateYear",
         ),

@@ -30,9 +30,11 @@ Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exch
   only the both-sides field (older recordings, a market without the new field), half of
   ``openInterest`` (:func:`one_side`). The ``*Value`` fields (the same products in the
   settle coin) are not read.
-  Every frame is merged into the state, but mark, funding and open interest are reported at
-  most once a second per symbol (:data:`STATE_EVERY_MS`, Binance's cadence): ten events a
-  second per symbol would multiply the store's load by ten for no signal.
+  The best bid and ask with their sizes (``bid1Price``, ``bid1Size``, ``ask1Price``,
+  ``ask1Size``; sizes in the open interest's unit) are the top of book.
+  Every frame is merged into the state, but mark, funding, open interest and the top of book
+  are reported at most once a second per symbol (:data:`STATE_EVERY_MS`, Binance's cadence):
+  ten events a second per symbol would multiply the store's load by ten for no signal.
 * ``allLiquidation.{symbol}``: every liquidation (not a sample), batched every 500 ms as an
   array of ``{T, s, S, v, p}``. ``S`` is the side of the *position*: ``Buy`` means a long was
   liquidated (Binance's ``S`` is the order side: the opposite). ``p`` is the bankruptcy
@@ -73,7 +75,7 @@ from ...events import AdlLevel, AdlRisk, Event, Side
 from .. import _stamp
 from .._numbers import integer, number, optional_number
 from .._shards import Shards
-from .._ticker_state import FUNDING, MARK, OI, TickerState, report
+from .._ticker_state import BOOK, FUNDING, MARK, OI, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from ..history import Budget, History
@@ -136,6 +138,11 @@ class _Ticker(msgspec.Struct):
     fundingRate: str | None = None
     nextFundingTime: str | None = None
     fundingIntervalHour: str | None = None
+    bid1Price: str | None = None
+    bid1Size: str | None = None
+    """Base coin (linear) or USD contracts (inverse), as the open interest."""
+    ask1Price: str | None = None
+    ask1Size: str | None = None
 
 
 class _LiquidationRow(msgspec.Struct):
@@ -209,6 +216,10 @@ class _TickerState(TickerState):
                 ("single_oi", t.singleOpenInterest),
                 ("funding_rate", t.fundingRate),
                 ("interval_h", t.fundingIntervalHour),
+                ("bid", t.bid1Price),
+                ("bid_qty", t.bid1Size),
+                ("ask", t.ask1Price),
+                ("ask_qty", t.ask1Size),
             )
             if text is not None
         }
@@ -220,6 +231,10 @@ class _TickerState(TickerState):
         self.single_oi = numbers.get("single_oi", self.single_oi)
         self.funding_rate = numbers.get("funding_rate", self.funding_rate)
         self.interval_h = numbers.get("interval_h", self.interval_h)
+        self.bid = numbers.get("bid", self.bid)
+        self.bid_qty = numbers.get("bid_qty", self.bid_qty)
+        self.ask = numbers.get("ask", self.ask)
+        self.ask_qty = numbers.get("ask_qty", self.ask_qty)
         if t.nextFundingTime is not None:
             self.next_funding_ms = next_ms
         if present.keys() & {"mark", "index"}:
@@ -228,6 +243,8 @@ class _TickerState(TickerState):
             self.changed.add(FUNDING)
         if present.keys() & {"open_interest", "single_oi"}:
             self.changed.add(OI)
+        if present.keys() & {"bid", "bid_qty", "ask", "ask_qty"}:
+            self.changed.add(BOOK)
 
     @property
     def one_side(self) -> float | None:

@@ -76,6 +76,12 @@ class Ticker(msgspec.Struct):
     open_interest: float | None = None
     current_funding: float | None = None
     funding_8h: float | None = None
+    best_bid_price: float | None = None
+    """``null`` or 0 with no bid; ``best_bid_amount``: its size (USD on inverse contracts,
+    coin on linear ones, as ``open_interest``)."""
+    best_bid_amount: float | None = None
+    best_ask_price: float | None = None
+    best_ask_amount: float | None = None
 
 
 class Trade(msgspec.Struct):

@@ -24,13 +24,12 @@ TRADES: Final = "trades"
 CHANNELS: Final = (
     Channel(
         TICKER,
-        frozenset({Kind.MARK, Kind.FUNDING, Kind.OPEN_INTEREST}),
+        frozenset({Kind.MARK, Kind.FUNDING, Kind.OPEN_INTEREST, Kind.BOOK_TOP}),
         read=fields_of(frames.Ticker),
         required=names("instrument_name timestamp mark_price index_price open_interest")
         | names("current_funding funding_8h"),
         ignored=names(
             "state stats last_price settlement_price min_price max_price interest_value",
-            "best_ask_price best_bid_price best_ask_amount best_bid_amount",
             "estimated_delivery_price interest_rate delivery_price underlying_index",
             "underlying_price mark_iv ask_iv bid_iv greeks implied_ask implied_bid combo_state",
         ),

@@ -29,8 +29,10 @@ Wire protocol (https://docs.deribit.com, JSON-RPC 2.0 over ``wss://www.deribit.c
   paid over the trailing 8 hours, both quoted per 8 hours. The :class:`FundingRate` is the
   current one (``current_funding``, or ``funding_8h`` when a frame lacks it) with
   ``interval_h`` 8 (the quoting basis: there is no settlement, so ``next_funding_ms`` is
-  ``None``) and ``funding_rate_1h`` = rate / 8. Mark, funding and open interest are
-  reported at most once a second per instrument (:data:`STATE_EVERY_MS`), like Bybit's.
+  ``None``) and ``funding_rate_1h`` = rate / 8. The best bid and ask (``best_bid_price``,
+  ``best_bid_amount``...; amounts in the open interest's unit; ``null`` or 0 on an empty
+  side) are the top of book. Mark, funding, open interest and the top of book are reported
+  at most once a second per instrument (:data:`STATE_EVERY_MS`), like Bybit's.
 * ``trades`` (batched every 100 ms): every trade; those with a ``liquidation`` flag are
   liquidations, all of them (a complete tape, not a sample). The flag says whose position
   was liquidated (see :func:`~.frames.liquidated_sides`): ``T`` the taker, ``M``
@@ -147,6 +149,10 @@ class DeribitParser(Parser):
             out.append(
                 _stamp.open_interest(self.venue, inst, ts, recv_ms, t.open_interest, t.mark_price)
             )
+        bid, ask = t.best_bid_price, t.best_ask_price
+        bid_qty, ask_qty = t.best_bid_amount, t.best_ask_amount
+        if bid and ask and bid_qty is not None and ask_qty is not None:  # both sides quoted
+            out.append(_stamp.book_top(self.venue, inst, ts, recv_ms, bid, bid_qty, ask, ask_qty))
         return out
 
     def _trades(self, rows: list[frames.Trade], recv_ms: int) -> list[Event]:
