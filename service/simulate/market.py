@@ -15,7 +15,11 @@ Model, per step of ``dt`` scenario seconds, for an asset following drift ``d``:
 * funding converges to ``d.funding_rate_8h`` (time constant 20 s); the premium of mark over
   index follows funding, so the index sits above the mark when funding turns negative;
 * liquidations: a Poisson number of prints, log-normal notional, on ``d.liq_side`` (either
-  side at random when ``None``), filled a little through the mark.
+  side at random when ``None``), filled a little through the mark;
+* liquidity: the top of book's spread (a multiple of :data:`CALM_SPREAD_BP`) and its size (a
+  multiple of the venue's calm one) converge to the phase's targets
+  (:func:`~.scenario.liquidity_targets`) with time constant :data:`LIQUIDITY_TAU_S`. No
+  randomness: the prints and prices of a seed are the same as without it.
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from ..events import Side
-from .scenario import BASELINE_FUNDING_8H, Drift, PhaseAt, Scenario
+from .scenario import BASELINE_FUNDING_8H, Drift, PhaseAt, Scenario, liquidity_targets
 
 FUNDING_TAU_S: Final = 20.0
 PREMIUM_TAU_S: Final = 10.0
+LIQUIDITY_TAU_S: Final = 30.0
+CALM_SPREAD_BP: Final = 1.0
+"""The calm spread of a simulated perpetual (a liquid one's, on the real venues: 0.1-2 bp)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,10 @@ class Quote:
     index: float
     funding_rate_8h: float
     oi_base: float
+    spread_bp: float = CALM_SPREAD_BP
+    """The top of book's spread."""
+    depth: float = 1.0
+    """The size at the top of the book, as a multiple of the calm one."""
 
 
 @dataclass(slots=True)
@@ -101,6 +112,8 @@ class _State:
     premium: float
     funding_rate_8h: float
     oi_base: float
+    spread_mult: float = 1.0
+    depth: float = 1.0
 
 
 class Market:
@@ -155,6 +168,8 @@ class Market:
             st.mark / (1.0 + st.premium),
             st.funding_rate_8h,
             st.oi_base,
+            CALM_SPREAD_BP * st.spread_mult,
+            st.depth,
         )
 
     def quotes(self) -> list[Quote]:
@@ -234,6 +249,10 @@ class Market:
         target = 2 * (st.funding_rate_8h - BASELINE_FUNDING_8H)
         st.premium += (target - st.premium) * (1 - math.exp(-dt / PREMIUM_TAU_S))
         st.premium += 0.00002 * sq * rng.gauss()
+        spread, depth = liquidity_targets(d)
+        pull = 1 - math.exp(-dt / LIQUIDITY_TAU_S)
+        st.spread_mult += (spread - st.spread_mult) * pull
+        st.depth += (depth - st.depth) * pull
 
     def _liquidations(
         self, st: _State, d: Drift, dt: float, end_ms: int, span_ms: float

@@ -19,6 +19,7 @@ wall clock. Scenarios loop by default.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,11 +61,30 @@ class Drift:
     adl: bool = False
     """The venues auto-deleverage the asset (its insurance pools' drawdown is past their
     trigger): the ones that publish an ADL state say it is active."""
+    spread_mult: float | None = None
+    """The top of book's spread as a multiple of the calm one that the market converges to
+    during the phase; ``None``: as the phase's moves imply (:func:`liquidity_targets`)."""
+    depth_mult: float | None = None
+    """The size at the top of the book as a multiple of the calm one, likewise."""
 
     @property
     def liq_mean_usd(self) -> float:
         """Expected notional of one print."""
         return self.liq_median_usd * math.exp(self.liq_sigma**2 / 2)
+
+
+@functools.lru_cache(maxsize=256)
+def liquidity_targets(d: Drift) -> tuple[float, float]:
+    """``(spread multiple, depth multiple)`` a phase drives the book to: its own where it sets
+    them, else from how fast it moves price and open interest (``m`` = the sum of both in %
+    a minute): the spread ``1 + 2m`` times the calm one, the top ``1 / (1 + m)`` of it. A calm
+    market keeps its book; a gradual unwind (about 0.7 % a minute in all) doubles the spread
+    and takes 40 % of the top; a cascade (3 % a minute and more) widens it seven-fold and
+    leaves a quarter of the top or less: books thin as leverage unwinds, most in a cascade."""
+    m = abs(d.price_pct_per_min) + abs(d.oi_pct_per_min)
+    spread = d.spread_mult if d.spread_mult is not None else 1.0 + 2.0 * m
+    depth = d.depth_mult if d.depth_mult is not None else 1.0 / (1.0 + m)
+    return spread, depth
 
 
 CALM: Final = Drift()

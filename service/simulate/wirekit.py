@@ -8,6 +8,7 @@ this module knows nothing of any venue.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -47,3 +48,12 @@ class DayRange:
             self.open = self.high = self.low = last
         self.high, self.low = max(self.high, last), min(self.low, last)
         return last
+
+
+def book_prices(mark: float, spread_bp: float, tick: float) -> tuple[float, float]:
+    """The best bid and ask around ``mark`` ``spread_bp`` apart, on the ``tick`` grid and at
+    least one tick apart (the simulated market's top of book, as a venue would quote it)."""
+    half = mark * spread_bp / 20_000.0
+    bid = math.floor((mark - half) / tick + 1e-9) * tick
+    ask = math.ceil((mark + half) / tick - 1e-9) * tick
+    return bid, max(ask, bid + tick)

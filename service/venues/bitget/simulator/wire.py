@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
-from ....simulate.wirekit import DayRange, recorded
+from ....simulate.wirekit import DayRange, book_prices, recorded
 from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
 
 PRODUCT_TYPES: Final = {"USDT-FUTURES": "usdt-futures", "COIN-FUTURES": "coin-futures"}
@@ -140,7 +140,8 @@ class TickerBook:
         day = self.day
         last = day.last(q.mark, c.tick)
         self.volume += q.oi_base * 1e-5
-        book = max(c.qty_step, round(q.oi_base * 1e-4 / c.qty_step) * c.qty_step)
+        book = max(c.qty_step, round(q.oi_base * 1e-4 * q.depth / c.qty_step) * c.qty_step)
+        bid, ask = book_prices(q.mark, q.spread_bp, c.tick)
         qty_decimals = max(0, len(f"{c.qty_step:g}".partition(".")[2]))
         return {
             "highPrice24h": price(day.high, c),
@@ -149,8 +150,8 @@ class TickerBook:
             "lastPrice": price(last, c),
             "turnover24h": fmt(self.volume * last, 5),
             "volume24h": fmt(self.volume, 4),
-            "bid1Price": price(last, c),
-            "ask1Price": price(last + c.tick, c),
+            "bid1Price": price(bid, c),
+            "ask1Price": price(ask, c),
             "bid1Size": fmt(book, qty_decimals),
             "ask1Size": fmt(book * 0.8, qty_decimals),
             "price24hPcnt": fmt(last / day.open - 1, 4),

@@ -35,7 +35,7 @@ from typing import Any, Final
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
-from ....simulate.wirekit import DayRange, recorded
+from ....simulate.wirekit import DayRange, book_prices, recorded
 from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
 
 CATEGORIES: Final = ("linear", "inverse")
@@ -172,7 +172,8 @@ class TickerBook:
             previous = self.fields.get("tickDirection", "ZeroPlusTick")
             direction = "ZeroPlus" if "Plus" in previous else "ZeroMinus"
         oi = q.oi_base if c.linear else q.oi_base * q.mark  # inverse: USD contracts
-        book_size = oi * 0.0004
+        book_size = oi * 0.0004 * q.depth
+        bid, ask = book_prices(q.mark, q.spread_bp, c.tick)
         return {
             "symbol": c.symbol,
             "tickDirection": f"{direction}Tick",
@@ -191,9 +192,9 @@ class TickerBook:
             "singleOpenInterestValue": fmt(oi * q.mark if c.linear else oi / q.mark, 2),
             "nextFundingTime": str(next_funding_ms(now_ms, c.funding_interval_h)),
             "fundingRate": rate(q.funding_rate_8h * c.funding_interval_h / 8),
-            "bid1Price": price(last, c),
+            "bid1Price": price(bid, c),
             "bid1Size": _amount(book_size, c),
-            "ask1Price": price(last + c.tick, c),
+            "ask1Price": price(ask, c),
             "ask1Size": _amount(book_size * 0.8, c),
             "fundingIntervalHour": str(round(c.funding_interval_h)),
             "fundingCap": FUNDING_CAP,

@@ -30,8 +30,8 @@ from typing import Any, Final
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
+from ....simulate.wirekit import book_prices, recorded
 from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
-from ....simulate.wirekit import recorded
 
 VERSION: Final = "1.2.26"
 MIN_HEARTBEAT_S: Final = 10
@@ -163,7 +163,8 @@ def ticker_data(q: Quote, c: Contract, ts_ms: int, funding_8h: float) -> dict[st
     ``funding_8h`` its trailing 8 h average (kept by the server)."""
     last = c.price(q.mark)
     oi = c.amount(q.oi_base, q.mark)
-    book = c.amount(q.oi_base * 0.0002, q.mark)
+    book = c.amount(q.oi_base * 0.0002 * q.depth, q.mark)
+    bid, ask = book_prices(q.mark, q.spread_bp, c.tick)
     return {
         "timestamp": ts_ms,
         "state": "open",
@@ -177,8 +178,8 @@ def ticker_data(q: Quote, c: Contract, ts_ms: int, funding_8h: float) -> dict[st
         "open_interest": oi,
         "mark_price": round(q.mark, 4),
         "interest_value": 0.0,
-        "best_ask_price": c.price(last + c.tick),
-        "best_bid_price": last,
+        "best_ask_price": c.price(ask),
+        "best_bid_price": c.price(bid),
         "estimated_delivery_price": round(q.index, 2),
         "best_ask_amount": book,
         "best_bid_amount": book,
