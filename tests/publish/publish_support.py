@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from service.config import StoreSettings
 from service.events import (
+    BookTop,
     Event,
     FundingRate,
     Kind,
@@ -21,6 +22,7 @@ from service.events import (
     OpenInterest,
     Side,
     per_hour,
+    spread_bp,
 )
 from service.health import HealthSnapshot
 from service.health import encode as encode_snapshot
@@ -77,6 +79,19 @@ def mark(venue: str, symbol: str, price: float, index: float | None = None) -> M
     return MarkPrice(
         venue=venue, symbol=symbol, base=base_of(symbol), ts_ms=ts, recv_ms=ts,
         mark_price=price, index_price=index,
+    )  # fmt: skip
+
+
+def book_top(
+    venue: str, symbol: str, bid: float, ask: float, bid_base: float = 1.0,
+    ask_base: float = 1.0,
+) -> BookTop:  # fmt: skip
+    """A linear instrument's top of book (USD = base x price)."""
+    ts = now_ms()
+    return BookTop(
+        venue=venue, symbol=symbol, base=base_of(symbol), ts_ms=ts, recv_ms=ts, bid_price=bid,
+        ask_price=ask, bid_base=bid_base, ask_base=ask_base, bid_usd=bid_base * bid,
+        ask_usd=ask_base * ask, spread_bp=spread_bp(bid, ask),
     )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""``GET /v1/liquidations``, ``/v1/funding``, ``/v1/open-interest`` and ``/v1/mark``."""
+"""``GET /v1/liquidations``, ``/v1/funding``, ``/v1/open-interest``, ``/v1/mark`` and
+``/v1/liquidity``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import pytest
 import redis.asyncio as aioredis
 from publish_support import (
     PROBLEM,
+    book_top,
     funding,
     liquidation,
     mark,
     now_ms,
     open_interest,
+    pressure,
     store_events,
+    store_pressure,
 )
 
 from service.events import Kind, Side, annualized
@@ -267,7 +271,37 @@ async def test_mark_prices(client: httpx.AsyncClient, redis: aioredis.Redis) -> 
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("path", ["/v1/funding", "/v1/open-interest", "/v1/mark"])
+async def test_liquidity_lists_the_top_of_book_widest_spread_first(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    tight = book_top("bybit", "BTCUSDT", 91234.4, 91234.5, bid_base=2.0, ask_base=15.0)
+    wide = book_top("bitget", "BTCUSDT", 91200.0, 91300.0)
+    eth = book_top("deribit", "ETHUSDT", 3000.0, 3003.0)
+    await store_events(redis, [tight, wide, eth, mark("okx", "BTCUSDT", 91234.0)])
+    features = {"spread_bp": 10.96, "spread_z": 4.25, "book_top_z": -3.5}
+    await store_pressure(redis, pressure("bitget", "BTCUSDT", 40.0, features=features))
+    items = (await client.get("/v1/liquidity")).json()["items"]
+    assert [(i["venue"], i["symbol"]) for i in items] == [
+        ("bitget", "BTCUSDT"),  # 10.96 bp
+        ("deribit", "ETHUSDT"),  # 10.0 bp
+        ("bybit", "BTCUSDT"),  # 0.011 bp; okx sent no top of book: not listed
+    ]
+    assert items[0] == {
+        "venue": "bitget", "symbol": "BTCUSDT", "asset": "BTC", "bid_price": 91200.0,
+        "ask_price": 91300.0, "bid_base": 1.0, "ask_base": 1.0, "bid_usd": 91200.0,
+        "ask_usd": 91300.0, "spread_bp": pytest.approx(100 / 91250 * 1e4),
+        "spread_z": 4.25, "book_top_z": -3.5, "ts": rfc3339(wide.ts_ms),
+    }  # fmt: skip
+    assert items[2]["spread_z"] is None  # no score: no baseline to compare with
+    assert items[2]["ask_usd"] == pytest.approx(15.0 * 91234.5)
+    by_asset = (await client.get("/v1/liquidity?asset=btc")).json()["items"]
+    assert [i["venue"] for i in by_asset] == ["bitget", "bybit"]
+    one = (await client.get("/v1/liquidity?venue=bybit&symbol=BTCUSDT")).json()["items"]
+    assert [(i["venue"], i["bid_base"]) for i in one] == [("bybit", 2.0)]
+    assert len((await client.get("/v1/liquidity?limit=1")).json()["items"]) == 1
+
+
+@pytest.mark.parametrize("path", ["/v1/funding", "/v1/open-interest", "/v1/mark", "/v1/liquidity"])
 async def test_latest_lists_reject_a_limit_over_the_maximum(
     client: httpx.AsyncClient, path: str
 ) -> None:

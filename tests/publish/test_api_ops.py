@@ -170,6 +170,7 @@ async def test_openapi_has_stable_ids_tags_and_problem_responses(
         ("get", "/v1/funding"): "list_funding",
         ("get", "/v1/open-interest"): "list_open_interest",
         ("get", "/v1/mark"): "list_marks",
+        ("get", "/v1/liquidity"): "list_liquidity",
         ("get", "/v1/assets"): "list_assets",
         ("get", "/v1/assets/{asset}"): "get_asset",
         ("get", "/v1/assets/{asset}/history"): "get_asset_history",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from service.events import Side
@@ -136,3 +138,33 @@ def test_the_clock_steps_the_market_exactly_like_an_offline_run() -> None:
 def test_unknown_symbols_are_refused() -> None:
     with pytest.raises(ValueError, match="FOOUSDT"):
         Market(SCENARIOS["calm"], symbols=["BTCUSDT", "FOOUSDT"])
+
+
+def test_the_book_widens_and_thins_through_a_cascade_and_mends_after() -> None:
+    m = Market(SCENARIOS["long_unwind"], seed=0)
+    _run(m, 20)
+    calm = m.quote("BTCUSDT")
+    assert calm.spread_bp == pytest.approx(1.0)  # the calm book, untouched so far
+    assert calm.depth == pytest.approx(1.0)
+    _run(m, 40)  # the long cascade
+    hit, untouched = m.quote("BTCUSDT"), m.quote("SOLUSDT")
+    assert hit.spread_bp > 3 * calm.spread_bp
+    assert hit.depth < 0.5
+    assert untouched.spread_bp == pytest.approx(1.0)  # SOL is not in the cascade
+    assert untouched.depth == pytest.approx(1.0)
+    _run(m, 60)  # the voluntary unwind: slower than the cascade, the spread narrows again
+    after = m.quote("BTCUSDT")
+    assert calm.spread_bp < after.spread_bp < hit.spread_bp
+    assert after.depth < 0.5  # while open interest keeps falling the book stays thin
+
+
+def test_liquidity_adds_no_randomness_to_a_seed() -> None:
+    """The prints and prices of a seed are those of the market before the book was modelled:
+    a deterministic function of the phases, no draw from the seeded generator."""
+    a = Market(SCENARIOS["long_unwind"], seed=5)
+    prints = _run(a, 90)
+    b = random.Random(5)
+    m = Market(SCENARIOS["long_unwind"], seed=5)
+    m._rng = b  # the same generator object the market draws from
+    assert _run(m, 90) == prints
+    assert b.getstate() == a._rng.getstate()

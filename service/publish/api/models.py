@@ -200,6 +200,35 @@ class MarkList(BaseModel):
     items: list[MarkItem]
 
 
+class LiquidityItem(_Instrument):
+    """The newest top of book of one instrument, and how its spread and size compare with
+    the instrument's own recent minutes (the detector's figures)."""
+
+    bid_price: float = Field(description="Best bid, in the quote currency.", examples=[91234.4])
+    ask_price: float = Field(examples=[91234.5])
+    bid_base: float = Field(description="Size at the best bid, in base units.", examples=[2.05])
+    ask_base: float = Field(examples=[15.3])
+    bid_usd: float = Field(description="USD value of the size at the best bid.", examples=[1.9e5])
+    ask_usd: float = Field(examples=[1.4e6])
+    spread_bp: float = Field(description="(ask - bid) / mid, in basis points.", examples=[0.011])
+    spread_z: float | None = Field(
+        description="The last complete minute's mean spread against the instrument's "
+        "earlier minutes, in robust sigmas (null until the detector's baseline is ready, or "
+        "without a score).",
+        examples=[4.2],
+    )
+    book_top_z: float | None = Field(
+        description="The same for the USD at the top of the book (bid plus ask; negative: "
+        "thinner).",
+        examples=[-3.1],
+    )
+    ts: Timestamp
+
+
+class LiquidityList(BaseModel):
+    items: list[LiquidityItem]
+
+
 class AssetInstrumentItem(BaseModel):
     """One contract of the asset on one venue."""
 

@@ -1,5 +1,5 @@
 """Market data (tag ``market-data``): liquidations from the streams, and the latest funding,
-open interest and mark price of each instrument from the latest-state hashes."""
+open interest, mark price and top of book of each instrument from the latest-state hashes."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter
 
-from ....events import Event, FundingRate, Kind, MarkPrice, OpenInterest, annualized
+from ....events import BookTop, Event, FundingRate, Kind, MarkPrice, OpenInterest, annualized
 from ....store import pages, reader, tape
 from ..deps import LimitDep, RedisDep, ViewDep
 from ..items import liquidation_item
-from ..models import FundingList, LiquidationPage, MarkList, OpenInterestList
+from ..models import FundingList, LiquidationPage, LiquidityList, MarkList, OpenInterestList
 from ..params import (
+    AssetQuery,
     LiquidationCursorQuery,
     Since,
     SymbolQuery,
@@ -189,5 +190,65 @@ def _mark_item(e: MarkPrice) -> dict[str, Any]:
         "asset": e.base,
         "mark_price": e.mark_price,
         "index_price": e.index_price,
+        "ts": rfc3339(e.ts_ms),
+    }
+
+
+@router.get(
+    "/liquidity",
+    response_model=LiquidityList,
+    summary="Latest top of book of each instrument, widest spread first",
+    description="Best bid and ask with the size resting at each (in base units and USD) and "
+    "the spread in basis points, from the venues whose tickers carry them (Bybit, Bitget, "
+    "Deribit). `spread_z` and `book_top_z` compare the last minute with the instrument's own "
+    "earlier minutes: a widening spread and a thinning top come before a cascade moves price "
+    "further per dollar liquidated. Sorted by spread, widest first (ties by venue, symbol).",
+    responses=responses(422, 503),
+)
+async def list_liquidity(
+    view: ViewDep,
+    limit: LimitDep,
+    venue: VenueQuery = None,
+    asset: AssetQuery = None,
+    symbol: SymbolQuery = None,
+) -> dict[str, Any]:
+    rows = view.memo("liquidity", partial(_liquidity_rows, view))
+    wanted = None if asset is None else asset.upper()
+    items: list[dict[str, Any]] = []
+    for e, item in rows:
+        if (
+            (venue is None or e.venue == venue)
+            and (symbol is None or e.symbol == symbol)
+            and (wanted is None or e.base.upper() == wanted)
+        ):
+            items.append(item)
+            if len(items) == limit:
+                break
+    return {"items": items}
+
+
+def _liquidity_rows(view: View) -> list[tuple[BookTop, dict[str, Any]]]:
+    """Every instrument's top of book and its item, widest spread first (once per view)."""
+    events = [e for e in view.of_kind(Kind.BOOK_TOP) if isinstance(e, BookTop)]
+    events.sort(key=lambda e: (-e.spread_bp, e.venue, e.symbol))
+    return [(e, _liquidity_item(view, e)) for e in events]
+
+
+def _liquidity_item(view: View, e: BookTop) -> dict[str, Any]:
+    score = view.pressures.get((e.venue, e.symbol))
+    features = {} if score is None else score.features
+    return {
+        "venue": e.venue,
+        "symbol": e.symbol,
+        "asset": e.base,
+        "bid_price": e.bid_price,
+        "ask_price": e.ask_price,
+        "bid_base": e.bid_base,
+        "ask_base": e.ask_base,
+        "bid_usd": e.bid_usd,
+        "ask_usd": e.ask_usd,
+        "spread_bp": e.spread_bp,
+        "spread_z": features.get("spread_z"),
+        "book_top_z": features.get("book_top_z"),
         "ts": rfc3339(e.ts_ms),
     }
