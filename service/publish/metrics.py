@@ -34,6 +34,7 @@ from ..detect.assets import build_asset_views
 from ..events import (
     AdlLevel,
     AdlRisk,
+    BookTop,
     Event,
     FundingRate,
     InstrumentId,
@@ -223,6 +224,18 @@ OI_USD = _gauge("open_interest_usd", "Open interest valued at the mark price, in
 OI_BASE = _gauge("open_interest_base", "Open interest in units of the base asset.", *VS)
 MARK_PRICE = _gauge("mark_price", "Mark price, in the contract's quote currency.", *VS)
 INDEX_PRICE = _gauge("index_price", "Index price, in the contract's quote currency.", *VS)
+SPREAD = _gauge(
+    "book_spread_ratio",
+    "Spread of the top of the book: (ask - bid) / mid (0.0001 = 1 basis point).",
+    *VS,
+)
+BOOK_TOP_USD = _gauge(
+    "book_top_usd",
+    "USD resting at the best bid and at the best ask.",
+    "venue",
+    "symbol",
+    "side",
+)
 PRESSURE_SCORE = _gauge(
     "pressure_score",
     "Deleveraging pressure score: 0 (nothing happening) to 100 (extreme); a score, not a ratio.",
@@ -433,7 +446,8 @@ SPECS: Final = (
     FEED_RECONNECTS, FEED_DRIFT,
     FEED_LAST_MESSAGE, FEED_LAST_EVENT, FEED_INSTRUMENTS, OI_POLLS, OI_POLL_FAILURES,
     LIQUIDATIONS, LIQUIDATED_NOTIONAL, FUNDING_RATE, FUNDING_RATE_HOURLY, FUNDING_INTERVAL,
-    FUNDING_NEXT, OI_USD, OI_BASE, MARK_PRICE, INDEX_PRICE, PRESSURE_SCORE, PRESSURE_STATE,
+    FUNDING_NEXT, OI_USD, OI_BASE, MARK_PRICE, INDEX_PRICE, SPREAD, BOOK_TOP_USD,
+    PRESSURE_SCORE, PRESSURE_STATE,
     PRESSURE_QUALITY, PRESSURE_SIDE, PRESSURE_OI_CHANGE, PRESSURE_LIQUIDATED_OI,
     PRESSURE_FORCED_SHARE, PRESSURE_MARK_RETURN, INSTRUMENT_INFO, ASSET_OI_USD,
     ASSET_FUNDING_HOURLY, ASSET_LIQUIDATED_NOTIONAL,
@@ -583,6 +597,11 @@ def _market(
             f[MARK_PRICE].add_metric(labels, mark.mark_price)
             if mark.index_price is not None:
                 f[INDEX_PRICE].add_metric(labels, mark.index_price)
+        book = events.get(Kind.BOOK_TOP)
+        if isinstance(book, BookTop):
+            f[SPREAD].add_metric(labels, book.spread_bp * 1e-4)
+            f[BOOK_TOP_USD].add_metric([*labels, "bid"], book.bid_usd)
+            f[BOOK_TOP_USD].add_metric([*labels, "ask"], book.ask_usd)
 
 
 def _pressure(f: Families, pressures: list[Pressure], selected: set[InstrumentId]) -> None:

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from service.config import StoreSettings
 from service.events import (
+    KIND_OF,
     BookTop,
     Event,
     FundingRate,
@@ -154,8 +155,7 @@ class MemorySource:
 
     def add(self, *events: Event) -> None:
         for e in events:
-            kind = {Liquidation: Kind.LIQUIDATION, FundingRate: Kind.FUNDING,
-                    OpenInterest: Kind.OPEN_INTEREST, MarkPrice: Kind.MARK}[type(e)]  # fmt: skip
+            kind = KIND_OF[type(e)]
             self.events.setdefault((e.venue, e.symbol), {})[kind] = e
 
     def health(self) -> list[HealthSnapshot]:

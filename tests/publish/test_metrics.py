@@ -14,7 +14,15 @@ import redis.asyncio as aioredis
 from asgi_lifespan import LifespanManager
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
-from publish_support import MemorySource, funding, mark, open_interest, pressure, snapshot
+from publish_support import (
+    MemorySource,
+    book_top,
+    funding,
+    mark,
+    open_interest,
+    pressure,
+    snapshot,
+)
 
 from service.config import MetricsSettings, Settings
 from service.events import Side
@@ -48,6 +56,7 @@ def _source() -> MemorySource:
         funding("binance_usdm", "BTCUSDT", 0.0001, 8.0, next_ms=1_700_000_028_800_000),
         open_interest("binance_usdm", "BTCUSDT", 8e9, price=100_000.0),
         mark("binance_usdm", "BTCUSDT", 100_000.0, 99_990.0),
+        book_top("binance_usdm", "BTCUSDT", 99_999.0, 100_001.0, bid_base=2.0, ask_base=0.5),
         open_interest("binance_usdm", "ETHUSDT", 2e9, price=2000.0),
         open_interest("binance_usdm", "SOLUSDT", 1e9, price=100.0),
         open_interest("binance_usdm", "DOGEUSDT", 1e8, price=0.1),
@@ -118,6 +127,9 @@ async def test_metrics_carry_the_expected_values(metrics_client: httpx.AsyncClie
     assert _value(s, "deleverage_open_interest_base", **btc) == 80_000
     assert _value(s, "deleverage_mark_price", **btc) == 100_000
     assert _value(s, "deleverage_index_price", **btc) == 99_990
+    assert _value(s, "deleverage_book_spread_ratio", **btc) == pytest.approx(2 / 100_000)
+    assert _value(s, "deleverage_book_top_usd", **btc, side="bid") == 199_998
+    assert _value(s, "deleverage_book_top_usd", **btc, side="ask") == 50_000.5
     assert _value(s, "deleverage_pressure_score", **btc) == 72.5
     assert _value(s, "deleverage_pressure_data_quality_ratio", **btc) == 0.5
     for state in State:
