@@ -280,6 +280,37 @@ def stress_row(y: int) -> list[Any]:
     ]
 
 
+def liquidity_row(y: int, of_asset: Callable[[str], str]) -> list[Any]:
+    """The asset's top of book by venue and contract (the venues whose tickers carry it:
+    Bybit, Bitget, Deribit): spreads widen and the top thins as leverage unwinds, before a
+    cascade moves price further per dollar liquidated (docs/detector.md, "Liquidity")."""
+    return [
+        row("Liquidity: top of book", y),
+        timeseries(
+            "Spread",
+            "(ask - bid) / mid of each instrument's best bid and ask (0.01 % = 1 basis point). "
+            "A spread that widens while open interest falls: liquidity is leaving with the "
+            "leverage.",
+            "percentunit",
+            [target(of_asset("deleverage_book_spread_ratio"), "{{venue}} {{symbol}}")],
+            (0, y + 1, 12, 8),
+        ).min(0),
+        timeseries(
+            "Top of book (USD)",
+            "USD resting at the best bid plus the best ask: a thinning book takes a larger "
+            "price move per dollar liquidated.",
+            "currencyUSD",
+            [
+                target(
+                    of_asset("sum by (venue, symbol) (deleverage_book_top_usd)"),
+                    "{{venue}} {{symbol}}",
+                )
+            ],
+            (12, y + 1, 12, 8),
+        ).min(0),
+    ]
+
+
 def market_overview() -> Json:
     top = "topk(15, deleverage_pressure_score)"
     panels = [
@@ -582,6 +613,7 @@ def asset_drilldown() -> Json:
             ],
             (0, 32, 24, 6),
         ).min(0),
+        *liquidity_row(38, of_asset),
     ]
     variables = [
         query_variable(

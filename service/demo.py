@@ -212,12 +212,23 @@ def _hottest(runtime: Runtime) -> dict[str, Any] | None:
     if not snap:
         return None
     top = max(snap.values(), key=lambda p: p.score)
-    return {
+    out: dict[str, Any] = {
         "symbol": top.symbol,
         "state": top.state.value,
         "score": round(top.score, 1),
         "side": top.side.value if top.side else None,
     }
+    # The widest book the venues quote: its spread widens and its top thins as it unwinds.
+    books = [p for p in snap.values() if p.features.get("spread_bp") is not None]
+    if books:
+        wide = max(books, key=lambda p: p.features["spread_bp"] or 0.0)
+        out["widest_book"] = {
+            "venue": wide.venue,
+            "symbol": wide.symbol,
+            "spread_bp": round(wide.features["spread_bp"] or 0.0, 2),
+            "top_usd": round(wide.features.get("book_top_usd") or 0.0),
+        }
+    return out
 
 
 def _status(

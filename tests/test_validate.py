@@ -9,7 +9,15 @@ import msgspec
 import pytest
 import structlog
 
-from service.events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.events import (
+    BookTop,
+    Event,
+    FundingRate,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+)
 from service.validate import (
     FUTURE_SLACK_MS,
     MAX_VALUE,
@@ -46,8 +54,17 @@ def funding(**kw: Any) -> FundingRate:
     return FundingRate(**(COMMON | fields | kw))
 
 
+def book_top(**kw: Any) -> BookTop:
+    fields = {"bid_price": 99.9, "ask_price": 100.1, "bid_base": 2.0, "ask_base": 1.0,
+              "bid_usd": 199.8, "ask_usd": 100.1, "spread_bp": 20.0}  # fmt: skip
+    return BookTop(**(COMMON | fields | kw))
+
+
 VALID = [
     mark(),
+    book_top(),
+    book_top(bid_price=100.0, ask_price=100.0, spread_bp=0.0),  # locked, for an instant
+    book_top(bid_base=0.0, bid_usd=0.0),
     mark(index_price=None),
     liquidation(),
     liquidation(quantity=0.0, quantity_base=0.0, notional_usd=0.0),
@@ -95,6 +112,11 @@ INVALID = [
     (funding(next_funding_ms=-5), "bad_time"),
     (liquidation(side="hold"), "bad_side"),
     (liquidation(event_id="1" * 257), "bad_id"),
+    (book_top(ask_price=NAN), "non_finite"),
+    (book_top(bid_usd=-1.0), "negative"),
+    (book_top(bid_price=0.0), "bad_price"),
+    (book_top(ask_base=1e19), "too_large"),
+    (book_top(bid_price=100.2), "crossed_book"),
 ]
 
 

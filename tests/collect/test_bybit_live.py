@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
-from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
+from service.events import BookTop, FundingRate, Kind, MarkPrice, OpenInterest, Side
 from service.venues.bybit.simulator.server import BybitSimulator
 from service.venues.bybit.venue import Bybit
 
@@ -90,3 +90,38 @@ async def test_marks_funding_open_interest_and_liquidations_of_both_categories_r
         else:  # inverse: the size is the USD value
             assert liq.notional_usd == pytest.approx(liq.quantity)
             assert liq.quantity_base == pytest.approx(liq.quantity / liq.price)
+
+
+async def test_the_top_of_book_widens_and_thins_through_the_cascade(
+    redis_client: aioredis.Redis,
+) -> None:
+    """The simulator's book follows its market (calm until 20 s, BTC and ETH in a long cascade
+    from 20 s to 60 s; DOGE untouched), through the websocket, the parser and the store."""
+    async with (
+        BybitSimulator(seed=3, time_scale=5.0, start_s=14) as sim,
+        running(bybit(sim), redis_client) as collector,
+    ):
+        await until(lambda: collector.ready.is_set())
+        await until(lambda: sim.market.elapsed_s >= 55, within=30)
+        await asyncio.sleep(1.2)  # the last second's report reaches Redis
+        assert collector.health.parse_errors == {}
+
+    def spread_and_top(book: object) -> tuple[float, float]:
+        assert isinstance(book, BookTop)
+        return book.spread_bp, book.bid_usd + book.ask_usd
+
+    for symbol in ("BTCUSDT", "BTCUSD", "ETHUSDT"):
+        books = await stored(redis_client, VENUE, symbol, Kind.BOOK_TOP)
+        assert len(books) >= 5, symbol
+        times = [b.ts_ms for b in books]  # tickers every 100 ms, reported once a second
+        assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
+        (calm_spread, calm_top), (last_spread, last_top) = map(
+            spread_and_top, (books[0], books[-1])
+        )
+        assert calm_spread < 3.0, symbol  # about 1 bp, on the tick grid
+        assert last_spread > 3 * calm_spread, symbol
+        assert last_top < 0.6 * calm_top, symbol
+    doge = await stored(redis_client, VENUE, "DOGEUSDT", Kind.BOOK_TOP)
+    assert len(doge) >= 5
+    assert all(spread_and_top(b)[0] < 2.5 for b in doge)  # 1 bp, or 1-2 ticks of 0.00001
+    assert spread_and_top(doge[-1])[1] > 0.8 * spread_and_top(doge[0])[1]  # no thinning

@@ -5,7 +5,8 @@ USDⓈ-M, Binance COIN-M and Bybit simulators playing ``long_unwind`` five times
 real time; Debian's ``prometheus`` scrapes it with the project's own
 ``config/prometheus/`` (only the target rewritten). Then every dashboard query, with its
 variables substituted by values Prometheus knows, and every recording rule must return data;
-the market overview's stress row must show the cascade (ADL levels high, funds drawn down).
+the market overview's stress row must show the cascade (ADL levels high, funds drawn down),
+and the asset drill-down's liquidity row the book widening and thinning.
 """
 
 from __future__ import annotations
@@ -203,6 +204,28 @@ funds drawn down."""
 async def test_the_stress_row_shows_the_cascade_in_a_real_prometheus(stack: Stack) -> None:
     async def resolve() -> list[Query]:
         return [Query(where, expr) for where, expr in STRESS_CASCADE.items()]
+
+    _, empty = await _until_all_have_data(stack, resolve, DEADLINE_S + 30)
+    assert not empty, "not seen:\n" + "\n".join(f"{q.where}: {q.expr}" for q in empty)
+
+
+BTC_TOP = 'sum by (symbol) (deleverage_book_top_usd{venue="bybit", symbol="BTCUSDT"})'
+LIQUIDITY_CASCADE = {
+    "Bybit's BTC spread widened 3-fold": (
+        'max_over_time(deleverage_book_spread_ratio{venue="bybit", symbol="BTCUSDT"}[10m])'
+        ' > 3 * min_over_time(deleverage_book_spread_ratio{venue="bybit", symbol="BTCUSDT"}[10m])'
+    ),
+    "its top of book thinned by half": (
+        f"min_over_time({BTC_TOP}[10m:1s]) < 0.5 * max_over_time({BTC_TOP}[10m:1s])"
+    ),
+}
+"""What the asset drill-down's liquidity row shows of ``long_unwind``'s cascade on BTC: the
+spread widening and the top of the book thinning, as the simulated book does."""
+
+
+async def test_the_liquidity_row_shows_the_cascade_in_a_real_prometheus(stack: Stack) -> None:
+    async def resolve() -> list[Query]:
+        return [Query(where, expr) for where, expr in LIQUIDITY_CASCADE.items()]
 
     _, empty = await _until_all_have_data(stack, resolve, DEADLINE_S + 30)
     assert not empty, "not seen:\n" + "\n".join(f"{q.where}: {q.expr}" for q in empty)
