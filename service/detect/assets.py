@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from ..events import Event, FundingRate, InstrumentId, Kind, MarkPrice, OpenInterest
+from ..events import BookTop, Event, FundingRate, InstrumentId, Kind, MarkPrice, OpenInterest
 from ..store.reader import LiquidationSums
 
 
@@ -29,6 +29,10 @@ class AssetInstrument(msgspec.Struct, frozen=True, kw_only=True):
     liq_short_usd: float
     stale: bool
     updated_ms: int | None
+    spread_bp: float | None = None
+    """Its newest top of book's spread (``None``: its venue's ticker carries no book)."""
+    book_top_usd: float | None = None
+    """USD at its best bid plus its best ask."""
 
 
 class AssetView(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +74,8 @@ def build_asset_views(
         if liq.sampled:
             sampled[asset].add(venue)
         oi, fund, mark = (events.get(k) for k in (Kind.OPEN_INTEREST, Kind.FUNDING, Kind.MARK))
+        book = events.get(Kind.BOOK_TOP)
+        book = book if isinstance(book, BookTop) else None
         too_old = newest is None or now_ms - newest > stale_after_s * 1000
         rows[asset].append(
             AssetInstrument(
@@ -82,6 +88,8 @@ def build_asset_views(
                 liq_short_usd=liq.short_usd,
                 stale=venue in stale_set or too_old,
                 updated_ms=newest,
+                spread_bp=None if book is None else book.spread_bp,
+                book_top_usd=None if book is None else book.bid_usd + book.ask_usd,
             )
         )
     counts = {

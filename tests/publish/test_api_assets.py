@@ -6,6 +6,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from publish_support import (
+    book_top,
     funding,
     liquidation,
     now_ms,
@@ -33,6 +34,7 @@ async def _btc_on_three_venues(redis: aioredis.Redis) -> None:
             funding("binance_usdm", "BTCUSDT", 0.0008, interval_h=8.0),  # 1e-4 per hour
             open_interest("bybit", "BTCUSD", 2e9),  # an inverse contract, already in USD
             funding("bybit", "BTCUSD", 0.0002, interval_h=1.0),  # 2e-4 per hour
+            book_top("bybit", "BTCUSD", 99_999.0, 100_001.0, bid_base=2.0, ask_base=1.0),
             open_interest("okx", "BTCUSDT", 5e9),
             funding("okx", "BTCUSDT", 0.01, interval_h=8.0),
             open_interest("binance_usdm", "ETHUSDT", 3e9),
@@ -63,6 +65,10 @@ async def test_btc_sums_fresh_venues_and_weights_funding_by_open_interest(
     assert btc["liq_count"] == 4
     assert btc["sampled_venues"] == ["binance_usdm", "okx"]
     assert [i["symbol"] for i in btc["instruments"]] == ["BTCUSDT", "BTCUSDT", "BTCUSD"]
+    bybit = btc["instruments"][2]  # its ticker carries the book; Binance's and OKX's do not
+    assert bybit["spread_bp"] == pytest.approx(2 / 100_000 * 1e4)
+    assert bybit["book_top_usd"] == pytest.approx(2 * 99_999 + 100_001)
+    assert btc["instruments"][0]["spread_bp"] is None
 
 
 async def test_assets_list_largest_open_interest_first_and_unknown_asset_is_404(

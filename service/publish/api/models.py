@@ -241,6 +241,15 @@ class AssetInstrumentItem(BaseModel):
     liq_short_usd: float = Field(examples=[2.0e5])
     stale: bool = Field(description="Left out of the sums: its venue or its data is stale.")
     updated_at: Timestamp | None
+    spread_bp: float | None = Field(
+        default=None,
+        description="Its newest top of book's spread, (ask - bid) / mid in basis points "
+        "(null: its venue's ticker carries no book).",
+        examples=[0.8],
+    )
+    book_top_usd: float | None = Field(
+        default=None, description="USD at its best bid plus its best ask.", examples=[2.4e6]
+    )
 
 
 class AssetItem(BaseModel):

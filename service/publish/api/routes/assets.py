@@ -173,6 +173,8 @@ def _item(v: AssetView) -> dict[str, Any]:
                 "liq_short_usd": i.liq_short_usd,
                 "stale": i.stale,
                 "updated_at": rfc3339_or_none(i.updated_ms),
+                "spread_bp": i.spread_bp,
+                "book_top_usd": i.book_top_usd,
             }
             for i in v.instruments
         ],
