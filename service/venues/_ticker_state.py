@@ -10,6 +10,7 @@ into events. Open interest is in the instrument's native unit (contracts of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -73,26 +74,16 @@ class TickerState:
             self.funding_rate = funding_rate
             self.changed.add(FUNDING)
 
-    def apply_book(
-        self,
-        *,
-        bid: float | None = None,
-        bid_qty: float | None = None,
-        ask: float | None = None,
-        ask_qty: float | None = None,
-    ) -> None:
-        """Merge the top-of-book values given (``None``: absent from the frame, unchanged)."""
-        changed = False
-        if bid is not None:
-            self.bid, changed = bid, True
-        if bid_qty is not None:
-            self.bid_qty, changed = bid_qty, True
-        if ask is not None:
-            self.ask, changed = ask, True
-        if ask_qty is not None:
-            self.ask_qty, changed = ask_qty, True
-        if changed:
-            self.changed.add(BOOK)
+    def apply_book(self, present: Mapping[str, float | None]) -> None:
+        """Merge the top-of-book fields a frame carried (``bid``, ``bid_qty``, ``ask``,
+        ``ask_qty``; absent: unchanged; ``None``: sent empty, the side is gone)."""
+        if not present:
+            return
+        self.bid = present.get("bid", self.bid)
+        self.bid_qty = present.get("bid_qty", self.bid_qty)
+        self.ask = present.get("ask", self.ask)
+        self.ask_qty = present.get("ask_qty", self.ask_qty)
+        self.changed.add(BOOK)
 
     def set_next_funding(self, next_ms: int | None) -> None:
         """The coming settlement (``None``: none, e.g. a dated future); a funding change."""

@@ -458,3 +458,17 @@ def test_an_error_answer_is_not_an_empty_list() -> None:
         parse_contracts({"code": "40019", "msg": "empty", "data": []}, "USDT-FUTURES")
     with pytest.raises(ValueError, match="data"):
         parse_contracts({"code": "00000", "data": None}, "USDT-FUTURES")
+
+
+def test_an_emptied_side_of_the_book_stops_the_top_of_book(markets: dict[str, Instrument]) -> None:
+    parser = BitgetParser(VENUE, markets, None)
+    full = {"markPrice": "100", "bid1Price": "99.9", "bid1Size": "3", "ask1Price": "100.1",
+            "ask1Size": "2"}  # fmt: skip
+    (book,) = [e for e in parser.parse(_v3(1_777_358_880_000, **full), 1) if type(e) is BookTop]
+    assert (book.bid_base, book.ask_base) == (3.0, 2.0)
+    emptied = _v3(1_777_358_881_000, bid1Price="", bid1Size="")  # no bid left
+    assert [e for e in parser.parse(emptied, 2) if type(e) is BookTop] == []
+    back = _v3(1_777_358_882_000, bid1Price="99.8", bid1Size="1")
+    (book,) = [e for e in parser.parse(back, 3) if type(e) is BookTop]
+    assert (book.bid_price, book.bid_base, book.ask_price) == (99.8, 1.0, 100.1)
+    assert not parser.stats.errors

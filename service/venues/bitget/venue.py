@@ -149,16 +149,20 @@ class BitgetParser(Parser):
             "open_interest": optional_number(oi),
             "funding_rate": optional_number(row.fundingRate),
         }  # all converted before anything is merged: a bad field leaves the state as it was
-        book = {
-            "bid": optional_number(row.bid1Price if row.bid1Price is not None else row.bidPr),
-            "bid_qty": optional_number(row.bid1Size if row.bid1Size is not None else row.bidSz),
-            "ask": optional_number(row.ask1Price if row.ask1Price is not None else row.askPr),
-            "ask_qty": optional_number(row.ask1Size if row.ask1Size is not None else row.askSz),
+        book = {  # v3 names, else v2's; "" is an empty side
+            name: optional_number(text)
+            for name, v3, v2 in (
+                ("bid", row.bid1Price, row.bidPr),
+                ("bid_qty", row.bid1Size, row.bidSz),
+                ("ask", row.ask1Price, row.askPr),
+                ("ask_qty", row.ask1Size, row.askSz),
+            )
+            if (text := v3 if v3 is not None else v2) is not None
         }
         next_ms = None if row.nextFundingTime is None else integer(row.nextFundingTime or 0)
         state = self.tickers.setdefault(symbol, TickerState())
         state.apply(**values)
-        state.apply_book(**book)
+        state.apply_book(book)
         if next_ms is not None:
             state.set_next_funding(next_ms or None)  # "0" on dated futures
         if state.mark is not None:

@@ -75,7 +75,7 @@ from ...events import AdlLevel, AdlRisk, Event, Side
 from .. import _stamp
 from .._numbers import integer, number, optional_number
 from .._shards import Shards
-from .._ticker_state import BOOK, FUNDING, MARK, OI, TickerState, report
+from .._ticker_state import FUNDING, MARK, OI, TickerState, report
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from ..history import Budget, History
@@ -109,6 +109,7 @@ OBSOLETE_TOPICS: Final = frozenset(
 """Topic names of the pre-v5 ``realtime`` API, and the deprecated v5 ``liquidation``."""
 
 _SIDES: Final = {"Buy": Side.LONG, "Sell": Side.SHORT}  # the position side
+_BOOK_FIELDS: Final = frozenset({"bid", "bid_qty", "ask", "ask_qty"})
 _NO_DATA = msgspec.Raw(b"")
 
 
@@ -231,10 +232,7 @@ class _TickerState(TickerState):
         self.single_oi = numbers.get("single_oi", self.single_oi)
         self.funding_rate = numbers.get("funding_rate", self.funding_rate)
         self.interval_h = numbers.get("interval_h", self.interval_h)
-        self.bid = numbers.get("bid", self.bid)
-        self.bid_qty = numbers.get("bid_qty", self.bid_qty)
-        self.ask = numbers.get("ask", self.ask)
-        self.ask_qty = numbers.get("ask_qty", self.ask_qty)
+        self.apply_book({k: v for k, v in numbers.items() if k in _BOOK_FIELDS})
         if t.nextFundingTime is not None:
             self.next_funding_ms = next_ms
         if present.keys() & {"mark", "index"}:
@@ -243,8 +241,6 @@ class _TickerState(TickerState):
             self.changed.add(FUNDING)
         if present.keys() & {"open_interest", "single_oi"}:
             self.changed.add(OI)
-        if present.keys() & {"bid", "bid_qty", "ask", "ask_qty"}:
-            self.changed.add(BOOK)
 
     @property
     def one_side(self) -> float | None:
