@@ -232,7 +232,8 @@ class _TickerState(TickerState):
         self.single_oi = numbers.get("single_oi", self.single_oi)
         self.funding_rate = numbers.get("funding_rate", self.funding_rate)
         self.interval_h = numbers.get("interval_h", self.interval_h)
-        self.apply_book({k: v for k, v in numbers.items() if k in _BOOK_FIELDS})
+        if present.keys() & _BOOK_FIELDS:
+            self.apply_book({k: v for k, v in numbers.items() if k in _BOOK_FIELDS})
         if t.nextFundingTime is not None:
             self.next_funding_ms = next_ms
         if present.keys() & {"mark", "index"}:
