@@ -53,7 +53,7 @@ from ..simulate.clock import MarketClock
 from ..simulate.market import LiquidationPrint, Market, SymbolSpec
 from ..simulate.scenario import CALM, Drift, Label, Phase, Regime, Scenario
 from ..simulate.server import canonical_id
-from ..store import keys
+from ..store import keys, reader
 from ..store.client import connect
 from ..store.embedded import embedded_redis
 from ..venues import REGISTRY, SPECS
@@ -550,6 +550,7 @@ async def run_market(
         sampler.cancel()
         liquidations = await liquidation_figures(client, sims, edges_ms)
         health = {v: await _health(client, v) for v in sims.servers}
+        stored = await events_stored(client)
     phases: dict[str, Any] = {}
     for k, name in enumerate(PHASES):
         a, b = marks[k], marks[k + 1]
@@ -581,6 +582,7 @@ async def run_market(
         },
         "liquidations": liquidations,
         "frames_received": {v: h.messages_total if h else None for v, h in health.items()},
+        "events_stored": stored,
         "reconnects": {v: h.reconnects_total if h else None for v, h in health.items()},
         "parse_errors": {v: h.parse_errors_total if h else None for v, h in health.items()},
         "load": {"tool": "wrk", "connections": connections, "threads": 1, "seconds_per_run": wrk_s},
@@ -588,3 +590,19 @@ async def run_market(
         "cpus": os.cpu_count(),
         "versions": {"python": platform.python_version()},
     }
+
+
+async def events_stored(client: aioredis.Redis) -> dict[str, dict[str, int]]:
+    """Per venue and kind, the events its instruments' streams hold at the end (none trimmed
+    within a run: the shortest retention is hours): what each channel added to the store."""
+    pairs = await reader.instruments(client)
+    async with client.pipeline(transaction=False) as pipe:
+        for venue, symbol in pairs:
+            for kind in Kind:
+                pipe.xlen(keys.events(venue, symbol, kind))
+        lengths = iter(await pipe.execute())
+    out: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(map(str, Kind), 0))
+    for venue, _ in pairs:
+        for kind in Kind:
+            out[venue][kind.value] += next(lengths)
+    return dict(sorted(out.items()))

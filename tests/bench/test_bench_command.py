@@ -228,6 +228,11 @@ def test_market_stores_every_liquidation_the_venues_sent_and_loads_each_endpoint
     assert all(0 <= d["p50_ms"] <= d["p99_ms"] <= d["max_ms"] for d in delays)
     assert sum(d["count"] for d in liq["frame_to_redis"].values()) == liq["stored"]
     assert all(n == 0 for n in out["parse_errors"].values())
+    stored = out["events_stored"]  # per venue and kind: what each channel added
+    assert sum(kinds["liquidation"] for kinds in stored.values()) == liq["stored"]
+    assert all(kinds["mark"] > 0 for kinds in stored.values())
+    books = {venue for venue, kinds in stored.items() if kinds["book_top"]}
+    assert books == {"bybit", "bitget", "deribit"}  # the venues whose tickers carry the book
     assert list(out["endpoints"]["normal"]) == list(ENDPOINTS)  # a sweep, /healthz first
     everything = out["endpoints"]["all"]
     for path, figures in everything.items():
