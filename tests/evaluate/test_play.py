@@ -32,7 +32,8 @@ def test_every_player_sends_every_kind_of_event_through_the_real_parser(venue: s
     assert player.parse_errors == 0
     kinds = Counter(type(e).__name__ for e in events)
     adl = {"AdlRisk"} if venue == "bybit" else set()  # its ADL alerts, polled every minute
-    assert set(kinds) == {"MarkPrice", "FundingRate", "OpenInterest", "Liquidation", *adl}
+    book = {"BookTop"} if venue in ("bybit", "bitget", "deribit") else set()  # in the tickers
+    assert set(kinds) == {"MarkPrice", "FundingRate", "OpenInterest", "Liquidation", *adl, *book}
     assert {e.base for e in events} == {"BTC", "ETH"}
     liqs = [e for e in events if isinstance(e, Liquidation) and e.ts_ms > 1_000_000 + 25_000]
     assert liqs
