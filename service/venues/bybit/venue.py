@@ -109,7 +109,6 @@ OBSOLETE_TOPICS: Final = frozenset(
 """Topic names of the pre-v5 ``realtime`` API, and the deprecated v5 ``liquidation``."""
 
 _SIDES: Final = {"Buy": Side.LONG, "Sell": Side.SHORT}  # the position side
-_BOOK_FIELDS: Final = frozenset({"bid", "bid_qty", "ask", "ask_qty"})
 _NO_DATA = msgspec.Raw(b"")
 
 
@@ -232,8 +231,13 @@ class _TickerState(TickerState):
         self.single_oi = numbers.get("single_oi", self.single_oi)
         self.funding_rate = numbers.get("funding_rate", self.funding_rate)
         self.interval_h = numbers.get("interval_h", self.interval_h)
-        if present.keys() & _BOOK_FIELDS:
-            self.apply_book({k: v for k, v in numbers.items() if k in _BOOK_FIELDS})
+        if (
+            t.bid1Price is not None
+            or t.ask1Price is not None
+            or t.bid1Size is not None
+            or t.ask1Size is not None
+        ):
+            self.apply_book(numbers)  # it takes the book's four keys, the others stay
         if t.nextFundingTime is not None:
             self.next_funding_ms = next_ms
         if present.keys() & {"mark", "index"}:
