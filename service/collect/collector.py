@@ -60,7 +60,6 @@ from ..venues.base import Connection, Instrument, Parser, Venue, now_ms, ping_te
 from ..venues.dedup import Deduplicator
 from .drift import DriftMonitor
 from .health import VenueHealth, write_health
-from .sockets import socket_factory
 
 log = structlog.get_logger(__name__)
 CLOSE_TIMEOUT_S = 1.0
@@ -314,7 +313,6 @@ class VenueCollector:
             max_size=self.venue.max_frame_bytes,
             compression=None, close_timeout=CLOSE_TIMEOUT_S,
             additional_headers=dict(conn.headers) or None,  # picows takes a mapping only
-            socket_factory=socket_factory,  # a bounded receive buffer: see .sockets
         ) as ws:  # fmt: skip
             for message in conn.subscribe:
                 await ws.send(message)

@@ -95,7 +95,7 @@ def test_a_liquidation_with_an_event_id_is_identified_by_it_alone() -> None:
 
 def test_a_remembered_liquidation_costs_under_100_bytes() -> None:
     # The identities are kept as hashes: 160-220 bytes each as tuples in an ordered dict,
-    # 86 as hashes (the set's table at 100,000 is a third of that).
+    # 86 as hashes (the set's table at 100,000 is about half of that).
     n = 100_000
     liqs = [_liq(i) for i in range(n)]
     dedup = Deduplicator(liquidation_memory=n)
