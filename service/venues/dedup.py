@@ -7,11 +7,20 @@
 * A liquidation is identified by its instrument and ``event_id`` (the venue's own identity,
   see :class:`~service.events.Liquidation`), or, without one, by its time, side, quantity
   and price; the last ``liquidation_memory`` identities are remembered.
+
+An identity is remembered as its 64-bit hash, not as the tuple it is made of: 86 bytes an
+identity at 100,000 (the hash's int in a set, and its slot in an ``int64`` ring that keeps
+the order to forget them in), against 161 to 185 for the tuple of strings and numbers in an
+ordered dict: 8.6 MB instead of up to 18.5 MB per venue once it has sent
+``liquidation_memory`` liquidations. Two distinct identities with the same hash would drop
+the second as a duplicate: with 100,000 remembered, about one liquidation in 10^14 (Python's
+string hashing is keyed per process, so a venue cannot aim at it). The store deduplicates
+again, by ``event_id``, over ``store.liquidation_dedup_s`` (docs/redis.md).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from array import array
 from collections.abc import Sequence
 
 from ..events import Event, Liquidation
@@ -20,7 +29,12 @@ from ..events import Event, Liquidation
 class Deduplicator:
     def __init__(self, liquidation_memory: int = 100_000) -> None:
         self._last_ts: dict[tuple[type, str], int] = {}
-        self._liquidations: OrderedDict[tuple[object, ...], None] = OrderedDict()
+        self._liquidations: set[int] = set()
+        """The remembered identities' hashes."""
+        self._order = array("q")
+        """The same hashes in the order seen, then (once ``liquidation_memory`` long) a ring
+        with the oldest at ``_next``."""
+        self._next = 0
         self._memory = liquidation_memory
         self.dropped = 0
 
@@ -40,17 +54,23 @@ class Deduplicator:
         last_ts = self._last_ts
         for ev in events:
             if type(ev) is Liquidation:
-                key = (
+                key = hash(
                     (ev.symbol, ev.event_id)
                     if ev.event_id
                     else (ev.symbol, ev.ts_ms, ev.side, ev.quantity, ev.price)
                 )
-                if key in self._liquidations:
+                seen = self._liquidations
+                if key in seen:
                     self.dropped += 1
                     continue
-                self._liquidations[key] = None
-                if len(self._liquidations) > self._memory:
-                    self._liquidations.popitem(last=False)
+                seen.add(key)
+                order = self._order
+                if len(order) < self._memory:
+                    order.append(key)
+                else:
+                    seen.discard(order[self._next])  # the oldest: forgotten
+                    order[self._next] = key
+                    self._next = (self._next + 1) % self._memory
             else:
                 skey = (type(ev), ev.symbol)
                 if ev.ts_ms <= last_ts.get(skey, -1):

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import random
+import tracemalloc
+
+import msgspec
 
 from service.backoff import Backoff
 from service.events import Liquidation, MarkPrice, OpenInterest, Side
@@ -70,6 +73,39 @@ def test_liquidation_memory_is_bounded() -> None:
     dedup.filter([_liq(i) for i in range(10)])
     assert dedup.filter([_liq(0)]) == [_liq(0)]  # forgotten: old enough to be new again
     assert dedup.filter([_liq(9)]) == []
+
+
+def test_the_oldest_liquidations_are_forgotten_first_and_the_others_remembered() -> None:
+    dedup = Deduplicator(liquidation_memory=3)
+    assert dedup.filter([_liq(i) for i in range(10)]) == [_liq(i) for i in range(10)]
+    assert dedup.filter([_liq(7), _liq(8), _liq(9)]) == []  # the last three
+    assert dedup.filter([_liq(6)]) == [_liq(6)]  # forgets 7
+    assert dedup.filter([_liq(8), _liq(9), _liq(6)]) == []
+    assert dedup.filter([_liq(7)]) == [_liq(7)]
+    assert dedup.dropped == 6
+
+
+def test_a_liquidation_with_an_event_id_is_identified_by_it_alone() -> None:
+    dedup = Deduplicator()
+    first = msgspec.structs.replace(_liq(1000), event_id="42")
+    resent = msgspec.structs.replace(first, recv_ms=2000, quantity=2.0)  # the same id
+    other = msgspec.structs.replace(first, event_id="43")
+    assert dedup.filter([first, resent, other]) == [first, other]
+
+
+def test_a_remembered_liquidation_costs_under_100_bytes() -> None:
+    # The identities are kept as hashes: 160-220 bytes each as tuples in an ordered dict,
+    # 86 as hashes (the set's table at 100,000 is about half of that).
+    n = 100_000
+    liqs = [_liq(i) for i in range(n)]
+    dedup = Deduplicator(liquidation_memory=n)
+    tracemalloc.start()
+    try:
+        dedup.filter(liqs)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held / n < 100
 
 
 def test_backoff_grows_with_jitter_caps_and_resets() -> None:

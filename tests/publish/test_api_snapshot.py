@@ -36,7 +36,13 @@ from publish_support import (
 from service.config import ApiSettings, MetricsSettings, Settings
 from service.events import Kind, Side, encode
 from service.publish.api import create_app
-from service.publish.api.snapshot import RESCAN_MS, LiquidationWindow, Snapshots
+from service.publish.api.snapshot import (
+    BUCKET_MS,
+    RESCAN_MS,
+    LiquidationWindow,
+    Snapshots,
+    _Bucket,
+)
 from service.publish.metrics import MetricsCollector
 from service.store import keys, reader, tape
 
@@ -273,6 +279,66 @@ async def test_after_a_burst_a_refresh_fetches_only_new_entries_and_then_reads_n
     assert read[-1] == 0  # the burst is RESCAN_MS behind the last read: nothing is read
     assert sum(s.count for s in window.totals().values()) == 3001
     assert window.head(1)[0][1].price == 0.5
+
+
+async def test_the_windows_memory_is_bounded_by_its_head_and_buckets_not_its_liquidations(
+    redis: aioredis.Redis,
+) -> None:
+    # 6,000 liquidations on 40 instruments within a second or two: the window keeps the
+    # head's 25 whole, and one sum per instrument per bucket, while its answers are the
+    # tape's first page and the streams' sums.
+    window = LiquidationWindow(head_size=25)
+    pairs = [("bybit", f"S{i}USDT") for i in range(40)]
+    started = now_ms()
+    for burst in range(2):
+        await store_events(redis, [liquidation(*pairs[i % 40], price=1.0 + i + burst,
+                                               side=Side.LONG if i % 3 else Side.SHORT)
+                                   for i in range(3000)])  # fmt: skip
+        now = now_ms()
+        await window.update(redis, now)
+        assert len(window.entries) == 25
+        assert len(window.buckets) <= (now - started) // BUCKET_MS + 2  # one a second
+        assert all(len(b.pairs) <= 40 for b in window.buckets)
+        page = await tape.indexed_liquidations(
+            redis, None, since_ms=None, until_ms=None, limit=25, cursor=None
+        )
+        assert [liq.price for _, liq in window.head(25)] == [e.price for e in page.items]
+        expected = await reader.liquidation_sums(redis, pairs, now - window.window_s * 1000)
+        got = window.totals()
+        assert sum(s.count for s in got.values()) == 3000 * (burst + 1)
+        assert set(got) == set(expected)
+        for pair, sums in expected.items():
+            assert got[pair].count == sums.count
+            assert got[pair].long_usd == pytest.approx(sums.long_usd)
+            assert got[pair].short_usd == pytest.approx(sums.short_usd)
+
+
+async def test_a_bucket_leaves_the_window_whole_once_all_of_it_is_older_than_the_window(
+    redis: aioredis.Redis,
+) -> None:
+    window = LiquidationWindow()
+    await store_events(redis, [liquidation("okx", "BTCUSDT", price=1.0, quantity=2.0)])
+    await window.update(redis, now_ms())
+    [(stored_ms, _, _)] = window.entries
+    bucket_end_ms = (stored_ms // BUCKET_MS + 1) * BUCKET_MS
+    last_in_window = bucket_end_ms + window.window_s * 1000 - 1
+    await window.update(redis, last_in_window)  # the liquidation is older than the hour...
+    if stored_ms < bucket_end_ms - 1:
+        assert not window.entries  # ...so it is off the tape's head,
+    assert window.totals()[("okx", "BTCUSDT")].count == 1  # but its bucket is not all past
+    await window.update(redis, last_in_window + 1)
+    assert window.totals() == {}
+    assert not window.buckets
+
+
+def test_a_sealed_bucket_still_takes_a_late_liquidation() -> None:
+    bucket = _Bucket(at=5)
+    bucket.add(("okx", "BTCUSDT"), 0, 10.0, False)
+    bucket.index = None  # sealed: what update does once no read can return its second
+    bucket.add(("okx", "BTCUSDT"), 1, 2.5, True)
+    bucket.add(("bybit", "ETHUSDT"), 0, 1.0, False)
+    assert bucket.pairs == [("okx", "BTCUSDT"), ("bybit", "ETHUSDT")]
+    assert list(bucket.values) == [10.0, 2.5, 2, 1, 1.0, 0.0, 1, 0]
 
 
 async def test_metrics_are_rendered_once_per_period(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,10 @@ STRESS_BEFORE_S: Final = 30.0
 change over the hour: up to a few thousand stream entries per venue, so not every read; a
 base 30 s older moves an hour's change by little). Sooner when a pool has no base yet (a
 new pool, or none stored at the last read), and at every read with ``snapshot_s: 0``."""
+BUCKET_MS: Final = 1000
+"""The span of :class:`LiquidationWindow`'s buckets: its sums cover up to this much more
+than the window (a second of an hour), and it keeps one sum per instrument and bucket at
+most, whatever the rate of liquidations."""
 REFRESH_SHARE: Final = 0.5
 """A read starts every this share of the period (or as soon as the last ended, if it took
 longer): a new view is there before the current one is a period old unless a read takes
@@ -74,23 +79,67 @@ more than half the period, so requests seldom wait for one."""
 
 
 @dataclass(slots=True)
+class _Bucket:
+    """One :data:`BUCKET_MS` of liquidated sums per instrument, in flat arrays: about 45 bytes
+    an instrument, against 150 as a dict of lists (the sum of a uniform cascade is one entry
+    per liquidation in a one-second bucket, so what an entry costs matters)."""
+
+    at: int
+    """Stored ms // :data:`BUCKET_MS`."""
+    pairs: list[InstrumentId] = field(default_factory=list)
+    values: array[float] = field(default_factory=lambda: array("d"))
+    """Four per instrument, in ``pairs``' order: long USD, short USD, count, sampled count."""
+    index: dict[InstrumentId, int] | None = field(default_factory=dict)
+    """Where an instrument's four values start; dropped (``None``) once no liquidation can
+    come for the bucket any more (:meth:`LiquidationWindow.update`), rebuilt if one does."""
+
+    def add(self, pair: InstrumentId, side: int, usd: float, sampled: bool) -> None:
+        index = self.index
+        if index is None:
+            index = self.index = {p: 4 * i for i, p in enumerate(self.pairs)}
+        at = index.get(pair)
+        values = self.values
+        if at is None:
+            at = index[pair] = len(values)
+            self.pairs.append(pair)
+            values.extend((0.0, 0.0, 0.0, 0.0))
+        values[at + side] += usd
+        values[at + 2] += 1
+        values[at + 3] += sampled
+
+
+@dataclass(slots=True)
 class LiquidationWindow:
-    """Liquidated USD by side per instrument over the last ``window_s``, kept by following
-    the liquidation index: each refresh reads the positions added since the last one and
-    drops those that left the window. Memory: one small tuple per liquidation in the window.
+    """Liquidated USD by side per instrument over the last ``window_s``, and the newest
+    ``head_size`` liquidations, kept by following the liquidation index: each refresh reads
+    the positions added since the last one and drops what left the window.
+
+    Memory is bounded by the head and the buckets, not by the number of liquidations (a
+    cascade at 500 a second was 1.9 million entries an hour when every liquidation was
+    kept): the sums are kept per :data:`BUCKET_MS` and instrument, and a bucket leaves the
+    window whole, once all of it is older than ``window_s``: the sums cover the last
+    ``window_s`` and at most one bucket more (a second of an hour). Only the ``head_size``
+    newest liquidations are kept whole, for the first page of the tape (``api.max_limit +
+    1``: the page, and whether there is a next one).
     """
 
     window_s: int = ASSET_WINDOW_S
+    head_size: int = 1001
     entries: deque[tuple[int, str, Liquidation]] = field(default_factory=deque)
-    """``(stored ms, index position, liquidation)``, oldest first (the index's order)."""
+    """The ``head_size`` newest ``(stored ms, index position, liquidation)`` of the window,
+    oldest first (the index's order)."""
+    buckets: deque[_Bucket] = field(default_factory=deque)
+    """Oldest first."""
     sums: dict[InstrumentId, list[float]] = field(default_factory=dict)
-    """``[long USD, short USD, count, sampled count]`` per instrument."""
+    """``[long USD, short USD, count, sampled count]`` per instrument: the buckets' sums."""
     read_ms: int | None = None
     """Redis's clock at the last read (``None``: nothing read yet; the first update reads the
     whole window)."""
     seen: dict[str, int] = field(default_factory=dict)
     """The positions of the last :data:`RESCAN_MS` before the last read (their stored ms):
     the next read meets them again."""
+    _pairs: dict[InstrumentId, InstrumentId] = field(default_factory=dict)
+    """One key object per instrument, shared by the buckets (not each liquidation's)."""
 
     async def update(self, client: aioredis.Redis, now_ms: int) -> None:
         # Stream ids grow per stream, not across them, and on a Redis Cluster an entry
@@ -124,32 +173,65 @@ class LiquidationWindow:
             )  # if Redis's clock steps back
             for position in [p for p, ms in seen.items() if ms < clock_ms - RESCAN_MS]:
                 del seen[position]
+            self._seal(clock_ms - RESCAN_MS)
         self._evict(now_ms - self.window_s * 1000)
 
     def _add(self, stored_ms: int, position: str, liq: Liquidation) -> None:
-        pair = (liq.venue, liq.symbol)
         entries = self.entries
         i = len(entries)
         while i and entries[i - 1][1] > position:  # a late one: a few places from the end
             i -= 1
-        entries.insert(i, (stored_ms, position, liq))
+        if i or len(entries) < self.head_size:  # else older than the whole head
+            entries.insert(i, (stored_ms, position, liq))
+            if len(entries) > self.head_size:
+                entries.popleft()
+        pair = (liq.venue, liq.symbol)
+        pair = self._pairs.setdefault(pair, pair)
+        at = stored_ms // BUCKET_MS
+        buckets = self.buckets
+        j = len(buckets)
+        while j and buckets[j - 1].at > at:  # a late one: a bucket or so from the end
+            j -= 1
+        if j and buckets[j - 1].at == at:
+            bucket = buckets[j - 1]
+        else:
+            bucket = _Bucket(at)
+            buckets.insert(j, bucket)
+        side = 0 if liq.side is Side.LONG else 1
+        bucket.add(pair, side, liq.notional_usd, liq.sampled)
         s = self.sums.setdefault(pair, [0.0, 0.0, 0, 0])
-        s[0 if liq.side is Side.LONG else 1] += liq.notional_usd
+        s[side] += liq.notional_usd
         s[2] += 1
         s[3] += liq.sampled
 
     def _evict(self, since_ms: int) -> None:
-        while self.entries and self.entries[0][0] < since_ms:
-            _, _, liq = self.entries.popleft()
-            pair = (liq.venue, liq.symbol)
-            s = self.sums[pair]
-            s[2] -= 1
-            if s[2] == 0:  # exact zeros, not what float subtraction leaves
-                del self.sums[pair]
-                continue
-            side = 0 if liq.side is Side.LONG else 1
-            s[side] = max(0.0, s[side] - liq.notional_usd)  # no -1e-9 from float rounding
-            s[3] -= liq.sampled
+        entries = self.entries
+        while entries and entries[0][0] < since_ms:
+            entries.popleft()
+        buckets = self.buckets
+        while buckets and (buckets[0].at + 1) * BUCKET_MS <= since_ms:
+            bucket = buckets.popleft()
+            values = bucket.values
+            for i, pair in enumerate(bucket.pairs):
+                long_usd, short_usd, count, sampled = values[4 * i : 4 * i + 4]
+                s = self.sums[pair]
+                s[2] -= count
+                if s[2] == 0:  # exact zeros, not what float subtraction leaves
+                    del self.sums[pair]
+                    del self._pairs[pair]
+                    continue
+                s[0] = max(0.0, s[0] - long_usd)  # no -1e-9 from float rounding
+                s[1] = max(0.0, s[1] - short_usd)
+                s[3] -= sampled
+
+    def _seal(self, before_ms: int) -> None:
+        """Drop the lookup of the buckets wholly before ``before_ms`` (no read returns a
+        liquidation stored then any more: see :meth:`update`)."""
+        for bucket in reversed(self.buckets):
+            if (bucket.at + 1) * BUCKET_MS <= before_ms:
+                if bucket.index is None:
+                    break
+                bucket.index = None
 
     def head(self, n: int) -> list[tuple[str, Liquidation]]:
         """The newest ``n`` liquidations (fewer when the window holds fewer), newest first,
@@ -278,7 +360,7 @@ class Snapshots:
         self._view: View | None = None
         self._reading: asyncio.Task[View] | None = None
         self._reading_since = 0.0
-        self._window = LiquidationWindow()
+        self._window = LiquidationWindow(head_size=head_size)
         self._market = MarketReader(client)
         self._task: asyncio.Task[None] | None = None
         self._last_duration_s = 0.0
