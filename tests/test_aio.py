@@ -1,0 +1,31 @@
+"""The event loop helpers: a long step cut into slices gives the loop a turn between them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from service.aio import Slices
+
+
+def test_a_slice_is_due_once_it_has_run_its_length() -> None:
+    slices = Slices(0.01)
+    assert not slices.due()
+    time.sleep(0.02)
+    assert slices.due()
+    slices.restart()
+    assert not slices.due()
+
+
+async def test_a_pause_lets_other_tasks_run_and_starts_a_new_slice() -> None:
+    ran: list[str] = []
+
+    async def other() -> None:
+        ran.append("other")
+
+    slices = Slices(0.0)
+    task = asyncio.create_task(other())
+    assert slices.due()
+    await slices.pause()
+    assert ran == ["other"]
+    await task
