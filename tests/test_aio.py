@@ -9,12 +9,14 @@ from service.aio import Slices
 
 
 def test_a_slice_is_due_once_it_has_run_its_length() -> None:
-    slices = Slices(0.01)
-    assert not slices.due()
+    short = Slices(0.01)
+    long = Slices(60.0)
     time.sleep(0.02)
-    assert slices.due()
-    slices.restart()
-    assert not slices.due()
+    assert short.due()
+    assert not long.due()
+    short.restart()
+    time.sleep(0.02)
+    assert short.due()
 
 
 async def test_a_pause_lets_other_tasks_run_and_starts_a_new_slice() -> None:
@@ -29,3 +31,6 @@ async def test_a_pause_lets_other_tasks_run_and_starts_a_new_slice() -> None:
     await slices.pause()
     assert ran == ["other"]
     await task
+    long = Slices(60.0)
+    await long.pause()
+    assert not long.due()

@@ -459,9 +459,9 @@ def test_a_round_in_slices_scores_what_the_round_in_one_go_scores() -> None:
 
 def test_a_round_budget_counts_the_slices_not_the_pauses_between_them() -> None:
     tapes = [Tape(symbol=f"S{i:03d}USDT") for i in range(60)]
-    model = RobustModel(DetectorSettings(burn_in_samples=0, round_budget_ms=50))
+    model = RobustModel(DetectorSettings(burn_in_samples=0, round_budget_ms=300))
     model.update([e for t in tapes for e in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))])
-    sliced = _InSlices(model, slice_s=1e-9, pause_s=0.002)  # 60 pauses: 120 ms of wall time
+    sliced = _InSlices(model, slice_s=1e-9, pause_s=0.01)  # 60 pauses: 600 ms of wall time
     out = sliced.evaluate(ms(1))
     assert (len(out.pressures), out.deferred) == (60, 0)
-    assert model.cost_us < 50_000 / 60  # measured without the pauses
+    assert model.cost_us < 300_000 / 60  # measured without the pauses
