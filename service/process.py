@@ -68,3 +68,45 @@ def settle_heap(why: str) -> None:
 def _freeze() -> None:
     gc.collect()  # first: no garbage is frozen
     gc.freeze()
+
+
+class SettleOnGrowth:
+    """Settles the heap again (:func:`settle_heap`) once what the process holds for good has
+    grown by ``factor`` since the last settle and then stopped growing for ``quiet`` looks.
+
+    At start the detector's rebuild settles the heap, but with a fresh store the market
+    arrives after it: the state of 3,000 instruments (the detector's rings and baselines,
+    the latest events, the API's view: several hundred thousand tracked objects) then stays
+    in the collector's reach, and each full collection scanned it all, 250-350 ms with every
+    task of the process waiting, every minute or two under the whole-market bench
+    (``docs/performance.md``, "Where the loop stalls"). One settle once the market is in
+    costs one such pause; the full collections after it scan what came later only."""
+
+    __slots__ = ("_factor", "_last", "_minimum", "_quiet", "_settled", "_still")
+
+    def __init__(
+        self, settled: int = 0, factor: float = 1.25, quiet: int = 10, minimum: int = 200
+    ) -> None:
+        """``settled``: the size (in any unit: instruments) at the last settle."""
+        self._settled = settled
+        self._factor = factor
+        self._quiet = quiet
+        self._minimum = minimum
+        self._last = settled
+        self._still = 0
+
+    def observe(self, size: int) -> bool:
+        """One look at the size; ``True`` when it settled the heap."""
+        if size != self._last:
+            self._last, self._still = size, 0
+            return False
+        self._still += 1
+        if (
+            self._still >= self._quiet
+            and size >= self._minimum
+            and size >= self._settled * self._factor
+        ):
+            settle_heap(f"grown to {size}")
+            self._settled = size
+            return True
+        return False

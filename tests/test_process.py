@@ -12,7 +12,7 @@ import pytest
 import uvloop
 
 from service.cli import _run
-from service.process import GEN0_THRESHOLD
+from service.process import GEN0_THRESHOLD, SettleOnGrowth
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +47,16 @@ def test_other_commands_keep_pythons_gc_defaults() -> None:
     _run(asyncio.sleep(0))
     assert gc.get_threshold() == threshold
     assert gc.get_freeze_count() == 0
+
+
+def test_the_heap_is_settled_again_once_the_market_has_grown_and_stopped_growing() -> None:
+    settler = SettleOnGrowth(settled=100, factor=1.25, quiet=3, minimum=200)
+    looks = [150, 150, 150, 150]  # still, but under the minimum
+    looks += [300, 400, 400, 400]  # grown, not yet still for 3 looks
+    assert not any(settler.observe(n) for n in looks)
+    held = [object()]  # a tracked container, alive all along
+    assert settler.observe(400)  # still for 3 looks: settled
+    assert not any(o is held for o in gc.get_objects())  # frozen: out of the collector's reach
+    assert not any(settler.observe(n) for n in [450, 450, 450, 450, 450])  # +12 %: not again
+    assert not any(settler.observe(n) for n in [500, 500, 500])
+    assert settler.observe(500)  # +25 % and still

@@ -7,7 +7,7 @@ every round, and writes what comes back. :func:`~.factory.make_model` builds the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -70,6 +70,21 @@ class Seedable(Protocol):
 
     def instruments(self) -> list[tuple[str, str, str, float]]:
         """``(venue, symbol, asset, oi_usd)`` of the instruments seen, largest first."""
+
+
+@runtime_checkable
+class Sliced(Protocol):
+    """A model whose round can be run in slices, so that a round does not hold the caller's
+    event loop for its whole length (the runner yields to the loop between two slices)."""
+
+    def evaluate_steps(
+        self, now_ms: int, held: Mapping[str, str] | None, slice_s: float
+    ) -> Generator[None, None, Evaluation]:
+        """:meth:`PressureModel.evaluate` as a generator: it yields after each ``slice_s`` of
+        its own work and returns the round's :class:`Evaluation`, the same as
+        :meth:`~PressureModel.evaluate` would have returned at ``now_ms``, provided nothing
+        else changes the model between two slices. The time it measures against a round
+        budget is its own (the slices'), not the time spent between them."""
 
 
 @runtime_checkable

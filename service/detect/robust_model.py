@@ -31,7 +31,7 @@ import itertools
 import math
 import operator
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from ..config import DetectorSettings
@@ -208,6 +208,20 @@ class RobustModel:
             machine.changed = p.state is not State.CALM
 
     def evaluate(self, now_ms: int, held: Mapping[str, str] | None = None) -> Evaluation:
+        steps = self.evaluate_steps(now_ms, held, 0.0)  # slice 0: never yields
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        raise AssertionError("an unsliced round yielded")
+
+    def evaluate_steps(
+        self, now_ms: int, held: Mapping[str, str] | None, slice_s: float
+    ) -> Generator[None, None, Evaluation]:
+        """:meth:`evaluate`, yielding after each ``slice_s`` of scoring (0: never), so that
+        the runner can let its event loop run between two slices (a whole round is tens of
+        milliseconds at 3,000 instruments). The round's choices (which instruments are due,
+        by urgency) are made before the first yield; the budget counts the slices' time."""
         out = Evaluation()
         touched: set[str] = set()
         held = held or {}
@@ -251,7 +265,8 @@ class RobustModel:
             wanted = _within(held_now, classes, limit)
         deferred = max(0, deferred)
         budget_s = self._s.round_budget_ms / 1000
-        started = time.perf_counter()
+        spent = 0.0  # the slices' time before the current one
+        started = time.perf_counter()  # the current slice's start
         scored = 0
         for inst in wanted:
             reason = reasons[inst.history.venue]
@@ -259,16 +274,23 @@ class RobustModel:
                 if (
                     budget_s
                     and scored >= MIN_PER_ROUND
-                    and time.perf_counter() - started > budget_s
+                    and spent + time.perf_counter() - started > budget_s
                 ):
                     deferred += 1  # the measured cost was low for this round's mix: stop
                     continue
                 scored += 1
             self._evaluate_one(inst, now_ms, out, reason)
             touched.add(inst.history.asset)
-        self._measure(scored, time.perf_counter() - started)
+            if slice_s and time.perf_counter() - started > slice_s:
+                spent += time.perf_counter() - started
+                yield
+                started = time.perf_counter()
+        self._measure(scored, spent + time.perf_counter() - started)
         if touched:
-            self._evaluate_assets(touched, now_ms, out)
+            for _ in self._evaluate_assets(touched, now_ms, out):
+                if slice_s and time.perf_counter() - started > slice_s:
+                    yield
+                    started = time.perf_counter()
         if deferred:
             out = replace(out, deferred=deferred)
         return out
@@ -577,7 +599,9 @@ class RobustModel:
 
     # -- assets and market ---------------------------------------------------------------
 
-    def _evaluate_assets(self, touched: set[str], now_ms: int, out: Evaluation) -> None:
+    def _evaluate_assets(self, touched: set[str], now_ms: int, out: Evaluation) -> Iterator[None]:
+        """The ``touched`` assets, then the market; yields after each asset (where a sliced
+        round may pause: a round that touched hundreds of assets spends milliseconds here)."""
         members = self._members
         for asset in touched:
             scope = self._assets.setdefault(asset, self._scope())
@@ -587,6 +611,7 @@ class RobustModel:
             scope.held = any(self._missing(i, now_ms) for i in members[asset])
             self._step_scope(scope, combined, Scope.ASSET, asset, now_ms, out, features)
             scope.part = _market_part(asset, scope, members[asset])
+            yield
         # the assets not evaluated this round weigh in as of their last evaluation (their
         # open interest then): a few rounds old at most unless the round budget defers them,
         # and the market is combined from every asset each round without a pass over every

@@ -69,17 +69,17 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
-from ..aio import checkpoint
+from ..aio import Slices, checkpoint
 from ..config import DetectorSettings
 from ..errors import ConfigError, Verdict, verdict
 from ..events import HandoffEvent
 from ..histogram import Histogram
-from ..process import settle_heap
+from ..process import SettleOnGrowth, settle_heap
 from ..scores import ANY, Pressure, Scope, State, Transition, encode
 from ..shard import Shard, asset_owner
 from ..store import groups, keys, poison, reader
 from .aggregate import Member
-from .base import Evaluation, PressureModel, Seedable, Shardable
+from .base import Evaluation, PressureModel, Seedable, Shardable, Sliced
 from .factory import make_model
 from .inputs import INPUT_GAP_S, InputWatch
 from .resume import Checkpoints, Unrestored
@@ -89,6 +89,13 @@ log = structlog.get_logger(__name__)
 
 ROUND_BUCKETS_S: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 """The buckets of a round's duration (``round_budget_ms`` is 30 ms by default)."""
+
+SLICE_S: Final = 0.005
+"""A round runs in slices of about this much scoring (a model that can, :class:`~.base.Sliced`),
+and a read's entries are folded in slices as long, with the event loop's other callbacks
+between them: a whole round (30-40 ms at 3,000 instruments, ``round_budget_ms``), or a read
+of a hundred entries per venue, in one go held every request and frame of the process that
+long (``docs/performance.md``, "Where the loop stalls")."""
 
 READ_COUNT = 100
 """Hand-off entries per stream per read (each entry is a whole batch of events)."""
@@ -232,6 +239,7 @@ class Detector:
         try:
             await self._start()
             settle_heap("detector rebuilt")
+            settler = SettleOnGrowth(len(self._latest))  # (the instruments it has scored)
             if self._warmup is not None and isinstance(self._model, Seedable):
                 model = Unrestored(self._model, self.checkpoints.restored)
                 self.warmup_task = asyncio.create_task(_warm(self._warmup, model), name="warmup")
@@ -244,6 +252,7 @@ class Detector:
                     await self._read(block_ms=max(1, int(wait * 1000)))
                     continue
                 await self.evaluate_round()
+                settler.observe(len(self._latest))  # the market in, once: settled again
                 next_round = max(next_round + interval, self._clock())
         finally:
             if self.warmup_task is not None:
@@ -271,11 +280,10 @@ class Detector:
         """Evaluate what is due now and write it (one pipeline)."""
         now_ms = self._now_ms()
         holds = self.inputs.holds(now_ms)
-        started = time.perf_counter()
-        evaluation = self._model.evaluate(now_ms, holds)
+        evaluation, took_s = await self._evaluate(now_ms, holds)
         if evaluation.pressures or evaluation.aggregates:  # (a round that changed nothing: none)
             self.checkpoints.log_round(now_ms, self._last_ids, holds)
-        self.round_seconds.observe(time.perf_counter() - started)
+        self.round_seconds.observe(took_s)
         self.rounds_total += 1
         self.scored_total += len(evaluation.pressures)
         if bool(evaluation.deferred) != bool(self.deferred):
@@ -302,6 +310,29 @@ class Detector:
         await self._write()
         await self.checkpoints.write(self._model, now_ms, self._last_ids)
         return evaluation
+
+    async def _evaluate(self, now_ms: int, holds: dict[str, str]) -> tuple[Evaluation, float]:
+        """The model's round at ``now_ms`` and the time its evaluation took (the model's
+        own: the slices', not the loop's callbacks between them). A :class:`~.base.Sliced`
+        model runs in slices of :data:`SLICE_S` with the loop's turn between them; the
+        model is not changed meanwhile (this task alone folds events in; the warm start may
+        seed between two slices as between two rounds: each instrument is scored on one side
+        of it)."""
+        model = self._model
+        if not isinstance(model, Sliced):
+            started = time.perf_counter()
+            evaluation = model.evaluate(now_ms, holds)
+            return evaluation, time.perf_counter() - started
+        steps = model.evaluate_steps(now_ms, holds, SLICE_S)
+        took_s = 0.0
+        while True:
+            started = time.perf_counter()
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value, took_s + time.perf_counter() - started
+            took_s += time.perf_counter() - started
+            await asyncio.sleep(0)
 
     async def _start(self) -> None:
         now_ms = self._now_ms()
@@ -409,7 +440,10 @@ class Detector:
             return self._take(entries, now_ms, upto)
         got: set[str] = set()
         update, screen = self._model.update, self.inputs.screen
+        slices = Slices(SLICE_S)
         for venue, stream_id, events in entries:
+            if slices.due():  # (this task alone folds and evaluates: no round in between)
+                await slices.pause()
             if self.checkpoints.resuming and self.checkpoints.take(venue, stream_id, events):
                 self._last_ids[venue] = stream_id
                 got.add(venue)

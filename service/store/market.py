@@ -24,6 +24,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
+from ..aio import Slices
 from ..events import KIND_OF, Event, InstrumentId, Kind
 from ..scores import Pressure
 from . import keys
@@ -57,9 +58,12 @@ READ_ALL_SCRIPT: Final = READ_ALL_LUA.encode()
 READ_ALL_SHA: Final = hashlib.sha1(READ_ALL_SCRIPT).hexdigest()
 _PARTS: Final = (*keys.latest_key_parts(), *keys.pressure_key_parts())
 CHUNK: Final = 250
-"""Instruments per script call: bounds how long one call holds Redis, and how long its
-answer's processing holds the event loop (each call is an await): about 5 ms of a busy
-market's changes on this machine (a 2-core VM), an API answer's p99 budget being 20 ms."""
+"""Instruments per script call: bounds how long one call holds Redis."""
+SLICE_S: Final = 0.005
+"""The processing of a call's answer lets the event loop run after about this long: a
+chunk of a busy market's changes (every mark new, each decoded and checked) took 10-45 ms
+of the loop under the whole-market bench (``docs/performance.md``, "Where the loop
+stalls"), an API answer's p99 budget being 20 ms."""
 _PRESSURE: Final = msgspec.json.Decoder(Pressure)
 _KINDS: Final = {k.value: k for k in Kind}
 
@@ -104,10 +108,14 @@ class MarketReader:
         scores: dict[InstrumentId, Pressure] = {}
         rows_seen: dict[InstrumentId, tuple[Any, dict[Kind, Event], Fields]] = {}
         scores_seen: dict[InstrumentId, tuple[bytes, Pressure | None]] = {}
+        slices = Slices(SLICE_S)
         for i in range(0, len(listed), CHUNK):
             chunk = listed[i : i + CHUNK]
             rows = await self._call([member for member, _ in chunk])
+            slices.restart()
             for (_, pair), row, raw in zip(chunk, rows[::2], rows[1::2], strict=True):
+                if slices.due():  # (what it reads and keeps is this read's own until the end)
+                    await slices.pause()
                 kept = self._rows.get(pair)
                 if kept is None or kept[0] != row:
                     fields = {} if kept is None else kept[2]

@@ -50,7 +50,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from ..aio import checkpoint
+from ..aio import Slices, checkpoint
 from ..backoff import Backoff
 from ..config import StoreSettings
 from ..errors import DATA_ERRORS
@@ -67,6 +67,7 @@ from .script import (
     queue_handoff,
     queue_index,
     queue_instruments,
+    queue_steps,
     split_replies,
 )
 
@@ -84,6 +85,10 @@ and than the clocks of Redis and a collector differ."""
 HANDOFF_PAGE = 500
 MARK_EVERY_S = 0.1
 """Resolution of the pending events' ages (:meth:`EventSink.state`)."""
+SLICE_S = 0.005
+"""Building a batch's store-script calls lets the event loop run after about this long (a
+batch of 300 instruments' tickers held it 10-50 ms in one go: ``docs/performance.md``,
+"Where the loop stalls")."""
 
 
 class _Queue:
@@ -373,10 +378,21 @@ class EventSink:
 
     async def _phase1(self, batch: _Batch) -> Group:
         async with self._client.pipeline(transaction=False) as pipe:
-            calls = queue_instruments(
+            # Built in steps with the loop's turn between them (the batch's events are its
+            # own, and only this task changes what is known).
+            steps = queue_steps(
                 pipe, batch.events, self._settings, batch.now_ms, batch.id, self._known,
                 self._indexed,
             )  # fmt: skip
+            slices = Slices(SLICE_S)
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    calls: list[list[Group]] = done.value
+                    break
+                if slices.due():
+                    await slices.pause()
             replies = await pipe.execute(raise_on_error=False)
         groups = [group for call in calls for group in call]
         scripts = group_replies(calls, replies)

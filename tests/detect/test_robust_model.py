@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import replace
 
 import pytest
 from tape import SETTINGS, Market, Tape, ms, ramp, simulate
@@ -412,3 +414,54 @@ def test_seeded_history_gives_long_windows_and_baselines_at_once() -> None:
     model.update([t.mark(0, P0), t.oi(0, OI0 * 0.999, P0)])
     (p,) = model.evaluate(ms(1)).pressures
     assert p.features["oi_change_base_pct_1h"] == pytest.approx(-0.6, abs=0.05)
+
+
+class _InSlices:
+    """A model whose every round runs through :meth:`RobustModel.evaluate_steps`, with a
+    pause after each slice (``pause_s`` of sleep: time that is not the model's)."""
+
+    def __init__(self, model: RobustModel, slice_s: float, pause_s: float = 0.0) -> None:
+        self.model, self.slice_s, self.pause_s = model, slice_s, pause_s
+        self.yields = 0
+
+    def update(self, events):  # type: ignore[no-untyped-def]
+        self.model.update(events)
+
+    def restore(self, pressures):  # type: ignore[no-untyped-def]
+        self.model.restore(pressures)
+
+    def evaluate(self, now_ms, held=None):  # type: ignore[no-untyped-def]
+        steps = self.model.evaluate_steps(now_ms, held, self.slice_s)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+            self.yields += 1
+            time.sleep(self.pause_s)
+
+
+def test_a_round_in_slices_scores_what_the_round_in_one_go_scores() -> None:
+    """Slices of (nearly) nothing: a pause after every instrument, the same pressures and
+    transitions second by second through a cascade."""
+    markets = [
+        replace(m, tape=Tape(symbol=f"M{i}USDT"))
+        for i, m in enumerate((long_cascade(), calm_market(), gradual_unwind()))
+    ]
+    whole = simulate(markets, 0, 700, model=RobustModel(SETTINGS))
+    sliced = _InSlices(RobustModel(SETTINGS), slice_s=1e-9)
+    parts = simulate(markets, 0, 700, model=sliced)
+    assert sliced.yields > 700
+    assert parts.pressures == whole.pressures
+    assert parts.transitions == whole.transitions
+    assert parts.transitions  # (the cascade was called)
+
+
+def test_a_round_budget_counts_the_slices_not_the_pauses_between_them() -> None:
+    tapes = [Tape(symbol=f"S{i:03d}USDT") for i in range(60)]
+    model = RobustModel(DetectorSettings(burn_in_samples=0, round_budget_ms=300))
+    model.update([e for t in tapes for e in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))])
+    sliced = _InSlices(model, slice_s=1e-9, pause_s=0.01)  # 60 pauses: 600 ms of wall time
+    out = sliced.evaluate(ms(1))
+    assert (len(out.pressures), out.deferred) == (60, 0)
+    assert model.cost_us < 300_000 / 60  # measured without the pauses

@@ -13,9 +13,11 @@ from typing import Any
 import msgspec
 import pytest
 import redis.asyncio as aioredis
-from tape import Tape
+from tape import Tape, ms
 
 from service.config import DetectorSettings, StoreSettings
+from service.detect import runner
+from service.detect.robust_model import RobustModel
 from service.detect.runner import Detector
 from service.events import Event, Side
 from service.scores import (
@@ -247,6 +249,48 @@ async def test_the_heap_is_settled_once_the_detector_is_rebuilt(
             assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+async def test_a_round_gives_the_event_loop_turns_between_its_slices(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round of many instruments does not hold the loop for its whole length: another task
+    runs between its slices; the round's time is the model's (the slices'), and it scores
+    what a round in one go scores."""
+    monkeypatch.setattr(runner, "SLICE_S", 1e-9)  # a pause after every instrument
+    tapes = [Tape(symbol=f"S{i:03d}USDT") for i in range(50)]
+    events = [e for t in tapes for e in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))]
+    settings = SETTINGS.model_copy(update={"round_budget_ms": 0.0})
+    whole = RobustModel(settings)
+    whole.update(events)
+    expected = whole.evaluate(ms(1))
+    model = RobustModel(settings)
+    model.update(events)
+    detector = Detector(redis_client, settings, [VENUE], model=model, clock=lambda: ms(1) / 1000)
+    turns = 0
+
+    async def other() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            until = time.perf_counter() + 0.001  # each turn holds the loop 1 ms, busy:
+            while time.perf_counter() < until:  # not the round's time
+                pass
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())
+    await asyncio.sleep(0)
+    turns = 0
+    started = time.perf_counter()
+    try:
+        evaluation = await detector.evaluate_round()
+    finally:
+        task.cancel()
+    wall_s = time.perf_counter() - started
+    assert turns >= 40  # 50 slices: the other task ran between them
+    assert evaluation.pressures == expected.pressures
+    assert detector.round_seconds.count == 1
+    assert detector.round_seconds.sum_s < wall_s - 0.03  # the turns' 40+ ms are not in it
 
 
 async def _ready(detector: Detector) -> bool:

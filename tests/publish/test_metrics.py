@@ -6,14 +6,17 @@ import asyncio
 import platform
 import shutil
 from asyncio.subprocess import PIPE, STDOUT
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from asgi_lifespan import LifespanManager
 from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 from publish_support import (
     MemorySource,
     book_top,
@@ -27,6 +30,7 @@ from publish_support import (
 from service.config import MetricsSettings, Settings
 from service.events import Side
 from service.publish.api import create_app
+from service.publish.api.routes import metrics as metrics_route
 from service.publish.build import VERSION
 from service.publish.metrics import SPECS, MetricsCollector
 from service.scores import State
@@ -281,3 +285,74 @@ def test_the_asset_view_sums_venues_and_weights_funding() -> None:
     )
     assert long_total == 4000.0
     assert registry.get_sample_value("deleverage_asset_stale_venues", {"asset": "BTC"}) == 0
+
+
+def _fresh_registry(source: MemorySource) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(source, MetricsSettings(max_symbols_per_venue=3)))
+    return registry
+
+
+@pytest.mark.parametrize("accept", ["", "application/openmetrics-text; version=1.0.0"])
+async def test_a_render_in_slices_is_the_exposition_in_one_go(
+    source: MemorySource, monkeypatch: pytest.MonkeyPatch, accept: str
+) -> None:
+    """A slice shorter than anything: a pause after every metric, the other tasks run
+    meanwhile, and the bytes are the encoder's (one ``# EOF`` at the end in OpenMetrics)."""
+    encoder, _ = choose_encoder(accept)
+    whole = encoder(_fresh_registry(source))
+    monkeypatch.setattr(metrics_route, "SLICE_S", 0.0)
+    turns = 0
+
+    async def other() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())
+    await asyncio.sleep(0)
+    turns = 0
+    sliced = await metrics_route.render(_fresh_registry(source), encoder)
+    task.cancel()
+    assert sliced == whole
+    assert turns >= len(SPECS)
+    assert sliced.count(b"# EOF") == (1 if accept else 0)
+
+
+def test_each_family_is_complete_when_it_is_yielded(source: MemorySource) -> None:
+    """The collector yields a family once what fills it is built: none gains a sample after
+    it was handed out (a render pauses between two)."""
+    collector = MetricsCollector(source, MetricsSettings(max_symbols_per_venue=3))
+    seen = [(m, len(m.samples)) for m in collector.collect()]
+    assert [(m.name, n) for m, n in seen] == [(m.name, len(m.samples)) for m, _ in seen]
+    assert sum(n for _, n in seen) > len(SPECS)  # (the families hold samples)
+
+
+async def test_scrapes_during_a_render_share_it(
+    settings: Settings, redis: aioredis.Redis, source: MemorySource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five scrapes at once while the render pauses after every metric: one render, its
+    bytes to each."""
+    monkeypatch.setattr(metrics_route, "SLICE_S", 0.0)
+    api = settings.api.model_copy(update={"snapshot_s": 60.0})
+    settings = settings.model_copy(update={"api": api})
+    collector = MetricsCollector(source, MetricsSettings(max_symbols_per_venue=3))
+    collects = 0
+
+    class Counting(Collector):
+        def collect(self) -> Iterator[Metric]:
+            nonlocal collects
+            collects += 1
+            yield from collector.collect()
+
+    registry = CollectorRegistry()
+    registry.register(Counting())
+    app = create_app(settings, redis=redis, metrics_registry=registry)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            answers = await asyncio.gather(*(c.get("/metrics") for _ in range(5)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.text for a in answers}) == 1
+    assert collects == 1

@@ -5,6 +5,7 @@ an instrument that is gone is forgotten."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -71,6 +72,30 @@ async def test_chunks_of_instruments_read_the_same(
     whole = await market.MarketReader(redis_client).read()
     monkeypatch.setattr(market, "CHUNK", 4)  # 6 instruments: two calls
     assert await market.MarketReader(redis_client).read() == whole
+
+
+async def test_a_long_read_lets_the_event_loop_run_and_reads_the_same(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a slice shorter than one instrument's processing, the read pauses between
+    instruments: another task runs meanwhile, and the answer is the one read in one go."""
+    await _seed(redis_client)
+    whole = await market.MarketReader(redis_client).read()
+    monkeypatch.setattr(market, "SLICE_S", 0.0)
+    turns = 0
+
+    async def other() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())
+    await asyncio.sleep(0)
+    before = turns
+    assert await market.MarketReader(redis_client).read() == whole
+    assert turns - before >= len(PAIRS)  # a turn per instrument, besides the call's awaits
+    task.cancel()
 
 
 async def test_only_what_changed_is_decoded_again(redis_client: aioredis.Redis) -> None:

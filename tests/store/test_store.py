@@ -13,7 +13,7 @@ from own_redis import OwnRedis
 
 from service.config import StoreSettings
 from service.events import FundingRate, Kind, Liquidation, MarkPrice, Side, decode
-from service.store import keys, reader
+from service.store import keys, reader, script, writer
 from service.store.writer import EventSink, write_batch
 
 NOW = int(time.time() * 1000)
@@ -501,3 +501,33 @@ async def test_a_full_redis_holds_a_batch_until_it_has_room_then_writes_it_once(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await client.aclose()
+
+
+async def test_a_flush_builds_its_calls_with_the_loop_running_and_writes_them_all(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a slice shorter than anything, the flush pauses after every call it builds:
+    another task runs meanwhile, and events put during the pauses wait for the next batch."""
+    monkeypatch.setattr(writer, "SLICE_S", 0.0)
+    monkeypatch.setattr(script, "INSTRUMENTS_PER_CALL", 5)  # 120 instruments: 24 calls
+    sink = EventSink(redis_client, StoreSettings())
+    symbols = [f"Q{i:03d}USDT" for i in range(120)]
+    await sink.put([_mark(s, NOW, 1.0) for s in symbols])
+    turns = 0
+
+    async def other() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            sink.put_nowait([_mark("Q000USDT", NOW + turns, 2.0)])  # arrives mid-flush
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())  # (first runs once the batch is taken)
+    await sink._flush_once()
+    task.cancel()
+    assert turns >= 24
+    assert sink.written_events == 120
+    assert sink.pending == turns  # what arrived meanwhile waits for the next batch
+    written = [await redis_client.xlen(keys.events("binance_usdm", s, Kind.MARK)) for s in symbols]
+    assert written == [1] * 120
+    assert len(await redis_client.smembers(keys.INSTRUMENTS)) == 120

@@ -18,6 +18,7 @@ from service.events import (
     InsuranceFund,
     Positioning,
     PositioningMetric,
+    StressEvent,
     StressKind,
 )
 from service.store import keys
@@ -91,6 +92,28 @@ async def test_stale_fields_are_pruned_and_bad_entries_skipped(
     assert await writer.prune([VENUE]) == 1
     states = (await read_latest(redis_client, [VENUE]))[VENUE]
     assert sorted(states) == ["adl_risk|BTCUSDT"]
+
+
+async def test_a_reader_that_keeps_what_it_decoded_decodes_only_what_changed(
+    redis_client: aioredis.Redis,
+) -> None:
+    writer = StressWriter(redis_client, retention_s=3600)
+    now = _now()
+    await writer.write([_adl(AdlLevel.LOW, now, "AUSDT"), _adl(AdlLevel.LOW, now, "BUSDT")])
+    await redis_client.hset(keys.stress_latest(VENUE), "adl_risk|BADUSDT", b"{not json")
+    known: dict[bytes | str, StressEvent] = {}
+    stats = ReadStats()
+    first = (await read_latest(redis_client, [VENUE], stats, known))[VENUE]
+    assert first == (await read_latest(redis_client, [VENUE]))[VENUE]  # what a plain read gives
+    assert len(known) == 2  # the unusable entry is not kept
+    await writer.write([_adl(AdlLevel.HIGH, now + 1, "BUSDT")])
+    second = (await read_latest(redis_client, [VENUE], stats, known))[VENUE]
+    assert second["adl_risk|AUSDT"] is first["adl_risk|AUSDT"]  # unchanged: not decoded again
+    b = second["adl_risk|BUSDT"]
+    assert isinstance(b, AdlRisk)
+    assert b.level is AdlLevel.HIGH
+    assert stats.decode_errors == 2  # the bad entry, at each read
+    assert len(known) == 2  # B's old bytes forgotten
 
 
 async def test_a_redis_that_is_down_is_counted_and_the_batch_kept(

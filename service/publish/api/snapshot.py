@@ -354,6 +354,8 @@ class Snapshots:
         self._client = client
         self._stress_venues = list(stress_venues)
         self._before: dict[tuple[str, str, str], InsuranceFund] | None = None
+        self._stress_known: dict[bytes | str, StressEvent] = {}
+        """The stress events of the last read, by stored bytes (decoded once)."""
         self._before_at = 0.0
         self._period_s = period_s
         self._head_size = head_size
@@ -426,7 +428,7 @@ class Snapshots:
         if not venues:
             return {}, {}
         now = time.monotonic()
-        latest = await stress_store.read_latest(self._client, venues)
+        latest = await stress_store.read_latest(self._client, venues, known=self._stress_known)
         pools = {
             (ev.venue, ev.pool, ev.asset)
             for states in latest.values()

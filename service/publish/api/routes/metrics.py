@@ -2,13 +2,59 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import Callable, Iterable
+from typing import Final
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
+from ....aio import Slices
 from ....config import Settings
+
+SLICE_S: Final = 0.005
+"""A render lets the event loop run after about this long: rendered in one go, the
+exposition of a process that collects 3,000 instruments held the loop 100-300 ms, every
+request and frame of the process waiting (``docs/performance.md``, "Where the loop
+stalls")."""
+_EOF: Final = b"# EOF\n"
+
+
+class _Collected(Collector):
+    """Metrics already collected, for an encoder."""
+
+    def __init__(self, metrics: Iterable[Metric]) -> None:
+        self._metrics = list(metrics)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._metrics
+
+
+async def render(registry: CollectorRegistry, encoder: Callable[[Collector], bytes]) -> bytes:
+    """``encoder(registry)``, the same bytes, with the event loop's turn about every
+    :data:`SLICE_S`: between two metrics the registry's collectors yield (a collector that
+    builds its families step by step, as :class:`~service.publish.metrics.MetricsCollector`
+    does, is paused between its steps), and the metrics are encoded a few at a time. A
+    collector reads the process's state on the loop's thread, as before, never while it
+    changes; what changed between two steps is in the later families (as if they had been
+    scraped a few milliseconds later)."""
+    slices = Slices(SLICE_S)
+    parts: list[bytes] = []
+    batch: list[Metric] = []
+    for metric in registry.collect():
+        batch.append(metric)
+        if slices.due():
+            parts.append(encoder(_Collected(batch)))
+            batch = []
+            await slices.pause()
+    parts.append(encoder(_Collected(batch)))
+    # OpenMetrics ends every exposition with "# EOF": once, at the end of the whole.
+    return b"".join(p.removesuffix(_EOF) for p in parts[:-1]) + parts[-1]
 
 
 def mount_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
@@ -16,21 +62,40 @@ def mount_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
 
     The exposition is rendered at most once per ``api.snapshot_s`` per format and its bytes
     served to every scrape in between (a scrape sees the process as it was at most that long
-    ago): scrapers, however many, cost one render per period. The route is ``async`` on
-    purpose: collection then runs on the event loop's thread, the thread that updates the
-    in-process state the collectors read, so they see no torn state.
+    ago): scrapers, however many, cost one render per period; a scrape that arrives while
+    the render it needs runs waits for it. The route is ``async`` on purpose: collection
+    then runs on the event loop's thread, the thread that updates the in-process state the
+    collectors read, so they see no torn state; it runs in slices (:func:`render`).
     """
     rendered: dict[str, tuple[float, bytes]] = {}
+    rendering: dict[str, tuple[float, asyncio.Task[bytes]]] = {}
+
+    async def keep(content_type: str, encoder: Callable[[Collector], bytes], at: float) -> bytes:
+        try:
+            body = await render(registry, encoder)
+            rendered[content_type] = (at, body)
+            return body
+        finally:
+            del rendering[content_type]
 
     async def metrics(request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         settings: Settings = request.app.state.settings
         max_age_s = settings.api.snapshot_s
-        now = time.monotonic()
+        arrived = time.monotonic()
         kept = rendered.get(content_type)
-        if kept is None or now - kept[0] > max_age_s:
-            kept = rendered[content_type] = (now, encoder(registry))
-        return Response(kept[1], media_type=content_type)
+        if kept is not None and arrived - kept[0] <= max_age_s:
+            return Response(kept[1], media_type=content_type)
+        while True:  # a render that began late enough for this scrape: shared, else ours
+            at, task = rendering.get(content_type) or (arrived, None)
+            if task is None:
+                task = asyncio.create_task(keep(content_type, encoder, at))
+                rendering[content_type] = (at, task)
+            if at >= arrived - max_age_s:
+                body = await asyncio.shield(task)  # (a scrape that leaves lets it finish)
+                return Response(body, media_type=content_type)
+            with contextlib.suppress(Exception):  # too old for this scrape: let it end
+                await asyncio.shield(task)
 
     app.add_api_route(
         "/metrics",
