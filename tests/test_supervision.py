@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import httpx
@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.config import load_settings
-from service.detect.base import Evaluation
+from service.detect.base import Evaluation, Sliced
 from service.errors import ConfigError, Verdict, verdict
 from service.events import MarkPrice
 from service.runtime import Component, Runtime
@@ -135,16 +135,17 @@ async def test_a_crashing_collector_and_detector_restart_while_the_rest_goes_on(
 
     first_collector.venue.load_markets = broken_metadata  # type: ignore[method-assign]
     model = detector._model
-    real_evaluate = model.evaluate
+    assert isinstance(model, Sliced)  # the runner runs its rounds in slices: evaluate_steps
+    real_steps = model.evaluate_steps
     rounds = {"n": 0}
 
-    def crash_once(now_ms: int, held: Any = None) -> Evaluation:
+    def crash_once(now_ms: int, held: Any, slice_s: float) -> Generator[None, None, Evaluation]:
         rounds["n"] += 1
         if rounds["n"] == 20:
             raise RuntimeError("injected: a bug in the model")
-        return real_evaluate(now_ms, held)
+        return real_steps(now_ms, held, slice_s)
 
-    model.evaluate = crash_once  # type: ignore[method-assign]
+    model.evaluate_steps = crash_once  # type: ignore[method-assign]
     task = asyncio.create_task(runtime.run())
     answers: list[tuple[int, dict[str, bool]]] = []
     try:
