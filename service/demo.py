@@ -249,11 +249,9 @@ async def _figures(runtime: Runtime, elapsed: float, cpu_s: float) -> dict[str, 
     msgs = sum(c.health.messages_total for c in runtime.collectors)
     events = sum(c.health.events_total for c in runtime.collectors)
     pairs = await reader.instruments(runtime.redis)
-    async with runtime.redis.pipeline(transaction=False) as pipe:
-        for venue, symbol in pairs:
-            for kind in Kind:
-                pipe.xlen(keys.events(venue, symbol, kind))
-        lengths = await pipe.execute()
+    lengths = await reader.stream_lengths(
+        runtime.redis, [(v, s, k) for v, s in pairs for k in Kind]
+    )
     transitions = await runtime.redis.xlen(keys.TRANSITIONS)
     per_venue = {
         c.venue.id: {
@@ -273,7 +271,7 @@ async def _figures(runtime: Runtime, elapsed: float, cpu_s: float) -> dict[str, 
         "events_per_s": round(events / elapsed, 1),
         "events_written_to_redis": runtime.sink.written_events,
         "redis_batches": runtime.sink.written_batches,
-        "redis_stream_entries": int(sum(lengths)),
+        "redis_stream_entries": sum(lengths.values()),
         "instruments": len(pairs),
         "transitions": transitions,
         "service_cpu_s": round(cpu_s, 2),

@@ -23,3 +23,27 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0)
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+class Turns:
+    """Counts the turns the event loop gives another task while the body of ``async with``
+    runs: a step that pauses for the loop gives it turns, one that holds it gives none."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _spin(self) -> None:
+        while True:
+            self.count += 1
+            await asyncio.sleep(0)
+
+    async def __aenter__(self) -> Turns:
+        self._task = asyncio.create_task(self._spin())
+        await asyncio.sleep(0)  # it has started
+        self.count = 0
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()

@@ -596,13 +596,8 @@ async def events_stored(client: aioredis.Redis) -> dict[str, dict[str, int]]:
     """Per venue and kind, the events its instruments' streams hold at the end (none trimmed
     within a run: the shortest retention is hours): what each channel added to the store."""
     pairs = await reader.instruments(client)
-    async with client.pipeline(transaction=False) as pipe:
-        for venue, symbol in pairs:
-            for kind in Kind:
-                pipe.xlen(keys.events(venue, symbol, kind))
-        lengths = iter(await pipe.execute())
+    lengths = await reader.stream_lengths(client, [(v, s, k) for v, s in pairs for k in Kind])
     out: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(map(str, Kind), 0))
-    for venue, _ in pairs:
-        for kind in Kind:
-            out[venue][kind.value] += next(lengths)
+    for (venue, _, kind), n in lengths.items():
+        out[venue][kind.value] += n
     return dict(sorted(out.items()))

@@ -44,7 +44,7 @@ from ..config import Settings, VenueSettings
 from ..events import KIND_OF, Kind
 from ..lifeline import spawn_options
 from ..simulate.runner import VenueSimulator
-from ..store import keys
+from ..store import keys, reader
 from ..store.client import connect
 from ..store.embedded import embedded_redis
 from ..venues import REGISTRY
@@ -169,11 +169,8 @@ async def stored_events(
     counted: set[tuple[str, Kind]],
 ) -> int:
     """The sum of ``XLEN`` of every instrument's stream of each counted ``(venue, kind)``."""
-    async with client.pipeline(transaction=False) as pipe:
-        for venue, kind in sorted(counted):
-            for symbol in markets[venue]:
-                pipe.xlen(keys.events(venue, symbol, kind))
-        return sum(int(n) for n in await pipe.execute())
+    streams = [(v, symbol, kind) for v, kind in sorted(counted) for symbol in markets[v]]
+    return sum((await reader.stream_lengths(client, streams)).values())
 
 
 async def _pressure_keys(client: aioredis.Redis) -> int:

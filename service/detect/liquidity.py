@@ -25,7 +25,7 @@ import math
 from typing import Final
 
 from ..events import BookTop
-from .stress import Figure
+from .stress import Figure, rounded_z
 
 MINUTE_MS: Final = 60_000
 SPREAD_FLOOR_BP: Final = 0.5
@@ -96,9 +96,9 @@ def liquidity_features(liq: InstrumentLiquidity | None, now_ms: int) -> dict[str
         return {}
     return {
         "spread_bp": round(book.spread_bp, 3),
-        "spread_z": _z(liq.spread.figure.z),
+        "spread_z": rounded_z(liq.spread.figure.z),
         "book_top_usd": round(book.bid_usd + book.ask_usd, 2),
-        "book_top_z": _z(liq.top.figure.z),
+        "book_top_z": rounded_z(liq.top.figure.z),
     }
 
 
@@ -126,7 +126,3 @@ def _short(usd: float) -> str:
     if usd >= 1e3:
         return f"{usd / 1e3:.0f}k"
     return f"{usd:.0f}"
-
-
-def _z(z: float | None) -> float | None:
-    return None if z is None else round(z, 2)

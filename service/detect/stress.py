@@ -145,13 +145,13 @@ def stress_features(
     if inst is not None:
         if inst.long_share.fresh(now_ms):
             out["long_share_accounts"] = round(inst.long_share.value, 4)
-            out["long_share_z"] = _z(inst.long_share.z)
+            out["long_share_z"] = rounded_z(inst.long_share.z)
         if inst.basis.fresh(now_ms):
             out["basis_bp"] = round(inst.basis.value, 2)
-            out["basis_z"] = _z(inst.basis.z)
+            out["basis_z"] = rounded_z(inst.basis.z)
     if pool is not None and pool.change.fresh(now_ms):
         out["insurance_change_1h_pct"] = round(pool.change.value, 3)
-        out["insurance_change_z"] = _z(pool.change.z)
+        out["insurance_change_z"] = rounded_z(pool.change.z)
     return out
 
 
@@ -175,5 +175,6 @@ def stress_reasons(inst: InstrumentStress | None, pool: _Pool | None, now_ms: in
     return out
 
 
-def _z(z: float | None) -> float | None:
+def rounded_z(z: float | None) -> float | None:
+    """A figure's z as reported (two decimals; ``None`` until its baseline answers)."""
     return None if z is None else round(z, 2)

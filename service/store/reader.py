@@ -96,6 +96,22 @@ async def instruments(client: aioredis.Redis, venue: str | None = None) -> list[
     return sorted(pair for _, pair in instrument_members(members) if venue in (None, pair[0]))
 
 
+EventStream = tuple[str, str, Kind]
+"""One instrument's stream of one kind: ``(venue, symbol, kind)``."""
+
+
+async def stream_lengths(
+    client: aioredis.Redis, streams: Iterable[EventStream]
+) -> dict[EventStream, int]:
+    """``XLEN`` of each of ``streams`` (one pipeline; 0 for a stream that does not exist)."""
+    wanted = list(streams)
+    async with client.pipeline(transaction=False) as pipe:
+        for venue, symbol, kind in wanted:
+            pipe.xlen(keys.events(venue, symbol, kind))
+        lengths = await pipe.execute()
+    return {stream: int(n) for stream, n in zip(wanted, lengths, strict=True)}
+
+
 def instrument_members(members: Iterable[bytes]) -> list[tuple[str, InstrumentId]]:
     """The members of ``keys.INSTRUMENTS`` as ``(member, (venue, symbol))``; one that is not
     UTF-8 or names no instrument is skipped and counted (:mod:`.poison`)."""

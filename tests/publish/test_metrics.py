@@ -26,6 +26,7 @@ from publish_support import (
     pressure,
     snapshot,
 )
+from waits import Turns
 
 from service.config import MetricsSettings, Settings
 from service.events import Side
@@ -302,21 +303,10 @@ async def test_a_render_in_slices_is_the_exposition_in_one_go(
     encoder, _ = choose_encoder(accept)
     whole = encoder(_fresh_registry(source))
     monkeypatch.setattr(metrics_route, "SLICE_S", 0.0)
-    turns = 0
-
-    async def other() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(other())
-    await asyncio.sleep(0)
-    turns = 0
-    sliced = await metrics_route.render(_fresh_registry(source), encoder)
-    task.cancel()
+    async with Turns() as turns:
+        sliced = await metrics_route.render(_fresh_registry(source), encoder)
     assert sliced == whole
-    assert turns >= len(SPECS)
+    assert turns.count >= len(SPECS)
     assert sliced.count(b"# EOF") == (1 if accept else 0)
 
 

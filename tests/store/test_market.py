@@ -5,11 +5,11 @@ an instrument that is gone is forgotten."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 import redis.asyncio as aioredis
+from waits import Turns
 
 from service.config import StoreSettings
 from service.events import FundingRate, Kind, MarkPrice
@@ -82,20 +82,9 @@ async def test_a_long_read_lets_the_event_loop_run_and_reads_the_same(
     await _seed(redis_client)
     whole = await market.MarketReader(redis_client).read()
     monkeypatch.setattr(market, "SLICE_S", 0.0)
-    turns = 0
-
-    async def other() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(other())
-    await asyncio.sleep(0)
-    before = turns
-    assert await market.MarketReader(redis_client).read() == whole
-    assert turns - before >= len(PAIRS)  # a turn per instrument, besides the call's awaits
-    task.cancel()
+    async with Turns() as turns:
+        assert await market.MarketReader(redis_client).read() == whole
+    assert turns.count >= len(PAIRS)  # a turn per instrument, besides the call's awaits
 
 
 async def test_only_what_changed_is_decoded_again(redis_client: aioredis.Redis) -> None:
