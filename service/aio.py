@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
 
 
 def checkpoint() -> None:
@@ -19,6 +20,32 @@ def checkpoint() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def cancel_stragglers(
+    tasks: Sequence[asyncio.Task[object]],
+    grace_s: float,
+    every_s: float,
+    on_straggler: Callable[[asyncio.Task[object]], None] | None = None,
+) -> None:
+    """Cancel again each of ``tasks`` still running ``grace_s`` after it was first cancelled,
+    and then every ``every_s``, until all are done (run it as a task beside them, and cancel
+    it once they are).
+
+    A cancel lost to the race :func:`checkpoint` describes leaves a task running; a loop that
+    calls :func:`checkpoint` honours it at its next turn, but one waiting on an event that
+    nothing will set any more (a writer whose producers stopped) never takes that turn, and a
+    process stop waits for it for ever. A second cancel reaches the task where it waits.
+    ``on_straggler`` is told of each task cancelled again (to log it: each is a lost cancel,
+    or a stop slower than ``grace_s``)."""
+    await asyncio.sleep(grace_s)
+    while True:
+        for task in tasks:
+            if not task.done():
+                if on_straggler is not None:
+                    on_straggler(task)
+                task.cancel()
+        await asyncio.sleep(every_s)
 
 
 class Slices:

@@ -32,6 +32,7 @@ import structlog
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from .aio import cancel_stragglers
 from .alerts.model import AlertEvent
 from .alerts.payload import envelope
 from .alerts.service import AlertService
@@ -64,6 +65,12 @@ STRESS_PREFIX = "stress:"
 """The components of stress polling (``stress:<venue>``, ``stress:writer``)."""
 SINK_BACKLOG_S = 2.0
 """``/readyz`` fails while an event waits longer than this to be written (or writes fail)."""
+STOP_GRACE_S = 5.0
+"""A component still running this long after a stop cancelled it is cancelled again (then
+every :data:`STOP_RECANCEL_S`): a cancel can be lost on Python 3.11 (see
+:func:`.aio.checkpoint`), and the stop must not wait for ever. It covers what a component
+finishes on its way out (the API's in-flight requests)."""
+STOP_RECANCEL_S = 1.0
 
 
 class Component(enum.StrEnum):
@@ -253,11 +260,13 @@ class Runtime:
             **({"detect_shard": str(det.shard)} if (det := self.detector) and det.shard else {}),
         )
         supervise = self.supervisor.run
+        tasks: list[asyncio.Task[None]] = []
+        stragglers: asyncio.Task[None] | None = None
         try:
             async with asyncio.TaskGroup() as tg:
 
                 def start(name: str, *args: Any, **kwargs: Any) -> None:
-                    tg.create_task(supervise(name, *args, **kwargs), name=name)
+                    tasks.append(tg.create_task(supervise(name, *args, **kwargs), name=name))
 
                 if Component.COLLECT in self.components:
                     start("sink", self.sink.run)
@@ -280,9 +289,18 @@ class Runtime:
                 if Component.API in self.components:
                     start("api", self._serve_api)
                 self.started.set()
+                try:
+                    await asyncio.Event().wait()  # until stopped, or a component fails fatally
+                finally:  # the group cancels every component now, and waits for them
+                    stragglers = asyncio.create_task(
+                        cancel_stragglers(tasks, STOP_GRACE_S, STOP_RECANCEL_S, _straggler),
+                        name="stop-stragglers",
+                    )
         except BaseExceptionGroup as group:  # a component failed fatally: stop with its error
             raise fatal_cause(group) or group.exceptions[0] from None
         finally:
+            if stragglers is not None:
+                stragglers.cancel()
             await self._shutdown()
 
     async def _run_collector(self, i: int) -> None:
@@ -389,6 +407,11 @@ class ProcessStatus:
                 ok, detail = True, waiting
             out.append({"name": "store:writer", "ok": ok, "detail": detail})
         return out
+
+
+def _straggler(task: asyncio.Task[object]) -> None:
+    log.warning("component still running after the stop: cancelled again",
+                component=task.get_name())  # fmt: skip
 
 
 def _shard_components(components: set[Component]) -> bool:

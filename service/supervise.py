@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from .aio import checkpoint
 from .backoff import Backoff
 from .errors import Verdict, fatal_cause, verdict
 from .redact import scrub
@@ -86,6 +87,7 @@ class Supervisor:
             _set(status, up=True)
             try:
                 await start()
+                checkpoint()  # it ended because it swallowed our stop: stop, do not restart
                 error = "ended by itself"
                 log.error("component ended by itself; restarting", component=name)
             except Exception as exc:

@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
+from service import runtime as runtime_module
 from service.config import load_settings
 from service.detect.base import Evaluation, Sliced
 from service.errors import ConfigError, Verdict, verdict
@@ -93,6 +94,70 @@ async def test_a_fatal_error_stops_the_process_with_that_error(redis_url: str) -
     with pytest.raises(ConfigError, match="flush_max_events"):
         await asyncio.wait_for(runtime.run(), 10)
     assert runtime.supervisor.status("sink").up is False
+
+
+async def test_a_component_that_swallowed_the_stop_is_not_started_again() -> None:
+    """A cancel lost inside a library (Python 3.11's ``wait_for`` race, see
+    ``service.aio.checkpoint``) ends a component as if by itself, its task still being
+    cancelled: the supervisor stops then, it does not restart it (a stop would never end)."""
+    supervisor = Supervisor(initial_s=0.01, max_s=0.01)
+    runs = 0
+
+    async def deaf() -> None:
+        nonlocal runs
+        runs += 1
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            if runs > 1:
+                raise
+            # the race's outcome (once): the cancel is gone, the task is still cancelling
+
+    task = asyncio.create_task(supervisor.run("deaf", deaf))
+    await _until(lambda: runs == 1)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    if not done:  # a second cancel reaches a restarted run (which does not swallow it)
+        task.cancel()
+        await asyncio.wait({task}, timeout=5)
+    assert done == {task}, "the supervisor restarted the component instead of stopping"
+    assert task.cancelled()
+    assert runs == 1
+    assert supervisor.status("deaf").restarts == 0
+
+
+async def test_a_stop_cancels_again_a_component_that_lost_its_cancel(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A component that lost the stop's cancel and then waits for work that will never come
+    (the stress writer after its pollers stopped) would hold the process's stop for ever:
+    the runtime cancels it again after ``STOP_GRACE_S``."""
+    monkeypatch.setattr(runtime_module, "STOP_GRACE_S", 0.3)
+    settings = load_settings(
+        set(REGISTRY), [], redis_url=redis_url, api={"port": 0}, venues={VENUE: {"enabled": False}}
+    )
+    runtime = Runtime(settings, {Component.COLLECT, Component.API})
+    waiting = asyncio.Event()
+
+    async def deaf() -> None:
+        try:
+            waiting.set()
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass  # the first cancel lost, as in the race
+        await asyncio.Event().wait()  # nothing will wake it
+
+    runtime.sink.run = deaf  # type: ignore[method-assign]
+    task = asyncio.create_task(runtime.run())
+    await asyncio.wait_for(runtime.serving(), 15)
+    await asyncio.wait_for(waiting.wait(), 5)
+    stopped_at = time.monotonic()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=10)
+    assert done == {task}, "the runtime's stop waited for the deaf component"
+    assert task.cancelled()
+    assert time.monotonic() - stopped_at >= 0.3  # cancelled again after the grace, not before
+    assert runtime.supervisor.status("sink").restarts == 0
 
 
 def _metric(text: str, name: str, component: str) -> float:

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import httpx
 import structlog
 
+from ..aio import checkpoint
 from ..events import StressEvent
 from ..venues._stress import Limit, StressRequest
 from ..venues.base import ParseStats
@@ -148,6 +149,7 @@ class StressPoller:
     async def run(self) -> None:
         """Poll for ever (cancel the task to stop)."""
         while True:
+            checkpoint()
             await self.run_due()
             wait = min(self._due, default=1.0) - self.budget.clock()
             await self.budget.sleep(max(wait, 0.0) if self.plan else 1.0)

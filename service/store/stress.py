@@ -39,6 +39,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
+from ..aio import checkpoint
 from ..events import (
     STRESS_KIND_OF,
     InsuranceFund,
@@ -113,9 +114,11 @@ class StressWriter:
         """Write what is put until cancelled; Redis errors are counted and retried."""
         next_prune = time.monotonic() + self.prune_every_s
         while True:
+            checkpoint()  # a stop lost in a write (see there) is honoured here, not waited out
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
+                checkpoint()
                 batch = list(self._pending)
                 self._pending.clear()
                 try:
