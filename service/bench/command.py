@@ -42,8 +42,10 @@ def bench() -> None:
     "--run",
     "runs",
     multiple=True,
-    type=click.Choice(["all", "collect"]),
-    help="Service runs to measure (repeatable): every component, or --only collect (default: all).",
+    type=click.Choice(["all", "path", "collect"]),  # wire.RUNS (imported when it runs)
+    help="Service runs to measure (repeatable): every component; path: --only collect "
+    "--only detect (parse -> dedup -> Redis -> detector); collect: --only collect "
+    "(default: all).",
 )
 @click.option(
     "--wrap",

@@ -6,7 +6,7 @@
 2. The expected events: the venues' own parsers and a deduplicator run over the plan here,
    once (a frame that fails to parse is a bug of the plan, and stops the bench).
 3. The floor (:mod:`.floor`, its own process) reads the plan; its CPU per event.
-4. The service: ``python -m service run`` (every component, or ``--only collect``) with a
+4. The service: ``python -m service run`` (every component, or some: :data:`RUNS`) with a
    configuration whose venues point at the blaster, its API on a free port and no warm
    start. Once it has subscribed to every topic of the plan, its CPU (``/proc/<pid>/stat``)
    and Redis's (``INFO cpu``) are read, the plan is sent, and both are read again once the
@@ -59,6 +59,15 @@ from .frames import BINANCE, BYBIT, OKX, VENUES, Frame, Mix, plan
 QUIET_WINDOW_S = 0.25
 QUIET_SHARE = 0.05
 SETTLE_TIMEOUT_S = 120.0
+RUNS: dict[str, tuple[str, ...]] = {
+    "all": (),
+    "collect": ("collect",),
+    "path": ("collect", "detect"),
+}
+"""The service runs ``--run`` may name, and their ``--only`` components: ``all`` is every
+component (the API's window reads each liquidation back: an output's cost); ``path`` is the
+issue's full path, parse -> dedup -> Redis -> detector, without the API; ``collect`` stops
+at Redis."""
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 """How long the service's clean stop may take, and a wrapper's (a profiler writes its output)."""
@@ -237,7 +246,7 @@ async def run_floor(
 
 async def run_service(
     config: dict[str, Any],
-    only: str | None,
+    only: Sequence[str],
     blaster: Blaster,
     frames: Sequence[Frame],
     client: aioredis.Redis,
@@ -251,7 +260,7 @@ async def run_service(
         log = (Path(tmp) / "service.log").open("w+b")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DELEVERAGE_")}
         args = [sys.executable, "-m", "service", "run", "--config", str(path)]
-        args += ["--only", only] if only else []
+        args += [a for component in only for a in ("--only", component)]
         proc = await asyncio.create_subprocess_exec(
             *wrap, *args, stdout=log, stderr=log, env=env, **spawn_options()
         )
@@ -274,7 +283,7 @@ async def run_service(
             quiet_at = await _settle(pid, SETTLE_TIMEOUT_S)
             c1, r1 = process_cpu_s(pid), await redis_cpu_s(client)
             return {
-                "command": " ".join(["run", *(["--only", only] if only else [])]),
+                "command": " ".join(["run", *(a for c in only for a in ("--only", c))]),
                 "cpu_s": c1 - c0,
                 "redis_cpu_s": r1 - r0,
                 "idle_cpu_share": idle,
@@ -317,7 +326,7 @@ async def run_wire(
     event_loop: str | None = None,
 ) -> dict[str, Any]:
     """The ``wire`` scenario: the floor, then the service once per entry of ``runs``
-    (``all``: every component; ``collect``: ``--only collect``)."""
+    (see :data:`RUNS`)."""
     async with (
         embedded_redis() as redis_url,
         Blaster() as blaster,
@@ -367,7 +376,7 @@ async def run_wire(
             for run in runs:
                 config = service_config(redis_url, urls, event_loop)
                 res = await run_service(
-                    config, None if run == "all" else run, blaster, frames, client,
+                    config, RUNS[run], blaster, frames, client,
                     shlex.split(wrap) if wrap else [],
                 )  # fmt: skip
                 stored = await stored_events(client, markets, set(expected))

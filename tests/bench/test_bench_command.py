@@ -53,7 +53,7 @@ def test_every_planned_frame_has_a_topic_the_venue_subscribes_to() -> None:
 @pytest.mark.integration
 def test_wire_stores_every_event_sent_through_the_service() -> None:
     out = _bench("wire", "--frames", "1500", "--liquidations", "20", "--symbols", "5",
-                 "--run", "all", "--run", "collect")  # fmt: skip
+                 "--run", "all", "--run", "path", "--run", "collect")  # fmt: skip
     assert out["scenario"] == "wire"
     assert out["frames"] >= 1500
     assert set(out["instruments"]) == {BINANCE, BYBIT, OKX}
@@ -63,7 +63,7 @@ def test_wire_stores_every_event_sent_through_the_service() -> None:
     assert {k.split(":")[0] for k in out["events_by_venue_kind"]} == {BINANCE, BYBIT, OKX}
     assert out["floor"]["events_read"] > 0
     assert out["floor"]["cpu_us_per_event"] > 0
-    assert set(out["service"]) == {"all", "collect"}
+    assert set(out["service"]) == {"all", "path", "collect"}
     for run in out["service"].values():
         assert run["events_lost"] == 0
         assert run["events_stored"] == sent
@@ -72,6 +72,8 @@ def test_wire_stores_every_event_sent_through_the_service() -> None:
         assert run["redis_cpu_us_per_event"] > 0
         assert run["detector_pressure_keys"] >= 0
     assert out["service"]["collect"]["command"] == "run --only collect"
+    assert out["service"]["path"]["command"] == "run --only collect --only detect"
+    assert out["service"]["collect"]["detector_pressure_keys"] == 0  # no detector there
     assert out["cpus"] >= 1
     assert set(out["versions"]) == {"python", "websockets", "picows", "uvloop"}
     assert {run["event_loop"] for run in out["service"].values()} == {"asyncio"}  # the default
