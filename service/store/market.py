@@ -2,7 +2,8 @@
 
 :func:`.reader.latest` and :func:`.reader.pressures` pipeline one command per instrument:
 at thousands of instruments the client's cost per command dominates. :class:`MarketReader`
-reads every instrument's latest hash and pressure score in one script call, and decodes
+reads every instrument's latest hash and pressure score with one script call per chunk of
+instruments, all of a read's calls in one pipeline (one round trip), and decodes
 only the values that changed since its previous read (a stored value is immutable JSON: the
 same bytes decode to the same event), so a refresh of an unchanged market costs the
 transfer and a bytes comparison per value.
@@ -83,68 +84,106 @@ class MarketReader:
         (between two reads a second apart, most are) is not looked at again."""
         self._scores: dict[InstrumentId, tuple[bytes, Pressure | None]] = {}
 
-    async def instruments(self) -> list[InstrumentId]:
-        """Every (venue, symbol) that has written events, sorted (as
-        :func:`.reader.instruments`; parsed again only when the set changed)."""
-        try:
-            members: Any = await self._client.smembers(keys.INSTRUMENTS)
-        except ResponseError as exc:
-            readable(exc, "instruments", keys.INSTRUMENTS)
+    def _listing(self, members: Any) -> None:
+        """Take the set of instruments ``SMEMBERS`` answered (parsed again only when it
+        changed): :attr:`_pairs`, sorted as :func:`.reader.instruments` sorts them."""
+        if isinstance(members, ResponseError):
+            readable(members, "instruments", keys.INSTRUMENTS)
             members = set()
+        elif isinstance(members, Exception):
+            raise members
         if members != self._members:
             pairs = [(text.encode(), pair) for text, pair in instrument_members(members)]
             self._members, self._pairs = members, sorted(pairs, key=lambda p: p[1])
-        return [pair for _, pair in self._pairs]
 
     async def read(
         self,
     ) -> tuple[
         list[InstrumentId], dict[InstrumentId, dict[Kind, Event]], dict[InstrumentId, Pressure]
     ]:
-        """Every instrument, the newest event of each kind of each, and each usable score."""
-        await self.instruments()
+        """Every instrument, the newest event of each kind of each, and each usable score.
+
+        One round trip in the steady state: the set of instruments and the rows of those
+        of the last read, in one pipeline (a script call per :data:`CHUNK` instruments).
+        Instruments new to the set are read in a second round trip; those that left it are
+        dropped. Every ``await`` is a turn of a loop that may be busy (each cost tens of
+        milliseconds of wall time under the whole-market bench), so a read awaits as few
+        times as it can."""
+        known = [member for member, _ in self._pairs]
+        members, answers = await self._fetch(known, listing=True)
+        self._listing(members)
+        rows: dict[bytes, tuple[Any, Any]] = dict(
+            zip(known, zip(answers[::2], answers[1::2], strict=True), strict=True)
+        )
         listed = self._pairs
+        new = [member for member, _ in listed if member not in rows]
+        if new:
+            _, answers = await self._fetch(new, listing=False)
+            rows.update(zip(new, zip(answers[::2], answers[1::2], strict=True), strict=True))
         latest: dict[InstrumentId, dict[Kind, Event]] = {}
         scores: dict[InstrumentId, Pressure] = {}
         rows_seen: dict[InstrumentId, tuple[Any, dict[Kind, Event], Fields]] = {}
         scores_seen: dict[InstrumentId, tuple[bytes, Pressure | None]] = {}
         slices = Slices(SLICE_S)
-        for i in range(0, len(listed), CHUNK):
-            chunk = listed[i : i + CHUNK]
-            rows = await self._call([member for member, _ in chunk])
-            slices.restart()
-            for (_, pair), row, raw in zip(chunk, rows[::2], rows[1::2], strict=True):
-                if slices.due():  # (what it reads and keeps is this read's own until the end)
-                    await slices.pause()
-                kept = self._rows.get(pair)
-                if kept is None or kept[0] != row:
-                    fields = {} if kept is None else kept[2]
-                    kept = (row, *self._latest(pair, row, fields))
-                rows_seen[pair] = kept
-                latest[pair] = kept[1]
-                score = self._score(pair, raw, scores_seen)
-                if score is not None:
-                    scores[pair] = score
+        for member, pair in listed:
+            if slices.due():  # (what it reads and keeps is this read's own until the end)
+                await slices.pause()
+            row, raw = rows[member]
+            kept = self._rows.get(pair)
+            if kept is None or kept[0] != row:
+                fields = {} if kept is None else kept[2]
+                kept = (row, *self._latest(pair, row, fields))
+            rows_seen[pair] = kept
+            latest[pair] = kept[1]
+            score = self._score(pair, raw, scores_seen)
+            if score is not None:
+                scores[pair] = score
         self._rows, self._scores = rows_seen, scores_seen  # what is gone is forgotten
         return [pair for _, pair in listed], latest, scores
 
-    async def _call(self, members: list[bytes]) -> list[Any]:
+    async def _fetch(self, members: list[bytes], *, listing: bool) -> tuple[Any, list[Any]]:
+        """``SMEMBERS`` of the instruments' set (when ``listing``; else ``None``), and the
+        script's answer for ``members``: per instrument, its hash's then its score's."""
         if is_cluster(self._client):  # the keys are in many slots: one command per key
-            latest_pre, latest_suf, pressure_pre, pressure_suf = _PARTS
+            got: Any = None
+            if listing:
+                try:
+                    got = await self._client.smembers(keys.INSTRUMENTS)
+                except ResponseError as exc:
+                    got = exc
+            rows: list[Any] = []
+            for i in range(0, len(members), CHUNK):
+                rows += await self._call(members[i : i + CHUNK])
+            return got, rows
+        for attempt in (1, 2):
             async with self._client.pipeline(transaction=False) as pipe:
-                for member in members:
-                    text = member.decode()
-                    pipe.hgetall(latest_pre + text + latest_suf)
-                    pipe.get(pressure_pre + text + pressure_suf)
-                got = await pipe.execute(raise_on_error=False)
-            # HGETALL's answer as the script gives it: field, value, field, value...
-            return [[x for kv in r.items() for x in kv] if isinstance(r, dict) else r for r in got]
-        try:
-            rows: Any = await self._client.evalsha(READ_ALL_SHA, 0, *_PARTS, *members)
-        except NoScriptError:  # first use, or Redis restarted empty
-            await self._client.script_load(READ_ALL_SCRIPT)
-            rows = await self._client.evalsha(READ_ALL_SHA, 0, *_PARTS, *members)
-        return list(rows)
+                if listing:
+                    pipe.smembers(keys.INSTRUMENTS)
+                for i in range(0, len(members), CHUNK):
+                    pipe.evalsha(READ_ALL_SHA, 0, *_PARTS, *members[i : i + CHUNK])
+                answers = await pipe.execute(raise_on_error=False)
+            got = answers[0] if listing else None
+            calls = answers[1:] if listing else answers
+            errors = [a for a in calls if isinstance(a, Exception)]
+            if not errors:
+                return got, [row for call in calls for row in call]
+            if attempt == 1 and all(isinstance(e, NoScriptError) for e in errors):
+                await self._client.script_load(READ_ALL_SCRIPT)  # first use, or Redis restarted
+                continue
+            raise errors[0]
+        raise AssertionError("unreachable")
+
+    async def _call(self, members: list[bytes]) -> list[Any]:
+        """One chunk's rows on a Redis Cluster: a pipeline of one command per key."""
+        latest_pre, latest_suf, pressure_pre, pressure_suf = _PARTS
+        async with self._client.pipeline(transaction=False) as pipe:
+            for member in members:
+                text = member.decode()
+                pipe.hgetall(latest_pre + text + latest_suf)
+                pipe.get(pressure_pre + text + pressure_suf)
+            got = await pipe.execute(raise_on_error=False)
+        # HGETALL's answer as the script gives it: field, value, field, value...
+        return [[x for kv in r.items() for x in kv] if isinstance(r, dict) else r for r in got]
 
     def _latest(
         self, pair: InstrumentId, row: Any, before: Fields

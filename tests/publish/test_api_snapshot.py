@@ -1,8 +1,10 @@
 """The data endpoints answer from a snapshot of Redis (``api.snapshot_s``): within its period
-a request reads nothing, however many arrive; an older snapshot is replaced by a read that
-began after the request; the background task refreshes it unasked; a Redis that cannot be
-read is a 503; the liquidation sums the snapshot keeps by following the index are those the
-streams give; ``/metrics`` is rendered once per period."""
+a request reads nothing, however many arrive; a snapshot older than the period but within
+the bound (two periods) answers at once, never waiting for the read in progress; an older
+one is replaced by a read that began after the request; the background task refreshes it
+unasked; a Redis that cannot be read is a 503; the liquidation sums the snapshot keeps by
+following the index are those the streams give; ``/metrics`` is rendered once per period,
+and bytes within the bound are served while a render runs in the background."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ from service.publish.api import create_app
 from service.publish.api.snapshot import (
     BUCKET_MS,
     RESCAN_MS,
+    STALE_PERIODS,
     LiquidationWindow,
     Snapshots,
     _Bucket,
@@ -132,7 +135,7 @@ async def test_an_old_snapshot_is_replaced_by_a_read_after_the_request(
         await client.get("/v1/pressure")
         await store_pressure(redis, pressure("bybit", "ETHUSDT", 90.0))
         view = await snaps.get()
-        view.started -= LONG_S + 1  # as if the period had passed with no refresh
+        view.started -= STALE_PERIODS * LONG_S + 1  # past the bound with no refresh
         reads = snaps.refreshes
         asked = time.monotonic()
         answers = await asyncio.gather(*(client.get("/v1/pressure") for _ in range(20)))
@@ -140,6 +143,39 @@ async def test_an_old_snapshot_is_replaced_by_a_read_after_the_request(
             assert _scores(r) == [("ETHUSDT", 90.0), ("BTCUSDT", 40.0)]
         assert snaps.refreshes == reads + 1, "concurrent requests share one read"
         assert (await snaps.get()).started >= asked
+
+
+async def test_a_view_within_the_bound_answers_at_once_while_a_read_is_in_progress(
+    settings: Settings, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A view older than the period but within two answers every request at once, without
+    waiting for the read in progress (nor starting one); the read's view answers once it
+    lands."""
+    await store_pressure(redis, pressure("bybit", "BTCUSDT", 40.0))
+    async with _serve(_with(settings, LONG_S), redis) as (client, snaps):
+        assert _scores(await client.get("/v1/pressure")) == [("BTCUSDT", 40.0)]
+        await store_pressure(redis, pressure("bybit", "ETHUSDT", 90.0))
+        (await snaps.get()).started -= LONG_S + 1  # older than the period, within the bound
+        gate = asyncio.Event()
+        market_read = snaps._market.read
+
+        async def held() -> Any:
+            await gate.wait()
+            return await market_read()
+
+        monkeypatch.setattr(snaps._market, "read", held)
+        reads = snaps.refreshes
+        reading = snaps._start_read()  # what the timer does: a read, held in progress
+        answers = await asyncio.wait_for(
+            asyncio.gather(*(client.get("/v1/pressure") for _ in range(20))), timeout=10
+        )
+        assert [_scores(r) for r in answers] == [[("BTCUSDT", 40.0)]] * 20
+        assert not reading.done()
+        assert snaps.refreshes == reads
+        gate.set()
+        await reading
+        assert snaps.refreshes == reads + 1
+        assert _scores(await client.get("/v1/pressure")) == [("ETHUSDT", 90.0), ("BTCUSDT", 40.0)]
 
 
 async def test_the_background_task_refreshes_unasked(
@@ -354,6 +390,30 @@ async def test_metrics_are_rendered_once_per_period(
         assert (await client.get("/metrics")).text == first
     async with _serve(_with(settings, 0), redis, registry) as (client, _):
         text = (await client.get("/metrics")).text
+        assert 'deleverage_feed_messages_total{venue="bybit"} 2.0' in text
+
+
+async def test_metrics_within_the_bound_are_served_while_a_render_runs_behind(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    """Bytes older than the period but within two are served at once, and start a render
+    in the background: a later scrape gets its bytes."""
+    source = MemorySource(snapshots=[snapshot("bybit", messages_total=1)])
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(source, MetricsSettings()))
+    period_s = 1.0
+    async with _serve(_with(settings, period_s), redis, registry) as (client, _):
+        first = (await client.get("/metrics")).text
+        assert 'deleverage_feed_messages_total{venue="bybit"} 1.0' in first
+        source.snapshots = [snapshot("bybit", messages_total=2)]
+        await asyncio.sleep(period_s * 1.1)  # older than the period, within two
+        assert (await client.get("/metrics")).text == first  # at once: the kept bytes
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            text = (await client.get("/metrics")).text
+            if 'deleverage_feed_messages_total{venue="bybit"} 2.0' in text:
+                break
+            await asyncio.sleep(0.05)
         assert 'deleverage_feed_messages_total{venue="bybit"} 2.0' in text
 
 

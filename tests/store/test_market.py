@@ -1,11 +1,13 @@
 """The whole-market reader: what :mod:`service.store.reader` gives, in one script call per
-chunk of instruments; what did not change is not decoded again (the same objects come
-back), what changed is; unusable values and keys of the wrong type are skipped and counted;
-an instrument that is gone is forgotten."""
+chunk of instruments, every chunk in one round trip; what did not change is not decoded
+again (the same objects come back), what changed is; unusable values and keys of the wrong
+type are skipped and counted; an instrument new to the set is read at once, one that is
+gone is forgotten."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,6 +18,7 @@ from service.events import FundingRate, Kind, MarkPrice
 from service.scores import Pressure, State
 from service.scores import encode as encode_pressure
 from service.store import keys, market, poison, reader
+from service.store.client import is_cluster
 from service.store.writer import write_batch
 
 
@@ -132,6 +135,33 @@ async def test_poison_is_skipped_and_counted_and_gone_instruments_forgotten(
     pairs, latest, _ = await r.read()
     assert ("okx", "XRPUSDT") not in pairs
     assert ("okx", "XRPUSDT") not in latest
+
+
+async def test_a_read_is_one_round_trip_and_an_instrument_new_to_the_set_is_read_at_once(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _seed(redis_client)
+    r = market.MarketReader(redis_client)
+    await r.read()
+    await write_batch(redis_client, [_mark("okx", "XRPUSDT", 2.0)], StoreSettings(), _now())
+    pairs, latest, scores = await r.read()  # the set changed: a second round trip for it
+    mark = latest[("okx", "XRPUSDT")][Kind.MARK]
+    assert isinstance(mark, MarkPrice)
+    assert mark.mark_price == 2.0
+    assert (pairs, latest, scores) == await market.MarketReader(redis_client).read()
+    pipelines = 0
+    pipeline = redis_client.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pipelines
+        pipelines += 1
+        return pipeline(*args, **kwargs)
+
+    monkeypatch.setattr(redis_client, "pipeline", counted)
+    monkeypatch.setattr(market, "CHUNK", 4)  # 7 instruments: two script calls
+    assert await r.read() == (pairs, latest, scores)
+    if not is_cluster(redis_client):  # (on a cluster: a pipeline per chunk)
+        assert pipelines == 1
 
 
 def test_key_parts_make_the_keys() -> None:

@@ -1,15 +1,28 @@
 """Readers against poisoned entries: the good ones are read, the others skipped and counted;
 the detector's hand-off keeps a batch's good events; a page cut short by the refill budget
-still skips nothing."""
+still skips nothing; the checks' inline fast path answers what the named checks answer."""
 
 from __future__ import annotations
 
 import json
+import math
+from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 from structlog.testing import capture_logs
 
-from service.events import Kind, Liquidation, Side, encode
+from service.events import (
+    BookTop,
+    FundingRate,
+    Kind,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+    encode,
+)
+from service.scores import Pressure, State
 from service.store import keys, pages, poison, reader
 
 NOW = 1_800_000_000_000
@@ -116,3 +129,60 @@ def test_each_kind_is_logged_once_and_always_counted() -> None:
         ("pressure", "invalid", "k2"),
     ]
     assert all(e["log_level"] == "warning" for e in logs)
+
+
+def _events_at_the_edges() -> list[Any]:
+    """Every kind of event with each checked value in and out of range (negative, NaN,
+    ``None`` where allowed, times before 1970 and after 9999)."""
+    good = {"venue": "okx", "symbol": "BTC-USDT-SWAP", "base": "BTC", "ts_ms": NOW, "recv_ms": NOW}
+    kinds: list[tuple[type[Any], dict[str, Any]]] = [
+        (MarkPrice, {"mark_price": 1.0, "index_price": 1.0}),
+        (BookTop, {"bid_price": 1.0, "ask_price": 1.1, "bid_base": 2.0, "ask_base": 3.0,
+                   "bid_usd": 2.0, "ask_usd": 3.3, "spread_bp": 950.0}),
+        (FundingRate, {"funding_rate": -1e-4, "interval_h": 8.0, "funding_rate_1h": -1.25e-5,
+                       "next_funding_ms": NOW}),
+        (OpenInterest, {"oi_contracts": 1.0, "oi_base": 1.0, "oi_usd": 1.0}),
+        (Liquidation, {"side": Side.LONG, "price": 1.0, "quantity": 1.0, "quantity_base": 1.0,
+                       "notional_usd": 1.0, "sampled": False}),
+    ]  # fmt: skip
+    out: list[Any] = []
+    for cls, fields in kinds:
+        values = {**good, **fields}
+        out.append(cls(**values))
+        for name, value in values.items():
+            if isinstance(value, float):
+                tries: list[Any] = [-1.0, -0.0, math.nan, math.inf]
+            elif name.endswith("_ms"):
+                tries = [-1, 0, poison.MAX_TS_MS, poison.MAX_TS_MS + 1]
+            else:
+                continue
+            if name in ("index_price", "next_funding_ms"):
+                tries.append(None)
+            out += [cls(**{**values, name: t}) for t in tries]
+    return out
+
+
+@pytest.mark.parametrize("event", _events_at_the_edges(), ids=repr)
+def test_the_inline_checks_answer_what_the_named_checks_answer(
+    event: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = poison.event_problem(event)
+    monkeypatch.setattr(poison, "_all_usable", lambda _e: False)
+    assert fast == poison.event_problem(event)
+
+
+@pytest.mark.parametrize(
+    ("score", "updated_ms", "since_ms"),
+    [(50.0, NOW, NOW), (0.0, 0, 0), (100.0, NOW, NOW), (-0.1, NOW, NOW), (100.1, NOW, NOW),
+     (math.nan, NOW, NOW), (50.0, -1, NOW), (50.0, NOW, poison.MAX_TS_MS + 1)],
+)  # fmt: skip
+def test_a_scores_inline_check_answers_what_the_named_checks_answer(
+    score: float, updated_ms: int, since_ms: int
+) -> None:
+    p = Pressure(venue="okx", symbol="BTC-USDT-SWAP", asset="BTC", score=score,
+                 state=State.CALM, side=None, updated_ms=updated_ms, since_ms=since_ms,
+                 forced_share=None, data_quality=1.0, features={})  # fmt: skip
+    named = poison._score_problem(score) or poison._time_problem(
+        updated_ms=updated_ms, since_ms=since_ms
+    )
+    assert poison.pressure_problem(p) == named

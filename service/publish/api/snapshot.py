@@ -9,15 +9,20 @@ assets' liquidation sums (:class:`LiquidationWindow`), so a refresh costs the ma
 once, not once per request. The responses built from a view (pressure ranking, asset
 views, item dicts) are computed on first use and kept with it.
 
-Freshness: an answer reflects Redis as it was at most ``api.snapshot_s`` ago. A background
-task reads twice per period, ahead of that bound, so requests rarely wait; a request that
-finds the view older (the task fell behind, Redis was away) waits for a read that started
-after it arrived, shared with every request waiting at that moment. ``snapshot_s: 0`` reads per
-request (what tests that write then read at once use).
+Freshness: a background task starts a read every half ``api.snapshot_s`` (or as soon as the
+last one ended, if it took longer), on its own timer: requests never start one while a view
+is usable. A request is answered from the last complete view while that view is at most
+:data:`STALE_PERIODS` periods old (its age counted from the start of its read), without
+waiting for the read in progress: an answer reflects Redis as it was about a period ago,
+at most two. Only a request that finds no view, or one older than that bound (the refresh
+failed or fell far behind: Redis away, a starved process), waits for a read that began at
+most a period before it arrived, shared with every request waiting then. ``snapshot_s: 0``
+reads per request (what tests that write then read at once use).
 
-Failure semantics: a refresh that fails (Redis unreachable, a timeout) keeps the last view
-for the rest of its period and is retried; past it, requests wait for their own read, whose
-error is theirs (the API's 503). A key of the wrong type or an unusable entry is skipped and
+Failure semantics: a refresh that fails (Redis unreachable, a timeout) keeps the last view,
+served while it is within the bound, and is retried on the timer; past the bound requests
+wait for a read, whose error is theirs (the API's 503, ``store-unavailable``): an answer is
+never older than the bound. A key of the wrong type or an unusable entry is skipped and
 counted by the readers (:mod:`service.store.poison`), as before.
 """
 
@@ -75,7 +80,15 @@ most, whatever the rate of liquidations."""
 REFRESH_SHARE: Final = 0.5
 """A read starts every this share of the period (or as soon as the last ended, if it took
 longer): a new view is there before the current one is a period old unless a read takes
-more than half the period, so requests seldom wait for one."""
+more than half the period."""
+STALE_PERIODS: Final = 2.0
+"""How many periods old a view may be and still answer at once. A read of the whole market
+took 0.56 s of wall time at the median and 1.9 s at p99 on a loaded two-core machine (for
+50-75 ms of its own CPU: it waits for its turns on a busy loop), so a view was often more
+than a period old before the next one landed, and every request then waited for the read
+in flight (the data endpoints' p99 of 0.5-0.8 s; ``docs/performance.md``, "The snapshot
+without waits"). Serving the last view up to two periods old takes that wait off the
+requests; beyond it an answer waits rather than being staler."""
 
 
 @dataclass(slots=True)
@@ -358,6 +371,7 @@ class Snapshots:
         """The stress events of the last read, by stored bytes (decoded once)."""
         self._before_at = 0.0
         self._period_s = period_s
+        self._max_age_s = STALE_PERIODS * period_s
         self._head_size = head_size
         self._view: View | None = None
         self._reading: asyncio.Task[View] | None = None
@@ -382,11 +396,12 @@ class Snapshots:
                     await task
 
     async def get(self) -> View:
-        """A view read at most ``period_s`` ago: the current one, or a read that began after
-        this call (shared). Raises what that read raised (a :class:`RedisError`)."""
+        """The last complete view if its read began at most :data:`STALE_PERIODS` periods
+        ago (at once, whatever read is in progress); else a read that began at most a period
+        before this call (shared). Raises what that read raised (a :class:`RedisError`)."""
         arrived = time.monotonic()
         view = self._view
-        if view is not None and arrived - view.started <= self._period_s:
+        if view is not None and arrived - view.started <= self._max_age_s:
             return view
         while True:
             reading = self._reading

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Final
 
+import structlog
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -16,6 +17,9 @@ from prometheus_client.registry import Collector
 
 from ....aio import Slices
 from ....config import Settings
+from ..snapshot import STALE_PERIODS
+
+log = structlog.get_logger(__name__)
 
 SLICE_S: Final = 0.005
 """A render lets the event loop run after about this long: rendered in one go, the
@@ -61,9 +65,15 @@ def mount_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
     """Serve ``registry`` at ``GET /metrics`` (text format, or OpenMetrics when asked for).
 
     The exposition is rendered at most once per ``api.snapshot_s`` per format and its bytes
-    served to every scrape in between (a scrape sees the process as it was at most that long
-    ago): scrapers, however many, cost one render per period; a scrape that arrives while
-    the render it needs runs waits for it. The route is ``async`` on purpose: collection
+    served to every scrape in between: scrapers, however many, cost one render per period.
+    A scrape that finds the bytes older than the period but at most
+    :data:`~..snapshot.STALE_PERIODS` periods old gets them at once and starts a render in
+    the background for the next scrapes (a render of a process that collects the whole
+    market takes 100-250 ms of wall time in slices: scrapes that waited for it were the
+    route's tail); one that finds none, or older bytes (a scraper every 15 s), waits for a
+    render that began at most a period before it arrived, shared. A scrape thus sees the
+    process as it was at most two periods ago. Renders follow the scrapes, not a timer: a
+    process nobody scrapes renders nothing. The route is ``async`` on purpose: collection
     then runs on the event loop's thread, the thread that updates the in-process state the
     collectors read, so they see no torn state; it runs in slices (:func:`render`).
     """
@@ -84,7 +94,11 @@ def mount_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
         max_age_s = settings.api.snapshot_s
         arrived = time.monotonic()
         kept = rendered.get(content_type)
-        if kept is not None and arrived - kept[0] <= max_age_s:
+        if kept is not None and arrived - kept[0] <= max_age_s * STALE_PERIODS:
+            if arrived - kept[0] > max_age_s and content_type not in rendering:
+                behind = asyncio.create_task(keep(content_type, encoder, arrived))
+                behind.add_done_callback(_settled)
+                rendering[content_type] = (arrived, behind)
             return Response(kept[1], media_type=content_type)
         while True:  # a render that began late enough for this scrape: shared, else ours
             at, task = rendering.get(content_type) or (arrived, None)
@@ -96,6 +110,12 @@ def mount_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
                 return Response(body, media_type=content_type)
             with contextlib.suppress(Exception):  # too old for this scrape: let it end
                 await asyncio.shield(task)
+
+    def _settled(task: asyncio.Task[bytes]) -> None:
+        # A background render's failure is retried by the next scrape (and, past the
+        # bound, raised to it): retrieved here so that it is not reported as never seen.
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("metrics render failed", error=repr(task.exception())[:200])
 
     app.add_api_route(
         "/metrics",
