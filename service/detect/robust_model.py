@@ -47,6 +47,7 @@ from ..events import (
     MarkPrice,
     OpenInterest,
     Positioning,
+    Volume,
 )
 from ..scores import ANY, Pressure, Scope, State, Transition
 from .aggregate import Combined, Member, Part, combine
@@ -158,6 +159,8 @@ class RobustModel:
                 if funds is None:
                     funds = self._funds[ev.venue] = Funds()
                 funds.add(ev)  # type: ignore[arg-type]
+                continue
+            if kind is Volume:  # traded volume: served by the API and /metrics, not scored
                 continue
             inst = symbols.get(ev.symbol)
             if inst is None:
