@@ -645,10 +645,10 @@ def _pressure(f: Families, pressures: list[Pressure], selected: set[InstrumentId
             value = p.features.get(feature)
             if value is not None:
                 f[spec].add_metric(labels, value * scale)
-        for side, feature in (("buy", "volume_1m_buy_usd"), ("sell", "volume_1m_sell_usd")):
+        for taker, feature in (("buy", "volume_1m_buy_usd"), ("sell", "volume_1m_sell_usd")):
             value = p.features.get(feature)
             if value is not None:
-                f[VOLUME_1M_USD].add_metric([*labels, side], value)
+                f[VOLUME_1M_USD].add_metric([*labels, taker], value)
 
 
 _FEATURES: Final = (
