@@ -146,6 +146,10 @@ class VenueSettings(_Section):
     need not be a native venue's."""
     stress: StressSettings = Field(default_factory=StressSettings)
     """Leverage-stress polling, on by default where the venue has a plan."""
+    volume: bool = True
+    """Traded volume per second from the venue's trades channel, where its module reads one
+    (Bybit, Bitget: one more channel per symbol; Deribit: the trades it reads for
+    liquidations). Off: no trades channel is subscribed for it and no volume is stored."""
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -224,6 +228,7 @@ DEFAULT_RETENTION_S: Final[dict[Kind, float]] = {
     Kind.OPEN_INTEREST: 86400.0,
     Kind.MARK: 6 * 3600.0,
     Kind.BOOK_TOP: 6 * 3600.0,
+    Kind.VOLUME: 6 * 3600.0,
 }
 
 

@@ -37,6 +37,7 @@ class Kind(enum.StrEnum):
     OPEN_INTEREST = "open_interest"
     MARK = "mark"
     BOOK_TOP = "book_top"
+    VOLUME = "volume"
 
 
 class Side(enum.StrEnum):
@@ -118,7 +119,25 @@ class BookTop(_Event, frozen=True, gc=False, kw_only=True, tag=Kind.BOOK_TOP.val
     """``(ask - bid) / mid`` in basis points (0 for a locked book)."""
 
 
-Event = Liquidation | FundingRate | OpenInterest | MarkPrice | BookTop
+class Volume(_Event, frozen=True, gc=False, kw_only=True, tag=Kind.VOLUME.value):
+    """What traded on an instrument in one second, ``[ts_ms, ts_ms + 1000)`` of the venue's
+    clock, split by the taker's side (liquidity: volume that dries up, or one side's that
+    surges, before a cascade). One event per instrument and second that had trades, made
+    by the collector from the venue's trade prints (:mod:`service.venues._volume`); a
+    liquidation printed as a trade counts too (it is one). Sizes valued as a
+    liquidation's (linear: base x price; inverse: contracts x contract size in USD), each
+    trade at its own price."""
+
+    taker_buy_base: float
+    """Base units bought by takers (their sell-side makers were filled)."""
+    taker_buy_usd: float
+    taker_sell_base: float
+    taker_sell_usd: float
+    trades: int
+    """The trade prints summed (a venue's print may be several fills of one taker order)."""
+
+
+Event = Liquidation | FundingRate | OpenInterest | MarkPrice | BookTop | Volume
 
 KIND_OF: Final[dict[type[_Event], Kind]] = {
     Liquidation: Kind.LIQUIDATION,
@@ -126,6 +145,7 @@ KIND_OF: Final[dict[type[_Event], Kind]] = {
     OpenInterest: Kind.OPEN_INTEREST,
     MarkPrice: Kind.MARK,
     BookTop: Kind.BOOK_TOP,
+    Volume: Kind.VOLUME,
 }
 
 encode = msgspec.json.Encoder().encode

@@ -318,6 +318,7 @@ class Runtime:
             new.liquidation_totals = old.liquidation_totals
             new.liquidation_notional = old.liquidation_notional
             self.collectors[i] = new
+            old.flush()  # its open seconds of traded volume: the new one starts afresh
         await old.close()  # last: if it fails (logged), the new collector is in place anyway
 
     async def _serve_api(self) -> None:
@@ -348,6 +349,9 @@ class Runtime:
 
     async def _shutdown(self) -> None:
         if Component.COLLECT in self.components:
+            for collector in self.collectors:
+                if isinstance(collector, VenueCollector):
+                    collector.flush()  # the open seconds of traded volume, into the sink
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.sink.drain())
         for collector in self.collectors:

@@ -44,6 +44,7 @@ from .events import (
     OpenInterest,
     Positioning,
     Side,
+    Volume,
 )
 
 log = structlog.get_logger(__name__)
@@ -144,6 +145,15 @@ def all_valid(events: Sequence[HandoffEvent]) -> bool:
                 and 0.0 <= e.ask_usd < MAX_VALUE
             ):
                 return False
+        elif t is Volume:
+            if not (
+                0.0 <= e.taker_buy_base < MAX_VALUE
+                and 0.0 <= e.taker_buy_usd < MAX_VALUE
+                and 0.0 <= e.taker_sell_base < MAX_VALUE
+                and 0.0 <= e.taker_sell_usd < MAX_VALUE
+                and 0 <= e.trades < MAX_VALUE
+            ):
+                return False
         elif t in STRESS_KIND_OF:  # an ADL level, a pool, a positioning or basis figure
             if not all(-MAX_VALUE < x < MAX_VALUE for x in _stress_numbers(e)):
                 return False
@@ -200,6 +210,9 @@ def _reason(ev: HandoffEvent) -> str:
     elif isinstance(ev, BookTop):
         prices = [ev.bid_price, ev.ask_price]
         sizes = [ev.bid_base, ev.ask_base, ev.bid_usd, ev.ask_usd]
+    elif isinstance(ev, Volume):
+        sizes = [ev.taker_buy_base, ev.taker_buy_usd, ev.taker_sell_base, ev.taker_sell_usd]
+        sizes.append(float(ev.trades))
     else:
         prices, sizes = [ev.price], [ev.quantity, ev.quantity_base, ev.notional_usd]
     if not all(math.isfinite(x) for x in (*prices, *sizes, *rates)):

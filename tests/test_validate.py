@@ -17,6 +17,7 @@ from service.events import (
     MarkPrice,
     OpenInterest,
     Side,
+    Volume,
 )
 from service.validate import (
     FUTURE_SLACK_MS,
@@ -60,8 +61,15 @@ def book_top(**kw: Any) -> BookTop:
     return BookTop(**(COMMON | fields | kw))
 
 
+def volume(**kw: Any) -> Volume:
+    fields = {"taker_buy_base": 2.0, "taker_buy_usd": 200.0, "taker_sell_base": 0.0,
+              "taker_sell_usd": 0.0, "trades": 3}  # fmt: skip
+    return Volume(**(COMMON | fields | kw))
+
+
 VALID = [
     mark(),
+    volume(),
     book_top(),
     book_top(bid_price=100.0, ask_price=100.0, spread_bp=0.0),  # locked, for an instant
     book_top(bid_base=0.0, bid_usd=0.0),
@@ -117,6 +125,10 @@ INVALID = [
     (book_top(bid_price=0.0), "bad_price"),
     (book_top(ask_base=1e19), "too_large"),
     (book_top(bid_price=100.2), "crossed_book"),
+    (volume(taker_sell_usd=NAN), "non_finite"),
+    (volume(taker_buy_base=-1.0), "negative"),
+    (volume(trades=-1), "negative"),
+    (volume(taker_buy_usd=1e19), "too_large"),
 ]
 
 

@@ -154,6 +154,13 @@ class VenueCollector:
             if self.venue.oi_over_rest:
                 tg.create_task(self._poll_open_interest(), name=f"{self.venue.id}:oi")
 
+    def flush(self) -> None:
+        """Hand over what the parser still holds (the traded volume of seconds not closed
+        yet), before the sink drains at a stop or a replacement: nothing counted is lost."""
+        if self.parser is not None:
+            now = now_ms()
+            self._accept(self.parser.flush_volumes(now), now, parsed=True)
+
     async def close(self) -> None:
         self.health.connected = False
         await self._write_health()

@@ -8,7 +8,11 @@ further per dollar liquidated (issue 16). The venues' top of book
 through the hand-off with the rest of the market data.
 
 * **spread**: ``(ask - bid) / mid`` in basis points;
-* **top of book**: the USD resting at the best bid plus the best ask.
+* **top of book**: the USD resting at the best bid plus the best ask;
+* **traded volume** (:class:`~service.events.Volume`, one per instrument and second that
+  traded): the last minute's taker buys and taker sells in USD, and the z of the last
+  complete minute's total (its log: volume moves by factors) against the minutes before; a
+  minute without a trade counts as none traded.
 
 A baseline of second-by-second values would be dominated by the book's flicker, so each
 figure is averaged over a minute and the minute's mean is the sample: the z of a figure is
@@ -22,9 +26,10 @@ baselines are not in the checkpoint: after a restart they fill again.
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Final
 
-from ..events import BookTop
+from ..events import BookTop, Volume
 from .stress import Figure, rounded_z
 
 MINUTE_MS: Final = 60_000
@@ -33,7 +38,13 @@ SPREAD_FLOOR_BP: Final = 0.5
 TOP_FLOOR_PCT: Final = 5.0
 """Floor of the sigma of the top of book's log change, in %."""
 FRESH_MS: Final = 60_000
-"""A top of book older than this (a feed that stopped) is not reported."""
+"""A top of book older than this (a feed that stopped) is not reported; likewise traded
+volume whose newest second is older."""
+VOLUME_FLOOR_PCT: Final = 10.0
+"""Floor of the sigma of a minute's traded USD's log change, in %."""
+MAX_EMPTY_MINUTES: Final = 10
+"""Minutes without a trade sampled as none traded, at most (a feed back after a long gap
+does not fill the baseline with zeros)."""
 REASON_Z: Final = 3.0
 
 
@@ -61,17 +72,69 @@ class _Minute:
         self.count += 1
 
 
-class InstrumentLiquidity:
-    """One instrument's top of book: the newest, and the minute means' baselines (created at
-    its first top of book)."""
+class _Tape:
+    """One instrument's traded volume: its seconds of the last minute, and the baseline of its
+    minutes' totals (sampled as ``100 * ln(1 + USD)``)."""
 
-    __slots__ = ("newest", "spread", "top")
+    __slots__ = ("figure", "minute", "seconds", "total")
+
+    def __init__(self) -> None:
+        self.figure = Figure(VOLUME_FLOOR_PCT)
+        self.seconds: deque[Volume] = deque()
+        self.minute = -1
+        self.total = 0.0
+
+    def add(self, ev: Volume) -> None:
+        seconds = self.seconds
+        if seconds and ev.ts_ms <= seconds[-1].ts_ms:
+            return  # a repeat, or out of order
+        seconds.append(ev)
+        while seconds[0].ts_ms <= ev.ts_ms - MINUTE_MS:
+            seconds.popleft()
+        minute = ev.ts_ms // MINUTE_MS
+        if minute != self.minute:
+            if self.minute >= 0:
+                self.figure.add(100.0 * math.log1p(self.total), self.minute * MINUTE_MS)
+                empty = min(minute - self.minute - 1, MAX_EMPTY_MINUTES)
+                for m in range(minute - empty, minute):  # minutes without a trade
+                    self.figure.add(0.0, m * MINUTE_MS)
+            self.minute, self.total = minute, 0.0
+        self.total += ev.taker_buy_usd + ev.taker_sell_usd
+
+    def last_minute(self, now_ms: int) -> tuple[float, float] | None:
+        """``(taker buy USD, taker sell USD)`` of the seconds within a minute of ``now_ms``;
+        ``None`` when the newest second is older than :data:`FRESH_MS`."""
+        seconds = self.seconds
+        if not seconds or now_ms - seconds[-1].ts_ms > FRESH_MS:
+            return None
+        since = now_ms - MINUTE_MS  # the seconds that started within the minute
+        buy = sell = 0.0
+        for ev in seconds:
+            if ev.ts_ms >= since:
+                buy += ev.taker_buy_usd
+                sell += ev.taker_sell_usd
+        return buy, sell
+
+
+class InstrumentLiquidity:
+    """One instrument's top of book: the newest, and the minute means' baselines; its traded
+    volume (created at its first top of book or volume)."""
+
+    __slots__ = ("newest", "spread", "tape", "top")
 
     def __init__(self) -> None:
         self.newest: BookTop | None = None
         self.spread = _Minute(SPREAD_FLOOR_BP)
         self.top = _Minute(TOP_FLOOR_PCT)
         """Sampled as ``100 * ln(USD at the top)``: a thinning book is a relative change."""
+        self.tape: _Tape | None = None
+        """Its traded volume, from its venue's first :class:`Volume` on."""
+
+    def add_volume(self, ev: Volume) -> None:
+        tape = self.tape
+        if tape is None:
+            tape = self.tape = _Tape()
+        tape.add(ev)
 
     def add(self, ev: BookTop) -> None:
         newest = self.newest
@@ -90,32 +153,47 @@ class InstrumentLiquidity:
 
 def liquidity_features(liq: InstrumentLiquidity | None, now_ms: int) -> dict[str, float | None]:
     """The fresh top of book of one instrument, with the z of its last complete minute
-    (``None`` until the baseline is ready)."""
-    book = None if liq is None else liq.fresh(now_ms)
-    if liq is None or book is None:
+    (``None`` until the baseline is ready); its last minute's traded volume, likewise."""
+    if liq is None:
         return {}
-    return {
-        "spread_bp": round(book.spread_bp, 3),
-        "spread_z": rounded_z(liq.spread.figure.z),
-        "book_top_usd": round(book.bid_usd + book.ask_usd, 2),
-        "book_top_z": rounded_z(liq.top.figure.z),
-    }
+    out: dict[str, float | None] = {}
+    book = liq.fresh(now_ms)
+    if book is not None:
+        out["spread_bp"] = round(book.spread_bp, 3)
+        out["spread_z"] = rounded_z(liq.spread.figure.z)
+        out["book_top_usd"] = round(book.bid_usd + book.ask_usd, 2)
+        out["book_top_z"] = rounded_z(liq.top.figure.z)
+    tape = liq.tape
+    minute = None if tape is None else tape.last_minute(now_ms)
+    if tape is not None and minute is not None:
+        out["volume_1m_buy_usd"] = round(minute[0], 2)
+        out["volume_1m_sell_usd"] = round(minute[1], 2)
+        out["volume_z"] = rounded_z(tape.figure.z)
+    return out
 
 
 def liquidity_reasons(liq: InstrumentLiquidity | None, now_ms: int) -> list[str]:
-    """A reason for a spread :data:`REASON_Z` sigmas above its baseline, and one for a top of
-    book as far below its own."""
-    book = None if liq is None else liq.fresh(now_ms)
-    if liq is None or book is None:
+    """A reason for a spread :data:`REASON_Z` sigmas above its baseline, one for a top of
+    book as far below its own, and one for a minute's traded volume as far from its own
+    (either way: drying up or surging)."""
+    if liq is None:
         return []
     out: list[str] = []
-    z = liq.spread.figure.z
-    if z is not None and z >= REASON_Z:
-        out.append(f"spread {liq.spread.figure.value:.1f} bp over 1m (z {z:+.1f}): widening")
-    z = liq.top.figure.z
-    if z is not None and z <= -REASON_Z:
-        usd = math.exp(liq.top.figure.value / 100.0)
-        out.append(f"top of book ${_short(usd)} over 1m (z {z:+.1f}): thinning")
+    if liq.fresh(now_ms) is not None:
+        z = liq.spread.figure.z
+        if z is not None and z >= REASON_Z:
+            out.append(f"spread {liq.spread.figure.value:.1f} bp over 1m (z {z:+.1f}): widening")
+        z = liq.top.figure.z
+        if z is not None and z <= -REASON_Z:
+            usd = math.exp(liq.top.figure.value / 100.0)
+            out.append(f"top of book ${_short(usd)} over 1m (z {z:+.1f}): thinning")
+    tape = liq.tape
+    if tape is not None and tape.last_minute(now_ms) is not None:
+        z = tape.figure.z
+        if z is not None and abs(z) >= REASON_Z:
+            usd = math.expm1(tape.figure.value / 100.0)
+            move = "surging" if z > 0 else "drying up"
+            out.append(f"traded ${_short(usd)} over 1m (z {z:+.1f}): volume {move}")
     return out
 
 

@@ -47,6 +47,7 @@ from ..events import (
     MarkPrice,
     OpenInterest,
     Positioning,
+    Volume,
 )
 from ..scores import ANY, Pressure, Scope, State, Transition
 from .aggregate import Combined, Member, Part, combine
@@ -161,14 +162,17 @@ class RobustModel:
                 continue
             inst = symbols.get(ev.symbol)
             if inst is None:
-                if kind in _STRESS_ONLY or kind is BookTop:
+                if kind in _STRESS_ONLY or kind is BookTop or kind is Volume:
                     continue  # a figure of an instrument without data (not followed): nothing
                 inst = symbols[ev.symbol] = self._track(ev.venue, ev.symbol, ev.base)
             h = inst.history
-            if kind is BookTop:  # reported beside the score, not evidence: not dirty
+            if kind is BookTop or kind is Volume:  # beside the score, not evidence: not dirty
                 if inst.liquidity is None:
                     inst.liquidity = InstrumentLiquidity()
-                inst.liquidity.add(ev)  # type: ignore[arg-type]
+                if kind is BookTop:
+                    inst.liquidity.add(ev)  # type: ignore[arg-type]
+                else:
+                    inst.liquidity.add_volume(ev)  # type: ignore[arg-type]
                 continue
             if kind is MarkPrice:
                 h.add_mark(ev)  # type: ignore[arg-type]

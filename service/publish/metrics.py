@@ -236,6 +236,14 @@ BOOK_TOP_USD = _gauge(
     "symbol",
     "side",
 )
+VOLUME_1M_USD = _gauge(
+    "volume_1m_usd",
+    "USD traded over the last minute by taker side (buy: takers bought), liquidation fills "
+    "included (the detector's figure).",
+    "venue",
+    "symbol",
+    "side",
+)
 PRESSURE_SCORE = _gauge(
     "pressure_score",
     "Deleveraging pressure score: 0 (nothing happening) to 100 (extreme); a score, not a ratio.",
@@ -449,7 +457,7 @@ SPECS: Final = (
     FUNDING_NEXT, OI_USD, OI_BASE, MARK_PRICE, INDEX_PRICE, SPREAD, BOOK_TOP_USD,
     PRESSURE_SCORE, PRESSURE_STATE,
     PRESSURE_QUALITY, PRESSURE_SIDE, PRESSURE_OI_CHANGE, PRESSURE_LIQUIDATED_OI,
-    PRESSURE_FORCED_SHARE, PRESSURE_MARK_RETURN, INSTRUMENT_INFO, ASSET_OI_USD,
+    PRESSURE_FORCED_SHARE, PRESSURE_MARK_RETURN, VOLUME_1M_USD, INSTRUMENT_INFO, ASSET_OI_USD,
     ASSET_FUNDING_HOURLY, ASSET_LIQUIDATED_NOTIONAL,
     ASSET_STALE_VENUES, STORE_EVENTS, STORE_BATCHES, STORE_FAILURES, STORE_PENDING,
     STORE_DECODE_ERRORS, STORE_DROPPED, COMPONENT_UP, COMPONENT_RESTARTS, STREAM_CLIENTS,
@@ -637,6 +645,10 @@ def _pressure(f: Families, pressures: list[Pressure], selected: set[InstrumentId
             value = p.features.get(feature)
             if value is not None:
                 f[spec].add_metric(labels, value * scale)
+        for taker, feature in (("buy", "volume_1m_buy_usd"), ("sell", "volume_1m_sell_usd")):
+            value = p.features.get(feature)
+            if value is not None:
+                f[VOLUME_1M_USD].add_metric([*labels, taker], value)
 
 
 _FEATURES: Final = (

@@ -1,5 +1,6 @@
 """What every venue simulator's encoder shares: compact JSON text, the recorded listings
-kept beside it (``<venue>/simulator/data/``), and a ticker's day range.
+kept beside it (``<venue>/simulator/data/``), a ticker's day range, the top of book and the
+ordinary trades' tape.
 
 The venues' own wire formats stay in their packages (``service/venues/<name>/simulator/wire.py``);
 this module knows nothing of any venue.
@@ -11,9 +12,12 @@ import json
 import math
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
+
+if TYPE_CHECKING:
+    from .market import Quote
 
 _encode = msgspec.json.Encoder().encode
 
@@ -57,3 +61,21 @@ def book_prices(mark: float, spread_bp: float, tick: float) -> tuple[float, floa
     bid = math.floor((mark - half) / tick + 1e-9) * tick
     ask = math.ceil((mark + half) / tick - 1e-9) * tick
     return bid, max(ask, bid + tick)
+
+
+TURNOVER_PER_S: Final = 1e-5
+"""What a calm simulated perpetual trades a second, as a share of its open interest: about its
+open interest a day (Bybit's and Bitget's majors trade 0.5 to 1.5 times theirs)."""
+MAX_TILT: Final = 0.25
+"""The takers' lean: at most 75 % of the tape on one side."""
+
+
+def tape(q: Quote) -> tuple[float, float]:
+    """``(taker buy, taker sell)`` base units of one second's ordinary trades of the simulated
+    market's ``q`` (its liquidations trade on top, as the taker's close): the calm turnover
+    scaled by the book's depth (volume dries up as books thin and leverage unwinds), leaning
+    to the buyers while the mark is above the index and to the sellers below. No randomness:
+    the scenario's prints and prices are the same with or without a tape."""
+    total = q.oi_base * TURNOVER_PER_S * q.depth
+    tilt = max(-MAX_TILT, min(MAX_TILT, (q.mark / q.index - 1.0) * 50.0)) if q.index > 0 else 0.0
+    return total * (0.5 + tilt), total * (0.5 - tilt)

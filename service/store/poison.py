@@ -28,7 +28,7 @@ import msgspec
 import structlog
 from redis.exceptions import ResponseError
 
-from ..events import BookTop, Event, FundingRate, Liquidation, MarkPrice, OpenInterest
+from ..events import BookTop, Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Volume
 from ..events import decode as decode_event
 from ..health import HealthSnapshot
 from ..scores import Pressure, Transition
@@ -150,6 +150,12 @@ def event_problem(e: Event) -> str | None:
         return _negative(
             bid_price=e.bid_price, ask_price=e.ask_price, bid_base=e.bid_base,
             ask_base=e.ask_base, bid_usd=e.bid_usd, ask_usd=e.ask_usd,
+        )  # fmt: skip
+    if isinstance(e, Volume):
+        return _negative(
+            taker_buy_base=e.taker_buy_base, taker_buy_usd=e.taker_buy_usd,
+            taker_sell_base=e.taker_sell_base, taker_sell_usd=e.taker_sell_usd,
+            trades=e.trades,
         )  # fmt: skip
     assert isinstance(e, FundingRate)
     return _time_problem(next_funding_ms=e.next_funding_ms) or _negative(interval_h=e.interval_h)

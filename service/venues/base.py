@@ -21,6 +21,7 @@ from ..config import VenueSettings
 from ..events import Event, OpenInterest, StressEvent
 from ..shard import Shard
 from ..validate import all_valid, problem
+from ._volume import Volumes
 from .history import Budget, History
 
 log = structlog.get_logger(__name__)
@@ -138,6 +139,10 @@ class Parser(ABC):
         self.wanted = wanted
         self.stats = ParseStats()
         self.last_mark: dict[str, float] = {}
+        self.volumes: Volumes | None = None
+        """Set (by :meth:`Venue.new_parser`) when the venue's trade prints are summed into
+        traded volume per second (:mod:`._volume`); its closed seconds join the events of
+        :meth:`parse`."""
         self.stress: list[StressEvent] = []
         """Stress events found in frames (a venue that pushes its ADL state on the
         websocket): the collector takes them for the stress writer (:meth:`take_stress`)."""
@@ -158,16 +163,27 @@ class Parser(ABC):
             events = self._parse(frame, recv_ms)
         except ParseError as exc:
             self.stats.error(self.venue, exc.reason, frame)
-            return []
+            events = []
         except RecursionError:
             self.stats.error(self.venue, TOO_DEEP, frame)
-            return []
+            events = []
         except MemoryError:  # the process, not the frame: not ours to swallow
             raise
         except Exception as exc:  # noqa: BLE001 - counted and logged: the policy above
             self.stats.bug(self.venue, exc, frame)
-            return []
+            events = []
+        volumes = self.volumes
+        if volumes is not None and recv_ms >= volumes.next_due_ms:
+            events.extend(volumes.due(recv_ms))  # seconds closed by the clock (any frame)
         return events if all_valid(events) else self._without_invalid(events, frame)
+
+    def flush_volumes(self, recv_ms: int) -> list[Event]:
+        """The traded volume of the seconds still open, closed now (the collector stopping),
+        checked as :meth:`parse` checks a frame's events."""
+        if self.volumes is None:
+            return []
+        events: list[Event] = list(self.volumes.flush(recv_ms))
+        return events if all_valid(events) else self._without_invalid(events, "flush")
 
     def take_stress(self) -> list[StressEvent]:
         """The stress events parsed since the last call."""
@@ -299,9 +315,22 @@ class Venue(ABC):
     parser_class: ClassVar[type[Parser]]
     """The venue's parser, built by :meth:`new_parser`."""
 
+    reads_trades: ClassVar[bool] = False
+    """True when the venue's module reads a trades channel, so that it can sum traded volume
+    (:mod:`._volume`), subject to the venue's ``volume`` setting (:attr:`volume`)."""
+
+    @property
+    def volume(self) -> bool:
+        """Whether traded volume is collected: the module reads trades and the venue's
+        settings want it."""
+        return self.reads_trades and self.settings.volume
+
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         """A fresh parser for one connection's frames."""
-        return self.parser_class(self.id, markets, wanted)
+        parser = self.parser_class(self.id, markets, wanted)
+        if self.volume:
+            parser.volumes = Volumes(self.id)
+        return parser
 
     @abstractmethod
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:

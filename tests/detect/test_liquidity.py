@@ -15,7 +15,7 @@ from service.detect.liquidity import (
     liquidity_features,
     liquidity_reasons,
 )
-from service.events import BookTop, HandoffEvent, spread_bp
+from service.events import BookTop, HandoffEvent, Volume, spread_bp
 from service.scores import State
 
 T0 = 1_780_000_020_000 - 1_780_000_020_000 % MINUTE_MS
@@ -101,3 +101,76 @@ def test_the_model_reports_the_book_and_a_book_alone_is_no_instrument() -> None:
     assert p.features["book_top_usd"] == pytest.approx(4e5)
     assert p.features["spread_z"] is None
     assert not any("spread" in r or "top of book" in r for r in p.reasons)  # calm: none
+
+
+def volume(ts_ms: int, buy_usd: float, sell_usd: float) -> Volume:
+    return Volume(
+        venue="bybit", symbol="BTCUSDT", base="BTC", ts_ms=ts_ms, recv_ms=ts_ms + 1500,
+        taker_buy_base=buy_usd / 100, taker_buy_usd=buy_usd, taker_sell_base=sell_usd / 100,
+        taker_sell_usd=sell_usd, trades=2,
+    )  # fmt: skip
+
+
+def test_the_last_minutes_volume_is_summed_by_taker_side_and_goes_stale() -> None:
+    liq = InstrumentLiquidity()
+    for i in range(90):  # a second of $1,000 bought and $500 sold, for 90 s
+        liq.add_volume(volume(T0 + i * 1000, 1000.0, 500.0))
+    now = T0 + 90_000
+    features = liquidity_features(liq, now)
+    assert features["volume_1m_buy_usd"] == 60 * 1000.0  # the seconds within the minute
+    assert features["volume_1m_sell_usd"] == 60 * 500.0
+    assert features["volume_z"] is None  # one complete minute: no baseline yet
+    assert "spread_bp" not in features  # no book: only the volume's figures
+    assert liquidity_features(liq, T0 + 89_000 + FRESH_MS + 1) == {}
+
+
+def test_volume_drying_up_stands_out_of_its_own_minutes_and_gives_a_reason() -> None:
+    liq = InstrumentLiquidity()
+    ts = T0
+    for minute in range(40):  # forty calm minutes of about $90k a minute
+        usd = 1500.0 * (1.1 if minute % 2 else 0.9)
+        for _ in range(60):
+            liq.add_volume(volume(ts, usd / 2, usd / 2))
+            ts += 1000
+    calm = liquidity_features(liq, ts)
+    assert calm["volume_z"] is not None
+    assert abs(calm["volume_z"]) < 3
+    for _ in range(60):  # a minute at a twentieth of it
+        liq.add_volume(volume(ts, 37.5, 37.5))
+        ts += 1000
+    liq.add_volume(volume(ts, 37.5, 37.5))  # the next minute's first second samples it
+    dry = liquidity_features(liq, ts + 10)
+    assert dry["volume_z"] is not None
+    assert dry["volume_z"] <= -3
+    (reason,) = liquidity_reasons(liq, ts + 10)
+    assert reason.startswith("traded $4k over 1m")
+    assert reason.endswith("volume drying up")
+
+
+def test_minutes_without_a_trade_count_as_none_traded() -> None:
+    liq = InstrumentLiquidity()
+    liq.add_volume(volume(T0, 100.0, 0.0))
+    liq.add_volume(volume(T0 + 3 * MINUTE_MS, 100.0, 0.0))  # two empty minutes between
+    tape = liq.tape
+    assert tape is not None
+    assert tape.figure.ts_ms == T0 + 2 * MINUTE_MS  # T0's minute, then two of none
+    assert tape.figure.value == 0.0
+
+
+def test_the_model_reports_volume_beside_the_score_and_volume_alone_is_no_instrument() -> None:
+    model = make_model(DetectorSettings(burn_in_samples=0))
+    tape = Tape(venue="bybit")
+    events: list[HandoffEvent] = []
+    for i in range(0, 600, 5):
+        events += [tape.mark(i, 50_000.0), tape.oi(i, 10_000.0, 50_000.0)]
+    t_ms = T0_MS + 600_000
+    lone = volume(t_ms - 2000, 7.0, 8.0)
+    lone_eth = Volume(**{**{f: getattr(lone, f) for f in lone.__struct_fields__},
+                         "symbol": "ETHUSDT", "base": "ETH"})  # fmt: skip
+    model.update([*events, volume(t_ms - 3000, 1e5, 2e5), lone, lone_eth])
+    [p] = model.evaluate(t_ms).pressures  # ETHUSDT: volume but no market data
+    assert p.symbol == "BTCUSDT"
+    assert p.state is State.CALM
+    assert p.features["volume_1m_buy_usd"] == pytest.approx(1e5 + 7.0)
+    assert p.features["volume_1m_sell_usd"] == pytest.approx(2e5 + 8.0)
+    assert "spread_bp" not in p.features  # no book sent

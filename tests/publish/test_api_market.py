@@ -285,7 +285,10 @@ async def test_liquidity_lists_the_top_of_book_widest_spread_first(
     wide = book_top("bitget", "BTCUSDT", 91200.0, 91300.0)
     eth = book_top("deribit", "ETHUSDT", 3000.0, 3003.0)
     await store_events(redis, [tight, wide, eth, mark("okx", "BTCUSDT", 91234.0)])
-    features = {"spread_bp": 10.96, "spread_z": 4.25, "book_top_z": -3.5}
+    features = {
+        "spread_bp": 10.96, "spread_z": 4.25, "book_top_z": -3.5,
+        "volume_1m_buy_usd": 4.2e6, "volume_1m_sell_usd": 6.9e6, "volume_z": -2.4,
+    }  # fmt: skip
     await store_pressure(redis, pressure("bitget", "BTCUSDT", 40.0, features=features))
     items = (await client.get("/v1/liquidity")).json()["items"]
     assert [(i["venue"], i["symbol"]) for i in items] == [
@@ -297,9 +300,11 @@ async def test_liquidity_lists_the_top_of_book_widest_spread_first(
         "venue": "bitget", "symbol": "BTCUSDT", "asset": "BTC", "bid_price": 91200.0,
         "ask_price": 91300.0, "bid_base": 1.0, "ask_base": 1.0, "bid_usd": 91200.0,
         "ask_usd": 91300.0, "spread_bp": pytest.approx(100 / 91250 * 1e4),
-        "spread_z": 4.25, "book_top_z": -3.5, "ts": rfc3339(wide.ts_ms),
+        "spread_z": 4.25, "book_top_z": -3.5, "volume_1m_buy_usd": 4.2e6,
+        "volume_1m_sell_usd": 6.9e6, "volume_z": -2.4, "ts": rfc3339(wide.ts_ms),
     }  # fmt: skip
     assert items[2]["spread_z"] is None  # no score: no baseline to compare with
+    assert items[2]["volume_1m_buy_usd"] is None  # nor a minute of traded volume
     assert items[2]["ask_usd"] == pytest.approx(15.0 * 91234.5)
     by_asset = (await client.get("/v1/liquidity?asset=btc")).json()["items"]
     assert [i["venue"] for i in by_asset] == ["bitget", "bybit"]

@@ -39,6 +39,9 @@ from service.scores import State
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
+ETH_VOLUME = {"volume_1m_buy_usd": 4.2e6, "volume_1m_sell_usd": 6.9e6, "volume_z": -2.4}
+
+
 def _source() -> MemorySource:
     src = MemorySource(
         snapshots=[
@@ -47,7 +50,8 @@ def _source() -> MemorySource:
         ],
         scores=[
             pressure("binance_usdm", "BTCUSDT", 72.5, State.CASCADE, data_quality=0.5),
-            pressure("binance_usdm", "DOGEUSDT", 10.0),
+            pressure("binance_usdm", "DOGEUSDT", 10.0, features={"volume_1m_buy_usd": 1.0}),
+            pressure("binance_usdm", "ETHUSDT", 5.0, features=ETH_VOLUME),
         ],
         totals={
             ("binance_usdm", "BTCUSDT", Side.LONG): (3, 3000.0),
@@ -135,6 +139,12 @@ async def test_metrics_carry_the_expected_values(metrics_client: httpx.AsyncClie
     assert _value(s, "deleverage_book_spread_ratio", **btc) == pytest.approx(2 / 100_000)
     assert _value(s, "deleverage_book_top_usd", **btc, side="bid") == 199_998
     assert _value(s, "deleverage_book_top_usd", **btc, side="ask") == 50_000.5
+    eth = {"venue": "binance_usdm", "symbol": "ETHUSDT"}
+    assert _value(s, "deleverage_volume_1m_usd", **eth, side="buy") == 4.2e6
+    assert _value(s, "deleverage_volume_1m_usd", **eth, side="sell") == 6.9e6
+    assert _value(s, "deleverage_volume_1m_usd", **btc, side="buy") is None  # no volume figure
+    doge = {"venue": "binance_usdm", "symbol": "DOGEUSDT"}  # 4th by OI of a top 3: folded
+    assert _value(s, "deleverage_volume_1m_usd", **doge, side="buy") is None
     assert _value(s, "deleverage_pressure_score", **btc) == 72.5
     assert _value(s, "deleverage_pressure_data_quality_ratio", **btc) == 0.5
     for state in State:

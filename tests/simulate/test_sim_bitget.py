@@ -69,7 +69,8 @@ async def test_the_service_subscription_is_acked_per_arg_and_every_push_parses(
     conns = venue.connections(markets)
     frames = [f for fs in await asyncio.gather(*(session(c, 1.5) for c in conns)) for f in fs]
     acks = [json.loads(f) for f in frames if '"event"' in f]
-    assert len(acks) == 2 + len(SYMBOLS)  # a liquidation topic per instType, a ticker each
+    # a liquidation topic per instType, a ticker and a publicTrade each
+    assert len(acks) == 2 + 2 * len(SYMBOLS)
     assert all(a["event"] == "subscribe" and a["connId"] for a in acks)
     parser = BitgetParser(VENUE, markets, set(SYMBOLS))
     parser.state_every_ms = 0

@@ -152,7 +152,13 @@ async def test_liquidations_are_flagged_trades_with_ordinary_trades_between() ->
     rows = [t for f in frames for t in f["params"]["data"]]
     liquidations = [t for t in rows if "liquidation" in t]
     assert {t["liquidation"] for t in liquidations} == {"T", "M", "MT"}
-    assert len(rows) - len(liquidations) == len(frames)  # one ordinary trade per push
+    pushes = [f for f in frames if any("liquidation" in t for t in f["params"]["data"])]
+    tape = [f for f in frames if f not in pushes]  # the calm tape, every second
+    assert tape
+    assert all(len(f["params"]["data"]) == 2 for f in tape)  # a taker buy and a taker sell
+    assert {t["direction"] for f in tape for t in f["params"]["data"]} == {"buy", "sell"}
+    # one ordinary trade per push of liquidations
+    assert len(rows) - len(liquidations) == len(pushes) + 2 * len(tape)
     by_id = {row["trade_id"]: (p, row) for p, row in sim.sent}
     for t in liquidations:
         p, row = by_id[t["trade_id"]]

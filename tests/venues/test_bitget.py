@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 from service.config import VenueSettings
-from service.events import BookTop, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.events import (
+    BookTop,
+    FundingRate,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+    Volume,
+)
 from service.venues.base import Instrument
 from service.venues.bitget.instruments import (
     MAX_REQUEST_BYTES,
@@ -305,10 +313,9 @@ def test_every_captured_line_is_accounted_for(
     trades = [line for line in _lines(captures) if line["kind"] == "trade"]
     pushed = [line for line in trades if '"data"' in line["raw"]]  # the others are acks
     assert all(line["endpoint"] != V1 for line in pushed)
+    assert len(pushed) == 3  # v2/v3 trades: a bare parser has no volume (the venue's is off)
     assert events == 2 + 4 + 4  # two liquidations, two tickers of four events
-    errors = dict(parser.stats.errors)
-    assert errors.pop("unknown_topic") == len(pushed) == 3  # v2/v3 trades: not subscribed
-    assert set(errors) == {"obsolete_frame"}
+    assert set(parser.stats.errors) == {"obsolete_frame"}
 
 
 ACK = '{"event":"subscribe","arg":{"instType":"usdt-futures","topic":"liquidation"},"connId":"x"}'
@@ -396,12 +403,19 @@ def test_one_connection_per_inst_type_with_the_liquidation_topic_and_text_pings(
     assert _args(conns["usdt-futures-1"].subscribe) == [
         {"instType": "usdt-futures", "topic": "liquidation"},
         {"instType": "usdt-futures", "topic": "ticker", "symbol": "BTCUSDT"},
+        {"instType": "usdt-futures", "topic": "publicTrade", "symbol": "BTCUSDT"},
         {"instType": "usdt-futures", "topic": "ticker", "symbol": "STORJUSDT"},
+        {"instType": "usdt-futures", "topic": "publicTrade", "symbol": "STORJUSDT"},
     ]
     assert _args(conns["coin-futures-1"].subscribe) == [
         {"instType": "coin-futures", "topic": "liquidation"},
         {"instType": "coin-futures", "topic": "ticker", "symbol": "BTCUSD"},
+        {"instType": "coin-futures", "topic": "publicTrade", "symbol": "BTCUSD"},
     ]
+    quiet = Bitget(VenueSettings(symbols=["BTCUSD"], volume=False))
+    assert [a["topic"] for a in _args(quiet.connections(markets)[0].subscribe)] == [
+        "liquidation", "ticker"
+    ]  # fmt: skip
     local = Bitget(VenueSettings(ws_url="ws://127.0.0.1:9/v3/ws/public", rest_url="http://h:1"))
     assert local.connections(markets)[0].url == "ws://127.0.0.1:9/v3/ws/public"
     assert local.rest_url == "http://h:1"
@@ -411,7 +425,7 @@ def test_many_symbols_are_split_about_50_a_connection_within_the_limits() -> Non
     markets = _many(550) | _many(20, "USD")
     conns = Bitget(VenueSettings()).connections(markets)
     names = [c.name for c in conns]
-    assert len(names) == 11 + 1  # ceil(550 / 50) + 1
+    assert len(names) == 22 + 1  # ceil(550 / 25) + 1: two channels a symbol with volume
     seen: list[tuple[str, str]] = []
     liquidation_topics = 0
     for conn in conns:
@@ -472,3 +486,81 @@ def test_an_emptied_side_of_the_book_stops_the_top_of_book(markets: dict[str, In
     (book,) = [e for e in parser.parse(back, 3) if type(e) is BookTop]
     assert (book.bid_price, book.bid_base, book.ask_price) == (99.8, 1.0, 100.1)
     assert not parser.stats.errors
+
+
+# -- trades: traded volume per second -------------------------------------------------------
+
+
+def _volume_parser(markets: dict[str, Instrument]) -> BitgetParser:
+    parser = Bitget(VenueSettings()).new_parser(markets, None)
+    assert isinstance(parser, BitgetParser)
+    assert parser.volumes is not None
+    return parser
+
+
+def test_a_v3_trade_update_is_a_taker_buy_in_base_coin(
+    captures: Path, markets: dict[str, Instrument]
+) -> None:
+    pushes = [json.loads(f) for f in _v23(captures, "publicTrade")]
+    (update,) = [m for m in pushes if m["action"] == "update"]
+    (row,) = update["data"]
+    parser = _volume_parser(markets)
+    assert parser.parse(json.dumps(update), recv_ms=update["ts"]) == []
+    (vol,) = parser.flush_volumes(update["ts"] + 5)
+    assert isinstance(vol, Volume)
+    assert (vol.symbol, vol.base, vol.ts_ms) == ("BTCUSDT", "BTC", int(row["T"]) // 1000 * 1000)
+    assert row["S"] == "buy"
+    assert vol.taker_buy_base == pytest.approx(float(row["v"]))  # 0.01 BTC
+    assert vol.taker_buy_usd == pytest.approx(float(row["v"]) * float(row["p"]))  # 766.313
+    assert (vol.taker_sell_usd, vol.trades) == (0.0, 1)
+
+
+def test_the_snapshot_of_recent_trades_on_subscribe_is_not_counted(
+    captures: Path, markets: dict[str, Instrument]
+) -> None:
+    pushes = [json.loads(f) for f in _v23(captures, "publicTrade")]
+    (snapshot,) = [m for m in pushes if m["action"] == "snapshot"]
+    parser = _volume_parser(markets)
+    assert parser.parse(json.dumps(snapshot), recv_ms=snapshot["ts"]) == []
+    assert parser.flush_volumes(snapshot["ts"] + 5_000) == []
+    assert parser.stats.errors == {}
+
+
+def test_a_v2_coin_futures_trade_is_valued_in_base_coin_at_its_price(
+    captures: Path, markets: dict[str, Instrument]
+) -> None:
+    (frame,) = _v23(captures, "trade")
+    msg = json.loads(frame)
+    (row,) = msg["data"]
+    markets = markets | {"DOGEUSD": _inst("DOGEUSD", "DOGE", "USD")}
+    parser = _volume_parser(markets)
+    assert parser.parse(frame, recv_ms=msg["ts"]) == []
+    ts = int(row["ts"])
+    # the next second's print closes this one
+    later = {**msg, "data": [{**row, "ts": str(ts + 1000), "side": "sell"}]}
+    (vol,) = parser.parse(json.dumps(later), recv_ms=msg["ts"] + 1000)
+    assert isinstance(vol, Volume)
+    assert vol.symbol == "DOGEUSD"
+    assert vol.ts_ms == ts // 1000 * 1000
+    assert vol.taker_buy_base == pytest.approx(447.0)
+    assert vol.taker_buy_usd == pytest.approx(447 * 0.168385)
+    (nxt,) = parser.flush_volumes(msg["ts"] + 1001)
+    assert isinstance(nxt, Volume)
+    assert nxt.taker_sell_base == pytest.approx(447.0)
+
+
+def test_a_bad_trade_row_is_counted_and_the_rest_kept(markets: dict[str, Instrument]) -> None:
+    parser = _volume_parser(markets)
+    arg = {"instType": "usdt-futures", "topic": "publicTrade", "symbol": "BTCUSDT"}
+    t = 1_777_358_881_008
+    rows = [
+        {"i": "1", "p": "76631.3", "v": "x", "S": "buy", "T": str(t)},
+        {"i": "2", "p": "76631.3", "v": "1", "S": "hold", "T": str(t)},
+        {"i": "3", "p": "76600", "v": "2", "S": "sell", "T": str(t)},
+    ]
+    frame = json.dumps({"action": "update", "arg": arg, "data": rows, "ts": t})
+    assert parser.parse(frame, recv_ms=t) == []
+    (vol,) = parser.flush_volumes(t)
+    assert isinstance(vol, Volume)
+    assert (vol.taker_sell_base, vol.taker_sell_usd, vol.trades) == (2.0, 153_200.0, 1)
+    assert parser.stats.errors == {"invalid_trade": 2}

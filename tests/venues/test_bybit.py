@@ -20,7 +20,9 @@ from service.events import (
     MarkPrice,
     OpenInterest,
     Side,
+    Volume,
 )
+from service.venues._volume import CLOSE_AFTER_MS
 from service.venues.base import Instrument
 from service.venues.bybit.simulator.wire import load_instruments  # the recorded listings
 from service.venues.bybit.venue import (
@@ -434,13 +436,108 @@ def test_every_obsolete_frame_is_counted_and_never_parsed(captures: Path) -> Non
     assert parser.stats.errors == {"obsolete_frame": len(obsolete)}
 
 
-def test_v5_topics_we_do_not_subscribe_are_unknown(captures: Path) -> None:
+def test_public_trades_without_volume_are_filtered(captures: Path) -> None:
     trades = [line for line in _lines(captures) if _topic(line).startswith("publicTrade.")]
     assert len(trades) == 2
-    parser = BybitParser(VENUE, MARKETS, None)
+    parser = BybitParser(VENUE, MARKETS, None)  # a bare parser: the venue's volume is off
     for line in trades:
         assert parser.parse(line["raw"], recv_ms=1) == []
-    assert parser.stats.errors == {"unknown_topic": 2}
+    assert parser.stats.errors == {}
+    assert parser.stats.filtered == 2
+
+
+def _volume_parser(wanted: set[str] | None = None) -> BybitParser:
+    parser = Bybit(VenueSettings()).new_parser(MARKETS, wanted)
+    assert isinstance(parser, BybitParser)
+    assert parser.volumes is not None
+    return parser
+
+
+def test_the_real_inverse_trades_sum_into_one_second_of_usd_contracts(captures: Path) -> None:
+    frame = _frame(captures, "publicTrade.BTCUSD", "snapshot")
+    rows = json.loads(frame)["data"]
+    parser = _volume_parser()
+    recv = rows[0]["T"] + 50
+    assert parser.parse(frame, recv_ms=recv) == []  # its second is still open
+    # 1,000 ms after its second ended, any frame closes it (here an ack)
+    closing = (rows[0]["T"] // 1000 + 1) * 1000 + CLOSE_AFTER_MS
+    assert parser.parse(ACK, recv_ms=closing - 1) == []
+    (vol,) = parser.parse(ACK, recv_ms=closing)
+    assert isinstance(vol, Volume)
+    assert (vol.venue, vol.symbol, vol.base) == (VENUE, "BTCUSD", "BTC")
+    assert vol.ts_ms == rows[0]["T"] // 1000 * 1000
+    assert vol.recv_ms == closing
+    assert all(r["S"] == "Buy" for r in rows)  # three taker buys at 28,560.50
+    usd = sum(float(r["v"]) for r in rows)  # inverse: 1 USD a contract
+    assert usd == 5823 + 3 + 5593
+    assert vol.taker_buy_usd == pytest.approx(usd)
+    assert vol.taker_buy_base == pytest.approx(sum(float(r["v"]) / float(r["p"]) for r in rows))
+    assert (vol.taker_sell_base, vol.taker_sell_usd, vol.trades) == (0.0, 0.0, 3)
+    assert parser.stats.errors == {}
+
+
+def test_a_linear_trade_is_its_base_coin_at_its_price(captures: Path) -> None:
+    frame = _frame(captures, "publicTrade.LTCUSDT", "snapshot")
+    (row,) = json.loads(frame)["data"]
+    parser = _volume_parser()
+    assert parser.parse(frame, recv_ms=row["T"]) == []
+    (vol,) = parser.flush_volumes(row["T"] + 10)  # the collector stopping
+    assert isinstance(vol, Volume)
+    assert vol.taker_buy_base == pytest.approx(float(row["v"]))  # 0.4 LTC
+    assert vol.taker_buy_usd == pytest.approx(float(row["v"]) * float(row["p"]))  # x 94.53
+    assert vol.trades == 1
+
+
+def _trades_frame(symbol: str, *rows: tuple[int, str, str, str]) -> str:
+    return json.dumps({
+        "topic": f"publicTrade.{symbol}", "type": "snapshot", "ts": rows[-1][0],
+        "data": [
+            {"T": t, "s": symbol, "S": side, "v": v, "p": p, "L": "PlusTick", "i": f"id-{n}",
+             "BT": False}
+            for n, (t, side, v, p) in enumerate(rows)
+        ],
+    })  # fmt: skip
+
+
+def test_a_print_of_the_next_second_closes_the_previous_one_split_by_taker_side() -> None:
+    parser = _volume_parser()
+    t0 = 1_780_000_000_000
+    first = _trades_frame(
+        "BTCUSDT", (t0 + 100, "Buy", "0.5", "100000"), (t0 + 900, "Sell", "0.25", "99990")
+    )
+    assert parser.parse(first, recv_ms=t0 + 950) == []
+    (vol,) = parser.parse(_trades_frame("BTCUSDT", (t0 + 1_020, "Sell", "1", "99980")),
+                          recv_ms=t0 + 1_030)  # fmt: skip
+    assert isinstance(vol, Volume)
+    assert vol.ts_ms == t0
+    assert (vol.taker_buy_base, vol.taker_buy_usd) == (0.5, 50_000.0)
+    assert (vol.taker_sell_base, vol.taker_sell_usd) == (0.25, 0.25 * 99_990)
+    assert vol.trades == 2
+    # a print of a second already reported is late: it counts in the next one, never twice
+    late = _trades_frame("BTCUSDT", (t0 + 500, "Buy", "2", "100000"))
+    assert parser.parse(late, recv_ms=t0 + 1_100) == []
+    (nxt,) = parser.flush_volumes(t0 + 1_200)
+    assert isinstance(nxt, Volume)
+    assert nxt.ts_ms == t0 + 1_000
+    assert (nxt.taker_buy_base, nxt.taker_sell_base, nxt.trades) == (2.0, 1.0, 2)
+
+
+def test_bad_trade_rows_are_counted_and_the_rest_of_the_batch_kept() -> None:
+    parser = _volume_parser({"BTCUSDT"})
+    t0 = 1_780_000_000_000
+    frame = _trades_frame(
+        "BTCUSDT", (t0, "Buy", "x", "100"), (t0, "Hold", "1", "100"), (t0, "Sell", "1", "100")
+    )
+    assert parser.parse(frame, recv_ms=t0) == []
+    assert parser.parse(_trades_frame("LTCUSDT", (t0, "Buy", "1", "90")), recv_ms=t0) == []
+    (vol,) = parser.flush_volumes(t0)
+    assert isinstance(vol, Volume)
+    assert (vol.symbol, vol.taker_sell_usd, vol.trades) == ("BTCUSDT", 100.0, 1)
+    assert parser.stats.errors == {"invalid_publicTrade": 2}
+    assert parser.stats.filtered == 1  # LTCUSDT: not wanted
+    assert parser.parse('{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1,"data":{}}',
+                        recv_ms=t0) == []  # fmt: skip
+    assert parser.stats.errors["invalid_publicTrade"] == 3
 
 
 def test_client_requests_are_not_server_frames(captures: Path) -> None:
@@ -453,7 +550,8 @@ def test_client_requests_are_not_server_frames(captures: Path) -> None:
 
 
 def test_every_captured_line_is_accounted_for(captures: Path) -> None:
-    """No capture line is parsed into events except v5 tickers and allLiquidation."""
+    """No capture line is parsed into events except v5 tickers and allLiquidation (and, once
+    their second closes, publicTrade's volume)."""
     for line in _lines(captures):
         events = BybitParser(VENUE, MARKETS, None).parse(line["raw"], recv_ms=1)
         if events:
@@ -568,7 +666,7 @@ def test_the_venue_subscribes_each_category_on_its_path_with_json_pings() -> Non
     topics = [t for r in requests for t in r["args"]]
     inverse = sorted(s for s, i in MARKETS.items() if not i.linear)
     assert topics == [
-        *(t for s in inverse for t in (f"tickers.{s}", f"allLiquidation.{s}")),
+        *(t for s in inverse for t in (f"tickers.{s}", f"allLiquidation.{s}", f"publicTrade.{s}")),
         "adlAlert.inverse",  # the pools' ADL state, once per category (stress on by default)
     ]
     linear = [t for m in conns["linear-1"].subscribe for t in json.loads(m)["args"]]
@@ -587,9 +685,17 @@ def test_configured_symbols_are_the_only_ones_subscribed() -> None:
     conns = venue.connections(MARKETS)
     args = {c.name: [t for m in c.subscribe for t in json.loads(m)["args"]] for c in conns}
     assert args == {
-        "linear-1": ["tickers.BTCUSDT", "allLiquidation.BTCUSDT"],
-        "inverse-1": ["tickers.ETHUSD", "allLiquidation.ETHUSD"],
+        "linear-1": ["tickers.BTCUSDT", "allLiquidation.BTCUSDT", "publicTrade.BTCUSDT"],
+        "inverse-1": ["tickers.ETHUSD", "allLiquidation.ETHUSD", "publicTrade.ETHUSD"],
     }
+
+
+def test_with_volume_off_no_trades_are_subscribed_or_counted() -> None:
+    venue = Bybit(VenueSettings(symbols=["BTCUSDT"], volume=False))
+    (conn,) = venue.connections(MARKETS)
+    args = [t for m in conn.subscribe for t in json.loads(m)["args"]]
+    assert not any(a.startswith("publicTrade.") for a in args)
+    assert venue.new_parser(MARKETS, {"BTCUSDT"}).volumes is None
 
 
 def test_many_symbols_are_split_within_the_venue_limits() -> None:
@@ -606,9 +712,9 @@ def test_many_symbols_are_split_within_the_venue_limits() -> None:
     assert len(conns) == -(-650 // SYMBOLS_PER_CONNECTION)  # 7 connections of ~100 symbols
     topics = [t for ts in per_conn.values() for t in ts]
     adl = {"adlAlert.USDT", "adlAlert.USDC"}  # once, on the first connection
-    assert len(topics) == len(set(topics)) == 2 * 650 + len(adl)  # each topic exactly once
+    assert len(topics) == len(set(topics)) == 3 * 650 + len(adl)  # each topic exactly once
     assert adl <= set(per_conn["linear-1"])
-    assert max(len(ts) for ts in per_conn.values()) < 2 * 1.5 * SYMBOLS_PER_CONNECTION
+    assert max(len(ts) for ts in per_conn.values()) < 3 * 1.5 * SYMBOLS_PER_CONNECTION
 
 
 def _where(venue: Bybit, markets: dict[str, Instrument]) -> dict[str, str]:

@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from service.config import VenueSettings
-from service.events import BookTop, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.events import (
+    BookTop,
+    FundingRate,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+    Volume,
+)
 from service.venues import REGISTRY
 from service.venues.base import Instrument
 from service.venues.deribit.frames import CHANNELS_PER_REQUEST, HEARTBEAT_INTERVAL_S, instruments
@@ -452,3 +460,76 @@ def test_the_venue_is_registered_with_a_complete_tape() -> None:
     assert REGISTRY["deribit"] is Deribit
     assert Deribit.liquidations_sampled is False
     assert Deribit.default_rest_url == "https://www.deribit.com"
+
+
+# -- trades: traded volume per second ---------------------------------------------------------
+
+
+def _volume_parser(markets: dict[str, Instrument]) -> DeribitParser:
+    parser = Deribit(VenueSettings()).new_parser(markets, None)
+    assert isinstance(parser, DeribitParser)
+    assert parser.volumes is not None
+    return parser
+
+
+def test_ordinary_trades_sum_into_taker_sells_of_usd_on_the_inverse_perpetual(
+    captures: Path, markets: dict[str, Instrument]
+) -> None:
+    raw = next(f for f in _frames(captures, "trades.") if '"liquidation"' not in f)
+    trades = _data(raw)
+    assert [t["direction"] for t in trades] == ["sell", "sell"]  # the taker sold, twice
+    parser = _volume_parser(markets)
+    assert parser.parse(raw, recv_ms=trades[0]["timestamp"]) == []  # no liquidation, open second
+    (vol,) = parser.flush_volumes(trades[0]["timestamp"] + 100)
+    assert isinstance(vol, Volume)
+    assert (vol.symbol, vol.ts_ms) == ("BTC-PERPETUAL", trades[0]["timestamp"] // 1000 * 1000)
+    assert vol.taker_sell_usd == sum(t["amount"] for t in trades) == 2050  # USD contracts
+    assert vol.taker_sell_base == pytest.approx(sum(t["amount"] / t["price"] for t in trades))
+    assert (vol.taker_buy_base, vol.taker_buy_usd, vol.trades) == (0.0, 0.0, 2)
+
+
+def test_a_liquidation_trade_still_gives_its_liquidation_and_counts_as_volume(
+    captures: Path, markets: dict[str, Instrument]
+) -> None:
+    raw = next(f for f in _frames(captures, "trades.") if '"liquidation":"M"' in f)
+    (t,) = _data(raw)
+    parser = _volume_parser(markets)
+    (liq,) = parser.parse(raw, recv_ms=t["timestamp"])
+    assert isinstance(liq, Liquidation)  # as without volume
+    assert (liq.event_id, liq.side, liq.notional_usd) == ("66460626:long", Side.LONG, 2500.0)
+    closing = (t["timestamp"] // 1000 + 2) * 1000  # 1 s after its second ended
+    (vol,) = parser.parse('{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"heartbeat"}}',
+                          recv_ms=closing)  # fmt: skip
+    assert isinstance(vol, Volume)
+    assert vol.recv_ms == closing
+    assert t["direction"] == "buy"  # a buying taker met the liquidated long's sell
+    assert (vol.taker_buy_usd, vol.trades) == (2500.0, 1)
+    assert vol.taker_buy_base == pytest.approx(2500 / t["price"])
+
+
+def test_a_linear_trade_is_counted_in_coin(captures: Path, markets: dict[str, Instrument]) -> None:
+    msg = json.loads(next(f for f in _frames(captures, "trades.") if '"liquidation"' not in f))
+    msg["params"]["channel"] = "trades.BTC_USDC-PERPETUAL.100ms"
+    for t in msg["params"]["data"]:
+        t |= {"instrument_name": "BTC_USDC-PERPETUAL", "amount": 0.25, "direction": "buy"}
+    parser = _volume_parser(markets)
+    assert parser.parse(json.dumps(msg), 1) == []
+    (vol,) = parser.flush_volumes(2)
+    assert isinstance(vol, Volume)
+    assert (vol.taker_buy_base, vol.trades) == (0.5, 2)
+    assert vol.taker_buy_usd == pytest.approx(0.5 * 9598.5)
+
+
+def test_a_trade_of_no_known_direction_is_counted_and_the_rest_kept(
+    markets: dict[str, Instrument],
+) -> None:
+    row = {"trade_id": "1", "instrument_name": "BTC-PERPETUAL", "timestamp": 1_000, "price": 1e5}
+    data = [row | {"amount": 10, "direction": "up"}, row | {"amount": 20, "direction": "buy"}]
+    frame = {"jsonrpc": "2.0", "method": "subscription",
+             "params": {"channel": "trades.BTC-PERPETUAL.100ms", "data": data}}  # fmt: skip
+    parser = _volume_parser(markets)
+    assert parser.parse(json.dumps(frame), 1_000) == []
+    (vol,) = parser.flush_volumes(1_001)
+    assert isinstance(vol, Volume)
+    assert (vol.taker_buy_usd, vol.trades) == (20.0, 1)
+    assert parser.stats.errors == {"invalid_side": 1}

@@ -222,6 +222,21 @@ class LiquidityItem(_Instrument):
         "thinner).",
         examples=[-3.1],
     )
+    volume_1m_buy_usd: float | None = Field(
+        default=None,
+        description="USD bought by takers over the last minute, liquidation fills included "
+        "(null: no trade for a minute, or a venue whose trades are not read).",
+        examples=[4.2e6],
+    )
+    volume_1m_sell_usd: float | None = Field(
+        default=None, description="USD sold by takers over the last minute.", examples=[6.9e6]
+    )
+    volume_z: float | None = Field(
+        default=None,
+        description="The last complete minute's traded USD (its log) against the "
+        "instrument's earlier minutes, in robust sigmas (negative: drying up).",
+        examples=[-2.4],
+    )
     ts: Timestamp
 
 

@@ -85,6 +85,33 @@ class LiquidationRow(msgspec.Struct):
     ts: int
 
 
+class TradeRow(msgspec.Struct):
+    """One print of a trades push; the symbol is the envelope's (``arg``).
+
+    v3 ``publicTrade`` (``S`` the taker's side, ``v`` the size in base coin, ``T`` the fill
+    time as text, ``i`` the trade id)::
+
+        {"action":"update","arg":{"instType":"usdt-futures","topic":"publicTrade","symbol":
+        "BTCUSDT"},"data":[{"i":"1432912492051054592","p":"76631.3","v":"0.01","S":"buy",
+        "T":"1777358881008","L":"1432912492051054593","isRPI":"no"}],"ts":1777358881009}
+
+    v2 ``trade`` (``side``, ``size``, ``price``, ``ts``, ``tradeId``)::
+
+        {"action":"update","arg":{"instType":"COIN-FUTURES","channel":"trade","instId":
+        "DOGEUSD"},"data":[{"ts":"1730332859962","price":"0.168385","size":"447","side":
+        "buy","tradeId":"1235671063871070209"}],"ts":1730332859979}
+    """
+
+    S: str | None = None
+    v: str | None = None
+    p: str | None = None
+    T: str | int | None = None
+    side: str | None = None
+    size: str | None = None
+    price: str | None = None
+    ts: str | int | None = None
+
+
 class ContractRow(msgspec.Struct):
     """One row of ``GET /api/v2/mix/market/contracts?productType=USDT-FUTURES``:
     ``{"symbol":"BTCUSDT","baseCoin":"BTC","quoteCoin":"USDT",...,"sizeMultiplier":"0.001",
@@ -110,3 +137,4 @@ class ContractsPage(msgspec.Struct):
 envelope = msgspec.json.Decoder(Envelope)
 tickers = msgspec.json.Decoder(list[TickerRow])
 liquidations = msgspec.json.Decoder(list[LiquidationRow], strict=False)
+trades = msgspec.json.Decoder(list[TradeRow])

@@ -1,6 +1,7 @@
 """The shape of Bitget's v3 public frames, for the drift checks (:mod:`.shape`): the
-``ticker`` pushes (per symbol), the ``liquidation`` pushes (per instType), the per-arg acks
-and error frames.
+``ticker`` pushes (per symbol), the ``liquidation`` pushes (per instType), the
+``publicTrade`` pushes (per symbol; fields from the captures), the per-arg acks and error
+frames.
 
 Sources (checked 2026-12-03): https://www.bitget.com/api-doc/uta/websocket/public/
 Tickers-Channel and .../Liquidation-Channel (``symbol``, ``side``, ``price``, ``amount``,
@@ -20,7 +21,8 @@ from . import frames
 
 TICKER: Final = "ticker"
 LIQUIDATION: Final = "liquidation"
-NAMES: Final = (TICKER, LIQUIDATION)
+PUBLIC_TRADE: Final = "publicTrade"
+NAMES: Final = (TICKER, LIQUIDATION, PUBLIC_TRADE)
 
 CHANNELS: Final = (
     Channel(
@@ -41,6 +43,14 @@ CHANNELS: Final = (
         read=fields_of(frames.LiquidationRow),
         required=required_of(frames.LiquidationRow),
         rate="per second, the largest long and short liquidation per symbol",
+    ),
+    Channel(
+        PUBLIC_TRADE,
+        frozenset({Kind.VOLUME}),
+        read=names("S v p T"),
+        required=names("S v p T"),
+        ignored=names("i L isRPI"),
+        rate="every trade, real time (summed into volume per second)",
     ),
 )
 

@@ -44,6 +44,15 @@ Wire protocol (https://www.bitget.com/api-doc/uta/websocket/public/, "Tickers Ch
   For ``coin-futures`` the same reading is assumed (USD value): no capture confirms it.
   There is no id: ``event_id`` is ``ts:side:amount:price`` as sent, stable across a
   reconnect.
+* ``publicTrade`` (v3; v2 ``trade``), per symbol, when the venue's ``volume`` setting is on:
+  every trade, ``{i, p, v, S, T, L, isRPI}`` (v2 ``{ts, price, size, side, tradeId}``).
+  ``S`` (``side``) is the **taker's** side (``buy``: a buyer lifted the ask; tardis-node's
+  mapper reads it so), ``v`` the size in base coin (coin-margined contracts too), ``T`` the
+  fill time. On subscribe the venue first sends recent trades as a ``snapshot``: those are
+  history (after a reconnect, counted already), so only ``update`` pushes are counted. The
+  prints are summed into traded volume per second (:mod:`.._volume`). With volume on, a
+  connection carries two channels per symbol, so :data:`~.instruments.SYMBOLS_PER_CONNECTION`
+  halves, keeping Bitget's recommended 50 channels per connection.
 * Obsolete frames: the mix v1 stream (``wss://ws.bitget.com/mix/v1/stream``, ``instType``
   ``mc``, ``capitalRate``/``holding``) is counted as ``obsolete_frame``.
 
@@ -58,6 +67,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar, Final
 
+import msgspec
 import structlog
 from ccxt.base.errors import BadResponse
 
@@ -89,6 +99,8 @@ V2_INST_TYPES: Final = frozenset({"USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES"
 PROTOCOL_EVENTS: Final = frozenset({"subscribe", "unsubscribe"})
 SIDES: Final = {"buy": Side.LONG, "sell": Side.SHORT}
 """``liquidation.side`` is the liquidated position's side."""
+TAKER_BUYS: Final = {"buy": True, "sell": False}
+"""A trade's ``S`` (v2 ``side``) is the taker's side."""
 
 
 class BitgetParser(Parser):
@@ -123,6 +135,8 @@ class BitgetParser(Parser):
         if arg.channel and arg.instType not in V2_INST_TYPES:  # mix v1: "mc", "umcbl"...
             self.stats.error(self.venue, "obsolete_frame", frame)
             return []
+        if name in ("publicTrade", "trade"):
+            return self._trades(env, arg, recv_ms, frame)
         if name not in ("ticker", "liquidation"):
             self.stats.error(self.venue, "unknown_topic", name)
             return []
@@ -169,6 +183,39 @@ class BitgetParser(Parser):
             self.last_mark[symbol] = state.mark
         return report(self.venue, inst, state, ts, recv_ms, self.state_every_ms)
 
+    def _trades(
+        self, env: frames.Envelope, arg: frames.Arg, recv_ms: int, frame: str | bytes
+    ) -> list[Event]:
+        """Each print of an ``update`` into its instrument's second of traded volume; the
+        seconds it closes. A ``snapshot`` (recent trades, re-sent on subscribe) is skipped."""
+        volumes = self.volumes
+        if volumes is None or env.action == "snapshot":
+            return []
+        if (inst := self._instrument(arg.symbol or arg.instId)) is None:
+            return []
+        try:
+            rows = frames.trades.decode(env.data)
+        except msgspec.ValidationError:
+            self.stats.error(self.venue, "invalid_trade", frame)
+            return []
+        out: list[Event] = []
+        for row in rows:
+            side = row.S if row.S is not None else row.side
+            buy = TAKER_BUYS.get(side or "")
+            try:
+                qty = number(row.v if row.v is not None else row.size or "")
+                price = number(row.p if row.p is not None else row.price or "")
+                ts = integer(row.T if row.T is not None else row.ts or "")
+            except ParseError:
+                buy = None
+            if buy is None:  # one bad row: keep the rest of the batch
+                self.stats.error(self.venue, "invalid_trade", row)
+                continue
+            closed = volumes.add(inst, ts, buy, qty, price, recv_ms)
+            if closed is not None:
+                out.append(closed)
+        return out
+
     def _liquidations(self, rows: list[frames.LiquidationRow], recv_ms: int) -> list[Event]:
         out: list[Event] = []
         for row in rows:
@@ -199,23 +246,25 @@ class Bitget(CcxtBackedVenue):
     liquidations_sampled: ClassVar[bool] = True
     ccxt_id: ClassVar[str] = "bitget"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)
+    reads_trades: ClassVar[bool] = True
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
-        self._shards = Shards(self.id, SYMBOLS_PER_CONNECTION)
+        per = SYMBOLS_PER_CONNECTION // 2 if self.volume else SYMBOLS_PER_CONNECTION
+        self._shards = Shards(self.id, per)
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """``usdt-futures-1``... and ``coin-futures-1``...: per instType, its subscribed
-        symbols in shards of about 50; the first shard also carries the instType's
-        liquidation topic. The shard count is fixed by the first call, so names and
-        assignments survive a metadata refresh (as for Bybit)."""
+        symbols in shards of about 50 (25 with volume: two channels each); the first shard
+        also carries the instType's liquidation topic. The shard count is fixed by the first
+        call, so names and assignments survive a metadata refresh (as for Bybit)."""
         symbols = self.subscribed(markets)
         out: list[Connection] = []
         for inst_type in PRODUCT_TYPES.values():
             mine = [s for s in symbols if inst_type_of(markets[s]) == inst_type]
             groups = self._shards(inst_type, sorted(mine))
             for n, (index, group) in enumerate(groups.items()):
-                args = subscribe_args(inst_type, group, liquidations=n == 0)
+                args = subscribe_args(inst_type, group, liquidations=n == 0, trades=self.volume)
                 out.append(
                     Connection(
                         f"{inst_type}-{index + 1}",

@@ -1,11 +1,14 @@
-"""The shape of Bybit v5 public frames, for the drift checks (:mod:`.shape`): ``tickers`` and
-``allLiquidation`` of the linear and inverse streams, and the subscribe request's answers.
+"""The shape of Bybit v5 public frames, for the drift checks (:mod:`.shape`): ``tickers``,
+``allLiquidation`` and ``publicTrade`` of the linear and inverse streams, and the subscribe
+request's answers.
 
 Sources (checked 2026-12-03): https://bybit-exchange.github.io/docs/v5/websocket/public/ticker
 ("Push frequency: Derivatives & Options - 100ms"; snapshot then delta; since 2026-06-11
 ``openInterest``/``openInterestValue`` both sides, ``singleOpenInterest``/
 ``singleOpenInterestValue`` one side), .../all-liquidation (``T``, ``s``, ``S``, ``v``, ``p``;
-"Push frequency: 500ms"), .../ws/connect (``{"success":true,"ret_msg":"","conn_id":...,
+"Push frequency: 500ms"), .../trade (``T``, ``s``, ``S`` the taker's side, ``v``, ``p``,
+``L``, ``i``, ``BT``; real time; fields as in the captures and bybit-api's ``WSTradeV5``),
+.../ws/connect (``{"success":true,"ret_msg":"","conn_id":...,
 "req_id":...,"op":"subscribe"}``).
 """
 
@@ -27,10 +30,12 @@ from ..shape import (
     subscription,
     text,
 )
-from .venue import _LiquidationRow, _Ticker
+from .venue import _LiquidationRow, _Ticker, _TradeRow
 
 TICKERS: Final = "tickers"
 ALL_LIQUIDATION: Final = "allLiquidation"
+PUBLIC_TRADE: Final = "publicTrade"
+NAMES: Final = (TICKERS, ALL_LIQUIDATION, PUBLIC_TRADE)
 
 CHANNELS: Final = (
     Channel(
@@ -55,6 +60,14 @@ CHANNELS: Final = (
         required=required_of(_LiquidationRow),
         rate="every liquidation, batched every 500 ms",
     ),
+    Channel(
+        PUBLIC_TRADE,
+        frozenset({Kind.VOLUME}),
+        read=fields_of(_TradeRow),
+        required=required_of(_TradeRow),
+        ignored=names("L i BT RPI mP iP mIv iv seq"),
+        rate="every trade, real time (summed into volume per second)",
+    ),
 )
 
 
@@ -67,7 +80,7 @@ class BybitShape(Shape):
         topic = msg.get("topic")
         if isinstance(topic, str):
             name = topic.split(".", 1)[0]
-            if name not in (TICKERS, ALL_LIQUIDATION):
+            if name not in NAMES:
                 return Seen("other")
             complete = name != TICKERS or msg.get("type") == "snapshot"
             return Seen("data", name, rows_of(msg.get("data")), complete)
@@ -80,7 +93,7 @@ class BybitShape(Shape):
         if msg["success"] is True:
             return Seen("ack", request=request)
         detail = text(msg.get("ret_msg", ""))  # Invalid symbol :[tickers.X,...]
-        found = named_in(detail, (TICKERS, ALL_LIQUIDATION))
+        found = named_in(detail, NAMES)
         return Seen("refused", channels=found or None, request=request, detail=detail)
 
     def requested(self, message: str) -> tuple[str | None, frozenset[str]]:

@@ -9,10 +9,10 @@ Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exch
   all-symbol topic: every symbol is named. Limits: the ``args`` of one public connection may
   not exceed 21,000 characters ("no args limit for Futures"). We send 10 topics per request
   (as tardis does) and put about :data:`SYMBOLS_PER_CONNECTION` symbols (two topics each,
-  about 5,000 characters) on one connection, so a connection stays well inside the limit and
-  the linear market (~600 symbols) needs about six connections (at most 500 connections per
-  5 minutes per IP are allowed). Symbols go to a connection by a hash of their name, so a new
-  listing moves no other symbol.
+  about 5,000 characters; three with ``publicTrade``, about 7,500) on one connection, so a
+  connection stays well inside the limit and the linear market (~600 symbols) needs about
+  six connections (at most 500 connections per 5 minutes per IP are allowed). Symbols go to
+  a connection by a hash of their name, so a new listing moves no other symbol.
 * Heartbeat: the client sends ``{"req_id":"ping","op":"ping"}`` every 20 s; the answer is
   ``{"success":true,"ret_msg":"pong","conn_id":"...","req_id":"","op":"ping"}``. A connection
   with neither pings nor data is cut after 10 minutes.
@@ -47,6 +47,14 @@ Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exch
   within the detector's ``adl_hold_s`` expires): the frame lists every symbol every second.
   They leave the parser as stress events (:attr:`~..base.Parser.stress`), for the stress
   writer and, through the hand-off, the detector.
+* ``publicTrade.{symbol}`` (real time, when the venue's ``volume`` setting is on): every
+  trade, in arrays of ``{T, s, S, v, p, L, i, BT}`` (``type`` always ``snapshot``: each
+  frame is new trades, nothing is re-sent on subscribe). ``S`` is the **taker's** side
+  (``Buy``: a buyer lifted the ask), ``v`` the size (base coin on linear, USD contracts on
+  inverse, as the liquidations), ``p`` the price, ``T`` the fill time, ``i`` the trade id.
+  The prints are summed into traded volume per second (:mod:`.._volume`); a liquidation
+  fill prints here too and counts (``allLiquidation`` still gives its liquidation event).
+  Block trades (``BT`` true) count too: they traded.
 * Obsolete frames: the pre-v5 ``realtime`` API (``instrument_info.*``, ``trade.*``,
   acks with a ``request`` object) and the ``liquidation.{symbol}`` topic (an object, at most
   one liquidation per second, removed from the docs on 2025-11-19) are counted as
@@ -156,6 +164,18 @@ class _LiquidationRow(msgspec.Struct):
     p: str
 
 
+class _TradeRow(msgspec.Struct):
+    """``{"topic":"publicTrade.BTCUSD","type":"snapshot","ts":1680673823566,"data":[{
+    "T":1680673823564,"s":"BTCUSD","S":"Buy","v":"5823","p":"28560.50","L":"PlusTick",
+    "i":"0cbf2330-952d-5d03-a462-4bf826c867af","BT":false}]}`` (the fields we read)."""
+
+    T: int
+    s: str
+    S: str
+    v: str
+    p: str
+
+
 class _InstrumentRow(msgspec.Struct):
     symbol: str
     contractType: str
@@ -184,6 +204,8 @@ class _InstrumentsPage(msgspec.Struct):
 _envelope = msgspec.json.Decoder(_Envelope)
 _ticker = msgspec.json.Decoder(_Ticker)
 _liquidations = msgspec.json.Decoder(list[_LiquidationRow])
+_trades = msgspec.json.Decoder(list[_TradeRow])
+_TAKER_BUYS: Final = {"Buy": True, "Sell": False}
 
 
 def one_side(single: float | None, both: float | None) -> float | None:
@@ -294,6 +316,8 @@ class BybitParser(Parser):
         if name == "adlAlert":
             self._adl_alert(frame, recv_ms)
             return []
+        if name == "publicTrade":
+            return self._public_trades(env, recv_ms, frame)
         if name not in ("tickers", "allLiquidation"):
             self.stats.error(self.venue, "unknown_topic", topic)
             return []
@@ -307,6 +331,36 @@ class BybitParser(Parser):
         except ValueError:  # msgspec's errors, and ParseError: a field that is no number
             self.stats.error(self.venue, f"invalid_{name}", frame)
             return []
+
+    def _public_trades(self, env: _Envelope, recv_ms: int, frame: str | bytes) -> list[Event]:
+        """Each print into its instrument's second of traded volume; the seconds it closes.
+        A frame nobody asked for (volume off) is counted as filtered."""
+        volumes = self.volumes
+        if volumes is None:
+            self.stats.filtered += 1
+            return []
+        try:
+            rows = _trades.decode(env.data)
+        except (msgspec.ValidationError, msgspec.DecodeError):  # no array of trades
+            self.stats.error(self.venue, "invalid_publicTrade", frame)
+            return []
+        out: list[Event] = []
+        for row in rows:
+            inst = self._instrument(row.s)
+            if inst is None:
+                continue
+            buy = _TAKER_BUYS.get(row.S)
+            try:
+                qty, price = number(row.v), number(row.p)
+            except ParseError:
+                buy = None
+            if buy is None:  # one bad row: keep the rest of the batch
+                self.stats.error(self.venue, "invalid_publicTrade", row)
+                continue
+            closed = volumes.add(inst, row.T, buy, qty, price, recv_ms)
+            if closed is not None:
+                out.append(closed)
+        return out
 
     def _adl_alert(self, frame: str | bytes, recv_ms: int) -> None:
         """The subscribed symbols' ADL levels that changed, or were last handed on
@@ -402,21 +456,22 @@ def _args_chars(topics: Iterable[str]) -> int:
     return len(json.dumps(list(topics), separators=(",", ":")))
 
 
-def _topics(symbols: Iterable[str]) -> list[str]:
-    return [t for s in sorted(symbols) for t in (f"tickers.{s}", f"allLiquidation.{s}")]
+def _topics(symbols: Iterable[str], trades: bool = False) -> list[str]:
+    names = ("tickers", "allLiquidation", "publicTrade")[: 3 if trades else 2]
+    return [f"{n}.{s}" for s in sorted(symbols) for n in names]
 
 
-def _fits(symbols: list[str]) -> bool:
+def _fits(symbols: list[str], trades: bool = True) -> bool:
     """A connection's args stay within :data:`MAX_ARGS_CHARS` (ADL topics included)."""
-    return _args_chars(_topics(symbols)) + ADL_ARGS_CHARS <= MAX_ARGS_CHARS
+    return _args_chars(_topics(symbols, trades)) + ADL_ARGS_CHARS <= MAX_ARGS_CHARS
 
 
 def subscribe_messages(
-    name: str, symbols: Iterable[str], extra: Iterable[str] = ()
+    name: str, symbols: Iterable[str], extra: Iterable[str] = (), trades: bool = False
 ) -> tuple[str, ...]:
-    """The subscribe requests for ``symbols`` (two topics each) and the ``extra`` topics, 10
-    topics per request."""
-    topics = [*_topics(symbols), *extra]
+    """The subscribe requests for ``symbols`` (two topics each, three with ``trades``) and
+    the ``extra`` topics, 10 topics per request."""
+    topics = [*_topics(symbols, trades), *extra]
     return tuple(
         json.dumps(
             {
@@ -439,10 +494,12 @@ class Bybit(CcxtBackedVenue):
     ccxt_id: ClassVar[str] = "bybit"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)
     has_history: ClassVar[bool] = True
+    reads_trades: ClassVar[bool] = True
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
-        self._shards = Shards(self.id, SYMBOLS_PER_CONNECTION, _fits)
+        trades = self.volume
+        self._shards = Shards(self.id, SYMBOLS_PER_CONNECTION, lambda g: _fits(g, trades))
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """``linear-1``, ``linear-2``... and ``inverse-1``...: per category, the subscribed
@@ -461,7 +518,9 @@ class Bybit(CcxtBackedVenue):
                     Connection(
                         name,
                         f"{self.ws_url}/{category}",
-                        subscribe_messages(name, group, adl if index == 0 else ()),
+                        subscribe_messages(
+                            name, group, adl if index == 0 else (), trades=self.volume
+                        ),
                         ping=PING,
                         ping_interval_s=PING_INTERVAL_S,
                         pong=PONG_MARKER,

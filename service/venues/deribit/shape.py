@@ -38,14 +38,14 @@ CHANNELS: Final = (
     ),
     Channel(
         TRADES,
-        frozenset({Kind.LIQUIDATION}),
+        frozenset({Kind.LIQUIDATION, Kind.VOLUME}),
         read=fields_of(frames.Trade),
         required=required_of(frames.Trade),
         ignored=names(
             "trade_seq tick_direction index_price mark_price iv block_trade_id contracts",
             "combo_id combo_trade_id block_rfq_id block_trade_leg_count",
         ),
-        rate="every trade (liquidations flagged), batched every 100 ms",
+        rate="every trade (liquidations flagged), batched every 100 ms; summed into volume",
     ),
 )
 

@@ -39,6 +39,10 @@ Wire protocol (https://docs.deribit.com, JSON-RPC 2.0 over ``wss://www.deribit.c
   the maker, ``MT`` both, giving two liquidations of the full amount, one long and one
   short. ``price`` is the fill price; ``amount`` is USD (inverse) or coin (linear).
   ``event_id`` is ``{trade_id}:{side}``: unique per liquidated side, the same on a re-send.
+  With the venue's ``volume`` setting on (the default), every trade, liquidations included,
+  is also summed into traded volume per second (:mod:`.._volume`): ``direction`` is the
+  taker's side (``buy``: a buyer lifted the ask), ``amount`` valued as a liquidation's (USD
+  on inverse contracts, whose base is ``amount / price``; coin on linear ones).
 
 Instruments: ``GET /api/v2/public/get_instruments?currency=any&kind=future&expired=false``
 (one request) through ccxt's implicit endpoint (rate limit, error mapping, configurable
@@ -82,6 +86,8 @@ PONG_MARKER: Final = "heartbeat"
 ``"heartbeat-<n>"``)."""
 STATE_EVERY_MS: Final = 1000
 """Mark, funding and open-interest events: at most one per instrument and kind per second."""
+_TAKER_BUYS: Final = {"buy": True, "sell": False}
+"""A trade's ``direction`` is the taker's."""
 
 
 class DeribitParser(Parser):
@@ -157,11 +163,22 @@ class DeribitParser(Parser):
 
     def _trades(self, rows: list[frames.Trade], recv_ms: int) -> list[Event]:
         out: list[Event] = []
+        volumes = self.volumes
         for t in rows:
-            if t.liquidation is None:
-                continue  # an ordinary trade
+            if t.liquidation is None and volumes is None:
+                continue  # an ordinary trade, and no volume to count it in
             inst = self._instrument(t.instrument_name, t)
             if inst is None:
+                continue
+            if volumes is not None:  # every trade, a liquidation's too: it traded
+                buy = _TAKER_BUYS.get(t.direction)
+                if buy is None:
+                    self.stats.error(self.venue, "invalid_side", t)
+                    continue
+                closed = volumes.add(inst, t.timestamp, buy, t.amount, t.price, recv_ms)
+                if closed is not None:
+                    out.append(closed)
+            if t.liquidation is None:
                 continue
             sides = liquidated_sides(t.liquidation, t.direction)
             if sides is None:
@@ -184,6 +201,7 @@ class Deribit(CcxtBackedVenue):
     liquidations_sampled: ClassVar[bool] = False
     ccxt_id: ClassVar[str] = "deribit"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://www.deribit.com",)
+    reads_trades: ClassVar[bool] = True
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         return [

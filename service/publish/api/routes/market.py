@@ -202,7 +202,10 @@ def _mark_item(e: MarkPrice) -> dict[str, Any]:
     "the spread in basis points, from the venues whose tickers carry them (Bybit, Bitget, "
     "Deribit). `spread_z` and `book_top_z` compare the last minute with the instrument's own "
     "earlier minutes: a widening spread and a thinning top come before a cascade moves price "
-    "further per dollar liquidated. Sorted by spread, widest first (ties by venue, symbol).",
+    "further per dollar liquidated. `volume_1m_buy_usd` and `volume_1m_sell_usd`: what takers "
+    "bought and sold over the last minute (the venues' trades, liquidation fills included), "
+    "`volume_z` its change against earlier minutes. Sorted by spread, widest first (ties by "
+    "venue, symbol).",
     responses=responses(422, 503),
 )
 async def list_liquidity(
@@ -250,5 +253,8 @@ def _liquidity_item(view: View, e: BookTop) -> dict[str, Any]:
         "spread_bp": e.spread_bp,
         "spread_z": features.get("spread_z"),
         "book_top_z": features.get("book_top_z"),
+        "volume_1m_buy_usd": features.get("volume_1m_buy_usd"),
+        "volume_1m_sell_usd": features.get("volume_1m_sell_usd"),
+        "volume_z": features.get("volume_z"),
         "ts": rfc3339(e.ts_ms),
     }

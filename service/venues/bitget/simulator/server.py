@@ -9,6 +9,10 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/v3/ws/public``; other paths: 4
   ``ping_timeout_s`` (the venue: 2 min) is closed;
 * ``ticker`` (per instType and symbol): a ``snapshot`` at subscription, then an ``update``
   with every field every ``push_interval_s``; times on the push grid;
+* ``publicTrade`` (per instType and symbol): every second, the second's liquidation fills
+  (all of them) and the market's calm tape (:func:`.wire.trade_rows`); at subscription a
+  ``snapshot`` of the symbol's latest trades, as the venue sends (already counted: the
+  collector skips it);
 * ``liquidation`` (per instType): every ``liquidation_interval_s`` (1 s), per symbol the
   largest long and the largest short liquidation of the second (Bitget's sample; the
   rest of the market's prints are never sent).
@@ -41,6 +45,9 @@ from . import wire
 from .rest import BitgetRest
 
 WS_PATH: Final = "/v3/ws/public"
+TRADE_INTERVAL_S: Final = 1.0
+"""``publicTrade`` pushes: the venue's are real time; one batch a second keeps the simulated
+market cheap at thousands of symbols."""
 
 
 @dataclass(slots=True, eq=False)
@@ -84,6 +91,11 @@ class BitgetSimulator(VenueServer[_Client]):
         """Liquidations the sample kept and sent to at least one subscriber of their
         instType (kept with nobody subscribed: not sent, not listed here)."""
         self._pending: list[LiquidationPrint] = []
+        self._fills: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
+        """Liquidations not yet printed on ``publicTrade``."""
+        self._latest_trades: dict[str, list[dict[str, str]]] = {}
+        """Per symbol, the trades last pushed: the snapshot a new subscriber gets."""
+        self._trade_id = 1_432_912_492_051_054_592
         self.clock.add_listener(self._offer)
         self._http = AsgiServer(self.rest.app)
 
@@ -91,6 +103,7 @@ class BitgetSimulator(VenueServer[_Client]):
         return [
             self._on_grid(self.push_interval_s, self._push_tickers),
             self._on_grid(self.liquidation_interval_s, self._flush_liquidations),
+            self._on_grid(TRADE_INTERVAL_S, self._push_trades),
             self._close_silent(),
         ]
 
@@ -129,6 +142,9 @@ class BitgetSimulator(VenueServer[_Client]):
         update of that symbol can overtake it)."""
         now = wall_ms()
         for _inst_type, topic, symbol in added:
+            if topic == "publicTrade" and (rows := self._latest_trades.get(symbol)):
+                trades = wire.trade_frame("snapshot", self.contracts[symbol], rows, now)
+                broadcast([client.conn], trades)
             if topic != "ticker" or symbol not in self.books:
                 continue  # listed but not simulated: acked, never pushed
             c = self.contracts[symbol]
@@ -145,7 +161,24 @@ class BitgetSimulator(VenueServer[_Client]):
                 broadcast(to, wire.ticker_frame("update", c, row, ts))
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
-        self._pending.extend(p for p in prints if p.symbol in self.contracts)
+        mine = [p for p in prints if p.symbol in self.contracts]
+        self._pending.extend(mine)
+        for p in mine:
+            self._fills[p.symbol].append(p)
+
+    def _push_trades(self, ts: int) -> None:
+        """The last second's trades of each symbol, to its ``publicTrade`` subscribers."""
+        fills, self._fills = self._fills, defaultdict(list)
+        if not self._clients:
+            return
+        for symbol, c in self.contracts.items():
+            if to := self._subscribers((c.inst_type, "publicTrade", symbol)):
+                mine = sorted(fills.get(symbol, ()), key=lambda p: p.ts_ms)
+                rows = wire.trade_rows(self.market.quote(symbol), c, ts, mine, self._trade_id)
+                self._trade_id += len(rows)
+                if rows:
+                    self._latest_trades[symbol] = rows
+                    broadcast(to, wire.trade_frame("update", c, rows, ts))
 
     def _flush_liquidations(self, ts: int) -> None:
         if not self._pending:

@@ -2,8 +2,8 @@
 
 What the simulator's server needs to speak like ``wss://ws.bitget.com/v3/ws/public``: the
 ``subscribe``/``unsubscribe`` requests with their per-arg acks and error frames, the
-``ticker`` pushes (per symbol) and the sampled ``liquidation`` pushes (per instType), and the
-contract listing. Real frames, for reference::
+``ticker`` pushes (per symbol), the sampled ``liquidation`` pushes (per instType), the
+``publicTrade`` tape (per symbol), and the contract listing. Real frames, for reference::
 
     {"event":"subscribe","arg":{"instType":"usdt-futures","topic":"liquidation"},
      "connId":"xxxxxxxxxx"}
@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
-from ....simulate.wirekit import DayRange, book_prices, recorded
+from ....simulate.wirekit import DayRange, book_prices, recorded, tape
 from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
 
 PRODUCT_TYPES: Final = {"USDT-FUTURES": "usdt-futures", "COIN-FUTURES": "coin-futures"}
@@ -201,6 +201,38 @@ def liquidation_frame(inst_type: str, rows: list[dict[str, str]], ts: int) -> st
     return encode({"action": "update", "arg": arg, "data": rows, "ts": ts})
 
 
+def trade_rows(
+    q: Quote, c: Contract, ts: int, liquidations: list[LiquidationPrint], first_id: int
+) -> list[dict[str, str]]:
+    """One second's ``publicTrade`` rows of a symbol: the liquidations' fills (every one,
+    unlike the sampled ``liquidation`` channel; the liquidated position's close is the
+    taker: a long's close sells), then the calm tape
+    (:func:`~service.simulate.wirekit.tape`) as a taker buy at the ask and a taker sell at
+    the bid. ``S`` the taker's side, ``v`` base coin on the size step, ``T`` text."""
+    fills = [("sell" if p.side is Side.LONG else "buy", p.qty_base, p.price, p.ts_ms)
+             for p in liquidations]  # fmt: skip
+    buy, sell = tape(q)
+    bid, ask = book_prices(q.mark, q.spread_bp, c.tick)
+    fills += [("buy", buy, ask, ts), ("sell", sell, bid, ts)]
+    out = []
+    for n, (side, qty, at, t) in enumerate(fills):
+        steps = round(qty / c.qty_step)
+        if steps > 0:
+            out.append({
+                "i": str(first_id + n), "p": price(at, c), "v": fmt(steps * c.qty_step, 8),
+                "S": side, "T": str(t), "L": str(first_id + n), "isRPI": "no",
+            })  # fmt: skip
+    return out
+
+
+def trade_frame(action: str, c: Contract, rows: list[dict[str, str]], ts: int) -> str:
+    """``{"action":"update","arg":{"instType":"usdt-futures","topic":"publicTrade","symbol":
+    "BTCUSDT"},"data":[{"i":"...","p":"76631.3","v":"0.01","S":"buy","T":"...","L":"...",
+    "isRPI":"no"}],"ts":...}``; a ``snapshot`` (the latest trades) follows a subscribe."""
+    arg = {"instType": c.inst_type, "topic": "publicTrade", "symbol": c.symbol}
+    return encode({"action": action, "arg": arg, "data": rows, "ts": ts})
+
+
 def arg_of(a: Arg) -> dict[str, str]:
     inst_type, topic, symbol = a
     return {"instType": inst_type, "topic": topic} | ({"symbol": symbol} if symbol else {})
@@ -258,7 +290,11 @@ class Session:
         symbol = str(raw.get("symbol", ""))
         if inst_type in self.listed and topic == "liquidation" and not symbol:
             return (inst_type, topic, "")
-        if inst_type in self.listed and topic == "ticker" and symbol in self.listed[inst_type]:
+        if (
+            inst_type in self.listed
+            and topic in ("ticker", "publicTrade")
+            and symbol in self.listed[inst_type]
+        ):
             return (inst_type, topic, symbol)
         return f"instType:{inst_type},topic:{topic},symbol:{symbol} doesn't exist"
 

@@ -3,13 +3,17 @@
 Websocket (``ws_base_url`` = ``ws://<host>:<port>/v5/public``): ``/v5/public/linear`` and
 ``/v5/public/inverse`` (any other path: HTTP 404). Each answers ``subscribe``,
 ``unsubscribe`` and ``ping`` as the venue does (see :mod:`.wire`); topics are
-``tickers.{symbol}`` and ``allLiquidation.{symbol}`` of the symbols listed in that category.
+``tickers.{symbol}``, ``allLiquidation.{symbol}`` and ``publicTrade.{symbol}`` of the symbols
+listed in that category.
 
 * ``tickers``: a ``snapshot`` right after the subscribe ack, then every ``push_interval_s``
   (100 ms, as the venue) a ``delta`` with only the fields that changed. Event times are on
   the push grid; a snapshot carries the time of the state it shows.
 * ``allLiquidation``: every liquidation of the market (complete, never throttled), batched
   per symbol every ``liquidation_interval_s`` (500 ms) as an array.
+* ``publicTrade``: every second, per subscribed symbol, the second's liquidation fills and
+  the market's calm tape (:func:`.wire.trade_rows`): one frame a symbol a second, cheap
+  beside ten ticker deltas.
 * ``adlAlert.{USDT|USDC}`` (linear) and ``adlAlert.inverse``: every second, the simulated
   symbols' ADL state, as the REST ``adlAlert`` answers it (:mod:`.stress_wire`).
 * The server sends no ping frames; clients keep the connection alive with ``op: ping``.
@@ -45,6 +49,9 @@ PATH_PREFIX = "/v5/public/"
 LIQUIDATION_INTERVAL_S = 0.5
 ADL_INTERVAL_S = 1.0
 """``adlAlert.{coin}`` pushes: every second, as the venue's."""
+TRADE_INTERVAL_S = 1.0
+"""``publicTrade`` pushes: the venue's are real time; one batch a second keeps the simulated
+market cheap at thousands of symbols."""
 CS_START = 20_856_433_578
 
 
@@ -94,6 +101,9 @@ class BybitSimulator(VenueServer[_Client]):
         self.pushed: list[LiquidationPrint] = []
         """Liquidations sent to at least one subscriber of their ``allLiquidation`` topic."""
         self._pending: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
+        self._fills: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
+        """Liquidations not yet printed on ``publicTrade``."""
+        self._trade_id = 0
         self.clock.add_listener(self._offer)
         self._http = AsgiServer(self.rest.app)
 
@@ -103,6 +113,7 @@ class BybitSimulator(VenueServer[_Client]):
             self._on_grid(self.push_interval_s, self._push_tickers),
             self._on_grid(self.liquidation_interval_s, self._flush_liquidations),
             self._on_grid(ADL_INTERVAL_S, self._push_adl),
+            self._on_grid(TRADE_INTERVAL_S, self._push_trades),
         ]
 
     # -- websocket -------------------------------------------------------------------------
@@ -174,6 +185,24 @@ class BybitSimulator(VenueServer[_Client]):
         for p in prints:
             if p.symbol in self.contracts:
                 self._pending[p.symbol].append(p)
+                self._fills[p.symbol].append(p)
+
+    def _push_trades(self, ts: int) -> None:
+        """The last second's trades of each symbol, to its ``publicTrade`` subscribers."""
+        fills, self._fills = self._fills, defaultdict(list)
+        subscribed = [c for c in self._clients if c.conn.state is State.OPEN]
+        if not subscribed:
+            return
+        for symbol, contract in self.contracts.items():
+            topic = f"publicTrade.{symbol}"
+            to = [c.conn for c in subscribed if c.session.wants(topic)]
+            if not to:
+                continue
+            mine = sorted(fills.get(symbol, ()), key=lambda p: p.ts_ms)
+            rows = wire.trade_rows(self.market.quote(symbol), contract, ts, mine, self._trade_id)
+            self._trade_id += len(rows)
+            if rows:
+                broadcast(to, wire.trade_frame(symbol, rows, ts))
 
     def _flush_liquidations(self, _tick_ms: int) -> None:
         if not self._pending:

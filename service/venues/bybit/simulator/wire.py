@@ -3,7 +3,7 @@
 What the simulator's server needs to speak like ``stream.bybit.com/v5/public/{linear,inverse}``:
 the request protocol (``subscribe``, ``unsubscribe``, ``ping``) and its answers, the
 ``tickers.{symbol}`` snapshot-then-delta stream, the batched ``allLiquidation.{symbol}``
-frames, and the instrument list. Real frames, for reference::
+frames, the ``publicTrade.{symbol}`` tape, and the instrument list. Real frames, for reference::
 
     {"success":true,"ret_msg":"","conn_id":"3cd84cb1-4d06-4a05-930a-2efe5fc70f0f","req_id":"",
      "op":"subscribe"}
@@ -35,7 +35,7 @@ from typing import Any, Final
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
-from ....simulate.wirekit import DayRange, book_prices, recorded
+from ....simulate.wirekit import DayRange, book_prices, recorded, tape
 from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
 
 CATEGORIES: Final = ("linear", "inverse")
@@ -222,6 +222,36 @@ def liquidation_frame(symbol: str, rows: list[dict[str, Any]], ts: int) -> str:
     return encode({"topic": f"allLiquidation.{symbol}", "type": "snapshot", "ts": ts, "data": rows})
 
 
+def trade_rows(
+    q: Quote, c: Contract, ts: int, liquidations: list[LiquidationPrint], first_id: int
+) -> list[dict[str, Any]]:
+    """One second's ``publicTrade`` entries of a symbol: the liquidations' fills (the
+    liquidated position's close is the taker: a long's close sells), then the calm tape
+    (:func:`~service.simulate.wirekit.tape`) as one taker buy and one taker sell at the top
+    of book. ``S`` is the taker's side; ``v`` base coin (linear) or USD contracts
+    (inverse); ids count up from ``first_id``."""
+    fills = [
+        ("Sell" if p.side is Side.LONG else "Buy", p.qty_base, p.price, p.ts_ms)
+        for p in liquidations
+    ]
+    buy, sell = tape(q)
+    bid, ask = book_prices(q.mark, q.spread_bp, c.tick)
+    fills += [("Buy", buy, ask, ts), ("Sell", sell, bid, ts)]
+    return [
+        {"T": t, "s": c.symbol, "S": side, "v": size(qty, at, c), "p": price(at, c),
+         "L": "ZeroPlusTick" if side == "Buy" else "ZeroMinusTick",
+         "i": f"{c.symbol}-{first_id + n}", "BT": False}
+        for n, (side, qty, at, t) in enumerate(fills)
+        if qty > 0
+    ]  # fmt: skip
+
+
+def trade_frame(symbol: str, rows: list[dict[str, Any]], ts: int) -> str:
+    """``{"topic":"publicTrade.<symbol>","type":"snapshot","ts":...,"data":[{"T":...,"s":...,
+    "S":"Buy","v":"0.01","p":"60000.10","L":"PlusTick","i":"...","BT":false}]}``"""
+    return encode({"topic": f"publicTrade.{symbol}", "type": "snapshot", "ts": ts, "data": rows})
+
+
 def answer(conn_id: str, op: str, req_id: str, *, success: bool = True, msg: str = "") -> str:
     """An answer to a request, in the linear/inverse shape."""
     return encode(
@@ -256,7 +286,7 @@ class Session:
         name, _, symbol = topic.partition(".")
         if name == "adlAlert":
             return symbol in ADL_COINS[self.category]
-        return name in ("tickers", "allLiquidation") and symbol in self.listed
+        return name in ("tickers", "allLiquidation", "publicTrade") and symbol in self.listed
 
     def handle(self, text: str | bytes) -> tuple[str, list[str]]:
         """Answer one client frame; also the topics it newly subscribed."""

@@ -12,8 +12,10 @@ answered with the request's ``id``. Channels ``ticker.{instrument}.{100ms|agg2}`
   average).
 * ``trades``: every ``flush_interval_s``, per instrument, the liquidations since the last
   push (every one: a complete tape), each a trade flagged ``T``, ``M`` or ``MT`` (see
-  :func:`.deribit_wire.flag`), followed by one ordinary trade. Nothing is replayed on
-  subscription. Liquidations with no subscriber are not sent (they stay in :attr:`prints`).
+  :func:`.deribit_wire.flag`), followed by one ordinary trade; and every second the
+  market's calm tape (:func:`.wire.tape_rows`: a taker buy and a taker sell). Nothing is
+  replayed on subscription. Liquidations with no subscriber are not sent (they stay in
+  :attr:`prints`).
 * Heartbeats: after ``public/set_heartbeat`` (interval >= 10 s, divided by
   ``heartbeat_scale`` for fast tests), every interval the server sends a ``heartbeat`` frame
   of type ``heartbeat`` when nothing else went out meanwhile, then a ``test_request``; if
@@ -53,6 +55,9 @@ WS_PATH: Final = "/ws/api/v2"
 HEARTBEAT_CLOSE: Final = (1000, "test_request not answered")
 EIGHT_HOURS_S: Final = 8 * 3600.0
 FIRST_TRADE_ID: Final = 66_460_000
+TAPE_INTERVAL_S: Final = 1.0
+"""The calm tape's pushes: one a contract a second (the venue's ``100ms`` batches would be
+ten; a second's worth keeps the simulated market cheap)."""
 
 
 def _now_us() -> int:
@@ -123,7 +128,11 @@ class DeribitSimulator(VenueServer[_Client]):
         ]
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._push_tickers(), self._every(self.flush_interval_s, self._flush_trades)]
+        return [
+            self._push_tickers(),
+            self._every(self.flush_interval_s, self._flush_trades),
+            self._on_grid(TAPE_INTERVAL_S, self._push_tape),
+        ]
 
     # -- websocket -------------------------------------------------------------------------
 
@@ -219,6 +228,17 @@ class DeribitSimulator(VenueServer[_Client]):
         rows.append(wire.plain_trade_row(quote, c, wall_ms(), *self._next_ids(name)))
         for channel, clients in subscribers.items():
             self._send(clients, wire.notification(channel, rows))
+
+    def _push_tape(self, ts: int) -> None:
+        """Each subscribed contract's calm trades of the second (one notification each)."""
+        for name, c in self.contracts.items():
+            subscribers = self._subscribers("trades", name)
+            if not subscribers:
+                continue
+            ids = [self._next_ids(name), self._next_ids(name)]
+            rows = wire.tape_rows(self.market.quote(name), c, ts, ids)
+            for channel, clients in subscribers.items():
+                self._send(clients, wire.notification(channel, rows))
 
     # -- heartbeats ------------------------------------------------------------------------
 

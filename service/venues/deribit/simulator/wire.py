@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from ....events import Side
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
-from ....simulate.wirekit import book_prices, recorded
+from ....simulate.wirekit import book_prices, recorded, tape
 from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
 
 VERSION: Final = "1.2.26"
@@ -240,6 +240,29 @@ def plain_trade_row(q: Quote, c: Contract, ts_ms: int, trade_id: int, seq: int) 
         "direction": "buy" if trade_id % 2 else "sell",
         "amount": c.contract_size,
     }
+
+
+def tape_rows(
+    q: Quote, c: Contract, ts_ms: int, ids: Iterable[tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """One second's ordinary trades of one contract: the calm tape
+    (:func:`~service.simulate.wirekit.tape`) as a taker buy at the ask and a taker sell at
+    the bid (``amount``: USD on inverse, coin on linear contracts, on the contract's step);
+    ``ids``: a ``(trade_id, trade_seq)`` for each row."""
+    buy, sell = tape(q)
+    bid, ask = book_prices(q.mark, q.spread_bp, c.tick)
+    out: list[dict[str, Any]] = []
+    for (direction, qty, at), (trade_id, seq) in zip(
+        (("buy", buy, ask), ("sell", sell, bid)), ids, strict=False
+    ):
+        out.append({
+            "trade_seq": seq, "trade_id": str(trade_id), "timestamp": ts_ms,
+            "tick_direction": 0 if direction == "buy" else 2, "price": c.price(at),
+            "mark_price": round(q.mark, 4), "instrument_name": c.name,
+            "index_price": round(q.index, 2), "direction": direction,
+            "amount": c.amount(qty, at),
+        })  # fmt: skip
+    return out
 
 
 # -- requests --------------------------------------------------------------------------------

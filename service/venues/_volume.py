@@ -1,0 +1,133 @@
+"""Traded volume per instrument and second, summed from a venue's trade prints.
+
+A venue's trades channel pushes every print (Bybit ``publicTrade``, Bitget ``publicTrade``
+/ ``trade``, Deribit ``trades``): hundreds a second on a busy contract. Storing them would
+multiply the store's load; what the detector needs is how much traded, and on which side.
+So a parser :meth:`Volumes.add`\\ s each print to its instrument's open second, and a second
+becomes one :class:`~service.events.Volume` event once it is closed: at most one event per
+instrument and second, and none for a second without trades (storage is bounded by the
+instruments that trade, not by the prints).
+
+When a second closes: when a print of a later second arrives for the same instrument, or
+when a frame arrives (any channel: tickers keep coming every 100 ms) :data:`CLOSE_AFTER_MS`
+after the second's end, by our receive clock (the venue's batching and the network have
+delivered its prints by then), or at :meth:`Volumes.flush` (the collector stopping). A print
+that arrives after its second was closed is not lost: it counts in the instrument's next
+second (:meth:`Volumes.add`), so an instrument's events stay one a second, in order, which
+the collector's deduplicator relies on (a state-like event is kept only if newer).
+
+Pure: no clock, no I/O. The parser's :meth:`~.base.Parser.parse` calls :meth:`Volumes.due`
+with each frame's receive time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from ..events import Volume
+
+if TYPE_CHECKING:  # (base builds a parser's Volumes)
+    from .base import Instrument
+
+CLOSE_AFTER_MS: Final = 1000
+"""A second's prints are summed until this long after it ended (our receive time): Deribit
+batches its prints every 100 ms, and a venue's clock and the network add a few hundred."""
+_NEVER: Final = 1 << 62
+
+
+class _Second:
+    """One instrument's open second: what its prints add up to so far."""
+
+    __slots__ = ("buy_base", "buy_usd", "inst", "second", "sell_base", "sell_usd", "trades")
+
+    def __init__(self, inst: Instrument, second: int) -> None:
+        self.inst = inst
+        self.second = second
+        self.buy_base = self.buy_usd = self.sell_base = self.sell_usd = 0.0
+        self.trades = 0
+
+
+class Volumes:
+    """The open seconds of one parser's instruments (one per instrument at most)."""
+
+    __slots__ = ("_closed", "_open", "next_due_ms", "venue")
+
+    def __init__(self, venue: str) -> None:
+        self.venue = venue
+        self._open: dict[str, _Second] = {}
+        self._closed: dict[str, int] = {}
+        """Per symbol, the last second reported: a later print never reopens it."""
+        self.next_due_ms = _NEVER
+        """The receive time from which :meth:`due` has a second to close (a bound: checked
+        with one comparison a frame)."""
+
+    def add(
+        self, inst: Instrument, ts_ms: int, taker_buy: bool, quantity: float, price: float,
+        recv_ms: int,
+    ) -> Volume | None:  # fmt: skip
+        """Count one print of ``quantity`` native units at ``price``, by a buying taker when
+        ``taker_buy``, at the venue's ``ts_ms``. Returns the instrument's previous second when
+        this print is of a later one (it is closed: no print can follow it in order)."""
+        second = ts_ms // 1000
+        symbol = inst.symbol
+        closed = self._closed.get(symbol)
+        if closed is not None and second <= closed:
+            second = closed + 1  # late for its second: it counts in the next one
+        cur = self._open.get(symbol)
+        out = None
+        if cur is None or cur.second < second:
+            if cur is not None:
+                out = self._close(cur, recv_ms)
+            cur = self._open[symbol] = _Second(inst, second)
+            due = (second + 1) * 1000 + CLOSE_AFTER_MS
+            if due < self.next_due_ms:
+                self.next_due_ms = due
+        # (a print of an earlier second than the open one, out of order: counted in it)
+        usd = inst.notional_usd(quantity, price)
+        base = inst.base_units(quantity, price)
+        if taker_buy:
+            cur.buy_base += base
+            cur.buy_usd += usd
+        else:
+            cur.sell_base += base
+            cur.sell_usd += usd
+        cur.trades += 1
+        return out
+
+    def due(self, recv_ms: int) -> list[Volume]:
+        """The seconds that ended :data:`CLOSE_AFTER_MS` or more before ``recv_ms``, closed
+        (call it when ``recv_ms >= next_due_ms``)."""
+        out: list[Volume] = []
+        nxt = _NEVER
+        cutoff = (recv_ms - CLOSE_AFTER_MS) // 1000  # seconds before this one have ended
+        for symbol, cur in list(self._open.items()):
+            if cur.second < cutoff:
+                del self._open[symbol]
+                out.append(self._close(cur, recv_ms))
+            else:
+                nxt = min(nxt, (cur.second + 1) * 1000 + CLOSE_AFTER_MS)
+        self.next_due_ms = nxt
+        return out
+
+    def flush(self, recv_ms: int) -> list[Volume]:
+        """Every open second, closed now (the collector stopping: what was counted is kept)."""
+        out = [self._close(cur, recv_ms) for cur in self._open.values()]
+        self._open.clear()
+        self.next_due_ms = _NEVER
+        return out
+
+    def _close(self, cur: _Second, recv_ms: int) -> Volume:
+        inst = cur.inst
+        self._closed[inst.symbol] = cur.second
+        return Volume(
+            venue=self.venue,
+            symbol=inst.symbol,
+            base=inst.base,
+            ts_ms=cur.second * 1000,
+            recv_ms=recv_ms,
+            taker_buy_base=cur.buy_base,
+            taker_buy_usd=cur.buy_usd,
+            taker_sell_base=cur.sell_base,
+            taker_sell_usd=cur.sell_usd,
+            trades=cur.trades,
+        )
