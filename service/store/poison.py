@@ -28,7 +28,7 @@ import msgspec
 import structlog
 from redis.exceptions import ResponseError
 
-from ..events import BookTop, Event, FundingRate, Liquidation, MarkPrice, OpenInterest
+from ..events import BookDepth, BookTop, Event, FundingRate, Liquidation, MarkPrice, OpenInterest
 from ..events import decode as decode_event
 from ..health import HealthSnapshot
 from ..scores import Pressure, Transition
@@ -124,6 +124,11 @@ def event_problem(e: Event) -> str | None:
         return _negative(
             bid_price=e.bid_price, ask_price=e.ask_price, bid_base=e.bid_base,
             ask_base=e.ask_base, bid_usd=e.bid_usd, ask_usd=e.ask_usd,
+        )  # fmt: skip
+    if isinstance(e, BookDepth):
+        return _negative(
+            mid=e.mid, bid_usd_0p5=e.bid_usd_0p5, bid_usd_1=e.bid_usd_1, bid_usd_2=e.bid_usd_2,
+            ask_usd_0p5=e.ask_usd_0p5, ask_usd_1=e.ask_usd_1, ask_usd_2=e.ask_usd_2,
         )  # fmt: skip
     assert isinstance(e, FundingRate)
     return _time_problem(next_funding_ms=e.next_funding_ms) or _negative(interval_h=e.interval_h)
