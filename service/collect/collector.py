@@ -236,12 +236,20 @@ class VenueCollector:
 
     def _follow_connections(self) -> None:
         """Start a supervisor for each connection the metadata now asks for; close open
-        connections whose subscription changed (they reconnect with the new one); a
-        connection no longer asked for ends at its next reconnect (see :meth:`_supervise`)."""
+        connections whose subscription changed (they reconnect with the new one) and those
+        no longer asked for (their supervisor retires at the reconnect, see
+        :meth:`_supervise`): an order book connection whose category left the depth set."""
         assert self._tg is not None
         if self._parser().wanted == set():
             return  # a shard that owns none of this venue's instruments: nothing to connect
-        for conn in self.venue.connections(self.markets):
+        asked = self.venue.connections(self.markets)
+        names = {conn.name for conn in asked}
+        for name, (_, ws) in list(self._open.items()):
+            if name not in names:
+                log.info("connection no longer needed; closing", venue=self.venue.id,
+                         connection=name)  # fmt: skip
+                self._tg.create_task(ws.close(code=1000, reason="unsubscribed"))
+        for conn in asked:
             if conn.name not in self._connected:
                 self._connected[conn.name] = False
                 self._tg.create_task(
