@@ -51,6 +51,9 @@ class DepthBook:
     key: tuple[float, float, float] | None = None
     bids: dict[str, str] = field(default_factory=dict)
     asks: dict[str, str] = field(default_factory=dict)
+    grids: dict[int, tuple[tuple[int, str], dict[str, str]]] = field(default_factory=dict)
+    """Per side (-1 bids, 1 asks), the grid levels behind the best one and what they were
+    built for (the first grid point, the size): rebuilt only when one of them moves."""
 
     def update(self, q: Quote) -> tuple[list[list[str]], list[list[str]]] | None:
         """Move to ``q``: the levels that changed (bids, asks; size ``"0"``: gone), ``None``
@@ -81,8 +84,11 @@ class DepthBook:
         start = (math.floor if way < 0 else math.ceil)(best / step)
         if start * step == best:
             start += way
-        prices = [best] + [(start + way * i) * step for i in range(self.levels - 1)]
-        return {price(p, c): qty for p in prices if p > 0}
+        built = self.grids.get(way)
+        if built is None or built[0] != (start, qty):
+            prices = [(start + way * i) * step for i in range(self.levels - 1)]
+            built = self.grids[way] = ((start, qty), {price(p, c): qty for p in prices if p > 0})
+        return {price(best, c): qty, **built[1]}
 
     def frame(self, kind: str, ts: int, b: list[list[str]], a: list[list[str]]) -> str:
         """``{"topic":"orderbook.<depth>.<symbol>","type":<kind>,"ts":...,"data":{"s":...,
