@@ -67,3 +67,28 @@ async def test_the_top_n_by_open_interest_get_books_that_thin_through_the_cascad
     others = set(SYMBOLS) - set(top) - {"DOGEUSDT"}
     for symbol in others:
         assert await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH) == [], symbol
+
+
+async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
+    redis_client: aioredis.Redis,
+) -> None:
+    depth = DepthSettings(symbols=["BTCUSDT"])  # a list: no ranking, a book at once
+    async with (
+        BybitSimulator(seed=3, time_scale=5.0, start_s=22) as sim,
+        running(Bybit(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
+    ):
+        await until(lambda: Kind.BOOK_DEPTH in collector.latest.get("BTCUSDT", {}))
+        reconnects = collector.health.reconnects_total
+        sim.book_gap("BTCUSDT")
+        await until(lambda: collector.health.parse_errors.get("orderbook_gap") == 1)
+        gap_ms = collector.latest["BTCUSDT"][Kind.BOOK_DEPTH].ts_ms
+
+        def healed() -> bool:
+            newest = collector.latest["BTCUSDT"][Kind.BOOK_DEPTH]
+            return newest.ts_ms > gap_ms + 1000
+
+        await until(healed)
+        errors = collector.health.parse_errors
+        assert errors.get("orderbook_gap") == 1  # the new snapshot's book follows again
+        assert collector.health.reconnects_total == reconnects  # resubscribed, not reconnected
+        assert set(collector._open) == {"linear-1", "inverse-1", "linear-depth"}
