@@ -44,11 +44,11 @@ async def test_the_top_n_by_open_interest_get_books_that_thin_through_the_cascad
         await until(lambda: sim.market.elapsed_s >= 50, within=30)
         assert collector.health.parse_errors == {}
         assert venue.depth_symbols == set(top)  # the ranking holds: no churn
-        # Another set: the depth connection reconnects with it, the others stay up.
+        # Another ranking: the depth connections reconnect with it, the others stay up.
         reconnects = collector.health.reconnects_total
-        venue.depth_symbols = frozenset({"DOGEUSDT"})
-        collector._follow_connections()
-        await until(lambda: "linear-depth" in collector._open and len(collector._open) == 3)
+        monkeypatch.setattr(collector_module, "rank", lambda *_: frozenset({"DOGEUSDT"}))
+        await until(lambda: venue.depth_symbols == {"DOGEUSDT"})
+        await until(lambda: set(collector._open) == {"linear-1", "inverse-1", "linear-depth"})
         await asyncio.sleep(1.5)
         assert collector.health.reconnects_total - reconnects <= 2  # the depth ones only
         assert set(collector._open) == {"linear-1", "inverse-1", "linear-depth"}

@@ -279,3 +279,15 @@ def test_a_resync_unsubscribes_then_subscribes_the_books() -> None:
         ("unsubscribe", ["orderbook.200.BTCUSDT", "orderbook.200.ETHUSDT"]),
         ("subscribe", ["orderbook.200.BTCUSDT", "orderbook.200.ETHUSDT"]),
     ]
+
+
+def test_a_new_snapshot_reports_no_sooner_than_a_second_after_the_last_report() -> None:
+    parser = BybitParser(VENUE, MARKETS, None)
+    t0 = 1_700_000_000_000
+    b, a = [["100", "1"]], [["101", "1"]]
+    assert len(parser.parse(_frame("snapshot", t0, 10, b, a), recv_ms=1)) == 1
+    # Resubscribed (a gap, a reconnect): the new snapshot 300 ms on is applied, not reported.
+    assert parser.parse(_frame("snapshot", t0 + 300, 50, b, [["102", "1"]]), recv_ms=2) == []
+    assert parser.books["BTCUSDT"].asks == {102.0: 1.0}
+    d = _depth(parser.parse(_frame("delta", t0 + 1000, 51, [], []), recv_ms=3))
+    assert d.mid == 101.0

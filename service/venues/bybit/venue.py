@@ -311,6 +311,9 @@ class BybitParser(Parser):
         """Per symbol, the ADL level last handed on and when (receive time)."""
         self.books: dict[str, Book] = {}
         """The order books followed (``orderbook.*``), by symbol."""
+        self.depth_reported_ms: dict[str, int] = {}
+        """When each symbol's depth was last reported: a book that replaces a dropped one
+        (a resubscription, a reconnect) reports no sooner than a second after it."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if (env := self._decoded(_envelope, frame)) is None:
@@ -402,6 +405,7 @@ class BybitParser(Parser):
         book = self.books.get(data.s)
         if env.type == "snapshot":  # the first, or a new one (u == 1: Bybit restarted)
             book = self.books[data.s] = Book(data.u)
+            book.reported_ms = self.depth_reported_ms.get(data.s, book.reported_ms)
         elif book is None:
             self.stats.error(self.venue, BOOK_UNSYNCED, data.s)
             return []
@@ -419,6 +423,7 @@ class BybitParser(Parser):
             if book.bids and book.asks:  # both sides, yet no depth: crossed
                 return self._drop_book(data.s, BOOK_CROSSED, data.s)
             return []  # a side emptied: no mid until it is quoted again
+        self.depth_reported_ms[data.s] = env.ts
         return [depth]
 
     def _drop_book(self, symbol: str, reason: str, detail: object) -> list[Event]:
