@@ -296,8 +296,13 @@ class VenueCollector:
 
     async def _resync(self, ws: ClientConnection, parser: Parser, conn: Connection) -> None:
         """Ask the venue, on the connection that delivered the gap, for fresh snapshots of
-        the books the parser dropped (it counted why)."""
-        symbols, parser.resync = sorted(parser.resync), set()
+        the books the parser dropped (it counted why), of the symbols still in the depth set
+        (a straggling delta of one that left it asks for nothing)."""
+        followed = self.venue.depth_symbols
+        symbols = sorted(s for s in parser.resync if s in followed)
+        parser.resync = set()
+        if not symbols:
+            return
         log.info("order books resubscribed", venue=self.venue.id, connection=conn.name,
                  symbols=symbols[:20])  # fmt: skip
         for message in self.venue.resubscribe(symbols):

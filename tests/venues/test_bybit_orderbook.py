@@ -291,3 +291,15 @@ def test_a_new_snapshot_reports_no_sooner_than_a_second_after_the_last_report() 
     assert parser.books["BTCUSDT"].asks == {102.0: 1.0}
     d = _depth(parser.parse(_frame("delta", t0 + 1000, 51, [], []), recv_ms=3))
     assert d.mid == 101.0
+
+
+def test_deltas_without_a_book_ask_for_a_snapshot_every_few_seconds() -> None:
+    """A resubscription lost with its connection, or a rotation's successor whose book the old
+    connection's last deltas dropped: the deltas keep asking, at most every 5 s."""
+    parser = BybitParser(VENUE, MARKETS, None)
+    t0 = 1_700_000_000_000
+    for i, recv in enumerate((0, 1000, 4999, 5000)):
+        parser.resync.clear()
+        parser.parse(_frame("delta", t0 + recv, 100 + i, [], []), recv_ms=t0 + recv)
+        assert parser.resync == ({"BTCUSDT"} if recv in (0, 5000) else set()), recv
+    assert parser.stats.errors == {"orderbook_delta_before_snapshot": 4}

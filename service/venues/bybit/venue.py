@@ -50,7 +50,8 @@ Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exch
   (size ``"0"``: the level is gone). ``u`` is the update id, "a sequence": a delta whose
   ``u`` is not the last one plus one (a gap, or one going backwards) means levels were
   missed: the book is dropped, counted (``orderbook_gap``) and resubscribed
-  (:meth:`Bybit.resubscribe`: unsubscribe, then subscribe, which sends a new snapshot). A
+  (:meth:`Bybit.resubscribe`: unsubscribe, then subscribe, which sends a new snapshot);
+  deltas while a book has no snapshot ask again, every :data:`RESYNC_EVERY_MS`. A
   snapshot always replaces the book; ``u == 1`` is one sent after a restart of Bybit's
   service. ``seq`` (the cross sequence) and ``cts`` (the matching engine's time) are not
   read; the event's time is ``ts``. Each book reports a :class:`~...events.BookDepth` at
@@ -221,6 +222,10 @@ BOOK_GAP: Final = "orderbook_gap"
 """A delta whose ``u`` does not follow the book's: the book is dropped and resubscribed."""
 BOOK_UNSYNCED: Final = "orderbook_delta_before_snapshot"
 """A delta for a book that has no snapshot (dropped, waiting for the resubscription's)."""
+RESYNC_EVERY_MS: Final = 5000
+"""A book without a snapshot is asked for one at most this often: deltas keep coming for it
+(a resubscription lost with its connection, a rotation's successor whose book the old
+connection's last deltas dropped) until one comes."""
 BOOK_CROSSED: Final = "orderbook_crossed"
 """A book whose best bid reached its best ask: levels were missed; dropped, resubscribed."""
 
@@ -311,6 +316,8 @@ class BybitParser(Parser):
         """Per symbol, the ADL level last handed on and when (receive time)."""
         self.books: dict[str, Book] = {}
         """The order books followed (``orderbook.*``), by symbol."""
+        self.resync_asked_ms: dict[str, int] = {}
+        """When a fresh snapshot of each symbol's book was last asked for (receive time)."""
         self.depth_reported_ms: dict[str, int] = {}
         """When each symbol's depth was last reported: a book that replaces a dropped one
         (a resubscription, a reconnect) reports no sooner than a second after it."""
@@ -408,30 +415,41 @@ class BybitParser(Parser):
             book.reported_ms = self.depth_reported_ms.get(data.s, book.reported_ms)
         elif book is None:
             self.stats.error(self.venue, BOOK_UNSYNCED, data.s)
+            self._ask_snapshot(data.s, recv_ms)
             return []
         elif data.u != book.update_id + 1:
-            return self._drop_book(data.s, BOOK_GAP, f"{data.s} u {book.update_id} -> {data.u}")
+            detail = f"{data.s} u {book.update_id} -> {data.u}"
+            return self._drop_book(data.s, BOOK_GAP, detail, recv_ms)
         book.update_id = data.u
         try:
             book.apply(data.b, data.a)
         except ParseError as exc:
-            return self._drop_book(data.s, exc.reason, frame)
+            return self._drop_book(data.s, exc.reason, frame, recv_ms)
         if not book.due(env.ts):
             return []
         depth = book.depth(self.venue, inst, env.ts, recv_ms, levels)
         if depth is None:
             if book.bids and book.asks:  # both sides, yet no depth: crossed
-                return self._drop_book(data.s, BOOK_CROSSED, data.s)
+                return self._drop_book(data.s, BOOK_CROSSED, data.s, recv_ms)
             return []  # a side emptied: no mid until it is quoted again
         self.depth_reported_ms[data.s] = env.ts
         return [depth]
 
-    def _drop_book(self, symbol: str, reason: str, detail: object) -> list[Event]:
+    def _drop_book(self, symbol: str, reason: str, detail: object, recv_ms: int) -> list[Event]:
         """Forget ``symbol``'s book, count ``reason``, ask for a fresh snapshot."""
         del self.books[symbol]
-        self.resync.add(symbol)
         self.stats.error(self.venue, reason, detail)
+        self.resync_asked_ms.pop(symbol, None)
+        self._ask_snapshot(symbol, recv_ms)
         return []
+
+    def _ask_snapshot(self, symbol: str, recv_ms: int) -> None:
+        """Ask (:attr:`resync`) for a fresh snapshot of ``symbol``'s book, unless that was
+        done within :data:`RESYNC_EVERY_MS`."""
+        asked = self.resync_asked_ms.get(symbol)
+        if asked is None or recv_ms - asked >= RESYNC_EVERY_MS:
+            self.resync_asked_ms[symbol] = recv_ms
+            self.resync.add(symbol)
 
     def _liquidations(self, rows: list[_LiquidationRow], recv_ms: int) -> list[Event]:
         out: list[Event] = []
