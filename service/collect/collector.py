@@ -393,6 +393,8 @@ class VenueCollector:
             handed_over = False
             try:
                 pong, recv, parser = conn.pong, ws.recv, self._parser()
+                if conn.own_parser:
+                    parser = self.venue.session_parser(parser)
                 while True:
                     # Bytes, not str: the parsers decode JSON from bytes, so a text frame is
                     # not decoded from UTF-8 first (invalid UTF-8 is the parser's counted
@@ -403,7 +405,7 @@ class VenueCollector:
                         break  # a normal close (1000/1001): what `async for` would end on
                     if pong is None or len(frame) > MAX_PONG_LEN or pong not in _text(frame):
                         live.last_frame = self.clock()  # data, not the answer to our ping
-                    if self._on_frame(frame) and ready is not None:
+                    if self._on_frame(frame, parser) and ready is not None:
                         ready.set()
                     if parser.resync:
                         await self._resync(ws, parser, conn)
@@ -480,9 +482,10 @@ class VenueCollector:
                 await ws.close(code=1001, reason="stale feed")
                 return
 
-    def _on_frame(self, frame: str | bytes) -> bool:
-        """Parse, check, deduplicate and hand over one frame; True when it carried new
-        events. Never raises on what the venue sent (the parser counts and drops it)."""
+    def _on_frame(self, frame: str | bytes, parser: Parser) -> bool:
+        """Parse (with the session's ``parser``), check, deduplicate and hand over one frame;
+        True when it carried new events. Never raises on what the venue sent (the parser
+        counts and drops it)."""
         recv = now_ms()
         self.health.messages_total += 1
         self.health.last_message_ms = recv
@@ -491,7 +494,6 @@ class VenueCollector:
             drift.frames += 1
             if drift.frames >= drift.next_sample:
                 drift.inspect(frame)
-        parser = self._parser()
         events = parser.parse(frame, recv)
         if parser.stress:
             stress = parser.take_stress()

@@ -239,6 +239,10 @@ class Connection:
     data for the watchdog: a feed that only answers pings has stalled."""
     headers: tuple[tuple[str, str], ...] = ()
     """Extra HTTP headers of the websocket handshake (Gate.io's ``X-Gate-Size-Decimal``)."""
+    own_parser: bool = False
+    """Each session of this connection parses with a parser of its own
+    (:meth:`Venue.session_parser`): its frames carry state tied to the session (an order
+    book's update ids), which a rotation's overlap of two sessions would otherwise mix."""
 
 
 def ping_text(conn: Connection) -> str | None:
@@ -317,6 +321,13 @@ class Venue(ABC):
         if not self.default_depth_levels or (depth.top_n == 0 and not depth.symbols):
             return 0
         return depth.levels or self.default_depth_levels
+
+    def session_parser(self, shared: Parser) -> Parser:
+        """A parser for one session of an :attr:`~Connection.own_parser` connection: a new
+        one, counting what it drops in ``shared``'s stats."""
+        parser = self.new_parser(shared.markets, shared.wanted)
+        parser.stats = shared.stats
+        return parser
 
     def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:
         """The messages that make the venue send a fresh order book snapshot of

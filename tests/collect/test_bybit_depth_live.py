@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 
 import pytest
 import redis.asyncio as aioredis
@@ -92,3 +93,24 @@ async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
         assert errors.get("orderbook_gap") == 1  # the new snapshot's book follows again
         assert collector.health.reconnects_total == reconnects  # resubscribed, not reconnected
         assert set(collector._open) == {"linear-1", "inverse-1", "linear-depth"}
+
+
+async def test_books_follow_through_connection_rotations(redis_client: aioredis.Redis) -> None:
+    """Make-before-break overlaps two sessions of the depth connection: each keeps books of its
+    own (their update ids are the session's), so the overlap counts no gap, and the reports
+    stay one a second."""
+    depth = DepthSettings(symbols=["BTCUSDT"])
+    async with (
+        BybitSimulator(seed=3, time_scale=5.0, start_s=22) as sim,
+        running(
+            Bybit(settings_for(sim, SYMBOLS, depth=depth)), redis_client, max_connection_age_s=2.0
+        ) as collector,
+    ):
+        await until(lambda: Kind.BOOK_DEPTH in collector.latest.get("BTCUSDT", {}))
+        await asyncio.sleep(7.0)  # three rotations or so of every connection
+        newest = collector.latest["BTCUSDT"][Kind.BOOK_DEPTH].recv_ms
+        assert time.time() * 1000 - newest < 2500  # still reported once a second
+        assert collector.health.parse_errors == {}
+    depths = await stored(redis_client, VENUE, "BTCUSDT", Kind.BOOK_DEPTH)
+    times = [d.ts_ms for d in depths]
+    assert all(b - a >= 1000 for a, b in itertools.pairwise(times))

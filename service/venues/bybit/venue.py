@@ -51,7 +51,9 @@ Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exch
   ``u`` is not the last one plus one (a gap, or one going backwards) means levels were
   missed: the book is dropped, counted (``orderbook_gap``) and resubscribed
   (:meth:`Bybit.resubscribe`: unsubscribe, then subscribe, which sends a new snapshot);
-  deltas while a book has no snapshot ask again, every :data:`RESYNC_EVERY_MS`. A
+  deltas while a book has no snapshot ask again, every :data:`RESYNC_EVERY_MS`. Each session
+  of a depth connection has books of its own (:attr:`~..base.Connection.own_parser`: a
+  rotation's overlap would mix two sessions' deltas). A
   snapshot always replaces the book; ``u == 1`` is one sent after a restart of Bybit's
   service. ``seq`` (the cross sequence) and ``cts`` (the matching engine's time) are not
   read; the event's time is ``ts``. Each book reports a :class:`~...events.BookDepth` at
@@ -622,9 +624,18 @@ class Bybit(CcxtBackedVenue):
                         ping=PING,
                         ping_interval_s=PING_INTERVAL_S,
                         pong=PONG_MARKER,
+                        own_parser=True,  # a session's books: their u is the session's
                     )
                 )
         return out
+
+    def session_parser(self, shared: Parser) -> Parser:
+        """A depth session's parser: books of its own, the time of each symbol's last report
+        shared (at most one a second whatever the sessions)."""
+        parser = super().session_parser(shared)
+        if isinstance(parser, BybitParser) and isinstance(shared, BybitParser):
+            parser.depth_reported_ms = shared.depth_reported_ms
+        return parser
 
     def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:
         """Unsubscribe then subscribe the books of ``symbols``: Bybit answers the subscribe
