@@ -126,6 +126,36 @@ class StressSettings(_Section):
     to show its cascade."""
 
 
+class DepthSettings(_Section):
+    """A venue's order book depth (``book_depth`` events: USD within 0.5, 1 and 2 % of mid),
+    for venues whose module reads an order book channel (Bybit); ignored for the others.
+    Depth is costly for every symbol at once (a book per symbol, ten deltas a second), so it
+    covers a set: the given :attr:`symbols`, else the top :attr:`top_n` by open interest."""
+
+    top_n: Annotated[int, Field(ge=0, le=200)] = 20
+    """The instruments with the most open interest (USD) get a book; 0: no depth. The ranking
+    follows the open interest the collector holds, re-ranked every :attr:`rerank_s`."""
+    symbols: list[str] | None = None
+    """Native symbols to follow instead of the ranking (still within the venue's
+    ``symbols``)."""
+    rerank_s: Annotated[float, Field(ge=1)] = 60.0
+    """How often the ranking is taken again (a change reconnects only the depth
+    connection)."""
+    levels: Annotated[int, Field(gt=0)] | None = None
+    """Levels a side of the venue's book channel (Bybit: 50, 200 or the deeper one its docs
+    list); ``None``: the venue module's default (Bybit 200, every 100 ms)."""
+    hysteresis: Annotated[float, Field(ge=0, le=1)] = 0.1
+    """An instrument outside the set replaces the smallest one inside only when its open
+    interest is this much larger (0.1: 10 %): a symbol at the edge does not churn."""
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+
 class VenueSettings(_Section):
     """One venue. URLs left unset take the venue module's production defaults."""
 
@@ -150,6 +180,8 @@ class VenueSettings(_Section):
     """Traded volume per second from the venue's trades channel, where its module reads one
     (Bybit, Bitget: one more channel per symbol; Deribit: the trades it reads for
     liquidations). Off: no trades channel is subscribed for it and no volume is stored."""
+    depth: DepthSettings = Field(default_factory=DepthSettings)
+    """Order book depth, where the venue's module reads a book (Bybit)."""
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -229,6 +261,7 @@ DEFAULT_RETENTION_S: Final[dict[Kind, float]] = {
     Kind.MARK: 6 * 3600.0,
     Kind.BOOK_TOP: 6 * 3600.0,
     Kind.VOLUME: 6 * 3600.0,
+    Kind.BOOK_DEPTH: 6 * 3600.0,
 }
 
 

@@ -38,6 +38,7 @@ class Kind(enum.StrEnum):
     MARK = "mark"
     BOOK_TOP = "book_top"
     VOLUME = "volume"
+    BOOK_DEPTH = "book_depth"
 
 
 class Side(enum.StrEnum):
@@ -137,7 +138,46 @@ class Volume(_Event, frozen=True, gc=False, kw_only=True, tag=Kind.VOLUME.value)
     """The trade prints summed (a venue's print may be several fills of one taker order)."""
 
 
-Event = Liquidation | FundingRate | OpenInterest | MarkPrice | BookTop | Volume
+DEPTH_BANDS_PCT: Final = (0.5, 1.0, 2.0)
+"""The bands of :class:`BookDepth`, in % of mid on each side."""
+
+
+class BookDepth(_Event, frozen=True, gc=False, kw_only=True, tag=Kind.BOOK_DEPTH.value):
+    """The USD resting in an instrument's order book within 0.5 %, 1 % and 2 % of mid on each
+    side (liquidity: books thin out before a cascade moves price further per dollar
+    liquidated). From the venue's order book channel, for a configured set of instruments
+    (by default the top N by open interest), at most one a second per instrument. Sizes
+    valued as a liquidation's (linear: base x price; inverse: contracts x contract size in
+    USD), each level at its own price.
+
+    A venue sends only its best levels (Bybit: 200 a side), so a band can reach past the
+    deepest level received: :attr:`bid_reach_pct` and :attr:`ask_reach_pct` say how far the
+    figures are complete, and a band beyond them is a lower bound (:meth:`exact`)."""
+
+    mid: float
+    """``(best bid + best ask) / 2``."""
+    bid_usd_0p5: float
+    """USD of the bids priced at or above ``mid x (1 - 0.5 %)``."""
+    bid_usd_1: float
+    bid_usd_2: float
+    ask_usd_0p5: float
+    """USD of the asks priced at or below ``mid x (1 + 0.5 %)``."""
+    ask_usd_1: float
+    ask_usd_2: float
+    bid_reach_pct: float
+    """How far below mid, in % of mid, the received bids reach: the deepest level's
+    distance. A band wider than this is a lower bound (a book thinner than the venue's depth
+    may in truth be complete: it is still flagged, never overstated)."""
+    ask_reach_pct: float
+    """The same above mid for the asks."""
+
+    def exact(self, side: str, band_pct: float) -> bool:
+        """Whether the ``side`` (``bid`` or ``ask``) figure of ``band_pct`` is complete (the
+        received levels reach the band's edge), not a lower bound."""
+        return (self.bid_reach_pct if side == "bid" else self.ask_reach_pct) >= band_pct
+
+
+Event = Liquidation | FundingRate | OpenInterest | MarkPrice | BookTop | Volume | BookDepth
 
 KIND_OF: Final[dict[type[_Event], Kind]] = {
     Liquidation: Kind.LIQUIDATION,
@@ -146,6 +186,7 @@ KIND_OF: Final[dict[type[_Event], Kind]] = {
     MarkPrice: Kind.MARK,
     BookTop: Kind.BOOK_TOP,
     Volume: Kind.VOLUME,
+    BookDepth: Kind.BOOK_DEPTH,
 }
 
 encode = msgspec.json.Encoder().encode

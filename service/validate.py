@@ -34,6 +34,7 @@ from .events import (
     STRESS_KIND_OF,
     AdlRisk,
     Basis,
+    BookDepth,
     BookTop,
     Event,
     FundingRate,
@@ -154,6 +155,19 @@ def all_valid(events: Sequence[HandoffEvent]) -> bool:
                 and 0 <= e.trades < MAX_VALUE
             ):
                 return False
+        elif t is BookDepth:
+            if not (
+                0.0 < e.mid < MAX_VALUE
+                and 0.0 <= e.bid_usd_0p5 < MAX_VALUE
+                and 0.0 <= e.bid_usd_1 < MAX_VALUE
+                and 0.0 <= e.bid_usd_2 < MAX_VALUE
+                and 0.0 <= e.ask_usd_0p5 < MAX_VALUE
+                and 0.0 <= e.ask_usd_1 < MAX_VALUE
+                and 0.0 <= e.ask_usd_2 < MAX_VALUE
+                and 0.0 <= e.bid_reach_pct < MAX_VALUE
+                and 0.0 <= e.ask_reach_pct < MAX_VALUE
+            ):
+                return False
         elif t in STRESS_KIND_OF:  # an ADL level, a pool, a positioning or basis figure
             if not all(-MAX_VALUE < x < MAX_VALUE for x in _stress_numbers(e)):
                 return False
@@ -213,6 +227,10 @@ def _reason(ev: HandoffEvent) -> str:
     elif isinstance(ev, Volume):
         sizes = [ev.taker_buy_base, ev.taker_buy_usd, ev.taker_sell_base, ev.taker_sell_usd]
         sizes.append(float(ev.trades))
+    elif isinstance(ev, BookDepth):
+        prices = [ev.mid]
+        sizes = [ev.bid_usd_0p5, ev.bid_usd_1, ev.bid_usd_2, ev.bid_reach_pct]
+        sizes += [ev.ask_usd_0p5, ev.ask_usd_1, ev.ask_usd_2, ev.ask_reach_pct]
     else:
         prices, sizes = [ev.price], [ev.quantity, ev.quantity_base, ev.notional_usd]
     if not all(math.isfinite(x) for x in (*prices, *sizes, *rates)):

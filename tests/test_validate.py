@@ -10,6 +10,7 @@ import pytest
 import structlog
 
 from service.events import (
+    BookDepth,
     BookTop,
     Event,
     FundingRate,
@@ -67,9 +68,18 @@ def volume(**kw: Any) -> Volume:
     return Volume(**(COMMON | fields | kw))
 
 
+def book_depth(**kw: Any) -> BookDepth:
+    fields = {"mid": 100.0, "bid_usd_0p5": 1e3, "bid_usd_1": 2e3, "bid_usd_2": 3e3,
+              "ask_usd_0p5": 1e3, "ask_usd_1": 1e3, "ask_usd_2": 4e3, "bid_reach_pct": 0.3,
+              "ask_reach_pct": 2.5}  # fmt: skip
+    return BookDepth(**(COMMON | fields | kw))
+
+
 VALID = [
     mark(),
     volume(),
+    book_depth(),
+    book_depth(bid_usd_0p5=0.0, bid_usd_1=0.0, bid_usd_2=0.0, bid_reach_pct=0.0),
     book_top(),
     book_top(bid_price=100.0, ask_price=100.0, spread_bp=0.0),  # locked, for an instant
     book_top(bid_base=0.0, bid_usd=0.0),
@@ -129,6 +139,11 @@ INVALID = [
     (volume(taker_buy_base=-1.0), "negative"),
     (volume(trades=-1), "negative"),
     (volume(taker_buy_usd=1e19), "too_large"),
+    (book_depth(ask_usd_1=NAN), "non_finite"),
+    (book_depth(bid_reach_pct=INF), "non_finite"),
+    (book_depth(bid_usd_2=-1.0), "negative"),
+    (book_depth(mid=0.0), "bad_price"),
+    (book_depth(ask_usd_2=1e19), "too_large"),
 ]
 
 

@@ -21,7 +21,10 @@ The collector is venue-independent: everything venue-specific comes from its
 * the passive drift check (:mod:`.drift`): every ``drift_check_s``, the channels silent for
   longer than their documented rate allows and the fields that differ from what the parser
   knows, into the health snapshot;
-* the health publisher: a snapshot to Redis every second.
+* the health publisher: a snapshot to Redis every second;
+* for a venue that reads order books, the depth ranking (:mod:`.depth`): which instruments'
+  books to follow, re-taken every ``depth.rerank_s``; a book whose updates have a gap is
+  resubscribed on its connection (:attr:`~service.venues.base.Parser.resync`).
 """
 
 from __future__ import annotations
@@ -51,13 +54,14 @@ from ..aio import checkpoint
 from ..backoff import Backoff
 from ..config import CollectSettings
 from ..errors import DATA_ERRORS
-from ..events import KIND_OF, Event, Kind, Liquidation, Side, StressEvent, decode
+from ..events import KIND_OF, Event, Kind, Liquidation, OpenInterest, Side, StressEvent, decode
 from ..store import keys
 from ..store.writer import EventSink
 from ..validate import Boundary
 from ..venues import SHAPES
 from ..venues.base import Connection, Instrument, Parser, Venue, now_ms, ping_text
 from ..venues.dedup import Deduplicator
+from .depth import rank
 from .drift import DriftMonitor
 from .health import VenueHealth, write_health
 
@@ -79,6 +83,9 @@ TOO_BIG = "too_big"
 """The parse-error reason of a frame over the venue's ``max_frame_bytes`` (the connection
 is closed with 1009 by the websocket client, and reconnects)."""
 ROTATION_RETRY_S = 60.0
+FIRST_RANK_S = 5.0
+"""The first depth ranking waits this long for the open interest (a ticker snapshot on
+subscribe brings every symbol's), and is retried as often until some is known."""
 MAX_PONG_LEN = 256
 
 
@@ -146,6 +153,9 @@ class VenueCollector:
         checkpoint()  # a stop during that read, which redis-py may have swallowed (see there)
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
+            if self.venue.depth_levels:
+                self.venue.depth_symbols = self._depth_choice()
+                tg.create_task(self._follow_depth(), name=f"{self.venue.id}:depth")
             self._follow_connections()
             tg.create_task(self._refresh_markets(), name=f"{self.venue.id}:metadata")
             tg.create_task(self._publish_health(), name=f"{self.venue.id}:health")
@@ -233,12 +243,20 @@ class VenueCollector:
 
     def _follow_connections(self) -> None:
         """Start a supervisor for each connection the metadata now asks for; close open
-        connections whose subscription changed (they reconnect with the new one); a
-        connection no longer asked for ends at its next reconnect (see :meth:`_supervise`)."""
+        connections whose subscription changed (they reconnect with the new one) and those
+        no longer asked for (their supervisor retires at the reconnect, see
+        :meth:`_supervise`): an order book connection whose category left the depth set."""
         assert self._tg is not None
         if self._parser().wanted == set():
             return  # a shard that owns none of this venue's instruments: nothing to connect
-        for conn in self.venue.connections(self.markets):
+        asked = self.venue.connections(self.markets)
+        names = {conn.name for conn in asked}
+        for name, (_, ws) in list(self._open.items()):
+            if name not in names:
+                log.info("connection no longer needed; closing", venue=self.venue.id,
+                         connection=name)  # fmt: skip
+                self._tg.create_task(ws.close(code=1000, reason="unsubscribed"))
+        for conn in asked:
             if conn.name not in self._connected:
                 self._connected[conn.name] = False
                 self._tg.create_task(
@@ -248,6 +266,54 @@ class VenueCollector:
                 log.info("subscription changed; reconnecting", venue=self.venue.id,
                          connection=conn.name)  # fmt: skip
                 self._tg.create_task(open_[1].close(code=1000, reason="resubscribe"))
+
+    def _depth_choice(self) -> frozenset[str]:
+        """The symbols whose books to follow now: the configured ``depth.symbols`` that we
+        collect, else the open-interest ranking (:func:`.depth.rank`) from the current set."""
+        depth, wanted = self.venue.settings.depth, self._parser().wanted
+        if depth.symbols is not None:
+            return frozenset(
+                s for s in depth.symbols if s in self.markets and (wanted is None or s in wanted)
+            )
+        oi_usd: dict[str, float] = {}
+        for symbol, per in self.latest.items():
+            oi = per.get(Kind.OPEN_INTEREST)
+            if isinstance(oi, OpenInterest) and symbol in self.markets:
+                oi_usd[symbol] = oi.oi_usd
+        return rank(oi_usd, self.venue.depth_symbols, depth.top_n, depth.hysteresis)
+
+    async def _follow_depth(self) -> None:
+        """Re-take :meth:`_depth_choice` every ``depth.rerank_s`` (every
+        :data:`FIRST_RANK_S` while it is empty); a change reconnects the depth connections
+        only (theirs are the only subscriptions it changes)."""
+        while True:
+            checkpoint()
+            venue = self.venue
+            empty = not venue.depth_symbols
+            await asyncio.sleep(FIRST_RANK_S if empty else venue.settings.depth.rerank_s)
+            chosen = self._depth_choice()
+            if chosen != venue.depth_symbols:
+                log.info(
+                    "depth set changed", venue=venue.id,
+                    added=sorted(chosen - venue.depth_symbols),
+                    removed=sorted(venue.depth_symbols - chosen),
+                )  # fmt: skip
+                venue.depth_symbols = chosen
+                self._follow_connections()
+
+    async def _resync(self, ws: ClientConnection, parser: Parser, conn: Connection) -> None:
+        """Ask the venue, on the connection that delivered the gap, for fresh snapshots of
+        the books the parser dropped (it counted why), of the symbols still in the depth set
+        (a straggling delta of one that left it asks for nothing)."""
+        followed = self.venue.depth_symbols
+        symbols = sorted(s for s in parser.resync if s in followed)
+        parser.resync = set()
+        if not symbols:
+            return
+        log.info("order books resubscribed", venue=self.venue.id, connection=conn.name,
+                 symbols=symbols[:20])  # fmt: skip
+        for message in self.venue.resubscribe(symbols):
+            await ws.send(message)
 
     # -- websocket ---------------------------------------------------------------------------
 
@@ -333,7 +399,9 @@ class VenueCollector:
             watchdog = asyncio.create_task(self._watchdog(ws, live, conn))
             handed_over = False
             try:
-                pong, recv = conn.pong, ws.recv
+                pong, recv, parser = conn.pong, ws.recv, self._parser()
+                if conn.own_parser:
+                    parser = self.venue.session_parser(parser)
                 while True:
                     # Bytes, not str: the parsers decode JSON from bytes, so a text frame is
                     # not decoded from UTF-8 first (invalid UTF-8 is the parser's counted
@@ -344,8 +412,10 @@ class VenueCollector:
                         break  # a normal close (1000/1001): what `async for` would end on
                     if pong is None or len(frame) > MAX_PONG_LEN or pong not in _text(frame):
                         live.last_frame = self.clock()  # data, not the answer to our ping
-                    if self._on_frame(frame) and ready is not None:
+                    if self._on_frame(frame, parser) and ready is not None:
                         ready.set()
+                    if parser.resync:
+                        await self._resync(ws, parser, conn)
                     if self.sink.backlogged:
                         live.waiting = True  # Redis is behind: read no faster
                         await self.sink.wait_for_room()
@@ -419,9 +489,10 @@ class VenueCollector:
                 await ws.close(code=1001, reason="stale feed")
                 return
 
-    def _on_frame(self, frame: str | bytes) -> bool:
-        """Parse, check, deduplicate and hand over one frame; True when it carried new
-        events. Never raises on what the venue sent (the parser counts and drops it)."""
+    def _on_frame(self, frame: str | bytes, parser: Parser) -> bool:
+        """Parse (with the session's ``parser``), check, deduplicate and hand over one frame;
+        True when it carried new events. Never raises on what the venue sent (the parser
+        counts and drops it)."""
         recv = now_ms()
         self.health.messages_total += 1
         self.health.last_message_ms = recv
@@ -430,7 +501,6 @@ class VenueCollector:
             drift.frames += 1
             if drift.frames >= drift.next_sample:
                 drift.inspect(frame)
-        parser = self._parser()
         events = parser.parse(frame, recv)
         if parser.stress:
             stress = parser.take_stress()

@@ -39,6 +39,7 @@ from ..events import (
     AdlLevel,
     AdlRisk,
     Basis,
+    BookDepth,
     BookTop,
     FundingRate,
     HandoffEvent,
@@ -154,6 +155,8 @@ class RobustModel:
             if symbols is None:
                 symbols = by_venue[ev.venue] = {}
             kind = type(ev)
+            if kind is BookDepth:  # the API's and the metrics', not the detector's (yet)
+                continue
             if kind is InsuranceFund:  # a pool: the venue's, not an instrument's
                 funds = self._funds.get(ev.venue)
                 if funds is None:

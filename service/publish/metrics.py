@@ -32,8 +32,10 @@ from ..alerts.deliver import ReceiverStats
 from ..config import MetricsSettings
 from ..detect.assets import build_asset_views
 from ..events import (
+    DEPTH_BANDS_PCT,
     AdlLevel,
     AdlRisk,
+    BookDepth,
     BookTop,
     Event,
     FundingRate,
@@ -224,6 +226,23 @@ OI_USD = _gauge("open_interest_usd", "Open interest valued at the mark price, in
 OI_BASE = _gauge("open_interest_base", "Open interest in units of the base asset.", *VS)
 MARK_PRICE = _gauge("mark_price", "Mark price, in the contract's quote currency.", *VS)
 INDEX_PRICE = _gauge("index_price", "Index price, in the contract's quote currency.", *VS)
+BOOK_DEPTH_USD = _gauge(
+    "book_depth_usd",
+    "USD resting within a band of mid (band: 0.005, 0.01, 0.02 of mid) on one side, for the "
+    "instruments whose order book is followed; a lower bound where the band is wider than "
+    "deleverage_book_depth_reach_ratio.",
+    "venue",
+    "symbol",
+    "side",
+    "band",
+)
+BOOK_DEPTH_REACH = _gauge(
+    "book_depth_reach_ratio",
+    "How far from mid the book levels received reach on one side (0.01 = 1 % of mid).",
+    "venue",
+    "symbol",
+    "side",
+)
 SPREAD = _gauge(
     "book_spread_ratio",
     "Spread of the top of the book: (ask - bid) / mid (0.0001 = 1 basis point).",
@@ -455,6 +474,7 @@ SPECS: Final = (
     FEED_LAST_MESSAGE, FEED_LAST_EVENT, FEED_INSTRUMENTS, OI_POLLS, OI_POLL_FAILURES,
     LIQUIDATIONS, LIQUIDATED_NOTIONAL, FUNDING_RATE, FUNDING_RATE_HOURLY, FUNDING_INTERVAL,
     FUNDING_NEXT, OI_USD, OI_BASE, MARK_PRICE, INDEX_PRICE, SPREAD, BOOK_TOP_USD,
+    BOOK_DEPTH_USD, BOOK_DEPTH_REACH,
     PRESSURE_SCORE, PRESSURE_STATE,
     PRESSURE_QUALITY, PRESSURE_SIDE, PRESSURE_OI_CHANGE, PRESSURE_LIQUIDATED_OI,
     PRESSURE_FORCED_SHARE, PRESSURE_MARK_RETURN, VOLUME_1M_USD, INSTRUMENT_INFO, ASSET_OI_USD,
@@ -628,6 +648,23 @@ def _market(
             f[SPREAD].add_metric(labels, book.spread_bp * 1e-4)
             f[BOOK_TOP_USD].add_metric([*labels, "bid"], book.bid_usd)
             f[BOOK_TOP_USD].add_metric([*labels, "ask"], book.ask_usd)
+        depth = events.get(Kind.BOOK_DEPTH)
+        if isinstance(depth, BookDepth):
+            _depth(f, labels, depth)
+
+
+_BANDS: Final = tuple(str(b / 100) for b in DEPTH_BANDS_PCT)
+"""The ``band`` label values: the bands as fractions of mid (``0.005``...)."""
+
+
+def _depth(f: Families, labels: list[str], d: BookDepth) -> None:
+    for side, usd, reach in (
+        ("bid", (d.bid_usd_0p5, d.bid_usd_1, d.bid_usd_2), d.bid_reach_pct),
+        ("ask", (d.ask_usd_0p5, d.ask_usd_1, d.ask_usd_2), d.ask_reach_pct),
+    ):
+        for band, value in zip(_BANDS, usd, strict=True):
+            f[BOOK_DEPTH_USD].add_metric([*labels, side, band], value)
+        f[BOOK_DEPTH_REACH].add_metric([*labels, side], reach / 100)
 
 
 def _pressure(f: Families, pressures: list[Pressure], selected: set[InstrumentId]) -> None:

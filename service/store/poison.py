@@ -28,7 +28,16 @@ import msgspec
 import structlog
 from redis.exceptions import ResponseError
 
-from ..events import BookTop, Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Volume
+from ..events import (
+    BookDepth,
+    BookTop,
+    Event,
+    FundingRate,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Volume,
+)
 from ..events import decode as decode_event
 from ..health import HealthSnapshot
 from ..scores import Pressure, Transition
@@ -156,6 +165,11 @@ def event_problem(e: Event) -> str | None:
             taker_buy_base=e.taker_buy_base, taker_buy_usd=e.taker_buy_usd,
             taker_sell_base=e.taker_sell_base, taker_sell_usd=e.taker_sell_usd,
             trades=e.trades,
+        )  # fmt: skip
+    if isinstance(e, BookDepth):
+        return _negative(
+            mid=e.mid, bid_usd_0p5=e.bid_usd_0p5, bid_usd_1=e.bid_usd_1, bid_usd_2=e.bid_usd_2,
+            ask_usd_0p5=e.ask_usd_0p5, ask_usd_1=e.ask_usd_1, ask_usd_2=e.ask_usd_2,
         )  # fmt: skip
     assert isinstance(e, FundingRate)
     return _time_problem(next_funding_ms=e.next_funding_ms) or _negative(interval_h=e.interval_h)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, TypeVar, final
 
@@ -146,6 +146,10 @@ class Parser(ABC):
         self.stress: list[StressEvent] = []
         """Stress events found in frames (a venue that pushes its ADL state on the
         websocket): the collector takes them for the stress writer (:meth:`take_stress`)."""
+        self.resync: set[str] = set()
+        """Symbols whose local order book was dropped (a gap in its updates, counted): the
+        collector asks the venue for a fresh snapshot on the connection that delivered the
+        frame (:meth:`Venue.resubscribe`) and clears the set."""
 
     @final
     def parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
@@ -251,6 +255,10 @@ class Connection:
     data for the watchdog: a feed that only answers pings has stalled."""
     headers: tuple[tuple[str, str], ...] = ()
     """Extra HTTP headers of the websocket handshake (Gate.io's ``X-Gate-Size-Decimal``)."""
+    own_parser: bool = False
+    """Each session of this connection parses with a parser of its own
+    (:meth:`Venue.session_parser`): its frames carry state tied to the session (an order
+    book's update ids), which a rotation's overlap of two sessions would otherwise mix."""
 
 
 def ping_text(conn: Connection) -> str | None:
@@ -284,6 +292,10 @@ class Venue(ABC):
         self.shard: Shard | None = None
         """Set (by the runtime, from ``collect.shard``): only this shard's instruments are
         wanted, so subscribed, parsed and polled (:mod:`service.shard`)."""
+        self.depth_symbols: frozenset[str] = frozenset()
+        """The symbols whose order book is followed (``book_depth``), set by the collector
+        from ``depth.symbols`` or its open-interest ranking (:mod:`service.collect.depth`);
+        only a venue with :attr:`depth_levels` reads them."""
 
     def wanted(self, markets: Mapping[str, Instrument]) -> set[str] | None:
         """The configured symbols (``None`` for all), checked against the venue's markets;
@@ -311,6 +323,32 @@ class Venue(ABC):
     @abstractmethod
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """The connections to keep open, given the current instrument metadata."""
+
+    default_depth_levels: ClassVar[int] = 0
+    """The levels a side the venue's order book channel sends by default (0: the module
+    reads no order book)."""
+
+    @property
+    def depth_levels(self) -> int:
+        """The levels a side of the order books subscribed (``depth.levels``, else the
+        module's default); 0: no depth (the module reads none, or ``depth.top_n`` is 0 and
+        no ``depth.symbols`` are given)."""
+        depth = self.settings.depth
+        if not self.default_depth_levels or (depth.top_n == 0 and not depth.symbols):
+            return 0
+        return depth.levels or self.default_depth_levels
+
+    def session_parser(self, shared: Parser) -> Parser:
+        """A parser for one session of an :attr:`~Connection.own_parser` connection: a new
+        one, counting what it drops in ``shared``'s stats."""
+        parser = self.new_parser(shared.markets, shared.wanted)
+        parser.stats = shared.stats
+        return parser
+
+    def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:
+        """The messages that make the venue send a fresh order book snapshot of
+        ``symbols`` (see :attr:`Parser.resync`)."""
+        return ()
 
     parser_class: ClassVar[type[Parser]]
     """The venue's parser, built by :meth:`new_parser`."""

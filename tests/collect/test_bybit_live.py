@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
+from service.config import DepthSettings
 from service.events import BookTop, FundingRate, Kind, MarkPrice, OpenInterest, Side
 from service.venues.bybit.simulator.server import BybitSimulator
 from service.venues.bybit.venue import Bybit
@@ -23,7 +24,8 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT", "DOGEUSDT", "BTCUSD", "ETHUSD"]
 
 
 def bybit(sim: BybitSimulator) -> Bybit:
-    return Bybit(settings_for(sim, SYMBOLS))
+    """Depth off: its connections are ``test_bybit_depth_live.py``'s."""
+    return Bybit(settings_for(sim, SYMBOLS, depth=DepthSettings(top_n=0)))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from service.config import StoreSettings
 from service.events import (
     KIND_OF,
+    BookDepth,
     BookTop,
     Event,
     FundingRate,
@@ -93,6 +94,17 @@ def book_top(
         venue=venue, symbol=symbol, base=base_of(symbol), ts_ms=ts, recv_ms=ts, bid_price=bid,
         ask_price=ask, bid_base=bid_base, ask_base=ask_base, bid_usd=bid_base * bid,
         ask_usd=ask_base * ask, spread_bp=spread_bp(bid, ask),
+    )  # fmt: skip
+
+
+def book_depth(venue: str, symbol: str, mid: float, usd: float, reach_pct: float) -> BookDepth:
+    """A book with ``usd`` within 0.5 % of mid on each side, twice that within 1 % and three
+    times within 2 %, its levels reaching ``reach_pct`` from mid on each side."""
+    ts = now_ms()
+    return BookDepth(
+        venue=venue, symbol=symbol, base=base_of(symbol), ts_ms=ts, recv_ms=ts, mid=mid,
+        bid_usd_0p5=usd, bid_usd_1=2 * usd, bid_usd_2=3 * usd, ask_usd_0p5=usd,
+        ask_usd_1=2 * usd, ask_usd_2=3 * usd, bid_reach_pct=reach_pct, ask_reach_pct=reach_pct,
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from publish_support import (
     PROBLEM,
+    book_depth,
     book_top,
     funding,
     liquidation,
@@ -301,7 +302,7 @@ async def test_liquidity_lists_the_top_of_book_widest_spread_first(
         "ask_price": 91300.0, "bid_base": 1.0, "ask_base": 1.0, "bid_usd": 91200.0,
         "ask_usd": 91300.0, "spread_bp": pytest.approx(100 / 91250 * 1e4),
         "spread_z": 4.25, "book_top_z": -3.5, "volume_1m_buy_usd": 4.2e6,
-        "volume_1m_sell_usd": 6.9e6, "volume_z": -2.4, "ts": rfc3339(wide.ts_ms),
+        "volume_1m_sell_usd": 6.9e6, "volume_z": -2.4, "ts": rfc3339(wide.ts_ms), "depth": None,
     }  # fmt: skip
     assert items[2]["spread_z"] is None  # no score: no baseline to compare with
     assert items[2]["volume_1m_buy_usd"] is None  # nor a minute of traded volume
@@ -321,3 +322,25 @@ async def test_latest_lists_reject_a_limit_over_the_maximum(
     assert r.status_code == 422
     assert r.headers["content-type"] == PROBLEM
     assert r.json()["errors"][0]["name"] == "limit"
+
+
+async def test_liquidity_items_carry_the_book_depth_flagging_the_bands_not_reached(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    top = book_top("bybit", "BTCUSDT", 91234.4, 91234.5)
+    depth = book_depth("bybit", "BTCUSDT", 91234.45, 5e6, reach_pct=0.8)
+    await store_events(redis, [top, depth, book_top("bybit", "ETHUSDT", 3000.0, 3000.5)])
+    items = {i["symbol"]: i for i in (await client.get("/v1/liquidity")).json()["items"]}
+    assert items["ETHUSDT"]["depth"] is None  # no book followed
+    assert items["BTCUSDT"]["depth"] == {
+        "mid": 91234.45,
+        "bands": [
+            {"band_pct": 0.5, "bid_usd": 5e6, "ask_usd": 5e6, "bid_exact": True,
+             "ask_exact": True},
+            {"band_pct": 1.0, "bid_usd": 1e7, "ask_usd": 1e7, "bid_exact": False,
+             "ask_exact": False},  # the levels reach 0.8 %: a lower bound
+            {"band_pct": 2.0, "bid_usd": 1.5e7, "ask_usd": 1.5e7, "bid_exact": False,
+             "ask_exact": False},
+        ],
+        "bid_reach_pct": 0.8, "ask_reach_pct": 0.8, "ts": rfc3339(depth.ts_ms),
+    }  # fmt: skip

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from publish_support import (
     MemorySource,
+    book_depth,
     book_top,
     funding,
     mark,
@@ -190,6 +191,24 @@ def test_an_allowlist_overrides_the_top_n(source: MemorySource) -> None:
     other = {"venue": "binance_usdm", "symbol": "other", "side": "long"}
     assert get("deleverage_liquidations_total", other) == 3 + 2
     assert get("deleverage_liquidations_total", {**doge, "side": "long"}) == 5
+
+
+def test_book_depth_is_exported_by_side_and_band_for_the_selected_symbols(
+    source: MemorySource,
+) -> None:
+    source.add(book_depth("binance_usdm", "BTCUSDT", 100_000.0, 2e6, reach_pct=0.8))
+    source.add(book_depth("binance_usdm", "SOLUSDT", 100.0, 1e5, reach_pct=3.0))
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(source, MetricsSettings(max_symbols_per_venue=1)))
+    get = registry.get_sample_value
+    btc = {"venue": "binance_usdm", "symbol": "BTCUSDT"}
+    for side in ("bid", "ask"):
+        assert get("deleverage_book_depth_usd", {**btc, "side": side, "band": "0.005"}) == 2e6
+        assert get("deleverage_book_depth_usd", {**btc, "side": side, "band": "0.01"}) == 4e6
+        assert get("deleverage_book_depth_usd", {**btc, "side": side, "band": "0.02"}) == 6e6
+        assert get("deleverage_book_depth_reach_ratio", {**btc, "side": side}) == 0.008
+    sol = {"venue": "binance_usdm", "symbol": "SOLUSDT", "side": "bid"}
+    assert get("deleverage_book_depth_reach_ratio", sol) is None  # not selected: no series
 
 
 def test_other_stays_monotonic_when_the_selection_changes(source: MemorySource) -> None:

@@ -589,7 +589,8 @@ def test_acks_and_pongs_are_not_errors() -> None:
         ),
         ('{"success":false,"ret_msg":"error","conn_id":"x","op":"ping"}', "venue_error"),
         ('{"hello":"world"}', "unknown_frame"),
-        ('{"topic":"orderbook.1.BTCUSDT","type":"snapshot","ts":1,"data":{}}', "unknown_topic"),
+        ('{"topic":"kline.1.BTCUSDT","type":"snapshot","ts":1,"data":{}}', "unknown_topic"),
+        ('{"topic":"orderbook.1.BTCUSDT","type":"snapshot","ts":1,"data":{}}', "invalid_orderbook"),
         (
             '{"topic":"allLiquidation.BTCUSDT","type":"snapshot","ts":1,"data":{"T":1,'
             '"s":"BTCUSDT","S":"Buy","v":"1","p":"1"}}',

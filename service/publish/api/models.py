@@ -200,6 +200,36 @@ class MarkList(BaseModel):
     items: list[MarkItem]
 
 
+class DepthBand(BaseModel):
+    """The USD within one band of mid, on each side."""
+
+    band_pct: float = Field(description="The band's half-width, in % of mid.", examples=[1.0])
+    bid_usd: float = Field(
+        description="USD of the bids priced within the band below mid.", examples=[1.4e7]
+    )
+    ask_usd: float = Field(examples=[1.1e7])
+    bid_exact: bool = Field(
+        description="Whether the bids received reach the band's edge; false: `bid_usd` is a "
+        "lower bound (the venue sends only its best levels).",
+        examples=[False],
+    )
+    ask_exact: bool = Field(examples=[False])
+
+
+class LiquidityDepth(BaseModel):
+    """An instrument's newest book depth (at most one a second)."""
+
+    mid: float = Field(description="(best bid + best ask) / 2.", examples=[91234.45])
+    bands: list[DepthBand] = Field(description="0.5 %, 1 % and 2 % of mid.")
+    bid_reach_pct: float = Field(
+        description="How far below mid the bids received reach, in % of mid: a band wider "
+        "than this is a lower bound.",
+        examples=[0.31],
+    )
+    ask_reach_pct: float = Field(examples=[0.27])
+    ts: Timestamp
+
+
 class LiquidityItem(_Instrument):
     """The newest top of book of one instrument, and how its spread and size compare with
     the instrument's own recent minutes (the detector's figures)."""
@@ -238,6 +268,12 @@ class LiquidityItem(_Instrument):
         examples=[-2.4],
     )
     ts: Timestamp
+    depth: LiquidityDepth | None = Field(
+        default=None,
+        description="The USD resting near mid, from the venue's order book, for the "
+        "instruments whose book is followed (Bybit: the top 20 by open interest); null for "
+        "the others.",
+    )
 
 
 class LiquidityList(BaseModel):

@@ -10,7 +10,17 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter
 
-from ....events import BookTop, Event, FundingRate, Kind, MarkPrice, OpenInterest, annualized
+from ....events import (
+    DEPTH_BANDS_PCT,
+    BookDepth,
+    BookTop,
+    Event,
+    FundingRate,
+    Kind,
+    MarkPrice,
+    OpenInterest,
+    annualized,
+)
 from ....store import pages, reader, tape
 from ..deps import LimitDep, RedisDep, ViewDep
 from ..items import liquidation_item
@@ -204,8 +214,10 @@ def _mark_item(e: MarkPrice) -> dict[str, Any]:
     "earlier minutes: a widening spread and a thinning top come before a cascade moves price "
     "further per dollar liquidated. `volume_1m_buy_usd` and `volume_1m_sell_usd`: what takers "
     "bought and sold over the last minute (the venues' trades, liquidation fills included), "
-    "`volume_z` its change against earlier minutes. Sorted by spread, widest first (ties by "
-    "venue, symbol).",
+    "`volume_z` its change against earlier minutes. `depth`: the USD within 0.5, 1 and 2 % of "
+    "mid on each side, for the instruments whose order book is followed (Bybit: the top 20 by "
+    "open interest); a band the venue's levels do not reach is a lower bound, flagged "
+    "`bid_exact`/`ask_exact` false. Sorted by spread, widest first (ties by venue, symbol).",
     responses=responses(422, 503),
 )
 async def list_liquidity(
@@ -257,4 +269,24 @@ def _liquidity_item(view: View, e: BookTop) -> dict[str, Any]:
         "volume_1m_sell_usd": features.get("volume_1m_sell_usd"),
         "volume_z": features.get("volume_z"),
         "ts": rfc3339(e.ts_ms),
+        "depth": _depth_item(view.latest.get((e.venue, e.symbol), {}).get(Kind.BOOK_DEPTH)),
     }
+
+
+def _depth_item(d: Event | None) -> dict[str, Any] | None:
+    """The newest book depth, band by band, each side flagged when it is a lower bound."""
+    if not isinstance(d, BookDepth):
+        return None
+    bids = (d.bid_usd_0p5, d.bid_usd_1, d.bid_usd_2)
+    asks = (d.ask_usd_0p5, d.ask_usd_1, d.ask_usd_2)
+    return {
+        "mid": d.mid,
+        "bands": [
+            {"band_pct": band, "bid_usd": bid, "ask_usd": ask,
+             "bid_exact": d.exact("bid", band), "ask_exact": d.exact("ask", band)}
+            for band, bid, ask in zip(DEPTH_BANDS_PCT, bids, asks, strict=True)
+        ],
+        "bid_reach_pct": d.bid_reach_pct,
+        "ask_reach_pct": d.ask_reach_pct,
+        "ts": rfc3339(d.ts_ms),
+    }  # fmt: skip

@@ -14,6 +14,11 @@ listed in that category.
 * ``publicTrade``: every second, per subscribed symbol, the second's liquidation fills and
   the market's calm tape (:func:`.wire.trade_rows`): one frame a symbol a second, cheap
   beside ten ticker deltas.
+* ``orderbook.{depth}.{symbol}`` (depth 1, 50, 200, 500 or 1000): a ``snapshot`` right
+  after the subscribe ack, then every ``push_interval_s`` a ``delta`` of the levels that
+  changed, ``u`` one more each time; the book is shaped from the market's quote
+  (:mod:`.book_wire`), so it thins as a phase unwinds. :meth:`book_gap` skips an update
+  (a test's gap).
 * ``adlAlert.{USDT|USDC}`` (linear) and ``adlAlert.inverse``: every second, the simulated
   symbols' ADL state, as the REST ``adlAlert`` answers it (:mod:`.stress_wire`).
 * The server sends no ping frames; clients keep the connection alive with ``op: ping``.
@@ -42,7 +47,7 @@ from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
 from ....simulate.server import MarketOptions, SessionClient, VenueServer
-from . import stress_wire, wire
+from . import book_wire, stress_wire, wire
 from .rest import BybitRest
 
 PATH_PREFIX = "/v5/public/"
@@ -104,12 +109,15 @@ class BybitSimulator(VenueServer[_Client]):
         self._fills: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
         """Liquidations not yet printed on ``publicTrade``."""
         self._trade_id = 0
+        self.depth_books: dict[tuple[str, int], book_wire.DepthBook] = {}
+        """The order books subscribed at least once, by symbol and depth."""
         self.clock.add_listener(self._offer)
         self._http = AsgiServer(self.rest.app)
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         self._tick(wall_ms())  # every book has a state before the first subscriber
         return [
+            self._on_grid(self.push_interval_s, self._push_books),
             self._on_grid(self.push_interval_s, self._push_tickers),
             self._on_grid(self.liquidation_interval_s, self._flush_liquidations),
             self._on_grid(ADL_INTERVAL_S, self._push_adl),
@@ -157,6 +165,9 @@ class BybitSimulator(VenueServer[_Client]):
         """The current state of each newly subscribed ``tickers`` topic (synchronously, so
         no delta of that topic can overtake its snapshot)."""
         for topic in topics:
+            if (ob := book_wire.parse_topic(topic)) is not None:
+                self._send_book_snapshot(client, topic, *ob)
+                continue
             name, _, symbol = topic.partition(".")
             book = self.books.get(symbol)
             if name != "tickers" or book is None:
@@ -164,6 +175,42 @@ class BybitSimulator(VenueServer[_Client]):
             frame = wire.ticker_frame("snapshot", book.fields, book.cs, book.ts, symbol)
             broadcast([client.conn], frame)
             client.session.snapshotted.add(topic)
+
+    def _send_book_snapshot(self, client: _Client, topic: str, depth: int, symbol: str) -> None:
+        """The book's state now (its subscribers get the delta to it first, so none of
+        them sees a gap)."""
+        contract = self.contracts.get(symbol)
+        if contract is None:
+            return  # listed but not simulated
+        book = self.depth_books.get((symbol, depth))
+        ts = wall_ms()
+        if book is None:
+            book = self.depth_books[symbol, depth] = book_wire.DepthBook(contract, depth)
+            book.update(self.market.quote(symbol))
+        else:
+            self._advance_book(topic, book, ts)
+        broadcast([client.conn], book.snapshot(ts))
+        client.session.snapshotted.add(topic)
+
+    def _advance_book(self, topic: str, book: book_wire.DepthBook, ts: int) -> None:
+        to = [c.conn for c in self._clients if topic in c.session.snapshotted
+              and c.conn.state is State.OPEN]  # fmt: skip
+        delta = book.update(self.market.quote(book.contract.symbol))
+        if delta is not None and to:
+            broadcast(to, book.frame("delta", ts, *delta))
+
+    def _push_books(self, ts: int) -> None:
+        """The subscribed books' deltas (a book nobody follows is not moved)."""
+        for (symbol, depth), book in self.depth_books.items():
+            topic = f"orderbook.{depth}.{symbol}"
+            if any(topic in c.session.snapshotted for c in self._clients):
+                self._advance_book(topic, book, ts)
+
+    def book_gap(self, symbol: str) -> None:
+        """Skip an update of ``symbol``'s books: its subscribers' next delta has a gap."""
+        for (s, _), book in self.depth_books.items():
+            if s == symbol:
+                book.u += 1
 
     def _tick(self, ts: int) -> dict[str, dict[str, str]]:
         """Move every book to the market; the deltas by symbol."""

@@ -280,12 +280,16 @@ class Session:
     """Symbols of this category whose topics can be subscribed."""
     topics: set[str] = field(default_factory=set)
     snapshotted: set[str] = field(default_factory=set)
-    """``tickers`` topics whose snapshot went out: only those get deltas."""
+    """``tickers`` and ``orderbook`` topics whose snapshot went out: only those get
+    deltas."""
 
     def valid(self, topic: str) -> bool:
         name, _, symbol = topic.partition(".")
         if name == "adlAlert":
             return symbol in ADL_COINS[self.category]
+        if name == "orderbook":  # orderbook.{depth}.{symbol}
+            depth, _, symbol = symbol.partition(".")
+            return depth in ("1", "50", "200", "500", "1000") and symbol in self.listed
         return name in ("tickers", "allLiquidation", "publicTrade") and symbol in self.listed
 
     def handle(self, text: str | bytes) -> tuple[str, list[str]]:

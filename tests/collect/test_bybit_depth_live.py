@@ -1,0 +1,116 @@
+"""The collector's order book depth against the Bybit simulator, writing to the real Redis: the
+top N by open interest get a book on a connection of their own, a new set reconnects that
+connection only, and the depth thins through the simulated cascade."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import pytest
+import redis.asyncio as aioredis
+from harness import running, settings_for, stored, until
+
+from service.collect import collector as collector_module
+from service.config import DepthSettings
+from service.events import BookDepth, Kind, OpenInterest
+from service.venues.bybit.simulator.server import BybitSimulator
+from service.venues.bybit.venue import Bybit
+
+pytestmark = pytest.mark.integration
+
+VENUE = "bybit"
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "DOGEUSDT", "BTCUSD", "ETHUSD"]
+
+
+async def test_the_top_n_by_open_interest_get_books_that_thin_through_the_cascade(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collector_module, "FIRST_RANK_S", 0.2)
+    depth = DepthSettings(top_n=2, rerank_s=1.0)
+    async with (
+        BybitSimulator(seed=3, time_scale=5.0, start_s=14) as sim,
+        running(Bybit(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
+    ):
+        venue = collector.venue
+        await until(lambda: bool(venue.depth_symbols))
+        oi = {
+            s: e.oi_usd
+            for s, per in collector.latest.items()
+            if isinstance(e := per.get(Kind.OPEN_INTEREST), OpenInterest)
+        }
+        top = sorted(oi, key=lambda s: oi[s], reverse=True)[:2]
+        assert venue.depth_symbols == set(top)
+        await until(lambda: sim.market.elapsed_s >= 50, within=30)
+        assert collector.health.parse_errors == {}
+        assert venue.depth_symbols == set(top)  # the ranking holds: no churn
+        # Another ranking: the depth connections reconnect with it, the others stay up.
+        reconnects = collector.health.reconnects_total
+        monkeypatch.setattr(collector_module, "rank", lambda *_: frozenset({"DOGEUSDT"}))
+        await until(lambda: venue.depth_symbols == {"DOGEUSDT"})
+        await until(lambda: set(collector._open) == {"linear-1", "inverse-1", "linear-depth"})
+        await asyncio.sleep(1.5)
+        assert collector.health.reconnects_total - reconnects <= 2  # the depth ones only
+        assert set(collector._open) == {"linear-1", "inverse-1", "linear-depth"}
+
+    for symbol in top:
+        depths = await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH)
+        assert len(depths) >= 5, symbol
+        assert all(isinstance(d, BookDepth) for d in depths)
+        times = [d.ts_ms for d in depths]  # deltas every 100 ms, reported once a second
+        assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
+        first, last = depths[0], depths[-1]
+        assert first.exact("bid", 2.0)  # the simulated books reach 3 % of mid
+        if symbol.startswith("BTC"):  # in the long cascade: thinner
+            assert last.bid_usd_1 < 0.7 * first.bid_usd_1, symbol
+    assert await stored(redis_client, VENUE, "DOGEUSDT", Kind.BOOK_DEPTH)  # the new set's
+    others = set(SYMBOLS) - set(top) - {"DOGEUSDT"}
+    for symbol in others:
+        assert await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH) == [], symbol
+
+
+async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
+    redis_client: aioredis.Redis,
+) -> None:
+    depth = DepthSettings(symbols=["BTCUSDT"])  # a list: no ranking, a book at once
+    async with (
+        BybitSimulator(seed=3, time_scale=5.0, start_s=22) as sim,
+        running(Bybit(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
+    ):
+        await until(lambda: Kind.BOOK_DEPTH in collector.latest.get("BTCUSDT", {}))
+        reconnects = collector.health.reconnects_total
+        sim.book_gap("BTCUSDT")
+        await until(lambda: collector.health.parse_errors.get("orderbook_gap") == 1)
+        gap_ms = collector.latest["BTCUSDT"][Kind.BOOK_DEPTH].ts_ms
+
+        def healed() -> bool:
+            newest = collector.latest["BTCUSDT"][Kind.BOOK_DEPTH]
+            return newest.ts_ms > gap_ms + 1000
+
+        await until(healed)
+        errors = collector.health.parse_errors
+        assert errors.get("orderbook_gap") == 1  # the new snapshot's book follows again
+        assert collector.health.reconnects_total == reconnects  # resubscribed, not reconnected
+        assert set(collector._open) == {"linear-1", "inverse-1", "linear-depth"}
+
+
+async def test_books_follow_through_connection_rotations(redis_client: aioredis.Redis) -> None:
+    """Make-before-break overlaps two sessions of the depth connection: each keeps books of its
+    own (their update ids are the session's), so the overlap counts no gap, and the reports
+    stay one a second."""
+    depth = DepthSettings(symbols=["BTCUSDT"])
+    async with (
+        BybitSimulator(seed=3, time_scale=5.0, start_s=22) as sim,
+        running(
+            Bybit(settings_for(sim, SYMBOLS, depth=depth)), redis_client, max_connection_age_s=2.0
+        ) as collector,
+    ):
+        await until(lambda: Kind.BOOK_DEPTH in collector.latest.get("BTCUSDT", {}))
+        await asyncio.sleep(7.0)  # three rotations or so of every connection
+        newest = collector.latest["BTCUSDT"][Kind.BOOK_DEPTH].recv_ms
+        assert time.time() * 1000 - newest < 2500  # still reported once a second
+        assert collector.health.parse_errors == {}
+    depths = await stored(redis_client, VENUE, "BTCUSDT", Kind.BOOK_DEPTH)
+    times = [d.ts_ms for d in depths]
+    assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
