@@ -155,11 +155,13 @@ def service_config(
     redis_url: str, urls: dict[str, tuple[str, str]], event_loop: str | None = None
 ) -> dict[str, Any]:
     """The configuration of the measured service: the three venues at the blaster, the
-    others off, no warm start (it would poll REST while we measure); ``event_loop``: the
-    setting's default when ``None``."""
+    others off, no warm start and no stress polling (each would poll REST while we measure:
+    a py-spy profile of ``--run path`` put 10 % of the service's samples in the stress
+    pollers' HTTP calls); ``event_loop``: the setting's default when ``None``."""
     venues: dict[str, Any] = {name: {"enabled": False} for name in REGISTRY}
     for name, (ws, rest) in urls.items():
-        venues[name] = {"enabled": True, "ws_url": ws, "rest_url": rest, "symbols": "all"}
+        venues[name] = {"enabled": True, "ws_url": ws, "rest_url": rest, "symbols": "all",
+                        "stress": {"enabled": False}}  # fmt: skip
     venues[BINANCE]["oi_poll_weight_per_minute"] = 1  # REST open interest: next to nothing
     return {
         "redis_url": redis_url,
