@@ -56,6 +56,7 @@ async def running(
         yield collector
     finally:
         await stop(tasks)
+        collector.flush()  # as the runtime stops: the open seconds of traded volume
         await sink.drain()
         await collector.close()
 

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
 from service.config import DepthSettings
-from service.events import BookTop, FundingRate, Kind, MarkPrice, OpenInterest, Side
+from service.events import BookTop, FundingRate, Kind, MarkPrice, OpenInterest, Side, Volume
 from service.venues.bybit.simulator.server import BybitSimulator
 from service.venues.bybit.venue import Bybit
 
@@ -127,3 +127,33 @@ async def test_the_top_of_book_widens_and_thins_through_the_cascade(
     assert len(doge) >= 5
     assert all(spread_and_top(b)[0] < 2.5 for b in doge)  # 1 bp, or 1-2 ticks of 0.00001
     assert spread_and_top(doge[-1])[1] > 0.8 * spread_and_top(doge[0])[1]  # no thinning
+
+
+async def test_traded_volume_reaches_redis_one_event_a_second_and_sells_lead_in_a_long_cascade(
+    sim: BybitSimulator, redis_client: aioredis.Redis
+) -> None:
+    """The simulator's tape and liquidation fills on ``publicTrade``, through the websocket, the
+    parser's seconds and the store (the seconds still open at the stop flushed)."""
+    async with running(bybit(sim), redis_client) as collector:
+        await until(lambda: collector.ready.is_set())
+        await until(lambda: sim.market.elapsed_s >= 45, within=30)  # the long cascade
+        assert collector.health.parse_errors == {}
+
+    def volumes(seconds: list[object]) -> list[Volume]:
+        assert all(isinstance(v, Volume) for v in seconds)
+        return [v for v in seconds if isinstance(v, Volume)]
+
+    for symbol in ("BTCUSDT", "BTCUSD", "DOGEUSDT"):
+        seconds = volumes(await stored(redis_client, VENUE, symbol, Kind.VOLUME))
+        assert len(seconds) >= 3, symbol  # about 4.6 s of wall time, a batch a second
+        assert all(v.trades >= 1 for v in seconds)
+        times = [v.ts_ms for v in seconds]
+        assert all(t % 1000 == 0 for t in times)
+        assert all(b > a for a, b in itertools.pairwise(times))  # at most one a second
+    btc = volumes(await stored(redis_client, VENUE, "BTCUSDT", Kind.VOLUME))
+    # the liquidated longs' closes sell into the book
+    assert sum(v.taker_sell_usd for v in btc) > 1.5 * sum(v.taker_buy_usd for v in btc)
+    for v in volumes(await stored(redis_client, VENUE, "BTCUSD", Kind.VOLUME)):
+        usd, base = v.taker_buy_usd + v.taker_sell_usd, v.taker_buy_base + v.taker_sell_base
+        assert usd == round(usd)  # whole USD contracts (inverse)
+        assert 30_000 < usd / base < 90_000  # valued at ~60k a BTC

@@ -7,7 +7,8 @@ Sources (checked 2026-12-03): https://www.bitget.com/api-doc/uta/websocket/publi
 Tickers-Channel and .../Liquidation-Channel (``symbol``, ``side``, ``price``, ``amount``,
 ``ts``; "the largest long and the largest short liquidation order per symbol every
 second"), changelog https://www.bitget.com/api-doc/uta/changelog (page text not
-retrieved here; field names from the captures).
+retrieved here; field names from the captures). ``publicTrade``: fields from the captures
+and tardis-node's v3 trade mapper (``i``, ``p``, ``v``, ``S``, ``T``, ``L``, ``isRPI``).
 """
 
 from __future__ import annotations

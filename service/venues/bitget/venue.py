@@ -47,9 +47,10 @@ Wire protocol (https://www.bitget.com/api-doc/uta/websocket/public/, "Tickers Ch
 * ``publicTrade`` (v3; v2 ``trade``), per symbol, when the venue's ``volume`` setting is on:
   every trade, ``{i, p, v, S, T, L, isRPI}`` (v2 ``{ts, price, size, side, tradeId}``).
   ``S`` (``side``) is the **taker's** side (``buy``: a buyer lifted the ask; tardis-node's
-  mapper reads it so), ``v`` the size in base coin (coin-margined contracts too), ``T`` the
-  fill time. On subscribe the venue first sends recent trades as a ``snapshot``: those are
-  history (after a reconnect, counted already), so only ``update`` pushes are counted. The
+  v2 and v3 trade mappers read it so), ``v`` the size in base coin (coin-margined contracts
+  too), ``T`` the fill time. On subscribe the venue first sends recent trades as a
+  ``snapshot``: those are history (after a reconnect, counted already), so only ``update``
+  pushes are counted (tardis-node's mappers take ``update`` only, too). The
   prints are summed into traded volume per second (:mod:`.._volume`). With volume on, a
   connection carries two channels per symbol, so :data:`~.instruments.SYMBOLS_PER_CONNECTION`
   halves, keeping Bitget's recommended 50 channels per connection.

@@ -7,7 +7,8 @@ Sources (checked 2026-12-03): https://bybit-exchange.github.io/docs/v5/websocket
 ``openInterest``/``openInterestValue`` both sides, ``singleOpenInterest``/
 ``singleOpenInterestValue`` one side), .../all-liquidation (``T``, ``s``, ``S``, ``v``, ``p``;
 "Push frequency: 500ms"), .../trade (``T``, ``s``, ``S`` the taker's side, ``v``, ``p``,
-``L``, ``i``, ``BT``; real time; fields as in the captures and bybit-api's ``WSTradeV5``),
+``L``, ``i``, ``BT``; real time; fields as in the captures and bybit-api's ``WSTradeV5``;
+the side is the taker's, as .../sbe/sbe-public-trade says of the same feed in binary),
 .../ws/connect (``{"success":true,"ret_msg":"","conn_id":...,
 "req_id":...,"op":"subscribe"}``).
 """
