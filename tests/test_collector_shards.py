@@ -185,10 +185,14 @@ async def _writers(client: aioredis.Redis) -> dict[str, set[tuple[str, str]]]:
 
 
 async def _kinds(client: aioredis.Redis, instruments: list[tuple[str, str]]) -> set[Any]:
-    """(venue, symbol, kind) of every stream that holds something."""
+    """(venue, symbol, kind) of every stream that holds something. Not book depth: each shard
+    follows the books of its own top N by open interest (docs/venues.md), from 5 s after it
+    starts, so which books and since when differ from one collector's by design."""
     found = set()
     for venue, symbol in instruments:
         for kind in Kind:
+            if kind is Kind.BOOK_DEPTH:
+                continue
             if await client.xlen(keys.events(venue, symbol, kind)):
                 found.add((venue, symbol, kind))
     return found
