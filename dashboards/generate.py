@@ -281,11 +281,13 @@ def stress_row(y: int) -> list[Any]:
 
 
 def liquidity_row(y: int, of_asset: Callable[[str], str]) -> list[Any]:
-    """The asset's top of book by venue and contract (the venues whose tickers carry it:
-    Bybit, Bitget, Deribit): spreads widen and the top thins as leverage unwinds, before a
-    cascade moves price further per dollar liquidated (docs/detector.md, "Liquidity")."""
+    """The asset's liquidity by venue and contract: the top of book (the venues whose
+    tickers carry it: Bybit, Bitget, Deribit), the traded volume (their trades) and the book's
+    depth (the followed books: Bybit's top 20 by open interest). Spreads widen, the top and
+    the depth thin and volume dries up as leverage unwinds, before a cascade moves price
+    further per dollar liquidated (docs/detector.md, "Liquidity")."""
     return [
-        row("Liquidity: top of book", y),
+        row("Liquidity: top of book, volume, depth", y),
         timeseries(
             "Spread",
             "(ask - bid) / mid of each instrument's best bid and ask (0.01 % = 1 basis point). "
@@ -307,6 +309,30 @@ def liquidity_row(y: int, of_asset: Callable[[str], str]) -> list[Any]:
                 )
             ],
             (12, y + 1, 12, 8),
+        ).min(0),
+        timeseries(
+            "Traded volume, last minute (USD)",
+            "What takers bought (buy) and sold (sell) over the last minute, liquidation fills "
+            "included: volume that dries up while open interest falls is liquidity leaving; "
+            "one side's surge is a flow that moves price.",
+            "currencyUSD",
+            [target(of_asset("deleverage_volume_1m_usd"), "{{venue}} {{symbol}} {{side}}")],
+            (0, y + 9, 12, 8),
+        ).min(0),
+        timeseries(
+            "Depth within 1 % of mid (USD)",
+            "USD resting within 1 % of mid on each side, for the followed books (the top by "
+            "open interest): a thinning book takes a larger move per dollar liquidated. A "
+            "lower bound where the venue's levels stop short of 1 % "
+            "(deleverage_book_depth_reach_ratio).",
+            "currencyUSD",
+            [
+                target(
+                    of_asset('deleverage_book_depth_usd{band="0.01"}'),
+                    "{{venue}} {{symbol}} {{side}}",
+                )
+            ],
+            (12, y + 9, 12, 8),
         ).min(0),
     ]
 
