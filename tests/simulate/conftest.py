@@ -1,5 +1,5 @@
-"""A running Binance USDⓈ-M simulator for the integration tests, and a client of whichever
-``sim`` a test module runs."""
+"""A running Binance USDⓈ-M simulator for the integration tests, a client of whichever
+``sim`` a test module runs, and a running Bybit simulator."""
 
 from __future__ import annotations
 
@@ -11,12 +11,20 @@ import pytest
 
 from service.simulate.server import VenueServer
 from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
+from service.venues.bybit.simulator.server import BybitSimulator
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[BinanceUsdmSimulator]:
     """The default scenario, 10x faster, pushing marks every 100 ms, already in the cascade."""
     async with BinanceUsdmSimulator(seed=7, time_scale=10.0, push_interval_s=0.1, start_s=20) as s:
+        yield s
+
+
+@pytest.fixture
+async def bybit_sim() -> AsyncIterator[BybitSimulator]:
+    """The default scenario, 10x faster, already in the long cascade."""
+    async with BybitSimulator(seed=5, time_scale=10.0, start_s=22) as s:
         yield s
 
 

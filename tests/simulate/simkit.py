@@ -17,6 +17,8 @@ from service.config import VenueSettings
 from service.simulate.server import VenueServer
 from service.venues.base import Connection, Instrument, Venue
 from service.venues.binance.simulator.usdm_wire import FOUR_HOUR_SYMBOLS, load_exchange_info
+from service.venues.bybit.simulator import wire as bybit_wire
+from service.venues.bybit.venue import parse_instruments as bybit_parse_instruments
 
 VENUE = "binance_usdm"
 
@@ -102,3 +104,12 @@ async def recv_json(ws: ClientConnection) -> dict[str, Any]:
     """The next frame, a JSON object (within 2 s)."""
     msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
     return msg
+
+
+def bybit_instruments() -> dict[str, Instrument]:
+    """Every perpetual of the Bybit simulator's recorded lists, as the service builds them."""
+    out: dict[str, Instrument] = {}
+    for category in bybit_wire.CATEGORIES:
+        listed, _ = bybit_parse_instruments(bybit_wire.load_instruments(category))
+        out.update((i.symbol, i) for i in listed)
+    return out

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from simkit import assert_aborted, collect, listed_markets, refused_status
+from simkit import assert_aborted, bybit_instruments, collect, listed_markets, refused_status
 from websockets.asyncio.client import ClientConnection, connect
 
 from service.config import VenueSettings
@@ -18,33 +17,16 @@ from service.events import AdlLevel, AdlRisk, Liquidation, MarkPrice, OpenIntere
 from service.simulate.clock import MarketClock
 from service.simulate.market import Market
 from service.simulate.scenario import Drift, Label, Phase, Regime, Scenario, get_scenario
-from service.venues.base import Instrument
 from service.venues.bybit import venue as venue_module
 from service.venues.bybit.simulator import wire
 from service.venues.bybit.simulator.server import BybitSimulator
-from service.venues.bybit.venue import Bybit, BybitParser, parse_instruments
+from service.venues.bybit.venue import Bybit, BybitParser
 
 pytestmark = pytest.mark.integration
 
 VENUE = "bybit"
 LINEAR = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT"]
 INVERSE = ["BTCUSD", "ETHUSD"]
-
-
-def instruments() -> dict[str, Instrument]:
-    """Every perpetual of the fixture lists, as the service builds them."""
-    out: dict[str, Instrument] = {}
-    for category in wire.CATEGORIES:
-        listed, _ = parse_instruments(wire.load_instruments(category))
-        out.update((i.symbol, i) for i in listed)
-    return out
-
-
-@pytest.fixture
-async def bybit_sim() -> AsyncIterator[BybitSimulator]:
-    """The default scenario, 10x faster, already in the long cascade."""
-    async with BybitSimulator(seed=5, time_scale=10.0, start_s=22) as s:
-        yield s
 
 
 async def _subscribe(ws: ClientConnection, *topics: str, req_id: str = "t1") -> dict[str, Any]:
@@ -56,7 +38,7 @@ async def _subscribe(ws: ClientConnection, *topics: str, req_id: str = "t1") -> 
 async def test_the_service_subscription_is_acked_and_every_frame_parses(
     bybit_sim: BybitSimulator,
 ) -> None:
-    markets = instruments()
+    markets = bybit_instruments()
     linear = next(
         c
         for c in Bybit(VenueSettings(ws_url=bybit_sim.ws_base_url)).connections(markets)
@@ -192,7 +174,7 @@ async def test_inverse_sizes_are_usd_contracts(bybit_sim: BybitSimulator) -> Non
     rows = [r for f in frames if f["topic"].startswith("allLiquidation") for r in f["data"]]
     assert rows
     assert all(r["v"].isdigit() and r["S"] == "Buy" for r in rows)
-    parser = BybitParser(VENUE, instruments(), None)
+    parser = BybitParser(VENUE, bybit_instruments(), None)
     events = [e for f in frames for e in parser.parse(json.dumps(f), 0)]
     ois = [e for e in events if isinstance(e, OpenInterest)]
     assert ois[0].oi_usd == int(oi)
@@ -212,7 +194,7 @@ async def test_refused_topics_are_named_and_the_rest_is_subscribed(
     assert ack["op"] == "subscribe"
     assert "NOPEUSDT" in ack["ret_msg"]
     assert "BTCUSD" in ack["ret_msg"]  # an inverse symbol on the linear path
-    parser = BybitParser(VENUE, instruments(), None)
+    parser = BybitParser(VENUE, bybit_instruments(), None)
     parser.parse(json.dumps(ack), 0)
     assert parser.stats.errors == {"subscribe_failed": 1}
     assert snapshot["topic"] == "tickers.ETHUSDT"
@@ -321,7 +303,7 @@ async def test_the_venue_loads_the_perpetuals_through_ccxt_following_cursors(
 ) -> None:
     monkeypatch.setattr(venue_module, "PAGE_LIMIT", 2)  # several pages per category
     markets = await listed_markets(Bybit, bybit_sim)
-    assert markets == instruments()
+    assert markets == bybit_instruments()
     assert set(LINEAR + INVERSE) <= set(markets)
     assert {"BTC-26DEC25", "BTCUSDZ25", "BIOUSDT"}.isdisjoint(markets)  # futures, pre-market
     assert markets["DOGEUSDT"].funding_interval_h == 4.0
@@ -343,7 +325,7 @@ async def test_adl_alerts_are_pushed_every_second_and_say_active_while_adl_runs(
         (Phase("adl", 600.0, Label(Regime.CASCADE, Side.LONG, ("BTC",)),
                {"BTC": Drift(price_pct_per_min=-1.0, oi_pct_per_min=-1.0, adl=True)}),),
     )  # fmt: skip
-    markets = instruments()
+    markets = bybit_instruments()
     async with BybitSimulator(adl, seed=3) as sim:
         got: dict[str, list[str]] = {}
         for path, topic in (("linear", "adlAlert.USDT"), ("inverse", "adlAlert.inverse")):

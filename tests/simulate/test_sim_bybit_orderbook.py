@@ -5,10 +5,9 @@ thins with the market's depth multiplier."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
-from simkit import collect
+from simkit import bybit_instruments, collect
 from websockets.asyncio.client import connect
 
 from service.config import VenueSettings
@@ -18,27 +17,12 @@ from service.venues.base import Instrument
 from service.venues.bybit.simulator import wire
 from service.venues.bybit.simulator.book_wire import DepthBook
 from service.venues.bybit.simulator.server import BybitSimulator
-from service.venues.bybit.venue import Bybit, BybitParser, parse_instruments
+from service.venues.bybit.venue import Bybit, BybitParser
 
 pytestmark = pytest.mark.integration
 
 VENUE = "bybit"
 TOPIC = "orderbook.200.BTCUSDT"
-
-
-def instruments() -> dict[str, Instrument]:
-    out: dict[str, Instrument] = {}
-    for category in wire.CATEGORIES:
-        listed, _ = parse_instruments(wire.load_instruments(category))
-        out.update((i.symbol, i) for i in listed)
-    return out
-
-
-@pytest.fixture
-async def bybit_sim() -> AsyncIterator[BybitSimulator]:
-    """The default scenario, 10x faster, already in the long cascade."""
-    async with BybitSimulator(seed=5, time_scale=10.0, start_s=22) as s:
-        yield s
 
 
 def _subscribe(*topics: str, op: str = "subscribe") -> str:
@@ -60,7 +44,7 @@ async def test_a_snapshot_then_deltas_in_sequence_give_depth_once_a_second(
     assert deltas, "the cascade moves the book"
     us = [snapshot["data"]["u"]] + [d["data"]["u"] for d in deltas]
     assert us == list(range(us[0], us[0] + len(us)))  # u: a sequence
-    parser = BybitParser(VENUE, instruments(), None)
+    parser = BybitParser(VENUE, bybit_instruments(), None)
     depths = [e for f in frames for e in parser.parse(json.dumps(f), 0)]
     assert not parser.stats.errors
     assert 2 <= len(depths) <= 4  # at most one a second (2.5 s of frames)
@@ -74,7 +58,7 @@ async def test_a_snapshot_then_deltas_in_sequence_give_depth_once_a_second(
 async def test_a_skipped_update_is_a_gap_and_the_resubscription_heals_it(
     bybit_sim: BybitSimulator,
 ) -> None:
-    parser = BybitParser(VENUE, instruments(), None)
+    parser = BybitParser(VENUE, bybit_instruments(), None)
     venue = Bybit(VenueSettings())
     async with connect(f"{bybit_sim.ws_base_url}/linear") as ws:
         await ws.send(_subscribe(TOPIC))
