@@ -16,6 +16,12 @@ that arrives after its second was closed is not lost: it counts in the instrumen
 second (:meth:`Volumes.add`), so an instrument's events stay one a second, in order, which
 the collector's deduplicator relies on (a state-like event is kept only if newer).
 
+A print is counted once: the venues give each a trade id, and one that came in the last
+:data:`ID_WINDOW_S` to :data:`ID_WINDOW_S` x 2 seconds (of the prints' own time) is dropped
+and counted (:attr:`Volumes.duplicates`). The collector's make-before-break rotation has two
+connections of one venue subscribed to the same trades for a moment, and each delivers every
+print: summed as they come, the overlap would count twice.
+
 Pure: no clock, no I/O. The parser's :meth:`~.base.Parser.parse` calls :meth:`Volumes.due`
 with each frame's receive time.
 """
@@ -33,6 +39,9 @@ CLOSE_AFTER_MS: Final = 1000
 """A second's prints are summed until this long after it ended (our receive time): Deribit
 batches its prints every 100 ms, and a venue's clock and the network add a few hundred."""
 _NEVER: Final = 1 << 62
+ID_WINDOW_S: Final = 10
+"""The trade ids of the last 10 to 20 s are remembered (two generations of 10 s): a rotation's
+overlap lasts about a second."""
 
 
 class _Second:
@@ -50,7 +59,10 @@ class _Second:
 class Volumes:
     """The open seconds of one parser's instruments (one per instrument at most)."""
 
-    __slots__ = ("_closed", "_open", "next_due_ms", "venue")
+    __slots__ = (
+        "_closed", "_ids", "_ids_before", "_ids_until", "_open", "duplicates", "next_due_ms",
+        "venue",
+    )  # fmt: skip
 
     def __init__(self, venue: str) -> None:
         self.venue = venue
@@ -60,16 +72,34 @@ class Volumes:
         self.next_due_ms = _NEVER
         """The receive time from which :meth:`due` has a second to close (a bound: checked
         with one comparison a frame)."""
+        self._ids: set[int] = set()
+        self._ids_before: set[int] = set()
+        self._ids_until = 0
+        """The second from which :attr:`_ids` becomes the older generation."""
+        self.duplicates = 0
+        """Prints dropped because their trade id was counted already."""
 
     def add(
         self, inst: Instrument, ts_ms: int, taker_buy: bool, quantity: float, price: float,
-        recv_ms: int,
+        recv_ms: int, trade_id: str | int | None = None,
     ) -> Volume | None:  # fmt: skip
         """Count one print of ``quantity`` native units at ``price``, by a buying taker when
-        ``taker_buy``, at the venue's ``ts_ms``. Returns the instrument's previous second when
+        ``taker_buy``, at the venue's ``ts_ms``, once per ``trade_id`` (the venue's, unique
+        per instrument; ``None``: no check). Returns the instrument's previous second when
         this print is of a later one (it is closed: no print can follow it in order)."""
         second = ts_ms // 1000
         symbol = inst.symbol
+        if trade_id is not None:
+            if second >= self._ids_until:  # a new generation: the oldest is forgotten
+                recent = second < self._ids_until + ID_WINDOW_S  # (else both are old)
+                self._ids_before = self._ids if recent else set()
+                self._ids = set()
+                self._ids_until = second + ID_WINDOW_S
+            key = hash((symbol, trade_id))
+            if key in self._ids or key in self._ids_before:
+                self.duplicates += 1
+                return None
+            self._ids.add(key)
         closed = self._closed.get(symbol)
         if closed is not None and second <= closed:
             second = closed + 1  # late for its second: it counts in the next one

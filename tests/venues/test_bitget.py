@@ -537,7 +537,8 @@ def test_a_v2_coin_futures_trade_is_valued_in_base_coin_at_its_price(
     assert parser.parse(frame, recv_ms=msg["ts"]) == []
     ts = int(row["ts"])
     # the next second's print closes this one
-    later = {**msg, "data": [{**row, "ts": str(ts + 1000), "side": "sell"}]}
+    later = {**msg, "data": [{**row, "ts": str(ts + 1000), "side": "sell",
+                              "tradeId": str(int(row["tradeId"]) + 1)}]}  # fmt: skip
     (vol,) = parser.parse(json.dumps(later), recv_ms=msg["ts"] + 1000)
     assert isinstance(vol, Volume)
     assert vol.symbol == "DOGEUSD"

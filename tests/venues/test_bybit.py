@@ -492,8 +492,8 @@ def _trades_frame(symbol: str, *rows: tuple[int, str, str, str]) -> str:
     return json.dumps({
         "topic": f"publicTrade.{symbol}", "type": "snapshot", "ts": rows[-1][0],
         "data": [
-            {"T": t, "s": symbol, "S": side, "v": v, "p": p, "L": "PlusTick", "i": f"id-{n}",
-             "BT": False}
+            {"T": t, "s": symbol, "S": side, "v": v, "p": p, "L": "PlusTick",
+             "i": f"id-{t}-{n}", "BT": False}
             for n, (t, side, v, p) in enumerate(rows)
         ],
     })  # fmt: skip
@@ -520,6 +520,23 @@ def test_a_print_of_the_next_second_closes_the_previous_one_split_by_taker_side(
     assert isinstance(nxt, Volume)
     assert nxt.ts_ms == t0 + 1_000
     assert (nxt.taker_buy_base, nxt.taker_sell_base, nxt.trades) == (2.0, 1.0, 2)
+
+
+def test_a_print_delivered_twice_counts_once() -> None:
+    """A rotation's two connections both deliver the prints of their overlap: the trade id
+    (``i``) keeps each print in the volume once."""
+    parser = _volume_parser()
+    t0 = 1_780_000_000_000
+    frame = _trades_frame(
+        "BTCUSDT", (t0 + 100, "Buy", "0.5", "100000"), (t0 + 200, "Sell", "1", "100000")
+    )
+    assert parser.parse(frame, recv_ms=t0 + 300) == []
+    assert parser.parse(frame, recv_ms=t0 + 310) == []  # the successor's copy
+    (vol,) = parser.flush_volumes(t0 + 400)
+    assert isinstance(vol, Volume)
+    assert (vol.taker_buy_base, vol.taker_sell_base, vol.trades) == (0.5, 1.0, 2)
+    assert parser.volumes is not None
+    assert parser.volumes.duplicates == 2
 
 
 def test_bad_trade_rows_are_counted_and_the_rest_of_the_batch_kept() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.venues._volume import CLOSE_AFTER_MS, Volumes
+from service.venues._volume import CLOSE_AFTER_MS, ID_WINDOW_S, Volumes
 from service.venues.base import Instrument
 
 LINEAR = Instrument("v", "BTCUSDT", "BTC", "USDT", linear=True)
@@ -57,3 +57,20 @@ def test_an_out_of_order_print_counts_in_the_open_second() -> None:
     assert v.add(LINEAR, T0 + 900, False, 1.0, 100.0, recv_ms=T0 + 1_110) is None
     (vol,) = v.flush(T0 + 1_200)
     assert (vol.ts_ms, vol.trades, vol.taker_sell_base) == (T0 + 1_000, 2, 1.0)
+
+
+def test_a_trade_id_counts_once_per_instrument_and_is_forgotten_after_the_window() -> None:
+    v = Volumes("v")
+    v.add(LINEAR, T0, True, 1.0, 100.0, recv_ms=T0, trade_id="7")
+    v.add(LINEAR, T0 + 5, True, 1.0, 100.0, recv_ms=T0 + 5, trade_id="7")  # again: dropped
+    v.add(INVERSE, T0 + 5, True, 100.0, 50_000.0, recv_ms=T0 + 5, trade_id="7")  # not its id
+    v.add(LINEAR, T0 + 6, False, 2.0, 100.0, recv_ms=T0 + 6)  # no id: counted
+    assert v.duplicates == 1
+    linear, inverse = sorted(v.flush(T0 + 10), key=lambda e: e.symbol, reverse=True)
+    assert (linear.symbol, linear.trades, linear.taker_buy_base) == ("BTCUSDT", 2, 1.0)
+    assert inverse.trades == 1
+    # two generations later the id is forgotten (a venue does not reuse one that soon)
+    later = T0 + 2 * ID_WINDOW_S * 1000 + 1_000
+    v.add(LINEAR, later, True, 1.0, 100.0, recv_ms=later, trade_id="x")  # a new generation
+    v.add(LINEAR, later + 1, True, 1.0, 100.0, recv_ms=later + 1, trade_id="7")
+    assert v.duplicates == 1

@@ -110,6 +110,8 @@ class TradeRow(msgspec.Struct):
     size: str | None = None
     price: str | None = None
     ts: str | int | None = None
+    i: str | None = None
+    tradeId: str | None = None
 
 
 class ContractRow(msgspec.Struct):

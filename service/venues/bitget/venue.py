@@ -212,7 +212,8 @@ class BitgetParser(Parser):
             if buy is None:  # one bad row: keep the rest of the batch
                 self.stats.error(self.venue, "invalid_trade", row)
                 continue
-            closed = volumes.add(inst, ts, buy, qty, price, recv_ms)
+            trade_id = row.i if row.i is not None else row.tradeId
+            closed = volumes.add(inst, ts, buy, qty, price, recv_ms, trade_id)
             if closed is not None:
                 out.append(closed)
         return out

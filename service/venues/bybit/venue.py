@@ -208,6 +208,7 @@ class _TradeRow(msgspec.Struct):
     S: str
     v: str
     p: str
+    i: str | None = None
 
 
 class _InstrumentRow(msgspec.Struct):
@@ -412,7 +413,7 @@ class BybitParser(Parser):
             if buy is None:  # one bad row: keep the rest of the batch
                 self.stats.error(self.venue, "invalid_publicTrade", row)
                 continue
-            closed = volumes.add(inst, row.T, buy, qty, price, recv_ms)
+            closed = volumes.add(inst, row.T, buy, qty, price, recv_ms, row.i)
             if closed is not None:
                 out.append(closed)
         return out

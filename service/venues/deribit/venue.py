@@ -175,7 +175,7 @@ class DeribitParser(Parser):
                 if buy is None:
                     self.stats.error(self.venue, "invalid_side", t)
                     continue
-                closed = volumes.add(inst, t.timestamp, buy, t.amount, t.price, recv_ms)
+                closed = volumes.add(inst, t.timestamp, buy, t.amount, t.price, recv_ms, t.trade_id)
                 if closed is not None:
                     out.append(closed)
             if t.liquidation is None:
