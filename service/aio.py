@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def checkpoint() -> None:
@@ -17,9 +18,33 @@ def checkpoint() -> None:
     a TaskGroup waiting for it never finishes. Every long-running loop calls this once per
     iteration, so a lost cancel is honoured at the next turn.
     """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    if stopping():
         raise asyncio.CancelledError
+
+
+def stopping() -> bool:
+    """Whether this task was asked to stop (a cancel it has not acted on: see
+    :func:`checkpoint`)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def reap(*tasks: asyncio.Future[Any]) -> list[BaseException | None]:
+    """Cancel ``tasks`` and wait until each has ended; return the exception each ended with
+    (``None`` for one that was cancelled or returned), for the caller to raise or drop.
+
+    Not ``with suppress(CancelledError): await task``: that form cannot tell the task's
+    cancellation from the caller's own, and a stop of the caller that lands while it waits
+    (or that the task swallows as it ends) is swallowed with it. The caller then runs on,
+    marked cancelling, and whatever waits for it waits for ever (stop 29's CI: a collector's
+    rotation awaited its old connection's watchdog this way as the collector stopped, and
+    the collector never ended). Here the wait is :func:`asyncio.wait`, which raises
+    :class:`asyncio.CancelledError` in the caller only when the caller is cancelled."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)
+    return [None if task.cancelled() else task.exception() for task in tasks]
 
 
 async def cancel_stragglers(

@@ -43,6 +43,7 @@ from urllib.parse import quote
 import httpx
 import redis.asyncio as aioredis
 
+from ..aio import reap
 from ..config import StoreSettings
 from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side, per_hour
 from ..health import HealthSnapshot
@@ -377,9 +378,7 @@ async def run_api(
                 url = path + await _cursor(base) if path.endswith("cursor=") else path
                 results[path] = await drive(base, pid, url, connections, seconds)
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            await reap(keeper)
     floor = results[ENDPOINTS[0]]["requests_per_s"]
     for figures in results.values():
         figures["ratio_to_healthz"] = round(figures["requests_per_s"] / floor, 3)

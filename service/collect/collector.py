@@ -30,7 +30,6 @@ The collector is venue-independent: everything venue-specific comes from its
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -50,7 +49,7 @@ from picows.websockets.exceptions import (
 )
 from redis.exceptions import RedisError
 
-from ..aio import checkpoint
+from ..aio import checkpoint, reap, stopping
 from ..backoff import Backoff
 from ..config import CollectSettings
 from ..errors import DATA_ERRORS
@@ -337,6 +336,9 @@ class VenueCollector:
             try:
                 successor = await self._session(name, None)
                 while successor is not None:
+                    if stopping():  # a stop the handover swallowed: the successor ends too
+                        await reap(successor)
+                        raise asyncio.CancelledError
                     successor = await successor
             except LookupError:  # the refreshed metadata no longer asks for this connection
                 log.info("connection retired", venue=self.venue.id, connection=name)
@@ -422,7 +424,10 @@ class VenueCollector:
                         live.waiting = False
                         live.last_frame = self.clock()
                     if successor is None:
-                        if self.clock() >= deadline:
+                        # A successor still to deliver does not rotate itself: its own
+                        # successor would be handed to it, not to the session waiting for it,
+                        # which would see it end and leave that one running unowned.
+                        if self.clock() >= deadline and (ready is None or ready.is_set()):
                             log.info("rotating connection", venue=self.venue.id)
                             successor = asyncio.create_task(self._session(name, successor_ready))
                     elif successor_ready.is_set():
@@ -450,13 +455,17 @@ class VenueCollector:
             finally:
                 if self._open.get(name, (None, None))[1] is ws:
                     del self._open[name]
-                watchdog.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watchdog
+                # The watchdog, and a successor cancelled or failed before handing over, in
+                # one wait: a stop that lands during it ends this task, not the wait alone.
+                ending = [watchdog]
                 if successor is not None and not handed_over:
-                    successor.cancel()  # cancelled or failed before handing over
-                    with contextlib.suppress(asyncio.CancelledError, *CONNECTION_ERRORS):
-                        await successor
+                    ending.append(successor)
+                ended = await reap(*ending)
+                if ended[0] is not None:
+                    raise ended[0]
+                late = ended[1] if len(ended) > 1 else None
+                if late is not None and not isinstance(late, CONNECTION_ERRORS):
+                    raise late
             if live.stale:
                 raise TimeoutError(f"no data for {self.settings.watchdog_s} s")
             raise ConnectionResetError(f"closed by the venue: {ws.close_code} {ws.close_reason}")
@@ -491,8 +500,9 @@ class VenueCollector:
 
     def _on_frame(self, frame: str | bytes, parser: Parser) -> bool:
         """Parse (with the session's ``parser``), check, deduplicate and hand over one frame;
-        True when it carried new events. Never raises on what the venue sent (the parser
-        counts and drops it)."""
+        True when it carried events, new or already delivered by another connection: the
+        connection delivers (a rotation's successor is ready to take over). Never raises on
+        what the venue sent (the parser counts and drops it)."""
         recv = now_ms()
         self.health.messages_total += 1
         self.health.last_message_ms = recv
@@ -506,7 +516,8 @@ class VenueCollector:
             stress = parser.take_stress()
             if self.stress_sink is not None:
                 self.stress_sink(stress)
-        return self._accept(events, recv, parsed=True)
+        self._accept(events, recv, parsed=True)
+        return bool(events)
 
     def _accept(self, events: list[Event], recv: int, *, parsed: bool = False) -> bool:
         """The storage boundary of every event, websocket or REST: drops (and counts in

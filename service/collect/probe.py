@@ -33,6 +33,7 @@ import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
+from ..aio import reap
 from ..config import VenueSettings
 from ..venues import REGISTRY, SHAPES
 from ..venues.base import Connection, Instrument, Parser, Venue, now_ms, ping_text
@@ -332,9 +333,7 @@ async def _session(
         record["error"] = f"the connection closed during the check: {exc}"[:300]
         result.notes.append(f"{run.venue.id} {conn.name}: {record['error']}")
     finally:
-        pinger.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pinger
+        await reap(pinger)
         await ws.close()
 
 

@@ -56,7 +56,6 @@ hold the market, then weigh nothing once stale).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import operator
 import time
 from collections import Counter
@@ -69,7 +68,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
-from ..aio import Slices, checkpoint
+from ..aio import Slices, checkpoint, reap
 from ..config import DetectorSettings
 from ..errors import ConfigError, Verdict, verdict
 from ..events import HandoffEvent
@@ -256,9 +255,7 @@ class Detector:
                 next_round = max(next_round + interval, self._clock())
         finally:
             if self.warmup_task is not None:
-                self.warmup_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self.warmup_task
+                await reap(self.warmup_task)
                 self.warmup_task = None
 
     def _reset(self) -> None:

@@ -44,13 +44,17 @@ def settings_for(sim: Served, symbols: list[str], **venue: Any) -> VenueSettings
 
 @asynccontextmanager
 async def running(
-    venue: Venue, redis_client: aioredis.Redis, **collect: float
+    venue: Venue,
+    redis_client: aioredis.Redis,
+    *,
+    cls: type[VenueCollector] = VenueCollector,
+    **collect: float,
 ) -> AsyncIterator[VenueCollector]:
-    """A collector of ``venue`` and its sink running for the body (``collect`` overrides
+    """A collector (a ``cls``) of ``venue`` and its sink running for the body (``collect`` overrides
     :data:`FAST_RECOVERY`); on the way out both are stopped and what was collected is written."""
     settings = CollectSettings(**(FAST_RECOVERY | collect))
     sink = EventSink(redis_client, StoreSettings())
-    collector = VenueCollector(venue, settings, sink, redis_client)
+    collector = cls(venue, settings, sink, redis_client)
     tasks = [asyncio.create_task(sink.run()), asyncio.create_task(collector.run())]
     try:
         yield collector

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
+from service.collect.collector import VenueCollector
 from service.events import Kind, MarkPrice, OpenInterest
 from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
 from service.venues.binance.usdm import BinanceUsdm
@@ -134,3 +136,38 @@ async def test_rotation_hands_over_without_loss_or_duplicates(
     assert marks == sorted(set(marks))
     steps = {b - a for a, b in itertools.pairwise(marks)}
     assert steps == {100}, f"a mark-price push was lost or doubled across rotations: {steps}"
+
+
+class SlowToEndWatchdogs(VenueCollector):
+    """A collector whose connection watchdogs take a moment to end once cancelled (as any
+    task may on a loaded loop), and which says when the first one is cancelled: that is the
+    old connection handing over to its successor at a rotation."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.handing_over = asyncio.Event()
+
+    async def _watchdog(self, *args: Any) -> None:
+        try:
+            await super()._watchdog(*args)
+        except asyncio.CancelledError:
+            self.handing_over.set()
+            await asyncio.sleep(0.5)
+            raise
+
+
+async def test_a_stop_during_a_handover_ends_the_collector(
+    sim: BinanceUsdmSimulator, redis_client: aioredis.Redis
+) -> None:
+    """The collector stopped while a rotated-out connection waits for its watchdog to end:
+    the stop ends the collector (:func:`harness.stop` allows 5 s). Stop 29's CI: the old
+    connection's wait swallowed the stop (``suppress(CancelledError)`` cannot tell the
+    watchdog's cancellation from its own), returned its successor as if nothing happened,
+    and the collector read on for ever."""
+    venue = usdm(sim)
+    async with running(
+        venue, redis_client, cls=SlowToEndWatchdogs, max_connection_age_s=0.3
+    ) as collector:
+        assert isinstance(collector, SlowToEndWatchdogs)
+        await asyncio.wait_for(collector.handing_over.wait(), 15)
+    assert sim.connections_total >= 2

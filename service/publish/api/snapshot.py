@@ -44,6 +44,7 @@ from fastapi import Response
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
+from ...aio import reap
 from ...config import Settings
 from ...detect.assets import AssetView, build_asset_views
 from ...events import Event, InstrumentId, InsuranceFund, Kind, Liquidation, Side, StressEvent
@@ -389,11 +390,10 @@ class Snapshots:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in (self._task, self._reading):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, RedisError):
-                    await task
+        ended = await reap(*(t for t in (self._task, self._reading) if t and not t.done()))
+        for failure in ended:  # a read that failed as it was stopped is not this exit's error
+            if failure is not None and not isinstance(failure, RedisError):
+                raise failure
 
     async def get(self) -> View:
         """The last complete view if its read began at most :data:`STALE_PERIODS` periods

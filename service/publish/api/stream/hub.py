@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import itertools
 import time
 from collections import deque
@@ -48,6 +47,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
+from ....aio import reap
 from ....errors import StoreError
 from ....store import keys, poison, reader
 from ....store.client import is_cluster, xread
@@ -309,9 +309,7 @@ class Hub:
         task, self._task = self._task, None
         self._reset()  # before waiting: a client may open a new hub meanwhile
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await reap(task)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         """The reader failed (a bug): its clients are dropped, to reconnect to a new one."""

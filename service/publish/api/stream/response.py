@@ -12,7 +12,6 @@ response ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Coroutine
 from typing import Any, Final
@@ -21,6 +20,7 @@ import structlog
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ....aio import reap
 from ..params import rfc3339
 from .events import control
 from .hub import Hub, Opening, Subscriber
@@ -56,11 +56,7 @@ class EventStreamResponse(Response):
             await asyncio.wait((sender, watcher), return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._hub.leave(self._opening.subscriber)
-            for task in (sender, watcher):
-                task.cancel()
-            for task in (sender, watcher):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await reap(sender, watcher)
 
     async def _send_all(self, send: Send) -> None:
         opening = self._opening
@@ -107,9 +103,7 @@ async def _unless_dropped(sending: Coroutine[Any, Any, bool], sub: Subscriber) -
         gone.cancel()
     if task.done():
         return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await reap(task)
     return False
 
 
