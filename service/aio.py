@@ -29,9 +29,9 @@ def stopping() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-async def reap(*tasks: asyncio.Future[Any]) -> list[BaseException | None]:
-    """Cancel ``tasks`` and wait until each has ended; return the exception each ended with
-    (``None`` for one that was cancelled or returned), for the caller to raise or drop.
+async def reap(*tasks: asyncio.Future[Any], allow: tuple[type[BaseException], ...] = ()) -> None:
+    """Cancel ``tasks`` and wait until each has ended; then raise the first exception one of
+    them ended with (its cancellation aside), unless it is one of ``allow``.
 
     Not ``with suppress(CancelledError): await task``: that form cannot tell the task's
     cancellation from the caller's own, and a stop of the caller that lands while it waits
@@ -39,12 +39,17 @@ async def reap(*tasks: asyncio.Future[Any]) -> list[BaseException | None]:
     marked cancelling, and whatever waits for it waits for ever (stop 29's CI: a collector's
     rotation awaited its old connection's watchdog this way as the collector stopped, and
     the collector never ended). Here the wait is :func:`asyncio.wait`, which raises
-    :class:`asyncio.CancelledError` in the caller only when the caller is cancelled."""
+    :class:`asyncio.CancelledError` in the caller only when the caller is cancelled, and
+    every task is waited for in the one wait (a stop during it leaves none uncancelled)."""
     for task in tasks:
         task.cancel()
-    if tasks:
-        await asyncio.wait(tasks)
-    return [None if task.cancelled() else task.exception() for task in tasks]
+    if not tasks:
+        return
+    await asyncio.wait(tasks)
+    for task in tasks:
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None and not isinstance(failure, allow):
+            raise failure
 
 
 async def cancel_stragglers(

@@ -460,12 +460,7 @@ class VenueCollector:
                 ending = [watchdog]
                 if successor is not None and not handed_over:
                     ending.append(successor)
-                ended = await reap(*ending)
-                if ended[0] is not None:
-                    raise ended[0]
-                late = ended[1] if len(ended) > 1 else None
-                if late is not None and not isinstance(late, CONNECTION_ERRORS):
-                    raise late
+                await reap(*ending, allow=CONNECTION_ERRORS)
             if live.stale:
                 raise TimeoutError(f"no data for {self.settings.watchdog_s} s")
             raise ConnectionResetError(f"closed by the venue: {ws.close_code} {ws.close_reason}")

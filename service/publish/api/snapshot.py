@@ -390,10 +390,9 @@ class Snapshots:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        ended = await reap(*(t for t in (self._task, self._reading) if t and not t.done()))
-        for failure in ended:  # a read that failed as it was stopped is not this exit's error
-            if failure is not None and not isinstance(failure, RedisError):
-                raise failure
+        # A read that failed as it was stopped is not this exit's error.
+        running = [t for t in (self._task, self._reading) if t is not None and not t.done()]
+        await reap(*running, allow=(RedisError,))
 
     async def get(self) -> View:
         """The last complete view if its read began at most :data:`STALE_PERIODS` periods
