@@ -1,7 +1,7 @@
 """The collector's order book depth against the Bitget simulator, writing to the real Redis: the
 top N by open interest get a v2 ``books15`` connection of their own, their depth is stored once
-a second with the bands 15 levels do not reach flagged, and a new set reconnects that
-connection only."""
+a second with the bands 15 levels do not reach flagged and thins through the simulated cascade,
+and a new set reconnects that connection only."""
 
 from __future__ import annotations
 
@@ -67,6 +67,8 @@ async def test_the_top_n_by_open_interest_get_books_stored_once_a_second(
             assert [d.exact(side, 0.5) for side in ("bid", "ask")] == [True, True], symbol
             assert [d.exact(side, 2.0) for side in ("bid", "ask")] == [False, False], symbol
             assert 0 < d.bid_usd_0p5 <= d.bid_usd_1 == d.bid_usd_2
+        if symbol.startswith("BTC"):  # in the long cascade: thinner
+            assert depths[-1].bid_usd_0p5 < 0.85 * depths[0].bid_usd_0p5, symbol
     assert await stored(redis_client, VENUE, "DOGEUSDT", Kind.BOOK_DEPTH)  # the new set's
     for symbol in set(SYMBOLS) - set(top) - {"DOGEUSDT"}:
         assert await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH) == [], symbol
