@@ -9,7 +9,8 @@ The venue sends its best ``levels`` a side; a book keeps no more than that (the 
 trimmed when it reports), so its memory is bounded whatever the deltas do.
 
 What a venue's sequence numbers mean, and what to do on a gap, is the venue parser's
-business (:mod:`.bybit.venue`): a book only applies levels and reports.
+business (:mod:`.bybit.venue`): a book only applies levels and reports. A venue whose channel
+sends a whole snapshot each push (Bitget ``books15``) fills a new book from each one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ DEPTH_EVERY_MS: Final = 1000
 INVALID_LEVEL: Final = "invalid_orderbook_level"
 """The parse-error reason of a level whose price is not positive and finite, or whose size
 is negative or not finite."""
+BOOK_CROSSED: Final = "orderbook_crossed"
+"""The parse-error reason of a book whose best bid reached its best ask: levels were missed
+(a delta book: dropped and resubscribed) or the venue sent a bad snapshot (dropped)."""
 _INF: Final = float("inf")
 _BAND_FRACTIONS: Final = tuple(b / 100 for b in DEPTH_BANDS_PCT)
 

@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
+from service.config import DepthSettings
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
 from service.venues.base import Connection, Instrument
 from service.venues.bitget.simulator.server import BitgetSimulator
@@ -27,7 +28,8 @@ SYMBOLS = list(BITGET_SYMBOLS)
 
 
 def bitget(sim: BitgetSimulator) -> Bitget:
-    return Bitget(settings_for(sim, SYMBOLS))
+    """Depth off: its connections are ``test_bitget_depth_live.py``'s."""
+    return Bitget(settings_for(sim, SYMBOLS, depth=DepthSettings(top_n=0)))
 
 
 @pytest.fixture
@@ -105,12 +107,13 @@ async def test_text_pings_keep_the_connection_the_venue_would_cut(
     redis_client: aioredis.Redis,
 ) -> None:
     async with BitgetSimulator(ping_timeout_s=0.8, list_only_simulated=True) as sim:
-        pinging = _FastPingBitget(settings_for(sim, SYMBOLS))
+        no_depth = DepthSettings(top_n=0)
+        pinging = _FastPingBitget(settings_for(sim, SYMBOLS, depth=no_depth))
         async with running(pinging, redis_client) as collector:
             await until(lambda: collector.health.connected)
             await asyncio.sleep(2.5)  # three times the venue's patience
             assert collector.health.reconnects_total == 0
             assert sim.connections_total == 2
-        silent = Bitget(settings_for(sim, SYMBOLS))  # the real 25 s interval: cut at 0.8 s
+        silent = Bitget(settings_for(sim, SYMBOLS, depth=no_depth))  # 25 s pings: cut at 0.8 s
         async with running(silent, redis_client) as collector:
             await until(lambda: collector.health.reconnects_total >= 2, within=5)

@@ -207,7 +207,8 @@ async def test_a_connection_without_pings_is_closed() -> None:
 
 
 async def test_unknown_path_is_refused(sim: BitgetSimulator) -> None:
-    assert await refused_status(sim.ws_base_url.replace("/v3/", "/v2/")) == 404
+    # (/v2/ws/public is served: the order books, see test_sim_bitget_books.py)
+    assert await refused_status(sim.ws_base_url.replace("/v3/", "/v1/")) == 404
 
 
 async def test_drop_connections_cuts_without_a_close_frame(sim: BitgetSimulator) -> None:

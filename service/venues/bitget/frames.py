@@ -114,6 +114,24 @@ class TradeRow(msgspec.Struct):
     tradeId: str | None = None
 
 
+class BookRow(msgspec.Struct):
+    """The one row of a v2 ``books15`` push (``books1``, ``books5`` alike): the best 15
+    levels a side, best first, ``[price, size]`` as text (size in base coin), the whole book
+    each push (``action`` always ``snapshot``). From the docs' example (``books5``)::
+
+        {"action":"snapshot","arg":{"instType":"USDT-FUTURES","channel":"books5","instId":
+        "BTCUSDT"},"data":[{"asks":[["27000.5","8.760"],["27001.0","0.400"]],"bids":[[
+        "27000.0","2.710"],["26999.5","1.460"]],"checksum":0,"seq":123,"pseq":122,
+        "ts":"1695716059516"}]}
+
+    (the envelope's ``ts`` is cut off in the docs' page as stored; the row's is read).
+    ``seq``, ``pseq`` and ``checksum`` serve the incremental ``books`` channel: not read."""
+
+    bids: list[list[str]]
+    asks: list[list[str]]
+    ts: str | int
+
+
 class ContractRow(msgspec.Struct):
     """One row of ``GET /api/v2/mix/market/contracts?productType=USDT-FUTURES``:
     ``{"symbol":"BTCUSDT","baseCoin":"BTC","quoteCoin":"USDT",...,"sizeMultiplier":"0.001",
@@ -140,3 +158,4 @@ envelope = msgspec.json.Decoder(Envelope)
 tickers = msgspec.json.Decoder(list[TickerRow])
 liquidations = msgspec.json.Decoder(list[LiquidationRow], strict=False)
 trades = msgspec.json.Decoder(list[TradeRow])
+books = msgspec.json.Decoder(list[BookRow])

@@ -54,6 +54,27 @@ Wire protocol (https://www.bitget.com/api-doc/uta/websocket/public/, "Tickers Ch
   prints are summed into traded volume per second (:mod:`.._volume`). With volume on, a
   connection carries two channels per symbol, so :data:`~.instruments.SYMBOLS_PER_CONNECTION`
   halves, keeping Bitget's recommended 50 channels per connection.
+* ``books15`` (v2 only: https://www.bitget.com/api-doc/contract/websocket/public/
+  Order-Book-Channel, checked 2026-12-06 through the docs' mirrors of that page; the v3
+  "UTA" depth topics are ``books1``/``books5``/``books50`` and the incremental ``books``:
+  https://www.bitget.com/api-doc/uta/websocket/public/Order-Book-Channel): "15 depth
+  levels. Push snapshot each time", every 150 ms by default. Subscribed with the v2 arg
+  ``{"instType":"USDT-FUTURES","channel":"books15","instId":"BTCUSDT"}`` on the v2
+  endpoint ``wss://ws.bitget.com/v2/ws/public`` (:attr:`Bitget.depth_url`: the v3 URL's
+  path swapped), for the instruments whose depth is followed
+  (:attr:`~..base.Venue.depth_symbols`: the top 20 by open interest by default), on
+  connections of their own (``depth-1``...), so a change of that set reconnects nothing
+  else. Each push's one row holds ``bids`` and ``asks`` best first, ``[price, size]`` as
+  text (size in base coin, coin-margined contracts too) and its ``ts`` (text), the event's
+  time. Every push is whole, so there is no sequence to follow (``seq``, ``pseq`` and
+  ``checksum`` are not read) and no resubscription: each push is checked (a level that is
+  no positive price with a size counts ``invalid_orderbook_level``, a crossed book
+  ``orderbook_crossed``, an unreadable row ``invalid_orderbook``, Bybit's counters) and
+  dropped when bad; the next replaces it. A :class:`~...events.BookDepth` is reported at
+  most once a second per symbol (:mod:`.._book`). 15 levels on consecutive ticks span a
+  few basis points on the large coins, far short of 2 %: the bands they do not reach are
+  flagged by the event's ``*_reach_pct``, never reported as complete. ``depth.levels`` may
+  also pick ``books5`` (5) or ``books1`` (1); any other value fails at start-up.
 * Obsolete frames: the mix v1 stream (``wss://ws.bitget.com/mix/v1/stream``, ``instType``
   ``mc``, ``capitalRate``/``holding``) is counted as ``obsolete_frame``.
 
@@ -75,6 +96,7 @@ from ccxt.base.errors import BadResponse
 from ...config import VenueSettings
 from ...events import Event, Side
 from .. import _stamp
+from .._book import BOOK_CROSSED, INVALID_LEVEL, Book
 from .._numbers import integer, number, optional_number
 from .._shards import Shards
 from .._ticker_state import STATE_EVERY_MS, TickerState, report
@@ -102,6 +124,13 @@ SIDES: Final = {"buy": Side.LONG, "sell": Side.SHORT}
 """``liquidation.side`` is the liquidated position's side."""
 TAKER_BUYS: Final = {"buy": True, "sell": False}
 """A trade's ``S`` (v2 ``side``) is the taker's side."""
+BOOK_CHANNELS: Final = {"books1": 1, "books5": 5, "books15": 15}
+"""The v2 channels that push a whole book (its best N levels a side) every time."""
+DEPTH_CHANNEL_OF: Final = {n: name for name, n in BOOK_CHANNELS.items()}
+V2_INST_TYPE: Final = {v3: v2 for v2, v3 in PRODUCT_TYPES.items()}
+"""v3 ``instType`` (``usdt-futures``) -> v2's (``USDT-FUTURES``)."""
+V3_PATH: Final = "/v3/ws/public"
+V2_PATH: Final = "/v2/ws/public"
 
 
 class BitgetParser(Parser):
@@ -112,6 +141,9 @@ class BitgetParser(Parser):
         super().__init__(venue, markets, wanted)
         self.tickers: dict[str, TickerState] = {}
         self.state_every_ms = STATE_EVERY_MS
+        self.depth_reported_ms: dict[str, int] = {}
+        """When each symbol's depth was last reported (the row's time): at most once a
+        second, whatever the pushes (every 150 ms) or the sessions of a rotation."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):
@@ -138,6 +170,8 @@ class BitgetParser(Parser):
             return []
         if name in ("publicTrade", "trade"):
             return self._trades(env, arg, recv_ms, frame)
+        if arg.channel in BOOK_CHANNELS:
+            return self._books(env, arg, recv_ms, frame)
         if name not in ("ticker", "liquidation"):
             self.stats.error(self.venue, "unknown_topic", name)
             return []
@@ -218,6 +252,37 @@ class BitgetParser(Parser):
                 out.append(closed)
         return out
 
+    def _books(
+        self, env: frames.Envelope, arg: frames.Arg, recv_ms: int, frame: str | bytes
+    ) -> list[Event]:
+        """A whole book (v2 ``books15``): checked every push, its depth when one is due. A
+        bad level or a crossed book drops the push, counted; the next one replaces it."""
+        if (inst := self._instrument(arg.instId)) is None:
+            return []
+        try:
+            (row,) = frames.books.decode(env.data)
+            ts = integer(row.ts)
+        except ValueError:  # msgspec's errors, ParseError, not exactly one row
+            self.stats.error(self.venue, "invalid_orderbook", frame)
+            return []
+        book = Book(0)
+        try:
+            book.apply(_levels(row.bids), _levels(row.asks))
+        except ParseError as exc:
+            self.stats.error(self.venue, exc.reason, frame)
+            return []
+        if book.bids and book.asks and max(book.bids) >= min(book.asks):
+            self.stats.error(self.venue, BOOK_CROSSED, frame)
+            return []
+        book.reported_ms = self.depth_reported_ms.get(arg.instId, book.reported_ms)
+        if not book.due(ts):
+            return []
+        depth = book.depth(self.venue, inst, ts, recv_ms, BOOK_CHANNELS[arg.channel])
+        if depth is None:  # a side empty: no mid until it is quoted again
+            return []
+        self.depth_reported_ms[arg.instId] = ts
+        return [depth]
+
     def _liquidations(self, rows: list[frames.LiquidationRow], recv_ms: int) -> list[Event]:
         out: list[Event] = []
         for row in rows:
@@ -240,6 +305,15 @@ class BitgetParser(Parser):
         return out
 
 
+def _levels(rows: list[list[str]]) -> list[tuple[float, float]]:
+    """``[price, size]`` rows as numbers; raises :class:`ParseError` (:data:`INVALID_LEVEL`)
+    on a row that is not two numbers (:meth:`Book.apply` checks their values)."""
+    try:
+        return [(number(price), number(size)) for price, size, *_ in rows]
+    except ValueError:  # ParseError: no number; else a row of fewer than two
+        raise ParseError(INVALID_LEVEL) from None
+
+
 class Bitget(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
     parser_class: ClassVar[type[Parser]] = BitgetParser
@@ -249,9 +323,16 @@ class Bitget(CcxtBackedVenue):
     ccxt_id: ClassVar[str] = "bitget"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)
     reads_trades: ClassVar[bool] = True
+    default_depth_levels: ClassVar[int] = 15
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
+        levels = settings.depth.levels
+        if levels is not None and levels not in DEPTH_CHANNEL_OF:
+            raise ValueError(
+                f"venues.{self.id}.depth.levels: {levels}; Bitget's whole-book channels "
+                f"have {sorted(DEPTH_CHANNEL_OF)} levels"
+            )
         per = SYMBOLS_PER_CONNECTION // 2 if self.volume else SYMBOLS_PER_CONNECTION
         self._shards = Shards(self.id, per)
 
@@ -277,6 +358,42 @@ class Bitget(CcxtBackedVenue):
                         pong=PONG,
                     )
                 )
+        out.extend(self._depth_connections(markets))
+        return out
+
+    @property
+    def depth_url(self) -> str:
+        """The v2 endpoint of the depth connections: :attr:`ws_url` with its ``/v3/ws/public``
+        replaced by ``/v2/ws/public`` (a URL without it is used as it is)."""
+        url = self.ws_url
+        return url[: -len(V3_PATH)] + V2_PATH if url.endswith(V3_PATH) else url
+
+    def _depth_connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        """``depth-1``...: the v2 ``books15`` channels of :attr:`depth_symbols` (both
+        instTypes: one endpoint), about :data:`SYMBOLS_PER_CONNECTION` a connection (20 by
+        default: one). Pushes are whole books, with no session state: no own parser."""
+        levels = self.depth_levels
+        if not levels:
+            return []
+        channel = DEPTH_CHANNEL_OF[levels]
+        mine = sorted(s for s in self.depth_symbols if s in markets)
+        out: list[Connection] = []
+        for n, start in enumerate(range(0, len(mine), SYMBOLS_PER_CONNECTION)):
+            args = [
+                {"instType": V2_INST_TYPE[inst_type_of(markets[s])], "channel": channel,
+                 "instId": s}
+                for s in mine[start : start + SYMBOLS_PER_CONNECTION]
+            ]  # fmt: skip
+            out.append(
+                Connection(
+                    f"depth-{n + 1}",
+                    self.depth_url,
+                    subscribe_requests(args),
+                    ping=PING,
+                    ping_interval_s=PING_INTERVAL_S,
+                    pong=PONG,
+                )
+            )
         return out
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:

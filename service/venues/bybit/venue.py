@@ -102,7 +102,7 @@ from ccxt.base.errors import BadResponse
 from ...config import VenueSettings
 from ...events import AdlLevel, AdlRisk, Event, Side
 from .. import _stamp
-from .._book import Book
+from .._book import BOOK_CROSSED, Book
 from .._numbers import integer, number, optional_number
 from .._shards import Shards
 from .._ticker_state import FUNDING, MARK, OI, TickerState, report
@@ -251,8 +251,6 @@ RESYNC_EVERY_MS: Final = 5000
 """A book without a snapshot is asked for one at most this often: deltas keep coming for it
 (a resubscription lost with its connection, a rotation's successor whose book the old
 connection's last deltas dropped) until one comes."""
-BOOK_CROSSED: Final = "orderbook_crossed"
-"""A book whose best bid reached its best ask: levels were missed; dropped, resubscribed."""
 
 
 def one_side(single: float | None, both: float | None) -> float | None:

@@ -1,6 +1,7 @@
 """A local Bitget server on loopback: the real public v3 websocket and v2 REST, fake market.
 
-Websocket (``ws_base_url`` = ``ws://<host>:<port>/v3/ws/public``; other paths: 404):
+Websocket (``ws_base_url`` = ``ws://<host>:<port>/v3/ws/public``, and ``/v2/ws/public`` for
+the order books; other paths: 404):
 
 * ``subscribe``/``unsubscribe`` with many args, one ack per arg, error frames for unknown
   args (see :mod:`.wire`); at most 1000 channels per connection; more than 10
@@ -15,7 +16,11 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/v3/ws/public``; other paths: 4
   collector skips it);
 * ``liquidation`` (per instType): every ``liquidation_interval_s`` (1 s), per symbol the
   largest long and the largest short liquidation of the second (Bitget's sample; the
-  rest of the market's prints are never sent).
+  rest of the market's prints are never sent);
+* on ``/v2/ws/public`` only, ``books15`` (``books5``, ``books1``) with v2 args (per instType
+  and symbol): the whole book, best 15 levels a side, at subscription and then every
+  :data:`~.book_wire.BOOK_INTERVAL_S` (the docs' 150 ms), shaped from the market's quote
+  (:mod:`.book_wire`: it thins as a phase unwinds).
 
 REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
 :meth:`drop_connections`, :meth:`stall` (liquidations meanwhile wait and are sampled
@@ -35,16 +40,18 @@ from dataclasses import dataclass
 from typing import Any, Final, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.http11 import Request, Response
 
 from ....simulate.asgi_server import AsgiServer
 from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
 from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
-from . import wire
+from . import book_wire, wire
 from .rest import BitgetRest
 
 WS_PATH: Final = "/v3/ws/public"
+V2_WS_PATH: Final = "/v2/ws/public"
 TRADE_INTERVAL_S: Final = 1.0
 """``publicTrade`` pushes: the venue's are real time; one batch a second keeps the simulated
 market cheap at thousands of symbols."""
@@ -104,6 +111,7 @@ class BitgetSimulator(VenueServer[_Client]):
             self._on_grid(self.push_interval_s, self._push_tickers),
             self._on_grid(self.liquidation_interval_s, self._flush_liquidations),
             self._on_grid(TRADE_INTERVAL_S, self._push_trades),
+            self._on_grid(book_wire.BOOK_INTERVAL_S, self._push_books),
             self._close_silent(),
         ]
 
@@ -118,8 +126,15 @@ class BitgetSimulator(VenueServer[_Client]):
 
     # -- websocket -------------------------------------------------------------------------
 
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        """The v3 path, and v2's for the order books."""
+        if request.path.split("?")[0] == V2_WS_PATH:
+            return None
+        return super()._check_path(conn, request)
+
     async def _handle(self, conn: ServerConnection) -> None:
-        session = wire.Session(secrets.token_hex(4), self.listed)
+        v2 = conn.request is not None and conn.request.path.split("?")[0] == V2_WS_PATH
+        session = wire.Session(secrets.token_hex(4), self.listed, v2=v2)
         with self._tracked(_Client(conn, session, time.monotonic())) as client:
             async for message in conn:
                 now = time.monotonic()
@@ -142,6 +157,12 @@ class BitgetSimulator(VenueServer[_Client]):
         update of that symbol can overtake it)."""
         now = wall_ms()
         for _inst_type, topic, symbol in added:
+            if topic in wire.BOOK_CHANNELS and symbol in self.contracts:
+                book = book_wire.books_frame(
+                    self.contracts[symbol], topic, self.market.quote(symbol), now
+                )
+                broadcast([client.conn], book)
+                continue
             if topic == "publicTrade" and (rows := self._latest_trades.get(symbol)):
                 trades = wire.trade_frame("snapshot", self.contracts[symbol], rows, now)
                 broadcast([client.conn], trades)
@@ -159,6 +180,15 @@ class BitgetSimulator(VenueServer[_Client]):
             if to := self._subscribers((c.inst_type, "ticker", symbol)):
                 row = self.books[symbol].row(self.market.quote(symbol), ts)
                 broadcast(to, wire.ticker_frame("update", c, row, ts))
+
+    def _push_books(self, ts: int) -> None:
+        """Each subscribed book, whole, to its subscribers (a book nobody follows: nothing)."""
+        wanted = {a for c in self._clients if c.session.v2 for a in c.session.args}
+        for a in wanted:
+            _inst_type, channel, symbol = a
+            if (c := self.contracts.get(symbol)) is not None:
+                frame = book_wire.books_frame(c, channel, self.market.quote(symbol), ts)
+                broadcast(self._subscribers(a), frame)
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
         mine = [p for p in prints if p.symbol in self.contracts]

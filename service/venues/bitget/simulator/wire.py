@@ -1,4 +1,7 @@
 """Bitget's public v3 websocket protocol, server side. Pure: frames in, frames out, no I/O.
+On the v2 endpoint (``/v2/ws/public``) a session speaks v2's args and serves only the
+whole-book channels (``books15``, ``books5``, ``books1``: :mod:`.book_wire`); the others
+are refused there as unknown (the venue serves them, the collector does not ask for them).
 
 What the simulator's server needs to speak like ``wss://ws.bitget.com/v3/ws/public``: the
 ``subscribe``/``unsubscribe`` requests with their per-arg acks and error frames, the
@@ -38,6 +41,10 @@ from ....simulate.wirekit import encode as encode  # the wire's encoder, for its
 PRODUCT_TYPES: Final = {"USDT-FUTURES": "usdt-futures", "COIN-FUTURES": "coin-futures"}
 INST_TYPES: Final = tuple(PRODUCT_TYPES.values())
 TOPICS: Final = ("ticker", "liquidation")
+BOOK_CHANNELS: Final = {"books1": 1, "books5": 5, "books15": 15}
+"""v2's whole-book channels and their levels a side."""
+V2_INST_TYPES: Final = {v3: v2 for v2, v3 in PRODUCT_TYPES.items()}
+"""The v3 ``instType`` a session keeps -> v2's spelling (``USDT-FUTURES``)."""
 MAX_CHANNELS: Final = 1000
 MAX_MESSAGES_PER_S: Final = 10
 TOO_MANY_MESSAGES: Final = (1008, "too many messages")
@@ -244,6 +251,8 @@ class Session:
 
     conn_id: str
     listed: Mapping[str, frozenset[str]]
+    v2: bool = False
+    """A session of the v2 endpoint: v2 args (``channel``, ``instId``), books only."""
     args: dict[Arg, None] = field(default_factory=dict)
     sent_s: list[float] = field(default_factory=list)
     """Times (s) of the client's messages in the last second, pings included."""
@@ -280,12 +289,15 @@ class Session:
                     continue
                 self.args[a] = None
                 added.append(a)
-            replies.append(encode({"event": op, "arg": arg_of(a), "connId": self.conn_id}))
+            ack = v2_arg_of(a) if self.v2 else arg_of(a)
+            replies.append(encode({"event": op, "arg": ack, "connId": self.conn_id}))
         return replies, added
 
     def _arg(self, raw: Any) -> Arg | str:
         if not isinstance(raw, dict):
             return f"{raw} doesn't exist"
+        if self.v2:
+            return self._v2_arg(raw)
         inst_type, topic = str(raw.get("instType", "")), str(raw.get("topic", ""))
         symbol = str(raw.get("symbol", ""))
         if inst_type in self.listed and topic == "liquidation" and not symbol:
@@ -298,6 +310,20 @@ class Session:
             return (inst_type, topic, symbol)
         return f"instType:{inst_type},topic:{topic},symbol:{symbol} doesn't exist"
 
+    def _v2_arg(self, raw: dict[str, Any]) -> Arg | str:
+        """A v2 arg, kept as (v3 instType, channel, symbol): the whole-book channels only."""
+        v2_type, channel = str(raw.get("instType", "")), str(raw.get("channel", ""))
+        symbol = str(raw.get("instId", ""))
+        inst_type = PRODUCT_TYPES.get(v2_type, "")
+        if channel in BOOK_CHANNELS and symbol in self.listed.get(inst_type, ()):
+            return (inst_type, channel, symbol)
+        return f"instType:{v2_type},channel:{channel},instId:{symbol} doesn't exist"
+
     def _error(self, code: str, msg: str, arg: Any = None) -> str:
         body = {"event": "error"} | ({"arg": arg} if isinstance(arg, dict) else {})
         return encode(body | {"code": code, "msg": msg, "connId": self.conn_id})
+
+
+def v2_arg_of(a: Arg) -> dict[str, str]:
+    inst_type, channel, symbol = a
+    return {"instType": V2_INST_TYPES[inst_type], "channel": channel, "instId": symbol}
