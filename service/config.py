@@ -128,7 +128,8 @@ class StressSettings(_Section):
 
 class DepthSettings(_Section):
     """A venue's order book depth (``book_depth`` events: USD within 0.5, 1 and 2 % of mid),
-    for venues whose module reads an order book channel (Bybit, Bitget); ignored for the others.
+    for venues whose module reads an order book channel (Bybit, Bitget, OKX); ignored for the
+    others.
     Depth is costly for every symbol at once (a book per symbol, ten deltas a second), so it
     covers a set: the given :attr:`symbols`, else the top :attr:`top_n` by open interest."""
 
@@ -182,7 +183,7 @@ class VenueSettings(_Section):
     (Bybit, Bitget: one more channel per symbol; Deribit: the trades it reads for
     liquidations). Off: no trades channel is subscribed for it and no volume is stored."""
     depth: DepthSettings = Field(default_factory=DepthSettings)
-    """Order book depth, where the venue's module reads a book (Bybit, Bitget)."""
+    """Order book depth, where the venue's module reads a book (Bybit, Bitget, OKX)."""
 
     @field_validator("symbols", mode="before")
     @classmethod

@@ -19,6 +19,8 @@ class Arg(msgspec.Struct):
 class Envelope(msgspec.Struct):
     event: str | None = None
     arg: Arg | None = None
+    action: str = ""
+    """``books``: ``snapshot`` or ``update``; empty on the other channels."""
     data: msgspec.Raw = msgspec.field(default_factory=lambda: NO_DATA)
 
 
@@ -76,7 +78,23 @@ class LiquidationEntry(msgspec.Struct):
     details: list[Detail]
 
 
+class BookRow(msgspec.Struct):
+    """``{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[{"asks":
+    [["8476.98","415","0","13"],["8477","7","0","2"],...],"bids":[["8476.97","256","0",
+    "12"],...],"ts":"1597026383085","checksum":-855196043,"prevSeqId":-1,"seqId":123456}]}``
+    (the docs' example): each level ``[price, size in contracts, "0" (deprecated), orders]``
+    as text, best first."""
+
+    asks: list[list[str]]
+    bids: list[list[str]]
+    ts: int
+    seqId: int
+    prevSeqId: int = -1
+    checksum: int = 0
+
+
 envelope = msgspec.json.Decoder(Envelope)
+books = msgspec.json.Decoder(list[BookRow], strict=False)
 marks = msgspec.json.Decoder(list[Mark], strict=False)
 open_interest = msgspec.json.Decoder(list[OpenInterestRow], strict=False)
 funding = msgspec.json.Decoder(list[FundingRow], strict=False)

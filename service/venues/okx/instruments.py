@@ -73,19 +73,26 @@ def subscribe_requests(symbols: list[str]) -> tuple[str, ...]:
             {"channel": channel, "instId": sym}
             for channel in ("mark-price", "open-interest", "funding-rate")
         ]
+    return pack_requests("subscribe", args)
+
+
+def pack_requests(op: str, args: list[dict[str, str]]) -> tuple[str, ...]:
+    """``op`` (``subscribe``, ``unsubscribe``) requests of ``args``: as few as fit in
+    :data:`MAX_REQUEST_BYTES` each (none for no args)."""
     requests: list[str] = []
     batch: list[bytes] = []
     size = 0
     for arg in args:
         encoded = msgspec.json.encode(arg)
         if batch and size + len(encoded) + 1 > MAX_REQUEST_BYTES - 64:  # 64: the envelope
-            requests.append(_request(len(requests) + 1, batch))
+            requests.append(_request(op, len(requests) + 1, batch))
             batch, size = [], 0
         batch.append(encoded)
         size += len(encoded) + 1
-    requests.append(_request(len(requests) + 1, batch))
+    if batch:
+        requests.append(_request(op, len(requests) + 1, batch))
     return tuple(requests)
 
 
-def _request(n: int, args: list[bytes]) -> str:
-    return f'{{"id":"{n}","op":"subscribe","args":[{b",".join(args).decode()}]}}'
+def _request(op: str, n: int, args: list[bytes]) -> str:
+    return f'{{"id":"{n}","op":"{op}","args":[{b",".join(args).decode()}]}}'

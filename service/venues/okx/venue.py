@@ -30,6 +30,27 @@ Wire protocol (https://www.okx.com/docs-v5/en/, sections "WebSocket", "Public da
   (``long``/``short`` in hedge mode, ``net`` in net mode, where a ``sell`` closes a long).
   On subscribe the venue sends a burst of recent liquidations, so re-subscribing after a
   reconnect re-sends liquidations already seen: each gets a stable ``event_id``.
+* ``books`` (https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-order-book-
+  channel, checked 2026-12-06 through stored copies): 400 levels a side, a ``snapshot``
+  (``prevSeqId`` -1) on subscribe, then every 100 ms an ``update`` of the levels that changed
+  (size ``"0"``: gone). Levels are ``[price, size, "0", orders]`` as text, best first, size in
+  **contracts** (valued as open interest: linear ``size x ctVal x price``, inverse
+  ``size x ctVal`` USD, :class:`~..base.Instrument`). Subscribed for the instruments whose
+  depth is followed (:attr:`~..base.Venue.depth_symbols`: the top 20 by open interest by
+  default) on connections of their own (``depth-1``...), so a change of that set reconnects
+  nothing else. The docs' rules: an update's ``prevSeqId`` is the last message's ``seqId``;
+  ``seqId`` may restart *lower* after maintenance (``prevSeqId`` still links); with nothing
+  to say the venue sends an empty update with ``seqId == prevSeqId``. So a ``prevSeqId`` that
+  is not the book's ``seqId`` is a gap: the book is dropped, counted (``orderbook_gap``) and
+  resubscribed (:meth:`Okx.resubscribe`: unsubscribe, subscribe, a new snapshot), Bybit's
+  handling (:mod:`..bybit.venue`), with books per session (:attr:`~..base.Connection.
+  own_parser`). ``checksum`` is the signed CRC32 of the best 25 levels a side, interleaved
+  (:mod:`.book`); a mismatch drops the book too (``orderbook_checksum``). OKX deprecated it:
+  from 2026-06-23 (production) it is always ``0`` ("OKX Order Book Channels Checksum Field
+  Deprecation", 21 May 2026, okx.com/help, read on OKX's mirror domains), so ``0`` is not
+  checked and in production the ``seqId`` chain is the only check. The event's time is the
+  row's ``ts``; a :class:`~...events.BookDepth` is reported at most once a second per
+  instrument (:mod:`.._book`), bands the 400 levels do not reach flagged (``*_reach_pct``).
 
 Instruments come from ``GET /api/v5/public/instruments?instType=SWAP`` through ccxt (its
 ``fetchMarkets`` types restricted to swaps: one request, no other endpoint; ccxt's currency
@@ -41,26 +62,30 @@ typed frames are in :mod:`.frames`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Final
 
 import msgspec
 import structlog
 
+from ...config import VenueSettings
 from ...events import Event, Side
 from .. import _stamp
+from .._book import BOOK_CROSSED
 from .._numbers import integer, number
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from ..history import Budget, History
 from . import frames
 from . import history as _okx_history
+from .book import OkxBook
 from .instruments import (
     DEFAULT_FUNDING_INTERVAL_H,
     INST_TYPE,
     MAX_REQUEST_BYTES,
     VENUE,
     instrument,
+    pack_requests,
     subscribe_requests,
 )
 
@@ -87,6 +112,19 @@ PING_INTERVAL_S: Final = 20.0
 MAX_FUNDING_INTERVAL_MS: Final = 24 * 3_600_000
 PROTOCOL_EVENTS: Final = frozenset({"subscribe", "unsubscribe", "channel-conn-count"})
 ERROR_EVENTS: Final = frozenset({"error", "channel-conn-count-error"})
+BOOKS: Final = "books"
+BOOK_LEVELS: Final = 400
+"""``books``: 400 levels a side, a snapshot then updates every 100 ms."""
+BOOK_GAP: Final = "orderbook_gap"
+"""An update whose ``prevSeqId`` is not the book's last ``seqId``: dropped, resubscribed."""
+BOOK_CHECKSUM: Final = "orderbook_checksum"
+"""A book whose checksum (when the venue sends one: not ``0``) differs from the venue's."""
+BOOK_UNSYNCED: Final = "orderbook_delta_before_snapshot"
+"""An update for a book that has no snapshot (dropped, waiting for the resubscription's)."""
+RESYNC_EVERY_MS: Final = 5000
+"""A book without a snapshot is asked for one at most this often (as Bybit's)."""
+DEPTH_SYMBOLS_PER_CONNECTION: Final = 20
+"""``books`` pushes up to 400 levels a side: 20 books a connection (the default top 20: one)."""
 
 
 def position_side(side: str, pos_side: str) -> Side | None:
@@ -111,6 +149,13 @@ class OkxParser(Parser):
         super().__init__(venue, markets, wanted)
         self.funding_interval_h: dict[str, float] = {}
         """The interval last read from each instrument's funding frames."""
+        self.books: dict[str, OkxBook] = {}
+        """The order books followed (``books``), by instId."""
+        self.resync_asked_ms: dict[str, int] = {}
+        """When a fresh snapshot of each book was last asked for (receive time)."""
+        self.depth_reported_ms: dict[str, int] = {}
+        """When each book's depth was last reported: a book that replaces a dropped one (a
+        resubscription, a reconnect) reports no sooner than a second after it."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):
@@ -131,6 +176,8 @@ class OkxParser(Parser):
         if env.arg is None or not len(env.data):
             self.stats.error(self.venue, "unknown_frame", frame)
             return []
+        if env.arg.channel == BOOKS:
+            return self._book(env, env.arg.instId, recv_ms, frame)
         return self._dispatch(env.arg.channel, env.data, recv_ms)
 
     def _dispatch(self, channel: str, data: msgspec.Raw, recv_ms: int) -> list[Event]:
@@ -148,6 +195,67 @@ class OkxParser(Parser):
             return []
         self.stats.error(self.venue, "unknown_channel", channel)
         return []
+
+    def _book(
+        self, env: frames.Envelope, inst_id: str, recv_ms: int, frame: str | bytes
+    ) -> list[Event]:
+        """Apply a ``snapshot`` or an ``update`` to the instrument's book, check its
+        sequence and checksum; its depth when one is due."""
+        try:
+            (row,) = frames.books.decode(env.data)
+        except ValueError:  # msgspec's errors, not exactly one row
+            self.stats.error(self.venue, "invalid_orderbook", frame)
+            return []
+        if env.action not in ("snapshot", "update"):
+            self.stats.error(self.venue, "invalid_orderbook", frame)
+            return []
+        if (inst := self._instrument(inst_id)) is None:
+            return []
+        book = self.books.get(inst_id)
+        if env.action == "snapshot":
+            book = self.books[inst_id] = OkxBook(row.seqId)
+            book.reported_ms = self.depth_reported_ms.get(inst_id, book.reported_ms)
+        elif book is None:
+            self.stats.error(self.venue, BOOK_UNSYNCED, inst_id)
+            self._ask_snapshot(inst_id, recv_ms)
+            return []
+        elif row.prevSeqId != book.update_id:  # seqId may restart lower: prevSeqId links
+            detail = f"{inst_id} seqId {book.update_id} -> prevSeqId {row.prevSeqId}"
+            return self._drop_book(inst_id, BOOK_GAP, detail, recv_ms)
+        book.update_id = row.seqId
+        try:
+            book.apply_rows(row.bids, row.asks)
+        except ParseError as exc:
+            return self._drop_book(inst_id, exc.reason, frame, recv_ms)
+        if row.checksum and book.checksum() != row.checksum:
+            detail = f"{inst_id} seqId {row.seqId} checksum {row.checksum}"
+            return self._drop_book(inst_id, BOOK_CHECKSUM, detail, recv_ms)
+        if not book.due(row.ts):
+            return []
+        depth = book.depth(self.venue, inst, row.ts, recv_ms, BOOK_LEVELS)
+        book.prune_texts()
+        if depth is None:
+            if book.bids and book.asks:  # both sides, yet no depth: crossed
+                return self._drop_book(inst_id, BOOK_CROSSED, inst_id, recv_ms)
+            return []  # a side emptied: no mid until it is quoted again
+        self.depth_reported_ms[inst_id] = row.ts
+        return [depth]
+
+    def _drop_book(self, inst_id: str, reason: str, detail: object, recv_ms: int) -> list[Event]:
+        """Forget ``inst_id``'s book, count ``reason``, ask for a fresh snapshot."""
+        del self.books[inst_id]
+        self.stats.error(self.venue, reason, detail)
+        self.resync_asked_ms.pop(inst_id, None)
+        self._ask_snapshot(inst_id, recv_ms)
+        return []
+
+    def _ask_snapshot(self, inst_id: str, recv_ms: int) -> None:
+        """Ask (:attr:`resync`) for a fresh snapshot of ``inst_id``'s book, unless that was
+        done within :data:`RESYNC_EVERY_MS`."""
+        asked = self.resync_asked_ms.get(inst_id)
+        if asked is None or recv_ms - asked >= RESYNC_EVERY_MS:
+            self.resync_asked_ms[inst_id] = recv_ms
+            self.resync.add(inst_id)
 
     def _marks(self, rows: list[frames.Mark], recv_ms: int) -> list[Event]:
         out: list[Event] = []
@@ -248,19 +356,63 @@ class Okx(CcxtBackedVenue):
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://{hostname}",)
     has_history: ClassVar[bool] = True
     ccxt_options: ClassVar[dict[str, Any]] = {"fetchMarkets": {"types": ["swap"]}}  # one call
+    default_depth_levels: ClassVar[int] = BOOK_LEVELS
+
+    def __init__(self, settings: VenueSettings) -> None:
+        super().__init__(settings)
+        levels = settings.depth.levels
+        if levels is not None and levels != BOOK_LEVELS:
+            raise ValueError(
+                f"venues.{self.id}.depth.levels: {levels}; OKX's incremental book channel "
+                f"(books) has {BOOK_LEVELS} levels"
+            )
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         # One connection: ~300 swaps x 3 channels fit in two requests, far under 480/h.
+        public = Connection(
+            "public",
+            self.ws_url,
+            subscribe_requests(self.subscribed(markets)),
+            ping=PING,
+            ping_interval_s=PING_INTERVAL_S,
+            pong=PONG,
+        )
+        return [public, *self._depth_connections(markets)]
+
+    def _depth_connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        """``depth-1``...: the ``books`` channels of :attr:`depth_symbols`, about
+        :data:`DEPTH_SYMBOLS_PER_CONNECTION` a connection (20 by default: one). Each session
+        keeps books of its own (a rotation's overlap would mix two sessions' seqIds)."""
+        if not self.depth_levels:
+            return []
+        mine = sorted(s for s in self.depth_symbols if s in markets)
+        step = DEPTH_SYMBOLS_PER_CONNECTION
         return [
             Connection(
-                "public",
+                f"depth-{n + 1}",
                 self.ws_url,
-                subscribe_requests(self.subscribed(markets)),
+                pack_requests("subscribe", _book_args(mine[start : start + step])),
                 ping=PING,
                 ping_interval_s=PING_INTERVAL_S,
                 pong=PONG,
+                own_parser=True,
             )
+            for n, start in enumerate(range(0, len(mine), step))
         ]
+
+    def session_parser(self, shared: Parser) -> Parser:
+        """A depth session's parser: books of its own, the time of each book's last report
+        shared (at most one a second whatever the sessions)."""
+        parser = super().session_parser(shared)
+        if isinstance(parser, OkxParser) and isinstance(shared, OkxParser):
+            parser.depth_reported_ms = shared.depth_reported_ms
+        return parser
+
+    def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:
+        """Unsubscribe then subscribe the books of ``symbols``: OKX answers the subscribe
+        with a new snapshot."""
+        args = _book_args(sorted(symbols))
+        return (*pack_requests("unsubscribe", args), *pack_requests("subscribe", args))
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         client = self._ccxt_within(timeout_s)
@@ -283,3 +435,7 @@ class Okx(CcxtBackedVenue):
         self, inst: Instrument, since_ms: int, until_ms: int, budget: Budget
     ) -> History:
         return await _okx_history.fetch_history(self._ccxt(), inst, since_ms, until_ms, budget)
+
+
+def _book_args(symbols: Iterable[str]) -> list[dict[str, str]]:
+    return [{"channel": BOOKS, "instId": s} for s in symbols]

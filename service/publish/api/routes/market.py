@@ -215,8 +215,8 @@ def _mark_item(e: MarkPrice) -> dict[str, Any]:
     "further per dollar liquidated. `volume_1m_buy_usd` and `volume_1m_sell_usd`: what takers "
     "bought and sold over the last minute (the venues' trades, liquidation fills included), "
     "`volume_z` its change against earlier minutes. `depth`: the USD within 0.5, 1 and 2 % of "
-    "mid on each side, for the instruments whose order book is followed (Bybit, Bitget: the "
-    "top 20 by open interest each); a band the venue's levels do not reach is a lower bound, "
+    "mid on each side, for the instruments whose order book is followed (Bybit, Bitget, OKX: "
+    "the top 20 by open interest each); a band the venue's levels do not reach is a lower bound, "
     "flagged `bid_exact`/`ask_exact` false. Sorted by spread, widest first (ties by venue, "
     "symbol).",
     responses=responses(422, 503),

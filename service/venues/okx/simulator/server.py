@@ -15,7 +15,12 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws/v5/public``; other paths: 4
   since the last push, in one batch (``data[]`` per instrument, ``details[]`` shuffled:
   "not necessarily in chronological order"). OKX publishes a sample: each print is kept
   with probability ``liquidation_sample`` (seeded). On each subscription the last
-  ``burst_size`` liquidations pushed are sent again at once, newest first, as OKX does.
+  ``burst_size`` liquidations pushed are sent again at once, newest first, as OKX does;
+* ``books`` (per instId): a ``snapshot`` at subscription, then every ``book_interval_s``
+  (the venue: 100 ms) an ``update`` of the levels that changed, chained by ``prevSeqId``,
+  with the checksum of the best 25 levels a side (:mod:`.book_wire`; ``book_checksums``
+  False sends OKX's ``0`` of since 2026-06-23). :meth:`book_gap` skips a ``seqId``: the
+  subscribers' next update breaks the chain.
 
 REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
 :meth:`drop_connections`, :meth:`stall` (acks and pongs still flow; liquidations wait),
@@ -34,7 +39,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar, Final, Unpack
 
@@ -45,7 +50,7 @@ from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
 from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
-from . import wire
+from . import book_wire, wire
 from .rest import OkxRest
 
 WS_PATH: Final = "/ws/v5/public"
@@ -72,6 +77,8 @@ ROWS: Final[dict[str, RowMaker]] = {
 class _Client(SessionClient[wire.Session]):
     idle_since: float
     """When the connection last had nothing subscribed, or was last sent something."""
+    books: set[str] = field(default_factory=set)
+    """The instIds whose ``books`` snapshot this connection was sent (updates follow)."""
 
 
 class OkxSimulator(VenueServer[_Client]):
@@ -84,6 +91,7 @@ class OkxSimulator(VenueServer[_Client]):
         "push_interval_s": 0.1,
         "oi_interval_s": 0.3,
         "funding_interval_s": 0.5,
+        "book_interval_s": 0.1,
     }
 
     def __init__(
@@ -100,6 +108,8 @@ class OkxSimulator(VenueServer[_Client]):
         max_ops_per_hour: int = wire.MAX_OPS_PER_HOUR,
         four_hour_symbols: tuple[str, ...] = wire.FOUR_HOUR_SYMBOLS,
         list_only_simulated: bool = False,
+        book_interval_s: float = 0.1,
+        book_checksums: bool = True,
         **market: Unpack[MarketOptions],
     ) -> None:
         """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
@@ -123,6 +133,9 @@ class OkxSimulator(VenueServer[_Client]):
         self.funding_interval_s, self.flush_interval_s = funding_interval_s, flush_interval_s
         self.idle_timeout_s, self.max_ops_per_hour = idle_timeout_s, max_ops_per_hour
         self.liquidation_sample = liquidation_sample
+        self.book_interval_s, self.book_checksums = book_interval_s, book_checksums
+        self.depth_books: dict[str, book_wire.DepthBook] = {}
+        """The ``books`` subscribed at least once, by instId."""
         self.pushed: list[LiquidationPrint] = []
         """Every liquidation sent live (once each, subscribers or not)."""
         self.replayed: list[LiquidationPrint] = []
@@ -148,6 +161,7 @@ class OkxSimulator(VenueServer[_Client]):
             self._on_grid(self.oi_interval_s, partial(self._push, "open-interest")),
             self._on_grid(self.funding_interval_s, partial(self._push, "funding-rate")),
             self._every(self.flush_interval_s, self._flush_liquidations),
+            self._on_grid(self.book_interval_s, self._push_books),
             self._close_idle(),
         ]
 
@@ -198,7 +212,9 @@ class OkxSimulator(VenueServer[_Client]):
         now = wall_ms()
         for a in added:
             channel, key = a
-            if channel == wire.LIQUIDATIONS:
+            if channel == book_wire.CHANNEL:
+                self._send_book_snapshot(client, key, now)
+            elif channel == wire.LIQUIDATIONS:
                 if key == wire.INST_TYPE and self._recent:
                     burst = list(reversed(self._recent))
                     data = wire.liquidation_data(burst, self.contracts)
@@ -209,6 +225,43 @@ class OkxSimulator(VenueServer[_Client]):
                 c = self.contracts[key]
                 row = ROWS[channel](self.market.quote(key), c, now)
                 self._send(client, wire.push(wire.arg_of(a), [row]))
+
+    def _send_book_snapshot(self, client: _Client, inst_id: str, ts: int) -> None:
+        """The book's state now (its subscribers get the update to it first, so none of them
+        sees a break in the chain)."""
+        contract = self.contracts.get(inst_id)
+        if contract is None:
+            return  # listed but not simulated
+        client.books.discard(inst_id)  # a resubscription: no update before its snapshot
+        book = self.depth_books.get(inst_id)
+        if book is None:
+            book = self.depth_books[inst_id] = book_wire.DepthBook(contract, self.book_checksums)
+            book.update(self.market.quote(inst_id))
+        else:
+            self._advance_book(book, ts)
+        self._send(client, book.snapshot(ts))
+        client.books.add(inst_id)
+
+    def _advance_book(self, book: book_wire.DepthBook, ts: int) -> None:
+        inst_id = book.contract.inst_id
+        a = (book_wire.CHANNEL, inst_id)
+        to = [c for c in self._subscribers(a) if inst_id in c.books]
+        delta = book.update(self.market.quote(inst_id))
+        if delta is not None and to:
+            frame = book.frame("update", ts, *delta)
+            for client in to:
+                self._send(client, frame)
+
+    def _push_books(self, ts: int) -> None:
+        """The subscribed books' updates (a book nobody follows is not moved)."""
+        for inst_id, book in self.depth_books.items():
+            if self._subscribers((book_wire.CHANNEL, inst_id)):
+                self._advance_book(book, ts)
+
+    def book_gap(self, inst_id: str) -> None:
+        """Skip a ``seqId`` of ``inst_id``'s book: its subscribers' next update names a
+        ``prevSeqId`` they never got."""
+        self.depth_books[inst_id].seq += 1
 
     def _subscribers(self, a: wire.Arg) -> list[_Client]:
         return [c for c in self._clients if a in c.session.args]

@@ -30,7 +30,7 @@ from ....simulate.wirekit import encode as encode  # the wire's encoder, for its
 from ....simulate.wirekit import recorded_text
 
 INST_TYPE: Final = "SWAP"
-PER_INSTRUMENT: Final = ("mark-price", "open-interest", "funding-rate")
+PER_INSTRUMENT: Final = ("mark-price", "open-interest", "funding-rate", "books")
 LIQUIDATIONS: Final = "liquidation-orders"
 INST_TYPES: Final = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
 DEFAULT_FUNDING_INTERVAL_H: Final = 8.0
