@@ -140,8 +140,9 @@ def position_side(side: str, pos_side: str) -> Side | None:
 
 
 class OkxParser(Parser):
-    """Parses pushes of ``funding-rate``, ``open-interest``, ``mark-price`` and
-    ``liquidation-orders``, the subscribe acks and the text ``pong``."""
+    """Parses pushes of ``funding-rate``, ``open-interest``, ``mark-price``,
+    ``liquidation-orders`` and ``books`` (a local book per instId: a depth session's parser
+    keeps its own, :meth:`Okx.session_parser`), the subscribe acks and the text ``pong``."""
 
     def __init__(
         self, venue: str, markets: Mapping[str, Instrument], wanted: set[str] | None

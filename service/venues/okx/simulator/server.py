@@ -19,7 +19,7 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws/v5/public``; other paths: 4
 * ``books`` (per instId): a ``snapshot`` at subscription, then every ``book_interval_s``
   (the venue: 100 ms) an ``update`` of the levels that changed, chained by ``prevSeqId``,
   with the checksum of the best 25 levels a side (:mod:`.book_wire`; ``book_checksums``
-  False sends OKX's ``0`` of since 2026-06-23). :meth:`book_gap` skips a ``seqId``: the
+  False sends ``0``, as OKX has since 2026-06-23). :meth:`book_gap` skips a ``seqId``: the
   subscribers' next update breaks the chain.
 
 REST: see :mod:`.rest`. Test hooks (from :class:`~service.simulate.server.VenueServer`):
