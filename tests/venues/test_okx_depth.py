@@ -191,9 +191,13 @@ def test_the_docs_placeholder_checksum_is_a_mismatch_and_a_zero_one_is_not_check
     parser = OkxParser(VENUE, MARKETS, None)
     assert parser.parse(json.dumps(DOCS_SNAPSHOT), recv_ms=1) == []
     assert parser.stats.errors == {"orderbook_checksum": 1}
-    # Since 2026-06-23 the venue sends 0: no checksum, the book is kept.
+    # Since 2026-06-23 the venue sends 0: no checksum, the book is kept, and its texts are
+    # not: a non-zero checksum on a later update cannot be checked, so it is not.
     parser = OkxParser(VENUE, MARKETS, None)
     assert len(parser.parse(_snapshot(checksum=0), recv_ms=1)) == 1
+    assert parser.books["BTC-USDT-SWAP"].bid_texts == {}
+    update = _update(123456, 123457, 1597026384085, [["8476.97", "1", "0", "1"]], [], 12345)
+    assert len(parser.parse(update, recv_ms=2)) == 1
     assert not parser.stats.errors
 
 

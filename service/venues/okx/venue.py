@@ -214,7 +214,7 @@ class OkxParser(Parser):
             return []
         book = self.books.get(inst_id)
         if env.action == "snapshot":
-            book = self.books[inst_id] = OkxBook(row.seqId)
+            book = self.books[inst_id] = OkxBook(row.seqId, checked=row.checksum != 0)
             book.reported_ms = self.depth_reported_ms.get(inst_id, book.reported_ms)
         elif book is None:
             self.stats.error(self.venue, BOOK_UNSYNCED, inst_id)
@@ -228,7 +228,7 @@ class OkxParser(Parser):
             book.apply_rows(row.bids, row.asks)
         except ParseError as exc:
             return self._drop_book(inst_id, exc.reason, frame, recv_ms)
-        if row.checksum and book.checksum() != row.checksum:
+        if row.checksum and book.checked and book.checksum() != row.checksum:
             detail = f"{inst_id} seqId {row.seqId} checksum {row.checksum}"
             return self._drop_book(inst_id, BOOK_CHECKSUM, detail, recv_ms)
         if not book.due(row.ts):

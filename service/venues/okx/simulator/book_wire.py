@@ -49,6 +49,9 @@ class DepthBook:
     key: tuple[float, float, int] | None = None
     bids: dict[str, str] = field(default_factory=dict)
     asks: dict[str, str] = field(default_factory=dict)
+    grids: dict[int, tuple[tuple[int, str], dict[str, str]]] = field(default_factory=dict)
+    """Per side (-1 bids, 1 asks), the grid levels behind the best one and what they were
+    built for (the first grid point, the size): rebuilt only when one of them moves."""
 
     def update(self, q: Quote) -> tuple[list[list[str]], list[list[str]]] | None:
         """Move to ``q``: the levels that changed (bids, asks; size ``"0"``: gone), ``None``
@@ -78,12 +81,12 @@ class DepthBook:
         start = (math.floor if way < 0 else math.ceil)(best / step)
         if start * step == best:
             start += way
-        out = {fmt(best, decimals): qty}
-        for i in range(LEVELS - 1):
-            p = (start + way * i) * step
-            if p > 0:
-                out[fmt(p, decimals)] = qty
-        return out
+        built = self.grids.get(way)
+        if built is None or built[0] != (start, qty):
+            prices = [(start + way * i) * step for i in range(LEVELS - 1)]
+            grid = {fmt(p, decimals): qty for p in prices if p > 0}
+            built = self.grids[way] = ((start, qty), grid)
+        return {fmt(best, decimals): qty, **built[1]}
 
     def checksum(self) -> int:
         """OKX's CRC32 of the best 25 levels a side, interleaved bid then ask (0: none)."""
