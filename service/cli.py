@@ -265,10 +265,11 @@ def _names(values: tuple[str, ...]) -> list[str]:
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
 @click.option(
     "--suite",
-    type=click.Choice(["all", "synthetic", "real"]),
+    type=click.Choice(["all", "synthetic", "real", "liquidity"]),
     default="all",
     show_default=True,
-    help="The simulator's scenarios, the labelled real history, or both.",
+    help="The simulator's scenarios, the labelled real history, or both; or the lead time "
+    "with and without the liquidity features on the scenarios where liquidity moves first.",
 )
 @click.option(
     "--real-data",

@@ -54,7 +54,7 @@ from ..scores import ANY, Pressure, Scope, State, Transition
 from .aggregate import Combined, Member, Part, combine
 from .base import Evaluation
 from .features import Baselines, burn_in, sample_baselines, snapshot
-from .liquidity import InstrumentLiquidity, liquidity_features, liquidity_reasons
+from .liquidity import InstrumentLiquidity, fragility, liquidity_features, liquidity_reasons
 from .rings import InstrumentHistory, make_rings
 from .scoring import EMPTY, Assessment, assess
 from .state import SEVERITY, Quality, StateMachine, data_quality
@@ -63,6 +63,8 @@ from .stress import Funds, InstrumentStress, stress_features, stress_reasons
 _NEVER = 2**63 - 1
 _STRESS_ONLY: frozenset[type] = frozenset((AdlRisk, Positioning, Basis))
 """Figures of an instrument that do not make one: only the market data does."""
+_LIQUIDITY: frozenset[type] = frozenset((BookTop, Volume, BookDepth))
+"""Reported beside the score, never evidence (:mod:`.liquidity`)."""
 CALM_EVERY = 5
 MIN_PER_ROUND = 20
 """A round scores at least this many instruments, whatever its budget (progress)."""
@@ -155,8 +157,6 @@ class RobustModel:
             if symbols is None:
                 symbols = by_venue[ev.venue] = {}
             kind = type(ev)
-            if kind is BookDepth:  # the API's and the metrics', not the detector's (yet)
-                continue
             if kind is InsuranceFund:  # a pool: the venue's, not an instrument's
                 funds = self._funds.get(ev.venue)
                 if funds is None:
@@ -165,17 +165,19 @@ class RobustModel:
                 continue
             inst = symbols.get(ev.symbol)
             if inst is None:
-                if kind in _STRESS_ONLY or kind is BookTop or kind is Volume:
+                if kind in _STRESS_ONLY or kind in _LIQUIDITY:
                     continue  # a figure of an instrument without data (not followed): nothing
                 inst = symbols[ev.symbol] = self._track(ev.venue, ev.symbol, ev.base)
             h = inst.history
-            if kind is BookTop or kind is Volume:  # beside the score, not evidence: not dirty
+            if kind in _LIQUIDITY:  # beside the score, not evidence: not dirty
                 if inst.liquidity is None:
                     inst.liquidity = InstrumentLiquidity()
                 if kind is BookTop:
                     inst.liquidity.add(ev)  # type: ignore[arg-type]
-                else:
+                elif kind is Volume:
                     inst.liquidity.add_volume(ev)  # type: ignore[arg-type]
+                else:
+                    inst.liquidity.add_depth(ev)  # type: ignore[arg-type]
                 continue
             if kind is MarkPrice:
                 h.add_mark(ev)  # type: ignore[arg-type]
@@ -495,7 +497,9 @@ class RobustModel:
                 notes.append(f"holding {machine.state.value} (hysteresis)")
             stressed: list[str] = []
             if machine.state is not State.CALM or a.candidate is not State.CALM:
+                fragile = fragility(inst.liquidity, a.features, now_ms)
                 stressed = [
+                    *([fragile] if fragile is not None and machine.state is not State.CALM else []),
                     *stress_reasons(inst.stress, pool, now_ms),
                     *liquidity_reasons(inst.liquidity, now_ms),
                 ]
@@ -525,6 +529,9 @@ class RobustModel:
             features.update(stress_features(inst.stress, pool, now_ms))
         if inst.liquidity is not None:
             features.update(liquidity_features(inst.liquidity, now_ms))
+            # a warning beside the state, on calm too: it never makes one (docs/detector.md)
+            warning = fragility(inst.liquidity, a.features, now_ms)
+            features["fragile"] = 0.0 if warning is None else 1.0
         out.pressures.append(
             Pressure(
                 venue=h.venue,

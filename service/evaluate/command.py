@@ -1,5 +1,6 @@
 """The body of ``deleverage evaluate``: run the synthetic suite and the real-history suite,
-print their tables or JSON (``{"synthetic": ..., "real": ...}``)."""
+print their tables or JSON (``{"synthetic": ..., "real": ...}``); or the liquidity lead
+comparison (``{"liquidity_lead": ...}``, :mod:`.lead`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 import click
 
 from ..config import Settings
-from ..simulate.library import DEFAULT_VENUES, KINDS
+from ..simulate.library import DEFAULT_VENUES, KINDS, LIQUIDITY_KINDS
+from .lead import lead_table, liquidity_lead
 from .matching import Rules
 from .play import Pace
 from .real import SETS, DatasetRun, default_data_dir, load_labels, run_real
@@ -59,6 +61,19 @@ def run_evaluate(
     when the real-history data is not where it is looked for (``suite="real"``)."""
     doc: dict[str, Any] = {}
     lines: list[str] = []
+    if suite == "liquidity":
+        lead_venues = list(venues) or list(DEFAULT_VENUES)
+        check_names([], lead_venues)
+        lead = liquidity_lead(
+            settings.detector,
+            list(seeds),
+            lead_venues,
+            list(kinds) or list(LIQUIDITY_KINDS),
+            pace=Pace(slow_step_s=pace[0], slow_eval_s=pace[1], all_contracts=pace[2]),
+            rules=Rules(grace_s=grace_s, warmup_s=warmup_s),
+        )
+        doc["liquidity_lead"] = lead
+        lines += [lead_table(lead), f"{lead['wall_s']:.0f} s"]
     if suite in ("all", "synthetic"):
         doc["synthetic"] = _synthetic(settings, seeds, kinds, venues, pace, grace_s, warmup_s,
                                       quiet)  # fmt: skip

@@ -49,6 +49,9 @@ class Pace:
     """Every simulated contract of each venue, not only its main one per asset."""
     warm_start: bool = True
     """Seed the model with a day of history first (:mod:`.history`)."""
+    depth: bool = False
+    """The venues also send their order books' depth where their player can
+    (:meth:`~service.venues.player.WirePlayer.follow_depth`; the liquidity lead comparison)."""
 
 
 DEFAULT_PACE: Final = Pace()
@@ -114,6 +117,9 @@ def play(
         PLAYERS[v](scenario, seed * 1000 + i, assets, pace.all_contracts)
         for i, v in enumerate(venues)
     ]
+    if pace.depth:
+        for p in players:
+            p.follow_depth()
     if pace.warm_start:
         warm_start(model, players, seed, origin_ms)
     instruments = [

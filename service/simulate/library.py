@@ -37,12 +37,23 @@ Kinds (the label, per affected asset, is what a detector is scored against):
                           10-30 min of unwinding.
 =======================  ==================================================================
 
+Liquidity first (:data:`LIQUIDITY_KINDS`, for the liquidity lead comparison; not in the
+default suite):
+
+=======================  ==================================================================
+``thin_book_unwind``      Open interest flat while the book thins to 40-60 % and the spread
+                          widens 2.5-4x for 3-8 min (label calm), then a gradual unwind as
+                          ``gradual_long_unwind``'s on the thin book for 1.5-3 h (label
+                          unwinding, long).
+=======================  ==================================================================
+
 Liquidation flows are sized against a reference open interest per asset (Binance's in the
 simulator, the largest venue): a venue with less open interest sees a larger forced share.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -333,6 +344,23 @@ def adl_unwind(rng: random.Random, name: str, venues: Sequence[str]) -> Scenario
     return Scenario(name, desc, phases, loop=False)
 
 
+def thin_book_unwind(rng: random.Random, name: str, venues: Sequence[str]) -> Scenario:
+    """Liquidity first: the book thins and the spread widens with open interest still flat
+    (label calm), then longs unwind gradually on that thin book, which stays thin."""
+    asset = rng.choice(PRIMARY_ASSETS)
+    spread, depth = rng.uniform(2.5, 4.0), rng.uniform(0.4, 0.6)
+    thin = Drift(spread_mult=spread, depth_mult=depth)
+    unwind = dataclasses.replace(_gradual(rng), spread_mult=spread, depth_mult=depth)
+    phases = (
+        _lead(rng),
+        Phase("thinning", _minutes(rng, 3, 8), Label(Regime.CALM), {asset: thin}),
+        _episode("unwind", _minutes(rng, 90, 180), Regime.UNWINDING, Side.LONG, {asset: unwind}),
+        _calm("recovery", _minutes(rng, 30, 60)),
+    )
+    desc = f"{asset}'s book thins, then longs unwind on it over hours."
+    return Scenario(name, desc, phases, loop=False)
+
+
 KINDS: Final[dict[str, Builder]] = {
     "calm": calm,
     "noisy_calm": noisy_calm,
@@ -348,6 +376,11 @@ KINDS: Final[dict[str, Builder]] = {
 }
 """Scenario kinds by name, in the order the evaluation reports them."""
 
+LIQUIDITY_KINDS: Final[dict[str, Builder]] = {"thin_book_unwind": thin_book_unwind}
+"""Kinds where liquidity moves before open interest: the liquidity lead comparison's
+(:mod:`service.evaluate.lead`), not in the default suite (:data:`KINDS`)."""
+ALL_KINDS: Final[dict[str, Builder]] = {**KINDS, **LIQUIDITY_KINDS}
+
 
 def make_scenario(kind: str, seed: int, venues: Sequence[str] = DEFAULT_VENUES) -> Scenario:
     """The scenario of ``kind`` for ``seed`` (the same seed always gives the same story).
@@ -355,8 +388,8 @@ def make_scenario(kind: str, seed: int, venues: Sequence[str] = DEFAULT_VENUES) 
     ``venues`` are the ones an outage may hit. ``KeyError`` names the kinds available.
     """
     try:
-        builder = KINDS[kind]
+        builder = ALL_KINDS[kind]
     except KeyError:
-        raise KeyError(f"unknown scenario kind {kind!r}; available: {list(KINDS)}") from None
+        raise KeyError(f"unknown scenario kind {kind!r}; available: {list(ALL_KINDS)}") from None
     rng = random.Random(f"{kind}:{seed}")  # str seeds hash the same in every process
     return builder(rng, f"{kind}#{seed}", venues)

@@ -107,6 +107,12 @@ class WirePlayer(ABC):
         stress poller hands them to the detector."""
         return []
 
+    def follow_depth(self) -> bool:
+        """Also send the order book depth frames the venue's simulator serves, from the next
+        step on (opt-in: the liquidity lead comparison of :mod:`service.evaluate.lead`; the
+        suite's runs stay as fast as they were). ``False``: this player has none."""
+        return False
+
     def _reconnected(self, now_ms: int) -> None:  # noqa: B027 - an optional hook
         """Reset what a new connection resets."""
 

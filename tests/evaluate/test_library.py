@@ -6,7 +6,7 @@ import pytest
 
 from service.evaluate.matching import labels_of
 from service.events import Side
-from service.simulate.library import DEFAULT_VENUES, KINDS, make_scenario
+from service.simulate.library import DEFAULT_VENUES, KINDS, LIQUIDITY_KINDS, make_scenario
 from service.simulate.market import Market
 from service.simulate.scenario import SCENARIOS, Regime
 
@@ -25,6 +25,26 @@ def test_every_kind_builds_the_same_story_for_a_seed_and_another_for_another(kin
     else:
         assert labels
         assert min(lb.start_ms for lb in labels) >= 45 * 60_000  # a calm lead-in first
+
+
+def test_liquidity_moves_minutes_before_open_interest_in_the_liquidity_kinds() -> None:
+    assert not set(LIQUIDITY_KINDS) & set(KINDS)  # not in the default suite
+    for seed in range(5):
+        scenario = make_scenario("thin_book_unwind", seed)
+        assert scenario == make_scenario("thin_book_unwind", seed)
+        _, thinning, unwind, _ = scenario.phases
+        [(asset, thin)] = thinning.drifts.items()
+        assert thinning.label.regime is Regime.CALM
+        assert 180 <= thinning.duration_s <= 480
+        assert thin.oi_pct_per_min == 0.0
+        assert thin.spread_mult is not None
+        assert thin.spread_mult >= 2.5
+        assert thin.depth_mult is not None
+        assert thin.depth_mult <= 0.6
+        assert unwind.drifts[asset].oi_pct_per_min < 0  # open interest falls after
+        assert unwind.drifts[asset].depth_mult == thin.depth_mult  # on the thin book
+        [label] = labels_of(scenario, 0)
+        assert label.regime is Regime.UNWINDING
 
 
 def test_the_demo_scenarios_are_still_there() -> None:

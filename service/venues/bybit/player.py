@@ -17,13 +17,16 @@ from ...simulate.market import LiquidationPrint, SymbolSpec
 from ...simulate.scenario import Scenario
 from ..base import Instrument, Parser, ParseStats
 from ..player import WirePlayer
-from .simulator import stress_wire
+from .simulator import book_wire, stress_wire
 from .simulator import wire as bybit_wire
 from .stress import ALERTS_EVERY_S, parse_adl_alert
 from .venue import VENUE, BybitParser, parse_instruments
 
 ADL_POLL_S: Final = ALERTS_EVERY_S
 """The stress poller's ADL alerts interval (:func:`.stress.plan`)."""
+DEPTH_LEVELS: Final = 200
+"""The depth the collector follows by default (``depth.levels``): 200 levels of the
+simulator's grid reach 3 % of mid, so the 1 % band is complete."""
 
 
 class BybitPlayer(WirePlayer):
@@ -50,6 +53,15 @@ class BybitPlayer(WirePlayer):
         }
         self._next_adl_ms = 0
         self.stress_stats = ParseStats()
+        self.depth_books: dict[str, book_wire.DepthBook] = {}
+        self._depth_snapshot_due: set[str] = set()
+
+    def follow_depth(self) -> bool:
+        self.depth_books = {
+            s: book_wire.DepthBook(book.contract, DEPTH_LEVELS) for s, book in self.books.items()
+        }
+        self._depth_snapshot_due = set(self.depth_books)
+        return True
 
     def _instruments(self, symbols: Sequence[str]) -> dict[str, Instrument]:
         out: dict[str, Instrument] = {}
@@ -60,6 +72,7 @@ class BybitPlayer(WirePlayer):
 
     def _reconnected(self, now_ms: int) -> None:
         self._snapshot_due = set(self.books)
+        self._depth_snapshot_due = set(self.depth_books)
 
     def _adl(self, now_ms: int) -> list[AdlRisk]:
         out = [e for e in self.parser.take_stress() if type(e) is AdlRisk]
@@ -85,6 +98,7 @@ class BybitPlayer(WirePlayer):
                     )
                 elif delta:
                     out.append(bybit_wire.ticker_frame("delta", delta, book.cs, now_ms, symbol))
+            out.extend(self._depth_frames(now_ms))
         by_symbol: dict[str, list[LiquidationPrint]] = {}
         for p in prints:
             by_symbol.setdefault(p.symbol, []).append(p)
@@ -92,4 +106,17 @@ class BybitPlayer(WirePlayer):
             contract = self.books[symbol].contract
             rows = [bybit_wire.liquidation_row(p, contract) for p in ps]
             out.append(bybit_wire.liquidation_frame(symbol, rows, now_ms))
+        return out
+
+    def _depth_frames(self, now_ms: int) -> list[str]:
+        """A snapshot of each followed book to a new connection, then the levels that
+        changed (a book that did not move sends nothing, as the venue's)."""
+        out: list[str] = []
+        for symbol, book in self.depth_books.items():
+            delta = book.update(self.market.quote(symbol))
+            if symbol in self._depth_snapshot_due:
+                self._depth_snapshot_due.discard(symbol)
+                out.append(book.snapshot(now_ms))
+            elif delta is not None:
+                out.append(book.frame("delta", now_ms, *delta))
         return out
