@@ -130,7 +130,14 @@ class Runtime:
                 "[--only api] --shard I/N`); start the collectors and the alerts in other "
                 "processes"
             )
-        self.sink = EventSink(self.redis, settings.store)
+        self.sink = EventSink(
+            self.redis, settings.store,
+            # Named as the same process is named again after a restart: its shard, if any.
+            journal=(
+                None if Component.COLLECT not in self.components
+                else "collect" if shard is None or not shard.sharded else f"collect:{shard}"
+            ),
+        )  # fmt: skip
         self.collectors: list[VenueCollector | CcxtPoller] = (
             [self._collector(name, vs) for name, vs in settings.enabled_venues().items()]
             if Component.COLLECT in self.components

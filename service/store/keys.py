@@ -20,6 +20,9 @@ is documented in ``docs/redis.md``:
   instrument's stream;
 * ``dlv:{<venue>}:handoff`` (stream): one entry per written batch (field ``e``: a JSON array
   of that venue's events), what the detector consumes; trimmed by time;
+* ``dlv:journal:<writer>`` (hash): a collector process's batch of liquidations whose
+  hand-off is not written yet (``b`` its id, ``t`` its time, ``e`` its events), deleted
+  with the hand-off: what the process, restarted after a kill, finishes first;
 * ``dlv:{<venue>}:health`` (string): the venue connection's health snapshot as JSON;
   ``dlv:{<venue>}:health:shards`` (hash): the same per collector shard (field ``I/N``);
 * ``dlv:{alerts}:transitions`` (stream): state transitions of every instrument, trimmed by
@@ -192,6 +195,12 @@ def liquidation_position(ms: int, seq: int, member: str) -> str:
 
 def handoff(venue: str) -> str:
     return f"{PREFIX}:{{{venue}}}:handoff"
+
+
+def journal(writer: str) -> str:
+    """The liquidation batch in flight of the writer named ``writer`` (a collector process:
+    ``collect``, or ``collect:I/N`` for a shard), until its hand-off is written (hash)."""
+    return f"{PREFIX}:journal:{writer}"
 
 
 def health(venue: str) -> str:

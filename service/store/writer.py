@@ -46,6 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -54,7 +55,7 @@ from ..aio import Slices, checkpoint
 from ..backoff import Backoff
 from ..config import StoreSettings
 from ..errors import DATA_ERRORS
-from ..events import Event, Liquidation, encode
+from ..events import Event, Liquidation, decode_many, encode
 from . import keys
 from .client import is_cluster
 from .script import (
@@ -158,6 +159,8 @@ class _Batch:
     """On a cluster: index positions phase 1 stored, until phase 1b has added them."""
     handoff_tries: int = 0
     refused: int = 0
+    journaled: bool = False
+    """Its events are in the writer's journal (:func:`~.keys.journal`) until the hand-off."""
     registered: set[str] = field(default_factory=set)
 
 
@@ -183,10 +186,18 @@ class EventSink:
         client: aioredis.Redis,
         settings: StoreSettings,
         clock: Callable[[], float] = time.monotonic,
+        journal: str | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._clock = clock
+        self._journal = None if journal is None else keys.journal(journal)
+        """Where each batch of liquidations waits for its hand-off (``journal``: the
+        writer's name, the same across restarts; ``None``: no journal): a process killed
+        between a batch's two phases left its liquidations stored but never handed to the
+        detector, and the venue's re-sending them only meets the store's duplicate check."""
+        self.journal_resumed = 0
+        """Batches a previous run of this writer left in its journal, finished by this one."""
         self._indexed = not is_cluster(client)
         """A single Redis: the store script writes the liquidation indexes itself."""
         self._urgent = _Queue()
@@ -261,6 +272,8 @@ class EventSink:
         that raised may be started again: the batch in flight is resumed."""
         with contextlib.suppress(RedisError):  # else loaded on the first NOSCRIPT
             await self._client.script_load(STORE_SCRIPT)
+        if self._journal is not None and self._inflight is None:
+            await self._resume_journal(self._journal)
         while True:
             checkpoint()
             await self._has_data.wait()
@@ -270,11 +283,43 @@ class EventSink:
         """Write everything pending, the batch in flight first, within ``timeout_s``."""
         try:
             async with asyncio.timeout(timeout_s):
-                while self.pending:
+                while self.pending or self._inflight is not None:
                     checkpoint()
                     await self._flush_once()
         except TimeoutError:
             log.error("shutdown: events not written to Redis", abandoned=self.pending)
+
+    async def _resume_journal(self, key: str) -> None:
+        """Take the batch a previous run left in the journal as the batch in flight: written
+        again under its own id, the store script answers what it stored then (or stores it,
+        if it never ran), and its hand-off is appended unless it is there already."""
+        backoff = Backoff(RETRY_INITIAL_S, RETRY_MAX_S)
+        while True:
+            checkpoint()
+            try:
+                raw: Any = await self._client.hgetall(key)
+                break
+            except RedisError as exc:
+                log.warning("journal unreadable; retrying", key=key, error=str(exc)[:200])
+                await asyncio.sleep(backoff.next_delay())
+        if not raw:
+            return
+        try:
+            events = decode_many(raw[b"e"])
+            batch_id, now_ms = raw[b"b"].decode(), int(raw[b"t"])
+        except (KeyError, ValueError, UnicodeDecodeError, msgspec.DecodeError) as exc:
+            log.error("journal unreadable: dropped", key=key, error=str(exc)[:200])
+            with contextlib.suppress(RedisError):
+                await self._client.delete(key)
+            return
+        self._inflight = _Batch(
+            id=batch_id, events=events, taken=0, now_ms=now_ms, queue=self._urgent,
+            handoff_tries=1, journaled=True,
+        )  # fmt: skip
+        self.journal_resumed += 1
+        self._has_data.set()
+        log.info("resuming the batch a previous run left in flight", batch=batch_id,
+                 events=len(events))  # fmt: skip
 
     async def _flush_once(self) -> None:
         if self._inflight is None:
@@ -378,6 +423,12 @@ class EventSink:
 
     async def _phase1(self, batch: _Batch) -> Group:
         async with self._client.pipeline(transaction=False) as pipe:
+            journaling = self._journal is not None and batch.queue is self._urgent
+            if journaling:
+                # First in the pipeline: on a single Redis it runs before the scripts, so a
+                # batch they stored is always in the journal until its hand-off.
+                record = {"b": batch.id, "t": batch.now_ms, "e": encode(batch.events)}
+                pipe.hset(self._journal, mapping=record)  # type: ignore[arg-type]
             # Built in steps with the loop's turn between them (the batch's events are its
             # own, and only this task changes what is known).
             steps = queue_steps(
@@ -394,6 +445,11 @@ class EventSink:
                 if slices.due():
                     await slices.pause()
             replies = await pipe.execute(raise_on_error=False)
+        if journaling:
+            journaled, *replies = replies
+            if isinstance(journaled, Exception):
+                raise journaled  # retried whole, as a failed script call is
+            batch.journaled = True
         groups = [group for call in calls for group in call]
         scripts = group_replies(calls, replies)
         for reply in scripts:
@@ -441,6 +497,9 @@ class EventSink:
         batch.handoff_tries += 1
         async with self._client.pipeline(transaction=False) as pipe:
             queue_handoff(pipe, batch.stored, self._settings, batch.now_ms, batch.id, venues)
+            if batch.journaled:
+                assert self._journal is not None
+                pipe.delete(self._journal)  # after the hand-off: in order on a single Redis
             await pipe.execute()
 
     async def _has_handoff(self, venue: str, batch: _Batch) -> bool:

@@ -12,7 +12,16 @@ import redis.asyncio as aioredis
 from own_redis import OwnRedis
 
 from service.config import StoreSettings
-from service.events import FundingRate, Kind, Liquidation, MarkPrice, Side, decode
+from service.events import (
+    FundingRate,
+    Kind,
+    Liquidation,
+    MarkPrice,
+    Side,
+    decode,
+    decode_many,
+    encode,
+)
 from service.store import keys, reader, script, writer
 from service.store.writer import EventSink, write_batch
 
@@ -378,6 +387,112 @@ async def test_drain_resumes_the_batch_that_was_in_flight(redis_client: aioredis
     assert sink.pending == 0
     rows = await redis_client.xrange(keys.events("binance_usdm", "BTCUSDT", Kind.MARK))
     assert len(rows) == 12
+
+
+class _KilledBeforeHandoff(EventSink):
+    """A writer whose process dies after a batch's first phase (its streams) and before its
+    hand-off: the second phase never returns, and the run is cancelled without a drain (a
+    SIGKILL runs no clean-up)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.at_handoff = asyncio.Event()
+
+    async def _phase2(self, batch: writer._Batch) -> None:
+        self.at_handoff.set()
+        await asyncio.Event().wait()
+
+
+async def _handoff_ids(client: aioredis.Redis) -> list[str]:
+    rows = await client.xrange(keys.handoff("binance_usdm"))
+    events = [e for _, f in rows for e in decode_many(f[b"e"])]
+    return [e.event_id or "" for e in events if isinstance(e, Liquidation)]
+
+
+@pytest.mark.parametrize("journal", [True, False])
+async def test_a_writer_killed_before_its_handoff_hands_it_over_once_restarted(
+    redis_client: aioredis.Redis, journal: bool
+) -> None:
+    """The liquidations of a batch stored in their streams when the process died, and not
+    yet in the hand-off: the writer of the same name, started again, hands them over, once
+    (without a journal they never reach the detector: the venue's re-sending them only
+    meets the store's duplicate check)."""
+    name = "collect:0/2" if journal else None
+    batch = [_identified(NOW + i) for i in range(5)]
+    killed = _KilledBeforeHandoff(redis_client, StoreSettings(), journal=name)
+    await killed.put(batch)
+    run = asyncio.create_task(killed.run())
+    await asyncio.wait_for(killed.at_handoff.wait(), 5)
+    run.cancel()
+    await asyncio.gather(run, return_exceptions=True)
+    stream = keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION)
+    assert await redis_client.xlen(stream) == 5
+    assert await _handoff_ids(redis_client) == []
+
+    again = EventSink(redis_client, StoreSettings(), journal=name)
+    await again.put(batch)  # the venue re-sends them on the new connection
+    run = asyncio.create_task(again.run())
+    try:
+        await _until(lambda: again.pending == 0 and again._inflight is None)
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+    assert await redis_client.xlen(stream) == 5
+    if journal:
+        assert again.journal_resumed == 1
+        assert sorted(await _handoff_ids(redis_client)) == sorted(e.event_id for e in batch)
+        assert not await redis_client.exists(keys.journal(name))
+    else:
+        assert await _handoff_ids(redis_client) == []
+
+
+async def test_a_journal_is_resumed_once_and_a_written_batch_leaves_none(
+    redis_client: aioredis.Redis,
+) -> None:
+    """A batch written whole leaves no journal; a hand-off already written is not appended
+    again by the resumed batch; ticker batches are not journaled."""
+    sink = EventSink(redis_client, StoreSettings(), journal="collect")
+    first = _identified(NOW)
+    await sink.put([first, _mark("BTCUSDT", NOW, 1.0)])
+    run = asyncio.create_task(sink.run())
+    try:
+        await _until(lambda: sink.pending == 0 and sink._inflight is None)
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+    assert not await redis_client.exists(keys.journal("collect"))
+    assert await _handoff_ids(redis_client) == [first.event_id]
+    # A journal whose hand-off went through (a process killed between the two): nothing twice.
+    rows = await redis_client.xrange(keys.handoff("binance_usdm"))
+    batch_id = rows[0][1][b"b"].decode()
+    await redis_client.hset(keys.journal("collect"), mapping={
+        "b": batch_id, "t": NOW, "e": encode([first])})  # fmt: skip
+    again = EventSink(redis_client, StoreSettings(), journal="collect")
+    run = asyncio.create_task(again.run())
+    try:
+        await _until(lambda: again.journal_resumed == 1 and again._inflight is None)
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+    assert await _handoff_ids(redis_client) == [first.event_id]
+    assert not await redis_client.exists(keys.journal("collect"))
+
+
+async def test_an_unreadable_journal_is_dropped_and_the_writer_runs_on(
+    redis_client: aioredis.Redis,
+) -> None:
+    await redis_client.hset(keys.journal("collect"), mapping={"b": "x", "e": b"not json"})
+    sink = EventSink(redis_client, StoreSettings(), journal="collect")
+    run = asyncio.create_task(sink.run())
+    try:
+        await _until(lambda: not sink.journal_resumed)
+        await sink.put([_identified(NOW)])
+        await _until(lambda: sink.pending == 0 and sink._inflight is None)
+        assert await _handoff_ids(redis_client) == [_identified(NOW).event_id]
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+    assert not await redis_client.exists(keys.journal("collect"))
 
 
 async def test_scripts_lost_by_redis_are_loaded_again_without_a_failed_write(
