@@ -33,6 +33,10 @@ Failure semantics:
   and counted in :attr:`EventSink.events_refused`, and does not hold up the others.
 * At shutdown :meth:`EventSink.drain` writes what is pending within a deadline, resuming the
   batch that was in flight; what remains after it is logged as abandoned.
+* A process killed between a batch of liquidations' two phases (stored, not handed over)
+  finishes it once restarted: with a ``journal`` name, each such batch waits for its
+  hand-off in Redis (:func:`~.keys.journal`), and a writer of that name takes what it
+  finds there as its batch in flight before anything else.
 """
 
 from __future__ import annotations
