@@ -16,10 +16,11 @@ changed.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Final
 
+from ....simulate.bookkit import LevelGrid, Levels, sig2
 from ....simulate.market import Quote
 from ....simulate.wirekit import book_prices, encode
 from .wire import Contract, price
@@ -33,12 +34,6 @@ LEVEL_SIZE_OF_OI: Final = 0.0004
 """Each level's size as a share of the open interest (the ticker's top size) at depth 1."""
 
 
-def _sig2(x: float) -> float:
-    """``x`` to two significant digits: a size that does not move with every open-interest
-    step."""
-    return float(f"{x:.2g}")
-
-
 @dataclass(slots=True)
 class DepthBook:
     """One symbol's book at one depth, as last sent."""
@@ -47,50 +42,33 @@ class DepthBook:
     levels: int
     u: int = 0
     seq: int = 0
-    step: float = 0.0
     key: tuple[float, float, float] | None = None
-    bids: dict[str, str] = field(default_factory=dict)
-    asks: dict[str, str] = field(default_factory=dict)
-    grids: dict[int, tuple[tuple[int, str], dict[str, str]]] = field(default_factory=dict)
-    """Per side (-1 bids, 1 asks), the grid levels behind the best one and what they were
-    built for (the first grid point, the size): rebuilt only when one of them moves."""
+    grid: LevelGrid | None = None
+    """Its levels (from the first quote: the grid's step is set by the first mark)."""
 
-    def update(self, q: Quote) -> tuple[list[list[str]], list[list[str]]] | None:
+    def update(self, q: Quote) -> tuple[Levels, Levels] | None:
         """Move to ``q``: the levels that changed (bids, asks; size ``"0"``: gone), ``None``
         when none did. Advances ``u`` when some did."""
         c = self.contract
-        if not self.step:
-            self.step = max(c.tick, round(q.mark * LEVEL_STEP_BP / 10_000 / c.tick) * c.tick)
+        if self.grid is None:
+            step = max(c.tick, round(q.mark * LEVEL_STEP_BP / 10_000 / c.tick) * c.tick)
+            self.grid = LevelGrid(self.levels, step, partial(price, c=c))
         bid, ask = book_prices(q.mark, q.spread_bp, c.tick)
         oi = q.oi_base if c.linear else q.oi_base * q.mark  # inverse: USD contracts
-        unit = _sig2(oi * LEVEL_SIZE_OF_OI * q.depth)
+        unit = sig2(oi * LEVEL_SIZE_OF_OI * q.depth)
         key = (bid, ask, unit)
         if key == self.key:
             return None
         self.key = key
         qty = f"{unit:.{c.qty_decimals}f}" if c.linear else str(max(1, round(unit)))
-        bids, asks = self._side(bid, -1, qty), self._side(ask, 1, qty)
-        changed = (_diff(self.bids, bids), _diff(self.asks, asks))
-        self.bids, self.asks = bids, asks
-        if not changed[0] and not changed[1]:
+        changed = self.grid.move(bid, ask, qty)
+        if changed is None:
             return None
         self.u += 1
         self.seq += len(changed[0]) + len(changed[1])
         return changed
 
-    def _side(self, best: float, way: int, qty: str) -> dict[str, str]:
-        """``best`` and the grid points beyond it (``way`` -1: below, bids; 1: above)."""
-        step, c = self.step, self.contract
-        start = (math.floor if way < 0 else math.ceil)(best / step)
-        if start * step == best:
-            start += way
-        built = self.grids.get(way)
-        if built is None or built[0] != (start, qty):
-            prices = [(start + way * i) * step for i in range(self.levels - 1)]
-            built = self.grids[way] = ((start, qty), {price(p, c): qty for p in prices if p > 0})
-        return {price(best, c): qty, **built[1]}
-
-    def frame(self, kind: str, ts: int, b: list[list[str]], a: list[list[str]]) -> str:
+    def frame(self, kind: str, ts: int, b: Levels, a: Levels) -> str:
         """``{"topic":"orderbook.<depth>.<symbol>","type":<kind>,"ts":...,"data":{"s":...,
         "b":[...],"a":[...],"u":...,"seq":...},"cts":...}``."""
         symbol = self.contract.symbol
@@ -102,16 +80,8 @@ class DepthBook:
 
     def snapshot(self, ts: int) -> str:
         """The whole book, best first on each side."""
-        bids = sorted(self.bids.items(), key=lambda kv: -float(kv[0]))
-        asks = sorted(self.asks.items(), key=lambda kv: float(kv[0]))
-        return self.frame("snapshot", ts, [list(x) for x in bids], [list(x) for x in asks])
-
-
-def _diff(old: dict[str, str], new: dict[str, str]) -> list[list[str]]:
-    """The levels of ``new`` that differ from ``old``, and ``old``'s gone ones at ``"0"``."""
-    out = [[p, q] for p, q in new.items() if old.get(p) != q]
-    out += [[p, "0"] for p in old if p not in new]
-    return out
+        assert self.grid is not None, "a snapshot follows the first update"
+        return self.frame("snapshot", ts, *self.grid.best_first())
 
 
 def parse_topic(topic: str) -> tuple[int, str] | None:

@@ -16,10 +16,11 @@ real one, which the collector then checks: ``checksums=False`` sends ``0``.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Final
 
+from ....simulate.bookkit import LevelGrid, Levels, sig2
 from ....simulate.market import Quote
 from ....simulate.wirekit import book_prices, encode
 from ..book import signed_crc32
@@ -33,10 +34,6 @@ LEVEL_SIZE_OF_OI: Final = 0.0004
 CHECKSUM_LEVELS: Final = 25
 
 
-def _sig2(x: float) -> float:
-    return float(f"{x:.2g}")
-
-
 @dataclass(slots=True)
 class DepthBook:
     """One instId's book, as last sent."""
@@ -45,55 +42,34 @@ class DepthBook:
     checksums: bool = True
     seq: int = 1000
     """The ``seqId`` of the last frame sent (a snapshot's is the book's current one)."""
-    step: float = 0.0
     key: tuple[float, float, int] | None = None
-    bids: dict[str, str] = field(default_factory=dict)
-    asks: dict[str, str] = field(default_factory=dict)
-    grids: dict[int, tuple[tuple[int, str], dict[str, str]]] = field(default_factory=dict)
-    """Per side (-1 bids, 1 asks), the grid levels behind the best one and what they were
-    built for (the first grid point, the size): rebuilt only when one of them moves."""
+    grid: LevelGrid | None = None
+    """Its levels (from the first quote: the grid's step is set by the first mark)."""
 
-    def update(self, q: Quote) -> tuple[list[list[str]], list[list[str]]] | None:
+    def update(self, q: Quote) -> tuple[Levels, Levels] | None:
         """Move to ``q``: the levels that changed (bids, asks; size ``"0"``: gone), ``None``
         when none did."""
         c = self.contract
         tick = 10.0**-c.price_decimals
-        if not self.step:
-            self.step = max(tick, round(q.mark * LEVEL_STEP_BP / 10_000 / tick) * tick)
+        if self.grid is None:
+            step = max(tick, round(q.mark * LEVEL_STEP_BP / 10_000 / tick) * tick)
+            self.grid = LevelGrid(LEVELS, step, partial(fmt, decimals=c.price_decimals))
         bid, ask = book_prices(q.mark, q.spread_bp, tick)
-        unit = _sig2(q.oi_base * LEVEL_SIZE_OF_OI * q.depth)  # base coin a level
+        unit = sig2(q.oi_base * LEVEL_SIZE_OF_OI * q.depth)  # base coin a level
         contracts = unit / c.ct_val if c.linear else unit * q.mark / c.ct_val
         key = (bid, ask, max(1, round(contracts)))
         if key == self.key:
             return None
         self.key = key
-        qty = str(key[2])
-        bids, asks = self._side(bid, -1, qty), self._side(ask, 1, qty)
-        changed = (_diff(self.bids, bids), _diff(self.asks, asks))
-        self.bids, self.asks = bids, asks
-        if not changed[0] and not changed[1]:
-            return None
-        return changed
-
-    def _side(self, best: float, way: int, qty: str) -> dict[str, str]:
-        """``best`` and the grid points beyond it (``way`` -1: below, bids; 1: above)."""
-        step, decimals = self.step, self.contract.price_decimals
-        start = (math.floor if way < 0 else math.ceil)(best / step)
-        if start * step == best:
-            start += way
-        built = self.grids.get(way)
-        if built is None or built[0] != (start, qty):
-            prices = [(start + way * i) * step for i in range(LEVELS - 1)]
-            grid = {fmt(p, decimals): qty for p in prices if p > 0}
-            built = self.grids[way] = ((start, qty), grid)
-        return {fmt(best, decimals): qty, **built[1]}
+        return self.grid.move(bid, ask, str(key[2]))
 
     def checksum(self) -> int:
         """OKX's CRC32 of the best 25 levels a side, interleaved bid then ask (0: none)."""
         if not self.checksums:
             return 0
-        bids = sorted(self.bids.items(), key=lambda kv: -float(kv[0]))[:CHECKSUM_LEVELS]
-        asks = sorted(self.asks.items(), key=lambda kv: float(kv[0]))[:CHECKSUM_LEVELS]
+        if self.grid is None:
+            return 0
+        bids, asks = self.grid.best_first(CHECKSUM_LEVELS)
         parts: list[str] = []
         for i in range(max(len(bids), len(asks))):
             if i < len(bids):
@@ -102,7 +78,7 @@ class DepthBook:
                 parts.append(":".join(asks[i]))
         return signed_crc32(":".join(parts))
 
-    def frame(self, action: str, ts: int, b: list[list[str]], a: list[list[str]]) -> str:
+    def frame(self, action: str, ts: int, b: Levels, a: Levels) -> str:
         """``{"arg":{"channel":"books","instId":...},"action":<action>,"data":[{"asks":[...],
         "bids":[...],"ts":...,"checksum":...,"prevSeqId":...,"seqId":...}]}``: an update
         advances ``seqId`` by the levels it carries."""
@@ -124,13 +100,5 @@ class DepthBook:
 
     def snapshot(self, ts: int) -> str:
         """The whole book, best first on each side."""
-        bids = sorted(self.bids.items(), key=lambda kv: -float(kv[0]))
-        asks = sorted(self.asks.items(), key=lambda kv: float(kv[0]))
-        return self.frame("snapshot", ts, [list(x) for x in bids], [list(x) for x in asks])
-
-
-def _diff(old: dict[str, str], new: dict[str, str]) -> list[list[str]]:
-    """The levels of ``new`` that differ from ``old``, and ``old``'s gone ones at ``"0"``."""
-    out = [[p, q] for p, q in new.items() if old.get(p) != q]
-    out += [[p, "0"] for p in old if p not in new]
-    return out
+        assert self.grid is not None, "a snapshot follows the first update"
+        return self.frame("snapshot", ts, *self.grid.best_first())
