@@ -15,7 +15,7 @@ from waits import until as until  # re-exported: the tests import it from here
 
 from service.collect.collector import VenueCollector
 from service.config import CollectSettings, StoreSettings, VenueSettings
-from service.events import Kind, Liquidation, decode
+from service.events import Kind, Liquidation, OpenInterest, decode
 from service.store import keys
 from service.store.writer import EventSink
 from service.venues.base import Venue
@@ -107,3 +107,29 @@ async def stored_liquidations(
             if isinstance(e, Liquidation)
         ]
     return out
+
+
+def top_by_open_interest(collector: VenueCollector, n: int) -> set[str]:
+    """The ``n`` symbols with the most open interest (USD) the collector holds: what its
+    order book ranking should follow."""
+    oi = {
+        s: e.oi_usd
+        for s, per in collector.latest.items()
+        if isinstance(e := per.get(Kind.OPEN_INTEREST), OpenInterest)
+    }
+    return set(sorted(oi, key=lambda s: oi[s], reverse=True)[:n])
+
+
+async def a_book_gap_heals(collector: VenueCollector, sim: Any, symbol: str) -> int:
+    """``sim`` skips an update of ``symbol``'s book: the collector counts the gap once and
+    reports the book's depth again (newer by a second) without a reconnect (resubscribed).
+    Returns the time of the last depth reported before the gap."""
+    await until(lambda: Kind.BOOK_DEPTH in collector.latest.get(symbol, {}))
+    reconnects = collector.health.reconnects_total
+    sim.book_gap(symbol)
+    await until(lambda: collector.health.parse_errors.get("orderbook_gap") == 1)
+    gap_ms = collector.latest[symbol][Kind.BOOK_DEPTH].ts_ms
+    await until(lambda: collector.latest[symbol][Kind.BOOK_DEPTH].ts_ms > gap_ms + 1000)
+    assert collector.health.parse_errors.get("orderbook_gap") == 1  # it follows again
+    assert collector.health.reconnects_total == reconnects  # resubscribed, not reconnected
+    return gap_ms

@@ -10,11 +10,11 @@ import itertools
 
 import pytest
 import redis.asyncio as aioredis
-from harness import running, settings_for, stored, until
+from harness import running, settings_for, stored, top_by_open_interest, until
 
 from service.collect import collector as collector_module
 from service.config import DepthSettings
-from service.events import BookDepth, Kind, OpenInterest
+from service.events import BookDepth, Kind
 from service.venues.bitget.simulator.server import BitgetSimulator
 from service.venues.bitget.simulator.wire import BITGET_SYMBOLS
 from service.venues.bitget.venue import Bitget
@@ -37,12 +37,7 @@ async def test_the_top_n_by_open_interest_get_books_stored_once_a_second(
     ):
         venue = collector.venue
         await until(lambda: bool(venue.depth_symbols))
-        oi = {
-            s: e.oi_usd
-            for s, per in collector.latest.items()
-            if isinstance(e := per.get(Kind.OPEN_INTEREST), OpenInterest)
-        }
-        top = sorted(oi, key=lambda s: oi[s], reverse=True)[:2]
+        top = top_by_open_interest(collector, 2)
         assert venue.depth_symbols == set(top)
         await until(lambda: set(collector._open) == TICKERS | {"depth-1"})
         await asyncio.sleep(6.0)

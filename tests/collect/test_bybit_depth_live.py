@@ -10,11 +10,11 @@ import time
 
 import pytest
 import redis.asyncio as aioredis
-from harness import running, settings_for, stored, until
+from harness import a_book_gap_heals, running, settings_for, stored, top_by_open_interest, until
 
 from service.collect import collector as collector_module
 from service.config import DepthSettings
-from service.events import BookDepth, Kind, OpenInterest
+from service.events import BookDepth, Kind
 from service.venues.bybit.simulator.server import BybitSimulator
 from service.venues.bybit.venue import Bybit
 
@@ -35,12 +35,7 @@ async def test_the_top_n_by_open_interest_get_books_that_thin_through_the_cascad
     ):
         venue = collector.venue
         await until(lambda: bool(venue.depth_symbols))
-        oi = {
-            s: e.oi_usd
-            for s, per in collector.latest.items()
-            if isinstance(e := per.get(Kind.OPEN_INTEREST), OpenInterest)
-        }
-        top = sorted(oi, key=lambda s: oi[s], reverse=True)[:2]
+        top = top_by_open_interest(collector, 2)
         assert venue.depth_symbols == set(top)
         await until(lambda: sim.market.elapsed_s >= 50, within=30)
         assert collector.health.parse_errors == {}
@@ -78,20 +73,7 @@ async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
         BybitSimulator(seed=3, time_scale=5.0, start_s=22) as sim,
         running(Bybit(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
     ):
-        await until(lambda: Kind.BOOK_DEPTH in collector.latest.get("BTCUSDT", {}))
-        reconnects = collector.health.reconnects_total
-        sim.book_gap("BTCUSDT")
-        await until(lambda: collector.health.parse_errors.get("orderbook_gap") == 1)
-        gap_ms = collector.latest["BTCUSDT"][Kind.BOOK_DEPTH].ts_ms
-
-        def healed() -> bool:
-            newest = collector.latest["BTCUSDT"][Kind.BOOK_DEPTH]
-            return newest.ts_ms > gap_ms + 1000
-
-        await until(healed)
-        errors = collector.health.parse_errors
-        assert errors.get("orderbook_gap") == 1  # the new snapshot's book follows again
-        assert collector.health.reconnects_total == reconnects  # resubscribed, not reconnected
+        await a_book_gap_heals(collector, sim, "BTCUSDT")
         assert set(collector._open) == {"linear-1", "inverse-1", "linear-depth"}
 
 

@@ -11,11 +11,11 @@ import itertools
 
 import pytest
 import redis.asyncio as aioredis
-from harness import running, settings_for, stored, until
+from harness import a_book_gap_heals, running, settings_for, stored, top_by_open_interest, until
 
 from service.collect import collector as collector_module
 from service.config import DepthSettings
-from service.events import BookDepth, Kind, OpenInterest
+from service.events import BookDepth, Kind
 from service.venues.okx.simulator.server import OKX_SYMBOLS, OkxSimulator
 from service.venues.okx.venue import Okx
 
@@ -42,12 +42,7 @@ async def test_the_top_n_by_open_interest_get_books_stored_once_a_second(
     ):
         venue = collector.venue
         await until(lambda: bool(venue.depth_symbols))
-        oi = {
-            s: e.oi_usd
-            for s, per in collector.latest.items()
-            if isinstance(e := per.get(Kind.OPEN_INTEREST), OpenInterest)
-        }
-        top = sorted(oi, key=lambda s: oi[s], reverse=True)[:2]
+        top = top_by_open_interest(collector, 2)
         assert venue.depth_symbols == set(top)
         await until(lambda: set(collector._open) == {"public", "depth-1"})
         await asyncio.sleep(6.0)
@@ -89,19 +84,7 @@ async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
         _sim() as sim,
         running(Okx(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
     ):
-        await until(lambda: Kind.BOOK_DEPTH in collector.latest.get("BTC-USD-SWAP", {}))
-        reconnects = collector.health.reconnects_total
-        sim.book_gap("BTC-USD-SWAP")
-        await until(lambda: collector.health.parse_errors.get("orderbook_gap") == 1)
-        gap_ms = collector.latest["BTC-USD-SWAP"][Kind.BOOK_DEPTH].ts_ms
-
-        def healed() -> bool:
-            newest = collector.latest["BTC-USD-SWAP"][Kind.BOOK_DEPTH]
-            return newest.ts_ms > gap_ms + 1000
-
-        await until(healed)
-        assert collector.health.parse_errors.get("orderbook_gap") == 1  # it follows again
-        assert collector.health.reconnects_total == reconnects  # resubscribed, not reconnected
+        gap_ms = await a_book_gap_heals(collector, sim, "BTC-USD-SWAP")
         assert set(collector._open) == {"public", "depth-1"}
     depths = await stored(redis_client, VENUE, "BTC-USD-SWAP", Kind.BOOK_DEPTH)
     assert depths[-1].ts_ms > gap_ms  # stored after the resync
