@@ -16,6 +16,8 @@ real one, which the collector then checks: ``checksums=False`` sends ``0``.
 
 from __future__ import annotations
 
+import struct
+import zlib
 from dataclasses import dataclass
 from functools import partial
 from typing import Final
@@ -23,7 +25,6 @@ from typing import Final
 from ....simulate.bookkit import LevelGrid, Levels, sig2
 from ....simulate.market import Quote
 from ....simulate.wirekit import book_prices, encode
-from ..book import signed_crc32
 from .wire import Contract, fmt
 
 CHANNEL: Final = "books"
@@ -76,7 +77,7 @@ class DepthBook:
                 parts.append(":".join(bids[i]))
             if i < len(asks):
                 parts.append(":".join(asks[i]))
-        return signed_crc32(":".join(parts))
+        return _signed_crc32(":".join(parts))
 
     def frame(self, action: str, ts: int, b: Levels, a: Levels) -> str:
         """``{"arg":{"channel":"books","instId":...},"action":<action>,"data":[{"asks":[...],
@@ -102,3 +103,10 @@ class DepthBook:
         """The whole book, best first on each side."""
         assert self.grid is not None, "a snapshot follows the first update"
         return self.frame("snapshot", ts, *self.grid.best_first())
+
+
+def _signed_crc32(text: str) -> int:
+    """CRC32 of ``text`` (UTF-8) as OKX sends it, a signed 32-bit integer (the simulator's
+    own: it imports nothing of the venue's parser, whose check it serves)."""
+    unsigned = struct.pack("<I", zlib.crc32(text.encode()))
+    return int(struct.unpack("<i", unsigned)[0])
