@@ -29,6 +29,13 @@ is negative or not finite."""
 BOOK_CROSSED: Final = "orderbook_crossed"
 """The parse-error reason of a book whose best bid reached its best ask: levels were missed
 (a delta book: dropped and resubscribed) or the venue sent a bad snapshot (dropped)."""
+BOOK_GAP: Final = "orderbook_gap"
+"""The parse-error reason of an update that does not follow the book's sequence (Bybit ``u``,
+OKX ``prevSeqId``): the book is dropped and resubscribed."""
+BOOK_UNSYNCED: Final = "orderbook_delta_before_snapshot"
+"""The parse-error reason of an update of a book with no snapshot yet (after a drop)."""
+BOOK_UNREADABLE: Final = "invalid_orderbook"
+"""The parse-error reason of a book frame or row that does not decode."""
 _INF: Final = float("inf")
 _BAND_FRACTIONS: Final = tuple(b / 100 for b in DEPTH_BANDS_PCT)
 

@@ -96,7 +96,7 @@ from ccxt.base.errors import BadResponse
 from ...config import VenueSettings
 from ...events import Event, Side
 from .. import _stamp
-from .._book import BOOK_CROSSED, INVALID_LEVEL, Book
+from .._book import BOOK_CROSSED, BOOK_UNREADABLE, INVALID_LEVEL, Book
 from .._numbers import integer, number, optional_number
 from .._shards import Shards
 from .._ticker_state import STATE_EVERY_MS, TickerState, report
@@ -263,7 +263,7 @@ class BitgetParser(Parser):
             (row,) = frames.books.decode(env.data)
             ts = integer(row.ts)
         except ValueError:  # msgspec's errors, ParseError, not exactly one row
-            self.stats.error(self.venue, "invalid_orderbook", frame)
+            self.stats.error(self.venue, BOOK_UNREADABLE, frame)
             return []
         book = Book(0)
         try:

@@ -102,7 +102,7 @@ from ccxt.base.errors import BadResponse
 from ...config import VenueSettings
 from ...events import AdlLevel, AdlRisk, Event, Side
 from .. import _stamp
-from .._book import BOOK_CROSSED, Book
+from .._book import BOOK_CROSSED, BOOK_GAP, BOOK_UNREADABLE, BOOK_UNSYNCED, Book
 from .._numbers import integer, number, optional_number
 from .._shards import Shards
 from .._ticker_state import FUNDING, MARK, OI, TickerState, report
@@ -243,10 +243,6 @@ _trades = msgspec.json.Decoder(list[_TradeRow])
 _TAKER_BUYS: Final = {"Buy": True, "Sell": False}
 _book_data = msgspec.json.Decoder(_BookData, strict=False)
 ORDERBOOK: Final = "orderbook"
-BOOK_GAP: Final = "orderbook_gap"
-"""A delta whose ``u`` does not follow the book's: the book is dropped and resubscribed."""
-BOOK_UNSYNCED: Final = "orderbook_delta_before_snapshot"
-"""A delta for a book that has no snapshot (dropped, waiting for the resubscription's)."""
 RESYNC_EVERY_MS: Final = 5000
 """A book without a snapshot is asked for one at most this often: deltas keep coming for it
 (a resubscription lost with its connection, a rotation's successor whose book the old
@@ -456,10 +452,10 @@ class BybitParser(Parser):
             levels = int(topic.split(".")[1])
             data = _book_data.decode(env.data)
         except (IndexError, ValueError):  # msgspec's errors are ValueErrors
-            self.stats.error(self.venue, "invalid_orderbook", frame)
+            self.stats.error(self.venue, BOOK_UNREADABLE, frame)
             return []
         if env.ts is None or env.type not in ("snapshot", "delta"):
-            self.stats.error(self.venue, "invalid_orderbook", frame)
+            self.stats.error(self.venue, BOOK_UNREADABLE, frame)
             return []
         inst = self._instrument(data.s)
         if inst is None:

@@ -71,7 +71,7 @@ import structlog
 from ...config import VenueSettings
 from ...events import Event, Side
 from .. import _stamp
-from .._book import BOOK_CROSSED
+from .._book import BOOK_CROSSED, BOOK_GAP, BOOK_UNREADABLE, BOOK_UNSYNCED
 from .._numbers import integer, number
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
@@ -115,12 +115,8 @@ ERROR_EVENTS: Final = frozenset({"error", "channel-conn-count-error"})
 BOOKS: Final = "books"
 BOOK_LEVELS: Final = 400
 """``books``: 400 levels a side, a snapshot then updates every 100 ms."""
-BOOK_GAP: Final = "orderbook_gap"
-"""An update whose ``prevSeqId`` is not the book's last ``seqId``: dropped, resubscribed."""
 BOOK_CHECKSUM: Final = "orderbook_checksum"
 """A book whose checksum (when the venue sends one: not ``0``) differs from the venue's."""
-BOOK_UNSYNCED: Final = "orderbook_delta_before_snapshot"
-"""An update for a book that has no snapshot (dropped, waiting for the resubscription's)."""
 RESYNC_EVERY_MS: Final = 5000
 """A book without a snapshot is asked for one at most this often (as Bybit's)."""
 DEPTH_SYMBOLS_PER_CONNECTION: Final = 20
@@ -205,10 +201,10 @@ class OkxParser(Parser):
         try:
             (row,) = frames.books.decode(env.data)
         except ValueError:  # msgspec's errors, not exactly one row
-            self.stats.error(self.venue, "invalid_orderbook", frame)
+            self.stats.error(self.venue, BOOK_UNREADABLE, frame)
             return []
         if env.action not in ("snapshot", "update"):
-            self.stats.error(self.venue, "invalid_orderbook", frame)
+            self.stats.error(self.venue, BOOK_UNREADABLE, frame)
             return []
         if (inst := self._instrument(inst_id)) is None:
             return []
