@@ -224,8 +224,12 @@ def api(
               "include the profiler's cost).")  # fmt: skip
 @click.option("--api-apart", is_flag=True,
               help="Load an API of its own (run --only api) instead of the service's.")  # fmt: skip
+@click.option("--liquidity/--no-liquidity", default=True, show_default=True,
+              help="Collect traded volume and order book depth (the venues' defaults: depth "
+              "for the top 20 by open interest); off: what they cost, by difference.")  # fmt: skip
 def market(seconds: int, scale: float, connections: int, wrk_seconds: int,
-           venues: tuple[str, ...], profile: str | None, api_apart: bool) -> None:  # fmt: skip
+           venues: tuple[str, ...], profile: str | None, api_apart: bool,
+           liquidity: bool) -> None:  # fmt: skip
     """The whole market from the simulators (every venue at its real listing size and push
     rates, a 10x cascade), the real service consuming it and its API under wrk."""
     from .market import run_market
@@ -234,7 +238,7 @@ def market(seconds: int, scale: float, connections: int, wrk_seconds: int,
     try:
         result = asyncio.run(
             run_market(seconds, scale, connections, wrk_seconds, only=venues, profile=profile,
-                       api_apart=api_apart)
+                       api_apart=api_apart, liquidity=liquidity)
         )  # fmt: skip
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None

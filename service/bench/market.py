@@ -190,11 +190,19 @@ async def simulators(sizes: Mapping[str, int], seconds: float, seed: int) -> Asy
             await sim.stop()
 
 
-def service_config(redis_url: str, sims: Sims, port: int) -> dict[str, Any]:
+LIQUIDITY_OFF: Final[dict[str, Any]] = {"volume": False, "depth": {"top_n": 0}}
+"""The venue settings that turn its liquidity channels off (``--no-liquidity``): no trades
+channel for traded volume, no order books. Top of book comes with the tickers most venues
+send anyway and has no switch of its own."""
+
+
+def service_config(redis_url: str, sims: Sims, port: int, liquidity: bool = True) -> dict[str, Any]:
     venues: dict[str, Any] = {name: {"enabled": False} for name in REGISTRY}
     for name, sim in sims.servers.items():
         venues[name] = {"enabled": True, "ws_url": sim.ws_base_url,
                         "rest_url": sim.rest_base_url, "symbols": "all"}  # fmt: skip
+        if not liquidity:
+            venues[name].update(LIQUIDITY_OFF)
     return {
         "redis_url": redis_url,
         "log_level": "warning",
@@ -497,8 +505,11 @@ async def run_market(
     only: Sequence[str] = (),
     profile: str | None = None,
     api_apart: bool = False,
+    liquidity: bool = True,
 ) -> dict[str, Any]:
-    """The ``market`` scenario (see module doc)."""
+    """The ``market`` scenario (see module doc); ``liquidity`` off: the venues' traded
+    volume and order books are not collected (:data:`LIQUIDITY_OFF`), to measure what they
+    add in the same command."""
     if shutil.which("wrk") is None:
         raise BenchError("wrk is not installed (Debian: apt-get install wrk)")
     sizes = listing_sizes(scale, only)
@@ -511,7 +522,7 @@ async def run_market(
         base = f"http://127.0.0.1:{port}"
         t_start = time.monotonic()
         proc = await stack.enter_async_context(
-            service(service_config(redis_url, sims, port), profile)
+            service(service_config(redis_url, sims, port, liquidity), profile)
         )
         loaded = await wait_ready(client, sims, proc, base)
         ready_s = time.monotonic() - t_start
@@ -519,7 +530,7 @@ async def run_market(
         loaded_base = base
         if api_apart:  # the loaded API in a process of its own
             api_port = _free_port()
-            config = service_config(redis_url, sims, api_port)
+            config = service_config(redis_url, sims, api_port, liquidity)
             api_proc = await stack.enter_async_context(service(config, only=("api",)))
             loaded_base = f"http://127.0.0.1:{api_port}"
             await wait_ready(client, sims, api_proc, loaded_base)
@@ -568,6 +579,7 @@ async def run_market(
         "scale": scale,
         "profile": profile,
         "api_apart": api_apart,
+        "liquidity": liquidity,
         "instruments_listed": sizes,
         "instruments_listed_total": sum(sizes.values()),
         "instruments_loaded": loaded,

@@ -196,6 +196,22 @@ Transfer/sec:      0.90MB
     }  # fmt: skip
 
 
+def test_market_without_liquidity_configures_no_trades_and_no_books() -> None:
+    from types import SimpleNamespace
+
+    from service.bench.market import Sims, service_config
+
+    sim = SimpleNamespace(ws_base_url="ws://127.0.0.1:1", rest_base_url="http://127.0.0.1:1")
+    sims = Sims(clock=None, servers={"bybit": sim, "okx": sim})  # type: ignore[arg-type]
+    on, off = (service_config("redis://x", sims, 1, liquidity=f) for f in (True, False))
+    for venue in ("bybit", "okx"):
+        with_, without = (VenueSettings(**c["venues"][venue]) for c in (on, off))
+        assert (with_.volume, with_.depth.top_n) == (True, 20)  # the defaults
+        assert (without.volume, without.depth.top_n) == (False, 0)
+        assert without.symbols == with_.symbols == "all"
+    assert on["venues"]["deribit"] == off["venues"]["deribit"] == {"enabled": False}
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(
     shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)"
