@@ -506,11 +506,13 @@ async def run_market(
     profile: str | None = None,
     api_apart: bool = False,
     liquidity: bool = True,
+    api_load: bool = True,
 ) -> dict[str, Any]:
     """The ``market`` scenario (see module doc); ``liquidity`` off: the venues' traded
     volume and order books are not collected (:data:`LIQUIDITY_OFF`), to measure what they
-    add in the same command."""
-    if shutil.which("wrk") is None:
+    add in the same command; ``api_load`` off: no ``wrk`` (the service's CPU is then the
+    market's alone, for such differences)."""
+    if api_load and shutil.which("wrk") is None:
         raise BenchError("wrk is not installed (Debian: apt-get install wrk)")
     sizes = listing_sizes(scale, only)
     async with contextlib.AsyncExitStack() as stack:
@@ -550,11 +552,15 @@ async def run_market(
         edges = [t0, t0 + phase_s[0], t0 + phase_s[0] + phase_s[1], t0 + sum(phase_s)]
         edges_ms = [wall0 + (e - t0) * 1000 for e in edges]
         marks = [await mark(base, pids, client)]
-        loader = asyncio.create_task(load(loaded_base, pids[-1], edges, connections, wrk_s))
+        loader = (
+            asyncio.create_task(load(loaded_base, pids[-1], edges, connections, wrk_s))
+            if api_load
+            else None
+        )
         for edge in edges[1:]:
             await asyncio.sleep(max(0.0, edge - time.monotonic()))
             marks.append(await mark(base, pids, client))
-        runs = await loader
+        runs = await loader if loader is not None else []
         await sims.clock.stop()
         drained_s = await drain(client, sims)
         rss_end = sum(rss_mb(p) for p in pids)
@@ -597,7 +603,11 @@ async def run_market(
         "events_stored": stored,
         "reconnects": {v: h.reconnects_total if h else None for v, h in health.items()},
         "parse_errors": {v: h.parse_errors_total if h else None for v, h in health.items()},
-        "load": {"tool": "wrk", "connections": connections, "threads": 1, "seconds_per_run": wrk_s},
+        "load": (
+            {"tool": "wrk", "connections": connections, "threads": 1, "seconds_per_run": wrk_s}
+            if api_load
+            else None
+        ),
         "endpoints": summarize_load(runs),
         "cpus": os.cpu_count(),
         "versions": {"python": platform.python_version()},
