@@ -118,6 +118,13 @@ def wire(
     show_default=True,
     help="Count the model's bytes per instrument (tracemalloc, a run per size).",
 )
+@click.option(
+    "--liquidity/--no-liquidity",
+    default=True,
+    show_default=True,
+    help="Every instrument's top of book and traded volume each second, and the depth of "
+    "the top 20 of each venue, as the collectors send them by default.",
+)
 def detector(
     sizes: tuple[int, ...],
     seconds: int,
@@ -125,13 +132,15 @@ def detector(
     budgets_ms: tuple[float, ...],
     limit: int,
     memory: bool,
+    liquidity: bool,
 ) -> None:
     """The pressure model's update cost per event, one evaluation tick's p50/p99, and its
     bytes per instrument."""
     from .detector import run_detector
 
     budgets = budgets_ms or (None, 0.0)
-    _print(run_detector(sizes or (1000, 10_000), seconds, liq_share, budgets, limit, memory))
+    sizes = sizes or (1000, 10_000)
+    _print(run_detector(sizes, seconds, liq_share, budgets, limit, memory, liquidity))
 
 
 @bench.command()

@@ -6,7 +6,9 @@ and market scores aggregate across venues) are first seeded with a day of histor
 warm start does (5-minute open interest, 8-hourly funding), so that every instrument is
 scored, not warming up. Then each simulated second brings what a live venue sends: a mark
 and a funding rate for every instrument (Binance's all-market array), open interest for a
-third of them, and liquidations on ``liq_share`` of them; the model takes that second's
+third of them, liquidations on ``liq_share`` of them, and (``liquidity``, the service's
+default) every instrument's top of book and traded volume and the order book depth of the
+top :data:`DEPTH_PER_VENUE` of each venue (the collectors' default); the model takes that second's
 events (:meth:`update`, timed) and evaluates once (:meth:`evaluate`, one tick of the
 runner, timed). The clock is the events' own: nothing waits.
 
@@ -47,13 +49,25 @@ from ..detect.base import Seedable
 from ..detect.factory import make_model
 from ..detect.features import Baselines
 from ..detect.rings import make_rings
-from ..events import Event, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from ..events import (
+    BookDepth,
+    BookTop,
+    Event,
+    FundingRate,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+    Volume,
+)
 from ..process import settle_heap
 
 VENUES = ("binance_usdm", "bybit", "okx")
 T0_MS = 1_760_000_000_000
 DAY_MS = 86_400_000
 OI_STEP_MS = 300_000
+DEPTH_PER_VENUE = 20
+"""Instruments with an order book per venue (``depth.top_n``'s default)."""
 
 
 def _instrument(i: int) -> tuple[str, str, str]:
@@ -62,7 +76,7 @@ def _instrument(i: int) -> tuple[str, str, str]:
     return VENUES[i % 3], f"{asset}USDT", asset
 
 
-def _second(n: int, s: int, liq_every: int) -> list[Event]:
+def _second(n: int, s: int, liq_every: int, liquidity: bool = True) -> list[Event]:
     """The events of second ``s`` over ``n`` instruments."""
     ts = T0_MS + s * 1000
     out: list[Event] = []
@@ -86,6 +100,30 @@ def _second(n: int, s: int, liq_every: int) -> list[Event]:
                 Liquidation(**common, side=Side.LONG, price=px, quantity=5.0, quantity_base=5.0,
                             notional_usd=5.0 * px, sampled=False, event_id=f"{s}:{i}")
             )  # fmt: skip
+        if liquidity:
+            out.extend(_liquidity(common, px, i, s))
+    return out
+
+
+def _liquidity(common: dict[str, Any], px: float, i: int, s: int) -> list[Event]:
+    """Instrument ``i``'s liquidity events of second ``s``: its top of book and traded
+    volume, and its depth when it is among the first :data:`DEPTH_PER_VENUE` of its venue.
+    The book thins a little every second, so that the baselines move."""
+    bid, ask = px * 0.9999, px * 1.0001
+    size = 50.0 - (s % 10)
+    out: list[Event] = [
+        BookTop(**common, bid_price=bid, ask_price=ask, bid_base=size, ask_base=size,
+                bid_usd=size * bid, ask_usd=size * ask, spread_bp=2.0),
+        Volume(**common, taker_buy_base=3.0, taker_buy_usd=3.0 * px, taker_sell_base=2.0,
+               taker_sell_usd=2.0 * px, trades=4),
+    ]  # fmt: skip
+    if i // len(VENUES) < DEPTH_PER_VENUE:
+        usd = 1e6 * (1 - (s % 30) / 100)
+        out.append(
+            BookDepth(**common, mid=px, bid_usd_0p5=usd / 4, bid_usd_1=usd / 2, bid_usd_2=usd,
+                      ask_usd_0p5=usd / 4, ask_usd_1=usd / 2, ask_usd_2=usd,
+                      bid_reach_pct=3.0, ask_reach_pct=3.0)
+        )  # fmt: skip
     return out
 
 
@@ -101,11 +139,16 @@ def _seed(model: Seedable, n: int) -> None:
 
 
 def measure(
-    n: int, seconds: int, liq_share: float, budget_ms: float | None = None, limit: int = 0
+    n: int,
+    seconds: int,
+    liq_share: float,
+    budget_ms: float | None = None,
+    limit: int = 0,
+    liquidity: bool = True,
 ) -> dict[str, Any]:
     """The model's cost over ``seconds`` simulated seconds of ``n`` instruments
     (``budget_ms``: ``round_budget_ms``, the setting's default when ``None``; ``limit``:
-    ``max_evaluations_per_round``)."""
+    ``max_evaluations_per_round``; ``liquidity``: the liquidity events too)."""
     settings = DetectorSettings(max_evaluations_per_round=limit)
     if budget_ms is not None:
         settings = settings.model_copy(update={"round_budget_ms": budget_ms})
@@ -121,7 +164,7 @@ def measure(
     settle_heap("seeded")  # as the service does after its warm start
     now_ms = T0_MS
     for s in range(seconds + 1):
-        batch = _second(n, s, liq_every)
+        batch = _second(n, s, liq_every, liquidity)
         t = time.perf_counter()
         model.update(batch)
         t1 = time.perf_counter()
@@ -162,7 +205,9 @@ def measure(
     }
 
 
-def measure_memory(n: int, seconds: int, liq_share: float) -> dict[str, Any]:
+def measure_memory(
+    n: int, seconds: int, liq_share: float, liquidity: bool = True
+) -> dict[str, Any]:
     """The model's live bytes per instrument (``tracemalloc``) after seeding ``n``
     instruments with a day and playing ``seconds``, as :func:`measure` does; and at
     capacity (:func:`capacity_bytes`)."""
@@ -173,7 +218,7 @@ def measure_memory(n: int, seconds: int, liq_share: float) -> dict[str, Any]:
         _seed(model, n)
     liq_every = round(1 / liq_share) if liq_share > 0 else 0
     for s in range(seconds + 1):
-        model.update(_second(n, s, liq_every))
+        model.update(_second(n, s, liq_every, liquidity))
         model.evaluate(T0_MS + s * 1000 + 500)
     gc.collect()
     snapshot = tracemalloc.take_snapshot()
@@ -244,6 +289,7 @@ def run_detector(
     budgets_ms: Sequence[float | None] = (None, 0.0),
     limit: int = 0,
     memory: bool = True,
+    liquidity: bool = True,
 ) -> dict[str, Any]:
     """The ``detector`` scenario at each of ``sizes`` instruments, once per round budget
     (and, with ``memory``, once more per size to count its bytes)."""
@@ -254,15 +300,18 @@ def run_detector(
     for n in sizes:
         for budget in budgets_ms:
             with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-                runs.append(pool.submit(measure, n, seconds, liq_share, budget, limit).result())
+                runs.append(
+                    pool.submit(measure, n, seconds, liq_share, budget, limit, liquidity).result()
+                )
     counted = []
     for n in sizes if memory else ():
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-            counted.append(pool.submit(measure_memory, n, seconds, liq_share).result())
+            counted.append(pool.submit(measure_memory, n, seconds, liq_share, liquidity).result())
     return {
         "scenario": "detector",
         "model": type(make_model(DetectorSettings())).__name__,
         "liquidation_share_per_second": liq_share,
+        "liquidity": liquidity,
         "runs": runs,
         "memory": counted,
     }

@@ -125,6 +125,17 @@ def test_detector_reports_update_and_tick_costs_per_size() -> None:
         assert abs(cap["rings"] + cap["baselines"] - cap["bytes_per_instrument"]) <= 1
 
 
+def test_the_detector_bench_sends_the_liquidity_events_unless_told_not_to() -> None:
+    args = ("detector", "--instruments", "90", "--seconds", "3", "--budget-ms", "0",
+            "--no-memory")  # fmt: skip
+    with_, without = _bench(*args), _bench(*args, "--no-liquidity")
+    assert (with_["liquidity"], without["liquidity"]) == (True, False)
+    # 4 seconds (0-3): each instrument's top of book and volume, and the depth of the first
+    # 20 of each of the 3 venues (60 of the 90)
+    added = 4 * (2 * 90 + 3 * 20)
+    assert with_["runs"][0]["events"] - without["runs"][0]["events"] == added
+
+
 def test_the_detector_bench_shows_what_a_round_limit_defers() -> None:
     out = _bench("detector", "--instruments", "60", "--seconds", "4", "--limit", "20",
                  "--budget-ms", "0", "--no-memory")  # fmt: skip
