@@ -60,6 +60,7 @@ from ..events import (
     Side,
     Volume,
 )
+from ..logs import configure as configure_logs
 from ..process import settle_heap
 
 VENUES = ("binance_usdm", "bybit", "okx")
@@ -294,18 +295,19 @@ def run_detector(
     """The ``detector`` scenario at each of ``sizes`` instruments, once per round budget
     (and, with ``memory``, once more per size to count its bytes)."""
     # each run in a process of its own: its memory figures are its own (a process's resident
-    # memory does not shrink when a run's model is freed; the next run would reuse it)
+    # memory does not shrink when a run's model is freed; the next run would reuse it); its
+    # logs go to stderr as this process's do, so that stdout is the JSON alone
     spawn = multiprocessing.get_context("spawn")
     runs = []
     for n in sizes:
         for budget in budgets_ms:
-            with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            with ProcessPoolExecutor(1, spawn, initializer=configure_logs) as pool:
                 runs.append(
                     pool.submit(measure, n, seconds, liq_share, budget, limit, liquidity).result()
                 )
     counted = []
     for n in sizes if memory else ():
-        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        with ProcessPoolExecutor(1, spawn, initializer=configure_logs) as pool:
             counted.append(pool.submit(measure_memory, n, seconds, liq_share, liquidity).result())
     return {
         "scenario": "detector",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,15 @@ def test_the_detector_bench_sends_the_liquidity_events_unless_told_not_to() -> N
     # 20 of each of the 3 venues (60 of the 90)
     added = 4 * (2 * 90 + 3 * 20)
     assert with_["runs"][0]["events"] - without["runs"][0]["events"] == added
+
+
+def test_the_detector_bench_prints_json_alone_on_stdout() -> None:
+    # its runs are processes of their own: their logs ("heap settled") go to stderr too
+    argv = [sys.executable, "-m", "service", "bench", "detector", "--instruments", "30",
+            "--seconds", "2", "--budget-ms", "0", "--no-memory"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout)["scenario"] == "detector"
+    assert "heap settled" in done.stderr
 
 
 def test_the_detector_bench_shows_what_a_round_limit_defers() -> None:
