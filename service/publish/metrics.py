@@ -426,7 +426,9 @@ MQTT_CONNECTS = _counter("mqtt_connects_total", "Successful connections to the M
 MQTT_CONNECT_FAILURES = _counter(
     "mqtt_connect_failures_total", "Failed or lost connections to the MQTT broker."
 )
-MQTT_SCORES = _counter("mqtt_scores_published_total", "Retained score messages published.")
+MQTT_SCORES = _counter(
+    "mqtt_scores_published_total", "Retained score and liquidity messages published."
+)
 MQTT_ALERTS = _counter("mqtt_alerts_published_total", "Alert messages acknowledged by the broker.")
 MQTT_ALERTS_DROPPED = _counter(
     "mqtt_alerts_dropped_total", "Alert messages dropped while the broker was unreachable."
