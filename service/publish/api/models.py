@@ -117,7 +117,8 @@ Depth1PctUsd = Annotated[
     float | None,
     Field(
         description="USD resting within 1 % of mid, bids plus asks, from the newest book depth "
-        "(null: the instrument's order book is not followed).",
+        "(null: the instrument's order book is not followed; in `/v1/pressure`, also while "
+        "its newest book is over a minute old).",
         examples=[2.4e7],
     ),
 ]
