@@ -233,10 +233,10 @@ class InstrumentLiquidity:
 
 def depth_1pct(ev: BookDepth) -> tuple[float, bool]:
     """The USD within :data:`DEPTH_BAND_PCT` of mid, bids plus asks, and whether the received
-    levels reach the band on both sides (else the figure is a lower bound). The outputs show
-    an instrument's newest depth with it, scored or not."""
+    levels reach the band on both sides (else the figure is a lower bound); in USD to the
+    cent. The outputs show an instrument's newest depth with it, scored or not."""
     exact = ev.exact("bid", DEPTH_BAND_PCT) and ev.exact("ask", DEPTH_BAND_PCT)
-    return ev.bid_usd_1 + ev.ask_usd_1, exact
+    return round(ev.bid_usd_1 + ev.ask_usd_1, 2), exact
 
 
 def liquidity_features(liq: InstrumentLiquidity | None, now_ms: int) -> dict[str, float | None]:
@@ -254,7 +254,7 @@ def liquidity_features(liq: InstrumentLiquidity | None, now_ms: int) -> dict[str
     depth = liq.fresh_depth(now_ms)
     if depth is not None:
         usd, exact = depth_1pct(depth)
-        out["depth_1pct_usd"] = round(usd, 2)
+        out["depth_1pct_usd"] = usd
         out["depth_1pct_exact"] = 1.0 if exact else 0.0
         out["depth_1pct_z"] = rounded_z(liq.depth.figure.z)
         change = liq.depth_change()
