@@ -282,12 +282,13 @@ def stress_row(y: int) -> list[Any]:
 
 def liquidity_row(y: int, of_asset: Callable[[str], str]) -> list[Any]:
     """The asset's liquidity by venue and contract: the top of book (the venues whose
-    tickers carry it: Bybit, Bitget, Deribit), the traded volume (their trades) and the book's
-    depth (the followed books: Bybit's top 20 by open interest). Spreads widen, the top and
-    the depth thin and volume dries up as leverage unwinds, before a cascade moves price
-    further per dollar liquidated (docs/detector.md, "Liquidity")."""
+    tickers carry it: Bybit, Bitget, Deribit), the traded volume (their trades), the book's
+    depth (the followed books: the top 20 by open interest of Bybit, Bitget and OKX) and the
+    detector's fragility warning. Spreads widen, the top and the depth thin and volume dries
+    up as leverage unwinds, before a cascade moves price further per dollar liquidated
+    (docs/detector.md, "Liquidity")."""
     return [
-        row("Liquidity: top of book, volume, depth", y),
+        row("Liquidity: top of book, volume, depth, fragility", y),
         timeseries(
             "Spread",
             "(ask - bid) / mid of each instrument's best bid and ask (0.01 % = 1 basis point). "
@@ -334,7 +335,36 @@ def liquidity_row(y: int, of_asset: Callable[[str], str]) -> list[Any]:
             ],
             (12, y + 9, 12, 8),
         ).min(0),
+        _common(
+            statetimeline.Panel(),
+            "Fragile books",
+            "The detector's fragility warning per instrument: fragile while its book is thin "
+            "or wide against its own baselines (depth within 1 % or the top of book 3 sigmas "
+            "below, or the spread as far above) as open interest falls or builds. A thin book "
+            "makes a cascade move price further per dollar liquidated; a warning beside the "
+            'state, never a state (docs/detector.md, "Fragility").',
+            "none",
+            [target(of_asset("deleverage_pressure_fragile"), "{{venue}} {{symbol}}")],
+            (0, y + 17, 18, 7),
+        )
+        .mappings(value_map(FRAGILE_NAMES))
+        .show_value(cm.VisibilityMode.NEVER)
+        .merge_values(True)
+        .row_height(0.8),
+        stat_panel(
+            "Fragile instruments",
+            "How many of the asset's scored instruments, on every venue, the detector calls "
+            "fragile now.",
+            "none",
+            [target('deleverage_asset_fragile_instruments{asset="$asset"}', "fragile")],
+            (18, y + 17, 6, 7),
+        )
+        .decimals(0)
+        .thresholds(thresholds((None, "green"), (1, "orange"))),
     ]
+
+
+FRAGILE_NAMES = {"0": ("steady", "green"), "1": ("fragile", "orange")}
 
 
 def market_overview() -> Json:

@@ -37,6 +37,7 @@ class MqttTap:
 
     alerts: int = 0
     score_topics: set[str] = field(default_factory=set)
+    liquidity_topics: set[str] = field(default_factory=set)
     status: str | None = None
     connected: bool = False
 
@@ -63,6 +64,7 @@ class DemoOutputs:
             out |= {
                 "mqtt_alerts_received": self.tap.alerts,
                 "mqtt_retained_score_topics": len(self.tap.score_topics),
+                "mqtt_retained_liquidity_topics": len(self.tap.liquidity_topics),
                 "mqtt_status": self.tap.status,
             }
         else:
@@ -105,6 +107,7 @@ async def demo_outputs(settings: Settings) -> AsyncIterator[DemoOutputs]:
 
 async def _subscribe(host: str, port: int, topics: Topics, tap: MqttTap) -> None:
     """Count what arrives under the prefix; reconnect quietly (the demo is a bystander)."""
+    liquidity = topics.all_liquidity.removesuffix("#")
     while True:
         try:
             ident = f"deleverage-demo-tap-{uuid.uuid4().hex[:8]}"
@@ -117,7 +120,11 @@ async def _subscribe(host: str, port: int, topics: Topics, tap: MqttTap) -> None
                         tap.alerts += 1
                     elif topic == topics.status:
                         tap.status = bytes(message.payload).decode()
-                    elif message.payload:  # an empty retained body clears a vanished score
+                    elif not message.payload:  # an empty retained body clears a vanished one
+                        continue
+                    elif topic.startswith(liquidity):
+                        tap.liquidity_topics.add(topic)
+                    else:
                         tap.score_topics.add(topic)
         except aiomqtt.MqttError as exc:
             tap.connected = False

@@ -15,8 +15,18 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from ..events import BookTop, Event, FundingRate, InstrumentId, Kind, MarkPrice, OpenInterest
+from ..events import (
+    BookDepth,
+    BookTop,
+    Event,
+    FundingRate,
+    InstrumentId,
+    Kind,
+    MarkPrice,
+    OpenInterest,
+)
 from ..store.reader import LiquidationSums
+from .liquidity import depth_1pct
 
 
 class AssetInstrument(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,6 +43,11 @@ class AssetInstrument(msgspec.Struct, frozen=True, kw_only=True):
     """Its newest top of book's spread (``None``: its venue's ticker carries no book)."""
     book_top_usd: float | None = None
     """USD at its best bid plus its best ask."""
+    depth_1pct_usd: float | None = None
+    """Its newest book depth's USD within 1 % of mid, bids plus asks (``None``: its book is
+    not followed)."""
+    depth_1pct_exact: bool | None = None
+    """Whether that book's levels reach 1 % on both sides (else a lower bound)."""
 
 
 class AssetView(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +91,10 @@ def build_asset_views(
         oi, fund, mark = (events.get(k) for k in (Kind.OPEN_INTEREST, Kind.FUNDING, Kind.MARK))
         book = events.get(Kind.BOOK_TOP)
         book = book if isinstance(book, BookTop) else None
+        depth = events.get(Kind.BOOK_DEPTH)
+        depth_1pct_usd, depth_1pct_exact = (
+            depth_1pct(depth) if isinstance(depth, BookDepth) else (None, None)
+        )
         too_old = newest is None or now_ms - newest > stale_after_s * 1000
         rows[asset].append(
             AssetInstrument(
@@ -90,6 +109,8 @@ def build_asset_views(
                 updated_ms=newest,
                 spread_bp=None if book is None else book.spread_bp,
                 book_top_usd=None if book is None else book.bid_usd + book.ask_usd,
+                depth_1pct_usd=depth_1pct_usd,
+                depth_1pct_exact=depth_1pct_exact,
             )
         )
     counts = {

@@ -231,6 +231,14 @@ class InstrumentLiquidity:
         return newest if newest is not None and now_ms - newest.ts_ms <= FRESH_MS else None
 
 
+def depth_1pct(ev: BookDepth) -> tuple[float, bool]:
+    """The USD within :data:`DEPTH_BAND_PCT` of mid, bids plus asks, and whether the received
+    levels reach the band on both sides (else the figure is a lower bound); in USD to the
+    cent. The outputs show an instrument's newest depth with it, scored or not."""
+    exact = ev.exact("bid", DEPTH_BAND_PCT) and ev.exact("ask", DEPTH_BAND_PCT)
+    return round(ev.bid_usd_1 + ev.ask_usd_1, 2), exact
+
+
 def liquidity_features(liq: InstrumentLiquidity | None, now_ms: int) -> dict[str, float | None]:
     """The fresh top of book of one instrument, with the z of its last complete minute
     (``None`` until the baseline is ready); its last minute's traded volume, likewise."""
@@ -245,8 +253,8 @@ def liquidity_features(liq: InstrumentLiquidity | None, now_ms: int) -> dict[str
         out["book_top_z"] = rounded_z(liq.top.figure.z)
     depth = liq.fresh_depth(now_ms)
     if depth is not None:
-        out["depth_1pct_usd"] = round(depth.bid_usd_1 + depth.ask_usd_1, 2)
-        exact = depth.exact("bid", DEPTH_BAND_PCT) and depth.exact("ask", DEPTH_BAND_PCT)
+        usd, exact = depth_1pct(depth)
+        out["depth_1pct_usd"] = usd
         out["depth_1pct_exact"] = 1.0 if exact else 0.0
         out["depth_1pct_z"] = rounded_z(liq.depth.figure.z)
         change = liq.depth_change()

@@ -306,6 +306,18 @@ PRESSURE_MARK_RETURN = _gauge(
     "Score feature: mark price return over the detector's window (ratio).",
     *VS,
 )
+PRESSURE_DEPTH_CHANGE = _gauge(
+    "pressure_depth_change_ratio",
+    "Liquidity feature: change of the USD within 1 % of mid (bids plus asks, minute means) "
+    "over the last 15 minutes, from complete books (-0.45 = 45 % thinner).",
+    *VS,
+)
+PRESSURE_FRAGILE = _gauge(
+    "pressure_fragile",
+    "1 while the detector warns that the instrument's book is fragile (thin or wide against its "
+    "baselines while open interest moves), else 0; a warning beside the state, never a state.",
+    *VS,
+)
 INSTRUMENT_INFO = _gauge(
     "instrument_info",
     "1 for each instrument with series of its own; joins venue and symbol to the asset.",
@@ -330,6 +342,12 @@ ASSET_LIQUIDATED_NOTIONAL = _counter(
 )
 ASSET_STALE_VENUES = _gauge(
     "asset_stale_venues", "Venues listing the asset whose feed is stale.", "asset"
+)
+ASSET_FRAGILE = _gauge(
+    "asset_fragile_instruments",
+    "Instruments of the asset (every venue, every scored contract) whose book the detector "
+    "calls fragile.",
+    "asset",
 )
 STORE_EVENTS = _counter("store_events_written_total", "Events written to Redis.")
 STORE_BATCHES = _counter("store_batches_written_total", "Pipelined batches written to Redis.")
@@ -408,7 +426,9 @@ MQTT_CONNECTS = _counter("mqtt_connects_total", "Successful connections to the M
 MQTT_CONNECT_FAILURES = _counter(
     "mqtt_connect_failures_total", "Failed or lost connections to the MQTT broker."
 )
-MQTT_SCORES = _counter("mqtt_scores_published_total", "Retained score messages published.")
+MQTT_SCORES = _counter(
+    "mqtt_scores_published_total", "Retained score and liquidity messages published."
+)
 MQTT_ALERTS = _counter("mqtt_alerts_published_total", "Alert messages acknowledged by the broker.")
 MQTT_ALERTS_DROPPED = _counter(
     "mqtt_alerts_dropped_total", "Alert messages dropped while the broker was unreachable."
@@ -477,9 +497,9 @@ SPECS: Final = (
     BOOK_DEPTH_USD, BOOK_DEPTH_REACH,
     PRESSURE_SCORE, PRESSURE_STATE,
     PRESSURE_QUALITY, PRESSURE_SIDE, PRESSURE_OI_CHANGE, PRESSURE_LIQUIDATED_OI,
-    PRESSURE_FORCED_SHARE, PRESSURE_MARK_RETURN, VOLUME_1M_USD, INSTRUMENT_INFO, ASSET_OI_USD,
-    ASSET_FUNDING_HOURLY, ASSET_LIQUIDATED_NOTIONAL,
-    ASSET_STALE_VENUES, STORE_EVENTS, STORE_BATCHES, STORE_FAILURES, STORE_PENDING,
+    PRESSURE_FORCED_SHARE, PRESSURE_MARK_RETURN, PRESSURE_DEPTH_CHANGE, PRESSURE_FRAGILE,
+    VOLUME_1M_USD, INSTRUMENT_INFO, ASSET_OI_USD, ASSET_FUNDING_HOURLY, ASSET_LIQUIDATED_NOTIONAL,
+    ASSET_STALE_VENUES, ASSET_FRAGILE, STORE_EVENTS, STORE_BATCHES, STORE_FAILURES, STORE_PENDING,
     STORE_DECODE_ERRORS, STORE_DROPPED, COMPONENT_UP, COMPONENT_RESTARTS, STREAM_CLIENTS,
     STREAM_EVENTS, STREAM_DROPPED,
 )  # fmt: skip
@@ -563,9 +583,10 @@ class MetricsCollector(Collector):
         yield from upto(FUNDING_RATE)  # the feeds and the liquidation counters
         _market(families, latest, selected)  # (the instruments' info too: after the scores)
         yield from upto(PRESSURE_SCORE)
-        _pressure(families, self._source.pressures(), selected)
+        pressures = self._source.pressures()
+        _pressure(families, pressures, selected)
         yield from upto(ASSET_OI_USD)
-        _assets(families, latest, totals, health, self._max_assets)
+        _assets(families, latest, totals, health, self._max_assets, pressures)
         _store(families, self._source.sink_stats())
         if self._process is not None:
             for c in self._process.components():
@@ -693,6 +714,8 @@ _FEATURES: Final = (
     (PRESSURE_LIQUIDATED_OI, "liq_bp_of_oi", 0.0001),
     (PRESSURE_FORCED_SHARE, "forced_share", 1.0),
     (PRESSURE_MARK_RETURN, "mark_return_pct", 0.01),
+    (PRESSURE_DEPTH_CHANGE, "depth_1pct_change_pct", 0.01),
+    (PRESSURE_FRAGILE, "fragile", 1.0),
 )
 """Score features exported, with the factor from the feature's unit to a ratio."""
 
@@ -718,8 +741,10 @@ def _assets(
     totals: Mapping[LiqKey, tuple[int, float]],
     health: list[HealthSnapshot],
     max_assets: int,
+    pressures: list[Pressure],
 ) -> None:
-    """The asset view: the top ``max_assets`` assets by open interest."""
+    """The asset view: the top ``max_assets`` assets by open interest; how many of each one's
+    scored instruments are fragile (``pressures``: every instrument's, selected or not)."""
     now = int(time.time() * 1000)
     sums: dict[InstrumentId, list[float]] = {}
     for (venue, symbol, side), (_, usd) in totals.items():
@@ -730,6 +755,10 @@ def _assets(
         latest, liq, stale, now_ms=now, stale_after_s=STALE_AFTER_S, window_s=0.0
     )
     top = sorted(views.values(), key=lambda v: -v.oi_usd)[:max_assets]
+    fragile: dict[str, int] = {}
+    for p in pressures:
+        if p.features.get("fragile") == 1.0:
+            fragile[p.asset] = fragile.get(p.asset, 0) + 1
     for view in sorted(top, key=lambda v: v.asset):
         a = [view.asset]
         f[ASSET_OI_USD].add_metric(a, view.oi_usd)
@@ -738,6 +767,7 @@ def _assets(
         f[ASSET_LIQUIDATED_NOTIONAL].add_metric([view.asset, "long"], view.liq_long_usd)
         f[ASSET_LIQUIDATED_NOTIONAL].add_metric([view.asset, "short"], view.liq_short_usd)
         f[ASSET_STALE_VENUES].add_metric(a, len(view.stale_venues))
+        f[ASSET_FRAGILE].add_metric(a, fragile.get(view.asset, 0))
 
 
 def _stress(

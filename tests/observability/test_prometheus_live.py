@@ -6,7 +6,8 @@ real time; Debian's ``prometheus`` scrapes it with the project's own
 ``config/prometheus/`` (only the target rewritten). Then every dashboard query, with its
 variables substituted by values Prometheus knows, and every recording rule must return data;
 the market overview's stress row must show the cascade (ADL levels high, funds drawn down),
-and the asset drill-down's liquidity row the book widening and thinning.
+and the asset drill-down's liquidity row the book widening and thinning (its top and its
+depth within 1 % of mid), with the fragility panels' series.
 """
 
 from __future__ import annotations
@@ -210,6 +211,9 @@ async def test_the_stress_row_shows_the_cascade_in_a_real_prometheus(stack: Stac
 
 
 BTC_TOP = 'sum by (symbol) (deleverage_book_top_usd{venue="bybit", symbol="BTCUSDT"})'
+BTC_DEPTH = (
+    'sum by (symbol) (deleverage_book_depth_usd{venue="bybit", symbol="BTCUSDT", band="0.01"})'
+)
 LIQUIDITY_CASCADE = {
     "Bybit's BTC spread widened 3-fold": (
         'max_over_time(deleverage_book_spread_ratio{venue="bybit", symbol="BTCUSDT"}[10m])'
@@ -218,9 +222,18 @@ LIQUIDITY_CASCADE = {
     "its top of book thinned by half": (
         f"min_over_time({BTC_TOP}[10m:1s]) < 0.5 * max_over_time({BTC_TOP}[10m:1s])"
     ),
+    "its depth within 1 % thinned by a third": (
+        f"min_over_time({BTC_DEPTH}[10m:1s]) < 0.67 * max_over_time({BTC_DEPTH}[10m:1s])"
+    ),
+    "its fragility is exported for it (0: its baselines need 20 minutes of books)": (
+        'deleverage_pressure_fragile{venue="bybit", symbol="BTCUSDT"}'
+    ),
+    "the asset's count of fragile instruments": 'deleverage_asset_fragile_instruments{asset="BTC"}',
 }
 """What the asset drill-down's liquidity row shows of ``long_unwind``'s cascade on BTC: the
-spread widening and the top of the book thinning, as the simulated book does."""
+spread widening, the top of the book and the depth within 1 % of mid thinning, as the
+simulated book does; the fragility panels' series (the warning itself needs the detector's
+liquidity baselines, 20 minutes of books at least: longer than this run)."""
 
 
 async def test_the_liquidity_row_shows_the_cascade_in_a_real_prometheus(stack: Stack) -> None:

@@ -6,14 +6,17 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from publish_support import (
+    book_depth,
     book_top,
     funding,
     liquidation,
     now_ms,
     open_interest,
+    pressure,
     snapshot,
     store_events,
     store_health,
+    store_pressure,
 )
 
 from service.events import Side
@@ -89,3 +92,33 @@ async def test_a_window_out_of_range_is_a_422_naming_it(
     r = await client.get("/v1/assets", params={"window_s": window})
     assert r.status_code == 422
     assert r.json()["errors"][0]["name"] == "window_s"
+
+
+async def test_asset_instruments_carry_depth_within_1pct_and_fragility(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await _btc_on_three_venues(redis)
+    # Bybit's BTCUSD book: 3e6 within 0.5 % of mid on each side, twice that within 1 %,
+    # its levels reaching 2.5 % (complete); Binance's book is not followed
+    await store_events(redis, [book_depth("bybit", "BTCUSD", 100_000.0, 3e6, reach_pct=2.5)])
+    thin = {"depth_1pct_change_pct": -45.0, "depth_1pct_z": -7.2, "fragile": 1.0}
+    await store_pressure(
+        redis,
+        pressure("bybit", "BTCUSD", 55.0, asset="BTC", features=thin),
+        pressure("binance_usdm", "BTCUSDT", 20.0, features={"fragile": 0.0}),
+        pressure("binance_usdm", "ETHUSDT", 20.0, features={"fragile": 1.0}),
+    )
+    for path in ("/v1/assets/btc", "/v1/assets/btc?window_s=600"):  # kept and read anew
+        btc = (await client.get(path)).json()
+        by = {(i["venue"], i["symbol"]): i for i in btc["instruments"]}
+        bybit = by[("bybit", "BTCUSD")]
+        assert {k: v for k, v in bybit.items() if "1pct" in k or k == "fragile"} == {
+            "depth_1pct_usd": 2 * 3e6 + 2 * 3e6, "depth_1pct_exact": True,
+            "depth_1pct_change_pct": -45.0, "depth_1pct_z": -7.2, "fragile": True,
+        }, path  # fmt: skip
+        binance = by[("binance_usdm", "BTCUSDT")]
+        assert (binance["depth_1pct_usd"], binance["fragile"]) == (None, False)
+        assert by[("okx", "BTCUSDT")]["fragile"] is None  # no score
+        assert btc["fragile_instruments"] == 1  # ETH's fragile instrument is not BTC's
+    items = {a["asset"]: a for a in (await client.get("/v1/assets")).json()["items"]}
+    assert (items["BTC"]["fragile_instruments"], items["ETH"]["fragile_instruments"]) == (1, 1)

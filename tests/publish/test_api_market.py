@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from msgspec.structs import replace
 from publish_support import (
     PROBLEM,
     book_depth,
@@ -303,6 +304,8 @@ async def test_liquidity_lists_the_top_of_book_widest_spread_first(
         "ask_usd": 91300.0, "spread_bp": pytest.approx(100 / 91250 * 1e4),
         "spread_z": 4.25, "book_top_z": -3.5, "volume_1m_buy_usd": 4.2e6,
         "volume_1m_sell_usd": 6.9e6, "volume_z": -2.4, "ts": rfc3339(wide.ts_ms), "depth": None,
+        "depth_1pct_usd": None, "depth_1pct_exact": None, "depth_1pct_change_pct": None,
+        "depth_1pct_z": None, "fragile": None,  # no followed book; a score without the flag
     }  # fmt: skip
     assert items[2]["spread_z"] is None  # no score: no baseline to compare with
     assert items[2]["volume_1m_buy_usd"] is None  # nor a minute of traded volume
@@ -344,3 +347,73 @@ async def test_liquidity_items_carry_the_book_depth_flagging_the_bands_not_reach
         ],
         "bid_reach_pct": 0.8, "ask_reach_pct": 0.8, "ts": rfc3339(depth.ts_ms),
     }  # fmt: skip
+
+
+async def test_liquidity_items_carry_depth_within_1pct_its_change_and_fragility(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    top = book_top("bybit", "BTCUSDT", 91234.4, 91234.5)
+    # 5e6 within 0.5 % of mid on each side, twice that within 1 %; levels reach 1.5 %
+    depth = book_depth("bybit", "BTCUSDT", 91234.45, 5e6, reach_pct=1.5)
+    await store_events(redis, [top, depth, book_top("bitget", "BTCUSDT", 91200.0, 91300.0)])
+    features = {
+        "depth_1pct_usd": 1.9e7, "depth_1pct_exact": 1.0, "depth_1pct_change_pct": -45.0,
+        "depth_1pct_z": -7.2, "fragile": 1.0,
+    }  # fmt: skip
+    calm = {"spread_bp": 10.96, "fragile": 0.0}  # a score with liquidity figures, not fragile
+    await store_pressure(
+        redis,
+        pressure("bybit", "BTCUSDT", 40.0, features=features),
+        pressure("bitget", "BTCUSDT", 5.0, features=calm),
+    )
+    items = {i["venue"]: i for i in (await client.get("/v1/liquidity")).json()["items"]}
+    bybit = items["bybit"]
+    assert {k: v for k, v in bybit.items() if k.startswith("depth_1pct") or k == "fragile"} == {
+        # the newest book's own figure, bids plus asks within 1 %: 2 x 5e6 on each side
+        "depth_1pct_usd": 2 * 5e6 + 2 * 5e6, "depth_1pct_exact": True,
+        "depth_1pct_change_pct": -45.0, "depth_1pct_z": -7.2, "fragile": True,
+    }  # fmt: skip
+    assert (items["bitget"]["fragile"], items["bitget"]["depth_1pct_usd"]) == (False, None)
+
+
+async def test_a_followed_book_without_top_of_book_is_listed_after_the_spreads(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    """OKX follows books (depth) but its ticker carries no top of book: its instruments are
+    listed, after those with a spread, with the top of book fields null."""
+    okx = replace(book_depth("okx", "BTC-USDT-SWAP", 91234.45, 4e6, reach_pct=0.8), base="BTC")
+    okx_eth = replace(book_depth("okx", "ETH-USDT-SWAP", 3000.5, 1e6, reach_pct=3.0), base="ETH")
+    bybit = [
+        book_top("bybit", "BTCUSDT", 91234.4, 91234.5),
+        book_top("bybit", "ETHUSDT", 3000.0, 3000.5),
+    ]
+    await store_events(redis, [okx, okx_eth, *bybit])
+    await store_pressure(
+        redis, pressure("okx", "BTC-USDT-SWAP", 30.0, asset="BTC", features={"fragile": 1.0})
+    )
+    items = (await client.get("/v1/liquidity")).json()["items"]
+    assert [(i["venue"], i["symbol"]) for i in items] == [
+        ("bybit", "ETHUSDT"),  # 0.5 / 3000.25 * 1e4 = 1.67 bp
+        ("bybit", "BTCUSDT"),  # 0.1 / 91234.45 * 1e4 = 0.011 bp
+        ("okx", "BTC-USDT-SWAP"),  # no spread: after, by venue and symbol
+        ("okx", "ETH-USDT-SWAP"),
+    ]
+    first = items[2]
+    assert {k: first[k] for k in ("asset", "bid_price", "ask_usd", "spread_bp", "ts")} == {
+        "asset": "BTC", "bid_price": None, "ask_usd": None, "spread_bp": None,
+        "ts": rfc3339(okx.ts_ms),
+    }  # fmt: skip
+    # the levels reach 0.8 % < 1 %: the 1 % figure (2 x 4e6 a side) is a lower bound
+    assert (first["depth_1pct_usd"], first["depth_1pct_exact"], first["fragile"]) == (
+        1.6e7, False, True
+    )  # fmt: skip
+    assert (items[3]["depth_1pct_usd"], items[3]["depth_1pct_exact"]) == (4e6, True)
+    assert items[3]["fragile"] is None  # no score
+    by_venue = (await client.get("/v1/liquidity?venue=okx")).json()["items"]
+    assert [i["symbol"] for i in by_venue] == ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]
+    by_asset = (await client.get("/v1/liquidity?asset=eth")).json()["items"]
+    assert [(i["venue"], i["symbol"]) for i in by_asset] == [
+        ("bybit", "ETHUSDT"), ("okx", "ETH-USDT-SWAP"),
+    ]  # fmt: skip
+    one = (await client.get("/v1/liquidity?symbol=ETH-USDT-SWAP")).json()["items"]
+    assert [(i["venue"], i["depth_1pct_usd"]) for i in one] == [("okx", 4e6)]

@@ -46,6 +46,8 @@ async def test_pressure_is_sorted_by_score_descending(client: httpx.AsyncClient)
         "state": "cascade", "side": "long", "updated_at": rfc3339(p.updated_ms),
         "since": rfc3339(p.since_ms), "forced_share": 0.7, "data_quality": 1.0,
         "features": {"oi_change_base_pct": -1.5}, "reasons": ["OI -1.5% in 5m"],
+        "depth_1pct_usd": None, "depth_1pct_exact": None, "depth_1pct_change_pct": None,
+        "depth_1pct_z": None, "fragile": None,  # no liquidity figures
     }  # fmt: skip
 
 
@@ -147,3 +149,27 @@ async def test_a_bug_is_a_500_problem(app: FastAPI) -> None:
     assert r.status_code == 500
     assert r.headers["content-type"] == PROBLEM
     assert r.json()["type"] == "tag:deleverage,2026:internal-error"
+
+
+async def test_pressure_items_carry_depth_within_1pct_and_fragility_from_the_features(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    features = {
+        "oi_change_base_pct": -2.0, "depth_1pct_usd": 1.1e7, "depth_1pct_exact": 0.0,
+        "depth_1pct_change_pct": -45.0, "depth_1pct_z": -7.2, "fragile": 1.0,
+    }  # fmt: skip
+    await store_pressure(
+        redis,
+        pressure("bybit", "ETHUSDT", 40.0, State.BUILDING, features=features),
+        pressure("bybit", "XRPUSDT", 10.0, features={"spread_bp": 2.0, "fragile": 0.0}),
+    )
+    listed = (await client.get("/v1/pressure?venue=bybit&asset=eth")).json()["items"]
+    one = (await client.get("/v1/pressure/bybit/ETHUSDT")).json()
+    for item in (*listed, one):
+        assert {k: v for k, v in item.items() if "1pct" in k or k == "fragile"} == {
+            "depth_1pct_usd": 1.1e7, "depth_1pct_exact": False,  # a lower bound
+            "depth_1pct_change_pct": -45.0, "depth_1pct_z": -7.2, "fragile": True,
+        }  # fmt: skip
+        assert item["features"] == features  # as the detector gave them
+    xrp = (await client.get("/v1/pressure/bybit/XRPUSDT")).json()
+    assert (xrp["fragile"], xrp["depth_1pct_usd"]) == (False, None)  # its book not followed

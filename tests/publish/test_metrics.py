@@ -211,6 +211,36 @@ def test_book_depth_is_exported_by_side_and_band_for_the_selected_symbols(
     assert get("deleverage_book_depth_reach_ratio", sol) is None  # not selected: no series
 
 
+def test_fragility_and_the_depth_change_are_exported_for_the_selected_symbols(
+    source: MemorySource,
+) -> None:
+    """``fragile`` (0/1) and the 15-minute change of the depth within 1 % (in %, as a ratio)
+    for the selected symbols; per asset, the instruments called fragile, selected or not."""
+    thin = {"depth_1pct_change_pct": -45.0, "depth_1pct_z": -7.2, "fragile": 1.0}
+    source.scores = [
+        pressure("binance_usdm", "BTCUSDT", 40.0, State.BUILDING, features=thin),
+        pressure("binance_usdm", "ETHUSDT", 5.0, features={"fragile": 0.0}),
+        pressure("binance_usdm", "DOGEUSDT", 5.0, features={"fragile": 1.0}),  # not selected
+        pressure("bybit", "BTCUSD", 5.0, features={"fragile": 1.0}),  # no events: not selected
+    ]
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(source, MetricsSettings(max_symbols_per_venue=2)))
+    get = registry.get_sample_value
+    btc = {"venue": "binance_usdm", "symbol": "BTCUSDT"}
+    eth = {"venue": "binance_usdm", "symbol": "ETHUSDT"}
+    assert get("deleverage_pressure_fragile", btc) == 1.0
+    assert get("deleverage_pressure_fragile", eth) == 0.0
+    assert get("deleverage_pressure_depth_change_ratio", btc) == pytest.approx(-0.45)
+    assert get("deleverage_pressure_depth_change_ratio", eth) is None  # no depth followed
+    doge = {"venue": "binance_usdm", "symbol": "DOGEUSDT"}
+    assert get("deleverage_pressure_fragile", doge) is None  # beyond the top 2 by OI
+    # BTC: Binance's BTCUSDT and Bybit's BTCUSD (counted though without series of its own)
+    assert get("deleverage_asset_fragile_instruments", {"asset": "BTC"}) == 2
+    assert get("deleverage_asset_fragile_instruments", {"asset": "ETH"}) == 0  # a series at 0
+    assert get("deleverage_asset_fragile_instruments", {"asset": "DOGE"}) == 1
+    assert get("deleverage_asset_fragile_instruments", {"asset": "SOL"}) == 0
+
+
 def test_other_stays_monotonic_when_the_selection_changes(source: MemorySource) -> None:
     registry = CollectorRegistry()
     registry.register(MetricsCollector(source, MetricsSettings(max_symbols_per_venue=1)))

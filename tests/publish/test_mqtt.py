@@ -124,6 +124,8 @@ def test_topics_are_versioned_and_one_level_per_token() -> None:
     assert t.market == "deleverage/v1/pressure/market"
     assert t.instrument("okx", "BTC/USDT") == "deleverage/v1/pressure/instrument/okx/BTC%2FUSDT"
     assert t.asset("BTC") == "deleverage/v1/pressure/asset/BTC"
+    assert t.liquidity("okx", "BTC/USDT") == "deleverage/v1/liquidity/okx/BTC%2FUSDT"
+    assert t.all_liquidity == "deleverage/v1/liquidity/#"
 
 
 def test_retained_bodies_cover_instrument_asset_and_market() -> None:
@@ -203,6 +205,40 @@ def test_asset_and_market_bodies_carry_the_detectors_scope_scores() -> None:
     )
     assert market["top"]["score"] == 80.0
     assert t.asset("SOL") not in out  # a scope score alone makes no message
+
+
+LIQUIDITY = {
+    "oi_change_base_pct": -3.2, "spread_bp": 3.4, "spread_z": 9.0, "book_top_usd": 45_000.0,
+    "book_top_z": -4.1, "depth_1pct_usd": 1.1e7, "depth_1pct_exact": 1.0,
+    "depth_1pct_change_pct": -45.0, "depth_1pct_z": -7.2, "volume_1m_buy_usd": 4.2e6,
+    "volume_1m_sell_usd": 6.9e6, "volume_z": -2.4, "fragile": 1.0,
+}  # fmt: skip
+"""A Bybit instrument's score features with every liquidity figure the detector gives."""
+
+
+def test_a_scored_instrument_with_liquidity_figures_has_a_retained_liquidity_body() -> None:
+    t = Topics("p/v1")
+    thin = msgspec.structs.replace(pressure(venue="bybit"), features=LIQUIDITY)
+    # only a top of book: no depth followed, no trade for a minute; not fragile
+    top_only = {"spread_bp": 0.8, "spread_z": None, "book_top_usd": 2.4e6, "fragile": 0.0}
+    eth = msgspec.structs.replace(
+        pressure(venue="bybit", symbol="ETHUSDT", asset="ETH"), features=top_only
+    )
+    out = {k: json.loads(v) for k, v in retained_messages(t, [pressure(), thin, eth]).items()}
+    assert t.liquidity("bybit", "BTCUSDT") == "p/v1/liquidity/bybit/BTCUSDT"
+    assert out[t.liquidity("bybit", "BTCUSDT")] == {
+        "v": 1, "venue": "bybit", "symbol": "BTCUSDT", "asset": "BTC",
+        "updated_ms": 1_700_000_000_000, "spread_bp": 3.4, "spread_z": 9.0,
+        "book_top_usd": 45_000.0, "book_top_z": -4.1, "depth_1pct_usd": 1.1e7,
+        "depth_1pct_exact": True, "depth_1pct_change_pct": -45.0, "depth_1pct_z": -7.2,
+        "volume_1m_buy_usd": 4.2e6, "volume_1m_sell_usd": 6.9e6, "volume_z": -2.4,
+        "fragile": True,
+    }  # fmt: skip
+    body = out[t.liquidity("bybit", "ETHUSDT")]
+    assert (body["spread_bp"], body["book_top_usd"], body["fragile"]) == (0.8, 2.4e6, False)
+    assert (body["depth_1pct_usd"], body["depth_1pct_exact"]) == (None, None)
+    assert t.liquidity("binance_usdm", "BTCUSDT") not in out  # its ticker carries no book
+    assert out[t.instrument("bybit", "BTCUSDT")]["features"] == LIQUIDITY  # the score as is
 
 
 def test_mqtt_is_off_without_a_host_and_secrets_stay_secret() -> None:
@@ -370,6 +406,41 @@ async def test_a_changed_score_is_republished_and_a_vanished_one_cleared(
         assert json.loads((await anext(messages)).payload)["state"] == "calm"
         source.items = []
         cleared = await anext(messages)
+    assert cleared.payload == b""
+
+
+@pytestmark_integration
+async def test_liquidity_state_is_retained_per_instrument_and_cleared_with_its_figures(
+    broker: Broker, prefix: str
+) -> None:
+    thin = msgspec.structs.replace(pressure(venue="bybit"), features=LIQUIDITY)
+    source = StaticSource([pressure(), thin])
+    publisher = MqttPublisher(settings(broker.port, prefix), source)
+    topics = publisher.topics
+    topic = topics.liquidity("bybit", "BTCUSDT")
+    async with running(publisher):
+        # two instrument scores, the asset, the market and one liquidity state
+        await wait_for(lambda: publisher.scores_published_total >= 5, "retained published")
+        retained = await collect(broker.port, topics.all_liquidity, 1)
+        async with (
+            aiomqtt.Client("127.0.0.1", broker.port, identifier=f"sub-{prefix[5:13]}") as sub,
+            asyncio.timeout(WAIT_S),
+        ):
+            await sub.subscribe(topic, qos=1)
+            messages = aiter(sub.messages)
+            assert json.loads((await anext(messages)).payload)["fragile"] is True  # retained
+            steady = {**LIQUIDITY, "fragile": 0.0, "depth_1pct_change_pct": -5.0}
+            source.items = [pressure(), msgspec.structs.replace(thin, features=steady)]
+            changed = json.loads((await anext(messages)).payload)
+            assert (changed["fragile"], changed["depth_1pct_change_pct"]) == (False, -5.0)
+            # the score carries no liquidity figure any more: its state is cleared
+            source.items = [pressure(), msgspec.structs.replace(thin, features={})]
+            cleared = await anext(messages)
+    assert [(m.topic.value, m.retain) for m in retained] == [(topic, True)]
+    body = json.loads(retained[0].payload)
+    assert (body["depth_1pct_usd"], body["depth_1pct_z"], body["volume_1m_sell_usd"]) == (
+        1.1e7, -7.2, 6.9e6
+    )  # fmt: skip
     assert cleared.payload == b""
 
 

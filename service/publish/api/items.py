@@ -4,12 +4,40 @@ like one of ``/v1/transitions``, and so on. Times are RFC 3339 UTC strings."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 from ...alerts.model import Alert
-from ...events import Liquidation
+from ...detect.liquidity import depth_1pct
+from ...events import BookDepth, Event, Liquidation
 from ...scores import Pressure, Transition
 from .params import rfc3339, rfc3339_or_none
+
+DEPTH_FIGURES: Final = ("depth_1pct_usd", "depth_1pct_change_pct", "depth_1pct_z")
+"""The detector's depth features that items carry under the same names."""
+FLAGS: Final = ("depth_1pct_exact", "fragile")
+"""The detector's 0/1 features that items carry as booleans."""
+
+
+def depth_and_fragility(features: Mapping[str, float | None]) -> dict[str, Any]:
+    """Depth within 1 % of mid against its baseline, and the fragility warning, from a score's
+    features: ``None`` for each one the score does not carry (an instrument without a
+    followed book, or without liquidity figures at all)."""
+    out: dict[str, Any] = {name: features.get(name) for name in DEPTH_FIGURES}
+    for name in FLAGS:
+        value = features.get(name)
+        out[name] = None if value is None else value == 1.0
+    return out
+
+
+def newest_depth_1pct(ev: Event | None) -> dict[str, Any]:
+    """``depth_1pct_usd`` and ``depth_1pct_exact`` of an instrument's newest book depth, as
+    the detector computes them (:func:`~service.detect.liquidity.depth_1pct`), for an item
+    that shows the book whether or not a score carries them; nothing without one."""
+    if not isinstance(ev, BookDepth):
+        return {}
+    usd, exact = depth_1pct(ev)
+    return {"depth_1pct_usd": usd, "depth_1pct_exact": exact}
 
 
 def pressure_item(p: Pressure) -> dict[str, Any]:
@@ -26,6 +54,7 @@ def pressure_item(p: Pressure) -> dict[str, Any]:
         "data_quality": p.data_quality,
         "features": p.features,
         "reasons": p.reasons,
+        **depth_and_fragility(p.features),
     }
 
 

@@ -7,7 +7,7 @@ pydantic's core in one pass (no intermediate model instances).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -110,6 +110,58 @@ class VenueList(BaseModel):
     items: list[Venue]
 
 
+# Depth within 1 % of mid against its baseline, and the fragility warning: the same figures,
+# under the same names, as the detector's features (docs/detector.md, "Liquidity"), in the
+# pressure, liquidity and asset items.
+Depth1PctUsd = Annotated[
+    float | None,
+    Field(
+        description="USD resting within 1 % of mid, bids plus asks, from the newest book depth "
+        "(null: the instrument's order book is not followed; in `/v1/pressure`, also while "
+        "its newest book is over a minute old).",
+        examples=[2.4e7],
+    ),
+]
+Depth1PctExact = Annotated[
+    bool | None,
+    Field(
+        description="Whether the levels received reach 1 % of mid on both sides; false: "
+        "`depth_1pct_usd` is a lower bound (the venue sends only its best levels).",
+        examples=[True],
+    ),
+]
+Depth1PctChangePct = Annotated[
+    float | None,
+    Field(
+        description="Change of the depth within 1 %'s minute means over the last 15 minutes, "
+        "in % (-45.0: 45 % thinner), from complete books only (null until 15 minutes of "
+        "them, or without a score).",
+        examples=[-45.0],
+    ),
+]
+Depth1PctZ = Annotated[
+    float | None,
+    Field(
+        description="That change (as a log change) against the instrument's earlier "
+        "15-minute changes, in robust sigmas (negative: thinning; null until the detector's "
+        "baseline holds 20 samples, about 35 minutes).",
+        examples=[-7.2],
+    ),
+]
+Fragile = Annotated[
+    bool | None,
+    Field(
+        description="The detector's fragility warning: true when the book is thin or wide "
+        "against its own baselines (depth change or top of book 3 sigmas or more below, or "
+        "the spread as far above) while open interest falls or builds with at least half the "
+        "evidence a state needs: a thin book makes a cascade move price further per dollar "
+        "liquidated. A warning beside the state, never a state (null: no score with "
+        "liquidity figures).",
+        examples=[False],
+    ),
+]
+
+
 class PressureItem(BaseModel):
     """The deleveraging pressure of one instrument."""
 
@@ -127,9 +179,17 @@ class PressureItem(BaseModel):
     )
     data_quality: Ratio = Field(description="1 when every feed is fresh.", examples=[1.0])
     features: dict[str, float | None] = Field(
-        examples=[{"oi_change_base_pct": -3.2, "liq_notional_usd": 41250000.0}]
+        description="The detector's figures behind the score, units in their names; the "
+        "liquidity figures among them (`spread_bp`, `book_top_usd`, `depth_1pct_*`, "
+        "`volume_1m_*_usd`, their `*_z`, `fragile` 0/1) are also in `/v1/liquidity`.",
+        examples=[{"oi_change_base_pct": -3.2, "liq_notional_usd": 41250000.0}],
     )
     reasons: list[str] = Field(examples=[["OI -3.2% in 5m", "longs liquidated: $41.3M"]])
+    depth_1pct_usd: Depth1PctUsd = None
+    depth_1pct_exact: Depth1PctExact = None
+    depth_1pct_change_pct: Depth1PctChangePct = None
+    depth_1pct_z: Depth1PctZ = None
+    fragile: Fragile = None
 
 
 class PressureList(BaseModel):
@@ -231,16 +291,26 @@ class LiquidityDepth(BaseModel):
 
 
 class LiquidityItem(_Instrument):
-    """The newest top of book of one instrument, and how its spread and size compare with
-    the instrument's own recent minutes (the detector's figures)."""
+    """The newest top of book of one instrument and its newest book depth, and how they
+    compare with the instrument's own recent minutes (the detector's figures)."""
 
-    bid_price: float = Field(description="Best bid, in the quote currency.", examples=[91234.4])
-    ask_price: float = Field(examples=[91234.5])
-    bid_base: float = Field(description="Size at the best bid, in base units.", examples=[2.05])
-    ask_base: float = Field(examples=[15.3])
-    bid_usd: float = Field(description="USD value of the size at the best bid.", examples=[1.9e5])
-    ask_usd: float = Field(examples=[1.4e6])
-    spread_bp: float = Field(description="(ask - bid) / mid, in basis points.", examples=[0.011])
+    bid_price: float | None = Field(
+        description="Best bid, in the quote currency (null, with the other top of book "
+        "fields: a followed book whose venue's ticker carries no top of book, OKX).",
+        examples=[91234.4],
+    )
+    ask_price: float | None = Field(examples=[91234.5])
+    bid_base: float | None = Field(
+        description="Size at the best bid, in base units.", examples=[2.05]
+    )
+    ask_base: float | None = Field(examples=[15.3])
+    bid_usd: float | None = Field(
+        description="USD value of the size at the best bid.", examples=[1.9e5]
+    )
+    ask_usd: float | None = Field(examples=[1.4e6])
+    spread_bp: float | None = Field(
+        description="(ask - bid) / mid, in basis points.", examples=[0.011]
+    )
     spread_z: float | None = Field(
         description="The last complete minute's mean spread against the instrument's "
         "earlier minutes, in robust sigmas (null until the detector's baseline is ready, or "
@@ -267,13 +337,20 @@ class LiquidityItem(_Instrument):
         "instrument's earlier minutes, in robust sigmas (negative: drying up).",
         examples=[-2.4],
     )
-    ts: Timestamp
+    ts: Timestamp = Field(
+        description="The top of book's time (the book depth's, for an instrument without one)."
+    )
     depth: LiquidityDepth | None = Field(
         default=None,
         description="The USD resting near mid, from the venue's order book, for the "
         "instruments whose book is followed (Bybit, Bitget, OKX: the top 20 by open interest "
         "each); null for the others.",
     )
+    depth_1pct_usd: Depth1PctUsd = None
+    depth_1pct_exact: Depth1PctExact = None
+    depth_1pct_change_pct: Depth1PctChangePct = None
+    depth_1pct_z: Depth1PctZ = None
+    fragile: Fragile = None
 
 
 class LiquidityList(BaseModel):
@@ -301,6 +378,11 @@ class AssetInstrumentItem(BaseModel):
     book_top_usd: float | None = Field(
         default=None, description="USD at its best bid plus its best ask.", examples=[2.4e6]
     )
+    depth_1pct_usd: Depth1PctUsd = None
+    depth_1pct_exact: Depth1PctExact = None
+    depth_1pct_change_pct: Depth1PctChangePct = None
+    depth_1pct_z: Depth1PctZ = None
+    fragile: Fragile = None
 
 
 class AssetItem(BaseModel):
@@ -321,6 +403,12 @@ class AssetItem(BaseModel):
     sampled_venues: list[str] = Field(
         description="Venues that publish only a sample of liquidations: sums are a lower bound.",
         examples=[["binance_usdm", "okx"]],
+    )
+    fragile_instruments: int = Field(
+        default=0,
+        description="Instruments of the asset whose score carries the fragility warning "
+        "(`fragile`: a thin or wide book while open interest moves).",
+        examples=[1],
     )
     instruments: list[AssetInstrumentItem]
 

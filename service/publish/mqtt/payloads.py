@@ -7,7 +7,9 @@ market body carries the detector's own score of that scope (``score``, ``state``
 and the API read; ``"basis": "detector"``) and, for context, the instruments under it: the
 highest score, how many are in each state, and the highest-scored one. Until the detector has
 scored a scope (its first rounds), the worst instrument stands in (``"basis":
-"instruments"``; ``calm`` < ``building`` < ``unwinding`` < ``cascade``). See
+"instruments"``; ``calm`` < ``building`` < ``unwinding`` < ``cascade``). A liquidity body
+(:func:`liquidity_body`) is one instrument's liquidity figures from its score, under their
+own topic so that a subscriber to liquidity alone gets a small, fixed shape. See
 ``docs/mqtt.md`` for samples.
 """
 
@@ -40,6 +42,33 @@ def instrument_body(p: Pressure) -> dict[str, Any]:
     body: dict[str, Any] = msgspec.to_builtins(p)
     body["v"] = SCHEMA
     return body
+
+
+LIQUIDITY_FIGURES: Final = (
+    "spread_bp", "spread_z", "book_top_usd", "book_top_z", "depth_1pct_usd",
+    "depth_1pct_change_pct", "depth_1pct_z", "volume_1m_buy_usd", "volume_1m_sell_usd",
+    "volume_z",
+)  # fmt: skip
+"""The detector's liquidity features a liquidity body carries as numbers (null when absent)."""
+LIQUIDITY_FLAGS: Final = ("depth_1pct_exact", "fragile")
+"""Its 0/1 features, carried as booleans."""
+
+
+def liquidity_body(p: Pressure) -> dict[str, Any] | None:
+    """One instrument's liquidity (the detector's figures, docs/detector.md "Liquidity"):
+    ``None`` when its score carries none (no top of book, depth or volume from its venue;
+    the detector reports ``fragile`` for every instrument with any of them)."""
+    f = p.features
+    if not any(name in f for name in (*LIQUIDITY_FIGURES, *LIQUIDITY_FLAGS)):
+        return None
+    body: dict[str, Any] = {name: f.get(name) for name in LIQUIDITY_FIGURES}
+    for name in LIQUIDITY_FLAGS:
+        value = f.get(name)
+        body[name] = None if value is None else value == 1.0
+    return body | {
+        "v": SCHEMA, "venue": p.venue, "symbol": p.symbol, "asset": p.asset,
+        "updated_ms": p.updated_ms,
+    }  # fmt: skip
 
 
 def summary_body(pressures: list[Pressure], scope: Pressure | None = None) -> dict[str, Any]:
@@ -76,14 +105,18 @@ def summary_body(pressures: list[Pressure], scope: Pressure | None = None) -> di
 def retained_messages(
     topics: Topics, pressures: Iterable[Pressure], scopes: Iterable[Pressure] = ()
 ) -> dict[str, bytes]:
-    """Every retained score message: per instrument (``pressures``), per asset and the
-    market (from ``scopes``, the detector's asset and market scores, with the instruments as
-    context). An asset or market with no instrument scored has no message."""
+    """Every retained message: per instrument (``pressures``) its score and its liquidity
+    (when its score carries any), per asset and the market (from ``scopes``, the detector's
+    asset and market scores, with the instruments as context). An asset or market with no
+    instrument scored has no message."""
     out: dict[str, bytes] = {}
     by_asset: dict[str, list[Pressure]] = defaultdict(list)
     everything: list[Pressure] = []
     for p in pressures:
         out[topics.instrument(p.venue, p.symbol)] = encode(instrument_body(p))
+        liquidity = liquidity_body(p)
+        if liquidity is not None:
+            out[topics.liquidity(p.venue, p.symbol)] = encode(liquidity)
         by_asset[p.asset].append(p)
         everything.append(p)
     asset_scores: dict[str, Pressure] = {}

@@ -7,6 +7,8 @@ Under a versioned prefix (default ``deleverage/v1``; documented in ``docs/mqtt.m
 * ``<prefix>/pressure/instrument/<venue>/<symbol>`` (retained): one instrument's latest score;
 * ``<prefix>/pressure/asset/<asset>`` (retained): one asset across venues and contracts;
 * ``<prefix>/pressure/market`` (retained): every scored instrument;
+* ``<prefix>/liquidity/<venue>/<symbol>`` (retained): one scored instrument's liquidity
+  (spread, top of book, depth within 1 %, traded volume, fragility);
 * ``<prefix>/alerts`` (not retained, QoS 1): alert events.
 
 Venue, symbol and asset become one topic level each through :func:`token`, which
@@ -67,6 +69,14 @@ class Topics:
     def all_pressure(self) -> str:
         """The subscription filter for every retained score."""
         return f"{self.prefix}/pressure/#"
+
+    @property
+    def all_liquidity(self) -> str:
+        """The subscription filter for every retained liquidity state."""
+        return f"{self.prefix}/liquidity/#"
+
+    def liquidity(self, venue: str, symbol: str) -> str:
+        return f"{self.prefix}/liquidity/{token(venue)}/{token(symbol)}"
 
     def instrument(self, venue: str, symbol: str) -> str:
         return f"{self.prefix}/pressure/instrument/{token(venue)}/{token(symbol)}"

@@ -5,6 +5,7 @@ its leverage-stress figures too (``stress``: docs/stress.md), from the same snap
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from functools import partial
 from typing import Annotated, Any
 
@@ -12,11 +13,13 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from ....config import Settings
-from ....detect.assets import AssetView, build_asset_views
-from ....events import InsuranceFund, StressEvent, annualized
+from ....detect.assets import AssetInstrument, AssetView, build_asset_views
+from ....events import InstrumentId, InsuranceFund, StressEvent, annualized
+from ....scores import Pressure
 from ....store import reader, series
 from ..deps import LimitDep, RedisDep, SettingsDep, ViewDep
 from ..freshness import feed_problem
+from ..items import depth_and_fragility
 from ..models import AssetDetail, AssetHistory, AssetList
 from ..params import MAX_NAME_CHARS, rfc3339, rfc3339_or_none
 from ..problems import invalid_param, responses
@@ -64,7 +67,7 @@ async def list_assets(
         ordered = view.memo("assets_ranked", partial(_ranked, view.assets(settings)))
         return {"items": [_kept_item(view, v) for v in ordered[:limit]]}
     views = await _views(client, view, settings, window_s, asset=None)
-    return {"items": [_item(v) for v in _ranked(views)[:limit]]}
+    return {"items": [_item(v, view.pressures) for v in _ranked(views)[:limit]]}
 
 
 def _ranked(views: dict[str, AssetView]) -> list[AssetView]:
@@ -73,7 +76,7 @@ def _ranked(views: dict[str, AssetView]) -> list[AssetView]:
 
 def _kept_item(view: View, v: AssetView) -> dict[str, Any]:
     """The item of an asset view of the snapshot, built once per snapshot."""
-    return view.memo(("asset_item", v.asset), partial(_item, v))
+    return view.memo(("asset_item", v.asset), partial(_item, v, view.pressures))
 
 
 @router.get(
@@ -106,7 +109,7 @@ async def get_asset(
 
 
 def _detail(view: View, settings: Settings, v: AssetView) -> dict[str, Any]:
-    return {**_item(v), "stress": asset_stress(view, settings, v)}
+    return {**_item(v, view.pressures), "stress": asset_stress(view, settings, v)}
 
 
 def asset_stress(view: View, settings: Settings, v: AssetView) -> dict[str, Any]:
@@ -147,7 +150,9 @@ async def _views(
     )
 
 
-def _item(v: AssetView) -> dict[str, Any]:
+def _item(v: AssetView, pressures: Mapping[InstrumentId, Pressure]) -> dict[str, Any]:
+    """``pressures``: the instruments' scores (their depth change and fragility)."""
+    scores = [pressures.get((i.venue, i.symbol)) for i in v.instruments]
     return {
         "asset": v.asset,
         "oi_usd": v.oi_usd,
@@ -162,6 +167,9 @@ def _item(v: AssetView) -> dict[str, Any]:
         "venues": v.venues,
         "stale_venues": v.stale_venues,
         "sampled_venues": v.sampled_venues,
+        "fragile_instruments": sum(
+            1 for p in scores if p is not None and p.features.get("fragile") == 1.0
+        ),
         "instruments": [
             {
                 "venue": i.venue,
@@ -175,10 +183,20 @@ def _item(v: AssetView) -> dict[str, Any]:
                 "updated_at": rfc3339_or_none(i.updated_ms),
                 "spread_bp": i.spread_bp,
                 "book_top_usd": i.book_top_usd,
+                **_depth_and_fragility(p, i),
             }
-            for i in v.instruments
+            for i, p in zip(v.instruments, scores, strict=True)
         ],
     }
+
+
+def _depth_and_fragility(score: Pressure | None, i: AssetInstrument) -> dict[str, Any]:
+    """The instrument's depth within 1 % from its newest book (scored or not), its change and
+    the fragility warning from its score."""
+    out = depth_and_fragility({} if score is None else score.features)
+    if i.depth_1pct_usd is not None:
+        out["depth_1pct_usd"], out["depth_1pct_exact"] = i.depth_1pct_usd, i.depth_1pct_exact
+    return out
 
 
 @router.get(

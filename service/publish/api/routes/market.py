@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter
@@ -23,7 +23,7 @@ from ....events import (
 )
 from ....store import pages, reader, tape
 from ..deps import LimitDep, RedisDep, ViewDep
-from ..items import liquidation_item
+from ..items import depth_and_fragility, liquidation_item, newest_depth_1pct
 from ..models import FundingList, LiquidationPage, LiquidityList, MarkList, OpenInterestList
 from ..params import (
     AssetQuery,
@@ -207,7 +207,7 @@ def _mark_item(e: MarkPrice) -> dict[str, Any]:
 @router.get(
     "/liquidity",
     response_model=LiquidityList,
-    summary="Latest top of book of each instrument, widest spread first",
+    summary="Latest top of book and depth of each instrument, widest spread first",
     description="Best bid and ask with the size resting at each (in base units and USD) and "
     "the spread in basis points, from the venues whose tickers carry them (Bybit, Bitget, "
     "Deribit). `spread_z` and `book_top_z` compare the last minute with the instrument's own "
@@ -217,8 +217,11 @@ def _mark_item(e: MarkPrice) -> dict[str, Any]:
     "`volume_z` its change against earlier minutes. `depth`: the USD within 0.5, 1 and 2 % of "
     "mid on each side, for the instruments whose order book is followed (Bybit, Bitget, OKX: "
     "the top 20 by open interest each); a band the venue's levels do not reach is a lower bound, "
-    "flagged `bid_exact`/`ask_exact` false. Sorted by spread, widest first (ties by venue, "
-    "symbol).",
+    "flagged `bid_exact`/`ask_exact` false. `depth_1pct_usd` (bids plus asks within 1 %), "
+    "`depth_1pct_change_pct` and `depth_1pct_z` (its change over 15 minutes, against the "
+    "instrument's own) and `fragile` (the detector's warning: a thin or wide book while open "
+    "interest moves; never a state). Sorted by spread, widest first (ties by venue, symbol), "
+    "then the instruments with a followed book and no top of book (OKX), by venue and symbol.",
     responses=responses(422, 503),
 )
 async def list_liquidity(
@@ -243,34 +246,58 @@ async def list_liquidity(
     return {"items": items}
 
 
-def _liquidity_rows(view: View) -> list[tuple[BookTop, dict[str, Any]]]:
-    """Every instrument's top of book and its item, widest spread first (once per view)."""
-    events = [e for e in view.of_kind(Kind.BOOK_TOP) if isinstance(e, BookTop)]
-    events.sort(key=lambda e: (-e.spread_bp, e.venue, e.symbol))
+def _liquidity_rows(view: View) -> list[tuple[BookTop | BookDepth, dict[str, Any]]]:
+    """Every instrument's top of book and its item, widest spread first, then the instruments
+    with a book depth and no top of book (OKX's followed books), by venue and symbol (once
+    per view)."""
+    tops = [e for e in view.of_kind(Kind.BOOK_TOP) if isinstance(e, BookTop)]
+    tops.sort(key=lambda e: (-e.spread_bp, e.venue, e.symbol))
+    with_top = {(e.venue, e.symbol) for e in tops}
+    depths = [
+        e
+        for e in view.of_kind(Kind.BOOK_DEPTH)
+        if isinstance(e, BookDepth) and (e.venue, e.symbol) not in with_top
+    ]
+    depths.sort(key=lambda e: (e.venue, e.symbol))
+    events: list[BookTop | BookDepth] = [*tops, *depths]
     return [(e, _liquidity_item(view, e)) for e in events]
 
 
-def _liquidity_item(view: View, e: BookTop) -> dict[str, Any]:
+_NO_TOP: Final = dict.fromkeys(
+    ("bid_price", "ask_price", "bid_base", "ask_base", "bid_usd", "ask_usd", "spread_bp")
+)
+
+
+def _liquidity_item(view: View, e: BookTop | BookDepth) -> dict[str, Any]:
+    """``e``: the instrument's top of book, or its book depth when it has no top."""
     score = view.pressures.get((e.venue, e.symbol))
     features = {} if score is None else score.features
+    depth = view.latest.get((e.venue, e.symbol), {}).get(Kind.BOOK_DEPTH)
+    top: dict[str, Any] = _NO_TOP
+    if isinstance(e, BookTop):
+        top = {
+            "bid_price": e.bid_price,
+            "ask_price": e.ask_price,
+            "bid_base": e.bid_base,
+            "ask_base": e.ask_base,
+            "bid_usd": e.bid_usd,
+            "ask_usd": e.ask_usd,
+            "spread_bp": e.spread_bp,
+        }
     return {
         "venue": e.venue,
         "symbol": e.symbol,
         "asset": e.base,
-        "bid_price": e.bid_price,
-        "ask_price": e.ask_price,
-        "bid_base": e.bid_base,
-        "ask_base": e.ask_base,
-        "bid_usd": e.bid_usd,
-        "ask_usd": e.ask_usd,
-        "spread_bp": e.spread_bp,
+        **top,
         "spread_z": features.get("spread_z"),
         "book_top_z": features.get("book_top_z"),
         "volume_1m_buy_usd": features.get("volume_1m_buy_usd"),
         "volume_1m_sell_usd": features.get("volume_1m_sell_usd"),
         "volume_z": features.get("volume_z"),
         "ts": rfc3339(e.ts_ms),
-        "depth": _depth_item(view.latest.get((e.venue, e.symbol), {}).get(Kind.BOOK_DEPTH)),
+        "depth": _depth_item(depth),
+        **depth_and_fragility(features),
+        **newest_depth_1pct(depth),
     }
 
 
