@@ -61,7 +61,9 @@ depend on has no BitMEX client): one request, the open perpetuals kept.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import itertools
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Final
 
 import httpx
@@ -69,15 +71,20 @@ import msgspec
 import structlog
 from msgspec import UNSET
 
+from ...config import VenueSettings
 from ...events import Event, Side
 from .. import _stamp
-from ..base import Connection, Instrument, Parser, Venue
+from .._book import BOOK_CROSSED, BOOK_GAP, BOOK_UNREADABLE, BOOK_UNSYNCED
+from .._ticker_state import TickerState, report
+from ..base import Connection, Instrument, ParseError, Parser, Venue
 from . import frames
+from .book import Gap, L2Book
 from .instruments import (
     VENUE,
     XBT_REFERENCE,
     BitmexInstrument,
     instrument,
+    pack_requests,
     parse_listing,
     subscribe_requests,
 )
@@ -102,11 +109,36 @@ PING_INTERVAL_S: Final = 5.0
 INSTRUMENTS_PATH: Final = "/api/v1/instrument/active"
 _SIDES: Final = {"Sell": Side.LONG, "Buy": Side.SHORT}
 """The liquidation *order* side: a sell closes a long."""
+_TAKER_BUYS: Final = {"Buy": True, "Sell": False}
+"""The ``trade`` side: the taker's."""
+QUOTE: Final = "quote"
+TRADE: Final = "trade"
+ORDER_BOOK: Final = "orderBookL2"
+TABLES: Final = frozenset({"instrument", "liquidation", QUOTE, TRADE, ORDER_BOOK})
+STATE_EVERY_MS: Final = 1000
+"""Top of book: at most one event per symbol a second (the ``quote`` table pushes every change
+of the best levels), the latest state, as the other venues'."""
+FULL_BOOK_LEVELS: Final = 10_000
+"""``orderBookL2`` is the whole book (the table has no depth parameter): a book keeps at most
+this many levels a side (``depth.levels`` sets another bound), the farthest trimmed when it
+reports, so its memory stays bounded whatever the venue's book holds."""
+RESYNC_EVERY_MS: Final = 5000
+"""A book without a partial asks for one at most this often (as Bybit's and OKX's)."""
+DEPTH_CONNECTION: Final = "depth"
+
+
+@dataclasses.dataclass(slots=True)
+class XbtPrice:
+    """The XBT/USD price quanto contracts are valued at: XBTUSD's mark, shared by a parser and
+    its depth sessions' parsers (a depth connection carries no ``instrument`` table)."""
+
+    usd: float | None = None
 
 
 class BitmexParser(Parser):
-    """Parses the ``instrument`` and ``liquidation`` tables, the protocol frames and the
-    text ``pong``; keeps both tables' rows (see the module docstring)."""
+    """Parses the ``instrument``, ``liquidation``, ``quote``, ``trade`` and ``orderBookL2``
+    tables, the protocol frames and the text ``pong``; keeps the rows of the instrument and
+    liquidation tables and the books (see the module docstring)."""
 
     def __init__(
         self, venue: str, markets: Mapping[str, Instrument], wanted: set[str] | None
@@ -115,8 +147,30 @@ class BitmexParser(Parser):
         self.instruments: dict[str, frames.InstrumentState] = {}
         self.orders: dict[str, frames.RestingOrder] = {}
         """The liquidation orders resting in the book, by ``orderID``."""
-        self.xbt_usd: float | None = None
+        self.xbt = XbtPrice()
+        self.quotes: dict[str, TickerState] = {}
+        """The top of each book (``quote``), and when it was last reported."""
+        self._priced: dict[str, tuple[float, Instrument]] = {}
+        """Per quanto symbol, the XBT price and the instrument valued at it (see
+        :meth:`_valued`)."""
+        self.books: dict[str, L2Book] = {}
+        """The order books followed (``orderBookL2``), by symbol."""
+        self.depth_levels = FULL_BOOK_LEVELS
+        """Levels a side a book keeps (:attr:`Bitmex.depth_levels`)."""
+        self.resync_asked_ms: dict[str, int] = {}
+        """When a fresh partial of each book was last asked for (receive time)."""
+        self.depth_reported_ms: dict[str, int] = {}
+        """When each book's depth was last reported: a book that replaces a dropped one
+        reports no sooner than a second after it (shared with the depth sessions)."""
+
+    @property
+    def xbt_usd(self) -> float | None:
         """The XBTUSD mark: the XBT/USD price quanto contracts are valued at."""
+        return self.xbt.usd
+
+    @xbt_usd.setter
+    def xbt_usd(self, value: float | None) -> None:
+        self.xbt.usd = value
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):
@@ -129,20 +183,31 @@ class BitmexParser(Parser):
             elif env.info is None and env.success is None:
                 self.stats.error(self.venue, "unknown_frame", frame)
             return []  # the welcome, an ack
-        if env.table not in ("instrument", "liquidation"):
-            self.stats.error(self.venue, "unknown_table", env.table)
+        table = env.table
+        if table not in TABLES:
+            self.stats.error(self.venue, "unknown_table", table)
             return []
+        unreadable = BOOK_UNREADABLE if table == ORDER_BOOK else f"invalid_{table}"
         if env.action not in ("partial", "insert", "update", "delete") or not len(env.data):
-            self.stats.error(self.venue, f"invalid_{env.table}", frame)
+            self.stats.error(self.venue, unreadable, frame)
             return []
         try:
-            if env.table == "instrument":
+            if table == "instrument":
                 rows = frames.instruments.decode(env.data)
                 return self._instruments(env.action, rows, recv_ms)
-            orders = frames.liquidations.decode(env.data)
-            return self._liquidations(env.action, orders, env.filter, recv_ms)
+            if table == "liquidation":
+                orders = frames.liquidations.decode(env.data)
+                return self._liquidations(env.action, orders, env.filter, recv_ms)
+            if table == QUOTE:
+                return self._quotes(frames.quotes.decode(env.data), recv_ms)
+            if table == TRADE:
+                return self._trades(env.action, env.data, recv_ms)
+            levels = frames.l2_rows.decode(env.data)
+            return self._book_rows(env.action, levels, env.filter, recv_ms)
         except (msgspec.ValidationError, msgspec.DecodeError):
-            self.stats.error(self.venue, f"invalid_{env.table}", frame)
+            # A book frame lost: its rows' ids are missing, which the next rows of their
+            # levels show (a gap); the frame alone names no book to drop.
+            self.stats.error(self.venue, unreadable, frame)
             return []
 
     def _instrument(self, symbol: str, payload: object = None, n: int = 1) -> Instrument | None:
@@ -206,6 +271,25 @@ class BitmexParser(Parser):
             if value is not None:
                 out.append(_stamp.open_interest_of(self.venue, inst, ts, recv_ms, oi, *value))
         return out
+
+    def _valued(self, inst: Instrument, payload: object) -> Instrument | None:
+        """``inst`` valued as a plain contract: itself, or for a quanto a linear contract of
+        ``quanto_xbt x`` the XBT price in USD (the same USD and base as
+        :meth:`.BitmexInstrument.notional_usd` at that price, for the shared code that
+        values through ``Instrument``: top of book, volume, depth); ``None`` (counted)
+        before the first XBT price."""
+        if not (isinstance(inst, BitmexInstrument) and inst.quanto):
+            return inst
+        xbt = self.xbt.usd
+        if xbt is None:
+            self.stats.error(self.venue, "without_xbt_price", payload)
+            return None
+        cached = self._priced.get(inst.symbol)
+        if cached is not None and cached[0] == xbt:
+            return cached[1]
+        priced = dataclasses.replace(inst, contract_size=inst.quanto_xbt * xbt, quanto_xbt=0.0)
+        self._priced[inst.symbol] = (xbt, priced)
+        return priced
 
     def _value(
         self, inst: Instrument, contracts: float, price: float, payload: object
@@ -286,6 +370,137 @@ class BitmexParser(Parser):
             )
         ]
 
+    # -- quote, trade --------------------------------------------------------------------------
+
+    def _quotes(self, rows: list[frames.QuoteRow], recv_ms: int) -> list[Event]:
+        """Each row is the top of its book now (sizes in contracts): merged, reported at
+        most once a second per symbol."""
+        out: list[Event] = []
+        for r in rows:
+            inst = self._instrument(r.symbol, r)
+            if inst is None:
+                continue
+            state = self.quotes.get(r.symbol)
+            if state is None:
+                state = self.quotes[r.symbol] = TickerState()
+            state.apply_book(
+                {"bid": r.bidPrice, "bid_qty": r.bidSize, "ask": r.askPrice, "ask_qty": r.askSize}
+            )
+            valued = self._valued(inst, r)
+            if valued is not None:
+                ts = frames.ms(r.timestamp)
+                out += report(self.venue, valued, state, ts, recv_ms, STATE_EVERY_MS)
+        return out
+
+    def _trades(self, action: str, data: msgspec.Raw, recv_ms: int) -> list[Event]:
+        """Each print (``insert``) into its instrument's second of traded volume; the
+        seconds it closes. The ``partial`` re-sends the last print before the subscription
+        (already past: not counted); a frame nobody asked for (volume off) is filtered."""
+        volumes = self.volumes
+        if volumes is None or action != "insert":
+            self.stats.filtered += 1
+            return []
+        out: list[Event] = []
+        for r in frames.trades.decode(data):
+            inst = self._instrument(r.symbol, r)
+            if inst is None:
+                continue
+            buy = _TAKER_BUYS.get(r.side)
+            if buy is None or not (r.size >= 0 and r.price > 0):  # NaN fails too
+                self.stats.error(self.venue, "invalid_trade", r)  # the rest of the batch stays
+                continue
+            valued = self._valued(inst, r)
+            if valued is None:
+                continue
+            ts = frames.ms(r.timestamp)
+            closed = volumes.add(valued, ts, buy, r.size, r.price, recv_ms, r.trdMatchID)
+            if closed is not None:
+                out.append(closed)
+        return out
+
+    # -- orderBookL2 ---------------------------------------------------------------------------
+
+    def _book_rows(
+        self,
+        action: str,
+        rows: list[frames.L2Row],
+        scope: Mapping[str, Any] | None,
+        recv_ms: int,
+    ) -> list[Event]:
+        """Apply the rows to their symbols' books (a ``partial`` replaces the book of its
+        ``filter`` symbol, even with no rows); each book's depth when one is due."""
+        if action == "partial":
+            fresh = {r.symbol for r in rows}
+            if (symbol := (scope or {}).get("symbol")) is not None:
+                fresh.add(str(symbol))
+            for s in fresh:
+                new = self.books[s] = L2Book()
+                new.reported_ms = self.depth_reported_ms.get(s, new.reported_ms)
+                self.resync_asked_ms.pop(s, None)
+            if not rows:
+                return []
+        out: list[Event] = []
+        for symbol, group in itertools.groupby(rows, key=lambda r: r.symbol):
+            levels = list(group)
+            inst = self._instrument(symbol)
+            if inst is None:
+                continue
+            book = self.books.get(symbol)
+            if book is None:
+                self.stats.error(self.venue, BOOK_UNSYNCED, symbol)
+                self._ask_partial(symbol, recv_ms)
+                continue
+            try:
+                book.apply_rows(action, levels)
+            except Gap as exc:
+                self._drop_book(symbol, BOOK_GAP, str(exc), recv_ms)
+                continue
+            except ParseError as exc:
+                self._drop_book(symbol, exc.reason, levels, recv_ms)
+                continue
+            out += self._depth(symbol, inst, book, levels[-1], recv_ms)
+        return out
+
+    def _depth(
+        self, symbol: str, inst: Instrument, book: L2Book, last: frames.L2Row, recv_ms: int
+    ) -> list[Event]:
+        """The book's depth, when one is due at the last row's time (the matching engine's;
+        our receive time for a row without one)."""
+        ts = recv_ms
+        if last.timestamp is not UNSET:
+            try:
+                ts = frames.text_ms(last.timestamp)
+            except ValueError:  # the book stands: its depth waits for a row with a time
+                self.stats.error(self.venue, BOOK_UNREADABLE, last)
+                return []
+        if not book.due(ts):
+            return []
+        valued = self._valued(inst, last)
+        if valued is None:
+            return []
+        depth = book.depth(self.venue, valued, ts, recv_ms, self.depth_levels)
+        if depth is None:
+            if book.bids and book.asks:  # both sides, yet no depth: crossed
+                self._drop_book(symbol, BOOK_CROSSED, symbol, recv_ms)
+            return []  # a side emptied: no mid until it is quoted again
+        self.depth_reported_ms[symbol] = ts
+        return [depth]
+
+    def _drop_book(self, symbol: str, reason: str, detail: object, recv_ms: int) -> None:
+        """Forget ``symbol``'s book, count ``reason``, ask for a fresh partial."""
+        del self.books[symbol]
+        self.stats.error(self.venue, reason, detail)
+        self.resync_asked_ms.pop(symbol, None)
+        self._ask_partial(symbol, recv_ms)
+
+    def _ask_partial(self, symbol: str, recv_ms: int) -> None:
+        """Ask (:attr:`resync`) for a fresh partial of ``symbol``'s book, unless that was
+        done within :data:`RESYNC_EVERY_MS`."""
+        asked = self.resync_asked_ms.get(symbol)
+        if asked is None or recv_ms - asked >= RESYNC_EVERY_MS:
+            self.resync_asked_ms[symbol] = recv_ms
+            self.resync.add(symbol)
+
 
 class Bitmex(Venue):
     id: ClassVar[str] = VENUE
@@ -297,22 +512,68 @@ class Bitmex(Venue):
         "BitMEX closed on 2026-09-23 04:00 UTC (https://www.bitmex.com/blog/bitmex-closure; "
         "reduce-only from 2026-08-26): kept for its simulator, recordings and protocol tests"
     )
+    reads_trades: ClassVar[bool] = True
+    default_depth_levels: ClassVar[int] = FULL_BOOK_LEVELS
+    max_frame_bytes: ClassVar[int] = 8 * 2**20
+    """An ``orderBookL2`` partial is the whole book: XBTUSD's ran to thousands of levels
+    (about 150 bytes a row with its times), beyond the default 1 MiB."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
         self._client: httpx.AsyncClient | None = None
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        return [
+        """``realtime``: every subscribed symbol's instrument, liquidation, quote and (with
+        ``volume``) trade tables on one connection (BitMEX counts connections, 60 an hour,
+        not topics: a subscription "is not rate-limited once connected"); ``depth``: the
+        ``orderBookL2`` of :attr:`depth_symbols`, on a connection of its own so a change of
+        that set reconnects nothing else."""
+        out = [
             Connection(
                 "realtime",
                 self.ws_url,
-                subscribe_requests(self.subscribed(markets), markets),
+                subscribe_requests(self.subscribed(markets), markets, trades=self.volume),
                 ping=PING,
                 ping_interval_s=PING_INTERVAL_S,
                 pong=PONG,
             )
         ]
+        mine = sorted(s for s in self.depth_symbols if s in markets)
+        if self.depth_levels and mine:
+            out.append(
+                Connection(
+                    DEPTH_CONNECTION,
+                    self.ws_url,
+                    pack_requests("subscribe", [f"{ORDER_BOOK}:{s}" for s in mine]),
+                    ping=PING,
+                    ping_interval_s=PING_INTERVAL_S,
+                    pong=PONG,
+                    own_parser=True,  # a session's books: its rows' ids are the session's
+                )
+            )
+        return out
+
+    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
+        parser = super().new_parser(markets, wanted)
+        if isinstance(parser, BitmexParser) and self.depth_levels:
+            parser.depth_levels = self.depth_levels
+        return parser
+
+    def session_parser(self, shared: Parser) -> Parser:
+        """A depth session's parser: books of its own; the XBT price (the ``instrument``
+        table comes on the realtime connection) and the time of each book's last report
+        shared (at most one a second whatever the sessions)."""
+        parser = super().session_parser(shared)
+        if isinstance(parser, BitmexParser) and isinstance(shared, BitmexParser):
+            parser.xbt = shared.xbt
+            parser.depth_reported_ms = shared.depth_reported_ms
+        return parser
+
+    def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:
+        """Unsubscribe then subscribe the books of ``symbols``: a subscription starts with a
+        ``partial``, the whole book."""
+        args = [f"{ORDER_BOOK}:{s}" for s in sorted(symbols)]
+        return (*pack_requests("unsubscribe", args), *pack_requests("subscribe", args))
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         """The open perpetuals of ``/api/v1/instrument/active`` that can be valued in USD.
