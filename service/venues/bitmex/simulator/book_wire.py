@@ -71,7 +71,7 @@ class L2Book:
     """The last ``quote`` row (the top of this book)."""
 
     def update(self, q: Quote, xbt_usd: float, ts: int) -> dict[str, list[Row]] | None:
-        """Move to ``q``: the rows by action (``insert``, ``update``, ``delete``), ``None``
+        """Move to ``q``: the rows by action (``delete``, ``update``, ``insert``), ``None``
         when no level changed. The top's ``quote`` row is renewed when it changed."""
         c = self.contract
         if self.grid is None:
@@ -90,7 +90,10 @@ class L2Book:
         changed = self.grid.move(bid, ask, str(size))
         if changed is None:
             return None
-        out: dict[str, list[Row]] = {"insert": [], "update": [], "delete": []}
+        # Deletes first, inserts last, as the engine's events come (an order that crosses
+        # trades the other side's levels away before it rests): a client applying each
+        # frame as it comes never holds a crossed book.
+        out: dict[str, list[Row]] = {"delete": [], "update": [], "insert": []}
         for side, levels in (("Buy", changed[0]), ("Sell", changed[1])):
             for price, qty in levels:
                 action, row = self._row(side, price, qty, ts)
