@@ -24,6 +24,42 @@ Wire protocol (https://www.bitmex.com/app/wsAPI; tardis-node and cryptofeed reco
   left; ``update`` lowers ``leavesQty`` as it fills; ``delete`` when it is filled or
   cancelled (what the book did not take goes to the insurance fund, then to ADL).
 
+* ``quote`` (https://www.bitmex.com/app/wsAPI: "Top level of the book"; checked 2026-12-06):
+  a ``partial`` with the last quote, then an ``insert`` row ``{timestamp, symbol, bidSize,
+  bidPrice, askPrice, askSize}`` whenever the best levels change; sizes in contracts, a side
+  without orders ``null``. It is the top of book (:class:`~...events.BookTop`), reported at
+  most once a second per symbol (:data:`STATE_EVERY_MS`, the latest state). The instrument
+  table's ``bidPrice``/``askPrice`` carry no sizes, so they are not read.
+* ``trade`` (wsAPI: "Live trades"; only when the venue's ``volume`` setting is on): every print,
+  ``{timestamp, symbol, side, size, price, trdMatchID, ...}``: ``side`` is the **taker's**
+  (tardis-node and cryptofeed read it so), ``size`` contracts, valued as every other table's
+  contracts (below); summed into traded volume per second (:mod:`.._volume`), each
+  ``trdMatchID`` counted once. The subscription's ``partial`` re-sends the last print before
+  it (cryptofeed's recording: a print 8 s older than the subscription): past, not counted.
+  BitMEX's own ``homeNotional``/``foreignNotional`` are not read (the test checks ours
+  against them).
+* ``orderBookL2`` (wsAPI: "Full level 2 order book"), for the instruments whose depth is
+  followed (:attr:`~..base.Venue.depth_symbols`: the top 20 by open interest by default), on a
+  connection of its own (``depth``), so a change of that set reconnects nothing else; each of
+  its sessions keeps books of its own (:attr:`~..base.Connection.own_parser`). **Why this
+  table:** the depth bands reach 2 % of mid, and of BitMEX's books only the full one does:
+  ``orderBook10`` is 10 levels and ``orderBookL2_25`` 25 (XBTUSD's 0.5-tick levels: 12.5 USD,
+  0.02 % of a 60,000 USD mid when they are all filled) and throttled; ``orderBookL2`` is every
+  level in real time at the cost of a large partial (XBTUSD's ran to thousands of levels:
+  :attr:`Bitmex.max_frame_bytes`) and a row per change. A ``partial`` with every level, then
+  ``insert``/``update``/``delete`` rows naming levels by ``id`` (arbitrary since 2023: "use
+  price for sorting", https://blog.bitmex.com/api_announcement/removing-id-schema-on-
+  orderbook-feeds/; every row carries its ``price`` and, since 2022-02-14, a ``timestamp``,
+  https://blog.bitmex.com/api_announcement/changes-to-order-book-level-2-data/; checked
+  2026-12-06). The table has no sequence number: the ids are the check (:mod:`.book`). A row
+  of an id the book does not hold (an insert missed) or an insert of one it holds (a delete
+  missed) is a gap: the book is dropped, counted (``orderbook_gap``) and resubscribed on its
+  connection (:meth:`Bitmex.resubscribe`: unsubscribe, then subscribe, which sends a new
+  partial); rows of a book without a partial ask again, every :data:`RESYNC_EVERY_MS`. A book
+  reports a :class:`~...events.BookDepth` at most once a second, timed by its last row's
+  ``timestamp`` (the matching engine's), and keeps at most :data:`FULL_BOOK_LEVELS` levels a
+  side (``depth.levels``).
+
 **How a liquidation is counted.** Once, when its order first appears (an ``insert``, or a
 ``partial`` row of an order this parser has not counted), for its ``leavesQty`` at that
 moment, valued at the order price, with ``event_id`` = ``orderID``. BitMEX's liquidation
@@ -49,9 +85,11 @@ module, its simulator and tests stay, as the protocol's record and for older rec
 
 Sizing (see :mod:`.instruments`): inverse contracts are 1 USD; quanto contracts are
 worth ``multiplier x price`` XBt, valued in USD at the XBTUSD mark price (XBTUSD's instrument
-is subscribed first whenever a quanto is; a quanto liquidation or open interest before the
-first XBT price is dropped and counted as ``without_xbt_price``, and such an order is counted
-if a later partial re-sends it); linear contracts are ``multiplier / 1e6`` base coin. BitMEX's
+is subscribed first whenever a quanto is; a quanto liquidation, open interest, quote, print or
+depth before the first XBT price is dropped and counted as ``without_xbt_price``, and such an
+order is counted if a later partial re-sends it; a depth session shares the realtime
+connection's XBT price, :class:`XbtPrice`); linear contracts are ``multiplier / 1e6`` base
+coin. BitMEX's
 own guides value a quanto at the ``.BXBT`` index ("USD Value | XBT Value * .BXBT Spot
 Price", https://bitmex.com/app/quantoPerpetualsGuide); the XBTUSD mark differs from it only
 by XBTUSD's fair basis.
