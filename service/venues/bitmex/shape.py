@@ -1,8 +1,8 @@
 """The shape of BitMEX realtime frames, for the drift checks (:mod:`.shape`): the
 ``instrument``, ``liquidation``, ``quote`` and ``trade`` tables, the per-topic acks and error
-frames (``orderBookL2``, on the depth connection, is checked by its parser: ids, levels). BitMEX closed
-on 2026-09-23 (:attr:`.bitmex.Bitmex.retired`): this is the protocol's record, checked
-against the simulator when the venue is enabled explicitly.
+frames (``orderBookL2``, on the depth connection, is checked by its parser: ids, levels).
+BitMEX closed on 2026-09-23 (:attr:`.bitmex.Bitmex.retired`): this is the protocol's record,
+checked against the simulator when the venue is enabled explicitly.
 
 Sources (checked 2026-12-03): https://www.bitmex.com/app/wsAPI (``partial`` then
 ``insert``/``update``/``delete``; ``{"success":true,"subscribe":...}``; ``{"status":400,
