@@ -159,8 +159,9 @@ def test_every_captured_frame_parses_or_is_counted(
 ) -> None:
     """In order, through one parser: the one real liquidation (a short of 9214 USD), the
     instrument diffs counted (dated futures have no metadata here; XBTUSD's and ETHUSD's
-    diffs came before any partial), other tables and the fixture rows (no envelope) counted,
-    the welcome and the acks silent."""
+    diffs came before any partial), the trade frames filtered (this parser sums no volume:
+    test_bitmex_liquidity.py does), the fixture rows (no envelope) counted, the welcome and
+    the acks silent."""
     parser = BitmexParser(VENUE, markets, None)
     events = []
     received = [line for line in _lines(captures) if line["kind"] != "client_request"]
@@ -178,10 +179,10 @@ def test_every_captured_frame_parses_or_is_counted(
     assert liq.event_id == insert["orderID"]
     assert (liq.ts_ms, liq.recv_ms, liq.sampled) == (42, 42, False)  # no time on the wire
     assert parser.orders == {}  # the delete that followed
-    tables = sum(1 for x in received if json.loads(x["raw"]).get("table") == "trade")
+    trades = sum(1 for x in received if json.loads(x["raw"]).get("table") == "trade")
     fixtures = sum(1 for x in received if x["provenance"].startswith(("fixture", "SYNTHETIC")))
+    assert parser.stats.filtered >= trades > 0
     assert parser.stats.errors == {
-        "unknown_table": tables,
         "update_before_partial": 2,  # XBTUSD, ETHUSD
         "unknown_instrument": 3,  # ETHM19 and LTCM19 in the partial, ETHM19 updated
         "unknown_frame": fixtures,
@@ -403,9 +404,11 @@ def test_the_welcome_acks_and_pong_are_protocol(captures: Path) -> None:
 # -- subscriptions ---------------------------------------------------------------------------
 
 
-def test_the_venue_subscribes_both_tables_per_perpetual_xbtusd_first(
+def test_the_venue_subscribes_its_tables_per_perpetual_xbtusd_first(
     markets: dict[str, Instrument],
 ) -> None:
+    """instrument, liquidation, quote and trade per perpetual (the order books: on their own
+    connection, test_bitmex_liquidity.py)."""
     venue = Bitmex(VenueSettings())
     (conn,) = venue.connections(markets)
     assert conn.url == "wss://ws.bitmex.com/realtime"
@@ -413,15 +416,18 @@ def test_the_venue_subscribes_both_tables_per_perpetual_xbtusd_first(
     requests = [json.loads(r) for r in conn.subscribe]
     assert all(r["op"] == "subscribe" and 0 < len(r["args"]) <= 10 for r in requests)
     args = [a for r in requests for a in r["args"]]
-    assert len(args) == len(set(args)) == 2 * len(markets)
+    assert len(args) == len(set(args)) == 4 * len(markets)
     assert args[0] == "instrument:XBTUSD"  # its mark values the quanto contracts
     assert {a.partition(":")[2] for a in args} == set(markets)
-    only_eth = Bitmex(VenueSettings(symbols=["ETHUSD"]))
+    only_eth = Bitmex(VenueSettings(symbols=["ETHUSD"], volume=False))
     (conn,) = only_eth.connections(markets)
     (request,) = (json.loads(r) for r in conn.subscribe)
-    assert request["args"] == ["instrument:XBTUSD", "instrument:ETHUSD", "liquidation:ETHUSD"]
-    assert subscribe_requests(["JTOUSDT"], markets) == (
-        '{"op":"subscribe","args":["instrument:JTOUSDT","liquidation:JTOUSDT"]}',
+    assert request["args"] == [
+        "instrument:XBTUSD", "instrument:ETHUSD", "liquidation:ETHUSD", "quote:ETHUSD"
+    ]  # fmt: skip
+    assert subscribe_requests(["JTOUSDT"], markets, trades=True) == (
+        '{"op":"subscribe","args":["instrument:JTOUSDT","liquidation:JTOUSDT",'
+        '"quote:JTOUSDT","trade:JTOUSDT"]}',
     )
 
 

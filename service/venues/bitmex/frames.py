@@ -71,14 +71,73 @@ class LiquidationRow(msgspec.Struct):
     leavesQty: float | UnsetType = UNSET
 
 
+class QuoteRow(msgspec.Struct):
+    """One row of the ``quote`` table, the top of the book (real, 2026-02-22):
+    ``{"table":"quote","action":"insert","data":[{"timestamp":"2026-02-22T00:55:57.903Z",
+    "symbol":"BCHUSDT","bidSize":3727000,"bidPrice":563.55,"askPrice":563.6,"askSize":1000}]}``.
+    Sizes in contracts; a side with no order is ``null``."""
+
+    symbol: str
+    timestamp: Time
+    bidPrice: float | None = None
+    bidSize: float | None = None
+    askPrice: float | None = None
+    askSize: float | None = None
+
+
+class TradeRow(msgspec.Struct):
+    """One row of the ``trade`` table (real, cryptofeed's 2021 recording): ``{"table":
+    "trade","action":"insert","data":[{"timestamp":"2021-07-22T22:36:11.685Z","symbol":
+    "XBTUSD","side":"Buy","size":100,"price":32180.5,"tickDirection":"PlusTick",
+    "trdMatchID":"6e70bebe-235e-08a6-d11b-e1042bf1f2ed","grossValue":310747,
+    "homeNotional":0.00310747,"foreignNotional":100}]}``. ``side`` is the taker's,
+    ``size`` contracts; ``grossValue``, ``homeNotional`` and ``foreignNotional`` (BitMEX's
+    own valuation) are not read: the instrument's is the one every table uses."""
+
+    symbol: str
+    timestamp: Time
+    side: str
+    size: float
+    price: float
+    trdMatchID: str | None = None
+
+
+class L2Row(msgspec.Struct):
+    """One level of ``orderBookL2`` (real, 2026-02-22): ``{"table":"orderBookL2","action":
+    "update","data":[{"symbol":"ARBUSDT","id":186898796284,"side":"Buy","size":535200,
+    "price":0.088,"timestamp":"2026-02-22T00:55:59.948Z","transactTime":
+    "2026-02-22T00:55:59.943Z"}]}``. ``id`` names the level (arbitrary since 2023, no longer
+    a function of the price); a ``delete`` carries no ``size``; the time is read as text, and
+    only the last row's is converted."""
+
+    symbol: str
+    id: int
+    side: str
+    price: float | UnsetType = UNSET
+    size: float | UnsetType = UNSET
+    timestamp: str | UnsetType = UNSET
+
+
 envelope = msgspec.json.Decoder(Envelope)
 instruments = msgspec.json.Decoder(list[InstrumentRow])
 liquidations = msgspec.json.Decoder(list[LiquidationRow])
+quotes = msgspec.json.Decoder(list[QuoteRow])
+trades = msgspec.json.Decoder(list[TradeRow])
+l2_rows = msgspec.json.Decoder(list[L2Row])
 
 
 def ms(t: datetime) -> int:
     """An aware datetime in epoch milliseconds."""
     return round(t.timestamp() * 1000)
+
+
+def text_ms(text: str) -> int:
+    """A BitMEX time as text (``2026-02-22T00:55:59.948Z``) in epoch milliseconds. Raises
+    ``ValueError`` when it is no time with its zone."""
+    t = datetime.fromisoformat(text)
+    if t.tzinfo is None:
+        raise ValueError(f"a time without its zone: {text!r}")
+    return ms(t)
 
 
 def interval_h(interval: datetime) -> float:

@@ -153,13 +153,23 @@ def parse_listing(body: bytes | str) -> tuple[dict[str, Instrument], list[str]]:
     return out, skipped
 
 
+def pack_requests(op: str, args: list[str]) -> tuple[str, ...]:
+    """``op`` (``subscribe``, ``unsubscribe``) requests for ``args``, :data:`ARGS_PER_REQUEST`
+    args a request (as tardis and cryptofeed send them)."""
+    return tuple(
+        msgspec.json.encode({"op": op, "args": args[i : i + ARGS_PER_REQUEST]}).decode()
+        for i in range(0, len(args), ARGS_PER_REQUEST)
+    )
+
+
 def subscribe_requests(
-    symbols: Iterable[str], markets: Mapping[str, Instrument]
+    symbols: Iterable[str], markets: Mapping[str, Instrument], *, trades: bool = False
 ) -> tuple[str, ...]:
-    """``subscribe`` requests for the ``instrument`` and ``liquidation`` tables of each
-    symbol, :data:`ARGS_PER_REQUEST` args a request (as tardis and cryptofeed send them).
-    :data:`XBT_REFERENCE`'s instrument comes first when a quanto contract is subscribed: its
-    mark values them, and its partial then arrives before any liquidation."""
+    """``subscribe`` requests for the ``instrument``, ``liquidation`` and ``quote`` tables of
+    each symbol, and with ``trades`` its ``trade`` table, :data:`ARGS_PER_REQUEST` args a
+    request. :data:`XBT_REFERENCE`'s instrument comes first when a quanto contract is
+    subscribed: its mark values them, and its partial then arrives before any liquidation,
+    quote or trade."""
     symbols = list(symbols)
     args = [f"instrument:{s}" for s in symbols]
     quanto = any(isinstance(i := markets.get(s), BitmexInstrument) and i.quanto for s in symbols)
@@ -168,8 +178,6 @@ def subscribe_requests(
     elif XBT_REFERENCE in symbols:
         args.remove(f"instrument:{XBT_REFERENCE}")
         args.insert(0, f"instrument:{XBT_REFERENCE}")
-    args += [f"liquidation:{s}" for s in symbols]
-    return tuple(
-        msgspec.json.encode({"op": "subscribe", "args": args[i : i + ARGS_PER_REQUEST]}).decode()
-        for i in range(0, len(args), ARGS_PER_REQUEST)
-    )
+    tables = ("liquidation", "quote", "trade") if trades else ("liquidation", "quote")
+    args += [f"{table}:{s}" for table in tables for s in symbols]
+    return pack_requests("subscribe", args)

@@ -1,7 +1,8 @@
 """The shape of BitMEX realtime frames, for the drift checks (:mod:`.shape`): the
-``instrument`` and ``liquidation`` tables, the per-topic acks and error frames. BitMEX closed
-on 2026-09-23 (:attr:`.bitmex.Bitmex.retired`): this is the protocol's record, checked
-against the simulator when the venue is enabled explicitly.
+``instrument``, ``liquidation``, ``quote`` and ``trade`` tables, the per-topic acks and error
+frames (``orderBookL2``, on the depth connection, is checked by its parser: ids, levels).
+BitMEX closed on 2026-09-23 (:attr:`.bitmex.Bitmex.retired`): this is the protocol's record,
+checked against the simulator when the venue is enabled explicitly.
 
 Sources (checked 2026-12-03): https://www.bitmex.com/app/wsAPI (``partial`` then
 ``insert``/``update``/``delete``; ``{"success":true,"subscribe":...}``; ``{"status":400,
@@ -19,7 +20,9 @@ from . import frames
 
 INSTRUMENT: Final = "instrument"
 LIQUIDATION: Final = "liquidation"
-TABLES: Final = (INSTRUMENT, LIQUIDATION)
+QUOTE: Final = "quote"
+TRADE: Final = "trade"
+TABLES: Final = (INSTRUMENT, LIQUIDATION, QUOTE, TRADE)
 
 CHANNELS: Final = (
     Channel(
@@ -57,6 +60,23 @@ CHANNELS: Final = (
         read=fields_of(frames.LiquidationRow),
         required=fields_of(frames.LiquidationRow),
         rate="the engine's liquidation orders, when they happen",
+    ),
+    Channel(
+        QUOTE,
+        frozenset({Kind.BOOK_TOP}),
+        read=fields_of(frames.QuoteRow),
+        required=names("symbol timestamp bidPrice bidSize askPrice askSize"),
+        rate="an insert whenever the best levels change",
+    ),
+    Channel(
+        TRADE,
+        frozenset({Kind.VOLUME}),
+        read=fields_of(frames.TradeRow),
+        required=names("symbol timestamp side size price trdMatchID"),
+        ignored=names(
+            "tickDirection grossValue homeNotional foreignNotional trdType",
+        ),
+        rate="every trade, real time (summed into volume per second)",
     ),
 )
 

@@ -10,6 +10,14 @@ on connect; ``subscribe``/``unsubscribe`` to ``instrument[:SYMBOL]`` and
   changed: prices and funding with a ``timestamp``, open interest on its own without one (as
   the venue sends it). A listed symbol that is not simulated gets its recorded row, and no
   updates.
+* ``quote``: a ``partial`` with the symbol's last quote, then an ``insert`` whenever the top of
+  its book moved (checked every ``book_interval_s``, 100 ms).
+* ``orderBookL2``: a ``partial`` with every level, then ``insert``/``update``/``delete`` rows
+  of the levels that changed, every ``book_interval_s`` (:mod:`.book_wire`: shaped from the
+  market's quote, so it thins and widens as a phase unwinds). :meth:`book_gap` renames the
+  book's levels silently (a test's gap: the next rows name unknown ids).
+* ``trade``: a ``partial`` with the symbol's last print, then every second an ``insert`` of
+  that second's liquidation fills and calm tape (:func:`.book_wire.trade_rows`).
 * ``liquidation``: each liquidation of the market becomes an engine order (``insert``: the
   whole position in contracts at the bankruptcy price, ``side`` the order side); after
   ``fill_after_s`` an ``update`` lowers ``leavesQty`` (part filled), after ``order_life_s`` a
@@ -40,12 +48,16 @@ from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
 from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
-from . import wire
+from . import book_wire, wire
 from .rest import BitmexRest
 
 WS_PATH: Final = "/realtime"
 FILLED_SHARE: Final = 0.5
 """The share of an order filled by its ``update``."""
+TRADE_INTERVAL_S: Final = 1.0
+"""``trade`` pushes: the venue's are real time; one batch a second keeps the simulated market
+cheap."""
+BOOK_TABLES: Final = ("quote", "orderBookL2")
 
 
 _Client = SessionClient[wire.Session]
@@ -61,6 +73,7 @@ class BitmexSimulator(VenueServer[_Client]):
         scenario: Scenario | str = DEFAULT_SCENARIO,
         *,
         push_interval_s: float = 0.5,
+        book_interval_s: float = 0.1,
         flush_interval_s: float = 0.1,
         fill_after_s: float = 0.5,
         order_life_s: float = 2.0,
@@ -81,6 +94,7 @@ class BitmexSimulator(VenueServer[_Client]):
         self._reference_mark = float(self._rows.get(wire.XBT_REFERENCE, {}).get("markPrice", 6e4))
         self.rest = BitmexRest(listing)
         self.push_interval_s, self.flush_interval_s = push_interval_s, flush_interval_s
+        self.book_interval_s = book_interval_s
         self.fill_after_s, self.order_life_s = fill_after_s, order_life_s
         self.books = {s: wire.InstrumentBook(c) for s, c in self.contracts.items()}
         self.placed: list[LiquidationPrint] = []
@@ -94,6 +108,13 @@ class BitmexSimulator(VenueServer[_Client]):
         self.orders: dict[LiquidationPrint, wire.Order] = {}
         self._open: dict[str, wire.Order] = {}
         self._pending: list[LiquidationPrint] = []
+        self.l2 = {s: book_wire.L2Book(c) for s, c in self.contracts.items()}
+        """Each symbol's order book and top (moved only while someone follows either)."""
+        self._fills: list[LiquidationPrint] = []
+        """Liquidations not yet printed on ``trade``."""
+        self._trade_id = 0
+        self.last_trade: dict[str, dict[str, Any]] = {}
+        """Each symbol's last print: a ``trade`` partial's row."""
         self.clock.add_listener(self._offer)
         self._http = AsgiServer(self.rest.app)
 
@@ -102,6 +123,8 @@ class BitmexSimulator(VenueServer[_Client]):
         return [
             self._on_grid(self.push_interval_s, self._push_instruments),
             self._every(self.flush_interval_s, self._flush_liquidations),
+            self._on_grid(self.book_interval_s, self._push_books),
+            self._on_grid(TRADE_INTERVAL_S, self._push_trades),
         ]
 
     @property
@@ -139,9 +162,23 @@ class BitmexSimulator(VenueServer[_Client]):
                     await conn.send(reply)
                 for topic in added:  # the partial follows its ack (even while stalled)
                     broadcast([conn], self._partial(topic))
+                    session.sent.add(topic)  # (no await between: no change overtakes it)
 
     def _partial(self, topic: wire.Topic) -> str:
         name, symbol = topic
+        symbols = [symbol] if symbol is not None else list(self.contracts)
+        if name in BOOK_TABLES:
+            ts = wall_ms()
+            for s in symbols:
+                if s in self.l2:
+                    self._advance(s, ts)  # its followers get the change first
+            books = [self.l2[s] for s in symbols if s in self.l2]
+            if name == "quote":
+                return wire.partial(name, symbol, [b.quote for b in books if b.quote])
+            return wire.partial(name, symbol, [r for b in books for r in b.rows(ts)])
+        if name == "trade":
+            rows = [self.last_trade[s] for s in symbols if s in self.last_trade]
+            return wire.partial(name, symbol, rows)
         if name == "instrument":
             symbols = [symbol] if symbol is not None else list(self.books)
             rows = [self.books[s].row() if s in self.books else self._rows[s] for s in symbols]
@@ -171,7 +208,53 @@ class BitmexSimulator(VenueServer[_Client]):
                 self._send("instrument", symbol, wire.table("instrument", "update", [diff]))
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
-        self._pending.extend(p for p in prints if p.symbol in self.contracts)
+        mine = [p for p in prints if p.symbol in self.contracts]
+        self._pending.extend(mine)
+        self._fills.extend(mine)
+
+    def _push_books(self, ts: int) -> None:
+        """The followed books' changed levels and tops (a book nobody follows stays)."""
+        followed = {s for c in self._clients for (name, s) in c.session.sent
+                    if name in BOOK_TABLES}  # fmt: skip
+        for symbol in self.l2:
+            if symbol in followed or None in followed:
+                self._advance(symbol, ts)
+
+    def _advance(self, symbol: str, ts: int) -> None:
+        """Move ``symbol``'s book to the market: its changed levels to the ``orderBookL2``
+        followers, its new top to the ``quote`` ones."""
+        book = self.l2[symbol]
+        before = book.quote
+        changed = book.update(self.market.quote(symbol), self.xbt_usd(), ts)
+        for action, rows in (changed or {}).items():
+            self._send_synced("orderBookL2", symbol, wire.table("orderBookL2", action, rows))
+        if book.quote is not before and book.quote is not None:
+            self._send_synced("quote", symbol, wire.table("quote", "insert", [book.quote]))
+
+    def _send_synced(self, name: str, symbol: str, frame: str) -> None:
+        to = [c.conn for c in self._clients if c.session.synced(name, symbol)]
+        if to:
+            broadcast(to, frame)
+
+    def book_gap(self, symbol: str) -> None:
+        """Rename ``symbol``'s levels silently: its followers' next rows have a gap."""
+        self.l2[symbol].forget_ids()
+
+    def _push_trades(self, ts: int) -> None:
+        """The last second's prints of each symbol, to its ``trade`` subscribers."""
+        fills, self._fills = self._fills, []
+        xbt = self.xbt_usd()
+        for symbol, contract in self.contracts.items():
+            to = [c.conn for c in self._clients if c.session.synced("trade", symbol)]
+            if not to:
+                continue
+            mine = sorted((p for p in fills if p.symbol == symbol), key=lambda p: p.ts_ms)
+            quote = self.market.quote(symbol)
+            rows = book_wire.trade_rows(quote, contract, xbt, ts, mine, self._trade_id)
+            self._trade_id += len(rows)
+            if rows:
+                self.last_trade[symbol] = rows[-1]
+                broadcast(to, wire.table("trade", "insert", rows))
 
     def _flush_liquidations(self) -> None:
         now = time.monotonic()

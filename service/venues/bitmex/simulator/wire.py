@@ -34,7 +34,7 @@ from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
 from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
 from ....simulate.wirekit import recorded
 
-TABLES: Final = ("instrument", "liquidation")
+TABLES: Final = ("instrument", "liquidation", "quote", "trade", "orderBookL2")
 PERPETUAL: Final = "FFWCSX"
 XBT_REFERENCE: Final = "XBTUSD"
 XBT_SATOSHIS: Final = 1e8
@@ -274,6 +274,50 @@ PARTIAL_META: Final[dict[str, dict[str, Any]]] = {
         "foreignKeys": {"symbol": "instrument", "side": "side"},
         "attributes": {"orderID": "grouped"},
     },
+    "quote": {
+        "keys": [],
+        "types": {
+            "timestamp": "timestamp",
+            "symbol": "symbol",
+            "bidSize": "long",
+            "bidPrice": "float",
+            "askPrice": "float",
+            "askSize": "long",
+        },
+        "foreignKeys": {"symbol": "instrument"},
+        "attributes": {"timestamp": "sorted", "symbol": "grouped"},
+    },
+    "trade": {  # as recorded by cryptofeed (2021)
+        "keys": [],
+        "types": {
+            "timestamp": "timestamp",
+            "symbol": "symbol",
+            "side": "symbol",
+            "size": "long",
+            "price": "float",
+            "tickDirection": "symbol",
+            "trdMatchID": "guid",
+            "grossValue": "long",
+            "homeNotional": "float",
+            "foreignNotional": "float",
+        },
+        "foreignKeys": {"symbol": "instrument", "side": "side"},
+        "attributes": {"timestamp": "sorted", "symbol": "grouped"},
+    },
+    "orderBookL2": {
+        "keys": ["symbol", "id", "side"],
+        "types": {
+            "symbol": "symbol",
+            "id": "long",
+            "side": "symbol",
+            "size": "long",
+            "price": "float",
+            "timestamp": "timestamp",
+            "transactTime": "timestamp",
+        },
+        "foreignKeys": {"symbol": "instrument", "side": "side"},
+        "attributes": {"symbol": "parted", "id": "sorted"},
+    },
 }
 
 
@@ -302,6 +346,9 @@ class Session:
     listed: frozenset[str]
     """Symbols a topic may name."""
     topics: set[Topic] = field(default_factory=set)
+    sent: set[Topic] = field(default_factory=set)
+    """Topics whose ``partial`` went out: only those get the table's changes (an
+    ``orderBookL2`` row before its partial would name levels the client does not hold)."""
 
     def handle(self, text: str) -> tuple[list[str], list[Topic]]:
         """Answer one client frame: the replies and the topics newly subscribed."""
@@ -328,6 +375,7 @@ class Session:
             t: Topic = (name, symbol or None)
             if op == "unsubscribe":
                 self.topics.discard(t)
+                self.sent.discard(t)
             elif t in self.topics:
                 msg = f"You are already subscribed to this topic: {topic_name(t)}"
                 replies.append(error(msg, req))
@@ -340,3 +388,7 @@ class Session:
 
     def wants(self, name: str, symbol: str) -> bool:
         return (name, symbol) in self.topics or (name, None) in self.topics
+
+    def synced(self, name: str, symbol: str) -> bool:
+        """Subscribed and sent its ``partial``."""
+        return (name, symbol) in self.sent or (name, None) in self.sent
