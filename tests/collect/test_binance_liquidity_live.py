@@ -81,11 +81,13 @@ async def test_usdm_books_of_the_top_n_are_stored_once_a_second_and_heal_a_gap(
     assert await stored(redis_client, "binance_usdm", "DOGEUSDT", Kind.BOOK_DEPTH)
     for symbol in USDM_SYMBOLS:
         tops = await stored(redis_client, "binance_usdm", symbol, Kind.BOOK_TOP)
-        assert tops and all(isinstance(t, BookTop) for t in tops), symbol
+        assert tops, symbol
+        assert all(isinstance(t, BookTop) for t in tops), symbol
         assert all(b.ts_ms - a.ts_ms >= 1000 for a, b in itertools.pairwise(tops)), symbol
         assert all(t.bid_price < t.ask_price and t.bid_usd > 0 for t in tops), symbol
         volumes = await stored(redis_client, "binance_usdm", symbol, Kind.VOLUME)
-        assert volumes and all(isinstance(v, Volume) for v in volumes), symbol
+        assert volumes, symbol
+        assert all(isinstance(v, Volume) for v in volumes), symbol
         assert sum(v.taker_buy_usd for v in volumes) > 0, symbol  # the calm tape: both
         assert sum(v.taker_sell_usd for v in volumes) > 0, symbol
         assert all(b.ts_ms > a.ts_ms for a, b in itertools.pairwise(volumes)), symbol
@@ -123,4 +125,5 @@ async def test_coinm_books_tops_and_volume_are_valued_in_contracts(
         assert top.bid_base == pytest.approx(top.bid_usd / top.bid_price), symbol
         assert top.bid_price < quote[symbol].mark * 1.05
     depths = await stored(redis_client, "binance_coinm", book, Kind.BOOK_DEPTH)
-    assert depths and all(d.bid_usd_0p5 > 0 and d.ask_usd_0p5 > 0 for d in depths)
+    assert depths
+    assert all(d.bid_usd_0p5 > 0 and d.ask_usd_0p5 > 0 for d in depths)
