@@ -248,10 +248,11 @@ class BinanceParser(Parser):
         """One aggregate trade into its instrument's second of traded volume, counted once
         per aggregate id ``a``; the second it closes. Off (the ``volume`` setting): filtered."""
         volumes = self.volumes
+        if volumes is None:
+            self.stats.filtered += 1
+            return []
         inst = self._instrument(t.s)
-        if volumes is None or inst is None:
-            if volumes is None:
-                self.stats.filtered += 1
+        if inst is None:
             return []
         closed = volumes.add(inst, t.T, not t.m, t.q, t.p, recv_ms, t.a)
         return [] if closed is None else [closed]
