@@ -24,7 +24,9 @@ The collector is venue-independent: everything venue-specific comes from its
 * the health publisher: a snapshot to Redis every second;
 * for a venue that reads order books, the depth ranking (:mod:`.depth`): which instruments'
   books to follow, re-taken every ``depth.rerank_s``; a book whose updates have a gap is
-  resubscribed on its connection (:attr:`~service.venues.base.Parser.resync`).
+  resubscribed on its connection (:attr:`~service.venues.base.Parser.resync`), or, on a
+  venue whose snapshots come over REST (Binance), fetched and handed to that connection's
+  parser.
 """
 
 from __future__ import annotations
@@ -135,6 +137,8 @@ class VenueCollector:
         self._connected: dict[str, bool] = {}
         self._open: dict[str, tuple[tuple[str, ...], ClientConnection]] = {}
         self._tg: asyncio.TaskGroup | None = None
+        self._snapshots: set[tuple[int, str]] = set()
+        """Book snapshots being fetched over REST, by session parser and symbol."""
         self.ready = asyncio.Event()
         """Set once metadata is loaded and the first events were handed to the sink."""
         self.stress_sink: Callable[[list[StressEvent]], None] | None = None
@@ -309,10 +313,37 @@ class VenueCollector:
         parser.resync = set()
         if not symbols:
             return
+        if self.venue.snapshots_over_rest:
+            assert self._tg is not None
+            for symbol in symbols:
+                key = (id(parser), symbol)
+                if key not in self._snapshots:  # one fetch at a time per book
+                    self._snapshots.add(key)
+                    self._tg.create_task(self._book_snapshot(parser, symbol, key))
+            return
         log.info("order books resubscribed", venue=self.venue.id, connection=conn.name,
                  symbols=symbols[:20])  # fmt: skip
         for message in self.venue.resubscribe(symbols):
             await ws.send(message)
+
+    async def _book_snapshot(self, parser: Parser, symbol: str, key: tuple[int, str]) -> None:
+        """Fetch ``symbol``'s book snapshot over REST and hand it to the session's ``parser``
+        (it applies the updates it buffered meanwhile). A failed fetch is counted in the
+        health's ``rest_failures`` (``book_snapshot``) and logged: the parser asks again
+        while updates come. A session that ended meanwhile gets it too, harmlessly (its parser is
+        dropped with it)."""
+        try:
+            async with asyncio.timeout(self.settings.rest_timeout_s):
+                payload = await self.venue.fetch_book_snapshot(symbol)
+        except REST_ERRORS as exc:
+            self.health.rest_failures["book_snapshot"] += 1
+            log.warning("order book snapshot failed", venue=self.venue.id, symbol=symbol,
+                        error=str(exc)[:200])  # fmt: skip
+            return
+        finally:
+            self._snapshots.discard(key)
+        recv = now_ms()
+        self._accept(parser.book_snapshot(symbol, payload, recv), recv, parsed=True)
 
     # -- websocket ---------------------------------------------------------------------------
 

@@ -181,6 +181,28 @@ class Parser(ABC):
             events.extend(volumes.due(recv_ms))  # seconds closed by the clock (any frame)
         return events if all_valid(events) else self._without_invalid(events, frame)
 
+    @final
+    def book_snapshot(self, symbol: str, payload: object, recv_ms: int) -> list[Event]:
+        """A venue's order book snapshot of ``symbol`` fetched over REST because this parser
+        asked for it (:attr:`resync`, on a venue whose :attr:`Venue.snapshots_over_rest`):
+        its events (the book's depth, once the buffered updates that follow it are
+        applied). Never raises: the failure policy of :meth:`parse`."""
+        try:
+            events = self._book_snapshot(symbol, payload, recv_ms)
+        except ParseError as exc:
+            self.stats.error(self.venue, exc.reason, payload)
+            events = []
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - counted and logged: parse's policy
+            self.stats.bug(self.venue, exc, payload)
+            events = []
+        return events if all_valid(events) else self._without_invalid(events, symbol)
+
+    def _book_snapshot(self, symbol: str, payload: object, recv_ms: int) -> list[Event]:
+        """The venue's reading of a REST book snapshot (see :meth:`book_snapshot`)."""
+        return []
+
     def flush_volumes(self, recv_ms: int) -> list[Event]:
         """The traded volume of the seconds still open, closed now (the collector stopping),
         checked as :meth:`parse` checks a frame's events."""
@@ -349,6 +371,16 @@ class Venue(ABC):
         """The messages that make the venue send a fresh order book snapshot of
         ``symbols`` (see :attr:`Parser.resync`)."""
         return ()
+
+    snapshots_over_rest: ClassVar[bool] = False
+    """True when a book's snapshot comes over REST, not on the websocket (Binance's diff
+    depth): the collector answers :attr:`Parser.resync` with :meth:`fetch_book_snapshot`,
+    handed to :meth:`Parser.book_snapshot`, instead of :meth:`resubscribe`."""
+
+    async def fetch_book_snapshot(self, symbol: str) -> object:
+        """``symbol``'s order book snapshot over REST, as the venue answers it (see
+        :attr:`snapshots_over_rest`)."""
+        raise NotImplementedError(f"{self.id} sends its book snapshots on the websocket")
 
     parser_class: ClassVar[type[Parser]]
     """The venue's parser, built by :meth:`new_parser`."""

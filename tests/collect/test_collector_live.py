@@ -21,6 +21,9 @@ pytestmark = pytest.mark.integration
 
 VENUE = "binance_usdm"
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+CONNECTIONS = 3
+"""``market`` (marks, liquidations), ``book-top`` (``!bookTicker``) and ``trades-1``
+(``aggTrade``): no depth connection until the ranking has open interest (5 s)."""
 
 
 def usdm(sim: BinanceUsdmSimulator) -> BinanceUsdm:
@@ -73,11 +76,14 @@ async def test_a_forced_disconnect_reconnects_and_counts_nothing_twice(
 ) -> None:
     async with running(usdm(sim), redis_client) as collector:
         await until(lambda: collector.health.messages_total > 10)
-        assert await sim.drop_connections() == 1
-        await until(lambda: collector.health.reconnects_total == 1 and collector.health.connected)
+        await until(lambda: sim.connections_total == CONNECTIONS)
+        assert await sim.drop_connections() == CONNECTIONS
+        await until(
+            lambda: collector.health.reconnects_total == CONNECTIONS and collector.health.connected
+        )
         before = collector.health.messages_total
         await until(lambda: collector.health.messages_total > before + 10)
-        assert sim.connections_total == 2
+        assert sim.connections_total == 2 * CONNECTIONS
 
     marks = [m.ts_ms for m in await stored(redis_client, VENUE, "BTCUSDT", Kind.MARK)]
     assert marks == sorted(set(marks))  # strictly increasing: nothing stored twice
@@ -90,8 +96,11 @@ async def test_a_close_frame_from_the_venue_reconnects_and_names_its_code(
 ) -> None:
     async with running(usdm(sim), redis_client) as collector:
         await until(lambda: collector.health.messages_total > 10)
-        assert await sim.drop_connections(abrupt=False) == 1  # a 1001 "going away"
-        await until(lambda: collector.health.reconnects_total == 1 and collector.health.connected)
+        await until(lambda: sim.connections_total == CONNECTIONS)
+        assert await sim.drop_connections(abrupt=False) == CONNECTIONS  # a 1001 "going away"
+        await until(
+            lambda: collector.health.reconnects_total == CONNECTIONS and collector.health.connected
+        )
         assert "1001" in (collector.health.last_error or "")
         before = collector.health.messages_total
         await until(lambda: collector.health.messages_total > before + 10)

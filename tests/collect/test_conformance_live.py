@@ -87,6 +87,15 @@ def venue_of(spec: VenueSpec, sim: Any, venue_class: type[Venue] | None = None) 
     return cls(settings_for(sim, "all", oi_poll_weight_per_minute=2400))  # type: ignore[arg-type]
 
 
+def all_open(collector: Any) -> bool:
+    """Every connection the venue asks for is open: with order books, once the first depth
+    ranking chose its set (:data:`~service.collect.collector.FIRST_RANK_S` after the start)."""
+    venue = collector.venue
+    if venue.depth_levels and not venue.depth_symbols:
+        return False
+    return set(collector._open) == {c.name for c in venue.connections(collector.markets)}
+
+
 def in_the_burst(sim: Any) -> bool:
     return bool(sim.market.now.phase.label.regime is Regime.CASCADE)
 
@@ -199,6 +208,7 @@ async def test_a_reconnect_mid_burst_loses_nothing_the_venue_delivers_and_double
     away = {"backoff_initial_s": 0.6, "backoff_max_s": 1.0} if sim.RESENDS_ON_SUBSCRIBE else {}
     async with running(venue_of(spec, sim), redis_client, **away) as collector:
         await until(lambda: collector.health.connected and len(sim.pushed) >= 8)
+        await until(lambda: all_open(collector))  # a venue's depth connection: from its ranking
         n, cut = sim.clients, len(sim.pushed)
         resent_from = len(sim.resent) if sim.RESENDS_ON_SUBSCRIBE else 0
         assert in_the_burst(sim)

@@ -48,7 +48,7 @@ async def test_service_subscription_is_acked_and_every_frame_parses_inverse(
     sim: BinanceCoinmSimulator,
 ) -> None:
     venue = BinanceCoinm(VenueSettings(ws_url=sim.ws_base_url))
-    (conn,) = venue.connections(_instruments())
+    conn = venue.connections(_instruments())[0]  # the marks' and liquidations' one
     async with connect(conn.url) as ws:
         await ws.send(conn.subscribe[0])
         assert await ws.recv() == ACK

@@ -38,7 +38,13 @@ def test_the_data_file_is_the_recorded_exchange_info_byte_for_byte(captures: Pat
         ("!forceOrder@arr", (wire.StreamKind.FORCE, None, True)),
         ("ethusdt@forceOrder", (wire.StreamKind.FORCE, "ETHUSDT", True)),
         ("BTCUSDT@markPrice", None),
-        ("btcusdt@aggTrade", None),
+        ("btcusdt@aggTrade", (wire.StreamKind.AGG_TRADE, "BTCUSDT", True)),
+        ("!bookTicker", (wire.StreamKind.BOOK_TICKER, None, True)),
+        ("btcusdt@bookTicker", (wire.StreamKind.BOOK_TICKER, "BTCUSDT", True)),
+        ("btcusdt@depth@500ms", (wire.StreamKind.DEPTH, "BTCUSDT", True)),
+        ("btcusdt@depth", (wire.StreamKind.DEPTH, "BTCUSDT", True)),
+        ("btcusdt@depth@1000ms", None),
+        ("btcusdt@kline_1m", None),
         ("!forceOrder", None),
         ("", None),
     ],
@@ -117,14 +123,14 @@ def test_numbers_never_print_as_negative_zero() -> None:
 def test_subscribe_list_unsubscribe_and_properties() -> None:
     s = wire.Session(combined=True)
     ack = s.handle(
-        '{"method":"SUBSCRIBE","params":["!markPrice@arr@1s","btcusdt@aggTrade"],"id":1}'
+        '{"method":"SUBSCRIBE","params":["!markPrice@arr@1s","btcusdt@kline_1m"],"id":1}'
     )
     assert ack == '{"result":null,"id":1}'
-    assert [x.name for x in s.wanted()] == ["!markPrice@arr@1s"]  # aggTrade: accepted, not served
+    assert [x.name for x in s.wanted()] == ["!markPrice@arr@1s"]  # kline: accepted, not served
     assert s.handle('{"method":"LIST_SUBSCRIPTIONS","id":3}') == (
-        '{"result":["!markPrice@arr@1s","btcusdt@aggTrade"],"id":3}'
+        '{"result":["!markPrice@arr@1s","btcusdt@kline_1m"],"id":3}'
     )
-    s.handle('{"method":"UNSUBSCRIBE","params":["btcusdt@aggTrade"],"id":4}')
+    s.handle('{"method":"UNSUBSCRIBE","params":["btcusdt@kline_1m"],"id":4}')
     assert list(s.streams) == ["!markPrice@arr@1s"]
     assert s.handle('{"method":"SET_PROPERTY","params":["combined",false],"id":5}') == (
         '{"result":null,"id":5}'

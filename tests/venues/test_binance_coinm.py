@@ -322,8 +322,14 @@ def test_the_venue_subscribes_liquidations_and_each_wanted_perpetuals_mark(
 ) -> None:
     markets = {s: i for s, i in _markets(captures).items() if s.endswith("_PERP")}
     venue = BinanceCoinm(VenueSettings(symbols=["ETHUSD_PERP", "BTCUSD_PERP"]))
-    (conn,) = venue.connections(markets)
+    conn, top, trades = venue.connections(markets)  # no depth set yet: no depth connection
     assert conn.url == "wss://dstream.binance.com/stream"  # no /market routing on dstream
+    assert top.url == trades.url == conn.url
+    assert json.loads(top.subscribe[0])["params"] == ["!bookTicker"]
+    assert json.loads(trades.subscribe[0])["params"] == [
+        "btcusd_perp@aggTrade",
+        "ethusd_perp@aggTrade",
+    ]
     assert conn.ping is None  # Binance pings; the websockets library answers
     (sub,) = conn.subscribe
     assert json.loads(sub) == {

@@ -245,8 +245,15 @@ def test_funding_info_lists_only_adjusted_intervals() -> None:
 
 def test_the_venue_subscribes_on_the_routed_market_path() -> None:
     venue = BinanceUsdm(VenueSettings())
-    (conn,) = venue.connections(MARKETS)
+    conn, top, trades = venue.connections(MARKETS)  # no depth set yet: no depth connection
     assert conn.url == "wss://fstream.binance.com/market/stream"
+    # bookTicker and depth are /public data, aggTrade /market data (the routed paths)
+    assert (top.name, top.url) == ("book-top", "wss://fstream.binance.com/public/stream")
+    assert json.loads(top.subscribe[0])["params"] == ["!bookTicker"]
+    assert (trades.name, trades.url) == ("trades-1", "wss://fstream.binance.com/market/stream")
+    assert json.loads(trades.subscribe[0])["params"] == [
+        f"{s.lower()}@aggTrade" for s in sorted(MARKETS)
+    ]
     assert conn.ping is None  # Binance pings; the websockets library answers
     (sub,) = conn.subscribe
     assert json.loads(sub) == {

@@ -133,7 +133,8 @@ class BinanceCoinm(BinanceVenue):
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         streams = [LIQUIDATIONS, *(mark_stream(s) for s in self.subscribed(markets))]
-        return [Connection("market", f"{self.ws_url}/stream", (subscribe_message(streams),))]
+        market = Connection("market", f"{self.ws_url}/stream", (subscribe_message(streams),))
+        return [market, *self.liquidity_connections(markets)]
 
     async def fetch_open_interest(self, inst: Instrument, mark: float) -> OpenInterest:
         raw = await self._rest("OpenInterest", {"symbol": inst.symbol})

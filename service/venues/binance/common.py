@@ -20,12 +20,16 @@ from typing import Any, ClassVar
 import msgspec
 import structlog
 
+from ...config import VenueSettings
 from ...events import Event, OpenInterest, Side
 from ...validate import MAX_INTERVAL_H
 from .. import _stamp
+from .._book import BOOK_UNREADABLE
 from .._numbers import Finite
-from ..base import BAD_NUMBER, Instrument, ParseError, Parser
+from .._shards import Shards
+from ..base import BAD_NUMBER, Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
+from .book import DepthBooks, depth_update, snapshot_limit
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +87,34 @@ class _ForceOrder(msgspec.Struct):
     o: _Order
 
 
+class _BookTicker(msgspec.Struct):
+    """USDⓈ-M: ``{"e":"bookTicker","u":400900217,"E":1568014460893,"T":1568014460891,
+    "s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000",
+    "A":"40.66000000"}``; COIN-M adds ``"ps"`` and counts contracts (decoded non-strict:
+    the text straight to floats)."""
+
+    s: str
+    b: Finite
+    B: Finite
+    a: Finite
+    A: Finite
+    T: int = 0
+    E: int = 0
+
+
+class _AggTrade(msgspec.Struct):
+    """``{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.001","q":"100",
+    "f":100,"l":105,"T":123456785,"m":true}`` (``m``: the buyer is the maker, so the taker
+    sold; ``q`` base coin on USDⓈ-M, contracts on COIN-M)."""
+
+    s: str
+    a: int
+    p: Finite
+    q: Finite
+    T: int
+    m: bool
+
+
 class PremiumIndex(msgspec.Struct):
     """A row of ``GET /fapi/v1/premiumIndex`` or ``GET /dapi/v1/premiumIndex``:
     ``{"symbol":"BTCUSDT","markPrice":"11793.63104562","indexPrice":"11781.80495970",
@@ -103,11 +135,40 @@ _envelope = msgspec.json.Decoder(_Envelope)
 _marks = msgspec.json.Decoder(list[_Mark], strict=False)
 _mark = msgspec.json.Decoder(_Mark, strict=False)
 _force = msgspec.json.Decoder(_ForceOrder, strict=False)
+_book_ticker = msgspec.json.Decoder(_BookTicker, strict=False)
+_agg_trade = msgspec.json.Decoder(_AggTrade, strict=False)
+STATE_EVERY_MS = 1000
+"""Top-of-book events: at most one per symbol a second (``!bookTicker`` pushes every change
+of every symbol: hundreds a second)."""
+
+
+def _invalid(stream: str) -> str:
+    """The parse-error reason of an unreadable frame of ``stream``: ``invalid_bookTicker``,
+    ``invalid_aggTrade``, ``invalid_orderbook`` (:data:`~.._book.BOOK_UNREADABLE`), else
+    ``invalid_<the stream name's last part>`` (``invalid_arr``, ``invalid_1s``...)."""
+    for kind in ("bookTicker", "aggTrade"):
+        if kind in stream:
+            return f"invalid_{kind}"
+    if "depth" in stream:
+        return BOOK_UNREADABLE
+    return f"invalid_{stream.rsplit('@', 1)[-1]}"
 
 
 class BinanceParser(Parser):
     """Parses Binance futures frames: ``markPriceUpdate`` (one object, or an array from the
-    all-market or per-pair streams) and ``forceOrder``, combined or raw."""
+    all-market or per-pair streams), ``forceOrder``, ``bookTicker``, ``aggTrade`` and
+    ``depthUpdate`` (with the REST snapshots of :mod:`.book`), combined or raw."""
+
+    def __init__(self, venue: str, markets: Mapping[str, Instrument], wanted: set[str] | None):
+        super().__init__(venue, markets, wanted)
+        self.top_reported_ms: dict[str, int] = {}
+        """When each symbol's top of book was last reported (the venue's time)."""
+        self.books = DepthBooks(
+            venue,
+            lambda reason, detail: self.stats.error(venue, reason, detail),
+            lambda symbol: self.resync.add(symbol),  # (the collector replaces the set)
+        )
+        """The local order books of a depth connection's session (:mod:`.book`)."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame[:1] in (b"[", "["):  # a raw-mode array of markPriceUpdate
@@ -139,8 +200,16 @@ class BinanceParser(Parser):
                 return self._marks([_mark.decode(raw)], recv_ms)
             if "forceOrder" in stream:
                 return self._liquidation(_force.decode(data), recv_ms)
+            if "bookTicker" in stream:
+                return self._book_top(_book_ticker.decode(data), recv_ms)
+            if "aggTrade" in stream:
+                return self._trade(_agg_trade.decode(data), recv_ms)
+            if "depth" in stream:
+                update = depth_update.decode(data)
+                inst = self._instrument(update.s)
+                return [] if inst is None else self.books.update(inst, update, recv_ms)
         except (msgspec.ValidationError, msgspec.DecodeError):
-            self.stats.error(self.venue, f"invalid_{stream.rsplit('@', 1)[-1]}", data)
+            self.stats.error(self.venue, _invalid(stream), data)
             return []
         self.stats.error(self.venue, "unknown_stream", stream)
         return []
@@ -161,6 +230,36 @@ class BinanceParser(Parser):
             if u.p > 0:  # open interest is valued at it (a bad one is dropped as an event)
                 self.last_mark[u.s] = u.p
         return out
+
+    def _book_top(self, t: _BookTicker, recv_ms: int) -> list[Event]:
+        """The best bid and ask, at most once a second per symbol (the frame then due
+        carries the latest values: each is a whole top of book)."""
+        inst = self._instrument(t.s)
+        if inst is None:
+            return []
+        ts = t.T or t.E
+        last = self.top_reported_ms.get(t.s)
+        if last is not None and ts - last < STATE_EVERY_MS:
+            return []
+        self.top_reported_ms[t.s] = ts
+        return [_stamp.book_top(self.venue, inst, ts, recv_ms, t.b, t.B, t.a, t.A)]
+
+    def _trade(self, t: _AggTrade, recv_ms: int) -> list[Event]:
+        """One aggregate trade into its instrument's second of traded volume, counted once
+        per aggregate id ``a``; the second it closes. Off (the ``volume`` setting): filtered."""
+        volumes = self.volumes
+        if volumes is None:
+            self.stats.filtered += 1
+            return []
+        inst = self._instrument(t.s)
+        if inst is None:
+            return []
+        closed = volumes.add(inst, t.T, not t.m, t.q, t.p, recv_ms, t.a)
+        return [] if closed is None else [closed]
+
+    def _book_snapshot(self, symbol: str, payload: object, recv_ms: int) -> list[Event]:
+        inst = self._instrument(symbol)
+        return [] if inst is None else self.books.snapshot(inst, payload, recv_ms)
 
     def _liquidation(self, msg: _ForceOrder, recv_ms: int) -> list[Event]:
         o = msg.o
@@ -243,6 +342,23 @@ def parse_funding_info(payload: list[Mapping[str, Any]]) -> dict[str, float]:
     return out
 
 
+BOOK_TICKERS = "!bookTicker"
+"""Every symbol's best bid and ask, on every change: one stream whatever the symbol count."""
+DEPTH_SPEED = "500ms"
+TRADE_SYMBOLS_PER_CONNECTION = 200
+"""``<symbol>@aggTrade`` streams per connection: far inside the venue's 1024 streams a
+connection, in one ``SUBSCRIBE`` each (its 10 incoming messages a second)."""
+
+
+def trade_stream(symbol: str) -> str:
+    return f"{symbol.lower()}@aggTrade"
+
+
+def depth_stream(symbol: str) -> str:
+    """The diff depth stream of one symbol (:mod:`.book`)."""
+    return f"{symbol.lower()}@depth@{DEPTH_SPEED}"
+
+
 def subscribe_message(streams: Iterable[str], request_id: int = 1) -> str:
     """``{"method":"SUBSCRIBE","params":[...],"id":1}``, answered ``{"result":null,"id":1}``."""
     msg = {"method": "SUBSCRIBE", "params": list(streams), "id": request_id}
@@ -255,6 +371,71 @@ class BinanceVenue(CcxtBackedVenue):
 
     liquidations_sampled: ClassVar[bool] = True
     """``forceOrder``: "only the latest one liquidation order within 1000ms" per symbol."""
+    reads_trades: ClassVar[bool] = True
+    default_depth_levels: ClassVar[int] = 1000
+    """The deepest REST snapshot (``limit=1000``, weight 20); ``depth.levels`` picks a
+    smaller one (rounded up to a limit the venue accepts)."""
+    snapshots_over_rest: ClassVar[bool] = True
+
+    def __init__(self, settings: VenueSettings) -> None:
+        super().__init__(settings)
+        self._trade_shards = Shards(self.id, TRADE_SYMBOLS_PER_CONNECTION)
+
+    @property
+    def public_ws_url(self) -> str:
+        """Where ``bookTicker`` and ``depth`` are delivered: USDⓈ-M's routed ``/public``
+        path beside ``/market``; COIN-M's one base."""
+        base = self.ws_url
+        if self.linear and base.endswith("/market"):
+            return base.removesuffix("/market") + "/public"
+        return base
+
+    def liquidity_connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        """Beside each product's ``market`` connection: ``book-top`` (``!bookTicker``),
+        ``trades-1``... (``<symbol>@aggTrade`` of the subscribed symbols, in shards of
+        :data:`TRADE_SYMBOLS_PER_CONNECTION`, when ``volume`` is on) and ``depth`` (the
+        diff depth of :attr:`depth_symbols`, a connection of its own so that a new ranking
+        reconnects nothing else, each session with books of its own)."""
+        top = subscribe_message([BOOK_TICKERS])
+        out = [Connection("book-top", f"{self.public_ws_url}/stream", (top,))]
+        if self.volume:
+            shards = self._trade_shards("trades", self.subscribed(markets))
+            for index, group in shards.items():
+                streams = [trade_stream(s) for s in group]
+                name = f"trades-{index + 1}"
+                out.append(Connection(name, f"{self.ws_url}/stream", (subscribe_message(streams),)))
+        books = sorted(s for s in self.depth_symbols if s in markets)
+        if self.depth_levels and books:
+            out.append(
+                Connection(
+                    "depth",
+                    f"{self.public_ws_url}/stream",
+                    (subscribe_message([depth_stream(s) for s in books]),),
+                    own_parser=True,
+                )
+            )
+        return out
+
+    def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
+        parser = super().new_parser(markets, wanted)
+        if isinstance(parser, BinanceParser) and self.depth_levels:
+            parser.books.levels = snapshot_limit(self.depth_levels)
+        return parser
+
+    def session_parser(self, shared: Parser) -> Parser:
+        """A depth session's parser: books of its own, the time of each symbol's last report
+        shared (at most one a second whatever the sessions)."""
+        parser = super().session_parser(shared)
+        if isinstance(parser, BinanceParser) and isinstance(shared, BinanceParser):
+            parser.books.reported_ms = shared.books.reported_ms
+        return parser
+
+    async def fetch_book_snapshot(self, symbol: str) -> object:
+        """``GET /fapi/v1/depth`` (``/dapi/v1/depth``) of ``symbol``, ``limit`` the book's
+        depth (1000 by default: weight 20)."""
+        limit = snapshot_limit(self.depth_levels or self.default_depth_levels)
+        return await self._rest("Depth", {"symbol": symbol, "limit": limit})
+
     ccxt_id: ClassVar[str]
     ccxt_hosts: ClassVar[tuple[str, ...]]
     parser_class: ClassVar[type[BinanceParser]] = BinanceParser

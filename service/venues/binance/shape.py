@@ -1,6 +1,7 @@
 """The shape of Binance futures frames (USDⓈ-M and COIN-M speak the same protocol), for the
-drift checks (:mod:`.shape`): the ``markPrice`` and ``forceOrder`` streams, the open interest
-polled over REST, and the ``SUBSCRIBE`` request and its answers.
+drift checks (:mod:`.shape`): the ``markPrice``, ``forceOrder``, ``bookTicker`` and
+``aggTrade`` streams, the open interest polled over REST, and the ``SUBSCRIBE`` request and its
+answers.
 
 Sources (checked 2026-12-03): developers.binance.com, USDⓈ-M and COIN-M "Mark Price Stream"
 (pushed every 1 s with ``@1s``: ``e``, ``E``, ``s``, ``p``, ``i``, ``P``, ``r``, ``T``) and
@@ -17,11 +18,13 @@ from typing import Any, Final
 
 from ...events import Kind
 from ..shape import Channel, Seen, Shape, fields_of, names, required_of, rows_of, subscription, text
-from .common import _ForceOrder, _Mark, _Order
+from .common import _AggTrade, _BookTicker, _ForceOrder, _Mark, _Order
 
 MARK_PRICE: Final = "markPrice"
 FORCE_ORDER: Final = "forceOrder"
 OPEN_INTEREST: Final = "openInterest"
+BOOK_TICKER: Final = "bookTicker"
+AGG_TRADE: Final = "aggTrade"
 
 CHANNELS: Final = (
     Channel(
@@ -43,6 +46,22 @@ CHANNELS: Final = (
         rate="at most one per symbol per 1000 ms, when liquidations happen",
     ),
     Channel(
+        BOOK_TICKER,
+        frozenset({Kind.BOOK_TOP}),
+        read=fields_of(_BookTicker),
+        required=names("s b B a A T"),
+        ignored=names("e u ps"),
+        rate="every change of the best bid or ask, real time",
+    ),
+    Channel(
+        AGG_TRADE,
+        frozenset({Kind.VOLUME}),
+        read=fields_of(_AggTrade),
+        required=required_of(_AggTrade),
+        ignored=names("e E f l nq"),
+        rate="every 100 ms while the symbol trades (summed into volume per second)",
+    ),
+    Channel(
         OPEN_INTEREST,
         frozenset({Kind.OPEN_INTEREST}),
         read=names("openInterest symbol time"),
@@ -55,10 +74,11 @@ CHANNELS: Final = (
 
 
 def _stream_channel(stream: str) -> str | None:
-    if MARK_PRICE in stream:
-        return MARK_PRICE
-    if FORCE_ORDER in stream:
-        return FORCE_ORDER
+    """The channel of a stream name (the diff depth is not one: its frames are a book's
+    changes, checked by the book's chain, not field by field)."""
+    for channel in (MARK_PRICE, FORCE_ORDER, BOOK_TICKER, AGG_TRADE):
+        if channel in stream:
+            return channel
     return None
 
 

@@ -104,7 +104,8 @@ class BinanceUsdm(BinanceVenue):
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         # All-market streams: two streams whatever the symbol count; filtering is ours.
-        return [Connection("market", f"{self.ws_url}/stream", (subscribe_message(STREAMS),))]
+        market = Connection("market", f"{self.ws_url}/stream", (subscribe_message(STREAMS),))
+        return [market, *self.liquidity_connections(markets)]
 
     async def fetch_open_interest(self, inst: Instrument, mark: float) -> OpenInterest:
         raw = await self._rest("OpenInterest", {"symbol": inst.symbol})

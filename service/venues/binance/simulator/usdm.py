@@ -4,14 +4,20 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/market``, the routed ``/market
 
 * ``/market/stream[?streams=a/b]``: combined mode, frames ``{"stream":..., "data":...}``;
 * ``/market/ws`` and ``/market/ws/<stream>[/<stream>...]``: raw mode, the data alone;
-* ``/stream``, ``/ws``, ``/ws/...`` and ``/public/...``: accepted and answered, but markPrice
-  and forceOrder are never delivered there, as on the real venue (silently).
+* ``/stream``, ``/ws``, ``/ws/...`` and ``/public/...``: accepted and answered, but markPrice,
+  forceOrder and aggTrade are never delivered there, as on the real venue (silently); they
+  deliver bookTicker and depth, which ``/market`` does not.
 
 Streams: ``!markPrice@arr@1s``, ``!markPrice@arr``, ``<symbol>@markPrice@1s``,
 ``<symbol>@markPrice`` (every ``push_interval_s``, or 3x that without ``@1s``; event times
 aligned to the interval like the venue's), ``!forceOrder@arr`` and ``<symbol>@forceOrder``
-(at most one per symbol per 1000 ms, the latest). The server pings every
-``ping_interval_s`` (180 s, as the venue). REST: see :mod:`.usdm_rest`.
+(at most one per symbol per 1000 ms, the latest), ``<symbol>@aggTrade`` (each second's
+liquidation fills and calm tape); and on ``/public`` (and bare paths) only, as the venue
+routes them: ``!bookTicker`` and ``<symbol>@bookTicker`` (a symbol's top when it changed,
+looked at every 250 ms) and ``<symbol>@depth[@500ms|@100ms]`` (diffs of a book shaped from
+the market's quote, whose REST snapshot is ``GET /fapi/v1/depth``: :mod:`.book_wire`;
+:meth:`book_gap` skips an update). The server pings every ``ping_interval_s`` (180 s, as
+the venue). REST: see :mod:`.usdm_rest`.
 
 Test hooks: :meth:`drop_connections` (the 24 h cut), :meth:`stall` (pings still flow),
 :attr:`clients`, and the ground truth: :meth:`mark`, :meth:`oi_base`, :attr:`prints` (every
@@ -44,24 +50,37 @@ from ....simulate.market import DEFAULT_SPECS, LiquidationPrint, SymbolSpec
 from ....simulate.replay import RecordedFrame, cycle, load_frames
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
 from ....simulate.server import VenueServer
+from . import book_wire
 from . import usdm_wire as wire
 from .usdm_rest import BinanceFuturesRest
 
 FLUSH_INTERVAL_S = 0.02
+BOOK_TICKER_INTERVAL_S = 0.25
+"""How often the simulated tops are looked at (the venue pushes each change at once)."""
+TRADE_INTERVAL_S = 1.0
+DEPTH_MS = tuple(sorted(set(wire.DEPTH_SPEEDS.values())))
 
 
 @dataclass(slots=True, eq=False)
 class _Client:
     conn: ServerConnection
     routed: bool
-    """Data is delivered on this path (USDⓈ-M: only under ``/market``)."""
+    """``/market`` data (markPrice, forceOrder, aggTrade) is delivered on this path
+    (USDⓈ-M: only under ``/market``)."""
     session: wire.Session
+    public: bool = True
+    """``/public`` data (bookTicker, depth) is delivered on this path (USDⓈ-M: under
+    ``/public`` and on bare paths, not under ``/market``)."""
     gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def delivers(self, kind: wire.StreamKind) -> bool:
+        return self.public if kind in wire.PUBLIC_KINDS else self.routed
 
 
 def _route(path: str, market_path: str | None) -> tuple[bool, bool, list[str]] | None:
-    """(delivers, combined, streams in the path) for a websocket path, ``None`` if unknown.
-    With a ``market_path`` (USDⓈ-M ``/market``), only paths under it deliver."""
+    """(delivers ``/market`` data, combined, streams in the path) for a websocket path,
+    ``None`` if unknown. With a ``market_path`` (USDⓈ-M ``/market``), only paths under it
+    deliver ``/market`` data, and only the others ``/public`` data."""
     if market_path is None:
         routed, rest = True, path
     else:
@@ -93,6 +112,11 @@ def _mark_data(
     if s.pair is not None:
         return pairs.get(s.pair)
     return array if s.symbol is None else marks.get(s.symbol)
+
+
+def _symbol_data(symbol: str, data: str, s: wire.Stream) -> str | None:
+    """An event of ``symbol`` goes to its own stream and to the all-market one."""
+    return data if s.symbol in (None, symbol) else None
 
 
 def _force_data(symbol: str, data: str, s: wire.Stream) -> str | None:
@@ -165,6 +189,7 @@ class BinanceFuturesSimulator(VenueServer[_Client]):
             info_text,
             product=self.product,
             weight_limit=weight_limit,
+            depth_book=self.depth_book,
         )
         self.replay: list[RecordedFrame] = (
             load_frames(replay_file, lambda m: _replayable(m) is not None) if replay_file else []
@@ -173,6 +198,13 @@ class BinanceFuturesSimulator(VenueServer[_Client]):
         self.pushed: list[LiquidationPrint] = []
         """Liquidations that passed the venue's throttle and were sent to subscribers."""
         self._throttle = wire.ForceOrderThrottle()
+        self.depth_books: dict[str, book_wire.DiffBook] = {}
+        """The books asked for at least once (diff stream or REST snapshot), by symbol."""
+        self._tops: dict[str, tuple[float, float, str]] = {}
+        self._top_id = 0
+        self._fills: dict[str, list[LiquidationPrint]] = {}
+        """Liquidations not yet printed on ``aggTrade``."""
+        self._agg_id = 0
         self.clock.add_listener(self._offer)
         self._http = AsgiServer(self.rest.app)
 
@@ -180,7 +212,13 @@ class BinanceFuturesSimulator(VenueServer[_Client]):
         return {"ping_interval": self.ping_interval_s, "ping_timeout": self.ping_timeout_s}
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        loops = [self._push_marks(), self._flush_force_orders()]
+        loops = [
+            self._push_marks(),
+            self._flush_force_orders(),
+            self._on_grid(BOOK_TICKER_INTERVAL_S, self._push_book_tickers),
+            self._on_grid(TRADE_INTERVAL_S, self._push_trades),
+            *(self._on_grid(ms / 1000, partial(self._push_depth, ms)) for ms in DEPTH_MS),
+        ]
         if self.replay:
             loops.append(self._replay())
         return loops
@@ -196,9 +234,77 @@ class BinanceFuturesSimulator(VenueServer[_Client]):
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
         """The market's prints of the served symbols go to the throttle (a shared market
-        also holds other venues' symbols)."""
+        also holds other venues' symbols), and to the trade tape."""
         contracts = self.contracts
-        self._throttle.offer(p for p in prints if p.symbol in contracts)
+        mine = [p for p in prints if p.symbol in contracts]
+        self._throttle.offer(mine)
+        for p in mine:
+            self._fills.setdefault(p.symbol, []).append(p)
+
+    # -- liquidity streams (book_wire) -----------------------------------------------------
+
+    def depth_book(self, symbol: str) -> book_wire.DiffBook:
+        """``symbol``'s book (made, at the market's quote, the first time it is asked for:
+        by a subscriber of its diff stream, or a REST snapshot)."""
+        book = self.depth_books.get(symbol)
+        if book is None:
+            book = self.depth_books[symbol] = book_wire.DiffBook(self.contracts[symbol])
+            book.update(self.market.quote(symbol))
+        return book
+
+    def book_gap(self, symbol: str) -> None:
+        """Skip an update of ``symbol``'s book: its subscribers' next diff has a gap."""
+        self.depth_book(symbol).skip()
+
+    def _push_book_tickers(self, ts: int) -> None:
+        """Each symbol's best bid and ask, when they changed, to ``!bookTicker`` and
+        ``<symbol>@bookTicker`` subscribers (the venue pushes every change)."""
+        if self.replay_only:
+            return
+        for symbol, c in self.contracts.items():
+            q = self.market.quote(symbol)
+            key = (*book_wire.top(q, c), book_wire.level_size(q, c))
+            if self._tops.get(symbol) == key:
+                continue
+            self._tops[symbol] = key
+            self._top_id += 1
+            data = wire.encode(book_wire.book_ticker(q, c, self._top_id, ts))
+            self._send(wire.StreamKind.BOOK_TICKER, partial(_symbol_data, symbol, data))
+
+    def _push_trades(self, ts: int) -> None:
+        """The last second's aggregate trades of each symbol, to its ``aggTrade``
+        subscribers: the liquidations' fills and the calm tape."""
+        fills, self._fills = self._fills, {}
+        if self.replay_only:
+            return
+        for symbol, c in self.contracts.items():
+            mine = sorted(fills.get(symbol, ()), key=lambda p: p.ts_ms)
+            rows = book_wire.agg_trades(self.market.quote(symbol), c, ts, mine, self._agg_id)
+            self._agg_id += len(rows)
+            for row in rows:
+                data = wire.encode(row)
+                self._send(wire.StreamKind.AGG_TRADE, partial(_symbol_data, symbol, data))
+
+    def _push_depth(self, speed_ms: int, ts: int) -> None:
+        """The diffs of the books followed at ``speed_ms`` (``@500ms``, ``@100ms``, or
+        250 ms without a suffix), to their subscribers. One book per symbol, whatever the
+        speeds its subscribers chose: each gets every diff of its book (the venue would
+        merge a slower stream's; ``pu`` chains the same either way)."""
+        if self.replay_only:
+            return
+        followed = {
+            s.symbol
+            for c in self._clients
+            if c.public
+            for s in c.session.wanted()
+            if s.kind is wire.StreamKind.DEPTH and s.speed_ms == speed_ms and s.symbol
+        }
+        for symbol in sorted(followed & self.contracts.keys()):
+            book = self.depth_book(symbol)
+            changed = book.update(self.market.quote(symbol))
+            if changed is not None:
+                data = wire.encode(book.diff(*changed, ts))
+                self._send(wire.StreamKind.DEPTH, partial(_symbol_data, symbol, data))
 
     def wire_ids(self, p: LiquidationPrint) -> list[tuple[str, str]]:
         """No id on the wire: trade time, order side, filled size and average price."""
@@ -221,15 +327,16 @@ class BinanceFuturesSimulator(VenueServer[_Client]):
                 streams.extend(s for s in value.split("/") if s)
         session = wire.Session(combined, product=self.product)
         session.subscribe(streams)
-        with self._tracked(_Client(conn, routed, session)):
+        public = self.product.market_path is None or not routed
+        with self._tracked(_Client(conn, routed, session, public)):
             async for message in conn:
                 await conn.send(session.handle(message))
 
     def _send(self, kind: wire.StreamKind, data_for: Callable[[wire.Stream], str | None]) -> None:
-        """Send to each routed client, per subscribed stream of ``kind``, ``data_for(stream)``
-        (encoded data, or ``None`` to skip that stream)."""
+        """Send to each client whose path delivers ``kind``, per subscribed stream of
+        ``kind``, ``data_for(stream)`` (encoded data, or ``None`` to skip that stream)."""
         for c in list(self._clients):
-            if not c.routed:
+            if not c.delivers(kind):
                 continue
             for stream in c.session.wanted():
                 if stream.kind is kind and (data := data_for(stream)) is not None:

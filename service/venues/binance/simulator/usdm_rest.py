@@ -11,6 +11,9 @@ Paths, bodies, error codes and the ``X-MBX-USED-WEIGHT-1M`` header follow the ve
   ``{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}`` (base coin);
   COIN-M: ``{"symbol":"BTCUSD_PERP","pair":"BTCUSD","openInterest":"15279",
   "contractType":"PERPETUAL","time":...}`` (contracts)
+* ``GET <prefix>/depth?symbol=&limit=`` → ``{"lastUpdateId":1027024,"E":...,"T":...,
+  "bids":[["4.00000000","431.00000000"]],"asks":[...]}`` (COIN-M adds ``symbol`` and
+  ``pair``): the book the diff streams move (:mod:`.book_wire`), weight 2 to 20 by ``limit``
 * ``GET <prefix>/premiumIndex[?symbol=]``: USDⓈ-M one object, or a list without ``symbol``;
   COIN-M always a list (also ``?pair=``), weight 10
 * USDⓈ-M only, the history the detector's warm start reads (a calm past ending at the current
@@ -50,7 +53,7 @@ from starlette.routing import Route
 
 from ....simulate import history
 from ....simulate.market import Market
-from . import stress_wire
+from . import book_wire, stress_wire
 from . import usdm_wire as wire
 
 _SERVER_TIME = re.compile(r'"serverTime":\d+')
@@ -59,6 +62,12 @@ _MISSING_SYMBOL = {
     "code": -1102,
     "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
 }
+
+
+_ILLEGAL_LIMIT = {"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."}
+DEPTH_WEIGHTS = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
+"""``GET <prefix>/depth``'s valid limits and their request weight (the venue's "Order Book"
+page)."""
 
 
 def _now_ms() -> int:
@@ -78,11 +87,15 @@ class BinanceFuturesRest:
         weight_limit: int = 2400,
         futures_data_limit: int = stress_wire.FUTURES_DATA_LIMIT,
         clock: Callable[[], int] = _now_ms,
+        depth_book: Callable[[str], book_wire.DiffBook] | None = None,
     ) -> None:
         """``weight_limit``, ``futures_data_limit``: the venue's (2400 weight a minute, 1000
         ``futures/data`` requests per 5 minutes), or lower for a test of a client's share."""
         self.market = market
         self.contracts = contracts
+        self.depth_book = depth_book
+        """A symbol's simulated book, shared with the websocket's diff streams (``None``:
+        no ``depth`` endpoint)."""
         self.exchange_info = exchange_info
         self.product = product
         self.weights = wire.WeightCounter(weight_limit)
@@ -99,6 +112,7 @@ class BinanceFuturesRest:
                 Route(f"{prefix}/fundingInfo", self._funding_info),
                 Route(f"{prefix}/openInterest", self._open_interest),
                 Route(f"{prefix}/premiumIndex", self._premium_index),
+                Route(f"{prefix}/depth", self._depth),
             ]
         )
         self.futures_data_limit = futures_data_limit
@@ -160,6 +174,22 @@ class BinanceFuturesRest:
         q = self.market.quote(symbol)
         body = self.product.open_interest(q, self.contracts[symbol], self.clock())
         return self._reply(request, 1, body)
+
+    async def _depth(self, request: Request) -> Response:
+        """The book of the diff streams, its ``lastUpdateId`` the ``u`` of the last diff
+        sent; ``limit`` one of the venue's (default 500), weight as the venue's."""
+        symbol = request.query_params.get("symbol")
+        raw = request.query_params.get("limit", "500")
+        limit = int(raw) if raw.isdigit() else -1
+        weight = DEPTH_WEIGHTS.get(limit, 2)
+        if not symbol:
+            return self._reply(request, weight, _MISSING_SYMBOL, 400)
+        if limit not in DEPTH_WEIGHTS:
+            return self._reply(request, 2, _ILLEGAL_LIMIT, 400)
+        if symbol not in self.contracts or self.depth_book is None:
+            return self._reply(request, weight, _INVALID_SYMBOL, 400)
+        body = self.depth_book(symbol).snapshot(limit, self.clock())
+        return self._reply(request, weight, body)
 
     async def _premium_index(self, request: Request) -> Response:
         symbol = request.query_params.get("symbol")

@@ -41,6 +41,16 @@ FORCE_ORDER_WINDOW_MS: Final = 1000
 class StreamKind(enum.StrEnum):
     MARK = "markPrice"
     FORCE = "forceOrder"
+    BOOK_TICKER = "bookTicker"
+    AGG_TRADE = "aggTrade"
+    DEPTH = "depth"
+
+
+PUBLIC_KINDS: Final = frozenset({StreamKind.BOOK_TICKER, StreamKind.DEPTH})
+"""The high-frequency streams USDⓈ-M routes to ``/public`` (and to bare paths); the others
+are ``/market``'s."""
+DEPTH_SPEEDS: Final = {"depth": 250, "depth@500ms": 500, "depth@100ms": 100}
+"""The diff depth stream names (after ``<symbol>@``) and their push interval (ms)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +65,16 @@ class Stream:
     """markPrice: every second (``@1s``) rather than every 3 s."""
     pair: str | None = None
     """COIN-M ``<pair>@markPrice``: the upper-case pair whose symbols it carries."""
+    speed_ms: int = 0
+    """The diff depth stream's push interval."""
 
 
 def parse_stream(name: str, product: Product | None = None) -> Stream | None:
     """``!markPrice@arr@1s``, ``!markPrice@arr``, ``<symbol>@markPrice[@1s]``,
-    ``!forceOrder@arr`` or ``<symbol>@forceOrder``; on COIN-M also ``<pair>@markPrice[@1s]``
-    (a pair has no ``_``: ``btcusd``; its symbols have: ``btcusd_perp``), and no
+    ``!forceOrder@arr``, ``<symbol>@forceOrder``, ``!bookTicker``, ``<symbol>@bookTicker``,
+    ``<symbol>@aggTrade`` or ``<symbol>@depth[@500ms|@100ms]``; on COIN-M also
+    ``<pair>@markPrice[@1s]`` (a pair has no ``_``: ``btcusd``; its symbols have:
+    ``btcusd_perp``), and no
     ``!markPrice@arr``. Anything else (including upper-case symbols, which the venue does
     not deliver) is ``None``."""
     product = product or USDM
@@ -70,6 +84,8 @@ def parse_stream(name: str, product: Product | None = None) -> Stream | None:
             return Stream(name, StreamKind.MARK, None, rest == "arr@1s")
         if head == "!forceOrder" and rest == "arr":
             return Stream(name, StreamKind.FORCE, None)
+        if head == "!bookTicker" and not rest:
+            return Stream(name, StreamKind.BOOK_TICKER, None)
         return None
     if not head or head != head.lower():
         return None
@@ -79,6 +95,10 @@ def parse_stream(name: str, product: Product | None = None) -> Stream | None:
         return Stream(name, StreamKind.MARK, head.upper(), rest == "markPrice@1s")
     if rest == "forceOrder":
         return Stream(name, StreamKind.FORCE, head.upper())
+    if rest in ("bookTicker", "aggTrade"):
+        return Stream(name, StreamKind(rest), head.upper())
+    if rest in DEPTH_SPEEDS:
+        return Stream(name, StreamKind.DEPTH, head.upper(), speed_ms=DEPTH_SPEEDS[rest])
     return None
 
 
