@@ -138,8 +138,11 @@ _force = msgspec.json.Decoder(_ForceOrder, strict=False)
 _book_ticker = msgspec.json.Decoder(_BookTicker, strict=False)
 _agg_trade = msgspec.json.Decoder(_AggTrade, strict=False)
 STATE_EVERY_MS = 1000
-"""Top-of-book events: at most one per symbol a second (``!bookTicker`` pushes every change
-of every symbol: hundreds a second)."""
+"""Top-of-book events: at most one per symbol a second (COIN-M's ``!bookTicker`` pushes every
+change of every symbol, hundreds a second; USDⓈ-M's is "Update Speed: 5s", checked
+2026-12-06 at https://developers.binance.com/docs/derivatives/usds-margined-futures/
+websocket-market-streams/All-Book-Tickers-Stream, so there a top is up to 5 s old: the
+real-time ``<symbol>@bookTicker`` would cost a stream per symbol at every change)."""
 
 
 def _invalid(stream: str) -> str:

@@ -13,8 +13,10 @@ Streams: ``!markPrice@arr@1s``, ``!markPrice@arr``, ``<symbol>@markPrice@1s``,
 aligned to the interval like the venue's), ``!forceOrder@arr`` and ``<symbol>@forceOrder``
 (at most one per symbol per 1000 ms, the latest), ``<symbol>@aggTrade`` (each second's
 liquidation fills and calm tape); and on ``/public`` (and bare paths) only, as the venue
-routes them: ``!bookTicker`` and ``<symbol>@bookTicker`` (a symbol's top when it changed,
-looked at every 250 ms) and ``<symbol>@depth[@500ms|@100ms]`` (diffs of a book shaped from
+routes them: ``<symbol>@bookTicker`` (a symbol's top when it changed, looked at every
+250 ms), ``!bookTicker`` (the same on COIN-M; on USDⓈ-M each symbol's top that changed,
+every :attr:`~BinanceFuturesSimulator.all_book_tickers_every_s`, 5 s, the venue's update
+speed) and ``<symbol>@depth[@500ms|@100ms]`` (diffs of a book shaped from
 the market's quote, whose REST snapshot is ``GET /fapi/v1/depth``: :mod:`.book_wire`;
 :meth:`book_gap` skips an update). The server pings every ``ping_interval_s`` (180 s, as
 the venue). REST: see :mod:`.usdm_rest`.
@@ -119,6 +121,16 @@ def _symbol_data(symbol: str, data: str, s: wire.Stream) -> str | None:
     return data if s.symbol in (None, symbol) else None
 
 
+def _book_ticker_data(
+    symbol: str, data: str, changed: bool, to_all: bool, s: wire.Stream
+) -> str | None:
+    """A top of ``symbol`` goes to its own stream when it changed, and to the all-market
+    one when that one is due (``to_all``)."""
+    if s.symbol is None:
+        return data if to_all else None
+    return data if changed and s.symbol == symbol else None
+
+
 def _force_data(symbol: str, data: str, s: wire.Stream) -> str | None:
     """A liquidation of ``symbol`` goes to ``!forceOrder@arr`` and ``<symbol>@forceOrder``."""
     return data if s.symbol in (None, symbol) else None
@@ -131,6 +143,9 @@ class BinanceFuturesSimulator(VenueServer[_Client]):
     product: ClassVar[wire.Product]
     default_specs: ClassVar[tuple[SymbolSpec, ...]]
     default_four_hour: ClassVar[tuple[str, ...]] = ()
+    all_book_tickers_every_s: ClassVar[float] = 0.0
+    """How often ``!bookTicker`` pushes the tops that changed (0: every change, as
+    ``<symbol>@bookTicker`` does)."""
 
     def __init__(
         self,
@@ -201,6 +216,9 @@ class BinanceFuturesSimulator(VenueServer[_Client]):
         self.depth_books: dict[str, book_wire.DiffBook] = {}
         """The books asked for at least once (diff stream or REST snapshot), by symbol."""
         self._tops: dict[str, tuple[float, float, str]] = {}
+        self._all_tops: dict[str, tuple[float, float, str]] = {}
+        """The tops ``!bookTicker`` last pushed."""
+        self._all_tops_ms = -(10**15)
         self._top_id = 0
         self._fills: dict[str, list[LiquidationPrint]] = {}
         """Liquidations not yet printed on ``aggTrade``."""
@@ -257,19 +275,31 @@ class BinanceFuturesSimulator(VenueServer[_Client]):
         self.depth_book(symbol).skip()
 
     def _push_book_tickers(self, ts: int) -> None:
-        """Each symbol's best bid and ask, when they changed, to ``!bookTicker`` and
-        ``<symbol>@bookTicker`` subscribers (the venue pushes every change)."""
+        """Each symbol's best bid and ask, when they changed, to its ``<symbol>@bookTicker``
+        subscribers (the venue pushes every change), and to the ``!bookTicker`` ones every
+        :attr:`all_book_tickers_every_s` (USDⓈ-M: 5 s)."""
         if self.replay_only:
             return
+        all_due = ts - self._all_tops_ms >= self.all_book_tickers_every_s * 1000
+        if all_due:
+            self._all_tops_ms = ts
         for symbol, c in self.contracts.items():
             q = self.market.quote(symbol)
             key = (*book_wire.top(q, c), book_wire.level_size(q, c))
-            if self._tops.get(symbol) == key:
+            changed = self._tops.get(symbol) != key
+            to_all = all_due and self._all_tops.get(symbol) != key
+            if not (changed or to_all):
                 continue
-            self._tops[symbol] = key
-            self._top_id += 1
+            if changed:
+                self._tops[symbol] = key
+                self._top_id += 1
+            if to_all:
+                self._all_tops[symbol] = key
             data = wire.encode(book_wire.book_ticker(q, c, self._top_id, ts))
-            self._send(wire.StreamKind.BOOK_TICKER, partial(_symbol_data, symbol, data))
+            self._send(
+                wire.StreamKind.BOOK_TICKER,
+                partial(_book_ticker_data, symbol, data, changed, to_all),
+            )
 
     def _push_trades(self, ts: int) -> None:
         """The last second's aggregate trades of each symbol, to its ``aggTrade``
@@ -396,3 +426,7 @@ class BinanceUsdmSimulator(BinanceFuturesSimulator):
     SPECS = DEFAULT_SPECS
     TEMPLATE = "DOGEUSDT"
     default_four_hour: ClassVar[tuple[str, ...]] = wire.FOUR_HOUR_SYMBOLS
+    all_book_tickers_every_s: ClassVar[float] = 5.0
+    """USDⓈ-M's ``!bookTicker``: "Update Speed: 5s" (https://developers.binance.com/docs/
+    derivatives/usds-margined-futures/websocket-market-streams/All-Book-Tickers-Stream,
+    checked 2026-12-06); COIN-M's is real time."""
