@@ -34,9 +34,9 @@ from service.venues.gateio.venue import Gate, GateParser
 VENUE = "gateio"
 
 DOC_BOOK_TICKER = (
-    '{"time": 1615366379,"channel": "futures.book_ticker","event": "update","error": null,'
-    '"result": {"t": 1615366379123,"u": 2517661076,"s": "BTC_USD","b": "54696.6","B": 37000,'
-    '"a": "54696.7","A": 47061}}'
+    '{"time": 1615366379, "time_ms": 1615366379123, "channel": "futures.book_ticker", '
+    '"event": "update", "result": {"t": 1615366379123, "u": 2517661076, "s": "BTC_USD", '
+    '"b": "54696.6", "B": 37000, "a": "54696.7", "A": 47061}}'
 )
 REAL_BOOK_TICKER = (
     '{"time":1789456337,"time_ms":1789456337019,"channel":"futures.book_ticker","event":"update",'
@@ -121,6 +121,19 @@ def test_the_top_is_reported_once_a_second_from_the_latest_and_text_sizes_are_re
     assert len(first) == 1
     assert isinstance(top, BookTop)
     assert top.bid_base == pytest.approx(12.5 * 0.0001)
+
+
+def test_an_empty_side_gives_no_top_until_it_is_quoted_again(
+    markets: dict[str, Instrument],
+) -> None:
+    """The docs: "If ``a`` is empty string, it means empty asks" (and ``A`` is 0)."""
+    parser = _parser(markets)
+    empty = DOC_BOOK_TICKER.replace('"a": "54696.7", "A": 47061', '"a": "", "A": 0')
+    assert parser.parse(empty, recv_ms=1) == []
+    quoted = DOC_BOOK_TICKER.replace("1615366379123", "1615366380123")
+    (top,) = parser.parse(quoted, recv_ms=2)
+    assert isinstance(top, BookTop)
+    assert parser.stats.errors == {}
 
 
 @pytest.mark.parametrize(
@@ -321,6 +334,7 @@ def test_books_of_the_top_contracts_on_a_connection_of_their_own_per_settlement(
     assert not conns["usdt-1"].own_parser
     assert [json.loads(r)["event"] for r in venue.resubscribe(["BTC_USDT"])] == [
         "unsubscribe", "subscribe"]  # fmt: skip
-    shallow = Gate(VenueSettings(depth=DepthSettings(levels=20)))
-    assert shallow.book_levels == 50
+    assert Gate(VenueSettings(depth=DepthSettings(levels=50))).book_levels == 50
     assert Gate(VenueSettings(depth=DepthSettings(top_n=0))).book_levels == 0
+    with pytest.raises(ValueError, match=r"venues\.gateio\.depth\.levels: 20"):
+        Gate(VenueSettings(depth=DepthSettings(levels=20)))

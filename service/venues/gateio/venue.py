@@ -44,6 +44,41 @@ Wire protocol (https://www.gate.com/docs/developers/futures/ws/en/):
   re-send after a reconnect. Two liquidations of one contract in the same millisecond at
   the same price and size would count once.
 
+* ``futures.book_ticker`` (per contract, with the tickers; real time, on every change of the
+  top; https://www.gate.com/docs/developers/futures/ws/en/ "Best ask/bid subscription",
+  checked 2026-12-06): ``{"t":ms,"u":id,"s":contract,"b":bid,"B":size,"a":ask,"A":size}``,
+  sizes in **contracts** (JSON numbers; text also read). Merged into the contract's state and
+  reported as a :class:`~...events.BookTop` at most once a second (:mod:`._ticker_state`),
+  valued as the liquidations are (x ``quanto_multiplier`` coin, or 1 USD on ``BTC_USD``);
+  ``futures.tickers`` carries no book.
+* ``futures.trades`` (per contract, with the tickers, when the venue's ``volume`` setting is
+  on): ``[{"size":-108,"id":27753479,"create_time":s,"create_time_ms":ms,"price":"96.4",
+  "contract":...}]``. "Positive size means taker is buyer, negative seller": the sign is the
+  taker's side, ``abs(size)`` the contracts; ``id`` the trade id (a repeat within 10-20 s,
+  a rotation's overlap, counts once). Rows with ``is_internal`` true (the insurance fund's
+  or ADL's takeover of a liquidation, "not a normal matching on the market depth") are no
+  taker's trade: not counted. Summed into traded volume per second (:mod:`.._volume`).
+* ``futures.obu`` (https://www.gate.com/docs/developers/futures/ws/en/ and the channel's
+  announcement https://www.gate.com/announcements/article/44946, checked 2026-12-06):
+  ``ob.<contract>.400`` (400 levels a side, every 100 ms; ``.50``: 50 levels every 20 ms) for
+  :attr:`~..base.Venue.depth_symbols` (the top 20 by open interest by default), on
+  ``usdt-depth`` and ``btc-depth`` (a socket serves one settlement), so a change of the set
+  reconnects nothing else. The first push after a subscription is the whole book
+  (``full`` true, bids and asks best first, ``u`` its id); then the levels that changed,
+  ``[price, size]`` text, size ``"0"`` deletes, with ``U`` (first id) and ``u`` (last id);
+  an update without ``b``/``a`` only moves the id. ``U`` not the book's ``u`` plus one is a
+  gap: the book is dropped, counted (``orderbook_gap``) and the stream unsubscribed and
+  subscribed again on its connection (the docs' remedy; a whole book follows, see
+  :meth:`Gate.resubscribe`). Sizes in contracts, valued as above. **Why this channel:** it
+  is Gate's deepest book (400 levels, where ``futures.order_book_update`` and the legacy
+  ``futures.order_book`` stop at 100) and it sends its own snapshot, where
+  ``futures.order_book_update`` needs a REST snapshot (``GET /futures/{settle}/order_book
+  ?with_id=true``) aligned with cached updates, one more request per book and per gap. Its
+  cost: one book of 400 levels a side per followed contract, ten updates a second each.
+  **The limit:** on BTC_USDT (tick 0.1) 400 levels on consecutive ticks would be 0.05 % of
+  a 77,000 mid (not measured live; a sparser book reaches further): a band the levels do
+  not reach is flagged by the event's ``*_reach_pct``, never reported as complete.
+
 Instruments come from ``GET /api/v4/futures/{usdt,btc}/contracts`` through ccxt's implicit
 endpoint (rate limit, error mapping, configurable base URL); see :mod:`.instruments`.
 """
@@ -321,6 +356,12 @@ class Gate(CcxtBackedVenue):
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
+        levels = settings.depth.levels
+        if levels is not None and levels not in BOOK_LEVELS:
+            raise ValueError(
+                f"venues.{self.id}.depth.levels: {levels}; Gate's futures.obu serves "
+                f"{' or '.join(map(str, BOOK_LEVELS))} levels"
+            )
         self._shards = Shards(self.id, SYMBOLS_PER_CONNECTION)
         self._time_s = int(time.time())
         """The ``time`` of our requests: fixed, so that the same subscription is the same
@@ -328,12 +369,9 @@ class Gate(CcxtBackedVenue):
 
     @property
     def book_levels(self) -> int:
-        """The ``futures.obu`` depth subscribed: 50 for ``depth.levels`` up to 50, else 400
-        (the two it serves); 0: no depth."""
-        levels = self.depth_levels
-        if not levels:
-            return 0
-        return min((n for n in BOOK_LEVELS if n >= levels), default=BOOK_LEVELS[-1])
+        """The ``futures.obu`` depth subscribed (``depth.levels``: 50 or 400, checked at
+        start-up; 400 by default); 0: no depth."""
+        return self.depth_levels
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """``usdt-1``... and ``btc-1``: per settlement, its subscribed contracts in shards;
