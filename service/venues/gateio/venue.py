@@ -178,8 +178,8 @@ class GateParser(Parser):
         try:
             rows = frames.objects(env.result)
             if channel == BOOK_TICKER:
-                return [e for r in rows for e in self._book_ticker(frames.book_ticker.decode(r),
-                                                                   recv_ms)]  # fmt: skip
+                tops = [frames.book_ticker.decode(r) for r in rows]
+                return [e for t in tops for e in self._book_ticker(t, recv_ms)]
             if channel == TICKERS:
                 ts = env.time_ms or (env.time or 0) * 1000 or recv_ms
                 tickers = [frames.ticker.decode(r) for r in rows]

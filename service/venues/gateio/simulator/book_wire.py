@@ -7,7 +7,7 @@ tape shaped from the simulated market's quote, in Gate's shapes.
   plus one) and ``u``; a side with no change has no key. Prices as Gate prints them, sizes
   as decimal text in contracts (what the probes saw with or without the size header).
 * ``futures.book_ticker``: the book's best bid and ask with their sizes (JSON numbers of
-  contracts), ``u`` the book's id.
+  contracts), ``u`` an increasing update id (the push time here).
 * ``futures.trades``: a second's liquidation fills and calm tape
   (:func:`~service.simulate.wirekit.tape`), ``size`` signed by the taker, in contracts.
 
