@@ -4,6 +4,7 @@ venue code."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,10 +15,19 @@ from simkit import assert_aborted, collect, listed_markets, refused_status, sess
 from websockets.asyncio.client import ClientConnection, connect
 
 from service.config import VenueSettings
-from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.events import (
+    BookTop,
+    FundingRate,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+    Volume,
+)
 from service.simulate.clock import MarketClock
 from service.simulate.market import Market
 from service.simulate.scenario import get_scenario
+from service.venues._volume import Volumes
 from service.venues.base import Instrument
 from service.venues.gateio.instruments import parse_contracts
 from service.venues.gateio.simulator import wire
@@ -63,14 +73,19 @@ async def test_the_service_subscription_is_acked_and_every_push_parses(
     assert [c.name for c in conns] == ["usdt-1", "btc-1"]
     frames = [f for fs in await asyncio.gather(*(session(c, 1.5) for c in conns)) for f in fs]
     acks = [json.loads(f) for f in frames if '"subscribe"' in f]
-    assert len(acks) == 4  # liquidations and tickers, per settlement
+    assert len(acks) == 8  # liquidations, tickers, book tickers and trades, per settlement
     assert all(a["result"] == {"status": "success"} for a in acks)
     parser = GateParser(VENUE, markets, set(SYMBOLS))
     parser.state_every_ms = 0
+    parser.volumes = Volumes(VENUE)
     events = [e for f in frames for e in parser.parse(f, 0)]
+    events += parser.flush_volumes(0)
     assert not parser.stats.errors
     for symbol in SYMBOLS:
         mine = [e for e in events if e.symbol == symbol]
+        top = next(e for e in reversed(mine) if isinstance(e, BookTop))
+        assert top.bid_price < sim.mark(symbol) * 1.01 < top.ask_price * 1.02
+        assert any(isinstance(e, Volume) and e.trades >= 2 for e in mine)
         mark = next(e for e in reversed(mine) if isinstance(e, MarkPrice))
         oi = next(e for e in reversed(mine) if isinstance(e, OpenInterest))
         funding = next(e for e in reversed(mine) if isinstance(e, FundingRate))
@@ -181,6 +196,74 @@ async def test_unsubscribe_stops_the_tickers(sim: GateSimulator) -> None:
         await ws.send(_request(wire.TICKERS, ["ETH_USDT"], event="unsubscribe"))
         await collect(ws, 0.1)
         assert await _updates(ws, 0.5) == []
+
+
+async def test_a_book_is_whole_on_subscription_then_updates_chain_their_ids(
+    sim: GateSimulator,
+) -> None:
+    async with connect(f"{sim.ws_base_url}/usdt") as ws:
+        await ws.send(_request(wire.BOOK, ["ob.BTC_USDT.400", "ob.NOPE_USDT.400"]))
+        ack = json.loads(await ws.recv())
+        assert ack["result"] == {"status": "success"}  # the venue acks an unserved stream too
+        books = [f["result"] for f in await _updates(ws, 1.0)]
+        await ws.send(_request(wire.BOOK, ["ob.BTC_USDT.400"]))  # once per connection
+        refused = json.loads(await ws.recv())
+        assert refused["error"] == {"code": 2, "message": "Alert sub ob.BTC_USDT.400"}
+    assert {b["s"] for b in books} == {"ob.BTC_USDT.400"}
+    full, *updates = books
+    assert full["full"] is True
+    assert len(full["b"]) == len(full["a"]) == 400
+    bids = [float(p) for p, _ in full["b"]]
+    asks = [float(p) for p, _ in full["a"]]
+    assert bids == sorted(bids, reverse=True)
+    assert asks == sorted(asks)
+    assert bids[0] < asks[0]
+    assert (bids[0] - bids[-1]) / bids[0] > 0.02  # 400 levels reach past 2 % of mid
+    last = full["u"]
+    for update in updates:
+        assert "full" not in update
+        assert update["U"] == last + 1
+        last = update["u"]
+
+
+async def test_a_skipped_update_is_a_gap_and_a_resubscription_sends_a_whole_book(
+    sim: GateSimulator,
+) -> None:
+    async with connect(f"{sim.ws_base_url}/usdt") as ws:
+        await ws.send(_request(wire.BOOK, ["ob.ETH_USDT.50"]))
+        seen = [f["result"] for f in await _updates(ws, 0.5)]
+        sim.book_gap("ETH_USDT")
+        seen += [f["result"] for f in await _updates(ws, 1.0)]
+        await ws.send(_request(wire.BOOK, ["ob.ETH_USDT.50"], event="unsubscribe"))
+        await ws.send(_request(wire.BOOK, ["ob.ETH_USDT.50"]))
+        after = [f["result"] for f in await _updates(ws, 0.5)]
+    assert seen[0]["full"] is True
+    gaps = [(a["u"], b["U"]) for a, b in itertools.pairwise(seen) if b["U"] != a["u"] + 1]
+    assert len(gaps) == 1
+    assert gaps[0][1] == gaps[0][0] + 2  # one update skipped
+    assert after[0]["full"] is True
+    assert len(after[0]["b"]) == 50
+
+
+async def test_book_tickers_and_trades_are_in_contracts_signed_by_the_taker(
+    sim: GateSimulator,
+) -> None:
+    async with connect(f"{sim.ws_base_url}/usdt") as ws:
+        await ws.send(_request(wire.BOOK_TICKER, ["BTC_USDT"]))
+        await ws.send(_request(wire.TRADES, ["BTC_USDT"]))
+        frames = await _updates(ws, 1.5)
+    tops = [f["result"] for f in frames if f["channel"] == wire.BOOK_TICKER]
+    trades = [r for f in frames if f["channel"] == wire.TRADES for r in f["result"]]
+    assert tops
+    assert all(float(t["b"]) < float(t["a"]) for t in tops)
+    assert all(isinstance(t["B"], int | float) and t["B"] > 0 for t in tops)
+    mark = sim.mark("BTC_USDT")
+    assert all(abs(float(t["b"]) / mark - 1) < 0.01 for t in tops)
+    assert trades
+    assert all(isinstance(t["size"], int) and t["size"] != 0 for t in trades)  # no header
+    ids = [t["id"] for t in trades]
+    assert len(ids) == len(set(ids))
+    assert {t["size"] > 0 for t in trades} == {True, False}  # the tape has both sides
 
 
 async def test_unknown_path_is_refused(sim: GateSimulator) -> None:

@@ -57,6 +57,57 @@ class Liquidation(msgspec.Struct):
     time_ms: int | None = None
 
 
+class BookTicker(msgspec.Struct):
+    """A ``futures.book_ticker`` result (the docs' example): ``{"t":1615366379123,
+    "u":2517661076,"s":"BTC_USD","b":"54696.6","B":37000,"a":"54696.7","A":47061}``: the
+    best bid ``b`` with ``B`` contracts, the best ask ``a`` with ``A``, ``t`` in ms, ``u`` the
+    book's update id (not read: a top is a state, the newest wins). Prices are text, sizes
+    JSON numbers (fractional on decimal contracts) or text."""
+
+    s: str
+    t: int
+    b: str | float
+    B: str | float
+    a: str | float
+    A: str | float
+
+
+class Trade(msgspec.Struct):
+    """One ``futures.trades`` row (the docs' example): ``{"size":-108,"id":27753479,
+    "create_time":1545136464,"create_time_ms":1545136464123,"price":"96.4",
+    "contract":"BTC_USD"}``: ``size`` in contracts, signed by the **taker** ("positive size
+    means taker is buyer, negative seller"), text with ``X-Gate-Size-Decimal: 1``;
+    ``is_internal`` true for the insurance fund's and ADL's takeover of a liquidation (no
+    taker on the book)."""
+
+    contract: str
+    id: int
+    size: str | float
+    price: str | float
+    create_time_ms: int | None = None
+    create_time: float | None = None
+    """Seconds (older frames: no ``create_time_ms``)."""
+    is_internal: bool = False
+
+
+class BookUpdate(msgspec.Struct):
+    """A ``futures.obu`` result. The first after a subscription is the whole book
+    (``full`` true, ``u`` its id, bids best first, asks best first):
+    ``{"t":1747054612673,"full":true,"s":"ob.BTC_USDT.50","u":73777715168,
+    "b":[["104027.1","509392"],...],"a":[...]}``; then the levels that changed between ids
+    ``U`` and ``u``: ``{"t":...,"s":"ob.BTC_USDT.50","U":73777715169,"u":73777715175,
+    "b":[["104027.1","0"]],"a":[...]}`` (size ``"0"``: gone; ``b``/``a`` absent: none
+    changed, the id still moves). Decoded non-strict: the levels' text straight to floats."""
+
+    s: str
+    u: int
+    t: int = 0
+    full: bool = False
+    U: int | None = None
+    b: list[tuple[float, float]] = msgspec.field(default_factory=list)
+    a: list[tuple[float, float]] = msgspec.field(default_factory=list)
+
+
 class Contract(msgspec.Struct):
     """One row of ``GET /api/v4/futures/{settle}/contracts``: ``{"name":"BTC_USDT",
     "type":"direct","quanto_multiplier":"0.0001","funding_interval":28800,
@@ -80,6 +131,9 @@ raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 status = msgspec.json.Decoder(Status | None)
 ticker = msgspec.json.Decoder(Ticker)
 liquidation = msgspec.json.Decoder(Liquidation, strict=False)
+book_ticker = msgspec.json.Decoder(BookTicker)
+trades = msgspec.json.Decoder(list[Trade])
+book_update = msgspec.json.Decoder(BookUpdate, strict=False)
 contracts = msgspec.json.Decoder(list[Contract], strict=False)
 
 

@@ -33,6 +33,13 @@ INVERSE_CONTRACT_USD: Final = 1.0
 DEFAULT_FUNDING_INTERVAL_H: Final = 8.0
 SYMBOLS_PER_CONNECTION: Final = 200
 CONTRACTS_PER_REQUEST: Final = 100
+TICKERS: Final = "futures.tickers"
+LIQUIDATES: Final = "futures.public_liquidates"
+BOOK_TICKER: Final = "futures.book_ticker"
+TRADES: Final = "futures.trades"
+BOOK: Final = "futures.obu"
+BOOK_LEVELS: Final = (50, 400)
+"""The depths ``futures.obu`` serves: 50 levels a side every 20 ms, 400 every 100 ms."""
 ALL: Final = "!all"
 """The ``futures.public_liquidates`` payload for every contract of the settlement."""
 
@@ -121,19 +128,39 @@ def request(channel: str, payload: list[str], time_s: int, event: str = "subscri
 
 
 def subscribe_requests(
-    contracts: Iterable[str], time_s: int, *, liquidations: bool
+    contracts: Iterable[str], time_s: int, *, liquidations: bool, trades: bool = False
 ) -> tuple[str, ...]:
     """``futures.public_liquidates`` for every contract (``!all``) when asked, then
-    ``futures.tickers`` for ``contracts``, :data:`CONTRACTS_PER_REQUEST` a request. ``time_s``
-    is the same in every request, so that a refresh of the metadata sees the same
-    subscription (public channels do not check it: the docs' own examples send 123456)."""
+    ``futures.tickers`` and ``futures.book_ticker`` for ``contracts`` (and ``futures.trades``
+    with ``trades``), :data:`CONTRACTS_PER_REQUEST` a request. ``time_s`` is the same in every
+    request, so that a refresh of the metadata sees the same subscription (public channels
+    do not check it: the docs' own examples send 123456)."""
     names = list(contracts)
-    out = [request("futures.public_liquidates", [ALL], time_s)] if liquidations else []
+    channels = [TICKERS, BOOK_TICKER, *([TRADES] if trades else [])]
+    out = [request(LIQUIDATES, [ALL], time_s)] if liquidations else []
     out += [
-        request("futures.tickers", names[i : i + CONTRACTS_PER_REQUEST], time_s)
+        request(channel, names[i : i + CONTRACTS_PER_REQUEST], time_s)
+        for channel in channels
         for i in range(0, len(names), CONTRACTS_PER_REQUEST)
     ]
     return tuple(out)
+
+
+def book_streams(contracts: Iterable[str], levels: int) -> list[str]:
+    """The ``futures.obu`` streams of ``contracts``: ``ob.<contract>.<levels>``."""
+    return [f"ob.{name}.{levels}" for name in sorted(contracts)]
+
+
+def book_requests(
+    contracts: Iterable[str], levels: int, time_s: int, event: str = "subscribe"
+) -> tuple[str, ...]:
+    """``futures.obu`` ``event`` requests for ``contracts`` at ``levels`` a side,
+    :data:`CONTRACTS_PER_REQUEST` streams a request."""
+    streams = book_streams(contracts, levels)
+    return tuple(
+        request(BOOK, streams[i : i + CONTRACTS_PER_REQUEST], time_s, event)
+        for i in range(0, len(streams), CONTRACTS_PER_REQUEST)
+    )
 
 
 def by_settle(markets: Mapping[str, Instrument], symbols: Iterable[str]) -> dict[str, list[str]]:

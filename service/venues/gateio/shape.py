@@ -1,6 +1,7 @@
 """The shape of Gate futures websocket (v4) frames, for the drift checks (:mod:`.shape`):
-``futures.tickers``, ``futures.public_liquidates``, the subscribe answers and
-``futures.pong``.
+``futures.tickers``, ``futures.public_liquidates``, ``futures.book_ticker``,
+``futures.trades``, the subscribe answers and ``futures.pong`` (``futures.obu``, on the
+depth connections only, is checked by its sequence: a gap is counted).
 
 Sources (checked 2026-12-03): https://www.gate.com/docs/developers/futures/ws/en/ (opening
 only retrievable here) and the Chinese page
@@ -21,7 +22,9 @@ from . import frames
 
 TICKERS: Final = "futures.tickers"
 LIQUIDATES: Final = "futures.public_liquidates"
-NAMES: Final = (TICKERS, LIQUIDATES)
+BOOK_TICKER: Final = "futures.book_ticker"
+TRADES: Final = "futures.trades"
+NAMES: Final = (TICKERS, LIQUIDATES, BOOK_TICKER, TRADES)
 
 CHANNELS: Final = (
     Channel(
@@ -44,6 +47,21 @@ CHANNELS: Final = (
         read=fields_of(frames.Liquidation),
         required=names("contract price size time"),
         rate="every liquidation, aggregated per contract per second (since 2026-08-20)",
+    ),
+    Channel(
+        BOOK_TICKER,
+        frozenset({Kind.BOOK_TOP}),
+        read=fields_of(frames.BookTicker),
+        required=fields_of(frames.BookTicker),
+        ignored=names("u"),
+        rate="on every change of the best bid or ask (real time)",
+    ),
+    Channel(
+        TRADES,
+        frozenset({Kind.VOLUME}),
+        read=fields_of(frames.Trade),
+        required=names("contract id size price"),
+        rate="every trade, real time (summed into volume per second)",
     ),
 )
 

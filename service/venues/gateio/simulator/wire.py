@@ -41,6 +41,10 @@ from ....simulate.wirekit import encode as encode  # the wire's encoder, for its
 SETTLES: Final = ("usdt", "btc")
 TICKERS: Final = "futures.tickers"
 LIQUIDATES: Final = "futures.public_liquidates"
+BOOK_TICKER: Final = "futures.book_ticker"
+TRADES: Final = "futures.trades"
+BOOK: Final = "futures.obu"
+BOOK_LEVELS: Final = ("50", "400")
 ALL: Final = "!all"
 BATCH_MAX: Final = 20
 """The current format pushes a contract's batch early once it holds this many."""
@@ -209,12 +213,21 @@ class Session:
     tickers: set[str] = field(default_factory=set)
     liquidations: set[str] = field(default_factory=set)
     """Contract names, or ``!all``."""
+    book_tickers: set[str] = field(default_factory=set)
+    trades: set[str] = field(default_factory=set)
+    books: set[str] = field(default_factory=set)
+    """``futures.obu`` streams (``ob.<contract>.<levels>``)."""
+    books_sent: set[str] = field(default_factory=set)
+    """Streams whose whole book was sent: they get the updates."""
+    new_books: list[str] = field(default_factory=list)
+    """Streams subscribed by the last frame handled: each is owed its whole book."""
 
     def wants_liquidations(self, name: str) -> bool:
         return ALL in self.liquidations or name in self.liquidations
 
     def handle(self, text: str | bytes, now_ms: int) -> list[str]:
         """The answers to one client frame."""
+        self.new_books = []
         try:
             req = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -224,22 +237,51 @@ class Session:
         channel, event, payload = req.get("channel"), req.get("event"), req.get("payload")
         if channel == "futures.ping":
             return [pong(now_ms)]
-        if channel not in (TICKERS, LIQUIDATES):
+        mine = {
+            TICKERS: self.tickers, LIQUIDATES: self.liquidations,
+            BOOK_TICKER: self.book_tickers, TRADES: self.trades, BOOK: self.books,
+        }.get(str(channel))  # fmt: skip
+        if mine is None:
             return [error(str(channel), str(event), 2, f"Unknown channel {channel}", now_ms)]
         if event not in ("subscribe", "unsubscribe") or not isinstance(payload, list):
-            return [error(channel, str(event), 1, "invalid argument", now_ms)]
+            return [error(str(channel), str(event), 1, "invalid argument", now_ms)]
         names = [str(x) for x in payload]
+        if channel == BOOK:
+            return self._books(event, names, now_ms)
         allowed = self.listed | ({ALL} if channel == LIQUIDATES else set())
         unknown = [n for n in names if n not in allowed]
         if unknown:
             msg = f"unknown contract {','.join(unknown)}"
-            return [error(channel, event, 2, msg, now_ms, payload=names)]
-        mine = self.tickers if channel == TICKERS else self.liquidations
+            return [error(str(channel), event, 2, msg, now_ms, payload=names)]
         if event == "subscribe":
             mine.update(names)
         else:
             mine.difference_update(names)
-        return [frame(channel, event, {"status": "success"}, now_ms, payload=names)]
+        return [frame(str(channel), event, {"status": "success"}, now_ms, payload=names)]
+
+    def _books(self, event: str, streams: list[str], now_ms: int) -> list[str]:
+        """``futures.obu``: a stream of an unknown contract or depth is acknowledged and
+        never served (as the venue did when probed); a stream subscribed twice is refused
+        ("Alert sub", the docs' error)."""
+        if event == "subscribe":
+            again = [s for s in streams if s in self.books]
+            if again:
+                return [error(BOOK, event, 2, f"Alert sub {again[0]}", now_ms, payload=streams)]
+            self.books.update(streams)
+            self.new_books = list(streams)
+        else:
+            self.books.difference_update(streams)
+            self.books_sent.difference_update(streams)
+        return [frame(BOOK, event, {"status": "success"}, now_ms, payload=streams)]
+
+
+def parse_stream(stream: str) -> tuple[str, int] | None:
+    """``(contract, levels)`` of an ``ob.<contract>.<levels>`` stream the venue serves."""
+    prefix, _, rest = stream.partition(".")
+    name, _, levels = rest.rpartition(".")
+    if prefix != "ob" or not name or levels not in BOOK_LEVELS:
+        return None
+    return name, int(levels)
 
 
 def contract_stats(q: Quote, c: Contract, time_s: int) -> dict[str, Any]:

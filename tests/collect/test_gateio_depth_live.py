@@ -1,0 +1,104 @@
+"""The collector's order book depth against the Gate simulator (``futures.obu``), writing to the
+real Redis: the top N by open interest get a book on a connection of their own per settlement,
+a new set reconnects those connections only, the depth thins through the simulated cascade,
+and a gap is counted and healed by resubscribing on the depth connection."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+import redis.asyncio as aioredis
+from harness import a_book_gap_heals, running, settings_for, stored, top_by_open_interest, until
+
+from service.collect import collector as collector_module
+from service.config import DepthSettings
+from service.events import BookDepth, Kind
+from service.venues.gateio.simulator.server import GateSimulator
+from service.venues.gateio.simulator.wire import GATE_SYMBOLS
+from service.venues.gateio.venue import Gate
+
+pytestmark = pytest.mark.integration
+
+VENUE = "gateio"
+SYMBOLS = list(GATE_SYMBOLS)
+
+
+async def test_the_top_n_by_open_interest_get_books_that_thin_through_the_cascade(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collector_module, "FIRST_RANK_S", 0.2)
+    depth = DepthSettings(top_n=2, rerank_s=1.0)
+    async with (
+        GateSimulator(seed=3, time_scale=5.0, start_s=14, list_only_simulated=True) as sim,
+        running(Gate(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
+    ):
+        venue = collector.venue
+        await until(lambda: bool(venue.depth_symbols))
+        top = top_by_open_interest(collector, 2)
+        assert venue.depth_symbols == set(top)
+        await until(lambda: sim.market.elapsed_s >= 50, within=30)
+        assert collector.health.parse_errors == {}
+        assert venue.depth_symbols == set(top)  # the ranking holds: no churn
+        # Another ranking: the depth connections reconnect with it, the others stay up.
+        reconnects = collector.health.reconnects_total
+        monkeypatch.setattr(collector_module, "rank", lambda *_: frozenset({"DOGE_USDT"}))
+        await until(lambda: venue.depth_symbols == {"DOGE_USDT"})
+        await until(lambda: set(collector._open) == {"usdt-1", "btc-1", "usdt-depth"})
+        await asyncio.sleep(1.5)
+        assert collector.health.reconnects_total - reconnects <= 2  # the depth ones only
+        assert set(collector._open) == {"usdt-1", "btc-1", "usdt-depth"}
+
+    for symbol in top:
+        depths = await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH)
+        assert len(depths) >= 5, symbol
+        assert all(isinstance(d, BookDepth) for d in depths)
+        times = [d.ts_ms for d in depths]  # updates every 100 ms, reported once a second
+        assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
+        first, last = depths[0], depths[-1]
+        assert first.exact("bid", 2.0)  # 400 simulated levels reach 3 % of mid
+        assert first.exact("ask", 2.0)
+        if symbol.startswith("BTC"):  # in the long cascade: thinner
+            assert last.bid_usd_1 < 0.7 * first.bid_usd_1, symbol
+    assert await stored(redis_client, VENUE, "DOGE_USDT", Kind.BOOK_DEPTH)  # the new set's
+    others = set(SYMBOLS) - set(top) - {"DOGE_USDT"}
+    for symbol in others:
+        assert await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH) == [], symbol
+
+
+async def test_the_inverse_contract_has_its_book_on_the_btc_path(
+    redis_client: aioredis.Redis,
+) -> None:
+    """``BTC_USD`` (1 USD contracts) on ``btc-depth``: its depth is in USD as sent."""
+    depth = DepthSettings(symbols=["BTC_USD", "BTC_USDT"])
+    async with (
+        GateSimulator(seed=3, time_scale=5.0, start_s=0, list_only_simulated=True) as sim,
+        running(Gate(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
+    ):
+        await until(lambda: Kind.BOOK_DEPTH in collector.latest.get("BTC_USD", {}))
+        await until(lambda: Kind.BOOK_DEPTH in collector.latest.get("BTC_USDT", {}))
+        assert set(collector._open) == {"usdt-1", "btc-1", "usdt-depth", "btc-depth"}
+        assert collector.health.parse_errors == {}
+        inverse = collector.latest["BTC_USD"][Kind.BOOK_DEPTH]
+        linear = collector.latest["BTC_USDT"][Kind.BOOK_DEPTH]
+        oi_usd = {s: sim.oi_base(s) * sim.mark(s) for s in ("BTC_USD", "BTC_USDT")}
+    assert isinstance(inverse, BookDepth)
+    assert isinstance(linear, BookDepth)
+    # Each level holds 0.0004 of the open interest; the 2 % band holds ~2 / 0.0075 levels a
+    # side: the same share of the open interest on both paths, whatever the contract's unit.
+    for event, symbol in ((inverse, "BTC_USD"), (linear, "BTC_USDT")):
+        share = event.bid_usd_2 / oi_usd[symbol]
+        assert 0.0004 * 200 < share < 0.0004 * 300, symbol
+
+
+async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
+    redis_client: aioredis.Redis,
+) -> None:
+    depth = DepthSettings(symbols=["BTC_USDT"])  # a list: no ranking, a book at once
+    async with (
+        GateSimulator(seed=3, time_scale=5.0, start_s=22, list_only_simulated=True) as sim,
+        running(Gate(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
+    ):
+        await a_book_gap_heals(collector, sim, "BTC_USDT")
+        assert set(collector._open) == {"usdt-1", "btc-1", "usdt-depth"}
