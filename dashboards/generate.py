@@ -282,10 +282,11 @@ def stress_row(y: int) -> list[Any]:
 
 def liquidity_row(y: int, of_asset: Callable[[str], str]) -> list[Any]:
     """The asset's liquidity by venue and contract: the top of book (the venues whose
-    tickers carry it: Bybit, Bitget, Deribit), the traded volume (their trades) and the book's
-    depth (the followed books: Bybit's top 20 by open interest). Spreads widen, the top and
-    the depth thin and volume dries up as leverage unwinds, before a cascade moves price
-    further per dollar liquidated (docs/detector.md, "Liquidity")."""
+    tickers carry it: Bybit, Bitget, Deribit, OKX), the traded volume (their trades) and the
+    book's depth (the followed books: the top 20 by open interest of each venue that reads
+    one). Spreads widen, the top and the depth thin and volume dries up as leverage unwinds,
+    before a cascade moves price further per dollar liquidated (docs/detector.md,
+    "Liquidity")."""
     return [
         row("Liquidity: top of book, volume, depth", y),
         timeseries(

@@ -180,7 +180,7 @@ class VenueSettings(_Section):
     """Leverage-stress polling, on by default where the venue has a plan."""
     volume: bool = True
     """Traded volume per second from the venue's trades channel, where its module reads one
-    (Bybit, Bitget: one more channel per symbol; Deribit: the trades it reads for
+    (Bybit, Bitget, OKX: one more channel per symbol; Deribit: the trades it reads for
     liquidations). Off: no trades channel is subscribed for it and no volume is stored."""
     depth: DepthSettings = Field(default_factory=DepthSettings)
     """Order book depth, where the venue's module reads a book (Bybit, Bitget, OKX)."""
