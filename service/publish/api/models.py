@@ -271,8 +271,8 @@ class LiquidityItem(_Instrument):
     depth: LiquidityDepth | None = Field(
         default=None,
         description="The USD resting near mid, from the venue's order book, for the "
-        "instruments whose book is followed (Bybit, Bitget, OKX: the top 20 by open interest "
-        "each); null for the others.",
+        "instruments whose book is followed (Bybit, Bitget, OKX, Deribit: the top 20 by open "
+        "interest each); null for the others.",
     )
 
 
