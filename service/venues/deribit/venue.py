@@ -247,7 +247,7 @@ class DeribitParser(Parser):
             self.stats.error(self.venue, BOOK_UNREADABLE, frame)
             return []
         symbol = d.instrument_name
-        if (inst := self._instrument(symbol, d.type)) is None:
+        if (inst := self._instrument(symbol, symbol)) is None:
             return []
         book = self.books.get(symbol)
         if d.type == "snapshot":

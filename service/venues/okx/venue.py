@@ -312,7 +312,8 @@ class OkxParser(Parser):
         """Each print (``sz`` contracts at ``px``, ``side`` the taker's) into its
         instrument's second of traded volume, once per ``tradeId``; the seconds it closes."""
         volumes = self.volumes
-        assert volumes is not None  # (checked by _parse)
+        if volumes is None:  # volume off (:meth:`_parse` filters these frames first)
+            return []
         out: list[Event] = []
         for r in rows:
             if (inst := self._instrument(r.instId, r)) is None:
