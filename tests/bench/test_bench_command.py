@@ -271,7 +271,8 @@ def test_market_stores_every_liquidation_the_venues_sent_and_loads_each_endpoint
     assert sum(kinds["liquidation"] for kinds in stored.values()) == liq["stored"]
     assert all(kinds["mark"] > 0 for kinds in stored.values())
     books = {venue for venue, kinds in stored.items() if kinds["book_top"]}
-    assert books == {"bybit", "bitget", "deribit"}  # the venues whose tickers carry the book
+    # the venues whose tickers carry the book (OKX: its tickers channel, read for it)
+    assert books == {"bybit", "bitget", "deribit", "okx"}
     assert list(out["endpoints"]["normal"]) == list(ENDPOINTS)  # a sweep, /healthz first
     everything = out["endpoints"]["all"]
     for path, figures in everything.items():

@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
+from service.config import DepthSettings, VenueSettings
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
 from service.venues.base import Connection, Instrument
 from service.venues.deribit.simulator import wire
@@ -25,8 +26,14 @@ VENUE = "deribit"
 SYMBOLS = list(wire.DERIBIT_SYMBOLS)
 
 
+def _settings(sim: DeribitSimulator) -> VenueSettings:
+    """Depth off: its ``depth-*`` connections are ``test_deribit_depth_live.py``'s (the
+    heartbeat tests count one connection)."""
+    return settings_for(sim, SYMBOLS, depth=DepthSettings(top_n=0))
+
+
 def deribit(sim: DeribitSimulator) -> Deribit:
-    return Deribit(settings_for(sim, SYMBOLS))
+    return Deribit(_settings(sim))
 
 
 @pytest.fixture
@@ -125,7 +132,7 @@ async def test_the_periodic_public_test_answers_every_test_request(
     fast_heartbeat_sim: DeribitSimulator, redis_client: aioredis.Redis
 ) -> None:
     sim = fast_heartbeat_sim
-    async with running(_FastPingDeribit(settings_for(sim, SYMBOLS)), redis_client) as collector:
+    async with running(_FastPingDeribit(_settings(sim)), redis_client) as collector:
         await until(lambda: collector.ready.is_set())
         await asyncio.sleep(3.5)  # three test_requests
         assert sim.heartbeat_closes == 0
@@ -141,7 +148,7 @@ async def test_without_the_public_test_the_venue_closes_and_the_collector_reconn
     fast_heartbeat_sim: DeribitSimulator, redis_client: aioredis.Redis
 ) -> None:
     sim = fast_heartbeat_sim
-    async with running(_SilentDeribit(settings_for(sim, SYMBOLS)), redis_client) as collector:
+    async with running(_SilentDeribit(_settings(sim)), redis_client) as collector:
         await until(lambda: collector.health.reconnects_total >= 1, within=5)
         assert sim.heartbeat_closes >= 1
         assert "test_request not answered" in (collector.health.last_error or "")
@@ -151,7 +158,7 @@ async def test_heartbeats_and_test_answers_alone_do_not_keep_a_stalled_feed_aliv
     fast_heartbeat_sim: DeribitSimulator, redis_client: aioredis.Redis
 ) -> None:
     sim = fast_heartbeat_sim
-    venue = _FastPingDeribit(settings_for(sim, SYMBOLS))
+    venue = _FastPingDeribit(_settings(sim))
     async with running(venue, redis_client, watchdog_s=1.5) as collector:
         await until(lambda: collector.health.messages_total > 20)
         sim.stall(5.0)  # data stops; heartbeats and answers to public/test go on

@@ -1,10 +1,12 @@
 """The collector against the OKX simulator over real websockets and HTTP, writing to the real
-Redis: units of what lands. What every venue must do (reconnects, whose re-subscribe burst
-recovers what was missed meanwhile, rotation, the watchdog) is in ``test_conformance_live.py``."""
+Redis: units of what lands, the top of book (``tickers``) and traded volume (``trades``). What
+every venue must do (reconnects, whose re-subscribe burst recovers what was missed meanwhile,
+rotation, the watchdog) is in ``test_conformance_live.py``."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 
-from service.events import FundingRate, Kind, Liquidation, OpenInterest, Side
+from service.config import DepthSettings
+from service.events import BookTop, FundingRate, Kind, Liquidation, OpenInterest, Side, Volume
 from service.simulate.market import LiquidationPrint
 from service.venues.okx.simulator.server import OKX_SYMBOLS, OkxSimulator
 from service.venues.okx.venue import Okx
@@ -27,6 +30,10 @@ Identity = tuple[str, int, Side, float, float]
 
 def okx(sim: OkxSimulator) -> Okx:
     return Okx(settings_for(sim, SYMBOLS))
+
+
+def _no_depth(sim: OkxSimulator) -> Okx:
+    return Okx(settings_for(sim, SYMBOLS, depth=DepthSettings(top_n=0)))
 
 
 @pytest.fixture
@@ -108,3 +115,59 @@ async def test_marks_funding_oi_and_liquidations_land_in_their_units(
             assert liq.notional_usd == pytest.approx(p.notional_usd, rel=0.02)
         else:  # the print's USD value in whole contracts
             assert abs(liq.notional_usd - p.notional_usd) <= ct_val
+
+
+async def test_the_top_of_book_widens_and_thins_and_volume_lands_once_a_second(
+    redis_client: aioredis.Redis,
+) -> None:
+    """The simulator's market (calm until 20 s, BTC and ETH in a long cascade from 20 s to
+    60 s) on ``tickers`` and ``trades``, through the websocket, the parser and the store
+    (depth off: its connections are ``test_okx_depth_live.py``'s)."""
+    async with (
+        OkxSimulator(seed=3, time_scale=5.0, start_s=14, list_only_simulated=True) as sim,
+        running(_no_depth(sim), redis_client) as collector,
+    ):
+        await until(lambda: collector.ready.is_set())
+        await until(lambda: sim.market.elapsed_s >= 55, within=30)
+        await asyncio.sleep(1.2)  # the last second's report reaches Redis
+        assert collector.health.parse_errors == {}
+        assert set(collector._open) == {"public"}
+    terms = contract_terms(sim)
+
+    def spread_and_top(book: object) -> tuple[float, float]:
+        assert isinstance(book, BookTop)
+        return book.spread_bp, book.bid_usd + book.ask_usd
+
+    for symbol in SYMBOLS:
+        books = await stored(redis_client, VENUE, symbol, Kind.BOOK_TOP)
+        assert len(books) >= 5, symbol
+        times = [b.ts_ms for b in books]  # tickers every 100 ms, reported once a second
+        assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
+        (calm_spread, calm_top), (last_spread, last_top) = map(
+            spread_and_top, (books[0], books[-1])
+        )
+        assert calm_spread < 3.0, symbol  # about 1 bp
+        assert last_spread > 3 * calm_spread, symbol
+        assert last_top < 0.6 * calm_top, symbol
+        linear, ct_val = terms[symbol]
+        top = books[-1]
+        assert isinstance(top, BookTop)
+        contracts = top.bid_base / ct_val if linear else top.bid_usd / ct_val
+        assert contracts == pytest.approx(round(contracts))  # whole contracts of ctVal
+
+        seconds = await stored(redis_client, VENUE, symbol, Kind.VOLUME)
+        assert all(isinstance(v, Volume) for v in seconds)
+        assert len(seconds) >= 5, symbol  # about 8 s of wall time, a batch a second
+        times = [v.ts_ms for v in seconds]
+        assert all(t % 1000 == 0 for t in times)
+        assert all(b > a for a, b in itertools.pairwise(times))  # at most one a second
+        for v in seconds:
+            assert isinstance(v, Volume)
+            assert v.trades >= 1
+            if not linear:  # whole contracts of ctVal USD
+                usd = v.taker_buy_usd + v.taker_sell_usd
+                assert usd / ct_val == pytest.approx(round(usd / ct_val))
+    btc = [v for v in await stored(redis_client, VENUE, "BTC-USDT-SWAP", Kind.VOLUME)
+           if isinstance(v, Volume)]  # fmt: skip
+    # the liquidated longs' closes sell into the book
+    assert sum(v.taker_sell_usd for v in btc) > 1.5 * sum(v.taker_buy_usd for v in btc)

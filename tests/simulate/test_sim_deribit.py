@@ -189,7 +189,7 @@ async def test_requests_are_answered_with_their_id_and_json_rpc_errors(
         assert raw["error"]["code"] == 13778
         mixed = [
             "ticker.NOPE-PERPETUAL.100ms",
-            "book.BTC-PERPETUAL.100ms",
+            "perpetual.BTC-PERPETUAL.100ms",  # a venue's channel the simulator does not serve
             "trades.ETH-PERPETUAL.agg2",
         ]
         assert (await _call(ws, 12, "public/subscribe", channels=mixed))["result"] == mixed[2:]

@@ -23,7 +23,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from service.config import VenueSettings
-from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
+from service.events import (
+    BookTop,
+    FundingRate,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+    Volume,
+)
 from service.simulate.clock import MarketClock
 from service.simulate.market import DEFAULT_SPECS, LiquidationPrint, Market
 from service.simulate.scenario import get_scenario
@@ -80,13 +88,23 @@ async def test_the_service_subscription_is_acked_per_arg_and_every_push_parses(
     markets = _markets(sim)
     venue = Okx(VenueSettings(ws_url=sim.ws_base_url, symbols=list(OKX_SYMBOLS)))
     (conn,) = venue.connections(markets)
-    frames = await session(conn, 1.2)
+    frames = await session(conn, 2.2)
     acks = [json.loads(f) for f in frames if '"event"' in f]
-    assert len(acks) == 1 + 3 * len(OKX_SYMBOLS)
+    per_swap = ("mark-price", "open-interest", "funding-rate", "tickers", "trades")
+    assert len(acks) == 1 + len(per_swap) * len(OKX_SYMBOLS)
     assert all(a["event"] == "subscribe" and a["id"] == "1" and a["connId"] for a in acks)
-    parser = OkxParser("okx", markets, set(OKX_SYMBOLS))
+    parser = venue.new_parser(markets, set(OKX_SYMBOLS))  # with traded volume
     events = [e for f in frames for e in parser.parse(f, 0)]
+    events += parser.flush_volumes(0)
     assert not parser.stats.errors
+    tops = {e.symbol: e for e in events if isinstance(e, BookTop)}
+    assert set(tops) == set(OKX_SYMBOLS)  # on subscription, then on change
+    for sym, top in tops.items():
+        assert top.bid_price < top.ask_price
+        assert top.ask_price == pytest.approx(sim.mark(sym), rel=0.01)
+        assert min(top.bid_usd, top.ask_usd) > 0
+    volumes = {e.symbol for e in events if isinstance(e, Volume)}
+    assert volumes == set(OKX_SYMBOLS)  # the calm tape, every second
     marks = [e for e in events if isinstance(e, MarkPrice)]
     assert {m.symbol for m in marks} == set(OKX_SYMBOLS)
     for sym in OKX_SYMBOLS:

@@ -370,8 +370,12 @@ def test_acks_heartbeats_and_test_answers_give_nothing_and_no_error(
             "venue_error",
         ),
         (
-            '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms","data":{}}}',
+            '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"perpetual.BTC-PERPETUAL.100ms","data":{}}}',
             "unknown_channel",
+        ),
+        (
+            '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms","data":{}}}',
+            "invalid_orderbook",
         ),
         (
             '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"ticker.BTC-PERPETUAL.100ms","data":{"instrument_name":"BTC-PERPETUAL"}}}',

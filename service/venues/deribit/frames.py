@@ -19,6 +19,7 @@ from typing import Any, Final
 import msgspec
 
 from ...events import Side
+from .._numbers import Finite
 from ..base import Instrument
 
 VENUE: Final = "deribit"
@@ -32,6 +33,8 @@ HEARTBEAT_INTERVAL_S: Final = 30
 FUNDING_BASIS_H: Final = 8.0
 """Deribit quotes ``current_funding`` and ``funding_8h`` as rates per 8 hours; funding
 accrues continuously (every ms), not at settlements."""
+BOOK: Final = "book"
+"""``book.{instrument}.100ms``: the whole book, then the levels that changed."""
 PING_ID: Final = "heartbeat"
 """The prefix of our ``public/test`` keep-alive ids (``heartbeat-1``, ``heartbeat-2``...),
 echoed in the answers: the answers and the venue's ``heartbeat`` frames then share one
@@ -100,10 +103,29 @@ class Trade(msgspec.Struct):
     liquidation: str | None = None
 
 
+class BookData(msgspec.Struct):
+    """``{"jsonrpc":"2.0","method":"subscription","params":{"channel":
+    "book.BTC-PERPETUAL.100ms","data":{"type":"snapshot","timestamp":1554373962454,
+    "instrument_name":"BTC-PERPETUAL","change_id":297217,"bids":[["new",5042.34,30],
+    ["new",5041.94,20]],"asks":[["new",5042.64,40],["new",5043.3,40]]}}}`` (the docs'
+    snapshot); a ``change`` adds ``prev_change_id`` and carries ``[action, price, amount]``
+    with ``action`` ``new``, ``change`` or ``delete``. ``amount`` as the ticker's: USD on
+    inverse, coin on linear perpetuals."""
+
+    type: str
+    timestamp: int
+    instrument_name: str
+    change_id: int
+    bids: list[tuple[str, Finite, Finite]]
+    asks: list[tuple[str, Finite, Finite]]
+    prev_change_id: int | None = None
+
+
 envelope = msgspec.json.Decoder(Envelope)
 params = msgspec.json.Decoder(Params)
 ticker = msgspec.json.Decoder(Ticker)
 trades = msgspec.json.Decoder(list[Trade])
+book = msgspec.json.Decoder(BookData)
 
 
 def liquidated_sides(flag: str, direction: str) -> tuple[Side, ...] | None:
@@ -184,6 +206,11 @@ def channels(symbols: Iterable[str]) -> list[str]:
     return [f"{kind}.{s}.{INTERVAL}" for s in sorted(symbols) for kind in ("ticker", "trades")]
 
 
+def book_channels(symbols: Iterable[str]) -> list[str]:
+    """Per perpetual, its order book (a snapshot, then the levels that changed)."""
+    return [f"{BOOK}.{s}.{INTERVAL}" for s in sorted(symbols)]
+
+
 def request(req_id: int | str, method: str, params_: Mapping[str, Any]) -> str:
     return json.dumps(
         {"jsonrpc": "2.0", "id": req_id, "method": method, "params": params_},
@@ -213,3 +240,17 @@ def session_requests(symbols: Iterable[str]) -> tuple[str, ...]:
         if (batch := chans[i : i + CHANNELS_PER_REQUEST])
     ]
     return (SET_HEARTBEAT, *subscribes)
+
+
+def depth_requests(symbols: Iterable[str]) -> tuple[str, ...]:
+    """What a depth connection sends once open: ``public/set_heartbeat``, then
+    ``public/subscribe`` requests of the book channels of ``symbols`` (ids 2, 3...)."""
+    chans = book_channels(symbols)
+    return (
+        SET_HEARTBEAT,
+        *(
+            request(2 + i // CHANNELS_PER_REQUEST, "public/subscribe",
+                    {"channels": chans[i : i + CHANNELS_PER_REQUEST]})
+            for i in range(0, len(chans), CHANNELS_PER_REQUEST)
+        ),
+    )  # fmt: skip

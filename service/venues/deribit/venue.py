@@ -44,6 +44,29 @@ Wire protocol (https://docs.deribit.com, JSON-RPC 2.0 over ``wss://www.deribit.c
   taker's side (``buy``: a buyer lifted the ask), ``amount`` valued as a liquidation's (USD
   on inverse contracts, whose base is ``amount / price``; coin on linear ones).
 
+* ``book.{instrument}.100ms`` (https://docs.deribit.com/subscriptions/orderbook/
+  bookinstrument_nameinterval, checked 2026-12-06), for the instruments whose depth is
+  followed (:attr:`~..base.Venue.depth_symbols`: the top 20 by open interest by default), on
+  connections of their own (``depth-1``...: their own heartbeat and ``public/test``), so a
+  change of that set reconnects nothing else. "The first notification will contain the whole
+  book", ``type`` ``snapshot``, levels ``["new", price, amount]``; then ``type`` ``change``
+  with ``[action, price, amount]``, ``action`` ``new``, ``change`` or ``delete``. "If
+  ``prev_change_id`` is equal to the ``change_id`` of the previous message, this means that
+  no messages have been missed": one that is not is a gap, and the book is dropped, counted
+  (``orderbook_gap``) and resubscribed on its connection (:meth:`Deribit.resubscribe`:
+  ``public/unsubscribe`` then ``public/subscribe``, which sends a new snapshot; request ids
+  ``resync-1-off``, ``resync-1-on``, ``resync-2-off``..., unique within the connection as the
+  JSON-RPC overview asks), books per session (:attr:`~..base.Connection.own_parser`), as
+  Bybit's and OKX's.
+  ``amount``: the page says "USD units" for perpetuals and futures, written before the
+  linear ``*_USDC-PERPETUAL`` contracts; the grouped book's page (``book.{instrument}.{group}.
+  {depth}.{interval}``) says "For options and linear futures it is in the underlying base
+  currency coin", which is the ticker's and the trades' unit: USD on inverse, coin on linear
+  perpetuals, the instrument's native unit. The channel sends the whole book (no depth
+  parameter; :data:`BOOK_LEVELS` a side are kept at most). The event's time is the
+  notification's ``timestamp``; a :class:`~...events.BookDepth` at most once a second per
+  instrument (:mod:`.._book`).
+
 Instruments: ``GET /api/v2/public/get_instruments?currency=any&kind=future&expired=false``
 (one request) through ccxt's implicit endpoint (rate limit, error mapping, configurable
 base URL), not ccxt's ``load_markets``, which also loads every option and skips rows
@@ -52,19 +75,39 @@ without ``counter_currency`` (rows of 2021).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Final
 
 import msgspec
 import structlog
 from ccxt.base.errors import BadResponse
 
+from ...config import VenueSettings
 from ...events import Event
 from .. import _stamp
-from ..base import Connection, Instrument, Parser
+from .._book import (
+    BOOK_CROSSED,
+    BOOK_GAP,
+    BOOK_UNREADABLE,
+    BOOK_UNSYNCED,
+    INVALID_LEVEL,
+    Book,
+    Levels,
+)
+from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from . import frames
-from .frames import FUNDING_BASIS_H, VENUE, liquidated_sides, pings, session_requests
+from .frames import (
+    FUNDING_BASIS_H,
+    VENUE,
+    book_channels,
+    depth_requests,
+    liquidated_sides,
+    pings,
+    request,
+    session_requests,
+)
 
 __all__ = [
     "PING_INTERVAL_S",
@@ -88,10 +131,32 @@ STATE_EVERY_MS: Final = 1000
 """Mark, funding and open-interest events: at most one per instrument and kind per second."""
 _TAKER_BUYS: Final = {"buy": True, "sell": False}
 """A trade's ``direction`` is the taker's."""
+BOOK_LEVELS: Final = 10_000
+"""``book.{instrument}.100ms`` sends the whole book: the levels a side a book keeps at most
+(the deepest trimmed when it reports; Deribit's ``public/get_order_book`` goes to 10,000)."""
+RESYNC_EVERY_MS: Final = 5000
+"""A book without a snapshot is asked for one at most this often (as Bybit's and OKX's)."""
+DEPTH_SYMBOLS_PER_CONNECTION: Final = 20
+"""Book channels a depth connection carries (Deribit lists about 20 perpetuals: one)."""
+_KEEPS: Final = {"new": True, "change": True, "delete": False}
+"""A level action: ``new``/``change`` set the level's amount, ``delete`` removes it."""
+
+
+def book_levels(rows: list[tuple[str, float, float]]) -> Levels:
+    """``[action, price, amount]`` rows as ``(price, amount)`` levels, ``delete`` as amount 0
+    (:meth:`~.._book.Book.apply` removes it); raises :class:`ParseError`
+    (:data:`~.._book.INVALID_LEVEL`) at an action it does not know."""
+    for action, price, amount in rows:
+        keep = _KEEPS.get(action)
+        if keep is None:
+            raise ParseError(INVALID_LEVEL)
+        yield price, amount if keep else 0.0
 
 
 class DeribitParser(Parser):
-    """Parses ``ticker.*`` and ``trades.*`` notifications, heartbeats and responses, e.g.
+    """Parses ``ticker.*``, ``trades.*`` and ``book.*`` (a local book per instrument: a depth
+    session's parser keeps its own, :meth:`Deribit.session_parser`) notifications,
+    heartbeats and responses, e.g.
     ``{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-PERPETUAL.raw",
     "data":[{"trade_seq":40782080,"trade_id":"66460626","timestamp":1584058067675,
     "tick_direction":3,"price":4458.5,"liquidation":"M","instrument_name":"BTC-PERPETUAL",
@@ -104,6 +169,13 @@ class DeribitParser(Parser):
         super().__init__(venue, markets, wanted)
         self.state_every_ms = STATE_EVERY_MS
         self._reported_ms: dict[str, int] = {}
+        self.books: dict[str, Book] = {}
+        """The order books followed (``book.*``), by instrument."""
+        self.resync_asked_ms: dict[str, int] = {}
+        """When a fresh snapshot of each book was last asked for (receive time)."""
+        self.depth_reported_ms: dict[str, int] = {}
+        """When each book's depth was last reported: a book that replaces a dropped one (a
+        resubscription, a reconnect) reports no sooner than a second after it."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if (env := self._decoded(frames.envelope, frame)) is None:
@@ -125,6 +197,8 @@ class DeribitParser(Parser):
             self.stats.error(self.venue, "invalid_frame", frame)
             return []
         name = p.channel.split(".", 1)[0]
+        if name == frames.BOOK:
+            return self._book(p.data, recv_ms, frame)
         if name not in ("ticker", "trades"):
             self.stats.error(self.venue, "unknown_channel", p.channel)
             return []
@@ -160,6 +234,62 @@ class DeribitParser(Parser):
         if bid and ask and bid_qty is not None and ask_qty is not None:  # both sides quoted
             out.append(_stamp.book_top(self.venue, inst, ts, recv_ms, bid, bid_qty, ask, ask_qty))
         return out
+
+    def _book(self, raw: msgspec.Raw, recv_ms: int, frame: str | bytes) -> list[Event]:
+        """Apply a ``snapshot`` or a ``change`` to the instrument's book, check its
+        ``change_id`` chain; its depth when one is due."""
+        try:
+            d = frames.book.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            self.stats.error(self.venue, BOOK_UNREADABLE, frame)
+            return []
+        if d.type not in ("snapshot", "change"):
+            self.stats.error(self.venue, BOOK_UNREADABLE, frame)
+            return []
+        symbol = d.instrument_name
+        if (inst := self._instrument(symbol, symbol)) is None:
+            return []
+        book = self.books.get(symbol)
+        if d.type == "snapshot":
+            book = self.books[symbol] = Book(d.change_id)
+            book.reported_ms = self.depth_reported_ms.get(symbol, book.reported_ms)
+        elif book is None:
+            self.stats.error(self.venue, BOOK_UNSYNCED, symbol)
+            self._ask_snapshot(symbol, recv_ms)
+            return []
+        elif d.prev_change_id != book.update_id:
+            detail = f"{symbol} change_id {book.update_id} -> prev_change_id {d.prev_change_id}"
+            return self._drop_book(symbol, BOOK_GAP, detail, recv_ms)
+        book.update_id = d.change_id
+        try:
+            book.apply(book_levels(d.bids), book_levels(d.asks))
+        except ParseError as exc:
+            return self._drop_book(symbol, exc.reason, frame, recv_ms)
+        if not book.due(d.timestamp):
+            return []
+        depth = book.depth(self.venue, inst, d.timestamp, recv_ms, BOOK_LEVELS)
+        if depth is None:
+            if book.bids and book.asks:  # both sides, yet no depth: crossed
+                return self._drop_book(symbol, BOOK_CROSSED, symbol, recv_ms)
+            return []  # a side emptied: no mid until it is quoted again
+        self.depth_reported_ms[symbol] = d.timestamp
+        return [depth]
+
+    def _drop_book(self, symbol: str, reason: str, detail: object, recv_ms: int) -> list[Event]:
+        """Forget ``symbol``'s book, count ``reason``, ask for a fresh snapshot."""
+        del self.books[symbol]
+        self.stats.error(self.venue, reason, detail)
+        self.resync_asked_ms.pop(symbol, None)
+        self._ask_snapshot(symbol, recv_ms)
+        return []
+
+    def _ask_snapshot(self, symbol: str, recv_ms: int) -> None:
+        """Ask (:attr:`resync`) for a fresh snapshot of ``symbol``'s book, unless that was
+        done within :data:`RESYNC_EVERY_MS`."""
+        asked = self.resync_asked_ms.get(symbol)
+        if asked is None or recv_ms - asked >= RESYNC_EVERY_MS:
+            self.resync_asked_ms[symbol] = recv_ms
+            self.resync.add(symbol)
 
     def _trades(self, rows: list[frames.Trade], recv_ms: int) -> list[Event]:
         out: list[Event] = []
@@ -202,18 +332,70 @@ class Deribit(CcxtBackedVenue):
     ccxt_id: ClassVar[str] = "deribit"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://www.deribit.com",)
     reads_trades: ClassVar[bool] = True
+    default_depth_levels: ClassVar[int] = BOOK_LEVELS
+
+    def __init__(self, settings: VenueSettings) -> None:
+        super().__init__(settings)
+        levels = settings.depth.levels
+        if levels is not None and levels != BOOK_LEVELS:
+            raise ValueError(
+                f"venues.{self.id}.depth.levels: {levels}; Deribit's book channel "
+                f"(book.{{instrument}}.100ms) sends the whole book ({BOOK_LEVELS} levels a "
+                "side kept)"
+            )
+        self._resync_ids: Iterator[int] = itertools.count(1)
+        """The resynchronisations' numbers: request ids unique within every connection."""
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        public = Connection(
+            "public",
+            self.ws_url,
+            session_requests(self.subscribed(markets)),
+            ping=pings(),  # a sequence of its own for each connection
+            ping_interval_s=PING_INTERVAL_S,
+            pong=PONG_MARKER,
+        )
+        return [public, *self._depth_connections(markets)]
+
+    def _depth_connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        """``depth-1``...: the ``book`` channels of :attr:`depth_symbols`,
+        :data:`DEPTH_SYMBOLS_PER_CONNECTION` a connection, each with its heartbeat. Each
+        session keeps books of its own (a rotation's overlap would mix two sessions'
+        change ids)."""
+        if not self.depth_levels:
+            return []
+        mine = sorted(s for s in self.depth_symbols if s in markets)
+        step = DEPTH_SYMBOLS_PER_CONNECTION
         return [
             Connection(
-                "public",
+                f"depth-{n + 1}",
                 self.ws_url,
-                session_requests(self.subscribed(markets)),
-                ping=pings(),  # a sequence of its own for each connection
+                depth_requests(mine[start : start + step]),
+                ping=pings(),
                 ping_interval_s=PING_INTERVAL_S,
                 pong=PONG_MARKER,
+                own_parser=True,
             )
+            for n, start in enumerate(range(0, len(mine), step))
         ]
+
+    def session_parser(self, shared: Parser) -> Parser:
+        """A depth session's parser: books of its own, the time of each book's last report
+        shared (at most one a second whatever the sessions)."""
+        parser = super().session_parser(shared)
+        if isinstance(parser, DeribitParser) and isinstance(shared, DeribitParser):
+            parser.depth_reported_ms = shared.depth_reported_ms
+        return parser
+
+    def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:
+        """``public/unsubscribe`` then ``public/subscribe`` of the books of ``symbols``:
+        Deribit answers the subscribe with a new snapshot."""
+        channels = {"channels": book_channels(symbols)}
+        n = next(self._resync_ids)
+        return (
+            request(f"resync-{n}-off", "public/unsubscribe", channels),
+            request(f"resync-{n}-on", "public/subscribe", channels),
+        )
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         client = self._ccxt_within(timeout_s)

@@ -93,9 +93,41 @@ class BookRow(msgspec.Struct):
     checksum: int = 0
 
 
+class TickerRow(msgspec.Struct):
+    """``{"arg":{"channel":"tickers","instId":"BTC-USDC-SWAP"},"data":[{"instType":"SWAP",
+    "instId":"BTC-USDC-SWAP","last":"28620.3","lastSz":"241","askPx":"28618.8","askSz":"1200",
+    "bidPx":"28618.7","bidSz":"600","open24h":"29303.8",...,"ts":"1681992000108"}]}`` (a real
+    capture, the fields we read): every push carries the whole ticker, sizes in
+    **contracts** (SWAP); a side without orders is ``""``."""
+
+    instId: str
+    ts: int
+    bidPx: str = ""
+    bidSz: str = ""
+    askPx: str = ""
+    askSz: str = ""
+
+
+class TradeRow(msgspec.Struct):
+    """``{"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"instId":
+    "BTC-USDT-SWAP","tradeId":"148266905","px":"48938.5","sz":"5","side":"buy",
+    "ts":"1640131236050"}]}`` (a real capture; today's pushes add ``count``, ``source`` and
+    ``seqId``): one print per taker order, price and source, ``sz`` in **contracts** (SWAP),
+    ``side`` the taker's, ``tradeId`` the last trade id of the print."""
+
+    instId: str
+    tradeId: str
+    px: Finite
+    sz: Finite
+    side: str
+    ts: int
+
+
 envelope = msgspec.json.Decoder(Envelope)
 books = msgspec.json.Decoder(list[BookRow], strict=False)
 marks = msgspec.json.Decoder(list[Mark], strict=False)
 open_interest = msgspec.json.Decoder(list[OpenInterestRow], strict=False)
 funding = msgspec.json.Decoder(list[FundingRow], strict=False)
 liquidations = msgspec.json.Decoder(list[LiquidationEntry], strict=False)
+tickers = msgspec.json.Decoder(list[TickerRow], strict=False)
+trades = msgspec.json.Decoder(list[TradeRow], strict=False)

@@ -24,6 +24,9 @@ DEFAULT_FUNDING_INTERVAL_H: Final = 8.0
 """OKX's interval for every swap before variable intervals (and for frames without
 ``nextFundingTime``, until a newer frame of the same instrument tells otherwise)."""
 USD_LIKE: Final = frozenset({"USD", "USDT", "USDC"})
+PER_INSTRUMENT: Final = ("mark-price", "open-interest", "funding-rate", "tickers", "trades")
+"""The channels subscribed per instrument on the public connection (``trades`` last: only
+when traded volume is collected)."""
 
 
 def instrument(
@@ -63,16 +66,15 @@ def instrument(
     )
 
 
-def subscribe_requests(symbols: list[str]) -> tuple[str, ...]:
+def subscribe_requests(symbols: list[str], *, trades: bool = False) -> tuple[str, ...]:
     """``subscribe`` requests for the SWAP liquidation sample and, per instrument, its mark
-    price (first, to value open interest without ``oiUsd``), open interest and funding rate;
-    as few requests as fit in :data:`MAX_REQUEST_BYTES` each."""
+    price (first, to value open interest without ``oiUsd``), open interest, funding rate,
+    ticker (the top of book) and, with ``trades``, its trades (traded volume); as few
+    requests as fit in :data:`MAX_REQUEST_BYTES` each."""
     args: list[dict[str, str]] = [{"channel": "liquidation-orders", "instType": INST_TYPE}]
+    channels = PER_INSTRUMENT if trades else PER_INSTRUMENT[:-1]
     for sym in symbols:
-        args += [
-            {"channel": channel, "instId": sym}
-            for channel in ("mark-price", "open-interest", "funding-rate")
-        ]
+        args += [{"channel": channel, "instId": sym} for channel in channels]
     return pack_requests("subscribe", args)
 
 

@@ -1,6 +1,6 @@
 """The shape of OKX v5 public frames, for the drift checks (:mod:`.shape`): ``mark-price``,
-``open-interest``, ``funding-rate`` and ``liquidation-orders``, and the answers to
-``subscribe`` (one per arg) and its errors.
+``open-interest``, ``funding-rate``, ``liquidation-orders``, ``tickers`` and ``trades``, and
+the answers to ``subscribe`` (one per arg) and its errors.
 
 Sources (checked 2026-12-03): https://www.okx.com/docs-v5/en/ (a copy retrieved 2026-08-03):
 "Mark price channel ... Data will be pushed every 200 ms when the mark price changes, and
@@ -8,6 +8,11 @@ will be pushed every 10 seconds when the mark price does not change"; "Open inte
 channel ... Data will be pushed every 3 seconds when there are any changes"; "Funding rate
 channel ... Data will be pushed in 30s to 90s"; "Liquidation orders channel ... sample
 ... not necessarily in chronological order"; error ``{"event":"error","code":"60018",...}``.
+``tickers`` and ``trades`` (checked 2026-12-06, stored copies of 2026-07-09 and 2026-07-22):
+https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-tickers-channel ("The
+fastest rate is 1 update/100ms. There will be no update if the event is not triggered"),
+https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-trades-channel ("Data will
+be pushed whenever there is a trade"; ``count``, ``source``, ``seqId``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ MARK_PRICE: Final = "mark-price"
 OPEN_INTEREST: Final = "open-interest"
 FUNDING_RATE: Final = "funding-rate"
 LIQUIDATION_ORDERS: Final = "liquidation-orders"
-NAMES: Final = (MARK_PRICE, OPEN_INTEREST, FUNDING_RATE, LIQUIDATION_ORDERS)
+TICKERS: Final = "tickers"
+TRADES: Final = "trades"
+NAMES: Final = (MARK_PRICE, OPEN_INTEREST, FUNDING_RATE, LIQUIDATION_ORDERS, TICKERS, TRADES)
 
 CHANNELS: Final = (
     Channel(
@@ -65,6 +72,24 @@ CHANNELS: Final = (
         ignored=names("instFamily instType uly details.bkLoss details.ccy"),
         nested=names("details"),
         rate="a sample of liquidations, when they happen",
+    ),
+    Channel(
+        TICKERS,
+        frozenset({Kind.BOOK_TOP}),
+        read=fields_of(frames.TickerRow),
+        required=fields_of(frames.TickerRow),
+        ignored=names(
+            "instType last lastSz open24h high24h low24h volCcy24h vol24h sodUtc0 sodUtc8"
+        ),
+        rate="at most every 100 ms, on a trade or a change of the best bid or ask",
+    ),
+    Channel(
+        TRADES,
+        frozenset({Kind.VOLUME}),
+        read=fields_of(frames.TradeRow),
+        required=fields_of(frames.TradeRow),
+        ignored=names("count source seqId"),
+        rate="every taker order's fills at one price, real time (summed into volume)",
     ),
 )
 

@@ -30,6 +30,22 @@ Wire protocol (https://www.okx.com/docs-v5/en/, sections "WebSocket", "Public da
   (``long``/``short`` in hedge mode, ``net`` in net mode, where a ``sell`` closes a long).
   On subscribe the venue sends a burst of recent liquidations, so re-subscribing after a
   reconnect re-sends liquidations already seen: each gets a stable ``event_id``.
+* ``tickers`` (per instId; https://www.okx.com/docs-v5/en/#order-book-trading-market-data-
+  ws-tickers-channel, checked 2026-12-06 through a stored copy of 2026-07-09): "The fastest
+  rate is 1 update/100ms ... The events which can trigger update: trade, the change on best
+  ask/bid"; each push the whole ticker, of which we read the top of book: ``bidPx``,
+  ``bidSz``, ``askPx``, ``askSz`` (sizes in **contracts** for swaps, valued as open
+  interest; a side without orders: ``""``). Reported at most once a second per instrument
+  (:data:`STATE_EVERY_MS`). Not ``bbo-tbt``: it pushes the same top every 10 ms, ten
+  times the ticker's frames for a figure reported once a second.
+* ``trades`` (per instId, when the venue's ``volume`` setting is on;
+  https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-trades-channel, checked
+  2026-12-06 through a stored copy of 2026-07-22): one print "per taker order, filled price,
+  source", ``count`` the fills it aggregates, ``tradeId`` the last of them; ``side`` the
+  **taker's** side; ``sz`` in **contracts** for swaps (linear: ``sz x ctVal`` coin at
+  ``px``; inverse: ``sz x ctVal`` USD). Summed into traded volume per second
+  (:mod:`.._volume`), each print once per ``tradeId``. Liquidation fills print here too
+  and count (``liquidation-orders`` still gives the liquidation events).
 * ``books`` (https://www.okx.com/docs-v5/en/#order-book-trading-market-data-ws-order-book-
   channel, checked 2026-12-06 through stored copies): 400 levels a side, a ``snapshot``
   (``prevSeqId`` -1) on subscribe, then every 100 ms an ``update`` of the levels that changed
@@ -72,7 +88,7 @@ from ...config import VenueSettings
 from ...events import Event, Side
 from .. import _stamp
 from .._book import BOOK_CROSSED, BOOK_GAP, BOOK_UNREADABLE, BOOK_UNSYNCED
-from .._numbers import integer, number
+from .._numbers import integer, number, optional_number
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from ..history import Budget, History
@@ -113,6 +129,12 @@ MAX_FUNDING_INTERVAL_MS: Final = 24 * 3_600_000
 PROTOCOL_EVENTS: Final = frozenset({"subscribe", "unsubscribe", "channel-conn-count"})
 ERROR_EVENTS: Final = frozenset({"error", "channel-conn-count-error"})
 BOOKS: Final = "books"
+TICKERS: Final = "tickers"
+TRADES: Final = "trades"
+STATE_EVERY_MS: Final = 1000
+"""Top-of-book events: at most one per instrument a second (as Bybit's and Deribit's)."""
+_TAKER_BUYS: Final = {"buy": True, "sell": False}
+"""A ``trades`` print's ``side`` is the taker's."""
 BOOK_LEVELS: Final = 400
 """``books``: 400 levels a side, a snapshot then updates every 100 ms."""
 BOOK_CHECKSUM: Final = "orderbook_checksum"
@@ -137,8 +159,9 @@ def position_side(side: str, pos_side: str) -> Side | None:
 
 class OkxParser(Parser):
     """Parses pushes of ``funding-rate``, ``open-interest``, ``mark-price``,
-    ``liquidation-orders`` and ``books`` (a local book per instId: a depth session's parser
-    keeps its own, :meth:`Okx.session_parser`), the subscribe acks and the text ``pong``."""
+    ``liquidation-orders``, ``tickers`` (top of book), ``trades`` (traded volume) and
+    ``books`` (a local book per instId: a depth session's parser keeps its own,
+    :meth:`Okx.session_parser`), the subscribe acks and the text ``pong``."""
 
     def __init__(
         self, venue: str, markets: Mapping[str, Instrument], wanted: set[str] | None
@@ -153,6 +176,8 @@ class OkxParser(Parser):
         self.depth_reported_ms: dict[str, int] = {}
         """When each book's depth was last reported: a book that replaces a dropped one (a
         resubscription, a reconnect) reports no sooner than a second after it."""
+        self.top_reported_ms: dict[str, int] = {}
+        """When each instrument's top of book (``tickers``) was last reported."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):
@@ -175,6 +200,9 @@ class OkxParser(Parser):
             return []
         if env.arg.channel == BOOKS:
             return self._book(env, env.arg.instId, recv_ms, frame)
+        if env.arg.channel == TRADES and self.volumes is None:
+            self.stats.filtered += 1  # volume off: nobody asked for it
+            return []
         return self._dispatch(env.arg.channel, env.data, recv_ms)
 
     def _dispatch(self, channel: str, data: msgspec.Raw, recv_ms: int) -> list[Event]:
@@ -187,7 +215,11 @@ class OkxParser(Parser):
                 return self._funding(frames.funding.decode(data), recv_ms)
             if channel == "liquidation-orders":
                 return self._liquidations(frames.liquidations.decode(data), recv_ms)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+            if channel == TICKERS:
+                return self._tickers(frames.tickers.decode(data), recv_ms)
+            if channel == TRADES:
+                return self._trades(frames.trades.decode(data), recv_ms)
+        except (msgspec.ValidationError, msgspec.DecodeError, ParseError):
             self.stats.error(self.venue, f"invalid_{channel}", data)
             return []
         self.stats.error(self.venue, "unknown_channel", channel)
@@ -253,6 +285,47 @@ class OkxParser(Parser):
         if asked is None or recv_ms - asked >= RESYNC_EVERY_MS:
             self.resync_asked_ms[inst_id] = recv_ms
             self.resync.add(inst_id)
+
+    def _tickers(self, rows: list[frames.TickerRow], recv_ms: int) -> list[Event]:
+        """The best bid and ask of each row (the whole ticker, at most every 100 ms), at most
+        one a second per instrument (:data:`STATE_EVERY_MS`: a row within a second of the
+        last one reported is skipped, the next due one carries the latest). A side without
+        orders (``""``, or 0) reports nothing. Raises :class:`ParseError` on a field that is
+        no number."""
+        out: list[Event] = []
+        reported = self.top_reported_ms
+        for r in rows:
+            if (inst := self._instrument(r.instId, r)) is None:
+                continue
+            last = reported.get(r.instId)
+            if last is not None and r.ts - last < STATE_EVERY_MS:
+                continue
+            bid, ask = optional_number(r.bidPx), optional_number(r.askPx)
+            bid_sz, ask_sz = optional_number(r.bidSz), optional_number(r.askSz)
+            if not bid or not ask or bid_sz is None or ask_sz is None:
+                continue  # one side empty: no spread
+            reported[r.instId] = r.ts
+            out.append(_stamp.book_top(self.venue, inst, r.ts, recv_ms, bid, bid_sz, ask, ask_sz))
+        return out
+
+    def _trades(self, rows: list[frames.TradeRow], recv_ms: int) -> list[Event]:
+        """Each print (``sz`` contracts at ``px``, ``side`` the taker's) into its
+        instrument's second of traded volume, once per ``tradeId``; the seconds it closes."""
+        volumes = self.volumes
+        if volumes is None:  # volume off (:meth:`_parse` filters these frames first)
+            return []
+        out: list[Event] = []
+        for r in rows:
+            if (inst := self._instrument(r.instId, r)) is None:
+                continue
+            buy = _TAKER_BUYS.get(r.side)
+            if buy is None:  # one bad row: keep the rest of the batch
+                self.stats.error(self.venue, "invalid_side", r)
+                continue
+            closed = volumes.add(inst, r.ts, buy, r.sz, r.px, recv_ms, r.tradeId)
+            if closed is not None:
+                out.append(closed)
+        return out
 
     def _marks(self, rows: list[frames.Mark], recv_ms: int) -> list[Event]:
         out: list[Event] = []
@@ -354,6 +427,7 @@ class Okx(CcxtBackedVenue):
     has_history: ClassVar[bool] = True
     ccxt_options: ClassVar[dict[str, Any]] = {"fetchMarkets": {"types": ["swap"]}}  # one call
     default_depth_levels: ClassVar[int] = BOOK_LEVELS
+    reads_trades: ClassVar[bool] = True
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
@@ -365,11 +439,11 @@ class Okx(CcxtBackedVenue):
             )
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        # One connection: ~300 swaps x 3 channels fit in two requests, far under 480/h.
+        # One connection: ~300 swaps x 5 channels fit in four requests, far under 480/h.
         public = Connection(
             "public",
             self.ws_url,
-            subscribe_requests(self.subscribed(markets)),
+            subscribe_requests(self.subscribed(markets), trades=self.volume),
             ping=PING,
             ping_interval_s=PING_INTERVAL_S,
             pong=PONG,

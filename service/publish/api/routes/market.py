@@ -210,8 +210,8 @@ def _mark_item(e: MarkPrice) -> dict[str, Any]:
     summary="Latest top of book and depth of each instrument, widest spread first",
     description="Best bid and ask with the size resting at each (in base units and USD) and "
     "the spread in basis points, from the venues whose tickers carry them (Bybit, Bitget, "
-    "Deribit). `spread_z` and `book_top_z` compare the last minute with the instrument's own "
-    "earlier minutes: a widening spread and a thinning top come before a cascade moves price "
+    "Deribit, OKX). `spread_z` and `book_top_z` compare the last minute with the instrument's "
+    "own earlier minutes: a widening spread and a thinning top come before a cascade moves price "
     "further per dollar liquidated. `volume_1m_buy_usd` and `volume_1m_sell_usd`: what takers "
     "bought and sold over the last minute (the venues' trades, liquidation fills included), "
     "`volume_z` its change against earlier minutes. `depth`: the USD within 0.5, 1 and 2 % of "

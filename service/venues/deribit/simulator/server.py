@@ -3,8 +3,9 @@
 Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws/api/v2``; other paths: 404): the
 requests of :mod:`.wire` (``public/subscribe``/``unsubscribe``,
 ``public/set_heartbeat``/``disable_heartbeat``, ``public/test``, ``public/get_time``), each
-answered with the request's ``id``. Channels ``ticker.{instrument}.{100ms|agg2}`` and
-``trades.{instrument}.{100ms|agg2}`` of the listed perpetuals.
+answered with the request's ``id``. Channels ``ticker.{instrument}.{100ms|agg2}``,
+``trades.{instrument}.{100ms|agg2}`` and ``book.{instrument}.{100ms|agg2}`` of the listed
+perpetuals.
 
 * ``ticker``: the current state at once on subscription, then every ``push_interval_s``
   (100 ms): mark, index, open interest (USD on inverse, coin on linear contracts),
@@ -16,6 +17,11 @@ answered with the request's ``id``. Channels ``ticker.{instrument}.{100ms|agg2}`
   market's calm tape (:func:`.wire.tape_rows`: a taker buy and a taker sell). Nothing is
   replayed on subscription. Liquidations with no subscriber are not sent (they stay in
   :attr:`prints`).
+* ``book``: per instrument, the whole book (``snapshot``) at once on subscription, then every
+  ``book_interval_s`` (100 ms) a ``change`` of the levels that changed, chained by
+  ``prev_change_id`` (:mod:`.book_wire`: 200 levels a side, shaped from the market's quote,
+  so it thins as a phase unwinds). :meth:`book_gap` skips a ``change_id``: the subscribers'
+  next change breaks the chain.
 * Heartbeats: after ``public/set_heartbeat`` (interval >= 10 s, divided by
   ``heartbeat_scale`` for fast tests), every interval the server sends a ``heartbeat`` frame
   of type ``heartbeat`` when nothing else went out meanwhile, then a ``test_request``; if
@@ -36,7 +42,7 @@ import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
@@ -48,7 +54,7 @@ from ....simulate.clock import next_tick, wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
 from ....simulate.server import MarketOptions, SessionClient, VenueServer
-from . import wire
+from . import book_wire, wire
 from .rest import DeribitRest
 
 WS_PATH: Final = "/ws/api/v2"
@@ -69,6 +75,8 @@ class _Client(SessionClient[wire.Session]):
     beats: asyncio.Task[None] | None = None
     quiet: bool = True
     """Nothing was sent since the last heartbeat tick."""
+    books: set[str] = field(default_factory=set)
+    """The ``book`` channels whose snapshot this connection was sent (changes follow)."""
 
 
 class DeribitSimulator(VenueServer[_Client]):
@@ -85,6 +93,7 @@ class DeribitSimulator(VenueServer[_Client]):
         flush_interval_s: float = 0.1,
         heartbeat_scale: float = 1.0,
         list_only_simulated: bool = False,
+        book_interval_s: float = 0.1,
         **market: Unpack[MarketOptions],
     ) -> None:
         """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
@@ -104,6 +113,9 @@ class DeribitSimulator(VenueServer[_Client]):
         self.rest = DeribitRest(listing)
         self.push_interval_s, self.flush_interval_s = push_interval_s, flush_interval_s
         self.heartbeat_scale = heartbeat_scale
+        self.book_interval_s = book_interval_s
+        self.depth_books: dict[str, book_wire.DepthBook] = {}
+        """The books subscribed at least once, by instrument."""
         self.sent: list[tuple[LiquidationPrint, dict[str, Any]]] = []
         """Every liquidation pushed (to at least one subscriber), with its trade row."""
         self.pushed: list[LiquidationPrint] = []
@@ -132,6 +144,7 @@ class DeribitSimulator(VenueServer[_Client]):
             self._push_tickers(),
             self._every(self.flush_interval_s, self._flush_trades),
             self._on_grid(TAPE_INTERVAL_S, self._push_tape),
+            self._on_grid(self.book_interval_s, self._push_books),
         ]
 
     # -- websocket -------------------------------------------------------------------------
@@ -160,12 +173,52 @@ class DeribitSimulator(VenueServer[_Client]):
             c.quiet = False
 
     def _snapshot(self, client: _Client, added: list[str]) -> None:
-        """The current ticker of each newly subscribed ticker channel."""
+        """The current ticker of each newly subscribed ticker channel, the whole book of each
+        newly subscribed book channel."""
         now = wall_ms()
         for channel in added:
             kind, name, _ = channel.split(".")
             if kind == "ticker" and name in self.contracts:
                 self._send([client], wire.notification(channel, self._ticker(name, now)))
+            elif kind == book_wire.KIND and name in self.contracts:
+                self._send_book_snapshot(client, channel, name, now)
+
+    def _send_book_snapshot(self, client: _Client, channel: str, name: str, ts: int) -> None:
+        """The book's state now (its subscribers get the change to it first, so none of them
+        sees a break in the chain)."""
+        client.books.discard(channel)  # a resubscription: no change before its snapshot
+        book = self.depth_books.get(name)
+        if book is None:
+            book = self.depth_books[name] = book_wire.DepthBook(self.contracts[name])
+            book.update(self.market.quote(name))
+        else:
+            self._advance_book(name, book, ts)
+        self._send([client], book.snapshot(channel, ts))
+        client.books.add(channel)
+
+    def _advance_book(self, name: str, book: book_wire.DepthBook, ts: int) -> None:
+        rows = book.update(self.market.quote(name))
+        if rows is None:
+            return
+        subscribers = {
+            channel: [c for c in clients if channel in c.books]
+            for channel, clients in self._subscribers(book_wire.KIND, name).items()
+        }
+        data = book.data("change", ts, *rows)  # its change_id moves on, told or not
+        for channel, clients in subscribers.items():
+            if clients:
+                self._send(clients, wire.notification(channel, data))
+
+    def _push_books(self, ts: int) -> None:
+        """The subscribed books' changes (a book nobody follows is not moved)."""
+        for name, book in self.depth_books.items():
+            if self._subscribers(book_wire.KIND, name):
+                self._advance_book(name, book, ts)
+
+    def book_gap(self, name: str) -> None:
+        """Skip a ``change_id`` of ``name``'s book: its subscribers' next change names a
+        ``prev_change_id`` they never got."""
+        self.depth_books[name].change_id += 1
 
     def _ticker(self, name: str, ts: int) -> dict[str, Any]:
         return wire.ticker_data(

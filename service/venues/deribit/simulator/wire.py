@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ....events import Side
+from ....simulate.bookkit import sig2
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
 from ....simulate.wirekit import book_prices, recorded, tape
 from ....simulate.wirekit import encode as encode  # the wire's encoder, for its callers
@@ -40,7 +41,7 @@ MAX_CREDITS: Final = 30_000
 CREDITS_PER_S: Final = 10_000
 """Subscribe requests: 3,000 credits each from a pool of 30,000 refilled at 10,000 a second
 (a burst of 10, then ~3.3 a second)."""
-CHANNEL_KINDS: Final = ("ticker", "trades")
+CHANNEL_KINDS: Final = ("ticker", "trades", "book")
 INTERVALS: Final = ("100ms", "agg2", "raw")
 
 DERIBIT_SPECS: Final[tuple[SymbolSpec, ...]] = (
@@ -157,14 +158,28 @@ def heartbeat(kind: str) -> str:
     return encode({"params": {"type": kind}, "method": "heartbeat", "jsonrpc": "2.0"})
 
 
+TOP_SIZE_OF_OI: Final = 0.0002
+"""The amount at the best bid and ask (and at each level of the book behind them) as a share
+of the open interest, times the quote's depth multiplier."""
+
+
+def top(q: Quote, c: Contract) -> tuple[float, float, float]:
+    """The best bid and ask (the quote's spread around the mark, on the tick grid) and the
+    amount resting there: USD (inverse) or coin (linear), two significant digits (a size that
+    does not move with every open-interest step) in whole contract steps. The ticker's top
+    and the ``book`` channel's best levels (:mod:`.book_wire`)."""
+    bid, ask = book_prices(q.mark, q.spread_bp, c.tick)
+    amount = c.amount(sig2(q.oi_base * TOP_SIZE_OF_OI * q.depth), q.mark)
+    return c.price(bid), c.price(ask), amount
+
+
 def ticker_data(q: Quote, c: Contract, ts_ms: int, funding_8h: float) -> dict[str, Any]:
     """The ``ticker`` notification's ``data``, in today's shape: open interest in USD
     (inverse) or coin (linear), ``current_funding`` the market's rate per 8 h now,
     ``funding_8h`` its trailing 8 h average (kept by the server)."""
     last = c.price(q.mark)
     oi = c.amount(q.oi_base, q.mark)
-    book = c.amount(q.oi_base * 0.0002 * q.depth, q.mark)
-    bid, ask = book_prices(q.mark, q.spread_bp, c.tick)
+    bid, ask, book = top(q, c)
     return {
         "timestamp": ts_ms,
         "state": "open",
@@ -178,8 +193,8 @@ def ticker_data(q: Quote, c: Contract, ts_ms: int, funding_8h: float) -> dict[st
         "open_interest": oi,
         "mark_price": round(q.mark, 4),
         "interest_value": 0.0,
-        "best_ask_price": c.price(ask),
-        "best_bid_price": c.price(bid),
+        "best_ask_price": ask,
+        "best_bid_price": bid,
         "estimated_delivery_price": round(q.index, 2),
         "best_ask_amount": book,
         "best_bid_amount": book,

@@ -35,6 +35,17 @@ LEVEL_SIZE_OF_OI: Final = 0.0004
 CHECKSUM_LEVELS: Final = 25
 
 
+def top(q: Quote, c: Contract) -> tuple[float, float, int]:
+    """The best bid and ask around the mark at the quote's spread, on the tick grid, and the
+    whole contracts resting at each level (the ``tickers`` top is this book's best level):
+    :data:`LEVEL_SIZE_OF_OI` of the open interest times the quote's depth multiplier, in
+    base coin to two significant digits, as contracts of ``ctVal`` (at least one)."""
+    bid, ask = book_prices(q.mark, q.spread_bp, 10.0**-c.price_decimals)
+    unit = sig2(q.oi_base * LEVEL_SIZE_OF_OI * q.depth)  # base coin a level
+    contracts = unit / c.ct_val if c.linear else unit * q.mark / c.ct_val
+    return bid, ask, max(1, round(contracts))
+
+
 @dataclass(slots=True)
 class DepthBook:
     """One instId's book, as last sent."""
@@ -51,18 +62,16 @@ class DepthBook:
         """Move to ``q``: the levels that changed (bids, asks; size ``"0"``: gone), ``None``
         when none did."""
         c = self.contract
-        tick = 10.0**-c.price_decimals
         if self.grid is None:
+            tick = 10.0**-c.price_decimals
             step = max(tick, round(q.mark * LEVEL_STEP_BP / 10_000 / tick) * tick)
             self.grid = LevelGrid(LEVELS, step, partial(fmt, decimals=c.price_decimals))
-        bid, ask = book_prices(q.mark, q.spread_bp, tick)
-        unit = sig2(q.oi_base * LEVEL_SIZE_OF_OI * q.depth)  # base coin a level
-        contracts = unit / c.ct_val if c.linear else unit * q.mark / c.ct_val
-        key = (bid, ask, max(1, round(contracts)))
+        key = top(q, c)
         if key == self.key:
             return None
         self.key = key
-        return self.grid.move(bid, ask, str(key[2]))
+        bid, ask, size = key
+        return self.grid.move(bid, ask, str(size))
 
     def checksum(self) -> int:
         """OKX's CRC32 of the best 25 levels a side, interleaved bid then ask (0: none)."""

@@ -16,6 +16,13 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws/v5/public``; other paths: 4
   "not necessarily in chronological order"). OKX publishes a sample: each print is kept
   with probability ``liquidation_sample`` (seeded). On each subscription the last
   ``burst_size`` liquidations pushed are sent again at once, newest first, as OKX does;
+* ``tickers`` (per instId): the whole ticker at subscription, then every
+  ``ticker_interval_s`` (the venue: at most every 100 ms) when it changed; its best bid and
+  ask are the ``books`` best level (:mod:`.liquidity_wire`), so the spread widens and the
+  sizes thin as a phase unwinds;
+* ``trades`` (per instId): every second, the second's liquidation fills (every one of the
+  market's, not only the sampled ones: they all traded) and the market's calm tape, whole
+  contracts, ``side`` the taker's; nothing is replayed on subscription;
 * ``books`` (per instId): a ``snapshot`` at subscription, then every ``book_interval_s``
   (the venue: 100 ms) an ``update`` of the levels that changed, chained by ``prevSeqId``,
   with the checksum of the best 25 levels a side (:mod:`.book_wire`; ``book_checksums``
@@ -37,7 +44,7 @@ import json
 import random
 import secrets
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -50,11 +57,15 @@ from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint, Quote, SymbolSpec
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
 from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
-from . import book_wire, wire
+from ....simulate.wirekit import DayRange
+from . import book_wire, liquidity_wire, wire
 from .rest import OkxRest
 
 WS_PATH: Final = "/ws/v5/public"
 IDLE_CLOSE: Final = (4004, "No data received in 30s")
+TRADE_INTERVAL_S: Final = 1.0
+"""``trades`` pushes: the venue's are real time; one batch a second keeps the simulated market
+cheap at thousands of swaps (as the Bybit simulator's ``publicTrade``)."""
 
 OKX_SPECS: Final[tuple[SymbolSpec, ...]] = (
     SymbolSpec("BTC-USDT-SWAP", "BTC", 60_000.0, 25_000.0, 0.01),
@@ -92,6 +103,7 @@ class OkxSimulator(VenueServer[_Client]):
         "oi_interval_s": 0.3,
         "funding_interval_s": 0.5,
         "book_interval_s": 0.1,
+        "ticker_interval_s": 0.1,
     }
 
     def __init__(
@@ -110,6 +122,7 @@ class OkxSimulator(VenueServer[_Client]):
         list_only_simulated: bool = False,
         book_interval_s: float = 0.1,
         book_checksums: bool = True,
+        ticker_interval_s: float = 0.1,
         **market: Unpack[MarketOptions],
     ) -> None:
         """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
@@ -134,6 +147,13 @@ class OkxSimulator(VenueServer[_Client]):
         self.idle_timeout_s, self.max_ops_per_hour = idle_timeout_s, max_ops_per_hour
         self.liquidation_sample = liquidation_sample
         self.book_interval_s, self.book_checksums = book_interval_s, book_checksums
+        self.ticker_interval_s = ticker_interval_s
+        self._days = {s: DayRange() for s in self.contracts}
+        self._tickers_sent: dict[str, dict[str, Any]] = {}
+        """Each swap's ticker row as last pushed (a ticker that did not change is not)."""
+        self._fills: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
+        """Liquidations not yet printed on ``trades``."""
+        self._trade_id = 0
         self.depth_books: dict[str, book_wire.DepthBook] = {}
         """The ``books`` subscribed at least once, by instId."""
         self.pushed: list[LiquidationPrint] = []
@@ -162,6 +182,8 @@ class OkxSimulator(VenueServer[_Client]):
             self._on_grid(self.funding_interval_s, partial(self._push, "funding-rate")),
             self._every(self.flush_interval_s, self._flush_liquidations),
             self._on_grid(self.book_interval_s, self._push_books),
+            self._on_grid(self.ticker_interval_s, self._push_tickers),
+            self._on_grid(TRADE_INTERVAL_S, self._push_trades),
             self._close_idle(),
         ]
 
@@ -221,6 +243,10 @@ class OkxSimulator(VenueServer[_Client]):
                     self._send(client, wire.push(wire.arg_of(a), data))
                     self.replayed.extend(burst)
                     self.bursts += 1
+            elif channel == liquidity_wire.TICKERS and key in self.contracts:
+                self._send(client, wire.push(wire.arg_of(a), [self._ticker(key, now)]))
+            elif channel == liquidity_wire.TRADES:
+                continue  # nothing is replayed: the next print comes when it trades
             elif key in self.contracts:
                 c = self.contracts[key]
                 row = ROWS[channel](self.market.quote(key), c, now)
@@ -276,10 +302,53 @@ class OkxSimulator(VenueServer[_Client]):
                 for client in subscribers:
                     self._send(client, frame)
 
+    def _ticker(self, inst_id: str, ts: int) -> dict[str, Any]:
+        return liquidity_wire.ticker_row(
+            self.market.quote(inst_id), self.contracts[inst_id], ts, self._days[inst_id]
+        )
+
+    def _push_tickers(self, ts: int) -> None:
+        """Each subscribed swap's ticker, when it changed since it was last pushed (the venue
+        pushes "on a trade or a change of the best bid or ask")."""
+        for sym in self.contracts:
+            a = (liquidity_wire.TICKERS, sym)
+            if not (subscribers := self._subscribers(a)):
+                continue
+            row = self._ticker(sym, ts)
+            last = self._tickers_sent.get(sym)
+            if last is not None and {**last, "ts": row["ts"]} == row:
+                continue
+            self._tickers_sent[sym] = row
+            frame = wire.push(wire.arg_of(a), [row])
+            for client in subscribers:
+                self._send(client, frame)
+
+    def _push_trades(self, ts: int) -> None:
+        """The last second's prints of each swap, to its ``trades`` subscribers (prints of a
+        swap nobody follows are not sent)."""
+        fills, self._fills = self._fills, defaultdict(list)
+        for sym, c in self.contracts.items():
+            a = (liquidity_wire.TRADES, sym)
+            if not (subscribers := self._subscribers(a)):
+                continue
+            mine = sorted(fills.get(sym, ()), key=lambda p: p.ts_ms)
+            rows = liquidity_wire.trade_rows(
+                self.market.quote(sym), c, ts, mine, self._trade_id + 1
+            )
+            self._trade_id += len(rows)
+            if rows:
+                frame = wire.push(wire.arg_of(a), rows)
+                for client in subscribers:
+                    self._send(client, frame)
+
     def _sample(self, prints: list[LiquidationPrint]) -> None:
-        """OKX's feed is a sample: keep each of our swaps' prints with a fixed probability."""
+        """OKX's feed is a sample: keep each of our swaps' prints with a fixed probability.
+        Every one of them trades on ``trades``."""
         for p in prints:
-            if p.symbol in self.contracts and self._sampler.random() < self.liquidation_sample:
+            if p.symbol not in self.contracts:
+                continue
+            self._fills[p.symbol].append(p)
+            if self._sampler.random() < self.liquidation_sample:
                 self._pending.append(p)
 
     def _flush_liquidations(self) -> None:

@@ -4,7 +4,8 @@ What the simulator's server needs to speak like ``wss://ws.okx.com:443/ws/v5/pub
 ``subscribe``/``unsubscribe`` requests and their per-arg acks, OKX's error frames (60012
 invalid request, 60018 unknown channel or instrument, 60019 invalid op, 60014 over the
 480 requests per connection per hour), and the exact shapes of the ``mark-price``,
-``open-interest``, ``funding-rate`` and ``liquidation-orders`` pushes. Real frames, for
+``open-interest``, ``funding-rate`` and ``liquidation-orders`` pushes (``books``:
+:mod:`.book_wire`; ``tickers`` and ``trades``: :mod:`.liquidity_wire`). Real frames, for
 reference::
 
     {"id":"1512","event":"subscribe","arg":{"channel":"funding-rate","instId":"BTC-USD-SWAP"},
@@ -30,7 +31,9 @@ from ....simulate.wirekit import encode as encode  # the wire's encoder, for its
 from ....simulate.wirekit import recorded_text
 
 INST_TYPE: Final = "SWAP"
-PER_INSTRUMENT: Final = ("mark-price", "open-interest", "funding-rate", "books")
+PER_INSTRUMENT: Final = (
+    "mark-price", "open-interest", "funding-rate", "books", "tickers", "trades",
+)  # fmt: skip
 LIQUIDATIONS: Final = "liquidation-orders"
 INST_TYPES: Final = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
 DEFAULT_FUNDING_INTERVAL_H: Final = 8.0

@@ -1,0 +1,94 @@
+"""The collector's order book depth against the Deribit simulator, writing to the real Redis:
+the top N by open interest get a ``book`` connection of their own (its own heartbeat), their
+depth (USD amounts on the inverse perpetuals, coin on the linear ones) is stored once a second
+and thins through the simulated cascade, a new set reconnects that connection only, and a break
+in the ``change_id`` chain is counted and healed by a resubscription on the same connection."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+import redis.asyncio as aioredis
+from harness import a_book_gap_heals, running, settings_for, stored, top_by_open_interest, until
+
+from service.collect import collector as collector_module
+from service.config import DepthSettings
+from service.events import BookDepth, Kind
+from service.venues.deribit.simulator.server import DeribitSimulator
+from service.venues.deribit.simulator.wire import DERIBIT_SYMBOLS
+from service.venues.deribit.venue import Deribit
+
+pytestmark = pytest.mark.integration
+
+VENUE = "deribit"
+SYMBOLS = list(DERIBIT_SYMBOLS)
+
+
+def _sim() -> DeribitSimulator:
+    # From just before the long cascade (20 s to 60 s of the scenario), 4x faster.
+    return DeribitSimulator(seed=3, time_scale=4.0, start_s=18, list_only_simulated=True)
+
+
+async def test_the_top_n_by_open_interest_get_books_stored_once_a_second(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collector_module, "FIRST_RANK_S", 0.2)
+    depth = DepthSettings(top_n=2, rerank_s=1.0)
+    async with (
+        _sim() as sim,
+        running(Deribit(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
+    ):
+        venue = collector.venue
+        await until(lambda: bool(venue.depth_symbols))
+        top = top_by_open_interest(collector, 2)
+        assert venue.depth_symbols == set(top)
+        await until(lambda: set(collector._open) == {"public", "depth-1"})
+        await asyncio.sleep(6.0)
+        assert collector.health.parse_errors == {}  # the chain held
+        assert venue.depth_symbols == set(top)  # the ranking holds: no churn
+        # Another ranking: the depth connection reconnects with it, the public one stays up.
+        others = sorted(set(SYMBOLS) - set(top))
+        reconnects = collector.health.reconnects_total
+        monkeypatch.setattr(collector_module, "rank", lambda *_: frozenset(others[:1]))
+        await until(lambda: venue.depth_symbols == {others[0]})
+        await until(lambda: Kind.BOOK_DEPTH in collector.latest.get(others[0], {}))
+        assert collector.health.reconnects_total - reconnects <= 1  # the depth one only
+        assert set(collector._open) == {"public", "depth-1"}
+        assert collector.health.parse_errors == {}
+        assert sim.reused_request_ids == 0
+        marks = dict(collector.parser.last_mark)  # type: ignore[union-attr]
+        markets = dict(collector.markets)
+
+    for symbol in top:
+        depths = await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH)
+        assert len(depths) >= 5, symbol
+        assert all(isinstance(d, BookDepth) for d in depths)
+        times = [d.ts_ms for d in depths]  # changes every 100 ms, reported once a second
+        assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
+        first, last = depths[0], depths[-1]
+        assert last.mid == pytest.approx(marks[symbol], rel=0.01)
+        assert all(last.exact(side, 2.0) for side in ("bid", "ask"))  # 200 levels reach 3 %
+        assert 0 < last.bid_usd_0p5 < last.bid_usd_1 < last.bid_usd_2
+        if not markets[symbol].linear:  # USD amounts in whole 10 USD or 1 USD steps
+            assert last.bid_usd_2 == round(last.bid_usd_2)
+        assert last.bid_usd_1 < 0.85 * first.bid_usd_1, symbol  # the cascade thins it
+    assert await stored(redis_client, VENUE, others[0], Kind.BOOK_DEPTH)  # the new set's
+    for symbol in others[1:]:
+        assert await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH) == [], symbol
+
+
+async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
+    redis_client: aioredis.Redis,
+) -> None:
+    depth = DepthSettings(symbols=["BTC-PERPETUAL"])  # a list: no ranking, a book at once
+    async with (
+        _sim() as sim,
+        running(Deribit(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
+    ):
+        gap_ms = await a_book_gap_heals(collector, sim, "BTC-PERPETUAL")
+        assert set(collector._open) == {"public", "depth-1"}
+        assert sim.reused_request_ids == 0  # the resubscription's ids are new ones
+    depths = await stored(redis_client, VENUE, "BTC-PERPETUAL", Kind.BOOK_DEPTH)
+    assert depths[-1].ts_ms > gap_ms  # stored after the resync
