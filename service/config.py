@@ -128,8 +128,8 @@ class StressSettings(_Section):
 
 class DepthSettings(_Section):
     """A venue's order book depth (``book_depth`` events: USD within 0.5, 1 and 2 % of mid),
-    for venues whose module reads an order book channel (Bybit, Bitget, OKX); ignored for the
-    others.
+    for venues whose module reads an order book channel (Bybit, Bitget, OKX, Hyperliquid);
+    ignored for the others.
     Depth is costly for every symbol at once (a book per symbol, ten deltas a second), so it
     covers a set: the given :attr:`symbols`, else the top :attr:`top_n` by open interest."""
 
@@ -144,8 +144,8 @@ class DepthSettings(_Section):
     connection)."""
     levels: Annotated[int, Field(gt=0)] | None = None
     """Levels a side of the venue's book channel (Bybit: 50, 200 or the deeper one its docs
-    list; Bitget: 1, 5 or 15); ``None``: the venue module's default (Bybit 200, every 100 ms;
-    Bitget 15, every 150 ms)."""
+    list; Bitget: 1, 5 or 15; Hyperliquid: 20 only); ``None``: the venue module's default
+    (Bybit 200, every 100 ms; Bitget 15, every 150 ms; Hyperliquid 20, every 0.5 s)."""
     hysteresis: Annotated[float, Field(ge=0, le=1)] = 0.1
     """An instrument outside the set replaces the smallest one inside only when its open
     interest is this much larger (0.1: 10 %): a symbol at the edge does not churn."""
@@ -180,10 +180,11 @@ class VenueSettings(_Section):
     """Leverage-stress polling, on by default where the venue has a plan."""
     volume: bool = True
     """Traded volume per second from the venue's trades channel, where its module reads one
-    (Bybit, Bitget: one more channel per symbol; Deribit: the trades it reads for
-    liquidations). Off: no trades channel is subscribed for it and no volume is stored."""
+    (Bybit, Bitget, Hyperliquid: one more channel per symbol; Deribit: the trades it reads
+    for liquidations). Off: no trades channel is subscribed for it and no volume is stored."""
     depth: DepthSettings = Field(default_factory=DepthSettings)
-    """Order book depth, where the venue's module reads a book (Bybit, Bitget, OKX)."""
+    """Order book depth, where the venue's module reads a book (Bybit, Bitget, OKX,
+    Hyperliquid)."""
 
     @field_validator("symbols", mode="before")
     @classmethod

@@ -2,7 +2,8 @@
 
 Wire protocol (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket):
 
-* One websocket, ``wss://api.hyperliquid.xyz/ws``. One subscription per message,
+* One websocket URL, ``wss://api.hyperliquid.xyz/ws`` (connections ``public`` and
+  ``depth-1``). One subscription per message,
   ``{"method":"subscribe","subscription":{"type":"activeAssetCtx","coin":"BTC"}}``, each
   acked with ``{"channel":"subscriptionResponse","data":{"method":"subscribe",
   "subscription":{...}}}``; a refused one answers ``{"channel":"error","data":"<text>"}``
@@ -37,6 +38,27 @@ Wire protocol (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/ap
   the trade id is the ``event_id``, and snapshot fills older than
   :data:`SNAPSHOT_MAX_AGE_MS` are dropped (a reconnect recovers its gap; a start does not
   replay the vault's history).
+
+* Liquidity (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/
+  subscriptions, checked 2026-12-06; real frames: tardis-node's recording and the venue's own
+  ``hyperliquid-dex/order_book_server``). On ``public``, after the contexts, coin by coin:
+  ``bbo`` (``{"coin","time","bbo":[bid, ask]}``, each side ``{"px","sz","n"}`` or ``null``
+  for an empty side, ``sz`` in coin; sent only when it changes on a block): the top of book,
+  at most once a second per coin (:meth:`HyperliquidParser._bbo`); and, with the ``volume``
+  setting, ``trades`` (``[{"coin","side","px","sz","time","hash","tid","users"}]``): ``side``
+  is the **taker's** (``B`` bought, ``A`` sold), ``sz`` in coin, summed into traded volume per
+  second (:mod:`.._volume`), ``tid`` (a hash of the two orders' ids) the id a repeat is
+  dropped by. A trade carries no liquidation flag (see the liquidations above): liquidation
+  fills through the book count as volume like any other. On ``depth-1``, for
+  :attr:`~..base.Venue.depth_symbols`: ``l2Book`` at :data:`BOOK_SIG_FIGS` significant
+  figures, the whole book each push (20 levels a side, every block at least 0.5 s after the
+  last), checked and dropped when bad (Bitget's ``books15`` rules, :mod:`.._book`): no
+  sequence, nothing to resubscribe. The bands 20 levels do not reach are flagged by the
+  event's ``*_reach_pct``. Budget: 1000 subscriptions less the vaults and the depth set's
+  room (:attr:`Hyperliquid.depth_reserved`); ~230 coins take ~715. The collector's
+  make-before-break rotation briefly doubles ``public`` beyond the limit on the real listing:
+  the venue refuses the excess (counted ``venue_error``) and the successor lacks those
+  channels until it reconnects (docs/venues.md).
 
 Instruments come from ``POST /info {"type":"meta"}`` (through ccxt's implicit endpoint,
 for its rate limit, error mapping and configurable base URL; ccxt's ``load_markets`` would
@@ -145,8 +167,8 @@ def next_hour_ms(ts_ms: int) -> int:
 
 
 class HyperliquidParser(Parser):
-    """Parses ``activeAssetCtx`` and ``userFills`` pushes (and ``user`` fills, the same
-    fills without their owner), acks, pongs and error frames."""
+    """Parses ``activeAssetCtx``, ``bbo``, ``trades``, ``l2Book`` and ``userFills`` pushes
+    (and ``user`` fills, the same fills without their owner), acks, pongs and error frames."""
 
     def __init__(
         self,
