@@ -64,7 +64,7 @@ async def test_the_service_subscription_is_acked_and_every_push_parses(
     frames = await session(conn, 1.5)
     parsed = [json.loads(f) for f in frames]
     acks = [f for f in parsed if f["channel"] == "subscriptionResponse"]
-    assert len(acks) == len(conn.subscribe)  # five vaults and four coins
+    assert len(acks) == len(conn.subscribe)  # five vaults; four coins, three channels each
     snapshots = [f for f in parsed if f["channel"] == "userFills" and "isSnapshot" in f["data"]]
     assert len(snapshots) == 5
     parser = HyperliquidParser("hyperliquid", markets, set(HL_SYMBOLS))

@@ -282,7 +282,7 @@ def test_liquidated_side(order_side: str, owner_liquidated: bool, side: Side | N
 # -- protocol, unsubscribed and malformed frames ----------------------------------------------
 
 
-@pytest.mark.parametrize("channel", ["trades", "activeSpotAssetCtx", "allDexsAssetCtxs"])
+@pytest.mark.parametrize("channel", ["activeSpotAssetCtx", "allDexsAssetCtxs"])
 def test_captured_channels_we_never_subscribe_give_nothing_and_are_counted(
     captures: Path, markets: dict[str, Instrument], channel: str
 ) -> None:
@@ -335,7 +335,8 @@ def test_protocol_frames_give_nothing_and_no_error(
             "invalid_userFills",
         ),
         ('{"channel":"userFills"}', "invalid_userFills"),
-        ('{"channel":"l2Book","data":{}}', "unknown_channel"),
+        ('{"channel":"l2Book","data":{}}', "invalid_orderbook"),
+        ('{"channel":"candle","data":{}}', "unknown_channel"),
     ],
 )
 def test_malformed_frames_are_counted_and_dropped(
@@ -374,7 +375,7 @@ def test_one_connection_subscribes_the_vaults_first_then_each_coin(
     markets: dict[str, Instrument],
 ) -> None:
     venue = Hyperliquid(VenueSettings(symbols=["BTC", "kPEPE"]))
-    (conn,) = venue.connections(markets)
+    (conn,) = venue.connections(markets)  # no depth set yet: no depth connection
     assert conn.url == "wss://api.hyperliquid.xyz/ws"
     assert (conn.ping, conn.pong) == (PING, PONG_MARKER)
     assert json.loads(conn.ping) == {"method": "ping"}
@@ -387,6 +388,10 @@ def test_one_connection_subscribes_the_vaults_first_then_each_coin(
         *({"type": "userFills", "user": a} for a in LIQUIDATOR_ADDRESSES),
         {"type": "activeAssetCtx", "coin": "BTC"},
         {"type": "activeAssetCtx", "coin": "kPEPE"},
+        {"type": "bbo", "coin": "BTC"},
+        {"type": "trades", "coin": "BTC"},
+        {"type": "bbo", "coin": "kPEPE"},
+        {"type": "trades", "coin": "kPEPE"},
     ]
     assert Hyperliquid.liquidations_sampled
     parser = venue.new_parser(markets, {"BTC"})

@@ -116,6 +116,12 @@ CURRENT: list[tuple[str, str]] = [
      '"0.00004863","openInterest":"18617460.0","prevDayPx":"0.20296","dayNtlVlm":'
      '"7665220.55613","premium":"0.00008521","oraclePx":"0.1995","markPx":"0.19963","midPx":'
      '"0.19957","impactPxs":["0.199517","0.199725"]}}}'),
+    ("hyperliquid", '{"channel":"bbo","data":{"coin":"@162","time":1750948919838,"bbo":[{"px":'
+     '"0.97925","sz":"4144.6","n":1},{"px":"0.97934","sz":"50.0","n":1}]}}'),  # tardis-node
+    ("hyperliquid", '{"channel":"trades","data":[{"coin":"BTC","side":"A","px":"106296.0",'
+     '"sz":"0.00017","time":1751430933565,"hash":"0xde93a8a0729ade63d8840417805ba9010b008818422'
+     'ddedb1285744426b73503","tid":293353986402527,"users":["0xcc0a3b6e3267c84361e91d8230868eea'
+     '53431e4b","0xc64cc00b46101bd40aa1c3121195e85c0b0918d8"]}]}'),  # the venue's book server
     ("bitget", '{"action":"update","arg":{"instType":"usdt-futures","topic":"liquidation"},'
      '"data":[{"symbol":"APEUSDT","side":"buy","price":"0.1649","amount":"13.70319",'
      '"ts":"1777358886549"}],"ts":1777358897167}'),

@@ -99,7 +99,51 @@ class Meta(msgspec.Struct):
     universe: list[Asset]
 
 
+class Level(msgspec.Struct):
+    """One price level of ``bbo`` and ``l2Book``: ``{"px":"107575.0","sz":"3.87947","n":17}``
+    (``sz`` in coin, the total resting at ``px``; ``n`` the orders, not read)."""
+
+    px: Finite
+    sz: Finite
+
+
+class Bbo(msgspec.Struct):
+    """``{"channel":"bbo","data":{"coin":"BTC","time":1750948919838,"bbo":[{"px":"107575.0",
+    "sz":"3.87947","n":17},{"px":"107576.0","sz":"0.5","n":2}]}}``: ``[bid, ask]``, either
+    ``null`` when that side of the book is empty."""
+
+    coin: str
+    time: int
+    bbo: list[Level | None]
+
+
+class Trade(msgspec.Struct):
+    """``{"coin":"BTC","side":"A","px":"106296.0","sz":"0.00017","time":1751430933565,
+    "hash":"0xde93...3503","tid":293353986402527,"users":["0xcc0a...","0xc64c..."]}``:
+    ``side`` the taker's (``B`` bought, ``A`` sold), ``sz`` in coin."""
+
+    coin: str
+    side: str
+    px: Finite
+    sz: Finite
+    time: int
+    tid: int
+
+
+class Book(msgspec.Struct):
+    """``{"channel":"l2Book","data":{"coin":"BANANA","time":1730160007687,"levels":[[{"px":
+    "59.8","sz":"3.4","n":1},...],[{"px":"59.811","sz":"2.9","n":1},...]]}}``: ``levels`` is
+    ``[bids, asks]``, best first, the whole book (up to 20 levels a side)."""
+
+    coin: str
+    time: int
+    levels: tuple[list[Level], list[Level]]
+
+
 envelope = msgspec.json.Decoder(Envelope)
 active_asset_ctx = msgspec.json.Decoder(ActiveAssetCtx, strict=False)
 user_fills = msgspec.json.Decoder(UserFills, strict=False)
 user_events = msgspec.json.Decoder(UserEvents, strict=False)
+bbo = msgspec.json.Decoder(Bbo, strict=False)
+trades = msgspec.json.Decoder(list[Trade], strict=False)
+book = msgspec.json.Decoder(Book, strict=False)

@@ -1,6 +1,8 @@
 """Hyperliquid instruments and subscriptions: which perpetuals, asked for how, within the
-venue's limits (per IP: 1000 subscriptions, 10 distinct users in user subscriptions), and
-the liquidator vaults whose fills are watched."""
+venue's limits (per IP: 1000 subscriptions, 10 distinct users in user subscriptions, 2000
+messages sent a minute: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/
+rate-limits-and-user-limits, checked 2026-12-06), and the liquidator vaults whose fills are
+watched."""
 
 from __future__ import annotations
 
@@ -57,14 +59,24 @@ def parse_meta(payload: Any) -> list[Instrument]:
     ]
 
 
-def _subscribe(subscription: Mapping[str, str]) -> str:
+def _subscribe(subscription: Mapping[str, Any]) -> str:
     return json.dumps({"method": "subscribe", "subscription": subscription}, separators=(",", ":"))
 
 
-def subscribe_messages(coins: Iterable[str], liquidators: Iterable[str]) -> tuple[str, ...]:
+def subscribe_messages(
+    coins: Iterable[str],
+    liquidators: Iterable[str],
+    *,
+    bbo: bool = False,
+    trades: bool = False,
+    reserved: int = 0,
+) -> tuple[str, ...]:
     """``userFills`` of each liquidator vault (first: their snapshot recovers a gap soonest),
-    then ``activeAssetCtx`` of each coin; within the venue's limits (beyond them, the rest
-    is left out with a warning)."""
+    ``activeAssetCtx`` of each coin, then, coin by coin, its ``bbo`` (when ``bbo``) and
+    ``trades`` (when ``trades``): all within the venue's limits, less ``reserved``
+    subscriptions kept for the order books (:func:`book_messages`). Beyond them, the rest is
+    left out with a warning: the contexts last (they carry funding, open interest and mark),
+    the liquidity channels first."""
     users = list(dict.fromkeys(a.lower() for a in liquidators))
     names = list(coins)
     if len(users) > MAX_USERS:
@@ -75,7 +87,7 @@ def subscribe_messages(coins: Iterable[str], liquidators: Iterable[str]) -> tupl
             given=len(users),
         )
         users = users[:MAX_USERS]
-    room = MAX_SUBSCRIPTIONS - len(users)
+    room = MAX_SUBSCRIPTIONS - reserved - len(users)
     if len(names) > room:
         log.warning(
             "coins beyond the venue's subscription limit are not streamed",
@@ -83,8 +95,42 @@ def subscribe_messages(coins: Iterable[str], liquidators: Iterable[str]) -> tupl
             kept=room,
             given=len(names),
         )
-        names = names[:room]
+        names = names[: max(0, room)]
+    room -= len(names)
+    kinds = [k for k, on in (("bbo", bbo), ("trades", trades)) if on]
+    liquidity = [(k, c) for c in names for k in kinds]
+    if len(liquidity) > room:
+        log.warning(
+            "liquidity channels beyond the venue's subscription limit are left out",
+            venue=VENUE,
+            kept=max(0, room),
+            given=len(liquidity),
+        )
+        liquidity = liquidity[: max(0, room)]
     return tuple(
         [_subscribe({"type": "userFills", "user": u}) for u in users]
         + [_subscribe({"type": "activeAssetCtx", "coin": c}) for c in names]
+        + [_subscribe({"type": k, "coin": c}) for k, c in liquidity]
+    )
+
+
+def book_subscription(coin: str, sig_figs: int | None) -> dict[str, Any]:
+    """The ``l2Book`` subscription of ``coin``, its levels aggregated to ``sig_figs``
+    significant figures (``None``: the venue's full precision)."""
+    sub: dict[str, Any] = {"type": "l2Book", "coin": coin}
+    if sig_figs is not None:
+        sub["nSigFigs"] = sig_figs
+    return sub
+
+
+def book_messages(
+    coins: Iterable[str], sig_figs: int | None, method: str = "subscribe"
+) -> tuple[str, ...]:
+    """``method`` (``subscribe``, ``unsubscribe``) of the ``l2Book`` of each of ``coins``."""
+    return tuple(
+        json.dumps(
+            {"method": method, "subscription": book_subscription(c, sig_figs)},
+            separators=(",", ":"),
+        )
+        for c in coins
     )

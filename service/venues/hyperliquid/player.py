@@ -15,8 +15,9 @@ from ...simulate.scenario import Scenario
 from ..base import Instrument, Parser
 from ..player import WirePlayer
 from .instruments import parse_meta
+from .simulator import book_wire
 from .simulator import wire as hyperliquid_wire
-from .venue import Hyperliquid, HyperliquidParser
+from .venue import BOOK_SIG_FIGS, Hyperliquid, HyperliquidParser
 
 HL_BACKSTOP_SHARE: Final = 0.3
 HL_SNAPSHOT_SIZE: Final = 50
@@ -41,6 +42,15 @@ class HyperliquidPlayer(WirePlayer):
         self._recent = {a: deque[dict[str, Any]](maxlen=HL_SNAPSHOT_SIZE) for a in self.vaults}
         self._chooser = random.Random(f"hyperliquid-backstop-{seed}")
         self._snapshot_due = True
+        self.depth_books: dict[str, book_wire.WholeBook] = {}
+
+    def follow_depth(self) -> bool:
+        """Every coin's ``l2Book`` at the collector's precision, whole, with the contexts."""
+        self.depth_books = {
+            c: book_wire.WholeBook(c, self._listed[c].sz_decimals, BOOK_SIG_FIGS)
+            for c in self.market.symbols
+        }
+        return True
 
     def _instruments(self, symbols: Sequence[str]) -> dict[str, Instrument]:
         listed = parse_meta(hyperliquid_wire.meta(hyperliquid_wire.LISTING))
@@ -56,6 +66,8 @@ class HyperliquidPlayer(WirePlayer):
                 q, a = self.market.quote(coin), self._listed[coin]
                 body = hyperliquid_wire.ctx(q, a.sz_decimals, self.market.spec(coin).price)
                 out.append(hyperliquid_wire.ctx_push(coin, body))
+            for coin, book in self.depth_books.items():  # whole books: nothing to resync
+                out.append(book.push(self.market.quote(coin), now_ms))
         if self._snapshot_due:
             self._snapshot_due = False
             for address, recent in self._recent.items():

@@ -1,6 +1,8 @@
 """The shape of Hyperliquid websocket frames, for the drift checks (:mod:`.shape`): the
-``activeAssetCtx`` pushes, the ``userFills`` of the liquidator vaults, the
-``subscriptionResponse`` acks and the ``error`` channel.
+``activeAssetCtx`` pushes, the ``userFills`` of the liquidator vaults, the ``bbo`` and
+``trades`` pushes, the ``subscriptionResponse`` acks and the ``error`` channel (``l2Book``'s
+levels are a pair of lists, which the row checks do not walk: its pushes are checked by the
+parser, every one whole).
 
 Sources (checked 2026-12-03): https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/
 api/websocket/subscriptions (``activeAssetCtx``: ``coin`` and ``ctx`` with ``funding``,
@@ -23,6 +25,7 @@ from ..shape import (
     named_in,
     names,
     required_of,
+    rows_of,
     subscription,
     text,
 )
@@ -30,7 +33,9 @@ from . import frames
 
 ACTIVE_ASSET_CTX: Final = "activeAssetCtx"
 USER_FILLS: Final = "userFills"
-NAMES: Final = (ACTIVE_ASSET_CTX, USER_FILLS)
+BBO: Final = "bbo"
+TRADES: Final = "trades"
+NAMES: Final = (ACTIVE_ASSET_CTX, USER_FILLS, BBO, TRADES)
 
 CHANNELS: Final = (
     Channel(
@@ -61,6 +66,23 @@ CHANNELS: Final = (
         nested=names("fills fills.liquidation"),
         rate="a liquidator vault's fills, when they happen (a snapshot on subscribe)",
     ),
+    Channel(
+        BBO,
+        frozenset({Kind.BOOK_TOP}),
+        read=fields_of(frames.Bbo) | fields_of(frames.Level, "bbo."),
+        required=required_of(frames.Bbo) | required_of(frames.Level, "bbo."),
+        ignored=names("bbo.n"),
+        nested=names("bbo"),
+        rate="when the best bid or ask changes on a block",
+    ),
+    Channel(
+        TRADES,
+        frozenset({Kind.VOLUME}),
+        read=fields_of(frames.Trade),
+        required=required_of(frames.Trade),
+        ignored=names("hash users"),
+        rate="every trade, real time (summed into volume per second)",
+    ),
 )
 
 
@@ -80,8 +102,8 @@ class HyperliquidShape(Shape):
         if channel == "error":
             detail = text(data)
             return Seen("refused", channels=named_in(detail, NAMES), detail=detail)
-        if channel in NAMES and isinstance(data, Mapping):
-            return Seen("data", channel, (data,))
+        if channel in NAMES and isinstance(data, (Mapping, list)):
+            return Seen("data", channel, rows_of(data))
         return Seen("other")
 
     def requested(self, message: str) -> tuple[str | None, frozenset[str]]:

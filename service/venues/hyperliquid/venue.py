@@ -2,7 +2,8 @@
 
 Wire protocol (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket):
 
-* One websocket, ``wss://api.hyperliquid.xyz/ws``. One subscription per message,
+* One websocket URL, ``wss://api.hyperliquid.xyz/ws`` (connections ``public`` and
+  ``depth-1``). One subscription per message,
   ``{"method":"subscribe","subscription":{"type":"activeAssetCtx","coin":"BTC"}}``, each
   acked with ``{"channel":"subscriptionResponse","data":{"method":"subscribe",
   "subscription":{...}}}``; a refused one answers ``{"channel":"error","data":"<text>"}``
@@ -38,6 +39,27 @@ Wire protocol (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/ap
   :data:`SNAPSHOT_MAX_AGE_MS` are dropped (a reconnect recovers its gap; a start does not
   replay the vault's history).
 
+* Liquidity (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/
+  subscriptions, checked 2026-12-06; real frames: tardis-node's recording and the venue's own
+  ``hyperliquid-dex/order_book_server``). On ``public``, after the contexts, coin by coin:
+  ``bbo`` (``{"coin","time","bbo":[bid, ask]}``, each side ``{"px","sz","n"}`` or ``null``
+  for an empty side, ``sz`` in coin; sent only when it changes on a block): the top of book,
+  at most once a second per coin (:meth:`HyperliquidParser._bbo`); and, with the ``volume``
+  setting, ``trades`` (``[{"coin","side","px","sz","time","hash","tid","users"}]``): ``side``
+  is the **taker's** (``B`` bought, ``A`` sold), ``sz`` in coin, summed into traded volume per
+  second (:mod:`.._volume`), ``tid`` (a hash of the two orders' ids) the id a repeat is
+  dropped by. A trade carries no liquidation flag (see the liquidations above): liquidation
+  fills through the book count as volume like any other. On ``depth-1``, for
+  :attr:`~..base.Venue.depth_symbols`: ``l2Book`` at :data:`BOOK_SIG_FIGS` significant
+  figures, the whole book each push (20 levels a side, every block at least 0.5 s after the
+  last), checked and dropped when bad (Bitget's ``books15`` rules, :mod:`.._book`): no
+  sequence, nothing to resubscribe. The bands 20 levels do not reach are flagged by the
+  event's ``*_reach_pct``. Budget: 1000 subscriptions less the vaults and the depth set's
+  room (:attr:`Hyperliquid.depth_reserved`); ~230 coins take ~715. The collector's
+  make-before-break rotation briefly doubles ``public`` beyond the limit on the real listing:
+  the venue refuses the excess (counted ``venue_error``) and the successor lacks those
+  channels until it reconnects (docs/venues.md).
+
 Instruments come from ``POST /info {"type":"meta"}`` (through ccxt's implicit endpoint,
 for its rate limit, error mapping and configurable base URL; ccxt's ``load_markets`` would
 also load spot and the HIP-3 dexes): the main dex's perpetuals, delisted ones left out.
@@ -57,9 +79,12 @@ import msgspec
 import structlog
 from ccxt.base.errors import BadResponse
 
+from ...config import VenueSettings
 from ...events import Event, Side
 from .. import _stamp
-from ..base import Connection, Instrument, Parser
+from .._book import BOOK_CROSSED, BOOK_UNREADABLE, Book
+from .._volume import Volumes
+from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from . import frames
 from .instruments import (
@@ -69,6 +94,7 @@ from .instruments import (
     MAX_USERS,
     QUOTE,
     VENUE,
+    book_messages,
     parse_meta,
     subscribe_messages,
 )
@@ -106,6 +132,19 @@ SNAPSHOT_MAX_AGE_MS: Final = HOUR_MS
 WELCOME: Final = "Websocket connection established."
 """A text frame some versions of the server send first (the official SDK skips it)."""
 PROTOCOL_CHANNELS: Final = frozenset({"subscriptionResponse", "pong"})
+BOOK_LEVELS: Final = 20
+"""``l2Book`` levels a side (the venue's default and, on its public API, its only depth)."""
+BOOK_SIG_FIGS: Final = 4
+"""``nSigFigs`` of the ``l2Book`` subscriptions: levels aggregated to 4 significant figures
+(0.01-0.1 % of the price apart), so 20 levels reach 0.2-2 % of mid where the venue's full
+precision (BTC: 1 USD) reaches a few basis points; a coarser 3 would put the whole 0.5 %
+band in one bucket up to 1 % wide."""
+TRADE_MAX_AGE_MS: Final = 10_000
+"""A print this much older than its receipt is history, not counted: a new ``trades``
+subscription may first send recent prints, which a reconnect has counted already (the ids
+are remembered 10-20 s, :mod:`.._volume`)."""
+TAKER_BUYS: Final = {"B": True, "A": False}
+"""A trade's ``side`` is the taker's."""
 
 _ORDER_SIDES: Final = frozenset({"B", "A"})
 
@@ -128,8 +167,8 @@ def next_hour_ms(ts_ms: int) -> int:
 
 
 class HyperliquidParser(Parser):
-    """Parses ``activeAssetCtx`` and ``userFills`` pushes (and ``user`` fills, the same
-    fills without their owner), acks, pongs and error frames."""
+    """Parses ``activeAssetCtx``, ``bbo``, ``trades``, ``l2Book`` and ``userFills`` pushes
+    (and ``user`` fills, the same fills without their owner), acks, pongs and error frames."""
 
     def __init__(
         self,
@@ -145,6 +184,13 @@ class HyperliquidParser(Parser):
         self.snapshot_max_age_ms = SNAPSHOT_MAX_AGE_MS
         self._reported: dict[tuple[str, str], tuple[int, tuple[float, ...]]] = {}
         """(coin, part) -> when it was last reported, and its values then."""
+        self.tops: dict[str, tuple[int, float, float, float, float]] = {}
+        """Per coin, the ``bbo`` not reported yet: its time, bid, bid size, ask, ask size."""
+        self.top_reported_ms: dict[str, int] = {}
+        """Per coin, when (receive time) its top of book was last reported."""
+        self.depth_reported_ms: dict[str, int] = {}
+        """When each coin's depth was last reported (the push's time): at most once a
+        second, whatever the pushes (every 0.5 s) or a rotation's two sessions."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (WELCOME, WELCOME.encode()):
@@ -165,12 +211,102 @@ class HyperliquidParser(Parser):
                 return self._fills(uf.fills, uf.user.lower() or None, uf.isSnapshot, recv_ms)
             if channel == "user":
                 return self._fills(frames.user_events.decode(env.data).fills, None, False, recv_ms)
+            if channel == "bbo":
+                return self._bbo(frames.bbo.decode(env.data), recv_ms, frame)
+            if channel == "trades":
+                return self._trades(frames.trades.decode(env.data), recv_ms)
         except (msgspec.ValidationError, msgspec.DecodeError):
             self.stats.error(self.venue, f"invalid_{channel}", frame)
             return []
-        # trades, allDexsAssetCtxs, activeSpotAssetCtx...: never subscribed
+        if channel == "l2Book":
+            return self._book(env.data, recv_ms, frame)
+        # allDexsAssetCtxs, activeSpotAssetCtx...: never subscribed
         self.stats.error(self.venue, "unknown_channel", channel or frame)
         return []
+
+    def _bbo(self, m: frames.Bbo, recv_ms: int, frame: str | bytes) -> list[Event]:
+        """The coin's best bid and ask, reported at most once a second (receive time); a
+        change within the second waits (:attr:`tops`) for the coin's next ``bbo`` or
+        ``activeAssetCtx`` push. A side ``null`` (an empty side) or missing: no top to
+        report until both are quoted again."""
+        if (inst := self._instrument(m.coin, m)) is None:
+            return []
+        sides = m.bbo
+        bid = sides[0] if sides else None
+        ask = sides[1] if len(sides) > 1 else None
+        if bid is None or ask is None:
+            self.tops.pop(m.coin, None)
+            return []
+        if not (0 < bid.px < ask.px and bid.sz >= 0 and ask.sz >= 0):
+            self.stats.error(self.venue, "invalid_bbo", frame)
+            return []
+        self.tops[m.coin] = (m.time, bid.px, bid.sz, ask.px, ask.sz)
+        return self._top_due(m.coin, inst, recv_ms)
+
+    def _top_due(self, coin: str, inst: Instrument, recv_ms: int) -> list[Event]:
+        """The coin's pending top of book, when one is waiting and a second has passed since
+        the last one reported."""
+        top = self.tops.get(coin)
+        last = self.top_reported_ms.get(coin)
+        if top is None or (last is not None and recv_ms - last < self.state_every_ms):
+            return []
+        del self.tops[coin]
+        self.top_reported_ms[coin] = recv_ms
+        return [_stamp.book_top(self.venue, inst, top[0], recv_ms, *top[1:])]
+
+    def _trades(self, rows: list[frames.Trade], recv_ms: int) -> list[Event]:
+        """Each print into its coin's second of traded volume; the seconds it closes. Prints
+        older than :data:`TRADE_MAX_AGE_MS` are history (filtered); a frame nobody asked for
+        (volume off) is filtered too."""
+        volumes = self.volumes
+        if volumes is None:
+            self.stats.filtered += 1
+            return []
+        out: list[Event] = []
+        for t in rows:
+            if (inst := self._instrument(t.coin, t)) is None:
+                continue
+            buy = TAKER_BUYS.get(t.side)
+            if buy is None or t.px <= 0 or t.sz < 0:  # one bad row: keep the rest
+                self.stats.error(self.venue, "invalid_trades", t)
+                continue
+            if recv_ms - t.time > TRADE_MAX_AGE_MS:
+                self.stats.filtered += 1
+                continue
+            # tid: a hash of the two orders' ids, unique per coin within the ids' window
+            closed = volumes.add(inst, t.time, buy, t.sz, t.px, recv_ms, t.tid)
+            if closed is not None:
+                out.append(closed)
+        return out
+
+    def _book(self, data: msgspec.Raw, recv_ms: int, frame: str | bytes) -> list[Event]:
+        """A whole book (``l2Book``): checked every push, its depth when one is due. A bad
+        level or a crossed book drops the push, counted; the next one replaces it."""
+        try:
+            m = frames.book.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            self.stats.error(self.venue, BOOK_UNREADABLE, frame)
+            return []
+        if (inst := self._instrument(m.coin, m.coin)) is None:
+            return []
+        bids, asks = m.levels
+        book = Book(0)
+        try:
+            book.apply([(x.px, x.sz) for x in bids], [(x.px, x.sz) for x in asks])
+        except ParseError as exc:
+            self.stats.error(self.venue, exc.reason, frame)
+            return []
+        if book.bids and book.asks and max(book.bids) >= min(book.asks):
+            self.stats.error(self.venue, BOOK_CROSSED, frame)
+            return []
+        book.reported_ms = self.depth_reported_ms.get(m.coin, book.reported_ms)
+        if not book.due(m.time):
+            return []
+        depth = book.depth(self.venue, inst, m.time, recv_ms, BOOK_LEVELS)
+        if depth is None:  # a side empty: no mid until it is quoted again
+            return []
+        self.depth_reported_ms[m.coin] = m.time
+        return [depth]
 
     def _due(self, coin: str, part: str, values: tuple[float, ...], now_ms: int) -> bool:
         """Whether ``part`` is to be reported: changed since it was last reported, at least
@@ -217,6 +353,8 @@ class HyperliquidParser(Parser):
                     c.markPx,
                 )
             )
+        if coin in self.tops:  # a bbo change that waited: the context pushes every block
+            out.extend(self._top_due(coin, inst, recv_ms))
         return out
 
     def _fills(
@@ -251,6 +389,7 @@ class HyperliquidParser(Parser):
 
 class Hyperliquid(CcxtBackedVenue):
     id: ClassVar[str] = VENUE
+    parser_class: ClassVar[type[Parser]] = HyperliquidParser
     default_ws_url: ClassVar[str] = "wss://api.hyperliquid.xyz/ws"
     default_rest_url: ClassVar[str] = "https://api.hyperliquid.xyz"
     liquidations_sampled: ClassVar[bool] = True
@@ -259,23 +398,62 @@ class Hyperliquid(CcxtBackedVenue):
     liquidators: ClassVar[tuple[str, ...]] = LIQUIDATOR_ADDRESSES
     ccxt_id: ClassVar[str] = "hyperliquid"
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)
+    reads_trades: ClassVar[bool] = True
+    default_depth_levels: ClassVar[int] = BOOK_LEVELS
+
+    def __init__(self, settings: VenueSettings) -> None:
+        super().__init__(settings)
+        levels = settings.depth.levels
+        if levels is not None and levels != BOOK_LEVELS:
+            raise ValueError(
+                f"venues.{self.id}.depth.levels: {levels}; Hyperliquid's l2Book sends "
+                f"{BOOK_LEVELS} levels a side"
+            )
+
+    @property
+    def depth_reserved(self) -> int:
+        """Subscriptions kept for the order books: as many as the depth set may hold
+        (``depth.symbols``, else ``depth.top_n``), whatever it holds now, so that a new
+        ranking never changes the ``public`` connection's subscriptions."""
+        if not self.depth_levels:
+            return 0
+        depth = self.settings.depth
+        return len(depth.symbols) if depth.symbols else depth.top_n
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        # One connection: the contexts' steady flow keeps the watchdog fed, which the
-        # vaults' rare fills alone would not.
-        return [
-            Connection(
-                "public",
-                self.ws_url,
-                subscribe_messages(self.subscribed(markets), self.liquidators),
-                ping=PING,
-                ping_interval_s=PING_INTERVAL_S,
-                pong=PONG_MARKER,
-            )
-        ]
+        """``public``: the vaults' fills, each coin's context, top of book (``bbo``) and,
+        with volume, its ``trades``; ``depth-1``: the ``l2Book`` of :attr:`depth_symbols`,
+        so a change of that set reconnects nothing else."""
+        # One connection for the rest: the contexts' steady flow keeps the watchdog fed,
+        # which the vaults' rare fills alone would not.
+        subscribe = subscribe_messages(
+            self.subscribed(markets),
+            self.liquidators,
+            bbo=True,
+            trades=self.volume,
+            reserved=self.depth_reserved,
+        )
+        out = [self._connection("public", subscribe)]
+        mine = sorted(s for s in self.depth_symbols if s in markets)[: self.depth_reserved]
+        if self.depth_levels and mine:
+            out.append(self._connection("depth-1", book_messages(mine, BOOK_SIG_FIGS)))
+        return out
+
+    def _connection(self, name: str, subscribe: tuple[str, ...]) -> Connection:
+        return Connection(
+            name,
+            self.ws_url,
+            subscribe,
+            ping=PING,
+            ping_interval_s=PING_INTERVAL_S,
+            pong=PONG_MARKER,
+        )
 
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        return HyperliquidParser(self.id, markets, wanted, self.liquidators)
+        parser = HyperliquidParser(self.id, markets, wanted, self.liquidators)
+        if self.volume:
+            parser.volumes = Volumes(self.id)
+        return parser
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         client = self._ccxt_within(timeout_s)

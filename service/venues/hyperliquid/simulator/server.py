@@ -7,6 +7,15 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws``; other paths: 404), see
   ``{"method":"ping"}`` answered ``{"channel":"pong"}``; the server sends no pings;
 * ``activeAssetCtx`` per listed coin: the current context at once on subscribing, then
   every ``push_interval_s`` (no time in the push, as on the venue);
+* ``bbo`` per coin: the best bid and ask at once on subscribing, then on the
+  ``push_interval_s`` grid when they changed (the venue: "only if the bbo changes on a
+  block");
+* ``l2Book`` per coin (``nSigFigs`` 2-5 or full precision): the whole book, 20 levels a
+  side, at once on subscribing, then every ``push_interval_s`` (the venue: each block at
+  least 0.5 s after the last push); :meth:`cross_book` sends one crossed push;
+* ``trades`` per coin: every :data:`TRADE_INTERVAL_S`, the liquidations of the interval as
+  the liquidated side's taker fills and the calm tape (:mod:`.book_wire`); during a
+  deleveraging phase the spread widens and every level thins with the market's quote;
 * ``userFills`` per address. Hyperliquid publishes no liquidation feed; the liquidator
   vaults' fills are what a client can watch. Each print of the market is a *backstop*
   liquidation with probability ``backstop_share`` (seeded): a vault of ``liquidators``
@@ -34,13 +43,18 @@ from typing import Any, Unpack
 from websockets.asyncio.server import ServerConnection, broadcast
 
 from ....simulate.asgi_server import AsgiServer
+from ....simulate.clock import wall_ms
 from ....simulate.market import LiquidationPrint
 from ....simulate.scenario import DEFAULT_SCENARIO, Scenario
 from ....simulate.server import MarketOptions, SessionClient, VenueServer, text_of
-from . import wire
+from . import book_wire, wire
 from .rest import HyperliquidRest
 
 TID_START = 745_210_434_703_679
+TRADE_TID_START = 611_279_506_717_453
+TRADE_INTERVAL_S = 1.0
+"""``trades`` pushes: the venue's are real time; one batch a second keeps the simulated
+market cheap."""
 OID_START = 55_030_848_197
 
 _Sent = tuple[dict[str, Any], LiquidationPrint | None]
@@ -100,12 +114,21 @@ class HyperliquidSimulator(VenueServer[_Client]):
             lambda: deque(maxlen=snapshot_size)
         )
         self._chooser = random.Random(f"hyperliquid-backstop-{self.seed}")
+        self._tops: dict[str, tuple[str, str, str]] = {}
+        """Per coin, the best bid and ask last pushed (``bbo`` is sent on change only)."""
+        self._books: dict[tuple[str, int | None], book_wire.WholeBook] = {}
+        self._traded: defaultdict[str, list[LiquidationPrint]] = defaultdict(list)
+        """Prints not yet on ``trades``."""
+        self._tid = TRADE_TID_START
+        self._crossed: set[str] = set()
         self.clock.add_listener(self._offer)
         self._http = AsgiServer(self.rest.app)
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
         return [
             self._on_grid(self.push_interval_s, self._push_ctxs),
+            self._on_grid(self.push_interval_s, self._push_books),
+            self._on_grid(TRADE_INTERVAL_S, self._push_trades),
             self._every(self.flush_interval_s, self._flush_fills),
         ]
 
@@ -138,13 +161,37 @@ class HyperliquidSimulator(VenueServer[_Client]):
                 if not self.stalled:
                     self._snapshot(client, added)
 
+    def cross_book(self, coin: str) -> None:
+        """The next ``l2Book`` push of ``coin`` is crossed (its best bid above its best ask):
+        a bad push the collector counts and drops; the one after is whole again."""
+        self._crossed.add(coin)
+
+    def _book(self, coin: str, sig_figs: int | None) -> book_wire.WholeBook:
+        key = (coin, sig_figs)
+        if (book := self._books.get(key)) is None:
+            book = self._books[key] = book_wire.WholeBook(
+                coin, self.coins[coin].sz_decimals, sig_figs
+            )
+        return book
+
     def _snapshot(self, client: _Client, added: list[wire.Sub]) -> None:
-        """What the venue sends at once on a new subscription: the coin's context, or the
-        user's recent fills (sent synchronously: no live push can overtake it)."""
+        """What the venue sends at once on a new subscription: the coin's context, top of
+        book or book, or the user's recent fills (sent synchronously: no live push can
+        overtake it)."""
+        now = wall_ms()
         for kind, key in added:
-            if kind == "activeAssetCtx":
-                if key in self.coins:
+            if kind in wire.COIN_CHANNELS:
+                if key not in self.coins:
+                    continue
+                q = self.market.quote(key)
+                if kind == "activeAssetCtx":
                     broadcast([client.conn], wire.ctx_push(key, self._ctx(key)))
+                elif kind == "bbo":
+                    top = book_wire.bbo_levels(q, self.coins[key].sz_decimals)
+                    broadcast([client.conn], book_wire.bbo_push(key, now, top))
+                elif kind == "l2Book":
+                    book = self._book(key, client.session.sig_figs.get(key))
+                    broadcast([client.conn], book.push(q, now))
                 continue
             recent = list(reversed(self._recent[key]))
             broadcast([client.conn], wire.fills_push(key, [f for f, _ in recent], snapshot=True))
@@ -159,9 +206,49 @@ class HyperliquidSimulator(VenueServer[_Client]):
             if to := self._subscribers(("activeAssetCtx", coin)):
                 broadcast(to, wire.ctx_push(coin, self._ctx(coin)))
 
+    def _push_books(self, ts: int) -> None:
+        """Each coin's ``bbo`` to its subscribers when it changed, and each subscribed
+        ``l2Book``, whole, to its subscribers."""
+        for coin, a in self.coins.items():
+            if not (to := self._subscribers(("bbo", coin))):
+                continue
+            top = book_wire.bbo_levels(self.market.quote(coin), a.sz_decimals)
+            if top != self._tops.get(coin):
+                self._tops[coin] = top
+                broadcast(to, book_wire.bbo_push(coin, ts, top))
+        wanted: defaultdict[tuple[str, int | None], list[ServerConnection]] = defaultdict(list)
+        for c in self._clients:
+            for kind, coin in c.session.subs:
+                if kind == "l2Book":
+                    wanted[(coin, c.session.sig_figs.get(coin))].append(c.conn)
+        for (coin, sig_figs), to in wanted.items():
+            q = self.market.quote(coin)
+            if coin in self._crossed:
+                self._crossed.discard(coin)
+                frame = book_wire.crossed_push(coin, ts, q, self.coins[coin].sz_decimals)
+            else:
+                frame = self._book(coin, sig_figs).push(q, ts)
+            broadcast(to, frame)
+
+    def _push_trades(self, ts: int) -> None:
+        """The interval's trades of each coin, to its ``trades`` subscribers."""
+        traded, self._traded = self._traded, defaultdict(list)
+        for coin, a in self.coins.items():
+            if to := self._subscribers(("trades", coin)):
+                mine = sorted(traded.get(coin, ()), key=lambda p: p.ts_ms)
+                q = self.market.quote(coin)
+                rows = book_wire.trade_rows(q, coin, a.sz_decimals, ts, mine, self._tid)
+                self._tid += len(rows)
+                if rows:
+                    broadcast(to, book_wire.trades_push(rows))
+
     def _offer(self, prints: list[LiquidationPrint]) -> None:
-        """Each print of our coins is a backstop with probability ``backstop_share``: a
+        """Each print of our coins trades (``trades``: every liquidation goes through the
+        book or is unwound there) and is a backstop with probability ``backstop_share``: a
         vault's takeover and unwind fills wait for the next flush."""
+        for p in prints:
+            if p.symbol in self.coins:
+                self._traded[p.symbol].append(p)
         if not self.vaults:
             return
         addresses = sorted(self.vaults)

@@ -4,8 +4,8 @@ What the simulator needs to speak like ``wss://api.hyperliquid.xyz/ws``: one sub
 per message, each acked on ``subscriptionResponse``; refusals on the ``error`` channel
 (``Already subscribed``, unparsable requests; the exact texts of refusals we could not
 record are ours); ``{"method":"ping"}`` answered ``{"channel":"pong"}``; the shapes of the
-``activeAssetCtx`` and ``userFills`` pushes, and a liquidator vault's fills. Real frames,
-for reference::
+``activeAssetCtx`` and ``userFills`` pushes, and a liquidator vault's fills (the ``bbo``,
+``l2Book`` and ``trades`` pushes: :mod:`.book_wire`). Real frames, for reference::
 
     {"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":
      {"type":"trades","coin":"SOL"}}}
@@ -260,7 +260,11 @@ def backstop(
 
 
 Sub = tuple[str, str]
-"""A subscription: ("activeAssetCtx", coin) or ("userFills", lower-case address)."""
+"""A subscription: ("activeAssetCtx", coin), ("bbo", coin), ("trades", coin), ("l2Book",
+coin) or ("userFills", lower-case address)."""
+COIN_CHANNELS: Final = frozenset({"activeAssetCtx", "bbo", "trades", "l2Book"})
+BOOK_SIG_FIGS: Final = frozenset({2, 3, 4, 5})
+"""``l2Book``'s ``nSigFigs`` (``null``: full precision); ``mantissa`` is not simulated."""
 
 
 def _error(text: str) -> str:
@@ -272,8 +276,11 @@ class Session:
     """One connection's subscriptions."""
 
     coins: frozenset[str]
-    """Coins ``activeAssetCtx`` accepts (the listed ones)."""
+    """Coins the per-coin channels accept (the listed ones)."""
     subs: dict[Sub, None] = field(default_factory=dict)
+    sig_figs: dict[str, int | None] = field(default_factory=dict)
+    """Per coin with an ``l2Book``, its ``nSigFigs`` (one precision per coin here: a second
+    ``l2Book`` of the coin is refused as already subscribed)."""
 
     def handle(self, text: str) -> tuple[list[str], list[Sub]]:
         """Answer one request frame: the reply frames and the subscriptions added."""
@@ -295,11 +302,15 @@ class Session:
             if sub in self.subs:
                 return [_error(f"Already subscribed: {shown}")], []
             self.subs[sub] = None
+            if sub[0] == "l2Book":
+                self.sig_figs[sub[1]] = sub_body.get("nSigFigs")
             added = [sub]
         else:
             if sub not in self.subs:
                 return [_error(f"Already unsubscribed: {shown}")], []
             del self.subs[sub]
+            if sub[0] == "l2Book":
+                del self.sig_figs[sub[1]]
             added = []
         ack = {"method": method, "subscription": sub_body}
         return [push("subscriptionResponse", ack)], added
@@ -309,11 +320,15 @@ class Session:
         if not isinstance(body, dict):
             return f"Invalid subscription: {body}"
         kind = body.get("type")
-        if kind == "activeAssetCtx":
+        if kind in COIN_CHANNELS:
             coin = body.get("coin")
-            if isinstance(coin, str) and coin in self.coins:
-                return (kind, coin)
-            return f"Invalid subscription: unknown coin {coin}"
+            if not isinstance(coin, str) or coin not in self.coins:
+                return f"Invalid subscription: unknown coin {coin}"
+            if kind == "l2Book" and (
+                body.get("nSigFigs") not in (None, *BOOK_SIG_FIGS) or body.get("mantissa")
+            ):
+                return f"Invalid subscription: nSigFigs {body.get('nSigFigs')}"
+            return (kind, coin)
         if kind == "userFills":
             user = body.get("user")
             if isinstance(user, str) and _ADDRESS.fullmatch(user):
