@@ -32,6 +32,7 @@ The collector is venue-independent: everything venue-specific comes from its
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -427,6 +428,8 @@ class VenueCollector:
             self._on_connected(conn)
             self._open[name] = (conn.subscribe, ws)
             deadline = opened + self.settings.max_connection_age_s
+            if not self.venue.rotates:
+                deadline = math.inf
             successor: asyncio.Task[Any] | None = None
             successor_ready = asyncio.Event()
             watchdog = asyncio.create_task(self._watchdog(ws, live, conn))

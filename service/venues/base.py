@@ -300,6 +300,12 @@ class Venue(ABC):
     """Set when the venue no longer operates: why, since when, and the source. Such a
     venue is disabled in ``config/default.yaml``; enabled explicitly (against a simulator,
     a replay) it runs, with a warning at start-up."""
+    rotates: ClassVar[bool] = True
+    """Whether the collector renews a connection before ``collect.max_connection_age_s``
+    (make-before-break: the successor subscribes while the old one still reads). Off for a
+    venue that documents no connection age limit and counts subscriptions across an IP's
+    connections (Hyperliquid), where the overlap would double them past the limit; such a
+    connection is renewed only when it is lost."""
     max_frame_bytes: ClassVar[int] = 2**20
     """The largest websocket frame accepted (a larger one closes the connection, which
     reconnects): 1 MiB, about ten times the largest frame a venue sends in normal operation

@@ -55,10 +55,11 @@ Wire protocol (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/ap
   last), checked and dropped when bad (Bitget's ``books15`` rules, :mod:`.._book`): no
   sequence, nothing to resubscribe. The bands 20 levels do not reach are flagged by the
   event's ``*_reach_pct``. Budget: 1000 subscriptions less the vaults and the depth set's
-  room (:attr:`Hyperliquid.depth_reserved`); ~230 coins take ~715. The collector's
-  make-before-break rotation briefly doubles ``public`` beyond the limit on the real listing:
-  the venue refuses the excess (counted ``venue_error``) and the successor lacks those
-  channels until it reconnects (docs/venues.md).
+  room (:attr:`Hyperliquid.depth_reserved`); ~230 coins take ~715. The limit counts every
+  connection of the IP, so a make-before-break rotation would double ``public`` past it (the
+  venue refusing the excess): the collector does not rotate Hyperliquid's connections
+  (:attr:`~..base.Venue.rotates`; the venue documents no connection age limit), it renews
+  one only when it is lost.
 
 Instruments come from ``POST /info {"type":"meta"}`` (through ccxt's implicit endpoint,
 for its rate limit, error mapping and configurable base URL; ccxt's ``load_markets`` would
@@ -400,6 +401,10 @@ class Hyperliquid(CcxtBackedVenue):
     ccxt_hosts: ClassVar[tuple[str, ...]] = ("https://api.{hostname}",)
     reads_trades: ClassVar[bool] = True
     default_depth_levels: ClassVar[int] = BOOK_LEVELS
+    rotates: ClassVar[bool] = False
+    """1,000 subscriptions per IP across its connections: a rotation's overlap would double
+    ``public``'s ~715 past it (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/
+    api/rate-limits-and-user-limits, checked 2026-12-06; no connection age limit there)."""
 
     def __init__(self, settings: VenueSettings) -> None:
         super().__init__(settings)
