@@ -281,10 +281,9 @@ def stress_row(y: int) -> list[Any]:
 
 
 def liquidity_row(y: int, of_asset: Callable[[str], str]) -> list[Any]:
-    """The asset's liquidity by venue and contract: the top of book (the venues whose
-    tickers carry it: Bybit, Bitget, Deribit), the traded volume (their trades), the book's
-    depth (the followed books: the top 20 by open interest of Bybit, Bitget and OKX) and the
-    detector's fragility warning. Spreads widen, the top and the depth thin and volume dries
+    """The asset's liquidity by venue and contract: the top of book, the traded volume, the
+    book's depth (the followed books: the top 20 by open interest of each venue, by default)
+    and the detector's fragility warning. Spreads widen, the top and the depth thin and volume dries
     up as leverage unwinds, before a cascade moves price further per dollar liquidated
     (docs/detector.md, "Liquidity")."""
     return [

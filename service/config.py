@@ -128,8 +128,8 @@ class StressSettings(_Section):
 
 class DepthSettings(_Section):
     """A venue's order book depth (``book_depth`` events: USD within 0.5, 1 and 2 % of mid),
-    for venues whose module reads an order book channel (Bybit, Bitget, OKX, BitMEX); ignored
-    for the others.
+    from each native venue module's order book channel (docs/venues.md, "Book depth", names
+    each venue's channel, reach and levels); ignored for a ccxt-polled venue.
     Depth is costly for every symbol at once (a book per symbol, ten deltas a second), so it
     covers a set: the given :attr:`symbols`, else the top :attr:`top_n` by open interest."""
 
@@ -143,10 +143,11 @@ class DepthSettings(_Section):
     """How often the ranking is taken again (a change reconnects only the depth
     connection)."""
     levels: Annotated[int, Field(gt=0)] | None = None
-    """Levels a side of the venue's book channel (Bybit: 50, 200 or the deeper one its docs
-    list; Bitget: 1, 5 or 15; BitMEX: the most a side its whole ``orderBookL2`` book keeps);
-    ``None``: the venue module's default (Bybit 200, every 100 ms; Bitget 15, every 150 ms;
-    BitMEX 10,000, real time)."""
+    """Levels a side of the venue's book channel, where it offers a choice (Bybit: 50, 200
+    or the deeper one its docs list; Bitget: 1, 5 or 15; Binance: the REST snapshot's
+    ``limit``, 5 to 1000; Gate: 50 or 400; BitMEX: the most a side its whole book keeps; OKX
+    400, Deribit 10,000 and Hyperliquid 20 only: another value fails at start-up); ``None``:
+    the venue module's default (docs/venues.md)."""
     hysteresis: Annotated[float, Field(ge=0, le=1)] = 0.1
     """An instrument outside the set replaces the smallest one inside only when its open
     interest is this much larger (0.1: 10 %): a symbol at the edge does not churn."""
@@ -180,11 +181,12 @@ class VenueSettings(_Section):
     stress: StressSettings = Field(default_factory=StressSettings)
     """Leverage-stress polling, on by default where the venue has a plan."""
     volume: bool = True
-    """Traded volume per second from the venue's trades channel, where its module reads one
-    (Bybit, Bitget, BitMEX: one more channel per symbol; Deribit: the trades it reads for
-    liquidations). Off: no trades channel is subscribed for it and no volume is stored."""
+    """Traded volume per second from the venue's trades channel (one more channel per symbol
+    on most venues, Binance's ``aggTrade`` on connections of their own, Deribit's the trades
+    it reads for liquidations; docs/venues.md). Off: no trades channel is subscribed for it
+    and no volume is stored."""
     depth: DepthSettings = Field(default_factory=DepthSettings)
-    """Order book depth, where the venue's module reads a book (Bybit, Bitget, OKX, BitMEX)."""
+    """Order book depth, from each native venue module's book channel (docs/venues.md)."""
 
     @field_validator("symbols", mode="before")
     @classmethod

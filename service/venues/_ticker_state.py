@@ -1,6 +1,6 @@
 """A ticker's merged state and its once-a-second reports, for venues whose ticker frames carry
 mark, funding and open interest together (Bitget, Gate, Bybit), and, where the ticker has them,
-the best bid and ask (Bybit, Bitget).
+the best bid and ask (Bybit, Bitget; Gate's from its ``futures.book_ticker``).
 
 A venue's parser converts a frame's fields to numbers (raising before anything is merged),
 :meth:`TickerState.apply`\\ s them, and :func:`report` turns the parts that changed and are due

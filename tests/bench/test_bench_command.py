@@ -271,7 +271,8 @@ def test_market_stores_every_liquidation_the_venues_sent_and_loads_each_endpoint
     assert sum(kinds["liquidation"] for kinds in stored.values()) == liq["stored"]
     assert all(kinds["mark"] > 0 for kinds in stored.values())
     for venue, kinds in stored.items():  # every venue's liquidity channels, by default
-        assert kinds["book_top"] > 0 and kinds["volume"] > 0, venue
+        assert kinds["book_top"] > 0, venue
+        assert kinds["volume"] > 0, venue
         assert kinds["book_depth"] > 0, venue  # the top 20 by open interest
     assert list(out["endpoints"]["normal"]) == list(ENDPOINTS)  # a sweep, /healthz first
     everything = out["endpoints"]["all"]

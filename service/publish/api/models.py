@@ -343,8 +343,8 @@ class LiquidityItem(_Instrument):
     depth: LiquidityDepth | None = Field(
         default=None,
         description="The USD resting near mid, from the venue's order book, for the "
-        "instruments whose book is followed (Bybit, Bitget, OKX, Binance: the top 20 by open "
-        "interest each); null for the others.",
+        "instruments whose book is followed (by default the top 20 by open interest of each "
+        "venue); null for the others.",
     )
     depth_1pct_usd: Depth1PctUsd = None
     depth_1pct_exact: Depth1PctExact = None

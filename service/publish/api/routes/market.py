@@ -209,19 +209,20 @@ def _mark_item(e: MarkPrice) -> dict[str, Any]:
     response_model=LiquidityList,
     summary="Latest top of book and depth of each instrument, widest spread first",
     description="Best bid and ask with the size resting at each (in base units and USD) and "
-    "the spread in basis points, from the venues whose tickers carry them (Bybit, Bitget, "
-    "Deribit, OKX). `spread_z` and `book_top_z` compare the last minute with the instrument's "
-    "own earlier minutes: a widening spread and a thinning top come before a cascade moves price "
-    "further per dollar liquidated. `volume_1m_buy_usd` and `volume_1m_sell_usd`: what takers "
-    "bought and sold over the last minute (the venues' trades, liquidation fills included), "
-    "`volume_z` its change against earlier minutes. `depth`: the USD within 0.5, 1 and 2 % of "
-    "mid on each side, for the instruments whose order book is followed (Bybit, Bitget, OKX: "
-    "the top 20 by open interest each); a band the venue's levels do not reach is a lower bound, "
-    "flagged `bid_exact`/`ask_exact` false. `depth_1pct_usd` (bids plus asks within 1 %), "
-    "`depth_1pct_change_pct` and `depth_1pct_z` (its change over 15 minutes, against the "
-    "instrument's own) and `fragile` (the detector's warning: a thin or wide book while open "
-    "interest moves; never a state). Sorted by spread, widest first (ties by venue, symbol), "
-    "then the instruments with a followed book and no top of book (OKX), by venue and symbol.",
+    "the spread in basis points, from each venue's ticker or book-ticker channel (Binance "
+    "USDⓈ-M's all-market one pushes every 5 s). `spread_z` and `book_top_z` compare the last "
+    "minute with the instrument's own earlier minutes: a widening spread and a thinning top "
+    "come before a cascade moves price further per dollar liquidated. `volume_1m_buy_usd` and "
+    "`volume_1m_sell_usd`: what takers bought and sold over the last minute (the venues' "
+    "trades, liquidation fills included), `volume_z` its change against earlier minutes. "
+    "`depth`: the USD within 0.5, 1 and 2 % of mid on each side, for the instruments whose "
+    "order book is followed (by default the top 20 by open interest of each venue); a band the "
+    "venue's levels do not reach is a lower bound, flagged `bid_exact`/`ask_exact` false. "
+    "`depth_1pct_usd` (bids plus asks within 1 %), `depth_1pct_change_pct` and `depth_1pct_z` "
+    "(its change over 15 minutes, against the instrument's own) and `fragile` (the detector's "
+    "warning: a thin or wide book while open interest moves; never a state). Sorted by spread, "
+    "widest first (ties by venue, symbol), then the instruments with a followed book and no "
+    "top of book yet, by venue and symbol.",
     responses=responses(422, 503),
 )
 async def list_liquidity(
