@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import click
+import redis.asyncio as aioredis
 import structlog
 
 from .config import Settings, redacted
 from .demo_outputs import DemoOutputs, demo_outputs
-from .events import Kind
+from .events import BookDepth, BookTop, Kind, decode
 from .lifeline import Lifeline, spawn_options
 from .preflight import load_checked
 from .runtime import Runtime, install_signal_handlers
@@ -276,5 +277,41 @@ async def _figures(runtime: Runtime, elapsed: float, cpu_s: float) -> dict[str, 
         "transitions": transitions,
         "service_cpu_s": round(cpu_s, 2),
         "service_cpu_pct_of_one_core": round(100 * cpu_s / elapsed, 1),
+        "books": await books(runtime.redis, lengths),
         "pid": os.getpid(),
     }
+
+
+async def books(
+    client: aioredis.Redis, lengths: dict[reader.EventStream, int]
+) -> dict[str, dict[str, Any]]:
+    """Per venue, one book it follows (its BTC's, else its longest followed): the spread and
+    the USD within 1 % of mid (bids plus asks) at the start of the run and at their worst,
+    the widest and the thinnest, so the figures show what the deleveraging did to the
+    liquidity of every venue. ``lengths``: the streams' lengths (:func:`reader.stream_lengths`)."""
+    chosen: dict[str, tuple[bool, int, str]] = {}
+    for (venue, symbol, kind), n in lengths.items():
+        if kind is Kind.BOOK_DEPTH and n:
+            rank = (symbol.startswith(("BTC", "XBT")), n, symbol)
+            chosen[venue] = max(chosen.get(venue, rank), rank)
+    out: dict[str, dict[str, Any]] = {}
+    for venue, (_, _, symbol) in sorted(chosen.items()):
+        tops = [e for e in await _events(client, venue, symbol, Kind.BOOK_TOP)
+                if isinstance(e, BookTop)]  # fmt: skip
+        depths = [e.bid_usd_1 + e.ask_usd_1
+                  for e in await _events(client, venue, symbol, Kind.BOOK_DEPTH)
+                  if isinstance(e, BookDepth)]  # fmt: skip
+        spreads = [t.spread_bp for t in tops]
+        out[venue] = {
+            "symbol": symbol,
+            "spread_bp": {"start": round(spreads[0], 2), "widest": round(max(spreads), 2)}
+            if spreads
+            else None,
+            "depth_1pct_usd": {"start": round(depths[0]), "thinnest": round(min(depths))},
+        }
+    return out
+
+
+async def _events(client: aioredis.Redis, venue: str, symbol: str, kind: Kind) -> list[Any]:
+    rows: Any = await client.xrange(keys.events(venue, symbol, kind))
+    return [decode(fields[b"e"]) for _, fields in rows]
