@@ -32,10 +32,11 @@ The collector is venue-independent: everything venue-specific comes from its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +94,60 @@ MAX_PONG_LEN = 256
 
 def _text(frame: str | bytes) -> str:
     return frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+
+
+_BACKGROUND: set[asyncio.Task[Any]] = set()
+"""Handshakes and closes finishing after their caller was cancelled (:func:`open_websocket`,
+:func:`closing`): held here until they end."""
+
+
+def _in_background(task: asyncio.Task[Any]) -> None:
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+async def open_websocket(url: str, **options: Any) -> ClientConnection:
+    """picows' ``connect``, safe to cancel during the handshake. picows aborts a cancelled
+    handshake's transport only on its TLS path: on a plain one the socket stayed open and
+    unread (picows pauses reading once its queue is full), so the venue's sends to it
+    blocked; seen as a simulator that never stopped after a collector stopped while a
+    rotation's successor was opening. Here the handshake runs as a task of its own: a caller
+    cancelled meanwhile leaves it to finish or fail by itself (within ``open_timeout``), and
+    a connection that opens then is closed at once (:func:`closing`'s way)."""
+
+    async def handshake() -> ClientConnection:
+        return await connect(url, **options)
+
+    opening = asyncio.ensure_future(handshake())
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        _in_background(opening)
+        opening.add_done_callback(_close_if_opened)
+        raise
+
+
+def _close_if_opened(task: asyncio.Task[ClientConnection]) -> None:
+    if not task.cancelled() and task.exception() is None:
+        _in_background(asyncio.ensure_future(task.result().close()))
+
+
+@contextlib.asynccontextmanager
+async def closing(ws: ClientConnection) -> AsyncIterator[ClientConnection]:
+    """``ws``, closed on the way out whatever interrupts the close. picows' ``close`` sends
+    the close frame and waits for the venue's (aborting the socket after ``close_timeout``);
+    cancelled during that wait (a collector stopped again while it was closing), it left
+    the socket open and unread, like a cancelled handshake (:func:`open_websocket`). Here
+    the close runs as a task of its own, which a cancellation does not interrupt."""
+    try:
+        yield ws
+    finally:
+        closer = asyncio.ensure_future(ws.close())
+        try:
+            await asyncio.shield(closer)
+        except asyncio.CancelledError:
+            _in_background(closer)
+            raise
 
 
 @dataclass(slots=True)
@@ -415,12 +470,13 @@ class VenueCollector:
         """:meth:`_session`'s connection; a successor it hands over is put in ``handed``
         first."""
         conn = self._connection(name)
-        async with connect(
+        fresh = await open_websocket(
             conn.url, open_timeout=self.settings.open_timeout_s,
             max_size=self.venue.max_frame_bytes,
             compression=None, close_timeout=CLOSE_TIMEOUT_S,
             additional_headers=dict(conn.headers) or None,  # picows takes a mapping only
-        ) as ws:  # fmt: skip
+        )  # fmt: skip
+        async with closing(fresh) as ws:
             for message in conn.subscribe:
                 await ws.send(message)
             opened = self.clock()
