@@ -15,11 +15,11 @@ sends a whole snapshot each push (Bitget ``books15``) fills a new book from each
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, MutableMapping
+from typing import Any, Final
 
-from ..events import DEPTH_BANDS_PCT, BookDepth
-from .base import Instrument, ParseError
+from ..events import DEPTH_BANDS_PCT, BookDepth, Event
+from .base import Instrument, ParseError, Parser
 
 DEPTH_EVERY_MS: Final = 1000
 """A book's depth is reported at most once a second (the venue's time): latest-state."""
@@ -36,6 +36,9 @@ BOOK_UNSYNCED: Final = "orderbook_delta_before_snapshot"
 """The parse-error reason of an update of a book with no snapshot yet (after a drop)."""
 BOOK_UNREADABLE: Final = "invalid_orderbook"
 """The parse-error reason of a book frame or row that does not decode."""
+RESYNC_EVERY_MS: Final = 5000
+"""A fresh snapshot of a book is asked for at most this often (receive time): the updates of
+a book that has none keep arriving until the venue's new snapshot does."""
 _INF: Final = float("inf")
 _BAND_FRACTIONS: Final = tuple(b / 100 for b in DEPTH_BANDS_PCT)
 
@@ -136,3 +139,34 @@ def _bands(
         total += size * price if linear else size
     out.extend([total] * (len(edges) - len(out)))
     return [x * inst.contract_size for x in out]
+
+
+class Resyncs:
+    """A parser's asks for fresh snapshots of its books: the keys its collector resubscribes
+    (:attr:`~.base.Parser.resync`), each at most every :data:`RESYNC_EVERY_MS`. What a gap
+    is, is the venue parser's business; what follows one is the same on every venue."""
+
+    __slots__ = ("_asked_ms", "_parser")
+
+    def __init__(self, parser: Parser) -> None:
+        self._parser = parser
+        self._asked_ms: dict[str, int] = {}
+
+    def ask(self, key: str, recv_ms: int) -> None:
+        """Ask for a fresh snapshot of ``key``'s book, unless that was done within
+        :data:`RESYNC_EVERY_MS`."""
+        asked = self._asked_ms.get(key)
+        if asked is None or recv_ms - asked >= RESYNC_EVERY_MS:
+            self._asked_ms[key] = recv_ms
+            self._parser.resync.add(key)
+
+    def drop(
+        self, books: MutableMapping[str, Any], key: str, reason: str, detail: object, recv_ms: int
+    ) -> list[Event]:
+        """Forget ``key``'s book, count ``reason`` (a logged drop), ask for a fresh snapshot
+        at once; no events."""
+        del books[key]
+        self._parser.stats.error(self._parser.venue, reason, detail)
+        self._asked_ms.pop(key, None)
+        self.ask(key, recv_ms)
+        return []

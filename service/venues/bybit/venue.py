@@ -51,9 +51,10 @@ Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exch
   ``u`` is not the last one plus one (a gap, or one going backwards) means levels were
   missed: the book is dropped, counted (``orderbook_gap``) and resubscribed
   (:meth:`Bybit.resubscribe`: unsubscribe, then subscribe, which sends a new snapshot);
-  deltas while a book has no snapshot ask again, every :data:`RESYNC_EVERY_MS`. Each session
-  of a depth connection has books of its own (:attr:`~..base.Connection.own_parser`: a
-  rotation's overlap would mix two sessions' deltas). A
+  deltas while a book has no snapshot ask again, every :data:`~.._book.RESYNC_EVERY_MS`
+  (:class:`~.._book.Resyncs`). Each session of a depth connection has books of its own
+  (:attr:`~..base.Connection.own_parser`: a rotation's overlap would mix two sessions'
+  deltas). A
   snapshot always replaces the book; ``u == 1`` is one sent after a restart of Bybit's
   service. ``seq`` (the cross sequence) and ``cts`` (the matching engine's time) are not
   read; the event's time is ``ts``. Each book reports a :class:`~...events.BookDepth` at
@@ -102,7 +103,7 @@ from ccxt.base.errors import BadResponse
 from ...config import VenueSettings
 from ...events import AdlLevel, AdlRisk, Event, Side
 from .. import _stamp
-from .._book import BOOK_CROSSED, BOOK_GAP, BOOK_UNREADABLE, BOOK_UNSYNCED, Book
+from .._book import BOOK_CROSSED, BOOK_GAP, BOOK_UNREADABLE, BOOK_UNSYNCED, Book, Resyncs
 from .._numbers import integer, number, optional_number
 from .._shards import Shards
 from .._ticker_state import FUNDING, MARK, OI, TickerState, report
@@ -243,10 +244,6 @@ _trades = msgspec.json.Decoder(list[_TradeRow])
 _TAKER_BUYS: Final = {"Buy": True, "Sell": False}
 _book_data = msgspec.json.Decoder(_BookData, strict=False)
 ORDERBOOK: Final = "orderbook"
-RESYNC_EVERY_MS: Final = 5000
-"""A book without a snapshot is asked for one at most this often: deltas keep coming for it
-(a resubscription lost with its connection, a rotation's successor whose book the old
-connection's last deltas dropped) until one comes."""
 
 
 def one_side(single: float | None, both: float | None) -> float | None:
@@ -335,8 +332,8 @@ class BybitParser(Parser):
         """Per symbol, the ADL level last handed on and when (receive time)."""
         self.books: dict[str, Book] = {}
         """The order books followed (``orderbook.*``), by symbol."""
-        self.resync_asked_ms: dict[str, int] = {}
-        """When a fresh snapshot of each symbol's book was last asked for (receive time)."""
+        self.resyncs = Resyncs(self)
+        """Fresh snapshots asked for (a book dropped, or updates before its snapshot)."""
         self.depth_reported_ms: dict[str, int] = {}
         """When each symbol's depth was last reported: a book that replaces a dropped one
         (a resubscription, a reconnect) reports no sooner than a second after it."""
@@ -466,41 +463,25 @@ class BybitParser(Parser):
             book.reported_ms = self.depth_reported_ms.get(data.s, book.reported_ms)
         elif book is None:
             self.stats.error(self.venue, BOOK_UNSYNCED, data.s)
-            self._ask_snapshot(data.s, recv_ms)
+            self.resyncs.ask(data.s, recv_ms)
             return []
         elif data.u != book.update_id + 1:
             detail = f"{data.s} u {book.update_id} -> {data.u}"
-            return self._drop_book(data.s, BOOK_GAP, detail, recv_ms)
+            return self.resyncs.drop(self.books, data.s, BOOK_GAP, detail, recv_ms)
         book.update_id = data.u
         try:
             book.apply(data.b, data.a)
         except ParseError as exc:
-            return self._drop_book(data.s, exc.reason, frame, recv_ms)
+            return self.resyncs.drop(self.books, data.s, exc.reason, frame, recv_ms)
         if not book.due(env.ts):
             return []
         depth = book.depth(self.venue, inst, env.ts, recv_ms, levels)
         if depth is None:
             if book.bids and book.asks:  # both sides, yet no depth: crossed
-                return self._drop_book(data.s, BOOK_CROSSED, data.s, recv_ms)
+                return self.resyncs.drop(self.books, data.s, BOOK_CROSSED, data.s, recv_ms)
             return []  # a side emptied: no mid until it is quoted again
         self.depth_reported_ms[data.s] = env.ts
         return [depth]
-
-    def _drop_book(self, symbol: str, reason: str, detail: object, recv_ms: int) -> list[Event]:
-        """Forget ``symbol``'s book, count ``reason``, ask for a fresh snapshot."""
-        del self.books[symbol]
-        self.stats.error(self.venue, reason, detail)
-        self.resync_asked_ms.pop(symbol, None)
-        self._ask_snapshot(symbol, recv_ms)
-        return []
-
-    def _ask_snapshot(self, symbol: str, recv_ms: int) -> None:
-        """Ask (:attr:`resync`) for a fresh snapshot of ``symbol``'s book, unless that was
-        done within :data:`RESYNC_EVERY_MS`."""
-        asked = self.resync_asked_ms.get(symbol)
-        if asked is None or recv_ms - asked >= RESYNC_EVERY_MS:
-            self.resync_asked_ms[symbol] = recv_ms
-            self.resync.add(symbol)
 
     def _liquidations(self, rows: list[_LiquidationRow], recv_ms: int) -> list[Event]:
         out: list[Event] = []

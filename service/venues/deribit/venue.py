@@ -94,6 +94,7 @@ from .._book import (
     INVALID_LEVEL,
     Book,
     Levels,
+    Resyncs,
 )
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
@@ -134,8 +135,6 @@ _TAKER_BUYS: Final = {"buy": True, "sell": False}
 BOOK_LEVELS: Final = 10_000
 """``book.{instrument}.100ms`` sends the whole book: the levels a side a book keeps at most
 (the deepest trimmed when it reports; Deribit's ``public/get_order_book`` goes to 10,000)."""
-RESYNC_EVERY_MS: Final = 5000
-"""A book without a snapshot is asked for one at most this often (as Bybit's and OKX's)."""
 DEPTH_SYMBOLS_PER_CONNECTION: Final = 20
 """Book channels a depth connection carries (Deribit lists about 20 perpetuals: one)."""
 _KEEPS: Final = {"new": True, "change": True, "delete": False}
@@ -171,8 +170,8 @@ class DeribitParser(Parser):
         self._reported_ms: dict[str, int] = {}
         self.books: dict[str, Book] = {}
         """The order books followed (``book.*``), by instrument."""
-        self.resync_asked_ms: dict[str, int] = {}
-        """When a fresh snapshot of each book was last asked for (receive time)."""
+        self.resyncs = Resyncs(self)
+        """Fresh snapshots asked for (a book dropped, or updates before its snapshot)."""
         self.depth_reported_ms: dict[str, int] = {}
         """When each book's depth was last reported: a book that replaces a dropped one (a
         resubscription, a reconnect) reports no sooner than a second after it."""
@@ -255,41 +254,25 @@ class DeribitParser(Parser):
             book.reported_ms = self.depth_reported_ms.get(symbol, book.reported_ms)
         elif book is None:
             self.stats.error(self.venue, BOOK_UNSYNCED, symbol)
-            self._ask_snapshot(symbol, recv_ms)
+            self.resyncs.ask(symbol, recv_ms)
             return []
         elif d.prev_change_id != book.update_id:
             detail = f"{symbol} change_id {book.update_id} -> prev_change_id {d.prev_change_id}"
-            return self._drop_book(symbol, BOOK_GAP, detail, recv_ms)
+            return self.resyncs.drop(self.books, symbol, BOOK_GAP, detail, recv_ms)
         book.update_id = d.change_id
         try:
             book.apply(book_levels(d.bids), book_levels(d.asks))
         except ParseError as exc:
-            return self._drop_book(symbol, exc.reason, frame, recv_ms)
+            return self.resyncs.drop(self.books, symbol, exc.reason, frame, recv_ms)
         if not book.due(d.timestamp):
             return []
         depth = book.depth(self.venue, inst, d.timestamp, recv_ms, BOOK_LEVELS)
         if depth is None:
             if book.bids and book.asks:  # both sides, yet no depth: crossed
-                return self._drop_book(symbol, BOOK_CROSSED, symbol, recv_ms)
+                return self.resyncs.drop(self.books, symbol, BOOK_CROSSED, symbol, recv_ms)
             return []  # a side emptied: no mid until it is quoted again
         self.depth_reported_ms[symbol] = d.timestamp
         return [depth]
-
-    def _drop_book(self, symbol: str, reason: str, detail: object, recv_ms: int) -> list[Event]:
-        """Forget ``symbol``'s book, count ``reason``, ask for a fresh snapshot."""
-        del self.books[symbol]
-        self.stats.error(self.venue, reason, detail)
-        self.resync_asked_ms.pop(symbol, None)
-        self._ask_snapshot(symbol, recv_ms)
-        return []
-
-    def _ask_snapshot(self, symbol: str, recv_ms: int) -> None:
-        """Ask (:attr:`resync`) for a fresh snapshot of ``symbol``'s book, unless that was
-        done within :data:`RESYNC_EVERY_MS`."""
-        asked = self.resync_asked_ms.get(symbol)
-        if asked is None or recv_ms - asked >= RESYNC_EVERY_MS:
-            self.resync_asked_ms[symbol] = recv_ms
-            self.resync.add(symbol)
 
     def _trades(self, rows: list[frames.Trade], recv_ms: int) -> list[Event]:
         out: list[Event] = []

@@ -96,7 +96,7 @@ from ccxt.base.errors import BadResponse
 from ...config import VenueSettings
 from ...events import Event, Side
 from .. import _stamp
-from .._book import BOOK_CROSSED, BOOK_GAP, BOOK_UNREADABLE, BOOK_UNSYNCED, Book
+from .._book import BOOK_CROSSED, BOOK_GAP, BOOK_UNREADABLE, BOOK_UNSYNCED, Book, Resyncs
 from .._numbers import number, optional_number
 from .._shards import Shards
 from .._ticker_state import STATE_EVERY_MS, TickerState, report
@@ -128,9 +128,6 @@ SIZE_DECIMAL_HEADER: Final = (("X-Gate-Size-Decimal", "1"),)
 """Sizes as decimal strings instead of whole contracts (what tardis sends too)."""
 CHANNELS: Final = frozenset({TICKERS, LIQUIDATES, BOOK_TICKER, TRADES, BOOK})
 INVALID_TRADES: Final = f"invalid_{TRADES}"
-RESYNC_EVERY_MS: Final = 5000
-"""A book without a snapshot is asked for one at most this often: updates keep coming for
-it (a resubscription lost with its connection, a rotation's successor) until one comes."""
 PROTOCOL_EVENTS: Final = frozenset({"subscribe", "unsubscribe"})
 MS_SINCE: Final = 10**11
 """A ``time`` above this is in milliseconds (seconds stay under it until the year 5138)."""
@@ -147,8 +144,8 @@ class GateParser(Parser):
         self.state_every_ms = STATE_EVERY_MS
         self.books: dict[str, Book] = {}
         """The order books followed (``futures.obu``), by contract."""
-        self.resync_asked_ms: dict[str, int] = {}
-        """When a fresh snapshot of each contract's book was last asked for (receive time)."""
+        self.resyncs = Resyncs(self)
+        """Fresh snapshots asked for (a book dropped, or updates before its snapshot)."""
         self.depth_reported_ms: dict[str, int] = {}
         """When each contract's depth was last reported: a book that replaces a dropped one
         (a resubscription, a reconnect) reports no sooner than a second after it."""
@@ -279,42 +276,26 @@ class GateParser(Parser):
             book.reported_ms = self.depth_reported_ms.get(contract, book.reported_ms)
         elif book is None:
             self.stats.error(self.venue, BOOK_UNSYNCED, contract)
-            self._ask_snapshot(contract, recv_ms)
+            self.resyncs.ask(contract, recv_ms)
             return []
         elif book.update_id + 1 != data.U:
             detail = f"{contract} u {book.update_id} -> U {data.U}"
-            return self._drop_book(contract, BOOK_GAP, detail, recv_ms)
+            return self.resyncs.drop(self.books, contract, BOOK_GAP, detail, recv_ms)
         book.update_id = data.u
         try:
             book.apply(data.b, data.a)
         except ParseError as exc:
-            return self._drop_book(contract, exc.reason, frame, recv_ms)
+            return self.resyncs.drop(self.books, contract, exc.reason, frame, recv_ms)
         ts = data.t or recv_ms
         if not book.due(ts):
             return []
         depth_event = book.depth(self.venue, inst, ts, recv_ms, levels)
         if depth_event is None:
             if book.bids and book.asks:  # both sides, yet no depth: crossed
-                return self._drop_book(contract, BOOK_CROSSED, contract, recv_ms)
+                return self.resyncs.drop(self.books, contract, BOOK_CROSSED, contract, recv_ms)
             return []  # a side emptied: no mid until it is quoted again
         self.depth_reported_ms[contract] = ts
         return [depth_event]
-
-    def _drop_book(self, contract: str, reason: str, detail: object, recv_ms: int) -> list[Event]:
-        """Forget ``contract``'s book, count ``reason``, ask for a fresh snapshot."""
-        del self.books[contract]
-        self.stats.error(self.venue, reason, detail)
-        self.resync_asked_ms.pop(contract, None)
-        self._ask_snapshot(contract, recv_ms)
-        return []
-
-    def _ask_snapshot(self, contract: str, recv_ms: int) -> None:
-        """Ask (:attr:`resync`) for a fresh snapshot of ``contract``'s book, unless that was
-        done within :data:`RESYNC_EVERY_MS`."""
-        asked = self.resync_asked_ms.get(contract)
-        if asked is None or recv_ms - asked >= RESYNC_EVERY_MS:
-            self.resync_asked_ms[contract] = recv_ms
-            self.resync.add(contract)
 
     def _liquidations(self, rows: list[frames.Liquidation], recv_ms: int) -> list[Event]:
         out: list[Event] = []

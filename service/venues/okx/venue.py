@@ -87,7 +87,7 @@ import structlog
 from ...config import VenueSettings
 from ...events import Event, Side
 from .. import _stamp
-from .._book import BOOK_CROSSED, BOOK_GAP, BOOK_UNREADABLE, BOOK_UNSYNCED
+from .._book import BOOK_CROSSED, BOOK_GAP, BOOK_UNREADABLE, BOOK_UNSYNCED, Resyncs
 from .._numbers import integer, number, optional_number
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
@@ -139,8 +139,6 @@ BOOK_LEVELS: Final = 400
 """``books``: 400 levels a side, a snapshot then updates every 100 ms."""
 BOOK_CHECKSUM: Final = "orderbook_checksum"
 """A book whose checksum (when the venue sends one: not ``0``) differs from the venue's."""
-RESYNC_EVERY_MS: Final = 5000
-"""A book without a snapshot is asked for one at most this often (as Bybit's)."""
 DEPTH_SYMBOLS_PER_CONNECTION: Final = 20
 """``books`` pushes up to 400 levels a side: 20 books a connection (the default top 20: one)."""
 
@@ -171,8 +169,8 @@ class OkxParser(Parser):
         """The interval last read from each instrument's funding frames."""
         self.books: dict[str, OkxBook] = {}
         """The order books followed (``books``), by instId."""
-        self.resync_asked_ms: dict[str, int] = {}
-        """When a fresh snapshot of each book was last asked for (receive time)."""
+        self.resyncs = Resyncs(self)
+        """Fresh snapshots asked for (a book dropped, or updates before its snapshot)."""
         self.depth_reported_ms: dict[str, int] = {}
         """When each book's depth was last reported: a book that replaces a dropped one (a
         resubscription, a reconnect) reports no sooner than a second after it."""
@@ -246,45 +244,29 @@ class OkxParser(Parser):
             book.reported_ms = self.depth_reported_ms.get(inst_id, book.reported_ms)
         elif book is None:
             self.stats.error(self.venue, BOOK_UNSYNCED, inst_id)
-            self._ask_snapshot(inst_id, recv_ms)
+            self.resyncs.ask(inst_id, recv_ms)
             return []
         elif row.prevSeqId != book.update_id:  # seqId may restart lower: prevSeqId links
             detail = f"{inst_id} seqId {book.update_id} -> prevSeqId {row.prevSeqId}"
-            return self._drop_book(inst_id, BOOK_GAP, detail, recv_ms)
+            return self.resyncs.drop(self.books, inst_id, BOOK_GAP, detail, recv_ms)
         book.update_id = row.seqId
         try:
             book.apply_rows(row.bids, row.asks)
         except ParseError as exc:
-            return self._drop_book(inst_id, exc.reason, frame, recv_ms)
+            return self.resyncs.drop(self.books, inst_id, exc.reason, frame, recv_ms)
         if row.checksum and book.checked and book.checksum() != row.checksum:
             detail = f"{inst_id} seqId {row.seqId} checksum {row.checksum}"
-            return self._drop_book(inst_id, BOOK_CHECKSUM, detail, recv_ms)
+            return self.resyncs.drop(self.books, inst_id, BOOK_CHECKSUM, detail, recv_ms)
         if not book.due(row.ts):
             return []
         depth = book.depth(self.venue, inst, row.ts, recv_ms, BOOK_LEVELS)
         book.prune_texts()
         if depth is None:
             if book.bids and book.asks:  # both sides, yet no depth: crossed
-                return self._drop_book(inst_id, BOOK_CROSSED, inst_id, recv_ms)
+                return self.resyncs.drop(self.books, inst_id, BOOK_CROSSED, inst_id, recv_ms)
             return []  # a side emptied: no mid until it is quoted again
         self.depth_reported_ms[inst_id] = row.ts
         return [depth]
-
-    def _drop_book(self, inst_id: str, reason: str, detail: object, recv_ms: int) -> list[Event]:
-        """Forget ``inst_id``'s book, count ``reason``, ask for a fresh snapshot."""
-        del self.books[inst_id]
-        self.stats.error(self.venue, reason, detail)
-        self.resync_asked_ms.pop(inst_id, None)
-        self._ask_snapshot(inst_id, recv_ms)
-        return []
-
-    def _ask_snapshot(self, inst_id: str, recv_ms: int) -> None:
-        """Ask (:attr:`resync`) for a fresh snapshot of ``inst_id``'s book, unless that was
-        done within :data:`RESYNC_EVERY_MS`."""
-        asked = self.resync_asked_ms.get(inst_id)
-        if asked is None or recv_ms - asked >= RESYNC_EVERY_MS:
-            self.resync_asked_ms[inst_id] = recv_ms
-            self.resync.add(inst_id)
 
     def _tickers(self, rows: list[frames.TickerRow], recv_ms: int) -> list[Event]:
         """The best bid and ask of each row (the whole ticker, at most every 100 ms), at most
