@@ -179,8 +179,9 @@ class _Run:
     def __init__(self, venue: Venue, shape: Shape, parser: Parser, started: float) -> None:
         self.venue, self.shape, self.parser, self.started = venue, shape, parser, started
         self.checks: dict[str, ChannelCheck] = {}
-        self.sent: dict[str, frozenset[str]] = {}
-        """Request id -> the channels it subscribed."""
+        self.sent: dict[str, dict[str, frozenset[str]]] = {}
+        """Connection name -> request id -> the channels it subscribed (per connection: a
+        venue's connections number their requests each from 1, as Binance's do)."""
         self.refusals: list[str] = []
         """Refusals no channel could be told from."""
 
@@ -196,7 +197,7 @@ class _Run:
     def settled(self) -> bool:
         return all(c.settled for c in self.checks.values())
 
-    def on_frame(self, frame: str | bytes, opened: float, now: float) -> None:
+    def on_frame(self, frame: str | bytes, opened: float, now: float, conn: str) -> None:
         seen = self.shape.classify(decode(frame))
         errors_before = Counter(self.parser.stats.errors)
         events = self.parser.parse(frame, now_ms())
@@ -214,10 +215,10 @@ class _Run:
             c.fields.add(channel, seen)
             c.parse_errors.update(Counter(self.parser.stats.errors) - errors_before)
         elif seen.kind in ("ack", "refused"):
-            self._answer(seen)
+            self._answer(seen, conn)
 
-    def _answer(self, seen: Seen) -> None:
-        names = self.shape.answer_channels(seen, self.sent)
+    def _answer(self, seen: Seen, conn: str) -> None:
+        names = self.shape.answer_channels(seen, self.sent.get(conn, {}))
         if seen.kind == "refused" and not names:
             names = set(named_in(seen.detail, self.checks))
         if seen.kind == "refused" and not names:
@@ -284,7 +285,7 @@ async def _check_connections(
             request, channels = run.shape.requested(message)
             names |= channels
             if request is not None:
-                run.sent[request] = channels
+                run.sent.setdefault(conn.name, {})[request] = channels
         by_connection[conn.name] = names
         for n in names:
             channel = run.shape.channel(n)
@@ -328,7 +329,7 @@ async def _session(
     try:
         for message in conn.subscribe:
             await ws.send(message)
-        await _read(run, ws, opened, deadline)
+        await _read(run, ws, opened, deadline, conn.name)
     except (ConnectionClosed, WebSocketException, OSError) as exc:
         record["error"] = f"the connection closed during the check: {exc}"[:300]
         result.notes.append(f"{run.venue.id} {conn.name}: {record['error']}")
@@ -337,14 +338,14 @@ async def _session(
         await ws.close()
 
 
-async def _read(run: _Run, ws: ClientConnection, opened: float, deadline: float) -> None:
+async def _read(run: _Run, ws: ClientConnection, opened: float, deadline: float, conn: str) -> None:
     while (now := time.monotonic()) < deadline and not run.settled:
         try:
             async with asyncio.timeout(min(POLL_S, max(0.0, deadline - now))):
                 frame = await ws.recv()
         except TimeoutError:
             continue
-        run.on_frame(frame, opened, time.monotonic())
+        run.on_frame(frame, opened, time.monotonic(), conn)
 
 
 async def _keep_alive(ws: ClientConnection, conn: Connection) -> None:
