@@ -146,6 +146,11 @@ class Parser(ABC):
         self.stress: list[StressEvent] = []
         """Stress events found in frames (a venue that pushes its ADL state on the
         websocket): the collector takes them for the stress writer (:meth:`take_stress`)."""
+        self.depth_reported_ms: dict[str, int] = {}
+        """When each book's depth was last reported (venue time), shared by the sessions of
+        a venue's depth connections (:meth:`Venue.session_parser`): a book that replaces a
+        dropped one (a resubscription, a rotation's successor) reports no sooner than a
+        second after the last."""
         self.resync: set[str] = set()
         """Symbols whose local order book was dropped (a gap in its updates, counted): the
         collector asks the venue for a fresh snapshot on the connection that delivered the
@@ -368,9 +373,11 @@ class Venue(ABC):
 
     def session_parser(self, shared: Parser) -> Parser:
         """A parser for one session of an :attr:`~Connection.own_parser` connection: a new
-        one, counting what it drops in ``shared``'s stats."""
+        one (books of its own), counting what it drops in ``shared``'s stats and sharing the
+        time of each book's last depth report."""
         parser = self.new_parser(shared.markets, shared.wanted)
         parser.stats = shared.stats
+        parser.depth_reported_ms = shared.depth_reported_ms  # one a second, whatever the sessions
         return parser
 
     def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:

@@ -141,9 +141,6 @@ class BitgetParser(Parser):
         super().__init__(venue, markets, wanted)
         self.tickers: dict[str, TickerState] = {}
         self.state_every_ms = STATE_EVERY_MS
-        self.depth_reported_ms: dict[str, int] = {}
-        """When each symbol's depth was last reported (the row's time): at most once a
-        second, whatever the pushes (every 150 ms) or the sessions of a rotation."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):

@@ -197,9 +197,6 @@ class BitmexParser(Parser):
         """Levels a side a book keeps (:attr:`Bitmex.depth_levels`)."""
         self.resync_asked_ms: dict[str, int] = {}
         """When a fresh partial of each book was last asked for (receive time)."""
-        self.depth_reported_ms: dict[str, int] = {}
-        """When each book's depth was last reported: a book that replaces a dropped one
-        reports no sooner than a second after it (shared with the depth sessions)."""
 
     @property
     def xbt_usd(self) -> float | None:
@@ -604,7 +601,6 @@ class Bitmex(Venue):
         parser = super().session_parser(shared)
         if isinstance(parser, BitmexParser) and isinstance(shared, BitmexParser):
             parser.xbt = shared.xbt
-            parser.depth_reported_ms = shared.depth_reported_ms
         return parser
 
     def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:

@@ -334,9 +334,6 @@ class BybitParser(Parser):
         """The order books followed (``orderbook.*``), by symbol."""
         self.resyncs = Resyncs(self)
         """Fresh snapshots asked for (a book dropped, or updates before its snapshot)."""
-        self.depth_reported_ms: dict[str, int] = {}
-        """When each symbol's depth was last reported: a book that replaces a dropped one
-        (a resubscription, a reconnect) reports no sooner than a second after it."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if (env := self._decoded(_envelope, frame)) is None:
@@ -663,14 +660,6 @@ class Bybit(CcxtBackedVenue):
                     )
                 )
         return out
-
-    def session_parser(self, shared: Parser) -> Parser:
-        """A depth session's parser: books of its own, the time of each symbol's last report
-        shared (at most one a second whatever the sessions)."""
-        parser = super().session_parser(shared)
-        if isinstance(parser, BybitParser) and isinstance(shared, BybitParser):
-            parser.depth_reported_ms = shared.depth_reported_ms
-        return parser
 
     def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:
         """Unsubscribe then subscribe the books of ``symbols``: Bybit answers the subscribe

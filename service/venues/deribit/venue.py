@@ -172,9 +172,6 @@ class DeribitParser(Parser):
         """The order books followed (``book.*``), by instrument."""
         self.resyncs = Resyncs(self)
         """Fresh snapshots asked for (a book dropped, or updates before its snapshot)."""
-        self.depth_reported_ms: dict[str, int] = {}
-        """When each book's depth was last reported: a book that replaces a dropped one (a
-        resubscription, a reconnect) reports no sooner than a second after it."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if (env := self._decoded(frames.envelope, frame)) is None:
@@ -361,14 +358,6 @@ class Deribit(CcxtBackedVenue):
             )
             for n, start in enumerate(range(0, len(mine), step))
         ]
-
-    def session_parser(self, shared: Parser) -> Parser:
-        """A depth session's parser: books of its own, the time of each book's last report
-        shared (at most one a second whatever the sessions)."""
-        parser = super().session_parser(shared)
-        if isinstance(parser, DeribitParser) and isinstance(shared, DeribitParser):
-            parser.depth_reported_ms = shared.depth_reported_ms
-        return parser
 
     def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:
         """``public/unsubscribe`` then ``public/subscribe`` of the books of ``symbols``:

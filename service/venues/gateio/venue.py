@@ -146,9 +146,6 @@ class GateParser(Parser):
         """The order books followed (``futures.obu``), by contract."""
         self.resyncs = Resyncs(self)
         """Fresh snapshots asked for (a book dropped, or updates before its snapshot)."""
-        self.depth_reported_ms: dict[str, int] = {}
-        """When each contract's depth was last reported: a book that replaces a dropped one
-        (a resubscription, a reconnect) reports no sooner than a second after it."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if (env := self._decoded(frames.envelope, frame)) is None:
@@ -404,14 +401,6 @@ class Gate(CcxtBackedVenue):
             headers=SIZE_DECIMAL_HEADER,
             own_parser=own_parser,
         )
-
-    def session_parser(self, shared: Parser) -> Parser:
-        """A depth session's parser: books of its own, the time of each contract's last
-        report shared (at most one a second whatever the sessions)."""
-        parser = super().session_parser(shared)
-        if isinstance(parser, GateParser) and isinstance(shared, GateParser):
-            parser.depth_reported_ms = shared.depth_reported_ms
-        return parser
 
     def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:
         """Unsubscribe then subscribe the books of ``symbols`` (the docs' remedy for a gap):

@@ -189,9 +189,6 @@ class HyperliquidParser(Parser):
         """Per coin, the ``bbo`` not reported yet: its time, bid, bid size, ask, ask size."""
         self.top_reported_ms: dict[str, int] = {}
         """Per coin, when (receive time) its top of book was last reported."""
-        self.depth_reported_ms: dict[str, int] = {}
-        """When each coin's depth was last reported (the push's time): at most once a
-        second, whatever the pushes (every 0.5 s) or a rotation's two sessions."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (WELCOME, WELCOME.encode()):

@@ -171,9 +171,6 @@ class OkxParser(Parser):
         """The order books followed (``books``), by instId."""
         self.resyncs = Resyncs(self)
         """Fresh snapshots asked for (a book dropped, or updates before its snapshot)."""
-        self.depth_reported_ms: dict[str, int] = {}
-        """When each book's depth was last reported: a book that replaces a dropped one (a
-        resubscription, a reconnect) reports no sooner than a second after it."""
         self.top_reported_ms: dict[str, int] = {}
         """When each instrument's top of book (``tickers``) was last reported."""
 
@@ -452,14 +449,6 @@ class Okx(CcxtBackedVenue):
             )
             for n, start in enumerate(range(0, len(mine), step))
         ]
-
-    def session_parser(self, shared: Parser) -> Parser:
-        """A depth session's parser: books of its own, the time of each book's last report
-        shared (at most one a second whatever the sessions)."""
-        parser = super().session_parser(shared)
-        if isinstance(parser, OkxParser) and isinstance(shared, OkxParser):
-            parser.depth_reported_ms = shared.depth_reported_ms
-        return parser
 
     def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:
         """Unsubscribe then subscribe the books of ``symbols``: OKX answers the subscribe
