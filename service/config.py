@@ -311,14 +311,14 @@ class DetectorSettings(_Section):
     ``window_s``: 5 m live, so 1 m to 15 m; 1 h on hourly bars; 1 d on daily bars)."""
     eval_interval_s: Seconds = 1.0
     round_budget_ms: Annotated[float, Field(ge=0)] = 30.0
-    """CPU time the instruments of one round may take (0: no limit), so that a round stays
-    short however many instruments are listed: the model measures what scoring one
-    instrument costs and scores as many as fit, the most urgent first (those not calm, new
-    liquidations, never scored, feeds turning stale, then calm instruments due for their
-    regular look), the longest waiting first within each, with a quarter of the room kept
-    for the longest waiting of all. The rest keep their last score and wait for the next
-    round. A venue that turns held is applied at once, outside the limit. The asset and
-    market scores come on top (a few ms at 10,000 instruments)."""
+    """CPU time one round may take (0: no limit), so that a round stays short however many
+    instruments are listed: the model measures what scoring one instrument costs and scores
+    as many as fit, the most urgent first (those not calm, new liquidations, never scored,
+    feeds turning stale, then calm instruments due for their regular look), the longest
+    waiting first within each, with a quarter of the room kept for the longest waiting of
+    all. The rest keep their last score and wait for the next round. A venue that turns held
+    is applied at once, outside the limit. The round's choice of what to score counts in
+    the budget, and so does its asset and market step (as long as the last round's)."""
     max_evaluations_per_round: Annotated[int, Field(ge=0)] = 0
     """A fixed limit on the instruments scored in one round (0: none; only
     ``round_budget_ms``). With both, the smaller wins."""

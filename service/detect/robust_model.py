@@ -10,10 +10,11 @@ Implements :class:`~.base.PressureModel` (see ``docs/detector.md`` for the model
   every :data:`CALM_EVERY` rounds at least (the first time after 5 to 9 rounds, by order of
   arrival, so that instruments listed together do not all come due in one round), one with
   a new liquidation at once. A round scores what fits in ``round_budget_ms`` (at the
-  measured cost of one instrument) and ``max_evaluations_per_round``, the most urgent
-  first (:func:`_within`); the others keep their last score and come first in the next
-  round of their class. Assets and the market are then combined
-  (:mod:`.aggregate`) and have state machines of their own;
+  measured cost of one instrument, less the round's choice and its asset and market step)
+  and ``max_evaluations_per_round``, the most urgent first (:func:`_within`); the others
+  keep their last score and come first in the next round of their class. Assets and the
+  market are then combined (:mod:`.aggregate`; the market's sums kept between rounds) and
+  have state machines of their own;
 * :meth:`seed`: the warm start's history fills an instrument's coarse ring and baselines.
 
 A required feed (open interest, mark) that is stale holds the instrument's last state with
@@ -51,7 +52,7 @@ from ..events import (
     Volume,
 )
 from ..scores import ANY, Pressure, Scope, State, Transition
-from .aggregate import Combined, Member, Part, combine
+from .aggregate import Combined, MarketSums, Member, Part, combine
 from .base import Evaluation
 from .features import Baselines, burn_in, sample_baselines, snapshot
 from .liquidity import InstrumentLiquidity, fragility, liquidity_features, liquidity_reasons
@@ -138,7 +139,12 @@ class RobustModel:
         self._assets: dict[str, _Scope] = {}
         self._members: dict[str, list[_Instrument]] = {}
         self._market = self._scope()
+        self._market_sums = MarketSums(settings)
+        """The market's combination, kept between rounds (:class:`~.aggregate.MarketSums`)."""
         self._cost_us = INITIAL_COST_US
+        self._choice_s = self._aggregate_s = 0.0
+        """The last round's time outside its scoring (s): its choice of what to score, and
+        the asset and market step of the last round that had one."""
         self._funds: dict[str, Funds] = {}
         """Per venue, its insurance pools (:mod:`.stress`)."""
         self._foreign: set[tuple[str, str]] = set()
@@ -230,7 +236,10 @@ class RobustModel:
         """:meth:`evaluate`, yielding after each ``slice_s`` of scoring (0: never), so that
         the runner can let its event loop run between two slices (a whole round is tens of
         milliseconds at 3,000 instruments). The round's choices (which instruments are due,
-        by urgency) are made before the first yield; the budget counts the slices' time."""
+        by urgency) are made before the first yield; the budget counts the slices' time,
+        the whole round's: the choice (a pass over every instrument) as it took, the asset
+        and market step as it took in the last round that had one."""
+        began = time.perf_counter()
         out = Evaluation()
         touched: set[str] = set()
         held = held or {}
@@ -274,14 +283,18 @@ class RobustModel:
             wanted = _within(held_now, classes, limit)
         deferred = max(0, deferred)
         budget_s = self._s.round_budget_ms / 1000
-        spent = 0.0  # the slices' time before the current one
+        limited = budget_s > 0  # (0: no budget)
         started = time.perf_counter()  # the current slice's start
+        # the slices' time before the current one: the choice first (at 10,000 instruments
+        # with a backlog, 5 to 10 ms that the budget must leave room for)
+        spent = chose = started - began
+        budget_s -= self._aggregate_s  # and room for this round's asset and market step
         scored = 0
         for inst in wanted:
             reason = reasons[inst.history.venue]
             if inst.held == reason:  # (a venue turned held is applied whatever the budget)
                 if (
-                    budget_s
+                    limited
                     and scored >= MIN_PER_ROUND
                     and spent + time.perf_counter() - started > budget_s
                 ):
@@ -294,12 +307,16 @@ class RobustModel:
                 spent += time.perf_counter() - started
                 yield
                 started = time.perf_counter()
-        self._measure(scored, spent + time.perf_counter() - started)
+        self._measure(scored, spent + time.perf_counter() - started - chose)
         if touched:
+            aggregate_s, step = 0.0, time.perf_counter()
             for _ in self._evaluate_assets(touched, now_ms, out):
                 if slice_s and time.perf_counter() - started > slice_s:
+                    aggregate_s += time.perf_counter() - step
                     yield
-                    started = time.perf_counter()
+                    started = step = time.perf_counter()
+            self._aggregate_s = aggregate_s + time.perf_counter() - step
+        self._choice_s = chose
         if deferred:
             out = replace(out, deferred=deferred)
         return out
@@ -362,7 +379,9 @@ class RobustModel:
         """The market combined from ``members`` (every shard's assets), as :meth:`evaluate`
         combines it from its own assets in a detector of everything."""
         out = Evaluation()
-        self._evaluate_market(list(members), now_ms, out)
+        members = list(members)
+        held = any(m.held for m in members)
+        self._evaluate_market(((m.asset, m.part) for m in members), held, now_ms, out)
         return out
 
     # -- warm start ----------------------------------------------------------------------
@@ -402,11 +421,12 @@ class RobustModel:
 
     def _limit(self) -> int:
         """How many instruments this round may score: ``max_evaluations_per_round``, and
-        what fits in ``round_budget_ms`` at the measured cost of one (at least
-        :data:`MIN_PER_ROUND`)."""
+        what fits in ``round_budget_ms`` at the measured cost of one, less the last round's
+        time outside its scoring (at least :data:`MIN_PER_ROUND`)."""
         limit = self._s.max_evaluations_per_round or _NEVER
         budget_us = self._s.round_budget_ms * 1000
         if budget_us > 0:
+            budget_us -= (self._choice_s + self._aggregate_s) * 1e6  # as the last round's
             limit = min(limit, max(MIN_PER_ROUND, int(budget_us / self._cost_us)))
         return limit
 
@@ -629,15 +649,20 @@ class RobustModel:
         # the assets not evaluated this round weigh in as of their last evaluation (their
         # open interest then): a few rounds old at most unless the round budget defers them,
         # and the market is combined from every asset each round without a pass over every
-        # instrument (at 10,000 instruments that pass took longer than the round's budget)
+        # instrument (at 10,000 instruments that pass took longer than the round's budget);
+        # the sums over the assets are kept, and only the parts that changed recomputed
         if self.own_market:
-            market = [_member(asset, scope) for asset, scope in self._assets.items()]
-            self._evaluate_market(market, now_ms, out)
+            scopes = self._assets
+            held = any(_member_held(scope) for scope in scopes.values())
+            market = ((asset, scope.part) for asset, scope in scopes.items())
+            self._evaluate_market(market, held, now_ms, out)
 
-    def _evaluate_market(self, members: list[Member], now_ms: int, out: Evaluation) -> None:
-        parts = [m.part for m in members if m.part is not None]
-        market = combine(parts, self._s, breadth=True)
-        self._market.held = any(m.held for m in members)
+    def _evaluate_market(
+        self, members: Iterable[tuple[str, Part | None]], held: bool, now_ms: int, out: Evaluation
+    ) -> None:
+        """The market from ``members`` ``(asset, part)``; ``held``: a member holds it."""
+        market = self._market_sums.combine(members)
+        self._market.held = held
         self._step_scope(self._market, market, Scope.MARKET, ANY, now_ms, out, {})
 
     def _missing(self, inst: _Instrument, now_ms: int) -> bool:
@@ -775,8 +800,12 @@ def _market_part(asset: str, scope: _Scope, members: list[_Instrument]) -> Part 
 
 
 def _member(asset: str, scope: _Scope) -> Member:
-    held = scope.held and scope.machine.state is not State.CALM
-    return Member(asset, scope.part, held)
+    return Member(asset, scope.part, _member_held(scope))
+
+
+def _member_held(scope: _Scope) -> bool:
+    """Whether an asset holds the market: under pressure, a member's data missing."""
+    return scope.held and scope.machine.state is not State.CALM
 
 
 def _escalation(machine: StateMachine, c: Combined, enter: float) -> bool:

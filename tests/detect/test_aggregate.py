@@ -1,12 +1,15 @@
 """Asset and market scores from their members (:mod:`service.detect.aggregate`): the
-weighted evidence, the members that count, the side vote and the market's breadth."""
+weighted evidence, the members that count, the side vote and the market's breadth; the
+market's combination kept between rounds (``MarketSums``) against ``combine``."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.config import DetectorSettings
-from service.detect.aggregate import Part, combine
+from service.detect.aggregate import MarketSums, Part, combine
 from service.events import Side
 from service.scores import State
 
@@ -115,3 +118,49 @@ def test_the_market_needs_breadth() -> None:
     c = combine(one[:2], S, breadth=True)
     assert c is not None
     assert c.x_unwind == pytest.approx(3.0 * 0.5)
+
+
+# few distinct values: ties (equal scores, equal evidence) are what a stable order must keep
+_x = st.one_of(st.sampled_from([0.0, 0.5, 1.0, 3.0]), st.floats(0.0, 50.0))
+_parts = st.builds(
+    Part,
+    name=st.sampled_from(["BTC", "ETH", "SOL"]),
+    oi_usd=st.one_of(st.sampled_from([1.0, 25.0, 1e9]), st.floats(1e-3, 1e10)),
+    quality=st.sampled_from([0.0, 0.5, 0.75, 1.0]),
+    weight_factor=st.sampled_from([1.0, 0.25]),
+    x_unwind=_x,
+    x_build=_x,
+    candidate=st.sampled_from(list(State)),
+    state=st.sampled_from(list(State)),
+    side=st.sampled_from([None, Side.LONG, Side.SHORT]),
+    score=st.one_of(st.sampled_from([0.0, 50.0, 90.0]), st.floats(0.0, 100.0)),
+    top_reason=st.sampled_from([None, "a reason", "another"]),
+)
+# one round's changes: (which asset, its new part or None: no score yet / no open interest)
+_changes = st.lists(st.tuples(st.integers(0, 11), st.one_of(_parts, st.none())), max_size=6)
+
+
+@given(st.lists(_changes, min_size=1, max_size=12))
+def test_the_market_kept_between_rounds_is_combine_of_its_members(
+    rounds: list[list[tuple[int, Part | None]]],
+) -> None:
+    """After each round's changes (a new part, a part gone, a new asset, the same part
+    kept), the kept sums give exactly what ``combine`` gives from scratch."""
+    market = MarketSums(S)
+    members: dict[str, Part | None] = {}
+    for changes in rounds:
+        for asset, p in changes:
+            members[f"A{asset}"] = p
+        expected = combine([p for p in members.values() if p is not None], S, breadth=True)
+        assert market.combine(members.items()) == expected
+
+
+def test_the_market_kept_between_rounds_follows_a_change_of_order() -> None:
+    """Another order of the same members (a detector shard's members as read) is combined
+    in that order, as ``combine`` does."""
+    a, b = part("A", 10.0, UNWINDING, 2.0, side=Side.LONG), part("B", 30.0, CASCADE, 4.0)
+    market = MarketSums(S)
+    assert market.combine([("A", a), ("B", b)]) == combine([a, b], S, breadth=True)
+    assert market.combine([("B", b), ("A", a)]) == combine([b, a], S, breadth=True)
+    assert market.combine([("B", None), ("A", a)]) == combine([a], S, breadth=True)
+    assert market.combine([]) is None

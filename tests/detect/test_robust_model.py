@@ -10,6 +10,7 @@ import pytest
 from tape import SETTINGS, Market, Tape, ms, ramp, simulate
 
 from service.config import DetectorSettings
+from service.detect import robust_model
 from service.detect.robust_model import INITIAL_COST_US, MIN_PER_ROUND, RobustModel
 from service.events import Side
 from service.scores import ANY, Scope, State
@@ -348,6 +349,33 @@ def test_a_round_scores_what_fits_its_time_budget_at_the_measured_cost() -> None
     assert (len(out.pressures), out.deferred) == (300, 0)
 
 
+class _SlowChoice:
+    """A clock for the model (``time``) on which the round's choice takes 10 s: its first
+    reading is 0, every later one 10 s on (and a microsecond more each)."""
+
+    def __init__(self) -> None:
+        self.readings = 0
+
+    def perf_counter(self) -> float:
+        self.readings += 1
+        return 0.0 if self.readings == 1 else 10.0 + self.readings * 1e-6
+
+
+def test_a_round_budget_counts_the_choice_of_what_to_score(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pass over every instrument counts in the round's budget (at 10,000 instruments,
+    milliseconds): a choice that took the budget leaves room for the least a round scores,
+    and the cost measured per instrument is the scoring's alone."""
+    tapes = [Tape(symbol=f"S{i:03d}USDT") for i in range(300)]
+    model = RobustModel(DetectorSettings(burn_in_samples=0, round_budget_ms=1000))
+    model.update([e for t in tapes for e in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))])
+    monkeypatch.setattr(robust_model, "time", _SlowChoice())
+    out = model.evaluate(ms(1))
+    assert (len(out.pressures), out.deferred) == (MIN_PER_ROUND, 300 - MIN_PER_ROUND)
+    assert model.cost_us < INITIAL_COST_US  # a microsecond a reading, not the 10 s
+
+
 def test_without_a_round_limit_every_due_instrument_is_scored() -> None:
     tapes = [Tape(symbol=f"S{i}USDT") for i in range(50)]
     model = RobustModel(
@@ -355,6 +383,10 @@ def test_without_a_round_limit_every_due_instrument_is_scored() -> None:
     )
     model.update([e for t in tapes for e in (t.mark(0, 1.0), t.oi(0, 10.0, 1.0))])
     out = model.evaluate(ms(1))
+    assert (len(out.pressures), out.deferred) == (50, 0)
+    # and after a round with an asset and market step (whose time a budget makes room for)
+    model.update([t.liq(2, LONG, 1000.0, price=1.0) for t in tapes])
+    out = model.evaluate(ms(3))
     assert (len(out.pressures), out.deferred) == (50, 0)
 
 
