@@ -154,8 +154,8 @@ def test_an_agg_trade_whose_buyer_took_is_a_taker_buy_and_a_later_second_closes_
     parser.volumes = _volumes()
     buy = USDM_AGG_TRADE.replace('"m":true', '"m":false')
     later = buy.replace('"a":5933014', '"a":5933015').replace('"T":123456785', '"T":123457100')
-    assert parser.parse(combined("btcusdt@aggTrade", buy), 0) == []
-    (vol,) = parser.parse(combined("btcusdt@aggTrade", later), 0)
+    assert parser.parse(combined("btcusdt@aggTrade", buy), 123456789) == []
+    (vol,) = parser.parse(combined("btcusdt@aggTrade", later), 123457105)
     assert isinstance(vol, Volume)
     assert (vol.ts_ms, vol.taker_buy_base, vol.taker_sell_base) == (123456000, 100.0, 0.0)
 

@@ -195,9 +195,10 @@ def test_a_print_is_counted_once_by_its_trdmatchid(
     frame = next(f for f in _trade_frames(captures) if '"action":"insert"' in f
                  and '"XBTUSD"' in f and "2021" in f)  # fmt: skip
     parser = _parser(markets, volume=True)
-    assert parser.parse(frame, recv_ms=1) == []
-    assert parser.parse(frame, recv_ms=2) == []
-    (vol,) = parser.flush_volumes(3)
+    recv = 1626993371800  # 2021-07-22T22:36:11.800Z: after the prints, their second open
+    assert parser.parse(frame, recv_ms=recv) == []
+    assert parser.parse(frame, recv_ms=recv + 1) == []
+    (vol,) = parser.flush_volumes(recv + 2)
     assert isinstance(vol, Volume)
     assert vol.trades == len(json.loads(frame)["data"])
     assert parser.volumes is not None

@@ -517,8 +517,9 @@ def test_a_linear_trade_is_counted_in_coin(captures: Path, markets: dict[str, In
     for t in msg["params"]["data"]:
         t |= {"instrument_name": "BTC_USDC-PERPETUAL", "amount": 0.25, "direction": "buy"}
     parser = _volume_parser(markets)
-    assert parser.parse(json.dumps(msg), 1) == []
-    (vol,) = parser.flush_volumes(2)
+    recv = msg["params"]["data"][-1]["timestamp"] + 100
+    assert parser.parse(json.dumps(msg), recv) == []
+    (vol,) = parser.flush_volumes(recv + 1)
     assert isinstance(vol, Volume)
     assert (vol.taker_buy_base, vol.trades) == (0.5, 2)
     assert vol.taker_buy_usd == pytest.approx(0.5 * 9598.5)
