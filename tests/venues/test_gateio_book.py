@@ -109,6 +109,20 @@ def test_a_real_book_ticker_is_contracts_of_quanto_multiplier_coin(
     assert top.ask_usd == pytest.approx(5808 * 0.0001 * 77179.1)
 
 
+def test_a_book_ticker_timed_far_ahead_does_not_hold_the_next_tops_back(
+    markets: dict[str, Instrument],
+) -> None:
+    """The real BTC_USDT push once with its ``t`` in microseconds (no market's time: dropped
+    as ``bad_time``): the time of the report it left behind held every later top back."""
+    parser = _parser(markets)
+    micro = REAL_BOOK_TICKER.replace('"t":1789456337013', '"t":1789456337013000')
+    assert parser.parse(micro, recv_ms=1789456337100) == []
+    assert parser.stats.errors == {"bad_time": 1}
+    (top,) = parser.parse(REAL_BOOK_TICKER, recv_ms=1789456337200)
+    assert isinstance(top, BookTop)
+    assert top.ts_ms == 1789456337013
+
+
 def test_the_top_is_reported_once_a_second_from_the_latest_and_text_sizes_are_read(
     markets: dict[str, Instrument],
 ) -> None:
@@ -361,3 +375,19 @@ def test_a_print_timed_ahead_of_the_receive_clock_is_counted_not_summed(
     (v,) = [e for e in events if isinstance(e, Volume)]
     assert (v.ts_ms, v.trades) == (1614556851000, 3)
     assert parser.stats.errors == {"trade_time_ahead": 3}
+
+
+def test_a_book_timed_far_ahead_does_not_hold_the_next_reports_back(
+    markets: dict[str, Instrument],
+) -> None:
+    """The real ETH_USDT whole book (t 1789456334981) once with its ``t`` in microseconds:
+    its depth is no event (a time no market has), and the time of the last report it left
+    behind held every later book's depth back (never a second after it): ETH_USDT's depth
+    was gone until a restart."""
+    parser = _parser(markets)
+    micro = ETH_FULL.replace('"t":1789456334981', '"t":1789456334981000')
+    assert parser.parse(micro, recv_ms=1789456335000) == []
+    assert parser.stats.errors == {"bad_time": 1}
+    (depth,) = parser.parse(ETH_FULL, recv_ms=1789456335100)
+    assert isinstance(depth, BookDepth)
+    assert depth.ts_ms == 1789456334981

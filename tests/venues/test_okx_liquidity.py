@@ -122,6 +122,22 @@ def test_the_top_of_book_is_reported_at_most_once_a_second_per_swap(
     assert not parser.stats.errors
 
 
+def test_a_ticker_timed_far_ahead_does_not_hold_the_next_tops_back(
+    captures: Path, markets: dict[str, Instrument]
+) -> None:
+    """The captured UNI-USD-SWAP ticker once with its ``ts`` in microseconds (no market's
+    time: dropped as ``bad_time``): the time of the report it left behind held every later
+    top of the swap back."""
+    raw = _captured(captures, "tickers")["UNI-USD-SWAP"][0]
+    ts = int(json.loads(raw)["data"][0]["ts"])
+    parser = OkxParser(VENUE, markets, None)
+    assert parser.parse(raw.replace(str(ts), str(ts * 1000)), recv_ms=ts + 50) == []
+    assert parser.stats.errors == {"bad_time": 1}
+    (top,) = parser.parse(raw, recv_ms=ts + 100)
+    assert isinstance(top, BookTop)
+    assert top.ts_ms == ts
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
