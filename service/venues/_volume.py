@@ -28,6 +28,7 @@ with each frame's receive time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from ..events import Volume
@@ -39,6 +40,14 @@ CLOSE_AFTER_MS: Final = 1000
 """A second's prints are summed until this long after it ended (our receive time): Deribit
 batches its prints every 100 ms, and a venue's clock and the network add a few hundred."""
 _NEVER: Final = 1 << 62
+MAX_AHEAD_MS: Final = 60_000
+"""A print whose time is more than this ahead of our receive clock is no print of now (a
+time in another unit, a venue clock gone wrong): dropped and counted (:data:`PRINT_AHEAD`).
+Summed, it would open its instrument's second in the future and every later print of the
+instrument would be summed into that second, reported only when it comes (a time in
+microseconds: never), and the trade ids' generations would stop turning."""
+PRINT_AHEAD: Final = "trade_time_ahead"
+"""The parse-error reason of a print dropped by :data:`MAX_AHEAD_MS`."""
 ID_WINDOW_S: Final = 10
 """The trade ids of the last 10 to 20 s are remembered (two generations of 10 s): a rotation's
 overlap lasts about a second."""
@@ -60,12 +69,14 @@ class Volumes:
     """The open seconds of one parser's instruments (one per instrument at most)."""
 
     __slots__ = (
-        "_closed", "_ids", "_ids_before", "_ids_until", "_open", "duplicates", "next_due_ms",
-        "venue",
+        "_closed", "_ids", "_ids_before", "_ids_until", "_open", "ahead", "count",
+        "duplicates", "next_due_ms", "venue",
     )  # fmt: skip
 
-    def __init__(self, venue: str) -> None:
+    def __init__(self, venue: str, count: Callable[[str, object], None] | None = None) -> None:
         self.venue = venue
+        self.count = count
+        """Counts and logs a dropped print: ``count(reason, detail)`` (the parser's stats)."""
         self._open: dict[str, _Second] = {}
         self._closed: dict[str, int] = {}
         """Per symbol, the last second reported: a later print never reopens it."""
@@ -78,6 +89,9 @@ class Volumes:
         """The second from which :attr:`_ids` becomes the older generation."""
         self.duplicates = 0
         """Prints dropped because their trade id was counted already."""
+        self.ahead = 0
+        """Prints dropped because their time was ahead of the receive clock
+        (:data:`MAX_AHEAD_MS`)."""
 
     def add(
         self, inst: Instrument, ts_ms: int, taker_buy: bool, quantity: float, price: float,
@@ -86,7 +100,13 @@ class Volumes:
         """Count one print of ``quantity`` native units at ``price``, by a buying taker when
         ``taker_buy``, at the venue's ``ts_ms``, once per ``trade_id`` (the venue's, unique
         per instrument; ``None``: no check). Returns the instrument's previous second when
-        this print is of a later one (it is closed: no print can follow it in order)."""
+        this print is of a later one (it is closed: no print can follow it in order). A print
+        more than :data:`MAX_AHEAD_MS` ahead of ``recv_ms`` is dropped and counted."""
+        if ts_ms - recv_ms > MAX_AHEAD_MS:
+            self.ahead += 1
+            if self.count is not None:
+                self.count(PRINT_AHEAD, f"{inst.symbol} ts {ts_ms} received {recv_ms}")
+            return None
         second = ts_ms // 1000
         symbol = inst.symbol
         if trade_id is not None:

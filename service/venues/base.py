@@ -412,7 +412,9 @@ class Venue(ABC):
         """A fresh parser for one connection's frames."""
         parser = self.parser_class(self.id, markets, wanted)
         if self.volume:
-            parser.volumes = Volumes(self.id)
+            parser.volumes = Volumes(
+                self.id, lambda reason, detail: parser.stats.error(self.id, reason, detail)
+            )  # (a drop counted in the stats the parser has then)
         return parser
 
     @abstractmethod

@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 
 from service.events import BookDepth, BookTop, Volume
 from service.venues._volume import Volumes
-from service.venues.base import Instrument
+from service.venues.base import Instrument, now_ms
 from service.venues.bitmex.simulator.book_wire import L2Book
 from service.venues.bitmex.simulator.server import BitmexSimulator
 from service.venues.bitmex.venue import BitmexParser, instrument
@@ -123,7 +123,8 @@ async def test_quotes_and_prints_have_the_real_fields_and_parse(sim: BitmexSimul
     assert len({t["trdMatchID"] for t in trades}) == len(trades)
     parser = BitmexParser(VENUE, markets, None)
     parser.volumes = Volumes(VENUE)
-    events = [e for f in frames for e in parser.parse(f, 0)] + parser.flush_volumes(0)
+    recv = now_ms()  # after every frame (a print ahead of it is dropped)
+    events = [e for f in frames for e in parser.parse(f, recv)] + parser.flush_volumes(recv)
     assert not parser.stats.errors
     for symbol in symbols:
         top = next(e for e in events if isinstance(e, BookTop) and e.symbol == symbol)

@@ -28,7 +28,7 @@ from service.simulate.clock import MarketClock
 from service.simulate.market import Market
 from service.simulate.scenario import get_scenario
 from service.venues._volume import Volumes
-from service.venues.base import Instrument
+from service.venues.base import Instrument, now_ms
 from service.venues.gateio.instruments import parse_contracts
 from service.venues.gateio.simulator import wire
 from service.venues.gateio.simulator.server import GateSimulator
@@ -87,8 +87,9 @@ async def test_the_service_subscription_is_acked_and_every_push_parses(
     parser = GateParser(VENUE, markets, set(SYMBOLS))
     parser.state_every_ms = 0
     parser.volumes = Volumes(VENUE)
-    events = [e for f in frames for e in parser.parse(f, 0)]
-    events += parser.flush_volumes(0)
+    recv = now_ms()  # after every frame (a print ahead of it is dropped)
+    events = [e for f in frames for e in parser.parse(f, recv)]
+    events += parser.flush_volumes(recv)
     assert not parser.stats.errors
     for symbol in SYMBOLS:
         mine = [e for e in events if e.symbol == symbol]

@@ -35,7 +35,7 @@ from service.events import (
 from service.simulate.clock import MarketClock
 from service.simulate.market import DEFAULT_SPECS, LiquidationPrint, Market
 from service.simulate.scenario import get_scenario
-from service.venues.base import Instrument
+from service.venues.base import Instrument, now_ms
 from service.venues.okx.simulator.server import OKX_SPECS, OKX_SYMBOLS, OkxSimulator
 from service.venues.okx.venue import Okx, OkxParser, instrument
 
@@ -94,8 +94,9 @@ async def test_the_service_subscription_is_acked_per_arg_and_every_push_parses(
     assert len(acks) == 1 + len(per_swap) * len(OKX_SYMBOLS)
     assert all(a["event"] == "subscribe" and a["id"] == "1" and a["connId"] for a in acks)
     parser = venue.new_parser(markets, set(OKX_SYMBOLS))  # with traded volume
-    events = [e for f in frames for e in parser.parse(f, 0)]
-    events += parser.flush_volumes(0)
+    recv = now_ms()  # after every frame (a print ahead of it is dropped)
+    events = [e for f in frames for e in parser.parse(f, recv)]
+    events += parser.flush_volumes(recv)
     assert not parser.stats.errors
     tops = {e.symbol: e for e in events if isinstance(e, BookTop)}
     assert set(tops) == set(OKX_SYMBOLS)  # on subscription, then on change

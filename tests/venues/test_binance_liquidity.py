@@ -96,6 +96,19 @@ def test_a_usdm_book_ticker_is_the_top_of_book_in_base_coin() -> None:
     assert top.spread_bp == pytest.approx((25.3652 - 25.3519) / ((25.3652 + 25.3519) / 2) * 1e4)
 
 
+def test_a_book_ticker_timed_far_ahead_does_not_hold_the_next_tops_back() -> None:
+    """The docs' bookTicker once with ``T`` in microseconds (no market's time: dropped as
+    ``bad_time``): the time of the report it left behind held every later top of the
+    symbol back (never a second after it)."""
+    parser = usdm()
+    micro = USDM_BOOK_TICKER.replace('"T": 1568014460891', '"T": 1568014460891000')
+    assert parser.parse(combined("!bookTicker", micro), 1568014460900) == []
+    assert parser.stats.errors == {"bad_time": 1}
+    (top,) = parser.parse(combined("!bookTicker", USDM_BOOK_TICKER), 1568014460950)
+    assert isinstance(top, BookTop)
+    assert top.ts_ms == 1568014460891
+
+
 def test_a_coinm_book_ticker_counts_contracts_of_the_contract_size() -> None:
     parser = coinm()
     (top,) = parser.parse(combined("!bookTicker", COINM_BOOK_TICKER), 0)
@@ -154,8 +167,8 @@ def test_an_agg_trade_whose_buyer_took_is_a_taker_buy_and_a_later_second_closes_
     parser.volumes = _volumes()
     buy = USDM_AGG_TRADE.replace('"m":true', '"m":false')
     later = buy.replace('"a":5933014', '"a":5933015').replace('"T":123456785', '"T":123457100')
-    assert parser.parse(combined("btcusdt@aggTrade", buy), 0) == []
-    (vol,) = parser.parse(combined("btcusdt@aggTrade", later), 0)
+    assert parser.parse(combined("btcusdt@aggTrade", buy), 123456789) == []
+    (vol,) = parser.parse(combined("btcusdt@aggTrade", later), 123457105)
     assert isinstance(vol, Volume)
     assert (vol.ts_ms, vol.taker_buy_base, vol.taker_sell_base) == (123456000, 100.0, 0.0)
 

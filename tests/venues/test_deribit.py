@@ -169,6 +169,25 @@ def test_the_2025_btc_perpetual_holds_1_13_billion_usd_of_open_interest(
     assert funding.funding_rate == 0.0  # current_funding; funding_8h (trailing) is 1.742e-05
 
 
+def test_a_ticker_timed_far_ahead_does_not_hold_the_next_ones_back(
+    captures: Path, markets: dict[str, Instrument]
+) -> None:
+    """The real 2025 BTC-PERPETUAL ticker (NT's ws_ticker.json) once with its ``timestamp`` in
+    microseconds (no market's time: each of its events dropped as ``bad_time``): the time of
+    the report it left behind held every later ticker of the perpetual back (its mark,
+    funding, open interest and top of book)."""
+    msg = json.loads(next(f for f in _frames(captures, "ticker.BTC-PERPETUAL.100ms")))
+    ts = msg["params"]["data"]["timestamp"]
+    parser = DeribitParser(VENUE, markets, None)
+    msg["params"]["data"]["timestamp"] = ts * 1000
+    assert parser.parse(json.dumps(msg), recv_ms=ts + 50) == []
+    assert set(parser.stats.errors) == {"bad_time"}
+    msg["params"]["data"]["timestamp"] = ts
+    events = parser.parse(json.dumps(msg), recv_ms=ts + 100)
+    assert {type(e) for e in events} >= {MarkPrice, FundingRate, OpenInterest}
+    assert {e.ts_ms for e in events} == {ts}
+
+
 def test_funding_8h_stands_in_when_current_funding_is_missing(
     captures: Path, markets: dict[str, Instrument]
 ) -> None:
@@ -517,8 +536,9 @@ def test_a_linear_trade_is_counted_in_coin(captures: Path, markets: dict[str, In
     for t in msg["params"]["data"]:
         t |= {"instrument_name": "BTC_USDC-PERPETUAL", "amount": 0.25, "direction": "buy"}
     parser = _volume_parser(markets)
-    assert parser.parse(json.dumps(msg), 1) == []
-    (vol,) = parser.flush_volumes(2)
+    recv = msg["params"]["data"][-1]["timestamp"] + 100
+    assert parser.parse(json.dumps(msg), recv) == []
+    (vol,) = parser.flush_volumes(recv + 1)
     assert isinstance(vol, Volume)
     assert (vol.taker_buy_base, vol.trades) == (0.5, 2)
     assert vol.taker_buy_usd == pytest.approx(0.5 * 9598.5)

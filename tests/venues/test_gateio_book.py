@@ -109,6 +109,20 @@ def test_a_real_book_ticker_is_contracts_of_quanto_multiplier_coin(
     assert top.ask_usd == pytest.approx(5808 * 0.0001 * 77179.1)
 
 
+def test_a_book_ticker_timed_far_ahead_does_not_hold_the_next_tops_back(
+    markets: dict[str, Instrument],
+) -> None:
+    """The real BTC_USDT push once with its ``t`` in microseconds (no market's time: dropped
+    as ``bad_time``): the time of the report it left behind held every later top back."""
+    parser = _parser(markets)
+    micro = REAL_BOOK_TICKER.replace('"t":1789456337013', '"t":1789456337013000')
+    assert parser.parse(micro, recv_ms=1789456337100) == []
+    assert parser.stats.errors == {"bad_time": 1}
+    (top,) = parser.parse(REAL_BOOK_TICKER, recv_ms=1789456337200)
+    assert isinstance(top, BookTop)
+    assert top.ts_ms == 1789456337013
+
+
 def test_the_top_is_reported_once_a_second_from_the_latest_and_text_sizes_are_read(
     markets: dict[str, Instrument],
 ) -> None:
@@ -196,14 +210,15 @@ def test_a_trade_seen_twice_counts_once_and_internal_takeovers_not_at_all(
 ) -> None:
     btc = _trade_frames(captures)[2]
     parser = _parser(markets, volume=True)
-    parser.parse(btc, recv_ms=1)
-    parser.parse(btc, recv_ms=2)  # a rotation's overlap delivers it again
+    recv = 1614556850900  # the prints' create_time_ms 1614556850860, and after
+    parser.parse(btc, recv_ms=recv)
+    parser.parse(btc, recv_ms=recv + 1)  # a rotation's overlap delivers it again
     # the docs' is_internal (the insurance fund's or ADL's takeover): no taker on the book
     internal = btc.replace('"id":13654526,', '"id":13654600,"is_internal":true,')
-    parser.parse(internal, recv_ms=3)
+    parser.parse(internal, recv_ms=recv + 2)
     assert parser.volumes is not None
     assert parser.volumes.duplicates == 3 + 2  # the second frame, and two rows of the third
-    (v,) = parser.flush_volumes(4)
+    (v,) = parser.flush_volumes(recv + 3)
     assert isinstance(v, Volume)
     assert v.trades == 3
     assert v.taker_buy_base == pytest.approx(3000 * 0.0001)
@@ -216,9 +231,11 @@ def test_bad_trade_rows_are_counted_and_the_rest_of_the_batch_kept(
     parser = _parser(markets, volume=True)
     bad = btc.replace('"size":2000', '"size":0').replace('"price":"45300","contract"', '"price"'
                                                          ':"x","contract"', 1)  # fmt: skip
-    parser.parse(bad, recv_ms=1)
-    assert parser.parse('{"channel":"futures.trades","event":"update","result":{"id":1}}', 2) == []
-    (v,) = parser.flush_volumes(3)
+    recv = 1614556850900  # the prints' create_time_ms 1614556850860, and after
+    parser.parse(bad, recv_ms=recv)
+    unreadable = '{"channel":"futures.trades","event":"update","result":{"id":1}}'
+    assert parser.parse(unreadable, recv + 1) == []
+    (v,) = parser.flush_volumes(recv + 2)
     assert isinstance(v, Volume)
     assert v.trades == 1  # 999 contracts: the first row had a bad price, the second size 0
     assert v.taker_buy_base == pytest.approx(999 * 0.0001)
@@ -338,3 +355,39 @@ def test_books_of_the_top_contracts_on_a_connection_of_their_own_per_settlement(
     assert Gate(VenueSettings(depth=DepthSettings(top_n=0))).book_levels == 0
     with pytest.raises(ValueError, match=r"venues\.gateio\.depth\.levels: 20"):
         Gate(VenueSettings(depth=DepthSettings(levels=20)))
+
+
+def test_a_print_timed_ahead_of_the_receive_clock_is_counted_not_summed(
+    captures: Path, markets: dict[str, Instrument]
+) -> None:
+    """The real 2021 BTC_USDT push (three buys, create_time_ms 1614556850860), and the same
+    prints with their time in microseconds (a unit change, a broken clock): summed, such a
+    print opened BTC_USDT's second 50,000 years ahead and every later print was summed into
+    it, never reported (the real second below was lost)."""
+    btc = _trade_frames(captures)[2]
+    recv = 1614556851000
+    parser = Gate(VenueSettings()).new_parser(markets, None)
+    micro = btc.replace("1614556850860", "1614556850860000").replace('"id":136545', '"id":936545')
+    assert parser.parse(micro, recv_ms=recv) == []
+    later = btc.replace("1614556850", "1614556851")  # the same prints a second later
+    parser.parse(later.replace('"id":136545', '"id":536545'), recv_ms=recv + 1000)
+    events = parser.parse(REAL_BOOK_TICKER, recv_ms=recv + 2000)  # any frame: the clock closes it
+    (v,) = [e for e in events if isinstance(e, Volume)]
+    assert (v.ts_ms, v.trades) == (1614556851000, 3)
+    assert parser.stats.errors == {"trade_time_ahead": 3}
+
+
+def test_a_book_timed_far_ahead_does_not_hold_the_next_reports_back(
+    markets: dict[str, Instrument],
+) -> None:
+    """The real ETH_USDT whole book (t 1789456334981) once with its ``t`` in microseconds:
+    its depth is no event (a time no market has), and the time of the last report it left
+    behind held every later book's depth back (never a second after it): ETH_USDT's depth
+    was gone until a restart."""
+    parser = _parser(markets)
+    micro = ETH_FULL.replace('"t":1789456334981', '"t":1789456334981000')
+    assert parser.parse(micro, recv_ms=1789456335000) == []
+    assert parser.stats.errors == {"bad_time": 1}
+    (depth,) = parser.parse(ETH_FULL, recv_ms=1789456335100)
+    assert isinstance(depth, BookDepth)
+    assert depth.ts_ms == 1789456334981

@@ -122,6 +122,22 @@ def test_the_top_of_book_is_reported_at_most_once_a_second_per_swap(
     assert not parser.stats.errors
 
 
+def test_a_ticker_timed_far_ahead_does_not_hold_the_next_tops_back(
+    captures: Path, markets: dict[str, Instrument]
+) -> None:
+    """The captured UNI-USD-SWAP ticker once with its ``ts`` in microseconds (no market's
+    time: dropped as ``bad_time``): the time of the report it left behind held every later
+    top of the swap back."""
+    raw = _captured(captures, "tickers")["UNI-USD-SWAP"][0]
+    ts = int(json.loads(raw)["data"][0]["ts"])
+    parser = OkxParser(VENUE, markets, None)
+    assert parser.parse(raw.replace(str(ts), str(ts * 1000)), recv_ms=ts + 50) == []
+    assert parser.stats.errors == {"bad_time": 1}
+    (top,) = parser.parse(raw, recv_ms=ts + 100)
+    assert isinstance(top, BookTop)
+    assert top.ts_ms == ts
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
@@ -160,8 +176,9 @@ def test_a_captured_linear_swap_trade_is_a_taker_buy_of_contracts_of_ct_val_coin
     (raw,) = _captured(captures, "trades")["BTC-USDT-SWAP"]
     (t,) = json.loads(raw)["data"]
     parser = _volume_parser(markets)
-    assert parser.parse(raw, recv_ms=1) == []  # its second is still open
-    (v,) = parser.flush_volumes(recv_ms=2)
+    recv = int(t["ts"]) + 100
+    assert parser.parse(raw, recv_ms=recv) == []  # its second is still open
+    (v,) = parser.flush_volumes(recv_ms=recv + 1)
     assert isinstance(v, Volume)
     base = float(t["sz"]) * float(rows["BTC-USDT-SWAP"]["ctVal"])  # 5 contracts of 0.01 BTC
     assert (v.symbol, v.ts_ms, v.trades) == ("BTC-USDT-SWAP", int(t["ts"]) // 1000 * 1000, 1)
@@ -177,8 +194,8 @@ def test_a_captured_inverse_trade_is_contracts_of_ct_val_usd(
     (raw,) = _captured(captures, "trades")["FIL-USD-220325"]
     (t,) = json.loads(raw)["data"]
     parser = _volume_parser(markets)
-    parser.parse(raw, recv_ms=1)
-    (v,) = parser.flush_volumes(recv_ms=2)
+    parser.parse(raw, recv_ms=int(t["ts"]) + 100)
+    (v,) = parser.flush_volumes(recv_ms=int(t["ts"]) + 101)
     assert isinstance(v, Volume)
     usd = float(t["sz"]) * float(rows["FIL-USD-220325"]["ctVal"])  # 11 contracts of 10 USD
     assert v.taker_buy_usd == pytest.approx(usd)
@@ -200,9 +217,10 @@ def test_prints_sum_by_taker_side_per_second_once_per_trade_id(
     later = copy.deepcopy(first)
     later["data"][0].update(tradeId="130639480", ts=str(int(t["ts"]) + 1000))
     parser = _volume_parser(markets)
+    recv = int(t["ts"]) + 100
     for msg in (first, sell, first):
-        assert parser.parse(json.dumps(msg), recv_ms=1) == []
-    (v,) = parser.parse(json.dumps(later), recv_ms=2)
+        assert parser.parse(json.dumps(msg), recv_ms=recv) == []
+    (v,) = parser.parse(json.dumps(later), recv_ms=recv + 1000)
     assert isinstance(v, Volume)
     ct_val = 0.01  # BTC-USDT-SWAP: a contract is 0.01 BTC
     assert v.trades == 2  # each print once: the repeat is dropped
@@ -224,13 +242,14 @@ def test_a_bad_trade_row_is_counted_and_the_rest_of_the_batch_kept(
     good = msg["data"][0] | {"instId": "BTC-USDT-SWAP"}
     msg["data"] = [good | {"side": "short", "tradeId": "1"}, good]
     parser = _volume_parser(markets)
-    assert parser.parse(json.dumps(msg), recv_ms=1) == []
+    recv = int(good["ts"]) + 100
+    assert parser.parse(json.dumps(msg), recv_ms=recv) == []
     assert parser.stats.errors == {"invalid_side": 1}
-    (v,) = parser.flush_volumes(recv_ms=2)
+    (v,) = parser.flush_volumes(recv_ms=recv + 1)
     assert isinstance(v, Volume)
     assert v.trades == 1
     unreadable = json.dumps(msg).replace('"42219.9"', '"NaN"')
-    assert parser.parse(unreadable, recv_ms=3) == []
+    assert parser.parse(unreadable, recv_ms=recv + 2) == []
     assert parser.stats.errors["invalid_trades"] == 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.venues._volume import CLOSE_AFTER_MS, ID_WINDOW_S, Volumes
+from service.venues._volume import CLOSE_AFTER_MS, ID_WINDOW_S, MAX_AHEAD_MS, PRINT_AHEAD, Volumes
 from service.venues.base import Instrument
 
 LINEAR = Instrument("v", "BTCUSDT", "BTC", "USDT", linear=True)
@@ -74,3 +74,16 @@ def test_a_trade_id_counts_once_per_instrument_and_is_forgotten_after_the_window
     v.add(LINEAR, later, True, 1.0, 100.0, recv_ms=later, trade_id="x")  # a new generation
     v.add(LINEAR, later + 1, True, 1.0, 100.0, recv_ms=later + 1, trade_id="7")
     assert v.duplicates == 1
+
+
+def test_a_print_ahead_of_the_receive_clock_is_dropped_counted_and_holds_nothing_open() -> None:
+    drops: list[tuple[str, object]] = []
+    v = Volumes("v", lambda reason, detail: drops.append((reason, detail)))
+    assert v.add(LINEAR, T0 * 1000, True, 1.0, 100.0, recv_ms=T0) is None  # microseconds
+    assert v.add(LINEAR, T0 + MAX_AHEAD_MS + 1, True, 1.0, 100.0, recv_ms=T0) is None
+    assert v.add(LINEAR, T0 + MAX_AHEAD_MS, True, 2.0, 100.0, recv_ms=T0) is None  # kept
+    v.add(LINEAR, T0 + 10, False, 3.0, 100.0, recv_ms=T0 + 20)
+    assert v.ahead == 2
+    assert [r for r, _ in drops] == [PRINT_AHEAD, PRINT_AHEAD]
+    (vol,) = v.flush(T0 + 30)
+    assert (vol.trades, vol.taker_buy_base, vol.taker_sell_base) == (2, 2.0, 3.0)

@@ -118,12 +118,19 @@ class L2Row(msgspec.Struct):
     timestamp: str | UnsetType = UNSET
 
 
+class RowSymbol(msgspec.Struct):
+    """The ``symbol`` of any table's row (the rest ignored)."""
+
+    symbol: str
+
+
 envelope = msgspec.json.Decoder(Envelope)
 instruments = msgspec.json.Decoder(list[InstrumentRow])
 liquidations = msgspec.json.Decoder(list[LiquidationRow])
 quotes = msgspec.json.Decoder(list[QuoteRow])
 trades = msgspec.json.Decoder(list[TradeRow])
 l2_rows = msgspec.json.Decoder(list[L2Row])
+row_symbols = msgspec.json.Decoder(list[RowSymbol])
 
 
 def ms(t: datetime) -> int:

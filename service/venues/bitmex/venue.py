@@ -240,9 +240,9 @@ class BitmexParser(Parser):
             levels = frames.l2_rows.decode(env.data)
             return self._book_rows(env.action, levels, env.filter, recv_ms)
         except (msgspec.ValidationError, msgspec.DecodeError):
-            # A book frame lost: its rows' ids are missing, which the next rows of their
-            # levels show (a gap); the frame alone names no book to drop.
             self.stats.error(self.venue, unreadable, frame)
+            if table == ORDER_BOOK:
+                self._forget_books(env.data, recv_ms)
             return []
 
     def _instrument(self, symbol: str, payload: object = None, n: int = 1) -> Instrument | None:
@@ -520,6 +520,20 @@ class BitmexParser(Parser):
             return []  # a side emptied: no mid until it is quoted again
         self.depth_reported_ms[symbol] = ts
         return [depth]
+
+    def _forget_books(self, data: msgspec.Raw, recv_ms: int) -> None:
+        """Drop the books an unreadable ``orderBookL2`` frame had rows of (every book when its
+        rows name no symbol) and ask for fresh partials: the table has no sequence, so a lost
+        ``delete`` would leave its level in the book for good, a lost ``update`` its old size
+        (the frame is counted once, by the caller)."""
+        try:
+            symbols = {r.symbol for r in frames.row_symbols.decode(data)}
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            symbols = set(self.books)
+        for symbol in sorted(symbols & self.books.keys()):
+            del self.books[symbol]
+            self.resync_asked_ms.pop(symbol, None)
+            self._ask_partial(symbol, recv_ms)
 
     def _drop_book(self, symbol: str, reason: str, detail: object, recv_ms: int) -> None:
         """Forget ``symbol``'s book, count ``reason``, ask for a fresh partial."""

@@ -454,7 +454,9 @@ class Hyperliquid(CcxtBackedVenue):
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         parser = HyperliquidParser(self.id, markets, wanted, self.liquidators)
         if self.volume:
-            parser.volumes = Volumes(self.id)
+            parser.volumes = Volumes(
+                self.id, lambda reason, detail: parser.stats.error(self.id, reason, detail)
+            )  # (a drop counted in the stats the parser has then)
         return parser
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:

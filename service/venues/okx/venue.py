@@ -87,7 +87,14 @@ import structlog
 from ...config import VenueSettings
 from ...events import Event, Side
 from .. import _stamp
-from .._book import BOOK_CROSSED, BOOK_GAP, BOOK_UNREADABLE, BOOK_UNSYNCED, Resyncs
+from .._book import (
+    BOOK_CROSSED,
+    BOOK_GAP,
+    BOOK_UNREADABLE,
+    BOOK_UNSYNCED,
+    REPORT_AHEAD_MS,
+    Resyncs,
+)
 from .._numbers import integer, number, optional_number
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
@@ -277,8 +284,8 @@ class OkxParser(Parser):
             if (inst := self._instrument(r.instId, r)) is None:
                 continue
             last = reported.get(r.instId)
-            if last is not None and r.ts - last < STATE_EVERY_MS:
-                continue
+            if last is not None and -REPORT_AHEAD_MS <= r.ts - last < STATE_EVERY_MS:
+                continue  # (a last report timed far ahead was no time of now: not waited for)
             bid, ask = optional_number(r.bidPx), optional_number(r.askPx)
             bid_sz, ask_sz = optional_number(r.bidSz), optional_number(r.askSz)
             if not bid or not ask or bid_sz is None or ask_sz is None:
