@@ -4,6 +4,7 @@ waiting for a condition, and reading back what was stored."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -15,7 +16,7 @@ from waits import until as until  # re-exported: the tests import it from here
 
 from service.collect.collector import VenueCollector
 from service.config import CollectSettings, StoreSettings, VenueSettings
-from service.events import Kind, Liquidation, OpenInterest, decode
+from service.events import BookDepth, Kind, Liquidation, OpenInterest, decode
 from service.store import keys
 from service.store.writer import EventSink
 from service.venues.base import Venue
@@ -93,6 +94,30 @@ async def stored(client: aioredis.Redis, venue: str, symbol: str, kind: Kind) ->
     """The events of one stream in Redis, oldest first."""
     rows: Any = await client.xrange(keys.events(venue, symbol, kind))
     return [decode(fields[b"e"]) for _, fields in rows]
+
+
+async def depths_once_a_second(
+    client: aioredis.Redis, venue: str, symbol: str, at_least: int = 5
+) -> list[BookDepth]:
+    """The book depths stored for ``symbol``, oldest first: at least ``at_least`` of them, and
+    a second apart at least (a book changes every 100-500 ms, its depth is reported once a
+    second)."""
+    depths = await stored(client, venue, symbol, Kind.BOOK_DEPTH)
+    assert len(depths) >= at_least, symbol
+    assert all(isinstance(d, BookDepth) for d in depths)
+    times = [d.ts_ms for d in depths]
+    assert all(b - a >= 1000 for a, b in itertools.pairwise(times)), symbol
+    return depths
+
+
+async def only_ranked_books_stored(
+    client: aioredis.Redis, venue: str, ranked: str, never: Iterable[str]
+) -> None:
+    """After a new ranking of ``ranked`` alone: its book was stored, and none of ``never``'s
+    (the symbols no ranking chose)."""
+    assert await stored(client, venue, ranked, Kind.BOOK_DEPTH), ranked
+    for symbol in never:
+        assert await stored(client, venue, symbol, Kind.BOOK_DEPTH) == [], symbol
 
 
 async def stored_liquidations(

@@ -6,15 +6,21 @@ and a new set reconnects that connection only."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 import redis.asyncio as aioredis
-from harness import running, settings_for, stored, top_by_open_interest, until
+from harness import (
+    depths_once_a_second,
+    only_ranked_books_stored,
+    running,
+    settings_for,
+    top_by_open_interest,
+    until,
+)
 
 from service.collect import collector as collector_module
 from service.config import DepthSettings
-from service.events import BookDepth, Kind
+from service.events import Kind
 from service.venues.bitget.simulator.server import BitgetSimulator
 from service.venues.bitget.simulator.wire import BITGET_SYMBOLS
 from service.venues.bitget.venue import Bitget
@@ -53,17 +59,13 @@ async def test_the_top_n_by_open_interest_get_books_stored_once_a_second(
         assert collector.health.parse_errors == {}
 
     for symbol in top:
-        depths = await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH)
-        assert len(depths) >= 5, symbol
-        assert all(isinstance(d, BookDepth) for d in depths)
-        times = [d.ts_ms for d in depths]  # pushes every 150 ms, reported once a second
-        assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
+        depths = await depths_once_a_second(redis_client, VENUE, symbol)
         for d in depths:  # the simulated 15 levels reach about 0.7 % of mid
             assert [d.exact(side, 0.5) for side in ("bid", "ask")] == [True, True], symbol
             assert [d.exact(side, 2.0) for side in ("bid", "ask")] == [False, False], symbol
             assert 0 < d.bid_usd_0p5 <= d.bid_usd_1 == d.bid_usd_2
         if symbol.startswith("BTC"):  # in the long cascade: thinner
             assert depths[-1].bid_usd_0p5 < 0.85 * depths[0].bid_usd_0p5, symbol
-    assert await stored(redis_client, VENUE, "DOGEUSDT", Kind.BOOK_DEPTH)  # the new set's
-    for symbol in set(SYMBOLS) - set(top) - {"DOGEUSDT"}:
-        assert await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH) == [], symbol
+    await only_ranked_books_stored(
+        redis_client, VENUE, "DOGEUSDT", set(SYMBOLS) - set(top) - {"DOGEUSDT"}
+    )

@@ -11,11 +11,19 @@ import itertools
 
 import pytest
 import redis.asyncio as aioredis
-from harness import a_book_gap_heals, running, settings_for, stored, top_by_open_interest, until
+from harness import (
+    a_book_gap_heals,
+    depths_once_a_second,
+    running,
+    settings_for,
+    stored,
+    top_by_open_interest,
+    until,
+)
 
 from service.collect import collector as collector_module
 from service.config import DepthSettings
-from service.events import BookDepth, BookTop, Kind, Volume
+from service.events import BookTop, Kind, Volume
 from service.venues.bitmex.simulator import wire
 from service.venues.bitmex.simulator.server import BitmexSimulator
 from service.venues.bitmex.venue import Bitmex
@@ -60,11 +68,7 @@ async def test_books_top_of_book_and_volume_land_and_move_with_the_cascade(
         assert collector.health.parse_errors == {}
 
     for symbol in top:
-        depths = await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH)
-        assert len(depths) >= 5, symbol
-        assert all(isinstance(d, BookDepth) for d in depths)
-        times = [d.ts_ms for d in depths]  # rows every 100 ms, reported once a second
-        assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
+        depths = await depths_once_a_second(redis_client, VENUE, symbol)
         first, last = depths[0], depths[-1]
         assert first.exact("bid", 2.0)  # the simulated books reach 3 % of mid
         assert first.exact("ask", 2.0)

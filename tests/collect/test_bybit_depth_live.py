@@ -10,11 +10,20 @@ import time
 
 import pytest
 import redis.asyncio as aioredis
-from harness import a_book_gap_heals, running, settings_for, stored, top_by_open_interest, until
+from harness import (
+    a_book_gap_heals,
+    depths_once_a_second,
+    only_ranked_books_stored,
+    running,
+    settings_for,
+    stored,
+    top_by_open_interest,
+    until,
+)
 
 from service.collect import collector as collector_module
 from service.config import DepthSettings
-from service.events import BookDepth, Kind
+from service.events import Kind
 from service.venues.bybit.simulator.server import BybitSimulator
 from service.venues.bybit.venue import Bybit
 
@@ -50,19 +59,14 @@ async def test_the_top_n_by_open_interest_get_books_that_thin_through_the_cascad
         assert set(collector._open) == {"linear-1", "inverse-1", "linear-depth"}
 
     for symbol in top:
-        depths = await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH)
-        assert len(depths) >= 5, symbol
-        assert all(isinstance(d, BookDepth) for d in depths)
-        times = [d.ts_ms for d in depths]  # deltas every 100 ms, reported once a second
-        assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
+        depths = await depths_once_a_second(redis_client, VENUE, symbol)
         first, last = depths[0], depths[-1]
         assert first.exact("bid", 2.0)  # the simulated books reach 3 % of mid
         if symbol.startswith("BTC"):  # in the long cascade: thinner
             assert last.bid_usd_1 < 0.7 * first.bid_usd_1, symbol
-    assert await stored(redis_client, VENUE, "DOGEUSDT", Kind.BOOK_DEPTH)  # the new set's
-    others = set(SYMBOLS) - set(top) - {"DOGEUSDT"}
-    for symbol in others:
-        assert await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH) == [], symbol
+    await only_ranked_books_stored(
+        redis_client, VENUE, "DOGEUSDT", set(SYMBOLS) - set(top) - {"DOGEUSDT"}
+    )
 
 
 async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(

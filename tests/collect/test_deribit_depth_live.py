@@ -7,15 +7,23 @@ in the ``change_id`` chain is counted and healed by a resubscription on the same
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 import redis.asyncio as aioredis
-from harness import a_book_gap_heals, running, settings_for, stored, top_by_open_interest, until
+from harness import (
+    a_book_gap_heals,
+    depths_once_a_second,
+    only_ranked_books_stored,
+    running,
+    settings_for,
+    stored,
+    top_by_open_interest,
+    until,
+)
 
 from service.collect import collector as collector_module
 from service.config import DepthSettings
-from service.events import BookDepth, Kind
+from service.events import Kind
 from service.venues.deribit.simulator.server import DeribitSimulator
 from service.venues.deribit.simulator.wire import DERIBIT_SYMBOLS
 from service.venues.deribit.venue import Deribit
@@ -62,11 +70,7 @@ async def test_the_top_n_by_open_interest_get_books_stored_once_a_second(
         markets = dict(collector.markets)
 
     for symbol in top:
-        depths = await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH)
-        assert len(depths) >= 5, symbol
-        assert all(isinstance(d, BookDepth) for d in depths)
-        times = [d.ts_ms for d in depths]  # changes every 100 ms, reported once a second
-        assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
+        depths = await depths_once_a_second(redis_client, VENUE, symbol)
         first, last = depths[0], depths[-1]
         assert last.mid == pytest.approx(marks[symbol], rel=0.01)
         assert all(last.exact(side, 2.0) for side in ("bid", "ask"))  # 200 levels reach 3 %
@@ -74,9 +78,7 @@ async def test_the_top_n_by_open_interest_get_books_stored_once_a_second(
         if not markets[symbol].linear:  # USD amounts in whole 10 USD or 1 USD steps
             assert last.bid_usd_2 == round(last.bid_usd_2)
         assert last.bid_usd_1 < 0.85 * first.bid_usd_1, symbol  # the cascade thins it
-    assert await stored(redis_client, VENUE, others[0], Kind.BOOK_DEPTH)  # the new set's
-    for symbol in others[1:]:
-        assert await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH) == [], symbol
+    await only_ranked_books_stored(redis_client, VENUE, others[0], others[1:])
 
 
 async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(

@@ -6,11 +6,18 @@ and a gap is counted and healed by resubscribing on the depth connection."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 import redis.asyncio as aioredis
-from harness import a_book_gap_heals, running, settings_for, stored, top_by_open_interest, until
+from harness import (
+    a_book_gap_heals,
+    depths_once_a_second,
+    only_ranked_books_stored,
+    running,
+    settings_for,
+    top_by_open_interest,
+    until,
+)
 
 from service.collect import collector as collector_module
 from service.config import DepthSettings
@@ -51,20 +58,15 @@ async def test_the_top_n_by_open_interest_get_books_that_thin_through_the_cascad
         assert set(collector._open) == {"usdt-1", "btc-1", "usdt-depth"}
 
     for symbol in top:
-        depths = await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH)
-        assert len(depths) >= 5, symbol
-        assert all(isinstance(d, BookDepth) for d in depths)
-        times = [d.ts_ms for d in depths]  # updates every 100 ms, reported once a second
-        assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
+        depths = await depths_once_a_second(redis_client, VENUE, symbol)
         first, last = depths[0], depths[-1]
         assert first.exact("bid", 2.0)  # 400 simulated levels reach 3 % of mid
         assert first.exact("ask", 2.0)
         if symbol.startswith("BTC"):  # in the long cascade: thinner
             assert last.bid_usd_1 < 0.7 * first.bid_usd_1, symbol
-    assert await stored(redis_client, VENUE, "DOGE_USDT", Kind.BOOK_DEPTH)  # the new set's
-    others = set(SYMBOLS) - set(top) - {"DOGE_USDT"}
-    for symbol in others:
-        assert await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH) == [], symbol
+    await only_ranked_books_stored(
+        redis_client, VENUE, "DOGE_USDT", set(SYMBOLS) - set(top) - {"DOGE_USDT"}
+    )
 
 
 async def test_the_inverse_contract_has_its_book_on_the_btc_path(

@@ -7,15 +7,23 @@ resubscription on the same connection."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 import redis.asyncio as aioredis
-from harness import a_book_gap_heals, running, settings_for, stored, top_by_open_interest, until
+from harness import (
+    a_book_gap_heals,
+    depths_once_a_second,
+    only_ranked_books_stored,
+    running,
+    settings_for,
+    stored,
+    top_by_open_interest,
+    until,
+)
 
 from service.collect import collector as collector_module
 from service.config import DepthSettings
-from service.events import BookDepth, Kind
+from service.events import Kind
 from service.venues.okx.simulator.server import OKX_SYMBOLS, OkxSimulator
 from service.venues.okx.venue import Okx
 
@@ -60,20 +68,14 @@ async def test_the_top_n_by_open_interest_get_books_stored_once_a_second(
         marks = dict(collector.parser.last_mark)  # type: ignore[union-attr]
 
     for symbol in top:
-        depths = await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH)
-        assert len(depths) >= 5, symbol
-        assert all(isinstance(d, BookDepth) for d in depths)
-        times = [d.ts_ms for d in depths]  # updates every 100 ms, reported once a second
-        assert all(b - a >= 1000 for a, b in itertools.pairwise(times))
+        depths = await depths_once_a_second(redis_client, VENUE, symbol)
         last = depths[-1]
         assert last.mid == pytest.approx(marks[symbol], rel=0.01)
         assert all(last.exact(side, 2.0) for side in ("bid", "ask"))  # 400 levels reach 6 %
         assert 0 < last.bid_usd_0p5 < last.bid_usd_1 < last.bid_usd_2
         if symbol.startswith("BTC"):  # in the long cascade: thinner
             assert depths[-1].bid_usd_1 < 0.85 * depths[0].bid_usd_1, symbol
-    assert await stored(redis_client, VENUE, others[0], Kind.BOOK_DEPTH)  # the new set's
-    for symbol in others[1:]:
-        assert await stored(redis_client, VENUE, symbol, Kind.BOOK_DEPTH) == [], symbol
+    await only_ranked_books_stored(redis_client, VENUE, others[0], others[1:])
 
 
 async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
