@@ -172,7 +172,18 @@ def test_pipeline_takes_every_parsed_event_into_the_model() -> None:
     shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)"
 )
 def test_api_reports_every_endpoint_against_the_healthz_floor() -> None:
-    out = _bench("api", "--instruments", "60", "--liquidations", "2", "--seconds", "1")
+    # The command in a process of its own, as users run it: it forks the API, Redis and wrk,
+    # and in this test process the other tests' threads (anyio portals, child watchers)
+    # would be forked with it; three whole-suite runs hung here, the loop idle, a child alive
+    # (cause not found). Its children die with it (PR_SET_PDEATHSIG) if the timeout ends it.
+    argv = [sys.executable, "-m", "service", "bench", "api", "--instruments", "60",
+            "--liquidations", "2", "--seconds", "1"]  # fmt: skip
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=100)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"bench api still running after 100 s: {exc.stderr!r}") from None
+    assert done.returncode == 0, done.stderr[-3000:]
+    out: dict[str, Any] = json.loads(done.stdout)
     assert out["scenario"] == "api"
     assert out["market"]["instruments"] == 60
     assert out["market"]["venues"] == len(REGISTRY)
