@@ -19,6 +19,7 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any, Final
 
 from ..events import DEPTH_BANDS_PCT, BookDepth, Event
+from ._stamp import held_back
 from .base import Instrument, ParseError, Parser
 
 DEPTH_EVERY_MS: Final = 1000
@@ -36,10 +37,6 @@ BOOK_UNSYNCED: Final = "orderbook_delta_before_snapshot"
 """The parse-error reason of an update of a book with no snapshot yet (after a drop)."""
 BOOK_UNREADABLE: Final = "invalid_orderbook"
 """The parse-error reason of a book frame or row that does not decode."""
-REPORT_AHEAD_MS: Final = 60_000
-"""A last report timed more than this after a book's time is no report of now (a time in
-another unit, a venue clock gone wrong: its event was dropped as invalid): it does not hold
-the book's next report back."""
 RESYNC_EVERY_MS: Final = 5000
 """A fresh snapshot of a book is asked for at most this often (receive time): the updates of
 a book that has none keep arriving until the venue's new snapshot does."""
@@ -78,9 +75,8 @@ class Book:
 
     def due(self, ts_ms: int) -> bool:
         """Whether a depth may be reported at venue time ``ts_ms``: a second after the last
-        one, or when the last one is timed far after it (:data:`REPORT_AHEAD_MS`)."""
-        elapsed = ts_ms - self.reported_ms
-        return elapsed >= DEPTH_EVERY_MS or elapsed < -REPORT_AHEAD_MS
+        one, or when the last one is timed far after it (:func:`._stamp.held_back`)."""
+        return not held_back(ts_ms, self.reported_ms, DEPTH_EVERY_MS)
 
     def depth(
         self, venue: str, inst: Instrument, ts_ms: int, recv_ms: int, levels: int

@@ -18,6 +18,8 @@ an object per row cost 0.15 µs of the 0.5 µs a liquidation takes to build (``b
 
 from __future__ import annotations
 
+from typing import Final
+
 from ..events import (
     BookTop,
     FundingRate,
@@ -29,6 +31,18 @@ from ..events import (
     spread_bp,
 )
 from .base import Instrument
+
+REPORT_AHEAD_MS: Final = 60_000
+"""A last report timed more than this after a frame's time is no report of now (a time in
+another unit, a venue clock gone wrong: its event was dropped as invalid): it does not hold
+the next report back."""
+
+
+def held_back(ts_ms: int, last_ms: int | None, every_ms: int) -> bool:
+    """Whether a report at venue time ``ts_ms`` waits: one was made at ``last_ms``, less than
+    ``every_ms`` before it (a report timed more than :data:`REPORT_AHEAD_MS` after ``ts_ms``
+    does not count: otherwise it would hold every later report back until a restart)."""
+    return last_ms is not None and -REPORT_AHEAD_MS <= ts_ms - last_ms < every_ms
 
 
 def mark(

@@ -16,7 +16,6 @@ from typing import Final
 
 from ..events import Event
 from . import _stamp
-from ._book import REPORT_AHEAD_MS
 from .base import Instrument
 
 MARK: Final = "mark"
@@ -92,15 +91,12 @@ class TickerState:
         self.changed.add(FUNDING)
 
     def due(self, ts: int, every_ms: int) -> set[str]:
-        """The changed parts not reported in the ``every_ms`` before ``ts`` (a last report
-        timed far after ``ts``, :data:`~._book.REPORT_AHEAD_MS`, was no time of now: not
-        waited for)."""
-        out = set()
-        for part in self.changed:
-            last = self.reported_ms.get(part)
-            if last is None or not -REPORT_AHEAD_MS <= ts - last < every_ms:
-                out.add(part)
-        return out
+        """The changed parts not reported in the ``every_ms`` before ``ts``
+        (:func:`._stamp.held_back`)."""
+        reported = self.reported_ms
+        return {
+            part for part in self.changed if not _stamp.held_back(ts, reported.get(part), every_ms)
+        }
 
 
 def report(

@@ -24,7 +24,7 @@ from ...config import VenueSettings
 from ...events import Event, OpenInterest, Side
 from ...validate import MAX_INTERVAL_H
 from .. import _stamp
-from .._book import BOOK_UNREADABLE, REPORT_AHEAD_MS
+from .._book import BOOK_UNREADABLE
 from .._numbers import Finite
 from .._shards import Shards
 from ..base import BAD_NUMBER, Connection, Instrument, ParseError, Parser
@@ -241,9 +241,8 @@ class BinanceParser(Parser):
         if inst is None:
             return []
         ts = t.T or t.E
-        last = self.top_reported_ms.get(t.s)
-        if last is not None and -REPORT_AHEAD_MS <= ts - last < STATE_EVERY_MS:
-            return []  # (a last report timed far ahead was no time of now: not waited for)
+        if _stamp.held_back(ts, self.top_reported_ms.get(t.s), STATE_EVERY_MS):
+            return []
         self.top_reported_ms[t.s] = ts
         return [_stamp.book_top(self.venue, inst, ts, recv_ms, t.b, t.B, t.a, t.A)]
 

@@ -92,7 +92,6 @@ from .._book import (
     BOOK_UNREADABLE,
     BOOK_UNSYNCED,
     INVALID_LEVEL,
-    REPORT_AHEAD_MS,
     Book,
     Levels,
     Resyncs,
@@ -213,8 +212,7 @@ class DeribitParser(Parser):
             return []
         symbol, ts = t.instrument_name, t.timestamp
         self.last_mark[symbol] = t.mark_price
-        last = self._reported_ms.get(symbol)
-        if last is not None and -REPORT_AHEAD_MS <= ts - last < self.state_every_ms:
+        if _stamp.held_back(ts, self._reported_ms.get(symbol), self.state_every_ms):
             return []  # a full snapshot: the next due frame carries the latest values
         self._reported_ms[symbol] = ts
         out: list[Event] = [_stamp.mark(self.venue, inst, ts, recv_ms, t.mark_price, t.index_price)]

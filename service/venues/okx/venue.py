@@ -92,7 +92,6 @@ from .._book import (
     BOOK_GAP,
     BOOK_UNREADABLE,
     BOOK_UNSYNCED,
-    REPORT_AHEAD_MS,
     Resyncs,
 )
 from .._numbers import integer, number, optional_number
@@ -283,9 +282,8 @@ class OkxParser(Parser):
         for r in rows:
             if (inst := self._instrument(r.instId, r)) is None:
                 continue
-            last = reported.get(r.instId)
-            if last is not None and -REPORT_AHEAD_MS <= r.ts - last < STATE_EVERY_MS:
-                continue  # (a last report timed far ahead was no time of now: not waited for)
+            if _stamp.held_back(r.ts, reported.get(r.instId), STATE_EVERY_MS):
+                continue
             bid, ask = optional_number(r.bidPx), optional_number(r.askPx)
             bid_sz, ask_sz = optional_number(r.bidSz), optional_number(r.askSz)
             if not bid or not ask or bid_sz is None or ask_sz is None:
