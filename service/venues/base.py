@@ -410,11 +410,16 @@ class Venue(ABC):
 
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
         """A fresh parser for one connection's frames."""
-        parser = self.parser_class(self.id, markets, wanted)
+        return self.with_volumes(self.parser_class(self.id, markets, wanted))
+
+    def with_volumes(self, parser: Parser) -> Parser:
+        """``parser``, summing traded volume when the venue collects it (:attr:`volume`);
+        a print it drops is counted in the stats the parser has then (a session's parser
+        gets its shared parser's: :meth:`session_parser`)."""
         if self.volume:
             parser.volumes = Volumes(
                 self.id, lambda reason, detail: parser.stats.error(self.id, reason, detail)
-            )  # (a drop counted in the stats the parser has then)
+            )
         return parser
 
     @abstractmethod

@@ -84,7 +84,6 @@ from ...config import VenueSettings
 from ...events import Event, Side
 from .. import _stamp
 from .._book import BOOK_CROSSED, BOOK_UNREADABLE, Book
-from .._volume import Volumes
 from ..base import Connection, Instrument, ParseError, Parser
 from ..ccxt_markets import CcxtBackedVenue
 from . import frames
@@ -452,12 +451,7 @@ class Hyperliquid(CcxtBackedVenue):
         )
 
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:
-        parser = HyperliquidParser(self.id, markets, wanted, self.liquidators)
-        if self.volume:
-            parser.volumes = Volumes(
-                self.id, lambda reason, detail: parser.stats.error(self.id, reason, detail)
-            )  # (a drop counted in the stats the parser has then)
-        return parser
+        return self.with_volumes(HyperliquidParser(self.id, markets, wanted, self.liquidators))
 
     async def load_markets(self, timeout_s: float) -> dict[str, Instrument]:
         client = self._ccxt_within(timeout_s)
