@@ -212,6 +212,13 @@ class CollectSettings(_Section):
     max_connection_age_s: Seconds = 23.5 * 3600
     """Rotate (make-before-break) before the venue's own 24 h disconnect."""
     open_timeout_s: Seconds = 10.0
+    ws_ping_s: Seconds | None = None
+    """Websocket protocol pings from the collector, every this many seconds, the connection
+    closed (1011) when the pong takes as long; off by default. A pong arrives behind every
+    frame sent before it, so a collector that is behind (a cascade at ten times the normal
+    rate, Redis slow) would close its own connections and lose what the venue had sent on
+    them. Liveness is the watchdog's (``watchdog_s``: no data for that long reconnects) and
+    the venues' own keep-alives (their application pings, Binance's server pings)."""
     rest_timeout_s: Seconds = 10.0
     drift_check_s: Seconds = 3600.0
     """How often the passive drift check runs (silent channels, unknown or missing fields:

@@ -238,9 +238,12 @@ def api(
               "for the top 20 by open interest); off: what they cost, by difference.")  # fmt: skip
 @click.option("--load/--no-load", "api_load", default=True, show_default=True,
               help="Load the API with wrk; off: the service's CPU is the market's.")  # fmt: skip
+@click.option("--service-log", default=None,
+              type=click.Path(dir_okay=False, writable=True, resolve_path=True),
+              help="Keep the service's log (JSON lines) in this file.")  # fmt: skip
 def market(seconds: int, scale: float, connections: int, wrk_seconds: int,
            venues: tuple[str, ...], profile: str | None, api_apart: bool,
-           liquidity: bool, api_load: bool) -> None:  # fmt: skip
+           liquidity: bool, api_load: bool, service_log: str | None) -> None:  # fmt: skip
     """The whole market from the simulators (every venue at its real listing size and push
     rates, a 10x cascade), the real service consuming it and its API under wrk."""
     from .market import run_market
@@ -249,7 +252,8 @@ def market(seconds: int, scale: float, connections: int, wrk_seconds: int,
     try:
         result = asyncio.run(
             run_market(seconds, scale, connections, wrk_seconds, only=venues, profile=profile,
-                       api_apart=api_apart, liquidity=liquidity, api_load=api_load)
+                       api_apart=api_apart, liquidity=liquidity, api_load=api_load,
+                       service_log=service_log)
         )  # fmt: skip
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None

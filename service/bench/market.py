@@ -214,14 +214,19 @@ def service_config(redis_url: str, sims: Sims, port: int, liquidity: bool = True
 
 @contextlib.asynccontextmanager
 async def service(
-    config: dict[str, Any], profile: str | None = None, only: Sequence[str] = ()
+    config: dict[str, Any],
+    profile: str | None = None,
+    only: Sequence[str] = (),
+    log_path: str | None = None,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """``python -m service run`` with ``config`` (under cProfile, writing ``profile``, when
-    given); stopped (SIGTERM: a clean exit, so cProfile writes) on the way out."""
+    given); stopped (SIGTERM: a clean exit, so cProfile writes) on the way out. Its log goes
+    to ``log_path`` when given (kept), else to a temporary file."""
     with tempfile.TemporaryDirectory(prefix="deleverage-bench-") as tmp:
         path = Path(tmp) / "bench.yaml"
         path.write_text(json.dumps(config))  # JSON is YAML
-        log = (Path(tmp) / "service.log").open("w+b")
+        kept = Path(tmp) / "service.log" if log_path is None else Path(log_path)
+        log = kept.open("w+b")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DELEVERAGE_")}
         wrap = ["-m", "cProfile", "-o", profile] if profile else []
         proc = await asyncio.create_subprocess_exec(
@@ -507,11 +512,13 @@ async def run_market(
     api_apart: bool = False,
     liquidity: bool = True,
     api_load: bool = True,
+    service_log: str | None = None,
 ) -> dict[str, Any]:
     """The ``market`` scenario (see module doc); ``liquidity`` off: the venues' traded
     volume and order books are not collected (:data:`LIQUIDITY_OFF`), to measure what they
     add in the same command; ``api_load`` off: no ``wrk`` (the service's CPU is then the
-    market's alone, for such differences)."""
+    market's alone, for such differences); ``service_log``: where the service's log is
+    kept (its reconnects' causes...)."""
     if api_load and shutil.which("wrk") is None:
         raise BenchError("wrk is not installed (Debian: apt-get install wrk)")
     sizes = listing_sizes(scale, only)
@@ -524,7 +531,7 @@ async def run_market(
         base = f"http://127.0.0.1:{port}"
         t_start = time.monotonic()
         proc = await stack.enter_async_context(
-            service(service_config(redis_url, sims, port, liquidity), profile)
+            service(service_config(redis_url, sims, port, liquidity), profile, log_path=service_log)
         )
         loaded = await wait_ready(client, sims, proc, base)
         ready_s = time.monotonic() - t_start

@@ -474,6 +474,7 @@ class VenueCollector:
             conn.url, open_timeout=self.settings.open_timeout_s,
             max_size=self.venue.max_frame_bytes,
             compression=None, close_timeout=CLOSE_TIMEOUT_S,
+            ping_interval=self.settings.ws_ping_s, ping_timeout=self.settings.ws_ping_s,
             additional_headers=dict(conn.headers) or None,  # picows takes a mapping only
         )  # fmt: skip
         async with closing(fresh) as ws:

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from harness import running, settings_for, stored, stored_liquidations, until
+from harness import FAST_RECOVERY, running, settings_for, stop, stored, stored_liquidations, until
 
 from service.collect.collector import VenueCollector
+from service.config import CollectSettings, StoreSettings
 from service.events import Kind, MarkPrice, OpenInterest
+from service.store.writer import EventSink
 from service.venues.binance.simulator.usdm import BinanceUsdmSimulator
 from service.venues.binance.usdm import BinanceUsdm
 
@@ -180,3 +182,42 @@ async def test_a_stop_during_a_handover_ends_the_collector(
         assert isinstance(collector, SlowToEndWatchdogs)
         await asyncio.wait_for(collector.handing_over.wait(), 15)
     assert sim.connections_total >= 2
+
+
+@pytest.mark.parametrize("ws_ping_s", [None, 0.2])
+async def test_a_collector_held_back_keeps_its_connections_unless_protocol_pings_are_on(
+    sim: BinanceUsdmSimulator, redis_client: aioredis.Redis, ws_ping_s: float | None
+) -> None:
+    """A collector that stops reading for a while (here Redis behind: its writer starts 3 s
+    late, so the sink is full and the connections wait for room) is behind the venue: a
+    websocket pong arrives after every frame still unread. With protocol pings (the picows
+    and websockets default, 20 s) the collector then closed its own connections (1011
+    "keepalive ping timeout"), and lost what the venue had sent on them: in ``bench market``
+    most of the liquidations lost. Off (the default) it keeps them, and stores every
+    liquidation the venue pushed once the writer catches up."""
+    settings = CollectSettings(**FAST_RECOVERY, ws_ping_s=ws_ping_s)
+    sink = EventSink(redis_client, StoreSettings(max_pending_events=1))
+    collector = VenueCollector(usdm(sim), settings, sink, redis_client)
+    tasks = [asyncio.create_task(collector.run())]
+    try:
+        await until(lambda: sink.backlogged)  # the collector waits for room now
+        await asyncio.sleep(3.0)  # picows' queue (16 frames) fills: nothing more is read
+        tasks.append(asyncio.create_task(sink.run()))
+        await until(lambda: not sink.backlogged)
+        await asyncio.sleep(1.0)
+        sent = {(p.symbol, p.ts_ms, p.side) for p in sim.pushed if p.symbol in SYMBOLS}
+        reconnects = collector.health.reconnects_total
+        error = collector.health.last_error or ""
+    finally:
+        await stop(tasks)
+        await sink.drain()
+        await collector.close()
+    if ws_ping_s is not None:
+        assert reconnects >= 1
+        assert "1011" in error
+        return
+    assert reconnects == 0, error
+    got = {
+        (x.symbol, x.ts_ms, x.side) for x in await stored_liquidations(redis_client, VENUE, SYMBOLS)
+    }
+    assert len(got) >= len(sent) - 3  # the last ones may still be in flight
