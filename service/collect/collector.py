@@ -85,6 +85,9 @@ and retried, never fatal to the collector."""
 TOO_BIG = "too_big"
 """The parse-error reason of a frame over the venue's ``max_frame_bytes`` (the connection
 is closed with 1009 by the websocket client, and reconnects)."""
+QUIET_PING_S = 20.0
+"""Protocol ping interval, and pong timeout, of a quiet connection (``Connection.quiet``:
+the liquidations' lane, which the data watchdog does not watch)."""
 ROTATION_RETRY_S = 60.0
 FIRST_RANK_S = 5.0
 """The first depth ranking waits this long for the open interest (a ticker snapshot on
@@ -470,11 +473,12 @@ class VenueCollector:
         """:meth:`_session`'s connection; a successor it hands over is put in ``handed``
         first."""
         conn = self._connection(name)
+        ping_s = QUIET_PING_S if conn.quiet else self.settings.ws_ping_s
         fresh = await open_websocket(
             conn.url, open_timeout=self.settings.open_timeout_s,
             max_size=self.venue.max_frame_bytes,
             compression=None, close_timeout=CLOSE_TIMEOUT_S,
-            ping_interval=self.settings.ws_ping_s, ping_timeout=self.settings.ws_ping_s,
+            ping_interval=ping_s, ping_timeout=ping_s,
             additional_headers=dict(conn.headers) or None,  # picows takes a mapping only
         )  # fmt: skip
         async with closing(fresh) as ws:
@@ -505,8 +509,8 @@ class VenueCollector:
                         break  # a normal close (1000/1001): what `async for` would end on
                     if pong is None or len(frame) > MAX_PONG_LEN or pong not in _text(frame):
                         live.last_frame = self.clock()  # data, not the answer to our ping
-                    if self._on_frame(frame, parser) and ready is not None:
-                        ready.set()
+                    if (self._on_frame(frame, parser) or conn.quiet) and ready is not None:
+                        ready.set()  # it delivers (a quiet one: it answered its subscription)
                     if parser.resync:
                         await self._resync(ws, parser, conn)
                     if self.sink.backlogged:
@@ -576,8 +580,10 @@ class VenueCollector:
                 except CONNECTION_ERRORS:
                     return  # the session sees the closed connection itself
                 next_ping = self.clock() + (conn.ping_interval_s or limit)
-            if live.waiting:
-                continue  # silent because we are not reading (Redis is behind), not the venue
+            if live.waiting or conn.quiet:
+                # Silent because we are not reading (Redis is behind), not the venue; or a
+                # quiet connection, whose liveness is its protocol pings' (Connection.quiet).
+                continue
             if self.clock() - live.last_frame > limit:
                 live.stale = True
                 log.warning("feed stalled; reconnecting", venue=self.venue.id, after_s=limit)

@@ -282,6 +282,15 @@ class Connection:
     data for the watchdog: a feed that only answers pings has stalled."""
     headers: tuple[tuple[str, str], ...] = ()
     """Extra HTTP headers of the websocket handshake (Gate.io's ``X-Gate-Size-Decimal``)."""
+    quiet: bool = False
+    """A priority lane: the venue's liquidations alone (or nearly), so that a collector
+    behind on the busy connections (tickers, books, trades: a cascade at ten times the rate)
+    still reads them as they come, and a venue that closes a slow connection closes a busy
+    one. Such a connection may be silent for minutes in a calm market, so the watchdog does
+    not close it for want of data: the collector pings it at the websocket protocol level
+    instead (:data:`~service.collect.collector.QUIET_PING_S`; light, its pongs are not
+    queued behind a backlog), and a rotation's successor takes over once it has answered
+    its subscription."""
     own_parser: bool = False
     """Each session of this connection parses with a parser of its own
     (:meth:`Venue.session_parser`): its frames carry state tied to the session (an order

@@ -52,7 +52,11 @@ async def test_usdm_books_of_the_top_n_are_stored_once_a_second_and_heal_a_gap(
         await until(lambda: len(venue.depth_symbols) == 2, within=20)
         top = top_by_open_interest(collector, 2)
         assert venue.depth_symbols == top
-        await until(lambda: set(collector._open) == {"market", "book-top", "trades-1", "depth"})
+        await until(
+            lambda: (
+                set(collector._open) == {"market", "liquidations", "book-top", "trades-1", "depth"}
+            )
+        )
         btc = "BTCUSDT"
         assert btc in top
         gap_ms = await a_book_gap_heals(collector, sim, btc)

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.integration
 
 VENUE = "binance_usdm"
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
-CONNECTIONS = 3
-"""``market`` (marks, liquidations), ``book-top`` (``!bookTicker``) and ``trades-1``
+CONNECTIONS = 4
+"""``market`` (marks), ``liquidations``, ``book-top`` (``!bookTicker``) and ``trades-1``
 (``aggTrade``): no depth connection until the ranking has open interest (5 s)."""
 
 
@@ -132,6 +132,24 @@ async def test_a_stalled_feed_is_detected_by_the_watchdog_and_reconnected(
         await until(lambda: not sim.stalled and collector.health.connected, within=10)
         before = collector.health.messages_total
         await until(lambda: collector.health.messages_total > before + 5)
+
+
+async def test_a_silence_reconnects_the_busy_connections_but_not_the_liquidations_lane(
+    sim: BinanceUsdmSimulator, redis_client: aioredis.Redis
+) -> None:
+    """The liquidations' connection is quiet (:attr:`Connection.quiet`): in a calm market it
+    may deliver nothing for minutes, which is no fault, so the watchdog leaves it to its
+    protocol pings; the marks' connection, silent as long, is replaced."""
+    async with running(usdm(sim), redis_client, watchdog_s=0.5) as collector:
+        await until(lambda: len(collector._open) == CONNECTIONS)
+        await until(lambda: collector.health.messages_total > 5)
+        quiet, busy = collector._open["liquidations"][1], collector._open["market"][1]
+        sim.stall(2.0)  # nothing pushed on any connection (the sockets stay open)
+        await until(lambda: collector.health.reconnects_total >= 1, within=5)
+        await until(lambda: not sim.stalled and collector.health.connected, within=10)
+        assert collector._open["liquidations"][1] is quiet
+        assert quiet.close_code is None  # still open
+        assert collector._open["market"][1] is not busy
 
 
 async def test_rotation_hands_over_without_loss_or_duplicates(

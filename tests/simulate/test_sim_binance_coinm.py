@@ -48,10 +48,16 @@ async def test_service_subscription_is_acked_and_every_frame_parses_inverse(
     sim: BinanceCoinmSimulator,
 ) -> None:
     venue = BinanceCoinm(VenueSettings(ws_url=sim.ws_base_url))
-    conn = venue.connections(_instruments())[0]  # the marks' and liquidations' one
-    async with connect(conn.url) as ws:
-        await ws.send(conn.subscribe[0])
-        assert await ws.recv() == ACK
+    marks_conn, liquidations = venue.connections(_instruments())[:2]
+    assert (marks_conn.name, liquidations.name, liquidations.quiet) == (
+        "market",
+        "liquidations",
+        True,
+    )
+    async with connect(marks_conn.url) as ws:  # both subscriptions on one socket here
+        for conn in (marks_conn, liquidations):
+            await ws.send(conn.subscribe[0])
+            assert await ws.recv() == ACK
         frames = await collect(ws, 1.0)
     parser = BinanceCoinmParser(VENUE, _instruments(), None)
     events = [e for f in frames for e in parser.parse(f, 0)]

@@ -37,11 +37,11 @@ def _subscribe() -> str:
 async def test_service_subscription_is_acked_and_every_frame_parses(
     sim: BinanceUsdmSimulator,
 ) -> None:
-    async with connect(
-        BinanceUsdm(VenueSettings(ws_url=sim.ws_base_url)).connections({})[0].url
-    ) as ws:
-        await ws.send(_subscribe())
-        assert await ws.recv() == ACK
+    market, liquidations = BinanceUsdm(VenueSettings(ws_url=sim.ws_base_url)).connections({})[:2]
+    async with connect(market.url) as ws:  # both connections' streams on one socket here
+        for conn in (market, liquidations):
+            await ws.send(conn.subscribe[0])
+            assert await ws.recv() == ACK
         frames = await collect(ws, 1.0)
     parser = BinanceUsdmParser(VENUE, instruments(), None)
     events = [e for f in frames for e in parser.parse(f, 0)]

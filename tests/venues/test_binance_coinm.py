@@ -322,9 +322,12 @@ def test_the_venue_subscribes_liquidations_and_each_wanted_perpetuals_mark(
 ) -> None:
     markets = {s: i for s, i in _markets(captures).items() if s.endswith("_PERP")}
     venue = BinanceCoinm(VenueSettings(symbols=["ETHUSD_PERP", "BTCUSD_PERP"]))
-    conn, top, trades = venue.connections(markets)  # no depth set yet: no depth connection
+    conn, liquidations, top, trades = venue.connections(markets)  # no depth set yet
     assert conn.url == "wss://dstream.binance.com/stream"  # no /market routing on dstream
-    assert top.url == trades.url == conn.url
+    assert top.url == trades.url == liquidations.url == conn.url
+    # The liquidations' own connection, the quiet lane: not behind the marks and books.
+    assert (liquidations.name, liquidations.quiet, conn.quiet) == ("liquidations", True, False)
+    assert json.loads(liquidations.subscribe[0])["params"] == ["!forceOrder@arr"]
     assert json.loads(top.subscribe[0])["params"] == ["!bookTicker"]
     assert json.loads(trades.subscribe[0])["params"] == [
         "btcusd_perp@aggTrade",
@@ -334,12 +337,12 @@ def test_the_venue_subscribes_liquidations_and_each_wanted_perpetuals_mark(
     (sub,) = conn.subscribe
     assert json.loads(sub) == {
         "method": "SUBSCRIBE",
-        "params": ["!forceOrder@arr", "btcusd_perp@markPrice@1s", "ethusd_perp@markPrice@1s"],
+        "params": ["btcusd_perp@markPrice@1s", "ethusd_perp@markPrice@1s"],
         "id": 1,
     }
     everything = json.loads(BinanceCoinm(VenueSettings()).connections(markets)[0].subscribe[0])
-    assert everything["params"][1:] == sorted(mark_stream(s) for s in markets)
-    assert len(everything["params"]) == 1 + 18  # every recorded perpetual: far below 1024
+    assert everything["params"] == sorted(mark_stream(s) for s in markets)
+    assert len(everything["params"]) == 18  # every recorded perpetual: far below 1024
     overridden = BinanceCoinm(
         VenueSettings(ws_url="ws://127.0.0.1:9443/", rest_url="http://127.0.0.1:9080")
     )

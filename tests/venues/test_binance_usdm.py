@@ -245,8 +245,11 @@ def test_funding_info_lists_only_adjusted_intervals() -> None:
 
 def test_the_venue_subscribes_on_the_routed_market_path() -> None:
     venue = BinanceUsdm(VenueSettings())
-    conn, top, trades = venue.connections(MARKETS)  # no depth set yet: no depth connection
-    assert conn.url == "wss://fstream.binance.com/market/stream"
+    conn, liquidations, top, trades = venue.connections(MARKETS)  # no depth set yet
+    assert conn.url == liquidations.url == "wss://fstream.binance.com/market/stream"
+    # The liquidations' own connection, the quiet lane: not behind the marks and books.
+    assert (liquidations.name, liquidations.quiet, conn.quiet) == ("liquidations", True, False)
+    assert json.loads(liquidations.subscribe[0])["params"] == ["!forceOrder@arr"]
     # bookTicker and depth are /public data, aggTrade /market data (the routed paths)
     assert (top.name, top.url) == ("book-top", "wss://fstream.binance.com/public/stream")
     assert json.loads(top.subscribe[0])["params"] == ["!bookTicker"]
@@ -258,7 +261,7 @@ def test_the_venue_subscribes_on_the_routed_market_path() -> None:
     (sub,) = conn.subscribe
     assert json.loads(sub) == {
         "method": "SUBSCRIBE",
-        "params": ["!markPrice@arr@1s", "!forceOrder@arr"],
+        "params": ["!markPrice@arr@1s"],
         "id": 1,
     }
     overridden = BinanceUsdm(

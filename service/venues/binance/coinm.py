@@ -14,7 +14,8 @@ Wire protocol (https://developers.binance.com/docs/derivatives/coin-margined-fut
   wanted perpetual, from the instrument list: exactly what we use, about 40 streams with
   every perpetual. Delivery contracts show ``"r":""`` and ``"T":0`` (no funding).
 * ``!forceOrder@arr``: liquidation orders of every symbol, the latest per symbol per
-  1000 ms only (``sampled=True``). ``q``/``z`` are contracts; ``ps`` is the pair.
+  1000 ms only (``sampled=True``). ``q``/``z`` are contracts; ``ps`` is the pair. On a
+  connection of its own (``liquidations``, the quiet lane), as on USDⓈ-M.
 * Open interest is REST only: ``GET /dapi/v1/openInterest?symbol=BTCUSD_PERP`` (weight 1),
   in contracts.
 * Sizing: one contract is ``contractSize`` USD (100 for BTC, 10 for the others; from
@@ -132,9 +133,16 @@ class BinanceCoinm(BinanceVenue):
     parser_class: ClassVar[type[BinanceParser]] = BinanceCoinmParser
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        streams = [LIQUIDATIONS, *(mark_stream(s) for s in self.subscribed(markets))]
-        market = Connection("market", f"{self.ws_url}/stream", (subscribe_message(streams),))
-        return [market, *self.liquidity_connections(markets)]
+        """``market`` (each subscribed pair's mark stream) and ``liquidations``
+        (``!forceOrder@arr``, the quiet lane: :attr:`Connection.quiet`); then the liquidity
+        connections."""
+        url = f"{self.ws_url}/stream"
+        marks = [mark_stream(s) for s in self.subscribed(markets)]
+        return [
+            Connection("market", url, (subscribe_message(marks),)),
+            Connection("liquidations", url, (subscribe_message([LIQUIDATIONS]),), quiet=True),
+            *self.liquidity_connections(markets),
+        ]
 
     async def fetch_open_interest(self, inst: Instrument, mark: float) -> OpenInterest:
         raw = await self._rest("OpenInterest", {"symbol": inst.symbol})

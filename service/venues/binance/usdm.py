@@ -10,7 +10,9 @@ Wire protocol (https://developers.binance.com/docs/derivatives/usds-margined-fut
 * ``!markPrice@arr@1s``: every symbol's mark, index, funding rate and next funding time,
   once a second, as one array.
 * ``!forceOrder@arr``: liquidation orders of every symbol; only the latest per symbol per
-  1000 ms is pushed, so the tape is a sample (``sampled=True``).
+  1000 ms is pushed, so the tape is a sample (``sampled=True``). It has a connection of its
+  own (``liquidations``, the quiet lane), so a collector behind on the marks and books still
+  reads it as it comes.
 * Open interest is REST only (``GET /fapi/v1/openInterest``, weight 1), in base coin.
 * Funding intervals that differ from 8 h are listed by ``GET /fapi/v1/fundingInfo``.
 
@@ -52,6 +54,7 @@ __all__ = [
 
 VENUE = "binance_usdm"
 STREAMS = ("!markPrice@arr@1s", "!forceOrder@arr")
+MARKS, LIQUIDATIONS = STREAMS
 
 
 class BinanceUsdmParser(BinanceParser):
@@ -103,9 +106,15 @@ class BinanceUsdm(BinanceVenue):
     parser_class: ClassVar[type[BinanceParser]] = BinanceUsdmParser
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        # All-market streams: two streams whatever the symbol count; filtering is ours.
-        market = Connection("market", f"{self.ws_url}/stream", (subscribe_message(STREAMS),))
-        return [market, *self.liquidity_connections(markets)]
+        """``market`` (``!markPrice@arr@1s``) and ``liquidations`` (``!forceOrder@arr``, the
+        quiet lane: :attr:`Connection.quiet`): all-market streams, one each whatever the
+        symbol count (filtering is ours); then the liquidity connections."""
+        url = f"{self.ws_url}/stream"
+        return [
+            Connection("market", url, (subscribe_message([MARKS]),)),
+            Connection("liquidations", url, (subscribe_message([LIQUIDATIONS]),), quiet=True),
+            *self.liquidity_connections(markets),
+        ]
 
     async def fetch_open_interest(self, inst: Instrument, mark: float) -> OpenInterest:
         raw = await self._rest("OpenInterest", {"symbol": inst.symbol})
