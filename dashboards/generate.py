@@ -882,6 +882,26 @@ def collector_health() -> Json:
             ],
             (12, 45, 12, 8),
         ),
+        timeseries(
+            "Read delay",
+            "How far behind each venue the collector reads: receive time minus the venue's "
+            "time, the worst of the last seconds, of the marks and tops (the busy "
+            "connections) and of the liquidations (their own lane). It grows when the "
+            "process is short of CPU or Redis is slow, before anything is lost.",
+            "s",
+            [
+                target(
+                    f'deleverage_feed_delay_seconds{{{VENUE}, channel="state"}}',
+                    "{{venue}} marks, tops",
+                ),
+                target(
+                    f'deleverage_feed_delay_seconds{{{VENUE}, channel="liquidation"}}',
+                    "{{venue}} liquidations",
+                    ref="B",
+                ),
+            ],
+            (0, 53, 24, 8),
+        ).thresholds(thresholds((None, "green"), (1, "orange"), (10, "red"))),
     ]
     variables = [
         query_variable(

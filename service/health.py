@@ -75,6 +75,14 @@ class HealthSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """When the passive drift check last ran (``None``: not yet)."""
     shard: str | None = None
     """``I/N``: the snapshot of collector shard ``I`` of ``N`` (``None``: unsharded)."""
+    delay_ms: int | None = None
+    """The largest delay, over the last one or two seconds with data, between the venue's
+    time of a mark or top of book and its receipt (ms; ``None``: none yet): a collector that
+    reads its busy connections behind the venue (short of CPU, Redis slow) shows it here
+    first. The venue's own lag and the clocks' offset are in it too."""
+    liquidation_delay_ms: int | None = None
+    """The same for the liquidations, the last second with some (their own lane,
+    ``Connection.quiet``; a venue that batches them adds its period: Bybit's 500 ms)."""
     shards: list[str] = msgspec.field(default_factory=list)
     """In a merged view (:func:`merge`): the shards it was made of; empty: unsharded."""
 
@@ -97,6 +105,11 @@ def _sum(dicts: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return dict(total)
 
 
+def _worst(values: Iterable[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
 def merge(
     unsharded: HealthSnapshot | None, shards: Mapping[str, HealthSnapshot]
 ) -> HealthSnapshot | None:
@@ -107,8 +120,9 @@ def merge(
     The merged view is only as healthy as its worst shard: connected when every shard of
     ``N`` has reported and is connected; ``updated_ms`` and ``last_message_ms`` are the
     oldest of the shards' (a dead or silent shard makes the venue stale); counters are summed;
-    ``last_error`` names the failing shard. A shard that owns none of the venue's instruments
-    (``subscribed_symbols == 0``) connects nowhere and is left out of that judgement."""
+    the delays are the worst shard's; ``last_error`` names the failing shard. A shard that
+    owns none of the venue's instruments (``subscribed_symbols == 0``) connects nowhere and is
+    left out of that judgement."""
     generations: dict[int, dict[int, HealthSnapshot]] = {}
     for field, snapshot in shards.items():
         parsed = _shard_of(field)
@@ -169,5 +183,7 @@ def _merged(count: int, present: Mapping[int, HealthSnapshot]) -> HealthSnapshot
         events_invalid=_sum(s.events_invalid for s in snaps),
         drift=[drift[k] for k in sorted(drift)],
         drift_checked_ms=max(checked) if checked else None,
+        delay_ms=_worst(s.delay_ms for s in snaps),
+        liquidation_delay_ms=_worst(s.liquidation_delay_ms for s in snaps),
         shards=[f"{i}/{count}" for i in sorted(present)],
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from service.collect.health import WorstPerSecond
 from service.health import DriftSuspicion, HealthSnapshot, merge
 from service.publish.api.freshness import feed_problem
 
@@ -33,8 +34,11 @@ def test_an_unsharded_collector_is_read_as_it_wrote() -> None:
 
 
 def test_healthy_shards_merge_into_one_fresh_venue_with_their_sums() -> None:
-    a = snap("0/2", drift=[DriftSuspicion("tickers", "silent", "x")])
-    b = snap("1/2", subscribed_symbols=19, last_message_ms=NOW - 900, parse_errors={"x": 2})
+    a = snap("0/2", drift=[DriftSuspicion("tickers", "silent", "x")], delay_ms=40)
+    b = snap(
+        "1/2", subscribed_symbols=19, last_message_ms=NOW - 900, parse_errors={"x": 2},
+        delay_ms=2_500, liquidation_delay_ms=310,
+    )  # fmt: skip
     merged = merge(None, {"0/2": a, "1/2": b})
     assert merged is not None
     assert feed_problem(merged, NOW, WATCHDOG_S) is None
@@ -45,6 +49,7 @@ def test_healthy_shards_merge_into_one_fresh_venue_with_their_sums() -> None:
     assert merged.parse_errors == {"bad_json": 1, "x": 2}
     assert merged.last_message_ms == NOW - 900  # the oldest: one silent shard is a stale venue
     assert [d.channel for d in merged.drift] == ["tickers"]
+    assert (merged.delay_ms, merged.liquidation_delay_ms) == (2_500, 310)  # the worst shard's
 
 
 def test_a_shard_that_never_reported_makes_the_venue_not_ready_naming_it() -> None:
@@ -86,3 +91,20 @@ def test_the_deployment_that_wrote_last_wins() -> None:
     assert merge(snap(updated_ms=NOW), old | new) == snap(updated_ms=NOW)
     # a field that is not I/N is ignored
     assert merge(None, {"x": snap(), "3/2": snap()}) is None
+
+
+def test_the_worst_delay_covers_the_current_second_and_the_last_one_with_values() -> None:
+    worst = WorstPerSecond()
+    assert worst.value() is None
+    worst.note(10_100, 40)
+    worst.note(10_900, 25)
+    assert worst.value() == 40
+    worst.note(11_000, 5)  # a new second: the last one's worst still counts
+    assert worst.value() == 40
+    worst.note(14_200, 7)  # seconds without values in between: the last one with values
+    assert worst.value() == 7
+    worst.note(14_300, 900)
+    assert worst.value() == 900
+    worst.note(15_001, 1)
+    worst.note(16_000, 2)
+    assert worst.value() == 2  # 14's 900 is two seconds back

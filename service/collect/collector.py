@@ -57,7 +57,18 @@ from ..aio import checkpoint, reap, stopping
 from ..backoff import Backoff
 from ..config import CollectSettings
 from ..errors import DATA_ERRORS
-from ..events import KIND_OF, Event, Kind, Liquidation, OpenInterest, Side, StressEvent, decode
+from ..events import (
+    KIND_OF,
+    BookTop,
+    Event,
+    Kind,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+    StressEvent,
+    decode,
+)
 from ..store import keys
 from ..store.writer import EventSink
 from ..validate import Boundary
@@ -623,6 +634,7 @@ class VenueCollector:
         self.health.events_total += len(events)
         self.health.last_event_ms = recv
         latest = self.latest
+        late = late_liquidation = -1  # the largest delays of this frame, ms (-1: none)
         for ev in events:
             per = latest.get(ev.symbol)
             if per is None:
@@ -631,8 +643,17 @@ class VenueCollector:
                 per[Kind.LIQUIDATION] = ev
                 self.liquidation_totals[(ev.symbol, ev.side)] += 1
                 self.liquidation_notional[(ev.symbol, ev.side)] += ev.notional_usd
+                if recv - ev.ts_ms > late_liquidation:
+                    late_liquidation = recv - ev.ts_ms
             else:
                 per[KIND_OF[type(ev)]] = ev
+                if (type(ev) is MarkPrice or type(ev) is BookTop) and recv - ev.ts_ms > late:
+                    late = recv - ev.ts_ms
+        if parsed:  # a frame's events: how far behind the venue it was read
+            if late >= 0:
+                self.health.delay.note(recv, late)
+            if late_liquidation >= 0:
+                self.health.liquidation_delay.note(recv, late_liquidation)
         self.sink.put_nowait(events)
         self.ready.set()
         return True

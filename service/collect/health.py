@@ -24,6 +24,32 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass
+class WorstPerSecond:
+    """The largest of the values noted in each second of the receive clock: :meth:`value` is
+    the worst over the current second and the one before it that had values (so a reading
+    always covers at least one whole second in which values came)."""
+
+    second: int = -1
+    current: int = 0
+    previous: int | None = None
+
+    def note(self, recv_ms: int, value: int) -> None:
+        second = recv_ms // 1000
+        if second != self.second:
+            if self.second >= 0:
+                self.previous = self.current
+            self.second, self.current = second, value
+        elif value > self.current:
+            self.current = value
+
+    def value(self) -> int | None:
+        """``None`` before the first value."""
+        if self.second < 0:
+            return None
+        return self.current if self.previous is None else max(self.previous, self.current)
+
+
+@dataclass
 class VenueHealth:
     """Mutable counters a venue's collector updates; :meth:`snapshot` freezes them."""
 
@@ -53,6 +79,12 @@ class VenueHealth:
     drift_checked_ms: int | None = None
     shard: str | None = None
     """``I/N`` when this collector is a shard (``collect.shard`` with ``N > 1``)."""
+    delay: WorstPerSecond = field(default_factory=WorstPerSecond)
+    """Receive time minus the venue's time of the marks and tops read from the websocket,
+    ms: how far behind the venue the collector reads its busy connections."""
+    liquidation_delay: WorstPerSecond = field(default_factory=WorstPerSecond)
+    """The same for the liquidations (their own lane, ``Connection.quiet``; the venue's
+    batching included: Bybit's 500 ms...)."""
 
     def snapshot(self, now_ms: int) -> HealthSnapshot:
         return HealthSnapshot(
@@ -83,6 +115,8 @@ class VenueHealth:
             drift=list(self.drift),
             drift_checked_ms=self.drift_checked_ms,
             shard=self.shard,
+            delay_ms=self.delay.value(),
+            liquidation_delay_ms=self.liquidation_delay.value(),
         )
 
 

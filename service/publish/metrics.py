@@ -204,6 +204,13 @@ FEED_LAST_MESSAGE = _gauge(
 FEED_LAST_EVENT = _gauge(
     "feed_last_event_timestamp_seconds", "Receive time of the last normalized event (Unix).", *V
 )
+FEED_DELAY = _gauge(
+    "feed_delay_seconds",
+    "Largest receive time minus venue time over the last 1-2 s with data: marks and tops "
+    "(channel=state), liquidations (channel=liquidation). A collector behind the venue shows "
+    "it here first.",
+    "venue", "channel",
+)  # fmt: skip
 FEED_INSTRUMENTS = _gauge("feed_instruments", "Instruments in the venue's metadata.", *V)
 OI_POLLS = _counter("feed_oi_polls_total", "Open-interest REST polls.", *V)
 OI_POLL_FAILURES = _counter(
@@ -491,9 +498,9 @@ DETECTOR_SPECS: Final = (
 SPECS: Final = (
     FEED_CONNECTED, FEED_MESSAGES, FEED_EVENTS, FEED_PARSE_ERRORS, FEED_EVENTS_INVALID,
     FEED_RECONNECTS, FEED_DRIFT,
-    FEED_LAST_MESSAGE, FEED_LAST_EVENT, FEED_INSTRUMENTS, OI_POLLS, OI_POLL_FAILURES,
-    LIQUIDATIONS, LIQUIDATED_NOTIONAL, FUNDING_RATE, FUNDING_RATE_HOURLY, FUNDING_INTERVAL,
-    FUNDING_NEXT, OI_USD, OI_BASE, MARK_PRICE, INDEX_PRICE, SPREAD, BOOK_TOP_USD,
+    FEED_LAST_MESSAGE, FEED_LAST_EVENT, FEED_DELAY, FEED_INSTRUMENTS, OI_POLLS,
+    OI_POLL_FAILURES, LIQUIDATIONS, LIQUIDATED_NOTIONAL, FUNDING_RATE, FUNDING_RATE_HOURLY,
+    FUNDING_INTERVAL, FUNDING_NEXT, OI_USD, OI_BASE, MARK_PRICE, INDEX_PRICE, SPREAD, BOOK_TOP_USD,
     BOOK_DEPTH_USD, BOOK_DEPTH_REACH,
     PRESSURE_SCORE, PRESSURE_STATE,
     PRESSURE_QUALITY, PRESSURE_SIDE, PRESSURE_OI_CHANGE, PRESSURE_LIQUIDATED_OI,
@@ -638,6 +645,10 @@ def _feeds(f: Families, snapshots: list[HealthSnapshot]) -> None:
             f[FEED_LAST_MESSAGE].add_metric(v, s.last_message_ms / 1000)
         if s.last_event_ms is not None:
             f[FEED_LAST_EVENT].add_metric(v, s.last_event_ms / 1000)
+        if s.delay_ms is not None:
+            f[FEED_DELAY].add_metric([s.venue, "state"], s.delay_ms / 1000)
+        if s.liquidation_delay_ms is not None:
+            f[FEED_DELAY].add_metric([s.venue, "liquidation"], s.liquidation_delay_ms / 1000)
 
 
 def _market(

@@ -51,6 +51,10 @@ async def test_marks_funding_liquidations_and_polled_oi_reach_redis(
         assert health.connected
         assert health.parse_errors == {}
         assert health.instruments == 10  # the simulated perpetuals, from exchangeInfo via ccxt
+        # Read as they come: the marks' and the liquidations' delays (their own lane) are a
+        # loopback's, under a second (the liquidations' event time is their trade's).
+        delays = (health.delay.value(), health.liquidation_delay.value())
+        assert all(d is not None and 0 <= d < 1_000 for d in delays), delays
 
     marks = await stored(redis_client, VENUE, "BTCUSDT", Kind.MARK)
     assert marks

@@ -19,7 +19,7 @@ async def test_venues_lists_snapshots_and_enabled_venues_that_never_reported(
     now = now_ms()
     await store_health(
         redis,
-        snapshot("binance_usdm", updated_ms=now, last_message_ms=now - 50),
+        snapshot("binance_usdm", updated_ms=now, last_message_ms=now - 50, delay_ms=1_250),
         snapshot("okx", enabled=False, connected=False, updated_ms=now - 3_600_000),
     )
     r = await client.get("/v1/venues")
@@ -35,6 +35,7 @@ async def test_venues_lists_snapshots_and_enabled_venues_that_never_reported(
     for name in ("connected_since", "last_event_at", "updated_at"):
         assert RFC3339_MS.fullmatch(binance[name]), name
     assert binance["messages_total"] == 1000
+    assert (binance["delay_s"], binance["liquidation_delay_s"]) == (1.25, None)
     assert binance["parse_errors"] == {"bad_json": 3}
     assert binance["ws_url"] == "wss://binance_usdm.test/ws"
     assert bybit == {
@@ -42,7 +43,8 @@ async def test_venues_lists_snapshots_and_enabled_venues_that_never_reported(
         "problem": "no health snapshot", "mode": "stream", "ws_url": None, "rest_url": None,
         "liquidations": None, "liquidations_sampled": None, "poll_interval_s": None,
         "connected_since": None, "last_message_at": None,
-        "last_event_at": None, "updated_at": None, "messages_total": 0, "events_total": 0,
+        "last_event_at": None, "delay_s": None, "liquidation_delay_s": None,
+        "updated_at": None, "messages_total": 0, "events_total": 0,
         "reconnects_total": 0, "parse_errors_total": 0, "parse_errors": {},
         "oi_polls_total": 0, "oi_poll_failures_total": 0, "instruments": 0,
         "subscribed_symbols": 2, "last_error": None, "rest_failures": {},

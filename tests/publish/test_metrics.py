@@ -46,7 +46,13 @@ ETH_VOLUME = {"volume_1m_buy_usd": 4.2e6, "volume_1m_sell_usd": 6.9e6, "volume_z
 def _source() -> MemorySource:
     src = MemorySource(
         snapshots=[
-            snapshot("binance_usdm", last_message_ms=1_700_000_000_250, last_event_ms=None),
+            snapshot(
+                "binance_usdm",
+                last_message_ms=1_700_000_000_250,
+                last_event_ms=None,
+                delay_ms=1_250,
+                liquidation_delay_ms=40,
+            ),
             snapshot("bybit", connected=False, parse_errors={"bad_json": 2, "unknown": 1}),
         ],
         scores=[
@@ -126,6 +132,9 @@ async def test_metrics_carry_the_expected_values(metrics_client: httpx.AsyncClie
     assert _value(s, "deleverage_feed_parse_errors_total", venue="bybit", reason="unknown") == 1
     assert _value(s, "deleverage_feed_last_message_timestamp_seconds", **b) == 1_700_000_000.25
     assert _value(s, "deleverage_feed_last_event_timestamp_seconds", **b) is None
+    assert _value(s, "deleverage_feed_delay_seconds", **b, channel="state") == 1.25
+    assert _value(s, "deleverage_feed_delay_seconds", **b, channel="liquidation") == 0.04
+    assert _value(s, "deleverage_feed_delay_seconds", venue="bybit", channel="state") is None
     assert _value(s, "deleverage_feed_oi_polls_total", **b) == 40
     assert _value(s, "deleverage_feed_oi_poll_failures_total", **b) == 1
     assert _value(s, "deleverage_feed_instruments", **b) == 300

@@ -77,6 +77,19 @@ class Venue(BaseModel):
     connected_since: Timestamp | None
     last_message_at: Timestamp | None
     last_event_at: Timestamp | None
+    delay_s: float | None = Field(
+        default=None,
+        description="How far behind the venue the collector reads: the largest receive time "
+        "minus venue time of its marks and tops over the last one or two seconds with data "
+        "(the venue's own lag and clock offset included). Null before any.",
+        examples=[0.042],
+    )
+    liquidation_delay_s: float | None = Field(
+        default=None,
+        description="The same for its liquidations, which travel on a connection of their "
+        "own (a venue that batches them adds its period). Null before any.",
+        examples=[0.31],
+    )
     updated_at: Timestamp | None = Field(description="When the snapshot was written.")
     messages_total: int = Field(examples=[183004])
     events_total: int = Field(examples=[96211])

@@ -60,6 +60,10 @@ def _venue(s: HealthSnapshot, now_ms: int, watchdog_s: float) -> dict[str, Any]:
         "connected_since": rfc3339_or_none(s.connected_since_ms),
         "last_message_at": rfc3339_or_none(s.last_message_ms),
         "last_event_at": rfc3339_or_none(s.last_event_ms),
+        "delay_s": None if s.delay_ms is None else s.delay_ms / 1000,
+        "liquidation_delay_s": (
+            None if s.liquidation_delay_ms is None else s.liquidation_delay_ms / 1000
+        ),
         "updated_at": rfc3339(s.updated_ms),
         "messages_total": s.messages_total,
         "events_total": s.events_total,
@@ -100,6 +104,8 @@ def _never_reported(name: str, venue: VenueSettings, problem: str | None) -> dic
         "connected_since": None,
         "last_message_at": None,
         "last_event_at": None,
+        "delay_s": None,
+        "liquidation_delay_s": None,
         "updated_at": None,
         "messages_total": 0,
         "events_total": 0,
