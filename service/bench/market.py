@@ -20,7 +20,9 @@ API under load.
    the phase's edges), and for every liquidation the venues sent, its frame-to-Redis latency:
    the wall time the simulator put the frame on the socket (:class:`SendLog`, taken at the
    ``broadcast``) against the stored stream entry's id (Redis's clock in ms, same host).
-   Lost = identities sent and never stored (must be 0).
+   Lost = identities sent and never stored (must be 0). The liquidations travel on their
+   own connections (``Connection.quiet``); how far behind the busy ones (marks, tops) are
+   read is the health's ``delay_ms``, sampled every second (``state_read_delay_ms``).
 """
 
 from __future__ import annotations
@@ -546,10 +548,15 @@ async def run_market(
             pids.append(api_proc.pid)
         await asyncio.sleep(3.0)  # the first snapshots, subscriptions' first pushes
         rss: list[float] = []
+        delays: list[tuple[float, int]] = []  # (when, the worst venue's state read delay)
 
         async def sample() -> None:
             while True:
                 rss.append(sum(rss_mb(p) for p in pids))
+                snaps = [await _health(client, v) for v in sims.servers]
+                worst = [h.delay_ms for h in snaps if h is not None and h.delay_ms is not None]
+                if worst:
+                    delays.append((time.monotonic(), max(worst)))
                 await asyncio.sleep(1.0)
 
         sampler = asyncio.create_task(sample())
@@ -585,6 +592,9 @@ async def run_market(
             "redis_cpu_share": round((b.redis_cpu_s - a.redis_cpu_s) / wall, 3),
             "simulators_cpu_share": round((b.bench_cpu_s - a.bench_cpu_s) / wall, 3),
             "detector_round": _rounds(a, b),
+            "state_read_delay_ms": _delay_summary(
+                [d for t, d in delays if edges[k] <= t < edges[k + 1]]
+            ),
         }
     return {
         "scenario": "market",
@@ -619,6 +629,15 @@ async def run_market(
         "cpus": os.cpu_count(),
         "versions": {"python": platform.python_version()},
     }
+
+
+def _delay_summary(worst: list[int]) -> dict[str, int | None]:
+    """The health's ``delay_ms`` sampled every second (the worst venue's each time): how far
+    behind the venues the busy connections were read, over a phase."""
+    if not worst:
+        return {"samples": 0, "p50": None, "max": None}
+    ordered = sorted(worst)
+    return {"samples": len(ordered), "p50": ordered[len(ordered) // 2], "max": ordered[-1]}
 
 
 async def events_stored(client: aioredis.Redis) -> dict[str, dict[str, int]]:

@@ -263,6 +263,9 @@ def test_market_stores_every_liquidation_the_venues_sent_and_loads_each_endpoint
         assert phase["seconds"] > 0
         assert phase["service_cpu_share"] > 0
         assert phase["detector_round"]["rounds"] > 0
+        read = phase["state_read_delay_ms"]  # sampled from the venues' health every second
+        assert read["samples"] > 0
+        assert 0 <= read["p50"] <= read["max"]
     rss = out["service_rss_mb"]
     assert 0 < rss["start"] <= rss["peak"]
     assert rss["end"] > 0
