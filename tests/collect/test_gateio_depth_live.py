@@ -30,6 +30,8 @@ pytestmark = pytest.mark.integration
 
 VENUE = "gateio"
 SYMBOLS = list(GATE_SYMBOLS)
+BUSY = {"usdt-1", "usdt-liquidations", "btc-1", "btc-liquidations"}
+"""The connections other than the books': the tickers' shards and the liquidations'."""
 
 
 async def test_the_top_n_by_open_interest_get_books_that_thin_through_the_cascade(
@@ -52,10 +54,10 @@ async def test_the_top_n_by_open_interest_get_books_that_thin_through_the_cascad
         reconnects = collector.health.reconnects_total
         monkeypatch.setattr(collector_module, "rank", lambda *_: frozenset({"DOGE_USDT"}))
         await until(lambda: venue.depth_symbols == {"DOGE_USDT"})
-        await until(lambda: set(collector._open) == {"usdt-1", "btc-1", "usdt-depth"})
+        await until(lambda: set(collector._open) == {*BUSY, "usdt-depth"})
         await asyncio.sleep(1.5)
         assert collector.health.reconnects_total - reconnects <= 2  # the depth ones only
-        assert set(collector._open) == {"usdt-1", "btc-1", "usdt-depth"}
+        assert set(collector._open) == {*BUSY, "usdt-depth"}
 
     for symbol in top:
         depths = await depths_once_a_second(redis_client, VENUE, symbol)
@@ -80,7 +82,7 @@ async def test_the_inverse_contract_has_its_book_on_the_btc_path(
     ):
         await until(lambda: Kind.BOOK_DEPTH in collector.latest.get("BTC_USD", {}))
         await until(lambda: Kind.BOOK_DEPTH in collector.latest.get("BTC_USDT", {}))
-        assert set(collector._open) == {"usdt-1", "btc-1", "usdt-depth", "btc-depth"}
+        assert set(collector._open) == {*BUSY, "usdt-depth", "btc-depth"}
         assert collector.health.parse_errors == {}
         inverse = collector.latest["BTC_USD"][Kind.BOOK_DEPTH]
         linear = collector.latest["BTC_USDT"][Kind.BOOK_DEPTH]
@@ -103,4 +105,4 @@ async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
         running(Gate(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
     ):
         await a_book_gap_heals(collector, sim, "BTC_USDT")
-        assert set(collector._open) == {"usdt-1", "btc-1", "usdt-depth"}
+        assert set(collector._open) == {*BUSY, "usdt-depth"}

@@ -52,7 +52,9 @@ async def test_marks_funding_open_interest_and_every_liquidation_land_in_their_u
         assert health.parse_errors == {}
         assert health.instruments == 5  # the simulated contracts, via ccxt
         assert health.liquidations_sampled is False
-        assert sim.clients == 2  # usdt-1 and btc-1
+        # the liquidations on a quiet connection per settlement (Connection.quiet)
+        assert set(collector._open) == {"usdt-1", "usdt-liquidations", "btc-1", "btc-liquidations"}
+        assert sim.clients == 4
         marks = {s: sim.mark(s) for s in SYMBOLS}
         oi_base = {s: sim.oi_base(s) for s in SYMBOLS}
 

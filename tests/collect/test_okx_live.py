@@ -72,8 +72,12 @@ async def test_marks_funding_oi_and_liquidations_land_in_their_units(
 ) -> None:
     async with running(okx(sim), redis_client) as collector:
         await until(lambda: len(sim.pushed) >= 30 and collector.health.events_total > 100)
-        await asyncio.sleep(0.5)
+        end = len(sim.pushed)
+        await asyncio.sleep(0.5)  # what was pushed by ``end`` reaches Redis
         assert collector.health.connected
+        # the liquidations on a quiet connection of their own (Connection.quiet)
+        assert {"public", "liquidations"} <= set(collector._open)
+        assert collector._connection("liquidations").quiet
         assert collector.health.parse_errors == {}
         assert collector.health.instruments == 4  # the simulated swaps, via ccxt
         marks = {s: collector.parser.last_mark[s] for s in SYMBOLS}  # type: ignore[union-attr]
@@ -102,6 +106,10 @@ async def test_marks_funding_oi_and_liquidations_land_in_their_units(
 
     got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
     assert len(got) >= 30
+    ids = [identity(x) for x in got]
+    assert len(ids) == len(set(ids))  # stored once each, bursts on subscribe included
+    # every one pushed (before the subscription: in its burst of the last 100)
+    assert {wire_identity(sim, p) for p in sim.pushed[:end]} <= set(ids)
     by_wire = {wire_identity(sim, p): p for p in sim.pushed}
     for liq in got:
         p = by_wire[identity(liq)]  # every stored one was pushed, as pushed
@@ -131,7 +139,7 @@ async def test_the_top_of_book_widens_and_thins_and_volume_lands_once_a_second(
         await until(lambda: sim.market.elapsed_s >= 55, within=30)
         await asyncio.sleep(1.2)  # the last second's report reaches Redis
         assert collector.health.parse_errors == {}
-        assert set(collector._open) == {"public"}
+        assert set(collector._open) == {"public", "liquidations"}
     terms = contract_terms(sim)
 
     def spread_and_top(book: object) -> tuple[float, float]:

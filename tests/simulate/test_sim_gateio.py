@@ -79,10 +79,18 @@ async def test_the_service_subscription_is_acked_and_every_push_parses(
     markets = _markets()
     venue = Gate(VenueSettings(ws_url=sim.ws_base_url, symbols=SYMBOLS))
     conns = venue.connections(markets)
-    assert [c.name for c in conns] == ["usdt-1", "btc-1"]
-    frames = [f for fs in await asyncio.gather(*(session(c, 1.5) for c in conns)) for f in fs]
+    names = ["usdt-1", "usdt-liquidations", "btc-1", "btc-liquidations"]
+    assert [c.name for c in conns] == names
+    received = await asyncio.gather(*(session(c, 1.5) for c in conns))
+    sessions = dict(zip(names, received, strict=True))
+    frames = [f for fs in sessions.values() for f in fs]
     acks = [json.loads(f) for f in frames if '"subscribe"' in f]
     assert len(acks) == 8  # liquidations, tickers, book tickers and trades, per settlement
+    for name, got in sessions.items():  # the liquidations alone on their quiet connection
+        channels = {json.loads(f)["channel"] for f in got}
+        quiet = name.endswith("-liquidations")
+        assert (channels == {wire.LIQUIDATES}) if quiet else (wire.LIQUIDATES not in channels)
+    assert any(wire.LIQUIDATES in f and '"update"' in f for f in sessions["usdt-liquidations"])
     assert all(a["result"] == {"status": "success"} for a in acks)
     parser = GateParser(VENUE, markets, set(SYMBOLS))
     parser.state_every_ms = 0

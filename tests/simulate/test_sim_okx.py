@@ -87,11 +87,17 @@ async def test_the_service_subscription_is_acked_per_arg_and_every_push_parses(
     sim = okx_sim
     markets = _markets(sim)
     venue = Okx(VenueSettings(ws_url=sim.ws_base_url, symbols=list(OKX_SYMBOLS)))
-    (conn,) = venue.connections(markets)
-    frames = await session(conn, 2.2)
+    conn, liquidations = venue.connections(markets)
+    frames, liquidation_frames = await asyncio.gather(
+        session(conn, 2.2), session(liquidations, 2.2)
+    )
     acks = [json.loads(f) for f in frames if '"event"' in f]
     per_swap = ("mark-price", "open-interest", "funding-rate", "tickers", "trades")
-    assert len(acks) == 1 + len(per_swap) * len(OKX_SYMBOLS)
+    assert len(acks) == len(per_swap) * len(OKX_SYMBOLS)
+    assert all("liquidation-orders" not in f for f in frames)  # on its own connection
+    (ack,) = (json.loads(f) for f in liquidation_frames if '"event"' in f)
+    assert (ack["event"], ack["arg"]) == ("subscribe", LIQUIDATIONS)
+    frames += liquidation_frames
     assert all(a["event"] == "subscribe" and a["id"] == "1" and a["connId"] for a in acks)
     parser = venue.new_parser(markets, set(OKX_SYMBOLS))  # with traded volume
     recv = now_ms()  # after every frame (a print ahead of it is dropped)
@@ -249,6 +255,31 @@ async def test_idle_connections_are_closed_with_4004() -> None:
                 assert ws.close_reason == "No data received in 30s"
             await kept.send("ping")
             assert "pong" in await collect(kept, 0.3)  # still open
+
+
+async def test_a_calm_liquidations_connection_is_kept_open_by_its_pings_alone() -> None:
+    """The venue's quiet lane (``liquidations``: ``liquidation-orders`` alone) in a market
+    that pushes it nothing: its pongs keep it open, as the docs' keep-alive says; without
+    pings the venue's idle cut closes it (4004)."""
+    venue = Okx(VenueSettings())
+    (conn,) = (c for c in venue.connections({}) if c.quiet)
+    async with OkxSimulator("calm", idle_timeout_s=0.5, liquidation_sample=0.0) as sim:
+        async with connect(sim.ws_base_url) as pinged, connect(sim.ws_base_url) as silent:
+            for ws in (pinged, silent):
+                (request,) = conn.subscribe
+                await ws.send(request)
+                assert (await recv_json(ws))["event"] == "subscribe"
+            frames: list[str] = []
+            for _ in range(10):  # 1.5 s: three idle cuts
+                await pinged.send(conn.ping or "")
+                frames += await collect(pinged, 0.15)
+            assert set(frames) == {"pong"}  # nothing pushed: only the pongs
+            with pytest.raises(ConnectionClosed):
+                await read_until_closed(silent)
+            assert silent.close_code == 4004
+            await pinged.send("ping")
+            assert "pong" in await collect(pinged, 0.3)  # still open
+        assert not sim.pushed
 
 
 @pytest.mark.parametrize(

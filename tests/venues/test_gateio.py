@@ -11,7 +11,7 @@ import pytest
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
-from service.venues.base import Instrument
+from service.venues.base import Connection, Instrument
 from service.venues.gateio.instruments import (
     CONTRACTS_PER_REQUEST,
     SYMBOLS_PER_CONNECTION,
@@ -347,37 +347,70 @@ def test_each_settlement_has_its_path_the_liquidations_of_all_and_json_pings(
 ) -> None:
     venue = Gate(VenueSettings(symbols=["BTC_USDT", "ETH_USDT", "BTC_USD"]))
     conns = {c.name: c for c in venue.connections(markets)}
-    assert set(conns) == {"usdt-1", "btc-1"}
-    assert conns["usdt-1"].url == "wss://fx-ws.gateio.ws/v4/ws/usdt"
-    assert conns["btc-1"].url == "wss://fx-ws.gateio.ws/v4/ws/btc"
-    for conn in conns.values():
+    assert list(conns) == ["usdt-1", "usdt-liquidations", "btc-1", "btc-liquidations"]
+    for name in ("usdt-1", "usdt-liquidations"):
+        assert conns[name].url == "wss://fx-ws.gateio.ws/v4/ws/usdt"
+    for name in ("btc-1", "btc-liquidations"):
+        assert conns[name].url == "wss://fx-ws.gateio.ws/v4/ws/btc"
+    for conn in conns.values():  # the quiet lane too: Gate's application ping
         ping = json.loads(conn.ping or "")
         assert ping["channel"] == "futures.ping"
         assert isinstance(ping["time"], int)
         assert conn.ping_interval_s == PING_INTERVAL_S
         assert conn.pong is not None
         assert conn.pong in PONG
-    liq, tickers, tops, trades = _requests(conns["usdt-1"].subscribe)
-    assert liq["channel"] == "futures.public_liquidates"
-    assert liq["payload"] == ["!all"]
+        assert conn.headers == (("X-Gate-Size-Decimal", "1"),)
+    tickers, tops, trades = _requests(conns["usdt-1"].subscribe)
     assert (tickers["channel"], tickers["event"]) == ("futures.tickers", "subscribe")
     assert (tops["channel"], trades["channel"]) == ("futures.book_ticker", "futures.trades")
     for request in (tickers, tops, trades):
         assert request["payload"] == ["BTC_USDT", "ETH_USDT"]
     assert {r["channel"]: r["payload"] for r in _requests(conns["btc-1"].subscribe)} == {
-        "futures.public_liquidates": ["!all"],
         "futures.tickers": ["BTC_USD"],
         "futures.book_ticker": ["BTC_USD"],
         "futures.trades": ["BTC_USD"],
     }
+    for name in ("usdt-liquidations", "btc-liquidations"):
+        (liq,) = _requests(conns[name].subscribe)
+        assert (liq["channel"], liq["event"]) == ("futures.public_liquidates", "subscribe")
+        assert liq["payload"] == ["!all"]
+        assert liq["time"] == tickers["time"]  # one fixed time: a refresh sees the same text
     again = {c.name: c.subscribe for c in venue.connections(markets)}
     assert again == {n: c.subscribe for n, c in conns.items()}  # a refresh changes nothing
+
+
+def test_the_liquidations_are_on_quiet_connections_of_their_own(
+    markets: dict[str, Instrument],
+) -> None:
+    """The quiet lane (:attr:`Connection.quiet`): each settlement's
+    ``futures.public_liquidates`` alone on its ``<settle>-liquidations``, on no busy
+    connection, so a collector behind on the tickers, books and trades still reads them as
+    they come. A settlement with nothing subscribed has no liquidations connection."""
+    venue = Gate(VenueSettings())
+    venue.depth_symbols = frozenset({"BTC_USDT", "BTC_USD"})
+    conns = venue.connections(markets)
+    assert {c.name for c in conns} == {
+        "usdt-1", "usdt-2", "usdt-liquidations", "btc-1", "btc-liquidations",
+        "usdt-depth", "btc-depth"}  # fmt: skip
+
+    def channels(c: Connection) -> set[str]:
+        return {r["channel"] for r in _requests(c.subscribe)}
+
+    quiet = {c.name: channels(c) for c in conns if c.quiet}
+    assert quiet == {
+        "usdt-liquidations": {"futures.public_liquidates"},
+        "btc-liquidations": {"futures.public_liquidates"},
+    }
+    assert all("futures.public_liquidates" not in channels(c) for c in conns if not c.quiet)
+    usdt_only = Gate(VenueSettings(symbols=["BTC_USDT"])).connections(markets)
+    assert [c.name for c in usdt_only] == ["usdt-1", "usdt-liquidations"]
 
 
 def test_many_contracts_are_split_and_chunked(markets: dict[str, Instrument]) -> None:
     usdt = [s for s, i in markets.items() if i.linear]
     conns = Gate(VenueSettings()).connections(markets)
-    assert {c.name for c in conns} == {"usdt-1", "usdt-2", "btc-1"}  # 302 contracts of ~200
+    assert {c.name for c in conns} == {
+        "usdt-1", "usdt-2", "usdt-liquidations", "btc-1", "btc-liquidations"}  # fmt: skip
     seen: list[str] = []
     for conn in conns:
         requests = _requests(conn.subscribe)
@@ -387,11 +420,11 @@ def test_many_contracts_are_split_and_chunked(markets: dict[str, Instrument]) ->
         assert [r["payload"] for r in tops] == [r["payload"] for r in tickers]
         seen += [s for r in tickers for s in r["payload"]]
         assert len(seen) < 2 * SYMBOLS_PER_CONNECTION * 3
-    assert sorted(seen) == sorted([*usdt, "BTC_USD", "ETC_USD"])
+    assert sorted(seen) == sorted([*usdt, "BTC_USD", "ETC_USD"])  # 302 contracts of ~200
     liquidations = [
         c for c in conns for r in _requests(c.subscribe) if "liquidates" in r["channel"]
     ]
-    assert sorted(c.name for c in liquidations) == ["btc-1", "usdt-1"]
+    assert sorted(c.name for c in liquidations) == ["btc-liquidations", "usdt-liquidations"]
 
 
 def test_the_recorded_list_values_contracts_in_quanto_coin(rows: dict[str, Row]) -> None:

@@ -342,7 +342,9 @@ def test_books_of_the_top_contracts_on_a_connection_of_their_own_per_settlement(
     venue = Gate(VenueSettings(symbols=["BTC_USDT", "ETH_USDT", "BTC_USD"]))
     venue.depth_symbols = frozenset({"BTC_USDT", "BTC_USD"})
     conns = {c.name: c for c in venue.connections(markets)}
-    assert set(conns) == {"usdt-1", "btc-1", "usdt-depth", "btc-depth"}
+    assert set(conns) == {
+        "usdt-1", "usdt-liquidations", "btc-1", "btc-liquidations", "usdt-depth", "btc-depth"
+    }  # fmt: skip
     (usdt,) = (json.loads(r) for r in conns["usdt-depth"].subscribe)
     assert (usdt["channel"], usdt["event"], usdt["payload"]) == (
         "futures.obu", "subscribe", ["ob.BTC_USDT.400"])  # fmt: skip

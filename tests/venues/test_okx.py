@@ -13,7 +13,7 @@ import pytest
 
 from service.config import VenueSettings, load_settings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
-from service.venues.base import Instrument
+from service.venues.base import Connection, Instrument
 from service.venues.okx.venue import (
     MAX_REQUEST_BYTES,
     PING_INTERVAL_S,
@@ -517,17 +517,17 @@ def test_the_venue_subscribes_every_channel_once_in_few_small_requests(
     venue = Okx(VenueSettings())
     swaps = {s: i for s, i in markets.items() if s.endswith("-SWAP")}
     per_swap = ("mark-price", "open-interest", "funding-rate", "tickers", "trades")
-    (conn,) = venue.connections(swaps)
-    assert conn.url == "wss://ws.okx.com:443/ws/v5/public"
-    assert conn.ping == "ping"
-    assert conn.ping_interval_s is not None
-    assert conn.ping_interval_s == PING_INTERVAL_S < 30  # the venue's idle cut
+    conn, liquidations = venue.connections(swaps)
+    assert conn.url == liquidations.url == "wss://ws.okx.com:443/ws/v5/public"
+    for c in (conn, liquidations):  # the quiet lane is pinged too: the 30 s idle cut
+        assert (c.ping, c.pong) == ("ping", "pong")
+        assert c.ping_interval_s is not None
+        assert c.ping_interval_s == PING_INTERVAL_S < 30  # the venue's idle cut
     requests = [json.loads(r) for r in conn.subscribe]
     assert all(len(r.encode()) <= MAX_REQUEST_BYTES < 64 * 1024 for r in conn.subscribe)
     assert all(r["op"] == "subscribe" and r["id"] for r in requests)
     args = [tuple(sorted(a.items())) for r in requests for a in r["args"]]
-    assert len(args) == len(set(args)) == len(per_swap) * len(swaps) + 1
-    assert requests[0]["args"][0] == {"channel": "liquidation-orders", "instType": "SWAP"}
+    assert len(args) == len(set(args)) == len(per_swap) * len(swaps)
     assert len(requests) <= 3  # of 480 a connection may send per hour
     many = subscribe_requests([f"COIN{n}-USDT-SWAP" for n in range(2000)])
     assert 3 <= len(many) < 480
@@ -536,13 +536,36 @@ def test_the_venue_subscribes_every_channel_once_in_few_small_requests(
     assert overridden.connections(swaps)[0].url == "ws://127.0.0.1:9443/ws/v5/public"
 
 
+def test_the_liquidations_are_on_a_quiet_connection_of_their_own(
+    markets: dict[str, Instrument],
+) -> None:
+    """The quiet lane (:attr:`Connection.quiet`): ``liquidation-orders`` alone on
+    ``liquidations``, on no busy connection, so a collector behind on the tickers and books
+    still reads them as they come."""
+    venue = Okx(VenueSettings())
+    venue.depth_symbols = frozenset({"BTC-USDT-SWAP"})
+    conns = venue.connections({s: i for s, i in markets.items() if s.endswith("-SWAP")})
+    assert [c.name for c in conns] == ["public", "liquidations", "depth-1"]
+
+    def channels(c: Connection) -> set[str]:
+        return {a["channel"] for r in c.subscribe for a in json.loads(r)["args"]}
+
+    quiet = [c for c in conns if c.quiet]
+    assert [(c.name, channels(c)) for c in quiet] == [("liquidations", {"liquidation-orders"})]
+    (request,) = quiet[0].subscribe
+    assert json.loads(request)["args"] == [{"channel": "liquidation-orders", "instType": "SWAP"}]
+    assert all("liquidation-orders" not in channels(c) for c in conns if not c.quiet)
+    # No swap subscribed: the liquidations alone (OKX closes a connection with nothing on it).
+    assert [c.name for c in venue.connections({})] == ["liquidations"]
+
+
 def test_subscribe_requests_have_the_shape_the_venue_was_sent(captures: Path) -> None:
     """Same keys as a real client request recorded by cryptofeed."""
     sent = next(json.loads(d["raw"]) for d in _lines(captures) if d["kind"] == "client_request")
     (ours,) = (json.loads(r) for r in subscribe_requests(["BTC-USDT-SWAP"]))
     assert set(sent) <= set(ours)
     assert ours["op"] == sent["op"]
-    assert {k for a in ours["args"][1:] for k in a} == {k for a in sent["args"] for k in a}
+    assert {k for a in ours["args"] for k in a} == {k for a in sent["args"] for k in a}
 
 
 def test_okx_connects_on_port_443_by_default_and_the_url_stays_configurable() -> None:
@@ -553,7 +576,7 @@ def test_okx_connects_on_port_443_by_default_and_the_url_stays_configurable() ->
     shipped = load_settings(None, [repo / "config/default.yaml"]).venues["okx"]
     assert Okx.default_ws_url == "wss://ws.okx.com:443/ws/v5/public"
     for settings in (VenueSettings(), shipped):
-        (conn,) = Okx(settings).connections({})
+        (conn,) = Okx(settings).connections({})  # no swap: the liquidations' alone
         url = urlsplit(conn.url)
         port = url.port or {"wss": 443, "ws": 80}[url.scheme]
         assert (url.scheme, url.hostname, port, url.path) == (

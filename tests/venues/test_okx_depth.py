@@ -219,11 +219,11 @@ def _venue(**depth: Any) -> Okx:
 def test_the_depth_set_gets_connections_of_its_own_that_resubscribe_a_book() -> None:
     venue = _venue()
     before = {c.name: c for c in venue.connections(MARKETS)}
-    assert set(before) == {"public"}  # an empty set: no depth connection
+    assert set(before) == {"public", "liquidations"}  # an empty set: no depth connection
     venue.depth_symbols = frozenset(MARKETS)
     conns = {c.name: c for c in venue.connections(MARKETS)}
     depth = conns.pop("depth-1")
-    assert conns == before  # the public connection does not change with the depth set
+    assert conns == before  # the other connections do not change with the depth set
     assert depth.url == venue.ws_url
     (request,) = depth.subscribe
     assert json.loads(request) == {
@@ -254,7 +254,7 @@ def test_no_depth_when_top_n_is_0_and_another_level_count_fails_at_start() -> No
     venue = _venue(top_n=0)
     venue.depth_symbols = frozenset(MARKETS)
     assert venue.depth_levels == 0
-    assert [c.name for c in venue.connections(MARKETS)] == ["public"]
+    assert [c.name for c in venue.connections(MARKETS)] == ["public", "liquidations"]
     assert _venue(levels=400).depth_levels == 400
     with pytest.raises(ValueError, match=r"venues\.okx\.depth\.levels"):
         _venue(levels=5)

@@ -268,7 +268,7 @@ def test_trades_nobody_asked_for_are_filtered_when_volume_is_off(
 
 
 def _args(venue: Okx, markets: dict[str, Instrument]) -> list[Row]:
-    (public,) = venue.connections(markets)
+    public, _liquidations = venue.connections(markets)
     return [a for r in public.subscribe for a in json.loads(r)["args"]]
 
 

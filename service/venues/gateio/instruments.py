@@ -128,22 +128,25 @@ def request(channel: str, payload: list[str], time_s: int, event: str = "subscri
 
 
 def subscribe_requests(
-    contracts: Iterable[str], time_s: int, *, liquidations: bool, trades: bool = False
+    contracts: Iterable[str], time_s: int, *, trades: bool = False
 ) -> tuple[str, ...]:
-    """``futures.public_liquidates`` for every contract (``!all``) when asked, then
-    ``futures.tickers`` and ``futures.book_ticker`` for ``contracts`` (and ``futures.trades``
-    with ``trades``), :data:`CONTRACTS_PER_REQUEST` a request. ``time_s`` is the same in every
-    request, so that a refresh of the metadata sees the same subscription (public channels
-    do not check it: the docs' own examples send 123456)."""
+    """``futures.tickers`` and ``futures.book_ticker`` for ``contracts`` (and
+    ``futures.trades`` with ``trades``), :data:`CONTRACTS_PER_REQUEST` a request. ``time_s``
+    is the same in every request, so that a refresh of the metadata sees the same
+    subscription (public channels do not check it: the docs' own examples send 123456)."""
     names = list(contracts)
     channels = [TICKERS, BOOK_TICKER, *([TRADES] if trades else [])]
-    out = [request(LIQUIDATES, [ALL], time_s)] if liquidations else []
-    out += [
+    return tuple(
         request(channel, names[i : i + CONTRACTS_PER_REQUEST], time_s)
         for channel in channels
         for i in range(0, len(names), CONTRACTS_PER_REQUEST)
-    ]
-    return tuple(out)
+    )
+
+
+def liquidation_requests(time_s: int) -> tuple[str, ...]:
+    """``futures.public_liquidates`` for every contract of the settlement (``!all``): the
+    subscription of a settlement's liquidations connection, alone on it."""
+    return (request(LIQUIDATES, [ALL], time_s),)
 
 
 def book_streams(contracts: Iterable[str], levels: int) -> list[str]:

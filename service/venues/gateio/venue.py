@@ -19,7 +19,10 @@ Wire protocol (https://www.gate.com/docs/developers/futures/ws/en/):
   once a second per symbol and kind, from the merged state (see :mod:`._ticker_state`);
   the next funding time is the contract's settlement grid (``funding_next_apply`` + whole
   intervals), as the ticker has none.
-* ``futures.public_liquidates`` (payload ``["!all"]``: every contract of the settlement).
+* ``futures.public_liquidates`` (payload ``["!all"]``: every contract of the settlement),
+  on a connection of its own per settlement (``usdt-liquidations``, ``btc-liquidations``:
+  the quiet lane), so a collector behind on the tickers, books and trades still reads it as
+  it comes; it keeps the ``futures.ping``.
   ``size`` is the liquidation **order**'s signed size in contracts: negative = a sell order
   = a **long** was liquidated (as in ``futures.trades``, "positive size means taker is
   buyer"; the docs' examples are negative, and public collectors read it the same way).
@@ -116,6 +119,7 @@ from .instruments import (
     GateContract,
     book_requests,
     by_settle,
+    liquidation_requests,
     parse_contracts,
     subscribe_requests,
 )
@@ -353,18 +357,23 @@ class Gate(CcxtBackedVenue):
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """``usdt-1``... and ``btc-1``: per settlement, its subscribed contracts in shards;
-        the first shard also takes the settlement's liquidations (``!all``). The shard count
-        is fixed by the first call (names and assignments survive a metadata refresh).
-        Then ``usdt-depth`` and ``btc-depth`` for the books of :attr:`depth_symbols`."""
+        the shard count is fixed by the first call (names and assignments survive a metadata
+        refresh). Each settlement with subscribed contracts has ``usdt-liquidations`` or
+        ``btc-liquidations``: its liquidations (``!all``) alone, the quiet lane
+        (:attr:`Connection.quiet`; a socket carries one settlement). Then ``usdt-depth``
+        and ``btc-depth`` for the books of :attr:`depth_symbols`."""
         groups_by_settle = by_settle(markets, self.subscribed(markets))
         out: list[Connection] = []
         for settle in SETTLES:
             groups = self._shards(settle, sorted(groups_by_settle.get(settle, [])))
-            for n, (index, group) in enumerate(groups.items()):
-                subscribe = subscribe_requests(
-                    group, self._time_s, liquidations=n == 0, trades=self.volume
-                )
+            for index, group in groups.items():
+                subscribe = subscribe_requests(group, self._time_s, trades=self.volume)
                 out.append(self._connection(f"{settle}-{index + 1}", settle, subscribe))
+            if groups:
+                liquidations = liquidation_requests(self._time_s)
+                out.append(
+                    self._connection(f"{settle}-liquidations", settle, liquidations, quiet=True)
+                )
         out.extend(self._depth_connections(markets))
         return out
 
@@ -389,8 +398,16 @@ class Gate(CcxtBackedVenue):
         ]
 
     def _connection(
-        self, name: str, settle: str, subscribe: tuple[str, ...], *, own_parser: bool = False
+        self,
+        name: str,
+        settle: str,
+        subscribe: tuple[str, ...],
+        *,
+        own_parser: bool = False,
+        quiet: bool = False,
     ) -> Connection:
+        """A connection to ``settle``'s socket, with Gate's ``futures.ping`` every
+        :data:`PING_INTERVAL_S` (a quiet one too) and the decimal sizes' header."""
         return Connection(
             name,
             f"{self.ws_url}/{settle}",
@@ -400,6 +417,7 @@ class Gate(CcxtBackedVenue):
             pong=PONG_MARKER,
             headers=SIZE_DECIMAL_HEADER,
             own_parser=own_parser,
+            quiet=quiet,
         )
 
     def resubscribe(self, symbols: Iterable[str]) -> tuple[str, ...]:

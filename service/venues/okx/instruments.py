@@ -18,6 +18,7 @@ from ..base import Instrument
 
 VENUE: Final = "okx"
 INST_TYPE: Final = "SWAP"
+LIQUIDATIONS: Final = "liquidation-orders"
 MAX_REQUEST_BYTES: Final = 32_768
 """Subscribe requests are packed up to half the venue's 64 KB limit."""
 DEFAULT_FUNDING_INTERVAL_H: Final = 8.0
@@ -67,15 +68,20 @@ def instrument(
 
 
 def subscribe_requests(symbols: list[str], *, trades: bool = False) -> tuple[str, ...]:
-    """``subscribe`` requests for the SWAP liquidation sample and, per instrument, its mark
-    price (first, to value open interest without ``oiUsd``), open interest, funding rate,
-    ticker (the top of book) and, with ``trades``, its trades (traded volume); as few
-    requests as fit in :data:`MAX_REQUEST_BYTES` each."""
-    args: list[dict[str, str]] = [{"channel": "liquidation-orders", "instType": INST_TYPE}]
+    """``subscribe`` requests for, per instrument, its mark price (first, to value open
+    interest without ``oiUsd``), open interest, funding rate, ticker (the top of book) and,
+    with ``trades``, its trades (traded volume); as few requests as fit in
+    :data:`MAX_REQUEST_BYTES` each. The liquidations have a connection of their own
+    (:func:`liquidation_requests`)."""
     channels = PER_INSTRUMENT if trades else PER_INSTRUMENT[:-1]
-    for sym in symbols:
-        args += [{"channel": channel, "instId": sym} for channel in channels]
+    args = [{"channel": channel, "instId": sym} for sym in symbols for channel in channels]
     return pack_requests("subscribe", args)
+
+
+def liquidation_requests() -> tuple[str, ...]:
+    """The ``subscribe`` request for the SWAP liquidation sample (``liquidation-orders``,
+    per instType): the liquidations connection's one request."""
+    return pack_requests("subscribe", [{"channel": LIQUIDATIONS, "instType": INST_TYPE}])
 
 
 def pack_requests(op: str, args: list[dict[str, str]]) -> tuple[str, ...]:

@@ -15,7 +15,9 @@ Wire protocol (https://www.okx.com/docs-v5/en/, sections "WebSocket", "Public da
   requests per connection per hour: we send one or two requests per connection.
 * Keep-alive: the server closes (4004) a connection with nothing subscribed, or that was
   pushed nothing for 30 s. The client sends the *text* ``ping`` (not JSON) and gets the text
-  ``pong``; we ping every :data:`PING_INTERVAL_S`, whatever the traffic.
+  ``pong``; we ping every :data:`PING_INTERVAL_S`, whatever the traffic (the docs,
+  https://www.okx.com/docs-v5/en/#overview-websocket-connect: "send the String 'ping'" when
+  no message came for N < 30 s, "expect a 'pong' as a response").
 * ``funding-rate`` (per instId, every 30-90 s): ``fundingRate`` for the period settled at
   ``fundingTime``; the interval (8/6/4/2/1 h) is ``nextFundingTime - fundingTime``.
 * ``open-interest`` (per instId, every 3 s on change): ``oi`` contracts, ``oiCcy`` coin,
@@ -29,7 +31,10 @@ Wire protocol (https://www.okx.com/docs-v5/en/, sections "WebSocket", "Public da
   account; our ``price``), ``side`` the *order* side and ``posSide`` the position side
   (``long``/``short`` in hedge mode, ``net`` in net mode, where a ``sell`` closes a long).
   On subscribe the venue sends a burst of recent liquidations, so re-subscribing after a
-  reconnect re-sends liquidations already seen: each gets a stable ``event_id``.
+  reconnect re-sends liquidations already seen: each gets a stable ``event_id``. On a
+  connection of its own (``liquidations``, the quiet lane), so a collector behind on the
+  marks, tickers and trades still reads it as it comes; it is pinged like the others (in a
+  calm market only our pings' pongs keep it from the 30 s idle cut).
 * ``tickers`` (per instId; https://www.okx.com/docs-v5/en/#order-book-trading-market-data-
   ws-tickers-channel, checked 2026-12-06 through a stored copy of 2026-07-09): "The fastest
   rate is 1 update/100ms ... The events which can trigger update: trade, the change on best
@@ -107,6 +112,7 @@ from .instruments import (
     MAX_REQUEST_BYTES,
     VENUE,
     instrument,
+    liquidation_requests,
     pack_requests,
     subscribe_requests,
 )
@@ -121,6 +127,7 @@ __all__ = [
     "Okx",
     "OkxParser",
     "instrument",
+    "liquidation_requests",
     "position_side",
     "subscribe_requests",
 ]
@@ -423,16 +430,38 @@ class Okx(CcxtBackedVenue):
             )
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        # One connection: ~300 swaps x 5 channels fit in four requests, far under 480/h.
-        public = Connection(
-            "public",
+        """``public`` (every subscribed swap's marks, open interest, funding, tickers and
+        trades: ~300 swaps x 5 channels fit in four requests, far under 480/h) and
+        ``liquidations`` (``liquidation-orders``, the quiet lane: :attr:`Connection.quiet`),
+        both pinged every :data:`PING_INTERVAL_S` (the venue closes a connection pushed
+        nothing for 30 s, a calm market's liquidations connection included); then the
+        depth connections. No swap subscribed: no ``public`` (the venue closes a connection
+        with nothing subscribed)."""
+        public = subscribe_requests(self.subscribed(markets), trades=self.volume)
+        return [
+            *([self._connection("public", public)] if public else []),
+            self._connection("liquidations", liquidation_requests(), quiet=True),
+            *self._depth_connections(markets),
+        ]
+
+    def _connection(
+        self,
+        name: str,
+        subscribe: tuple[str, ...],
+        *,
+        quiet: bool = False,
+        own_parser: bool = False,
+    ) -> Connection:
+        return Connection(
+            name,
             self.ws_url,
-            subscribe_requests(self.subscribed(markets), trades=self.volume),
+            subscribe,
             ping=PING,
             ping_interval_s=PING_INTERVAL_S,
             pong=PONG,
+            quiet=quiet,
+            own_parser=own_parser,
         )
-        return [public, *self._depth_connections(markets)]
 
     def _depth_connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """``depth-1``...: the ``books`` channels of :attr:`depth_symbols`, about
@@ -443,13 +472,9 @@ class Okx(CcxtBackedVenue):
         mine = sorted(s for s in self.depth_symbols if s in markets)
         step = DEPTH_SYMBOLS_PER_CONNECTION
         return [
-            Connection(
+            self._connection(
                 f"depth-{n + 1}",
-                self.ws_url,
                 pack_requests("subscribe", _book_args(mine[start : start + step])),
-                ping=PING,
-                ping_interval_s=PING_INTERVAL_S,
-                pong=PONG,
                 own_parser=True,
             )
             for n, start in enumerate(range(0, len(mine), step))
