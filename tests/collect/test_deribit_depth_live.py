@@ -52,18 +52,18 @@ async def test_the_top_n_by_open_interest_get_books_stored_once_a_second(
         await until(lambda: bool(venue.depth_symbols))
         top = top_by_open_interest(collector, 2)
         assert venue.depth_symbols == set(top)
-        await until(lambda: set(collector._open) == {"public", "depth-1"})
+        await until(lambda: set(collector._open) == {"public", "trades", "depth-1"})
         await asyncio.sleep(6.0)
         assert collector.health.parse_errors == {}  # the chain held
         assert venue.depth_symbols == set(top)  # the ranking holds: no churn
-        # Another ranking: the depth connection reconnects with it, the public one stays up.
+        # Another ranking: the depth connection reconnects with it, the others stay up.
         others = sorted(set(SYMBOLS) - set(top))
         reconnects = collector.health.reconnects_total
         monkeypatch.setattr(collector_module, "rank", lambda *_: frozenset(others[:1]))
         await until(lambda: venue.depth_symbols == {others[0]})
         await until(lambda: Kind.BOOK_DEPTH in collector.latest.get(others[0], {}))
         assert collector.health.reconnects_total - reconnects <= 1  # the depth one only
-        assert set(collector._open) == {"public", "depth-1"}
+        assert set(collector._open) == {"public", "trades", "depth-1"}
         assert collector.health.parse_errors == {}
         assert sim.reused_request_ids == 0
         marks = dict(collector.parser.last_mark)  # type: ignore[union-attr]
@@ -90,7 +90,7 @@ async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
         running(Deribit(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
     ):
         gap_ms = await a_book_gap_heals(collector, sim, "BTC-PERPETUAL")
-        assert set(collector._open) == {"public", "depth-1"}
+        assert set(collector._open) == {"public", "trades", "depth-1"}
         assert sim.reused_request_ids == 0  # the resubscription's ids are new ones
     depths = await stored(redis_client, VENUE, "BTC-PERPETUAL", Kind.BOOK_DEPTH)
     assert depths[-1].ts_ms > gap_ms  # stored after the resync

@@ -28,7 +28,7 @@ SYMBOLS = list(wire.DERIBIT_SYMBOLS)
 
 def _settings(sim: DeribitSimulator) -> VenueSettings:
     """Depth off: its ``depth-*`` connections are ``test_deribit_depth_live.py``'s (the
-    heartbeat tests count one connection)."""
+    heartbeat tests count two connections: ``public`` and ``trades``)."""
     return settings_for(sim, SYMBOLS, depth=DepthSettings(top_n=0))
 
 
@@ -48,6 +48,8 @@ async def test_marks_funding_open_interest_and_liquidations_land_in_their_units(
 ) -> None:
     funding_start = {s: sim.market.quote(s).funding_rate_8h for s in SYMBOLS}
     async with running(deribit(sim), redis_client) as collector:
+        # The trades (and their liquidations) on a connection of their own.
+        await until(lambda: set(collector._open) == {"public", "trades"})
         await until(lambda: collector.ready.is_set() and len(sim.sent) >= 60)
         end = len(sim.sent)
         await asyncio.sleep(0.6)  # what was sent by ``end`` reaches Redis
@@ -138,9 +140,11 @@ async def test_the_periodic_public_test_answers_every_test_request(
         assert sim.heartbeat_closes == 0
         assert collector.health.reconnects_total == 0
         assert collector.health.parse_errors == {}
-        # About ten public/test requests, each with an id of its own on the connection.
-        (client,) = sim._clients
-        assert client.session.tests >= 8
+        # About ten public/test requests on each connection (public, trades), each with an
+        # id of its own on its connection.
+        clients = sim._clients
+        assert len(clients) == 2
+        assert all(c.session.tests >= 8 for c in clients)
         assert sim.reused_request_ids == 0
 
 

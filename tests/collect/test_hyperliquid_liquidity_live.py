@@ -40,7 +40,7 @@ async def test_books_tops_and_volume_of_the_top_n_land_once_a_second(
         await until(lambda: bool(venue.depth_symbols))
         top = top_by_open_interest(collector, 2)
         assert venue.depth_symbols == set(top)
-        await until(lambda: set(collector._open) == {"public", "depth-1"})
+        await until(lambda: set(collector._open) == {"public", "liquidations", "depth-1"})
         await asyncio.sleep(6.0)
         assert collector.health.parse_errors == {}
         assert venue.depth_symbols == set(top)  # the ranking holds: no churn
@@ -52,12 +52,12 @@ async def test_books_tops_and_volume_of_the_top_n_land_once_a_second(
         await until(lambda: collector.health.parse_errors.get("orderbook_crossed") == 1)
         await until(lambda: collector.latest[coin][Kind.BOOK_DEPTH].ts_ms > crossed_ms + 1000)
         assert collector.health.reconnects_total == reconnects
-        # Another ranking: the depth connection reconnects with it, the public one stays up.
+        # Another ranking: the depth connection reconnects with it, the others stay up.
         monkeypatch.setattr(collector_module, "rank", lambda *_: frozenset({"DOGE"}))
         await until(lambda: venue.depth_symbols == {"DOGE"})
         await until(lambda: Kind.BOOK_DEPTH in collector.latest.get("DOGE", {}))
         assert collector.health.reconnects_total - reconnects <= 1  # the depth one only
-        assert set(collector._open) == {"public", "depth-1"}
+        assert set(collector._open) == {"public", "liquidations", "depth-1"}
         assert collector.health.parse_errors == {"orderbook_crossed": 1}
 
     for symbol in top:

@@ -53,15 +53,17 @@ async def test_the_service_subscription_is_answered_and_every_push_parses(
 ) -> None:
     markets = await listed_markets(Deribit, sim)
     venue = Deribit(VenueSettings(ws_url=sim.ws_base_url, symbols=SYMBOLS))
-    (conn,) = venue.connections(markets)
-    frames = await session(conn, 1.5)
-    answers = [json.loads(f) for f in frames if '"id"' in f]
-    assert [a["id"] for a in answers] == [1, 2]
-    assert answers[0]["result"] == "ok"  # set_heartbeat
-    assert sorted(answers[1]["result"]) == sorted(
-        f"{k}.{s}.100ms" for s in SYMBOLS for k in ("ticker", "trades")
-    )
-    assert all({"usIn", "usOut", "usDiff", "testnet"} <= set(a) for a in answers)
+    public, trades = venue.connections(markets)
+    tickers, prints = await asyncio.gather(session(public, 1.5), session(trades, 1.5))
+    for kind, got in (("ticker", tickers), ("trades", prints)):  # each only its own channels
+        answers = [json.loads(f) for f in got if '"id"' in f]
+        assert [a["id"] for a in answers] == [1, 2]
+        assert answers[0]["result"] == "ok"  # set_heartbeat
+        assert sorted(answers[1]["result"]) == sorted(f"{kind}.{s}.100ms" for s in SYMBOLS)
+        assert all({"usIn", "usOut", "usDiff", "testnet"} <= set(a) for a in answers)
+        notified = {json.loads(f)["params"]["channel"] for f in got if '"subscription"' in f}
+        assert {c.split(".")[0] for c in notified} == {kind}
+    frames = tickers + prints
     parser = DeribitParser("deribit", markets, set(SYMBOLS))
     parser.state_every_ms = 0  # every ticker
     events = [e for f in frames for e in parser.parse(f, 0)]

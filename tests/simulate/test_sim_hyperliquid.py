@@ -14,12 +14,14 @@ from simkit import (
     assert_aborted,
     collect,
     listed_markets,
+    read_until_closed,
     recv_json,
     refused_status,
     session,
     until,
 )
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosedOK
 
 from service.config import VenueSettings
 from service.events import FundingRate, Liquidation, MarkPrice, OpenInterest, Side
@@ -60,13 +62,19 @@ async def test_the_service_subscription_is_acked_and_every_push_parses(
     sim = hl_sim
     markets = _markets(sim)
     venue = Hyperliquid(VenueSettings(ws_url=sim.ws_base_url, symbols=list(HL_SYMBOLS)))
-    (conn,) = venue.connections(markets)
-    frames = await session(conn, 1.5)
-    parsed = [json.loads(f) for f in frames]
-    acks = [f for f in parsed if f["channel"] == "subscriptionResponse"]
-    assert len(acks) == len(conn.subscribe)  # five vaults; four coins, three channels each
+    public, liquidations = venue.connections(markets)
+    busy, quiet = await asyncio.gather(session(public, 1.5), session(liquidations, 1.5))
+    for conn, got in ((public, busy), (liquidations, quiet)):
+        parsed = [json.loads(f) for f in got]
+        acks = [f for f in parsed if f["channel"] == "subscriptionResponse"]
+        assert len(acks) == len(conn.subscribe)  # four coins, three channels each; five vaults
+    channels = {json.loads(f)["channel"] for f in quiet}
+    assert channels == {"subscriptionResponse", "userFills"}  # the vaults' fills alone
+    assert not any('"userFills"' in f for f in busy)
+    parsed = [json.loads(f) for f in quiet]
     snapshots = [f for f in parsed if f["channel"] == "userFills" and "isSnapshot" in f["data"]]
     assert len(snapshots) == 5
+    frames = busy + quiet
     parser = HyperliquidParser("hyperliquid", markets, set(HL_SYMBOLS))
     parser.state_every_ms = 0
     events = [e for f in frames for e in parser.parse(f, int(time.time() * 1000))]
@@ -253,6 +261,28 @@ async def test_drop_connections_cuts_without_a_close_frame(hl_sim: HyperliquidSi
         assert await hl_sim.drop_connections() == 2
         await assert_aborted(a, b)
     assert hl_sim.connections_total == 2
+
+
+async def test_an_idle_connection_is_closed_and_a_pinged_one_lives() -> None:
+    """The venue closes a connection it has sent nothing to for 60 s (here 0.5 s): a vault's
+    fills alone (none here: no backstops) would not keep it open, its pongs do."""
+    async with (
+        HyperliquidSimulator(idle_close_s=0.5, backstop_share=0.0) as sim,
+        connect(sim.ws_base_url) as silent,
+        connect(sim.ws_base_url) as pinged,
+    ):
+        for ws in (silent, pinged):
+            await ws.send(_sub("userFills", user=VAULT))  # an ack and an empty snapshot
+        for _ in range(8):  # 1.6 s
+            await pinged.send('{"method":"ping"}')
+            while (await recv_json(pinged))["channel"] != "pong":
+                pass  # the ack and the snapshot first
+            await asyncio.sleep(0.2)
+        with pytest.raises(ConnectionClosedOK):
+            await read_until_closed(silent)
+        assert (silent.close_code, silent.close_reason) == (1000, "idle")
+        assert pinged.close_code is None
+        assert sim.idle_closes == 1
 
 
 async def test_stall_keeps_the_connection_but_pushes_nothing(

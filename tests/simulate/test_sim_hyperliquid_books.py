@@ -49,7 +49,7 @@ async def test_the_service_connections_get_tops_trades_and_whole_books(
     )
     venue = Hyperliquid(settings)
     venue.depth_symbols = frozenset({"BTC", "SOL"})
-    public, depth = venue.connections(markets)
+    public, _, depth = venue.connections(markets)
     parser = HyperliquidParser(VENUE, markets, set(HL_SYMBOLS))
     parser.volumes = Volumes(VENUE)
     parser.state_every_ms = 0  # every top, the last one kept

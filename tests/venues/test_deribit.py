@@ -21,7 +21,7 @@ from service.events import (
     Volume,
 )
 from service.venues import REGISTRY
-from service.venues.base import Instrument
+from service.venues.base import Connection, Instrument
 from service.venues.deribit.frames import CHANNELS_PER_REQUEST, HEARTBEAT_INTERVAL_S, instruments
 from service.venues.deribit.venue import (
     PING_INTERVAL_S,
@@ -423,33 +423,52 @@ def test_bad_frames_are_counted_and_dropped(
 
 
 def test_a_session_sets_the_heartbeat_then_subscribes_in_batches() -> None:
-    symbols = [f"C{n:03}_USDC-PERPETUAL" for n in range(120)]
-    first, *subscribes = (json.loads(r) for r in session_requests(symbols))
+    symbols = [f"C{n:03}_USDC-PERPETUAL" for n in range(240)]
+    first, *subscribes = (json.loads(r) for r in session_requests(symbols, "trades"))
     assert first["method"] == "public/set_heartbeat"
     assert first["params"]["interval"] == HEARTBEAT_INTERVAL_S >= 10
     assert [s["method"] for s in subscribes] == ["public/subscribe"] * 3
     channels = [c for s in subscribes for c in s["params"]["channels"]]
     assert all(len(s["params"]["channels"]) <= CHANNELS_PER_REQUEST for s in subscribes)
-    assert sorted(channels) == sorted(
-        f"{k}.{s}.100ms" for s in symbols for k in ("ticker", "trades")
-    )
+    assert channels == sorted(f"trades.{s}.100ms" for s in symbols)
     ids = [first["id"], *(s["id"] for s in subscribes)]
     assert len(set(ids)) == len(ids)
     assert all(r["jsonrpc"] == "2.0" for r in subscribes)
 
 
+def test_the_trades_and_their_liquidations_have_a_connection_of_their_own() -> None:
+    """The liquidations come in the trades: on ``trades``, not behind the tickers of
+    ``public``; watched by the data watchdog (not quiet: the trades flow all day)."""
+    venue = Deribit(VenueSettings(symbols=["ETH-PERPETUAL", "BTC-PERPETUAL"]))
+    markets = {
+        s: Instrument(VENUE, s, s[:3], "USD", linear=False)
+        for s in ("BTC-PERPETUAL", "ETH-PERPETUAL", "SOL-PERPETUAL")
+    }
+    public, trades = venue.connections(markets)  # no depth set yet: no depth connection
+    assert (public.name, trades.name) == ("public", "trades")
+    assert (public.quiet, trades.quiet) == (False, False)
+
+    def channels(conn: Connection) -> list[str]:
+        return [c for r in conn.subscribe[1:] for c in json.loads(r)["params"]["channels"]]
+
+    assert channels(trades) == ["trades.BTC-PERPETUAL.100ms", "trades.ETH-PERPETUAL.100ms"]
+    assert channels(public) == ["ticker.BTC-PERPETUAL.100ms", "ticker.ETH-PERPETUAL.100ms"]
+    assert public.ping is not trades.ping  # each its own public/test sequence
+
+
 def test_the_keep_alive_is_a_public_test_within_the_heartbeat_interval() -> None:
     venue = Deribit(VenueSettings(symbols=["BTC-PERPETUAL"]))
     inst = Instrument(VENUE, "BTC-PERPETUAL", "BTC", "USD", linear=False)
-    (conn,) = venue.connections({"BTC-PERPETUAL": inst})
-    assert conn.url == "wss://www.deribit.com/ws/api/v2"
-    assert callable(conn.ping)
-    sent = [json.loads(conn.ping()) for _ in range(7)]
-    assert all((p["method"], p["params"]) == ("public/test", {}) for p in sent)
-    assert conn.ping_interval_s == PING_INTERVAL_S <= HEARTBEAT_INTERVAL_S / 2
-    # The marker flags the venue's heartbeats and its answer to our ping (which echoes the
-    # ping's id), never a notification.
-    assert conn.pong == PONG_MARKER
+    for conn in venue.connections({"BTC-PERPETUAL": inst}):  # public, trades: each its own
+        assert conn.url == "wss://www.deribit.com/ws/api/v2"
+        assert json.loads(conn.subscribe[0])["method"] == "public/set_heartbeat"
+        assert callable(conn.ping)
+        sent = [json.loads(conn.ping()) for _ in range(7)]
+        assert all((p["method"], p["params"]) == ("public/test", {}) for p in sent)
+        assert conn.ping_interval_s == PING_INTERVAL_S <= HEARTBEAT_INTERVAL_S / 2
+        # The marker flags the venue's heartbeats and its answer to our ping (which echoes
+        # the ping's id), never a notification.
+        assert conn.pong == PONG_MARKER
     assert all(PONG_MARKER in f for f in PROTOCOL_FRAMES[1:])
     assert f'"id":{json.dumps(sent[-1]["id"])}' in PROTOCOL_FRAMES[3]
 
@@ -460,16 +479,16 @@ def test_every_request_id_is_unique_within_a_connection() -> None:
     integers 1, 2...; the keep-alive ``public/test`` ids heartbeat-1, heartbeat-2..., and a
     new connection starts its own sequence."""
     venue = Deribit(VenueSettings())
-    symbols = [f"C{i}-PERPETUAL" for i in range(120)]  # 240 channels: three subscribes
+    symbols = [f"C{i}-PERPETUAL" for i in range(240)]  # 240 channels: three subscribes
     markets = {s: Instrument(VENUE, s, s[:-11], "USD", linear=False) for s in symbols}
-    (conn,) = venue.connections(markets)
+    _, conn = venue.connections(markets)
     assert callable(conn.ping)
     ids = [json.loads(r)["id"] for r in conn.subscribe]
     ids += [json.loads(conn.ping())["id"] for _ in range(1000)]  # 2.8 hours of pings
     assert ids[:4] == [1, 2, 3, 4]  # set_heartbeat, then the subscribes
     assert ids[4:7] == ["heartbeat-1", "heartbeat-2", "heartbeat-3"]
     assert len(ids) == len(set(ids))
-    (again,) = venue.connections(markets)
+    _, again = venue.connections(markets)
     assert callable(again.ping)
     assert json.loads(again.ping())["id"] == "heartbeat-1"
     assert pings()() == again.ping().replace("heartbeat-2", "heartbeat-1")

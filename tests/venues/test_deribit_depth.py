@@ -176,12 +176,13 @@ def test_the_depth_set_gets_a_connection_of_its_own_that_resubscribes_a_book(
 ) -> None:
     venue = _venue()
     before = {c.name: c for c in venue.connections(markets)}
-    assert set(before) == {"public"}  # an empty set: no depth connection
+    assert set(before) == {"public", "trades"}  # an empty set: no depth connection
     venue.depth_symbols = frozenset({INVERSE, LINEAR})
     conns = {c.name: c for c in venue.connections(markets)}
     depth = conns.pop("depth-1")
     assert conns.keys() == before.keys()
-    assert conns["public"].subscribe == before["public"].subscribe  # unchanged by the set
+    for name in ("public", "trades"):  # unchanged by the set
+        assert conns[name].subscribe == before[name].subscribe
     assert (depth.url, depth.pong, depth.own_parser) == (venue.ws_url, "heartbeat", True)
     heartbeat, subscribe = (json.loads(r) for r in depth.subscribe)
     assert (heartbeat["method"], heartbeat["params"]) == ("public/set_heartbeat", {"interval": 30})
@@ -203,6 +204,6 @@ def test_no_depth_when_top_n_is_0_and_a_level_count_fails_at_start(
     venue = _venue(top_n=0)
     venue.depth_symbols = frozenset({INVERSE})
     assert venue.depth_levels == 0
-    assert [c.name for c in venue.connections(markets)] == ["public"]
+    assert [c.name for c in venue.connections(markets)] == ["public", "trades"]
     with pytest.raises(ValueError, match=r"venues\.deribit\.depth\.levels"):
         _venue(levels=20)

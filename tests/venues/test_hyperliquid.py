@@ -21,6 +21,7 @@ from service.venues.hyperliquid.venue import (
     PONG_MARKER,
     Hyperliquid,
     HyperliquidParser,
+    fills_messages,
     liquidated_side,
     next_hour_ms,
     parse_meta,
@@ -371,21 +372,28 @@ def test_meta_gives_the_listed_perpetuals_in_coin_with_hourly_funding() -> None:
         parse_meta({"universe": [{"szDecimals": 5}]})
 
 
-def test_one_connection_subscribes_the_vaults_first_then_each_coin(
+def test_the_vaults_fills_have_a_quiet_connection_of_their_own_and_public_each_coin(
     markets: dict[str, Instrument],
 ) -> None:
     venue = Hyperliquid(VenueSettings(symbols=["BTC", "kPEPE"]))
-    (conn,) = venue.connections(markets)  # no depth set yet: no depth connection
-    assert conn.url == "wss://api.hyperliquid.xyz/ws"
-    assert (conn.ping, conn.pong) == (PING, PONG_MARKER)
-    assert json.loads(conn.ping) == {"method": "ping"}
+    public, liquidations = venue.connections(markets)  # no depth set yet: no depth connection
+    assert public.url == liquidations.url == "wss://api.hyperliquid.xyz/ws"
+    for conn in (public, liquidations):  # the venue's 60 s idle cut: both keep pinging
+        assert (conn.ping, conn.pong) == (PING, PONG_MARKER)
+        assert conn.ping_interval_s is not None
+        assert conn.ping_interval_s < 60
+    assert json.loads(PING) == {"method": "ping"}
     assert PONG_MARKER in '{"channel":"pong"}'
-    assert conn.ping_interval_s is not None
-    assert conn.ping_interval_s < 60
-    subs = [json.loads(m) for m in conn.subscribe]
+    # The liquidations' own connection, the quiet lane: not behind the contexts and tops.
+    assert (liquidations.name, liquidations.quiet) == ("liquidations", True)
+    assert (public.name, public.quiet) == ("public", False)
+    assert [json.loads(m) for m in liquidations.subscribe] == [
+        {"method": "subscribe", "subscription": {"type": "userFills", "user": a}}
+        for a in LIQUIDATOR_ADDRESSES
+    ]
+    subs = [json.loads(m) for m in public.subscribe]
     assert all(s["method"] == "subscribe" for s in subs)
-    assert [s["subscription"] for s in subs] == [
-        *({"type": "userFills", "user": a} for a in LIQUIDATOR_ADDRESSES),
+    assert [s["subscription"] for s in subs] == [  # no userFills on the busy connection
         {"type": "activeAssetCtx", "coin": "BTC"},
         {"type": "activeAssetCtx", "coin": "kPEPE"},
         {"type": "bbo", "coin": "BTC"},
@@ -400,12 +408,18 @@ def test_one_connection_subscribes_the_vaults_first_then_each_coin(
 
 
 def test_subscriptions_stay_within_the_venues_limits() -> None:
+    """The limits are per IP, across connections: the vaults' fills (their own connection)
+    and the coins' channels together stay within them."""
     users = [f"0x{n:040x}" for n in range(MAX_USERS + 2)]
     coins = [f"C{n}" for n in range(MAX_SUBSCRIPTIONS)]
+    fills = [json.loads(m)["subscription"] for m in fills_messages(users)]
     subs = [json.loads(m)["subscription"] for m in subscribe_messages(coins, users)]
-    assert len(subs) == MAX_SUBSCRIPTIONS
-    assert sum(s["type"] == "userFills" for s in subs) == MAX_USERS
-    assert len(subscribe_messages([], ["0xAB", "0xab"])) == 1  # addresses are case-blind
+    assert len(fills) == MAX_USERS
+    assert {s["type"] for s in fills} == {"userFills"}
+    assert len(fills) + len(subs) == MAX_SUBSCRIPTIONS
+    assert not any(s["type"] == "userFills" for s in subs)
+    assert len(fills_messages(["0xAB", "0xab"])) == 1  # addresses are case-blind
+    assert len(subscribe_messages(coins, ["0xAB", "0xab"])) == MAX_SUBSCRIPTIONS - 1
 
 
 def test_funding_settles_on_the_hour() -> None:

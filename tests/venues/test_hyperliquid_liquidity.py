@@ -32,6 +32,7 @@ from service.venues.hyperliquid.venue import (
     MAX_SUBSCRIPTIONS,
     Hyperliquid,
     HyperliquidParser,
+    fills_messages,
     parse_meta,
     subscribe_messages,
 )
@@ -311,8 +312,8 @@ def test_books_of_the_depth_set_on_a_connection_of_their_own(
 ) -> None:
     venue = Hyperliquid(VenueSettings(symbols=["BTC", "kPEPE"], depth=DepthSettings(top_n=2)))
     venue.depth_symbols = frozenset({"BTC"})
-    public, depth = venue.connections(markets)
-    assert (public.name, depth.name) == ("public", "depth-1")
+    public, liquidations, depth = venue.connections(markets)
+    assert [c.name for c in (public, liquidations, depth)] == ["public", "liquidations", "depth-1"]
     assert depth.url == public.url
     assert depth.ping == public.ping
     assert [json.loads(m) for m in depth.subscribe] == [
@@ -320,14 +321,14 @@ def test_books_of_the_depth_set_on_a_connection_of_their_own(
     ]
     assert BOOK_SIG_FIGS == 4
     venue.depth_symbols = frozenset({"kPEPE"})  # another ranking: the public one is unchanged
-    public2, depth2 = venue.connections(markets)
-    assert public2 == public
+    public2, liquidations2, depth2 = venue.connections(markets)
+    assert (public2, liquidations2) == (public, liquidations)
     assert depth2 != depth
     with pytest.raises(ValueError, match=r"depth\.levels"):
         Hyperliquid(VenueSettings(depth=DepthSettings(levels=50)))
     off = Hyperliquid(VenueSettings(symbols=["BTC"], volume=False, depth=DepthSettings(top_n=0)))
     off.depth_symbols = frozenset({"BTC"})
-    (only,) = off.connections(markets)
+    only, _ = off.connections(markets)
     assert [json.loads(m)["subscription"]["type"] for m in only.subscribe][-2:] == [
         "activeAssetCtx",
         "bbo",
@@ -335,13 +336,14 @@ def test_books_of_the_depth_set_on_a_connection_of_their_own(
 
 
 def test_liquidity_channels_yield_to_the_contexts_within_the_limit() -> None:
-    users = [f"0x{n:040x}" for n in range(5)]
+    users = [f"0x{n:040x}" for n in range(5)]  # their fills: room kept on the public one too
     coins = [f"C{n}" for n in range(400)]
     subs = [
         json.loads(m)["subscription"]
         for m in subscribe_messages(coins, users, bbo=True, trades=True, reserved=20)
     ]
-    assert len(subs) == MAX_SUBSCRIPTIONS - 20  # room kept for the books
+    # room kept for the books, and for the vaults' fills (on the liquidations connection)
+    assert len(subs) + len(fills_messages(users)) == MAX_SUBSCRIPTIONS - 20
     kinds = [s["type"] for s in subs]
     assert kinds.count("activeAssetCtx") == 400  # every coin's context first
     room = MAX_SUBSCRIPTIONS - 20 - 5 - 400  # 575: coin by coin, bbo then trades

@@ -26,13 +26,17 @@ VENUE: Final = "deribit"
 INTERVAL: Final = "100ms"
 """``raw`` channels need authentication; ``100ms`` is the finest public interval."""
 CHANNELS_PER_REQUEST: Final = 100
-"""~20 perpetuals x 2 channels fit in one request; subscribe requests are rate limited
+"""~20 perpetuals' channels of a kind fit in one request; subscribe requests are rate limited
 (3,000 credits each, 30,000 at most, 10,000 refilled a second: a burst of 10, then ~3.3/s)."""
 HEARTBEAT_INTERVAL_S: Final = 30
 """Our ``public/set_heartbeat`` interval (the venue's minimum is 10 s)."""
 FUNDING_BASIS_H: Final = 8.0
 """Deribit quotes ``current_funding`` and ``funding_8h`` as rates per 8 hours; funding
 accrues continuously (every ms), not at settlements."""
+TICKER: Final = "ticker"
+"""``ticker.{instrument}.100ms``: mark, index, funding, open interest, best bid and ask."""
+TRADES: Final = "trades"
+"""``trades.{instrument}.100ms``: every trade, liquidations flagged."""
 BOOK: Final = "book"
 """``book.{instrument}.100ms``: the whole book, then the levels that changed."""
 PING_ID: Final = "heartbeat"
@@ -200,15 +204,16 @@ def instruments(payload: Mapping[str, Any] | bytes | str) -> list[Instrument]:
     return out
 
 
-def channels(symbols: Iterable[str]) -> list[str]:
-    """Per perpetual, its ticker (mark, index, funding, open interest) and its trades (whose
-    liquidation flags are the complete liquidation tape)."""
-    return [f"{kind}.{s}.{INTERVAL}" for s in sorted(symbols) for kind in ("ticker", "trades")]
+def channels(symbols: Iterable[str], kind: str) -> list[str]:
+    """Per perpetual, its ``kind`` channel: :data:`TICKER` (mark, index, funding, open
+    interest, top of book), :data:`TRADES` (every trade; their liquidation flags are the
+    complete liquidation tape) or :data:`BOOK`."""
+    return [f"{kind}.{s}.{INTERVAL}" for s in sorted(symbols)]
 
 
 def book_channels(symbols: Iterable[str]) -> list[str]:
     """Per perpetual, its order book (a snapshot, then the levels that changed)."""
-    return [f"{BOOK}.{s}.{INTERVAL}" for s in sorted(symbols)]
+    return channels(symbols, BOOK)
 
 
 def request(req_id: int | str, method: str, params_: Mapping[str, Any]) -> str:
@@ -230,22 +235,11 @@ def pings() -> Callable[[], str]:
 SET_HEARTBEAT: Final = request(1, "public/set_heartbeat", {"interval": HEARTBEAT_INTERVAL_S})
 
 
-def session_requests(symbols: Iterable[str]) -> tuple[str, ...]:
+def session_requests(symbols: Iterable[str], kind: str) -> tuple[str, ...]:
     """What a connection sends once open: ``public/set_heartbeat``, then ``public/subscribe``
-    requests of :data:`CHANNELS_PER_REQUEST` channels each (ids 2, 3...)."""
-    chans = channels(symbols)
-    subscribes = [
-        request(2 + i // CHANNELS_PER_REQUEST, "public/subscribe", {"channels": batch})
-        for i in range(0, len(chans), CHANNELS_PER_REQUEST)
-        if (batch := chans[i : i + CHANNELS_PER_REQUEST])
-    ]
-    return (SET_HEARTBEAT, *subscribes)
-
-
-def depth_requests(symbols: Iterable[str]) -> tuple[str, ...]:
-    """What a depth connection sends once open: ``public/set_heartbeat``, then
-    ``public/subscribe`` requests of the book channels of ``symbols`` (ids 2, 3...)."""
-    chans = book_channels(symbols)
+    requests of the ``kind`` channels of ``symbols`` (:func:`channels`),
+    :data:`CHANNELS_PER_REQUEST` each (ids 2, 3...)."""
+    chans = channels(symbols, kind)
     return (
         SET_HEARTBEAT,
         *(
@@ -254,3 +248,8 @@ def depth_requests(symbols: Iterable[str]) -> tuple[str, ...]:
             for i in range(0, len(chans), CHANNELS_PER_REQUEST)
         ),
     )  # fmt: skip
+
+
+def depth_requests(symbols: Iterable[str]) -> tuple[str, ...]:
+    """What a depth connection sends once open: the book channels' session requests."""
+    return session_requests(symbols, BOOK)

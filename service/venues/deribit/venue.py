@@ -7,10 +7,11 @@ Wire protocol (https://docs.deribit.com, JSON-RPC 2.0 over ``wss://www.deribit.c
   same ``id`` and a ``result`` (``public/subscribe``: the channels subscribed) or an
   ``error`` (``{"code":…,"message":…}``, counted as ``venue_error``). Notifications come as
   ``{"jsonrpc":"2.0","method":"subscription","params":{"channel":…,"data":…}}``.
-* Channels, per perpetual: ``ticker.{instrument}.100ms`` and ``trades.{instrument}.100ms``
-  (``raw`` intervals need authentication), subscribed in requests of
-  :data:`~.frames.CHANNELS_PER_REQUEST` (one request: Deribit lists about 20
-  perpetuals; subscribes are limited to a burst of 10, then ~3.3 a second).
+* Channels, per perpetual: ``ticker.{instrument}.100ms`` on the ``public`` connection and
+  ``trades.{instrument}.100ms`` on ``trades``, a connection of its own (``raw`` intervals need
+  authentication), subscribed in requests of :data:`~.frames.CHANNELS_PER_REQUEST` (one
+  request a connection: Deribit lists about 20 perpetuals; subscribes are limited to a burst
+  of 10, then ~3.3 a second).
 * Keep-alive: ``public/set_heartbeat`` (interval 30 s; at least 10) makes the venue send
   ``{"method":"heartbeat","params":{"type":"heartbeat"|"test_request"}}``; a
   ``test_request`` must be answered with ``public/test`` or the venue closes the
@@ -43,6 +44,12 @@ Wire protocol (https://docs.deribit.com, JSON-RPC 2.0 over ``wss://www.deribit.c
   is also summed into traded volume per second (:mod:`.._volume`): ``direction`` is the
   taker's side (``buy``: a buyer lifted the ask), ``amount`` valued as a liquidation's (USD
   on inverse contracts, whose base is ``amount / price``; coin on linear ones).
+  The trades have their connection (``trades``), so that a collector behind on the tickers (a
+  cascade at ten times their rate) still reads the liquidations as they come, and its
+  ``public/test`` answers are not queued behind ticker frames. It is not a quiet one
+  (:attr:`~..base.Connection.quiet`): the perpetuals' trades flow all day (``BTC-PERPETUAL``
+  several a second), so the data watchdog still watches it. A configuration of only thin
+  perpetuals (``symbols``) may see it renewed after ``collect.watchdog_s`` without a trade.
 
 * ``book.{instrument}.100ms`` (https://docs.deribit.com/subscriptions/orderbook/
   bookinstrument_nameinterval, checked 2026-12-06), for the instruments whose depth is
@@ -101,6 +108,8 @@ from ..ccxt_markets import CcxtBackedVenue
 from . import frames
 from .frames import (
     FUNDING_BASIS_H,
+    TICKER,
+    TRADES,
     VENUE,
     book_channels,
     depth_requests,
@@ -195,11 +204,11 @@ class DeribitParser(Parser):
         name = p.channel.split(".", 1)[0]
         if name == frames.BOOK:
             return self._book(p.data, recv_ms, frame)
-        if name not in ("ticker", "trades"):
+        if name not in (TICKER, TRADES):
             self.stats.error(self.venue, "unknown_channel", p.channel)
             return []
         try:
-            if name == "ticker":
+            if name == TICKER:
                 return self._ticker(frames.ticker.decode(p.data), recv_ms)
             return self._trades(frames.trades.decode(p.data), recv_ms)
         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -326,15 +335,33 @@ class Deribit(CcxtBackedVenue):
         """The resynchronisations' numbers: request ids unique within every connection."""
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        public = Connection(
-            "public",
+        """``public``: each perpetual's ``ticker``; ``trades``: each perpetual's ``trades``,
+        where the liquidations are, on a connection of their own so that a collector behind on
+        the tickers (a cascade at ten times their rate) still reads them as they come, and the
+        ``public/test`` answering the venue's ``test_request`` is not queued behind ticker
+        frames; then the depth connections. Each has its own heartbeat and ``public/test``
+        sequence. ``trades`` is not quiet (:attr:`Connection.quiet`): every perpetual's trades
+        flow all day (``BTC-PERPETUAL`` trades several times a second), so minutes of silence
+        there are a stalled feed, for the data watchdog to replace."""
+        symbols = self.subscribed(markets)
+        return [
+            self._connection("public", session_requests(symbols, TICKER)),
+            self._connection("trades", session_requests(symbols, TRADES)),
+            *self._depth_connections(markets),
+        ]
+
+    def _connection(
+        self, name: str, subscribe: tuple[str, ...], own_parser: bool = False
+    ) -> Connection:
+        return Connection(
+            name,
             self.ws_url,
-            session_requests(self.subscribed(markets)),
+            subscribe,
             ping=pings(),  # a sequence of its own for each connection
             ping_interval_s=PING_INTERVAL_S,
             pong=PONG_MARKER,
+            own_parser=own_parser,
         )
-        return [public, *self._depth_connections(markets)]
 
     def _depth_connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """``depth-1``...: the ``book`` channels of :attr:`depth_symbols`,
@@ -346,14 +373,8 @@ class Deribit(CcxtBackedVenue):
         mine = sorted(s for s in self.depth_symbols if s in markets)
         step = DEPTH_SYMBOLS_PER_CONNECTION
         return [
-            Connection(
-                f"depth-{n + 1}",
-                self.ws_url,
-                depth_requests(mine[start : start + step]),
-                ping=pings(),
-                ping_interval_s=PING_INTERVAL_S,
-                pong=PONG_MARKER,
-                own_parser=True,
+            self._connection(
+                f"depth-{n + 1}", depth_requests(mine[start : start + step]), own_parser=True
             )
             for n, start in enumerate(range(0, len(mine), step))
         ]

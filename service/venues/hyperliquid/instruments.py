@@ -63,22 +63,10 @@ def _subscribe(subscription: Mapping[str, Any]) -> str:
     return json.dumps({"method": "subscribe", "subscription": subscription}, separators=(",", ":"))
 
 
-def subscribe_messages(
-    coins: Iterable[str],
-    liquidators: Iterable[str],
-    *,
-    bbo: bool = False,
-    trades: bool = False,
-    reserved: int = 0,
-) -> tuple[str, ...]:
-    """``userFills`` of each liquidator vault (first: their snapshot recovers a gap soonest),
-    ``activeAssetCtx`` of each coin, then, coin by coin, its ``bbo`` (when ``bbo``) and
-    ``trades`` (when ``trades``): all within the venue's limits, less ``reserved``
-    subscriptions kept for the order books (:func:`book_messages`). Beyond them, the rest is
-    left out with a warning: the contexts last (they carry funding, open interest and mark),
-    the liquidity channels first."""
+def watched_users(liquidators: Iterable[str]) -> list[str]:
+    """The liquidator addresses whose ``userFills`` are subscribed: lower-cased, each once,
+    at most :data:`MAX_USERS` (the rest left out with a warning)."""
     users = list(dict.fromkeys(a.lower() for a in liquidators))
-    names = list(coins)
     if len(users) > MAX_USERS:
         log.warning(
             "liquidator addresses beyond the venue's limit are not watched",
@@ -87,7 +75,31 @@ def subscribe_messages(
             given=len(users),
         )
         users = users[:MAX_USERS]
-    room = MAX_SUBSCRIPTIONS - reserved - len(users)
+    return users
+
+
+def fills_messages(liquidators: Iterable[str]) -> tuple[str, ...]:
+    """``userFills`` of each watched liquidator vault (:func:`watched_users`): the
+    liquidations' connection."""
+    return tuple(_subscribe({"type": "userFills", "user": u}) for u in watched_users(liquidators))
+
+
+def subscribe_messages(
+    coins: Iterable[str],
+    liquidators: Iterable[str],
+    *,
+    bbo: bool = False,
+    trades: bool = False,
+    reserved: int = 0,
+) -> tuple[str, ...]:
+    """``activeAssetCtx`` of each coin, then, coin by coin, its ``bbo`` (when ``bbo``) and
+    ``trades`` (when ``trades``): all within the venue's limits, less the liquidator vaults'
+    ``userFills`` (:func:`fills_messages`, on a connection of their own: the limit counts
+    every connection of the IP) and ``reserved`` subscriptions kept for the order books
+    (:func:`book_messages`). Beyond them, the rest is left out with a warning: the contexts
+    last (they carry funding, open interest and mark), the liquidity channels first."""
+    names = list(coins)
+    room = MAX_SUBSCRIPTIONS - reserved - len(watched_users(liquidators))
     if len(names) > room:
         log.warning(
             "coins beyond the venue's subscription limit are not streamed",
@@ -108,8 +120,7 @@ def subscribe_messages(
         )
         liquidity = liquidity[: max(0, room)]
     return tuple(
-        [_subscribe({"type": "userFills", "user": u}) for u in users]
-        + [_subscribe({"type": "activeAssetCtx", "coin": c}) for c in names]
+        [_subscribe({"type": "activeAssetCtx", "coin": c}) for c in names]
         + [_subscribe({"type": k, "coin": c}) for k, c in liquidity]
     )
 

@@ -2,15 +2,17 @@
 
 Wire protocol (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket):
 
-* One websocket URL, ``wss://api.hyperliquid.xyz/ws`` (connections ``public`` and
-  ``depth-1``). One subscription per message,
+* One websocket URL, ``wss://api.hyperliquid.xyz/ws`` (connections ``public``,
+  ``liquidations`` and ``depth-1``). One subscription per message,
   ``{"method":"subscribe","subscription":{"type":"activeAssetCtx","coin":"BTC"}}``, each
   acked with ``{"channel":"subscriptionResponse","data":{"method":"subscribe",
   "subscription":{...}}}``; a refused one answers ``{"channel":"error","data":"<text>"}``
   (e.g. ``Already subscribed``), counted as ``venue_error``. Limits per IP: 1000
   subscriptions, 10 distinct users in user subscriptions, 2000 messages sent a minute.
 * Keep-alive: the server closes a connection it has sent nothing for 60 s; we send
-  ``{"method":"ping"}`` every :data:`PING_INTERVAL_S`, answered ``{"channel":"pong"}``.
+  ``{"method":"ping"}`` every :data:`PING_INTERVAL_S` on each connection, answered
+  ``{"channel":"pong"}``: on ``liquidations``, silent for hours in a calm market, the pong is
+  what the server sends it.
 * Funding, open interest, mark: ``activeAssetCtx`` per coin (chosen over the all-markets
   ``allDexsAssetCtxs``, 170 KB a push for every dex, whose assets are known only by their
   index in ``meta``: a per-coin push names its coin, follows ``symbols``, and costs one
@@ -37,7 +39,11 @@ Wire protocol (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/ap
   (``filtered``). The ``userFills`` snapshot sent on subscribing re-sends recent fills:
   the trade id is the ``event_id``, and snapshot fills older than
   :data:`SNAPSHOT_MAX_AGE_MS` are dropped (a reconnect recovers its gap; a start does not
-  replay the vault's history).
+  replay the vault's history). The vaults' ``userFills`` are on a connection of their own,
+  ``liquidations``, the quiet lane (:attr:`~..base.Connection.quiet`): a collector behind on
+  ``public``'s contexts, tops and trades (a cascade at ten times their rate) still reads the
+  fills as they come, and the data watchdog leaves that connection, whose fills may be hours
+  apart, to its pings.
 
 * Liquidity (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/
   subscriptions, checked 2026-12-06; real frames: tardis-node's recording and the venue's own
@@ -54,12 +60,12 @@ Wire protocol (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/ap
   figures, the whole book each push (20 levels a side, every block at least 0.5 s after the
   last), checked and dropped when bad (Bitget's ``books15`` rules, :mod:`.._book`): no
   sequence, nothing to resubscribe. The bands 20 levels do not reach are flagged by the
-  event's ``*_reach_pct``. Budget: 1000 subscriptions less the vaults and the depth set's
-  room (:attr:`Hyperliquid.depth_reserved`); ~230 coins take ~715. The limit counts every
-  connection of the IP, so a make-before-break rotation would double ``public`` past it (the
-  venue refusing the excess): the collector does not rotate Hyperliquid's connections
-  (:attr:`~..base.Venue.rotates`; the venue documents no connection age limit), it renews
-  one only when it is lost.
+  event's ``*_reach_pct``. Budget: 1000 subscriptions less the vaults' (on ``liquidations``)
+  and the depth set's room (:attr:`Hyperliquid.depth_reserved`); ~230 coins take ~715. The
+  limit counts every connection of the IP, so a make-before-break rotation would double
+  ``public`` past it (the venue refusing the excess): the collector does not rotate
+  Hyperliquid's connections (:attr:`~..base.Venue.rotates`; the venue documents no
+  connection age limit), it renews one only when it is lost.
 
 Instruments come from ``POST /info {"type":"meta"}`` (through ccxt's implicit endpoint,
 for its rate limit, error mapping and configurable base URL; ccxt's ``load_markets`` would
@@ -95,6 +101,7 @@ from .instruments import (
     QUOTE,
     VENUE,
     book_messages,
+    fills_messages,
     parse_meta,
     subscribe_messages,
 )
@@ -111,6 +118,7 @@ __all__ = [
     "VENUE",
     "Hyperliquid",
     "HyperliquidParser",
+    "fills_messages",
     "liquidated_side",
     "next_hour_ms",
     "parse_meta",
@@ -422,25 +430,30 @@ class Hyperliquid(CcxtBackedVenue):
         return len(depth.symbols) if depth.symbols else depth.top_n
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        """``public``: the vaults' fills, each coin's context, top of book (``bbo``) and,
+        """``liquidations``: the vaults' ``userFills``, the quiet lane
+        (:attr:`Connection.quiet`: hours may pass without a backstop liquidation; the
+        ``{"method":"ping"}`` every :data:`PING_INTERVAL_S` is what keeps it within the
+        venue's 60 s idle cut); ``public``: each coin's context, top of book (``bbo``) and,
         with volume, its ``trades``; ``depth-1``: the ``l2Book`` of :attr:`depth_symbols`,
-        so a change of that set reconnects nothing else."""
-        # One connection for the rest: the contexts' steady flow keeps the watchdog fed,
-        # which the vaults' rare fills alone would not.
-        subscribe = subscribe_messages(
+        so a change of that set reconnects nothing else. The subscriptions of all three are
+        within the IP's 1,000 (:func:`.subscribe_messages` keeps room for the other two)."""
+        public = subscribe_messages(
             self.subscribed(markets),
             self.liquidators,
             bbo=True,
             trades=self.volume,
             reserved=self.depth_reserved,
         )
-        out = [self._connection("public", subscribe)]
+        out = [
+            self._connection("public", public),
+            self._connection("liquidations", fills_messages(self.liquidators), quiet=True),
+        ]
         mine = sorted(s for s in self.depth_symbols if s in markets)[: self.depth_reserved]
         if self.depth_levels and mine:
             out.append(self._connection("depth-1", book_messages(mine, BOOK_SIG_FIGS)))
         return out
 
-    def _connection(self, name: str, subscribe: tuple[str, ...]) -> Connection:
+    def _connection(self, name: str, subscribe: tuple[str, ...], quiet: bool = False) -> Connection:
         return Connection(
             name,
             self.ws_url,
@@ -448,6 +461,7 @@ class Hyperliquid(CcxtBackedVenue):
             ping=PING,
             ping_interval_s=PING_INTERVAL_S,
             pong=PONG_MARKER,
+            quiet=quiet,
         )
 
     def new_parser(self, markets: Mapping[str, Instrument], wanted: set[str] | None) -> Parser:

@@ -4,7 +4,10 @@ Websocket (``ws_base_url`` = ``ws://<host>:<port>/ws``; other paths: 404), see
 :mod:`.wire`:
 
 * one subscription per message, acked on ``subscriptionResponse``, refusals on ``error``;
-  ``{"method":"ping"}`` answered ``{"channel":"pong"}``; the server sends no pings;
+  ``{"method":"ping"}`` answered ``{"channel":"pong"}``; the server sends no pings; a
+  connection sent nothing for ``idle_close_s`` (the venue's 60 s) is closed
+  (:data:`IDLE_CLOSE`, counted in :attr:`idle_closes`): one of rare pushes (a vault's fills)
+  lives on the pongs to its pings;
 * ``activeAssetCtx`` per listed coin: the current context at once on subscribing, then
   every ``push_interval_s`` (no time in the push, as on the venue);
 * ``bbo`` per coin: the best bid and ask at once on subscribing, then on the
@@ -34,11 +37,13 @@ live, once each), :attr:`replayed` (those sent again in snapshots) and :meth:`fi
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
+import time
 from collections import defaultdict, deque
 from collections.abc import Coroutine
-from typing import Any, Unpack
+from typing import Any, Final, Unpack
 
 from websockets.asyncio.server import ServerConnection, broadcast
 
@@ -56,6 +61,12 @@ TRADE_INTERVAL_S = 1.0
 """``trades`` pushes: the venue's are real time; one batch a second keeps the simulated
 market cheap."""
 OID_START = 55_030_848_197
+IDLE_CLOSE_S: Final = 60.0
+"""The venue closes a connection it has sent nothing to for this long
+(https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/
+timeouts-and-heartbeats)."""
+IDLE_CLOSE: Final = (1000, "idle")
+"""The close of an idle connection (the code is not documented, chosen here)."""
 
 _Sent = tuple[dict[str, Any], LiquidationPrint | None]
 """A vault fill, and the backstop print it took over (``None``: the vault's own trade)."""
@@ -81,11 +92,13 @@ class HyperliquidSimulator(VenueServer[_Client]):
         liquidators: tuple[str, ...] = wire.LIQUIDATORS,
         snapshot_size: int = 50,
         list_only_simulated: bool = False,
+        idle_close_s: float = IDLE_CLOSE_S,
         **market: Unpack[MarketOptions],
     ) -> None:
         """``market``: the market's keywords (:class:`~service.simulate.server.MarketOptions`).
         ``list_only_simulated``: ``meta`` lists only the simulated coins (else the sixteen-asset
-        listing, one delisted)."""
+        listing, one delisted). ``idle_close_s``: the venue's idle cut (shorter for fast
+        tests)."""
         super().__init__(scenario, specs=wire.HL_SPECS, ws_path=wire.WS_PATH, **market)
         template = next(a for a in wire.LISTING if a.name == self.TEMPLATE)
         every = (*wire.LISTING, *(dataclasses.replace(template, name=s) for s in self.synthetic))
@@ -108,6 +121,11 @@ class HyperliquidSimulator(VenueServer[_Client]):
         self.resent = self.replayed
         """Backstop prints sent again in the snapshots that follow a subscription."""
         self.snapshots = 0
+        self.idle_close_s = idle_close_s
+        self.idle_closes = 0
+        """Connections closed for want of a frame sent to them (:data:`IDLE_CLOSE_S`)."""
+        self._sent_at: dict[ServerConnection, float] = {}
+        """Per connection, when (monotonic) it was last sent a frame."""
         self._fills: dict[LiquidationPrint, dict[str, Any]] = {}
         self._pending: defaultdict[str, list[_Sent]] = defaultdict(list)
         self._recent: defaultdict[str, deque[_Sent]] = defaultdict(
@@ -130,6 +148,7 @@ class HyperliquidSimulator(VenueServer[_Client]):
             self._on_grid(self.push_interval_s, self._push_books),
             self._on_grid(TRADE_INTERVAL_S, self._push_trades),
             self._every(self.flush_interval_s, self._flush_fills),
+            self._cut_idle(),
         ]
 
     def fill_of(self, p: LiquidationPrint) -> dict[str, Any]:
@@ -152,14 +171,19 @@ class HyperliquidSimulator(VenueServer[_Client]):
     # -- websocket -------------------------------------------------------------------------
 
     async def _handle(self, conn: ServerConnection) -> None:
-        with self._tracked(_Client(conn, wire.Session(self._listed))) as client:
-            async for message in conn:
-                text = text_of(message)
-                replies, added = client.session.handle(text)
-                for reply in replies:
-                    await conn.send(reply)
-                if not self.stalled:
-                    self._snapshot(client, added)
+        self._sent_at[conn] = time.monotonic()  # the idle timer starts at the opening
+        try:
+            with self._tracked(_Client(conn, wire.Session(self._listed))) as client:
+                async for message in conn:
+                    text = text_of(message)
+                    replies, added = client.session.handle(text)
+                    for reply in replies:
+                        await conn.send(reply)
+                        self._sent_at[conn] = time.monotonic()
+                    if not self.stalled:
+                        self._snapshot(client, added)
+        finally:
+            self._sent_at.pop(conn, None)
 
     def cross_book(self, coin: str) -> None:
         """The next ``l2Book`` push of ``coin`` is crossed (its best bid above its best ask):
@@ -174,6 +198,26 @@ class HyperliquidSimulator(VenueServer[_Client]):
             )
         return book
 
+    def _push(self, to: list[ServerConnection], frame: str) -> None:
+        broadcast(to, frame)
+        now = time.monotonic()
+        for conn in to:
+            if conn in self._sent_at:  # still open
+                self._sent_at[conn] = now
+
+    async def _cut_idle(self) -> None:
+        """Close each connection sent nothing for :attr:`idle_close_s` (a pong counts: the
+        ``{"method":"ping"}`` is what keeps a connection of rare pushes open). Not paused by
+        :meth:`stall`: the venue's timer knows nothing of it."""
+        while True:
+            await asyncio.sleep(min(1.0, self.idle_close_s / 4))
+            now = time.monotonic()
+            for c in list(self._clients):
+                if now - self._sent_at.get(c.conn, now) >= self.idle_close_s:
+                    self.idle_closes += 1
+                    self._sent_at.pop(c.conn, None)
+                    await c.conn.close(*IDLE_CLOSE)
+
     def _snapshot(self, client: _Client, added: list[wire.Sub]) -> None:
         """What the venue sends at once on a new subscription: the coin's context, top of
         book or book, or the user's recent fills (sent synchronously: no live push can
@@ -185,16 +229,16 @@ class HyperliquidSimulator(VenueServer[_Client]):
                     continue
                 q = self.market.quote(key)
                 if kind == "activeAssetCtx":
-                    broadcast([client.conn], wire.ctx_push(key, self._ctx(key)))
+                    self._push([client.conn], wire.ctx_push(key, self._ctx(key)))
                 elif kind == "bbo":
                     top = book_wire.bbo_levels(q, self.coins[key].sz_decimals)
-                    broadcast([client.conn], book_wire.bbo_push(key, now, top))
+                    self._push([client.conn], book_wire.bbo_push(key, now, top))
                 elif kind == "l2Book":
                     book = self._book(key, client.session.sig_figs.get(key))
-                    broadcast([client.conn], book.push(q, now))
+                    self._push([client.conn], book.push(q, now))
                 continue
             recent = list(reversed(self._recent[key]))
-            broadcast([client.conn], wire.fills_push(key, [f for f, _ in recent], snapshot=True))
+            self._push([client.conn], wire.fills_push(key, [f for f, _ in recent], snapshot=True))
             self.replayed.extend(p for _, p in recent if p is not None)
             self.snapshots += 1
 
@@ -204,7 +248,7 @@ class HyperliquidSimulator(VenueServer[_Client]):
     def _push_ctxs(self, _tick_ms: int) -> None:
         for coin in self.coins:  # no time in the push, as on the venue
             if to := self._subscribers(("activeAssetCtx", coin)):
-                broadcast(to, wire.ctx_push(coin, self._ctx(coin)))
+                self._push(to, wire.ctx_push(coin, self._ctx(coin)))
 
     def _push_books(self, ts: int) -> None:
         """Each coin's ``bbo`` to its subscribers when it changed, and each subscribed
@@ -215,7 +259,7 @@ class HyperliquidSimulator(VenueServer[_Client]):
             top = book_wire.bbo_levels(self.market.quote(coin), a.sz_decimals)
             if top != self._tops.get(coin):
                 self._tops[coin] = top
-                broadcast(to, book_wire.bbo_push(coin, ts, top))
+                self._push(to, book_wire.bbo_push(coin, ts, top))
         wanted: defaultdict[tuple[str, int | None], list[ServerConnection]] = defaultdict(list)
         for c in self._clients:
             for kind, coin in c.session.subs:
@@ -228,7 +272,7 @@ class HyperliquidSimulator(VenueServer[_Client]):
                 frame = book_wire.crossed_push(coin, ts, q, self.coins[coin].sz_decimals)
             else:
                 frame = self._book(coin, sig_figs).push(q, ts)
-            broadcast(to, frame)
+            self._push(to, frame)
 
     def _push_trades(self, ts: int) -> None:
         """The interval's trades of each coin, to its ``trades`` subscribers."""
@@ -240,7 +284,7 @@ class HyperliquidSimulator(VenueServer[_Client]):
                 rows = book_wire.trade_rows(q, coin, a.sz_decimals, ts, mine, self._tid)
                 self._tid += len(rows)
                 if rows:
-                    broadcast(to, book_wire.trades_push(rows))
+                    self._push(to, book_wire.trades_push(rows))
 
     def _offer(self, prints: list[LiquidationPrint]) -> None:
         """Each print of our coins trades (``trades``: every liquidation goes through the
@@ -267,4 +311,4 @@ class HyperliquidSimulator(VenueServer[_Client]):
             self.pushed.extend(p for _, p in batch if p is not None)
             self._recent[address].extend(batch)
             if to := self._subscribers(("userFills", address)):
-                broadcast(to, wire.fills_push(address, [f for f, _ in batch]))
+                self._push(to, wire.fills_push(address, [f for f, _ in batch]))
