@@ -29,7 +29,13 @@ pytestmark = pytest.mark.integration
 
 VENUE = "bitget"
 SYMBOLS = list(BITGET_SYMBOLS)
-TICKERS = {"usdt-futures-1", "coin-futures-1"}
+NOT_BOOKS = {
+    "usdt-futures-1",
+    "coin-futures-1",
+    "usdt-futures-liquidations",
+    "coin-futures-liquidations",
+}
+"""The connections other than the books': tickers, and the liquidations' quiet lane."""
 
 
 async def test_the_top_n_by_open_interest_get_books_stored_once_a_second(
@@ -45,7 +51,7 @@ async def test_the_top_n_by_open_interest_get_books_stored_once_a_second(
         await until(lambda: bool(venue.depth_symbols))
         top = top_by_open_interest(collector, 2)
         assert venue.depth_symbols == set(top)
-        await until(lambda: set(collector._open) == TICKERS | {"depth-1"})
+        await until(lambda: set(collector._open) == NOT_BOOKS | {"depth-1"})
         await asyncio.sleep(6.0)
         assert collector.health.parse_errors == {}
         assert venue.depth_symbols == set(top)  # the ranking holds: no churn
@@ -55,7 +61,7 @@ async def test_the_top_n_by_open_interest_get_books_stored_once_a_second(
         await until(lambda: venue.depth_symbols == {"DOGEUSDT"})
         await until(lambda: Kind.BOOK_DEPTH in collector.latest.get("DOGEUSDT", {}))
         assert collector.health.reconnects_total - reconnects <= 1  # the depth one only
-        assert set(collector._open) == TICKERS | {"depth-1"}
+        assert set(collector._open) == NOT_BOOKS | {"depth-1"}
         assert collector.health.parse_errors == {}
 
     for symbol in top:

@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
+from waits import eventually
 
 from service.config import DepthSettings
 from service.events import FundingRate, Kind, MarkPrice, OpenInterest, Side
@@ -53,7 +54,7 @@ async def test_marks_funding_open_interest_and_sampled_liquidations_land_in_thei
         assert health.parse_errors == {}
         assert health.instruments == 6  # the simulated perpetuals, via ccxt
         assert health.liquidations_sampled is True
-        assert sim.clients == 2  # usdt-futures-1 and coin-futures-1
+        assert sim.clients == 4  # usdt-futures-1, coin-futures-1 and their liquidations'
         marks = {s: sim.mark(s) for s in SYMBOLS}
         oi_base = {s: sim.oi_base(s) for s in SYMBOLS}
 
@@ -113,7 +114,51 @@ async def test_text_pings_keep_the_connection_the_venue_would_cut(
             await until(lambda: collector.health.connected)
             await asyncio.sleep(2.5)  # three times the venue's patience
             assert collector.health.reconnects_total == 0
-            assert sim.connections_total == 2
+            assert sim.connections_total == 4  # the quiet lane's connections pinging too
         silent = Bitget(settings_for(sim, SYMBOLS, depth=no_depth))  # 25 s pings: cut at 0.8 s
         async with running(silent, redis_client) as collector:
             await until(lambda: collector.health.reconnects_total >= 2, within=5)
+
+
+class _BusyRefused(Bitget):
+    """Its busy connections (tickers, trades) pointed at a path the venue refuses (404): only
+    the quiet lane connects."""
+
+    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        return [
+            c if c.quiet else replace(c, url=c.url.replace("/v3/", "/v1/"))
+            for c in super().connections(markets)
+        ]
+
+
+async def test_the_liquidations_arrive_on_their_quiet_connections_alone(
+    sim: BitgetSimulator, redis_client: aioredis.Redis
+) -> None:
+    """The quiet lane (:attr:`~service.venues.base.Connection.quiet`): each instType's
+    ``liquidation`` topic has a connection of its own, which subscribes nothing else. With
+    every busy connection down (refused), every liquidation the simulator pushed lands, once,
+    and nothing of the tickers does."""
+    venue = _BusyRefused(settings_for(sim, SYMBOLS, depth=DepthSettings(top_n=0)))
+    async with running(venue, redis_client) as collector:
+        await until(lambda: len(sim.pushed) >= 12, within=20)
+        end = len(sim.pushed)
+        assert set(collector._open) == {"usdt-futures-liquidations", "coin-futures-liquidations"}
+        lanes = [set(c.session.args) for c in sim._clients]  # what each connection subscribed
+        assert sorted(lanes, key=str) == [
+            {("coin-futures", "liquidation", "")}, {("usdt-futures", "liquidation", "")}
+        ]  # fmt: skip
+        sent = {sim.wire_ids(p)[0] for p in sim.pushed[:end]}
+
+        async def landed() -> bool:
+            got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
+            return sent <= {(x.symbol, x.event_id) for x in got}
+
+        await eventually(landed)
+        assert collector.health.parse_errors == {}
+
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
+    ids = [(x.symbol, x.event_id) for x in got]
+    assert len(ids) == len(set(ids))  # stored once each
+    assert set(ids) <= {sim.wire_ids(p)[0] for p in sim.pushed}  # and nothing else
+    assert {x.symbol for x in got} >= {"BTCUSDT", "BTCUSD"}  # both instTypes' lanes
+    assert await stored(redis_client, VENUE, "BTCUSDT", Kind.MARK) == []  # no ticker came

@@ -31,6 +31,8 @@ pytestmark = pytest.mark.integration
 
 VENUE = "bybit"
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "DOGEUSDT", "BTCUSD", "ETHUSD"]
+LIQUIDATIONS = {"linear-liquidations-1", "inverse-liquidations-1"}
+"""The quiet lane: the liquidations' connections."""
 
 
 async def test_the_top_n_by_open_interest_get_books_that_thin_through_the_cascade(
@@ -53,10 +55,12 @@ async def test_the_top_n_by_open_interest_get_books_that_thin_through_the_cascad
         reconnects = collector.health.reconnects_total
         monkeypatch.setattr(collector_module, "rank", lambda *_: frozenset({"DOGEUSDT"}))
         await until(lambda: venue.depth_symbols == {"DOGEUSDT"})
-        await until(lambda: set(collector._open) == {"linear-1", "inverse-1", "linear-depth"})
+        await until(
+            lambda: set(collector._open) == {"linear-1", "inverse-1", "linear-depth", *LIQUIDATIONS}
+        )
         await asyncio.sleep(1.5)
         assert collector.health.reconnects_total - reconnects <= 2  # the depth ones only
-        assert set(collector._open) == {"linear-1", "inverse-1", "linear-depth"}
+        assert set(collector._open) == {"linear-1", "inverse-1", "linear-depth", *LIQUIDATIONS}
 
     for symbol in top:
         depths = await depths_once_a_second(redis_client, VENUE, symbol)
@@ -78,7 +82,7 @@ async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
         running(Bybit(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
     ):
         await a_book_gap_heals(collector, sim, "BTCUSDT")
-        assert set(collector._open) == {"linear-1", "inverse-1", "linear-depth"}
+        assert set(collector._open) == {"linear-1", "inverse-1", "linear-depth", *LIQUIDATIONS}
 
 
 async def test_books_follow_through_connection_rotations(redis_client: aioredis.Redis) -> None:

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 
 import pytest
 import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
+from waits import eventually
 
 from service.config import DepthSettings
 from service.events import BookTop, FundingRate, Kind, MarkPrice, OpenInterest, Side, Volume
+from service.venues.base import Connection, Instrument
 from service.venues.bybit.simulator.server import BybitSimulator
 from service.venues.bybit.venue import Bybit
 
@@ -47,7 +50,7 @@ async def test_marks_funding_open_interest_and_liquidations_of_both_categories_r
         assert health.parse_errors == {}
         assert health.instruments == 9  # the fixture's perpetuals in trading
         assert health.liquidations_sampled is False
-        assert sim.clients == 2  # linear-1 and inverse-1
+        assert sim.clients == 4  # linear-1, inverse-1 and their liquidations' connections
         marks = {s: sim.mark(s) for s in SYMBOLS}
         oi_base = {s: sim.oi_base(s) for s in SYMBOLS}
 
@@ -157,3 +160,46 @@ async def test_traded_volume_reaches_redis_one_event_a_second_and_sells_lead_in_
         usd, base = v.taker_buy_usd + v.taker_sell_usd, v.taker_buy_base + v.taker_sell_base
         assert usd == round(usd)  # whole USD contracts (inverse)
         assert 30_000 < usd / base < 90_000  # valued at ~60k a BTC
+
+
+class _BusyRefused(Bybit):
+    """Its busy connections (tickers, trades) pointed at a path the venue refuses (404): only
+    the quiet lane connects."""
+
+    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        return [
+            c if c.quiet else replace(c, url=c.url.rsplit("/", 1)[0] + "/spot")
+            for c in super().connections(markets)
+        ]
+
+
+async def test_the_liquidations_arrive_on_their_quiet_connections_alone(
+    sim: BybitSimulator, redis_client: aioredis.Redis
+) -> None:
+    """The quiet lane (:attr:`~service.venues.base.Connection.quiet`): the ``allLiquidation``
+    topics have connections of their own, which subscribe nothing else. With every busy
+    connection down (refused), every liquidation the simulator pushed lands, once, and
+    nothing of the tickers does."""
+    venue = _BusyRefused(settings_for(sim, SYMBOLS, depth=DepthSettings(top_n=0)))
+    async with running(venue, redis_client) as collector:
+        await until(lambda: len(sim.pushed) >= 40, within=20)
+        end = len(sim.pushed)
+        assert set(collector._open) == {"linear-liquidations-1", "inverse-liquidations-1"}
+        lanes = [c.session.topics for c in sim._clients]  # what each connection subscribed
+        assert len(lanes) == 2
+        assert set().union(*lanes) == {f"allLiquidation.{s}" for s in SYMBOLS}
+        sent = {sim.wire_ids(p)[0] for p in sim.pushed[:end]}
+
+        async def landed() -> bool:
+            got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
+            return sent <= {(x.symbol, x.event_id) for x in got}
+
+        await eventually(landed)
+        assert collector.health.parse_errors == {}
+
+    got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
+    ids = [(x.symbol, x.event_id) for x in got]
+    assert len(ids) == len(set(ids))  # stored once each
+    assert set(ids) <= {sim.wire_ids(p)[0] for p in sim.pushed}  # and nothing else
+    assert {x.symbol for x in got} >= {"BTCUSDT", "BTCUSD"}  # both categories' lanes
+    assert await stored(redis_client, VENUE, "BTCUSDT", Kind.MARK) == []  # no ticker came

@@ -92,6 +92,24 @@ async def test_the_service_subscription_is_acked_per_arg_and_every_push_parses(
     assert all(x.sampled and x.side is Side.LONG for x in liqs if x.base == "BTC")  # the cascade
 
 
+async def test_a_liquidations_connection_gets_its_ack_then_liquidation_pushes_only(
+    sim: BitgetSimulator,
+) -> None:
+    """The quiet lane (``usdt-futures-liquidations``): served with nothing but its topic."""
+    markets = _markets()
+    venue = Bitget(VenueSettings(ws_url=sim.ws_base_url, symbols=SYMBOLS))
+    (quiet,) = [c for c in venue.connections(markets) if c.name == "usdt-futures-liquidations"]
+    ack, *pushes = [json.loads(f) for f in await session(quiet, 2.5)]
+    assert ack == {"event": "subscribe", "arg": LIQ_USDT, "connId": ack["connId"]}
+    assert pushes  # the fixture is in the long cascade: a sample every second
+    assert all(p["arg"] == LIQ_USDT and p["action"] == "update" for p in pushes)
+    parser = BitgetParser(VENUE, markets, set(SYMBOLS))
+    liqs = [e for p in pushes for e in parser.parse(json.dumps(p), 0)]
+    assert not parser.stats.errors
+    assert liqs
+    assert all(isinstance(x, Liquidation) and x.symbol.endswith("USDT") for x in liqs)
+
+
 async def test_ping_is_answered_with_a_text_pong(sim: BitgetSimulator) -> None:
     async with connect(sim.ws_base_url) as ws:
         await ws.send("ping")

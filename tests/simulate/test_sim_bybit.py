@@ -9,7 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
-from simkit import assert_aborted, bybit_instruments, collect, listed_markets, refused_status
+from simkit import (
+    assert_aborted,
+    bybit_instruments,
+    collect,
+    listed_markets,
+    refused_status,
+    session,
+)
 from websockets.asyncio.client import ClientConnection, connect
 
 from service.config import VenueSettings
@@ -39,15 +46,11 @@ async def test_the_service_subscription_is_acked_and_every_frame_parses(
     bybit_sim: BybitSimulator,
 ) -> None:
     markets = bybit_instruments()
-    linear = next(
-        c
-        for c in Bybit(VenueSettings(ws_url=bybit_sim.ws_base_url)).connections(markets)
-        if c.name == "linear-1"
-    )
-    async with connect(linear.url) as ws:
-        for msg in linear.subscribe:
-            await ws.send(msg)
-        frames = await collect(ws, 1.2)
+    conns = {
+        c.name: c for c in Bybit(VenueSettings(ws_url=bybit_sim.ws_base_url)).connections(markets)
+    }
+    linear, quiet = conns["linear-1"], conns["linear-liquidations-1"]
+    frames, quiet_frames = await asyncio.gather(session(linear, 1.2), session(quiet, 1.2))
     acks = [json.loads(f) for f in frames if '"op":"subscribe"' in f]
     assert len(acks) == len(linear.subscribe)
     for ack, sent in zip(acks, linear.subscribe, strict=True):
@@ -64,7 +67,17 @@ async def test_the_service_subscription_is_acked_and_every_frame_parses(
     assert {m.symbol for m in marks} == set(LINEAR)  # listed-only symbols send nothing
     last_btc = next(m for m in reversed(marks) if m.symbol == "BTCUSDT")
     assert last_btc.mark_price == pytest.approx(bybit_sim.mark("BTCUSDT"), rel=0.005)
-    liqs = [e for e in events if isinstance(e, Liquidation) and e.symbol == "BTCUSDT"]
+    assert not any(isinstance(e, Liquidation) for e in events)  # on the quiet lane
+    # The quiet lane: its acks, then liquidation batches only.
+    quiet_acks = [json.loads(f) for f in quiet_frames if '"op":"subscribe"' in f]
+    assert len(quiet_acks) == len(quiet.subscribe)
+    assert all(a["success"] is True for a in quiet_acks)
+    pushes = [json.loads(f) for f in quiet_frames if '"op":"subscribe"' not in f]
+    assert pushes
+    assert all(p["topic"].startswith("allLiquidation.") for p in pushes)
+    quiet_events = [e for f in quiet_frames for e in parser.parse(f, 0)]
+    assert not parser.stats.errors
+    liqs = [e for e in quiet_events if isinstance(e, Liquidation) and e.symbol == "BTCUSDT"]
     assert liqs  # the fixture starts in the long cascade
     assert all(e.side is Side.LONG and not e.sampled for e in liqs)
 

@@ -389,43 +389,73 @@ def _args(conn_subscribe: tuple[str, ...]) -> list[dict[str, str]]:
     return [a for m in conn_subscribe for a in json.loads(m)["args"]]
 
 
-def test_one_connection_per_inst_type_with_the_liquidation_topic_and_text_pings(
+def test_per_inst_type_a_tickers_and_a_liquidations_connection_with_text_pings(
     markets: dict[str, Instrument],
 ) -> None:
     venue = Bitget(VenueSettings(symbols=["BTCUSDT", "STORJUSDT", "BTCUSD"]))
     conns = {c.name: c for c in venue.connections(markets)}
-    assert set(conns) == {"usdt-futures-1", "coin-futures-1"}
-    for conn in conns.values():
+    assert set(conns) == {
+        "usdt-futures-1", "usdt-futures-liquidations", "coin-futures-1", "coin-futures-liquidations"
+    }  # fmt: skip
+    for conn in conns.values():  # the quiet lane too: the venue cuts a connection not pinging
         assert conn.url == "wss://ws.bitget.com/v3/ws/public"
         assert (conn.ping, conn.pong, conn.ping_interval_s) == ("ping", "pong", PING_INTERVAL_S)
         assert all(json.loads(m)["op"] == "subscribe" for m in conn.subscribe)
     assert PING_INTERVAL_S < 30
     assert _args(conns["usdt-futures-1"].subscribe) == [
-        {"instType": "usdt-futures", "topic": "liquidation"},
         {"instType": "usdt-futures", "topic": "ticker", "symbol": "BTCUSDT"},
         {"instType": "usdt-futures", "topic": "publicTrade", "symbol": "BTCUSDT"},
         {"instType": "usdt-futures", "topic": "ticker", "symbol": "STORJUSDT"},
         {"instType": "usdt-futures", "topic": "publicTrade", "symbol": "STORJUSDT"},
     ]
     assert _args(conns["coin-futures-1"].subscribe) == [
-        {"instType": "coin-futures", "topic": "liquidation"},
         {"instType": "coin-futures", "topic": "ticker", "symbol": "BTCUSD"},
         {"instType": "coin-futures", "topic": "publicTrade", "symbol": "BTCUSD"},
     ]
-    quiet = Bitget(VenueSettings(symbols=["BTCUSD"], volume=False))
-    assert [a["topic"] for a in _args(quiet.connections(markets)[0].subscribe)] == [
-        "liquidation", "ticker"
+    for inst_type in ("usdt-futures", "coin-futures"):
+        quiet = conns[f"{inst_type}-liquidations"]
+        assert quiet.quiet is True
+        assert _args(quiet.subscribe) == [{"instType": inst_type, "topic": "liquidation"}]
+    no_volume = Bitget(VenueSettings(symbols=["BTCUSD"], volume=False))
+    assert [[a["topic"] for a in _args(c.subscribe)] for c in no_volume.connections(markets)] == [
+        ["ticker"], ["liquidation"]
     ]  # fmt: skip
     local = Bitget(VenueSettings(ws_url="ws://127.0.0.1:9/v3/ws/public", rest_url="http://h:1"))
-    assert local.connections(markets)[0].url == "ws://127.0.0.1:9/v3/ws/public"
+    assert {c.url for c in local.connections(markets)} == {"ws://127.0.0.1:9/v3/ws/public"}
     assert local.rest_url == "http://h:1"
+
+
+def test_the_liquidations_are_on_quiet_connections_of_their_own() -> None:
+    """The quiet lane (:attr:`Connection.quiet`): each instType's ``liquidation`` topic on a
+    quiet connection that carries nothing else, none on a busy one (tickers, trades, books)."""
+    markets = _many(550) | _many(20, "USD")
+    venue = Bitget(VenueSettings())
+    venue.depth_symbols = frozenset({"C1USDT", "C1USD"})
+    conns = venue.connections(markets)
+    quiet = {c.name: _args(c.subscribe) for c in conns if c.quiet}
+    assert quiet == {
+        "usdt-futures-liquidations": [{"instType": "usdt-futures", "topic": "liquidation"}],
+        "coin-futures-liquidations": [{"instType": "coin-futures", "topic": "liquidation"}],
+    }
+    busy = [c for c in conns if not c.quiet]
+    assert "depth-1" in {c.name for c in busy}
+    assert not any(a.get("topic") == "liquidation" for c in busy for a in _args(c.subscribe))
+
+
+def test_an_inst_type_without_subscribed_symbols_gets_no_connection(
+    markets: dict[str, Instrument],
+) -> None:
+    venue = Bitget(VenueSettings(symbols=["BTCUSDT"]))
+    assert [c.name for c in venue.connections(markets)] == [
+        "usdt-futures-1", "usdt-futures-liquidations"
+    ]  # fmt: skip
 
 
 def test_many_symbols_are_split_about_50_a_connection_within_the_limits() -> None:
     markets = _many(550) | _many(20, "USD")
     conns = Bitget(VenueSettings()).connections(markets)
     names = [c.name for c in conns]
-    assert len(names) == 22 + 1  # ceil(550 / 25) + 1: two channels a symbol with volume
+    assert len(names) == 22 + 1 + 2  # ceil(550 / 25) + 1 (two channels a symbol), 2 quiet
     seen: list[tuple[str, str]] = []
     liquidation_topics = 0
     for conn in conns:

@@ -23,9 +23,10 @@ from service.events import (
     Volume,
 )
 from service.venues._volume import CLOSE_AFTER_MS
-from service.venues.base import Instrument
+from service.venues.base import Connection, Instrument
 from service.venues.bybit.simulator.wire import load_instruments  # the recorded listings
 from service.venues.bybit.venue import (
+    LIQUIDATION_SYMBOLS_PER_CONNECTION,
     MAX_ARGS_CHARS,
     SYMBOLS_PER_CONNECTION,
     Bybit,
@@ -670,25 +671,38 @@ def _many(n: int) -> dict[str, Instrument]:
     return {f"COIN{i}USDT": _linear(f"COIN{i}USDT", f"COIN{i}") for i in range(n)}
 
 
+def _topics(conn: Connection) -> list[str]:
+    return [t for m in conn.subscribe for t in json.loads(m)["args"]]
+
+
 def test_the_venue_subscribes_each_category_on_its_path_with_json_pings() -> None:
     venue = Bybit(VenueSettings())
     conns = {c.name: c for c in venue.connections(MARKETS)}
-    assert set(conns) == {"linear-1", "inverse-1"}
-    assert conns["linear-1"].url == "wss://stream.bybit.com/v5/public/linear"
-    assert conns["inverse-1"].url == "wss://stream.bybit.com/v5/public/inverse"
-    for conn in conns.values():
+    assert set(conns) == {
+        "linear-1", "linear-liquidations-1", "inverse-1", "inverse-liquidations-1"
+    }  # fmt: skip
+    for name in ("linear-1", "linear-liquidations-1"):
+        assert conns[name].url == "wss://stream.bybit.com/v5/public/linear"
+    for name in ("inverse-1", "inverse-liquidations-1"):
+        assert conns[name].url == "wss://stream.bybit.com/v5/public/inverse"
+    for conn in conns.values():  # the quiet lane too: the venue cuts a connection left silent
         assert json.loads(conn.ping or "") == {"req_id": "ping", "op": "ping"}
         assert conn.ping_interval_s == 20.0
+        assert conn.pong == '"ret_msg":"pong"'
     requests = [json.loads(m) for m in conns["inverse-1"].subscribe]
     assert all(r["op"] == "subscribe" for r in requests)
-    topics = [t for r in requests for t in r["args"]]
     inverse = sorted(s for s, i in MARKETS.items() if not i.linear)
-    assert topics == [
-        *(t for s in inverse for t in (f"tickers.{s}", f"allLiquidation.{s}", f"publicTrade.{s}")),
+    assert _topics(conns["inverse-1"]) == [
+        *(t for s in inverse for t in (f"tickers.{s}", f"publicTrade.{s}")),
         "adlAlert.inverse",  # the pools' ADL state, once per category (stress on by default)
     ]
-    linear = [t for m in conns["linear-1"].subscribe for t in json.loads(m)["args"]]
-    assert linear[-2:] == ["adlAlert.USDT", "adlAlert.USDC"]
+    assert _topics(conns["inverse-liquidations-1"]) == [f"allLiquidation.{s}" for s in inverse]
+    assert _topics(conns["linear-1"])[-2:] == ["adlAlert.USDT", "adlAlert.USDC"]
+    linear = sorted(s for s, i in MARKETS.items() if i.linear)
+    assert _topics(conns["linear-liquidations-1"]) == [f"allLiquidation.{s}" for s in linear]
+    assert json.loads(conns["linear-liquidations-1"].subscribe[0])["req_id"] == (
+        "linear-liquidations-1:1"
+    )
     overridden = Bybit(
         VenueSettings(ws_url="ws://127.0.0.1:9443/v5/public/", rest_url="http://127.0.0.1:9080")
     )
@@ -703,16 +717,37 @@ def test_configured_symbols_are_the_only_ones_subscribed() -> None:
     conns = venue.connections(MARKETS)
     args = {c.name: [t for m in c.subscribe for t in json.loads(m)["args"]] for c in conns}
     assert args == {
-        "linear-1": ["tickers.BTCUSDT", "allLiquidation.BTCUSDT", "publicTrade.BTCUSDT"],
-        "inverse-1": ["tickers.ETHUSD", "allLiquidation.ETHUSD", "publicTrade.ETHUSD"],
+        "linear-1": ["tickers.BTCUSDT", "publicTrade.BTCUSDT"],
+        "linear-liquidations-1": ["allLiquidation.BTCUSDT"],
+        "inverse-1": ["tickers.ETHUSD", "publicTrade.ETHUSD"],
+        "inverse-liquidations-1": ["allLiquidation.ETHUSD"],
     }
+
+
+def test_the_liquidations_are_on_quiet_connections_of_their_own() -> None:
+    """The quiet lane (:attr:`Connection.quiet`): every ``allLiquidation`` topic on a quiet
+    connection that carries nothing else, none on a busy one (tickers, trades, books)."""
+    markets = MARKETS | _many(650)
+    venue = Bybit(VenueSettings())
+    venue.depth_symbols = frozenset({"BTCUSDT", "BTCUSD"})
+    conns = venue.connections(markets)
+    quiet = [c for c in conns if c.quiet]
+    busy = [c for c in conns if not c.quiet]
+    assert {c.name for c in quiet} == {
+        "linear-liquidations-1", "linear-liquidations-2", "inverse-liquidations-1"
+    }  # fmt: skip
+    assert {"linear-1", "inverse-1", "linear-depth", "inverse-depth"} <= {c.name for c in busy}
+    carried = [t for c in quiet for t in _topics(c)]
+    assert all(t.startswith("allLiquidation.") for t in carried)
+    assert sorted(carried) == sorted(f"allLiquidation.{s}" for s in markets)  # each once
+    assert not any(t.startswith("allLiquidation.") for c in busy for t in _topics(c))
 
 
 def test_with_volume_off_no_trades_are_subscribed_or_counted() -> None:
     venue = Bybit(VenueSettings(symbols=["BTCUSDT"], volume=False))
-    (conn,) = venue.connections(MARKETS)
-    args = [t for m in conn.subscribe for t in json.loads(m)["args"]]
-    assert not any(a.startswith("publicTrade.") for a in args)
+    conn, liquidations = venue.connections(MARKETS)
+    assert _topics(conn) == ["tickers.BTCUSDT", "adlAlert.USDT", "adlAlert.USDC"]
+    assert _topics(liquidations) == ["allLiquidation.BTCUSDT"]
     assert venue.new_parser(MARKETS, {"BTCUSDT"}).volumes is None
 
 
@@ -727,12 +762,27 @@ def test_many_symbols_are_split_within_the_venue_limits() -> None:
         per_conn[conn.name] = [t for r in requests for t in r["args"]]
         args_chars = len(json.dumps(per_conn[conn.name], separators=(",", ":")))
         assert args_chars <= MAX_ARGS_CHARS  # the venue's limit per connection
-    assert len(conns) == -(-650 // SYMBOLS_PER_CONNECTION)  # 7 connections of ~100 symbols
+    tickers = [c for c in conns if not c.quiet]
+    liquidations = [c for c in conns if c.quiet]
+    assert len(tickers) == -(-650 // SYMBOLS_PER_CONNECTION)  # 7 connections of ~100 symbols
+    assert len(liquidations) == -(-650 // LIQUIDATION_SYMBOLS_PER_CONNECTION)  # 2 of ~325
     topics = [t for ts in per_conn.values() for t in ts]
     adl = {"adlAlert.USDT", "adlAlert.USDC"}  # once, on the first connection
     assert len(topics) == len(set(topics)) == 3 * 650 + len(adl)  # each topic exactly once
     assert adl <= set(per_conn["linear-1"])
-    assert max(len(ts) for ts in per_conn.values()) < 3 * 1.5 * SYMBOLS_PER_CONNECTION
+    assert max(len(per_conn[c.name]) for c in tickers) < 2 * 1.5 * SYMBOLS_PER_CONNECTION
+    assert max(len(per_conn[c.name]) for c in liquidations) < LIQUIDATION_SYMBOLS_PER_CONNECTION
+
+
+def test_a_liquidations_connection_stays_within_the_args_limit() -> None:
+    """Long symbols: the liquidations' shards grow past the count by symbols to fit
+    :data:`MAX_ARGS_CHARS` (the venue refuses the rest of a connection's subscriptions)."""
+    long = {f"{i:04}{'X' * 40}USDT": _linear(f"{i:04}{'X' * 40}USDT", "X") for i in range(900)}
+    quiet = [c for c in Bybit(VenueSettings()).connections(long) if c.quiet]
+    assert len(quiet) > -(-900 // LIQUIDATION_SYMBOLS_PER_CONNECTION)
+    for conn in quiet:
+        assert len(json.dumps(_topics(conn), separators=(",", ":"))) <= MAX_ARGS_CHARS
+    assert sum(len(_topics(c)) for c in quiet) == 900
 
 
 def _where(venue: Bybit, markets: dict[str, Instrument]) -> dict[str, str]:
@@ -756,14 +806,14 @@ def test_the_connections_keep_their_names_when_the_market_grows_or_shrinks() -> 
     # The collector starts one supervisor per connection once, then re-reads each by name.
     venue = Bybit(VenueSettings())
     names = {c.name for c in venue.connections(_many(650))}
-    assert len(names) == 7
-    grown = _many(800)  # would be 8 connections from scratch
+    assert len(names) == 7 + 2  # tickers, and liquidations (the quiet lane)
+    grown = _many(1100)  # would be 11 + 3 connections from scratch
     assert {c.name for c in venue.connections(grown)} == names
     kept = _where(venue, grown)
     assert all(kept[t] == c for t, c in _where(venue, _many(650)).items())  # nothing moved
     assert {c.name for c in venue.connections(_many(550))} == names
     fresh = Bybit(VenueSettings())
-    assert len(fresh.connections(grown)) == 8
+    assert len(fresh.connections(grown)) == 11 + 3
 
 
 def test_instruments_are_the_trading_perpetuals_with_their_funding_interval() -> None:

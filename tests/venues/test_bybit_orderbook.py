@@ -236,6 +236,10 @@ def test_unlisted_symbols_are_filtered_and_bad_frames_counted() -> None:
 # -- subscriptions ------------------------------------------------------------------------------
 
 
+LIQUIDATIONS = {"linear-liquidations-1", "inverse-liquidations-1"}
+"""The quiet lane: the liquidations' connections."""
+
+
 def _args(conn: Any) -> list[tuple[str, str]]:
     return [(m["op"], t) for m in map(json.loads, conn.subscribe) for t in m["args"]]
 
@@ -243,7 +247,9 @@ def _args(conn: Any) -> list[tuple[str, str]]:
 def test_the_depth_set_has_its_own_connection_per_category() -> None:
     venue = Bybit(VenueSettings(stress=StressSettings(enabled=False)))
     assert venue.depth_levels == 200
-    assert {c.name for c in venue.connections(MARKETS)} == {"linear-1", "inverse-1"}  # none yet
+    assert {c.name for c in venue.connections(MARKETS) if not c.quiet} == {
+        "linear-1", "inverse-1"
+    }  # fmt: skip
     before = {c.name: c.subscribe for c in venue.connections(MARKETS)}
     venue.depth_symbols = frozenset({"BTCUSDT", "ETHUSDT", "BTCUSD"})
     conns = {c.name: c for c in venue.connections(MARKETS)}
@@ -257,7 +263,7 @@ def test_the_depth_set_has_its_own_connection_per_category() -> None:
     # reconnect: the collector compares each connection's subscribe messages).
     venue.depth_symbols = frozenset({"ETHUSDT"})
     after = {c.name: c.subscribe for c in venue.connections(MARKETS)}
-    assert set(after) == {"linear-1", "inverse-1", "linear-depth"}
+    assert set(after) == {"linear-1", "inverse-1", "linear-depth", *LIQUIDATIONS}
     assert {n: after[n] for n in before} == before
 
 
@@ -265,7 +271,7 @@ def test_depth_is_off_with_top_n_0_and_follows_its_levels_setting() -> None:
     off = Bybit(VenueSettings(depth=DepthSettings(top_n=0)))
     off.depth_symbols = frozenset({"BTCUSDT"})
     assert off.depth_levels == 0
-    assert {c.name for c in off.connections(MARKETS)} == {"linear-1", "inverse-1"}
+    assert {c.name for c in off.connections(MARKETS)} == {"linear-1", "inverse-1", *LIQUIDATIONS}
     listed = Bybit(VenueSettings(depth=DepthSettings(top_n=0, symbols=["BTCUSDT"], levels=50)))
     listed.depth_symbols = frozenset({"BTCUSDT"})
     (depth,) = [c for c in listed.connections(MARKETS) if c.name == "linear-depth"]

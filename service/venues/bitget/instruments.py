@@ -27,8 +27,8 @@ TRADING: Final = frozenset({"normal", "limit_open", "restrictedAPI"})
 DEFAULT_FUNDING_INTERVAL_H: Final = 8.0
 SYMBOLS_PER_CONNECTION: Final = 50
 """Bitget "strongly recommends" at most 50 channels per connection (the hard limit is
-1000); one ticker channel per symbol, plus the liquidation channel on one connection (with
-traded volume, two channels a symbol: half as many symbols)."""
+1000); one ticker channel per symbol (with traded volume, two channels a symbol: half as
+many symbols). The liquidation channel has a connection of its own."""
 MAX_REQUEST_BYTES: Final = 4096
 """Subscribe requests are packed up to 4 KB each: a conservative size (the docs give no
 limit on a request's size, only 10 messages a second and 240 subscribe requests an hour)."""
@@ -76,15 +76,19 @@ def inst_type_of(inst: Instrument) -> str:
 
 
 def subscribe_args(
-    inst_type: str, symbols: Iterable[str], liquidations: bool, trades: bool = False
+    inst_type: str, symbols: Iterable[str], trades: bool = False
 ) -> list[dict[str, str]]:
-    """The v3 args: the instType's ``liquidation`` topic (all its symbols) when asked, then
-    one ``ticker`` per symbol, and its ``publicTrade`` with ``trades``."""
-    args = [{"instType": inst_type, "topic": "liquidation"}] if liquidations else []
+    """The v3 args of a tickers connection: one ``ticker`` per symbol, and its
+    ``publicTrade`` with ``trades``."""
     topics = ("ticker", "publicTrade") if trades else ("ticker",)
-    return args + [
+    return [
         {"instType": inst_type, "topic": topic, "symbol": s} for s in symbols for topic in topics
     ]
+
+
+def liquidation_args(inst_type: str) -> list[dict[str, str]]:
+    """The v3 arg of the instType's ``liquidation`` topic (every symbol of the instType)."""
+    return [{"instType": inst_type, "topic": "liquidation"}]
 
 
 def subscribe_requests(args: list[dict[str, str]]) -> tuple[str, ...]:

@@ -10,12 +10,16 @@ Wire protocol (https://www.bitget.com/api-doc/uta/websocket/public/, "Tickers Ch
   "code":...,"msg":...}`` (counted as ``venue_error``). Limits: 10 messages a second per
   connection (pings included), 240 subscribe requests an hour, at most 1000 channels per
   connection, "strongly" recommended at most 50; 100 connections per IP. We put about 50
-  symbols on a connection, hashed by name (see :mod:`.._shards`), and
-  send one packed request per 4 KB of args (one per connection in practice).
+  symbols on a connection (``usdt-futures-1``...), hashed by name (see :mod:`.._shards`),
+  and send one packed request per 4 KB of args (one per connection in practice). Each
+  instType's ``liquidation`` topic has a connection of its own (``usdt-futures-liquidations``,
+  ``coin-futures-liquidations``: the quiet lane, :attr:`~..base.Connection.quiet`), so a
+  collector behind on the tickers still reads the liquidations as they come.
 * Keep-alive: the client sends the *text* ``ping`` and gets the text ``pong``. The docs ask
   for a ping every 30 s and cut a connection without one for 2 min (older text: 30 s), so
-  we ping every :data:`PING_INTERVAL_S` = 25 s. The server also cuts every connection after
-  24 h (the collector rotates before).
+  we ping every :data:`PING_INTERVAL_S` = 25 s, on every connection (a quiet one too: it
+  may carry no data for minutes, and pushes are no ping). The server also cuts every
+  connection after 24 h (the collector rotates before).
 * ``ticker`` (per symbol): ``markPrice``, ``indexPrice``, ``fundingRate`` (per the
   contract's own interval), ``nextFundingTime`` (ms; ``"0"``/``""`` on dated futures) and
   ``openInterest``, in **base coin** (BTCUSDT: ``"29539.3825"`` BTC at 76 631 is 2.26 bn
@@ -29,7 +33,8 @@ Wire protocol (https://www.bitget.com/api-doc/uta/websocket/public/, "Tickers Ch
   ``askPr``/``askSz``) are the top of book. Mark, funding, open interest and the top of book
   are reported at most once a second per symbol (:data:`STATE_EVERY_MS`), from the merged
   state.
-* ``liquidation`` (per **instType**, every symbol): **a sample**. The docs: "pushed once
+* ``liquidation`` (per **instType**, every symbol, on the instType's ``*-liquidations``
+  connection): **a sample**. The docs: "pushed once
   per second ... only the record with the highest liquidation quantity for long and short
   positions respectively per trading pair is included ... at most 2 records [per pair per
   second]". So ``sampled`` is true and counts are a lower bound.
@@ -108,6 +113,7 @@ from .instruments import (
     SYMBOLS_PER_CONNECTION,
     VENUE,
     inst_type_of,
+    liquidation_args,
     parse_contracts,
     subscribe_args,
     subscribe_requests,
@@ -334,29 +340,32 @@ class Bitget(CcxtBackedVenue):
         self._shards = Shards(self.id, per)
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        """``usdt-futures-1``... and ``coin-futures-1``...: per instType, its subscribed
-        symbols in shards of about 50 (25 with volume: two channels each); the first shard
-        also carries the instType's liquidation topic. The shard count is fixed by the first
-        call, so names and assignments survive a metadata refresh (as for Bybit)."""
+        """Per instType with subscribed symbols, ``usdt-futures-1``... (``coin-futures-1``...):
+        its symbols' tickers in shards of about 50 (25 with volume: two channels each); then
+        ``usdt-futures-liquidations`` (``coin-futures-liquidations``), the instType's
+        ``liquidation`` topic alone (the quiet lane: :attr:`Connection.quiet`). The shard
+        count is fixed by the first call, so names and assignments survive a metadata
+        refresh (as for Bybit)."""
         symbols = self.subscribed(markets)
         out: list[Connection] = []
         for inst_type in PRODUCT_TYPES.values():
             mine = [s for s in symbols if inst_type_of(markets[s]) == inst_type]
-            groups = self._shards(inst_type, sorted(mine))
-            for n, (index, group) in enumerate(groups.items()):
-                args = subscribe_args(inst_type, group, liquidations=n == 0, trades=self.volume)
-                out.append(
-                    Connection(
-                        f"{inst_type}-{index + 1}",
-                        self.ws_url,
-                        subscribe_requests(args),
-                        ping=PING,
-                        ping_interval_s=PING_INTERVAL_S,
-                        pong=PONG,
-                    )
-                )
+            for index, group in self._shards(inst_type, sorted(mine)).items():
+                args = subscribe_args(inst_type, group, trades=self.volume)
+                out.append(self._connection(f"{inst_type}-{index + 1}", args))
+            if mine:
+                name = f"{inst_type}-liquidations"
+                out.append(self._connection(name, liquidation_args(inst_type), quiet=True))
         out.extend(self._depth_connections(markets))
         return out
+
+    def _connection(self, name: str, args: list[dict[str, str]], quiet: bool = False) -> Connection:
+        """A v3 connection with the text ping every :data:`PING_INTERVAL_S` (a quiet one
+        too: the venue cuts a connection that sends no ping, whatever it pushes)."""
+        return Connection(
+            name, self.ws_url, subscribe_requests(args),
+            ping=PING, ping_interval_s=PING_INTERVAL_S, pong=PONG, quiet=quiet,
+        )  # fmt: skip
 
     @property
     def depth_url(self) -> str:

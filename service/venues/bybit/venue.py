@@ -8,11 +8,16 @@ Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exch
   refusal the same with ``"success":false`` (counted as ``subscribe_failed``). There is no
   all-symbol topic: every symbol is named. Limits: the ``args`` of one public connection may
   not exceed 21,000 characters ("no args limit for Futures"). We send 10 topics per request
-  (as tardis does) and put about :data:`SYMBOLS_PER_CONNECTION` symbols (two topics each,
-  about 5,000 characters; three with ``publicTrade``, about 7,500) on one connection, so a
+  (as tardis does) and put about :data:`SYMBOLS_PER_CONNECTION` symbols (one topic each,
+  about 2,500 characters; two with ``publicTrade``, about 5,000) on one connection, so a
   connection stays well inside the limit and the linear market (~600 symbols) needs about
   six connections (at most 500 connections per 5 minutes per IP are allowed). Symbols go to
-  a connection by a hash of their name, so a new listing moves no other symbol.
+  a connection by a hash of their name, so a new listing moves no other symbol. The
+  ``allLiquidation`` topics have connections of their own, the quiet lane
+  (:attr:`~..base.Connection.quiet`: ``linear-liquidations-1``..., ``inverse-liquidations-1``),
+  about :data:`LIQUIDATION_SYMBOLS_PER_CONNECTION` symbols each (about 15,000 characters),
+  sharded apart from the tickers: a collector behind on the tickers' 10 frames a second per
+  symbol still reads the liquidations as they come.
 * Heartbeat: the client sends ``{"req_id":"ping","op":"ping"}`` every 20 s; the answer is
   ``{"success":true,"ret_msg":"pong","conn_id":"...","req_id":"","op":"ping"}``. A connection
   with neither pings nor data is cut after 10 minutes.
@@ -36,9 +41,10 @@ Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exch
   are reported at most once a second per symbol (:data:`STATE_EVERY_MS`, Binance's cadence):
   ten events a second per symbol would multiply the store's load by ten for no signal.
 * ``allLiquidation.{symbol}``: every liquidation (not a sample), batched every 500 ms as an
-  array of ``{T, s, S, v, p}``. ``S`` is the side of the *position*: ``Buy`` means a long was
-  liquidated (Binance's ``S`` is the order side: the opposite). ``p`` is the bankruptcy
-  price, ``v`` the executed size (base coin on linear, USD contracts on inverse).
+  array of ``{T, s, S, v, p}``, on the ``*-liquidations-N`` connections (the quiet lane).
+  ``S`` is the side of the *position*: ``Buy`` means a long was liquidated (Binance's ``S``
+  is the order side: the opposite). ``p`` is the bankruptcy price, ``v`` the executed size
+  (base coin on linear, USD contracts on inverse).
 * ``orderbook.{depth}.{symbol}`` (https://bybit-exchange.github.io/docs/v5/websocket/public/
   orderbook, checked 2026-12-06: linear and inverse depth 1 every 10 ms, 50 every 20 ms, 200
   every 100 ms, and a deeper one whose depth the docs' versions disagree on, 500 or 1000),
@@ -64,7 +70,7 @@ Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exch
 * ``adlAlert.{USDT|USDC|inverse}`` (every second, when the venue's stress polling is on): each
   insurance pool's ADL state per symbol of that settle coin (``{c, s, b, i_pr, pr, adl_tt}``,
   read by :func:`.stress.parse_adl_alert_frame`), subscribed once per category on its first
-  connection. Only the subscribed symbols are kept, and a symbol's level is handed on when
+  tickers connection. Only the subscribed symbols are kept, and a symbol's level is handed on when
   it changes or :data:`ADL_REPEAT_MS` after it was last handed on (a level not repeated
   within the detector's ``adl_hold_s`` expires): the frame lists every symbol every second.
   They leave the parser as stress events (:attr:`~..base.Parser.stress`), for the stress
@@ -121,6 +127,12 @@ ADL_REPEAT_MS: Final = 60_000
 ADL_ARGS_CHARS: Final = 100
 """Room kept in every connection's args for the ADL topics."""
 SYMBOLS_PER_CONNECTION: Final = 100
+"""Symbols on a tickers connection (``tickers``, and ``publicTrade`` with volume): ten frames
+a second each, plus the trades."""
+LIQUIDATION_SYMBOLS_PER_CONNECTION: Final = 500
+"""Symbols on a liquidations connection (one ``allLiquidation`` topic each, about 30
+characters: some 15,000 of the 21,000 allowed). Few frames, so one connection per category
+in practice; the hashed shards leave room for listings before the limit adds one."""
 TOPICS_PER_REQUEST: Final = 10
 MAX_ARGS_CHARS: Final = 21_000
 PING: Final = '{"req_id":"ping","op":"ping"}'
@@ -319,7 +331,7 @@ class _TickerState(TickerState):
 
 class BybitParser(Parser):
     """Parses ``tickers.*`` and ``allLiquidation.*`` frames of the linear and inverse streams
-    (one parser serves both: symbols do not overlap between the two)."""
+    (one parser serves both, and every connection: symbols do not overlap between the two)."""
 
     def __init__(self, venue: str, markets: Mapping[str, Instrument], wanted: set[str] | None):
         super().__init__(venue, markets, wanted)
@@ -543,13 +555,22 @@ def _args_chars(topics: Iterable[str]) -> int:
 
 
 def _topics(symbols: Iterable[str], trades: bool = False) -> list[str]:
-    names = ("tickers", "allLiquidation", "publicTrade")[: 3 if trades else 2]
+    names = ("tickers", "publicTrade")[: 2 if trades else 1]
     return [f"{n}.{s}" for s in sorted(symbols) for n in names]
 
 
+def _liquidation_topics(symbols: Iterable[str]) -> list[str]:
+    return [f"allLiquidation.{s}" for s in sorted(symbols)]
+
+
 def _fits(symbols: list[str], trades: bool = True) -> bool:
-    """A connection's args stay within :data:`MAX_ARGS_CHARS` (ADL topics included)."""
+    """A tickers connection's args stay within :data:`MAX_ARGS_CHARS` (ADL topics included)."""
     return _args_chars(_topics(symbols, trades)) + ADL_ARGS_CHARS <= MAX_ARGS_CHARS
+
+
+def _liquidations_fit(symbols: list[str]) -> bool:
+    """A liquidations connection's args stay within :data:`MAX_ARGS_CHARS`."""
+    return _args_chars(_liquidation_topics(symbols)) <= MAX_ARGS_CHARS
 
 
 def _depth_topics(levels: int, symbols: Iterable[str]) -> list[str]:
@@ -574,20 +595,16 @@ def topic_requests(name: str, op: str, topics: list[str]) -> tuple[str, ...]:
 def subscribe_messages(
     name: str, symbols: Iterable[str], extra: Iterable[str] = (), trades: bool = False
 ) -> tuple[str, ...]:
-    """The subscribe requests for ``symbols`` (two topics each, three with ``trades``) and
-    the ``extra`` topics, 10 topics per request."""
-    topics = [*_topics(symbols, trades), *extra]
-    return tuple(
-        json.dumps(
-            {
-                "req_id": f"{name}:{i // TOPICS_PER_REQUEST + 1}",
-                "op": "subscribe",
-                "args": topics[i : i + TOPICS_PER_REQUEST],
-            },
-            separators=(",", ":"),
-        )
-        for i in range(0, len(topics), TOPICS_PER_REQUEST)
-    )
+    """The subscribe requests of a tickers connection: ``symbols``' tickers (and trades with
+    ``trades``) and the ``extra`` topics, 10 topics per request. Their liquidations are on
+    the liquidations connections (:func:`liquidation_messages`)."""
+    return topic_requests(name, "subscribe", [*_topics(symbols, trades), *extra])
+
+
+def liquidation_messages(name: str, symbols: Iterable[str]) -> tuple[str, ...]:
+    """The subscribe requests of a liquidations connection: ``allLiquidation`` of each of
+    ``symbols``, 10 topics per request."""
+    return topic_requests(name, "subscribe", _liquidation_topics(symbols))
 
 
 class Bybit(CcxtBackedVenue):
@@ -606,34 +623,47 @@ class Bybit(CcxtBackedVenue):
         super().__init__(settings)
         trades = self.volume
         self._shards = Shards(self.id, SYMBOLS_PER_CONNECTION, lambda g: _fits(g, trades))
+        self._liquidation_shards = Shards(
+            self.id, LIQUIDATION_SYMBOLS_PER_CONNECTION, _liquidations_fit
+        )
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        """``linear-1``, ``linear-2``... and ``inverse-1``...: per category, the subscribed
-        symbols in shards of about :data:`SYMBOLS_PER_CONNECTION`, their args within
-        :data:`MAX_ARGS_CHARS`; the number of shards is fixed by the first call (see
-        :mod:`.._shards`)."""
+        """Per category, ``linear-1``, ``linear-2``... (``inverse-1``...): the subscribed
+        symbols' tickers (and trades) in shards of about :data:`SYMBOLS_PER_CONNECTION`, the
+        first with the ADL topics; then ``linear-liquidations-1``... (the quiet lane:
+        :attr:`Connection.quiet`): their ``allLiquidation`` topics in shards of about
+        :data:`LIQUIDATION_SYMBOLS_PER_CONNECTION`. Every connection's args stay within
+        :data:`MAX_ARGS_CHARS`, and the number of shards of each kind is fixed by the first
+        call (see :mod:`.._shards`)."""
         symbols = self.subscribed(markets)
         out: list[Connection] = []
         for category in CATEGORIES:
             linear = category == "linear"
+            url = f"{self.ws_url}/{category}"
             mine = [s for s in symbols if markets[s].linear is linear]
             adl = ADL_TOPICS[category] if self.settings.stress.enabled else ()
             for index, group in self._shards(category, mine).items():
                 name = f"{category}-{index + 1}"
-                out.append(
-                    Connection(
-                        name,
-                        f"{self.ws_url}/{category}",
-                        subscribe_messages(
-                            name, group, adl if index == 0 else (), trades=self.volume
-                        ),
-                        ping=PING,
-                        ping_interval_s=PING_INTERVAL_S,
-                        pong=PONG_MARKER,
-                    )
-                )
+                extra = adl if index == 0 else ()
+                subscribe = subscribe_messages(name, group, extra, trades=self.volume)
+                out.append(self._connection(name, url, subscribe))
+            for index, group in self._liquidation_shards(category, mine).items():
+                name = f"{category}-liquidations-{index + 1}"
+                subscribe = liquidation_messages(name, group)
+                out.append(self._connection(name, url, subscribe, quiet=True))
         out.extend(self._depth_connections(markets))
         return out
+
+    @staticmethod
+    def _connection(
+        name: str, url: str, subscribe: tuple[str, ...], quiet: bool = False
+    ) -> Connection:
+        """A connection with the JSON ping every :data:`PING_INTERVAL_S` (quiet ones too:
+        the venue cuts a connection without pings or data after 10 minutes)."""
+        return Connection(
+            name, url, subscribe,
+            ping=PING, ping_interval_s=PING_INTERVAL_S, pong=PONG_MARKER, quiet=quiet,
+        )  # fmt: skip
 
     def _depth_connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
         """``linear-depth`` and ``inverse-depth``: the order books of :attr:`depth_symbols`
