@@ -73,10 +73,15 @@ class Book:
                 else:
                     side.pop(price, None)
 
-    def due(self, ts_ms: int) -> bool:
+    def due(self, ts_ms: int, shared_ms: int | None = None) -> bool:
         """Whether a depth may be reported at venue time ``ts_ms``: a second after the last
-        one, or when the last one is timed far after it (:func:`._stamp.held_back`)."""
-        return not held_back(ts_ms, self.reported_ms, DEPTH_EVERY_MS)
+        one, or when the last one is timed far after it (:func:`._stamp.held_back`).
+        ``shared_ms``: the instrument's last report by any session of the connection
+        (:attr:`.base.Parser.depth_reported_ms`): in a rotation's overlap two sessions keep
+        books of their own, and the reports stay one a second only if each heeds the other's
+        (seen as two depths 100 ms apart in the store, under load)."""
+        last = self.reported_ms if shared_ms is None else max(self.reported_ms, shared_ms)
+        return not held_back(ts_ms, last, DEPTH_EVERY_MS)
 
     def depth(
         self, venue: str, inst: Instrument, ts_ms: int, recv_ms: int, levels: int

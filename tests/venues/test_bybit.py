@@ -340,6 +340,29 @@ def test_changes_are_reported_once_a_second_with_the_merged_state(captures: Path
     assert last.mark_price == 28585.0  # the last change (at 3500 ms), late but not lost
 
 
+def test_a_new_sessions_snapshot_keeps_the_reports_once_a_second(captures: Path) -> None:
+    """A reconnect's or a rotation's successor's snapshot replaces the state, within a second
+    of the last report: its figures wait for their second (seen as two tops 200-600 ms apart
+    in the live tests' store, under load, when a fresh state forgot the last report)."""
+    snapshot = json.loads(_frame(captures, "tickers.BTCUSDT", "snapshot"))  # real, 2023
+    parser = BybitParser(VENUE, MARKETS, None)
+    first = parser.parse(json.dumps(snapshot), recv_ms=1)
+    assert {type(e) for e in first} >= {MarkPrice, BookTop}
+    again = {**snapshot, "ts": snapshot["ts"] + 300}  # the new session's, 300 ms later
+    assert parser.parse(json.dumps(again), recv_ms=2) == []
+    delta = {
+        "topic": "tickers.BTCUSDT",
+        "type": "delta",
+        "data": {"symbol": "BTCUSDT", "markPrice": "28560.10"},
+        "cs": 1,
+        "ts": snapshot["ts"] + 1000,
+    }
+    late = parser.parse(json.dumps(delta), recv_ms=3)  # its second: the snapshot's top too
+    assert {type(e) for e in late} >= {MarkPrice, BookTop}
+    times = sorted({e.ts_ms for e in first + late if isinstance(e, BookTop)})
+    assert times == [snapshot["ts"], snapshot["ts"] + 1000]
+
+
 def test_a_delta_without_funding_rate_keeps_the_old_rate(captures: Path) -> None:
     snapshot = _frame(captures, "tickers.BTCUSDT", "snapshot")  # the first: real, 2023
     msg = json.loads(snapshot)

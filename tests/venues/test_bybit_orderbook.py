@@ -299,6 +299,24 @@ def test_a_new_snapshot_reports_no_sooner_than_a_second_after_the_last_report() 
     assert d.mid == 101.0
 
 
+def test_two_sessions_of_the_depth_connection_report_once_a_second_between_them() -> None:
+    """A rotation's overlap: the successor's session (books of its own, :meth:`session_parser`)
+    subscribes after the old one's report at t0 and before its report at t0 + 1000; the
+    successor's first delta, 100 ms later, waits for the old one's last report to be a second
+    old (seen in the live rotation test, under load: two depths 100 ms apart)."""
+    venue = Bybit(VenueSettings())
+    shared = BybitParser(VENUE, MARKETS, None)
+    old, new = venue.session_parser(shared), venue.session_parser(shared)
+    t0 = 1_700_000_000_000
+    b, a = [["100", "1"]], [["101", "1"]]
+    assert len(old.parse(_frame("snapshot", t0, 10, b, a), recv_ms=1)) == 1
+    assert new.parse(_frame("snapshot", t0 + 300, 500, b, a), recv_ms=2) == []
+    assert len(old.parse(_frame("delta", t0 + 1000, 11, [["100", "2"]], []), recv_ms=3)) == 1
+    assert new.parse(_frame("delta", t0 + 1100, 501, [["100", "2"]], []), recv_ms=4) == []
+    (d,) = new.parse(_frame("delta", t0 + 2000, 502, [["100", "3"]], []), recv_ms=5)
+    assert d.ts_ms == t0 + 2000
+
+
 def test_deltas_without_a_book_ask_for_a_snapshot_every_few_seconds() -> None:
     """A resubscription lost with its connection, or a rotation's successor whose book the old
     connection's last deltas dropped: the deltas keep asking, at most every 5 s."""

@@ -171,7 +171,7 @@ class DepthBooks:
             book.apply(d.b, d.a)
         except ParseError as exc:
             return self._drop(d.s, exc.reason, d.s, None, recv_ms)
-        if not book.due(d.E):
+        if not book.due(d.E, self.reported_ms.get(d.s)):
             return []
         depth = book.depth(self.venue, inst, d.E, recv_ms, self.levels)
         if depth is None:

@@ -508,7 +508,7 @@ class BitmexParser(Parser):
             except ValueError:  # the book stands: its depth waits for a row with a time
                 self.stats.error(self.venue, BOOK_UNREADABLE, last)
                 return []
-        if not book.due(ts):
+        if not book.due(ts, self.depth_reported_ms.get(symbol)):
             return []
         valued = self._valued(inst, last)
         if valued is None:

@@ -339,7 +339,8 @@ class BybitParser(Parser):
         self.state_every_ms = STATE_EVERY_MS
         """Tickers push every 100 ms; mark, funding and open interest are reported at most
         this often per symbol (Binance's 1 s cadence). Every frame is merged into the state:
-        a change is reported late, never lost, and a snapshot is reported at once."""
+        a change is reported late, never lost; a snapshot is reported at once, unless a report
+        of the symbol was made less than a second before it (a reconnect's, a rotation's)."""
         self.adl_handed: dict[str, tuple[AdlLevel, int]] = {}
         """Per symbol, the ADL level last handed on and when (receive time)."""
         self.books: dict[str, Book] = {}
@@ -443,7 +444,13 @@ class BybitParser(Parser):
         if kind == "snapshot" or state is None:
             if kind == "delta":  # the venue always sends the snapshot first
                 self.stats.error(self.venue, "delta_before_snapshot", t.symbol)
-            state = _TickerState()
+            fresh = _TickerState()
+            if state is not None:
+                # A new session's snapshot (a reconnect, a rotation's successor) replaces
+                # the state, not the reports' once-a-second pace: one within a second of
+                # the last report waits for its second.
+                fresh.reported_ms = state.reported_ms
+            state = fresh
         state.merge(t)
         self.tickers[t.symbol] = state
         if state.mark is not None:
@@ -482,7 +489,7 @@ class BybitParser(Parser):
             book.apply(data.b, data.a)
         except ParseError as exc:
             return self.resyncs.drop(self.books, data.s, exc.reason, frame, recv_ms)
-        if not book.due(env.ts):
+        if not book.due(env.ts, self.depth_reported_ms.get(data.s)):
             return []
         depth = book.depth(self.venue, inst, env.ts, recv_ms, levels)
         if depth is None:

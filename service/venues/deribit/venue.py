@@ -269,7 +269,7 @@ class DeribitParser(Parser):
             book.apply(book_levels(d.bids), book_levels(d.asks))
         except ParseError as exc:
             return self.resyncs.drop(self.books, symbol, exc.reason, frame, recv_ms)
-        if not book.due(d.timestamp):
+        if not book.due(d.timestamp, self.depth_reported_ms.get(symbol)):
             return []
         depth = book.depth(self.venue, inst, d.timestamp, recv_ms, BOOK_LEVELS)
         if depth is None:

@@ -288,7 +288,7 @@ class GateParser(Parser):
         except ParseError as exc:
             return self.resyncs.drop(self.books, contract, exc.reason, frame, recv_ms)
         ts = data.t or recv_ms
-        if not book.due(ts):
+        if not book.due(ts, self.depth_reported_ms.get(contract)):
             return []
         depth_event = book.depth(self.venue, inst, ts, recv_ms, levels)
         if depth_event is None:

@@ -267,7 +267,7 @@ class OkxParser(Parser):
         if row.checksum and book.checked and book.checksum() != row.checksum:
             detail = f"{inst_id} seqId {row.seqId} checksum {row.checksum}"
             return self.resyncs.drop(self.books, inst_id, BOOK_CHECKSUM, detail, recv_ms)
-        if not book.due(row.ts):
+        if not book.due(row.ts, self.depth_reported_ms.get(inst_id)):
             return []
         depth = book.depth(self.venue, inst, row.ts, recv_ms, BOOK_LEVELS)
         book.prune_texts()
