@@ -47,6 +47,7 @@ import httpx
 import msgspec
 import redis.asyncio as aioredis
 
+from ..aio import checkpoint, reap
 from ..events import Kind, Liquidation, Side, decode
 from ..health import HealthSnapshot
 from ..lifeline import spawn_options
@@ -552,6 +553,7 @@ async def run_market(
 
         async def sample() -> None:
             while True:
+                checkpoint()  # a cancel lost in redis-py's wait (CPython gh-86296)
                 rss.append(sum(rss_mb(p) for p in pids))
                 snaps = [await _health(client, v) for v in sims.servers]
                 worst = [h.delay_ms for h in snaps if h is not None and h.delay_ms is not None]
@@ -578,7 +580,7 @@ async def run_market(
         await sims.clock.stop()
         drained_s = await drain(client, sims)
         rss_end = sum(rss_mb(p) for p in pids)
-        sampler.cancel()
+        await reap(sampler)
         liquidations = await liquidation_figures(client, sims, edges_ms)
         health = {v: await _health(client, v) for v in sims.servers}
         stored = await events_stored(client)

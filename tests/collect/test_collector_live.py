@@ -243,3 +243,32 @@ async def test_a_collector_held_back_keeps_its_connections_unless_protocol_pings
         (x.symbol, x.ts_ms, x.side) for x in await stored_liquidations(redis_client, VENUE, SYMBOLS)
     }
     assert len(got) >= len(sent) - 3  # the last ones may still be in flight
+
+
+async def test_the_liquidations_lane_reads_on_while_redis_is_behind(
+    sim: BinanceUsdmSimulator, redis_client: aioredis.Redis
+) -> None:
+    """Redis behind (the writer not started, the sink full): the busy connections wait for
+    room, the liquidations' lane reads on (its events go to the sink's urgent queue, written
+    first); a lane that waited would have its pongs unread, and its keep-alive would close
+    it (seen in ``bench market``: 1011 on every venue's lane, half the liquidations lost)."""
+    sink = EventSink(redis_client, StoreSettings(max_pending_events=1))
+    collector = VenueCollector(usdm(sim), CollectSettings(**FAST_RECOVERY), sink, redis_client)
+    tasks = [asyncio.create_task(collector.run())]
+    try:
+        await until(lambda: sink.backlogged and "BTCUSDT" in collector.latest)
+        await asyncio.sleep(0.5)  # what the busy connections had read is in
+        mark = collector.latest["BTCUSDT"][Kind.MARK]
+        await asyncio.sleep(2.0)
+        sent = [p for p in sim.pushed if p.symbol in SYMBOLS]  # the cascade: a few a second
+        assert len(sent) >= 4
+        read = sum(collector.liquidation_totals.values())
+        assert read >= len(sent) - 2, (read, len(sent))  # the last ones may be in flight
+        assert collector.latest["BTCUSDT"][Kind.MARK] is mark  # the marks wait
+        tasks.append(asyncio.create_task(sink.run()))
+        await until(lambda: collector.latest["BTCUSDT"][Kind.MARK] is not mark)
+        assert collector.health.reconnects_total == 0
+    finally:
+        await stop(tasks)
+        await sink.drain()
+        await collector.close()
