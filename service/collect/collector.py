@@ -524,12 +524,14 @@ class VenueCollector:
                         ready.set()  # it delivers (a quiet one: it answered its subscription)
                     if parser.resync:
                         await self._resync(ws, parser, conn)
-                    if self.sink.backlogged and not conn.quiet:
-                        # Redis is behind: read no faster. Not the liquidations' lane: they
-                        # are few, written first (the sink's urgent queue), and a lane that
-                        # waited would have its pongs unread (its keep-alive would close it).
+                    sink = self.sink
+                    if sink.backlogged and (not conn.quiet or sink.urgent_backlogged):
+                        # Redis is behind: read no faster. The liquidations' lane reads on
+                        # until the liquidations alone fill the bound: they are few, written
+                        # first (the sink's urgent queue), and a lane that waited would have
+                        # its pongs unread (its keep-alive would close it).
                         live.waiting = True
-                        await self.sink.wait_for_room()
+                        await sink.wait_for_room()
                         live.waiting = False
                         live.last_frame = self.clock()
                     if successor is None:

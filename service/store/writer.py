@@ -15,7 +15,9 @@ Each kind's stream still receives its events in the order they were put.
 Failure semantics:
 
 * Nothing is dropped for lack of room: above ``max_pending_events`` unwritten events the
-  collectors wait (:meth:`EventSink.wait_for_room`) and read no faster.
+  collectors wait (:meth:`EventSink.wait_for_room`) and read no faster; the liquidations'
+  connections (``Connection.quiet``) only once the liquidations alone are that many
+  (:attr:`EventSink.urgent_backlogged`): at most twice the bound waits in memory.
 * A batch stays pending until Redis has taken it; connection errors, timeouts and transient
   refusals (OOM, BUSY, LOADING...) are retried, and retries are idempotent (batch ids), so a
   reply lost in flight writes nothing twice.
@@ -235,6 +237,11 @@ class EventSink:
     def backlogged(self) -> bool:
         """True while more than ``max_pending_events`` wait for Redis."""
         return self.pending >= self._settings.max_pending_events
+
+    @property
+    def urgent_backlogged(self) -> bool:
+        """True while the liquidations alone are ``max_pending_events`` or more."""
+        return len(self._urgent.events) >= self._settings.max_pending_events
 
     def state(self) -> SinkState:
         """Failing or not, and how old the oldest unwritten event is."""

@@ -252,7 +252,8 @@ async def test_the_liquidations_lane_reads_on_while_redis_is_behind(
     room, the liquidations' lane reads on (its events go to the sink's urgent queue, written
     first); a lane that waited would have its pongs unread, and its keep-alive would close
     it (seen in ``bench market``: 1011 on every venue's lane, half the liquidations lost)."""
-    sink = EventSink(redis_client, StoreSettings(max_pending_events=1))
+    # Room for the lane's few (20 liquidations), filled by the marks within a second.
+    sink = EventSink(redis_client, StoreSettings(max_pending_events=20))
     collector = VenueCollector(usdm(sim), CollectSettings(**FAST_RECOVERY), sink, redis_client)
     tasks = [asyncio.create_task(collector.run())]
     try:

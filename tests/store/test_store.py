@@ -199,6 +199,20 @@ async def test_put_waits_while_the_backlog_is_over_its_bound(redis_client: aiore
     flusher.cancel()
 
 
+def test_the_liquidations_alone_fill_their_own_bound(redis_client: aioredis.Redis) -> None:
+    """The liquidations' lane reads on while the sink is over its bound, until the
+    liquidations alone are as many (:attr:`EventSink.urgent_backlogged`)."""
+    sink = EventSink(redis_client, StoreSettings(max_pending_events=3))
+    sink.put_nowait([_mark("BTCUSDT", NOW + i, 1.0) for i in range(3)])
+    assert sink.backlogged
+    assert not sink.urgent_backlogged
+    sink.put_nowait([_liq("BTCUSDT", NOW + i) for i in range(2)])
+    assert not sink.urgent_backlogged
+    sink.put_nowait([_liq("BTCUSDT", NOW + 2), _mark("BTCUSDT", NOW + 3, 1.0)])
+    assert sink.urgent_backlogged
+    assert sink.pending == 7
+
+
 async def test_funding_and_mark_round_trip_exactly(redis_client: aioredis.Redis) -> None:
     funding = FundingRate(
         venue="binance_usdm",

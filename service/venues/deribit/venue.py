@@ -46,10 +46,12 @@ Wire protocol (https://docs.deribit.com, JSON-RPC 2.0 over ``wss://www.deribit.c
   on inverse contracts, whose base is ``amount / price``; coin on linear ones).
   The trades have their connection (``trades``), so that a collector behind on the tickers (a
   cascade at ten times their rate) still reads the liquidations as they come, and its
-  ``public/test`` answers are not queued behind ticker frames. It is not a quiet one
-  (:attr:`~..base.Connection.quiet`): the perpetuals' trades flow all day (``BTC-PERPETUAL``
-  several a second), so the data watchdog still watches it. A configuration of only thin
-  perpetuals (``symbols``) may see it renewed after ``collect.watchdog_s`` without a trade.
+  ``public/test`` answers are not queued behind ticker frames. It is the liquidations' lane
+  (:attr:`~..base.Connection.quiet`): read on while Redis is behind, as every venue's
+  (``bench market``: as a busy connection it waited with the tickers, and its liquidations
+  were read a minute late), watched by protocol pings rather than the data watchdog. The
+  perpetuals' trades are few beside the tickers (one frame per 100 ms and instrument at
+  most, about 20 perpetuals).
 
 * ``book.{instrument}.100ms`` (https://docs.deribit.com/subscriptions/orderbook/
   bookinstrument_nameinterval, checked 2026-12-06), for the instruments whose depth is
@@ -340,18 +342,17 @@ class Deribit(CcxtBackedVenue):
         the tickers (a cascade at ten times their rate) still reads them as they come, and the
         ``public/test`` answering the venue's ``test_request`` is not queued behind ticker
         frames; then the depth connections. Each has its own heartbeat and ``public/test``
-        sequence. ``trades`` is not quiet (:attr:`Connection.quiet`): every perpetual's trades
-        flow all day (``BTC-PERPETUAL`` trades several times a second), so minutes of silence
-        there are a stalled feed, for the data watchdog to replace."""
+        sequence. ``trades`` is the liquidations' lane (:attr:`Connection.quiet`): it reads on
+        while Redis is behind, and protocol pings watch it."""
         symbols = self.subscribed(markets)
         return [
             self._connection("public", session_requests(symbols, TICKER)),
-            self._connection("trades", session_requests(symbols, TRADES)),
+            self._connection("trades", session_requests(symbols, TRADES), quiet=True),
             *self._depth_connections(markets),
         ]
 
     def _connection(
-        self, name: str, subscribe: tuple[str, ...], own_parser: bool = False
+        self, name: str, subscribe: tuple[str, ...], own_parser: bool = False, quiet: bool = False
     ) -> Connection:
         return Connection(
             name,
@@ -361,6 +362,7 @@ class Deribit(CcxtBackedVenue):
             ping_interval_s=PING_INTERVAL_S,
             pong=PONG_MARKER,
             own_parser=own_parser,
+            quiet=quiet,
         )
 
     def _depth_connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
