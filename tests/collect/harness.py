@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -19,7 +20,7 @@ from service.config import CollectSettings, StoreSettings, VenueSettings
 from service.events import BookDepth, Kind, Liquidation, OpenInterest, decode
 from service.store import keys
 from service.store.writer import EventSink
-from service.venues.base import Venue
+from service.venues.base import Connection, Venue
 
 FAST_RECOVERY: dict[str, float] = {
     "watchdog_s": 5.0,
@@ -41,6 +42,14 @@ def settings_for(sim: Served, symbols: list[str], **venue: Any) -> VenueSettings
     return VenueSettings(
         ws_url=sim.ws_base_url, rest_url=sim.rest_base_url, symbols=symbols, **venue
     )
+
+
+def pinged_every(connections: list[Connection], ping_s: float | None) -> list[Connection]:
+    """``connections`` sending their keep-alive every ``ping_s`` (``None``: never), for a
+    simulator whose idle cut or heartbeat is scaled down from the venue's."""
+    if ping_s is None:
+        return [replace(c, ping=None, ping_interval_s=None) for c in connections]
+    return [replace(c, ping_interval_s=ping_s) for c in connections]
 
 
 @asynccontextmanager

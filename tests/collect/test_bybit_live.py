@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from harness import running, settings_for, stored, stored_liquidations, until
 from waits import eventually
+from wire_ids import assert_stored_once, sent_ids, stored_id
 
 from service.config import DepthSettings
 from service.events import BookTop, FundingRate, Kind, MarkPrice, OpenInterest, Side, Volume
@@ -188,18 +189,16 @@ async def test_the_liquidations_arrive_on_their_quiet_connections_alone(
         lanes = [c.session.topics for c in sim._clients]  # what each connection subscribed
         assert len(lanes) == 2
         assert set().union(*lanes) == {f"allLiquidation.{s}" for s in SYMBOLS}
-        sent = {sim.wire_ids(p)[0] for p in sim.pushed[:end]}
+        sent = sent_ids(sim, 0, end)
 
         async def landed() -> bool:
             got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
-            return sent <= {(x.symbol, x.event_id) for x in got}
+            return set(sent) <= {stored_id(x) for x in got}
 
         await eventually(landed)
         assert collector.health.parse_errors == {}
 
     got = await stored_liquidations(redis_client, VENUE, SYMBOLS)
-    ids = [(x.symbol, x.event_id) for x in got]
-    assert len(ids) == len(set(ids))  # stored once each
-    assert set(ids) <= {sim.wire_ids(p)[0] for p in sim.pushed}  # and nothing else
+    assert_stored_once([stored_id(x) for x in got], sent_ids(sim))
     assert {x.symbol for x in got} >= {"BTCUSDT", "BTCUSD"}  # both categories' lanes
     assert await stored(redis_client, VENUE, "BTCUSDT", Kind.MARK) == []  # no ticker came

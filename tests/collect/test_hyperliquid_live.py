@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
 
 import pytest
 import redis.asyncio as aioredis
-from harness import running, settings_for, stored, stored_liquidations, until
+from harness import pinged_every, running, settings_for, stored, stored_liquidations, until
 from waits import eventually
 from wire_ids import assert_stored_once, sent_ids, stored_id
 
@@ -108,10 +107,7 @@ class _FastPingHyperliquid(Hyperliquid):
     ping_s: float | None = 0.3
 
     def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
-        out = super().connections(markets)
-        if self.ping_s is None:
-            return [replace(c, ping=None, ping_interval_s=None) for c in out]
-        return [replace(c, ping_interval_s=self.ping_s) for c in out]
+        return pinged_every(super().connections(markets), self.ping_s)
 
 
 class _SilentHyperliquid(_FastPingHyperliquid):
