@@ -100,6 +100,13 @@ QUIET_PING_S = 20.0
 """Protocol ping interval, and pong timeout, of a quiet connection (``Connection.quiet``:
 the liquidations' lane, which the data watchdog does not watch)."""
 ROTATION_RETRY_S = 60.0
+HANDOVER_READ_S = 5.0
+"""How long a lane handing over waits for the pong that says it has read everything the
+venue sent it before the successor's subscription (:meth:`VenueCollector._read_until_pong`):
+a lane reads on while the rest of the collector is behind, so its pong takes a round trip."""
+AFTER_PONG_S = 0.05
+"""Once the pong is in, how long a recv may take to return a frame already queued (one
+turn of the loop) before the lane is taken as read to the end."""
 FIRST_RANK_S = 5.0
 """The first depth ranking waits this long for the open interest (a ticker snapshot on
 subscribe brings every symbol's), and is retried as often until some is known."""
@@ -544,6 +551,8 @@ class VenueCollector:
                     elif successor_ready.is_set():
                         handed_over = True
                         handed.append(successor)
+                        if conn.quiet:
+                            await self._read_until_pong(ws, parser, conn)
                         return successor  # the new connection delivers: close this one
                     elif successor.done():
                         log.warning(
@@ -575,6 +584,57 @@ class VenueCollector:
             if live.stale:
                 raise TimeoutError(f"no data for {self.settings.watchdog_s} s")
             raise ConnectionResetError(f"closed by the venue: {ws.close_code} {ws.close_reason}")
+
+    async def _read_until_pong(
+        self, ws: ClientConnection, parser: Parser, conn: Connection
+    ) -> None:
+        """A lane handing over to its successor reads what the venue sent it before the
+        successor's subscription took effect: those liquidations went to this connection
+        alone, and some may still be on their way when the successor's answer is read
+        (two sockets, two queues at the venue). A protocol ping is answered after every
+        frame the venue sent before it, so once the pong is in, all of them are in
+        picows' queue; they are read, then the connection is closed. What the venue sent
+        after the ping went to the successor too (the deduplicator drops the second copy).
+        At most :data:`HANDOVER_READ_S`: a pong that does not come is logged, and the
+        handover goes on."""
+        started = self.clock()
+        try:
+            pong: asyncio.Future[Any] = asyncio.ensure_future(await ws.ping())  # (a future)
+        except CONNECTION_ERRORS:
+            return  # closed meanwhile: nothing more can be read from it
+        read = 0
+        while True:
+            checkpoint()
+            recv: asyncio.Future[Any] = asyncio.ensure_future(ws.recv(decode=False))
+            try:
+                left = started + HANDOVER_READ_S - self.clock()
+                await asyncio.wait({recv, pong}, timeout=max(left, 0.0),
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                if not recv.done() and pong.done():
+                    # The pong is in: a frame sent before it is queued, and its recv
+                    # returns within the loop's next turns.
+                    await asyncio.wait({recv}, timeout=AFTER_PONG_S)
+            finally:
+                if not recv.done():
+                    await reap(recv, allow=CONNECTION_ERRORS)
+            if recv.cancelled():
+                break
+            try:
+                frame = recv.result()
+            except CONNECTION_ERRORS:
+                break  # the venue closed it: what it sent before is read
+            read += 1
+            self._on_frame(frame, parser)
+        if not pong.done():
+            pong.cancel()
+        if pong.cancelled() or pong.exception() is not None:  # (retrieved: not logged by asyncio)
+            log.warning("handover: the old lane's pong did not come; closing it",
+                        venue=self.venue.id, connection=conn.name, frames_read=read,
+                        after_s=HANDOVER_READ_S)  # fmt: skip
+        else:
+            log.info("handover: the old lane read until its pong", venue=self.venue.id,
+                     connection=conn.name, frames_read=read,
+                     ms=round(1000 * (self.clock() - started)))  # fmt: skip
 
     def _on_connected(self, conn: Connection) -> None:
         self._set_connected(conn.name, True)
