@@ -158,6 +158,19 @@ def test_an_empty_side_reports_nothing_and_a_bad_ticker_is_counted(
     assert parser.stats.errors == ({reason: 1} if reason else {})
 
 
+def test_a_bad_row_is_dropped_alone_and_the_others_of_its_frame_are_reported(
+    captures: Path, markets: dict[str, Instrument]
+) -> None:
+    msg = json.loads(_captured(captures, "tickers")["UNI-USD-SWAP"][0])
+    good = msg["data"][0]
+    msg["data"] = [good | {"askSz": "lots"}, good]
+    parser = OkxParser(VENUE, markets, None)
+    (top,) = parser.parse(json.dumps(msg), recv_ms=1)
+    assert isinstance(top, BookTop)
+    assert top.symbol == "UNI-USD-SWAP"
+    assert parser.stats.errors == {"invalid_tickers": 1}
+
+
 def test_tickers_of_swaps_not_followed_are_filtered(
     captures: Path, markets: dict[str, Instrument]
 ) -> None:

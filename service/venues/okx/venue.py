@@ -282,8 +282,8 @@ class OkxParser(Parser):
         """The best bid and ask of each row (the whole ticker, at most every 100 ms), at most
         one a second per instrument (:data:`STATE_EVERY_MS`: a row within a second of the
         last one reported is skipped, the next due one carries the latest). A side without
-        orders (``""``, or 0) reports nothing. Raises :class:`ParseError` on a field that is
-        no number."""
+        orders (``""``, or 0) reports nothing. A row with a field that is no number is
+        counted (``invalid_tickers``) and dropped alone: the other rows are reported."""
         out: list[Event] = []
         reported = self.top_reported_ms
         for r in rows:
@@ -291,8 +291,12 @@ class OkxParser(Parser):
                 continue
             if _stamp.held_back(r.ts, reported.get(r.instId), STATE_EVERY_MS):
                 continue
-            bid, ask = optional_number(r.bidPx), optional_number(r.askPx)
-            bid_sz, ask_sz = optional_number(r.bidSz), optional_number(r.askSz)
+            try:
+                bid, ask = optional_number(r.bidPx), optional_number(r.askPx)
+                bid_sz, ask_sz = optional_number(r.bidSz), optional_number(r.askSz)
+            except ParseError:
+                self.stats.error(self.venue, f"invalid_{TICKERS}", r)
+                continue
             if not bid or not ask or bid_sz is None or ask_sz is None:
                 continue  # one side empty: no spread
             reported[r.instId] = r.ts
