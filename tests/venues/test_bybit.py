@@ -4,6 +4,7 @@ the frames themselves and the contract metadata (linear: 1 base unit, inverse: 1
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -950,3 +951,21 @@ def test_a_one_sided_or_crossed_top_of_book_is_not_reported() -> None:
     crossed["ts"] += 1000
     assert _only(parser.parse(json.dumps(crossed), recv_ms=2), BookTop) == []
     assert parser.stats.errors == {"crossed_book": 1}
+
+
+def test_the_adl_topics_stay_subscribed_when_the_first_connection_is_left_empty() -> None:
+    """The number of a category's connections is fixed by the first listing; a refresh that
+    delists every symbol of the first one leaves it out, and the ADL topics go to the first
+    connection left instead of nowhere."""
+    markets = MARKETS | _many(650)
+    venue = Bybit(VenueSettings())
+    linear = [c.name for c in venue.connections(markets) if c.name.startswith("linear-")]
+    assert {"linear-1", "linear-2"} <= set(linear)  # the first listing: two or more
+    count = sum(1 for n in linear if n.removeprefix("linear-").isdigit())
+    first = {s for s, i in markets.items() if i.linear and zlib.crc32(s.encode()) % count == 0}
+    left = {s: i for s, i in markets.items() if s not in first}
+    conns = {c.name: c for c in venue.connections(left)}
+    assert "linear-1" not in conns
+    topics = [t for c in conns.values() for t in _topics(c)]
+    assert topics.count("adlAlert.USDT") == topics.count("adlAlert.USDC") == 1
+    assert topics.count("adlAlert.inverse") == 1

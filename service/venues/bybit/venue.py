@@ -70,9 +70,10 @@ Wire protocol (https://bybit-exchange.github.io/docs/v5/ws/connect, ``bybit-exch
 * ``adlAlert.{USDT|USDC|inverse}`` (every second, when the venue's stress polling is on): each
   insurance pool's ADL state per symbol of that settle coin (``{c, s, b, i_pr, pr, adl_tt}``,
   read by :func:`.stress.parse_adl_alert_frame`), subscribed once per category on its first
-  tickers connection. Only the subscribed symbols are kept, and a symbol's level is handed on when
-  it changes or :data:`ADL_REPEAT_MS` after it was last handed on (a level not repeated
-  within the detector's ``adl_hold_s`` expires): the frame lists every symbol every second.
+  tickers connection (the first with symbols). Only the subscribed symbols are kept, and a
+  symbol's level is handed on when it changes or :data:`ADL_REPEAT_MS` after it was last
+  handed on (a level not repeated within the detector's ``adl_hold_s`` expires): the frame
+  lists every symbol every second.
   They leave the parser as stress events (:attr:`~..base.Parser.stress`), for the stress
   writer and, through the hand-off, the detector.
 * ``publicTrade.{symbol}`` (real time, when the venue's ``volume`` setting is on): every
@@ -121,7 +122,7 @@ from . import history as _bybit_history
 VENUE: Final = "bybit"
 CATEGORIES: Final = ("linear", "inverse")
 ADL_TOPICS: Final = {"linear": ("adlAlert.USDT", "adlAlert.USDC"), "inverse": ("adlAlert.inverse",)}
-"""The ADL alert topics each category's first connection subscribes."""
+"""The ADL alert topics each category's first connection (of those with symbols) subscribes."""
 ADL_REPEAT_MS: Final = 60_000
 """An unchanged ADL level is handed on again after this long (the REST data's refresh)."""
 ADL_ARGS_CHARS: Final = 100
@@ -649,9 +650,11 @@ class Bybit(CcxtBackedVenue):
             url = f"{self.ws_url}/{category}"
             mine = [s for s in symbols if markets[s].linear is linear]
             adl = ADL_TOPICS[category] if self.settings.stress.enabled else ()
-            for index, group in self._shards(category, mine).items():
+            shards = self._shards(category, mine)
+            first = min(shards, default=None)  # (a refresh may leave index 0 empty: left out)
+            for index, group in shards.items():
                 name = f"{category}-{index + 1}"
-                extra = adl if index == 0 else ()
+                extra = adl if index == first else ()
                 subscribe = subscribe_messages(name, group, extra, trades=self.volume)
                 out.append(self._connection(name, url, subscribe))
             for index, group in self._liquidation_shards(category, mine).items():
