@@ -10,6 +10,9 @@ per instrument and second, 99 % of a whole market's traffic) are written in batc
 most ``flush_max_instruments`` instruments, so that a liquidation waits for one such batch at
 most, never for a whole market's second of tickers (one store-script call per instrument: a
 3,000-instrument batch kept the event loop busy for tens of milliseconds and Redis for more).
+Such a batch is built in slices before it is sent, and the liquidations that come meanwhile
+are written between two slices: a liquidation waits for a batch being sent, not for one
+being built (on a busy process its slices are many turns of the event loop).
 Each kind's stream still receives its events in the order they were put.
 
 Failure semantics:
@@ -168,6 +171,16 @@ class _Batch:
     journaled: bool = False
     """Its events are in the writer's journal (:func:`~.keys.journal`) until the hand-off."""
     registered: set[str] = field(default_factory=set)
+    prepared: _Prepared | None = None
+    """Its phase 1, built and not sent yet (:meth:`EventSink._build`)."""
+
+
+@dataclass(slots=True)
+class _Prepared:
+    pipe: Any
+    calls: list[list[Group]]
+    """The store-script calls queued in ``pipe``, each with its instruments' groups."""
+    journaling: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,21 +347,36 @@ class EventSink:
 
     async def _flush_once(self) -> None:
         if self._inflight is None:
-            queue = self._urgent if self._urgent.events else self._bulk
-            if not queue.events:
+            if self._urgent.events:
+                self._inflight = self._take(self._urgent)
+            elif self._bulk.events:
+                # Built before it is in flight: the liquidations that come meanwhile are
+                # written between two slices of the build (:meth:`_build`), not after the
+                # whole batch. Nothing is sent until it is built, so a stop meanwhile leaves
+                # its events queued.
+                batch = self._take(self._bulk)
+                batch.prepared = await self._build(batch)
+                self._inflight = batch
+            else:
                 self._has_data.clear()
                 return
-            self._batches += 1
-            settings = self._settings
-            events = queue.head(settings.flush_max_events, settings.flush_max_instruments)
-            self._inflight = _Batch(
-                id=f"{self._id_prefix}-{self._batches}",
-                events=events,
-                taken=len(events),
-                now_ms=int(time.time() * 1000),
-                queue=queue,
-            )
-        batch = self._inflight
+        await self._finish(self._inflight)
+
+    def _take(self, queue: _Queue) -> _Batch:
+        """The next batch of ``queue``: its oldest events, still in it until written."""
+        self._batches += 1
+        settings = self._settings
+        events = queue.head(settings.flush_max_events, settings.flush_max_instruments)
+        return _Batch(
+            id=f"{self._id_prefix}-{self._batches}",
+            events=events,
+            taken=len(events),
+            now_ms=int(time.time() * 1000),
+            queue=queue,
+        )
+
+    async def _finish(self, batch: _Batch) -> None:
+        """Write the batch in flight, then take it out of its queue."""
         await self._write_until_done(batch)
         # Only now does the batch leave the queue: a cancelled write is resumed by drain().
         batch.queue.done(batch.taken)
@@ -432,30 +460,42 @@ class EventSink:
         batch.events = keep
         return dropped > 0
 
+    async def _build(self, batch: _Batch) -> _Prepared:
+        """The pipeline of ``batch``'s phase 1, built in slices with the loop's turn between
+        them (the batch's events are its own). Building a batch of other events while none
+        is in flight, it writes the liquidations that came meanwhile first, whole, at each
+        turn: a liquidation then waits for a slice of the build and for a batch being sent,
+        never for the build of a batch of 300 instruments' tickers (tens of milliseconds of
+        the loop's turns on a busy process)."""
+        pipe = self._client.pipeline(transaction=False)
+        journaling = self._journal is not None and batch.queue is self._urgent
+        if journaling:
+            # First in the pipeline: on a single Redis it runs before the scripts, so a
+            # batch they stored is always in the journal until its hand-off.
+            record = {"b": batch.id, "t": batch.now_ms, "e": encode(batch.events)}
+            pipe.hset(self._journal, mapping=record)  # type: ignore[arg-type]
+        steps = queue_steps(
+            pipe, batch.events, self._settings, batch.now_ms, batch.id, self._known,
+            self._indexed,
+        )  # fmt: skip
+        slices = Slices(SLICE_S)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return _Prepared(pipe, done.value, journaling)
+            if slices.due():
+                await slices.pause()
+                while self._inflight is None and self._urgent.events:
+                    self._inflight = self._take(self._urgent)
+                    await self._finish(self._inflight)
+
     async def _phase1(self, batch: _Batch) -> Group:
-        async with self._client.pipeline(transaction=False) as pipe:
-            journaling = self._journal is not None and batch.queue is self._urgent
-            if journaling:
-                # First in the pipeline: on a single Redis it runs before the scripts, so a
-                # batch they stored is always in the journal until its hand-off.
-                record = {"b": batch.id, "t": batch.now_ms, "e": encode(batch.events)}
-                pipe.hset(self._journal, mapping=record)  # type: ignore[arg-type]
-            # Built in steps with the loop's turn between them (the batch's events are its
-            # own, and only this task changes what is known).
-            steps = queue_steps(
-                pipe, batch.events, self._settings, batch.now_ms, batch.id, self._known,
-                self._indexed,
-            )  # fmt: skip
-            slices = Slices(SLICE_S)
-            while True:
-                try:
-                    next(steps)
-                except StopIteration as done:
-                    calls: list[list[Group]] = done.value
-                    break
-                if slices.due():
-                    await slices.pause()
-            replies = await pipe.execute(raise_on_error=False)
+        prepared, batch.prepared = batch.prepared, None
+        if prepared is None:  # an urgent batch, or a retry: built again
+            prepared = await self._build(batch)
+        pipe, calls, journaling = prepared.pipe, prepared.calls, prepared.journaling
+        replies = await pipe.execute(raise_on_error=False)  # (which resets the pipeline)
         if journaling:
             journaled, *replies = replies
             if isinstance(journaled, Exception):

@@ -660,3 +660,29 @@ async def test_a_flush_builds_its_calls_with_the_loop_running_and_writes_them_al
     written = [await redis_client.xlen(keys.events("binance_usdm", s, Kind.MARK)) for s in symbols]
     assert written == [1] * 120
     assert len(await redis_client.smembers(keys.INSTRUMENTS)) == 120
+
+
+async def test_a_liquidation_is_written_while_a_batch_of_tickers_is_being_built(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A liquidation that comes while a batch of tickers is being built (in slices, the loop
+    running between them) is written at the next slice, before that batch is sent: it waits
+    for a slice, not for the whole build (on a busy process, many turns of the loop)."""
+    monkeypatch.setattr(writer, "SLICE_S", 0.0)
+    monkeypatch.setattr(script, "INSTRUMENTS_PER_CALL", 5)  # 120 instruments: 24 calls
+    sink = EventSink(redis_client, StoreSettings())
+    symbols = [f"Q{i:03d}USDT" for i in range(120)]
+    await sink.put([_mark(s, NOW, 1.0) for s in symbols])
+    liquidation = _identified(NOW + 1)
+
+    async def lane() -> None:  # first runs once the batch of tickers is taken
+        sink.put_nowait([liquidation])
+
+    task = asyncio.create_task(lane())
+    await sink._flush_once()
+    await task
+    assert (sink.written_batches, sink.written_events, sink.pending) == (2, 121, 0)
+    rows = await redis_client.xrange(keys.handoff("binance_usdm"))
+    first, second = (decode_many(fields[b"e"]) for _, fields in rows)
+    assert first == [liquidation]  # handed over before the batch it came during
+    assert [e.symbol for e in second] == symbols
