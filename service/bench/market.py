@@ -249,8 +249,13 @@ async def service(
 
 
 async def _health(client: aioredis.Redis, venue: str) -> HealthSnapshot | None:
-    raw = await client.get(keys.health(venue))
-    return None if raw is None else msgspec.json.decode(raw, type=HealthSnapshot)
+    return (await _healths(client, [venue]))[0]
+
+
+async def _healths(client: aioredis.Redis, venues: Sequence[str]) -> list[HealthSnapshot | None]:
+    """Each venue's health, in one round trip (the sampler reads them every second)."""
+    raws = await client.mget([keys.health(v) for v in venues])
+    return [None if raw is None else msgspec.json.decode(raw, type=HealthSnapshot) for raw in raws]
 
 
 async def wait_ready(
@@ -467,6 +472,8 @@ async def liquidation_figures(
     """Sent, stored and lost liquidations per venue, and the frame-to-Redis latency of each
     stored one by the phase it was sent in."""
     by_phase: dict[str, list[float]] = defaultdict(list)
+    read: dict[str, list[float]] = defaultdict(list)
+    written: dict[str, list[float]] = defaultdict(list)
     venues: dict[str, Any] = {}
     unmatched = 0
     for venue, sim in sims.servers.items():
@@ -488,6 +495,8 @@ async def liquidation_figures(
                 continue
             phase = sum(1 for edge in edges_ms[1:-1] if sent_ms >= edge)
             by_phase[PHASES[phase]].append(entry_ms - sent_ms)
+            read[PHASES[phase]].append(e.recv_ms - sent_ms)
+            written[PHASES[phase]].append(entry_ms - e.recv_ms)
         venues[venue] = {
             "sent": sum(sent.values()),
             "stored": len(stored),
@@ -501,6 +510,10 @@ async def liquidation_figures(
         "lost": sum(v["lost"] for v in venues.values()),
         "stored_not_sent": unmatched,
         "frame_to_redis": {ph: _percentiles(by_phase.get(ph, [])) for ph in PHASES},
+        # Its two parts: sent -> the frame parsed (the wire, and the service's loop coming to
+        # the connection), and parsed -> stored (the sink's queue, the batch, Redis).
+        "frame_to_read": {ph: _percentiles(read.get(ph, [])) for ph in PHASES},
+        "read_to_redis": {ph: _percentiles(written.get(ph, [])) for ph in PHASES},
     }
 
 
@@ -555,7 +568,7 @@ async def run_market(
             while True:
                 checkpoint()  # a cancel lost in redis-py's wait (CPython gh-86296)
                 rss.append(sum(rss_mb(p) for p in pids))
-                snaps = [await _health(client, v) for v in sims.servers]
+                snaps = await _healths(client, list(sims.servers))
                 worst = [h.delay_ms for h in snaps if h is not None and h.delay_ms is not None]
                 if worst:
                     delays.append((time.monotonic(), max(worst)))

@@ -280,6 +280,11 @@ def test_market_stores_every_liquidation_the_venues_sent_and_loads_each_endpoint
     delays = [v for v in liq["frame_to_redis"].values() if v["count"]]
     assert all(0 <= d["p50_ms"] <= d["p99_ms"] <= d["max_ms"] for d in delays)
     assert sum(d["count"] for d in liq["frame_to_redis"].values()) == liq["stored"]
+    counts = {phase: v["count"] for phase, v in liq["frame_to_redis"].items()}
+    for part in ("frame_to_read", "read_to_redis"):  # its two parts, per phase
+        assert {phase: v["count"] for phase, v in liq[part].items()} == counts, part
+        # (1 ms of slack: the service's receive time is whole milliseconds, the send's not)
+        assert all(-1 <= v["p50_ms"] <= v["p99_ms"] for v in liq[part].values() if v["count"])
     assert all(n == 0 for n in out["parse_errors"].values())
     stored = out["events_stored"]  # per venue and kind: what each channel added
     assert sum(kinds["liquidation"] for kinds in stored.values()) == liq["stored"]
