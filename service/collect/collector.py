@@ -104,9 +104,9 @@ HANDOVER_READ_S = 5.0
 """How long a lane handing over waits for the pong that says it has read everything the
 venue sent it before the successor's subscription (:meth:`VenueCollector._read_until_pong`):
 a lane reads on while the rest of the collector is behind, so its pong takes a round trip."""
-AFTER_PONG_S = 0.05
-"""Once the pong is in, how long a recv may take to return a frame already queued (one
-turn of the loop) before the lane is taken as read to the end."""
+HANDOVER_GRACE_S = 1.0
+"""How long a lane handing over reads on after its pong: a venue whose gateway answers pings
+itself may still have frames for it inside."""
 FIRST_RANK_S = 5.0
 """The first depth ranking waits this long for the open interest (a ticker snapshot on
 subscribe brings every symbol's), and is retried as often until some is known."""
@@ -211,6 +211,9 @@ class VenueCollector:
         self.latest: dict[str, dict[Kind, Event]] = {}
         self.liquidation_totals: Counter[tuple[str, Side]] = Counter()
         self.liquidation_notional: defaultdict[tuple[str, Side], float] = defaultdict(float)
+        self.handover_frames = 0
+        """Frames the liquidations' lanes read after their successor took over, before
+        closing (:meth:`_read_until_pong`)."""
         self._connected: dict[str, bool] = {}
         self._open: dict[str, tuple[tuple[str, ...], ClientConnection]] = {}
         self._tg: asyncio.TaskGroup | None = None
@@ -592,41 +595,48 @@ class VenueCollector:
         successor's subscription took effect: those liquidations went to this connection
         alone, and some may still be on their way when the successor's answer is read
         (two sockets, two queues at the venue). A protocol ping is answered after every
-        frame the venue sent before it, so once the pong is in, all of them are in
-        picows' queue; they are read, then the connection is closed. What the venue sent
-        after the ping went to the successor too (the deduplicator drops the second copy).
-        At most :data:`HANDOVER_READ_S`: a pong that does not come is logged, and the
-        handover goes on."""
+        frame the venue had written to this connection before it, so once the pong is in,
+        those are in picows' queue; a venue whose gateway answers pings itself may still
+        hold some inside it, so the lane reads on for :data:`HANDOVER_GRACE_S` after the
+        pong, then it is closed. What the venue sent it meanwhile went to the successor too
+        (the deduplicator drops the second copy). At most :data:`HANDOVER_READ_S` in all: a
+        pong that does not come is logged, and the handover goes on."""
         started = self.clock()
         try:
             pong: asyncio.Future[Any] = asyncio.ensure_future(await ws.ping())  # (a future)
         except CONNECTION_ERRORS:
             return  # closed meanwhile: nothing more can be read from it
+        until = started + HANDOVER_READ_S
+        pong_at: float | None = None
         read = 0
-        while True:
-            checkpoint()
-            recv: asyncio.Future[Any] = asyncio.ensure_future(ws.recv(decode=False))
-            try:
-                left = started + HANDOVER_READ_S - self.clock()
-                await asyncio.wait({recv, pong}, timeout=max(left, 0.0),
-                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-                if not recv.done() and pong.done():
-                    # The pong is in: a frame sent before it is queued, and its recv
-                    # returns within the loop's next turns.
-                    await asyncio.wait({recv}, timeout=AFTER_PONG_S)
-            finally:
-                if not recv.done():
-                    await reap(recv, allow=CONNECTION_ERRORS)
-            if recv.cancelled():
-                break
-            try:
-                frame = recv.result()
-            except CONNECTION_ERRORS:
-                break  # the venue closed it: what it sent before is read
-            read += 1
-            self._on_frame(frame, parser)
-        if not pong.done():
-            pong.cancel()
+        try:
+            while True:
+                checkpoint()
+                if pong_at is None and pong.done():
+                    pong_at = self.clock()
+                    until = min(until, pong_at + HANDOVER_GRACE_S)
+                left = until - self.clock()
+                if left <= 0:
+                    break
+                recv: asyncio.Future[Any] = asyncio.ensure_future(ws.recv(decode=False))
+                try:
+                    waits = {recv} if pong_at is not None else {recv, pong}
+                    await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if not recv.done():  # (a frame not taken yet stays in picows' queue)
+                        await reap(recv, allow=CONNECTION_ERRORS)
+                if recv.cancelled():
+                    continue  # the pong came, or the time is up
+                try:
+                    frame = recv.result()
+                except CONNECTION_ERRORS:
+                    break  # the venue closed it: what it sent before is read
+                read += 1
+                self._on_frame(frame, parser)
+        finally:
+            if not pong.done():
+                pong.cancel()
+        self.handover_frames += read
         if pong.cancelled() or pong.exception() is not None:  # (retrieved: not logged by asyncio)
             log.warning("handover: the old lane's pong did not come; closing it",
                         venue=self.venue.id, connection=conn.name, frames_read=read,

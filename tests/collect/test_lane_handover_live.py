@@ -48,7 +48,10 @@ class LateOnTheOldLane(ExampleSimulator):
         super().__init__(**options)
         self.late_ids = [f"late-{i}" for i in range(LATE)]
         self.late_sent = asyncio.Event()
+        self.old_closed = asyncio.Event()
+        """Set once the old connection is closed: by the collector, after its handover."""
         self._held: asyncio.Task[None] | None = None
+        self._old: ServerConnection | None = None
 
     async def _handle(self, conn: ServerConnection) -> None:
         client = _Client(conn)
@@ -59,9 +62,12 @@ class LateOnTheOldLane(ExampleSimulator):
                 old = [c for c in self._clients if c.subscribed]
                 client.subscribed = True
                 if old and self._held is None:
-                    old[0].conn.transport.pause_reading()
-                    self._held = asyncio.create_task(self._late(old[0].conn))
+                    self._old = old[0].conn
+                    self._old.transport.pause_reading()
+                    self._held = asyncio.create_task(self._late(self._old))
                 await conn.send(wire.SUBSCRIBED)
+        if conn is self._old:
+            self.old_closed.set()
 
     async def _late(self, old: ServerConnection) -> None:
         await asyncio.sleep(HELD_S)
@@ -86,10 +92,10 @@ async def test_a_lane_handing_over_reads_what_the_venue_sent_it_alone(
     venue = LaneOnly(settings_for(sim, ["BTC-PERP", "ETH-PERP"]))
     async with running(venue, redis_client, max_connection_age_s=1.0) as collector:
         await asyncio.wait_for(sim.late_sent.wait(), 15)
-        late = set(sim.late_ids)
-        await until(lambda: collector.health.events_total > 0 and sim.connections_total >= 2)
-        await asyncio.sleep(1.0)  # read, or closed without them
+        await asyncio.wait_for(sim.old_closed.wait(), 15)  # read, or closed without them
+        await until(lambda: collector.sink.pending == 0)
         assert collector.health.reconnects_total == 0  # a rotation is no reconnect
+    late = set(sim.late_ids)
     stored = Counter(
         e.event_id for e in await stored_liquidations(redis_client, VENUE, ["BTC-PERP"])
     )
