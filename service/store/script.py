@@ -241,7 +241,8 @@ def queue_steps(
     """:func:`queue_instruments` step by step: it yields after every :data:`STEP_EVENTS`
     events encoded and after each call queued, where the writer may let the event loop run
     (a batch of 300 instruments' tickers took 10-50 ms to encode and queue), and returns the
-    calls' groups. ``batch`` and ``known`` must not change until it returns."""
+    calls' groups. ``batch`` must not change until it returns; ``known`` is read after the
+    last step only."""
     groups: dict[tuple[str, str], Group] = defaultdict(Group)
     for i, event in enumerate(batch, 1):
         group = groups[(event.venue, event.symbol)]

@@ -355,7 +355,15 @@ class EventSink:
                 # whole batch. Nothing is sent until it is built, so a stop meanwhile leaves
                 # its events queued.
                 batch = self._take(self._bulk)
-                batch.prepared = await self._build(batch)
+                try:
+                    batch.prepared = await self._build(batch)
+                except DATA_ERRORS:
+                    # An event that cannot be encoded (a bug upstream): dropped alone, and
+                    # the rest built again when written. A liquidations' batch written
+                    # meanwhile that raised is a bug for the supervisor.
+                    if self._inflight is not None or not self._drop_unencodable(batch):
+                        raise
+                    log.error("events dropped: cannot be encoded", dropped=self.events_dropped)
                 self._inflight = batch
             else:
                 self._has_data.clear()

@@ -13,6 +13,7 @@ from own_redis import OwnRedis
 
 from service.config import StoreSettings
 from service.events import (
+    Event,
     FundingRate,
     Kind,
     Liquidation,
@@ -530,20 +531,28 @@ async def test_scripts_lost_by_redis_are_loaded_again_without_a_failed_write(
         await client.aclose()
 
 
+@pytest.mark.parametrize("kind", [Kind.LIQUIDATION, Kind.MARK])
 async def test_an_event_that_cannot_be_encoded_is_dropped_alone(
-    redis_client: aioredis.Redis,
+    redis_client: aioredis.Redis, kind: Kind
 ) -> None:
+    """A liquidation's batch, or a batch of the other events (built before it is in flight,
+    :meth:`EventSink._build`): the bad event is dropped and counted, the others written."""
     sink = EventSink(redis_client, StoreSettings())
-    bad = msgspec.structs.replace(_liq("BTCUSDT", NOW + 1), event_id="lone \ud800 surrogate")
-    await sink.put([_liq("BTCUSDT", NOW), bad, _liq("BTCUSDT", NOW + 2)])
+    if kind is Kind.LIQUIDATION:
+        events: list[Event] = [_liq("BTCUSDT", NOW + i) for i in range(3)]
+        events[1] = msgspec.structs.replace(events[1], event_id="lone \ud800 surrogate")
+    else:
+        events = [_mark("BTCUSDT", NOW + i, 1.0) for i in range(3)]
+        events[1] = msgspec.structs.replace(events[1], base="lone \ud800 surrogate")
+    await sink.put(events)
     task = asyncio.create_task(sink.run())
     try:
-        await _until(lambda: sink.written_batches == 1)
+        await _until(lambda: sink.written_batches == 1 or task.done())
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert (sink.written_events, sink.events_dropped, sink.pending) == (2, 1, 0)
-    key = keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION)
+    key = keys.events("binance_usdm", "BTCUSDT", kind)
     assert [decode(r[1][b"e"]).ts_ms for r in await redis_client.xrange(key)] == [NOW, NOW + 2]
 
 
