@@ -47,6 +47,7 @@ from .errors import ConfigError, fatal_cause
 from .events import Event, Kind, Side
 from .health import HealthSnapshot
 from .publish.api.app import create_app, end_streams
+from .publish.api.http import HttpProtocol
 from .publish.metrics import MetricsCollector, OutputsSnapshot, StressSnapshot
 from .publish.mqtt import MqttPublisher
 from .scores import Pressure
@@ -338,6 +339,7 @@ class Runtime:
             access_log=False,
             lifespan="on",
             loop="none",
+            http=HttpProtocol,
         )
         server = self.api_server = _Server(config)
         sock = config.bind_socket()

@@ -39,6 +39,8 @@ CONFIG_ENV: Final = "DELEVERAGE_API_WORKER_CONFIG"
 def serve(settings: Settings, config_files: list[Path]) -> None:
     """Bind the API's socket, then supervise ``api.workers`` workers until SIGTERM or SIGINT
     (blocks)."""
+    from .publish.api.http import HttpProtocol
+
     api = settings.api
     os.environ[CONFIG_ENV] = json.dumps([str(p.resolve()) for p in config_files])
     config = uvicorn.Config(
@@ -50,6 +52,7 @@ def serve(settings: Settings, config_files: list[Path]) -> None:
         log_level="warning",
         access_log=False,
         lifespan="on",
+        http=HttpProtocol,
     )
     sock = config.bind_socket()
     # as in the single process (runtime._serve_api): what a client that stops reading holds

@@ -22,6 +22,7 @@ from service.alerts.model import Alert, AlertEvent, EventKind
 from service.alerts.model import encode as encode_alert
 from service.events import Side
 from service.publish.api import end_streams
+from service.publish.api.http import HttpProtocol
 from service.scores import Pressure, Scope, State, Transition
 from service.scores import encode as encode_detect
 from service.store import keys
@@ -37,7 +38,7 @@ async def serve(app: FastAPI, send_buffer: int | None = None) -> AsyncIterator[s
     if send_buffer is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)  # accepted ones inherit
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", http=HttpProtocol)  # the API's
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
