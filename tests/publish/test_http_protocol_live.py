@@ -36,18 +36,25 @@ async def api(redis_url: str) -> AsyncIterator[Address]:
 
 
 async def _exchange(address: Address, chunks: list[bytes], pause_s: float = 0.0) -> bytes:
-    """Send ``chunks`` (``pause_s`` apart), then read until the server closes."""
+    """Send ``chunks`` (``pause_s`` apart, until the server closes), then read until it
+    closes; what it sent before a reset is kept."""
     reader, writer = await asyncio.open_connection(*address)
+    received = bytearray()
     try:
         for chunk in chunks:
+            if reader.at_eof():
+                break
             writer.write(chunk)
             await writer.drain()
             await asyncio.sleep(pause_s)
-        return await asyncio.wait_for(reader.read(), 10)
-    except ConnectionResetError:  # refused and closed while this side still wrote
-        return await asyncio.wait_for(reader.read(), 10)
+        async with asyncio.timeout(10):
+            while data := await reader.read(65536):
+                received += data
+    except (ConnectionResetError, BrokenPipeError):
+        pass  # refused and closed while this side still wrote
     finally:
         writer.close()
+    return bytes(received)
 
 
 def _get(path: str = "/healthz", pad: int = 0, close: bool = True) -> bytes:
@@ -81,6 +88,19 @@ async def test_heads_under_the_bound_are_served_on_one_kept_alive_connection(
     requests = [_get(pad=pad, close=False), _get(pad=pad, close=False), _get(pad=pad)]
     answer = await _exchange(api, requests, pause_s=0.05)
     assert answer.count(b"HTTP/1.1 200 OK") == 3, answer[:300]
+
+
+async def test_pipelined_requests_in_one_read_count_their_heads_each_on_its_own(
+    api: Address,
+) -> None:
+    """Ten whole requests and half of the next in one write (over 16 KB in all, each head
+    under 2 KB), then the rest of it: eleven answers."""
+    requests = [_get(pad=1500, close=False) for _ in range(10)] + [_get(pad=1500)]
+    last = requests[-1]
+    first = b"".join(requests[:-1]) + last[: len(last) // 2]
+    assert len(first) > MAX_HEAD_BYTES
+    answer = await _exchange(api, [first, last[len(last) // 2 :]], pause_s=0.1)
+    assert answer.count(b"HTTP/1.1 200 OK") == 11, answer[-300:]
 
 
 async def _head_of(address: Address, request: bytes) -> bytes:

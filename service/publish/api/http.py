@@ -47,23 +47,21 @@ class _HeadTooLarge(Exception):
 class HttpProtocol(HttpToolsProtocol):
     """httptools' protocol, refusing a request head over :data:`MAX_HEAD_BYTES`.
 
-    The head's parts are counted as the parser hands them over (the request line, each
-    header), so a head that arrives whole in one read is refused before it reaches the app.
-    A head still open after a read is counted by the bytes received since it began (the
-    parser keeps a header line it has not seen the end of), so one that never ends is
-    refused after :data:`MAX_HEAD_BYTES` and one read at most; a read that ends one request
-    and begins the next counts whole for the next (a pipelining client's long heads may be
-    refused a read early)."""
+    The head's complete lines are counted as the parser hands them over (the request line,
+    each header), so a head that arrives whole in one read is refused before it reaches the
+    app; the line still open at the end of a read (which the parser keeps until it ends) is
+    counted by its bytes, so a line that never ends is refused too. A read holding several
+    pipelined requests counts each head on its own."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_open = True
         self._head_bytes = 0
-        """The head's parts handed over by the parser so far."""
+        """The head's complete lines handed over by the parser so far."""
         self._open_bytes = 0
-        """The bytes received since the head began (a read that began it counts whole)."""
+        """The bytes of the head's line still open at the end of the last read."""
         self._too_large = False
-        self._first: bytes | None = b""
+        self._first: bytearray | None = bytearray()
         """The connection's first bytes, until its first request line is whole (then
         ``None``)."""
 
@@ -85,22 +83,24 @@ class HttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
-        if self._first is not None:
-            data = self._first + data
-            line = data.split(b"\n", 1)
-            if len(line) == 1:  # the request line is not whole yet
-                self._first = data
-                if len(data) > MAX_HEAD_BYTES:
+        first = self._first
+        if first is not None:
+            seen = len(first)
+            first += data
+            if first.find(b"\n", seen) < 0:  # the first request line is not whole yet
+                if len(first) > MAX_HEAD_BYTES:
                     self._refuse()
                 return
             self._first = None
-            if line[0].rstrip().endswith(b"HTTP/1.0"):
+            data = bytes(first)
+            if data.split(b"\n", 1)[0].rstrip().endswith(b"HTTP/1.0"):
                 self._to_h11(data)
                 return
         super().data_received(data)
         if self._head_open and not self.transport.is_closing():
-            self._open_bytes += len(data)  # the parser holds at most this much of it
-            if self._open_bytes > MAX_HEAD_BYTES:
+            end = data.rfind(b"\n")  # what follows the read's last line end is the open line
+            self._open_bytes = len(data) - end - 1 if end >= 0 else self._open_bytes + len(data)
+            if self._head_bytes + self._open_bytes > MAX_HEAD_BYTES:
                 self._refuse()
 
     def send_400_response(self, msg: str) -> None:
@@ -124,5 +124,9 @@ class HttpProtocol(HttpToolsProtocol):
         h11.data_received(data)
 
     def _refuse(self) -> None:
-        self.transport.write(TOO_LARGE)
+        """Answer 431 and close; while an earlier request is answered (pipelined, or a
+        stream), close only: a 431 there would read as part of that answer."""
+        cycle = self.cycle
+        if (cycle is None or cycle.response_complete) and not self.pipeline:
+            self.transport.write(TOO_LARGE)
         self.transport.close()
