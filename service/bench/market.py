@@ -248,10 +248,6 @@ async def service(
             log.close()
 
 
-async def _health(client: aioredis.Redis, venue: str) -> HealthSnapshot | None:
-    return (await _healths(client, [venue]))[0]
-
-
 async def _healths(client: aioredis.Redis, venues: Sequence[str]) -> list[HealthSnapshot | None]:
     """Each venue's health, in one round trip (the sampler reads them every second)."""
     raws = await client.mget([keys.health(v) for v in venues])
@@ -269,8 +265,8 @@ async def wait_ready(
             if proc.returncode is not None:
                 raise BenchError(f"the service exited with code {proc.returncode}")
             loaded: dict[str, int] = {}
-            for venue, sim in sims.servers.items():
-                h = await _health(client, venue)
+            healths = await _healths(client, list(sims.servers))
+            for (venue, sim), h in zip(sims.servers.items(), healths, strict=True):
                 if h is not None and h.connected and sim.clients:
                     loaded[venue] = h.instruments
             api_up = False
@@ -595,7 +591,7 @@ async def run_market(
         rss_end = sum(rss_mb(p) for p in pids)
         await reap(sampler)
         liquidations = await liquidation_figures(client, sims, edges_ms)
-        health = {v: await _health(client, v) for v in sims.servers}
+        health = dict(zip(sims.servers, await _healths(client, list(sims.servers)), strict=True))
         stored = await events_stored(client)
     phases: dict[str, Any] = {}
     for k, name in enumerate(PHASES):

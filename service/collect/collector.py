@@ -211,9 +211,6 @@ class VenueCollector:
         self.latest: dict[str, dict[Kind, Event]] = {}
         self.liquidation_totals: Counter[tuple[str, Side]] = Counter()
         self.liquidation_notional: defaultdict[tuple[str, Side], float] = defaultdict(float)
-        self.handover_frames = 0
-        """Frames the liquidations' lanes read after their successor took over, before
-        closing (:meth:`_read_until_pong`)."""
         self._connected: dict[str, bool] = {}
         self._open: dict[str, tuple[tuple[str, ...], ClientConnection]] = {}
         self._tg: asyncio.TaskGroup | None = None
@@ -636,7 +633,6 @@ class VenueCollector:
         finally:
             if not pong.done():
                 pong.cancel()
-        self.handover_frames += read
         if pong.cancelled() or pong.exception() is not None:  # (retrieved: not logged by asyncio)
             log.warning("handover: the old lane's pong did not come; closing it",
                         venue=self.venue.id, connection=conn.name, frames_read=read,

@@ -180,7 +180,6 @@ class _Prepared:
     pipe: Any
     calls: list[list[Group]]
     """The store-script calls queued in ``pipe``, each with its instruments' groups."""
-    journaling: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,6 +467,11 @@ class EventSink:
         batch.events = keep
         return dropped > 0
 
+    def _journaling(self, batch: _Batch) -> bool:
+        """Whether ``batch`` goes through the journal: a batch of liquidations of a named
+        writer."""
+        return self._journal is not None and batch.queue is self._urgent
+
     async def _build(self, batch: _Batch) -> _Prepared:
         """The pipeline of ``batch``'s phase 1, built in slices with the loop's turn between
         them (the batch's events are its own). Building a batch of other events while none
@@ -476,8 +480,8 @@ class EventSink:
         never for the build of a batch of 300 instruments' tickers (tens of milliseconds of
         the loop's turns on a busy process)."""
         pipe = self._client.pipeline(transaction=False)
-        journaling = self._journal is not None and batch.queue is self._urgent
-        if journaling:
+        if self._journaling(batch):
+            assert self._journal is not None
             # First in the pipeline: on a single Redis it runs before the scripts, so a
             # batch they stored is always in the journal until its hand-off.
             record = {"b": batch.id, "t": batch.now_ms, "e": encode(batch.events)}
@@ -491,7 +495,7 @@ class EventSink:
             try:
                 next(steps)
             except StopIteration as done:
-                return _Prepared(pipe, done.value, journaling)
+                return _Prepared(pipe, done.value)
             if slices.due():
                 await slices.pause()
                 while self._inflight is None and self._urgent.events:
@@ -502,9 +506,9 @@ class EventSink:
         prepared, batch.prepared = batch.prepared, None
         if prepared is None:  # an urgent batch, or a retry: built again
             prepared = await self._build(batch)
-        pipe, calls, journaling = prepared.pipe, prepared.calls, prepared.journaling
-        replies = await pipe.execute(raise_on_error=False)  # (which resets the pipeline)
-        if journaling:
+        calls = prepared.calls
+        replies = await prepared.pipe.execute(raise_on_error=False)  # (which resets it)
+        if self._journaling(batch):
             journaled, *replies = replies
             if isinstance(journaled, Exception):
                 raise journaled  # retried whole, as a failed script call is
