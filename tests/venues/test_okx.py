@@ -391,6 +391,35 @@ def test_every_mark_price_frame_gives_the_mark_and_keeps_it(
         assert parser.last_mark == {row["instId"]: float(row["markPx"])}
 
 
+def test_a_mark_is_reported_at_most_once_a_second_and_every_push_values_open_interest(
+    captures: Path, markets: dict[str, Instrument]
+) -> None:
+    """OKX pushes a moving mark every 200 ms; every other venue's mark is reported once a
+    second. A push within a second of the last one reported is skipped, but its price is
+    the one the next linear open interest is valued at."""
+    raw = next(
+        r for r in _channel_lines(captures, "mark-price") if _data(r)[0]["instType"] == "SWAP"
+    )
+    (row,) = _data(raw)
+    inst_id, ts = row["instId"], int(row["ts"])
+    parser = OkxParser(VENUE, markets, None)
+
+    def at(ms: int, price: float) -> str:
+        msg = json.loads(raw)
+        msg["data"][0].update(ts=str(ms), markPx=str(price))
+        return json.dumps(msg)
+
+    (first,) = parser.parse(at(ts, 10.0), recv_ms=1)
+    assert parser.parse(at(ts + 200, 11.0), recv_ms=2) == []
+    assert parser.last_mark[inst_id] == 11.0  # skipped, yet kept for the open interest
+    assert parser.parse(at(ts + 999, 12.0), recv_ms=3) == []
+    (later,) = parser.parse(at(ts + 1000, 13.0), recv_ms=4)  # a second on: the latest
+    assert isinstance(first, MarkPrice) and isinstance(later, MarkPrice)
+    assert (first.ts_ms, first.mark_price) == (ts, 10.0)
+    assert (later.ts_ms, later.mark_price) == (ts + 1000, 13.0)
+    assert not parser.stats.errors
+
+
 # -- protocol ------------------------------------------------------------------------------
 
 

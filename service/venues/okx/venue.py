@@ -23,7 +23,11 @@ Wire protocol (https://www.okx.com/docs-v5/en/, sections "WebSocket", "Public da
 * ``open-interest`` (per instId, every 3 s on change): ``oi`` contracts, ``oiCcy`` coin,
   ``oiUsd`` USD (absent in the 2021 captures: valued here, see
   :meth:`OkxParser._open_interest`).
-* ``mark-price`` (per instId, every 200 ms on change, else 10 s): ``markPx``.
+* ``mark-price`` (per instId, every 200 ms on change, else 10 s): ``markPx``. Reported at
+  most once a second per instrument (:data:`STATE_EVERY_MS`), as every other venue's mark:
+  a push within a second of the last one reported is skipped (its price still values the
+  linear open interest), the next due push carries the latest. A mark that moved once
+  within that second and then stood still is reported at the venue's 10 s refresh.
 * ``liquidation-orders`` (per **instType**, here ``SWAP``): batches, one ``data[]`` entry
   per instrument with ``details[]``. A *sample* ("doesn't represent the total number of
   liquidations"), "not necessarily in chronological order", ``sz`` in contracts, ``bkPx``
@@ -186,6 +190,8 @@ class OkxParser(Parser):
         """Fresh snapshots asked for (a book dropped, or updates before its snapshot)."""
         self.top_reported_ms: dict[str, int] = {}
         """When each instrument's top of book (``tickers``) was last reported."""
+        self.mark_reported_ms: dict[str, int] = {}
+        """When each instrument's mark (``mark-price``) was last reported."""
 
     def _parse(self, frame: str | bytes, recv_ms: int) -> list[Event]:
         if frame in (PONG, PONG.encode()):
@@ -323,12 +329,18 @@ class OkxParser(Parser):
         return out
 
     def _marks(self, rows: list[frames.Mark], recv_ms: int) -> list[Event]:
+        """Each row's mark, at most one a second per instrument (:data:`STATE_EVERY_MS`);
+        every row's price values the linear open interest."""
         out: list[Event] = []
+        reported = self.mark_reported_ms
         for r in rows:
             if (inst := self._instrument(r.instId, r)) is None:
                 continue
             if r.markPx > 0:  # linear open interest is valued at it
                 self.last_mark[r.instId] = r.markPx
+            if _stamp.held_back(r.ts, reported.get(r.instId), STATE_EVERY_MS):
+                continue
+            reported[r.instId] = r.ts
             out.append(
                 _stamp.mark(self.venue, inst, r.ts, recv_ms, r.markPx, None)
             )  # no index here (index-tickers has it)
