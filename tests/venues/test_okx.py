@@ -414,7 +414,8 @@ def test_a_mark_is_reported_at_most_once_a_second_and_every_push_values_open_int
     assert parser.last_mark[inst_id] == 11.0  # skipped, yet kept for the open interest
     assert parser.parse(at(ts + 999, 12.0), recv_ms=3) == []
     (later,) = parser.parse(at(ts + 1000, 13.0), recv_ms=4)  # a second on: the latest
-    assert isinstance(first, MarkPrice) and isinstance(later, MarkPrice)
+    assert isinstance(first, MarkPrice)
+    assert isinstance(later, MarkPrice)
     assert (first.ts_ms, first.mark_price) == (ts, 10.0)
     assert (later.ts_ms, later.mark_price) == (ts + 1000, 13.0)
     assert not parser.stats.errors
