@@ -11,6 +11,7 @@ overspends is caught by the server, not by the budget checking itself."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections import Counter
@@ -332,3 +333,71 @@ async def test_a_poller_given_more_than_the_share_is_refused_by_the_venue(
         poller, _, _ = await _run_plan(case, url, clock, doubled)
     assert rest.refused > 0
     assert poller.failures == Counter({f"http_{case.refused_status}": rest.refused})
+
+
+@asynccontextmanager
+async def _closing_on_reuse(
+    body: bytes, close_every_reuse: bool
+) -> AsyncIterator[tuple[str, list[int]]]:
+    """A loopback HTTP/1.1 server answering ``body`` with keep-alive, which closes a kept-alive
+    connection without an answer when a second request comes on it (a server's idle timeout
+    meeting the client's reuse); with ``close_every_reuse`` it also drops every request of
+    the connections it opens after that. Yields its URL and the requests answered per
+    connection."""
+    answered: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        index, dropping = len(answered), close_every_reuse and bool(answered)
+        answered.append(0)
+        try:
+            while (await reader.readuntil(b"\r\n\r\n")) and not dropping:
+                if answered[index] == 1:
+                    break  # the reused connection: closed, no answer
+                answered[index] += 1
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", answered
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("close_every_reuse", [False, True], ids=["once", "always"])
+async def test_a_connection_closed_without_an_answer_is_sent_again_once(
+    clock: VirtualClock, close_every_reuse: bool
+) -> None:
+    """The demo's log once read ``stress poll failed /v5/market/adlAlert:
+    RemoteProtocolError``: the simulator's uvicorn closes a connection idle for 5 s, httpx
+    keeps one for 5 s, and a poll that reuses it as it closes gets no answer. The call is sent
+    again once, on a new connection; a venue that closes that one too is a failure."""
+    plan = stress.plan(VENUE, _markets(), SYMBOLS)[:1]
+    budget = RequestBudget(stress.LIMITS, SHARE, clock=clock.monotonic, sleep=clock.sleep)
+    body = b'{"code": 0}'
+    async with (
+        _closing_on_reuse(body, close_every_reuse) as (url, answered),
+        httpx.AsyncClient() as client,
+    ):
+        poller = StressPoller(VENUE, url, plan, budget, client, lambda _: None)
+        await poller._call(plan[0])  # a new connection, kept alive
+        assert answered == [1]
+        assert poller.failures == Counter()
+        await poller._call(plan[0])  # reuses it: closed without an answer
+    assert poller.polls == 2
+    assert poller.resent == 1
+    if close_every_reuse:
+        assert answered == [1, 0]
+        assert poller.failures == Counter({"network": 1})
+    else:
+        assert answered == [1, 1]  # answered on a new connection
+        assert poller.failures == Counter()
