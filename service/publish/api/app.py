@@ -20,6 +20,7 @@ from pydantic.json_schema import models_json_schema
 from ...config import Settings
 from ...store.client import connect
 from ..build import VERSION
+from .answers import ViewAnswers
 from .limits import QueryLimits, query_caps_response
 from .models import STREAM_PAYLOADS
 from .problems import install_handlers, problem_openapi
@@ -79,6 +80,7 @@ def create_app(
     app.state.status = status
     install_handlers(app)
     app.add_middleware(QueryLimits)
+    app.add_middleware(ViewAnswers)  # outside QueryLimits: a kept target passed its caps
     app.include_router(ops.router)
     for module in (venues, pressure, transitions, market, assets, stress, alerts, stream):
         app.include_router(module.router, prefix="/v1")

@@ -34,6 +34,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final, TypeVar
@@ -262,6 +263,19 @@ class LiquidationWindow:
 
 
 @dataclass(slots=True)
+class Answering:
+    """What the request being answered took from a view (see :mod:`.answers`): set by
+    :meth:`View.json` when the route answers with bytes made from that view alone."""
+
+    view: View | None = None
+    body: bytes | None = None
+
+
+ANSWERING: ContextVar[Answering | None] = ContextVar("answering", default=None)
+"""The request's :class:`Answering`, when :class:`~.answers.ViewAnswers` follows it."""
+
+
+@dataclass(slots=True)
 class View:
     """One read of the market. Derived answers are computed on first use and kept."""
 
@@ -349,7 +363,11 @@ class View:
         def render() -> bytes:
             return model.model_validate(build()).model_dump_json().encode()
 
-        return Response(self.memo(("json", key), render), media_type="application/json")
+        body = self.memo(("json", key), render)
+        answering = ANSWERING.get()
+        if answering is not None:  # a function of this view alone: the same target may be
+            answering.view, answering.body = self, body  # answered with it (.answers)
+        return Response(body, media_type="application/json")
 
 
 class Snapshots:
@@ -393,6 +411,14 @@ class Snapshots:
         # A read that failed as it was stopped is not this exit's error.
         running = [t for t in (self._task, self._reading) if t is not None and not t.done()]
         await reap(*running, allow=(RedisError,))
+
+    def fresh(self) -> View | None:
+        """The view :meth:`get` would return now without waiting for a read, or ``None``
+        (there is none, or it is past the bound: :meth:`get` would read)."""
+        view = self._view
+        if view is not None and time.monotonic() - view.started <= self._max_age_s:
+            return view
+        return None
 
     async def get(self) -> View:
         """The last complete view if its read began at most :data:`STALE_PERIODS` periods
