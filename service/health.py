@@ -69,6 +69,11 @@ class HealthSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     events_invalid: dict[str, int] = msgspec.field(default_factory=dict)
     """Events dropped before storage because they failed :func:`service.validate.check`,
     by reason (``bad_time``, ``non_finite``...)."""
+    duplicates: dict[str, int] = msgspec.field(default_factory=dict)
+    """Events dropped as counted already, by kind: ``liquidation`` (an identity seen: a
+    venue's re-sent burst on subscribe, a rotation's overlap), ``state`` (a mark, funding,
+    open interest, top, depth or volume not newer than the last kept), ``trade`` (a print
+    whose trade id was summed). Not a loss: what "counts nothing twice" drops."""
     drift: list[DriftSuspicion] = msgspec.field(default_factory=list)
     """What the last passive drift check suspects (empty: nothing)."""
     drift_checked_ms: int | None = None
@@ -181,6 +186,7 @@ def _merged(count: int, present: Mapping[int, HealthSnapshot]) -> HealthSnapshot
         poll_interval_s=first.poll_interval_s,
         rest_failures=_sum(s.rest_failures for s in snaps),
         events_invalid=_sum(s.events_invalid for s in snaps),
+        duplicates=_sum(s.duplicates for s in snaps),
         drift=[drift[k] for k in sorted(drift)],
         drift_checked_ms=max(checked) if checked else None,
         delay_ms=_worst(s.delay_ms for s in snaps),

@@ -34,10 +34,15 @@ def test_an_unsharded_collector_is_read_as_it_wrote() -> None:
 
 
 def test_healthy_shards_merge_into_one_fresh_venue_with_their_sums() -> None:
-    a = snap("0/2", drift=[DriftSuspicion("tickers", "silent", "x")], delay_ms=40)
+    a = snap(
+        "0/2",
+        drift=[DriftSuspicion("tickers", "silent", "x")],
+        delay_ms=40,
+        duplicates={"state": 1},
+    )
     b = snap(
         "1/2", subscribed_symbols=19, last_message_ms=NOW - 900, parse_errors={"x": 2},
-        delay_ms=2_500, liquidation_delay_ms=310,
+        delay_ms=2_500, liquidation_delay_ms=310, duplicates={"state": 3, "trade": 1},
     )  # fmt: skip
     merged = merge(None, {"0/2": a, "1/2": b})
     assert merged is not None
@@ -47,6 +52,7 @@ def test_healthy_shards_merge_into_one_fresh_venue_with_their_sums() -> None:
     assert merged.subscribed_symbols == 39
     assert merged.instruments == 40
     assert merged.parse_errors == {"bad_json": 1, "x": 2}
+    assert merged.duplicates == {"state": 4, "trade": 1}
     assert merged.last_message_ms == NOW - 900  # the oldest: one silent shard is a stale venue
     assert [d.channel for d in merged.drift] == ["tickers"]
     assert (merged.delay_ms, merged.liquidation_delay_ms) == (2_500, 310)  # the worst shard's

@@ -207,6 +207,7 @@ class VenueCollector:
         self.markets: dict[str, Instrument] = {}
         self.parser: Parser | None = None
         self.dedup = Deduplicator()
+        self.dedup.counts = self.health.duplicates
         self.boundary = Boundary(venue.id, self.health.events_invalid)
         self.latest: dict[str, dict[Kind, Event]] = {}
         self.liquidation_totals: Counter[tuple[str, Side]] = Counter()
@@ -305,6 +306,7 @@ class VenueCollector:
         if self.parser is None:
             self.parser = self.venue.new_parser(markets, wanted)
             self.parser.stats.errors = self.health.parse_errors
+            self.parser.stats.duplicates = self.health.duplicates
         else:
             self.parser.markets, self.parser.wanted = markets, wanted
         self.health.instruments = len(markets)

@@ -75,6 +75,8 @@ class VenueHealth:
     poll_interval_s: float | None = None
     rest_failures: Counter[str] = field(default_factory=Counter)
     events_invalid: Counter[str] = field(default_factory=Counter)
+    duplicates: Counter[str] = field(default_factory=Counter)
+    """What the deduplicator and the parsers dropped as counted already, by kind."""
     drift: list[DriftSuspicion] = field(default_factory=list)
     drift_checked_ms: int | None = None
     shard: str | None = None
@@ -112,6 +114,7 @@ class VenueHealth:
             poll_interval_s=self.poll_interval_s,
             rest_failures=dict(self.rest_failures),
             events_invalid=dict(self.events_invalid),
+            duplicates=dict(self.duplicates),
             drift=list(self.drift),
             drift_checked_ms=self.drift_checked_ms,
             shard=self.shard,

@@ -191,6 +191,13 @@ FEED_EVENTS_INVALID = _counter(
     "feed_events_invalid_total", "Events dropped before storage as invalid, by reason.",
     "venue", "reason",
 )  # fmt: skip
+FEED_DUPLICATES = _counter(
+    "feed_duplicates_total",
+    "Events dropped as counted already, by kind: liquidation (an identity seen: a re-sent "
+    "burst on subscribe, a rotation's overlap), state (a mark, funding, open interest, top, "
+    "depth or volume not newer than the last kept), trade (a print whose trade id was summed).",
+    "venue", "kind",
+)  # fmt: skip
 FEED_RECONNECTS = _counter("feed_reconnects_total", "Websocket reconnections.", *V)
 FEED_DRIFT = _gauge(
     "feed_drift_suspected",
@@ -497,6 +504,7 @@ DETECTOR_SPECS: Final = (
 )  # fmt: skip
 SPECS: Final = (
     FEED_CONNECTED, FEED_MESSAGES, FEED_EVENTS, FEED_PARSE_ERRORS, FEED_EVENTS_INVALID,
+    FEED_DUPLICATES,
     FEED_RECONNECTS, FEED_DRIFT,
     FEED_LAST_MESSAGE, FEED_LAST_EVENT, FEED_DELAY, FEED_INSTRUMENTS, OI_POLLS,
     OI_POLL_FAILURES, LIQUIDATIONS, LIQUIDATED_NOTIONAL, FUNDING_RATE, FUNDING_RATE_HOURLY,
@@ -639,6 +647,8 @@ def _feeds(f: Families, snapshots: list[HealthSnapshot]) -> None:
             f[FEED_PARSE_ERRORS].add_metric([s.venue, reason], count)
         for reason, count in sorted(s.events_invalid.items()):
             f[FEED_EVENTS_INVALID].add_metric([s.venue, reason], count)
+        for kind, count in sorted(s.duplicates.items()):
+            f[FEED_DUPLICATES].add_metric([s.venue, kind], count)
         for d in s.drift:
             f[FEED_DRIFT].add_metric([s.venue, d.channel, d.reason], 1.0)
         if s.last_message_ms is not None:

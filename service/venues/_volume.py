@@ -48,6 +48,8 @@ instrument would be summed into that second, reported only when it comes (a time
 microseconds: never), and the trade ids' generations would stop turning."""
 PRINT_AHEAD: Final = "trade_time_ahead"
 """The parse-error reason of a print dropped by :data:`MAX_AHEAD_MS`."""
+TRADE: Final = "trade"
+"""The kind a print dropped by its trade id is counted as (:attr:`.base.ParseStats.duplicates`)."""
 ID_WINDOW_S: Final = 10
 """The trade ids of the last 10 to 20 s are remembered (two generations of 10 s): a rotation's
 overlap lasts about a second."""
@@ -70,13 +72,20 @@ class Volumes:
 
     __slots__ = (
         "_closed", "_ids", "_ids_before", "_ids_until", "_open", "ahead", "count",
-        "duplicates", "next_due_ms", "venue",
+        "duplicate", "duplicates", "next_due_ms", "venue",
     )  # fmt: skip
 
-    def __init__(self, venue: str, count: Callable[[str, object], None] | None = None) -> None:
+    def __init__(
+        self,
+        venue: str,
+        count: Callable[[str, object], None] | None = None,
+        duplicate: Callable[[], None] | None = None,
+    ) -> None:
         self.venue = venue
         self.count = count
         """Counts and logs a dropped print: ``count(reason, detail)`` (the parser's stats)."""
+        self.duplicate = duplicate
+        """Counts a print dropped by its trade id elsewhere too (the parser's stats)."""
         self._open: dict[str, _Second] = {}
         self._closed: dict[str, int] = {}
         """Per symbol, the last second reported: a later print never reopens it."""
@@ -118,6 +127,8 @@ class Volumes:
             key = hash((symbol, trade_id))
             if key in self._ids or key in self._ids_before:
                 self.duplicates += 1
+                if self.duplicate is not None:
+                    self.duplicate()
                 return None
             self._ids.add(key)
         closed = self._closed.get(symbol)

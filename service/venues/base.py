@@ -21,7 +21,7 @@ from ..config import VenueSettings
 from ..events import Event, OpenInterest, StressEvent
 from ..shard import Shard
 from ..validate import all_valid, problem
-from ._volume import Volumes
+from ._volume import TRADE, Volumes
 from .history import Budget, History
 
 log = structlog.get_logger(__name__)
@@ -82,6 +82,9 @@ class ParseError(ValueError):
         self.reason = reason
 
 
+DUPLICATE_TRADE: Final = (TRADE,)
+
+
 @dataclass(slots=True)
 class ParseStats:
     """Counts of what a parser dropped, by reason. Logged once per reason (a bug: once per
@@ -89,6 +92,9 @@ class ParseStats:
 
     errors: Counter[str] = field(default_factory=Counter)
     filtered: int = 0
+    duplicates: Counter[str] = field(default_factory=Counter)
+    """What was dropped as counted already, by kind (:data:`~._volume.TRADE`: a print whose
+    trade id was summed): no error, so counted apart."""
     _bugs_logged: set[str] = field(default_factory=set, init=False, repr=False)
 
     def error(self, venue: str, kind: str, frame: object) -> None:
@@ -427,7 +433,9 @@ class Venue(ABC):
         gets its shared parser's: :meth:`session_parser`)."""
         if self.volume:
             parser.volumes = Volumes(
-                self.id, lambda reason, detail: parser.stats.error(self.id, reason, detail)
+                self.id,
+                lambda reason, detail: parser.stats.error(self.id, reason, detail),
+                lambda: parser.stats.duplicates.update(DUPLICATE_TRADE),
             )
         return parser
 

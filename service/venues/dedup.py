@@ -21,9 +21,16 @@ again, by ``event_id``, over ``store.liquidation_dedup_s`` (docs/redis.md).
 from __future__ import annotations
 
 from array import array
+from collections import Counter
 from collections.abc import Sequence
+from typing import Final
 
 from ..events import Event, Liquidation
+
+LIQUIDATION: Final = "liquidation"
+STATE: Final = "state"
+"""The kinds of :attr:`Deduplicator.counts`: a liquidation whose identity was seen, a
+state-like event not newer than the last one kept."""
 
 
 class Deduplicator:
@@ -36,7 +43,13 @@ class Deduplicator:
         with the oldest at ``_next``."""
         self._next = 0
         self._memory = liquidation_memory
-        self.dropped = 0
+        self.counts: Counter[str] = Counter()
+        """What was dropped, by kind (:data:`LIQUIDATION`, :data:`STATE`); a collector shares
+        its health's counter here (``deleverage_feed_duplicates_total``)."""
+
+    @property
+    def dropped(self) -> int:
+        return self.counts[LIQUIDATION] + self.counts[STATE]
 
     def remember(self, events: Sequence[Event]) -> None:
         """Take the state-like ``events`` as already kept (a collector's restart: the newest
@@ -61,7 +74,7 @@ class Deduplicator:
                 )
                 seen = self._liquidations
                 if key in seen:
-                    self.dropped += 1
+                    self.counts[LIQUIDATION] += 1
                     continue
                 seen.add(key)
                 order = self._order
@@ -74,7 +87,7 @@ class Deduplicator:
             else:
                 skey = (type(ev), ev.symbol)
                 if ev.ts_ms <= last_ts.get(skey, -1):
-                    self.dropped += 1
+                    self.counts[STATE] += 1
                     continue
                 last_ts[skey] = ev.ts_ms
             out.append(ev)

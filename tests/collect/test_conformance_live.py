@@ -255,6 +255,11 @@ async def test_rotation_hands_over_without_a_reconnect_a_loss_or_a_duplicate(
         await arrived(redis_client, spec.id, symbols, set(sent_ids(sim, start, end)))
         assert collector.health.reconnects_total == 0  # rotations are not reconnects
         assert collector.health.connected
+        # What the overlap dropped is counted where the health snapshot reads it (exported
+        # as deleverage_feed_duplicates_total): the deduplicator's and the parsers' counts.
+        assert collector.dedup.counts is collector.health.duplicates
+        assert collector.parser is not None
+        assert collector.parser.stats.duplicates is collector.health.duplicates
 
     ids = await liquidation_ids(redis_client, spec.id, symbols)
     assert_stored_once(ids, sent_ids(sim))

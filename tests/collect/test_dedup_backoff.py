@@ -38,6 +38,7 @@ def test_the_same_frame_from_two_connections_counts_once() -> None:
     assert dedup.filter(frame) == frame
     assert dedup.filter(frame) == []  # the overlapping connection's copy
     assert dedup.dropped == 3
+    assert dedup.counts == {"state": 2, "liquidation": 1}  # (a collector's health, exported)
 
 
 def test_older_state_is_dropped_but_newer_and_other_kinds_pass() -> None:

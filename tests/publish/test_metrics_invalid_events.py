@@ -1,5 +1,6 @@
 """``deleverage_feed_events_invalid_total``: the events a collector refused at the storage
-boundary, by venue and reason, as its health snapshot counts them."""
+boundary, by venue and reason, as its health snapshot counts them; and
+``deleverage_feed_duplicates_total``, what it dropped as counted already, by kind."""
 
 from __future__ import annotations
 
@@ -25,3 +26,18 @@ def test_events_refused_at_the_boundary_are_exported_by_venue_and_reason() -> No
     assert registry.get_sample_value(name, {"venue": "bybit", "reason": "non_finite"}) is None
     errors = "deleverage_feed_parse_errors_total"
     assert registry.get_sample_value(errors, {"venue": "bybit", "reason": "non_finite"}) == 2
+
+
+def test_duplicates_are_exported_by_venue_and_kind() -> None:
+    source = MemorySource(
+        snapshots=[
+            snapshot("okx", duplicates={"liquidation": 7, "state": 40, "trade": 2}),
+            snapshot("bybit"),
+        ]
+    )
+    registry = CollectorRegistry()
+    registry.register(MetricsCollector(source, MetricsSettings()))
+    name = "deleverage_feed_duplicates_total"
+    for kind, count in (("liquidation", 7), ("state", 40), ("trade", 2)):
+        assert registry.get_sample_value(name, {"venue": "okx", "kind": kind}) == count
+    assert registry.get_sample_value(name, {"venue": "bybit", "kind": "state"}) is None

@@ -239,6 +239,7 @@ def test_prints_sum_by_taker_side_per_second_once_per_trade_id(
     assert v.trades == 2  # each print once: the repeat is dropped
     assert parser.volumes is not None
     assert parser.volumes.duplicates == 1
+    assert parser.stats.duplicates == {"trade": 1}  # (a collector's health, exported)
     assert v.taker_buy_base == pytest.approx(0.12060306 * ct_val)
     assert v.taker_buy_usd == pytest.approx(0.12060306 * ct_val * 42219.9)
     assert v.taker_sell_base == pytest.approx(2 * ct_val)
