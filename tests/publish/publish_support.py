@@ -155,6 +155,20 @@ async def store_health(client: aioredis.Redis, *snapshots: HealthSnapshot) -> No
         await client.sadd(keys.VENUES, s.venue)
 
 
+async def store_small_market(client: aioredis.Redis) -> None:
+    """Three instruments on two venues, each with three liquidations, funding, open interest,
+    a mark and a score, and both venues' health."""
+    pairs = [("binance_usdm", "BTCUSDT"), ("bybit", "BTCUSDT"), ("bybit", "ETHUSDT")]
+    for batch in range(3):
+        await store_events(client, [
+            e for i, (v, s) in enumerate(pairs)
+            for e in (liquidation(v, s, price=100.0 + 10 * batch + i), funding(v, s, 1e-4 * i),
+                      open_interest(v, s, 1e8 * (i + 1)), mark(v, s, 100.0 + i))
+        ])  # fmt: skip
+    await store_pressure(client, *(pressure(v, s, 10.0 * i) for i, (v, s) in enumerate(pairs)))
+    await store_health(client, snapshot("binance_usdm"), snapshot("bybit"))
+
+
 @dataclass
 class MemorySource:
     """A :class:`~service.publish.metrics.MetricsSource` over plain attributes."""

@@ -15,17 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from publish_support import (
-    funding,
-    liquidation,
-    mark,
-    open_interest,
-    pressure,
-    snapshot,
-    store_events,
-    store_health,
-    store_pressure,
-)
+from publish_support import pressure, store_pressure, store_small_market
 from stream_support import serve
 
 from service.config import Settings
@@ -70,22 +60,10 @@ async def _serve(
             yield c, app, app.state.snapshots
 
 
-async def _market(redis: aioredis.Redis) -> None:
-    pairs = [("binance_usdm", "BTCUSDT"), ("bybit", "BTCUSDT"), ("bybit", "ETHUSDT")]
-    for batch in range(3):
-        await store_events(redis, [
-            e for i, (v, s) in enumerate(pairs)
-            for e in (liquidation(v, s, price=100.0 + 10 * batch + i), funding(v, s, 1e-4 * i),
-                      open_interest(v, s, 1e8 * (i + 1)), mark(v, s, 100.0 + i))
-        ])  # fmt: skip
-    await store_pressure(redis, *(pressure(v, s, 10.0 * i) for i, (v, s) in enumerate(pairs)))
-    await store_health(redis, snapshot("binance_usdm"), snapshot("bybit"))
-
-
 async def test_a_repeated_target_gets_the_response_the_route_made_without_the_route(
     settings: Settings, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await _market(redis)
+    await store_small_market(redis)
     async with _serve(settings, redis) as (client, app, snaps):
         first = {t: await client.get(t) for t in KEPT_TARGETS}
         kept = _answers(app)
@@ -110,7 +88,7 @@ async def test_kept_answers_are_the_bytes_on_the_wire(
 ) -> None:
     """Over real HTTP (uvicorn, the API's protocol): the second answer of a target, served
     from what was kept, is the first one byte for byte but for the ``date`` header."""
-    await _market(redis)
+    await store_small_market(redis)
     app = create_app(_with_period(settings, LONG_S), redis=redis)
     async with serve(app) as base:
         await app.state.snapshots.get()  # the first view (a target asked before is not kept)
@@ -176,7 +154,7 @@ async def test_a_view_past_its_bound_is_never_answered_from(
 async def test_problems_filters_and_other_routes_are_never_kept(
     settings: Settings, redis: aioredis.Redis, target: str
 ) -> None:
-    await _market(redis)
+    await store_small_market(redis)
     async with _serve(settings, redis) as (client, app, _):
         answers_seen = [await client.get(target) for _ in range(3)]
         assert len({(r.status_code, r.content) for r in answers_seen}) == 1
@@ -187,7 +165,7 @@ async def test_kept_answers_are_bounded_per_view(
     settings: Settings, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(answers, "MAX_TARGETS", 2)
-    await _market(redis)
+    await store_small_market(redis)
     async with _serve(settings, redis) as (client, app, _):
         targets = [f"/v1/pressure?limit={n}" for n in (1, 2, 3)]
         bodies = [[(await client.get(t)).content for t in targets] for _ in range(2)]

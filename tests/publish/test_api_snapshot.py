@@ -22,17 +22,14 @@ from prometheus_client import CollectorRegistry
 from publish_support import (
     PROBLEM,
     MemorySource,
-    funding,
     index_liquidation,
     liquidation,
-    mark,
     now_ms,
-    open_interest,
     pressure,
     snapshot,
     store_events,
-    store_health,
     store_pressure,
+    store_small_market,
 )
 
 from service.config import ApiSettings, MetricsSettings, Settings
@@ -86,15 +83,7 @@ ONE_VIEW_URLS = (
 async def test_one_view_answers_every_endpoint_as_a_read_per_request(
     settings: Settings, redis: aioredis.Redis, order: int
 ) -> None:
-    pairs = [("binance_usdm", "BTCUSDT"), ("bybit", "BTCUSDT"), ("bybit", "ETHUSDT")]
-    for batch in range(3):
-        await store_events(redis, [
-            e for i, (v, s) in enumerate(pairs)
-            for e in (liquidation(v, s, price=100.0 + 10 * batch + i), funding(v, s, 1e-4 * i),
-                      open_interest(v, s, 1e8 * (i + 1)), mark(v, s, 100.0 + i))
-        ])  # fmt: skip
-    await store_pressure(redis, *(pressure(v, s, 10.0 * i) for i, (v, s) in enumerate(pairs)))
-    await store_health(redis, snapshot("binance_usdm"), snapshot("bybit"))
+    await store_small_market(redis)
     async with _serve(_with(settings, 0), redis) as (fresh, _):
         expected = {url: (await fresh.get(url)).json() for url in ONE_VIEW_URLS}
     async with _serve(_with(settings, LONG_S), redis) as (client, snaps):
