@@ -7,21 +7,24 @@ are bounded per view."""
 from __future__ import annotations
 
 import asyncio
+import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from publish_support import pressure, store_pressure, store_small_market
+from publish_support import now_ms, pressure, store_pressure, store_small_market
 from stream_support import serve
 
 from service.config import Settings
 from service.publish.api import answers, create_app
 from service.publish.api.answers import ViewAnswers
-from service.publish.api.snapshot import STALE_PERIODS, Snapshots
+from service.publish.api.snapshot import ANSWERING, STALE_PERIODS, Answering, Snapshots, View
 
 LONG_S = 600.0
 """A period no test outlives: the view of the first read answers every request."""
@@ -171,3 +174,125 @@ async def test_kept_answers_are_bounded_per_view(
         bodies = [[(await client.get(t)).content for t in targets] for _ in range(2)]
         assert bodies[0] == bodies[1]
         assert (_answers(app).kept, _answers(app).hits) == (2, 2)
+
+
+# -- the middleware alone, around an app of the test's ----------------------------------------
+
+
+def _fresh_snapshots() -> Snapshots:
+    """Snapshots whose view is fresh for the test's length (no Redis is read)."""
+    snaps = Snapshots(cast(aioredis.Redis, None), LONG_S)
+    snaps._view = View(time.monotonic(), now_ms(), [], {}, {}, {}, {}, [])
+    return snaps
+
+
+def _scope(snaps: Snapshots, method: str = "GET", **changes: Any) -> dict[str, Any]:
+    return {
+        "type": "http", "method": method, "path": "/x", "raw_path": b"/x", "query_string": b"",
+        "headers": [], "state": {"snapshots": snaps},
+    } | changes  # fmt: skip
+
+
+async def _nothing() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def test_a_body_sent_in_parts_is_passed_on_and_nothing_of_it_held() -> None:
+    """``/v1/stream`` is a GET that sends for as long as its client stays: its messages
+    were all held until it left (the review of the change found it)."""
+    held: list[int] = []
+
+    async def streaming(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(50):
+            message = {"type": "http.response.body", "body": b"event %d" % i, "more_body": True}
+            await send(message)
+            held.append(sys.getrefcount(message) - 2)  # beyond this frame's and the call's: none
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    answers = ViewAnswers(streaming)
+    sent: list[Any] = []
+
+    async def wire(message: Any) -> None:
+        sent.append(message["type"])
+
+    await answers(_scope(_fresh_snapshots()), _nothing, wire)
+    assert len(sent) == 52
+    assert held == [0] * 50
+    assert answers.kept == 0
+
+
+async def test_a_kept_answer_is_sent_as_copies() -> None:
+    """A layer outside (a compression middleware added later) may change the messages it is
+    given; the kept ones stay as the route made them."""
+    snaps = _fresh_snapshots()
+    view = snaps.fresh()
+    assert view is not None
+    body = b'{"items": []}'
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        answering = ANSWERING.get()
+        assert answering is not None
+        answering.view, answering.body = view, body
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"a", b"1")]})
+        await send({"type": "http.response.body", "body": body})
+
+    answers = ViewAnswers(route)
+    seen: list[Any] = []
+
+    async def meddling(message: Any) -> None:
+        seen.append(dict(message, headers=list(message.get("headers", []))))
+        if message["type"] == "http.response.start":
+            message["headers"].append((b"content-encoding", b"gzip"))
+        else:
+            message["body"] = b"squeezed"
+
+    for _ in range(3):
+        await answers(_scope(snaps), _nothing, meddling)
+    assert (answers.kept, answers.hits) == (1, 2)
+    starts = [m for m in seen if m["type"] == "http.response.start"]
+    assert [s["headers"] for s in starts[1:]] == [[(b"a", b"1")]] * 2
+    assert [m["body"] for m in seen if m["type"] == "http.response.body"][1:] == [body] * 2
+
+
+async def test_a_scope_without_raw_path_is_never_kept() -> None:
+    """``raw_path`` is optional in ASGI: without it every path would share one key."""
+    snaps = _fresh_snapshots()
+    view = snaps.fresh()
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        answering = ANSWERING.get()
+        assert answering is None  # not followed
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    answers = ViewAnswers(route)
+    for path in ("/a", "/b"):
+        await answers(_scope(snaps, path=path, raw_path=None), _nothing, _discard)
+    assert (answers.kept, answers.hits, view is not None) == (0, 0, True)
+
+
+async def test_a_request_not_followed_does_not_see_the_one_it_was_started_from() -> None:
+    """uvicorn starts a connection's next request from within the last ``send`` of the one
+    before: in a copy of that request's context, whose ``Answering`` it must not write."""
+    snaps = _fresh_snapshots()
+    outer = Answering()
+    inside: list[Answering | None] = []
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        inside.append(ANSWERING.get())
+        await send({"type": "http.response.start", "status": 405, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    answers = ViewAnswers(route)
+    token = ANSWERING.set(outer)  # as if within a followed request's send
+    try:
+        await answers(_scope(snaps, method="POST"), _nothing, _discard)
+        await answers(_scope(snaps, raw_path=None), _nothing, _discard)
+    finally:
+        ANSWERING.reset(token)
+    assert inside == [None, None]
+
+
+async def _discard(message: Any) -> None:
+    pass

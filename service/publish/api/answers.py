@@ -11,7 +11,8 @@ API's requests, of which 7 % of the process in the responses' socket writes and 
 in the framework around the routes (``solve_dependencies`` alone 6 %); the routes' own work
 was under 1 % (docs/performance.md, "Answers kept with their view").
 
-:class:`ViewAnswers` (ASGI middleware, outside the others of the app) follows each ``GET``:
+:class:`ViewAnswers` (ASGI middleware, outside the app's own and its routing; FastAPI's error,
+telemetry and body-limit layers are outside it) follows each ``GET``:
 when its route answered ``200`` with bytes made by :meth:`~.snapshot.View.json` (it says so
 through :data:`~.snapshot.ANSWERING`) and sent them whole, the response (status, headers,
 body) is kept under the request's target: its raw path and query string, as received.
@@ -23,7 +24,11 @@ on anything else (a filter read from Redis, a cursor, ``/metrics``, ``/healthz``
 stream), a problem (4xx, 5xx), another method, or a view past its bound go through the app
 as before. Kept answers are dropped as soon as a newer view is current, and bounded per view
 (:data:`MAX_TARGETS`, :data:`MAX_BYTES`: a client varying its query string cannot grow them
-past that; beyond, targets are answered through the app, as before).
+past that; beyond, targets are answered through the app, as before). A response whose body
+comes in parts (the stream) is passed on as it goes, nothing of it held. A kept answer is
+sent as copies (a layer outside, such as a compression middleware added later, may change
+the messages it is given). With FastAPI's own OpenTelemetry on (an SDK configured), a kept
+answer's span has no ``http.route``: routing is what sets it.
 """
 
 from __future__ import annotations
@@ -53,34 +58,48 @@ class ViewAnswers:
         self.kept = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET":
-            await self.app(scope, receive, send)
-            return
-        snapshots = scope.get("state", {}).get("snapshots")
+        get = scope["type"] == "http" and scope["method"] == "GET"
+        raw_path: bytes | None = scope.get("raw_path") if get else None  # (optional in ASGI)
+        snapshots = scope.get("state", {}).get("snapshots") if raw_path is not None else None
         view = snapshots.fresh() if isinstance(snapshots, Snapshots) else None
-        if view is None:  # no snapshot, or one past its bound: the route reads
-            await self.app(scope, receive, send)
+        if raw_path is None or view is None:  # not a GET, or no snapshot within its bound
+            await self._through(scope, receive, send)
             return
         if view is not self._view:
             self._view, self._kept, self._bytes = view, {}, 0
-        target = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
+        target = raw_path + b"?" + scope.get("query_string", b"")
         kept = self._kept.get(target)
         if kept is not None:
             self.hits += 1
-            await send(kept[0])
-            await send(kept[1])
+            start, body = kept  # copies: a layer outside may change what it is sent
+            await send(_copy(start))
+            await send(_copy(body))
             return
         await self._answer(scope, receive, send, view, target)
+
+    async def _through(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, unfollowed. uvicorn starts a connection's next request from within the
+        last ``send`` of the one before, so in a copy of its context: not a followed one's."""
+        token = ANSWERING.set(None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            ANSWERING.reset(token)
 
     async def _answer(
         self, scope: Scope, receive: Receive, send: Send, view: View, target: bytes
     ) -> None:
         """Through the app; the response kept when it is ``view``'s answer, sent whole."""
         answering = Answering()
-        sent: list[Message] = []
+        sent: list[Message] | None = []
 
         async def follow(message: Message) -> None:
-            sent.append(message)
+            nonlocal sent
+            if sent is not None:
+                if len(sent) == 2 or message.get("more_body", False):
+                    sent = None  # a body in parts (the stream): never kept, nothing held
+                else:  # a copy: a layer outside may change what it is sent
+                    sent.append(_copy(message))
             await send(message)
 
         token = ANSWERING.set(answering)
@@ -88,7 +107,7 @@ class ViewAnswers:
             await self.app(scope, receive, follow)
         finally:
             ANSWERING.reset(token)
-        if answering.view is not view or view is not self._view or len(sent) != 2:
+        if answering.view is not view or view is not self._view or sent is None or len(sent) != 2:
             return  # not from this view alone (or a newer view is current already)
         start, body = sent
         data = answering.body
@@ -100,6 +119,7 @@ class ViewAnswers:
             or start.get("status") != 200
             or body["type"] != "http.response.body"
             or body.get("more_body", False)
+            or target in self._kept  # (two first requests of it at once)
             or len(self._kept) >= MAX_TARGETS
             or self._bytes + size > MAX_BYTES
             or body.get("body") is not data  # the view's bytes, not another answer
@@ -108,3 +128,10 @@ class ViewAnswers:
         self._kept[target] = (start, body)
         self._bytes += size
         self.kept += 1
+
+
+def _copy(message: Message) -> Message:
+    """``message`` as a new dict (and a start's headers as a new list)."""
+    if "headers" in message:
+        return {**message, "headers": list(message["headers"])}
+    return {**message}
