@@ -171,6 +171,11 @@ async def closing(ws: ClientConnection) -> AsyncIterator[ClientConnection]:
             raise
 
 
+class _ClosedHere(Exception):
+    """A connection this collector closed itself (its subscription changed on a venue that
+    does not rotate, or it is no longer needed): no loss, no reconnect to count."""
+
+
 @dataclass(slots=True)
 class _Liveness:
     """One connection's watchdog state."""
@@ -214,6 +219,11 @@ class VenueCollector:
         self.liquidation_notional: defaultdict[tuple[str, Side], float] = defaultdict(float)
         self._connected: dict[str, bool] = {}
         self._open: dict[str, tuple[tuple[str, ...], ClientConnection]] = {}
+        self._resubscribe: set[str] = set()
+        """Open connections whose subscription changed, to rotate to one with the new
+        subscription (make-before-break) at their next frame."""
+        self._closing: dict[ClientConnection, str] = {}
+        """Connections this collector is closing itself, with why."""
         self._tg: asyncio.TaskGroup | None = None
         self._snapshots: set[tuple[int, str]] = set()
         """Book snapshots being fetched over REST, by session parser and symbol."""
@@ -324,10 +334,11 @@ class VenueCollector:
             self._follow_connections()
 
     def _follow_connections(self) -> None:
-        """Start a supervisor for each connection the metadata now asks for; close open
-        connections whose subscription changed (they reconnect with the new one) and those
-        no longer asked for (their supervisor retires at the reconnect, see
-        :meth:`_supervise`): an order book connection whose category left the depth set."""
+        """Start a supervisor for each connection the metadata now asks for; rotate open
+        connections whose subscription changed to a successor with the new one (a venue that
+        does not rotate: closed and opened again at once); close those no longer asked for
+        (their supervisor retires, see :meth:`_supervise`): an order book connection whose
+        category left the depth set. None of these is a reconnect (:class:`_ClosedHere`)."""
         assert self._tg is not None
         if self._parser().wanted == set():
             return  # a shard that owns none of this venue's instruments: nothing to connect
@@ -337,7 +348,7 @@ class VenueCollector:
             if name not in names:
                 log.info("connection no longer needed; closing", venue=self.venue.id,
                          connection=name)  # fmt: skip
-                self._tg.create_task(ws.close(code=1000, reason="unsubscribed"))
+                self._close_here(ws, "unsubscribed")
         for conn in asked:
             if conn.name not in self._connected:
                 self._connected[conn.name] = False
@@ -345,9 +356,21 @@ class VenueCollector:
                     self._supervise(conn.name), name=f"{self.venue.id}:{conn.name}"
                 )
             elif (open_ := self._open.get(conn.name)) is not None and open_[0] != conn.subscribe:
-                log.info("subscription changed; reconnecting", venue=self.venue.id,
-                         connection=conn.name)  # fmt: skip
-                self._tg.create_task(open_[1].close(code=1000, reason="resubscribe"))
+                if self.venue.rotates:  # a successor with the new subscription, then this one
+                    if conn.name not in self._resubscribe:
+                        log.info("subscription changed; rotating", venue=self.venue.id,
+                                 connection=conn.name)  # fmt: skip
+                    self._resubscribe.add(conn.name)
+                else:
+                    log.info("subscription changed; reconnecting", venue=self.venue.id,
+                             connection=conn.name)  # fmt: skip
+                    self._close_here(open_[1], "resubscribe")
+
+    def _close_here(self, ws: ClientConnection, reason: str) -> None:
+        """Close ``ws`` ourselves: its session ends with :class:`_ClosedHere`."""
+        assert self._tg is not None
+        self._closing[ws] = reason
+        self._tg.create_task(ws.close(code=1000, reason=reason))
 
     def _depth_choice(self) -> frozenset[str]:
         """The symbols whose books to follow now: the configured ``depth.symbols`` that we
@@ -366,8 +389,9 @@ class VenueCollector:
 
     async def _follow_depth(self) -> None:
         """Re-take :meth:`_depth_choice` every ``depth.rerank_s`` (every
-        :data:`FIRST_RANK_S` while it is empty); a change reconnects the depth connections
-        only (theirs are the only subscriptions it changes)."""
+        :data:`FIRST_RANK_S` while it is empty); a change rotates the depth connections to
+        their new subscription (:meth:`_follow_connections`; theirs are the only subscriptions
+        it changes)."""
         while True:
             checkpoint()
             venue = self.venue
@@ -455,6 +479,10 @@ class VenueCollector:
                 self._connected.pop(name, None)
                 self.health.connected = all(self._connected.values())
                 return
+            except _ClosedHere as exc:  # at once, with what the metadata asks for now
+                log.info("connection closed here; opening it again", venue=self.venue.id,
+                         connection=name, reason=str(exc))  # fmt: skip
+                continue
             except CONNECTION_ERRORS as exc:
                 if _too_big(exc):
                     self.health.parse_errors[TOO_BIG] += 1
@@ -547,8 +575,10 @@ class VenueCollector:
                         # A successor still to deliver does not rotate itself: its own
                         # successor would be handed to it, not to the session waiting for it,
                         # which would see it end and leave that one running unowned.
-                        if self.clock() >= deadline and (ready is None or ready.is_set()):
-                            log.info("rotating connection", venue=self.venue.id)
+                        due = self.clock() >= deadline or name in self._resubscribe
+                        if due and (ready is None or ready.is_set()):
+                            log.info("rotating connection", venue=self.venue.id, connection=name)
+                            self._resubscribe.discard(name)  # (the successor subscribes anew)
                             successor = asyncio.create_task(self._session(name, successor_ready))
                     elif successor_ready.is_set():
                         handed_over = True
@@ -577,6 +607,7 @@ class VenueCollector:
             finally:
                 if self._open.get(name, (None, None))[1] is ws:
                     del self._open[name]
+                closed_here = self._closing.pop(ws, None)
                 # The watchdog, and a successor cancelled or failed before handing over, in
                 # one wait: a stop that lands during it ends this task, not the wait alone.
                 ending = [watchdog]
@@ -585,6 +616,8 @@ class VenueCollector:
                 await reap(*ending, allow=CONNECTION_ERRORS)
             if live.stale:
                 raise TimeoutError(f"no data for {self.settings.watchdog_s} s")
+            if closed_here is not None:
+                raise _ClosedHere(closed_here)
             raise ConnectionResetError(f"closed by the venue: {ws.close_code} {ws.close_reason}")
 
     async def _read_until_pong(
