@@ -171,6 +171,13 @@ async def closing(ws: ClientConnection) -> AsyncIterator[ClientConnection]:
             raise
 
 
+class _Handover(asyncio.Event):
+    """A rotation's successor sets it once it delivers; the session it replaces sets
+    :attr:`taken` when it hands over to it (the successor is then the caller's)."""
+
+    taken = False
+
+
 class _ClosedHere(Exception):
     """A connection this collector closed itself (its subscription changed on a venue that
     does not rotate, or it is no longer needed): no loss, no reconnect to count."""
@@ -482,6 +489,8 @@ class VenueCollector:
             except _ClosedHere as exc:  # at once, with what the metadata asks for now
                 log.info("connection closed here; opening it again", venue=self.venue.id,
                          connection=name, reason=str(exc))  # fmt: skip
+                if self.clock() - started >= self.settings.stable_session_s:
+                    backoff.reset()
                 continue
             except CONNECTION_ERRORS as exc:
                 if _too_big(exc):
@@ -499,7 +508,7 @@ class VenueCollector:
             log.info("reconnecting", venue=self.venue.id, connection=name, in_s=round(delay, 2))
             await asyncio.sleep(delay)
 
-    async def _session(self, name: str, ready: asyncio.Event | None) -> asyncio.Task[Any] | None:
+    async def _session(self, name: str, ready: _Handover | None) -> asyncio.Task[Any] | None:
         """Run one connection until it ends. Returns the successor connection's task when it
         handed over to one (rotation); raises when the connection was lost.
 
@@ -516,7 +525,7 @@ class VenueCollector:
             raise
 
     async def _run_connection(
-        self, name: str, ready: asyncio.Event | None, handed: list[asyncio.Task[Any]]
+        self, name: str, ready: _Handover | None, handed: list[asyncio.Task[Any]]
     ) -> asyncio.Task[Any] | None:
         """:meth:`_session`'s connection; a successor it hands over is put in ``handed``
         first."""
@@ -540,7 +549,7 @@ class VenueCollector:
             if not self.venue.rotates:
                 deadline = math.inf
             successor: asyncio.Task[Any] | None = None
-            successor_ready = asyncio.Event()
+            successor_ready = _Handover()
             watchdog = asyncio.create_task(self._watchdog(ws, live, conn))
             handed_over = False
             try:
@@ -572,16 +581,16 @@ class VenueCollector:
                         live.waiting = False
                         live.last_frame = self.clock()
                     if successor is None:
-                        # A successor still to deliver does not rotate itself: its own
+                        # A successor not yet handed over does not rotate itself: its own
                         # successor would be handed to it, not to the session waiting for it,
                         # which would see it end and leave that one running unowned.
-                        due = self.clock() >= deadline or name in self._resubscribe
-                        if due and (ready is None or ready.is_set()):
+                        if (ready is None or ready.taken) and self._rotation_due(
+                            name, conn, deadline
+                        ):
                             log.info("rotating connection", venue=self.venue.id, connection=name)
-                            self._resubscribe.discard(name)  # (the successor subscribes anew)
                             successor = asyncio.create_task(self._session(name, successor_ready))
                     elif successor_ready.is_set():
-                        handed_over = True
+                        handed_over = successor_ready.taken = True
                         handed.append(successor)
                         if conn.quiet:
                             await self._read_until_pong(ws, parser, conn)
@@ -595,13 +604,13 @@ class VenueCollector:
                         successor = None
                         deadline = self.clock() + ROTATION_RETRY_S
                 if successor is not None:  # the venue closed this one mid-rotation
-                    handed_over = True
+                    handed_over = successor_ready.taken = True
                     handed.append(successor)
                     return successor
             except CONNECTION_ERRORS:
                 if successor is None:
                     raise
-                handed_over = True  # this one died mid-rotation: the successor takes over
+                handed_over = successor_ready.taken = True  # died mid-rotation: it takes over
                 handed.append(successor)
                 return successor
             finally:
@@ -619,6 +628,17 @@ class VenueCollector:
             if closed_here is not None:
                 raise _ClosedHere(closed_here)
             raise ConnectionResetError(f"closed by the venue: {ws.close_code} {ws.close_reason}")
+
+    def _rotation_due(self, name: str, conn: Connection, deadline: float) -> bool:
+        """Whether the session of ``conn`` rotates now: its age, or a change of its
+        subscription (:attr:`_resubscribe`, checked against what the metadata asks for now:
+        a flag raised while a successor was opening, or before a reconnect, may be stale)."""
+        due = self.clock() >= deadline
+        if name in self._resubscribe:
+            self._resubscribe.discard(name)
+            with contextlib.suppress(LookupError):  # (not asked for: _follow_connections)
+                due = due or self._connection(name).subscribe != conn.subscribe
+        return due
 
     async def _read_until_pong(
         self, ws: ClientConnection, parser: Parser, conn: Connection

@@ -1,0 +1,63 @@
+"""A connection whose subscription changes rotates to a successor with the new one, once, and
+only when its own subscription differs from what the metadata asks for now (the example venue,
+over real websockets, into the real Redis)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+
+import pytest
+import redis.asyncio as aioredis
+from harness import running, settings_for, until
+from venues.example_venue.simulator.server import ExampleSimulator
+from venues.example_venue.venue import Example
+
+from service.venues.base import Connection, Instrument
+
+pytestmark = pytest.mark.integration
+
+SYMBOLS = ["BTC-PERP", "ETH-PERP"]
+
+
+class Switchable(Example):
+    """The example venue with a subscription the test can change."""
+
+    subscribe = ('{"op":"subscribe"}',)
+
+    def connections(self, markets: Mapping[str, Instrument]) -> list[Connection]:
+        return [replace(c, subscribe=self.subscribe) for c in super().connections(markets)]
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[ExampleSimulator]:
+    async with ExampleSimulator(push_interval_s=0.1, list_only_simulated=True) as s:
+        yield s
+
+
+async def test_a_changed_subscription_rotates_once_and_a_stale_flag_does_not(
+    sim: ExampleSimulator, redis_client: aioredis.Redis
+) -> None:
+    venue = Switchable(settings_for(sim, SYMBOLS))
+    async with running(venue, redis_client) as collector:
+        await until(lambda: collector.health.connected and bool(collector._open))
+        (name,) = collector._open
+        conn = collector._connection(name)
+        # A flag raised for a subscription that is the session's own (raised while a
+        # successor was opening, or before a reconnect): dropped, no rotation.
+        collector._resubscribe.add(name)
+        assert not collector._rotation_due(name, conn, math.inf)
+        assert name not in collector._resubscribe
+        # The metadata asks for another subscription: the session rotates, once.
+        venue.subscribe = ('{"op":"subscribe"}', '{"op":"subscribe","again":true}')
+        collector._resubscribe.add(name)
+        assert collector._rotation_due(name, conn, math.inf)
+        assert not collector._rotation_due(name, conn, math.inf)  # consumed
+        assert collector._rotation_due(name, conn, deadline=0.0)  # its age, as before
+        # End to end: the change rotates the connection to the new subscription.
+        opened = sim.connections_total
+        collector._follow_connections()
+        await until(lambda: collector._open.get(name, ((),))[0] == venue.subscribe, within=10)
+        await until(lambda: len(collector._open) == 1 and sim.connections_total == opened + 1)
+        assert collector.health.reconnects_total == 0
