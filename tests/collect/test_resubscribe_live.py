@@ -5,7 +5,7 @@ over real websockets, into the real Redis)."""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 
 import pytest
@@ -30,17 +30,13 @@ class Switchable(Example):
         return [replace(c, subscribe=self.subscribe) for c in super().connections(markets)]
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[ExampleSimulator]:
-    async with ExampleSimulator(push_interval_s=0.1, list_only_simulated=True) as s:
-        yield s
-
-
 async def test_a_changed_subscription_rotates_once_and_a_stale_flag_does_not(
-    sim: ExampleSimulator, redis_client: aioredis.Redis
+    redis_client: aioredis.Redis,
 ) -> None:
-    venue = Switchable(settings_for(sim, SYMBOLS))
-    async with running(venue, redis_client) as collector:
+    async with (
+        ExampleSimulator(push_interval_s=0.1, list_only_simulated=True) as sim,
+        running(venue := Switchable(settings_for(sim, SYMBOLS)), redis_client) as collector,
+    ):
         await until(lambda: collector.health.connected and bool(collector._open))
         (name,) = collector._open
         conn = collector._connection(name)
