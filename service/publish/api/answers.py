@@ -39,6 +39,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .snapshot import ANSWERING, Answering, Snapshots, View
 
+NEVER_KEPT: Final = (b"/v1/stream",)
+"""Paths that are never a view's answer, passed straight through: the live stream (its
+clients' every event would otherwise go through one more call)."""
 MAX_TARGETS: Final = 256
 """Targets kept per view (each a path and query string answered from the view alone)."""
 MAX_BYTES: Final = 32 * 1024 * 1024
@@ -60,6 +63,9 @@ class ViewAnswers:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         get = scope["type"] == "http" and scope["method"] == "GET"
         raw_path: bytes | None = scope.get("raw_path") if get else None  # (optional in ASGI)
+        if raw_path is not None and raw_path.startswith(NEVER_KEPT):
+            await self._through(scope, receive, send)
+            return
         snapshots = scope.get("state", {}).get("snapshots") if raw_path is not None else None
         view = snapshots.fresh() if isinstance(snapshots, Snapshots) else None
         if raw_path is None or view is None:  # not a GET, or no snapshot within its bound
