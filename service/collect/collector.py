@@ -233,6 +233,11 @@ class VenueCollector:
         """Connections this collector is closing itself, with why."""
         self._tg: asyncio.TaskGroup | None = None
         self._snapshots: set[tuple[int, str]] = set()
+        self._snapshot_turn = asyncio.Semaphore(1)
+        """Book snapshots over REST are fetched one at a time: a session that opens asks for
+        every book's at once, and queued together in the venue's rate limiter (Binance's at
+        ``limit=1000``: 1 s each in ccxt's) they held the venue's other calls, the
+        open-interest polls, past their timeout."""
         """Book snapshots being fetched over REST, by session parser and symbol."""
         self.ready = asyncio.Event()
         """Set once metadata is loaded and the first events were handed to the sink."""
@@ -442,8 +447,8 @@ class VenueCollector:
         health's ``rest_failures`` (``book_snapshot``) and logged: the parser asks again
         while updates come. A session that ended meanwhile gets it too, harmlessly (its parser is
         dropped with it)."""
-        try:
-            async with asyncio.timeout(self.settings.rest_timeout_s):
+        try:  # (the timeout counts from its turn)
+            async with self._snapshot_turn, asyncio.timeout(self.settings.rest_timeout_s):
                 payload = await self.venue.fetch_book_snapshot(symbol)
         except REST_ERRORS as exc:
             self.health.rest_failures["book_snapshot"] += 1
