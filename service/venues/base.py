@@ -82,9 +82,6 @@ class ParseError(ValueError):
         self.reason = reason
 
 
-DUPLICATE_TRADE: Final = (TRADE,)
-
-
 @dataclass(slots=True)
 class ParseStats:
     """Counts of what a parser dropped, by reason. Logged once per reason (a bug: once per
@@ -96,6 +93,9 @@ class ParseStats:
     """What was dropped as counted already, by kind (:data:`~._volume.TRADE`: a print whose
     trade id was summed): no error, so counted apart."""
     _bugs_logged: set[str] = field(default_factory=set, init=False, repr=False)
+
+    def duplicate(self, kind: str) -> None:
+        self.duplicates[kind] += 1
 
     def error(self, venue: str, kind: str, frame: object) -> None:
         self.errors[kind] += 1
@@ -435,7 +435,7 @@ class Venue(ABC):
             parser.volumes = Volumes(
                 self.id,
                 lambda reason, detail: parser.stats.error(self.id, reason, detail),
-                lambda: parser.stats.duplicates.update(DUPLICATE_TRADE),
+                lambda: parser.stats.duplicate(TRADE),
             )
         return parser
 

@@ -64,11 +64,10 @@ class ViewAnswers:
         get = scope["type"] == "http" and scope["method"] == "GET"
         raw_path: bytes | None = scope.get("raw_path") if get else None  # (optional in ASGI)
         if raw_path is not None and raw_path.startswith(NEVER_KEPT):
-            await self._through(scope, receive, send)
-            return
+            raw_path = None
         snapshots = scope.get("state", {}).get("snapshots") if raw_path is not None else None
         view = snapshots.fresh() if isinstance(snapshots, Snapshots) else None
-        if raw_path is None or view is None:  # not a GET, or no snapshot within its bound
+        if raw_path is None or view is None:  # not followed, or no snapshot within its bound
             await self._through(scope, receive, send)
             return
         if view is not self._view:
