@@ -556,7 +556,6 @@ class VenueCollector:
             successor: asyncio.Task[Any] | None = None
             successor_ready = _Handover()
             watchdog = asyncio.create_task(self._watchdog(ws, live, conn))
-            handed_over = False
             try:
                 pong, recv, parser = conn.pong, ws.recv, self._parser()
                 if conn.own_parser:
@@ -595,7 +594,7 @@ class VenueCollector:
                             log.info("rotating connection", venue=self.venue.id, connection=name)
                             successor = asyncio.create_task(self._session(name, successor_ready))
                     elif successor_ready.is_set():
-                        handed_over = successor_ready.taken = True
+                        successor_ready.taken = True
                         handed.append(successor)
                         if conn.quiet:
                             await self._read_until_pong(ws, parser, conn)
@@ -609,13 +608,13 @@ class VenueCollector:
                         successor = None
                         deadline = self.clock() + ROTATION_RETRY_S
                 if successor is not None:  # the venue closed this one mid-rotation
-                    handed_over = successor_ready.taken = True
+                    successor_ready.taken = True
                     handed.append(successor)
                     return successor
             except CONNECTION_ERRORS:
                 if successor is None:
                     raise
-                handed_over = successor_ready.taken = True  # died mid-rotation: it takes over
+                successor_ready.taken = True  # died mid-rotation: it takes over
                 handed.append(successor)
                 return successor
             finally:
@@ -625,7 +624,7 @@ class VenueCollector:
                 # The watchdog, and a successor cancelled or failed before handing over, in
                 # one wait: a stop that lands during it ends this task, not the wait alone.
                 ending = [watchdog]
-                if successor is not None and not handed_over:
+                if successor is not None and not successor_ready.taken:
                     ending.append(successor)
                 await reap(*ending, allow=CONNECTION_ERRORS)
             if live.stale:
