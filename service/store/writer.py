@@ -95,6 +95,12 @@ and than the clocks of Redis and a collector differ."""
 HANDOFF_PAGE = 500
 MARK_EVERY_S = 0.1
 """Resolution of the pending events' ages (:meth:`EventSink.state`)."""
+CATCH_UP_S = 0.5
+"""How far behind the other events' queue is (its oldest event's wait) for each further
+``flush_max_instruments`` a batch of them may hold (:meth:`EventSink._take`)."""
+CATCH_UP_MAX = 10
+"""At most this many times ``flush_max_instruments`` in one batch: 3,000 instruments with the
+default, a whole market's second of tickers."""
 SLICE_S = 0.005
 """Building a batch's store-script calls lets the event loop run after about this long (a
 batch of 300 instruments' tickers held it 10-50 ms in one go: ``docs/performance.md``,
@@ -370,10 +376,25 @@ class EventSink:
         await self._finish(self._inflight)
 
     def _take(self, queue: _Queue) -> _Batch:
-        """The next batch of ``queue``: its oldest events, still in it until written."""
+        """The next batch of ``queue``: its oldest events, still in it until written.
+
+        A batch of the other events holds at most ``flush_max_instruments`` instruments while
+        their queue keeps up, and one more such share for each :data:`CATCH_UP_S` its oldest
+        event has waited (at most :data:`CATCH_UP_MAX` shares). A batch costs a few turns of
+        the event loop whatever its size (its slices, then the replies of its two phases),
+        so on a loop kept busy (an API under load, a cascade's frames) batches of a fixed
+        size bound the write rate by the turns' length: 300 instruments' tickers every 43 ms
+        is about 8,000 events a second, below a whole market's 13,000 (``bench market``),
+        and the queue fell 30 s behind. Bigger batches when behind let the writer catch up;
+        while behind, a liquidation may wait for one of them in Redis."""
         self._batches += 1
         settings = self._settings
-        events = queue.head(settings.flush_max_events, settings.flush_max_instruments)
+        instruments = settings.flush_max_instruments
+        if queue is self._bulk:
+            now = self._clock()
+            shares = 1 + int((now - queue.oldest(now)) / CATCH_UP_S)
+            instruments *= min(shares, CATCH_UP_MAX)
+        events = queue.head(settings.flush_max_events, instruments)
         return _Batch(
             id=f"{self._id_prefix}-{self._batches}",
             events=events,

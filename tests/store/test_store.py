@@ -24,7 +24,7 @@ from service.events import (
     encode,
 )
 from service.store import keys, reader, script, writer
-from service.store.writer import EventSink, write_batch
+from service.store.writer import CATCH_UP_MAX, CATCH_UP_S, EventSink, write_batch
 
 NOW = int(time.time() * 1000)
 
@@ -598,6 +598,42 @@ async def test_liquidations_are_written_before_the_tickers_waiting_ahead_of_them
     assert sink.written_batches == 1 + 5 + 1  # the last: Q000USDT's second mark
     rows = await redis_client.xrange(keys.events("binance_usdm", "Q000USDT", Kind.MARK))
     assert [decode(fields[b"e"]).mark_price for _, fields in rows] == [1.0, 2.0]  # in order
+
+
+async def test_a_queue_that_falls_behind_is_written_in_bigger_batches_until_it_catches_up(
+    redis_client: aioredis.Redis,
+) -> None:
+    """A batch of tickers costs a few turns of a busy event loop whatever its size, so a
+    fixed size bounds the write rate: once the oldest waiting ticker is late, a batch takes
+    one more share of ``flush_max_instruments`` per ``CATCH_UP_S`` of lateness (at most
+    ``CATCH_UP_MAX``), and a queue that keeps up is written at the usual size."""
+    clock = [100.0]
+    sink = EventSink(redis_client, StoreSettings(flush_max_instruments=10),
+                     clock=lambda: clock[0])  # fmt: skip
+    symbols = [f"Q{i:03d}USDT" for i in range(200)]
+    sink.put_nowait([_mark(s, NOW, 1.0) for s in symbols])
+    await sink._flush_once()  # on time: ten instruments
+    assert sink.last_batch_size == 10
+    clock[0] += 2.5 * CATCH_UP_S  # the oldest has waited two and a half shares' time
+    await sink._flush_once()
+    assert sink.last_batch_size == 30
+    clock[0] += 100 * CATCH_UP_S
+    await sink._flush_once()
+    assert sink.last_batch_size == 10 * CATCH_UP_MAX
+    sink.put_nowait([_liq(s, NOW + 1) for s in symbols])  # liquidations: the usual size
+    await sink._flush_once()
+    assert (sink.last_batch_size, len(sink._urgent.events)) == (10, 190)
+    while sink.pending:
+        await sink._flush_once()
+    clock[0] += 100 * CATCH_UP_S  # caught up: the next batch, put now, is on time again
+    sink.put_nowait([_mark(s, NOW + 2, 2.0) for s in symbols])
+    await sink._flush_once()
+    assert sink.last_batch_size == 10
+    while sink.pending:
+        await sink._flush_once()
+    for s in symbols:  # every instrument's marks once each, in order
+        rows = await redis_client.xrange(keys.events("binance_usdm", s, Kind.MARK))
+        assert [decode(fields[b"e"]).mark_price for _, fields in rows] == [1.0, 2.0], s
 
 
 async def test_the_oldest_waiting_event_is_the_oldest_of_either_queue(
