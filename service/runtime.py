@@ -514,6 +514,7 @@ class _MetricsSource:
             "written_batches": s.written_batches,
             "write_failures": s.write_failures,
             "pending": s.pending,
+            "oldest_pending_s": s.state().oldest_pending_s,
             "events_dropped": s.events_dropped,
         }
 

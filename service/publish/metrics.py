@@ -73,7 +73,7 @@ class MetricsSource(Protocol):
 
     def sink_stats(self) -> Mapping[str, float]:
         """``written_events``, ``written_batches``, ``write_failures``, ``pending``,
-        ``events_dropped`` (each optional)."""
+        ``oldest_pending_s``, ``events_dropped`` (each optional)."""
         ...
 
 
@@ -367,6 +367,10 @@ STORE_EVENTS = _counter("store_events_written_total", "Events written to Redis."
 STORE_BATCHES = _counter("store_batches_written_total", "Pipelined batches written to Redis.")
 STORE_FAILURES = _counter("store_write_failures_total", "Redis batch writes that failed (retried).")
 STORE_PENDING = _gauge("store_pending_events", "Events waiting to be written to Redis.")
+STORE_OLDEST = _gauge(
+    "store_oldest_pending_seconds",
+    "How long the oldest event waiting to be written to Redis has waited (0 when none waits).",
+)
 STORE_DROPPED = _counter(
     "store_events_dropped_total", "Events the writer could not encode (a bug upstream): dropped."
 )
@@ -515,6 +519,7 @@ SPECS: Final = (
     PRESSURE_FORCED_SHARE, PRESSURE_MARK_RETURN, PRESSURE_DEPTH_CHANGE, PRESSURE_FRAGILE,
     VOLUME_1M_USD, INSTRUMENT_INFO, ASSET_OI_USD, ASSET_FUNDING_HOURLY, ASSET_LIQUIDATED_NOTIONAL,
     ASSET_STALE_VENUES, ASSET_FRAGILE, STORE_EVENTS, STORE_BATCHES, STORE_FAILURES, STORE_PENDING,
+    STORE_OLDEST,
     STORE_DECODE_ERRORS, STORE_DROPPED, COMPONENT_UP, COMPONENT_RESTARTS, STREAM_CLIENTS,
     STREAM_EVENTS, STREAM_DROPPED,
 )  # fmt: skip
@@ -747,6 +752,7 @@ def _store(f: Families, stats: Mapping[str, float]) -> None:
         ("written_batches", STORE_BATCHES),
         ("write_failures", STORE_FAILURES),
         ("pending", STORE_PENDING),
+        ("oldest_pending_s", STORE_OLDEST),
         ("events_dropped", STORE_DROPPED),
     ):
         if key in stats:

@@ -95,7 +95,7 @@ and than the clocks of Redis and a collector differ."""
 HANDOFF_PAGE = 500
 MARK_EVERY_S = 0.1
 """Resolution of the pending events' ages (:meth:`EventSink.state`)."""
-CATCH_UP_S = 0.5
+CATCH_UP_S = 0.25
 """How far behind the other events' queue is (its oldest event's wait) for each further
 ``flush_max_instruments`` a batch of them may hold (:meth:`EventSink._take`)."""
 CATCH_UP_MAX = 10

@@ -66,7 +66,13 @@ def _source() -> MemorySource:
             ("binance_usdm", "DOGEUSDT", Side.LONG): (5, 50.0),
             ("binance_usdm", "SOLUSDT", Side.SHORT): (1, 10.0),
         },
-        stats={"written_events": 1234, "written_batches": 56, "write_failures": 1, "pending": 7},
+        stats={
+            "written_events": 1234,
+            "written_batches": 56,
+            "write_failures": 1,
+            "pending": 7,
+            "oldest_pending_s": 2.5,
+        },
     )
     src.add(
         funding("binance_usdm", "BTCUSDT", 0.0001, 8.0, next_ms=1_700_000_028_800_000),
@@ -166,6 +172,7 @@ async def test_metrics_carry_the_expected_values(metrics_client: httpx.AsyncClie
     assert _value(s, "deleverage_store_batches_written_total") == 56
     assert _value(s, "deleverage_store_write_failures_total") == 1
     assert _value(s, "deleverage_store_pending_events") == 7
+    assert _value(s, "deleverage_store_oldest_pending_seconds") == 2.5
     assert (
         _value(s, "deleverage_build_info", version=VERSION, python=platform.python_version()) == 1
     )
