@@ -3,6 +3,10 @@ their own baselines, fresh figures only, reasons for a widening spread and a thi
 
 from __future__ import annotations
 
+import gc
+import sys
+from array import array
+
 import pytest
 from tape import T0_MS, Tape
 
@@ -15,6 +19,7 @@ from service.detect.liquidity import (
     liquidity_features,
     liquidity_reasons,
 )
+from service.detect.stress import Figure
 from service.events import BookTop, HandoffEvent, Volume, spread_bp
 from service.scores import State
 
@@ -122,6 +127,36 @@ def test_the_last_minutes_volume_is_summed_by_taker_side_and_goes_stale() -> Non
     assert features["volume_z"] is None  # one complete minute: no baseline yet
     assert "spread_bp" not in features  # no book: only the volume's figures
     assert liquidity_features(liq, T0 + 89_000 + FRESH_MS + 1) == {}
+
+
+def test_the_tape_keeps_a_minute_of_seconds_as_numbers_not_events() -> None:
+    """A whole market's minute of seconds is 180,000 of them: the tape keeps each as three
+    numbers (about 24 bytes), not its ``Volume``, and no more than a minute's; late and
+    repeated seconds change nothing, and a gap leaves only what is within the minute."""
+    liq = InstrumentLiquidity()
+    for i in range(600):  # ten minutes of seconds, 1 + i % 7 thousand bought, i sold
+        liq.add_volume(volume(T0 + i * 1000, 1000.0 * (1 + i % 7), float(i)))
+    liq.add_volume(volume(T0 + 598_000, 1e9, 1e9))  # late: ignored
+    liq.add_volume(volume(T0 + 599_000, 1e9, 1e9))  # a repeat: ignored
+    tape = liq.tape
+    assert tape is not None
+    assert list(tape.ts) == [T0 + i * 1000 for i in range(540, 600)]
+    referents = [r for r in gc.get_referents(tape) if not isinstance(r, Figure)]
+    assert not any(isinstance(r, Volume) for r in referents)
+    held = sum(sys.getsizeof(r) for r in referents if isinstance(r, array))
+    assert held < 2_000
+    now = T0 + 599_500
+    within = [i for i in range(600) if T0 + i * 1000 >= now - MINUTE_MS]
+    assert tape.last_minute(now) == (
+        sum(1000.0 * (1 + i % 7) for i in within),
+        sum(float(i) for i in within),
+    )
+    liq.add_volume(volume(T0 + 650_000, 5.0, 6.0))  # 51 s later: the seconds before 590 s leave
+    assert list(tape.ts) == [T0 + i * 1000 for i in range(591, 600)] + [T0 + 650_000]
+    assert tape.last_minute(T0 + 650_000) == (
+        sum(1000.0 * (1 + i % 7) for i in range(591, 600)) + 5.0,
+        sum(float(i) for i in range(591, 600)) + 6.0,
+    )
 
 
 def test_volume_drying_up_stands_out_of_its_own_minutes_and_gives_a_reason() -> None:
