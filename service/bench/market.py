@@ -23,6 +23,9 @@ API under load.
    Lost = identities sent and never stored (must be 0). The liquidations travel on their
    own connections (``Connection.quiet``); how far behind the busy ones (marks, tops) are
    read is the health's ``delay_ms``, sampled every second (``state_read_delay_ms``).
+   ``/readyz`` of the process that writes is asked every second too: ``not_ready`` counts
+   the answers that were not ready, per failing check (the writer's, when the market data
+   waits over 2 s to be written while the liquidations' own queue keeps up).
 """
 
 from __future__ import annotations
@@ -559,16 +562,19 @@ async def run_market(
         await asyncio.sleep(3.0)  # the first snapshots, subscriptions' first pushes
         rss: list[float] = []
         delays: list[tuple[float, int]] = []  # (when, the worst venue's state read delay)
+        readiness: list[tuple[float, list[str]]] = []  # (when, the checks that failed)
 
         async def sample() -> None:
-            while True:
-                checkpoint()  # a cancel lost in redis-py's wait (CPython gh-86296)
-                rss.append(sum(rss_mb(p) for p in pids))
-                snaps = await _healths(client, list(sims.servers))
-                worst = [h.delay_ms for h in snaps if h is not None and h.delay_ms is not None]
-                if worst:
-                    delays.append((time.monotonic(), max(worst)))
-                await asyncio.sleep(1.0)
+            async with httpx.AsyncClient(timeout=5) as http:
+                while True:
+                    checkpoint()  # a cancel lost in redis-py's wait (CPython gh-86296)
+                    rss.append(sum(rss_mb(p) for p in pids))
+                    snaps = await _healths(client, list(sims.servers))
+                    worst = [h.delay_ms for h in snaps if h is not None and h.delay_ms is not None]
+                    if worst:
+                        delays.append((time.monotonic(), max(worst)))
+                    readiness.append((time.monotonic(), await failing_checks(http, base)))
+                    await asyncio.sleep(1.0)
 
         sampler = asyncio.create_task(sample())
         sims.clock.start()
@@ -606,6 +612,7 @@ async def run_market(
             "state_read_delay_ms": _delay_summary(
                 [d for t, d in delays if edges[k] <= t < edges[k + 1]]
             ),
+            "not_ready": _not_ready([f for t, f in readiness if edges[k] <= t < edges[k + 1]]),
         }
     return {
         "scenario": "market",
@@ -640,6 +647,24 @@ async def run_market(
         "cpus": os.cpu_count(),
         "versions": {"python": platform.python_version()},
     }
+
+
+async def failing_checks(http: httpx.AsyncClient, base: str) -> list[str]:
+    """The names of ``/readyz``'s checks that fail (``["unanswered"]`` when it does not
+    answer)."""
+    try:
+        checks = (await http.get(f"{base}/readyz")).json()["checks"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return ["unanswered"]
+    return [str(c.get("name")) for c in checks if not c.get("ok")]
+
+
+def _not_ready(samples: list[list[str]]) -> dict[str, Any]:
+    """Of ``/readyz``'s answers in a phase (one a second): how many were not ready, and how
+    many times each check failed."""
+    failed = Counter(name for names in samples for name in names)
+    return {"samples": len(samples), "not_ready": sum(1 for n in samples if n),
+            "checks": dict(failed.most_common())}  # fmt: skip
 
 
 def _delay_summary(worst: list[int]) -> dict[str, int | None]:

@@ -266,6 +266,10 @@ def test_market_stores_every_liquidation_the_venues_sent_and_loads_each_endpoint
         read = phase["state_read_delay_ms"]  # sampled from the venues' health every second
         assert read["samples"] > 0
         assert 0 <= read["p50"] <= read["max"]
+        ready = phase["not_ready"]  # /readyz asked every second
+        assert 0 <= ready["not_ready"] <= ready["samples"]
+        assert ready["samples"] > 0
+        assert "store:writer" not in ready["checks"]  # a small market's data is written on time
     rss = out["service_rss_mb"]
     assert 0 < rss["start"] <= rss["peak"]
     assert rss["end"] > 0
