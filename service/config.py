@@ -291,9 +291,11 @@ class StoreSettings(_Section):
     flush_max_events: Annotated[int, Field(gt=0)] = 20_000
     """Largest batch written in one pipeline."""
     flush_max_instruments: Annotated[int, Field(gt=0)] = 300
-    """Most instruments in one batch (one store-script call each): bounds how long one batch
-    keeps the event loop and Redis busy, and so how long a liquidation waits behind tickers
-    (liquidations are written first; ``docs/redis.md``)."""
+    """Most instruments in one batch (one store-script call each) while the writer keeps up:
+    bounds how long one batch keeps the event loop and Redis busy, and so how long a
+    liquidation waits behind tickers (liquidations are written first). A queue that falls
+    behind is written in batches of up to ten times this (``docs/redis.md``, "Bigger batches
+    when behind")."""
     max_pending_events: Annotated[int, Field(gt=0)] = 500_000
     """Above this many unwritten events the collectors wait for Redis (no drops)."""
 

@@ -157,9 +157,9 @@ class _Tape:
         ts = self.ts
         if ts and ev.ts_ms <= ts[-1]:
             return  # a repeat, or out of order
-        ts.append(ev.ts_ms)
         self.buy.append(ev.taker_buy_usd)
         self.sell.append(ev.taker_sell_usd)
+        ts.append(ev.ts_ms)
         old = bisect.bisect_right(ts, ev.ts_ms - MINUTE_MS)
         if old:
             del ts[:old], self.buy[:old], self.sell[:old]

@@ -7,9 +7,12 @@ burst the batches grow instead of the round trips multiplying.
 Liquidations go first: they wait in a queue of their own, and the next batch is taken from it
 whenever it holds any. The other events (marks, funding, open interest: latest state, a few
 per instrument and second, 99 % of a whole market's traffic) are written in batches of at
-most ``flush_max_instruments`` instruments, so that a liquidation waits for one such batch at
-most, never for a whole market's second of tickers (one store-script call per instrument: a
-3,000-instrument batch kept the event loop busy for tens of milliseconds and Redis for more).
+most ``flush_max_instruments`` instruments while their queue keeps up, so that a liquidation
+waits for one such batch at most, not for a whole market's second of tickers (one store-script
+call per instrument: a 3,000-instrument batch kept the event loop busy for tens of
+milliseconds and Redis for more). Once that queue falls behind, its batches grow with how far
+(:meth:`EventSink._take`), up to a whole market's second: then a liquidation may wait for one
+of them.
 Such a batch is built in slices before it is sent, and the liquidations that come meanwhile
 are written between two slices: a liquidation waits for a batch being sent, not for one
 being built (on a busy process its slices are many turns of the event loop).
@@ -393,7 +396,7 @@ class EventSink:
         if queue is self._bulk:
             now = self._clock()
             shares = 1 + int((now - queue.oldest(now)) / CATCH_UP_S)
-            instruments *= min(shares, CATCH_UP_MAX)
+            instruments *= max(1, min(shares, CATCH_UP_MAX))
         events = queue.head(settings.flush_max_events, instruments)
         return _Batch(
             id=f"{self._id_prefix}-{self._batches}",

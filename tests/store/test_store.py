@@ -577,7 +577,8 @@ async def test_liquidations_are_written_before_the_tickers_waiting_ahead_of_them
 ) -> None:
     """A market's second of tickers is written a few instruments at a time, and a liquidation
     put after them goes in the next batch, not after all of them."""
-    sink = EventSink(redis_client, StoreSettings(flush_max_instruments=10))
+    # A clock that stands still: the tickers never wait long enough for bigger batches.
+    sink = EventSink(redis_client, StoreSettings(flush_max_instruments=10), clock=lambda: 0.0)
     symbols = [f"Q{i:03d}USDT" for i in range(50)]
     await sink.put([_mark(s, NOW, 1.0) for s in symbols])
     await sink.put([_liq("Q049USDT", NOW + 5), _mark("Q000USDT", NOW + 5, 2.0)])
