@@ -813,7 +813,16 @@ def collector_health() -> Json:
             "Events waiting to be written to Redis: it grows when Redis is slow or down.",
             "short",
             [target("deleverage_store_pending_events", "pending")],
-            (12, 29, 12, 8),
+            (12, 29, 6, 8),
+        ),
+        timeseries(
+            "Oldest unwritten event",
+            "How long the oldest event waiting to be written to Redis has waited: how stale the "
+            "latest state in Redis and the detector's input are. /readyz fails above 2 s; the "
+            "alert DeleverageStoreBehind fires above 10 s for 2 minutes.",
+            "s",
+            [target("max(deleverage_store_oldest_pending_seconds)", "oldest")],
+            (18, 29, 6, 8),
         ),
         timeseries(
             "Alert deliveries per second",
