@@ -52,6 +52,7 @@ from .publish.metrics import MetricsCollector, OutputsSnapshot, StressSnapshot
 from .publish.mqtt import MqttPublisher
 from .scores import Pressure
 from .store.client import connect
+from .store.stored import StoredEvents
 from .store.stress import StressWriter
 from .store.writer import EventSink
 from .supervise import ComponentStatus, Supervisor
@@ -131,8 +132,13 @@ class Runtime:
                 "[--only api] --shard I/N`); start the collectors and the alerts in other "
                 "processes"
             )
+        # The API's snapshot takes the events this process's writer stored instead of
+        # decoding their bytes again, when the process has both (service/store/stored.py).
+        self.stored = (
+            StoredEvents() if {Component.COLLECT, Component.API} <= self.components else None
+        )
         self.sink = EventSink(
-            self.redis, settings.store,
+            self.redis, settings.store, stored=self.stored,
             # Named as the same process is named again after a restart: its shard, if any.
             journal=(
                 None if Component.COLLECT not in self.components
@@ -195,8 +201,9 @@ class Runtime:
             )
         )
         self.app = create_app(
-            settings, redis=self.redis, metrics_registry=self.registry, status=self.status
-        )
+            settings, redis=self.redis, metrics_registry=self.registry, status=self.status,
+            stored=self.stored,
+        )  # fmt: skip
         self.api_server: uvicorn.Server | None = None
         self.started = asyncio.Event()
 

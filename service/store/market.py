@@ -40,6 +40,7 @@ from .poison import (
     utf8,
 )
 from .reader import instrument_members
+from .stored import StoredEvents
 
 # redis.pcall: a key of the wrong type answers an error in its place, not for the whole call.
 # The keys are built here from keys.py's parts (prefix + instrument + suffix): sending the
@@ -75,8 +76,11 @@ Fields = dict[bytes, tuple[bytes, Event | None]]
 class MarketReader:
     """Reads every instrument's latest events and score; keeps what it decoded."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, stored: StoredEvents | None = None) -> None:
+        """``stored``: what this process's writer stored, whose events a read takes for the
+        same bytes instead of decoding them (:mod:`.stored`)."""
         self._client = client
+        self._stored = stored
         self._members: set[bytes] = set()
         self._pairs: list[tuple[bytes, InstrumentId]] = []
         self._rows: dict[InstrumentId, tuple[Any, dict[Kind, Event], Fields]] = {}
@@ -189,18 +193,31 @@ class MarketReader:
         self, pair: InstrumentId, row: Any, before: Fields
     ) -> tuple[dict[Kind, Event], Fields]:
         """The events of a hash answer, decoding only the fields not in ``before``."""
-        key = keys.latest(*pair)
         events: dict[Kind, Event] = {}
         fields: Fields = {}
-        if not readable(row, "latest", key):
+        if isinstance(row, Exception) and not readable(row, "latest", keys.latest(*pair)):
             return events, fields
+        mine = None if self._stored is None else self._stored.newest.get(pair)
+        taken = 0
         for name, raw in zip(row[::2], row[1::2], strict=True):
             cached = before.get(name)
             if cached is None or cached[0] != raw:
-                cached = (raw, self._decode_event(pair, key, name, raw))
+                # This process's writer stored these very bytes: the event it encoded them
+                # from is what decoding them gives (the hit keeps its bytes, and Redis's
+                # copy goes with the read).
+                hit = None if mine is None else mine.get(name)
+                if hit is not None and hit[0] == raw:
+                    cached = hit
+                    taken += 1
+                else:
+                    key = keys.latest(*pair)
+                    cached = (raw, self._decode_event(pair, key, name, raw))
             fields[name] = cached
             if cached[1] is not None:
                 events[KIND_OF[type(cached[1])]] = cached[1]
+        if taken:
+            assert self._stored is not None
+            self._stored.taken += taken
         return events, fields
 
     @staticmethod

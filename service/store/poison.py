@@ -136,6 +136,16 @@ def _all_usable(e: Event) -> bool:
         return e.oi_contracts >= 0 and e.oi_base >= 0 and e.oi_usd >= 0
     if isinstance(e, Liquidation):
         return e.price >= 0 and e.quantity >= 0 and e.quantity_base >= 0 and e.notional_usd >= 0
+    if isinstance(e, Volume):
+        return (
+            e.taker_buy_base >= 0 and e.taker_buy_usd >= 0 and e.taker_sell_base >= 0
+            and e.taker_sell_usd >= 0 and e.trades >= 0
+        )  # fmt: skip
+    if isinstance(e, BookDepth):
+        return (
+            e.mid >= 0 and e.bid_usd_0p5 >= 0 and e.bid_usd_1 >= 0 and e.bid_usd_2 >= 0
+            and e.ask_usd_0p5 >= 0 and e.ask_usd_1 >= 0 and e.ask_usd_2 >= 0
+        )  # fmt: skip
     return False
 
 

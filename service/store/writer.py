@@ -83,6 +83,7 @@ from .script import (
     queue_steps,
     split_replies,
 )
+from .stored import StoredEvents
 
 log = structlog.get_logger(__name__)
 
@@ -214,8 +215,12 @@ class EventSink:
         settings: StoreSettings,
         clock: Callable[[], float] = time.monotonic,
         journal: str | None = None,
+        stored: StoredEvents | None = None,
     ) -> None:
         self._client = client
+        self._stored = stored
+        """Where each event written is noted with its bytes, for this process's reader of the
+        latest hashes (:mod:`.stored`), if it has one."""
         self._settings = settings
         self._clock = clock
         self._journal = None if journal is None else keys.journal(journal)
@@ -566,6 +571,8 @@ class EventSink:
         if not self._indexed:
             ok_replies, batch.positions = split_replies(ok_groups, ok_replies)
         stored, dups = accepted(ok_groups, ok_replies)
+        if self._stored is not None:
+            self._stored.note(stored.events, stored.encoded)
         if dups:
             self.duplicates_dropped += dups
             log.info("duplicate liquidations dropped by the store", count=dups)
@@ -617,9 +624,11 @@ async def write_batch(
     settings: StoreSettings,
     now_ms: int,
     known: set[str] | None = None,
+    stored: StoredEvents | None = None,
 ) -> tuple[list[Event], int]:
-    """Store ``batch`` once, both phases, as :class:`EventSink` does (without its retries):
-    returns the stored events and the number of duplicates dropped. For tests and tools."""
+    """Store ``batch`` once, both phases, as :class:`EventSink` does (without its retries,
+    noting its events in ``stored`` likewise): returns the stored events and the number of
+    duplicates dropped. For tests and tools."""
     batch_id = secrets.token_hex(8)
     indexed = not is_cluster(client)
     await client.script_load(STORE_SCRIPT)
@@ -636,8 +645,10 @@ async def write_batch(
         async with client.pipeline(transaction=False) as pipe:
             queue_index(pipe, positions, settings, now_ms)
             await pipe.execute()
-    stored, dups = accepted(groups, answers)
+    taken, dups = accepted(groups, answers)
+    if stored is not None:
+        stored.note(taken.events, taken.encoded)
     async with client.pipeline(transaction=False) as pipe:
-        queue_handoff(pipe, stored, settings, now_ms, batch_id)
+        queue_handoff(pipe, taken, settings, now_ms, batch_id)
         await pipe.execute()
-    return stored.events, dups
+    return taken.events, dups

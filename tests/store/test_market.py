@@ -19,6 +19,7 @@ from service.scores import Pressure, State
 from service.scores import encode as encode_pressure
 from service.store import keys, market, poison, reader
 from service.store.client import is_cluster
+from service.store.stored import StoredEvents
 from service.store.writer import write_batch
 
 
@@ -172,3 +173,52 @@ def test_key_parts_make_the_keys() -> None:
     assert prefix + member + suffix == keys.pressure("bybit", "BTCUSDT")
     prefix, suffix = keys.events_key_parts(Kind.LIQUIDATION)
     assert prefix + member + suffix == keys.events("bybit", "BTCUSDT", Kind.LIQUIDATION)
+
+
+async def test_what_its_own_writer_stored_is_taken_not_decoded(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read in the process whose writer stored the values takes that writer's events for
+    the same bytes: the same answers as a reader without them, with none of those decoded."""
+    mine = StoredEvents()
+    events = [e for v, s in PAIRS for e in (_mark(v, s, 10.0), _funding(v, s))]
+    await write_batch(redis_client, events, StoreSettings(), _now(), stored=mine)
+    plain = await market.MarketReader(redis_client).read()
+    decoded: list[bytes] = []
+    decode = market.MarketReader._decode_event
+    monkeypatch.setattr(market.MarketReader, "_decode_event",
+                        staticmethod(lambda *a: decoded.append(a[2]) or decode(*a)))  # fmt: skip
+    pairs, latest, scores = await market.MarketReader(redis_client, mine).read()
+    assert (pairs, latest, scores) == plain
+    assert decoded == []
+    assert mine.taken == len(events)
+    for event in events:
+        assert any(e is event for e in latest[(event.venue, event.symbol)].values())
+
+
+async def test_bytes_its_writer_did_not_store_are_decoded(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's newer value, and a value the reader would refuse (never noted), are
+    decoded and checked as before; the rest is still taken."""
+    mine = StoredEvents()
+    events = [_mark(v, s, 10.0) for v, s in PAIRS]
+    bad = _mark("bybit", "BTCUSDT", -1.0)  # a negative price: unusable
+    await write_batch(redis_client, [*events, bad], StoreSettings(), _now(), stored=mine)
+    assert mine.noted == len(events)
+    other = _mark("binance_usdm", "ETHUSDT", 12.0)
+    await write_batch(redis_client, [other], StoreSettings(), _now())  # another writer
+    decoded: list[bytes] = []
+    decode = market.MarketReader._decode_event
+    monkeypatch.setattr(market.MarketReader, "_decode_event",
+                        staticmethod(lambda *a: decoded.append(a[2]) or decode(*a)))  # fmt: skip
+    before = poison.counts()
+    _, latest, _ = await market.MarketReader(redis_client, mine).read()
+    assert poison.counts()[("mark", "invalid")] == before.get(("mark", "invalid"), 0) + 1
+    assert Kind.MARK not in latest[("bybit", "BTCUSDT")]
+    assert latest[("binance_usdm", "ETHUSDT")][Kind.MARK] == other
+    assert latest[("binance_usdm", "ETHUSDT")][Kind.MARK] is not other  # decoded
+    assert len(decoded) == 2
+    for event in events:
+        if (event.venue, event.symbol) not in {("bybit", "BTCUSDT"), ("binance_usdm", "ETHUSDT")}:
+            assert latest[(event.venue, event.symbol)][Kind.MARK] is event

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from structlog.testing import capture_logs
 
 from service.events import (
+    BookDepth,
     BookTop,
     FundingRate,
     Kind,
@@ -20,6 +21,7 @@ from service.events import (
     MarkPrice,
     OpenInterest,
     Side,
+    Volume,
     encode,
 )
 from service.scores import Pressure, State
@@ -144,6 +146,11 @@ def _events_at_the_edges() -> list[Any]:
         (OpenInterest, {"oi_contracts": 1.0, "oi_base": 1.0, "oi_usd": 1.0}),
         (Liquidation, {"side": Side.LONG, "price": 1.0, "quantity": 1.0, "quantity_base": 1.0,
                        "notional_usd": 1.0, "sampled": False}),
+        (Volume, {"taker_buy_base": 1.0, "taker_buy_usd": 2.0, "taker_sell_base": 0.5,
+                  "taker_sell_usd": 1.0, "trades": 3}),
+        (BookDepth, {"mid": 2.0, "bid_usd_0p5": 1.0, "bid_usd_1": 2.0, "bid_usd_2": 3.0,
+                     "ask_usd_0p5": 1.0, "ask_usd_1": 2.0, "ask_usd_2": 3.0,
+                     "bid_reach_pct": 5.0, "ask_reach_pct": 5.0}),
     ]  # fmt: skip
     out: list[Any] = []
     for cls, fields in kinds:

@@ -19,6 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from ...config import Settings
 from ...store.client import connect
+from ...store.stored import StoredEvents
 from ..build import VERSION
 from .answers import ViewAnswers
 from .limits import QueryLimits, query_caps_response
@@ -63,17 +64,19 @@ def create_app(
     redis: aioredis.Redis | None = None,
     metrics_registry: CollectorRegistry | None = None,
     status: ProcessChecks | None = None,
+    stored: StoredEvents | None = None,
 ) -> FastAPI:
     """Build the API. A given ``redis`` client is used and left open; otherwise the lifespan
     connects to ``settings.redis_url`` and closes the client on shutdown. With a
     ``metrics_registry``, ``/metrics`` serves it; with a ``status`` (the process's components
-    and writer), ``/readyz`` adds its checks."""
+    and writer), ``/readyz`` adds its checks; with ``stored`` (what the process's own writer
+    stored), the snapshot takes those events instead of decoding their bytes again."""
     app = FastAPI(
         title="deleverage",
         version=VERSION,
         summary="Tells when leverage is being unwound on crypto derivatives venues.",
         openapi_tags=TAGS,
-        lifespan=_lifespan(settings, redis),
+        lifespan=_lifespan(settings, redis, stored),
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
@@ -91,7 +94,9 @@ def create_app(
     return app
 
 
-def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[FastAPI], Any]:
+def _lifespan(
+    settings: Settings, given: aioredis.Redis | None, stored: StoredEvents | None
+) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         api = settings.api
@@ -99,7 +104,7 @@ def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[Fas
         if given is not None:
             async with (
                 _hub(settings, given) as hub,
-                Snapshots(given, api.snapshot_s, api.max_limit + 1, stress_venues) as snaps,
+                Snapshots(given, api.snapshot_s, api.max_limit + 1, stress_venues, stored) as snaps,
             ):
                 app.state.hub = hub  # also here: tools and tests read its stats
                 app.state.snapshots = snaps
@@ -112,7 +117,9 @@ def _lifespan(settings: Settings, given: aioredis.Redis | None) -> Callable[[Fas
         try:
             async with (
                 _hub(settings, client) as hub,
-                Snapshots(client, api.snapshot_s, api.max_limit + 1, stress_venues) as snaps,
+                Snapshots(
+                    client, api.snapshot_s, api.max_limit + 1, stress_venues, stored
+                ) as snaps,
             ):
                 app.state.hub = hub
                 app.state.snapshots = snaps

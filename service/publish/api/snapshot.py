@@ -55,6 +55,7 @@ from ...store import reader, tape
 from ...store import stress as stress_store
 from ...store.market import MarketReader
 from ...store.reader import LiquidationSums
+from ...store.stored import StoredEvents
 from .freshness import feed_problem
 
 log = structlog.get_logger(__name__)
@@ -380,9 +381,11 @@ class Snapshots:
         period_s: float,
         head_size: int = 1001,
         stress_venues: Sequence[str] = (),
+        stored: StoredEvents | None = None,
     ) -> None:
         """``stress_venues``: the venues whose stress states each read takes (the enabled
-        ones)."""
+        ones); ``stored``: what this process's writer stored, if it has one (a read takes
+        those events instead of decoding their bytes: :mod:`service.store.stored`)."""
         self._client = client
         self._stress_venues = list(stress_venues)
         self._before: dict[tuple[str, str, str], InsuranceFund] | None = None
@@ -396,7 +399,7 @@ class Snapshots:
         self._reading: asyncio.Task[View] | None = None
         self._reading_since = 0.0
         self._window = LiquidationWindow(head_size=head_size)
-        self._market = MarketReader(client)
+        self._market = MarketReader(client, stored)
         self._task: asyncio.Task[None] | None = None
         self._last_duration_s = 0.0
         self.refreshes = 0
