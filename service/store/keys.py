@@ -168,6 +168,18 @@ def latest_key_parts() -> tuple[str, str]:
     return f"{PREFIX}:{{", "}:latest"
 
 
+def liquidation_ids_key_parts() -> tuple[str, str]:
+    """``(prefix, suffix)`` such that ``prefix + instrument_id(v, s) + suffix`` is
+    ``liquidation_ids(v, s)``."""
+    return f"{PREFIX}:{{", "}:liquidation_ids"
+
+
+def last_batch_key_parts() -> tuple[str, str]:
+    """``(prefix, suffix)`` such that ``prefix + instrument_id(v, s) + suffix`` is
+    ``last_batch(v, s)``."""
+    return f"{PREFIX}:{{", "}:last_batch"
+
+
 def pressure_key_parts() -> tuple[str, str]:
     """``(prefix, suffix)`` such that ``prefix + instrument_id(v, s) + suffix`` is
     ``pressure(v, s)``."""

@@ -8,7 +8,9 @@ its identity was not stored before, and adds each stored liquidation's position 
 liquidation indexes (every venue's and its venue's). An instrument's keys share its hash
 slot; on a Redis Cluster a call carries one instrument and leaves out the indexes (other
 slots): the script answers the positions it stored, and phase 1b (:func:`queue_index`) adds
-them. Phase 2 appends the stored events to each venue's hand-off stream.
+them. On a single Redis a call names its instruments and the script builds their keys from
+the names (:mod:`.keys`' parts): the client packs two arguments per instrument instead of
+twelve. Phase 2 appends the stored events to each venue's hand-off stream.
 
 Both phases are idempotent under retries, so a reply lost to a timeout never writes twice:
 the script remembers the last batch id it applied per instrument (and returns that batch's
@@ -18,6 +20,7 @@ answer again), and hand-off entries carry their batch id (``b``), checked before
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Generator, Sequence
 from functools import lru_cache
@@ -46,6 +49,16 @@ INSTRUMENTS_PER_CALL: Final = 50
 in different slots). One call per instrument made the client's packing of ~25 arguments per
 instrument and its reading of one reply each most of a flush of a whole market's tickers;
 50 keep a call's time in Redis around a couple of milliseconds."""
+_KEY_PARTS: Final = (
+    *(keys.events_key_parts(kind) for kind in KIND_ORDER),
+    keys.latest_key_parts(),
+    keys.liquidation_ids_key_parts(),
+    keys.last_batch_key_parts(),
+)
+"""An instrument's keys in the script's order, as ``(prefix, suffix)`` around its name."""
+assert len({prefix for prefix, _ in _KEY_PARTS}) == 1
+_KEY_PREFIX: Final = _KEY_PARTS[0][0]
+_KEY_SUFFIXES: Final = ", ".join(json.dumps(suffix) for _, suffix in _KEY_PARTS)
 STEP_EVENTS: Final = 500
 """Events :func:`queue_steps` encodes between two of its steps."""
 
@@ -54,9 +67,11 @@ STEP_EVENTS: Final = 500
 STORE_INSTRUMENT_LUA: Final = f"""
 -- KEYS[1], KEYS[2]: the liquidation index of every venue and of this call's venue; left out
 -- on a Redis Cluster (other slots): the positions are returned for the caller to add, and
--- each answer is {{duplicates, positions}}. Then {_K} keys per instrument: its stream per kind
--- ({_N}), its latest hash, its recent liquidation identities (sorted set, score: time
--- stored), and the last batch applied to it ("<batch id>|<its answer>").
+-- each answer is {{duplicates, positions}}. Then, on a Redis Cluster, {_K} keys per
+-- instrument: its stream per kind ({_N}), its latest hash, its recent liquidation identities
+-- (sorted set, score: time stored), and the last batch applied to it ("<batch id>|<its
+-- answer>"). On a single Redis (only the two indexes given) the script builds those keys
+-- from the instrument's name: the client then packs 2 arguments per instrument, not 12.
 -- ARGV[1..{_N}]: MINID per kind; ARGV[{_N + 1}..{2 * _N}]: latest-hash field per kind;
 -- ARGV[{2 * _N + 1}]: now (ms); ARGV[{2 * _N + 2}]: identities stored before this are
 -- forgotten; ARGV[{2 * _N + 3}]: batch id; ARGV[{2 * _N + 4}]: time to live of the latest
@@ -67,15 +82,25 @@ STORE_INSTRUMENT_LUA: Final = f"""
 -- (duplicates, not written), or {{"!", <error>}} when Redis refused its writes (each
 -- instrument is applied on its own: one refused does not stop the others).
 local count = (#ARGV - {_SHARED}) / 2
-local indexed = #KEYS == 2 + count * {_K}
+local named = #KEYS == 2
+local indexed = named or #KEYS == 2 + count * {_K}
 local first = indexed and 2 or 0
+local suffixes = {{{_KEY_SUFFIXES}}}
+local function keys_of(kb, member)  -- an instrument's {_K} keys, given or built
+  local K = {{}}
+  for j = 1, {_K} do
+    K[j] = named and ({json.dumps(_KEY_PREFIX)} .. member .. suffixes[j]) or KEYS[kb + j]
+  end
+  return K
+end
 local bid = ARGV[{2 * _N + 3}]
 local now = tonumber(ARGV[{2 * _N + 1}])
 local function pad(n)  -- a stream id's number, as the index members spell it
   return string.rep("0", {keys.POSITION_DIGITS} - #n) .. n
 end
 local function store(kb, events, member)
-  local last = redis.call("GET", KEYS[kb + {_N + 3}])
+  local K = keys_of(kb, member)
+  local last = redis.call("GET", K[{_N + 3}])
   if last and string.sub(last, 1, #bid + 1) == bid .. "|" then
     return cjson.decode(string.sub(last, #bid + 2))  -- a retry of an applied batch
   end
@@ -92,13 +117,13 @@ local function store(kb, events, member)
       e = string.sub(e, tab + 1)
       liq = true
       -- ZADD NX answers 0 when the identity is already there: one call checks and records.
-      if id ~= "" and redis.call("ZADD", KEYS[kb + {_N + 2}], "NX", now, id) == 0 then
+      if id ~= "" and redis.call("ZADD", K[{_N + 2}], "NX", now, id) == 0 then
         fresh = false
         dup[#dup + 1] = i
       end
     end
     if fresh then
-      local id = redis.call("XADD", KEYS[kb + k], "MINID", "~", ARGV[k], "*", "e", e)
+      local id = redis.call("XADD", K[k], "MINID", "~", ARGV[k], "*", "e", e)
       newest[k] = e
       if k == {_LIQ} then  -- its place in the tape, in the same atomic step
         local dash = string.find(id, "-", 1, true)
@@ -114,8 +139,8 @@ local function store(kb, events, member)
     end
   end
   if liq then
-    redis.call("ZREMRANGEBYSCORE", KEYS[kb + {_N + 2}], "-inf", ARGV[{2 * _N + 2}])
-    redis.call("PEXPIRE", KEYS[kb + {_N + 2}], now - tonumber(ARGV[{2 * _N + 2}]))
+    redis.call("ZREMRANGEBYSCORE", K[{_N + 2}], "-inf", ARGV[{2 * _N + 2}])
+    redis.call("PEXPIRE", K[{_N + 2}], now - tonumber(ARGV[{2 * _N + 2}]))
     -- The index forgets what the stream's retention drops (exactly; the stream's MINID is
     -- approximate, so the stream may hold a few entries more than the index points at).
     if indexed then
@@ -130,18 +155,18 @@ local function store(kb, events, member)
       fields[#fields + 1] = ARGV[{_N} + k]
       fields[#fields + 1] = newest[k]
       -- A delisted or silent instrument's stream goes once its retention has passed.
-      redis.call("PEXPIRE", KEYS[kb + k], now - tonumber(ARGV[k]))
+      redis.call("PEXPIRE", K[k], now - tonumber(ARGV[k]))
     end
   end
   if #fields > 0 then
-    redis.call("HSET", KEYS[kb + {_N + 1}], unpack(fields))
-    redis.call("PEXPIRE", KEYS[kb + {_N + 1}], ARGV[{2 * _N + 4}])
+    redis.call("HSET", K[{_N + 1}], unpack(fields))
+    redis.call("PEXPIRE", K[{_N + 1}], ARGV[{2 * _N + 4}])
   end
   local answer = dup
   if not indexed then
     answer = {{dup, positions}}
   end
-  redis.call("SET", KEYS[kb + {_N + 3}], bid .. "|" .. cjson.encode(answer),
+  redis.call("SET", K[{_N + 3}], bid .. "|" .. cjson.encode(answer),
              "PX", {BATCH_MARKER_TTL_MS})
   return answer
 end
@@ -192,18 +217,18 @@ class Group:
 
 
 @lru_cache(maxsize=1 << 16)
-def _script_keys(venue: str, symbol: str) -> tuple[tuple[bytes, ...], str]:
-    """One instrument's keys in a store-script call, and its registry member (made once per
-    instrument: a flush of a whole market's tickers asks for them thousands of times). The
-    keys are bytes: redis-py packs every argument in Python, and a str costs it an encode
-    each time (a call of 50 instruments' keys packed in 200 µs instead of 334)."""
+def _script_keys(venue: str, symbol: str) -> tuple[tuple[bytes, ...], bytes]:
+    """One instrument's keys in a store-script call on a Redis Cluster, and its registry
+    member (made once per instrument: a flush of a whole market's tickers asks for them
+    thousands of times). Bytes: redis-py packs every argument in Python, and a str costs it
+    an encode each time (a call of 50 instruments' keys packed in 200 µs instead of 334)."""
     script_keys = (
         *(keys.events(venue, symbol, kind) for kind in KIND_ORDER),
         keys.latest(venue, symbol),
         keys.liquidation_ids(venue, symbol),
         keys.last_batch(venue, symbol),
     )
-    return tuple(k.encode() for k in script_keys), keys.instrument_id(venue, symbol)
+    return tuple(k.encode() for k in script_keys), keys.instrument_id(venue, symbol).encode()
 
 
 def queue_instruments(
@@ -268,16 +293,17 @@ def queue_steps(
             call_args: list[Any] = [*shared]
             for symbol, group in chunk:
                 script_keys, member = _script_keys(venue, symbol)
-                call_keys.extend(script_keys)
+                if not indexed:  # (a single Redis: the script builds them from the member)
+                    call_keys.extend(script_keys)
                 call_args.append(b"\n".join(map(line, group.events, group.encoded)))
                 call_args.append(member)
             pipe.evalsha(STORE_SHA, len(call_keys), *call_keys, *call_args)
             calls.append([group for _, group in chunk])
             yield
     for venue, symbol in groups:
-        member = keys.instrument_id(venue, symbol)
-        if member not in known:
-            pipe.sadd(keys.INSTRUMENTS, member)
+        name = keys.instrument_id(venue, symbol)
+        if name not in known:
+            pipe.sadd(keys.INSTRUMENTS, name)
     return calls
 
 

@@ -171,8 +171,13 @@ def test_key_parts_make_the_keys() -> None:
     assert prefix + member + suffix == keys.latest("bybit", "BTCUSDT")
     prefix, suffix = keys.pressure_key_parts()
     assert prefix + member + suffix == keys.pressure("bybit", "BTCUSDT")
-    prefix, suffix = keys.events_key_parts(Kind.LIQUIDATION)
-    assert prefix + member + suffix == keys.events("bybit", "BTCUSDT", Kind.LIQUIDATION)
+    for kind in Kind:
+        prefix, suffix = keys.events_key_parts(kind)
+        assert prefix + member + suffix == keys.events("bybit", "BTCUSDT", kind)
+    prefix, suffix = keys.liquidation_ids_key_parts()
+    assert prefix + member + suffix == keys.liquidation_ids("bybit", "BTCUSDT")
+    prefix, suffix = keys.last_batch_key_parts()
+    assert prefix + member + suffix == keys.last_batch("bybit", "BTCUSDT")
 
 
 async def test_what_its_own_writer_stored_is_taken_not_decoded(
