@@ -197,7 +197,8 @@ class MarketReader:
         fields: Fields = {}
         if isinstance(row, Exception) and not readable(row, "latest", keys.latest(*pair)):
             return events, fields
-        mine = None if self._stored is None else self._stored.newest.get(pair)
+        stored = self._stored
+        mine = None if stored is None else stored.newest.get(pair)
         taken = 0
         for name, raw in zip(row[::2], row[1::2], strict=True):
             cached = before.get(name)
@@ -215,9 +216,8 @@ class MarketReader:
             fields[name] = cached
             if cached[1] is not None:
                 events[KIND_OF[type(cached[1])]] = cached[1]
-        if taken:
-            assert self._stored is not None
-            self._stored.taken += taken
+        if taken and stored is not None:
+            stored.taken += taken
         return events, fields
 
     @staticmethod

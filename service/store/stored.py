@@ -1,4 +1,4 @@
-"""The newest events a process's writer sent to be stored, with the bytes it stored: a reader
+"""The newest events a process's writer stored, with the bytes it stored them as: a reader
 of the latest hashes in the same process takes the event for bytes it finds there, instead
 of decoding them again.
 
@@ -37,7 +37,7 @@ Newest = dict[InstrumentId, dict[bytes, tuple[bytes, Event]]]
 
 
 class StoredEvents:
-    """The newest event of each instrument and kind given to the store, with its bytes."""
+    """The newest event of each instrument and kind that Redis stored, with its bytes."""
 
     __slots__ = ("newest", "noted", "taken")
 
