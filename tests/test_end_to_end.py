@@ -94,9 +94,11 @@ async def test_api_state_goes_calm_then_long_deleveraging_then_calm(
     assert all(side == "long" for _, side in hot), seen
     assert states[-1] == "calm", f"never came back to calm: {seen}"
     assert ready.status_code == 200
-    # The API's snapshot took the events its own writer stored rather than decoding them.
+    # The API's snapshot took the events its own writer stored rather than decoding them,
+    # and its liquidation window the liquidations rather than reading them back.
     assert runtime.stored is not None
     assert runtime.stored.taken > 0
+    assert runtime.stored.liquidations_taken > 0
     (venue,) = [v for v in venues["items"] if v["venue"] == "binance_usdm"]
     assert venue["connected"] is True
     assert liqs["items"]

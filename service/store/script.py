@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, Final
 
@@ -42,7 +42,7 @@ BATCH_MARKER_TTL_MS: Final = 3_600_000
 _K: Final = _N + 3
 """Keys per instrument in a script call: its stream per kind, latest hash, liquidation
 identities and last batch."""
-_SHARED: Final = 2 * _N + 4
+_SHARED: Final = 2 * _N + 5
 """Arguments every instrument of a call shares (before the two of each instrument)."""
 INSTRUMENTS_PER_CALL: Final = 50
 """Instruments in one store-script call on a single Redis (on a cluster: one, their keys are
@@ -67,7 +67,8 @@ STEP_EVENTS: Final = 500
 STORE_INSTRUMENT_LUA: Final = f"""
 -- KEYS[1], KEYS[2]: the liquidation index of every venue and of this call's venue; left out
 -- on a Redis Cluster (other slots): the positions are returned for the caller to add, and
--- each answer is {{duplicates, positions}}. Then, on a Redis Cluster, {_K} keys per
+-- each answer is {{duplicates, positions}} (on a single Redis too when ARGV[{2 * _N + 5}] is
+-- "1": a caller that keeps what it stored by position). Then, on a Redis Cluster, {_K} keys per
 -- instrument: its stream per kind ({_N}), its latest hash, its recent liquidation identities
 -- (sorted set, score: time stored), and the last batch applied to it ("<batch id>|<its
 -- answer>"). On a single Redis (only the two indexes given) the script builds those keys
@@ -75,9 +76,9 @@ STORE_INSTRUMENT_LUA: Final = f"""
 -- ARGV[1..{_N}]: MINID per kind; ARGV[{_N + 1}..{2 * _N}]: latest-hash field per kind;
 -- ARGV[{2 * _N + 1}]: now (ms); ARGV[{2 * _N + 2}]: identities stored before this are
 -- forgotten; ARGV[{2 * _N + 3}]: batch id; ARGV[{2 * _N + 4}]: time to live of the latest
--- hash (ms); then two per instrument: its events, one per line: "<kind index><event JSON>",
--- for liquidations "<kind index><identity>\\t<event JSON>"; the instrument
--- ("<venue>|<symbol>").
+-- hash (ms); ARGV[{2 * _N + 5}]: "1" to answer the positions on a single Redis too; then
+-- two per instrument: its events, one per line: "<kind index><event JSON>", for
+-- liquidations "<kind index><identity>\\t<event JSON>"; the instrument ("<venue>|<symbol>").
 -- Returns one answer per instrument: the line numbers of its liquidations already stored
 -- (duplicates, not written), or {{"!", <error>}} when Redis refused its writes (each
 -- instrument is applied on its own: one refused does not stop the others).
@@ -85,6 +86,7 @@ local count = (#ARGV - {_SHARED}) / 2
 local named = #KEYS == 2
 local indexed = named or #KEYS == 2 + count * {_K}
 local first = indexed and 2 or 0
+local answered = not indexed or ARGV[{2 * _N + 5}] == "1"
 local suffixes = {{{_KEY_SUFFIXES}}}
 local function keys_of(kb, member)  -- an instrument's {_K} keys, given or built
   local K = {{}}
@@ -132,7 +134,8 @@ local function store(kb, events, member)
         if indexed then
           redis.call("ZADD", KEYS[1], 0, pos)
           redis.call("ZADD", KEYS[2], 0, pos)
-        else
+        end
+        if answered then
           positions[#positions + 1] = pos
         end
       end
@@ -163,7 +166,7 @@ local function store(kb, events, member)
     redis.call("PEXPIRE", K[{_N + 1}], ARGV[{2 * _N + 4}])
   end
   local answer = dup
-  if not indexed then
+  if answered then
     answer = {{dup, positions}}
   end
   redis.call("SET", K[{_N + 3}], bid .. "|" .. cjson.encode(answer),
@@ -239,14 +242,16 @@ def queue_instruments(
     batch_id: str,
     known: set[str],
     indexed: bool = True,
+    positions: bool = False,
 ) -> list[list[Group]]:
     """Phase 1: the store-script calls, each for up to :data:`INSTRUMENTS_PER_CALL`
     instruments of one venue (one on a cluster), and registry entries for instruments not in
     ``known``. Returns each call's groups (an instrument's events), in call order, for
     :func:`group_replies`. Without ``indexed`` (a Redis Cluster) the script leaves the
     liquidation indexes, which are in other slots, to :func:`queue_index`, and answers
-    ``[duplicates, positions]``."""
-    steps = queue_steps(pipe, batch, settings, now_ms, batch_id, known, indexed)
+    ``[duplicates, positions]``; with ``positions`` it answers so on a single Redis too
+    (:func:`split_replies` reads either)."""
+    steps = queue_steps(pipe, batch, settings, now_ms, batch_id, known, indexed, positions)
     while True:
         try:
             next(steps)
@@ -262,6 +267,7 @@ def queue_steps(
     batch_id: str,
     known: set[str],
     indexed: bool = True,
+    positions: bool = False,
 ) -> Generator[None, None, list[list[Group]]]:
     """:func:`queue_instruments` step by step: it yields after every :data:`STEP_EVENTS`
     events encoded and after each call queued, where the writer may let the event loop run
@@ -279,7 +285,8 @@ def queue_steps(
     fields = [kind.value for kind in KIND_ORDER]
     forget = _minid(now_ms, settings.liquidation_dedup_s)
     latest_ttl_ms = int(max(settings.retention_s.values()) * 1000)
-    shared = (*minids, *fields, now_ms, forget, batch_id, latest_ttl_ms)
+    answered = b"1" if positions else b""
+    shared = (*minids, *fields, now_ms, forget, batch_id, latest_ttl_ms, answered)
     by_venue: dict[str, list[tuple[str, Group]]] = defaultdict(list)
     for (venue, symbol), group in groups.items():
         by_venue[venue].append((symbol, group))
@@ -325,16 +332,49 @@ def group_replies(calls: Sequence[Sequence[Group]], replies: Sequence[Any]) -> l
     return out
 
 
-def split_replies(groups: Sequence[Group], replies: Sequence[Any]) -> tuple[list[Any], Positions]:
-    """The answers of unindexed script calls (a cluster's) as the duplicates of each and the
-    index positions to add, by venue."""
+def split_replies(replies: Sequence[Any]) -> tuple[list[Any], list[list[Any]]]:
+    """The instruments' answers as the duplicates of each and the positions it stored, in
+    order (none when the call answered no positions). An answer with positions is
+    ``[duplicates, positions]``, two arrays; one without is the duplicates alone, line
+    numbers: a batch applied by a call of the other shape (a journal's batch applied again by
+    a process that asks otherwise) answers its marker's shape, read either way."""
     dups: list[Any] = []
+    added: list[list[Any]] = []
+    for answer in replies:
+        if len(answer) == 2 and isinstance(answer[0], list) and isinstance(answer[1], list):
+            dups.append(answer[0])
+            added.append(answer[1])
+        else:
+            dups.append(answer)
+            added.append([])
+    return dups, added
+
+
+def by_venue(groups: Sequence[Group], added: Sequence[list[Any]]) -> Positions:
+    """The positions of :func:`split_replies` by venue: what a cluster's phase 1b indexes."""
     positions: Positions = defaultdict(list)
-    for group, (dup, added) in zip(groups, replies, strict=True):
-        dups.append(dup)
-        if added:
-            positions[group.events[0].venue] += added
-    return dups, dict(positions)
+    for group, stored in zip(groups, added, strict=True):
+        if stored:
+            positions[group.events[0].venue] += stored
+    return dict(positions)
+
+
+def stored_liquidations(
+    groups: Sequence[Group], dups: Sequence[Any], added: Sequence[list[Any]]
+) -> Iterator[tuple[bytes, Liquidation]]:
+    """Each liquidation stored and its index position (as the script answers it), from the
+    answers of :func:`split_replies`: an instrument's positions are those of its liquidations
+    that were not duplicates, in its lines' order. An instrument whose answer does not match
+    its liquidations (none should) is left out: a reader then reads them from Redis."""
+    for group, dup, stored in zip(groups, dups, added, strict=True):
+        if not stored:
+            continue
+        skip = {int(n) - 1 for n in dup} if dup else ()
+        liquidations = [
+            e for i, e in enumerate(group.events) if type(e) is Liquidation and i not in skip
+        ]
+        if len(liquidations) == len(stored):
+            yield from zip(stored, liquidations, strict=True)
 
 
 def queue_index(pipe: Any, positions: Positions, settings: StoreSettings, now_ms: int) -> None:

@@ -75,6 +75,7 @@ from .script import (
     Group,
     Positions,
     accepted,
+    by_venue,
     group_replies,
     line,
     queue_handoff,
@@ -82,6 +83,7 @@ from .script import (
     queue_instruments,
     queue_steps,
     split_replies,
+    stored_liquidations,
 )
 from .stored import StoredEvents
 
@@ -517,7 +519,7 @@ class EventSink:
             pipe.hset(self._journal, mapping=record)  # type: ignore[arg-type]
         steps = queue_steps(
             pipe, batch.events, self._settings, batch.now_ms, batch.id, self._known,
-            self._indexed,
+            self._indexed, self._stored is not None,
         )  # fmt: skip
         slices = Slices(SLICE_S)
         while True:
@@ -536,7 +538,14 @@ class EventSink:
         if prepared is None:  # an urgent batch, or a retry: built again
             prepared = await self._build(batch)
         calls = prepared.calls
-        replies = await prepared.pipe.execute(raise_on_error=False)  # (which resets it)
+        if self._stored is None:
+            replies = await prepared.pipe.execute(raise_on_error=False)  # (which resets it)
+        else:  # positions the script indexes are not noted before its reply
+            self._stored.writing += 1
+            try:
+                replies = await prepared.pipe.execute(raise_on_error=False)
+            finally:
+                self._stored.writing -= 1
         if self._journaling(batch):
             journaled, *replies = replies
             if isinstance(journaled, Exception):
@@ -568,11 +577,13 @@ class EventSink:
             ok_groups.append(group)
             ok_replies.append(reply)
             batch.registered.add(keys.instrument_id(events[0].venue, events[0].symbol))
+        ok_dups, added = split_replies(ok_replies)
         if not self._indexed:
-            ok_replies, batch.positions = split_replies(ok_groups, ok_replies)
-        stored, dups = accepted(ok_groups, ok_replies)
+            batch.positions = by_venue(ok_groups, added)
+        stored, dups = accepted(ok_groups, ok_dups)
         if self._stored is not None:
             self._stored.note(stored.events, stored.encoded)
+            self._stored.note_liquidations(stored_liquidations(ok_groups, ok_dups, added))
         if dups:
             self.duplicates_dropped += dups
             log.info("duplicate liquidations dropped by the store", count=dups)
@@ -633,21 +644,24 @@ async def write_batch(
     indexed = not is_cluster(client)
     await client.script_load(STORE_SCRIPT)
     async with client.pipeline(transaction=False) as pipe:
-        calls = queue_instruments(pipe, batch, settings, now_ms, batch_id, known or set(), indexed)
+        calls = queue_instruments(
+            pipe, batch, settings, now_ms, batch_id, known or set(), indexed, stored is not None
+        )
         replies = await pipe.execute()
     groups = [group for call in calls for group in call]
     answers = group_replies(calls, replies)
     for answer in answers:
         if isinstance(answer, Exception):
             raise answer
+    dups_of, added = split_replies(answers)
     if not indexed:
-        answers, positions = split_replies(groups, answers)
         async with client.pipeline(transaction=False) as pipe:
-            queue_index(pipe, positions, settings, now_ms)
+            queue_index(pipe, by_venue(groups, added), settings, now_ms)
             await pipe.execute()
-    taken, dups = accepted(groups, answers)
+    taken, dups = accepted(groups, dups_of)
     if stored is not None:
         stored.note(taken.events, taken.encoded)
+        stored.note_liquidations(stored_liquidations(groups, dups_of, added))
     async with client.pipeline(transaction=False) as pipe:
         queue_handoff(pipe, taken, settings, now_ms, batch_id)
         await pipe.execute()

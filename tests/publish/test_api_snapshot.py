@@ -32,7 +32,7 @@ from publish_support import (
     store_small_market,
 )
 
-from service.config import ApiSettings, MetricsSettings, Settings
+from service.config import ApiSettings, MetricsSettings, Settings, StoreSettings
 from service.events import Kind, Side, encode
 from service.publish.api import create_app
 from service.publish.api.snapshot import (
@@ -45,6 +45,8 @@ from service.publish.api.snapshot import (
 )
 from service.publish.metrics import MetricsCollector
 from service.store import keys, reader, tape
+from service.store.stored import StoredEvents
+from service.store.writer import write_batch
 
 LONG_S = 600.0
 """A period no test outlives: what a test sees after the first read is the snapshot."""
@@ -247,9 +249,11 @@ async def test_the_tape_head_from_memory_is_the_indexed_page(
 async def test_a_liquidation_that_sorts_before_the_last_one_read_is_not_missed(
     redis: aioredis.Redis,
 ) -> None:
-    # Ids grow per stream: one stored after the last read may sort before it (the same ms,
-    # an instrument that sorts first). Written by hand here to make the race certain.
-    window = LiquidationWindow()
+    # Ids grow per stream: on a Redis Cluster one indexed after the last read may sort
+    # before it (its index lags its stream; the nodes' clocks differ). Written by hand here to
+    # make the race certain, with the cluster's rescan on either store (on a single Redis the
+    # script indexes an entry with it, at Redis's clock: a read starts at the last one's).
+    window = LiquidationWindow(rescan_ms=RESCAN_MS)
     await store_events(redis, [liquidation("okx", "ZZZUSDT", price=1.0)])
     await window.update(redis, now_ms())
     [(sid, _)] = await redis.xrange(keys.events("okx", "ZZZUSDT", Kind.LIQUIDATION))
@@ -304,6 +308,76 @@ async def test_after_a_burst_a_refresh_fetches_only_new_entries_and_then_reads_n
     assert read[-1] == 0  # the burst is RESCAN_MS behind the last read: nothing is read
     assert sum(s.count for s in window.totals().values()) == 3001
     assert window.head(1)[0][1].price == 0.5
+
+
+def _counting_entries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The positions the window fetches from Redis, from now on."""
+    fetched: list[str] = []
+    entries_at = tape.entries_at
+
+    async def counted(client: aioredis.Redis, positions: list[str]) -> Any:
+        fetched.extend(positions)
+        return await entries_at(client, positions)
+
+    monkeypatch.setattr(tape, "entries_at", counted)
+    return fetched
+
+
+async def test_the_window_takes_what_its_own_writer_stored_and_answers_the_same(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In the writer's process the window takes each liquidation the writer stored instead of
+    # reading it back from Redis; another writer's are read: the sums and the head are those
+    # of a window that reads every one.
+    mine = StoredEvents()
+    own = [liquidation("bybit", f"S{i % 7}USDT", price=1.0 + i,
+                       side=Side.LONG if i % 3 else Side.SHORT) for i in range(300)]  # fmt: skip
+    other = [liquidation("binance_usdm", f"O{i % 3}USDT", price=0.5 + i) for i in range(40)]
+    await write_batch(redis, own[:150], StoreSettings(), now_ms(), stored=mine)
+    await store_events(redis, other)  # another process's writer
+    await write_batch(redis, own[150:], StoreSettings(), now_ms(), stored=mine)
+    fetched = _counting_entries(monkeypatch)
+    window = LiquidationWindow(head_size=200, stored=mine)
+    await window.update(redis, now_ms())
+    assert len(fetched) == len(other)
+    assert mine.liquidations_taken == len(own)
+    assert not mine.liquidations
+    plain = LiquidationWindow(head_size=200)
+    await plain.update(redis, now_ms())
+    assert window.totals() == plain.totals()
+    assert window.head(200) == plain.head(200)
+    taken = {id(e) for e in own}  # the writer's objects, not decoded copies
+    assert all(id(liq) in taken for _, liq in window.head(200) if liq.venue == "bybit")
+
+
+async def test_positions_its_writer_has_not_noted_yet_wait_for_the_next_read(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store script indexes a liquidation before its writer has the reply (and its
+    # position): a read then leaves the positions it cannot take for the next read, which
+    # takes those noted since and fetches the rest (a write that failed after the script ran).
+    mine, noted = StoredEvents(), StoredEvents()
+    own = [liquidation("bybit", f"S{i % 5}USDT", price=1.0 + i) for i in range(20)]
+    await write_batch(redis, own, StoreSettings(), now_ms(), stored=noted)
+    fetched = _counting_entries(monkeypatch)
+    window = LiquidationWindow(stored=mine)
+    mine.writing = 1  # the writer waits for the script's reply
+    await window.update(redis, now_ms())
+    assert window.totals() == {}
+    assert fetched == []
+    assert len(window.deferred) == len(own)
+    await asyncio.sleep(0.05)  # the next read starts after the positions (a single Redis)
+    positions = list(noted.liquidations.items())
+    mine.note_liquidations(positions[:15])  # the reply: noted; the rest never will be
+    mine.writing = 0
+    await window.update(redis, now_ms())
+    assert len(fetched) == 5
+    assert sorted(fetched) == sorted(p for p, _ in positions[15:])
+    assert mine.liquidations_taken == 15
+    assert sum(s.count for s in window.totals().values()) == len(own)
+    await window.update(redis, now_ms())  # nothing twice
+    assert sum(s.count for s in window.totals().values()) == len(own)
+    assert window.deferred == []
 
 
 async def test_the_windows_memory_is_bounded_by_its_head_and_buckets_not_its_liquidations(

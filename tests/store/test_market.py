@@ -227,3 +227,41 @@ async def test_bytes_its_writer_did_not_store_are_decoded(
     for event in events:
         if (event.venue, event.symbol) not in {("bybit", "BTCUSDT"), ("binance_usdm", "ETHUSDT")}:
             assert latest[(event.venue, event.symbol)][Kind.MARK] is event
+
+
+def test_liquidations_are_kept_by_position_until_taken_and_within_their_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Noted under their positions (only usable ones), each taken once; what no one takes
+    leaves once it is LIQUIDATIONS_KEPT_MS older than the newest noted, or past the count."""
+    from service.events import Liquidation, Side
+    from service.store import stored as stored_module
+
+    def liquidation(price: float) -> Liquidation:
+        ms = _now()
+        return Liquidation(
+            venue="bybit", symbol="BTCUSDT", base="BTC", ts_ms=ms, recv_ms=ms, side=Side.LONG,
+            price=price, quantity=1.0, quantity_base=1.0, notional_usd=price, sampled=False,
+        )  # fmt: skip
+
+    def at(ms: int, n: int) -> bytes:
+        return keys.liquidation_position(ms, n, "bybit|BTCUSDT").encode()
+
+    mine = StoredEvents()
+    liq = liquidation(100.0)
+    bad = liquidation(-1.0)
+    mine.note_liquidations([(at(1_000, 0), liq), (at(1_000, 1), bad), (at(2_000, 0), liq)])
+    assert mine.liquidations_noted == 2
+    assert list(mine.liquidations) == [at(1_000, 0).decode(), at(2_000, 0).decode()]
+    assert mine.take_liquidation(at(1_000, 1).decode()) is None  # unusable: read from Redis
+    assert mine.take_liquidation(at(1_000, 0).decode()) is liq
+    assert mine.take_liquidation(at(1_000, 0).decode()) is None  # once
+    assert mine.liquidations_taken == 1
+    kept_ms = stored_module.LIQUIDATIONS_KEPT_MS
+    mine.note_liquidations([(at(2_000 + kept_ms, 0), liq)])  # 2,000 is just within
+    assert len(mine.liquidations) == 2
+    mine.note_liquidations([(at(2_001 + kept_ms, 0), liq)])
+    assert at(2_000, 0).decode() not in mine.liquidations
+    monkeypatch.setattr(stored_module, "MAX_LIQUIDATIONS", 3)
+    mine.note_liquidations([(at(2_002 + kept_ms, n), liq) for n in range(5)])
+    assert list(mine.liquidations) == [at(2_002 + kept_ms, n).decode() for n in (2, 3, 4)]

@@ -326,6 +326,63 @@ async def test_a_retried_batch_is_not_written_twice(redis_client: aioredis.Redis
     assert await redis_client.xlen(keys.events("binance_usdm", "BTCUSDT", Kind.LIQUIDATION)) == 1
 
 
+async def test_asked_for_positions_the_script_answers_each_liquidation_stored_once(
+    redis_client: aioredis.Redis,
+) -> None:
+    """A writer whose process keeps what it stored (the API's window takes it) asks the script
+    for each stored liquidation's index position: they are the index's members, each paired
+    with its liquidation (the duplicate left out), and a retry of the applied batch answers
+    the same whichever shape it asks for."""
+    from service.store.client import is_cluster
+    from service.store.script import (
+        STORE_SCRIPT,
+        by_venue,
+        group_replies,
+        queue_index,
+        queue_instruments,
+        split_replies,
+        stored_liquidations,
+    )
+
+    indexed = not is_cluster(redis_client)  # (a cluster's calls always answer positions)
+    await redis_client.script_load(STORE_SCRIPT)
+    batch = [_identified(NOW), _mark("BTCUSDT", NOW, 1.0), _identified(NOW),
+             _identified(NOW + 1, qty=2.0), _liq("ETHUSDT", NOW, qty=3.0)]  # fmt: skip
+    answers = []
+    for positions in (True, False):  # the second: a retry (same batch id) asking for none
+        async with redis_client.pipeline(transaction=False) as pipe:
+            calls = queue_instruments(
+                pipe, batch, StoreSettings(), NOW, "batch-1", set(), indexed, positions
+            )
+            answers.append(group_replies(calls, await pipe.execute()))
+    assert answers[0] == answers[1]
+    groups = [group for call in calls for group in call]
+    dups, added = split_replies(answers[1])
+    if not indexed:  # phase 1b
+        async with redis_client.pipeline(transaction=False) as pipe:
+            queue_index(pipe, by_venue(groups, added), StoreSettings(), NOW)
+            await pipe.execute()
+    assert dups == [[3], []]  # the in-batch duplicate of BTCUSDT; none on ETHUSDT
+    pairs = [(p.decode(), liq) for p, liq in stored_liquidations(groups, dups, added)]
+    members = await redis_client.zrange(keys.liquidation_index(), 0, -1)
+    assert sorted(p for p, _ in pairs) == [m.decode() for m in members]
+    assert [liq.quantity for _, liq in pairs] == [1.0, 2.0, 3.0]
+    for position, liq in pairs:  # the entry at each position is that liquidation
+        ms, seq = (int(n) for n in position.partition("~")[0].split("-"))
+        member = position.partition("~")[2]
+        assert member == keys.instrument_id(liq.venue, liq.symbol)
+        [(_, fields)] = await redis_client.xrange(
+            keys.events(liq.venue, liq.symbol, Kind.LIQUIDATION), f"{ms}-{seq}", f"{ms}-{seq}"
+        )
+        assert decode(fields[b"e"]) == liq
+    # Not asked (a process without the API): the duplicates alone, no positions.
+    async with redis_client.pipeline(transaction=False) as pipe:
+        calls = queue_instruments(pipe, batch[:1], StoreSettings(), NOW, "batch-2", set(), indexed)
+        plain = group_replies(calls, await pipe.execute())
+    assert plain == ([[1]] if indexed else [[[1], []]])  # a duplicate of batch-1's
+    assert split_replies(plain) == ([[1]], [[]])
+
+
 async def test_a_retried_handoff_is_not_appended_twice(redis_client: aioredis.Redis) -> None:
     from service.events import encode
     from service.store.script import Group

@@ -53,6 +53,7 @@ from ...health import HealthSnapshot
 from ...scores import Pressure
 from ...store import reader, tape
 from ...store import stress as stress_store
+from ...store.client import is_cluster
 from ...store.market import MarketReader
 from ...store.reader import LiquidationSums
 from ...store.stored import StoredEvents
@@ -67,10 +68,14 @@ ASSET_WINDOW_S: Final = 3600
 TAPE_CHUNK: Final = 5000
 """Index positions read per call while following the tape."""
 RESCAN_MS: Final = 1000
-"""How far before Redis's clock at the last read each read of the tape starts again (see
-:meth:`LiquidationWindow.update`): a liquidation indexed after a read has a stream id at
-least that clock, less the index's lag behind its stream on a Redis Cluster (the writer's
-next step, milliseconds) and the clock skew between the cluster's nodes."""
+"""How far before Redis's clock at the last read each read of the tape starts again on a
+Redis Cluster (see :meth:`LiquidationWindow.update`): a liquidation indexed after a read has
+a stream id at least that clock, less the index's lag behind its stream (the writer's next
+step, milliseconds) and the clock skew between the cluster's nodes. On a single Redis the
+store script adds the position in the same atomic step as the entry, whose stream id is at
+least Redis's clock when the script ran: a position indexed after a read is never below
+that read's clock, and a read starts there (re-reading the last second of a burst of
+50,000 liquidations a second was a third of the window's cost)."""
 STRESS_BEFORE_S: Final = 30.0
 """How often a read takes the insurance balances of an hour ago again (the base of a pool's
 change over the hour: up to a few thousand stream entries per venue, so not every read; a
@@ -124,6 +129,10 @@ class _Bucket:
         values[at + 3] += sampled
 
 
+def _position_of(entry: tuple[int, str, Liquidation]) -> str:
+    return entry[1]
+
+
 @dataclass(slots=True)
 class LiquidationWindow:
     """Liquidated USD by side per instrument over the last ``window_s``, and the newest
@@ -156,6 +165,16 @@ class LiquidationWindow:
     the next read meets them again."""
     _pairs: dict[InstrumentId, InstrumentId] = field(default_factory=dict)
     """One key object per instrument, shared by the buckets (not each liquidation's)."""
+    stored: StoredEvents | None = None
+    """What this process's writer stored, if it has one: a new position's liquidation is
+    taken from there when noted, and fetched from Redis otherwise (:mod:`service.store.stored`)."""
+    rescan_ms: int | None = None
+    """How far before the last read's clock a read starts again: :data:`RESCAN_MS` on a Redis
+    Cluster, 0 on a single Redis (``None``: by the client)."""
+    deferred: list[str] = field(default_factory=list)
+    """Positions a read met while this process's writer had a write in flight, not noted
+    yet: the next read takes them (from the writer's note, or from Redis), whatever its
+    start."""
 
     async def update(self, client: aioredis.Redis, now_ms: int) -> None:
         # Stream ids grow per stream, not across them, and on a Redis Cluster an entry
@@ -165,21 +184,22 @@ class LiquidationWindow:
         # each read starts RESCAN_MS before the last read's clock, takes only positions, and
         # fetches the entries of the positions it has not seen. Anchored on the clock, not
         # on the newest position: once a burst is RESCAN_MS old, a read finds nothing again.
+        rescan_ms = self.rescan_ms
+        if rescan_ms is None:
+            rescan_ms = self.rescan_ms = RESCAN_MS if is_cluster(client) else 0
         if self.read_ms is None:
             bound = tape.start_of(now_ms - self.window_s * 1000)
         else:
-            bound = tape.start_of(self.read_ms - RESCAN_MS)
+            bound = tape.start_of(self.read_ms - rescan_ms)
         clock_ms: int | None = None
         seen = self.seen
+        if self.deferred:  # met by the last read, before this process's writer noted them
+            await self._take(client, [p for p in self.deferred if p not in seen], defer=False)
+            self.deferred = []
         while True:
             at_ms, positions = await tape.follow(client, bound, TAPE_CHUNK)
             clock_ms = at_ms if clock_ms is None else clock_ms  # the first read's: the earliest
-            new = [p for p in positions if p not in seen]
-            for position, liq in await tape.entries_at(client, new):
-                stored_ms = int(position[: position.index("-")])
-                seen[position] = stored_ms
-                if liq is not None:
-                    self._add(stored_ms, position, liq)
+            await self._take(client, [p for p in positions if p not in seen], defer=True)
             if len(positions) < TAPE_CHUNK:
                 break
             bound = f"({positions[-1]}"
@@ -187,20 +207,66 @@ class LiquidationWindow:
             self.read_ms = clock_ms = max(
                 clock_ms, self.read_ms or 0
             )  # if Redis's clock steps back
-            for position in [p for p, ms in seen.items() if ms < clock_ms - RESCAN_MS]:
+            for position in [p for p, ms in seen.items() if ms < clock_ms - rescan_ms]:
                 del seen[position]
-            self._seal(clock_ms - RESCAN_MS)
+            self._seal(clock_ms - rescan_ms)
         self._evict(now_ms - self.window_s * 1000)
 
-    def _add(self, stored_ms: int, position: str, liq: Liquidation) -> None:
-        entries = self.entries
-        i = len(entries)
-        while i and entries[i - 1][1] > position:  # a late one: a few places from the end
-            i -= 1
-        if i or len(entries) < self.head_size:  # else older than the whole head
-            entries.insert(i, (stored_ms, position, liq))
-            if len(entries) > self.head_size:
-                entries.popleft()
+    async def _take(self, client: aioredis.Redis, positions: list[str], defer: bool) -> None:
+        """Add the liquidations at ``positions`` (not seen before, in the index's order)."""
+        seen = self.seen
+        added: list[tuple[int, str, Liquidation]] = []
+        for position, liq in await self._entries(client, positions, defer):
+            stored_ms = int(position[: position.index("-")])
+            seen[position] = stored_ms
+            if liq is not None:
+                self._count(stored_ms, liq)
+                added.append((stored_ms, position, liq))
+        self._extend_head(added)
+
+    async def _entries(
+        self, client: aioredis.Redis, positions: list[str], defer: bool
+    ) -> list[tuple[str, Liquidation | None]]:
+        """:func:`tape.entries_at`, taking the liquidations this process's writer noted. With
+        ``defer``, while the writer has a write in flight (its script may have indexed
+        positions it has not noted yet: it notes them on the reply), the positions not noted
+        are left out and kept in :attr:`deferred` for the next read: at most one read later,
+        they are taken from the note or fetched."""
+        stored = self.stored
+        if stored is None or not (stored.liquidations or stored.writing):
+            return await tape.entries_at(client, positions)
+        take = stored.take_liquidation
+        taken = [take(p) for p in positions]
+        missing = [p for p, liq in zip(positions, taken, strict=True) if liq is None]
+        if not missing:
+            return list(zip(positions, taken, strict=True))
+        if defer and stored.writing:
+            self.deferred += missing
+            return [(p, liq) for p, liq in zip(positions, taken, strict=True) if liq is not None]
+        fetched = dict(await tape.entries_at(client, missing))
+        return [
+            (p, fetched[p] if liq is None else liq) for p, liq in zip(positions, taken, strict=True)
+        ]
+
+    def _extend_head(self, added: list[tuple[int, str, Liquidation]]) -> None:
+        """Keep the ``head_size`` newest of the head and ``added`` (in the index's order). A
+        read's positions come after the head's, but for late ones (a read's deferred
+        positions, interleaved with those the last read took; a cluster's lagging index):
+        then the two are merged once, not each placed by a walk through the head."""
+        if not added:
+            return
+        entries, size = self.entries, self.head_size
+        if entries and added[0][1] < entries[-1][1]:
+            merged = sorted([*entries, *added], key=_position_of)  # two sorted runs: linear
+            entries.clear()
+            entries.extend(merged[-size:])
+            return
+        entries.extend(added[-size:])
+        for _ in range(len(entries) - size):
+            entries.popleft()
+
+    def _count(self, stored_ms: int, liq: Liquidation) -> None:
+        """Add a liquidation to its bucket and its instrument's sums."""
         pair = (liq.venue, liq.symbol)
         pair = self._pairs.setdefault(pair, pair)
         at = stored_ms // BUCKET_MS
@@ -398,7 +464,7 @@ class Snapshots:
         self._view: View | None = None
         self._reading: asyncio.Task[View] | None = None
         self._reading_since = 0.0
-        self._window = LiquidationWindow(head_size=head_size)
+        self._window = LiquidationWindow(head_size=head_size, stored=stored)
         self._market = MarketReader(client, stored)
         self._task: asyncio.Task[None] | None = None
         self._last_duration_s = 0.0
