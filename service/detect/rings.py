@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
-from typing import Final
+from typing import Any, Final
 
 from ..events import AdlLevel, AdlRisk, FundingRate, Liquidation, MarkPrice, OpenInterest, Side
 
@@ -85,19 +85,32 @@ class Ring:
         if head >= 0 and bucket > head:
             cap = self.cap
             first = max(head, bucket - cap)
-            n = bucket - first
-            lo = first % cap
             for col, value in zip(self.cols, state, strict=True):
-                if n == 1:
-                    col[lo] = value
-                    continue
-                fill = array(col.typecode, [value])
-                if lo + n <= cap:
-                    col[lo : lo + n] = fill * n
-                else:  # wraps around the end of the ring
-                    col[lo:] = fill * (cap - lo)
-                    col[: n - (cap - lo)] = fill * (n - (cap - lo))
+                self._fill(col, first, bucket, value)
         self.head = bucket
+
+    def _fill(self, col: array[Any], first: int, end: int, value: float) -> None:
+        """Set buckets ``first`` to ``end`` (excluded; at most ``cap``) of ``col`` to
+        ``value``: one or two slice assignments, not a loop per bucket."""
+        n = end - first
+        if n <= 0:
+            return
+        cap = self.cap
+        lo = first % cap
+        if n == 1:
+            col[lo] = value
+            return
+        fill = array(col.typecode, [value])
+        if lo + n <= cap:
+            col[lo : lo + n] = fill * n
+        else:  # wraps around the end of the ring
+            col[lo:] = fill * (cap - lo)
+            col[: n - (cap - lo)] = fill * (n - (cap - lo))
+
+    def rewrite(self, field: int, since_ms: int, value: float) -> None:
+        """Set ``field`` to ``value`` in the closed buckets from ``since_ms``'s on (a late
+        level: see :meth:`InstrumentHistory._level`)."""
+        self._fill(self.cols[field], max(since_ms // self.res_ms, self.oldest()), self.head, value)
 
     def oldest(self) -> int:
         return self.head - self.cap + 1
@@ -216,10 +229,8 @@ class InstrumentHistory:
         if not self._tick(ts_ms):
             if field == OI_BASE:
                 self._peaks = None
-            for ring in (self.fine, self.coarse):
-                col, cap = ring.cols[field], ring.cap
-                for b in range(max(ts_ms // ring.res_ms, ring.oldest()), ring.head):
-                    col[b % cap] = value
+            self.fine.rewrite(field, ts_ms, value)
+            self.coarse.rewrite(field, ts_ms, value)
         self.state[field] = value
         if field not in self.first_ms:
             self.first_ms[field] = ts_ms

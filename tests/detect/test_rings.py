@@ -17,6 +17,7 @@ from service.detect.rings import (
     MARK,
     OI_BASE,
     InstrumentHistory,
+    Ring,
     make_rings,
     single,
 )
@@ -105,6 +106,29 @@ def test_an_older_sample_is_dropped_and_a_late_one_rewrites_the_closed_buckets()
     h.add_open_interest(oi(T0 + 6000, 1100.0))  # older than the field's newest: dropped
     assert h.state[OI_BASE] == 990.0
     assert h.at(OI_BASE, T0 + 6500) == 1000.0
+
+
+@given(
+    st.integers(0, 5000), st.integers(0, 5000), st.integers(1, 40), st.floats(-1e6, 1e6)
+)  # fmt: skip
+def test_a_late_level_rewrites_the_same_buckets_as_one_write_each(
+    head: int, back: int, cap: int, value: float
+) -> None:
+    """The slice writes of a late level (wrapping at the ring's end) set the buckets a loop of
+    single writes sets: from the sample's bucket (or the oldest kept) to the head, excluded."""
+    ring = Ring(1000, cap)
+    expected = Ring(1000, cap)
+    for r in (ring, expected):
+        r.head = head
+        for col in r.cols:
+            for i in range(cap):
+                col[i] = i
+    since_ms = max(0, head - back) * 1000 + 17
+    ring.rewrite(MARK, since_ms, value)
+    col = expected.cols[MARK]
+    for b in range(max(since_ms // 1000, expected.oldest()), head):
+        col[b % cap] = value
+    assert [list(c) for c in ring.cols] == [list(c) for c in expected.cols]
 
 
 @given(st.lists(st.tuples(st.integers(5, 900), st.floats(1.0, 1e6)), min_size=10, max_size=60))
