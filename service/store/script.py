@@ -68,7 +68,8 @@ STORE_INSTRUMENT_LUA: Final = f"""
 -- KEYS[1], KEYS[2]: the liquidation index of every venue and of this call's venue; left out
 -- on a Redis Cluster (other slots): the positions are returned for the caller to add, and
 -- each answer is {{duplicates, positions}} (on a single Redis too when ARGV[{2 * _N + 5}] is
--- "1": a caller that keeps what it stored by position). Then, on a Redis Cluster, {_K} keys per
+-- "1", for an instrument that stored a liquidation: a caller that keeps what it stored by
+-- position). Then, on a Redis Cluster, {_K} keys per
 -- instrument: its stream per kind ({_N}), its latest hash, its recent liquidation identities
 -- (sorted set, score: time stored), and the last batch applied to it ("<batch id>|<its
 -- answer>"). On a single Redis (only the two indexes given) the script builds those keys
@@ -166,7 +167,7 @@ local function store(kb, events, member)
     redis.call("PEXPIRE", K[{_N + 1}], ARGV[{2 * _N + 4}])
   end
   local answer = dup
-  if answered then
+  if not indexed or (answered and #positions > 0) then
     answer = {{dup, positions}}
   end
   redis.call("SET", K[{_N + 3}], bid .. "|" .. cjson.encode(answer),
@@ -249,8 +250,8 @@ def queue_instruments(
     ``known``. Returns each call's groups (an instrument's events), in call order, for
     :func:`group_replies`. Without ``indexed`` (a Redis Cluster) the script leaves the
     liquidation indexes, which are in other slots, to :func:`queue_index`, and answers
-    ``[duplicates, positions]``; with ``positions`` it answers so on a single Redis too
-    (:func:`split_replies` reads either)."""
+    ``[duplicates, positions]``; with ``positions`` it answers so on a single Redis too, for
+    each instrument that stored a liquidation (:func:`split_replies` reads either)."""
     steps = queue_steps(pipe, batch, settings, now_ms, batch_id, known, indexed, positions)
     while True:
         try:
@@ -336,8 +337,10 @@ def split_replies(replies: Sequence[Any]) -> tuple[list[Any], list[list[Any]]]:
     """The instruments' answers as the duplicates of each and the positions it stored, in
     order (none when the call answered no positions). An answer with positions is
     ``[duplicates, positions]``, two arrays; one without is the duplicates alone, line
-    numbers: a batch applied by a call of the other shape (a journal's batch applied again by
-    a process that asks otherwise) answers its marker's shape, read either way."""
+    numbers (an instrument that stored no liquidation answers so even when asked: a whole
+    market's marks would otherwise each answer two empty arrays). A batch applied by a call
+    of the other shape (a journal's batch applied again by a process that asks otherwise)
+    answers its marker's shape, read either way."""
     dups: list[Any] = []
     added: list[list[Any]] = []
     for answer in replies:

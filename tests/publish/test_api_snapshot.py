@@ -380,6 +380,28 @@ async def test_positions_its_writer_has_not_noted_yet_wait_for_the_next_read(
     assert window.deferred == []
 
 
+async def test_positions_taken_a_read_late_keep_the_heads_order(redis: aioredis.Redis) -> None:
+    # Deferred positions interleave with those the read before took: the head merges them
+    # into the tape's order, and keeps the newest head_size, as a window that read them all.
+    mine, noted = StoredEvents(), StoredEvents()
+    own = [liquidation("bybit", f"S{i % 6}USDT", price=1.0 + i) for i in range(60)]
+    await write_batch(redis, own, StoreSettings(), now_ms(), stored=noted)
+    positions = list(noted.liquidations.items())
+    window = LiquidationWindow(head_size=25, stored=mine)
+    mine.note_liquidations(positions[::2])
+    mine.writing = 1
+    await window.update(redis, now_ms())
+    assert len(window.deferred) == 30
+    mine.note_liquidations(positions[1::2])
+    mine.writing = 0
+    await window.update(redis, now_ms())
+    plain = LiquidationWindow(head_size=25)
+    await plain.update(redis, now_ms())
+    assert [p for p, _ in window.head(25)] == [p for p, _ in plain.head(25)]
+    assert window.totals() == plain.totals()
+    assert mine.liquidations_taken == 60
+
+
 async def test_the_windows_memory_is_bounded_by_its_head_and_buckets_not_its_liquidations(
     redis: aioredis.Redis,
 ) -> None:

@@ -347,7 +347,8 @@ async def test_asked_for_positions_the_script_answers_each_liquidation_stored_on
     indexed = not is_cluster(redis_client)  # (a cluster's calls always answer positions)
     await redis_client.script_load(STORE_SCRIPT)
     batch = [_identified(NOW), _mark("BTCUSDT", NOW, 1.0), _identified(NOW),
-             _identified(NOW + 1, qty=2.0), _liq("ETHUSDT", NOW, qty=3.0)]  # fmt: skip
+             _identified(NOW + 1, qty=2.0), _liq("ETHUSDT", NOW, qty=3.0),
+             _mark("SOLUSDT", NOW, 1.0)]  # fmt: skip
     answers = []
     for positions in (True, False):  # the second: a retry (same batch id) asking for none
         async with redis_client.pipeline(transaction=False) as pipe:
@@ -362,7 +363,10 @@ async def test_asked_for_positions_the_script_answers_each_liquidation_stored_on
         async with redis_client.pipeline(transaction=False) as pipe:
             queue_index(pipe, by_venue(groups, added), StoreSettings(), NOW)
             await pipe.execute()
-    assert dups == [[3], []]  # the in-batch duplicate of BTCUSDT; none on ETHUSDT
+    assert dups == [[3], [], []]  # the in-batch duplicate of BTCUSDT; none on the others
+    assert added[2] == []  # no liquidation: no positions (on a single Redis, nor the shape)
+    if indexed:
+        assert answers[1][2] == []
     pairs = [(p.decode(), liq) for p, liq in stored_liquidations(groups, dups, added)]
     members = await redis_client.zrange(keys.liquidation_index(), 0, -1)
     assert sorted(p for p, _ in pairs) == [m.decode() for m in members]

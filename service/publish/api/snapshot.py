@@ -256,12 +256,13 @@ class LiquidationWindow:
         if not added:
             return
         entries, size = self.entries, self.head_size
+        added = added[-size:]  # (the newest of the two are among each one's newest)
         if entries and added[0][1] < entries[-1][1]:
             merged = sorted([*entries, *added], key=_position_of)  # two sorted runs: linear
             entries.clear()
             entries.extend(merged[-size:])
             return
-        entries.extend(added[-size:])
+        entries.extend(added)
         for _ in range(len(entries) - size):
             entries.popleft()
 
