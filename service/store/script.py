@@ -372,7 +372,7 @@ def stored_liquidations(
     for group, dup, stored in zip(groups, dups, added, strict=True):
         if not stored:
             continue
-        skip = {int(n) - 1 for n in dup} if dup else ()
+        skip = _duplicates(dup) if dup else set()
         liquidations = [
             e for i, e in enumerate(group.events) if type(e) is Liquidation and i not in skip
         ]
@@ -397,6 +397,12 @@ def queue_index(pipe: Any, positions: Positions, settings: StoreSettings, now_ms
         pipe.zremrangebylex(keys.liquidation_index(), "-", older)
 
 
+def _duplicates(dups: Any) -> set[int]:
+    """The indexes in its group of an instrument's duplicate liquidations (the script answers
+    their line numbers, from 1)."""
+    return {int(n) - 1 for n in dups}
+
+
 def accepted(groups: Sequence[Group], replies: Sequence[Any]) -> tuple[Group, int]:
     """The events Redis stored (duplicate liquidations removed) and the duplicate count.
     ``replies`` are the phase-1 replies of the script calls, in order, all successful."""
@@ -404,7 +410,7 @@ def accepted(groups: Sequence[Group], replies: Sequence[Any]) -> tuple[Group, in
     dropped = 0
     for group, dups in zip(groups, replies, strict=True):
         if dups:
-            skip = {int(n) - 1 for n in dups}
+            skip = _duplicates(dups)
             dropped += len(skip)
             keep = [i for i in range(len(group.events)) if i not in skip]
             out.events.extend(group.events[i] for i in keep)

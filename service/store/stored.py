@@ -36,7 +36,8 @@ writes, or one noted too long ago). Bounded by time and count: what no window to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Final
 
 from ..events import KIND_OF, Event, InstrumentId, Liquidation
@@ -111,6 +112,15 @@ class StoredEvents:
             if len(kept) <= MAX_LIQUIDATIONS and int(first[:_MS_DIGITS]) >= oldest_ms:
                 break
             del kept[first]
+
+    @contextmanager
+    def writing_now(self) -> Iterator[None]:
+        """Around a write whose reply the writer notes: :attr:`writing` while it is in flight."""
+        self.writing += 1
+        try:
+            yield
+        finally:
+            self.writing -= 1
 
     def take_liquidation(self, position: str) -> Liquidation | None:
         """The liquidation noted at ``position`` (dropped from here), or ``None``."""

@@ -538,14 +538,9 @@ class EventSink:
         if prepared is None:  # an urgent batch, or a retry: built again
             prepared = await self._build(batch)
         calls = prepared.calls
-        if self._stored is None:
+        # (The script indexes positions the note has only once the reply is in.)
+        with contextlib.nullcontext() if self._stored is None else self._stored.writing_now():
             replies = await prepared.pipe.execute(raise_on_error=False)  # (which resets it)
-        else:  # positions the script indexes are not noted before its reply
-            self._stored.writing += 1
-            try:
-                replies = await prepared.pipe.execute(raise_on_error=False)
-            finally:
-                self._stored.writing -= 1
         if self._journaling(batch):
             journaled, *replies = replies
             if isinstance(journaled, Exception):
@@ -577,13 +572,9 @@ class EventSink:
             ok_groups.append(group)
             ok_replies.append(reply)
             batch.registered.add(keys.instrument_id(events[0].venue, events[0].symbol))
-        ok_dups, added = split_replies(ok_replies)
+        stored, dups, added = _settle(ok_groups, ok_replies, self._stored)
         if not self._indexed:
             batch.positions = by_venue(ok_groups, added)
-        stored, dups = accepted(ok_groups, ok_dups)
-        if self._stored is not None:
-            self._stored.note(stored.events, stored.encoded)
-            self._stored.note_liquidations(stored_liquidations(ok_groups, ok_dups, added))
         if dups:
             self.duplicates_dropped += dups
             log.info("duplicate liquidations dropped by the store", count=dups)
@@ -629,6 +620,19 @@ class EventSink:
             until = f"({oldest}"
 
 
+def _settle(
+    groups: Sequence[Group], answers: Sequence[Any], stored: StoredEvents | None
+) -> tuple[Group, int, list[list[Any]]]:
+    """Phase 1's successful answers (one per group): the events Redis stored, the duplicates
+    dropped and each group's index positions, with the stored events noted in ``stored``."""
+    dups_of, added = split_replies(answers)
+    taken, dups = accepted(groups, dups_of)
+    if stored is not None:
+        stored.note(taken.events, taken.encoded)
+        stored.note_liquidations(stored_liquidations(groups, dups_of, added))
+    return taken, dups, added
+
+
 async def write_batch(
     client: aioredis.Redis,
     batch: Sequence[Event],
@@ -653,15 +657,11 @@ async def write_batch(
     for answer in answers:
         if isinstance(answer, Exception):
             raise answer
-    dups_of, added = split_replies(answers)
+    taken, dups, added = _settle(groups, answers, stored)
     if not indexed:
         async with client.pipeline(transaction=False) as pipe:
             queue_index(pipe, by_venue(groups, added), settings, now_ms)
             await pipe.execute()
-    taken, dups = accepted(groups, dups_of)
-    if stored is not None:
-        stored.note(taken.events, taken.encoded)
-        stored.note_liquidations(stored_liquidations(groups, dups_of, added))
     async with client.pipeline(transaction=False) as pipe:
         queue_handoff(pipe, taken, settings, now_ms, batch_id)
         await pipe.execute()

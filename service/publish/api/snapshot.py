@@ -37,6 +37,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
+from operator import itemgetter
 from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
@@ -127,10 +128,6 @@ class _Bucket:
         values[at + side] += usd
         values[at + 2] += 1
         values[at + 3] += sampled
-
-
-def _position_of(entry: tuple[int, str, Liquidation]) -> str:
-    return entry[1]
 
 
 @dataclass(slots=True)
@@ -258,7 +255,7 @@ class LiquidationWindow:
         entries, size = self.entries, self.head_size
         added = added[-size:]  # (the newest of the two are among each one's newest)
         if entries and added[0][1] < entries[-1][1]:
-            merged = sorted([*entries, *added], key=_position_of)  # two sorted runs: linear
+            merged = sorted([*entries, *added], key=itemgetter(1))  # two sorted runs: linear
             entries.clear()
             entries.extend(merged[-size:])
             return
