@@ -224,7 +224,10 @@ class VenueCollector:
         self.latest: dict[str, dict[Kind, Event]] = {}
         self.liquidation_totals: Counter[tuple[str, Side]] = Counter()
         self.liquidation_notional: defaultdict[tuple[str, Side], float] = defaultdict(float)
-        self._connected: dict[str, bool] = {}
+        self._connected: dict[str, bool | None] = {}
+        """Each connection asked for: up, down, or ``None`` while it opens for the first time
+        beside a venue that was up (a new depth set's, a new listing's): not a loss, so it
+        does not make the venue unhealthy unless that first attempt fails."""
         self._open: dict[str, tuple[tuple[str, ...], ClientConnection]] = {}
         self._resubscribe: set[str] = set()
         """Open connections whose subscription changed, to rotate to one with the new
@@ -363,7 +366,7 @@ class VenueCollector:
                 self._close_here(ws, "unsubscribed")
         for conn in asked:
             if conn.name not in self._connected:
-                self._connected[conn.name] = False
+                self._connected[conn.name] = None if self.health.connected else False
                 self._tg.create_task(
                     self._supervise(conn.name), name=f"{self.venue.id}:{conn.name}"
                 )
@@ -472,7 +475,12 @@ class VenueCollector:
 
     def _set_connected(self, name: str, up: bool) -> None:
         self._connected[name] = up
-        self.health.connected = all(self._connected.values())
+        self._health_connected()
+
+    def _health_connected(self) -> None:
+        """The venue is connected while none of its connections is down (one opening for the
+        first time beside it does not count: see ``_connected``)."""
+        self.health.connected = False not in self._connected.values()
 
     async def _supervise(self, name: str) -> None:
         backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
@@ -489,7 +497,7 @@ class VenueCollector:
             except LookupError:  # the refreshed metadata no longer asks for this connection
                 log.info("connection retired", venue=self.venue.id, connection=name)
                 self._connected.pop(name, None)
-                self.health.connected = all(self._connected.values())
+                self._health_connected()
                 return
             except _ClosedHere as exc:  # at once, with what the metadata asks for now
                 log.info("connection closed here; opening it again", venue=self.venue.id,

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from dataclasses import replace
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -20,10 +22,12 @@ from harness import (
     top_by_open_interest,
     until,
 )
+from procs_support import free_port
 
 from service.collect import collector as collector_module
 from service.config import DepthSettings
 from service.events import Kind
+from service.venues.base import Connection
 from service.venues.bybit.simulator.server import BybitSimulator
 from service.venues.bybit.venue import Bybit
 
@@ -71,6 +75,56 @@ async def test_the_top_n_by_open_interest_get_books_that_thin_through_the_cascad
     await only_ranked_books_stored(
         redis_client, VENUE, "DOGEUSDT", set(SYMBOLS) - set(top) - {"DOGEUSDT"}
     )
+
+
+async def test_a_connection_opening_beside_a_connected_venue_leaves_it_connected(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first ranking adds a depth connection per category beside the venue's open ones:
+    while they open, the venue stays connected (a shard's health, hence a reader's
+    ``/readyz``; seen failing in CI when one had opened and the other not yet). A new
+    connection whose first attempt fails makes it not connected until it opens."""
+    monkeypatch.setattr(collector_module, "FIRST_RANK_S", 0.2)
+    ranked: frozenset[str] = frozenset()  # nothing until the venue is up
+    monkeypatch.setattr(collector_module, "rank", lambda *_: ranked)
+    seen: list[tuple[str, bool, bool]] = []
+    """(connection, up, the venue connected after it)"""
+    set_connected = collector_module.VenueCollector._set_connected
+
+    def spy(self: collector_module.VenueCollector, name: str, up: bool) -> None:
+        set_connected(self, name, up)
+        seen.append((name, up, self.health.connected))
+
+    monkeypatch.setattr(collector_module.VenueCollector, "_set_connected", spy)
+    depth = DepthSettings(top_n=2, rerank_s=1.0)
+    async with (
+        BybitSimulator(seed=3, time_scale=5.0, start_s=14) as sim,
+        running(Bybit(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
+    ):
+        await until(lambda: collector.health.connected)
+        ranked = frozenset({"BTCUSDT", "BTCUSD"})  # one linear, one inverse: two connections
+        books = {"linear-depth", "inverse-depth"}
+        await until(lambda: books <= set(collector._open))
+        up = next(i for i, (_, _, connected) in enumerate(seen) if connected)
+        assert {name for name, _, _ in seen[:up]}.isdisjoint(books)  # added once it was up
+        assert [connected for _, _, connected in seen[up:]] == [True] * len(seen[up:]), seen
+        assert collector.health.reconnects_total == 0
+
+        # inverse-depth retired, then asked for again with nothing listening at its address
+        ranked = frozenset({"BTCUSDT"})
+        await until(lambda: "inverse-depth" not in collector._connected)
+        connections, dead = collector.venue.connections, f"ws://127.0.0.1:{free_port()}"
+
+        def nowhere(markets: Any) -> list[Connection]:
+            asked = connections(markets)
+            return [replace(c, url=dead) if c.name == "inverse-depth" else c for c in asked]
+
+        monkeypatch.setattr(collector.venue, "connections", nowhere)
+        ranked = frozenset({"BTCUSDT", "BTCUSD"})
+        await until(lambda: not collector.health.connected)
+        assert collector.health.last_error is not None
+        monkeypatch.setattr(collector.venue, "connections", connections)
+        await until(lambda: collector.health.connected and "inverse-depth" in collector._open)
 
 
 async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
