@@ -710,8 +710,10 @@ class VenueCollector:
                      ms=round(1000 * (self.clock() - started)))  # fmt: skip
 
     def _on_connected(self, conn: Connection) -> None:
+        was = self.health.connected
         self._set_connected(conn.name, True)
-        self.health.connected_since_ms = now_ms()
+        if not was and self.health.connected:  # since every connection is up: not since a
+            self.health.connected_since_ms = now_ms()  # rotation's, or a new one's, open
         log.info("connected", venue=self.venue.id, connection=conn.name, url=conn.url)
 
     async def _watchdog(self, ws: ClientConnection, live: _Liveness, conn: Connection) -> None:

@@ -83,7 +83,8 @@ async def test_a_connection_opening_beside_a_connected_venue_leaves_it_connected
     """The first ranking adds a depth connection per category beside the venue's open ones:
     while they open, the venue stays connected (a shard's health, hence a reader's
     ``/readyz``; seen failing in CI when one had opened and the other not yet). A new
-    connection whose first attempt fails makes it not connected until it opens."""
+    connection whose first attempt fails makes it not connected until it opens; "connected
+    since" is the time every connection has been up."""
     monkeypatch.setattr(collector_module, "FIRST_RANK_S", 0.2)
     ranked: frozenset[str] = frozenset()  # nothing until the venue is up
     monkeypatch.setattr(collector_module, "rank", lambda *_: ranked)
@@ -102,6 +103,7 @@ async def test_a_connection_opening_beside_a_connected_venue_leaves_it_connected
         running(Bybit(settings_for(sim, SYMBOLS, depth=depth)), redis_client) as collector,
     ):
         await until(lambda: collector.health.connected)
+        since = collector.health.connected_since_ms
         ranked = frozenset({"BTCUSDT", "BTCUSD"})  # one linear, one inverse: two connections
         books = {"linear-depth", "inverse-depth"}
         await until(lambda: books <= set(collector._open))
@@ -109,6 +111,7 @@ async def test_a_connection_opening_beside_a_connected_venue_leaves_it_connected
         assert {name for name, _, _ in seen[:up]}.isdisjoint(books)  # added once it was up
         assert [connected for _, _, connected in seen[up:]] == [True] * len(seen[up:]), seen
         assert collector.health.reconnects_total == 0
+        assert collector.health.connected_since_ms == since  # up all along
 
         # inverse-depth retired, then asked for again with nothing listening at its address
         ranked = frozenset({"BTCUSDT"})
@@ -125,6 +128,7 @@ async def test_a_connection_opening_beside_a_connected_venue_leaves_it_connected
         assert collector.health.last_error is not None
         monkeypatch.setattr(collector.venue, "connections", connections)
         await until(lambda: collector.health.connected and "inverse-depth" in collector._open)
+        assert collector.health.connected_since_ms > since  # up again after a connection down
 
 
 async def test_a_gap_is_counted_and_the_book_resubscribed_on_its_connection(
