@@ -269,6 +269,45 @@ async def test_a_liquidation_that_sorts_before_the_last_one_read_is_not_missed(
     assert sum(s.count for s in window.totals().values()) == 2
 
 
+async def test_a_step_back_of_redis_clock_reads_the_window_again_whole(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After a step back of Redis's clock (an NTP step, a VM restored), a liquidation stored
+    # on an instrument with no newer entry gets a stream id below the last read's clock,
+    # where the next read does not look. Redis's clock cannot be stepped here: the reads of
+    # the index answer a clock set back by STEP_MS, and the entry is written by hand at the
+    # id Redis would then give it.
+    step_ms = 5000
+    window = LiquidationWindow()
+    await store_events(redis, [liquidation("okx", "ZZZUSDT", price=1.0)])
+    for _ in range(3):  # reads a moment apart, the clock as it is: no step
+        await window.update(redis, now_ms())
+        await asyncio.sleep(0.1)
+    assert window.clock_steps == 0
+    assert window.read_ms is not None
+    follow = tape.follow
+
+    async def stepped(client: aioredis.Redis, start: str, count: int) -> Any:
+        clock_ms, positions = await follow(client, start, count)
+        return clock_ms - step_ms, positions
+
+    monkeypatch.setattr(tape, "follow", stepped)
+    sid = f"{window.read_ms - step_ms + 100}-0"
+    late = liquidation("bybit", "AAAUSDT", price=2.0)
+    await redis.xadd(keys.events("bybit", "AAAUSDT", Kind.LIQUIDATION), {"e": encode(late)},
+                     id=sid)  # fmt: skip
+    await index_liquidation(redis, "bybit", "AAAUSDT", sid)
+    await window.update(redis, now_ms())
+    assert window.clock_steps == 1
+    assert sorted(liq.price for _, liq in window.head(10)) == [1.0, 2.0]
+    assert window.totals()[("bybit", "AAAUSDT")].count == 1
+    for _ in range(2):  # the stepped clock runs on from there: read on, nothing twice
+        await asyncio.sleep(0.1)
+        await window.update(redis, now_ms())
+    assert window.clock_steps == 1
+    assert sum(s.count for s in window.totals().values()) == 2
+
+
 async def test_after_a_burst_a_refresh_fetches_only_new_entries_and_then_reads_nothing(
     redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:

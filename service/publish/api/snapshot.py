@@ -77,6 +77,12 @@ store script adds the position in the same atomic step as the entry, whose strea
 least Redis's clock when the script ran: a position indexed after a read is never below
 that read's clock, and a read starts there (re-reading the last second of a burst of
 50,000 liquidations a second was a third of the window's cost)."""
+CLOCK_STEP_MS: Final = 50
+"""How much less than the time between two reads Redis's clock may advance before the window
+takes it for a step back (an NTP step, a VM restored) and reads itself again whole: a
+liquidation stored after the step has a stream id below the last read's clock, where the
+next read would not look (rates of the two clocks differ by less than a millisecond a second;
+a step back smaller than this, or than the reads' latency, goes unseen)."""
 STRESS_BEFORE_S: Final = 30.0
 """How often a read takes the insurance balances of an hour ago again (the base of a pool's
 change over the hour: up to a few thousand stream entries per venue, so not every read; a
@@ -172,6 +178,12 @@ class LiquidationWindow:
     """Positions a read met while this process's writer had a write in flight, not noted
     yet: the next read takes them (from the writer's note, or from Redis), whatever its
     start."""
+    last_read: tuple[int, float] | None = None
+    """Redis's clock at the last read's first call, and this process's monotonic clock
+    (seconds) once it answered: a later read whose clock advanced less than the time between
+    them (less :data:`CLOCK_STEP_MS`) met a step back of Redis's clock."""
+    clock_steps: int = 0
+    """Steps back of Redis's clock seen (each read the window again whole)."""
 
     async def update(self, client: aioredis.Redis, now_ms: int) -> None:
         # Stream ids grow per stream, not across them, and on a Redis Cluster an entry
@@ -193,14 +205,21 @@ class LiquidationWindow:
         if self.deferred:  # met by the last read, before this process's writer noted them
             await self._take(client, [p for p in self.deferred if p not in seen], defer=False)
             self.deferred = []
+        asked = time.monotonic()
+        answered = asked
         while True:
             at_ms, positions = await tape.follow(client, bound, TAPE_CHUNK)
-            clock_ms = at_ms if clock_ms is None else clock_ms  # the first read's: the earliest
+            if clock_ms is None:  # the first read's: the earliest
+                clock_ms, answered = at_ms, time.monotonic()
+                if at_ms and self._stepped_back(at_ms, asked):
+                    await self._read_again(client, now_ms, at_ms)
+                    return
             await self._take(client, [p for p in positions if p not in seen], defer=True)
             if len(positions) < TAPE_CHUNK:
                 break
             bound = f"({positions[-1]}"
         if clock_ms:  # 0: the index could not be read; the next read starts where this one did
+            self.last_read = (clock_ms, answered)
             self.read_ms = clock_ms = max(
                 clock_ms, self.read_ms or 0
             )  # if Redis's clock steps back
@@ -208,6 +227,35 @@ class LiquidationWindow:
                 del seen[position]
             self._seal(clock_ms - rescan_ms)
         self._evict(now_ms - self.window_s * 1000)
+
+    def _stepped_back(self, clock_ms: int, asked: float) -> bool:
+        """Whether Redis's clock, ``clock_ms`` at a read asked at ``asked`` (monotonic), went
+        back since the last read: it ran its script no later than it answered and this one
+        no earlier than it was asked, so without a step its clock advanced at least as much
+        as ours between the two."""
+        last = self.last_read
+        if last is None:
+            return False
+        elapsed_ms = (asked - last[1]) * 1000
+        return clock_ms - last[0] < elapsed_ms - CLOCK_STEP_MS
+
+    async def _read_again(self, client: aioredis.Redis, now_ms: int, clock_ms: int) -> None:
+        """Forget everything and read the whole window again: after a step back of Redis's
+        clock, liquidations stored since have stream ids below where the reads had got to."""
+        assert self.last_read is not None
+        self.clock_steps += 1
+        log.warning(
+            "redis clock stepped back: the liquidation window is read again whole",
+            clock_ms=clock_ms, last_clock_ms=self.last_read[0],
+        )  # fmt: skip
+        self.entries.clear()
+        self.buckets.clear()
+        self.sums.clear()
+        self._pairs.clear()
+        self.seen.clear()
+        self.deferred = []
+        self.read_ms = self.last_read = None
+        await self.update(client, now_ms)
 
     async def _take(self, client: aioredis.Redis, positions: list[str], defer: bool) -> None:
         """Add the liquidations at ``positions`` (not seen before, in the index's order)."""
