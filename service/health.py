@@ -40,8 +40,9 @@ class HealthSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     rest_url: str
     liquidations_sampled: bool
     connected_since_ms: int | None
-    """Since when every connection is up: a connection lost and opened again starts it anew,
-    a rotation's successor or a connection added beside the others does not."""
+    """Since when every connection is up, as of the last time they all came up (read it with
+    ``connected``): a connection lost and opened again starts it anew, a rotation's successor
+    or a connection added beside the others does not."""
     last_message_ms: int | None
     """Receive time of the last websocket frame."""
     last_event_ms: int | None

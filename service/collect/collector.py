@@ -478,9 +478,14 @@ class VenueCollector:
         self._health_connected()
 
     def _health_connected(self) -> None:
-        """The venue is connected while none of its connections is down (one opening for the
-        first time beside it does not count: see ``_connected``)."""
-        self.health.connected = False not in self._connected.values()
+        """The venue is connected while one of its connections is up and none is down (one
+        opening for the first time beside them does not count: see ``_connected``); since
+        when, once it becomes so (not at a rotation's open, nor a new connection's)."""
+        states = self._connected.values()
+        connected = False not in states and True in states
+        if connected and not self.health.connected:
+            self.health.connected_since_ms = now_ms()
+        self.health.connected = connected
 
     async def _supervise(self, name: str) -> None:
         backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
@@ -710,10 +715,7 @@ class VenueCollector:
                      ms=round(1000 * (self.clock() - started)))  # fmt: skip
 
     def _on_connected(self, conn: Connection) -> None:
-        was = self.health.connected
         self._set_connected(conn.name, True)
-        if not was and self.health.connected:  # since every connection is up: not since a
-            self.health.connected_since_ms = now_ms()  # rotation's, or a new one's, open
         log.info("connected", venue=self.venue.id, connection=conn.name, url=conn.url)
 
     async def _watchdog(self, ws: ClientConnection, live: _Liveness, conn: Connection) -> None:

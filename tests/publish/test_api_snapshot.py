@@ -275,7 +275,7 @@ async def test_a_step_back_of_redis_clock_reads_the_window_again_whole(
     # After a step back of Redis's clock (an NTP step, a VM restored), a liquidation stored
     # on an instrument with no newer entry gets a stream id below the last read's clock,
     # where the next read does not look. Redis's clock cannot be stepped here: the reads of
-    # the index answer a clock set back by STEP_MS, and the entry is written by hand at the
+    # the index answer a clock set back by ``step_ms``, and the entry is written by hand at the
     # id Redis would then give it.
     step_ms = 5000
     window = LiquidationWindow()

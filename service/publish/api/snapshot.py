@@ -79,10 +79,14 @@ that read's clock, and a read starts there (re-reading the last second of a burs
 50,000 liquidations a second was a third of the window's cost)."""
 CLOCK_STEP_MS: Final = 50
 """How much less than the time between two reads Redis's clock may advance before the window
-takes it for a step back (an NTP step, a VM restored) and reads itself again whole: a
-liquidation stored after the step has a stream id below the last read's clock, where the
-next read would not look (rates of the two clocks differ by less than a millisecond a second;
-a step back smaller than this, or than the reads' latency, goes unseen)."""
+takes it for a step back (an NTP step, a VM restored, a failover) and reads itself again
+whole: a liquidation stored after the step has a stream id below the last read's clock,
+where the next read would not look. A step back smaller than this, or than the reads'
+latency, goes unseen. On a Redis Cluster this watches the clock of the index's node; a step
+of another node's, where the streams get their ids, is covered by :data:`RESCAN_MS` only."""
+CLOCK_RATE: Final = 1e-3
+"""How much slower than ours Redis's clock may run (a remote host's, slewed): reads minutes
+apart (Redis away meanwhile) are not taken for a step."""
 STRESS_BEFORE_S: Final = 30.0
 """How often a read takes the insurance balances of an hour ago again (the base of a pool's
 change over the hour: up to a few thousand stream entries per venue, so not every read; a
@@ -237,7 +241,7 @@ class LiquidationWindow:
         if last is None:
             return False
         elapsed_ms = (asked - last[1]) * 1000
-        return clock_ms - last[0] < elapsed_ms - CLOCK_STEP_MS
+        return clock_ms - last[0] < elapsed_ms * (1 - CLOCK_RATE) - CLOCK_STEP_MS
 
     async def _read_again(self, client: aioredis.Redis, now_ms: int, clock_ms: int) -> None:
         """Forget everything and read the whole window again: after a step back of Redis's
