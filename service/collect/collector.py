@@ -475,9 +475,9 @@ class VenueCollector:
 
     def _set_connected(self, name: str, up: bool) -> None:
         self._connected[name] = up
-        self._health_connected()
+        self._judge_connected()
 
-    def _health_connected(self) -> None:
+    def _judge_connected(self) -> None:
         """The venue is connected while one of its connections is up and none is down (one
         opening for the first time beside them does not count: see ``_connected``); since
         when, once it becomes so (not at a rotation's open, nor a new connection's)."""
@@ -502,7 +502,7 @@ class VenueCollector:
             except LookupError:  # the refreshed metadata no longer asks for this connection
                 log.info("connection retired", venue=self.venue.id, connection=name)
                 self._connected.pop(name, None)
-                self._health_connected()
+                self._judge_connected()
                 return
             except _ClosedHere as exc:  # at once, with what the metadata asks for now
                 log.info("connection closed here; opening it again", venue=self.venue.id,

@@ -226,7 +226,7 @@ class LiquidationWindow:
             self.last_read = (clock_ms, answered)
             self.read_ms = clock_ms = max(
                 clock_ms, self.read_ms or 0
-            )  # if Redis's clock steps back
+            )  # a step back too small for _stepped_back
             for position in [p for p, ms in seen.items() if ms < clock_ms - rescan_ms]:
                 del seen[position]
             self._seal(clock_ms - rescan_ms)
